@@ -1,0 +1,67 @@
+# tinyae — every workflow starts here. `make help` lists the targets.
+# Targets that need Python depend on the project venv, so nothing has to be run by hand first.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_SYS ?= python3
+VENV       := .venv
+PY         := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed
+CONFIG     ?= configs/default.toml
+MODEL_DIR  ?= build/model
+MANIFEST   := $(MODEL_DIR)/manifest.json
+PYTEST_ARGS ?=
+
+# Debian packages for the emulated board and the sanitizer/fuzz builds (see README.md).
+APT_PACKAGES := gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang libclang-rt-14-dev
+TOOLCHAIN_STAMP := build/.toolchain
+
+TRAIN_SOURCES := $(shell find train -name '*.py' -o -name '*.j2' 2>/dev/null)
+
+$(VENV_STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --pre -e '.[dev,datasets,boards]'
+	@touch $@
+
+.PHONY: setup
+setup: $(VENV_STAMP) toolchain ## create .venv, install the pinned Python packages and the Debian toolchain
+
+.PHONY: toolchain
+toolchain: $(TOOLCHAIN_STAMP) ## install arm-none-eabi-gcc, QEMU and clang from Debian when missing
+
+$(TOOLCHAIN_STAMP):
+	@mkdir -p $(dir $@)
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@touch $@
+
+$(MANIFEST): $(VENV_STAMP) $(CONFIG) $(TRAIN_SOURCES)
+	$(PY) -m train model --config $(CONFIG) --out $(MODEL_DIR)
+
+.PHONY: model
+model: $(MANIFEST) ## train, quantize, calibrate and export artifacts to build/model/ (CONFIG=..., MODEL_DIR=...)
+
+.PHONY: lint
+lint: $(VENV_STAMP) ## ruff over the Python code
+	$(VENV)/bin/ruff check train tools tests
+	$(VENV)/bin/ruff format --check train tools tests
+
+.PHONY: clean
+clean: ## remove build/ (artifacts, host and firmware builds)
+	rm -rf build
+
+-include mk/*.mk
+
+.PHONY: test
+test: $(VENV_STAMP) $(TOOLCHAIN_STAMP) ## run every test CI runs (pytest: Python, host C, emulator, budget, fuzz)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort -u | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'

@@ -1,0 +1,1 @@
+"""tinyae device-side tools: serial protocol, host CLI, emulator, budget gate, benchmarks."""
