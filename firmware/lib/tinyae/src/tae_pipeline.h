@@ -1,0 +1,52 @@
+/* tinyae — the per-sample pipeline: window assembly with hop, preprocessing (normalize +
+ * int8 quantize), engine, score, decision. All buffers are static sizes from model_config.h. */
+#ifndef TAE_PIPELINE_H
+#define TAE_PIPELINE_H
+
+#include <stdint.h>
+
+#include "model_config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    uint32_t seq;          /* window sequence number, 0-based, counts every completed window */
+    float score;           /* reconstruction error, manifest's score definition */
+    uint8_t anomaly;       /* score > threshold */
+    uint8_t alarm;         /* >= k of the last n windows anomalous */
+    int32_t status;        /* TAE_ENGINE_OK or an engine error */
+    uint32_t cost;         /* tae_port_cycles() spent in preprocessing + engine + score */
+    const int8_t *input_q;  /* TAE_INPUT_SIZE int8 network inputs (valid until the next push) */
+    const int8_t *output_q; /* TAE_OUTPUT_SIZE int8 network outputs (valid until the next push) */
+} tae_result_t;
+
+typedef struct {
+    float ring[TAE_WINDOW_LEN * TAE_CHANNELS]; /* last TAE_WINDOW_LEN samples, time-major ring */
+    uint32_t head;          /* next write position, in samples */
+    uint32_t filled;        /* samples in the ring, saturates at TAE_WINDOW_LEN */
+    uint32_t since_window;  /* samples since the last completed window */
+    uint32_t seq;
+    float threshold;        /* runtime threshold (TAE_THRESHOLD unless overridden) */
+    uint8_t history[TAE_DECISION_N]; /* anomaly flags of the last n windows */
+    uint32_t history_pos;
+    int8_t input_q[TAE_INPUT_SIZE];
+    int8_t output_q[TAE_OUTPUT_SIZE];
+} tae_pipeline_t;
+
+/* Reset windowing and decision state; keeps nothing from before. */
+void tae_pipeline_init(tae_pipeline_t *p);
+/* Push one sample (TAE_CHANNELS floats). Returns 1 and fills *result when a window completed. */
+int tae_pipeline_push(tae_pipeline_t *p, const float *sample, tae_result_t *result);
+void tae_pipeline_set_threshold(tae_pipeline_t *p, float threshold);
+
+/* Building blocks, exposed for tests and for the host reference cross-check. */
+void tae_quantize_window(const float *window /* time-major, TAE_INPUT_SIZE */, int8_t *q);
+float tae_score(const int8_t *in_q, const int8_t *out_q);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TAE_PIPELINE_H */

@@ -1,0 +1,64 @@
+"""The device's preprocessing and score, mirrored in NumPy float32 (docs/architecture.md).
+
+Every operation here is the same IEEE float32 operation the C core performs, in the same order,
+so the int8 inputs are identical and the scores equal bit for bit (sums are sequential, as in C).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def input_gain(norm_scale: np.ndarray, input_scale: float) -> np.ndarray:
+    """gain[c] = float32(1 / (scale[c] * s_in)), computed in float64."""
+    return (1.0 / (np.asarray(norm_scale, np.float64) * float(input_scale))).astype(np.float32)
+
+
+def round_half_away(v: np.ndarray) -> np.ndarray:
+    """Round half away from zero, exactly (no float32 `v + 0.5` rounding trap)."""
+    v = np.asarray(v, np.float32)
+    tr = np.trunc(v)
+    frac = np.abs(v - tr)  # exact in float32
+    return (tr + np.where(frac >= np.float32(0.5), np.sign(v), np.float32(0))).astype(np.float32)
+
+
+def quantize_windows(
+    windows: np.ndarray, offset: np.ndarray, gain: np.ndarray, zero_point: int
+) -> np.ndarray:
+    """Raw windows [n, L, C] (float) -> int8 network inputs [n, L*C], time-major."""
+    x = np.asarray(windows, np.float32)
+    v = (x - np.asarray(offset, np.float32)) * np.asarray(gain, np.float32)
+    nan = np.isnan(v)
+    r = np.clip(round_half_away(np.where(nan, np.float32(0), v)), -512, 512)
+    t = np.clip(r + np.float32(zero_point), -128, 127)
+    q = np.where(nan, np.int8(zero_point), t.astype(np.int8))
+    return q.reshape(len(x), -1).astype(np.int8)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return (q.astype(np.int32) - zero_point).astype(np.float32) * np.float32(scale)
+
+
+def scores(
+    in_q: np.ndarray,
+    out_q: np.ndarray,
+    in_scale: float,
+    in_zero_point: int,
+    out_scale: float,
+    out_zero_point: int,
+    kind: str = "mse",
+) -> np.ndarray:
+    """Reconstruction error per window, float32, accumulated sequentially like the device."""
+    d = dequantize(out_q, out_scale, out_zero_point) - dequantize(in_q, in_scale, in_zero_point)
+    e = d * d if kind == "mse" else np.abs(d)
+    if kind not in ("mse", "mae"):
+        raise ValueError(f"unknown score kind {kind!r}")
+    acc = np.cumsum(e.astype(np.float32), axis=1, dtype=np.float32)[:, -1]
+    return (acc / np.float32(e.shape[1])).astype(np.float32)
+
+
+def decisions(score: np.ndarray, threshold: float, k: int = 1, n: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(anomaly, alarm) per window: score > threshold, and >= k of the last n windows anomalous."""
+    anomaly = np.asarray(score, np.float32) > np.float32(threshold)
+    counts = np.convolve(anomaly.astype(np.int32), np.ones(n, np.int32))[: len(anomaly)]
+    return anomaly, counts >= k
