@@ -7,9 +7,23 @@
 
 #include "model_config.h"
 
+/* Score kinds for TAE_SCORE_KIND (model_config.h may define them too, with the same values). */
+#ifndef TAE_SCORE_MSE
+#define TAE_SCORE_MSE 0
+#endif
+#ifndef TAE_SCORE_MAE
+#define TAE_SCORE_MAE 1
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The generated constant arrays, defined once in tae_pipeline.c from model_config.h's
+ * TAE_NORM_OFFSET_INIT, TAE_NORM_GAIN_INIT and TAE_MODEL_SHA256_BYTES_INIT. */
+extern const float tae_norm_offset[TAE_CHANNELS];
+extern const float tae_norm_gain[TAE_CHANNELS];
+extern const uint8_t tae_model_sha256[32];
 
 typedef struct {
     uint32_t seq;          /* window sequence number, 0-based, counts every completed window */
@@ -35,10 +49,17 @@ typedef struct {
     int8_t output_q[TAE_OUTPUT_SIZE];
 } tae_pipeline_t;
 
-/* Reset windowing and decision state; keeps nothing from before. */
+/* Window w covers stream samples [w*TAE_HOP, w*TAE_HOP + TAE_WINDOW_LEN): the first window completes
+ * on sample TAE_WINDOW_LEN, then one every TAE_HOP samples. Any TAE_HOP >= 1 works; a hop larger
+ * than the window drops the samples between windows. The engine must be initialized
+ * (tae_engine_init) before the first window completes; an engine error is reported in
+ * result->status with score 0 and counts as a normal window for the alarm. */
+
+/* Reset windowing and decision state; keeps nothing from before (threshold back to TAE_THRESHOLD). */
 void tae_pipeline_init(tae_pipeline_t *p);
 /* Push one sample (TAE_CHANNELS floats). Returns 1 and fills *result when a window completed. */
 int tae_pipeline_push(tae_pipeline_t *p, const float *sample, tae_result_t *result);
+/* Runtime threshold override: anomaly = score > threshold from the next window on. */
 void tae_pipeline_set_threshold(tae_pipeline_t *p, float threshold);
 
 /* Building blocks, exposed for tests and for the host reference cross-check. */

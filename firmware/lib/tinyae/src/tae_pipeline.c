@@ -1,0 +1,196 @@
+/* tinyae — the per-sample pipeline: window assembly with hop, preprocessing, engine, score,
+ * decision. C99, no heap, no stdio. The arithmetic is the one docs/architecture.md defines and
+ * train/preprocess.py mirrors in NumPy: every float operation is float32, in the same order,
+ * built with -ffp-contract=off (no FMA) and without fast-math.
+ *
+ * Windowing: window w covers samples [w*TAE_HOP, w*TAE_HOP + TAE_WINDOW_LEN) of the stream, i.e.
+ * the first window completes on sample TAE_WINDOW_LEN, then one every TAE_HOP samples. Any hop >= 1
+ * is allowed: hop < L overlaps windows, hop == L tiles the stream, hop > L skips the samples
+ * between windows (they are received and dropped). The network sees the window in chronological
+ * order, time-major (sample t, channel c is element t*C + c). */
+#include "tae_pipeline.h"
+
+#include <math.h>
+
+#include "tae_engine.h"
+#include "tae_port.h"
+
+/* Compile-time checks on model_config.h (C99: a negative array size fails the build). */
+typedef char tae_check_hop_positive[(TAE_HOP >= 1) ? 1 : -1];
+typedef char tae_check_window_positive[(TAE_WINDOW_LEN >= 1 && TAE_CHANNELS >= 1) ? 1 : -1];
+typedef char tae_check_input_size[(TAE_INPUT_SIZE == TAE_WINDOW_LEN * TAE_CHANNELS) ? 1 : -1];
+typedef char tae_check_output_size[(TAE_OUTPUT_SIZE == TAE_INPUT_SIZE) ? 1 : -1];
+typedef char tae_check_decision[(TAE_DECISION_N >= 1 && TAE_DECISION_K >= 0) ? 1 : -1];
+
+/* The generated constants, defined once here (declared in tae_pipeline.h). */
+const float tae_norm_offset[TAE_CHANNELS] = TAE_NORM_OFFSET_INIT;
+const float tae_norm_gain[TAE_CHANNELS] = TAE_NORM_GAIN_INIT;
+const uint8_t tae_model_sha256[32] = TAE_MODEL_SHA256_BYTES_INIT;
+
+/* One element: v = (x - offset) * gain; NaN -> zero point; round half away from zero with the
+ * trunc method (no `v + 0.5` rounding trap); clamp to [-512, 512], add the zero point, clamp to
+ * int8. +-inf give -inf/+inf after trunc, |v - tr| is NaN, so they clamp to the ends. */
+static int8_t tae_quantize_element(float x, int c)
+{
+    const float v = (x - tae_norm_offset[c]) * tae_norm_gain[c];
+    float tr, r;
+    int32_t t;
+    if (isnan(v)) {
+        return (int8_t)TAE_IN_ZERO_POINT;
+    }
+    tr = truncf(v);
+    r = tr;
+    if (fabsf(v - tr) >= 0.5f) {
+        r = tr + (v > 0.0f ? 1.0f : -1.0f);
+    }
+    if (r > 512.0f) {
+        r = 512.0f;
+    } else if (r < -512.0f) {
+        r = -512.0f;
+    }
+    t = (int32_t)r + (int32_t)TAE_IN_ZERO_POINT;
+    if (t > 127) {
+        t = 127;
+    } else if (t < -128) {
+        t = -128;
+    }
+    return (int8_t)t;
+}
+
+void tae_quantize_window(const float *window, int8_t *q)
+{
+    uint32_t t;
+    int c;
+    for (t = 0; t < (uint32_t)TAE_WINDOW_LEN; ++t) {
+        for (c = 0; c < TAE_CHANNELS; ++c) {
+            q[t * TAE_CHANNELS + c] = tae_quantize_element(window[t * TAE_CHANNELS + c], c);
+        }
+    }
+}
+
+float tae_score(const int8_t *in_q, const int8_t *out_q)
+{
+    const float s_in = (float)TAE_IN_SCALE;
+    const float s_out = (float)TAE_OUT_SCALE;
+    float acc = 0.0f;
+    uint32_t i;
+    for (i = 0; i < (uint32_t)TAE_INPUT_SIZE; ++i) {
+        const float o = (float)((int32_t)out_q[i] - (int32_t)TAE_OUT_ZERO_POINT) * s_out;
+        const float n = (float)((int32_t)in_q[i] - (int32_t)TAE_IN_ZERO_POINT) * s_in;
+        const float d = o - n;
+#if TAE_SCORE_KIND == TAE_SCORE_MSE
+        acc += d * d;
+#elif TAE_SCORE_KIND == TAE_SCORE_MAE
+        acc += fabsf(d);
+#else
+#error "TAE_SCORE_KIND must be TAE_SCORE_MSE or TAE_SCORE_MAE"
+#endif
+    }
+    return acc / (float)TAE_INPUT_SIZE;
+}
+
+void tae_pipeline_init(tae_pipeline_t *p)
+{
+    uint32_t i;
+    for (i = 0; i < (uint32_t)(TAE_WINDOW_LEN * TAE_CHANNELS); ++i) {
+        p->ring[i] = 0.0f;
+    }
+    for (i = 0; i < (uint32_t)TAE_DECISION_N; ++i) {
+        p->history[i] = 0;
+    }
+    for (i = 0; i < (uint32_t)TAE_INPUT_SIZE; ++i) {
+        p->input_q[i] = 0;
+    }
+    for (i = 0; i < (uint32_t)TAE_OUTPUT_SIZE; ++i) {
+        p->output_q[i] = 0;
+    }
+    p->head = 0;
+    p->filled = 0;
+    p->since_window = 0;
+    p->seq = 0;
+    p->threshold = (float)TAE_THRESHOLD;
+    p->history_pos = 0;
+}
+
+void tae_pipeline_set_threshold(tae_pipeline_t *p, float threshold)
+{
+    p->threshold = threshold;
+}
+
+/* Quantize the ring's window, oldest sample first (the oldest sits at `head` once full). */
+static void tae_quantize_ring(const tae_pipeline_t *p, int8_t *q)
+{
+    uint32_t t, slot = p->head;
+    int c;
+    for (t = 0; t < (uint32_t)TAE_WINDOW_LEN; ++t) {
+        for (c = 0; c < TAE_CHANNELS; ++c) {
+            q[t * TAE_CHANNELS + c] = tae_quantize_element(p->ring[slot * TAE_CHANNELS + c], c);
+        }
+        if (++slot == (uint32_t)TAE_WINDOW_LEN) {
+            slot = 0;
+        }
+    }
+}
+
+/* Record this window's anomaly flag; alarm = at least k of the last n windows anomalous (windows
+ * before the first count as normal, like the zero-padded convolution of the NumPy mirror). */
+static uint8_t tae_decide(tae_pipeline_t *p, uint8_t anomaly)
+{
+    uint32_t i, count = 0;
+    p->history[p->history_pos] = anomaly;
+    if (++p->history_pos == (uint32_t)TAE_DECISION_N) {
+        p->history_pos = 0;
+    }
+    for (i = 0; i < (uint32_t)TAE_DECISION_N; ++i) {
+        count += p->history[i];
+    }
+    return (uint8_t)(count >= (uint32_t)TAE_DECISION_K);
+}
+
+int tae_pipeline_push(tae_pipeline_t *p, const float *sample, tae_result_t *result)
+{
+    const uint32_t was_filled = p->filled;
+    uint32_t t0;
+    int c, status;
+    float score = 0.0f;
+    uint8_t anomaly = 0;
+
+    for (c = 0; c < TAE_CHANNELS; ++c) {
+        p->ring[p->head * TAE_CHANNELS + c] = sample[c];
+    }
+    if (++p->head == (uint32_t)TAE_WINDOW_LEN) {
+        p->head = 0;
+    }
+    if (p->filled < (uint32_t)TAE_WINDOW_LEN) {
+        p->filled++;
+    }
+    if (p->since_window < (uint32_t)TAE_HOP) {
+        p->since_window++;
+    }
+    if (p->filled < (uint32_t)TAE_WINDOW_LEN) {
+        return 0; /* not a full window yet */
+    }
+    if (was_filled == (uint32_t)TAE_WINDOW_LEN && p->since_window < (uint32_t)TAE_HOP) {
+        return 0; /* between two windows */
+    }
+    p->since_window = 0;
+
+    t0 = tae_port_cycles();
+    tae_quantize_ring(p, p->input_q);
+    status = tae_engine_invoke(p->input_q, p->output_q);
+    if (status == TAE_ENGINE_OK) {
+        score = tae_score(p->input_q, p->output_q);
+        anomaly = (uint8_t)(score > p->threshold);
+    }
+    result->cost = tae_port_cycles() - t0;
+
+    /* A failed inference counts as a normal window in the alarm history; its status says why. */
+    result->seq = p->seq++;
+    result->score = score;
+    result->anomaly = anomaly;
+    result->alarm = tae_decide(p, anomaly);
+    result->status = status;
+    result->input_q = p->input_q;
+    result->output_q = p->output_q;
+    return 1;
+}
