@@ -1,0 +1,217 @@
+"""Experiment configuration: one TOML file per experiment, command-line overrides, saved with the artifacts.
+
+Unknown sections or keys are refused (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from train.errors import UserError
+
+
+@dataclass
+class DataConfig:
+    source: str = "synthetic"  # synthetic | csv | ucr | a dataset name (basicmotions, daphnet)
+    paths: list[str] = field(default_factory=list)
+    channels: list[str] = field(default_factory=list)  # CSV column names; empty = all numeric columns
+    timestamp: str = ""  # CSV timestamp column, if any
+    label: str = ""  # CSV label column, if any
+    normal: list[str] = field(default_factory=list)  # label values that mean "normal"
+    sample_rate_hz: float = 0.0  # 0 = from the source (synthetic/dataset) or required for CSV
+    seed: int = 0
+
+
+@dataclass
+class WindowConfig:
+    length: int = 32
+    hop: int = 16
+
+
+@dataclass
+class NormalizationConfig:
+    method: str = "zscore"  # zscore | minmax
+
+
+@dataclass
+class ModelConfig:
+    hidden: list[int] = field(default_factory=lambda: [64])
+    latent: int = 8
+    activation: str = "relu"  # relu | relu6 | linear
+    output_activation: str = "linear"  # linear | sigmoid | tanh
+    variant: str = "plain"  # plain | denoising | sparse | contractive
+    noise_std: float = 0.2  # denoising: std of the Gaussian input corruption (normalized units)
+    sparsity_l1: float = 1e-3  # sparse: L1 penalty on the latent activations
+    contractive: float = 1e-3  # contractive: weight of the encoder-Jacobian Frobenius penalty
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 80
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    patience: int = 10
+    loss: str = "mse"  # mse | mae (also the score definition)
+    seed: int = 0
+
+
+@dataclass
+class QuantizeConfig:
+    representative_windows: int = 500
+
+
+@dataclass
+class ThresholdConfig:
+    method: str = "percentile"  # percentile | mean_std | best_f1
+    percentile: float = 99.5
+    k_std: float = 3.0
+
+
+@dataclass
+class DecisionConfig:
+    k: int = 1
+    n: int = 1
+
+
+@dataclass
+class ArenaConfig:
+    margin_bytes: int = 1024  # added to the host-measured TFLM arena
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    window: WindowConfig = field(default_factory=WindowConfig)
+    normalization: NormalizationConfig = field(default_factory=NormalizationConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
+    threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
+    decision: DecisionConfig = field(default_factory=DecisionConfig)
+    arena: ArenaConfig = field(default_factory=ArenaConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: Path) -> None:
+        path.write_text(tomli_w.dumps(self.to_dict()))
+
+
+CHOICES = {
+    ("normalization", "method"): ("zscore", "minmax"),
+    ("model", "activation"): ("relu", "relu6", "linear"),
+    ("model", "output_activation"): ("linear", "sigmoid", "tanh"),
+    ("model", "variant"): ("plain", "denoising", "sparse", "contractive"),
+    ("train", "loss"): ("mse", "mae"),
+    ("threshold", "method"): ("percentile", "mean_std", "best_f1"),
+}
+
+
+def _coerce(value: Any, current: Any, where: str) -> Any:
+    """Convert a TOML or command-line value to the type of the default."""
+    try:
+        if isinstance(current, bool):
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError
+                return value.lower() in ("true", "1")
+            return bool(value)
+        if isinstance(current, int):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if isinstance(current, float):
+            return float(value)
+        if isinstance(current, list):
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            if not isinstance(value, list):
+                raise ValueError
+            item_type = type(current[0]) if current else str
+            return [item_type(v) for v in value]
+        if isinstance(current, str):
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+    except (TypeError, ValueError):
+        pass
+    raise UserError(f"config value {where} = {value!r} should be a {type(current).__name__}; fix the config")
+
+
+def _apply(section_obj: Any, section: str, values: dict[str, Any], source: str) -> None:
+    known = {f.name for f in fields(section_obj)}
+    for key, value in values.items():
+        if key not in known:
+            raise UserError(
+                f"unknown key '{key}' in section [{section}] of {source}; known keys: {', '.join(sorted(known))}"
+            )
+        coerced = _coerce(value, getattr(section_obj, key), f"{section}.{key}")
+        choices = CHOICES.get((section, key))
+        if choices and coerced not in choices:
+            raise UserError(f"{section}.{key} = {coerced!r} is not one of {', '.join(choices)}")
+        setattr(section_obj, key, coerced)
+
+
+def from_dict(raw: dict[str, Any], source: str = "the config", base: Config | None = None) -> Config:
+    cfg = copy.deepcopy(base) if base else Config()
+    sections = {f.name for f in fields(cfg)}
+    for section, values in raw.items():
+        if section not in sections:
+            raise UserError(
+                f"unknown section [{section}] in {source}; known sections: {', '.join(sorted(sections))}"
+            )
+        if not isinstance(values, dict):
+            raise UserError(f"[{section}] in {source} must be a table of keys")
+        _apply(getattr(cfg, section), section, values, source)
+    validate(cfg)
+    return cfg
+
+
+def load(path: Path | None, overrides: list[str] = ()) -> Config:
+    """Read a TOML config (or the defaults when path is None) and apply `section.key=value` overrides."""
+    raw: dict[str, Any] = {}
+    source = "the defaults"
+    if path is not None:
+        source = str(path)
+        if not path.is_file():
+            raise UserError(f"config file {path} does not exist; pass an existing TOML file with --config")
+        try:
+            raw = tomllib.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise UserError(f"config file {path} is not valid TOML ({exc}); fix the syntax") from None
+    cfg = from_dict(raw, source)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot:
+            raise UserError(f"override '{item}' must look like section.key=value (e.g. train.epochs=20)")
+        try:
+            parsed = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value
+        cfg = from_dict({section: {name: parsed}}, f"override '{item}'", base=cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    w = cfg.window
+    if w.length < 2:
+        raise UserError(f"window.length = {w.length} is too short; use at least 2 samples")
+    if not 1 <= w.hop <= w.length:
+        raise UserError(f"window.hop = {w.hop} must be between 1 and window.length ({w.length})")
+    if cfg.model.latent < 1 or any(h < 1 for h in cfg.model.hidden):
+        raise UserError("model.hidden and model.latent must be positive layer widths")
+    if not 0 < cfg.threshold.percentile < 100:
+        raise UserError(f"threshold.percentile = {cfg.threshold.percentile} must be between 0 and 100")
+    if not 1 <= cfg.decision.k <= cfg.decision.n:
+        raise UserError(f"decision.k = {cfg.decision.k} must be between 1 and decision.n = {cfg.decision.n}")
+    if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
+        raise UserError("train.epochs and train.batch_size must be at least 1")
+
+

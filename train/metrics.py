@@ -1,0 +1,82 @@
+"""Detection metrics without extra dependencies: ROC AUC, PR AUC (average precision), F1 at a threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(-scores, kind="mergesort")
+    y = np.asarray(labels, bool)[order]
+    s = np.asarray(scores, np.float64)[order]
+    distinct = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
+    tps = np.cumsum(y)[distinct]
+    fps = (distinct + 1) - tps
+    tpr = np.r_[0.0, tps / max(tps[-1], 1)]
+    fpr = np.r_[0.0, fps / max(fps[-1], 1)]
+    return fpr, tpr
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Probability that an anomalous window scores above a normal one (ties count half)."""
+    y = np.asarray(labels, bool)
+    s = np.asarray(scores, np.float64)
+    pos, neg = s[y], s[~y]
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    ranks = _average_ranks(np.r_[pos, neg])
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), np.float64)
+    sx = x[order]
+    i = 0
+    while i < len(x):
+        j = i
+        while j + 1 < len(x) and sx[j + 1] == sx[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def pr_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(-scores, kind="mergesort")
+    y = np.asarray(labels, bool)[order]
+    s = np.asarray(scores, np.float64)[order]
+    distinct = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
+    tps = np.cumsum(y)[distinct]
+    precision = tps / (distinct + 1)
+    recall = tps / max(y.sum(), 1)
+    return np.r_[recall], np.r_[precision]
+
+
+def pr_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Average precision: sum over thresholds of (R_k - R_{k-1}) * P_k."""
+    y = np.asarray(labels, bool)
+    if y.sum() == 0:
+        return float("nan")
+    recall, precision = pr_curve(y, scores)
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def at_threshold(labels: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    y = np.asarray(labels, bool)
+    p = np.asarray(predicted, bool)
+    tp = int(np.sum(y & p))
+    fp = int(np.sum(~y & p))
+    fn = int(np.sum(y & ~p))
+    tn = int(np.sum(~y & ~p))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn, "tn": tn}
+
+
+def summary(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    s = np.asarray(scores, np.float32)
+    out = {"roc_auc": roc_auc(labels, s), "pr_auc": pr_auc(labels, s)}
+    out.update(at_threshold(labels, s > np.float32(threshold)))
+    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in out.items()}

@@ -1,0 +1,327 @@
+"""The whole training job: data -> float model -> int8 -> host reference -> threshold -> artifacts.
+
+Each stage writes its artifacts to the model directory; `manifest.json` is the single source of truth
+every generated header and the firmware are rendered from.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from train import __version__, preprocess
+from train.calibrate import calibrate
+from train.config import Config
+from train.errors import UserError
+from train.metrics import summary
+
+STAGE_STYLE = "[bold cyan]"
+
+
+def _say(msg: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False).print(f"{STAGE_STYLE}tinyae[/] {msg}")
+
+
+@dataclass
+class Timings:
+    data: float = 0.0
+    training: float = 0.0
+    conversion: float = 0.0
+    reference: float = 0.0
+    arena: float = 0.0
+    export: float = 0.0
+    report: float = 0.0
+
+
+def _flat_norm(windows: np.ndarray, offset: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    x = (np.asarray(windows, np.float32) - offset) / scale
+    return x.reshape(len(x), -1).astype(np.float32)
+
+
+def _float_scores(model, x: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    if len(x) == 0:
+        return np.zeros(0, np.float32), x
+    y = model.predict(x, batch_size=512, verbose=0)
+    err = (y - x) ** 2 if kind == "mse" else np.abs(y - x)
+    return err.mean(axis=1).astype(np.float32), y
+
+
+def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True) -> dict:
+    """Run every stage and return the manifest (also written to out_dir/manifest.json)."""
+    from train import data as datamod
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t = Timings()
+    tick = time.perf_counter()
+
+    # -- data ------------------------------------------------------------------------------
+    prep = datamod.prepare(cfg.data, cfg.window.length, cfg.window.hop)
+    if len(prep.train) < 2 or len(prep.val) < 1:
+        raise UserError(
+            f"only {len(prep.train)} training and {len(prep.val)} validation windows of "
+            f"{cfg.window.length} samples; provide a longer normal recording or a shorter window"
+        )
+    norm = datamod.fit_normalization(prep.train, cfg.normalization.method, channel_names=prep.channel_names)
+    offset, scale = norm.offset.astype(np.float32), norm.scale.astype(np.float32)
+    x_train = _flat_norm(prep.train, offset, scale)
+    x_val = _flat_norm(prep.val, offset, scale)
+    x_test = _flat_norm(prep.test, offset, scale)
+    labels = None if prep.test_labels is None else np.asarray(prep.test_labels, np.int8)
+    t.data = time.perf_counter() - tick
+    n_ch = prep.train.shape[2]
+    _say(
+        f"data: {len(prep.train)} train / {len(prep.val)} val / {len(prep.test)} test windows of "
+        f"{cfg.window.length}x{n_ch} (hop {cfg.window.hop}), {cfg.normalization.method} normalization"
+    )
+
+    # -- float model -----------------------------------------------------------------------
+    from train.fit import fit
+    from train.model import build_autoencoder, encoder, macs
+
+    tick = time.perf_counter()
+    model, latent_index = build_autoencoder(x_train.shape[1], cfg.model, seed=cfg.train.seed)
+    history = fit(model, latent_index, x_train, x_val, cfg.model, cfg.train, show_progress=show_progress)
+    t.training = time.perf_counter() - tick
+    model.save(out_dir / "model.keras")
+    val_float, _ = _float_scores(model, x_val, cfg.train.loss)
+    test_float, test_recon_float = _float_scores(model, x_test, cfg.train.loss)
+    latent = encoder(model, latent_index).predict(x_test, verbose=0) if len(x_test) else None
+
+    # -- int8 ------------------------------------------------------------------------------
+    from train.quantize import convert, inspect
+
+    tick = time.perf_counter()
+    rng = np.random.default_rng(cfg.train.seed)
+    rep_idx = rng.permutation(len(x_train))[: cfg.quantize.representative_windows]
+    flatbuffer = convert(model, x_train[np.sort(rep_idx)])
+    tflite_path = out_dir / "model_int8.tflite"
+    tflite_path.write_bytes(flatbuffer)
+    qi = inspect(flatbuffer)
+    t.conversion = time.perf_counter() - tick
+    _say(f"int8: {qi.size_bytes} B flatbuffer, ops {', '.join(qi.ops)}, sha256 {qi.sha256[:12]}…")
+
+    # -- host reference and threshold ------------------------------------------------------
+    from train.reference import HostReference
+
+    tick = time.perf_counter()
+    gain = preprocess.input_gain(scale, qi.input_scale)
+    ref = HostReference(
+        flatbuffer,
+        offset=offset,
+        gain=gain,
+        input_scale=qi.input_scale,
+        input_zero_point=qi.input_zero_point,
+        output_scale=qi.output_scale,
+        output_zero_point=qi.output_zero_point,
+        score_kind=cfg.train.loss,
+    )
+    val_ref = ref.evaluate(prep.val)
+    test_ref = ref.evaluate(prep.test)
+    t.reference = time.perf_counter() - tick
+    threshold = calibrate(cfg.threshold, val_ref.scores, test_ref.scores, labels)
+    float_threshold = calibrate(cfg.threshold, val_float, test_float, labels)
+
+    # -- arena -----------------------------------------------------------------------------
+    from train.arena import measure_arena_bytes
+
+    tick = time.perf_counter()
+    arena_host = measure_arena_bytes(tflite_path)
+    t.arena = time.perf_counter() - tick
+
+    # -- manifest --------------------------------------------------------------------------
+    metrics: dict = {"windows": {"train": len(prep.train), "val": len(prep.val), "test": len(prep.test)}}
+    if labels is not None and 0 < labels.sum() < len(labels):
+        metrics["float"] = summary(labels, test_float, float_threshold.value)
+        metrics["int8"] = summary(labels, test_ref.scores, threshold.value)
+        metrics["float"]["threshold"] = float_threshold.value
+        if prep.test_faults is not None:
+            metrics["int8_by_fault"] = _by_fault(labels, test_ref.scores, prep.test_faults)
+    anomaly = test_ref.scores > np.float32(threshold.value)
+    metrics["val_false_alarm_rate_int8"] = float(np.mean(val_ref.scores > np.float32(threshold.value)))
+    metrics["float_int8_score_corr"] = (
+        float(np.corrcoef(test_float, test_ref.scores)[0, 1]) if len(test_float) > 1 else float("nan")
+    )
+    manifest = {
+        "schema": 1,
+        "generator": {"tinyae": __version__, "command": command},
+        "model": {
+            "sha256": qi.sha256,
+            "tflite_bytes": qi.size_bytes,
+            "ops": qi.ops,
+            "macs": macs(model),
+            "params": int(model.count_params()),
+            "layers": [
+                {"units": int(layer.units), "activation": _activation_name(layer)} for layer in model.layers
+            ],
+        },
+        "window": {
+            "length": cfg.window.length,
+            "hop": cfg.window.hop,
+            "channels": n_ch,
+            "channel_names": list(prep.channel_names),
+            "sample_rate_hz": float(prep.sample_rate_hz),
+        },
+        "frontend": {"kind": "raw"},
+        "normalization": {
+            "method": cfg.normalization.method,
+            "offset": [float(v) for v in offset],
+            "scale": [float(v) for v in scale],
+        },
+        "input": {
+            "size": qi.input_size,
+            "layout": "time_major",
+            "scale": qi.input_scale,
+            "zero_point": qi.input_zero_point,
+            "gain": [float(v) for v in gain],
+        },
+        "output": {"size": qi.output_size, "scale": qi.output_scale, "zero_point": qi.output_zero_point},
+        "score": {"kind": cfg.train.loss},
+        "threshold": threshold.to_dict(),
+        "decision": {"k": cfg.decision.k, "n": cfg.decision.n},
+        "arena": {
+            "measured_bytes_host": arena_host,
+            "margin_bytes": cfg.arena.margin_bytes,
+            "bytes": _round_up(arena_host + cfg.arena.margin_bytes, 16),
+        },
+        "training": history.to_dict(),
+        "metrics": metrics,
+    }
+
+    # -- artifacts -------------------------------------------------------------------------
+    from train.export import write_headers
+
+    tick = time.perf_counter()
+    manifest["compiled"] = _generate_compiled(tflite_path, out_dir, command)
+    write_headers(manifest, flatbuffer, out_dir)
+    stream = _test_stream(prep)
+    _write_test_vectors(out_dir, ref, stream, prep, test_ref, anomaly, labels, threshold.value, cfg)
+    cfg.save(out_dir / "config.toml")
+    t.export = time.perf_counter() - tick
+
+    from train.report import write_report
+
+    tick = time.perf_counter()
+    write_report(
+        out_dir,
+        manifest=manifest,
+        history=history,
+        val_scores=val_ref.scores,
+        test_scores=test_ref.scores,
+        test_float_scores=test_float,
+        labels=labels,
+        x_test=x_test,
+        recon_float=test_recon_float,
+        recon_int8=preprocess.dequantize(test_ref.output_q, qi.output_scale, qi.output_zero_point),
+        latent=latent,
+        channel_names=list(prep.channel_names),
+        window=(cfg.window.length, n_ch),
+        faults=prep.test_faults,
+    )
+    t.report = time.perf_counter() - tick
+    manifest["timings_s"] = {k: round(v, 2) for k, v in vars(t).items()}
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    _print_summary(manifest, out_dir)
+    return manifest
+
+
+def _activation_name(layer) -> str:
+    act = getattr(layer, "activation", None)
+    return getattr(act, "__name__", str(act))
+
+
+def _round_up(n: int, k: int) -> int:
+    return (n + k - 1) // k * k
+
+
+def _by_fault(labels: np.ndarray, scores: np.ndarray, faults) -> dict:
+    from train.metrics import roc_auc
+
+    faults = np.asarray(faults, dtype=object)
+    normal = labels == 0
+    out = {}
+    for name in sorted({f for f in faults if f and f != "normal"}):
+        sel = normal | (faults == name)
+        out[name] = round(roc_auc(labels[sel], scores[sel]), 4)
+    return out
+
+
+def _generate_compiled(tflite_path: Path, out_dir: Path, command: str) -> dict:
+    """The compiled engine's C (model_compiled.h/.c) and its figures for the manifest."""
+    from train import compiled
+
+    info = compiled.generate(tflite_path, out_dir, banner_command=command)
+    return {k: v for k, v in info.items() if isinstance(v, int | float | str | list)}
+
+
+@dataclass
+class TestStream:
+    series: np.ndarray  # [T, C] float32 raw samples, streamed to the device
+    labels: np.ndarray | None  # [T] per-sample labels
+
+
+def _test_stream(prep) -> TestStream:
+    """The test split as one sample stream (what `verify` sends) and its per-sample labels."""
+    series = getattr(prep, "test_series", None)
+    if series is None or len(series) == 0:
+        raise UserError("the data source produced no test series to stream; check the data config")
+    if isinstance(series, list):
+        values = np.concatenate([s.values if hasattr(s, "values") else s for s in series]).astype(np.float32)
+        labs = [getattr(s, "labels", None) for s in series]
+        labels = None if any(lab is None for lab in labs) else np.concatenate(labs).astype(np.int8)
+    else:
+        values, labels = np.asarray(series, np.float32), getattr(prep, "test_series_labels", None)
+    return TestStream(values, labels)
+
+
+def _write_test_vectors(out_dir, ref, stream: TestStream, prep, test_ref, anomaly, labels, threshold, cfg) -> None:
+    """Host-reference results for the streamed test series, window for window, as the device sees it."""
+    from train.data import make_windows
+
+    windows = make_windows(stream.series, cfg.window.length, cfg.window.hop)
+    res = ref.evaluate(windows)
+    an, alarm = preprocess.decisions(res.scores, threshold, cfg.decision.k, cfg.decision.n)
+    win_labels = (
+        make_windows(stream.labels[:, None].astype(np.float32), cfg.window.length, cfg.window.hop).max(axis=(1, 2))
+        if stream.labels is not None
+        else np.zeros(0, np.int8)
+    )
+    np.savez_compressed(
+        out_dir / "test_vectors.npz",
+        series=stream.series,
+        series_labels=stream.labels if stream.labels is not None else np.zeros(0, np.int8),
+        windows=windows.astype(np.float32),
+        input_q=res.input_q,
+        output_q=res.output_q,
+        scores=res.scores,
+        anomaly=an.astype(np.int8),
+        alarm=alarm.astype(np.int8),
+        labels=win_labels.astype(np.int8),
+        threshold=np.float32(threshold),
+    )
+
+
+def _print_summary(manifest: dict, out_dir: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    m = manifest["metrics"]
+    table = Table(title=f"tinyae model -> {out_dir}", show_header=True)
+    table.add_column("figure")
+    table.add_column("float", justify="right")
+    table.add_column("int8", justify="right")
+    if "int8" in m:
+        for key in ("roc_auc", "pr_auc", "f1", "precision", "recall"):
+            table.add_row(key, f"{m['float'][key]:.4f}", f"{m['int8'][key]:.4f}")
+    table.add_row("threshold", "", f"{manifest['threshold']['value']:.6g} ({manifest['threshold']['method']})")
+    table.add_row("model", "", f"{manifest['model']['tflite_bytes']} B, {manifest['model']['macs']} MACs")
+    table.add_row("TFLM arena", "", f"{manifest['arena']['bytes']} B (host {manifest['arena']['measured_bytes_host']})")
+    if manifest.get("compiled"):
+        table.add_row("compiled scratch", "", f"{manifest['compiled'].get('scratch_bytes', '?')} B")
+    Console(stderr=True).print(table)

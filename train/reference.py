@@ -1,0 +1,99 @@
+"""The host reference: the device's preprocessing (float32, same rounding) + TFLM's own kernels.
+
+One class, used by calibration, test vectors, verification and benchmarks alike. The network runs
+in `tflite_micro`, the TFLM runtime, so its int8 outputs are what a device running TFLM (or the
+bit-exact compiled engine) computes. TFLite's interpreter (XNNPACK) differs by up to 3 LSB and is
+not the reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from train import preprocess
+from train.quiet import captured_fds
+
+DEFAULT_ARENA_BYTES = 256 * 1024
+
+
+@dataclass
+class ReferenceResult:
+    input_q: np.ndarray  # [n, N] int8
+    output_q: np.ndarray  # [n, N] int8
+    scores: np.ndarray  # [n] float32
+
+
+class HostReference:
+    def __init__(
+        self,
+        flatbuffer: bytes,
+        *,
+        offset: np.ndarray,
+        gain: np.ndarray,
+        input_scale: float,
+        input_zero_point: int,
+        output_scale: float,
+        output_zero_point: int,
+        score_kind: str = "mse",
+        arena_bytes: int = DEFAULT_ARENA_BYTES,
+    ) -> None:
+        from tflite_micro.python.tflite_micro import runtime
+
+        with captured_fds():
+            self._interp = runtime.Interpreter.from_bytes(flatbuffer, arena_size=arena_bytes)
+        self.offset = np.asarray(offset, np.float32)
+        self.gain = np.asarray(gain, np.float32)
+        self.input_scale = float(input_scale)
+        self.input_zero_point = int(input_zero_point)
+        self.output_scale = float(output_scale)
+        self.output_zero_point = int(output_zero_point)
+        self.score_kind = score_kind
+        details = self._interp.get_input_details(0)
+        self._input_shape = tuple(int(d) for d in details["shape"])
+
+    @classmethod
+    def from_manifest(cls, flatbuffer: bytes, manifest: dict) -> HostReference:
+        return cls(
+            flatbuffer,
+            offset=np.asarray(manifest["normalization"]["offset"], np.float32),
+            gain=np.asarray(manifest["input"]["gain"], np.float32),
+            input_scale=manifest["input"]["scale"],
+            input_zero_point=manifest["input"]["zero_point"],
+            output_scale=manifest["output"]["scale"],
+            output_zero_point=manifest["output"]["zero_point"],
+            score_kind=manifest["score"]["kind"],
+        )
+
+    def quantize(self, windows: np.ndarray) -> np.ndarray:
+        return preprocess.quantize_windows(windows, self.offset, self.gain, self.input_zero_point)
+
+    def run_int8(self, input_q: np.ndarray) -> np.ndarray:
+        """int8 inputs [n, N] -> int8 outputs [n, N] through TFLM, one invoke per window."""
+        out = np.empty_like(input_q, dtype=np.int8)
+        for i, row in enumerate(np.asarray(input_q, np.int8)):
+            self._interp.set_input(row.reshape(self._input_shape), 0)
+            self._interp.invoke()
+            out[i] = self._interp.get_output(0).reshape(-1)
+        return out
+
+    def score_int8(self, input_q: np.ndarray, output_q: np.ndarray) -> np.ndarray:
+        return preprocess.scores(
+            input_q,
+            output_q,
+            self.input_scale,
+            self.input_zero_point,
+            self.output_scale,
+            self.output_zero_point,
+            self.score_kind,
+        )
+
+    def evaluate(self, windows: np.ndarray) -> ReferenceResult:
+        """Raw windows [n, L, C] -> int8 inputs, TFLM int8 outputs and the device's scores."""
+        if len(windows) == 0:
+            empty = np.zeros((0, int(np.prod(self._input_shape))), np.int8)
+            return ReferenceResult(empty, empty.copy(), np.zeros(0, np.float32))
+        input_q = self.quantize(windows)
+        output_q = self.run_int8(input_q)
+        return ReferenceResult(input_q, output_q, self.score_int8(input_q, output_q))
