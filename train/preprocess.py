@@ -18,7 +18,8 @@ def round_half_away(v: np.ndarray) -> np.ndarray:
     """Round half away from zero, exactly (no float32 `v + 0.5` rounding trap)."""
     v = np.asarray(v, np.float32)
     tr = np.trunc(v)
-    frac = np.abs(v - tr)  # exact in float32
+    with np.errstate(invalid="ignore"):  # inf - inf = NaN: no adjustment, inf is clamped later
+        frac = np.abs(v - tr)  # exact in float32
     return (tr + np.where(frac >= np.float32(0.5), np.sign(v), np.float32(0))).astype(np.float32)
 
 

@@ -1,0 +1,32 @@
+"""Shared fixtures: the default model is trained once per session and reused by every test that needs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def has_arm_toolchain() -> bool:
+    return shutil.which("arm-none-eabi-gcc") is not None and shutil.which("qemu-system-arm") is not None
+
+
+@pytest.fixture(scope="session")
+def default_model_dir(tmp_path_factory) -> Path:
+    """The default experiment (configs/default.toml) run end to end into a session temp dir."""
+    from train import config
+    from train.pipeline import run
+
+    out = tmp_path_factory.mktemp("default_model")
+    cfg = config.load(ROOT / "configs" / "default.toml")
+    run(cfg, out, "python -m train model --config configs/default.toml", show_progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def default_manifest(default_model_dir) -> dict:
+    return json.loads((default_model_dir / "manifest.json").read_text())
