@@ -52,7 +52,8 @@ def run_driver(exe: Path, samples: np.ndarray, cfg: Config, *args: str) -> Windo
     assert all(r[0] == "W" for r in rows)
 
     def hexes(col: int) -> np.ndarray:
-        return np.array([np.frombuffer(bytes.fromhex(r[col]), np.int8) for r in rows]).reshape(len(rows), cfg.size)
+        q = np.array([np.frombuffer(bytes.fromhex(r[col]), np.int8) for r in rows])
+        return q.reshape(len(rows), cfg.size)
 
     return Windows(
         seq=np.array([int(r[1]) for r in rows], np.uint32),

@@ -93,7 +93,7 @@ class Config:
 
 
 class Record(ctypes.Structure):
-    _fields_ = [  # noqa: RUF012 - ctypes layout
+    _fields_ = [  # ctypes layout of tae_stub_record_t
         ("seq", ctypes.c_uint32),
         ("score", ctypes.c_float),
         ("anomaly", ctypes.c_uint8),
@@ -104,7 +104,7 @@ class Record(ctypes.Structure):
 
 
 class Result(ctypes.Structure):
-    _fields_ = [  # noqa: RUF012 - ctypes layout of tae_result_t
+    _fields_ = [  # ctypes layout of tae_result_t
         ("seq", ctypes.c_uint32),
         ("score", ctypes.c_float),
         ("anomaly", ctypes.c_uint8),
@@ -199,7 +199,9 @@ class Pipeline:
         rec = (Record * max_w)()
         ins = np.zeros((max_w, self.cfg.size), np.int8)
         outs = np.zeros((max_w, self.cfg.size), np.int8)
-        n = self.lib.tae_stub_run(self.state, s.ctypes.data, len(s), max_w, rec, ins.ctypes.data, outs.ctypes.data)
+        n = self.lib.tae_stub_run(
+            self.state, s.ctypes.data, len(s), max_w, rec, ins.ctypes.data, outs.ctypes.data
+        )
         recs = list(rec)[:n]
         return Windows(
             seq=np.array([r.seq for r in recs], np.uint32),
@@ -252,7 +254,8 @@ def test_helper_c_float_literal_is_exact(tmp_path: Path) -> None:
     src.write_text(
         "#include <stdio.h>\n#include <string.h>\nint main(void){const float v[]={"
         + ",".join(c_float(v) for v in values)
-        + "};unsigned u;for(unsigned i=0;i<sizeof v/sizeof v[0];i++){memcpy(&u,&v[i],4);printf(\"%08x\\n\",u);}}"
+        + "};unsigned u;for(unsigned i=0;i<sizeof v/sizeof v[0];i++)"
+        + '{memcpy(&u,&v[i],4);printf("%08x\\n",u);}}'
     )
     exe = tmp_path / "lit"
     subprocess.run(["gcc", "-o", str(exe), str(src)], check=True)

@@ -38,7 +38,10 @@ static int8_t tae_quantize_element(float x, int c)
     if (isnan(v)) {
         return (int8_t)TAE_IN_ZERO_POINT;
     }
-    tr = truncf(v);
+    /* trunc without libm: below 2^23 in magnitude the int32 conversion truncates exactly; at or
+     * above it (and for +-inf) every float is already an integer. Same r as truncf (the sign of
+     * a zero truncation differs, which cannot change r's integer value). */
+    tr = (fabsf(v) < 8388608.0f) ? (float)(int32_t)v : v;
     r = tr;
     if (fabsf(v - tr) >= 0.5f) {
         r = tr + (v > 0.0f ? 1.0f : -1.0f);
