@@ -1,0 +1,98 @@
+/* tinyae — main for the QEMU mps2-an386 image.
+ *
+ * Boot: fault traps, UART0, SysTick, then one banner line on UART0:
+ *   tinyae: boot target=mps2-an386 app=<app> flash=<B> ram=<B> stack=<B> unit=instructions
+ * then the application: init, and forever: drain the UART RX ring into tae_app_on_bytes(), then
+ * tae_app_poll(). The loop spins (no WFI): under -icount, virtual time — and so the synthetic
+ * sensor's sample clock — advances with executed instructions.
+ *
+ * Build switches (mk/firmware-emu.mk): TAE_EMU_APP_CORE (the real core, tae_app.h) or one of the
+ * stand-in apps (emu_test_app.h); TAE_EMU_FAULT=<kind> faults right after the banner (fault test);
+ * TAE_EMU_BALLAST_RAM / TAE_EMU_BALLAST_FLASH=<bytes> add a static array (link-overflow test). */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mps2_an386.h"
+#include "tae_port.h"
+
+#if defined(TAE_EMU_APP_CORE)
+#include "tae_app.h"
+static const char tae_emu_app_name[] = "core";
+#else
+#include "emu_test_app.h"
+#endif
+
+#if defined(TAE_EMU_BALLAST_RAM) && TAE_EMU_BALLAST_RAM > 0
+static volatile uint8_t tae_ballast_ram[TAE_EMU_BALLAST_RAM];
+#endif
+#if defined(TAE_EMU_BALLAST_FLASH) && TAE_EMU_BALLAST_FLASH > 0
+static const volatile uint8_t tae_ballast_flash[TAE_EMU_BALLAST_FLASH] = {1u};
+#endif
+
+#if defined(TAE_EMU_FAULT)
+/* 1: undefined instruction (UsageFault UNDEFINSTR); 2: integer divide by zero (UsageFault
+ * DIVBYZERO); 3: branch to an address without the Thumb bit (UsageFault INVSTATE). */
+static void tae_emu_fault_now(void)
+{
+#if TAE_EMU_FAULT == 1
+    __asm volatile("udf #0");
+#elif TAE_EMU_FAULT == 2
+    volatile uint32_t zero = 0u;
+    volatile uint32_t q = 7u / zero;
+    (void)q;
+#elif TAE_EMU_FAULT == 3
+    void (*volatile arm_mode)(void) = (void (*)(void))(uintptr_t)0x00000100u; /* bit 0 clear */
+    arm_mode();
+#else
+#error "TAE_EMU_FAULT must be 1, 2 or 3"
+#endif
+}
+#endif
+
+static void tae_emu_banner(void)
+{
+    tae_uart_puts("tinyae: boot target=mps2-an386 app=");
+    tae_uart_puts(tae_emu_app_name);
+    tae_uart_puts(" flash=");
+    tae_uart_put_dec(tae_emu_flash_used());
+    tae_uart_puts(" ram=");
+    tae_uart_put_dec(tae_emu_static_ram());
+    tae_uart_puts(" stack=");
+    tae_uart_put_dec(tae_emu_stack_size());
+    tae_uart_puts(" unit=");
+    tae_uart_puts(tae_port_cycles_unit());
+    tae_uart_puts("\r\n");
+}
+
+int main(void)
+{
+    tae_fault_enable_traps();
+    tae_uart_init();
+    tae_timer_init();
+    __asm volatile("cpsie i" ::: "memory");
+
+#if defined(TAE_EMU_BALLAST_RAM) && TAE_EMU_BALLAST_RAM > 0
+    tae_ballast_ram[TAE_EMU_BALLAST_RAM - 1] = 1u;
+#endif
+#if defined(TAE_EMU_BALLAST_FLASH) && TAE_EMU_BALLAST_FLASH > 0
+    (void)tae_ballast_flash[TAE_EMU_BALLAST_FLASH - 1];
+#endif
+
+    tae_emu_banner();
+#if defined(TAE_EMU_FAULT)
+    tae_emu_fault_now();
+#endif
+
+#if defined(TAE_EMU_APP_CORE)
+    /* TODO(core): tae_app_set_target_info(...) once tae_app.h defines it. */
+#endif
+    tae_app_init();
+    for (;;) {
+        uint8_t buf[64];
+        size_t n = tae_uart_read(buf, sizeof(buf));
+        if (n > 0u) {
+            tae_app_on_bytes(buf, n);
+        }
+        tae_app_poll();
+    }
+}

@@ -1,0 +1,55 @@
+/* tinyae — SysTick as the cost counter on mps2-an386.
+ *
+ * SysTick runs from the 25 MHz CPU clock (CLKSOURCE = 1) with the full 24-bit reload 0xFFFFFF; its
+ * interrupt counts wraps, so tae_timer_ticks() is a 64-bit count of 40 ns ticks of virtual time.
+ *
+ * Instruction counting: QEMU's `-icount shift=N` makes every guest instruction advance virtual
+ * time by exactly 2^N ns. The runner uses shift=6 (64 ns per instruction, a 15.6 MIPS virtual
+ * CPU), so one instruction is 1.6 ticks: ticks = floor(1.6 * n) and n = ceil(ticks * 5 / 8)
+ * exactly (the error of the floor is below one tick, 5/8 of an instruction). shift >= 6 is needed
+ * for a tick to be shorter than an instruction; a smaller shift gives coarser counts.
+ * Verified with a loop of known length (calib_app.c, tests/test_emulator_build.py): the count of
+ * a loop of N two-instruction iterations grows by exactly 2 per iteration.
+ * Counts include the instructions of interrupt handlers that run in between (UART RX, SysTick). */
+#include <stdint.h>
+
+#include "mps2_an386.h"
+
+#ifndef TAE_EMU_ICOUNT_SHIFT
+#define TAE_EMU_ICOUNT_SHIFT 6
+#endif
+#if TAE_EMU_ICOUNT_SHIFT != 6
+#error "tae_timer_instructions() is written for -icount shift=6 (1 instruction = 1.6 SysTick ticks)"
+#endif
+
+#define TAE_SYSTICK_RELOAD 0x00FFFFFFu
+
+static volatile uint32_t tae_systick_wraps;
+
+void tae_timer_init(void)
+{
+    TAE_SYST_CSR = 0u;
+    TAE_SYST_RVR = TAE_SYSTICK_RELOAD;
+    TAE_SYST_CVR = 0u;
+    tae_systick_wraps = 0u;
+    TAE_SYST_CSR = (1u << 2) | (1u << 1) | 1u; /* CPU clock, interrupt on wrap, enable */
+}
+
+void tae_systick_isr(void) { tae_systick_wraps++; }
+
+uint64_t tae_timer_ticks(void)
+{
+    uint32_t primask;
+    __asm volatile("mrs %0, primask\n\tcpsid i" : "=r"(primask)::"memory");
+    uint32_t wraps = tae_systick_wraps;
+    uint32_t cvr = TAE_SYST_CVR;
+    if (TAE_SCB_ICSR & TAE_ICSR_PENDSTSET) {
+        /* Wrapped but the interrupt has not run yet (we masked it): count it here. */
+        cvr = TAE_SYST_CVR;
+        wraps++;
+    }
+    __asm volatile("msr primask, %0" ::"r"(primask) : "memory");
+    return (uint64_t)wraps * (TAE_SYSTICK_RELOAD + 1u) + (TAE_SYSTICK_RELOAD - cvr);
+}
+
+uint64_t tae_timer_instructions(void) { return (tae_timer_ticks() * 5u + 7u) / 8u; }

@@ -1,0 +1,81 @@
+# tinyae — the emulated board: a bare-metal Cortex-M4F image for QEMU mps2-an386 and its runner.
+#
+#   make firmware-emu        the real image (portable core + compiled engine + model) -> build/firmware/mps2_an386/
+#   make emulate             run it in QEMU; prints socket://127.0.0.1:PORT for the host tool
+#   make firmware-emu-fault  a test image that faults right after its banner (fault-handler test)
+#
+# Variables (for tests and experiments; each variant builds into its own directory):
+#   EMU_APP=core|stub|calib   core: tae_app (default); stub: UART echo; calib: instruction-count calibration
+#   EMU_FAULT=1|2|3           fault after the banner: undefined instruction | divide by zero | invalid state
+#   EMU_BALLAST_RAM=<bytes>   add a static RAM array (the link must fail when it does not fit)
+#   EMU_BALLAST_FLASH=<bytes> add a const flash array
+#   EMU_OUT=<dir>             output directory
+
+EMU_CC      ?= arm-none-eabi-gcc
+EMU_OBJCOPY ?= arm-none-eabi-objcopy
+EMU_SIZE    ?= arm-none-eabi-size
+EMU_APP     ?= core
+EMU_FAULT   ?=
+EMU_BALLAST_RAM   ?= 0
+EMU_BALLAST_FLASH ?= 0
+
+EMU_TARGET_DIR := firmware/targets/mps2_an386
+EMU_CORE_DIR   := firmware/lib/tinyae/src
+EMU_VARIANT    := $(EMU_APP)$(if $(EMU_FAULT),-fault$(EMU_FAULT))$(if $(filter-out 0,$(EMU_BALLAST_RAM)),-ram$(EMU_BALLAST_RAM))$(if $(filter-out 0,$(EMU_BALLAST_FLASH)),-flash$(EMU_BALLAST_FLASH))
+EMU_OUT        ?= build/firmware/mps2_an386$(if $(filter-out core,$(EMU_VARIANT)),-$(EMU_VARIANT))
+EMU_ELF        := $(EMU_OUT)/tinyae.elf
+EMU_LDSCRIPT   := $(EMU_TARGET_DIR)/mps2_an386.ld
+
+EMU_TARGET_SRCS := $(addprefix $(EMU_TARGET_DIR)/,startup.c uart.c timer.c fault.c semihost.c port.c main.c)
+ifeq ($(EMU_APP),core)
+  # The portable core (every C file of the library), the compiled engine's generated network and the
+  # synthetic sensor source. tae_engine_tflm.cpp is C++ and board-only, so the *.c wildcard skips it.
+  EMU_APP_SRCS := $(EMU_TARGET_DIR)/synth_source.c $(wildcard $(EMU_CORE_DIR)/*.c) $(MODEL_DIR)/model_compiled.c
+  EMU_APP_DEFS := -DTAE_EMU_APP_CORE
+  EMU_APP_DEPS := $(MANIFEST)
+else ifeq ($(EMU_APP),stub)
+  EMU_APP_SRCS := $(EMU_TARGET_DIR)/stub_app.c
+else ifeq ($(EMU_APP),calib)
+  EMU_APP_SRCS := $(EMU_TARGET_DIR)/calib_app.c
+else
+  $(error EMU_APP must be core, stub or calib (got '$(EMU_APP)'))
+endif
+
+EMU_ARCH    := -mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard
+EMU_CFLAGS  := $(EMU_ARCH) -std=c99 -Os -g -ffunction-sections -fdata-sections -fno-common \
+               -Wall -Wextra -Werror -Wshadow -Wdouble-promotion -ffp-contract=off -fno-fast-math \
+               -I$(EMU_TARGET_DIR) -I$(EMU_CORE_DIR) -I$(MODEL_DIR) $(EMU_APP_DEFS) \
+               $(if $(EMU_FAULT),-DTAE_EMU_FAULT=$(EMU_FAULT)) \
+               -DTAE_EMU_BALLAST_RAM=$(EMU_BALLAST_RAM) -DTAE_EMU_BALLAST_FLASH=$(EMU_BALLAST_FLASH)
+# No crt0 (startup.c is the reset handler), newlib-nano for memcpy/memset/libm, no libnosys:
+# nothing provides _sbrk, so anything that pulls malloc or stdio fails the link (there is no heap).
+EMU_LDFLAGS := $(EMU_ARCH) -T $(EMU_LDSCRIPT) -nostartfiles --specs=nano.specs -Wl,--gc-sections \
+               -Wl,-Map=$(EMU_OUT)/tinyae.map -Wl,--no-warn-rwx-segments
+EMU_LDLIBS  := -Wl,--start-group -lc_nano -lm -lgcc -Wl,--end-group
+EMU_HEADERS := $(wildcard $(EMU_TARGET_DIR)/*.h $(EMU_CORE_DIR)/*.h)
+
+# Rebuild when the flags change (switching EMU_* in the same EMU_OUT).
+EMU_FLAGS_FILE := $(EMU_OUT)/flags.txt
+EMU_FLAGS_TEXT := $(EMU_CC) $(EMU_CFLAGS) $(EMU_LDFLAGS) $(EMU_LDLIBS) $(EMU_TARGET_SRCS) $(EMU_APP_SRCS)
+$(shell mkdir -p $(EMU_OUT) && { test -f $(EMU_FLAGS_FILE) && [ "$$(cat $(EMU_FLAGS_FILE))" = '$(EMU_FLAGS_TEXT)' ] || echo '$(EMU_FLAGS_TEXT)' > $(EMU_FLAGS_FILE); })
+
+$(EMU_ELF): $(TOOLCHAIN_STAMP) $(EMU_APP_DEPS) $(EMU_TARGET_SRCS) $(EMU_APP_SRCS) $(EMU_HEADERS) $(EMU_LDSCRIPT) $(EMU_FLAGS_FILE) mk/firmware-emu.mk
+	@mkdir -p $(EMU_OUT)
+	$(EMU_CC) $(EMU_CFLAGS) $(EMU_LDFLAGS) -o $@ $(EMU_TARGET_SRCS) $(EMU_APP_SRCS) $(EMU_LDLIBS)
+	$(EMU_OBJCOPY) -O binary $@ $(EMU_OUT)/tinyae.bin
+	@$(EMU_SIZE) $@
+
+# The compiled engine's network is written by `make model` together with the manifest.
+$(MODEL_DIR)/model_compiled.c: $(MANIFEST)
+	@test -f $@ || { echo "error: $@ is missing; run 'make model' (it writes the compiled engine's network)" >&2; exit 1; }
+
+.PHONY: firmware-emu
+firmware-emu: $(EMU_ELF) ## build the Cortex-M4 image for QEMU mps2-an386 (build/firmware/mps2_an386/tinyae.elf)
+
+.PHONY: firmware-emu-fault
+firmware-emu-fault: ## build a test image that faults after its banner (EMU_FAULT=1|2|3, default 1)
+	$(MAKE) --no-print-directory firmware-emu EMU_APP=stub EMU_FAULT=$(or $(EMU_FAULT),1)
+
+.PHONY: emulate
+emulate: $(EMU_ELF) $(VENV_STAMP) ## run the image in QEMU; prints the socket:// URL for the host tool; Ctrl-C stops it
+	$(PY) -m tools.emulator --elf $(EMU_ELF)
