@@ -33,7 +33,9 @@ def quantize_multiplier(scale: float) -> tuple[int, int]:
     if scale == 0.0:
         return 0, 0
     if not math.isfinite(scale) or scale < 0:
-        raise UserError(f"a requantization scale of {scale} is not a positive finite number; re-quantize the model")
+        raise UserError(
+            f"a requantization scale of {scale} is not a positive finite number; re-quantize the model"
+        )
     q, shift = math.frexp(scale)
     q_fixed = _round_half_away(q * float(1 << 31))
     assert q_fixed <= (1 << 31)
@@ -74,7 +76,9 @@ def activation_range(activation: str, scale: float, zero_point: int) -> tuple[in
         return max(qmin, quantize(0.0)), min(qmax, quantize(6.0))
     if activation == "RELU_N1_TO_1":
         return max(qmin, quantize(-1.0)), min(qmax, quantize(1.0))
-    raise UserError(f"the fused activation {activation} is not supported by the compiled engine; use --engine tflm")
+    raise UserError(
+        f"the fused activation {activation} is not supported by the compiled engine; use --engine tflm"
+    )
 
 
 def _wrap32(v: int) -> int:
@@ -103,7 +107,9 @@ def rounding_divide_by_pot(x: int, exponent: int) -> int:
 def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int:
     left = shift if shift > 0 else 0
     right = 0 if shift > 0 else -shift
-    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(_wrap32(x << left), multiplier), right)
+    return rounding_divide_by_pot(
+        saturating_rounding_doubling_high_mul(_wrap32(x << left), multiplier), right
+    )
 
 
 def elementwise_table(op: str, in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:

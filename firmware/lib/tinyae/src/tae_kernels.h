@@ -1,0 +1,55 @@
+/* tinyae — integer kernels of the compiled engine, bit-exact with TFLM's reference int8 kernels.
+ *
+ * The generator (train/compiled) lays out weights the way the inner loop reads them and folds the
+ * input zero point into the bias, so the kernels only multiply raw int8 values:
+ *   acc[o] = bias'[o] + sum_k w[o][k] * x[k],      bias' = bias - z_in * sum_k w[o][k]
+ *   y[o]   = clamp(MultiplyByQuantizedMultiplier(acc[o], M[o], shift[o]) + z_out, act_min, act_max)
+ *   y[o]   = lut[y[o] + 128] when an elementwise int8 op (LOGISTIC, TANH, QUANTIZE) follows the layer.
+ * Weight layout: rows in blocks of 4 (padded with zero rows), inputs in groups of 4 (padded with
+ * zeros); for each block, for each group, 4 uint32 words (one per row), each holding the 4 int8
+ * weights of that row and group in little-endian byte order: w[((b * G) + g) * 4 + r].
+ * On cores with the DSP extension (__ARM_FEATURE_DSP) the inner loop uses SXTB16/SMLAD; elsewhere a
+ * portable C path computes the same integers.
+ */
+#ifndef TAE_KERNELS_H
+#define TAE_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    const uint32_t *weights;   /* ceil(out/4) * ceil(in/4) * 4 words, layout above */
+    const int32_t *bias;       /* out_features, input zero point folded in */
+    const int32_t *multiplier; /* Q31 multipliers: out_features entries, or 1 when per-tensor */
+    const int8_t *shift;       /* TFLite shifts (> 0: left), same count as multiplier */
+    const int8_t *lut;         /* NULL, or 256 entries applied to the clamped output: lut[y + 128] */
+    uint16_t in_features;
+    uint16_t out_features;
+    uint8_t per_channel;
+    int8_t out_zero_point;
+    int8_t act_min;
+    int8_t act_max;
+} tae_fc_layer_t;
+
+/* Number of uint32 words of the expanded-input buffer a layer with `in_features` inputs needs. */
+#define TAE_FC_XBUF_WORDS(in_features) ((((uint32_t)(in_features) + 3u) / 4u) * 2u)
+
+/* FULLY_CONNECTED int8. `in` and `out` may be the same buffer (the input is expanded into `xbuf`,
+ * TAE_FC_XBUF_WORDS(in_features) words, before any output is written). */
+void tae_fc_s8(const tae_fc_layer_t *layer, const int8_t *in, int8_t *out, uint32_t *xbuf);
+
+/* Elementwise int8 -> int8 through a 256-entry table: out[i] = lut[in[i] + 128]. In-place allowed. */
+void tae_lut_s8(const int8_t *lut, const int8_t *in, int8_t *out, uint32_t n);
+
+/* TFLite's MultiplyByQuantizedMultiplier (double rounding: SaturatingRoundingDoublingHighMul, then
+ * RoundingDivideByPOT), exposed for tests. */
+int32_t tae_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int shift);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TAE_KERNELS_H */

@@ -1,0 +1,147 @@
+"""Emit model_compiled.h/.c (the network as plain C over tae_kernels) from an int8 .tflite."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import jinja2
+
+from train.compiled.lower import FcStage, Lowered, LutStage, lower, pack_weights
+from train.compiled.tflite_model import read_tflite
+from train.errors import UserError
+
+
+def _environment() -> jinja2.Environment:
+    from train.export import TEMPLATES
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+def _rows(values, fmt, per_row: int) -> list[str]:
+    items = [fmt(v) for v in values]
+    return [", ".join(items[i : i + per_row]) + "," for i in range(0, len(items), per_row)]
+
+
+def _u32(v: int) -> str:
+    return f"0x{int(v):08x}u"
+
+
+def _i32(v: int) -> str:
+    v = int(v)
+    return "INT32_MIN" if v == -(1 << 31) else str(v)
+
+
+def _context(low: Lowered) -> dict:
+    """Template context: one entry per stage with its C arrays already formatted."""
+    stages = []
+    act_bytes = 0
+    xbuf_words = 0
+    for i, st in enumerate(low.stages):
+        last = i == len(low.stages) - 1
+        if not last:
+            out_size = st.out_features if isinstance(st, FcStage) else st.size
+            act_bytes = max(act_bytes, out_size)
+        entry: dict = {"index": i, "src": "in" if i == 0 else "tae_act", "dst": "out" if last else "tae_act"}
+        if isinstance(st, FcStage):
+            xbuf_words = max(xbuf_words, (st.in_features + 3) // 4 * 2)
+            words = pack_weights(st.weights)
+            entry.update(
+                kind="fc",
+                n=st.in_features,
+                m=st.out_features,
+                activation=st.activation,
+                lut_ops=st.lut_ops,
+                weights=_rows(words, _u32, 8),
+                weight_words=len(words),
+                bias=_rows(st.bias, _i32, 8),
+                mult=_rows(st.multiplier, _i32, 8),
+                shift=_rows(st.shift, str, 16),
+                nq=len(st.multiplier),
+                per_channel=int(st.per_channel),
+                out_zp=st.out_zero_point,
+                act_min=st.act_min,
+                act_max=st.act_max,
+                lut=_rows(st.lut, str, 16) if st.lut is not None else None,
+            )
+        else:
+            assert isinstance(st, LutStage)
+            entry.update(kind="lut", n=st.size, lut_ops=st.lut_ops, lut=_rows(st.lut, str, 16))
+        stages.append(entry)
+    return {"stages": stages, "act_bytes": act_bytes, "xbuf_words": xbuf_words}
+
+
+def _info(low: Lowered, ctx: dict) -> dict:
+    weight_bytes = sum(int(e["weight_words"]) * 4 for e in ctx["stages"] if e["kind"] == "fc")
+    fcs = [s for s in low.stages if isinstance(s, FcStage)]
+    bias_bytes = sum(4 * s.out_features for s in fcs)
+    quant_bytes = sum(5 * len(s.multiplier) for s in fcs)
+    lut_bytes = sum(256 for s in low.stages if s.lut is not None)
+    scratch = ctx["act_bytes"] + 4 * ctx["xbuf_words"]
+    return {
+        "scratch_bytes": int(scratch),
+        "activation_bytes": int(ctx["act_bytes"]),
+        "xbuf_bytes": int(4 * ctx["xbuf_words"]),
+        "weight_bytes": int(weight_bytes),
+        "bias_bytes": int(bias_bytes),
+        "quant_param_bytes": int(quant_bytes),
+        "lut_bytes": int(lut_bytes),
+        "const_bytes": int(weight_bytes + bias_bytes + quant_bytes + lut_bytes),
+        "macs": int(sum(s.in_features * s.out_features for s in fcs)),
+        "layers": low.layers,
+        "ops": low.ops,
+        "stages": len(low.stages),
+        "input_size": low.input_size,
+        "output_size": low.output_size,
+    }
+
+
+def render(tflite_bytes: bytes, banner_command: str) -> tuple[str, str, dict]:
+    """Return (model_compiled.h text, model_compiled.c text, info) for the model bytes."""
+    from train.export import banner
+
+    low = lower(read_tflite(tflite_bytes))
+    sha = hashlib.sha256(tflite_bytes).hexdigest()
+    ctx = _context(low)
+    info = _info(low, ctx)
+    common = {
+        "banner": banner(sha, banner_command),
+        "sha": sha,
+        "low": low,
+        "info": info,
+        **ctx,
+    }
+    env = _environment()
+    header = env.get_template("model_compiled.h.j2").render(**common)
+    source = env.get_template("model_compiled.c.j2").render(**common)
+    return header, source, info
+
+
+def generate(tflite_path: Path, out_dir: Path, *, banner_command: str) -> dict:
+    """Write model_compiled.h/.c for `tflite_path` into `out_dir`; return the generator's figures."""
+    tflite_path = Path(tflite_path)
+    if not tflite_path.is_file():
+        raise UserError(f"the model file {tflite_path} does not exist; run `make model` first")
+    header, source, info = render(tflite_path.read_bytes(), banner_command)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "model_compiled.h").write_text(header)
+    (out_dir / "model_compiled.c").write_text(source)
+    return info
+
+
+def check_ops(tflite_path: Path) -> list[str]:
+    """The model's op names in order; UserError when the compiled engine cannot run one of them."""
+    from train.compiled.lower import check_graph_ops
+
+    return check_graph_ops(read_tflite(Path(tflite_path)))
+
+
+__all__ = ["check_ops", "generate", "render"]

@@ -1,0 +1,244 @@
+"""Lower a parsed int8 TFLite graph to the compiled engine's stages (FC layers and lookup tables).
+
+Everything TFLM computes at Prepare time is computed here instead: folded biases, requantization
+multipliers/shifts, activation clamp ranges, and 256-entry tables for elementwise int8 ops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from train.compiled import quant
+from train.compiled.tflite_model import Graph, Op, Tensor
+from train.errors import UserError
+
+SUPPORTED_OPS = ("FULLY_CONNECTED", "LOGISTIC", "TANH", "RESHAPE", "QUANTIZE", "DEQUANTIZE")
+ELEMENTWISE = ("LOGISTIC", "TANH", "QUANTIZE")
+TFLM_HINT = "use the TFLM engine (--engine tflm)"
+
+
+@dataclass
+class FcStage:
+    in_features: int
+    out_features: int
+    weights: np.ndarray  # int8 [out, in]
+    bias: np.ndarray  # int64 [out], zero point folded, checked to fit int32
+    multiplier: np.ndarray  # int64 [out] or [1]
+    shift: np.ndarray  # int64, same length
+    per_channel: bool
+    out_zero_point: int
+    act_min: int
+    act_max: int
+    activation: str
+    lut: np.ndarray | None = None  # int8 [256]
+    lut_ops: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LutStage:
+    size: int
+    lut: np.ndarray  # int8 [256]
+    lut_ops: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Lowered:
+    stages: list[FcStage | LutStage]
+    input_size: int
+    output_size: int
+    input_scale: float
+    input_zero_point: int
+    output_scale: float
+    output_zero_point: int
+    layers: list[dict]  # one entry per model op: op, in, out, activation
+    ops: list[str]  # distinct op names in model order
+
+
+def _q1(t: Tensor, what: str) -> tuple[float, int]:
+    if t.type != "INT8":
+        raise UserError(
+            f"the {what} tensor '{t.name}' is {t.type}, but the compiled engine needs int8 activations; "
+            f"export a full-int8 model or {TFLM_HINT}"
+        )
+    if len(t.scale) != 1 or len(t.zero_point) != 1:
+        raise UserError(f"the {what} tensor '{t.name}' must have one scale and zero point; {TFLM_HINT}")
+    return t.scale[0], t.zero_point[0]
+
+
+def check_graph_ops(g: Graph) -> list[str]:
+    """Distinct op names in model order; UserError naming the first unsupported op."""
+    names: list[str] = []
+    for op in g.ops:
+        if op.name not in SUPPORTED_OPS:
+            raise UserError(
+                f"the op {op.name} is not supported by the compiled engine (it supports "
+                f"{', '.join(SUPPORTED_OPS[:-2])}); {TFLM_HINT}"
+            )
+        if op.name not in names:
+            names.append(op.name)
+    return names
+
+
+def _compose(first: np.ndarray | None, second: np.ndarray) -> np.ndarray:
+    if first is None:
+        return second.copy()
+    return second[first.astype(np.int64) + 128].astype(np.int8)
+
+
+def _fc_stage(g: Graph, op: Op) -> FcStage:
+    x = g.tensors[op.inputs[0]]
+    w = g.tensors[op.inputs[1]]
+    b = g.tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+    y = g.tensors[op.outputs[0]]
+    s_in, z_in = _q1(x, "FULLY_CONNECTED input")
+    s_out, z_out = _q1(y, "FULLY_CONNECTED output")
+    if op.options.get("weights_format", 0) != 0:
+        raise UserError(f"FULLY_CONNECTED with shuffled weights is not supported; {TFLM_HINT}")
+    if w.type != "INT8" or w.data is None or len(w.shape) != 2:
+        raise UserError(f"FULLY_CONNECTED weights '{w.name}' must be constant int8 [out, in]; {TFLM_HINT}")
+    m, n = w.shape
+    if x.size != n or y.size != m:
+        raise UserError(
+            f"FULLY_CONNECTED '{y.name}' maps {x.size} values with weights {w.shape}; only batch 1 is "
+            f"supported; {TFLM_HINT}"
+        )
+    if m > 65535 or n > 65535:
+        raise UserError(f"FULLY_CONNECTED '{y.name}' is wider than 65535; {TFLM_HINT}")
+    if any(z != 0 for z in w.zero_point):
+        raise UserError(f"FULLY_CONNECTED weights '{w.name}' have a non-zero zero point; {TFLM_HINT}")
+    weights = w.data.reshape(m, n).astype(np.int8)
+    nch = len(w.scale)
+    if nch not in (1, m) or (nch == m and m > 1 and w.quantized_dimension != 0):
+        raise UserError(f"FULLY_CONNECTED weights '{w.name}' have {nch} scales for {m} outputs; {TFLM_HINT}")
+    per_channel = nch > 1
+    mults, shifts = [], []
+    for ws in w.scale:
+        mu, sh = quant.quantize_multiplier(quant.effective_scale(s_in, ws, s_out))
+        mults.append(mu)
+        shifts.append(sh)
+    if b is not None:
+        if b.type != "INT32" or b.data is None or b.size != m:
+            raise UserError(f"FULLY_CONNECTED bias '{b.name}' must be constant int32 [{m}]; {TFLM_HINT}")
+        bias = b.data.astype(np.int64)
+    else:
+        bias = np.zeros(m, dtype=np.int64)
+    folded = bias - int(z_in) * weights.astype(np.int64).sum(axis=1)
+    if folded.min() < quant.INT32_MIN or folded.max() > quant.INT32_MAX:
+        raise UserError(
+            f"FULLY_CONNECTED '{y.name}' has a bias that overflows int32 after folding; {TFLM_HINT}"
+        )
+    if op.activation not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
+        raise UserError(
+            f"the fused activation {op.activation} is not supported by the compiled engine; {TFLM_HINT}"
+        )
+    lo, hi = quant.activation_range(op.activation, s_out, z_out)
+    return FcStage(
+        in_features=n,
+        out_features=m,
+        weights=weights,
+        bias=folded,
+        multiplier=np.array(mults, dtype=np.int64),
+        shift=np.array(shifts, dtype=np.int64),
+        per_channel=per_channel,
+        out_zero_point=int(z_out),
+        act_min=int(lo),
+        act_max=int(hi),
+        activation=op.activation,
+    )
+
+
+def lower(g: Graph) -> Lowered:
+    check_graph_ops(g)
+    if len(g.inputs) != 1 or len(g.outputs) != 1:
+        raise UserError(
+            f"the model has {len(g.inputs)} inputs and {len(g.outputs)} outputs; the compiled "
+            f"engine needs one of each; {TFLM_HINT}"
+        )
+    model_in = g.tensors[g.inputs[0]]
+    model_out = g.tensors[g.outputs[0]]
+    for t, what in ((model_in, "input"), (model_out, "output")):
+        if t.type != "INT8":
+            raise UserError(
+                f"the model {what} is {t.type}; tinyae models are int8 in and out: convert with "
+                "inference_input_type/inference_output_type = tf.int8"
+            )
+    s_in, z_in = _q1(model_in, "model input")
+    s_out, z_out = _q1(model_out, "model output")
+    consumers: dict[int, int] = {}
+    for op in g.ops:
+        for i in op.inputs:
+            if i >= 0:
+                consumers[i] = consumers.get(i, 0) + 1
+    stages: list[FcStage | LutStage] = []
+    layers: list[dict] = []
+    cur = g.inputs[0]
+    for op in g.ops:
+        x = g.tensors[op.inputs[0]]
+        y = g.tensors[op.outputs[0]]
+        if op.inputs[0] != cur or len(op.outputs) != 1:
+            raise UserError(
+                f"the model is not a single chain of ops (op {op.name} reads '{x.name}'); {TFLM_HINT}"
+            )
+        if consumers.get(cur, 0) > 1 or (cur != g.inputs[0] and cur in g.outputs):
+            raise UserError(f"the tensor '{x.name}' feeds several ops; {TFLM_HINT}")
+        if op.name in ("QUANTIZE", "DEQUANTIZE") and (x.type != "INT8" or y.type != "INT8"):
+            raise UserError(
+                f"the model contains a float boundary {op.name} ({x.type} -> {y.type}); tinyae models "
+                "are int8 in and out: convert with inference_input_type/inference_output_type = tf.int8"
+            )
+        if op.name == "DEQUANTIZE":
+            raise UserError(f"DEQUANTIZE int8 -> int8 is not a valid op; {TFLM_HINT}")
+        layer = {"op": op.name, "in": x.size, "out": y.size, "activation": op.activation}
+        if op.name == "FULLY_CONNECTED":
+            stages.append(_fc_stage(g, op))
+        elif op.name == "RESHAPE":
+            if x.size != y.size or _q1(x, "RESHAPE input") != _q1(y, "RESHAPE output"):
+                raise UserError(f"RESHAPE '{y.name}' changes size or quantization; {TFLM_HINT}")
+            layer["activation"] = "NONE"
+        else:  # LOGISTIC, TANH, QUANTIZE int8 -> int8
+            if x.size != y.size:
+                raise UserError(f"{op.name} '{y.name}' changes the number of values; {TFLM_HINT}")
+            si, zi = _q1(x, f"{op.name} input")
+            so, zo = _q1(y, f"{op.name} output")
+            table = quant.elementwise_table(op.name, si, zi, so, zo)
+            last = stages[-1] if stages else None
+            if last is not None:
+                last.lut = _compose(last.lut, table)
+                last.lut_ops.append(op.name)
+            else:
+                stages.append(LutStage(size=x.size, lut=table, lut_ops=[op.name]))
+            layer["activation"] = "NONE"
+        layers.append(layer)
+        cur = op.outputs[0]
+    if cur != g.outputs[0]:
+        raise UserError(f"the model output '{model_out.name}' is not produced by the op chain; {TFLM_HINT}")
+    if not stages:  # only reshapes: an identity table keeps the engine uniform
+        stages.append(LutStage(size=model_in.size, lut=np.arange(-128, 128, dtype=np.int8), lut_ops=["COPY"]))
+    ops: list[str] = []
+    for op in g.ops:
+        if op.name not in ops:
+            ops.append(op.name)
+    return Lowered(
+        stages=stages,
+        input_size=model_in.size,
+        output_size=model_out.size,
+        input_scale=s_in,
+        input_zero_point=z_in,
+        output_scale=s_out,
+        output_zero_point=z_out,
+        layers=layers,
+        ops=ops,
+    )
+
+
+def pack_weights(w: np.ndarray) -> np.ndarray:
+    """[out, in] int8 -> uint32 words in the kernel layout (tae_kernels.h): blocks of 4 rows, groups of 4."""
+    m, n = w.shape
+    mp, np_ = (m + 3) // 4 * 4, (n + 3) // 4 * 4
+    padded = np.zeros((mp, np_), dtype=np.int8)
+    padded[:m, :n] = w
+    # [blocks, 4 rows, groups, 4 k] -> [blocks, groups, 4 rows, 4 k]
+    blocks = padded.reshape(mp // 4, 4, np_ // 4, 4).transpose(0, 2, 1, 3)
+    return np.ascontiguousarray(blocks).reshape(-1).view("<u4").astype(np.uint32)

@@ -1,0 +1,107 @@
+"""Read an int8 .tflite into a small graph description, through the TFLite flatbuffer schema module
+that ships with tflite_micro (no TensorFlow import)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
+from train.errors import UserError
+
+_OP_NAMES = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
+_TYPE_NAMES = {v: k for k, v in vars(fb.TensorType).items() if not k.startswith("_")}
+_ACT_NAMES = {v: k for k, v in vars(fb.ActivationFunctionType).items() if not k.startswith("_")}
+_NP_TYPES = {"INT8": np.int8, "INT32": np.dtype("<i4"), "INT64": np.dtype("<i8"), "FLOAT32": np.dtype("<f4")}
+
+
+@dataclass
+class Tensor:
+    index: int
+    name: str
+    shape: list[int]
+    type: str
+    scale: list[float]
+    zero_point: list[int]
+    quantized_dimension: int
+    data: np.ndarray | None  # constant data (weights, biases, shapes) or None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape)) if self.shape else 1
+
+
+@dataclass
+class Op:
+    name: str
+    inputs: list[int]  # -1 = optional input absent
+    outputs: list[int]
+    activation: str = "NONE"
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class Graph:
+    tensors: list[Tensor]
+    ops: list[Op]
+    inputs: list[int]
+    outputs: list[int]
+
+
+def _op_name(code: fb.OperatorCodeT) -> str:
+    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+    if builtin == fb.BuiltinOperator.CUSTOM:
+        name = code.customCode.decode() if isinstance(code.customCode, bytes) else str(code.customCode)
+        return f"CUSTOM({name})"
+    return _OP_NAMES.get(builtin, f"BUILTIN_{builtin}")
+
+
+def read_tflite(source: Path | bytes) -> Graph:
+    """Parse a .tflite file (or its bytes) into a Graph; raises UserError when it is not a model."""
+    raw = source if isinstance(source, bytes | bytearray) else Path(source).read_bytes()
+    if len(raw) < 8 or raw[4:8] != b"TFL3":
+        raise UserError(
+            f"{source if not isinstance(source, bytes | bytearray) else 'the input'} is not a "
+            ".tflite flatbuffer (identifier TFL3 missing); pass the model_int8.tflite file"
+        )
+    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(raw, 0))
+    if not model.subgraphs or len(model.subgraphs) != 1:
+        raise UserError("the model must have exactly one subgraph for the compiled engine; use --engine tflm")
+    sg = model.subgraphs[0]
+    tensors: list[Tensor] = []
+    for i, t in enumerate(sg.tensors or []):
+        ttype = _TYPE_NAMES.get(t.type, str(t.type))
+        data = None
+        buf = model.buffers[t.buffer] if t.buffer < len(model.buffers or []) else None
+        if buf is not None:
+            blob = None
+            if buf.data is not None and len(buf.data) > 0:
+                blob = np.asarray(buf.data, dtype=np.uint8).tobytes()
+            elif buf.offset > 1 and buf.size > 0:
+                blob = raw[buf.offset : buf.offset + buf.size]
+            if blob is not None and ttype in _NP_TYPES:
+                data = np.frombuffer(blob, dtype=_NP_TYPES[ttype]).copy()
+        q = t.quantization
+        scale = [float(s) for s in (q.scale if q is not None and q.scale is not None else [])]
+        zps = [int(z) for z in (q.zeroPoint if q is not None and q.zeroPoint is not None else [])]
+        name = t.name.decode() if isinstance(t.name, bytes) else str(t.name or "")
+        shape = [int(d) for d in (t.shape if t.shape is not None else [])]
+        qdim = int(q.quantizedDimension) if q is not None else 0
+        tensors.append(Tensor(i, name, shape, ttype, scale, zps, qdim, data))
+    ops: list[Op] = []
+    for o in sg.operators or []:
+        name = _op_name(model.operatorCodes[o.opcodeIndex])
+        op = Op(
+            name,
+            [int(x) for x in (o.inputs if o.inputs is not None else [])],
+            [int(x) for x in (o.outputs if o.outputs is not None else [])],
+        )
+        opts = o.builtinOptions
+        if opts is not None and hasattr(opts, "fusedActivationFunction"):
+            op.activation = _ACT_NAMES.get(opts.fusedActivationFunction, str(opts.fusedActivationFunction))
+        if isinstance(opts, fb.FullyConnectedOptionsT):
+            op.options["weights_format"] = int(opts.weightsFormat)
+        ops.append(op)
+    return Graph(tensors, ops, [int(x) for x in sg.inputs], [int(x) for x in sg.outputs])
