@@ -5,11 +5,13 @@
  *
  * Instruction counting: QEMU's `-icount shift=N` makes every guest instruction advance virtual
  * time by exactly 2^N ns. The runner uses shift=6 (64 ns per instruction, a 15.6 MIPS virtual
- * CPU), so one instruction is 1.6 ticks: ticks = floor(1.6 * n) and n = ceil(ticks * 5 / 8)
- * exactly (the error of the floor is below one tick, 5/8 of an instruction). shift >= 6 is needed
- * for a tick to be shorter than an instruction; a smaller shift gives coarser counts.
- * Verified with a loop of known length (calib_app.c, tests/test_emulator_build.py): the count of
- * a loop of N two-instruction iterations grows by exactly 2 per iteration.
+ * CPU), so one instruction is 1.6 ticks. With n instructions since SysTick was enabled, QEMU's
+ * counter gives ticks = floor(1.6 * n) - 1 (the first tick only loads the reload value), so
+ * n = ceil((ticks + 1) * 5 / 8) exactly: the floor loses less than one tick, 5/8 of an
+ * instruction. shift >= 6 is needed for a tick to be shorter than an instruction; a smaller shift
+ * gives coarser counts. Measured, not assumed: loops of 1..1399 two-instruction iterations, each
+ * starting at a different SysTick phase, all counted exactly 2 * N + the same constant with the
+ * +1 origin (and not with origin 0); calib_app.c and tests/test_emulator_build.py keep checking it.
  * Counts include the instructions of interrupt handlers that run in between (UART RX, SysTick). */
 #include <stdint.h>
 
@@ -52,4 +54,4 @@ uint64_t tae_timer_ticks(void)
     return (uint64_t)wraps * (TAE_SYSTICK_RELOAD + 1u) + (TAE_SYSTICK_RELOAD - cvr);
 }
 
-uint64_t tae_timer_instructions(void) { return (tae_timer_ticks() * 5u + 7u) / 8u; }
+uint64_t tae_timer_instructions(void) { return ((tae_timer_ticks() + 1u) * 5u + 7u) / 8u; }
