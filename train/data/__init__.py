@@ -1,0 +1,46 @@
+"""Sensor data for tinyae: loaders, the embedded synthetic default, named data sets, windows, splits."""
+
+from train.data.csv_source import Series, load_csv
+from train.data.datasets import DATASETS, load_dataset, load_source, prepare
+from train.data.normalize import Normalization, fit_normalization
+from train.data.splits import SPLIT_PROTOCOL, DatasetSplits, Prepared, require_labels, split_series
+from train.data.synthetic import (
+    CHANNEL_NAMES,
+    DEFAULT_HOP,
+    DEFAULT_SAMPLE_RATE_HZ,
+    DEFAULT_WINDOW,
+    FAULT_KINDS,
+    FaultSegment,
+    SyntheticData,
+    make_synthetic,
+)
+from train.data.ucr import WindowSet, load_ucr
+from train.data.windowing import make_windows, window_labels
+
+__all__ = [
+    "CHANNEL_NAMES",
+    "DATASETS",
+    "DEFAULT_HOP",
+    "DEFAULT_SAMPLE_RATE_HZ",
+    "DEFAULT_WINDOW",
+    "FAULT_KINDS",
+    "SPLIT_PROTOCOL",
+    "DatasetSplits",
+    "FaultSegment",
+    "Normalization",
+    "Prepared",
+    "Series",
+    "SyntheticData",
+    "WindowSet",
+    "fit_normalization",
+    "load_csv",
+    "load_dataset",
+    "load_source",
+    "load_ucr",
+    "make_synthetic",
+    "make_windows",
+    "prepare",
+    "require_labels",
+    "split_series",
+    "window_labels",
+]

@@ -7,7 +7,7 @@ Format accepted
 - A header row is detected when any field of the first row is not a number; without a header the columns
   are called `col0`, `col1`, ... and may also be selected by index.
 - `timestamp`: a column of seconds (numbers) or ISO dates; it only serves to measure the sample rate
-  (1 / median step) and must increase. `label`: 0 (normal) / 1 (anomaly), or named classes together with
+  ((n - 1) / duration) and must increase. `label`: 0 (normal) / 1 (anomaly), or named classes together with
   `normal=` naming the normal class(es). By default ("auto") a column called timestamp/time/t/datetime is
   the timestamp and one called label/is_anomaly/anomaly/class is the label; pass None to disable.
 - Every file is its own series: windows never span two files.
@@ -81,7 +81,9 @@ def read_text(path: Path) -> str:
     if not data.strip():
         raise UserError(f"file {path} is empty; pass a file with data rows")
     if b"\0" in data:
-        raise UserError(f"{path} looks like a binary file, not a CSV (it contains NUL bytes); pass a text CSV")
+        raise UserError(
+            f"{path} looks like a binary file, not a CSV (it contains NUL bytes); pass a text CSV"
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -302,7 +304,9 @@ def load_csv_file(
     ts = _pick(timestamp, names, path, "timestamp", TIMESTAMP_NAMES)
     lab = _pick(label, names, path, "label", LABEL_NAMES)
     if ts is not None and ts == lab:
-        raise UserError(f"the timestamp and the label are the same column of {path}; name two different columns")
+        raise UserError(
+            f"the timestamp and the label are the same column of {path}; name two different columns"
+        )
     if channels is None:
         cols = [i for i in range(width) if i not in (ts, lab)]
     else:
@@ -319,7 +323,7 @@ def load_csv_file(
     if ts is not None:
         t = parse_times(data, ts, names[ts], path)
         if rate is None and len(t) > 1:
-            rate = float(1.0 / np.median(np.diff(t)))
+            rate = float((len(t) - 1) / (t[-1] - t[0]))  # mean rate: robust to jittery clocks
     labels = classes = None
     if lab is not None:
         raw = [fields[lab] for _, fields in data]
@@ -379,7 +383,9 @@ def load_csv(
                 f"{', '.join(out[0].channel_names)}; select the same channels in every file"
             )
         if (s.labels is None) != (out[0].labels is None):
-            raise UserError(f"{s.source} and {out[0].source} differ in having a label column; label all or none")
+            raise UserError(
+                f"{s.source} and {out[0].source} differ in having a label column; label all or none"
+            )
     rates = {round(s.sample_rate_hz, 3) for s in out if s.sample_rate_hz is not None}
     if len(rates) > 1:
         raise UserError(

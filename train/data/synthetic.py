@@ -143,9 +143,7 @@ def machine(seed: int) -> Machine:
             i = 1 + 3 * c + k
             h[c, k] = f(_BASE_H[c][k]) * (f(0.8) + f(0.4) * u[i])
             p[c, k] = u[10 + 3 * c + k]
-    g = np.array(
-        [f(0.1) * (u[19] - f(0.5)), f(0.1) * (u[20] - f(0.5)), f(0.98) + f(0.04) * u[21]], _F32
-    )
+    g = np.array([f(0.1) * (u[19] - f(0.5)), f(0.1) * (u[20] - f(0.5)), f(0.98) + f(0.04) * u[21]], _F32)
     return Machine(
         f0_hz=f(9.0) + f(3.0) * u[0],
         h=h,
@@ -285,13 +283,8 @@ class SyntheticData:
 
     def fault_names(self) -> np.ndarray:
         """Per test sample: the fault kind of the segment, "normal" where the sample is not anomalous."""
-        names = np.full(len(self.test.values), "normal", dtype=object)
-        labels = self.test.labels
-        assert labels is not None
-        for seg in self.segments:
-            part = names[seg.start : seg.stop]
-            part[labels[seg.start : seg.stop] == 1] = seg.kind
-        return names
+        assert self.test.classes is not None
+        return self.test.classes
 
 
 def make_synthetic(
@@ -341,21 +334,26 @@ def make_synthetic(
     f_test = fault[test_start:]
     labels[(f_test != 0) & (f_test != FAULT_KINDS.index("spikes"))] = 1
     labels[spike[test_start:]] = 1
+    names = np.full(n_test, "normal", dtype=object)
+    for seg in segments:
+        part = names[seg.start : seg.stop]
+        part[labels[seg.start : seg.stop] == 1] = seg.kind
 
-    def series(a: int, b: int, lab: np.ndarray | None, part: str) -> Series:
+    def series(a: int, b: int, lab: np.ndarray | None, part: str, cls: np.ndarray | None = None) -> Series:
         return Series(
             values=values[a:b].copy(),
             labels=lab,
             channel_names=CHANNEL_NAMES,
             sample_rate_hz=float(sample_rate_hz),
             source=f"synthetic(seed={seed}):{part}",
+            classes=cls,
         )
 
     v0 = n_train + n_gap
     return SyntheticData(
         train=series(0, n_train, np.zeros(n_train, np.int8), "train"),
         val=series(v0, v0 + n_val, np.zeros(n_val, np.int8), "val"),
-        test=series(test_start, total, labels, "test"),
+        test=series(test_start, total, labels, "test", names),
         segments=tuple(segments),
         seed=seed,
         seconds_to_generate=time.perf_counter() - t0,

@@ -1,0 +1,283 @@
+"""Data sources by name, and `prepare()`: from a source configuration to train/val/test windows.
+
+Named sources (`load_dataset(name)`):
+- `synthetic`: the embedded default (train.data.synthetic), 3 axes at 100 Hz, labelled faults.
+- `basicmotions`: UEA BasicMotions, shipped in aeon's wheel (`pip install tinyae[datasets]`). A smartwatch's
+  accelerometer and gyroscope (6 channels) at 10 Hz, 100 samples per case, four classes. Normal =
+  Standing + Walking (selectable with normal=[...]); Running and Badminton are anomalies. Each case is its
+  own series. Train/val = the normal cases of the TRAIN file (the last `val_fraction` of them validate),
+  test = every case of the TEST file, labelled per case.
+- `daphnet`: Daphnet freezing-of-gait excerpt S06R02E0 shipped in aeon: 3 accelerometers (ankle, thigh,
+  trunk; 9 channels, milli-g) at 64 Hz, 7040 samples. The excerpt holds no freezing episode (all labels 0,
+  as aeon 1.6 itself notes), so its test split measures false alarms only; split by time.
+- `internalbleeding`: UCR anomaly archive series 135 (InternalBleeding16, one channel) shipped in aeon as
+  KDD-TSAD_135: a normal TRAIN prefix (split by time into train/val) and a TEST series with a labelled
+  anomaly (12 samples); the TEST samples that repeat the TRAIN prefix are skipped.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from train.data.csv_source import Series, load_csv, load_csv_file
+from train.data.splits import DatasetSplits, Prepared, prepare_splits, split_series
+from train.data.synthetic import DEFAULT_HOP, DEFAULT_SAMPLE_RATE_HZ, DEFAULT_WINDOW, make_synthetic
+from train.data.ucr import WindowSet, load_ucr
+from train.data.windowing import check_window
+from train.errors import UserError
+
+BASICMOTIONS_CHANNELS = ("acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z")
+BASICMOTIONS_NORMAL = ("Standing", "Walking")
+
+
+def aeon_data_dir() -> Path:
+    """aeon's shipped data directory, found without importing aeon (and without network)."""
+    spec = importlib.util.find_spec("aeon")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(
+            "this data set ships with the optional package aeon; run: pip install tinyae[datasets]"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
+    if not path.is_dir():
+        raise UserError(
+            f"aeon is installed but has no {path}; reinstall it with: pip install tinyae[datasets]"
+        )
+    return path
+
+
+def _synthetic(
+    *, seed: int = 0, sample_rate_hz: float | None = None, window_length: int | None = None, **kw: Any
+) -> DatasetSplits:
+    data = make_synthetic(seed, sample_rate_hz=sample_rate_hz or DEFAULT_SAMPLE_RATE_HZ, **kw)
+    return DatasetSplits(
+        name=f"synthetic(seed={seed})",
+        train=[data.train],
+        val=[data.val],
+        test=[data.test],
+        channel_names=data.train.channel_names,
+        sample_rate_hz=data.train.sample_rate_hz,
+        description="embedded 3-axis vibration generator with labelled faults",
+        default_window=DEFAULT_WINDOW,
+        default_hop=DEFAULT_HOP,
+    )
+
+
+def _split_cases(ws: WindowSet, val_fraction: float) -> tuple[list[Series], list[Series]]:
+    normal = [s for s in ws.to_series() if s.labels is not None and not s.labels.any()]
+    n_val = round(len(normal) * val_fraction)
+    return normal[: len(normal) - n_val], normal[len(normal) - n_val :]
+
+
+def _basicmotions(
+    *, normal: Sequence[str] | str | None = None, val_fraction: float = 0.2, **_: Any
+) -> DatasetSplits:
+    d = aeon_data_dir() / "BasicMotions"
+    sel = list(BASICMOTIONS_NORMAL) if normal is None else normal
+    kw = {"normal": sel, "channel_names": BASICMOTIONS_CHANNELS, "sample_rate_hz": 10.0}
+    tr = load_ucr(d / "BasicMotions_TRAIN.ts", **kw)
+    te = load_ucr(d / "BasicMotions_TEST.ts", **kw)
+    train, val = _split_cases(tr, val_fraction)
+    return DatasetSplits(
+        name="basicmotions",
+        train=train,
+        val=val,
+        test=te.to_series(),
+        channel_names=BASICMOTIONS_CHANNELS,
+        sample_rate_hz=10.0,
+        description=f"UEA BasicMotions (aeon), normal = {', '.join([sel] if isinstance(sel, str) else sel)}",
+        default_window=20,
+        default_hop=5,
+    )
+
+
+def _daphnet(
+    *, val_fraction: float = 0.2, test_fraction: float = 0.2, window_length: int | None = None, **_: Any
+) -> DatasetSplits:
+    path = aeon_data_dir() / "Daphnet_S06R02E0" / "S06R02E0.csv"
+    (series,) = [load_csv_file(path, timestamp="timestamp", label="is_anomaly")]
+    tr, va, te = split_series(series, val_fraction, test_fraction, window_length or 64)
+    return DatasetSplits(
+        name="daphnet",
+        train=[tr],
+        val=[va],
+        test=[te],
+        channel_names=series.channel_names,
+        sample_rate_hz=series.sample_rate_hz,
+        description="Daphnet S06R02E0 (aeon): no freezing episode in this excerpt, test measures false alarms",
+        default_window=64,
+        default_hop=32,
+    )
+
+
+def _internalbleeding(
+    *, val_fraction: float = 0.2, window_length: int | None = None, **_: Any
+) -> DatasetSplits:
+    d = aeon_data_dir() / "KDD-TSAD_135"
+    kw: dict[str, Any] = {"timestamp": None, "label": "is_anomaly", "channels": ["value"]}
+    train = load_csv_file(d / "135_UCR_Anomaly_InternalBleeding16_TRAIN.csv", **kw)
+    test = load_csv_file(d / "135_UCR_Anomaly_InternalBleeding16_TEST.csv", **kw)
+    gap = window_length or 64
+    tr, va, _ = split_series(train, val_fraction, 0.0, gap)
+    n = len(train)
+    skip = n if np.array_equal(test.values[:n], train.values) else 0
+    te = Series(
+        values=test.values[skip + gap :],
+        labels=None if test.labels is None else test.labels[skip + gap :],
+        channel_names=test.channel_names,
+        sample_rate_hz=None,
+        source=f"{test.source}[{skip + gap}:]",
+    )
+    return DatasetSplits(
+        name="internalbleeding",
+        train=[tr],
+        val=[va],
+        test=[te],
+        channel_names=("value",),
+        sample_rate_hz=None,
+        description="UCR anomaly archive 135 InternalBleeding16 (aeon KDD-TSAD_135)",
+        default_window=64,
+        default_hop=16,
+    )
+
+
+DATASETS: dict[str, Callable[..., DatasetSplits]] = {
+    "synthetic": _synthetic,
+    "basicmotions": _basicmotions,
+    "daphnet": _daphnet,
+    "internalbleeding": _internalbleeding,
+}
+
+
+def load_dataset(name: str, **opts: Any) -> DatasetSplits:
+    """A named source, already split (see SPLIT_PROTOCOL); `opts` go to its loader (seed, normal, ...)."""
+    key = name.strip().lower()
+    if key not in DATASETS:
+        raise UserError(f"unknown data set {name!r}; known data sets: {', '.join(DATASETS)}")
+    return DATASETS[key](**opts)
+
+
+# ---------------------------------------------------------------- prepare
+_CFG_KEYS = ("source", "paths", "channels", "timestamp", "label", "normal", "sample_rate_hz", "seed")
+
+
+def _config(source_config: Any) -> dict[str, Any]:
+    """A dict from a name, a mapping or an object with DataConfig's attributes; empty values -> None."""
+    if isinstance(source_config, str):
+        raw: dict[str, Any] = {"source": source_config}
+    elif isinstance(source_config, Mapping):
+        raw = dict(source_config)
+        unknown = sorted(set(raw) - set(_CFG_KEYS))
+        if unknown:
+            raise UserError(f"unknown data option {unknown[0]!r}; the options are {', '.join(_CFG_KEYS)}")
+    else:
+        raw = {k: getattr(source_config, k) for k in _CFG_KEYS if hasattr(source_config, k)}
+    out = {k: raw.get(k) for k in _CFG_KEYS}
+    for k, v in out.items():
+        if v in ("", 0, 0.0, [], ()) and k not in ("seed",):
+            out[k] = None
+    out["source"] = (out["source"] or "synthetic").strip().lower()
+    out["seed"] = int(out["seed"] or 0)
+    return out
+
+
+def load_source(
+    source_config: Any,
+    window_length: int,
+    *,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+) -> DatasetSplits:
+    """The DatasetSplits a source configuration names (csv, ucr or a data set name)."""
+    cfg = _config(source_config)
+    src = cfg["source"]
+    if src == "csv":
+        if not cfg["paths"]:
+            raise UserError("the csv source needs paths; set data.paths to one or more CSV files")
+        series = load_csv(
+            cfg["paths"],
+            channels=cfg["channels"],
+            timestamp="auto" if cfg["timestamp"] is None else cfg["timestamp"],
+            label="auto" if cfg["label"] is None else cfg["label"],
+            normal=cfg["normal"],
+            sample_rate_hz=cfg["sample_rate_hz"],
+        )
+        parts = [split_series(s, val_fraction, test_fraction, window_length) for s in series]
+        return DatasetSplits(
+            name=", ".join(s.source for s in series),
+            train=[p[0] for p in parts],
+            val=[p[1] for p in parts],
+            test=[p[2] for p in parts],
+            channel_names=series[0].channel_names,
+            sample_rate_hz=series[0].sample_rate_hz,
+            description="CSV files, each split by time",
+        )
+    if src == "ucr":
+        paths = cfg["paths"] or []
+        paths = [paths] if isinstance(paths, str | Path) else list(paths)
+        if not paths:
+            raise UserError("the ucr source needs paths; set data.paths to the TRAIN (and TEST) files")
+        sets = [load_ucr(p, normal=cfg["normal"], sample_rate_hz=cfg["sample_rate_hz"]) for p in paths]
+        test_sets = [w for p, w in zip(paths, sets, strict=True) if "test" in Path(p).name.lower()]
+        pool = [w for p, w in zip(paths, sets, strict=True) if "test" not in Path(p).name.lower()]
+        train, val, test = [], [], []
+        for w in pool:
+            cases = w.to_series()
+            if test_sets:
+                tr, va = _split_cases(w, val_fraction)
+            else:
+                n_te = round(len(cases) * test_fraction)
+                n_va = round(len(cases) * val_fraction)
+                head, test_part = cases[: len(cases) - n_te], cases[len(cases) - n_te :]
+                test += test_part
+                normal = [s for s in head if not s.labels.any()]
+                tr, va = normal[: len(normal) - n_va], normal[len(normal) - n_va :]
+            train += tr
+            val += va
+        for w in test_sets:
+            test += w.to_series()
+        return DatasetSplits(
+            name=", ".join(map(str, paths)),
+            train=train,
+            val=val,
+            test=test,
+            channel_names=sets[0].channel_names,
+            sample_rate_hz=sets[0].sample_rate_hz,
+            description="row-per-window cases, each its own series",
+        )
+    opts: dict[str, Any] = {}
+    if src == "synthetic":
+        opts = {"seed": cfg["seed"], "sample_rate_hz": cfg["sample_rate_hz"]}
+    elif src == "basicmotions" and cfg["normal"]:
+        opts = {"normal": cfg["normal"]}
+    if src in ("daphnet", "internalbleeding"):
+        opts["window_length"] = window_length
+    if src in ("daphnet", "basicmotions", "internalbleeding"):
+        opts["val_fraction"] = val_fraction
+    if src == "daphnet":
+        opts["test_fraction"] = test_fraction
+    return load_dataset(src, **opts)
+
+
+def prepare(
+    source_config: Any,
+    window_length: int,
+    hop: int,
+    *,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    label_rule: str = "any",
+) -> Prepared:
+    """Source configuration -> raw float32 train/val/test windows, following SPLIT_PROTOCOL.
+
+    `source_config`: a data set name ("synthetic", "basicmotions", ...), a mapping or an object with the
+    keys of train.config.DataConfig (source = synthetic | csv | ucr | a data set name, paths, channels,
+    timestamp, label, normal, sample_rate_hz, seed; empty values mean "not set").
+    """
+    check_window(window_length, hop)
+    splits = load_source(source_config, window_length, val_fraction=val_fraction, test_fraction=test_fraction)
+    return prepare_splits(splits, window_length, hop, label_rule)

@@ -1,0 +1,63 @@
+"""Per-channel normalization, fitted on normal training data only: x_norm = (x - offset) / scale.
+
+- zscore: offset = mean, scale = standard deviation (population, ddof 0).
+- minmax: offset = min, scale = max - min, so the training data maps onto [0, 1].
+Statistics are computed in float64 and stored as float32 (what the manifest's `normalization` holds).
+A channel with zero spread cannot be normalized and is refused by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from train.errors import UserError
+
+METHODS = ("zscore", "minmax")
+
+
+@dataclass(frozen=True, eq=False)
+class Normalization:
+    offset: np.ndarray  # float32 [C]
+    scale: np.ndarray  # float32 [C]
+    method: str
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """(x - offset) / scale in float32, over the last axis (channels)."""
+        return ((np.asarray(x, np.float32) - self.offset) / self.scale).astype(np.float32)
+
+    def invert(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, np.float32) * self.scale + self.offset).astype(np.float32)
+
+    def to_manifest(self) -> dict:
+        return {"method": self.method, "offset": self.offset.tolist(), "scale": self.scale.tolist()}
+
+
+def fit_normalization(
+    data: np.ndarray, method: str = "zscore", channel_names: Sequence[str] | None = None
+) -> Normalization:
+    """Fit on windows [n, L, C] or values [T, C] (normal training data only)."""
+    if method not in METHODS:
+        raise UserError(f"unknown normalization {method!r}; choose 'zscore' or 'minmax'")
+    x = np.asarray(data, np.float64)
+    if x.ndim < 2 or x.size == 0:
+        raise UserError(
+            f"no data to fit the normalization on (shape {x.shape}); provide normal training windows"
+        )
+    x = x.reshape(-1, x.shape[-1])
+    if not np.all(np.isfinite(x)):
+        raise UserError("the training data contain NaN or infinite values; clean the input before fitting")
+    if method == "zscore":
+        offset, scale = x.mean(axis=0), x.std(axis=0)
+    else:
+        offset, scale = x.min(axis=0), x.max(axis=0) - x.min(axis=0)
+    tiny = np.maximum(np.abs(offset), 1.0) * np.finfo(np.float32).eps
+    for c in np.flatnonzero(scale <= tiny):
+        name = channel_names[c] if channel_names is not None and c < len(channel_names) else f"#{c}"
+        raise UserError(
+            f"channel '{name}' is constant in the normal training data (zero spread); "
+            "drop that channel or check the sensor"
+        )
+    return Normalization(offset.astype(np.float32), scale.astype(np.float32), method)

@@ -1,0 +1,197 @@
+"""Chronological train/validation/test splits without leakage, and the windows the pipeline uses.
+
+SPLIT_PROTOCOL (quoted by the benchmark and the report) describes exactly what happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from train.data.csv_source import Series
+from train.data.ucr import WindowSet
+from train.data.windowing import make_windows, window_labels, window_names, window_starts
+from train.errors import UserError
+
+SPLIT_PROTOCOL = """\
+Split protocol. Each series (one file, one recorded case, or one synthetic part) is first cut by
+time, never shuffled: train | gap | validation | gap | test, in that order, each gap at least one
+window long, so no window of one part shares a sample with a window of another and overlapping
+windows cannot leak between parts. Sources that come already separated (the synthetic default's
+train/val/test parts, 10 s apart; the TRAIN and TEST files of a UCR/UEA data set, whose cases are
+separate recordings) keep their separation. Each part is then windowed on its own (length L, hop H,
+time-major [n, L, C]; a tail shorter than L is dropped; windows never span two series). Only normal
+windows train: every train or validation window containing any anomalous sample is removed (series
+without labels count as normal), so anomalies never reach the model fit, the normalization fit, the
+quantizer's representative set or the threshold calibration. The normalization is fitted on the
+training windows only. Test windows keep all windows; a test window is anomalous when any of its
+samples is (rule "any"; "majority" is available), and carries the fault or class name of its
+anomalous samples when the source knows it."""
+
+
+@dataclass(frozen=True, eq=False)
+class DatasetSplits:
+    """A source already cut into parts (lists of series; test series labelled when labels exist)."""
+
+    name: str
+    train: list[Series]
+    val: list[Series]
+    test: list[Series]
+    channel_names: tuple[str, ...]
+    sample_rate_hz: float | None
+    description: str = ""
+    default_window: int = 64
+    default_hop: int = 32
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """Raw (not normalized) float32 windows [n, L, C] for each part, with test labels and names."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    test_labels: np.ndarray | None  # int8 [n_test], None when the source has no labels
+    test_faults: np.ndarray | None  # object [n_test]: fault/class name per window, when known
+    channel_names: tuple[str, ...]
+    sample_rate_hz: float | None
+    window_length: int
+    hop: int
+    source: str
+    label_rule: str = "any"
+    dropped_anomalous: int = 0  # train/val windows removed because they contained anomalies
+    protocol: str = field(default=SPLIT_PROTOCOL, repr=False)
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.channel_names)
+
+
+def split_series(
+    series: Series, val_fraction: float, test_fraction: float, gap: int
+) -> tuple[Series, Series, Series]:
+    """Cut one series by time into train | gap | val | gap | test (see SPLIT_PROTOCOL)."""
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise UserError(
+            f"validation ({val_fraction}) and test ({test_fraction}) fractions must be in [0, 1) and sum "
+            "below 1; pass e.g. 0.2 and 0.2"
+        )
+    n = len(series)
+    usable = n - 2 * gap
+    if usable <= 0:
+        raise UserError(
+            f"{series.source} has {n} samples, too short to split with gaps of {gap} samples; "
+            "use a shorter window or a longer recording"
+        )
+    n_test = round(usable * test_fraction)
+    n_val = round(usable * val_fraction)
+    n_train = usable - n_val - n_test
+    a = n_train
+    b = a + gap + n_val
+    c = b + gap
+    return _part(series, 0, a, "train"), _part(series, a + gap, b, "val"), _part(series, c, n, "test")
+
+
+def _part(s: Series, a: int, b: int, name: str) -> Series:
+    return Series(
+        values=s.values[a:b],
+        labels=None if s.labels is None else s.labels[a:b],
+        channel_names=s.channel_names,
+        sample_rate_hz=s.sample_rate_hz,
+        source=f"{s.source}[{name} {a}:{b}]",
+        classes=None if s.classes is None else s.classes[a:b],
+    )
+
+
+def check_lengths(series: Sequence[Series], length: int) -> None:
+    for s in series:
+        if len(s) < length:
+            raise UserError(
+                f"{s.source} has {len(s)} samples, shorter than one window ({length}); "
+                "use a shorter window or a longer recording"
+            )
+
+
+def normal_windows(series: Sequence[Series], length: int, hop: int) -> tuple[np.ndarray, int]:
+    """Windows of every series that contain no anomalous sample, and how many were dropped."""
+    parts, dropped = [], 0
+    c = series[0].n_channels if series else 1
+    for s in series:
+        w = make_windows(s.values, length, hop)
+        if s.labels is not None:
+            keep = window_labels(s.labels, length, hop, "any") == 0
+            dropped += int((~keep).sum())
+            w = w[keep]
+        parts.append(w)
+    return (np.concatenate(parts) if parts else np.zeros((0, length, c), np.float32)), dropped
+
+
+def test_windows(
+    series: Sequence[Series], length: int, hop: int, rule: str
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    c = series[0].n_channels if series else 1
+    ws, labs, names = [], [], []
+    has_labels = all(s.labels is not None for s in series)
+    has_names = all(s.classes is not None for s in series)
+    for s in series:
+        ws.append(make_windows(s.values, length, hop))
+        if has_labels:
+            labs.append(window_labels(s.labels, length, hop, rule))
+        if has_names:
+            lab = s.labels if s.labels is not None else np.zeros(len(s), np.int8)
+            names.append(window_names(s.classes, lab, length, hop))
+    w = np.concatenate(ws) if ws else np.zeros((0, length, c), np.float32)
+    lab_out = np.concatenate(labs).astype(np.int8) if has_labels and labs else None
+    name_out = np.concatenate(names) if has_names and names else None
+    return w, lab_out, name_out
+
+
+def prepare_splits(splits: DatasetSplits, length: int, hop: int, label_rule: str = "any") -> Prepared:
+    """Window a DatasetSplits following SPLIT_PROTOCOL."""
+    window_starts(length, length, hop)  # validates length and hop
+    check_lengths(splits.train + splits.test, length)
+    train, d1 = normal_windows(splits.train, length, hop)
+    val, d2 = normal_windows([s for s in splits.val if len(s) >= length], length, hop)
+    test, labels, names = test_windows(splits.test, length, hop, label_rule)
+    if len(train) == 0:
+        raise UserError(
+            f"{splits.name} gives no normal training window of length {length}; "
+            "use a shorter window or more normal data"
+        )
+    return Prepared(
+        train=train,
+        val=val,
+        test=test,
+        test_labels=labels,
+        test_faults=names,
+        channel_names=splits.channel_names,
+        sample_rate_hz=splits.sample_rate_hz,
+        window_length=int(length),
+        hop=int(hop),
+        source=splits.name,
+        label_rule=label_rule,
+        dropped_anomalous=d1 + d2,
+    )
+
+
+def require_labels(
+    data: Prepared | Series | WindowSet | Sequence[Series], purpose: str = "evaluation"
+) -> np.ndarray:
+    """The labels `purpose` needs, or a UserError saying how to provide them."""
+    if isinstance(data, Prepared):
+        labels, where = data.test_labels, f"the test split of {data.source}"
+    elif isinstance(data, Series | WindowSet):
+        labels, where = data.labels, data.source
+    else:
+        series = list(data)
+        missing = [s.source for s in series if s.labels is None]
+        labels = None if missing or not series else np.concatenate([s.labels for s in series])
+        where = missing[0] if missing else "the given series"
+    if labels is None:
+        raise UserError(
+            f"{purpose} needs labels but {where} has none; add a label column (0 normal / 1 anomaly) "
+            "and pass label=<column>"
+        )
+    return labels
