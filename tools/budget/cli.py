@@ -1,0 +1,160 @@
+"""`python -m tools.budget` (and `python -m tools budget`): check an ELF or a manifest against budgets.toml.
+
+    python -m tools.budget check build/firmware/mps2_an386/tinyae.elf --target mps2_an386
+    python -m tools.budget check --env nano33ble [--baseline base.json] [--json out.json] [--top 15]
+    python -m tools.budget estimate --manifest build/model/manifest.json --target nano33ble \
+        --engine tflm [--strict]
+
+`check` is the default command (`python -m tools.budget FILE.elf --target T`).
+Exit status: 0 within budget, 1 a budget is broken (one `error:` line per broken budget), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import sys
+from pathlib import Path
+
+from train.errors import UserError, run_cli
+
+from .config import Budgets, load_budgets
+from .elf import read_elf
+from .estimate import ENGINES, estimate_from_manifest, load_manifest
+from .figures import Violation, check, measure
+from .report import diff, load_baseline, make_console, print_report, to_json, write_json
+
+EXIT_OVER_BUDGET = 1
+COMMANDS = ("check", "estimate")
+PIO_BUILD_DIR = Path(".pio") / "build"
+
+
+def env_elf(env: str, project_dir: Path | None = None) -> Path:
+    """The ELF `pio run -e ENV` leaves behind."""
+    return (project_dir or Path.cwd()) / PIO_BUILD_DIR / env / "firmware.elf"
+
+
+def target_for_env(env: str, budgets: Budgets, project_dir: Path | None = None) -> str:
+    """The budgets.toml target of a PlatformIO env: its `board =` in platformio.ini, else its name prefix."""
+    ini = (project_dir or Path.cwd()) / "platformio.ini"
+    board = None
+    if ini.is_file():
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        try:
+            parser.read(ini, encoding="utf-8")
+            board = parser.get(f"env:{env}", "board", fallback=None)
+        except configparser.Error:
+            board = None
+    for name, t in budgets.targets.items():
+        if board is not None and (board == name or board in t.pio_boards):
+            return name
+    for name in sorted(budgets.targets, key=len, reverse=True):
+        if env == name or env.startswith((name + "_", name + "-")):
+            return name
+    raise UserError(
+        f"cannot tell the target of env {env!r} (board {board!r} in platformio.ini); pass --target, one of "
+        f"{', '.join(sorted(budgets.targets))}"
+    )
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--budgets", metavar="FILE", help="budgets file (default: ./budgets.toml)")
+    p.add_argument("--json", metavar="FILE", help="also write the figures as JSON (for CI)")
+    p.add_argument("--top", type=int, default=10, metavar="N", help="symbols listed by size (default 10)")
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="budget_command", metavar="{check,estimate}")
+    sub.required = True
+    c = sub.add_parser("check", help="measure a linked ELF and check it against budgets.toml")
+    c.add_argument("elf", nargs="?", help="firmware ELF (or use --env)")
+    c.add_argument("--env", help="PlatformIO env: reads .pio/build/ENV/firmware.elf")
+    c.add_argument("--target", help="target in budgets.toml (default: from --env)")
+    c.add_argument("--baseline", metavar="FILE", help="JSON from an earlier --json: show what changed")
+    _common(c)
+    c.set_defaults(budget_func=_check)
+    e = sub.add_parser("estimate", help="estimate flash/RAM from manifest.json before building firmware")
+    e.add_argument(
+        "--manifest", default="build/model/manifest.json", help="default: build/model/manifest.json"
+    )
+    e.add_argument("--target", required=True, help="target in budgets.toml")
+    e.add_argument("--engine", choices=ENGINES, required=True)
+    e.add_argument("--strict", action="store_true", help="exit 1 when the estimate breaks a budget")
+    _common(e)
+    e.set_defaults(budget_func=_estimate)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    """Register `budget` on the host CLI; its handler is `args.func(args) -> int` (UserError propagates)."""
+    p = subparsers.add_parser("budget", help="flash/SRAM budget gate (ELF or manifest estimate)")
+    _configure(p)
+    p.set_defaults(func=run_args)
+    return p
+
+
+def run_args(args: argparse.Namespace) -> int:
+    return int(args.budget_func(args))
+
+
+def _report_violations(violations: list[Violation], prefix: str) -> None:
+    for v in violations:
+        print(f"{prefix}: {v.message}", file=sys.stderr)
+
+
+def _check(args: argparse.Namespace) -> int:
+    budgets = load_budgets(args.budgets)
+    if args.elf and args.env:
+        raise UserError("give either an ELF path or --env, not both")
+    if args.env:
+        elf = env_elf(args.env)
+        target_name = args.target or target_for_env(args.env, budgets)
+        if not elf.is_file():
+            raise UserError(
+                f"no firmware for env {args.env!r} at {elf}; "
+                f"build it first with `make build BOARD={args.env}`"
+            )
+    elif args.elf:
+        elf = Path(args.elf)
+        if not args.target:
+            raise UserError(
+                f"which target is {elf} for? pass --target, one of {', '.join(sorted(budgets.targets))}"
+            )
+        target_name = args.target
+    else:
+        raise UserError("give the firmware ELF to check or --env NAME")
+    target = budgets.target(target_name)
+    figures = measure(read_elf(elf), target)
+    violations = check(figures, target)
+    doc = to_json(figures, target, violations, str(elf))
+    delta = diff(doc, load_baseline(args.baseline), args.top) if args.baseline else None
+    if delta is not None:
+        doc["baseline"] = {"file": args.baseline, **delta}
+    print_report(make_console(), figures, doc, target, args.top, delta)
+    if args.json:
+        write_json(doc, args.json)
+    _report_violations(violations, "error")
+    return EXIT_OVER_BUDGET if violations else 0
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    budgets = load_budgets(args.budgets)
+    target = budgets.target(args.target)
+    figures = estimate_from_manifest(load_manifest(args.manifest), args.target, args.engine, budgets)
+    violations = check(figures, target)
+    doc = to_json(figures, target, violations, str(args.manifest))
+    print_report(make_console(), figures, doc, target, args.top)
+    if args.json:
+        write_json(doc, args.json)
+    _report_violations(violations, "error" if args.strict else "warning")
+    return EXIT_OVER_BUDGET if violations and args.strict else 0
+
+
+@run_cli
+def main(argv: list[str] | None = None) -> int:
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if args_in and args_in[0] not in COMMANDS and args_in[0] not in ("-h", "--help"):
+        args_in.insert(0, "check")
+    parser = argparse.ArgumentParser(prog="python -m tools.budget", description=__doc__.splitlines()[0])
+    _configure(parser)
+    args = parser.parse_args(args_in)
+    return run_args(args)

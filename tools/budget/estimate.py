@@ -1,0 +1,137 @@
+"""A flash/RAM estimate from manifest.json alone, before any firmware is linked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from train.errors import UserError
+
+from .config import Budgets, load_budgets
+from .figures import Estimate
+
+ENGINES = ("tflm", "compiled")
+
+
+def _get(manifest: dict[str, Any], dotted: str) -> Any:
+    node: Any = manifest
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise UserError(
+                f"manifest lacks {dotted!r}, which the estimate needs; regenerate it with `make model`"
+            )
+        node = node[part]
+    return node
+
+
+def _int(manifest: dict[str, Any], dotted: str) -> int:
+    value = _get(manifest, dotted)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UserError(
+            f"manifest {dotted!r} is {value!r}, not a byte count; regenerate it with `make model`"
+        )
+    return value
+
+
+def compiled_model_bytes(manifest: dict[str, Any]) -> tuple[int, str]:
+    """Flash of the compiled engine's constants: int8 weights; int32 bias, multiplier and shift per unit."""
+    layers = manifest.get("model", {}).get("layers")
+    if not layers:
+        n = _int(manifest, "model.tflite_bytes")
+        return n, "no model.layers: the .tflite size as an upper bound"
+    fan_in = _int(manifest, "input.size")
+    weights = biases = 0
+    for layer in layers:
+        units = int(layer["units"])
+        weights += fan_in * units
+        biases += units
+        fan_in = units
+    total = weights + 4 * biases + 8 * biases
+    return (
+        total,
+        f"{weights:,} int8 weights + {biases:,} units x (int32 bias + int32 multiplier + int32 shift)",
+    )
+
+
+def estimate_from_manifest(
+    manifest: dict[str, Any], target: str, engine: str, budgets: Budgets | None = None
+) -> Estimate:
+    """Estimate the image's flash and RAM for `target` and `engine` ("tflm" or "compiled")."""
+    if engine not in ENGINES:
+        raise UserError(f"unknown engine {engine!r}; pass one of {', '.join(ENGINES)}")
+    b = budgets if budgets is not None else load_budgets()
+    t = b.target(target)
+    e = b.engine(engine)
+    in_size = _int(manifest, "input.size")
+    out_size = _int(manifest, "output.size")
+    terms: list[tuple[str, str, int, str]] = []
+
+    if engine == "tflm":
+        model = _int(manifest, "model.tflite_bytes")
+        model_how = "model.tflite_bytes (the flatbuffer array)"
+        arena = _int(manifest, "arena.bytes")
+        arena_how = "arena.bytes (host measurement + margin)"
+    else:
+        model, model_how = compiled_model_bytes(manifest)
+        scratch = manifest.get("compiled", {}).get("scratch_bytes")
+        if isinstance(scratch, int) and not isinstance(scratch, bool):
+            arena, arena_how = scratch, "compiled.scratch_bytes"
+        else:
+            widths = [in_size, out_size] + [
+                int(x["units"]) for x in manifest.get("model", {}).get("layers", [])
+            ]
+            arena = 2 * max(widths) + 4 * max(widths)
+            arena_how = (
+                "no compiled.scratch_bytes: 2 int8 ping-pong buffers + int32 accumulators of the widest layer"
+            )
+
+    window = manifest.get("window", {})
+    if isinstance(window.get("length"), int) and isinstance(window.get("channels"), int):
+        raw_window = 4 * window["length"] * window["channels"]
+    else:
+        raw_window = 4 * in_size
+    io = raw_window + in_size + out_size
+
+    terms += [
+        ("flash", f"{t.name} framework", t.framework_flash, "framework_flash in budgets.toml"),
+        ("flash", f"{engine} engine code", e.code_flash, f"engines.{engine}.code_flash in budgets.toml"),
+        ("flash", "model", model, model_how),
+        ("ram", f"{t.name} framework", t.framework_ram, "framework_ram in budgets.toml"),
+        ("ram", f"{engine} engine objects", e.ram, f"engines.{engine}.ram in budgets.toml"),
+        ("ram", "arena/scratch", arena, arena_how),
+        (
+            "ram",
+            "I/O buffers",
+            io,
+            f"float32 raw window {raw_window:,} + int8 input {in_size:,} + output {out_size:,}",
+        ),
+        ("ram", "stack reservation", t.stack_reserve, "stack_reserve in budgets.toml"),
+    ]
+    return Estimate(
+        target=t.name,
+        source="estimate",
+        flash_capacity=t.flash_capacity,
+        ram_capacity=t.ram_capacity,
+        flash=t.framework_flash + e.code_flash + model,
+        ram_static=t.framework_ram + e.ram + arena + io,
+        stack_reserved=t.stack_reserve,
+        stack_source="stack_reserve in budgets.toml",
+        heap_reserved=0,
+        parts={"model": model, "engine": e.code_flash, "arena": arena},
+        engine=engine,
+        terms=terms,
+    )
+
+
+def load_manifest(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"manifest {p} does not exist; run `make model` first (or pass --manifest)")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{p} is not valid JSON ({exc}); regenerate it with `make model`") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"{p} is not a manifest object; regenerate it with `make model`")
+    return data
