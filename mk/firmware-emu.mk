@@ -19,6 +19,7 @@ EMU_FAULT   ?=
 EMU_BALLAST_RAM   ?= 0
 EMU_BALLAST_FLASH ?= 0
 
+EMU_FW_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 EMU_TARGET_DIR := firmware/targets/mps2_an386
 EMU_CORE_DIR   := firmware/lib/tinyae/src
 EMU_VARIANT    := $(EMU_APP)$(if $(EMU_FAULT),-fault$(EMU_FAULT))$(if $(filter-out 0,$(EMU_BALLAST_RAM)),-ram$(EMU_BALLAST_RAM))$(if $(filter-out 0,$(EMU_BALLAST_FLASH)),-flash$(EMU_BALLAST_FLASH))
@@ -31,7 +32,7 @@ ifeq ($(EMU_APP),core)
   # The portable core (every C file of the library), the compiled engine's generated network and the
   # synthetic sensor source. tae_engine_tflm.cpp is C++ and board-only, so the *.c wildcard skips it.
   EMU_APP_SRCS := $(EMU_TARGET_DIR)/synth_source.c $(wildcard $(EMU_CORE_DIR)/*.c) $(MODEL_DIR)/model_compiled.c
-  EMU_APP_DEFS := -DTAE_EMU_APP_CORE
+  EMU_APP_DEFS := -DTAE_EMU_APP_CORE -DTAE_FIRMWARE_VERSION='"$(EMU_FW_VERSION)"'
   EMU_APP_DEPS := $(MANIFEST)
 else ifeq ($(EMU_APP),stub)
   EMU_APP_SRCS := $(EMU_TARGET_DIR)/stub_app.c
@@ -57,7 +58,10 @@ EMU_HEADERS := $(wildcard $(EMU_TARGET_DIR)/*.h $(EMU_CORE_DIR)/*.h)
 # Rebuild when the flags change (switching EMU_* in the same EMU_OUT).
 EMU_FLAGS_FILE := $(EMU_OUT)/flags.txt
 EMU_FLAGS_TEXT := $(EMU_CC) $(EMU_CFLAGS) $(EMU_LDFLAGS) $(EMU_LDLIBS) $(EMU_TARGET_SRCS) $(EMU_APP_SRCS)
-$(shell mkdir -p $(EMU_OUT) && { test -f $(EMU_FLAGS_FILE) && [ "$$(cat $(EMU_FLAGS_FILE))" = '$(EMU_FLAGS_TEXT)' ] || echo '$(EMU_FLAGS_TEXT)' > $(EMU_FLAGS_FILE); })
+$(shell mkdir -p $(EMU_OUT))
+ifneq ($(strip $(file <$(EMU_FLAGS_FILE))),$(strip $(EMU_FLAGS_TEXT)))
+  $(file >$(EMU_FLAGS_FILE),$(EMU_FLAGS_TEXT))
+endif
 
 $(EMU_ELF): $(TOOLCHAIN_STAMP) $(EMU_APP_DEPS) $(EMU_TARGET_SRCS) $(EMU_APP_SRCS) $(EMU_HEADERS) $(EMU_LDSCRIPT) $(EMU_FLAGS_FILE) mk/firmware-emu.mk
 	@mkdir -p $(EMU_OUT)

@@ -18,6 +18,9 @@
 #if defined(TAE_EMU_APP_CORE)
 #include "tae_app.h"
 static const char tae_emu_app_name[] = "core";
+#ifndef TAE_FIRMWARE_VERSION
+#define TAE_FIRMWARE_VERSION "0.0.0"
+#endif
 #else
 #include "emu_test_app.h"
 #endif
@@ -84,7 +87,16 @@ int main(void)
 #endif
 
 #if defined(TAE_EMU_APP_CORE)
-    /* TODO(core): tae_app_set_target_info(...) once tae_app.h defines it. */
+    static const tae_target_info_t info = {
+        .flash_used = 0u, .ram_static = 0u, .stack_bytes = 0u, /* filled below (link-time symbols) */
+        .firmware_version = TAE_FIRMWARE_VERSION,
+        .target = "qemu-mps2-an386",
+    };
+    tae_target_info_t filled = info;
+    filled.flash_used = tae_emu_flash_used();
+    filled.ram_static = tae_emu_static_ram();
+    filled.stack_bytes = tae_emu_stack_size();
+    tae_app_set_target_info(&filled);
 #endif
     tae_app_init();
     for (;;) {

@@ -21,6 +21,12 @@
 #if (TAE_UART_RX_RING_SIZE & (TAE_UART_RX_RING_SIZE - 1u)) != 0
 #error "TAE_UART_RX_RING_SIZE must be a power of two"
 #endif
+#if defined(TAE_EMU_APP_CORE)
+#include "tae_protocol.h"
+/* One largest encoded frame (TAE_PROTO_MAX_WIRE) plus 256 B of margin must fit: raise
+ * TAE_UART_RX_RING_SIZE (a power of two) when a model with many channels makes frames bigger. */
+typedef char tae_check_rx_ring_holds_a_frame[(TAE_UART_RX_RING_SIZE >= TAE_PROTO_MAX_WIRE + 256u) ? 1 : -1];
+#endif
 
 static volatile uint8_t tae_rx_ring[TAE_UART_RX_RING_SIZE];
 static volatile uint32_t tae_rx_head; /* written by the ISR only */

@@ -1,0 +1,364 @@
+"""Run the Cortex-M4 image on QEMU mps2-an386, its UART0 on a loopback TCP socket.
+
+The host tool opens the board with pyserial as ``socket://127.0.0.1:PORT`` and cannot tell it from a
+real serial port. ``python -m tools.emulator [--elf ...]`` prints that URL and runs until Ctrl-C.
+
+Handshake between the runner and QEMU
+-------------------------------------
+1. The runner picks a free loopback port (or takes ``port=``) and starts::
+
+       qemu-system-arm -M mps2-an386 -nographic -monitor none -kernel tinyae.elf
+         -icount shift=6 -semihosting-config enable=on,target=native
+         -chardev socket,id=ser0,host=127.0.0.1,port=PORT,server=on,wait=on,nodelay=on
+         -serial chardev:ser0
+
+2. With ``server=on,wait=on`` QEMU listens and does **not** start the guest until a client connects.
+   It says so on stderr ("QEMU waiting for connection on: ...tcp:127.0.0.1:PORT,server=on"). The runner
+   waits for that line, or for the port in LISTEN state in /proc/net/tcp, **without connecting**: the
+   first connection belongs to the user of ``.url`` (the host tool through ``serial_for_url``, or
+   ``Emulator.connect()``), so that client receives the boot banner
+   (``tinyae: boot target=mps2-an386 ...``) and everything after it. A port taken by someone else
+   between picking and binding ends QEMU at once ("Address already in use"); the runner then retries
+   with another port.
+3. QEMU serves one client at a time. When the client closes, the guest keeps running and its output is
+   dropped until the next client connects (the protocol is request/response, so a reconnecting host
+   simply sends its handshake again).
+4. The guest ends QEMU itself through semihosting ``SYS_EXIT_EXTENDED``: exit code 0 for a normal end,
+   100 + exception number after a fault (HardFault 103, MemManage 104, BusFault 105, UsageFault 106),
+   the fault line ("FAULT UsageFault pc=0x... lr=0x... cfsr=0x...") going to the UART and to QEMU's stderr.
+   Otherwise the runner stops QEMU by its PID: SIGTERM, then SIGKILL, always, even when a test fails.
+
+``-icount shift=6`` makes every instruction last 64 ns of virtual time, so SysTick (25 MHz) counts are
+deterministic and ``tae_port_cycles()`` returns exact instruction counts (firmware/targets/mps2_an386/
+timer.c explains the arithmetic).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+import serial
+
+from train.errors import UserError, run_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ELF = ROOT / "build" / "firmware" / "mps2_an386" / "tinyae.elf"
+QEMU = "qemu-system-arm"
+MACHINE = "mps2-an386"
+ICOUNT_SHIFT = 6
+BANNER_PREFIX = b"tinyae: boot"
+EXIT_OK = 0
+EXIT_FAULT_BASE = 100
+EXCEPTION_NAMES = {2: "NMI", 3: "HardFault", 4: "MemManage", 5: "BusFault", 6: "UsageFault"}
+_LISTEN_MARK = "waiting for connection"
+_PORT_ATTEMPTS = 4
+
+
+def describe_exit(code: int | None) -> str:
+    """A human sentence for QEMU's exit code under this firmware's conventions."""
+    if code is None:
+        return "still running"
+    if code == EXIT_OK:
+        return "exited normally (0)"
+    if code < 0:
+        return f"stopped by signal {-code}"
+    if code >= EXIT_FAULT_BASE + 2:
+        n = code - EXIT_FAULT_BASE
+        name = EXCEPTION_NAMES.get(n, f"IRQ {n - 16}" if n >= 16 else f"exception {n}")
+        return f"the firmware faulted ({name}, exit code {code})"
+    return f"exited with code {code}"
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago (QEMU binds it; a lost race is retried)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_listening(port: int) -> bool:
+    """True when /proc/net/tcp shows 127.0.0.1:port in LISTEN state (Linux; False elsewhere)."""
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return False
+    want = f"0100007F:{port:04X}"
+    return any(len(f := line.split()) > 3 and f[1] == want and f[3] == "0A" for line in lines)
+
+
+class Emulator:
+    """QEMU running one firmware image; a context manager that always stops the process it started.
+
+    >>> with Emulator("build/firmware/mps2_an386/tinyae.elf") as emu:
+    ...     ser = emu.connect()            # or: serial.serial_for_url(emu.url)
+    ...     print(emu.read_banner(ser))
+    """
+
+    def __init__(
+        self,
+        elf: str | Path = DEFAULT_ELF,
+        *,
+        port: int | None = None,
+        icount_shift: int = ICOUNT_SHIFT,
+        timeout: float = 10.0,
+        qemu: str = QEMU,
+    ) -> None:
+        self.elf = Path(elf)
+        self.icount_shift = icount_shift
+        self.timeout = timeout
+        self.qemu = qemu
+        self._fixed_port = port
+        self.port: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr = bytearray()
+        self._stdout = bytearray()
+        self._lock = threading.Lock()
+        self._readers: list[threading.Thread] = []
+        self.boot_seconds: float | None = None  # QEMU start -> socket listening
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise UserError("the emulator is not running; start it first (use `with Emulator(...)`)")
+        return f"socket://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def exit_code(self) -> int | None:
+        return self._proc.poll() if self._proc is not None else None
+
+    @property
+    def stderr_text(self) -> str:
+        with self._lock:
+            return self._stderr.decode(errors="replace")
+
+    @property
+    def stdout_text(self) -> str:
+        with self._lock:
+            return self._stdout.decode(errors="replace")
+
+    def command(self, port: int) -> list[str]:
+        """The exact QEMU command line for `port`."""
+        return [
+            self.qemu,
+            "-M",
+            MACHINE,
+            "-nographic",
+            "-monitor",
+            "none",
+            "-kernel",
+            str(self.elf),
+            "-icount",
+            f"shift={self.icount_shift}",
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-chardev",
+            f"socket,id=ser0,host=127.0.0.1,port={port},server=on,wait=on,nodelay=on",
+            "-serial",
+            "chardev:ser0",
+        ]
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> Emulator:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if shutil.which(self.qemu) is None:
+            raise UserError(
+                f"'{self.qemu}' was not found; install QEMU with `make toolchain` "
+                "(Debian: apt-get install qemu-system-arm)"
+            )
+        if not self.elf.is_file():
+            raise UserError(
+                f"the firmware image {self.elf} does not exist; build it with `make firmware-emu`"
+            )
+        attempts = 1 if self._fixed_port is not None else _PORT_ATTEMPTS
+        for attempt in range(attempts):
+            port = self._fixed_port if self._fixed_port is not None else free_port()
+            if self._launch(port):
+                return
+            if "Address already in use" not in self.stderr_text or attempt == attempts - 1:
+                break
+        raise UserError(f"QEMU exited early ({describe_exit(self.exit_code)}): {self._last_stderr_line()}")
+
+    def _launch(self, port: int) -> bool:
+        """Start QEMU on `port`; True once it listens, False when it exited first."""
+        self._reset_output()
+        self.port = port
+        t0 = time.monotonic()
+        self._proc = subprocess.Popen(
+            self.command(port), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        self._readers = [
+            threading.Thread(target=self._pump, args=(self._proc.stdout, self._stdout), daemon=True),
+            threading.Thread(target=self._pump, args=(self._proc.stderr, self._stderr), daemon=True),
+        ]
+        for t in self._readers:
+            t.start()
+        deadline = t0 + self.timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                self._join_readers()
+                return False
+            if _LISTEN_MARK in self.stderr_text or _port_listening(port):
+                self.boot_seconds = time.monotonic() - t0
+                return True
+            time.sleep(0.01)
+        self.stop()
+        raise UserError(
+            f"QEMU did not open its serial socket on port {port} within {self.timeout:.0f} s; "
+            f"check that {self.qemu} works (last stderr line: {self._last_stderr_line()})"
+        )
+
+    def _pump(self, stream, sink: bytearray) -> None:  # type: ignore[no-untyped-def]
+        for chunk in iter(lambda: stream.read1(4096), b""):
+            with self._lock:
+                sink.extend(chunk)
+
+    def _join_readers(self) -> None:
+        for t in self._readers:
+            t.join(timeout=2.0)
+
+    def _reset_output(self) -> None:
+        with self._lock:
+            self._stderr.clear()
+            self._stdout.clear()
+
+    def _last_stderr_line(self) -> str:
+        lines = [ln.strip() for ln in self.stderr_text.splitlines() if ln.strip()]
+        return lines[-1] if lines else "(no output on stderr)"
+
+    def wait(self, timeout: float) -> int | None:
+        """Wait up to `timeout` s for QEMU to end by itself; its exit code, or None if still running."""
+        if self._proc is None:
+            return None
+        try:
+            code = self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self._join_readers()
+        return code
+
+    def stop(self) -> None:
+        """Stop the QEMU this object started, by its PID: SIGTERM, then SIGKILL."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=3.0)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5.0)
+        self._join_readers()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+    # ------------------------------------------------------------------ the serial side
+    def connect(self, timeout: float = 2.0) -> serial.SerialBase:
+        """Open the UART as a pyserial port (the first client gets the banner). Retries until QEMU accepts."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return serial.serial_for_url(self.url, timeout=timeout)
+            except serial.SerialException as exc:
+                if self.exit_code is not None:
+                    raise UserError(
+                        f"QEMU exited before the connection ({describe_exit(self.exit_code)}): "
+                        f"{self._last_stderr_line()}"
+                    ) from exc
+                if time.monotonic() > deadline:
+                    raise UserError(f"could not connect to {self.url}: {exc}; is the port free?") from exc
+                time.sleep(0.05)
+
+    def read_until(self, ser: serial.SerialBase, marker: bytes, timeout: float = 10.0) -> bytes:
+        """Bytes from `ser` up to and including the line holding `marker`; stops early when QEMU ends.
+
+        Returns what arrived (possibly without `marker`) if QEMU exits or closes the socket; raises
+        UserError on timeout.
+        """
+        buf = bytearray()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            idx = buf.find(marker)
+            if idx >= 0 and b"\n" in buf[idx:]:
+                return bytes(buf[: buf.index(b"\n", idx) + 1])
+            try:
+                chunk = ser.read(max(1, ser.in_waiting))
+            except serial.SerialException:  # QEMU closed the socket (it exited)
+                return bytes(buf)
+            buf.extend(chunk)
+            if not chunk and self.exit_code is not None:
+                return bytes(buf)
+        raise UserError(
+            f"no '{marker.decode(errors='replace')}' from the emulator within {timeout:.0f} s "
+            f"(got {len(buf)} bytes; QEMU {describe_exit(self.exit_code)})"
+        )
+
+    def read_banner(self, ser: serial.SerialBase, timeout: float = 10.0) -> str:
+        """The boot banner line ("tinyae: boot target=mps2-an386 ..."), read from the first connection."""
+        data = self.read_until(ser, BANNER_PREFIX, timeout)
+        idx = data.find(BANNER_PREFIX)
+        if idx < 0:
+            raise UserError(
+                f"the emulator ended without a boot banner ({describe_exit(self.exit_code)}); "
+                f"stderr: {self._last_stderr_line()}"
+            )
+        return data[idx:].decode(errors="replace").strip()
+
+
+# ---------------------------------------------------------------------- CLI
+def serve(elf: Path, port: int | None = None, icount_shift: int = ICOUNT_SHIFT) -> int:
+    """Run QEMU, print its socket:// URL and wait for Ctrl-C or for the firmware to exit."""
+    with Emulator(elf, port=port, icount_shift=icount_shift) as emu:
+        print(emu.url, flush=True)
+        print(
+            f"QEMU {MACHINE} pid {emu.pid}: connect with the host tool (the first client gets the boot "
+            "banner); Ctrl-C stops it",
+            file=sys.stderr,
+            flush=True,
+        )
+        try:
+            while emu.wait(0.5) is None:
+                pass
+        except KeyboardInterrupt:
+            print("stopping QEMU", file=sys.stderr)
+            return 0
+        code = emu.exit_code
+        print(f"QEMU {describe_exit(code)}", file=sys.stderr)
+        return 0 if code == EXIT_OK else 1
+
+
+@run_cli
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tools.emulator", description=__doc__.splitlines()[0])
+    ap.add_argument("--elf", type=Path, default=DEFAULT_ELF, help="firmware image (default: %(default)s)")
+    ap.add_argument("--port", type=int, default=None, help="TCP port for the UART (default: a free one)")
+    ap.add_argument("--icount-shift", type=int, default=ICOUNT_SHIFT, help="QEMU -icount shift (default 6)")
+    args = ap.parse_args(argv)
+    return serve(args.elf, args.port, args.icount_shift)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
