@@ -1,0 +1,42 @@
+/* tinyae — the device application: the protocol state machine over the pipeline.
+ * Portable, no I/O of its own: bytes come in through tae_app_on_bytes, replies leave through
+ * tae_port_write, sensor samples come from tae_port_read_sample. docs/protocol.md describes the
+ * behaviour the host sees. */
+#ifndef TAE_APP_H
+#define TAE_APP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Figures only the target knows (from its linker map / build); reported in the handshake. */
+typedef struct {
+    uint32_t flash_used;          /* bytes of flash the image uses */
+    uint32_t ram_static;          /* bytes of static RAM (.data + .bss) */
+    uint32_t stack_bytes;         /* stack reserved (or measured high-water mark) */
+    const char *firmware_version; /* e.g. "0.1.0"; must outlive the application */
+    const char *target;           /* e.g. "qemu-mps2-an386", "nano33ble" */
+} tae_target_info_t;
+
+/* Targets call this before tae_app_init; the struct is copied (the strings are not). */
+void tae_app_set_target_info(const tae_target_info_t *info);
+
+/* Initialize the engine, the pipeline and the decoder; send a 0x00 delimiter and a BOOT frame
+ * (device tx seq 0) so the host sees every reset. Mode: host-stream, verification off. */
+void tae_app_init(void);
+
+/* Feed bytes received from the host; complete frames are handled (and answered) immediately. */
+void tae_app_on_bytes(const uint8_t *data, size_t len);
+
+/* Sensor mode: read up to TAE_PROTO_MAX_BATCH due samples, push them through the pipeline and send
+ * TELEMETRY / RESULT frames. Does nothing in host-stream mode. Call it from the main loop. */
+void tae_app_poll(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TAE_APP_H */

@@ -1,0 +1,116 @@
+/* tinyae — a simulated device for the host: the real application (tae_app.c), protocol codec and
+ * pipeline over an in-memory port. Built as a shared library (tools/protocol_sim.py) and driven
+ * through ctypes by the protocol and host-CLI tests:
+ *
+ *   sim_boot()                 reset the device (emits a 0x00 and a BOOT frame)
+ *   sim_feed(data, len)        bytes from the host
+ *   sim_read(buf, cap)         drain up to cap bytes the device wrote; returns the count
+ *   sim_pending()              bytes waiting to be read
+ *   sim_poll()                 one main-loop iteration (sensor mode reads queued sensor samples)
+ *   sim_push_sensor(xs, n)     queue n sensor samples (TAE_CHANNELS floats each); returns n queued
+ *   sim_tx_overflow()          bytes lost because the host did not read (should stay 0)
+ *   sim_set_engine_fail_every(n)  (sim_engine.c) every n-th inference fails, 0 = never
+ * Not part of the firmware. */
+#include <string.h>
+
+#include "tae_app.h"
+#include "tae_port.h"
+#include "model_config.h"
+
+#define SIM_TX_CAP (1u << 20)
+#define SIM_SENSOR_CAP 4096u
+
+static uint8_t sim_tx[SIM_TX_CAP];
+static size_t sim_tx_head, sim_tx_tail;
+static uint32_t sim_tx_lost;
+static float sim_sensor[SIM_SENSOR_CAP][TAE_CHANNELS];
+static uint32_t sim_sensor_head, sim_sensor_count;
+uint32_t sim_clock;
+
+uint32_t tae_port_cycles(void)
+{
+    return sim_clock++;
+}
+
+const char *tae_port_cycles_unit(void)
+{
+    return "ticks";
+}
+
+void tae_port_write(const uint8_t *data, size_t len)
+{
+    size_t i;
+    if (sim_tx_head == sim_tx_tail) {
+        sim_tx_head = sim_tx_tail = 0;
+    }
+    for (i = 0; i < len; ++i) {
+        if (sim_tx_tail < SIM_TX_CAP) {
+            sim_tx[sim_tx_tail++] = data[i];
+        } else {
+            sim_tx_lost++;
+        }
+    }
+}
+
+int tae_port_read_sample(float *sample)
+{
+    if (sim_sensor_count == 0) {
+        return 0;
+    }
+    memcpy(sample, sim_sensor[sim_sensor_head], sizeof sim_sensor[0]);
+    sim_sensor_head = (sim_sensor_head + 1u) % SIM_SENSOR_CAP;
+    sim_sensor_count--;
+    return 1;
+}
+
+void sim_boot(void)
+{
+    static const tae_target_info_t info = {23456u, 3456u, 2048u, "0.1.0-sim", "sim"};
+    sim_tx_head = sim_tx_tail = 0;
+    sim_tx_lost = 0;
+    sim_sensor_head = sim_sensor_count = 0;
+    tae_app_set_target_info(&info);
+    tae_app_init();
+}
+
+void sim_feed(const uint8_t *data, size_t len)
+{
+    tae_app_on_bytes(data, len);
+}
+
+size_t sim_pending(void)
+{
+    return sim_tx_tail - sim_tx_head;
+}
+
+size_t sim_read(uint8_t *buf, size_t cap)
+{
+    size_t n = sim_tx_tail - sim_tx_head;
+    if (n > cap) {
+        n = cap;
+    }
+    memcpy(buf, sim_tx + sim_tx_head, n);
+    sim_tx_head += n;
+    return n;
+}
+
+void sim_poll(void)
+{
+    tae_app_poll();
+}
+
+uint32_t sim_push_sensor(const float *samples, uint32_t n)
+{
+    uint32_t i;
+    for (i = 0; i < n && sim_sensor_count < SIM_SENSOR_CAP; ++i) {
+        const uint32_t slot = (sim_sensor_head + sim_sensor_count) % SIM_SENSOR_CAP;
+        memcpy(sim_sensor[slot], samples + (size_t)i * TAE_CHANNELS, sizeof sim_sensor[0]);
+        sim_sensor_count++;
+    }
+    return i;
+}
+
+uint32_t sim_tx_overflow(void)
+{
+    return sim_tx_lost;
+}
