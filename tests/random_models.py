@@ -156,9 +156,7 @@ def build_model(spec: ModelSpec) -> bytes:
         out = B.tensor(f"fc{li}", [1, m], I8, [so], [zo])
         opts = fb.FullyConnectedOptionsT()
         opts.fusedActivationFunction = ACTIVATIONS[layer.activation]
-        B.op(
-            fb.BuiltinOperator.FULLY_CONNECTED, ins, [out], fb.BuiltinOptions.FullyConnectedOptions, opts
-        )
+        B.op(fb.BuiltinOperator.FULLY_CONNECTED, ins, [out], fb.BuiltinOptions.FullyConnectedOptions, opts)
         cur, s, z, n = out, so, zo, m
         if spec.requantize_after == li:
             s2 = float(np.float32(s * 10.0 ** rng.uniform(-0.7, 0.7)))
@@ -215,9 +213,10 @@ def run_tflm(model: bytes, inputs: np.ndarray, arena_size: int = 64 * 1024) -> n
     from tflite_micro import runtime
 
     interp = runtime.Interpreter.from_bytes(model, arena_size=arena_size)
+    shape = tuple(int(d) for d in interp.get_input_details(0)["shape"])
     outs = []
     for row in inputs:
-        interp.set_input(np.asarray(row, dtype=np.int8).reshape(1, -1), 0)
+        interp.set_input(np.asarray(row, dtype=np.int8).reshape(shape), 0)
         interp.invoke()
         outs.append(np.asarray(interp.get_output(0)).reshape(-1).copy())
     return np.stack(outs).astype(np.int8)
