@@ -72,32 +72,71 @@ def berkeley_sizes(sections: list[Section]) -> dict[str, int]:
     return {"text": text, "data": data, "bss": bss}
 
 
-def _file_hints_from_dwarf(elf: ELFFile) -> tuple[list[int], list[tuple[int, str]]] | None:
-    """Address ranges -> compilation-unit path from .debug_aranges, when the ELF has debug info."""
+#: Walk the variables of every compilation unit only below this much debug info (pyelftools is slow).
+DWARF_VARIABLE_WALK_LIMIT = 4 << 20
+DW_OP_ADDR = 0x03
+
+
+@dataclass
+class DwarfHints:
+    """Source files from debug info: code ranges (.debug_aranges), global variables, CU basenames."""
+
+    starts: list[int] = field(default_factory=list)
+    ranges: list[tuple[int, str]] = field(default_factory=list)  # (end, cu name) per start
+    variables: dict[int, str] = field(default_factory=dict)  # address -> cu name
+    by_basename: dict[str, str] = field(default_factory=dict)  # "uart.c" -> "firmware/.../uart.c"
+
+    def file_at(self, addr: int) -> str:
+        if addr in self.variables:
+            return self.variables[addr]
+        i = bisect.bisect_right(self.starts, addr) - 1
+        if i >= 0 and addr < self.ranges[i][0]:
+            return self.ranges[i][1]
+        return ""
+
+
+def _text(value: object) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _dwarf_hints(elf: ELFFile) -> DwarfHints | None:
     if not elf.has_dwarf_info():
         return None
+    hints = DwarfHints()
     try:
         dwarf = elf.get_dwarf_info()
-        aranges = dwarf.get_aranges()
-        if aranges is None:
-            return None
+        info = elf.get_section_by_name(".debug_info")
+        walk_variables = info is not None and info["sh_size"] <= DWARF_VARIABLE_WALK_LIMIT
         cu_names: dict[int, str] = {}
-        ranges: list[tuple[int, int, int]] = []
-        for entry in aranges.entries:
-            ranges.append((entry.begin_addr, entry.begin_addr + entry.length, entry.info_offset))
+        basenames: dict[str, set[str]] = {}
+        order = "little" if elf.little_endian else "big"
         for cu in dwarf.iter_CUs():
             top = cu.get_top_DIE()
-            name = top.attributes.get("DW_AT_name")
-            if name is not None:
-                value = (
-                    name.value.decode(errors="replace") if isinstance(name.value, bytes) else str(name.value)
-                )
-                cu_names[cu.cu_offset] = value
-        ranges.sort()
-        starts = [r[0] for r in ranges]
-        return starts, [(r[1], cu_names.get(r[2], "")) for r in ranges]
+            attr = top.attributes.get("DW_AT_name")
+            if attr is None:
+                continue
+            name = _text(attr.value)
+            cu_names[cu.cu_offset] = name
+            basenames.setdefault(Path(name).name, set()).add(name)
+            if not walk_variables:
+                continue
+            for die in top.iter_children():
+                loc = die.attributes.get("DW_AT_location") if die.tag == "DW_TAG_variable" else None
+                value = loc.value if loc is not None else None
+                if isinstance(value, list) and len(value) in (5, 9) and value[0] == DW_OP_ADDR:
+                    hints.variables[int.from_bytes(bytes(value[1:]), order)] = name
+        hints.by_basename = {b: next(iter(v)) for b, v in basenames.items() if len(v) == 1}
+        aranges = dwarf.get_aranges()
+        if aranges is not None:
+            ranges = sorted(
+                (e.begin_addr, e.begin_addr + e.length, cu_names.get(e.info_offset, ""))
+                for e in aranges.entries
+            )
+            hints.starts = [r[0] for r in ranges]
+            hints.ranges = [(r[1], r[2]) for r in ranges]
     except Exception:  # malformed or unsupported DWARF: the hints are optional
-        return None
+        return hints
+    return hints
 
 
 def read_elf(path: str | Path) -> ElfImage:
@@ -133,7 +172,7 @@ def _read(p: Path, elf: ELFFile) -> ElfImage:
         )
     alloc_names = {s.name for s in sections if s.alloc}
     thumb = elf["e_machine"] == "EM_ARM"
-    dwarf_hints = _file_hints_from_dwarf(elf)
+    dwarf_hints = _dwarf_hints(elf)
 
     symbols: list[Symbol] = []
     absolute: dict[str, int] = {}
@@ -166,10 +205,7 @@ def _read(p: Path, elf: ELFFile) -> ElfImage:
             seen.add(key)
             file = current_file
             if dwarf_hints is not None:
-                starts, rest = dwarf_hints
-                i = bisect.bisect_right(starts, addr) - 1
-                if i >= 0 and addr < rest[i][0] and rest[i][1]:
-                    file = rest[i][1]
+                file = dwarf_hints.file_at(addr) or dwarf_hints.by_basename.get(file, file)
             symbols.append(
                 Symbol(
                     name=sym.name,

@@ -10,6 +10,8 @@ from .elf import HEAP_SECTIONS, STACK_SECTIONS, ElfImage, read_elf
 from .groups import GROUPS, classify, demangle_all
 
 ARENA_WORDS = ("arena", "scratch")
+#: The compiled engine's static scratch (train/templates/model_compiled.c.j2).
+SCRATCH_NAMES = frozenset({"tae_act", "tae_xbuf"})
 
 
 @dataclass
@@ -109,6 +111,7 @@ def measure(image: ElfImage, target: Target) -> Measurement:
     other: dict[str, int] = {}
     section_region: dict[str, str] = {}
     loaded: set[str] = set()
+    writable = {s.name: s.write for s in image.sections}
     for s in image.sections:
         if not s.alloc or s.size == 0:
             continue
@@ -138,10 +141,11 @@ def measure(image: ElfImage, target: Target) -> Measurement:
             continue
         in_flash = sym.size if sym.section in loaded else 0
         in_ram = sym.size if section_region.get(sym.section) == "ram" else 0
-        group = classify(sym.name, names[sym.name], sym.file, sym.kind)
+        readonly = section_region.get(sym.section) != "ram" and not writable.get(sym.section, False)
+        group = classify(sym.name, names[sym.name], sym.file, sym.kind, readonly)
         groups[group]["flash"] += in_flash
         groups[group]["ram"] += in_ram
-        if in_ram and any(w in sym.name.lower() for w in ARENA_WORDS):
+        if in_ram and (sym.name in SCRATCH_NAMES or any(w in sym.name.lower() for w in ARENA_WORDS)):
             arena += in_ram
         rows.append(
             SymbolRow(sym.name, names[sym.name], sym.size, in_flash, in_ram, group, sym.section, sym.file)
@@ -151,9 +155,11 @@ def measure(image: ElfImage, target: Target) -> Measurement:
         "flash": flash - sum(g["flash"] for g in groups.values()),
         "ram": ram_static - sum(g["ram"] for g in groups.values()),
     }
-    engine = (
-        "tflm" if groups["tflm"]["flash"] > 0 else ("compiled" if groups["engine"]["flash"] > 0 else None)
-    )
+    engine = None
+    if groups["tflm"]["flash"] > 0:
+        engine = "tflm"
+    elif any(r.name == "tae_compiled_invoke" or "model_compiled" in r.file for r in rows):
+        engine = "compiled"
     return Measurement(
         target=target.name,
         source="elf",

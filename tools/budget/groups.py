@@ -45,6 +45,7 @@ _FRAMEWORK_NAME = re.compile(
     r"|_frxt|__getreent|app_main|loopTask|setup$|loop$|initArduino"
     r")"
 )
+_TFLM_MANGLED = re.compile(r"^_Z\w*?(6tflite|11flatbuffers)")
 _FRAMEWORK_FILE = re.compile(
     r"framework-arduino|cores/arduino|mbed-os|mbed|esp-idf|framework-espidf|esp32|newlib|libgcc|libc/|libm/"
     r"|crt0|crti|crtbegin|crtend|startup|firmware/targets/|firmware/src/|system_",
@@ -73,8 +74,15 @@ def demangle_all(names: Iterable[str]) -> dict[str, str]:
     return result
 
 
-def classify(name: str, demangled: str, file: str, kind: str) -> str:
-    """One of GROUPS for a symbol; the first matching rule wins (model, tflm, engine, framework)."""
+def classify(name: str, demangled: str, file: str, kind: str, readonly: bool = True) -> str:
+    """One of GROUPS for a symbol; the first matching rule wins.
+
+    model: read-only objects named like model arrays or defined in model_data / model_compiled;
+    tflm: tflite::/flatbuffers:: names, TfLite C API, CMSIS-NN, or TFLM source paths;
+    engine: tinyae's core (firmware/lib/tinyae, tae_*.c) then any other tae_* symbol not in board code;
+    framework: board/runtime source paths (Arduino, mbed, ESP-IDF, newlib, libgcc, firmware/targets,
+    firmware/src) and the well-known names of those; other: the rest.
+    """
     base = demangled.split("(", 1)[0]
     for prefix in (
         "vtable for ",
@@ -86,16 +94,16 @@ def classify(name: str, demangled: str, file: str, kind: str) -> str:
         if base.startswith(prefix):
             base = base[len(prefix) :]
     stripped = base.rsplit("::", 1)[-1]
-    if kind == "object" and (_MODEL_NAME.search(name) or _MODEL_FILE.search(file)):
+    if kind == "object" and readonly and (_MODEL_NAME.search(name) or _MODEL_FILE.search(file)):
         return "model"
-    if (
-        _TFLM_NAME.search(base)
-        or _TFLM_FILE.search(file)
-        or re.match(r"^_Z\w*?(6tflite|11flatbuffers)", name)
-    ):
+    if _TFLM_NAME.search(base) or _TFLM_FILE.search(file) or _TFLM_MANGLED.match(name):
         return "tflm"
-    if name.startswith("tae_") or _ENGINE_FILE.search(file) or _MODEL_FILE.search(file):
+    if _ENGINE_FILE.search(file) or _MODEL_FILE.search(file):
         return "engine"
-    if _FRAMEWORK_NAME.match(base) or _FRAMEWORK_NAME.match(stripped) or _FRAMEWORK_FILE.search(file):
+    if _FRAMEWORK_FILE.search(file):
+        return "framework"
+    if name.startswith("tae_"):
+        return "engine"
+    if _FRAMEWORK_NAME.match(base) or _FRAMEWORK_NAME.match(stripped):
         return "framework"
     return "other"

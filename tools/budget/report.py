@@ -173,11 +173,11 @@ def print_report(
     delta: dict[str, Any] | None = None,
 ) -> None:
     kind = "estimate" if figures.source == "estimate" else "image"
-    title = (
-        f"{target.name} {kind} ({figures.engine or 'engine unknown'}): flash capacity "
+    console.print(
+        f"[bold]{target.name}[/] {kind}, engine {figures.engine or 'unknown'}: flash capacity "
         f"{figures.flash_capacity:,} B, RAM capacity {figures.ram_capacity:,} B"
     )
-    table = Table(title=title, title_justify="left")
+    table = Table()
     table.add_column("budget")
     for col in ("used B", "budget B", "headroom B", "% of budget"):
         table.add_column(col, justify="right")

@@ -18,7 +18,7 @@ static uint8_t tae_rx_buffer[300];
 volatile int32_t tae_counter = 5;
 uint32_t app_table[16] = {1, 2, 3};
 
-int tae_engine_invoke(const int8_t *in, int8_t *out, uint32_t n)
+int tae_compiled_invoke(const int8_t *in, int8_t *out, uint32_t n)
 {
     int32_t acc = tae_model_bias[n & 63u];
     for (uint32_t i = 0; i < n; ++i) {
@@ -43,7 +43,7 @@ int main(void)
 {
     int8_t out[16];
     for (;;) {
-        tae_counter += tae_engine_invoke(tae_arena, out, 16);
+        tae_counter += tae_compiled_invoke(tae_arena, out, 16);
         app_helper((uint32_t)tae_port_cycles64((uint64_t)tae_counter, 3u));
     }
 }

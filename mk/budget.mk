@@ -1,0 +1,30 @@
+# tinyae — the flash/SRAM budget gate (tools/budget, budgets.toml).
+#
+#   make budget                      check the emulated image and every built board env against budgets.toml
+#   make budget BUDGET_BASELINE=f    ... and show what changed against an earlier JSON (e.g. from main)
+#   make budget-estimate BUDGET_TARGET=nano33ble BUDGET_ENGINE=tflm   estimate from build/model/manifest.json alone
+#
+# JSON for CI: build/budget/<target or env>.json.
+
+BUDGET_DIR      ?= build/budget
+BUDGET_BASELINE ?=
+BUDGET_TOP      ?= 10
+BUDGET_EMU_ELF  := build/firmware/mps2_an386/tinyae.elf
+BUDGET_TARGET   ?= mps2_an386
+BUDGET_ENGINE   ?= compiled
+
+.PHONY: budget
+budget: firmware-emu $(VENV_STAMP) ## check the emulated image (and any built board env) against budgets.toml
+	@mkdir -p $(BUDGET_DIR)
+	@status=0; \
+	$(PY) -m tools.budget check $(BUDGET_EMU_ELF) --target mps2_an386 --top $(BUDGET_TOP) \
+	  --json $(BUDGET_DIR)/mps2_an386.json $(if $(BUDGET_BASELINE),--baseline $(BUDGET_BASELINE)) || status=1; \
+	for elf in .pio/build/*/firmware.elf; do \
+	  [ -f "$$elf" ] || continue; env=$$(basename $$(dirname "$$elf")); \
+	  $(PY) -m tools.budget check --env "$$env" --top $(BUDGET_TOP) --json $(BUDGET_DIR)/$$env.json || status=1; \
+	done; \
+	exit $$status
+
+.PHONY: budget-estimate
+budget-estimate: $(MANIFEST) $(VENV_STAMP) ## estimate flash/RAM from the manifest alone (BUDGET_TARGET=..., BUDGET_ENGINE=tflm|compiled)
+	$(PY) -m tools.budget estimate --manifest $(MANIFEST) --target $(BUDGET_TARGET) --engine $(BUDGET_ENGINE)
