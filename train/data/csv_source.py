@@ -225,14 +225,16 @@ def labels_from_classes(
     present = sorted(set(raw))
     if normal is None:
         raise UserError(
-            f"{where} has classes {', '.join(present[:12])} (not 0/1); pass normal=[...] naming the normal class(es)"
+            f"{where} has classes {', '.join(present[:12])} (not 0/1); "
+            "pass normal=[...] naming the normal class(es)"
         )
     wanted = [normal] if isinstance(normal, str) else [str(n) for n in normal]
     canon = {_canon(c) for c in present}
     missing = [w for w in wanted if _canon(w) not in canon]
     if missing:
         raise UserError(
-            f"normal class {missing[0]!r} does not occur in {where}; its classes are {', '.join(present[:12])}"
+            f"normal class {missing[0]!r} does not occur in {where}; "
+            f"its classes are {', '.join(present[:12])}"
         )
     keep = {_canon(w) for w in wanted}
     arr = np.array(raw, dtype=object)
@@ -296,9 +298,10 @@ def load_csv_file(
     width = len(names)
     for line, fields in data:
         if len(fields) != width:
+            ref = "the header" if has_header else f"row {first_line}"
             raise UserError(
-                f"{path} row {line} has {len(fields)} fields but {'the header' if has_header else 'row ' + str(first_line)} "
-                f"has {width}; make every row the same width"
+                f"{path} row {line} has {len(fields)} fields but {ref} has {width}; "
+                "make every row the same width"
             )
 
     ts = _pick(timestamp, names, path, "timestamp", TIMESTAMP_NAMES)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from train.data.csv_source import Series, load_csv, load_csv_file
-from train.data.splits import DatasetSplits, Prepared, prepare_splits, split_series
+from train.data.splits import DatasetSplits, Prepared, check_lengths, prepare_splits, split_series
 from train.data.synthetic import DEFAULT_HOP, DEFAULT_SAMPLE_RATE_HZ, DEFAULT_WINDOW, make_synthetic
 from train.data.ucr import WindowSet, load_ucr
 from train.data.windowing import check_window
@@ -108,7 +108,7 @@ def _daphnet(
         test=[te],
         channel_names=series.channel_names,
         sample_rate_hz=series.sample_rate_hz,
-        description="Daphnet S06R02E0 (aeon): no freezing episode in this excerpt, test measures false alarms",
+        description="Daphnet S06R02E0 (aeon): no freezing episode in this excerpt; test = false alarms only",
         default_window=64,
         default_hop=32,
     )
@@ -206,6 +206,7 @@ def load_source(
             normal=cfg["normal"],
             sample_rate_hz=cfg["sample_rate_hz"],
         )
+        check_lengths(series, window_length)
         parts = [split_series(s, val_fraction, test_fraction, window_length) for s in series]
         return DatasetSplits(
             name=", ".join(s.source for s in series),

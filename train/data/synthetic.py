@@ -25,17 +25,17 @@ between NumPy and libm. Only the phase accumulators are sequential (a short Pyth
 
 Faults (named, for the test split; severity values below are "subtle" / "obvious")
 ------------------------------------------------------------------------------
-- ``imbalance``: the 1x amplitude of the radial axes grows by a factor (1 + s), s = 0.5 / 1.2.
+- ``imbalance``: the 1x amplitude of the radial axes grows by a factor (1 + s), s = 0.4 / 1.2.
 - ``bearing``: a defect strikes at 0.43x shaft speed (cage-like rate; real outer-race rates of 3–5x
   would be closer together than the IMU's sampling allows); each strike rings at 0.3·fs and decays
-  in 0.02 s; peak s = 0.35 / 0.8 g on x, 0.8·s on y, 0.5·s on z.
+  in 0.02 s; peak s = 0.2 / 0.8 g on x, 0.8·s on y, 0.5·s on z.
 - ``looseness``: 2x and 3x grow (1 + 2s, 1 + 3s), a half-order subharmonic appears (s/2 of the 1x
-  amplitude) and the radial vibration clips at (1.2 − 0.4s) times its 1x amplitude, s = 0.5 / 1.0.
-- ``freq_shift``: the speed leaves its normal band, factor (1 + s), s = 0.08 / 0.18.
-- ``spikes``: on 2 % of the samples a spike of ±s·(0.7..1.3) g hits one axis, s = 0.5 / 1.5; only the
+  amplitude) and the radial vibration clips at (1.2 − 0.4s) times its 1x amplitude, s = 0.2 / 1.0.
+- ``freq_shift``: the speed leaves its normal band, factor (1 + s), s = 0.07 / 0.18.
+- ``spikes``: on 2 % of the samples a spike of ±s·(0.7..1.3) g hits one axis, s = 0.3 / 1.5; only the
   spiked samples are labelled anomalous (a window without a spike is normal).
-- ``dropout``: subtle: acc_x sticks at its static value (its vibration and noise vanish); obvious:
-  acc_z reads exactly 0 (gravity lost, a disconnected sensor).
+- ``dropout``: subtle: acc_z sticks at its static value (its small vibration and noise vanish);
+  obvious: acc_z reads exactly 0 (gravity lost, a disconnected sensor).
 
 The default set (`make_synthetic()`): 240 s of normal training signal, 60 s of validation, then a
 labelled 212 s test series — 20 s normal, then each fault at subtle severity, then each at obvious
@@ -63,11 +63,11 @@ DEFAULT_HOP = 32
 # Fault kinds; the integer codes are the C enum (tae_synth.h TAE_SYNTH_FAULT_*).
 FAULT_KINDS = ("none", "imbalance", "bearing", "looseness", "freq_shift", "spikes", "dropout")
 SEVERITY = {
-    "imbalance": (0.5, 1.2),
-    "bearing": (0.35, 0.8),
-    "looseness": (0.5, 1.0),
-    "freq_shift": (0.08, 0.18),
-    "spikes": (0.5, 1.5),
+    "imbalance": (0.4, 1.2),
+    "bearing": (0.2, 0.8),
+    "looseness": (0.2, 1.0),
+    "freq_shift": (0.07, 0.18),
+    "spikes": (0.3, 1.5),
     "dropout": (0.0, 1.0),
 }
 
@@ -253,9 +253,9 @@ def generate(
     mag = np.where(us[:, 1] < f(0.5), -mag, mag).astype(_F32)
     rows = np.flatnonzero(spike)
     out[rows, axis[rows]] = (out[rows, axis[rows]] + mag[rows]).astype(_F32)
-    # dropout: subtle (sev < 0.5) freezes acc_x at its static value; obvious zeroes acc_z
+    # dropout: subtle (sev < 0.5) freezes acc_z at its static value; obvious zeroes it
     drop = fault == 6
-    out[drop & (sev < f(0.5)), 0] = m.g[0]
+    out[drop & (sev < f(0.5)), 2] = m.g[2]
     out[drop & (sev >= f(0.5)), 2] = f(0.0)
     return out, spike
 
@@ -358,3 +358,47 @@ def make_synthetic(
         seed=seed,
         seconds_to_generate=time.perf_counter() - t0,
     )
+
+
+# ---------------------------------------------------------------- difficulty report
+def pca_difficulty(seed: int = 0, length: int = DEFAULT_WINDOW, hop: int = DEFAULT_HOP, k: int = 12) -> dict:
+    """ROC AUC of a PCA-reconstruction baseline (k components, z-scored windows) per fault and level.
+
+    A quick yardstick of how hard each fault is; windows are counted for a fault when they lie wholly
+    inside its segment and are labelled anomalous, against all normal test windows.
+    """
+    from train.data.windowing import make_windows, window_labels, window_starts
+
+    d = make_synthetic(seed)
+    tr = make_windows(d.train.values, length, hop).astype(np.float64)
+    te = make_windows(d.test.values, length, hop).astype(np.float64)
+    assert d.test.labels is not None
+    lab = window_labels(d.test.labels, length, hop)
+    starts = window_starts(len(d.test.values), length, hop)
+    mu, sd = tr.reshape(-1, 3).mean(0), tr.reshape(-1, 3).std(0)
+    a = ((tr - mu) / sd).reshape(len(tr), -1)
+    b = ((te - mu) / sd).reshape(len(te), -1)
+    center = a.mean(0)
+    _, _, vt = np.linalg.svd(a - center, full_matrices=False)
+    r = (b - center) - (b - center) @ vt[:k].T @ vt[:k]
+    score = (r**2).mean(1)
+    neg = score[lab == 0]
+
+    def auc(pos: np.ndarray) -> float:
+        s = np.concatenate([pos, neg])
+        ranks = np.argsort(np.argsort(s, kind="stable"), kind="stable") + 1.0
+        return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+    out: dict = {"all": auc(score[lab == 1]), "seconds_to_generate": d.seconds_to_generate}
+    for seg in d.segments:
+        inside = (starts >= seg.start) & (starts + length <= seg.stop) & (lab == 1)
+        out[f"{seg.kind}/{seg.level}"] = auc(score[inside])
+    return out
+
+
+def print_difficulty(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
+    """`make data-report`: generation time and the PCA baseline's ROC AUC per fault and level."""
+    for s in seeds:
+        res = pca_difficulty(s)
+        print(f"seed {s}: generated in {res.pop('seconds_to_generate'):.3f} s; PCA-baseline ROC AUC")
+        print("  " + "  ".join(f"{key} {val:.3f}" for key, val in res.items()))

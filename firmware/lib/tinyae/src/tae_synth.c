@@ -143,7 +143,7 @@ void tae_synth_next(tae_synth_t *s, float *sample) {
     }
     if (fault == TAE_SYNTH_FAULT_DROPOUT) {
         if (sev < 0.5f) {
-            sample[0] = s->g[0];
+            sample[2] = s->g[2];
         } else {
             sample[2] = 0.0f;
         }

@@ -1,0 +1,206 @@
+"""CSV and row-per-window loaders: correct loads, and one clear UserError for every kind of bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from train.data import Series, load_csv, load_ucr, require_labels
+from train.errors import UserError
+
+
+def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
+    p = tmp_path / name
+    if isinstance(text, bytes):
+        p.write_bytes(text)
+    else:
+        p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_header_timestamp_label_and_channel_selection(tmp_path):
+    rows = ["time,ax,ay,az,label"] + [f"{i * 0.01:.2f},{i},{2 * i},{-i},{int(i >= 8)}" for i in range(10)]
+    p = write(tmp_path, "a.csv", "\n".join(rows) + "\n")
+    (s,) = load_csv(p)
+    assert s.channel_names == ("ax", "ay", "az")
+    assert s.values.dtype == np.float32 and s.values.shape == (10, 3)
+    assert s.values[3].tolist() == [3.0, 6.0, -3.0]
+    assert s.labels is not None and s.labels.dtype == np.int8 and s.labels.tolist() == [0] * 8 + [1, 1]
+    assert s.sample_rate_hz == pytest.approx(100.0)
+    (s2,) = load_csv(p, channels=["az", "ax"], label=None)
+    assert s2.channel_names == ("az", "ax") and s2.labels is None
+    assert s2.values[:, 0].tolist() == [-float(i) for i in range(10)]
+
+
+def test_no_header_semicolon_and_iso_timestamps(tmp_path):
+    p = write(tmp_path, "b.csv", "1;2\n3;4\n5;6\n")
+    (s,) = load_csv(p, sample_rate_hz=50)
+    assert s.channel_names == ("col0", "col1") and s.sample_rate_hz == 50
+    (s1,) = load_csv(p, channels=[1])
+    assert s1.values[:, 0].tolist() == [2, 4, 6]
+    q = write(
+        tmp_path,
+        "c.csv",
+        "timestamp,x\n2024-01-01 00:00:00.000,1\n2024-01-01 00:00:00.250,2\n2024-01-01 00:00:00.500,3\n",
+    )
+    (s2,) = load_csv(q)
+    assert s2.sample_rate_hz == pytest.approx(4.0) and s2.channel_names == ("x",)
+
+
+def test_named_classes_need_a_normal_selector(tmp_path):
+    p = write(tmp_path, "d.csv", "x,state\n1,idle\n2,run\n3,fault\n4,idle\n")
+    with pytest.raises(UserError, match="normal="):
+        load_csv(p, label="state")
+    (s,) = load_csv(p, label="state", normal=["idle", "run"])
+    assert s.labels.tolist() == [0, 0, 1, 0]
+    assert list(s.classes) == ["idle", "run", "fault", "idle"]
+    with pytest.raises(UserError, match="'walk' does not occur"):
+        load_csv(p, label="state", normal="walk")
+
+
+def test_several_files_are_separate_series(tmp_path):
+    a = write(tmp_path, "r1.csv", "x,y\n1,2\n3,4\n")
+    b = write(tmp_path, "r2.csv", "x,y\n5,6\n7,8\n9,10\n")
+    out = load_csv(str(tmp_path / "r*.csv"))
+    assert [len(s) for s in out] == [2, 3]
+    c = write(tmp_path, "other.csv", "x,z\n1,2\n")
+    with pytest.raises(UserError, match="select the same channels"):
+        load_csv([a, b, c])
+
+
+@pytest.mark.parametrize(
+    ("content", "kwargs", "pattern"),
+    [
+        ("", {}, "is empty"),
+        ("   \n\n", {}, "is empty"),
+        ("x,y\n", {}, "header but no data"),
+        (b"\x00\x01\x02binary", {}, "binary"),
+        (b"x,y\n1,\xff\xfe\n", {}, "not UTF-8"),
+        ("x,y\n1,2\n3,nan\n", {}, r"row 3, column 'y'.*NaN"),
+        ("x,y\n1,inf\n", {}, r"row 2, column 'y'"),
+        ("x,y\n1,2\n3\n", {}, r"row 3 has 1 fields"),
+        ("x,y\n1,2\n3,4,5\n", {}, r"row 3 has 3 fields"),
+        ("x,y\n1,abc\n", {}, r"row 2, column 'y': 'abc', not a number"),
+        ("x,y\n1,\n", {}, r"row 2, column 'y': an empty value"),
+        ("x,y\n1,1e39\n", {}, "beyond float32"),
+        ("x,y\n1,2\n", {"channels": ["z"]}, r"column 'z' is not in .*x, y"),
+        ("x,y\n1,2\n", {"channels": [5]}, "out of range"),
+        ("x,y\n1,2\n", {"label": "lab"}, "label column 'lab' is not in"),
+        ("t,x\n0,1\n0,2\n", {}, "does not increase"),
+        ("x,x\n1,2\n", {}, "two columns named 'x'"),
+        ('x,y\n"1,2\n', {}, r"row|valid CSV|fields"),
+    ],
+)
+def test_bad_input_is_a_user_error(tmp_path, content, kwargs, pattern):
+    p = write(tmp_path, "bad.csv", content)
+    with pytest.raises(UserError, match=pattern):
+        load_csv(p, **kwargs)
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        load_csv(tmp_path / "nope.csv")
+    with pytest.raises(UserError, match="is a directory"):
+        load_csv(tmp_path)
+    with pytest.raises(UserError, match="no file matches"):
+        load_csv(str(tmp_path / "*.csv"))
+
+
+def test_unreadable_file(tmp_path):
+    import os
+
+    p = write(tmp_path, "locked.csv", "x\n1\n")
+    p.chmod(0)
+    try:
+        if os.access(p, os.R_OK):
+            pytest.skip("running as root: permissions are not enforced")
+        with pytest.raises(UserError, match="cannot read"):
+            load_csv(p)
+    finally:
+        p.chmod(0o644)
+
+
+def test_require_labels(tmp_path):
+    p = write(tmp_path, "n.csv", "x\n1\n2\n")
+    series = load_csv(p)
+    with pytest.raises(UserError, match="needs labels"):
+        require_labels(series, "ROC AUC")
+    s = Series(np.zeros((3, 1), np.float32), np.array([0, 1, 0], np.int8), ("x",), None, "mem")
+    assert require_labels(s).tolist() == [0, 1, 0]
+
+
+def test_ucr_and_ts_formats(tmp_path):
+    p = write(tmp_path, "X_TRAIN.tsv", "1\t0.1\t0.2\t0.3\n2\t1.0\t2.0\t3.0\n1\t0.5\t0.5\t0.5\n")
+    ws = load_ucr(p, normal="1")
+    assert ws.windows.shape == (3, 3, 1) and ws.labels.tolist() == [0, 1, 0]
+    assert ws.windows[1, :, 0].tolist() == [1.0, 2.0, 3.0]
+    with pytest.raises(UserError, match="normal="):
+        load_ucr(p)
+    ts = write(
+        tmp_path,
+        "m.ts",
+        "# comment\n@problemName m\n@univariate false\n@classLabel true a b\n@data\n"
+        "1,2,3:4,5,6:a\n7,8,9:10,11,12:b\n",
+    )
+    w2 = load_ucr(ts, normal=["a"])
+    assert w2.windows.shape == (2, 3, 2)
+    assert w2.windows[0].tolist() == [[1, 4], [2, 5], [3, 6]]  # time-major
+    assert w2.labels.tolist() == [0, 1]
+    bad = write(tmp_path, "bad.ts", "@classLabel true a\n@data\n1,2,3:a\n1,2:a\n")
+    with pytest.raises(UserError, match="same length"):
+        load_ucr(bad, normal="a")
+    miss = write(tmp_path, "miss.ts", "@classLabel true a\n@data\n1,?,3:a\n")
+    with pytest.raises(UserError, match="missing value"):
+        load_ucr(miss, normal="a")
+    with pytest.raises(UserError, match="no '@data'"):
+        load_ucr(write(tmp_path, "no.ts", "@problemName x\n"), normal="a")
+
+
+def _check_loaded(out: list[Series]) -> None:
+    for s in out:
+        assert s.values.dtype == np.float32 and np.all(np.isfinite(s.values))
+        assert s.values.ndim == 2 and s.values.shape[1] == len(s.channel_names) >= 1
+
+
+CSV_TOKENS = st.sampled_from(
+    ["1", "-2.5", "1e308", "1e39", "-1e400", "nan", "inf", "", "abc", "0x10", "1_0", '"', "é", "\t", " "]
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=st.one_of(
+        st.binary(max_size=300),
+        st.text(max_size=300).map(lambda t: t.encode("utf-8")),
+        st.text(max_size=200).map(lambda t: t.encode("utf-16")),
+        st.lists(st.lists(CSV_TOKENS, min_size=1, max_size=4).map(",".join), min_size=1, max_size=6).map(
+            lambda rows: "\n".join(rows).encode("utf-8")
+        ),
+    ),
+    with_header=st.booleans(),
+)
+def test_malformed_csv_is_a_user_error_or_a_correct_load(tmp_path, data, with_header):
+    p = tmp_path / "fuzz.csv"
+    p.write_bytes((b"a,b,c\n" if with_header else b"") + data)
+    try:
+        out = load_csv(p)
+    except UserError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    _check_loaded(out)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=200), suffix=st.sampled_from([".ts", ".tsv"]))
+def test_malformed_ucr_is_a_user_error_or_a_correct_load(tmp_path, data, suffix):
+    p = tmp_path / f"fuzz{suffix}"
+    p.write_bytes(data)
+    try:
+        ws = load_ucr(p, normal="1")
+    except UserError:
+        return
+    assert ws.windows.dtype == np.float32 and np.all(np.isfinite(ws.windows))
