@@ -147,3 +147,23 @@ def test_faults_detectable_but_not_all_trivial():
     assert min(obvious.values()) > 0.99, obvious
     assert min(subtle.values()) > 0.8, subtle
     assert min(subtle.values()) < 0.99, f"every subtle fault is trivially separable: {subtle}"
+
+
+@pytest.mark.emulator
+def test_c_mirror_cross_compiles_for_cortex_m4_without_double_math(tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc not installed")
+    obj = tmp_path / "tae_synth.o"
+    flags = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-Wdouble-promotion", "-ffp-contract=off"]
+    arch = ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-Os"]
+    subprocess.run(
+        ["arm-none-eabi-gcc", *flags, *arch, "-c", str(SRC / "tae_synth.c"), "-o", str(obj)], check=True
+    )
+    undefined = subprocess.run(
+        ["arm-none-eabi-nm", "-u", str(obj)], check=True, capture_output=True, text=True
+    ).stdout.split()
+    assert not [s for s in undefined if s.startswith("__aeabi_d")], undefined  # no soft-double
+    assert not {"malloc", "printf", "free"} & set(undefined)

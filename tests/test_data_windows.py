@@ -168,3 +168,22 @@ def test_missing_aeon_is_a_user_error(monkeypatch):
     monkeypatch.setattr(ds.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(UserError, match=r"pip install tinyae\[datasets\]"):
         load_dataset("basicmotions")
+
+
+def test_prepare_ucr_train_and_test_files(tmp_path):
+    rng = np.random.default_rng(1)
+
+    def rows(n: int, cls: str) -> list[str]:
+        return [cls + "," + ",".join(f"{v:.4f}" for v in rng.normal(size=24)) for _ in range(n)]
+
+    train = tmp_path / "S_TRAIN.csv"
+    test = tmp_path / "S_TEST.csv"
+    train.write_text("\n".join(rows(10, "ok") + rows(3, "bad")))
+    test.write_text("\n".join(rows(4, "ok") + rows(4, "bad")))
+    p = prepare({"source": "ucr", "paths": [str(train), str(test)], "normal": ["ok"]}, 12, 12)
+    # 10 normal train cases, 2 windows each, the last 20 % of cases validate; anomalous cases never train
+    assert p.train.shape == (16, 12, 1) and p.val.shape == (4, 12, 1)
+    assert p.test.shape == (16, 12, 1) and p.test_labels.tolist() == [0] * 8 + [1] * 8
+    assert list(p.test_faults) == ["ok"] * 8 + ["bad"] * 8
+    with pytest.raises(UserError, match="shorter than one window"):
+        prepare({"source": "ucr", "paths": [str(train), str(test)], "normal": ["ok"]}, 30, 10)
