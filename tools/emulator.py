@@ -14,7 +14,8 @@ Handshake between the runner and QEMU
 
 2. With ``server=on,wait=on`` QEMU listens and does **not** start the guest until a client connects.
    It says so on stderr ("QEMU waiting for connection on: ...tcp:127.0.0.1:PORT,server=on"). The runner
-   waits for that line, or for the port in LISTEN state in /proc/net/tcp, **without connecting**: the
+   waits for that line, or for a listening socket on the port owned by QEMU's PID (/proc/net/tcp and
+   /proc/PID/fd), **without connecting**: the
    first connection belongs to the user of ``.url`` (the host tool through ``serial_for_url``, or
    ``Emulator.connect()``), so that client receives the boot banner
    (``tinyae: boot target=mps2-an386 ...``) and everything after it. A port taken by someone else
@@ -36,6 +37,7 @@ timer.c explains the arithmetic).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import socket
@@ -85,14 +87,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _port_listening(port: int) -> bool:
-    """True when /proc/net/tcp shows 127.0.0.1:port in LISTEN state (Linux; False elsewhere)."""
+def _port_listening(port: int, pid: int) -> bool:
+    """True when process `pid` holds a socket listening on 127.0.0.1:port (Linux /proc; else False).
+
+    Checking the owner matters: another program listening on the port must not pass for QEMU.
+    """
     try:
         lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+        fds = [os.readlink(p) for p in Path(f"/proc/{pid}/fd").iterdir()]
     except OSError:
         return False
     want = f"0100007F:{port:04X}"
-    return any(len(f := line.split()) > 3 and f[1] == want and f[3] == "0A" for line in lines)
+    inodes = {f[9] for line in lines if len(f := line.split()) > 9 and f[1] == want and f[3] == "0A"}
+    return any(fd == f"socket:[{inode}]" for fd in fds for inode in inodes)
 
 
 class Emulator:
@@ -219,7 +226,7 @@ class Emulator:
             if self._proc.poll() is not None:
                 self._join_readers()
                 return False
-            if _LISTEN_MARK in self.stderr_text or _port_listening(port):
+            if _LISTEN_MARK in self.stderr_text or _port_listening(port, self._proc.pid):
                 self.boot_seconds = time.monotonic() - t0
                 return True
             time.sleep(0.01)
@@ -326,6 +333,37 @@ class Emulator:
                 f"stderr: {self._last_stderr_line()}"
             )
         return data[idx:].decode(errors="replace").strip()
+
+
+# ---------------------------------------------------------------------- building images
+def build_image(
+    out_dir: Path,
+    *,
+    app: str = "core",
+    fault: int | None = None,
+    ballast_ram: int = 0,
+    ballast_flash: int = 0,
+    model_dir: Path | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """`make firmware-emu` for one variant into `out_dir` (mk/firmware-emu.mk documents the variables).
+
+    app: "core" (the real image; needs a model), "stub" (UART echo) or "calib" (instruction-count
+    calibration). With check=False a failed build is returned (the link-overflow tests read its stderr).
+    """
+    if shutil.which("make") is None or shutil.which("arm-none-eabi-gcc") is None:
+        raise UserError("make or arm-none-eabi-gcc is missing; install the toolchain with `make toolchain`")
+    cmd = ["make", "--no-print-directory", "-s", "firmware-emu", f"EMU_APP={app}", f"EMU_OUT={out_dir}"]
+    if fault is not None:
+        cmd.append(f"EMU_FAULT={fault}")
+    cmd += [f"EMU_BALLAST_RAM={ballast_ram}", f"EMU_BALLAST_FLASH={ballast_flash}"]
+    if model_dir is not None:
+        cmd.append(f"MODEL_DIR={model_dir}")
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise UserError(f"building the {app} firmware image failed: {tail}")
+    return proc
 
 
 # ---------------------------------------------------------------------- CLI

@@ -29,7 +29,7 @@ static const char tae_emu_app_name[] = "core";
 static volatile uint8_t tae_ballast_ram[TAE_EMU_BALLAST_RAM];
 #endif
 #if defined(TAE_EMU_BALLAST_FLASH) && TAE_EMU_BALLAST_FLASH > 0
-static const volatile uint8_t tae_ballast_flash[TAE_EMU_BALLAST_FLASH] = {1u};
+__attribute__((used)) static const uint8_t tae_ballast_flash[TAE_EMU_BALLAST_FLASH] = {1u}; /* .rodata */
 #endif
 
 #if defined(TAE_EMU_FAULT)
@@ -78,7 +78,7 @@ int main(void)
     tae_ballast_ram[TAE_EMU_BALLAST_RAM - 1] = 1u;
 #endif
 #if defined(TAE_EMU_BALLAST_FLASH) && TAE_EMU_BALLAST_FLASH > 0
-    (void)tae_ballast_flash[TAE_EMU_BALLAST_FLASH - 1];
+    (void)*(const volatile uint8_t *)&tae_ballast_flash[TAE_EMU_BALLAST_FLASH - 1];
 #endif
 
     tae_emu_banner();
