@@ -1,0 +1,93 @@
+/* tinyae — tae_port.h for the Arduino boards: Serial output, the cost counter, sensor samples.
+ *
+ * Cost counter: CPU cycles by default — the Cortex-M4 DWT cycle counter (CYCCNT) on the nRF52840
+ * (64 MHz, wraps after 67 s), the Xtensa CCOUNT register on the ESP32 (ESP.getCycleCount(), 240 MHz,
+ * wraps after 17.9 s); unit "cycles". With -D TAE_COST_MICROS: micros(), unit "us". A single
+ * inference is far shorter than a wrap, and the pipeline subtracts with unsigned arithmetic. */
+#include <Arduino.h>
+
+#include "board.h"
+
+extern "C" {
+#include "model_config.h"
+#include "tae_port.h"
+}
+
+#if defined(ARDUINO_ARCH_MBED) && !defined(TAE_COST_MICROS)
+/* ARMv7-M debug registers (Architecture Reference Manual C1.6, DWT): DEMCR.TRCENA enables the DWT,
+ * DWT_CTRL.CYCCNTENA starts the counter. */
+#define TAE_DEMCR (*(volatile uint32_t *)0xE000EDFCu)
+#define TAE_DWT_CTRL (*(volatile uint32_t *)0xE0001000u)
+#define TAE_DWT_CYCCNT (*(volatile uint32_t *)0xE0001004u)
+#endif
+
+void tae_board_cycles_init(void)
+{
+#if defined(ARDUINO_ARCH_MBED) && !defined(TAE_COST_MICROS)
+    TAE_DEMCR |= (1u << 24);
+    TAE_DWT_CYCCNT = 0;
+    TAE_DWT_CTRL |= 1u;
+#endif
+}
+
+extern "C" {
+
+uint32_t tae_port_cycles(void)
+{
+#if defined(TAE_COST_MICROS)
+    return (uint32_t)micros();
+#elif defined(ARDUINO_ARCH_MBED)
+    return TAE_DWT_CYCCNT;
+#else
+    return (uint32_t)ESP.getCycleCount();
+#endif
+}
+
+const char *tae_port_cycles_unit(void)
+{
+#if defined(TAE_COST_MICROS)
+    return "us";
+#else
+    return "cycles";
+#endif
+}
+
+void tae_port_write(const uint8_t *data, size_t len)
+{
+    /* Serial.write blocks until the bytes are queued (UART TX buffer / USB CDC): nothing is dropped. */
+    while (len > 0) {
+        const size_t n = Serial.write(data, len);
+        data += n;
+        len -= n;
+    }
+}
+
+int tae_port_read_sample(float *sample)
+{
+#if defined(TAE_BOARD_SENSOR)
+    /* Pace samples at TAE_SAMPLE_RATE_HZ on a fixed schedule (no drift); if the loop fell behind by
+     * more than one period, restart the schedule instead of bursting. */
+    static uint32_t next_due;
+    static bool started = false;
+    const uint32_t period_us = (uint32_t)(1000000.0f / (float)TAE_SAMPLE_RATE_HZ + 0.5f);
+    const uint32_t now = (uint32_t)micros();
+    if (!started) {
+        next_due = now;
+        started = true;
+    }
+    if ((int32_t)(now - next_due) < 0) {
+        return 0;
+    }
+    next_due += period_us;
+    if ((int32_t)(now - next_due) > (int32_t)period_us) {
+        next_due = now + period_us;
+    }
+    tae_board_sensor_read(sample);
+    return 1;
+#else
+    (void)sample;
+    return 0; /* host-stream build: no sensor behind the sensor mode */
+#endif
+}
+
+}  // extern "C"

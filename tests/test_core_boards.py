@@ -1,0 +1,169 @@
+"""PlatformIO board envs (checked offline with `pio project config`), the pio wrapper's one-sentence
+failures (simulated: the registry is unreachable here and a real attempt takes a minute), the make
+fragment, and the library manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PIO = ROOT / ".venv" / "bin" / "pio"
+ENVS = {"nano33ble", "nano33ble_compiled", "esp32dev", "esp32dev_compiled"}
+TFLM_LIBS = {
+    "nano33ble": "spaziochirale/Chirale_TensorFLowLite",
+    "esp32dev": "tanakamasayuki/TensorFlowLite_ESP32",
+}
+EXACT = re.compile(r"^[\w.-]+/[\w.-]+@\d+\.\d+\.\d+$")
+
+
+def as_list(value: object) -> list[str]:
+    if isinstance(value, list):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [line.strip() for line in str(value).splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, dict[str, object]]:
+    if not PIO.exists():
+        pytest.skip("PlatformIO is not installed in the venv (boards extra)")
+    proc = subprocess.run(
+        [str(PIO), "project", "config", "--json-output"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return {section: dict(items) for section, items in json.loads(proc.stdout)}
+
+
+def test_four_envs_with_pinned_platforms_and_engines(config: dict[str, dict[str, object]]) -> None:
+    envs = {s.split(":", 1)[1]: v for s, v in config.items() if s.startswith("env:")}
+    assert set(envs) == ENVS
+    for name, env in envs.items():
+        assert re.fullmatch(r"\w+@\d+\.\d+\.\d+", str(env["platform"])), f"{name}: platform not pinned"
+        flags = " ".join(as_list(env["build_flags"]))
+        assert "-ffp-contract=off" in flags and "build/model" in flags
+        deps = as_list(env.get("lib_deps", []))
+        assert "tinyae" in deps
+        board = name.removesuffix("_compiled")
+        if name.endswith("_compiled"):
+            assert "TAE_ENGINE_COMPILED" in flags and "TAE_ENGINE_TFLM" not in flags
+            assert not any("TensorF" in d for d in deps), f"{name} must not depend on TFLM"
+        else:
+            assert "TAE_ENGINE_TFLM" in flags and "TAE_ENGINE_COMPILED" not in flags
+            assert any(d.startswith(TFLM_LIBS[board] + "@") for d in deps), deps
+        for dep in deps:
+            if dep != "tinyae":
+                assert EXACT.match(dep), f"{name}: lib_deps entry {dep!r} is not pinned to an exact version"
+
+
+def test_project_dirs_exist(config: dict[str, dict[str, object]]) -> None:
+    section = config["platformio"]
+    assert Path(str(section["src_dir"])).resolve() == ROOT / "firmware" / "src"
+    assert (ROOT / "firmware" / "src" / "main.cpp").exists()
+    assert Path(str(section["lib_dir"])).resolve() == ROOT / "firmware" / "lib"
+    assert str(section["build_dir"]).startswith(str(ROOT / "build"))  # git-ignored, removed by make clean
+
+
+def test_library_json_keeps_engines_out_of_the_library_build() -> None:
+    lib = json.loads((ROOT / "firmware" / "lib" / "tinyae" / "library.json").read_text())
+    assert lib["name"] == "tinyae"
+    src_filter = lib["build"]["srcFilter"]
+    assert "-<tae_engine_tflm.cpp>" in src_filter and "-<tae_engine_compiled.c>" in src_filter
+    assert "-ffp-contract=off" in lib["build"]["flags"]
+    # and the board sources compile exactly one of them, selected by the env's define
+    src = ROOT / "firmware" / "src"
+    assert "#if defined(TAE_ENGINE_TFLM)" in (src / "board_engine_tflm.cpp").read_text()
+    assert "#if defined(TAE_ENGINE_COMPILED)" in (src / "board_engine_compiled.c").read_text()
+
+
+def fake_pio(tmp_path: Path, text: str, rc: int) -> dict[str, str]:
+    script = tmp_path / "pio"
+    script.write_text(f"#!/bin/sh\ncat <<'EOF'\n{text}\nEOF\nexit {rc}\n")
+    script.chmod(0o755)
+    return {**os.environ, "TAE_PIO": str(script)}
+
+
+def run_wrapper(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.pio", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+# What `pio run -e nano33ble` printed on this machine (no route to the registry), plus the traceback
+# shape PlatformIO prints for other network errors.
+OFFLINE_OUTPUTS = [
+    "Processing nano33ble (platform: nordicnrf52@10.11.0; board: nano33ble; framework: arduino)\n"
+    "Platform Manager: Installing nordicnrf52 @ 10.11.0\nHTTPClientError: ",
+    "Library Manager: Installing spaziochirale/Chirale_TensorFLowLite @ 2.0.0\n"
+    'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n'
+    "requests.exceptions.ConnectionError: HTTPSConnectionPool(host='api.registry.platformio.org', port=443): "
+    "Max retries exceeded",
+]
+
+
+@pytest.mark.parametrize("output", OFFLINE_OUTPUTS, ids=["http-client-error", "traceback"])
+def test_offline_failure_is_one_sentence(tmp_path: Path, output: str) -> None:
+    proc = run_wrapper(fake_pio(tmp_path, output, 1), "run", "-e", "nano33ble")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [
+        "error: PlatformIO could not download the platform/library for nano33ble: no network access to the "
+        "PlatformIO registry; run this on a machine with internet access (or with the packages already in "
+        "~/.platformio)"
+    ]
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_other_failures_pass_through(tmp_path: Path) -> None:
+    output = "src/main.cpp:3:10: fatal error: model_config.h: No such file\n*** [main.o] Error 1"
+    proc = run_wrapper(fake_pio(tmp_path, output, 1), "run", "-e", "esp32dev")
+    assert proc.returncode == 1
+    assert "fatal error: model_config.h" in proc.stdout
+    assert "registry" not in proc.stderr
+
+
+def test_success_passes_output(tmp_path: Path) -> None:
+    proc = run_wrapper(fake_pio(tmp_path, "RAM: 10.0%\n==== [SUCCESS] ====", 0), "run", "-e", "esp32dev")
+    assert proc.returncode == 0 and "[SUCCESS]" in proc.stdout and proc.stderr == ""
+
+
+def test_make_targets_wrap_the_helper() -> None:
+    for target, board, expect in [
+        ("build", "esp32dev_compiled", "-m tools.pio run -e esp32dev_compiled"),
+        ("flash", "nano33ble", "-m tools.pio run -e nano33ble -t upload --upload-port /dev/ttyACM7"),
+    ]:
+        proc = subprocess.run(
+            ["make", "-n", target, f"BOARD={board}", "PORT=/dev/ttyACM7"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert expect in proc.stdout
+    proc = subprocess.run(
+        ["make", "-n", "monitor", "PORT=/dev/ttyUSB1"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert "-m tools.pio device monitor -b 115200 -p /dev/ttyUSB1" in proc.stdout
+
+
+def test_make_rejects_unknown_board() -> None:
+    proc = subprocess.run(
+        ["make", "-s", "board-check-args", "BOARD=uno"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode != 0
+    assert "BOARD must be one of: nano33ble nano33ble_compiled esp32dev esp32dev_compiled" in proc.stderr

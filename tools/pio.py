@@ -1,0 +1,113 @@
+"""Run PlatformIO (`pio`) for the board envs, and turn its failures into one sentence.
+
+PlatformIO downloads platforms, toolchains and libraries from its registry on first use. Without
+network access it fails after about a minute with an `HTTPClientError` traceback; this wrapper
+recognizes that and says what happened and what to do instead. Everything else passes through.
+
+usage: python -m tools.pio run -e nano33ble [-t upload] [--upload-port PORT]
+       python -m tools.pio device monitor [-p PORT] [-b BAUD]
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from train.errors import UserError, run_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# What PlatformIO (and the requests/urllib3/socket layers under it) print when the registry or a
+# download host cannot be reached.
+NETWORK_PATTERNS = re.compile(
+    r"HTTPClientError|InternetConnectionError|InternetIsOffline|You are not connected to the Internet"
+    r"|Could not resolve host|Name or service not known|Temporary failure in name resolution"
+    r"|Failed to establish a new connection|Max retries exceeded|ConnectionError|ConnectTimeout"
+    r"|Network is unreachable|Connection refused|timed out",
+    re.IGNORECASE,
+)
+
+
+def pio_executable() -> str:
+    """The venv's pio (or $TAE_PIO, used by the tests to simulate failures)."""
+    override = os.environ.get("TAE_PIO")
+    if override:
+        return override
+    candidate = Path(sys.executable).parent / "pio"
+    if candidate.exists():
+        return str(candidate)
+    raise UserError(
+        "PlatformIO is not installed in the project venv; run `make setup` (it installs the 'boards' extra)"
+    )
+
+
+def env_of(args: Sequence[str]) -> str:
+    for i, a in enumerate(args):
+        if a in ("-e", "--environment") and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith("--environment="):
+            return a.split("=", 1)[1]
+    return "the board"
+
+
+def explain_failure(args: Sequence[str], output: str) -> str | None:
+    """One sentence for a failure we recognize, else None."""
+    if NETWORK_PATTERNS.search(output):
+        return (
+            f"PlatformIO could not download the platform/library for {env_of(args)}: no network access to "
+            "the PlatformIO registry; run this on a machine with internet access "
+            "(or with the packages already in ~/.platformio)"
+        )
+    if re.search(r"Could not open port|could not open port|No such file or directory: '/dev/", output):
+        return (
+            "the serial port could not be opened; check the cable and pass PORT=/dev/ttyACM0 "
+            "(see `pio device list`)"
+        )
+    if "Please specify `upload_port`" in output or "Error: Please specify" in output:
+        return (
+            "no board was found to upload to; connect it and pass PORT=/dev/ttyACM0 (see `pio device list`)"
+        )
+    return None
+
+
+def run(args: Sequence[str]) -> int:
+    cmd = [pio_executable(), *args]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    )
+    assert proc.stdout is not None
+    captured: list[str] = []
+    hidden: list[str] = []
+    for line in proc.stdout:
+        captured.append(line)
+        # Show PlatformIO's progress; hold back a Python traceback until we know whether we can explain it.
+        if hidden or line.startswith("Traceback (most recent call last)"):
+            hidden.append(line)
+        else:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+    rc = proc.wait()
+    if rc == 0:
+        return 0
+    output = "".join(captured)
+    reason = explain_failure(args, output)
+    if reason is not None:
+        raise UserError(reason)
+    sys.stdout.write("".join(hidden))  # not recognized: show the rest as it was
+    return rc
+
+
+@run_cli
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        raise UserError("no PlatformIO command given; for example: python -m tools.pio run -e nano33ble")
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
