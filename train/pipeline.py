@@ -61,7 +61,10 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
     tick = time.perf_counter()
 
     # -- data ------------------------------------------------------------------------------
-    prep = datamod.prepare(cfg.data, cfg.window.length, cfg.window.hop)
+    from train.data.splits import prepare_splits
+
+    splits = datamod.load_source(cfg.data, cfg.window.length)
+    prep = prepare_splits(splits, cfg.window.length, cfg.window.hop)
     if len(prep.train) < 2 or len(prep.val) < 1:
         raise UserError(
             f"only {len(prep.train)} training and {len(prep.val)} validation windows of "
@@ -165,7 +168,7 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
             "hop": cfg.window.hop,
             "channels": n_ch,
             "channel_names": list(prep.channel_names),
-            "sample_rate_hz": float(prep.sample_rate_hz),
+            "sample_rate_hz": float(prep.sample_rate_hz or 0.0),
         },
         "frontend": {"kind": "raw"},
         "normalization": {
@@ -199,7 +202,7 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
     tick = time.perf_counter()
     manifest["compiled"] = _generate_compiled(tflite_path, out_dir, command)
     write_headers(manifest, flatbuffer, out_dir)
-    stream = _test_stream(prep)
+    stream = _test_stream(splits.test)
     _write_test_vectors(out_dir, ref, stream, prep, test_ref, anomaly, labels, threshold.value, cfg)
     cfg.save(out_dir / "config.toml")
     t.export = time.perf_counter() - tick
@@ -266,17 +269,17 @@ class TestStream:
     labels: np.ndarray | None  # [T] per-sample labels
 
 
-def _test_stream(prep) -> TestStream:
-    """The test split as one sample stream (what `verify` sends) and its per-sample labels."""
-    series = getattr(prep, "test_series", None)
-    if series is None or len(series) == 0:
+def _test_stream(test_series: list) -> TestStream:
+    """The test split as one sample stream (what `verify` sends) and its per-sample labels.
+
+    Several test series are concatenated; windows that straddle a junction are still computed the
+    same way on both sides, so they verify the device like any other window.
+    """
+    if not test_series:
         raise UserError("the data source produced no test series to stream; check the data config")
-    if isinstance(series, list):
-        values = np.concatenate([s.values if hasattr(s, "values") else s for s in series]).astype(np.float32)
-        labs = [getattr(s, "labels", None) for s in series]
-        labels = None if any(lab is None for lab in labs) else np.concatenate(labs).astype(np.int8)
-    else:
-        values, labels = np.asarray(series, np.float32), getattr(prep, "test_series_labels", None)
+    values = np.concatenate([s.values for s in test_series]).astype(np.float32)
+    labs = [s.labels for s in test_series]
+    labels = None if any(lab is None for lab in labs) else np.concatenate(labs).astype(np.int8)
     return TestStream(values, labels)
 
 

@@ -66,6 +66,7 @@ def _context(low: Lowered) -> dict:
                 shift=_rows(st.shift, str, 16),
                 nq=len(st.multiplier),
                 per_channel=int(st.per_channel),
+                fast=int(st.fast),
                 out_zp=st.out_zero_point,
                 act_min=st.act_min,
                 act_max=st.act_max,

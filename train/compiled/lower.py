@@ -35,6 +35,16 @@ class FcStage:
     lut: np.ndarray | None = None  # int8 [256]
     lut_ops: list[str] = field(default_factory=list)
 
+    @property
+    def fast(self) -> bool:
+        """True when the kernel's short requantization is exact for every reachable accumulator:
+        |acc| <= sum|w| * 128 + |bias'| and |h| <= |acc| + 1 must leave room for 2^(r-1) in int32."""
+        bound = int((np.abs(self.weights.astype(np.int64)).sum(axis=1) * 128 + np.abs(self.bias)).max())
+        right = [-int(s) for s in self.shift if s <= -1]
+        if not right:
+            return True  # no channel takes the short path
+        return bound + 1 + (1 << (max(right) - 1)) < (1 << 31)
+
 
 @dataclass
 class LutStage:
@@ -99,6 +109,10 @@ def _fc_stage(g: Graph, op: Op) -> FcStage:
     if w.type != "INT8" or w.data is None or len(w.shape) != 2:
         raise UserError(f"FULLY_CONNECTED weights '{w.name}' must be constant int8 [out, in]; {TFLM_HINT}")
     m, n = w.shape
+    if m < 1 or n < 1:
+        raise UserError(
+            f"FULLY_CONNECTED weights '{w.name}' have an empty shape {w.shape}; re-export the model"
+        )
     if x.size != n or y.size != m:
         raise UserError(
             f"FULLY_CONNECTED '{y.name}' maps {x.size} values with weights {w.shape}; only batch 1 is "
