@@ -8,18 +8,27 @@ configuration (tools/protocol_vectors.CONFIG) unless a model_config.h directory 
     dev.boot()                      # BOOT frame waits in dev.read()
     dev.write(encode_frame(Hello(), 0))
     frames = StreamDecoder().feed(dev.read())
+
+`python -m tools.protocol_sim --seconds N` (make fuzz) builds and runs the libFuzzer target.
 """
 
 from __future__ import annotations
 
+import argparse
 import ctypes
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from tools import hostbuild
-from tools.protocol_vectors import CONFIG, model_config_h
+from tools.protocol_vectors import CONFIG, VECTORS_PATH, model_config_h
+from train.errors import UserError, run_cli
 
 ROOT = hostbuild.ROOT
 SRC = hostbuild.CORE_DIR / "src"
@@ -104,3 +113,83 @@ class SimDevice:
     @property
     def tx_overflow(self) -> int:
         return int(self.lib.sim_tx_overflow())
+
+
+# ---------------------------------------------------------------- fuzzing (make fuzz)
+
+FUZZ_DIR = ROOT / "build" / "fuzz"
+FUZZ_SOURCES = [
+    TESTS_C / "fuzz_protocol.c",
+    SRC / "tae_protocol.c",
+    SRC / "tae_app.c",
+    SRC / "tae_pipeline.c",
+    TESTS_C / "sim_device.c",
+    TESTS_C / "sim_engine.c",
+]
+FUZZ_FLAGS = ["-g", "-O1", "-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=all",
+              *hostbuild.WARNING_FLAGS, *hostbuild.FP_FLAGS]  # fmt: skip
+
+
+def build_fuzzer(compiler: str = "clang-14") -> Path:
+    """The libFuzzer + ASan + UBSan executable of firmware/tests/fuzz_protocol.c (cached)."""
+    if shutil.which(compiler) is None:
+        raise UserError(f"'{compiler}' was not found; install clang and libclang-rt-14-dev (make toolchain)")
+    inc = [config_dir(), SRC]
+    h = hashlib.sha256(" ".join([compiler, *FUZZ_FLAGS]).encode())
+    for path in [*FUZZ_SOURCES, *sorted(SRC.glob("*.h")), config_dir() / "model_config.h"]:
+        h.update(path.read_bytes())
+    FUZZ_DIR.mkdir(parents=True, exist_ok=True)
+    exe = FUZZ_DIR / f"fuzz_protocol-{h.hexdigest()[:16]}"
+    if not exe.exists():
+        cmd = [
+            compiler,
+            *FUZZ_FLAGS,
+            *(f"-I{d}" for d in inc),
+            *map(str, FUZZ_SOURCES),
+            "-lm",
+            "-o",
+            str(exe),
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise UserError(f"the fuzzer did not build ({' '.join(cmd)}): {proc.stderr.strip()[-500:]}")
+    return exe
+
+
+def seed_corpus(directory: Path) -> Path:
+    """Write every wire stream of the shared vectors as one seed file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for v in json.loads(VECTORS_PATH.read_text())["vectors"]:
+        (directory / f"seed-{v['name']}").write_bytes(bytes.fromhex(v["wire"]))
+    return directory
+
+
+def run_fuzzer(seconds: int, workdir: Path = FUZZ_DIR) -> subprocess.CompletedProcess:
+    """Fuzz for `seconds`; a crash leaves its input in workdir/crash-* and a non-zero exit code."""
+    exe = build_fuzzer()
+    corpus = workdir / "corpus"
+    seeds = seed_corpus(workdir / "seeds")
+    corpus.mkdir(parents=True, exist_ok=True)
+    cmd = [str(exe), f"-max_total_time={seconds}", "-max_len=4096", "-print_final_stats=1",
+           f"-artifact_prefix={workdir}/", str(corpus), str(seeds)]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+
+
+@run_cli
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Fuzz the protocol decoder and the device application.")
+    ap.add_argument("--seconds", type=int, default=60)
+    args = ap.parse_args(argv)
+    proc = run_fuzzer(args.seconds)
+    keep = ("Done ", "stat::", "==", "SUMMARY", "runtime error", "INFO: Seed")
+    print("\n".join(line for line in proc.stderr.splitlines() if line.startswith(keep) or "ERROR" in line))
+    if proc.returncode != 0:
+        print(
+            f"fuzzer found a failure (exit {proc.returncode}); inputs are in {FUZZ_DIR}/crash-*",
+            file=sys.stderr,
+        )
+    return proc.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

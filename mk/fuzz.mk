@@ -1,0 +1,7 @@
+# Fuzzing of the serial protocol: libFuzzer + ASan + UBSan over the frame decoder, the host-message
+# decoder and the device application (firmware/tests/fuzz_protocol.c), seeded from the shared vectors.
+FUZZ_SECONDS ?= 60
+
+.PHONY: fuzz
+fuzz: $(VENV_STAMP) $(TOOLCHAIN_STAMP) ## fuzz the protocol decoder and device app for FUZZ_SECONDS (default 60)
+	$(PY) -m tools.protocol_sim --seconds $(FUZZ_SECONDS)

@@ -1,0 +1,30 @@
+"""Fuzz the protocol decoder and the device application (libFuzzer + ASan + UBSan) for a minute."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from tools import protocol_sim
+
+pytestmark = pytest.mark.skipif(shutil.which("clang-14") is None, reason="clang-14 is not installed")
+
+
+def test_fuzzer_replays_the_vectors_cleanly(tmp_path):
+    exe = protocol_sim.build_fuzzer()
+    seeds = protocol_sim.seed_corpus(tmp_path / "seeds")
+    proc = subprocess.run([str(exe), "-runs=0", str(seeds)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Done" in proc.stderr or "INITED" in proc.stderr
+
+
+@pytest.mark.slow
+def test_fuzz_one_minute_without_a_crash(tmp_path):
+    proc = protocol_sim.run_fuzzer(60, tmp_path)
+    crashes = (
+        list(tmp_path.glob("crash-*")) + list(tmp_path.glob("leak-*")) + list(tmp_path.glob("timeout-*"))
+    )
+    assert proc.returncode == 0 and not crashes, proc.stderr[-4000:]
+    assert "stat::number_of_executed_units" in proc.stderr
