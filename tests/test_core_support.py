@@ -23,8 +23,11 @@ CLOCK_READ_COST = 1  # every tae_port_cycles() call advances the stub clock by o
 
 
 def c_float(x: float) -> str:
-    """A C float literal that parses to exactly float32(x)."""
-    return f"{float(np.float32(x)).hex()}f"
+    """A C/C++ float literal that parses to exactly float32(x) (9 significant digits round-trip)."""
+    text = format(float(np.float32(x)), ".9g")
+    if "e" not in text and "." not in text:
+        text += ".0"
+    return f"{text}f"
 
 
 @dataclass
