@@ -1,6 +1,6 @@
 # tinyae — PlatformIO boards (platformio.ini): Arduino Nano 33 BLE and ESP32, TFLM or compiled engine.
 #
-#   make build   BOARD=nano33ble|nano33ble_compiled|esp32dev|esp32dev_compiled [SENSOR=1]
+#   make build   BOARD=nano33ble|nano33ble_compiled|esp32dev|esp32dev_compiled [SENSOR=1|synth]
 #   make flash   BOARD=... [PORT=/dev/ttyACM0] [SENSOR=1]
 #   make monitor [PORT=/dev/ttyACM0] [BAUD=115200]
 #
@@ -16,7 +16,8 @@ BOARD_ENVS := nano33ble nano33ble_compiled esp32dev esp32dev_compiled
 BOARD_MODEL_DIR := build/model
 PIO_RUN := $(PY) -m tools.pio
 BOARD_MODEL_FILES := $(addprefix $(BOARD_MODEL_DIR)/,model_config.h model_data.h model_data.cc model_ops.h model_compiled.h model_compiled.c)
-BOARD_ENV_VARS := $(if $(SENSOR),PLATFORMIO_BUILD_FLAGS="-D TAE_BOARD_SENSOR")
+# SENSOR=1: the board's sensor behind sensor mode; SENSOR=synth: the core's synthetic source.
+BOARD_ENV_VARS := $(if $(SENSOR),PLATFORMIO_BUILD_FLAGS="-D TAE_BOARD_SENSOR$(if $(filter synth,$(SENSOR)), -D TAE_BOARD_SYNTH)")
 
 .PHONY: board-check-args
 board-check-args:
@@ -28,7 +29,7 @@ board-model: $(VENV_STAMP) board-check-args $(MANIFEST)
 	@for f in $(BOARD_MODEL_FILES); do test -f $$f || { echo "error: $$f is missing; run 'make model' to generate the model artifacts" >&2; exit 2; }; done
 
 .PHONY: build
-build: board-model ## build the firmware for a board with PlatformIO (BOARD=nano33ble|nano33ble_compiled|esp32dev|esp32dev_compiled, SENSOR=1)
+build: board-model ## build the firmware for a board with PlatformIO (BOARD=nano33ble|nano33ble_compiled|esp32dev|esp32dev_compiled, SENSOR=1|synth)
 	$(BOARD_ENV_VARS) $(PIO_RUN) run -e $(BOARD)
 
 .PHONY: flash

@@ -7,7 +7,10 @@
  *     both official Arduino libraries expose the same `IMU` object.
  *   ESP32: analog inputs (raw 12-bit counts) on TAE_ESP32_ADC_PINS, one pin per channel; or, with
  *     -D TAE_ESP32_MPU6050, an MPU6050 on I2C (SDA 21, SCL 22, address 0x68): acceleration x, y, z [g]
- *     and angular rate x, y, z [deg/s] at the power-on full scales (+-2 g, +-250 deg/s). */
+ *     and angular rate x, y, z [deg/s] at the power-on full scales (+-2 g, +-250 deg/s).
+ *   Any board, with -D TAE_BOARD_SYNTH: the deterministic synthetic vibration source of the core
+ *     (tae_synth.h, the C mirror of the training data generator: acc x, y, z in g), machine seed
+ *     TAE_BOARD_SYNTH_SEED (default 1) — a board demo without any sensor wired. */
 #include "board.h"
 
 #if defined(TAE_BOARD_SENSOR)
@@ -29,7 +32,34 @@ void tae_board_fill(float *sample, const float *source, int n)
 }
 }  // namespace
 
-#if defined(ARDUINO_ARCH_MBED)
+#if defined(TAE_BOARD_SYNTH)
+
+extern "C" {
+#include "tae_synth.h"
+}
+
+#ifndef TAE_BOARD_SYNTH_SEED
+#define TAE_BOARD_SYNTH_SEED 1u
+#endif
+
+namespace {
+tae_synth_t g_synth;
+}
+
+const char *tae_board_sensor_init(void)
+{
+    tae_synth_init(&g_synth, TAE_BOARD_SYNTH_SEED, (float)TAE_SAMPLE_RATE_HZ);
+    return nullptr;
+}
+
+void tae_board_sensor_read(float *sample)
+{
+    float v[TAE_SYNTH_CHANNELS];
+    tae_synth_next(&g_synth, v);
+    tae_board_fill(sample, v, TAE_SYNTH_CHANNELS);
+}
+
+#elif defined(ARDUINO_ARCH_MBED)
 
 #if defined(TAE_NANO33BLE_REV2)
 #include <Arduino_BMI270_BMM150.h>
