@@ -111,10 +111,12 @@ def test_runner_errors_are_user_errors(images, tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         emu = Emulator(images["stub"], port=port)
-        with pytest.raises(UserError, match="QEMU exited early"):
-            emu.start()
-        emu.stop()
-        assert emu.exit_code not in (None, 0)
+        try:
+            with pytest.raises(UserError, match="QEMU exited early"):
+                emu.start()
+            assert emu.exit_code not in (None, 0)
+        finally:
+            emu.stop()
 
 
 def test_cli_prints_url_and_stops_qemu_on_ctrl_c(images) -> None:
