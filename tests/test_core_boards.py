@@ -159,6 +159,10 @@ def test_make_targets_wrap_the_helper() -> None:
         ["make", "-n", "monitor", "PORT=/dev/ttyUSB1"], cwd=ROOT, capture_output=True, text=True
     )
     assert "-m tools.pio device monitor -b 115200 -p /dev/ttyUSB1" in proc.stdout
+    proc = subprocess.run(
+        ["make", "-n", "build", "BOARD=esp32dev", "SENSOR=synth"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert 'PLATFORMIO_BUILD_FLAGS="-D TAE_BOARD_SENSOR -D TAE_BOARD_SYNTH"' in proc.stdout
 
 
 def test_make_rejects_unknown_board() -> None:
