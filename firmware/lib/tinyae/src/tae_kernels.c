@@ -45,23 +45,6 @@ int32_t tae_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int 
     return (high >> right) + (remainder > threshold ? 1 : 0);
 }
 
-static inline int8_t tae_output(const tae_fc_layer_t *L, uint32_t o, int32_t acc)
-{
-    const uint32_t q = L->per_channel ? o : 0u;
-    int32_t v = tae_multiply_by_quantized_multiplier(acc, L->multiplier[q], L->shift[q]);
-    v = (int32_t)((uint32_t)v + (uint32_t)(int32_t)L->out_zero_point);
-    if (v < L->act_min) {
-        v = L->act_min;
-    }
-    if (v > L->act_max) {
-        v = L->act_max;
-    }
-    if (L->lut != 0) {
-        return L->lut[v + 128];
-    }
-    return (int8_t)v;
-}
-
 /* Packs two int16 values into a word: low half a, high half b (the SXTB16 result layout). */
 static inline uint32_t tae_pack16(int32_t a, int32_t b)
 {
@@ -86,9 +69,9 @@ static void tae_expand(const int8_t *in, uint32_t n, uint32_t *xbuf)
     }
 #endif
     if (k < n) {
-        int32_t x[4] = {0, 0, 0, 0};
-        for (uint32_t i = 0; k + i < n; ++i) {
-            x[i] = in[k + i];
+        int32_t x[4];
+        for (uint32_t i = 0; i < 4u; ++i) {
+            x[i] = (k + i < n) ? in[k + i] : 0;
         }
         *xbuf++ = tae_pack16(x[0], x[2]);
         *xbuf++ = tae_pack16(x[1], x[3]);
@@ -113,11 +96,43 @@ static inline int32_t tae_b8(uint32_t w, unsigned i) { return (int32_t)(int8_t)(
     } while (0)
 #endif
 
+/* Fast exact requantization, valid when every channel shifts right (shift <= -1) and the generator
+ * proved |acc| + 2^(r-1) < 2^31 (flag `fast`, see below): TFLite's two roundings become
+ *   h = (acc * M + 2^30) >> 31                 (SaturatingRoundingDoublingHighMul: the C division's
+ *                                               truncation and the nudge's sign cancel out)
+ *   y = (h + 2^(r-1) + (h >> 31)) >> r         (RoundingDivideByPOT, ties away from zero)
+ */
+static inline int32_t tae_requant_fast(int32_t acc, int32_t mult, int32_t right)
+{
+    const int32_t h = (int32_t)(((int64_t)acc * mult + (1 << 30)) >> 31);
+    return (h + ((1 << right) >> 1) + (h >> 31)) >> right;
+}
+
+static void tae_store(const tae_fc_layer_t *L, uint32_t o, const int32_t *acc, uint32_t count, int8_t *out)
+{
+    const int32_t zp = L->out_zero_point;
+    const int32_t lo = L->act_min;
+    const int32_t hi = L->act_max;
+    for (uint32_t r = 0; r < count; ++r) {
+        const uint32_t q = L->per_channel ? o + r : 0u;
+        int32_t v;
+        if (L->shift[q] <= -1 && L->fast) {
+            v = tae_requant_fast(acc[r], L->multiplier[q], -L->shift[q]) + zp;
+        } else {
+            v = tae_multiply_by_quantized_multiplier(acc[r], L->multiplier[q], L->shift[q]);
+            v = (int32_t)((uint32_t)v + (uint32_t)zp);
+        }
+        v = v < lo ? lo : v;
+        v = v > hi ? hi : v;
+        out[o + r] = L->lut != 0 ? L->lut[v + 128] : (int8_t)v;
+    }
+}
+
 void tae_fc_s8(const tae_fc_layer_t *L, const int8_t *in, int8_t *out, uint32_t *xbuf)
 {
     const uint32_t n = L->in_features;
     const uint32_t m = L->out_features;
-    const uint32_t groups = (n + 3u) >> 2;
+    const uint32_t *xend = xbuf + TAE_FC_XBUF_WORDS(n);
     const uint32_t *w = L->weights;
 
     tae_expand(in, n, xbuf);
@@ -128,31 +143,65 @@ void tae_fc_s8(const tae_fc_layer_t *L, const int8_t *in, int8_t *out, uint32_t 
 #else
         typedef uint32_t acc_t;
 #endif
+        const uint32_t count = (m - o) < 4u ? (m - o) : 4u;
         acc_t a0 = (acc_t)L->bias[o];
-        acc_t a1 = (o + 1u < m) ? (acc_t)L->bias[o + 1u] : 0;
-        acc_t a2 = (o + 2u < m) ? (acc_t)L->bias[o + 2u] : 0;
-        acc_t a3 = (o + 3u < m) ? (acc_t)L->bias[o + 3u] : 0;
+        acc_t a1 = count > 1u ? (acc_t)L->bias[o + 1u] : 0;
+        acc_t a2 = count > 2u ? (acc_t)L->bias[o + 2u] : 0;
+        acc_t a3 = count > 3u ? (acc_t)L->bias[o + 3u] : 0;
+#if TAE_USE_DSP
+        /* One pass over the expanded input for 4 rows: per group, 2 LDRD + 2 LDRD of weights,
+         * 8 SXTB16 and 8 SMLAD for 16 MACs. Written in assembly because GCC -Os spills an
+         * accumulator inside this loop. */
+        {
+            const uint32_t *x = xbuf;
+            uint32_t xa, xb, w0, w1, t;
+            __asm__ volatile(
+                "1:\n\t"
+                "ldrd %[xa], %[xb], [%[x]], #8\n\t"
+                "ldrd %[w0], %[w1], [%[w]], #8\n\t"
+                "sxtb16 %[t], %[w0]\n\t"
+                "smlad %[a0], %[t], %[xa], %[a0]\n\t"
+                "sxtb16 %[t], %[w0], ror #8\n\t"
+                "smlad %[a0], %[t], %[xb], %[a0]\n\t"
+                "sxtb16 %[t], %[w1]\n\t"
+                "smlad %[a1], %[t], %[xa], %[a1]\n\t"
+                "sxtb16 %[t], %[w1], ror #8\n\t"
+                "smlad %[a1], %[t], %[xb], %[a1]\n\t"
+                "ldrd %[w0], %[w1], [%[w]], #8\n\t"
+                "sxtb16 %[t], %[w0]\n\t"
+                "smlad %[a2], %[t], %[xa], %[a2]\n\t"
+                "sxtb16 %[t], %[w0], ror #8\n\t"
+                "smlad %[a2], %[t], %[xb], %[a2]\n\t"
+                "sxtb16 %[t], %[w1]\n\t"
+                "smlad %[a3], %[t], %[xa], %[a3]\n\t"
+                "sxtb16 %[t], %[w1], ror #8\n\t"
+                "smlad %[a3], %[t], %[xb], %[a3]\n\t"
+                "cmp %[x], %[xend]\n\t"
+                "bne 1b\n\t"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [w] "+r"(w),
+                  [xa] "=&r"(xa), [xb] "=&r"(xb), [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "=&r"(t)
+                : [xend] "r"(xend)
+                : "cc", "memory");
+        }
+#else
         const uint32_t *x = xbuf;
-        for (uint32_t g = groups; g != 0u; --g) {
+        do {
             const uint32_t xa = x[0];
             const uint32_t xb = x[1];
+            const uint32_t w0 = w[0];
+            const uint32_t w1 = w[1];
+            const uint32_t w2 = w[2];
+            const uint32_t w3 = w[3];
             x += 2;
-            TAE_MAC(a0, w[0], xa, xb);
-            TAE_MAC(a1, w[1], xa, xb);
-            TAE_MAC(a2, w[2], xa, xb);
-            TAE_MAC(a3, w[3], xa, xb);
             w += 4;
-        }
-        out[o] = tae_output(L, o, (int32_t)a0);
-        if (o + 1u < m) {
-            out[o + 1u] = tae_output(L, o + 1u, (int32_t)a1);
-        }
-        if (o + 2u < m) {
-            out[o + 2u] = tae_output(L, o + 2u, (int32_t)a2);
-        }
-        if (o + 3u < m) {
-            out[o + 3u] = tae_output(L, o + 3u, (int32_t)a3);
-        }
+            TAE_MAC(a0, w0, xa, xb);
+            TAE_MAC(a1, w1, xa, xb);
+            TAE_MAC(a2, w2, xa, xb);
+            TAE_MAC(a3, w3, xa, xb);
+        } while (x != xend);
+#endif
+        const int32_t acc[4] = {(int32_t)a0, (int32_t)a1, (int32_t)a2, (int32_t)a3};
+        tae_store(L, o, acc, count, out);
     }
 }
 

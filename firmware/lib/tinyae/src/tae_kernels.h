@@ -29,6 +29,7 @@ typedef struct {
     uint16_t in_features;
     uint16_t out_features;
     uint8_t per_channel;
+    uint8_t fast;              /* 1: |acc| + 2^(right shift - 1) < 2^31 proven, short requantization */
     int8_t out_zero_point;
     int8_t act_min;
     int8_t act_max;
