@@ -1,0 +1,79 @@
+"""Every user mistake ends in one clear sentence and exit code 2 from `python -m train model`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def run_model(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
+    args = [sys.executable, "-m", "train", "model", "--quiet", "--out", str(tmp_path / "out")]
+    for o in overrides:
+        args += ["--set", o]
+    return subprocess.run(args, capture_output=True, text=True, timeout=300)
+
+
+def csv(tmp_path: Path, text: str, name: str = "data.csv") -> str:
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def good_rows(n: int, channels: int = 2, const: bool = False) -> str:
+    rng = np.random.default_rng(0)
+    head = ",".join(f"c{i}" for i in range(channels))
+    rows = [
+        ",".join("1.0" if const and i == 0 else f"{rng.normal():.4f}" for i in range(channels)) for _ in range(n)
+    ]
+    return head + "\n" + "\n".join(rows) + "\n"
+
+
+CASES = {
+    "missing file": (lambda t: ["data.source='csv'", f"data.paths=['{t}/nope.csv']"], "does not exist"),
+    "nan value": (
+        lambda t: ["data.source='csv'", f"data.paths=['{csv(t, good_rows(50) + 'nan,1.0' + chr(10) + good_rows(300)[6:])}']"],
+        "NaN",
+    ),
+    "inconsistent columns": (
+        lambda t: ["data.source='csv'", f"data.paths=['{csv(t, good_rows(40) + '1.0,2.0,3.0' + chr(10))}']"],
+        "has 3 fields but the header has 2",
+    ),
+    "shorter than a window": (
+        lambda t: ["data.source='csv'", f"data.paths=['{csv(t, good_rows(20))}']", "window.length=64"],
+        "window",
+    ),
+    "constant channel": (
+        lambda t: ["data.source='csv'", f"data.paths=['{csv(t, good_rows(2000, const=True))}']"],
+        "constant",
+    ),
+    "labels needed for best_f1": (
+        lambda t: ["data.source='csv'", f"data.paths=['{csv(t, good_rows(2000))}']", "threshold.method='best_f1'"],
+        "label",
+    ),
+    "unknown dataset": (lambda t: ["data.source='no_such_set'"], "no_such_set"),
+    "binary garbage": (
+        lambda t: ["data.source='csv'", f"data.paths=['{_garbage(t)}']"],
+        "",
+    ),
+}
+
+
+def _garbage(t: Path) -> str:
+    p = t / "garbage.csv"
+    p.write_bytes(bytes(range(256)) * 8)
+    return str(p)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_one_sentence(tmp_path, case):
+    make_overrides, needle = CASES[case]
+    proc = run_model(tmp_path, *make_overrides(tmp_path), "train.epochs=2")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    err = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(err) == 1, proc.stderr[-2000:]
+    assert needle.lower() in err[0].lower()
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,67 @@
+"""Each autoencoder variant changes training the way the literature says it should."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from train.config import ModelConfig, TrainConfig
+from train.fit import _forward, fit
+from train.model import build_autoencoder
+
+
+def signal_windows(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(24)
+    phase = rng.uniform(0, 2 * np.pi, (n, 1))
+    amp = rng.uniform(0.5, 1.5, (n, 1))
+    return (amp * np.sin(2 * np.pi * t / 12 + phase) + 0.05 * rng.standard_normal((n, 24))).astype(np.float32)
+
+
+X_TRAIN, X_VAL = signal_windows(600, 0), signal_windows(200, 1)
+
+
+def train(variant: str, **kw) -> tuple:
+    mcfg = ModelConfig(hidden=[16], latent=4, variant=variant, **kw)
+    tcfg = TrainConfig(epochs=25, batch_size=32, learning_rate=3e-3, patience=100, seed=0)
+    model, li = build_autoencoder(24, mcfg, seed=0)
+    fit(model, li, X_TRAIN, X_VAL, mcfg, tcfg, show_progress=False)
+    return model, li
+
+
+@pytest.fixture(scope="module")
+def plain():
+    return train("plain")
+
+
+def latent_of(model, li, x):
+    return _forward(model, tf.constant(x), li, False)[1].numpy()
+
+
+def test_sparse_shrinks_latent_activity(plain):
+    sparse = train("sparse", sparsity_l1=0.05)
+    assert np.abs(latent_of(*sparse, X_VAL)).mean() < 0.7 * np.abs(latent_of(*plain, X_VAL)).mean()
+
+
+def test_contractive_shrinks_encoder_jacobian(plain):
+    contractive = train("contractive", contractive=0.05)
+
+    def jac_norm(model, li):
+        x = tf.constant(X_VAL[:64])
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            z = _forward(model, x, li, False)[1]
+        return float(tf.reduce_mean(tf.reduce_sum(tf.square(tape.batch_jacobian(z, x)), axis=[1, 2])))
+
+    assert jac_norm(*contractive) < 0.7 * jac_norm(*plain)
+
+
+def test_denoising_reconstructs_clean_from_corrupted(plain):
+    denoising = train("denoising", noise_std=0.5)
+    rng = np.random.default_rng(7)
+    noisy = X_VAL + 0.5 * rng.standard_normal(X_VAL.shape).astype(np.float32)
+
+    def err(model, li):
+        y = _forward(model, tf.constant(noisy), li, False)[0].numpy()
+        return float(np.mean((y - X_VAL) ** 2))
+
+    assert err(*denoising) < err(*plain)
