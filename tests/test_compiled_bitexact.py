@@ -56,8 +56,9 @@ def _ptr(a: np.ndarray) -> int:
     return a.ctypes.data
 
 
-def run_stages(lib: ctypes.CDLL, model: bytes, inputs: np.ndarray) -> np.ndarray:
-    """Run the lowered model through the C kernels, one stage after another."""
+def run_stages(lib: ctypes.CDLL, model: bytes, inputs: np.ndarray, force_general: bool = False) -> np.ndarray:
+    """Run the lowered model through the C kernels, one stage after another (force_general: never
+    take the short requantization, as for layers where the generator cannot prove it exact)."""
     low = lower(read_tflite(model))
     keep: list = []
     calls = []
@@ -76,7 +77,7 @@ def run_stages(lib: ctypes.CDLL, model: bytes, inputs: np.ndarray) -> np.ndarray
                 st.in_features,
                 st.out_features,
                 int(st.per_channel),
-                int(st.fast),
+                0 if force_general else int(st.fast),
                 st.out_zero_point,
                 st.act_min,
                 st.act_max,
@@ -133,6 +134,18 @@ def test_random_models_bitexact_kernels(kernels) -> None:
     # the random models really exercise what they claim to
     assert all(v >= 10 for v in seen.values()), seen
     assert nontrivial > N_MODELS // 2
+
+
+def test_general_requantization_path_bitexact(kernels) -> None:
+    """The general MultiplyByQuantizedMultiplier path (used when `fast` is 0) on 40 random models."""
+    rng = np.random.default_rng(77)
+    for seed in range(2000, 2040):
+        spec = rm.random_spec(seed)
+        model = rm.build_model(spec)
+        x = rm.random_inputs(rng, spec.inputs, 4)
+        ref = rm.run_tflm(model, x)
+        got = run_stages(kernels, model, x, force_general=True)
+        assert np.array_equal(ref, got), _mismatch_report(spec, ref, got)
 
 
 def test_generated_c_bitexact(tmp_path) -> None:
