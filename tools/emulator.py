@@ -45,6 +45,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 from types import TracebackType
 
@@ -100,6 +101,13 @@ def _port_listening(port: int, pid: int) -> bool:
     want = f"0100007F:{port:04X}"
     inodes = {f[9] for line in lines if len(f := line.split()) > 9 and f[1] == want and f[3] == "0A"}
     return any(fd == f"socket:[{inode}]" for fd in fds for inode in inodes)
+
+
+def _kill_if_running(proc: subprocess.Popen[bytes]) -> None:
+    """Last resort (garbage collection, interpreter exit): never leave a QEMU behind."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=5.0)
 
 
 class Emulator:
@@ -215,6 +223,7 @@ class Emulator:
         self._proc = subprocess.Popen(
             self.command(port), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
+        weakref.finalize(self, _kill_if_running, self._proc)
         self._readers = [
             threading.Thread(target=self._pump, args=(self._proc.stdout, self._stdout), daemon=True),
             threading.Thread(target=self._pump, args=(self._proc.stderr, self._stderr), daemon=True),
