@@ -1,0 +1,154 @@
+"""Shared helpers of the bench: the machine description, medians of timed runs, subprocess runs.
+
+Every figure the bench writes carries the command that produced it; the machine (core count, CPU,
+date, commit) is recorded once per results file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from train.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[2]
+PY = ".venv/bin/python"  # how commands are written in the results (run from the repository root)
+
+
+def machine() -> dict:
+    """Core count, CPU model, OS, Python and the commit the figures were measured on."""
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cores": os.cpu_count() or 0,
+        "cpu": cpu,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": _git("rev-parse", "--short", "HEAD"),
+        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "tools": _versions(),
+    }
+
+
+def _git(*args: str) -> str:
+    try:
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def _versions() -> dict:
+    out: dict[str, str] = {}
+    for name, cmd in (("arm-none-eabi-gcc", ["arm-none-eabi-gcc", "-dumpversion"]),):
+        try:
+            out[name] = subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout.strip()
+        except OSError:
+            out[name] = "missing"
+    try:
+        qemu = subprocess.run(["qemu-system-arm", "--version"], capture_output=True, text=True, timeout=20)
+        out["qemu-system-arm"] = qemu.stdout.split("\n", 1)[0].replace("QEMU emulator version ", "")
+    except OSError:
+        out["qemu-system-arm"] = "missing"
+    from importlib.metadata import PackageNotFoundError, version
+
+    for pkg in ("tensorflow-cpu", "tflite-micro", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "missing"
+    return out
+
+
+@dataclass
+class Timing:
+    """The median of several timed runs, with every run kept."""
+
+    runs: list[float]
+
+    @property
+    def median(self) -> float:
+        return float(statistics.median(self.runs))
+
+    def to_dict(self, digits: int = 4) -> dict:
+        return {"median": round(self.median, digits), "runs": [round(r, digits) for r in self.runs]}
+
+
+def timed(fn: Callable[[], object], repeats: int) -> Timing:
+    """Wall time (perf_counter) of `fn()` over `repeats` runs."""
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t0)
+    return Timing(runs)
+
+
+def rate(fn: Callable[[], int], repeats: int, min_seconds: float = 0.3) -> tuple[Timing, int]:
+    """Items per second of `fn` (which returns how many items it processed), median of `repeats` runs.
+
+    Each run calls `fn` until at least `min_seconds` have passed, so short operations are timed over
+    many calls. Returns the per-run rates and the items of the last run.
+    """
+    rates: list[float] = []
+    items = 0
+    for _ in range(repeats):
+        items = 0
+        t0 = time.perf_counter()
+        while True:
+            items += fn()
+            elapsed = time.perf_counter() - t0
+            if elapsed >= min_seconds:
+                break
+        rates.append(items / elapsed)
+    return Timing(rates), items
+
+
+def command_text(argv: Sequence[str]) -> str:
+    return " ".join(shlex.quote(str(a)) for a in argv)
+
+
+def run(argv: Sequence[str], *, timeout: float = 900, env: dict | None = None) -> tuple[float, str]:
+    """Run a command from the repository root; (wall seconds, combined output). UserError on failure."""
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            list(argv),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
+        )
+    except subprocess.TimeoutExpired:
+        raise UserError(f"`{command_text(argv)}` did not finish within {timeout:.0f} s") from None
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
+        raise UserError(f"`{command_text(argv)}` failed (exit {proc.returncode}): {tail}")
+    return wall, proc.stdout + proc.stderr
+
+
+def have(*programs: str) -> str | None:
+    """None when every program is on PATH, else a sentence naming the first missing one."""
+    import shutil
+
+    for p in programs:
+        if shutil.which(p) is None:
+            return f"{p} is not installed (run `make toolchain`)"
+    return None

@@ -1,0 +1,96 @@
+"""The models the bench trains: each one `python -m train model` run with config overrides.
+
+Training runs as a subprocess with the exact command a user would type, so each figure's command can
+be re-run by hand and gives the same model (fixed seeds; TensorFlow on CPU with oneDNN off).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tools.bench.common import PY, command_text, run
+
+CONFIG = "configs/default.toml"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str  # also the directory name under the bench's model directory
+    overrides: tuple[str, ...] = ()
+    note: str = ""
+
+
+@dataclass
+class TrainedModel:
+    spec: ModelSpec
+    dir: Path
+    command: str
+    wall_s: float
+    manifest: dict = field(repr=False)
+
+    @property
+    def shape(self) -> str:
+        """Layer widths from input to output, e.g. "128-64-16-64-128"."""
+        layers = self.manifest["model"]["layers"]
+        return "-".join(str(n) for n in [self.manifest["input"]["size"], *(la["units"] for la in layers)])
+
+
+def train_command(spec: ModelSpec, out: Path) -> list[str]:
+    argv = [PY, "-m", "train", "model", "--config", CONFIG]
+    for o in spec.overrides:
+        argv += ["--set", o]
+    return [*argv, "--out", str(out), "--quiet"]
+
+
+def train(spec: ModelSpec, models_dir: Path, *, suffix: str = "") -> TrainedModel:
+    out = models_dir / (spec.name + suffix)
+    argv = train_command(spec, out)
+    wall, _ = run(argv)
+    manifest = json.loads((out / "manifest.json").read_text())
+    return TrainedModel(spec, out, command_text(argv), wall, manifest)
+
+
+# -- the specs ---------------------------------------------------------------------------------
+DEFAULT = ModelSpec("synthetic", (), "configs/default.toml as is: embedded synthetic 3-axis vibration")
+BASICMOTIONS = ModelSpec(
+    "basicmotions",
+    ("data.source=basicmotions", "window.length=20", "window.hop=5"),
+    "UEA BasicMotions; normal = Standing + Walking, anomalies = Running + Badminton",
+)
+INTERNALBLEEDING = ModelSpec(
+    "internalbleeding",
+    ("data.source=internalbleeding", "window.length=64", "window.hop=16"),
+    "UCR anomaly archive 135 InternalBleeding16 (one labelled anomaly of 12 samples)",
+)
+DAPHNET = ModelSpec(
+    "daphnet",
+    ("data.source=daphnet", "window.length=64", "window.hop=32"),
+    "Daphnet S06R02E0: no freezing episode, so only a false-alarm figure",
+)
+QUALITY = (DEFAULT, BASICMOTIONS, INTERNALBLEEDING, DAPHNET)
+
+# DESIGN.md's reference network 128-64-16-64-128: one channel x 128 samples (InternalBleeding16, the
+# single-channel data set) -> 64 -> 16 -> 64 -> 128, 18,432 MACs. The cost of a dense int8 network does
+# not depend on what it was trained on, only on its shape and activations.
+_REF = ("data.source=internalbleeding", "window.length=128", "window.hop=32", "model.latent=16")
+
+
+def reference_spec(hidden: int = 64, output: str = "linear") -> ModelSpec:
+    name = f"ref-h{hidden}" + ("-logistic" if output == "sigmoid" else "")
+    return ModelSpec(
+        name,
+        (*_REF, f"model.hidden=[{hidden}]", f"model.output_activation={output}"),
+        f"128-{hidden}-16-{hidden}-128, {'final LOGISTIC' if output == 'sigmoid' else 'linear output'}",
+    )
+
+
+REFERENCE = reference_spec(64)
+REFERENCE_LOGISTIC = reference_spec(64, "sigmoid")
+SWEEP_HIDDEN = (32, 64, 128, 256)
+
+
+def quick(spec: ModelSpec) -> ModelSpec:
+    """The same model with two epochs (bench --quick: checks the code path, not the figures)."""
+    return ModelSpec(spec.name + "-quick", (*spec.overrides, "train.epochs=2"), spec.note + " (2 epochs)")
