@@ -27,7 +27,8 @@ def good_rows(n: int, channels: int = 2, const: bool = False) -> str:
     rng = np.random.default_rng(0)
     head = ",".join(f"c{i}" for i in range(channels))
     rows = [
-        ",".join("1.0" if const and i == 0 else f"{rng.normal():.4f}" for i in range(channels)) for _ in range(n)
+        ",".join("1.0" if const and i == 0 else f"{rng.normal():.4f}" for i in range(channels))
+        for _ in range(n)
     ]
     return head + "\n" + "\n".join(rows) + "\n"
 
@@ -35,7 +36,10 @@ def good_rows(n: int, channels: int = 2, const: bool = False) -> str:
 CASES = {
     "missing file": (lambda t: ["data.source='csv'", f"data.paths=['{t}/nope.csv']"], "does not exist"),
     "nan value": (
-        lambda t: ["data.source='csv'", f"data.paths=['{csv(t, good_rows(50) + 'nan,1.0' + chr(10) + good_rows(300)[6:])}']"],
+        lambda t: [
+            "data.source='csv'",
+            f"data.paths=['{csv(t, good_rows(50) + 'nan,1.0' + chr(10) + good_rows(300)[6:])}']",
+        ],
         "NaN",
     ),
     "inconsistent columns": (
@@ -51,7 +55,11 @@ CASES = {
         "constant",
     ),
     "labels needed for best_f1": (
-        lambda t: ["data.source='csv'", f"data.paths=['{csv(t, good_rows(2000))}']", "threshold.method='best_f1'"],
+        lambda t: [
+            "data.source='csv'",
+            f"data.paths=['{csv(t, good_rows(2000))}']",
+            "threshold.method='best_f1'",
+        ],
         "label",
     ),
     "unknown dataset": (lambda t: ["data.source='no_such_set'"], "no_such_set"),

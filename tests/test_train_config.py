@@ -13,7 +13,9 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_defaults_and_overrides(tmp_path):
-    cfg = config.load(write(tmp_path, "[window]\nlength = 64\nhop = 8\n"), ["train.epochs=3", "model.hidden=[32,16]"])
+    cfg = config.load(
+        write(tmp_path, "[window]\nlength = 64\nhop = 8\n"), ["train.epochs=3", "model.hidden=[32,16]"]
+    )
     assert (cfg.window.length, cfg.window.hop, cfg.train.epochs, cfg.model.hidden) == (64, 8, 3, [32, 16])
 
 

@@ -68,7 +68,11 @@ def test_rendering_twice_is_byte_identical(default_model_dir, default_manifest, 
     for d in (a, b):
         d.mkdir()
         write_headers(default_manifest, flat, d)
-        train.compiled.generate(default_model_dir / "model_int8.tflite", d, banner_command=default_manifest["generator"]["command"])
+        train.compiled.generate(
+            default_model_dir / "model_int8.tflite",
+            d,
+            banner_command=default_manifest["generator"]["command"],
+        )
     names = sorted(p.name for p in a.iterdir())
     assert names == sorted(p.name for p in b.iterdir()) and len(names) >= 5
     for name in names:
@@ -107,7 +111,14 @@ int tae_check(void) {
     [
         ["gcc", "-std=c11"],
         pytest.param(
-            ["arm-none-eabi-gcc", "-std=c11", "-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"],
+            [
+                "arm-none-eabi-gcc",
+                "-std=c11",
+                "-mcpu=cortex-m4",
+                "-mthumb",
+                "-mfpu=fpv4-sp-d16",
+                "-mfloat-abi=hard",
+            ],
             marks=pytest.mark.emulator,
         ),
     ],
@@ -123,7 +134,15 @@ def test_headers_compile_warning_free(default_model_dir, tmp_path, compiler):
     if shutil.which(cxx):
         cxx_flags = [f for f in compiler[1:] if not f.startswith("-std")]
         subprocess.run(
-            [cxx, "-std=c++11", *cxx_flags, *flags, str(default_model_dir / "model_data.cc"), "-o", str(tmp_path / "b.o")],
+            [
+                cxx,
+                "-std=c++11",
+                *cxx_flags,
+                *flags,
+                str(default_model_dir / "model_data.cc"),
+                "-o",
+                str(tmp_path / "b.o"),
+            ],
             check=True,
         )
 
@@ -141,6 +160,6 @@ def test_manifest_round_trips_to_config_header(default_model_dir, default_manife
     m = default_manifest
     assert f"#define TAE_WINDOW_LEN {m['window']['length']}\n" in text
     assert f"#define TAE_IN_ZERO_POINT ({m['input']['zero_point']})" in text
-    thr = [line for line in text.splitlines() if line.startswith("#define TAE_THRESHOLD ")][0]
+    thr = next(line for line in text.splitlines() if line.startswith("#define TAE_THRESHOLD "))
     assert np.float32(float(thr.split()[-1].rstrip("f"))) == np.float32(m["threshold"]["value"])
     assert json.loads((default_model_dir / "metrics.json").read_text()) == m["metrics"]

@@ -30,7 +30,9 @@ def calibrate(
     """percentile / mean_std use normal validation scores; best_f1 needs labelled windows."""
     s = np.asarray(normal_scores, np.float64)
     if len(s) == 0:
-        raise UserError("no normal validation windows to calibrate the threshold on; provide more normal data")
+        raise UserError(
+            "no normal validation windows to calibrate the threshold on; provide more normal data"
+        )
     if cfg.method == "percentile":
         value = float(np.percentile(s, cfg.percentile))
         params = {"percentile": cfg.percentile, "windows": len(s)}

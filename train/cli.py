@@ -15,8 +15,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     m = sub.add_parser("model", help="data -> float model -> int8 -> threshold -> artifacts -> report")
     m.add_argument("--config", type=Path, default=None, help="experiment TOML (default: built-in defaults)")
-    m.add_argument("--out", type=Path, default=Path("build/model"), help="model directory (default build/model)")
-    m.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value")
+    m.add_argument(
+        "--out", type=Path, default=Path("build/model"), help="model directory (default build/model)"
+    )
+    m.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value"
+    )
     m.add_argument("--quiet", action="store_true", help="no progress bar")
     e = sub.add_parser("export", help="re-render the C headers from an existing manifest.json")
     e.add_argument("--model-dir", type=Path, default=Path("build/model"))
@@ -31,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
         from train.pipeline import run
 
         cfg = config.load(args.config, args.set)
-        cmd = "python -m train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+        cmd = "python -m train " + " ".join(
+            shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+        )
         run(cfg, args.out, cmd, show_progress=not args.quiet)
         return 0
     if args.command == "export":

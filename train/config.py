@@ -149,7 +149,8 @@ def _apply(section_obj: Any, section: str, values: dict[str, Any], source: str) 
     for key, value in values.items():
         if key not in known:
             raise UserError(
-                f"unknown key '{key}' in section [{section}] of {source}; known keys: {', '.join(sorted(known))}"
+                f"unknown key '{key}' in section [{section}] of {source}; "
+                f"known keys: {', '.join(sorted(known))}"
             )
         coerced = _coerce(value, getattr(section_obj, key), f"{section}.{key}")
         choices = CHOICES.get((section, key))
@@ -213,5 +214,3 @@ def validate(cfg: Config) -> None:
         raise UserError(f"decision.k = {cfg.decision.k} must be between 1 and decision.n = {cfg.decision.n}")
     if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
         raise UserError("train.epochs and train.batch_size must be at least 1")
-
-

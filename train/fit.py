@@ -38,7 +38,9 @@ class History:
         }
 
 
-def _forward(model: keras.Model, x: tf.Tensor, latent_index: int, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
+def _forward(
+    model: keras.Model, x: tf.Tensor, latent_index: int, training: bool
+) -> tuple[tf.Tensor, tf.Tensor]:
     h = x
     z = x
     for i, layer in enumerate(model.layers):

@@ -5,12 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 
-def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(-scores, kind="mergesort")
+def _ranked(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels by decreasing score, index of the last window of each distinct score, true positives there)."""
+    order = np.argsort(-np.asarray(scores, np.float64), kind="mergesort")
     y = np.asarray(labels, bool)[order]
     s = np.asarray(scores, np.float64)[order]
     distinct = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
-    tps = np.cumsum(y)[distinct]
+    return y, distinct, np.cumsum(y)[distinct]
+
+
+def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    _, distinct, tps = _ranked(labels, scores)
     fps = (distinct + 1) - tps
     tpr = np.r_[0.0, tps / max(tps[-1], 1)]
     fpr = np.r_[0.0, fps / max(fps[-1], 1)]
@@ -43,11 +48,7 @@ def _average_ranks(x: np.ndarray) -> np.ndarray:
 
 
 def pr_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(-scores, kind="mergesort")
-    y = np.asarray(labels, bool)[order]
-    s = np.asarray(scores, np.float64)[order]
-    distinct = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
-    tps = np.cumsum(y)[distinct]
+    y, distinct, tps = _ranked(labels, scores)
     precision = tps / (distinct + 1)
     recall = tps / max(y.sum(), 1)
     return np.r_[recall], np.r_[precision]

@@ -10,9 +10,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
+import keras
 
-from train.config import ModelConfig  # noqa: E402
+from train.config import ModelConfig
 
 ACTIVATIONS = {"relu": "relu", "relu6": keras.activations.relu6, "linear": None}
 OUTPUT_ACTIVATIONS = {"linear": None, "sigmoid": "sigmoid", "tanh": "tanh"}

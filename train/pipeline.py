@@ -283,7 +283,9 @@ def _test_stream(test_series: list) -> TestStream:
     return TestStream(values, labels)
 
 
-def _write_test_vectors(out_dir, ref, stream: TestStream, prep, test_ref, anomaly, labels, threshold, cfg) -> None:
+def _write_test_vectors(
+    out_dir, ref, stream: TestStream, prep, test_ref, anomaly, labels, threshold, cfg
+) -> None:
     """Host-reference results for the streamed test series, window for window, as the device sees it."""
     from train.data import make_windows
 
@@ -291,7 +293,9 @@ def _write_test_vectors(out_dir, ref, stream: TestStream, prep, test_ref, anomal
     res = ref.evaluate(windows)
     an, alarm = preprocess.decisions(res.scores, threshold, cfg.decision.k, cfg.decision.n)
     win_labels = (
-        make_windows(stream.labels[:, None].astype(np.float32), cfg.window.length, cfg.window.hop).max(axis=(1, 2))
+        make_windows(stream.labels[:, None].astype(np.float32), cfg.window.length, cfg.window.hop).max(
+            axis=(1, 2)
+        )
         if stream.labels is not None
         else np.zeros(0, np.int8)
     )
@@ -322,9 +326,13 @@ def _print_summary(manifest: dict, out_dir: Path) -> None:
     if "int8" in m:
         for key in ("roc_auc", "pr_auc", "f1", "precision", "recall"):
             table.add_row(key, f"{m['float'][key]:.4f}", f"{m['int8'][key]:.4f}")
-    table.add_row("threshold", "", f"{manifest['threshold']['value']:.6g} ({manifest['threshold']['method']})")
+    table.add_row(
+        "threshold", "", f"{manifest['threshold']['value']:.6g} ({manifest['threshold']['method']})"
+    )
     table.add_row("model", "", f"{manifest['model']['tflite_bytes']} B, {manifest['model']['macs']} MACs")
-    table.add_row("TFLM arena", "", f"{manifest['arena']['bytes']} B (host {manifest['arena']['measured_bytes_host']})")
+    table.add_row(
+        "TFLM arena", "", f"{manifest['arena']['bytes']} B (host {manifest['arena']['measured_bytes_host']})"
+    )
     if manifest.get("compiled"):
         table.add_row("compiled scratch", "", f"{manifest['compiled'].get('scratch_bytes', '?')} B")
     Console(stderr=True).print(table)

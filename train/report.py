@@ -9,10 +9,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from train.metrics import pr_curve, roc_curve  # noqa: E402
+from train.metrics import pr_curve, roc_curve
 
 
 def _save(fig, path: Path) -> str:
@@ -71,7 +71,9 @@ def plot_roc_pr(labels, float_scores, int8_scores, path: Path) -> str:
     return _save(fig, path)
 
 
-def plot_reconstructions(x, recon_float, recon_int8, scores, labels, window, channel_names, path: Path) -> str:
+def plot_reconstructions(
+    x, recon_float, recon_int8, scores, labels, window, channel_names, path: Path
+) -> str:
     length, channels = window
     picks = [("most typical normal window", int(np.argmin(scores)))]
     if labels is not None and np.any(labels == 1):
@@ -79,7 +81,9 @@ def plot_reconstructions(x, recon_float, recon_int8, scores, labels, window, cha
         picks.append(("highest-scoring anomalous window", int(idx[np.argmax(scores[idx])])))
     else:
         picks.append(("highest-scoring window", int(np.argmax(scores))))
-    fig, axes = plt.subplots(channels, len(picks), figsize=(5 * len(picks), 1.8 * channels + 0.6), squeeze=False)
+    fig, axes = plt.subplots(
+        channels, len(picks), figsize=(5 * len(picks), 1.8 * channels + 0.6), squeeze=False
+    )
     t = np.arange(length)
     for col, (title, i) in enumerate(picks):
         xi = x[i].reshape(length, channels)
@@ -154,11 +158,19 @@ def write_report(
     if len(x_test):
         pictures.append(
             plot_reconstructions(
-                x_test, recon_float, recon_int8, test_scores, labels, window, channel_names,
+                x_test,
+                recon_float,
+                recon_int8,
+                test_scores,
+                labels,
+                window,
+                channel_names,
                 out_dir / "reconstructions.png",
             )
         )
-        pictures.append(plot_float_vs_int8(test_float_scores, test_scores, thr, out_dir / "float_vs_int8.png"))
+        pictures.append(
+            plot_float_vs_int8(test_float_scores, test_scores, thr, out_dir / "float_vs_int8.png")
+        )
     if latent is not None and len(latent) > 2:
         pictures.append(plot_latent(latent, labels if has_labels else None, faults, out_dir / "latent.png"))
     path = out_dir / "report.html"
@@ -179,13 +191,14 @@ def _html(manifest: dict, pictures: list[str]) -> str:
         "MACs": manifest["model"]["macs"],
         "flatbuffer": f"{manifest['model']['tflite_bytes']} B",
         "TFLM arena": f"{manifest['arena']['bytes']} B",
-        "window": f"{manifest['window']['length']} × {manifest['window']['channels']}, hop {manifest['window']['hop']}",
+        "window": "{length} × {channels}, hop {hop}".format(**manifest["window"]),
         "threshold": f"{manifest['threshold']['value']:.6g} ({manifest['threshold']['method']})",
     }
     fact_rows = "".join(f"<tr><td>{k}</td><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items())
     imgs = "".join(f'<figure><img src="{p}" alt="{p}"></figure>' for p in pictures)
     by_fault = m.get("int8_by_fault")
     fault_rows = "".join(f"<tr><td>{k}</td><td>{v:.4f}</td></tr>" for k, v in (by_fault or {}).items())
+    shown = {k: v for k, v in manifest.items() if k != "training"}
     fault_table = f"<h2>int8 ROC AUC by fault type</h2><table>{fault_rows}</table>" if by_fault else ""
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>tinyae report</title>
@@ -197,6 +210,6 @@ td,th{{border:1px solid #ccc;padding:3px 8px}}img{{max-width:100%}}figure{{margi
 <table><tr><th>metric</th><th>float</th><th>int8 (device)</th></tr>{rows}</table>
 {fault_table}
 {imgs}
-<h2>Manifest</h2><pre>{html.escape(json.dumps({k: v for k, v in manifest.items() if k != "training"}, indent=1))}</pre>
+<h2>Manifest</h2><pre>{html.escape(json.dumps(shown, indent=1))}</pre>
 </body></html>
 """
