@@ -1,0 +1,205 @@
+"""What the device subcommands share: options, the session (port or emulator), the local model
+artifacts and the model check, consoles and progress bars."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tools import protocol as p
+from tools.device import DEFAULT_BAUD, DEFAULT_TIMEOUT, Device, DeviceError, open_port
+from train.errors import UserError
+
+DEFAULT_MODEL_DIR = Path("build/model")
+
+
+class ModelMismatch(DeviceError):
+    kind = "model"
+
+
+def add_device_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("device")
+    g.add_argument("--port", help="serial device path or pyserial URL (socket://host:port, rfc2217://, loop://)")
+    g.add_argument(
+        "--emulator",
+        nargs="?",
+        const="build/firmware/mps2_an386/tinyae.elf",
+        metavar="ELF",
+        help="start QEMU with this image (default build/firmware/mps2_an386/tinyae.elf) instead of --port",
+    )
+    g.add_argument("--baud", type=int, default=DEFAULT_BAUD, help="baud rate (default %(default)s)")
+    g.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for a reply")
+    g.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="model artifacts (default build/model)")
+    g.add_argument("--quiet", action="store_true", help="no progress bars or live view")
+
+
+@contextmanager
+def session(args: argparse.Namespace) -> Iterator[Device]:
+    """The Device for --port (or a QEMU started for --emulator), after the handshake; always closed."""
+    if args.emulator and args.port:
+        raise UserError("give either --port or --emulator, not both")
+    if args.emulator:
+        from tools.emulator import Emulator
+
+        emu_ctx = Emulator(args.emulator, timeout=max(args.timeout, 10.0))
+    else:
+        emu_ctx = nullcontext()
+    with emu_ctx as emu:
+        port = emu.url if emu is not None else args.port
+        if not port:
+            raise UserError("no device given; pass --port (see `python -m tools ports`) or --emulator")
+        dev = Device(open_port(port, args.baud), timeout=args.timeout, name=port)
+        try:
+            dev.handshake()
+            yield dev
+        finally:
+            dev.close()
+
+
+# ---------------------------------------------------------------------------- artifacts
+@dataclass
+class Artifacts:
+    model_dir: Path
+    manifest: dict | None
+    tflite_sha256: str | None  # sha256 of model_int8.tflite when present
+
+    @property
+    def sha256(self) -> str | None:
+        return None if self.manifest is None else str(self.manifest["model"]["sha256"])
+
+    @property
+    def vectors(self) -> Path:
+        return self.model_dir / "test_vectors.npz"
+
+    @property
+    def tflite(self) -> Path:
+        return self.model_dir / "model_int8.tflite"
+
+    def require(self) -> dict:
+        if self.manifest is None:
+            raise UserError(
+                f"no model artifacts in {self.model_dir} (manifest.json is missing); run `make model` or "
+                "point --model-dir at the artifacts the firmware was built from"
+            )
+        return self.manifest
+
+
+def load_artifacts(model_dir: Path) -> Artifacts:
+    path = Path(model_dir) / "manifest.json"
+    if not path.is_file():
+        return Artifacts(Path(model_dir), None, None)
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path} is not readable JSON ({exc}); re-run `make model`") from None
+    tfl = Path(model_dir) / "model_int8.tflite"
+    sha = hashlib.sha256(tfl.read_bytes()).hexdigest() if tfl.is_file() else None
+    if sha is not None and sha != manifest["model"]["sha256"]:
+        raise UserError(
+            f"{tfl} (sha256 {sha[:12]}) is not the model {path} describes ({manifest['model']['sha256'][:12]}); "
+            "the artifacts are inconsistent: re-run `make model`"
+        )
+    return Artifacts(Path(model_dir), manifest, sha)
+
+
+def model_matches(info: p.Info, art: Artifacts) -> bool | None:
+    """True/False when the local artifacts exist, None when there are none to compare with."""
+    return None if art.sha256 is None else info.model_sha256.hex() == art.sha256
+
+
+def check_model(info: p.Info, art: Artifacts) -> None:
+    """ModelMismatch when the device runs another model than the local artifacts describe."""
+    if model_matches(info, art) is False:
+        assert art.sha256 is not None
+        raise ModelMismatch(
+            f"the device runs model {info.model_sha256.hex()[:12]} but {art.model_dir} holds model "
+            f"{art.sha256[:12]}; flash the firmware built from these artifacts or point --model-dir at the "
+            "artifacts the device was built from"
+        )
+    if art.manifest is not None:
+        w = art.manifest["window"]
+        if (w["length"], w["hop"], w["channels"]) != (info.window_len, info.hop, info.channels):
+            raise ModelMismatch(
+                f"the device forms windows of {info.window_len}x{info.channels} (hop {info.hop}) but "
+                f"{art.model_dir} says {w['length']}x{w['channels']} (hop {w['hop']}); rebuild the firmware"
+            )
+
+
+def channel_names(info: p.Info, art: Artifacts) -> list[str]:
+    if art.manifest is not None and model_matches(info, art):
+        names = list(art.manifest["window"].get("channel_names") or [])
+        if len(names) == info.channels:
+            return names
+    return [f"ch{i}" for i in range(info.channels)]
+
+
+# ---------------------------------------------------------------------------- consoles
+def stdout_console() -> Console:
+    """Rich on stdout; 110 columns when piped (a full sha256 fits on one line)."""
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 110)
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def progress(args: argparse.Namespace) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=stderr_console(),
+        disable=bool(getattr(args, "quiet", False)),
+        transient=False,
+    )
+
+
+def fmt_bytes(n: int) -> str:
+    return f"{n:,} B"
+
+
+# ---------------------------------------------------------------------------- data to stream
+@dataclass
+class Source:
+    name: str
+    values: np.ndarray  # [T, C] float32
+    labels: np.ndarray | None  # [T] int8 per sample, or None
+
+
+def load_sources(csv_path: str | None, info: p.Info, art: Artifacts) -> list[Source]:
+    """The CSV's series (one per file, windows never span two) or the model's test split."""
+    if csv_path:
+        from train.data import load_csv
+
+        series = load_csv(csv_path)
+        out = [Source(s.source, s.values, s.labels) for s in series]
+        if out[0].values.shape[1] != info.channels:
+            names = ", ".join(series[0].channel_names)
+            raise UserError(
+                f"{csv_path} has {out[0].values.shape[1]} channel columns ({names}) but the device's model "
+                f"expects {info.channels}; select the model's channels (and name the timestamp/label columns "
+                "timestamp and label)"
+            )
+        return out
+    art.require()
+    if not art.vectors.is_file():
+        raise UserError(f"{art.vectors} is missing; run `make model` (it writes the test vectors) or pass --csv")
+    with np.load(art.vectors) as z:
+        values = np.asarray(z["series"], np.float32)
+        labels = np.asarray(z["series_labels"], np.int8) if "series_labels" in z.files else None
+    if labels is not None and len(labels) != len(values):
+        labels = None
+    return [Source(f"{art.vectors} (test split)", values, labels)]

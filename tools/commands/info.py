@@ -1,0 +1,117 @@
+"""`info`: the device's handshake as a table, and whether it runs the local model artifacts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.table import Table
+
+from tools import protocol as p
+from tools.commands.common import (
+    Artifacts,
+    add_device_args,
+    channel_names,
+    check_model,
+    fmt_bytes,
+    load_artifacts,
+    model_matches,
+    session,
+    stdout_console,
+)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    ap = sub.add_parser("info", help="show the device's handshake and check it runs the local model")
+    add_device_args(ap)
+    ap.add_argument("--json", metavar="FILE", help="also write the handshake as JSON")
+    ap.set_defaults(func=run)
+
+
+def info_dict(info: p.Info, art: Artifacts) -> dict:
+    return {
+        "firmware_version": info.firmware_version,
+        "target": info.target,
+        "protocol": info.proto_version,
+        "engine": info.engine,
+        "mode": "sensor" if info.mode == p.Mode.SENSOR else "host-stream",
+        "model_sha256": info.model_sha256.hex(),
+        "local_model_sha256": art.sha256,
+        "model_matches": model_matches(info, art),
+        "window_len": info.window_len,
+        "hop": info.hop,
+        "channels": info.channels,
+        "channel_names": channel_names(info, art),
+        "input_size": info.input_size,
+        "output_size": info.output_size,
+        "sample_rate_hz": info.sample_rate_hz,
+        "score": info.score_name,
+        "threshold": info.threshold,
+        "model_threshold": info.model_threshold,
+        "decision_k": info.decision_k,
+        "decision_n": info.decision_n,
+        "input_quant": {"scale": info.in_scale, "zero_point": info.in_zero_point},
+        "output_quant": {"scale": info.out_scale, "zero_point": info.out_zero_point},
+        "max_batch": info.max_batch,
+        "max_frame": info.max_frame,
+        "flash_used": info.flash_used,
+        "ram_static": info.ram_static,
+        "engine_ram": info.engine_ram,
+        "stack_bytes": info.stack_bytes,
+        "cost_unit": info.cost_unit,
+    }
+
+
+def info_table(info: p.Info, art: Artifacts, port: str) -> Table:
+    match = model_matches(info, art)
+    sha = info.model_sha256.hex()
+    if match is None:
+        verdict = f"[yellow]no local artifacts in {art.model_dir}[/]"
+    elif match:
+        verdict = f"[green]matches {art.model_dir}[/]"
+    else:
+        verdict = f"[bold red]MISMATCH: {art.model_dir} holds {art.sha256[:12] if art.sha256 else '?'}[/]"
+    thr = f"{info.threshold:.6g}"
+    if info.threshold != info.model_threshold:
+        thr += f" (model's: {info.model_threshold:.6g})"
+    t = Table(title=f"tinyae device on {port}", title_justify="left", show_header=False)
+    t.add_column("field", style="bold")
+    t.add_column("value")
+    rows = [
+        ("firmware", f"{info.firmware_version} on {info.target}"),
+        ("protocol", f"version {info.proto_version}"),
+        ("engine", info.engine),
+        ("mode", "sensor" if info.mode == p.Mode.SENSOR else "host-stream"),
+        ("model sha256", sha),
+        ("local artifacts", verdict),
+        ("window", f"{info.window_len} samples, hop {info.hop}"),
+        ("channels", f"{info.channels} ({', '.join(channel_names(info, art))})"),
+        ("sample rate", f"{info.sample_rate_hz:g} Hz"),
+        ("input / output", f"{info.input_size} / {info.output_size} int8"),
+        ("quantization", f"in {info.in_scale:.6g} zp {info.in_zero_point}, out {info.out_scale:.6g} zp "
+         f"{info.out_zero_point}"),
+        ("score", info.score_name),
+        ("threshold", thr),
+        ("alarm", f"{info.decision_k} of the last {info.decision_n} windows"),
+        ("flash used", fmt_bytes(info.flash_used)),
+        ("static RAM", fmt_bytes(info.ram_static)),
+        ("engine RAM", fmt_bytes(info.engine_ram)),
+        ("stack", fmt_bytes(info.stack_bytes)),
+        ("batch / frame", f"{info.max_batch} samples / {info.max_frame} B"),
+        ("cost unit", info.cost_unit),
+    ]  # fmt: skip
+    for k, v in rows:
+        t.add_row(k, v)
+    return t
+
+
+def run(args: argparse.Namespace) -> int:
+    art = load_artifacts(args.model_dir)
+    with session(args) as dev:
+        info = dev.require_info()
+        stdout_console().print(info_table(info, art, dev.name))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(info_dict(info, art), f, indent=2)
+        check_model(info, art)
+    return 0

@@ -1,0 +1,3 @@
+import argparse
+def add_parser(sub):
+    pass

@@ -1,0 +1,432 @@
+"""`verify`: stream the test split (or `--csv`) with verification on and compare the device with the
+host reference on exactly the windows the device forms (`make_windows(series, L, hop)`).
+
+Compared: int8 network inputs (the device's preprocessing) and outputs, bit for bit; the dequantized
+outputs (max abs error, RMSE, MAE, relative L2, cosine); the scores; the decisions; lost windows.
+
+Score tolerance: host and device compute the score with the same float32 operations in the same order
+(docs/architecture.md), so scores should be bit-equal; the check allows SCORE_RTOL = 1e-6 relative
+anyway and reports how many are exactly equal. Decisions are compared on every window whose score
+lies outside that tolerance band around the threshold.
+
+The reference is pluggable: `tflm` (default) is `train.reference.HostReference` (TFLM's kernels);
+`sim-stub` mirrors the simulated device's stand-in engine (tests with `--port sim://`).
+Exit 0 when everything agrees, 1 on any mismatch or lost window, 2 on a user/device error (a partial
+report of what was compared is still written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rich.console import Group
+from rich.table import Table
+
+from tools import protocol as p
+from tools.commands.common import (
+    Artifacts,
+    add_device_args,
+    check_model,
+    load_artifacts,
+    load_sources,
+    progress,
+    session,
+    stderr_console,
+    stdout_console,
+)
+from tools.device import DEFAULT_INFLIGHT, DeviceError
+from train import preprocess
+from train.data import make_windows, window_labels
+from train.errors import UserError
+
+SCORE_RTOL = 1e-6
+EXIT_MISMATCH = 1
+FIRST_MISMATCHES = 10
+REFERENCES = ("tflm", "sim-stub")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    ap = sub.add_parser("verify", help="compare the device with the host reference, window by window")
+    add_device_args(ap)
+    ap.add_argument("--csv", help="CSV to verify on (default: the model's test split)")
+    ap.add_argument("--json", metavar="FILE", help="write the report as JSON")
+    ap.add_argument("--markdown", metavar="FILE", help="write the report as Markdown")
+    ap.add_argument(
+        "--reference",
+        choices=REFERENCES,
+        default="tflm",
+        help="host reference: tflm (TFLM kernels, default) or sim-stub (the simulated device's stand-in)",
+    )
+    ap.add_argument("--inflight", type=int, default=DEFAULT_INFLIGHT, help=argparse.SUPPRESS)
+    ap.set_defaults(func=run)
+
+
+def make_reference(kind: str, art: Artifacts):  # type: ignore[no-untyped-def]
+    manifest = art.require()
+    if kind == "sim-stub":
+        from tools.fakeserial import SimStubReference
+
+        return SimStubReference(manifest)
+    if not art.tflite.is_file():
+        raise UserError(f"{art.tflite} is missing; run `make model` or point --model-dir at complete artifacts")
+    from train.reference import HostReference
+
+    return HostReference.from_manifest(art.tflite.read_bytes(), manifest)
+
+
+# ---------------------------------------------------------------------------- collecting
+@dataclass
+class Collected:
+    """The device's results for one series, indexed by window number."""
+
+    n_expected: int
+    input_q: dict[int, np.ndarray] = field(default_factory=dict)
+    output_q: dict[int, np.ndarray] = field(default_factory=dict)
+    score: dict[int, float] = field(default_factory=dict)
+    anomaly: dict[int, bool] = field(default_factory=dict)
+    alarm: dict[int, bool] = field(default_factory=dict)
+    status: dict[int, int] = field(default_factory=dict)
+    cost: dict[int, int] = field(default_factory=dict)
+    lost: list[int] = field(default_factory=list)
+    no_data: list[int] = field(default_factory=list)  # results without verification data
+
+    def add(self, r: p.Result) -> None:
+        w = r.window_seq
+        self.score[w], self.anomaly[w], self.alarm[w] = float(r.score), r.anomaly, r.alarm
+        self.status[w], self.cost[w] = r.status, r.cost
+        if r.input_q is None or r.output_q is None:
+            self.no_data.append(w)
+            return
+        self.input_q[w] = np.asarray(r.input_q, np.int8)
+        self.output_q[w] = np.asarray(r.output_q, np.int8)
+
+
+# ---------------------------------------------------------------------------- comparing
+def compare(
+    collected: list[Collected],
+    refs: list,  # ReferenceResult per series
+    wlabels: list[np.ndarray | None],
+    info: p.Info,
+    manifest: dict,
+) -> dict:
+    """The report (JSON-able) over every window the device returned with verification data."""
+    thr = np.float32(info.threshold)
+    s_out, z_out = manifest["output"]["scale"], manifest["output"]["zero_point"]
+    k, n = info.decision_k, info.decision_n
+    dev_in, ref_in, dev_out, ref_out = [], [], [], []
+    dev_s, ref_s, dev_an, dev_al, ref_al_ok, labels, costs, ids = [], [], [], [], [], [], [], []
+    ref_an_all, band_all = [], []
+    lost: list[dict] = []
+    statuses: list[dict] = []
+    for si, (col, ref) in enumerate(zip(collected, refs, strict=True)):
+        lost += [{"series": si, "window": w} for w in col.lost]
+        lost += [{"series": si, "window": w, "reason": "no verification data"} for w in col.no_data]
+        ref_an, ref_al = preprocess.decisions(ref.scores, float(thr), k, n)
+        band = np.abs(ref.scores.astype(np.float64) - float(thr)) <= SCORE_RTOL * max(abs(float(thr)), 1e-30)
+        for w in sorted(col.input_q):
+            if w >= len(ref.scores):
+                lost.append({"series": si, "window": w, "reason": "beyond the data"})
+                continue
+            ids.append((si, w))
+            dev_in.append(col.input_q[w])
+            ref_in.append(ref.input_q[w])
+            dev_out.append(col.output_q[w])
+            ref_out.append(ref.output_q[w])
+            dev_s.append(col.score[w])
+            ref_s.append(float(ref.scores[w]))
+            dev_an.append(col.anomaly[w])
+            dev_al.append(col.alarm[w])
+            ref_an_all.append(bool(ref_an[w]))
+            band_all.append(bool(band[w]))
+            # an alarm depends on the last n decisions: ambiguous when any of them is in the band
+            ref_al_ok.append((bool(ref_al[w]), bool(band[max(0, w - n + 1) : w + 1].any())))
+            labels.append(None if wlabels[si] is None or w >= len(wlabels[si]) else int(wlabels[si][w]))
+            costs.append(col.cost[w])
+            if col.status[w] != 0:
+                statuses.append({"series": si, "window": w, "status": col.status[w]})
+    m = len(ids)
+    report: dict = {
+        "windows_expected": int(sum(c.n_expected for c in collected)),
+        "windows_compared": m,
+        "lost_windows": lost,
+        "engine_errors": statuses,
+        "score_rtol": SCORE_RTOL,
+        "threshold": float(thr),
+    }
+    if m == 0:
+        report["ok"] = False
+        return report
+    di, ri = np.stack(dev_in), np.stack(ref_in)
+    do, ro = np.stack(dev_out), np.stack(ref_out)
+    in_mis = np.argwhere(di != ri)
+    out_mis = np.argwhere(do != ro)
+
+    def positions(mis: np.ndarray, dev: np.ndarray, ref: np.ndarray) -> list[dict]:
+        return [
+            {"series": ids[r][0], "window": ids[r][1], "element": int(e), "device": int(dev[r, e]), "host": int(ref[r, e])}
+            for r, e in mis[:FIRST_MISMATCHES]
+        ]  # fmt: skip
+
+    dd = preprocess.dequantize(do, s_out, z_out).astype(np.float64)
+    hd = preprocess.dequantize(ro, s_out, z_out).astype(np.float64)
+    diff = dd - hd
+    norm_h, norm_d = float(np.linalg.norm(hd)), float(np.linalg.norm(dd))
+    ds, rs = np.asarray(dev_s, np.float32), np.asarray(ref_s, np.float32)
+    sdiff = np.abs(ds.astype(np.float64) - rs.astype(np.float64))
+    srel = sdiff / np.maximum(np.abs(rs.astype(np.float64)), 1e-30)
+    bad_scores = np.flatnonzero(srel > SCORE_RTOL)
+    band_arr = np.asarray(band_all)
+    an_dev, an_ref = np.asarray(dev_an), np.asarray(ref_an_all)
+    dec_cmp = ~band_arr
+    dec_bad = np.flatnonzero(dec_cmp & (an_dev != an_ref))
+    al_cmp = np.asarray([not amb for _, amb in ref_al_ok])
+    al_ref = np.asarray([a for a, _ in ref_al_ok])
+    al_bad = np.flatnonzero(al_cmp & (np.asarray(dev_al) != al_ref))
+    cost = np.asarray(costs, np.int64)
+    report.update(
+        {
+            "input_elements": int(di.size),
+            "input_bit_exact_windows": int(np.sum(np.all(di == ri, axis=1))),
+            "input_mismatches": int(len(in_mis)),
+            "first_input_mismatches": positions(in_mis, di, ri),
+            "output_elements": int(do.size),
+            "output_bit_exact_windows": int(np.sum(np.all(do == ro, axis=1))),
+            "output_mismatches": int(len(out_mis)),
+            "first_output_mismatches": positions(out_mis, do, ro),
+            "output_max_abs_lsb": int(np.max(np.abs(do.astype(np.int32) - ro.astype(np.int32)))),
+            "max_abs_error": float(np.max(np.abs(diff))),
+            "rmse": float(np.sqrt(np.mean(diff**2))),
+            "mae": float(np.mean(np.abs(diff))),
+            "l2_relative_error": float(np.linalg.norm(diff) / norm_h) if norm_h > 0 else float(np.linalg.norm(diff)),
+            "cosine_similarity": float(np.sum(dd * hd) / (norm_d * norm_h)) if norm_d * norm_h > 0 else 1.0,
+            "scores_exact_equal": int(np.sum(ds == rs)),
+            "score_max_abs_diff": float(np.max(sdiff)),
+            "score_max_rel_diff": float(np.max(srel)),
+            "scores_out_of_tolerance": [
+                {"series": ids[i][0], "window": ids[i][1], "device": float(ds[i]), "host": float(rs[i])}
+                for i in bad_scores[:FIRST_MISMATCHES]
+            ],
+            "n_scores_out_of_tolerance": int(len(bad_scores)),
+            "decisions_compared": int(np.sum(dec_cmp)),
+            "decisions_in_band": int(np.sum(band_arr)),
+            "decision_mismatches": [{"series": ids[i][0], "window": ids[i][1]} for i in dec_bad[:FIRST_MISMATCHES]],
+            "n_decision_mismatches": int(len(dec_bad)),
+            "alarms_compared": int(np.sum(al_cmp)),
+            "n_alarm_mismatches": int(len(al_bad)),
+            "device_anomalies": int(np.sum(an_dev)),
+            "host_anomalies": int(np.sum(an_ref)),
+            "cost": {
+                "unit": info.cost_unit,
+                "min": int(cost.min()),
+                "median": float(np.median(cost)),
+                "max": int(cost.max()),
+            },
+        }
+    )  # fmt: skip
+    labelled = [(lab, a) for lab, a in zip(labels, dev_al, strict=True) if lab is not None]
+    if labelled:
+        lab = np.asarray([x for x, _ in labelled], bool)
+        pred = np.asarray([a for _, a in labelled], bool)
+        tp, fp = int(np.sum(lab & pred)), int(np.sum(~lab & pred))
+        fn, tn = int(np.sum(lab & ~pred)), int(np.sum(~lab & ~pred))
+        report["confusion"] = {
+            "predicted_by": "device alarm",
+            "tp": tp,
+            "fp": fp,
+            "fn": fn,
+            "tn": tn,
+            "precision": tp / (tp + fp) if tp + fp else None,
+            "recall": tp / (tp + fn) if tp + fn else None,
+        }
+    report["ok"] = bool(
+        not lost
+        and not statuses
+        and report["windows_compared"] == report["windows_expected"]
+        and report["input_mismatches"] == 0
+        and report["output_mismatches"] == 0
+        and report["n_scores_out_of_tolerance"] == 0
+        and report["n_decision_mismatches"] == 0
+        and report["n_alarm_mismatches"] == 0
+    )
+    return report
+
+
+# ---------------------------------------------------------------------------- presenting
+def _g(x: float) -> str:
+    return f"{x:.6g}" if isinstance(x, float) and math.isfinite(x) else str(x)
+
+
+def report_rows(r: dict) -> list[tuple[str, str, bool | None]]:
+    """(figure, value, ok) rows; ok None for figures that are information only."""
+    rows: list[tuple[str, str, bool | None]] = [
+        ("windows compared", f"{r['windows_compared']} of {r['windows_expected']}",
+         r["windows_compared"] == r["windows_expected"]),
+        ("lost windows", "none" if not r["lost_windows"] else
+         f"{len(r['lost_windows'])}: " + ", ".join(f"{x['series']}:{x['window']}" for x in r["lost_windows"][:10]),
+         not r["lost_windows"]),
+    ]  # fmt: skip
+    if r.get("engine_errors"):
+        rows.append(("engine errors", str(len(r["engine_errors"])), False))
+    if "output_mismatches" not in r:
+        return rows
+    n = r["windows_compared"]
+
+    def mis(key: str) -> str:
+        first = r[f"first_{key}_mismatches"]
+        s = ", ".join(f"w{x['window']}[{x['element']}] {x['device']} vs {x['host']}" for x in first[:3])
+        return f"{r[f'{key}_mismatches']} elements" + (f" (first: {s})" if s else "")
+
+    rows += [
+        ("int8 inputs bit-exact", f"{r['input_bit_exact_windows']} / {n} windows; mismatches: {mis('input')}",
+         r["input_mismatches"] == 0),
+        ("int8 outputs bit-exact", f"{r['output_bit_exact_windows']} / {n} windows; mismatches: {mis('output')}",
+         r["output_mismatches"] == 0),
+        ("output max abs error", f"{_g(r['max_abs_error'])} ({r['output_max_abs_lsb']} LSB)", None),
+        ("output RMSE / MAE", f"{_g(r['rmse'])} / {_g(r['mae'])}", None),
+        ("output L2 relative error", _g(r["l2_relative_error"]), None),
+        ("output cosine similarity", _g(r["cosine_similarity"]), None),
+        ("scores exactly equal", f"{r['scores_exact_equal']} / {n}", None),
+        ("score max abs / rel diff", f"{_g(r['score_max_abs_diff'])} / {_g(r['score_max_rel_diff'])} "
+         f"(tolerance {r['score_rtol']:g} rel; {r['n_scores_out_of_tolerance']} outside)",
+         r["n_scores_out_of_tolerance"] == 0),
+        ("decisions agree", f"{r['decisions_compared'] - r['n_decision_mismatches']} / {r['decisions_compared']} "
+         f"({r['decisions_in_band']} in the tolerance band excluded); anomalies device {r['device_anomalies']}, "
+         f"host {r['host_anomalies']}", r["n_decision_mismatches"] == 0),
+        ("alarms agree", f"{r['alarms_compared'] - r['n_alarm_mismatches']} / {r['alarms_compared']}",
+         r["n_alarm_mismatches"] == 0),
+        ("inference cost", f"min {r['cost']['min']:,} / median {r['cost']['median']:,.0f} / max "
+         f"{r['cost']['max']:,} {r['cost']['unit']}", None),
+    ]  # fmt: skip
+    if "confusion" in r:
+        c = r["confusion"]
+        prec = "-" if c["precision"] is None else f"{c['precision']:.3f}"
+        rec = "-" if c["recall"] is None else f"{c['recall']:.3f}"
+        rows.append(("confusion (labels x device alarm)",
+                     f"TP {c['tp']}  FP {c['fp']}  FN {c['fn']}  TN {c['tn']}  precision {prec}  recall {rec}", None))  # fmt: skip
+    if "device" in r:
+        d = r["device"]
+        rows.append(("device memory", f"flash {d['flash_used']:,} B, static RAM {d['ram_static']:,} B, engine RAM "
+                     f"{d['engine_ram']:,} B, stack {d['stack_bytes']:,} B", None))  # fmt: skip
+    if "seconds" in r:
+        rows.append(("time", f"{r['seconds']:.2f} s ({r['windows_per_second']:.1f} windows/s)", None))
+    return rows
+
+
+def rich_report(r: dict, title: str) -> Table:
+    t = Table(title=title, title_justify="left")
+    t.add_column("check", style="bold")
+    t.add_column("result")
+    t.add_column("", justify="center")
+    for name, value, ok in report_rows(r):
+        mark = "" if ok is None else ("[green]ok[/]" if ok else "[bold red]FAIL[/]")
+        t.add_row(name, value, mark)
+    verdict = "[bold green]PASS[/]" if r["ok"] else "[bold red]FAIL[/]"
+    if r.get("incomplete"):
+        verdict += f" (incomplete: {r['incomplete']})"
+    t.caption = f"verdict: {verdict}"
+    return t
+
+
+def markdown_report(r: dict, title: str) -> str:
+    lines = [f"# {title}", "", f"**{'PASS' if r['ok'] else 'FAIL'}**", ""]
+    if r.get("incomplete"):
+        lines += [f"Incomplete: {r['incomplete']}", ""]
+    lines += ["| check | result | ok |", "|---|---|:-:|"]
+    for name, value, ok in report_rows(r):
+        lines.append(f"| {name} | {value.replace('|', '/')} | {'' if ok is None else ('yes' if ok else '**no**')} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(args: argparse.Namespace, report: dict, title: str) -> None:
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(markdown_report(report, title))
+
+
+# ---------------------------------------------------------------------------- the command
+def run(args: argparse.Namespace) -> int:
+    art = load_artifacts(args.model_dir)
+    manifest = art.require()
+    reference = make_reference(args.reference, art)
+    err = stderr_console()
+    with session(args) as dev:
+        info = dev.require_info()
+        check_model(info, art)
+        sources = load_sources(args.csv, info, art)
+        L, hop = info.window_len, info.hop
+        collected: list[Collected] = []
+        wlabels = [window_labels(s.labels, L, hop) if s.labels is not None else None for s in sources]
+        failure: DeviceError | None = None
+        seconds = 0.0
+        title = f"verify {dev.name} against the host reference ({args.reference})"
+        try:
+            dev.set(p.Param.VERIFY, 1)
+            with progress(args) as prog:
+                for si, src in enumerate(sources):
+                    n_exp = len(make_windows(src.values, L, hop))
+                    col = Collected(n_exp)
+                    collected.append(col)
+                    task = prog.add_task(f"verify {si}", total=n_exp, status="")
+
+                    def on_result(r: p.Result, col: Collected = col, task=task) -> None:  # type: ignore[no-untyped-def]
+                        col.add(r)
+                        prog.update(task, completed=len(col.score), status=f"score {r.score:.4g}")
+
+                    summary = dev.stream(src.values, on_result, inflight=args.inflight)
+                    col.lost = list(summary.lost_windows)
+                    seconds += summary.seconds
+            dev.set(p.Param.VERIFY, 0)
+        except DeviceError as exc:
+            failure = exc
+        # Compare what arrived (all of it, or everything before a failure).
+        refs = []
+        for si, src in enumerate(sources[: len(collected)]):
+            refs.append(reference.evaluate(make_windows(src.values, L, hop)))
+        if failure is not None:
+            # windows never received because of the failure count as lost
+            for col in collected:
+                got = set(col.score) | set(col.lost)
+                col.lost = sorted(set(col.lost) | (set(range(col.n_expected)) - got))
+        report = compare(collected, refs, wlabels[: len(collected)], info, manifest)
+        if failure is not None:
+            report["ok"] = False
+            report["incomplete"] = str(failure)
+        report["device"] = {
+            "port": dev.name,
+            "firmware": info.firmware_version,
+            "target": info.target,
+            "engine": info.engine,
+            "model_sha256": info.model_sha256.hex(),
+            "flash_used": info.flash_used,
+            "ram_static": info.ram_static,
+            "engine_ram": info.engine_ram,
+            "stack_bytes": info.stack_bytes,
+        }
+        report["reference"] = args.reference
+        report["link"] = {
+            "lost_frames": dev.stats.lost_frames,
+            "decode_errors": dev.stats.decode_errors,
+            "retransmits": dev.stats.retransmits,
+            "bytes_tx": dev.stats.bytes_tx,
+            "bytes_rx": dev.stats.bytes_rx,
+        }
+        if seconds > 0:
+            report["seconds"] = seconds
+            report["windows_per_second"] = report["windows_compared"] / seconds
+        write_reports(args, report, title)
+        stdout_console().print(Group(rich_report(report, title)))
+        if failure is not None:
+            err.print(f"partial report written ({report['windows_compared']} windows compared)")
+            raise failure
+        if not report["ok"]:
+            err.print("[bold red]error:[/] the device and the host reference disagree (see the report)")
+            return EXIT_MISMATCH
+        return 0

@@ -1,0 +1,549 @@
+"""A session with a tinyae device over any pyserial port: handshake, settings, flow-controlled
+sample streaming with sequence tracking, sensor-mode telemetry, reset and timeout detection.
+
+    with open_device("/dev/ttyACM0", baud=115200, timeout=5.0) as dev:   # or socket://, sim://
+        info = dev.handshake()
+        summary = dev.stream(samples, on_result=print)
+
+Every failure is a `DeviceError` (a `UserError`): one sentence saying what happened and what to do.
+Nothing is skipped silently: lost device frames (header sequence gaps), lost windows (window
+sequence gaps) and lost sensor samples are counted and listed by number in the summaries.
+"""
+
+from __future__ import annotations
+
+import errno
+import select
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import serial
+
+from tools import protocol as p
+from train.errors import UserError
+
+DEFAULT_BAUD = 115200
+DEFAULT_TIMEOUT = 5.0
+DEFAULT_INFLIGHT = 2  # sample batches sent ahead of their acknowledgement
+HELLO_RETRY_S = 0.5
+READ_CHUNK = 65536
+_LOCAL_SCHEMES = ("socket://", "loop://", "rfc2217://", "spy://", "hwgrep://", "alt://", "sim://")
+
+
+class DeviceError(UserError):
+    """A device or link failure; `kind` names it for callers and tests."""
+
+    kind = "device"
+
+
+class PortError(DeviceError):
+    kind = "port"
+
+
+class HandshakeError(DeviceError):
+    kind = "handshake"
+
+
+class DeviceReset(DeviceError):
+    kind = "reset"
+
+
+class DeviceTimeout(DeviceError):
+    kind = "timeout"
+
+
+class LinkClosed(DeviceError):
+    kind = "closed"
+
+
+# ---------------------------------------------------------------------------- opening ports
+def _is_url(port: str) -> bool:
+    return "://" in port
+
+
+def open_port(port: str, baud: int = DEFAULT_BAUD):  # type: ignore[no-untyped-def]
+    """Open a device path or any pyserial URL (plus sim://) non-blocking; PortError on failure."""
+    if not port:
+        raise PortError("no port given; pass --port (see `python -m tools ports`) or --emulator")
+    if port.startswith("sim://"):
+        from tools.fakeserial import open_sim
+
+        return open_sim(port)
+    kwargs: dict = {"baudrate": baud, "timeout": 0, "write_timeout": 10.0}
+    if not _is_url(port):
+        kwargs["exclusive"] = True  # Linux/macOS: flock, so a port another program holds is refused
+    try:
+        return serial.serial_for_url(port, **kwargs)
+    except serial.SerialException as exc:
+        raise PortError(_port_error_sentence(port, exc)) from None
+    except (ValueError, OSError) as exc:
+        raise PortError(f"cannot open {port}: {exc}; check the port name or URL") from None
+
+
+def _port_error_sentence(port: str, exc: serial.SerialException) -> str:
+    text = str(exc)
+    code = exc.errno if isinstance(exc.errno, int) else None
+    if "exclusively lock" in text or code in (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK):
+        return (
+            f"port {port} is busy: another program holds it (a serial monitor, `make monitor`, another "
+            "tinyae command); close that program and retry"
+        )
+    if code == errno.ENOENT or "No such file" in text:
+        return f"no serial port {port}; list the ports with `python -m tools ports` and pass one with --port"
+    if code == errno.EACCES or "Permission denied" in text:
+        return (
+            f"permission denied on {port}; add your user to the port's group (Debian: `sudo usermod -aG "
+            "dialout $USER`, then log in again)"
+        )
+    if "Connection refused" in text or code == errno.ECONNREFUSED:
+        return f"nothing listens at {port}; start the emulator (`make emulate`) or check the URL"
+    return f"cannot open {port}: {text}; check the port and that no other program uses it"
+
+
+# ---------------------------------------------------------------------------- summaries
+@dataclass
+class LinkStats:
+    bytes_tx: int = 0
+    bytes_rx: int = 0
+    frames_rx: int = 0
+    lost_frames: int = 0  # device->host frames missing from the header sequence
+    decode_errors: int = 0  # frames the host decoder rejected (CRC, COBS, ...)
+    device_errors: list[p.ErrorReply] = field(default_factory=list)
+    retransmits: int = 0
+
+
+@dataclass
+class StreamSummary:
+    samples: int = 0
+    batches: int = 0
+    windows_expected: int = 0
+    windows_received: int = 0
+    lost_windows: list[int] = field(default_factory=list)
+    engine_errors: int = 0
+    seconds: float = 0.0
+    bytes_tx: int = 0
+    bytes_rx: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return not self.lost_windows and self.windows_received == self.windows_expected
+
+
+def windows_for(n_samples: int, length: int, hop: int) -> int:
+    """How many windows the device completes over n samples (as train.data.make_windows forms them)."""
+    return 0 if n_samples < length else (n_samples - length) // hop + 1
+
+
+# ---------------------------------------------------------------------------- the session
+class Device:
+    """One host session; not thread-safe. `ser` is a pyserial-like object opened non-blocking."""
+
+    def __init__(self, ser, *, timeout: float = DEFAULT_TIMEOUT, name: str | None = None) -> None:  # type: ignore[no-untyped-def]
+        self.ser = ser
+        self.timeout = float(timeout)
+        self.name = name or str(getattr(ser, "port", "the device"))
+        self.info: p.Info | None = None
+        self.stats = LinkStats()
+        self._dec = p.StreamDecoder()
+        self._inbox: deque[p.Message] = deque()
+        self._tx_seq = 0
+        self._rx_seq: int | None = None
+        self._pre_bytes = bytearray()  # what arrived before the handshake (for diagnosis)
+        self._echoes = 0
+        self._pre_errors = 0
+        self._bad_version: int | None = None
+        self._windows_seen = 0  # for the reset sentence
+        self.on_raw: Callable[[bytes], None] | None = None
+
+    # ------------------------------------------------------------------ low level
+    def close(self) -> None:
+        try:
+            self.ser.close()
+        except Exception:  # closing a port that already failed must not hide the first error
+            pass
+
+    def send(self, msg: p.Message) -> None:
+        data = p.encode_frame(msg, self._tx_seq)
+        self._tx_seq = (self._tx_seq + 1) & 0xFFFFFFFF
+        try:
+            self.ser.write(data)
+            if hasattr(self.ser, "flush") and not isinstance(msg, p.Samples):
+                self.ser.flush()
+        except (serial.SerialException, OSError) as exc:
+            raise LinkClosed(f"writing to {self.name} failed ({exc}); the device was disconnected") from None
+        self.stats.bytes_tx += len(data)
+
+    def _wait_readable(self, timeout: float) -> None:
+        if timeout <= 0:
+            return
+        wait = getattr(self.ser, "wait_readable", None)
+        if wait is not None:
+            wait(timeout)
+            return
+        try:
+            fd = self.ser.fileno()
+        except (AttributeError, OSError, ValueError, serial.SerialException):
+            time.sleep(min(timeout, 0.002))
+            return
+        try:
+            select.select([fd], [], [], timeout)
+        except (OSError, ValueError):
+            time.sleep(min(timeout, 0.002))
+
+    def _read_some(self, timeout: float) -> bytes:
+        self._wait_readable(timeout)
+        try:
+            data = self.ser.read(READ_CHUNK)
+        except (serial.SerialException, OSError) as exc:
+            raise LinkClosed(
+                f"the connection to {self.name} closed ({exc}); the device was unplugged or the "
+                "emulator exited"
+            ) from None
+        if data:
+            self.stats.bytes_rx += len(data)
+            if self.on_raw is not None:
+                self.on_raw(data)
+        return data
+
+    def poll(self, timeout: float) -> None:
+        """Read what arrives within `timeout` s and queue the decoded messages."""
+        data = self._read_some(timeout)
+        if not data:
+            return
+        if self.info is None and len(self._pre_bytes) < 4096:
+            self._pre_bytes += data[: 4096 - len(self._pre_bytes)]
+        for ev in self._dec.feed(data):
+            if isinstance(ev, p.DecodeError):
+                if ev.code == p.ErrorCode.BAD_VERSION:
+                    self._bad_version = ev.got
+                if self.info is not None:
+                    self.stats.decode_errors += 1
+                else:
+                    self._pre_errors += 1
+                continue
+            if isinstance(ev, p.TextQuery):
+                continue
+            msg = ev.msg
+            if type(msg) in (p.Hello, p.Samples, p.Setting, p.Reset):
+                self._echoes += 1  # our own frames coming back: a loopback, not a device
+                continue
+            self.stats.frames_rx += 1
+            if isinstance(msg, p.Boot):
+                self._rx_seq = ev.seq
+                if self.info is not None:
+                    raise DeviceReset(
+                        f"{self.name} reset during the session (its boot handshake appeared again after "
+                        f"{self._windows_seen} windows); check its power supply and for a crash or watchdog, "
+                        "then rerun"
+                    )
+            elif self._rx_seq is not None:
+                gap = (ev.seq - self._rx_seq - 1) & 0xFFFFFFFF
+                if 0 < gap < 0x80000000:
+                    self.stats.lost_frames += gap
+                self._rx_seq = ev.seq
+            else:
+                self._rx_seq = ev.seq
+            self._inbox.append(msg)
+
+    def next_message(self, deadline: float, what: str) -> p.Message:
+        """The next queued message, reading until `deadline`; DeviceTimeout names `what` was awaited."""
+        while not self._inbox:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DeviceTimeout(
+                    f"no {what} from {self.name} within {self.timeout:g} s; the device stopped answering "
+                    "(check the cable, or raise --timeout for a slow board)"
+                )
+            self.poll(min(left, 0.05))
+        return self._inbox.popleft()
+
+    # ------------------------------------------------------------------ handshake and settings
+    def handshake(self) -> p.Info:
+        """Send Hello (repeated every 0.5 s) until the device answers with its Info."""
+        deadline = time.monotonic() + self.timeout
+        next_hello = 0.0
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                raise HandshakeError(self._no_handshake_sentence())
+            if now >= next_hello:
+                self.send(p.Hello())
+                next_hello = now + HELLO_RETRY_S
+            self.poll(min(0.05, deadline - now))
+            while self._inbox:
+                msg = self._inbox.popleft()
+                if type(msg) is p.Info:
+                    self._check_version(msg)
+                    self.info = msg
+                    self._dec.max_frame = max(msg.max_frame, 64) + 64
+                    self.stats = LinkStats(bytes_tx=self.stats.bytes_tx, bytes_rx=self.stats.bytes_rx)
+                    return msg
+                if isinstance(msg, p.Boot):
+                    next_hello = 0.0  # the device just (re)started: ask again at once
+
+    def _check_version(self, info: p.Info) -> None:
+        if info.proto_version != p.PROTOCOL_VERSION:
+            raise HandshakeError(
+                f"{self.name} speaks tinyae protocol version {info.proto_version} but this tool speaks "
+                f"{p.PROTOCOL_VERSION}; flash firmware built from this checkout (or use the matching tool)"
+            )
+
+    def _no_handshake_sentence(self) -> str:
+        raw = bytes(self._pre_bytes)
+        who = f"{self.name} (baud {getattr(self.ser, 'baudrate', '?')})"
+        if self._bad_version is not None:
+            return (
+                f"{who} speaks tinyae protocol version {self._bad_version}, this tool speaks "
+                f"{p.PROTOCOL_VERSION}; flash firmware built from this checkout"
+            )
+        if self._echoes and not self._pre_errors:
+            return (
+                f"{who} sends back exactly what the tool writes (a loopback or echo, not a tinyae device); "
+                "pass the port of the board"
+            )
+        if not raw:
+            return (
+                f"no handshake from {who} within {self.timeout:g} s: nothing was received; check that the "
+                "tinyae firmware is flashed and that this is its port"
+            )
+        text = raw.replace(b"\x00", b"")
+        printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in text)
+        if text and printable >= 0.9 * len(text):
+            line = next((ln.strip() for ln in text.decode("ascii", "replace").splitlines() if ln.strip()), "")
+            if self._echoes:
+                return f"{who} echoes what the tool writes (a loopback, not a tinyae device); pass the board's port"
+            return (
+                f"{who} answers with text ({line[:60]!r}) but not the tinyae protocol: it runs other firmware; "
+                "flash the tinyae firmware (`make flash`)"
+            )
+        return (
+            f"no handshake from {who}: {len(raw)} unreadable bytes arrived; check the baud rate (--baud, tinyae "
+            f"uses {DEFAULT_BAUD}) and that the device runs the tinyae firmware"
+        )
+
+    def _await_ack(self, ref_type: int, what: str, on_other: Callable[[p.Message], None] | None = None) -> p.Ack:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            msg = self.next_message(deadline, f"acknowledgement of {what}")
+            if isinstance(msg, p.Ack) and msg.ref_type == ref_type:
+                return msg
+            if isinstance(msg, p.ErrorReply) and msg.ref_type == ref_type:
+                raise DeviceError(
+                    f"{self.name} refused {what} ({msg.code_name}, expected {msg.expected}, got {msg.got}); "
+                    "check the value or update the firmware"
+                )
+            if on_other is not None:
+                on_other(msg)
+
+    def set(self, param: p.Param, value: float | int) -> None:
+        """A runtime setting; waits for its acknowledgement (messages before it are dropped)."""
+        self.send(p.Setting(int(param), value))
+        self._await_ack(p.MsgType.SET, f"setting {param.name.lower()}={value}")
+
+    def reset_windows(self) -> None:
+        """Clear the device's window state (window and batch numbering restart at 0)."""
+        self.send(p.Reset())
+        self._await_ack(p.MsgType.RESET, "the window reset")
+
+    def require_info(self) -> p.Info:
+        if self.info is None:
+            self.handshake()
+        assert self.info is not None
+        return self.info
+
+    def batch_size(self) -> int:
+        info = self.require_info()
+        room = (info.max_frame - p.OVERHEAD - p.SAMPLES_FIXED.size) // (4 * info.channels)
+        return max(1, min(info.max_batch, room))
+
+    # ------------------------------------------------------------------ host-stream mode
+    def stream(
+        self,
+        samples: np.ndarray,
+        on_result: Callable[[p.Result], None],
+        *,
+        realtime_hz: float | None = None,
+        inflight: int = DEFAULT_INFLIGHT,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> StreamSummary:
+        """Send `samples` [T, C] and hand every Result to `on_result` (window_seq 0-based).
+
+        Flow control: at most `inflight` batches are unacknowledged. A batch the device rejected
+        (SEQ_GAP after a corrupted frame) is resent. Lost windows are listed in the summary.
+        """
+        info = self.require_info()
+        x = np.asarray(samples, np.float32)
+        if x.ndim != 2 or x.shape[1] != info.channels:
+            raise UserError(
+                f"the data has {x.shape[-1] if x.ndim == 2 else '?'} channels but the device's model expects "
+                f"{info.channels}; pass data with {info.channels} channel columns"
+            )
+        if info.mode != p.Mode.HOST_STREAM:
+            self.set(p.Param.MODE, p.Mode.HOST_STREAM)
+            self.info = _replace(info, mode=p.Mode.HOST_STREAM)
+        self.reset_windows()
+        bsize = self.batch_size()
+        if realtime_hz:
+            bsize = max(1, min(bsize, round(realtime_hz * 0.05)))
+        starts = list(range(0, len(x), bsize))
+        summary = StreamSummary(samples=len(x), batches=len(starts))
+        summary.windows_expected = windows_for(len(x), info.window_len, info.hop)
+        payloads = [
+            tuple(tuple(float(v) for v in row) for row in x[s : s + bsize]) for s in starts
+        ]  # fmt: skip
+        tx0, rx0, t0 = self.stats.bytes_tx, self.stats.bytes_rx, time.monotonic()
+        next_send, acked, next_window = 0, 0, 0
+        stale_until = -1  # batch seqs below this, rejected before a rewind, are stale rejections
+        received: set[int] = set()
+        retried = False
+
+        def handle(msg: p.Message) -> None:
+            nonlocal next_window, acked, next_send, stale_until
+            if isinstance(msg, p.Result):
+                if msg.window_seq in received:
+                    return
+                if msg.window_seq > next_window:
+                    summary.lost_windows.extend(range(next_window, msg.window_seq))
+                received.add(msg.window_seq)
+                next_window = max(next_window, msg.window_seq + 1)
+                summary.windows_received += 1
+                self._windows_seen = summary.windows_received
+                if msg.status != 0:
+                    summary.engine_errors += 1
+                on_result(msg)
+            elif isinstance(msg, p.Ack) and msg.ref_type == p.MsgType.SAMPLES:
+                if msg.batch_seq >= acked:
+                    acked = msg.batch_seq + 1
+                    if on_progress is not None:
+                        on_progress(sum(len(b) for b in payloads[:acked]))
+            elif isinstance(msg, p.ErrorReply):
+                if msg.code == p.ErrorCode.SEQ_GAP and msg.ref_type == p.MsgType.SAMPLES:
+                    if msg.got < stale_until:
+                        return
+                    acked = max(acked, msg.expected)
+                    if msg.expected < next_send:
+                        self.stats.retransmits += next_send - msg.expected
+                        stale_until, next_send = next_send, msg.expected
+                    return
+                self.stats.device_errors.append(msg)
+                if msg.code in p.FRAMING_ERRORS and next_send == len(payloads) and acked < next_send:
+                    # one of our frames arrived corrupted and no later batch will reveal which: resend
+                    self.stats.retransmits += next_send - acked
+                    stale_until, next_send = next_send, acked
+
+        while acked < len(payloads):
+            while next_send < len(payloads) and next_send - acked < max(1, inflight):
+                if realtime_hz:
+                    due = t0 + (starts[next_send] + len(payloads[next_send])) / realtime_hz
+                    while time.monotonic() < due:
+                        self.poll(min(0.02, max(0.0, due - time.monotonic())))
+                        while self._inbox:
+                            handle(self._inbox.popleft())
+                self.send(p.Samples(next_send, payloads[next_send], info.channels))
+                next_send += 1
+            try:
+                msg = self.next_message(time.monotonic() + self.timeout, "acknowledgement of a sample batch")
+            except DeviceTimeout:
+                if retried or next_send == acked:
+                    raise
+                retried = True  # one resend: the last batch itself may have been corrupted on the way
+                self.stats.retransmits += next_send - acked
+                stale_until, next_send = next_send, acked
+                continue
+            handle(msg)
+        while self._inbox:  # results are sent before their batch's ack; nothing should remain
+            handle(self._inbox.popleft())
+        if next_window < summary.windows_expected:
+            summary.lost_windows.extend(range(next_window, summary.windows_expected))
+        summary.seconds = time.monotonic() - t0
+        summary.bytes_tx = self.stats.bytes_tx - tx0
+        summary.bytes_rx = self.stats.bytes_rx - rx0
+        return summary
+
+    # ------------------------------------------------------------------ sensor mode
+    def sensor(self, *, stop: Callable[[], bool]) -> Iterator[p.Message]:
+        """Switch to sensor mode and yield Telemetry/Result messages until `stop()` is true.
+
+        Sample and window continuity is checked by the caller (`SensorTracker`). Switches the device
+        back to host-stream mode on the way out (best effort).
+        """
+        self.require_info()
+        self.set(p.Param.MODE, p.Mode.SENSOR)
+        self.info = _replace(self.info, mode=p.Mode.SENSOR)
+        try:
+            last = time.monotonic()
+            while not stop():
+                if not self._inbox:
+                    self.poll(0.05)
+                if self._inbox:
+                    last = time.monotonic()
+                    msg = self._inbox.popleft()
+                    if isinstance(msg, p.Result):
+                        self._windows_seen += 1
+                    yield msg
+                elif time.monotonic() - last > self.timeout:
+                    raise DeviceTimeout(
+                        f"no sensor data from {self.name} for {self.timeout:g} s in sensor mode; the board "
+                        "has no sensor source (build it with SENSOR=1) or stopped answering"
+                    )
+        finally:
+            self.leave_sensor_mode()
+
+    def leave_sensor_mode(self) -> None:
+        try:
+            self.send(p.Setting(int(p.Param.MODE), int(p.Mode.HOST_STREAM)))
+            deadline = time.monotonic() + min(self.timeout, 2.0)
+            while time.monotonic() < deadline:
+                msg = self.next_message(deadline, "acknowledgement of the mode switch")
+                if isinstance(msg, p.Ack) and msg.ref_type == p.MsgType.SET:
+                    break
+            if self.info is not None:
+                self.info = _replace(self.info, mode=p.Mode.HOST_STREAM)
+        except DeviceError:
+            pass
+
+
+@dataclass
+class SensorTracker:
+    """Continuity of sensor-mode telemetry (sample indices) and results (window numbers)."""
+
+    next_sample: int = 0
+    next_window: int = 0
+    lost_samples: list[tuple[int, int]] = field(default_factory=list)  # (first, count)
+    lost_windows: list[int] = field(default_factory=list)
+
+    def telemetry(self, t: p.Telemetry) -> None:
+        if t.first_sample > self.next_sample:
+            self.lost_samples.append((self.next_sample, t.first_sample - self.next_sample))
+        self.next_sample = max(self.next_sample, t.first_sample + len(t.samples))
+
+    def result(self, r: p.Result) -> None:
+        if r.window_seq > self.next_window:
+            self.lost_windows.extend(range(self.next_window, r.window_seq))
+        self.next_window = max(self.next_window, r.window_seq + 1)
+
+    @property
+    def samples_lost(self) -> int:
+        return sum(n for _, n in self.lost_samples)
+
+
+def _replace(info, **kw):  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    return replace(info, **kw)
+
+
+@contextmanager
+def open_device(port: str, baud: int = DEFAULT_BAUD, timeout: float = DEFAULT_TIMEOUT) -> Iterator[Device]:
+    """Open the port, handshake, yield the Device, always close the port."""
+    ser = open_port(port, baud)
+    dev = Device(ser, timeout=timeout, name=port)
+    try:
+        dev.handshake()
+        yield dev
+    finally:
+        dev.close()
