@@ -119,6 +119,14 @@ def rate(fn: Callable[[], int], repeats: int, min_seconds: float = 0.3) -> tuple
     return Timing(rates), items
 
 
+def rel(p: Path | str) -> str:
+    """A path relative to the repository root when it is inside it (commands are run from there)."""
+    try:
+        return str(Path(p).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(p)
+
+
 def command_text(argv: Sequence[str]) -> str:
     return " ".join(shlex.quote(str(a)) for a in argv)
 

@@ -123,7 +123,7 @@ def build(model_dir: Path, out_dir: Path, *, opt: str = "-Os", baseline: bool = 
 
 def _rel(argv: list[str]) -> list[str]:
     root = str(ROOT) + "/"
-    return [a.replace(root, "") for a in argv]
+    return [a.replace(root, "") for a in argv]  # inside -I, -Wl,-Map= and -o arguments too
 
 
 def run_image(elf: Path, timeout: float = 120.0) -> dict:

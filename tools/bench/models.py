@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.bench.common import PY, command_text, run
+from tools.bench.common import PY, command_text, rel, run
 
 CONFIG = "configs/default.toml"
 
@@ -41,7 +41,7 @@ def train_command(spec: ModelSpec, out: Path) -> list[str]:
     argv = [PY, "-m", "train", "model", "--config", CONFIG]
     for o in spec.overrides:
         argv += ["--set", o]
-    return [*argv, "--out", str(out), "--quiet"]
+    return [*argv, "--out", rel(out), "--quiet"]
 
 
 def train(spec: ModelSpec, models_dir: Path, *, suffix: str = "") -> TrainedModel:

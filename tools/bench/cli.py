@@ -1,0 +1,280 @@
+"""`python -m tools.bench [--quick] [--out bench/]`: measure everything `make bench` reports.
+
+Writes <out>/results.json (every figure, every run, the command behind each) and <out>/RESULTS.md
+(tables). Models and bench images go to build/bench/. --quick is the smoke version: one model trained
+for two epochs, no repeats of the training, no width sweep, no emulated link or verify run; it
+checks that the bench code runs and writes what it should, and its figures mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tools.bench import device, hostref, models, quality, report, streaming
+from tools.bench.common import PY, ROOT, Timing, command_text, have, machine, rel, run
+from train.errors import UserError, run_cli
+
+WORK = ROOT / "build" / "bench"
+TRAIN_REPEATS = 3  # the default experiment is trained this many times (timings + reproducibility)
+
+
+def _say(msg: str) -> None:
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def _guard(what: str, fn: Callable[[], dict]) -> dict:
+    """Run one measurement; a UserError becomes a "not measured" entry with its reason."""
+    try:
+        return fn()
+    except UserError as exc:
+        _say(f"{what}: not measured ({exc})")
+        return {"status": "not measured", "reason": str(exc)}
+
+
+def measure(out: Path, *, quick: bool = False, work: Path = WORK) -> dict:
+    t_start = time.perf_counter()
+    model_dir = work / "models"
+    img_dir = work / "images"
+    argv = [PY, "-m", "tools.bench", *(["--quick"] if quick else []), "--out", rel(out)]
+    res: dict = {"schema": 1, "command": command_text(argv), "quick": quick, "machine": machine()}
+
+    # -- detection quality -------------------------------------------------------------------
+    from train.data import SPLIT_PROTOCOL
+
+    specs = (models.quick(models.DEFAULT),) if quick else models.QUALITY
+    trained: dict[str, models.TrainedModel] = {}
+    datasets: dict[str, dict] = {}
+    repeats: list[models.TrainedModel] = []
+    for spec in specs:
+        _say(f"training {spec.name} ({' '.join(spec.overrides) or 'defaults'})")
+        try:
+            trained[spec.name] = models.train(spec, model_dir)
+        except UserError as exc:
+            datasets[spec.name] = {"status": "not measured", "reason": str(exc)}
+            continue
+        datasets[spec.name] = quality.figures(trained[spec.name])
+    default = trained.get(specs[0].name)
+    if default is None:
+        raise UserError(f"the default model could not be trained: {datasets[specs[0].name]['reason']}")
+    repeats.append(default)
+    for i in range(2, (1 if quick else TRAIN_REPEATS) + 1):
+        _say(f"training {specs[0].name} again (run {i} of {TRAIN_REPEATS}: timings and reproducibility)")
+        repeats.append(models.train(specs[0], model_dir, suffix=f"-run{i}"))
+    rep = quality.reproducibility([quality.figures(m) for m in repeats])
+    res["quality"] = {
+        "split_protocol": SPLIT_PROTOCOL,
+        "config": models.CONFIG,
+        "threshold_method": _threshold_text(default.manifest),
+        "datasets": datasets,
+        "reproducibility": rep,
+        "by_fault": datasets[specs[0].name].get("int8_roc_auc_by_fault"),
+    }
+
+    # -- pipeline timings --------------------------------------------------------------------
+    res["pipeline"] = _pipeline(repeats, quick, work)
+
+    # -- device cost and footprint -------------------------------------------------------------
+    missing = have("arm-none-eabi-gcc", "qemu-system-arm")
+    if missing:
+        res["device"] = {"status": "not measured", "reason": missing}
+        res["footprint"] = {"status": "not measured", "reason": missing}
+    else:
+        res["device"], res["footprint"] = _device(default, trained, quick, model_dir, img_dir)
+
+    # -- streaming and host reference ----------------------------------------------------------
+    res["streaming"] = _streaming(default, quick, img_dir)
+    host = [hostref.figures(default, repeats=3 if quick else hostref.REPEATS)]
+    ref = trained.get(models.REFERENCE.name)
+    if ref is not None:
+        host.append(hostref.figures(ref))
+    res["host_reference"] = {"models": host}
+
+    res["elapsed_s"] = round(time.perf_counter() - t_start, 1)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(res, indent=2, default=_json_default) + "\n")
+    (out / "RESULTS.md").write_text(report.render(res))
+    return res
+
+
+def _json_default(o: object) -> object:
+    if hasattr(o, "item"):
+        return o.item()  # numpy scalars
+    raise TypeError(f"not JSON serialisable: {o!r}")
+
+
+def _threshold_text(manifest: dict) -> str:
+    t = manifest["threshold"]
+    params = ", ".join(f"{k}={v}" for k, v in t.get("params", {}).items() if k != "windows")
+    return f"{t['method']} {params}".strip()
+
+
+def _pipeline(repeats: list[models.TrainedModel], quick: bool, work: Path) -> dict:
+    timings = [m.manifest.get("timings_s", {}) for m in repeats]
+    out: dict = {
+        "command": repeats[0].command,
+        "runs": len(repeats),
+        "training_s": Timing([t.get("training", 0.0) for t in timings]).to_dict(2),
+        "conversion_s": Timing([t.get("conversion", 0.0) for t in timings]).to_dict(2),
+        "train_model_wall_s": Timing([m.wall_s for m in repeats]).to_dict(2),
+        "stages_s": timings,
+        "note": (
+            "training and conversion are the pipeline's own stage timings (manifest `timings_s`); the whole "
+            "run includes TensorFlow's start-up, the host reference, the TFLM arena bisection, export and "
+            "the HTML report."
+        ),
+    }
+    if quick:
+        out["demo"] = {"status": "skipped", "reason": "--quick"}
+    else:
+        out["demo"] = _guard("demo", lambda: _demo(work))
+    return out
+
+
+def _has_make_target(name: str) -> bool:
+    import re
+
+    pattern = re.compile(rf"^{re.escape(name)}\s*:", re.M)
+    files = [ROOT / "Makefile", *sorted((ROOT / "mk").glob("*.mk"))]
+    return any(pattern.search(f.read_text()) for f in files if f.is_file())
+
+
+def _demo(work: Path) -> dict:
+    """`make demo` once, cold (fresh model and image directories), after set-up."""
+    import shutil
+
+    mdir, fdir = work / "demo-model", work / "demo-firmware"
+    for d in (mdir, fdir):
+        shutil.rmtree(d, ignore_errors=True)
+    vars_ = [f"MODEL_DIR={rel(mdir)}", f"EMU_OUT={rel(fdir)}"]
+    if _has_make_target("demo"):
+        argv = ["make", "--no-print-directory", "demo", *vars_]
+        wall, _ = run(argv, timeout=900)
+        return {"what": "`make demo`", "wall_s": round(wall, 1), "command": command_text(argv)}
+    a1 = ["make", "--no-print-directory", "model", *vars_]
+    a2 = ["make", "--no-print-directory", "firmware-emu", *vars_]
+    w1, _ = run(a1, timeout=900)
+    w2, _ = run(a2, timeout=900)
+    return {
+        "what": "`make model` + `make firmware-emu` (no `make demo` target yet)",
+        "wall_s": round(w1 + w2, 1),
+        "parts_s": {"model": round(w1, 1), "firmware-emu": round(w2, 1)},
+        "command": f"{command_text(a1)} && {command_text(a2)}",
+    }
+
+
+def _device(
+    default: models.TrainedModel,
+    trained: dict[str, models.TrainedModel],
+    quick: bool,
+    model_dir: Path,
+    img_dir: Path,
+) -> tuple[dict, dict]:
+    opts = ("-Os",) if quick else ("-Os", "-O2")
+    results: dict[str, dict] = {}
+    _say(f"device cost: {default.spec.name}")
+    results["default"] = device.measure(default, img_dir, opts)
+    sweep: list[dict] = []
+    if not quick:
+        wanted = [
+            ("reference", models.REFERENCE),
+            ("reference_logistic", models.REFERENCE_LOGISTIC),
+            *((f"sweep_h{h}", models.reference_spec(h)) for h in models.SWEEP_HIDDEN if h != 64),
+        ]
+        for key, spec in wanted:
+            _say(f"training {spec.name} and measuring its device cost")
+            m = models.train(spec, model_dir)
+            trained[spec.name] = m
+            results[key] = device.measure(m, img_dir, opts)
+        for h in models.SWEEP_HIDDEN:
+            r = results["reference" if h == 64 else f"sweep_h{h}"]
+            sweep.append({
+                "hidden": h, "shape": r["shape"], "macs": r["macs"],
+                "instructions_Os": r["Os"]["instructions"], "per_mac_Os": r["Os"]["instructions_per_mac"],
+                "instructions_O2": r["O2"]["instructions"], "per_mac_O2": r["O2"]["instructions_per_mac"],
+                "flash_added_Os": r["Os"]["flash_added"], "ram_added_Os": r["Os"]["ram_added"],
+            })  # fmt: skip
+    dev: dict = {"method": _method_text(), "models": results, "sweep": sweep}
+    if "reference" in results:
+        ratios = device.tflm_ratios(results["reference"], results.get("reference_logistic"))
+        dev["tflm_comparison"] = {"tflm": device.TFLM, "ratios": ratios}
+    fp = {
+        "method": (
+            "flash and static RAM that engine + model add to an image: the bench image minus the same "
+            "harness built without engine and model (-Os, tools.budget.measure_elf on both ELFs; the RAM "
+            "is the engine's static scratch). Model constants: weights, biases, requantization "
+            "parameters and tables as the generator counts them (manifest `compiled.const_bytes`); engine "
+            "code = flash added - model constants (kernels, the generated call sequence, the engine glue). "
+            "TFLM arena: the host bisection of `make model` for the same .tflite (manifest "
+            "`arena.measured_bytes_host`; DESIGN.md: the 32-bit target needs about 1 KB less)."
+        ),
+        "models": {
+            k: {
+                "shape": r["shape"],
+                "flash_added": r["Os"]["flash_added"],
+                "ram_added": r["Os"]["ram_added"],
+                "scratch_bytes": r["scratch_bytes"],
+                "model_const_bytes": r["const_bytes"],
+                "engine_code_bytes": r["Os"]["flash_added"] - r["const_bytes"],
+                "tflite_bytes": r["tflite_bytes"],
+                "tflm_arena_host_bytes": r["tflm_arena_host_bytes"],
+            }
+            for k, r in results.items()
+        },
+    }
+    return dev, fp
+
+
+def _method_text() -> str:
+    return (
+        "Instructions per inference: a dedicated bench image (tools/bench/bench_app.c on the "
+        "mps2_an386 target) runs `tae_engine_invoke()` on up to 16 of the host reference's int8 test "
+        "windows, 3 times each, reading SysTick around each call; QEMU runs with `-icount shift=6`, so the "
+        "counts are exact instruction counts (the empty measurement is subtracted; the figure is the "
+        "minimum, and every model here had min = max). Every output is compared with tflite_micro's: "
+        "a non-bit-exact engine is refused. -Os is mk/firmware-emu.mk's level; -O2 is TFLM's default."
+    )
+
+
+def _streaming(default: models.TrainedModel, quick: bool, img_dir: Path) -> dict:
+    out: dict = {"codec": streaming.codec_figures(default, repeats=3 if quick else streaming.REPEATS)}
+    if quick:
+        skip = {"status": "skipped", "reason": "--quick"}
+        out["link"], out["verify"] = skip, dict(skip)
+        return out
+    missing = have("arm-none-eabi-gcc", "qemu-system-arm")
+    if missing:
+        out["link"] = {"status": "not measured", "reason": missing}
+        out["verify"] = {"status": "not measured", "reason": missing}
+        return out
+    _say("streaming: emulated UART byte rate")
+    out["link"] = _guard("link", lambda: streaming.link_byte_rate(img_dir))
+    if "bytes_per_s" in out["link"]:
+        wire = streaming.wire_bytes_per_window(default.manifest)
+        bps = out["link"]["bytes_per_s"]["median"]
+        out["bound"] = {
+            "model": default.spec.name,
+            "wire": wire,
+            "windows_per_s": round(bps / max(wire["up"], wire["down_verify"]), 1),
+        }
+    _say("streaming: end-to-end verify over the emulated link")
+    out["verify"] = _guard("verify", lambda: streaming.verify_figures(default, img_dir))
+    return out
+
+
+@run_cli
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--quick", action="store_true", help="tiny smoke run (seconds): checks the code, not figures"
+    )
+    ap.add_argument("--out", type=Path, default=Path("bench"), help="where results.json and RESULTS.md go")
+    ap.add_argument("--work", type=Path, default=WORK, help="models and bench images (default build/bench)")
+    args = ap.parse_args(argv)
+    res = measure(args.out, quick=args.quick, work=args.work)
+    _say(f"wrote {args.out / 'results.json'} and {args.out / 'RESULTS.md'} in {res['elapsed_s']:.0f} s")
+    return 0

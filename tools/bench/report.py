@@ -1,0 +1,293 @@
+"""RESULTS.md from the bench's results dict (results.json holds the same figures with every run)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _f(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        if v != v:  # NaN
+            return "n/a"
+        return f"{v:.{digits}f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return lines
+
+
+def _pair(a: int, a_name: str, b: int, b_name: str, unit: str = "") -> str:
+    u = f" {unit}" if unit else ""
+    return f"{a:,}{u} ({a_name}) / {b:,}{u} ({b_name})"
+
+
+def _ratios(r: dict, *keys: str) -> str:
+    return " / ".join(_f(r.get(k), 3) for k in keys)
+
+
+def _skipped(section: dict) -> str | None:
+    if section.get("status") in ("not measured", "skipped"):
+        return f"not measured: {section.get('reason', '')}"
+    return None
+
+
+def render(res: dict) -> str:
+    m = res["machine"]
+    kind = "quick smoke run, figures not meaningful" if res["quick"] else "make bench"
+    out = [
+        "# tinyae benchmark results",
+        "",
+        f"Written by `{res['command']}` ({kind})"
+        f" on {m['date']}, commit `{m['commit']}`{' (with uncommitted changes)' if m['dirty'] else ''}, "
+        f"in {res['elapsed_s']:.0f} s.",
+        f"Machine: **{m['cores']} cores**, {m['cpu']}, {m['os']}, Python {m['python']}; "
+        + ", ".join(f"{k} {v}" for k, v in m["tools"].items())
+        + ".",
+        "Timings are medians of several runs (the count is given with each); every run is in "
+        "`results.json`. Device costs are exact instruction counts and do not vary between runs.",
+        "",
+    ]
+    out += _quality(res["quality"])
+    out += _device(res["device"])
+    out += _footprint(res["footprint"])
+    out += _pipeline(res["pipeline"])
+    out += _streaming(res["streaming"])
+    out += _hostref(res["host_reference"])
+    return "\n".join(out) + "\n"
+
+
+def _quality(q: dict) -> list[str]:
+    out = ["## Detection quality", ""]
+    rep = q.get("reproducibility", {})
+    d = rep.get("report_digits", 4)
+    out.append(
+        f"Test-split figures at the threshold calibrated on normal validation windows "
+        f"({q['threshold_method']}); float = the Keras model, int8 = the host reference (tflite_micro), "
+        f"which the device matches bit for bit. Reproducibility: the default experiment was trained "
+        f"{rep.get('runs', 1)} time(s) from scratch; figures "
+        + (
+            "were identical to every digit the pipeline keeps (6)"
+            if rep.get("identical")
+            else f"agreed to {rep.get('agreeing_digits')} decimal places"
+        )
+        + f", so they are reported with {d} digits."
+    )
+    out.append("")
+    rows = []
+    for name, f in q["datasets"].items():
+        if "status" in f:
+            rows.append([name, "—", *(["—"] * 6), f"not measured: {f.get('reason', '')}"])
+            continue
+        far = f.get("test_false_alarm_rate_int8")
+        for kind in ("float", "int8"):
+            if kind not in f:
+                continue
+            k = f[kind]
+            rows.append([
+                name if kind == "float" else "", f["shape"] if kind == "float" else "", kind,
+                _f(k["roc_auc"], d), _f(k["pr_auc"], d), _f(k["f1"], d), _f(k["precision"], d),
+                _f(k["recall"], d), "",
+            ])  # fmt: skip
+        if "float" not in f and "int8" not in f:
+            rows.append([
+                name, f["shape"], "int8", "n/a", "n/a", "n/a", "n/a", "n/a",
+                f"{_f(far, d)} of {f.get('test_windows_streamed')} test windows flagged (no anomalies)",
+            ])  # fmt: skip
+    out += _table(
+        ["data set", "model", "", "ROC AUC", "PR AUC", "F1", "precision", "recall", "false alarms"], rows
+    )
+    out += ["", "Windows (train / val / test) and commands:", ""]
+    for name, f in q["datasets"].items():
+        if "status" in f:
+            continue
+        w = f["windows"]
+        out.append(
+            f"- {name}: {w['train']} / {w['val']} / {w['test']} windows; {f['note']}; "
+            f"threshold {f['threshold']['value']:.6g}; `{f['command']}`"
+        )
+    if q.get("by_fault"):
+        out.append(
+            "- int8 ROC AUC per synthetic fault (normal windows vs that fault): "
+            + ", ".join(f"{k} {v:.4f}" for k, v in q["by_fault"].items())
+        )
+    out += ["", "Split protocol (`train.data.SPLIT_PROTOCOL`):", ""]
+    out += ["> " + line for line in q["split_protocol"].splitlines()]
+    out += ["", f"Config: `{q['config']}` with the overrides in each command (full config saved as "
+            "`config.toml` beside each model).", ""]  # fmt: skip
+    return out
+
+
+def _device(dev: dict) -> list[str]:
+    out = ["## Device cost on the emulated Cortex-M4F (QEMU mps2-an386, compiled engine)", ""]
+    skip = _skipped(dev)
+    if skip:
+        return [*out, skip, ""]
+    out.append(dev["method"])
+    out.append("")
+    rows = []
+    for key, r in dev["models"].items():
+        os_, o2 = r.get("Os", {}), r.get("O2", {})
+        exact = f"{os_.get('bit_exact_windows', '—')}/{os_.get('windows', '—')}"
+        rows.append([
+            key, r["shape"], r["output"], _f(r["macs"]), _f(os_.get("instructions")),
+            _f(os_.get("instructions_per_mac"), 2), _f(o2.get("instructions")),
+            _f(o2.get("instructions_per_mac"), 2), exact,
+        ])  # fmt: skip
+    out += _table(
+        ["model", "shape", "output", "MACs", "instr -Os", "instr/MAC -Os", "instr -O2", "instr/MAC -O2",
+         "bit-exact windows"],
+        rows,
+    )  # fmt: skip
+    t = dev.get("tflm_comparison")
+    if t:
+        out += [
+            "",
+            'Against TFLM on the same network (DESIGN.md, "Figures to beat"; ratio = tinyae / TFLM):',
+            "",
+        ]
+        ref = dev["models"].get("reference", {})
+        lg = dev["models"].get("reference_logistic", {})
+        r = t["ratios"]
+        tf = t["tflm"]
+        ref_k, cmsis, cmsis2 = tf["reference_kernels_Os"], tf["cmsis_nn_Os"], tf["cmsis_nn_O2"]
+        rows = [
+            ["instructions, -Os, linear output", _f(ref.get("Os", {}).get("instructions")),
+             _pair(cmsis["instructions"], "CMSIS-NN", ref_k["instructions"], "ref."),
+             _ratios(r, "instructions_Os_vs_cmsis_nn_Os", "instructions_Os_vs_reference_kernels_Os")],
+            ["instructions, -O2, linear output", _f(ref.get("O2", {}).get("instructions")),
+             f"{cmsis2['instructions']:,} (CMSIS-NN)", _ratios(r, "instructions_O2_vs_cmsis_nn_O2")],
+            ["+ final LOGISTIC, -Os", _f(r.get("logistic_extra_Os")), f"+{tf['logistic_extra_Os']:,}",
+             _f(r.get("logistic_extra_Os_vs_tflm"), 3)],
+            ["+ final LOGISTIC, -O2", _f(r.get("logistic_extra_O2")), f"+{tf['logistic_extra_O2']:,}",
+             _f(r.get("logistic_extra_O2_vs_tflm"), 3)],
+            ["flash added (engine + model), -Os", f"{_f(ref.get('Os', {}).get('flash_added'))} B",
+             _pair(ref_k["flash_added"], "ref.", cmsis["flash_added"], "CMSIS-NN", "B"),
+             _ratios(r, "flash_vs_reference_kernels", "flash_vs_cmsis_nn")],
+            ["static RAM added, -Os", f"{_f(ref.get('Os', {}).get('ram_added'))} B",
+             _pair(ref_k["ram_added"], "ref.", cmsis["ram_added"], "CMSIS-NN", "B"),
+             _ratios(r, "ram_vs_reference_kernels", "ram_vs_cmsis_nn")],
+        ]  # fmt: skip
+        if lg:
+            rows[2][1] = "+" + rows[2][1]
+            rows[3][1] = "+" + rows[3][1]
+        out += _table(["figure (128-64-16-64-128)", "tinyae compiled", "TFLM", "ratio"], rows)
+    out += ["", "Commands (train, then build and run the bench image):", ""]
+    for key, r in dev["models"].items():
+        out.append(f"- {key}: `{r['train_command']}`")
+    first = next(iter(dev["models"].values()))
+    cmd, how = first["Os"]["build_command"], first["Os"]["run"]
+    out.append(f"- bench image (-Os; -O2 the same with -O2): `{cmd}`, run by {how}")
+    out.append("")
+    return out
+
+
+def _footprint(fp: dict) -> list[str]:
+    out = ["## Footprint", ""]
+    skip = _skipped(fp)
+    if skip:
+        return [*out, skip, ""]
+    out.append(fp["method"])
+    out.append("")
+    rows = [
+        [k, r["shape"], f"{_f(r['flash_added'])} B", f"{_f(r['ram_added'])} B", f"{_f(r['scratch_bytes'])} B",
+         f"{_f(r['model_const_bytes'])} B / {_f(r['engine_code_bytes'])} B", f"{_f(r['tflite_bytes'])} B",
+         f"{_f(r['tflm_arena_host_bytes'])} B"]
+        for k, r in fp["models"].items()
+    ]  # fmt: skip
+    out += _table(
+        ["model", "shape", "flash added (engine + model)", "static RAM added", "scratch",
+         "of which model constants / engine code", ".tflite", "TFLM arena (host-measured)"],
+        rows,
+    )  # fmt: skip
+    out.append("")
+    return out
+
+
+def _pipeline(p: dict) -> list[str]:
+    out = ["## Pipeline", ""]
+    rows = []
+    for key, label in (("training_s", "training (fit)"), ("conversion_s", "int8 conversion"),
+                       ("train_model_wall_s", "`python -m train model`, whole run")):  # fmt: skip
+        v = p.get(key)
+        if v:
+            runs = f"{len(v['runs'])}: " + ", ".join(f"{x:.2f}" for x in v["runs"])
+            rows.append([label, f"{v['median']:.2f} s", runs, f"`{p['command']}`"])
+    demo = p.get("demo", {})
+    if _skipped(demo):
+        rows.append(["demo", "—", "—", _skipped(demo) or ""])
+    elif demo:
+        rows.append(
+            [demo["what"], f"{demo['wall_s']:.1f} s", "1 (cold, after set-up)", f"`{demo['command']}`"]
+        )
+    out += _table(["figure", "median", "runs", "command"], rows)
+    if p.get("note"):
+        out += ["", p["note"]]
+    out.append("")
+    return out
+
+
+def _streaming(s: dict) -> list[str]:
+    out = ["## Streaming", ""]
+    rows = []
+    c = s.get("codec", {})
+    for key, label in (
+        ("result_verify", "RESULT frame with verification payload"),
+        ("result_plain", "RESULT frame"),
+    ):
+        if key in c:
+            v = c[key]
+            what = f"host codec: encode + decode (CRC checked) of a {label} ({v['wire_bytes']} B on the wire)"
+            rows.append(
+                [what, f"{v['frames_per_s']['median']:,.0f} frames/s", f"{c['repeats']}", c["command"]]
+            )
+    link = s.get("link", {})
+    if _skipped(link):
+        rows.append(["emulated UART byte rate (echo)", "—", "—", _skipped(link) or ""])
+    elif link:
+        rows.append(["emulated UART byte rate (echo image)", f"{link['bytes_per_s']['median']:,.0f} B/s",
+                     f"{link['repeats']}", link["command"]])  # fmt: skip
+        b = s.get("bound", {})
+        if b:
+            what = (
+                f"bound on windows/s from the byte rate ({b['wire']['up']} B up per window, "
+                f"{b['wire']['down_verify']} B down with verification; model {b['model']})"
+            )
+            rows.append([what, f"{b['windows_per_s']:,.1f} windows/s", "—", "link rate / max(up, down)"])
+    v = s.get("verify", {})
+    if _skipped(v):
+        rows.append(["windows/s over the emulated link; end-to-end `verify` of the test split", "—", "—",
+                     _skipped(v) or ""])  # fmt: skip
+    elif v:
+        what = f"end-to-end `verify` of the test split ({v['windows']} windows, {v['samples']} samples)"
+        rows.append([what, f"{v['wall_s']['median']:.1f} s", f"{v['repeats']}", f"`{v['command']}`"])
+        rows.append(["windows/s over the emulated link (verify, payload on)", f"{v['windows_per_s']:,.1f}",
+                     f"{v['repeats']}", "windows / median verify time"])  # fmt: skip
+    out += _table(["figure", "value", "runs", "how"], rows)
+    out.append("")
+    return out
+
+
+def _hostref(h: dict) -> list[str]:
+    out = ["## Host reference throughput (tflite_micro)", ""]
+    rows = []
+    for r in h.get("models", []):
+        full = f"{r['evaluate_windows_per_s']['median']:,.0f}"
+        invoke = f"{r['tflm_invoke_windows_per_s']['median']:,.0f}"
+        rows.append(
+            [r["model"], r["shape"], full, invoke, f"{r['repeats']} × {r['windows_per_run']} windows"]
+        )
+    out += _table(
+        ["model", "shape", "windows/s (preprocess + TFLM + score)", "windows/s (TFLM invoke only)", "runs"],
+        rows,
+    )
+    if h.get("models"):
+        out += ["", h["models"][0]["command"]]
+    out.append("")
+    return out
