@@ -37,13 +37,15 @@ class FcStage:
 
     @property
     def fast(self) -> bool:
-        """True when the kernel's short requantization is exact for every reachable accumulator:
-        |acc| <= sum|w| * 128 + |bias'| and |h| <= |acc| + 1 must leave room for 2^(r-1) in int32."""
+        """True when the kernel's short requantization (tae_kernels.c) is exact for every reachable
+        accumulator: every channel shifts right (r >= 1), |acc| <= sum|w| * 128 + |bias'| stays below
+        2^30 (the kernel doubles it for one SMMULR), and |h| <= |acc| + 1 leaves room for the rounding
+        constant 2^(r-1) + z_out * 2^r in int32."""
         bound = int((np.abs(self.weights.astype(np.int64)).sum(axis=1) * 128 + np.abs(self.bias)).max())
-        right = [-int(s) for s in self.shift if s <= -1]
-        if not right:
-            return True  # no channel takes the short path
-        return bound + 1 + (1 << (max(right) - 1)) < (1 << 31)
+        if bound >= (1 << 30) or any(int(s) > -1 for s in self.shift):
+            return False
+        r = max(-int(s) for s in self.shift)
+        return bound + 2 + (1 << (r - 1)) + 128 * (1 << r) < (1 << 31)
 
 
 @dataclass

@@ -97,15 +97,118 @@ static inline int32_t tae_b8(uint32_t w, unsigned i) { return (int32_t)(int8_t)(
 #endif
 
 /* Fast exact requantization, valid when every channel shifts right (shift <= -1) and the generator
- * proved |acc| + 2^(r-1) < 2^31 (flag `fast`, see below): TFLite's two roundings become
- *   h = (acc * M + 2^30) >> 31                 (SaturatingRoundingDoublingHighMul: the C division's
- *                                               truncation and the nudge's sign cancel out)
- *   y = (h + 2^(r-1) + (h >> 31)) >> r         (RoundingDivideByPOT, ties away from zero)
- */
-static inline int32_t tae_requant_fast(int32_t acc, int32_t mult, int32_t right)
+ * proved |acc| < 2^30 and |acc| + 2 + 2^(r-1) + 128 * 2^r < 2^31 (flag `fast`, train/compiled/lower.py).
+ * TFLite's two roundings then become
+ *   h = (2acc * M + 2^31) >> 32          SaturatingRoundingDoublingHighMul: the C division's truncation
+ *                                        and the nudge's sign cancel out; this is one SMMULR on the M4
+ *   y = (h + C + (h >> 31)) >> r         RoundingDivideByPOT (ties away from zero) plus the output zero
+ *                                        point: C = 2^(r-1) + z_out * 2^r, so no separate add
+ * followed by the clamp to [act_min, act_max] (an 8-bit saturation, then byte-wise max/min). */
+static inline int32_t tae_high_mul(int32_t acc, int32_t mult)
 {
-    const int32_t h = (int32_t)(((int64_t)acc * mult + (1 << 30)) >> 31);
-    return (h + ((1 << right) >> 1) + (h >> 31)) >> right;
+    const int32_t a2 = (int32_t)((uint32_t)acc << 1);
+#if TAE_USE_DSP
+    int32_t h;
+    __asm__("smmulr %0, %1, %2" : "=r"(h) : "r"(a2), "r"(mult));
+    return h;
+#else
+    return (int32_t)(((int64_t)a2 * mult + ((int64_t)1 << 31)) >> 32);
+#endif
+}
+
+static inline int32_t tae_round_shift(int32_t h, int32_t c, uint32_t right)
+{
+    /* wrap-free: the generator's bound keeps h + c + (h >> 31) inside int32 */
+    return (h + c + (h >> 31)) >> right;
+}
+
+static inline int32_t tae_sat8(int32_t v)
+{
+#if TAE_USE_DSP
+    return __ssat(v, 8);
+#else
+    return v < -128 ? -128 : (v > 127 ? 127 : v);
+#endif
+}
+
+/* Per-layer constants of the fast requantization, computed once per call. */
+typedef struct {
+    int32_t mult;   /* per-tensor multiplier */
+    int32_t round;  /* per-tensor C = 2^(r-1) + z_out * 2^r */
+    uint32_t right; /* per-tensor r */
+    int32_t zp2;    /* 2 * z_out + 1: C = zp2 * 2^(r-1) */
+    uint32_t lo4;   /* act_min in each byte */
+    uint32_t hi4;   /* act_max in each byte */
+} tae_rq_t;
+
+static inline uint32_t tae_bytes4(int32_t v)
+{
+    return ((uint32_t)v & 0xFFu) * 0x01010101u;
+}
+
+/* 4 requantized outputs (saturated to int8), clamped to the activation range, packed little-endian. */
+static inline uint32_t tae_clamp4(uint32_t y, const tae_rq_t *q)
+{
+#if TAE_USE_DSP
+    (void)__ssub8(y, q->lo4);
+    y = __sel(y, q->lo4);
+    (void)__ssub8(q->hi4, y);
+    return __sel(y, q->hi4);
+#else
+    uint32_t r = 0;
+    for (unsigned i = 0; i < 4u; ++i) {
+        int32_t v = (int8_t)(uint8_t)(y >> (8u * i));
+        const int32_t lo = (int8_t)(uint8_t)(q->lo4 & 0xFFu);
+        const int32_t hi = (int8_t)(uint8_t)(q->hi4 & 0xFFu);
+        v = v < lo ? lo : (v > hi ? hi : v);
+        r |= ((uint32_t)v & 0xFFu) << (8u * i);
+    }
+    return r;
+#endif
+}
+
+static inline uint32_t tae_pack4(int32_t y0, int32_t y1, int32_t y2, int32_t y3)
+{
+    return ((uint32_t)y0 & 0xFFu) | (((uint32_t)y1 & 0xFFu) << 8) | (((uint32_t)y2 & 0xFFu) << 16) |
+           ((uint32_t)y3 << 24);
+}
+
+static inline int32_t tae_rq_channel(const tae_fc_layer_t *L, const tae_rq_t *q, uint32_t o, int32_t acc)
+{
+    const uint32_t right = (uint32_t)(-L->shift[o]);
+    const int32_t c = (int32_t)((uint32_t)q->zp2 << (right - 1u)); /* z_out * 2^r + 2^(r-1) */
+    return tae_sat8(tae_round_shift(tae_high_mul(acc, L->multiplier[o]), c, right));
+}
+
+static void tae_store_fast(const tae_fc_layer_t *L, const tae_rq_t *q, uint32_t o, int32_t a0, int32_t a1,
+                           int32_t a2, int32_t a3, uint32_t count, int8_t *out)
+{
+    int32_t y0, y1, y2, y3;
+    if (L->per_channel) {
+        y0 = tae_rq_channel(L, q, o, a0);
+        y1 = count > 1u ? tae_rq_channel(L, q, o + 1u, a1) : 0;
+        y2 = count > 2u ? tae_rq_channel(L, q, o + 2u, a2) : 0;
+        y3 = count > 3u ? tae_rq_channel(L, q, o + 3u, a3) : 0;
+    } else {
+        y0 = tae_sat8(tae_round_shift(tae_high_mul(a0, q->mult), q->round, q->right));
+        y1 = tae_sat8(tae_round_shift(tae_high_mul(a1, q->mult), q->round, q->right));
+        y2 = tae_sat8(tae_round_shift(tae_high_mul(a2, q->mult), q->round, q->right));
+        y3 = tae_sat8(tae_round_shift(tae_high_mul(a3, q->mult), q->round, q->right));
+    }
+    const uint32_t y = tae_clamp4(tae_pack4(y0, y1, y2, y3), q);
+    int8_t *dst = out + o;
+    if (L->lut != 0) {
+        const int8_t *lut = L->lut + 128;
+        for (uint32_t r = 0; r < count; ++r) {
+            dst[r] = lut[(int8_t)(uint8_t)(y >> (8u * r))];
+        }
+    } else if (count == 4u) {
+        memcpy(dst, &y, 4); /* one STR on the M4 (unaligned access is allowed) */
+    } else {
+        for (uint32_t r = 0; r < count; ++r) {
+            dst[r] = (int8_t)(uint8_t)(y >> (8u * r));
+        }
+    }
 }
 
 static void tae_store(const tae_fc_layer_t *L, uint32_t o, const int32_t *acc, uint32_t count, int8_t *out)
@@ -115,13 +218,8 @@ static void tae_store(const tae_fc_layer_t *L, uint32_t o, const int32_t *acc, u
     const int32_t hi = L->act_max;
     for (uint32_t r = 0; r < count; ++r) {
         const uint32_t q = L->per_channel ? o + r : 0u;
-        int32_t v;
-        if (L->shift[q] <= -1 && L->fast) {
-            v = tae_requant_fast(acc[r], L->multiplier[q], -L->shift[q]) + zp;
-        } else {
-            v = tae_multiply_by_quantized_multiplier(acc[r], L->multiplier[q], L->shift[q]);
-            v = (int32_t)((uint32_t)v + (uint32_t)zp);
-        }
+        int32_t v = tae_multiply_by_quantized_multiplier(acc[r], L->multiplier[q], L->shift[q]);
+        v = (int32_t)((uint32_t)v + (uint32_t)zp);
         v = v < lo ? lo : v;
         v = v > hi ? hi : v;
         out[o + r] = L->lut != 0 ? L->lut[v + 128] : (int8_t)v;
@@ -133,9 +231,17 @@ void tae_fc_s8(const tae_fc_layer_t *L, const int8_t *in, int8_t *out, uint32_t 
     const uint32_t n = L->in_features;
     const uint32_t m = L->out_features;
     const uint32_t *xend = xbuf + TAE_FC_XBUF_WORDS(n);
+    const uint32_t odd = ((n + 3u) / 4u) & 1u;
     const uint32_t *w = L->weights;
+    tae_rq_t q;
 
     tae_expand(in, n, xbuf);
+    q.mult = L->multiplier[0];
+    q.right = (uint32_t)(-L->shift[0]);
+    q.zp2 = 2 * (int32_t)L->out_zero_point + 1;
+    q.round = L->fast ? (int32_t)((uint32_t)q.zp2 << (q.right - 1u)) : 0;
+    q.lo4 = tae_bytes4(L->act_min);
+    q.hi4 = tae_bytes4(L->act_max);
 
     for (uint32_t o = 0; o < m; o += 4u) {
 #if TAE_USE_DSP
@@ -149,41 +255,49 @@ void tae_fc_s8(const tae_fc_layer_t *L, const int8_t *in, int8_t *out, uint32_t 
         acc_t a2 = count > 2u ? (acc_t)L->bias[o + 2u] : 0;
         acc_t a3 = count > 3u ? (acc_t)L->bias[o + 3u] : 0;
 #if TAE_USE_DSP
-        /* One pass over the expanded input for 4 rows: per group, 2 LDRD + 2 LDRD of weights,
-         * 8 SXTB16 and 8 SMLAD for 16 MACs. Written in assembly because GCC -Os spills an
-         * accumulator inside this loop. */
+        /* One pass over the expanded input for 4 rows, two input groups per iteration (an odd group
+         * count enters at the second half): per group 1 LDRD of inputs, 2 LDRD of weights, 8 SXTB16
+         * and 8 SMLAD for 16 MACs. Written in assembly because GCC -Os spills an accumulator. */
         {
             const uint32_t *x = xbuf;
             uint32_t xa, xb, w0, w1, t;
+#define TAE_GROUP_ASM                                   \
+    "ldrd %[xa], %[xb], [%[x]], #8\n\t"                 \
+    "ldrd %[w0], %[w1], [%[w]], #8\n\t"                 \
+    "sxtb16 %[t], %[w0]\n\t"                            \
+    "smlad %[a0], %[t], %[xa], %[a0]\n\t"               \
+    "sxtb16 %[t], %[w0], ror #8\n\t"                    \
+    "smlad %[a0], %[t], %[xb], %[a0]\n\t"               \
+    "sxtb16 %[t], %[w1]\n\t"                            \
+    "smlad %[a1], %[t], %[xa], %[a1]\n\t"               \
+    "sxtb16 %[t], %[w1], ror #8\n\t"                    \
+    "smlad %[a1], %[t], %[xb], %[a1]\n\t"               \
+    "ldrd %[w0], %[w1], [%[w]], #8\n\t"                 \
+    "sxtb16 %[t], %[w0]\n\t"                            \
+    "smlad %[a2], %[t], %[xa], %[a2]\n\t"               \
+    "sxtb16 %[t], %[w0], ror #8\n\t"                    \
+    "smlad %[a2], %[t], %[xb], %[a2]\n\t"               \
+    "sxtb16 %[t], %[w1]\n\t"                            \
+    "smlad %[a3], %[t], %[xa], %[a3]\n\t"               \
+    "sxtb16 %[t], %[w1], ror #8\n\t"                    \
+    "smlad %[a3], %[t], %[xb], %[a3]\n\t"
             __asm__ volatile(
+                "cmp %[odd], #0\n\t"
+                "bne 2f\n\t"
                 "1:\n\t"
-                "ldrd %[xa], %[xb], [%[x]], #8\n\t"
-                "ldrd %[w0], %[w1], [%[w]], #8\n\t"
-                "sxtb16 %[t], %[w0]\n\t"
-                "smlad %[a0], %[t], %[xa], %[a0]\n\t"
-                "sxtb16 %[t], %[w0], ror #8\n\t"
-                "smlad %[a0], %[t], %[xb], %[a0]\n\t"
-                "sxtb16 %[t], %[w1]\n\t"
-                "smlad %[a1], %[t], %[xa], %[a1]\n\t"
-                "sxtb16 %[t], %[w1], ror #8\n\t"
-                "smlad %[a1], %[t], %[xb], %[a1]\n\t"
-                "ldrd %[w0], %[w1], [%[w]], #8\n\t"
-                "sxtb16 %[t], %[w0]\n\t"
-                "smlad %[a2], %[t], %[xa], %[a2]\n\t"
-                "sxtb16 %[t], %[w0], ror #8\n\t"
-                "smlad %[a2], %[t], %[xb], %[a2]\n\t"
-                "sxtb16 %[t], %[w1]\n\t"
-                "smlad %[a3], %[t], %[xa], %[a3]\n\t"
-                "sxtb16 %[t], %[w1], ror #8\n\t"
-                "smlad %[a3], %[t], %[xb], %[a3]\n\t"
+                TAE_GROUP_ASM
+                "2:\n\t"
+                TAE_GROUP_ASM
                 "cmp %[x], %[xend]\n\t"
                 "bne 1b\n\t"
                 : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [w] "+r"(w),
                   [xa] "=&r"(xa), [xb] "=&r"(xb), [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "=&r"(t)
-                : [xend] "r"(xend)
+                : [xend] "r"(xend), [odd] "r"(odd)
                 : "cc", "memory");
+#undef TAE_GROUP_ASM
         }
 #else
+        (void)odd;
         const uint32_t *x = xbuf;
         do {
             const uint32_t xa = x[0];
@@ -200,8 +314,12 @@ void tae_fc_s8(const tae_fc_layer_t *L, const int8_t *in, int8_t *out, uint32_t 
             TAE_MAC(a3, w3, xa, xb);
         } while (x != xend);
 #endif
-        const int32_t acc[4] = {(int32_t)a0, (int32_t)a1, (int32_t)a2, (int32_t)a3};
-        tae_store(L, o, acc, count, out);
+        if (L->fast) {
+            tae_store_fast(L, &q, o, (int32_t)a0, (int32_t)a1, (int32_t)a2, (int32_t)a3, count, out);
+        } else {
+            const int32_t acc[4] = {(int32_t)a0, (int32_t)a1, (int32_t)a2, (int32_t)a3};
+            tae_store(L, o, acc, count, out);
+        }
     }
 }
 
