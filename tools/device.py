@@ -17,7 +17,7 @@ import select
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -161,10 +161,8 @@ class Device:
 
     # ------------------------------------------------------------------ low level
     def close(self) -> None:
-        try:
+        with suppress(Exception):  # closing a port that already failed must not hide the first error
             self.ser.close()
-        except Exception:  # closing a port that already failed must not hide the first error
-            pass
 
     def send(self, msg: p.Message) -> None:
         data = p.encode_frame(msg, self._tx_seq)
@@ -315,17 +313,19 @@ class Device:
         if text and printable >= 0.9 * len(text):
             line = next((ln.strip() for ln in text.decode("ascii", "replace").splitlines() if ln.strip()), "")
             if self._echoes:
-                return f"{who} echoes what the tool writes (a loopback, not a tinyae device); pass the board's port"
+                return f"{who} echoes what the tool writes (a loopback, not a tinyae device); pass the board"
             return (
-                f"{who} answers with text ({line[:60]!r}) but not the tinyae protocol: it runs other firmware; "
-                "flash the tinyae firmware (`make flash`)"
+                f"{who} answers with text ({line[:60]!r}) but not the tinyae protocol: it runs other "
+                "firmware; flash the tinyae firmware (`make flash`)"
             )
         return (
-            f"no handshake from {who}: {len(raw)} unreadable bytes arrived; check the baud rate (--baud, tinyae "
-            f"uses {DEFAULT_BAUD}) and that the device runs the tinyae firmware"
+            f"no handshake from {who}: {len(raw)} unreadable bytes arrived; check the baud rate (--baud, "
+            f"tinyae uses {DEFAULT_BAUD}) and that the device runs the tinyae firmware"
         )
 
-    def _await_ack(self, ref_type: int, what: str, on_other: Callable[[p.Message], None] | None = None) -> p.Ack:
+    def _await_ack(
+        self, ref_type: int, what: str, on_other: Callable[[p.Message], None] | None = None
+    ) -> p.Ack:
         deadline = time.monotonic() + self.timeout
         while True:
             msg = self.next_message(deadline, f"acknowledgement of {what}")

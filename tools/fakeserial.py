@@ -152,7 +152,11 @@ class SimSerial:
             return len(data)
         self._track_mode(bytes(data))
         self.sim.write(bytes(data))
-        if self.reset_after is not None and not self._did_reset and start <= self.reset_after < self._tx_bytes:
+        if (
+            self.reset_after is not None
+            and not self._did_reset
+            and start <= self.reset_after < self._tx_bytes
+        ):
             self._did_reset = True
             self._sensor_mode = False
             self.sim.boot()
@@ -239,7 +243,9 @@ def open_sim(url: str) -> SimSerial:
     known.add("engine_fail_every")
     unknown = set(q) - known
     if unknown:
-        raise UserError(f"unknown sim:// option {sorted(unknown)[0]!r}; use one of {', '.join(sorted(known))}")
+        raise UserError(
+            f"unknown sim:// option {sorted(unknown)[0]!r}; use one of {', '.join(sorted(known))}"
+        )
     model = Path(q["model"][0]) if "model" in q else None
     if model is not None and not (model / "model_compiled.c").is_file():
         raise UserError(f"{model} has no model_compiled.c; run `make model` into it first")
@@ -285,7 +291,11 @@ def sim_manifest(config: dict = CONFIG) -> dict:
             "zero_point": config["in_zero_point"],
             "gain": [float(g) for g in gain],
         },
-        "output": {"size": config["output_size"], "scale": config["out_scale"], "zero_point": config["out_zero_point"]},
+        "output": {
+            "size": config["output_size"],
+            "scale": config["out_scale"],
+            "zero_point": config["out_zero_point"],
+        },
         "score": {"kind": "mae" if config["score_kind"] == 1 else "mse"},
         "threshold": {"value": config["threshold"], "method": "fixed", "params": {}},
         "decision": {"k": config["decision_k"], "n": config["decision_n"]},
@@ -307,7 +317,9 @@ def sim_model_dir(path: Path, series: np.ndarray | None = None, labels: np.ndarr
     (path / "manifest.json").write_text(json.dumps(m, indent=2))
     s = sim_series() if series is None else np.asarray(series, np.float32)
     lab = np.zeros(0, np.int8) if labels is None else np.asarray(labels, np.int8)
-    np.savez(path / "test_vectors.npz", series=s, series_labels=lab, threshold=np.float32(CONFIG["threshold"]))
+    np.savez(
+        path / "test_vectors.npz", series=s, series_labels=lab, threshold=np.float32(CONFIG["threshold"])
+    )
     return path
 
 
@@ -323,5 +335,7 @@ class SimStubReference:
         inq = preprocess.quantize_windows(windows, m["normalization"]["offset"], m["input"]["gain"], zi)
         delta = ((np.arange(inq.shape[1]) % 3) - 1) * 4
         outq = np.clip(inq.astype(np.int32) + delta, -128, 127).astype(np.int8)
-        s = preprocess.scores(inq, outq, m["input"]["scale"], zi, m["output"]["scale"], zo, m["score"]["kind"])
+        s = preprocess.scores(
+            inq, outq, m["input"]["scale"], zi, m["output"]["scale"], zo, m["score"]["kind"]
+        )
         return ReferenceResult(inq, outq, s)

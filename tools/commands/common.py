@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -30,7 +29,9 @@ class ModelMismatch(DeviceError):
 
 def add_device_args(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("device")
-    g.add_argument("--port", help="serial device path or pyserial URL (socket://host:port, rfc2217://, loop://)")
+    g.add_argument(
+        "--port", help="serial device path or pyserial URL (socket://host:port, rfc2217://, loop://)"
+    )
     g.add_argument(
         "--emulator",
         nargs="?",
@@ -40,7 +41,9 @@ def add_device_args(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--baud", type=int, default=DEFAULT_BAUD, help="baud rate (default %(default)s)")
     g.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for a reply")
-    g.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="model artifacts (default build/model)")
+    g.add_argument(
+        "--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="model artifacts (default build/model)"
+    )
     g.add_argument("--quiet", action="store_true", help="no progress bars or live view")
 
 
@@ -107,7 +110,8 @@ def load_artifacts(model_dir: Path) -> Artifacts:
     sha = hashlib.sha256(tfl.read_bytes()).hexdigest() if tfl.is_file() else None
     if sha is not None and sha != manifest["model"]["sha256"]:
         raise UserError(
-            f"{tfl} (sha256 {sha[:12]}) is not the model {path} describes ({manifest['model']['sha256'][:12]}); "
+            f"{tfl} (sha256 {sha[:12]}) is not the model {path} describes "
+            f"({manifest['model']['sha256'][:12]}); "
             "the artifacts are inconsistent: re-run `make model`"
         )
     return Artifacts(Path(model_dir), manifest, sha)
@@ -196,7 +200,9 @@ def load_sources(csv_path: str | None, info: p.Info, art: Artifacts) -> list[Sou
         return out
     art.require()
     if not art.vectors.is_file():
-        raise UserError(f"{art.vectors} is missing; run `make model` (it writes the test vectors) or pass --csv")
+        raise UserError(
+            f"{art.vectors} is missing; run `make model` (it writes the test vectors) or pass --csv"
+        )
     with np.load(art.vectors) as z:
         values = np.asarray(z["series"], np.float32)
         labels = np.asarray(z["series_labels"], np.int8) if "series_labels" in z.files else None

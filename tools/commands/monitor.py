@@ -1,3 +1,161 @@
+"""`monitor`: sensor mode with a live terminal view: the score of every window against the threshold,
+the latest samples, alarms highlighted. `--log FILE.csv|.jsonl` keeps every result; `--duration S`
+stops by itself; Ctrl-C exits cleanly (exit 0) and switches the device back to host-stream mode.
+"""
+
+from __future__ import annotations
+
 import argparse
-def add_parser(sub):
-    pass
+import time
+from collections import deque
+from contextlib import suppress
+
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from tools import protocol as p
+from tools.commands.common import (
+    add_device_args,
+    channel_names,
+    load_artifacts,
+    session,
+    stderr_console,
+    stdout_console,
+)
+from tools.commands.results import RowWriter
+from tools.device import SensorTracker
+from train.errors import UserError
+
+EXIT_PROBLEM = 1
+HISTORY = 12
+BAR = 30
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    ap = sub.add_parser("monitor", help="sensor mode: live scores against the threshold, alarms highlighted")
+    add_device_args(ap)
+    ap.add_argument("--log", help="log every window's result to FILE.csv or FILE.jsonl")
+    ap.add_argument("--duration", type=float, help="stop after S seconds (default: until Ctrl-C)")
+    ap.add_argument("--threshold", type=float, help="use this threshold on the device for the session")
+    ap.set_defaults(func=run)
+
+
+class View:
+    def __init__(self, info: p.Info, names: list[str], port: str) -> None:
+        self.info, self.names, self.port = info, names, port
+        self.results: deque[p.Result] = deque(maxlen=HISTORY)
+        self.latest: tuple[float, ...] = ()
+        self.samples = 0
+        self.windows = self.anomalies = self.alarms = 0
+        self.track = SensorTracker()
+
+    def add(self, msg: p.Message) -> None:
+        if isinstance(msg, p.Telemetry):
+            self.track.telemetry(msg)
+            self.samples += len(msg.samples)
+            if msg.samples:
+                self.latest = msg.samples[-1]
+        elif isinstance(msg, p.Result):
+            self.track.result(msg)
+            self.results.append(msg)
+            self.windows += 1
+            self.anomalies += int(msg.anomaly)
+            self.alarms += int(msg.alarm)
+
+    def render(self) -> Group:
+        thr = self.info.threshold
+        head = Text.assemble(
+            (f"tinyae monitor {self.port}  ", "bold"),
+            f"threshold {thr:.5g}  samples {self.samples}  windows {self.windows}  ",
+            (f"anomalies {self.anomalies}  ", "yellow" if self.anomalies else ""),
+            (f"alarms {self.alarms}", "bold red" if self.alarms else ""),
+            (f"  lost samples {self.track.samples_lost}", "bold red") if self.track.samples_lost else "",
+        )
+        t = Table(show_edge=False, pad_edge=False)
+        t.add_column("window", justify="right")
+        t.add_column("score", justify="right")
+        t.add_column("vs threshold")
+        t.add_column("")
+        for r in self.results:
+            frac = min(r.score / (2 * thr), 1.0) if thr > 0 else 0.0
+            n = round(frac * BAR)
+            mark = BAR // 2
+            bar = "".join("█" if i < n else ("│" if i == mark else "·") for i in range(BAR))
+            style = "bold red" if r.alarm else ("yellow" if r.anomaly else "green")
+            state = "ALARM" if r.alarm else ("anomaly" if r.anomaly else "")
+            t.add_row(str(r.window_seq), f"{r.score:.5g}", Text(bar, style=style), Text(state, style=style))
+        latest = "  ".join(f"{n}={v:+.4f}" for n, v in zip(self.names, self.latest, strict=False))
+        return Group(head, t, Text(f"latest sample: {latest}", style="dim"))
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.duration is not None and args.duration <= 0:
+        raise UserError(f"--duration must be positive, got {args.duration}")
+    art = load_artifacts(args.model_dir)
+    err = stderr_console()
+    with session(args) as dev:
+        info = dev.require_info()
+        if args.threshold is not None:
+            dev.set(p.Param.THRESHOLD, float(args.threshold))
+            info = dev.info = p.Info(**{**info.__dict__, "threshold": p.float32(args.threshold)})
+        view = View(info, channel_names(info, art), dev.name)
+        log = RowWriter(args.log) if args.log else None
+        t0 = time.monotonic()
+
+        def stop() -> bool:
+            return args.duration is not None and time.monotonic() - t0 >= args.duration
+
+        failure: Exception | None = None
+        live = Live(view.render(), console=stderr_console(), refresh_per_second=8, transient=False)
+        try:
+            with live if not args.quiet else _NoLive():
+                for msg in dev.sensor(stop=stop):
+                    view.add(msg)
+                    if isinstance(msg, p.Result) and log is not None:
+                        log.write(
+                            {
+                                "series": 0,
+                                "window": msg.window_seq,
+                                "first_sample": msg.window_seq * info.hop,
+                                "score": float(msg.score),
+                                "threshold": float(info.threshold),
+                                "anomaly": msg.anomaly,
+                                "alarm": msg.alarm,
+                                "status": msg.status,
+                                "cost": msg.cost,
+                            }
+                        )
+                    if not args.quiet:
+                        live.update(view.render())
+        except KeyboardInterrupt:
+            pass
+        except UserError as exc:
+            failure = exc
+        finally:
+            if log is not None:
+                log.close()
+            if args.threshold is not None:
+                with suppress(UserError):
+                    dev.set(p.Param.THRESHOLD, float("nan"))
+        secs = time.monotonic() - t0
+        stdout_console().print(
+            f"monitor: {view.samples} samples, {view.windows} windows, {view.anomalies} anomalies, "
+            f"{view.alarms} alarms in {secs:.1f} s"
+            + (f"; {view.track.samples_lost} samples and {len(view.track.lost_windows)} windows lost" if
+               view.track.samples_lost or view.track.lost_windows else "")
+        )  # fmt: skip
+        if log is not None:
+            err.print(f"logged {log.rows} results to {log.path}")
+        if failure is not None:
+            raise failure
+        return EXIT_PROBLEM if view.track.samples_lost or view.track.lost_windows else 0
+
+
+class _NoLive:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -1,3 +1,132 @@
+"""`record`: capture the device's raw sensor samples (sensor-mode telemetry) to a CSV the training
+pipeline reads directly (`python -m train model --set data.source=csv --set data.paths=[FILE]`).
+
+CSV: header `timestamp,<channel names>[,label]`; timestamp = device sample index / sample rate (s).
+`train.data.load_csv` does not skip comment lines, so `--note` and the capture's provenance (device,
+model, rate, lost samples) go to a sidecar `FILE.json`. Rows are flushed as they arrive: Ctrl-C, a
+disconnect or a timeout keeps everything received.
+"""
+
+from __future__ import annotations
+
 import argparse
-def add_parser(sub):
-    pass
+import csv
+import json
+import time
+from pathlib import Path
+
+from tools import protocol as p
+from tools.commands.common import (
+    add_device_args,
+    channel_names,
+    load_artifacts,
+    progress,
+    session,
+    stderr_console,
+)
+from tools.device import SensorTracker
+from train.errors import UserError
+
+EXIT_PROBLEM = 1
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    ap = sub.add_parser("record", help="capture the device's sensor samples to a training-ready CSV")
+    add_device_args(ap)
+    ap.add_argument("--out", required=True, help="CSV file to write")
+    ap.add_argument("--duration", type=float, help="stop after S seconds")
+    ap.add_argument("--samples", type=int, help="stop after N samples")
+    ap.add_argument("--label", help="value of a `label` column on every row (e.g. 0 normal, 1 anomaly)")
+    ap.add_argument("--note", help="free text stored in the sidecar FILE.json")
+    ap.add_argument("--no-timestamp", action="store_true", help="omit the timestamp column")
+    ap.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.duration is None and args.samples is None:
+        raise UserError("say when to stop: pass --duration S or --samples N (Ctrl-C also stops)")
+    if args.samples is not None and args.samples < 1:
+        raise UserError(f"--samples must be at least 1, got {args.samples}")
+    out = Path(args.out)
+    art = load_artifacts(args.model_dir)
+    err = stderr_console()
+    with session(args) as dev:
+        info = dev.require_info()
+        names = channel_names(info, art)
+        header = (
+            ([] if args.no_timestamp else ["timestamp"]) + names + ([] if args.label is None else ["label"])
+        )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        track = SensorTracker()
+        written = 0
+        t0 = time.monotonic()
+        stopped_by = "limit"
+        failure: Exception | None = None
+        meta = {
+            "note": args.note,
+            "label": args.label,
+            "port": dev.name,
+            "firmware": info.firmware_version,
+            "target": info.target,
+            "model_sha256": info.model_sha256.hex(),
+            "sample_rate_hz": info.sample_rate_hz,
+            "channels": names,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        with out.open("w", newline="") as f, progress(args) as prog:
+            w = csv.writer(f)
+            w.writerow(header)
+            f.flush()
+            task = prog.add_task("record", total=args.samples, status="")
+
+            def done() -> bool:
+                if args.samples is not None and written >= args.samples:
+                    return True
+                return args.duration is not None and time.monotonic() - t0 >= args.duration
+
+            try:
+                for msg in dev.sensor(stop=done):
+                    if isinstance(msg, p.Result):
+                        track.result(msg)
+                        continue
+                    if not isinstance(msg, p.Telemetry):
+                        continue
+                    track.telemetry(msg)
+                    for i, sample in enumerate(msg.samples):
+                        if args.samples is not None and written >= args.samples:
+                            break
+                        idx = msg.first_sample + i
+                        row = [] if args.no_timestamp else [f"{idx / info.sample_rate_hz:.6f}"]
+                        row += [repr(float(v)) for v in sample]
+                        if args.label is not None:
+                            row.append(args.label)
+                        w.writerow(row)
+                        written += 1
+                    f.flush()
+                    prog.update(task, completed=written, status=f"{track.samples_lost} lost")
+            except KeyboardInterrupt:
+                stopped_by = "interrupted"
+            except UserError as exc:
+                stopped_by, failure = "error", exc
+        meta.update(
+            {
+                "samples": written,
+                "seconds": round(time.monotonic() - t0, 3),
+                "stopped_by": stopped_by,
+                "lost_samples": [{"first": a, "count": n} for a, n in track.lost_samples],
+                "lost_windows": track.lost_windows,
+                "error": None if failure is None else str(failure),
+            }
+        )
+        sidecar = out.with_suffix(out.suffix + ".json")
+        sidecar.write_text(json.dumps(meta, indent=2) + "\n")
+        err.print(f"wrote {written} samples to {out} (metadata: {sidecar})")
+        if failure is not None:
+            raise failure
+        if track.lost_samples:
+            err.print(
+                f"[bold red]error:[/] {track.samples_lost} samples were lost on the link "
+                f"(first at sample {track.lost_samples[0][0]}); the CSV has gaps"
+            )
+            return EXIT_PROBLEM
+        return 0

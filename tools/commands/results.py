@@ -9,7 +9,18 @@ from typing import IO
 
 from train.errors import UserError
 
-RESULT_FIELDS = ("series", "window", "first_sample", "score", "threshold", "anomaly", "alarm", "status", "cost", "label")
+RESULT_FIELDS = (
+    "series",
+    "window",
+    "first_sample",
+    "score",
+    "threshold",
+    "anomaly",
+    "alarm",
+    "status",
+    "cost",
+    "label",
+)
 
 
 class RowWriter:

@@ -49,7 +49,10 @@ def summary_table(summaries: list[StreamSummary], anomalies: int, alarms: int, p
     t = Table(title=f"stream to {port}", title_justify="left", show_header=False)
     t.add_column("figure", style="bold")
     t.add_column("value")
-    t.add_row("samples sent", f"{sum(s.samples for s in summaries):,} in {sum(s.batches for s in summaries)} batches")
+    t.add_row(
+        "samples sent",
+        f"{sum(s.samples for s in summaries):,} in {sum(s.batches for s in summaries)} batches",
+    )
     t.add_row("windows", f"{windows} of {sum(s.windows_expected for s in summaries)} expected")
     t.add_row("lost windows", "[green]none[/]" if not lost else f"[bold red]{len(lost)}: {_list(lost)}[/]")
     t.add_row("anomalies / alarms", f"{anomalies} / {alarms}")
@@ -81,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
                 for si, src in enumerate(sources):
                     task = prog.add_task(f"stream {si}", total=len(src.values), status="")
                     wlabels = (
-                        window_labels(src.labels, info.window_len, info.hop) if src.labels is not None else None
+                        window_labels(src.labels, info.window_len, info.hop)
+                        if src.labels is not None
+                        else None
                     )
 
                     def on_result(r: p.Result, si: int = si, wlabels=wlabels, task=task) -> None:  # type: ignore[no-untyped-def]
@@ -103,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
                             if wlabels is not None and r.window_seq < len(wlabels):
                                 row["label"] = int(wlabels[r.window_seq])
                             writer.write(row)
-                        mark = "[bold red]ALARM[/]" if r.alarm else ("[yellow]anomaly[/]" if r.anomaly else "")
+                        mark = (
+                            "[bold red]ALARM[/]" if r.alarm else ("[yellow]anomaly[/]" if r.anomaly else "")
+                        )
                         prog.update(
                             task,
                             status=f"w{r.window_seq} score {r.score:.4g} / {info.threshold:.4g} {mark} "

@@ -73,7 +73,9 @@ def make_reference(kind: str, art: Artifacts):  # type: ignore[no-untyped-def]
 
         return SimStubReference(manifest)
     if not art.tflite.is_file():
-        raise UserError(f"{art.tflite} is missing; run `make model` or point --model-dir at complete artifacts")
+        raise UserError(
+            f"{art.tflite} is missing; run `make model` or point --model-dir at complete artifacts"
+        )
     from train.reference import HostReference
 
     return HostReference.from_manifest(art.tflite.read_bytes(), manifest)
@@ -168,7 +170,13 @@ def compare(
 
     def positions(mis: np.ndarray, dev: np.ndarray, ref: np.ndarray) -> list[dict]:
         return [
-            {"series": ids[r][0], "window": ids[r][1], "element": int(e), "device": int(dev[r, e]), "host": int(ref[r, e])}
+            {
+                "series": ids[r][0],
+                "window": ids[r][1],
+                "element": int(e),
+                "device": int(dev[r, e]),
+                "host": int(ref[r, e]),
+            }
             for r, e in mis[:FIRST_MISMATCHES]
         ]  # fmt: skip
 
@@ -192,17 +200,17 @@ def compare(
         {
             "input_elements": int(di.size),
             "input_bit_exact_windows": int(np.sum(np.all(di == ri, axis=1))),
-            "input_mismatches": int(len(in_mis)),
+            "input_mismatches": len(in_mis),
             "first_input_mismatches": positions(in_mis, di, ri),
             "output_elements": int(do.size),
             "output_bit_exact_windows": int(np.sum(np.all(do == ro, axis=1))),
-            "output_mismatches": int(len(out_mis)),
+            "output_mismatches": len(out_mis),
             "first_output_mismatches": positions(out_mis, do, ro),
             "output_max_abs_lsb": int(np.max(np.abs(do.astype(np.int32) - ro.astype(np.int32)))),
             "max_abs_error": float(np.max(np.abs(diff))),
             "rmse": float(np.sqrt(np.mean(diff**2))),
             "mae": float(np.mean(np.abs(diff))),
-            "l2_relative_error": float(np.linalg.norm(diff) / norm_h) if norm_h > 0 else float(np.linalg.norm(diff)),
+            "l2_relative_error": float(np.linalg.norm(diff) / max(norm_h, 1e-30)),
             "cosine_similarity": float(np.sum(dd * hd) / (norm_d * norm_h)) if norm_d * norm_h > 0 else 1.0,
             "scores_exact_equal": int(np.sum(ds == rs)),
             "score_max_abs_diff": float(np.max(sdiff)),
@@ -211,13 +219,15 @@ def compare(
                 {"series": ids[i][0], "window": ids[i][1], "device": float(ds[i]), "host": float(rs[i])}
                 for i in bad_scores[:FIRST_MISMATCHES]
             ],
-            "n_scores_out_of_tolerance": int(len(bad_scores)),
+            "n_scores_out_of_tolerance": len(bad_scores),
             "decisions_compared": int(np.sum(dec_cmp)),
             "decisions_in_band": int(np.sum(band_arr)),
-            "decision_mismatches": [{"series": ids[i][0], "window": ids[i][1]} for i in dec_bad[:FIRST_MISMATCHES]],
-            "n_decision_mismatches": int(len(dec_bad)),
+            "decision_mismatches": [
+                {"series": ids[i][0], "window": ids[i][1]} for i in dec_bad[:FIRST_MISMATCHES]
+            ],
+            "n_decision_mismatches": len(dec_bad),
             "alarms_compared": int(np.sum(al_cmp)),
-            "n_alarm_mismatches": int(len(al_bad)),
+            "n_alarm_mismatches": len(al_bad),
             "device_anomalies": int(np.sum(an_dev)),
             "host_anomalies": int(np.sum(an_ref)),
             "cost": {
@@ -267,7 +277,8 @@ def report_rows(r: dict) -> list[tuple[str, str, bool | None]]:
         ("windows compared", f"{r['windows_compared']} of {r['windows_expected']}",
          r["windows_compared"] == r["windows_expected"]),
         ("lost windows", "none" if not r["lost_windows"] else
-         f"{len(r['lost_windows'])}: " + ", ".join(f"{x['series']}:{x['window']}" for x in r["lost_windows"][:10]),
+         f"{len(r['lost_windows'])}: " + ", ".join(
+             f"{x['series']}:{x['window']}" for x in r["lost_windows"][:10]),
          not r["lost_windows"]),
     ]  # fmt: skip
     if r.get("engine_errors"):
@@ -284,7 +295,8 @@ def report_rows(r: dict) -> list[tuple[str, str, bool | None]]:
     rows += [
         ("int8 inputs bit-exact", f"{r['input_bit_exact_windows']} / {n} windows; mismatches: {mis('input')}",
          r["input_mismatches"] == 0),
-        ("int8 outputs bit-exact", f"{r['output_bit_exact_windows']} / {n} windows; mismatches: {mis('output')}",
+        ("int8 outputs bit-exact",
+         f"{r['output_bit_exact_windows']} / {n} windows; mismatches: {mis('output')}",
          r["output_mismatches"] == 0),
         ("output max abs error", f"{_g(r['max_abs_error'])} ({r['output_max_abs_lsb']} LSB)", None),
         ("output RMSE / MAE", f"{_g(r['rmse'])} / {_g(r['mae'])}", None),
@@ -294,8 +306,10 @@ def report_rows(r: dict) -> list[tuple[str, str, bool | None]]:
         ("score max abs / rel diff", f"{_g(r['score_max_abs_diff'])} / {_g(r['score_max_rel_diff'])} "
          f"(tolerance {r['score_rtol']:g} rel; {r['n_scores_out_of_tolerance']} outside)",
          r["n_scores_out_of_tolerance"] == 0),
-        ("decisions agree", f"{r['decisions_compared'] - r['n_decision_mismatches']} / {r['decisions_compared']} "
-         f"({r['decisions_in_band']} in the tolerance band excluded); anomalies device {r['device_anomalies']}, "
+        ("decisions agree",
+         f"{r['decisions_compared'] - r['n_decision_mismatches']} / {r['decisions_compared']} "
+         f"({r['decisions_in_band']} in the tolerance band excluded); "
+         f"anomalies device {r['device_anomalies']}, "
          f"host {r['host_anomalies']}", r["n_decision_mismatches"] == 0),
         ("alarms agree", f"{r['alarms_compared'] - r['n_alarm_mismatches']} / {r['alarms_compared']}",
          r["n_alarm_mismatches"] == 0),
@@ -307,10 +321,12 @@ def report_rows(r: dict) -> list[tuple[str, str, bool | None]]:
         prec = "-" if c["precision"] is None else f"{c['precision']:.3f}"
         rec = "-" if c["recall"] is None else f"{c['recall']:.3f}"
         rows.append(("confusion (labels x device alarm)",
-                     f"TP {c['tp']}  FP {c['fp']}  FN {c['fn']}  TN {c['tn']}  precision {prec}  recall {rec}", None))  # fmt: skip
+                     f"TP {c['tp']}  FP {c['fp']}  FN {c['fn']}  TN {c['tn']}  "
+                     f"precision {prec}  recall {rec}", None))  # fmt: skip
     if "device" in r:
         d = r["device"]
-        rows.append(("device memory", f"flash {d['flash_used']:,} B, static RAM {d['ram_static']:,} B, engine RAM "
+        rows.append(("device memory", f"flash {d['flash_used']:,} B, static RAM {d['ram_static']:,} B, "
+                     "engine RAM "
                      f"{d['engine_ram']:,} B, stack {d['stack_bytes']:,} B", None))  # fmt: skip
     if "seconds" in r:
         rows.append(("time", f"{r['seconds']:.2f} s ({r['windows_per_second']:.1f} windows/s)", None))
@@ -338,7 +354,9 @@ def markdown_report(r: dict, title: str) -> str:
         lines += [f"Incomplete: {r['incomplete']}", ""]
     lines += ["| check | result | ok |", "|---|---|:-:|"]
     for name, value, ok in report_rows(r):
-        lines.append(f"| {name} | {value.replace('|', '/')} | {'' if ok is None else ('yes' if ok else '**no**')} |")
+        lines.append(
+            f"| {name} | {value.replace('|', '/')} | {'' if ok is None else ('yes' if ok else '**no**')} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -388,7 +406,7 @@ def run(args: argparse.Namespace) -> int:
             failure = exc
         # Compare what arrived (all of it, or everything before a failure).
         refs = []
-        for si, src in enumerate(sources[: len(collected)]):
+        for src in sources[: len(collected)]:
             refs.append(reference.evaluate(make_windows(src.values, L, hop)))
         if failure is not None:
             # windows never received because of the failure count as lost

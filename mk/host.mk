@@ -1,0 +1,43 @@
+# tinyae — the host CLI against a device (python -m tools; tools/cli.py).
+#
+#   make verify [PORT=/dev/ttyACM0|socket://127.0.0.1:PORT]   without PORT: starts QEMU with the emulated image
+#   make stream PORT=... [CSV=data.csv] [OUT=results.csv]      without CSV: the model's test split
+#   make device-info PORT=...
+#   make record PORT=... OUT=capture.csv [SAMPLES=5000] [LABEL=0]
+#   make live PORT=... [SECONDS=30]                            sensor mode, live scores (Ctrl-C stops)
+#
+# PORT is a device path or any pyserial URL; BAUD defaults to 115200 (boards.mk). Without PORT the
+# targets build build/firmware/mps2_an386/tinyae.elf for MODEL_DIR and run it under QEMU.
+
+CSV      ?=
+OUT      ?=
+SAMPLES  ?= 5000
+LABEL    ?=
+SECONDS  ?=
+HOST_REPORT_DIR := build/verify
+HOST_CLI := $(PY) -m tools
+HOST_EMU_ELF := build/firmware/mps2_an386/tinyae.elf
+HOST_DEVICE = $(if $(PORT),--port $(PORT) --baud $(BAUD),--emulator $(HOST_EMU_ELF)) --model-dir $(MODEL_DIR)
+HOST_EMU_DEP = $(if $(PORT),,firmware-emu)
+
+.PHONY: verify
+verify: $(VENV_STAMP) $(MANIFEST) $(HOST_EMU_DEP) ## verify the device against the host reference (PORT=...; without PORT it starts the emulator)
+	@mkdir -p $(HOST_REPORT_DIR)
+	$(HOST_CLI) verify $(HOST_DEVICE) $(if $(CSV),--csv $(CSV)) --json $(HOST_REPORT_DIR)/verify.json --markdown $(HOST_REPORT_DIR)/verify.md
+
+.PHONY: stream
+stream: $(VENV_STAMP) $(HOST_EMU_DEP) ## stream a CSV (CSV=..., default the test split) to the device (PORT=..., OUT=results.csv)
+	$(HOST_CLI) stream $(HOST_DEVICE) $(if $(CSV),--csv $(CSV)) $(if $(OUT),--out $(OUT))
+
+.PHONY: device-info
+device-info: $(VENV_STAMP) $(HOST_EMU_DEP) ## show the device's handshake and whether it runs MODEL_DIR's model (PORT=...)
+	$(HOST_CLI) info $(HOST_DEVICE)
+
+.PHONY: record
+record: $(VENV_STAMP) $(HOST_EMU_DEP) ## capture sensor samples to a training CSV (PORT=..., OUT=capture.csv, SAMPLES=5000, LABEL=0)
+	@test -n "$(OUT)" || { echo "error: say where to write the capture: make record OUT=capture.csv" >&2; exit 2; }
+	$(HOST_CLI) record $(HOST_DEVICE) --out $(OUT) --samples $(SAMPLES) $(if $(LABEL),--label $(LABEL))
+
+.PHONY: live
+live: $(VENV_STAMP) $(HOST_EMU_DEP) ## sensor mode with a live view of scores vs threshold (PORT=..., SECONDS=...); Ctrl-C stops
+	$(HOST_CLI) monitor $(HOST_DEVICE) $(if $(SECONDS),--duration $(SECONDS))
