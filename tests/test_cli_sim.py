@@ -88,11 +88,8 @@ def test_stream_a_csv_and_refuse_a_wrong_channel_count(model_dir, tmp_path, caps
     good = tmp_path / "good.csv"
     good.write_text("a,b,c\n" + "".join(",".join(repr(float(v)) for v in row) + "\n" for row in x))
     out = tmp_path / "r.csv"
-    md = str(model_dir)
-    assert (
-        run("stream", "--port", "sim://", "--model-dir", md, "--csv", str(good), "--out", str(out), "--quiet")
-        == 0
-    )
+    args = ("stream", "--port", "sim://", "--model-dir", str(model_dir), "--quiet")
+    assert run(*args, "--csv", str(good), "--out", str(out)) == 0
     with out.open() as f:
         got = np.array([float(r["score"]) for r in csv.DictReader(f)], np.float32)
     np.testing.assert_array_equal(got, reference_scores(x))
