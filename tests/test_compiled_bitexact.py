@@ -17,7 +17,7 @@ import random_models as rm
 
 from tools.hostbuild import CORE_DIR, build_shared, load
 from train.compiled import render
-from train.compiled.lower import FcStage, lower, pack_weights
+from train.compiled.lower import FcStage, lower, pack_weights, padded_bias
 from train.compiled.tflite_model import read_tflite
 
 SRC = CORE_DIR / "src"
@@ -39,6 +39,7 @@ class FcLayer(ctypes.Structure):
         ("out_zero_point", ctypes.c_int8),
         ("act_min", ctypes.c_int8),
         ("act_max", ctypes.c_int8),
+        ("paired", ctypes.c_uint8),
     ]
 
 
@@ -56,17 +57,21 @@ def _ptr(a: np.ndarray) -> int:
     return a.ctypes.data
 
 
-def run_stages(lib: ctypes.CDLL, model: bytes, inputs: np.ndarray, force_general: bool = False) -> np.ndarray:
+def run_stages(
+    lib: ctypes.CDLL, model: bytes, inputs: np.ndarray, force_general: bool = False, force_plain: bool = False
+) -> np.ndarray:
     """Run the lowered model through the C kernels, one stage after another (force_general: never
-    take the short requantization, as for layers where the generator cannot prove it exact)."""
+    take the short requantization, as for layers where the generator cannot prove it exact;
+    force_plain: the plain weight layout, as for layers too wide for the paired one)."""
     low = lower(read_tflite(model))
     keep: list = []
     calls = []
     for st in low.stages:
         if isinstance(st, FcStage):
+            paired = st.paired and not force_plain
             arrays = [
-                pack_weights(st.weights),
-                st.bias.astype(np.int32),
+                pack_weights(st.weights, paired),
+                padded_bias(st).astype(np.int32),
                 st.multiplier.astype(np.int32),
                 st.shift.astype(np.int8),
                 st.lut.astype(np.int8) if st.lut is not None else None,
@@ -81,6 +86,7 @@ def run_stages(lib: ctypes.CDLL, model: bytes, inputs: np.ndarray, force_general
                 st.out_zero_point,
                 st.act_min,
                 st.act_max,
+                int(paired),
             )
             keep.append(layer)
             calls.append(("fc", layer, st.in_features, st.out_features))
@@ -137,14 +143,15 @@ def test_random_models_bitexact_kernels(kernels) -> None:
 
 
 def test_general_requantization_path_bitexact(kernels) -> None:
-    """The general MultiplyByQuantizedMultiplier path (used when `fast` is 0) on 40 random models."""
+    """The general MultiplyByQuantizedMultiplier path (used when `fast` is 0) on 40 random models,
+    half of them with the plain weight layout."""
     rng = np.random.default_rng(77)
     for seed in range(2000, 2040):
         spec = rm.random_spec(seed)
         model = rm.build_model(spec)
         x = rm.random_inputs(rng, spec.inputs, 4)
         ref = rm.run_tflm(model, x)
-        got = run_stages(kernels, model, x, force_general=True)
+        got = run_stages(kernels, model, x, force_general=True, force_plain=seed % 2 == 0)
         assert np.array_equal(ref, got), _mismatch_report(spec, ref, got)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jinja2
 
-from train.compiled.lower import FcStage, Lowered, LutStage, lower, pack_weights
+from train.compiled.lower import FcStage, Lowered, LutStage, lower, pack_weights, padded_bias
 from train.compiled.tflite_model import read_tflite
 from train.errors import UserError
 
@@ -52,7 +52,8 @@ def _context(low: Lowered) -> dict:
         entry: dict = {"index": i, "src": "in" if i == 0 else "tae_act", "dst": "out" if last else "tae_act"}
         if isinstance(st, FcStage):
             xbuf_words = max(xbuf_words, (st.in_features + 3) // 4 * 2)
-            words = pack_weights(st.weights)
+            words = pack_weights(st.weights, st.paired)
+            bias = padded_bias(st)
             entry.update(
                 kind="fc",
                 n=st.in_features,
@@ -61,7 +62,9 @@ def _context(low: Lowered) -> dict:
                 lut_ops=st.lut_ops,
                 weights=_rows(words, _u32, 8),
                 weight_words=len(words),
-                bias=_rows(st.bias, _i32, 8),
+                bias=_rows(bias, _i32, 8),
+                bias_len=len(bias),
+                paired=int(st.paired),
                 mult=_rows(st.multiplier, _i32, 8),
                 shift=_rows(st.shift, str, 16),
                 nq=len(st.multiplier),
@@ -82,7 +85,7 @@ def _context(low: Lowered) -> dict:
 def _info(low: Lowered, ctx: dict) -> dict:
     weight_bytes = sum(int(e["weight_words"]) * 4 for e in ctx["stages"] if e["kind"] == "fc")
     fcs = [s for s in low.stages if isinstance(s, FcStage)]
-    bias_bytes = sum(4 * s.out_features for s in fcs)
+    bias_bytes = sum(4 * ((s.out_features + 3) // 4 * 4) for s in fcs)
     quant_bytes = sum(5 * len(s.multiplier) for s in fcs)
     lut_bytes = sum(256 for s in low.stages if s.lut is not None)
     scratch = ctx["act_bytes"] + 4 * ctx["xbuf_words"]

@@ -48,6 +48,13 @@ class FcStage:
         return bound + 2 + (1 << (r - 1)) + 128 * (1 << r) < (1 << 31)
 
 
+    @property
+    def paired(self) -> bool:
+        """True when the paired weight layout is exact: A - B = 256 * S_odd must not wrap, i.e.
+        sum_k |w[row][k]| * 128 < 2^23 for every row (tae_kernels.h)."""
+        return int(np.abs(self.weights.astype(np.int64)).sum(axis=1).max(initial=0)) * 128 < (1 << 23)
+
+
 @dataclass
 class LutStage:
     size: int
@@ -249,12 +256,31 @@ def lower(g: Graph) -> Lowered:
     )
 
 
-def pack_weights(w: np.ndarray) -> np.ndarray:
-    """[out, in] int8 -> uint32 words in the kernel layout (tae_kernels.h): blocks of 4 rows, groups of 4."""
+def pack_weights(w: np.ndarray, paired: bool = False) -> np.ndarray:
+    """[out, in] int8 -> uint32 words in one of the kernel layouts of tae_kernels.h: blocks of 4 rows,
+    groups of 4 inputs; plain (one word per row) or paired (one word per row pair and input pair)."""
     m, n = w.shape
     mp, np_ = (m + 3) // 4 * 4, (n + 3) // 4 * 4
     padded = np.zeros((mp, np_), dtype=np.int8)
     padded[:m, :n] = w
     # [blocks, 4 rows, groups, 4 k] -> [blocks, groups, 4 rows, 4 k]
     blocks = padded.reshape(mp // 4, 4, np_ // 4, 4).transpose(0, 2, 1, 3)
+    if paired:
+        u = blocks.view(np.uint8).copy()
+        even = u[:, :, 0::2, :] ^ 0x80  # [b, g, pair, k]: even rows, offset to unsigned
+        odd = u[:, :, 1::2, :]
+        words = np.empty(blocks.shape[:2] + (2, 2, 4), dtype=np.uint8)  # [b, g, pair, half, byte]
+        for half, (p, q) in enumerate(((0, 2), (1, 3))):
+            words[:, :, :, half, 0] = even[:, :, :, p]
+            words[:, :, :, half, 1] = odd[:, :, :, p]
+            words[:, :, :, half, 2] = even[:, :, :, q]
+            words[:, :, :, half, 3] = odd[:, :, :, q]
+        return np.ascontiguousarray(words).reshape(-1).view("<u4").astype(np.uint32)
     return np.ascontiguousarray(blocks).reshape(-1).view("<u4").astype(np.uint32)
+
+
+def padded_bias(st: FcStage) -> np.ndarray:
+    """The folded bias padded with zeros to a multiple of 4 entries (the kernel reads whole blocks)."""
+    out = np.zeros((st.out_features + 3) // 4 * 4, dtype=np.int64)
+    out[: st.out_features] = st.bias
+    return out

@@ -1,4 +1,4 @@
-/* tinyae — compiled-engine kernels. See tae_kernels.h for the arithmetic and the weight layout.
+/* tinyae — compiled-engine kernels. See tae_kernels.h for the arithmetic and the weight layouts.
  *
  * Semantics follow TFLM's reference int8 FULLY_CONNECTED and TFLite's MultiplyByQuantizedMultiplier
  * (learned from reading tensorflow/lite/kernels/internal/common.h and gemmlowp's fixedpoint.h; the
@@ -51,48 +51,59 @@ static inline uint32_t tae_pack16(int32_t a, int32_t b)
     return ((uint32_t)a & 0xFFFFu) | ((uint32_t)b << 16);
 }
 
-/* Input group g (x0..x3) -> xbuf[2g] = (x0, x2), xbuf[2g+1] = (x1, x3), sign-extended int16. */
-static void tae_expand(const int8_t *in, uint32_t n, uint32_t *xbuf)
+/* Input group g (x0..x3) -> xbuf[2g] = (x0, x2), xbuf[2g+1] = (x1, x3), sign-extended int16.
+ * Returns the sum of the inputs (the paired layout's correction term needs it). */
+static int32_t tae_expand(const int8_t *in, uint32_t n, uint32_t *xbuf)
 {
     uint32_t k = 0;
+    int32_t sum = 0;
 #if TAE_USE_DSP
     for (; k + 4u <= n; k += 4u) {
         uint32_t w;
         memcpy(&w, in + k, 4);
-        *xbuf++ = (uint32_t)__sxtb16(w);
-        *xbuf++ = (uint32_t)tae_sxtb16_ror8(w);
+        const int16x2_t lo = __sxtb16(w);
+        const int16x2_t hi = tae_sxtb16_ror8(w);
+        *xbuf++ = (uint32_t)lo;
+        *xbuf++ = (uint32_t)hi;
+        sum = __smlad(__sadd16(lo, hi), 0x00010001, sum);
     }
 #else
     for (; k + 4u <= n; k += 4u) {
         *xbuf++ = tae_pack16(in[k], in[k + 2u]);
         *xbuf++ = tae_pack16(in[k + 1u], in[k + 3u]);
+        sum += in[k] + in[k + 1u] + in[k + 2u] + in[k + 3u];
     }
 #endif
     if (k < n) {
         int32_t x[4];
         for (uint32_t i = 0; i < 4u; ++i) {
             x[i] = (k + i < n) ? in[k + i] : 0;
+            sum += x[i];
         }
         *xbuf++ = tae_pack16(x[0], x[2]);
         *xbuf++ = tae_pack16(x[1], x[3]);
     }
+    return sum;
 }
 
-#if TAE_USE_DSP
-#define TAE_MAC(acc, w, xa, xb)                                   \
-    do {                                                          \
-        acc = __smlad(__sxtb16(w), (xa), acc);                    \
-        acc = __smlad(tae_sxtb16_ror8(w), (xb), acc);        \
-    } while (0)
-#else
+#if !TAE_USE_DSP
 static inline int32_t tae_lo16(uint32_t v) { return (int32_t)(int16_t)(uint16_t)(v & 0xFFFFu); }
 static inline int32_t tae_hi16(uint32_t v) { return (int32_t)(int16_t)(uint16_t)(v >> 16); }
 static inline int32_t tae_b8(uint32_t w, unsigned i) { return (int32_t)(int8_t)(uint8_t)(w >> (8u * i)); }
-/* uint32_t accumulation: wraps like the device's SMLAD, no signed overflow in C */
+static inline int32_t tae_u8(uint32_t w, unsigned i) { return (int32_t)((w >> (8u * i)) & 0xFFu); }
+/* uint32_t accumulation: wraps like the device's SMLAD, no signed overflow in C.
+ * Plain layout: word of one row, bytes k0..k3 against xa = (x0, x2), xb = (x1, x3). */
 #define TAE_MAC(acc, w, xa, xb)                                                             \
     do {                                                                                    \
         acc += (uint32_t)(tae_b8((w), 0) * tae_lo16(xa)) + (uint32_t)(tae_b8((w), 2) * tae_hi16(xa)) + \
                (uint32_t)(tae_b8((w), 1) * tae_lo16(xb)) + (uint32_t)(tae_b8((w), 3) * tae_hi16(xb)); \
+    } while (0)
+/* Paired layout: word of two rows (even, odd) and one input pair x = (xp, xq): bytes
+ * (w_even[p] + 128, w_odd[p], w_even[q] + 128, w_odd[q]); the portable path decodes it. */
+#define TAE_MAC_PAIR(ae, ao, w, x)                                                                   \
+    do {                                                                                             \
+        ae += (uint32_t)((tae_u8((w), 0) - 128) * tae_lo16(x)) + (uint32_t)((tae_u8((w), 2) - 128) * tae_hi16(x)); \
+        ao += (uint32_t)(tae_b8((w), 1) * tae_lo16(x)) + (uint32_t)(tae_b8((w), 3) * tae_hi16(x));   \
     } while (0)
 #endif
 
@@ -173,37 +184,21 @@ static inline uint32_t tae_pack4(int32_t y0, int32_t y1, int32_t y2, int32_t y3)
            ((uint32_t)y3 << 24);
 }
 
-static inline int32_t tae_rq_channel(const tae_fc_layer_t *L, const tae_rq_t *q, uint32_t o, int32_t acc)
+static int32_t tae_rq_channel(const tae_fc_layer_t *L, int32_t zp2, uint32_t o, int32_t acc)
 {
     const uint32_t right = (uint32_t)(-L->shift[o]);
-    const int32_t c = (int32_t)((uint32_t)q->zp2 << (right - 1u)); /* z_out * 2^r + 2^(r-1) */
+    const int32_t c = (int32_t)((uint32_t)zp2 << (right - 1u)); /* z_out * 2^r + 2^(r-1) */
     return tae_sat8(tae_round_shift(tae_high_mul(acc, L->multiplier[o]), c, right));
 }
 
-static void tae_store_fast(const tae_fc_layer_t *L, const tae_rq_t *q, uint32_t o, int32_t a0, int32_t a1,
-                           int32_t a2, int32_t a3, uint32_t count, int8_t *out)
+/* Writes 4 packed outputs (count of them valid) through the layer's table, if any. */
+static void tae_put4(const tae_fc_layer_t *L, uint32_t y, uint32_t count, int8_t *dst)
 {
-    int32_t y0, y1, y2, y3;
-    if (L->per_channel) {
-        y0 = tae_rq_channel(L, q, o, a0);
-        y1 = count > 1u ? tae_rq_channel(L, q, o + 1u, a1) : 0;
-        y2 = count > 2u ? tae_rq_channel(L, q, o + 2u, a2) : 0;
-        y3 = count > 3u ? tae_rq_channel(L, q, o + 3u, a3) : 0;
-    } else {
-        y0 = tae_sat8(tae_round_shift(tae_high_mul(a0, q->mult), q->round, q->right));
-        y1 = tae_sat8(tae_round_shift(tae_high_mul(a1, q->mult), q->round, q->right));
-        y2 = tae_sat8(tae_round_shift(tae_high_mul(a2, q->mult), q->round, q->right));
-        y3 = tae_sat8(tae_round_shift(tae_high_mul(a3, q->mult), q->round, q->right));
-    }
-    const uint32_t y = tae_clamp4(tae_pack4(y0, y1, y2, y3), q);
-    int8_t *dst = out + o;
     if (L->lut != 0) {
         const int8_t *lut = L->lut + 128;
         for (uint32_t r = 0; r < count; ++r) {
             dst[r] = lut[(int8_t)(uint8_t)(y >> (8u * r))];
         }
-    } else if (count == 4u) {
-        memcpy(dst, &y, 4); /* one STR on the M4 (unaligned access is allowed) */
     } else {
         for (uint32_t r = 0; r < count; ++r) {
             dst[r] = (int8_t)(uint8_t)(y >> (8u * r));
@@ -211,6 +206,7 @@ static void tae_store_fast(const tae_fc_layer_t *L, const tae_rq_t *q, uint32_t 
     }
 }
 
+/* The general path: TFLite's MultiplyByQuantizedMultiplier for any shift and accumulator. */
 static void tae_store(const tae_fc_layer_t *L, uint32_t o, const int32_t *acc, uint32_t count, int8_t *out)
 {
     const int32_t zp = L->out_zero_point;
@@ -226,42 +222,22 @@ static void tae_store(const tae_fc_layer_t *L, uint32_t o, const int32_t *acc, u
     }
 }
 
-void tae_fc_s8(const tae_fc_layer_t *L, const int8_t *in, int8_t *out, uint32_t *xbuf)
+/* Fast path, per-channel multipliers or a table or a partial block. */
+static void tae_store_fast_slow(const tae_fc_layer_t *L, const tae_rq_t *q, uint32_t o, const int32_t *acc,
+                                uint32_t count, int8_t *out)
 {
-    const uint32_t n = L->in_features;
-    const uint32_t m = L->out_features;
-    const uint32_t *xend = xbuf + TAE_FC_XBUF_WORDS(n);
-    const uint32_t odd = ((n + 3u) / 4u) & 1u;
-    const uint32_t *w = L->weights;
-    tae_rq_t q;
+    int32_t y[4] = {0, 0, 0, 0};
+    for (uint32_t r = 0; r < count; ++r) {
+        y[r] = L->per_channel ? tae_rq_channel(L, q->zp2, o + r, acc[r])
+                              : tae_sat8(tae_round_shift(tae_high_mul(acc[r], q->mult), q->round, q->right));
+    }
+    tae_put4(L, tae_clamp4(tae_pack4(y[0], y[1], y[2], y[3]), q), count, out + o);
+}
 
-    tae_expand(in, n, xbuf);
-    q.mult = L->multiplier[0];
-    q.right = (uint32_t)(-L->shift[0]);
-    q.zp2 = 2 * (int32_t)L->out_zero_point + 1;
-    q.round = L->fast ? (int32_t)((uint32_t)q.zp2 << (q.right - 1u)) : 0;
-    q.lo4 = tae_bytes4(L->act_min);
-    q.hi4 = tae_bytes4(L->act_max);
-
-    for (uint32_t o = 0; o < m; o += 4u) {
 #if TAE_USE_DSP
-        typedef int32_t acc_t;
-#else
-        typedef uint32_t acc_t;
-#endif
-        const uint32_t count = (m - o) < 4u ? (m - o) : 4u;
-        acc_t a0 = (acc_t)L->bias[o];
-        acc_t a1 = count > 1u ? (acc_t)L->bias[o + 1u] : 0;
-        acc_t a2 = count > 2u ? (acc_t)L->bias[o + 2u] : 0;
-        acc_t a3 = count > 3u ? (acc_t)L->bias[o + 3u] : 0;
-#if TAE_USE_DSP
-        /* One pass over the expanded input for 4 rows, two input groups per iteration (an odd group
-         * count enters at the second half): per group 1 LDRD of inputs, 2 LDRD of weights, 8 SXTB16
-         * and 8 SMLAD for 16 MACs. Written in assembly because GCC -Os spills an accumulator. */
-        {
-            const uint32_t *x = xbuf;
-            uint32_t xa, xb, w0, w1, t;
-#define TAE_GROUP_ASM                                   \
+/* One group of 4 inputs for 4 rows, plain layout: 1 LDRD of inputs, 2 LDRD of weights, 8 SXTB16,
+ * 8 SMLAD for 16 MACs. */
+#define TAE_GROUP_PLAIN_ASM                             \
     "ldrd %[xa], %[xb], [%[x]], #8\n\t"                 \
     "ldrd %[w0], %[w1], [%[w]], #8\n\t"                 \
     "sxtb16 %[t], %[w0]\n\t"                            \
@@ -281,44 +257,149 @@ void tae_fc_s8(const tae_fc_layer_t *L, const int8_t *in, int8_t *out, uint32_t 
     "smlad %[a3], %[t], %[xa], %[a3]\n\t"               \
     "sxtb16 %[t], %[w1], ror #8\n\t"                    \
     "smlad %[a3], %[t], %[xb], %[a3]\n\t"
-            __asm__ volatile(
-                "cmp %[odd], #0\n\t"
-                "bne 2f\n\t"
-                "1:\n\t"
-                TAE_GROUP_ASM
-                "2:\n\t"
-                TAE_GROUP_ASM
-                "cmp %[x], %[xend]\n\t"
-                "bne 1b\n\t"
-                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [w] "+r"(w),
-                  [xa] "=&r"(xa), [xb] "=&r"(xb), [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "=&r"(t)
-                : [xend] "r"(xend), [odd] "r"(odd)
-                : "cc", "memory");
-#undef TAE_GROUP_ASM
+
+/* One group of 4 inputs for 4 rows, paired layout: a word holds two rows' weights for one input
+ * pair, the even row's bytes offset by +128 so they read as unsigned. As int16 lanes the raw word is
+ * 256 * w_odd + (w_even + 128): SMLAD of the raw word accumulates A = 256 * S_odd + S_even + 128 * sum x,
+ * SMLAD of its UXTB16 accumulates B = S_even + 128 * sum x; so 3 instructions give 4 MACs.
+ * 1 LDRD of inputs, 2 LDRD of weights, 4 UXTB16, 8 SMLAD for 16 MACs. */
+#define TAE_GROUP_PAIR_ASM                              \
+    "ldrd %[xa], %[xb], [%[x]], #8\n\t"                 \
+    "ldrd %[w0], %[w1], [%[w]], #8\n\t"                 \
+    "smlad %[a0], %[w0], %[xa], %[a0]\n\t"              \
+    "uxtb16 %[t], %[w0]\n\t"                            \
+    "smlad %[a1], %[t], %[xa], %[a1]\n\t"               \
+    "smlad %[a0], %[w1], %[xb], %[a0]\n\t"              \
+    "uxtb16 %[t], %[w1]\n\t"                            \
+    "smlad %[a1], %[t], %[xb], %[a1]\n\t"               \
+    "ldrd %[w0], %[w1], [%[w]], #8\n\t"                 \
+    "smlad %[a2], %[w0], %[xa], %[a2]\n\t"              \
+    "uxtb16 %[t], %[w0]\n\t"                            \
+    "smlad %[a3], %[t], %[xa], %[a3]\n\t"               \
+    "smlad %[a2], %[w1], %[xb], %[a2]\n\t"              \
+    "uxtb16 %[t], %[w1]\n\t"                            \
+    "smlad %[a3], %[t], %[xb], %[a3]\n\t"
+
+/* Two groups per iteration; an odd group count enters at the second half. Written in assembly
+ * because GCC -Os spills an accumulator inside this loop. */
+#define TAE_LOOP_ASM(GROUP)                                                                         \
+    __asm__ volatile("cmp %[odd], #0\n\t"                                                           \
+                     "bne 2f\n\t"                                                                   \
+                     "1:\n\t" GROUP "2:\n\t" GROUP "cmp %[x], %[xend]\n\t"                          \
+                     "bne 1b\n\t"                                                                   \
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x),     \
+                       [w] "+r"(w), [xa] "=&r"(xa), [xb] "=&r"(xb), [w0] "=&r"(w0), [w1] "=&r"(w1), \
+                       [t] "=&r"(t)                                                                 \
+                     : [xend] "r"(xend), [odd] "r"(odd)                                             \
+                     : "cc", "memory")
+#endif
+
+void tae_fc_s8(const tae_fc_layer_t *L, const int8_t *in, int8_t *out, uint32_t *xbuf)
+{
+    const uint32_t n = L->in_features;
+    const uint32_t m = L->out_features;
+    const uint32_t *xend = xbuf + TAE_FC_XBUF_WORDS(n);
+    const uint32_t *w = L->weights;
+    const int32_t *bias = L->bias;
+    const uint32_t paired = L->paired;
+    const uint32_t simple = L->fast && !L->per_channel && L->lut == 0;
+    tae_rq_t q;
+
+    /* sum x * 128: the paired layout's offset of the even rows' weights */
+    const uint32_t corr = (uint32_t)tae_expand(in, n, xbuf) << 7;
+    q.mult = L->multiplier[0];
+    q.right = (uint32_t)(-L->shift[0]);
+    q.zp2 = 2 * (int32_t)L->out_zero_point + 1;
+    q.round = L->fast ? (int32_t)((uint32_t)q.zp2 << (q.right - 1u)) : 0;
+    q.lo4 = tae_bytes4(L->act_min);
+    q.hi4 = tae_bytes4(L->act_max);
+
+    for (uint32_t o = 0; o < m; o += 4u) {
+        const uint32_t count = (m - o) < 4u ? (m - o) : 4u;
+        /* bias is padded to a multiple of 4 entries by the generator */
+        uint32_t b0 = (uint32_t)bias[o], b1 = (uint32_t)bias[o + 1u];
+        uint32_t b2 = (uint32_t)bias[o + 2u], b3 = (uint32_t)bias[o + 3u];
+        uint32_t a0, a1, a2, a3;
+        if (paired) {
+            a0 = a1 = b0 - corr;
+            a2 = a3 = b2 - corr;
+        } else {
+            a0 = b0;
+            a1 = b1;
+            a2 = b2;
+            a3 = b3;
+        }
+#if TAE_USE_DSP
+        {
+            const uint32_t *x = xbuf;
+            const uint32_t odd = ((n + 3u) / 4u) & 1u;
+            uint32_t xa, xb, w0, w1, t;
+            if (paired) {
+                TAE_LOOP_ASM(TAE_GROUP_PAIR_ASM);
+            } else {
+                TAE_LOOP_ASM(TAE_GROUP_PLAIN_ASM);
+            }
+        }
+        if (paired) {
+            /* A - B = 256 * S_odd exactly: the generator proved |S_odd| < 2^23 */
+            const int32_t s1 = (int32_t)(a0 - a1) >> 8;
+            const int32_t s3 = (int32_t)(a2 - a3) >> 8;
+            a0 = a1;
+            a1 = b1 + (uint32_t)s1;
+            a2 = a3;
+            a3 = b3 + (uint32_t)s3;
         }
 #else
-        (void)odd;
-        const uint32_t *x = xbuf;
-        do {
-            const uint32_t xa = x[0];
-            const uint32_t xb = x[1];
-            const uint32_t w0 = w[0];
-            const uint32_t w1 = w[1];
-            const uint32_t w2 = w[2];
-            const uint32_t w3 = w[3];
-            x += 2;
-            w += 4;
-            TAE_MAC(a0, w0, xa, xb);
-            TAE_MAC(a1, w1, xa, xb);
-            TAE_MAC(a2, w2, xa, xb);
-            TAE_MAC(a3, w3, xa, xb);
-        } while (x != xend);
+        {
+            const uint32_t *x = xbuf;
+            if (paired) {
+                a0 = b0;
+                a2 = b2;
+                a1 = b1;
+                a3 = b3;
+                do {
+                    const uint32_t xa = x[0];
+                    const uint32_t xb = x[1];
+                    x += 2;
+                    TAE_MAC_PAIR(a0, a1, w[0], xa);
+                    TAE_MAC_PAIR(a0, a1, w[1], xb);
+                    TAE_MAC_PAIR(a2, a3, w[2], xa);
+                    TAE_MAC_PAIR(a2, a3, w[3], xb);
+                    w += 4;
+                } while (x != xend);
+            } else {
+                do {
+                    const uint32_t xa = x[0];
+                    const uint32_t xb = x[1];
+                    const uint32_t w0 = w[0];
+                    const uint32_t w1 = w[1];
+                    const uint32_t w2 = w[2];
+                    const uint32_t w3 = w[3];
+                    x += 2;
+                    w += 4;
+                    TAE_MAC(a0, w0, xa, xb);
+                    TAE_MAC(a1, w1, xa, xb);
+                    TAE_MAC(a2, w2, xa, xb);
+                    TAE_MAC(a3, w3, xa, xb);
+                } while (x != xend);
+            }
+            (void)corr;
+        }
 #endif
-        if (L->fast) {
-            tae_store_fast(L, &q, o, (int32_t)a0, (int32_t)a1, (int32_t)a2, (int32_t)a3, count, out);
+        if (simple && count == 4u) {
+            const int32_t y0 = tae_sat8(tae_round_shift(tae_high_mul((int32_t)a0, q.mult), q.round, q.right));
+            const int32_t y1 = tae_sat8(tae_round_shift(tae_high_mul((int32_t)a1, q.mult), q.round, q.right));
+            const int32_t y2 = tae_sat8(tae_round_shift(tae_high_mul((int32_t)a2, q.mult), q.round, q.right));
+            const int32_t y3 = tae_sat8(tae_round_shift(tae_high_mul((int32_t)a3, q.mult), q.round, q.right));
+            const uint32_t y = tae_clamp4(tae_pack4(y0, y1, y2, y3), &q);
+            memcpy(out + o, &y, 4); /* one STR on the M4 (unaligned access is allowed) */
         } else {
             const int32_t acc[4] = {(int32_t)a0, (int32_t)a1, (int32_t)a2, (int32_t)a3};
-            tae_store(L, o, acc, count, out);
+            if (L->fast) {
+                tae_store_fast_slow(L, &q, o, acc, count, out);
+            } else {
+                tae_store(L, o, acc, count, out);
+            }
         }
     }
 }

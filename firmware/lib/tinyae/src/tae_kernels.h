@@ -5,11 +5,18 @@
  *   acc[o] = bias'[o] + sum_k w[o][k] * x[k],      bias' = bias - z_in * sum_k w[o][k]
  *   y[o]   = clamp(MultiplyByQuantizedMultiplier(acc[o], M[o], shift[o]) + z_out, act_min, act_max)
  *   y[o]   = lut[y[o] + 128] when an elementwise int8 op (LOGISTIC, TANH, QUANTIZE) follows the layer.
- * Weight layout: rows in blocks of 4 (padded with zero rows), inputs in groups of 4 (padded with
- * zeros); for each block, for each group, 4 uint32 words (one per row), each holding the 4 int8
- * weights of that row and group in little-endian byte order: w[((b * G) + g) * 4 + r].
- * On cores with the DSP extension (__ARM_FEATURE_DSP) the inner loop uses SXTB16/SMLAD; elsewhere a
- * portable C path computes the same integers.
+ * Weight layouts (chosen per layer by the generator): rows in blocks of 4 (padded with zero rows),
+ * inputs in groups of 4 (padded with zeros); for each block, for each group, 4 uint32 words:
+ *  - plain: one word per row r (0..3) holding the row's 4 weights of the group in little-endian
+ *    byte order (k0, k1, k2, k3): w[((b * G) + g) * 4 + r];
+ *  - paired: word j = 2 * pair + half for the row pairs (0,1), (2,3) and the input pairs
+ *    half 0 = (k0, k2), half 1 = (k1, k3); bytes (w[even][p] + 128, w[odd][p], w[even][q] + 128,
+ *    w[odd][q]) for the pair (p, q). The +128 makes the even row's bytes unsigned, so one SMLAD of
+ *    the raw word and one of its UXTB16 give both rows (see tae_kernels.c). Needs
+ *    sum_k |w[odd][k]| * 128 < 2^23, checked by the generator.
+ * The bias array is padded with zeros to a multiple of 4 entries.
+ * On cores with the DSP extension (__ARM_FEATURE_DSP) the inner loop uses SXTB16/UXTB16/SMLAD and
+ * the requantization SMMULR/SSAT/SEL; elsewhere a portable C path computes the same integers.
  */
 #ifndef TAE_KERNELS_H
 #define TAE_KERNELS_H
@@ -22,17 +29,19 @@ extern "C" {
 
 typedef struct {
     const uint32_t *weights;   /* ceil(out/4) * ceil(in/4) * 4 words, layout above */
-    const int32_t *bias;       /* out_features, input zero point folded in */
+    const int32_t *bias;       /* out_features rounded up to 4, input zero point folded in */
     const int32_t *multiplier; /* Q31 multipliers: out_features entries, or 1 when per-tensor */
     const int8_t *shift;       /* TFLite shifts (> 0: left), same count as multiplier */
     const int8_t *lut;         /* NULL, or 256 entries applied to the clamped output: lut[y + 128] */
     uint16_t in_features;
     uint16_t out_features;
     uint8_t per_channel;
-    uint8_t fast;              /* 1: |acc| + 2^(right shift - 1) < 2^31 proven, short requantization */
+    uint8_t fast;              /* 1: every shift <= -1 and the accumulator bounds of tae_kernels.c
+                                  proven: branch-free SMMULR requantization */
     int8_t out_zero_point;
     int8_t act_min;
     int8_t act_max;
+    uint8_t paired;            /* weight layout: 0 plain, 1 paired (above) */
 } tae_fc_layer_t;
 
 /* Number of uint32 words of the expanded-input buffer a layer with `in_features` inputs needs. */
