@@ -14,20 +14,63 @@
  * interrupt (every 16.7 M ticks) can land inside a measurement; `min` is the clean figure.
  *
  * TAE_BENCH_BASELINE builds the same harness and vectors with a do-nothing invoke and without the
- * engine and the model: the size difference between the two images is what engine + model add. */
+ * engine and the model: the size difference between the two images is what engine + model add.
+ *
+ * TAE_BENCH_LINK builds a UART throughput image instead (no engine, no vectors): after "LINK ready" it
+ * waits for a command byte. 'U': it swallows the next TAE_BENCH_LINK_BYTES bytes and answers
+ * "UP n dropped=D" (host -> device rate); 'D': it writes TAE_BENCH_LINK_BYTES bytes (device -> host). */
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bench_vectors.h"
 #include "emu_test_app.h"
 #include "mps2_an386.h"
 #include "tae_port.h"
 
+const char tae_emu_app_name[] = "bench";
+
+#ifdef TAE_BENCH_LINK
+#ifndef TAE_BENCH_LINK_BYTES
+#define TAE_BENCH_LINK_BYTES 131072u
+#endif
+static uint32_t tae_link_left; /* bytes still expected in 'U' mode; 0 = waiting for a command */
+static uint32_t tae_link_dropped_at_start;
+
+void tae_app_init(void) { tae_uart_puts("LINK ready\r\n"); }
+
+void tae_app_on_bytes(const uint8_t *data, size_t len)
+{
+    for (size_t i = 0u; i < len; ++i) {
+        if (tae_link_left > 0u) {
+            if (--tae_link_left == 0u) {
+                tae_uart_puts("UP ");
+                tae_uart_put_dec(TAE_BENCH_LINK_BYTES);
+                tae_uart_puts(" dropped=");
+                tae_uart_put_dec(tae_uart_rx_dropped() - tae_link_dropped_at_start);
+                tae_uart_puts("\r\n");
+            }
+        } else if (data[i] == (uint8_t)'U') {
+            tae_link_left = TAE_BENCH_LINK_BYTES;
+            tae_link_dropped_at_start = tae_uart_rx_dropped();
+        } else if (data[i] == (uint8_t)'D') {
+            static uint8_t block[256];
+            for (uint32_t k = 0u; k < sizeof(block); ++k) {
+                block[k] = (uint8_t)k;
+            }
+            for (uint32_t sent = 0u; sent < TAE_BENCH_LINK_BYTES; sent += sizeof(block)) {
+                tae_port_write(block, sizeof(block));
+            }
+        }
+    }
+}
+
+void tae_app_poll(void) {}
+
+#else /* the engine bench */
+
+#include "bench_vectors.h"
 #ifndef TAE_BENCH_BASELINE
 #include "tae_engine.h"
 #endif
-
-const char tae_emu_app_name[] = "bench";
 
 #ifndef TAE_BENCH_REPS
 #define TAE_BENCH_REPS 3u
@@ -107,3 +150,5 @@ void tae_app_on_bytes(const uint8_t *data, size_t len)
 }
 
 void tae_app_poll(void) {}
+
+#endif /* TAE_BENCH_LINK */

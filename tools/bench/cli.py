@@ -253,13 +253,13 @@ def _streaming(default: models.TrainedModel, quick: bool, img_dir: Path) -> dict
         return out
     _say("streaming: emulated UART byte rate")
     out["link"] = _guard("link", lambda: streaming.link_byte_rate(img_dir))
-    if "bytes_per_s" in out["link"]:
+    if "up_bytes_per_s" in out["link"]:
         wire = streaming.wire_bytes_per_window(default.manifest)
-        bps = out["link"]["bytes_per_s"]["median"]
+        up, down = out["link"]["up_bytes_per_s"]["median"], out["link"]["down_bytes_per_s"]["median"]
         out["bound"] = {
             "model": default.spec.name,
             "wire": wire,
-            "windows_per_s": round(bps / max(wire["up"], wire["down_verify"]), 1),
+            "windows_per_s": round(min(up / wire["up"], down / wire["down_verify"]), 1),
         }
     _say("streaming: end-to-end verify over the emulated link")
     out["verify"] = _guard("verify", lambda: streaming.verify_figures(default, img_dir))

@@ -97,20 +97,29 @@ def vectors_header(model_dir: Path, out: Path, max_windows: int = MAX_WINDOWS) -
     return len(inq)
 
 
-def build(model_dir: Path, out_dir: Path, *, opt: str = "-Os", baseline: bool = False) -> Image:
-    """Compile and link one bench image into out_dir; its ELF, command and measured sizes."""
+def build(
+    model_dir: Path | None, out_dir: Path, *, opt: str = "-Os", baseline: bool = False, link: bool = False
+) -> Image:
+    """Compile and link one bench image into out_dir; its ELF, command and measured sizes.
+
+    link=True builds the UART throughput image (no model needed)."""
     from tools.budget import measure_elf
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    vectors_header(model_dir, out_dir / "bench_vectors.h")
+    if not link:
+        assert model_dir is not None
+        vectors_header(model_dir, out_dir / "bench_vectors.h")
     elf = out_dir / "bench.elf"
     srcs = [str(TARGET_DIR / s) for s in TARGET_SRCS] + [str(BENCH_APP)]
-    if not baseline:
+    if not baseline and not link:
+        assert model_dir is not None
         srcs += [str(CORE_DIR / s) for s in ENGINE_SRCS] + [str(model_dir / "model_compiled.c")]
+    defs = ["-DTAE_BENCH_LINK"] if link else ["-DTAE_BENCH_BASELINE"] if baseline else []
+    incs = [] if link else [f"-I{model_dir}"]
     argv = [
         "arm-none-eabi-gcc", *ARCH, "-std=c99", opt, "-g", "-ffunction-sections", "-fdata-sections",
-        "-fno-common", *WARN, f"-I{TARGET_DIR}", f"-I{CORE_DIR}", f"-I{model_dir}", f"-I{out_dir}",
-        *(["-DTAE_BENCH_BASELINE"] if baseline else []), f"-DTAE_BENCH_REPS={REPS}u",
+        "-fno-common", *WARN, f"-I{TARGET_DIR}", f"-I{CORE_DIR}", *incs, f"-I{out_dir}",
+        *defs, f"-DTAE_BENCH_REPS={REPS}u",
         "-T", str(TARGET_DIR / "mps2_an386.ld"), "-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections",
         f"-Wl,-Map={out_dir / 'bench.map'}", "-Wl,--no-warn-rwx-segments",
         "-o", str(elf), *srcs,

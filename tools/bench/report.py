@@ -251,15 +251,23 @@ def _streaming(s: dict) -> list[str]:
     if _skipped(link):
         rows.append(["emulated UART byte rate (echo)", "—", "—", _skipped(link) or ""])
     elif link:
-        rows.append(["emulated UART byte rate (echo image)", f"{link['bytes_per_s']['median']:,.0f} B/s",
-                     f"{link['repeats']}", link["command"]])  # fmt: skip
+        rates = f"{link['up_bytes_per_s']['median']:,.0f} / {link['down_bytes_per_s']['median']:,.0f} B/s"
+        rows.append(["emulated UART byte rate, host -> device / device -> host", rates, f"{link['repeats']}",
+                     link["command"]])  # fmt: skip
         b = s.get("bound", {})
         if b:
             what = (
                 f"bound on windows/s from the byte rate ({b['wire']['up']} B up per window, "
                 f"{b['wire']['down_verify']} B down with verification; model {b['model']})"
             )
-            rows.append([what, f"{b['windows_per_s']:,.1f} windows/s", "—", "link rate / max(up, down)"])
+            rows.append(
+                [
+                    what,
+                    f"{b['windows_per_s']:,.1f} windows/s",
+                    "—",
+                    "min(up rate / up bytes, down rate / down bytes)",
+                ]
+            )
     v = s.get("verify", {})
     if _skipped(v):
         rows.append(["windows/s over the emulated link; end-to-end `verify` of the test split", "—", "—",
@@ -267,8 +275,18 @@ def _streaming(s: dict) -> list[str]:
     elif v:
         what = f"end-to-end `verify` of the test split ({v['windows']} windows, {v['samples']} samples)"
         rows.append([what, f"{v['wall_s']['median']:.1f} s", f"{v['repeats']}", f"`{v['command']}`"])
-        rows.append(["windows/s over the emulated link (verify, payload on)", f"{v['windows_per_s']:,.1f}",
-                     f"{v['repeats']}", "windows / median verify time"])  # fmt: skip
+        n = f"{v['repeats']}"
+        rows.append(["windows/s over the emulated link (verify, payload on; whole command)",
+                     f"{v['windows_per_s']:,.1f}", n, "windows / median verify time"])  # fmt: skip
+        if v.get("cli_windows_per_s"):
+            cli = f"{v['cli_windows_per_s']:,.1f}"
+            what = "windows/s over the emulated link (verify's own figure, streaming only)"
+            rows.append([what, cli, n, "`verify --json`: windows_per_second"])
+        c = v.get("device_cost_per_window")
+        if c:
+            rows.append(["device cost per window in the real image (quantize + engine + score + UART IRQs)",
+                         f"{c['min']:,} – {c['max']:,} {c['unit']} (median {c['median']:,.0f})", "—",
+                         "RESULT frames' cost field, from `verify --json`"])  # fmt: skip
     out += _table(["figure", "value", "runs", "how"], rows)
     out.append("")
     return out

@@ -3,11 +3,11 @@ sets on windows per second, and end-to-end `verify` over the emulated link (when
 
 - Codec: encode_frame + StreamDecoder.feed (COBS, CRC32 check, message decode) of RESULT frames, with
   and without the verification payload (int8 input and output of the window), in frames per second.
-- Link: the target's echo image (EMU_APP=stub) on QEMU; the host writes blocks and reads the echo back,
-  keeping at most BLOCK (1024) bytes in flight (the RX ring must never overflow); echoed bytes per second.
-  The bound on windows per second = link bytes/s / the wire bytes of one window in the busier
-  direction (a hop of samples in SAMPLES frames up; a verified RESULT frame + one ACK per batch down),
-  each direction assumed to move at the echo rate.
+- Link: a bench image (bench_app.c with TAE_BENCH_LINK) on QEMU measures each direction alone: 128 KiB
+  host -> device (the device only counts them, and reports RX-ring drops) and 128 KiB device -> host.
+  The bound on windows per second = min over the two directions of (bytes/s / wire bytes of one window
+  in that direction): a hop of samples in SAMPLES frames up; a verified RESULT frame + one ACK per
+  batch down. It is an upper bound: in a real stream both directions share one emulated CPU.
 - verify: `python -m tools verify --port socket://... --model-dir DIR --json out.json` against the real
   image (`make firmware-emu MODEL_DIR=DIR`) on QEMU, wall time of the whole command for the test split.
 """
@@ -16,19 +16,20 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import time
 from pathlib import Path
 
 import numpy as np
 
 from tools import protocol as P
-from tools.bench.common import PY, ROOT, Timing, command_text, rate, run
+from tools.bench.common import PY, ROOT, Timing, command_text, rate, rel, run
 from tools.bench.models import TrainedModel
 from train.errors import UserError
 
 REPEATS = 5
 CODEC_BATCH = 100  # frames per timed call
-BLOCK = 1024  # echo benchmark: bytes in flight (the target's RX ring holds 4096)
+LINK_BYTES = 131072  # TAE_BENCH_LINK_BYTES in bench_app.c
 
 
 def codec_figures(model: TrainedModel, repeats: int = REPEATS) -> dict:
@@ -77,45 +78,60 @@ def wire_bytes_per_window(manifest: dict) -> dict:
     return {"up": up, "down_verify": down, "samples_per_window": hop, "batch": P.MAX_BATCH}
 
 
-def link_byte_rate(work_dir: Path, seconds: float = 1.5, repeats: int = 3) -> dict:
-    """Echoed bytes per second through the stub image's UART on QEMU (median of `repeats` runs)."""
-    from tools.emulator import Emulator, build_image
+def link_byte_rate(work_dir: Path, repeats: int = 3) -> dict:
+    """Bytes per second host -> device and device -> host through the emulated UART (medians).
 
-    img_dir = work_dir / "echo-stub"
-    build_image(img_dir, app="stub")
-    elf = img_dir / "tinyae.elf"
-    block = bytes(range(256)) * (BLOCK // 256)
-    rates = []
-    with Emulator(elf) as emu:
-        ser = emu.connect(timeout=0.5)
+    The link image (bench_app.c built with TAE_BENCH_LINK) swallows LINK_BYTES bytes after 'U' and
+    reports any byte its RX ring dropped; after 'D' it writes LINK_BYTES bytes as fast as it can.
+    """
+    from tools.bench import device
+    from tools.emulator import Emulator
+
+    img = device.build(None, work_dir / "link", link=True)
+    up, down = [], []
+    with Emulator(img.elf) as emu:
+        ser = emu.connect(timeout=0.05)
         try:
-            emu.read_banner(ser)
+            emu.read_until(ser, b"LINK ready", timeout=30.0)
             for _ in range(repeats):
-                got = 0
-                t0 = time.perf_counter()
-                while time.perf_counter() - t0 < seconds:
-                    ser.write(block)
-                    want = len(block)
-                    while want > 0:
-                        chunk = ser.read(want)
-                        if not chunk:
-                            raise UserError("the echo image stopped answering during the link benchmark")
-                        if chunk != block[len(block) - want : len(block) - want + len(chunk)]:
-                            raise UserError("the echo image returned different bytes than were sent")
-                        want -= len(chunk)
-                    got += len(block)
-                rates.append(got / (time.perf_counter() - t0))
+                up.append(_up_rate(emu, ser))
+                down.append(_down_rate(ser))
         finally:
             ser.close()
-    t = Timing(rates)
     return {
-        "bytes_per_s": t.to_dict(0),
-        "block_bytes": len(block),
+        "up_bytes_per_s": Timing(up).to_dict(0),
+        "down_bytes_per_s": Timing(down).to_dict(0),
+        "bytes_per_run": LINK_BYTES,
         "repeats": repeats,
-        "seconds_per_run": seconds,
-        "command": f"make firmware-emu EMU_APP=stub EMU_OUT={img_dir.relative_to(ROOT)}; "
-        "tools.bench.streaming.link_byte_rate (1024-byte blocks written and read back)",
+        "command": f"{img.command.split(' -o ')[0]} -DTAE_BENCH_LINK ...; "
+        "tools.bench.streaming.link_byte_rate ('U' + 128 KiB host -> device, 'D' device -> host)",
     }
+
+
+def _up_rate(emu, ser) -> float:  # type: ignore[no-untyped-def]
+    payload = bytes(range(256)) * (LINK_BYTES // 256)
+    t0 = time.perf_counter()
+    ser.write(b"U")
+    for i in range(0, len(payload), 4096):
+        ser.write(payload[i : i + 4096])
+    line = emu.read_until(ser, b"UP ", timeout=60.0)
+    elapsed = time.perf_counter() - t0
+    m = re.search(rb"UP (\d+) dropped=(\d+)", line)
+    if m is None or int(m.group(2)) != 0:
+        raise UserError(f"the link image lost bytes or did not answer: {line[-80:]!r}")
+    return LINK_BYTES / elapsed
+
+
+def _down_rate(ser) -> float:  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    ser.write(b"D")
+    got = 0
+    while got < LINK_BYTES:
+        data = ser.read(max(1, ser.in_waiting))
+        got += len(data)
+        if not data and time.perf_counter() - t0 > 60.0:
+            raise UserError("the link image stopped sending during the link benchmark")
+    return LINK_BYTES / (time.perf_counter() - t0)
 
 
 def cli_available() -> str | None:
@@ -145,11 +161,13 @@ def verify_figures(model: TrainedModel, work_dir: Path, repeats: int = 3) -> dic
     n_windows = len(vec["scores"])
     walls, reports = [], []
     argv: list[str] = []
+    url = ""
     for i in range(repeats):
         json_out = work_dir / f"verify-{model.spec.name}-{i}.json"
         with Emulator(elf) as emu:
-            argv = [PY, "-m", "tools", "verify", "--port", emu.url, "--model-dir", str(model.dir)]
-            argv += ["--json", str(json_out)]
+            url = emu.url
+            argv = [PY, "-m", "tools", "verify", "--port", url, "--model-dir", rel(model.dir)]
+            argv += ["--json", str(json_out), "--quiet"]
             wall, _ = run(argv, timeout=900)
         walls.append(wall)
         reports.append(json.loads(json_out.read_text()) if json_out.is_file() else {})
@@ -162,8 +180,18 @@ def verify_figures(model: TrainedModel, work_dir: Path, repeats: int = 3) -> dic
         "wall_s": t.to_dict(2),
         "windows_per_s": round(n_windows / t.median, 1),
         "repeats": repeats,
-        "command": command_text(argv).replace(argv[4], "socket://127.0.0.1:PORT"),
-        "image": f"make firmware-emu MODEL_DIR={model.dir} EMU_OUT={img_dir}",
+        "command": command_text(argv).replace(url, "socket://127.0.0.1:PORT"),
+        "image": f"make firmware-emu MODEL_DIR={rel(model.dir)} EMU_OUT={rel(img_dir)}",
+        "cli_windows_per_s": _median_of(reports, "windows_per_second"),
+        "cli_stream_s": _median_of(reports, "seconds"),
+        "ok": all(r.get("ok") for r in reports),
+        "device_cost_per_window": reports[-1].get("cost"),
+        "link": reports[-1].get("link"),
         "cli_report": reports[-1],
     }
     return out
+
+
+def _median_of(reports: list[dict], key: str) -> float | None:
+    vals = [r[key] for r in reports if isinstance(r.get(key), int | float)]
+    return round(Timing(vals).median, 2) if vals else None
