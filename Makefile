@@ -47,6 +47,15 @@ $(MANIFEST): $(VENV_STAMP) $(CONFIG) $(TRAIN_SOURCES)
 .PHONY: model
 model: $(MANIFEST) ## train, quantize, calibrate and export artifacts to build/model/ (CONFIG=..., MODEL_DIR=...)
 
+.PHONY: demo
+demo: $(MANIFEST) ## the whole job on the embedded data: model -> Cortex-M4 image -> budget gate -> verify on QEMU
+	@$(MAKE) --no-print-directory firmware-emu
+	@$(MAKE) --no-print-directory budget
+	@mkdir -p build/verify
+	$(PY) -m tools verify --emulator $(EMU_ELF) --model-dir $(MODEL_DIR) \
+	    --json build/verify/report.json --markdown build/verify/report.md
+	@echo "report: $(MODEL_DIR)/report.html  verification: build/verify/report.md"
+
 .PHONY: lint
 lint: $(VENV_STAMP) ## ruff over the Python code
 	$(VENV)/bin/ruff check train tools tests
