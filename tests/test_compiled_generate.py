@@ -101,10 +101,11 @@ def test_generation_is_deterministic_and_bannered(tmp_path) -> None:
     assert [layer["op"] for layer in info1["layers"]] == ["FULLY_CONNECTED", "FULLY_CONNECTED", "LOGISTIC"]
     assert info1["layers"][0] == {"op": "FULLY_CONNECTED", "in": 12, "out": 8, "activation": "RELU"}
     assert info1["macs"] == 12 * 8 + 8 * 12
-    assert info1["weight_bytes"] == 8 * 12 + 12 * 8  # multiples of 4: no padding
+    # rows padded to multiples of 4, inputs to multiples of 8 (an even number of groups of 4)
+    assert info1["weight_bytes"] == 8 * 16 + 12 * 8
     assert info1["bias_bytes"] == 4 * (8 + 12)
     # scratch: one 8-value activation buffer + expanded input (2 bytes per padded input)
-    assert info1["scratch_bytes"] == 8 + 2 * 12
+    assert info1["scratch_bytes"] == 8 + 2 * 16
 
 
 def test_folded_bias_and_multipliers_match_definition() -> None:

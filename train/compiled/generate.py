@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jinja2
 
-from train.compiled.lower import FcStage, Lowered, LutStage, lower, pack_weights, padded_bias
+from train.compiled.lower import FcStage, Lowered, LutStage, kernel_words, lower, padded_bias
 from train.compiled.tflite_model import read_tflite
 from train.errors import UserError
 
@@ -51,8 +51,8 @@ def _context(low: Lowered) -> dict:
             act_bytes = max(act_bytes, out_size)
         entry: dict = {"index": i, "src": "in" if i == 0 else "tae_act", "dst": "out" if last else "tae_act"}
         if isinstance(st, FcStage):
-            xbuf_words = max(xbuf_words, (st.in_features + 3) // 4 * 2)
-            words = pack_weights(st.weights, st.paired)
+            xbuf_words = max(xbuf_words, (st.in_features + 7) // 8 * 4)
+            words = kernel_words(st)
             bias = padded_bias(st)
             entry.update(
                 kind="fc",
@@ -83,9 +83,11 @@ def _context(low: Lowered) -> dict:
 
 
 def _info(low: Lowered, ctx: dict) -> dict:
-    weight_bytes = sum(int(e["weight_words"]) * 4 for e in ctx["stages"] if e["kind"] == "fc")
     fcs = [s for s in low.stages if isinstance(s, FcStage)]
+    # paired layers carry their biases inside the weight stream
     bias_bytes = sum(4 * ((s.out_features + 3) // 4 * 4) for s in fcs)
+    weight_bytes = sum(int(e["weight_words"]) * 4 for e in ctx["stages"] if e["kind"] == "fc")
+    weight_bytes -= sum(4 * ((s.out_features + 3) // 4 * 4) for s in fcs if s.paired)
     quant_bytes = sum(5 * len(s.multiplier) for s in fcs)
     lut_bytes = sum(256 for s in low.stages if s.lut is not None)
     scratch = ctx["act_bytes"] + 4 * ctx["xbuf_words"]

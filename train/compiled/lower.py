@@ -50,9 +50,10 @@ class FcStage:
 
     @property
     def paired(self) -> bool:
-        """True when the paired weight layout is exact: A - B = 256 * S_odd must not wrap, i.e.
-        sum_k |w[row][k]| * 128 < 2^23 for every row (tae_kernels.h)."""
-        return int(np.abs(self.weights.astype(np.int64)).sum(axis=1).max(initial=0)) * 128 < (1 << 23)
+        """True when the kernel takes the paired weight layout: the fast requantization applies and
+        A - B = 256 * S_odd cannot wrap, i.e. sum_k |w[row][k]| * 128 < 2^23 for every row (tae_kernels.h)."""
+        rows = int(np.abs(self.weights.astype(np.int64)).sum(axis=1).max(initial=0))
+        return self.fast and rows * 128 < (1 << 23)
 
 
 @dataclass
@@ -256,17 +257,21 @@ def lower(g: Graph) -> Lowered:
     )
 
 
-def pack_weights(w: np.ndarray, paired: bool = False) -> np.ndarray:
-    """[out, in] int8 -> uint32 words in one of the kernel layouts of tae_kernels.h: blocks of 4 rows,
-    groups of 4 inputs; plain (one word per row) or paired (one word per row pair and input pair)."""
+def _blocks(w: np.ndarray) -> np.ndarray:
+    """[out, in] int8 -> [blocks, groups, 4 rows, 4 k], zero-padded to 4 rows and an even number of groups."""
     m, n = w.shape
-    mp, np_ = (m + 3) // 4 * 4, (n + 3) // 4 * 4
+    mp, np_ = (m + 3) // 4 * 4, (n + 7) // 8 * 8
     padded = np.zeros((mp, np_), dtype=np.int8)
     padded[:m, :n] = w
-    # [blocks, 4 rows, groups, 4 k] -> [blocks, groups, 4 rows, 4 k]
-    blocks = padded.reshape(mp // 4, 4, np_ // 4, 4).transpose(0, 2, 1, 3)
+    return padded.reshape(mp // 4, 4, np_ // 4, 4).transpose(0, 2, 1, 3)
+
+
+def pack_weights(w: np.ndarray, paired: bool = False) -> np.ndarray:
+    """[out, in] int8 -> uint32 words of the weights in one of the kernel layouts of tae_kernels.h:
+    plain (one word per row and group) or paired (one word per row pair and input pair), block by block."""
+    blocks = _blocks(w)
     if paired:
-        u = blocks.view(np.uint8).copy()
+        u = blocks.view(np.uint8)
         even = u[:, :, 0::2, :] ^ 0x80  # [b, g, pair, k]: even rows, offset to unsigned
         odd = u[:, :, 1::2, :]
         words = np.empty(blocks.shape[:2] + (2, 2, 4), dtype=np.uint8)  # [b, g, pair, half, byte]
@@ -277,6 +282,21 @@ def pack_weights(w: np.ndarray, paired: bool = False) -> np.ndarray:
             words[:, :, :, half, 3] = odd[:, :, :, q]
         return np.ascontiguousarray(words).reshape(-1).view("<u4").astype(np.uint32)
     return np.ascontiguousarray(blocks).reshape(-1).view("<u4").astype(np.uint32)
+
+
+def kernel_words(st: FcStage, paired: bool | None = None) -> np.ndarray:
+    """The layer's weight stream: plain weights, or paired weights with each block's biases around
+    its weights ([b0, b2], weights, [2 b1, 2 b3]) as tae_kernels.h describes."""
+    paired = st.paired if paired is None else paired
+    words = pack_weights(st.weights, paired)
+    if not paired:
+        return words
+    assert st.fast, "the paired layout needs the fast requantization"
+    bias = padded_bias(st).reshape(-1, 4)
+    per_block = words.reshape(bias.shape[0], -1)
+    head = (bias[:, [0, 2]] & 0xFFFFFFFF).astype(np.uint32)
+    tail = ((2 * bias[:, [1, 3]]) & 0xFFFFFFFF).astype(np.uint32)
+    return np.concatenate([head, per_block, tail], axis=1).reshape(-1).astype(np.uint32)
 
 
 def padded_bias(st: FcStage) -> np.ndarray:

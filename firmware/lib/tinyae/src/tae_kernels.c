@@ -51,7 +51,8 @@ static inline uint32_t tae_pack16(int32_t a, int32_t b)
     return ((uint32_t)a & 0xFFFFu) | ((uint32_t)b << 16);
 }
 
-/* Input group g (x0..x3) -> xbuf[2g] = (x0, x2), xbuf[2g+1] = (x1, x3), sign-extended int16.
+/* Input group g (x0..x3) -> xbuf[2g] = (x0, x2), xbuf[2g+1] = (x1, x3), sign-extended int16; zero
+ * groups pad the count to an even number.
  * Returns the sum of the inputs (the paired layout's correction term needs it). */
 static int32_t tae_expand(const int8_t *in, uint32_t n, uint32_t *xbuf)
 {
@@ -82,6 +83,11 @@ static int32_t tae_expand(const int8_t *in, uint32_t n, uint32_t *xbuf)
         }
         *xbuf++ = tae_pack16(x[0], x[2]);
         *xbuf++ = tae_pack16(x[1], x[3]);
+        k += 4u;
+    }
+    if ((k & 4u) != 0u) { /* an even number of groups: the loops take two per iteration */
+        *xbuf++ = 0u;
+        *xbuf++ = 0u;
     }
     return sum;
 }
@@ -109,21 +115,20 @@ static inline int32_t tae_u8(uint32_t w, unsigned i) { return (int32_t)((w >> (8
 
 /* Fast exact requantization, valid when every channel shifts right (shift <= -1) and the generator
  * proved |acc| < 2^30 and |acc| + 2 + 2^(r-1) + 128 * 2^r < 2^31 (flag `fast`, train/compiled/lower.py).
- * TFLite's two roundings then become
- *   h = (2acc * M + 2^31) >> 32          SaturatingRoundingDoublingHighMul: the C division's truncation
+ * With a2 = 2 * acc, TFLite's two roundings become
+ *   h = (a2 * M + 2^31) >> 32            SaturatingRoundingDoublingHighMul: the C division's truncation
  *                                        and the nudge's sign cancel out; this is one SMMULR on the M4
  *   y = (h + C + (h >> 31)) >> r         RoundingDivideByPOT (ties away from zero) plus the output zero
  *                                        point: C = 2^(r-1) + z_out * 2^r, so no separate add
  * followed by the clamp to [act_min, act_max] (an 8-bit saturation, then byte-wise max/min). */
-static inline int32_t tae_high_mul(int32_t acc, int32_t mult)
+static inline int32_t tae_high_mul2(uint32_t a2, int32_t mult)
 {
-    const int32_t a2 = (int32_t)((uint32_t)acc << 1);
 #if TAE_USE_DSP
     int32_t h;
     __asm__("smmulr %0, %1, %2" : "=r"(h) : "r"(a2), "r"(mult));
     return h;
 #else
-    return (int32_t)(((int64_t)a2 * mult + ((int64_t)1 << 31)) >> 32);
+    return (int32_t)(((int64_t)(int32_t)a2 * mult + ((int64_t)1 << 31)) >> 32);
 #endif
 }
 
@@ -142,14 +147,18 @@ static inline int32_t tae_sat8(int32_t v)
 #endif
 }
 
-/* Per-layer constants of the fast requantization, computed once per call. */
+/* Per-layer constants, computed once per call; the assembly block loop reads them by offset. */
 typedef struct {
-    int32_t mult;   /* per-tensor multiplier */
-    int32_t round;  /* per-tensor C = 2^(r-1) + z_out * 2^r */
-    uint32_t right; /* per-tensor r */
-    int32_t zp2;    /* 2 * z_out + 1: C = zp2 * 2^(r-1) */
-    uint32_t lo4;   /* act_min in each byte */
-    uint32_t hi4;   /* act_max in each byte */
+    const uint32_t *xbuf; /* 0 */
+    const uint32_t *xend; /* 4 */
+    uint32_t corr2;       /* 8: 2 * 128 * sum x, the paired layout's offset */
+    int32_t mult;         /* 12: per-tensor multiplier */
+    int32_t round;        /* 16: per-tensor C = 2^(r-1) + z_out * 2^r */
+    uint32_t right;       /* 20: per-tensor r */
+    uint32_t lo4;         /* 24: act_min in each byte */
+    uint32_t hi4;         /* 28: act_max in each byte */
+    int8_t *out_end;      /* 32: end of the full blocks' outputs */
+    int32_t zp2;          /* 2 * z_out + 1: C = zp2 * 2^(r-1) */
 } tae_rq_t;
 
 static inline uint32_t tae_bytes4(int32_t v)
@@ -178,27 +187,31 @@ static inline uint32_t tae_clamp4(uint32_t y, const tae_rq_t *q)
 #endif
 }
 
-static inline uint32_t tae_pack4(int32_t y0, int32_t y1, int32_t y2, int32_t y3)
+/* Fast path store of one block: a2 holds 2 * acc of its `count` rows. */
+static void tae_store_fast(const tae_fc_layer_t *L, const tae_rq_t *q, uint32_t o, const uint32_t *a2,
+                           uint32_t count, int8_t *out)
 {
-    return ((uint32_t)y0 & 0xFFu) | (((uint32_t)y1 & 0xFFu) << 8) | (((uint32_t)y2 & 0xFFu) << 16) |
-           ((uint32_t)y3 << 24);
-}
-
-static int32_t tae_rq_channel(const tae_fc_layer_t *L, int32_t zp2, uint32_t o, int32_t acc)
-{
-    const uint32_t right = (uint32_t)(-L->shift[o]);
-    const int32_t c = (int32_t)((uint32_t)zp2 << (right - 1u)); /* z_out * 2^r + 2^(r-1) */
-    return tae_sat8(tae_round_shift(tae_high_mul(acc, L->multiplier[o]), c, right));
-}
-
-/* Writes 4 packed outputs (count of them valid) through the layer's table, if any. */
-static void tae_put4(const tae_fc_layer_t *L, uint32_t y, uint32_t count, int8_t *dst)
-{
+    uint32_t y = 0;
+    for (uint32_t r = 0; r < count; ++r) {
+        int32_t v;
+        if (L->per_channel) {
+            const uint32_t right = (uint32_t)(-L->shift[o + r]);
+            const int32_t c = (int32_t)((uint32_t)q->zp2 << (right - 1u)); /* z_out * 2^r + 2^(r-1) */
+            v = tae_round_shift(tae_high_mul2(a2[r], L->multiplier[o + r]), c, right);
+        } else {
+            v = tae_round_shift(tae_high_mul2(a2[r], q->mult), q->round, q->right);
+        }
+        y |= ((uint32_t)tae_sat8(v) & 0xFFu) << (8u * r);
+    }
+    y = tae_clamp4(y, q);
+    int8_t *dst = out + o;
     if (L->lut != 0) {
         const int8_t *lut = L->lut + 128;
         for (uint32_t r = 0; r < count; ++r) {
             dst[r] = lut[(int8_t)(uint8_t)(y >> (8u * r))];
         }
+    } else if (count == 4u) {
+        memcpy(dst, &y, 4); /* one STR on the M4 (unaligned access is allowed) */
     } else {
         for (uint32_t r = 0; r < count; ++r) {
             dst[r] = (int8_t)(uint8_t)(y >> (8u * r));
@@ -207,31 +220,19 @@ static void tae_put4(const tae_fc_layer_t *L, uint32_t y, uint32_t count, int8_t
 }
 
 /* The general path: TFLite's MultiplyByQuantizedMultiplier for any shift and accumulator. */
-static void tae_store(const tae_fc_layer_t *L, uint32_t o, const int32_t *acc, uint32_t count, int8_t *out)
+static void tae_store(const tae_fc_layer_t *L, uint32_t o, const uint32_t *acc, uint32_t count, int8_t *out)
 {
     const int32_t zp = L->out_zero_point;
     const int32_t lo = L->act_min;
     const int32_t hi = L->act_max;
     for (uint32_t r = 0; r < count; ++r) {
         const uint32_t q = L->per_channel ? o + r : 0u;
-        int32_t v = tae_multiply_by_quantized_multiplier(acc[r], L->multiplier[q], L->shift[q]);
+        int32_t v = tae_multiply_by_quantized_multiplier((int32_t)acc[r], L->multiplier[q], L->shift[q]);
         v = (int32_t)((uint32_t)v + (uint32_t)zp);
         v = v < lo ? lo : v;
         v = v > hi ? hi : v;
         out[o + r] = L->lut != 0 ? L->lut[v + 128] : (int8_t)v;
     }
-}
-
-/* Fast path, per-channel multipliers or a table or a partial block. */
-static void tae_store_fast_slow(const tae_fc_layer_t *L, const tae_rq_t *q, uint32_t o, const int32_t *acc,
-                                uint32_t count, int8_t *out)
-{
-    int32_t y[4] = {0, 0, 0, 0};
-    for (uint32_t r = 0; r < count; ++r) {
-        y[r] = L->per_channel ? tae_rq_channel(L, q->zp2, o + r, acc[r])
-                              : tae_sat8(tae_round_shift(tae_high_mul(acc[r], q->mult), q->round, q->right));
-    }
-    tae_put4(L, tae_clamp4(tae_pack4(y[0], y[1], y[2], y[3]), q), count, out + o);
 }
 
 #if TAE_USE_DSP
@@ -280,123 +281,188 @@ static void tae_store_fast_slow(const tae_fc_layer_t *L, const tae_rq_t *q, uint
     "uxtb16 %[t], %[w1]\n\t"                            \
     "smlad %[a3], %[t], %[xb], %[a3]\n\t"
 
-/* Two groups per iteration; an odd group count enters at the second half. Written in assembly
- * because GCC -Os spills an accumulator inside this loop. */
+/* Two groups per iteration (the group count is even). Written in assembly because GCC -Os spills
+ * an accumulator inside this loop. */
 #define TAE_LOOP_ASM(GROUP)                                                                         \
-    __asm__ volatile("cmp %[odd], #0\n\t"                                                           \
-                     "bne 2f\n\t"                                                                   \
-                     "1:\n\t" GROUP "2:\n\t" GROUP "cmp %[x], %[xend]\n\t"                          \
+    __asm__ volatile("1:\n\t" GROUP GROUP "cmp %[x], %[xend]\n\t"                                   \
                      "bne 1b\n\t"                                                                   \
                      : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x),     \
                        [w] "+r"(w), [xa] "=&r"(xa), [xb] "=&r"(xb), [w0] "=&r"(w0), [w1] "=&r"(w1), \
                        [t] "=&r"(t)                                                                 \
-                     : [xend] "r"(xend), [odd] "r"(odd)                                             \
+                     : [xend] "r"(xend)                                                             \
                      : "cc", "memory")
+
+/* One output of the per-tensor requantization in the block loop below (M in w0, C in w1, r in xa). */
+#define TAE_RQ_ASM(A)                                   \
+    "smmulr %[" A "], %[" A "], %[w0]\n\t"              \
+    "add %[t], %[w1], %[" A "], asr #31\n\t"            \
+    "add %[" A "], %[" A "], %[t]\n\t"                  \
+    "asr %[" A "], %[" A "], %[xa]\n\t"                 \
+    "ssat %[" A "], #8, %[" A "]\n\t"
+
+/* The whole layer, full blocks, for the common case (paired layout, per-tensor, no table): MACs,
+ * pair decoding, requantization, clamp and one 4-byte store per block, about 46 instructions per
+ * block besides the 15 per group of the inner loop. Returns the weight pointer after the blocks. */
+static const uint32_t *tae_paired_blocks_asm(const tae_rq_t *q, const uint32_t *w, int8_t *out)
+{
+    uint32_t a0, a1, a2, a3, xa, xb, w0, w1, t;
+    const uint32_t *x;
+    const uint32_t *xend = q->xend;
+    __asm__ volatile(
+        "0:\n\t"
+        "ldrd %[a1], %[a3], [%[w]], #8\n\t" /* b0, b2 */
+        "mov %[a0], %[a1]\n\t"
+        "mov %[a2], %[a3]\n\t"
+        "ldr %[x], [%[q]]\n\t"
+        "1:\n\t" TAE_GROUP_PAIR_ASM TAE_GROUP_PAIR_ASM
+        "cmp %[x], %[xend]\n\t"
+        "bne 1b\n\t"
+        "ldrd %[xa], %[xb], [%[w]], #8\n\t" /* 2 * b1, 2 * b3 */
+        "ldr %[t], [%[q], #8]\n\t"          /* corr2 */
+        "sub %[w0], %[a0], %[a1]\n\t"
+        "add %[a0], %[xa], %[w0], asr #7\n\t" /* 2 acc1 = 2 b1 + 2 S_odd */
+        "sub %[w0], %[a2], %[a3]\n\t"
+        "add %[a2], %[xb], %[w0], asr #7\n\t" /* 2 acc3 */
+        "rsb %[a1], %[t], %[a1], lsl #1\n\t"  /* 2 acc0 = 2 B - corr2 */
+        "rsb %[a3], %[t], %[a3], lsl #1\n\t"  /* 2 acc2 */
+        "ldrd %[w0], %[w1], [%[q], #12]\n\t"
+        "ldr %[xa], [%[q], #20]\n\t"
+        TAE_RQ_ASM("a1") TAE_RQ_ASM("a0") TAE_RQ_ASM("a3") TAE_RQ_ASM("a2")
+        "bfi %[a1], %[a0], #8, #8\n\t"
+        "bfi %[a1], %[a3], #16, #8\n\t"
+        "bfi %[a1], %[a2], #24, #8\n\t"
+        "ldrd %[xa], %[xb], [%[q], #24]\n\t"
+        "ssub8 %[t], %[a1], %[xa]\n\t"
+        "sel %[a1], %[a1], %[xa]\n\t"
+        "ssub8 %[t], %[xb], %[a1]\n\t"
+        "sel %[a1], %[a1], %[xb]\n\t"
+        "str %[a1], [%[out]], #4\n\t"
+        "ldr %[t], [%[q], #32]\n\t"
+        "cmp %[out], %[t]\n\t"
+        "bne 0b\n\t"
+        : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [x] "=&r"(x), [w] "+r"(w),
+          [xa] "=&r"(xa), [xb] "=&r"(xb), [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "=&r"(t), [out] "+r"(out)
+        : [xend] "r"(xend), [q] "r"(q)
+        : "cc", "memory");
+    return w;
+}
 #endif
+
+/* One block of the paired layout ([b0, b2], groups, [2 b1, 2 b3]): a2[r] = 2 * acc of row r. */
+static const uint32_t *tae_paired_block(const uint32_t *w, const tae_rq_t *q, uint32_t acc2[4])
+{
+    const uint32_t *x = q->xbuf;
+    const uint32_t *xend = q->xend;
+#if TAE_USE_DSP
+    uint32_t A0, A1, A2, A3, xa, xb, w0, w1, t;
+    A0 = A1 = w[0];
+    A2 = A3 = w[1];
+    w += 2;
+    {
+        uint32_t a0 = A0, a1 = A1, a2 = A2, a3 = A3;
+        TAE_LOOP_ASM(TAE_GROUP_PAIR_ASM);
+        A0 = a0;
+        A1 = a1;
+        A2 = a2;
+        A3 = a3;
+    }
+    /* A - B = 256 * S_odd exactly: the generator proved |S_odd| < 2^23 */
+    acc2[0] = (A1 << 1) - q->corr2;
+    acc2[1] = w[0] + (uint32_t)((int32_t)(A0 - A1) >> 7);
+    acc2[2] = (A3 << 1) - q->corr2;
+    acc2[3] = w[1] + (uint32_t)((int32_t)(A2 - A3) >> 7);
+#else
+    uint32_t e0 = w[0], e2 = w[1], o1 = 0, o3 = 0;
+    w += 2;
+    do {
+        const uint32_t xa = x[0];
+        const uint32_t xb = x[1];
+        x += 2;
+        TAE_MAC_PAIR(e0, o1, w[0], xa);
+        TAE_MAC_PAIR(e0, o1, w[1], xb);
+        TAE_MAC_PAIR(e2, o3, w[2], xa);
+        TAE_MAC_PAIR(e2, o3, w[3], xb);
+        w += 4;
+    } while (x != xend);
+    acc2[0] = e0 << 1;
+    acc2[1] = w[0] + (o1 << 1);
+    acc2[2] = e2 << 1;
+    acc2[3] = w[1] + (o3 << 1);
+#endif
+    return w + 2;
+}
+
+/* One block of the plain layout: acc[r] = bias'[o + r] + sum. */
+static const uint32_t *tae_plain_block(const uint32_t *w, const tae_rq_t *q, const int32_t *bias, uint32_t acc[4])
+{
+    const uint32_t *x = q->xbuf;
+    const uint32_t *xend = q->xend;
+    uint32_t a0 = (uint32_t)bias[0], a1 = (uint32_t)bias[1], a2 = (uint32_t)bias[2], a3 = (uint32_t)bias[3];
+#if TAE_USE_DSP
+    uint32_t xa, xb, w0, w1, t;
+    TAE_LOOP_ASM(TAE_GROUP_PLAIN_ASM);
+#else
+    do {
+        const uint32_t xa = x[0];
+        const uint32_t xb = x[1];
+        const uint32_t w0 = w[0];
+        const uint32_t w1 = w[1];
+        const uint32_t w2 = w[2];
+        const uint32_t w3 = w[3];
+        x += 2;
+        w += 4;
+        TAE_MAC(a0, w0, xa, xb);
+        TAE_MAC(a1, w1, xa, xb);
+        TAE_MAC(a2, w2, xa, xb);
+        TAE_MAC(a3, w3, xa, xb);
+    } while (x != xend);
+#endif
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+    return w;
+}
 
 void tae_fc_s8(const tae_fc_layer_t *L, const int8_t *in, int8_t *out, uint32_t *xbuf)
 {
     const uint32_t n = L->in_features;
     const uint32_t m = L->out_features;
-    const uint32_t *xend = xbuf + TAE_FC_XBUF_WORDS(n);
     const uint32_t *w = L->weights;
-    const int32_t *bias = L->bias;
-    const uint32_t paired = L->paired;
-    const uint32_t simple = L->fast && !L->per_channel && L->lut == 0;
+    uint32_t o = 0;
     tae_rq_t q;
 
-    /* sum x * 128: the paired layout's offset of the even rows' weights */
-    const uint32_t corr = (uint32_t)tae_expand(in, n, xbuf) << 7;
+    q.xbuf = xbuf;
+    q.xend = xbuf + TAE_FC_XBUF_WORDS(n);
+    /* 2 * 128 * sum x: the paired layout's offset of the even rows' weights */
+    q.corr2 = (uint32_t)tae_expand(in, n, xbuf) << 8;
     q.mult = L->multiplier[0];
     q.right = (uint32_t)(-L->shift[0]);
     q.zp2 = 2 * (int32_t)L->out_zero_point + 1;
     q.round = L->fast ? (int32_t)((uint32_t)q.zp2 << (q.right - 1u)) : 0;
     q.lo4 = tae_bytes4(L->act_min);
     q.hi4 = tae_bytes4(L->act_max);
+    q.out_end = out + (m & ~3u);
 
-    for (uint32_t o = 0; o < m; o += 4u) {
-        const uint32_t count = (m - o) < 4u ? (m - o) : 4u;
-        /* bias is padded to a multiple of 4 entries by the generator */
-        uint32_t b0 = (uint32_t)bias[o], b1 = (uint32_t)bias[o + 1u];
-        uint32_t b2 = (uint32_t)bias[o + 2u], b3 = (uint32_t)bias[o + 3u];
-        uint32_t a0, a1, a2, a3;
-        if (paired) {
-            a0 = a1 = b0 - corr;
-            a2 = a3 = b2 - corr;
-        } else {
-            a0 = b0;
-            a1 = b1;
-            a2 = b2;
-            a3 = b3;
-        }
 #if TAE_USE_DSP
-        {
-            const uint32_t *x = xbuf;
-            const uint32_t odd = ((n + 3u) / 4u) & 1u;
-            uint32_t xa, xb, w0, w1, t;
-            if (paired) {
-                TAE_LOOP_ASM(TAE_GROUP_PAIR_ASM);
-            } else {
-                TAE_LOOP_ASM(TAE_GROUP_PLAIN_ASM);
-            }
-        }
-        if (paired) {
-            /* A - B = 256 * S_odd exactly: the generator proved |S_odd| < 2^23 */
-            const int32_t s1 = (int32_t)(a0 - a1) >> 8;
-            const int32_t s3 = (int32_t)(a2 - a3) >> 8;
-            a0 = a1;
-            a1 = b1 + (uint32_t)s1;
-            a2 = a3;
-            a3 = b3 + (uint32_t)s3;
-        }
-#else
-        {
-            const uint32_t *x = xbuf;
-            if (paired) {
-                a0 = b0;
-                a2 = b2;
-                a1 = b1;
-                a3 = b3;
-                do {
-                    const uint32_t xa = x[0];
-                    const uint32_t xb = x[1];
-                    x += 2;
-                    TAE_MAC_PAIR(a0, a1, w[0], xa);
-                    TAE_MAC_PAIR(a0, a1, w[1], xb);
-                    TAE_MAC_PAIR(a2, a3, w[2], xa);
-                    TAE_MAC_PAIR(a2, a3, w[3], xb);
-                    w += 4;
-                } while (x != xend);
-            } else {
-                do {
-                    const uint32_t xa = x[0];
-                    const uint32_t xb = x[1];
-                    const uint32_t w0 = w[0];
-                    const uint32_t w1 = w[1];
-                    const uint32_t w2 = w[2];
-                    const uint32_t w3 = w[3];
-                    x += 2;
-                    w += 4;
-                    TAE_MAC(a0, w0, xa, xb);
-                    TAE_MAC(a1, w1, xa, xb);
-                    TAE_MAC(a2, w2, xa, xb);
-                    TAE_MAC(a3, w3, xa, xb);
-                } while (x != xend);
-            }
-            (void)corr;
-        }
+    if (L->paired && !L->per_channel && L->lut == 0 && m >= 4u) {
+        w = tae_paired_blocks_asm(&q, w, out);
+        o = m & ~3u;
+    }
 #endif
-        if (simple && count == 4u) {
-            const int32_t y0 = tae_sat8(tae_round_shift(tae_high_mul((int32_t)a0, q.mult), q.round, q.right));
-            const int32_t y1 = tae_sat8(tae_round_shift(tae_high_mul((int32_t)a1, q.mult), q.round, q.right));
-            const int32_t y2 = tae_sat8(tae_round_shift(tae_high_mul((int32_t)a2, q.mult), q.round, q.right));
-            const int32_t y3 = tae_sat8(tae_round_shift(tae_high_mul((int32_t)a3, q.mult), q.round, q.right));
-            const uint32_t y = tae_clamp4(tae_pack4(y0, y1, y2, y3), &q);
-            memcpy(out + o, &y, 4); /* one STR on the M4 (unaligned access is allowed) */
+    for (; o < m; o += 4u) {
+        const uint32_t count = (m - o) < 4u ? (m - o) : 4u;
+        uint32_t acc[4];
+        if (L->paired) {
+            w = tae_paired_block(w, &q, acc);
+            tae_store_fast(L, &q, o, acc, count, out);
         } else {
-            const int32_t acc[4] = {(int32_t)a0, (int32_t)a1, (int32_t)a2, (int32_t)a3};
+            w = tae_plain_block(w, &q, L->bias + o, acc);
             if (L->fast) {
-                tae_store_fast_slow(L, &q, o, acc, count, out);
+                for (uint32_t r = 0; r < 4u; ++r) {
+                    acc[r] <<= 1;
+                }
+                tae_store_fast(L, &q, o, acc, count, out);
             } else {
                 tae_store(L, o, acc, count, out);
             }

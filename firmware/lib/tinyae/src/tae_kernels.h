@@ -6,15 +6,17 @@
  *   y[o]   = clamp(MultiplyByQuantizedMultiplier(acc[o], M[o], shift[o]) + z_out, act_min, act_max)
  *   y[o]   = lut[y[o] + 128] when an elementwise int8 op (LOGISTIC, TANH, QUANTIZE) follows the layer.
  * Weight layouts (chosen per layer by the generator): rows in blocks of 4 (padded with zero rows),
- * inputs in groups of 4 (padded with zeros); for each block, for each group, 4 uint32 words:
- *  - plain: one word per row r (0..3) holding the row's 4 weights of the group in little-endian
- *    byte order (k0, k1, k2, k3): w[((b * G) + g) * 4 + r];
- *  - paired: word j = 2 * pair + half for the row pairs (0,1), (2,3) and the input pairs
- *    half 0 = (k0, k2), half 1 = (k1, k3); bytes (w[even][p] + 128, w[odd][p], w[even][q] + 128,
- *    w[odd][q]) for the pair (p, q). The +128 makes the even row's bytes unsigned, so one SMLAD of
- *    the raw word and one of its UXTB16 give both rows (see tae_kernels.c). Needs
- *    sum_k |w[odd][k]| * 128 < 2^23, checked by the generator.
- * The bias array is padded with zeros to a multiple of 4 entries.
+ * inputs in groups of 4 (padded with zero inputs and weights to an even number of groups G); for
+ * each block, for each group, 4 uint32 words:
+ *  - plain (any layer): one word per row r (0..3) holding the row's 4 weights of the group in
+ *    little-endian byte order (k0, k1, k2, k3): w[((b * G) + g) * 4 + r]; `bias` holds the biases,
+ *    padded with zeros to a multiple of 4 entries;
+ *  - paired (layers with `fast` whose rows satisfy sum_k |w[row][k]| * 128 < 2^23): word
+ *    j = 2 * pair + half for the row pairs (0,1), (2,3) and the input pairs half 0 = (k0, k2),
+ *    half 1 = (k1, k3); bytes (w[even][p] + 128, w[odd][p], w[even][q] + 128, w[odd][q]) for the
+ *    pair (p, q). The +128 makes the even row's bytes unsigned, so one SMLAD of the raw word and one
+ *    of its UXTB16 give both rows (see tae_kernels.c). The biases are in the stream: each block is
+ *    [bias'[0], bias'[2]], its G * 4 words, [2 * bias'[1], 2 * bias'[3]]; `bias` is NULL.
  * On cores with the DSP extension (__ARM_FEATURE_DSP) the inner loop uses SXTB16/UXTB16/SMLAD and
  * the requantization SMMULR/SSAT/SEL; elsewhere a portable C path computes the same integers.
  */
@@ -29,7 +31,7 @@ extern "C" {
 
 typedef struct {
     const uint32_t *weights;   /* ceil(out/4) * ceil(in/4) * 4 words, layout above */
-    const int32_t *bias;       /* out_features rounded up to 4, input zero point folded in */
+    const int32_t *bias;       /* plain layout: out_features rounded up to 4, input zero point folded in */
     const int32_t *multiplier; /* Q31 multipliers: out_features entries, or 1 when per-tensor */
     const int8_t *shift;       /* TFLite shifts (> 0: left), same count as multiplier */
     const int8_t *lut;         /* NULL, or 256 entries applied to the clamped output: lut[y + 128] */
@@ -45,7 +47,7 @@ typedef struct {
 } tae_fc_layer_t;
 
 /* Number of uint32 words of the expanded-input buffer a layer with `in_features` inputs needs. */
-#define TAE_FC_XBUF_WORDS(in_features) ((((uint32_t)(in_features) + 3u) / 4u) * 2u)
+#define TAE_FC_XBUF_WORDS(in_features) ((((uint32_t)(in_features) + 7u) / 8u) * 4u)
 
 /* FULLY_CONNECTED int8. `in` and `out` may be the same buffer (the input is expanded into `xbuf`,
  * TAE_FC_XBUF_WORDS(in_features) words, before any output is written). */
