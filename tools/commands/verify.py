@@ -373,11 +373,11 @@ def write_reports(args: argparse.Namespace, report: dict, title: str) -> None:
 def run(args: argparse.Namespace) -> int:
     art = load_artifacts(args.model_dir)
     manifest = art.require()
-    reference = make_reference(args.reference, art)
     err = stderr_console()
     with session(args) as dev:
         info = dev.require_info()
         check_model(info, art)
+        reference = make_reference(args.reference, art)
         sources = load_sources(args.csv, info, art)
         L, hop = info.window_len, info.hop
         collected: list[Collected] = []

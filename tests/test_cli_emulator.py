@@ -1,0 +1,108 @@
+"""The host CLI against the emulated Cortex-M4 (QEMU mps2-an386) running the real firmware:
+verify on the default model's test split (zero mismatches), info, model mismatch at the handshake,
+and the record -> train -> build -> verify round trip on the emulator's synthetic sensor."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, has_arm_toolchain
+from tools.cli import main
+from tools.fakeserial import sim_model_dir
+
+pytestmark = [
+    pytest.mark.emulator,
+    pytest.mark.skipif(not has_arm_toolchain(), reason="needs arm-none-eabi-gcc and qemu-system-arm"),
+]
+
+
+def build_firmware(model_dir: Path, out: Path) -> Path:
+    """make firmware-emu for `model_dir` into `out`; -o keeps make from retraining the model dir."""
+    cmd = [
+        "make", "--no-print-directory", "-s", "firmware-emu", f"MODEL_DIR={model_dir}", f"EMU_OUT={out}",
+        "-o", f"{model_dir}/manifest.json",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out / "tinyae.elf"
+
+
+@pytest.fixture(scope="module")
+def default_elf(default_model_dir, tmp_path_factory) -> Path:
+    return build_firmware(default_model_dir, tmp_path_factory.mktemp("cli_fw_default"))
+
+
+def test_verify_default_model_on_the_emulator(default_model_dir, default_elf, tmp_path, capsys):
+    report = tmp_path / "verify.json"
+    t0 = time.monotonic()
+    code = main(
+        ["verify", "--emulator", str(default_elf), "--model-dir", str(default_model_dir),
+         "--json", str(report), "--markdown", str(tmp_path / "verify.md"), "--quiet"]
+    )  # fmt: skip
+    elapsed = time.monotonic() - t0
+    r = json.loads(report.read_text())
+    assert code == 0, r
+    assert r["ok"] and r["output_mismatches"] == 0 and r["input_mismatches"] == 0
+    assert r["windows_compared"] == r["windows_expected"] > 100
+    assert r["scores_exact_equal"] == r["windows_compared"]
+    assert r["cost"]["unit"] == "instructions" and r["cost"]["min"] > 1000
+    assert r["device"]["flash_used"] > 0 and r["device"]["target"] == "qemu-mps2-an386"
+    link = r["link"]
+    per_window_tx = link["bytes_tx"] / r["windows_compared"]
+    per_window_rx = link["bytes_rx"] / r["windows_compared"]
+    with capsys.disabled():
+        print(
+            f"\n[cli-emulator] verify: {r['windows_compared']} windows in {elapsed:.1f} s end to end, "
+            f"{r['windows_per_second']:.1f} windows/s streaming; {per_window_tx:.0f} B/window host->device, "
+            f"{per_window_rx:.0f} B/window device->host"
+        )
+
+
+def test_info_and_model_mismatch_at_the_handshake(default_model_dir, default_elf, tmp_path, capsys):
+    sha = json.loads((default_model_dir / "manifest.json").read_text())["model"]["sha256"]
+    assert main(["info", "--emulator", str(default_elf), "--model-dir", str(default_model_dir)]) == 0
+    out = capsys.readouterr().out
+    assert sha in out and "matches" in out and "qemu-mps2-an386" in out
+    other = sim_model_dir(tmp_path / "other")  # artifacts of another model
+    assert main(["verify", "--emulator", str(default_elf), "--model-dir", str(other), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        sha[:12] in err and "000102030405" in err and "flash the firmware built from these artifacts" in err
+    )
+
+
+def test_record_train_verify_round_trip(default_model_dir, default_elf, tmp_path):
+    capture = tmp_path / "capture.csv"
+    code = main(
+        ["record", "--emulator", str(default_elf), "--model-dir", str(default_model_dir),
+         "--samples", "3000", "--out", str(capture), "--label", "0", "--quiet"]
+    )  # fmt: skip
+    assert code == 0
+    assert len(capture.read_text().splitlines()) == 3001
+    model = tmp_path / "rt_model"
+    train = subprocess.run(
+        [sys.executable, "-m", "train", "model", "--config", "configs/default.toml",
+         "--set", "data.source=csv", "--set", f'data.paths=["{capture}"]', "--set", "train.epochs=5",
+         "--out", str(model), "--quiet"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert train.returncode == 0, train.stderr[-2000:]
+    elf = build_firmware(model, tmp_path / "fw")
+    report = tmp_path / "rt.json"
+    code = main(
+        ["verify", "--emulator", str(elf), "--model-dir", str(model), "--json", str(report), "--quiet"]
+    )
+    r = json.loads(report.read_text())
+    assert code == 0, r
+    assert r["ok"] and r["output_mismatches"] == 0 and r["windows_compared"] > 0
+    # and the recorded CSV itself streams through the new model bit-exact
+    code = main(["verify", "--emulator", str(elf), "--model-dir", str(model), "--csv", str(capture),
+                 "--json", str(report), "--quiet"])  # fmt: skip
+    r = json.loads(report.read_text())
+    assert code == 0 and r["windows_compared"] == (3000 - 64) // 32 + 1
