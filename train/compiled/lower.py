@@ -47,7 +47,6 @@ class FcStage:
         r = max(-int(s) for s in self.shift)
         return bound + 2 + (1 << (r - 1)) + 128 * (1 << r) < (1 << 31)
 
-
     @property
     def paired(self) -> bool:
         """True when the kernel takes the paired weight layout: the fast requantization applies and
@@ -274,7 +273,7 @@ def pack_weights(w: np.ndarray, paired: bool = False) -> np.ndarray:
         u = blocks.view(np.uint8)
         even = u[:, :, 0::2, :] ^ 0x80  # [b, g, pair, k]: even rows, offset to unsigned
         odd = u[:, :, 1::2, :]
-        words = np.empty(blocks.shape[:2] + (2, 2, 4), dtype=np.uint8)  # [b, g, pair, half, byte]
+        words = np.empty((*blocks.shape[:2], 2, 2, 4), dtype=np.uint8)  # [b, g, pair, half, byte]
         for half, (p, q) in enumerate(((0, 2), (1, 3))):
             words[:, :, :, half, 0] = even[:, :, :, p]
             words[:, :, :, half, 1] = odd[:, :, :, p]
