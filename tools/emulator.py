@@ -376,8 +376,16 @@ def build_image(
 
 
 # ---------------------------------------------------------------------- CLI
+def _raise_interrupt(signum, frame) -> None:  # noqa: ARG001
+    raise KeyboardInterrupt
+
+
 def serve(elf: Path, port: int | None = None, icount_shift: int = ICOUNT_SHIFT) -> int:
-    """Run QEMU, print its socket:// URL and wait for Ctrl-C or for the firmware to exit."""
+    """Run QEMU, print its socket:// URL and wait for Ctrl-C (or SIGTERM) or for the firmware to exit."""
+    import signal
+
+    # A background job ignores SIGINT, so SIGTERM must also stop QEMU rather than orphan it.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     with Emulator(elf, port=port, icount_shift=icount_shift) as emu:
         print(emu.url, flush=True)
         print(

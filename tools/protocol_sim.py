@@ -80,7 +80,10 @@ class SimDevice:
         lib.sim_push_sensor.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
         lib.sim_push_sensor.restype = ctypes.c_uint32
         lib.sim_tx_overflow.restype = ctypes.c_uint32
-        lib.sim_set_engine_fail_every.argtypes = [ctypes.c_uint32]
+        # Only the stand-in engine has the fault hook; a real model's engine does not.
+        self._fail_hook = getattr(lib, "sim_set_engine_fail_every", None)
+        if self._fail_hook is not None:
+            self._fail_hook.argtypes = [ctypes.c_uint32]
 
     def boot(self) -> None:
         """Reset the device: it sends 0x00 and a BOOT frame with tx seq 0."""
@@ -108,7 +111,9 @@ class SimDevice:
         return int(self.lib.sim_push_sensor(arr.ctypes.data, arr.shape[0]))
 
     def set_engine_fail_every(self, n: int) -> None:
-        self.lib.sim_set_engine_fail_every(n)
+        if self._fail_hook is None:
+            raise RuntimeError("this simulated device runs a real engine without the fault hook")
+        self._fail_hook(n)
 
     @property
     def tx_overflow(self) -> int:

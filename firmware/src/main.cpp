@@ -36,6 +36,10 @@ void print_line(const char *a, const char *b)
 
 void setup()
 {
+#if defined(ARDUINO_ARCH_ESP32)
+    /* The host keeps up to two sample batches (~830 B) in flight; the core's default RX buffer is 256 B. */
+    Serial.setRxBufferSize(2048);
+#endif
     Serial.begin(TAE_SERIAL_BAUD);
 #if defined(ARDUINO_ARCH_MBED)
     /* USB CDC: wait briefly for the host to open the port so the BOOT frame is not lost. */
