@@ -39,8 +39,13 @@ def _i32(v: int) -> str:
     return "INT32_MIN" if v == -(1 << 31) else str(v)
 
 
-def _context(low: Lowered) -> dict:
-    """Template context: one entry per stage with its C arrays already formatted."""
+LAYOUTS = ("auto", "plain", "general")
+
+
+def _context(low: Lowered, layouts: str = "auto") -> dict:
+    """Template context: one entry per stage with its C arrays already formatted. `layouts` is a
+    testing aid: "plain" never takes the paired weight layout, "general" also never the fast
+    requantization (the kernels' other paths, which the generator picks only for unusual layers)."""
     stages = []
     act_bytes = 0
     xbuf_words = 0
@@ -52,7 +57,9 @@ def _context(low: Lowered) -> dict:
         entry: dict = {"index": i, "src": "in" if i == 0 else "tae_act", "dst": "out" if last else "tae_act"}
         if isinstance(st, FcStage):
             xbuf_words = max(xbuf_words, (st.in_features + 7) // 8 * 4)
-            words = kernel_words(st)
+            paired = st.paired and layouts == "auto"
+            fast = st.fast and layouts != "general"
+            words = kernel_words(st, paired)
             bias = padded_bias(st)
             entry.update(
                 kind="fc",
@@ -64,12 +71,12 @@ def _context(low: Lowered) -> dict:
                 weight_words=len(words),
                 bias=_rows(bias, _i32, 8),
                 bias_len=len(bias),
-                paired=int(st.paired),
+                paired=int(paired),
                 mult=_rows(st.multiplier, _i32, 8),
                 shift=_rows(st.shift, str, 16),
                 nq=len(st.multiplier),
                 per_channel=int(st.per_channel),
-                fast=int(st.fast),
+                fast=int(fast),
                 out_zp=st.out_zero_point,
                 act_min=st.act_min,
                 act_max=st.act_max,
@@ -87,7 +94,7 @@ def _info(low: Lowered, ctx: dict) -> dict:
     # paired layers carry their biases inside the weight stream
     bias_bytes = sum(4 * ((s.out_features + 3) // 4 * 4) for s in fcs)
     weight_bytes = sum(int(e["weight_words"]) * 4 for e in ctx["stages"] if e["kind"] == "fc")
-    weight_bytes -= sum(4 * ((s.out_features + 3) // 4 * 4) for s in fcs if s.paired)
+    weight_bytes -= sum(4 * e["bias_len"] for e in ctx["stages"] if e["kind"] == "fc" and e["paired"])
     quant_bytes = sum(5 * len(s.multiplier) for s in fcs)
     lut_bytes = sum(256 for s in low.stages if s.lut is not None)
     scratch = ctx["act_bytes"] + 4 * ctx["xbuf_words"]
@@ -109,13 +116,16 @@ def _info(low: Lowered, ctx: dict) -> dict:
     }
 
 
-def render(tflite_bytes: bytes, banner_command: str) -> tuple[str, str, dict]:
-    """Return (model_compiled.h text, model_compiled.c text, info) for the model bytes."""
+def render(tflite_bytes: bytes, banner_command: str, *, layouts: str = "auto") -> tuple[str, str, dict]:
+    """Return (model_compiled.h text, model_compiled.c text, info) for the model bytes (`layouts`:
+    see _context; only tests pass anything but "auto")."""
     from train.export import banner
 
     low = lower(read_tflite(tflite_bytes))
     sha = hashlib.sha256(tflite_bytes).hexdigest()
-    ctx = _context(low)
+    if layouts not in LAYOUTS:
+        raise ValueError(f"layouts must be one of {LAYOUTS}")
+    ctx = _context(low, layouts)
     info = _info(low, ctx)
     common = {
         "banner": banner(sha, banner_command),
