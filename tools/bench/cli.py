@@ -177,7 +177,7 @@ def _device(
     opts = ("-Os",) if quick else ("-Os", "-O2")
     results: dict[str, dict] = {}
     _say(f"device cost: {default.spec.name}")
-    results["default"] = device.measure(default, img_dir, opts)
+    results["default"] = _guard("device cost", lambda: device.measure(default, img_dir, opts))
     sweep: list[dict] = []
     if not quick:
         wanted = [
@@ -189,9 +189,11 @@ def _device(
             _say(f"training {spec.name} and measuring its device cost")
             m = models.train(spec, model_dir)
             trained[spec.name] = m
-            results[key] = device.measure(m, img_dir, opts)
+            results[key] = _guard("device cost", lambda m=m: device.measure(m, img_dir, opts))
         for h in models.SWEEP_HIDDEN:
             r = results["reference" if h == 64 else f"sweep_h{h}"]
+            if "status" in r:
+                continue
             sweep.append({
                 "hidden": h, "shape": r["shape"], "macs": r["macs"],
                 "instructions_Os": r["Os"]["instructions"], "per_mac_Os": r["Os"]["instructions_per_mac"],
@@ -199,7 +201,7 @@ def _device(
                 "flash_added_Os": r["Os"]["flash_added"], "ram_added_Os": r["Os"]["ram_added"],
             })  # fmt: skip
     dev: dict = {"method": _method_text(), "models": results, "sweep": sweep}
-    if "reference" in results:
+    if "status" not in results.get("reference", {"status": "missing"}):
         ratios = device.tflm_ratios(results["reference"], results.get("reference_logistic"))
         dev["tflm_comparison"] = {"tflm": device.TFLM, "ratios": ratios}
     fp = {
@@ -224,6 +226,7 @@ def _device(
                 "tflm_arena_host_bytes": r["tflm_arena_host_bytes"],
             }
             for k, r in results.items()
+            if "status" not in r
         },
     }
     return dev, fp

@@ -133,6 +133,9 @@ def _device(dev: dict) -> list[str]:
     out.append("")
     rows = []
     for key, r in dev["models"].items():
+        if "status" in r:
+            rows.append([key, *(["—"] * 7), _skipped(r) or ""])
+            continue
         os_, o2 = r.get("Os", {}), r.get("O2", {})
         exact = f"{os_.get('bit_exact_windows', '—')}/{os_.get('windows', '—')}"
         rows.append([
@@ -179,9 +182,13 @@ def _device(dev: dict) -> list[str]:
             rows[3][1] = "+" + rows[3][1]
         out += _table(["figure (128-64-16-64-128)", "tinyae compiled", "TFLM", "ratio"], rows)
     out += ["", "Commands (train, then build and run the bench image):", ""]
+    measured = [r for r in dev["models"].values() if "status" not in r]
     for key, r in dev["models"].items():
-        out.append(f"- {key}: `{r['train_command']}`")
-    first = next(iter(dev["models"].values()))
+        if "train_command" in r:
+            out.append(f"- {key}: `{r['train_command']}`")
+    if not measured:
+        return [*out, ""]
+    first = measured[0]
     cmd, how = first["Os"]["build_command"], first["Os"]["run"]
     out.append(f"- bench image (-Os; -O2 the same with -O2): `{cmd}`, run by {how}")
     out.append("")
