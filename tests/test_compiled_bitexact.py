@@ -72,8 +72,8 @@ def run_stages(
             arrays = [
                 kernel_words(st, paired),
                 None if paired else padded_bias(st).astype(np.int32),
-                st.multiplier.astype(np.int32),
-                st.shift.astype(np.int8),
+                None if paired and st.per_channel else st.multiplier.astype(np.int32),
+                None if paired and st.per_channel else st.shift.astype(np.int8),
                 st.lut.astype(np.int8) if st.lut is not None else None,
             ]
             keep.append(arrays)

@@ -72,6 +72,7 @@ def _context(low: Lowered, layouts: str = "auto") -> dict:
                 bias=_rows(bias, _i32, 8),
                 bias_len=len(bias),
                 paired=int(paired),
+                stream_quant=int(paired and st.per_channel),
                 mult=_rows(st.multiplier, _i32, 8),
                 shift=_rows(st.shift, str, 16),
                 nq=len(st.multiplier),
@@ -95,7 +96,14 @@ def _info(low: Lowered, ctx: dict) -> dict:
     bias_bytes = sum(4 * ((s.out_features + 3) // 4 * 4) for s in fcs)
     weight_bytes = sum(int(e["weight_words"]) * 4 for e in ctx["stages"] if e["kind"] == "fc")
     weight_bytes -= sum(4 * e["bias_len"] for e in ctx["stages"] if e["kind"] == "fc" and e["paired"])
-    quant_bytes = sum(5 * len(s.multiplier) for s in fcs)
+    # per-channel paired layers carry M, C and the shifts in the stream: 9 words per block of 4
+    stream_quant = sum(9 * e["bias_len"] for e in ctx["stages"] if e["kind"] == "fc" and e["stream_quant"])
+    weight_bytes -= stream_quant
+    quant_bytes = stream_quant + sum(
+        5 * len(s.multiplier)
+        for s, e in zip(low.stages, ctx["stages"], strict=True)
+        if e["kind"] == "fc" and not e["stream_quant"]
+    )
     lut_bytes = sum(256 for s in low.stages if s.lut is not None)
     scratch = ctx["act_bytes"] + 4 * ctx["xbuf_words"]
     return {

@@ -237,6 +237,12 @@ def lower(g: Graph) -> Lowered:
         cur = op.outputs[0]
     if cur != g.outputs[0]:
         raise UserError(f"the model output '{model_out.name}' is not produced by the op chain; {TFLM_HINT}")
+    for st in stages:
+        if isinstance(st, FcStage) and st.lut is not None:
+            # fold the activation clamp into the table: the kernels then only saturate to int8
+            v = np.clip(np.arange(-128, 128), st.act_min, st.act_max)
+            st.lut = st.lut[v + 128].astype(np.int8)
+            st.act_min, st.act_max = -128, 127
     if not stages:  # only reshapes: an identity table keeps the engine uniform
         stages.append(LutStage(size=model_in.size, lut=np.arange(-128, 128, dtype=np.int8), lut_ops=["COPY"]))
     ops: list[str] = []
@@ -285,17 +291,33 @@ def pack_weights(w: np.ndarray, paired: bool = False) -> np.ndarray:
 
 def kernel_words(st: FcStage, paired: bool | None = None) -> np.ndarray:
     """The layer's weight stream: plain weights, or paired weights with each block's biases around
-    its weights ([b0, b2], weights, [2 b1, 2 b3]) as tae_kernels.h describes."""
+    its weights ([b0, b2], weights, [2 b1, 2 b3]) and, when per-channel, the block's requantization
+    (M0, C0, .., M3, C3, r0 | r1 << 8 | r2 << 16 | r3 << 24) as tae_kernels.h describes."""
     paired = st.paired if paired is None else paired
     words = pack_weights(st.weights, paired)
     if not paired:
         return words
     assert st.fast, "the paired layout needs the fast requantization"
     bias = padded_bias(st).reshape(-1, 4)
-    per_block = words.reshape(bias.shape[0], -1)
-    head = (bias[:, [0, 2]] & 0xFFFFFFFF).astype(np.uint32)
-    tail = ((2 * bias[:, [1, 3]]) & 0xFFFFFFFF).astype(np.uint32)
-    return np.concatenate([head, per_block, tail], axis=1).reshape(-1).astype(np.uint32)
+    parts = [
+        bias[:, [0, 2]],
+        words.reshape(bias.shape[0], -1).astype(np.int64),
+        2 * bias[:, [1, 3]],
+    ]
+    if st.per_channel:
+        m = st.out_features
+        mp = bias.size
+        mult = np.zeros(mp, dtype=np.int64)
+        right = np.ones(mp, dtype=np.int64)  # padded rows: M = 0, r = 1 (their outputs are dropped)
+        mult[:m] = st.multiplier
+        right[:m] = -st.shift
+        c = (1 << (right - 1)) + st.out_zero_point * (1 << right)
+        c[m:] = 0
+        mc = np.stack([mult, c], axis=1).reshape(-1, 8)
+        r = right.reshape(-1, 4)
+        packed = r[:, 0] | (r[:, 1] << 8) | (r[:, 2] << 16) | (r[:, 3] << 24)
+        parts += [mc, packed[:, None]]
+    return (np.concatenate(parts, axis=1).reshape(-1) & 0xFFFFFFFF).astype(np.uint32)
 
 
 def padded_bias(st: FcStage) -> np.ndarray:

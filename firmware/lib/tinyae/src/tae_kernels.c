@@ -117,25 +117,22 @@ static inline int32_t tae_u8(uint32_t w, unsigned i) { return (int32_t)((w >> (8
  * proved |acc| < 2^30 and |acc| + 2 + 2^(r-1) + 128 * 2^r < 2^31 (flag `fast`, train/compiled/lower.py).
  * With a2 = 2 * acc, TFLite's two roundings become
  *   h = (a2 * M + 2^31) >> 32            SaturatingRoundingDoublingHighMul: the C division's truncation
- *                                        and the nudge's sign cancel out; this is one SMMULR on the M4
- *   y = (h + C + (h >> 31)) >> r         RoundingDivideByPOT (ties away from zero) plus the output zero
+ *                                        and the nudge's sign cancel out; this is SMMULR on the M4
+ *   y = (h + C + (a2 >> 31)) >> r        RoundingDivideByPOT (ties away from zero) plus the output zero
  *                                        point: C = 2^(r-1) + z_out * 2^r, so no separate add
- * followed by the clamp to [act_min, act_max] (an 8-bit saturation, then byte-wise max/min). */
-static inline int32_t tae_high_mul2(uint32_t a2, int32_t mult)
+ * TFLite subtracts 1 when h < 0; a2 < 0 is the same condition except when h = 0, where both give
+ * (C or C - 1) >> r = z_out because r >= 1. So h + C is one SMMLAR, and the sign comes from a2.
+ * Then the clamp to [act_min, act_max]: an 8-bit saturation, then byte-wise max/min (or a table). */
+static inline int32_t tae_rq_fast(uint32_t a2, int32_t mult, int32_t c, uint32_t right)
 {
+    int32_t hc;
 #if TAE_USE_DSP
-    int32_t h;
-    __asm__("smmulr %0, %1, %2" : "=r"(h) : "r"(a2), "r"(mult));
-    return h;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(hc) : "r"(a2), "r"(mult), "r"(c));
 #else
-    return (int32_t)(((int64_t)(int32_t)a2 * mult + ((int64_t)1 << 31)) >> 32);
+    /* wrap-free: the generator's bound keeps h + C inside int32 */
+    hc = (int32_t)(((int64_t)(int32_t)a2 * mult + ((int64_t)1 << 31)) >> 32) + c;
 #endif
-}
-
-static inline int32_t tae_round_shift(int32_t h, int32_t c, uint32_t right)
-{
-    /* wrap-free: the generator's bound keeps h + c + (h >> 31) inside int32 */
-    return (h + c + (h >> 31)) >> right;
+    return (hc + ((int32_t)a2 >> 31)) >> right;
 }
 
 static inline int32_t tae_sat8(int32_t v)
@@ -147,7 +144,7 @@ static inline int32_t tae_sat8(int32_t v)
 #endif
 }
 
-/* Per-layer constants, computed once per call; the assembly block loop reads them by offset. */
+/* Per-layer constants, computed once per call; the assembly block loops read them by offset. */
 typedef struct {
     const uint32_t *xbuf; /* 0 */
     const uint32_t *xend; /* 4 */
@@ -158,7 +155,8 @@ typedef struct {
     uint32_t lo4;         /* 24: act_min in each byte */
     uint32_t hi4;         /* 28: act_max in each byte */
     int8_t *out_end;      /* 32: end of the full blocks' outputs */
-    int32_t zp2;          /* 2 * z_out + 1: C = zp2 * 2^(r-1) */
+    const int8_t *lut;    /* 36: table + 128, or NULL */
+    int32_t zp2;          /* 40: 2 * z_out + 1: C = zp2 * 2^(r-1) */
 } tae_rq_t;
 
 static inline uint32_t tae_bytes4(int32_t v)
@@ -166,56 +164,27 @@ static inline uint32_t tae_bytes4(int32_t v)
     return ((uint32_t)v & 0xFFu) * 0x01010101u;
 }
 
-/* 4 requantized outputs (saturated to int8), clamped to the activation range, packed little-endian. */
-static inline uint32_t tae_clamp4(uint32_t y, const tae_rq_t *q)
-{
-#if TAE_USE_DSP
-    (void)__ssub8(y, q->lo4);
-    y = __sel(y, q->lo4);
-    (void)__ssub8(q->hi4, y);
-    return __sel(y, q->hi4);
-#else
-    uint32_t r = 0;
-    for (unsigned i = 0; i < 4u; ++i) {
-        int32_t v = (int8_t)(uint8_t)(y >> (8u * i));
-        const int32_t lo = (int8_t)(uint8_t)(q->lo4 & 0xFFu);
-        const int32_t hi = (int8_t)(uint8_t)(q->hi4 & 0xFFu);
-        v = v < lo ? lo : (v > hi ? hi : v);
-        r |= ((uint32_t)v & 0xFFu) << (8u * i);
-    }
-    return r;
-#endif
-}
-
-/* Fast path store of one block: a2 holds 2 * acc of its `count` rows. */
+/* Fast path store of one block: a2 holds 2 * acc of its `count` rows; pc is NULL or the block's
+ * per-channel words of the paired stream (M0, C0, ..., M3, C3, r0 | r1 << 8 | r2 << 16 | r3 << 24). */
 static void tae_store_fast(const tae_fc_layer_t *L, const tae_rq_t *q, uint32_t o, const uint32_t *a2,
-                           uint32_t count, int8_t *out)
+                           const uint32_t *pc, uint32_t count, int8_t *out)
 {
-    uint32_t y = 0;
+    const int32_t lo = L->act_min;
+    const int32_t hi = L->act_max;
     for (uint32_t r = 0; r < count; ++r) {
         int32_t v;
-        if (L->per_channel) {
+        if (pc != 0) {
+            v = tae_rq_fast(a2[r], (int32_t)pc[2u * r], (int32_t)pc[2u * r + 1u], (pc[8] >> (8u * r)) & 0xFFu);
+        } else if (L->per_channel) {
             const uint32_t right = (uint32_t)(-L->shift[o + r]);
             const int32_t c = (int32_t)((uint32_t)q->zp2 << (right - 1u)); /* z_out * 2^r + 2^(r-1) */
-            v = tae_round_shift(tae_high_mul2(a2[r], L->multiplier[o + r]), c, right);
+            v = tae_rq_fast(a2[r], L->multiplier[o + r], c, right);
         } else {
-            v = tae_round_shift(tae_high_mul2(a2[r], q->mult), q->round, q->right);
+            v = tae_rq_fast(a2[r], q->mult, q->round, q->right);
         }
-        y |= ((uint32_t)tae_sat8(v) & 0xFFu) << (8u * r);
-    }
-    y = tae_clamp4(y, q);
-    int8_t *dst = out + o;
-    if (L->lut != 0) {
-        const int8_t *lut = L->lut + 128;
-        for (uint32_t r = 0; r < count; ++r) {
-            dst[r] = lut[(int8_t)(uint8_t)(y >> (8u * r))];
-        }
-    } else if (count == 4u) {
-        memcpy(dst, &y, 4); /* one STR on the M4 (unaligned access is allowed) */
-    } else {
-        for (uint32_t r = 0; r < count; ++r) {
-            dst[r] = (int8_t)(uint8_t)(y >> (8u * r));
-        }
+        v = tae_sat8(v);
+        v = v < lo ? lo : (v > hi ? hi : v);
+        out[o + r] = q->lut != 0 ? q->lut[v] : (int8_t)v;
     }
 }
 
@@ -292,60 +261,99 @@ static void tae_store(const tae_fc_layer_t *L, uint32_t o, const uint32_t *acc, 
                      : [xend] "r"(xend)                                                             \
                      : "cc", "memory")
 
-/* One output of the per-tensor requantization in the block loop below (M in w0, C in w1, r in xa). */
-#define TAE_RQ_ASM(A)                                   \
-    "smmulr %[" A "], %[" A "], %[w0]\n\t"              \
-    "add %[t], %[w1], %[" A "], asr #31\n\t"            \
-    "add %[" A "], %[" A "], %[t]\n\t"                  \
-    "asr %[" A "], %[" A "], %[xa]\n\t"                 \
-    "ssat %[" A "], #8, %[" A "]\n\t"
+/* Block loop pieces (registers: accumulators a0..a3, inputs x/xend, weights w, temporaries
+ * xa, xb, w0, w1, t; q the constants, out the output pointer). */
+#define TAE_BLOCK_HEAD_ASM                                                                         \
+    "0:\n\t"                                                                                       \
+    "ldrd %[a1], %[a3], [%[w]], #8\n\t" /* b0, b2 */                                               \
+    "mov %[a0], %[a1]\n\t"                                                                         \
+    "mov %[a2], %[a3]\n\t"                                                                         \
+    "ldr %[x], [%[q]]\n\t"                                                                         \
+    "1:\n\t" TAE_GROUP_PAIR_ASM TAE_GROUP_PAIR_ASM                                                 \
+    "cmp %[x], %[xend]\n\t"                                                                        \
+    "bne 1b\n\t"                                                                                   \
+    "ldrd %[xa], %[xb], [%[w]], #8\n\t" /* 2 b1, 2 b3 */                                           \
+    "ldr %[t], [%[q], #8]\n\t"          /* corr2 */                                                \
+    "sub %[w0], %[a0], %[a1]\n\t"       /* A - B = 256 S_odd */                                    \
+    "add %[a0], %[xa], %[w0], asr #7\n\t" /* 2 acc1 */                                             \
+    "sub %[w0], %[a2], %[a3]\n\t"                                                                  \
+    "add %[a2], %[xb], %[w0], asr #7\n\t" /* 2 acc3 */                                             \
+    "rsb %[a1], %[t], %[a1], lsl #1\n\t"  /* 2 acc0 = 2 B - corr2 */                               \
+    "rsb %[a3], %[t], %[a3], lsl #1\n\t"  /* 2 acc2; outputs 0..3 are now in a1, a0, a3, a2 */
 
-/* The whole layer, full blocks, for the common case (paired layout, per-tensor, no table): MACs,
- * pair decoding, requantization, clamp and one 4-byte store per block, about 46 instructions per
- * block besides the 15 per group of the inner loop. Returns the weight pointer after the blocks. */
-static const uint32_t *tae_paired_blocks_asm(const tae_rq_t *q, const uint32_t *w, int8_t *out)
-{
-    uint32_t a0, a1, a2, a3, xa, xb, w0, w1, t;
-    const uint32_t *x;
-    const uint32_t *xend = q->xend;
-    __asm__ volatile(
-        "0:\n\t"
-        "ldrd %[a1], %[a3], [%[w]], #8\n\t" /* b0, b2 */
-        "mov %[a0], %[a1]\n\t"
-        "mov %[a2], %[a3]\n\t"
-        "ldr %[x], [%[q]]\n\t"
-        "1:\n\t" TAE_GROUP_PAIR_ASM TAE_GROUP_PAIR_ASM
-        "cmp %[x], %[xend]\n\t"
-        "bne 1b\n\t"
-        "ldrd %[xa], %[xb], [%[w]], #8\n\t" /* 2 * b1, 2 * b3 */
-        "ldr %[t], [%[q], #8]\n\t"          /* corr2 */
-        "sub %[w0], %[a0], %[a1]\n\t"
-        "add %[a0], %[xa], %[w0], asr #7\n\t" /* 2 acc1 = 2 b1 + 2 S_odd */
-        "sub %[w0], %[a2], %[a3]\n\t"
-        "add %[a2], %[xb], %[w0], asr #7\n\t" /* 2 acc3 */
-        "rsb %[a1], %[t], %[a1], lsl #1\n\t"  /* 2 acc0 = 2 B - corr2 */
-        "rsb %[a3], %[t], %[a3], lsl #1\n\t"  /* 2 acc2 */
-        "ldrd %[w0], %[w1], [%[q], #12]\n\t"
-        "ldr %[xa], [%[q], #20]\n\t"
-        TAE_RQ_ASM("a1") TAE_RQ_ASM("a0") TAE_RQ_ASM("a3") TAE_RQ_ASM("a2")
-        "bfi %[a1], %[a0], #8, #8\n\t"
-        "bfi %[a1], %[a3], #16, #8\n\t"
-        "bfi %[a1], %[a2], #24, #8\n\t"
-        "ldrd %[xa], %[xb], [%[q], #24]\n\t"
-        "ssub8 %[t], %[a1], %[xa]\n\t"
-        "sel %[a1], %[a1], %[xa]\n\t"
-        "ssub8 %[t], %[xb], %[a1]\n\t"
-        "sel %[a1], %[a1], %[xb]\n\t"
-        "str %[a1], [%[out]], #4\n\t"
-        "ldr %[t], [%[q], #32]\n\t"
-        "cmp %[out], %[t]\n\t"
-        "bne 0b\n\t"
-        : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [x] "=&r"(x), [w] "+r"(w),
-          [xa] "=&r"(xa), [xb] "=&r"(xb), [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "=&r"(t), [out] "+r"(out)
-        : [xend] "r"(xend), [q] "r"(q)
-        : "cc", "memory");
-    return w;
-}
+/* per-tensor: M in w0, C in w1, r in xa */
+#define TAE_RQ_PT_ASM(A)                                \
+    "smmlar %[t], %[" A "], %[w0], %[w1]\n\t"           \
+    "add %[t], %[t], %[" A "], asr #31\n\t"             \
+    "asr %[" A "], %[t], %[xa]\n\t"                     \
+    "ssat %[" A "], #8, %[" A "]\n\t"
+#define TAE_RQ_PT4_ASM                                                                             \
+    "ldrd %[w0], %[w1], [%[q], #12]\n\t"                                                           \
+    "ldr %[xa], [%[q], #20]\n\t" TAE_RQ_PT_ASM("a1") TAE_RQ_PT_ASM("a0") TAE_RQ_PT_ASM("a3")       \
+        TAE_RQ_PT_ASM("a2")
+
+/* per-channel: M, C from the stream, r in the low byte of xb (ASR uses the low byte) */
+#define TAE_RQ_PC_ASM(A)                                \
+    "ldrd %[w0], %[w1], [%[w]], #8\n\t"                 \
+    "smmlar %[t], %[" A "], %[w0], %[w1]\n\t"           \
+    "add %[t], %[t], %[" A "], asr #31\n\t"             \
+    "asr %[" A "], %[t], %[xb]\n\t"                     \
+    "ssat %[" A "], #8, %[" A "]\n\t"                   \
+    "lsr %[xb], %[xb], #8\n\t"
+#define TAE_RQ_PC4_ASM                                                                             \
+    "ldr %[xb], [%[w], #32]\n\t" TAE_RQ_PC_ASM("a1") TAE_RQ_PC_ASM("a0") TAE_RQ_PC_ASM("a3")       \
+        TAE_RQ_PC_ASM("a2") "add %[w], %[w], #4\n\t"
+
+/* pack, clamp with SSUB8/SEL, one (possibly unaligned) STR */
+#define TAE_STORE_PACK_ASM                              \
+    "bfi %[a1], %[a0], #8, #8\n\t"                      \
+    "bfi %[a1], %[a3], #16, #8\n\t"                     \
+    "bfi %[a1], %[a2], #24, #8\n\t"                     \
+    "ldrd %[xa], %[xb], [%[q], #24]\n\t"                \
+    "ssub8 %[t], %[a1], %[xa]\n\t"                      \
+    "sel %[a1], %[a1], %[xa]\n\t"                       \
+    "ssub8 %[t], %[xb], %[a1]\n\t"                      \
+    "sel %[a1], %[a1], %[xb]\n\t"                       \
+    "str %[a1], [%[out]], #4\n\t"
+
+/* through the table (the generator folded the activation clamp into it) */
+#define TAE_STORE_LUT_ASM                               \
+    "ldr %[t], [%[q], #36]\n\t"                         \
+    "ldrsb %[a1], [%[t], %[a1]]\n\t"                    \
+    "ldrsb %[a0], [%[t], %[a0]]\n\t"                    \
+    "ldrsb %[a3], [%[t], %[a3]]\n\t"                    \
+    "ldrsb %[a2], [%[t], %[a2]]\n\t"                    \
+    "strb %[a1], [%[out]], #1\n\t"                      \
+    "strb %[a0], [%[out]], #1\n\t"                      \
+    "strb %[a3], [%[out]], #1\n\t"                      \
+    "strb %[a2], [%[out]], #1\n\t"
+
+#define TAE_BLOCK_TAIL_ASM                              \
+    "ldr %[t], [%[q], #32]\n\t"                         \
+    "cmp %[out], %[t]\n\t"                              \
+    "bne 0b\n\t"
+
+/* The whole layer's full blocks (paired layout): MACs, pair decoding, requantization, clamp and
+ * store, about 44 instructions per block (per-tensor) besides the 15 per group of the inner loop.
+ * Returns the weight pointer after the blocks. */
+#define TAE_PAIRED_BLOCKS_FN(NAME, RQ, STORE)                                                      \
+    static const uint32_t *NAME(const tae_rq_t *q, const uint32_t *w, int8_t *out)                 \
+    {                                                                                              \
+        uint32_t a0, a1, a2, a3, xa, xb, w0, w1, t;                                                \
+        const uint32_t *x;                                                                         \
+        const uint32_t *xend = q->xend;                                                            \
+        __asm__ volatile(TAE_BLOCK_HEAD_ASM RQ STORE TAE_BLOCK_TAIL_ASM                            \
+                         : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),         \
+                           [x] "=&r"(x), [w] "+r"(w), [xa] "=&r"(xa), [xb] "=&r"(xb),              \
+                           [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "=&r"(t), [out] "+r"(out)           \
+                         : [xend] "r"(xend), [q] "r"(q)                                            \
+                         : "cc", "memory");                                                        \
+        return w;                                                                                  \
+    }
+TAE_PAIRED_BLOCKS_FN(tae_blocks_pt, TAE_RQ_PT4_ASM, TAE_STORE_PACK_ASM)
+TAE_PAIRED_BLOCKS_FN(tae_blocks_pc, TAE_RQ_PC4_ASM, TAE_STORE_PACK_ASM)
+TAE_PAIRED_BLOCKS_FN(tae_blocks_pt_lut, TAE_RQ_PT4_ASM, TAE_STORE_LUT_ASM)
+TAE_PAIRED_BLOCKS_FN(tae_blocks_pc_lut, TAE_RQ_PC4_ASM, TAE_STORE_LUT_ASM)
 #endif
 
 /* One block of the paired layout ([b0, b2], groups, [2 b1, 2 b3]): a2[r] = 2 * acc of row r. */
@@ -429,6 +437,8 @@ void tae_fc_s8(const tae_fc_layer_t *L, const int8_t *in, int8_t *out, uint32_t 
     const uint32_t n = L->in_features;
     const uint32_t m = L->out_features;
     const uint32_t *w = L->weights;
+    /* paired per-channel layers carry M, C and r in the stream */
+    const uint32_t pc_words = (L->paired && L->per_channel) ? 9u : 0u;
     uint32_t o = 0;
     tae_rq_t q;
 
@@ -436,17 +446,24 @@ void tae_fc_s8(const tae_fc_layer_t *L, const int8_t *in, int8_t *out, uint32_t 
     q.xend = xbuf + TAE_FC_XBUF_WORDS(n);
     /* 2 * 128 * sum x: the paired layout's offset of the even rows' weights */
     q.corr2 = (uint32_t)tae_expand(in, n, xbuf) << 8;
-    q.mult = L->multiplier[0];
-    q.right = (uint32_t)(-L->shift[0]);
     q.zp2 = 2 * (int32_t)L->out_zero_point + 1;
-    q.round = L->fast ? (int32_t)((uint32_t)q.zp2 << (q.right - 1u)) : 0;
+    if (L->fast && !L->per_channel) {
+        q.mult = L->multiplier[0];
+        q.right = (uint32_t)(-L->shift[0]);
+        q.round = (int32_t)((uint32_t)q.zp2 << (q.right - 1u)); /* z_out * 2^r + 2^(r-1) */
+    }
     q.lo4 = tae_bytes4(L->act_min);
     q.hi4 = tae_bytes4(L->act_max);
     q.out_end = out + (m & ~3u);
+    q.lut = L->lut != 0 ? L->lut + 128 : 0;
 
 #if TAE_USE_DSP
-    if (L->paired && !L->per_channel && L->lut == 0 && m >= 4u) {
-        w = tae_paired_blocks_asm(&q, w, out);
+    if (L->paired && m >= 4u) {
+        if (L->lut != 0) {
+            w = L->per_channel ? tae_blocks_pc_lut(&q, w, out) : tae_blocks_pt_lut(&q, w, out);
+        } else {
+            w = L->per_channel ? tae_blocks_pc(&q, w, out) : tae_blocks_pt(&q, w, out);
+        }
         o = m & ~3u;
     }
 #endif
@@ -455,14 +472,15 @@ void tae_fc_s8(const tae_fc_layer_t *L, const int8_t *in, int8_t *out, uint32_t 
         uint32_t acc[4];
         if (L->paired) {
             w = tae_paired_block(w, &q, acc);
-            tae_store_fast(L, &q, o, acc, count, out);
+            tae_store_fast(L, &q, o, acc, pc_words ? w : 0, count, out);
+            w += pc_words;
         } else {
             w = tae_plain_block(w, &q, L->bias + o, acc);
             if (L->fast) {
                 for (uint32_t r = 0; r < 4u; ++r) {
                     acc[r] <<= 1;
                 }
-                tae_store_fast(L, &q, o, acc, count, out);
+                tae_store_fast(L, &q, o, acc, 0, count, out);
             } else {
                 tae_store(L, o, acc, count, out);
             }
