@@ -59,6 +59,32 @@ static int32_t tae_expand(const int8_t *in, uint32_t n, uint32_t *xbuf)
     uint32_t k = 0;
     int32_t sum = 0;
 #if TAE_USE_DSP
+    if (n >= 8u) {
+        /* 8 inputs per iteration: 2 (unaligned) LDR, 4 SXTB16, 2 STRD, 3 SADD16 + 1 SMLAD for the sum */
+        const int8_t *end = in + (n & ~7u);
+        const int8_t *p = in;
+        uint32_t w0, w1, e0, e1, e2, e3;
+        __asm__ volatile("1:\n\t"
+                         "ldr %[w1], [%[p], #4]\n\t"
+                         "ldr %[w0], [%[p]], #8\n\t"
+                         "sxtb16 %[e0], %[w0]\n\t"
+                         "sxtb16 %[e1], %[w0], ror #8\n\t"
+                         "sxtb16 %[e2], %[w1]\n\t"
+                         "sxtb16 %[e3], %[w1], ror #8\n\t"
+                         "strd %[e0], %[e1], [%[xb]], #8\n\t"
+                         "strd %[e2], %[e3], [%[xb]], #8\n\t"
+                         "sadd16 %[e0], %[e0], %[e1]\n\t"
+                         "sadd16 %[e2], %[e2], %[e3]\n\t"
+                         "sadd16 %[e0], %[e0], %[e2]\n\t"
+                         "smlad %[sum], %[e0], %[ones], %[sum]\n\t"
+                         "cmp %[p], %[end]\n\t"
+                         "bne 1b\n\t"
+                         : [p] "+r"(p), [xb] "+r"(xbuf), [sum] "+r"(sum), [w0] "=&r"(w0), [w1] "=&r"(w1),
+                           [e0] "=&r"(e0), [e1] "=&r"(e1), [e2] "=&r"(e2), [e3] "=&r"(e3)
+                         : [end] "r"(end), [ones] "r"(0x00010001u)
+                         : "cc", "memory");
+        k = n & ~7u;
+    }
     for (; k + 4u <= n; k += 4u) {
         uint32_t w;
         memcpy(&w, in + k, 4);
