@@ -183,6 +183,7 @@ typedef struct {
     int8_t *out_end;      /* 32: end of the full blocks' outputs */
     const int8_t *lut;    /* 36: table + 128, or NULL */
     int32_t zp2;          /* 40: 2 * z_out + 1: C = zp2 * 2^(r-1) */
+    uint32_t half;        /* 44: the (even) group count is 4k + 2: the 4-group loop enters halfway */
 } tae_rq_t;
 
 static inline uint32_t tae_bytes4(int32_t v)
@@ -295,7 +296,10 @@ static void tae_store(const tae_fc_layer_t *L, uint32_t o, const uint32_t *acc, 
     "mov %[a0], %[a1]\n\t"                                                                         \
     "mov %[a2], %[a3]\n\t"                                                                         \
     "ldr %[x], [%[q]]\n\t"                                                                         \
+    "ldr %[t], [%[q], #44]\n\t" /* 4k + 2 groups: enter at the second half */                       \
+    "cbnz %[t], 2f\n\t"                                                                             \
     "1:\n\t" TAE_GROUP_PAIR_ASM TAE_GROUP_PAIR_ASM                                                 \
+    "2:\n\t" TAE_GROUP_PAIR_ASM TAE_GROUP_PAIR_ASM                                                 \
     "cmp %[x], %[xend]\n\t"                                                                        \
     "bne 1b\n\t"                                                                                   \
     "ldrd %[xa], %[xb], [%[w]], #8\n\t" /* 2 b1, 2 b3 */                                           \
@@ -359,8 +363,9 @@ static void tae_store(const tae_fc_layer_t *L, uint32_t o, const uint32_t *acc, 
     "cmp %[out], %[t]\n\t"                              \
     "bne 0b\n\t"
 
-/* The whole layer's full blocks (paired layout): MACs, pair decoding, requantization, clamp and
- * store, about 44 instructions per block (per-tensor) besides the 15 per group of the inner loop.
+/* The whole layer's full blocks (paired layout): MACs (4 groups per iteration), pair decoding,
+ * requantization, clamp and store, about 45 instructions per block (per-tensor) besides the 15 per
+ * group of the inner loop.
  * Returns the weight pointer after the blocks. */
 #define TAE_PAIRED_BLOCKS_FN(NAME, RQ, STORE)                                                      \
     static const uint32_t *NAME(const tae_rq_t *q, const uint32_t *w, int8_t *out)                 \
@@ -371,7 +376,7 @@ static void tae_store(const tae_fc_layer_t *L, uint32_t o, const uint32_t *acc, 
         __asm__ volatile(TAE_BLOCK_HEAD_ASM RQ STORE TAE_BLOCK_TAIL_ASM                            \
                          : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),         \
                            [x] "=&r"(x), [w] "+r"(w), [xa] "=&r"(xa), [xb] "=&r"(xb),              \
-                           [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "=&r"(t), [out] "+r"(out)           \
+                           [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "=&l"(t), [out] "+r"(out)           \
                          : [xend] "r"(xend), [q] "r"(q)                                            \
                          : "cc", "memory");                                                        \
         return w;                                                                                  \
@@ -482,6 +487,7 @@ void tae_fc_s8(const tae_fc_layer_t *L, const int8_t *in, int8_t *out, uint32_t 
     q.hi4 = tae_bytes4(L->act_max);
     q.out_end = out + (m & ~3u);
     q.lut = L->lut != 0 ? L->lut + 128 : 0;
+    q.half = (TAE_FC_XBUF_WORDS(n) / 2u) & 2u;
 
 #if TAE_USE_DSP
     if (L->paired && m >= 4u) {
