@@ -30,3 +30,15 @@ def default_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def default_manifest(default_model_dir) -> dict:
     return json.loads((default_model_dir / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def default_elf(default_model_dir, tmp_path_factory) -> Path:
+    """The Cortex-M4 image (core + compiled engine) of the default model, built once per session."""
+    if not has_arm_toolchain():
+        pytest.skip("arm-none-eabi-gcc / qemu-system-arm not installed (make toolchain)")
+    from tools.emulator import build_image
+
+    out = tmp_path_factory.mktemp("fw_default")
+    build_image(out, model_dir=default_model_dir)
+    return out / "tinyae.elf"

@@ -124,20 +124,11 @@ def test_cli_warns_and_strict_fails(tmp_path: Path, capsys: pytest.CaptureFixtur
 # the model part within 10 % + 256 B (the weights are computed exactly from the layers; the difference is
 # padding and the layer descriptors), flash and RAM totals within 30 % (the framework constants of
 # budgets.toml are round figures for the bare-metal target).
-EMU_ELF = REPO_ROOT / "build" / "firmware" / "mps2_an386" / "tinyae.elf"
-BUILT_MANIFEST = REPO_ROOT / "build" / "model" / "manifest.json"
-
-
 @pytest.mark.emulator
-def test_estimate_agrees_with_the_linked_emulator_image() -> None:
-    if not BUILT_MANIFEST.is_file():
-        pytest.skip(f"{BUILT_MANIFEST} missing: run `make model` to test the estimate against a real image")
-    if not EMU_ELF.is_file():
-        pytest.skip(f"{EMU_ELF} missing: run `make firmware-emu` to test the estimate against a real image")
+def test_estimate_agrees_with_the_linked_emulator_image(default_manifest, default_elf) -> None:
     budgets = load_budgets(REPO_ROOT / "budgets.toml")
-    manifest = json.loads(BUILT_MANIFEST.read_text())
-    est = estimate_from_manifest(manifest, "mps2_an386", "compiled", budgets)
-    got = measure_elf(EMU_ELF, "mps2_an386", budgets)
+    est = estimate_from_manifest(default_manifest, "mps2_an386", "compiled", budgets)
+    got = measure_elf(default_elf, "mps2_an386", budgets)
     assert got.engine == "compiled"
     assert abs(est.parts["model"] - got.parts["model"]) <= 0.10 * got.parts["model"] + 256
     assert abs(est.flash - got.flash) <= 0.30 * got.flash

@@ -33,11 +33,6 @@ def build_firmware(model_dir: Path, out: Path) -> Path:
     return out / "tinyae.elf"
 
 
-@pytest.fixture(scope="module")
-def default_elf(default_model_dir, tmp_path_factory) -> Path:
-    return build_firmware(default_model_dir, tmp_path_factory.mktemp("cli_fw_default"))
-
-
 def test_verify_default_model_on_the_emulator(default_model_dir, default_elf, tmp_path, capsys):
     report = tmp_path / "verify.json"
     t0 = time.monotonic()

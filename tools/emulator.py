@@ -367,7 +367,8 @@ def build_image(
         cmd.append(f"EMU_FAULT={fault}")
     cmd += [f"EMU_BALLAST_RAM={ballast_ram}", f"EMU_BALLAST_FLASH={ballast_flash}"]
     if model_dir is not None:
-        cmd.append(f"MODEL_DIR={model_dir}")
+        # -o: take the model directory as it is; never let make retrain it with the default config.
+        cmd += [f"MODEL_DIR={model_dir}", "-o", f"{model_dir}/manifest.json"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     if check and proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
@@ -376,7 +377,7 @@ def build_image(
 
 
 # ---------------------------------------------------------------------- CLI
-def _raise_interrupt(signum, frame) -> None:  # noqa: ARG001
+def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
