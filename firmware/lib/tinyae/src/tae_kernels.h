@@ -25,6 +25,9 @@
 
 #include <stdint.h>
 
+/* Version of the weight-stream layouts and of tae_fc_layer_t; generated model_compiled.c checks it. */
+#define TAE_KERNELS_LAYOUT 2
+
 #ifdef __cplusplus
 extern "C" {
 #endif
