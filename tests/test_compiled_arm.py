@@ -42,9 +42,11 @@ pytestmark = [
 needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="needs qemu-system-arm")
 
 
-def _ae_spec(final: str | None = None, seed: int = 21, widths=(128, 64, 16, 64, 128)) -> rm.ModelSpec:
+def _ae_spec(
+    final: str | None = None, seed: int = 21, widths=(128, 64, 16, 64, 128), per_channel: bool = False
+) -> rm.ModelSpec:
     acts = ["RELU"] * (len(widths) - 2) + ["NONE"]
-    layers = [rm.DenseLayer(w, a) for w, a in zip(widths[1:], acts, strict=True)]
+    layers = [rm.DenseLayer(w, a, per_channel=per_channel) for w, a in zip(widths[1:], acts, strict=True)]
     return rm.ModelSpec(widths[0], layers, final=final, seed=seed)
 
 
@@ -234,6 +236,12 @@ def test_dsp_kernels_bitexact_and_cost_on_qemu(tmp_path) -> None:
                 rm.random_inputs(np.random.default_rng(9), widths[0], 3),
             )
         )
+    # per-channel weights (what TensorFlow's converter writes for Dense layers, as tinyae's own model)
+    pc_shapes = [(128, 64, 16, 64, 128), (192, 64, 8, 64, 192)]
+    for widths in pc_shapes:
+        spec = _ae_spec(None, seed=33, widths=widths, per_channel=True)
+        x = rm.random_inputs(np.random.default_rng(10), widths[0], 3)
+        cases.append(_Case(f"per-channel {widths}", rm.build_model(spec), x))
     results = _run_cases(cases, tmp_path)
     for c, (h, _, _) in zip(cases, results, strict=True):
         assert h == _hash(rm.run_tflm(c.model, c.inputs)), (
@@ -259,7 +267,11 @@ def test_dsp_kernels_bitexact_and_cost_on_qemu(tmp_path) -> None:
         for name, cost in zip(names, per, strict=True):
             print(f"    {name:<28} {cost:>6}")
     print("  width sweep (linear output, ReLU hidden layers):")
-    for widths, (_, cost, _) in zip(sweep, results[4:], strict=True):
+    for widths, (_, cost, _) in zip(sweep, results[4:7], strict=True):
+        m = sum(a * b for a, b in itertools.pairwise(widths))
+        print(f"    {'-'.join(map(str, widths)):<22} {m:>6} MACs {cost:>7} instr ({cost / m:.2f}/MAC)")
+    print("  per-channel weights (linear output, ReLU hidden layers):")
+    for widths, (_, cost, _) in zip(pc_shapes, results[7:], strict=True):
         m = sum(a * b for a, b in itertools.pairwise(widths))
         print(f"    {'-'.join(map(str, widths)):<22} {m:>6} MACs {cost:>7} instr ({cost / m:.2f}/MAC)")
     assert lin <= 26_000 and logi <= 30_000
