@@ -228,3 +228,26 @@ def random_inputs(rng: np.random.Generator, n: int, count: int = 6) -> np.ndarra
     while len(rows) < count:
         rows.append(rng.integers(-128, 128, size=n))
     return np.stack(rows[:count]).astype(np.int8)
+
+
+def fast_requant_cases(rng: np.random.Generator) -> list[tuple[int, int, int, int]]:
+    """(acc, multiplier, shift, out_zero_point) inside the compiled engine's `fast` requantization
+    domain (shift <= -1, |acc| < 2^30, |acc| + 2 + 2^(r-1) + 128 * 2^r < 2^31), weighted to its edges:
+    the largest accumulators, zero, +-1 (h rounds to 0 for a negative acc), rounding ties of
+    RoundingDivideByPOT and their neighbours, extreme multipliers and zero points."""
+    cases = []
+    mults = [1 << 30, (1 << 31) - 1, 1518500250, *(int(v) for v in rng.integers(1 << 30, 1 << 31, 6))]
+    for r in (1, 2, 3, 7, 12, 15, 20, 22):
+        bound = min((1 << 30) - 1, (1 << 31) - 3 - (1 << (r - 1)) - 128 * (1 << r))
+        for m in mults:
+            zp = int(rng.choice([-128, -1, 0, 5, 127]))
+            accs = {0, 1, -1, 2, -2, bound, -bound, bound - 1, -bound + 1}
+            # accumulators whose high product h lands on or next to a tie k * 2^r + 2^(r-1)
+            for _ in range(6):
+                k = int(rng.integers(-(bound >> r) // 2, (bound >> r) // 2 + 1))
+                h = k * (1 << r) + (1 << (r - 1))
+                base = (h << 31) // m
+                accs.update(base + d for d in (-2, -1, 0, 1, 2))
+            accs.update(int(v) for v in rng.integers(-bound, bound + 1, 8))
+            cases += [(a, m, -r, zp) for a in sorted(accs) if abs(a) <= bound]
+    return cases

@@ -134,6 +134,29 @@ static uint32_t run(int (*invoke)(const int8_t *, int8_t *), const int8_t *in, u
 """
 
 
+def _link_and_run(tmp_path: Path, main: str, objs: list[Path]) -> list[list[str]]:
+    """Link `main` (C text) with tae_kernels.c, the target's runtime and `objs`; run it on QEMU with
+    -icount; return its semihosting output lines, split into words."""
+    (tmp_path / "bench.c").write_text(main)
+    flags = [f for f in CFLAGS if f not in ("-Wextra", "-Werror")]
+    srcs = [tmp_path / "bench.c", SRC / "tae_kernels.c"]
+    srcs += [TARGET / f for f in ("startup.c", "timer.c", "semihost.c", "fault.c", "uart.c")]
+    elf = tmp_path / "bench.elf"
+    cmd = ["arm-none-eabi-gcc", *flags, f"-I{SRC}", f"-I{TARGET}", "-nostartfiles", "--specs=nano.specs",
+           "-Wl,--gc-sections", "-T", str(TARGET / "mps2_an386.ld"), "-o", str(elf), *map(str, srcs),
+           *map(str, objs), "-lc", "-lgcc"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    run = subprocess.run(
+        ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "none",
+         "-icount", "shift=6", "-semihosting-config", "enable=on,target=native", "-kernel", str(elf)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    # QEMU writes semihosting console output to stderr when stdout is not a terminal
+    return [ln.split() for ln in (run.stdout + run.stderr).splitlines() if ln.strip()]
+
+
 def _run_cases(cases: list[_Case], tmp_path: Path) -> list[tuple[int, int, list[int]]]:
     """Build one image with every case's generated model, run it on QEMU; per case (hash of all
     outputs, instructions of the last inference, per-stage instructions when profiled)."""
@@ -171,24 +194,7 @@ def _run_cases(cases: list[_Case], tmp_path: Path) -> list[tuple[int, int, list[
         + "\n".join(calls)
         + "\n    return 0;\n}\n"
     )
-    (tmp_path / "bench.c").write_text(main)
-    flags = [f for f in CFLAGS if f not in ("-Wextra", "-Werror")]
-    srcs = [tmp_path / "bench.c", SRC / "tae_kernels.c"]
-    srcs += [TARGET / f for f in ("startup.c", "timer.c", "semihost.c", "fault.c", "uart.c")]
-    elf = tmp_path / "bench.elf"
-    cmd = ["arm-none-eabi-gcc", *flags, f"-I{SRC}", f"-I{TARGET}", "-nostartfiles", "--specs=nano.specs",
-           "-Wl,--gc-sections", "-T", str(TARGET / "mps2_an386.ld"), "-o", str(elf), *map(str, srcs),
-           *map(str, objs), "-lc", "-lgcc"]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    run = subprocess.run(
-        ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "none",
-         "-icount", "shift=6", "-semihosting-config", "enable=on,target=native", "-kernel", str(elf)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stdout + run.stderr
-    # QEMU writes semihosting console output to stderr when stdout is not a terminal
-    lines = [ln.split() for ln in (run.stdout + run.stderr).splitlines() if ln.strip()]
+    lines = _link_and_run(tmp_path, main, objs)
     assert len(lines) == len(cases), lines
     return [(int(ln[0]), int(ln[1]), [int(v) for v in ln[2:]]) for ln in lines]
 
@@ -295,3 +301,35 @@ def test_dsp_kernels_random_models_bitexact_on_qemu(tmp_path) -> None:
         if h != _hash(rm.run_tflm(c.model, c.inputs))
     ]
     assert not bad, f"Cortex-M4 DSP path differs from tflite_micro on {bad}"
+
+
+@needs_qemu
+def test_fast_requantization_edges_on_qemu(tmp_path) -> None:
+    """The SMMULR/SMMLAR requantization on the Cortex-M4 equals TFLite's MultiplyByQuantizedMultiplier
+    plus the zero point on the edges of its domain (the same cases as the host test)."""
+    from train.compiled import quant
+
+    cases = rm.fast_requant_cases(np.random.default_rng(6))
+    rows = ",\n".join(f"{{{a}, {m}, {s}, {z}}}" for a, m, s, z in cases)
+    main = (
+        '#include <stdint.h>\n#include "tae_kernels.h"\n'
+        "void tae_semihost_write0(const char *s);\n"
+        f"static const int32_t cases[{len(cases)}][4] = {{\n{rows}\n}};\n"
+        "int main(void) {\n    uint32_t h = 2166136261u;\n"
+        f"    for (uint32_t i = 0; i < {len(cases)}u; ++i) {{\n"
+        "        const int32_t *c = cases[i];\n"
+        "        uint32_t v = (uint32_t)tae_requantize_fast(c[0], c[1], (int)c[2], c[3]);\n"
+        "        for (int b = 0; b < 4; ++b) h = (h ^ ((v >> (8 * b)) & 0xFFu)) * 16777619u;\n"
+        "    }\n"
+        "    char t[12], line[13]; int n = 0, k = 0;\n"
+        "    do { t[n++] = (char)('0' + h % 10u); h /= 10u; } while (h);\n"
+        "    while (n) line[k++] = t[--n];\n    line[k++] = '\\n'; line[k] = 0;\n"
+        "    tae_semihost_write0(line);\n    return 0;\n}\n"
+    )
+    lines = _link_and_run(tmp_path, main, [])
+    expect = np.array(
+        [quant.multiply_by_quantized_multiplier(a, m, s) + z for a, m, s, z in cases], dtype=np.int32
+    )
+    assert int(lines[0][0]) == _hash(expect.view(np.int8)), (
+        "Cortex-M4 fast requantization differs from TFLite's"
+    )

@@ -50,6 +50,8 @@ def kernels() -> ctypes.CDLL:
     lib.tae_lut_s8.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32]
     lib.tae_multiply_by_quantized_multiplier.argtypes = [ctypes.c_int32, ctypes.c_int32, ctypes.c_int]
     lib.tae_multiply_by_quantized_multiplier.restype = ctypes.c_int32
+    lib.tae_requantize_fast.argtypes = [ctypes.c_int32, ctypes.c_int32, ctypes.c_int, ctypes.c_int32]
+    lib.tae_requantize_fast.restype = ctypes.c_int32
     return lib
 
 
@@ -205,6 +207,18 @@ def test_multiply_by_quantized_multiplier_edges(kernels) -> None:
                 continue  # TFLM's left shift overflows (undefined in C++); not a case models produce
             expect = quant.multiply_by_quantized_multiplier(x, m, s)
             assert kernels.tae_multiply_by_quantized_multiplier(x, m, s) == expect, (x, m, s)
+
+
+def test_fast_requantization_edges(kernels) -> None:
+    """The kernels' short requantization (portable C) equals TFLite's MultiplyByQuantizedMultiplier
+    plus the zero point on the edges of the domain the generator allows it on."""
+    from train.compiled import quant
+
+    cases = rm.fast_requant_cases(np.random.default_rng(6))
+    assert len(cases) > 1000
+    for acc, m, s, zp in cases:
+        expect = quant.multiply_by_quantized_multiplier(acc, m, s) + zp
+        assert kernels.tae_requantize_fast(acc, m, s, zp) == expect, (acc, m, s, zp)
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.5, 0.75, 1e-12, 3.0e-10, 0.999999999, 1.5, 1234.5678])

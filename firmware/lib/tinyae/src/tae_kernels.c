@@ -161,6 +161,13 @@ static inline int32_t tae_rq_fast(uint32_t a2, int32_t mult, int32_t c, uint32_t
     return (hc + ((int32_t)a2 >> 31)) >> right;
 }
 
+int32_t tae_requantize_fast(int32_t acc, int32_t multiplier, int shift, int32_t out_zero_point)
+{
+    const uint32_t right = (uint32_t)(-shift);
+    const int32_t c = (int32_t)((uint32_t)(2 * out_zero_point + 1) << (right - 1u));
+    return tae_rq_fast((uint32_t)acc << 1, multiplier, c, right);
+}
+
 static inline int32_t tae_sat8(int32_t v)
 {
 #if TAE_USE_DSP

@@ -63,6 +63,12 @@ void tae_lut_s8(const int8_t *lut, const int8_t *in, int8_t *out, uint32_t n);
  * RoundingDivideByPOT), exposed for tests. */
 int32_t tae_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int shift);
 
+/* The kernels' fast requantization of one accumulator, before the int8 saturation: equals
+ * MultiplyByQuantizedMultiplier(acc, multiplier, shift) + out_zero_point whenever shift <= -1,
+ * |acc| < 2^30 and |acc| + 2 + 2^(r-1) + 128 * 2^r < 2^31 with r = -shift (the generator's `fast`
+ * condition). Exposed for tests. */
+int32_t tae_requantize_fast(int32_t acc, int32_t multiplier, int shift, int32_t out_zero_point);
+
 #ifdef __cplusplus
 }
 #endif
