@@ -295,6 +295,15 @@ static void tae_store(const tae_fc_layer_t *L, uint32_t o, const uint32_t *acc, 
                      : [xend] "r"(xend)                                                             \
                      : "cc", "memory")
 
+/* The whole-layer block loops need 14 general registers: not available when GCC keeps a frame
+ * pointer (-O0); those builds take the per-block C path, which computes the same integers. */
+#if defined(__OPTIMIZE__)
+#define TAE_BLOCK_LOOPS 1
+#else
+#define TAE_BLOCK_LOOPS 0
+#endif
+
+#if TAE_BLOCK_LOOPS
 /* Block loop pieces (registers: accumulators a0..a3, inputs x/xend, weights w, temporaries
  * xa, xb, w0, w1, t; q the constants, out the output pointer). */
 #define TAE_BLOCK_HEAD_ASM                                                                         \
@@ -392,6 +401,7 @@ TAE_PAIRED_BLOCKS_FN(tae_blocks_pt, TAE_RQ_PT4_ASM, TAE_STORE_PACK_ASM)
 TAE_PAIRED_BLOCKS_FN(tae_blocks_pc, TAE_RQ_PC4_ASM, TAE_STORE_PACK_ASM)
 TAE_PAIRED_BLOCKS_FN(tae_blocks_pt_lut, TAE_RQ_PT4_ASM, TAE_STORE_LUT_ASM)
 TAE_PAIRED_BLOCKS_FN(tae_blocks_pc_lut, TAE_RQ_PC4_ASM, TAE_STORE_LUT_ASM)
+#endif /* TAE_BLOCK_LOOPS */
 #endif
 
 /* One block of the paired layout ([b0, b2], groups, [2 b1, 2 b3]): a2[r] = 2 * acc of row r. */
@@ -496,7 +506,7 @@ void tae_fc_s8(const tae_fc_layer_t *L, const int8_t *in, int8_t *out, uint32_t 
     q.lut = L->lut != 0 ? L->lut + 128 : 0;
     q.half = (TAE_FC_XBUF_WORDS(n) / 2u) & 2u;
 
-#if TAE_USE_DSP
+#if TAE_USE_DSP && TAE_BLOCK_LOOPS
     if (L->paired && m >= 4u) {
         if (L->lut != 0) {
             w = L->per_channel ? tae_blocks_pc_lut(&q, w, out) : tae_blocks_pt_lut(&q, w, out);
