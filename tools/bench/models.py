@@ -56,12 +56,12 @@ def train(spec: ModelSpec, models_dir: Path, *, suffix: str = "") -> TrainedMode
 DEFAULT = ModelSpec("synthetic", (), "configs/default.toml as is: embedded synthetic 3-axis vibration")
 BASICMOTIONS = ModelSpec(
     "basicmotions",
-    ("data.source=basicmotions", "window.length=20", "window.hop=5"),
+    ("data.source=basicmotions", "window.hop=5", "window.length=20"),  # hop first: each override is validated
     "UEA BasicMotions; normal = Standing + Walking, anomalies = Running + Badminton",
 )
 INTERNALBLEEDING = ModelSpec(
     "internalbleeding",
-    ("data.source=internalbleeding", "window.length=64", "window.hop=16"),
+    ("data.source=internalbleeding", "window.hop=16", "window.length=64"),
     "UCR anomaly archive 135 InternalBleeding16 (one labelled anomaly of 12 samples)",
 )
 DAPHNET = ModelSpec(
