@@ -16,9 +16,15 @@
  *    half 1 = (k1, k3); bytes (w[even][p] + 128, w[odd][p], w[even][q] + 128, w[odd][q]) for the
  *    pair (p, q). The +128 makes the even row's bytes unsigned, so one SMLAD of the raw word and one
  *    of its UXTB16 give both rows (see tae_kernels.c). The biases are in the stream: each block is
- *    [bias'[0], bias'[2]], its G * 4 words, [2 * bias'[1], 2 * bias'[3]]; `bias` is NULL.
+ *    [bias'[0], bias'[2]], its G * 4 words, [2 * bias'[1], 2 * bias'[3]]; `bias` is NULL. A
+ *    per-channel paired layer follows each block with its requantization: (M0, C0, M1, C1, M2, C2,
+ *    M3, C3, r0 | r1 << 8 | r2 << 16 | r3 << 24), C = 2^(r-1) + z_out * 2^r, r = -shift;
+ *    `multiplier` and `shift` are then NULL.
+ * When a table follows the layer the generator folds the activation clamp into it (act_min -128,
+ * act_max 127).
  * On cores with the DSP extension (__ARM_FEATURE_DSP) the inner loop uses SXTB16/UXTB16/SMLAD and
- * the requantization SMMULR/SSAT/SEL; elsewhere a portable C path computes the same integers.
+ * the requantization SMMLAR/SSAT/SEL (optimized builds run each paired layer as one assembly loop);
+ * elsewhere a portable C path computes the same integers.
  */
 #ifndef TAE_KERNELS_H
 #define TAE_KERNELS_H
@@ -33,16 +39,17 @@ extern "C" {
 #endif
 
 typedef struct {
-    const uint32_t *weights;   /* ceil(out/4) * ceil(in/4) * 4 words, layout above */
+    const uint32_t *weights;   /* the weight stream, layout above */
     const int32_t *bias;       /* plain layout: out_features rounded up to 4, input zero point folded in */
-    const int32_t *multiplier; /* Q31 multipliers: out_features entries, or 1 when per-tensor */
+    const int32_t *multiplier; /* Q31 multipliers: out_features entries, or 1 when per-tensor
+                                  (NULL for per-channel paired layers: in the stream) */
     const int8_t *shift;       /* TFLite shifts (> 0: left), same count as multiplier */
     const int8_t *lut;         /* NULL, or 256 entries applied to the clamped output: lut[y + 128] */
     uint16_t in_features;
     uint16_t out_features;
     uint8_t per_channel;
     uint8_t fast;              /* 1: every shift <= -1 and the accumulator bounds of tae_kernels.c
-                                  proven: branch-free SMMULR requantization */
+                                  proven: branch-free SMMLAR requantization */
     int8_t out_zero_point;
     int8_t act_min;
     int8_t act_max;
