@@ -177,9 +177,15 @@ def _device(dev: dict) -> list[str]:
              _pair(ref_k["ram_added"], "ref.", cmsis["ram_added"], "CMSIS-NN", "B"),
              _ratios(r, "ram_vs_reference_kernels", "ram_vs_cmsis_nn")],
         ]  # fmt: skip
-        if lg:
-            rows[2][1] = "+" + rows[2][1]
-            rows[3][1] = "+" + rows[3][1]
+        for i, tag in ((2, "Os"), (3, "O2")):
+            extra = r.get(f"logistic_extra_{tag}")
+            if lg and extra is not None:
+                rows[i][1] = (
+                    f"{extra:+,} (LOGISTIC = 256-entry table applied by the last layer)"
+                    if abs(extra) < 100
+                    else f"{extra:+,}"
+                )
+                rows[i][3] = f"{max(extra, 0) / tf[f'logistic_extra_{tag}']:.3f}"
         out += _table(["figure (128-64-16-64-128)", "tinyae compiled", "TFLM", "ratio"], rows)
     out += ["", "Commands (train, then build and run the bench image):", ""]
     measured = [r for r in dev["models"].values() if "status" not in r]
