@@ -145,7 +145,6 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
         metrics["float"]["threshold"] = float_threshold.value
         if prep.test_faults is not None:
             metrics["int8_by_fault"] = _by_fault(labels, test_ref.scores, prep.test_faults)
-    anomaly = test_ref.scores > np.float32(threshold.value)
     metrics["val_false_alarm_rate_int8"] = float(np.mean(val_ref.scores > np.float32(threshold.value)))
     metrics["float_int8_score_corr"] = (
         float(np.corrcoef(test_float, test_ref.scores)[0, 1]) if len(test_float) > 1 else float("nan")
@@ -203,7 +202,7 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
     manifest["compiled"] = _generate_compiled(tflite_path, out_dir, command)
     write_headers(manifest, flatbuffer, out_dir)
     stream = _test_stream(splits.test)
-    _write_test_vectors(out_dir, ref, stream, prep, test_ref, anomaly, labels, threshold.value, cfg)
+    _write_test_vectors(out_dir, ref, stream, prep.label_rule, threshold.value, cfg)
     cfg.save(out_dir / "config.toml")
     t.export = time.perf_counter() - tick
 
@@ -284,18 +283,16 @@ def _test_stream(test_series: list) -> TestStream:
 
 
 def _write_test_vectors(
-    out_dir, ref, stream: TestStream, prep, test_ref, anomaly, labels, threshold, cfg
+    out_dir: Path, ref, stream: TestStream, label_rule: str, threshold: float, cfg: Config
 ) -> None:
     """Host-reference results for the streamed test series, window for window, as the device sees it."""
-    from train.data import make_windows
+    from train.data import make_windows, window_labels
 
     windows = make_windows(stream.series, cfg.window.length, cfg.window.hop)
     res = ref.evaluate(windows)
     an, alarm = preprocess.decisions(res.scores, threshold, cfg.decision.k, cfg.decision.n)
     win_labels = (
-        make_windows(stream.labels[:, None].astype(np.float32), cfg.window.length, cfg.window.hop).max(
-            axis=(1, 2)
-        )
+        window_labels(stream.labels, cfg.window.length, cfg.window.hop, label_rule)
         if stream.labels is not None
         else np.zeros(0, np.int8)
     )

@@ -10,12 +10,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from train.compiled.lower import SUPPORTED_OPS  # the compiled engine's kernels; TFLM registers the same
+from train.compiled.tflite_model import read_tflite
 from train.errors import UserError
 from train.quiet import captured_fds
-from train.tflite_schema import BUILTIN_NAMES, read_model
-
-# Ops the firmware can run: the compiled engine's kernels; the TFLM engine registers the same set.
-SUPPORTED_OPS = ("FULLY_CONNECTED", "LOGISTIC", "TANH", "RESHAPE", "QUANTIZE", "DEQUANTIZE")
 
 
 @dataclass(frozen=True)
@@ -59,31 +57,27 @@ def convert(model: keras.Model, representative: np.ndarray) -> bytes:
 
 def inspect(flatbuffer: bytes) -> QuantInfo:
     """Ops and input/output quantization; refuses models the firmware cannot run."""
-    model = read_model(flatbuffer)
-    sg = model.subgraphs[0]
-    ops = []
-    for op in sg.operators:
-        code = model.operatorCodes[op.opcodeIndex]
-        ops.append(BUILTIN_NAMES.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM"))
+    graph = read_tflite(flatbuffer)
+    ops = [op.name for op in graph.ops]
     unsupported = sorted(set(ops) - set(SUPPORTED_OPS))
     if unsupported:
         raise UserError(
             f"the model uses {', '.join(unsupported)}, which the tinyae firmware cannot run "
             f"(supported: {', '.join(SUPPORTED_OPS)}); use Dense layers with relu/relu6/linear/sigmoid/tanh"
         )
-    tin = sg.tensors[sg.inputs[0]]
-    tout = sg.tensors[sg.outputs[0]]
+    tin = graph.tensors[graph.inputs[0]]
+    tout = graph.tensors[graph.outputs[0]]
     for what, t in (("input", tin), ("output", tout)):
-        if t.type != 9 or t.quantization is None or t.quantization.scale is None:  # 9 = INT8
+        if t.type != "INT8" or not t.scale:
             raise UserError(f"the model's {what} is not int8-quantized; convert with int8 input and output")
     return QuantInfo(
         ops=list(dict.fromkeys(ops)),
-        input_scale=float(tin.quantization.scale[0]),
-        input_zero_point=int(tin.quantization.zeroPoint[0]),
-        output_scale=float(tout.quantization.scale[0]),
-        output_zero_point=int(tout.quantization.zeroPoint[0]),
-        input_size=int(np.prod(tin.shape)),
-        output_size=int(np.prod(tout.shape)),
+        input_scale=tin.scale[0],
+        input_zero_point=tin.zero_point[0],
+        output_scale=tout.scale[0],
+        output_zero_point=tout.zero_point[0],
+        input_size=tin.size,
+        output_size=tout.size,
         sha256=hashlib.sha256(flatbuffer).hexdigest(),
         size_bytes=len(flatbuffer),
     )
@@ -93,6 +87,5 @@ def load_tflite(path: Path) -> bytes:
     if not path.is_file():
         raise UserError(f"model file {path} does not exist; run `make model` first")
     data = path.read_bytes()
-    if len(data) < 8 or data[4:8] != b"TFL3":
-        raise UserError(f"{path} is not a TFLite flatbuffer (no TFL3 identifier); pass a .tflite file")
+    read_tflite(data)  # refuses anything that is not a TFLite model, in one sentence
     return data

@@ -64,14 +64,8 @@ static void tae_fault_append(const char *s)
 
 static void tae_fault_append_hex(const char *key, uint32_t v)
 {
-    char buf[12];
-    buf[0] = '0';
-    buf[1] = 'x';
-    for (int i = 0; i < 8; ++i) {
-        uint32_t nib = (v >> (28 - 4 * i)) & 0xFu;
-        buf[2 + i] = (char)(nib < 10u ? '0' + nib : 'a' + nib - 10u);
-    }
-    buf[10] = '\0';
+    char buf[TAE_HEX32_CHARS];
+    tae_format_hex32(v, buf);
     tae_fault_append(key);
     tae_fault_append(buf);
 }

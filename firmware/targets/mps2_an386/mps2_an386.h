@@ -64,6 +64,9 @@ void tae_uart_init(void);
 size_t tae_uart_read(uint8_t *dst, size_t max);  /* drains up to `max` bytes from the RX ring */
 void tae_uart_write(const uint8_t *data, size_t len);
 void tae_uart_puts(const char *s);
+/* "0x" + 8 hex digits + NUL. */
+#define TAE_HEX32_CHARS 11
+void tae_format_hex32(uint32_t v, char out[TAE_HEX32_CHARS]);
 void tae_uart_put_hex32(uint32_t v);             /* "0x%08x", no stdio */
 void tae_uart_put_dec(uint32_t v);
 uint32_t tae_uart_rx_dropped(void);              /* bytes lost because the ring was full */

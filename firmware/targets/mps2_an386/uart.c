@@ -97,16 +97,21 @@ void tae_uart_puts(const char *s)
     }
 }
 
-void tae_uart_put_hex32(uint32_t v)
+void tae_format_hex32(uint32_t v, char out[TAE_HEX32_CHARS])
 {
-    char buf[11];
-    buf[0] = '0';
-    buf[1] = 'x';
+    out[0] = '0';
+    out[1] = 'x';
     for (int i = 0; i < 8; ++i) {
         uint32_t nib = (v >> (28 - 4 * i)) & 0xFu;
-        buf[2 + i] = (char)(nib < 10u ? '0' + nib : 'a' + nib - 10u);
+        out[2 + i] = (char)(nib < 10u ? '0' + nib : 'a' + nib - 10u);
     }
-    buf[10] = '\0';
+    out[10] = '\0';
+}
+
+void tae_uart_put_hex32(uint32_t v)
+{
+    char buf[TAE_HEX32_CHARS];
+    tae_format_hex32(v, buf);
     tae_uart_puts(buf);
 }
 

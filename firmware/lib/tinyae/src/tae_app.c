@@ -53,7 +53,6 @@ static void tae_app_send_ack(uint8_t ref_type, uint32_t ref_seq, uint32_t batch_
 
 static void tae_app_fill_info(tae_msg_info_t *info)
 {
-    static const uint8_t sha[32] = TAE_MODEL_SHA256_BYTES_INIT;
     const uint32_t max_frame = (uint32_t)TAE_PROTO_MAX_FRAME;
     memset(info, 0, sizeof *info);
     info->window_len = (uint16_t)TAE_WINDOW_LEN;
@@ -75,7 +74,7 @@ static void tae_app_fill_info(tae_msg_info_t *info)
     info->model_threshold = (float)TAE_THRESHOLD;
     info->in_scale = (float)TAE_IN_SCALE;
     info->out_scale = (float)TAE_OUT_SCALE;
-    memcpy(info->model_sha256, sha, sizeof sha);
+    memcpy(info->model_sha256, tae_model_sha256, sizeof tae_model_sha256);
     info->flash_used = g_target.flash_used;
     info->ram_static = g_target.ram_static;
     info->engine_ram = tae_engine_ram_bytes();

@@ -1,0 +1,41 @@
+"""The int8 conversion step: what it reports, and the models the firmware cannot run."""
+
+import keras
+import numpy as np
+import pytest
+
+from train.errors import UserError
+from train.quantize import convert, inspect, load_tflite
+
+
+def _converted(activation: str) -> bytes:
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(12,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(12, activation=activation),
+        ]
+    )
+    rep = np.random.default_rng(0).standard_normal((64, 12)).astype(np.float32)
+    return convert(model, rep)
+
+
+def test_inspect_reports_int8_io_and_ops():
+    info = inspect(_converted("linear"))
+    assert info.ops == ["FULLY_CONNECTED"]
+    assert (info.input_size, info.output_size) == (12, 12)
+    assert info.input_scale > 0 and -128 <= info.input_zero_point <= 127
+
+
+def test_a_model_with_an_op_the_firmware_cannot_run_is_refused():
+    with pytest.raises(UserError, match="the model uses SOFTMAX, which the tinyae firmware cannot run"):
+        inspect(_converted("softmax"))
+
+
+def test_load_tflite_refuses_other_files(tmp_path):
+    bad = tmp_path / "model.tflite"
+    bad.write_bytes(b"not a model at all")
+    with pytest.raises(UserError, match=r"not a \.tflite flatbuffer"):
+        load_tflite(bad)
+    with pytest.raises(UserError, match="does not exist"):
+        load_tflite(tmp_path / "missing.tflite")
