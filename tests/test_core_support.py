@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools import hostbuild
+from train import hostbuild
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE_SRC = ROOT / "firmware" / "lib" / "tinyae" / "src"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools import hostbuild
+from train import hostbuild
 from tools.protocol_vectors import CONFIG, VECTORS_PATH, model_config_h
 from train.errors import UserError, run_cli
 
@@ -187,7 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     proc = run_fuzzer(args.seconds)
     keep = ("Done ", "stat::", "==", "SUMMARY", "runtime error", "INFO: Seed")
-    print("\n".join(line for line in proc.stderr.splitlines() if line.startswith(keep) or "ERROR" in line))
+    lines = proc.stderr.splitlines()
+    print("\n".join(line for line in lines if line.startswith(keep) or "ERROR" in line or " DONE " in line))
+    corpus = FUZZ_DIR / "corpus"
+    files = [p for p in corpus.iterdir() if p.is_file()] if corpus.is_dir() else []
+    print(f"corpus: {len(files)} inputs, {sum(p.stat().st_size for p in files)} bytes in {corpus}")
     if proc.returncode != 0:
         print(
             f"fuzzer found a failure (exit {proc.returncode}); inputs are in {FUZZ_DIR}/crash-*",
