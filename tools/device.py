@@ -114,6 +114,8 @@ class LinkStats:
     decode_errors: int = 0  # frames the host decoder rejected (CRC, COBS, ...)
     device_errors: list[p.ErrorReply] = field(default_factory=list)
     retransmits: int = 0
+    resets: int = 0  # device reboots seen (BOOT frame, or the device forgot acknowledged batches)
+    replays: int = 0  # window ranges streamed again to recover lost windows
 
 
 @dataclass
@@ -123,6 +125,8 @@ class StreamSummary:
     windows_expected: int = 0
     windows_received: int = 0
     lost_windows: list[int] = field(default_factory=list)
+    retried_windows: list[int] = field(default_factory=list)  # lost at first, recovered by a replay
+    resets: int = 0  # device reboots survived during this stream
     engine_errors: int = 0
     seconds: float = 0.0
     bytes_tx: int = 0
@@ -157,6 +161,8 @@ class Device:
         self._pre_errors = 0
         self._bad_version: int | None = None
         self._windows_seen = 0  # for the reset sentence
+        self._settings: dict[int, float | int] = {}  # what set() changed, re-applied after a reboot
+        self._recovering = False  # while True a BOOT is queued as a message instead of raising
         self.on_raw: Callable[[bytes], None] | None = None
 
     # ------------------------------------------------------------------ low level
@@ -233,11 +239,9 @@ class Device:
             if isinstance(msg, p.Boot):
                 self._rx_seq = ev.seq
                 if self.info is not None:
-                    raise DeviceReset(
-                        f"{self.name} reset during the session (its boot handshake appeared again after "
-                        f"{self._windows_seen} windows); check its power supply and for a crash or watchdog, "
-                        "then rerun"
-                    )
+                    self.stats.resets += 1
+                    if not self._recovering:
+                        raise self._reset_error()
             elif self._rx_seq is not None:
                 gap = (ev.seq - self._rx_seq - 1) & 0xFFFFFFFF
                 if 0 < gap < 0x80000000:
@@ -246,6 +250,13 @@ class Device:
             else:
                 self._rx_seq = ev.seq
             self._inbox.append(msg)
+
+    def _reset_error(self) -> DeviceReset:
+        return DeviceReset(
+            f"{self.name} reset during the session (its boot handshake appeared again after "
+            f"{self._windows_seen} windows); check its power supply and for a crash or watchdog, "
+            "then rerun (or pass --retries N to resume after a reset)"
+        )
 
     def next_message(self, deadline: float, what: str) -> p.Message:
         """The next queued message, reading until `deadline`; DeviceTimeout names `what` was awaited."""
@@ -324,11 +335,35 @@ class Device:
         )
 
     def _await_ack(
-        self, ref_type: int, what: str, on_other: Callable[[p.Message], None] | None = None
+        self,
+        ref_type: int,
+        what: str,
+        on_other: Callable[[p.Message], None] | None = None,
+        resend: p.Message | None = None,
     ) -> p.Ack:
+        """The ACK of `ref_type`. `resend` (an idempotent SET or RESET) is sent again, at most twice,
+        when the device reports a corrupted frame or stays silent for a third of the timeout."""
         deadline = time.monotonic() + self.timeout
+        resends = 2 if resend is not None else 0
+        quiet = time.monotonic() + self.timeout / 3
         while True:
-            msg = self.next_message(deadline, f"acknowledgement of {what}")
+            try:
+                msg = self.next_message(
+                    min(deadline, quiet) if resends else deadline, f"acknowledgement of {what}"
+                )
+            except DeviceTimeout:
+                if not resends or time.monotonic() >= deadline:
+                    raise
+                msg = None
+            if msg is None or (isinstance(msg, p.ErrorReply) and msg.code in p.FRAMING_ERRORS and resends):
+                assert resend is not None
+                resends -= 1
+                self.stats.retransmits += 1
+                self.send(resend)
+                quiet = time.monotonic() + self.timeout / 3
+                continue
+            if isinstance(msg, p.Boot):
+                raise _Rebooted()
             if isinstance(msg, p.Ack) and msg.ref_type == ref_type:
                 return msg
             if isinstance(msg, p.ErrorReply) and msg.ref_type == ref_type:
@@ -341,13 +376,15 @@ class Device:
 
     def set(self, param: p.Param, value: float | int) -> None:
         """A runtime setting; waits for its acknowledgement (messages before it are dropped)."""
-        self.send(p.Setting(int(param), value))
-        self._await_ack(p.MsgType.SET, f"setting {param.name.lower()}={value}")
+        msg = p.Setting(int(param), value)
+        self.send(msg)
+        self._await_ack(p.MsgType.SET, f"setting {param.name.lower()}={value}", resend=msg)
+        self._settings[int(param)] = value
 
     def reset_windows(self) -> None:
         """Clear the device's window state (window and batch numbering restart at 0)."""
         self.send(p.Reset())
-        self._await_ack(p.MsgType.RESET, "the window reset")
+        self._await_ack(p.MsgType.RESET, "the window reset", resend=p.Reset())
 
     def require_info(self) -> p.Info:
         if self.info is None:
@@ -369,11 +406,20 @@ class Device:
         realtime_hz: float | None = None,
         inflight: int = DEFAULT_INFLIGHT,
         on_progress: Callable[[int], None] | None = None,
+        retries: int = 0,
     ) -> StreamSummary:
-        """Send `samples` [T, C] and hand every Result to `on_result` (window_seq 0-based).
+        """Send `samples` [T, C] and hand every Result to `on_result` (window_seq 0-based, each once).
 
         Flow control: at most `inflight` batches are unacknowledged. A batch the device rejected
         (SEQ_GAP after a corrupted frame) is resent. Lost windows are listed in the summary.
+
+        With `retries` > 0 the stream recovers: windows whose RESULT was lost are streamed again
+        (the device's window state is RESET and the samples from n-1 windows before the first lost
+        one are replayed, so the decision history of the lost window is the same as the first time),
+        and a device reboot (BOOT frame, or the device rejecting batches it had acknowledged) is
+        followed by a new handshake, the settings made through `set()` and a replay of every window
+        not received yet. Each replay round uses one retry; windows recovered are listed in
+        `retried_windows`, windows still missing in `lost_windows`.
         """
         info = self.require_info()
         x = np.asarray(samples, np.float32)
@@ -382,46 +428,138 @@ class Device:
                 f"the data has {x.shape[-1] if x.ndim == 2 else '?'} channels but the device's model expects "
                 f"{info.channels}; pass data with {info.channels} channel columns"
             )
+        summary = StreamSummary(samples=len(x))
+        summary.windows_expected = windows_for(len(x), info.window_len, info.hop)
+        received: set[int] = set()
+        first_pass: set[int] = set()
+        tx0, rx0, t0 = self.stats.bytes_tx, self.stats.bytes_rx, time.monotonic()
+        L, hop, n_hist = info.window_len, info.hop, max(1, info.decision_n)
+
+        def deliver(r: p.Result, replay: bool) -> None:
+            received.add(r.window_seq)
+            if not replay:
+                first_pass.add(r.window_seq)
+            summary.windows_received += 1
+            self._windows_seen = summary.windows_received
+            if r.status != 0:
+                summary.engine_errors += 1
+            on_result(r)
+
+        # Rounds: round 0 streams everything; later rounds replay ranges of missing windows.
+        ranges: list[tuple[int, int]] = [(0, summary.windows_expected)]  # [first, end) window ranges
+        rounds_left = max(0, int(retries))
+        self._recovering = rounds_left > 0
+        replay = False
+        try:
+            while True:
+                rebooted = False
+                try:
+                    for first, end in ranges:
+                        # samples from window `first` up to the end of window end-1 (or all samples)
+                        lo = first * hop
+                        hi = len(x) if end >= summary.windows_expected else (end - 1) * hop + L
+                        if replay:
+                            self.stats.replays += 1
+                        self._stream_range(
+                            x[lo:hi], first, received, deliver, summary, info, replay=replay,
+                            realtime_hz=realtime_hz, inflight=inflight,
+                            on_progress=None if replay else on_progress,
+                        )  # fmt: skip
+                except _Rebooted:
+                    rebooted = True
+                    summary.resets += 1
+                missing = sorted(set(range(summary.windows_expected)) - received)
+                if not missing and not rebooted:
+                    break
+                if rounds_left <= 0:
+                    if rebooted:
+                        raise self._reset_error()
+                    break
+                rounds_left -= 1
+                self._recovering = rounds_left > 0
+                if rebooted:
+                    self._after_reboot()
+                ranges = _replay_ranges(missing, n_hist)
+                replay = True
+                if not missing:
+                    break
+        finally:
+            self._recovering = False
+        summary.lost_windows = sorted(set(range(summary.windows_expected)) - received)
+        summary.retried_windows = sorted(received - first_pass)
+        summary.seconds = time.monotonic() - t0
+        summary.bytes_tx = self.stats.bytes_tx - tx0
+        summary.bytes_rx = self.stats.bytes_rx - rx0
+        return summary
+
+    def _after_reboot(self) -> None:
+        """After a device reboot: handshake again and re-apply the settings made in this session."""
+        self._inbox.clear()
+        self.info = None
+        self.handshake()
+        for param, value in list(self._settings.items()):
+            self.set(p.Param(param), value)
+
+    def _stream_range(
+        self,
+        x: np.ndarray,
+        first: int,
+        received: set[int],
+        deliver: Callable[[p.Result, bool], None],
+        summary: StreamSummary,
+        info: p.Info,
+        *,
+        replay: bool,
+        realtime_hz: float | None,
+        inflight: int,
+        on_progress: Callable[[int], None] | None,
+    ) -> None:
+        """Stream samples whose first window is stream window `first`, after a window RESET.
+
+        Results are delivered renumbered (device window_seq + first), each stream window once.
+        Raises _Rebooted when the device rebooted (only while recovering; otherwise DeviceReset).
+        """
         if info.mode != p.Mode.HOST_STREAM:
             self.set(p.Param.MODE, p.Mode.HOST_STREAM)
-            self.info = _replace(info, mode=p.Mode.HOST_STREAM)
+            self.info = info = _replace(info, mode=p.Mode.HOST_STREAM)
         self.reset_windows()
         bsize = self.batch_size()
         if realtime_hz:
             bsize = max(1, min(bsize, round(realtime_hz * 0.05)))
         starts = list(range(0, len(x), bsize))
-        summary = StreamSummary(samples=len(x), batches=len(starts))
-        summary.windows_expected = windows_for(len(x), info.window_len, info.hop)
+        if not replay:
+            summary.batches += len(starts)
         payloads = [
             tuple(tuple(float(v) for v in row) for row in x[s : s + bsize]) for s in starts
         ]  # fmt: skip
-        tx0, rx0, t0 = self.stats.bytes_tx, self.stats.bytes_rx, time.monotonic()
-        next_send, acked, next_window = 0, 0, 0
+        t0 = time.monotonic()
+        next_send, acked = 0, 0
         stale_until = -1  # batch seqs below this, rejected before a rewind, are stale rejections
-        received: set[int] = set()
-        retried = False
+        stalled = False  # one resend after a silence without progress, then DeviceTimeout
 
         def handle(msg: p.Message) -> None:
-            nonlocal next_window, acked, next_send, stale_until
+            nonlocal acked, next_send, stale_until, stalled
+            if isinstance(msg, p.Boot):
+                raise _Rebooted()
             if isinstance(msg, p.Result):
-                if msg.window_seq in received:
+                w = msg.window_seq + first
+                if w in received or w >= summary.windows_expected:
                     return
-                if msg.window_seq > next_window:
-                    summary.lost_windows.extend(range(next_window, msg.window_seq))
-                received.add(msg.window_seq)
-                next_window = max(next_window, msg.window_seq + 1)
-                summary.windows_received += 1
-                self._windows_seen = summary.windows_received
-                if msg.status != 0:
-                    summary.engine_errors += 1
-                on_result(msg)
+                deliver(_replace(msg, window_seq=w), replay)
             elif isinstance(msg, p.Ack) and msg.ref_type == p.MsgType.SAMPLES:
                 if msg.batch_seq >= acked:
                     acked = msg.batch_seq + 1
+                    stalled = False
                     if on_progress is not None:
                         on_progress(sum(len(b) for b in payloads[:acked]))
             elif isinstance(msg, p.ErrorReply):
                 if msg.code == p.ErrorCode.SEQ_GAP and msg.ref_type == p.MsgType.SAMPLES:
+                    if msg.expected < acked:
+                        # the device forgot batches it had acknowledged: it rebooted (its BOOT was lost)
+                        self.stats.resets += 1
+                        if not self._recovering:
+                            raise self._reset_error()
+                        raise _Rebooted()
                     if msg.got < stale_until:
                         return
                     acked = max(acked, msg.expected)
@@ -448,21 +586,15 @@ class Device:
             try:
                 msg = self.next_message(time.monotonic() + self.timeout, "acknowledgement of a sample batch")
             except DeviceTimeout:
-                if retried or next_send == acked:
+                if stalled or next_send == acked:
                     raise
-                retried = True  # one resend: the last batch itself may have been corrupted on the way
+                stalled = True  # one resend: the last batch itself may have been corrupted on the way
                 self.stats.retransmits += next_send - acked
                 stale_until, next_send = next_send, acked
                 continue
             handle(msg)
         while self._inbox:  # results are sent before their batch's ack; nothing should remain
             handle(self._inbox.popleft())
-        if next_window < summary.windows_expected:
-            summary.lost_windows.extend(range(next_window, summary.windows_expected))
-        summary.seconds = time.monotonic() - t0
-        summary.bytes_tx = self.stats.bytes_tx - tx0
-        summary.bytes_rx = self.stats.bytes_rx - rx0
-        return summary
 
     # ------------------------------------------------------------------ sensor mode
     def sensor(self, *, stop: Callable[[], bool]) -> Iterator[p.Message]:
@@ -529,6 +661,23 @@ class SensorTracker:
     @property
     def samples_lost(self) -> int:
         return sum(n for _, n in self.lost_samples)
+
+
+class _Rebooted(Exception):
+    """Internal: the device rebooted during a stream that may recover from it."""
+
+
+def _replay_ranges(missing: list[int], n_hist: int) -> list[tuple[int, int]]:
+    """[first, end) window ranges that recover `missing`: each starts n_hist-1 windows early (the
+    alarm of a window depends on the decisions of the n windows ending with it); overlaps merge."""
+    out: list[tuple[int, int]] = []
+    for w in missing:
+        lo = max(0, w - (n_hist - 1))
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], w + 1))
+        else:
+            out.append((lo, w + 1))
+    return out
 
 
 def _replace(info, **kw):  # type: ignore[no-untyped-def]

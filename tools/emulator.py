@@ -24,7 +24,11 @@ Handshake between the runner and QEMU
 3. QEMU serves one client at a time. When the client closes, the guest keeps running and its output is
    dropped until the next client connects (the protocol is request/response, so a reconnecting host
    simply sends its handshake again).
-4. The guest ends QEMU itself through semihosting ``SYS_EXIT_EXTENDED``: exit code 0 for a normal end,
+4. With ``qmp=True`` QEMU also serves its QMP control socket on a private Unix socket
+   (``-qmp unix:PATH,server=on,wait=off``); ``Emulator.reset()`` sends ``system_reset`` there, so the
+   guest really reboots (banner, 0x00, BOOT frame) while the serial connection stays open, as a board
+   whose reset button is pressed. tools/faultproxy.py uses it for its mid-stream reset fault.
+5. The guest ends QEMU itself through semihosting ``SYS_EXIT_EXTENDED``: exit code 0 for a normal end,
    100 + exception number after a fault (HardFault 103, MemManage 104, BusFault 105, UsageFault 106),
    the fault line ("FAULT UsageFault pc=0x... lr=0x... cfsr=0x...") going to the UART and to QEMU's stderr.
    Otherwise the runner stops QEMU by its PID: SIGTERM, then SIGKILL, always, even when a test fails.
@@ -37,12 +41,14 @@ timer.c explains the arithmetic).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import weakref
@@ -126,8 +132,12 @@ class Emulator:
         icount_shift: int = ICOUNT_SHIFT,
         timeout: float = 10.0,
         qemu: str = QEMU,
+        qmp: bool = False,
     ) -> None:
         self.elf = Path(elf)
+        self.qmp = qmp
+        self._qmp_dir: tempfile.TemporaryDirectory[str] | None = None
+        self.resets = 0
         self.icount_shift = icount_shift
         self.timeout = timeout
         self.qemu = qemu
@@ -184,7 +194,47 @@ class Emulator:
             f"socket,id=ser0,host=127.0.0.1,port={port},server=on,wait=on,nodelay=on",
             "-serial",
             "chardev:ser0",
+            *(["-qmp", f"unix:{self.qmp_path},server=on,wait=off"] if self.qmp else []),
         ]
+
+    @property
+    def qmp_path(self) -> str:
+        """The QMP Unix socket (qmp=True only), in a private temporary directory."""
+        if self._qmp_dir is None:
+            self._qmp_dir = tempfile.TemporaryDirectory(prefix="tinyae-qmp-")
+        return str(Path(self._qmp_dir.name) / "qmp.sock")
+
+    def reset(self, timeout: float = 5.0) -> None:
+        """Reset the guest like a reset button (QMP ``system_reset``); needs ``Emulator(..., qmp=True)``.
+
+        The firmware reboots from its reset vector: banner line, 0x00, BOOT frame with seq 0.
+        """
+        if not self.qmp or self._proc is None or self._proc.poll() is not None:
+            raise UserError(
+                "the emulator cannot be reset: start it with Emulator(..., qmp=True) and keep it running"
+            )
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(self.qmp_path)
+            f = s.makefile("rwb")
+
+            def reply() -> dict:
+                while True:  # skip asynchronous events ({"event": ...}) until the command's answer
+                    line = f.readline()
+                    if not line:
+                        raise UserError("QEMU closed its QMP socket during a reset")
+                    msg = json.loads(line)
+                    if "return" in msg or "error" in msg:
+                        return msg
+
+            json.loads(f.readline())  # greeting {"QMP": ...}
+            for cmd in ("qmp_capabilities", "system_reset"):
+                f.write(json.dumps({"execute": cmd}).encode() + b"\n")
+                f.flush()
+                ans = reply()
+                if "error" in ans:
+                    raise UserError(f"QEMU refused {cmd}: {ans['error'].get('desc', ans['error'])}")
+        self.resets += 1
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Emulator:
@@ -290,6 +340,9 @@ class Emulator:
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+        if self._qmp_dir is not None:
+            self._qmp_dir.cleanup()
+            self._qmp_dir = None
 
     # ------------------------------------------------------------------ the serial side
     def connect(self, timeout: float = 2.0) -> serial.SerialBase:

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from train import hostbuild
 from tools.protocol_vectors import CONFIG, VECTORS_PATH, model_config_h
+from train import hostbuild
 from train.errors import UserError, run_cli
 
 ROOT = hostbuild.ROOT

@@ -47,6 +47,17 @@ def add_device_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--quiet", action="store_true", help="no progress bars or live view")
 
 
+def add_retries_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=0,
+        metavar="N",
+        help="recover from link faults: stream lost windows again and resume after a device reboot, "
+        "up to N rounds (default 0: report lost windows, stop at a reboot)",
+    )
+
+
 @contextmanager
 def session(args: argparse.Namespace) -> Iterator[Device]:
     """The Device for --port (or a QEMU started for --emulator), after the handshake; always closed."""

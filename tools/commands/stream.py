@@ -14,6 +14,7 @@ from rich.table import Table
 from tools import protocol as p
 from tools.commands.common import (
     add_device_args,
+    add_retries_arg,
     check_model,
     load_artifacts,
     load_sources,
@@ -38,6 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     ap.add_argument(
         "--inflight", type=int, default=DEFAULT_INFLIGHT, help="batches sent ahead of their ack (default 2)"
     )
+    add_retries_arg(ap)
     ap.set_defaults(func=run)
 
 
@@ -55,6 +57,12 @@ def summary_table(summaries: list[StreamSummary], anomalies: int, alarms: int, p
     )
     t.add_row("windows", f"{windows} of {sum(s.windows_expected for s in summaries)} expected")
     t.add_row("lost windows", "[green]none[/]" if not lost else f"[bold red]{len(lost)}: {_list(lost)}[/]")
+    retried = [w for s in summaries for w in s.retried_windows]
+    if retried:
+        t.add_row("retried windows", f"{len(retried)}: {_list(retried)} (lost on the link, streamed again)")
+    resets = sum(s.resets for s in summaries)
+    if resets:
+        t.add_row("device resets survived", str(resets))
     t.add_row("anomalies / alarms", f"{anomalies} / {alarms}")
     t.add_row("engine errors", str(sum(s.engine_errors for s in summaries)))
     if secs > 0:
@@ -123,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
                             on_result,
                             realtime_hz=rate,
                             inflight=args.inflight,
+                            retries=args.retries,
                             on_progress=lambda n, task=task: prog.update(task, completed=n),
                         )
                     )

@@ -13,6 +13,11 @@ The reference is pluggable: `tflm` (default) is `train.reference.HostReference` 
 `sim-stub` mirrors the simulated device's stand-in engine (tests with `--port sim://`).
 Exit 0 when everything agrees, 1 on any mismatch or lost window, 2 on a user/device error (a partial
 report of what was compared is still written).
+
+Link faults (docs/protocol.md, Robustness): a corrupted result is a lost window (listed by number);
+with `--retries N` the tool streams the windows it lost again (and resumes after a device reboot),
+listing them under `retried_windows`; only windows that arrived intact (CRC-32 checked) with their
+verification data are compared, so a fault can cost windows, never produce a wrong "verified" one.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from tools import protocol as p
 from tools.commands.common import (
     Artifacts,
     add_device_args,
+    add_retries_arg,
     check_model,
     load_artifacts,
     load_sources,
@@ -63,6 +69,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help="host reference: tflm (TFLM kernels, default) or sim-stub (the simulated device's stand-in)",
     )
     ap.add_argument("--inflight", type=int, default=DEFAULT_INFLIGHT, help=argparse.SUPPRESS)
+    add_retries_arg(ap)
     ap.set_defaults(func=run)
 
 
@@ -95,6 +102,7 @@ class Collected:
     status: dict[int, int] = field(default_factory=dict)
     cost: dict[int, int] = field(default_factory=dict)
     lost: list[int] = field(default_factory=list)
+    retried: list[int] = field(default_factory=list)  # recovered by a replay after a link fault
     no_data: list[int] = field(default_factory=list)  # results without verification data
 
     def add(self, r: p.Result) -> None:
@@ -156,6 +164,7 @@ def compare(
         "windows_expected": int(sum(c.n_expected for c in collected)),
         "windows_compared": m,
         "lost_windows": lost,
+        "retried_windows": [{"series": si, "window": w} for si, c in enumerate(collected) for w in c.retried],
         "engine_errors": statuses,
         "score_rtol": SCORE_RTOL,
         "threshold": float(thr),
@@ -281,6 +290,9 @@ def report_rows(r: dict) -> list[tuple[str, str, bool | None]]:
              f"{x['series']}:{x['window']}" for x in r["lost_windows"][:10]),
          not r["lost_windows"]),
     ]  # fmt: skip
+    if r.get("retried_windows"):
+        ws = ", ".join(f"{x['series']}:{x['window']}" for x in r["retried_windows"][:10])
+        rows.append(("retried windows (lost, streamed again)", f"{len(r['retried_windows'])}: {ws}", None))
     if r.get("engine_errors"):
         rows.append(("engine errors", str(len(r["engine_errors"])), False))
     if "output_mismatches" not in r:
@@ -398,8 +410,9 @@ def run(args: argparse.Namespace) -> int:
                         col.add(r)
                         prog.update(task, completed=len(col.score), status=f"score {r.score:.4g}")
 
-                    summary = dev.stream(src.values, on_result, inflight=args.inflight)
+                    summary = dev.stream(src.values, on_result, inflight=args.inflight, retries=args.retries)
                     col.lost = list(summary.lost_windows)
+                    col.retried = list(summary.retried_windows)
                     seconds += summary.seconds
             dev.set(p.Param.VERIFY, 0)
         except DeviceError as exc:
@@ -433,6 +446,8 @@ def run(args: argparse.Namespace) -> int:
             "lost_frames": dev.stats.lost_frames,
             "decode_errors": dev.stats.decode_errors,
             "retransmits": dev.stats.retransmits,
+            "device_resets": dev.stats.resets,
+            "replays": dev.stats.replays,
             "bytes_tx": dev.stats.bytes_tx,
             "bytes_rx": dev.stats.bytes_rx,
         }
