@@ -1,4 +1,4 @@
-"""tae_quantize_window and tae_score (C, host build) equal train.preprocess bit for bit."""
+"""tae_quantize_features and tae_score (C, host build) equal train.preprocess bit for bit."""
 
 from __future__ import annotations
 

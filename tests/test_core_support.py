@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from train import hostbuild
+from train.export import frontend_defines
+from train.frontend import FrontendSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE_SRC = ROOT / "firmware" / "lib" / "tinyae" / "src"
@@ -74,6 +76,7 @@ class Config:
 #define TAE_IN_ZERO_POINT {self.in_zp}
 #define TAE_OUT_SCALE {c_float(self.out_scale)}
 #define TAE_OUT_ZERO_POINT {self.out_zp}
+#define TAE_NORM_PERIOD {self.C}
 #define TAE_NORM_OFFSET_INIT {{{offs}}}
 #define TAE_NORM_GAIN_INIT {{{gains}}}
 #define TAE_THRESHOLD {c_float(self.threshold)}
@@ -86,6 +89,7 @@ class Config:
 #define TAE_ARENA_BYTES 8192
 #define TAE_MODEL_SHA256_BYTES_INIT {{{sha}}}
 #define TAE_MODEL_SHA256_HEX "{bytes(range(32)).hex()}"
+{frontend_defines(FrontendSpec(("raw",), self.L, self.C))}
 #endif
 """
 
@@ -164,7 +168,7 @@ class Pipeline:
         lib.tae_pipeline_push.restype = ctypes.c_int
         lib.tae_pipeline_push.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(Result)]
         lib.tae_pipeline_set_threshold.argtypes = [ctypes.c_void_p, ctypes.c_float]
-        lib.tae_quantize_window.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        lib.tae_quantize_features.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
         lib.tae_score.restype = ctypes.c_float
         lib.tae_score.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
         assert lib.tae_stub_result_size() == ctypes.sizeof(Result)
@@ -181,11 +185,11 @@ class Pipeline:
         self.lib.tae_pipeline_set_threshold(self.state, value)
 
     def quantize(self, windows: np.ndarray) -> np.ndarray:
-        """tae_quantize_window over [n, L, C] windows -> [n, L*C] int8."""
+        """tae_quantize_features over [n, L, C] windows -> [n, L*C] int8."""
         w = np.ascontiguousarray(windows, np.float32).reshape(len(windows), -1)
         out = np.zeros(w.shape, np.int8)
         for i in range(len(w)):
-            self.lib.tae_quantize_window(w[i].ctypes.data, out[i].ctypes.data)
+            self.lib.tae_quantize_features(w[i].ctypes.data, out[i].ctypes.data)
         return out
 
     def score(self, in_q: np.ndarray, out_q: np.ndarray) -> np.ndarray:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from tools import protocol as p
 from train.errors import run_cli
+from train.export import frontend_defines
+from train.frontend import FrontendSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS_PATH = ROOT / "tests" / "vectors" / "protocol_vectors.json"
@@ -67,6 +69,7 @@ def model_config_h(config: dict = CONFIG) -> str:
         f"#define TAE_IN_ZERO_POINT ({config['in_zero_point']})",
         f"#define TAE_OUT_SCALE {config['out_scale']!r}f",
         f"#define TAE_OUT_ZERO_POINT ({config['out_zero_point']})",
+        f"#define TAE_NORM_PERIOD {len(config['norm_offset'])}",
         f"#define TAE_NORM_OFFSET_INIT {floats(config['norm_offset'])}",
         f"#define TAE_NORM_GAIN_INIT {floats(config['norm_gain'])}",
         f"#define TAE_THRESHOLD {config['threshold']!r}f",
@@ -79,6 +82,7 @@ def model_config_h(config: dict = CONFIG) -> str:
         "#define TAE_ARENA_BYTES 0",
         "#define TAE_MODEL_SHA256_BYTES_INIT {" + ", ".join(f"0x{b:02x}" for b in sha) + "}",
         f'#define TAE_MODEL_SHA256_HEX "{sha.hex()}"',
+        frontend_defines(FrontendSpec(("raw",), config["window_len"], config["channels"])),
         "#endif",
         "",
     ]

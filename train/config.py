@@ -40,6 +40,24 @@ class NormalizationConfig:
 
 
 @dataclass
+class FrontendConfig:
+    """What the network sees of a window (train/frontend/spec.py validates it against the window)."""
+
+    kinds: list[str] = field(default_factory=lambda: ["raw"])  # any of raw, spectral, stats
+    fft_length: int = 0  # spectral: power of two <= window.length; 0 = the largest that fits
+    window_fn: str = "hann"  # spectral: hann | hamming | rect
+    spectrum: str = "power"  # spectral: power | magnitude
+    log: bool = True  # spectral: natural log of each band, floored at log_floor
+    log_floor: float = 1e-6
+    bins: int = 0  # spectral: average the kept FFT bins into this many bands; 0 = one per bin
+    freq_min_hz: float = 0.0  # spectral: lowest frequency kept (needs the sample rate); DC never kept
+    freq_max_hz: float = 0.0  # spectral: highest frequency kept; 0 = Nyquist
+    stats: list[str] = field(
+        default_factory=lambda: ["mean", "rms", "std", "p2p", "crest", "skew", "kurtosis", "zcr"]
+    )
+
+
+@dataclass
 class ModelConfig:
     hidden: list[int] = field(default_factory=lambda: [64])
     latent: int = 8
@@ -88,6 +106,7 @@ class ArenaConfig:
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     window: WindowConfig = field(default_factory=WindowConfig)
+    frontend: FrontendConfig = field(default_factory=FrontendConfig)
     normalization: NormalizationConfig = field(default_factory=NormalizationConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -105,6 +124,8 @@ class Config:
 
 CHOICES = {
     ("normalization", "method"): ("zscore", "minmax"),
+    ("frontend", "window_fn"): ("hann", "hamming", "rect"),
+    ("frontend", "spectrum"): ("power", "magnitude"),
     ("model", "activation"): ("relu", "relu6", "linear"),
     ("model", "output_activation"): ("linear", "sigmoid", "tanh"),
     ("model", "variant"): ("plain", "denoising", "sparse", "contractive"),

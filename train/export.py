@@ -55,6 +55,26 @@ def render(name: str, **context) -> str:
     return environment().get_template(name).render(**context)
 
 
+def frontend_context(manifest: dict) -> dict:
+    """Template context of frontend_block.j2, from the manifest's `frontend` and `window` sections."""
+    from train.frontend.spec import STATS, FrontendSpec
+
+    spec = FrontendSpec.from_manifest(manifest)
+    fe = spec.to_manifest()
+    ctx: dict = {"fe": fe, "sp": fe.get("spectral"), "length": spec.length, "channels": spec.channels}
+    if spec.spectral:
+        ctx["window_table"] = spec.spectral.window_table().tolist()
+        ctx["twiddle_re"], ctx["twiddle_im"] = (t.tolist() for t in spec.spectral.twiddles())
+    ctx["stat_ids"] = [STATS.index(s) for s in spec.stats]
+    return ctx
+
+
+def frontend_defines(spec) -> str:
+    """The front-end's #define block alone, for test headers assembled by hand (a FrontendSpec)."""
+    view = {"frontend": spec.to_manifest(), "window": {"length": spec.length, "channels": spec.channels}}
+    return render("frontend_block.j2", **frontend_context(view))
+
+
 def write_headers(manifest: dict, flatbuffer: bytes, out_dir: Path) -> list[Path]:
     """model_config.h, model_data.h/.cc and model_ops.h (when its template exists)."""
     sha = manifest["model"]["sha256"]
@@ -63,7 +83,9 @@ def write_headers(manifest: dict, flatbuffer: bytes, out_dir: Path) -> list[Path
     hex_bytes = [f"0x{b:02x}" for b in flatbuffer]
     rows = [", ".join(hex_bytes[i : i + 12]) + "," for i in range(0, len(hex_bytes), 12)]
     files = {
-        "model_config.h": render("model_config.h.j2", sha_bytes=sha_bytes, **ctx),
+        "model_config.h": render(
+            "model_config.h.j2", sha_bytes=sha_bytes, **ctx, **frontend_context(manifest)
+        ),
         "model_data.h": render("model_data.h.j2", length=len(flatbuffer), **ctx),
         "model_data.cc": render("model_data.cc.j2", length=len(flatbuffer), rows=rows, **ctx),
     }

@@ -17,6 +17,7 @@ from train import __version__, preprocess
 from train.calibrate import calibrate
 from train.config import Config
 from train.errors import UserError
+from train.frontend import build_spec, extractor
 from train.metrics import summary
 
 STAGE_STYLE = "[bold cyan]"
@@ -39,9 +40,10 @@ class Timings:
     report: float = 0.0
 
 
-def _flat_norm(windows: np.ndarray, offset: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    x = (np.asarray(windows, np.float32) - offset) / scale
-    return x.reshape(len(x), -1).astype(np.float32)
+def _normalize(features: np.ndarray, offset: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(f - offset) / scale for features [n, F], element i using offset/scale[i % len(offset)]."""
+    reps = features.shape[1] // len(offset)
+    return ((features - np.tile(offset, reps)) / np.tile(scale, reps)).astype(np.float32)
 
 
 def _float_scores(model, x: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
@@ -70,17 +72,29 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
             f"only {len(prep.train)} training and {len(prep.val)} validation windows of "
             f"{cfg.window.length} samples; provide a longer normal recording or a shorter window"
         )
-    norm = datamod.fit_normalization(prep.train, cfg.normalization.method, channel_names=prep.channel_names)
+    n_ch = prep.train.shape[2]
+    fe_spec = build_spec(cfg.frontend, cfg.window.length, n_ch, float(prep.sample_rate_hz or 0.0))
+    featurize = extractor(fe_spec)
+    f_train, f_val, f_test = featurize(prep.train), featurize(prep.val), featurize(prep.test)
+    feature_names = fe_spec.feature_names(list(prep.channel_names))
+    if fe_spec.raw_only:  # per channel, over every sample of the training windows
+        norm = datamod.fit_normalization(
+            prep.train, cfg.normalization.method, channel_names=prep.channel_names
+        )
+    else:  # per feature
+        norm = datamod.fit_normalization(
+            f_train, cfg.normalization.method, channel_names=feature_names, constant_ok=True
+        )
     offset, scale = norm.offset.astype(np.float32), norm.scale.astype(np.float32)
-    x_train = _flat_norm(prep.train, offset, scale)
-    x_val = _flat_norm(prep.val, offset, scale)
-    x_test = _flat_norm(prep.test, offset, scale)
+    x_train = _normalize(f_train, offset, scale)
+    x_val = _normalize(f_val, offset, scale)
+    x_test = _normalize(f_test, offset, scale)
     labels = None if prep.test_labels is None else np.asarray(prep.test_labels, np.int8)
     t.data = time.perf_counter() - tick
-    n_ch = prep.train.shape[2]
     _say(
         f"data: {len(prep.train)} train / {len(prep.val)} val / {len(prep.test)} test windows of "
-        f"{cfg.window.length}x{n_ch} (hop {cfg.window.hop}), {cfg.normalization.method} normalization"
+        f"{cfg.window.length}x{n_ch} (hop {cfg.window.hop}), front-end {'+'.join(fe_spec.kinds)} -> "
+        f"{fe_spec.feature_size} features, {cfg.normalization.method} normalization"
     )
 
     # -- float model -----------------------------------------------------------------------
@@ -123,6 +137,7 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
         output_scale=qi.output_scale,
         output_zero_point=qi.output_zero_point,
         score_kind=cfg.train.loss,
+        frontend=featurize,
     )
     val_ref = ref.evaluate(prep.val)
     test_ref = ref.evaluate(prep.test)
@@ -169,15 +184,19 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
             "channel_names": list(prep.channel_names),
             "sample_rate_hz": float(prep.sample_rate_hz or 0.0),
         },
-        "frontend": {"kind": "raw"},
+        "frontend": {
+            **fe_spec.to_manifest(float(prep.sample_rate_hz or 0.0)),
+            "feature_names": feature_names,
+        },
         "normalization": {
             "method": cfg.normalization.method,
+            "per": "channel" if fe_spec.raw_only else "feature",
             "offset": [float(v) for v in offset],
             "scale": [float(v) for v in scale],
         },
         "input": {
             "size": qi.input_size,
-            "layout": "time_major",
+            "layout": "time_major" if fe_spec.raw_only else "features",
             "scale": qi.input_scale,
             "zero_point": qi.input_zero_point,
             "gain": [float(v) for v in gain],
@@ -222,7 +241,6 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
         recon_int8=preprocess.dequantize(test_ref.output_q, qi.output_scale, qi.output_zero_point),
         latent=latent,
         channel_names=list(prep.channel_names),
-        window=(cfg.window.length, n_ch),
         faults=prep.test_faults,
     )
     t.report = time.perf_counter() - tick
@@ -301,6 +319,7 @@ def _write_test_vectors(
         series=stream.series,
         series_labels=stream.labels if stream.labels is not None else np.zeros(0, np.int8),
         windows=windows.astype(np.float32),
+        features=ref.features(windows),
         input_q=res.input_q,
         output_q=res.output_q,
         scores=res.scores,

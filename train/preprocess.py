@@ -23,17 +23,32 @@ def round_half_away(v: np.ndarray) -> np.ndarray:
     return (tr + np.where(frac >= np.float32(0.5), np.sign(v), np.float32(0))).astype(np.float32)
 
 
-def quantize_windows(
-    windows: np.ndarray, offset: np.ndarray, gain: np.ndarray, zero_point: int
+def quantize_features(
+    features: np.ndarray, offset: np.ndarray, gain: np.ndarray, zero_point: int
 ) -> np.ndarray:
-    """Raw windows [n, L, C] (float) -> int8 network inputs [n, L*C], time-major."""
-    x = np.asarray(windows, np.float32)
-    v = (x - np.asarray(offset, np.float32)) * np.asarray(gain, np.float32)
+    """Features [n, F] (float) -> int8 network inputs [n, F]; element i uses offset/gain[i % P].
+
+    P = len(offset): C for the raw front-end (per-channel normalization of a time-major window),
+    F for the other front-ends (one normalization per feature).
+    """
+    x = np.asarray(features, np.float32)
+    period = len(offset)
+    reps = x.shape[1] // period
+    off = np.tile(np.asarray(offset, np.float32), reps)
+    g = np.tile(np.asarray(gain, np.float32), reps)
+    v = (x - off) * g
     nan = np.isnan(v)
     r = np.clip(round_half_away(np.where(nan, np.float32(0), v)), -512, 512)
     t = np.clip(r + np.float32(zero_point), -128, 127)
-    q = np.where(nan, np.int8(zero_point), t.astype(np.int8))
-    return q.reshape(len(x), -1).astype(np.int8)
+    return np.where(nan, np.int8(zero_point), t.astype(np.int8)).astype(np.int8)
+
+
+def quantize_windows(
+    windows: np.ndarray, offset: np.ndarray, gain: np.ndarray, zero_point: int
+) -> np.ndarray:
+    """Raw windows [n, L, C] (float) -> int8 network inputs [n, L*C], time-major, per-channel."""
+    x = np.asarray(windows, np.float32)
+    return quantize_features(x.reshape(len(x), -1), offset, gain, zero_point)
 
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:

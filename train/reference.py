@@ -1,4 +1,5 @@
-"""The host reference: the device's preprocessing (float32, same rounding) + TFLM's own kernels.
+"""The host reference: the device's front-end and preprocessing (float32, same rounding) + TFLM's
+own kernels.
 
 One class, used by calibration, test vectors, verification and benchmarks alike. The network runs
 in `tflite_micro`, the TFLM runtime, so its int8 outputs are what a device running TFLM (or the
@@ -8,6 +9,7 @@ not the reference.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +39,7 @@ class HostReference:
         output_scale: float,
         output_zero_point: int,
         score_kind: str = "mse",
+        frontend: Callable[[np.ndarray], np.ndarray] | None = None,
         arena_bytes: int = DEFAULT_ARENA_BYTES,
     ) -> None:
         from tflite_micro.python.tflite_micro import runtime
@@ -50,11 +53,15 @@ class HostReference:
         self.output_scale = float(output_scale)
         self.output_zero_point = int(output_zero_point)
         self.score_kind = score_kind
+        # windows [n, L, C] -> features [n, F]; None = the raw window (time-major)
+        self.frontend = frontend
         details = self._interp.get_input_details(0)
         self._input_shape = tuple(int(d) for d in details["shape"])
 
     @classmethod
     def from_manifest(cls, flatbuffer: bytes, manifest: dict) -> HostReference:
+        from train.frontend import FrontendSpec, extractor
+
         return cls(
             flatbuffer,
             offset=np.asarray(manifest["normalization"]["offset"], np.float32),
@@ -64,10 +71,17 @@ class HostReference:
             output_scale=manifest["output"]["scale"],
             output_zero_point=manifest["output"]["zero_point"],
             score_kind=manifest["score"]["kind"],
+            frontend=extractor(FrontendSpec.from_manifest(manifest)),
         )
 
+    def features(self, windows: np.ndarray) -> np.ndarray:
+        w = np.asarray(windows, np.float32)
+        return self.frontend(w) if self.frontend is not None else w.reshape(len(w), -1)
+
     def quantize(self, windows: np.ndarray) -> np.ndarray:
-        return preprocess.quantize_windows(windows, self.offset, self.gain, self.input_zero_point)
+        return preprocess.quantize_features(
+            self.features(windows), self.offset, self.gain, self.input_zero_point
+        )
 
     def run_int8(self, input_q: np.ndarray) -> np.ndarray:
         """int8 inputs [n, N] -> int8 outputs [n, N] through TFLM, one invoke per window."""
@@ -90,7 +104,7 @@ class HostReference:
         )
 
     def evaluate(self, windows: np.ndarray) -> ReferenceResult:
-        """Raw windows [n, L, C] -> int8 inputs, TFLM int8 outputs and the device's scores."""
+        """Raw windows [n, L, C] -> front-end, int8 inputs, TFLM int8 outputs and the device's scores."""
         if len(windows) == 0:
             empty = np.zeros((0, int(np.prod(self._input_shape))), np.int8)
             return ReferenceResult(empty, empty.copy(), np.zeros(0, np.float32))

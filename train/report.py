@@ -71,10 +71,26 @@ def plot_roc_pr(labels, float_scores, int8_scores, path: Path) -> str:
     return _save(fig, path)
 
 
-def plot_reconstructions(
-    x, recon_float, recon_int8, scores, labels, window, channel_names, path: Path
-) -> str:
-    length, channels = window
+def feature_rows(frontend: dict, length: int, channel_names: list[str]) -> list[tuple[str, np.ndarray]]:
+    """One plot row per (front-end kind, channel): its label and its indices in the feature vector."""
+    channels = len(channel_names)
+    rows: list[tuple[str, np.ndarray]] = []
+    base = 0
+    sizes = frontend.get("sizes", {"raw": length * channels})
+    for kind in frontend.get("kinds", ["raw"]):
+        per = sizes[kind] // channels
+        for c, name in enumerate(channel_names):
+            if kind == "raw":  # time-major: sample t of channel c is element t*C + c
+                idx = base + np.arange(length) * channels + c
+                rows.append((name, idx))
+            else:  # channel-major blocks
+                rows.append((f"{name} {kind}", base + c * per + np.arange(per)))
+        base += sizes[kind]
+    return rows
+
+
+def plot_reconstructions(x, recon_float, recon_int8, scores, labels, rows, path: Path) -> str:
+    """Input vs float and int8 reconstructions (normalized units), row by feature block."""
     picks = [("most typical normal window", int(np.argmin(scores)))]
     if labels is not None and np.any(labels == 1):
         idx = np.flatnonzero(labels == 1)
@@ -82,20 +98,16 @@ def plot_reconstructions(
     else:
         picks.append(("highest-scoring window", int(np.argmax(scores))))
     fig, axes = plt.subplots(
-        channels, len(picks), figsize=(5 * len(picks), 1.8 * channels + 0.6), squeeze=False
+        len(rows), len(picks), figsize=(5 * len(picks), 1.8 * len(rows) + 0.6), squeeze=False
     )
-    t = np.arange(length)
     for col, (title, i) in enumerate(picks):
-        xi = x[i].reshape(length, channels)
-        rf = recon_float[i].reshape(length, channels)
-        rq = recon_int8[i].reshape(length, channels)
-        for c in range(channels):
-            ax = axes[c][col]
-            ax.plot(t, xi[:, c], label="input", lw=1.5)
-            ax.plot(t, rf[:, c], label="float", lw=1)
-            ax.plot(t, rq[:, c], label="int8", lw=1, ls="--")
-            ax.set_ylabel(channel_names[c] if c < len(channel_names) else f"ch{c}")
-            if c == 0:
+        for r, (label, idx) in enumerate(rows):
+            ax = axes[r][col]
+            ax.plot(x[i][idx], label="input", lw=1.5)
+            ax.plot(recon_float[i][idx], label="float", lw=1)
+            ax.plot(recon_int8[i][idx], label="int8", lw=1, ls="--")
+            ax.set_ylabel(label, fontsize=8)
+            if r == 0:
                 ax.set_title(f"{title} (score {scores[i]:.3g})", fontsize=9)
         axes[0][col].legend(fontsize=7)
     return _save(fig, path)
@@ -146,7 +158,6 @@ def write_report(
     recon_int8,
     latent,
     channel_names,
-    window,
     faults,
 ) -> Path:
     thr = manifest["threshold"]["value"]
@@ -163,8 +174,7 @@ def write_report(
                 recon_int8,
                 test_scores,
                 labels,
-                window,
-                channel_names,
+                feature_rows(manifest["frontend"], manifest["window"]["length"], channel_names),
                 out_dir / "reconstructions.png",
             )
         )
@@ -192,6 +202,9 @@ def _html(manifest: dict, pictures: list[str]) -> str:
         "flatbuffer": f"{manifest['model']['tflite_bytes']} B",
         "TFLM arena": f"{manifest['arena']['bytes']} B",
         "window": "{length} × {channels}, hop {hop}".format(**manifest["window"]),
+        "front-end": "{} → {} features".format(
+            " + ".join(manifest["frontend"]["kinds"]), manifest["frontend"]["feature_size"]
+        ),
         "threshold": f"{manifest['threshold']['value']:.6g} ({manifest['threshold']['method']})",
     }
     fact_rows = "".join(f"<tr><td>{k}</td><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items())

@@ -1,4 +1,5 @@
-"""Per-channel normalization, fitted on normal training data only: x_norm = (x - offset) / scale.
+"""Per-channel (or per-feature) normalization, fitted on normal training data only:
+x_norm = (x - offset) / scale.
 
 - zscore: offset = mean, scale = standard deviation (population, ddof 0).
 - minmax: offset = min, scale = max - min, so the training data maps onto [0, 1].
@@ -36,9 +37,17 @@ class Normalization:
 
 
 def fit_normalization(
-    data: np.ndarray, method: str = "zscore", channel_names: Sequence[str] | None = None
+    data: np.ndarray,
+    method: str = "zscore",
+    channel_names: Sequence[str] | None = None,
+    *,
+    constant_ok: bool = False,
 ) -> Normalization:
-    """Fit on windows [n, L, C] or values [T, C] (normal training data only)."""
+    """Fit on windows [n, L, C], values [T, C] or features [n, F] (normal training data only).
+
+    constant_ok: a column with zero spread gets scale 1 instead of being refused (front-end
+    features such as a zero-crossing rate may legitimately not vary; a raw channel must).
+    """
     if method not in METHODS:
         raise UserError(f"unknown normalization {method!r}; choose 'zscore' or 'minmax'")
     x = np.asarray(data, np.float64)
@@ -54,6 +63,8 @@ def fit_normalization(
     else:
         offset, scale = x.min(axis=0), x.max(axis=0) - x.min(axis=0)
     tiny = np.maximum(np.abs(offset), 1.0) * np.finfo(np.float32).eps
+    if constant_ok:
+        scale = np.where(scale <= tiny, 1.0, scale)
     for c in np.flatnonzero(scale <= tiny):
         name = channel_names[c] if channel_names is not None and c < len(channel_names) else f"#{c}"
         raise UserError(

@@ -18,21 +18,23 @@
 /* Compile-time checks on model_config.h (C99: a negative array size fails the build). */
 typedef char tae_check_hop_positive[(TAE_HOP >= 1) ? 1 : -1];
 typedef char tae_check_window_positive[(TAE_WINDOW_LEN >= 1 && TAE_CHANNELS >= 1) ? 1 : -1];
-typedef char tae_check_input_size[(TAE_INPUT_SIZE == TAE_WINDOW_LEN * TAE_CHANNELS) ? 1 : -1];
+typedef char tae_check_input_size[(TAE_INPUT_SIZE == TAE_FEATURE_SIZE) ? 1 : -1];
+typedef char tae_check_frontend[(TAE_FE_WINDOW_LEN == TAE_WINDOW_LEN && TAE_FE_CHANNELS == TAE_CHANNELS) ? 1 : -1];
+typedef char tae_check_norm[(TAE_NORM_PERIOD >= 1 && TAE_FEATURE_SIZE % TAE_NORM_PERIOD == 0) ? 1 : -1];
 typedef char tae_check_output_size[(TAE_OUTPUT_SIZE == TAE_INPUT_SIZE) ? 1 : -1];
 typedef char tae_check_decision[(TAE_DECISION_N >= 1 && TAE_DECISION_K >= 0) ? 1 : -1];
 
 /* The generated constants, defined once here (declared in tae_pipeline.h). */
-const float tae_norm_offset[TAE_CHANNELS] = TAE_NORM_OFFSET_INIT;
-const float tae_norm_gain[TAE_CHANNELS] = TAE_NORM_GAIN_INIT;
+const float tae_norm_offset[TAE_NORM_PERIOD] = TAE_NORM_OFFSET_INIT;
+const float tae_norm_gain[TAE_NORM_PERIOD] = TAE_NORM_GAIN_INIT;
 const uint8_t tae_model_sha256[32] = TAE_MODEL_SHA256_BYTES_INIT;
 
 /* One element: v = (x - offset) * gain; NaN -> zero point; round half away from zero with the
  * trunc method (no `v + 0.5` rounding trap); clamp to [-512, 512], add the zero point, clamp to
  * int8. +-inf give -inf/+inf after trunc, |v - tr| is NaN, so they clamp to the ends. */
-static int8_t tae_quantize_element(float x, int c)
+static int8_t tae_quantize_element(float x, uint32_t k)
 {
-    const float v = (x - tae_norm_offset[c]) * tae_norm_gain[c];
+    const float v = (x - tae_norm_offset[k]) * tae_norm_gain[k];
     float tr, r;
     int32_t t;
     if (isnan(v)) {
@@ -60,13 +62,13 @@ static int8_t tae_quantize_element(float x, int c)
     return (int8_t)t;
 }
 
-void tae_quantize_window(const float *window, int8_t *q)
+void tae_quantize_features(const float *features, int8_t *q)
 {
-    uint32_t t;
-    int c;
-    for (t = 0; t < (uint32_t)TAE_WINDOW_LEN; ++t) {
-        for (c = 0; c < TAE_CHANNELS; ++c) {
-            q[t * TAE_CHANNELS + c] = tae_quantize_element(window[t * TAE_CHANNELS + c], c);
+    uint32_t i, k = 0u;
+    for (i = 0u; i < (uint32_t)TAE_FEATURE_SIZE; ++i) {
+        q[i] = tae_quantize_element(features[i], k); /* k = i % TAE_NORM_PERIOD, without a division */
+        if (++k == (uint32_t)TAE_NORM_PERIOD) {
+            k = 0u;
         }
     }
 }
@@ -120,19 +122,25 @@ void tae_pipeline_set_threshold(tae_pipeline_t *p, float threshold)
     p->threshold = threshold;
 }
 
-/* Quantize the ring's window, oldest sample first (the oldest sits at `head` once full). */
-static void tae_quantize_ring(const tae_pipeline_t *p, int8_t *q)
+/* Features of the ring's window, oldest sample first (the oldest sits at `head` once full), then
+ * the int8 network inputs. The raw front-end quantizes straight from the ring (no feature copy). */
+static void tae_preprocess_ring(tae_pipeline_t *p, int8_t *q)
 {
+#if TAE_FE_RAW_ONLY
     uint32_t t, slot = p->head;
-    int c;
+    uint32_t c;
     for (t = 0; t < (uint32_t)TAE_WINDOW_LEN; ++t) {
-        for (c = 0; c < TAE_CHANNELS; ++c) {
+        for (c = 0; c < (uint32_t)TAE_CHANNELS; ++c) {
             q[t * TAE_CHANNELS + c] = tae_quantize_element(p->ring[slot * TAE_CHANNELS + c], c);
         }
         if (++slot == (uint32_t)TAE_WINDOW_LEN) {
             slot = 0;
         }
     }
+#else
+    tae_frontend_compute(p->ring, p->head, p->features, &p->fe_work);
+    tae_quantize_features(p->features, q);
+#endif
 }
 
 /* Record this window's anomaly flag; alarm = at least k of the last n windows anomalous (windows
@@ -179,7 +187,7 @@ int tae_pipeline_push(tae_pipeline_t *p, const float *sample, tae_result_t *resu
     p->since_window = 0;
 
     t0 = tae_port_cycles();
-    tae_quantize_ring(p, p->input_q);
+    tae_preprocess_ring(p, p->input_q);
     status = tae_engine_invoke(p->input_q, p->output_q);
     if (status == TAE_ENGINE_OK) {
         score = tae_score(p->input_q, p->output_q);

@@ -1,11 +1,13 @@
-/* tinyae — the per-sample pipeline: window assembly with hop, preprocessing (normalize +
- * int8 quantize), engine, score, decision. All buffers are static sizes from model_config.h. */
+/* tinyae — the per-sample pipeline: window assembly with hop, the feature front-end
+ * (tae_frontend.h), preprocessing (normalize + int8 quantize), engine, score, decision. All buffers
+ * are static sizes from model_config.h / frontend_config.h. */
 #ifndef TAE_PIPELINE_H
 #define TAE_PIPELINE_H
 
 #include <stdint.h>
 
 #include "model_config.h"
+#include "tae_frontend.h"
 
 /* Score kinds for TAE_SCORE_KIND (model_config.h may define them too, with the same values). */
 #ifndef TAE_SCORE_MSE
@@ -21,8 +23,8 @@ extern "C" {
 
 /* The generated constant arrays, defined once in tae_pipeline.c from model_config.h's
  * TAE_NORM_OFFSET_INIT, TAE_NORM_GAIN_INIT and TAE_MODEL_SHA256_BYTES_INIT. */
-extern const float tae_norm_offset[TAE_CHANNELS];
-extern const float tae_norm_gain[TAE_CHANNELS];
+extern const float tae_norm_offset[TAE_NORM_PERIOD];
+extern const float tae_norm_gain[TAE_NORM_PERIOD];
 extern const uint8_t tae_model_sha256[32];
 
 typedef struct {
@@ -47,6 +49,10 @@ typedef struct {
     uint32_t history_pos;
     int8_t input_q[TAE_INPUT_SIZE];
     int8_t output_q[TAE_OUTPUT_SIZE];
+#if !TAE_FE_RAW_ONLY
+    float features[TAE_FEATURE_SIZE]; /* the front-end's output for the current window */
+    tae_frontend_work_t fe_work;      /* its scratch (FFT buffers) */
+#endif
 } tae_pipeline_t;
 
 /* Window w covers stream samples [w*TAE_HOP, w*TAE_HOP + TAE_WINDOW_LEN): the first window completes
@@ -63,7 +69,8 @@ int tae_pipeline_push(tae_pipeline_t *p, const float *sample, tae_result_t *resu
 void tae_pipeline_set_threshold(tae_pipeline_t *p, float threshold);
 
 /* Building blocks, exposed for tests and for the host reference cross-check. */
-void tae_quantize_window(const float *window /* time-major, TAE_INPUT_SIZE */, int8_t *q);
+/* features: TAE_FEATURE_SIZE floats (for the raw front-end, the time-major window itself). */
+void tae_quantize_features(const float *features, int8_t *q);
 float tae_score(const int8_t *in_q, const int8_t *out_q);
 
 #ifdef __cplusplus

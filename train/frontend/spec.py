@@ -1,0 +1,233 @@
+"""The front-end's definition: from the experiment config to the manifest's `frontend` section, the
+feature layout, the generated tables and `frontend_config.h`.
+
+The manifest section is the one source: the C header is rendered from it, and the host build, the
+NumPy mirror and the device all read the same numbers (docs/architecture.md, "Front-end").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from train.errors import UserError
+
+KINDS = ("raw", "spectral", "stats")
+STATS = ("mean", "rms", "std", "p2p", "crest", "skew", "kurtosis", "zcr")
+WINDOW_FUNCTIONS = ("hann", "hamming", "rect")
+SPECTRA = ("power", "magnitude")
+MIN_FFT = 4
+MAX_FFT = 4096  # band edges are uint16 in the C tables
+SMALLEST_FLOOR = float(np.finfo(np.float32).tiny)  # tae_fe_logf's domain: positive normal floats
+
+
+@dataclass(frozen=True)
+class Spectral:
+    fft_length: int
+    frames: int  # non-overlapping frames of fft_length samples from the window's start, averaged
+    window: str
+    spectrum: str  # power | magnitude
+    log: bool
+    log_floor: float
+    band_edges: tuple[int, ...]  # band b averages FFT bins [edges[b], edges[b+1])
+
+    @property
+    def bands(self) -> int:
+        return len(self.band_edges) - 1
+
+    def window_table(self) -> np.ndarray:
+        """The window function times 2/sum(w), so a bin-centred tone of amplitude A reads A."""
+        n = np.arange(self.fft_length, dtype=np.float64)
+        phase = 2.0 * math.pi * n / self.fft_length  # periodic (DFT-even) windows
+        w = {
+            "hann": 0.5 - 0.5 * np.cos(phase),
+            "hamming": 0.54 - 0.46 * np.cos(phase),
+            "rect": np.ones(self.fft_length),
+        }[self.window]
+        return (w * (2.0 / w.sum())).astype(np.float32)
+
+    def twiddles(self) -> tuple[np.ndarray, np.ndarray]:
+        """cos(2 pi k/N) and -sin(2 pi k/N) for k < N/2, rounded from float64."""
+        k = np.arange(self.fft_length // 2, dtype=np.float64)
+        ang = 2.0 * math.pi * k / self.fft_length
+        return np.cos(ang).astype(np.float32), (-np.sin(ang)).astype(np.float32)
+
+    def to_manifest(self, sample_rate_hz: float) -> dict[str, Any]:
+        hz = sample_rate_hz / self.fft_length if sample_rate_hz > 0 else None
+        return {
+            "fft_length": self.fft_length,
+            "frames": self.frames,
+            "window": self.window,
+            "spectrum": self.spectrum,
+            "log": self.log,
+            "log_floor": self.log_floor,
+            "band_edges": list(self.band_edges),
+            "bands_hz": (
+                [[a * hz, b * hz] for a, b in zip(self.band_edges[:-1], self.band_edges[1:], strict=True)]
+                if hz
+                else None
+            ),
+        }
+
+
+@dataclass(frozen=True)
+class FrontendSpec:
+    kinds: tuple[str, ...]
+    length: int
+    channels: int
+    spectral: Spectral | None = None
+    stats: tuple[str, ...] = ()
+
+    @property
+    def raw_only(self) -> bool:
+        return self.kinds == ("raw",)
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {
+            "raw": self.length * self.channels if "raw" in self.kinds else 0,
+            "spectral": self.channels * self.spectral.bands if self.spectral else 0,
+            "stats": self.channels * len(self.stats),
+        }
+
+    @property
+    def feature_size(self) -> int:
+        return sum(self.sizes.values())
+
+    def feature_names(self, channel_names: list[str]) -> list[str]:
+        names: list[str] = []
+        if "raw" in self.kinds:
+            names += [f"{ch}@{t}" for t in range(self.length) for ch in channel_names]
+        if self.spectral:
+            names += [f"{ch}.band{b}" for ch in channel_names for b in range(self.spectral.bands)]
+        names += [f"{ch}.{s}" for ch in channel_names for s in self.stats]
+        return names
+
+    def to_manifest(self, sample_rate_hz: float = 0.0) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kinds": list(self.kinds),
+            "feature_size": self.feature_size,
+            "sizes": self.sizes,
+        }
+        if self.spectral:
+            out["spectral"] = self.spectral.to_manifest(sample_rate_hz)
+        if self.stats:
+            out["stats"] = list(self.stats)
+        return out
+
+    @classmethod
+    def from_manifest(cls, manifest: dict) -> FrontendSpec:
+        fe = manifest.get("frontend") or {"kinds": ["raw"]}
+        kinds = tuple(fe.get("kinds") or [fe.get("kind", "raw")])
+        sp = fe.get("spectral")
+        spectral = None
+        if sp:
+            spectral = Spectral(
+                fft_length=int(sp["fft_length"]),
+                frames=int(sp["frames"]),
+                window=sp["window"],
+                spectrum=sp["spectrum"],
+                log=bool(sp["log"]),
+                log_floor=float(sp["log_floor"]),
+                band_edges=tuple(int(e) for e in sp["band_edges"]),
+            )
+        w = manifest["window"]
+        return cls(kinds, int(w["length"]), int(w["channels"]), spectral, tuple(fe.get("stats", ())))
+
+    def digest(self) -> str:
+        return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
+
+
+def _fft_length(requested: int, length: int) -> int:
+    if requested == 0:
+        n = 1 << (length.bit_length() - 1)  # the largest power of two in the window
+        if n < MIN_FFT:
+            raise UserError(
+                f"the spectral front-end needs a window of at least {MIN_FFT} samples "
+                f"(window.length = {length}); lengthen the window"
+            )
+        return min(n, MAX_FFT)
+    if requested < MIN_FFT or requested > MAX_FFT or requested & (requested - 1):
+        raise UserError(
+            f"frontend.fft_length = {requested} must be a power of two between {MIN_FFT} and {MAX_FFT} "
+            "(or 0 for the largest one that fits the window)"
+        )
+    if requested > length:
+        raise UserError(
+            f"frontend.fft_length = {requested} is longer than the window ({length} samples); "
+            "use a shorter FFT or a longer window.length"
+        )
+    return requested
+
+
+def _band_edges(cfg, n: int, sample_rate_hz: float) -> tuple[int, ...]:
+    if (cfg.freq_min_hz > 0 or cfg.freq_max_hz > 0) and sample_rate_hz <= 0:
+        raise UserError(
+            "frontend.freq_min_hz/freq_max_hz need the sample rate, which this data source does not give; "
+            "set data.sample_rate_hz"
+        )
+    if cfg.freq_min_hz < 0 or cfg.freq_max_hz < 0:
+        raise UserError("frontend.freq_min_hz and frontend.freq_max_hz must not be negative")
+    # Bin 0 (DC) is never kept: the mean was removed, so it only holds frame-to-frame drift.
+    lo = max(1, math.ceil(cfg.freq_min_hz * n / sample_rate_hz)) if cfg.freq_min_hz > 0 else 1
+    hi = min(n // 2, math.floor(cfg.freq_max_hz * n / sample_rate_hz)) if cfg.freq_max_hz > 0 else n // 2
+    if hi < lo:
+        raise UserError(
+            f"no FFT bin lies between frontend.freq_min_hz = {cfg.freq_min_hz} and freq_max_hz = "
+            f"{cfg.freq_max_hz} (bin width {sample_rate_hz / n:g} Hz); widen the range or lengthen the FFT"
+        )
+    kept = hi - lo + 1
+    bands = cfg.bins or kept
+    if not 1 <= bands <= kept:
+        raise UserError(
+            f"frontend.bins = {cfg.bins} must be between 1 and the {kept} FFT bins in the frequency range "
+            "(0 keeps every bin)"
+        )
+    return (*(lo + (b * kept) // bands for b in range(bands)), hi + 1)
+
+
+def build_spec(cfg, length: int, channels: int, sample_rate_hz: float) -> FrontendSpec:
+    """Validate the [frontend] config section against the window and return the spec."""
+    kinds = tuple(cfg.kinds)
+    if not kinds:
+        raise UserError(f"frontend.kinds is empty; choose one or more of {', '.join(KINDS)}")
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise UserError(f"frontend.kinds contains {unknown[0]!r}; choose from {', '.join(KINDS)}")
+    if len(set(kinds)) != len(kinds):
+        raise UserError(f"frontend.kinds = {list(kinds)} names a kind twice; list each once")
+    kinds = tuple(k for k in KINDS if k in kinds)  # the feature layout's order, whatever the config's
+    spectral = None
+    if "spectral" in kinds:
+        if cfg.window_fn not in WINDOW_FUNCTIONS:
+            raise UserError(
+                f"frontend.window_fn = {cfg.window_fn!r}; choose from {', '.join(WINDOW_FUNCTIONS)}"
+            )
+        if cfg.spectrum not in SPECTRA:
+            raise UserError(f"frontend.spectrum = {cfg.spectrum!r}; choose power or magnitude")
+        if cfg.log and not SMALLEST_FLOOR <= cfg.log_floor <= 1e30:
+            raise UserError(
+                f"frontend.log_floor = {cfg.log_floor:g} must be a positive normal float32 "
+                f"(at least {SMALLEST_FLOOR:.3g}); the log of a spectrum needs a floor above zero"
+            )
+        n = _fft_length(cfg.fft_length, length)
+        spectral = Spectral(
+            fft_length=n,
+            frames=length // n,
+            window=cfg.window_fn,
+            spectrum=cfg.spectrum,
+            log=bool(cfg.log),
+            log_floor=float(np.float32(cfg.log_floor)),
+            band_edges=_band_edges(cfg, n, sample_rate_hz),
+        )
+    stats: tuple[str, ...] = ()
+    if "stats" in kinds:
+        bad = [s for s in cfg.stats if s not in STATS]
+        if bad or not cfg.stats:
+            raise UserError(f"frontend.stats = {list(cfg.stats)} must list some of {', '.join(STATS)}")
+        stats = tuple(s for s in STATS if s in cfg.stats)
+    return FrontendSpec(kinds, length, channels, spectral, stats)
