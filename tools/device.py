@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import select
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -201,7 +202,7 @@ class Device:
     def _read_some(self, timeout: float) -> bytes:
         self._wait_readable(timeout)
         try:
-            data = self.ser.read(READ_CHUNK)
+            data = self._read_available()
         except (serial.SerialException, OSError) as exc:
             raise LinkClosed(
                 f"the connection to {self.name} closed ({exc}); the device was unplugged or the "
@@ -211,6 +212,21 @@ class Device:
             self.stats.bytes_rx += len(data)
             if self.on_raw is not None:
                 self.on_raw(data)
+        return data
+
+    def _read_available(self) -> bytes:
+        """What the port holds now. pyserial's socket:// read() drops the bytes it already received
+        when it meets the end of the connection in the same call, so socket ports are read directly:
+        every byte that arrived before a cut reaches the decoder, then the cut raises."""
+        sock = getattr(self.ser, "_socket", None)
+        if not isinstance(sock, socket.socket):
+            return self.ser.read(READ_CHUNK)
+        try:
+            data = sock.recv(READ_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return b""
+        if not data:
+            raise serial.SerialException("socket disconnected")
         return data
 
     def poll(self, timeout: float) -> None:
@@ -496,7 +512,9 @@ class Device:
         """After a device reboot: handshake again and re-apply the settings made in this session."""
         self._inbox.clear()
         self.info = None
+        stats = self.stats
         self.handshake()
+        self.stats = stats  # one session: the link figures span the reboot
         for param, value in list(self._settings.items()):
             self.set(p.Param(param), value)
 
