@@ -67,7 +67,11 @@ class Spectral:
             "log_floor": self.log_floor,
             "band_edges": list(self.band_edges),
             "bands_hz": (
-                [[a * hz, b * hz] for a, b in zip(self.band_edges[:-1], self.band_edges[1:], strict=True)]
+                # centre frequencies of each band's first and last bin
+                [
+                    [a * hz, (b - 1) * hz]
+                    for a, b in zip(self.band_edges[:-1], self.band_edges[1:], strict=True)
+                ]
                 if hz
                 else None
             ),
