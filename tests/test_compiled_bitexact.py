@@ -10,6 +10,7 @@ Two paths:
 from __future__ import annotations
 
 import ctypes
+import re
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ import random_models as rm
 
 from tools.hostbuild import CORE_DIR, build_shared, load
 from train.compiled import render
-from train.compiled.lower import FcStage, kernel_words, lower, padded_bias
+from train.compiled.lower import FcStage, kernel_words, lower, padded_bias, quant_params
 from train.compiled.tflite_model import read_tflite
 
 SRC = CORE_DIR / "src"
@@ -71,11 +72,12 @@ def run_stages(
     for st in low.stages:
         if isinstance(st, FcStage):
             paired = st.paired and not (force_plain or force_general)
+            mult, shift = quant_params(st, paired)
             arrays = [
                 kernel_words(st, paired),
                 None if paired else padded_bias(st).astype(np.int32),
-                None if paired and st.per_channel else st.multiplier.astype(np.int32),
-                None if paired and st.per_channel else st.shift.astype(np.int8),
+                mult,
+                shift,
                 st.lut.astype(np.int8) if st.lut is not None else None,
             ]
             keep.append(arrays)
@@ -144,6 +146,35 @@ def test_random_models_bitexact_kernels(kernels) -> None:
     assert nontrivial > N_MODELS // 2
 
 
+def narrow_per_channel(spec: rm.ModelSpec, rng: np.random.Generator) -> rm.ModelSpec:
+    """Every layer per-channel, weight scales within a factor 8 (as TensorFlow's converter writes
+    them): the paired per-channel layout with its 4-entry shift table, not the plain fallback."""
+    for layer in spec.layers:
+        layer.per_channel = True
+    lo = float(rng.uniform(-3.5, -1.9))
+    spec.weight_scale_log10 = (lo, lo + 0.9)
+    return spec
+
+
+def test_paired_per_channel_bitexact(kernels) -> None:
+    """80 random models whose per-channel layers take the paired layout (multiplier words with a
+    2-bit shift index in the stream), bit-exact; shift tables of 1 to 4 distinct entries."""
+    rng = np.random.default_rng(4321)
+    paired, distinct = 0, set()
+    for seed in range(5000, 5080):
+        spec = narrow_per_channel(rm.random_spec(seed), rng)
+        model = rm.build_model(spec)
+        for st in lower(read_tflite(model)).stages:
+            if isinstance(st, FcStage) and st.paired:
+                paired += 1
+                distinct.add(len(set(st.shift.tolist())))
+        x = rm.random_inputs(rng, spec.inputs, 5)
+        ref = rm.run_tflm(model, x)
+        got = run_stages(kernels, model, x)
+        assert np.array_equal(ref, got), _mismatch_report(spec, ref, got)
+    assert paired >= 80 and distinct == {1, 2, 3, 4}, (paired, distinct)
+
+
 def test_general_requantization_path_bitexact(kernels) -> None:
     """The plain weight layout on 40 random models, half of them with the general
     MultiplyByQuantizedMultiplier path (used when `fast` is 0), half with the fast requantization."""
@@ -160,12 +191,16 @@ def test_general_requantization_path_bitexact(kernels) -> None:
 def test_generated_c_bitexact(tmp_path) -> None:
     """A subset through the full generated model_compiled.c + tae_engine_compiled.c host build."""
     rng = np.random.default_rng(99)
+    entry_points: set[str] = set()
     for seed in range(1000, 1000 + N_FULL):
         spec = rm.random_spec(seed, max_width=128 if seed % 3 else 256)
+        if seed % 2:  # the paired per-channel entry points too
+            spec = narrow_per_channel(spec, rng)
         model = rm.build_model(spec)
         d = tmp_path / f"m{seed}"
         d.mkdir()
-        header, source, info = render(model, "pytest")
+        header, source, info = render(model, "pytest", layouts="plain" if seed % 5 == 0 else "auto")
+        entry_points.update(re.findall(r"(tae_fc_\w*s8)\(&", source))
         (d / "model_compiled.h").write_text(header)
         (d / "model_compiled.c").write_text(source)
         so = build_shared(
@@ -189,6 +224,14 @@ def test_generated_c_bitexact(tmp_path) -> None:
             assert lib.tae_engine_invoke(_ptr(row), _ptr(out)) == 0
             got[i] = out
         assert np.array_equal(ref, got), _mismatch_report(spec, ref, got)
+    # every kernel entry point the generator emits was run
+    assert entry_points == {
+        "tae_fc_s8",
+        "tae_fc_paired_pt_s8",
+        "tae_fc_paired_pc_s8",
+        "tae_fc_paired_pt_lut_s8",
+        "tae_fc_paired_pc_lut_s8",
+    }, entry_points
 
 
 def test_multiply_by_quantized_multiplier_edges(kernels) -> None:

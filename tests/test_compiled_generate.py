@@ -125,3 +125,59 @@ def test_folded_bias_and_multipliers_match_definition() -> None:
         scale = x.scale[0] * w.scale[c] / y.scale[0]
         assert np.isclose(st.multiplier[c] * 2.0 ** (st.shift[c] - 31), scale, rtol=1e-9)
         assert (st.multiplier[c], st.shift[c]) == quant.quantize_multiplier(scale)
+
+
+def _narrow_pc_spec(seed: int, spread_log10: float) -> rm.ModelSpec:
+    """Per-channel layers whose weight scales span `spread_log10` decades (TensorFlow's converter:
+    one scale per row, max|w| / 127, rarely more than a factor 8 apart)."""
+    layers = [rm.DenseLayer(20, "RELU", per_channel=True), rm.DenseLayer(9, "NONE", per_channel=True)]
+    return rm.ModelSpec(24, layers, seed=seed, weight_scale_log10=(-2.5, -2.5 + spread_log10))
+
+
+def test_paired_per_channel_stream_decodes_to_multipliers_and_shifts() -> None:
+    """Each paired per-channel block ends with one word per row, (M & 0x3FFFFFFF) | d << 30, d the
+    row's index in the layer's shift table: the words give back every (M, shift) exactly."""
+    from train.compiled.lower import SHIFT_TABLE, FcStage, kernel_words, lower, quant_params
+    from train.compiled.tflite_model import read_tflite
+
+    checked = 0
+    for seed in range(40):
+        for st in lower(read_tflite(rm.build_model(_narrow_pc_spec(seed, 0.9)))).stages:
+            assert isinstance(st, FcStage)
+            if not st.paired:
+                assert len(set(st.shift.tolist())) > SHIFT_TABLE or not st.fast
+                continue
+            mult, table = quant_params(st)
+            assert mult is None and len(table) == SHIFT_TABLE
+            blocks = (st.out_features + 3) // 4
+            groups = (st.in_features + 7) // 8 * 2
+            words = kernel_words(st).reshape(blocks, 2 + 4 * groups + 2 + 4)[:, -4:].reshape(-1)
+            words = words[: st.out_features].astype(np.int64)
+            got_m = (words & 0x3FFFFFFF) | (1 << 30)
+            got_s = table[words >> 30].astype(np.int64)
+            assert np.array_equal(got_m, st.multiplier) and np.array_equal(got_s, st.shift), seed
+            checked += 1
+    assert checked >= 40
+
+
+def test_per_channel_layer_with_more_than_four_shifts_takes_plain_layout() -> None:
+    """A per-channel layer with more distinct shifts than the table holds is not paired (the plain
+    layout keeps one multiplier and shift per channel); the accounting follows the layout."""
+    from train.compiled.generate import render
+    from train.compiled.lower import SHIFT_TABLE, lower
+    from train.compiled.tflite_model import read_tflite
+
+    seen = {"wide": 0, "narrow": 0}
+    for seed in range(30):
+        model = rm.build_model(_narrow_pc_spec(seed, 3.0))
+        low = lower(read_tflite(model))
+        st = low.stages[0]
+        wide = len(set(st.shift.tolist())) > SHIFT_TABLE
+        seen["wide" if wide else "narrow"] += 1
+        if wide:
+            assert st.fast and not st.paired
+            _, source, info = render(model, "pytest")
+            assert "tae_fc_s8(&tae_layer0" in source
+            assert f"static const int32_t tae_mult0[{st.out_features}]" in source
+            assert info["quant_param_bytes"] >= 5 * st.out_features
+    assert seen["wide"] >= 5, seen

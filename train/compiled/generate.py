@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jinja2
 
-from train.compiled.lower import FcStage, Lowered, LutStage, kernel_words, lower, padded_bias
+from train.compiled.lower import FcStage, Lowered, LutStage, kernel_words, lower, padded_bias, quant_params
 from train.compiled.tflite_model import read_tflite
 from train.errors import UserError
 
@@ -42,6 +42,14 @@ def _i32(v: int) -> str:
 LAYOUTS = ("auto", "plain", "general")
 
 
+def kernel_function(paired: bool, per_channel: bool, lut: bool) -> str:
+    """The tae_kernels entry point a layer's call uses: one per paired variant, so an image links
+    only the whole-layer loops its model needs; tae_fc_s8 (any layer) for the plain layout."""
+    if not paired:
+        return "tae_fc_s8"
+    return f"tae_fc_paired_{'pc' if per_channel else 'pt'}{'_lut' if lut else ''}_s8"
+
+
 def _context(low: Lowered, layouts: str = "auto") -> dict:
     """Template context: one entry per stage with its C arrays already formatted. `layouts` is a
     testing aid: "plain" never takes the paired weight layout, "general" also never the fast
@@ -61,8 +69,10 @@ def _context(low: Lowered, layouts: str = "auto") -> dict:
             fast = st.fast and layouts != "general"
             words = kernel_words(st, paired)
             bias = padded_bias(st)
+            mult, shift = quant_params(st, paired)
             entry.update(
                 kind="fc",
+                fn=kernel_function(paired, st.per_channel, st.lut is not None),
                 n=st.in_features,
                 m=st.out_features,
                 activation=st.activation,
@@ -73,9 +83,9 @@ def _context(low: Lowered, layouts: str = "auto") -> dict:
                 bias_len=len(bias),
                 paired=int(paired),
                 stream_quant=int(paired and st.per_channel),
-                mult=_rows(st.multiplier, _i32, 8),
-                shift=_rows(st.shift, str, 16),
-                nq=len(st.multiplier),
+                mult=_rows(mult, _i32, 8) if mult is not None else None,
+                shift=_rows(shift, str, 16),
+                nq=len(shift),
                 per_channel=int(st.per_channel),
                 fast=int(fast),
                 out_zp=st.out_zero_point,
@@ -92,18 +102,17 @@ def _context(low: Lowered, layouts: str = "auto") -> dict:
 
 def _info(low: Lowered, ctx: dict) -> dict:
     fcs = [s for s in low.stages if isinstance(s, FcStage)]
-    # paired layers carry their biases inside the weight stream
+    # paired layers carry their biases inside the weight stream, per-channel ones also their
+    # multipliers (one word per padded output channel); the shift tables are int8 arrays
     bias_bytes = sum(4 * ((s.out_features + 3) // 4 * 4) for s in fcs)
-    weight_bytes = sum(int(e["weight_words"]) * 4 for e in ctx["stages"] if e["kind"] == "fc")
-    weight_bytes -= sum(4 * e["bias_len"] for e in ctx["stages"] if e["kind"] == "fc" and e["paired"])
-    # per-channel paired layers carry M, C and the shifts in the stream: 9 words per block of 4
-    stream_quant = sum(9 * e["bias_len"] for e in ctx["stages"] if e["kind"] == "fc" and e["stream_quant"])
-    weight_bytes -= stream_quant
-    quant_bytes = stream_quant + sum(
-        5 * len(s.multiplier)
-        for s, e in zip(low.stages, ctx["stages"], strict=True)
-        if e["kind"] == "fc" and not e["stream_quant"]
-    )
+    weight_bytes = quant_bytes = 0
+    for e in ctx["stages"]:
+        if e["kind"] != "fc":
+            continue
+        words = int(e["weight_words"]) - (e["bias_len"] if e["paired"] else 0)
+        stream_quant = e["bias_len"] if e["stream_quant"] else 0
+        weight_bytes += 4 * (words - stream_quant)
+        quant_bytes += 4 * stream_quant + e["nq"] * (1 if e["stream_quant"] else 5)
     lut_bytes = sum(256 for s in low.stages if s.lut is not None)
     scratch = ctx["act_bytes"] + 4 * ctx["xbuf_words"]
     return {

@@ -17,6 +17,8 @@ from train.errors import UserError
 SUPPORTED_OPS = ("FULLY_CONNECTED", "LOGISTIC", "TANH", "RESHAPE", "QUANTIZE", "DEQUANTIZE")
 ELEMENTWISE = ("LOGISTIC", "TANH", "QUANTIZE")
 TFLM_HINT = "use the TFLM engine (--engine tflm)"
+# entries of a paired per-channel layer's shift table (2-bit index per channel, tae_kernels.h)
+SHIFT_TABLE = 4
 
 
 @dataclass
@@ -48,11 +50,23 @@ class FcStage:
         return bound + 2 + (1 << (r - 1)) + 128 * (1 << r) < (1 << 31)
 
     @property
+    def shift_table(self) -> list[int]:
+        """The distinct TFLite shifts of the layer, largest first (smallest right shift first)."""
+        return sorted({int(s) for s in self.shift}, reverse=True)
+
+    @property
     def paired(self) -> bool:
-        """True when the kernel takes the paired weight layout: the fast requantization applies and
-        A - B = 256 * S_odd cannot wrap, i.e. sum_k |w[row][k]| * 128 < 2^23 for every row (tae_kernels.h)."""
+        """True when the kernel takes the paired weight layout: the fast requantization applies,
+        A - B = 256 * S_odd cannot wrap, i.e. sum_k |w[row][k]| * 128 < 2^23 for every row
+        (tae_kernels.h), and a per-channel layer has at most 4 distinct shifts (each channel's
+        multiplier word carries a 2-bit index into the layer's table of shifts)."""
         rows = int(np.abs(self.weights.astype(np.int64)).sum(axis=1).max(initial=0))
-        return self.fast and rows * 128 < (1 << 23)
+        if not (self.fast and rows * 128 < (1 << 23)):
+            return False
+        if self.per_channel:
+            ok_m = bool(np.all((self.multiplier >= (1 << 30)) & (self.multiplier < (1 << 31))))
+            return ok_m and len(self.shift_table) <= SHIFT_TABLE
+        return True
 
 
 @dataclass
@@ -291,8 +305,8 @@ def pack_weights(w: np.ndarray, paired: bool = False) -> np.ndarray:
 
 def kernel_words(st: FcStage, paired: bool | None = None) -> np.ndarray:
     """The layer's weight stream: plain weights, or paired weights with each block's biases around
-    its weights ([b0, b2], weights, [2 b1, 2 b3]) and, when per-channel, the block's requantization
-    (M0, C0, .., M3, C3, r0 | r1 << 8 | r2 << 16 | r3 << 24) as tae_kernels.h describes."""
+    its weights ([b0, b2], weights, [2 b1, 2 b3]) and, when per-channel, the block's 4 multiplier
+    words (M & 0x3FFFFFFF) | d << 30, d = the channel's index in shift_params' table (tae_kernels.h)."""
     paired = st.paired if paired is None else paired
     words = pack_weights(st.weights, paired)
     if not paired:
@@ -305,19 +319,28 @@ def kernel_words(st: FcStage, paired: bool | None = None) -> np.ndarray:
         2 * bias[:, [1, 3]],
     ]
     if st.per_channel:
-        m = st.out_features
+        table = st.shift_table
+        assert len(table) <= SHIFT_TABLE and np.all(st.multiplier >= (1 << 30)), "not a paired layer"
         mp = bias.size
-        mult = np.zeros(mp, dtype=np.int64)
-        right = np.ones(mp, dtype=np.int64)  # padded rows: M = 0, r = 1 (their outputs are dropped)
-        mult[:m] = st.multiplier
-        right[:m] = -st.shift
-        c = (1 << (right - 1)) + st.out_zero_point * (1 << right)
-        c[m:] = 0
-        mc = np.stack([mult, c], axis=1).reshape(-1, 8)
-        r = right.reshape(-1, 4)
-        packed = r[:, 0] | (r[:, 1] << 8) | (r[:, 2] << 16) | (r[:, 3] << 24)
-        parts += [mc, packed[:, None]]
+        mult = np.full(mp, 1 << 30, dtype=np.int64)  # padded rows: M = 2^30, d = 0 (outputs dropped)
+        index = np.zeros(mp, dtype=np.int64)
+        mult[: st.out_features] = st.multiplier
+        index[: st.out_features] = [table.index(int(s)) for s in st.shift]
+        parts.append(((mult & 0x3FFFFFFF) | (index << 30)).reshape(-1, 4))
     return (np.concatenate(parts, axis=1).reshape(-1) & 0xFFFFFFFF).astype(np.uint32)
+
+
+def quant_params(st: FcStage, paired: bool | None = None) -> tuple[np.ndarray | None, np.ndarray]:
+    """The layer's `multiplier` (int32, or None) and `shift` (int8) arrays for tae_fc_layer_t: one
+    entry per output channel (plain per-channel), one (per-tensor), or for a paired per-channel
+    layer no multipliers (they are in the stream) and its table of SHIFT_TABLE shifts, the last one
+    repeated to fill it."""
+    paired = st.paired if paired is None else paired
+    if paired and st.per_channel:
+        table = st.shift_table
+        table += [table[-1]] * (SHIFT_TABLE - len(table))
+        return None, np.array(table, dtype=np.int8)
+    return st.multiplier.astype(np.int32), st.shift.astype(np.int8)
 
 
 def padded_bias(st: FcStage) -> np.ndarray:

@@ -7,6 +7,7 @@
  */
 #include "tae_kernels.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && (__ARM_FEATURE_DSP == 1)
@@ -177,20 +178,21 @@ static inline int32_t tae_sat8(int32_t v)
 #endif
 }
 
-/* Per-layer constants, computed once per call; the assembly block loops read them by offset. */
+/* Per-layer constants, computed once per call; the assembly block loops read them by offset
+ * (offsetof operands). */
 typedef struct {
-    const uint32_t *xbuf; /* 0 */
-    const uint32_t *xend; /* 4 */
-    uint32_t corr2;       /* 8: 2 * 128 * sum x, the paired layout's offset */
-    int32_t mult;         /* 12: per-tensor multiplier */
-    int32_t round;        /* 16: per-tensor C = 2^(r-1) + z_out * 2^r */
-    uint32_t right;       /* 20: per-tensor r */
-    uint32_t lo4;         /* 24: act_min in each byte */
-    uint32_t hi4;         /* 28: act_max in each byte */
-    int8_t *out_end;      /* 32: end of the full blocks' outputs */
-    const int8_t *lut;    /* 36: table + 128, or NULL */
-    int32_t zp2;          /* 40: 2 * z_out + 1: C = zp2 * 2^(r-1) */
-    uint32_t half;        /* 44: the (even) group count is 4k + 2: the 4-group loop enters halfway */
+    int32_t tab[8];       /* (C_d, r_d) for d = 0..3: r_d = -shift[d], C_d = 2^(r_d-1) + z_out * 2^r_d
+                             (per-tensor and plain per-channel layers: d = 0 only / unused) */
+    const uint32_t *xbuf;
+    const uint32_t *xend;
+    uint32_t corr2;       /* 2 * 128 * sum x, the paired layout's offset */
+    int32_t mult;         /* per-tensor multiplier */
+    uint32_t lo4;         /* act_min in each byte */
+    uint32_t hi4;         /* act_max in each byte */
+    int8_t *out_end;      /* end of the full blocks' outputs */
+    const int8_t *lut;    /* table + 128, or NULL */
+    int32_t zp2;          /* 2 * z_out + 1: C = zp2 * 2^(r-1) */
+    uint32_t half;        /* the (even) group count is 4k + 2: the 4-group loop enters halfway */
 } tae_rq_t;
 
 static inline uint32_t tae_bytes4(int32_t v)
@@ -198,8 +200,34 @@ static inline uint32_t tae_bytes4(int32_t v)
     return ((uint32_t)v & 0xFFu) * 0x01010101u;
 }
 
+/* Expands the input and fills the layer's constants. */
+static void tae_setup(tae_rq_t *q, const tae_fc_layer_t *L, const int8_t *in, int8_t *out, uint32_t *xbuf)
+{
+    const uint32_t n = L->in_features;
+    q->xbuf = xbuf;
+    q->xend = xbuf + TAE_FC_XBUF_WORDS(n);
+    /* 2 * 128 * sum x: the paired layout's offset of the even rows' weights */
+    q->corr2 = (uint32_t)tae_expand(in, n, xbuf) << 8;
+    q->zp2 = 2 * (int32_t)L->out_zero_point + 1;
+    if (L->fast && (L->paired || !L->per_channel)) {
+        /* the shift table: 1 entry per-tensor, TAE_SHIFT_TABLE for a paired per-channel layer */
+        const uint32_t count = L->per_channel ? TAE_SHIFT_TABLE : 1u;
+        for (uint32_t d = 0; d < count; ++d) {
+            const uint32_t right = (uint32_t)(-L->shift[d]);
+            q->tab[2u * d] = (int32_t)((uint32_t)q->zp2 << (right - 1u)); /* z_out * 2^r + 2^(r-1) */
+            q->tab[2u * d + 1u] = (int32_t)right;
+        }
+        q->mult = L->per_channel ? 0 : L->multiplier[0];
+    }
+    q->lo4 = tae_bytes4(L->act_min);
+    q->hi4 = tae_bytes4(L->act_max);
+    q->out_end = out + (L->out_features & ~3u);
+    q->lut = L->lut != 0 ? L->lut + 128 : 0;
+    q->half = (TAE_FC_XBUF_WORDS(n) / 2u) & 2u;
+}
+
 /* Fast path store of one block: a2 holds 2 * acc of its `count` rows; pc is NULL or the block's
- * per-channel words of the paired stream (M0, C0, ..., M3, C3, r0 | r1 << 8 | r2 << 16 | r3 << 24). */
+ * 4 multiplier words of a paired per-channel stream ((M & 0x3FFFFFFF) | d << 30). */
 static void tae_store_fast(const tae_fc_layer_t *L, const tae_rq_t *q, uint32_t o, const uint32_t *a2,
                            const uint32_t *pc, uint32_t count, int8_t *out)
 {
@@ -208,13 +236,15 @@ static void tae_store_fast(const tae_fc_layer_t *L, const tae_rq_t *q, uint32_t 
     for (uint32_t r = 0; r < count; ++r) {
         int32_t v;
         if (pc != 0) {
-            v = tae_rq_fast(a2[r], (int32_t)pc[2u * r], (int32_t)pc[2u * r + 1u], (pc[8] >> (8u * r)) & 0xFFu);
+            const uint32_t d = pc[r] >> 30;
+            const int32_t mult = (int32_t)((pc[r] & 0x3FFFFFFFu) | 0x40000000u);
+            v = tae_rq_fast(a2[r], mult, q->tab[2u * d], (uint32_t)q->tab[2u * d + 1u]);
         } else if (L->per_channel) {
             const uint32_t right = (uint32_t)(-L->shift[o + r]);
             const int32_t c = (int32_t)((uint32_t)q->zp2 << (right - 1u)); /* z_out * 2^r + 2^(r-1) */
             v = tae_rq_fast(a2[r], L->multiplier[o + r], c, right);
         } else {
-            v = tae_rq_fast(a2[r], q->mult, q->round, q->right);
+            v = tae_rq_fast(a2[r], q->mult, q->tab[0], (uint32_t)q->tab[1]);
         }
         v = tae_sat8(v);
         v = v < lo ? lo : (v > hi ? hi : v);
@@ -305,21 +335,21 @@ static void tae_store(const tae_fc_layer_t *L, uint32_t o, const uint32_t *acc, 
 
 #if TAE_BLOCK_LOOPS
 /* Block loop pieces (registers: accumulators a0..a3, inputs x/xend, weights w, temporaries
- * xa, xb, w0, w1, t; q the constants, out the output pointer). */
+ * xa, xb, w0, w1, t; q the constants, out the output pointer; o_* the offsets in tae_rq_t). */
 #define TAE_BLOCK_HEAD_ASM                                                                         \
     "0:\n\t"                                                                                       \
     "ldrd %[a1], %[a3], [%[w]], #8\n\t" /* b0, b2 */                                               \
     "mov %[a0], %[a1]\n\t"                                                                         \
     "mov %[a2], %[a3]\n\t"                                                                         \
-    "ldr %[x], [%[q]]\n\t"                                                                         \
-    "ldr %[t], [%[q], #44]\n\t" /* 4k + 2 groups: enter at the second half */                       \
+    "ldr %[x], [%[q], %[o_xbuf]]\n\t"                                                              \
+    "ldr %[t], [%[q], %[o_half]]\n\t" /* 4k + 2 groups: enter at the second half */                 \
     "cbnz %[t], 2f\n\t"                                                                             \
     "1:\n\t" TAE_GROUP_PAIR_ASM TAE_GROUP_PAIR_ASM                                                 \
     "2:\n\t" TAE_GROUP_PAIR_ASM TAE_GROUP_PAIR_ASM                                                 \
     "cmp %[x], %[xend]\n\t"                                                                        \
     "bne 1b\n\t"                                                                                   \
     "ldrd %[xa], %[xb], [%[w]], #8\n\t" /* 2 b1, 2 b3 */                                           \
-    "ldr %[t], [%[q], #8]\n\t"          /* corr2 */                                                \
+    "ldr %[t], [%[q], %[o_corr2]]\n\t"                                                             \
     "sub %[w0], %[a0], %[a1]\n\t"       /* A - B = 256 S_odd */                                    \
     "add %[a0], %[xa], %[w0], asr #7\n\t" /* 2 acc1 */                                             \
     "sub %[w0], %[a2], %[a3]\n\t"                                                                  \
@@ -327,35 +357,38 @@ static void tae_store(const tae_fc_layer_t *L, uint32_t o, const uint32_t *acc, 
     "rsb %[a1], %[t], %[a1], lsl #1\n\t"  /* 2 acc0 = 2 B - corr2 */                               \
     "rsb %[a3], %[t], %[a3], lsl #1\n\t"  /* 2 acc2; outputs 0..3 are now in a1, a0, a3, a2 */
 
-/* per-tensor: M in w0, C in w1, r in xa */
+/* per-tensor: M in w0, C in w1, r in xa (table entry 0) */
 #define TAE_RQ_PT_ASM(A)                                \
     "smmlar %[t], %[" A "], %[w0], %[w1]\n\t"           \
     "add %[t], %[t], %[" A "], asr #31\n\t"             \
     "asr %[" A "], %[t], %[xa]\n\t"                     \
     "ssat %[" A "], #8, %[" A "]\n\t"
 #define TAE_RQ_PT4_ASM                                                                             \
-    "ldrd %[w0], %[w1], [%[q], #12]\n\t"                                                           \
-    "ldr %[xa], [%[q], #20]\n\t" TAE_RQ_PT_ASM("a1") TAE_RQ_PT_ASM("a0") TAE_RQ_PT_ASM("a3")       \
+    "ldr %[w0], [%[q], %[o_mult]]\n\t"                                                             \
+    "ldrd %[w1], %[xa], [%[q]]\n\t" TAE_RQ_PT_ASM("a1") TAE_RQ_PT_ASM("a0") TAE_RQ_PT_ASM("a3")    \
         TAE_RQ_PT_ASM("a2")
 
-/* per-channel: M, C from the stream, r in the low byte of xb (ASR uses the low byte) */
+/* per-channel: the stream word (M & 0x3FFFFFFF) | d << 30; BFI of x = 1 restores M's top bits
+ * (M is in [2^30, 2^31)), d selects (C, r) in the table at the start of q */
 #define TAE_RQ_PC_ASM(A)                                \
-    "ldrd %[w0], %[w1], [%[w]], #8\n\t"                 \
-    "smmlar %[t], %[" A "], %[w0], %[w1]\n\t"           \
-    "add %[t], %[t], %[" A "], asr #31\n\t"             \
-    "asr %[" A "], %[t], %[xb]\n\t"                     \
-    "ssat %[" A "], #8, %[" A "]\n\t"                   \
-    "lsr %[xb], %[xb], #8\n\t"
+    "ldr %[w0], [%[w]], #4\n\t"                         \
+    "lsr %[t], %[w0], #30\n\t"                          \
+    "bfi %[w0], %[x], #30, #2\n\t"                      \
+    "add %[t], %[q], %[t], lsl #3\n\t"                  \
+    "ldrd %[w1], %[xb], [%[t]]\n\t"                     \
+    "smmlar %[xa], %[" A "], %[w0], %[w1]\n\t"          \
+    "add %[xa], %[xa], %[" A "], asr #31\n\t"           \
+    "asr %[" A "], %[xa], %[xb]\n\t"                    \
+    "ssat %[" A "], #8, %[" A "]\n\t"
 #define TAE_RQ_PC4_ASM                                                                             \
-    "ldr %[xb], [%[w], #32]\n\t" TAE_RQ_PC_ASM("a1") TAE_RQ_PC_ASM("a0") TAE_RQ_PC_ASM("a3")       \
-        TAE_RQ_PC_ASM("a2") "add %[w], %[w], #4\n\t"
+    "mov %[x], #1\n\t" TAE_RQ_PC_ASM("a1") TAE_RQ_PC_ASM("a0") TAE_RQ_PC_ASM("a3") TAE_RQ_PC_ASM("a2")
 
 /* pack, clamp with SSUB8/SEL, one (possibly unaligned) STR */
 #define TAE_STORE_PACK_ASM                              \
     "bfi %[a1], %[a0], #8, #8\n\t"                      \
     "bfi %[a1], %[a3], #16, #8\n\t"                     \
     "bfi %[a1], %[a2], #24, #8\n\t"                     \
-    "ldrd %[xa], %[xb], [%[q], #24]\n\t"                \
+    "ldrd %[xa], %[xb], [%[q], %[o_lo4]]\n\t"           \
     "ssub8 %[t], %[a1], %[xa]\n\t"                      \
     "sel %[a1], %[a1], %[xa]\n\t"                       \
     "ssub8 %[t], %[xb], %[a1]\n\t"                      \
@@ -364,7 +397,7 @@ static void tae_store(const tae_fc_layer_t *L, uint32_t o, const uint32_t *acc, 
 
 /* through the table (the generator folded the activation clamp into it) */
 #define TAE_STORE_LUT_ASM                               \
-    "ldr %[t], [%[q], #36]\n\t"                         \
+    "ldr %[t], [%[q], %[o_lut]]\n\t"                    \
     "ldrsb %[a1], [%[t], %[a1]]\n\t"                    \
     "ldrsb %[a0], [%[t], %[a0]]\n\t"                    \
     "ldrsb %[a3], [%[t], %[a3]]\n\t"                    \
@@ -375,14 +408,15 @@ static void tae_store(const tae_fc_layer_t *L, uint32_t o, const uint32_t *acc, 
     "strb %[a2], [%[out]], #1\n\t"
 
 #define TAE_BLOCK_TAIL_ASM                              \
-    "ldr %[t], [%[q], #32]\n\t"                         \
+    "ldr %[t], [%[q], %[o_end]]\n\t"                    \
     "cmp %[out], %[t]\n\t"                              \
     "bne 0b\n\t"
 
-/* The whole layer's full blocks (paired layout): MACs (4 groups per iteration), pair decoding,
- * requantization, clamp and store, about 45 instructions per block (per-tensor) besides the 15 per
- * group of the inner loop.
+/* The blocks of a paired layer from `out` up to q->out_end (at least one): MACs (4 groups per
+ * iteration), pair decoding, requantization, clamp and store, about 45 instructions per block
+ * (per-tensor; per-channel about 65) besides the 15 per group of the inner loop.
  * Returns the weight pointer after the blocks. */
+typedef const uint32_t *(*tae_blocks_fn)(const tae_rq_t *q, const uint32_t *w, int8_t *out);
 #define TAE_PAIRED_BLOCKS_FN(NAME, RQ, STORE)                                                      \
     static const uint32_t *NAME(const tae_rq_t *q, const uint32_t *w, int8_t *out)                 \
     {                                                                                              \
@@ -393,7 +427,12 @@ static void tae_store(const tae_fc_layer_t *L, uint32_t o, const uint32_t *acc, 
                          : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),         \
                            [x] "=&r"(x), [w] "+r"(w), [xa] "=&r"(xa), [xb] "=&r"(xb),              \
                            [w0] "=&r"(w0), [w1] "=&r"(w1), [t] "=&l"(t), [out] "+r"(out)           \
-                         : [xend] "r"(xend), [q] "r"(q)                                            \
+                         : [xend] "r"(xend), [q] "r"(q), [o_xbuf] "i"(offsetof(tae_rq_t, xbuf)),   \
+                           [o_half] "i"(offsetof(tae_rq_t, half)),                                 \
+                           [o_corr2] "i"(offsetof(tae_rq_t, corr2)),                               \
+                           [o_mult] "i"(offsetof(tae_rq_t, mult)),                                 \
+                           [o_lo4] "i"(offsetof(tae_rq_t, lo4)), [o_lut] "i"(offsetof(tae_rq_t, lut)), \
+                           [o_end] "i"(offsetof(tae_rq_t, out_end))                                \
                          : "cc", "memory");                                                        \
         return w;                                                                                  \
     }
@@ -402,7 +441,9 @@ TAE_PAIRED_BLOCKS_FN(tae_blocks_pc, TAE_RQ_PC4_ASM, TAE_STORE_PACK_ASM)
 TAE_PAIRED_BLOCKS_FN(tae_blocks_pt_lut, TAE_RQ_PT4_ASM, TAE_STORE_LUT_ASM)
 TAE_PAIRED_BLOCKS_FN(tae_blocks_pc_lut, TAE_RQ_PC4_ASM, TAE_STORE_LUT_ASM)
 #endif /* TAE_BLOCK_LOOPS */
-#endif
+#else
+#define TAE_BLOCK_LOOPS 0
+#endif /* TAE_USE_DSP */
 
 /* One block of the paired layout ([b0, b2], groups, [2 b1, 2 b3]): a2[r] = 2 * acc of row r. */
 static const uint32_t *tae_paired_block(const uint32_t *w, const tae_rq_t *q, uint32_t acc2[4])
@@ -480,62 +521,115 @@ static const uint32_t *tae_plain_block(const uint32_t *w, const tae_rq_t *q, con
     return w;
 }
 
-void tae_fc_s8(const tae_fc_layer_t *L, const int8_t *in, int8_t *out, uint32_t *xbuf)
+/* The per-block C path (every layout; the only one on cores without the DSP extension). */
+static void tae_fc_blocks_c(const tae_fc_layer_t *L, const tae_rq_t *q, int8_t *out)
 {
-    const uint32_t n = L->in_features;
     const uint32_t m = L->out_features;
     const uint32_t *w = L->weights;
-    /* paired per-channel layers carry M, C and r in the stream */
-    const uint32_t pc_words = (L->paired && L->per_channel) ? 9u : 0u;
-    uint32_t o = 0;
-    tae_rq_t q;
-
-    q.xbuf = xbuf;
-    q.xend = xbuf + TAE_FC_XBUF_WORDS(n);
-    /* 2 * 128 * sum x: the paired layout's offset of the even rows' weights */
-    q.corr2 = (uint32_t)tae_expand(in, n, xbuf) << 8;
-    q.zp2 = 2 * (int32_t)L->out_zero_point + 1;
-    if (L->fast && !L->per_channel) {
-        q.mult = L->multiplier[0];
-        q.right = (uint32_t)(-L->shift[0]);
-        q.round = (int32_t)((uint32_t)q.zp2 << (q.right - 1u)); /* z_out * 2^r + 2^(r-1) */
-    }
-    q.lo4 = tae_bytes4(L->act_min);
-    q.hi4 = tae_bytes4(L->act_max);
-    q.out_end = out + (m & ~3u);
-    q.lut = L->lut != 0 ? L->lut + 128 : 0;
-    q.half = (TAE_FC_XBUF_WORDS(n) / 2u) & 2u;
-
-#if TAE_USE_DSP && TAE_BLOCK_LOOPS
-    if (L->paired && m >= 4u) {
-        if (L->lut != 0) {
-            w = L->per_channel ? tae_blocks_pc_lut(&q, w, out) : tae_blocks_pt_lut(&q, w, out);
-        } else {
-            w = L->per_channel ? tae_blocks_pc(&q, w, out) : tae_blocks_pt(&q, w, out);
-        }
-        o = m & ~3u;
-    }
-#endif
-    for (; o < m; o += 4u) {
+    /* paired per-channel layers carry their multiplier words in the stream */
+    const uint32_t pc_words = (L->paired && L->per_channel) ? 4u : 0u;
+    for (uint32_t o = 0; o < m; o += 4u) {
         const uint32_t count = (m - o) < 4u ? (m - o) : 4u;
         uint32_t acc[4];
         if (L->paired) {
-            w = tae_paired_block(w, &q, acc);
-            tae_store_fast(L, &q, o, acc, pc_words ? w : 0, count, out);
+            w = tae_paired_block(w, q, acc);
+            tae_store_fast(L, q, o, acc, pc_words ? w : 0, count, out);
             w += pc_words;
         } else {
-            w = tae_plain_block(w, &q, L->bias + o, acc);
+            w = tae_plain_block(w, q, L->bias + o, acc);
             if (L->fast) {
                 for (uint32_t r = 0; r < 4u; ++r) {
                     acc[r] <<= 1;
                 }
-                tae_store_fast(L, &q, o, acc, 0, count, out);
+                tae_store_fast(L, q, o, acc, 0, count, out);
             } else {
                 tae_store(L, o, acc, count, out);
             }
         }
     }
 }
+
+#if TAE_USE_DSP && TAE_BLOCK_LOOPS
+/* A paired layer through one whole-layer assembly loop; a last partial block goes through a
+ * 4-byte buffer. */
+static void tae_paired_run(const tae_fc_layer_t *L, const int8_t *in, int8_t *out, uint32_t *xbuf,
+                           tae_blocks_fn blocks)
+{
+    tae_rq_t q;
+    const uint32_t m = L->out_features;
+    const uint32_t *w = L->weights;
+    tae_setup(&q, L, in, out, xbuf);
+    if (m >= 4u) {
+        w = blocks(&q, w, out);
+    }
+    if ((m & 3u) != 0u) {
+        int8_t last[4];
+        q.out_end = last + 4;
+        (void)blocks(&q, w, last);
+        memcpy(out + (m & ~3u), last, m & 3u);
+    }
+}
+
+void tae_fc_paired_pt_s8(const tae_fc_layer_t *layer, const int8_t *in, int8_t *out, uint32_t *xbuf)
+{
+    tae_paired_run(layer, in, out, xbuf, tae_blocks_pt);
+}
+
+void tae_fc_paired_pc_s8(const tae_fc_layer_t *layer, const int8_t *in, int8_t *out, uint32_t *xbuf)
+{
+    tae_paired_run(layer, in, out, xbuf, tae_blocks_pc);
+}
+
+void tae_fc_paired_pt_lut_s8(const tae_fc_layer_t *layer, const int8_t *in, int8_t *out, uint32_t *xbuf)
+{
+    tae_paired_run(layer, in, out, xbuf, tae_blocks_pt_lut);
+}
+
+void tae_fc_paired_pc_lut_s8(const tae_fc_layer_t *layer, const int8_t *in, int8_t *out, uint32_t *xbuf)
+{
+    tae_paired_run(layer, in, out, xbuf, tae_blocks_pc_lut);
+}
+#endif
+
+void tae_fc_s8(const tae_fc_layer_t *L, const int8_t *in, int8_t *out, uint32_t *xbuf)
+{
+#if TAE_USE_DSP && TAE_BLOCK_LOOPS
+    if (L->paired) {
+        if (L->lut != 0) {
+            tae_paired_run(L, in, out, xbuf, L->per_channel ? tae_blocks_pc_lut : tae_blocks_pt_lut);
+        } else {
+            tae_paired_run(L, in, out, xbuf, L->per_channel ? tae_blocks_pc : tae_blocks_pt);
+        }
+        return;
+    }
+#endif
+    tae_rq_t q;
+    tae_setup(&q, L, in, out, xbuf);
+    tae_fc_blocks_c(L, &q, out);
+}
+
+#if !(TAE_USE_DSP && TAE_BLOCK_LOOPS)
+/* Without the whole-layer loops every variant is the per-block path. */
+void tae_fc_paired_pt_s8(const tae_fc_layer_t *layer, const int8_t *in, int8_t *out, uint32_t *xbuf)
+{
+    tae_fc_s8(layer, in, out, xbuf);
+}
+
+void tae_fc_paired_pc_s8(const tae_fc_layer_t *layer, const int8_t *in, int8_t *out, uint32_t *xbuf)
+{
+    tae_fc_s8(layer, in, out, xbuf);
+}
+
+void tae_fc_paired_pt_lut_s8(const tae_fc_layer_t *layer, const int8_t *in, int8_t *out, uint32_t *xbuf)
+{
+    tae_fc_s8(layer, in, out, xbuf);
+}
+
+void tae_fc_paired_pc_lut_s8(const tae_fc_layer_t *layer, const int8_t *in, int8_t *out, uint32_t *xbuf)
+{
+    tae_fc_s8(layer, in, out, xbuf);
+}
+#endif
 
 void tae_lut_s8(const int8_t *lut, const int8_t *in, int8_t *out, uint32_t n)
 {

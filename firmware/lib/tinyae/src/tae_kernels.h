@@ -17,9 +17,11 @@
  *    pair (p, q). The +128 makes the even row's bytes unsigned, so one SMLAD of the raw word and one
  *    of its UXTB16 give both rows (see tae_kernels.c). The biases are in the stream: each block is
  *    [bias'[0], bias'[2]], its G * 4 words, [2 * bias'[1], 2 * bias'[3]]; `bias` is NULL. A
- *    per-channel paired layer follows each block with its requantization: (M0, C0, M1, C1, M2, C2,
- *    M3, C3, r0 | r1 << 8 | r2 << 16 | r3 << 24), C = 2^(r-1) + z_out * 2^r, r = -shift;
- *    `multiplier` and `shift` are then NULL.
+ *    per-channel paired layer (at most TAE_SHIFT_TABLE distinct shifts) follows each block with
+ *    one word per row, (M & 0x3FFFFFFF) | d << 30: M in [2^30, 2^31) is the row's multiplier, d
+ *    the index of its shift in `shift` (TAE_SHIFT_TABLE entries); `multiplier` is then NULL. The
+ *    kernel rebuilds each entry's rounding constant C = 2^(r-1) + z_out * 2^r, r = -shift, once per
+ *    call.
  * When a table follows the layer the generator folds the activation clamp into it (act_min -128,
  * act_max 127).
  * On cores with the DSP extension (__ARM_FEATURE_DSP) the inner loop uses SXTB16/UXTB16/SMLAD and
@@ -32,7 +34,10 @@
 #include <stdint.h>
 
 /* Version of the weight-stream layouts and of tae_fc_layer_t; generated model_compiled.c checks it. */
-#define TAE_KERNELS_LAYOUT 2
+#define TAE_KERNELS_LAYOUT 3
+
+/* Entries of a paired per-channel layer's shift table (a 2-bit index per output channel). */
+#define TAE_SHIFT_TABLE 4u
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,7 +48,8 @@ typedef struct {
     const int32_t *bias;       /* plain layout: out_features rounded up to 4, input zero point folded in */
     const int32_t *multiplier; /* Q31 multipliers: out_features entries, or 1 when per-tensor
                                   (NULL for per-channel paired layers: in the stream) */
-    const int8_t *shift;       /* TFLite shifts (> 0: left), same count as multiplier */
+    const int8_t *shift;       /* TFLite shifts (> 0: left), same count as multiplier; per-channel
+                                  paired layers: the TAE_SHIFT_TABLE shifts the stream indexes */
     const int8_t *lut;         /* NULL, or 256 entries applied to the clamped output: lut[y + 128] */
     uint16_t in_features;
     uint16_t out_features;
@@ -59,9 +65,17 @@ typedef struct {
 /* Number of uint32 words of the expanded-input buffer a layer with `in_features` inputs needs. */
 #define TAE_FC_XBUF_WORDS(in_features) ((((uint32_t)(in_features) + 7u) / 8u) * 4u)
 
-/* FULLY_CONNECTED int8. `in` and `out` may be the same buffer (the input is expanded into `xbuf`,
- * TAE_FC_XBUF_WORDS(in_features) words, before any output is written). */
+/* FULLY_CONNECTED int8, any layer. `in` and `out` may be the same buffer (the input is expanded
+ * into `xbuf`, TAE_FC_XBUF_WORDS(in_features) words, before any output is written). */
 void tae_fc_s8(const tae_fc_layer_t *layer, const int8_t *in, int8_t *out, uint32_t *xbuf);
+
+/* The same for paired layers only, one entry point per variant (per-tensor or per-channel
+ * requantization, packed store or table), so that an image links only the whole-layer loops its
+ * model uses (the generator calls these; they compute what tae_fc_s8 computes). */
+void tae_fc_paired_pt_s8(const tae_fc_layer_t *layer, const int8_t *in, int8_t *out, uint32_t *xbuf);
+void tae_fc_paired_pc_s8(const tae_fc_layer_t *layer, const int8_t *in, int8_t *out, uint32_t *xbuf);
+void tae_fc_paired_pt_lut_s8(const tae_fc_layer_t *layer, const int8_t *in, int8_t *out, uint32_t *xbuf);
+void tae_fc_paired_pc_lut_s8(const tae_fc_layer_t *layer, const int8_t *in, int8_t *out, uint32_t *xbuf);
 
 /* Elementwise int8 -> int8 through a 256-entry table: out[i] = lut[in[i] + 128]. In-place allowed. */
 void tae_lut_s8(const int8_t *lut, const int8_t *in, int8_t *out, uint32_t n);
