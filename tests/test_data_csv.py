@@ -210,3 +210,93 @@ def test_malformed_ucr_is_a_user_error_or_a_correct_load(tmp_path, data, suffix)
     except UserError:
         return
     assert ws.windows.dtype == np.float32 and np.all(np.isfinite(ws.windows))
+
+
+# ---------------------------------------------------------------------------- robustness properties
+F32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
+FORMATS = st.sampled_from([repr, lambda v: f"{v:.9g}", lambda v: f"{v:.8e}", lambda v: f" {v!r} "])
+
+
+@st.composite
+def valid_csv(draw):
+    """(bytes, expected float32 values [T, C]) of a valid CSV in a random dialect."""
+    rows = draw(st.integers(1, 12))
+    cols = draw(st.integers(1, 4))
+    x = np.asarray(draw(st.lists(F32, min_size=rows * cols, max_size=rows * cols)), np.float32)
+    x = x.reshape(rows, cols)
+    fmt = draw(FORMATS)
+    delim = draw(st.sampled_from([",", ";", "\t"]))
+    eol = draw(st.sampled_from(["\n", "\r\n", "\r"]))
+    names = [
+        draw(st.sampled_from(["x", "température", "加速度", "acc_z", "b-c"])) + str(i) for i in range(cols)
+    ]
+    lines = [delim.join(names)] + [delim.join(fmt(float(v)) for v in row) for row in x]
+    text = eol.join(lines) + draw(st.sampled_from(["", eol]))
+    data = text.encode("utf-8")
+    if draw(st.booleans()):
+        data = b"\xef\xbb\xbf" + data  # a UTF-8 byte order mark (Excel's "CSV UTF-8")
+    return data, x
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=valid_csv())
+def test_valid_csv_in_any_dialect_loads_exactly(tmp_path, case):
+    data, x = case
+    p = tmp_path / "ok.csv"
+    p.write_bytes(data)
+    (s,) = load_csv(p)
+    assert s.values.shape == x.shape
+    assert np.array_equal(s.values, x)  # every float32 value read back bit for bit
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    case=valid_csv(),
+    encoding=st.sampled_from(["latin-1", "cp1252", "utf-16", "utf-16-le", "utf-32", "cp037"]),
+)
+def test_wrong_encoding_is_a_user_error_or_a_correct_load(tmp_path, case, encoding):
+    data, x = case
+    text = data.decode("utf-8-sig")
+    try:
+        encoded = text.encode(encoding)
+    except UnicodeEncodeError:
+        encoded = text.encode(encoding, errors="replace")
+    p = tmp_path / "enc.csv"
+    p.write_bytes(encoded)
+    try:
+        (s,) = load_csv(p)
+    except UserError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 400
+        return
+    assert np.array_equal(s.values, x)  # only an encoding that is byte-identical to UTF-8 may load
+
+
+HUGE = st.sampled_from(
+    ["1e39", "-3.5e38", "1e308", "-1e400", "1" * 400, "9" * 50 + ".5", "inf", "-Infinity", "NaN"]
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    x=st.lists(st.lists(F32, min_size=2, max_size=2), min_size=1, max_size=8),
+    huge=HUGE,
+    where=st.tuples(st.integers(0, 100), st.integers(0, 1)),
+)
+def test_huge_or_missing_values_name_their_row_and_column(tmp_path, x, huge, where):
+    lines = ["a,b"] + [",".join(repr(v) for v in row) for row in x]
+    r = 1 + where[0] % len(x)
+    fields = lines[r].split(",")
+    fields[where[1]] = huge
+    lines[r] = ",".join(fields)
+    p = write(tmp_path, "huge.csv", "\n".join(lines) + "\n")
+    with pytest.raises(UserError) as exc:
+        load_csv(p)
+    msg = str(exc.value)
+    assert f"row {r + 1}, column '{'ab'[where[1]]}'" in msg and "\n" not in msg and len(msg) < 400, msg
+
+
+@pytest.mark.parametrize("value", ["1_0", "0x10", "1,5"])
+def test_values_python_would_read_but_a_csv_does_not_mean(tmp_path, value):
+    p = write(tmp_path, "u.csv", f"x;y\n{value};2\n")
+    with pytest.raises(UserError, match=r"row 2, column 'x'.*not a number"):
+        load_csv(p)

@@ -18,6 +18,7 @@ import argparse
 import ctypes
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tools import protocol as p
 from tools.protocol_vectors import CONFIG, VECTORS_PATH, model_config_h
 from train import hostbuild
 from train.errors import UserError, run_cli
@@ -166,7 +168,34 @@ def seed_corpus(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     for v in json.loads(VECTORS_PATH.read_text())["vectors"]:
         (directory / f"seed-{v['name']}").write_bytes(bytes.fromhex(v["wire"]))
+    for name, msgs in structured_seeds().items():
+        (directory / f"seed-structured-{name}").write_bytes(_structured(msgs))
     return directory
+
+
+def _structured(msgs: list) -> bytes:
+    """fuzz_protocol.c's structured input: 0xA5, then `len u16 | header|body` per message."""
+    out = bytearray(b"\xa5")
+    for seq, m in enumerate(msgs):
+        payload = p.encode_payload(m, seq)[: -p.CRC_SIZE]
+        out += len(payload).to_bytes(2, "little") + payload
+    return bytes(out)
+
+
+def structured_seeds() -> dict[str, list]:
+    """Valid host sessions the fuzzer mutates: windows completing, settings, mode switches, resets."""
+    ch = CONFIG["channels"]
+
+    def batch(b: int, n: int = p.MAX_BATCH) -> p.Samples:
+        return p.Samples(b, tuple(tuple(0.25 * ((i + c) % 7) for c in range(ch)) for i in range(n)), ch)
+
+    verify, sensor = p.Setting(int(p.Param.VERIFY), 1), p.Setting(int(p.Param.MODE), int(p.Mode.SENSOR))
+    return {
+        "stream": [p.Hello(), verify, p.Reset(), *(batch(b) for b in range(4))],
+        "settings": [p.Setting(int(p.Param.THRESHOLD), 0.5), p.Setting(int(p.Param.THRESHOLD), float("nan")),
+                     p.Setting(int(p.Param.VERIFY), 2), p.Setting(int(p.Param.MODE), 7), batch(0, 5)],
+        "sensor": [sensor, batch(0), p.Reset(), p.Setting(int(p.Param.MODE), 0), batch(1)],
+    }  # fmt: skip
 
 
 def run_fuzzer(seconds: int, workdir: Path = FUZZ_DIR) -> subprocess.CompletedProcess:
@@ -180,11 +209,89 @@ def run_fuzzer(seconds: int, workdir: Path = FUZZ_DIR) -> subprocess.CompletedPr
     return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
 
 
+# ---------------------------------------------------------------- source coverage of the corpus
+COVERAGE_FLAGS = ["-g", "-O0", "-fsanitize=fuzzer", "-fprofile-instr-generate", "-fcoverage-mapping",
+                  *hostbuild.WARNING_FLAGS, *hostbuild.FP_FLAGS]  # fmt: skip
+COVERAGE_FILES = ("tae_protocol.c", "tae_app.c")
+
+
+def coverage_report(corpus: Path = FUZZ_DIR / "corpus", version: str = "14") -> dict:
+    """Replay `corpus` (and the seeds) once through a clang source-coverage build of the fuzz target;
+    line/branch/region/function coverage of tae_protocol.c and tae_app.c, from `llvm-cov report`.
+
+    The libFuzzer driver runs each input once with -runs=0; llvm-profdata merges the raw profile.
+    """
+    tools = {t: f"{t}-{version}" for t in ("clang", "llvm-profdata", "llvm-cov")}
+    missing = [v for v in tools.values() if shutil.which(v) is None]
+    if missing:
+        raise UserError(
+            f"{', '.join(missing)} not found; install clang-{version} and llvm-{version} (make toolchain)"
+        )
+    out = FUZZ_DIR / "coverage"
+    out.mkdir(parents=True, exist_ok=True)
+    exe = out / "fuzz_protocol_cov"
+    inc = [config_dir(), SRC]
+    cmd = [
+        tools["clang"],
+        *COVERAGE_FLAGS,
+        *(f"-I{d}" for d in inc),
+        *map(str, FUZZ_SOURCES),
+        "-lm",
+        "-o",
+        str(exe),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise UserError(f"the coverage build failed: {proc.stderr.strip()[-500:]}")
+    seeds = seed_corpus(FUZZ_DIR / "seeds")
+    corpus.mkdir(parents=True, exist_ok=True)
+    raw = out / "fuzz.profraw"
+    raw.unlink(missing_ok=True)
+    env = {**os.environ, "LLVM_PROFILE_FILE": str(raw)}
+    run = subprocess.run(
+        [str(exe), "-runs=0", str(corpus), str(seeds)], capture_output=True, text=True, env=env
+    )
+    if run.returncode != 0 or not raw.exists():
+        raise UserError(f"replaying the corpus failed (exit {run.returncode}): {run.stderr.strip()[-500:]}")
+    data = out / "fuzz.profdata"
+    subprocess.run([tools["llvm-profdata"], "merge", "-sparse", str(raw), "-o", str(data)], check=True)
+    files = [str(SRC / f) for f in COVERAGE_FILES]
+    rep = subprocess.run(
+        [tools["llvm-cov"], "report", str(exe), f"-instr-profile={data}", *files],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    exported = subprocess.run(
+        [tools["llvm-cov"], "export", "-summary-only", str(exe), f"-instr-profile={data}", *files],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    summary = {}
+    for f in json.loads(exported.stdout)["data"][0]["files"]:
+        s = f["summary"]
+        summary[Path(f["filename"]).name] = {
+            k: {"covered": s[k]["covered"], "count": s[k]["count"], "percent": round(s[k]["percent"], 2)}
+            for k in ("lines", "branches", "regions", "functions")
+        }
+    n_inputs = sum(1 for q in corpus.iterdir() if q.is_file())
+    return {"inputs": n_inputs, "files": summary, "text": rep.stdout}
+
+
 @run_cli
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Fuzz the protocol decoder and the device application.")
     ap.add_argument("--seconds", type=int, default=60)
+    ap.add_argument(
+        "--coverage",
+        action="store_true",
+        help="no fuzzing: replay the corpus through a source-coverage build",
+    )
     args = ap.parse_args(argv)
+    if args.coverage:
+        cov = coverage_report()
+        print(cov["text"])
+        for name, s in cov["files"].items():
+            print(f"{name}: lines {s['lines']['percent']}%, branches {s['branches']['percent']}%, "
+                  f"functions {s['functions']['percent']}% over {cov['inputs']} corpus inputs")  # fmt: skip
+        return 0
     proc = run_fuzzer(args.seconds)
     keep = ("Done ", "stat::", "==", "SUMMARY", "runtime error", "INFO: Seed")
     lines = proc.stderr.splitlines()

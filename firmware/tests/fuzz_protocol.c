@@ -4,6 +4,7 @@
  * by `make fuzz` (tools/protocol_sim.py), seeded from tests/vectors/protocol_vectors.json. */
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "tae_protocol.h"
 
@@ -15,6 +16,40 @@ uint32_t sim_push_sensor(const float *samples, uint32_t n);
 
 static tae_frame_decoder_t fuzz_dec;
 static uint8_t fuzz_sink[1 << 16];
+static uint8_t fuzz_frame[TAE_PROTO_MAX_FRAME];
+static uint8_t fuzz_wire[TAE_PROTO_MAX_FRAME + TAE_PROTO_MAX_FRAME / 254u + 2u];
+
+/* Structured mode (first byte 0xA5): the rest is a list of `len u16 | len bytes` messages; each is
+ * taken as header|body (version forced to 1), sealed with a valid CRC, COBS-framed and fed to the
+ * device, interleaved with sample pushes and polls. Random bytes almost never carry a valid CRC-32,
+ * so without this the message handlers (SAMPLES completing windows, SET values, RESET, mode
+ * switches, telemetry) are only reached through the few seeds. */
+static void fuzz_structured(const uint8_t *data, size_t size)
+{
+    static const float xs[TAE_PROTO_MAX_BATCH * TAE_CHANNELS];
+    size_t i = 0;
+    while (i + 2u <= size) {
+        size_t len = (size_t)data[i] | ((size_t)data[i + 1] << 8);
+        size_t n;
+        i += 2u;
+        if (len > size - i) {
+            len = size - i;
+        }
+        n = len < sizeof fuzz_frame - TAE_PROTO_CRC_SIZE ? len : sizeof fuzz_frame - TAE_PROTO_CRC_SIZE;
+        memcpy(fuzz_frame, data + i, n);
+        i += len;
+        if (n > 0u) {
+            fuzz_frame[0] = TAE_PROTO_VERSION;
+        }
+        n = tae_frame_seal(fuzz_frame, n);
+        n = tae_cobs_encode(fuzz_frame, n, fuzz_wire, sizeof fuzz_wire);
+        sim_feed(fuzz_wire, n);
+        sim_push_sensor(xs, (uint32_t)(len & 31u));
+        sim_poll();
+        while (sim_read(fuzz_sink, sizeof fuzz_sink) > 0) {
+        }
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -39,6 +74,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else if (r < -TAE_ERR_BATCH_TOO_BIG || r > TAE_DEC_TEXT) {
             __builtin_trap();
         }
+    }
+    if (size > 0 && data[0] == 0xA5u) {
+        sim_boot();
+        fuzz_structured(data + 1, size - 1);
+        return 0;
     }
     /* The same bytes through the device application; when the first byte is odd the device is
      * switched to sensor mode halfway (a SET mode=sensor frame, seq 0) so telemetry and poll run too. */

@@ -31,6 +31,9 @@ import numpy as np
 from train.errors import UserError
 
 F32_MAX = float(np.finfo(np.float32).max)
+# Smallest magnitude that rounds to infinity in float32 (max + half an ulp, ties to even): a decimal
+# literal of float32's max such as 3.40282347e+38 is a little above F32_MAX but still float32's max.
+F32_OVERFLOW = 2.0**128 - 2.0**103
 AUTO = "auto"
 TIMESTAMP_NAMES = ("timestamp", "time", "t", "time_s", "datetime", "date")
 LABEL_NAMES = ("label", "labels", "is_anomaly", "anomaly", "class", "target")
@@ -113,7 +116,8 @@ def split_rows(text: str, path: Path, delimiter: str | None = None) -> list[tupl
                 rows.append((i, line.split()))
         return rows
     try:
-        reader = csv.reader(io.StringIO(text), delimiter=delim)
+        # newline=None: universal newlines, so old Mac files (CR only) read like LF/CRLF ones
+        reader = csv.reader(io.StringIO(text, newline=None), delimiter=delim)
         for fields in reader:
             if any(f.strip() for f in fields):
                 rows.append((reader.line_num, [f.strip() for f in fields]))
@@ -123,6 +127,8 @@ def split_rows(text: str, path: Path, delimiter: str | None = None) -> list[tupl
 
 
 def is_number(s: str) -> bool:
+    if "_" in s:  # float("1_0") == 10.0, but no CSV writer means that
+        return False
     try:
         float(s)
     except ValueError:
@@ -139,18 +145,20 @@ def parse_numbers(
         for j, c in enumerate(cols):
             s = fields[c]
             try:
+                if "_" in s:  # Python's float() reads "1_0" as 10; a CSV value with "_" is not a number
+                    raise ValueError(s)
                 v = float(s)
             except ValueError:
                 what = "an empty value" if s == "" else f"{s[:40]!r}, not a number"
                 raise UserError(
                     f"{path} row {line}, column '{names[c]}': {what}; fix or remove that value"
                 ) from None
-            if not math.isfinite(v):
+            if not math.isfinite(v) and s.lower().lstrip("+-") in ("nan", "inf", "infinity"):
                 raise UserError(
-                    f"{path} row {line}, column '{names[c]}' is {s!r} (NaN or infinite); "
+                    f"{path} row {line}, column '{names[c]}' is {s[:40]!r} (NaN or infinite); "
                     "fill or remove the missing values"
                 )
-            if abs(v) > F32_MAX:
+            if not abs(v) < F32_OVERFLOW:  # also a literal too long for float64 (float() gives inf)
                 raise UserError(
                     f"{path} row {line}, column '{names[c]}': {s[:40]!r} is beyond float32's range; "
                     "rescale that channel"
