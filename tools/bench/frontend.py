@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.bench.common import command_text, run
+from tools.bench import models
+from tools.bench.common import command_text, rel, run
 from tools.bench.device import ARCH, BUDGET_TARGET, CORE_DIR, TARGET_DIR, TARGET_SRCS, WARN, _rel
+from tools.bench.models import ModelSpec
 from train.errors import UserError
 from train.frontend import FrontendSpec
 from train.frontend.native import NativeFrontend, header_dir
@@ -167,3 +169,75 @@ def measure(spec: FrontendSpec, windows: np.ndarray, work_dir: Path, config_dir:
         kinds=list(spec.kinds),
     )
     return res
+
+
+# -- the bench section: detection quality per front-end, and the front-end's device cost ----------
+FRONTENDS = {
+    "raw": (),
+    "spectral": ("frontend.kinds=spectral",),
+    "stats": ("frontend.kinds=stats",),
+    "spectral+stats": ("frontend.kinds=spectral,stats",),
+}
+
+
+def quality_specs(quick: bool) -> list[tuple[str, str, ModelSpec]]:
+    """(data set, front-end, model spec) for each trained comparison."""
+    datasets = (models.DEFAULT,) if quick else (models.DEFAULT, models.BASICMOTIONS, models.INTERNALBLEEDING)
+    kinds = ("raw", "spectral") if quick else tuple(FRONTENDS)
+    out = []
+    for base in datasets:
+        for kind in kinds:
+            spec = ModelSpec(
+                f"{base.name}-fe-{kind.replace('+', '-')}", (*base.overrides, *FRONTENDS[kind]), base.note
+            )
+            out.append((base.name, kind, models.quick(spec) if quick else spec))
+    return out
+
+
+def section(quick: bool, model_dir: Path, img_dir: Path, device_ok: bool, say) -> dict:  # type: ignore[no-untyped-def]
+    """AUC for raw vs spectral vs stats (vs both) per data set, and each front-end's device cost."""
+    rows = []
+    trained: dict[tuple[str, str], models.TrainedModel] = {}
+    for dataset, kind, spec in quality_specs(quick):
+        say(f"front-end {kind} on {dataset}: training")
+        try:
+            m = models.train(spec, model_dir)
+        except UserError as exc:
+            rows.append({"dataset": dataset, "frontend": kind, "status": "not measured", "reason": str(exc)})
+            continue
+        trained[(dataset, kind)] = m
+        met = m.manifest["metrics"]
+        row = {
+            "dataset": dataset, "frontend": kind, "features": m.manifest["input"]["size"],
+            "shape": m.shape, "macs": m.manifest["model"]["macs"], "command": m.command,
+        }  # fmt: skip
+        for q in ("float", "int8"):
+            row.update({f"{k}_{q}": met[q][k] for k in ("roc_auc", "pr_auc", "f1")} if q in met else {})
+        rows.append(row)
+    cost = []
+    if device_ok:
+        for (dataset, kind), m in trained.items():
+            if kind == "raw" or dataset != models.DEFAULT.name:
+                continue
+            say(f"front-end {kind}: device cost on the emulated Cortex-M4F")
+            spec = FrontendSpec.from_manifest(m.manifest)
+            windows = np.load(m.dir / "test_vectors.npz")["windows"][: 4 if quick else 16]
+            r = measure(spec, windows, img_dir / f"frontend-{kind.replace('+', '-')}", config_dir=m.dir)
+            r.update(
+                dataset=dataset, frontend=kind, window=f"{spec.length}x{spec.channels}", model_dir=rel(m.dir)
+            )
+            r["config"] = {k: m.manifest["frontend"].get(k) for k in ("spectral", "stats")}
+            r["network_macs"] = m.manifest["model"]["macs"]
+            cost.append(r)
+    return {
+        "method": (
+            "Each row is `python -m train model` with the front-end overrides shown (configs/default.toml "
+            "otherwise); ROC/PR AUC and F1 on the test split as the pipeline reports them. Device cost: "
+            "tools/bench/frontend_app.c runs tae_frontend_compute() on the model's first test windows on "
+            "QEMU mps2-an386 (-icount shift=6: exact instruction counts), -Os; every feature is checked "
+            "bit for bit against the host build of the same C; flash and static RAM added = that image "
+            "minus the same harness without the front-end."
+        ),
+        "quality": rows,
+        "device": cost,
+    }

@@ -57,6 +57,7 @@ def render(res: dict) -> str:
     out += _quality(res["quality"])
     out += _device(res["device"])
     out += _footprint(res["footprint"])
+    out += _frontend(res.get("frontend"))
     out += _pipeline(res["pipeline"])
     out += _streaming(res["streaming"])
     out += _hostref(res["host_reference"])
@@ -219,6 +220,53 @@ def _footprint(fp: dict) -> list[str]:
          "of which model constants / engine code", ".tflite", "TFLM arena (host-measured)"],
         rows,
     )  # fmt: skip
+    out.append("")
+    return out
+
+
+def _frontend(fe: dict | None) -> list[str]:
+    if not fe:
+        return []
+    out = ["## Feature front-ends", "", fe["method"], ""]
+    rows = []
+    for r in fe["quality"]:
+        if "status" in r:
+            rows.append([r["dataset"], r["frontend"], "", "", "not measured: " + r["reason"], "", ""])
+            continue
+        rows.append([
+            r["dataset"], r["frontend"], _f(r["features"]), r["shape"],
+            f"{_f(r.get('roc_auc_float'))} / {_f(r.get('roc_auc_int8'))}",
+            f"{_f(r.get('pr_auc_float'))} / {_f(r.get('pr_auc_int8'))}", _f(r.get("f1_int8")),
+        ])  # fmt: skip
+    out += _table(
+        [
+            "data set",
+            "front-end",
+            "features",
+            "network",
+            "ROC AUC float / int8",
+            "PR AUC float / int8",
+            "F1 int8",
+        ],
+        rows,
+    )
+    out += ["", "Commands:", ""]
+    out += [f"- {r['dataset']}, {r['frontend']}: `{r['command']}`" for r in fe["quality"] if "command" in r]
+    if fe["device"]:
+        out += ["", "Front-end cost on the emulated Cortex-M4F (-Os), beside the network it feeds:", ""]
+        rows = [
+            [d["frontend"], d["window"], _f(d["features"]),
+             f"{_f(d['instructions_min'])} – {_f(d['instructions_max'])}", f"{_f(d['flash_added'])} B",
+             f"{_f(d['ram_added'])} B", f"{d['bit_equal_values']}/{d['windows'] * d['features']}",
+             _f(d["network_macs"])]
+            for d in fe["device"]
+        ]  # fmt: skip
+        out += _table(
+            ["front-end", "window", "features", "instructions / window", "flash added", "static RAM added",
+             "features bit-equal to the host build", "network MACs"],
+            rows,
+        )  # fmt: skip
+        out += ["", f"Harness build: `{fe['device'][0]['build_command']}`"]
     out.append("")
     return out
 
