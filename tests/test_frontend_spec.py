@@ -99,3 +99,15 @@ def test_overrides_reach_the_section() -> None:
     assert (cfg.frontend.window_fn, cfg.frontend.bins) == ("hamming", 8)
     with pytest.raises(UserError, match=r"frontend\.spectrum"):
         load(None, ["frontend.spectrum=db"])
+
+
+def test_the_budget_estimate_counts_the_front_end() -> None:
+    from tools.budget.estimate import frontend_bytes
+
+    raw = {"frontend": spec().to_manifest(), "input": {"size": 192}}
+    assert frontend_bytes(raw)[:2] == (0, 0)
+    s = spec(kinds=["spectral", "stats"], fft_length=32)
+    flash, ram, _ = frontend_bytes({"frontend": s.to_manifest(100.0)})
+    f = s.feature_size
+    assert ram == 4 * f + 4 * (2 * 32 + 17)  # features + FFT re/im + per-bin accumulator
+    assert flash > 8 * f + 8 * 32  # code + normalization + window and twiddle tables

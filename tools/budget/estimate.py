@@ -54,6 +54,29 @@ def compiled_model_bytes(manifest: dict[str, Any]) -> tuple[int, str]:
     )
 
 
+# Code of each front-end kind, arm-none-eabi-gcc -Os, rounded up from `make bench`'s "Feature front-ends"
+# table (flash added minus the generated tables). Raw needs no code beyond the pipeline's.
+FRONTEND_CODE_FLASH = {"raw": 0, "spectral": 900, "stats": 800}
+
+
+def frontend_bytes(manifest: dict[str, Any]) -> tuple[int, int, str]:
+    """(flash, static RAM, how) the feature front-end adds; (0, 0) for the raw front-end."""
+    fe = manifest.get("frontend") or {}
+    kinds = fe.get("kinds") or ["raw"]
+    if kinds == ["raw"]:
+        return 0, 0, ""
+    size = int(fe.get("feature_size", manifest.get("input", {}).get("size", 0)))
+    flash = sum(FRONTEND_CODE_FLASH.get(k, 0) for k in kinds)
+    ram = 4 * size
+    sp = fe.get("spectral")
+    if sp:
+        n = int(sp["fft_length"])
+        flash += 4 * n + 4 * n + 2 * len(sp["band_edges"])  # window, twiddles, band edges
+        ram += 4 * (2 * n + n // 2 + 1)  # FFT re/im + per-bin accumulator
+    flash += 8 * size  # per-feature normalization offset and gain
+    return flash, ram, "code per kind (FRONTEND_CODE_FLASH) + window/twiddle tables + normalization"
+
+
 def estimate_from_manifest(
     manifest: dict[str, Any], target: str, engine: str, budgets: Budgets | None = None
 ) -> Estimate:
@@ -86,6 +109,8 @@ def estimate_from_manifest(
                 "no compiled.scratch_bytes: 2 int8 ping-pong buffers + int32 accumulators of the widest layer"
             )
 
+    fe_flash, fe_ram, fe_how = frontend_bytes(manifest)
+
     window = manifest.get("window", {})
     if isinstance(window.get("length"), int) and isinstance(window.get("channels"), int):
         raw_window = 4 * window["length"] * window["channels"]
@@ -108,13 +133,16 @@ def estimate_from_manifest(
         ),
         ("ram", "stack reservation", t.stack_reserve, "stack_reserve in budgets.toml"),
     ]
+    if fe_flash or fe_ram:
+        terms.insert(3, ("flash", "feature front-end", fe_flash, fe_how))
+        terms.insert(-1, ("ram", "feature front-end", fe_ram, "features (float32) + FFT scratch"))
     return Estimate(
         target=t.name,
         source="estimate",
         flash_capacity=t.flash_capacity,
         ram_capacity=t.ram_capacity,
-        flash=t.framework_flash + e.code_flash + model,
-        ram_static=t.framework_ram + e.ram + arena + io,
+        flash=t.framework_flash + e.code_flash + model + fe_flash,
+        ram_static=t.framework_ram + e.ram + arena + io + fe_ram,
         stack_reserved=t.stack_reserve,
         stack_source="stack_reserve in budgets.toml",
         heap_reserved=0,
