@@ -28,3 +28,14 @@ def test_fuzz_one_minute_without_a_crash(tmp_path):
     )
     assert proc.returncode == 0 and not crashes, proc.stderr[-4000:]
     assert "stat::number_of_executed_units" in proc.stderr
+
+
+@pytest.mark.skipif(shutil.which("llvm-cov-14") is None, reason="llvm-14 is not installed")
+def test_structured_seeds_reach_the_message_handlers(tmp_path):
+    # the seeds alone (empty corpus): the structured mode's valid-CRC sessions must complete windows,
+    # apply settings and switch modes, so most of tae_app.c runs, not only its error paths
+    cov = protocol_sim.coverage_report(tmp_path / "empty_corpus")
+    app, proto = cov["files"]["tae_app.c"], cov["files"]["tae_protocol.c"]
+    assert app["lines"]["percent"] >= 85.0, cov["text"]
+    assert app["functions"]["percent"] == 100.0, cov["text"]
+    assert proto["lines"]["percent"] >= 80.0, cov["text"]

@@ -18,6 +18,7 @@ from tools.cli import main
 from tools.device import Device, open_port
 from tools.emulator import Emulator
 from tools.faultproxy import Fault, FaultProxy, LogEntry
+from tools.protocol import MAX_BATCH
 
 pytestmark = [
     pytest.mark.emulator,
@@ -41,6 +42,11 @@ def short_csv(default_model_dir, tmp_path_factory) -> Path:
     rows = [",".join(names)] + [",".join(repr(float(v)) for v in row) for row in x[:n]]
     path.write_text("\n".join(rows) + "\n")
     return path
+
+
+def last_batch(csv: Path) -> int:
+    """batch_seq of the last SAMPLES batch of a stream of `csv` (MAX_BATCH samples per batch)."""
+    return -(-(len(csv.read_text().splitlines()) - 1) // MAX_BATCH) - 1
 
 
 def run_verify(elf, model_dir, csv, tmp_path, faults, *, retries=2, timeout=2.0):
@@ -138,8 +144,20 @@ H2D_DAMAGE = [
     pytest.param([Fault("drop", "h2d", msg="samples:9", pos=-1)], id="drop-delimiter"),
     pytest.param([Fault("dup", "h2d", msg="samples:3", count=4)], id="dup"),
     pytest.param([Fault("garbage", "h2d", msg="samples:8", count=3000)], id="garbage-burst"),
-    pytest.param([Fault("flip", "h2d", msg="samples:29"), Fault("flip", "h2d", msg="set")], id="last-batch+set"),
+    pytest.param(
+        [Fault("flip", "h2d", msg="samples:LAST"), Fault("flip", "h2d", msg="set")], id="last-batch+set"
+    ),
 ]
+
+
+def test_lost_acks_cost_nothing(default_elf, default_model_dir, short_csv, tmp_path):
+    # batch 12's ACK is covered by batch 13's; the last batch's by the SEQ_GAP answering its resend
+    faults = [Fault("flip", "d2h", msg="ack:12"), Fault("flip", "d2h", msg=f"ack:{last_batch(short_csv)}")]
+    code, r, _ = run_verify(default_elf, default_model_dir, short_csv, tmp_path, faults, retries=0)
+    assert code == 0 and r["ok"], r
+    assert lost(r) == [] and retried(r) == [] and r["windows_compared"] == N_WINDOWS
+    assert r["link"]["decode_errors"] == 2 and r["link"]["retransmits"] == 1
+    assert_verified_exact(r)
 
 
 @pytest.mark.parametrize("faults", H2D_DAMAGE)
@@ -147,6 +165,9 @@ def test_host_to_device_damage_is_resent_and_nothing_is_lost(
     default_elf, default_model_dir, short_csv, tmp_path, faults
 ):
     # no --retries: the protocol's own resend (SEQ_GAP / framing error / silence) is enough
+    for f in faults:
+        if f.msg == "samples:LAST":
+            f.msg = f"samples:{last_batch(short_csv)}"
     code, r, _ = run_verify(default_elf, default_model_dir, short_csv, tmp_path, faults, retries=0)
     assert code == 0 and r["ok"], r
     assert lost(r) == [] and retried(r) == []
@@ -157,7 +178,9 @@ def test_host_to_device_damage_is_resent_and_nothing_is_lost(
 @pytest.mark.parametrize(
     "fault", [Fault("cut", "d2h", msg="result:25"), Fault("cut", "h2d", msg="samples:12")], ids=["d2h", "h2d"]
 )
-def test_connection_cut_keeps_a_partial_report(default_elf, default_model_dir, short_csv, tmp_path, capsys, fault):
+def test_connection_cut_keeps_a_partial_report(
+    default_elf, default_model_dir, short_csv, tmp_path, capsys, fault
+):
     code, r, proxy = run_verify(default_elf, default_model_dir, short_csv, tmp_path, [fault])
     err = capsys.readouterr().err
     assert code == 2 and not r["ok"]

@@ -578,9 +578,13 @@ class Device:
                         if not self._recovering:
                             raise self._reset_error()
                         raise _Rebooted()
+                    # every batch below `expected` was accepted (a resent batch the device already
+                    # had: its ACK was lost), whether or not this rejection is a stale one
+                    if msg.expected > acked:
+                        acked = msg.expected
+                        stalled = False
                     if msg.got < stale_until:
                         return
-                    acked = max(acked, msg.expected)
                     if msg.expected < next_send:
                         self.stats.retransmits += next_send - msg.expected
                         stale_until, next_send = next_send, msg.expected
