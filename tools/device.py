@@ -590,8 +590,11 @@ class Device:
                         stale_until, next_send = next_send, msg.expected
                     return
                 self.stats.device_errors.append(msg)
-                if msg.code in p.FRAMING_ERRORS and next_send == len(payloads) and acked < next_send:
-                    # one of our frames arrived corrupted and no later batch will reveal which: resend
+                if msg.code in p.FRAMING_ERRORS and acked < next_send:
+                    # A frame arrived corrupted. The device answers frames in order, so every batch it
+                    # acknowledged before this error was fine: resend from the first unacknowledged
+                    # one now rather than after a timeout (a batch that was fine after all is answered
+                    # with SEQ_GAP, expected > got, which acknowledges it; later ones are stale)
                     self.stats.retransmits += next_send - acked
                     stale_until, next_send = next_send, acked
 

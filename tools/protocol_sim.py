@@ -295,7 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     proc = run_fuzzer(args.seconds)
     keep = ("Done ", "stat::", "==", "SUMMARY", "runtime error", "INFO: Seed")
     lines = proc.stderr.splitlines()
-    print("\n".join(line for line in lines if line.startswith(keep) or "ERROR" in line or " DONE " in line))
+    done = [line for line in lines if "DONE" in line and "cov:" in line]  # libFuzzer's final cov/ft/corp
+    print(
+        "\n".join(line for line in lines if line.startswith(keep) or "ERROR" in line)
+        + "".join("\n" + d for d in done)
+    )
     corpus = FUZZ_DIR / "corpus"
     files = [p for p in corpus.iterdir() if p.is_file()] if corpus.is_dir() else []
     print(f"corpus: {len(files)} inputs, {sum(p.stat().st_size for p in files)} bytes in {corpus}")
