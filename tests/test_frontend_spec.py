@@ -109,5 +109,5 @@ def test_the_budget_estimate_counts_the_front_end() -> None:
     s = spec(kinds=["spectral", "stats"], fft_length=32)
     flash, ram, _ = frontend_bytes({"frontend": s.to_manifest(100.0)})
     f = s.feature_size
-    assert ram == 4 * f + 4 * (2 * 32 + 17)  # features + FFT re/im + per-bin accumulator
+    assert ram == 4 * f + 4 * (32 + 17)  # features + half-length FFT re/im + per-bin accumulator
     assert flash > 8 * f + 8 * 32  # code + normalization + window and twiddle tables

@@ -72,7 +72,7 @@ def frontend_bytes(manifest: dict[str, Any]) -> tuple[int, int, str]:
     if sp:
         n = int(sp["fft_length"])
         flash += 4 * n + 4 * n + 2 * len(sp["band_edges"])  # window, twiddles, band edges
-        ram += 4 * (2 * n + n // 2 + 1)  # FFT re/im + per-bin accumulator
+        ram += 4 * (n + n // 2 + 1)  # half-length FFT re/im + per-bin accumulator
     flash += 8 * size  # per-feature normalization offset and gain
     return flash, ram, "code per kind (FRONTEND_CODE_FLASH) + window/twiddle tables + normalization"
 

@@ -47,19 +47,18 @@ def _seq_sum(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.cumsum(x, axis=axis, dtype=F32).take(-1, axis=axis)
 
 
-def fft(re: np.ndarray, im: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """tae_fe_fft over the last axis, for any leading shape."""
+def fft_half(
+    re: np.ndarray, im: np.ndarray, tw_re: np.ndarray, tw_im: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """tae_fe_fft_half over the last axis (n = N/2 points; tw_* = the N-point twiddle table)."""
     re, im = np.array(re, F32), np.array(im, F32)
-    n = re.shape[-1]
+    n, big_n = re.shape[-1], 2 * re.shape[-1]
     bits = n.bit_length() - 1
-    rev = np.array([int(format(i, f"0{bits}b")[::-1], 2) for i in range(n)])
+    rev = np.array([int(format(i, f"0{bits}b")[::-1], 2) if bits else 0 for i in range(n)])
     re, im = re[..., rev], im[..., rev]
-    k = np.arange(n // 2, dtype=np.float64)
-    tw_re = np.cos(2 * np.pi * k / n).astype(F32)
-    tw_im = (-np.sin(2 * np.pi * k / n)).astype(F32)
     length = 2
     while length <= n:
-        half, step = length // 2, n // length
+        half, step = length // 2, big_n // length
         a = (np.arange(0, n, length)[:, None] + np.arange(half)[None, :]).ravel()
         b = a + half
         wr = np.tile(tw_re[np.arange(half) * step], n // length)
@@ -73,20 +72,37 @@ def fft(re: np.ndarray, im: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return re, im
 
 
+def real_bins(
+    re: np.ndarray, im: np.ndarray, tw_re: np.ndarray, tw_im: np.ndarray, magnitude: bool
+) -> np.ndarray:
+    """tae_fe_real_bins: power (or magnitude) of bins 0..N/2 from the half-length FFT Z."""
+    h = re.shape[-1]
+    k = np.arange(h + 1)
+    ka, kb = np.where(k == h, 0, k), np.where(k == 0, 0, h - k)
+    ar, ai, br, bi = re[..., ka], im[..., ka], re[..., kb], -im[..., kb]
+    half = F32(0.5)
+    er, ei = (ar + br) * half, (ai + bi) * half
+    o_r, o_i = (ai - bi) * half, (br - ar) * half
+    c = np.append(tw_re[:h], F32(-1)).astype(F32)
+    s = np.append(tw_im[:h], F32(0)).astype(F32)
+    xr = er + (c * o_r - s * o_i)
+    xi = ei + (c * o_i + s * o_r)
+    p = xr * xr + xi * xi
+    return np.sqrt(p) if magnitude else p
+
+
 def _spectral(x: np.ndarray, mean: np.ndarray, spec: FrontendSpec) -> np.ndarray:
     """x: [n, C, L] -> [n, C, bands]."""
     sp = spec.spectral
     assert sp is not None
     window = sp.window_table()
+    tw_re, tw_im = sp.twiddles()
     acc = np.zeros((*x.shape[:2], sp.fft_length // 2 + 1), F32)
     for f in range(sp.frames):
         seg = x[..., f * sp.fft_length : (f + 1) * sp.fft_length]
-        re, im = fft((seg - mean[..., None]) * window, np.zeros_like(seg))
-        half = slice(0, sp.fft_length // 2 + 1)
-        p = re[..., half] * re[..., half] + im[..., half] * im[..., half]
-        if sp.spectrum == "magnitude":
-            p = np.sqrt(p)
-        acc = acc + p
+        v = (seg - mean[..., None]) * window
+        re, im = fft_half(v[..., 0::2], v[..., 1::2], tw_re, tw_im)
+        acc = acc + real_bins(re, im, tw_re, tw_im, sp.spectrum == "magnitude")
     out = []
     for k0, k1 in zip(sp.band_edges[:-1], sp.band_edges[1:], strict=True):
         v = _seq_sum(acc[..., k0:k1]) / F32((k1 - k0) * sp.frames)

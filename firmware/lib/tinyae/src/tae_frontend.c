@@ -77,9 +77,10 @@ static float tae_fe_mean(const float *ring, uint32_t oldest, uint32_t c)
 #endif
 
 #if TAE_FE_SPECTRAL
-void tae_fe_fft(float *re, float *im)
+void tae_fe_fft_half(float *re, float *im)
 {
-    const uint32_t n = (uint32_t)TAE_FE_FFT_LEN;
+    /* TAE_FE_FFT_LEN / 2 points; twiddle W_len^k is W_N^(k*N/len), entry k*N/len of the N table */
+    const uint32_t n = (uint32_t)TAE_FE_FFT_LEN / 2u;
     uint32_t i, j = 0u, len;
     for (i = 1u; i < n; ++i) { /* bit-reversal permutation, j = reverse(i) kept incrementally */
         uint32_t bit = n >> 1;
@@ -97,7 +98,7 @@ void tae_fe_fft(float *re, float *im)
         }
     }
     for (len = 2u; len <= n; len <<= 1) {
-        const uint32_t half = len >> 1, step = n / len;
+        const uint32_t half = len >> 1, step = (uint32_t)TAE_FE_FFT_LEN / len;
         uint32_t start, k;
         for (start = 0u; start < n; start += len) {
             for (k = 0u; k < half; ++k) {
@@ -114,6 +115,29 @@ void tae_fe_fft(float *re, float *im)
     }
 }
 
+/* Add the power (or magnitude) of bins 0..N/2 of the real frame packed in re/im (even samples in
+ * re, odd in im) to acc: Z = FFT_{N/2}(x_even + i x_odd), then for each k
+ *   E = (Z[k] + conj Z[N/2-k]) / 2,  O = (Z[k] - conj Z[N/2-k]) / 2i,  X[k] = E + W_N^k O. */
+static void tae_fe_real_bins(const float *re, const float *im, float *acc)
+{
+    const uint32_t h = (uint32_t)TAE_FE_FFT_LEN / 2u;
+    uint32_t k;
+    for (k = 0u; k <= h; ++k) {
+        const uint32_t ka = (k == h) ? 0u : k, kb = (k == 0u) ? 0u : h - k;
+        const float ar = re[ka], ai = im[ka], br = re[kb], bi = -im[kb];
+        const float er = (ar + br) * 0.5f, ei = (ai + bi) * 0.5f;
+        const float or_ = (ai - bi) * 0.5f, oi = (br - ar) * 0.5f;
+        const float c = (k == h) ? -1.0f : tae_fe_tw_re[k], s = (k == h) ? 0.0f : tae_fe_tw_im[k];
+        const float xr = er + (c * or_ - s * oi);
+        const float xi = ei + (c * oi + s * or_);
+        float p = xr * xr + xi * xi;
+#if !TAE_FE_POWER
+        p = sqrtf(p);
+#endif
+        acc[k] += p;
+    }
+}
+
 static void tae_fe_spectrum(const float *ring, uint32_t oldest, uint32_t c, float *out, tae_frontend_work_t *w)
 {
     const float mean = tae_fe_mean(ring, oldest, c);
@@ -122,20 +146,18 @@ static void tae_fe_spectrum(const float *ring, uint32_t oldest, uint32_t c, floa
         w->acc[k] = 0.0f;
     }
     for (f = 0u; f < (uint32_t)TAE_FE_FRAMES; ++f) {
-        for (n = 0u; n < (uint32_t)TAE_FE_FFT_LEN; ++n) {
+        for (n = 0u; n < (uint32_t)TAE_FE_FFT_LEN; ++n) { /* even samples -> re, odd -> im */
             const uint32_t t = f * (uint32_t)TAE_FE_FFT_LEN + n;
             const float x = ring[tae_fe_slot(oldest, t) * (uint32_t)TAE_FE_CHANNELS + c];
-            w->re[n] = (x - mean) * tae_fe_window[n];
-            w->im[n] = 0.0f;
+            const float v = (x - mean) * tae_fe_window[n];
+            if (n & 1u) {
+                w->im[n >> 1] = v;
+            } else {
+                w->re[n >> 1] = v;
+            }
         }
-        tae_fe_fft(w->re, w->im);
-        for (k = 0u; k <= (uint32_t)TAE_FE_FFT_LEN / 2u; ++k) {
-            float p = w->re[k] * w->re[k] + w->im[k] * w->im[k];
-#if !TAE_FE_POWER
-            p = sqrtf(p);
-#endif
-            w->acc[k] += p;
-        }
+        tae_fe_fft_half(w->re, w->im);
+        tae_fe_real_bins(w->re, w->im, w->acc);
     }
     for (b = 0u; b < (uint32_t)TAE_FE_BANDS; ++b) {
         const uint32_t k0 = tae_fe_band_edges[b], k1 = tae_fe_band_edges[b + 1u];

@@ -3,7 +3,8 @@
  * Kinds (model_config.h's TAE_FE_* block, rendered from the manifest's `frontend`), concatenated in this order:
  *   raw       the window itself, time-major (L*C values)
  *   spectral  per channel: remove the window mean, frames of TAE_FE_FFT_LEN samples times a window
- *             function (scaled so a bin-centred tone of amplitude A reads A), radix-2 FFT, magnitude
+ *             function (scaled so a bin-centred tone of amplitude A reads A), real FFT (a radix-2
+ *             complex FFT of half the length on the even/odd-packed frame, then the split), magnitude
  *             or power per bin, averaged over the frames and over each band of bins, optional log
  *             (C*TAE_FE_BANDS values, channel-major)
  *   stats     per channel: mean, RMS, standard deviation, peak-to-peak, crest factor, skewness,
@@ -42,8 +43,8 @@ enum {
 
 typedef struct {
 #if TAE_FE_SPECTRAL
-    float re[TAE_FE_FFT_LEN];
-    float im[TAE_FE_FFT_LEN];
+    float re[TAE_FE_FFT_LEN / 2]; /* the real frame packed as N/2 complex values, then its FFT */
+    float im[TAE_FE_FFT_LEN / 2];
     float acc[TAE_FE_FFT_LEN / 2 + 1]; /* per-bin sum over the frames */
 #else
     float unused; /* C99 forbids an empty struct */
@@ -57,8 +58,9 @@ void tae_frontend_compute(const float *ring, uint32_t oldest, float *features, t
 
 /* Building blocks, exposed for tests. */
 #if TAE_FE_SPECTRAL
-/* In-place forward FFT of TAE_FE_FFT_LEN complex values (radix-2, decimation in time). */
-void tae_fe_fft(float *re, float *im);
+/* In-place forward FFT of TAE_FE_FFT_LEN/2 complex values (radix-2, decimation in time); the real
+ * FFT of TAE_FE_FFT_LEN samples is this on the even/odd-packed frame plus a split step. */
+void tae_fe_fft_half(float *re, float *im);
 #endif
 /* Natural log for positive normal floats (NaN and +inf pass through): exponent split, then a
  * fixed odd series in s = (m-1)/(m+1). A few ulp from libm's, and the same bits on every target. */
