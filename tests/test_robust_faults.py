@@ -229,3 +229,46 @@ def test_device_reset_without_retries_stops_with_one_sentence(
     assert r["windows_compared"] == len(first_incarnation_windows(proxy)) > 0
     assert r["windows_compared"] + len(lost(r)) == N_WINDOWS
     assert_verified_exact(r)
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_stream_keeps_every_row_and_recovers_with_retries(
+    default_elf, default_model_dir, short_csv, tmp_path, capsys, retries
+):
+    out = tmp_path / "rows.jsonl"
+    fault = Fault("flip", "d2h", msg="result:15")
+    with Emulator(default_elf, qmp=True) as emu, FaultProxy(emu.port, [fault]) as proxy:
+        code = main(
+            ["stream", "--port", proxy.url, "--model-dir", str(default_model_dir), "--csv", str(short_csv),
+             "--out", str(out), "--quiet", "--timeout", "2", "--retries", str(retries)]
+        )  # fmt: skip
+    assert fault.fired
+    table = capsys.readouterr().out
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    got = [r["window"] for r in rows]
+    assert len(got) == len(set(got))  # each window once
+    if retries:
+        assert code == 0 and sorted(got) == list(range(N_WINDOWS))
+        assert "retried windows" in table and "1: 15" in table
+    else:
+        assert code == 1 and sorted(got) == [w for w in range(N_WINDOWS) if w != 15]
+        assert "1: 15" in table  # the lost window, by number
+
+
+def test_record_lists_the_samples_a_fault_cost(default_elf, default_model_dir, tmp_path, capsys):
+    out = tmp_path / "capture.csv"
+    fault = Fault("flip", "d2h", msg="telemetry:64")
+    with Emulator(default_elf, qmp=True) as emu, FaultProxy(emu.port, [fault]) as proxy:
+        code = main(
+            ["record", "--port", proxy.url, "--model-dir", str(default_model_dir), "--samples", "400",
+             "--out", str(out), "--no-timestamp", "--quiet", "--timeout", "3"]
+        )  # fmt: skip
+    assert fault.fired
+    err = capsys.readouterr().err
+    meta = json.loads(out.with_suffix(".csv.json").read_text())
+    (gap,) = meta["lost_samples"]
+    assert code == 1 and "samples were lost on the link (first at sample 64)" in err
+    assert gap["first"] == 64 and 1 <= gap["count"] <= MAX_BATCH
+    following = [e.label for e in proxy.frames("d2h") if e.label and e.label.startswith("telemetry:")]
+    assert f"telemetry:{64 + gap['count']}" in following  # the gap ends where the next frame starts
+    assert meta["samples"] == 400 == len(out.read_text().splitlines()) - 1

@@ -12,7 +12,7 @@ Faults are deterministic: each fires once, at an exact place of one direction's 
 - ``frame=K``   the K-th non-empty frame (bytes up to a 0x00 delimiter; the boot banner counts as one);
 - ``msg=NAME``  the first frame that decodes as NAME: ``result:W`` (window_seq W), ``samples:B``
                 (batch_seq B), ``ack:B`` (ACK of SAMPLES batch B), ``hello``, ``info``, ``boot``,
-                ``set``, ``reset``, ``error``.
+                ``set``, ``reset``, ``error``, ``telemetry:S`` (first_sample S).
 
 and ``pos`` (the byte within that frame, counted on its wire bytes including the delimiter;
 default: the middle, -1 = the delimiter itself). Kinds:
@@ -108,6 +108,8 @@ def label(frame: bytes) -> str | None:
         return None
     if isinstance(m, p.Result):
         return f"result:{m.window_seq}"
+    if isinstance(m, p.Telemetry):
+        return f"telemetry:{m.first_sample}"
     if isinstance(m, p.Samples):
         return f"samples:{m.batch_seq}"
     if isinstance(m, p.Ack):
