@@ -379,7 +379,7 @@ class Device:
                 quiet = time.monotonic() + self.timeout / 3
                 continue
             if isinstance(msg, p.Boot):
-                raise _Rebooted()
+                raise _Rebooted() if self._recovering else self._reset_error()
             if isinstance(msg, p.Ack) and msg.ref_type == ref_type:
                 return msg
             if isinstance(msg, p.ErrorReply) and msg.ref_type == ref_type:
@@ -466,10 +466,13 @@ class Device:
         rounds_left = max(0, int(retries))
         self._recovering = rounds_left > 0
         replay = False
+        pending_reboot = False
         try:
             while True:
                 rebooted = False
                 try:
+                    if pending_reboot:  # a reboot during the recovery itself uses another round
+                        self._after_reboot()
                     for first, end in ranges:
                         # samples from window `first` up to the end of window end-1 (or all samples)
                         lo = first * hop
@@ -492,9 +495,7 @@ class Device:
                         raise self._reset_error()
                     break
                 rounds_left -= 1
-                self._recovering = rounds_left > 0
-                if rebooted:
-                    self._after_reboot()
+                pending_reboot = rebooted
                 ranges = _replay_ranges(missing, n_hist)
                 replay = True
                 if not missing:

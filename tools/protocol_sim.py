@@ -170,12 +170,14 @@ def seed_corpus(directory: Path) -> Path:
         (directory / f"seed-{v['name']}").write_bytes(bytes.fromhex(v["wire"]))
     for name, msgs in structured_seeds().items():
         (directory / f"seed-structured-{name}").write_bytes(_structured(msgs))
+    (directory / "seed-structured-engine-fails").write_bytes(_structured(structured_seeds()["stream"], 3))
     return directory
 
 
-def _structured(msgs: list) -> bytes:
-    """fuzz_protocol.c's structured input: 0xA5, then `len u16 | header|body` per message."""
-    out = bytearray(b"\xa5")
+def _structured(msgs: list, fail_every: int = 0) -> bytes:
+    """fuzz_protocol.c's structured input: 0xA5, the engine's fail-every byte (0: never), then
+    `len u16 | header|body` per message."""
+    out = bytearray(b"\xa5" + bytes([fail_every]))
     for seq, m in enumerate(msgs):
         payload = p.encode_payload(m, seq)[: -p.CRC_SIZE]
         out += len(payload).to_bytes(2, "little") + payload

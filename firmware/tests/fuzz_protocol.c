@@ -13,6 +13,7 @@ void sim_feed(const uint8_t *data, size_t len);
 size_t sim_read(uint8_t *buf, size_t cap);
 void sim_poll(void);
 uint32_t sim_push_sensor(const float *samples, uint32_t n);
+void sim_set_engine_fail_every(uint32_t n);
 
 static tae_frame_decoder_t fuzz_dec;
 static uint8_t fuzz_sink[1 << 16];
@@ -75,9 +76,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap();
         }
     }
-    if (size > 0 && data[0] == 0xA5u) {
+    if (size > 1 && data[0] == 0xA5u) {
+        /* the second byte: every n-th inference of the stand-in engine fails (0: never) */
+        sim_set_engine_fail_every(data[1] & 7u);
         sim_boot();
-        fuzz_structured(data + 1, size - 1);
+        fuzz_structured(data + 2, size - 2);
+        sim_set_engine_fail_every(0u);
         return 0;
     }
     /* The same bytes through the device application; when the first byte is odd the device is
