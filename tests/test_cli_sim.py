@@ -168,11 +168,24 @@ def test_verify_uses_labels_for_a_confusion_matrix(tmp_path):
 
 def test_verify_reports_a_lost_window_by_number(model_dir, tmp_path, capsys):
     # device frames: 0 BOOT, 1 INFO, 2 ack(verify), 3 ack(reset), 4 result w0, 5 ack? -> corrupt frame 8
-    code, r = _verify(model_dir, tmp_path, "sim://?corrupt_rx=8")
+    code, r = _verify(model_dir, tmp_path, "sim://?corrupt_rx=8", "--retries", "0")
     assert code == 1 and not r["ok"]
     assert len(r["lost_windows"]) == 1
     assert r["windows_compared"] == N_WINDOWS - 1
     assert r["link"]["lost_frames"] == 1
+
+
+def test_verify_recovers_a_lost_window_by_default(model_dir, tmp_path):
+    code, r = _verify(model_dir, tmp_path, "sim://?corrupt_rx=8")
+    assert code == 0 and r["ok"], r
+    assert len(r["retried_windows"]) == 1 and not r["lost_windows"]
+    assert r["windows_compared"] == N_WINDOWS
+
+
+def test_verify_resumes_after_a_device_reset_by_default(model_dir, tmp_path):
+    code, r = _verify(model_dir, tmp_path, "sim://?reset_after=1500")
+    assert code == 0 and r["ok"], r
+    assert r["link"]["device_resets"] == 1 and r["windows_compared"] == N_WINDOWS
 
 
 def test_verify_survives_a_corrupted_host_frame_by_resending(model_dir, tmp_path):
@@ -183,7 +196,7 @@ def test_verify_survives_a_corrupted_host_frame_by_resending(model_dir, tmp_path
 
 
 def test_verify_device_reset_midway_keeps_a_partial_report(model_dir, tmp_path, capsys):
-    code, r = _verify(model_dir, tmp_path, "sim://?reset_after=1500")
+    code, r = _verify(model_dir, tmp_path, "sim://?reset_after=1500", "--retries", "0")
     err = capsys.readouterr().err
     assert code == 2
     assert "reset during the session" in err
@@ -215,8 +228,9 @@ def test_stream_timeout_keeps_received_results(model_dir, tmp_path, capsys):
 def test_stream_reset_detected(model_dir, tmp_path, capsys):
     out = tmp_path / "r.jsonl"
     code = run(
-        "stream", "--port", "sim://?reset_after=1500", "--model-dir", str(model_dir), "--out", str(out)
-    )
+        "stream", "--port", "sim://?reset_after=1500", "--model-dir", str(model_dir), "--out", str(out),
+        "--retries", "0",
+    )  # fmt: skip
     assert code == 2
     assert "reset during the session" in capsys.readouterr().err
     assert len(out.read_text().splitlines()) > 0

@@ -20,8 +20,8 @@ import pytest
 import random_models as rm
 from test_compiled_bitexact import narrow_per_channel
 
-from tools.hostbuild import CORE_DIR, ROOT
 from train.compiled import render
+from train.hostbuild import CORE_DIR, ROOT
 
 SRC = CORE_DIR / "src"
 TARGET = ROOT / "firmware" / "targets" / "mps2_an386"

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import random_models as rm
 
-from tools.hostbuild import CORE_DIR, build_shared, load
 from train.compiled import render
 from train.compiled.lower import FcStage, kernel_words, lower, padded_bias, quant_params
 from train.compiled.tflite_model import read_tflite
+from train.hostbuild import CORE_DIR, build_shared, load
 
 SRC = CORE_DIR / "src"
 N_MODELS = 320

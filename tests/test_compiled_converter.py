@@ -13,8 +13,8 @@ import pytest
 import random_models as rm
 from test_compiled_bitexact import FcLayer, run_stages
 
-from tools.hostbuild import CORE_DIR, build_shared, load
 from train.compiled import check_ops, generate
+from train.hostbuild import CORE_DIR, build_shared, load
 
 SRC = CORE_DIR / "src"
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import random_models as rm
 
-from tools.hostbuild import CORE_DIR, FP_FLAGS, ROOT, SANITIZE_FLAGS, WARNING_FLAGS
 from train.compiled import render
+from train.hostbuild import CORE_DIR, FP_FLAGS, ROOT, SANITIZE_FLAGS, WARNING_FLAGS
 
 SRC = CORE_DIR / "src"
 DRIVER = ROOT / "firmware" / "tests" / "compiled_driver.c"

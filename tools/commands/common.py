@@ -47,14 +47,17 @@ def add_device_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--quiet", action="store_true", help="no progress bars or live view")
 
 
+DEFAULT_RETRIES = 2  # a serial line on a desk glitches; recover unless asked not to
+
+
 def add_retries_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--retries",
         type=int,
-        default=0,
+        default=DEFAULT_RETRIES,
         metavar="N",
         help="recover from link faults: stream lost windows again and resume after a device reboot, "
-        "up to N rounds (default 0: report lost windows, stop at a reboot)",
+        f"up to N rounds (default {DEFAULT_RETRIES}; 0 reports lost windows and stops at a reboot)",
     )
 
 

@@ -12,14 +12,13 @@ an anomaly); 0/1 classes need no selector.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from train.data.csv_source import F32_MAX, Series, detect_delimiter, labels_from_classes, read_text
+from train.data.csv_source import F32_OVERFLOW, Series, detect_delimiter, labels_from_classes, read_text
 from train.errors import UserError
 
 
@@ -58,7 +57,7 @@ def _number(s: str, path: Path, line: int, where: str) -> float:
     except ValueError:
         what = "a missing value '?'" if s.strip() == "?" else f"{s.strip()[:40]!r}, not a number"
         raise UserError(f"{path} line {line}, {where}: {what}; fix that case or remove it") from None
-    if not math.isfinite(v) or abs(v) > F32_MAX:
+    if not abs(v) < F32_OVERFLOW:  # NaN, inf, or beyond float32 (rounds to inf)
         raise UserError(
             f"{path} line {line}, {where} is {s.strip()!r} (NaN, infinite or too large); fix that case"
         )
