@@ -10,6 +10,7 @@ does; the host build reads the same rings (NativeFrontend.from_ring) for the com
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,7 +195,7 @@ def quality_specs(quick: bool) -> list[tuple[str, str, ModelSpec]]:
     return out
 
 
-def section(quick: bool, model_dir: Path, img_dir: Path, device_ok: bool, say) -> dict:  # type: ignore[no-untyped-def]
+def section(quick: bool, model_dir: Path, img_dir: Path, device_ok: bool, say: Callable[[str], None]) -> dict:
     """AUC for raw vs spectral vs stats (vs both) per data set, and each front-end's device cost."""
     rows = []
     trained: dict[tuple[str, str], models.TrainedModel] = {}

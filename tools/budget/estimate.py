@@ -56,7 +56,7 @@ def compiled_model_bytes(manifest: dict[str, Any]) -> tuple[int, str]:
 
 # Code of each front-end kind, arm-none-eabi-gcc -Os, rounded up from `make bench`'s "Feature front-ends"
 # table (flash added minus the generated tables). Raw needs no code beyond the pipeline's.
-FRONTEND_CODE_FLASH = {"raw": 0, "spectral": 900, "stats": 800}
+FRONTEND_CODE_FLASH = {"raw": 0, "spectral": 1100, "stats": 850}
 
 
 def frontend_bytes(manifest: dict[str, Any]) -> tuple[int, int, str]:

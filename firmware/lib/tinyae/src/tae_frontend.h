@@ -1,6 +1,7 @@
 /* tinyae — the feature front-end: what the network sees of a window.
  *
- * Kinds (model_config.h's TAE_FE_* block, rendered from the manifest's `frontend`), concatenated in this order:
+ * Kinds (model_config.h's TAE_FE_* block, rendered from the manifest's `frontend`), concatenated
+ * in this order:
  *   raw       the window itself, time-major (L*C values)
  *   spectral  per channel: remove the window mean, frames of TAE_FE_FFT_LEN samples times a window
  *             function (scaled so a bin-centred tone of amplitude A reads A), real FFT (a radix-2
