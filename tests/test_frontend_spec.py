@@ -52,7 +52,8 @@ def test_manifest_round_trip() -> None:
     s = spec(length=96, kinds=["raw", "spectral", "stats"], fft_length=32, bins=5, log=False)
     m = {"frontend": s.to_manifest(100.0), "window": {"length": 96, "channels": 3}}
     assert FrontendSpec.from_manifest(m) == s
-    assert FrontendSpec.from_manifest({"window": {"length": 8, "channels": 2}}).raw_only
+    raw = {"frontend": spec(length=8, channels=2).to_manifest(), "window": {"length": 8, "channels": 2}}
+    assert FrontendSpec.from_manifest(raw) == FrontendSpec(("raw",), 8, 2)
 
 
 def test_header_block_carries_the_layout() -> None:

@@ -33,6 +33,7 @@ from tools import protocol as p
 from tools.protocol_vectors import CONFIG
 from train import preprocess
 from train.errors import UserError
+from train.frontend import FrontendSpec
 from train.reference import ReferenceResult
 
 SCHEME = "sim://"
@@ -278,9 +279,10 @@ def sim_manifest(config: dict = CONFIG) -> dict:
             "channel_names": [f"ch{i}" for i in range(c)],
             "sample_rate_hz": config["sample_rate_hz"],
         },
-        "frontend": {"kind": "raw"},
+        "frontend": FrontendSpec(("raw",), config["window_len"], c).to_manifest(),
         "normalization": {
             "method": "zscore",
+            "per": "channel",
             "offset": list(config["norm_offset"]),
             "scale": [float(1.0 / (float(g) * config["in_scale"])) for g in gain],
         },

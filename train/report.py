@@ -76,8 +76,8 @@ def feature_rows(frontend: dict, length: int, channel_names: list[str]) -> list[
     channels = len(channel_names)
     rows: list[tuple[str, np.ndarray]] = []
     base = 0
-    sizes = frontend.get("sizes", {"raw": length * channels})
-    for kind in frontend.get("kinds", ["raw"]):
+    sizes = frontend["sizes"]
+    for kind in frontend["kinds"]:
         per = sizes[kind] // channels
         for c, name in enumerate(channel_names):
             if kind == "raw":  # time-major: sample t of channel c is element t*C + c

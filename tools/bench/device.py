@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.bench.common import ROOT, command_text, run
+from tools.bench.common import ROOT, command_text, rel, run
 from tools.bench.models import TrainedModel
 from train.errors import UserError
 
@@ -115,37 +115,49 @@ def build(
         assert model_dir is not None
         srcs += [str(CORE_DIR / s) for s in ENGINE_SRCS] + [str(model_dir / "model_compiled.c")]
     defs = ["-DTAE_BENCH_LINK"] if link else ["-DTAE_BENCH_BASELINE"] if baseline else []
-    incs = [] if link else [f"-I{model_dir}"]
+    incs = [] if link else [model_dir]
+    argv = link_harness(elf, srcs, [*incs, out_dir], [*defs, f"-DTAE_BENCH_REPS={REPS}u"], opt)
+    m = measure_elf(elf, BUDGET_TARGET)
+    return Image(elf, command_text(relative_argv(argv)), m.flash, m.ram_static, dict(m.parts))
+
+
+def link_harness(elf: Path, srcs: list[str], include_dirs: list, defines: list[str], opt: str) -> list[str]:
+    """Compile and link a harness image for the mps2_an386 target (the flags of mk/firmware-emu.mk)."""
     argv = [
         "arm-none-eabi-gcc", *ARCH, "-std=c99", opt, "-g", "-ffunction-sections", "-fdata-sections",
-        "-fno-common", *WARN, f"-I{TARGET_DIR}", f"-I{CORE_DIR}", *incs, f"-I{out_dir}",
-        *defs, f"-DTAE_BENCH_REPS={REPS}u",
+        "-fno-common", *WARN, f"-I{TARGET_DIR}", f"-I{CORE_DIR}", *(f"-I{d}" for d in include_dirs),
+        *defines,
         "-T", str(TARGET_DIR / "mps2_an386.ld"), "-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections",
-        f"-Wl,-Map={out_dir / 'bench.map'}", "-Wl,--no-warn-rwx-segments",
+        f"-Wl,-Map={elf.with_suffix('.map')}", "-Wl,--no-warn-rwx-segments",
         "-o", str(elf), *srcs,
         "-Wl,--start-group", "-lc_nano", "-lm", "-lgcc", "-Wl,--end-group",
     ]  # fmt: skip
     run(argv, timeout=300)
-    m = measure_elf(elf, BUDGET_TARGET)
-    return Image(elf, command_text(_rel(argv)), m.flash, m.ram_static, dict(m.parts))
+    return argv
 
 
-def _rel(argv: list[str]) -> list[str]:
+def relative_argv(argv: list[str]) -> list[str]:
     root = str(ROOT) + "/"
     return [a.replace(root, "") for a in argv]  # inside -I, -Wl,-Map= and -o arguments too
 
 
-def run_image(elf: Path, timeout: float = 120.0) -> dict:
-    """Boot the bench image in QEMU and parse its BENCH line."""
+def read_harness(elf: Path, marker: bytes, timeout: float = 120.0) -> bytes:
+    """Boot a harness image in QEMU; its UART output up to the line holding `marker`."""
     from tools.emulator import Emulator
 
     with Emulator(elf, timeout=30.0) as emu:
         ser = emu.connect()
         try:
-            data = emu.read_until(ser, b"BENCH", timeout=timeout)
+            data = emu.read_until(ser, marker, timeout=timeout)
         finally:
             ser.close()
         emu.wait(5.0)
+    return data
+
+
+def run_image(elf: Path, timeout: float = 120.0) -> dict:
+    """Boot the bench image in QEMU and parse its BENCH line."""
+    data = read_harness(elf, b"BENCH", timeout)
     m = _LINE.search(data)
     if m is None:
         raise UserError(f"the bench image {elf} printed no BENCH line: {data[-200:]!r}")
@@ -201,7 +213,7 @@ def measure(model: TrainedModel, work_dir: Path, opts: tuple[str, ...] = ("-Os",
             "image_ram_static": img.ram_static,
             "budget_parts": img.parts,
             "build_command": img.command,
-            "run": f"tools.emulator.Emulator (QEMU mps2-an386 -icount shift=6) on {_rel([str(img.elf)])[0]}",
+            "run": f"tools.emulator.Emulator (QEMU mps2-an386 -icount shift=6) on {rel(img.elf)}",
         }
     return out
 

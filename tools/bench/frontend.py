@@ -17,8 +17,16 @@ from pathlib import Path
 import numpy as np
 
 from tools.bench import models
-from tools.bench.common import command_text, rel, run
-from tools.bench.device import ARCH, BUDGET_TARGET, CORE_DIR, TARGET_DIR, TARGET_SRCS, WARN, _rel
+from tools.bench.common import command_text, rel
+from tools.bench.device import (
+    BUDGET_TARGET,
+    CORE_DIR,
+    TARGET_DIR,
+    TARGET_SRCS,
+    link_harness,
+    read_harness,
+    relative_argv,
+)
 from tools.bench.models import ModelSpec
 from train.errors import UserError
 from train.frontend import FrontendSpec
@@ -84,30 +92,14 @@ def build(
     srcs = [str(TARGET_DIR / s) for s in TARGET_SRCS] + [str(APP)]
     if not baseline:
         srcs.append(str(CORE_DIR / "tae_frontend.c"))
-    argv = [
-        "arm-none-eabi-gcc", *ARCH, "-std=c99", opt, "-g", "-ffunction-sections", "-fdata-sections",
-        "-fno-common", *WARN, f"-I{TARGET_DIR}", f"-I{CORE_DIR}", f"-I{config_dir}", f"-I{out_dir}",
-        *(["-DTAE_FE_BENCH_BASELINE"] if baseline else []),
-        "-T", str(TARGET_DIR / "mps2_an386.ld"), "-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections",
-        f"-Wl,-Map={out_dir / 'frontend.map'}", "-Wl,--no-warn-rwx-segments",
-        "-o", str(elf), *srcs,
-        "-Wl,--start-group", "-lc_nano", "-lm", "-lgcc", "-Wl,--end-group",
-    ]  # fmt: skip
-    run(argv, timeout=300)
+    defs = ["-DTAE_FE_BENCH_BASELINE"] if baseline else []
+    argv = link_harness(elf, srcs, [config_dir, out_dir], defs, opt)
     m = measure_elf(elf, BUDGET_TARGET)
-    return Image(elf, command_text(_rel(argv)), m.flash, m.ram_static)
+    return Image(elf, command_text(relative_argv(argv)), m.flash, m.ram_static)
 
 
 def run_image(elf: Path, timeout: float = 120.0) -> DeviceFeatures:
-    from tools.emulator import Emulator
-
-    with Emulator(elf, timeout=30.0) as emu:
-        ser = emu.connect()
-        try:
-            data = emu.read_until(ser, b"FRONTEND", timeout=timeout)
-        finally:
-            ser.close()
-        emu.wait(5.0)
+    data = read_harness(elf, b"FRONTEND", timeout)
     summary = _SUMMARY.search(data)
     if summary is None:
         raise UserError(f"the front-end image {elf} printed no FRONTEND line: {data[-200:]!r}")

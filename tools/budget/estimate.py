@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from train.errors import UserError
+from train.frontend.spec import Spectral
 
 from .config import Budgets, load_budgets
 from .figures import Estimate
@@ -68,11 +69,11 @@ def frontend_bytes(manifest: dict[str, Any]) -> tuple[int, int, str]:
     size = int(fe.get("feature_size", manifest.get("input", {}).get("size", 0)))
     flash = sum(FRONTEND_CODE_FLASH.get(k, 0) for k in kinds)
     ram = 4 * size
-    sp = fe.get("spectral")
-    if sp:
-        n = int(sp["fft_length"])
-        flash += 4 * n + 4 * n + 2 * len(sp["band_edges"])  # window, twiddles, band edges
-        ram += 4 * (n + n // 2 + 1)  # half-length FFT re/im + per-bin accumulator
+    if fe.get("spectral"):
+        sp = Spectral.from_manifest(fe["spectral"])
+        n = sp.fft_length
+        flash += 4 * n + 4 * n + 2 * (sp.bands + 1)  # window, twiddles, band edges
+        ram += sp.work_bytes
     flash += 8 * size  # per-feature normalization offset and gain
     return flash, ram, "code per kind (FRONTEND_CODE_FLASH) + window/twiddle tables + normalization"
 

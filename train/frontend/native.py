@@ -55,12 +55,11 @@ def _library(spec: FrontendSpec) -> ctypes.CDLL:
 class NativeFrontend:
     """features(windows [n, L, C]) -> [n, F] float32, through the core's C."""
 
-    WORK_BYTES = 64 * 1024  # more than any tae_frontend_work_t (FFT <= 4096: 2*4096+2049 floats)
-
     def __init__(self, spec: FrontendSpec) -> None:
         self.spec = spec
         self.lib = _library(spec)
-        self._work = ctypes.create_string_buffer(self.WORK_BYTES)
+        work = spec.spectral.work_bytes if spec.spectral else 4  # sizeof(tae_frontend_work_t)
+        self._work = ctypes.create_string_buffer(work)
 
     def __call__(self, windows: np.ndarray) -> np.ndarray:
         w = np.ascontiguousarray(windows, np.float32)

@@ -39,6 +39,24 @@ class Spectral:
     def bands(self) -> int:
         return len(self.band_edges) - 1
 
+    @property
+    def work_bytes(self) -> int:
+        """sizeof(tae_frontend_work_t): half-length FFT re/im + per-bin accumulator, float32."""
+        n = self.fft_length
+        return 4 * (n + n // 2 + 1)
+
+    @classmethod
+    def from_manifest(cls, sp: dict) -> Spectral:
+        return cls(
+            fft_length=int(sp["fft_length"]),
+            frames=int(sp["frames"]),
+            window=sp["window"],
+            spectrum=sp["spectrum"],
+            log=bool(sp["log"]),
+            log_floor=float(sp["log_floor"]),
+            band_edges=tuple(int(e) for e in sp["band_edges"]),
+        )
+
     def window_table(self) -> np.ndarray:
         """The window function times 2/sum(w), so a bin-centred tone of amplitude A reads A."""
         n = np.arange(self.fft_length, dtype=np.float64)
@@ -125,22 +143,11 @@ class FrontendSpec:
 
     @classmethod
     def from_manifest(cls, manifest: dict) -> FrontendSpec:
-        fe = manifest.get("frontend") or {"kinds": ["raw"]}
-        kinds = tuple(fe.get("kinds") or [fe.get("kind", "raw")])
-        sp = fe.get("spectral")
-        spectral = None
-        if sp:
-            spectral = Spectral(
-                fft_length=int(sp["fft_length"]),
-                frames=int(sp["frames"]),
-                window=sp["window"],
-                spectrum=sp["spectrum"],
-                log=bool(sp["log"]),
-                log_floor=float(sp["log_floor"]),
-                band_edges=tuple(int(e) for e in sp["band_edges"]),
-            )
-        w = manifest["window"]
-        return cls(kinds, int(w["length"]), int(w["channels"]), spectral, tuple(fe.get("stats", ())))
+        fe, w = manifest["frontend"], manifest["window"]
+        spectral = Spectral.from_manifest(fe["spectral"]) if fe.get("spectral") else None
+        return cls(
+            tuple(fe["kinds"]), int(w["length"]), int(w["channels"]), spectral, tuple(fe.get("stats", ()))
+        )
 
     def digest(self) -> str:
         return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
