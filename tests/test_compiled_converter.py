@@ -1,7 +1,8 @@
 """Compiled engine vs TFLM on models made by the real TFLite converter (Keras Dense -> int8).
 
-Converter output differs from the hand-built random models: per-channel FC weights, RESHAPE around
-multi-dimensional inputs/outputs, LOGISTIC/TANH with the converter's fixed output quantization.
+Converter output differs from the hand-built random models: per-channel or per-tensor FC weights
+(both granularities of each model), RESHAPE around multi-dimensional inputs/outputs, LOGISTIC/TANH
+with the converter's fixed output quantization.
 """
 
 from __future__ import annotations
@@ -53,16 +54,19 @@ def _keras_models():
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    from train.quantize import convert
+    from train.quantize import convert, fully_connected_per_channel
 
     out = []
     rng = np.random.default_rng(3)
     d = tmp_path_factory.mktemp("conv")
     for name, model, shape in _keras_models():
         rep = rng.normal(size=(64, *shape)).astype(np.float32)
-        path = d / f"{name}.tflite"
-        path.write_bytes(convert(model, rep.reshape(64, -1) if len(shape) == 1 else rep))
-        out.append((name, path, int(np.prod(shape))))
+        for per_channel in (True, False):
+            flatbuffer = convert(model, rep.reshape(64, -1) if len(shape) == 1 else rep, per_channel=per_channel)
+            assert fully_connected_per_channel(flatbuffer) == per_channel
+            path = d / f"{name}_{'pc' if per_channel else 'pt'}.tflite"
+            path.write_bytes(flatbuffer)
+            out.append((path.stem, path, int(np.prod(shape))))
     return out
 
 

@@ -8,7 +8,7 @@ from train.errors import UserError
 from train.quantize import convert, inspect, load_tflite
 
 
-def _converted(activation: str) -> bytes:
+def _converted(activation: str, per_channel: bool = True) -> bytes:
     model = keras.Sequential(
         [
             keras.Input(shape=(12,)),
@@ -17,12 +17,22 @@ def _converted(activation: str) -> bytes:
         ]
     )
     rep = np.random.default_rng(0).standard_normal((64, 12)).astype(np.float32)
-    return convert(model, rep)
+    return convert(model, rep, per_channel=per_channel)
 
 
 def test_inspect_reports_int8_io_and_ops():
     info = inspect(_converted("linear"))
     assert info.ops == ["FULLY_CONNECTED"]
+    assert info.per_channel_weights
+
+
+def test_per_tensor_weights_on_request():
+    from train.compiled.tflite_model import read_tflite
+
+    flatbuffer = _converted("linear", per_channel=False)
+    assert not inspect(flatbuffer).per_channel_weights
+    graph = read_tflite(flatbuffer)
+    assert all(len(graph.tensors[op.inputs[1]].scale) == 1 for op in graph.ops)
     assert (info.input_size, info.output_size) == (12, 12)
     assert info.input_scale > 0 and -128 <= info.input_zero_point <= 127
 

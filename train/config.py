@@ -82,6 +82,10 @@ class TrainConfig:
 @dataclass
 class QuantizeConfig:
     representative_windows: int = 500
+    # FULLY_CONNECTED weight scales: auto (per-channel only when every target computes it) |
+    # per_channel | per_tensor. train/boards.py knows what each target's TFLM library supports.
+    weights: str = "auto"
+    targets: list[str] = field(default_factory=list)  # board envs / mps2_an386; empty = all of them
 
 
 @dataclass
@@ -131,6 +135,7 @@ CHOICES = {
     ("model", "variant"): ("plain", "denoising", "sparse", "contractive"),
     ("train", "loss"): ("mse", "mae"),
     ("threshold", "method"): ("percentile", "mean_std", "best_f1"),
+    ("quantize", "weights"): ("auto", "per_channel", "per_tensor"),
 }
 
 

@@ -30,6 +30,11 @@ def _c_string(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
+def _c_comment(value: str) -> str:
+    """Text safe inside a /* */ comment: no comment opener or closer survives."""
+    return str(value).replace("*/", "* /").replace("/*", "/ *")
+
+
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -40,6 +45,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["f32"] = _f32
     env.filters["c_string"] = _c_string
+    env.filters["c_comment"] = _c_comment
     return env
 
 

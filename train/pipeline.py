@@ -111,17 +111,22 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
     latent = encoder(model, latent_index).predict(x_test, verbose=0) if len(x_test) else None
 
     # -- int8 ------------------------------------------------------------------------------
+    from train.boards import choose_weights
     from train.quantize import convert, inspect
 
     tick = time.perf_counter()
+    weights = choose_weights(cfg.quantize.weights, cfg.quantize.targets)
     rng = np.random.default_rng(cfg.train.seed)
     rep_idx = rng.permutation(len(x_train))[: cfg.quantize.representative_windows]
-    flatbuffer = convert(model, x_train[np.sort(rep_idx)])
+    flatbuffer = convert(model, x_train[np.sort(rep_idx)], per_channel=weights.per_channel)
     tflite_path = out_dir / "model_int8.tflite"
     tflite_path.write_bytes(flatbuffer)
     qi = inspect(flatbuffer)
     t.conversion = time.perf_counter() - tick
-    _say(f"int8: {qi.size_bytes} B flatbuffer, ops {', '.join(qi.ops)}, sha256 {qi.sha256[:12]}…")
+    _say(
+        f"int8: {qi.size_bytes} B flatbuffer, ops {', '.join(qi.ops)}, "
+        f"{weights.granularity.replace('_', '-')} weights ({weights.reason}), sha256 {qi.sha256[:12]}…"
+    )
 
     # -- host reference and threshold ------------------------------------------------------
     from train.reference import HostReference
@@ -202,6 +207,7 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
             "gain": [float(v) for v in gain],
         },
         "output": {"size": qi.output_size, "scale": qi.output_scale, "zero_point": qi.output_zero_point},
+        "quantization": weights.to_manifest(),
         "score": {"kind": cfg.train.loss},
         "threshold": threshold.to_dict(),
         "decision": {"k": cfg.decision.k, "n": cfg.decision.n},

@@ -27,10 +27,15 @@ class QuantInfo:
     output_size: int
     sha256: str
     size_bytes: int
+    per_channel_weights: bool  # some FULLY_CONNECTED weight tensor has one scale per output channel
 
 
-def convert(model: keras.Model, representative: np.ndarray) -> bytes:
-    """Keras float model -> int8 TFLite flatbuffer, calibrated on normal windows."""
+def convert(model: keras.Model, representative: np.ndarray, *, per_channel: bool) -> bytes:
+    """Keras float model -> int8 TFLite flatbuffer, calibrated on normal windows [n, features].
+
+    per_channel: FULLY_CONNECTED weights with one scale per output channel (TFLite's default) or one
+    scale per tensor, for TFLM libraries older than upstream's per-channel support (train/boards.py).
+    """
     rep = np.asarray(representative, np.float32)
 
     def dataset():
@@ -43,6 +48,8 @@ def convert(model: keras.Model, representative: np.ndarray) -> bytes:
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
+    # TFLiteConverter's switch for per-tensor dense weights (TF >= 2.16; checked after conversion).
+    conv._experimental_disable_per_channel_quantization_for_dense_layers = not per_channel
     with captured_fds() as log:
         try:
             flatbuffer = conv.convert()
@@ -52,7 +59,21 @@ def convert(model: keras.Model, representative: np.ndarray) -> bytes:
     if flatbuffer is None:
         tail = log[0].strip().splitlines()[-3:] if log else []
         raise UserError(f"TFLite int8 conversion failed: {error}; converter said: {' | '.join(tail)}")
+    if not per_channel and fully_connected_per_channel(flatbuffer):
+        raise UserError(
+            "the TFLite converter ignored the request for per-tensor FULLY_CONNECTED weights; "
+            "the pinned tensorflow version lacks that option, so the model cannot go to a board whose "
+            "TFLM library lacks per-channel support"
+        )
     return flatbuffer
+
+
+def fully_connected_per_channel(flatbuffer: bytes) -> bool:
+    """True when any FULLY_CONNECTED weight tensor carries more than one scale."""
+    graph = read_tflite(flatbuffer)
+    return any(
+        op.name == "FULLY_CONNECTED" and len(graph.tensors[op.inputs[1]].scale) > 1 for op in graph.ops
+    )
 
 
 def inspect(flatbuffer: bytes) -> QuantInfo:
@@ -80,6 +101,7 @@ def inspect(flatbuffer: bytes) -> QuantInfo:
         output_size=tout.size,
         sha256=hashlib.sha256(flatbuffer).hexdigest(),
         size_bytes=len(flatbuffer),
+        per_channel_weights=fully_connected_per_channel(flatbuffer),
     )
 
 

@@ -1,0 +1,105 @@
+# tinyae — builds one TFLM distribution into a static library, from its own unmodified sources, with
+# the flags its board gets. Invoked by mk/tflm.mk (never included: finding the sources walks a large
+# tree, which only this build should pay for):
+#
+#   make -f mk/tflm/library.mk TFLM_LIB=chirale|esp32|upstream TFLM_ARCH=cm4|host TFLM_SRC=<dir> TFLM_OUT=<dir>
+#
+# TFLM_SRC is the distribution's root: an Arduino library folder (chirale, esp32: everything under
+# src/, the library's only include root) or a tflite-micro checkout (upstream: the files its
+# SOURCES.txt lists, i.e. TFLM's sources.inc: core + reference kernels). Output: $(TFLM_OUT)/libtflm.a
+# and $(TFLM_OUT)/flags.txt (the include and define flags a user of the library compiles with).
+#
+# What PlatformIO compiles of an Arduino library is every .c/.cpp under src/; left out here are only the
+# parts that need an Arduino core or ESP-IDF and that tinyae never links: chirale's peripherals/ (Arduino
+# I/O helpers) and system_setup.cpp's Arduino half (-DARDUINO_EXCLUDE_CODE; the emulated board supplies
+# DebugLog instead), esp32's bus/ and screen/ (ESP-IDF drivers), and the audio front-end
+# (experimental/microfrontend, kissfft) of both.
+
+TFLM_LIB  ?= chirale
+TFLM_ARCH ?= cm4
+TFLM_SRC  ?=
+TFLM_OUT  ?= build/tflm/$(TFLM_LIB)-$(TFLM_ARCH)
+
+ifeq ($(strip $(TFLM_SRC)),)
+  $(error TFLM_SRC is not set: mk/tflm.mk says where the $(TFLM_LIB) sources are)
+endif
+
+ifeq ($(TFLM_LIB),upstream)
+  TFLM_ROOT     := $(TFLM_SRC)
+  TFLM_SOURCES  := $(shell cat $(TFLM_SRC)/SOURCES.txt)
+  TFLM_INCLUDES := -I$(TFLM_ROOT) -I$(TFLM_ROOT)/third_party/flatbuffers/include \
+                   -I$(TFLM_ROOT)/third_party/gemmlowp -I$(TFLM_ROOT)/third_party/ruy \
+                   $(if $(wildcard $(TFLM_ROOT)/signal),,-I$(CURDIR)/mk/tflm/upstream-missing)
+  # A bare-metal build without stdio: TFLM's own switch that turns MicroPrintf/DebugLog into nothing.
+  TFLM_DEFINES  := -DTF_LITE_STATIC_MEMORY -DTF_LITE_STRIP_ERROR_STRINGS
+  TFLM_CXXSTD   := -std=gnu++17
+else ifeq ($(TFLM_LIB),chirale)
+  TFLM_ROOT     := $(TFLM_SRC)/src
+  TFLM_SOURCES  := $(shell cd $(TFLM_ROOT) && find . \( -name '*.cpp' -o -name '*.c' \) \
+                     -not -path './peripherals/*' -not -path '*/microfrontend/*' -not -path '*/kissfft/*' \
+                     | sed 's|^\./||' | sort)
+  TFLM_INCLUDES := -I$(TFLM_ROOT)
+  # The Nano 33 BLE core's defines (ArduinoCore-mbed 4.5.0: platform.txt, variants/ARDUINO_NANO33BLE).
+  TFLM_DEFINES  := -DARDUINO=10810 -DARDUINO_ARCH_MBED -DARDUINO_ARCH_NRF52840 -DARDUINO_ARDUINO_NANO33BLE \
+                   -DARM_MATH_CM4 -DARDUINO_EXCLUDE_CODE
+  TFLM_CXXSTD   := -std=gnu++14
+else ifeq ($(TFLM_LIB),esp32)
+  TFLM_ROOT     := $(TFLM_SRC)/src
+  TFLM_SOURCES  := $(shell cd $(TFLM_ROOT) && find tensorflow third_party \( -name '*.cpp' -o -name '*.c' \) \
+                     -not -path '*/microfrontend/*' -not -path '*/kissfft/*' | sort)
+  TFLM_INCLUDES := -I$(TFLM_ROOT)
+  # The ESP32 Arduino core's defines (arduino-esp32 2.0.x, which espressif32@6.12.0 brings).
+  TFLM_DEFINES  := -DARDUINO=10819 -DARDUINO_ARCH_ESP32 -DESP32
+  TFLM_CXXSTD   := -std=gnu++11
+else
+  $(error TFLM_LIB must be chirale, esp32 or upstream (got '$(TFLM_LIB)'))
+endif
+
+ifeq ($(TFLM_ARCH),cm4)
+  TFLM_CC  := arm-none-eabi-gcc
+  TFLM_CXX := arm-none-eabi-g++
+  TFLM_AR  := arm-none-eabi-ar
+  # Code generation of the Nano 33 BLE (ArduinoCore-mbed 4.5.0 variants/ARDUINO_NANO33BLE/cxxflags.txt;
+  # tests/test_boardlib_sketch.py checks this list against that file) plus the env's own build_flags.
+  TFLM_ARCH_FLAGS := -mcpu=cortex-m4 -mthumb -mfloat-abi=softfp -mfpu=fpv4-sp-d16 -Os -fdata-sections \
+                     -ffunction-sections -fno-exceptions -fomit-frame-pointer -funsigned-char \
+                     -fmessage-length=0 -ffp-contract=off -fno-fast-math
+  TFLM_CXX_ONLY   := -fno-rtti
+else ifeq ($(TFLM_ARCH),host)
+  TFLM_CC  := gcc
+  TFLM_CXX := g++
+  TFLM_AR  := ar
+  TFLM_ARCH_FLAGS := -O2 -fPIC -fdata-sections -ffunction-sections -ffp-contract=off -fno-fast-math
+  TFLM_CXX_ONLY   := -fno-rtti
+else
+  $(error TFLM_ARCH must be cm4 or host (got '$(TFLM_ARCH)'))
+endif
+
+TFLM_ARCHIVE := $(TFLM_OUT)/libtflm.a
+TFLM_OBJS    := $(addprefix $(TFLM_OUT)/obj/,$(addsuffix .o,$(TFLM_SOURCES)))
+# Library code is not ours: compiled without -Werror, warnings silenced (-w) so the log shows ours.
+TFLM_CFLAGS  := $(TFLM_ARCH_FLAGS) $(TFLM_DEFINES) $(TFLM_INCLUDES) -w
+
+.PHONY: all
+all: $(TFLM_ARCHIVE) $(TFLM_OUT)/flags.txt
+
+$(TFLM_OUT)/obj/%.cpp.o: $(TFLM_ROOT)/%.cpp
+	@mkdir -p $(dir $@)
+	@$(TFLM_CXX) $(TFLM_CXXSTD) $(TFLM_CXX_ONLY) $(TFLM_CFLAGS) -c $< -o $@
+
+$(TFLM_OUT)/obj/%.cc.o: $(TFLM_ROOT)/%.cc
+	@mkdir -p $(dir $@)
+	@$(TFLM_CXX) $(TFLM_CXXSTD) $(TFLM_CXX_ONLY) $(TFLM_CFLAGS) -c $< -o $@
+
+$(TFLM_OUT)/obj/%.c.o: $(TFLM_ROOT)/%.c
+	@mkdir -p $(dir $@)
+	@$(TFLM_CC) -std=gnu11 $(TFLM_CFLAGS) -c $< -o $@
+
+$(TFLM_ARCHIVE): $(TFLM_OBJS)
+	@rm -f $@
+	@$(TFLM_AR) rcs $@ $^
+	@echo "TFLM $(TFLM_LIB) for $(TFLM_ARCH): $(words $^) sources -> $@"
+
+$(TFLM_OUT)/flags.txt: mk/tflm/library.mk
+	@mkdir -p $(dir $@)
+	@echo '$(TFLM_CXXSTD) $(TFLM_CXX_ONLY) $(TFLM_ARCH_FLAGS) $(TFLM_DEFINES) $(patsubst -I%,-isystem %,$(TFLM_INCLUDES))' > $@
