@@ -62,7 +62,8 @@ def converted(tmp_path_factory):
     for name, model, shape in _keras_models():
         rep = rng.normal(size=(64, *shape)).astype(np.float32)
         for per_channel in (True, False):
-            flatbuffer = convert(model, rep.reshape(64, -1) if len(shape) == 1 else rep, per_channel=per_channel)
+            flat_rep = rep.reshape(64, -1) if len(shape) == 1 else rep
+            flatbuffer = convert(model, flat_rep, per_channel=per_channel)
             assert fully_connected_per_channel(flatbuffer) == per_channel
             path = d / f"{name}_{'pc' if per_channel else 'pt'}.tflite"
             path.write_bytes(flatbuffer)

@@ -24,6 +24,8 @@ def test_inspect_reports_int8_io_and_ops():
     info = inspect(_converted("linear"))
     assert info.ops == ["FULLY_CONNECTED"]
     assert info.per_channel_weights
+    assert (info.input_size, info.output_size) == (12, 12)
+    assert info.input_scale > 0 and -128 <= info.input_zero_point <= 127
 
 
 def test_per_tensor_weights_on_request():
@@ -33,8 +35,6 @@ def test_per_tensor_weights_on_request():
     assert not inspect(flatbuffer).per_channel_weights
     graph = read_tflite(flatbuffer)
     assert all(len(graph.tensors[op.inputs[1]].scale) == 1 for op in graph.ops)
-    assert (info.input_size, info.output_size) == (12, 12)
-    assert info.input_scale > 0 and -128 <= info.input_zero_point <= 127
 
 
 def test_a_model_with_an_op_the_firmware_cannot_run_is_refused():

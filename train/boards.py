@@ -44,7 +44,7 @@ TFLM_LIBRARIES: dict[str, TflmLibrary] = {
             lib_dep="spaziochirale/Chirale_TensorFLowLite@2.0.0",
             name="Chirale_TensorFLowLite 2.0.0",
             per_channel_fully_connected=False,
-            kernels="CMSIS-NN optimized kernels for Cortex-M (FULLY_CONNECTED, CONV, ...), reference elsewhere",
+            kernels="CMSIS-NN optimized kernels for Cortex-M (FULLY_CONNECTED, CONV, ...), else reference",
             basis="upstream tflite-micro of 2024-07, before per-channel FULLY_CONNECTED",
         ),
         TflmLibrary(
@@ -95,7 +95,9 @@ def targets(platformio_ini: Path = PLATFORMIO_INI) -> dict[str, Target]:
             found[name] = Target(name, "compiled", None)
             continue
         if not re.search(r"-D\s*TAE_ENGINE_TFLM\b", flags):
-            raise UserError(f"platformio.ini env {name} defines neither TAE_ENGINE_TFLM nor TAE_ENGINE_COMPILED")
+            raise UserError(
+                f"platformio.ini env {name} defines neither TAE_ENGINE_TFLM nor TAE_ENGINE_COMPILED"
+            )
         libs = [TFLM_LIBRARIES[d] for d in deps if d in TFLM_LIBRARIES]
         if len(libs) != 1:
             tflm_like = [d for d in deps if "tensorflow" in d.lower()]
@@ -162,9 +164,11 @@ def choose_weights(setting: str, wanted: list[str], known: dict[str, Target] | N
         per_channel, reason = True, "quantize.weights = per_channel"
     elif lacking:
         per_channel = False
-        reason = "auto: per-tensor, because " + ", ".join(
-            f"{t.name} ({t.library.name})" for t in lacking if t.library is not None
-        ) + " cannot compute per-channel FULLY_CONNECTED weights"
+        reason = (
+            "auto: per-tensor, because "
+            + ", ".join(f"{t.name} ({t.library.name})" for t in lacking if t.library is not None)
+            + " cannot compute per-channel FULLY_CONNECTED weights"
+        )
     else:
         per_channel, reason = True, "auto: per-channel, every target supports it (" + ", ".join(names) + ")"
     runs_on = sorted(n for n, t in known.items() if per_channel is False or t.per_channel_ok)
