@@ -90,7 +90,7 @@ def test_boot_frame_describes_the_model_and_target():
     assert (b.decision_k, b.decision_n, b.score_name) == (2, 3, "mse")
     assert b.threshold == b.model_threshold == pytest.approx(0.5)
     assert b.max_frame == CONFIG["max_frame"] and b.max_batch == p.MAX_BATCH
-    assert (b.flash_used, b.ram_static, b.stack_bytes) == (23456, 3456, 2048)
+    assert (b.flash_used, b.ram_static, b.stack_bytes, b.tx_dropped) == (23456, 3456, 2048, 0)
     assert (b.engine, b.target, b.cost_unit, b.mode, b.verify) == ("sim-stub", "sim", "ticks", 0, False)
 
 
@@ -254,7 +254,8 @@ def test_message_errors_name_the_frame(host):
 def test_text_query_prints_the_handshake(host):
     host.dev.write(b"?\r\n")
     line = host.dev.read().decode()
-    assert line.startswith("tinyae fw=0.1.0-sim target=sim proto=1 engine=sim-stub")
+    assert line.startswith(f"tinyae fw=0.1.0-sim target=sim proto={p.PROTOCOL_VERSION} engine=sim-stub")
+    assert " dropped=0 " in line
     assert f"model={CONFIG['model_sha256']}" in line and line.endswith("\r\n")
 
 
@@ -264,3 +265,33 @@ def test_reboot_mid_stream_is_visible(host):
     host.dev.boot()
     (boot,) = host.recv()
     assert isinstance(boot, p.Boot) and host.rx_seqs[-1] == 0
+
+
+def test_a_closed_link_drops_frames_without_blocking_and_the_handshake_counts_them(host):
+    # USB CDC with no host holding the port open takes no bytes: the device keeps processing and
+    # drops each frame whole, never waiting; the next handshake says how many, and the seq gap shows it.
+    host.dev.set_link_budget(0)
+    xs = _rng_samples(20)
+    for b in range(4):
+        host.send(_batch(b, xs[5 * b : 5 * b + 5]))  # 4 ACKs and 4 RESULTs (windows end at 8, 12, 16, 20)
+    assert host.dev.read() == b""
+    host.dev.set_link_budget(None)
+    host.send(p.Hello())
+    (info,) = host.recv()
+    assert type(info) is p.Info and info.tx_dropped == 8
+    assert host.rx_seqs == [0, 9]  # BOOT, then INFO after 8 frames that never left
+    host.send(_batch(4, xs[:4]))  # the device went on: batch 4 is the one it expects
+    assert [type(m) for m in host.recv()] == [p.Result, p.Ack]
+
+
+def test_a_frame_cut_short_is_dropped_and_cannot_swallow_the_next(host):
+    host.dev.set_link_budget(7)  # the link dies 7 bytes into the RESULT of the first window
+    host.send(_batch(0, _rng_samples(8)))
+    cut = host.dev.read()
+    assert len(cut) == 7 and 0 not in cut
+    host.dev.set_link_budget(None)
+    host.send(p.Hello())
+    events = host.dec.feed(cut + host.dev.read())
+    assert [type(e) for e in events] == [p.DecodeError, p.Frame]  # the cut frame, then INFO intact
+    info = events[1].msg
+    assert type(info) is p.Info and info.tx_dropped == 2 and events[1].seq == 3  # RESULT and ACK lost

@@ -120,10 +120,10 @@ class CCodec:
         else:
             assert isinstance(msg, p.Info)
             m = msg
-            ints = (ctypes.c_int32 * 18)(
+            ints = (ctypes.c_int32 * 19)(
                 m.mode, int(m.verify), m.channels, m.score_kind, m.decision_k, m.decision_n, m.in_zero_point,
                 m.out_zero_point, m.window_len, m.hop, m.input_size, m.output_size, m.max_batch, m.max_frame,
-                m.flash_used, m.ram_static, m.engine_ram, m.stack_bytes,
+                m.flash_used, m.ram_static, m.engine_ram, m.stack_bytes, m.tx_dropped,
             )  # fmt: skip
             floats = (ctypes.c_float * 5)(
                 m.sample_rate_hz, m.threshold, m.model_threshold, m.in_scale, m.out_scale

@@ -46,7 +46,7 @@ def test_cobs_known_encodings(raw, encoded):
 def test_header_layout_is_little_endian():
     wire = p.encode_frame(p.Ack(p.MsgType.SAMPLES, 0x01020304, 0x0A0B0C0D, 0x1234), 0x11223344)
     payload = p.cobs_decode(wire[:-1])
-    assert payload[:6] == bytes([1, 0x85, 0x44, 0x33, 0x22, 0x11])
+    assert payload[:6] == bytes([p.PROTOCOL_VERSION, 0x85, 0x44, 0x33, 0x22, 0x11])
     assert payload[6:17] == bytes([0x02, 4, 3, 2, 1, 0x0D, 0x0C, 0x0B, 0x0A, 0x34, 0x12])
     assert struct.unpack("<I", payload[-4:])[0] == p.crc32(payload[:-4])
 
@@ -115,11 +115,11 @@ def sample_batches(draw):
 
 def _info(draw, cls):
     return cls(
-        1, draw(st.integers(0, 1)), draw(st.booleans()), draw(st.integers(1, 255)), draw(st.integers(0, 1)),
+        p.PROTOCOL_VERSION, draw(st.integers(0, 1)), draw(st.booleans()), draw(st.integers(1, 255)), draw(st.integers(0, 1)),
         draw(st.integers(0, 255)), draw(st.integers(1, 255)), draw(st.integers(-128, 127)),
         draw(st.integers(-128, 127)), *(draw(st.integers(0, 0xFFFF)) for _ in range(6)),
         *(draw(f32) for _ in range(5)), draw(st.binary(min_size=32, max_size=32)),
-        *(draw(u32) for _ in range(4)), *(draw(text) for _ in range(4)),
+        *(draw(u32) for _ in range(5)), *(draw(text) for _ in range(4)),
     )  # fmt: skip
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import ClassVar
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 HEADER = struct.Struct("<BBI")
 HEADER_SIZE = HEADER.size  # 6
 CRC_SIZE = 4
@@ -166,6 +166,7 @@ class Info:
     ram_static: int
     engine_ram: int
     stack_bytes: int
+    tx_dropped: int  # device frames the link would not take since boot (dropped, not blocked on)
     firmware_version: str
     target: str
     engine: str
@@ -322,8 +323,8 @@ def cobs_decode(data: bytes) -> bytes:
 
 # ---------------------------------------------------------------- encoding
 
-INFO_FIXED = struct.Struct("<BBBBBBBbbHHHHHHfffff32sIIII")
-INFO_FIXED_SIZE = INFO_FIXED.size + 4  # plus the four string length bytes (93)
+INFO_FIXED = struct.Struct("<BBBBBBBbbHHHHHHfffff32sIIIII")
+INFO_FIXED_SIZE = INFO_FIXED.size + 4  # plus the four string length bytes (97)
 RESULT_FIXED = struct.Struct("<IfBiI")
 SAMPLES_FIXED = struct.Struct("<IHB")
 ACK = struct.Struct("<BIIH")
@@ -364,7 +365,7 @@ def encode_body(msg: Message) -> bytes:
             msg.decision_n, msg.in_zero_point, msg.out_zero_point, msg.window_len, msg.hop, msg.input_size,
             msg.output_size, msg.max_batch, msg.max_frame, msg.sample_rate_hz, msg.threshold,
             msg.model_threshold, msg.in_scale, msg.out_scale, msg.model_sha256, msg.flash_used,
-            msg.ram_static, msg.engine_ram, msg.stack_bytes,
+            msg.ram_static, msg.engine_ram, msg.stack_bytes, msg.tx_dropped,
         )  # fmt: skip
         strings = (msg.firmware_version, msg.target, msg.engine, msg.cost_unit)
         return fixed + b"".join(_str(s) for s in strings)

@@ -82,6 +82,7 @@ class SimDevice:
         lib.sim_push_sensor.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
         lib.sim_push_sensor.restype = ctypes.c_uint32
         lib.sim_tx_overflow.restype = ctypes.c_uint32
+        lib.sim_set_link_budget.argtypes = [ctypes.c_int32]
         # Only the stand-in engine has the fault hook; a real model's engine does not.
         self._fail_hook = getattr(lib, "sim_set_engine_fail_every", None)
         if self._fail_hook is not None:
@@ -116,6 +117,10 @@ class SimDevice:
         if self._fail_hook is None:
             raise RuntimeError("this simulated device runs a real engine without the fault hook")
         self._fail_hook(n)
+
+    def set_link_budget(self, n: int | None) -> None:
+        """The link takes n more bytes, then none (a USB CDC port no host holds open); None: unlimited."""
+        self.lib.sim_set_link_budget(-1 if n is None else n)
 
     @property
     def tx_overflow(self) -> int:

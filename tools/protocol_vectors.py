@@ -151,7 +151,7 @@ def decoder_for(direction: str, config: dict = CONFIG) -> p.StreamDecoder:
 def _info(cls=p.Info) -> p.Info:
     c = CONFIG
     return cls(
-        proto_version=1, mode=0, verify=False, channels=c["channels"], score_kind=c["score_kind"],
+        proto_version=p.PROTOCOL_VERSION, mode=0, verify=False, channels=c["channels"], score_kind=c["score_kind"],
         decision_k=c["decision_k"], decision_n=c["decision_n"], in_zero_point=c["in_zero_point"],
         out_zero_point=c["out_zero_point"], window_len=c["window_len"], hop=c["hop"],
         input_size=c["input_size"], output_size=c["output_size"], max_batch=c["max_batch"],
@@ -159,7 +159,7 @@ def _info(cls=p.Info) -> p.Info:
         model_threshold=c["threshold"], in_scale=p.float32(c["in_scale"]),
         out_scale=p.float32(c["out_scale"]),
         model_sha256=bytes.fromhex(c["model_sha256"]), flash_used=23456, ram_static=3456,
-        engine_ram=512, stack_bytes=2048, firmware_version="0.1.0", target="sim", engine="compiled",
+        engine_ram=512, stack_bytes=2048, tx_dropped=3, firmware_version="0.1.0", target="sim", engine="compiled",
         cost_unit="instructions",
     )  # fmt: skip
 
@@ -212,14 +212,30 @@ def build_vectors() -> list[dict]:
         ("truncated", "host_to_device", _wire_raw(valid_payload[:5])),
         ("oversized", "host_to_device", _wire_raw(bytes([1]) * (CONFIG["max_frame"] + 49))),
         ("oversized_garbage_run", "host_to_device", bytes([0xAA]) * 2000 + b"\x00"),
-        ("unknown_type", "host_to_device", _wire_raw(_payload_raw(1, 0x7F, 11, b""))),
-        ("device_type_to_device", "host_to_device", _wire_raw(_payload_raw(1, p.MsgType.ACK, 12, bytes(11)))),
-        ("bad_version", "host_to_device", _wire_raw(_payload_raw(2, p.MsgType.HELLO, 13, b""))),
-        ("hello_with_body", "host_to_device", _wire_raw(_payload_raw(1, p.MsgType.HELLO, 14, b"\x01"))),
+        ("unknown_type", "host_to_device", _wire_raw(_payload_raw(p.PROTOCOL_VERSION, 0x7F, 11, b""))),
+        (
+            "device_type_to_device",
+            "host_to_device",
+            _wire_raw(_payload_raw(p.PROTOCOL_VERSION, p.MsgType.ACK, 12, bytes(11))),
+        ),
+        (
+            "bad_version",
+            "host_to_device",
+            _wire_raw(_payload_raw(p.PROTOCOL_VERSION + 1, p.MsgType.HELLO, 13, b"")),
+        ),
+        (
+            "hello_with_body",
+            "host_to_device",
+            _wire_raw(_payload_raw(p.PROTOCOL_VERSION, p.MsgType.HELLO, 14, b"\x01")),
+        ),
         (
             "samples_bad_length",
             "host_to_device",
-            _wire_raw(_payload_raw(1, p.MsgType.SAMPLES, 15, p.SAMPLES_FIXED.pack(0, 2, c) + bytes(12))),
+            _wire_raw(
+                _payload_raw(
+                    p.PROTOCOL_VERSION, p.MsgType.SAMPLES, 15, p.SAMPLES_FIXED.pack(0, 2, c) + bytes(12)
+                )
+            ),
         ),
         (
             "samples_wrong_channels",
@@ -229,14 +245,20 @@ def build_vectors() -> list[dict]:
         (
             "samples_batch_too_big",
             "host_to_device",
-            _wire_raw(_payload_raw(1, p.MsgType.SAMPLES, 17, p.SAMPLES_FIXED.pack(0, 33, c))),
+            _wire_raw(
+                _payload_raw(p.PROTOCOL_VERSION, p.MsgType.SAMPLES, 17, p.SAMPLES_FIXED.pack(0, 33, c))
+            ),
         ),
         (
             "set_unknown_param",
             "host_to_device",
-            _wire_raw(_payload_raw(1, p.MsgType.SET, 18, bytes([9, 0, 0, 0, 0]))),
+            _wire_raw(_payload_raw(p.PROTOCOL_VERSION, p.MsgType.SET, 18, bytes([9, 0, 0, 0, 0]))),
         ),
-        ("set_short", "host_to_device", _wire_raw(_payload_raw(1, p.MsgType.SET, 19, bytes([1, 0])))),
+        (
+            "set_short",
+            "host_to_device",
+            _wire_raw(_payload_raw(p.PROTOCOL_VERSION, p.MsgType.SET, 19, bytes([1, 0]))),
+        ),
         ("text_query_lf_then_frame", "host_to_device", b"?\n" + hello),
         ("text_query_crlf_then_frame", "host_to_device", b"?\r\n" + hello),
         (
@@ -251,7 +273,7 @@ def build_vectors() -> list[dict]:
             "device_to_host",
             _wire_raw(
                 _payload_raw(
-                    1,
+                    p.PROTOCOL_VERSION,
                     p.MsgType.RESULT,
                     20,
                     p.RESULT_FIXED.pack(1, 0.5, p.RESULT_VERIFY, 0, 1) + struct.pack("<H", 4) + bytes(4),
@@ -261,9 +283,13 @@ def build_vectors() -> list[dict]:
         (
             "info_string_overruns",
             "device_to_host",
-            _wire_raw(_payload_raw(1, p.MsgType.INFO, 21, p.encode_body(_info())[:-3])),
+            _wire_raw(_payload_raw(p.PROTOCOL_VERSION, p.MsgType.INFO, 21, p.encode_body(_info())[:-3])),
         ),
-        ("host_type_to_host", "device_to_host", _wire_raw(_payload_raw(1, p.MsgType.HELLO, 22, b""))),
+        (
+            "host_type_to_host",
+            "device_to_host",
+            _wire_raw(_payload_raw(p.PROTOCOL_VERSION, p.MsgType.HELLO, 22, b"")),
+        ),
     ]
     for name, direction, wire in bad:
         vectors.append({"name": name, "direction": direction, "canonical": False, "wire": wire})

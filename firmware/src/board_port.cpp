@@ -52,14 +52,15 @@ const char *tae_port_cycles_unit(void)
 #endif
 }
 
-void tae_port_write(const uint8_t *data, size_t len)
+size_t tae_port_write(const uint8_t *data, size_t len)
 {
-    /* Serial.write blocks until the bytes are queued (UART TX buffer / USB CDC): nothing is dropped. */
-    while (len > 0) {
-        const size_t n = Serial.write(data, len);
-        data += n;
-        len -= n;
-    }
+    /* One Serial.write, never a retry loop. On the Nano 33 BLE (mbed core 4.5.0, USB CDC:
+     * PluggableUSBSerial.h) it returns 0 at once while no host holds the port open (DTR low), and
+     * otherwise returns when the host has taken the packets; on the ESP32 (UART) it waits for room in
+     * the TX buffer, which drains at the baud rate. What it does not take is handed back to the
+     * application, which drops that frame, counts it and reports the count in the next handshake:
+     * sampling and inference never stop for a closed port. */
+    return Serial.write(data, len);
 }
 
 int tae_port_read_sample(float *sample)

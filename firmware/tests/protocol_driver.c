@@ -120,6 +120,7 @@ size_t drv_encode_info(uint8_t *out, size_t cap, uint8_t type, uint32_t seq, con
     info.ram_static = (uint32_t)ints[15];
     info.engine_ram = (uint32_t)ints[16];
     info.stack_bytes = (uint32_t)ints[17];
+    info.tx_dropped = (uint32_t)ints[18];
     info.sample_rate_hz = floats[0];
     info.threshold = floats[1];
     info.model_threshold = floats[2];

@@ -9,6 +9,8 @@
  *   sim_poll()                 one main-loop iteration (sensor mode reads queued sensor samples)
  *   sim_push_sensor(xs, n)     queue n sensor samples (TAE_CHANNELS floats each); returns n queued
  *   sim_tx_overflow()          bytes lost because the host did not read (should stay 0)
+ *   sim_set_link_budget(n)     the link takes n more bytes, then none (as USB CDC with no host
+ *                              holding the port open); n < 0: unlimited (the default)
  *   sim_set_engine_fail_every(n)  (sim_engine.c) every n-th inference fails, 0 = never
  * Not part of the firmware. */
 #include <string.h>
@@ -23,6 +25,7 @@
 static uint8_t sim_tx[SIM_TX_CAP];
 static size_t sim_tx_head, sim_tx_tail;
 static uint32_t sim_tx_lost;
+static int32_t sim_link_budget = -1;
 static float sim_sensor[SIM_SENSOR_CAP][TAE_CHANNELS];
 static uint32_t sim_sensor_head, sim_sensor_count;
 uint32_t sim_clock;
@@ -37,9 +40,20 @@ const char *tae_port_cycles_unit(void)
     return "ticks";
 }
 
-void tae_port_write(const uint8_t *data, size_t len)
+void sim_set_link_budget(int32_t bytes)
+{
+    sim_link_budget = bytes;
+}
+
+size_t tae_port_write(const uint8_t *data, size_t len)
 {
     size_t i;
+    if (sim_link_budget >= 0 && len > (size_t)sim_link_budget) {
+        len = (size_t)sim_link_budget;
+    }
+    if (sim_link_budget >= 0) {
+        sim_link_budget -= (int32_t)len;
+    }
     if (sim_tx_head == sim_tx_tail) {
         sim_tx_head = sim_tx_tail = 0;
     }
@@ -50,6 +64,7 @@ void tae_port_write(const uint8_t *data, size_t len)
             sim_tx_lost++;
         }
     }
+    return len;
 }
 
 int tae_port_read_sample(float *sample)
@@ -68,6 +83,7 @@ void sim_boot(void)
     static const tae_target_info_t info = {23456u, 3456u, 2048u, "0.1.0-sim", "sim"};
     sim_tx_head = sim_tx_tail = 0;
     sim_tx_lost = 0;
+    sim_link_budget = -1;
     sim_sensor_head = sim_sensor_count = 0;
     tae_app_set_target_info(&info);
     tae_app_init();

@@ -57,7 +57,7 @@ void tae_app_on_bytes(const uint8_t *data, size_t len)
                 block[k] = (uint8_t)k;
             }
             for (uint32_t sent = 0u; sent < TAE_BENCH_LINK_BYTES; sent += sizeof(block)) {
-                tae_port_write(block, sizeof(block));
+                (void)tae_port_write(block, sizeof(block));
             }
         }
     }

@@ -58,6 +58,7 @@ def info_dict(info: p.Info, art: Artifacts) -> dict:
         "ram_static": info.ram_static,
         "engine_ram": info.engine_ram,
         "stack_bytes": info.stack_bytes,
+        "tx_dropped": info.tx_dropped,
         "cost_unit": info.cost_unit,
     }
 
@@ -98,6 +99,8 @@ def info_table(info: p.Info, art: Artifacts, port: str) -> Table:
         ("engine RAM", fmt_bytes(info.engine_ram)),
         ("stack", fmt_bytes(info.stack_bytes)),
         ("batch / frame", f"{info.max_batch} samples / {info.max_frame} B"),
+        ("frames dropped", f"{info.tx_dropped:,} since boot (the port was not open to take them)"
+         if info.tx_dropped else "none since boot"),
         ("cost unit", info.cost_unit),
     ]  # fmt: skip
     for k, v in rows:

@@ -440,6 +440,7 @@ def run(args: argparse.Namespace) -> int:
             "ram_static": info.ram_static,
             "engine_ram": info.engine_ram,
             "stack_bytes": info.stack_bytes,
+            "tx_dropped": info.tx_dropped,
         }
         report["reference"] = args.reference
         report["link"] = {

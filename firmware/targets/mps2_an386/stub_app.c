@@ -7,6 +7,6 @@ const char tae_emu_app_name[] = "echo-stub";
 
 void tae_app_init(void) {}
 
-void tae_app_on_bytes(const uint8_t *data, size_t len) { tae_port_write(data, len); }
+void tae_app_on_bytes(const uint8_t *data, size_t len) { (void)tae_port_write(data, len); }
 
 void tae_app_poll(void) {}

@@ -16,6 +16,9 @@ static tae_pipeline_t g_pipe;
 static tae_frame_decoder_t g_dec;
 static uint8_t g_tx[TAE_PROTO_MAX_FRAME];
 static uint32_t g_tx_seq;         /* device tx counter, every device->host frame */
+static uint32_t g_tx_dropped;     /* frames the link did not take whole, since boot (handshake) */
+static uint8_t g_tx_short;        /* the frame being sent lost bytes: the rest of it is not sent */
+static uint8_t g_tx_resync;       /* a frame was cut short: the next one starts with a delimiter */
 static uint32_t g_expected_batch; /* next SAMPLES batch_seq */
 static uint8_t g_mode;
 static uint8_t g_verify;
@@ -31,13 +34,33 @@ static uint32_t g_sample_index;
 static void tae_app_port_sink(void *ctx, const uint8_t *data, size_t len)
 {
     (void)ctx;
-    tae_port_write(data, len);
+    if (!g_tx_short && tae_port_write(data, len) != len) {
+        g_tx_short = 1u;
+    }
 }
 
+/* Seal and send the frame in g_tx. A frame the link does not take whole is dropped, never waited
+ * for: it still uses its seq (the host sees the gap) and is counted in g_tx_dropped. A cut frame
+ * is followed by a delimiter so that it cannot swallow the next one at the host's decoder. */
 static void tae_app_send(size_t len)
 {
+    static const uint8_t delimiter = 0x00;
     const size_t sealed = tae_frame_seal(g_tx, len);
-    tae_cobs_write(g_tx, sealed, tae_app_port_sink, NULL);
+    g_tx_short = 0u;
+    if (g_tx_resync) {
+        if (tae_port_write(&delimiter, 1) == 1u) {
+            g_tx_resync = 0u;
+        } else {
+            g_tx_short = 1u;
+        }
+    }
+    if (!g_tx_short) {
+        tae_cobs_write(g_tx, sealed, tae_app_port_sink, NULL);
+    }
+    if (g_tx_short) {
+        g_tx_dropped++;
+        g_tx_resync = 1u;
+    }
     g_tx_seq++;
 }
 
@@ -79,6 +102,7 @@ static void tae_app_fill_info(tae_msg_info_t *info)
     info->ram_static = g_target.ram_static;
     info->engine_ram = tae_engine_ram_bytes();
     info->stack_bytes = g_target.stack_bytes;
+    info->tx_dropped = g_tx_dropped;
     info->firmware_version = g_target.firmware_version;
     info->target = g_target.target;
     info->engine = tae_engine_name();
@@ -123,7 +147,7 @@ static void tae_app_send_result(const tae_result_t *r, uint8_t ref_type, uint32_
 /* ---- text line mode: "?\n" prints the handshake as one line ---- */
 static void tae_app_text(const char *s)
 {
-    tae_port_write((const uint8_t *)s, strlen(s));
+    (void)tae_port_write((const uint8_t *)s, strlen(s)); /* a human's line: nothing to count */
 }
 
 static void tae_app_text_u32(uint32_t v)
@@ -134,7 +158,7 @@ static void tae_app_text_u32(uint32_t v)
         buf[--i] = (char)('0' + (v % 10u));
         v /= 10u;
     } while (v != 0u && i > 0);
-    tae_port_write((const uint8_t *)buf + i, sizeof buf - (size_t)i);
+    (void)tae_port_write((const uint8_t *)buf + i, sizeof buf - (size_t)i);
 }
 
 static void tae_app_text_field(const char *name, uint32_t v)
@@ -162,7 +186,7 @@ static void tae_app_send_text_info(void)
     tae_app_text(" engine=");
     tae_app_text(info.engine != NULL ? info.engine : "");
     tae_app_text(" model=");
-    tae_port_write(sha_hex, sizeof sha_hex);
+    (void)tae_port_write(sha_hex, sizeof sha_hex);
     tae_app_text_field(" window=", info.window_len);
     tae_app_text_field(" hop=", info.hop);
     tae_app_text_field(" channels=", info.channels);
@@ -176,6 +200,7 @@ static void tae_app_send_text_info(void)
     tae_app_text_field(" ram=", info.ram_static);
     tae_app_text_field(" engine_ram=", info.engine_ram);
     tae_app_text_field(" stack=", info.stack_bytes);
+    tae_app_text_field(" dropped=", info.tx_dropped);
     tae_app_text(" unit=");
     tae_app_text(info.cost_unit != NULL ? info.cost_unit : "");
     tae_app_text("\r\n");
@@ -273,13 +298,16 @@ void tae_app_init(void)
 {
     static const uint8_t delimiter = 0x00;
     g_tx_seq = 0;
+    g_tx_dropped = 0;
+    g_tx_short = 0u;
+    g_tx_resync = 0u;
     g_mode = TAE_MODE_HOST_STREAM;
     g_verify = 0;
     g_threshold = (float)TAE_THRESHOLD;
     g_engine_status = tae_engine_init();
     tae_frame_decoder_init(&g_dec);
     tae_app_reset_windows();
-    tae_port_write(&delimiter, 1); /* ends whatever partial frame the host's decoder holds */
+    (void)tae_port_write(&delimiter, 1); /* ends whatever partial frame the host's decoder holds */
     tae_app_send_info(TAE_MSG_BOOT);
     if (g_engine_status != TAE_ENGINE_OK) {
         tae_app_send_error(TAE_ERR_ENGINE, 0u, TAE_PROTO_NO_SEQ, 0u, (uint32_t)g_engine_status);

@@ -364,6 +364,7 @@ size_t tae_msg_encode_info(uint8_t *out, uint8_t type, uint32_t seq, const tae_m
     p = tae_wr32(p, info->ram_static);
     p = tae_wr32(p, info->engine_ram);
     p = tae_wr32(p, info->stack_bytes);
+    p = tae_wr32(p, info->tx_dropped);
     p = tae_wrstr(p, info->firmware_version);
     p = tae_wrstr(p, info->target);
     p = tae_wrstr(p, info->engine);

@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define TAE_PROTO_VERSION 1u
+#define TAE_PROTO_VERSION 2u
 
 /* Samples per SAMPLES / TELEMETRY frame at most (a fixed constant; a target may lower it). */
 #ifndef TAE_PROTO_MAX_BATCH
@@ -38,7 +38,7 @@ extern "C" {
 #define TAE_PROTO_SET_SIZE 5u        /* param u8, value u32|f32 */
 #define TAE_PROTO_ACK_SIZE 11u       /* ref_type u8, ref_seq u32, batch_seq u32, windows u16 */
 #define TAE_PROTO_ERROR_SIZE 14u     /* code u8, ref_type u8, ref_seq u32, expected u32, got u32 */
-#define TAE_PROTO_INFO_FIXED 93u     /* everything but the four strings' bytes (see docs) */
+#define TAE_PROTO_INFO_FIXED 97u     /* everything but the four strings' bytes (see docs) */
 
 #define TAE_PROTO_SAMPLES_BODY_MAX (TAE_PROTO_SAMPLES_FIXED + TAE_PROTO_MAX_BATCH * TAE_CHANNELS * 4u)
 #define TAE_PROTO_RESULT_BODY_MAX (TAE_PROTO_RESULT_FIXED + 4u + TAE_INPUT_SIZE + TAE_OUTPUT_SIZE)
@@ -169,6 +169,7 @@ typedef struct {
     float sample_rate_hz, threshold, model_threshold, in_scale, out_scale;
     uint8_t model_sha256[32];
     uint32_t flash_used, ram_static, engine_ram, stack_bytes;
+    uint32_t tx_dropped; /* frames the link would not take since boot (dropped, never blocked on) */
     const char *firmware_version, *target, *engine, *cost_unit;
 } tae_msg_info_t;
 
