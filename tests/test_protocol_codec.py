@@ -115,7 +115,8 @@ def sample_batches(draw):
 
 def _info(draw, cls):
     return cls(
-        p.PROTOCOL_VERSION, draw(st.integers(0, 1)), draw(st.booleans()), draw(st.integers(1, 255)), draw(st.integers(0, 1)),
+        p.PROTOCOL_VERSION, draw(st.integers(0, 1)), draw(st.booleans()), draw(st.integers(1, 255)),
+        draw(st.integers(0, 1)),
         draw(st.integers(0, 255)), draw(st.integers(1, 255)), draw(st.integers(-128, 127)),
         draw(st.integers(-128, 127)), *(draw(st.integers(0, 0xFFFF)) for _ in range(6)),
         *(draw(f32) for _ in range(5)), draw(st.binary(min_size=32, max_size=32)),

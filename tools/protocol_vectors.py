@@ -151,7 +151,8 @@ def decoder_for(direction: str, config: dict = CONFIG) -> p.StreamDecoder:
 def _info(cls=p.Info) -> p.Info:
     c = CONFIG
     return cls(
-        proto_version=p.PROTOCOL_VERSION, mode=0, verify=False, channels=c["channels"], score_kind=c["score_kind"],
+        proto_version=p.PROTOCOL_VERSION, mode=0, verify=False, channels=c["channels"],
+        score_kind=c["score_kind"],
         decision_k=c["decision_k"], decision_n=c["decision_n"], in_zero_point=c["in_zero_point"],
         out_zero_point=c["out_zero_point"], window_len=c["window_len"], hop=c["hop"],
         input_size=c["input_size"], output_size=c["output_size"], max_batch=c["max_batch"],
@@ -159,8 +160,8 @@ def _info(cls=p.Info) -> p.Info:
         model_threshold=c["threshold"], in_scale=p.float32(c["in_scale"]),
         out_scale=p.float32(c["out_scale"]),
         model_sha256=bytes.fromhex(c["model_sha256"]), flash_used=23456, ram_static=3456,
-        engine_ram=512, stack_bytes=2048, tx_dropped=3, firmware_version="0.1.0", target="sim", engine="compiled",
-        cost_unit="instructions",
+        engine_ram=512, stack_bytes=2048, tx_dropped=3, firmware_version="0.1.0", target="sim",
+        engine="compiled", cost_unit="instructions",
     )  # fmt: skip
 
 
