@@ -9,7 +9,7 @@
 BUDGET_DIR      ?= build/budget
 BUDGET_BASELINE ?=
 BUDGET_TOP      ?= 10
-BUDGET_EMU_ELF  := build/firmware/mps2_an386/tinyae.elf
+BUDGET_EMU_ELF   = $(EMU_ELF)
 BUDGET_TARGET   ?= mps2_an386
 BUDGET_ENGINE   ?= compiled
 

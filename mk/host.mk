@@ -16,7 +16,7 @@ LABEL    ?=
 SECONDS  ?=
 HOST_REPORT_DIR := build/verify
 HOST_CLI := $(PY) -m tools
-HOST_EMU_ELF := build/firmware/mps2_an386/tinyae.elf
+HOST_EMU_ELF  = $(EMU_ELF)
 HOST_DEVICE = $(if $(PORT),--port $(PORT) --baud $(BAUD),--emulator $(HOST_EMU_ELF)) --model-dir $(MODEL_DIR)
 HOST_EMU_DEP = $(if $(PORT),,firmware-emu)
 

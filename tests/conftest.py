@@ -42,3 +42,39 @@ def default_elf(default_model_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("fw_default")
     build_image(out, model_dir=default_model_dir)
     return out / "tinyae.elf"
+
+
+# The board-library lane's models (tests/test_boardlib_*.py): the default model and two other shapes,
+# each with both FULLY_CONNECTED weight granularities (one Keras model, two conversions: same seed).
+LANE_MODELS: dict[str, list[str]] = {
+    "default": [],
+    "sigmoid": ["normalization.method=minmax", "model.output_activation=sigmoid", "train.epochs=15"],
+    "deep": ["model.hidden=[96, 48]", "model.latent=12", "train.epochs=15"],
+}
+PER_CHANNEL = ["quantize.weights=per_channel", "quantize.targets=mps2_an386"]
+
+
+@pytest.fixture(scope="session")
+def lane_model(default_model_dir, tmp_path_factory):
+    """lane_model(name, weights) -> model directory; name in LANE_MODELS, weights per_tensor|per_channel."""
+    from train import config
+    from train.pipeline import run
+
+    cache: dict[tuple[str, str], Path] = {}
+    if (
+        json.loads((default_model_dir / "manifest.json").read_text())["quantization"]["weights"]
+        == "per_tensor"
+    ):
+        cache["default", "per_tensor"] = default_model_dir
+
+    def get(name: str, weights: str) -> Path:
+        if (name, weights) not in cache:
+            overrides = LANE_MODELS[name] + (PER_CHANNEL if weights == "per_channel" else [])
+            out = tmp_path_factory.mktemp(f"lane_{name}_{weights}")
+            cfg = config.load(ROOT / "configs" / "default.toml", overrides)
+            manifest = run(cfg, out, f"pytest lane model {name} {weights}", show_progress=False)
+            assert manifest["quantization"]["weights"] == weights
+            cache[name, weights] = out
+        return cache[name, weights]
+
+    return get

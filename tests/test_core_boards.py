@@ -85,11 +85,14 @@ def test_library_json_keeps_engines_out_of_the_library_build() -> None:
     assert "#if defined(TAE_ENGINE_COMPILED)" in (src / "board_engine_compiled.c").read_text()
 
 
-def fake_pio(tmp_path: Path, text: str, rc: int) -> dict[str, str]:
+def fake_pio(tmp_path: Path, text: str, rc: int, weights: str = "per_tensor") -> dict[str, str]:
     script = tmp_path / "pio"
     script.write_text(f"#!/bin/sh\ncat <<'EOF'\n{text}\nEOF\nexit {rc}\n")
     script.chmod(0o755)
-    return {**os.environ, "TAE_PIO": str(script)}
+    model = tmp_path / "model"
+    model.mkdir(exist_ok=True)
+    (model / "manifest.json").write_text(json.dumps({"quantization": {"weights": weights}}))
+    return {**os.environ, "TAE_PIO": str(script), "TAE_BOARD_MODEL_DIR": str(model)}
 
 
 def run_wrapper(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -171,3 +174,31 @@ def test_make_rejects_unknown_board() -> None:
     )
     assert proc.returncode != 0
     assert "BOARD must be one of: nano33ble nano33ble_compiled esp32dev esp32dev_compiled" in proc.stderr
+
+
+@pytest.mark.parametrize("env", ["nano33ble", "esp32dev"])
+def test_a_per_channel_model_never_reaches_a_library_without_per_channel_support(
+    tmp_path: Path, env: str
+) -> None:
+    proc = run_wrapper(fake_pio(tmp_path, "==== [SUCCESS] ====", 0, weights="per_channel"), "run", "-e", env)
+    assert proc.returncode == 2 and "[SUCCESS]" not in proc.stdout
+    lib = {"nano33ble": "Chirale_TensorFLowLite 2.0.0", "esp32dev": "TensorFlowLite_ESP32 1.0.0"}[env]
+    assert proc.stderr.strip().splitlines() == [
+        f"error: the model has per-channel FULLY_CONNECTED weights, which {lib} (env {env}) computes with "
+        'the first channel\'s scale (wrong results); regenerate it with quantize.weights = "auto" or '
+        '"per_tensor" (make model), or build the compiled-engine env'
+    ]
+
+
+@pytest.mark.parametrize("env", ["nano33ble_compiled", "esp32dev_compiled"])
+def test_the_compiled_engine_takes_per_channel_models(tmp_path: Path, env: str) -> None:
+    proc = run_wrapper(fake_pio(tmp_path, "==== [SUCCESS] ====", 0, weights="per_channel"), "run", "-e", env)
+    assert proc.returncode == 0 and "[SUCCESS]" in proc.stdout
+
+
+def test_a_board_build_without_a_model_says_so(tmp_path: Path) -> None:
+    env = fake_pio(tmp_path, "==== [SUCCESS] ====", 0)
+    (tmp_path / "model" / "manifest.json").unlink()
+    proc = run_wrapper(env, "run", "-e", "nano33ble")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: ") and "run `make model`" in proc.stderr

@@ -406,23 +406,27 @@ def build_image(
     ballast_ram: int = 0,
     ballast_flash: int = 0,
     model_dir: Path | None = None,
+    engine: str = "compiled",
+    tflm_lib: str = "chirale",
     check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """`make firmware-emu` for one variant into `out_dir` (mk/firmware-emu.mk documents the variables).
 
     app: "core" (the real image; needs a model), "stub" (UART echo) or "calib" (instruction-count
-    calibration). With check=False a failed build is returned (the link-overflow tests read its stderr).
+    calibration). engine: "compiled" or "tflm" (with tflm_lib "chirale" or "upstream", built from the
+    sources mk/tflm.mk finds). With check=False a failed build is returned (tests read its stderr).
     """
     if shutil.which("make") is None or shutil.which("arm-none-eabi-gcc") is None:
         raise UserError("make or arm-none-eabi-gcc is missing; install the toolchain with `make toolchain`")
     cmd = ["make", "--no-print-directory", "-s", "firmware-emu", f"EMU_APP={app}", f"EMU_OUT={out_dir}"]
+    cmd += [f"EMU_ENGINE={engine}", f"TFLM_LIB={tflm_lib}"]
     if fault is not None:
         cmd.append(f"EMU_FAULT={fault}")
     cmd += [f"EMU_BALLAST_RAM={ballast_ram}", f"EMU_BALLAST_FLASH={ballast_flash}"]
     if model_dir is not None:
         # -o: take the model directory as it is; never let make retrain it with the default config.
         cmd += [f"MODEL_DIR={model_dir}", "-o", f"{model_dir}/manifest.json"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     if check and proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise UserError(f"building the {app} firmware image failed: {tail}")

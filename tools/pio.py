@@ -4,12 +4,17 @@ PlatformIO downloads platforms, toolchains and libraries from its registry on fi
 network access it fails after about a minute with an `HTTPClientError` traceback; this wrapper
 recognizes that and says what happened and what to do instead. Everything else passes through.
 
+Before `run -e ENV` it checks that the model in build/model (what the board envs compile) is one
+that ENV's engine computes correctly (train/boards.py): a model with per-channel weights never
+reaches a board whose TFLM library would compute it wrongly.
+
 usage: python -m tools.pio run -e nano33ble [-t upload] [--upload-port PORT]
        python -m tools.pio device monitor [-p PORT] [-b BAUD]
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -17,9 +22,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from train.boards import check_model_runs_on
 from train.errors import UserError, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
+BOARD_MODEL_DIR = ROOT / "build" / "model"  # platformio.ini: -I$PROJECT_DIR/build/model
+
+
+def board_model_dir() -> Path:
+    """build/model, or $TAE_BOARD_MODEL_DIR (the tests point it at their own artifacts)."""
+    return Path(os.environ.get("TAE_BOARD_MODEL_DIR", BOARD_MODEL_DIR))
+
 
 # What PlatformIO (and the requests/urllib3/socket layers under it) print when the registry or a
 # download host cannot be reached.
@@ -74,7 +87,19 @@ def explain_failure(args: Sequence[str], output: str) -> str | None:
     return None
 
 
+def check_board_model(args: Sequence[str], model_dir: Path) -> None:
+    """For `run -e ENV`: refuse a model ENV's engine would compute wrongly (one sentence)."""
+    env = env_of(args)
+    if not args or args[0] != "run" or env == "the board":
+        return
+    manifest = model_dir / "manifest.json"
+    if not manifest.is_file():
+        raise UserError(f"{manifest} is missing; run `make model` before building a board env")
+    check_model_runs_on(json.loads(manifest.read_text()), env)
+
+
 def run(args: Sequence[str]) -> int:
+    check_board_model(args, board_model_dir())
     cmd = [pio_executable(), *args]
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"

@@ -238,5 +238,9 @@ def validate(cfg: Config) -> None:
         raise UserError(f"threshold.percentile = {cfg.threshold.percentile} must be between 0 and 100")
     if not 1 <= cfg.decision.k <= cfg.decision.n:
         raise UserError(f"decision.k = {cfg.decision.k} must be between 1 and decision.n = {cfg.decision.n}")
+    if cfg.arena.margin_bytes < 0:
+        raise UserError(
+            f"arena.margin_bytes = {cfg.arena.margin_bytes} must be 0 or more (bytes added to the TFLM arena)"
+        )
     if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
         raise UserError("train.epochs and train.batch_size must be at least 1")

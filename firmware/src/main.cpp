@@ -13,10 +13,6 @@ extern "C" {
 #include "tae_engine.h"
 }
 
-#if defined(TAE_ENGINE_TFLM)
-extern "C" const char *tae_engine_tflm_reason(void); /* tae_engine_tflm.cpp */
-#endif
-
 namespace {
 
 /* Figures the board knows: the link map is not readable at run time, so flash/RAM come from the

@@ -17,6 +17,7 @@
 
 #if defined(TAE_EMU_APP_CORE)
 #include "tae_app.h"
+#include "tae_engine.h"
 static const char tae_emu_app_name[] = "core";
 #ifndef TAE_FIRMWARE_VERSION
 #define TAE_FIRMWARE_VERSION "0.0.0"
@@ -97,6 +98,15 @@ int main(void)
     filled.ram_static = tae_emu_static_ram();
     filled.stack_bytes = tae_emu_stack_size();
     tae_app_set_target_info(&filled);
+#if defined(TAE_ENGINE_TFLM)
+    /* As on the boards (firmware/src/main.cpp): the reason in words on a text line before the BOOT
+     * frame, whose ERROR ENGINE carries only the status. */
+    if (tae_engine_init() != TAE_ENGINE_OK) {
+        tae_uart_puts("tinyae: engine init failed: ");
+        tae_uart_puts(tae_engine_tflm_reason());
+        tae_uart_puts("\r\n");
+    }
+#endif
 #endif
     tae_app_init();
     for (;;) {

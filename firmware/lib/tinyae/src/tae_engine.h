@@ -23,6 +23,11 @@ const char *tae_engine_name(void);
 /* Engine working memory: TFLM arena bytes, or the compiled engine's scratch bytes. */
 uint32_t tae_engine_ram_bytes(void);
 
+#if defined(TAE_ENGINE_TFLM)
+/* Why the last tae_engine_init() failed, in one sentence (static string), or "ok". */
+const char *tae_engine_tflm_reason(void);
+#endif
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,10 +14,17 @@
  *   tflite::OpDataFullyConnected::is_per_channel (detected at compile time). A model generated with
  *   per-channel weights (TAE_WEIGHTS_PER_CHANNEL) does not compile against a library without it, and
  *   tae_engine_init() refuses a flatbuffer whose FULLY_CONNECTED weights carry several scales.
- * - An arena too small for an op's persistent data makes the op's init return nullptr, and TFLM's
- *   kernels then dereference it in Prepare (abort, or a fault where TFLITE_DCHECK is compiled out as
- *   on Arduino). Every registration is therefore handed to TFLM through a guard whose Prepare
- *   reports kTfLiteError instead, so AllocateTensors fails cleanly and the reason is kept.
+ * - The arena. TAE_ARENA_BYTES may not be below TAE_ARENA_MIN_BYTES, the need measured with TFLM on
+ *   the 64-bit host, an upper bound of the 32-bit boards' (a static_assert says so at build time):
+ *   below it, TFLM's own failure paths are not safe. An arena too small for an op's persistent data
+ *   makes the op's init return nullptr, which the kernels then dereference in Prepare (an abort, or
+ *   a write through a null pointer where TFLITE_DCHECK is compiled out, as on Arduino); so every
+ *   registration reaches TFLM through a guard whose Prepare reports kTfLiteError instead, and
+ *   AllocateTensors fails with the reason kept. A few hundred bytes lower still, Chirale 2.0.0's
+ *   MicroAllocator::AllocateTempTfLiteTensor writes through a null pointer when a Prepare's temporary
+ *   tensor does not fit (measured on the emulated board: 720-1,100 B arenas for the default model,
+ *   whose host measurement is 2,336 B); no glue can intercept that, which is what the static check
+ *   is for.
  *
  * TFLM itself is not in this repository: it comes from the PlatformIO library pinned in
  * platformio.ini (boards), or from the path the build names (tests, `make demo ENGINE=tflm`).
@@ -49,8 +56,8 @@
 #include "model_ops.h"
 #include "tae_engine.h"
 
-#ifndef TAE_WEIGHTS_PER_CHANNEL
-#error "model_config.h predates TAE_WEIGHTS_PER_CHANNEL: regenerate the model artifacts with make model"
+#if !defined(TAE_WEIGHTS_PER_CHANNEL) || !defined(TAE_ARENA_MIN_BYTES)
+#error "model_config.h predates this TFLM glue (no TAE_WEIGHTS_PER_CHANNEL / TAE_ARENA_MIN_BYTES): run make model"
 #endif
 
 namespace {
@@ -67,6 +74,10 @@ static_assert(!TAE_WEIGHTS_PER_CHANNEL || kLibraryPerChannelFc,
               "tinyae: this model has per-channel FULLY_CONNECTED weights, which this TFLM library computes "
               "with the first channel's scale (wrong results); regenerate it with quantize.weights = "
               "\"auto\" or \"per_tensor\" (make model), or use the compiled engine");
+
+static_assert(TAE_ARENA_BYTES >= TAE_ARENA_MIN_BYTES,
+              "tinyae: TAE_ARENA_BYTES is below TAE_ARENA_MIN_BYTES, this model's arena need measured with TFLM "
+              "(model_config.h); TFLM cannot fail safely there: regenerate with make model (arena.margin_bytes)");
 
 /* Statuses: TAE_ENGINE_OK or a TAE_ENGINE_ERR_*; this one means "tae_engine_init not called yet". */
 const int kNotInitialized = 1;
@@ -94,12 +105,6 @@ int g_guarded_count = 0;
 int g_starved_op = -1; /* the builtin code whose init found no arena, or -1 */
 
 template <int I>
-void *tae_guard_init(TfLiteContext *context, const char *buffer, size_t length)
-{
-    return g_original[I].init(context, buffer, length);
-}
-
-template <int I>
 TfLiteStatus tae_guard_prepare(TfLiteContext *context, TfLiteNode *node)
 {
     if (g_original[I].init != nullptr && node->user_data == nullptr) {
@@ -109,12 +114,7 @@ TfLiteStatus tae_guard_prepare(TfLiteContext *context, TfLiteNode *node)
     return g_original[I].prepare != nullptr ? g_original[I].prepare(context, node) : kTfLiteOk;
 }
 
-typedef void *(*tae_init_fn)(TfLiteContext *, const char *, size_t);
 typedef TfLiteStatus (*tae_prepare_fn)(TfLiteContext *, TfLiteNode *);
-const tae_init_fn kGuardInit[kMaxGuardedOps] = {
-    tae_guard_init<0>, tae_guard_init<1>, tae_guard_init<2>, tae_guard_init<3>,
-    tae_guard_init<4>, tae_guard_init<5>, tae_guard_init<6>, tae_guard_init<7>,
-};
 const tae_prepare_fn kGuardPrepare[kMaxGuardedOps] = {
     tae_guard_prepare<0>, tae_guard_prepare<1>, tae_guard_prepare<2>, tae_guard_prepare<3>,
     tae_guard_prepare<4>, tae_guard_prepare<5>, tae_guard_prepare<6>, tae_guard_prepare<7>,
@@ -143,9 +143,6 @@ class tae_guarded_resolver : public tflite::MicroOpResolver {
         g_original[i] = *found;
         g_guarded[i] = *found;
         g_guarded_op[i] = op;
-        if (found->init != nullptr) {
-            g_guarded[i].init = kGuardInit[i];
-        }
         g_guarded[i].prepare = kGuardPrepare[i];
         return &g_guarded[i];
     }
@@ -242,19 +239,23 @@ int tae_engine_check_tensor(const TfLiteTensor *t, size_t size, float scale, int
     return TAE_ENGINE_OK;
 }
 
+/* "TFLM ran out of arena setting up <OP>: ..." in a static buffer (no heap, no stdio). */
 const char *tae_starved_reason(void)
 {
-    switch (g_starved_op) {
-    case tflite::BuiltinOperator_FULLY_CONNECTED:
-        return "TFLM ran out of arena setting up FULLY_CONNECTED: TAE_ARENA_BYTES is below this model's need "
-               "on this target; raise arena.margin_bytes and run make model";
-    case tflite::BuiltinOperator_LOGISTIC:
-        return "TFLM ran out of arena setting up LOGISTIC: TAE_ARENA_BYTES is below this model's need "
-               "on this target; raise arena.margin_bytes and run make model";
-    default:
-        return "TFLM ran out of arena setting up an op: TAE_ARENA_BYTES is below this model's need "
-               "on this target; raise arena.margin_bytes and run make model";
+    static char text[192];
+    static const char head[] = "TFLM ran out of arena setting up ";
+    static const char tail[] = ": TAE_ARENA_BYTES is below this model's need on this target; raise "
+                               "arena.margin_bytes and run make model";
+    const char *op = tflite::EnumNameBuiltinOperator(static_cast<tflite::BuiltinOperator>(g_starved_op));
+    const char *const parts[3] = {head, op != nullptr ? op : "an op", tail};
+    size_t n = 0;
+    for (const char *part : parts) {
+        for (; *part != '\0' && n + 1 < sizeof text; ++part) {
+            text[n++] = *part;
+        }
     }
+    text[n] = '\0';
+    return text;
 }
 
 }  // namespace
