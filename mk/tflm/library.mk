@@ -9,11 +9,14 @@
 # SOURCES.txt lists, i.e. TFLM's sources.inc: core + reference kernels). Output: $(TFLM_OUT)/libtflm.a
 # and $(TFLM_OUT)/flags.txt (the include and define flags a user of the library compiles with).
 #
-# What PlatformIO compiles of an Arduino library is every .c/.cpp under src/; left out here are only the
-# parts that need an Arduino core or ESP-IDF and that tinyae never links: chirale's peripherals/ (Arduino
-# I/O helpers) and system_setup.cpp's Arduino half (-DARDUINO_EXCLUDE_CODE; the emulated board supplies
-# DebugLog instead), esp32's bus/ and screen/ (ESP-IDF drivers), and the audio front-end
-# (experimental/microfrontend, kissfft) of both.
+# What is compiled: the framework (interpreter, allocator, flatbuffer code) and the kernels of the ops
+# tinyae's generator can emit (TFLM_KERNEL_STEMS: FULLY_CONNECTED, LOGISTIC, TANH, RESHAPE, QUANTIZE and
+# what they share), each file unmodified and with the board's flags. PlatformIO compiles every file of
+# the library, but a firmware links only what it references; compiling just these files (a third of
+# the library) keeps the lane fast, and the link proves that nothing else is needed. Left out besides:
+# what needs an Arduino core or ESP-IDF (chirale's peripherals/ and the Arduino half of
+# system_setup.cpp, -DARDUINO_EXCLUDE_CODE, the emulated board supplies DebugLog; esp32's bus/ and
+# screen/), the audio front-end (microfrontend, kissfft), AllOpsResolver and the test helpers.
 
 TFLM_LIB  ?= chirale
 TFLM_ARCH ?= cm4
@@ -24,9 +27,21 @@ ifeq ($(strip $(TFLM_SRC)),)
   $(error TFLM_SRC is not set: mk/tflm.mk says where the $(TFLM_LIB) sources are)
 endif
 
+# Kernel files kept (by file-name stem, reference and CMSIS-NN variants alike) and CMSIS-NN folders.
+TFLM_KERNEL_STEMS := fully_connected logistic tanh reshape quantize dequantize activation activations \
+                     kernel_util micro_tensor_utils
+TFLM_KERNEL_KEEP  := $(foreach k,$(TFLM_KERNEL_STEMS),%/kernels/$(k).cpp %/kernels/$(k).cc \
+                       %/kernels/$(k)_common.cpp %/kernels/$(k)_common.cc %/kernels/cmsis_nn/$(k).cpp)
+TFLM_CMSIS_NN_DIRS := FullyConnectedFunctions NNSupportFunctions ConvolutionFunctions ActivationFunctions
+TFLM_DROP := %/all_ops_resolver.cpp %/all_ops_resolver.cc %/test_helpers.cpp %/test_helpers.cc \
+             %/test_helper_custom_ops.cpp %/test_helper_custom_ops.cc %/mock_micro_graph.cpp %/mock_micro_graph.cc
+tflm_select = $(filter-out $(TFLM_DROP),$(filter-out tensorflow/lite/micro/kernels/% third_party/cmsis_nn/%,$(1)) \
+                $(filter $(TFLM_KERNEL_KEEP),$(1)) \
+                $(filter $(foreach d,$(TFLM_CMSIS_NN_DIRS),third_party/cmsis_nn/Source/$(d)/%),$(1)))
+
 ifeq ($(TFLM_LIB),upstream)
   TFLM_ROOT     := $(TFLM_SRC)
-  TFLM_SOURCES  := $(shell cat $(TFLM_SRC)/SOURCES.txt)
+  TFLM_SOURCES  := $(call tflm_select,$(shell cat $(TFLM_SRC)/SOURCES.txt))
   TFLM_INCLUDES := -I$(TFLM_ROOT) -I$(TFLM_ROOT)/third_party/flatbuffers/include \
                    -I$(TFLM_ROOT)/third_party/gemmlowp -I$(TFLM_ROOT)/third_party/ruy \
                    $(if $(wildcard $(TFLM_ROOT)/signal),,-I$(CURDIR)/mk/tflm/upstream-missing)
@@ -35,9 +50,9 @@ ifeq ($(TFLM_LIB),upstream)
   TFLM_CXXSTD   := -std=gnu++17
 else ifeq ($(TFLM_LIB),chirale)
   TFLM_ROOT     := $(TFLM_SRC)/src
-  TFLM_SOURCES  := $(shell cd $(TFLM_ROOT) && find . \( -name '*.cpp' -o -name '*.c' \) \
+  TFLM_SOURCES  := $(call tflm_select,$(shell cd $(TFLM_ROOT) && find . \( -name '*.cpp' -o -name '*.c' \) \
                      -not -path './peripherals/*' -not -path '*/microfrontend/*' -not -path '*/kissfft/*' \
-                     | sed 's|^\./||' | sort)
+                     | sed 's|^\./||' | sort))
   TFLM_INCLUDES := -I$(TFLM_ROOT)
   # The Nano 33 BLE core's defines (ArduinoCore-mbed 4.5.0: platform.txt, variants/ARDUINO_NANO33BLE).
   TFLM_DEFINES  := -DARDUINO=10810 -DARDUINO_ARCH_MBED -DARDUINO_ARCH_NRF52840 -DARDUINO_ARDUINO_NANO33BLE \
@@ -45,8 +60,8 @@ else ifeq ($(TFLM_LIB),chirale)
   TFLM_CXXSTD   := -std=gnu++14
 else ifeq ($(TFLM_LIB),esp32)
   TFLM_ROOT     := $(TFLM_SRC)/src
-  TFLM_SOURCES  := $(shell cd $(TFLM_ROOT) && find tensorflow third_party \( -name '*.cpp' -o -name '*.c' \) \
-                     -not -path '*/microfrontend/*' -not -path '*/kissfft/*' | sort)
+  TFLM_SOURCES  := $(call tflm_select,$(shell cd $(TFLM_ROOT) && find tensorflow third_party \( -name '*.cpp' -o -name '*.c' \) \
+                     -not -path '*/microfrontend/*' -not -path '*/kissfft/*' | sort))
   TFLM_INCLUDES := -I$(TFLM_ROOT)
   # The ESP32 Arduino core's defines (arduino-esp32 2.0.x, which espressif32@6.12.0 brings).
   TFLM_DEFINES  := -DARDUINO=10819 -DARDUINO_ARCH_ESP32 -DESP32
