@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from train.boards import TFLM_LIBRARIES
+
 ROOT = Path(__file__).resolve().parent.parent
 THIRD_PARTY = Path(os.environ.get("TAE_THIRD_PARTY") or ROOT.parent / "shared" / "third_party").resolve()
 LIBRARY_DIRS = {
@@ -30,6 +32,7 @@ LIB_DEPS = {
     "chirale": "spaziochirale/Chirale_TensorFLowLite@2.0.0",
     "esp32": "tanakamasayuki/TensorFlowLite_ESP32@1.0.0",
 }
+TFLM_LIBRARY_OF = {name: TFLM_LIBRARIES[dep] for name, dep in LIB_DEPS.items()}
 
 
 def missing_reason() -> str | None:
@@ -70,4 +73,91 @@ def build_tflm(lib: str, arch: str) -> Path:
         env={**os.environ, "TAE_THIRD_PARTY": str(THIRD_PARTY)},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+# ---------------------------------------------------------------- the TFLM glue against a real library
+CORE_SRC = ROOT / "firmware" / "lib" / "tinyae" / "src"
+GLUE = CORE_SRC / "tae_engine_tflm.cpp"
+ENGINE_OK, ERR_ALLOC, ERR_MODEL, ERR_INVOKE = 0, -1, -2, -3
+
+
+def glue_command(lib: str, arch: str, model_dir: Path, out: Path | None = None) -> list[str]:
+    """The compile of tae_engine_tflm.cpp against a TFLM build with the library's own flags and ours
+    (-Werror): into a shared library for ctypes (host), or -fsyntax-only when out is None."""
+    lib_dir = build_tflm(lib, arch)
+    flags = (lib_dir / "flags.txt").read_text().split()
+    cxx = "arm-none-eabi-g++" if arch == "cm4" else "g++"
+    cmd = [cxx, *flags, "-Wall", "-Wextra", "-Werror", "-Wshadow", "-DTAE_ENGINE_TFLM"]
+    cmd += [f"-I{model_dir}", f"-I{CORE_SRC}"]
+    if out is None:
+        return [*cmd, "-fsyntax-only", str(GLUE)]
+    return [
+        *cmd,
+        "-shared",
+        "-o",
+        str(out),
+        str(GLUE),
+        str(model_dir / "model_data.cc"),
+        str(lib_dir / "libtflm.a"),
+    ]
+
+
+def compile_glue(
+    lib: str, arch: str, model_dir: Path, out: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        glue_command(lib, arch, model_dir, out), capture_output=True, text=True, timeout=600
+    )
+
+
+class HostGlue:
+    """tae_engine_tflm.cpp built on the host against a TFLM library, driven through ctypes."""
+
+    def __init__(self, so: Path) -> None:
+        import ctypes
+
+        self.lib = ctypes.CDLL(str(so))
+        self.lib.tae_engine_tflm_reason.restype = ctypes.c_char_p
+        self.lib.tae_engine_name.restype = ctypes.c_char_p
+        self.lib.tae_engine_ram_bytes.restype = ctypes.c_uint32
+        self.lib.tae_engine_invoke.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+
+    def init(self) -> int:
+        return int(self.lib.tae_engine_init())
+
+    def reason(self) -> str:
+        return self.lib.tae_engine_tflm_reason().decode()
+
+    def invoke(self, x, out_size: int):
+        import numpy as np
+
+        xq = np.ascontiguousarray(x, np.int8)
+        out = np.zeros(out_size, np.int8)
+        return int(self.lib.tae_engine_invoke(xq.ctypes.data, out.ctypes.data)), out
+
+
+def build_host_glue(lib: str, model_dir: Path, out_dir: Path) -> HostGlue:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    so = out_dir / f"glue_{lib}_{model_dir.name}.so"
+    proc = compile_glue(lib, "host", model_dir, so)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return HostGlue(so)
+
+
+def model_variant(model_dir: Path, out: Path, edit) -> Path:
+    """A copy of a model directory whose headers are re-rendered from an edited manifest.
+
+    edit(manifest) changes the manifest in place (e.g. the arena size) and may return another
+    flatbuffer (bytes) to put in model_data.cc; the headers then disagree with it on purpose."""
+    import json
+    import shutil
+
+    from train.export import write_headers
+
+    shutil.copytree(model_dir, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    flatbuffer = edit(manifest) or (out / "model_int8.tflite").read_bytes()
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    write_headers(manifest, flatbuffer, out)
     return out
