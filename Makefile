@@ -14,7 +14,7 @@ MANIFEST   := $(MODEL_DIR)/manifest.json
 PYTEST_ARGS ?=
 
 # Debian packages for the emulated board and the sanitizer/fuzz builds (see README.md).
-APT_PACKAGES := gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang libclang-rt-14-dev
+APT_PACKAGES := gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-dev qemu-system-arm clang libclang-rt-14-dev
 TOOLCHAIN_STAMP := build/.toolchain
 
 TRAIN_SOURCES := $(shell find train -name '*.py' -o -name '*.j2' 2>/dev/null)
