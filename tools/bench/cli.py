@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.bench import device, frontend, hostref, models, quality, report, streaming
+from tools.bench import boardlibs, device, frontend, hostref, models, quality, report, streaming
 from tools.bench.common import PY, ROOT, Timing, command_text, have, machine, rel, run
 from train.errors import UserError, run_cli
 
@@ -88,6 +88,9 @@ def measure(out: Path, *, quick: bool = False, work: Path = WORK) -> dict:
 
     # -- feature front-ends: quality per front-end, front-end device cost ---------------------------
     res["frontend"] = frontend.section(quick, model_dir, img_dir, not missing, _say)
+
+    # -- board libraries: per-tensor vs per-channel weights, TFLM on the emulated board ----------------
+    res["board_libraries"] = boardlibs.section(trained, default, quick, model_dir, img_dir, not missing, _say)
 
     # -- streaming and host reference ----------------------------------------------------------
     res["streaming"] = _streaming(default, quick, img_dir)

@@ -58,6 +58,7 @@ def render(res: dict) -> str:
     out += _device(res["device"])
     out += _footprint(res["footprint"])
     out += _frontend(res.get("frontend"))
+    out += _board_libraries(res.get("board_libraries"), res["device"])
     out += _pipeline(res["pipeline"])
     out += _streaming(res["streaming"])
     out += _hostref(res["host_reference"])
@@ -268,6 +269,59 @@ def _frontend(fe: dict | None) -> list[str]:
         )  # fmt: skip
         out += ["", f"Harness build: `{fe['device'][0]['build_command']}`"]
     out.append("")
+    return out
+
+
+def _board_libraries(b: dict | None, dev: dict) -> list[str]:
+    if b is None:
+        return []
+    out = ["## Board libraries: weight granularity and TFLM on the emulated board", ""]
+    g = b["granularity"]
+    if (skip := _skipped(g)) is not None:
+        out += [f"Per-tensor vs per-channel weights: {skip}", ""]
+    else:
+        out += [g["method"] + ".", ""]
+        rows = []
+        for name, r in g["datasets"].items():
+            if "status" in r:
+                rows.append([name, r["reason"], "", "", ""])
+                continue
+            pt, pc = r["per_tensor"], r["per_channel"]
+            rows.append([
+                name, f"{_f(pt['roc_auc'])} / {_f(pc['roc_auc'])}", f"{r['roc_auc_cost']:+.4f}",
+                f"{_f(pt['pr_auc'])} / {_f(pc['pr_auc'])}", f"{_f(pt['f1'], 3)} / {_f(pc['f1'], 3)}",
+            ])  # fmt: skip
+        out += _table(["data set", "ROC AUC per-tensor / per-channel", "per-channel minus per-tensor",
+                       "PR AUC", "F1"], rows)  # fmt: skip
+        out += [""]
+    t = b["tflm"]
+    if (skip := _skipped(t)) is not None:
+        return [*out, f"TFLM on the emulated board: {skip}", ""]
+    out += [
+        f"The default model ({t['weights'].replace('_', '-')} weights) with each pinned TFLM library as the "
+        "emulated board's engine, verified window for window against tflite_micro by the host tool; the "
+        "compiled engine's row is the device section's bench image (instructions of the network alone).",
+        "",
+    ]
+    rows = []
+    compiled = dev.get("models", {}).get("default", {})
+    if "Os" in compiled:
+        rows.append(["compiled engine (tinyae)", "see Device cost", f"{compiled['Os']['instructions']:,}",
+                     "", ""])  # fmt: skip
+    for r in t["libraries"].values():
+        rows.append([
+            r["library"], r["windows"] + (" bit-exact" if r["bit_exact"] else " MISMATCH"),
+            f"{r['instructions_median']:,}", f"{r['flash_used']:,}",
+            f"{r['ram_static']:,} (arena {r['engine_ram']:,})",
+        ])  # fmt: skip
+    out += _table(
+        ["engine", "windows", "instructions / window (median)", "image flash B", "static RAM B"], rows
+    )
+    out += [
+        "",
+        "Commands: " + "; ".join(f"`{c}`" for r in t["libraries"].values() for c in r["commands"]),
+        "",
+    ]
     return out
 
 
