@@ -1,6 +1,6 @@
 # tinyae — PlatformIO boards (platformio.ini): Arduino Nano 33 BLE and ESP32, TFLM or compiled engine.
 #
-#   make build   BOARD=nano33ble|nano33ble_compiled|esp32dev|esp32dev_compiled [SENSOR=1|synth]
+#   make build   BOARD=nano33ble|nano33ble_compiled|esp32dev|esp32dev_compiled [SENSOR=1|synth] [EXTRA_FLAGS="-D ..."]
 #   make flash   BOARD=... [PORT=/dev/ttyACM0] [SENSOR=1]
 #   make monitor [PORT=/dev/ttyACM0] [BAUD=115200]
 #
@@ -16,8 +16,11 @@ BOARD_ENVS := nano33ble nano33ble_compiled esp32dev esp32dev_compiled
 BOARD_MODEL_DIR := build/model
 PIO_RUN := $(PY) -m tools.pio
 BOARD_MODEL_FILES := $(addprefix $(BOARD_MODEL_DIR)/,model_config.h model_data.h model_data.cc model_ops.h model_compiled.h model_compiled.c)
-# SENSOR=1: the board's sensor behind sensor mode; SENSOR=synth: the core's synthetic source.
-BOARD_ENV_VARS := $(if $(SENSOR),PLATFORMIO_BUILD_FLAGS="-D TAE_BOARD_SENSOR$(if $(filter synth,$(SENSOR)), -D TAE_BOARD_SYNTH)")
+# SENSOR=1: the board's sensor behind sensor mode; SENSOR=synth: the core's synthetic source;
+# EXTRA_FLAGS="-D ...": any other build option of platformio.ini's list, added to the env's build_flags.
+EXTRA_FLAGS ?=
+BOARD_BUILD_FLAGS := $(strip $(if $(SENSOR),-D TAE_BOARD_SENSOR$(if $(filter synth,$(SENSOR)), -D TAE_BOARD_SYNTH)) $(EXTRA_FLAGS))
+BOARD_ENV_VARS := $(if $(BOARD_BUILD_FLAGS),PLATFORMIO_BUILD_FLAGS="$(BOARD_BUILD_FLAGS)")
 
 .PHONY: board-check-args
 board-check-args:

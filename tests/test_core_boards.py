@@ -166,6 +166,11 @@ def test_make_targets_wrap_the_helper() -> None:
         ["make", "-n", "build", "BOARD=esp32dev", "SENSOR=synth"], cwd=ROOT, capture_output=True, text=True
     )
     assert 'PLATFORMIO_BUILD_FLAGS="-D TAE_BOARD_SENSOR -D TAE_BOARD_SYNTH"' in proc.stdout
+    proc = subprocess.run(
+        ["make", "-n", "build", "BOARD=nano33ble", "SENSOR=1", "EXTRA_FLAGS=-D TAE_NANO33BLE_REV2"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert 'PLATFORMIO_BUILD_FLAGS="-D TAE_BOARD_SENSOR -D TAE_NANO33BLE_REV2"' in proc.stdout
 
 
 def test_make_rejects_unknown_board() -> None:
