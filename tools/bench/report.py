@@ -311,7 +311,7 @@ def _board_libraries(b: dict | None, dev: dict) -> list[str]:
     for r in t["libraries"].values():
         rows.append([
             r["library"], r["windows"] + (" bit-exact" if r["bit_exact"] else " MISMATCH"),
-            f"{r['instructions_median']:,}", f"{r['flash_used']:,}",
+            f"{round(r['instructions_median']):,}", f"{r['flash_used']:,}",
             f"{r['ram_static']:,} (arena {r['engine_ram']:,})",
         ])  # fmt: skip
     out += _table(
