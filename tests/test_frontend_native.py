@@ -167,10 +167,13 @@ def test_c_and_mirror_agree_on_random_windows(length: int, channels: int, seed: 
     assert np.array_equal(bits(f(w)), bits(mirror.features(w, f.spec)))
 
 
-def test_the_ring_is_read_from_its_oldest_slot() -> None:
-    f = fe(length=32, channels=2, kinds=["raw", "spectral", "stats"], fft_length=16)
-    w = np.random.default_rng(3).normal(0, 1, (32, 2)).astype(np.float32)
+@pytest.mark.parametrize(("length", "fft_length"), [(32, 16), (40, 16), (12, 4), (24, 8), (7, 4)])
+def test_the_ring_is_read_from_its_oldest_slot(length: int, fft_length: int) -> None:
+    # every slot: the ring's end falls inside a frame, between frames, mid-pair, after the frames
+    f = fe(length=length, channels=2, kinds=["raw", "spectral", "stats"], fft_length=fft_length)
+    w = np.random.default_rng(3).normal(0, 1, (length, 2)).astype(np.float32)
     plain = f(w[None])[0]
-    for oldest in (0, 1, 17, 31):
+    assert np.array_equal(bits(plain), bits(mirror.features(w[None], f.spec)[0]))
+    for oldest in range(length):
         ring = np.roll(w, oldest, axis=0)
-        assert np.array_equal(bits(f.from_ring(ring.reshape(-1), oldest)), bits(plain))
+        assert np.array_equal(bits(f.from_ring(ring.reshape(-1), oldest)), bits(plain)), oldest

@@ -58,7 +58,8 @@ class Spectral:
         )
 
     def window_table(self) -> np.ndarray:
-        """The window function times 2/sum(w), so a bin-centred tone of amplitude A reads A."""
+        """The window function times 1/sum(w): the real FFT's split step doubles it, so a bin-centred
+        tone of amplitude A reads A."""
         n = np.arange(self.fft_length, dtype=np.float64)
         phase = 2.0 * math.pi * n / self.fft_length  # periodic (DFT-even) windows
         w = {
@@ -66,13 +67,19 @@ class Spectral:
             "hamming": 0.54 - 0.46 * np.cos(phase),
             "rect": np.ones(self.fft_length),
         }[self.window]
-        return (w * (2.0 / w.sum())).astype(np.float32)
+        return (w * (1.0 / w.sum())).astype(np.float32)
 
-    def twiddles(self) -> tuple[np.ndarray, np.ndarray]:
-        """cos(2 pi k/N) and -sin(2 pi k/N) for k < N/2, rounded from float64."""
+    def twiddles(self) -> np.ndarray:
+        """[N] float32: cos(2 pi k/N), -sin(2 pi k/N) interleaved for k < N/2, rounded from float64."""
         k = np.arange(self.fft_length // 2, dtype=np.float64)
         ang = 2.0 * math.pi * k / self.fft_length
-        return np.cos(ang).astype(np.float32), (-np.sin(ang)).astype(np.float32)
+        return np.stack([np.cos(ang), -np.sin(ang)], axis=1).reshape(-1).astype(np.float32)
+
+    def bit_reversal(self) -> np.ndarray:
+        """[N/2] the bit-reversal permutation of the N/2 complex points (uint16 in the C table)."""
+        n = self.fft_length // 2
+        bits = n.bit_length() - 1
+        return np.array([int(format(i, f"0{bits}b")[::-1], 2) if bits else 0 for i in range(n)], np.int64)
 
     def to_manifest(self, sample_rate_hz: float) -> dict[str, Any]:
         hz = sample_rate_hz / self.fft_length if sample_rate_hz > 0 else None
