@@ -48,7 +48,7 @@ class FrontendConfig:
     window_fn: str = "hann"  # spectral: hann | hamming | rect
     spectrum: str = "power"  # spectral: power | magnitude
     log: bool = True  # spectral: natural log of each band, floored at log_floor
-    log_floor: float = 1e-3  # in squared (power) or plain (magnitude) sensor units; see README
+    log_floor: float = 0.0  # 0 = per band, from the training windows; else squared/plain sensor units
     bins: int = 0  # spectral: average the kept FFT bins into this many bands; 0 = one per bin
     freq_min_hz: float = 0.0  # spectral: lowest frequency kept (needs the sample rate); DC never kept
     freq_max_hz: float = 0.0  # spectral: highest frequency kept; 0 = Nyquist

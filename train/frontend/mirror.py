@@ -122,11 +122,12 @@ def _spectral(x: np.ndarray, mean: np.ndarray, spec: FrontendSpec) -> np.ndarray
         acc = acc + real_bins(re, im, twiddle, sp.spectrum == "magnitude")
     out = []
     for k0, k1 in zip(sp.band_edges[:-1], sp.band_edges[1:], strict=True):
-        v = _seq_sum(acc[..., k0:k1]) / F32((k1 - k0) * sp.frames)
-        if sp.log:
-            v = logf(np.where(v < F32(sp.log_floor), F32(sp.log_floor), v))
-        out.append(v)
-    return np.stack(out, axis=-1).astype(F32)
+        out.append(_seq_sum(acc[..., k0:k1]) / F32((k1 - k0) * sp.frames))
+    v = np.stack(out, axis=-1).astype(F32)
+    if sp.log:
+        floor = np.asarray(sp.log_floor, F32).reshape(spec.channels, sp.bands)
+        v = logf(np.where(v < floor, floor, v))
+    return v
 
 
 def _stats(x: np.ndarray, mean: np.ndarray, spec: FrontendSpec) -> np.ndarray:

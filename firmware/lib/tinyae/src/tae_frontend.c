@@ -22,6 +22,11 @@ static const float tae_fe_window[TAE_FE_FFT_LEN] = TAE_FE_WINDOW_INIT;
 static const float tae_fe_twiddle[TAE_FE_FFT_LEN] = TAE_FE_TWIDDLE_INIT;
 static const uint16_t tae_fe_bitrev[TAE_FE_FFT_LEN / 2] = TAE_FE_BITREV_INIT;
 static const uint16_t tae_fe_band_edges[TAE_FE_BANDS + 1] = TAE_FE_BAND_EDGES_INIT;
+#if TAE_FE_LOG
+/* The floor of each band's log, channel-major like the features (fitted on the training windows or
+ * set in the config; manifest frontend.spectral.log_floor). */
+static const float tae_fe_log_floor[TAE_FE_SPECTRAL_SIZE] = TAE_FE_LOG_FLOOR_INIT;
+#endif
 #endif
 
 #if TAE_FE_STATS
@@ -256,6 +261,9 @@ static void tae_fe_spectrum(const float *ring, uint32_t oldest, uint32_t c, floa
         tae_fe_fft_half(w->z);
         tae_fe_real_bins(w->z, w->acc);
     }
+#if TAE_FE_LOG
+    const float *const lfloor = tae_fe_log_floor + c * (uint32_t)TAE_FE_BANDS;
+#endif
 #if TAE_FE_UNIT_BANDS
     /* every band is one bin of one frame: band b is bin edges[0] + b */
     {
@@ -263,8 +271,8 @@ static void tae_fe_spectrum(const float *ring, uint32_t oldest, uint32_t c, floa
         for (b = 0u; b < (uint32_t)TAE_FE_BANDS; ++b) {
             float v = a[b];
 #if TAE_FE_LOG
-            if (v < (float)TAE_FE_LOG_FLOOR) {
-                v = (float)TAE_FE_LOG_FLOOR; /* NaN fails the test and stays NaN */
+            if (v < lfloor[b]) {
+                v = lfloor[b]; /* NaN fails the test and stays NaN */
             }
             v = tae_fe_log(v);
 #endif
@@ -284,8 +292,8 @@ static void tae_fe_spectrum(const float *ring, uint32_t oldest, uint32_t c, floa
             v = v / (float)count;
         }
 #if TAE_FE_LOG
-        if (v < (float)TAE_FE_LOG_FLOOR) {
-            v = (float)TAE_FE_LOG_FLOOR; /* NaN fails the test and stays NaN */
+        if (v < lfloor[b]) {
+            v = lfloor[b]; /* NaN fails the test and stays NaN */
         }
         v = tae_fe_log(v);
 #endif
