@@ -118,12 +118,12 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
     latent = encoder(model, latent_index).predict(x_test, verbose=0) if len(x_test) else None
 
     # -- int8 ------------------------------------------------------------------------------
-    from train.quantize import convert, inspect
+    from train.quantize import convert, inspect, representative_set
 
     tick = time.perf_counter()
     rng = np.random.default_rng(cfg.train.seed)
     rep_idx = rng.permutation(len(x_train))[: cfg.quantize.representative_windows]
-    flatbuffer = convert(model, x_train[np.sort(rep_idx)])
+    flatbuffer = convert(model, representative_set(x_train[np.sort(rep_idx)], cfg.quantize.headroom))
     tflite_path = out_dir / "model_int8.tflite"
     tflite_path.write_bytes(flatbuffer)
     qi = inspect(flatbuffer)

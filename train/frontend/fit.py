@@ -1,11 +1,14 @@
 """What the front-end learns from the normal training windows, and what it refuses.
 
 - The spectral log floor (frontend.log_floor = 0, the default): each band's floor is its median
-  value over the training windows, AUTO_FLOOR_DB decibels down (a power ratio of 10^-3 at 30 dB; the
+  value over the training windows, AUTO_FLOOR_DB decibels down (a power ratio of 0.5 at 3 dB; the
   square root of that for a magnitude spectrum). Sensors report in g, m/s^2 or raw ADC counts, so a
-  fixed floor sits above every value of a quiet sensor (all features then equal log(floor)) or below
-  the noise of a loud one; a floor relative to each band's own level keeps the same range on any scale
-  and is stored in the manifest like the normalization, so the device applies the same constants.
+  fixed floor sits above every value of a quiet sensor (all features then equal log(floor)) or far
+  below the noise of a loud one; a floor relative to each band's own level gives the same features on
+  any scale (shifted by the log of the scale, which the normalization removes) and is stored in the
+  manifest like the normalization, so the device applies the same constants. Close to the median is
+  deliberate: the log of a noise-like band's power has a long lower tail (log of an exponential
+  variable) that only adds spread; flooring it keeps the increases an anomaly brings.
 - Features that do not vary: a feature taking one value in at least CONSTANT_SHARE of the training
   windows (a band stuck at its floor, a statistic of a constant channel) cannot be learnt and makes
   any change read as an anomaly. Such features are named in one warning; when every feature is like

@@ -1,0 +1,355 @@
+"""SKAB (Skoltech Anomaly Benchmark) under its published outlier-detection protocol and under a
+deployment-like protocol, float and int8, from the models a Nano 33 BLE runs.
+
+`python -m tools.bench.skab --protocol per-file|deployment [--config configs/skab.toml] [--set k=v]`
+re-runs one row of bench/RESULTS.md's SKAB table; `make bench` runs them all (tools/bench/cli.py).
+
+Protocols (PROTOCOLS below, quoted in the results):
+- per-file (SKAB's published protocol, its "Proposed Leaderboard"): each of the 34 experiment files
+  separately: its first 400 rows are the training part, whatever they hold (as the leaderboard's
+  detectors use them; other/2's first rows contain labelled anomalies), the remaining rows the test
+  part; one configuration for every file; F1, FAR and MAR over all test rows of the 34 files
+  together. A model per file.
+- deployment: one model trained once on normal data, then applied to every experiment, as one
+  firmware is flashed to many machines: the training data are anomaly-free.csv and the first 400 rows
+  of every experiment (windows holding a labelled anomaly are dropped); the test rows are those of
+  the per-file protocol, so both are scored on the same rows.
+
+Common to both: the training rows are cut by time into train (rows 0-319 of an experiment; the first
+80 % of anomaly-free.csv) and validation (rows 320-399; the rest), windowed apart (no window spans
+both), validation serving early stopping only; the normalization is fitted on the training windows;
+the threshold is calibrated on the scores of every window of the training rows (config [threshold]:
+an upper control limit, percentile x factor), separately for the float and the int8 model. Each test
+row is scored by the window ending at it (windows advance by one row, so a row's window also holds
+the rows before it, training rows included near the start of the test part) and a row is anomalous
+when the device's alarm is raised there: at least k of the last n windows above the threshold
+(config [decision]). int8 = the host reference, the device's preprocessing + tflite_micro, which the
+device matches bit for bit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tools.bench import skab_data
+from tools.bench.common import PY, ROOT, command_text, rel
+from train.errors import UserError, run_cli
+
+CONFIG = "configs/skab.toml"
+DATA_DIR = ROOT.parent / "shared" / "datasets" / "skab" / "data"
+TRAIN_ROWS = 400  # SKAB's protocol: the first 400 rows of each file train
+VAL_ROWS = 80  # of those, the last 80 validate (early stopping)
+FREE_VAL_FRACTION = 0.2
+PROTOCOLS = {
+    "per-file": (
+        "SKAB's published outlier-detection protocol: per experiment file, rows 0-399 train and the rest "
+        "test; one configuration for all 34 files (configs/skab.toml); a model per file; F1/FAR/MAR over "
+        "all test rows of the 34 files together"
+    ),
+    "deployment": (
+        "one model trained once on anomaly-free.csv plus rows 0-399 of every experiment (windows holding "
+        "a labelled anomaly dropped), applied to every experiment; scored on the per-file protocol's "
+        "test rows"
+    ),
+}
+# The leaderboard of SKAB's README (outlier detection), as ../shared/datasets/README.md quotes it:
+# (method, F1, FAR %, MAR %); None where the README gives no figure.
+LEADERBOARD = (
+    ("Conv-AE", 0.78, 13.55, 28.02),
+    ("MSET", 0.78, 39.73, 14.13),
+    ("T-squared+Q (PCA)", 0.76, 26.62, 24.92),
+    ("LSTM-AE", 0.74, 29.96, 25.92),
+    ("T-squared", 0.66, 19.21, 42.6),
+    ("LSTM-VAE", 0.56, 9.13, 55.03),
+    ("Vanilla LSTM", 0.54, None, None),
+    ("Vanilla AE", 0.39, 2.59, 75.15),
+    ("Isolation forest", 0.29, None, None),
+)
+TARGET = {"f1": 0.80, "far_pct": 13.5}
+
+
+def confusion(pred: np.ndarray, labels: np.ndarray) -> dict:
+    """F1, FAR (false alarms / normal rows, %), MAR (missed / anomalous rows, %) and the counts."""
+    p, y = np.asarray(pred, bool), np.asarray(labels, bool)
+    tp, fp = int(np.sum(p & y)), int(np.sum(p & ~y))
+    fn, tn = int(np.sum(~p & y)), int(np.sum(~p & ~y))
+    return {
+        "f1": round(2 * tp / max(2 * tp + fp + fn, 1), 4),
+        "far_pct": round(100 * fp / max(fp + tn, 1), 2),
+        "mar_pct": round(100 * fn / max(fn + tp, 1), 2),
+        "precision": round(tp / max(tp + fp, 1), 4),
+        "recall": round(tp / max(tp + fn, 1), 4),
+        "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+    }  # fmt: skip
+
+
+def row_alarms(scores: np.ndarray, threshold: float, k: int, n: int, rows: int, length: int) -> np.ndarray:
+    """bool [rows]: the device's alarm at each row, from the scores of the windows ending at rows
+    length-1 .. rows-1 (hop 1); rows before the first full window have none."""
+    from train.preprocess import decisions
+
+    _, alarm = decisions(scores, threshold, k, n)
+    out = np.zeros(rows, bool)
+    out[length - 1 :] = alarm
+    return out
+
+
+@dataclass
+class Prepared:
+    """One experiment in the configured channels: values [T, C] float32, labels [T]."""
+
+    name: str
+    values: np.ndarray
+    labels: np.ndarray
+    sample_rate_hz: float
+
+
+def _channels(cfg, rec: skab_data.Recording) -> np.ndarray:
+    names = list(cfg.data.channels) or list(skab_data.CHANNELS)
+    unknown = [c for c in names if c not in skab_data.CHANNELS]
+    if unknown:
+        raise UserError(
+            f"data.channels names {unknown[0]!r}, which SKAB does not record; choose from "
+            f"{', '.join(skab_data.CHANNELS)}"
+        )
+    return rec.values[:, [skab_data.CHANNELS.index(c) for c in names]]
+
+
+def _windows(values: np.ndarray, length: int, hop: int = 1) -> np.ndarray:
+    from train.data import make_windows
+
+    return (
+        make_windows(values, length, hop) if len(values) >= length else make_windows(values[:0], length, hop)
+    )
+
+
+def _normal_windows(values: np.ndarray, labels: np.ndarray | None, length: int, hop: int) -> np.ndarray:
+    """Windows of `values` holding no labelled anomaly (all of them without labels)."""
+    from train.data import window_labels
+
+    w = _windows(values, length, hop)
+    if labels is None or len(w) == 0:
+        return w
+    return w[window_labels(labels, length, hop, "any") == 0]
+
+
+@dataclass
+class Outcome:
+    """Row predictions of one protocol run, per experiment (test rows only)."""
+
+    names: list[str] = field(default_factory=list)
+    labels: list[np.ndarray] = field(default_factory=list)
+    pred: dict[str, list[np.ndarray]] = field(default_factory=lambda: {"float": [], "int8": []})
+
+    def add(self, name: str, labels: np.ndarray, float_rows: np.ndarray, int8_rows: np.ndarray) -> None:
+        self.names.append(name)
+        self.labels.append(labels)
+        self.pred["float"].append(float_rows)
+        self.pred["int8"].append(int8_rows)
+
+    def metrics(self) -> dict:
+        y = np.concatenate(self.labels)
+        out = {q: confusion(np.concatenate(p), y) for q, p in self.pred.items()}
+        out["per_file"] = [
+            {"name": n, "rows": len(lab), "anomalous": int(lab.sum()), **_short(confusion(p, lab))}
+            for n, lab, p in zip(self.names, self.labels, self.pred["int8"], strict=True)
+        ]
+        return out
+
+
+def _short(c: dict) -> dict:
+    return {k: c[k] for k in ("f1", "far_pct", "mar_pct")}
+
+
+def _score_rows(det, cfg, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    w = _windows(values, cfg.window.length)
+    k, n, length, rows = cfg.decision.k, cfg.decision.n, cfg.window.length, len(values)
+    f = row_alarms(det.float_scores(w), det.float_threshold.value, k, n, rows, length)
+    q = row_alarms(det.int8_scores(w), det.int8_threshold.value, k, n, rows, length)
+    return f[TRAIN_ROWS:], q[TRAIN_ROWS:]
+
+
+def _check(cfg) -> None:
+    if cfg.window.hop != 1:
+        raise UserError(
+            f"window.hop = {cfg.window.hop}: the SKAB protocols score every row by the window ending at it, "
+            "so windows must advance by one row; set window.hop = 1"
+        )
+    if cfg.window.length > TRAIN_ROWS - VAL_ROWS - 1:
+        raise UserError(
+            f"window.length = {cfg.window.length} leaves no training window in SKAB's "
+            f"{TRAIN_ROWS - VAL_ROWS} training rows; use a shorter window"
+        )
+
+
+def per_file(cfg, data_dir: Path, say: Callable[[str], None]) -> tuple[dict, object]:
+    """SKAB's published protocol: a model per experiment (module docstring)."""
+    from tools.bench.detector import fit_detector
+
+    _check(cfg)
+    recs = skab_data.experiments(data_dir)
+    names = list(cfg.data.channels) or list(skab_data.CHANNELS)
+    out, last = Outcome(), None
+    length, hop = cfg.window.length, cfg.window.hop
+    cut = TRAIN_ROWS - VAL_ROWS
+    for i, rec in enumerate(recs, 1):
+        x = _channels(cfg, rec)
+        say(f"SKAB per-file: {rec.name} ({i}/{len(recs)})")
+        det = fit_detector(
+            cfg, _windows(x[:cut], length, hop), _windows(x[cut:TRAIN_ROWS], length, hop),
+            rec.sample_rate_hz, names,
+        )  # fmt: skip
+        det.calibrate(_windows(x[:TRAIN_ROWS], length))
+        f, q = _score_rows(det, cfg, x)
+        out.add(rec.name, rec.labels[TRAIN_ROWS:], f, q)
+        last = det
+    return out.metrics(), last
+
+
+def deployment(cfg, data_dir: Path, say: Callable[[str], None]) -> tuple[dict, object]:
+    """One model for every experiment (module docstring)."""
+    from tools.bench.detector import fit_detector
+
+    _check(cfg)
+    recs = skab_data.experiments(data_dir)
+    free = skab_data.anomaly_free(data_dir)
+    names = list(cfg.data.channels) or list(skab_data.CHANNELS)
+    length, hop = cfg.window.length, cfg.window.hop
+    cut = TRAIN_ROWS - VAL_ROWS
+    xf = _channels(cfg, free)
+    free_cut = round(len(xf) * (1 - FREE_VAL_FRACTION))
+    train = [_windows(xf[:free_cut], length, hop)]
+    val = [_windows(xf[free_cut:], length, hop)]
+    calib = [_windows(xf, length)]
+    for rec in recs:
+        x, lab = _channels(cfg, rec), rec.labels
+        train.append(_normal_windows(x[:cut], lab[:cut], length, hop))
+        val.append(_normal_windows(x[cut:TRAIN_ROWS], lab[cut:TRAIN_ROWS], length, hop))
+        calib.append(_normal_windows(x[:TRAIN_ROWS], lab[:TRAIN_ROWS], length, 1))
+    say(f"SKAB deployment: one model on {sum(len(w) for w in train)} training windows")
+    det = fit_detector(cfg, np.concatenate(train), np.concatenate(val), free.sample_rate_hz, names)
+    det.calibrate(np.concatenate(calib))
+    out = Outcome()
+    for rec in recs:
+        f, q = _score_rows(det, cfg, _channels(cfg, rec))
+        out.add(rec.name, rec.labels[TRAIN_ROWS:], f, q)
+    return out.metrics(), det
+
+
+def run_protocol(
+    protocol: str, overrides: list[str], data_dir: Path, say: Callable[[str], None], config: str = CONFIG
+) -> dict:
+    """One row of the SKAB table: the protocol's figures, the model's size and the command."""
+    from train import config as configmod
+
+    if protocol not in PROTOCOLS:
+        raise UserError(f"unknown SKAB protocol {protocol!r}; choose {' or '.join(PROTOCOLS)}")
+    cfg = configmod.load(ROOT / config, overrides)
+    t0 = time.perf_counter()
+    res, det = (per_file if protocol == "per-file" else deployment)(cfg, data_dir, say)
+    argv = [PY, "-m", "tools.bench.skab", "--protocol", protocol, "--config", config]
+    for o in overrides:
+        argv += ["--set", o]
+    return {
+        "protocol": protocol,
+        "description": PROTOCOLS[protocol],
+        "variant": cfg.model.variant,
+        "overrides": list(overrides),
+        "command": command_text(argv),
+        **{q: res[q] for q in ("float", "int8")},
+        "per_file": res["per_file"],
+        "model": {
+            "shape": det.shape,
+            "macs": det.macs,
+            "params": int(det.model.count_params()),
+            "tflite_bytes": len(det.flatbuffer),
+            "features": det.spec.feature_size,
+        },
+        "threshold_rule": _rule(cfg),
+        "models_trained": 34 if protocol == "per-file" else 1,
+        "elapsed_s": round(time.perf_counter() - t0, 1),
+    }
+
+
+def _rule(cfg) -> str:
+    t, d = cfg.threshold, cfg.decision
+    base = f"{t.percentile:g}th percentile" if t.percentile < 100 else "maximum"
+    return (
+        f"{base} of the training rows' window scores x {t.factor:g}; alarm when {d.k} of the last {d.n} "
+        "windows exceed it"
+    )
+
+
+def figure(rows: dict[str, dict], out: Path) -> Path:
+    """bench/skab.png: per experiment, its test rows as labelled (top) and as the int8 alarm said (bottom)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    cmap = ListedColormap(["#f2f2f2", "#d62728", "#1f77b4", "#ff7f0e"])  # TN, FP, TP, FN
+    fig, axes = plt.subplots(1, len(rows), figsize=(6.5 * len(rows), 9), squeeze=False)
+    for ax, (title, r) in zip(axes[0], rows.items(), strict=True):
+        files = r["rows"]
+        width = max(len(lab) for lab, _ in files)
+        img = np.full((2 * len(files), width), np.nan)
+        for i, (lab, pred) in enumerate(files):
+            code = np.where(lab & pred, 2, np.where(lab, 3, np.where(pred, 1, 0)))
+            img[2 * i, : len(lab)] = np.where(lab, 2, 0)
+            img[2 * i + 1, : len(lab)] = code
+        ax.imshow(img, aspect="auto", interpolation="nearest", cmap=cmap, vmin=0, vmax=3)
+        ax.set_yticks(np.arange(len(files)) * 2 + 0.5, r["names"], fontsize=6)
+        ax.set_xlabel("test row (s after row 400)")
+        ax.set_title(f"{title}\nF1 {r['f1']:.3f}  FAR {r['far']:.1f} %  MAR {r['mar']:.1f} %", fontsize=9)
+    handles = [
+        plt.Rectangle((0, 0), 1, 1, color=cmap(i)) for i in (2, 3, 1, 0)
+    ]  # the same colours as the image
+    fig.legend(
+        handles, ["anomaly, alarm", "anomaly missed", "false alarm", "normal"], loc="lower center", ncol=4
+    )
+    fig.suptitle("SKAB, int8 model: each experiment's labels (upper strip) and alarms (lower strip)")
+    fig.tight_layout(rect=(0, 0.04, 1, 0.97))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+@run_cli
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tools.bench.skab", description=__doc__.splitlines()[0])
+    ap.add_argument("--protocol", default="per-file", choices=list(PROTOCOLS))
+    ap.add_argument("--config", default=CONFIG, help="the one configuration for every file")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    ap.add_argument(
+        "--data", type=Path, default=DATA_DIR, help="SKAB's data folder (valve1/, valve2/, other/)"
+    )
+    ap.add_argument("--json", type=Path, help="write the row's figures here")
+    args = ap.parse_args(argv)
+    r = run_protocol(
+        args.protocol, args.overrides, args.data, lambda m: print(m, file=sys.stderr, flush=True), args.config
+    )
+    for q in ("float", "int8"):
+        m = r[q]
+        print(f"{q:5}  F1 {m['f1']:.3f}  FAR {m['far_pct']:.2f} %  MAR {m['mar_pct']:.2f} %")
+    print(
+        f"model {r['model']['shape']}, {r['model']['macs']} MACs, {r['model']['tflite_bytes']} B; "
+        f"{r['elapsed_s']} s"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(r, indent=2) + "\n")
+        print(f"wrote {rel(args.json)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
