@@ -12,8 +12,17 @@ Protocols (PROTOCOLS below, quoted in the results):
   together. A model per file.
 - deployment: one model trained once on normal data, then applied to every experiment, as one
   firmware is flashed to many machines: the training data are anomaly-free.csv and the first 400 rows
-  of every experiment (windows holding a labelled anomaly are dropped); the test rows are those of
-  the per-file protocol, so both are scored on the same rows.
+  of every experiment (windows holding a labelled anomaly are dropped); one normalization and one
+  threshold for all; the test rows are those of the per-file protocol, so all are scored on the same
+  rows.
+- deployment-commissioned: the same idea with a commissioning step on each machine: every recording
+  is expressed in units of its own first 400 rows (per channel: minus their mean, over their standard
+  deviation) before anything else, and the alarm threshold is set from those rows' scores; the network
+  is trained once, on the 34 experiments' first 400 rows so expressed. On a device this is the same
+  network with per-machine normalization constants and threshold (the manifest's normalization folds
+  the per-channel step in: both are affine per feature). anomaly-free.csv is left out: its first 400
+  rows are the pump's warm-up, when the vibration RMS sits about 9 standard deviations away from its
+  later level, so they cannot commission it.
 
 Common to both: the training rows are cut by time into train (rows 0-319 of an experiment; the first
 80 % of anomaly-free.csv) and validation (rows 320-399; the rest), windowed apart (no window spans
@@ -56,8 +65,13 @@ PROTOCOLS = {
     ),
     "deployment": (
         "one model trained once on anomaly-free.csv plus rows 0-399 of every experiment (windows holding "
-        "a labelled anomaly dropped), applied to every experiment; scored on the per-file protocol's "
-        "test rows"
+        "a labelled anomaly dropped), one normalization and one threshold for all experiments; scored on "
+        "the per-file protocol's test rows"
+    ),
+    "deployment-commissioned": (
+        "one network trained once on rows 0-399 of every experiment, each recording in units of its own "
+        "first 400 rows; on each experiment that normalization and the threshold come from its rows "
+        "0-399 (a commissioning step), the network is unchanged; scored on the per-file protocol's test rows"
     ),
 }
 # The leaderboard of SKAB's README (outlier detection), as ../shared/datasets/README.md quotes it:
@@ -214,8 +228,18 @@ def per_file(cfg, data_dir: Path, say: Callable[[str], None]) -> tuple[dict, obj
     return out.metrics(), last
 
 
-def deployment(cfg, data_dir: Path, say: Callable[[str], None]) -> tuple[dict, object]:
-    """One model for every experiment (module docstring)."""
+def commissioned(values: np.ndarray) -> np.ndarray:
+    """A recording in units of its first TRAIN_ROWS rows: per channel, minus their mean, over their
+    standard deviation (1 where they do not vary)."""
+    head = values[:TRAIN_ROWS].astype(np.float64)
+    sd = head.std(axis=0)
+    return ((values - head.mean(axis=0)) / np.where(sd > 0, sd, 1.0)).astype(np.float32)
+
+
+def deployment(
+    cfg, data_dir: Path, say: Callable[[str], None], *, commission: bool = False
+) -> tuple[dict, object]:
+    """One model for every experiment (module docstring); commission=True: deployment-commissioned."""
     from tools.bench.detector import fit_detector
 
     _check(cfg)
@@ -224,22 +248,33 @@ def deployment(cfg, data_dir: Path, say: Callable[[str], None]) -> tuple[dict, o
     names = list(cfg.data.channels) or list(skab_data.CHANNELS)
     length, hop = cfg.window.length, cfg.window.hop
     cut = TRAIN_ROWS - VAL_ROWS
-    xf = _channels(cfg, free)
-    free_cut = round(len(xf) * (1 - FREE_VAL_FRACTION))
-    train = [_windows(xf[:free_cut], length, hop)]
-    val = [_windows(xf[free_cut:], length, hop)]
-    calib = [_windows(xf, length)]
+    train, val, calib = [], [], []
+    if not commission:
+        xf = _channels(cfg, free)
+        free_cut = round(len(xf) * (1 - FREE_VAL_FRACTION))
+        train, val, calib = (
+            [_windows(xf[:free_cut], length, hop)],
+            [_windows(xf[free_cut:], length, hop)],
+            [_windows(xf, length)],
+        )
+    prepared = []
     for rec in recs:
         x, lab = _channels(cfg, rec), rec.labels
+        x = commissioned(x) if commission else x
+        prepared.append(x)
         train.append(_normal_windows(x[:cut], lab[:cut], length, hop))
         val.append(_normal_windows(x[cut:TRAIN_ROWS], lab[cut:TRAIN_ROWS], length, hop))
         calib.append(_normal_windows(x[:TRAIN_ROWS], lab[:TRAIN_ROWS], length, 1))
-    say(f"SKAB deployment: one model on {sum(len(w) for w in train)} training windows")
+    what = "deployment-commissioned" if commission else "deployment"
+    say(f"SKAB {what}: one model on {sum(len(w) for w in train)} training windows")
     det = fit_detector(cfg, np.concatenate(train), np.concatenate(val), free.sample_rate_hz, names)
-    det.calibrate(np.concatenate(calib))
+    if not commission:
+        det.calibrate(np.concatenate(calib))
     out = Outcome()
-    for rec in recs:
-        f, q = _score_rows(det, cfg, _channels(cfg, rec))
+    for rec, x, normal in zip(recs, prepared, calib[-len(recs) :], strict=True):
+        if commission:  # the machine's own threshold, from its first rows' scores
+            det.calibrate(normal)
+        f, q = _score_rows(det, cfg, x)
         out.add(rec.name, rec.labels[TRAIN_ROWS:], f, q)
     return out.metrics(), det
 
@@ -254,7 +289,10 @@ def run_protocol(
         raise UserError(f"unknown SKAB protocol {protocol!r}; choose {' or '.join(PROTOCOLS)}")
     cfg = configmod.load(ROOT / config, overrides)
     t0 = time.perf_counter()
-    res, det = (per_file if protocol == "per-file" else deployment)(cfg, data_dir, say)
+    if protocol == "per-file":
+        res, det = per_file(cfg, data_dir, say)
+    else:
+        res, det = deployment(cfg, data_dir, say, commission=protocol == "deployment-commissioned")
     argv = [PY, "-m", "tools.bench.skab", "--protocol", protocol, "--config", config]
     for o in overrides:
         argv += ["--set", o]
@@ -274,7 +312,7 @@ def run_protocol(
             "features": det.spec.feature_size,
         },
         "threshold_rule": _rule(cfg),
-        "models_trained": 34 if protocol == "per-file" else 1,
+        "models_trained": skab_data.EXPERIMENTS if protocol == "per-file" else 1,
         "elapsed_s": round(time.perf_counter() - t0, 1),
     }
 
