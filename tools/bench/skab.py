@@ -156,39 +156,84 @@ def _normal_windows(values: np.ndarray, labels: np.ndarray | None, length: int, 
 
 
 @dataclass
+class Scored:
+    """One experiment's window scores (float and int8, windows ending at rows length-1..T-1) with the
+    thresholds in force there."""
+
+    name: str
+    labels: np.ndarray  # [T]
+    scores: dict[str, np.ndarray]
+    thresholds: dict[str, float]
+
+
+@dataclass
 class Outcome:
-    """Row predictions of one protocol run, per experiment (test rows only)."""
+    """Everything one protocol run scored; metrics() applies the device's decision rule."""
 
-    names: list[str] = field(default_factory=list)
-    labels: list[np.ndarray] = field(default_factory=list)
-    pred: dict[str, list[np.ndarray]] = field(default_factory=lambda: {"float": [], "int8": []})
+    length: int
+    files: list[Scored] = field(default_factory=list)
 
-    def add(self, name: str, labels: np.ndarray, float_rows: np.ndarray, int8_rows: np.ndarray) -> None:
-        self.names.append(name)
-        self.labels.append(labels)
-        self.pred["float"].append(float_rows)
-        self.pred["int8"].append(int8_rows)
+    def rows(self, kind: str, k: int, n: int, thresholds: dict[str, float] | None = None) -> list[np.ndarray]:
+        """Per experiment, the alarm of each test row (rows from TRAIN_ROWS on)."""
+        out = []
+        for f in self.files:
+            thr = f.thresholds[kind] if thresholds is None else thresholds[f.name]
+            out.append(row_alarms(f.scores[kind], thr, k, n, len(f.labels), self.length)[TRAIN_ROWS:])
+        return out
 
-    def metrics(self) -> dict:
-        y = np.concatenate(self.labels)
-        out = {q: confusion(np.concatenate(p), y) for q, p in self.pred.items()}
+    def test_labels(self) -> list[np.ndarray]:
+        return [f.labels[TRAIN_ROWS:] for f in self.files]
+
+    def metrics(self, k: int, n: int) -> dict:
+        from train.metrics import roc_auc
+
+        y = self.test_labels()
+        out: dict = {}
+        for kind in ("float", "int8"):
+            out[kind] = confusion(np.concatenate(self.rows(kind, k, n)), np.concatenate(y))
+            aucs = [
+                roc_auc(lab, f.scores[kind][TRAIN_ROWS - self.length + 1 :])
+                for f, lab in zip(self.files, y, strict=True)
+                if 0 < lab.sum() < len(lab)
+            ]
+            out[kind]["roc_auc_mean"] = round(float(np.mean(aucs)), 4) if aucs else None
         out["per_file"] = [
-            {"name": n, "rows": len(lab), "anomalous": int(lab.sum()), **_short(confusion(p, lab))}
-            for n, lab, p in zip(self.names, self.labels, self.pred["int8"], strict=True)
+            {"name": f.name, "rows": len(lab), "anomalous": int(lab.sum()), **_short(confusion(p, lab))}
+            for f, lab, p in zip(self.files, y, self.rows("int8", k, n), strict=True)
         ]
         return out
+
+    def sensitivity(
+        self, percentiles=(99.0, 100.0), factors=(1.0, 1.25, 1.5, 2.0), rules=((1, 1), (5, 5), (10, 10))
+    ):
+        """int8 F1/FAR/MAR for other threshold rules on the same scores (no retraining): how much the
+        figures depend on the rule chosen. Thresholds from each file's training-row window scores."""
+        grid = []
+        y = np.concatenate(self.test_labels())
+        for pct in percentiles:
+            for fac in factors:
+                thr = {
+                    f.name: float(np.percentile(f.scores["int8"][: TRAIN_ROWS - self.length + 1], pct) * fac)
+                    for f in self.files
+                }
+                for k, n in rules:
+                    c = confusion(np.concatenate(self.rows("int8", k, n, thr)), y)
+                    grid.append({"percentile": pct, "factor": fac, "k": k, "n": n, **_short(c)})
+        return grid
 
 
 def _short(c: dict) -> dict:
     return {k: c[k] for k in ("f1", "far_pct", "mar_pct")}
 
 
-def _score_rows(det, cfg, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _scored(det, cfg, name: str, values: np.ndarray, labels: np.ndarray) -> Scored:
     w = _windows(values, cfg.window.length)
-    k, n, length, rows = cfg.decision.k, cfg.decision.n, cfg.window.length, len(values)
-    f = row_alarms(det.float_scores(w), det.float_threshold.value, k, n, rows, length)
-    q = row_alarms(det.int8_scores(w), det.int8_threshold.value, k, n, rows, length)
-    return f[TRAIN_ROWS:], q[TRAIN_ROWS:]
+    return Scored(
+        name,
+        labels,
+        {"float": det.float_scores(w), "int8": det.int8_scores(w)},
+        {"float": det.float_threshold.value, "int8": det.int8_threshold.value},
+    )
 
 
 def _check(cfg) -> None:
@@ -204,14 +249,13 @@ def _check(cfg) -> None:
         )
 
 
-def per_file(cfg, data_dir: Path, say: Callable[[str], None]) -> tuple[dict, object]:
+def per_file(cfg, recs: list[skab_data.Recording], say: Callable[[str], None]) -> tuple[Outcome, object]:
     """SKAB's published protocol: a model per experiment (module docstring)."""
     from tools.bench.detector import fit_detector
 
     _check(cfg)
-    recs = skab_data.experiments(data_dir)
     names = list(cfg.data.channels) or list(skab_data.CHANNELS)
-    out, last = Outcome(), None
+    out, last = Outcome(cfg.window.length), None
     length, hop = cfg.window.length, cfg.window.hop
     cut = TRAIN_ROWS - VAL_ROWS
     for i, rec in enumerate(recs, 1):
@@ -222,10 +266,9 @@ def per_file(cfg, data_dir: Path, say: Callable[[str], None]) -> tuple[dict, obj
             rec.sample_rate_hz, names,
         )  # fmt: skip
         det.calibrate(_windows(x[:TRAIN_ROWS], length))
-        f, q = _score_rows(det, cfg, x)
-        out.add(rec.name, rec.labels[TRAIN_ROWS:], f, q)
+        out.files.append(_scored(det, cfg, rec.name, x, rec.labels))
         last = det
-    return out.metrics(), last
+    return out, last
 
 
 def commissioned(values: np.ndarray) -> np.ndarray:
@@ -237,14 +280,17 @@ def commissioned(values: np.ndarray) -> np.ndarray:
 
 
 def deployment(
-    cfg, data_dir: Path, say: Callable[[str], None], *, commission: bool = False
-) -> tuple[dict, object]:
+    cfg,
+    recs: list[skab_data.Recording],
+    free: skab_data.Recording,
+    say: Callable[[str], None],
+    *,
+    commission: bool = False,
+) -> tuple[Outcome, object]:
     """One model for every experiment (module docstring); commission=True: deployment-commissioned."""
     from tools.bench.detector import fit_detector
 
     _check(cfg)
-    recs = skab_data.experiments(data_dir)
-    free = skab_data.anomaly_free(data_dir)
     names = list(cfg.data.channels) or list(skab_data.CHANNELS)
     length, hop = cfg.window.length, cfg.window.hop
     cut = TRAIN_ROWS - VAL_ROWS
@@ -270,29 +316,38 @@ def deployment(
     det = fit_detector(cfg, np.concatenate(train), np.concatenate(val), free.sample_rate_hz, names)
     if not commission:
         det.calibrate(np.concatenate(calib))
-    out = Outcome()
+    out = Outcome(length)
     for rec, x, normal in zip(recs, prepared, calib[-len(recs) :], strict=True):
         if commission:  # the machine's own threshold, from its first rows' scores
             det.calibrate(normal)
-        f, q = _score_rows(det, cfg, x)
-        out.add(rec.name, rec.labels[TRAIN_ROWS:], f, q)
-    return out.metrics(), det
+        out.files.append(_scored(det, cfg, rec.name, x, rec.labels))
+    return out, det
 
 
 def run_protocol(
-    protocol: str, overrides: list[str], data_dir: Path, say: Callable[[str], None], config: str = CONFIG
+    protocol: str,
+    overrides: list[str],
+    data_dir: Path,
+    say: Callable[[str], None],
+    config: str = CONFIG,
+    *,
+    expect: int | None = skab_data.EXPERIMENTS,
 ) -> dict:
-    """One row of the SKAB table: the protocol's figures, the model's size and the command."""
+    """One row of the SKAB table: the protocol's figures, the model's size and the command. The
+    per-row alarms (for the figure) are under the "_rows" key, which is not JSON."""
     from train import config as configmod
 
     if protocol not in PROTOCOLS:
         raise UserError(f"unknown SKAB protocol {protocol!r}; choose {' or '.join(PROTOCOLS)}")
-    cfg = configmod.load(ROOT / config, overrides)
+    cfg = configmod.load(ROOT / config if not Path(config).is_absolute() else Path(config), overrides)
     t0 = time.perf_counter()
+    recs = skab_data.experiments(data_dir, expect)
     if protocol == "per-file":
-        res, det = per_file(cfg, data_dir, say)
+        outcome, det = per_file(cfg, recs, say)
     else:
-        res, det = deployment(cfg, data_dir, say, commission=protocol == "deployment-commissioned")
+        free = skab_data.anomaly_free(data_dir)
+        outcome, det = deployment(cfg, recs, free, say, commission=protocol == "deployment-commissioned")
+    res = outcome.metrics(cfg.decision.k, cfg.decision.n)
     argv = [PY, "-m", "tools.bench.skab", "--protocol", protocol, "--config", config]
     for o in overrides:
         argv += ["--set", o]
@@ -312,8 +367,16 @@ def run_protocol(
             "features": det.spec.feature_size,
         },
         "threshold_rule": _rule(cfg),
-        "models_trained": skab_data.EXPERIMENTS if protocol == "per-file" else 1,
+        "sensitivity": outcome.sensitivity() if protocol == "per-file" else None,
+        "constant_features": det.constant_features,
+        "models_trained": len(recs) if protocol == "per-file" else 1,
         "elapsed_s": round(time.perf_counter() - t0, 1),
+        "_rows": {
+            "names": [f.name for f in outcome.files],
+            "rows": list(
+                zip(outcome.test_labels(), outcome.rows("int8", cfg.decision.k, cfg.decision.n), strict=True)
+            ),
+        },
     }
 
 
@@ -326,8 +389,9 @@ def _rule(cfg) -> str:
     )
 
 
-def figure(rows: dict[str, dict], out: Path) -> Path:
-    """bench/skab.png: per experiment, its test rows as labelled (top) and as the int8 alarm said (bottom)."""
+def figure(runs: dict[str, dict], out: Path) -> Path:
+    """bench/skab.png: per experiment, its test rows as labelled (upper strip) and as the int8 alarm
+    said (lower strip), one panel per run_protocol() result."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -335,19 +399,22 @@ def figure(rows: dict[str, dict], out: Path) -> Path:
     from matplotlib.colors import ListedColormap
 
     cmap = ListedColormap(["#f2f2f2", "#d62728", "#1f77b4", "#ff7f0e"])  # TN, FP, TP, FN
-    fig, axes = plt.subplots(1, len(rows), figsize=(6.5 * len(rows), 9), squeeze=False)
-    for ax, (title, r) in zip(axes[0], rows.items(), strict=True):
-        files = r["rows"]
+    fig, axes = plt.subplots(1, len(runs), figsize=(6.5 * len(runs), 9), squeeze=False)
+    for ax, (title, run) in zip(axes[0], runs.items(), strict=True):
+        files, names, m = run["_rows"]["rows"], run["_rows"]["names"], run["int8"]
         width = max(len(lab) for lab, _ in files)
         img = np.full((2 * len(files), width), np.nan)
         for i, (lab, pred) in enumerate(files):
+            lab, pred = np.asarray(lab, bool), np.asarray(pred, bool)
             code = np.where(lab & pred, 2, np.where(lab, 3, np.where(pred, 1, 0)))
             img[2 * i, : len(lab)] = np.where(lab, 2, 0)
             img[2 * i + 1, : len(lab)] = code
         ax.imshow(img, aspect="auto", interpolation="nearest", cmap=cmap, vmin=0, vmax=3)
-        ax.set_yticks(np.arange(len(files)) * 2 + 0.5, r["names"], fontsize=6)
-        ax.set_xlabel("test row (s after row 400)")
-        ax.set_title(f"{title}\nF1 {r['f1']:.3f}  FAR {r['far']:.1f} %  MAR {r['mar']:.1f} %", fontsize=9)
+        ax.set_yticks(np.arange(len(files)) * 2 + 0.5, names, fontsize=6)
+        ax.set_xlabel("test row (rows after row 400, about 1 s each)")
+        ax.set_title(
+            f"{title}\nF1 {m['f1']:.3f}  FAR {m['far_pct']:.1f} %  MAR {m['mar_pct']:.1f} %", fontsize=9
+        )
     handles = [
         plt.Rectangle((0, 0), 1, 1, color=cmap(i)) for i in (2, 3, 1, 0)
     ]  # the same colours as the image
@@ -384,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{r['elapsed_s']} s"
     )
     if args.json:
-        args.json.write_text(json.dumps(r, indent=2) + "\n")
+        args.json.write_text(json.dumps({k: v for k, v in r.items() if k != "_rows"}, indent=2) + "\n")
         print(f"wrote {rel(args.json)}")
     return 0
 

@@ -90,8 +90,9 @@ def read(path: Path, name: str) -> Recording:
     return Recording(name, table[:, :8].astype(np.float32), labels, seconds)
 
 
-def experiments(data_dir: Path) -> list[Recording]:
-    """The 34 labelled experiments, in the order valve1, valve2, other and by file number."""
+def experiments(data_dir: Path, expect: int | None = EXPERIMENTS) -> list[Recording]:
+    """The labelled experiments, in the order valve1, valve2, other and by file number; SKAB v0.9
+    has 34 (expect=None accepts any number, for test fixtures)."""
     if not data_dir.is_dir():
         raise UserError(
             f"no SKAB data folder at {data_dir}; pass the folder holding valve1/, valve2/ and other/"
@@ -100,8 +101,10 @@ def experiments(data_dir: Path) -> list[Recording]:
     for group in GROUPS:
         files = sorted((data_dir / group).glob("*.csv"), key=lambda p: (len(p.stem), p.stem))
         out += [read(p, f"{group}/{p.stem}") for p in files]
-    missing = [r.name for r in out if r.labels is None]
-    if missing or len(out) != EXPERIMENTS:
+    unlabelled = [r.name for r in out if r.labels is None]
+    if unlabelled:
+        raise UserError(f"the SKAB experiment {unlabelled[0]} has no anomaly column; restore it from SKAB")
+    if not out or (expect is not None and len(out) != expect):
         raise UserError(
             f"{data_dir} holds {len(out)} labelled SKAB experiments, SKAB v0.9 has {EXPERIMENTS}; "
             "restore the data folder from the SKAB repository"
