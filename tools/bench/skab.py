@@ -398,7 +398,8 @@ def figure(runs: dict[str, dict], out: Path) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
-    cmap = ListedColormap(["#f2f2f2", "#d62728", "#1f77b4", "#ff7f0e"])  # TN, FP, TP, FN
+    # 0 normal, 1 false alarm, 2 anomaly with alarm, 3 anomaly missed, 4 labelled anomaly (label strip)
+    cmap = ListedColormap(["#f2f2f2", "#d62728", "#1f77b4", "#ff7f0e", "#555555"])
     fig, axes = plt.subplots(1, len(runs), figsize=(6.5 * len(runs), 9), squeeze=False)
     for ax, (title, run) in zip(axes[0], runs.items(), strict=True):
         files, names, m = run["_rows"]["rows"], run["_rows"]["names"], run["int8"]
@@ -406,20 +407,20 @@ def figure(runs: dict[str, dict], out: Path) -> Path:
         img = np.full((2 * len(files), width), np.nan)
         for i, (lab, pred) in enumerate(files):
             lab, pred = np.asarray(lab, bool), np.asarray(pred, bool)
-            code = np.where(lab & pred, 2, np.where(lab, 3, np.where(pred, 1, 0)))
-            img[2 * i, : len(lab)] = np.where(lab, 2, 0)
-            img[2 * i + 1, : len(lab)] = code
-        ax.imshow(img, aspect="auto", interpolation="nearest", cmap=cmap, vmin=0, vmax=3)
+            img[2 * i, : len(lab)] = np.where(lab, 4, 0)
+            img[2 * i + 1, : len(lab)] = np.where(lab & pred, 2, np.where(lab, 3, np.where(pred, 1, 0)))
+        ax.imshow(img, aspect="auto", interpolation="nearest", cmap=cmap, vmin=0, vmax=4)
         ax.set_yticks(np.arange(len(files)) * 2 + 0.5, names, fontsize=6)
         ax.set_xlabel("test row (rows after row 400, about 1 s each)")
         ax.set_title(
             f"{title}\nF1 {m['f1']:.3f}  FAR {m['far_pct']:.1f} %  MAR {m['mar_pct']:.1f} %", fontsize=9
         )
-    handles = [
-        plt.Rectangle((0, 0), 1, 1, color=cmap(i)) for i in (2, 3, 1, 0)
-    ]  # the same colours as the image
+    handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(i)) for i in (4, 2, 3, 1, 0)]
     fig.legend(
-        handles, ["anomaly, alarm", "anomaly missed", "false alarm", "normal"], loc="lower center", ncol=4
+        handles,
+        ["labelled anomaly", "anomaly, alarm", "anomaly missed", "false alarm", "normal"],
+        loc="lower center",
+        ncol=5,
     )
     fig.suptitle("SKAB, int8 model: each experiment's labels (upper strip) and alarms (lower strip)")
     fig.tight_layout(rect=(0, 0.04, 1, 0.97))

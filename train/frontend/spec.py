@@ -25,7 +25,7 @@ MAX_FFT = 4096  # band edges are uint16 in the C tables
 SMALLEST_FLOOR = float(np.finfo(np.float32).tiny)  # tae_fe_logf's domain: positive normal floats
 # frontend.log_floor = 0 (the default): each band's floor is its median over the normal training
 # windows, AUTO_FLOOR_DB decibels down (train/frontend/fit.py), whatever the sensor's unit (g, m/s^2,
-# ADC counts). 3 dB was the best of 0/3/6/10/20/30/40/60 dB on the bench's spectral models (docs).
+# ADC counts). 3 dB did best of 0/3/6/10/20/30 dB on the bench's spectral models (README, measured figures).
 AUTO_FLOOR_DB = 3.0
 
 
