@@ -172,6 +172,7 @@ class Outcome:
 
     length: int
     files: list[Scored] = field(default_factory=list)
+    constant_features: set[str] = field(default_factory=set)  # named by any of the run's models
 
     def rows(self, kind: str, k: int, n: int, thresholds: dict[str, float] | None = None) -> list[np.ndarray]:
         """Per experiment, the alarm of each test row (rows from TRAIN_ROWS on)."""
@@ -267,6 +268,7 @@ def per_file(cfg, recs: list[skab_data.Recording], say: Callable[[str], None]) -
         )  # fmt: skip
         det.calibrate(_windows(x[:TRAIN_ROWS], length))
         out.files.append(_scored(det, cfg, rec.name, x, rec.labels))
+        out.constant_features.update(det.constant_features)
         last = det
     return out, last
 
@@ -368,7 +370,7 @@ def run_protocol(
         },
         "threshold_rule": _rule(cfg),
         "sensitivity": outcome.sensitivity() if protocol == "per-file" else None,
-        "constant_features": det.constant_features,
+        "constant_features": sorted(outcome.constant_features | set(det.constant_features)),
         "models_trained": len(recs) if protocol == "per-file" else 1,
         "elapsed_s": round(time.perf_counter() - t0, 1),
         "_rows": {
