@@ -76,17 +76,19 @@ static uint32_t tae_fe_slot(uint32_t oldest, uint32_t t)
 #endif
 
 #if TAE_FE_SPECTRAL || TAE_FE_STATS
-/* sum + p[0] + p[C] + ... over n samples of one channel, sequentially in that order. */
-static float tae_fe_sum_run(const float *p, uint32_t n, float sum)
+/* sum + ring[off] + ring[off + C] + ... over n samples of one channel, sequentially in that order
+ * (offsets, not pointers: a pointer past the ring's end would be undefined behaviour). */
+static float tae_fe_sum_run(const float *ring, uint32_t off, uint32_t n, float sum)
 {
-    for (; n >= 4u; n -= 4u, p += 4 * TAE_FE_CHANNELS) {
+    for (; n >= 4u; n -= 4u, off += 4u * (uint32_t)TAE_FE_CHANNELS) {
+        const float *const p = ring + off;
         sum += p[0];
         sum += p[TAE_FE_CHANNELS];
         sum += p[2 * TAE_FE_CHANNELS];
         sum += p[3 * TAE_FE_CHANNELS];
     }
-    for (; n > 0u; --n, p += TAE_FE_CHANNELS) {
-        sum += *p;
+    for (; n > 0u; --n, off += (uint32_t)TAE_FE_CHANNELS) {
+        sum += ring[off];
     }
     return sum;
 }
@@ -95,9 +97,8 @@ static float tae_fe_sum_run(const float *p, uint32_t n, float sum)
  * oldest..L-1 then 0..oldest-1) divided by the length. */
 static float tae_fe_mean(const float *ring, uint32_t oldest, uint32_t c)
 {
-    const float sum = tae_fe_sum_run(ring + oldest * (uint32_t)TAE_FE_CHANNELS + c,
-                                     (uint32_t)TAE_FE_WINDOW_LEN - oldest, 0.0f);
-    return tae_fe_sum_run(ring + c, oldest, sum) / (float)TAE_FE_WINDOW_LEN;
+    const float sum = tae_fe_sum_run(ring, oldest * (uint32_t)TAE_FE_CHANNELS + c, (uint32_t)TAE_FE_WINDOW_LEN - oldest, 0.0f);
+    return tae_fe_sum_run(ring, c, oldest, sum) / (float)TAE_FE_WINDOW_LEN;
 }
 #endif
 
@@ -208,19 +209,21 @@ static void tae_fe_real_bins(const float *z, float *acc)
     }
 }
 
-/* Pairs m0..m1-1 of a frame, read from p (no ring wrap among them): samples 2m and 2m+1, less the
- * mean, times the window, become complex point bitrev[m]. Returns p advanced past them. */
-static const float *tae_fe_pack(const float *p, uint32_t m0, uint32_t m1, float mean, float *z)
+/* Pairs m0..m1-1 of a frame, read from ring offset `off` on (no ring wrap among them): samples 2m
+ * and 2m+1, less the mean, times the window, become complex point bitrev[m]. Returns the offset
+ * past them (an offset, so that no pointer beyond the ring is ever formed). */
+static uint32_t tae_fe_pack(const float *ring, uint32_t off, uint32_t m0, uint32_t m1, float mean, float *z)
 {
     const float *win = tae_fe_window + 2u * m0;
     const uint16_t *rev = tae_fe_bitrev + m0;
     uint32_t m;
-    for (m = m0; m < m1; ++m, p += 2 * TAE_FE_CHANNELS, win += 2) {
+    for (m = m0; m < m1; ++m, off += 2u * (uint32_t)TAE_FE_CHANNELS, win += 2) {
+        const float *const p = ring + off;
         float *const d = z + 2u * *rev++;
         d[0] = (p[0] - mean) * win[0];
         d[1] = (p[TAE_FE_CHANNELS] - mean) * win[1];
     }
-    return p;
+    return off;
 }
 
 static void tae_fe_spectrum(const float *ring, uint32_t oldest, uint32_t c, float *out, tae_frontend_work_t *w)
@@ -229,8 +232,7 @@ static void tae_fe_spectrum(const float *ring, uint32_t oldest, uint32_t c, floa
     const uint32_t h = (uint32_t)TAE_FE_FFT_LEN / 2u;
     const uint32_t before_end = (uint32_t)TAE_FE_WINDOW_LEN - oldest; /* samples before the ring wraps */
     const float mean = tae_fe_mean(ring, oldest, c);
-    const float *const end = ring + span;
-    const float *p = ring + oldest * (uint32_t)TAE_FE_CHANNELS + c;
+    uint32_t off = oldest * (uint32_t)TAE_FE_CHANNELS + c; /* the next sample's offset in the ring */
     uint32_t f, b;
 #if TAE_FE_FRAMES > 1
     for (b = 0u; b <= h; ++b) {
@@ -242,21 +244,21 @@ static void tae_fe_spectrum(const float *ring, uint32_t oldest, uint32_t c, floa
         if (before_end > s0 && before_end < s0 + (uint32_t)TAE_FE_FFT_LEN) {
             const uint32_t n = before_end - s0; /* samples of this frame before the ring's end */
             uint32_t mid = n / 2u;
-            p = tae_fe_pack(p, 0u, mid, mean, w->z);
+            off = tae_fe_pack(ring, off, 0u, mid, mean, w->z);
             if (n & 1u) { /* pair `mid` straddles the end: its second sample is slot 0 */
                 float *const d = w->z + 2u * tae_fe_bitrev[mid];
-                d[0] = (p[0] - mean) * tae_fe_window[2u * mid];
-                d[1] = (p[TAE_FE_CHANNELS - (int32_t)span] - mean) * tae_fe_window[2u * mid + 1u];
-                p += 2 * TAE_FE_CHANNELS;
+                d[0] = (ring[off] - mean) * tae_fe_window[2u * mid];
+                d[1] = (ring[off + (uint32_t)TAE_FE_CHANNELS - span] - mean) * tae_fe_window[2u * mid + 1u];
+                off += 2u * (uint32_t)TAE_FE_CHANNELS;
                 mid += 1u;
             }
-            p -= span;
-            p = tae_fe_pack(p, mid, h, mean, w->z);
+            off -= span;
+            off = tae_fe_pack(ring, off, mid, h, mean, w->z);
         } else {
-            p = tae_fe_pack(p, 0u, h, mean, w->z);
+            off = tae_fe_pack(ring, off, 0u, h, mean, w->z);
         }
-        if (p >= end) {
-            p -= span;
+        if (off >= span) {
+            off -= span;
         }
         tae_fe_fft_half(w->z);
         tae_fe_real_bins(w->z, w->acc);
