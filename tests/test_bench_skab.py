@@ -121,3 +121,14 @@ def test_a_protocol_scores_every_test_row_with_float_and_int8_models(data_dir: P
 def test_the_protocols_need_one_row_windows(data_dir: Path) -> None:
     with pytest.raises(UserError, match=r"window\.hop = 2"):
         skab.run_protocol("per-file", ["window.hop=2"], data_dir, lambda m: None, expect=None)
+
+
+def test_without_the_shared_data_the_bench_says_in_one_line_what_it_left_out(tmp_path: Path) -> None:
+    from tools.bench import report, skab_bench
+
+    said: list[str] = []
+    sec = skab_bench.section(False, tmp_path / "no-datasets", tmp_path, tmp_path, tmp_path, True, said.append)
+    assert sec["status"] == "not measured" and len(said) == 1
+    assert "not found: left out the SKAB section" in said[0] and "\n" not in said[0]
+    text = "\n".join(report._skab(sec))
+    assert "## SKAB" in text and "not measured: " in text
