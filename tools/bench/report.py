@@ -394,10 +394,14 @@ def _skab(sk: dict | None) -> list[str]:
         ]  # fmt: skip
         out += _table(["part", "instructions / window", "check"], rows)
         out += ["", f"verify: `{dev['verify'].get('command')}` (image: `{dev['verify'].get('image')}`)", ""]
-        for engine, e in b.items():
+        gates = [(f"Nano 33 BLE budget estimate, {engine} engine", e) for engine, e in b.items()]
+        if dev.get("budget_linked_image", {}).get("figures"):
+            gates.append(("budget gate on the linked image (mps2_an386, the Nano 33 BLE's sizes)",
+                          dev["budget_linked_image"]))  # fmt: skip
+        for what, e in gates:
             fig = e["figures"]
             out.append(
-                f"- Nano 33 BLE budget estimate, {engine} engine: {'fits' if e['fits'] else 'DOES NOT FIT'} "
+                f"- {what}: {'fits' if e['fits'] else 'DOES NOT FIT'} "
                 f"(flash {_f(fig.get('flash_used'))} of {_f(fig.get('flash_budget'))} B, RAM "
                 f"{_f(fig.get('ram_used'))} of {_f(fig.get('ram_budget'))} B): `{e['command']}`"
             )

@@ -112,6 +112,8 @@ def _device(model_dir: Path, img_dir: Path, say: Callable[[str], None]) -> dict:
     eng = device.measure(m, img_dir, ("-Os",))
     ver = streaming.verify_figures(m, img_dir, repeats=1)
     budgets = {engine: _budget(m.dir, engine, img_dir) for engine in ("tflm", "compiled")}
+    elf = img_dir / f"core-{m.spec.name}" / "tinyae.elf"  # the image verify_figures built and ran
+    linked = _budget_check(elf, img_dir) if elf.is_file() else {"fits": None, "reason": "no image"}
     return {
         "model_command": m.command,
         "shape": m.shape,
@@ -126,6 +128,7 @@ def _device(model_dir: Path, img_dir: Path, say: Callable[[str], None]) -> dict:
         },
         "verify_mismatches": (ver.get("cli_report") or {}).get("output_mismatches"),
         "budget_nano33ble": budgets,
+        "budget_linked_image": linked,
     }
 
 
@@ -133,6 +136,19 @@ def _budget(model: Path, engine: str, work: Path) -> dict:
     out = work / f"skab-budget-{engine}.json"
     argv = [PY, "-m", "tools.budget", "estimate", "--manifest", rel(model / "manifest.json"),
             "--target", "nano33ble", "--engine", engine, "--strict", "--json", rel(out)]  # fmt: skip
+    try:
+        run(argv, timeout=300)
+        ok = True
+    except UserError:
+        ok = False
+    data = json.loads((ROOT / out).read_text()) if (ROOT / out).is_file() else {}
+    return {"fits": ok, "command": command_text(argv), "figures": _budget_figures(data)}
+
+
+def _budget_check(elf: Path, work: Path) -> dict:
+    """The gate on the linked emulator image (mps2_an386: the Nano 33 BLE's flash and RAM)."""
+    out = work / "skab-budget-image.json"
+    argv = [PY, "-m", "tools.budget", "check", rel(elf), "--target", "mps2_an386", "--json", rel(out)]
     try:
         run(argv, timeout=300)
         ok = True
