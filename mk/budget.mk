@@ -9,7 +9,8 @@
 BUDGET_DIR      ?= build/budget
 BUDGET_BASELINE ?=
 BUDGET_TOP      ?= 10
-BUDGET_EMU_ELF  := build/firmware/mps2_an386/tinyae.elf
+# the image firmware-emu builds (its EMU_OUT; mk/firmware-emu.mk is read later, so expanded at use)
+BUDGET_EMU_ELF   = $(EMU_ELF)
 BUDGET_TARGET   ?= mps2_an386
 BUDGET_ENGINE   ?= compiled
 
