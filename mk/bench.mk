@@ -1,7 +1,7 @@
 # tinyae — benchmarks (tools/bench): detection quality, device cost on the emulated Cortex-M4F,
 # footprint, pipeline timings, streaming and host-reference throughput.
 #
-#   make bench         the full run (about 15 minutes on 2 cores, 876 s measured; SKAB from
+#   make bench         the full run (15-25 minutes on 2 cores: 876-1,579 s measured, SKAB from
 #                      ../shared/datasets about 7 of them) -> bench/results.json + bench/RESULTS.md
 #   make bench-smoke   the tiny version (one 2-epoch model, no repeats, no sweep) -> build/bench-smoke/
 #
