@@ -1,7 +1,8 @@
 # tinyae — benchmarks (tools/bench): detection quality, device cost on the emulated Cortex-M4F,
 # footprint, pipeline timings, streaming and host-reference throughput.
 #
-#   make bench         the full run (about 10 minutes on 2 cores) -> bench/results.json + bench/RESULTS.md
+#   make bench         the full run (15-25 minutes on 2 cores: 876-1,579 s measured, SKAB from
+#                      ../shared/datasets about 7 of them) -> bench/results.json + bench/RESULTS.md
 #   make bench-smoke   the tiny version (one 2-epoch model, no repeats, no sweep) -> build/bench-smoke/
 #
 # Models and bench images go to build/bench/ (BENCH_WORK). Figures are measured, never asserted.

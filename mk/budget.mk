@@ -9,6 +9,7 @@
 BUDGET_DIR      ?= build/budget
 BUDGET_BASELINE ?=
 BUDGET_TOP      ?= 10
+# the image firmware-emu builds (its EMU_OUT; mk/firmware-emu.mk is read later, so expanded at use)
 BUDGET_EMU_ELF   = $(EMU_ELF)
 BUDGET_TARGET   ?= mps2_an386
 BUDGET_ENGINE   ?= compiled

@@ -101,3 +101,27 @@ def test_record_train_verify_round_trip(default_model_dir, default_elf, tmp_path
                  "--json", str(report), "--quiet"])  # fmt: skip
     r = json.loads(report.read_text())
     assert code == 0 and r["windows_compared"] == (3000 - 64) // 32 + 1
+
+
+def test_a_vae_model_verifies_bit_exact_on_the_emulator(tmp_path):
+    # the VAE trains with a sampled latent and a KL term; what ships is its mean path + decoder
+    model = tmp_path / "vae_model"
+    train = subprocess.run(
+        [sys.executable, "-m", "train", "model", "--config", "configs/default.toml",
+         "--set", "model.variant=vae", "--set", "model.kl_weight=0.01", "--set", "train.epochs=8",
+         "--out", str(model), "--quiet"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert train.returncode == 0, train.stderr[-2000:]
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert manifest["model"]["ops"] == ["FULLY_CONNECTED"]
+    assert [la["activation"] for la in manifest["model"]["layers"]] == ["relu", "linear", "relu", "linear"]
+    elf = build_firmware(model, tmp_path / "fw")
+    report = tmp_path / "vae.json"
+    code = main(
+        ["verify", "--emulator", str(elf), "--model-dir", str(model), "--json", str(report), "--quiet"]
+    )
+    r = json.loads(report.read_text())
+    assert code == 0, r
+    assert r["output_mismatches"] == 0 and r["input_mismatches"] == 0
+    assert r["scores_exact_equal"] == r["windows_compared"] == r["windows_expected"] > 100

@@ -83,7 +83,8 @@ def test_header_block_carries_the_layout() -> None:
         ({"kinds": ["spectral"], "freq_max_hz": 20.0}, 64, 0.0, "set data.sample_rate_hz"),
         ({"kinds": ["spectral"], "freq_min_hz": 45.5, "freq_max_hz": 46.5}, 64, 100.0, "no FFT bin lies"),
         ({"kinds": ["spectral"], "bins": 40}, 64, 100.0, "frontend.bins = 40"),
-        ({"kinds": ["spectral"], "log_floor": 0.0}, 64, 100.0, "log_floor"),
+        ({"kinds": ["spectral"], "log_floor": -1.0}, 64, 100.0, "log_floor"),
+        ({"kinds": ["spectral"], "log_floor": 1e-40}, 64, 100.0, "log_floor"),
         ({"kinds": ["stats"], "stats": ["median"]}, 64, 100.0, "frontend.stats"),
     ],
 )

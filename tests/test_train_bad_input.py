@@ -62,6 +62,15 @@ CASES = {
         ],
         "label",
     ),
+    "features that never vary": (  # a log floor far above the signal's power flattens every band
+        lambda t: [
+            "data.source='csv'",
+            f"data.paths=['{csv(t, good_rows(2000))}']",
+            "frontend.kinds=['spectral']",
+            "frontend.log_floor=1e6",
+        ],
+        "takes one value in at least 99% of the normal training windows",
+    ),
     "unknown dataset": (lambda t: ["data.source='no_such_set'"], "no_such_set"),
     "binary garbage": (
         lambda t: ["data.source='csv'", f"data.paths=['{_garbage(t)}']"],

@@ -31,6 +31,10 @@ def test_defaults_and_overrides(tmp_path):
         ("", ["epochs=3"], "must look like section.key=value"),
         ("", ["train.epoch=3"], "unknown key 'epoch'"),
         ("[decision]\nk = 3\nn = 2\n", [], "decision.k = 3"),
+        ("[threshold]\nfactor = 0\n", [], "threshold.factor = 0.0 must be positive"),
+        ("[threshold]\npercentile = 101\n", [], "threshold.percentile = 101.0"),
+        ("[quantize]\nheadroom = 0.5\n", [], "quantize.headroom = 0.5 must be between 1"),
+        ("[model]\nkl_weight = -1\n", [], "model.kl_weight = -1.0 must not be negative"),
     ],
 )
 def test_bad_config_is_one_sentence(tmp_path, text, overrides, message):
@@ -62,3 +66,28 @@ def test_cli_bad_config_exits_2_without_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: unknown key 'epochz'")
     assert "Traceback" not in proc.stderr
+
+
+def test_the_threshold_factor_scales_the_calibrated_value():
+    import numpy as np
+
+    from train.calibrate import calibrate
+    from train.config import ThresholdConfig
+
+    scores = np.linspace(0.0, 2.0, 101)
+    top = calibrate(ThresholdConfig(method="percentile", percentile=100.0), scores)
+    ucl = calibrate(ThresholdConfig(method="percentile", percentile=100.0, factor=1.5), scores)
+    assert top.value == 2.0 and ucl.value == 3.0 and ucl.params["factor"] == 1.5
+    ms = calibrate(ThresholdConfig(method="mean_std", k_std=2.0, factor=2.0), scores)
+    assert ms.value == pytest.approx(2 * (scores.mean() + 2 * scores.std()), rel=1e-6)
+
+
+def test_quantize_headroom_widens_the_representative_set():
+    import numpy as np
+
+    from train.quantize import representative_set
+
+    x = np.array([[1.0, -2.0], [0.5, 0.25]], np.float32)
+    assert representative_set(x, 1.0) is not None and np.array_equal(representative_set(x, 1.0), x)
+    wide = representative_set(x, 8.0)
+    assert wide.shape == (4, 2) and np.array_equal(wide[2:], 8 * x) and np.abs(wide).max() == 16.0

@@ -65,3 +65,23 @@ def test_denoising_reconstructs_clean_from_corrupted(plain):
         return float(np.mean((y - X_VAL) ** 2))
 
     assert err(*denoising) < err(*plain)
+
+
+def test_vae_pulls_latent_means_towards_the_prior_and_deploys_a_plain_stack() -> None:
+    free, _ = train("vae", kl_weight=0.0)  # the same sampled latent without the KL term
+    vae, li = train("vae", kl_weight=0.05)
+    assert vae.layers[li].activation.__name__ == "linear"  # a Gaussian mean, not rectified
+    assert [layer.name for layer in vae.layers] == ["enc0", "latent", "dec0", "reconstruction"]
+    mu_free, mu_vae = latent_of(free, li, X_VAL), latent_of(vae, li, X_VAL)
+    # KL(q || N(0, I)) grows with the means' second moment: the KL term shrinks it
+    assert np.mean(mu_vae**2) < 0.5 * np.mean(mu_free**2)
+    y = _forward(vae, tf.constant(X_VAL), li, False)[0].numpy()
+    assert np.mean((y - X_VAL) ** 2) < np.var(X_VAL)  # the mean path still reconstructs
+
+
+def test_vae_exports_only_dense_int8_ops(tmp_path) -> None:
+    from train.quantize import convert, inspect
+
+    model, _ = train("vae", kl_weight=0.01)
+    qi = inspect(convert(model, X_TRAIN[:200], per_channel=False))
+    assert qi.ops == ["FULLY_CONNECTED"]

@@ -27,18 +27,22 @@ def calibrate(
     labelled_scores: np.ndarray | None = None,
     labels: np.ndarray | None = None,
 ) -> Threshold:
-    """percentile / mean_std use normal validation scores; best_f1 needs labelled windows."""
+    """percentile / mean_std use normal validation scores, times cfg.factor (an upper control limit
+    with a margin above the normal scores); best_f1 needs labelled windows."""
     s = np.asarray(normal_scores, np.float64)
     if len(s) == 0:
         raise UserError(
             "no normal validation windows to calibrate the threshold on; provide more normal data"
         )
     if cfg.method == "percentile":
-        value = float(np.percentile(s, cfg.percentile))
-        params = {"percentile": cfg.percentile, "windows": len(s)}
+        value = float(np.percentile(s, cfg.percentile)) * cfg.factor
+        params = {"percentile": cfg.percentile, "factor": cfg.factor, "windows": len(s)}
     elif cfg.method == "mean_std":
-        value = float(s.mean() + cfg.k_std * s.std())
-        params = {"k_std": cfg.k_std, "mean": float(s.mean()), "std": float(s.std()), "windows": len(s)}
+        value = float(s.mean() + cfg.k_std * s.std()) * cfg.factor
+        params = {
+            "k_std": cfg.k_std, "factor": cfg.factor, "mean": float(s.mean()), "std": float(s.std()),
+            "windows": len(s),
+        }  # fmt: skip
     else:
         if labels is None or labelled_scores is None or not np.any(labels) or np.all(labels):
             raise UserError(

@@ -48,7 +48,7 @@ class FrontendConfig:
     window_fn: str = "hann"  # spectral: hann | hamming | rect
     spectrum: str = "power"  # spectral: power | magnitude
     log: bool = True  # spectral: natural log of each band, floored at log_floor
-    log_floor: float = 1e-3  # in squared (power) or plain (magnitude) sensor units; see README
+    log_floor: float = 0.0  # 0 = per band, from the training windows; else squared/plain sensor units
     bins: int = 0  # spectral: average the kept FFT bins into this many bands; 0 = one per bin
     freq_min_hz: float = 0.0  # spectral: lowest frequency kept (needs the sample rate); DC never kept
     freq_max_hz: float = 0.0  # spectral: highest frequency kept; 0 = Nyquist
@@ -63,10 +63,11 @@ class ModelConfig:
     latent: int = 8
     activation: str = "relu"  # relu | relu6 | linear
     output_activation: str = "linear"  # linear | sigmoid | tanh
-    variant: str = "plain"  # plain | denoising | sparse | contractive
+    variant: str = "plain"  # plain | denoising | sparse | contractive | vae
     noise_std: float = 0.2  # denoising: std of the Gaussian input corruption (normalized units)
     sparsity_l1: float = 1e-3  # sparse: L1 penalty on the latent activations
     contractive: float = 1e-3  # contractive: weight of the encoder-Jacobian Frobenius penalty
+    kl_weight: float = 1e-3  # vae: weight of the KL divergence of the Gaussian latent from N(0, I)
 
 
 @dataclass
@@ -86,6 +87,9 @@ class QuantizeConfig:
     # per_channel | per_tensor. train/boards.py knows what each target's TFLM library supports.
     weights: str = "auto"
     targets: list[str] = field(default_factory=list)  # board envs / mps2_an386; empty = all of them
+    # the int8 ranges cover the representative windows and, above 1, those windows times headroom
+    # (normalized units): anomalies far outside the normal range then saturate later (docs/skab.md)
+    headroom: float = 1.0
 
 
 @dataclass
@@ -93,6 +97,7 @@ class ThresholdConfig:
     method: str = "percentile"  # percentile | mean_std | best_f1
     percentile: float = 99.5
     k_std: float = 3.0
+    factor: float = 1.0  # percentile / mean_std: the threshold is that value times this (a control limit)
 
 
 @dataclass
@@ -132,7 +137,7 @@ CHOICES = {
     ("frontend", "spectrum"): ("power", "magnitude"),
     ("model", "activation"): ("relu", "relu6", "linear"),
     ("model", "output_activation"): ("linear", "sigmoid", "tanh"),
-    ("model", "variant"): ("plain", "denoising", "sparse", "contractive"),
+    ("model", "variant"): ("plain", "denoising", "sparse", "contractive", "vae"),
     ("train", "loss"): ("mse", "mae"),
     ("threshold", "method"): ("percentile", "mean_std", "best_f1"),
     ("quantize", "weights"): ("auto", "per_channel", "per_tensor"),
@@ -234,8 +239,14 @@ def validate(cfg: Config) -> None:
         raise UserError(f"window.hop = {w.hop} must be between 1 and window.length ({w.length})")
     if cfg.model.latent < 1 or any(h < 1 for h in cfg.model.hidden):
         raise UserError("model.hidden and model.latent must be positive layer widths")
-    if not 0 < cfg.threshold.percentile < 100:
-        raise UserError(f"threshold.percentile = {cfg.threshold.percentile} must be between 0 and 100")
+    if not 0 < cfg.threshold.percentile <= 100:
+        raise UserError(f"threshold.percentile = {cfg.threshold.percentile} must be above 0 and at most 100")
+    if not cfg.threshold.factor > 0:
+        raise UserError(f"threshold.factor = {cfg.threshold.factor} must be positive (1 = the value itself)")
+    if not 1.0 <= cfg.quantize.headroom <= 64.0:
+        raise UserError(f"quantize.headroom = {cfg.quantize.headroom} must be between 1 (none) and 64")
+    if cfg.model.kl_weight < 0:
+        raise UserError(f"model.kl_weight = {cfg.model.kl_weight} must not be negative")
     if not 1 <= cfg.decision.k <= cfg.decision.n:
         raise UserError(f"decision.k = {cfg.decision.k} must be between 1 and decision.n = {cfg.decision.n}")
     if cfg.arena.margin_bytes < 0:

@@ -70,7 +70,8 @@ def frontend_context(manifest: dict) -> dict:
     ctx: dict = {"fe": fe, "sp": fe.get("spectral"), "length": spec.length, "channels": spec.channels}
     if spec.spectral:
         ctx["window_table"] = spec.spectral.window_table().tolist()
-        ctx["twiddle_re"], ctx["twiddle_im"] = (t.tolist() for t in spec.spectral.twiddles())
+        ctx["twiddle"] = spec.spectral.twiddles().tolist()
+        ctx["bitrev"] = spec.spectral.bit_reversal().tolist()
     ctx["stat_ids"] = [STATS.index(s) for s in spec.stats]
     return ctx
 

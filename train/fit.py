@@ -4,7 +4,13 @@ The autoencoder variants the literature names are loss terms here, so the deploy
 a plain dense stack:
 - denoising: the input is corrupted with Gaussian noise, the target stays clean (Vincent et al. 2008);
 - sparse: an L1 penalty on the latent activations;
-- contractive: the squared Frobenius norm of the encoder's Jacobian dz/dx (Rifai et al. 2011).
+- contractive: the squared Frobenius norm of the encoder's Jacobian dz/dx (Rifai et al. 2011);
+- vae: a variational autoencoder (Kingma and Welling 2014): the latent layer is the mean mu of a
+  Gaussian q(z|x) whose log-variance comes from a second Dense head on the same encoder output; the
+  decoder reads z = mu + exp(logvar/2) * eps while training and the loss adds kl_weight times
+  KL(q || N(0, I)) = -1/2 sum(1 + logvar - mu^2 - exp(logvar)) (mean over the batch). The head is
+  dropped after training: the deployed network is the mean path plus the decoder, scored by
+  reconstruction error like the others. Validation (early stopping) uses that deterministic path.
 """
 
 from __future__ import annotations
@@ -50,6 +56,36 @@ def _forward(
     return h, z
 
 
+def _forward_vae(
+    model: keras.Model, logvar_head: keras.layers.Layer, x: tf.Tensor, latent_index: int, eps: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Reconstruction through a sampled latent, and the KL divergence (mean over the batch)."""
+    h = x
+    for layer in model.layers[:latent_index]:
+        h = layer(h, training=True)
+    mu = model.layers[latent_index](h, training=True)
+    logvar = logvar_head(h, training=True)
+    z = mu + tf.exp(0.5 * logvar) * eps
+    y = z
+    for layer in model.layers[latent_index + 1 :]:
+        y = layer(y, training=True)
+    kl = -0.5 * tf.reduce_mean(tf.reduce_sum(1.0 + logvar - tf.square(mu) - tf.exp(logvar), axis=1))
+    return y, kl
+
+
+def vae_head(model: keras.Model, latent_index: int, latent: int, seed: int) -> keras.layers.Layer:
+    """The training-only log-variance head, on the encoder output the mean layer reads."""
+    head = keras.layers.Dense(
+        latent,
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1),
+        bias_initializer="zeros",
+        name="latent_logvar",
+    )
+    width = model.layers[latent_index - 1].units if latent_index > 0 else model.inputs[0].shape[-1]
+    head.build((None, width))
+    return head
+
+
 def _recon_loss(kind: str, y: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
     err = y - x
     return tf.reduce_mean(tf.square(err)) if kind == "mse" else tf.reduce_mean(tf.abs(err))
@@ -58,6 +94,8 @@ def _recon_loss(kind: str, y: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
 def make_step(model: keras.Model, latent_index: int, mcfg: ModelConfig, tcfg: TrainConfig, seed: int):
     optimizer = keras.optimizers.Adam(learning_rate=tcfg.learning_rate)
     noise_gen = tf.random.Generator.from_seed(seed)
+    head = vae_head(model, latent_index, mcfg.latent, seed) if mcfg.variant == "vae" else None
+    variables = model.trainable_variables + (head.trainable_variables if head is not None else [])
 
     @tf.function(reduce_retracing=True)
     def step(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -65,7 +103,11 @@ def make_step(model: keras.Model, latent_index: int, mcfg: ModelConfig, tcfg: Tr
         if mcfg.variant == "denoising":
             x_in = x + noise_gen.normal(tf.shape(x), stddev=mcfg.noise_std)
         with tf.GradientTape() as tape:
-            if mcfg.variant == "contractive":
+            if head is not None:
+                eps = noise_gen.normal((tf.shape(x)[0], mcfg.latent))
+                y, kl = _forward_vae(model, head, x, latent_index, eps)
+                penalty = mcfg.kl_weight * kl
+            elif mcfg.variant == "contractive":
                 with tf.GradientTape() as jac_tape:
                     jac_tape.watch(x_in)
                     y, z = _forward(model, x_in, latent_index, True)
@@ -77,8 +119,8 @@ def make_step(model: keras.Model, latent_index: int, mcfg: ModelConfig, tcfg: Tr
                 if mcfg.variant == "sparse":
                     penalty = mcfg.sparsity_l1 * tf.reduce_mean(tf.reduce_sum(tf.abs(z), axis=1))
             loss = _recon_loss(tcfg.loss, y, x) + penalty
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables, strict=True))
         return loss, penalty
 
     return step

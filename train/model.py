@@ -1,7 +1,8 @@
 """The dense autoencoder: a plain Sequential of Dense layers that converts to int8 FULLY_CONNECTED ops.
 
-Training variants (denoising, sparse, contractive) change only the loss used in `fit.py`;
-the deployed network is always this plain stack.
+Training variants (denoising, sparse, contractive, vae) change only training (`fit.py`); the deployed
+network is always this plain stack. For the VAE the latent layer is the encoder's mean (linear), and
+the log-variance head and the sampling exist only while training.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ def build_autoencoder(input_size: int, cfg: ModelConfig, seed: int = 0) -> tuple
     layers: list[keras.layers.Layer] = [keras.Input(shape=(input_size,), name="window")]
     for i, width in enumerate(cfg.hidden):
         layers.append(keras.layers.Dense(width, activation=act, kernel_initializer=init, name=f"enc{i}"))
-    layers.append(keras.layers.Dense(cfg.latent, activation=act, kernel_initializer=init, name="latent"))
+    latent_act = None if cfg.variant == "vae" else act  # a Gaussian mean is not rectified
+    layers.append(
+        keras.layers.Dense(cfg.latent, activation=latent_act, kernel_initializer=init, name="latent")
+    )
     latent_index = len(cfg.hidden)
     for i, width in enumerate(reversed(cfg.hidden)):
         layers.append(keras.layers.Dense(width, activation=act, kernel_initializer=init, name=f"dec{i}"))

@@ -18,6 +18,7 @@ from train.calibrate import calibrate
 from train.config import Config
 from train.errors import UserError
 from train.frontend import build_spec, extractor
+from train.frontend.fit import check_features, fit_log_floor
 from train.metrics import summary
 
 STAGE_STYLE = "[bold cyan]"
@@ -74,9 +75,15 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
         )
     n_ch = prep.train.shape[2]
     fe_spec = build_spec(cfg.frontend, cfg.window.length, n_ch, float(prep.sample_rate_hz or 0.0))
+    fe_spec = fit_log_floor(fe_spec, prep.train)
     featurize = extractor(fe_spec)
     f_train, f_val, f_test = featurize(prep.train), featurize(prep.val), featurize(prep.test)
     feature_names = fe_spec.feature_names(list(prep.channel_names))
+    constant = (
+        check_features(prep.train.reshape(-1, n_ch), prep.channel_names, fe_spec.kinds, _say)
+        if fe_spec.raw_only
+        else check_features(f_train, feature_names, fe_spec.kinds, _say)
+    )
     if fe_spec.raw_only:  # per channel, over every sample of the training windows
         norm = datamod.fit_normalization(
             prep.train, cfg.normalization.method, channel_names=prep.channel_names
@@ -112,13 +119,17 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
 
     # -- int8 ------------------------------------------------------------------------------
     from train.boards import choose_weights
-    from train.quantize import convert, inspect
+    from train.quantize import convert, inspect, representative_set
 
     tick = time.perf_counter()
     weights = choose_weights(cfg.quantize.weights, cfg.quantize.targets)
     rng = np.random.default_rng(cfg.train.seed)
     rep_idx = rng.permutation(len(x_train))[: cfg.quantize.representative_windows]
-    flatbuffer = convert(model, x_train[np.sort(rep_idx)], per_channel=weights.per_channel)
+    flatbuffer = convert(
+        model,
+        representative_set(x_train[np.sort(rep_idx)], cfg.quantize.headroom),
+        per_channel=weights.per_channel,
+    )
     tflite_path = out_dir / "model_int8.tflite"
     tflite_path.write_bytes(flatbuffer)
     qi = inspect(flatbuffer)
@@ -192,6 +203,7 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
         "frontend": {
             **fe_spec.to_manifest(float(prep.sample_rate_hz or 0.0)),
             "feature_names": feature_names,
+            "constant_features": constant,
         },
         "normalization": {
             "method": cfg.normalization.method,

@@ -111,3 +111,11 @@ def load_tflite(path: Path) -> bytes:
     data = path.read_bytes()
     read_tflite(data)  # refuses anything that is not a TFLite model, in one sentence
     return data
+
+
+def representative_set(windows: np.ndarray, headroom: float = 1.0) -> np.ndarray:
+    """The converter's calibration windows: the normalized normal windows [n, F] and, when headroom > 1,
+    the same windows times headroom, so every int8 range (input, hidden layers, output) spans that many
+    times the normal spread and inputs far outside it are not clipped at the edge of the normal range."""
+    x = np.asarray(windows, np.float32)
+    return x if headroom <= 1.0 else np.concatenate([x, x * np.float32(headroom)])

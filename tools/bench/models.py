@@ -20,6 +20,7 @@ class ModelSpec:
     name: str  # also the directory name under the bench's model directory
     overrides: tuple[str, ...] = ()
     note: str = ""
+    config: str = CONFIG
 
 
 @dataclass
@@ -38,7 +39,7 @@ class TrainedModel:
 
 
 def train_command(spec: ModelSpec, out: Path) -> list[str]:
-    argv = [PY, "-m", "train", "model", "--config", CONFIG]
+    argv = [PY, "-m", "train", "model", "--config", spec.config]
     for o in spec.overrides:
         argv += ["--set", o]
     return [*argv, "--out", rel(out), "--quiet"]
@@ -96,4 +97,6 @@ SWEEP_HIDDEN = (32, 64, 128, 256)
 
 def quick(spec: ModelSpec) -> ModelSpec:
     """The same model with two epochs (bench --quick: checks the code path, not the figures)."""
-    return ModelSpec(spec.name + "-quick", (*spec.overrides, "train.epochs=2"), spec.note + " (2 epochs)")
+    return ModelSpec(
+        spec.name + "-quick", (*spec.overrides, "train.epochs=2"), spec.note + " (2 epochs)", spec.config
+    )

@@ -59,6 +59,8 @@ def render(res: dict) -> str:
     out += _footprint(res["footprint"])
     out += _frontend(res.get("frontend"))
     out += _board_libraries(res.get("board_libraries"), res["device"])
+    out += _skab(res.get("skab"))
+    out += _vae(res.get("vae"))
     out += _pipeline(res["pipeline"])
     out += _streaming(res["streaming"])
     out += _hostref(res["host_reference"])
@@ -268,6 +270,168 @@ def _frontend(fe: dict | None) -> list[str]:
             rows,
         )  # fmt: skip
         out += ["", f"Harness build: `{fe['device'][0]['build_command']}`"]
+        out += [
+            "",
+            "The spectral front-end's target is at most 15,000 instructions for a 64x3 window (it took "
+            "26,745 before the FFT rewrite of issue 19: packing to bit-reversed order, one pass of additions "
+            "for the first two stages, bins k and N/2-k from one product, a shorter log series).",
+        ]
+    out.append("")
+    return out
+
+
+def _pct(v: Any) -> str:
+    return "—" if v is None else f"{v:.2f}"
+
+
+def _skab(sk: dict | None) -> list[str]:
+    if not sk:
+        return []
+    out = ["## SKAB (Skoltech Anomaly Benchmark)", ""]
+    skipped = _skipped(sk)
+    if skipped:
+        return [*out, skipped, ""]
+    t = sk["target"]
+    out += [
+        "34 recordings of a pump testbed at about 1 Hz, one anomaly each, labelled per row (SKAB v0.9, "
+        "../shared/datasets/skab). Configuration: `configs/skab.toml` for every row (docs/skab.md explains "
+        f"each choice); target: F1 >= {t['f1']} with FAR <= {t['far_pct']} % from the int8 model. int8 = "
+        "the host reference (the device's preprocessing + tflite_micro), which the device matches bit for "
+        "bit (verified on the emulated board below). FAR = false alarms / normal rows, MAR = missed / "
+        "anomalous rows, over all test rows of the 34 files together.",
+        "",
+    ]
+    for name, text in sk["protocols"].items():
+        out.append(f"- **{name}**: {text}.")
+    out.append("")
+    rows = []
+    for key, r in sk["rows"].items():
+        if "status" in r:
+            rows.append([key, "", "", "not measured: " + r["reason"], "", "", "", ""])
+            continue
+        for q in ("float", "int8"):
+            m = r[q]
+            rows.append([
+                f"tinyae {r['protocol']}, {r['variant']}" if q == "float" else "", q, _f(m["f1"], 3),
+                _pct(m["far_pct"]), _pct(m["mar_pct"]),
+                r["model"]["shape"] if q == "float" else "", _f(r["model"]["macs"]) if q == "float" else "",
+                f"{_f(r['model']['tflite_bytes'])} B" if q == "float" else "",
+            ])  # fmt: skip
+    for lb in sk["leaderboard"]:
+        rows.append([f"leaderboard: {lb['method']}", "float", _f(lb["f1"], 2), _pct(lb["far_pct"]),
+                     _pct(lb["mar_pct"]), "", "", ""])  # fmt: skip
+    out += _table(["detector", "model", "F1", "FAR %", "MAR %", "network", "MACs", ".tflite"], rows)
+    out += ["", "Commands (each prints its row; `--json` writes every figure):", ""]
+    out += [f"- {k}: `{r['command']}`" for k, r in sk["rows"].items() if "command" in r]
+    out += [
+        "- leaderboard: the figures SKAB's README publishes (../shared/datasets/README.md quotes them); "
+        "their detectors train one model per file like the per-file rows",
+        "",
+    ]
+    if sk.get("figure"):
+        out += [f"![SKAB labels and int8 alarms per experiment]({sk['figure'].split('/')[-1]})", ""]
+    pf = sk["rows"].get("per-file", {})
+    if pf.get("sensitivity"):
+        ok = [g for g in pf["sensitivity"] if g["f1"] >= t["f1"] and g["far_pct"] <= t["far_pct"]]
+        out += [
+            "How much the per-file figures depend on the threshold rule (int8, the same 34 models, "
+            f"thresholds from each file's training rows; {len(ok)} of {len(pf['sensitivity'])} rules meet "
+            "the target):",
+            "",
+        ]
+        rows = [
+            [f"{g['percentile']:g}", f"{g['factor']:g}", f"{g['k']} of {g['n']}", _f(g["f1"], 3),
+             _pct(g["far_pct"]), _pct(g["mar_pct"])]
+            for g in pf["sensitivity"]
+        ]  # fmt: skip
+        out += _table(["percentile", "factor", "alarm", "F1", "FAR %", "MAR %"], rows)
+        out.append("")
+        per = pf.get("per_file") or []
+        if per:
+            out += ["Per experiment (per-file protocol, int8): F1 / FAR % / MAR %:", ""]
+            out.append(
+                "; ".join(f"{p['name']} {p['f1']:.2f}/{p['far_pct']:.0f}/{p['mar_pct']:.0f}" for p in per)
+            )
+            out.append("")
+    fes = sk.get("accelerometer_frontends") or []
+    if fes:
+        out += [
+            "Front-ends on SKAB's two accelerometers alone (vibration RMS, real sensor scale: about 0.02-0.3 "
+            "g, powers near 1e-6), 32-row windows, per-file protocol, defaults otherwise:",
+            "",
+        ]
+        rows = []
+        for r in fes:
+            if "status" in r:
+                rows.append([r["frontend"], "", "", "", "", r["status"] + ": " + r["reason"]])
+                continue
+            q = r["int8"]
+            rows.append([r["frontend"], r["model"]["shape"], _f(q["f1"], 3), _pct(q["far_pct"]),
+                         _f(q.get("roc_auc_mean")), f"constant features: {len(r['constant_features'])}; "
+                         f"`{r['command']}`"])  # fmt: skip
+        out += _table(
+            ["front-end", "network", "F1 int8", "FAR %", "mean per-file ROC AUC int8", "notes"], rows
+        )
+        out.append("")
+    dev = sk.get("device") or {}
+    if "shape" in dev:
+        b = dev["budget_nano33ble"]
+        out += [
+            "The SKAB model on the emulated Cortex-M4F (QEMU mps2-an386, -Os, exact instruction counts): "
+            f"`{dev['model_command']}` ({dev['shape']}, {_f(dev['macs'])} MACs, {_f(dev['tflite_bytes'])} B "
+            ".tflite).",
+            "",
+        ]
+        cost = dev["verify"].get("device_cost_per_window") or {}
+        rows = [
+            ["front-end (stats mean + std, 10x6)", _f(dev["frontend_instructions"]),
+             f"features bit-equal {dev['frontend_bit_equal']}"],
+            ["network (compiled engine)", _f(dev["engine_instructions"]),
+             f"int8 outputs bit-exact with tflite_micro {dev['engine_bit_exact']}"],
+            ["whole window in the real image (front-end + quantize + network + score + UART interrupts)",
+             f"{_f(cost.get('min'))} – {_f(cost.get('max'))}" if cost else "—",
+             f"`verify`: {dev['verify'].get('windows')} windows, "
+             f"{dev['verify_mismatches']} output mismatches"],
+        ]  # fmt: skip
+        out += _table(["part", "instructions / window", "check"], rows)
+        out += ["", f"verify: `{dev['verify'].get('command')}` (image: `{dev['verify'].get('image')}`)", ""]
+        gates = [(f"Nano 33 BLE budget estimate, {engine} engine", e) for engine, e in b.items()]
+        if dev.get("budget_linked_image", {}).get("figures"):
+            gates.append(("budget gate on the linked image (mps2_an386, the Nano 33 BLE's sizes)",
+                          dev["budget_linked_image"]))  # fmt: skip
+        for what, e in gates:
+            fig = e["figures"]
+            out.append(
+                f"- {what}: {'fits' if e['fits'] else 'DOES NOT FIT'} "
+                f"(flash {_f(fig.get('flash_used'))} of {_f(fig.get('flash_budget'))} B, RAM "
+                f"{_f(fig.get('ram_used'))} of {_f(fig.get('ram_budget'))} B): `{e['command']}`"
+            )
+        out.append("")
+    return out
+
+
+def _vae(v: dict | None) -> list[str]:
+    if not v or not v.get("rows"):
+        return []
+    out = ["## VAE variant", "", v["method"], ""]
+    rows = []
+    for r in v["rows"]:
+        if "status" in r:
+            rows.append([r["dataset"], "", "not measured: " + r["reason"], "", "", ""])
+            continue
+        for q in ("float", "int8"):
+            p, e = r["plain"].get(q) or {}, r["vae"].get(q) or {}
+            rows.append([
+                r["dataset"] if q == "float" else "", q,
+                f"{_f(p.get('roc_auc'))} / {_f(e.get('roc_auc'))}",
+                f"{_f(p.get('pr_auc'))} / {_f(e.get('pr_auc'))}",
+                f"{_f(p.get('f1'))} / {_f(e.get('f1'))}", r["shape"] if q == "float" else "",
+            ])  # fmt: skip
+    out += _table(
+        ["data set", "model", "ROC AUC plain / vae", "PR AUC plain / vae", "F1 plain / vae", "network"], rows
+    )
+    out += ["", "Commands:", ""]
+    out += [f"- {r['dataset']}: `{r['command']}`" for r in v["rows"] if "command" in r]
     out.append("")
     return out
 

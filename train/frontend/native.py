@@ -56,6 +56,10 @@ class NativeFrontend:
     """features(windows [n, L, C]) -> [n, F] float32, through the core's C."""
 
     def __init__(self, spec: FrontendSpec) -> None:
+        if spec.needs_fit:
+            raise ValueError(
+                "the spectral log floor is not fitted yet: run train.frontend.fit.fit_log_floor first"
+            )
         self.spec = spec
         self.lib = _library(spec)
         work = spec.spectral.work_bytes if spec.spectral else 4  # sizeof(tae_frontend_work_t)

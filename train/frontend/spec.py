@@ -23,6 +23,10 @@ SPECTRA = ("power", "magnitude")
 MIN_FFT = 4
 MAX_FFT = 4096  # band edges are uint16 in the C tables
 SMALLEST_FLOOR = float(np.finfo(np.float32).tiny)  # tae_fe_logf's domain: positive normal floats
+# frontend.log_floor = 0 (the default): each band's floor is its median over the normal training
+# windows, AUTO_FLOOR_DB decibels down (train/frontend/fit.py), whatever the sensor's unit (g, m/s^2,
+# ADC counts). 3 dB did best of 0/3/6/10/20/30 dB on the bench's spectral models (README, measured figures).
+AUTO_FLOOR_DB = 3.0
 
 
 @dataclass(frozen=True)
@@ -32,8 +36,10 @@ class Spectral:
     window: str
     spectrum: str  # power | magnitude
     log: bool
-    log_floor: float
+    # per feature (channel-major, C*bands), in the spectrum's units; () = not fitted yet (auto) or no log
+    log_floor: tuple[float, ...]
     band_edges: tuple[int, ...]  # band b averages FFT bins [edges[b], edges[b+1])
+    floor_rule: str = "fixed"  # "fixed" (frontend.log_floor) or "auto" (fitted on the training windows)
 
     @property
     def bands(self) -> int:
@@ -53,12 +59,14 @@ class Spectral:
             window=sp["window"],
             spectrum=sp["spectrum"],
             log=bool(sp["log"]),
-            log_floor=float(sp["log_floor"]),
+            log_floor=tuple(float(v) for v in sp["log_floor"] or ()),
             band_edges=tuple(int(e) for e in sp["band_edges"]),
+            floor_rule=sp.get("log_floor_rule", "fixed"),
         )
 
     def window_table(self) -> np.ndarray:
-        """The window function times 2/sum(w), so a bin-centred tone of amplitude A reads A."""
+        """The window function times 1/sum(w): the real FFT's split step doubles it, so a bin-centred
+        tone of amplitude A reads A."""
         n = np.arange(self.fft_length, dtype=np.float64)
         phase = 2.0 * math.pi * n / self.fft_length  # periodic (DFT-even) windows
         w = {
@@ -66,13 +74,19 @@ class Spectral:
             "hamming": 0.54 - 0.46 * np.cos(phase),
             "rect": np.ones(self.fft_length),
         }[self.window]
-        return (w * (2.0 / w.sum())).astype(np.float32)
+        return (w * (1.0 / w.sum())).astype(np.float32)
 
-    def twiddles(self) -> tuple[np.ndarray, np.ndarray]:
-        """cos(2 pi k/N) and -sin(2 pi k/N) for k < N/2, rounded from float64."""
+    def twiddles(self) -> np.ndarray:
+        """[N] float32: cos(2 pi k/N), -sin(2 pi k/N) interleaved for k < N/2, rounded from float64."""
         k = np.arange(self.fft_length // 2, dtype=np.float64)
         ang = 2.0 * math.pi * k / self.fft_length
-        return np.cos(ang).astype(np.float32), (-np.sin(ang)).astype(np.float32)
+        return np.stack([np.cos(ang), -np.sin(ang)], axis=1).reshape(-1).astype(np.float32)
+
+    def bit_reversal(self) -> np.ndarray:
+        """[N/2] the bit-reversal permutation of the N/2 complex points (uint16 in the C table)."""
+        n = self.fft_length // 2
+        bits = n.bit_length() - 1
+        return np.array([int(format(i, f"0{bits}b")[::-1], 2) if bits else 0 for i in range(n)], np.int64)
 
     def to_manifest(self, sample_rate_hz: float) -> dict[str, Any]:
         hz = sample_rate_hz / self.fft_length if sample_rate_hz > 0 else None
@@ -82,7 +96,8 @@ class Spectral:
             "window": self.window,
             "spectrum": self.spectrum,
             "log": self.log,
-            "log_floor": self.log_floor,
+            "log_floor": list(self.log_floor) if self.log else None,
+            "log_floor_rule": self.floor_rule,
             "band_edges": list(self.band_edges),
             "bands_hz": (
                 # centre frequencies of each band's first and last bin
@@ -107,6 +122,11 @@ class FrontendSpec:
     @property
     def raw_only(self) -> bool:
         return self.kinds == ("raw",)
+
+    @property
+    def needs_fit(self) -> bool:
+        """True while the spectral log floor is still to be derived from training windows."""
+        return bool(self.spectral and self.spectral.log and not self.spectral.log_floor)
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -220,20 +240,25 @@ def build_spec(cfg, length: int, channels: int, sample_rate_hz: float) -> Fronte
             )
         if cfg.spectrum not in SPECTRA:
             raise UserError(f"frontend.spectrum = {cfg.spectrum!r}; choose power or magnitude")
-        if cfg.log and not SMALLEST_FLOOR <= cfg.log_floor <= 1e30:
+        if cfg.log and cfg.log_floor != 0 and not SMALLEST_FLOOR <= cfg.log_floor <= 1e30:
             raise UserError(
-                f"frontend.log_floor = {cfg.log_floor:g} must be a positive normal float32 "
-                f"(at least {SMALLEST_FLOOR:.3g}); the log of a spectrum needs a floor above zero"
+                f"frontend.log_floor = {cfg.log_floor:g} must be 0 (derived from the training data) or a "
+                f"positive normal float32 (at least {SMALLEST_FLOOR:.3g}); the log of a spectrum needs a "
+                "floor above zero"
             )
         n = _fft_length(cfg.fft_length, length)
+        edges = _band_edges(cfg, n, sample_rate_hz)
+        auto = bool(cfg.log) and cfg.log_floor == 0
+        fixed = (float(np.float32(cfg.log_floor)),) * (channels * (len(edges) - 1))
         spectral = Spectral(
             fft_length=n,
             frames=length // n,
             window=cfg.window_fn,
             spectrum=cfg.spectrum,
             log=bool(cfg.log),
-            log_floor=float(np.float32(cfg.log_floor)),
-            band_edges=_band_edges(cfg, n, sample_rate_hz),
+            log_floor=() if auto or not cfg.log else fixed,
+            band_edges=edges,
+            floor_rule="auto" if auto else "fixed",
         )
     stats: tuple[str, ...] = ()
     if "stats" in kinds:

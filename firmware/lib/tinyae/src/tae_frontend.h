@@ -44,9 +44,8 @@ enum {
 
 typedef struct {
 #if TAE_FE_SPECTRAL
-    float re[TAE_FE_FFT_LEN / 2]; /* the real frame packed as N/2 complex values, then its FFT */
-    float im[TAE_FE_FFT_LEN / 2];
-    float acc[TAE_FE_FFT_LEN / 2 + 1]; /* per-bin sum over the frames */
+    float z[TAE_FE_FFT_LEN]; /* the real frame as N/2 complex values (re, im interleaved), then its FFT */
+    float acc[TAE_FE_FFT_LEN / 2 + 1]; /* per-bin power (or magnitude), summed over the frames */
 #else
     float unused; /* C99 forbids an empty struct */
 #endif
@@ -59,12 +58,15 @@ void tae_frontend_compute(const float *ring, uint32_t oldest, float *features, t
 
 /* Building blocks, exposed for tests. */
 #if TAE_FE_SPECTRAL
-/* In-place forward FFT of TAE_FE_FFT_LEN/2 complex values (radix-2, decimation in time); the real
- * FFT of TAE_FE_FFT_LEN samples is this on the even/odd-packed frame plus a split step. */
-void tae_fe_fft_half(float *re, float *im);
+/* In-place forward FFT of TAE_FE_FFT_LEN/2 complex values (re, im interleaved) given in bit-reversed
+ * order (radix-2, decimation in time); the real FFT of TAE_FE_FFT_LEN samples is this on the
+ * even/odd-packed frame plus a split step. */
+void tae_fe_fft_half(float *z);
 #endif
-/* Natural log for positive normal floats (NaN and +inf pass through): exponent split, then a
- * fixed odd series in s = (m-1)/(m+1). A few ulp from libm's, and the same bits on every target. */
+/* Natural log for positive normal floats (zero, subnormals, negatives, infinities and NaN pass
+ * through unchanged): an integer split into 2^e m, m in [sqrt(1/2), sqrt(2)), then a fixed odd series
+ * in s = (m-1)/(m+1). Within 1.2e-7 of libm's (relative, or absolute below 1), and the same bits on
+ * every target. */
 float tae_fe_logf(float x);
 
 #ifdef __cplusplus
