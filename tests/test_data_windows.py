@@ -102,7 +102,7 @@ def test_prepare_csv_keeps_anomalies_out_of_train_and_val(tmp_path):
     cfg = SimpleNamespace(
         source="csv",
         paths=[str(p)],
-        channels=[],
+        channels=["x", "y"],  # x is the sample index on purpose (a counter: never chosen by itself)
         timestamp="",
         label="",
         normal=[],

@@ -3,6 +3,9 @@ x_norm = (x - offset) / scale.
 
 - zscore: offset = mean, scale = standard deviation (population, ddof 0).
 - minmax: offset = min, scale = max - min, so the training data maps onto [0, 1].
+- robust: offset = median, scale = interquartile range / 1.349 (equal to the standard deviation for
+  Gaussian data, but one glitch sample cannot move it); a column whose IQR is zero (mostly one value)
+  falls back to its standard deviation.
 Statistics are computed in float64 and stored as float32 (what the manifest's `normalization` holds).
 A channel with zero spread cannot be normalized and is refused by name.
 """
@@ -16,7 +19,8 @@ import numpy as np
 
 from train.errors import UserError
 
-METHODS = ("zscore", "minmax")
+METHODS = ("zscore", "minmax", "robust")
+IQR_PER_STD = 1.349  # interquartile range of a unit Gaussian
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,7 +53,7 @@ def fit_normalization(
     features such as a zero-crossing rate may legitimately not vary; a raw channel must).
     """
     if method not in METHODS:
-        raise UserError(f"unknown normalization {method!r}; choose 'zscore' or 'minmax'")
+        raise UserError(f"unknown normalization {method!r}; choose 'zscore', 'minmax' or 'robust'")
     x = np.asarray(data, np.float64)
     if x.ndim < 2 or x.size == 0:
         raise UserError(
@@ -60,6 +64,10 @@ def fit_normalization(
         raise UserError("the training data contain NaN or infinite values; clean the input before fitting")
     if method == "zscore":
         offset, scale = x.mean(axis=0), x.std(axis=0)
+    elif method == "robust":
+        q1, offset, q3 = np.percentile(x, [25, 50, 75], axis=0)
+        scale = (q3 - q1) / IQR_PER_STD
+        scale = np.where(scale > 0, scale, x.std(axis=0))
     else:
         offset, scale = x.min(axis=0), x.max(axis=0) - x.min(axis=0)
     tiny = np.maximum(np.abs(offset), 1.0) * np.finfo(np.float32).eps
