@@ -5,7 +5,7 @@ whichever file it came from), every data file the config names (globs expanded n
 added to a folder counts), and the C front-end that training runs (`tae_frontend.c/.h`). Training
 records them in the manifest (`built_from`); `python -m train inputs` computes them again and, when
 anything differs or the model is missing, touches a stamp file that `make`'s manifest rule depends on
-(Makefile). The stamp is left alone when the model is up to date, so make does nothing.
+(Makefile). When the model is up to date the stamp gets the oldest possible time, so make does nothing.
 
 Data files are compared by sha256 of their content; a file whose size and modification time are
 unchanged since the build is taken as unchanged without reading it again.
@@ -117,9 +117,7 @@ def check(cfg: Config, config_file: str | None, model_dir: Path, stamp: Path) ->
         else stale_reason(built_from(cfg, config_file, then), then)
     )
     stamp.parent.mkdir(parents=True, exist_ok=True)
-    if reason:
-        stamp.touch()
-    elif not stamp.exists():
-        stamp.touch()
+    stamp.touch()
+    if not reason:
         os.utime(stamp, ns=(0, 0))  # older than any model: nothing to rebuild
     return reason

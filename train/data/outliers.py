@@ -7,7 +7,9 @@ with robust statistics of the training part (median and interquartile range, whi
 move): a sample further than `limit` IQRs from its channel's median is an outlier (Tukey's fences
 with a wide k: 10 by default, 13.5 standard deviations for Gaussian data). What happens to them is
 `normalization.outliers`:
-- clip (default): set to the fence, named in a warning; the test data are left as they are;
+- clip (default): set to the nearest value the channel's other training samples reach (winsorized, so
+  the glitch neither widens the normalization nor the int8 input range), named in a warning; the
+  test data are left as they are;
 - refuse: stop, naming the first one;
 - keep: named in a warning only.
 A channel whose IQR is zero (mostly one value) is not screened, and says so.
@@ -46,7 +48,10 @@ class OutlierReport:
             shown = ", ".join(f"{o['where']} = {o['value']:.6g} ({o['iqrs']:.3g} IQR)" for o in c["first"])
             more = f" and {c['count'] - len(c['first'])} more" if c["count"] > len(c["first"]) else ""
             parts.append(f"'{name}' {c['count']}: {shown}{more}")
-        what = {"clip": "clipped to the fence", "keep": "kept (normalization.outliers = keep)"}[self.mode]
+        what = {
+            "clip": "clipped to the range of the channel's other samples",
+            "keep": "kept (normalization.outliers = keep)",
+        }[self.mode]
         return (
             f"{self.count} training/validation sample(s) lie beyond {self.limit_iqr:g} IQR of their channel's "
             f"median and were {what}: {'; '.join(parts)}"
@@ -74,6 +79,10 @@ def screen(splits: DatasetSplits, limit_iqr: float, mode: str) -> tuple[DatasetS
     names = splits.channel_names
     report.unscreened = [names[c] for c in np.flatnonzero(iqr <= 0)]
     active = iqr > 0
+    inlier = (fit >= lo) & (fit <= hi)
+    keep_lo = np.where(inlier, fit, np.inf).min(axis=0)
+    keep_hi = np.where(inlier, fit, -np.inf).max(axis=0)
+    del fit, inlier
     found: dict[int, list[tuple[float, str, float]]] = {}
     counts = np.zeros(len(names), np.int64)
     for part in (splits.train, splits.val):
@@ -95,6 +104,7 @@ def screen(splits: DatasetSplits, limit_iqr: float, mode: str) -> tuple[DatasetS
             "median": float(med[c]),
             "iqr": float(iqr[c]),
             "fence": [float(lo[c]), float(hi[c])],
+            "clipped_to": [float(keep_lo[c]), float(keep_hi[c])],
             "first": [{"where": w, "value": x, "iqrs": round(k, 1)} for x, w, k in lst],
         }
     if not report.count:
@@ -109,7 +119,7 @@ def screen(splits: DatasetSplits, limit_iqr: float, mode: str) -> tuple[DatasetS
         )
     if mode == "keep":
         return splits, report
-    lo32, hi32 = np.where(active, lo, -np.inf), np.where(active, hi, np.inf)
+    lo32, hi32 = np.where(active, keep_lo, -np.inf), np.where(active, keep_hi, np.inf)
 
     def clipped(part: list) -> list:  # type: ignore[type-arg]
         return [replace(s, values=np.clip(s.values, lo32, hi32).astype(np.float32)) for s in part]
