@@ -19,22 +19,65 @@ from train.errors import UserError
 MIN_ROWS = 16  # fewer rows say too little about a column to call it a counter
 
 
+class ColumnStats:
+    """What index/counter detection needs of a column, accumulated chunk by chunk from exact values."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.integer = True  # every value a whole number
+        self.integer_text = True  # every value written without '.', 'e' or 'E'
+        self.first: float | None = None
+        self.last: float | None = None
+        self.constant = True
+        self.step: float | None = None  # the one positive step, while there is one
+        self.steps_ok = True
+        self.up = self.down = self.zero = 0
+        self.lo, self.hi = np.inf, -np.inf
+
+    def feed(self, v: np.ndarray, texts: Sequence[str] | None = None) -> None:
+        v = np.asarray(v, np.float64)
+        if not len(v):
+            return
+        if texts is not None and self.integer_text:
+            joined = "".join(texts)
+            self.integer_text = not any(ch in joined for ch in ".eE")
+        if self.integer:
+            self.integer = bool(np.all(v == np.round(v)))
+        if self.first is None:
+            self.first = float(v[0])
+        if self.constant:
+            self.constant = bool(np.all(v == self.first))
+        d = np.diff(v if self.last is None else np.r_[self.last, v])
+        up = d[d > 0]
+        if len(up):
+            step = float(up[0]) if self.step is None else self.step
+            self.steps_ok = self.steps_ok and bool(np.all(up == step))
+            self.step = step
+        self.up += len(up)
+        self.down += int(np.sum(d < 0))
+        self.zero += int(np.sum(d == 0))
+        self.last = float(v[-1])
+        self.n += len(v)
+        self.lo, self.hi = min(self.lo, float(v.min())), max(self.hi, float(v.max()))
+
+    def index_reason(self) -> str | None:
+        """Why the column looks like an index/counter/id rather than a sensor (None: it does not)."""
+        if not self.integer_text or self.n < MIN_ROWS or not self.integer:
+            return None
+        if self.constant:
+            return f"the same whole number ({self.first:g}) on every row: a file or run id"
+        if self.steps_ok and self.zero == 0 and self.up >= 0.9 * (self.n - 1):
+            restarts = f", {self.down} restart{'s' if self.down > 1 else ''}" if self.down else ""
+            return f"a counter ({self.lo:g}..{self.hi:g}, step {self.step:g}{restarts})"
+        return None
+
+
 def index_reason(values: np.ndarray, integer_text: bool) -> str | None:
     """Why a column looks like an index/counter/id rather than a sensor (None: it does not)."""
-    v = np.asarray(values, np.float64)
-    if not integer_text or len(v) < MIN_ROWS or not np.all(v == np.round(v)):
-        return None
-    d = np.diff(v)
-    if np.all(d == 0):
-        return f"the same whole number ({v[0]:g}) on every row: a file or run id"
-    up = d > 0
-    if up.mean() >= 0.9 and np.all(d[up] == d[up][0]) and np.all(d[~up] < 0):
-        restarts = int((~up).sum())
-        step = f"step {d[up][0]:g}" + (
-            f", {restarts} restart{'s' if restarts > 1 else ''}" if restarts else ""
-        )
-        return f"a counter ({v.min():g}..{v.max():g}, {step})"
-    return None
+    stats = ColumnStats()
+    stats.integer_text = integer_text
+    stats.feed(values)
+    return stats.index_reason()
 
 
 def _show(names: Sequence[str], n: int = 20) -> str:

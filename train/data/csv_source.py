@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.data.columns import index_reason, match_channels
+from train.data.columns import match_channels
 from train.data.labels import LabelMeaning, label_meaning, labels_from_classes, to_labels
 from train.data.table import (
     F32_MAX,
@@ -184,7 +184,7 @@ def _read(
     keep = list(range(len(cols)))
     if not channels:
         for j, c in enumerate(cols):
-            why = index_reason(data.numeric[:, j], data.integer_text[j])
+            why = data.stats[j].index_reason()
             if why:
                 left_out[names[c]] = why
         keep = [j for j, c in enumerate(cols) if names[c] not in left_out]
@@ -193,7 +193,7 @@ def _read(
                 f"every column of {path} besides its timestamp/label looks like an index or id "
                 f"({'; '.join(f'{k}: {v}' for k, v in left_out.items())}); name the channels with data.channels"
             )
-    values = (data.numeric if len(keep) == len(cols) else data.numeric[:, keep]).astype(np.float32)
+    values = data.numeric if len(keep) == len(cols) else np.ascontiguousarray(data.numeric[:, keep])
     rate = None
     if parser is not None and data.times is not None:
         rate = rate_from_timestamps(

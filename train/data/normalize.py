@@ -40,6 +40,24 @@ class Normalization:
         return {"method": self.method, "offset": self.offset.tolist(), "scale": self.scale.tolist()}
 
 
+ROWS_PER_PASS = 1 << 18
+
+
+def _moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population standard deviation per column, in float64, a block of rows at a time
+    (no float64 copy of the whole data)."""
+    n = len(x)
+    total = np.zeros(x.shape[1], np.float64)
+    for a in range(0, n, ROWS_PER_PASS):
+        total += x[a : a + ROWS_PER_PASS].sum(axis=0, dtype=np.float64)
+    mean = total / n
+    sq = np.zeros(x.shape[1], np.float64)
+    for a in range(0, n, ROWS_PER_PASS):
+        d = x[a : a + ROWS_PER_PASS].astype(np.float64) - mean
+        sq += (d * d).sum(axis=0)
+    return mean, np.sqrt(sq / n)
+
+
 def fit_normalization(
     data: np.ndarray,
     method: str = "zscore",
@@ -54,7 +72,9 @@ def fit_normalization(
     """
     if method not in METHODS:
         raise UserError(f"unknown normalization {method!r}; choose 'zscore', 'minmax' or 'robust'")
-    x = np.asarray(data, np.float64)
+    x = np.asarray(data)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
     if x.ndim < 2 or x.size == 0:
         raise UserError(
             f"no data to fit the normalization on (shape {x.shape}); provide normal training windows"
@@ -63,13 +83,14 @@ def fit_normalization(
     if not np.all(np.isfinite(x)):
         raise UserError("the training data contain NaN or infinite values; clean the input before fitting")
     if method == "zscore":
-        offset, scale = x.mean(axis=0), x.std(axis=0)
+        offset, scale = _moments(x)
     elif method == "robust":
-        q1, offset, q3 = np.percentile(x, [25, 50, 75], axis=0)
+        q1, offset, q3 = np.percentile(x, [25, 50, 75], axis=0).astype(np.float64)
         scale = (q3 - q1) / IQR_PER_STD
-        scale = np.where(scale > 0, scale, x.std(axis=0))
+        scale = np.where(scale > 0, scale, _moments(x)[1])
     else:
-        offset, scale = x.min(axis=0), x.max(axis=0) - x.min(axis=0)
+        lo, hi = x.min(axis=0).astype(np.float64), x.max(axis=0).astype(np.float64)
+        offset, scale = lo, hi - lo
     tiny = np.maximum(np.abs(offset), 1.0) * np.finfo(np.float32).eps
     if constant_ok:
         scale = np.where(scale <= tiny, 1.0, scale)

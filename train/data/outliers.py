@@ -72,17 +72,20 @@ def screen(splits: DatasetSplits, limit_iqr: float, mode: str) -> tuple[DatasetS
     report = OutlierReport(mode, limit_iqr)
     if limit_iqr <= 0 or not splits.train:
         return splits, report
-    fit = np.concatenate([s.values for s in splits.train]).astype(np.float64)
-    q1, med, q3 = np.percentile(fit, [25, 50, 75], axis=0)
+    fit = np.concatenate([s.values for s in splits.train])
+    q1, med, q3 = np.percentile(fit, [25, 50, 75], axis=0).astype(np.float64)
     iqr = q3 - q1
     lo, hi = med - limit_iqr * iqr, med + limit_iqr * iqr
     names = splits.channel_names
     report.unscreened = [names[c] for c in np.flatnonzero(iqr <= 0)]
     active = iqr > 0
-    inlier = (fit >= lo) & (fit <= hi)
-    keep_lo = np.where(inlier, fit, np.inf).min(axis=0)
-    keep_hi = np.where(inlier, fit, -np.inf).max(axis=0)
-    del fit, inlier
+    keep_lo, keep_hi = med.copy(), med.copy()  # the range the inliers reach, per channel
+    for c in range(fit.shape[1]):
+        col = fit[:, c]
+        inl = col[(col >= lo[c]) & (col <= hi[c])]
+        if len(inl):
+            keep_lo[c], keep_hi[c] = float(inl.min()), float(inl.max())
+    del fit
     found: dict[int, list[tuple[float, str, float]]] = {}
     counts = np.zeros(len(names), np.int64)
     for part in (splits.train, splits.val):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,13 +25,14 @@ from typing import Protocol
 
 import numpy as np
 
+from train.data.columns import ColumnStats
 from train.errors import UserError
 
 F32_MAX = float(np.finfo(np.float32).max)
 # Smallest magnitude that rounds to infinity in float32 (max + half an ulp, ties to even): a decimal
 # literal of float32's max such as 3.40282347e+38 is a little above F32_MAX but still float32's max.
 F32_OVERFLOW = 2.0**128 - 2.0**103
-CHUNK_ROWS = 65536
+CHUNK_ROWS = 16384
 READ_BYTES = 1 << 22
 
 Progress = Callable[[int, int], None]
@@ -128,25 +130,57 @@ def _lines(path: Path, on_bytes: Callable[[int], None]) -> Iterator[str]:
                 yield line + "\n"
 
 
-def _rows(lines: Iterator[str], path: Path, delimiter: str | None) -> Iterator[tuple[int, list[str]]]:
-    """(line number, stripped fields) of every non-blank row."""
-    if delimiter is None:
-        for i, line in enumerate(lines, 1):
-            if line.strip():
-                yield i, line.split()
-        return
-    reader = csv.reader(lines, delimiter=delimiter)
+class _Lines:
+    """The file's lines, skipping blank ones, counting every line read (the reader's row numbers)."""
+
+    def __init__(self, path: Path, on_bytes: Callable[[int], None]) -> None:
+        self._gen = _lines(path, on_bytes)
+        self.number = 0  # file line number of the last line handed out
+        self.chars = 0  # characters handed out (for the row-count estimate)
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        for line in self._gen:
+            self.number += 1
+            if not line.isspace():
+                self.chars += len(line)
+                return line
+        raise StopIteration
+
+
+def _batches(
+    src: _Lines, path: Path, delimiter: str | None, size: int
+) -> Iterator[tuple[list[int], list[list[str]]]]:
+    """(line numbers, fields) of up to `size` non-blank rows at a time (fields not yet stripped)."""
+    rows: list[list[str]] = []
+    lines: list[int] = []
     try:
-        for fields in reader:
-            if any(f.strip() for f in fields):
-                yield reader.line_num, [f.strip() for f in fields]
+        if delimiter is None:
+            for line in src:
+                rows.append(line.split())
+                lines.append(src.number)
+                if len(rows) >= size:
+                    yield lines, rows
+                    rows, lines = [], []
+        else:
+            for fields in csv.reader(src, delimiter=delimiter):
+                if any(fields):  # ",,," is a blank row too
+                    rows.append(fields)
+                    lines.append(src.number)
+                    if len(rows) >= size:
+                        yield lines, rows
+                        rows, lines = [], []
     except csv.Error as exc:
         raise UserError(f"{path} is not a valid CSV ({exc}); check its quoting and delimiter") from None
+    if rows:
+        yield lines, rows
 
 
 def _first_line(path: Path) -> str:
     for line in _lines(path, lambda n: None):
-        if line.strip():
+        if not line.isspace():
             return line
     return ""
 
@@ -156,9 +190,10 @@ def to_numbers(values: Sequence[str], lines: np.ndarray, path: Path, name: str) 
     try:
         if "_" in "".join(values):  # Python reads "1_0" as 10; a CSV value with "_" is not a number
             raise ValueError
-        out = np.fromiter(map(float, values), np.float64, len(values))
+        out = np.fromiter(map(float, values), np.float64, len(values))  # float() ignores outer spaces
     except ValueError:
-        for i, s in enumerate(values):
+        for i, raw in enumerate(values):
+            s = raw.strip()
             if s == "":
                 what = "an empty value"
             elif not is_number(s):
@@ -172,7 +207,7 @@ def to_numbers(values: Sequence[str], lines: np.ndarray, path: Path, name: str) 
     bad = ~(np.abs(out) < F32_OVERFLOW)  # NaN, infinite, or rounds to infinity in float32
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        s = values[i]
+        s = values[i].strip()
         if not math.isfinite(out[i]) and s.lower().lstrip("+-") in ("nan", "inf", "infinity"):
             raise UserError(
                 f"{path} row {lines[i]}, column '{name}' is {s[:40]!r} (NaN or infinite); "
@@ -185,13 +220,38 @@ def to_numbers(values: Sequence[str], lines: np.ndarray, path: Path, name: str) 
     return out
 
 
+class _Column:
+    """A growing array: sized from an estimate of the row count, so the columns are not copied at the end."""
+
+    def __init__(self, dtype: type, width: int | None = None) -> None:
+        self.dtype, self.width = dtype, width
+        self.data: np.ndarray | None = None
+        self.n = 0
+
+    def add(self, block: np.ndarray, expect_rows: int) -> None:
+        need = self.n + len(block)
+        if self.data is None or need > len(self.data):
+            cap = max(need, expect_rows, int(1.25 * (0 if self.data is None else len(self.data))))
+            shape = (cap,) if self.width is None else (cap, self.width)
+            grown = np.empty(shape, self.dtype)
+            if self.data is not None:
+                grown[: self.n] = self.data[: self.n]
+            self.data = grown
+        self.data[self.n : need] = block
+        self.n = need
+
+    def result(self) -> np.ndarray:
+        assert self.data is not None
+        return self.data[: self.n]
+
+
 @dataclass
 class Columns:
     """What `CsvReader.read` returns: the selected columns of every data row."""
 
-    lines: np.ndarray  # int64 [n]: line number of each row in the file
-    numeric: np.ndarray  # float64 [n, k]: the numeric columns, in the order asked
-    integer_text: list[bool]  # per numeric column: every value written as a whole number (no '.', 'e')
+    lines: np.ndarray  # int32 [n]: line number of each row in the file
+    numeric: np.ndarray  # float32 [n, k]: the numeric columns, in the order asked
+    stats: list[ColumnStats]  # per numeric column, from the exact (float64) values
     times: np.ndarray | None  # float64 [n] from the TimeColumn, or None
     label_codes: np.ndarray | None  # int32 [n]: index into label_values
     label_values: list[str] = field(default_factory=list)
@@ -208,11 +268,12 @@ class CsvReader:
             raise UserError(f"file {self.path} is empty; pass a file with data rows")
         self.delimiter = delimiter if delimiter is not None else detect_delimiter(first)
         self._done = 0
-        self._rows = _rows(_lines(self.path, self._count), self.path, self.delimiter)
-        first_row = next(self._rows, None)
-        if first_row is None:
+        self._src = _Lines(self.path, self._count)
+        self._batches = _batches(self._src, self.path, self.delimiter, CHUNK_ROWS)
+        head = next(_batches(self._src, self.path, self.delimiter, 1), None)
+        if head is None:
             raise UserError(f"file {self.path} is empty; pass a file with data rows")
-        self.first_line, fields = first_row
+        self.first_line, fields = head[0][0], [f.strip() for f in head[1][0]]
         self.has_header = not all(is_number(f) for f in fields)
         if self.has_header:
             self.names = list(fields)
@@ -221,23 +282,13 @@ class CsvReader:
                 raise UserError(
                     f"{self.path} has two columns named '{dup}'; give every column a distinct name"
                 )
-            self._pending: list[tuple[int, list[str]]] = []
+            self._pending: list[tuple[list[int], list[list[str]]]] = []
         else:
             self.names = [f"col{i}" for i in range(len(fields))]
-            self._pending = [first_row]
+            self._pending = [head]
 
     def _count(self, n: int) -> None:
         self._done = n
-
-    def _chunks(self) -> Iterator[list[tuple[int, list[str]]]]:
-        chunk = list(self._pending)
-        for row in self._rows:
-            chunk.append(row)
-            if len(chunk) >= CHUNK_ROWS:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
 
     def read(
         self,
@@ -249,52 +300,54 @@ class CsvReader:
     ) -> Columns:
         width = len(self.names)
         ref = "the header" if self.has_header else f"row {self.first_line}"
-        parts: list[np.ndarray] = []
-        line_parts: list[np.ndarray] = []
-        time_parts: list[np.ndarray] = []
-        code_parts: list[np.ndarray] = []
-        integer_text = [True] * len(numeric)
+        values = _Column(np.float32, len(numeric))
+        line_col = _Column(np.int32)
+        time_col = _Column(np.float64)
+        code_col = _Column(np.int32)
+        stats = [ColumnStats() for _ in numeric]
         classes: dict[str, int] = {}
-        for chunk in self._chunks():
-            for line, fields in chunk:
-                if len(fields) != width:
-                    raise UserError(
-                        f"{self.path} row {line} has {len(fields)} fields but {ref} has {width}; "
-                        "make every row the same width"
-                    )
-            lines = np.fromiter((ln for ln, _ in chunk), np.int64, len(chunk))
-            cols = list(zip(*(f for _, f in chunk), strict=True))
-            block = np.empty((len(chunk), len(numeric)), np.float64)
+        for line_list, rows in itertools.chain(self._pending, self._batches):
+            widths = set(map(len, rows))
+            if widths != {width}:
+                i = next(i for i, r in enumerate(rows) if len(r) != width)
+                raise UserError(
+                    f"{self.path} row {line_list[i]} has {len(rows[i])} fields but {ref} has {width}; "
+                    "make every row the same width"
+                )
+            lines = np.asarray(line_list, np.int32)
+            cols = list(zip(*rows, strict=True))
+            # rows the whole file holds, judged from the characters per row so far (+2 %)
+            expect = int(1.02 * self.size * self._src.number / max(self._src.chars, 1)) + len(rows)
+            block = np.empty((len(rows), len(numeric)), np.float32)
             for j, c in enumerate(numeric):
-                block[:, j] = to_numbers(cols[c], lines, self.path, self.names[c])
-                if integer_text[j]:
-                    joined = "".join(cols[c])
-                    integer_text[j] = not any(ch in joined for ch in ".eE")
-            parts.append(block)
-            line_parts.append(lines)
+                exact = to_numbers(cols[c], lines, self.path, self.names[c])
+                stats[j].feed(exact, cols[c])
+                block[:, j] = exact
+            values.add(block, expect)
+            line_col.add(lines, expect)
             if timestamp is not None:
                 col, parser = timestamp
-                time_parts.append(parser.feed(cols[col], lines, self.path))
+                time_col.add(parser.feed([v.strip() for v in cols[col]], lines, self.path), expect)
             if label is not None:
-                values = cols[label]
-                codes = np.fromiter(
-                    (classes.setdefault(v, len(classes)) for v in values), np.int32, len(values)
-                )
+                texts = [v.strip() for v in cols[label]]
+                codes = np.fromiter((classes.setdefault(v, len(classes)) for v in texts), np.int32, len(texts))
                 if "" in classes:
                     i = int(np.flatnonzero(codes == classes[""])[0])
                     raise UserError(
                         f"{self.path} row {lines[i]} has no label in column '{self.names[label]}'; fill it in"
                     )
-                code_parts.append(codes)
+                code_col.add(codes, expect)
+            del cols, rows
             if progress is not None:
                 progress(self._done, self.size)
-        if not parts:
+        self._pending = []
+        if values.n == 0:
             raise UserError(f"{self.path} has a header but no data rows; pass a file with data")
         return Columns(
-            lines=np.concatenate(line_parts),
-            numeric=np.concatenate(parts) if len(parts) > 1 else parts[0],
-            integer_text=integer_text,
-            times=np.concatenate(time_parts) if time_parts else None,
-            label_codes=np.concatenate(code_parts) if code_parts else None,
+            lines=line_col.result(),
+            numeric=values.result(),
+            stats=stats,
+            times=time_col.result() if timestamp is not None else None,
+            label_codes=code_col.result() if label is not None else None,
             label_values=list(classes),
         )

@@ -220,22 +220,21 @@ def rate_from_timestamps(
     n = len(raw)
     if col.kind == "number":
         scale, unit_name, how = _unit(col, raw, unit, declared, where)
-        t = raw * scale
     else:
         if unit != "auto":
             raise UserError(
                 f"{where} holds date-times, which carry their own unit; remove data.timestamp_unit"
             )
-        t = raw.copy()
-        if col.kind == "time":  # a time of day wraps at midnight
-            back = np.diff(t) < -43200.0
-            t[1:] += 86400.0 * np.cumsum(back)
-        unit_name, how = "date-time", "date-times"
+        scale, unit_name, how = 1.0, "date-time", "date-times"
     if n < 2:
         if declared:
             return Rate(declared, "data.sample_rate_hz", [(0, n)], 0.0, unit_name)
         raise UserError(f"{path} has a single row, too short to measure a sample rate; add more rows")
-    steps = np.diff(t)
+    steps = np.diff(raw)
+    if col.kind == "time":  # a time of day wraps at midnight
+        steps[steps < -43200.0] += 86400.0
+    if scale != 1.0:
+        steps *= scale
     bad = np.flatnonzero(steps <= 0)
     if len(bad):
         i = int(bad[0]) + 1
@@ -265,7 +264,7 @@ def rate_from_timestamps(
         )
     bounds = [0, *cuts, n]
     segments = [(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    good = steps[~gap]
+    good = steps[~gap] if cuts else steps
     mean = float(good.mean())
     hz = 1.0 / mean
     jitter = float(good.std() / mean)
