@@ -51,10 +51,19 @@ def trained(tmp_path_factory):
     data = machine_csv(d / "machine.csv")
     cfg = config.load(
         None,
-        ["data.source=csv", f"data.paths=['{data}']", "data.channels=accX,accY,accZ", "data.timestamp=timestamp",
-         "data.timestamp_unit=ms", "data.label=state", "data.normal=ok", f"window.length={L}", f"window.hop={H}",
-         "train.epochs=2"],
-    )  # fmt: skip
+        [
+            "data.source=csv",
+            f"data.paths=['{data}']",
+            "data.channels=accX,accY,accZ",
+            "data.timestamp=timestamp",
+            "data.timestamp_unit=ms",
+            "data.label=state",
+            "data.normal=ok",
+            f"window.length={L}",
+            f"window.hop={H}",
+            "train.epochs=2",
+        ],
+    )
     run(cfg, d / "model", "test", show_progress=False)
     return d, data
 
@@ -85,16 +94,28 @@ def test_verify_csv_reads_the_training_file_with_the_model_settings(trained, tmp
     assert code == 0 and r["ok"], r
     assert r["windows_compared"] == windows_for(N, L, H)
     c = r["confusion"]
-    assert c["tp"] + c["fn"] == sum(1 for w in range(windows_for(N, L, H)) if w * H + L > 1400 and w * H < 1450)
+    assert c["tp"] + c["fn"] == sum(
+        1 for w in range(windows_for(N, L, H)) if w * H + L > 1400 and w * H < 1450
+    )
 
 
 def test_stream_csv_matches_columns_by_name_whatever_their_order(trained, tmp_path):
     d, data = trained
-    shuffled = machine_csv(tmp_path / "shuffled.csv", order=("state", "accZ", "temp", "accX", "timestamp", "accY"))
+    shuffled = machine_csv(
+        tmp_path / "shuffled.csv", order=("state", "accZ", "temp", "accX", "timestamp", "accY")
+    )
     scores = []
     for f in (data, shuffled):
         out = tmp_path / f"{f.stem}.out.csv"
-        args = ["stream", "--port", f"sim://?model={d / 'model'}", "--model-dir", str(d / "model"), "--csv", str(f)]
+        args = [
+            "stream",
+            "--port",
+            f"sim://?model={d / 'model'}",
+            "--model-dir",
+            str(d / "model"),
+            "--csv",
+            str(f),
+        ]
         assert main([*args, "--out", str(out), "--quiet"]) == 0
         with out.open() as fh:
             scores.append([float(row["score"]) for row in csv.DictReader(fh)])
@@ -170,7 +191,9 @@ def test_verify_every_reports_windows_by_their_number_in_the_series(sim_dir, tmp
 
 def test_record_that_gets_no_sample_does_not_exit_0(tmp_path, capsys):
     out = tmp_path / "none.csv"
-    code = main(["record", "--port", "sim://?sensor_rate=0.5", "--duration", "0.3", "--out", str(out), "--quiet"])
+    code = main(
+        ["record", "--port", "sim://?sensor_rate=0.5", "--duration", "0.3", "--out", str(out), "--quiet"]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "no sample arrived" in err
     assert json.loads((tmp_path / "none.csv.json").read_text())["samples"] == 0
@@ -185,7 +208,10 @@ def test_a_device_without_a_sample_rate_is_refused_where_it_matters(sim_dir, tmp
         return self.info
 
     monkeypatch.setattr(Device, "handshake", no_rate)
-    assert main(["record", "--port", "sim://", "--samples", "10", "--out", str(tmp_path / "r.csv"), "--quiet"]) == 2
+    assert (
+        main(["record", "--port", "sim://", "--samples", "10", "--out", str(tmp_path / "r.csv"), "--quiet"])
+        == 2
+    )
     assert "sample rate of 0 Hz" in capsys.readouterr().err
     code = main(["stream", "--port", "sim://", "--model-dir", str(sim_dir), "--realtime", "--quiet"])
     assert code == 2 and "--realtime needs the model's sample rate" in capsys.readouterr().err

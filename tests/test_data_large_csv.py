@@ -22,7 +22,9 @@ def big_csv(path: Path, rows: int = ROWS) -> Path:
         f.write("timestamp,ax,ay,az\n")
         for a in range(0, rows, 100_000):
             x = rng.normal(size=(min(100_000, rows - a), 3))
-            f.write("".join(f"{(a + i) * 0.01:.2f},{u:.6f},{v:.6f},{w:.6f}\n" for i, (u, v, w) in enumerate(x)))
+            f.write(
+                "".join(f"{(a + i) * 0.01:.2f},{u:.6f},{v:.6f},{w:.6f}\n" for i, (u, v, w) in enumerate(x))
+            )
     return path
 
 
@@ -53,7 +55,12 @@ def test_reading_reports_progress_and_stays_within_a_small_multiple_of_the_data(
         small.write_text("t,a\n0,1\n")
         assert factory(small) is None
     proc = subprocess.run(
-        [sys.executable, "-c", MEASURE, str(p)], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True
+        [sys.executable, "-c", MEASURE, str(p)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     )
     f32, extra, n = (int(v) for v in proc.stdout.split())
     assert n == ROWS

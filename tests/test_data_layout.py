@@ -121,9 +121,9 @@ def test_layout_through_the_config_and_split_fractions(tmp_path):
 
 def test_bad_layouts_are_one_sentence(tmp_path):
     d = layout(tmp_path)
-    with pytest.raises(UserError, match="data.paths and data.train/data.test are two layouts"):
+    with pytest.raises(UserError, match=r"data.paths and data.train/data.test are two layouts"):
         prepare({**d, "paths": d["train"]}, 64, 32)
-    with pytest.raises(UserError, match="data.test needs data.train"):
+    with pytest.raises(UserError, match=r"data.test needs data.train"):
         prepare({"source": "csv", "test": d["test"]}, 64, 32)
     bad = dict(d)
     bad["train"] = [*d["train"], d["test"][1]]  # an anomalous file among the training files
@@ -136,11 +136,11 @@ def test_bad_layouts_are_one_sentence(tmp_path):
     with pytest.raises(UserError, match=r"run9.csv has no label while .*u1.csv has"):
         prepare(unl, 64, 32)
     clash = {**d, "file_labels": {**d["file_labels"], f"{tmp_path}/recordings/*/u1.csv": "normal"}}
-    with pytest.raises(UserError, match="matches data.file_labels entries with different labels"):
+    with pytest.raises(UserError, match=r"matches data.file_labels entries with different labels"):
         prepare(clash, 64, 32)
     with pytest.raises(UserError, match="should be a dict"):
         config.load(None, ["data.file_labels=3"])
-    with pytest.raises(UserError, match="data.val_fraction"):
+    with pytest.raises(UserError, match=r"data.val_fraction"):
         config.load(None, ["data.val_fraction=0.7", "data.test_fraction=0.4"])
 
 
@@ -152,7 +152,7 @@ def test_label_meaning_is_said_or_printed():
     assert m1.said and m1.is_normal("1.0") and not m1.is_normal("0")
     named = label_meaning(["Normal", "broken"], None, "x")
     assert named.is_normal("Normal") and "assumed from the class name" in named.text
-    with pytest.raises(UserError, match="pass normal=.* naming the normal"):
+    with pytest.raises(UserError, match=r"pass normal=.* naming the normal"):
         label_meaning(["ok", "broken"], None, "x")
     with pytest.raises(UserError, match="normal class 'fine' does not occur"):
         label_meaning(["ok", "broken"], ["fine"], "x")

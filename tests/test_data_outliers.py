@@ -29,7 +29,9 @@ def recording(tmp_path: Path, spike: float | None = 1e5) -> Path:
         ax[SPIKE_ROW] = spike
     p = tmp_path / "vib.csv"
     p.write_text(
-        "time,ax,ay,az\n" + "\n".join(f"{a:.2f},{b:.9g},{c:.9g},{d:.9g}" for a, b, c, d in zip(t, ax, ay, az)) + "\n"
+        "time,ax,ay,az\n"
+        + "\n".join(f"{a:.2f},{b:.9g},{c:.9g},{d:.9g}" for a, b, c, d in zip(t, ax, ay, az, strict=True))
+        + "\n"
     )
     return p
 
@@ -103,7 +105,9 @@ def test_screen_leaves_test_data_alone_and_skips_channels_without_spread():
     tr[7, 0] = 50.0
     te = rng.normal(size=(100, 2))
     te[3, 0] = 80.0
-    splits = DatasetSplits("x", [series(tr, "tr")], [series(tr[:200], "va")], [series(te, "te")], ("a", "b"), 100.0)
+    splits = DatasetSplits(
+        "x", [series(tr, "tr")], [series(tr[:200], "va")], [series(te, "te")], ("a", "b"), 100.0
+    )
     out, rep = screen(splits, 10.0, "clip")
     assert rep.unscreened == ["b"] and rep.count == 2  # row 7 in train and in validation
     others = np.delete(tr[:, 0], 7)

@@ -36,7 +36,7 @@ def test_whole_millisecond_timestamps_are_refused_with_both_readings(tmp_path):
     assert "0.1 Hz in seconds" in msg and "100 Hz in milliseconds" in msg and "data.timestamp_unit" in msg
     assert rate(p, timestamp_unit="ms") == pytest.approx(100.0)
     assert rate(p, sample_rate_hz=100.0) == pytest.approx(100.0)  # the declared rate picks the unit
-    with pytest.raises(UserError, match="not data.sample_rate_hz = 50"):
+    with pytest.raises(UserError, match=r"not data.sample_rate_hz = 50"):
         load_csv(p, sample_rate_hz=50.0)
 
 
@@ -47,7 +47,12 @@ def test_whole_millisecond_timestamps_are_refused_with_both_readings(tmp_path):
         ("time [us]", [str(2000 * i) for i in range(N)], 500.0, "in us (the column name)"),
         ("millis", [str(4 * i) for i in range(N)], 250.0, "in ms"),
         ("timestamp", [str(1_700_000_000_000 + 10 * i) for i in range(N)], 100.0, "Unix time in ms"),
-        ("timestamp", [str(1_700_000_000_000_000_000 + 5_000_000 * i) for i in range(N)], 200.0, "Unix time in ns"),
+        (
+            "timestamp",
+            [str(1_700_000_000_000_000_000 + 5_000_000 * i) for i in range(N)],
+            200.0,
+            "Unix time in ns",
+        ),
         ("time", [f"{i * 0.01:.2f}" for i in range(N)], 100.0, "in s (assumed"),
         ("t", [f"{1_700_000_000 + i * 0.02:.3f}" for i in range(N)], 50.0, "Unix time in s"),
     ],
@@ -66,11 +71,22 @@ def test_numeric_units_are_resolved_and_said(tmp_path, header, stamps, hz, origi
         ([f"2024-05-01 12:00:{i * 0.01:09.6f}+02:00" for i in range(N)], {}, 100.0),
         ([f"2024/05/01 12:00:{i * 0.02:09.6f}" for i in range(N)], {}, 50.0),
         # a time of day that crosses midnight
-        ([f"{(23 * 3600 + 59 * 60 + 59 + i * 0.01) % 86400 // 3600:02.0f}:"
-          f"{(23 * 3600 + 59 * 60 + 59 + i * 0.01) % 3600 // 60:02.0f}:"
-          f"{(23 * 3600 + 59 * 60 + 59 + i * 0.01) % 60:09.6f}" for i in range(N)], {}, 100.0),
-        ([f"01.05.2024 12:00:{i * 0.01:09.6f}" for i in range(N)], {"timestamp_format": "%d.%m.%Y %H:%M:%S.%f"}, 100.0),
-    ],  # fmt: skip
+        (
+            [
+                f"{(23 * 3600 + 59 * 60 + 59 + i * 0.01) % 86400 // 3600:02.0f}:"
+                f"{(23 * 3600 + 59 * 60 + 59 + i * 0.01) % 3600 // 60:02.0f}:"
+                f"{(23 * 3600 + 59 * 60 + 59 + i * 0.01) % 60:09.6f}"
+                for i in range(N)
+            ],
+            {},
+            100.0,
+        ),
+        (
+            [f"01.05.2024 12:00:{i * 0.01:09.6f}" for i in range(N)],
+            {"timestamp_format": "%d.%m.%Y %H:%M:%S.%f"},
+            100.0,
+        ),
+    ],
 )
 def test_date_time_strings_give_the_rate(tmp_path, stamps, kw, hz):
     p = write(tmp_path, "d.csv", "timestamp,a,b", stamps)
@@ -139,7 +155,9 @@ def test_irregular_and_decreasing_timestamps_are_refused(tmp_path):
 def test_declared_rate_must_agree_with_the_timestamps(tmp_path):
     p = write(tmp_path, "s.csv", "time,a,b", [f"{i * 0.01:.2f}" for i in range(N)])
     assert rate(p, sample_rate_hz=100.0) == 100.0
-    with pytest.raises(UserError, match="100 Hz in seconds .* not data.sample_rate_hz = 200; fix one of them"):
+    with pytest.raises(
+        UserError, match=r"100 Hz in seconds .* not data.sample_rate_hz = 200; fix one of them"
+    ):
         load_csv(p, sample_rate_hz=200.0)
 
 
@@ -151,5 +169,5 @@ def test_no_timestamp_and_no_rate_is_refused_by_training(tmp_path):
     rng = np.random.default_rng(0)
     p.write_text("a,b\n" + "\n".join(f"{x:.4f},{y:.4f}" for x, y in rng.normal(size=(600, 2))) + "\n")
     cfg = config.load(None, ["data.source=csv", f"data.paths=['{p}']", "train.epochs=1"])
-    with pytest.raises(UserError, match="gives no sample rate .* set data.sample_rate_hz"):
+    with pytest.raises(UserError, match=r"gives no sample rate .* set data.sample_rate_hz"):
         run(cfg, tmp_path / "out", "test", show_progress=False)

@@ -14,10 +14,10 @@ import pytest
 from train.export import c_comment, c_string, write_headers
 
 CORE = "firmware/lib/tinyae/src"
-NAMES = ['ax */ #error broken /*', 'q"u\\o??/te\n??=', "é/*加速度*/\t\x01"]
+NAMES = ["ax */ #error broken /*", 'q"u\\o??/te\n??=', "é/*加速度*/\t\x01"]
 COMMAND = (
     "python -m train model --set data.paths=['recordings/*.csv'] --set 'data.file_labels={\"a/*/b.csv\" = "
-    "\"x*/y\"}' ??/ \\ end\\\n */ #error gone /* \udcff"
+    '"x*/y"}\' ??/ \\ end\\\n */ #error gone /* \udcff'
 )
 FLAGS = ["-Wall", "-Wextra", "-Werror", "-Wcomment", "-Wtrigraphs", "-trigraphs", "-Wdouble-promotion"]
 
@@ -47,7 +47,9 @@ def hostile_dir(default_model_dir, default_manifest, tmp_path_factory):
     m["window"]["channel_names"] = NAMES
     m["normalization"]["method"] = "zscore */ #error x /*"
     m["threshold"]["method"] = "percentile ??/"
-    m["frontend"]["feature_names"] = [f"{NAMES[i % 3]}@{i}" for i in range(len(m["frontend"]["feature_names"]))]
+    m["frontend"]["feature_names"] = [
+        f"{NAMES[i % 3]}@{i}" for i in range(len(m["frontend"]["feature_names"]))
+    ]
     out = tmp_path_factory.mktemp("hostile")
     flat = (default_model_dir / "model_int8.tflite").read_bytes()
     write_headers(m, flat, out)

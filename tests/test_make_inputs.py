@@ -18,7 +18,9 @@ from train import config, inputs
 def _csv(path: Path, seed: int = 0, n: int = 1500) -> Path:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 2))
-    path.write_text("time,a,b\n" + "\n".join(f"{i * 0.01:.2f},{u:.5f},{v:.5f}" for i, (u, v) in enumerate(x)) + "\n")
+    path.write_text(
+        "time,a,b\n" + "\n".join(f"{i * 0.01:.2f},{u:.5f},{v:.5f}" for i, (u, v) in enumerate(x)) + "\n"
+    )
     return path
 
 

@@ -30,7 +30,11 @@ def model_copy(default_model_dir, tmp_path):
 
 
 def header_threshold(d) -> np.float32:
-    line = next(ln for ln in (d / "model_config.h").read_text().splitlines() if ln.startswith("#define TAE_THRESHOLD "))
+    line = next(
+        ln
+        for ln in (d / "model_config.h").read_text().splitlines()
+        if ln.startswith("#define TAE_THRESHOLD ")
+    )
     return np.float32(float(line.split()[-1].rstrip("f")))
 
 
@@ -40,7 +44,11 @@ def test_threshold_moves_without_retraining(model_copy):
     old = json.loads((d / "manifest.json").read_text())
     assert main(["threshold", "--model-dir", str(d), "--method", "mean_std", "--k-std", "1", "--quiet"]) == 0
     m = json.loads((d / "manifest.json").read_text())
-    assert hashlib.sha256((d / "model_int8.tflite").read_bytes()).hexdigest() == sha_before == m["model"]["sha256"]
+    assert (
+        hashlib.sha256((d / "model_int8.tflite").read_bytes()).hexdigest()
+        == sha_before
+        == m["model"]["sha256"]
+    )
     assert m["threshold"]["method"] == "mean_std" and m["threshold"]["params"]["k_std"] == 1
     assert m["threshold"]["value"] != old["threshold"]["value"]
     assert header_threshold(d) == np.float32(m["threshold"]["value"])
@@ -48,22 +56,29 @@ def test_threshold_moves_without_retraining(model_copy):
     with np.load(d / "scores.npz") as z:
         labels, scores, val = z["test_labels"], z["test_scores"], z["val_scores"]
     assert m["metrics"]["int8"] == summary(labels, scores, m["threshold"]["value"])
-    assert m["metrics"]["val_false_alarm_rate_int8"] == pytest.approx(np.mean(val > np.float32(m["threshold"]["value"])))
+    assert m["metrics"]["val_false_alarm_rate_int8"] == pytest.approx(
+        np.mean(val > np.float32(m["threshold"]["value"]))
+    )
     with np.load(d / "test_vectors.npz") as v:
-        assert np.array_equal(v["anomaly"], (v["scores"] > np.float32(m["threshold"]["value"])).astype(np.int8))
+        assert np.array_equal(
+            v["anomaly"], (v["scores"] > np.float32(m["threshold"]["value"])).astype(np.int8)
+        )
         assert v["threshold"] == np.float32(m["threshold"]["value"])
     html = (d / "report.html").read_text()
     assert "mean_std" in html and "operating.png" in html
     assert json.loads((d / "metrics.json").read_text()) == m["metrics"]
-    assert "method = \"mean_std\"" in (d / "config.toml").read_text()
+    assert 'method = "mean_std"' in (d / "config.toml").read_text()
 
 
 @pytest.mark.parametrize(
     ("args", "check"),
     [
-        (["--method", "target_fpr", "--target-fpr", "0.02"], lambda m, val: np.mean(val > m["threshold"]["value"]) <= 0.02),
-        (["--method", "percentile", "--percentile", "90"], lambda m, val: m["threshold"]["params"]["percentile"] == 90),
-        (["--method", "value", "--value", "0.25"], lambda m, val: m["threshold"]["value"] == np.float32(0.25)),
+        (["--method", "target_fpr", "--target-fpr", "0.02"],
+         lambda m, val: np.mean(val > m["threshold"]["value"]) <= 0.02),
+        (["--method", "percentile", "--percentile", "90"],
+         lambda m, val: m["threshold"]["params"]["percentile"] == 90),
+        (["--method", "value", "--value", "0.25"],
+         lambda m, val: m["threshold"]["value"] == np.float32(0.25)),
         (["--method", "best_f1"], lambda m, val: m["metrics"]["int8"]["f1"] >= 0.9),
     ],
 )  # fmt: skip
@@ -98,7 +113,7 @@ def test_threshold_needs_the_stored_scores(model_copy):
     from train.errors import UserError
     from train.recalibrate import recalibrate
 
-    with pytest.raises(UserError, match="scores.npz is missing"):
+    with pytest.raises(UserError, match=r"scores\.npz is missing"):
         recalibrate(model_copy, "mean_std", k_std=1.0)
 
 
@@ -129,7 +144,9 @@ def test_operating_curve_and_picks():
     # the "typical normal" window is a normal one even when an anomalous window scores lower
     picks = pick_windows(np.array([0.05, 0.2, 0.3], np.float32), np.array([1, 0, 0], np.int8))
     assert picks[0] == ("most typical normal test window", 1)
-    assert pick_windows(np.array([0.3, 0.2], np.float32), np.array([1, 1], np.int8))[0][0].startswith("lowest")
+    assert pick_windows(np.array([0.3, 0.2], np.float32), np.array([1, 1], np.int8))[0][0].startswith(
+        "lowest"
+    )
 
 
 def test_missing_metrics_and_saturation_are_explained():

@@ -40,7 +40,8 @@ def small_set_warning(
             need = math.ceil(MIN_TAIL_WINDOWS / max(share, 1e-12))
             return (
                 f"only {n} normal validation windows: {tail:.2g} of them lie beyond {what}, so the highest "
-                f"one or two set the threshold (about {need} windows would put {MIN_TAIL_WINDOWS} beyond it); "
+                f"one or two set the threshold (about {need} "
+                f"windows would put {MIN_TAIL_WINDOWS} beyond it); "
                 "use more normal data or method mean_std, or move the threshold later with "
                 "`python -m train threshold`"
             )

@@ -153,7 +153,7 @@ CHOICES = {
 def _item(item_type: type, v: Any) -> Any:
     """One list item: numbers given for text keep their TOML spelling (1 -> "1", 1.5 -> "1.5")."""
     if item_type is str:
-        if isinstance(v, bool) or isinstance(v, list | dict):
+        if isinstance(v, bool | list | dict):
             raise ValueError
         return v if isinstance(v, str) else repr(v)
     if isinstance(v, float) and item_type is int and not v.is_integer():

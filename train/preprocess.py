@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 ROWS_PER_BLOCK = 4096
 
 

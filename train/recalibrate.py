@@ -40,8 +40,9 @@ def _config(method: str, percentile, k_std, target_fpr, value) -> ThresholdConfi
     given = {"percentile": percentile, "k_std": k_std, "target_fpr": target_fpr, "value": value}
     need = needs.get(method)
     if need and given[need] is None:
-        raise UserError(f"--method {method} needs --{need.replace('_', '-')}; e.g. --{need.replace('_', '-')} "
-                        + {"percentile": "99", "k_std": "1", "target_fpr": "0.01", "value": "0.5"}[need])  # fmt: skip
+        flag = "--" + need.replace("_", "-")
+        example = {"percentile": "99", "k_std": "1", "target_fpr": "0.01", "value": "0.5"}[need]
+        raise UserError(f"--method {method} needs {flag}; e.g. {flag} {example}")
     extra = [k for k, v in given.items() if v is not None and k != need]
     if extra:
         raise UserError(f"--{extra[0].replace('_', '-')} does not apply to --method {method}; leave it out")
@@ -160,6 +161,7 @@ def _print(manifest: dict, old: float, model_dir: Path) -> None:
     for w in thr.get("warnings", []):
         con.print(f"[bold yellow]warning:[/] {w}")
     con.print(
-        f"[bold cyan]tinyae[/] rewrote {model_dir}/model_config.h, manifest.json, test_vectors.npz, report.html "
+        f"[bold cyan]tinyae[/] rewrote {model_dir}/model_config.h, "
+        "manifest.json, test_vectors.npz, report.html "
         f"(model sha256 unchanged: {manifest['model']['sha256'][:12]}…); rebuild the firmware to flash it"
     )

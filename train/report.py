@@ -256,11 +256,15 @@ def saturation_text(manifest: dict) -> str:
     lo, hi = sat["input_range"]
     olo, ohi = sat["output_range"]
     return (
-        f" {sat['test_windows_input_clipped']} of {sat['test_windows']} test windows have int8 inputs at -128 or "
-        f"127 (beyond [{lo:.3g}, {hi:.3g}] normalized units) and {sat['test_windows_output_clipped']} outputs "
-        f"at the ends of the output range [{olo:.3g}, {ohi:.3g}] (output scale {manifest['output']['scale']:.3g} "
+        f" {sat['test_windows_input_clipped']} of {sat['test_windows']} "
+        "test windows have int8 inputs at -128 or "
+        f"127 (beyond [{lo:.3g}, {hi:.3g}] normalized units) "
+        f"and {sat['test_windows_output_clipped']} outputs "
+        f"at the ends of the output range [{olo:.3g}, {ohi:.3g}] "
+        f"(output scale {manifest['output']['scale']:.3g} "
         f"per level): such windows' scores stop growing, and no score can exceed {sat['score_ceiling']:.4g} "
-        f"(highest seen: {sat['max_test_score']:.4g}), so anomalies far outside the training range all look alike."
+        f"(highest seen: {sat['max_test_score']:.4g}), so "
+        "anomalies far outside the training range all look alike."
     )
 
 
@@ -327,7 +331,8 @@ def write_report(
     figs: list[Figure] = [
         (
             plot_loss(history, out_dir / "loss.png"),
-            f"Loss per epoch ({len(history.loss)} epochs; the best validation epoch, {history.best_epoch + 1}, "
+            f"Loss per epoch ({len(history.loss)} epochs; the "
+            f"best validation epoch, {history.best_epoch + 1}, "
             "is the model kept).",
         )
     ]
@@ -371,7 +376,8 @@ def write_report(
         figs.append(
             (
                 plot_latent(latent, labels if has_labels else None, faults, out_dir / "latent.png"),
-                f"The encoder's codes of the {len(latent)} test windows, projected on their first two principal "
+                f"The encoder's codes of the {len(latent)} test "
+                "windows, projected on their first two principal "
                 "components, coloured by label or fault.",
             )
         )
@@ -416,13 +422,15 @@ def _data_lines(manifest: dict) -> list[str]:
     w = split.get("windows") or {}
     if split:
         lines.append(
-            f"split: {split.get('description', '')}: train {w.get('train')} windows, validation {w.get('val')}, "
+            f"split: {split.get('description', '')}: train "
+            f"{w.get('train')} windows, validation {w.get('val')}, "
             f"test {w.get('test')}"
         )
     out = data.get("outliers") or {}
     if out.get("count"):
         lines.append(
-            f"outliers: {out['count']} training/validation sample(s) beyond {out['limit_iqr']:g} IQR of their "
+            f"outliers: {out['count']} training/validation "
+            f"sample(s) beyond {out['limit_iqr']:g} IQR of their "
             f"channel's median ({out['mode']}): "
             + "; ".join(
                 f"'{k}': " + ", ".join(f"{o['where']} = {o['value']:.6g}" for o in v["first"])
@@ -468,7 +476,8 @@ def _html(manifest: dict, figs: list[Figure]) -> str:
     data = "".join(f"<li>{html.escape(line)}</li>" for line in _data_lines(manifest))
     data_block = f"<h2>Data</h2><ul>{data}</ul>" if data else ""
     imgs = "".join(
-        f'<figure><img src="{html.escape(p)}" alt="{html.escape(p)}"><figcaption>{html.escape(c)}</figcaption>'
+        f'<figure><img src="{html.escape(p)}" '
+        f'alt="{html.escape(p)}"><figcaption>{html.escape(c)}</figcaption>'
         "</figure>"
         for p, c in figs
     )

@@ -217,9 +217,7 @@ class Source:
     first_window: int = 0  # the series window this source's first window is
 
 
-def load_sources(
-    args: argparse.Namespace, info: p.Info, art: Artifacts
-) -> list[Source]:
+def load_sources(args: argparse.Namespace, info: p.Info, art: Artifacts) -> list[Source]:
     """The CSV's series (one per file, windows never span two) or the model's test split."""
     csv_path = getattr(args, "csv", None)
     if csv_path:
@@ -288,7 +286,9 @@ def _csv_sources(args: argparse.Namespace, info: p.Info, art: Artifacts) -> list
     return [Source(s.source, s.values, s.labels, series=i) for i, s in enumerate(series)]
 
 
-def select_windows(sources: list[Source], L: int, hop: int, every: int = 1, limit: int | None = None) -> list[Source]:
+def select_windows(
+    sources: list[Source], L: int, hop: int, every: int = 1, limit: int | None = None
+) -> list[Source]:
     """A subset of the windows to stream: every `every`-th window of each series, at most `limit` in all.
 
     Consecutive windows (every = 1) stream as one piece; with every > 1 each chosen window is sent as

@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         if not info.sample_rate_hz > 0:
             raise UserError(
                 f"the device reports a sample rate of {info.sample_rate_hz:g} Hz, so no sample would ever be "
-                "timed; flash firmware built from a model with a sample rate (data.sample_rate_hz or timestamps)"
+                "timed; flash firmware built from a model with a "
+                "sample rate (data.sample_rate_hz or timestamps)"
             )
         names = channel_names(info, art)
         header = (

@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         sources = load_sources(args, info, art)
         if args.realtime and not info.sample_rate_hz > 0:
             raise UserError(
-                f"--realtime needs the model's sample rate but the device reports {info.sample_rate_hz:g} Hz; "
+                "--realtime needs the model's sample rate but "
+                f"the device reports {info.sample_rate_hz:g} Hz; "
                 "retrain with data.sample_rate_hz (or timestamps) set"
             )
         writer = RowWriter(args.out) if args.out else None

@@ -63,9 +63,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     ap = sub.add_parser("verify", help="compare the device with the host reference, window by window")
     add_device_args(ap)
     add_csv_args(ap, "verify on")
-    ap.add_argument(
-        "--max-windows", type=int, metavar="N", help="compare at most N windows (the first ones)"
-    )
+    ap.add_argument("--max-windows", type=int, metavar="N", help="compare at most N windows (the first ones)")
     ap.add_argument(
         "--every",
         type=int,
@@ -186,7 +184,10 @@ def compare(
         "windows_compared": m,
         "lost_windows": lost,
         "retried_windows": [
-            {"series": (origin[i] if origin else (i, 0))[0], "window": (origin[i] if origin else (i, 0))[1] + w}
+            {
+                "series": (origin[i] if origin else (i, 0))[0],
+                "window": (origin[i] if origin else (i, 0))[1] + w,
+            }
             for i, c in enumerate(collected)
             for w in c.retried
         ],
@@ -320,7 +321,9 @@ def report_rows(r: dict) -> list[tuple[str, str, bool | None]]:
         what = (f"every {sub['every']}th window" if sub["every"] > 1 else "the first windows") + (
             f", at most {sub['max_windows']}" if sub["max_windows"] else ""
         )
-        rows.append(("subset checked", f"{what}: {r['windows_expected']} of {sub['windows_in_data']} windows", None))
+        rows.append(
+            ("subset checked", f"{what}: {r['windows_expected']} of {sub['windows_in_data']} windows", None)
+        )
     if r.get("retried_windows"):
         ws = ", ".join(f"{x['series']}:{x['window']}" for x in r["retried_windows"][:10])
         rows.append(("retried windows (lost, streamed again)", f"{len(r['retried_windows'])}: {ws}", None))

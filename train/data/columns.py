@@ -110,7 +110,8 @@ def match_channels(
                 + ", ".join(repr(e) for e in extra[:10])
             )
         raise UserError(
-            f"{where} {what}: {whose} are {_show(list(wanted))} and its columns are {_show(list(available))}; "
+            f"{where} {what}: {whose} are {_show(list(wanted))} "
+            f"and its columns are {_show(list(available))}; "
             "rename the columns or select them (data.channels, or --channels for the host tool)"
         )
     return [list(available).index(w) for w in wanted]

@@ -191,7 +191,8 @@ def _read(
         if not keep:
             raise UserError(
                 f"every column of {path} besides its timestamp/label looks like an index or id "
-                f"({'; '.join(f'{k}: {v}' for k, v in left_out.items())}); name the channels with data.channels"
+                f"({'; '.join(f'{k}: {v}' for k, v in left_out.items())}); "
+                "name the channels with data.channels"
             )
     values = data.numeric if len(keep) == len(cols) else np.ascontiguousarray(data.numeric[:, keep])
     rate = None

@@ -62,8 +62,8 @@ def _synthetic(
         test=[data.test],
         channel_names=data.train.channel_names,
         sample_rate_hz=data.train.sample_rate_hz,
-        description="embedded 3-axis vibration generator with labelled faults: separate train, validation and "
-        "test parts, 10 s apart",
+        description="embedded 3-axis vibration generator with labelled faults: separate train, "
+        "validation and test parts, 10 s apart",
         rate_origin="the synthetic generator" + (" (data.sample_rate_hz)" if sample_rate_hz else ""),
         default_window=DEFAULT_WINDOW,
         default_hop=DEFAULT_HOP,

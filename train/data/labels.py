@@ -73,7 +73,8 @@ def label_meaning(values: Iterable[str], normal: Sequence[str] | str | None, whe
         return LabelMeaning(
             frozenset({canon(named[0])}),
             False,
-            f"{named[0]} = normal; {_show(others) or 'nothing else occurs'} = anomaly (assumed from the class "
+            f"{named[0]} = normal; {_show(others) or 'nothing else occurs'} "
+            "= anomaly (assumed from the class "
             "name; set data.normal otherwise)",
         )
     raise UserError(

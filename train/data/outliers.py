@@ -53,7 +53,8 @@ class OutlierReport:
             "keep": "kept (normalization.outliers = keep)",
         }[self.mode]
         return (
-            f"{self.count} training/validation sample(s) lie beyond {self.limit_iqr:g} IQR of their channel's "
+            f"{self.count} training/validation sample(s) lie "
+            f"beyond {self.limit_iqr:g} IQR of their channel's "
             f"median and were {what}: {'; '.join(parts)}"
         )
 
@@ -117,7 +118,8 @@ def screen(splits: DatasetSplits, limit_iqr: float, mode: str) -> tuple[DatasetS
         o = c["first"][0]
         raise UserError(
             f"{o['where']}: channel '{name}' is {o['value']:.6g}, {o['iqrs']:.3g} IQR from its median "
-            f"{c['median']:.6g} ({report.count} such sample(s) in the training data); fix or remove the glitch, "
+            f"{c['median']:.6g} ({report.count} such sample(s) "
+            "in the training data); fix or remove the glitch, "
             'or set normalization.outliers = "clip"'
         )
     if mode == "keep":

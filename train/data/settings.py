@@ -113,7 +113,8 @@ def load_for_model(
         candidates = [n for i, n in enumerate(names) if i not in (ts, lab)]
         if len(candidates) != len(want):
             raise UserError(
-                f"{path} has {len(candidates)} channel columns ({', '.join(candidates)}) but the model expects "
+                f"{path} has {len(candidates)} channel columns "
+                f"({', '.join(candidates)}) but the model expects "
                 f"{len(want)} ({', '.join(want)}); without a header columns go by position: give the file "
                 "the model's columns in order, or a header naming them"
             )

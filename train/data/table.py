@@ -330,7 +330,9 @@ class CsvReader:
                 time_col.add(parser.feed([v.strip() for v in cols[col]], lines, self.path), expect)
             if label is not None:
                 texts = [v.strip() for v in cols[label]]
-                codes = np.fromiter((classes.setdefault(v, len(classes)) for v in texts), np.int32, len(texts))
+                codes = np.fromiter(
+                    (classes.setdefault(v, len(classes)) for v in texts), np.int32, len(texts)
+                )
                 if "" in classes:
                     i = int(np.flatnonzero(codes == classes[""])[0])
                     raise UserError(

@@ -21,6 +21,7 @@ given in `data.sample_rate_hz` must agree with the timestamps within RATE_TOLERA
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -194,13 +195,15 @@ def _unit(
                 return UNITS[u], u, f"in {u} (the only unit that agrees with data.sample_rate_hz)"
         raise UserError(
             f"{where} steps by {step:g}, which is {fmt_hz(readings['s'])} in seconds or "
-            f"{fmt_hz(readings['ms'])} in milliseconds, not data.sample_rate_hz = {declared:g}; fix one of them"
+            f"{fmt_hz(readings['ms'])} in milliseconds, not "
+            f"data.sample_rate_hz = {declared:g}; fix one of them"
         )
     if readings["s"] > 1.0:
         return 1.0, "s", "in s (assumed: no unit in the column name; set data.timestamp_unit otherwise)"
     raise UserError(
         f"{where} steps by {step:g}: that is {fmt_hz(readings['s'])} in seconds, {fmt_hz(readings['ms'])} in "
-        f"milliseconds or {fmt_hz(readings['us'])} in microseconds; set data.timestamp_unit to s, ms, us or ns "
+        f"milliseconds or {fmt_hz(readings['us'])} in "
+        "microseconds; set data.timestamp_unit to s, ms, us or ns "
         "(or data.sample_rate_hz)"
     )
 
@@ -240,7 +243,8 @@ def rate_from_timestamps(
         i = int(bad[0]) + 1
         raise UserError(
             f"{path} row {lines[i]}: timestamp column '{col.name}' does not increase "
-            f"({fmt_seconds(float(steps[i - 1]))} after row {lines[i - 1]}); sort the rows by time, or if the "
+            f"({fmt_seconds(float(steps[i - 1]))} after row "
+            f"{lines[i - 1]}); sort the rows by time, or if the "
             'clock is coarser than the sample period set data.timestamp = "none" and data.sample_rate_hz'
         )
     med = float(np.median(steps))
@@ -258,12 +262,14 @@ def rate_from_timestamps(
         i = cuts[0]
         raise UserError(
             f"{path} row {lines[i]}: the timestamps jump by {fmt_seconds(float(steps[i - 1]))} after row "
-            f"{lines[i - 1]} ({steps[i - 1] / med:.1f} sample periods of {fmt_seconds(med)}; {len(cuts)} such gap"
-            f'{"s" if len(cuts) > 1 else ""} in the file); fill or cut the gap, or set data.gaps = "split" to '
+            f"{lines[i - 1]} ({steps[i - 1] / med:.1f} sample "
+            f"periods of {fmt_seconds(med)}; {len(cuts)} such gap"
+            f"{'s' if len(cuts) > 1 else ''} in the file); fill "
+            'or cut the gap, or set data.gaps = "split" to '
             "make separate series there"
         )
     bounds = [0, *cuts, n]
-    segments = [(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    segments = list(itertools.pairwise(bounds))
     good = steps[~gap] if cuts else steps
     mean = float(good.mean())
     hz = 1.0 / mean
