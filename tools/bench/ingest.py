@@ -63,7 +63,6 @@ def section(quick: bool, work: Path, say=print, size_mb: int | None = None) -> d
         say(f"ingest: writing a {size} MB recording")
         write_recording(path, size)
     say(f"ingest: reading {rel(path)}")
-    argv = [PY, "-c", "<loader>", rel(path)]
     proc = subprocess.run(
         [sys.executable, "-c", LOADER, str(path)], cwd=ROOT, capture_output=True, text=True, check=True
     )
@@ -77,7 +76,7 @@ def section(quick: bool, work: Path, say=print, size_mb: int | None = None) -> d
         "load_peak_extra_mb": round(int(extra) / 1e6),
         "load_peak_extra_x_float32": round(int(extra) / int(f32), 1),
         "sample_rate_hz": float(hz),
-        "load_command": command_text(argv).replace("<loader>", "'from train.data import load_csv; ...'"),
+        "load_command": f"{PY} -m tools.bench.ingest --size-mb {size} (load_csv in a fresh process)",
     }
     say("ingest: training one epoch on it")
     model = work / "ingest" / "model"

@@ -336,7 +336,8 @@ def load_csv_groups(
         rate = float(sample_rate_hz or sum(r * n for r, n in rates) / sum(n for _, n in rates))
         origin = first.rate.origin if first.rate else ""
         if len(rates) > 1:
-            origin += f"; {len(rates)} files agree within {100 * (hi - lo) / lo:.2g} %"
+            spread = 100 * (hi - lo) / lo
+            origin += f"; {len(rates)} files" + (f", rates within {spread:.2g} %" if spread >= 0.005 else "")
     out: dict[str, list[Series]] = {}
     for group, fs in files.items():
         out[group] = []

@@ -143,6 +143,7 @@ def load_for_model(
         timestamp_unit=unit if ts is not None and ts_cfg and names[ts] == ts_cfg.get("column") else "auto",
         timestamp_format=ts_cfg.get("format", "") if ts is not None else "",
         gaps=d.get("gaps", "refuse"),
+        file_labels=d.get("file_labels") if lab is None else None,  # a recording of the training layout
         meaning=_meaning(lab_cfg),
         normal=None,
         progress=progress,
