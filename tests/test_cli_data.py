@@ -215,3 +215,9 @@ def test_a_device_without_a_sample_rate_is_refused_where_it_matters(sim_dir, tmp
     assert "sample rate of 0 Hz" in capsys.readouterr().err
     code = main(["stream", "--port", "sim://", "--model-dir", str(sim_dir), "--realtime", "--quiet"])
     assert code == 2 and "--realtime needs the model's sample rate" in capsys.readouterr().err
+
+
+def test_monitor_that_gets_no_sample_does_not_exit_0(sim_dir, capsys):
+    code = main(["monitor", "--port", "sim://?sensor_rate=0.5", "--model-dir", str(sim_dir), "--duration", "0.3",
+                 "--quiet"])  # fmt: skip
+    assert code == 1 and "no sample arrived" in capsys.readouterr().err

@@ -171,3 +171,61 @@ def test_no_timestamp_and_no_rate_is_refused_by_training(tmp_path):
     cfg = config.load(None, ["data.source=csv", f"data.paths=['{p}']", "train.epochs=1"])
     with pytest.raises(UserError, match=r"gives no sample rate .* set data.sample_rate_hz"):
         run(cfg, tmp_path / "out", "test", show_progress=False)
+
+
+def test_the_issue_file_end_to_end_with_a_spectral_front_end(tmp_path):
+    """timestamp,accX,accY,accZ in whole ms at 100 Hz with freq_max_hz = 20: refused until the unit is
+    given, then 100 Hz in the manifest (with its origin), the header and the spectral bands."""
+    from train import config
+    from train.pipeline import run
+
+    rng = np.random.default_rng(5)
+    t = np.arange(3000)
+    x = np.c_[np.sin(2 * np.pi * 7 * t / 100), np.cos(2 * np.pi * 13 * t / 100), rng.normal(size=3000)]
+    p = tmp_path / "acc.csv"
+    p.write_text(
+        "timestamp,accX,accY,accZ\n"
+        + "\n".join(f"{10 * i},{a:.5f},{b:.5f},{c:.5f}" for i, (a, b, c) in enumerate(x))
+    )
+    base = ["data.source=csv", f"data.paths=['{p}']", "frontend.kinds=spectral", "frontend.freq_max_hz=20",
+            "train.epochs=1"]  # fmt: skip
+    with pytest.raises(UserError, match="100 Hz in milliseconds"):
+        run(config.load(None, base), tmp_path / "m0", "test", show_progress=False)
+    with pytest.raises(UserError, match=r"freq_max_hz = 20 is above the Nyquist frequency \(0.05 Hz"):
+        run(config.load(None, [*base, "data.timestamp_unit=s"]), tmp_path / "m1", "test", show_progress=False)
+    m = run(
+        config.load(None, [*base, "data.timestamp_unit=ms"]), tmp_path / "m2", "test", show_progress=False
+    )
+    assert m["window"]["sample_rate_hz"] == pytest.approx(100.0)
+    assert m["data"]["sample_rate_origin"] == "timestamp column 'timestamp' in ms (data.timestamp_unit)"
+    assert "#define TAE_SAMPLE_RATE_HZ 100.0f" in (tmp_path / "m2" / "model_config.h").read_text()
+    assert m["frontend"]["spectral"]["bands_hz"][-1][1] == pytest.approx(20.0, abs=100 / 64)
+
+
+def test_a_test_part_that_is_all_anomalous_is_explained_without_numpy_warnings(tmp_path):
+    """The time split with the last minute anomalous: every test window is anomalous."""
+    import warnings
+
+    from train import config
+    from train.pipeline import run
+
+    rng = np.random.default_rng(6)
+    n = 3000
+    lab = np.zeros(n, int)
+    lab[2300:] = 1  # the test part starts at sample 2413 (60/20/20 with gaps of one window)
+    x = rng.normal(size=(n, 2))
+    x[2300:, 0] += 3
+    p = tmp_path / "end.csv"
+    p.write_text(
+        "t,a,b,label\n" + "\n".join(f"{i / 100:.2f},{a:.5f},{b:.5f},{lab[i]}" for i, (a, b) in enumerate(x))
+    )
+    cfg = config.load(None, ["data.source=csv", f"data.paths=['{p}']", "train.epochs=1", "window.length=32",
+                             "window.hop=16"])  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        m = run(cfg, tmp_path / "m", "test", show_progress=False)
+    assert "int8" not in m["metrics"]
+    assert m["metrics"]["missing_reason"].startswith("all 35 test windows are anomalous")
+    html = (tmp_path / "m" / "report.html").read_text()
+    assert "No detection metrics" in html and "lowest-scoring test window (no normal test window)" in html
+    assert "test 35" in html  # the split line: what each part holds
