@@ -218,6 +218,6 @@ def test_a_device_without_a_sample_rate_is_refused_where_it_matters(sim_dir, tmp
 
 
 def test_monitor_that_gets_no_sample_does_not_exit_0(sim_dir, capsys):
-    code = main(["monitor", "--port", "sim://?sensor_rate=0.5", "--model-dir", str(sim_dir), "--duration", "0.3",
-                 "--quiet"])  # fmt: skip
+    port = "sim://?sensor_rate=0.5"
+    code = main(["monitor", "--port", port, "--model-dir", str(sim_dir), "--duration", "0.3", "--quiet"])
     assert code == 1 and "no sample arrived" in capsys.readouterr().err
