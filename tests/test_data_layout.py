@@ -60,15 +60,17 @@ def test_counter_and_id_columns_are_left_out_and_named(tmp_path):
     assert s2.channel_names == ("idx", "x") and s2.meta["columns"]["left_out"] == {}
 
 
-def test_integer_sensor_values_are_not_counters(tmp_path):
+def test_integer_sensor_values_are_not_counters_but_a_time_column_under_another_name_is(tmp_path):
     rng = np.random.default_rng(2)
     n = 300
     adc = rng.integers(400, 600, n)  # a raw ADC reading: whole numbers, but no counter
-    p = write_rec(
-        tmp_path / "adc.csv", signal(n, 1), {"adc": list(adc), "ramp": [f"{i}.0" for i in range(n)]}
-    )
+    zeit = [f"{i * 0.01:.2f}" for i in range(n)]  # seconds since the start, in a column not called "time"
+    p = write_rec(tmp_path / "adc.csv", signal(n, 1), {"adc": list(adc), "Zeit": zeit})
     (s,) = load_csv(p)
-    assert s.channel_names == ("adc", "ramp", "x", "y", "z")  # "1.0, 2.0" is written as a measurement
+    assert s.channel_names == ("adc", "x", "y", "z")
+    assert s.meta["columns"]["left_out"]["Zeit"].startswith("rises on every row by 0.01..0.01 (0..2.99)")
+    (t,) = load_csv(p, timestamp="Zeit")  # named as the time, it gives the rate
+    assert t.sample_rate_hz == 100.0 and "Zeit" not in t.channel_names
 
 
 # ---------------------------------------------------------------------------- layouts

@@ -4,7 +4,10 @@ Left out of the channels when `data.channels` is not given (each named, with the
 - a counter: whole numbers written without a decimal point that go up by one constant step on every
   row (a row index, a sample counter), allowing restarts (0..199, 0..199, ...);
 - an id: a whole number written without a decimal point that never changes within the file (a file,
-  run or subject id beside the sensor columns).
+  run or subject id beside the sensor columns);
+- a time or index column under another name: values that rise on every row by a steady step (the
+  largest step at most twice the smallest), such as seconds since the start in a column called
+  "Zeit" or "elapsed".
 A sensor never produces either pattern; a real channel that does can still be named in data.channels.
 """
 
@@ -33,6 +36,7 @@ class ColumnStats:
         self.steps_ok = True
         self.up = self.down = self.zero = 0
         self.lo, self.hi = np.inf, -np.inf
+        self.step_lo, self.step_hi = np.inf, -np.inf  # smallest and largest rise between rows
 
     def feed(self, v: np.ndarray, texts: Sequence[str] | None = None) -> None:
         v = np.asarray(v, np.float64)
@@ -53,6 +57,8 @@ class ColumnStats:
             step = float(up[0]) if self.step is None else self.step
             self.steps_ok = self.steps_ok and bool(np.all(up == step))
             self.step = step
+        if len(up):
+            self.step_lo, self.step_hi = min(self.step_lo, float(up.min())), max(self.step_hi, float(up.max()))
         self.up += len(up)
         self.down += int(np.sum(d < 0))
         self.zero += int(np.sum(d == 0))
@@ -62,13 +68,19 @@ class ColumnStats:
 
     def index_reason(self) -> str | None:
         """Why the column looks like an index/counter/id rather than a sensor (None: it does not)."""
-        if not self.integer_text or self.n < MIN_ROWS or not self.integer:
+        if self.n < MIN_ROWS:
             return None
-        if self.constant:
-            return f"the same whole number ({self.first:g}) on every row: a file or run id"
-        if self.steps_ok and self.zero == 0 and self.up >= 0.9 * (self.n - 1):
-            restarts = f", {self.down} restart{'s' if self.down > 1 else ''}" if self.down else ""
-            return f"a counter ({self.lo:g}..{self.hi:g}, step {self.step:g}{restarts})"
+        if self.integer_text and self.integer:
+            if self.constant:
+                return f"the same whole number ({self.first:g}) on every row: a file or run id"
+            if self.steps_ok and self.zero == 0 and self.up >= 0.9 * (self.n - 1):
+                restarts = f", {self.down} restart{'s' if self.down > 1 else ''}" if self.down else ""
+                return f"a counter ({self.lo:g}..{self.hi:g}, step {self.step:g}{restarts})"
+        if self.up == self.n - 1 and self.step_hi <= 2 * self.step_lo:
+            return (
+                f"rises on every row by {self.step_lo:.6g}..{self.step_hi:.6g} ({self.lo:.6g}..{self.hi:.6g}): "
+                "a time or index column (name it with data.timestamp if it is the time)"
+            )
         return None
 
 

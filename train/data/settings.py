@@ -140,7 +140,7 @@ def load_for_model(
         channels=cols,
         timestamp=names[ts] if ts is not None else "none",
         label=names[lab] if lab is not None else "none",
-        timestamp_unit=unit if ts is not None and ts_cfg and names[ts] == ts_cfg.get("column") else "auto",
+        timestamp_unit=unit if ts is not None else "auto",  # the model's unit, whatever the column's name
         timestamp_format=ts_cfg.get("format", "") if ts is not None else "",
         gaps=d.get("gaps", "refuse"),
         file_labels=d.get("file_labels") if lab is None else None,  # a recording of the training layout
