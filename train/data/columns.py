@@ -58,7 +58,10 @@ class ColumnStats:
             self.steps_ok = self.steps_ok and bool(np.all(up == step))
             self.step = step
         if len(up):
-            self.step_lo, self.step_hi = min(self.step_lo, float(up.min())), max(self.step_hi, float(up.max()))
+            self.step_lo, self.step_hi = (
+                min(self.step_lo, float(up.min())),
+                max(self.step_hi, float(up.max())),
+            )
         self.up += len(up)
         self.down += int(np.sum(d < 0))
         self.zero += int(np.sum(d == 0))
@@ -78,7 +81,8 @@ class ColumnStats:
                 return f"a counter ({self.lo:g}..{self.hi:g}, step {self.step:g}{restarts})"
         if self.up == self.n - 1 and self.step_hi <= 2 * self.step_lo:
             return (
-                f"rises on every row by {self.step_lo:.6g}..{self.step_hi:.6g} ({self.lo:.6g}..{self.hi:.6g}): "
+                f"rises on every row by {self.step_lo:.6g}..{self.step_hi:.6g} "
+                f"({self.lo:.6g}..{self.hi:.6g}): "
                 "a time or index column (name it with data.timestamp if it is the time)"
             )
         return None
