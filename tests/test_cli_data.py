@@ -221,3 +221,14 @@ def test_monitor_that_gets_no_sample_does_not_exit_0(sim_dir, capsys):
     port = "sim://?sensor_rate=0.5"
     code = main(["monitor", "--port", port, "--model-dir", str(sim_dir), "--duration", "0.3", "--quiet"])
     assert code == 1 and "no sample arrived" in capsys.readouterr().err
+
+
+def test_a_csv_shorter_than_a_window_is_refused_not_streamed_to_nothing(sim_dir, tmp_path, capsys):
+    short = tmp_path / "short.csv"
+    short.write_text("ch0,ch1,ch2\n" + "".join(f"{i},{i},{i}\n" for i in range(5)))
+    for command, extra in (("stream", []), ("verify", ["--reference", "sim-stub"])):
+        code = main(
+            [command, "--port", "sim://", "--model-dir", str(sim_dir), "--csv", str(short), "--quiet", *extra]
+        )
+        err = capsys.readouterr().err
+        assert code == 2 and "fewer than one window" in err and "nothing would be computed" in err
