@@ -11,7 +11,6 @@ import numpy as np
 
 from tests.conftest import ROOT
 from train.data import load_csv
-from train.progress import MIN_BYTES, file_progress
 
 ROWS = 600_000
 
@@ -40,6 +39,8 @@ print(s.values.nbytes, (after - before) * 1024, len(s))
 
 
 def test_reading_reports_progress_and_stays_within_a_small_multiple_of_the_data(tmp_path):
+    from train.progress import MIN_BYTES, file_progress
+
     p = big_csv(tmp_path / "big.csv")
     size = p.stat().st_size
     assert size > MIN_BYTES  # large enough for a progress bar

@@ -11,7 +11,6 @@ import pytest
 
 from train import config
 from train.data import load_csv, prepare
-from train.data.labels import label_meaning
 from train.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,6 +147,8 @@ def test_bad_layouts_are_one_sentence(tmp_path):
 
 # ---------------------------------------------------------------------------- label polarity
 def test_label_meaning_is_said_or_printed():
+    from train.data.labels import label_meaning
+
     m = label_meaning(["0", "1", "1"], None, "x")
     assert not m.said and m.text.startswith("0 = normal, 1 = anomaly (assumed; set data.normal = 1")
     m1 = label_meaning(["0", "1.0"], ["1"], "x")

@@ -11,7 +11,6 @@ import pytest
 
 from train import config
 from train.data import fit_normalization
-from train.data.outliers import screen
 from train.data.splits import DatasetSplits
 from train.errors import UserError
 
@@ -94,6 +93,7 @@ def test_robust_normalization_ignores_one_glitch():
 
 def test_screen_leaves_test_data_alone_and_skips_channels_without_spread():
     from train.data import Series
+    from train.data.outliers import screen
 
     def series(v: np.ndarray, name: str) -> Series:
         return Series(v.astype(np.float32), None, ("a", "b"), 100.0, name)

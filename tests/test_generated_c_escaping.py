@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from train.export import c_comment, c_string, write_headers
+from train.export import write_headers
 
 CORE = "firmware/lib/tinyae/src"
 NAMES = ["ax */ #error broken /*", 'q"u\\o??/te\n??=', "é/*加速度*/\t\x01"]
@@ -58,6 +58,8 @@ def hostile_dir(default_model_dir, default_manifest, tmp_path_factory):
 
 
 def test_filters_keep_comments_closed_and_strings_exact():
+    from train.export import c_comment, c_string
+
     for s in [*NAMES, COMMAND]:
         text = c_comment(s)
         assert "*/" not in text and "/*" not in text and "??" not in text and "\n" not in text

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
-from train import config, inputs
+from train import config
 
 
 def _csv(path: Path, seed: int = 0, n: int = 1500) -> Path:
@@ -34,7 +34,7 @@ def built(tmp_path_factory):
     common = f'[data]\nsource = "csv"\npaths = ["{d}/*.csv"]\n[window]\nlength = 32\nhop = 16\n'
     (d / "a.toml").write_text(common + "[train]\nepochs = 1\n")
     (d / "b.toml").write_text(common + "[train]\nepochs = 2\n")
-    run(config.load(d / "a.toml"), d / "model", "test", show_progress=False, config_file=str(d / "a.toml"))
+    run(config.load(d / "a.toml"), d / "model", "test", show_progress=False)
     return d, data
 
 
@@ -69,6 +69,8 @@ def test_make_rebuilds_when_the_config_content_or_the_data_change(built):
 
 
 def test_stale_reasons_name_what_changed(built, monkeypatch, tmp_path):
+    from train import inputs
+
     d, _ = built
     import json
 
@@ -91,6 +93,8 @@ def test_stale_reasons_name_what_changed(built, monkeypatch, tmp_path):
 
 
 def test_the_check_sets_the_stamp_for_make(built, tmp_path):
+    from train import inputs
+
     d, _ = built
     stamp = tmp_path / "stamp"
     assert inputs.check(config.load(d / "a.toml"), None, d / "model", stamp) == ""

@@ -14,12 +14,8 @@ import sys
 import numpy as np
 import pytest
 
-from train.calibrate import calibrate, small_set_warning
 from train.cli import main
-from train.config import ThresholdConfig
 from train.metrics import summary
-from train.report import operating_curve, pick_windows, saturation_text
-from train.summary import missing_metrics_reason
 
 
 @pytest.fixture
@@ -118,6 +114,9 @@ def test_threshold_needs_the_stored_scores(model_copy):
 
 
 def test_small_validation_set_is_warned():
+    from train.calibrate import calibrate, small_set_warning
+    from train.config import ThresholdConfig
+
     rng = np.random.default_rng(0)
     t = calibrate(ThresholdConfig(method="percentile", percentile=99.5), rng.random(36))
     assert t.warnings and "only 36 normal validation windows" in t.warnings[0]
@@ -136,6 +135,8 @@ def test_report_explains_itself(default_model_dir, default_manifest):
 
 
 def test_operating_curve_and_picks():
+    from train.report import operating_curve, pick_windows
+
     labels = np.array([0, 0, 0, 1, 1], np.int8)
     scores = np.array([0.1, 0.2, 0.6, 0.5, 0.9], np.float32)
     c = operating_curve(labels, scores, np.array([0.1, 0.15, 0.3], np.float32), [0.4])
@@ -150,6 +151,9 @@ def test_operating_curve_and_picks():
 
 
 def test_missing_metrics_and_saturation_are_explained():
+    from train.report import saturation_text
+    from train.summary import missing_metrics_reason
+
     assert "all 4 test windows are anomalous" in missing_metrics_reason(np.ones(4, np.int8), 4)
     assert "all 4 test windows are normal" in missing_metrics_reason(np.zeros(4, np.int8), 4)
     assert "no labels" in missing_metrics_reason(None, 4)
