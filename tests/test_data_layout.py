@@ -195,3 +195,19 @@ def test_inverted_numeric_labels_are_caught_and_a_scalar_normal_fixes_them(tmp_p
 def test_one_set_of_defaults():
     assert config.load(None) == config.load(ROOT / "configs" / "default.toml")
     assert (config.load(None).window.length, config.load(None).window.hop) == (64, 32)
+
+
+def test_a_file_holding_only_the_fault_class_is_fine_when_another_holds_the_normal_one(tmp_path):
+    """The normal class must occur somewhere in the data, not in every file."""
+    x = signal(100, 3)
+    ok = tmp_path / "ok.csv"
+    bad = tmp_path / "bad.csv"
+    for p, cls in ((ok, "ok"), (bad, "fault")):
+        rows = ["time,x,y,z,state"] + [
+            f"{i * 0.01:.2f},{a:.5f},{b:.5f},{c:.5f},{cls}" for i, (a, b, c) in enumerate(x)
+        ]
+        p.write_text("\n".join(rows) + "\n")
+    s_ok, s_bad = load_csv([ok, bad], label="state", normal="ok")
+    assert not s_ok.labels.any() and s_bad.labels.all() and set(s_bad.classes) == {"fault"}
+    with pytest.raises(UserError, match="normal class 'fine' does not occur"):
+        load_csv([ok, bad], label="state", normal="fine")
