@@ -41,7 +41,19 @@ $(TOOLCHAIN_STAMP):
 	fi
 	@touch $@
 
-$(MANIFEST): $(VENV_STAMP) $(CONFIG) $(TRAIN_SOURCES)
+# A model depends on more than file times make can see: the config's content (whichever CONFIG names),
+# the data files it names and the C front-end training runs. `python -m train inputs` compares them
+# with what the model directory records it was built from (manifest.json "built_from") and touches
+# the stamp when they differ (train/inputs.py); `+` runs the check under `make -n` too.
+MODEL_STAMP := $(MODEL_DIR)/.inputs-changed
+
+.PHONY: FORCE
+FORCE:
+
+$(MODEL_STAMP): FORCE $(VENV_STAMP)
+	+@$(PY) -m train inputs --config $(CONFIG) --model-dir $(MODEL_DIR) --stamp $@
+
+$(MANIFEST): $(MODEL_STAMP) $(VENV_STAMP) $(TRAIN_SOURCES)
 	$(PY) -m train model --config $(CONFIG) --out $(MODEL_DIR)
 
 .PHONY: model

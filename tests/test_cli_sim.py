@@ -83,28 +83,77 @@ def test_stream_writes_every_window_with_the_device_scores(model_dir, tmp_path, 
     np.testing.assert_array_equal(scores, reference_scores(sim_series(N_SAMPLES)))
 
 
+def _csv(path: Path, header: list[str], x: np.ndarray) -> Path:
+    path.write_text(
+        ",".join(header) + "\n" + "".join(",".join(repr(float(v)) for v in row) + "\n" for row in x)
+    )
+    return path
+
+
+def _scores(out: Path) -> np.ndarray:
+    with out.open() as f:
+        return np.array([float(r["score"]) for r in csv.DictReader(f)], np.float32)
+
+
 def test_stream_a_csv_and_refuse_a_wrong_channel_count(model_dir, tmp_path, capsys):
     x = sim_series(60, seed=3)
-    good = tmp_path / "good.csv"
-    good.write_text("a,b,c\n" + "".join(",".join(repr(float(v)) for v in row) + "\n" for row in x))
+    good = _csv(tmp_path / "good.csv", ["ch0", "ch1", "ch2"], x)
     out = tmp_path / "r.csv"
     args = ("stream", "--port", "sim://", "--model-dir", str(model_dir), "--quiet")
     assert run(*args, "--csv", str(good), "--out", str(out)) == 0
-    with out.open() as f:
-        got = np.array([float(r["score"]) for r in csv.DictReader(f)], np.float32)
-    np.testing.assert_array_equal(got, reference_scores(x))
+    np.testing.assert_array_equal(_scores(out), reference_scores(x))
     bad = tmp_path / "bad.csv"
-    bad.write_text("a,b\n1,2\n3,4\n")
+    bad.write_text("ch0,ch1\n1,2\n3,4\n")
     assert run(*args, "--csv", str(bad)) == 2
-    assert "2 channel columns" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert (
+        "has no column 'ch2'" in err and "channels are ch0, ch1, ch2" in err and "columns are ch0, ch1" in err
+    )
+
+
+@pytest.mark.parametrize("command", ["stream", "verify"])
+def test_csv_columns_are_matched_to_the_model_by_name(model_dir, tmp_path, capsys, command):
+    """Issue 15 fault 3: the model's channels in another column order give the same windows."""
+    x = sim_series(80, seed=5)
+    ordered = _csv(tmp_path / "ordered.csv", ["ch0", "ch1", "ch2"], x)
+    shuffled = _csv(tmp_path / "shuffled.csv", ["ch2", "ch0", "ch1"], x[:, [2, 0, 1]])
+    args = ("--port", "sim://", "--model-dir", str(model_dir), "--quiet")
+    if command == "stream":
+        a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+        assert run("stream", *args, "--csv", str(ordered), "--out", str(a)) == 0
+        assert run("stream", *args, "--csv", str(shuffled), "--out", str(b)) == 0
+        np.testing.assert_array_equal(_scores(a), _scores(b))
+        np.testing.assert_array_equal(_scores(b), reference_scores(x))
+    else:
+        code, r = _verify(model_dir, tmp_path, "sim://", "--csv", str(shuffled))
+        assert code == 0 and r["ok"] and r["windows_compared"] == windows_for(80, L, H)
+    assert "reordered to the model's channel order" in capsys.readouterr().err
+    unrelated = _csv(tmp_path / "unrelated.csv", ["x", "y", "z"], x)
+    assert (
+        run(
+            command,
+            *args,
+            "--csv",
+            str(unrelated),
+            *(("--reference", "sim-stub") if command == "verify" else ()),
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "has no column 'ch0', 'ch1', 'ch2' and has unknown columns 'x', 'y', 'z'" in err
+    assert err.count("error:") == 1 and "Traceback" not in err
+    # --channels names the file's columns for the model's channels, in the model's order
+    out = tmp_path / "mapped.csv"
+    if command == "stream":
+        assert run("stream", *args, "--csv", str(unrelated), "--channels", "x,y,z", "--out", str(out)) == 0
+        np.testing.assert_array_equal(_scores(out), reference_scores(x))
 
 
 def test_stream_realtime_paces_at_the_sample_rate(model_dir, tmp_path):
     import time
 
     x = sim_series(50, seed=4)
-    f = tmp_path / "rt.csv"
-    f.write_text("a,b,c\n" + "".join(",".join(repr(float(v)) for v in row) + "\n" for row in x))
+    f = _csv(tmp_path / "rt.csv", ["ch0", "ch1", "ch2"], x)
     out = tmp_path / "rt_out.csv"
     t0 = time.monotonic()
     code = run("stream", "--port", "sim://", "--model-dir", str(model_dir), "--csv", str(f), "--realtime",

@@ -23,17 +23,20 @@ def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
 
 
 def test_header_timestamp_label_and_channel_selection(tmp_path):
-    rows = ["time,ax,ay,az,label"] + [f"{i * 0.01:.2f},{i},{2 * i},{-i},{int(i >= 8)}" for i in range(10)]
+    ax = [(7 * i) % 5 for i in range(10)]
+    rows = ["time,ax,ay,az,label"] + [
+        f"{i * 0.01:.2f},{ax[i]},{2 * ax[i]},{-ax[i]},{int(i >= 8)}" for i in range(10)
+    ]
     p = write(tmp_path, "a.csv", "\n".join(rows) + "\n")
     (s,) = load_csv(p)
     assert s.channel_names == ("ax", "ay", "az")
     assert s.values.dtype == np.float32 and s.values.shape == (10, 3)
-    assert s.values[3].tolist() == [3.0, 6.0, -3.0]
+    assert s.values[3].tolist() == [1.0, 2.0, -1.0]
     assert s.labels is not None and s.labels.dtype == np.int8 and s.labels.tolist() == [0] * 8 + [1, 1]
     assert s.sample_rate_hz == pytest.approx(100.0)
     (s2,) = load_csv(p, channels=["az", "ax"], label=None)
     assert s2.channel_names == ("az", "ax") and s2.labels is None
-    assert s2.values[:, 0].tolist() == [-float(i) for i in range(10)]
+    assert s2.values[:, 0].tolist() == [-float(v) for v in ax]
 
 
 def test_no_header_semicolon_and_iso_timestamps(tmp_path):
@@ -68,8 +71,18 @@ def test_several_files_are_separate_series(tmp_path):
     out = load_csv(str(tmp_path / "r*.csv"))
     assert [len(s) for s in out] == [2, 3]
     c = write(tmp_path, "other.csv", "x,z\n1,2\n")
-    with pytest.raises(UserError, match="select the same channels"):
+    with pytest.raises(
+        UserError, match=r"has no column 'y' and has unknown column 'z'.* are x, y .* are x, z"
+    ):
         load_csv([a, b, c])
+
+
+def test_files_are_matched_by_column_name_not_position(tmp_path):
+    a = write(tmp_path, "r1.csv", "x,y,z\n1,2,3\n4,5,6\n")
+    b = write(tmp_path, "r2.csv", "z,x,y\n30,10,20\n60,40,50\n")
+    s1, s2 = load_csv([a, b])
+    assert s1.channel_names == s2.channel_names == ("x", "y", "z")
+    assert s2.values.tolist() == [[10, 20, 30], [40, 50, 60]]
 
 
 @pytest.mark.parametrize(
@@ -116,14 +129,14 @@ def test_unreadable_file(tmp_path, monkeypatch):
     from pathlib import Path
 
     p = write(tmp_path, "locked.csv", "x\n1\n")
-    real_read = Path.read_bytes
+    real_open = Path.open
 
-    def denied(self: Path) -> bytes:
+    def denied(self: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
         if self == p:
             raise PermissionError(errno.EACCES, "Permission denied", str(self))
-        return real_read(self)
+        return real_open(self, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(Path, "open", denied)
     with pytest.raises(
         UserError, match=r"cannot read .*locked.csv \(Permission denied\); check its permissions"
     ):

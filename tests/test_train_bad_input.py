@@ -72,11 +72,31 @@ CASES = {
         "takes one value in at least 99% of the normal training windows",
     ),
     "unknown dataset": (lambda t: ["data.source='no_such_set'"], "no_such_set"),
+    "no sample rate": (
+        lambda t: ["data.source='csv'", f"data.paths=['{csv(t, good_rows(2000))}']", "data.sample_rate_hz=0"],
+        "gives no sample rate",
+    ),
+    "ambiguous timestamp unit": (
+        lambda t: [
+            "data.source='csv'",
+            "data.sample_rate_hz=0",
+            f"data.paths=['{csv(t, _ms_rows(2000))}']",
+        ],
+        "100 Hz in milliseconds",
+    ),
+    "unknown config key data.test_fractoin": (lambda t: ["data.test_fractoin=0.4"], "unknown key"),
     "binary garbage": (
         lambda t: ["data.source='csv'", f"data.paths=['{_garbage(t)}']"],
         "",
     ),
 }
+
+
+def _ms_rows(n: int) -> str:
+    """timestamp,accX,accY,accZ with whole-number timestamps 0, 10, 20 ... (milliseconds of 100 Hz data)."""
+    rng = np.random.default_rng(1)
+    rows = [f"{10 * i},{rng.normal():.4f},{rng.normal():.4f},{rng.normal():.4f}" for i in range(n)]
+    return "timestamp,accX,accY,accZ\n" + "\n".join(rows) + "\n"
 
 
 def _garbage(t: Path) -> str:
@@ -88,7 +108,9 @@ def _garbage(t: Path) -> str:
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_is_one_sentence(tmp_path, case):
     make_overrides, needle = CASES[case]
-    proc = run_model(tmp_path, *make_overrides(tmp_path), "train.epochs=2")
+    # CSV cases name their sample rate unless the rate is what they test (a later override wins)
+    rate = ["data.sample_rate_hz=100"] if "data.source='csv'" in make_overrides(tmp_path) else []
+    proc = run_model(tmp_path, *rate, *make_overrides(tmp_path), "train.epochs=2")
     assert proc.returncode == 2, proc.stderr[-2000:]
     err = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert len(err) == 1, proc.stderr[-2000:]

@@ -14,7 +14,10 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m train", description="tinyae training pipeline")
     sub = p.add_subparsers(dest="command", required=True)
     m = sub.add_parser("model", help="data -> float model -> int8 -> threshold -> artifacts -> report")
-    m.add_argument("--config", type=Path, default=None, help="experiment TOML (default: built-in defaults)")
+    m.add_argument(
+        "--config", type=Path, default=None, help="experiment TOML (default: the built-in defaults, which "
+        "are configs/default.toml)"
+    )  # fmt: skip
     m.add_argument(
         "--out", type=Path, default=Path("build/model"), help="model directory (default build/model)"
     )
@@ -24,7 +27,27 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--quiet", action="store_true", help="no progress bar")
     e = sub.add_parser("export", help="re-render the C headers from an existing manifest.json")
     e.add_argument("--model-dir", type=Path, default=Path("build/model"))
+    t = sub.add_parser(
+        "threshold",
+        help="move the anomaly threshold without retraining (recalibrates on the stored int8 scores)",
+    )
+    t.add_argument("--model-dir", type=Path, default=Path("build/model"))
+    t.add_argument("--method", required=True, help="percentile | mean_std | target_fpr | best_f1 | value")
+    t.add_argument("--percentile", type=float, help="percentile: of the normal validation scores (0-100)")
+    t.add_argument("--k-std", type=float, help="mean_std: mean + K standard deviations")
+    t.add_argument("--target-fpr", type=float, help="target_fpr: highest false-alarm rate on validation")
+    t.add_argument("--value", type=float, help="value: this threshold, as is")
+    t.add_argument("--quiet", action="store_true")
+    i = sub.add_parser("inputs", help="for make: touch STAMP when the model must be rebuilt")
+    i.add_argument("--config", type=Path, default=None)
+    i.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    i.add_argument("--model-dir", type=Path, default=Path("build/model"))
+    i.add_argument("--stamp", type=Path, required=True, help="file to touch when a rebuild is needed")
     return p
+
+
+def _command(argv: list[str] | None) -> str:
+    return "python -m train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
 
 
 @run_cli
@@ -35,10 +58,36 @@ def main(argv: list[str] | None = None) -> int:
         from train.pipeline import run
 
         cfg = config.load(args.config, args.set)
-        cmd = "python -m train " + " ".join(
-            shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+        run(
+            cfg,
+            args.out,
+            _command(argv),
+            show_progress=not args.quiet,
+            config_file=str(args.config) if args.config else None,
         )
-        run(cfg, args.out, cmd, show_progress=not args.quiet)
+        return 0
+    if args.command == "inputs":
+        from train import config
+        from train.inputs import check
+
+        cfg = config.load(args.config, args.set)
+        reason = check(cfg, str(args.config) if args.config else None, args.model_dir, args.stamp)
+        if reason:
+            print(f"tinyae: (re)building {args.model_dir}: {reason}")
+        return 0
+    if args.command == "threshold":
+        from train.recalibrate import recalibrate
+
+        recalibrate(
+            args.model_dir,
+            args.method,
+            percentile=args.percentile,
+            k_std=args.k_std,
+            target_fpr=args.target_fpr,
+            value=args.value,
+            command=_command(argv),
+            quiet=args.quiet,
+        )
         return 0
     if args.command == "export":
         import json

@@ -19,24 +19,35 @@ from train.errors import UserError
 @dataclass
 class DataConfig:
     source: str = "synthetic"  # synthetic | csv | ucr | a dataset name (basicmotions, daphnet)
-    paths: list[str] = field(default_factory=list)
-    channels: list[str] = field(default_factory=list)  # CSV column names; empty = all numeric columns
-    timestamp: str = ""  # CSV timestamp column, if any
-    label: str = ""  # CSV label column, if any
-    normal: list[str] = field(default_factory=list)  # label values that mean "normal"
-    sample_rate_hz: float = 0.0  # 0 = from the source (synthetic/dataset) or required for CSV
+    paths: list[str] = field(default_factory=list)  # CSV files/globs, each cut by time into train|val|test
+    train: list[str] = field(default_factory=list)  # CSV files/globs for training (cut into train|val)
+    test: list[str] = field(default_factory=list)  # CSV files/globs tested whole (normal and faulty)
+    file_labels: dict[str, str] = field(default_factory=dict)  # path or glob -> label of the whole file
+    channels: list[str] = field(default_factory=list)  # CSV column names; empty = numeric non-index columns
+    timestamp: str = ""  # CSV timestamp column; "" = a column named like a timestamp, "none" = no column
+    timestamp_unit: str = "auto"  # auto | s | ms | us | ns (numeric timestamps)
+    timestamp_format: str = ""  # strptime format of date-time timestamps; "" = ISO 8601
+    label: str = ""  # CSV label column; "" = a column named like a label, "none" = no column
+    normal: list[str] = field(default_factory=list)  # label values that mean "normal" (a scalar is fine)
+    sample_rate_hz: float = 0.0  # 0 = from the timestamps / the data set
+    gaps: str = "refuse"  # refuse | split: what a gap in the timestamps does
+    val_fraction: float = 0.2  # of each training recording, cut by time
+    test_fraction: float = 0.2  # of each data.paths recording, cut by time (unused with data.test)
     seed: int = 0
 
 
 @dataclass
 class WindowConfig:
-    length: int = 32
-    hop: int = 16
+    length: int = 64
+    hop: int = 32
 
 
 @dataclass
 class NormalizationConfig:
-    method: str = "zscore"  # zscore | minmax
+    method: str = "zscore"  # zscore | minmax | robust (median / IQR)
+    outliers: str = "clip"  # clip | refuse | keep: training samples beyond outlier_iqr
+    outlier_iqr: float = 10.0  # a sample this many IQRs from its channel's median is an outlier; 0 = off
+    min_levels: int = 16  # warn when a channel's normal data use fewer int8 input levels
 
 
 @dataclass
@@ -94,10 +105,11 @@ class QuantizeConfig:
 
 @dataclass
 class ThresholdConfig:
-    method: str = "percentile"  # percentile | mean_std | best_f1
+    method: str = "percentile"  # percentile | mean_std | target_fpr | best_f1
     percentile: float = 99.5
     k_std: float = 3.0
     factor: float = 1.0  # percentile / mean_std: the threshold is that value times this (a control limit)
+    target_fpr: float = 0.005  # target_fpr: highest false-alarm rate allowed on normal validation windows
 
 
 @dataclass
@@ -131,17 +143,32 @@ class Config:
         path.write_text(tomli_w.dumps(self.to_dict()))
 
 
+THRESHOLD_METHODS = ("percentile", "mean_std", "target_fpr", "best_f1")
 CHOICES = {
-    ("normalization", "method"): ("zscore", "minmax"),
+    ("data", "timestamp_unit"): ("auto", "s", "ms", "us", "ns"),
+    ("data", "gaps"): ("refuse", "split"),
+    ("normalization", "method"): ("zscore", "minmax", "robust"),
+    ("normalization", "outliers"): ("clip", "refuse", "keep"),
     ("frontend", "window_fn"): ("hann", "hamming", "rect"),
     ("frontend", "spectrum"): ("power", "magnitude"),
     ("model", "activation"): ("relu", "relu6", "linear"),
     ("model", "output_activation"): ("linear", "sigmoid", "tanh"),
     ("model", "variant"): ("plain", "denoising", "sparse", "contractive", "vae"),
     ("train", "loss"): ("mse", "mae"),
-    ("threshold", "method"): ("percentile", "mean_std", "best_f1"),
+    ("threshold", "method"): THRESHOLD_METHODS,
     ("quantize", "weights"): ("auto", "per_channel", "per_tensor"),
 }
+
+
+def _item(item_type: type, v: Any) -> Any:
+    """One list item: numbers given for text keep their TOML spelling (1 -> "1", 1.5 -> "1.5")."""
+    if item_type is str:
+        if isinstance(v, bool | list | dict):
+            raise ValueError
+        return v if isinstance(v, str) else repr(v)
+    if isinstance(v, float) and item_type is int and not v.is_integer():
+        raise ValueError
+    return item_type(v)
 
 
 def _coerce(value: Any, current: Any, where: str) -> Any:
@@ -162,10 +189,16 @@ def _coerce(value: Any, current: Any, where: str) -> Any:
         if isinstance(current, list):
             if isinstance(value, str):
                 value = [v.strip() for v in value.split(",") if v.strip()]
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                value = [value]  # a scalar is a list of one (data.normal = 1)
             if not isinstance(value, list):
                 raise ValueError
             item_type = type(current[0]) if current else str
-            return [item_type(v) for v in value]
+            return [_item(item_type, v) for v in value]
+        if isinstance(current, dict):
+            if not isinstance(value, dict):
+                raise ValueError
+            return {str(k): _item(str, v) for k, v in value.items()}
         if isinstance(current, str):
             if not isinstance(value, str):
                 raise ValueError
@@ -255,3 +288,16 @@ def validate(cfg: Config) -> None:
         )
     if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
         raise UserError("train.epochs and train.batch_size must be at least 1")
+    d = cfg.data
+    if not (0 <= d.val_fraction < 1 and 0 <= d.test_fraction < 1 and d.val_fraction + d.test_fraction < 1):
+        raise UserError(
+            f"data.val_fraction ({d.val_fraction}) and data.test_fraction ({d.test_fraction}) must be in "
+            "[0, 1) and sum below 1; e.g. 0.2 and 0.2"
+        )
+    if d.sample_rate_hz < 0:
+        raise UserError(f"data.sample_rate_hz = {d.sample_rate_hz} must be positive (or 0: from the data)")
+    if not 0 < cfg.threshold.target_fpr < 1:
+        raise UserError(f"threshold.target_fpr = {cfg.threshold.target_fpr} must be between 0 and 1")
+    n = cfg.normalization
+    if n.outlier_iqr < 0 or n.min_levels < 0:
+        raise UserError("normalization.outlier_iqr and normalization.min_levels must not be negative")

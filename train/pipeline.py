@@ -26,8 +26,27 @@ STAGE_STYLE = "[bold cyan]"
 
 def _say(msg: str) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True, highlight=False).print(f"{STAGE_STYLE}tinyae[/] {msg}")
+    Console(stderr=True, highlight=False).print(f"{STAGE_STYLE}tinyae[/] {escape(msg)}")
+
+
+def _warn(msg: str) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True, highlight=False).print(f"[bold yellow]warning:[/] {escape(msg)}")
+
+
+def _require_rate(splits, source: str) -> None:  # type: ignore[no-untyped-def]
+    """A file-based source must give a sample rate (timestamps or data.sample_rate_hz)."""
+    if splits.sample_rate_hz and splits.sample_rate_hz > 0:
+        return
+    if source.strip().lower() in ("csv", "ucr"):
+        raise UserError(
+            f"{splits.name} gives no sample rate (no timestamp column and data.sample_rate_hz unset); "
+            "set data.sample_rate_hz (e.g. 100) or name the timestamp column with data.timestamp"
+        )
 
 
 @dataclass
@@ -55,18 +74,33 @@ def _float_scores(model, x: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarr
     return err.mean(axis=1).astype(np.float32), y
 
 
-def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True) -> dict:
+def run(
+    cfg: Config,
+    out_dir: Path,
+    command: str,
+    *,
+    show_progress: bool = True,
+    config_file: str | None = None,
+) -> dict:
     """Run every stage and return the manifest (also written to out_dir/manifest.json)."""
     from train import data as datamod
+    from train.inputs import built_from
 
+    inputs = built_from(cfg, config_file)  # before anything runs: what this model is built from
     out_dir.mkdir(parents=True, exist_ok=True)
     t = Timings()
     tick = time.perf_counter()
 
     # -- data ------------------------------------------------------------------------------
+    from train.data.outliers import screen
+    from train.data.settings import data_section
     from train.data.splits import prepare_splits
+    from train.progress import file_progress
 
-    splits = datamod.load_source(cfg.data, cfg.window.length)
+    with file_progress(show_progress) as reading:
+        splits = datamod.load_source(cfg.data, cfg.window.length, progress=reading)
+    _require_rate(splits, cfg.data.source)
+    splits, outliers = screen(splits, cfg.normalization.outlier_iqr, cfg.normalization.outliers)
     prep = prepare_splits(splits, cfg.window.length, cfg.window.hop)
     if len(prep.train) < 2 or len(prep.val) < 1:
         raise UserError(
@@ -98,10 +132,22 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
     x_test = _normalize(f_test, offset, scale)
     labels = None if prep.test_labels is None else np.asarray(prep.test_labels, np.int8)
     t.data = time.perf_counter() - tick
+    data = data_section(cfg.data, splits, prep, outliers)
+    from train import summary as words
+
+    for line in (words.channels_line(data), words.rate_line(data), words.labels_line(data)):
+        if line:
+            _say(line)
+    _say(words.split_line(prep, labels))
+    if outliers.count:
+        _warn(outliers.sentence())
+    if outliers.unscreened:
+        _say(f"outlier screen skipped for {', '.join(outliers.unscreened)} (interquartile range 0)")
     _say(
         f"data: {len(prep.train)} train / {len(prep.val)} val / {len(prep.test)} test windows of "
         f"{cfg.window.length}x{n_ch} (hop {cfg.window.hop}), front-end {'+'.join(fe_spec.kinds)} -> "
-        f"{fe_spec.feature_size} features, {cfg.normalization.method} normalization"
+        f"{fe_spec.feature_size} features, {cfg.normalization.method} normalization, "
+        f"{words.rate_line(data)}"
     )
 
     # -- float model -----------------------------------------------------------------------
@@ -160,6 +206,16 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
     t.reference = time.perf_counter() - tick
     threshold = calibrate(cfg.threshold, val_ref.scores, test_ref.scores, labels)
     float_threshold = calibrate(cfg.threshold, val_float, test_float, labels)
+    for w in threshold.warnings:
+        _warn(w)
+    from train.levels import input_levels, levels_warning
+
+    levels = input_levels(
+        preprocess.quantize_features(f_train, offset, gain, qi.input_zero_point), fe_spec, prep.channel_names
+    )
+    low = levels_warning(levels, cfg.normalization.min_levels)
+    if low:
+        _warn(low)
 
     # -- arena -----------------------------------------------------------------------------
     from train.arena import measure_arena_bytes
@@ -170,16 +226,20 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
 
     # -- manifest --------------------------------------------------------------------------
     metrics: dict = {"windows": {"train": len(prep.train), "val": len(prep.val), "test": len(prep.test)}}
-    if labels is not None and 0 < labels.sum() < len(labels):
+    missing = words.missing_metrics_reason(labels, len(prep.test))
+    if missing:
+        metrics["missing_reason"] = missing
+        _say(f"no detection metrics: {missing}")
+    else:
         metrics["float"] = summary(labels, test_float, float_threshold.value)
         metrics["int8"] = summary(labels, test_ref.scores, threshold.value)
         metrics["float"]["threshold"] = float_threshold.value
         if prep.test_faults is not None:
             metrics["int8_by_fault"] = _by_fault(labels, test_ref.scores, prep.test_faults)
     metrics["val_false_alarm_rate_int8"] = float(np.mean(val_ref.scores > np.float32(threshold.value)))
-    metrics["float_int8_score_corr"] = (
-        float(np.corrcoef(test_float, test_ref.scores)[0, 1]) if len(test_float) > 1 else float("nan")
-    )
+    metrics["float_int8_score_corr"] = _corr(test_float, test_ref.scores)
+    metrics["int8_input_levels"] = levels
+    metrics["int8_saturation"] = _saturation(test_ref, qi, cfg.train.loss)
     manifest = {
         "schema": 1,
         "generator": {"tinyae": __version__, "command": command},
@@ -200,6 +260,8 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
             "channel_names": list(prep.channel_names),
             "sample_rate_hz": float(prep.sample_rate_hz or 0.0),
         },
+        "data": data,
+        "built_from": inputs,
         "frontend": {
             **fe_spec.to_manifest(float(prep.sample_rate_hz or 0.0)),
             "feature_names": feature_names,
@@ -230,6 +292,7 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
         },
         "training": history.to_dict(),
         "metrics": metrics,
+        "warnings": [w for w in (outliers.sentence(), low) if w],
     }
 
     # -- artifacts -------------------------------------------------------------------------
@@ -241,6 +304,14 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
     stream = _test_stream(splits.test)
     _write_test_vectors(out_dir, ref, stream, prep.label_rule, threshold.value, cfg)
     cfg.save(out_dir / "config.toml")
+    np.savez_compressed(
+        out_dir / "scores.npz",
+        val_scores=val_ref.scores,
+        val_float_scores=val_float,
+        test_scores=test_ref.scores,
+        test_float_scores=test_float,
+        test_labels=labels if labels is not None else np.zeros(0, np.int8),
+    )
     t.export = time.perf_counter() - tick
 
     from train.report import write_report
@@ -260,6 +331,7 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
         latent=latent,
         channel_names=list(prep.channel_names),
         faults=prep.test_faults,
+        min_levels=cfg.normalization.min_levels,
     )
     t.report = time.perf_counter() - tick
     manifest["timings_s"] = {k: round(v, 2) for k, v in vars(t).items()}
@@ -267,6 +339,38 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     _print_summary(manifest, out_dir)
     return manifest
+
+
+def _saturation(res, qi, kind: str) -> dict:  # type: ignore[no-untyped-def]
+    """How often the int8 inputs/outputs of the test windows hit -128/127, and the score's ceiling.
+
+    Inputs span (q - z_in) * s_in for q in -128..127 (normalized units), outputs likewise with the
+    output scale; no window can score above the largest squared (mse) or absolute (mae) difference of
+    the two ranges, so anomalies far outside the training range all score near that ceiling.
+    """
+    lo_in, hi_in = (-128 - qi.input_zero_point) * qi.input_scale, (127 - qi.input_zero_point) * qi.input_scale
+    lo_out, hi_out = (
+        (-128 - qi.output_zero_point) * qi.output_scale,
+        (127 - qi.output_zero_point) * qi.output_scale,
+    )
+    d = max(abs(hi_out - lo_in), abs(hi_in - lo_out))
+    clip = lambda q: ((q == -128) | (q == 127)).any(axis=1) if len(q) else np.zeros(0, bool)  # noqa: E731
+    return {
+        "input_range": [float(lo_in), float(hi_in)],
+        "output_range": [float(lo_out), float(hi_out)],
+        "score_ceiling": float(d * d if kind == "mse" else d),
+        "test_windows": len(res.scores),
+        "test_windows_input_clipped": int(clip(res.input_q).sum()),
+        "test_windows_output_clipped": int(clip(res.output_q).sum()),
+        "max_test_score": float(res.scores.max()) if len(res.scores) else 0.0,
+    }
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation, NaN (without a NumPy warning) when either side does not vary."""
+    if len(a) < 2 or np.std(a) == 0 or np.std(b) == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 def _activation_name(layer) -> str:
@@ -360,6 +464,12 @@ def _print_summary(manifest: dict, out_dir: Path) -> None:
     if "int8" in m:
         for key in ("roc_auc", "pr_auc", "f1", "precision", "recall"):
             table.add_row(key, f"{m['float'][key]:.4f}", f"{m['int8'][key]:.4f}")
+    elif m.get("missing_reason"):
+        table.add_row("detection metrics", "", f"none: {m['missing_reason']}")
+    rate = manifest["window"]["sample_rate_hz"]
+    table.add_row(
+        "sample rate", "", f"{rate:.6g} Hz ({manifest['data']['sample_rate_origin']})" if rate else "none"
+    )
     table.add_row(
         "threshold", "", f"{manifest['threshold']['value']:.6g} ({manifest['threshold']['method']})"
     )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+ROWS_PER_BLOCK = 4096
+
 
 def input_gain(norm_scale: np.ndarray, input_scale: float) -> np.ndarray:
     """gain[c] = float32(1 / (scale[c] * s_in)), computed in float64."""
@@ -36,11 +38,14 @@ def quantize_features(
     reps = x.shape[1] // period
     off = np.tile(np.asarray(offset, np.float32), reps)
     g = np.tile(np.asarray(gain, np.float32), reps)
-    v = (x - off) * g
-    nan = np.isnan(v)
-    r = np.clip(round_half_away(np.where(nan, np.float32(0), v)), -512, 512)
-    t = np.clip(r + np.float32(zero_point), -128, 127)
-    return np.where(nan, np.int8(zero_point), t.astype(np.int8)).astype(np.int8)
+    out = np.empty(x.shape, np.int8)
+    for a in range(0, len(x), ROWS_PER_BLOCK):  # blocks of rows: temporaries stay small
+        v = (x[a : a + ROWS_PER_BLOCK] - off) * g
+        nan = np.isnan(v)
+        r = np.clip(round_half_away(np.where(nan, np.float32(0), v)), -512, 512)
+        t = np.clip(r + np.float32(zero_point), -128, 127)
+        out[a : a + ROWS_PER_BLOCK] = np.where(nan, np.int8(zero_point), t.astype(np.int8))
+    return out
 
 
 def quantize_windows(

@@ -15,7 +15,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.bench import boardlibs, device, frontend, hostref, models, quality, report, skab_bench, streaming
+from tools.bench import (
+    boardlibs,
+    device,
+    frontend,
+    hostref,
+    ingest,
+    models,
+    quality,
+    report,
+    skab_bench,
+    streaming,
+)
 from tools.bench.common import PY, ROOT, Timing, command_text, have, machine, rel, run
 from train.errors import UserError, run_cli
 
@@ -106,6 +117,7 @@ def measure(out: Path, *, quick: bool = False, work: Path = WORK, datasets_dir: 
     if ref is not None:
         host.append(hostref.figures(ref))
     res["host_reference"] = {"models": host}
+    res["ingest"] = _guard("ingest", lambda: ingest.section(quick, work, _say))
 
     res["elapsed_s"] = round(time.perf_counter() - t_start, 1)
     out.mkdir(parents=True, exist_ok=True)

@@ -64,6 +64,9 @@ def render(res: dict) -> str:
     out += _pipeline(res["pipeline"])
     out += _streaming(res["streaming"])
     out += _hostref(res["host_reference"])
+    from tools.bench.ingest import render as ingest_render
+
+    out += ingest_render(res.get("ingest"))
     return "\n".join(out) + "\n"
 
 

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tools import protocol as p
-from tools.device import DEFAULT_BAUD, DEFAULT_TIMEOUT, Device, DeviceError, open_port
+from tools.device import DEFAULT_BAUD, DEFAULT_TIMEOUT, Device, DeviceError, open_port, windows_for
 from train.errors import UserError
 
 DEFAULT_MODEL_DIR = Path("build/model")
@@ -190,36 +190,133 @@ def fmt_bytes(n: int) -> str:
 
 
 # ---------------------------------------------------------------------------- data to stream
+def add_csv_args(parser: argparse.ArgumentParser, what: str) -> None:
+    g = parser.add_argument_group("data")
+    g.add_argument(
+        "--csv",
+        help=f"CSV to {what}, read with the model's data settings (manifest `data`): columns matched to the "
+        "model's channels by name, its timestamp unit and label meaning, its sample rate checked; "
+        "default: the model's test split",
+    )
+    g.add_argument(
+        "--channels",
+        type=lambda s: [c.strip() for c in s.split(",") if c.strip()],
+        metavar="COL,COL,...",
+        help="the CSV's columns for the model's channels, in the model's order (when its names differ)",
+    )
+    g.add_argument("--timestamp", metavar="COL", help="the CSV's timestamp column ('none': it has none)")
+    g.add_argument("--label", metavar="COL", help="the CSV's label column ('none': it has none)")
+
+
 @dataclass
 class Source:
     name: str
     values: np.ndarray  # [T, C] float32
     labels: np.ndarray | None  # [T] int8 per sample, or None
+    series: int = 0  # which series of the data this is part of (reports number windows per series)
+    first_window: int = 0  # the series window this source's first window is
 
 
-def load_sources(csv_path: str | None, info: p.Info, art: Artifacts) -> list[Source]:
+def load_sources(args: argparse.Namespace, info: p.Info, art: Artifacts) -> list[Source]:
     """The CSV's series (one per file, windows never span two) or the model's test split."""
+    csv_path = getattr(args, "csv", None)
     if csv_path:
-        from train.data import load_csv
-
-        series = load_csv(csv_path)
-        out = [Source(s.source, s.values, s.labels) for s in series]
-        if out[0].values.shape[1] != info.channels:
-            names = ", ".join(series[0].channel_names)
+        out = _csv_sources(args, info, art)
+    else:
+        art.require()
+        if not art.vectors.is_file():
             raise UserError(
-                f"{csv_path} has {out[0].values.shape[1]} channel columns ({names}) but the device's model "
-                f"expects {info.channels}; select the model's channels (and name the timestamp/label columns "
-                "timestamp and label)"
+                f"{art.vectors} is missing; run `make model` (it writes the test vectors) or pass --csv"
             )
-        return out
-    art.require()
-    if not art.vectors.is_file():
+        with np.load(art.vectors) as z:
+            values = np.asarray(z["series"], np.float32)
+            labels = np.asarray(z["series_labels"], np.int8) if "series_labels" in z.files else None
+        if labels is not None and len(labels) != len(values):
+            labels = None
+        out = [Source(f"{art.vectors} (test split)", values, labels)]
+    total = sum(windows_for(len(s.values), info.window_len, info.hop) for s in out)
+    if total == 0:
+        longest = max(len(s.values) for s in out)
         raise UserError(
-            f"{art.vectors} is missing; run `make model` (it writes the test vectors) or pass --csv"
+            f"{csv_path or art.vectors} has {longest} samples per series, fewer than one window of "
+            f"{info.window_len}: nothing would be computed; pass a longer recording"
         )
-    with np.load(art.vectors) as z:
-        values = np.asarray(z["series"], np.float32)
-        labels = np.asarray(z["series_labels"], np.int8) if "series_labels" in z.files else None
-    if labels is not None and len(labels) != len(values):
-        labels = None
-    return [Source(f"{art.vectors} (test split)", values, labels)]
+    return out
+
+
+def _csv_sources(args: argparse.Namespace, info: p.Info, art: Artifacts) -> list[Source]:
+    from train.progress import file_progress
+
+    err = stderr_console()
+    quiet = bool(getattr(args, "quiet", False))
+    with file_progress(not quiet) as reading:
+        if art.manifest is not None:
+            from train.data.settings import load_for_model
+
+            series, notes = load_for_model(
+                args.csv,
+                art.manifest,
+                channels=getattr(args, "channels", None),
+                timestamp=getattr(args, "timestamp", None),
+                label=getattr(args, "label", None),
+                progress=reading,
+            )
+        else:
+            from train.data import load_csv
+
+            series = load_csv(
+                args.csv,
+                channels=getattr(args, "channels", None) or None,
+                timestamp=getattr(args, "timestamp", None) or "auto",
+                label=getattr(args, "label", None) or "auto",
+                progress=reading,
+            )
+            notes = [
+                f"no model artifacts in {art.model_dir}: the columns of {args.csv} "
+                f"({', '.join(series[0].channel_names)}) feed the device's channels in file order"
+            ]
+            if series[0].n_channels != info.channels:
+                names = ", ".join(series[0].channel_names)
+                raise UserError(
+                    f"{args.csv} has {series[0].n_channels} channel columns ({names}) but the device's model "
+                    f"expects {info.channels}; select the model's channels with --channels"
+                )
+    for note in notes:
+        err.print(f"note: {note}", highlight=False)
+    return [Source(s.source, s.values, s.labels, series=i) for i, s in enumerate(series)]
+
+
+def select_windows(
+    sources: list[Source], L: int, hop: int, every: int = 1, limit: int | None = None
+) -> list[Source]:
+    """A subset of the windows to stream: every `every`-th window of each series, at most `limit` in all.
+
+    Consecutive windows (every = 1) stream as one piece; with every > 1 each chosen window is sent as
+    its own piece of L samples (the device starts a fresh window there; the host reference does the
+    same), so a long test stream can be checked in a fraction of the time.
+    """
+    if every < 1:
+        raise UserError(f"--every must be at least 1, got {every}")
+    if limit is not None and limit < 1:
+        raise UserError(f"--max-windows must be at least 1, got {limit}")
+    out: list[Source] = []
+    left = limit if limit is not None else 1 << 62
+    for src in sources:
+        n = windows_for(len(src.values), L, hop)
+        if every == 1:
+            k = min(n, left)
+            if k <= 0:
+                break
+            end = len(src.values) if k == n else (k - 1) * hop + L
+            labels = None if src.labels is None else src.labels[:end]
+            out.append(Source(src.name, src.values[:end], labels, src.series, src.first_window))
+            left -= k
+            continue
+        for w in range(0, n, every):
+            if left <= 0:
+                break
+            a = w * hop
+            labels = None if src.labels is None else src.labels[a : a + L]
+            out.append(Source(f"{src.name} window {w}", src.values[a : a + L], labels, src.series, w))
+            left -= 1
+    return out

@@ -150,6 +150,12 @@ def run(args: argparse.Namespace) -> int:
             err.print(f"logged {log.rows} results to {log.path}")
         if failure is not None:
             raise failure
+        if view.samples == 0:
+            err.print(
+                f"[bold red]error:[/] no sample arrived in {secs:.1f} s (the device samples at "
+                f"{info.sample_rate_hz:g} Hz); monitor for longer or check the sensor"
+            )
+            return EXIT_PROBLEM
         return EXIT_PROBLEM if view.track.samples_lost or view.track.lost_windows else 0
 
 

@@ -52,6 +52,12 @@ def run(args: argparse.Namespace) -> int:
     err = stderr_console()
     with session(args) as dev:
         info = dev.require_info()
+        if not info.sample_rate_hz > 0:
+            raise UserError(
+                f"the device reports a sample rate of {info.sample_rate_hz:g} Hz, so no sample would ever be "
+                "timed; flash firmware built from a model with a "
+                "sample rate (data.sample_rate_hz or timestamps)"
+            )
         names = channel_names(info, art)
         header = (
             ([] if args.no_timestamp else ["timestamp"]) + names + ([] if args.label is None else ["label"])
@@ -123,6 +129,12 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"wrote {written} samples to {out} (metadata: {sidecar})")
         if failure is not None:
             raise failure
+        if written == 0:
+            err.print(
+                f"[bold red]error:[/] no sample arrived ({stopped_by} after {meta['seconds']} s; the device "
+                f"samples at {info.sample_rate_hz:g} Hz); record for longer or check the sensor"
+            )
+            return EXIT_PROBLEM
         if track.lost_samples:
             err.print(
                 f"[bold red]error:[/] {track.samples_lost} samples were lost on the link "

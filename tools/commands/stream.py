@@ -13,6 +13,7 @@ from rich.table import Table
 
 from tools import protocol as p
 from tools.commands.common import (
+    add_csv_args,
     add_device_args,
     add_retries_arg,
     check_model,
@@ -26,6 +27,7 @@ from tools.commands.common import (
 from tools.commands.results import RowWriter
 from tools.device import DEFAULT_INFLIGHT, StreamSummary
 from train.data import window_labels
+from train.errors import UserError
 
 EXIT_PROBLEM = 1
 
@@ -33,7 +35,7 @@ EXIT_PROBLEM = 1
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ap = sub.add_parser("stream", help="stream a CSV (or the test split) to the device, collect its results")
     add_device_args(ap)
-    ap.add_argument("--csv", help="CSV to send (train.data.load_csv format); default: the model's test split")
+    add_csv_args(ap, "send")
     ap.add_argument("--out", help="write per-window results to FILE.csv or FILE.jsonl (flushed as they come)")
     ap.add_argument("--realtime", action="store_true", help="pace the samples at the model's sample rate")
     ap.add_argument(
@@ -81,7 +83,13 @@ def run(args: argparse.Namespace) -> int:
         info = dev.require_info()
         if art.manifest is not None or not args.csv:
             check_model(info, art)
-        sources = load_sources(args.csv, info, art)
+        sources = load_sources(args, info, art)
+        if args.realtime and not info.sample_rate_hz > 0:
+            raise UserError(
+                "--realtime needs the model's sample rate but "
+                f"the device reports {info.sample_rate_hz:g} Hz; "
+                "retrain with data.sample_rate_hz (or timestamps) set"
+            )
         writer = RowWriter(args.out) if args.out else None
         rate = info.sample_rate_hz if args.realtime else None
         summaries: list[StreamSummary] = []
@@ -103,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
                         counts["alarms"] += int(r.alarm)
                         if writer is not None:
                             row = {
-                                "series": si,
+                                "series": sources[si].series,
                                 "window": r.window_seq,
                                 "first_sample": r.window_seq * info.hop,
                                 "score": float(r.score),
@@ -145,6 +153,9 @@ def run(args: argparse.Namespace) -> int:
         stdout_console().print(summary_table(summaries, counts["anomalies"], counts["alarms"], dev.name))
         if writer is not None:
             err.print(f"wrote {writer.rows} results to {writer.path}")
+        if counts["windows"] == 0:
+            err.print("[bold red]error:[/] the device returned no window; nothing was computed")
+            return EXIT_PROBLEM
         bad = [s for s in summaries if not s.complete or s.engine_errors]
         if bad:
             err.print(

@@ -35,17 +35,20 @@ from rich.table import Table
 from tools import protocol as p
 from tools.commands.common import (
     Artifacts,
+    Source,
+    add_csv_args,
     add_device_args,
     add_retries_arg,
     check_model,
     load_artifacts,
     load_sources,
     progress,
+    select_windows,
     session,
     stderr_console,
     stdout_console,
 )
-from tools.device import DEFAULT_INFLIGHT, DeviceError
+from tools.device import DEFAULT_INFLIGHT, DeviceError, windows_for
 from train import preprocess
 from train.data import make_windows, window_labels
 from train.errors import UserError
@@ -59,7 +62,15 @@ REFERENCES = ("tflm", "sim-stub")
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ap = sub.add_parser("verify", help="compare the device with the host reference, window by window")
     add_device_args(ap)
-    ap.add_argument("--csv", help="CSV to verify on (default: the model's test split)")
+    add_csv_args(ap, "verify on")
+    ap.add_argument("--max-windows", type=int, metavar="N", help="compare at most N windows (the first ones)")
+    ap.add_argument(
+        "--every",
+        type=int,
+        default=1,
+        metavar="K",
+        help="compare every K-th window of each series, each sent on its own (default 1: all)",
+    )
     ap.add_argument("--json", metavar="FILE", help="write the report as JSON")
     ap.add_argument("--markdown", metavar="FILE", help="write the report as Markdown")
     ap.add_argument(
@@ -123,8 +134,13 @@ def compare(
     wlabels: list[np.ndarray | None],
     info: p.Info,
     manifest: dict,
+    origin: list[tuple[int, int]] | None = None,
 ) -> dict:
-    """The report (JSON-able) over every window the device returned with verification data."""
+    """The report (JSON-able) over every window the device returned with verification data.
+
+    origin[i] = (series, first window) of piece i when the pieces are a subset (--every): windows are
+    reported by their number in the series.
+    """
     thr = np.float32(info.threshold)
     s_out, z_out = manifest["output"]["scale"], manifest["output"]["zero_point"]
     k, n = info.decision_k, info.decision_n
@@ -133,16 +149,17 @@ def compare(
     ref_an_all, band_all = [], []
     lost: list[dict] = []
     statuses: list[dict] = []
-    for si, (col, ref) in enumerate(zip(collected, refs, strict=True)):
-        lost += [{"series": si, "window": w} for w in col.lost]
-        lost += [{"series": si, "window": w, "reason": "no verification data"} for w in col.no_data]
+    for piece, (col, ref) in enumerate(zip(collected, refs, strict=True)):
+        si, w0 = origin[piece] if origin else (piece, 0)
+        lost += [{"series": si, "window": w0 + w} for w in col.lost]
+        lost += [{"series": si, "window": w0 + w, "reason": "no verification data"} for w in col.no_data]
         ref_an, ref_al = preprocess.decisions(ref.scores, float(thr), k, n)
         band = np.abs(ref.scores.astype(np.float64) - float(thr)) <= SCORE_RTOL * max(abs(float(thr)), 1e-30)
         for w in sorted(col.input_q):
             if w >= len(ref.scores):
-                lost.append({"series": si, "window": w, "reason": "beyond the data"})
+                lost.append({"series": si, "window": w0 + w, "reason": "beyond the data"})
                 continue
-            ids.append((si, w))
+            ids.append((si, w0 + w))
             dev_in.append(col.input_q[w])
             ref_in.append(ref.input_q[w])
             dev_out.append(col.output_q[w])
@@ -155,16 +172,25 @@ def compare(
             band_all.append(bool(band[w]))
             # an alarm depends on the last n decisions: ambiguous when any of them is in the band
             ref_al_ok.append((bool(ref_al[w]), bool(band[max(0, w - n + 1) : w + 1].any())))
-            labels.append(None if wlabels[si] is None or w >= len(wlabels[si]) else int(wlabels[si][w]))
+            labels.append(
+                None if wlabels[piece] is None or w >= len(wlabels[piece]) else int(wlabels[piece][w])
+            )
             costs.append(col.cost[w])
             if col.status[w] != 0:
-                statuses.append({"series": si, "window": w, "status": col.status[w]})
+                statuses.append({"series": si, "window": w0 + w, "status": col.status[w]})
     m = len(ids)
     report: dict = {
         "windows_expected": int(sum(c.n_expected for c in collected)),
         "windows_compared": m,
         "lost_windows": lost,
-        "retried_windows": [{"series": si, "window": w} for si, c in enumerate(collected) for w in c.retried],
+        "retried_windows": [
+            {
+                "series": (origin[i] if origin else (i, 0))[0],
+                "window": (origin[i] if origin else (i, 0))[1] + w,
+            }
+            for i, c in enumerate(collected)
+            for w in c.retried
+        ],
         "engine_errors": statuses,
         "score_rtol": SCORE_RTOL,
         "threshold": float(thr),
@@ -290,6 +316,14 @@ def report_rows(r: dict) -> list[tuple[str, str, bool | None]]:
              f"{x['series']}:{x['window']}" for x in r["lost_windows"][:10]),
          not r["lost_windows"]),
     ]  # fmt: skip
+    if r.get("subset"):
+        sub = r["subset"]
+        what = (f"every {sub['every']}th window" if sub["every"] > 1 else "the first windows") + (
+            f", at most {sub['max_windows']}" if sub["max_windows"] else ""
+        )
+        rows.append(
+            ("subset checked", f"{what}: {r['windows_expected']} of {sub['windows_in_data']} windows", None)
+        )
     if r.get("retried_windows"):
         ws = ", ".join(f"{x['series']}:{x['window']}" for x in r["retried_windows"][:10])
         rows.append(("retried windows (lost, streamed again)", f"{len(r['retried_windows'])}: {ws}", None))
@@ -390,8 +424,13 @@ def run(args: argparse.Namespace) -> int:
         info = dev.require_info()
         check_model(info, art)
         reference = make_reference(args.reference, art)
-        sources = load_sources(args.csv, info, art)
         L, hop = info.window_len, info.hop
+        all_sources = load_sources(args, info, art)
+        sources: list[Source] = select_windows(all_sources, L, hop, args.every, args.max_windows)
+        subset = len(sources) != len(all_sources) or sum(len(s.values) for s in sources) != sum(
+            len(s.values) for s in all_sources
+        )
+        origin = [(s.series, s.first_window) for s in sources]
         collected: list[Collected] = []
         wlabels = [window_labels(s.labels, L, hop) if s.labels is not None else None for s in sources]
         failure: DeviceError | None = None
@@ -400,15 +439,15 @@ def run(args: argparse.Namespace) -> int:
         try:
             dev.set(p.Param.VERIFY, 1)
             with progress(args) as prog:
-                for si, src in enumerate(sources):
-                    n_exp = len(make_windows(src.values, L, hop))
-                    col = Collected(n_exp)
+                n_all = sum(windows_for(len(s.values), L, hop) for s in sources)
+                task = prog.add_task("verify", total=n_all, status="")
+                for src in sources:
+                    col = Collected(windows_for(len(src.values), L, hop))
                     collected.append(col)
-                    task = prog.add_task(f"verify {si}", total=n_exp, status="")
 
-                    def on_result(r: p.Result, col: Collected = col, task=task) -> None:  # type: ignore[no-untyped-def]
+                    def on_result(r: p.Result, col: Collected = col) -> None:
                         col.add(r)
-                        prog.update(task, completed=len(col.score), status=f"score {r.score:.4g}")
+                        prog.update(task, advance=1, status=f"score {r.score:.4g}")
 
                     summary = dev.stream(src.values, on_result, inflight=args.inflight, retries=args.retries)
                     col.lost = list(summary.lost_windows)
@@ -426,7 +465,15 @@ def run(args: argparse.Namespace) -> int:
             for col in collected:
                 got = set(col.score) | set(col.lost)
                 col.lost = sorted(set(col.lost) | (set(range(col.n_expected)) - got))
-        report = compare(collected, refs, wlabels[: len(collected)], info, manifest)
+        report = compare(collected, refs, wlabels[: len(collected)], info, manifest, origin[: len(collected)])
+        if subset:
+            total = sum(windows_for(len(s.values), L, hop) for s in all_sources)
+            report["subset"] = {
+                "every": args.every,
+                "max_windows": args.max_windows,
+                "windows_in_data": total,
+                "note": "windows sent on their own (--every) start the device's alarm history afresh",
+            }
         if failure is not None:
             report["ok"] = False
             report["incomplete"] = str(failure)
@@ -461,6 +508,34 @@ def run(args: argparse.Namespace) -> int:
             err.print(f"partial report written ({report['windows_compared']} windows compared)")
             raise failure
         if not report["ok"]:
-            err.print("[bold red]error:[/] the device and the host reference disagree (see the report)")
+            err.print(f"[bold red]error:[/] {verdict_sentence(report)}")
             return EXIT_MISMATCH
         return 0
+
+
+def verdict_sentence(r: dict) -> str:
+    """What went wrong, in one sentence: windows lost on the link are not a disagreement."""
+    lost = r.get("lost_windows") or []
+    if r["windows_compared"] == 0:
+        return (
+            f"no window was compared ({len(lost)} of {r['windows_expected']} lost on the link); check the "
+            "link and rerun"
+        )
+    agree = (
+        r.get("input_mismatches") == 0
+        and r.get("output_mismatches") == 0
+        and r.get("n_scores_out_of_tolerance") == 0
+        and r.get("n_decision_mismatches") == 0
+        and r.get("n_alarm_mismatches") == 0
+        and not r.get("engine_errors")
+    )
+    if agree and lost:
+        shown = ", ".join(f"{x['series']}:{x['window']}" for x in lost[:10])
+        return (
+            f"{len(lost)} window(s) were lost on the link and not compared ({shown}); the "
+            f"{r['windows_compared']} that arrived agree with the host reference bit for bit; rerun "
+            "(--retries N streams lost windows again)"
+        )
+    if r.get("engine_errors") and agree:
+        return f"the device's engine failed on {len(r['engine_errors'])} window(s) (see the report)"
+    return "the device and the host reference disagree (see the report)"

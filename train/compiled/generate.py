@@ -13,7 +13,7 @@ from train.errors import UserError
 
 
 def _environment() -> jinja2.Environment:
-    from train.export import TEMPLATES
+    from train.export import TEMPLATES, c_finalize
 
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -22,6 +22,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
+        finalize=c_finalize,  # user text (the banner's command) is comment-safe (train/export.py)
     )
 
 

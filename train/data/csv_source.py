@@ -3,42 +3,68 @@
 Format accepted
 ---------------
 - UTF-8 text (a BOM is fine), delimiter `,` `;` or tab (detected from the first line; whitespace-separated
-  columns also work), blank lines ignored.
+  columns also work), blank lines ignored; read in chunks with progress (train.data.table), so a file of
+  hundreds of MB costs little more memory than its float32 values.
 - A header row is detected when any field of the first row is not a number; without a header the columns
   are called `col0`, `col1`, ... and may also be selected by index.
-- `timestamp`: a column of seconds (numbers) or ISO dates; it only serves to measure the sample rate
-  ((n - 1) / duration) and must increase. `label`: 0 (normal) / 1 (anomaly), or named classes together with
-  `normal=` naming the normal class(es). By default ("auto") a column called timestamp/time/t/datetime is
-  the timestamp and one called label/is_anomaly/anomaly/class is the label; pass None to disable.
-- Every file is its own series: windows never span two files.
+- `timestamp`: a column of numbers (s, ms, us, ns) or date-times; it gives the sample rate and shows gaps
+  (train.data.timestamps). `label`: a column of 0/1 or named classes, or one label for a whole file
+  (`file_label`); what it means is train.data.labels' business. By default ("auto") a column called
+  timestamp/time/t/datetime (with or without a unit such as `timestamp_ms`) is the timestamp and one
+  called label/is_anomaly/anomaly/class is the label; None or "none" disables either.
+- Channels: the columns named in `channels` (by name or index), or every other column except obvious
+  index, counter and id columns, which are left out and named (train.data.columns).
+- Every file is its own series (a gap split with gaps="split" makes more): windows never span two.
+  Files loaded together are matched by column name, whatever their column order.
 
 Every problem with the input ends in `UserError` with one sentence saying where and what to do.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import math
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from glob import glob
 from pathlib import Path
 
 import numpy as np
 
+from train.data.columns import match_channels
+from train.data.labels import LabelMeaning, label_meaning, labels_from_classes, to_labels
+from train.data.table import (
+    F32_MAX,
+    F32_OVERFLOW,
+    CsvReader,
+    Progress,
+    detect_delimiter,
+    is_number,
+    read_text,
+)
+from train.data.timestamps import RATE_TOLERANCE, Rate, TimeColumn, fmt_hz, is_time_name, rate_from_timestamps
 from train.errors import UserError
 
-F32_MAX = float(np.finfo(np.float32).max)
-# Smallest magnitude that rounds to infinity in float32 (max + half an ulp, ties to even): a decimal
-# literal of float32's max such as 3.40282347e+38 is a little above F32_MAX but still float32's max.
-F32_OVERFLOW = 2.0**128 - 2.0**103
+__all__ = [
+    "AUTO",
+    "F32_MAX",
+    "F32_OVERFLOW",
+    "Series",
+    "detect_delimiter",
+    "expand_paths",
+    "is_number",
+    "labels_from_classes",
+    "load_csv",
+    "load_csv_file",
+    "load_csv_groups",
+    "read_text",
+]
+
 AUTO = "auto"
-TIMESTAMP_NAMES = ("timestamp", "time", "t", "time_s", "datetime", "date")
 LABEL_NAMES = ("label", "labels", "is_anomaly", "anomaly", "class", "target")
+OFF = ("", "none")
 
 ColumnSpec = str | int
+ProgressFactory = Callable[[Path], Progress | None]
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,7 +72,9 @@ class Series:
     """One continuous recording.
 
     values: float32 [T, C]; labels: int8 [T] (0 normal, 1 anomaly) or None when unknown;
-    classes: the original label of each sample when the source had named classes, else None.
+    classes: the original label of each sample when the source had named classes, else None;
+    lines: the file line of each sample when read from a file (for messages), else None;
+    meta: how the series was read (rate origin, channels left out, label meaning), for the summary.
     """
 
     values: np.ndarray
@@ -55,6 +83,8 @@ class Series:
     sample_rate_hz: float | None
     source: str
     classes: np.ndarray | None = None
+    lines: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.values.ndim != 2 or self.values.shape[1] != len(self.channel_names):
@@ -69,138 +99,14 @@ class Series:
     def n_channels(self) -> int:
         return len(self.channel_names)
 
-
-# ---------------------------------------------------------------- reading text
-def read_text(path: Path) -> str:
-    """The file's text, or a UserError saying why it cannot be read as a text file."""
-    if not path.exists():
-        raise UserError(f"file {path} does not exist; check the path")
-    if path.is_dir():
-        raise UserError(f"{path} is a directory, not a file; pass the CSV file itself")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"cannot read {path} ({exc.strerror}); check its permissions") from None
-    if not data.strip():
-        raise UserError(f"file {path} is empty; pass a file with data rows")
-    if b"\0" in data:
-        raise UserError(
-            f"{path} looks like a binary file, not a CSV (it contains NUL bytes); pass a text CSV"
-        )
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UserError(
-            f"{path} is not UTF-8 text (undecodable byte at offset {exc.start}); save it as UTF-8 CSV"
-        ) from None
+    def where(self, i: int) -> str:
+        """Where sample i came from, in words ("data.csv row 1502")."""
+        if self.lines is not None:
+            return f"{self.meta.get('file', self.source)} row {int(self.lines[i])}"
+        return f"{self.source} sample {i}"
 
 
-def detect_delimiter(first_line: str) -> str | None:
-    """`,` `;` or tab, whichever occurs most in the first line; None means whitespace-separated."""
-    counts = {d: first_line.count(d) for d in (",", ";", "\t")}
-    best = max(counts, key=lambda d: counts[d])
-    if counts[best] > 0:
-        return best
-    return None if len(first_line.split()) > 1 else ","
-
-
-def split_rows(text: str, path: Path, delimiter: str | None = None) -> list[tuple[int, list[str]]]:
-    """(line number, stripped fields) of every non-blank row."""
-    lines = text.splitlines()
-    first = next((ln for ln in lines if ln.strip()), "")
-    delim = delimiter if delimiter is not None else detect_delimiter(first)
-    rows: list[tuple[int, list[str]]] = []
-    if delim is None:
-        for i, line in enumerate(lines, 1):
-            if line.strip():
-                rows.append((i, line.split()))
-        return rows
-    try:
-        # newline=None: universal newlines, so old Mac files (CR only) read like LF/CRLF ones
-        reader = csv.reader(io.StringIO(text, newline=None), delimiter=delim)
-        for fields in reader:
-            if any(f.strip() for f in fields):
-                rows.append((reader.line_num, [f.strip() for f in fields]))
-    except csv.Error as exc:
-        raise UserError(f"{path} is not a valid CSV ({exc}); check its quoting and delimiter") from None
-    return rows
-
-
-def is_number(s: str) -> bool:
-    if "_" in s:  # float("1_0") == 10.0, but no CSV writer means that
-        return False
-    try:
-        float(s)
-    except ValueError:
-        return False
-    return True
-
-
-def parse_numbers(
-    rows: list[tuple[int, list[str]]], cols: Sequence[int], names: Sequence[str], path: Path
-) -> np.ndarray:
-    """float64 [n_rows, len(cols)] from the selected columns; UserError names the row and column."""
-    out = np.empty((len(rows), len(cols)), np.float64)
-    for r, (line, fields) in enumerate(rows):
-        for j, c in enumerate(cols):
-            s = fields[c]
-            try:
-                if "_" in s:  # Python's float() reads "1_0" as 10; a CSV value with "_" is not a number
-                    raise ValueError(s)
-                v = float(s)
-            except ValueError:
-                what = "an empty value" if s == "" else f"{s[:40]!r}, not a number"
-                raise UserError(
-                    f"{path} row {line}, column '{names[c]}': {what}; fix or remove that value"
-                ) from None
-            if not math.isfinite(v) and s.lower().lstrip("+-") in ("nan", "inf", "infinity"):
-                raise UserError(
-                    f"{path} row {line}, column '{names[c]}' is {s[:40]!r} (NaN or infinite); "
-                    "fill or remove the missing values"
-                )
-            if not abs(v) < F32_OVERFLOW:  # also a literal too long for float64 (float() gives inf)
-                raise UserError(
-                    f"{path} row {line}, column '{names[c]}': {s[:40]!r} is beyond float32's range; "
-                    "rescale that channel"
-                )
-            out[r, j] = v
-    return out
-
-
-def parse_times(rows: list[tuple[int, list[str]]], col: int, name: str, path: Path) -> np.ndarray:
-    """Timestamps in seconds (float64): numbers as given, ISO dates relative to the first."""
-    vals = [fields[col] for _, fields in rows]
-    if all(is_number(v) for v in vals):
-        t = parse_numbers(rows, [col], [name] * (col + 1), path)[:, 0]
-    else:
-        try:
-            dt = [datetime.fromisoformat(v) for v in vals]
-        except ValueError:
-            bad = next(i for i, v in enumerate(vals) if not _is_iso(v))
-            raise UserError(
-                f"{path} row {rows[bad][0]}, timestamp column '{name}': {vals[bad][:40]!r} is neither "
-                "seconds nor an ISO date; fix it or pass timestamp=None"
-            ) from None
-        t = np.array([(d - dt[0]).total_seconds() for d in dt], np.float64)
-    steps = np.diff(t)
-    if len(steps) and np.any(steps <= 0):
-        i = int(np.flatnonzero(steps <= 0)[0]) + 1
-        raise UserError(
-            f"{path} row {rows[i][0]}: timestamp column '{name}' does not increase; "
-            "sort the rows by time or pass timestamp=None"
-        )
-    return t
-
-
-def _is_iso(v: str) -> bool:
-    try:
-        datetime.fromisoformat(v)
-    except ValueError:
-        return False
-    return True
-
-
-# ---------------------------------------------------------------- columns and labels
+# ---------------------------------------------------------------- columns
 def resolve_column(spec: ColumnSpec, names: Sequence[str], path: Path, what: str) -> int:
     if isinstance(spec, int) and not isinstance(spec, bool):
         if not 0 <= spec < len(names):
@@ -210,55 +116,111 @@ def resolve_column(spec: ColumnSpec, names: Sequence[str], path: Path, what: str
             )
         return spec
     if spec in names:
-        return names.index(spec)
+        return list(names).index(spec)
     shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
     raise UserError(f"{what} column '{spec}' is not in {path}; its columns are: {shown}")
 
 
-def _auto_column(names: Sequence[str], candidates: Sequence[str]) -> int | None:
-    lower = [n.lower() for n in names]
-    for cand in candidates:
-        if cand in lower:
-            return lower.index(cand)
-    return None
+def _pick(spec: ColumnSpec | None, names: Sequence[str], path: Path, what: str) -> int | None:
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() in OFF):
+        return None
+    if spec == AUTO:
+        lower = [n.strip().lower() for n in names]
+        if what == "timestamp":
+            return next((i for i, n in enumerate(names) if is_time_name(n)), None)
+        return next((lower.index(c) for c in LABEL_NAMES if c in lower), None)
+    return resolve_column(spec, names, path, what)
 
 
-def labels_from_classes(
-    classes: Sequence[str], normal: str | Sequence[str] | None, where: str
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """(int8 labels, class array or None): 0/1 as given, or named classes mapped with `normal`."""
-    raw = [c.strip() for c in classes]
-    if normal is None and all(v in ("0", "1", "0.0", "1.0") for v in raw):
-        return np.array([int(float(v)) for v in raw], np.int8), None
-    present = sorted(set(raw))
-    if normal is None:
+# ---------------------------------------------------------------- one file
+@dataclass
+class _File:
+    path: Path
+    names: list[str]  # channel names, in the file's order of selection
+    values: np.ndarray  # float32 [n, C]
+    lines: np.ndarray
+    rate: Rate | None
+    label_codes: np.ndarray | None
+    label_values: list[str]
+    columns: dict  # how the channels were chosen (manifest / summary)
+
+
+def _read(
+    path: Path,
+    *,
+    channels: Sequence[ColumnSpec] | None,
+    timestamp: ColumnSpec | None,
+    label: ColumnSpec | None,
+    sample_rate_hz: float | None,
+    timestamp_unit: str,
+    timestamp_format: str,
+    gaps: str,
+    delimiter: str | None,
+    progress: Progress | None,
+) -> _File:
+    reader = CsvReader(path, delimiter)
+    names = reader.names
+    ts = _pick(timestamp, names, path, "timestamp")
+    lab = _pick(label, names, path, "label")
+    if ts is not None and ts == lab:
         raise UserError(
-            f"{where} has classes {', '.join(present[:12])} (not 0/1); "
-            "pass normal=[...] naming the normal class(es)"
+            f"the timestamp and the label are the same column of {path}; name two different columns"
         )
-    wanted = [normal] if isinstance(normal, str) else [str(n) for n in normal]
-    canon = {_canon(c) for c in present}
-    missing = [w for w in wanted if _canon(w) not in canon]
-    if missing:
-        raise UserError(
-            f"normal class {missing[0]!r} does not occur in {where}; "
-            f"its classes are {', '.join(present[:12])}"
+    if channels:
+        cols = [resolve_column(c, names, path, "channel") for c in channels]
+        if ts in cols or lab in cols:
+            raise UserError(f"a channel of {path} is also its timestamp or label column; pick other columns")
+        if len(set(cols)) != len(cols):
+            raise UserError(f"data.channels names a column of {path} twice; list each channel once")
+    else:
+        cols = [i for i in range(len(names)) if i not in (ts, lab)]
+    if not cols:
+        raise UserError(f"{path} has no channel column besides its timestamp/label; add the sensor columns")
+    parser = TimeColumn(names[ts], timestamp_format) if ts is not None else None
+    data = reader.read(
+        cols, timestamp=(ts, parser) if parser is not None else None, label=lab, progress=progress
+    )
+    left_out: dict[str, str] = {}
+    keep = list(range(len(cols)))
+    if not channels:
+        for j, c in enumerate(cols):
+            why = data.stats[j].index_reason()
+            if why:
+                left_out[names[c]] = why
+        keep = [j for j, c in enumerate(cols) if names[c] not in left_out]
+        if not keep:
+            raise UserError(
+                f"every column of {path} besides its timestamp/label looks like an index or id "
+                f"({'; '.join(f'{k}: {v}' for k, v in left_out.items())}); "
+                "name the channels with data.channels"
+            )
+    values = data.numeric if len(keep) == len(cols) else np.ascontiguousarray(data.numeric[:, keep])
+    rate = None
+    if parser is not None and data.times is not None:
+        rate = rate_from_timestamps(
+            parser, data.times, data.lines, path, unit=timestamp_unit, declared=sample_rate_hz, gaps=gaps
         )
-    keep = {_canon(w) for w in wanted}
-    arr = np.array(raw, dtype=object)
-    labels = np.array([0 if _canon(c) in keep else 1 for c in raw], np.int8)
-    return labels, arr
+    elif sample_rate_hz:
+        rate = Rate(float(sample_rate_hz), "data.sample_rate_hz", [(0, len(values))], 0.0, "")
+    return _File(
+        path=path,
+        names=[names[cols[j]] for j in keep],
+        values=values,
+        lines=data.lines,
+        rate=rate,
+        label_codes=data.label_codes,
+        label_values=data.label_values,
+        columns={
+            "selected_by": "data.channels" if channels else "every numeric column",
+            "left_out": left_out,
+            "timestamp": names[ts] if ts is not None else None,
+            "label": names[lab] if lab is not None else None,
+            "header": reader.has_header,
+        },
+    )
 
 
-def _canon(c: str) -> str:
-    """Class names compare as text, numbers as numbers ("1" == "1.0")."""
-    try:
-        return repr(float(c))
-    except ValueError:
-        return c
-
-
-# ---------------------------------------------------------------- the loader
+# ---------------------------------------------------------------- several files, several groups
 def expand_paths(paths: str | Path | Sequence[str | Path]) -> list[Path]:
     items = [paths] if isinstance(paths, str | Path) else list(paths)
     if not items:
@@ -267,7 +229,7 @@ def expand_paths(paths: str | Path | Sequence[str | Path]) -> list[Path]:
     for item in items:
         s = str(item)
         if any(ch in s for ch in "*?["):
-            found = sorted(glob(s))
+            found = sorted(glob(s, recursive=True))
             if not found:
                 raise UserError(f"no file matches {s}; check the pattern")
             out.extend(Path(f) for f in found)
@@ -276,90 +238,144 @@ def expand_paths(paths: str | Path | Sequence[str | Path]) -> list[Path]:
     return out
 
 
-def load_csv_file(
-    path: Path,
+def file_label_for(path: Path, file_labels: Mapping[str, str]) -> str | None:
+    """The label a `data.file_labels` entry (a path or glob) gives this file, or None."""
+    hits = {
+        str(v).strip()
+        for k, v in file_labels.items()
+        if fnmatch(path.as_posix(), k)
+        or fnmatch(str(path.resolve()), k)
+        or Path(k).resolve() == path.resolve()
+    }
+    if len(hits) > 1:
+        raise UserError(
+            f"{path} matches data.file_labels entries with different labels ({', '.join(sorted(hits))}); "
+            "make the patterns exclusive"
+        )
+    return next(iter(hits), None)
+
+
+def load_csv_groups(
+    groups: Mapping[str, str | Path | Sequence[str | Path]],
     *,
     channels: Sequence[ColumnSpec] | None = None,
     timestamp: ColumnSpec | None = AUTO,
     label: ColumnSpec | None = AUTO,
     normal: str | Sequence[str] | None = None,
     sample_rate_hz: float | None = None,
+    timestamp_unit: str = "auto",
+    timestamp_format: str = "",
+    gaps: str = "refuse",
+    file_labels: Mapping[str, str] | None = None,
     delimiter: str | None = None,
-) -> Series:
-    text = read_text(path)
-    rows = split_rows(text, path, delimiter)
-    if not rows:
-        raise UserError(f"file {path} is empty; pass a file with data rows")
-    first_line, first = rows[0]
-    has_header = not all(is_number(f) for f in first)
-    if has_header:
-        names = list(first)
-        if len(set(names)) != len(names):
-            dup = next(n for n in names if names.count(n) > 1)
-            raise UserError(f"{path} has two columns named '{dup}'; give every column a distinct name")
-        data = rows[1:]
-    else:
-        names = [f"col{i}" for i in range(len(first))]
-        data = rows
-    if not data:
-        raise UserError(f"{path} has a header but no data rows; pass a file with data")
-    width = len(names)
-    for line, fields in data:
-        if len(fields) != width:
-            ref = "the header" if has_header else f"row {first_line}"
-            raise UserError(
-                f"{path} row {line} has {len(fields)} fields but {ref} has {width}; "
-                "make every row the same width"
+    progress: ProgressFactory | None = None,
+    meaning: LabelMeaning | None = None,
+) -> dict[str, list[Series]]:
+    """Load named groups of files (e.g. train and test) with one channel order, rate and label meaning.
+
+    The first file fixes the channel names; every other file must have the same channels (matched by
+    name, reordered as needed). One label meaning holds for all files (train.data.labels); one sample
+    rate too (files within 2 % of each other share their mean rate).
+    """
+    if sample_rate_hz is not None and not sample_rate_hz > 0:
+        raise UserError(f"sample_rate_hz must be positive, got {sample_rate_hz}; pass e.g. 100")
+    chan = list(channels) if channels else None
+    files: dict[str, list[_File]] = {}
+    fixed: dict[Path, str | None] = {}
+    for group, paths in groups.items():
+        files[group] = []
+        for p in expand_paths(paths):
+            f = _read(
+                p,
+                channels=chan,
+                timestamp=timestamp,
+                label=label,
+                sample_rate_hz=sample_rate_hz,
+                timestamp_unit=timestamp_unit,
+                timestamp_format=timestamp_format,
+                gaps=gaps,
+                delimiter=delimiter,
+                progress=progress(p) if progress else None,
             )
-
-    ts = _pick(timestamp, names, path, "timestamp", TIMESTAMP_NAMES)
-    lab = _pick(label, names, path, "label", LABEL_NAMES)
-    if ts is not None and ts == lab:
+            fixed[p] = file_label_for(p, file_labels) if file_labels else None
+            if fixed[p] is not None and f.label_codes is not None:
+                raise UserError(
+                    f"{p} has a label column ('{f.columns['label']}') and a data.file_labels entry; "
+                    "use one of them"
+                )
+            files[group].append(f)
+    every = [f for fs in files.values() for f in fs]
+    first = every[0]
+    for f in every[1:]:
+        if f.names != first.names:
+            idx = match_channels(f.names, first.names, str(f.path), whose=f"the channels of {first.path}")
+            f.values = f.values[:, idx]
+            f.names = list(first.names)
+    # -- one label meaning for every file
+    values: list[str] = []
+    for f in every:
+        values += f.label_values if f.label_codes is not None else []
+        values += [fixed[f.path]] if fixed[f.path] is not None else []
+    if values and meaning is None:
+        meaning = label_meaning(values, normal, "the labels of " + ", ".join(str(f.path) for f in every[:3]))
+    # -- one sample rate
+    rates = [(f.rate.hz, len(f.values)) for f in every if f.rate is not None]
+    if rates and len(rates) < len(every):
+        f = next(f for f in every if f.rate is None)
         raise UserError(
-            f"the timestamp and the label are the same column of {path}; name two different columns"
+            f"{f.path} has no timestamp column while {every[0].path} has one; give every file the same "
+            "columns or set data.sample_rate_hz"
         )
-    if channels is None:
-        cols = [i for i in range(width) if i not in (ts, lab)]
-    else:
-        if len(channels) == 0:
-            raise UserError("the channel list is empty; name at least one column or pass channels=None")
-        cols = [resolve_column(c, names, path, "channel") for c in channels]
-        if ts in cols or lab in cols:
-            raise UserError(f"a channel of {path} is also its timestamp or label column; pick other columns")
-    if not cols:
-        raise UserError(f"{path} has no channel column besides its timestamp/label; add the sensor columns")
-
-    values = parse_numbers(data, cols, names, path).astype(np.float32)
-    rate = sample_rate_hz
-    if ts is not None:
-        t = parse_times(data, ts, names[ts], path)
-        if rate is None and len(t) > 1:
-            rate = float((len(t) - 1) / (t[-1] - t[0]))  # mean rate: robust to jittery clocks
-    labels = classes = None
-    if lab is not None:
-        raw = [fields[lab] for _, fields in data]
-        empty = next((i for i, v in enumerate(raw) if v == ""), None)
-        if empty is not None:
-            raise UserError(f"{path} row {data[empty][0]} has no label in column '{names[lab]}'; fill it in")
-        labels, classes = labels_from_classes(raw, normal, f"label column '{names[lab]}' of {path}")
-    return Series(
-        values=values,
-        labels=labels,
-        channel_names=tuple(names[c] for c in cols),
-        sample_rate_hz=rate,
-        source=str(path),
-        classes=classes,
-    )
-
-
-def _pick(
-    spec: ColumnSpec | None, names: Sequence[str], path: Path, what: str, auto: Sequence[str]
-) -> int | None:
-    if spec is None or spec == "":
-        return None
-    if spec == AUTO:
-        return _auto_column(names, auto)
-    return resolve_column(spec, names, path, what)
+    rate = None
+    origin = ""
+    if rates:
+        lo, hi = min(r for r, _ in rates), max(r for r, _ in rates)
+        if hi - lo > RATE_TOLERANCE * lo:
+            shown = ", ".join(f"{f.path.name}: {fmt_hz(f.rate.hz)}" for f in every if f.rate)  # type: ignore[union-attr]
+            raise UserError(f"the files have different sample rates ({shown}); resample them to one rate")
+        rate = float(sample_rate_hz or sum(r * n for r, n in rates) / sum(n for _, n in rates))
+        origin = first.rate.origin if first.rate else ""
+        if len(rates) > 1:
+            spread = 100 * (hi - lo) / lo
+            origin += f"; {len(rates)} files" + (f", rates within {spread:.2g} %" if spread >= 0.005 else "")
+    out: dict[str, list[Series]] = {}
+    for group, fs in files.items():
+        out[group] = []
+        for f in fs:
+            labels = classes = None
+            if f.label_codes is not None and meaning is not None:
+                labels, classes = to_labels(f.label_codes, f.label_values, meaning)
+            elif fixed[f.path] is not None and meaning is not None:
+                cls = fixed[f.path]
+                labels = np.full(len(f.values), 0 if meaning.is_normal(cls) else 1, np.int8)
+                classes = np.full(len(f.values), cls, dtype=object)
+            meta = {
+                "file": str(f.path),
+                "columns": f.columns,
+                "rate": None if f.rate is None else {**f.rate.to_dict(), "hz": rate, "origin": origin},
+                "labels": None if meaning is None else meaning.to_dict(),
+                "file_label": fixed[f.path],
+            }
+            segments = f.rate.segments if f.rate is not None else [(0, len(f.values))]
+            for k, (a, b) in enumerate(segments):
+                name = (
+                    str(f.path)
+                    if len(segments) == 1
+                    else f"{f.path}[{k}: rows {f.lines[a]}..{f.lines[b - 1]}]"
+                )
+                out[group].append(
+                    Series(
+                        values=f.values[a:b],
+                        labels=None if labels is None else labels[a:b],
+                        channel_names=tuple(f.names),
+                        sample_rate_hz=rate,
+                        source=name,
+                        classes=None if classes is None else classes[a:b],
+                        lines=f.lines[a:b],
+                        meta=meta,
+                    )
+                )
+    return out
 
 
 def load_csv(
@@ -371,36 +387,26 @@ def load_csv(
     normal: str | Sequence[str] | None = None,
     sample_rate_hz: float | None = None,
     delimiter: str | None = None,
+    **opts,  # timestamp_unit, timestamp_format, gaps, file_labels, progress (see load_csv_groups)
 ) -> list[Series]:
-    """Load one Series per file (glob patterns allowed); all files must have the same channels."""
-    if sample_rate_hz is not None and not sample_rate_hz > 0:
-        raise UserError(f"sample_rate_hz must be positive, got {sample_rate_hz}; pass e.g. 100")
-    out = [
-        load_csv_file(
-            p,
-            channels=channels,
-            timestamp=timestamp,
-            label=label,
-            normal=normal,
-            sample_rate_hz=sample_rate_hz,
-            delimiter=delimiter,
-        )
-        for p in expand_paths(paths)
-    ]
-    for s in out[1:]:
-        if s.channel_names != out[0].channel_names:
-            raise UserError(
-                f"{s.source} has channels {', '.join(s.channel_names)} but {out[0].source} has "
-                f"{', '.join(out[0].channel_names)}; select the same channels in every file"
-            )
-        if (s.labels is None) != (out[0].labels is None):
-            raise UserError(
-                f"{s.source} and {out[0].source} differ in having a label column; label all or none"
-            )
-    rates = {round(s.sample_rate_hz, 3) for s in out if s.sample_rate_hz is not None}
-    if len(rates) > 1:
-        raise UserError(
-            f"the files have different sample rates ({', '.join(map(str, sorted(rates)))} Hz); resample them "
-            "to one rate or pass sample_rate_hz="
-        )
-    return out
+    """Load one Series per file (glob patterns allowed); files are matched by channel name."""
+    if channels is not None and len(channels) == 0:
+        raise UserError("the channel list is empty; name at least one column or pass channels=None")
+    return load_csv_groups(
+        {"files": paths},
+        channels=channels,
+        timestamp=timestamp,
+        label=label,
+        normal=normal,
+        sample_rate_hz=sample_rate_hz,
+        delimiter=delimiter,
+        **opts,
+    )["files"]
+
+
+def load_csv_file(path: Path, **opts) -> Series:
+    """One file as one Series (see load_csv for the options; a gap split is refused here)."""
+    out = load_csv([path], **opts)
+    if len(out) != 1:
+        raise UserError(f"{path} splits into {len(out)} series at its gaps; load it with load_csv")
+    return out[0]

@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from train.data.csv_source import Series, load_csv, load_csv_file
-from train.data.splits import DatasetSplits, Prepared, check_lengths, prepare_splits, split_series
+from train.data.csv_source import Series, load_csv_file
+from train.data.csv_splits import csv_splits
+from train.data.splits import DatasetSplits, Prepared, prepare_splits, split_series
 from train.data.synthetic import DEFAULT_HOP, DEFAULT_SAMPLE_RATE_HZ, DEFAULT_WINDOW, make_synthetic
 from train.data.ucr import WindowSet, load_ucr
 from train.data.windowing import check_window
@@ -61,7 +62,9 @@ def _synthetic(
         test=[data.test],
         channel_names=data.train.channel_names,
         sample_rate_hz=data.train.sample_rate_hz,
-        description="embedded 3-axis vibration generator with labelled faults",
+        description="embedded 3-axis vibration generator with labelled faults: separate train, "
+        "validation and test parts, 10 s apart",
+        rate_origin="the synthetic generator" + (" (data.sample_rate_hz)" if sample_rate_hz else ""),
         default_window=DEFAULT_WINDOW,
         default_hop=DEFAULT_HOP,
     )
@@ -89,7 +92,9 @@ def _basicmotions(
         test=te.to_series(),
         channel_names=BASICMOTIONS_CHANNELS,
         sample_rate_hz=10.0,
-        description=f"UEA BasicMotions (aeon), normal = {', '.join([sel] if isinstance(sel, str) else sel)}",
+        description=f"UEA BasicMotions (aeon), normal = {', '.join([sel] if isinstance(sel, str) else sel)}; "
+        "normal TRAIN cases train and validate, every TEST case tests",
+        rate_origin="the data set's documentation (10 Hz)",
         default_window=20,
         default_hop=5,
     )
@@ -108,7 +113,9 @@ def _daphnet(
         test=[te],
         channel_names=series.channel_names,
         sample_rate_hz=series.sample_rate_hz,
-        description="Daphnet S06R02E0 (aeon): no freezing episode in this excerpt; test = false alarms only",
+        description="Daphnet S06R02E0 (aeon): no freezing episode in this excerpt; test = false alarms only; "
+        "cut by time into train | gap | validation | gap | test",
+        rate_origin=(series.meta.get("rate") or {}).get("origin", ""),
         default_window=64,
         default_hop=32,
     )
@@ -139,7 +146,9 @@ def _internalbleeding(
         test=[te],
         channel_names=("value",),
         sample_rate_hz=None,
-        description="UCR anomaly archive 135 InternalBleeding16 (aeon KDD-TSAD_135)",
+        description="UCR anomaly archive 135 InternalBleeding16 (aeon KDD-TSAD_135): the TRAIN series cut "
+        "into train | gap | validation, the TEST series' new part tests",
+        rate_origin="",
         default_window=64,
         default_hop=16,
     )
@@ -162,7 +171,10 @@ def load_dataset(name: str, **opts: Any) -> DatasetSplits:
 
 
 # ---------------------------------------------------------------- prepare
-_CFG_KEYS = ("source", "paths", "channels", "timestamp", "label", "normal", "sample_rate_hz", "seed")
+_CFG_KEYS = (
+    "source", "paths", "train", "test", "file_labels", "channels", "timestamp", "timestamp_unit",
+    "timestamp_format", "label", "normal", "sample_rate_hz", "gaps", "val_fraction", "test_fraction", "seed",
+)  # fmt: skip
 
 
 def _config(source_config: Any) -> dict[str, Any]:
@@ -178,7 +190,11 @@ def _config(source_config: Any) -> dict[str, Any]:
         raw = {k: getattr(source_config, k) for k in _CFG_KEYS if hasattr(source_config, k)}
     out = {k: raw.get(k) for k in _CFG_KEYS}
     for k, v in out.items():
-        if v in ("", 0, 0.0, [], ()) and k not in ("seed",):
+        if (v is None or v in ("", 0, 0.0, [], (), {})) and k not in (
+            "seed",
+            "val_fraction",
+            "test_fraction",
+        ):
             out[k] = None
     out["source"] = (out["source"] or "synthetic").strip().lower()
     out["seed"] = int(out["seed"] or 0)
@@ -191,32 +207,20 @@ def load_source(
     *,
     val_fraction: float = 0.2,
     test_fraction: float = 0.2,
+    progress=None,  # type: ignore[no-untyped-def]  # Path -> bytes callback, for large CSV files
 ) -> DatasetSplits:
-    """The DatasetSplits a source configuration names (csv, ucr or a data set name)."""
+    """The DatasetSplits a source configuration names (csv, ucr or a data set name).
+
+    The fractions given here are overridden by data.val_fraction / data.test_fraction when set.
+    """
     cfg = _config(source_config)
     src = cfg["source"]
+    if cfg["val_fraction"] is not None:
+        val_fraction = float(cfg["val_fraction"])
+    if cfg["test_fraction"] is not None:
+        test_fraction = float(cfg["test_fraction"])
     if src == "csv":
-        if not cfg["paths"]:
-            raise UserError("the csv source needs paths; set data.paths to one or more CSV files")
-        series = load_csv(
-            cfg["paths"],
-            channels=cfg["channels"],
-            timestamp="auto" if cfg["timestamp"] is None else cfg["timestamp"],
-            label="auto" if cfg["label"] is None else cfg["label"],
-            normal=cfg["normal"],
-            sample_rate_hz=cfg["sample_rate_hz"],
-        )
-        check_lengths(series, window_length)
-        parts = [split_series(s, val_fraction, test_fraction, window_length) for s in series]
-        return DatasetSplits(
-            name=", ".join(s.source for s in series),
-            train=[p[0] for p in parts],
-            val=[p[1] for p in parts],
-            test=[p[2] for p in parts],
-            channel_names=series[0].channel_names,
-            sample_rate_hz=series[0].sample_rate_hz,
-            description="CSV files, each split by time",
-        )
+        return csv_splits(cfg, window_length, progress=progress)
     if src == "ucr":
         paths = cfg["paths"] or []
         paths = [paths] if isinstance(paths, str | Path) else list(paths)
@@ -248,7 +252,9 @@ def load_source(
             test=test,
             channel_names=sets[0].channel_names,
             sample_rate_hz=sets[0].sample_rate_hz,
-            description="row-per-window cases, each its own series",
+            description="row-per-window cases, each its own series"
+            + ("; TEST file(s) test, the others train and validate" if test_sets else ""),
+            rate_origin="data.sample_rate_hz" if sets[0].sample_rate_hz else "",
         )
     opts: dict[str, Any] = {}
     if src == "synthetic":

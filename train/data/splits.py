@@ -44,6 +44,8 @@ class DatasetSplits:
     description: str = ""
     default_window: int = 64
     default_hop: int = 32
+    rate_origin: str = ""  # where sample_rate_hz came from, in words ("" when the source has none)
+    info: dict = field(default_factory=dict)  # how files were read (columns, rate, labels), for the manifest
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,6 +64,8 @@ class Prepared:
     source: str
     label_rule: str = "any"
     dropped_anomalous: int = 0  # train/val windows removed because they contained anomalies
+    dropped: tuple[int, int] = (0, 0)  # of which (train, validation)
+    description: str = ""  # how the source was cut into parts, in words
     protocol: str = field(default=SPLIT_PROTOCOL, repr=False)
 
     @property
@@ -79,7 +83,8 @@ def split_series(
             "below 1; pass e.g. 0.2 and 0.2"
         )
     n = len(series)
-    usable = n - 2 * gap
+    gaps = 2 if test_fraction > 0 else 1  # no test part: no second gap
+    usable = n - gaps * gap
     if usable <= 0:
         raise UserError(
             f"{series.source} has {n} samples, too short to split with gaps of {gap} samples; "
@@ -90,7 +95,7 @@ def split_series(
     n_train = usable - n_val - n_test
     a = n_train
     b = a + gap + n_val
-    c = b + gap
+    c = b + gap if test_fraction > 0 else n
     return _part(series, 0, a, "train"), _part(series, a + gap, b, "val"), _part(series, c, n, "test")
 
 
@@ -102,6 +107,8 @@ def _part(s: Series, a: int, b: int, name: str) -> Series:
         sample_rate_hz=s.sample_rate_hz,
         source=f"{s.source}[{name} {a}:{b}]",
         classes=None if s.classes is None else s.classes[a:b],
+        lines=None if s.lines is None else s.lines[a:b],
+        meta=s.meta,
     )
 
 
@@ -155,6 +162,13 @@ def prepare_splits(splits: DatasetSplits, length: int, hop: int, label_rule: str
     train, d1 = normal_windows(splits.train, length, hop)
     val, d2 = normal_windows([s for s in splits.val if len(s) >= length], length, hop)
     test, labels, names = test_windows(splits.test, length, hop, label_rule)
+    meaning = (splits.info.get("labels") or {}) if splits.info else {}
+    if meaning and not meaning.get("said") and d1 > len(train):
+        raise UserError(
+            f"{d1} of {d1 + len(train)} training windows of {splits.name} contain samples labelled "
+            f'anomalous under "{meaning["meaning"]}"; if the labels mean the opposite set data.normal, '
+            "otherwise train on normal recordings"
+        )
     if len(train) == 0:
         raise UserError(
             f"{splits.name} gives no normal training window of length {length}; "
@@ -173,6 +187,8 @@ def prepare_splits(splits: DatasetSplits, length: int, hop: int, label_rule: str
         source=splits.name,
         label_rule=label_rule,
         dropped_anomalous=d1 + d2,
+        dropped=(d1, d2),
+        description=splits.description,
     )
 
 

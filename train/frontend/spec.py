@@ -203,6 +203,13 @@ def _band_edges(cfg, n: int, sample_rate_hz: float) -> tuple[int, ...]:
         )
     if cfg.freq_min_hz < 0 or cfg.freq_max_hz < 0:
         raise UserError("frontend.freq_min_hz and frontend.freq_max_hz must not be negative")
+    nyquist = sample_rate_hz / 2
+    for key in ("freq_min_hz", "freq_max_hz"):
+        if getattr(cfg, key) > nyquist * (1 + 1e-9):
+            raise UserError(
+                f"frontend.{key} = {getattr(cfg, key):g} is above the Nyquist frequency ({nyquist:g} Hz at "
+                f"{sample_rate_hz:g} Hz); lower it, or check the data's sample rate"
+            )
     # Bin 0 (DC) is never kept: the mean was removed, so it only holds frame-to-frame drift.
     lo = max(1, math.ceil(cfg.freq_min_hz * n / sample_rate_hz)) if cfg.freq_min_hz > 0 else 1
     hi = min(n // 2, math.floor(cfg.freq_max_hz * n / sample_rate_hz)) if cfg.freq_max_hz > 0 else n // 2

@@ -1,0 +1,234 @@
+"""Issue 15 on the host tool's side: data meets a model with the model's settings (fault 7: the
+manifest's `data` section applied by stream/verify --csv, a different rate refused), verify says
+lost rather than disagreed and checks subsets (--max-windows, --every), and a command that produced
+nothing does not exit 0 (record at a rate that yields no sample, --realtime without a rate)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tools import protocol as p
+from tools.cli import main
+from tools.device import Device, windows_for
+from tools.fakeserial import sim_model_dir, sim_series
+from tools.protocol_vectors import CONFIG
+from train import config
+
+N = 1600
+L, H = 32, 16
+
+
+def machine_csv(path: Path, *, step_ms: int = 10, order: tuple[str, ...] | None = None) -> Path:
+    """A logger's file: whole-ms timestamps, three axes, a temperature and a string state."""
+    rng = np.random.default_rng(0)
+    t = np.arange(N) * step_ms
+    ph = np.arange(N) / 100.0
+    cols = {
+        "timestamp": [str(v) for v in t],
+        "accX": [f"{v:.5f}" for v in np.sin(2 * np.pi * 8 * ph) + 0.1 * rng.normal(size=N)],
+        "accY": [f"{v:.5f}" for v in np.cos(2 * np.pi * 13 * ph) + 0.1 * rng.normal(size=N)],
+        "accZ": [f"{v:.5f}" for v in 1 + 0.05 * rng.normal(size=N)],
+        "temp": [f"{v:.2f}" for v in 31 + 0.01 * np.arange(N)],
+        "state": ["fault" if 1400 <= i < 1450 else "ok" for i in range(N)],
+    }
+    cols["accX"][1400:1450] = [f"{3 + v:.5f}" for v in range(50)]
+    names = list(order or cols)
+    rows = [",".join(names)] + [",".join(cols[c][i] for c in names) for i in range(N)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from train.pipeline import run
+
+    d = tmp_path_factory.mktemp("cli_data")
+    data = machine_csv(d / "machine.csv")
+    cfg = config.load(
+        None,
+        [
+            "data.source=csv",
+            f"data.paths=['{data}']",
+            "data.channels=accX,accY,accZ",
+            "data.timestamp=timestamp",
+            "data.timestamp_unit=ms",
+            "data.label=state",
+            "data.normal=ok",
+            f"window.length={L}",
+            f"window.hop={H}",
+            "train.epochs=2",
+        ],
+    )
+    run(cfg, d / "model", "test", show_progress=False)
+    return d, data
+
+
+def test_the_manifest_carries_the_data_settings(trained):
+    d, _ = trained
+    m = json.loads((d / "model" / "manifest.json").read_text())
+    data = m["data"]
+    assert data["channels"] == ["accX", "accY", "accZ"] and data["channels_selected_by"] == "data.channels"
+    assert data["timestamp"] == {"column": "timestamp", "unit": "ms", "format": ""}
+    assert data["label"]["column"] == "state" and data["label"]["said"] and data["label"]["normal"] == ["ok"]
+    assert m["window"]["sample_rate_hz"] == pytest.approx(100.0)
+    assert data["sample_rate_origin"] == "timestamp column 'timestamp' in ms (data.timestamp_unit)"
+    assert "TAE_SAMPLE_RATE_HZ 100.0f" in (d / "model" / "model_config.h").read_text()
+
+
+def _verify(model: Path, tmp_path: Path, *extra: str) -> tuple[int, dict]:
+    out = tmp_path / "v.json"
+    code = main(["verify", "--port", f"sim://?model={model}", "--model-dir", str(model), "--json", str(out),
+                 "--quiet", *extra])  # fmt: skip
+    return code, json.loads(out.read_text()) if out.is_file() else {}
+
+
+def test_verify_csv_reads_the_training_file_with_the_model_settings(trained, tmp_path):
+    """Fault 7: the file the model was trained on (string labels, extra columns) verifies."""
+    d, data = trained
+    code, r = _verify(d / "model", tmp_path, "--csv", str(data))
+    assert code == 0 and r["ok"], r
+    assert r["windows_compared"] == windows_for(N, L, H)
+    c = r["confusion"]
+    assert c["tp"] + c["fn"] == sum(
+        1 for w in range(windows_for(N, L, H)) if w * H + L > 1400 and w * H < 1450
+    )
+
+
+def test_stream_csv_matches_columns_by_name_whatever_their_order(trained, tmp_path):
+    d, data = trained
+    shuffled = machine_csv(
+        tmp_path / "shuffled.csv", order=("state", "accZ", "temp", "accX", "timestamp", "accY")
+    )
+    scores = []
+    for f in (data, shuffled):
+        out = tmp_path / f"{f.stem}.out.csv"
+        args = [
+            "stream",
+            "--port",
+            f"sim://?model={d / 'model'}",
+            "--model-dir",
+            str(d / "model"),
+            "--csv",
+            str(f),
+        ]
+        assert main([*args, "--out", str(out), "--quiet"]) == 0
+        with out.open() as fh:
+            scores.append([float(row["score"]) for row in csv.DictReader(fh)])
+    assert scores[0] == scores[1] and len(scores[0]) == windows_for(N, L, H)
+
+
+@pytest.mark.parametrize("command", ["stream", "verify"])
+def test_a_file_at_another_rate_is_refused(trained, tmp_path, capsys, command):
+    d, _ = trained
+    slow = machine_csv(tmp_path / "slow.csv", step_ms=20)
+    code = main([command, "--port", f"sim://?model={d / 'model'}", "--model-dir", str(d / "model"),
+                 "--csv", str(slow), "--quiet"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "slow.csv is sampled at 50 Hz (timestamp column 'timestamp') but the model at 100 Hz" in err
+    assert err.count("error:") == 1 and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------- verify's words and subsets
+@pytest.fixture
+def sim_dir(tmp_path: Path) -> Path:
+    return sim_model_dir(tmp_path / "model", sim_series(200))
+
+
+def _sim_verify(model_dir: Path, tmp_path: Path, *extra: str) -> tuple[int, dict]:
+    out = tmp_path / "verify.json"
+    code = main(["verify", "--port", extra[0] if extra and extra[0].startswith("sim") else "sim://",
+                 "--model-dir", str(model_dir), "--reference", "sim-stub", "--json", str(out), "--quiet",
+                 *[e for e in extra if not e.startswith("sim")]])  # fmt: skip
+    return code, json.loads(out.read_text())
+
+
+def test_a_lost_window_is_said_to_be_lost_not_a_disagreement(sim_dir, tmp_path, capsys):
+    code, r = _sim_verify(sim_dir, tmp_path, "sim://?corrupt_rx=8", "--retries", "0")
+    err = capsys.readouterr().err
+    assert code == 1 and len(r["lost_windows"]) == 1 and r["output_mismatches"] == 0
+    assert "1 window(s) were lost on the link and not compared" in err
+    assert "agree with the host reference bit for bit" in err and "disagree" not in err
+
+
+def test_verify_a_subset_of_a_long_stream(sim_dir, tmp_path):
+    n = windows_for(200, CONFIG["window_len"], CONFIG["hop"])
+    code, r = _sim_verify(sim_dir, tmp_path, "--max-windows", "3")
+    assert code == 0 and r["ok"] and r["windows_compared"] == 3 == r["windows_expected"]
+    assert r["subset"]["windows_in_data"] == n
+    code, r = _sim_verify(sim_dir, tmp_path, "--every", "2")
+    assert code == 0 and r["ok"] and r["windows_compared"] == len(range(0, n, 2))
+    code, r = _sim_verify(sim_dir, tmp_path, "--every", "3", "--max-windows", "2")
+    assert code == 0 and r["windows_compared"] == 2
+
+
+def test_verify_every_reports_windows_by_their_number_in_the_series(sim_dir, tmp_path, monkeypatch):
+    from tools.commands import verify as verify_cmd
+    from tools.fakeserial import SimStubReference
+
+    class Off:  # the host reference is off by one LSB on the 4th piece's window
+        calls = 0
+
+        def __init__(self, manifest):
+            self.inner = SimStubReference(manifest)
+
+        def evaluate(self, windows):
+            r = self.inner.evaluate(windows)
+            if Off.calls == 3:
+                r.output_q[0, 5] = np.int8(r.output_q[0, 5] + 1 if r.output_q[0, 5] < 127 else 126)
+            Off.calls += 1
+            return r
+
+    monkeypatch.setattr(verify_cmd, "make_reference", lambda kind, art: Off(art.require()))
+    code, r = _sim_verify(sim_dir, tmp_path, "--every", "2")
+    assert code == 1 and r["first_output_mismatches"][0]["window"] == 6  # piece 3 = window 3 * 2
+
+
+def test_record_that_gets_no_sample_does_not_exit_0(tmp_path, capsys):
+    out = tmp_path / "none.csv"
+    code = main(
+        ["record", "--port", "sim://?sensor_rate=0.5", "--duration", "0.3", "--out", str(out), "--quiet"]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and "no sample arrived" in err
+    assert json.loads((tmp_path / "none.csv.json").read_text())["samples"] == 0
+
+
+def test_a_device_without_a_sample_rate_is_refused_where_it_matters(sim_dir, tmp_path, capsys, monkeypatch):
+    real = Device.handshake
+
+    def no_rate(self):  # type: ignore[no-untyped-def]
+        info = real(self)
+        self.info = p.Info(**{**info.__dict__, "sample_rate_hz": 0.0})
+        return self.info
+
+    monkeypatch.setattr(Device, "handshake", no_rate)
+    assert (
+        main(["record", "--port", "sim://", "--samples", "10", "--out", str(tmp_path / "r.csv"), "--quiet"])
+        == 2
+    )
+    assert "sample rate of 0 Hz" in capsys.readouterr().err
+    code = main(["stream", "--port", "sim://", "--model-dir", str(sim_dir), "--realtime", "--quiet"])
+    assert code == 2 and "--realtime needs the model's sample rate" in capsys.readouterr().err
+
+
+def test_monitor_that_gets_no_sample_does_not_exit_0(sim_dir, capsys):
+    port = "sim://?sensor_rate=0.5"
+    code = main(["monitor", "--port", port, "--model-dir", str(sim_dir), "--duration", "0.3", "--quiet"])
+    assert code == 1 and "no sample arrived" in capsys.readouterr().err
+
+
+def test_a_csv_shorter_than_a_window_is_refused_not_streamed_to_nothing(sim_dir, tmp_path, capsys):
+    short = tmp_path / "short.csv"
+    short.write_text("ch0,ch1,ch2\n" + "".join(f"{i},{i},{i}\n" for i in range(5)))
+    for command, extra in (("stream", []), ("verify", ["--reference", "sim-stub"])):
+        code = main(
+            [command, "--port", "sim://", "--model-dir", str(sim_dir), "--csv", str(short), "--quiet", *extra]
+        )
+        err = capsys.readouterr().err
+        assert code == 2 and "fewer than one window" in err and "nothing would be computed" in err

@@ -1,0 +1,175 @@
+"""Issue 15: the threshold is an operating point the user moves without retraining
+(`python -m train threshold`), the report shows precision/recall/false alarms against the threshold
+with the chosen point and explains itself (captions, counts, units, saturation, missing metrics),
+and a validation set too small for the chosen percentile is warned about."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from train.cli import main
+from train.metrics import summary
+
+
+@pytest.fixture
+def model_copy(default_model_dir, tmp_path):
+    d = tmp_path / "model"
+    shutil.copytree(default_model_dir, d)
+    return d
+
+
+def header_threshold(d) -> np.float32:
+    line = next(
+        ln
+        for ln in (d / "model_config.h").read_text().splitlines()
+        if ln.startswith("#define TAE_THRESHOLD ")
+    )
+    return np.float32(float(line.split()[-1].rstrip("f")))
+
+
+def test_threshold_moves_without_retraining(model_copy):
+    d = model_copy
+    sha_before = hashlib.sha256((d / "model_int8.tflite").read_bytes()).hexdigest()
+    old = json.loads((d / "manifest.json").read_text())
+    assert main(["threshold", "--model-dir", str(d), "--method", "mean_std", "--k-std", "1", "--quiet"]) == 0
+    m = json.loads((d / "manifest.json").read_text())
+    assert (
+        hashlib.sha256((d / "model_int8.tflite").read_bytes()).hexdigest()
+        == sha_before
+        == m["model"]["sha256"]
+    )
+    assert m["threshold"]["method"] == "mean_std" and m["threshold"]["params"]["k_std"] == 1
+    assert m["threshold"]["value"] != old["threshold"]["value"]
+    assert header_threshold(d) == np.float32(m["threshold"]["value"])
+    assert "Threshold: python -m train threshold" in (d / "model_config.h").read_text()[:700]
+    with np.load(d / "scores.npz") as z:
+        labels, scores, val = z["test_labels"], z["test_scores"], z["val_scores"]
+    assert m["metrics"]["int8"] == summary(labels, scores, m["threshold"]["value"])
+    assert m["metrics"]["val_false_alarm_rate_int8"] == pytest.approx(
+        np.mean(val > np.float32(m["threshold"]["value"]))
+    )
+    with np.load(d / "test_vectors.npz") as v:
+        assert np.array_equal(
+            v["anomaly"], (v["scores"] > np.float32(m["threshold"]["value"])).astype(np.int8)
+        )
+        assert v["threshold"] == np.float32(m["threshold"]["value"])
+    html = (d / "report.html").read_text()
+    assert "mean_std" in html and "operating.png" in html
+    assert json.loads((d / "metrics.json").read_text()) == m["metrics"]
+    assert 'method = "mean_std"' in (d / "config.toml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "check"),
+    [
+        (["--method", "target_fpr", "--target-fpr", "0.02"],
+         lambda m, val: np.mean(val > m["threshold"]["value"]) <= 0.02),
+        (["--method", "percentile", "--percentile", "90"],
+         lambda m, val: m["threshold"]["params"]["percentile"] == 90),
+        (["--method", "value", "--value", "0.25"],
+         lambda m, val: m["threshold"]["value"] == np.float32(0.25)),
+        (["--method", "best_f1"], lambda m, val: m["metrics"]["int8"]["f1"] >= 0.9),
+    ],
+)  # fmt: skip
+def test_threshold_methods(model_copy, args, check):
+    assert main(["threshold", "--model-dir", str(model_copy), *args, "--quiet"]) == 0
+    m = json.loads((model_copy / "manifest.json").read_text())
+    with np.load(model_copy / "scores.npz") as z:
+        assert check(m, z["val_scores"])
+    assert header_threshold(model_copy) == np.float32(m["threshold"]["value"])
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--method", "percentile"], "--method percentile needs --percentile"),
+        (["--method", "mean_std", "--k-std", "2", "--percentile", "99"], "--percentile does not apply"),
+        (["--method", "magic"], "is not one of"),
+        (["--method", "target_fpr", "--target-fpr", "5"], "between 0 and 1"),
+    ],
+)
+def test_threshold_mistakes_are_one_sentence(model_copy, args, needle):
+    proc = subprocess.run(
+        [sys.executable, "-m", "train", "threshold", "--model-dir", str(model_copy), *args],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("error:") == 1 and needle in proc.stderr
+
+
+def test_threshold_needs_the_stored_scores(model_copy):
+    (model_copy / "scores.npz").unlink()
+    from train.errors import UserError
+    from train.recalibrate import recalibrate
+
+    with pytest.raises(UserError, match=r"scores\.npz is missing"):
+        recalibrate(model_copy, "mean_std", k_std=1.0)
+
+
+def test_small_validation_set_is_warned():
+    from train.calibrate import calibrate, small_set_warning
+    from train.config import ThresholdConfig
+
+    rng = np.random.default_rng(0)
+    t = calibrate(ThresholdConfig(method="percentile", percentile=99.5), rng.random(36))
+    assert t.warnings and "only 36 normal validation windows" in t.warnings[0]
+    assert not calibrate(ThresholdConfig(method="percentile", percentile=95), rng.random(2000)).warnings
+    assert "rough" in small_set_warning("mean_std", 12)
+    assert small_set_warning("target_fpr", 100, fpr=0.001)
+
+
+def test_report_explains_itself(default_model_dir, default_manifest):
+    html = (default_model_dir / "report.html").read_text()
+    assert html.count("<figcaption>") >= 7
+    assert "operating.png" in html and "levels.png" in html and "normalized units" in html
+    assert "sample rate: 100 Hz from the synthetic generator" in html
+    figs = json.loads((default_model_dir / "report_figures.json").read_text())
+    assert [f for f, _ in figs][:3] == ["loss.png", "scores.png", "operating.png"]
+
+
+def test_operating_curve_and_picks():
+    from train.report import operating_curve, pick_windows
+
+    labels = np.array([0, 0, 0, 1, 1], np.int8)
+    scores = np.array([0.1, 0.2, 0.6, 0.5, 0.9], np.float32)
+    c = operating_curve(labels, scores, np.array([0.1, 0.15, 0.3], np.float32), [0.4])
+    assert c["precision"][0] == pytest.approx(2 / 3) and c["recall"][0] == 1.0
+    assert c["false_alarm"][0] == pytest.approx(1 / 3) and c["val_false_alarm"][0] == 0.0
+    # the "typical normal" window is a normal one even when an anomalous window scores lower
+    picks = pick_windows(np.array([0.05, 0.2, 0.3], np.float32), np.array([1, 0, 0], np.int8))
+    assert picks[0] == ("most typical normal test window", 1)
+    assert pick_windows(np.array([0.3, 0.2], np.float32), np.array([1, 1], np.int8))[0][0].startswith(
+        "lowest"
+    )
+
+
+def test_missing_metrics_and_saturation_are_explained():
+    from train.report import saturation_text
+    from train.summary import missing_metrics_reason
+
+    assert "all 4 test windows are anomalous" in missing_metrics_reason(np.ones(4, np.int8), 4)
+    assert "all 4 test windows are normal" in missing_metrics_reason(np.zeros(4, np.int8), 4)
+    assert "no labels" in missing_metrics_reason(None, 4)
+    assert missing_metrics_reason(np.array([0, 1], np.int8), 2) == ""
+    m = {
+        "output": {"scale": 0.05},
+        "metrics": {
+            "int8_saturation": {
+                "input_range": [-5.0, 6.0], "output_range": [-4.0, 4.0], "score_ceiling": 100.0,
+                "test_windows": 10, "test_windows_input_clipped": 3, "test_windows_output_clipped": 1,
+                "max_test_score": 80.0,
+            }
+        },
+    }  # fmt: skip
+    text = saturation_text(m)
+    assert "3 of 10 test windows have int8 inputs at -128 or 127" in text and "output scale 0.05" in text
+    m["metrics"]["int8_saturation"]["test_windows_input_clipped"] = 0
+    m["metrics"]["int8_saturation"]["test_windows_output_clipped"] = 0
+    assert saturation_text(m) == ""
