@@ -177,7 +177,9 @@ def _job(budget: str = "flash=64k,ram=16k,instructions=100k", target: str = "nan
                              "train.epochs=3"])  # fmt: skip
     t = resolve_target(target)
     cfg.quantize.targets = [t.env]
-    return Job(cfg.to_dict(), {}, dict(parse_budget(budget).limits), dict(vars(t)), "roc_auc", 1, 1, 32).to_dict()
+    return Job(
+        cfg.to_dict(), {}, dict(parse_budget(budget).limits), dict(vars(t)), "roc_auc", 1, 1, 32
+    ).to_dict()
 
 
 def test_trial_reports_to_the_scheduler_and_scores_int8():
@@ -212,7 +214,9 @@ def test_instruction_estimate_against_the_emulated_board():
 
     doc = json.loads((ROOT / "bench" / "costmodel.json").read_text())
     for p in doc["networks"]:
-        assert network_instructions([tuple(x) for x in p["layers"]]) == pytest.approx(p["instructions"], rel=0.06)
+        assert network_instructions([tuple(x) for x in p["layers"]]) == pytest.approx(
+            p["instructions"], rel=0.06
+        )
     for p in doc["frontends"]:
         est = sum(v for _, v in frontend_instructions_terms(p))
         assert est == pytest.approx(p["instructions"], rel=0.13), p["name"]

@@ -67,7 +67,12 @@ def _network_points(work: Path) -> list[dict]:
             "quantize.targets=mps2_an386",
         ]  # fmt: skip
         if not (out / "manifest.json").is_file():
-            run(config.load(ROOT / "configs" / "default.toml", overrides), out, "costmodel", show_progress=False)
+            run(
+                config.load(ROOT / "configs" / "default.toml", overrides),
+                out,
+                "costmodel",
+                show_progress=False,
+            )
         manifest = json.loads((out / "manifest.json").read_text())
         img = device.build(out, work / "images" / name)
         res = device.run_image(img.elf)
@@ -142,8 +147,7 @@ def fit(networks: list[dict], frontends: list[dict]) -> dict:
     spectral = _fit(spec_rows, [p["instructions"] for p in spec_pts])
     stat_pts = [p for p in frontends if p["kinds"] == ["stats"]]
     stat_rows = [
-        [p["channels"] * p["length"], p["channels"] * p["length"] * len(p["stats"])]
-        for p in stat_pts
+        [p["channels"] * p["length"], p["channels"] * p["length"] * len(p["stats"])] for p in stat_pts
     ]
     stats = _fit(stat_rows, [p["instructions"] for p in stat_pts])
     return {"network": net, "spectral": spectral, "stats": stats}

@@ -78,7 +78,9 @@ def parse_budget(text: str) -> Budget:
         units = _COUNT if key == "instructions" else _BYTES
         if m is None or m.group(2) not in units:
             example = "200k" if key == "instructions" else "48k or 49152"
-            raise UserError(f"budget {key}={value!r} is not a number with an optional unit; write e.g. {example}")
+            raise UserError(
+                f"budget {key}={value!r} is not a number with an optional unit; write e.g. {example}"
+            )
         n = int(float(m.group(1)) * units[m.group(2)])
         if n <= 0:
             raise UserError(f"budget {key}={value!r} must be more than zero")

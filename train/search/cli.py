@@ -23,19 +23,31 @@ from train.errors import UserError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
-    s = sub.add_parser("search", help="search the best detector that fits a device budget (Ray Tune + Optuna)")
-    s.add_argument("--config", type=Path, default=None, help="experiment TOML, with an optional [search] section")
+    s = sub.add_parser(
+        "search", help="search the best detector that fits a device budget (Ray Tune + Optuna)"
+    )
+    s.add_argument(
+        "--config", type=Path, default=None, help="experiment TOML, with an optional [search] section"
+    )
     s.add_argument(
         "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value"
     )
     s.add_argument("--budget", required=True, help="limits, e.g. flash=48k,ram=16k,instructions=200k")
     s.add_argument("--target", default="nano33ble", help="board env or mps2_an386 (default nano33ble)")
     s.add_argument("--trials", type=int, default=None, help="trials to run (default: [search] trials, 30)")
-    s.add_argument("--workers", type=int, default=None, help="concurrent local trials (default: the CPU count)")
-    s.add_argument("--address", default=None, help="an existing Ray cluster: ray://HOST:10001, HOST:PORT or auto")
-    s.add_argument("--out", type=Path, default=Path("build/search"), help="output directory (default build/search)")
+    s.add_argument(
+        "--workers", type=int, default=None, help="concurrent local trials (default: the CPU count)"
+    )
+    s.add_argument(
+        "--address", default=None, help="an existing Ray cluster: ray://HOST:10001, HOST:PORT or auto"
+    )
+    s.add_argument(
+        "--out", type=Path, default=Path("build/search"), help="output directory (default build/search)"
+    )
     s.add_argument("--resume", action="store_true", help="continue the interrupted search in --out")
-    s.add_argument("--finalists", type=int, default=None, help="best trials checked on the device (default 3)")
+    s.add_argument(
+        "--finalists", type=int, default=None, help="best trials checked on the device (default 3)"
+    )
     s.add_argument("--quiet", action="store_true", help="no progress view")
     return s
 
@@ -44,12 +56,21 @@ def main(args: argparse.Namespace, command: str) -> int:
     from train.search import runner
 
     p = runner.plan(
-        args.config, args.set, args.budget, args.target, args.trials, args.workers, args.address, args.out, command
+        args.config,
+        args.set,
+        args.budget,
+        args.target,
+        args.trials,
+        args.workers,
+        args.address,
+        args.out,
+        command,
     )
     if args.finalists is not None and args.finalists < 0:
         raise UserError(f"--finalists {args.finalists} must be 0 or more")
     _say(
-        f"search: {p.trials} trials on {'Ray at ' + p.address if p.address else f'{p.workers} local Ray worker(s)'}, "
+        f"search: {p.trials} trials on "
+        f"{'Ray at ' + p.address if p.address else f'{p.workers} local Ray worker(s)'}, "
         f"target {p.target.description}, budget {p.budget.text()}; selection: {p.selection}"
     )
     rows, default, wall = runner.run(p, resume=args.resume, quiet=args.quiet)
@@ -82,20 +103,32 @@ def finish(p, rows: list[dict], default: dict, wall: float, k: int) -> int:
     best: dict[str, Any] | None = None
     best_dir: Path | None = None
     for row in ok[: max(k, 1)]:
-        cfg, values = trial_config(p, row)
+        cfg, _ = trial_config(p, row)
         fdir = out / "finalists" / row["trial_id"]
         toml = out / "finalists" / f"{row['trial_id']}.toml"
         toml.parent.mkdir(parents=True, exist_ok=True)
         cfg.save(toml)
-        _say(f"finalist {row['trial_id']} ({p.spec.settings.metric} {row['objective']:.4f}): training from {toml}")
+        _say(
+            f"finalist {row['trial_id']} ({p.spec.settings.metric} {row['objective']:.4f}): "
+            f"training from {toml}"
+        )
         manifest = fin.train_finalist(cfg, fdir / "model", f"python -m train model --config {toml}")
-        entry: dict[str, Any] = {"trial_id": row["trial_id"], "toml": str(toml), "model_dir": str(fdir / "model")}
+        entry: dict[str, Any] = {
+            "trial_id": row["trial_id"],
+            "toml": str(toml),
+            "model_dir": str(fdir / "model"),
+        }
         same = manifest["model"]["sha256"] == row.get("sha256")
         entry["reproduced"] = same
-        notes = [] if same else [
-            f"the model trained from the TOML differs from the trial's (sha256 {manifest['model']['sha256'][:12]} "
-            f"vs {str(row.get('sha256'))[:12]})"
-        ]  # fmt: skip
+        notes = (
+            []
+            if same
+            else [
+                "the model trained from the TOML differs from the trial's "
+                f"(sha256 {manifest['model']['sha256'][:12]} "
+                f"vs {str(row.get('sha256'))[:12]})"
+            ]
+        )
         if k > 0:
             _say(f"finalist {row['trial_id']}: checking the estimate on the emulated board")
             m = fin.measure(fdir / "model", manifest, p.target, fdir / "device")
@@ -107,8 +140,9 @@ def finish(p, rows: list[dict], default: dict, wall: float, k: int) -> int:
         entry["notes"] = notes
         disagree = [c["figure"] for c in entry.get("checks", []) if c["disagree"]]
         entry["verdict"] = (
-            ("over budget when measured: " + "; ".join(broken)) if broken else "within budget"
-            + (" (measured)" if entry.get("measured") else " (estimate)")
+            ("over budget when measured: " + "; ".join(broken))
+            if broken
+            else "within budget" + (" (measured)" if entry.get("measured") else " (estimate)")
         ) + (f"; estimate and measurement disagree on {', '.join(disagree)}" if disagree else "")
         checked.append(entry)
         if not broken and best is None:
@@ -116,13 +150,24 @@ def finish(p, rows: list[dict], default: dict, wall: float, k: int) -> int:
             if k <= 1:
                 break
     doc: dict[str, Any] = {
-        "command": p.command, "config": str(p.cfg.data.source), "target": p.target.env, "budget": p.budget.text(),
-        "metric": p.spec.settings.metric, "workers": p.workers, "address": p.address,
-        "objective_text": _objective_text(p), "selection": p.selection, "protocol": SELECTION_PROTOCOL,
-        "space": {d.path: d.describe() for d in p.spec.dimensions}, "fixed": p.spec.fixed,
-        "default": default, "best": best, "finalists": checked, "rows": rows,
+        "command": p.command,
+        "config": str(p.cfg.data.source),
+        "target": p.target.env,
+        "budget": p.budget.text(),
+        "metric": p.spec.settings.metric,
+        "workers": p.workers,
+        "address": p.address,
+        "objective_text": _objective_text(p),
+        "selection": p.selection,
+        "protocol": SELECTION_PROTOCOL,
+        "space": {d.path: d.describe() for d in p.spec.dimensions},
+        "fixed": p.spec.fixed,
+        "default": default,
+        "best": best,
+        "finalists": checked,
+        "rows": rows,
         "summary": _summary(rows, wall),
-    }  # fmt: skip
+    }
     if best is not None and best_dir is not None:
         cfg, _ = trial_config(p, best)
         cfg.save(out / "best.toml")
@@ -133,16 +178,22 @@ def finish(p, rows: list[dict], default: dict, wall: float, k: int) -> int:
     report.write_table([default, *rows], out)
     (out / "results.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
     report.plot(
-        rows, default, best, p.budget.limits, p.spec.settings.metric, out / "pareto.png",
+        rows,
+        default,
+        best,
+        p.budget.limits,
+        p.spec.settings.metric,
+        out / "pareto.png",
         f"{p.cfg.data.source} on {p.target.env}, budget {p.budget.text()}: {len(rows)} trials",
-    )  # fmt: skip
+    )
     md = report.markdown(doc)
     (out / "report.md").write_text(md)
     (out / "report.html").write_text(report.html_page(md))
     s = doc["summary"]
     _say(
-        f"{s['trials']} trials in {s['wall_s']:.0f} s ({s['trials_per_minute']:.2f}/min): {s['ok']} feasible, "
-        f"{s['infeasible']} over budget, {s['stopped']} stopped early, {s['failed']} failed; report {out / 'report.html'}"
+        f"{s['trials']} trials in {s['wall_s']:.0f} s ({s['trials_per_minute']:.2f}/min): "
+        f"{s['ok']} feasible, {s['infeasible']} over budget, {s['stopped']} stopped early, "
+        f"{s['failed']} failed; report {out / 'report.html'}"
     )
     if best is None:
         print(
@@ -172,4 +223,9 @@ def _objective_text(p) -> str:
 
 def _summary(rows: list[dict], wall: float) -> dict[str, Any]:
     by = {s: sum(1 for r in rows if r.get("status") == s) for s in ("ok", "infeasible", "stopped", "failed")}
-    return {"trials": len(rows), **by, "wall_s": round(wall, 1), "trials_per_minute": len(rows) / (wall / 60.0)}
+    return {
+        "trials": len(rows),
+        **by,
+        "wall_s": round(wall, 1),
+        "trials_per_minute": len(rows) / (wall / 60.0),
+    }

@@ -109,7 +109,9 @@ def select(splits: DatasetSplits, source: str, seed: int, longest_window: int) -
     if len(test) >= 2:
         sel, hold = test[0::2], test[1::2]
         if _has_both(sel) and _has_both(hold):
-            return Selection(sel, hold, f"alternate test series ({len(sel)} select, {len(hold)} hold out)", True)
+            return Selection(
+                sel, hold, f"alternate test series ({len(sel)} select, {len(hold)} hold out)", True
+            )
     cut = [_cut(s, longest_window) for s in test]
     sel, hold = [c[0] for c in cut], [c[1] for c in cut]
     if not _has_both(sel):

@@ -58,7 +58,14 @@ def device_figures(manifest: dict[str, Any], target: SearchTarget, budgets=None)
 
 
 def lower_bound(
-    *, input_size: int, units: list[int], frontend: dict, length: int, channels: int, target: SearchTarget, budgets
+    *,
+    input_size: int,
+    units: list[int],
+    frontend: dict,
+    length: int,
+    channels: int,
+    target: SearchTarget,
+    budgets,
 ) -> dict[str, Any]:
     """Figures no trained model of this shape can go below: the flatbuffer counted as its weights and
     int32 biases only, no arena or scratch."""
@@ -69,7 +76,13 @@ def lower_bound(
         biases += u
         fan_in = u
     m = stand_in(
-        input_size=input_size, units=units, frontend=frontend, length=length, channels=channels,
-        tflite_bytes=weights + 4 * biases, arena_bytes=0, scratch_bytes=0,
-    )  # fmt: skip
+        input_size=input_size,
+        units=units,
+        frontend=frontend,
+        length=length,
+        channels=channels,
+        tflite_bytes=weights + 4 * biases,
+        arena_bytes=0,
+        scratch_bytes=0,
+    )
     return device_figures(m, target, budgets)

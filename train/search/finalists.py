@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from train.errors import UserError
-from train.search.budget import Budget, SearchTarget
+from train.search.budget import SearchTarget
 
 DISAGREE = 0.10  # |estimate / measured - 1| above this is reported as a disagreement
 
@@ -34,9 +34,13 @@ def train_finalist(cfg, out_dir: Path, command: str) -> dict[str, Any]:
 def _check(figure: str, estimate: int, measured: int, how: str) -> dict[str, Any]:
     diff = estimate / measured - 1.0 if measured else 0.0
     return {
-        "figure": figure, "estimate": int(estimate), "measured": int(measured), "difference": diff,
-        "disagree": abs(diff) > DISAGREE, "how": how,
-    }  # fmt: skip
+        "figure": figure,
+        "estimate": int(estimate),
+        "measured": int(measured),
+        "difference": diff,
+        "disagree": abs(diff) > DISAGREE,
+        "how": how,
+    }
 
 
 def measure(model_dir: Path, manifest: dict, target: SearchTarget, work: Path) -> dict[str, Any]:
@@ -46,8 +50,12 @@ def measure(model_dir: Path, manifest: dict, target: SearchTarget, work: Path) -
 
     est = device_figures(manifest, target)
     terms = {(fig, term): v for fig, term, v in est["terms"]}
-    out: dict[str, Any] = {"estimate": {k: est[k] for k in ("flash", "ram", "instructions")}, "checks": [],
-                           "measured": {}, "notes": []}  # fmt: skip
+    out: dict[str, Any] = {
+        "estimate": {k: est[k] for k in ("flash", "ram", "instructions")},
+        "checks": [],
+        "measured": {},
+        "notes": [],
+    }
     missing = have("arm-none-eabi-gcc", "qemu-system-arm")
     if missing:
         out["notes"].append(f"not measured on the emulated board: {missing}")
@@ -73,7 +81,9 @@ def _measure_compiled(model_dir: Path, manifest: dict, work: Path, est: dict, io
     base = device.build(model_dir, work / "bench-baseline", baseline=True)
     res = device.run_image(img.elf)
     if res["mismatches"]:
-        raise UserError(f"the compiled engine of {model_dir} disagrees with the host reference on the emulated board")
+        raise UserError(
+            f"the compiled engine of {model_dir} disagrees with the host reference on the emulated board"
+        )
     flash = img.flash - base.flash
     ram = img.ram_static - base.ram_static
     instr = res["min"]
@@ -88,22 +98,44 @@ def _measure_compiled(model_dir: Path, manifest: dict, work: Path, est: dict, io
         fe_note = " + the front-end harness"
     out["measured"] = {"flash": flash, "ram": ram + io, "instructions": instr}
     out["checks"] += [
-        _check("flash", est["flash"], flash, f"engine + model{fe_note} linked for the Cortex-M4F, minus the bare harness"),
-        _check("ram", est["ram"], ram + io, f"static RAM the same way{fe_note}, + the estimate's I/O buffers ({io:,} B)"),
-        _check("instructions", est["instructions"], instr, f"QEMU -icount: tae_engine_invoke{fe_note}, max over windows"),
-    ]  # fmt: skip
+        _check(
+            "flash",
+            est["flash"],
+            flash,
+            f"engine + model{fe_note} linked for the Cortex-M4F, minus the bare harness",
+        ),
+        _check(
+            "ram",
+            est["ram"],
+            ram + io,
+            f"static RAM the same way{fe_note}, + the estimate's I/O buffers ({io:,} B)",
+        ),
+        _check(
+            "instructions",
+            est["instructions"],
+            instr,
+            f"QEMU -icount: tae_engine_invoke{fe_note}, max over windows",
+        ),
+    ]
     emu = work / "image"
     build_image(emu, model_dir=model_dir)
     budgets = load_budgets()
     m = measure_elf(emu / "tinyae.elf", "mps2_an386", budgets)
     broken = budget_check(m, budgets.target("mps2_an386"))
     out["notes"].append(
-        f"whole emulated image (tools.emulator.build_image): flash {m.flash:,} B, static RAM {m.ram_static:,} B; "
-        + ("budgets.toml mps2_an386 gate: " + "; ".join(v.message for v in broken) if broken else "within budgets.toml's mps2_an386 gate")
-    )  # fmt: skip
+        "whole emulated image (tools.emulator.build_image): "
+        f"flash {m.flash:,} B, static RAM {m.ram_static:,} B; "
+        + (
+            "budgets.toml mps2_an386 gate: " + "; ".join(v.message for v in broken)
+            if broken
+            else "within budgets.toml's mps2_an386 gate"
+        )
+    )
 
 
-def _measure_tflm(model_dir: Path, manifest: dict, target: SearchTarget, work: Path, est: dict, out: dict) -> None:
+def _measure_tflm(
+    model_dir: Path, manifest: dict, target: SearchTarget, work: Path, est: dict, out: dict
+) -> None:
     from tools.budget import load_budgets, measure_elf
     from tools.emulator import build_image
 
@@ -123,9 +155,19 @@ def _measure_tflm(model_dir: Path, manifest: dict, target: SearchTarget, work: P
     terms = {term: v for fig, term, v in est["terms"]}
     model_engine = m.parts["model"] + m.parts["engine"]
     est_model_engine = terms.get("model", 0) + terms.get("tflm engine code", 0)
-    out["checks"].append(_check("flash (model + engine)", est_model_engine, model_engine,
-                                "TFLM image for the emulated Cortex-M4F from the nano33ble library (Chirale), "
-                                "model + engine groups of the budget gate"))  # fmt: skip
-    out["checks"].append(_check("ram (arena)", terms.get("arena/scratch", 0), m.parts["arena"], "arena symbol"))
+    out["checks"].append(
+        _check(
+            "flash (model + engine)",
+            est_model_engine,
+            model_engine,
+            "TFLM image for the emulated Cortex-M4F from the nano33ble library (Chirale), "
+            "model + engine groups of the budget gate",
+        )
+    )
+    out["checks"].append(
+        _check("ram (arena)", terms.get("arena/scratch", 0), m.parts["arena"], "arena symbol")
+    )
     out["measured"] = {"flash": est["flash"] - est_model_engine + model_engine}
-    out["notes"].append("TFLM instructions per window are not measured (no TFLM harness); the estimate stands")
+    out["notes"].append(
+        "TFLM instructions per window are not measured (no TFLM harness); the estimate stands"
+    )

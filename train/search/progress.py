@@ -27,9 +27,12 @@ class ProgressView(tune.Callback):
         for row in already or []:
             self._count(row["trial_id"], row)
         self.progress = Progress(
-            TextColumn("search"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("search"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
             console=Console(stderr=True),
-        )  # fmt: skip
+        )
         self.task = self.progress.add_task("trials", total=total, completed=len(self.final))
         self.live = Live(self._render(), console=Console(stderr=True), refresh_per_second=4, transient=False)
         self.started = time.perf_counter()
@@ -51,7 +54,8 @@ class ProgressView(tune.Callback):
         for r in self.final.values():
             by[r.get("status", "failed")] = by.get(r.get("status", "failed"), 0) + 1
         counts = Text(
-            f"done {len(self.final)} of {self.total}: ok {by.get('ok', 0)}, infeasible {by.get('infeasible', 0)}, "
+            f"done {len(self.final)} of {self.total}: ok {by.get('ok', 0)}, "
+            f"infeasible {by.get('infeasible', 0)}, "
             f"stopped early {by.get('stopped', 0)}, failed {by.get('failed', 0)}; running {len(self.running)}"
         )
         if self.best is None:
@@ -60,7 +64,8 @@ class ProgressView(tune.Callback):
             b = self.best
             best = Text(
                 f"best feasible so far: {self.metric} {b['objective']:.4f}  {b.get('shape', '')}  window "
-                f"{b.get('window')}  flash {b['flash']:,} B  RAM {b['ram']:,} B  {b['instructions']:,} instr/window"
+                f"{b.get('window')}  flash {b['flash']:,} B  RAM {b['ram']:,} B  "
+                f"{b['instructions']:,} instr/window"
             )
         return Group(self.progress, counts, best)
 

@@ -14,9 +14,24 @@ from pathlib import Path
 from typing import Any
 
 COLUMNS = (
-    "trial_id", "status", "objective", "objective_float", "holdout_roc_auc", "holdout_pr_auc", "flash", "ram",
-    "instructions", "macs", "shape", "window", "hop", "weights", "epochs", "seconds", "reason",
-)  # fmt: skip
+    "trial_id",
+    "status",
+    "objective",
+    "objective_float",
+    "holdout_roc_auc",
+    "holdout_pr_auc",
+    "flash",
+    "ram",
+    "instructions",
+    "macs",
+    "shape",
+    "window",
+    "hop",
+    "weights",
+    "epochs",
+    "seconds",
+    "reason",
+)
 
 
 def _value_columns(rows: list[dict]) -> list[str]:
@@ -30,7 +45,9 @@ def write_table(rows: list[dict], out: Path) -> None:
         w = csv.writer(f)
         w.writerow([*COLUMNS, *vcols])
         for r in rows:
-            w.writerow([_cell(r.get(c)) for c in COLUMNS] + [_cell(r.get("values", {}).get(v)) for v in vcols])
+            w.writerow(
+                [_cell(r.get(c)) for c in COLUMNS] + [_cell(r.get("values", {}).get(v)) for v in vcols]
+            )
 
 
 def _cell(v: Any) -> str:
@@ -52,8 +69,15 @@ def pareto_front(rows: list[dict], figure: str) -> list[dict]:
     return front
 
 
-def plot(rows: list[dict], default: dict, best: dict | None, limits: dict[str, int], metric: str, path: Path,
-         title: str) -> None:  # fmt: skip
+def plot(
+    rows: list[dict],
+    default: dict,
+    best: dict | None,
+    limits: dict[str, int],
+    metric: str,
+    path: Path,
+    title: str,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -65,26 +89,49 @@ def plot(rows: list[dict], default: dict, best: dict | None, limits: dict[str, i
         "infeasible": ("x", "tab:red", "over budget (objective not trained: shown at 0)"),
         "stopped": ("v", "tab:gray", "stopped early (float objective at the stop)"),
     }
-    for ax, fig_key, unit in ((axes[0], "flash", "flash (B, tinyae's share)"),
-                              (axes[1], "instructions", "instructions per window")):  # fmt: skip
+    for ax, fig_key, unit in (
+        (axes[0], "flash", "flash (B, tinyae's share)"),
+        (axes[1], "instructions", "instructions per window"),
+    ):
         for status, (marker, color, label) in styles.items():
             pts = [r for r in rows if r.get("status") == status and r.get(fig_key) is not None]
             if not pts:
                 continue
-            ys = [
-                r.get("objective") if status == "ok" else (r.get("objective_float") or 0.0) for r in pts
-            ]
+            ys = [r.get("objective") if status == "ok" else (r.get("objective_float") or 0.0) for r in pts]
             ax.scatter([r[fig_key] for r in pts], ys, marker=marker, c=color, label=label, alpha=0.75)
         front = pareto_front(rows, fig_key)
         if front:
-            ax.plot([r[fig_key] for r in front], [r["objective"] for r in front], "-", c="tab:blue", lw=1,
-                    label="Pareto front (feasible)")  # fmt: skip
+            ax.plot(
+                [r[fig_key] for r in front],
+                [r["objective"] for r in front],
+                "-",
+                c="tab:blue",
+                lw=1,
+                label="Pareto front (feasible)",
+            )
         if default.get(fig_key) is not None and default.get("objective") is not None:
-            ax.scatter([default[fig_key]], [default["objective"]], marker="*", s=220, c="tab:orange",
-                       edgecolors="black", label="hand-set default", zorder=5)  # fmt: skip
+            ax.scatter(
+                [default[fig_key]],
+                [default["objective"]],
+                marker="*",
+                s=220,
+                c="tab:orange",
+                edgecolors="black",
+                label="hand-set default",
+                zorder=5,
+            )
         if best is not None:
-            ax.scatter([best[fig_key]], [best["objective"]], marker="o", s=200, facecolors="none",
-                       edgecolors="tab:green", linewidths=2, label="best feasible", zorder=6)  # fmt: skip
+            ax.scatter(
+                [best[fig_key]],
+                [best["objective"]],
+                marker="o",
+                s=200,
+                facecolors="none",
+                edgecolors="tab:green",
+                linewidths=2,
+                label="best feasible",
+                zorder=6,
+            )
         if fig_key in limits:
             ax.axvline(limits[fig_key], c="tab:red", ls="--", lw=1.2, label=f"budget {limits[fig_key]:,}")
         ax.set_xlabel(unit)
@@ -118,13 +165,15 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
         f"- objective: {doc['objective_text']}",
         f"- selection: {doc['selection']}",
-        f"- trials: {s['trials']} ({s['ok']} feasible, {s['infeasible']} over budget, {s['stopped']} stopped early, "
+        f"- trials: {s['trials']} ({s['ok']} feasible, {s['infeasible']} over budget, "
+        f"{s['stopped']} stopped early, "
         f"{s['failed']} failed) in {s['wall_s']:.0f} s on {doc['workers']} local worker(s): "
         f"{s['trials_per_minute']:.2f} trials/min",
         "",
         "## Best feasible against the hand-set default",
         "",
-        f"| | {metric} (selection) | holdout ROC AUC | holdout PR AUC | flash B | RAM B | instructions | shape | window |",
+        f"| | {metric} (selection) | holdout ROC AUC | holdout PR AUC | flash B | RAM B | instructions "
+        "| shape | window |",
         "|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for name, r in (("hand-set default", doc["default"]), ("best feasible", doc.get("best"))):
@@ -140,8 +189,16 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += ["", f"The default: {doc['default']['reason']}"]
     if doc.get("best"):
         lines += ["", f"Best trial values: `{json.dumps(doc['best'].get('values', {}), sort_keys=True)}`"]
-        lines += [f"Ready config: `{doc.get('best_toml', '')}`; model directory: `{doc.get('model_dir', '')}`"]
-    lines += ["", "![Pareto plots](pareto.png)", "", "## Finalists: estimate against the linked image and QEMU", ""]
+        lines += [
+            f"Ready config: `{doc.get('best_toml', '')}`; model directory: `{doc.get('model_dir', '')}`"
+        ]
+    lines += [
+        "",
+        "![Pareto plots](pareto.png)",
+        "",
+        "## Finalists: estimate against the linked image and QEMU",
+        "",
+    ]
     for f in doc.get("finalists", []):
         lines.append(f"- trial {f['trial_id']}: {f['verdict']}")
         for c in f.get("checks", []):
@@ -153,12 +210,20 @@ def markdown(doc: dict[str, Any]) -> str:
             lines.append(f"  - {note}")
     if not doc.get("finalists"):
         lines.append("none checked")
-    lines += ["", "## Every trial", "", "| trial | status | objective | flash | RAM | instructions | shape | window | reason |",
-              "|---|---|---:|---:|---:|---:|---|---:|---|"]  # fmt: skip
-    for r in sorted(doc["rows"], key=lambda r: -(r.get("objective") if r.get("objective") is not None else -9)):
+    lines += [
+        "",
+        "## Every trial",
+        "",
+        "| trial | status | objective | flash | RAM | instructions | shape | window | reason |",
+        "|---|---|---:|---:|---:|---:|---|---:|---|",
+    ]
+    for r in sorted(
+        doc["rows"], key=lambda r: -(r.get("objective") if r.get("objective") is not None else -9)
+    ):
         lines.append(
             f"| {r['trial_id']} | {r.get('status')} | {_fmt(r.get('objective'))} | {_fmt(r.get('flash'))} | "
-            f"{_fmt(r.get('ram'))} | {_fmt(r.get('instructions'))} | {r.get('shape', '')} | {r.get('window', '')} | "
+            f"{_fmt(r.get('ram'))} | {_fmt(r.get('instructions'))} | {r.get('shape', '')} | "
+            f"{r.get('window', '')} | "
             f"{(r.get('reason') or '').replace('|', '/')} |"
         )
     lines += ["", "## Protocol", "", doc["protocol"], ""]
@@ -179,7 +244,11 @@ def html_page(md: str) -> str:
             body.append(html.escape(line))
     return (
         "<!doctype html><meta charset='utf-8'><title>tinyae search</title>"
-        "<style>body{font-family:sans-serif;max-width:1200px;margin:auto} pre{white-space:pre-wrap}</style><pre>"
-        + "\n".join(body).replace("<h", "</pre><h").replace("</h1>", "</h1><pre>").replace("</h2>", "</h2><pre>")
+        "<style>body{font-family:sans-serif;max-width:1200px;margin:auto} "
+        "pre{white-space:pre-wrap}</style><pre>"
+        + "\n".join(body)
+        .replace("<h", "</pre><h")
+        .replace("</h1>", "</h1><pre>")
+        .replace("</h2>", "</h2><pre>")
         + "</pre>"
     )

@@ -146,16 +146,23 @@ def _check_data_and_budget(p: Plan) -> None:
         hidden = list(cfg.model.hidden)
         units = [*hidden, cfg.model.latent, *reversed(hidden), fe.feature_size]
         figs = lower_bound(
-            input_size=fe.feature_size, units=units, frontend=fe.to_manifest(rate), length=cfg.window.length,
-            channels=channels, target=p.target, budgets=budgets,
-        )  # fmt: skip
+            input_size=fe.feature_size,
+            units=units,
+            frontend=fe.to_manifest(rate),
+            length=cfg.window.length,
+            channels=channels,
+            target=p.target,
+            budgets=budgets,
+        )
         for k in ("flash", "ram", "instructions"):
             best[k] = min(best.get(k, figs[k]), figs[k])
         if not p.budget.check(figs):
             p.lower = best
             return
     if not any_valid:
-        raise UserError(f"no combination of the search space is a valid config ({first_error}); fix [search.space]")
+        raise UserError(
+            f"no combination of the search space is a valid config ({first_error}); fix [search.space]"
+        )
     p.lower = best
     smallest = ", ".join(
         f"{k} {best[k]:,}{'' if k == 'instructions' else ' B'} (budget {p.budget.limits[k]:,})"
@@ -295,7 +302,10 @@ def run(p: Plan, *, resume: bool, quiet: bool) -> tuple[list[dict[str, Any]], di
             )
             reports = max(1, p.cfg.train.epochs // settings.report_every)
             scheduler = AsyncHyperBandScheduler(
-                time_attr="training_iteration", grace_period=settings.grace, max_t=reports + 1, reduction_factor=3
+                time_attr="training_iteration",
+                grace_period=settings.grace,
+                max_t=reports + 1,
+                reduction_factor=3,
             )
             tuner = tune.Tuner(
                 trainable,
@@ -304,10 +314,13 @@ def run(p: Plan, *, resume: bool, quiet: bool) -> tuple[list[dict[str, Any]], di
                     search_alg=searcher, scheduler=scheduler, num_samples=p.trials, metric="score", mode="max"
                 ),
                 run_config=tune.RunConfig(
-                    storage_path=str(storage), name=EXPERIMENT, verbose=0, callbacks=callbacks,
+                    storage_path=str(storage),
+                    name=EXPERIMENT,
+                    verbose=0,
+                    callbacks=callbacks,
                     failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
                 ),
-            )  # fmt: skip
+            )
         if exists and view:
             # Tuner.restore takes no RunConfig; the restored run's callbacks are set on its config
             tuner._local_tuner.get_run_config().callbacks = callbacks
@@ -333,15 +346,32 @@ def _row(result: Any, p: Plan) -> dict[str, Any]:
         row.update(status="failed", reason=(text[-1] if text else type(result.error).__name__)[:300])
         return row
     keep = (
-        "status", "reason", "objective", "objective_float", "holdout_roc_auc", "holdout_pr_auc", "flash",
-        "ram", "instructions", "macs", "features", "shape", "weights", "window", "hop", "epochs", "sha256",
-        "seconds", "score",
-    )  # fmt: skip
+        "status",
+        "reason",
+        "objective",
+        "objective_float",
+        "holdout_roc_auc",
+        "holdout_pr_auc",
+        "flash",
+        "ram",
+        "instructions",
+        "macs",
+        "features",
+        "shape",
+        "weights",
+        "window",
+        "hop",
+        "epochs",
+        "sha256",
+        "seconds",
+        "score",
+    )
     row.update({k: metrics[k] for k in keep if k in metrics})
     if metrics.get("phase") != "final":
         row.update(
             status="stopped",
-            reason=f"stopped early by ASHA after epoch {metrics.get('epoch')} (float {p.spec.settings.metric} "
+            reason=f"stopped early by ASHA after epoch {metrics.get('epoch')} "
+            f"(float {p.spec.settings.metric} "
             f"{metrics.get('score', float('nan')):.4f} on the selection windows)",
             objective_float=metrics.get("score"),
         )

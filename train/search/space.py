@@ -44,7 +44,10 @@ DEFAULT_SPACE: dict[str, dict[str, Any]] = {
     "train": {"learning_rate": {"min": 5e-4, "max": 5e-3, "log": True}},
 }
 SEARCH_ONLY = {("window", "hop_ratio"): 0.5}
-NOT_SEARCHABLE = {"data": "the data source is what the search fits, not a choice", "quantize.targets": "--target"}
+NOT_SEARCHABLE = {
+    "data": "the data source is what the search fits, not a choice",
+    "quantize.targets": "--target",
+}
 METRICS = ("roc_auc", "pr_auc")
 SAMPLERS = ("tpe", "random")
 
@@ -80,7 +83,11 @@ class Dimension:
 
     def smallest(self) -> list[Any]:
         """Values that bound the model's size from below (all choices; a range's low end)."""
-        return list(self.choices) if self.kind == "choice" else [int(self.low) if self.kind == "int" else self.low]
+        return (
+            list(self.choices)
+            if self.kind == "choice"
+            else [int(self.low) if self.kind == "int" else self.low]
+        )
 
     def describe(self) -> str:
         if self.kind == "choice":
@@ -141,14 +148,16 @@ def _check_value(path: str, value: Any, current: Any) -> Any:
     coerced = _coerce(value, current, path)
     allowed = CHOICES.get((section, key))
     if allowed and coerced not in allowed:
-        raise UserError(f"[search.space] {path} = {value!r} is not one of {', '.join(allowed)}; fix that value")
+        raise UserError(
+            f"[search.space] {path} = {value!r} is not one of {', '.join(allowed)}; fix that value"
+        )
     return coerced
 
 
 def _dimension(path: str, spec: Any, current: Any) -> Dimension | Any:
     """A Dimension for a list or a {min, max, log} table; a single value is returned as is (fixed)."""
     where = f"[search.space] {path}"
-    if isinstance(spec, list) and not isinstance(current, list) or (
+    if (isinstance(spec, list) and not isinstance(current, list)) or (
         isinstance(spec, list) and spec and isinstance(spec[0], list)
     ):
         if not spec:
@@ -214,7 +223,8 @@ def parse_search(raw: dict[str, Any] | None, source: str) -> SearchSpec:
             raise UserError(f"[search.space] cannot search data.*: {NOT_SEARCHABLE['data']}; remove it")
         if section not in sections:
             raise UserError(
-                f"unknown section '{section}' in [search.space] of {source}; known: {', '.join(sorted(sections))}"
+                f"unknown section '{section}' in [search.space] of {source}; "
+                f"known: {', '.join(sorted(sections))}"
             )
         if not isinstance(table, dict):
             raise UserError(f"[search.space] {section} must be a table of keys, e.g. {section}.KEY = [..]")
@@ -227,7 +237,9 @@ def parse_search(raw: dict[str, Any] | None, source: str) -> SearchSpec:
         for key, spec in table.items():
             path = f"{section}.{key}"
             if path == "quantize.targets":
-                raise UserError("[search.space] cannot search quantize.targets: the search sets it from --target")
+                raise UserError(
+                    "[search.space] cannot search quantize.targets: the search sets it from --target"
+                )
             if (section, key) in SEARCH_ONLY:
                 current = SEARCH_ONLY[(section, key)]
             elif key in current_fields:

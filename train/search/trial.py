@@ -136,7 +136,9 @@ def _evaluate(job: Job, values: dict[str, Any], report: Callable[[dict], None]) 
     f_train, f_val = featurize(prep.train), featurize(prep.val)
     feature_names = fe_spec.feature_names(list(prep.channel_names))
     if fe_spec.raw_only:
-        norm = datamod.fit_normalization(prep.train, cfg.normalization.method, channel_names=prep.channel_names)
+        norm = datamod.fit_normalization(
+            prep.train, cfg.normalization.method, channel_names=prep.channel_names
+        )
     else:
         norm = datamod.fit_normalization(
             f_train, cfg.normalization.method, channel_names=feature_names, constant_ok=True
@@ -170,29 +172,44 @@ def _evaluate(job: Job, values: dict[str, Any], report: Callable[[dict], None]) 
     fe_manifest = fe_spec.to_manifest(rate)
 
     def figures_of(flatbuffer: bytes, arena: int) -> dict[str, Any]:
-        scratch = render(flatbuffer, "search trial")[2]["scratch_bytes"] if target.engine == "compiled" else None
+        scratch = (
+            render(flatbuffer, "search trial")[2]["scratch_bytes"] if target.engine == "compiled" else None
+        )
         m = stand_in(
-            input_size=x_train.shape[1], units=units, frontend=fe_manifest, length=cfg.window.length,
-            channels=n_ch, tflite_bytes=len(flatbuffer), arena_bytes=arena, scratch_bytes=scratch,
-        )  # fmt: skip
+            input_size=x_train.shape[1],
+            units=units,
+            frontend=fe_manifest,
+            length=cfg.window.length,
+            channels=n_ch,
+            tflite_bytes=len(flatbuffer),
+            arena_bytes=arena,
+            scratch_bytes=scratch,
+        )
         return device_figures(m, target)
 
     untrained = convert(model, representative, per_channel=weights.per_channel)
     arena = _arena(untrained, cfg.arena.margin_bytes) if target.engine == "tflm" else 0
     figs = figures_of(untrained, arena)
     out: dict[str, Any] = {
-        "flash": figs["flash"], "ram": figs["ram"], "instructions": figs["instructions"],
-        "macs": macs(model), "features": int(x_train.shape[1]),
+        "flash": figs["flash"],
+        "ram": figs["ram"],
+        "instructions": figs["instructions"],
+        "macs": macs(model),
+        "features": int(x_train.shape[1]),
         "shape": "-".join(str(u) for u in [x_train.shape[1], *units]),
-        "weights": weights.granularity, "window": cfg.window.length, "hop": cfg.window.hop,
-    }  # fmt: skip
+        "weights": weights.granularity,
+        "window": cfg.window.length,
+        "hop": cfg.window.hop,
+    }
     broken = budget.check(figs)
     if broken:
         excess = budget.excess(figs)
         out.update(
-            status="infeasible", reason="estimate over budget: " + "; ".join(broken),
-            score=max(INFEASIBLE_FLOOR, -excess), objective=None,
-        )  # fmt: skip
+            status="infeasible",
+            reason="estimate over budget: " + "; ".join(broken),
+            score=max(INFEASIBLE_FLOOR, -excess),
+            objective=None,
+        )
         return out
 
     # training, reporting the float objective on the selection windows to the scheduler
@@ -211,7 +228,9 @@ def _evaluate(job: Job, values: dict[str, Any], report: Callable[[dict], None]) 
         if (epoch + 1) % job.report_every == 0 and epoch + 1 < cfg.train.epochs:
             report({"phase": "training", "epoch": epoch + 1, "score": float_objective(m), **out})
 
-    history = fit(model, latent_index, x_train, x_val, cfg.model, cfg.train, show_progress=False, on_epoch=on_epoch)
+    history = fit(
+        model, latent_index, x_train, x_val, cfg.model, cfg.train, show_progress=False, on_epoch=on_epoch
+    )
     float_obj = float_objective(model)
     flatbuffer = convert(model, representative, per_channel=weights.per_channel)
     qi = inspect(flatbuffer)
@@ -219,10 +238,16 @@ def _evaluate(job: Job, values: dict[str, Any], report: Callable[[dict], None]) 
     out.update(flash=figs["flash"], ram=figs["ram"], instructions=figs["instructions"])
     gain = preprocess.input_gain(scale, qi.input_scale)
     ref = HostReference(
-        flatbuffer, offset=offset, gain=gain, input_scale=qi.input_scale, input_zero_point=qi.input_zero_point,
-        output_scale=qi.output_scale, output_zero_point=qi.output_zero_point, score_kind=cfg.train.loss,
+        flatbuffer,
+        offset=offset,
+        gain=gain,
+        input_scale=qi.input_scale,
+        input_zero_point=qi.input_zero_point,
+        output_scale=qi.output_scale,
+        output_zero_point=qi.output_zero_point,
+        score_kind=cfg.train.loss,
         frontend=featurize,
-    )  # fmt: skip
+    )
     s_sel = ref.evaluate(w_sel).scores
     if not np.all(np.isfinite(s_sel)):
         raise UserError("the int8 model gives non-finite scores on the selection windows")
@@ -230,10 +255,14 @@ def _evaluate(job: Job, values: dict[str, Any], report: Callable[[dict], None]) 
     out.update(objective=objective, objective_float=float_obj, epochs=len(history.loss), sha256=qi.sha256)
     if y_hold is not None and 0 < y_hold.sum() < len(y_hold):
         s_hold = ref.evaluate(w_hold).scores
-        out.update(holdout_roc_auc=_auc("roc_auc", y_hold, s_hold), holdout_pr_auc=_auc("pr_auc", y_hold, s_hold))
+        out.update(
+            holdout_roc_auc=_auc("roc_auc", y_hold, s_hold), holdout_pr_auc=_auc("pr_auc", y_hold, s_hold)
+        )
     broken = budget.check(figs)
     if broken:  # the trained flatbuffer's size differs from the untrained one's (never seen; checked)
-        out.update(status="infeasible", reason="estimate over budget: " + "; ".join(broken), score=INFEASIBLE_FLOOR)
+        out.update(
+            status="infeasible", reason="estimate over budget: " + "; ".join(broken), score=INFEASIBLE_FLOOR
+        )
         return out
     out.update(status="ok", reason="", score=objective)
     return out
