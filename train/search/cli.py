@@ -166,7 +166,7 @@ def finish(p, rows: list[dict], default: dict, wall: float, k: int) -> int:
         "best": best,
         "finalists": checked,
         "rows": rows,
-        "summary": _summary(rows, wall),
+        "summary": _summary(rows, wall, p.trials_s),
     }
     if best is not None and best_dir is not None:
         cfg, _ = trial_config(p, best)
@@ -221,11 +221,14 @@ def _objective_text(p) -> str:
     )
 
 
-def _summary(rows: list[dict], wall: float) -> dict[str, Any]:
+def _summary(rows: list[dict], wall: float, trials_s: float) -> dict[str, Any]:
+    """Counts by status; wall_s = Ray start + the default + the trials; trials_s = the trials alone."""
     by = {s: sum(1 for r in rows if r.get("status") == s) for s in ("ok", "infeasible", "stopped", "failed")}
     return {
         "trials": len(rows),
         **by,
         "wall_s": round(wall, 1),
+        "trials_s": round(trials_s, 1),
         "trials_per_minute": len(rows) / (wall / 60.0),
+        "trials_per_minute_trials_only": len(rows) / (trials_s / 60.0) if trials_s > 0 else None,
     }

@@ -45,6 +45,7 @@ class Plan:
     selection: str = ""
     labelled: bool = True
     lower: dict[str, int] = field(default_factory=dict)  # per figure, the smallest over the space
+    trials_s: float = 0.0  # wall time of the trials alone (Tuner.fit), set by run()
 
     def job(self, *, baseline: bool = False) -> Job:
         return Job(
@@ -56,6 +57,7 @@ class Plan:
             report_every=self.spec.settings.report_every,
             cpus=self.spec.settings.cpus_per_trial,
             longest_window=self.longest_window,
+            always_train=baseline,
         )
 
     @property
@@ -324,7 +326,9 @@ def run(p: Plan, *, resume: bool, quiet: bool) -> tuple[list[dict[str, Any]], di
         if exists and view:
             # Tuner.restore takes no RunConfig; the restored run's callbacks are set on its config
             tuner._local_tuner.get_run_config().callbacks = callbacks
+        t_trials = time.perf_counter()
         grid = tuner.fit()
+        p.trials_s = time.perf_counter() - t_trials
         rows = [_row(r, p) for r in grid]
     finally:
         if view:
