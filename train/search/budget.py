@@ -30,6 +30,7 @@ class Budget:
     """Limits per figure (absent = unconstrained)."""
 
     limits: dict[str, int]
+    source: str = ""  # as the user wrote it
 
     def check(self, figures: dict[str, int]) -> list[str]:
         """One phrase per broken limit, e.g. 'flash 52,100 B > 49,152 B'."""
@@ -50,7 +51,7 @@ class Budget:
         return worst
 
     def text(self) -> str:
-        return ",".join(f"{k}={v}" for k, v in self.limits.items())
+        return self.source or ",".join(f"{k}={v}" for k, v in self.limits.items())
 
 
 def _unit(key: str) -> str:
@@ -87,7 +88,7 @@ def parse_budget(text: str) -> Budget:
         limits[key] = n
     if not limits:
         raise UserError("--budget names no limit; pass e.g. --budget flash=48k,ram=16k,instructions=200k")
-    return Budget(limits)
+    return Budget(limits, text.strip())
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,11 @@ def main(args: argparse.Namespace, command: str) -> int:
         f"target {p.target.description}, budget {p.budget.text()}; selection: {p.selection}"
     )
     rows, default, wall = runner.run(p, resume=args.resume, quiet=args.quiet)
+    if len(rows) < p.trials:
+        _say(
+            f"the search was interrupted after {len(rows)} of {p.trials} trials; the results "
+            f"below cover those, and `--resume` with the same arguments continues it in {p.out}"
+        )
     k = args.finalists if args.finalists is not None else p.spec.settings.finalists
     return finish(p, rows, default, wall, k)
 

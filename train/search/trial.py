@@ -192,7 +192,8 @@ def _evaluate(job: Job, values: dict[str, Any], report: Callable[[dict], None]) 
     # the trained model's: convert with distinct biases, then put the initial weights back untouched.
     initial = model.get_weights()
     noise = np.random.default_rng(12345)
-    model.set_weights([w if w.ndim > 1 else noise.normal(0.0, 0.01, w.shape).astype(w.dtype) for w in initial])
+    distinct = [w if w.ndim > 1 else noise.normal(0.0, 0.01, w.shape).astype(w.dtype) for w in initial]
+    model.set_weights(distinct)
     untrained = convert(model, representative, per_channel=weights.per_channel)
     model.set_weights(initial)
     arena = _arena(untrained, cfg.arena.margin_bytes) if target.engine == "tflm" else 0
