@@ -179,7 +179,7 @@ def render(res: dict) -> str:
             continue
         s, de, b = d["summary"], d["default"], d.get("best")
         fits = "yes" if de.get("status") == "ok" else f"no ({de.get('reason', '')})"
-        best_vals = {k: v for k, v in (b or {}).get("values", {}).items()}
+        best_vals = dict((b or {}).get("settings", {}))
         lines.append(
             f"| {c['data']} | {c['budget_name']} `{c['budget']}` | "
             f"{s['trials']} ({s['ok']} / {s['infeasible']} / "

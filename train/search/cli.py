@@ -103,6 +103,9 @@ def finish(p, rows: list[dict], default: dict, wall: float, k: int) -> int:
     from train.search.data import SELECTION_PROTOCOL
 
     out = p.out
+    for r in rows:  # the values as config values (Ray holds the choices as their JSON text)
+        r["settings"] = trial_config(p, r)[1]
+    default["settings"] = {}
     ok = sorted((r for r in rows if r.get("status") == "ok"), key=lambda r: -r["objective"])
     checked: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None

@@ -34,8 +34,12 @@ COLUMNS = (
 )
 
 
+def _settings(r: dict) -> dict:
+    return r.get("settings", r.get("values", {}))
+
+
 def _value_columns(rows: list[dict]) -> list[str]:
-    return sorted({k for r in rows for k in r.get("values", {})})
+    return sorted({k for r in rows for k in _settings(r)})
 
 
 def write_table(rows: list[dict], out: Path) -> None:
@@ -46,7 +50,7 @@ def write_table(rows: list[dict], out: Path) -> None:
         w.writerow([*COLUMNS, *vcols])
         for r in rows:
             w.writerow(
-                [_cell(r.get(c)) for c in COLUMNS] + [_cell(r.get("values", {}).get(v)) for v in vcols]
+                [_cell(r.get(c)) for c in COLUMNS] + [_cell(_settings(r).get(v)) for v in vcols]
             )
 
 
@@ -55,6 +59,8 @@ def _cell(v: Any) -> str:
         return ""
     if isinstance(v, float):
         return f"{v:.6g}"
+    if isinstance(v, list | dict):
+        return json.dumps(v)
     return str(v)
 
 
@@ -188,7 +194,7 @@ def markdown(doc: dict[str, Any]) -> str:
     if doc["default"].get("reason"):
         lines += ["", f"The default: {doc['default']['reason']}"]
     if doc.get("best"):
-        lines += ["", f"Best trial values: `{json.dumps(doc['best'].get('values', {}), sort_keys=True)}`"]
+        lines += ["", f"Best trial values: `{json.dumps(_settings(doc['best']), sort_keys=True)}`"]
         lines += [
             f"Ready config: `{doc.get('best_toml', '')}`; model directory: `{doc.get('model_dir', '')}`"
         ]
