@@ -49,9 +49,7 @@ def write_table(rows: list[dict], out: Path) -> None:
         w = csv.writer(f)
         w.writerow([*COLUMNS, *vcols])
         for r in rows:
-            w.writerow(
-                [_cell(r.get(c)) for c in COLUMNS] + [_cell(_settings(r).get(v)) for v in vcols]
-            )
+            w.writerow([_cell(r.get(c)) for c in COLUMNS] + [_cell(_settings(r).get(v)) for v in vcols])
 
 
 def _cell(v: Any) -> str:
