@@ -90,9 +90,12 @@ def plot(
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
     styles = {
         "ok": ("o", "tab:blue", "feasible"),
-        "infeasible": ("x", "tab:red", "over budget (objective not trained: shown at 0)"),
+        "infeasible": ("x", "tab:red", "over budget (not trained: drawn along the bottom)"),
         "stopped": ("v", "tab:gray", "stopped early (float objective at the stop)"),
     }
+    known = [r.get("objective") or r.get("objective_float") for r in [*rows, default]]
+    known = [v for v in known if v is not None]
+    floor = (min(known) - 0.02) if known else 0.0
     for ax, fig_key, unit in (
         (axes[0], "flash", "flash (B, tinyae's share)"),
         (axes[1], "instructions", "instructions per window"),
@@ -101,7 +104,7 @@ def plot(
             pts = [r for r in rows if r.get("status") == status and r.get(fig_key) is not None]
             if not pts:
                 continue
-            ys = [r.get("objective") if status == "ok" else (r.get("objective_float") or 0.0) for r in pts]
+            ys = [r.get("objective") if status == "ok" else (r.get("objective_float") or floor) for r in pts]
             ax.scatter([r[fig_key] for r in pts], ys, marker=marker, c=color, label=label, alpha=0.75)
         front = pareto_front(rows, fig_key)
         if front:
@@ -141,9 +144,10 @@ def plot(
         ax.set_xlabel(unit)
         ax.set_ylabel(f"int8 {metric} (selection windows)")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, loc="lower right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=4, frameon=False)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
