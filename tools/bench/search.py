@@ -142,6 +142,14 @@ def measure(out: Path, work: Path, trials: int, say) -> dict:
     return res
 
 
+def _decode(v):
+    """A value as Ray holds a choice (its JSON text) -> the config value."""
+    try:
+        return json.loads(v) if isinstance(v, str) else v
+    except json.JSONDecodeError:
+        return v
+
+
 def _f(v, digits: int = 4) -> str:
     if v is None:
         return "n/a"
@@ -179,7 +187,9 @@ def render(res: dict) -> str:
             continue
         s, de, b = d["summary"], d["default"], d.get("best")
         fits = "yes" if de.get("status") == "ok" else f"no ({de.get('reason', '')})"
-        best_vals = dict((b or {}).get("settings", {}))
+        best_vals = dict(
+            (b or {}).get("settings") or {k: _decode(v) for k, v in (b or {}).get("values", {}).items()}
+        )
         lines.append(
             f"| {c['data']} | {c['budget_name']} `{c['budget']}` | "
             f"{s['trials']} ({s['ok']} / {s['infeasible']} / "
