@@ -22,6 +22,7 @@ def stand_in(
     tflite_bytes: int,
     arena_bytes: int,
     scratch_bytes: int | None,
+    const_bytes: int | None = None,
 ) -> dict[str, Any]:
     """The manifest keys the estimators read. units: every Dense layer's width, input to output."""
     m: dict[str, Any] = {
@@ -34,6 +35,8 @@ def stand_in(
     }
     if scratch_bytes is not None:
         m["compiled"] = {"scratch_bytes": int(scratch_bytes)}
+        if const_bytes is not None:
+            m["compiled"]["const_bytes"] = int(const_bytes)
     return m
 
 
@@ -84,5 +87,6 @@ def lower_bound(
         tflite_bytes=weights + 4 * biases,
         arena_bytes=0,
         scratch_bytes=0,
+        const_bytes=weights + 4 * biases,
     )
     return device_figures(m, target, budgets)

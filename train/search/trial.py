@@ -173,9 +173,8 @@ def _evaluate(job: Job, values: dict[str, Any], report: Callable[[dict], None]) 
     fe_manifest = fe_spec.to_manifest(rate)
 
     def figures_of(flatbuffer: bytes, arena: int) -> dict[str, Any]:
-        scratch = (
-            render(flatbuffer, "search trial")[2]["scratch_bytes"] if target.engine == "compiled" else None
-        )
+        info = render(flatbuffer, "search trial")[2] if target.engine == "compiled" else {}
+        scratch, const = info.get("scratch_bytes"), info.get("const_bytes")
         m = stand_in(
             input_size=x_train.shape[1],
             units=units,
@@ -185,6 +184,7 @@ def _evaluate(job: Job, values: dict[str, Any], report: Callable[[dict], None]) 
             tflite_bytes=len(flatbuffer),
             arena_bytes=arena,
             scratch_bytes=scratch,
+            const_bytes=const,
         )
         return device_figures(m, target)
 
