@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -176,6 +177,10 @@ def _check_data_and_budget(p: Plan) -> None:
     )
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 # -- Ray ---------------------------------------------------------------------------------------------
 def _trainable(config: dict[str, Any], job: dict[str, Any], choice_paths: list[str]) -> None:
     from ray import tune
@@ -269,6 +274,7 @@ def run(p: Plan, *, resume: bool, quiet: bool) -> tuple[list[dict[str, Any]], di
     ident_path.write_text(json.dumps(p.identity(), indent=2) + "\n")
 
     t0 = time.perf_counter()
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the search like Ctrl-C: Ray is shut down
     _start_ray(p)
     view = None
     try:
