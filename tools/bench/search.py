@@ -247,11 +247,12 @@ def render(res: dict) -> str:
     lines += ["", *[f"- {r['workers']} worker(s): `{r['command']}`" for r in res["scaling"]], ""]
     lines += [
         "Why it does not scale here: this machine has 2 cores and is shared — other engineers' test and",
-        "bench runs kept its load average at 3.7-4.9 during these runs. Each trial is one Ray worker whose",
+        "bench runs ran meanwhile (5- and 15-minute load averages 3.7 and 4.9 right after these runs).",
+        "Each trial is one Ray worker whose",
         "TensorFlow and BLAS are bounded to one thread (`cpus_per_trial`; a trial measured in-process used",
         "9.1 s of CPU in 14.8 s of wall time), so a second worker only helps when a core is idle, and a",
-        "third or fourth only time-share the same two cores: the same model trained 3x slower per trial",
-        "with 2 workers than with 1 in these runs. Trials are independent, so on a cluster",
+        "third or fourth only time-share the same two cores: the same trial (192-64-16-64-192, 80 epochs)",
+        "took 13.5 s with 1 worker, 41.0 s with 2 and 57.5 s with 4. Trials are independent, so on a cluster",
         "(`--address ray://head:10001`) the trials/min grow with the cores Ray offers, up to the number of",
         "trials the sampler lets run at once (`--workers`, ConcurrencyLimiter); TPE then proposes from fewer",
         "finished trials per decision, and the finalists are still trained and measured on the machine that",
