@@ -120,12 +120,17 @@ def finish(p, rows: list[dict], default: dict, wall: float, k: int) -> int:
             f"finalist {row['trial_id']} ({p.spec.settings.metric} {row['objective']:.4f}): "
             f"training from {toml}"
         )
-        manifest = fin.train_finalist(cfg, fdir / "model", f"python -m train model --config {toml}")
         entry: dict[str, Any] = {
             "trial_id": row["trial_id"],
             "toml": str(toml),
             "model_dir": str(fdir / "model"),
         }
+        try:
+            manifest = fin.train_finalist(cfg, fdir / "model", f"python -m train model --config {toml}")
+        except UserError as exc:  # recorded; the next finalist is tried
+            entry.update(reproduced=False, notes=[], verdict=f"failed to train from its TOML: {exc}")
+            checked.append(entry)
+            continue
         same = manifest["model"]["sha256"] == row.get("sha256")
         entry["reproduced"] = same
         notes = (
@@ -139,7 +144,10 @@ def finish(p, rows: list[dict], default: dict, wall: float, k: int) -> int:
         )
         if k > 0:
             _say(f"finalist {row['trial_id']}: checking the estimate on the emulated board")
-            m = fin.measure(fdir / "model", manifest, p.target, fdir / "device")
+            try:
+                m = fin.measure(fdir / "model", manifest, p.target, fdir / "device")
+            except UserError as exc:
+                m = {"checks": [], "measured": {}, "estimate": {}, "notes": [f"not measured: {exc}"]}
             entry.update(checks=m["checks"], measured=m["measured"], estimate=m["estimate"])
             notes += m["notes"]
             broken = p.budget.check(m["measured"])
