@@ -149,6 +149,10 @@ def measure(out: Path, work: Path, trials: int, say, scaling_from: Path | None =
     return res
 
 
+def _kinds(v) -> str:
+    return "+".join(v) if isinstance(v, list) else str(v or "")
+
+
 def _decode(v):
     """A value as Ray holds a choice (its JSON text) -> the config value."""
     try:
@@ -204,7 +208,7 @@ def render(res: dict) -> str:
             f"{_f(de.get('objective'))} / {_f(de.get('holdout_roc_auc'))}, {fits} | "
             + (
                 f"{_f(b['objective'])} / {_f(b.get('holdout_roc_auc'))} | "
-                f"{b.get('shape')}, {b.get('window')}, {best_vals.get('frontend.kinds', '')} | "
+                f"{b.get('shape')}, {b.get('window')}, {_kinds(best_vals.get('frontend.kinds'))} | "
                 f"{_f(b['flash'])} / {_f(b['ram'])} / {_f(b['instructions'])} |"
                 if b
                 else "none feasible | | |"
@@ -231,7 +235,12 @@ def render(res: dict) -> str:
         "(the same proposals whatever the concurrency), Nano 33 BLE budget, no finalists.",
         "",
         *(
-            [f"(Scaling runs reused from `{res['scaling_from']}`, measured with the same code.)", ""]
+            [
+                f"(Scaling runs reused from `{res['scaling_from']}`, measured just before the compiled "
+                "engine's estimate constants were corrected; the Nano 33 BLE budget bound none of their "
+                "trials, so the change does not touch them.)",
+                "",
+            ]
             if res.get("scaling_from")
             else []
         ),
