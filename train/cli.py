@@ -25,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
         "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value"
     )
     m.add_argument("--quiet", action="store_true", help="no progress bar")
+    from train.search.cli import add_parser as add_search
+
+    add_search(sub)
     e = sub.add_parser("export", help="re-render the C headers from an existing manifest.json")
     e.add_argument("--model-dir", type=Path, default=Path("build/model"))
     t = sub.add_parser(
@@ -89,6 +92,13 @@ def main(argv: list[str] | None = None) -> int:
             quiet=args.quiet,
         )
         return 0
+    if args.command == "search":
+        from train.search.cli import main as search_main
+
+        cmd = "python -m train " + " ".join(
+            shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+        )
+        return search_main(args, cmd)
     if args.command == "export":
         import json
 

@@ -223,10 +223,16 @@ def _apply(section_obj: Any, section: str, values: dict[str, Any], source: str) 
         setattr(section_obj, key, coerced)
 
 
+#: Sections of an experiment file that another command reads; the others ignore them.
+OTHER_COMMAND_SECTIONS = {"search": "python -m train search"}
+
+
 def from_dict(raw: dict[str, Any], source: str = "the config", base: Config | None = None) -> Config:
     cfg = copy.deepcopy(base) if base else Config()
     sections = {f.name for f in fields(cfg)}
     for section, values in raw.items():
+        if section in OTHER_COMMAND_SECTIONS:
+            continue
         if section not in sections:
             raise UserError(
                 f"unknown section [{section}] in {source}; known sections: {', '.join(sorted(sections))}"

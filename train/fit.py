@@ -16,6 +16,7 @@ a plain dense stack:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import keras
@@ -135,8 +136,13 @@ def fit(
     tcfg: TrainConfig,
     *,
     show_progress: bool = True,
+    on_epoch: Callable[[int, History, keras.Model], None] | None = None,
 ) -> History:
-    """Train on normalized, flattened normal windows; restore the weights of the best validation epoch."""
+    """Train on normalized, flattened normal windows; restore the weights of the best validation epoch.
+
+    on_epoch(epoch, history, model) runs after every epoch (the search reports to its scheduler
+    there); an exception it raises ends the training and propagates.
+    """
     keras.utils.set_random_seed(tcfg.seed)
     rng = np.random.default_rng(tcfg.seed)
     step = make_step(model, latent_index, mcfg, tcfg, tcfg.seed)
@@ -171,6 +177,8 @@ def fit(
             hist.penalty.append(float(np.mean(penalties)))
             hist.val_loss.append(val)
             progress.update(task, advance=1, loss=hist.loss[-1], val=val)
+            if on_epoch is not None:
+                on_epoch(epoch, hist, model)
             if val < best - 1e-7:
                 best, waited, hist.best_epoch = val, 0, epoch
                 best_weights = model.get_weights()

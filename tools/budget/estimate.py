@@ -36,7 +36,11 @@ def _int(manifest: dict[str, Any], dotted: str) -> int:
 
 
 def compiled_model_bytes(manifest: dict[str, Any]) -> tuple[int, str]:
-    """Flash of the compiled engine's constants: int8 weights; int32 bias, multiplier and shift per unit."""
+    """Flash of the compiled engine's constants: the generator's own count (compiled.const_bytes) when the
+    manifest has it, else int8 weights + int32 bias, multiplier and shift per unit (an upper bound)."""
+    const = manifest.get("compiled", {}).get("const_bytes")
+    if isinstance(const, int) and not isinstance(const, bool) and const > 0:
+        return const, "compiled.const_bytes (weights, biases, requantization, tables as generated)"
     layers = manifest.get("model", {}).get("layers")
     if not layers:
         n = _int(manifest, "model.tflite_bytes")

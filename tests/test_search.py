@@ -1,0 +1,291 @@
+"""`python -m train search`: budgets, search space, refusals before any trial, one trial's outcomes,
+and a small search on Ray (feasible best, TOML that reproduces the model, resume, no Ray left behind)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from train.cli import main
+from train.errors import UserError
+from train.search.budget import parse_budget
+from train.search.space import DEFAULT_SPACE, apply_params, parse_search
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TINY = """
+[data]
+source = "synthetic"
+
+[window]
+length = 32
+hop = 16
+
+[model]
+hidden = [16]
+latent = 4
+
+[train]
+epochs = 6
+patience = 3
+
+[search]
+trials = 4
+report_every = 2
+grace = 1
+finalists = 1
+seed = 3
+default_space = false
+
+[search.space]
+window.length = [16, 32]
+frontend.kinds = [["raw"], ["stats"]]
+model.hidden = [[8], [32]]
+"""
+BUDGET = "flash=20k,ram=4k,instructions=8k"
+
+
+def _write(tmp_path: Path, text: str, name: str = "exp.toml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def _run_cli(args: list[str], capsys) -> tuple[int, str]:
+    rc = main(["search", *args])
+    return rc, capsys.readouterr().err
+
+
+# -- budget ------------------------------------------------------------------------------------------
+def test_budget_units():
+    b = parse_budget("flash=48k,ram=16KiB,instructions=200k")
+    assert b.limits == {"flash": 48 * 1024, "ram": 16 * 1024, "instructions": 200_000}
+    assert parse_budget("flash=1M").limits["flash"] == 1 << 20
+    assert parse_budget("instructions=1.5M").limits["instructions"] == 1_500_000
+    assert b.check({"flash": 48 * 1024 + 1, "ram": 1, "instructions": 1}) == ["flash 49,153 B > 49,152 B"]
+    assert b.excess({"flash": 2 * 48 * 1024}) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("flash=48k,bogus=1", "unknown budget key 'bogus'"),
+        ("flash=48q", "is not a number"),
+        ("flash", "must look like key=value"),
+        ("ram=0", "more than zero"),
+        ("flash=1k,flash=2k", "given twice"),
+        ("instructions=2KiB", "is not a number"),
+        (",", "names no limit"),
+    ],
+)
+def test_bad_budget_is_one_sentence(text, words):
+    with pytest.raises(UserError, match=words):
+        parse_budget(text)
+
+
+# -- space -------------------------------------------------------------------------------------------
+def test_default_space_and_trial_config():
+    spec = parse_search(None, "test")
+    assert {d.path for d in spec.dimensions} == {
+        f"{s}.{k}" for s, keys in DEFAULT_SPACE.items() for k in keys
+    }
+    lr = next(d for d in spec.dimensions if d.path == "train.learning_rate")
+    assert (lr.kind, lr.log) == ("float", True)
+    from train.config import Config
+
+    cfg = apply_params(Config(), {"window.length": 128, "window.hop_ratio": 0.25, "model.hidden": [64, 32]})
+    assert (cfg.window.length, cfg.window.hop, cfg.model.hidden) == (128, 32, [64, 32])
+
+
+def test_space_entries_replace_defaults_and_fix_values():
+    spec = parse_search({"space": {"model": {"variant": "plain", "latent": {"min": 2, "max": 6}}}}, "t")
+    paths = {d.path: d for d in spec.dimensions}
+    assert "model.variant" not in paths and spec.fixed["model.variant"] == "plain"
+    assert paths["model.latent"].kind == "int" and paths["model.latent"].low == 2
+
+
+@pytest.mark.parametrize(
+    "space, words",
+    [
+        ({"model": {"latent": []}}, "empty list"),
+        ({"model": {"hidden": []}}, "empty list"),
+        ({"train": {"learning_rate": {"min": 1e-2, "max": 1e-3}}}, "empty range"),
+        ({"train": {"learning_rate": {"min": 0.0, "max": 1e-3, "log": True}}}, "must start above 0"),
+        ({"model": {"latnet": [4]}}, "unknown key 'model.latnet'"),
+        ({"modle": {"latent": [4]}}, "unknown section 'modle'"),
+        ({"data": {"source": ["csv"]}}, "cannot search data"),
+        ({"model": {"variant": ["plain", "fancy"]}}, "is not one of"),
+        ({"window": {"hop_ratio": [0.5, 2.0]}}, "must be in"),
+        ({"model": {"latent": {"min": 2.5, "max": 6}}}, "integer min and max"),
+    ],
+)
+def test_bad_space_is_one_sentence(space, words):
+    with pytest.raises(UserError, match=words):
+        parse_search({"space": space}, "t")
+
+
+def test_search_section_is_ignored_by_train_model(tmp_path):
+    from train import config
+
+    cfg = config.load(_write(tmp_path, TINY))
+    assert cfg.window.length == 32 and not hasattr(cfg, "search")
+
+
+# -- refusals before any trial ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--budget", "flash=48k,speed=3"], "unknown budget key 'speed'"),
+        (["--budget", "flash=2k"], "is below every configuration of the search space"),
+        (["--budget", "instructions=500"], "is below every configuration of the search space"),
+        (["--budget", BUDGET, "--target", "nano99"], "unknown --target 'nano99'"),
+        (["--budget", BUDGET, "--trials", "0"], "--trials 0 must be at least 1"),
+        (["--budget", BUDGET, "--set", "quantize.weights=per_channel"], "cannot run on nano33ble"),
+    ],
+)
+def test_bad_inputs_refused_before_any_trial(tmp_path, capsys, extra, words):
+    import ray
+
+    cfg = _write(tmp_path, TINY)
+    out = tmp_path / "out"
+    args = ["--config", str(cfg), "--out", str(out), *extra]
+    if "--target" not in extra:
+        args += ["--target", "nano33ble"]
+    rc, err = _run_cli(args, capsys)
+    assert rc == 2
+    assert err.count("\n") == 1 and err.startswith("error: ") and words in err, err
+    assert not out.exists() and not ray.is_initialized()
+
+
+def test_empty_range_in_config_refused(tmp_path, capsys):
+    cfg = _write(tmp_path, TINY + "train.learning_rate = { min = 0.01, max = 0.001 }\n")
+    rc, err = _run_cli(["--config", str(cfg), "--budget", BUDGET, "--out", str(tmp_path / "o")], capsys)
+    assert rc == 2 and "empty range" in err and err.count("\n") == 1
+
+
+# -- one trial, in-process ---------------------------------------------------------------------------------
+def _job(budget: str = "flash=64k,ram=16k,instructions=100k", target: str = "nano33ble_compiled"):
+    from train import config
+    from train.search.budget import resolve_target
+    from train.search.trial import Job
+
+    cfg = config.load(None, ["window.length=32", "window.hop=16", "model.hidden=[16]", "model.latent=4",
+                             "train.epochs=3"])  # fmt: skip
+    t = resolve_target(target)
+    cfg.quantize.targets = [t.env]
+    return Job(
+        cfg.to_dict(), {}, dict(parse_budget(budget).limits), dict(vars(t)), "roc_auc", 1, 1, 32
+    ).to_dict()
+
+
+def test_trial_reports_to_the_scheduler_and_scores_int8():
+    from train.search.trial import evaluate
+
+    reports: list[dict] = []
+    res = evaluate(_job(), {}, reports.append)
+    assert res["status"] == "ok" and 0.5 < res["objective"] <= 1.0 and res["score"] == res["objective"]
+    assert [r["epoch"] for r in reports] == [1, 2] and all(r["phase"] == "training" for r in reports)
+    assert res["flash"] <= 64 * 1024 and res["instructions"] <= 100_000 and res["holdout_roc_auc"] > 0.5
+
+
+def test_diverging_trial_is_recorded_as_failed():
+    from train.search.trial import FAILED_SCORE, evaluate
+
+    res = evaluate(_job(), {"train.learning_rate": 1e12}, lambda r: None)
+    assert res["status"] == "failed" and res["score"] == FAILED_SCORE
+    assert "diverged" in res["reason"] and "\n" not in res["reason"]
+
+
+def test_over_budget_trial_is_not_trained():
+    from train.search.trial import evaluate
+
+    res = evaluate(_job("flash=64k,instructions=3k"), {}, lambda r: pytest.fail("a report means training"))
+    assert res["status"] == "infeasible" and "instructions" in res["reason"] and "epochs" not in res
+    assert -1.0 <= res["score"] < 0
+
+
+def test_instruction_estimate_against_the_emulated_board():
+    """tools/budget/cost.py against the exact counts tools.bench.costmodel measured (bench/costmodel.json)."""
+    from tools.budget.cost import frontend_instructions_terms, network_instructions
+
+    doc = json.loads((ROOT / "bench" / "costmodel.json").read_text())
+    for p in doc["networks"]:
+        assert network_instructions([tuple(x) for x in p["layers"]]) == pytest.approx(
+            p["instructions"], rel=0.06
+        )
+    for p in doc["frontends"]:
+        est = sum(v for _, v in frontend_instructions_terms(p))
+        assert est == pytest.approx(p["instructions"], rel=0.13), p["name"]
+
+
+# -- a small search on Ray -----------------------------------------------------------------------------
+def _ray_processes(marker: str) -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if marker.encode() in (d / "cmdline").read_bytes():
+                pids.append(int(d.name))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_small_search_on_ray(tmp_path, capsys, monkeypatch):
+    import ray
+
+    from train import config
+    from train.pipeline import run
+
+    ray_tmp = tempfile.mkdtemp(prefix="tae-ray-", dir="/tmp")
+    monkeypatch.setenv("TAE_RAY_TMPDIR", ray_tmp)
+    cfg = _write(tmp_path, TINY)
+    out = tmp_path / "out"
+    args = ["--config", str(cfg), "--budget", BUDGET, "--target", "nano33ble_compiled", "--workers", "2",
+            "--out", str(out), "--quiet"]  # fmt: skip
+    try:
+        rc, err = _run_cli(args, capsys)
+        assert rc == 0, err
+        doc = json.loads((out / "results.json").read_text())
+        rows = doc["rows"]
+        assert len(rows) == 4 and {r["status"] for r in rows} <= {"ok", "infeasible", "stopped", "failed"}
+        best = doc["best"]
+        assert best["status"] == "ok" and best is not None
+        assert max(r["objective"] for r in rows if r["status"] == "ok") == best["objective"]
+        limits = parse_budget(BUDGET).limits
+        assert all(best[k] <= limits[k] for k in limits)
+        fin = doc["finalists"][0]
+        assert fin["trial_id"] == best["trial_id"] and fin["reproduced"]
+        assert all(fin["measured"][k] <= limits[k] for k in limits)
+        assert {c["figure"] for c in fin["checks"]} == {"flash", "ram", "instructions"}
+        for r in rows:
+            if r["status"] == "infeasible":
+                assert parse_budget(BUDGET).check(r) and r.get("objective") is None
+        # the written TOML reproduces the best trial's int8 model
+        manifest = run(config.load(out / "best.toml"), tmp_path / "again", "test", show_progress=False)
+        assert manifest["model"]["sha256"] == best["sha256"]
+        assert (out / "model" / "manifest.json").is_file() and (out / "pareto.png").stat().st_size > 10_000
+        csv_lines = (out / "results.csv").read_text().strip().splitlines()
+        assert len(csv_lines) == 1 + 1 + 4  # header, the default, the trials
+        assert doc["default"]["trial_id"] == "default" and doc["default"]["status"] == "ok"
+
+        # the same --out without --resume is refused; with --resume nothing runs again
+        rc, err = _run_cli(args, capsys)
+        assert rc == 2 and "--resume" in err
+        rc, err = _run_cli([*args, "--resume", "--finalists", "0"], capsys)
+        assert rc == 0, err
+        again = json.loads((out / "results.json").read_text())
+        assert sorted(r["trial_id"] for r in again["rows"]) == sorted(r["trial_id"] for r in rows)
+    finally:
+        assert not ray.is_initialized()
+        deadline = time.time() + 20
+        while _ray_processes(ray_tmp) and time.time() < deadline:
+            time.sleep(0.5)
+        assert _ray_processes(ray_tmp) == [], "Ray processes left behind"

@@ -1,0 +1,124 @@
+"""Instructions per window, estimated from a model's shape and front-end before any firmware exists.
+
+What is counted: the feature front-end (`tae_frontend_compute`) and the network (`tae_engine_invoke`),
+the two parts of a window's work that grow with the model; the normalization, input quantization and
+score of the pipeline (a few instructions per input value) are not. Units: instructions executed by a
+Cortex-M4 (the Nano 33 BLE's nRF52840 and the emulated mps2-an386), arm-none-eabi-gcc -Os.
+
+Sources of the constants:
+- compiled engine and front-end: least-squares fit of exact counts on the emulated Cortex-M4F
+  (`python -m tools.bench.costmodel --json bench/costmodel.json`, QEMU -icount; the command prints
+  every point's measured and estimated figure; bench/costmodel.json keeps them).
+- TFLM: DESIGN.md "Figures to beat", TFLM 90b983c on the same emulated Cortex-M4F, the network
+  128-64-16-64-128 (18,432 MACs): 72,268 instructions with CMSIS-NN kernels, 202,963 with the
+  reference kernels, both -Os. One shape only, so the per-MAC rate below carries the interpreter's
+  per-op overhead of that shape; small networks are underestimated. The ESP32 (Xtensa, reference
+  kernels, TensorFlowLite_ESP32 1.0.0) is estimated with the Cortex-M4 reference-kernel rate: a
+  proxy, there is no Xtensa emulator here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+# Compiled engine, per network: A*MACs + B*output units + D  (tools.bench.costmodel fit over 9 networks
+# from 16x8x2 to 128x96x32x8, 2,300-87,000 instructions, every point within 5%).
+COMPILED_PER_MAC = 0.967
+COMPILED_PER_UNIT = 13.0
+COMPILED_FIXED = 778.0
+
+# TFLM on a Cortex-M4, instructions per MAC of DESIGN.md's 128-64-16-64-128 (see the docstring).
+TFLM_CMSIS_NN_PER_MAC = 72_268 / 18_432
+TFLM_REFERENCE_PER_MAC = 202_963 / 18_432
+
+# Spectral front-end: per channel and frame S1*N*log2(N) + S2*N, per channel and band S3 (fit over 6
+# front-ends, 4,200-58,000 instructions, within 2.5%).
+SPECTRAL_NLOGN = 7.71
+SPECTRAL_N = 58.3
+SPECTRAL_BAND = 69.6
+# Stats front-end: per channel and sample T1 + T2 per statistic (fit over 4 front-ends, within 12%;
+# skew and kurtosis cost more than the other statistics, which this form averages).
+STATS_SAMPLE = 20.8
+STATS_SAMPLE_STAT = 4.5
+
+KERNELS = ("compiled", "tflm_cmsis_nn", "tflm_reference")
+
+
+def kernels_of(engine: str, library_kernels: str = "") -> str:
+    """The kernel family of an engine: "compiled", or TFLM's CMSIS-NN or reference kernels.
+
+    library_kernels: train.boards.TflmLibrary.kernels of the env's TFLM library (CMSIS-NN when it
+    says so)."""
+    if engine == "compiled":
+        return "compiled"
+    return "tflm_cmsis_nn" if library_kernels.startswith("CMSIS-NN") else "tflm_reference"
+
+
+def network_instructions(layers: Sequence[tuple[int, int]], kernels: str = "compiled") -> int:
+    """Instructions of one inference of a dense stack; layers = [(fan_in, units), ...] input to output."""
+    if kernels not in KERNELS:
+        raise ValueError(f"unknown kernels {kernels!r}; one of {', '.join(KERNELS)}")
+    macs = sum(i * o for i, o in layers)
+    if kernels == "tflm_cmsis_nn":
+        return round(TFLM_CMSIS_NN_PER_MAC * macs)
+    if kernels == "tflm_reference":
+        return round(TFLM_REFERENCE_PER_MAC * macs)
+    units = sum(o for _, o in layers)
+    return round(COMPILED_PER_MAC * macs + COMPILED_PER_UNIT * units + COMPILED_FIXED)
+
+
+def frontend_instructions_terms(fe: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """(term, instructions) of the front-end described by `fe`.
+
+    fe keys: kinds, length, channels; for spectral fft_length, frames, bands; for stats the list
+    `stats`. The raw front-end costs nothing beyond the pipeline's copy of the window.
+    """
+    kinds = list(fe.get("kinds") or ["raw"])
+    c = int(fe["channels"])
+    terms: list[tuple[str, int]] = []
+    if "spectral" in kinds:
+        n, frames, bands = int(fe["fft_length"]), int(fe["frames"]), int(fe["bands"])
+        v = c * frames * (SPECTRAL_NLOGN * n * math.log2(n) + SPECTRAL_N * n) + c * bands * SPECTRAL_BAND
+        terms.append(("spectral front-end", round(v)))
+    if "stats" in kinds:
+        length, k = int(fe["length"]), len(fe.get("stats") or ())
+        v = c * length * (STATS_SAMPLE + STATS_SAMPLE_STAT * k)
+        terms.append(("stats front-end", round(v)))
+    return terms
+
+
+def frontend_description(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys frontend_instructions_terms() reads, from a manifest's window and frontend sections."""
+    fe = manifest.get("frontend") or {}
+    w = manifest["window"]
+    out: dict[str, Any] = {
+        "kinds": fe.get("kinds") or ["raw"],
+        "length": int(w["length"]),
+        "channels": int(w["channels"]),
+        "stats": list(fe.get("stats") or ()),
+    }
+    sp = fe.get("spectral")
+    if sp:
+        out.update(
+            fft_length=int(sp["fft_length"]), frames=int(sp["frames"]), bands=len(sp["band_edges"]) - 1
+        )
+    return out
+
+
+def estimate_instructions(manifest: Mapping[str, Any], kernels: str = "compiled") -> tuple[int, list]:
+    """(instructions per window, [(term, instructions), ...]) for a manifest (or its search stand-in).
+
+    Reads model.layers (units), input.size, window and frontend. Raises KeyError on a manifest
+    without them (the caller turns that into its own sentence).
+    """
+    fan_in = int(manifest["input"]["size"])
+    layers = []
+    for layer in manifest["model"]["layers"]:
+        units = int(layer["units"])
+        layers.append((fan_in, units))
+        fan_in = units
+    terms = frontend_instructions_terms(frontend_description(manifest))
+    terms.append((f"network ({kernels})", network_instructions(layers, kernels)))
+    return sum(v for _, v in terms), terms

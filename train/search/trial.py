@@ -1,0 +1,290 @@
+"""One search trial: config -> data -> device figures -> (if feasible) training -> int8 objective.
+
+`evaluate()` runs in a Ray worker (or in-process for the hand-set default). Every outcome is a result
+dict with a status — ok, infeasible (the estimate breaks the budget; not trained), failed (the reason
+in one sentence) — and `score`, the number the sampler maximizes: the objective when ok, minus the
+relative budget excess when infeasible (so the sampler learns where the budget lies), FAILED_SCORE
+when failed. Training follows `python -m train model` step for step (same data preparation, seeds,
+representative windows), so the best trial's TOML reproduces its int8 model byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from train.errors import UserError
+
+FAILED_SCORE = -2.0
+INFEASIBLE_FLOOR = -1.0
+
+
+@dataclass
+class Job:
+    """Everything a worker needs besides the trial's values (JSON-able, sent to every worker)."""
+
+    base: dict[str, Any]  # Config.to_dict() of the experiment, quantize.targets set from --target
+    fixed: dict[str, Any]  # "section.key" -> value from [search.space]
+    budget: dict[str, int]
+    target: dict[str, str]  # SearchTarget fields
+    metric: str
+    report_every: int
+    cpus: int
+    longest_window: int
+    always_train: bool = False  # the hand-set default: its quality is reported even when over budget
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def bound_threads(cpus: int) -> None:
+    """Keep TensorFlow (and the BLAS under NumPy) to `cpus` threads in this process."""
+    for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(cpus)
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(cpus)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass  # already initialized in this worker (an earlier trial set the same numbers)
+
+
+_DATA_CACHE: dict[str, Any] = {}
+
+
+def _data(cfg, job: Job):
+    """(Prepared windows, Selection) for the trial's data and window, cached per worker process."""
+    from train import data as datamod
+    from train.data.splits import prepare_splits
+    from train.search.data import select
+
+    key = json.dumps([vars(cfg.data), cfg.window.length, cfg.window.hop], sort_keys=True, default=str)
+    if key not in _DATA_CACHE:
+        splits = datamod.load_source(cfg.data, cfg.window.length)
+        prep = prepare_splits(splits, cfg.window.length, cfg.window.hop)
+        sel = select(splits, cfg.data.source, cfg.data.seed, job.longest_window)
+        _DATA_CACHE.clear()  # one window setting at a time: keeps a worker's memory flat
+        _DATA_CACHE[key] = (prep, sel)
+    return _DATA_CACHE[key]
+
+
+def _auc(metric: str, labels: np.ndarray, scores: np.ndarray) -> float:
+    from train.metrics import pr_auc, roc_auc
+
+    return float(roc_auc(labels, scores) if metric == "roc_auc" else pr_auc(labels, scores))
+
+
+def evaluate(job_dict: dict[str, Any], values: dict[str, Any], report: Callable[[dict], None]) -> dict:
+    """Run one trial; `report` receives intermediate results (phase "training") and returns normally
+    unless the scheduler stops the trial. Returns the final result (phase "final")."""
+    job = Job(**job_dict)
+    t0 = time.perf_counter()
+    result: dict[str, Any] = {"phase": "final", "values": json.dumps(values, sort_keys=True)}
+    try:
+        result.update(_evaluate(job, values, report))
+    except UserError as exc:
+        result.update(status="failed", reason=str(exc), score=FAILED_SCORE)
+    except Exception as exc:  # a conversion or TFLM error, or a bug: recorded, the search goes on
+        last = traceback.extract_tb(exc.__traceback__)[-1]
+        where = f"{os.path.basename(last.filename)}:{last.lineno}"
+        result.update(status="failed", reason=f"{type(exc).__name__} at {where}: {exc}", score=FAILED_SCORE)
+    result["seconds"] = round(time.perf_counter() - t0, 2)
+    return result
+
+
+def _evaluate(job: Job, values: dict[str, Any], report: Callable[[dict], None]) -> dict:
+    from train.config import from_dict
+    from train.search.budget import Budget, SearchTarget
+    from train.search.space import apply_params
+
+    bound_threads(job.cpus)
+    from train import data as datamod
+    from train import preprocess
+    from train.boards import choose_weights
+    from train.compiled.generate import render
+    from train.fit import fit
+    from train.frontend import build_spec, extractor
+    from train.model import build_autoencoder, macs
+    from train.pipeline import _normalize
+    from train.quantize import convert, inspect
+    from train.reference import HostReference
+    from train.search.data import corruptions, windows
+    from train.search.figures import device_figures, stand_in
+
+    base = from_dict(job.base, "the search's base config")
+    cfg = apply_params(base, {**job.fixed, **values})
+    target = SearchTarget(**job.target)
+    budget = Budget(job.budget)
+    prep, sel = _data(cfg, job)
+    if len(prep.train) < 2 or len(prep.val) < 1:
+        raise UserError(
+            f"only {len(prep.train)} training and {len(prep.val)} validation windows of {cfg.window.length} "
+            "samples; this window is too long for the data"
+        )
+    n_ch = prep.train.shape[2]
+    rate = float(prep.sample_rate_hz or 0.0)
+    fe_spec = build_spec(cfg.frontend, cfg.window.length, n_ch, rate)
+    featurize = extractor(fe_spec)
+    f_train, f_val = featurize(prep.train), featurize(prep.val)
+    feature_names = fe_spec.feature_names(list(prep.channel_names))
+    if fe_spec.raw_only:
+        norm = datamod.fit_normalization(
+            prep.train, cfg.normalization.method, channel_names=prep.channel_names
+        )
+    else:
+        norm = datamod.fit_normalization(
+            f_train, cfg.normalization.method, channel_names=feature_names, constant_ok=True
+        )
+    offset, scale = norm.offset.astype(np.float32), norm.scale.astype(np.float32)
+    x_train, x_val = _normalize(f_train, offset, scale), _normalize(f_val, offset, scale)
+
+    # what the objective is computed on
+    if sel.labelled:
+        w_sel, y_sel = windows(sel.selection, cfg.window.length, cfg.window.hop)
+        w_hold, y_hold = windows(sel.holdout, cfg.window.length, cfg.window.hop)
+        if y_sel is None or not (0 < y_sel.sum() < len(y_sel)):
+            raise UserError(
+                f"the selection windows of length {cfg.window.length} hold no anomaly or no normal window; "
+                "this window is too long for the labelled data"
+            )
+    else:
+        corrupt = corruptions(prep.val, cfg.train.seed)
+        w_sel = np.concatenate([prep.val, corrupt])
+        y_sel = np.concatenate([np.zeros(len(prep.val), np.int8), np.ones(len(corrupt), np.int8)])
+        w_hold, y_hold = np.zeros((0, *prep.val.shape[1:]), np.float32), None
+    x_sel = _normalize(featurize(w_sel), offset, scale)
+
+    # the model and its device figures, before any training (they depend on the shape only)
+    model, latent_index = build_autoencoder(x_train.shape[1], cfg.model, seed=cfg.train.seed)
+    weights = choose_weights(cfg.quantize.weights, cfg.quantize.targets)
+    rng = np.random.default_rng(cfg.train.seed)
+    rep_idx = rng.permutation(len(x_train))[: cfg.quantize.representative_windows]
+    representative = x_train[np.sort(rep_idx)]
+    units = [int(layer.units) for layer in model.layers]
+    fe_manifest = fe_spec.to_manifest(rate)
+
+    def figures_of(flatbuffer: bytes, arena: int) -> dict[str, Any]:
+        info = render(flatbuffer, "search trial")[2] if target.engine == "compiled" else {}
+        scratch, const = info.get("scratch_bytes"), info.get("const_bytes")
+        m = stand_in(
+            input_size=x_train.shape[1],
+            units=units,
+            frontend=fe_manifest,
+            length=cfg.window.length,
+            channels=n_ch,
+            tflite_bytes=len(flatbuffer),
+            arena_bytes=arena,
+            scratch_bytes=scratch,
+            const_bytes=const,
+        )
+        return device_figures(m, target)
+
+    # Zero biases (the initializer's) are deduplicated by the converter and make a smaller flatbuffer than
+    # the trained model's: convert with distinct biases, then put the initial weights back untouched.
+    initial = model.get_weights()
+    noise = np.random.default_rng(12345)
+    distinct = [w if w.ndim > 1 else noise.normal(0.0, 0.01, w.shape).astype(w.dtype) for w in initial]
+    model.set_weights(distinct)
+    untrained = convert(model, representative, per_channel=weights.per_channel)
+    model.set_weights(initial)
+    arena = _arena(untrained, cfg.arena.margin_bytes) if target.engine == "tflm" else 0
+    figs = figures_of(untrained, arena)
+    out: dict[str, Any] = {
+        "flash": figs["flash"],
+        "ram": figs["ram"],
+        "instructions": figs["instructions"],
+        "macs": macs(model),
+        "features": int(x_train.shape[1]),
+        "shape": "-".join(str(u) for u in [x_train.shape[1], *units]),
+        "weights": weights.granularity,
+        "window": cfg.window.length,
+        "hop": cfg.window.hop,
+    }
+    broken = budget.check(figs)
+    if broken and not job.always_train:
+        excess = budget.excess(figs)
+        out.update(
+            status="infeasible",
+            reason="estimate over budget: " + "; ".join(broken),
+            score=max(INFEASIBLE_FLOOR, -excess),
+            objective=None,
+        )
+        return out
+
+    # training, reporting the float objective on the selection windows to the scheduler
+    def float_objective(m) -> float:
+        y = m.predict(x_sel, batch_size=512, verbose=0)
+        err = (y - x_sel) ** 2 if cfg.train.loss == "mse" else np.abs(y - x_sel)
+        s = err.mean(axis=1)
+        return _auc(job.metric, y_sel, s) if np.all(np.isfinite(s)) else float("nan")
+
+    def on_epoch(epoch: int, hist, m) -> None:
+        if not np.isfinite(hist.loss[-1]):
+            raise UserError(
+                f"the training loss became {hist.loss[-1]} at epoch {epoch + 1} (learning rate "
+                f"{cfg.train.learning_rate:g}); the model diverged"
+            )
+        if (epoch + 1) % job.report_every == 0 and epoch + 1 < cfg.train.epochs:
+            report({"phase": "training", "epoch": epoch + 1, "score": float_objective(m), **out})
+
+    history = fit(
+        model, latent_index, x_train, x_val, cfg.model, cfg.train, show_progress=False, on_epoch=on_epoch
+    )
+    float_obj = float_objective(model)
+    flatbuffer = convert(model, representative, per_channel=weights.per_channel)
+    qi = inspect(flatbuffer)
+    figs = figures_of(flatbuffer, arena)
+    out.update(flash=figs["flash"], ram=figs["ram"], instructions=figs["instructions"])
+    gain = preprocess.input_gain(scale, qi.input_scale)
+    ref = HostReference(
+        flatbuffer,
+        offset=offset,
+        gain=gain,
+        input_scale=qi.input_scale,
+        input_zero_point=qi.input_zero_point,
+        output_scale=qi.output_scale,
+        output_zero_point=qi.output_zero_point,
+        score_kind=cfg.train.loss,
+        frontend=featurize,
+    )
+    s_sel = ref.evaluate(w_sel).scores
+    if not np.all(np.isfinite(s_sel)):
+        raise UserError("the int8 model gives non-finite scores on the selection windows")
+    objective = _auc(job.metric, y_sel, s_sel)
+    out.update(objective=objective, objective_float=float_obj, epochs=len(history.loss), sha256=qi.sha256)
+    if y_hold is not None and 0 < y_hold.sum() < len(y_hold):
+        s_hold = ref.evaluate(w_hold).scores
+        out.update(
+            holdout_roc_auc=_auc("roc_auc", y_hold, s_hold), holdout_pr_auc=_auc("pr_auc", y_hold, s_hold)
+        )
+    broken = budget.check(figs)
+    if broken:  # over budget (the default, trained anyway), or a flatbuffer larger than its shape's estimate
+        out.update(
+            status="infeasible", reason="estimate over budget: " + "; ".join(broken), score=INFEASIBLE_FLOOR
+        )
+        return out
+    out.update(status="ok", reason="", score=objective)
+    return out
+
+
+def _arena(flatbuffer: bytes, margin: int) -> int:
+    """The TFLM arena the pipeline would give this model (host measurement + margin, 16-aligned)."""
+    import tempfile
+    from pathlib import Path
+
+    from train.arena import measure_arena_bytes
+
+    with tempfile.TemporaryDirectory(prefix="tae-arena-") as d:
+        path = Path(d) / "model.tflite"
+        path.write_bytes(flatbuffer)
+        measured = measure_arena_bytes(path)
+    return (measured + margin + 15) // 16 * 16
