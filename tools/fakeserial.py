@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 
 from tools import protocol as p
-from tools.protocol_vectors import CONFIG
+from tools.protocol_vectors import CONFIG, calib_spec
 from train import preprocess
 from train.errors import UserError
 from train.frontend import FrontendSpec
@@ -300,6 +300,7 @@ def sim_manifest(config: dict = CONFIG) -> dict:
         },
         "score": {"kind": "mae" if config["score_kind"] == 1 else "mse"},
         "threshold": {"value": config["threshold"], "method": "fixed", "params": {}},
+        "calibration": calib_spec(config).to_manifest(),
         "decision": {"k": config["decision_k"], "n": config["decision_n"]},
     }
 

@@ -62,7 +62,10 @@ def build_sim(model_config: Path | None = None, engine_sources: Sequence[Path] |
     """The simulated device library; by default the test configuration and the stand-in engine."""
     cfg = model_config if model_config is not None else config_dir()
     engine = list(engine_sources) if engine_sources is not None else [TESTS_C / "sim_engine.c"]
-    sources = [SRC / "tae_app.c", SRC / "tae_protocol.c", SRC / "tae_pipeline.c", TESTS_C / "sim_device.c"]
+    sources = [
+        SRC / "tae_app.c", SRC / "tae_protocol.c", SRC / "tae_pipeline.c", SRC / "tae_calib.c",
+        TESTS_C / "sim_device.c",
+    ]  # fmt: skip
     return hostbuild.build_shared("protocol_sim", sources + engine, [cfg, SRC])
 
 
@@ -83,6 +86,10 @@ class SimDevice:
         lib.sim_push_sensor.restype = ctypes.c_uint32
         lib.sim_tx_overflow.restype = ctypes.c_uint32
         lib.sim_set_link_budget.argtypes = [ctypes.c_int32]
+        lib.sim_store_put.argtypes = [ctypes.c_char_p, ctypes.c_int32]
+        lib.sim_store_get.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        lib.sim_store_get.restype = ctypes.c_int32
+        lib.sim_store_fail.argtypes = [ctypes.c_uint32]
         # Only the stand-in engine has the fault hook; a real model's engine does not.
         self._fail_hook = getattr(lib, "sim_set_engine_fail_every", None)
         if self._fail_hook is not None:
@@ -126,6 +133,26 @@ class SimDevice:
     def tx_overflow(self) -> int:
         return int(self.lib.sim_tx_overflow())
 
+    # The device's non-volatile storage (survives boot()): the calibration record.
+    STORE_READ_FAILS, STORE_WRITE_FAILS, STORE_ERASE_FAILS, STORE_WRITE_TEARS = 1, 2, 4, 8
+
+    @property
+    def store(self) -> bytes | None:
+        buf = ctypes.create_string_buffer(8192)
+        n = int(self.lib.sim_store_get(buf, len(buf)))
+        return None if n < 0 else buf.raw[:n]
+
+    @store.setter
+    def store(self, data: bytes | None) -> None:
+        if data is None:
+            self.lib.sim_store_put(None, -1)
+        else:
+            self.lib.sim_store_put(bytes(data), len(data))
+
+    def store_fail(self, mode: int) -> None:
+        """Storage faults from now on: an OR of the STORE_* bits (0: none)."""
+        self.lib.sim_store_fail(mode)
+
 
 # ---------------------------------------------------------------- fuzzing (make fuzz)
 
@@ -135,6 +162,7 @@ FUZZ_SOURCES = [
     SRC / "tae_protocol.c",
     SRC / "tae_app.c",
     SRC / "tae_pipeline.c",
+    SRC / "tae_calib.c",
     TESTS_C / "sim_device.c",
     TESTS_C / "sim_engine.c",
 ]

@@ -149,6 +149,21 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
     t.reference = time.perf_counter() - tick
     threshold = calibrate(cfg.threshold, val_ref.scores, test_ref.scores, labels)
     float_threshold = calibrate(cfg.threshold, val_float, test_float, labels)
+    from train import calibration
+
+    calib = calibration.build(
+        cfg.calibration,
+        cfg.threshold,
+        prep.train,
+        window_length=cfg.window.length,
+        hop=cfg.window.hop,
+        channel_names=list(prep.channel_names),
+        factory_threshold=threshold.value,
+        norm_offset=offset,
+        norm_gain=gain,
+        in_scale=qi.input_scale,
+        in_zero_point=qi.input_zero_point,
+    )
 
     # -- arena -----------------------------------------------------------------------------
     from train.arena import measure_arena_bytes
@@ -210,6 +225,7 @@ def run(cfg: Config, out_dir: Path, command: str, *, show_progress: bool = True)
         "quantization": weights.to_manifest(),
         "score": {"kind": cfg.train.loss},
         "threshold": threshold.to_dict(),
+        "calibration": calib.to_manifest(),
         "decision": {"k": cfg.decision.k, "n": cfg.decision.n},
         "arena": {
             "measured_bytes_host": arena_host,
