@@ -24,6 +24,17 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--quiet", action="store_true", help="no progress bar")
     e = sub.add_parser("export", help="re-render the C headers from an existing manifest.json")
     e.add_argument("--model-dir", type=Path, default=Path("build/model"))
+    c = sub.add_parser(
+        "calibrate",
+        help="the on-site calibration record a device would compute from a CSV recording (no device needed)",
+    )
+    c.add_argument("--model-dir", type=Path, default=Path("build/model"), help="artifacts (default build/model)")
+    c.add_argument("--csv", required=True, help="a recording of the machine in normal operation")
+    c.add_argument(
+        "--windows", type=int, default=None, metavar="N", help="windows per phase (default: calibration.windows)"
+    )
+    c.add_argument("--out", type=Path, default=None, help="record file (default MODEL_DIR/calibration-<csv>.bin)")
+    c.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
     return p
 
 
@@ -40,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         run(cfg, args.out, cmd, show_progress=not args.quiet)
         return 0
+    if args.command == "calibrate":
+        from train.calibration.command import run as calibrate
+
+        return calibrate(args.model_dir, args.csv, args.windows, args.out, args.json)
     if args.command == "export":
         import json
 

@@ -373,6 +373,21 @@ size_t tae_calib_pack(const tae_calib_record_t *r, uint8_t *out)
     return (size_t)(p - out);
 }
 
+size_t tae_calib_state_size(void)
+{
+    return sizeof(tae_calib_t);
+}
+
+uint32_t tae_calib_status(const tae_calib_t *c)
+{
+    return (uint32_t)c->state | ((uint32_t)c->outcome << 8) | ((uint32_t)c->detail << 16);
+}
+
+size_t tae_calib_pack_candidate(const tae_calib_t *c, uint8_t *out)
+{
+    return tae_calib_pack(&c->rec, out);
+}
+
 uint32_t tae_calib_record_crc(const uint8_t *packed)
 {
     return tae_calib_rd32(packed + TAE_CALIB_RECORD_BYTES - 4u);

@@ -161,6 +161,12 @@ int tae_calib_unpack(const uint8_t *buf, size_t len, tae_calib_record_t *r);
 /* CRC-32 of a packed record (its last four bytes), for the handshake. */
 uint32_t tae_calib_record_crc(const uint8_t *packed);
 
+/* For host builds driven through ctypes (train/calibration/native.py), which do not mirror the struct:
+ * sizeof(tae_calib_t); state | outcome << 8 | detail << 16; the candidate record packed. */
+size_t tae_calib_state_size(void);
+uint32_t tae_calib_status(const tae_calib_t *c);
+size_t tae_calib_pack_candidate(const tae_calib_t *c, uint8_t *out);
+
 #ifdef __cplusplus
 }
 #endif
