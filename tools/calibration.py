@@ -235,10 +235,19 @@ def against_mirror(run: DeviceRun, spec: CalibSpec, model_dir: Path, reference) 
         want[:split] = scores(w[:split], rep.correction_of(before))
     if len(w) > split:
         cand = res.parsed
-        want[split:] = scores(w[split:], rep.correction_of(cand) if cand.has_correction else rep.correction_of(before))
+        want[split:] = scores(
+            w[split:], rep.correction_of(cand) if cand.has_correction else rep.correction_of(before)
+        )
     got = {k: float(np.float32(r.score)) for k, r in run.results.items() if k < len(w)}
     equal = sum(1 for k, v in got.items() if np.float32(v).tobytes() == want[k].tobytes())
-    first = next(((k, v, float(want[k])) for k, v in sorted(got.items()) if np.float32(v).tobytes() != want[k].tobytes()), None)
+    first = next(
+        (
+            (k, v, float(want[k]))
+            for k, v in sorted(got.items())
+            if np.float32(v).tobytes() != want[k].tobytes()
+        ),
+        None,
+    )
     accepted = res.parsed if res.accepted else None
     comparison = rep.false_alarms(spec, run.samples, run.n, scores, before, accepted, spec.factory_threshold)
     return MirrorCheck(

@@ -301,7 +301,9 @@ class Emulator:
         try:
             self.storage.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UserError(f"cannot use {self.storage} as the emulated board's storage ({exc}); pass another") from None
+            raise UserError(
+                f"cannot use {self.storage} as the emulated board's storage ({exc}); pass another"
+            ) from None
         self._proc = subprocess.Popen(
             self.command(port),
             stdin=subprocess.DEVNULL,

@@ -55,8 +55,8 @@ CONFIG["max_frame"] = p.max_frame(CONFIG["channels"], CONFIG["input_size"], CONF
 
 def calib_spec(config: dict = CONFIG) -> CalibSpec:
     """On-site calibration of the test configuration: 6 windows per phase, offsets and scales, the 90th
-    percentile; the training reference is the normalization itself (zscore: mean = offset,
-    std = 1 / (gain * input scale))."""
+    percentile, the threshold within 8x of the factory one; the training reference is the normalization
+    itself (zscore: mean = offset, std = 1 / (gain * input scale))."""
 
     def f32(x: float) -> float:
         return float(np.float32(x))
@@ -69,8 +69,8 @@ def calib_spec(config: dict = CONFIG) -> CalibSpec:
         "rank_num": 9, "rank_den": 10, "k_std": 3.0,
         "ref_mean": tuple(f32(v) for v in config["norm_offset"]), "ref_std": std,
         "max_shift": tuple(f32(3.0 * v) for v in std), "scale_min": 0.5, "scale_max": 2.0,
-        "threshold_min": f32(t / 4), "threshold_max": f32(t * 4), "factory_threshold": t,
-        "max_shift_std": 3.0, "max_scale_ratio": 2.0, "max_threshold_ratio": 4.0,
+        "threshold_min": f32(t / 8), "threshold_max": f32(t * 8), "factory_threshold": t,
+        "max_shift_std": 3.0, "max_scale_ratio": 2.0, "max_threshold_ratio": 8.0,
         "method_source": "the protocol test configuration",
     }  # fmt: skip
     quant = {

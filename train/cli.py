@@ -28,12 +28,20 @@ def _parser() -> argparse.ArgumentParser:
         "calibrate",
         help="the on-site calibration record a device would compute from a CSV recording (no device needed)",
     )
-    c.add_argument("--model-dir", type=Path, default=Path("build/model"), help="artifacts (default build/model)")
+    c.add_argument(
+        "--model-dir", type=Path, default=Path("build/model"), help="artifacts (default build/model)"
+    )
     c.add_argument("--csv", required=True, help="a recording of the machine in normal operation")
     c.add_argument(
-        "--windows", type=int, default=None, metavar="N", help="windows per phase (default: calibration.windows)"
+        "--windows",
+        type=int,
+        default=None,
+        metavar="N",
+        help="windows per phase (default: calibration.windows)",
     )
-    c.add_argument("--out", type=Path, default=None, help="record file (default MODEL_DIR/calibration-<csv>.bin)")
+    c.add_argument(
+        "--out", type=Path, default=None, help="record file (default MODEL_DIR/calibration-<csv>.bin)"
+    )
     c.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
     return p
 

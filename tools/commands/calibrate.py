@@ -37,12 +37,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     ap = sub.add_parser("calibrate", help="on-site calibration of offsets and threshold from normal windows")
     add_device_args(ap)
     ap.add_argument(
-        "--windows", type=int, metavar="N", help="windows per phase (default: the firmware's calibration.windows)"
+        "--windows",
+        type=int,
+        metavar="N",
+        help="windows per phase (default: the firmware's calibration.windows)",
     )
     ap.add_argument("--csv", help="stream this normal recording to the device instead of using its sensor")
     what = ap.add_mutually_exclusive_group()
     what.add_argument("--record", type=Path, help="install a record made by `python -m train calibrate`")
-    what.add_argument("--factory", action="store_true", help="erase the stored record: the model's values again")
+    what.add_argument(
+        "--factory", action="store_true", help="erase the stored record: the model's values again"
+    )
     what.add_argument("--abort", action="store_true", help="stop a calibration the device is running")
     ap.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     ap.set_defaults(func=run)
@@ -97,7 +102,10 @@ def install(dev, args: argparse.Namespace, spec: CalibSpec, names: list[str]) ->
     stdout_console().print(state_line(dev.name, after))
     if args.json:
         Path(args.json).write_text(
-            json.dumps({"before": _status_dict(before), "after": _status_dict(after), "record": record.to_dict()}, indent=2)
+            json.dumps(
+                {"before": _status_dict(before), "after": _status_dict(after), "record": record.to_dict()},
+                indent=2,
+            )
             + "\n"
         )
     return 0
@@ -150,7 +158,14 @@ def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, man
     if run_.lost_windows:
         extra.append(("windows lost on the link", "-", ", ".join(map(str, run_.lost_windows[:10]))))
     table = rep.table(
-        f"on-site calibration of {dev.name}", spec, names, before, candidate, accepted, check.comparison, extra
+        f"on-site calibration of {dev.name}",
+        spec,
+        names,
+        before,
+        candidate,
+        accepted,
+        check.comparison,
+        extra,
     )
     stdout_console().print(Group(table))
     if args.json:
@@ -177,7 +192,8 @@ def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, man
         final = run_.final
         detail = final.detail if final is not None else 0
         raise UserError(
-            "the calibration was refused: " + rep.refusal_sentence(run_.outcome, detail, candidate, spec, names)
+            "the calibration was refused: "
+            + rep.refusal_sentence(run_.outcome, detail, candidate, spec, names)
         )
     return 0
 

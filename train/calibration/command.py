@@ -88,7 +88,16 @@ def run(model_dir: Path, csv: str, windows: int | None, out: Path | None, json_o
         ("NumPy cross-check", "-", "ok" if check["ok"] else f"FAILED: {check}"),
     ]
     console.print(
-        rep.table(f"calibration of {model_dir} on {name}", spec, names, None, record, result.accepted, comparison, extra)
+        rep.table(
+            f"calibration of {model_dir} on {name}",
+            spec,
+            names,
+            None,
+            record,
+            result.accepted,
+            comparison,
+            extra,
+        )
     )
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +108,8 @@ def run(model_dir: Path, csv: str, windows: int | None, out: Path | None, json_o
         )
     if not result.accepted:
         raise UserError(
-            "the calibration was refused: " + rep.refusal_sentence(result.outcome, result.detail, record, spec, names)
+            "the calibration was refused: "
+            + rep.refusal_sentence(result.outcome, result.detail, record, spec, names)
         )
     target = out if out is not None else Path(model_dir) / f"calibration-{Path(name).stem}.bin"
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -67,9 +67,7 @@ def check_length(spec: CalibSpec, n: int, available: int, where: str) -> None:
         )
 
 
-def run(
-    spec: CalibSpec, include_dir: Path, samples: np.ndarray, n: int, scores: Scorer
-) -> MirrorResult:
+def run(spec: CalibSpec, include_dir: Path, samples: np.ndarray, n: int, scores: Scorer) -> MirrorResult:
     """The device's calibration of n windows per phase over `samples` [T, C] (from its first window)."""
     n = spec.check_windows(n)
     x = np.ascontiguousarray(samples, np.float32)
@@ -94,7 +92,9 @@ def run(
         for s in phase2:
             ev = cal.window(float(s), 0)
     if ev != nat.EV_DONE:
-        raise RuntimeError("the calibration did not end after its windows (tae_calib.c and the mirror disagree)")
+        raise RuntimeError(
+            "the calibration did not end after its windows (tae_calib.c and the mirror disagree)"
+        )
     _, outcome, detail = cal.status()
     return MirrorResult(
         windows=n,

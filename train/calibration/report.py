@@ -41,7 +41,11 @@ def refusal_sentence(outcome: str, detail: int, record: Record, spec: CalibSpec,
     template = REFUSALS.get(outcome, f"the calibration ended with outcome {outcome}")
     values: dict = {"ch": ch}
     if outcome == "shift" and detail < spec.channels:
-        values |= {"value": record.mean[detail], "bound": spec.max_shift[detail], "ref": spec.ref_mean[detail]}
+        values |= {
+            "value": record.mean[detail],
+            "bound": spec.max_shift[detail],
+            "ref": spec.ref_mean[detail],
+        }
     elif outcome == "scale" and detail < spec.channels:
         values |= {
             "value": record.std[detail] / spec.ref_std[detail], "lo": spec.scale_min, "hi": spec.scale_max,
@@ -131,7 +135,11 @@ def table(
         how += f": {candidate.score_mean:.6g} + {spec.k_std:g} x {candidate.score_std:.6g}"
     t.add_row("threshold", f"{b_thr:.6g}", f"{candidate.threshold:.6g} ({how})")
     for c, name in enumerate(names):
-        bs = f"shift {before.shift[c]:.6g}, gain {before.gain[c]:.6g}" if before is not None and before.has_correction else "none"
+        bs = (
+            f"shift {before.shift[c]:.6g}, gain {before.gain[c]:.6g}"
+            if before is not None and before.has_correction
+            else "none"
+        )
         site = f"site mean {candidate.mean[c]:.6g} / std {candidate.std[c]:.6g} (training {spec.ref_mean[c]:.6g} / {spec.ref_std[c]:.6g})"
         if candidate.has_correction:
             a = f"shift {candidate.shift[c]:.6g}, gain {candidate.gain[c]:.6g}; {site}"
