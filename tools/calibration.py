@@ -100,8 +100,8 @@ def on_sensor(dev: Device, spec: CalibSpec, n: int, progress: Progress | None = 
                 ) from None
             if isinstance(msg, p.Boot):
                 raise DeviceError(
-                    f"{dev.name} reset during the calibration; nothing was stored (the record it had stays in "
-                    "use); check its power supply and rerun"
+                    f"{dev.name} reset during the calibration; nothing was stored (the record it had "
+                    "stays in use); check its power supply and rerun"
                 )
             if isinstance(msg, p.Telemetry):
                 if msg.first_sample != next_sample:
@@ -167,8 +167,8 @@ def on_stream(
     run.after = dev.calib_query()
     if run.final is None:
         raise DeviceError(
-            f"{dev.name} did not report the end of its calibration (its last frames were lost); its state now: "
-            f"{OUTCOMES[run.after.outcome]}; rerun `python -m tools calibrate`"
+            f"{dev.name} did not report the end of its calibration (its last frames were lost); its "
+            f"state now: {OUTCOMES[run.after.outcome]}; rerun `python -m tools calibrate`"
         )
     return run
 

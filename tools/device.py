@@ -420,7 +420,8 @@ class Device:
                         return msg
                     if isinstance(msg, p.ErrorReply) and msg.ref_type == p.MsgType.CALIB:
                         raise DeviceError(
-                            f"{self.name} refused the calibration query ({msg.code_name}); update its firmware"
+                            f"{self.name} refused the calibration query ({msg.code_name}); update its "
+                            "firmware"
                         )
             except DeviceTimeout:
                 if attempt == 2:
@@ -740,7 +741,9 @@ class _Rebooted(Exception):
 
 RECORD_REFUSALS = {
     p.RecordVerdict.CORRUPT: "it is damaged (size or CRC-32)",
-    p.RecordVerdict.OTHER_MODEL: "it was made for another model (sha256); calibrate with this model's artifacts",
+    p.RecordVerdict.OTHER_MODEL: (
+        "it was made for another model (sha256); calibrate with this model's artifacts"
+    ),
     p.RecordVerdict.OTHER_CONFIG: (
         "it was made under other calibration or normalization constants; calibrate with the artifacts the "
         "firmware was built from"

@@ -35,7 +35,8 @@ Handshake between the runner and QEMU
    guest really reboots (banner, 0x00, BOOT frame) while the serial connection stays open, as a board
    whose reset button is pressed. tools/faultproxy.py uses it for its mid-stream reset fault.
 6. The guest ends QEMU itself through semihosting ``SYS_EXIT_EXTENDED``: exit code 0 for a normal end,
-   90 when the store-fault test image stops inside a record write, 100 + exception number after a fault (HardFault 103, MemManage 104, BusFault 105, UsageFault 106),
+   90 when the store-fault test image stops inside a record write, 100 + exception number after a
+   fault (HardFault 103, MemManage 104, BusFault 105, UsageFault 106),
    the fault line ("FAULT UsageFault pc=0x... lr=0x... cfsr=0x...") going to the UART and to QEMU's stderr.
    Otherwise the runner stops QEMU by its PID: SIGTERM, then SIGKILL, always, even when a test fails.
 

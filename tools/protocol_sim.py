@@ -231,8 +231,10 @@ def valid_record(windows: int = 2) -> bytes:
     dev.store = None
     dev.boot()
     x = calibration_samples(64)
-    msgs = [p.Calib(int(p.CalibAction.START), windows),
-            *(p.Samples(b, tuple(map(tuple, x[32 * b : 32 * b + 32].tolist())), x.shape[1]) for b in range(2))]  # fmt: skip
+    batches = [
+        p.Samples(b, tuple(map(tuple, x[32 * b : 32 * b + 32].tolist())), x.shape[1]) for b in range(2)
+    ]
+    msgs = [p.Calib(int(p.CalibAction.START), windows), *batches]
     for seq, m in enumerate(msgs):
         dev.write(p.encode_frame(m, seq))
     record = dev.store
@@ -284,7 +286,8 @@ def structured_seeds() -> dict[str, list]:
                               calib(p.CalibAction.START, 0), batch(0, 12), p.Reset(), batch(0, 12),
                               calib(p.CalibAction.ABORT), calib(p.CalibAction.START, 2), sensor],
         "record": [calib(p.CalibAction.WRITE, 0, record), calib(p.CalibAction.QUERY), p.Hello(), batch(0),
-                   calib(p.CalibAction.WRITE, 0, torn), calib(p.CalibAction.FACTORY), calib(p.CalibAction.QUERY),
+                   calib(p.CalibAction.WRITE, 0, torn), calib(p.CalibAction.FACTORY),
+                   calib(p.CalibAction.QUERY),
                    calib(p.CalibAction.START, 2), calib(p.CalibAction.WRITE, 0, record)],
     }  # fmt: skip
 

@@ -4,7 +4,6 @@ and `python -m tools calibrate` (a device, checked against the mirror)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +28,8 @@ REFUSALS = {
     "the data were not normal; calibrate on normal operation",
     "threshold_low": "the calibration windows score far below the trained distribution (the threshold would "
     "be {value:.6g}, below {bound:.6g}): a flat or disconnected signal; check the sensor",
-    "engine": "the inference engine failed on a calibration window; check the device (`python -m tools info`)",
+    "engine": "the inference engine failed on a calibration window; check the device "
+    "(`python -m tools info`)",
     "store": "the device could not store the record; the record its storage holds stays in use",
     "aborted": "the calibration was aborted (by the host, or a switch of the sample source)",
 }
@@ -135,17 +135,16 @@ def table(
         how += f": {candidate.score_mean:.6g} + {spec.k_std:g} x {candidate.score_std:.6g}"
     t.add_row("threshold", f"{b_thr:.6g}", f"{candidate.threshold:.6g} ({how})")
     for c, name in enumerate(names):
-        bs = (
-            f"shift {before.shift[c]:.6g}, gain {before.gain[c]:.6g}"
-            if before is not None and before.has_correction
-            else "none"
+        ref = f"training {spec.ref_mean[c]:.6g} / {spec.ref_std[c]:.6g}"
+        t.add_row(f"{name}: mean / std", ref, f"site {candidate.mean[c]:.6g} / {candidate.std[c]:.6g}")
+        b = before if before is not None and before.has_correction else None
+        t.add_row(
+            f"{name}: correction (x - shift) * gain",
+            f"shift {b.shift[c]:.6g}, gain {b.gain[c]:.6g}" if b is not None else "none",
+            f"shift {candidate.shift[c]:.6g}, gain {candidate.gain[c]:.6g}"
+            if candidate.has_correction
+            else "none",
         )
-        site = f"site mean {candidate.mean[c]:.6g} / std {candidate.std[c]:.6g} (training {spec.ref_mean[c]:.6g} / {spec.ref_std[c]:.6g})"
-        if candidate.has_correction:
-            a = f"shift {candidate.shift[c]:.6g}, gain {candidate.gain[c]:.6g}; {site}"
-        else:
-            a = "none"
-        t.add_row(f"correction {name}", bs, a)
     after_alarms = (
         f"{comparison.after_alarms} / {comparison.windows}" if comparison.after_alarms is not None else "-"
     )
@@ -177,6 +176,3 @@ def result_dict(result: MirrorResult, comparison: Comparison, check: dict) -> di
         },
         "numpy_cross_check": check,
     }
-
-
-Names = Callable[[], list[str]]
