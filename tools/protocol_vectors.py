@@ -80,8 +80,9 @@ def calib_spec(config: dict = CONFIG) -> CalibSpec:
     return from_values(values, quant)
 
 
-def model_config_h(config: dict = CONFIG) -> str:
-    """A model_config.h for the C codec / simulated device (the subset the protocol and app use)."""
+def model_config_h(config: dict = CONFIG, calib: CalibSpec | None = None) -> str:
+    """A model_config.h for the C codec / simulated device (the subset the protocol and app use);
+    `calib` replaces the test configuration's calibration settings."""
     sha = bytes.fromhex(config["model_sha256"])
 
     def floats(xs):
@@ -114,7 +115,7 @@ def model_config_h(config: dict = CONFIG) -> str:
         "#define TAE_MODEL_SHA256_BYTES_INIT {" + ", ".join(f"0x{b:02x}" for b in sha) + "}",
         f'#define TAE_MODEL_SHA256_HEX "{sha.hex()}"',
         frontend_defines(FrontendSpec(("raw",), config["window_len"], config["channels"])),
-        calibration.defines(calib_spec(config)),
+        calibration.defines(calib if calib is not None else calib_spec(config)),
         "#endif",
         "",
     ]

@@ -193,6 +193,7 @@ static int tae_calib_correction(tae_calib_t *c)
     return 0;
 }
 
+#if TAE_CALIB_METHOD == TAE_CALIB_METHOD_PERCENTILE
 /* Min-heap of the largest heap_cap scores: its root is the (N - rank + 1)-th largest, i.e. the
  * rank-th smallest of all N once every score went through. */
 static void tae_calib_heap_add(tae_calib_t *c, float s)
@@ -230,6 +231,7 @@ static void tae_calib_heap_add(tae_calib_t *c, float s)
     }
     c->heap[i] = s;
 }
+#endif
 
 /* End of phase 2: the threshold and its bounds. */
 static void tae_calib_threshold(tae_calib_t *c)
