@@ -182,6 +182,19 @@ def test_every_refusal_names_its_cause(tmp_path):
     assert outcome == "threshold_high" and cal.status()[2] == 255
     assert rec.threshold == np.float32(spec.threshold_max * 2) and not rec.flags & 0x04
 
+    # most windows above the factory threshold (the trained distribution's upper percentile), although
+    # the threshold they give is inside its bounds: not normal operation
+    t = np.float32(CFG["threshold"])
+    over = np.full(n, t * 1.2, np.float32)
+    over[: n // 2 - 1] = t * 0.5
+    outcome, rec = two_phases(cal, spec, x, n, over)
+    assert outcome == "not_normal" and rec.over == n // 2 + 1 and rec.threshold == np.float32(t * 1.2)
+    assert rec.threshold <= spec.threshold_max
+    half = over.copy()
+    half[n // 2 - 1] = t * 0.5  # exactly half above: at most max_over_fraction = 1/2 may be
+    outcome, rec = two_phases(cal, spec, x, n, half)
+    assert outcome == "stored" and rec.over == n // 2
+
     low = np.full(n, spec.threshold_min / 2, np.float32)
     assert two_phases(cal, spec, x, n, low)[0] == "threshold_low"
 
@@ -222,7 +235,7 @@ def test_record_round_trip_and_every_verdict(tmp_path):
     spec = spec_with(windows=6)
     cal = build(tmp_path, spec)
     good = valid_record(tmp_path, spec, cal)
-    assert len(good) == 68 + 16 * C == spec.record_bytes
+    assert len(good) == 72 + 16 * C == spec.record_bytes
     assert Record.from_bytes(good).to_bytes() == good
     verdict = lambda b: VERDICTS[cal.verdict(b)]  # noqa: E731
     assert verdict(good) == "valid"
@@ -248,6 +261,7 @@ def test_record_round_trip_and_every_verdict(tmp_path):
                          ("threshold", spec.threshold_max * 2),
                          ("mean", (rec.mean[0] + 10 * spec.ref_std[0], *rec.mean[1:])),
                          ("rank", rec.rank + 1),
+                         ("over", rec.windows),
                          ("flags", rec.flags & ~0x04)]:  # fmt: skip
         assert verdict(replace(rec, **{field: value}).to_bytes()) == "bounds", field
 
@@ -258,7 +272,7 @@ def test_the_record_header_is_the_documented_layout(tmp_path):
     assert good[:4] == b"TAEC" and good[4] == 1 and good[5] == C
     assert good[8:40] == bytes.fromhex(CFG["model_sha256"])
     assert struct.unpack_from("<I", good, 40)[0] == spec.config_crc
-    assert struct.unpack_from("<HH", good, 44) == (6, spec.rank(6))
+    assert struct.unpack_from("<HHHH", good, 44) == (6, spec.rank(6), Record.from_bytes(good).over, 0)
 
 
 def test_statistics_only_keeps_the_factory_threshold(tmp_path):

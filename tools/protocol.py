@@ -110,6 +110,7 @@ class CalibOutcome(IntEnum):
     STORE = 10
     REJECTED = 11
     FACTORY = 12
+    NOT_NORMAL = 13
 
 
 class RecordVerdict(IntEnum):
@@ -142,7 +143,7 @@ RESULT_CALIB = 0x08  # a window of a running on-site calibration
 
 def record_bytes(channels: int) -> int:
     """TAE_CALIB_RECORD_BYTES: a calibration record for `channels` channels (train/calibration/record.py)."""
-    return 68 + 16 * channels
+    return 72 + 16 * channels
 
 
 def max_frame(channels: int, input_size: int, output_size: int, max_batch: int = MAX_BATCH) -> int:

@@ -66,7 +66,7 @@ def calib_spec(config: dict = CONFIG) -> CalibSpec:
     values = {
         "windows": 6, "channels": config["channels"], "window_length": config["window_len"],
         "hop": config["hop"], "offsets": True, "scales": True, "method": "percentile", "percentile": 90.0,
-        "rank_num": 9, "rank_den": 10, "k_std": 3.0,
+        "rank_num": 9, "rank_den": 10, "k_std": 3.0, "over_num": 1, "over_den": 2,
         "ref_mean": tuple(f32(v) for v in config["norm_offset"]), "ref_std": std,
         "max_shift": tuple(f32(3.0 * v) for v in std), "scale_min": 0.5, "scale_max": 2.0,
         "threshold_min": f32(t / 8), "threshold_max": f32(t * 8), "factory_threshold": t,

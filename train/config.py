@@ -105,6 +105,9 @@ class CalibrationConfig:
     threshold: str = "model"  # model (threshold.method; best_f1 -> percentile) | percentile | mean_std | none
     max_shift_std: float = 3.0  # |site mean - training mean| <= this x training std, per channel
     max_scale_ratio: float = 2.0  # site std / training std within [1/r, r], per channel
+    # at most this fraction of the scored calibration windows above the factory threshold (the trained
+    # distribution's upper percentile); more means the data were not normal operation
+    max_over_fraction: float = 0.5
     max_threshold_ratio: float = 4.0  # calibrated threshold within [T/r, T*r] of the factory threshold T
 
 
@@ -271,6 +274,11 @@ def validate(cfg: Config) -> None:
         )
     if not cal.max_shift_std > 0:
         raise UserError(f"calibration.max_shift_std = {cal.max_shift_std} must be positive (training stds)")
+    if not 0 < cal.max_over_fraction <= 1:
+        raise UserError(
+            f"calibration.max_over_fraction = {cal.max_over_fraction} must be in (0, 1] (a fraction of the "
+            "calibration windows)"
+        )
     if not cal.max_scale_ratio > 1:
         raise UserError(f"calibration.max_scale_ratio = {cal.max_scale_ratio} must be above 1")
     if not cal.max_threshold_ratio > 1:

@@ -117,6 +117,12 @@ def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, man
 
     info = dev.require_info()
     n = args.windows if args.windows is not None else info.calib_max_windows
+    if not 1 <= n <= info.calib_max_windows:
+        raise UserError(
+            f"--windows {n} is outside what {dev.name}'s firmware can calibrate with (1 to "
+            f"{info.calib_max_windows}, calibration.windows); pass a smaller N or rebuild with a larger "
+            "calibration.windows"
+        )
     tfl = Path(model_dir) / "model_int8.tflite"
     if not tfl.is_file():
         raise UserError(f"{tfl} is missing; run `make model` or point --model-dir at complete artifacts")

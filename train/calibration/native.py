@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from train import hostbuild
+from train.calibration.spec import record_bytes
 from train.errors import UserError
 
 CORE_SRC = hostbuild.CORE_DIR / "src"
@@ -59,7 +60,7 @@ class NativeCalib:
         self.lib = _library(Path(include_dir).resolve())
         self.channels = int(channels)
         self._state = ctypes.create_string_buffer(self.lib.tae_calib_state_size())
-        self._packed = ctypes.create_string_buffer(68 + 16 * self.channels)
+        self._packed = ctypes.create_string_buffer(record_bytes(self.channels))
 
     def begin(self, n: int) -> None:
         if self.lib.tae_calib_begin(self._state, n) != 0:

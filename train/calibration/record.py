@@ -1,8 +1,8 @@
 """The calibration record: what a calibration learned, in the form the device stores and sends
-(tae_calib.h is the definition; docs/protocol.md §3 lays it out). Little-endian, 68 + 16 C bytes:
+(tae_calib.h is the definition; docs/protocol.md §3 lays it out). Little-endian, 72 + 16 C bytes:
 
     magic "TAEC" | version u8 | channels u8 | flags u8 | method u8 | model sha256 [32] | config CRC u32 |
-    windows u16 | rank u16 | samples u32 | threshold f32 | score mean f32 | score std f32 |
+    windows u16 | rank u16 | over u16 | 0 u16 | samples u32 | threshold f32 | score mean f32 | score std f32 |
     site mean [C] f32 | site std [C] f32 | shift [C] f32 | gain [C] f32 | CRC-32 of all before it u32
 
 Parsing here checks only the layout and the CRC; whether a record may be used by a firmware (model,
@@ -21,12 +21,12 @@ from train.calibration.spec import METHODS, RECORD_MAGIC, RECORD_VERSION, record
 from train.errors import UserError
 
 FLAG_OFFSETS, FLAG_SCALES, FLAG_THRESHOLD = 0x01, 0x02, 0x04
-_HEAD = struct.Struct("<4sBBBB32sIHHIfff")  # 64 bytes
+_HEAD = struct.Struct("<4sBBBB32sIHHHHIfff")  # 68 bytes
 
 # tae_calib.h's codes, by name (the protocol's CalibOutcome / RecordVerdict use the same numbers).
 OUTCOMES = (
     "none", "running", "stored", "aborted", "shift", "scale", "not_finite", "threshold_high",
-    "threshold_low", "engine", "store", "rejected", "factory",
+    "threshold_low", "engine", "store", "rejected", "factory", "not_normal",
 )  # fmt: skip
 VERDICTS = ("empty", "valid", "corrupt", "other_model", "other_config", "version", "bounds", "store_error")
 
@@ -43,6 +43,7 @@ class Record:
     config_crc: int
     windows: int
     rank: int
+    over: int  # phase-2 scores above the factory threshold
     samples: int
     threshold: float
     score_mean: float
@@ -73,8 +74,8 @@ class Record:
         arrays = struct.unpack_from(f"<{4 * c}f", b, _HEAD.size)
         return cls(
             version=head[1], channels=c, flags=head[3], method=head[4], model_sha256=head[5],
-            config_crc=head[6], windows=head[7], rank=head[8], samples=head[9], threshold=head[10],
-            score_mean=head[11], score_std=head[12], mean=arrays[0:c], std=arrays[c : 2 * c],
+            config_crc=head[6], windows=head[7], rank=head[8], over=head[9], samples=head[11],
+            threshold=head[12], score_mean=head[13], score_std=head[14], mean=arrays[0:c], std=arrays[c : 2 * c],
             shift=arrays[2 * c : 3 * c], gain=arrays[3 * c :], crc=crc,
         )  # fmt: skip
 
@@ -82,7 +83,8 @@ class Record:
         c = self.channels
         body = _HEAD.pack(
             RECORD_MAGIC, self.version, c, self.flags, self.method, self.model_sha256, self.config_crc,
-            self.windows, self.rank, self.samples, self.threshold, self.score_mean, self.score_std,
+            self.windows, self.rank, self.over, 0, self.samples, self.threshold, self.score_mean,
+            self.score_std,
         ) + struct.pack(f"<{4 * c}f", *self.mean, *self.std, *self.shift, *self.gain)  # fmt: skip
         return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
 
@@ -108,6 +110,7 @@ class Record:
             "method": self.method_name,
             "windows": self.windows,
             "rank": self.rank,
+            "over_factory_threshold": self.over,
             "samples": self.samples,
             "threshold": self.threshold,
             "score_mean": self.score_mean,

@@ -28,6 +28,9 @@ REFUSALS = {
     "the data were not normal; calibrate on normal operation",
     "threshold_low": "the calibration windows score far below the trained distribution (the threshold would "
     "be {value:.6g}, below {bound:.6g}): a flat or disconnected signal; check the sensor",
+    "not_normal": "{over} of the {n} scored calibration windows score above the factory threshold {bound:.6g} "
+    "(the trained distribution's upper percentile; at most {frac} may): the data were not normal "
+    "operation; calibrate on normal operation",
     "engine": "the inference engine failed on a calibration window; check the device "
     "(`python -m tools info`)",
     "store": "the device could not store the record; the record its storage holds stays in use",
@@ -49,6 +52,11 @@ def refusal_sentence(outcome: str, detail: int, record: Record, spec: CalibSpec,
     elif outcome == "scale" and detail < spec.channels:
         values |= {
             "value": record.std[detail] / spec.ref_std[detail], "lo": spec.scale_min, "hi": spec.scale_max,
+        }  # fmt: skip
+    elif outcome == "not_normal":
+        values |= {
+            "over": record.over, "n": record.windows, "bound": spec.factory_threshold,
+            "frac": f"{spec.over_num}/{spec.over_den}",
         }  # fmt: skip
     elif outcome == "threshold_high":
         values |= {"value": record.threshold, "bound": spec.threshold_max}
@@ -134,6 +142,12 @@ def table(
     elif spec.method == "mean_std":
         how += f": {candidate.score_mean:.6g} + {spec.k_std:g} x {candidate.score_std:.6g}"
     t.add_row("threshold", f"{b_thr:.6g}", f"{candidate.threshold:.6g} ({how})")
+    if candidate.windows and spec.method != "none":
+        t.add_row(
+            "scored windows above the factory threshold",
+            "-",
+            f"{candidate.over} / {candidate.windows} (at most {spec.over_num}/{spec.over_den} may)",
+        )
     for c, name in enumerate(names):
         ref = f"training {spec.ref_mean[c]:.6g} / {spec.ref_std[c]:.6g}"
         t.add_row(f"{name}: mean / std", ref, f"site {candidate.mean[c]:.6g} / {candidate.std[c]:.6g}")

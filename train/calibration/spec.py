@@ -11,10 +11,10 @@ definition, docs/architecture.md "On-site calibration" the prose):
   threshold is the nearest-rank percentile (the ceil(p N / 100)-th smallest score, an exact order
   statistic) or mean + k std of the N scores.
 The manifest fixes the bounds a calibration must respect (a site mean within `max_shift_std` training
-standard deviations of the training mean, a site spread within [1/r, r] of the training spread, a
-threshold within [T/r, T*r] of the factory threshold T); outside them the device refuses the
-calibration and keeps what it used before: the data were not normal, or the machine is not the one the
-model was trained for.
+standard deviations of the training mean, a site spread within [1/r, r] of the training spread, at most
+`max_over_fraction` of the scored windows above the factory threshold T, a threshold within [T/r, T*r]);
+outside them the device refuses the calibration and keeps what it used before: the data were not
+normal, or the machine is not the one the model was trained for.
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from train.errors import UserError
 RECORD_VERSION = 1
 RECORD_MAGIC = b"TAEC"
 METHODS = ("none", "percentile", "mean_std")  # index = the record's / TAE_CALIB_METHOD's code
-RECORD_FIXED_BYTES = 68  # header, identity, threshold and score figures, CRC (tae_calib.h)
+RECORD_FIXED_BYTES = 72  # header, identity, threshold and score figures, CRC (tae_calib.h)
 
 
 def record_bytes(channels: int) -> int:
-    """Size of a stored calibration record: 68 + 16 bytes per channel (mean, std, shift, gain)."""
+    """Size of a stored calibration record: 72 + 16 bytes per channel (mean, std, shift, gain)."""
     return RECORD_FIXED_BYTES + 16 * int(channels)
 
 
@@ -59,6 +59,8 @@ class CalibSpec:
     rank_num: int  # percentile / 100 as a reduced fraction: rank(N) = ceil(rank_num * N / rank_den)
     rank_den: int
     k_std: float
+    over_num: int  # at most over_num / over_den of the scored windows above the factory threshold
+    over_den: int
     ref_mean: tuple[float, ...]  # per-channel mean of the raw training samples (float32)
     ref_std: tuple[float, ...]  # per-channel standard deviation (population, float32)
     max_shift: tuple[float, ...]  # per channel, sensor units: |site mean - ref_mean| allowed
@@ -143,6 +145,7 @@ class CalibSpec:
                 "k_std": self.k_std,
                 "order_statistic_buffer": self.heap(),
             },
+            "max_over_fraction": [self.over_num, self.over_den],
             "reference": {"mean": list(self.ref_mean), "std": list(self.ref_std)},
             "bounds": {
                 "max_shift_std": self.max_shift_std,
@@ -178,6 +181,8 @@ class CalibSpec:
                 rank_num=int(t["rank_fraction"][0]),
                 rank_den=int(t["rank_fraction"][1]),
                 k_std=float(t["k_std"]),
+                over_num=int(c["max_over_fraction"][0]),
+                over_den=int(c["max_over_fraction"][1]),
                 ref_mean=tuple(float(v) for v in c["reference"]["mean"]),
                 ref_std=tuple(float(v) for v in c["reference"]["std"]),
                 max_shift=tuple(float(v) for v in b["max_shift"]),
@@ -217,9 +222,9 @@ def config_crc(fields_: dict[str, Any], manifest_like: dict[str, Any]) -> int:
     c = int(fields_["channels"])
     f32 = lambda xs: struct.pack(f"<{len(xs)}f", *xs)  # noqa: E731
     blob = b"tinyae-calibration" + struct.pack(
-        "<BBBBBIIf", RECORD_VERSION, c, int(fields_["offsets"]), int(fields_["scales"]),
+        "<BBBBBIIfII", RECORD_VERSION, c, int(fields_["offsets"]), int(fields_["scales"]),
         METHODS.index(fields_["method"]), int(fields_["rank_num"]), int(fields_["rank_den"]),
-        float(fields_["k_std"]),
+        float(fields_["k_std"]), int(fields_["over_num"]), int(fields_["over_den"]),
     )  # fmt: skip
     blob += f32(fields_["ref_mean"]) + f32(fields_["ref_std"]) + f32(fields_["max_shift"])
     blob += f32(
@@ -268,6 +273,7 @@ def build(
             f"threshold.percentile = {threshold_cfg.percentile} has too fine a fraction for "
             f"calibration.windows = {cfg.windows}; round the percentile (e.g. to 0.1)"
         )
+    over = Fraction(str(cfg.max_over_fraction)).limit_denominator(1000)
     t = float(np.float32(factory_threshold))
     values: dict[str, Any] = {
         "windows": int(cfg.windows),
@@ -281,6 +287,8 @@ def build(
         "rank_num": frac.numerator,
         "rank_den": frac.denominator,
         "k_std": _f32(threshold_cfg.k_std),
+        "over_num": over.numerator,
+        "over_den": over.denominator,
         "ref_mean": tuple(_f32(v) for v in mean),
         "ref_std": tuple(_f32(v) for v in std),
         "max_shift": tuple(_f32(cfg.max_shift_std * s) for s in std),

@@ -18,6 +18,7 @@ typedef char tae_check_calib_heap[(TAE_CALIB_HEAP >= 1 && TAE_CALIB_HEAP <= TAE_
 typedef char tae_check_calib_method[(TAE_CALIB_METHOD >= 0 && TAE_CALIB_METHOD <= 2) ? 1 : -1];
 typedef char tae_check_calib_learns[(TAE_CALIB_HAS_STATS || TAE_CALIB_HAS_SCORES) ? 1 : -1];
 typedef char tae_check_calib_channels[(TAE_CHANNELS >= 1 && TAE_CHANNELS <= 255) ? 1 : -1];
+typedef char tae_check_calib_over[(TAE_CALIB_OVER_DEN >= 1 && TAE_CALIB_OVER_NUM <= TAE_CALIB_OVER_DEN) ? 1 : -1];
 
 const uint8_t tae_model_sha256[32] = TAE_MODEL_SHA256_BYTES_INIT;
 const float tae_calib_ref_mean[TAE_CHANNELS] = TAE_CALIB_REF_MEAN_INIT;
@@ -248,8 +249,14 @@ static void tae_calib_threshold(tae_calib_t *c)
     if (!isfinite(c->s_mean) || !isfinite(c->rec.score_std)) {
         t = c->s_mean; /* NaN or inf: refused below */
     }
-    why = tae_calib_check_threshold(t);
     c->rec.threshold = t;
+    why = tae_calib_check_threshold(t);
+    /* Not normal: more than OVER_NUM/OVER_DEN of the N scores above the factory threshold (integers; the
+     * generator checks OVER_DEN * TAE_CALIB_WINDOWS < 2^32). */
+    if (why == 0u && (uint32_t)c->rec.over * (uint32_t)TAE_CALIB_OVER_DEN >
+                         (uint32_t)TAE_CALIB_OVER_NUM * (uint32_t)c->windows) {
+        why = (uint8_t)TAE_CALIB_OUT_NOT_NORMAL;
+    }
     if (why != 0u) {
         tae_calib_end(c, why, 255u);
         return;
@@ -283,6 +290,9 @@ int tae_calib_window(tae_calib_t *c, float score, int32_t status)
         if (status != 0) {
             tae_calib_end(c, (uint8_t)TAE_CALIB_OUT_ENGINE, 0u);
             return TAE_CALIB_EV_DONE;
+        }
+        if (score > (float)TAE_THRESHOLD) {
+            c->rec.over++;
         }
         /* Welford over the scores (the mean and std are reported for every method). */
         d = score - c->s_mean;
@@ -355,6 +365,8 @@ size_t tae_calib_pack(const tae_calib_record_t *r, uint8_t *out)
     p = tae_calib_wr32(p, r->config_crc);
     p = tae_calib_wr16(p, r->windows);
     p = tae_calib_wr16(p, r->rank);
+    p = tae_calib_wr16(p, r->over);
+    p = tae_calib_wr16(p, 0u);
     p = tae_calib_wr32(p, r->samples);
     p = tae_calib_wrf(p, r->threshold);
     p = tae_calib_wrf(p, r->score_mean);
@@ -414,10 +426,11 @@ static int tae_calib_check_values(const tae_calib_record_t *r)
     }
     if ((r->flags & TAE_CALIB_FLAG_THRESHOLD) != 0u) {
         if (tae_calib_check_threshold(r->threshold) != 0u || !isfinite(r->score_mean) ||
-            !isfinite(r->score_std)) {
+            !isfinite(r->score_std) || r->over > r->windows ||
+            (uint32_t)r->over * (uint32_t)TAE_CALIB_OVER_DEN > (uint32_t)TAE_CALIB_OVER_NUM * (uint32_t)r->windows) {
             return -1;
         }
-    } else if (!(r->threshold == (float)TAE_THRESHOLD)) {
+    } else if (!(r->threshold == (float)TAE_THRESHOLD) || r->over != 0u) {
         return -1;
     }
     for (k = 0; k < (uint32_t)TAE_CHANNELS; ++k) {
@@ -464,11 +477,15 @@ int tae_calib_unpack(const uint8_t *buf, size_t len, tae_calib_record_t *r)
     r->config_crc = tae_calib_rd32(buf + 40);
     r->windows = tae_calib_rd16(buf + 44);
     r->rank = tae_calib_rd16(buf + 46);
-    r->samples = tae_calib_rd32(buf + 48);
-    r->threshold = tae_calib_rdf(buf + 52);
-    r->score_mean = tae_calib_rdf(buf + 56);
-    r->score_std = tae_calib_rdf(buf + 60);
-    p = buf + 64;
+    r->over = tae_calib_rd16(buf + 48);
+    if (tae_calib_rd16(buf + 50) != 0u) {
+        return TAE_CALIB_REC_BOUNDS;
+    }
+    r->samples = tae_calib_rd32(buf + 52);
+    r->threshold = tae_calib_rdf(buf + 56);
+    r->score_mean = tae_calib_rdf(buf + 60);
+    r->score_std = tae_calib_rdf(buf + 64);
+    p = buf + 68;
     for (k = 0; k < (uint32_t)TAE_CHANNELS; ++k, p += 4) {
         r->mean[k] = tae_calib_rdf(p);
     }

@@ -18,13 +18,16 @@
  *   gain = scales ? ref_std / site_std : 1, target = offsets ? ref_mean : site_mean,
  *   shift = site_mean - target / gain. All float32, in this order, no FMA (-ffp-contract=off).
  * Bounds (model_config.h): |site_mean - ref_mean| <= TAE_CALIB_MAX_SHIFT (offsets), site_std/ref_std
- * in [TAE_CALIB_SCALE_MIN, TAE_CALIB_SCALE_MAX] (always: a dead or saturated sensor is refused),
+ * in [TAE_CALIB_SCALE_MIN, TAE_CALIB_SCALE_MAX] (always: a dead or saturated sensor is refused), at
+ * most a fraction TAE_CALIB_OVER_NUM / TAE_CALIB_OVER_DEN of the phase-2 scores above the factory
+ * TAE_THRESHOLD (the trained distribution's upper percentile: more means the data were not normal),
  * threshold in [TAE_CALIB_THRESHOLD_MIN, TAE_CALIB_THRESHOLD_MAX]; every figure finite.
  *
- * Record (TAE_CALIB_RECORD_BYTES = 68 + 16 C, little-endian, the form stored in flash and sent to
+ * Record (TAE_CALIB_RECORD_BYTES = 72 + 16 C, little-endian, the form stored in flash and sent to
  * the host; docs/protocol.md §3 lays it out): magic "TAEC", version, channels, flags, method, model
- * sha256, TAE_CALIB_CONFIG_CRC, N, rank, phase-1 samples, threshold, score mean/std, per-channel
- * site mean, site std, shift, gain, then the CRC-32 of everything before it. */
+ * sha256, TAE_CALIB_CONFIG_CRC, N, rank, phase-2 scores above the factory threshold, 0, phase-1
+ * samples, threshold, score mean/std, per-channel site mean, site std, shift, gain, then the CRC-32
+ * of everything before it. */
 #ifndef TAE_CALIB_H
 #define TAE_CALIB_H
 
@@ -39,7 +42,7 @@ extern "C" {
 
 #define TAE_CALIB_VERSION 1u
 #define TAE_CALIB_MAGIC 0x43454154u /* "TAEC" read as a little-endian u32 */
-#define TAE_CALIB_RECORD_FIXED 68u
+#define TAE_CALIB_RECORD_FIXED 72u
 #define TAE_CALIB_RECORD_BYTES (TAE_CALIB_RECORD_FIXED + 16u * (uint32_t)TAE_CHANNELS)
 
 /* Threshold methods (TAE_CALIB_METHOD, the record's `method`); macros, as #if compares them. */
@@ -75,7 +78,8 @@ enum {
     TAE_CALIB_OUT_ENGINE = 9,     /* the engine failed on a phase-2 window */
     TAE_CALIB_OUT_STORE = 10,     /* the record could not be stored; what storage holds is in use */
     TAE_CALIB_OUT_REJECTED = 11,  /* a record written by the host was refused (detail: the verdict) */
-    TAE_CALIB_OUT_FACTORY = 12    /* reset to the factory values by the host */
+    TAE_CALIB_OUT_FACTORY = 12,   /* reset to the factory values by the host */
+    TAE_CALIB_OUT_NOT_NORMAL = 13 /* too many scores above the factory threshold: not normal data */
 };
 
 /* What a stored or received record is (tae_calib_unpack; the handshake's boot verdict). */
@@ -99,6 +103,7 @@ typedef struct {
     uint32_t config_crc;
     uint16_t windows; /* N per phase */
     uint16_t rank;    /* percentile: the order statistic's rank over N scores; 0 otherwise */
+    uint16_t over;    /* phase-2 scores above the factory TAE_THRESHOLD */
     uint32_t samples; /* raw samples of phase 1 (0 without it) */
     float threshold;  /* in use when flags has THRESHOLD; otherwise the factory TAE_THRESHOLD */
     float score_mean, score_std; /* phase-2 scores (0 without it) */
