@@ -227,7 +227,9 @@ def test_a_reset_mid_calibration_leaves_the_previous_record(host):
 @pytest.mark.parametrize("fault", ["write_fails", "write_tears"])
 def test_a_failed_or_torn_write_never_leaves_a_half_written_record_in_use(host, fault):
     _, first = calibrate(host, calibration_samples(NEED, seed=10))
-    host.dev.store_fail(SimDevice.STORE_WRITE_FAILS if fault == "write_fails" else SimDevice.STORE_WRITE_TEARS)
+    host.dev.store_fail(
+        SimDevice.STORE_WRITE_FAILS if fault == "write_fails" else SimDevice.STORE_WRITE_TEARS
+    )
     _, final = calibrate(host, calibration_samples(NEED, seed=11) + 0.25)
     assert final.outcome == p.CalibOutcome.STORE
     info = host.info()
@@ -240,7 +242,11 @@ def test_a_failed_or_torn_write_never_leaves_a_half_written_record_in_use(host, 
         assert (info.calib_state, info.calib_crc) == (p.CalibState.FACTORY, 0)
         assert info.threshold == np.float32(CONFIG["threshold"])
     boot = host.reboot()  # and a reboot loads exactly that
-    assert (boot.calib_state, boot.calib_crc, boot.threshold) == (info.calib_state, info.calib_crc, info.threshold)
+    assert (boot.calib_state, boot.calib_crc, boot.threshold) == (
+        info.calib_state,
+        info.calib_crc,
+        info.threshold,
+    )
     if fault == "write_tears":
         assert boot.calib_boot == p.RecordVerdict.CORRUPT
 

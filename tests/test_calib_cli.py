@@ -101,7 +101,12 @@ def test_train_calibrate_makes_the_devices_record_and_verify_stays_bit_exact(mod
     assert code == 0 and v["ok"] and v["output_mismatches"] == 0 and v["input_mismatches"] == 0
     assert v["calibration"]["crc"] == f"{rec.crc:08x}" and v["threshold"] == pytest.approx(rec.threshold)
     # info shows the record
-    assert tools_main(["info", "--port", port, "--model-dir", str(model_dir), "--json", str(tmp_path / "i.json")]) == 0
+    assert (
+        tools_main(
+            ["info", "--port", port, "--model-dir", str(model_dir), "--json", str(tmp_path / "i.json")]
+        )
+        == 0
+    )
     info = json.loads((tmp_path / "i.json").read_text())["calibration"]
     assert info["state"] == "calibrated" and info["record"]["crc"] == f"{rec.crc:08x}"
     # factory values again
@@ -117,7 +122,10 @@ def test_a_record_made_offline_is_installed(model, sim, tmp_path):
     rec_file = tmp_path / "site.bin"
     assert train_main(["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--windows", str(N),
                        "--out", str(rec_file)]) == 0  # fmt: skip
-    assert tools_main(["calibrate", "--port", port, "--model-dir", str(model_dir), "--record", str(rec_file)]) == 0
+    assert (
+        tools_main(["calibrate", "--port", port, "--model-dir", str(model_dir), "--record", str(rec_file)])
+        == 0
+    )
     assert dev.store == rec_file.read_bytes()
 
 
@@ -135,7 +143,9 @@ def test_data_that_are_not_normal_are_refused_on_the_device_and_offline(model, s
     names = m["window"]["channel_names"]
     bad = faulty(spec.total_samples(N))
     csv = write_csv(tmp_path / "faulty.csv", bad, names)
-    assert train_main(["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--windows", str(N)]) == 2
+    assert (
+        train_main(["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--windows", str(N)]) == 2
+    )
     msg = one_sentence(capsys)
     assert "the calibration was refused" in msg and "the data were not normal" in msg
     code = tools_main(["calibrate", "--port", port, "--model-dir", str(model_dir), "--csv", str(csv),
@@ -174,7 +184,9 @@ def test_offline_calibration_user_errors(model, tmp_path, capsys, case):
         expect = "none.csv"
     elif case != "labelled":
         write_csv(csv, x, names)
-    code = train_main(["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--windows", str(windows)])
+    code = train_main(
+        ["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--windows", str(windows)]
+    )
     assert code == 2
     assert expect in one_sentence(capsys)
 

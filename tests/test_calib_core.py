@@ -95,7 +95,9 @@ def test_mean_plus_k_std_matches_numpy(tmp_path):
 
 
 # ---------------------------------------------------------------- statistics and correction
-def two_phases(cal: NativeCalib, spec: CalibSpec, x: np.ndarray, n: int, scores: np.ndarray) -> tuple[str, Record]:
+def two_phases(
+    cal: NativeCalib, spec: CalibSpec, x: np.ndarray, n: int, scores: np.ndarray
+) -> tuple[str, Record]:
     cal.begin(n)
     cal.samples(x[: spec.stats_samples(n)])
     ev = EV_NONE
@@ -151,7 +153,9 @@ def test_phase_one_ignores_samples_past_its_windows(tmp_path):
 
 def pv_samples(spec: CalibSpec, n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return (rng.normal(0, 1, (n, C)) * np.asarray(spec.ref_std) + np.asarray(spec.ref_mean)).astype(np.float32)
+    return (rng.normal(0, 1, (n, C)) * np.asarray(spec.ref_std) + np.asarray(spec.ref_mean)).astype(
+        np.float32
+    )
 
 
 # ---------------------------------------------------------------- refusals
@@ -222,7 +226,9 @@ def test_begin_refuses_a_window_count_outside_the_build(tmp_path):
 
 # ---------------------------------------------------------------- the record and its check
 def valid_record(tmp_path: Path, spec: CalibSpec, cal: NativeCalib) -> bytes:
-    outcome, rec = two_phases(cal, spec, pv_samples(spec, spec.stats_samples(6)), 6, np.full(6, 0.5, np.float32))
+    outcome, rec = two_phases(
+        cal, spec, pv_samples(spec, spec.stats_samples(6)), 6, np.full(6, 0.5, np.float32)
+    )
     assert outcome == "stored"
     return rec.to_bytes()
 
@@ -252,7 +258,11 @@ def test_record_round_trip_and_every_verdict(tmp_path):
     other_version[4] = 2
     assert verdict(reseal(bytes(other_version))) == "version"
     # the same model under other constants: another bound changes the config CRC
-    other = build(tmp_path, spec_with(windows=6, max_shift_std=2.0, max_shift=tuple(2 * s for s in spec.ref_std)), "other")
+    other = build(
+        tmp_path,
+        spec_with(windows=6, max_shift_std=2.0, max_shift=tuple(2 * s for s in spec.ref_std)),
+        "other",
+    )
     assert VERDICTS[other.verdict(good)] == "other_config"
     # tampered values with a correct CRC: the correction is recomputed from the statistics
     rec = Record.from_bytes(good)
