@@ -202,8 +202,8 @@ def test_device_side_user_errors(model, sim, tmp_path, capsys):
     assert "is not a tinyae calibration record" in one_sentence(capsys)
     # a record of another model: refused before it reaches the device
     x = normal_stretch(model_dir, spec.total_samples(N))
-    assert train_main(["calibrate", "--model-dir", str(model_dir), "--csv",
-                       str(write_csv(tmp_path / "s.csv", x, m["window"]["channel_names"])), "--windows", str(N),
+    csv = write_csv(tmp_path / "s.csv", x, m["window"]["channel_names"])
+    assert train_main(["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--windows", str(N),
                        "--out", str(tmp_path / "r.bin")]) == 0  # fmt: skip
     rec = Record.from_bytes((tmp_path / "r.bin").read_bytes())
     other = Record(**{**rec.__dict__, "model_sha256": bytes(32)}).to_bytes()

@@ -91,7 +91,7 @@ def reseal(b: bytes) -> bytes:
 
 # ---------------------------------------------------------------- end to end
 def test_calibration_on_the_board_survives_a_reset_and_verify_stays_bit_exact(model, default_elf, tmp_path):
-    model_dir, m, spec = model
+    model_dir = model[0]
     flash = tmp_path / "flash"
     base = ["--emulator", str(default_elf), "--emulator-storage", str(flash), "--model-dir", str(model_dir)]
     report = tmp_path / "calibrate.json"
@@ -265,7 +265,7 @@ def calib_boot_elf(default_model_dir, tmp_path_factory) -> Path:
 
 
 def test_the_image_built_to_calibrate_at_first_boot_does_it_once(model, calib_boot_elf, tmp_path):
-    model_dir, m, spec = model
+    spec = model[2]
     flash = tmp_path / "flash"
     with Emulator(calib_boot_elf, storage=flash, qmp=True) as emu:
         dev = Device(open_port(emu.url), timeout=10.0, name=emu.url)

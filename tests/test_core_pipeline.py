@@ -176,7 +176,7 @@ def test_calibration_correction_of_the_raw_samples(tmp_path: Path) -> None:
     p.reset()
     got = p.run(samples)  # init removed the correction
     check(got, expected(cfg, samples))
-    # switched between two windows: earlier windows raw, later ones corrected (samples already in the ring too)
+    # switched between two windows: earlier windows raw, later ones corrected (ring samples too)
     p.reset()
 
     def inputs(rows: np.ndarray) -> list[np.ndarray]:

@@ -75,8 +75,8 @@ class Record:
         return cls(
             version=head[1], channels=c, flags=head[3], method=head[4], model_sha256=head[5],
             config_crc=head[6], windows=head[7], rank=head[8], over=head[9], samples=head[11],
-            threshold=head[12], score_mean=head[13], score_std=head[14], mean=arrays[0:c], std=arrays[c : 2 * c],
-            shift=arrays[2 * c : 3 * c], gain=arrays[3 * c :], crc=crc,
+            threshold=head[12], score_mean=head[13], score_std=head[14], mean=arrays[0:c],
+            std=arrays[c : 2 * c], shift=arrays[2 * c : 3 * c], gain=arrays[3 * c :], crc=crc,
         )  # fmt: skip
 
     def to_bytes(self) -> bytes:

@@ -28,9 +28,9 @@ REFUSALS = {
     "the data were not normal; calibrate on normal operation",
     "threshold_low": "the calibration windows score far below the trained distribution (the threshold would "
     "be {value:.6g}, below {bound:.6g}): a flat or disconnected signal; check the sensor",
-    "not_normal": "{over} of the {n} scored calibration windows score above the factory threshold {bound:.6g} "
-    "(the trained distribution's upper percentile; at most {frac} may): the data were not normal "
-    "operation; calibrate on normal operation",
+    "not_normal": "{over} of the {n} scored calibration windows score above the factory threshold "
+    "{bound:.6g} (the trained distribution's upper percentile; at most {frac} may): the data were not "
+    "normal operation; calibrate on normal operation",
     "engine": "the inference engine failed on a calibration window; check the device "
     "(`python -m tools info`)",
     "store": "the device could not store the record; the record its storage holds stays in use",
