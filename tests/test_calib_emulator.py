@@ -286,3 +286,23 @@ def test_the_image_built_to_calibrate_at_first_boot_does_it_once(model, calib_bo
             Record.from_bytes(msg.record).crc,
         )
         dev.close()
+
+
+def test_the_calibration_memory_is_fixed_and_counted(model, default_elf):
+    """No heap: the state is static, sized at build time from TAE_CALIB_WINDOWS; the manifest's
+    ram_bytes (the budget estimate's term) is what the linked image holds, and the gate counts it."""
+    from tools.budget.elf import read_elf
+    from tools.budget.estimate import estimate_from_manifest
+
+    _, m, spec = model
+    img = read_elf(default_elf)
+    names = {"g_cal", "g_rec", "g_rec_packed", "g_cand", "g_io", "g_calibrated", "g_boot_verdict", "g_outcome",
+             "g_detail"}  # fmt: skip
+    state = {s.name: s.size for s in img.symbols if s.name in names}
+    assert set(state) == names
+    assert sum(state.values()) == m["calibration"]["ram_bytes"] == spec.state_bytes
+    assert state["g_rec_packed"] == spec.record_bytes == 72 + 16 * spec.channels
+    assert not [s for s in img.symbols if s.name in ("malloc", "_sbrk", "free")]
+    est = estimate_from_manifest(m, "mps2_an386", "compiled")
+    (ram_term,) = [t for t in est.terms if t[0] == "ram" and t[1] == "on-site calibration"]
+    assert ram_term[2] == spec.state_bytes
