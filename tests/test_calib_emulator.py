@@ -296,8 +296,8 @@ def test_the_calibration_memory_is_fixed_and_counted(model, default_elf):
 
     _, m, spec = model
     img = read_elf(default_elf)
-    names = {"g_cal", "g_rec", "g_rec_packed", "g_cand", "g_io", "g_calibrated", "g_boot_verdict", "g_outcome",
-             "g_detail"}  # fmt: skip
+    names = {"g_cal", "g_rec", "g_rec_packed", "g_cand", "g_io", "g_calibrated", "g_boot_verdict",
+             "g_outcome", "g_detail"}  # fmt: skip
     state = {s.name: s.size for s in img.symbols if s.name in names}
     assert set(state) == names
     assert sum(state.values()) == m["calibration"]["ram_bytes"] == spec.state_bytes
