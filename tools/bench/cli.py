@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.bench import boardlibs, device, frontend, hostref, models, quality, report, streaming
+from tools.bench import boardlibs, calibration, device, frontend, hostref, models, quality, report, streaming
 from tools.bench.common import PY, ROOT, Timing, command_text, have, machine, rel, run
 from train.errors import UserError, run_cli
 
@@ -91,6 +91,12 @@ def measure(out: Path, *, quick: bool = False, work: Path = WORK) -> dict:
 
     # -- board libraries: per-tensor vs per-channel weights, TFLM on the emulated board ----------------
     res["board_libraries"] = boardlibs.section(trained, default, quick, model_dir, img_dir, not missing, _say)
+
+    # -- on-site calibration: device cost, footprint, what it buys on SKAB ---------------------------
+    res["calibration"] = _guard(
+        "on-site calibration",
+        lambda: calibration.section(quick, model_dir, img_dir, not missing, _say, default=default),
+    )
 
     # -- streaming and host reference ----------------------------------------------------------
     res["streaming"] = _streaming(default, quick, img_dir)
