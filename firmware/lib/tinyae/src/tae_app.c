@@ -372,6 +372,9 @@ static void tae_app_send_text_info(void)
     tae_app_text_field(" engine_ram=", info.engine_ram);
     tae_app_text_field(" stack=", info.stack_bytes);
     tae_app_text_field(" dropped=", info.tx_dropped);
+    tae_app_text(info.calib_state == TAE_CALIB_STATE_CALIBRATED ? " calib=calibrated"
+                 : info.calib_state == TAE_CALIB_STATE_FACTORY  ? " calib=factory"
+                                                                 : " calib=calibrating");
     tae_app_text(" unit=");
     tae_app_text(info.cost_unit != NULL ? info.cost_unit : "");
     tae_app_text("\r\n");
