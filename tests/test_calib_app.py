@@ -182,6 +182,11 @@ def test_reset_restarts_and_a_mode_switch_aborts(host):
     assert final.outcome == p.CalibOutcome.STORED and final.record == mirror_of(x[40:]).record
     host.start()
     host.stream(x[:20])
+    same = host.send(p.Setting(p.Param.MODE, p.Mode.HOST_STREAM))  # the same source: restarts, no abort
+    assert acked(same, p.MsgType.SET) and not [m for m in same if isinstance(m, p.CalibStatus)]
+    assert host.query().state == p.CalibState.STATS and host.query().done == 0
+    host.batch = 0
+    host.stream(x[:20])
     msgs = host.send(p.Setting(p.Param.MODE, p.Mode.SENSOR))
     assert acked(msgs, p.MsgType.SET)
     (state,) = [m for m in msgs if isinstance(m, p.CalibStatus)]

@@ -428,16 +428,17 @@ static void tae_app_on_set(const tae_host_msg_t *m)
             tae_app_send_error(TAE_ERR_BAD_PARAM, m->type, m->seq, 0u, m->value_u32);
             return;
         }
-        g_mode = (uint8_t)m->value_u32;
-        if (g_cal.state != (uint8_t)TAE_CALIB_STATE_FACTORY) {
+        if (g_cal.state != (uint8_t)TAE_CALIB_STATE_FACTORY && (uint8_t)m->value_u32 != g_mode) {
             /* Another sample source: the windows counted so far are not the calibration's. */
+            g_mode = (uint8_t)m->value_u32;
             tae_app_abort_calibration();
             tae_app_reset_windows();
             tae_app_send_ack(m->type, m->seq, 0u, 0u);
             tae_app_send_calib_state((uint8_t)TAE_CALIB_RECORD_NONE);
             return;
         }
-        tae_app_reset_windows();
+        g_mode = (uint8_t)m->value_u32;
+        tae_app_reset_windows(); /* the same source: a running calibration restarts at window 0 */
         break;
     }
     tae_app_send_ack(m->type, m->seq, 0u, 0u);
