@@ -159,9 +159,8 @@ def on_stream(
         raise
     deadline = time.monotonic() + dev.timeout
     while run.final is None and time.monotonic() < deadline:  # the end is sent before the last ACK
-        dev.poll(0.05)
-        while dev._inbox:
-            on_message(dev._inbox.popleft())
+        for m in dev.take_messages(0.05):
+            on_message(m)
     run.lost_windows = list(summary.lost_windows)
     run.seconds = time.monotonic() - t0
     run.after = dev.calib_query()

@@ -404,6 +404,13 @@ class Device:
         self.send(p.Reset())
         self._await_ack(p.MsgType.RESET, "the window reset", resend=p.Reset())
 
+    def take_messages(self, timeout: float) -> list[p.Message]:
+        """Read for up to `timeout` s and return every queued message (the queue is emptied)."""
+        self.poll(timeout)
+        out = list(self._inbox)
+        self._inbox.clear()
+        return out
+
     # ------------------------------------------------------------------ on-site calibration
     def calib_query(self) -> p.CalibStatus:
         """The device's calibration state and the record in use (CALIB QUERY, repeated on silence)."""
