@@ -15,6 +15,7 @@ returns SkabData, e.g. `skab_calibration.LOAD = lambda root: SkabData(normal, ch
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -77,7 +78,7 @@ def read_skab(root: Path) -> SkabData:
                     data[:, cols.index("anomaly")].astype(np.int8),
                 )
             )
-    return SkabData(normal.astype(np.float32), names, experiments, rel(root))
+    return SkabData(normal.astype(np.float32), names, experiments, os.path.relpath(root, ROOT))
 
 
 LOAD: Callable[[Path], SkabData] = read_skab
