@@ -14,6 +14,8 @@
 #   EMU_FAULT=1|2|3           fault after the banner: undefined instruction | divide by zero | invalid state
 #   EMU_BALLAST_RAM=<bytes>   add a static RAM array (the link must fail when it does not fit)
 #   EMU_BALLAST_FLASH=<bytes> add a const flash array
+#   EMU_CALIB_AT_BOOT=1       without a stored calibration record, calibrate from the sensor at boot
+#   EMU_STORE_FAULT=1         stop QEMU inside a calibration record write (between write and rename)
 #   EMU_OUT=<dir>             output directory
 
 EMU_CC      ?= arm-none-eabi-gcc
@@ -27,11 +29,13 @@ EMU_APP     ?= core
 EMU_FAULT   ?=
 EMU_BALLAST_RAM   ?= 0
 EMU_BALLAST_FLASH ?= 0
+EMU_CALIB_AT_BOOT ?=
+EMU_STORE_FAULT   ?=
 
 EMU_FW_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 EMU_TARGET_DIR := firmware/targets/mps2_an386
 EMU_CORE_DIR   := firmware/lib/tinyae/src
-EMU_VARIANT    := $(EMU_APP)$(if $(filter tflm,$(EMU_ENGINE)),-tflm-$(TFLM_LIB))$(if $(EMU_FAULT),-fault$(EMU_FAULT))$(if $(filter-out 0,$(EMU_BALLAST_RAM)),-ram$(EMU_BALLAST_RAM))$(if $(filter-out 0,$(EMU_BALLAST_FLASH)),-flash$(EMU_BALLAST_FLASH))
+EMU_VARIANT    := $(EMU_APP)$(if $(filter tflm,$(EMU_ENGINE)),-tflm-$(TFLM_LIB))$(if $(EMU_FAULT),-fault$(EMU_FAULT))$(if $(filter-out 0,$(EMU_BALLAST_RAM)),-ram$(EMU_BALLAST_RAM))$(if $(filter-out 0,$(EMU_BALLAST_FLASH)),-flash$(EMU_BALLAST_FLASH))$(if $(EMU_CALIB_AT_BOOT),-calibboot)$(if $(EMU_STORE_FAULT),-storefault)
 EMU_OUT        ?= build/firmware/mps2_an386$(if $(filter-out core,$(EMU_VARIANT)),-$(EMU_VARIANT))
 EMU_ELF        := $(EMU_OUT)/tinyae.elf
 EMU_LDSCRIPT   := $(EMU_TARGET_DIR)/mps2_an386.ld
@@ -41,12 +45,14 @@ EMU_CXX_SRCS :=
 EMU_TFLM_ARCHIVE :=
 EMU_FLOAT_ABI := hard
 ifeq ($(EMU_APP),core)
-  EMU_APP_DEFS := -DTAE_EMU_APP_CORE -DTAE_FIRMWARE_VERSION='"$(EMU_FW_VERSION)"'
+  EMU_APP_DEFS := -DTAE_EMU_APP_CORE -DTAE_FIRMWARE_VERSION='"$(EMU_FW_VERSION)"' \
+                  $(if $(EMU_CALIB_AT_BOOT),-DTAE_CALIB_AT_BOOT) $(if $(EMU_STORE_FAULT),-DTAE_EMU_STORE_FAULT)
   EMU_APP_DEPS := $(MANIFEST)
   ifeq ($(EMU_ENGINE),compiled)
     # The portable core (every C file of the library), the compiled engine's generated network and the
     # synthetic sensor source. tae_engine_tflm.cpp is C++, so the *.c wildcard skips it.
-    EMU_APP_SRCS := $(EMU_TARGET_DIR)/synth_source.c $(wildcard $(EMU_CORE_DIR)/*.c) $(MODEL_DIR)/model_compiled.c
+    EMU_APP_SRCS := $(EMU_TARGET_DIR)/synth_source.c $(EMU_TARGET_DIR)/store.c $(wildcard $(EMU_CORE_DIR)/*.c) \
+                    $(MODEL_DIR)/model_compiled.c
   else ifeq ($(EMU_ENGINE),tflm)
     # The same core with the TFLM glue, the model's C array and the TFLM library, all with the board's
     # float ABI (softfp: the Nano 33 BLE core's) so that the library is compiled exactly as it is there.
@@ -56,7 +62,8 @@ ifeq ($(EMU_APP),core)
     EMU_FLOAT_ABI := softfp
     EMU_TFLM_DIR := build/tflm/$(TFLM_LIB)-cm4
     EMU_TFLM_ARCHIVE := $(EMU_TFLM_DIR)/libtflm.a
-    EMU_APP_SRCS := $(EMU_TARGET_DIR)/synth_source.c $(filter-out %/tae_engine_compiled.c,$(wildcard $(EMU_CORE_DIR)/*.c))
+    EMU_APP_SRCS := $(EMU_TARGET_DIR)/synth_source.c $(EMU_TARGET_DIR)/store.c \
+                    $(filter-out %/tae_engine_compiled.c,$(wildcard $(EMU_CORE_DIR)/*.c))
     EMU_CXX_SRCS := $(EMU_CORE_DIR)/tae_engine_tflm.cpp $(MODEL_DIR)/model_data.cc $(EMU_TARGET_DIR)/tflm_support.cpp
     EMU_APP_DEFS += -DTAE_ENGINE_TFLM $(if $(filter chirale,$(TFLM_LIB)),-DTAE_EMU_TFLM_DEBUGLOG)
   else

@@ -7,5 +7,5 @@ fuzz: $(VENV_STAMP) $(TOOLCHAIN_STAMP) ## fuzz the protocol decoder and device a
 	$(PY) -m tools.protocol_sim --seconds $(FUZZ_SECONDS)
 
 .PHONY: fuzz-coverage
-fuzz-coverage: $(VENV_STAMP) $(TOOLCHAIN_STAMP) ## line/branch coverage of tae_protocol.c and tae_app.c by the fuzz corpus (llvm-cov)
+fuzz-coverage: $(VENV_STAMP) $(TOOLCHAIN_STAMP) ## line/branch coverage of tae_protocol.c, tae_app.c and tae_calib.c by the fuzz corpus (llvm-cov)
 	$(PY) -m tools.protocol_sim --coverage

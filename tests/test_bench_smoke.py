@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 TOP_KEYS = {
     "schema", "command", "quick", "machine", "quality", "pipeline", "device", "footprint",
-    "streaming", "host_reference", "elapsed_s",
+    "streaming", "host_reference", "elapsed_s", "calibration",
 }  # fmt: skip
 
 
@@ -44,7 +44,7 @@ def test_quick_run_writes_every_section(quick_results) -> None:
     assert res["quick"] is True
     assert res["machine"]["cores"] >= 1 and res["machine"]["date"]
     for heading in ("## Detection quality", "## Device cost", "## Footprint", "## Pipeline", "## Streaming",
-                    "## Host reference"):  # fmt: skip
+                    "## Host reference", "## On-site calibration"):  # fmt: skip
         assert heading in md
 
 

@@ -30,6 +30,7 @@ MODES = {
     "sensor": ["-DTAE_BOARD_SENSOR"],
     "sensor-rev2": ["-DTAE_BOARD_SENSOR", "-DTAE_NANO33BLE_REV2"],
     "sensor-synth": ["-DTAE_BOARD_SENSOR", "-DTAE_BOARD_SYNTH"],
+    "sensor-calib-at-boot": ["-DTAE_BOARD_SENSOR", "-DTAE_CALIB_AT_BOOT"],
 }
 
 
@@ -78,7 +79,7 @@ CASES = [(e, m) for e in ENGINES for m in MODES]
 @pytest.mark.parametrize(("engine", "mode"), CASES, ids=[f"{e}-{m}" for e, m in CASES])
 def test_every_board_source_compiles_for_the_nano33ble(engine, mode, default_model_dir):
     sources = sorted(SRC.glob("*.cpp")) + sorted(SRC.glob("*.c"))
-    assert {s.name for s in sources} >= {"main.cpp", "board_port.cpp", "board_sensor.cpp"}
+    assert {s.name for s in sources} >= {"main.cpp", "board_port.cpp", "board_sensor.cpp", "board_store.cpp"}
     flags = ENGINES[engine] + MODES[mode]
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda s: compile_for_board(s, flags, default_model_dir), sources))
@@ -89,8 +90,10 @@ def test_every_board_source_compiles_for_the_nano33ble(engine, mode, default_mod
 @pytest.mark.parametrize(
     ("call", "needs", "error"),
     [("IMU.readAcceleration(x, y);", "Arduino_LSM9DS1.h", "no matching function for call to"),
-     ("Serial.setRxBufferSize(2048);", "Arduino.h", "has no member named 'setRxBufferSize'")],
-    ids=["imu-arity", "esp32-only-serial-api"],
+     ("Serial.setRxBufferSize(2048);", "Arduino.h", "has no member named 'setRxBufferSize'"),
+     ("mbed::TDBStore *s = nullptr; (void)x; (void)y; s->set(\"k\", nullptr);", "TDBStore.h",
+      "no matching function for call to")],
+    ids=["imu-arity", "esp32-only-serial-api", "tdbstore-arity"],
 )  # fmt: skip
 def test_a_wrong_call_fails_so_the_real_headers_are_in_use(call, needs, error, default_model_dir, tmp_path):
     source = tmp_path / "broken.cpp"

@@ -159,3 +159,39 @@ def test_engine_error_is_reported_and_counts_as_normal(tmp_path: Path) -> None:
     _, alarm = preprocess.decisions(np.where(anomaly, 1.0, 0.0), 0.5, cfg.k, cfg.n)
     np.testing.assert_array_equal(got.alarm.astype(bool), alarm)
     np.testing.assert_array_equal(got.seq, np.arange(len(got.seq)))
+
+
+def test_calibration_correction_of_the_raw_samples(tmp_path: Path) -> None:
+    """(x - shift[c]) * gain[c] on every sample the front-end reads, float32 as the host reference does;
+    the ring keeps the raw samples, so the correction applies from the next window on; NULL removes it."""
+    cfg = Config(L=8, H=3)
+    samples = stream(cfg, 200, seed=11)
+    shift = np.asarray([0.3, -1.25, 2.0], np.float32)
+    gain = np.asarray([1.0, 0.75, 1.5], np.float32)
+    p = Pipeline(cfg, tmp_path)
+    p.set_correction(shift, gain)
+    got = p.run(samples)
+    corrected = ((samples - shift) * gain).astype(np.float32)
+    check(got, expected(cfg, corrected))
+    p.reset()
+    got = p.run(samples)  # init removed the correction
+    check(got, expected(cfg, samples))
+    # switched between two windows: earlier windows raw, later ones corrected (ring samples too)
+    p.reset()
+
+    def inputs(rows: np.ndarray) -> list[np.ndarray]:
+        out = []
+        for s in rows:
+            r = p.push_one(s)
+            if r is not None:  # the int8 inputs are valid until the next push: copy them now
+                out.append(np.ctypeslib.as_array(r.input_q, (cfg.size,)).copy())
+        return out
+
+    first = inputs(samples[:50])
+    p.set_correction(shift, gain)
+    later = inputs(samples[50:])
+    n_before = len(first)
+    want_raw, want_corr = expected(cfg, samples), expected(cfg, corrected)
+    got_before, got_after = np.stack(first), np.stack(later)
+    np.testing.assert_array_equal(got_before, want_raw["inputs"][:n_before])
+    np.testing.assert_array_equal(got_after, want_corr["inputs"][n_before:])

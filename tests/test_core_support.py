@@ -168,6 +168,7 @@ class Pipeline:
         lib.tae_pipeline_push.restype = ctypes.c_int
         lib.tae_pipeline_push.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(Result)]
         lib.tae_pipeline_set_threshold.argtypes = [ctypes.c_void_p, ctypes.c_float]
+        lib.tae_pipeline_set_correction.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
         lib.tae_quantize_features.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
         lib.tae_score.restype = ctypes.c_float
         lib.tae_score.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
@@ -183,6 +184,17 @@ class Pipeline:
 
     def set_threshold(self, value: float) -> None:
         self.lib.tae_pipeline_set_threshold(self.state, value)
+
+    def set_correction(self, shift, gain) -> None:  # type: ignore[no-untyped-def]
+        """On-site calibration's correction (kept alive here: the pipeline holds the pointers)."""
+        if shift is None:
+            self._correction = None
+            self.lib.tae_pipeline_set_correction(self.state, None, None)
+            return
+        self._correction = (np.ascontiguousarray(shift, np.float32), np.ascontiguousarray(gain, np.float32))
+        self.lib.tae_pipeline_set_correction(
+            self.state, self._correction[0].ctypes.data, self._correction[1].ctypes.data
+        )
 
     def quantize(self, windows: np.ndarray) -> np.ndarray:
         """tae_quantize_features over [n, L, C] windows -> [n, L*C] int8."""

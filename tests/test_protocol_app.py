@@ -255,7 +255,7 @@ def test_text_query_prints_the_handshake(host):
     host.dev.write(b"?\r\n")
     line = host.dev.read().decode()
     assert line.startswith(f"tinyae fw=0.1.0-sim target=sim proto={p.PROTOCOL_VERSION} engine=sim-stub")
-    assert " dropped=0 " in line
+    assert " dropped=0 calib=factory unit=ticks" in line
     assert f"model={CONFIG['model_sha256']}" in line and line.endswith("\r\n")
 
 

@@ -33,7 +33,7 @@ class CCodec:
         lib.drv_cobs_encode.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t]
         lib.drv_decoder_push.argtypes = [ctypes.c_uint8, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
         lib.drv_decode_host.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p,
-                                        ctypes.c_size_t]  # fmt: skip
+                                        ctypes.c_size_t, ctypes.c_void_p]  # fmt: skip
         sz, u8, u16, u32, i32 = (
             ctypes.c_size_t,
             ctypes.c_uint8,
@@ -48,8 +48,11 @@ class CCodec:
         lib.drv_encode_error.argtypes = [vp, sz, u32, u8, u8, u32, u32, u32]
         lib.drv_encode_info.argtypes = [vp, sz, u8, u32, vp, vp, ctypes.c_char_p, ctypes.c_char_p,
                                         ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p]  # fmt: skip
+        lib.drv_encode_calib_state.argtypes = [vp, sz, u32, vp, ctypes.c_char_p]
+        lib.drv_record_bytes.restype = u32
+        self.record_bytes = lib.drv_record_bytes()
         for name in ("drv_encode_result", "drv_encode_telemetry", "drv_encode_ack", "drv_encode_error",
-                     "drv_encode_info"):  # fmt: skip
+                     "drv_encode_info", "drv_encode_calib_state"):  # fmt: skip
             getattr(lib, name).restype = sz
         self.max_frame = lib.drv_max_frame()
         self.out = ctypes.create_string_buffer(lib.drv_max_wire() + 16)
@@ -77,9 +80,10 @@ class CCodec:
         return events
 
     def _message(self, frame: bytes) -> dict:
-        f = (ctypes.c_uint32 * 10)()
+        f = (ctypes.c_uint32 * 13)()
         samples = (ctypes.c_float * (CFG["max_batch"] * C))()
-        err = self.lib.drv_decode_host(frame, len(frame), f, samples, len(samples))
+        record = ctypes.create_string_buffer(self.record_bytes)
+        err = self.lib.drv_decode_host(frame, len(frame), f, samples, len(samples), record)
         if err:
             return {"kind": "error", "code": p.ErrorCode(err).name, "expected": f[7], "got": f[8],
                     "ref_type": f[0], "ref_seq": f[1]}  # fmt: skip
@@ -91,6 +95,8 @@ class CCodec:
         elif type_ == p.MsgType.SAMPLES:
             flat = list(samples)[: f[3] * C]
             msg = p.Samples(f[2], tuple(tuple(flat[i * C : (i + 1) * C]) for i in range(f[3])), f[4])
+        elif type_ == p.MsgType.CALIB:
+            msg = p.Calib(f[10], f[11], record.raw[: f[12]])
         else:
             value = struct.unpack("<f", struct.pack("<I", f[6]))[0] if f[5] == p.Param.THRESHOLD else f[6]
             msg = p.Setting(f[5], value)
@@ -101,6 +107,7 @@ class CCodec:
         lib, out, cap = self.lib, self.out, len(self.out)
         if isinstance(msg, p.Result):
             flags = (p.RESULT_ANOMALY if msg.anomaly else 0) | (p.RESULT_ALARM if msg.alarm else 0)
+            flags |= p.RESULT_CALIB if msg.calib else 0
             ins = outs = None
             if msg.input_q is not None:
                 flags |= p.RESULT_VERIFY
@@ -117,13 +124,19 @@ class CCodec:
             n = lib.drv_encode_error(
                 out, cap, seq, msg.code, msg.ref_type, msg.ref_seq, msg.expected, msg.got
             )
+        elif isinstance(msg, p.CalibStatus):
+            assert len(msg.record) in (0, self.record_bytes)
+            ints = (ctypes.c_int32 * 7)(msg.state, msg.outcome, msg.detail, msg.boot, msg.record_kind,
+                                        msg.windows, msg.done)  # fmt: skip
+            n = lib.drv_encode_calib_state(out, cap, seq, ints, msg.record or None)
         else:
             assert isinstance(msg, p.Info)
             m = msg
-            ints = (ctypes.c_int32 * 19)(
+            ints = (ctypes.c_int32 * 25)(
                 m.mode, int(m.verify), m.channels, m.score_kind, m.decision_k, m.decision_n, m.in_zero_point,
                 m.out_zero_point, m.window_len, m.hop, m.input_size, m.output_size, m.max_batch, m.max_frame,
-                m.flash_used, m.ram_static, m.engine_ram, m.stack_bytes, m.tx_dropped,
+                m.flash_used, m.ram_static, m.engine_ram, m.stack_bytes, m.tx_dropped, m.calib_state,
+                m.calib_boot, m.calib_flags, m.calib_windows, m.calib_max_windows, m.calib_crc,
             )  # fmt: skip
             floats = (ctypes.c_float * 5)(
                 m.sample_rate_hz, m.threshold, m.model_threshold, m.in_scale, m.out_scale

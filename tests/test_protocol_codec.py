@@ -88,8 +88,12 @@ def test_vectors_cover_every_type_and_error():
     types = {e["message"]["type"] for v in VECTORS["vectors"] for e in v["events"] if e["kind"] == "frame"}
     assert types == {t.name for t in p.MsgType}
     codes = {e["code"] for v in VECTORS["vectors"] for e in v["events"] if e["kind"] == "error"}
-    decoder_codes = set(p.ErrorCode) - {p.ErrorCode.SEQ_GAP, p.ErrorCode.ENGINE, p.ErrorCode.WRONG_MODE}
-    assert codes == {c.name for c in decoder_codes}  # the other three come from the app (sim tests)
+    app_codes = {
+        p.ErrorCode.SEQ_GAP, p.ErrorCode.ENGINE, p.ErrorCode.WRONG_MODE, p.ErrorCode.STORE,
+        p.ErrorCode.RECORD,
+    }  # fmt: skip
+    decoder_codes = set(p.ErrorCode) - app_codes
+    assert codes == {c.name for c in decoder_codes}  # the others come from the app (sim tests)
 
 
 def test_decode_frame_raises_protocol_error():
@@ -120,7 +124,9 @@ def _info(draw, cls):
         draw(st.integers(0, 255)), draw(st.integers(1, 255)), draw(st.integers(-128, 127)),
         draw(st.integers(-128, 127)), *(draw(st.integers(0, 0xFFFF)) for _ in range(6)),
         *(draw(f32) for _ in range(5)), draw(st.binary(min_size=32, max_size=32)),
-        *(draw(u32) for _ in range(5)), *(draw(text) for _ in range(4)),
+        *(draw(u32) for _ in range(5)), *(draw(st.integers(0, 255)) for _ in range(3)),
+        draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 0xFFFF)), draw(u32),
+        *(draw(text) for _ in range(4)),
     )  # fmt: skip
 
 
@@ -145,7 +151,16 @@ def messages(draw):
         return p.Result(
             draw(u32), draw(f32), draw(st.booleans()), draw(st.booleans()),
             draw(st.integers(-(2**31), 2**31 - 1)), draw(u32),
-            draw(i8s) if verify else None, draw(i8s) if verify else None,
+            draw(i8s) if verify else None, draw(i8s) if verify else None, draw(st.booleans()),
+        )  # fmt: skip
+    if kind == p.MsgType.CALIB:
+        action = draw(st.sampled_from(list(p.CalibAction)))
+        record = draw(st.binary(max_size=300)) if action == p.CalibAction.WRITE else b""
+        return p.Calib(action, draw(st.integers(0, 0xFFFF)), record)
+    if kind == p.MsgType.CALIB_STATE:
+        return p.CalibStatus(
+            *(draw(st.integers(0, 255)) for _ in range(5)), draw(st.integers(0, 0xFFFF)),
+            draw(st.integers(0, 0xFFFF)), draw(st.binary(max_size=300)),
         )  # fmt: skip
     if kind == p.MsgType.ACK:
         return p.Ack(draw(st.integers(0, 255)), draw(u32), draw(u32), draw(st.integers(0, 0xFFFF)))

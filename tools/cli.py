@@ -1,5 +1,5 @@
 """`python -m tools`: the host CLI for a tinyae device (ports, info, stream, monitor, record, verify,
-budget, emulate). Every device command takes --port (a path or any pyserial URL such as
+calibrate, budget, emulate). Every device command takes --port (a path or any pyserial URL such as
 socket://127.0.0.1:PORT; sim:// is the in-process simulated device) or --emulator.
 
 Exit status: 0 success, 1 verification/stream found a problem (mismatch, lost windows),
@@ -16,12 +16,12 @@ from train.errors import run_cli
 
 def build_parser() -> argparse.ArgumentParser:
     from tools.budget.cli import add_parser as add_budget
-    from tools.commands import emulate, info, monitor, ports, record, stream, verify
+    from tools.commands import calibrate, emulate, info, monitor, ports, record, stream, verify
 
     ap = argparse.ArgumentParser(prog="python -m tools", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for mod in (ports, info, stream, monitor, record, verify, emulate):
+    for mod in (ports, info, stream, monitor, record, verify, calibrate, emulate):
         mod.add_parser(sub)
     add_budget(sub)
     return ap

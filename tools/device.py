@@ -383,10 +383,12 @@ class Device:
             if isinstance(msg, p.Ack) and msg.ref_type == ref_type:
                 return msg
             if isinstance(msg, p.ErrorReply) and msg.ref_type == ref_type:
-                raise DeviceError(
+                err = DeviceError(
                     f"{self.name} refused {what} ({msg.code_name}, expected {msg.expected}, got {msg.got}); "
                     "check the value or update the firmware"
                 )
+                err.reply = msg  # type: ignore[attr-defined]
+                raise err
             if on_other is not None:
                 on_other(msg)
 
@@ -401,6 +403,52 @@ class Device:
         """Clear the device's window state (window and batch numbering restart at 0)."""
         self.send(p.Reset())
         self._await_ack(p.MsgType.RESET, "the window reset", resend=p.Reset())
+
+    def take_messages(self, timeout: float) -> list[p.Message]:
+        """Read for up to `timeout` s and return every queued message (the queue is emptied)."""
+        self.poll(timeout)
+        out = list(self._inbox)
+        self._inbox.clear()
+        return out
+
+    # ------------------------------------------------------------------ on-site calibration
+    def calib_query(self) -> p.CalibStatus:
+        """The device's calibration state and the record in use (CALIB QUERY, repeated on silence)."""
+        self.require_info()
+        for attempt in range(3):
+            self.send(p.Calib(p.CalibAction.QUERY))
+            deadline = time.monotonic() + self.timeout / 3
+            try:
+                while True:
+                    msg = self.next_message(deadline, "the calibration state")
+                    if isinstance(msg, p.Boot):
+                        raise self._reset_error()
+                    if isinstance(msg, p.CalibStatus):
+                        return msg
+                    if isinstance(msg, p.ErrorReply) and msg.ref_type == p.MsgType.CALIB:
+                        raise DeviceError(
+                            f"{self.name} refused the calibration query ({msg.code_name}); update its "
+                            "firmware"
+                        )
+            except DeviceTimeout:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def calib_command(self, action: p.CalibAction, windows: int = 0, record: bytes = b"") -> None:
+        """START / ABORT / FACTORY / WRITE, waiting for the ACK; the device's refusal is one sentence."""
+        msg = p.Calib(int(action), int(windows), bytes(record))
+        self.send(msg)
+        what = {
+            p.CalibAction.START: f"the calibration start ({windows or 'the most'} windows per phase)",
+            p.CalibAction.ABORT: "the calibration abort",
+            p.CalibAction.FACTORY: "the reset to factory values",
+            p.CalibAction.WRITE: "the calibration record",
+        }[p.CalibAction(action)]
+        try:
+            self._await_ack(p.MsgType.CALIB, what, resend=msg if action != p.CalibAction.START else None)
+        except DeviceError as exc:
+            raise DeviceError(_calib_refusal(self.name, exc, action, windows, self.info)) from None
 
     def require_info(self) -> p.Info:
         if self.info is None:
@@ -423,6 +471,7 @@ class Device:
         inflight: int = DEFAULT_INFLIGHT,
         on_progress: Callable[[int], None] | None = None,
         retries: int = 0,
+        on_message: Callable[[p.Message], None] | None = None,
     ) -> StreamSummary:
         """Send `samples` [T, C] and hand every Result to `on_result` (window_seq 0-based, each once).
 
@@ -435,7 +484,8 @@ class Device:
         and a device reboot (BOOT frame, or the device rejecting batches it had acknowledged) is
         followed by a new handshake, the settings made through `set()` and a replay of every window
         not received yet. Each replay round uses one retry; windows recovered are listed in
-        `retried_windows`, windows still missing in `lost_windows`.
+        `retried_windows`, windows still missing in `lost_windows`. Messages the stream itself does not
+        use (a calibration's CALIB_STATE) go to `on_message`.
         """
         info = self.require_info()
         x = np.asarray(samples, np.float32)
@@ -482,7 +532,7 @@ class Device:
                         self._stream_range(
                             x[lo:hi], first, received, deliver, summary, info, replay=replay,
                             realtime_hz=realtime_hz, inflight=inflight,
-                            on_progress=None if replay else on_progress,
+                            on_progress=None if replay else on_progress, on_message=on_message,
                         )  # fmt: skip
                 except _Rebooted:
                     rebooted = True
@@ -532,6 +582,7 @@ class Device:
         realtime_hz: float | None,
         inflight: int,
         on_progress: Callable[[int], None] | None,
+        on_message: Callable[[p.Message], None] | None = None,
     ) -> None:
         """Stream samples whose first window is stream window `first`, after a window RESET.
 
@@ -598,6 +649,8 @@ class Device:
                     # with SEQ_GAP, expected > got, which acknowledges it; later ones are stale)
                     self.stats.retransmits += next_send - acked
                     stale_until, next_send = next_send, acked
+            elif isinstance(msg, p.CalibStatus) and on_message is not None:
+                on_message(msg)
 
         while acked < len(payloads):
             while next_send < len(payloads) and next_send - acked < max(1, inflight):
@@ -691,6 +744,45 @@ class SensorTracker:
 
 class _Rebooted(Exception):
     """Internal: the device rebooted during a stream that may recover from it."""
+
+
+RECORD_REFUSALS = {
+    p.RecordVerdict.CORRUPT: "it is damaged (size or CRC-32)",
+    p.RecordVerdict.OTHER_MODEL: (
+        "it was made for another model (sha256); calibrate with this model's artifacts"
+    ),
+    p.RecordVerdict.OTHER_CONFIG: (
+        "it was made under other calibration or normalization constants; calibrate with the artifacts the "
+        "firmware was built from"
+    ),
+    p.RecordVerdict.VERSION: "its layout version is not this firmware's",
+    p.RecordVerdict.BOUNDS: "its values are outside the firmware's bounds or inconsistent",
+}
+
+
+def _calib_refusal(name: str, exc: DeviceError, action, windows: int, info) -> str:  # type: ignore[no-untyped-def]
+    """The sentence for a refused CALIB command (the device's ERROR reply, named by its code)."""
+    reply = getattr(exc, "reply", None)
+    if reply is None:
+        return str(exc)
+    if reply.code == p.ErrorCode.BAD_PARAM and action == p.CalibAction.START:
+        most = info.calib_max_windows if info is not None else reply.expected
+        return (
+            f"{name} cannot calibrate over {windows} windows per phase: its firmware holds at most {most} "
+            "(calibration.windows); pass --windows within that, or rebuild with a larger calibration.windows"
+        )
+    if reply.code == p.ErrorCode.RECORD:
+        try:
+            why = RECORD_REFUSALS[p.RecordVerdict(reply.got)]
+        except (KeyError, ValueError):
+            why = f"verdict {reply.got}"
+        return f"{name} refused the calibration record: {why}"
+    if reply.code == p.ErrorCode.STORE:
+        return (
+            f"{name} could not write its calibration storage; what the storage holds stays in use "
+            "(check the board's flash, then retry)"
+        )
+    return str(exc)
 
 
 def _replay_ranges(missing: list[int], n_hist: int) -> list[tuple[int, int]]:

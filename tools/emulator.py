@@ -24,12 +24,19 @@ Handshake between the runner and QEMU
 3. QEMU serves one client at a time. When the client closes, the guest keeps running and its output is
    dropped until the next client connects (the protocol is request/response, so a reconnecting host
    simply sends its handshake again).
-4. With ``qmp=True`` QEMU also serves its QMP control socket on a private Unix socket
+4. Storage: QEMU runs in a storage directory (``storage=``; a private temporary one by default, which
+   is removed at stop) and the firmware keeps its calibration record there as a file through
+   semihosting (firmware/targets/mps2_an386/store.c). QEMU's mps2 "flash" is RAM reloaded on every
+   system_reset, so this file is the emulated board's non-volatile memory: it survives a reset, a
+   QEMU restart with the same directory (a power cycle) and another image (reflashing). The host CLI
+   uses build/emulator/storage (``--emulator-storage``), so successive commands see the same board.
+5. With ``qmp=True`` QEMU also serves its QMP control socket on a private Unix socket
    (``-qmp unix:PATH,server=on,wait=off``); ``Emulator.reset()`` sends ``system_reset`` there, so the
    guest really reboots (banner, 0x00, BOOT frame) while the serial connection stays open, as a board
    whose reset button is pressed. tools/faultproxy.py uses it for its mid-stream reset fault.
-5. The guest ends QEMU itself through semihosting ``SYS_EXIT_EXTENDED``: exit code 0 for a normal end,
-   100 + exception number after a fault (HardFault 103, MemManage 104, BusFault 105, UsageFault 106),
+6. The guest ends QEMU itself through semihosting ``SYS_EXIT_EXTENDED``: exit code 0 for a normal end,
+   90 when the store-fault test image stops inside a record write, 100 + exception number after a
+   fault (HardFault 103, MemManage 104, BusFault 105, UsageFault 106),
    the fault line ("FAULT UsageFault pc=0x... lr=0x... cfsr=0x...") going to the UART and to QEMU's stderr.
    Otherwise the runner stops QEMU by its PID: SIGTERM, then SIGKILL, always, even when a test fails.
 
@@ -66,7 +73,10 @@ MACHINE = "mps2-an386"
 ICOUNT_SHIFT = 6
 BANNER_PREFIX = b"tinyae: boot"
 EXIT_OK = 0
+EXIT_STORE_FAULT = 90  # TAE_EMU_EXIT_STORE_FAULT: the EMU_STORE_FAULT test image stopped inside a write
 EXIT_FAULT_BASE = 100
+DEFAULT_STORAGE = ROOT / "build" / "emulator" / "storage"
+STORE_FILE = "tinyae-calibration.bin"  # firmware/targets/mps2_an386/store.c
 EXCEPTION_NAMES = {2: "NMI", 3: "HardFault", 4: "MemManage", 5: "BusFault", 6: "UsageFault"}
 _LISTEN_MARK = "waiting for connection"
 _PORT_ATTEMPTS = 4
@@ -78,6 +88,8 @@ def describe_exit(code: int | None) -> str:
         return "still running"
     if code == EXIT_OK:
         return "exited normally (0)"
+    if code == EXIT_STORE_FAULT:
+        return f"stopped inside a calibration record write (store-fault test image, exit code {code})"
     if code < 0:
         return f"stopped by signal {-code}"
     if code >= EXIT_FAULT_BASE + 2:
@@ -133,9 +145,12 @@ class Emulator:
         timeout: float = 10.0,
         qemu: str = QEMU,
         qmp: bool = False,
+        storage: str | Path | None = None,
     ) -> None:
         self.elf = Path(elf)
         self.qmp = qmp
+        self._storage_tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._storage = Path(storage) if storage is not None else None
         self._qmp_dir: tempfile.TemporaryDirectory[str] | None = None
         self.resets = 0
         self.icount_shift = icount_shift
@@ -185,7 +200,7 @@ class Emulator:
             "-monitor",
             "none",
             "-kernel",
-            str(self.elf),
+            str(self.elf.resolve()),
             "-icount",
             f"shift={self.icount_shift}",
             "-semihosting-config",
@@ -196,6 +211,20 @@ class Emulator:
             "chardev:ser0",
             *(["-qmp", f"unix:{self.qmp_path},server=on,wait=off"] if self.qmp else []),
         ]
+
+    @property
+    def storage(self) -> Path:
+        """The board's non-volatile storage: QEMU's working directory (store.c keeps its file there)."""
+        if self._storage is None:
+            if self._storage_tmp is None:
+                self._storage_tmp = tempfile.TemporaryDirectory(prefix="tinyae-storage-")
+            return Path(self._storage_tmp.name)
+        return self._storage
+
+    @property
+    def record_path(self) -> Path:
+        """The calibration record file the firmware writes (it may not exist)."""
+        return self.storage / STORE_FILE
 
     @property
     def qmp_path(self) -> str:
@@ -270,8 +299,18 @@ class Emulator:
         self._reset_output()
         self.port = port
         t0 = time.monotonic()
+        try:
+            self.storage.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(
+                f"cannot use {self.storage} as the emulated board's storage ({exc}); pass another"
+            ) from None
         self._proc = subprocess.Popen(
-            self.command(port), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            self.command(port),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=self.storage,
         )
         weakref.finalize(self, _kill_if_running, self._proc)
         self._readers = [
@@ -343,6 +382,9 @@ class Emulator:
         if self._qmp_dir is not None:
             self._qmp_dir.cleanup()
             self._qmp_dir = None
+        if self._storage_tmp is not None:
+            self._storage_tmp.cleanup()
+            self._storage_tmp = None
 
     # ------------------------------------------------------------------ the serial side
     def connect(self, timeout: float = 2.0) -> serial.SerialBase:
@@ -408,13 +450,17 @@ def build_image(
     model_dir: Path | None = None,
     engine: str = "compiled",
     tflm_lib: str = "chirale",
+    calib_at_boot: bool = False,
+    store_fault: bool = False,
     check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """`make firmware-emu` for one variant into `out_dir` (mk/firmware-emu.mk documents the variables).
 
     app: "core" (the real image; needs a model), "stub" (UART echo) or "calib" (instruction-count
     calibration). engine: "compiled" or "tflm" (with tflm_lib "chirale" or "upstream", built from the
-    sources mk/tflm.mk finds). With check=False a failed build is returned (tests read its stderr).
+    sources mk/tflm.mk finds). calib_at_boot: the image calibrates from its sensor at boot when it has
+    no record; store_fault: the test image that stops inside a record write. With check=False a failed
+    build is returned (tests read its stderr).
     """
     if shutil.which("make") is None or shutil.which("arm-none-eabi-gcc") is None:
         raise UserError("make or arm-none-eabi-gcc is missing; install the toolchain with `make toolchain`")
@@ -423,6 +469,7 @@ def build_image(
     if fault is not None:
         cmd.append(f"EMU_FAULT={fault}")
     cmd += [f"EMU_BALLAST_RAM={ballast_ram}", f"EMU_BALLAST_FLASH={ballast_flash}"]
+    cmd += [f"EMU_CALIB_AT_BOOT={1 if calib_at_boot else ''}", f"EMU_STORE_FAULT={1 if store_fault else ''}"]
     if model_dir is not None:
         # -o: take the model directory as it is; never let make retrain it with the default config.
         cmd += [f"MODEL_DIR={model_dir}", "-o", f"{model_dir}/manifest.json"]
@@ -438,13 +485,15 @@ def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def serve(elf: Path, port: int | None = None, icount_shift: int = ICOUNT_SHIFT) -> int:
+def serve(
+    elf: Path, port: int | None = None, icount_shift: int = ICOUNT_SHIFT, storage: Path = DEFAULT_STORAGE
+) -> int:
     """Run QEMU, print its socket:// URL and wait for Ctrl-C (or SIGTERM) or for the firmware to exit."""
     import signal
 
     # A background job ignores SIGINT, so SIGTERM must also stop QEMU rather than orphan it.
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    with Emulator(elf, port=port, icount_shift=icount_shift) as emu:
+    with Emulator(elf, port=port, icount_shift=icount_shift, storage=storage) as emu:
         print(emu.url, flush=True)
         print(
             f"QEMU {MACHINE} pid {emu.pid}: connect with the host tool (the first client gets the boot "
@@ -469,8 +518,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--elf", type=Path, default=DEFAULT_ELF, help="firmware image (default: %(default)s)")
     ap.add_argument("--port", type=int, default=None, help="TCP port for the UART (default: a free one)")
     ap.add_argument("--icount-shift", type=int, default=ICOUNT_SHIFT, help="QEMU -icount shift (default 6)")
+    ap.add_argument(
+        "--storage",
+        type=Path,
+        default=DEFAULT_STORAGE,
+        help="the board's non-volatile storage directory (calibration record; default %(default)s)",
+    )
     args = ap.parse_args(argv)
-    return serve(args.elf, args.port, args.icount_shift)
+    return serve(args.elf, args.port, args.icount_shift, args.storage)
 
 
 if __name__ == "__main__":

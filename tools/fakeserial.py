@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 
 from tools import protocol as p
-from tools.protocol_vectors import CONFIG
+from tools.protocol_vectors import CONFIG, calib_spec
 from train import preprocess
 from train.errors import UserError
 from train.frontend import FrontendSpec
@@ -300,6 +300,7 @@ def sim_manifest(config: dict = CONFIG) -> dict:
         },
         "score": {"kind": "mae" if config["score_kind"] == 1 else "mse"},
         "threshold": {"value": config["threshold"], "method": "fixed", "params": {}},
+        "calibration": calib_spec(config).to_manifest(),
         "decision": {"k": config["decision_k"], "n": config["decision_n"]},
     }
 
@@ -330,11 +331,20 @@ class SimStubReference:
 
     def __init__(self, manifest: dict) -> None:
         self.m = manifest
+        self.correction: tuple[np.ndarray, np.ndarray] | None = None
+
+    def set_correction(self, shift=None, gain=None) -> None:  # type: ignore[no-untyped-def]
+        """As HostReference.set_correction: an on-site calibration's correction of the raw samples."""
+        ok = shift is not None and gain is not None
+        self.correction = (np.asarray(shift, np.float32), np.asarray(gain, np.float32)) if ok else None
 
     def evaluate(self, windows: np.ndarray) -> ReferenceResult:
         m = self.m
         zi, zo = m["input"]["zero_point"], m["output"]["zero_point"]
-        inq = preprocess.quantize_windows(windows, m["normalization"]["offset"], m["input"]["gain"], zi)
+        w = np.asarray(windows, np.float32)
+        if self.correction is not None:
+            w = ((w - self.correction[0]) * self.correction[1]).astype(np.float32)
+        inq = preprocess.quantize_windows(w, m["normalization"]["offset"], m["input"]["gain"], zi)
         delta = ((np.arange(inq.shape[1]) % 3) - 1) * 4
         outq = np.clip(inq.astype(np.int32) + delta, -128, 127).astype(np.int8)
         s = preprocess.scores(

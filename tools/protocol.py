@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import ClassVar
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 HEADER = struct.Struct("<BBI")
 HEADER_SIZE = HEADER.size  # 6
 CRC_SIZE = 4
@@ -35,15 +35,17 @@ class MsgType(IntEnum):
     SAMPLES = 0x02
     SET = 0x03
     RESET = 0x04
+    CALIB = 0x05
     INFO = 0x81
     BOOT = 0x82
     RESULT = 0x83
     TELEMETRY = 0x84
     ACK = 0x85
     ERROR = 0x86
+    CALIB_STATE = 0x87
 
 
-HOST_TYPES = frozenset({MsgType.HELLO, MsgType.SAMPLES, MsgType.SET, MsgType.RESET})
+HOST_TYPES = frozenset({MsgType.HELLO, MsgType.SAMPLES, MsgType.SET, MsgType.RESET, MsgType.CALIB})
 DEVICE_TYPES = frozenset(set(MsgType) - HOST_TYPES)
 
 
@@ -61,6 +63,8 @@ class ErrorCode(IntEnum):
     BAD_PARAM = 11
     WRONG_MODE = 12
     BATCH_TOO_BIG = 13
+    STORE = 14
+    RECORD = 15
 
 
 FRAMING_ERRORS = frozenset({ErrorCode.BAD_CRC, ErrorCode.BAD_COBS, ErrorCode.OVERSIZED, ErrorCode.TRUNCATED})
@@ -77,9 +81,69 @@ class Mode(IntEnum):
     SENSOR = 1
 
 
+class CalibAction(IntEnum):
+    QUERY = 0
+    START = 1
+    ABORT = 2
+    FACTORY = 3
+    WRITE = 4
+
+
+class CalibState(IntEnum):
+    FACTORY = 0
+    CALIBRATED = 1
+    STATS = 2  # calibrating, phase 1 (sample statistics)
+    SCORES = 3  # calibrating, phase 2 (scores for the threshold)
+
+
+class CalibOutcome(IntEnum):
+    NONE = 0
+    RUNNING = 1
+    STORED = 2
+    ABORTED = 3
+    SHIFT = 4
+    SCALE = 5
+    NOT_FINITE = 6
+    THRESHOLD_HIGH = 7
+    THRESHOLD_LOW = 8
+    ENGINE = 9
+    STORE = 10
+    REJECTED = 11
+    FACTORY = 12
+    NOT_NORMAL = 13
+
+
+class RecordVerdict(IntEnum):
+    EMPTY = 0
+    VALID = 1
+    CORRUPT = 2
+    OTHER_MODEL = 3
+    OTHER_CONFIG = 4
+    VERSION = 5
+    BOUNDS = 6
+    STORE_ERROR = 7
+
+
+class RecordKind(IntEnum):
+    NONE = 0
+    IN_USE = 1
+    CANDIDATE = 2
+
+
+CALIB_FLAG_OFFSETS = 0x01
+CALIB_FLAG_SCALES = 0x02
+CALIB_FLAG_THRESHOLD = 0x04
+
+
 RESULT_ANOMALY = 0x01
 RESULT_ALARM = 0x02
 RESULT_VERIFY = 0x04
+RESULT_CALIB = 0x08  # a window of a running on-site calibration
+
+
+def record_bytes(channels: int) -> int:
+    """TAE_CALIB_RECORD_BYTES: a calibration record for `channels` channels (train/calibration/record.py)."""
+    return 72 + 16 * channels
 
 
 def max_frame(channels: int, input_size: int, output_size: int, max_batch: int = MAX_BATCH) -> int:
@@ -87,7 +151,8 @@ def max_frame(channels: int, input_size: int, output_size: int, max_batch: int =
     samples = 7 + max_batch * channels * 4
     result = 17 + 4 + input_size + output_size
     info = INFO_FIXED_SIZE + 4 * MAX_STR
-    return OVERHEAD + max(samples, result, info)
+    calib_state = CALIB_STATE_FIXED.size + record_bytes(channels)
+    return OVERHEAD + max(samples, result, info, calib_state)
 
 
 class ProtocolError(Exception):
@@ -137,6 +202,17 @@ class Reset:
 
 
 @dataclass(frozen=True)
+class Calib:
+    """On-site calibration command (CalibAction): START n windows per phase (0 = the build's maximum),
+    QUERY, ABORT, FACTORY, or WRITE `record` (a packed calibration record)."""
+
+    TYPE: ClassVar[MsgType] = MsgType.CALIB
+    action: int
+    windows: int = 0
+    record: bytes = b""
+
+
+@dataclass(frozen=True)
 class Info:
     """The handshake (answer to Hello)."""
 
@@ -167,6 +243,12 @@ class Info:
     engine_ram: int
     stack_bytes: int
     tx_dropped: int  # device frames the link would not take since boot (dropped, not blocked on)
+    calib_state: int  # CalibState
+    calib_boot: int  # RecordVerdict: what the boot found in storage
+    calib_flags: int  # CALIB_FLAG_* of the record in use (0: factory values)
+    calib_windows: int  # N of the record in use
+    calib_max_windows: int  # the build's TAE_CALIB_WINDOWS
+    calib_crc: int  # CRC-32 of the record in use (0: none)
     firmware_version: str
     target: str
     engine: str
@@ -197,6 +279,7 @@ class Result:
     cost: int
     input_q: tuple[int, ...] | None = None
     output_q: tuple[int, ...] | None = None
+    calib: bool = False  # a window of a running calibration
 
 
 @dataclass(frozen=True)
@@ -235,10 +318,41 @@ class ErrorReply:
             return f"code {self.code}"
 
 
-Message = Hello | Samples | Setting | Reset | Info | Boot | Result | Telemetry | Ack | ErrorReply
-MESSAGE_CLASSES: dict[int, type] = {
-    cls.TYPE: cls for cls in (Hello, Samples, Setting, Reset, Info, Boot, Result, Telemetry, Ack, ErrorReply)
-}
+@dataclass(frozen=True)
+class CalibStatus:
+    """The device's calibration state (answer to Calib QUERY; also sent when a calibration changes
+    phase or ends). `record` is the packed record of `record_kind` (the one in use, or a calibration's
+    candidate), empty for RecordKind.NONE."""
+
+    TYPE: ClassVar[MsgType] = MsgType.CALIB_STATE
+    state: int
+    outcome: int
+    detail: int
+    boot: int
+    record_kind: int
+    windows: int
+    done: int
+    record: bytes = b""
+
+
+Message = (
+    Hello
+    | Samples
+    | Setting
+    | Reset
+    | Calib
+    | Info
+    | Boot
+    | Result
+    | Telemetry
+    | Ack
+    | ErrorReply
+    | CalibStatus
+)
+_CLASSES = (
+    Hello, Samples, Setting, Reset, Calib, Info, Boot, Result, Telemetry, Ack, ErrorReply, CalibStatus,
+)  # fmt: skip
+MESSAGE_CLASSES: dict[int, type] = {cls.TYPE: cls for cls in _CLASSES}
 
 
 @dataclass(frozen=True)
@@ -323,8 +437,10 @@ def cobs_decode(data: bytes) -> bytes:
 
 # ---------------------------------------------------------------- encoding
 
-INFO_FIXED = struct.Struct("<BBBBBBBbbHHHHHHfffff32sIIIII")
-INFO_FIXED_SIZE = INFO_FIXED.size + 4  # plus the four string length bytes (97)
+INFO_FIXED = struct.Struct("<BBBBBBBbbHHHHHHfffff32sIIIIIBBBHHI")
+INFO_FIXED_SIZE = INFO_FIXED.size + 4  # plus the four string length bytes (108)
+CALIB_FIXED = struct.Struct("<BH")
+CALIB_STATE_FIXED = struct.Struct("<BBBBBBHHH")
 RESULT_FIXED = struct.Struct("<IfBiI")
 SAMPLES_FIXED = struct.Struct("<IHB")
 ACK = struct.Struct("<BIIH")
@@ -365,14 +481,15 @@ def encode_body(msg: Message) -> bytes:
             msg.decision_n, msg.in_zero_point, msg.out_zero_point, msg.window_len, msg.hop, msg.input_size,
             msg.output_size, msg.max_batch, msg.max_frame, msg.sample_rate_hz, msg.threshold,
             msg.model_threshold, msg.in_scale, msg.out_scale, msg.model_sha256, msg.flash_used,
-            msg.ram_static, msg.engine_ram, msg.stack_bytes, msg.tx_dropped,
+            msg.ram_static, msg.engine_ram, msg.stack_bytes, msg.tx_dropped, msg.calib_state, msg.calib_boot,
+            msg.calib_flags, msg.calib_windows, msg.calib_max_windows, msg.calib_crc,
         )  # fmt: skip
         strings = (msg.firmware_version, msg.target, msg.engine, msg.cost_unit)
         return fixed + b"".join(_str(s) for s in strings)
     if isinstance(msg, Result):
         verify = msg.input_q is not None and msg.output_q is not None
         flags = (RESULT_ANOMALY if msg.anomaly else 0) | (RESULT_ALARM if msg.alarm else 0)
-        flags |= RESULT_VERIFY if verify else 0
+        flags |= (RESULT_VERIFY if verify else 0) | (RESULT_CALIB if msg.calib else 0)
         body = RESULT_FIXED.pack(msg.window_seq, msg.score, flags, msg.status, msg.cost)
         if verify:
             n_in, n_out = len(msg.input_q), len(msg.output_q)
@@ -382,6 +499,14 @@ def encode_body(msg: Message) -> bytes:
         return ACK.pack(msg.ref_type, msg.ref_seq, msg.batch_seq, msg.windows)
     if isinstance(msg, ErrorReply):
         return ERROR.pack(msg.code, msg.ref_type, msg.ref_seq, msg.expected, msg.got)
+    if isinstance(msg, Calib):
+        return CALIB_FIXED.pack(msg.action, msg.windows) + bytes(msg.record)
+    if isinstance(msg, CalibStatus):
+        fixed = CALIB_STATE_FIXED.pack(
+            msg.state, msg.outcome, msg.detail, msg.boot, msg.record_kind, 0, msg.windows, msg.done,
+            len(msg.record),
+        )  # fmt: skip
+        return fixed + bytes(msg.record)
     raise TypeError(f"not a protocol message: {msg!r}")
 
 
@@ -454,9 +579,10 @@ def _decode_result(body: bytes) -> Result:
         raise ProtocolError(ErrorCode.BAD_LENGTH, RESULT_FIXED.size, len(body))
     window_seq, score, flags, status, cost = RESULT_FIXED.unpack_from(body)
     anomaly, alarm = bool(flags & RESULT_ANOMALY), bool(flags & RESULT_ALARM)
+    calib = bool(flags & RESULT_CALIB)
     if not flags & RESULT_VERIFY:
         _expect_len(body, RESULT_FIXED.size)
-        return Result(window_seq, score, anomaly, alarm, status, cost)
+        return Result(window_seq, score, anomaly, alarm, status, cost, calib=calib)
     pos = RESULT_FIXED.size
     if len(body) < pos + 2:
         raise ProtocolError(ErrorCode.BAD_LENGTH, pos + 2, len(body))
@@ -468,7 +594,31 @@ def _decode_result(body: bytes) -> Result:
     _expect_len(body, pos + 2 + n_out)
     input_q = struct.unpack_from(f"<{n_in}b", body, RESULT_FIXED.size + 2)
     output_q = struct.unpack_from(f"<{n_out}b", body, pos + 2)
-    return Result(window_seq, score, anomaly, alarm, status, cost, input_q, output_q)
+    return Result(window_seq, score, anomaly, alarm, status, cost, input_q, output_q, calib)
+
+
+def _decode_calib(body: bytes, limits: DeviceLimits | None) -> Calib:
+    if len(body) < CALIB_FIXED.size:
+        raise ProtocolError(ErrorCode.BAD_LENGTH, CALIB_FIXED.size, len(body))
+    action, windows = CALIB_FIXED.unpack_from(body)
+    if action not in set(CalibAction):
+        raise ProtocolError(ErrorCode.BAD_PARAM, 0, action)
+    record = body[CALIB_FIXED.size :]
+    if action == CalibAction.WRITE:
+        if limits is not None:
+            _expect_len(body, CALIB_FIXED.size + record_bytes(limits.channels))
+    else:
+        _expect_len(body, CALIB_FIXED.size)
+    return Calib(action, windows, bytes(record))
+
+
+def _decode_calib_state(body: bytes) -> CalibStatus:
+    if len(body) < CALIB_STATE_FIXED.size:
+        raise ProtocolError(ErrorCode.BAD_LENGTH, CALIB_STATE_FIXED.size, len(body))
+    state, outcome, detail, boot, kind, _, windows, done, n = CALIB_STATE_FIXED.unpack_from(body)
+    _expect_len(body, CALIB_STATE_FIXED.size + n)
+    record = bytes(body[CALIB_STATE_FIXED.size :])
+    return CalibStatus(state, outcome, detail, boot, kind, windows, done, record)
 
 
 def decode_message(type_: int, body: bytes, limits: DeviceLimits | None = None) -> Message:
@@ -497,6 +647,10 @@ def decode_message(type_: int, body: bytes, limits: DeviceLimits | None = None) 
     if type_ == MsgType.ERROR:
         _expect_len(body, ERROR.size)
         return ErrorReply(*ERROR.unpack(body))
+    if type_ == MsgType.CALIB:
+        return _decode_calib(body, limits)
+    if type_ == MsgType.CALIB_STATE:
+        return _decode_calib_state(body)
     raise ProtocolError(ErrorCode.UNKNOWN_TYPE, 0, type_)
 
 

@@ -62,7 +62,10 @@ def build_sim(model_config: Path | None = None, engine_sources: Sequence[Path] |
     """The simulated device library; by default the test configuration and the stand-in engine."""
     cfg = model_config if model_config is not None else config_dir()
     engine = list(engine_sources) if engine_sources is not None else [TESTS_C / "sim_engine.c"]
-    sources = [SRC / "tae_app.c", SRC / "tae_protocol.c", SRC / "tae_pipeline.c", TESTS_C / "sim_device.c"]
+    sources = [
+        SRC / "tae_app.c", SRC / "tae_protocol.c", SRC / "tae_pipeline.c", SRC / "tae_calib.c",
+        TESTS_C / "sim_device.c",
+    ]  # fmt: skip
     return hostbuild.build_shared("protocol_sim", sources + engine, [cfg, SRC])
 
 
@@ -83,6 +86,10 @@ class SimDevice:
         lib.sim_push_sensor.restype = ctypes.c_uint32
         lib.sim_tx_overflow.restype = ctypes.c_uint32
         lib.sim_set_link_budget.argtypes = [ctypes.c_int32]
+        lib.sim_store_put.argtypes = [ctypes.c_char_p, ctypes.c_int32]
+        lib.sim_store_get.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        lib.sim_store_get.restype = ctypes.c_int32
+        lib.sim_store_fail.argtypes = [ctypes.c_uint32]
         # Only the stand-in engine has the fault hook; a real model's engine does not.
         self._fail_hook = getattr(lib, "sim_set_engine_fail_every", None)
         if self._fail_hook is not None:
@@ -126,6 +133,26 @@ class SimDevice:
     def tx_overflow(self) -> int:
         return int(self.lib.sim_tx_overflow())
 
+    # The device's non-volatile storage (survives boot()): the calibration record.
+    STORE_READ_FAILS, STORE_WRITE_FAILS, STORE_ERASE_FAILS, STORE_WRITE_TEARS = 1, 2, 4, 8
+
+    @property
+    def store(self) -> bytes | None:
+        buf = ctypes.create_string_buffer(8192)
+        n = int(self.lib.sim_store_get(buf, len(buf)))
+        return None if n < 0 else buf.raw[:n]
+
+    @store.setter
+    def store(self, data: bytes | None) -> None:
+        if data is None:
+            self.lib.sim_store_put(None, -1)
+        else:
+            self.lib.sim_store_put(bytes(data), len(data))
+
+    def store_fail(self, mode: int) -> None:
+        """Storage faults from now on: an OR of the STORE_* bits (0: none)."""
+        self.lib.sim_store_fail(mode)
+
 
 # ---------------------------------------------------------------- fuzzing (make fuzz)
 
@@ -135,6 +162,7 @@ FUZZ_SOURCES = [
     SRC / "tae_protocol.c",
     SRC / "tae_app.c",
     SRC / "tae_pipeline.c",
+    SRC / "tae_calib.c",
     TESTS_C / "sim_device.c",
     TESTS_C / "sim_engine.c",
 ]
@@ -173,16 +201,55 @@ def seed_corpus(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     for v in json.loads(VECTORS_PATH.read_text())["vectors"]:
         (directory / f"seed-{v['name']}").write_bytes(bytes.fromhex(v["wire"]))
-    for name, msgs in structured_seeds().items():
+    seeds = structured_seeds()
+    for name, msgs in seeds.items():
         (directory / f"seed-structured-{name}").write_bytes(_structured(msgs))
-    (directory / "seed-structured-engine-fails").write_bytes(_structured(structured_seeds()["stream"], 3))
+    (directory / "seed-structured-engine-fails").write_bytes(_structured(seeds["stream"], 3))
+    (directory / "seed-structured-calibrate-engine-fails").write_bytes(_structured(seeds["calibrate"], 2))
+    for bit in (SimDevice.STORE_READ_FAILS, SimDevice.STORE_WRITE_FAILS, SimDevice.STORE_ERASE_FAILS,
+                SimDevice.STORE_WRITE_TEARS):  # fmt: skip
+        for name in ("calibrate", "record"):
+            (directory / f"seed-structured-{name}-store-{bit}").write_bytes(_structured(seeds[name], 0, bit))
     return directory
 
 
-def _structured(msgs: list, fail_every: int = 0) -> bytes:
-    """fuzz_protocol.c's structured input: 0xA5, the engine's fail-every byte (0: never), then
-    `len u16 | header|body` per message."""
-    out = bytearray(b"\xa5" + bytes([fail_every]))
+def calibration_samples(n: int, seed: int = 0) -> np.ndarray:
+    """Samples [n, C] of the test configuration's normal operation: its training reference mean and
+    spread (calib_spec), so a calibration on them is accepted."""
+    from tools.protocol_vectors import calib_spec
+
+    spec = calib_spec()
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.0, 1.0, (n, spec.channels)) * np.asarray(spec.ref_std) + np.asarray(spec.ref_mean)
+    return x.astype(np.float32)
+
+
+def valid_record(windows: int = 2) -> bytes:
+    """A record the simulated device computed and stored (so valid for the test configuration)."""
+    dev = SimDevice()
+    dev.store_fail(0)
+    dev.store = None
+    dev.boot()
+    x = calibration_samples(64)
+    batches = [
+        p.Samples(b, tuple(map(tuple, x[32 * b : 32 * b + 32].tolist())), x.shape[1]) for b in range(2)
+    ]
+    msgs = [p.Calib(int(p.CalibAction.START), windows), *batches]
+    for seq, m in enumerate(msgs):
+        dev.write(p.encode_frame(m, seq))
+    record = dev.store
+    dev.store = None
+    dev.boot()
+    if record is None:
+        raise RuntimeError("the simulated device did not store a calibration record for the fuzz seeds")
+    return record
+
+
+def _structured(msgs: list, fail_every: int = 0, store_faults: int = 0) -> bytes:
+    """fuzz_protocol.c's structured input: 0xA5, a byte with the engine's fail-every (low 3 bits, 0:
+    never) and the storage faults (high 4 bits, SimDevice.STORE_*), then `len u16 | header|body` per
+    message."""
+    out = bytearray(b"\xa5" + bytes([fail_every | (store_faults << 4)]))
     for seq, m in enumerate(msgs):
         payload = p.encode_payload(m, seq)[: -p.CRC_SIZE]
         out += len(payload).to_bytes(2, "little") + payload
@@ -197,11 +264,31 @@ def structured_seeds() -> dict[str, list]:
         return p.Samples(b, tuple(tuple(0.25 * ((i + c) % 7) for c in range(ch)) for i in range(n)), ch)
 
     verify, sensor = p.Setting(int(p.Param.VERIFY), 1), p.Setting(int(p.Param.MODE), int(p.Mode.SENSOR))
+    normal = calibration_samples(64)
+
+    def normal_batch(b: int) -> p.Samples:
+        return p.Samples(b, tuple(map(tuple, normal[32 * b : 32 * b + 32].tolist())), ch)
+
+    def calib(action: p.CalibAction, windows: int = 0, record: bytes = b"") -> p.Calib:
+        return p.Calib(int(action), windows, record)
+
+    record = valid_record()
+    torn = record[:-1] + bytes([record[-1] ^ 1])
     return {
         "stream": [p.Hello(), verify, p.Reset(), *(batch(b) for b in range(4))],
         "settings": [p.Setting(int(p.Param.THRESHOLD), 0.5), p.Setting(int(p.Param.THRESHOLD), float("nan")),
                      p.Setting(int(p.Param.VERIFY), 2), p.Setting(int(p.Param.MODE), 7), batch(0, 5)],
         "sensor": [sensor, batch(0), p.Reset(), p.Setting(int(p.Param.MODE), 0), batch(1)],
+        "calibrate": [p.Hello(), calib(p.CalibAction.QUERY), calib(p.CalibAction.START, 2), verify,
+                      normal_batch(0), normal_batch(1), calib(p.CalibAction.QUERY),
+                      p.Setting(int(p.Param.THRESHOLD), float("nan")), batch(2), p.Hello()],
+        "calibrate-refused": [calib(p.CalibAction.START, 9), calib(p.CalibAction.START, 1), batch(0),
+                              calib(p.CalibAction.START, 0), batch(0, 12), p.Reset(), batch(0, 12),
+                              calib(p.CalibAction.ABORT), calib(p.CalibAction.START, 2), sensor],
+        "record": [calib(p.CalibAction.WRITE, 0, record), calib(p.CalibAction.QUERY), p.Hello(), batch(0),
+                   calib(p.CalibAction.WRITE, 0, torn), calib(p.CalibAction.FACTORY),
+                   calib(p.CalibAction.QUERY),
+                   calib(p.CalibAction.START, 2), calib(p.CalibAction.WRITE, 0, record)],
     }  # fmt: skip
 
 
@@ -219,7 +306,7 @@ def run_fuzzer(seconds: int, workdir: Path = FUZZ_DIR) -> subprocess.CompletedPr
 # ---------------------------------------------------------------- source coverage of the corpus
 COVERAGE_FLAGS = ["-g", "-O0", "-fsanitize=fuzzer", "-fprofile-instr-generate", "-fcoverage-mapping",
                   *hostbuild.WARNING_FLAGS, *hostbuild.FP_FLAGS]  # fmt: skip
-COVERAGE_FILES = ("tae_protocol.c", "tae_app.c")
+COVERAGE_FILES = ("tae_protocol.c", "tae_app.c", "tae_calib.c")
 
 
 def coverage_report(corpus: Path = FUZZ_DIR / "corpus", version: str = "14") -> dict:

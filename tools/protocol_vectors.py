@@ -17,7 +17,11 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
+
 from tools import protocol as p
+from train import calibration
+from train.calibration.spec import CalibSpec, from_values
 from train.errors import run_cli
 from train.export import frontend_defines
 from train.frontend import FrontendSpec
@@ -49,8 +53,36 @@ CONFIG = {
 CONFIG["max_frame"] = p.max_frame(CONFIG["channels"], CONFIG["input_size"], CONFIG["output_size"])
 
 
-def model_config_h(config: dict = CONFIG) -> str:
-    """A model_config.h for the C codec / simulated device (the subset the protocol and app use)."""
+def calib_spec(config: dict = CONFIG) -> CalibSpec:
+    """On-site calibration of the test configuration: 6 windows per phase, offsets and scales, the 90th
+    percentile, the threshold within 8x of the factory one; the training reference is the normalization
+    itself (zscore: mean = offset, std = 1 / (gain * input scale))."""
+
+    def f32(x: float) -> float:
+        return float(np.float32(x))
+
+    t = f32(config["threshold"])
+    std = tuple(f32(1.0 / (float(g) * config["in_scale"])) for g in config["norm_gain"])
+    values = {
+        "windows": 6, "channels": config["channels"], "window_length": config["window_len"],
+        "hop": config["hop"], "offsets": True, "scales": True, "method": "percentile", "percentile": 90.0,
+        "rank_num": 9, "rank_den": 10, "k_std": 3.0, "over_num": 1, "over_den": 2,
+        "ref_mean": tuple(f32(v) for v in config["norm_offset"]), "ref_std": std,
+        "max_shift": tuple(f32(3.0 * v) for v in std), "scale_min": 0.5, "scale_max": 2.0,
+        "threshold_min": f32(t / 8), "threshold_max": f32(t * 8), "factory_threshold": t,
+        "max_shift_std": 3.0, "max_scale_ratio": 2.0, "max_threshold_ratio": 8.0,
+        "method_source": "the protocol test configuration",
+    }  # fmt: skip
+    quant = {
+        "in_scale": config["in_scale"], "in_zero_point": config["in_zero_point"],
+        "norm_offset": config["norm_offset"], "norm_gain": config["norm_gain"],
+    }  # fmt: skip
+    return from_values(values, quant)
+
+
+def model_config_h(config: dict = CONFIG, calib: CalibSpec | None = None) -> str:
+    """A model_config.h for the C codec / simulated device (the subset the protocol and app use);
+    `calib` replaces the test configuration's calibration settings."""
     sha = bytes.fromhex(config["model_sha256"])
 
     def floats(xs):
@@ -83,6 +115,7 @@ def model_config_h(config: dict = CONFIG) -> str:
         "#define TAE_MODEL_SHA256_BYTES_INIT {" + ", ".join(f"0x{b:02x}" for b in sha) + "}",
         f'#define TAE_MODEL_SHA256_HEX "{sha.hex()}"',
         frontend_defines(FrontendSpec(("raw",), config["window_len"], config["channels"])),
+        calibration.defines(calib if calib is not None else calib_spec(config)),
         "#endif",
         "",
     ]
@@ -112,7 +145,7 @@ def message_from_json(obj: dict) -> p.Message:
     kwargs = {}
     for f in fields(cls):
         v = obj["fields"][f.name]
-        if f.name == "model_sha256":
+        if f.name in ("model_sha256", "record"):
             v = bytes.fromhex(v)
         elif f.name == "samples":
             v = tuple(tuple(s) for s in v)
@@ -160,7 +193,9 @@ def _info(cls=p.Info) -> p.Info:
         model_threshold=c["threshold"], in_scale=p.float32(c["in_scale"]),
         out_scale=p.float32(c["out_scale"]),
         model_sha256=bytes.fromhex(c["model_sha256"]), flash_used=23456, ram_static=3456,
-        engine_ram=512, stack_bytes=2048, tx_dropped=3, firmware_version="0.1.0", target="sim",
+        engine_ram=512, stack_bytes=2048, tx_dropped=3, calib_state=p.CalibState.CALIBRATED,
+        calib_boot=p.RecordVerdict.VALID, calib_flags=p.CALIB_FLAG_OFFSETS | p.CALIB_FLAG_THRESHOLD,
+        calib_windows=6, calib_max_windows=6, calib_crc=0xA1B2C3D4, firmware_version="0.1.0", target="sim",
         engine="compiled", cost_unit="instructions",
     )  # fmt: skip
 
@@ -181,6 +216,7 @@ def build_vectors() -> list[dict]:
     verify_in = tuple(range(-12, 12))
     verify_out = tuple((v * 5) % 256 - 128 for v in range(24))
     hello = p.encode_frame(p.Hello(), 1)
+    record = bytes(range(p.record_bytes(c)))  # any bytes: the codec does not judge a record
 
     good: list[tuple[str, str, p.Message, int]] = [
         ("hello", "host_to_device", p.Hello(), 0),
@@ -191,6 +227,10 @@ def build_vectors() -> list[dict]:
         ("set_verify_on", "host_to_device", p.Setting(p.Param.VERIFY, 1), 4),
         ("set_mode_sensor", "host_to_device", p.Setting(p.Param.MODE, p.Mode.SENSOR), 5),
         ("reset", "host_to_device", p.Reset(), 0xFFFFFFFE),
+        ("calib_start", "host_to_device", p.Calib(p.CalibAction.START, 6), 6),
+        ("calib_query", "host_to_device", p.Calib(p.CalibAction.QUERY), 7),
+        ("calib_factory", "host_to_device", p.Calib(p.CalibAction.FACTORY), 8),
+        ("calib_write", "host_to_device", p.Calib(p.CalibAction.WRITE, 0, record), 9),
         ("info", "device_to_host", _info(), 1),
         ("boot", "device_to_host", _info(p.Boot), 0),
         ("result_plain", "device_to_host", p.Result(5, 0.125, True, False, 0, 1234), 2),
@@ -200,7 +240,17 @@ def build_vectors() -> list[dict]:
         ("ack_samples", "device_to_host", p.Ack(p.MsgType.SAMPLES, 1, 0, 2), 6),
         ("error_seq_gap", "device_to_host", p.ErrorReply(p.ErrorCode.SEQ_GAP, p.MsgType.SAMPLES, 9, 3, 5), 7),
         ("error_bad_crc", "device_to_host", p.ErrorReply(p.ErrorCode.BAD_CRC, 0, p.NO_SEQ, 1, 2), 8),
-    ]
+        ("result_calibration_window", "device_to_host", p.Result(3, 0.5, False, False, 0, 77, calib=True), 9),
+        ("calib_state_candidate", "device_to_host",
+         p.CalibStatus(p.CalibState.FACTORY, p.CalibOutcome.THRESHOLD_HIGH, 255, p.RecordVerdict.EMPTY,
+                       p.RecordKind.CANDIDATE, 6, 12, record), 10),
+        ("calib_state_none", "device_to_host",
+         p.CalibStatus(p.CalibState.STATS, p.CalibOutcome.RUNNING, 0, p.RecordVerdict.CORRUPT,
+                       p.RecordKind.NONE, 6, 2), 11),
+        ("error_record", "device_to_host",
+         p.ErrorReply(p.ErrorCode.RECORD, p.MsgType.CALIB, 9, p.RecordVerdict.VALID,
+                      p.RecordVerdict.OTHER_MODEL), 12),
+    ]  # fmt: skip
     vectors: list[dict] = []
     for name, direction, msg, seq in good:
         vectors.append({"name": name, "direction": direction, "canonical": True,
@@ -259,6 +309,25 @@ def build_vectors() -> list[dict]:
             "set_short",
             "host_to_device",
             _wire_raw(_payload_raw(p.PROTOCOL_VERSION, p.MsgType.SET, 19, bytes([1, 0]))),
+        ),
+        (
+            "calib_unknown_action",
+            "host_to_device",
+            _wire_raw(_payload_raw(p.PROTOCOL_VERSION, p.MsgType.CALIB, 23, p.CALIB_FIXED.pack(9, 0))),
+        ),
+        (
+            "calib_write_short_record",
+            "host_to_device",
+            _wire_raw(
+                _payload_raw(p.PROTOCOL_VERSION, p.MsgType.CALIB, 24, p.CALIB_FIXED.pack(4, 0) + record[:-1])
+            ),
+        ),
+        (
+            "calib_query_with_body",
+            "host_to_device",
+            _wire_raw(
+                _payload_raw(p.PROTOCOL_VERSION, p.MsgType.CALIB, 25, p.CALIB_FIXED.pack(0, 0) + b"\x01")
+            ),
         ),
         ("text_query_lf_then_frame", "host_to_device", b"?\n" + hello),
         ("text_query_crlf_then_frame", "host_to_device", b"?\r\n" + hello),

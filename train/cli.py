@@ -46,6 +46,25 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     i.add_argument("--model-dir", type=Path, default=Path("build/model"))
     i.add_argument("--stamp", type=Path, required=True, help="file to touch when a rebuild is needed")
+    c = sub.add_parser(
+        "calibrate",
+        help="the on-site calibration record a device would compute from a CSV recording (no device needed)",
+    )
+    c.add_argument(
+        "--model-dir", type=Path, default=Path("build/model"), help="artifacts (default build/model)"
+    )
+    c.add_argument("--csv", required=True, help="a recording of the machine in normal operation")
+    c.add_argument(
+        "--windows",
+        type=int,
+        default=None,
+        metavar="N",
+        help="windows per phase (default: calibration.windows)",
+    )
+    c.add_argument(
+        "--out", type=Path, default=None, help="record file (default MODEL_DIR/calibration-<csv>.bin)"
+    )
+    c.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
     return p
 
 
@@ -95,10 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "search":
         from train.search.cli import main as search_main
 
-        cmd = "python -m train " + " ".join(
-            shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
-        )
-        return search_main(args, cmd)
+        return search_main(args, _command(argv))
+    if args.command == "calibrate":
+        from train.calibration.command import run as calibrate
+
+        return calibrate(args.model_dir, args.csv, args.windows, args.out, args.json)
     if args.command == "export":
         import json
 

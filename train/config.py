@@ -113,6 +113,22 @@ class ThresholdConfig:
 
 
 @dataclass
+class CalibrationConfig:
+    """On-site calibration (train/calibration/): what the device may learn from its first normal windows."""
+
+    windows: int = 64  # N: windows per phase at most (the device's buffers are sized for it at build time)
+    offsets: bool = True  # learn per-channel offsets of the front-end's input (the raw samples)
+    scales: bool = False  # also learn per-channel scales
+    threshold: str = "model"  # model (threshold.method; best_f1 -> percentile) | percentile | mean_std | none
+    max_shift_std: float = 3.0  # |site mean - training mean| <= this x training std, per channel
+    max_scale_ratio: float = 2.0  # site std / training std within [1/r, r], per channel
+    # at most this fraction of the scored calibration windows above the factory threshold (the trained
+    # distribution's upper percentile); more means the data were not normal operation
+    max_over_fraction: float = 0.5
+    max_threshold_ratio: float = 4.0  # calibrated threshold within [T/r, T*r] of the factory threshold T
+
+
+@dataclass
 class DecisionConfig:
     k: int = 1
     n: int = 1
@@ -133,6 +149,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
     threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     decision: DecisionConfig = field(default_factory=DecisionConfig)
     arena: ArenaConfig = field(default_factory=ArenaConfig)
 
@@ -157,6 +174,7 @@ CHOICES = {
     ("train", "loss"): ("mse", "mae"),
     ("threshold", "method"): THRESHOLD_METHODS,
     ("quantize", "weights"): ("auto", "per_channel", "per_tensor"),
+    ("calibration", "threshold"): ("model", "percentile", "mean_std", "none"),
 }
 
 
@@ -307,3 +325,24 @@ def validate(cfg: Config) -> None:
     n = cfg.normalization
     if n.outlier_iqr < 0 or n.min_levels < 0:
         raise UserError("normalization.outlier_iqr and normalization.min_levels must not be negative")
+    cal = cfg.calibration
+    if not 1 <= cal.windows <= 65535:
+        raise UserError(
+            f"calibration.windows = {cal.windows} must be between 1 and 65535 (windows per phase)"
+        )
+    if not cal.offsets and not cal.scales and cal.threshold == "none":
+        raise UserError(
+            "calibration learns nothing with offsets = false, scales = false and threshold = 'none'; "
+            "enable at least one of them"
+        )
+    if not cal.max_shift_std > 0:
+        raise UserError(f"calibration.max_shift_std = {cal.max_shift_std} must be positive (training stds)")
+    if not 0 < cal.max_over_fraction <= 1:
+        raise UserError(
+            f"calibration.max_over_fraction = {cal.max_over_fraction} must be in (0, 1] (a fraction of the "
+            "calibration windows)"
+        )
+    if not cal.max_scale_ratio > 1:
+        raise UserError(f"calibration.max_scale_ratio = {cal.max_scale_ratio} must be above 1")
+    if not cal.max_threshold_ratio > 1:
+        raise UserError(f"calibration.max_threshold_ratio = {cal.max_threshold_ratio} must be above 1")

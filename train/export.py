@@ -129,9 +129,12 @@ def write_headers(manifest: dict, flatbuffer: bytes, out_dir: Path) -> list[Path
     sha_bytes = [sha[i : i + 2] for i in range(0, 64, 2)]
     hex_bytes = [f"0x{b:02x}" for b in flatbuffer]
     rows = [Markup(", ".join(hex_bytes[i : i + 12]) + ",") for i in range(0, len(hex_bytes), 12)]
+    from train.calibration import CalibSpec
+
+    cal = CalibSpec.from_manifest(manifest)
     files = {
         "model_config.h": render(
-            "model_config.h.j2", sha_bytes=sha_bytes, **ctx, **frontend_context(manifest)
+            "model_config.h.j2", sha_bytes=sha_bytes, cal=cal, **ctx, **frontend_context(manifest)
         ),
         "model_data.h": render("model_data.h.j2", length=len(flatbuffer), **ctx),
         "model_data.cc": render("model_data.cc.j2", length=len(flatbuffer), rows=rows, **ctx),

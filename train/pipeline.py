@@ -216,6 +216,21 @@ def run(
     low = levels_warning(levels, cfg.normalization.min_levels)
     if low:
         _warn(low)
+    from train import calibration
+
+    calib = calibration.build(
+        cfg.calibration,
+        cfg.threshold,
+        prep.train,
+        window_length=cfg.window.length,
+        hop=cfg.window.hop,
+        channel_names=list(prep.channel_names),
+        factory_threshold=threshold.value,
+        norm_offset=offset,
+        norm_gain=gain,
+        in_scale=qi.input_scale,
+        in_zero_point=qi.input_zero_point,
+    )
 
     # -- arena -----------------------------------------------------------------------------
     from train.arena import measure_arena_bytes
@@ -284,6 +299,7 @@ def run(
         "quantization": weights.to_manifest(),
         "score": {"kind": cfg.train.loss},
         "threshold": threshold.to_dict(),
+        "calibration": calib.to_manifest(),
         "decision": {"k": cfg.decision.k, "n": cfg.decision.n},
         "arena": {
             "measured_bytes_host": arena_host,

@@ -55,6 +55,8 @@ class HostReference:
         self.score_kind = score_kind
         # windows [n, L, C] -> features [n, F]; None = the raw window (time-major)
         self.frontend = frontend
+        # on-site calibration's correction of the raw samples (shift, gain per channel), or None
+        self.correction: tuple[np.ndarray, np.ndarray] | None = None
         details = self._interp.get_input_details(0)
         self._input_shape = tuple(int(d) for d in details["shape"])
 
@@ -74,8 +76,23 @@ class HostReference:
             frontend=extractor(FrontendSpec.from_manifest(manifest)),
         )
 
-    def features(self, windows: np.ndarray) -> np.ndarray:
+    def set_correction(self, shift=None, gain=None) -> None:  # type: ignore[no-untyped-def]
+        """Use a calibration's correction from now on: every raw sample x of channel c becomes
+        (x - shift[c]) * gain[c] in float32 before the front-end, as tae_pipeline.c does. None removes it."""
+        if shift is None or gain is None:
+            self.correction = None
+        else:
+            self.correction = (np.asarray(shift, np.float32), np.asarray(gain, np.float32))
+
+    def corrected(self, windows: np.ndarray) -> np.ndarray:
         w = np.asarray(windows, np.float32)
+        if self.correction is None:
+            return w
+        shift, gain = self.correction
+        return ((w - shift) * gain).astype(np.float32)
+
+    def features(self, windows: np.ndarray) -> np.ndarray:
+        w = self.corrected(windows)
         return self.frontend(w) if self.frontend is not None else w.reshape(len(w), -1)
 
     def quantize(self, windows: np.ndarray) -> np.ndarray:

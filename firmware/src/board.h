@@ -16,6 +16,10 @@
 #error "tinyae board glue supports the Arduino mbed (Nano 33 BLE) and ESP32 cores"
 #endif
 
+#if defined(TAE_CALIB_AT_BOOT) && !defined(TAE_BOARD_SENSOR)
+#error "TAE_CALIB_AT_BOOT calibrates from the board's sensor at first boot: build with -D TAE_BOARD_SENSOR (SENSOR=1)"
+#endif
+
 #if defined(TAE_ENGINE_TFLM) == defined(TAE_ENGINE_COMPILED)
 #error "define exactly one of TAE_ENGINE_TFLM and TAE_ENGINE_COMPILED (platformio.ini envs do)"
 #endif

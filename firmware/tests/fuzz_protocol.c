@@ -14,6 +14,8 @@ size_t sim_read(uint8_t *buf, size_t cap);
 void sim_poll(void);
 uint32_t sim_push_sensor(const float *samples, uint32_t n);
 void sim_set_engine_fail_every(uint32_t n);
+void sim_store_put(const uint8_t *data, int32_t len);
+void sim_store_fail(uint32_t mode);
 
 static tae_frame_decoder_t fuzz_dec;
 static uint8_t fuzz_sink[1 << 16];
@@ -77,22 +79,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     if (size > 1 && data[0] == 0xA5u) {
-        /* the second byte: every n-th inference of the stand-in engine fails (0: never) */
+        /* the second byte: every n-th inference of the stand-in engine fails (0: never); its high
+         * bits make the record storage fail (sim_device.c's SIM_STORE_* faults) */
         sim_set_engine_fail_every(data[1] & 7u);
+        sim_store_put(NULL, -1);
+        sim_store_fail((uint32_t)(data[1] >> 4));
         sim_boot();
         fuzz_structured(data + 2, size - 2);
         sim_set_engine_fail_every(0u);
+        sim_store_fail(0u);
         return 0;
     }
     /* The same bytes through the device application; when the first byte is odd the device is
      * switched to sensor mode halfway (a SET mode=sensor frame, seq 0) so telemetry and poll run too. */
+    sim_store_put(NULL, -1);
     sim_boot();
     sim_feed(data, size / 2);
     if (size > 0 && (data[0] & 1u)) {
-        static const uint8_t set_sensor[] = {0x03, 0x01, 0x03, 0x01, 0x01, 0x01, 0x03, 0x03, 0x01,
-                                             0x01, 0x01, 0x05, 0x9a, 0xc8, 0x22, 0xbe, 0x00};
+        static const uint8_t set_body[] = {TAE_PROTO_VERSION, TAE_MSG_SET, 0, 0, 0, 0, TAE_PARAM_MODE, 1, 0, 0, 0};
         static const float xs[40 * TAE_CHANNELS];
-        sim_feed(set_sensor, sizeof set_sensor);
+        uint8_t set_sensor[32];
+        size_t n;
+        memcpy(fuzz_frame, set_body, sizeof set_body);
+        n = tae_frame_seal(fuzz_frame, sizeof set_body);
+        n = tae_cobs_encode(fuzz_frame, n, set_sensor, sizeof set_sensor);
+        sim_feed(set_sensor, n);
         sim_push_sensor(xs, 40);
         sim_poll();
         sim_poll();

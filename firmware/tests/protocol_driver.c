@@ -32,8 +32,9 @@ int drv_decoder_push(uint8_t byte, uint32_t *details, uint8_t *frame_out, uint32
 }
 
 /* fields: [0] type [1] seq [2] batch_seq [3] count [4] channels [5] param [6] value_u32
- * [7] err_expected [8] err_got [9] version. samples: count*TAE_CHANNELS floats (cap in floats). */
-int drv_decode_host(const uint8_t *frame, size_t len, uint32_t *f, float *samples, size_t cap)
+ * [7] err_expected [8] err_got [9] version [10] calib action [11] calib windows [12] record bytes
+ * (copied to record_out). samples: count*TAE_CHANNELS floats (cap in floats). */
+int drv_decode_host(const uint8_t *frame, size_t len, uint32_t *f, float *samples, size_t cap, uint8_t *record_out)
 {
     tae_host_msg_t m;
     const int err = tae_msg_decode_host(frame, len, &m);
@@ -48,6 +49,13 @@ int drv_decode_host(const uint8_t *frame, size_t len, uint32_t *f, float *sample
     f[7] = m.err_expected;
     f[8] = m.err_got;
     f[9] = m.version;
+    f[10] = m.action;
+    f[11] = m.windows;
+    f[12] = 0u;
+    if (err == 0 && m.type == TAE_MSG_CALIB && m.record != NULL) {
+        memcpy(record_out, m.record, TAE_CALIB_RECORD_BYTES);
+        f[12] = (uint32_t)TAE_CALIB_RECORD_BYTES;
+    }
     if (err == 0 && m.type == TAE_MSG_SAMPLES) {
         for (i = 0; i < m.count && (size_t)(i + 1u) * TAE_CHANNELS <= cap; ++i) {
             tae_msg_sample(&m, i, samples + (size_t)i * TAE_CHANNELS);
@@ -95,7 +103,8 @@ size_t drv_encode_error(uint8_t *out, size_t cap, uint32_t seq, uint8_t code, ui
 }
 
 /* ints: mode verify channels score_kind k n in_zp out_zp window_len hop input_size output_size
- *       max_batch max_frame flash ram_static engine_ram stack (18 values)
+ *       max_batch max_frame flash ram_static engine_ram stack tx_dropped calib_state calib_boot
+ *       calib_flags calib_windows calib_max_windows calib_crc (25 values)
  * floats: sample_rate threshold model_threshold in_scale out_scale */
 size_t drv_encode_info(uint8_t *out, size_t cap, uint8_t type, uint32_t seq, const int32_t *ints,
                        const float *floats, const uint8_t *sha, const char *fw, const char *target,
@@ -121,6 +130,12 @@ size_t drv_encode_info(uint8_t *out, size_t cap, uint8_t type, uint32_t seq, con
     info.engine_ram = (uint32_t)ints[16];
     info.stack_bytes = (uint32_t)ints[17];
     info.tx_dropped = (uint32_t)ints[18];
+    info.calib_state = (uint8_t)ints[19];
+    info.calib_boot = (uint8_t)ints[20];
+    info.calib_flags = (uint8_t)ints[21];
+    info.calib_windows = (uint16_t)ints[22];
+    info.calib_max_windows = (uint16_t)ints[23];
+    info.calib_crc = (uint32_t)ints[24];
     info.sample_rate_hz = floats[0];
     info.threshold = floats[1];
     info.model_threshold = floats[2];
@@ -133,3 +148,20 @@ size_t drv_encode_info(uint8_t *out, size_t cap, uint8_t type, uint32_t seq, con
     info.cost_unit = unit;
     return drv_wire(drv_frame, tae_msg_encode_info(drv_frame, type, seq, &info), out, cap);
 }
+
+/* ints: state outcome detail boot record_kind windows done; record: TAE_CALIB_RECORD_BYTES bytes or NULL. */
+size_t drv_encode_calib_state(uint8_t *out, size_t cap, uint32_t seq, const int32_t *ints, const uint8_t *record)
+{
+    tae_msg_calib_state_t m;
+    m.state = (uint8_t)ints[0];
+    m.outcome = (uint8_t)ints[1];
+    m.detail = (uint8_t)ints[2];
+    m.boot = (uint8_t)ints[3];
+    m.record_kind = (uint8_t)ints[4];
+    m.windows = (uint16_t)ints[5];
+    m.done = (uint16_t)ints[6];
+    m.record = record;
+    return drv_wire(drv_frame, tae_msg_encode_calib_state(drv_frame, seq, &m), out, cap);
+}
+
+uint32_t drv_record_bytes(void) { return (uint32_t)TAE_CALIB_RECORD_BYTES; }

@@ -12,7 +12,11 @@
  *   sim_set_link_budget(n)     the link takes n more bytes, then none (as USB CDC with no host
  *                              holding the port open); n < 0: unlimited (the default)
  *   sim_set_engine_fail_every(n)  (sim_engine.c) every n-th inference fails, 0 = never
- * Not part of the firmware. */
+ *   sim_store_put(data, len)   what the device's non-volatile storage holds (len < 0: nothing)
+ *   sim_store_get(buf, cap)    copy it out; returns its length, -1 when nothing is stored
+ *   sim_store_fail(mode)       storage faults: SIM_STORE_* bits (reads, writes or erases fail; a
+ *                              write tears: half the bytes are stored, then it reports an error)
+ * The storage survives sim_boot (a reset), like a board's flash. Not part of the firmware. */
 #include <string.h>
 
 #include "tae_app.h"
@@ -27,6 +31,14 @@ static size_t sim_tx_head, sim_tx_tail;
 static uint32_t sim_tx_lost;
 static int32_t sim_link_budget = -1;
 static float sim_sensor[SIM_SENSOR_CAP][TAE_CHANNELS];
+#define SIM_STORE_CAP 8192u
+#define SIM_STORE_READ_FAILS 1u
+#define SIM_STORE_WRITE_FAILS 2u
+#define SIM_STORE_ERASE_FAILS 4u
+#define SIM_STORE_WRITE_TEARS 8u
+static uint8_t sim_store[SIM_STORE_CAP];
+static int32_t sim_store_len = -1;
+static uint32_t sim_store_faults;
 static uint32_t sim_sensor_head, sim_sensor_count;
 uint32_t sim_clock;
 
@@ -76,6 +88,68 @@ int tae_port_read_sample(float *sample)
     sim_sensor_head = (sim_sensor_head + 1u) % SIM_SENSOR_CAP;
     sim_sensor_count--;
     return 1;
+}
+
+void sim_store_put(const uint8_t *data, int32_t len)
+{
+    if (len < 0) {
+        sim_store_len = -1;
+        return;
+    }
+    if ((uint32_t)len > SIM_STORE_CAP) {
+        len = (int32_t)SIM_STORE_CAP;
+    }
+    memcpy(sim_store, data, (size_t)len);
+    sim_store_len = len;
+}
+
+int32_t sim_store_get(uint8_t *buf, size_t cap)
+{
+    if (sim_store_len >= 0) {
+        memcpy(buf, sim_store, (size_t)sim_store_len < cap ? (size_t)sim_store_len : cap);
+    }
+    return sim_store_len;
+}
+
+void sim_store_fail(uint32_t mode)
+{
+    sim_store_faults = mode;
+}
+
+int tae_port_store_read(uint8_t *buf, size_t cap, size_t *len)
+{
+    *len = 0;
+    if (sim_store_faults & SIM_STORE_READ_FAILS) {
+        return TAE_STORE_ERROR;
+    }
+    if (sim_store_len < 0) {
+        return TAE_STORE_EMPTY;
+    }
+    memcpy(buf, sim_store, (size_t)sim_store_len < cap ? (size_t)sim_store_len : cap);
+    *len = (size_t)sim_store_len;
+    return TAE_STORE_OK;
+}
+
+int tae_port_store_write(const uint8_t *data, size_t len)
+{
+    if (sim_store_faults & SIM_STORE_WRITE_TEARS) {
+        sim_store_put(data, (int32_t)(len / 2u)); /* a port without atomic writes, power lost midway */
+        return TAE_STORE_ERROR;
+    }
+    if ((sim_store_faults & SIM_STORE_WRITE_FAILS) || len > SIM_STORE_CAP) {
+        return TAE_STORE_ERROR;
+    }
+    sim_store_put(data, (int32_t)len);
+    return TAE_STORE_OK;
+}
+
+int tae_port_store_erase(void)
+{
+    if (sim_store_faults & SIM_STORE_ERASE_FAILS) {
+        return TAE_STORE_ERROR;
+    }
+    sim_store_len = -1;
+    return TAE_STORE_OK;
 }
 
 void sim_boot(void)

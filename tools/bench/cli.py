@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tools.bench import (
     boardlibs,
+    calibration,
     device,
     frontend,
     hostref,
@@ -109,6 +110,12 @@ def measure(out: Path, *, quick: bool = False, work: Path = WORK, datasets_dir: 
 
     # -- SKAB: both protocols beside the leaderboard, the SKAB model on the emulated board ----------
     res["skab"] = skab_bench.section(quick, datasets_dir, model_dir, img_dir, out, not missing, _say)
+
+    # -- on-site calibration: device cost, footprint, what it buys on SKAB ---------------------------
+    res["calibration"] = _guard(
+        "on-site calibration",
+        lambda: calibration.section(quick, model_dir, img_dir, not missing, _say, default=default),
+    )
 
     # -- streaming and host reference ----------------------------------------------------------
     res["streaming"] = _streaming(default, quick, img_dir)

@@ -58,6 +58,9 @@ def render(res: dict) -> str:
     out += _device(res["device"])
     out += _footprint(res["footprint"])
     out += _frontend(res.get("frontend"))
+    from tools.bench.calibration import render as calibration_section
+
+    out += calibration_section(res.get("calibration"))
     out += _board_libraries(res.get("board_libraries"), res["device"])
     out += _skab(res.get("skab"))
     out += _vae(res.get("vae"))

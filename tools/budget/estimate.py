@@ -86,6 +86,27 @@ def frontend_bytes(manifest: dict[str, Any]) -> tuple[int, int, str]:
     return flash, ram, "code per kind (FRONTEND_CODE_FLASH) + FFT/band/log-floor tables + normalization"
 
 
+# On-site calibration's code, arm-none-eabi-gcc -Os, the emulated board: tae_calib.c 1,932 B, tae_app.c
+# +1,120 B, tae_protocol.c +198 B, tae_pipeline.c +50 B, the semihosting store 400 B (object sizes of
+# this code against the commit before it), rounded up. A board's flash store (mbed TDBStore, ESP32 NVS)
+# adds its library's code, which the linked-image gate counts.
+CALIBRATION_CODE_FLASH = 3_800
+
+
+def calibration_bytes(manifest: dict[str, Any]) -> tuple[int, int, str]:
+    """(flash, static RAM, how) of on-site calibration; (0, 0) for a manifest without it."""
+    cal = manifest.get("calibration")
+    if not isinstance(cal, dict) or not isinstance(cal.get("ram_bytes"), int):
+        return 0, 0, ""
+    ram = int(cal["ram_bytes"])
+    fe = manifest.get("frontend") or {}
+    if (fe.get("kinds") or ["raw"]) != ["raw"]:
+        window = manifest.get("window", {})
+        ram += 4 * int(window.get("length", 0)) * int(window.get("channels", 0))  # the corrected window
+    flash = CALIBRATION_CODE_FLASH + 12 * int(manifest.get("window", {}).get("channels", 0))
+    return flash, ram, "calibration.ram_bytes (state, records) + corrected window; code + reference tables"
+
+
 def estimate_from_manifest(
     manifest: dict[str, Any], target: str, engine: str, budgets: Budgets | None = None
 ) -> Estimate:
@@ -119,6 +140,7 @@ def estimate_from_manifest(
             )
 
     fe_flash, fe_ram, fe_how = frontend_bytes(manifest)
+    cal_flash, cal_ram, cal_how = calibration_bytes(manifest)
 
     window = manifest.get("window", {})
     if isinstance(window.get("length"), int) and isinstance(window.get("channels"), int):
@@ -145,13 +167,16 @@ def estimate_from_manifest(
     if fe_flash or fe_ram:
         terms.insert(3, ("flash", "feature front-end", fe_flash, fe_how))
         terms.insert(-1, ("ram", "feature front-end", fe_ram, "features (float32) + FFT scratch"))
+    if cal_flash or cal_ram:
+        terms.insert(3, ("flash", "on-site calibration", cal_flash, cal_how))
+        terms.insert(-1, ("ram", "on-site calibration", cal_ram, cal_how))
     return Estimate(
         target=t.name,
         source="estimate",
         flash_capacity=t.flash_capacity,
         ram_capacity=t.ram_capacity,
-        flash=t.framework_flash + e.code_flash + model + fe_flash,
-        ram_static=t.framework_ram + e.ram + arena + io + fe_ram,
+        flash=t.framework_flash + e.code_flash + model + fe_flash + cal_flash,
+        ram_static=t.framework_ram + e.ram + arena + io + fe_ram + cal_ram,
         stack_reserved=t.stack_reserve,
         stack_source="stack_reserve in budgets.toml",
         heap_reserved=0,

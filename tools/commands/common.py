@@ -39,6 +39,14 @@ def add_device_args(parser: argparse.ArgumentParser) -> None:
         metavar="ELF",
         help="start QEMU with this image (default build/firmware/mps2_an386/tinyae.elf) instead of --port",
     )
+    g.add_argument(
+        "--emulator-storage",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="with --emulator: the board's non-volatile storage (its calibration record), kept across runs "
+        "(default build/emulator/storage)",
+    )
     g.add_argument("--baud", type=int, default=DEFAULT_BAUD, help="baud rate (default %(default)s)")
     g.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for a reply")
     g.add_argument(
@@ -67,9 +75,10 @@ def session(args: argparse.Namespace) -> Iterator[Device]:
     if args.emulator and args.port:
         raise UserError("give either --port or --emulator, not both")
     if args.emulator:
-        from tools.emulator import Emulator
+        from tools.emulator import DEFAULT_STORAGE, Emulator
 
-        emu_ctx = Emulator(args.emulator, timeout=max(args.timeout, 10.0))
+        storage = getattr(args, "emulator_storage", None) or DEFAULT_STORAGE
+        emu_ctx = Emulator(args.emulator, timeout=max(args.timeout, 10.0), storage=storage)
     else:
         emu_ctx = nullcontext()
     with emu_ctx as emu:

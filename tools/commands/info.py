@@ -28,7 +28,46 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     ap.set_defaults(func=run)
 
 
-def info_dict(info: p.Info, art: Artifacts) -> dict:
+BOOT_VERDICTS = {
+    p.RecordVerdict.EMPTY: "no record stored",
+    p.RecordVerdict.VALID: "a valid record",
+    p.RecordVerdict.CORRUPT: "a damaged record (size or CRC-32), ignored",
+    p.RecordVerdict.OTHER_MODEL: "a record of another model (sha256), ignored",
+    p.RecordVerdict.OTHER_CONFIG: "a record made under other calibration constants, ignored",
+    p.RecordVerdict.VERSION: "a record of an unknown layout version, ignored",
+    p.RecordVerdict.BOUNDS: "a record outside this firmware's bounds, ignored",
+    p.RecordVerdict.STORE_ERROR: "its storage could not be read",
+}
+
+
+def calibration_text(info: p.Info, status: p.CalibStatus | None) -> list[tuple[str, str]]:
+    """Rows about on-site calibration: the state, what the boot found, the record in use."""
+    from tools.calibration import record_in_use
+    from train.calibration.record import OUTCOMES
+
+    state = p.CalibState(info.calib_state).name.lower() if info.calib_state in set(p.CalibState) else "?"
+    if info.calib_state in (p.CalibState.STATS, p.CalibState.SCORES):
+        done = f" ({status.done} windows done)" if status is not None else ""
+        state = f"calibrating, phase {1 if info.calib_state == p.CalibState.STATS else 2}{done}"
+    boot = BOOT_VERDICTS.get(p.RecordVerdict(info.calib_boot), "?") if info.calib_boot < 8 else "?"
+    rows = [("calibration", f"{state}; at boot its storage held {boot}")]
+    rec = record_in_use(status)
+    if rec is not None:
+        shifts = ", ".join(f"{v:.6g}" for v in rec.shift)
+        gains = ", ".join(f"{v:.6g}" for v in rec.gain)
+        rows.append(("calibration record", f"crc {rec.crc:08x}: {', '.join(rec.learned)} from {rec.windows} "
+                     f"windows per phase; threshold {rec.threshold:.6g} ({rec.method_name})"))  # fmt: skip
+        rows.append(("correction (shift; gain)", f"{shifts}; {gains}"))
+    if status is not None and status.outcome not in (p.CalibOutcome.NONE,):
+        rows.append(("last calibration since boot", OUTCOMES[status.outcome].replace("_", " ")))
+    rows.append(("calibration capacity", f"{info.calib_max_windows} windows per phase"))
+    return rows
+
+
+def info_dict(info: p.Info, art: Artifacts, status: p.CalibStatus | None = None) -> dict:
+    from tools.calibration import record_in_use
+
+    rec = record_in_use(status)
     return {
         "firmware_version": info.firmware_version,
         "target": info.target,
@@ -60,10 +99,18 @@ def info_dict(info: p.Info, art: Artifacts) -> dict:
         "stack_bytes": info.stack_bytes,
         "tx_dropped": info.tx_dropped,
         "cost_unit": info.cost_unit,
+        "calibration": {
+            "state": p.CalibState(info.calib_state).name.lower()
+            if info.calib_state < 4
+            else info.calib_state,
+            "boot": p.RecordVerdict(info.calib_boot).name.lower() if info.calib_boot < 8 else info.calib_boot,
+            "max_windows": info.calib_max_windows,
+            "record": rec.to_dict() if rec is not None else None,
+        },
     }
 
 
-def info_table(info: p.Info, art: Artifacts, port: str) -> Table:
+def info_table(info: p.Info, art: Artifacts, port: str, status: p.CalibStatus | None = None) -> Table:
     match = model_matches(info, art)
     sha = info.model_sha256.hex()
     if match is None:
@@ -102,6 +149,7 @@ def info_table(info: p.Info, art: Artifacts, port: str) -> Table:
         ("frames dropped", f"{info.tx_dropped:,} since boot (the port was not open to take them)"
          if info.tx_dropped else "none since boot"),
         ("cost unit", info.cost_unit),
+        *calibration_text(info, status),
     ]  # fmt: skip
     for k, v in rows:
         t.add_row(k, v)
@@ -112,9 +160,10 @@ def run(args: argparse.Namespace) -> int:
     art = load_artifacts(args.model_dir)
     with session(args) as dev:
         info = dev.require_info()
-        stdout_console().print(info_table(info, art, dev.name))
+        status = dev.calib_query()
+        stdout_console().print(info_table(info, art, dev.name, status))
         if args.json:
             with open(args.json, "w") as f:
-                json.dump(info_dict(info, art), f, indent=2)
+                json.dump(info_dict(info, art, status), f, indent=2)
         check_model(info, art)
     return 0

@@ -99,6 +99,28 @@ def make_reference(kind: str, art: Artifacts):  # type: ignore[no-untyped-def]
     return HostReference.from_manifest(art.tflite.read_bytes(), manifest)
 
 
+def apply_calibration(dev, info: p.Info, reference) -> dict | None:  # type: ignore[no-untyped-def]
+    """Calibration is part of the reference: a device calibrated on site corrects its raw samples with
+    its record (and uses its threshold, which the handshake's active threshold already carries); the
+    host reference applies the same correction. A device in the middle of a calibration is refused."""
+    from tools.calibration import record_in_use
+
+    if info.calib_state in (p.CalibState.STATS, p.CalibState.SCORES):
+        raise UserError(
+            f"{dev.name} is calibrating; wait until it finishes (`python -m tools info` shows its state) or "
+            "stop it with `python -m tools calibrate --abort`, then verify"
+        )
+    if info.calib_state != p.CalibState.CALIBRATED:
+        return None  # factory values: the reference as built
+    status = dev.calib_query()
+    rec = record_in_use(status)
+    if rec is None or rec.crc != info.calib_crc:
+        raise UserError(f"{dev.name} reports a calibration record it does not send; rerun")
+    if rec.has_correction:
+        reference.set_correction(rec.shift, rec.gain)
+    return {"record_crc": f"{rec.crc:08x}", **rec.to_dict()}
+
+
 # ---------------------------------------------------------------------------- collecting
 @dataclass
 class Collected:
@@ -369,6 +391,11 @@ def report_rows(r: dict) -> list[tuple[str, str, bool | None]]:
         rows.append(("confusion (labels x device alarm)",
                      f"TP {c['tp']}  FP {c['fp']}  FN {c['fn']}  TN {c['tn']}  "
                      f"precision {prec}  recall {rec}", None))  # fmt: skip
+    if r.get("calibration"):
+        c = r["calibration"]
+        rows.append(("on-site calibration (in the reference)",
+                     f"record {c['record_crc']}: {', '.join(c['learned'])} from {c['windows']} windows per "
+                     f"phase, threshold {c['threshold']:.6g}", None))  # fmt: skip
     if "device" in r:
         d = r["device"]
         rows.append(("device memory", f"flash {d['flash_used']:,} B, static RAM {d['ram_static']:,} B, "
@@ -424,6 +451,7 @@ def run(args: argparse.Namespace) -> int:
         info = dev.require_info()
         check_model(info, art)
         reference = make_reference(args.reference, art)
+        calibration = apply_calibration(dev, info, reference)
         L, hop = info.window_len, info.hop
         all_sources = load_sources(args, info, art)
         sources: list[Source] = select_windows(all_sources, L, hop, args.every, args.max_windows)
@@ -490,6 +518,7 @@ def run(args: argparse.Namespace) -> int:
             "tx_dropped": info.tx_dropped,
         }
         report["reference"] = args.reference
+        report["calibration"] = calibration
         report["link"] = {
             "lost_frames": dev.stats.lost_frames,
             "decode_errors": dev.stats.decode_errors,

@@ -54,6 +54,7 @@
 /* Exit codes through semihosting (tools/emulator.py documents them for the host side). */
 #define TAE_EMU_EXIT_OK 0
 #define TAE_EMU_EXIT_FAULT_BASE 100 /* + exception number: HardFault 103, MemManage 104, BusFault 105, UsageFault 106 */
+#define TAE_EMU_EXIT_STORE_FAULT 90 /* test image EMU_STORE_FAULT=1: stopped inside a record write (store.c) */
 
 #ifdef __cplusplus
 extern "C" {
@@ -80,6 +81,17 @@ void tae_systick_isr(void);
 
 /* semihost.c */
 void tae_semihost_write0(const char *s);          /* text to QEMU's stdout (debug console) */
+/* Host files (QEMU's working directory): SYS_OPEN modes "rb" = 1, "wb" = 5; -1 on failure. */
+#define TAE_SEMI_MODE_RB 1u
+#define TAE_SEMI_MODE_WB 5u
+int32_t tae_semihost_open(const char *path, uint32_t mode);
+int32_t tae_semihost_close(int32_t handle);                               /* 0 on success */
+uint32_t tae_semihost_write(int32_t handle, const uint8_t *data, size_t len); /* bytes not written */
+uint32_t tae_semihost_read(int32_t handle, uint8_t *buf, size_t len);     /* bytes not read */
+int32_t tae_semihost_flen(int32_t handle);                                /* file length or -1 */
+int32_t tae_semihost_remove(const char *path);                            /* 0 on success */
+int32_t tae_semihost_rename(const char *from, const char *to);           /* 0 on success */
+int32_t tae_semihost_errno(void);                                         /* errno of the last call */
 __attribute__((noreturn)) void tae_semihost_exit(uint32_t code);
 
 /* fault.c */

@@ -11,6 +11,7 @@
 #include "tae_pipeline.h"
 
 #include <math.h>
+#include <stddef.h>
 
 #include "tae_engine.h"
 #include "tae_port.h"
@@ -27,7 +28,6 @@ typedef char tae_check_decision[(TAE_DECISION_N >= 1 && TAE_DECISION_K >= 0) ? 1
 /* The generated constants, defined once here (declared in tae_pipeline.h). */
 const float tae_norm_offset[TAE_NORM_PERIOD] = TAE_NORM_OFFSET_INIT;
 const float tae_norm_gain[TAE_NORM_PERIOD] = TAE_NORM_GAIN_INIT;
-const uint8_t tae_model_sha256[32] = TAE_MODEL_SHA256_BYTES_INIT;
 
 /* One element: v = (x - offset) * gain; NaN -> zero point; round half away from zero with the
  * trunc method (no `v + 0.5` rounding trap); clamp to [-512, 512], add the zero point, clamp to
@@ -115,6 +115,8 @@ void tae_pipeline_init(tae_pipeline_t *p)
     p->seq = 0;
     p->threshold = (float)TAE_THRESHOLD;
     p->history_pos = 0;
+    p->corr_shift = NULL;
+    p->corr_gain = NULL;
 }
 
 void tae_pipeline_set_threshold(tae_pipeline_t *p, float threshold)
@@ -122,23 +124,49 @@ void tae_pipeline_set_threshold(tae_pipeline_t *p, float threshold)
     p->threshold = threshold;
 }
 
+void tae_pipeline_set_correction(tae_pipeline_t *p, const float *shift, const float *gain)
+{
+    const int on = shift != NULL && gain != NULL;
+    p->corr_shift = on ? shift : NULL;
+    p->corr_gain = on ? gain : NULL;
+}
+
 /* Features of the ring's window, oldest sample first (the oldest sits at `head` once full), then
  * the int8 network inputs. The raw front-end quantizes straight from the ring (no feature copy). */
 static void tae_preprocess_ring(tae_pipeline_t *p, int8_t *q)
 {
+    const float *shift = p->corr_shift, *gain = p->corr_gain;
 #if TAE_FE_RAW_ONLY
     uint32_t t, slot = p->head;
     uint32_t c;
     for (t = 0; t < (uint32_t)TAE_WINDOW_LEN; ++t) {
         for (c = 0; c < (uint32_t)TAE_CHANNELS; ++c) {
-            q[t * TAE_CHANNELS + c] = tae_quantize_element(p->ring[slot * TAE_CHANNELS + c], c);
+            float x = p->ring[slot * TAE_CHANNELS + c];
+            if (shift != NULL) {
+                x = (x - shift[c]) * gain[c];
+            }
+            q[t * TAE_CHANNELS + c] = tae_quantize_element(x, c);
         }
         if (++slot == (uint32_t)TAE_WINDOW_LEN) {
             slot = 0;
         }
     }
 #else
-    tae_frontend_compute(p->ring, p->head, p->features, &p->fe_work);
+    if (shift == NULL) {
+        tae_frontend_compute(p->ring, p->head, p->features, &p->fe_work);
+    } else {
+        /* The corrected window, oldest sample first, for the front-end. */
+        uint32_t t, c, slot = p->head;
+        for (t = 0; t < (uint32_t)TAE_WINDOW_LEN; ++t) {
+            for (c = 0; c < (uint32_t)TAE_CHANNELS; ++c) {
+                p->window[t * TAE_CHANNELS + c] = (p->ring[slot * TAE_CHANNELS + c] - shift[c]) * gain[c];
+            }
+            if (++slot == (uint32_t)TAE_WINDOW_LEN) {
+                slot = 0;
+            }
+        }
+        tae_frontend_compute(p->window, 0u, p->features, &p->fe_work);
+    }
     tae_quantize_features(p->features, q);
 #endif
 }

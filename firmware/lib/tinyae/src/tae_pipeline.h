@@ -22,10 +22,9 @@ extern "C" {
 #endif
 
 /* The generated constant arrays, defined once in tae_pipeline.c from model_config.h's
- * TAE_NORM_OFFSET_INIT, TAE_NORM_GAIN_INIT and TAE_MODEL_SHA256_BYTES_INIT. */
+ * TAE_NORM_OFFSET_INIT and TAE_NORM_GAIN_INIT (the model's sha256 is in tae_calib.h). */
 extern const float tae_norm_offset[TAE_NORM_PERIOD];
 extern const float tae_norm_gain[TAE_NORM_PERIOD];
-extern const uint8_t tae_model_sha256[32];
 
 typedef struct {
     uint32_t seq;          /* window sequence number, 0-based, counts every completed window */
@@ -49,7 +48,10 @@ typedef struct {
     uint32_t history_pos;
     int8_t input_q[TAE_INPUT_SIZE];
     int8_t output_q[TAE_OUTPUT_SIZE];
+    const float *corr_shift; /* on-site calibration's correction of the raw samples, or NULL (none) */
+    const float *corr_gain;
 #if !TAE_FE_RAW_ONLY
+    float window[TAE_WINDOW_LEN * TAE_CHANNELS]; /* the corrected window, chronological (calibration) */
     float features[TAE_FEATURE_SIZE]; /* the front-end's output for the current window */
     tae_frontend_work_t fe_work;      /* its scratch (FFT buffers) */
 #endif
@@ -61,12 +63,17 @@ typedef struct {
  * (tae_engine_init) before the first window completes; an engine error is reported in
  * result->status with score 0 and counts as a normal window for the alarm. */
 
-/* Reset windowing and decision state; keeps nothing from before (threshold back to TAE_THRESHOLD). */
+/* Reset windowing and decision state; keeps nothing from before (threshold back to TAE_THRESHOLD, no
+ * correction). */
 void tae_pipeline_init(tae_pipeline_t *p);
 /* Push one sample (TAE_CHANNELS floats). Returns 1 and fills *result when a window completed. */
 int tae_pipeline_push(tae_pipeline_t *p, const float *sample, tae_result_t *result);
 /* Runtime threshold override: anomaly = score > threshold from the next window on. */
 void tae_pipeline_set_threshold(tae_pipeline_t *p, float threshold);
+/* On-site calibration's correction (tae_calib.h): from the next window on, every raw sample x of channel
+ * c the front-end reads is (x - shift[c]) * gain[c] (float32, in that order). shift/gain are
+ * TAE_CHANNELS floats that must outlive their use; NULL (either) removes the correction. */
+void tae_pipeline_set_correction(tae_pipeline_t *p, const float *shift, const float *gain);
 
 /* Building blocks, exposed for tests and for the host reference cross-check. */
 /* features: TAE_FEATURE_SIZE floats (for the raw front-end, the time-major window itself). */

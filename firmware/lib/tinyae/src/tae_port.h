@@ -25,6 +25,24 @@ size_t tae_port_write(const uint8_t *data, size_t len);
 /* Sensor mode: fill `sample` (TAE_CHANNELS floats) and return 1 when a new sample is due, else 0. */
 int tae_port_read_sample(float *sample);
 
+/* Non-volatile storage of one small record (the on-site calibration, TAE_CALIB_RECORD_BYTES) that
+ * survives a reset and a power loss: flash (mbed TDBStore on FlashIAPBlockDevice, ESP32 NVS through
+ * Preferences), a host file through semihosting on the emulated board.
+ *
+ * read:  copy up to `cap` bytes of the stored record into `buf` and set *len to its full stored length
+ *        (which may exceed cap); returns TAE_STORE_OK, TAE_STORE_EMPTY (nothing stored) or TAE_STORE_ERROR.
+ * write: replace the stored record with `len` bytes, atomically: a reset or power loss during the write
+ *        leaves either the old record or the new one, never a mix (the record's CRC-32 catches a port
+ *        that cannot promise it). Returns TAE_STORE_OK or TAE_STORE_ERROR.
+ * erase: remove the stored record (TAE_STORE_OK also when there was none) or TAE_STORE_ERROR.
+ * The application calls these only at boot and at the end of a calibration, never per sample. */
+#define TAE_STORE_OK 0
+#define TAE_STORE_EMPTY 1
+#define TAE_STORE_ERROR (-1)
+int tae_port_store_read(uint8_t *buf, size_t cap, size_t *len);
+int tae_port_store_write(const uint8_t *data, size_t len);
+int tae_port_store_erase(void);
+
 #ifdef __cplusplus
 }
 #endif

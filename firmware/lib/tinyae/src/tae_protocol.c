@@ -320,6 +320,25 @@ int tae_msg_decode_host(const uint8_t *frame, size_t len, tae_host_msg_t *msg)
             return tae_msg_fail(msg, TAE_ERR_BAD_PARAM, 0, msg->param);
         }
         return 0;
+    case TAE_MSG_CALIB: {
+        uint32_t need = TAE_PROTO_CALIB_FIXED;
+        if (blen < TAE_PROTO_CALIB_FIXED) {
+            return tae_msg_fail(msg, TAE_ERR_BAD_LENGTH, TAE_PROTO_CALIB_FIXED, blen);
+        }
+        msg->action = body[0];
+        msg->windows = tae_rd16(body + 1);
+        if (msg->action > TAE_CALIB_WRITE) {
+            return tae_msg_fail(msg, TAE_ERR_BAD_PARAM, 0, msg->action);
+        }
+        if (msg->action == TAE_CALIB_WRITE) {
+            need += (uint32_t)TAE_CALIB_RECORD_BYTES;
+            msg->record = body + TAE_PROTO_CALIB_FIXED;
+        }
+        if (blen != need) {
+            return tae_msg_fail(msg, TAE_ERR_BAD_LENGTH, need, blen);
+        }
+        return 0;
+    }
     default:
         return tae_msg_fail(msg, TAE_ERR_UNKNOWN_TYPE, 0, msg->type);
     }
@@ -365,6 +384,12 @@ size_t tae_msg_encode_info(uint8_t *out, uint8_t type, uint32_t seq, const tae_m
     p = tae_wr32(p, info->engine_ram);
     p = tae_wr32(p, info->stack_bytes);
     p = tae_wr32(p, info->tx_dropped);
+    p = tae_wr8(p, info->calib_state);
+    p = tae_wr8(p, info->calib_boot);
+    p = tae_wr8(p, info->calib_flags);
+    p = tae_wr16(p, info->calib_windows);
+    p = tae_wr16(p, info->calib_max_windows);
+    p = tae_wr32(p, info->calib_crc);
     p = tae_wrstr(p, info->firmware_version);
     p = tae_wrstr(p, info->target);
     p = tae_wrstr(p, info->engine);
@@ -430,6 +455,26 @@ size_t tae_msg_encode_error(uint8_t *out, uint32_t seq, uint8_t code, uint8_t re
     p = tae_wr32(p, ref_seq);
     p = tae_wr32(p, expected);
     p = tae_wr32(p, got);
+    return (size_t)(p - out);
+}
+
+size_t tae_msg_encode_calib_state(uint8_t *out, uint32_t seq, const tae_msg_calib_state_t *s)
+{
+    uint8_t *p = tae_wr_header(out, TAE_MSG_CALIB_STATE, seq);
+    const int has = s->record_kind != TAE_CALIB_RECORD_NONE && s->record != NULL;
+    p = tae_wr8(p, s->state);
+    p = tae_wr8(p, s->outcome);
+    p = tae_wr8(p, s->detail);
+    p = tae_wr8(p, s->boot);
+    p = tae_wr8(p, (uint8_t)(has ? s->record_kind : TAE_CALIB_RECORD_NONE));
+    p = tae_wr8(p, 0u);
+    p = tae_wr16(p, s->windows);
+    p = tae_wr16(p, s->done);
+    p = tae_wr16(p, (uint16_t)(has ? TAE_CALIB_RECORD_BYTES : 0u));
+    if (has) {
+        memcpy(p, s->record, TAE_CALIB_RECORD_BYTES);
+        p += TAE_CALIB_RECORD_BYTES;
+    }
     return (size_t)(p - out);
 }
 

@@ -14,12 +14,13 @@
 #include <stdint.h>
 
 #include "model_config.h"
+#include "tae_calib.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define TAE_PROTO_VERSION 2u
+#define TAE_PROTO_VERSION 3u
 
 /* Samples per SAMPLES / TELEMETRY frame at most (a fixed constant; a target may lower it). */
 #ifndef TAE_PROTO_MAX_BATCH
@@ -38,18 +39,23 @@ extern "C" {
 #define TAE_PROTO_SET_SIZE 5u        /* param u8, value u32|f32 */
 #define TAE_PROTO_ACK_SIZE 11u       /* ref_type u8, ref_seq u32, batch_seq u32, windows u16 */
 #define TAE_PROTO_ERROR_SIZE 14u     /* code u8, ref_type u8, ref_seq u32, expected u32, got u32 */
-#define TAE_PROTO_INFO_FIXED 97u     /* everything but the four strings' bytes (see docs) */
+#define TAE_PROTO_INFO_FIXED 108u    /* everything but the four strings' bytes (see docs) */
+#define TAE_PROTO_CALIB_FIXED 3u     /* action u8, windows u16 (+ a record for WRITE) */
+#define TAE_PROTO_CALIB_STATE_FIXED 12u /* state, outcome, detail, boot, record kind, 0, windows u16,
+                                          done u16, record length u16 (+ the record) */
 
 #define TAE_PROTO_SAMPLES_BODY_MAX (TAE_PROTO_SAMPLES_FIXED + TAE_PROTO_MAX_BATCH * TAE_CHANNELS * 4u)
 #define TAE_PROTO_RESULT_BODY_MAX (TAE_PROTO_RESULT_FIXED + 4u + TAE_INPUT_SIZE + TAE_OUTPUT_SIZE)
 #define TAE_PROTO_INFO_BODY_MAX (TAE_PROTO_INFO_FIXED + 4u * TAE_PROTO_MAX_STR)
+#define TAE_PROTO_CALIB_STATE_BODY_MAX (TAE_PROTO_CALIB_STATE_FIXED + TAE_CALIB_RECORD_BYTES)
 
 #define TAE_PROTO_MAX2_(a, b) ((a) > (b) ? (a) : (b))
-/* Largest decoded frame (header + body + crc) either side may send. */
+/* Largest decoded frame (header + body + crc) either side may send (a CALIB write, 3 + record bytes,
+ * is below a CALIB_STATE). */
 #define TAE_PROTO_MAX_FRAME                                                                          \
     (TAE_PROTO_OVERHEAD +                                                                            \
      TAE_PROTO_MAX2_(TAE_PROTO_MAX2_(TAE_PROTO_SAMPLES_BODY_MAX, TAE_PROTO_RESULT_BODY_MAX),         \
-                     TAE_PROTO_INFO_BODY_MAX))
+                     TAE_PROTO_MAX2_(TAE_PROTO_INFO_BODY_MAX, TAE_PROTO_CALIB_STATE_BODY_MAX)))
 /* Largest frame on the wire: COBS adds one byte per 254 plus one, then the 0x00 delimiter. */
 #define TAE_PROTO_MAX_WIRE (TAE_PROTO_MAX_FRAME + TAE_PROTO_MAX_FRAME / 254u + 2u)
 
@@ -59,13 +65,27 @@ enum {
     TAE_MSG_SAMPLES = 0x02,   /* a batch of samples (host-stream mode) */
     TAE_MSG_SET = 0x03,       /* a runtime setting */
     TAE_MSG_RESET = 0x04,     /* reset the window state; empty body */
+    TAE_MSG_CALIB = 0x05,     /* on-site calibration: query, start, abort, factory reset, write a record */
     TAE_MSG_INFO = 0x81,      /* handshake answer */
     TAE_MSG_BOOT = 0x82,      /* sent once after a reset, same body as INFO */
     TAE_MSG_RESULT = 0x83,    /* one completed window */
     TAE_MSG_TELEMETRY = 0x84, /* raw samples read in sensor mode */
     TAE_MSG_ACK = 0x85,
     TAE_MSG_ERROR = 0x86,
+    TAE_MSG_CALIB_STATE = 0x87, /* calibration state, with a record */
 };
+
+/* CALIB actions. */
+enum {
+    TAE_CALIB_QUERY = 0,   /* answer: CALIB_STATE with the record in use */
+    TAE_CALIB_START = 1,   /* reset the window state and calibrate over the next windows; answer: ACK */
+    TAE_CALIB_ABORT = 2,   /* stop a running calibration, nothing stored; answer: ACK */
+    TAE_CALIB_FACTORY = 3, /* erase the stored record, use the model's values; answer: ACK */
+    TAE_CALIB_WRITE = 4    /* store and use the record that follows (host-computed); answer: ACK */
+};
+
+/* CALIB_STATE record kinds. */
+enum { TAE_CALIB_RECORD_NONE = 0, TAE_CALIB_RECORD_IN_USE = 1, TAE_CALIB_RECORD_CANDIDATE = 2 };
 
 /* SET parameters. */
 enum {
@@ -80,6 +100,7 @@ enum { TAE_MODE_HOST_STREAM = 0, TAE_MODE_SENSOR = 1 };
 #define TAE_RESULT_ANOMALY 0x01u
 #define TAE_RESULT_ALARM 0x02u
 #define TAE_RESULT_VERIFY 0x04u
+#define TAE_RESULT_CALIB 0x08u /* a window of a running calibration */
 
 /* Error codes (ERROR frames; the frame decoder returns their negation). */
 enum {
@@ -95,7 +116,9 @@ enum {
     TAE_ERR_BAD_VERSION = 10,  /* expected: TAE_PROTO_VERSION, got: version */
     TAE_ERR_BAD_PARAM = 11,    /* expected 0, got: the parameter id or the rejected value */
     TAE_ERR_WRONG_MODE = 12,   /* expected: current mode, got: the mode the message needs */
-    TAE_ERR_BATCH_TOO_BIG = 13 /* expected: TAE_PROTO_MAX_BATCH, got: count */
+    TAE_ERR_BATCH_TOO_BIG = 13, /* expected: TAE_PROTO_MAX_BATCH, got: count */
+    TAE_ERR_STORE = 14,        /* the record storage failed; expected 0, got: the port's status */
+    TAE_ERR_RECORD = 15        /* a written record was refused; expected 1 (valid), got: TAE_CALIB_REC_* */
 };
 
 #define TAE_PROTO_NO_SEQ 0xFFFFFFFFu /* ref_seq of an error about a frame that never parsed */
@@ -150,6 +173,10 @@ typedef struct {
     uint8_t param;
     uint32_t value_u32;
     float value_f32;
+    /* CALIB */
+    uint8_t action;
+    uint16_t windows;
+    const uint8_t *record;  /* WRITE: TAE_CALIB_RECORD_BYTES bytes, points into the frame */
     /* error detail when decoding fails */
     uint32_t err_expected, err_got;
 } tae_host_msg_t;
@@ -170,8 +197,20 @@ typedef struct {
     uint8_t model_sha256[32];
     uint32_t flash_used, ram_static, engine_ram, stack_bytes;
     uint32_t tx_dropped; /* frames the link would not take since boot (dropped, never blocked on) */
+    uint8_t calib_state; /* TAE_CALIB_STATE_* */
+    uint8_t calib_boot;  /* what the boot found in storage: TAE_CALIB_REC_* */
+    uint8_t calib_flags; /* TAE_CALIB_FLAG_* of the record in use (0: factory) */
+    uint16_t calib_windows, calib_max_windows; /* N of the record in use; TAE_CALIB_WINDOWS */
+    uint32_t calib_crc;  /* CRC-32 of the record in use (its last four bytes), 0 when factory */
     const char *firmware_version, *target, *engine, *cost_unit;
 } tae_msg_info_t;
+
+typedef struct {
+    uint8_t state, outcome, detail, boot; /* TAE_CALIB_STATE_*, the last TAE_CALIB_OUT_*, its detail, boot verdict */
+    uint8_t record_kind;                  /* TAE_CALIB_RECORD_* */
+    uint16_t windows, done;               /* N and windows seen of the running (or last) calibration */
+    const uint8_t *record;                /* TAE_CALIB_RECORD_BYTES packed bytes, unless kind NONE */
+} tae_msg_calib_state_t;
 
 typedef struct {
     uint32_t window_seq;
@@ -193,6 +232,7 @@ size_t tae_msg_encode_ack(uint8_t *out, uint32_t seq, uint8_t ref_type, uint32_t
                           uint16_t windows);
 size_t tae_msg_encode_error(uint8_t *out, uint32_t seq, uint8_t code, uint8_t ref_type, uint32_t ref_seq,
                             uint32_t expected, uint32_t got);
+size_t tae_msg_encode_calib_state(uint8_t *out, uint32_t seq, const tae_msg_calib_state_t *s);
 /* Append the crc to header|body of length `len`; returns len + 4. */
 size_t tae_frame_seal(uint8_t *frame, size_t len);
 

@@ -1,0 +1,298 @@
+"""On-site calibration's core (tae_calib.c) built for the host and driven through ctypes, against
+NumPy: the order statistic, mean + k std, the per-channel statistics and correction, every refusal,
+the record's stored form and every verdict of its check, the fixed memory."""
+
+from __future__ import annotations
+
+import math
+import struct
+import zlib
+from dataclasses import fields, replace
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tools import protocol_vectors as pv
+from train.calibration.mirror import SCORE_RTOL, STATS_RTOL
+from train.calibration.native import EV_CORRECTION, EV_DONE, EV_NONE, NativeCalib
+from train.calibration.record import OUTCOMES, VERDICTS, Record
+from train.calibration.spec import CalibSpec, from_values
+
+CFG = pv.CONFIG
+C = CFG["channels"]
+
+
+def spec_with(**over) -> CalibSpec:
+    """The protocol test configuration's calibration with some settings replaced (CRC recomputed)."""
+    base = pv.calib_spec()
+    values = {f.name: getattr(base, f.name) for f in fields(base) if f.name != "config_crc"}
+    values.update(over)
+    quant = {k: CFG[k] for k in ("in_scale", "in_zero_point", "norm_offset", "norm_gain")}
+    return from_values(values, quant)
+
+
+def build(tmp_path: Path, spec: CalibSpec, name: str = "cfg") -> NativeCalib:
+    d = tmp_path / name
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "model_config.h").write_text(pv.model_config_h(CFG, spec))
+    return NativeCalib(d, C)
+
+
+def scores_only(**over) -> CalibSpec:
+    """Threshold only (no phase 1), bounds wide open, so any scores give a threshold."""
+    return spec_with(offsets=False, scales=False, threshold_min=0.0, threshold_max=3.0e38, **over)
+
+
+def run_scores(cal: NativeCalib, scores: np.ndarray) -> tuple[str, Record]:
+    cal.begin(len(scores))
+    ev = EV_NONE
+    for s in scores:
+        assert ev == EV_NONE
+        ev = cal.window(float(s))
+    assert ev == EV_DONE
+    return OUTCOMES[cal.status()[1]], Record.from_bytes(cal.candidate())
+
+
+# ---------------------------------------------------------------- the threshold
+@pytest.mark.parametrize("pct", [50.0, 90.0, 99.5, 99.9])
+def test_percentile_is_the_exact_nearest_rank_order_statistic(tmp_path, pct):
+    n_max = 400
+    frac = Fraction(str(pct)) / 100
+    spec = scores_only(windows=n_max, percentile=pct, rank_num=frac.numerator, rank_den=frac.denominator)
+    cal = build(tmp_path, spec)
+    rng = np.random.default_rng(int(pct * 10))
+    for n in [1, 2, 3, 7, 50, 199, 200, 201, n_max]:
+        rank = math.ceil(frac * n)
+        assert cal.rank(n) == spec.rank(n) == max(1, min(rank, n))
+        # ties and a heavy tail: the order statistic is a value of the set, bit for bit
+        scores = np.round(rng.exponential(0.3, n), 2).astype(np.float32)
+        outcome, rec = run_scores(cal, scores)
+        assert outcome == "stored"
+        assert rec.rank == cal.rank(n) and rec.windows == n
+        assert np.float32(rec.threshold).tobytes() == np.sort(scores)[cal.rank(n) - 1].tobytes()
+        # the heap never holds more than N - rank + 1 scores: the buffer of TAE_CALIB_HEAP floats
+        assert spec.heap(n) <= spec.heap() == n_max - spec.rank(n_max) + 1
+
+
+def test_order_statistic_buffer_is_small_for_a_high_percentile():
+    spec = spec_with(windows=1000, percentile=99.5, rank_num=199, rank_den=200)
+    assert spec.heap() == 6  # 4 bytes per score kept: 24 B for 1,000 windows (0.024 B per window)
+    assert spec_with(windows=64, percentile=99.5, rank_num=199, rank_den=200).heap() == 1
+
+
+def test_mean_plus_k_std_matches_numpy(tmp_path):
+    cal = build(tmp_path, scores_only(method="mean_std", k_std=2.5, windows=300))
+    rng = np.random.default_rng(3)
+    for n in (1, 10, 300):
+        s = rng.gamma(2.0, 0.05, n).astype(np.float32)
+        outcome, rec = run_scores(cal, s)
+        assert outcome == "stored" and rec.rank == 0
+        want = s.astype(np.float64).mean() + 2.5 * s.astype(np.float64).std()
+        assert abs(rec.threshold - want) <= SCORE_RTOL * want
+        assert abs(rec.score_mean - s.astype(np.float64).mean()) <= SCORE_RTOL * want
+
+
+# ---------------------------------------------------------------- statistics and correction
+def two_phases(
+    cal: NativeCalib, spec: CalibSpec, x: np.ndarray, n: int, scores: np.ndarray
+) -> tuple[str, Record]:
+    cal.begin(n)
+    cal.samples(x[: spec.stats_samples(n)])
+    ev = EV_NONE
+    for _ in range(n):
+        assert ev == EV_NONE
+        ev = cal.window(0.0)
+    if ev == EV_CORRECTION:
+        for s in scores:
+            ev = cal.window(float(s))
+    assert ev == EV_DONE
+    return OUTCOMES[cal.status()[1]], Record.from_bytes(cal.candidate())
+
+
+@pytest.mark.parametrize(("offsets", "scales"), [(True, False), (True, True), (False, True)])
+def test_statistics_and_correction(tmp_path, offsets, scales):
+    spec = spec_with(offsets=offsets, scales=scales, windows=20)
+    cal = build(tmp_path, spec)
+    rng = np.random.default_rng(7)
+    site_mean = np.asarray(spec.ref_mean) + np.asarray([0.7, -1.1, 2.5])
+    site_std = np.asarray(spec.ref_std) * np.asarray([1.3, 0.8, 1.6])
+    x = (rng.normal(0, 1, (spec.stats_samples(20) + 40, C)) * site_std + site_mean).astype(np.float32)
+    outcome, rec = two_phases(cal, spec, x, 20, np.full(20, 0.5, np.float32))
+    assert outcome == "stored", outcome
+    used = x[: spec.stats_samples(20)].astype(np.float64)
+    assert rec.samples == len(used) == 19 * spec.hop + spec.window_length
+    ref_std = np.asarray(spec.ref_std)
+    assert np.all(np.abs(used.mean(0) - rec.mean) <= STATS_RTOL * ref_std)
+    assert np.all(np.abs(used.std(0) - rec.std) <= STATS_RTOL * ref_std)
+    # the correction, float32 operations in tae_calib.c's order
+    mean, std = np.float32(rec.mean), np.float32(rec.std)
+    gain = (np.float32(spec.ref_std) / std).astype(np.float32) if scales else np.ones(C, np.float32)
+    target = np.float32(spec.ref_mean) if offsets else mean
+    shift = (mean - (target / gain).astype(np.float32)).astype(np.float32)
+    assert np.array_equal(np.float32(rec.gain).view(np.uint32), gain.view(np.uint32))
+    assert np.array_equal(np.float32(rec.shift).view(np.uint32), shift.view(np.uint32))
+    corrected = (used.astype(np.float32) - shift) * gain
+    want_mean = np.asarray(spec.ref_mean) if offsets else used.mean(0)
+    want_std = np.asarray(spec.ref_std) if scales else used.std(0)
+    assert np.allclose(corrected.mean(0), want_mean, atol=1e-3 * ref_std.max())
+    assert np.allclose(corrected.std(0), want_std, rtol=1e-3)
+    assert rec.learned == [n for n, on in (("offsets", offsets), ("scales", scales)) if on] + ["threshold"]
+
+
+def test_phase_one_ignores_samples_past_its_windows(tmp_path):
+    spec = spec_with(windows=4)
+    cal = build(tmp_path, spec)
+    x = pv_samples(spec, spec.stats_samples(4))
+    extra = np.vstack([x, np.full((50, C), 1.0e6, np.float32)])
+    a = two_phases(cal, spec, x, 4, np.full(4, 0.5, np.float32))[1]
+    b = two_phases(cal, spec, extra, 4, np.full(4, 0.5, np.float32))[1]
+    assert a.to_bytes() == b.to_bytes()
+
+
+def pv_samples(spec: CalibSpec, n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.normal(0, 1, (n, C)) * np.asarray(spec.ref_std) + np.asarray(spec.ref_mean)).astype(
+        np.float32
+    )
+
+
+# ---------------------------------------------------------------- refusals
+def test_every_refusal_names_its_cause(tmp_path):
+    spec = spec_with(windows=8)
+    cal = build(tmp_path, spec)
+    n, ok_scores = 8, np.full(8, 0.5, np.float32)
+    x = pv_samples(spec, spec.stats_samples(n))
+
+    shifted = x.copy()
+    shifted[:, 1] += 3.5 * spec.ref_std[1]  # beyond max_shift_std = 3
+    assert two_phases(cal, spec, shifted, n, ok_scores)[0] == "shift" and cal.status()[2] == 1
+
+    flat = x.copy()
+    flat[:, 2] = spec.ref_mean[2]  # a dead sensor: no spread at all
+    assert two_phases(cal, spec, flat, n, ok_scores)[0] == "scale" and cal.status()[2] == 2
+
+    noisy = x.copy()
+    noisy[:, 0] = (noisy[:, 0] - spec.ref_mean[0]) * 3 + spec.ref_mean[0]
+    assert two_phases(cal, spec, noisy, n, ok_scores)[0] == "scale" and cal.status()[2] == 0
+
+    nan = x.copy()
+    nan[5, 2] = np.nan
+    assert two_phases(cal, spec, nan, n, ok_scores)[0] == "not_finite" and cal.status()[2] == 2
+
+    high = np.full(n, spec.threshold_max * 2, np.float32)  # scores far above the trained distribution
+    outcome, rec = two_phases(cal, spec, x, n, high)
+    assert outcome == "threshold_high" and cal.status()[2] == 255
+    assert rec.threshold == np.float32(spec.threshold_max * 2) and not rec.flags & 0x04
+
+    # most windows above the factory threshold (the trained distribution's upper percentile), although
+    # the threshold they give is inside its bounds: not normal operation
+    t = np.float32(CFG["threshold"])
+    over = np.full(n, t * 1.2, np.float32)
+    over[: n // 2 - 1] = t * 0.5
+    outcome, rec = two_phases(cal, spec, x, n, over)
+    assert outcome == "not_normal" and rec.over == n // 2 + 1 and rec.threshold == np.float32(t * 1.2)
+    assert rec.threshold <= spec.threshold_max
+    half = over.copy()
+    half[n // 2 - 1] = t * 0.5  # exactly half above: at most max_over_fraction = 1/2 may be
+    outcome, rec = two_phases(cal, spec, x, n, half)
+    assert outcome == "stored" and rec.over == n // 2
+
+    low = np.full(n, spec.threshold_min / 2, np.float32)
+    assert two_phases(cal, spec, x, n, low)[0] == "threshold_low"
+
+    bad = ok_scores.copy()
+    bad[3] = np.inf
+    assert two_phases(cal, spec, x, n, bad)[0] == "not_finite"
+
+    # an engine error on a scored window
+    cal.begin(n)
+    cal.samples(x)
+    for _ in range(n):
+        cal.window(0.0)
+    assert cal.window(0.5, 0) == EV_NONE
+    assert cal.window(0.0, -3) == EV_DONE and OUTCOMES[cal.status()[1]] == "engine"
+
+
+def test_begin_refuses_a_window_count_outside_the_build(tmp_path):
+    spec = spec_with(windows=6)
+    cal = build(tmp_path, spec)
+    for n in (0, 7, 65535):
+        with pytest.raises(Exception, match="outside"):
+            cal.begin(n)
+    cal.begin(6)
+
+
+# ---------------------------------------------------------------- the record and its check
+def valid_record(tmp_path: Path, spec: CalibSpec, cal: NativeCalib) -> bytes:
+    outcome, rec = two_phases(
+        cal, spec, pv_samples(spec, spec.stats_samples(6)), 6, np.full(6, 0.5, np.float32)
+    )
+    assert outcome == "stored"
+    return rec.to_bytes()
+
+
+def reseal(b: bytes) -> bytes:
+    return b[:-4] + struct.pack("<I", zlib.crc32(b[:-4]) & 0xFFFFFFFF)
+
+
+def test_record_round_trip_and_every_verdict(tmp_path):
+    spec = spec_with(windows=6)
+    cal = build(tmp_path, spec)
+    good = valid_record(tmp_path, spec, cal)
+    assert len(good) == 72 + 16 * C == spec.record_bytes
+    assert Record.from_bytes(good).to_bytes() == good
+    verdict = lambda b: VERDICTS[cal.verdict(b)]  # noqa: E731
+    assert verdict(good) == "valid"
+    assert verdict(cal.factory()) == "bounds"  # learns nothing: a factory record is never stored
+    flipped = bytearray(good)
+    flipped[70] ^= 0x10
+    assert verdict(bytes(flipped)) == "corrupt"
+    assert verdict(good[:-1]) == "corrupt"
+    assert verdict(b"XXXX" + good[4:]) == "corrupt"
+    other_model = bytearray(good)
+    other_model[8] ^= 0xFF
+    assert verdict(reseal(bytes(other_model))) == "other_model"
+    other_version = bytearray(good)
+    other_version[4] = 2
+    assert verdict(reseal(bytes(other_version))) == "version"
+    # the same model under other constants: another bound changes the config CRC
+    other = build(
+        tmp_path,
+        spec_with(windows=6, max_shift_std=2.0, max_shift=tuple(2 * s for s in spec.ref_std)),
+        "other",
+    )
+    assert VERDICTS[other.verdict(good)] == "other_config"
+    # tampered values with a correct CRC: the correction is recomputed from the statistics
+    rec = Record.from_bytes(good)
+    for field, value in [("shift", (rec.shift[0] + 0.001, *rec.shift[1:])),
+                         ("gain", (rec.gain[0] * 1.5, *rec.gain[1:])),
+                         ("threshold", spec.threshold_max * 2),
+                         ("mean", (rec.mean[0] + 10 * spec.ref_std[0], *rec.mean[1:])),
+                         ("rank", rec.rank + 1),
+                         ("over", rec.windows),
+                         ("flags", rec.flags & ~0x04)]:  # fmt: skip
+        assert verdict(replace(rec, **{field: value}).to_bytes()) == "bounds", field
+
+
+def test_the_record_header_is_the_documented_layout(tmp_path):
+    spec = spec_with(windows=6)
+    good = valid_record(tmp_path, spec, build(tmp_path, spec))
+    assert good[:4] == b"TAEC" and good[4] == 1 and good[5] == C
+    assert good[8:40] == bytes.fromhex(CFG["model_sha256"])
+    assert struct.unpack_from("<I", good, 40)[0] == spec.config_crc
+    assert struct.unpack_from("<HHHH", good, 44) == (6, spec.rank(6), Record.from_bytes(good).over, 0)
+
+
+def test_statistics_only_keeps_the_factory_threshold(tmp_path):
+    spec = spec_with(method="none", windows=5)
+    assert spec.phases == 1 and spec.heap() == 0
+    cal = build(tmp_path, spec)
+    cal.begin(5)
+    cal.samples(pv_samples(spec, spec.stats_samples(5)))
+    events = [cal.window(0.0) for _ in range(5)]
+    assert events == [EV_NONE] * 4 + [EV_DONE]
+    rec = Record.from_bytes(cal.candidate())
+    assert OUTCOMES[cal.status()[1]] == "stored" and rec.learned == ["offsets", "scales"]
+    assert rec.threshold == np.float32(CFG["threshold"]) and VERDICTS[cal.verdict(rec.to_bytes())] == "valid"

@@ -1,0 +1,308 @@
+"""On-site calibration on the emulated board (the real firmware on QEMU's Cortex-M4F, its record in a
+storage directory through semihosting): end to end on the board's sensor, bit-identical to the host
+mirror, surviving a reset; `verify` bit-exact afterwards; and every fault on the real firmware: data
+that are not normal, a reset and a power loss mid-calibration, a power loss inside the record write,
+corrupt and foreign records, a record made offline, the factory reset, and the image that calibrates
+itself at first boot. Never a half-written or mismatched calibration in use."""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import has_arm_toolchain
+from tools import protocol as p
+from tools.cli import main as tools_main
+from tools.device import Device, open_port
+from tools.emulator import EXIT_STORE_FAULT, STORE_FILE, Emulator, build_image
+from train.calibration import CalibSpec
+from train.calibration.record import Record
+from train.cli import main as train_main
+
+pytestmark = [
+    pytest.mark.emulator,
+    pytest.mark.skipif(not has_arm_toolchain(), reason="needs arm-none-eabi-gcc and qemu-system-arm"),
+]
+
+N = 16  # windows per phase
+SITE = np.float32([0.12, -0.08, 0.05])
+
+
+@pytest.fixture(scope="module")
+def model(default_model_dir) -> tuple[Path, dict, CalibSpec]:
+    m = json.loads((default_model_dir / "manifest.json").read_text())
+    return default_model_dir, m, CalibSpec.from_manifest(m)
+
+
+def synthetic(n: int, fault: str | None = None) -> np.ndarray:
+    """The default machine's signal (the model's training source), optionally with an obvious fault."""
+    from train.data.synthetic import FAULT_KINDS, SEVERITY, generate
+
+    if fault is None:
+        x, _ = generate(0, n)
+    else:
+        x, _ = generate(
+            0, n, fault=np.full(n, FAULT_KINDS.index(fault)), severity=np.full(n, SEVERITY[fault][1])
+        )
+    return x.astype(np.float32)
+
+
+def write_csv(path: Path, x: np.ndarray, names: list[str]) -> Path:
+    np.savetxt(path, x, delimiter=",", header=",".join(names), comments="", fmt="%.9g")
+    return path
+
+
+def cli(*args: str) -> int:
+    return tools_main(list(args))
+
+
+def session(emu: Emulator) -> tuple[Device, p.Info]:
+    dev = Device(open_port(emu.url), timeout=10.0, name=emu.url)
+    return dev, dev.handshake()
+
+
+def wait_boot(dev: Device, timeout: float = 10.0) -> p.Boot:
+    """The BOOT frame after a reset (the banner line before it is not a frame)."""
+    dev.info = None
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = dev.next_message(deadline, "the boot frame")
+        if isinstance(msg, p.Boot):
+            return msg
+
+
+def offline_record(model_dir: Path, names: list[str], tmp_path: Path, x: np.ndarray) -> bytes:
+    csv = write_csv(tmp_path / "offline.csv", x, names)
+    out = tmp_path / "offline.bin"
+    assert train_main(["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--windows", str(N),
+                       "--out", str(out)]) == 0  # fmt: skip
+    return out.read_bytes()
+
+
+def reseal(b: bytes) -> bytes:
+    return b[:-4] + struct.pack("<I", zlib.crc32(b[:-4]) & 0xFFFFFFFF)
+
+
+# ---------------------------------------------------------------- end to end
+def test_calibration_on_the_board_survives_a_reset_and_verify_stays_bit_exact(model, default_elf, tmp_path):
+    model_dir = model[0]
+    flash = tmp_path / "flash"
+    base = ["--emulator", str(default_elf), "--emulator-storage", str(flash), "--model-dir", str(model_dir)]
+    report = tmp_path / "calibrate.json"
+    assert cli("calibrate", *base, "--windows", str(N), "--json", str(report), "--quiet") == 0
+    r = json.loads(report.read_text())
+    assert r["ok"] and r["record_equal"] and r["outcome"] == "stored"
+    assert r["scores_equal"] == r["scores_compared"] == 2 * N  # every calibration window, bit for bit
+    record = (flash / STORE_FILE).read_bytes()
+    assert record == bytes.fromhex(r["device_record_hex"])
+    rec = Record.from_bytes(record)
+    # a reset (the board's reset button): the record is loaded again and in use
+    with Emulator(default_elf, storage=flash, qmp=True) as emu:
+        dev, info = session(emu)
+        assert (info.calib_state, info.calib_boot, info.calib_crc) == (1, p.RecordVerdict.VALID, rec.crc)
+        emu.reset()
+        boot = wait_boot(dev)
+        assert (boot.calib_state, boot.calib_boot, boot.calib_crc) == (1, p.RecordVerdict.VALID, rec.crc)
+        assert boot.threshold == np.float32(rec.threshold) != boot.model_threshold
+        dev.close()
+    # verify after the calibration (a power cycle later): the reference applies the record
+    vj = tmp_path / "verify.json"
+    assert cli("verify", *base, "--json", str(vj), "--quiet") == 0
+    v = json.loads(vj.read_text())
+    assert v["ok"] and v["output_mismatches"] == 0 and v["calibration"]["crc"] == f"{rec.crc:08x}"
+    ij = tmp_path / "info.json"
+    assert cli("info", *base, "--json", str(ij)) == 0
+    assert json.loads(ij.read_text())["calibration"]["record"]["crc"] == f"{rec.crc:08x}"
+    assert cli("calibrate", *base, "--factory") == 0
+    assert not (flash / STORE_FILE).exists()
+
+
+def test_a_record_made_offline_on_the_board_with_this_sites_offsets(model, default_elf, tmp_path):
+    model_dir, m, spec = model
+    names = m["window"]["channel_names"]
+    flash = tmp_path / "flash"
+    base = ["--emulator", str(default_elf), "--emulator-storage", str(flash), "--model-dir", str(model_dir)]
+    record = offline_record(model_dir, names, tmp_path, synthetic(spec.total_samples(N)) + SITE)
+    (tmp_path / "site.bin").write_bytes(record)
+    assert cli("calibrate", *base, "--record", str(tmp_path / "site.bin")) == 0
+    assert (flash / STORE_FILE).read_bytes() == record
+    # the site's data through the Cortex-M4F's correction: bit-exact with the host reference
+    test = np.load(model_dir / "test_vectors.npz")["series"][:3000] + SITE
+    vj = tmp_path / "verify.json"
+    assert cli("verify", *base, "--csv", str(write_csv(tmp_path / "site.csv", test, names)),
+               "--json", str(vj), "--quiet") == 0  # fmt: skip
+    v = json.loads(vj.read_text())
+    assert v["ok"] and v["input_mismatches"] == 0 and v["scores_exact_equal"] == v["windows_compared"]
+
+
+# ---------------------------------------------------------------- faults
+def test_data_that_are_not_normal_are_refused_on_the_board(model, default_elf, tmp_path, capsys):
+    model_dir, m, spec = model
+    flash = tmp_path / "flash"
+    csv = write_csv(
+        tmp_path / "faulty.csv", synthetic(spec.total_samples(N), "looseness"), m["window"]["channel_names"]
+    )
+    code = cli("calibrate", "--emulator", str(default_elf), "--emulator-storage", str(flash), "--model-dir",
+               str(model_dir), "--csv", str(csv), "--windows", str(N), "--quiet")  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "the calibration was refused" in err and "the data were not normal" in err
+    assert "Traceback" not in err
+    assert not (flash / STORE_FILE).exists()
+
+
+def test_a_reset_or_power_loss_mid_calibration_leaves_the_previous_record(model, default_elf, tmp_path):
+    model_dir, m, spec = model
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    old = offline_record(model_dir, m["window"]["channel_names"], tmp_path, synthetic(spec.total_samples(N)))
+    (flash / STORE_FILE).write_bytes(old)
+    crc = Record.from_bytes(old).crc
+    for how in ("reset", "power loss"):
+        with Emulator(default_elf, storage=flash, qmp=True) as emu:
+            dev, info = session(emu)
+            assert info.calib_crc == crc
+            dev.set(p.Param.MODE, p.Mode.SENSOR)
+            dev.calib_command(p.CalibAction.START, N)
+            deadline = time.monotonic() + 30
+            while True:  # into phase 2: the candidate correction exists, nothing is stored yet
+                msg = dev.next_message(deadline, "the phase change")
+                if isinstance(msg, p.CalibStatus):
+                    assert msg.state == p.CalibState.SCORES
+                    break
+            if how == "reset":
+                emu.reset()
+                boot = wait_boot(dev)
+                assert (boot.calib_boot, boot.calib_crc, boot.calib_state) == (p.RecordVerdict.VALID, crc, 1)
+            dev.close()
+        # "power loss": leaving the block stops QEMU by its PID in the middle of the calibration
+        assert (flash / STORE_FILE).read_bytes() == old
+    with Emulator(default_elf, storage=flash) as emu:
+        dev, info = session(emu)
+        assert (info.calib_boot, info.calib_crc) == (p.RecordVerdict.VALID, crc)
+        dev.close()
+
+
+@pytest.fixture(scope="module")
+def store_fault_elf(default_model_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("fw_store_fault")
+    build_image(out, model_dir=default_model_dir, store_fault=True)
+    return out / "tinyae.elf"
+
+
+def test_a_power_loss_inside_the_record_write_leaves_the_previous_record(
+    model, default_elf, store_fault_elf, tmp_path
+):
+    model_dir, m, spec = model
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    old = offline_record(
+        model_dir, m["window"]["channel_names"], tmp_path, synthetic(spec.total_samples(N)) + SITE
+    )
+    (flash / STORE_FILE).write_bytes(old)
+    with Emulator(store_fault_elf, storage=flash) as emu:
+        dev, info = session(emu)
+        dev.set(p.Param.MODE, p.Mode.SENSOR)
+        dev.calib_command(p.CalibAction.START, N)
+        assert emu.wait(60) == EXIT_STORE_FAULT  # stopped between writing the new record and committing it
+        dev.close()
+    assert (flash / STORE_FILE).read_bytes() == old  # the old record, whole
+    new = (flash / "tinyae-calibration.tmp").read_bytes()
+    assert Record.from_bytes(new).crc != Record.from_bytes(old).crc  # the new one existed, uncommitted
+    with Emulator(default_elf, storage=flash) as emu:  # power back on, the normal image
+        dev, info = session(emu)
+        assert (info.calib_boot, info.calib_crc) == (p.RecordVerdict.VALID, Record.from_bytes(old).crc)
+        dev.close()
+
+
+def test_corrupt_and_foreign_records_are_never_used(model, default_elf, tmp_path):
+    model_dir, m, spec = model
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    good = offline_record(
+        model_dir, m["window"]["channel_names"], tmp_path, synthetic(spec.total_samples(N)) + SITE
+    )
+    torn = good[: len(good) // 2]
+    flipped = bytearray(good)
+    flipped[80] ^= 0x04
+    other_model = bytearray(good)
+    other_model[8:40] = bytes(range(32))
+    other_config = bytearray(good)
+    other_config[40:44] = b"\x00\x00\x00\x00"
+    cases = [
+        (torn, p.RecordVerdict.CORRUPT),
+        (bytes(flipped), p.RecordVerdict.CORRUPT),
+        (reseal(bytes(other_model)), p.RecordVerdict.OTHER_MODEL),
+        (reseal(bytes(other_config)), p.RecordVerdict.OTHER_CONFIG),
+    ]
+    for blob, verdict in cases:
+        (flash / STORE_FILE).write_bytes(blob)
+        with Emulator(default_elf, storage=flash) as emu:
+            dev, info = session(emu)
+            assert (info.calib_boot, info.calib_state, info.calib_crc) == (verdict, p.CalibState.FACTORY, 0)
+            assert info.threshold == info.model_threshold
+            dev.close()
+    # the factory values are what the board computes: verify against the reference without a record
+    (flash / STORE_FILE).write_bytes(reseal(bytes(other_model)))
+    vj = tmp_path / "verify.json"
+    assert cli("verify", "--emulator", str(default_elf), "--emulator-storage", str(flash), "--model-dir",
+               str(model_dir), "--json", str(vj), "--quiet") == 0  # fmt: skip
+    v = json.loads(vj.read_text())
+    assert v["ok"] and v["calibration"] is None
+
+
+# ---------------------------------------------------------------- calibrating itself at first boot
+@pytest.fixture(scope="module")
+def calib_boot_elf(default_model_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("fw_calib_boot")
+    build_image(out, model_dir=default_model_dir, calib_at_boot=True)
+    return out / "tinyae.elf"
+
+
+def test_the_image_built_to_calibrate_at_first_boot_does_it_once(model, calib_boot_elf, tmp_path):
+    spec = model[2]
+    flash = tmp_path / "flash"
+    with Emulator(calib_boot_elf, storage=flash, qmp=True) as emu:
+        dev = Device(open_port(emu.url), timeout=10.0, name=emu.url)
+        boot = wait_boot(dev)
+        assert (boot.calib_state, boot.mode, boot.calib_boot) == (p.CalibState.STATS, p.Mode.SENSOR, 0)
+        deadline = time.monotonic() + 120
+        while True:
+            msg = dev.next_message(deadline, "the end of the first-boot calibration")
+            if isinstance(msg, p.CalibStatus) and msg.outcome != p.CalibOutcome.RUNNING:
+                break
+        assert msg.outcome == p.CalibOutcome.STORED and msg.windows == spec.windows
+        assert (flash / STORE_FILE).read_bytes() == msg.record
+        emu.reset()
+        boot = wait_boot(dev)  # calibrated: no second calibration, host-stream mode as usual
+        assert (boot.calib_state, boot.mode, boot.calib_crc) == (
+            1,
+            p.Mode.HOST_STREAM,
+            Record.from_bytes(msg.record).crc,
+        )
+        dev.close()
+
+
+def test_the_calibration_memory_is_fixed_and_counted(model, default_elf):
+    """No heap: the state is static, sized at build time from TAE_CALIB_WINDOWS; the manifest's
+    ram_bytes (the budget estimate's term) is what the linked image holds, and the gate counts it."""
+    from tools.budget.elf import read_elf
+    from tools.budget.estimate import estimate_from_manifest
+
+    _, m, spec = model
+    img = read_elf(default_elf)
+    names = {"g_cal", "g_rec", "g_rec_packed", "g_cand", "g_io", "g_calibrated", "g_boot_verdict",
+             "g_outcome", "g_detail"}  # fmt: skip
+    state = {s.name: s.size for s in img.symbols if s.name in names}
+    assert set(state) == names
+    assert sum(state.values()) == m["calibration"]["ram_bytes"] == spec.state_bytes
+    assert state["g_rec_packed"] == spec.record_bytes == 72 + 16 * spec.channels
+    assert not [s for s in img.symbols if s.name in ("malloc", "_sbrk", "free")]
+    est = estimate_from_manifest(m, "mps2_an386", "compiled")
+    (ram_term,) = [t for t in est.terms if t[0] == "ram" and t[1] == "on-site calibration"]
+    assert ram_term[2] == spec.state_bytes

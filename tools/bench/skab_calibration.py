@@ -1,0 +1,368 @@
+"""What on-site calibration buys on SKAB (Skoltech Anomaly Benchmark, ../shared/datasets/skab): one
+model trained once on the normal recording (anomaly-free.csv), then, for each of the 34 experiments,
+calibrated on its first 400 rows as a device would be on site; against the same model without
+calibration, and against the published protocol's per-file retraining (a model trained on each
+experiment's first 400 rows). Every test row (row 400 on) is scored by the window that ends on it;
+F1, FAR (false alarm rate) and MAR (missed alarm rate) over all test rows of all experiments together,
+int8 throughout (the host reference: tflite_micro, which the device's engines match bit for bit), the
+device checked equal to it on a few experiments on the emulated board.
+
+The data come through LOAD (a path -> SkabData function). `read_skab` is a minimal reader of SKAB's
+`;`-separated files; to use another loader (issue 19's SKAB reading), point LOAD at a function that
+returns SkabData, e.g. `skab_calibration.LOAD = lambda root: SkabData(normal, channels, experiments, source)`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from tools.bench import models
+from tools.bench.common import ROOT, rel
+from train.errors import UserError
+
+SKAB_DIR = ROOT.parent / "shared" / "datasets" / "skab" / "data"
+TRAIN_ROWS = 400  # the published protocol: each file's first 400 rows are its training part
+WINDOW = 20  # rows (SKAB is sampled at about 1 Hz); hop 1: one window ends on every row
+WINDOWS_PER_PHASE = (TRAIN_ROWS - WINDOW + 1) // 2  # two phases inside the first 400 rows: 190
+EMULATED_EXPERIMENTS = 3  # experiments replayed on the emulated board (device = host)
+
+
+@dataclass
+class Experiment:
+    name: str  # e.g. "valve1/0"
+    values: np.ndarray  # [T, C] float32
+    labels: np.ndarray  # [T] int8 (SKAB's `anomaly` column)
+
+
+@dataclass
+class SkabData:
+    normal: np.ndarray  # [T, C] the anomaly-free recording
+    channels: list[str]
+    experiments: list[Experiment]
+    source: str
+
+
+def _read(path: Path) -> tuple[list[str], np.ndarray]:
+    lines = path.read_text().splitlines()
+    header = lines[0].split(";")
+    rows = [ln.split(";")[1:] for ln in lines[1:] if ln.strip()]
+    return header[1:], np.asarray(rows, np.float64)
+
+
+def read_skab(root: Path) -> SkabData:
+    """The minimal reader: anomaly-free/anomaly-free.csv and the 34 experiment files (valve1, valve2,
+    other), `datetime;<8 sensors>[;anomaly;changepoint]`."""
+    free = root / "anomaly-free" / "anomaly-free.csv"
+    if not free.is_file():
+        raise UserError(
+            f"SKAB is not at {root} (no anomaly-free/anomaly-free.csv): the SKAB section is left out"
+        )
+    names, normal = _read(free)
+    experiments = []
+    for group in ("valve1", "valve2", "other"):
+        for path in sorted((root / group).glob("*.csv"), key=lambda q: int(q.stem)):
+            cols, data = _read(path)
+            if cols[: len(names)] != names or "anomaly" not in cols:
+                raise UserError(f"{path} does not have SKAB's columns; check the data set copy")
+            experiments.append(
+                Experiment(
+                    f"{group}/{path.stem}",
+                    data[:, : len(names)].astype(np.float32),
+                    data[:, cols.index("anomaly")].astype(np.int8),
+                )
+            )
+    return SkabData(normal.astype(np.float32), names, experiments, os.path.relpath(root, ROOT))
+
+
+LOAD: Callable[[Path], SkabData] = read_skab
+
+
+def _csv(path: Path, x: np.ndarray, names: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savetxt(path, x, delimiter=",", header=",".join(names), comments="", fmt="%.9g")
+    return path
+
+
+def overrides(csv: Path) -> tuple[str, ...]:
+    return (
+        "data.source=csv", f"data.paths={rel(csv)}", "data.sample_rate_hz=1.0", "window.hop=1",
+        f"window.length={WINDOW}", f"calibration.windows={WINDOWS_PER_PHASE}",
+    )  # fmt: skip
+
+
+# SKAB's experiments sit far from the anomaly-free recording (another day): site means 27-58 of its
+# standard deviations away on the accelerometer, temperature and flow channels, spreads 0.01-32 x. The
+# default bounds refuse such sites (the device keeps its factory values); "SKAB bounds" open them.
+SKAB_BOUNDS = {
+    "max_shift_std": 100.0,
+    "max_scale_ratio": 100.0,
+    "max_threshold_ratio": 1.0e4,
+    "max_over_fraction": 1.0,
+}
+# The calibration settings compared: (calibration config changes, bounds)
+VARIANTS = {
+    "default bounds: offsets + threshold": ({}, None),
+    "SKAB bounds: offsets + threshold": ({}, SKAB_BOUNDS),
+    "SKAB bounds: offsets + scales + threshold": ({"scales": True}, SKAB_BOUNDS),
+    "SKAB bounds: threshold only": ({"offsets": False}, SKAB_BOUNDS),
+}
+
+
+def variant_dir(model_dir: Path, out: Path, changes: dict, bounds: dict | None) -> Path:
+    """A copy of the model directory whose calibration settings (and headers) are changed; `bounds`
+    replaces calibration.max_shift_std / max_scale_ratio / max_threshold_ratio / max_over_fraction."""
+    from fractions import Fraction
+
+    from train.calibration.spec import CalibSpec, from_values, manifest_quant
+    from train.export import write_headers
+
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(model_dir, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    spec = CalibSpec.from_manifest(manifest)
+    values = {f.name: getattr(spec, f.name) for f in fields(spec) if f.name != "config_crc"} | changes
+    if bounds is not None:
+        f32 = lambda v: float(np.float32(v))  # noqa: E731
+        t, over = spec.factory_threshold, Fraction(str(bounds["max_over_fraction"])).limit_denominator(1000)
+        values |= {
+            "max_shift_std": bounds["max_shift_std"], "max_scale_ratio": bounds["max_scale_ratio"],
+            "max_threshold_ratio": bounds["max_threshold_ratio"],
+            "max_shift": tuple(f32(bounds["max_shift_std"] * s) for s in spec.ref_std),
+            "scale_min": f32(1 / bounds["max_scale_ratio"]), "scale_max": f32(bounds["max_scale_ratio"]),
+            "threshold_min": f32(t / bounds["max_threshold_ratio"]),
+            "threshold_max": f32(t * bounds["max_threshold_ratio"]),
+            "over_num": over.numerator, "over_den": over.denominator,
+        }  # fmt: skip
+    new = from_values(values, manifest_quant(manifest))
+    manifest["calibration"] = new.to_manifest()
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    write_headers(manifest, (out / "model_int8.tflite").read_bytes(), out)
+    return out
+
+
+def counts(pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    p, y = pred.astype(bool), labels.astype(bool)
+    return np.array([np.sum(p & y), np.sum(p & ~y), np.sum(~p & y), np.sum(~p & ~y)], np.int64)
+
+
+def figures(c: np.ndarray) -> dict:
+    tp, fp, fn, tn = (int(v) for v in c)
+    return {
+        "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
+        "far": fp / (fp + tn) if fp + tn else 0.0,
+        "mar": fn / (fn + tp) if fn + tp else 0.0,
+    }  # fmt: skip
+
+
+def _rows(x: np.ndarray) -> np.ndarray:
+    """Indices of the windows (hop 1) ending on each test row."""
+    return np.arange(TRAIN_ROWS, len(x)) - (WINDOW - 1)
+
+
+def section(model_dir: Path, img_dir: Path, device_ok: bool, say: Callable[[str], None]) -> dict:
+    from train.calibration import CalibSpec, mirror
+    from train.calibration import report as rep
+    from train.data.windowing import make_windows
+    from train.reference import HostReference
+
+    try:
+        data = LOAD(SKAB_DIR)
+    except UserError as exc:
+        return {"status": "not measured", "reason": str(exc)}
+    work = model_dir / "skab"
+    say(f"SKAB: training the model once on {data.source}/anomaly-free/anomaly-free.csv")
+    spec_model = models.ModelSpec(
+        "skab-factory", overrides(_csv(work / "anomaly-free.csv", data.normal, data.channels))
+    )
+    factory = models.train(spec_model, model_dir)
+    ref = HostReference.from_manifest((factory.dir / "model_int8.tflite").read_bytes(), factory.manifest)
+    scorer = rep.scorer(ref)
+    t_factory = np.float32(factory.manifest["threshold"]["value"])
+    variants = {name: variant_dir(factory.dir, work / "variants" / f"v{i}", *how)
+                for i, (name, how) in enumerate(VARIANTS.items())}  # fmt: skip
+    specs = {
+        name: CalibSpec.from_manifest(json.loads((d / "manifest.json").read_text()))
+        for name, d in variants.items()
+    }
+    names = ["no calibration", *(f"calibrated: {v}" for v in VARIANTS), "per-file retraining"]
+    totals = {k: np.zeros(4, np.int64) for k in names}
+    per_exp, refusals = [], {v: [] for v in VARIANTS}
+    for i, e in enumerate(data.experiments):
+        say(f"SKAB: {e.name} ({i + 1} of {len(data.experiments)})")
+        w = make_windows(e.values, WINDOW, 1)
+        idx, y = _rows(e.values), e.labels[TRAIN_ROWS:]
+        s_f = scorer(w, None)
+        row = {
+            "experiment": e.name,
+            "rows": len(e.values),
+            "test_rows": len(y),
+            "anomalous_test_rows": int(y.sum()),
+        }
+        c = counts(s_f[idx] > t_factory, y)
+        totals["no calibration"] += c
+        row["no calibration"] = figures(c)
+        for vname, d in variants.items():
+            res = mirror.run(specs[vname], d, e.values[:TRAIN_ROWS], WINDOWS_PER_PHASE, scorer)
+            if res.accepted:
+                rec = res.parsed
+                s_c = scorer(w, rep.correction_of(rec))
+                c = counts(s_c[idx] > np.float32(rec.threshold), y)
+                row[f"calibrated: {vname}"] = figures(c) | {
+                    "threshold": rec.threshold,
+                    "crc": f"{rec.crc:08x}",
+                }
+            else:  # the device keeps the values it had: the factory ones
+                refusals[vname].append({"experiment": e.name, "outcome": res.outcome, "detail": res.detail})
+                c = counts(s_f[idx] > t_factory, y)
+                row[f"calibrated: {vname}"] = figures(c) | {"refused": res.outcome}
+            totals[f"calibrated: {vname}"] += c
+        c = _retrained(e, data.channels, work / "per-file" / e.name.replace("/", "-"))
+        totals["per-file retraining"] += c
+        row["per-file retraining"] = figures(c)
+        per_exp.append(row)
+    out = {
+        "source": data.source,
+        "experiments": len(data.experiments),
+        "test_rows": int(sum(r["test_rows"] for r in per_exp)),
+        "anomalous_test_rows": int(sum(r["anomalous_test_rows"] for r in per_exp)),
+        "window": WINDOW, "windows_per_phase": WINDOWS_PER_PHASE, "train_rows": TRAIN_ROWS,
+        "factory_model": {"command": factory.command, "shape": factory.shape, "threshold": float(t_factory),
+                          "sha256": factory.manifest["model"]["sha256"]},
+        "settings": {k: figures(v) for k, v in totals.items()},
+        "refusals": refusals,
+        "per_experiment": per_exp,
+        "retrain_command": "python -m train model --config configs/default.toml --set "
+        + " --set ".join(overrides(Path("FIRST_400_ROWS.csv"))),
+    }  # fmt: skip
+    if device_ok:
+        say("SKAB: device = host on the emulated board")
+        try:
+            name = "SKAB bounds: offsets + threshold"
+            out["device_check"] = _device_check(variants[name], factory, data, specs[name], ref, img_dir)
+            out["device_check"]["variant"] = name
+        except UserError as exc:
+            out["device_check"] = {"status": "not measured", "reason": str(exc)}
+    return out
+
+
+def _retrained(e: Experiment, names: list[str], out: Path) -> np.ndarray:
+    """The published protocol: a model trained on this experiment's first 400 rows alone (the pipeline's
+    own split of them: train | gap | validation | gap | test), its threshold, the experiment's test rows."""
+    from train import config
+    from train.data.windowing import make_windows
+    from train.pipeline import run
+    from train.reference import HostReference
+
+    csv = _csv(out.parent / f"{out.name}.csv", e.values[:TRAIN_ROWS], names)
+    cfg = config.load(ROOT / models.CONFIG, list(overrides(csv)))
+    manifest = run(cfg, out, "tools.bench.skab_calibration per-file model", show_progress=False)
+    ref = HostReference.from_manifest((out / "model_int8.tflite").read_bytes(), manifest)
+    s = ref.evaluate(make_windows(e.values, WINDOW, 1)).scores
+    return counts(s[_rows(e.values)] > np.float32(manifest["threshold"]["value"]), e.labels[TRAIN_ROWS:])
+
+
+def _device_check(
+    model_dir: Path, factory: models.TrainedModel, data: SkabData, spec, ref, img_dir: Path
+) -> dict:  # type: ignore[no-untyped-def]
+    """A few experiments on the emulated board: calibrate on the first 400 rows (the record must be the
+    host mirror's, bit for bit), then stream the whole file: every window's score bit-equal, every
+    decision equal."""
+    import tempfile
+
+    from tools import calibration as cal
+    from tools import protocol as p
+    from tools.device import Device, open_port
+    from tools.emulator import Emulator, build_image
+    from train.calibration import report as rep
+    from train.data.windowing import make_windows
+
+    build_image(img_dir / "skab-core", model_dir=model_dir)
+    elf = img_dir / "skab-core" / "tinyae.elf"
+    rows = []
+    groups: dict[str, Experiment] = {}
+    for e in data.experiments:
+        groups.setdefault(e.name.split("/")[0], e)
+    for e in list(groups.values())[:EMULATED_EXPERIMENTS]:
+        with tempfile.TemporaryDirectory() as flash, Emulator(elf, storage=flash) as emu:
+            dev = Device(open_port(emu.url), timeout=20.0, name=emu.url)
+            dev.handshake()
+            run_ = cal.on_stream(dev, spec, e.values, WINDOWS_PER_PHASE, e.name)
+            check = cal.against_mirror(run_, spec, model_dir, ref)
+            rec = run_.candidate
+            got: dict[int, p.Result] = {}
+
+            def keep(r: p.Result, got: dict[int, p.Result] = got) -> None:
+                got[r.window_seq] = r
+
+            summary = dev.stream(e.values, keep, retries=2)
+            dev.close()
+        w = make_windows(e.values, WINDOW, 1)
+        accepted = run_.outcome == "stored"
+        want = rep.scorer(ref)(w, rep.correction_of(rec) if accepted else None)
+        thr = np.float32(rec.threshold) if accepted else np.float32(factory.manifest["threshold"]["value"])
+        equal = sum(np.float32(got[k].score).tobytes() == want[k].tobytes() for k in got)
+        same = sum(got[k].anomaly == bool(want[k] > thr) for k in got)
+        rows.append({
+            "experiment": e.name, "outcome": run_.outcome, "record_equal": check.record_equal,
+            "calibration_scores_equal": f"{check.scores_equal}/{check.scores_compared}",
+            "windows": len(w), "received": len(got), "lost": len(summary.lost_windows),
+            "scores_bit_equal": int(equal), "decisions_equal": int(same),
+        })  # fmt: skip
+    return {"image": rel(elf), "rows": rows}
+
+
+def render(s: dict) -> list[str]:
+    from tools.bench.report import _f, _table
+
+    out = ["### SKAB: one model, calibrated on site per experiment", ""]
+    if s.get("status"):
+        return [*out, f"{s['status']}: {s.get('reason', '')}", ""]
+    out += [
+        f"{s['experiments']} experiments of {s['source']}; the first {s['train_rows']} rows of each are its "
+        f"normal part, the {s['test_rows']:,} rows after them ({s['anomalous_test_rows']:,} anomalous) are "
+        f"scored, each by the window of {s['window']} rows ending on it (hop 1); F1 / FAR / MAR over all "
+        "of them together, int8 (the host reference, which the device matches bit for bit).",
+        "- **no calibration**: the model trained once on anomaly-free.csv "
+        f"(`{s['factory_model']['command']}`, {s['factory_model']['shape']}), its threshold "
+        f"{s['factory_model']['threshold']:.6g} everywhere.",
+        "- **calibrated**: the same model, calibrated on each experiment's first 400 rows as a device does "
+        f"on site ({s['windows_per_phase']} windows per phase; the host mirror, bit-identical to the "
+        "device); a refused calibration leaves the factory values in use, as on the device.",
+        f"- **per-file retraining** (SKAB's published protocol): a model trained on each experiment's first "
+        f"400 rows (`{s['retrain_command']}`).",
+        "",
+    ]
+    rows = []
+    for name, f in s["settings"].items():
+        ref = ""
+        if name.startswith("calibrated: "):
+            r = s["refusals"][name.removeprefix("calibrated: ")]
+            ref = f"{len(r)} refused" + (f" ({', '.join(sorted({x['outcome'] for x in r}))})" if r else "")
+        rows.append([name, _f(f["f1"], 3), f"{100 * f['far']:.2f} %", f"{100 * f['mar']:.2f} %",
+                     f"{f['tp']:,} / {f['fp']:,} / {f['fn']:,} / {f['tn']:,}", ref])  # fmt: skip
+    out += _table(["setting", "F1", "FAR", "MAR", "TP / FP / FN / TN", "calibrations refused"], rows)
+    dc = s.get("device_check")
+    if dc and not dc.get("status"):
+        out += ["", "Device = host on the emulated board (the core image of the model with the "
+                f"calibration settings `{dc.get('variant', '')}`, calibrated on the first 400 rows streamed "
+                "to it, then the whole file streamed):", ""]  # fmt: skip
+        out += _table(
+            ["experiment", "outcome", "record = host mirror", "calibration windows' scores", "windows",
+             "scores bit-equal", "decisions equal"],
+            [[r["experiment"], r["outcome"], "yes" if r["record_equal"] else "**no**",
+              r["calibration_scores_equal"], f"{r['received']:,} of {r['windows']:,}",
+              f"{r['scores_bit_equal']:,}", f"{r['decisions_equal']:,}"] for r in dc["rows"]],
+        )  # fmt: skip
+    elif dc:
+        out += ["", f"Device check {dc['status']}: {dc.get('reason', '')}"]
+    out.append("")
+    return out

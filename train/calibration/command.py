@@ -1,0 +1,122 @@
+"""`python -m train calibrate --model-dir DIR --csv FILE`: the calibration record a device running these
+artifacts would compute from this recording, without a device (the host mirror), with the before/after
+report. `python -m tools calibrate --record FILE` installs the record on a device."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+
+from train.calibration import mirror
+from train.calibration import report as rep
+from train.calibration.record import Record
+from train.calibration.spec import CalibSpec, check_crc
+from train.errors import UserError
+
+
+def load_model(model_dir: Path) -> tuple[dict, CalibSpec, bytes]:
+    path = Path(model_dir) / "manifest.json"
+    if not path.is_file():
+        raise UserError(f"{path} does not exist; run `make model` or pass --model-dir with the artifacts")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path} is not readable JSON ({exc}); re-run `make model`") from None
+    spec = CalibSpec.from_manifest(manifest)
+    check_crc(spec, manifest)
+    tfl = Path(model_dir) / "model_int8.tflite"
+    if not tfl.is_file():
+        raise UserError(f"{tfl} is missing; run `make model` or point --model-dir at complete artifacts")
+    return manifest, spec, tfl.read_bytes()
+
+
+def recording(csv: str, manifest: dict) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """The recording's samples [T, C] in the model's channel order, its labels, and its name."""
+    from train.data import load_csv
+
+    series = load_csv(csv)
+    s = series[0]
+    want = list(manifest["window"]["channel_names"])
+    names = list(s.channel_names)
+    if set(want) <= set(names):
+        x = s.values[:, [names.index(n) for n in want]]
+    elif len(names) == len(want):
+        x = s.values
+    else:
+        raise UserError(
+            f"{csv} has channels {', '.join(names)} but the model reads {', '.join(want)}; pass a recording "
+            "with the model's channels (named alike, or exactly that many numeric columns)"
+        )
+    return np.asarray(x, np.float32), s.labels, s.source
+
+
+def check_normal_labels(labels: np.ndarray | None, used: int, where: str) -> None:
+    """A recording whose labels mark anomalies inside the calibration samples is refused."""
+    if labels is None:
+        return
+    bad = np.flatnonzero(np.asarray(labels[:used]) != 0)
+    if len(bad):
+        raise UserError(
+            f"{where} labels {len(bad)} of the {used} calibration samples as anomalous (first at row "
+            f"{int(bad[0])}); calibrate on normal operation only (cut the recording or pass another one)"
+        )
+
+
+def run(model_dir: Path, csv: str, windows: int | None, out: Path | None, json_out: Path | None) -> int:
+    from train.reference import HostReference
+
+    manifest, spec, flatbuffer = load_model(model_dir)
+    x, labels, name = recording(csv, manifest)
+    n = spec.check_windows(windows if windows is not None else spec.windows)
+    mirror.check_length(spec, n, len(x), name)
+    check_normal_labels(labels, spec.total_samples(n), name)
+    ref = HostReference.from_manifest(flatbuffer, manifest)
+    scores = rep.scorer(ref)
+    result = mirror.run(spec, Path(model_dir), x, n, scores)
+    check = mirror.cross_check(spec, x, result)
+    record = result.parsed
+    names = list(manifest["window"]["channel_names"])
+    comparison = rep.false_alarms(
+        spec, x, n, scores, None, record if result.accepted else None, spec.factory_threshold
+    )
+    console = Console(stderr=True, highlight=False)
+    extra = [
+        ("windows", "-", f"{n} per phase, {spec.phases} phase(s); {result.samples_used} samples of {name}"),
+        ("NumPy cross-check", "-", "ok" if check["ok"] else f"FAILED: {check}"),
+    ]
+    console.print(
+        rep.table(
+            f"calibration of {model_dir} on {name}",
+            spec,
+            names,
+            None,
+            record,
+            result.accepted,
+            comparison,
+            extra,
+        )
+    )
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(rep.result_dict(result, comparison, check), indent=2) + "\n")
+    if not check["ok"]:
+        raise UserError(
+            f"the NumPy cross-check disagrees with the core's C beyond its tolerance ({check}); report this"
+        )
+    if not result.accepted:
+        raise UserError(
+            "the calibration was refused: "
+            + rep.refusal_sentence(result.outcome, result.detail, record, spec, names)
+        )
+    target = out if out is not None else Path(model_dir) / f"calibration-{Path(name).stem}.bin"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(result.record)
+    Record.from_bytes(target.read_bytes(), str(target))
+    console.print(
+        f"wrote {target} ({len(result.record)} B, crc {record.crc:08x}); install it with "
+        f"`python -m tools calibrate --port PORT --record {target}`"
+    )
+    return 0

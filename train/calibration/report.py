@@ -1,0 +1,192 @@
+"""What a calibration changes, before and after: threshold, per-channel corrections, and the false
+alarms on the calibration data itself. Shared by `python -m train calibrate` (the host mirror alone)
+and `python -m tools calibrate` (a device, checked against the mirror)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from rich.table import Table
+
+from train.calibration.mirror import MirrorResult, Scorer
+from train.calibration.record import Record
+from train.calibration.spec import CalibSpec
+from train.data.windowing import make_windows
+
+# A refusal in words: the outcome names of tae_calib.h, with the figure that decided it.
+REFUSALS = {
+    "shift": "the site mean of {ch} is {value:.6g}, more than {bound:.6g} from the training mean {ref:.6g} "
+    "(calibration.max_shift_std training stds): this is not the machine or the mounting the model was "
+    "trained for; retrain on this machine's data",
+    "scale": "the spread of {ch} on site is {value:.6g} x the training spread, outside [{lo:.6g}, {hi:.6g}] "
+    "(calibration.max_scale_ratio): a dead, saturated or other sensor; check it, or retrain",
+    "not_finite": "the calibration data hold NaN or infinite samples ({ch}); clean the recording or check "
+    "the sensor",
+    "threshold_high": "the calibration windows score far above the trained distribution (the threshold "
+    "would be {value:.6g}, above {bound:.6g} = calibration.max_threshold_ratio x the factory threshold): "
+    "the data were not normal; calibrate on normal operation",
+    "threshold_low": "the calibration windows score far below the trained distribution (the threshold would "
+    "be {value:.6g}, below {bound:.6g}): a flat or disconnected signal; check the sensor",
+    "not_normal": "{over} of the {n} scored calibration windows score above the factory threshold "
+    "{bound:.6g} (the trained distribution's upper percentile; at most {frac} may): the data were not "
+    "normal operation; calibrate on normal operation",
+    "engine": "the inference engine failed on a calibration window; check the device "
+    "(`python -m tools info`)",
+    "store": "the device could not store the record; the record its storage holds stays in use",
+    "aborted": "the calibration was aborted (by the host, or a switch of the sample source)",
+}
+
+
+def refusal_sentence(outcome: str, detail: int, record: Record, spec: CalibSpec, names: list[str]) -> str:
+    """One sentence saying why a calibration was refused and what to do."""
+    ch = names[detail] if detail < len(names) else "the scores"
+    template = REFUSALS.get(outcome, f"the calibration ended with outcome {outcome}")
+    values: dict = {"ch": ch}
+    if outcome == "shift" and detail < spec.channels:
+        values |= {
+            "value": record.mean[detail],
+            "bound": spec.max_shift[detail],
+            "ref": spec.ref_mean[detail],
+        }
+    elif outcome == "scale" and detail < spec.channels:
+        values |= {
+            "value": record.std[detail] / spec.ref_std[detail], "lo": spec.scale_min, "hi": spec.scale_max,
+        }  # fmt: skip
+    elif outcome == "not_normal":
+        values |= {
+            "over": record.over, "n": record.windows, "bound": spec.factory_threshold,
+            "frac": f"{spec.over_num}/{spec.over_den}",
+        }  # fmt: skip
+    elif outcome == "threshold_high":
+        values |= {"value": record.threshold, "bound": spec.threshold_max}
+    elif outcome == "threshold_low":
+        values |= {"value": record.threshold, "bound": spec.threshold_min}
+    return template.format(**values)
+
+
+def scorer(reference) -> Scorer:  # type: ignore[no-untyped-def]
+    """The device's scores of raw windows under a correction, from a host reference with set_correction."""
+
+    def scores(windows: np.ndarray, correction) -> np.ndarray:  # type: ignore[no-untyped-def]
+        if correction is None:
+            reference.set_correction(None, None)
+        else:
+            reference.set_correction(*correction)
+        try:
+            return np.asarray(reference.evaluate(windows).scores, np.float32)
+        finally:
+            reference.set_correction(None, None)
+
+    return scores
+
+
+def correction_of(record: Record | None) -> tuple[np.ndarray, np.ndarray] | None:
+    if record is None or not record.has_correction:
+        return None
+    return np.asarray(record.shift, np.float32), np.asarray(record.gain, np.float32)
+
+
+@dataclass
+class Comparison:
+    """False alarms on the calibration windows with the values before and after."""
+
+    windows: int
+    before_alarms: int
+    after_alarms: int | None
+    before_threshold: float
+    after_threshold: float | None
+
+
+def false_alarms(
+    spec: CalibSpec,
+    samples: np.ndarray,
+    n: int,
+    scores: Scorer,
+    before: Record | None,
+    after: Record | None,
+    factory_threshold: float,
+) -> Comparison:
+    """Windows of the calibration data (all phases) whose score exceeds the threshold in use: with the
+    record in use before (None: factory values) and with the new one (None: refused)."""
+    w = make_windows(np.asarray(samples, np.float32), spec.window_length, spec.hop)[: spec.total_windows(n)]
+    thr_b = np.float32(before.threshold if before is not None else factory_threshold)
+    sb = scores(w, correction_of(before))
+    out = Comparison(len(w), int(np.sum(sb > thr_b)), None, float(thr_b), None)
+    if after is not None:
+        thr_a = np.float32(after.threshold)
+        sa = scores(w, correction_of(after))
+        out.after_alarms, out.after_threshold = int(np.sum(sa > thr_a)), float(thr_a)
+    return out
+
+
+def table(
+    title: str,
+    spec: CalibSpec,
+    names: list[str],
+    before: Record | None,
+    candidate: Record,
+    accepted: bool,
+    comparison: Comparison,
+    extra: list[tuple[str, str, str]] = (),  # type: ignore[assignment]
+) -> Table:
+    """Before | after, per figure."""
+    t = Table(title=title, title_justify="left")
+    t.add_column("figure", style="bold")
+    t.add_column("before" + (" (factory)" if before is None else " (record in use)"))
+    t.add_column("after" if accepted else "after (refused: nothing changed)")
+    b_thr = before.threshold if before is not None else spec.factory_threshold
+    how = f"{spec.method}"
+    if spec.method == "percentile":
+        how += f" {spec.percentile:g}: score {candidate.rank} of {candidate.windows}"
+    elif spec.method == "mean_std":
+        how += f": {candidate.score_mean:.6g} + {spec.k_std:g} x {candidate.score_std:.6g}"
+    t.add_row("threshold", f"{b_thr:.6g}", f"{candidate.threshold:.6g} ({how})")
+    if candidate.windows and spec.method != "none":
+        t.add_row(
+            "scored windows above the factory threshold",
+            "-",
+            f"{candidate.over} / {candidate.windows} (at most {spec.over_num}/{spec.over_den} may)",
+        )
+    for c, name in enumerate(names):
+        ref = f"training {spec.ref_mean[c]:.6g} / {spec.ref_std[c]:.6g}"
+        t.add_row(f"{name}: mean / std", ref, f"site {candidate.mean[c]:.6g} / {candidate.std[c]:.6g}")
+        b = before if before is not None and before.has_correction else None
+        t.add_row(
+            f"{name}: correction (x - shift) * gain",
+            f"shift {b.shift[c]:.6g}, gain {b.gain[c]:.6g}" if b is not None else "none",
+            f"shift {candidate.shift[c]:.6g}, gain {candidate.gain[c]:.6g}"
+            if candidate.has_correction
+            else "none",
+        )
+    after_alarms = (
+        f"{comparison.after_alarms} / {comparison.windows}" if comparison.after_alarms is not None else "-"
+    )
+    t.add_row(
+        "false alarms on the calibration data",
+        f"{comparison.before_alarms} / {comparison.windows}",
+        after_alarms,
+    )
+    for name, b, a in extra:
+        t.add_row(name, b, a)
+    return t
+
+
+def result_dict(result: MirrorResult, comparison: Comparison, check: dict) -> dict:
+    rec = result.parsed
+    return {
+        "windows": result.windows,
+        "outcome": result.outcome,
+        "detail": result.detail,
+        "record": rec.to_dict(),
+        "record_hex": result.record.hex(),
+        "samples_used": result.samples_used,
+        "false_alarms": {
+            "windows": comparison.windows,
+            "before": comparison.before_alarms,
+            "after": comparison.after_alarms,
+            "before_threshold": comparison.before_threshold,
+            "after_threshold": comparison.after_threshold,
+        },
+        "numpy_cross_check": check,
+    }
