@@ -296,3 +296,24 @@ def test_statistics_only_keeps_the_factory_threshold(tmp_path):
     rec = Record.from_bytes(cal.candidate())
     assert OUTCOMES[cal.status()[1]] == "stored" and rec.learned == ["offsets", "scales"]
     assert rec.threshold == np.float32(CFG["threshold"]) and VERDICTS[cal.verdict(rec.to_bytes())] == "valid"
+
+
+def test_the_models_threshold_method_maps_onto_the_devices_or_is_refused():
+    """target_fpr is the nearest-rank (1 - fpr) order statistic, the same window the host picks;
+    a threshold.factor has no device equivalent, so a site threshold would silently lose it: refused."""
+    from train.calibrate import calibrate
+    from train.calibration.spec import _method
+    from train.config import ThresholdConfig
+    from train.errors import UserError
+
+    scores = np.random.default_rng(3).gamma(2.0, 1.0, 1000)
+    for fpr in (0.005, 0.01, 0.1, 0.37):
+        method, pct, source = _method("model", ThresholdConfig(method="target_fpr", target_fpr=fpr))
+        assert method == "percentile" and "target_fpr" in source
+        n = len(scores)
+        rank = math.ceil(Fraction(str(pct)) / 100 * n)  # the device's nearest rank
+        host = calibrate(ThresholdConfig(method="target_fpr", target_fpr=fpr), scores).value
+        assert np.sort(scores)[rank - 1] == host
+    with pytest.raises(UserError, match=r"threshold.factor = 1.5 has no on-site equivalent"):
+        _method("model", ThresholdConfig(method="percentile", factor=1.5))
+    assert _method("none", ThresholdConfig(method="percentile", factor=1.5))[0] == "none"

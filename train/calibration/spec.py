@@ -204,15 +204,32 @@ class CalibSpec:
             ) from None
 
 
-def _method(cal_method: str, threshold_method: str) -> tuple[str, str]:
+def _method(cal_method: str, threshold_cfg) -> tuple[str, float, str]:  # noqa: ANN001 (ThresholdConfig)
+    """The device's threshold method, its percentile, and how they were chosen (the config's words).
+
+    The device knows two methods; a model's method maps onto them where it has an exact equivalent
+    and is refused where it has none, so a site threshold never silently means something else."""
     if cal_method != "model":
-        return cal_method, f"calibration.threshold = {cal_method}"
-    if threshold_method == "best_f1":
-        return "percentile", (
+        return cal_method, threshold_cfg.percentile, f"calibration.threshold = {cal_method}"
+    method = threshold_cfg.method
+    if threshold_cfg.factor != 1.0 and method in ("percentile", "mean_std"):
+        raise UserError(
+            f"threshold.factor = {threshold_cfg.factor} has no on-site equivalent (the device computes the "
+            "plain percentile or mean + k*std); set calibration.threshold = \"none\" to keep the factory "
+            "threshold on site, or threshold.factor = 1"
+        )
+    if method == "best_f1":
+        return "percentile", threshold_cfg.percentile, (
             "threshold.method = best_f1 needs labels, which a site does not have: the percentile "
             "threshold.percentile instead"
         )
-    return threshold_method, f"threshold.method = {threshold_method}"
+    if method == "target_fpr":
+        # the lowest threshold with at most fpr*N windows above it is the nearest-rank (1 - fpr) quantile
+        pct = round(100.0 * (1.0 - threshold_cfg.target_fpr), 6)
+        return "percentile", pct, (
+            f"threshold.method = target_fpr ({threshold_cfg.target_fpr}): the {pct}th percentile of the site's scores"
+        )
+    return method, threshold_cfg.percentile, f"threshold.method = {method}"
 
 
 def config_crc(fields_: dict[str, Any], manifest_like: dict[str, Any]) -> int:
@@ -266,11 +283,11 @@ def build(
                 "calibration cannot learn its offset or scale; set calibration.offsets = false and "
                 "calibration.scales = false, or drop the channel"
             )
-    method, source = _method(cfg.threshold, threshold_cfg.method)
-    frac = Fraction(str(threshold_cfg.percentile)) / 100
+    method, percentile, source = _method(cfg.threshold, threshold_cfg)
+    frac = Fraction(str(percentile)) / 100
     if frac.numerator * cfg.windows + frac.denominator >= 2**32:
         raise UserError(
-            f"threshold.percentile = {threshold_cfg.percentile} has too fine a fraction for "
+            f"the calibration percentile {percentile} has too fine a fraction for "
             f"calibration.windows = {cfg.windows}; round the percentile (e.g. to 0.1)"
         )
     over = Fraction(str(cfg.max_over_fraction)).limit_denominator(1000)
@@ -283,7 +300,7 @@ def build(
         "offsets": bool(cfg.offsets),
         "scales": bool(cfg.scales),
         "method": method,
-        "percentile": float(threshold_cfg.percentile),
+        "percentile": float(percentile),
         "rank_num": frac.numerator,
         "rank_den": frac.denominator,
         "k_std": _f32(threshold_cfg.k_std),
