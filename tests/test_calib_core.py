@@ -313,7 +313,7 @@ def test_the_models_threshold_method_maps_onto_the_devices_or_is_refused():
         n = len(scores)
         rank = math.ceil(Fraction(str(pct)) / 100 * n)  # the device's nearest rank
         host = calibrate(ThresholdConfig(method="target_fpr", target_fpr=fpr), scores).value
-        assert np.sort(scores)[rank - 1] == host
+        assert np.float32(np.sort(scores)[rank - 1]) == np.float32(host)
     with pytest.raises(UserError, match=r"threshold.factor = 1.5 has no on-site equivalent"):
         _method("model", ThresholdConfig(method="percentile", factor=1.5))
     assert _method("none", ThresholdConfig(method="percentile", factor=1.5))[0] == "none"

@@ -204,7 +204,7 @@ class CalibSpec:
             ) from None
 
 
-def _method(cal_method: str, threshold_cfg) -> tuple[str, float, str]:  # noqa: ANN001 (ThresholdConfig)
+def _method(cal_method: str, threshold_cfg) -> tuple[str, float, str]:  # threshold_cfg: ThresholdConfig
     """The device's threshold method, its percentile, and how they were chosen (the config's words).
 
     The device knows two methods; a model's method maps onto them where it has an exact equivalent
@@ -215,19 +215,28 @@ def _method(cal_method: str, threshold_cfg) -> tuple[str, float, str]:  # noqa: 
     if threshold_cfg.factor != 1.0 and method in ("percentile", "mean_std"):
         raise UserError(
             f"threshold.factor = {threshold_cfg.factor} has no on-site equivalent (the device computes the "
-            "plain percentile or mean + k*std); set calibration.threshold = \"none\" to keep the factory "
+            'plain percentile or mean + k*std); set calibration.threshold = "none" to keep the factory '
             "threshold on site, or threshold.factor = 1"
         )
     if method == "best_f1":
-        return "percentile", threshold_cfg.percentile, (
-            "threshold.method = best_f1 needs labels, which a site does not have: the percentile "
-            "threshold.percentile instead"
+        return (
+            "percentile",
+            threshold_cfg.percentile,
+            (
+                "threshold.method = best_f1 needs labels, which a site does not have: the percentile "
+                "threshold.percentile instead"
+            ),
         )
     if method == "target_fpr":
         # the lowest threshold with at most fpr*N windows above it is the nearest-rank (1 - fpr) quantile
         pct = round(100.0 * (1.0 - threshold_cfg.target_fpr), 6)
-        return "percentile", pct, (
-            f"threshold.method = target_fpr ({threshold_cfg.target_fpr}): the {pct}th percentile of the site's scores"
+        return (
+            "percentile",
+            pct,
+            (
+                f"threshold.method = target_fpr ({threshold_cfg.target_fpr}): the {pct}th percentile of the "
+                "site's scores"
+            ),
         )
     return method, threshold_cfg.percentile, f"threshold.method = {method}"
 
