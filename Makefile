@@ -7,6 +7,7 @@ SHELL := /bin/bash
 PYTHON_SYS ?= python3
 VENV       := .venv
 PY         := $(VENV)/bin/python
+TINYAE     := $(VENV)/bin/tinyae
 VENV_STAMP := $(VENV)/.installed
 CONFIG     ?= configs/default.toml
 MODEL_DIR  ?= build/model
@@ -42,7 +43,7 @@ $(TOOLCHAIN_STAMP):
 	@touch $@
 
 # A model depends on more than file times make can see: the config's content (whichever CONFIG names),
-# the data files it names and the C front-end training runs. `python -m train inputs` compares them
+# the data files it names and the C front-end training runs. `tinyae inputs` compares them
 # with what the model directory records it was built from (manifest.json "built_from") and touches
 # the stamp when they differ (train/inputs.py); `+` runs the check under `make -n` too.
 MODEL_STAMP := $(MODEL_DIR)/.inputs-changed
@@ -51,10 +52,10 @@ MODEL_STAMP := $(MODEL_DIR)/.inputs-changed
 FORCE:
 
 $(MODEL_STAMP): FORCE $(VENV_STAMP)
-	+@$(PY) -m train inputs --config $(CONFIG) --model-dir $(MODEL_DIR) --stamp $@
+	+@$(TINYAE) inputs --config $(CONFIG) --model-dir $(MODEL_DIR) --stamp $@
 
 $(MANIFEST): $(MODEL_STAMP) $(VENV_STAMP) $(TRAIN_SOURCES)
-	$(PY) -m train model --config $(CONFIG) --out $(MODEL_DIR)
+	$(TINYAE) model --config $(CONFIG) --out $(MODEL_DIR)
 
 .PHONY: model
 model: $(MANIFEST) ## train, quantize, calibrate and export artifacts to build/model/ (CONFIG=..., MODEL_DIR=...)
@@ -64,7 +65,7 @@ demo: $(MANIFEST) ## the whole job on the embedded data: model -> Cortex-M4 imag
 	@$(MAKE) --no-print-directory firmware-emu
 	@$(MAKE) --no-print-directory budget
 	@mkdir -p build/verify
-	$(PY) -m tools verify --emulator $(EMU_ELF) --model-dir $(MODEL_DIR) \
+	$(TINYAE) device verify --emulator $(EMU_ELF) --model-dir $(MODEL_DIR) \
 	    --json build/verify/report.json --markdown build/verify/report.md
 	@echo "report: $(MODEL_DIR)/report.html  verification: build/verify/report.md"
 

@@ -12,8 +12,8 @@ BENCH_WORK ?= build/bench
 
 .PHONY: bench
 bench: $(VENV_STAMP) $(TOOLCHAIN_STAMP) ## measure quality, device cost, footprint and throughput -> bench/RESULTS.md
-	$(PY) -m tools.bench --out $(BENCH_OUT) --work $(BENCH_WORK)
+	$(TINYAE) bench --out $(BENCH_OUT) --work $(BENCH_WORK)
 
 .PHONY: bench-smoke
 bench-smoke: $(VENV_STAMP) ## tiny bench run (seconds; checks the bench code, figures mean nothing) -> build/bench-smoke/
-	$(PY) -m tools.bench --quick --out build/bench-smoke --work build/bench-smoke/work
+	$(TINYAE) bench --quick --out build/bench-smoke --work build/bench-smoke/work

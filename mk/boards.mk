@@ -2,10 +2,10 @@
 #
 #   make build   BOARD=nano33ble|nano33ble_compiled|esp32dev|esp32dev_compiled [SENSOR=1|synth] [EXTRA_FLAGS="-D ..."]
 #   make flash   BOARD=... [PORT=/dev/ttyACM0] [SENSOR=1]
-#   make monitor [PORT=/dev/ttyACM0] [BAUD=115200]
+#   make serial-monitor [PORT=/dev/ttyACM0] [BAUD=115200]   the raw serial text (PlatformIO's monitor)
 #
 # PlatformIO needs its registry the first time it builds an env (platform, toolchain, TFLM library);
-# without network access tools/pio.py says so in one sentence and the target fails.
+# without network access tools/boards/pio.py says so in one sentence and the target fails.
 # The boards read the model from build/model (platformio.ini: -I$PROJECT_DIR/build/model).
 
 BOARD ?= nano33ble
@@ -14,7 +14,7 @@ BAUD  ?= 115200
 SENSOR ?=
 BOARD_ENVS := nano33ble nano33ble_compiled esp32dev esp32dev_compiled
 BOARD_MODEL_DIR := build/model
-PIO_RUN := $(PY) -m tools.pio
+PIO_RUN := $(TINYAE) pio
 BOARD_MODEL_FILES := $(addprefix $(BOARD_MODEL_DIR)/,model_config.h model_data.h model_data.cc model_ops.h model_compiled.h model_compiled.c)
 # SENSOR=1: the board's sensor behind sensor mode; SENSOR=synth: the core's synthetic source;
 # EXTRA_FLAGS="-D ...": any other build option of platformio.ini's list, added to the env's build_flags.
@@ -39,6 +39,6 @@ build: board-model ## build the firmware for a board with PlatformIO (BOARD=nano
 flash: board-model ## build and upload to a connected board (BOARD=..., PORT=/dev/ttyACM0)
 	$(BOARD_ENV_VARS) $(PIO_RUN) run -e $(BOARD) -t upload $(if $(PORT),--upload-port $(PORT))
 
-.PHONY: monitor
-monitor: $(VENV_STAMP) ## open PlatformIO's serial monitor on the board (PORT=..., BAUD=115200); Ctrl-C quits
+.PHONY: serial-monitor
+serial-monitor: $(VENV_STAMP) ## PlatformIO's raw serial monitor on the board (PORT=..., BAUD=115200; `make live-scores` is tinyae's view); Ctrl-C quits
 	$(PIO_RUN) device monitor -b $(BAUD) $(if $(PORT),-p $(PORT))

@@ -18,14 +18,14 @@ BUDGET_ENGINE   ?= compiled
 budget: firmware-emu $(VENV_STAMP) ## check the emulated image (and any built board env) against budgets.toml
 	@mkdir -p $(BUDGET_DIR)
 	@status=0; \
-	$(PY) -m tools.budget check $(BUDGET_EMU_ELF) --target mps2_an386 --top $(BUDGET_TOP) \
+	$(TINYAE) budget check $(BUDGET_EMU_ELF) --target mps2_an386 --top $(BUDGET_TOP) \
 	  --json $(BUDGET_DIR)/mps2_an386.json $(if $(BUDGET_BASELINE),--baseline $(BUDGET_BASELINE)) || status=1; \
 	for elf in .pio/build/*/firmware.elf; do \
 	  [ -f "$$elf" ] || continue; env=$$(basename $$(dirname "$$elf")); \
-	  $(PY) -m tools.budget check --env "$$env" --top $(BUDGET_TOP) --json $(BUDGET_DIR)/$$env.json || status=1; \
+	  $(TINYAE) budget check --env "$$env" --top $(BUDGET_TOP) --json $(BUDGET_DIR)/$$env.json || status=1; \
 	done; \
 	exit $$status
 
 .PHONY: budget-estimate
 budget-estimate: $(MANIFEST) $(VENV_STAMP) ## estimate flash/RAM from the manifest alone (BUDGET_TARGET=..., BUDGET_ENGINE=tflm|compiled)
-	$(PY) -m tools.budget estimate --manifest $(MANIFEST) --target $(BUDGET_TARGET) --engine $(BUDGET_ENGINE)
+	$(TINYAE) budget estimate --manifest $(MANIFEST) --target $(BUDGET_TARGET) --engine $(BUDGET_ENGINE)

@@ -2,4 +2,4 @@
 
 .PHONY: data-report
 data-report: $(VENV_STAMP) ## synthetic data: generation time and per-fault difficulty (PCA baseline ROC AUC)
-	$(PY) -c 'from train.data.synthetic import print_difficulty; print_difficulty()'
+	$(PY) -c 'from tinyae.train.data.synthetic import print_difficulty; print_difficulty()'

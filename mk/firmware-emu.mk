@@ -139,4 +139,4 @@ firmware-emu-fault: ## build a test image that faults after its banner (EMU_FAUL
 
 .PHONY: emulate
 emulate: $(EMU_ELF) $(VENV_STAMP) ## run the image in QEMU; prints the socket:// URL for the host tool; Ctrl-C stops it
-	$(PY) -m tools.emulator --elf $(EMU_ELF)
+	$(TINYAE) emulate --elf $(EMU_ELF)

@@ -1,10 +1,10 @@
-# tinyae — the host CLI against a device (python -m tools; tools/cli.py).
+# tinyae — the host CLI against a device (`tinyae device ...`; tools/commands/).
 #
 #   make verify [PORT=/dev/ttyACM0|socket://127.0.0.1:PORT]   without PORT: starts QEMU with the emulated image
 #   make stream PORT=... [CSV=data.csv] [OUT=results.csv]      without CSV: the model's test split
 #   make device-info PORT=...
 #   make record PORT=... OUT=capture.csv [SAMPLES=5000] [LABEL=0]
-#   make live PORT=... [SECONDS=30]                            sensor mode, live scores (Ctrl-C stops)
+#   make live-scores PORT=... [SECONDS=30]                     sensor mode, live scores vs threshold (Ctrl-C stops)
 #
 # PORT is a device path or any pyserial URL; BAUD defaults to 115200 (boards.mk). Without PORT the
 # targets build build/firmware/mps2_an386/tinyae.elf for MODEL_DIR and run it under QEMU.
@@ -15,7 +15,7 @@ SAMPLES  ?= 5000
 LABEL    ?=
 SECONDS  ?=
 HOST_REPORT_DIR := build/verify
-HOST_CLI := $(PY) -m tools
+HOST_CLI := $(TINYAE) device
 HOST_EMU_ELF  = $(EMU_ELF)
 HOST_DEVICE = $(if $(PORT),--port $(PORT) --baud $(BAUD),--emulator $(HOST_EMU_ELF)) --model-dir $(MODEL_DIR)
 HOST_EMU_DEP = $(if $(PORT),,firmware-emu)
@@ -38,6 +38,6 @@ record: $(VENV_STAMP) $(HOST_EMU_DEP) ## capture sensor samples to a training CS
 	@test -n "$(OUT)" || { echo "error: say where to write the capture: make record OUT=capture.csv" >&2; exit 2; }
 	$(HOST_CLI) record $(HOST_DEVICE) --out $(OUT) --samples $(SAMPLES) $(if $(LABEL),--label $(LABEL))
 
-.PHONY: live
-live: $(VENV_STAMP) $(HOST_EMU_DEP) ## sensor mode with a live view of scores vs threshold (PORT=..., SECONDS=...); Ctrl-C stops
+.PHONY: live-scores
+live-scores: $(VENV_STAMP) $(HOST_EMU_DEP) ## sensor mode: tinyae's live view of scores vs threshold (PORT=..., SECONDS=...); Ctrl-C stops
 	$(HOST_CLI) monitor $(HOST_DEVICE) $(if $(SECONDS),--duration $(SECONDS))

@@ -1,4 +1,4 @@
-# tinyae — the budget-constrained model search (train/search, python -m train search).
+# tinyae — the budget-constrained model search (train/search, tinyae search).
 #
 #   make search BUDGET=flash=48k,ram=16k,instructions=200k [SEARCH_TARGET=nano33ble] [TRIALS=30]
 #               [SEARCH_OUT=build/search] [CONFIG=configs/default.toml]
@@ -14,8 +14,8 @@ SEARCH_BENCH_TRIALS ?= 30
 
 .PHONY: search
 search: $(VENV_STAMP) ## search the best model that fits BUDGET on SEARCH_TARGET (Ray Tune + Optuna) -> build/search/
-	$(PY) -m train search --config $(CONFIG) --budget $(BUDGET) --target $(SEARCH_TARGET) --trials $(TRIALS) --out $(SEARCH_OUT)
+	$(TINYAE) search --config $(CONFIG) --budget $(BUDGET) --target $(SEARCH_TARGET) --trials $(TRIALS) --out $(SEARCH_OUT)
 
 .PHONY: bench-search
 bench-search: $(VENV_STAMP) $(TOOLCHAIN_STAMP) ## measure the search (synthetic, SKAB; two budgets; 1/2/4 workers) -> bench/SEARCH.md
-	$(PY) -m tools.bench.search --trials $(SEARCH_BENCH_TRIALS)
+	$(TINYAE) bench search --trials $(SEARCH_BENCH_TRIALS)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from train.boards import TFLM_LIBRARIES
+from tinyae.train.boards import TFLM_LIBRARIES
 
 ROOT = Path(__file__).resolve().parent.parent
 THIRD_PARTY = Path(os.environ.get("TAE_THIRD_PARTY") or ROOT.parent / "shared" / "third_party").resolve()
@@ -153,7 +153,7 @@ def model_variant(model_dir: Path, out: Path, edit) -> Path:
     import json
     import shutil
 
-    from train.export import write_headers
+    from tinyae.train.export import write_headers
 
     shutil.copytree(model_dir, out)
     manifest = json.loads((out / "manifest.json").read_text())

@@ -18,12 +18,12 @@ def has_arm_toolchain() -> bool:
 @pytest.fixture(scope="session")
 def default_model_dir(tmp_path_factory) -> Path:
     """The default experiment (configs/default.toml) run end to end into a session temp dir."""
-    from train import config
-    from train.pipeline import run
+    from tinyae.train import config
+    from tinyae.train.pipeline import run
 
     out = tmp_path_factory.mktemp("default_model")
     cfg = config.load(ROOT / "configs" / "default.toml")
-    run(cfg, out, "python -m train model --config configs/default.toml", show_progress=False)
+    run(cfg, out, "tinyae model --config configs/default.toml", show_progress=False)
     return out
 
 
@@ -37,7 +37,7 @@ def default_elf(default_model_dir, tmp_path_factory) -> Path:
     """The Cortex-M4 image (core + compiled engine) of the default model, built once per session."""
     if not has_arm_toolchain():
         pytest.skip("arm-none-eabi-gcc / qemu-system-arm not installed (make toolchain)")
-    from tools.emulator import build_image
+    from tinyae.tools.emulator.qemu import build_image
 
     out = tmp_path_factory.mktemp("fw_default")
     build_image(out, model_dir=default_model_dir)
@@ -57,8 +57,8 @@ PER_CHANNEL = ["quantize.weights=per_channel", "quantize.targets=mps2_an386"]
 @pytest.fixture(scope="session")
 def lane_model(default_model_dir, tmp_path_factory):
     """lane_model(name, weights) -> model directory; name in LANE_MODELS, weights per_tensor|per_channel."""
-    from train import config
-    from train.pipeline import run
+    from tinyae.train import config
+    from tinyae.train.pipeline import run
 
     cache: dict[tuple[str, str], Path] = {}
     if (
@@ -88,3 +88,21 @@ def pytest_runtest_setup(item):
         from boardlibs import require
 
         require()
+
+
+@pytest.fixture(autouse=True)
+def _stub_reference_for_the_stub_engine(monkeypatch):
+    """`verify` against the simulated device's stand-in engine (its manifest lists the op SIM_STUB)
+    compares with that engine's reference; the product command only knows TFLM's (tools/testing)."""
+    from tinyae.tools.commands import verify
+    from tinyae.tools.testing.simstub import SimStubReference
+
+    real = verify.make_reference
+
+    def make_reference(art):
+        manifest = art.require()
+        if "SIM_STUB" in manifest.get("model", {}).get("ops", []):
+            return SimStubReference(manifest)
+        return real(art)
+
+    monkeypatch.setattr(verify, "make_reference", make_reference)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools.bench import skab, skab_data
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.tools.bench import skab, skab_data
 
 HEADER = "datetime;" + ";".join(skab_data.CHANNELS)
 LEVELS = np.array([0.2, 0.27, 2.1, 0.4, 70.0, 25.0, 230.0, 120.0])
@@ -103,7 +103,7 @@ def test_commissioning_expresses_a_recording_in_units_of_its_first_rows() -> Non
 @pytest.mark.parametrize("protocol", ["per-file", "deployment", "deployment-commissioned"])
 def test_a_protocol_scores_every_test_row_with_float_and_int8_models(data_dir: Path, protocol: str) -> None:
     r = skab.run_protocol(protocol, ["train.epochs=30"], data_dir, lambda m: None, expect=None)
-    assert r["command"].startswith(".venv/bin/python -m tools.bench.skab --protocol " + protocol)
+    assert r["command"].startswith(".venv/bin/tinyae bench skab --protocol " + protocol)
     assert [f["name"] for f in r["per_file"]] == ["valve1/0", "valve1/1"]
     assert [f["rows"] for f in r["per_file"]] == [300, 250]  # every row after row 400
     for q in ("float", "int8"):
@@ -124,7 +124,7 @@ def test_the_protocols_need_one_row_windows(data_dir: Path) -> None:
 
 
 def test_without_the_shared_data_the_bench_says_in_one_line_what_it_left_out(tmp_path: Path) -> None:
-    from tools.bench import report, skab_bench
+    from tinyae.tools.bench import report, skab_bench
 
     said: list[str] = []
     sec = skab_bench.section(False, tmp_path / "no-datasets", tmp_path, tmp_path, tmp_path, True, said.append)

@@ -1,4 +1,4 @@
-"""The bench (`python -m tools.bench --quick`) runs end to end and writes valid, complete results.
+"""The bench (`tinyae bench --quick`) runs end to end and writes valid, complete results.
 
 Timings are never asserted; the checks are on structure and on figures that must hold whatever the
 machine (bit-exact device outputs, footprint arithmetic, the split protocol quoted verbatim).
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.bench import quality, report
+from tinyae.tools.bench import quality, report
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +27,7 @@ TOP_KEYS = {
 def quick_results(tmp_path_factory) -> tuple[dict, str]:
     out = tmp_path_factory.mktemp("bench")
     proc = subprocess.run(
-        [sys.executable, "-m", "tools.bench", "--quick", "--out", str(out), "--work", str(out / "work")],
+        [sys.executable, "-m", "tinyae", "bench", "--quick", "--out", str(out), "--work", str(out / "work")],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -49,7 +49,7 @@ def test_quick_run_writes_every_section(quick_results) -> None:
 
 
 def test_quality_figures_and_protocol(quick_results) -> None:
-    from train.data import SPLIT_PROTOCOL
+    from tinyae.train.data import SPLIT_PROTOCOL
 
     res, md = quick_results
     q = res["quality"]

@@ -14,9 +14,9 @@ import pytest
 from boardlibs import TFLM_LIBRARY_OF, build_tflm, model_variant, require
 
 from tests.conftest import LANE_MODELS, has_arm_toolchain
-from tools import protocol as p
-from tools.cli import main
-from tools.emulator import Emulator, build_image
+from tinyae.cli import main as tinyae
+from tinyae.tools.emulator.qemu import Emulator, build_image
+from tinyae.tools.link import protocol as p
 
 pytestmark = [
     pytest.mark.board_libs,
@@ -41,8 +41,18 @@ def test_tflm_on_the_emulated_board_is_bit_exact_with_the_host(lib, model, weigh
     model_dir = lane_model(model, weights)
     elf = tflm_image(lib, model_dir, tmp_path / "fw")
     report = tmp_path / "verify.json"
-    code = main(
-        ["verify", "--emulator", str(elf), "--model-dir", str(model_dir), "--json", str(report), "--quiet"]
+    code = tinyae(
+        [
+            "device",
+            "verify",
+            "--emulator",
+            str(elf),
+            "--model-dir",
+            str(model_dir),
+            "--json",
+            str(report),
+            "--quiet",
+        ]
     )
     r = json.loads(report.read_text())
     assert code == 0 and r["ok"], r

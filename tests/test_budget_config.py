@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tools.budget.cli import main, target_for_env
-from tools.budget.config import REPO_ROOT, load_budgets, parse_budgets, parse_size
-from train.errors import UserError
+from tinyae.cli import main as tinyae
+from tinyae.errors import UserError
+from tinyae.tools.budget.cli import target_for_env
+from tinyae.tools.budget.config import REPO_ROOT, load_budgets, parse_budgets, parse_size
 
 MINIMAL = """
 schema = 1
@@ -83,7 +84,7 @@ def test_unknown_target_from_the_cli_is_one_error_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     p = _write(tmp_path, MINIMAL)
-    rc = main(["check", str(tmp_path / "x.elf"), "--target", "nope", "--budgets", str(p)])
+    rc = tinyae(["budget", "check", str(tmp_path / "x.elf"), "--target", "nope", "--budgets", str(p)])
     err = capsys.readouterr().err
     assert rc == 2
     assert err.startswith("error: unknown target 'nope'") and "boardx" in err and err.count("\n") == 1
@@ -126,7 +127,7 @@ def test_missing_env_build_says_how_to_build_it(
 ) -> None:
     p = _write(tmp_path, MINIMAL)
     monkeypatch.chdir(tmp_path)
-    assert main(["--env", "boardx_tflm", "--budgets", str(p)]) == 2
+    assert tinyae(["budget", "check", "--env", "boardx_tflm", "--budgets", str(p)]) == 2
     err = capsys.readouterr().err
     assert "build it first with `make build BOARD=boardx_tflm`" in err
     assert str(Path(".pio") / "build" / "boardx_tflm" / "firmware.elf") in err

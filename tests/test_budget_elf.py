@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.budget import check, load_budgets, measure_elf
-from tools.budget.cli import main
+from tinyae.cli import main as tinyae
+from tinyae.tools.budget import check, load_budgets, measure_elf
 
 pytestmark = pytest.mark.emulator
 
@@ -151,7 +151,9 @@ def test_model_part_overrun_fails_with_its_sentence(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     elf = build(workdir / "bigmodel.elf", "memory_roomy.ld", "sections.ld", model_bytes=300_000)
-    rc = main([str(elf), "--target", "nano33ble", "--budgets", str(workdir / "budgets.toml")])
+    rc = tinyae(
+        ["budget", "check", str(elf), "--target", "nano33ble", "--budgets", str(workdir / "budgets.toml")]
+    )
     out, err = capsys.readouterr()
     model = nm_sizes(elf)["tae_model_weights"] + nm_sizes(elf)["tae_model_bias"]
     limit = 983_040 // 4
@@ -169,7 +171,9 @@ def test_flash_overrun_names_the_budget_and_the_bytes(
     elf = build(
         workdir / "huge.elf", "memory_roomy.ld", "sections.ld", model_bytes=990_000, arena_bytes=300_000
     )
-    rc = main([str(elf), "--target", "nano33ble", "--budgets", str(workdir / "budgets.toml")])
+    rc = tinyae(
+        ["budget", "check", str(elf), "--target", "nano33ble", "--budgets", str(workdir / "budgets.toml")]
+    )
     err = capsys.readouterr().err.splitlines()
     size = size_berkeley(elf)
     flash, ram = size["text"] + size["data"], size["data"] + size["bss"]
@@ -222,7 +226,22 @@ def test_json_document_and_baseline_diff(
 ) -> None:
     base_json = workdir / "base.json"
     budgets = str(workdir / "budgets.toml")
-    assert main([str(nano_elf), "--target", "nano33ble", "--budgets", budgets, "--json", str(base_json)]) == 0
+    assert (
+        tinyae(
+            [
+                "budget",
+                "check",
+                str(nano_elf),
+                "--target",
+                "nano33ble",
+                "--budgets",
+                budgets,
+                "--json",
+                str(base_json),
+            ]
+        )
+        == 0
+    )
     base = json.loads(base_json.read_text())
     _check_schema(base)
     assert base["budgets"]["flash"]["used"] == sum(size_berkeley(nano_elf)[k] for k in ("text", "data"))
@@ -231,8 +250,8 @@ def test_json_document_and_baseline_diff(
     grown = build(workdir / "grown.elf", "memory_nano33ble.ld", "sections.ld", model_bytes=24_000)
     capsys.readouterr()
     new_json = workdir / "new.json"
-    rc = main([str(grown), "--target", "nano33ble", "--budgets", budgets, "--baseline", str(base_json),
-               "--json", str(new_json)])  # fmt: skip
+    rc = tinyae(["budget", "check", str(grown), "--target", "nano33ble", "--budgets", budgets,
+                 "--baseline", str(base_json), "--json", str(new_json)])  # fmt: skip
     out = capsys.readouterr().out
     assert rc == 0
     new = json.loads(new_json.read_text())
@@ -260,7 +279,19 @@ def test_baseline_must_be_a_budget_document(
     bad = workdir / "bad.json"
     bad.write_text('{"hello": 1}')
     budgets = str(workdir / "budgets.toml")
-    rc = main([str(nano_elf), "--target", "nano33ble", "--budgets", budgets, "--baseline", str(bad)])
+    rc = tinyae(
+        [
+            "budget",
+            "check",
+            str(nano_elf),
+            "--target",
+            "nano33ble",
+            "--budgets",
+            budgets,
+            "--baseline",
+            str(bad),
+        ]
+    )
     assert rc == 2 and "is not a tinyae-budget schema 1 document" in capsys.readouterr().err
 
 
@@ -296,8 +327,17 @@ def test_env_reads_the_platformio_build(
     build_dir.mkdir(parents=True)
     shutil.copy(nano_elf, build_dir / "firmware.elf")
     monkeypatch.chdir(tmp_path)
-    rc = main(
-        ["check", "--env", "nano_tflm", "--budgets", str(workdir / "budgets.toml"), "--json", "out.json"]
+    rc = tinyae(
+        [
+            "budget",
+            "check",
+            "--env",
+            "nano_tflm",
+            "--budgets",
+            str(workdir / "budgets.toml"),
+            "--json",
+            "out.json",
+        ]
     )
     assert rc == 0
     doc = json.loads((tmp_path / "out.json").read_text())
@@ -308,5 +348,18 @@ def test_env_reads_the_platformio_build(
 def test_not_an_elf(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     junk = workdir / "junk.elf"
     junk.write_bytes(b"not an elf at all")
-    assert main([str(junk), "--target", "nano33ble", "--budgets", str(workdir / "budgets.toml")]) == 2
+    assert (
+        tinyae(
+            [
+                "budget",
+                "check",
+                str(junk),
+                "--target",
+                "nano33ble",
+                "--budgets",
+                str(workdir / "budgets.toml"),
+            ]
+        )
+        == 2
+    )
     assert "is not a readable ELF file" in capsys.readouterr().err

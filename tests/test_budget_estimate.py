@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tools.budget import check, estimate_from_manifest, load_budgets, measure_elf
-from tools.budget.cli import main
-from tools.budget.config import REPO_ROOT
-from train.errors import UserError
+from tinyae.cli import main as tinyae
+from tinyae.errors import UserError
+from tinyae.tools.budget import check, estimate_from_manifest, load_budgets, measure_elf
+from tinyae.tools.budget.config import REPO_ROOT
 
 BUDGETS = """
 schema = 1
@@ -110,10 +110,10 @@ def test_cli_warns_and_strict_fails(tmp_path: Path, capsys: pytest.CaptureFixtur
     m.write_text(json.dumps(big))
     args = ["estimate", "--manifest", str(m), "--target", "nano33ble", "--engine", "tflm",
             "--budgets", str(tmp_path / "budgets.toml")]  # fmt: skip
-    assert main(args) == 0
+    assert tinyae(["budget", *args]) == 0
     out, err = capsys.readouterr()
     assert "warning: flash budget of nano33ble exceeded by" in err and "estimate terms" in out
-    assert main([*args, "--strict", "--json", str(tmp_path / "e.json")]) == 1
+    assert tinyae(["budget", *args, "--strict", "--json", str(tmp_path / "e.json")]) == 1
     err = capsys.readouterr().err
     assert "error: model weights budget of nano33ble exceeded by 654,240 B" in err
     doc = json.loads((tmp_path / "e.json").read_text())

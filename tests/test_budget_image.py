@@ -8,14 +8,14 @@ import subprocess
 
 import pytest
 
-from tools.budget.cli import main
+from tinyae.cli import main as tinyae
 
 pytestmark = pytest.mark.emulator
 
 
 def test_default_image_passes_its_budget(default_elf, tmp_path, capsys):
     out = tmp_path / "budget.json"
-    code = main(["check", str(default_elf), "--target", "mps2_an386", "--json", str(out)])
+    code = tinyae(["budget", "check", str(default_elf), "--target", "mps2_an386", "--json", str(out)])
     assert code == 0, capsys.readouterr().err
     doc = json.loads(out.read_text())
     size = subprocess.run(
@@ -29,7 +29,7 @@ def test_default_image_passes_its_budget(default_elf, tmp_path, capsys):
 
 
 def test_outgrown_budget_fails_with_the_sentence(default_elf, tmp_path, capsys):
-    from tools.budget.config import REPO_ROOT
+    from tinyae.tools.budget.config import REPO_ROOT
 
     text = (REPO_ROOT / "budgets.toml").read_text()
     section = text.index("[targets.mps2_an386.budget]")
@@ -37,7 +37,7 @@ def test_outgrown_budget_fails_with_the_sentence(default_elf, tmp_path, capsys):
     assert tight != text
     budgets = tmp_path / "tight.toml"
     budgets.write_text(tight)
-    code = main(["check", str(default_elf), "--target", "mps2_an386", "--budgets", str(budgets)])
+    code = tinyae(["budget", "check", str(default_elf), "--target", "mps2_an386", "--budgets", str(budgets)])
     err = capsys.readouterr().err
     assert code == 1
     assert "budget of mps2_an386 exceeded by" in err and "model" in err

@@ -13,13 +13,15 @@ import zlib
 import numpy as np
 import pytest
 
-from tools import protocol as p
-from tools.fakeserial import SimStubReference, sim_manifest
-from tools.protocol_sim import SimDevice, calibration_samples, config_dir
-from tools.protocol_vectors import CONFIG, calib_spec
-from train.calibration import mirror
-from train.calibration import report as rep
-from train.calibration.record import Record
+from tinyae.tools.link import protocol as p
+from tinyae.tools.simdevice.native import SimDevice, config_dir
+from tinyae.tools.simdevice.port import sim_manifest
+from tinyae.tools.simdevice.vectors import CONFIG, calib_spec
+from tinyae.tools.testing.fuzz import calibration_samples
+from tinyae.tools.testing.simstub import SimStubReference
+from tinyae.train.calibration import mirror
+from tinyae.train.calibration import report as rep
+from tinyae.train.calibration.record import Record
 
 L, H, C = CONFIG["window_len"], CONFIG["hop"], CONFIG["channels"]
 SPEC = calib_spec()
@@ -143,7 +145,7 @@ def test_a_calibration_stores_the_host_mirrors_record_and_uses_it(host):
     after = [m for m in host.stream(y) if isinstance(m, p.Result)]
     ref = SimStubReference(sim_manifest())
     ref.set_correction(rec.shift, rec.gain)
-    from train.data.windowing import make_windows
+    from tinyae.train.data.windowing import make_windows
 
     want_scores = ref.evaluate(make_windows(y, L, H)).scores
     assert np.float32([r.score for r in after]).tobytes() == want_scores.tobytes()
@@ -295,7 +297,7 @@ def test_stored_records_that_cannot_be_used_are_ignored_at_boot(host):
 
 def test_a_written_record_is_checked_stored_and_used(host):
     x = calibration_samples(NEED, seed=13) + np.float32([0.2, 0.0, -0.4])
-    record = mirror_of(x).record  # `python -m train calibrate`'s record, computed without the device
+    record = mirror_of(x).record  # `tinyae calibrate`'s record, computed without the device
     msgs = host.send(p.Calib(p.CalibAction.WRITE, 0, record))
     assert acked(msgs, p.MsgType.CALIB)
     assert host.dev.store == record and host.query().record == record

@@ -1,5 +1,5 @@
-"""On-site calibration through the command lines, with the default model: `python -m train calibrate`
-(no device) and `python -m tools calibrate` / `info` / `verify` against the simulated device running
+"""On-site calibration through the command lines, with the default model: `tinyae calibrate`
+(no device) and `tinyae device calibrate` / `info` / `verify` against the simulated device running
 the model's compiled engine (sim://?model=DIR: the real tae_app.c, tae_calib.c and pipeline on the
 host). The record made from a CSV without a device is the device's record, bit for bit; `verify` after
 a calibration stays bit-exact; every refusal and user error ends in one sentence."""
@@ -12,10 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools.cli import main as tools_main
-from train.calibration import CalibSpec
-from train.calibration.record import Record
-from train.cli import main as train_main
+from tinyae.cli import main as tinyae
+from tinyae.train.calibration import CalibSpec
+from tinyae.train.calibration.record import Record
 
 N = 16  # windows per phase
 
@@ -29,7 +28,7 @@ def model(default_model_dir) -> tuple[Path, dict, CalibSpec]:
 @pytest.fixture
 def sim(model):  # type: ignore[no-untyped-def]
     """sim://?model=DIR with empty storage before and after (the simulated device is process-wide)."""
-    from tools.fakeserial import _sim_for
+    from tinyae.tools.simdevice.port import _sim_for
 
     dev = _sim_for(model[0])
     dev.store_fail(0)
@@ -54,7 +53,7 @@ def normal_stretch(model_dir: Path, n: int) -> np.ndarray:
 
 def faulty(n: int, kind: str = "looseness") -> np.ndarray:
     """n samples of the default machine with an obvious fault throughout (train/data/synthetic.py)."""
-    from train.data.synthetic import FAULT_KINDS, SEVERITY, generate
+    from tinyae.train.data.synthetic import FAULT_KINDS, SEVERITY, generate
 
     x, _ = generate(0, n, fault=np.full(n, FAULT_KINDS.index(kind)), severity=np.full(n, SEVERITY[kind][1]))
     return x.astype(np.float32)
@@ -78,13 +77,13 @@ def test_train_calibrate_makes_the_devices_record_and_verify_stays_bit_exact(mod
     csv = write_csv(tmp_path / "site.csv", x, names)
     rec_file, report = tmp_path / "site.bin", tmp_path / "offline.json"
     args = ["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--windows", str(N)]
-    assert train_main([*args, "--out", str(rec_file), "--json", str(report)]) == 0
+    assert tinyae([*args, "--out", str(rec_file), "--json", str(report)]) == 0
     offline = json.loads(report.read_text())
     assert offline["outcome"] == "stored" and offline["numpy_cross_check"]["ok"]
     assert offline["false_alarms"]["after"] <= offline["false_alarms"]["before"]
     # the same recording streamed to the device: its record is the offline one, bit for bit
     out = tmp_path / "device.json"
-    code = tools_main(["calibrate", "--port", port, "--model-dir", str(model_dir), "--csv", str(csv),
+    code = tinyae(["device", "calibrate", "--port", port, "--model-dir", str(model_dir), "--csv", str(csv),
                        "--windows", str(N), "--json", str(out), "--quiet"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     r = json.loads(out.read_text())
@@ -94,7 +93,7 @@ def test_train_calibrate_makes_the_devices_record_and_verify_stays_bit_exact(mod
     assert np.allclose(rec.shift, SITE, atol=0.03) and rec.learned == ["offsets", "threshold"]
     # verify on data from the same site: the reference applies the record, every window bit-exact
     y = np.load(model_dir / "test_vectors.npz")["series"][:4000] + SITE  # normal and faulty windows
-    code = tools_main(["verify", "--port", port, "--model-dir", str(model_dir), "--csv",
+    code = tinyae(["device", "verify", "--port", port, "--model-dir", str(model_dir), "--csv",
                        str(write_csv(tmp_path / "later.csv", y, names)), "--json", str(tmp_path / "v.json"),
                        "--quiet"])  # fmt: skip
     v = json.loads((tmp_path / "v.json").read_text())
@@ -102,15 +101,24 @@ def test_train_calibrate_makes_the_devices_record_and_verify_stays_bit_exact(mod
     assert v["calibration"]["crc"] == f"{rec.crc:08x}" and v["threshold"] == pytest.approx(rec.threshold)
     # info shows the record
     assert (
-        tools_main(
-            ["info", "--port", port, "--model-dir", str(model_dir), "--json", str(tmp_path / "i.json")]
+        tinyae(
+            [
+                "device",
+                "info",
+                "--port",
+                port,
+                "--model-dir",
+                str(model_dir),
+                "--json",
+                str(tmp_path / "i.json"),
+            ]
         )
         == 0
     )
     info = json.loads((tmp_path / "i.json").read_text())["calibration"]
     assert info["state"] == "calibrated" and info["record"]["crc"] == f"{rec.crc:08x}"
     # factory values again
-    assert tools_main(["calibrate", "--port", port, "--model-dir", str(model_dir), "--factory"]) == 0
+    assert tinyae(["device", "calibrate", "--port", port, "--model-dir", str(model_dir), "--factory"]) == 0
     assert dev.store is None
 
 
@@ -120,10 +128,12 @@ def test_a_record_made_offline_is_installed(model, sim, tmp_path):
     x = normal_stretch(model_dir, spec.total_samples(N)) - SITE
     csv = write_csv(tmp_path / "site.csv", x, m["window"]["channel_names"])
     rec_file = tmp_path / "site.bin"
-    assert train_main(["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--windows", str(N),
+    assert tinyae(["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--windows", str(N),
                        "--out", str(rec_file)]) == 0  # fmt: skip
     assert (
-        tools_main(["calibrate", "--port", port, "--model-dir", str(model_dir), "--record", str(rec_file)])
+        tinyae(
+            ["device", "calibrate", "--port", port, "--model-dir", str(model_dir), "--record", str(rec_file)]
+        )
         == 0
     )
     assert dev.store == rec_file.read_bytes()
@@ -143,12 +153,10 @@ def test_data_that_are_not_normal_are_refused_on_the_device_and_offline(model, s
     names = m["window"]["channel_names"]
     bad = faulty(spec.total_samples(N))
     csv = write_csv(tmp_path / "faulty.csv", bad, names)
-    assert (
-        train_main(["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--windows", str(N)]) == 2
-    )
+    assert tinyae(["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--windows", str(N)]) == 2
     msg = one_sentence(capsys)
     assert "the calibration was refused" in msg and "the data were not normal" in msg
-    code = tools_main(["calibrate", "--port", port, "--model-dir", str(model_dir), "--csv", str(csv),
+    code = tinyae(["device", "calibrate", "--port", port, "--model-dir", str(model_dir), "--csv", str(csv),
                        "--windows", str(N), "--quiet"])  # fmt: skip
     assert code == 2 and "the data were not normal" in one_sentence(capsys)
     assert dev.store is None  # nothing stored, the factory values stay in use
@@ -184,9 +192,7 @@ def test_offline_calibration_user_errors(model, tmp_path, capsys, case):
         expect = "none.csv"
     elif case != "labelled":
         write_csv(csv, x, names)
-    code = train_main(
-        ["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--windows", str(windows)]
-    )
+    code = tinyae(["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--windows", str(windows)])
     assert code == 2
     assert expect in one_sentence(capsys)
 
@@ -194,23 +200,23 @@ def test_offline_calibration_user_errors(model, tmp_path, capsys, case):
 def test_device_side_user_errors(model, sim, tmp_path, capsys):
     model_dir, m, spec = model
     port, dev = sim
-    base = ["calibrate", "--port", port, "--model-dir", str(model_dir)]
-    assert tools_main([*base, "--record", str(tmp_path / "none.bin")]) == 2
+    base = ["device", "calibrate", "--port", port, "--model-dir", str(model_dir)]
+    assert tinyae([*base, "--record", str(tmp_path / "none.bin")]) == 2
     assert "does not exist" in one_sentence(capsys)
     (tmp_path / "junk.bin").write_bytes(b"not a record")
-    assert tools_main([*base, "--record", str(tmp_path / "junk.bin")]) == 2
+    assert tinyae([*base, "--record", str(tmp_path / "junk.bin")]) == 2
     assert "is not a tinyae calibration record" in one_sentence(capsys)
     # a record of another model: refused before it reaches the device
     x = normal_stretch(model_dir, spec.total_samples(N))
     csv = write_csv(tmp_path / "s.csv", x, m["window"]["channel_names"])
-    assert train_main(["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--windows", str(N),
+    assert tinyae(["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--windows", str(N),
                        "--out", str(tmp_path / "r.bin")]) == 0  # fmt: skip
     rec = Record.from_bytes((tmp_path / "r.bin").read_bytes())
     other = Record(**{**rec.__dict__, "model_sha256": bytes(32)}).to_bytes()
     (tmp_path / "other.bin").write_bytes(other)
     capsys.readouterr()
-    assert tools_main([*base, "--record", str(tmp_path / "other.bin")]) == 2
+    assert tinyae([*base, "--record", str(tmp_path / "other.bin")]) == 2
     assert "cannot be used by this model's firmware (other model)" in one_sentence(capsys)
-    assert tools_main([*base, "--windows", str(spec.windows + 1), "--csv", str(tmp_path / "s.csv")]) == 2
+    assert tinyae([*base, "--windows", str(spec.windows + 1), "--csv", str(tmp_path / "s.csv")]) == 2
     assert "outside what" in one_sentence(capsys)
     assert dev.store is None

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools import protocol_vectors as pv
-from train.calibration.mirror import SCORE_RTOL, STATS_RTOL
-from train.calibration.native import EV_CORRECTION, EV_DONE, EV_NONE, NativeCalib
-from train.calibration.record import OUTCOMES, VERDICTS, Record
-from train.calibration.spec import CalibSpec, from_values
+from tinyae.tools.simdevice import vectors as pv
+from tinyae.train.calibration.mirror import SCORE_RTOL, STATS_RTOL
+from tinyae.train.calibration.native import EV_CORRECTION, EV_DONE, EV_NONE, NativeCalib
+from tinyae.train.calibration.record import OUTCOMES, VERDICTS, Record
+from tinyae.train.calibration.spec import CalibSpec, from_values
 
 CFG = pv.CONFIG
 C = CFG["channels"]
@@ -301,10 +301,10 @@ def test_statistics_only_keeps_the_factory_threshold(tmp_path):
 def test_the_models_threshold_method_maps_onto_the_devices_or_is_refused():
     """target_fpr is the nearest-rank (1 - fpr) order statistic, the same window the host picks;
     a threshold.factor has no device equivalent, so a site threshold would silently lose it: refused."""
-    from train.calibrate import calibrate
-    from train.calibration.spec import _method
-    from train.config import ThresholdConfig
-    from train.errors import UserError
+    from tinyae.errors import UserError
+    from tinyae.train.calibrate import calibrate
+    from tinyae.train.calibration.spec import _method
+    from tinyae.train.config import ThresholdConfig
 
     scores = np.random.default_rng(3).gamma(2.0, 1.0, 1000)
     for fpr in (0.005, 0.01, 0.1, 0.37):

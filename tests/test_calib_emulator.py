@@ -17,13 +17,12 @@ import numpy as np
 import pytest
 
 from tests.conftest import has_arm_toolchain
-from tools import protocol as p
-from tools.cli import main as tools_main
-from tools.device import Device, open_port
-from tools.emulator import EXIT_STORE_FAULT, STORE_FILE, Emulator, build_image
-from train.calibration import CalibSpec
-from train.calibration.record import Record
-from train.cli import main as train_main
+from tinyae.cli import main as tinyae
+from tinyae.tools.emulator.qemu import EXIT_STORE_FAULT, STORE_FILE, Emulator, build_image
+from tinyae.tools.link import protocol as p
+from tinyae.tools.link.device import Device, open_port
+from tinyae.train.calibration import CalibSpec
+from tinyae.train.calibration.record import Record
 
 pytestmark = [
     pytest.mark.emulator,
@@ -42,7 +41,7 @@ def model(default_model_dir) -> tuple[Path, dict, CalibSpec]:
 
 def synthetic(n: int, fault: str | None = None) -> np.ndarray:
     """The default machine's signal (the model's training source), optionally with an obvious fault."""
-    from train.data.synthetic import FAULT_KINDS, SEVERITY, generate
+    from tinyae.train.data.synthetic import FAULT_KINDS, SEVERITY, generate
 
     if fault is None:
         x, _ = generate(0, n)
@@ -59,7 +58,8 @@ def write_csv(path: Path, x: np.ndarray, names: list[str]) -> Path:
 
 
 def cli(*args: str) -> int:
-    return tools_main(list(args))
+    """`tinyae device ARGS`."""
+    return tinyae(["device", *args])
 
 
 def session(emu: Emulator) -> tuple[Device, p.Info]:
@@ -80,7 +80,7 @@ def wait_boot(dev: Device, timeout: float = 10.0) -> p.Boot:
 def offline_record(model_dir: Path, names: list[str], tmp_path: Path, x: np.ndarray) -> bytes:
     csv = write_csv(tmp_path / "offline.csv", x, names)
     out = tmp_path / "offline.bin"
-    assert train_main(["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--windows", str(N),
+    assert tinyae(["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--windows", str(N),
                        "--out", str(out)]) == 0  # fmt: skip
     return out.read_bytes()
 
@@ -291,8 +291,8 @@ def test_the_image_built_to_calibrate_at_first_boot_does_it_once(model, calib_bo
 def test_the_calibration_memory_is_fixed_and_counted(model, default_elf):
     """No heap: the state is static, sized at build time from TAE_CALIB_WINDOWS; the manifest's
     ram_bytes (the budget estimate's term) is what the linked image holds, and the gate counts it."""
-    from tools.budget.elf import read_elf
-    from tools.budget.estimate import estimate_from_manifest
+    from tinyae.tools.budget.elf import read_elf
+    from tinyae.tools.budget.estimate import estimate_from_manifest
 
     _, m, spec = model
     img = read_elf(default_elf)

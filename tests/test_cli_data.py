@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools import protocol as p
-from tools.cli import main
-from tools.device import Device, windows_for
-from tools.fakeserial import sim_model_dir, sim_series
-from tools.protocol_vectors import CONFIG
-from train import config
+from tinyae.cli import main as tinyae
+from tinyae.tools.link import protocol as p
+from tinyae.tools.link.device import Device, windows_for
+from tinyae.tools.simdevice.port import sim_model_dir, sim_series
+from tinyae.tools.simdevice.vectors import CONFIG
+from tinyae.train import config
 
 N = 1600
 L, H = 32, 16
@@ -45,7 +45,7 @@ def machine_csv(path: Path, *, step_ms: int = 10, order: tuple[str, ...] | None 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from train.pipeline import run
+    from tinyae.train.pipeline import run
 
     d = tmp_path_factory.mktemp("cli_data")
     data = machine_csv(d / "machine.csv")
@@ -82,7 +82,7 @@ def test_the_manifest_carries_the_data_settings(trained):
 
 def _verify(model: Path, tmp_path: Path, *extra: str) -> tuple[int, dict]:
     out = tmp_path / "v.json"
-    code = main(["verify", "--port", f"sim://?model={model}", "--model-dir", str(model), "--json", str(out),
+    code = tinyae(["device", "verify", "--port", f"sim://?model={model}", "--model-dir", str(model), "--json", str(out),
                  "--quiet", *extra])  # fmt: skip
     return code, json.loads(out.read_text()) if out.is_file() else {}
 
@@ -108,6 +108,7 @@ def test_stream_csv_matches_columns_by_name_whatever_their_order(trained, tmp_pa
     for f in (data, shuffled):
         out = tmp_path / f"{f.stem}.out.csv"
         args = [
+            "device",
             "stream",
             "--port",
             f"sim://?model={d / 'model'}",
@@ -116,7 +117,7 @@ def test_stream_csv_matches_columns_by_name_whatever_their_order(trained, tmp_pa
             "--csv",
             str(f),
         ]
-        assert main([*args, "--out", str(out), "--quiet"]) == 0
+        assert tinyae([*args, "--out", str(out), "--quiet"]) == 0
         with out.open() as fh:
             scores.append([float(row["score"]) for row in csv.DictReader(fh)])
     assert scores[0] == scores[1] and len(scores[0]) == windows_for(N, L, H)
@@ -126,7 +127,7 @@ def test_stream_csv_matches_columns_by_name_whatever_their_order(trained, tmp_pa
 def test_a_file_at_another_rate_is_refused(trained, tmp_path, capsys, command):
     d, _ = trained
     slow = machine_csv(tmp_path / "slow.csv", step_ms=20)
-    code = main([command, "--port", f"sim://?model={d / 'model'}", "--model-dir", str(d / "model"),
+    code = tinyae(["device", command, "--port", f"sim://?model={d / 'model'}", "--model-dir", str(d / "model"),
                  "--csv", str(slow), "--quiet"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2
@@ -142,8 +143,8 @@ def sim_dir(tmp_path: Path) -> Path:
 
 def _sim_verify(model_dir: Path, tmp_path: Path, *extra: str) -> tuple[int, dict]:
     out = tmp_path / "verify.json"
-    code = main(["verify", "--port", extra[0] if extra and extra[0].startswith("sim") else "sim://",
-                 "--model-dir", str(model_dir), "--reference", "sim-stub", "--json", str(out), "--quiet",
+    code = tinyae(["device", "verify", "--port", extra[0] if extra and extra[0].startswith("sim") else "sim://",
+                 "--model-dir", str(model_dir), "--json", str(out), "--quiet",
                  *[e for e in extra if not e.startswith("sim")]])  # fmt: skip
     return code, json.loads(out.read_text())
 
@@ -168,8 +169,8 @@ def test_verify_a_subset_of_a_long_stream(sim_dir, tmp_path):
 
 
 def test_verify_every_reports_windows_by_their_number_in_the_series(sim_dir, tmp_path, monkeypatch):
-    from tools.commands import verify as verify_cmd
-    from tools.fakeserial import SimStubReference
+    from tinyae.tools.commands import verify as verify_cmd
+    from tinyae.tools.testing.simstub import SimStubReference
 
     class Off:  # the host reference is off by one LSB on the 4th piece's window
         calls = 0
@@ -184,15 +185,25 @@ def test_verify_every_reports_windows_by_their_number_in_the_series(sim_dir, tmp
             Off.calls += 1
             return r
 
-    monkeypatch.setattr(verify_cmd, "make_reference", lambda kind, art: Off(art.require()))
+    monkeypatch.setattr(verify_cmd, "make_reference", lambda art: Off(art.require()))
     code, r = _sim_verify(sim_dir, tmp_path, "--every", "2")
     assert code == 1 and r["first_output_mismatches"][0]["window"] == 6  # piece 3 = window 3 * 2
 
 
 def test_record_that_gets_no_sample_does_not_exit_0(tmp_path, capsys):
     out = tmp_path / "none.csv"
-    code = main(
-        ["record", "--port", "sim://?sensor_rate=0.5", "--duration", "0.3", "--out", str(out), "--quiet"]
+    code = tinyae(
+        [
+            "device",
+            "record",
+            "--port",
+            "sim://?sensor_rate=0.5",
+            "--duration",
+            "0.3",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
     )
     err = capsys.readouterr().err
     assert code == 1 and "no sample arrived" in err
@@ -209,26 +220,53 @@ def test_a_device_without_a_sample_rate_is_refused_where_it_matters(sim_dir, tmp
 
     monkeypatch.setattr(Device, "handshake", no_rate)
     assert (
-        main(["record", "--port", "sim://", "--samples", "10", "--out", str(tmp_path / "r.csv"), "--quiet"])
+        tinyae(
+            [
+                "device",
+                "record",
+                "--port",
+                "sim://",
+                "--samples",
+                "10",
+                "--out",
+                str(tmp_path / "r.csv"),
+                "--quiet",
+            ]
+        )
         == 2
     )
     assert "sample rate of 0 Hz" in capsys.readouterr().err
-    code = main(["stream", "--port", "sim://", "--model-dir", str(sim_dir), "--realtime", "--quiet"])
+    code = tinyae(
+        ["device", "stream", "--port", "sim://", "--model-dir", str(sim_dir), "--realtime", "--quiet"]
+    )
     assert code == 2 and "--realtime needs the model's sample rate" in capsys.readouterr().err
 
 
 def test_monitor_that_gets_no_sample_does_not_exit_0(sim_dir, capsys):
     port = "sim://?sensor_rate=0.5"
-    code = main(["monitor", "--port", port, "--model-dir", str(sim_dir), "--duration", "0.3", "--quiet"])
+    code = tinyae(
+        ["device", "monitor", "--port", port, "--model-dir", str(sim_dir), "--duration", "0.3", "--quiet"]
+    )
     assert code == 1 and "no sample arrived" in capsys.readouterr().err
 
 
 def test_a_csv_shorter_than_a_window_is_refused_not_streamed_to_nothing(sim_dir, tmp_path, capsys):
     short = tmp_path / "short.csv"
     short.write_text("ch0,ch1,ch2\n" + "".join(f"{i},{i},{i}\n" for i in range(5)))
-    for command, extra in (("stream", []), ("verify", ["--reference", "sim-stub"])):
-        code = main(
-            [command, "--port", "sim://", "--model-dir", str(sim_dir), "--csv", str(short), "--quiet", *extra]
+    for command, extra in (("stream", []), ("verify", [])):
+        code = tinyae(
+            [
+                "device",
+                command,
+                "--port",
+                "sim://",
+                "--model-dir",
+                str(sim_dir),
+                "--csv",
+                str(short),
+                "--quiet",
+                *extra,
+            ]
         )
         err = capsys.readouterr().err
         assert code == 2 and "fewer than one window" in err and "nothing would be computed" in err

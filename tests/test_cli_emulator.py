@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, has_arm_toolchain
-from tools.cli import main
-from tools.fakeserial import sim_model_dir
+from tinyae.cli import main as tinyae
+from tinyae.tools.simdevice.port import sim_model_dir
 
 pytestmark = [
     pytest.mark.emulator,
@@ -36,8 +36,8 @@ def build_firmware(model_dir: Path, out: Path) -> Path:
 def test_verify_default_model_on_the_emulator(default_model_dir, default_elf, tmp_path, capsys):
     report = tmp_path / "verify.json"
     t0 = time.monotonic()
-    code = main(
-        ["verify", "--emulator", str(default_elf), "--model-dir", str(default_model_dir),
+    code = tinyae(
+        ["device", "verify", "--emulator", str(default_elf), "--model-dir", str(default_model_dir),
          "--json", str(report), "--markdown", str(tmp_path / "verify.md"), "--quiet"]
     )  # fmt: skip
     elapsed = time.monotonic() - t0
@@ -61,11 +61,16 @@ def test_verify_default_model_on_the_emulator(default_model_dir, default_elf, tm
 
 def test_info_and_model_mismatch_at_the_handshake(default_model_dir, default_elf, tmp_path, capsys):
     sha = json.loads((default_model_dir / "manifest.json").read_text())["model"]["sha256"]
-    assert main(["info", "--emulator", str(default_elf), "--model-dir", str(default_model_dir)]) == 0
+    assert (
+        tinyae(["device", "info", "--emulator", str(default_elf), "--model-dir", str(default_model_dir)]) == 0
+    )
     out = capsys.readouterr().out
     assert sha in out and "matches" in out and "qemu-mps2-an386" in out
     other = sim_model_dir(tmp_path / "other")  # artifacts of another model
-    assert main(["verify", "--emulator", str(default_elf), "--model-dir", str(other), "--quiet"]) == 2
+    assert (
+        tinyae(["device", "verify", "--emulator", str(default_elf), "--model-dir", str(other), "--quiet"])
+        == 2
+    )
     err = capsys.readouterr().err
     assert (
         sha[:12] in err and "000102030405" in err and "flash the firmware built from these artifacts" in err
@@ -74,15 +79,15 @@ def test_info_and_model_mismatch_at_the_handshake(default_model_dir, default_elf
 
 def test_record_train_verify_round_trip(default_model_dir, default_elf, tmp_path):
     capture = tmp_path / "capture.csv"
-    code = main(
-        ["record", "--emulator", str(default_elf), "--model-dir", str(default_model_dir),
+    code = tinyae(
+        ["device", "record", "--emulator", str(default_elf), "--model-dir", str(default_model_dir),
          "--samples", "3000", "--out", str(capture), "--label", "0", "--quiet"]
     )  # fmt: skip
     assert code == 0
     assert len(capture.read_text().splitlines()) == 3001
     model = tmp_path / "rt_model"
     train = subprocess.run(
-        [sys.executable, "-m", "train", "model", "--config", "configs/default.toml",
+        [sys.executable, "-m", "tinyae", "model", "--config", "configs/default.toml",
          "--set", "data.source=csv", "--set", f'data.paths=["{capture}"]', "--set", "train.epochs=5",
          "--out", str(model), "--quiet"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
@@ -90,14 +95,24 @@ def test_record_train_verify_round_trip(default_model_dir, default_elf, tmp_path
     assert train.returncode == 0, train.stderr[-2000:]
     elf = build_firmware(model, tmp_path / "fw")
     report = tmp_path / "rt.json"
-    code = main(
-        ["verify", "--emulator", str(elf), "--model-dir", str(model), "--json", str(report), "--quiet"]
+    code = tinyae(
+        [
+            "device",
+            "verify",
+            "--emulator",
+            str(elf),
+            "--model-dir",
+            str(model),
+            "--json",
+            str(report),
+            "--quiet",
+        ]
     )
     r = json.loads(report.read_text())
     assert code == 0, r
     assert r["ok"] and r["output_mismatches"] == 0 and r["windows_compared"] > 0
     # and the recorded CSV itself streams through the new model bit-exact
-    code = main(["verify", "--emulator", str(elf), "--model-dir", str(model), "--csv", str(capture),
+    code = tinyae(["device", "verify", "--emulator", str(elf), "--model-dir", str(model), "--csv", str(capture),
                  "--json", str(report), "--quiet"])  # fmt: skip
     r = json.loads(report.read_text())
     assert code == 0 and r["windows_compared"] == (3000 - 64) // 32 + 1
@@ -107,7 +122,7 @@ def test_a_vae_model_verifies_bit_exact_on_the_emulator(tmp_path):
     # the VAE trains with a sampled latent and a KL term; what ships is its mean path + decoder
     model = tmp_path / "vae_model"
     train = subprocess.run(
-        [sys.executable, "-m", "train", "model", "--config", "configs/default.toml",
+        [sys.executable, "-m", "tinyae", "model", "--config", "configs/default.toml",
          "--set", "model.variant=vae", "--set", "model.kl_weight=0.01", "--set", "train.epochs=8",
          "--out", str(model), "--quiet"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
@@ -118,8 +133,18 @@ def test_a_vae_model_verifies_bit_exact_on_the_emulator(tmp_path):
     assert [la["activation"] for la in manifest["model"]["layers"]] == ["relu", "linear", "relu", "linear"]
     elf = build_firmware(model, tmp_path / "fw")
     report = tmp_path / "vae.json"
-    code = main(
-        ["verify", "--emulator", str(elf), "--model-dir", str(model), "--json", str(report), "--quiet"]
+    code = tinyae(
+        [
+            "device",
+            "verify",
+            "--emulator",
+            str(elf),
+            "--model-dir",
+            str(model),
+            "--json",
+            str(report),
+            "--quiet",
+        ]
     )
     r = json.loads(report.read_text())
     assert code == 0, r

@@ -12,14 +12,15 @@ import numpy as np
 import pytest
 import serial
 
-from tools import protocol as p
-from tools.cli import main
-from tools.commands import ports as ports_cmd
-from tools.commands import verify as verify_cmd
-from tools.device import windows_for
-from tools.fakeserial import SimStubReference, default_sensor, sim_manifest, sim_model_dir, sim_series
-from tools.protocol_vectors import CONFIG
-from train.data import load_csv, make_windows
+from tinyae.cli import main as tinyae
+from tinyae.tools.commands import ports as ports_cmd
+from tinyae.tools.commands import verify as verify_cmd
+from tinyae.tools.link import protocol as p
+from tinyae.tools.link.device import windows_for
+from tinyae.tools.simdevice.port import default_sensor, sim_manifest, sim_model_dir, sim_series
+from tinyae.tools.simdevice.vectors import CONFIG
+from tinyae.tools.testing.simstub import SimStubReference
+from tinyae.train.data import load_csv, make_windows
 
 L, H, C = CONFIG["window_len"], CONFIG["hop"], CONFIG["channels"]
 N_SAMPLES = 200
@@ -32,7 +33,8 @@ def model_dir(tmp_path: Path) -> Path:
 
 
 def run(*argv: str) -> int:
-    return main([*argv])
+    """`tinyae device ARGV` (`tinyae ports` for ports)."""
+    return tinyae([*argv] if argv[0] == "ports" else ["device", *argv])
 
 
 def reference_scores(series: np.ndarray) -> np.ndarray:
@@ -135,7 +137,6 @@ def test_csv_columns_are_matched_to_the_model_by_name(model_dir, tmp_path, capsy
             *args,
             "--csv",
             str(unrelated),
-            *(("--reference", "sim-stub") if command == "verify" else ()),
         )
         == 2
     )
@@ -167,7 +168,7 @@ def test_stream_realtime_paces_at_the_sample_rate(model_dir, tmp_path):
 def _verify(model_dir: Path, tmp_path: Path, port: str = "sim://", *extra: str) -> tuple[int, dict]:
     out = tmp_path / "verify.json"
     code = run(
-        "verify", "--port", port, "--model-dir", str(model_dir), "--reference", "sim-stub",
+        "verify", "--port", port, "--model-dir", str(model_dir),
         "--json", str(out), "--markdown", str(tmp_path / "verify.md"), "--quiet", *extra,
     )  # fmt: skip
     return code, json.loads(out.read_text())
@@ -193,7 +194,7 @@ def test_verify_reports_mismatch_positions(model_dir, tmp_path, monkeypatch):
             r.output_q[3, 5] = np.int8(r.output_q[3, 5] + 1 if r.output_q[3, 5] < 127 else 126)
             return r
 
-    monkeypatch.setattr(verify_cmd, "make_reference", lambda kind, art: Off(art.require()))
+    monkeypatch.setattr(verify_cmd, "make_reference", lambda art: Off(art.require()))
     code, r = _verify(model_dir, tmp_path)
     assert code == 1 and not r["ok"]
     assert r["output_mismatches"] == 1
@@ -338,7 +339,7 @@ class _TextDevice:
     ],
 )
 def test_no_handshake_sentences(monkeypatch, capsys, payload, expect):
-    from tools.commands import common
+    from tinyae.tools.commands import common
 
     monkeypatch.setattr(common, "open_port", lambda port, baud: _TextDevice(payload))
     assert run("info", "--port", "fake", "--timeout", "0.3") == 2
@@ -346,7 +347,7 @@ def test_no_handshake_sentences(monkeypatch, capsys, payload, expect):
 
 
 def test_wrong_protocol_version_is_named(monkeypatch, capsys):
-    from tools.commands import common
+    from tinyae.tools.commands import common
 
     payload = p.encode_payload(p.Hello(), 0)
     bad = bytearray(payload)

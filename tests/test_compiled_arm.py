@@ -20,8 +20,8 @@ import pytest
 import random_models as rm
 from test_compiled_bitexact import narrow_per_channel
 
-from train.compiled import render
-from train.hostbuild import CORE_DIR, ROOT
+from tinyae.hostbuild import CORE_DIR, ROOT
+from tinyae.train.compiled import render
 
 SRC = CORE_DIR / "src"
 TARGET = ROOT / "firmware" / "targets" / "mps2_an386"
@@ -216,8 +216,8 @@ def _hash(ref: np.ndarray) -> int:
 
 
 def _stage_names(model: bytes) -> list[str]:
-    from train.compiled.lower import FcStage, lower
-    from train.compiled.tflite_model import read_tflite
+    from tinyae.train.compiled.lower import FcStage, lower
+    from tinyae.train.compiled.tflite_model import read_tflite
 
     names = []
     for st in lower(read_tflite(model)).stages:
@@ -320,7 +320,7 @@ def test_dsp_kernels_random_models_bitexact_on_qemu(kernel_opt, tmp_path) -> Non
 def test_fast_requantization_edges_on_qemu(tmp_path) -> None:
     """The SMMULR/SMMLAR requantization on the Cortex-M4 equals TFLite's MultiplyByQuantizedMultiplier
     plus the zero point on the edges of its domain (the same cases as the host test)."""
-    from train.compiled import quant
+    from tinyae.train.compiled import quant
 
     cases = rm.fast_requant_cases(np.random.default_rng(6))
     rows = ",\n".join(f"{{{a}, {m}, {s}, {z}}}" for a, m, s, z in cases)

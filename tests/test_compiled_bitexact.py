@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import random_models as rm
 
-from train.compiled import render
-from train.compiled.lower import FcStage, kernel_words, lower, padded_bias, quant_params
-from train.compiled.tflite_model import read_tflite
-from train.hostbuild import CORE_DIR, build_shared, load
+from tinyae.hostbuild import CORE_DIR, build_shared, load
+from tinyae.train.compiled import render
+from tinyae.train.compiled.lower import FcStage, kernel_words, lower, padded_bias, quant_params
+from tinyae.train.compiled.tflite_model import read_tflite
 
 SRC = CORE_DIR / "src"
 N_MODELS = 320
@@ -236,7 +236,7 @@ def test_generated_c_bitexact(tmp_path) -> None:
 
 def test_multiply_by_quantized_multiplier_edges(kernels) -> None:
     """C requantization vs the Python reimplementation on edge values (saturation, ties, big shifts)."""
-    from train.compiled import quant
+    from tinyae.train.compiled import quant
 
     rng = np.random.default_rng(5)
     xs = [0, 1, -1, 2**31 - 1, -(2**31), 12345, -12345, 1 << 20, -(1 << 20)]
@@ -255,7 +255,7 @@ def test_multiply_by_quantized_multiplier_edges(kernels) -> None:
 def test_fast_requantization_edges(kernels) -> None:
     """The kernels' short requantization (portable C) equals TFLite's MultiplyByQuantizedMultiplier
     plus the zero point on the edges of the domain the generator allows it on."""
-    from train.compiled import quant
+    from tinyae.train.compiled import quant
 
     cases = rm.fast_requant_cases(np.random.default_rng(6))
     assert len(cases) > 1000
@@ -266,7 +266,7 @@ def test_fast_requantization_edges(kernels) -> None:
 
 @pytest.mark.parametrize("scale", [1.0, 0.5, 0.75, 1e-12, 3.0e-10, 0.999999999, 1.5, 1234.5678])
 def test_quantize_multiplier_reconstructs_scale(scale) -> None:
-    from train.compiled import quant
+    from tinyae.train.compiled import quant
 
     m, s = quant.quantize_multiplier(scale)
     if m == 0:

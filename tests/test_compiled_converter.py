@@ -14,8 +14,8 @@ import pytest
 import random_models as rm
 from test_compiled_bitexact import FcLayer, run_stages
 
-from train.compiled import check_ops, generate
-from train.hostbuild import CORE_DIR, build_shared, load
+from tinyae.hostbuild import CORE_DIR, build_shared, load
+from tinyae.train.compiled import check_ops, generate
 
 SRC = CORE_DIR / "src"
 
@@ -54,7 +54,7 @@ def _keras_models():
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    from train.quantize import convert, fully_connected_per_channel
+    from tinyae.train.quantize import convert, fully_connected_per_channel
 
     out = []
     rng = np.random.default_rng(3)

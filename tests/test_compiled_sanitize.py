@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import random_models as rm
 
-from train.compiled import render
-from train.hostbuild import CORE_DIR, FP_FLAGS, ROOT, SANITIZE_FLAGS, WARNING_FLAGS
+from tinyae.hostbuild import CORE_DIR, FP_FLAGS, ROOT, SANITIZE_FLAGS, WARNING_FLAGS
+from tinyae.train.compiled import render
 
 SRC = CORE_DIR / "src"
 DRIVER = ROOT / "firmware" / "tests" / "compiled_driver.c"

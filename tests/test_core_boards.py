@@ -97,7 +97,7 @@ def fake_pio(tmp_path: Path, text: str, rc: int, weights: str = "per_tensor") ->
 
 def run_wrapper(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tools.pio", *args],
+        [sys.executable, "-m", "tinyae", "pio", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -146,8 +146,8 @@ def test_success_passes_output(tmp_path: Path) -> None:
 
 def test_make_targets_wrap_the_helper() -> None:
     for target, board, expect in [
-        ("build", "esp32dev_compiled", "-m tools.pio run -e esp32dev_compiled"),
-        ("flash", "nano33ble", "-m tools.pio run -e nano33ble -t upload --upload-port /dev/ttyACM7"),
+        ("build", "esp32dev_compiled", "-m tinyae pio run -e esp32dev_compiled"),
+        ("flash", "nano33ble", "-m tinyae pio run -e nano33ble -t upload --upload-port /dev/ttyACM7"),
     ]:
         proc = subprocess.run(
             ["make", "-n", target, f"BOARD={board}", "PORT=/dev/ttyACM7"],
@@ -159,9 +159,9 @@ def test_make_targets_wrap_the_helper() -> None:
         assert proc.returncode == 0, proc.stderr
         assert expect in proc.stdout
     proc = subprocess.run(
-        ["make", "-n", "monitor", "PORT=/dev/ttyUSB1"], cwd=ROOT, capture_output=True, text=True
+        ["make", "-n", "serial-monitor", "PORT=/dev/ttyUSB1"], cwd=ROOT, capture_output=True, text=True
     )
-    assert "-m tools.pio device monitor -b 115200 -p /dev/ttyUSB1" in proc.stdout
+    assert "-m tinyae pio device monitor -b 115200 -p /dev/ttyUSB1" in proc.stdout
     proc = subprocess.run(
         ["make", "-n", "build", "BOARD=esp32dev", "SENSOR=synth"], cwd=ROOT, capture_output=True, text=True
     )

@@ -18,7 +18,7 @@ from test_core_support import (
     stub_engine,
 )
 
-from train import preprocess
+from tinyae.train import preprocess
 
 ENGINE_ERR_INVOKE = -3
 

@@ -1,4 +1,4 @@
-"""tae_quantize_features and tae_score (C, host build) equal train.preprocess bit for bit."""
+"""tae_quantize_features and tae_score (C, host build) equal tinyae.train.preprocess bit for bit."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from test_core_support import Config, Pipeline
 
-from train import preprocess
+from tinyae.train import preprocess
 
 
 def special_windows(cfg: Config, rng: np.random.Generator, n: int) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from test_core_support import CORE_SRC, FW_TESTS, PIPELINE_SOURCES, Config, Pipeline, Windows
 
-from train import hostbuild
+from tinyae import hostbuild
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from train import hostbuild
-from train.export import frontend_defines
-from train.frontend import FrontendSpec
+from tinyae import hostbuild
+from tinyae.train.export import frontend_defines
+from tinyae.train.frontend import FrontendSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE_SRC = ROOT / "firmware" / "lib" / "tinyae" / "src"

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from train.data import Series, load_csv, load_ucr, require_labels
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.train.data import Series, load_csv, load_ucr, require_labels
 
 
 def write(tmp_path: Path, name: str, text: str | bytes) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from tests.conftest import ROOT
-from train.data import load_csv
+from tinyae.train.data import load_csv
 
 ROWS = 600_000
 
@@ -30,7 +30,7 @@ def big_csv(path: Path, rows: int = ROWS) -> Path:
 MEASURE = """
 import resource, sys
 from pathlib import Path
-from train.data import load_csv
+from tinyae.train.data import load_csv
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 (s,) = load_csv(Path(sys.argv[1]))
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -39,7 +39,7 @@ print(s.values.nbytes, (after - before) * 1024, len(s))
 
 
 def test_reading_reports_progress_and_stays_within_a_small_multiple_of_the_data(tmp_path):
-    from train.progress import MIN_BYTES, file_progress
+    from tinyae.train.progress import MIN_BYTES, file_progress
 
     p = big_csv(tmp_path / "big.csv")
     size = p.stat().st_size

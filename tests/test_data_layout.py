@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from train import config
-from train.data import load_csv, prepare
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.train import config
+from tinyae.train.data import load_csv, prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,7 +48,7 @@ def test_counter_and_id_columns_are_left_out_and_named(tmp_path):
     left = s.meta["columns"]["left_out"]
     assert left["sample"] == "the same whole number (7) on every row: a file or run id"
     assert left["idx"] == "a counter (0..199, step 1, 1 restart)"
-    from train.summary import channels_line
+    from tinyae.train.summary import channels_line
 
     line = channels_line(
         {"channels": list(s.channel_names), "channels_selected_by": "every numeric column", "left_out": left}
@@ -147,7 +147,7 @@ def test_bad_layouts_are_one_sentence(tmp_path):
 
 # ---------------------------------------------------------------------------- label polarity
 def test_label_meaning_is_said_or_printed():
-    from train.data.labels import label_meaning
+    from tinyae.train.data.labels import label_meaning
 
     m = label_meaning(["0", "1", "1"], None, "x")
     assert not m.said and m.text.startswith("0 = normal, 1 = anomaly (assumed; set data.normal = 1")

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from train import config
-from train.data import fit_normalization
-from train.data.splits import DatasetSplits
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.train import config
+from tinyae.train.data import fit_normalization
+from tinyae.train.data.splits import DatasetSplits
 
 ROWS = 3000
 SPIKE_ROW = 500  # data row index; file line = SPIKE_ROW + 2 (header is line 1)
@@ -36,7 +36,7 @@ def recording(tmp_path: Path, spike: float | None = 1e5) -> Path:
 
 
 def train(tmp_path: Path, csv: Path, *overrides: str) -> dict:
-    from train.pipeline import run
+    from tinyae.train.pipeline import run
 
     cfg = config.load(
         None,
@@ -92,8 +92,8 @@ def test_robust_normalization_ignores_one_glitch():
 
 
 def test_screen_leaves_test_data_alone_and_skips_channels_without_spread():
-    from train.data import Series
-    from train.data.outliers import screen
+    from tinyae.train.data import Series
+    from tinyae.train.data.outliers import screen
 
     def series(v: np.ndarray, name: str) -> Series:
         return Series(v.astype(np.float32), None, ("a", "b"), 100.0, name)

@@ -8,9 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from train.data import FAULT_KINDS, make_synthetic
-from train.data.synthetic import SEVERITY, generate, hash32, machine, pca_difficulty, uniform
-from train.hostbuild import CORE_DIR, build_shared, load
+from tinyae.hostbuild import CORE_DIR, build_shared, load
+from tinyae.train.data import FAULT_KINDS, make_synthetic
+from tinyae.train.data.synthetic import SEVERITY, generate, hash32, machine, pca_difficulty, uniform
 
 SRC = CORE_DIR / "src"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from train.data import load_csv
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.train.data import load_csv
 
 N = 400
 
@@ -162,8 +162,8 @@ def test_declared_rate_must_agree_with_the_timestamps(tmp_path):
 
 
 def test_no_timestamp_and_no_rate_is_refused_by_training(tmp_path):
-    from train import config
-    from train.pipeline import run
+    from tinyae.train import config
+    from tinyae.train.pipeline import run
 
     p = tmp_path / "n.csv"
     rng = np.random.default_rng(0)
@@ -176,8 +176,8 @@ def test_no_timestamp_and_no_rate_is_refused_by_training(tmp_path):
 def test_the_issue_file_end_to_end_with_a_spectral_front_end(tmp_path):
     """timestamp,accX,accY,accZ in whole ms at 100 Hz with freq_max_hz = 20: refused until the unit is
     given, then 100 Hz in the manifest (with its origin), the header and the spectral bands."""
-    from train import config
-    from train.pipeline import run
+    from tinyae.train import config
+    from tinyae.train.pipeline import run
 
     rng = np.random.default_rng(5)
     t = np.arange(3000)
@@ -206,8 +206,8 @@ def test_a_test_part_that_is_all_anomalous_is_explained_without_numpy_warnings(t
     """The time split with the last minute anomalous: every test window is anomalous."""
     import warnings
 
-    from train import config
-    from train.pipeline import run
+    from tinyae.train import config
+    from tinyae.train.pipeline import run
 
     rng = np.random.default_rng(6)
     n = 3000

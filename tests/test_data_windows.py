@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from train.data import (
+from tinyae.errors import UserError
+from tinyae.train.data import (
     SPLIT_PROTOCOL,
     Series,
     fit_normalization,
@@ -19,7 +20,6 @@ from train.data import (
     split_series,
     window_labels,
 )
-from train.errors import UserError
 
 HAS_AEON = importlib.util.find_spec("aeon") is not None
 
@@ -163,7 +163,7 @@ def test_daphnet_and_internalbleeding_from_aeon():
 
 
 def test_missing_aeon_is_a_user_error(monkeypatch):
-    import train.data.datasets as ds
+    import tinyae.train.data.datasets as ds
 
     monkeypatch.setattr(ds.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(UserError, match=r"pip install tinyae\[datasets\]"):

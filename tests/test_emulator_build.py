@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from tools.emulator import build_image
+from tinyae.tools.emulator.qemu import build_image
 
 pytestmark = pytest.mark.emulator
 

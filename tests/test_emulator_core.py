@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from tools import protocol
-from tools.emulator import Emulator, build_image
+from tinyae.tools.emulator.qemu import Emulator, build_image
+from tinyae.tools.link import protocol
 
 pytestmark = pytest.mark.emulator
 

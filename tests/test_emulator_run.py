@@ -2,7 +2,7 @@
 repeatable instruction counts, and the runner's errors and cleanup.
 
 Handshake/streaming tests through the real protocol belong with the host tool (they drive the core
-image with `tools/protocol.py`); the core image is only booted here."""
+image with `tools/link/protocol.py`); the core image is only booted here."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import serial
 
-from tools.emulator import ROOT, Emulator, build_image
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.tools.emulator.qemu import ROOT, Emulator, build_image
 
 pytestmark = pytest.mark.emulator
 
@@ -121,7 +121,7 @@ def test_runner_errors_are_user_errors(images, tmp_path: Path) -> None:
 
 def test_cli_prints_url_and_stops_qemu_on_ctrl_c(images) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tools.emulator", "--elf", str(images["stub"])],
+        [sys.executable, "-m", "tinyae", "emulate", "--elf", str(images["stub"])],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -149,7 +149,7 @@ def test_cli_prints_url_and_stops_qemu_on_ctrl_c(images) -> None:
 
 def test_cli_missing_elf_is_a_one_line_error(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "tools.emulator", "--elf", str(tmp_path / "nope.elf")],
+        [sys.executable, "-m", "tinyae", "emulate", "--elf", str(tmp_path / "nope.elf")],
         cwd=ROOT,
         capture_output=True,
         text=True,

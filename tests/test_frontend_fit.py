@@ -8,12 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from train.config import FrontendConfig
-from train.data import make_synthetic, make_windows
-from train.errors import UserError
-from train.frontend import build_spec, extractor
-from train.frontend.fit import check_features, constant_features, fit_log_floor
-from train.frontend.spec import AUTO_FLOOR_DB, FrontendSpec
+from tinyae.errors import UserError
+from tinyae.train.config import FrontendConfig
+from tinyae.train.data import make_synthetic, make_windows
+from tinyae.train.frontend import build_spec, extractor
+from tinyae.train.frontend.fit import check_features, constant_features, fit_log_floor
+from tinyae.train.frontend.spec import AUTO_FLOOR_DB, FrontendSpec
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from train.config import FrontendConfig
-from train.frontend import build_spec, mirror
-from train.frontend.native import NativeFrontend
+from tinyae.train.config import FrontendConfig
+from tinyae.train.frontend import build_spec, mirror
+from tinyae.train.frontend.native import NativeFrontend
 
 STAT_NAMES = ["mean", "rms", "std", "p2p", "crest", "skew", "kurtosis", "zcr"]
 

@@ -13,21 +13,21 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, has_arm_toolchain
-from train.frontend import FrontendSpec, mirror
-from train.frontend.native import NativeFrontend
-from train.reference import HostReference
+from tinyae.train.frontend import FrontendSpec, mirror
+from tinyae.train.frontend.native import NativeFrontend
+from tinyae.train.reference import HostReference
 
 CONFIG = ["frontend.kinds=spectral,stats", "frontend.fft_length=32", "frontend.bins=12", "train.epochs=6"]
 
 
 @pytest.fixture(scope="module")
 def feature_model(tmp_path_factory) -> Path:
-    from train import config
-    from train.pipeline import run
+    from tinyae.train import config
+    from tinyae.train.pipeline import run
 
     out = tmp_path_factory.mktemp("frontend_model")
     cfg = config.load(ROOT / "configs" / "default.toml", CONFIG)
-    run(cfg, out, "python -m train model --set " + " --set ".join(CONFIG), show_progress=False)
+    run(cfg, out, "tinyae model --set " + " --set ".join(CONFIG), show_progress=False)
     return out
 
 
@@ -57,7 +57,16 @@ def test_test_vectors_hold_the_c_features_and_the_reference_inputs(feature_model
 
 def test_a_bad_front_end_config_ends_in_one_sentence(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "train", "model", "--set", "frontend.kinds=fft", "--out", str(tmp_path / "m")],
+        [
+            sys.executable,
+            "-m",
+            "tinyae",
+            "model",
+            "--set",
+            "frontend.kinds=fft",
+            "--out",
+            str(tmp_path / "m"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -91,10 +100,10 @@ needs_arm = pytest.mark.skipif(not has_arm_toolchain(), reason="needs arm-none-e
 def test_device_features_equal_the_host_build_bit_for_bit(
     kw: dict, default_model_dir: Path, tmp_path: Path
 ) -> None:
-    from tools.bench.frontend import compare
-    from train.config import FrontendConfig
-    from train.frontend import build_spec
-    from train.frontend.fit import fit_log_floor
+    from tinyae.tools.bench.frontend import compare
+    from tinyae.train.config import FrontendConfig
+    from tinyae.train.frontend import build_spec
+    from tinyae.train.frontend.fit import fit_log_floor
 
     windows = np.load(default_model_dir / "test_vectors.npz")["windows"][:10].copy()
     spec = fit_log_floor(build_spec(FrontendConfig(**kw), 64, 3, 100.0), windows)
@@ -108,13 +117,13 @@ def test_device_features_equal_the_host_build_bit_for_bit(
 @pytest.mark.emulator
 @needs_arm
 def test_verify_a_feature_model_on_the_emulator(feature_model: Path, tmp_path: Path) -> None:
-    from tools.cli import main
-    from tools.emulator import build_image
+    from tinyae.cli import main as tinyae
+    from tinyae.tools.emulator.qemu import build_image
 
     build_image(tmp_path, app="core", model_dir=feature_model)
     report = tmp_path / "verify.json"
-    code = main(
-        ["verify", "--emulator", str(tmp_path / "tinyae.elf"), "--model-dir", str(feature_model),
+    code = tinyae(
+        ["device", "verify", "--emulator", str(tmp_path / "tinyae.elf"), "--model-dir", str(feature_model),
          "--json", str(report), "--quiet"]
     )  # fmt: skip
     r = json.loads(report.read_text())

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from train.config import FrontendConfig, load
-from train.errors import UserError
-from train.export import frontend_defines
-from train.frontend import FrontendSpec, build_spec
+from tinyae.errors import UserError
+from tinyae.train.config import FrontendConfig, load
+from tinyae.train.export import frontend_defines
+from tinyae.train.frontend import FrontendSpec, build_spec
 
 
 def spec(length: int = 64, channels: int = 3, rate: float = 100.0, **kw) -> FrontendSpec:
@@ -104,7 +104,7 @@ def test_overrides_reach_the_section() -> None:
 
 
 def test_the_budget_estimate_counts_the_front_end() -> None:
-    from tools.budget.estimate import frontend_bytes
+    from tinyae.tools.budget.estimate import frontend_bytes
 
     raw = {"frontend": spec().to_manifest(), "input": {"size": 192}}
     assert frontend_bytes(raw)[:2] == (0, 0)

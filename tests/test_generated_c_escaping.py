@@ -11,12 +11,12 @@ import subprocess
 
 import pytest
 
-from train.export import write_headers
+from tinyae.train.export import write_headers
 
 CORE = "firmware/lib/tinyae/src"
 NAMES = ["ax */ #error broken /*", 'q"u\\o??/te\n??=', "é/*加速度*/\t\x01"]
 COMMAND = (
-    "python -m train model --set data.paths=['recordings/*.csv'] --set 'data.file_labels={\"a/*/b.csv\" = "
+    "tinyae model --set data.paths=['recordings/*.csv'] --set 'data.file_labels={\"a/*/b.csv\" = "
     '"x*/y"}\' ??/ \\ end\\\n */ #error gone /* \udcff'
 )
 FLAGS = ["-Wall", "-Wextra", "-Werror", "-Wcomment", "-Wtrigraphs", "-trigraphs", "-Wdouble-promotion"]
@@ -39,7 +39,7 @@ int main(void) {
 
 @pytest.fixture(scope="module")
 def hostile_dir(default_model_dir, default_manifest, tmp_path_factory):
-    import train.compiled
+    import tinyae.train.compiled
 
     m = copy.deepcopy(default_manifest)
     m["generator"]["command"] = COMMAND
@@ -53,12 +53,12 @@ def hostile_dir(default_model_dir, default_manifest, tmp_path_factory):
     out = tmp_path_factory.mktemp("hostile")
     flat = (default_model_dir / "model_int8.tflite").read_bytes()
     write_headers(m, flat, out)
-    train.compiled.generate(default_model_dir / "model_int8.tflite", out, banner_command=COMMAND)
+    tinyae.train.compiled.generate(default_model_dir / "model_int8.tflite", out, banner_command=COMMAND)
     return out
 
 
 def test_filters_keep_comments_closed_and_strings_exact():
-    from train.export import c_comment, c_string
+    from tinyae.train.export import c_comment, c_string
 
     for s in [*NAMES, COMMAND]:
         text = c_comment(s)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
-from train import config
+from tinyae.train import config
 
 
 def _csv(path: Path, seed: int = 0, n: int = 1500) -> Path:
@@ -27,7 +27,7 @@ def _csv(path: Path, seed: int = 0, n: int = 1500) -> Path:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """A small CSV model trained from configs a.toml (make's view: CONFIG=a.toml MODEL_DIR=model)."""
-    from train.pipeline import run
+    from tinyae.train.pipeline import run
 
     d = tmp_path_factory.mktemp("make_inputs")
     data = _csv(d / "data.csv")
@@ -44,7 +44,7 @@ def make_would_train(d: Path, cfg: str) -> bool:
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    return "-m train model" in proc.stdout
+    return "tinyae model" in proc.stdout
 
 
 def test_make_rebuilds_when_the_config_content_or_the_data_change(built):
@@ -69,7 +69,7 @@ def test_make_rebuilds_when_the_config_content_or_the_data_change(built):
 
 
 def test_stale_reasons_name_what_changed(built, monkeypatch, tmp_path):
-    from train import inputs
+    from tinyae.train import inputs
 
     d, _ = built
     import json
@@ -93,7 +93,7 @@ def test_stale_reasons_name_what_changed(built, monkeypatch, tmp_path):
 
 
 def test_the_check_sets_the_stamp_for_make(built, tmp_path):
-    from train import inputs
+    from tinyae.train import inputs
 
     d, _ = built
     stamp = tmp_path / "stamp"

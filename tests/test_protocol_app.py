@@ -1,6 +1,6 @@
 """The device application (tae_app.c) over the simulated device: handshake, host-stream batches
 with acknowledgements and sequence checks, verification data, settings, sensor-mode telemetry,
-errors and resyncs — everything as the host sees it through tools/protocol.py."""
+errors and resyncs — everything as the host sees it through tools/link/protocol.py."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from tools import protocol as p
-from tools.protocol_sim import SimDevice
-from tools.protocol_vectors import CONFIG
+from tinyae.tools.link import protocol as p
+from tinyae.tools.simdevice.native import SimDevice
+from tinyae.tools.simdevice.vectors import CONFIG
 
 L, H, C = CONFIG["window_len"], CONFIG["hop"], CONFIG["channels"]
 

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tools import protocol as p
-from tools import protocol_vectors as pv
-from tools.protocol_sim import build_codec
+from tinyae.tools.link import protocol as p
+from tinyae.tools.simdevice import vectors as pv
+from tinyae.tools.simdevice.native import build_codec
 
 VECTORS = json.loads(pv.VECTORS_PATH.read_text())
 CFG = pv.CONFIG

@@ -1,4 +1,4 @@
-"""The Python protocol codec (tools/protocol.py): known answers, round trips, the shared vectors,
+"""The Python protocol codec (tools/link/protocol.py): known answers, round trips, the shared vectors,
 and property tests with random frames and random corruption."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tools import protocol as p
-from tools import protocol_vectors as pv
+from tinyae.tools.link import protocol as p
+from tinyae.tools.simdevice import vectors as pv
 
 VECTORS = json.loads(pv.VECTORS_PATH.read_text())
 
@@ -61,7 +61,7 @@ def test_max_frame_matches_vector_config():
 
 
 def test_vectors_file_is_fresh():
-    assert pv.render() == pv.VECTORS_PATH.read_text(), "run python -m tools.protocol_vectors"
+    assert pv.render() == pv.VECTORS_PATH.read_text(), "run python -m tinyae.tools.simdevice.vectors"
 
 
 @pytest.mark.parametrize("vector", VECTORS["vectors"], ids=lambda v: v["name"])

@@ -7,14 +7,14 @@ import subprocess
 
 import pytest
 
-from tools import protocol_sim
+from tinyae.tools.testing import fuzz
 
 pytestmark = pytest.mark.skipif(shutil.which("clang-14") is None, reason="clang-14 is not installed")
 
 
 def test_fuzzer_replays_the_vectors_cleanly(tmp_path):
-    exe = protocol_sim.build_fuzzer()
-    seeds = protocol_sim.seed_corpus(tmp_path / "seeds")
+    exe = fuzz.build_fuzzer()
+    seeds = fuzz.seed_corpus(tmp_path / "seeds")
     proc = subprocess.run([str(exe), "-runs=0", str(seeds)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Done" in proc.stderr or "INITED" in proc.stderr
@@ -22,7 +22,7 @@ def test_fuzzer_replays_the_vectors_cleanly(tmp_path):
 
 @pytest.mark.slow
 def test_fuzz_one_minute_without_a_crash(tmp_path):
-    proc = protocol_sim.run_fuzzer(60, tmp_path)
+    proc = fuzz.run_fuzzer(60, tmp_path)
     crashes = (
         list(tmp_path.glob("crash-*")) + list(tmp_path.glob("leak-*")) + list(tmp_path.glob("timeout-*"))
     )
@@ -34,7 +34,7 @@ def test_fuzz_one_minute_without_a_crash(tmp_path):
 def test_structured_seeds_reach_the_message_handlers(tmp_path):
     # the seeds alone (empty corpus): the structured mode's valid-CRC sessions must complete windows,
     # apply settings and switch modes, so most of tae_app.c runs, not only its error paths
-    cov = protocol_sim.coverage_report(tmp_path / "empty_corpus")
+    cov = fuzz.coverage_report(tmp_path / "empty_corpus")
     app, proto = cov["files"]["tae_app.c"], cov["files"]["tae_protocol.c"]
     assert app["lines"]["percent"] >= 85.0, cov["text"]
     assert app["functions"]["percent"] == 100.0, cov["text"]

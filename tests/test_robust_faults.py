@@ -1,5 +1,5 @@
 """Fault injection between the host tool and the emulated board (QEMU mps2-an386, the real firmware):
-tools/faultproxy.py flips bits, drops, duplicates and inserts bytes, cuts the connection and resets
+tools/faultproxy/proxy.py flips bits, drops, duplicates and inserts bytes, cuts the connection and resets
 the device (QMP system_reset) at exact frames, in both directions. For each fault, `verify` must
 report exactly the windows affected (lost, or retried with --retries), compare only windows that
 arrived intact (all bit-exact with TFLM), keep a partial report on a fatal fault, and the device
@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import has_arm_toolchain
-from tools.cli import main
-from tools.device import Device, open_port
-from tools.emulator import Emulator
-from tools.faultproxy import Fault, FaultProxy, LogEntry
-from tools.protocol import MAX_BATCH
+from tinyae.cli import main as tinyae
+from tinyae.tools.emulator.qemu import Emulator
+from tinyae.tools.faultproxy.proxy import Fault, FaultProxy, LogEntry
+from tinyae.tools.link.device import Device, open_port
+from tinyae.tools.link.protocol import MAX_BATCH
 
 pytestmark = [
     pytest.mark.emulator,
@@ -53,8 +53,8 @@ def run_verify(elf, model_dir, csv, tmp_path, faults, *, retries=2, timeout=2.0)
     """verify through a FaultProxy; (exit code, JSON report, proxy, emulator still running)."""
     report = tmp_path / "verify.json"
     with Emulator(elf, qmp=True) as emu, FaultProxy(emu.port, faults, reset=emu.reset, seed=7) as proxy:
-        code = main(
-            ["verify", "--port", proxy.url, "--model-dir", str(model_dir), "--csv", str(csv),
+        code = tinyae(
+            ["device", "verify", "--port", proxy.url, "--model-dir", str(model_dir), "--csv", str(csv),
              "--json", str(report), "--quiet", "--timeout", str(timeout), "--retries", str(retries)]
         )  # fmt: skip
         proxy.stop()
@@ -238,8 +238,8 @@ def test_stream_keeps_every_row_and_recovers_with_retries(
     out = tmp_path / "rows.jsonl"
     fault = Fault("flip", "d2h", msg="result:15")
     with Emulator(default_elf, qmp=True) as emu, FaultProxy(emu.port, [fault]) as proxy:
-        code = main(
-            ["stream", "--port", proxy.url, "--model-dir", str(default_model_dir), "--csv", str(short_csv),
+        code = tinyae(
+            ["device", "stream", "--port", proxy.url, "--model-dir", str(default_model_dir), "--csv", str(short_csv),
              "--out", str(out), "--quiet", "--timeout", "2", "--retries", str(retries)]
         )  # fmt: skip
     assert fault.fired
@@ -259,8 +259,8 @@ def test_record_lists_the_samples_a_fault_cost(default_elf, default_model_dir, t
     out = tmp_path / "capture.csv"
     fault = Fault("flip", "d2h", msg="telemetry:64")
     with Emulator(default_elf, qmp=True) as emu, FaultProxy(emu.port, [fault]) as proxy:
-        code = main(
-            ["record", "--port", proxy.url, "--model-dir", str(default_model_dir), "--samples", "400",
+        code = tinyae(
+            ["device", "record", "--port", proxy.url, "--model-dir", str(default_model_dir), "--samples", "400",
              "--out", str(out), "--no-timestamp", "--quiet", "--timeout", "3"]
         )  # fmt: skip
     assert fault.fired

@@ -9,9 +9,9 @@ import threading
 
 import pytest
 
-from tools import protocol as p
-from tools.faultproxy import Fault, FaultProxy, _Direction, label
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.tools.faultproxy.proxy import Fault, FaultProxy, _Direction, label
+from tinyae.tools.link import protocol as p
 
 
 def frames() -> list[bytes]:

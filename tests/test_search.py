@@ -1,4 +1,4 @@
-"""`python -m train search`: budgets, search space, refusals before any trial, one trial's outcomes,
+"""`tinyae search`: budgets, search space, refusals before any trial, one trial's outcomes,
 and a small search on Ray (feasible best, TOML that reproduces the model, resume, no Ray left behind)."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from train.cli import main
-from train.errors import UserError
-from train.search.budget import parse_budget
-from train.search.space import DEFAULT_SPACE, apply_params, parse_search
+from tinyae.cli import main as tinyae
+from tinyae.errors import UserError
+from tinyae.train.search.budget import parse_budget
+from tinyae.train.search.space import DEFAULT_SPACE, apply_params, parse_search
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,7 +56,7 @@ def _write(tmp_path: Path, text: str, name: str = "exp.toml") -> Path:
 
 
 def _run_cli(args: list[str], capsys) -> tuple[int, str]:
-    rc = main(["search", *args])
+    rc = tinyae(["search", *args])
     return rc, capsys.readouterr().err
 
 
@@ -95,7 +95,7 @@ def test_default_space_and_trial_config():
     }
     lr = next(d for d in spec.dimensions if d.path == "train.learning_rate")
     assert (lr.kind, lr.log) == ("float", True)
-    from train.config import Config
+    from tinyae.train.config import Config
 
     cfg = apply_params(Config(), {"window.length": 128, "window.hop_ratio": 0.25, "model.hidden": [64, 32]})
     assert (cfg.window.length, cfg.window.hop, cfg.model.hidden) == (128, 32, [64, 32])
@@ -129,7 +129,7 @@ def test_bad_space_is_one_sentence(space, words):
 
 
 def test_search_section_is_ignored_by_train_model(tmp_path):
-    from train import config
+    from tinyae.train import config
 
     cfg = config.load(_write(tmp_path, TINY))
     assert cfg.window.length == 32 and not hasattr(cfg, "search")
@@ -169,9 +169,9 @@ def test_empty_range_in_config_refused(tmp_path, capsys):
 
 # -- one trial, in-process ---------------------------------------------------------------------------------
 def _job(budget: str = "flash=64k,ram=16k,instructions=100k", target: str = "nano33ble_compiled"):
-    from train import config
-    from train.search.budget import resolve_target
-    from train.search.trial import Job
+    from tinyae.train import config
+    from tinyae.train.search.budget import resolve_target
+    from tinyae.train.search.trial import Job
 
     cfg = config.load(None, ["window.length=32", "window.hop=16", "model.hidden=[16]", "model.latent=4",
                              "train.epochs=3"])  # fmt: skip
@@ -183,7 +183,7 @@ def _job(budget: str = "flash=64k,ram=16k,instructions=100k", target: str = "nan
 
 
 def test_trial_reports_to_the_scheduler_and_scores_int8():
-    from train.search.trial import evaluate
+    from tinyae.train.search.trial import evaluate
 
     reports: list[dict] = []
     res = evaluate(_job(), {}, reports.append)
@@ -193,7 +193,7 @@ def test_trial_reports_to_the_scheduler_and_scores_int8():
 
 
 def test_diverging_trial_is_recorded_as_failed():
-    from train.search.trial import FAILED_SCORE, evaluate
+    from tinyae.train.search.trial import FAILED_SCORE, evaluate
 
     res = evaluate(_job(), {"train.learning_rate": 1e12}, lambda r: None)
     assert res["status"] == "failed" and res["score"] == FAILED_SCORE
@@ -201,7 +201,7 @@ def test_diverging_trial_is_recorded_as_failed():
 
 
 def test_over_budget_trial_is_not_trained():
-    from train.search.trial import evaluate
+    from tinyae.train.search.trial import evaluate
 
     res = evaluate(_job("flash=64k,instructions=3k"), {}, lambda r: pytest.fail("a report means training"))
     assert res["status"] == "infeasible" and "instructions" in res["reason"] and "epochs" not in res
@@ -209,8 +209,8 @@ def test_over_budget_trial_is_not_trained():
 
 
 def test_instruction_estimate_against_the_emulated_board():
-    """tools/budget/cost.py against the exact counts tools.bench.costmodel measured (bench/costmodel.json)."""
-    from tools.budget.cost import frontend_instructions_terms, network_instructions
+    """tools/budget/cost.py against the exact counts tinyae.tools.bench.costmodel measured (bench/costmodel.json)."""
+    from tinyae.tools.budget.cost import frontend_instructions_terms, network_instructions
 
     doc = json.loads((ROOT / "bench" / "costmodel.json").read_text())
     for p in doc["networks"]:
@@ -241,8 +241,8 @@ def _ray_processes(marker: str) -> list[int]:
 def test_small_search_on_ray(tmp_path, capsys, monkeypatch):
     import ray
 
-    from train import config
-    from train.pipeline import run
+    from tinyae.train import config
+    from tinyae.train.pipeline import run
 
     ray_tmp = tempfile.mkdtemp(prefix="tae-ray-", dir="/tmp")
     monkeypatch.setenv("TAE_RAY_TMPDIR", ray_tmp)

@@ -1,5 +1,5 @@
 """Issue 15: the threshold is an operating point the user moves without retraining
-(`python -m train threshold`), the report shows precision/recall/false alarms against the threshold
+(`tinyae threshold`), the report shows precision/recall/false alarms against the threshold
 with the chosen point and explains itself (captions, counts, units, saturation, missing metrics),
 and a validation set too small for the chosen percentile is warned about."""
 
@@ -14,8 +14,8 @@ import sys
 import numpy as np
 import pytest
 
-from train.cli import main
-from train.metrics import summary
+from tinyae.cli import main as tinyae
+from tinyae.train.metrics import summary
 
 
 @pytest.fixture
@@ -38,7 +38,9 @@ def test_threshold_moves_without_retraining(model_copy):
     d = model_copy
     sha_before = hashlib.sha256((d / "model_int8.tflite").read_bytes()).hexdigest()
     old = json.loads((d / "manifest.json").read_text())
-    assert main(["threshold", "--model-dir", str(d), "--method", "mean_std", "--k-std", "1", "--quiet"]) == 0
+    assert (
+        tinyae(["threshold", "--model-dir", str(d), "--method", "mean_std", "--k-std", "1", "--quiet"]) == 0
+    )
     m = json.loads((d / "manifest.json").read_text())
     assert (
         hashlib.sha256((d / "model_int8.tflite").read_bytes()).hexdigest()
@@ -48,7 +50,7 @@ def test_threshold_moves_without_retraining(model_copy):
     assert m["threshold"]["method"] == "mean_std" and m["threshold"]["params"]["k_std"] == 1
     assert m["threshold"]["value"] != old["threshold"]["value"]
     assert header_threshold(d) == np.float32(m["threshold"]["value"])
-    assert "Threshold: python -m train threshold" in (d / "model_config.h").read_text()[:700]
+    assert "Threshold: tinyae threshold" in (d / "model_config.h").read_text()[:700]
     with np.load(d / "scores.npz") as z:
         labels, scores, val = z["test_labels"], z["test_scores"], z["val_scores"]
     assert m["metrics"]["int8"] == summary(labels, scores, m["threshold"]["value"])
@@ -79,7 +81,7 @@ def test_threshold_moves_without_retraining(model_copy):
     ],
 )  # fmt: skip
 def test_threshold_methods(model_copy, args, check):
-    assert main(["threshold", "--model-dir", str(model_copy), *args, "--quiet"]) == 0
+    assert tinyae(["threshold", "--model-dir", str(model_copy), *args, "--quiet"]) == 0
     m = json.loads((model_copy / "manifest.json").read_text())
     with np.load(model_copy / "scores.npz") as z:
         assert check(m, z["val_scores"])
@@ -97,7 +99,7 @@ def test_threshold_methods(model_copy, args, check):
 )
 def test_threshold_mistakes_are_one_sentence(model_copy, args, needle):
     proc = subprocess.run(
-        [sys.executable, "-m", "train", "threshold", "--model-dir", str(model_copy), *args],
+        [sys.executable, "-m", "tinyae", "threshold", "--model-dir", str(model_copy), *args],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
@@ -106,16 +108,16 @@ def test_threshold_mistakes_are_one_sentence(model_copy, args, needle):
 
 def test_threshold_needs_the_stored_scores(model_copy):
     (model_copy / "scores.npz").unlink()
-    from train.errors import UserError
-    from train.recalibrate import recalibrate
+    from tinyae.errors import UserError
+    from tinyae.train.recalibrate import recalibrate
 
     with pytest.raises(UserError, match=r"scores\.npz is missing"):
         recalibrate(model_copy, "mean_std", k_std=1.0)
 
 
 def test_small_validation_set_is_warned():
-    from train.calibrate import calibrate, small_set_warning
-    from train.config import ThresholdConfig
+    from tinyae.train.calibrate import calibrate, small_set_warning
+    from tinyae.train.config import ThresholdConfig
 
     rng = np.random.default_rng(0)
     t = calibrate(ThresholdConfig(method="percentile", percentile=99.5), rng.random(36))
@@ -135,7 +137,7 @@ def test_report_explains_itself(default_model_dir, default_manifest):
 
 
 def test_operating_curve_and_picks():
-    from train.report import operating_curve, pick_windows
+    from tinyae.train.report import operating_curve, pick_windows
 
     labels = np.array([0, 0, 0, 1, 1], np.int8)
     scores = np.array([0.1, 0.2, 0.6, 0.5, 0.9], np.float32)
@@ -151,8 +153,8 @@ def test_operating_curve_and_picks():
 
 
 def test_missing_metrics_and_saturation_are_explained():
-    from train.report import saturation_text
-    from train.summary import missing_metrics_reason
+    from tinyae.train.report import saturation_text
+    from tinyae.train.summary import missing_metrics_reason
 
     assert "all 4 test windows are anomalous" in missing_metrics_reason(np.ones(4, np.int8), 4)
     assert "all 4 test windows are normal" in missing_metrics_reason(np.zeros(4, np.int8), 4)

@@ -1,4 +1,4 @@
-"""Every user mistake ends in one clear sentence and exit code 2 from `python -m train model`."""
+"""Every user mistake ends in one clear sentence and exit code 2 from `tinyae model`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 
 def run_model(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "train", "model", "--quiet", "--out", str(tmp_path / "out")]
+    args = [sys.executable, "-m", "tinyae", "model", "--quiet", "--out", str(tmp_path / "out")]
     for o in overrides:
         args += ["--set", o]
     return subprocess.run(args, capture_output=True, text=True, timeout=300)

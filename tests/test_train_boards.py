@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from train.boards import (
+from tinyae.errors import UserError
+from tinyae.train.boards import (
     EMULATOR_ENV,
     TFLM_LIBRARIES,
     check_model_runs_on,
     choose_weights,
     targets,
 )
-from train.errors import UserError
 
 
 def test_every_env_of_platformio_ini_is_known_with_its_engine_and_library() -> None:

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from train import config
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.train import config
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -59,7 +59,7 @@ def test_cli_bad_config_exits_2_without_traceback(tmp_path):
 
     bad = write(tmp_path, "[train]\nepochz = 1\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "train", "model", "--config", str(bad), "--out", str(tmp_path / "o")],
+        [sys.executable, "-m", "tinyae", "model", "--config", str(bad), "--out", str(tmp_path / "o")],
         capture_output=True,
         text=True,
     )
@@ -71,8 +71,8 @@ def test_cli_bad_config_exits_2_without_traceback(tmp_path):
 def test_the_threshold_factor_scales_the_calibrated_value():
     import numpy as np
 
-    from train.calibrate import calibrate
-    from train.config import ThresholdConfig
+    from tinyae.train.calibrate import calibrate
+    from tinyae.train.config import ThresholdConfig
 
     scores = np.linspace(0.0, 2.0, 101)
     top = calibrate(ThresholdConfig(method="percentile", percentile=100.0), scores)
@@ -85,7 +85,7 @@ def test_the_threshold_factor_scales_the_calibrated_value():
 def test_quantize_headroom_widens_the_representative_set():
     import numpy as np
 
-    from train.quantize import representative_set
+    from tinyae.train.quantize import representative_set
 
     x = np.array([[1.0, -2.0], [0.5, 0.25]], np.float32)
     assert representative_set(x, 1.0) is not None and np.array_equal(representative_set(x, 1.0), x)

@@ -2,7 +2,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from train import metrics
+from tinyae.train import metrics
 
 
 def brute_auc(labels, scores):

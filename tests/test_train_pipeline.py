@@ -9,8 +9,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from train.export import write_headers
-from train.reference import HostReference
+from tinyae.train.export import write_headers
+from tinyae.train.reference import HostReference
 
 
 def test_default_model_detects_faults(default_manifest):
@@ -51,7 +51,7 @@ def test_host_reference_equals_an_independent_tflm_run(default_model_dir, defaul
 
 
 def test_test_vectors_follow_the_stream(default_model_dir, default_manifest):
-    from train.data import make_windows
+    from tinyae.train.data import make_windows
 
     vec = np.load(default_model_dir / "test_vectors.npz")
     w = default_manifest["window"]
@@ -61,14 +61,14 @@ def test_test_vectors_follow_the_stream(default_model_dir, default_manifest):
 
 
 def test_rendering_twice_is_byte_identical(default_model_dir, default_manifest, tmp_path):
-    import train.compiled
+    import tinyae.train.compiled
 
     flat = (default_model_dir / "model_int8.tflite").read_bytes()
     a, b = tmp_path / "a", tmp_path / "b"
     for d in (a, b):
         d.mkdir()
         write_headers(default_manifest, flat, d)
-        train.compiled.generate(
+        tinyae.train.compiled.generate(
             default_model_dir / "model_int8.tflite",
             d,
             banner_command=default_manifest["generator"]["command"],

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from train import preprocess
+from tinyae.train import preprocess
 
 
 def exact_round_half_away(v: float) -> float:

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from train.errors import UserError
-from train.quantize import convert, inspect, load_tflite
+from tinyae.errors import UserError
+from tinyae.train.quantize import convert, inspect, load_tflite
 
 
 def _converted(activation: str, per_channel: bool = True) -> bytes:
@@ -29,7 +29,7 @@ def test_inspect_reports_int8_io_and_ops():
 
 
 def test_per_tensor_weights_on_request():
-    from train.compiled.tflite_model import read_tflite
+    from tinyae.train.compiled.tflite_model import read_tflite
 
     flatbuffer = _converted("linear", per_channel=False)
     assert not inspect(flatbuffer).per_channel_weights

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from train.config import ModelConfig, TrainConfig
-from train.fit import _forward, fit
-from train.model import build_autoencoder
+from tinyae.train.config import ModelConfig, TrainConfig
+from tinyae.train.fit import _forward, fit
+from tinyae.train.model import build_autoencoder
 
 
 def signal_windows(n: int, seed: int) -> np.ndarray:
@@ -80,7 +80,7 @@ def test_vae_pulls_latent_means_towards_the_prior_and_deploys_a_plain_stack() ->
 
 
 def test_vae_exports_only_dense_int8_ops(tmp_path) -> None:
-    from train.quantize import convert, inspect
+    from tinyae.train.quantize import convert, inspect
 
     model, _ = train("vae", kl_weight=0.01)
     qi = inspect(convert(model, X_TRAIN[:200], per_channel=False))

@@ -1,6 +1,5 @@
-"""tinyae training pipeline: data, model, int8 quantization, host reference, artifacts."""
-
-__version__ = "0.1.0"
+"""tinyae training pipeline (installed as tinyae.train): data, model, int8 quantization, host reference,
+artifacts."""
 
 import os as _os
 

@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 PLATFORMIO_INI = ROOT / "platformio.ini"
 EMULATOR_ENV = "mps2_an386"
 

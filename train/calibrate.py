@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from train.config import ThresholdConfig
-from train.errors import UserError
-from train.metrics import at_threshold
+from tinyae.errors import UserError
+from tinyae.train.config import ThresholdConfig
+from tinyae.train.metrics import at_threshold
 
 MIN_TAIL_WINDOWS = 5  # normal windows beyond a percentile before it stops being "the maximum of a few"
 MIN_MEAN_STD_WINDOWS = 30
@@ -43,7 +43,7 @@ def small_set_warning(
                 f"one or two set the threshold (about {need} "
                 f"windows would put {MIN_TAIL_WINDOWS} beyond it); "
                 "use more normal data or method mean_std, or move the threshold later with "
-                "`python -m train threshold`"
+                "`tinyae threshold`"
             )
     if method == "mean_std" and n < MIN_MEAN_STD_WINDOWS:
         return f"only {n} normal validation windows for mean + {k_std:g} std; the estimate is rough"

@@ -13,7 +13,7 @@ from typing import Any
 
 import tomli_w
 
-from train.errors import UserError
+from tinyae.errors import UserError
 
 
 @dataclass
@@ -242,7 +242,7 @@ def _apply(section_obj: Any, section: str, values: dict[str, Any], source: str) 
 
 
 #: Sections of an experiment file that another command reads; the others ignore them.
-OTHER_COMMAND_SECTIONS = {"search": "python -m train search"}
+OTHER_COMMAND_SECTIONS = {"search": "tinyae search"}
 
 
 def from_dict(raw: dict[str, Any], source: str = "the config", base: Config | None = None) -> Config:

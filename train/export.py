@@ -19,7 +19,7 @@ import jinja2
 import numpy as np
 from markupsafe import Markup
 
-from train import __version__
+from tinyae import __version__
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -102,7 +102,7 @@ def render(name: str, **context) -> str:
 
 def frontend_context(manifest: dict) -> dict:
     """Template context of frontend_block.j2, from the manifest's `frontend` and `window` sections."""
-    from train.frontend.spec import STATS, FrontendSpec
+    from tinyae.train.frontend.spec import STATS, FrontendSpec
 
     spec = FrontendSpec.from_manifest(manifest)
     fe = spec.to_manifest()
@@ -129,7 +129,7 @@ def write_headers(manifest: dict, flatbuffer: bytes, out_dir: Path) -> list[Path
     sha_bytes = [sha[i : i + 2] for i in range(0, 64, 2)]
     hex_bytes = [f"0x{b:02x}" for b in flatbuffer]
     rows = [Markup(", ".join(hex_bytes[i : i + 12]) + ",") for i in range(0, len(hex_bytes), 12)]
-    from train.calibration import CalibSpec
+    from tinyae.train.calibration import CalibSpec
 
     cal = CalibSpec.from_manifest(manifest)
     files = {

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from train.config import ModelConfig, TrainConfig
+from tinyae.train.config import ModelConfig, TrainConfig
 
 
 @dataclass

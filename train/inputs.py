@@ -3,7 +3,7 @@
 A model depends on more than files make can see: the config's *content* (after `--set` overrides,
 whichever file it came from), every data file the config names (globs expanded now, so a recording
 added to a folder counts), and the C front-end that training runs (`tae_frontend.c/.h`). Training
-records them in the manifest (`built_from`); `python -m train inputs` computes them again and, when
+records them in the manifest (`built_from`); `tinyae inputs` computes them again and, when
 anything differs or the model is missing, touches a stamp file that `make`'s manifest rule depends on
 (Makefile). When the model is up to date the stamp gets the oldest possible time, so make does nothing.
 
@@ -19,9 +19,9 @@ import os
 from glob import glob
 from pathlib import Path
 
-from train.config import Config
+from tinyae.paths import ROOT
+from tinyae.train.config import Config
 
-ROOT = Path(__file__).resolve().parent.parent
 FRONTEND_C = [
     ROOT / "firmware" / "lib" / "tinyae" / "src" / "tae_frontend.c",
     ROOT / "firmware" / "lib" / "tinyae" / "src" / "tae_frontend.h",

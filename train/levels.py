@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from train.frontend import FrontendSpec
+from tinyae.train.frontend import FrontendSpec
 
 
 def feature_channels(spec: FrontendSpec) -> np.ndarray:

@@ -13,7 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 
-from train.config import ModelConfig
+from tinyae.train.config import ModelConfig
 
 ACTIVATIONS = {"relu": "relu", "relu6": keras.activations.relu6, "linear": None}
 OUTPUT_ACTIVATIONS = {"linear": None, "sigmoid": "sigmoid", "tanh": "tanh"}

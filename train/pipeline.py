@@ -13,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from train import __version__, preprocess
-from train.calibrate import calibrate
-from train.config import Config
-from train.errors import UserError
-from train.frontend import build_spec, extractor
-from train.frontend.fit import check_features, fit_log_floor
-from train.metrics import summary
+from tinyae import __version__
+from tinyae.errors import UserError
+from tinyae.train import preprocess
+from tinyae.train.calibrate import calibrate
+from tinyae.train.config import Config
+from tinyae.train.frontend import build_spec, extractor
+from tinyae.train.frontend.fit import check_features, fit_log_floor
+from tinyae.train.metrics import summary
 
 STAGE_STYLE = "[bold cyan]"
 
@@ -83,8 +84,8 @@ def run(
     config_file: str | None = None,
 ) -> dict:
     """Run every stage and return the manifest (also written to out_dir/manifest.json)."""
-    from train import data as datamod
-    from train.inputs import built_from
+    from tinyae.train import data as datamod
+    from tinyae.train.inputs import built_from
 
     inputs = built_from(cfg, config_file)  # before anything runs: what this model is built from
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -92,10 +93,10 @@ def run(
     tick = time.perf_counter()
 
     # -- data ------------------------------------------------------------------------------
-    from train.data.outliers import screen
-    from train.data.settings import data_section
-    from train.data.splits import prepare_splits
-    from train.progress import file_progress
+    from tinyae.train.data.outliers import screen
+    from tinyae.train.data.settings import data_section
+    from tinyae.train.data.splits import prepare_splits
+    from tinyae.train.progress import file_progress
 
     with file_progress(show_progress) as reading:
         splits = datamod.load_source(cfg.data, cfg.window.length, progress=reading)
@@ -133,7 +134,7 @@ def run(
     labels = None if prep.test_labels is None else np.asarray(prep.test_labels, np.int8)
     t.data = time.perf_counter() - tick
     data = data_section(cfg.data, splits, prep, outliers)
-    from train import summary as words
+    from tinyae.train import summary as words
 
     for line in (words.channels_line(data), words.rate_line(data), words.labels_line(data)):
         if line:
@@ -151,8 +152,8 @@ def run(
     )
 
     # -- float model -----------------------------------------------------------------------
-    from train.fit import fit
-    from train.model import build_autoencoder, encoder, macs
+    from tinyae.train.fit import fit
+    from tinyae.train.model import build_autoencoder, encoder, macs
 
     tick = time.perf_counter()
     model, latent_index = build_autoencoder(x_train.shape[1], cfg.model, seed=cfg.train.seed)
@@ -164,8 +165,8 @@ def run(
     latent = encoder(model, latent_index).predict(x_test, verbose=0) if len(x_test) else None
 
     # -- int8 ------------------------------------------------------------------------------
-    from train.boards import choose_weights
-    from train.quantize import convert, inspect, representative_set
+    from tinyae.train.boards import choose_weights
+    from tinyae.train.quantize import convert, inspect, representative_set
 
     tick = time.perf_counter()
     weights = choose_weights(cfg.quantize.weights, cfg.quantize.targets)
@@ -186,7 +187,7 @@ def run(
     )
 
     # -- host reference and threshold ------------------------------------------------------
-    from train.reference import HostReference
+    from tinyae.train.reference import HostReference
 
     tick = time.perf_counter()
     gain = preprocess.input_gain(scale, qi.input_scale)
@@ -208,7 +209,7 @@ def run(
     float_threshold = calibrate(cfg.threshold, val_float, test_float, labels)
     for w in threshold.warnings:
         _warn(w)
-    from train.levels import input_levels, levels_warning
+    from tinyae.train.levels import input_levels, levels_warning
 
     levels = input_levels(
         preprocess.quantize_features(f_train, offset, gain, qi.input_zero_point), fe_spec, prep.channel_names
@@ -216,7 +217,7 @@ def run(
     low = levels_warning(levels, cfg.normalization.min_levels)
     if low:
         _warn(low)
-    from train import calibration
+    from tinyae.train import calibration
 
     calib = calibration.build(
         cfg.calibration,
@@ -233,7 +234,7 @@ def run(
     )
 
     # -- arena -----------------------------------------------------------------------------
-    from train.arena import measure_arena_bytes
+    from tinyae.train.arena import measure_arena_bytes
 
     tick = time.perf_counter()
     arena_host = measure_arena_bytes(tflite_path)
@@ -312,7 +313,7 @@ def run(
     }
 
     # -- artifacts -------------------------------------------------------------------------
-    from train.export import write_headers
+    from tinyae.train.export import write_headers
 
     tick = time.perf_counter()
     manifest["compiled"] = _generate_compiled(tflite_path, out_dir, command)
@@ -330,7 +331,7 @@ def run(
     )
     t.export = time.perf_counter() - tick
 
-    from train.report import write_report
+    from tinyae.train.report import write_report
 
     tick = time.perf_counter()
     write_report(
@@ -399,7 +400,7 @@ def _round_up(n: int, k: int) -> int:
 
 
 def _by_fault(labels: np.ndarray, scores: np.ndarray, faults) -> dict:
-    from train.metrics import roc_auc
+    from tinyae.train.metrics import roc_auc
 
     faults = np.asarray(faults, dtype=object)
     normal = labels == 0
@@ -412,7 +413,7 @@ def _by_fault(labels: np.ndarray, scores: np.ndarray, faults) -> dict:
 
 def _generate_compiled(tflite_path: Path, out_dir: Path, command: str) -> dict:
     """The compiled engine's C (model_compiled.h/.c) and its figures for the manifest."""
-    from train import compiled
+    from tinyae.train import compiled
 
     info = compiled.generate(tflite_path, out_dir, banner_command=command)
     return {k: v for k, v in info.items() if isinstance(v, int | float | str | list)}
@@ -442,7 +443,7 @@ def _write_test_vectors(
     out_dir: Path, ref, stream: TestStream, label_rule: str, threshold: float, cfg: Config
 ) -> None:
     """Host-reference results for the streamed test series, window for window, as the device sees it."""
-    from train.data import make_windows, window_labels
+    from tinyae.train.data import make_windows, window_labels
 
     windows = make_windows(stream.series, cfg.window.length, cfg.window.hop)
     res = ref.evaluate(windows)

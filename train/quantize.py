@@ -10,10 +10,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from train.compiled.lower import SUPPORTED_OPS  # the compiled engine's kernels; TFLM registers the same
-from train.compiled.tflite_model import read_tflite
-from train.errors import UserError
-from train.quiet import captured_fds
+from tinyae.errors import UserError
+from tinyae.train.compiled.lower import (
+    SUPPORTED_OPS,  # the compiled engine's kernels; TFLM registers the same
+)
+from tinyae.train.compiled.tflite_model import read_tflite
+from tinyae.train.quiet import captured_fds
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""`python -m train threshold`: move the anomaly threshold of a trained model without retraining.
+"""`tinyae threshold`: move the anomaly threshold of a trained model without retraining.
 
 The operating point is the user's choice (a false-alarm rate they can live with, a recall they need);
 it should not cost a retrain. Training stores the int8 scores the device computes for the normal
@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 import tomli_w
 
-from train import preprocess
-from train.calibrate import Threshold, calibrate
-from train.config import THRESHOLD_METHODS, ThresholdConfig
-from train.errors import UserError
-from train.metrics import summary
+from tinyae.errors import UserError
+from tinyae.train import preprocess
+from tinyae.train.calibrate import Threshold, calibrate
+from tinyae.train.config import THRESHOLD_METHODS, ThresholdConfig
+from tinyae.train.metrics import summary
 
 METHODS = (*THRESHOLD_METHODS, "value")
 
@@ -70,7 +70,7 @@ def recalibrate(
     k_std: float | None = None,
     target_fpr: float | None = None,
     value: float | None = None,
-    command: str = "python -m train threshold",
+    command: str = "tinyae threshold",
     quiet: bool = False,
 ) -> dict:
     """Recalibrate model_dir's threshold (see the module docstring); returns the new manifest."""
@@ -106,7 +106,7 @@ def recalibrate(
         metrics["int8"] = summary(labels, scores["test_scores"], thr.value)
     metrics["val_false_alarm_rate_int8"] = float(np.mean(scores["val_scores"] > np.float32(thr.value)))
     _write_everything(model_dir, manifest, thr, cfg, method, value)
-    from train.report import rewrite_threshold_parts
+    from tinyae.train.report import rewrite_threshold_parts
 
     rewrite_threshold_parts(model_dir, manifest, scores)
     if not quiet:
@@ -115,8 +115,8 @@ def recalibrate(
 
 
 def _write_everything(model_dir: Path, manifest: dict, thr: Threshold, cfg, method: str, value) -> None:  # type: ignore[no-untyped-def]
-    from train.export import write_headers
-    from train.quantize import load_tflite
+    from tinyae.train.export import write_headers
+    from tinyae.train.quantize import load_tflite
 
     write_headers(manifest, load_tflite(model_dir / "model_int8.tflite"), model_dir)
     vec = model_dir / "test_vectors.npz"
@@ -133,7 +133,7 @@ def _write_everything(model_dir: Path, manifest: dict, thr: Threshold, cfg, meth
         section = raw.setdefault("threshold", {})
         if method == "value":
             section["method"] = "percentile"
-            section["note"] = f"set by hand to {value!r} with python -m train threshold"
+            section["note"] = f"set by hand to {value!r} with tinyae threshold"
         else:
             section.update(
                 method=cfg.method, percentile=cfg.percentile, k_std=cfg.k_std, target_fpr=cfg.target_fpr

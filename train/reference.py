@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from train import preprocess
-from train.quiet import captured_fds
+from tinyae.train import preprocess
+from tinyae.train.quiet import captured_fds
 
 DEFAULT_ARENA_BYTES = 256 * 1024
 
@@ -62,7 +62,7 @@ class HostReference:
 
     @classmethod
     def from_manifest(cls, flatbuffer: bytes, manifest: dict) -> HostReference:
-        from train.frontend import FrontendSpec, extractor
+        from tinyae.train.frontend import FrontendSpec, extractor
 
         return cls(
             flatbuffer,

@@ -2,7 +2,7 @@
 shows, with counts and units, and one HTML page that shows them with the data summary.
 
 The pictures that depend on the threshold (score distributions, the operating curve, float vs int8)
-are drawn by `threshold_figures`, which `python -m train threshold` calls again after moving the
+are drawn by `threshold_figures`, which `tinyae threshold` calls again after moving the
 threshold; the others are drawn once by `write_report`. `report_figures.json` lists every picture
 with its caption, so the page can be rebuilt from the model directory alone.
 """
@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from train.metrics import pr_curve, roc_curve
+from tinyae.train.metrics import pr_curve, roc_curve
 
 Figure = tuple[str, str]  # (PNG file name, caption)
 FIGURES_FILE = "report_figures.json"
@@ -297,7 +297,7 @@ def threshold_figures(
         else "false-alarm rate on the normal validation windows (the test windows carry no labels of both "
         "kinds, so precision and recall cannot be drawn); the dot marks the chosen threshold. "
     )
-    cap += "Move it without retraining: `python -m train threshold --method ...`."
+    cap += "Move it without retraining: `tinyae threshold --method ...`."
     figs.append((plot_operating(labels if has_labels else None, test_scores, val_scores, thr,
                                 out_dir / "operating.png", units), cap))  # fmt: skip
     if len(test_scores):
@@ -385,7 +385,7 @@ def write_report(
 
 
 def rewrite_threshold_parts(out_dir: Path, manifest: dict, scores: dict) -> Path:
-    """Redraw the threshold-dependent pictures and the page (python -m train threshold)."""
+    """Redraw the threshold-dependent pictures and the page (tinyae threshold)."""
     labels = scores["test_labels"] if len(scores["test_labels"]) else None
     new = dict(
         threshold_figures(
@@ -412,7 +412,7 @@ def _write(out_dir: Path, manifest: dict, figs: list[Figure]) -> Path:
 
 
 def _data_lines(manifest: dict) -> list[str]:
-    from train import summary as words
+    from tinyae.train import summary as words
 
     data = manifest.get("data")
     if not data:

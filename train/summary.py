@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from train.data.timestamps import fmt_hz
+from tinyae.train.data.timestamps import fmt_hz
 
 
 def channels_line(data: dict) -> str:

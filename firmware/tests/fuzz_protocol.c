@@ -1,7 +1,7 @@
 /* tinyae — libFuzzer target for the protocol: the byte-at-a-time frame decoder, the host-message
  * decoder and the whole device application (over the simulated device's in-memory port) must never
  * read or write out of bounds, whatever the bytes. Built with clang -fsanitize=fuzzer,address,undefined
- * by `make fuzz` (tools/protocol_sim.py), seeded from tests/vectors/protocol_vectors.json. */
+ * by `make fuzz` (tools/simdevice/native.py), seeded from tests/vectors/protocol_vectors.json. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>

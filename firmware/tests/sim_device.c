@@ -1,5 +1,5 @@
 /* tinyae — a simulated device for the host: the real application (tae_app.c), protocol codec and
- * pipeline over an in-memory port. Built as a shared library (tools/protocol_sim.py) and driven
+ * pipeline over an in-memory port. Built as a shared library (tools/simdevice/native.py) and driven
  * through ctypes by the protocol and host-CLI tests:
  *
  *   sim_boot()                 reset the device (emits a 0x00 and a BOOT frame)

@@ -1,6 +1,6 @@
 """tinyae benchmarks (`make bench`): detection quality, device cost on the emulated Cortex-M4F,
 footprint, pipeline timings, streaming and host-reference throughput -> bench/results.json + RESULTS.md.
 
-Public API: `tools.bench.cli.measure(out: Path, *, quick: bool = False, work: Path = WORK) -> dict`
-and the CLI `python -m tools.bench [--quick] [--out bench/] [--work build/bench]`.
+Public API: `tinyae.tools.bench.cli.measure(out: Path, *, quick: bool = False, work: Path = WORK) -> dict`
+and the CLI `tinyae bench [--quick] [--out bench/] [--work build/bench]`.
 """

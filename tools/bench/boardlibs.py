@@ -6,7 +6,7 @@ library on the emulated Cortex-M4F next to the compiled engine.
   F1 beside the per-tensor default, which the pinned board libraries need (train/boards.py).
 - TFLM on the emulated board: `make firmware-emu ENGINE=tflm TFLM_LIB=<lib>` for the default model
   (Chirale_TensorFLowLite 2.0.0, as the nano33ble env pins it, CMSIS-NN kernels; upstream tflite-micro,
-  reference kernels; both with the Nano 33 BLE's code generation), then `python -m tools verify
+  reference kernels; both with the Nano 33 BLE's code generation), then `tinyae device verify
   --emulator`: windows bit-exact with tflite_micro, instructions per inference (exact, -icount), flash
   and RAM from the handshake. Needs the library sources (TAE_THIRD_PARTY, mk/tflm.mk); without them
   the section says in one line what it left out.
@@ -19,9 +19,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.bench.common import PY, ROOT, command_text, run
-from tools.bench.models import QUALITY, ModelSpec, TrainedModel, train
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.tools.bench.common import ROOT, TINYAE, command_text, run
+from tinyae.tools.bench.models import QUALITY, ModelSpec, TrainedModel, train
 
 PER_CHANNEL = ("quantize.weights=per_channel", "quantize.targets=mps2_an386")
 KEYS = ("roc_auc", "pr_auc", "f1")
@@ -86,7 +86,7 @@ def tflm_on_the_emulator(default: TrainedModel, img_dir: Path, say: Callable[[st
         run(build, timeout=1800)
         report = out / "verify.json"
         verify = [
-            PY, "-m", "tools", "verify", "--emulator", str(out / "tinyae.elf"), "--model-dir",
+            TINYAE, "device", "verify", "--emulator", str(out / "tinyae.elf"), "--model-dir",
             str(default.dir), "--json", str(report), "--quiet",
         ]  # fmt: skip
         wall, _ = run(verify, timeout=1800)

@@ -9,7 +9,7 @@ SKAB: bench/skab.py-style protocol, all on the host through the int8 reference (
 device's engines match bit for bit), with the device checked equal to it on a few experiments on the
 emulated board (record bit for bit, every window's score and decision).
 
-`python -m tools.bench.calibration` runs this section alone and merges it into bench/results.json and
+`tinyae bench calibration` runs this section alone and merges it into bench/results.json and
 RESULTS.md (the other sections keep the run that measured them; this section says when it was run).
 """
 
@@ -23,10 +23,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.bench import models
-from tools.bench import skab_calibration as skab
-from tools.bench.common import ROOT, command_text, have, machine, rel
-from tools.bench.device import (
+from tinyae.errors import UserError, run_cli
+from tinyae.tools.bench import models
+from tinyae.tools.bench import skab_calibration as skab
+from tinyae.tools.bench.common import ROOT, TINYAE, command_text, have, machine, rel
+from tinyae.tools.bench.device import (
     BUDGET_TARGET,
     CORE_DIR,
     TARGET_DIR,
@@ -35,7 +36,6 @@ from tools.bench.device import (
     read_harness,
     relative_argv,
 )
-from train.errors import UserError, run_cli
 
 APP = Path(__file__).resolve().parent / "calibration_app.c"
 CORE_SRCS = (
@@ -94,7 +94,7 @@ def device_cost(model: models.TrainedModel, img_dir: Path, windows: tuple[int, .
             "inference_per_window": f["infer1_min"], "inference_per_window_corrected": f["infer2_min"],
             "total_vs_inference": round(total / (f["windows"] * f["infer1_min"]), 4),
             "record_crc": f"{f['crc']:08x}", "build_command": command,
-            "run": f"tools.emulator.Emulator (QEMU mps2-an386 -icount shift=6) on {rel(elf)}",
+            "run": f"tinyae.tools.emulator.qemu.Emulator (QEMU mps2-an386 -icount shift=6) on {rel(elf)}",
         })  # fmt: skip
     return {
         "model": model.spec.name,
@@ -119,9 +119,9 @@ APP_CALIB_CODE = re.compile(r"^tae_(app_(calib|.*record|.*correction|abort_calib
 
 def footprint(model: models.TrainedModel, img_dir: Path) -> dict:
     """Flash and static RAM of on-site calibration in the real core image of this model."""
-    from tools.budget import measure_elf
-    from tools.budget.elf import read_elf
-    from tools.emulator import build_image
+    from tinyae.tools.budget import measure_elf
+    from tinyae.tools.budget.elf import read_elf
+    from tinyae.tools.emulator.qemu import build_image
 
     out = img_dir / "calibration-core"
     build_image(out, model_dir=model.dir)
@@ -152,7 +152,7 @@ def footprint(model: models.TrainedModel, img_dir: Path) -> dict:
             "name; code inlined into shared functions (the frame dispatcher, the handshake) is not counted. "
             "RAM: every static object of the calibration (no heap), equal to the manifest's ram_bytes."
         ),
-        "command": f"tools.emulator.build_image (make firmware-emu MODEL_DIR={rel(model.dir)})",
+        "command": f"tinyae.tools.emulator.qemu.build_image (make firmware-emu MODEL_DIR={rel(model.dir)})",
     }
 
 
@@ -215,7 +215,7 @@ def render(c: dict | None) -> list[str]:
                 f"{r['total']:,}", f"{r['inference_per_window']:,} → {r['inference_per_window_corrected']:,}",
                 f"{100 * r['total_vs_inference']:.2f} %",
             ])  # fmt: skip
-        from tools.bench.report import _table
+        from tinyae.tools.bench.report import _table
 
         out += _table(
             ["windows per phase × phases", "per sample (statistics)", "per phase-1 window",
@@ -244,14 +244,12 @@ def render(c: dict | None) -> list[str]:
 
 @run_cli
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m tools.bench.calibration", description=__doc__.splitlines()[0]
-    )
+    ap = argparse.ArgumentParser(prog="tinyae bench calibration", description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("bench"), help="results.json and RESULTS.md to update")
     ap.add_argument("--work", type=Path, default=ROOT / "build" / "bench", help="models and images")
     ap.add_argument("--quick", action="store_true", help="smoke run: no SKAB, one small device measurement")
     args = ap.parse_args(argv)
-    from tools.bench import report
+    from tinyae.tools.bench import report
 
     t0 = time.perf_counter()
     missing = have("arm-none-eabi-gcc", "qemu-system-arm")
@@ -262,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     res_path = args.out / "results.json"
     res = json.loads(res_path.read_text()) if res_path.is_file() else None
     sec = section(args.quick, args.work / "models", args.work / "images", not missing, say)
-    argv_text = [".venv/bin/python", "-m", "tools.bench.calibration", *(["--quick"] if args.quick else []),
+    argv_text = [TINYAE, "bench", "calibration", *(["--quick"] if args.quick else []),
                  "--out", rel(args.out)]  # fmt: skip
     mach = machine()
     sec["run"] = {"command": command_text(argv_text), "date": mach["date"], "commit": mach["commit"],

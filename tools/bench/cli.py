@@ -1,4 +1,4 @@
-"""`python -m tools.bench [--quick] [--out bench/]`: measure everything `make bench` reports.
+"""`tinyae bench [--quick] [--out bench/]`: measure everything `make bench` reports.
 
 Writes <out>/results.json (every figure, every run, the command behind each) and <out>/RESULTS.md
 (tables). Models and bench images go to build/bench/. --quick is the smoke version: one model trained
@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.bench import (
+from tinyae.errors import UserError
+from tinyae.tools.bench import (
     boardlibs,
     calibration,
     device,
@@ -28,8 +29,7 @@ from tools.bench import (
     skab_bench,
     streaming,
 )
-from tools.bench.common import PY, ROOT, Timing, command_text, have, machine, rel, run
-from train.errors import UserError, run_cli
+from tinyae.tools.bench.common import ROOT, TINYAE, Timing, command_text, have, machine, rel, run
 
 WORK = ROOT / "build" / "bench"
 DATASETS = ROOT.parent / "shared" / "datasets"  # real benchmarks kept outside the repository (SKAB)
@@ -53,11 +53,11 @@ def measure(out: Path, *, quick: bool = False, work: Path = WORK, datasets_dir: 
     t_start = time.perf_counter()
     model_dir = work / "models"
     img_dir = work / "images"
-    argv = [PY, "-m", "tools.bench", *(["--quick"] if quick else []), "--out", rel(out)]
+    argv = [TINYAE, "bench", *(["--quick"] if quick else []), "--out", rel(out)]
     res: dict = {"schema": 1, "command": command_text(argv), "quick": quick, "machine": machine()}
 
     # -- detection quality -------------------------------------------------------------------
-    from train.data import SPLIT_PROTOCOL
+    from tinyae.train.data import SPLIT_PROTOCOL
 
     specs = (models.quick(models.DEFAULT),) if quick else models.QUALITY
     trained: dict[str, models.TrainedModel] = {}
@@ -270,7 +270,7 @@ def _device(
     fp = {
         "method": (
             "flash and static RAM that engine + model add to an image: the bench image minus the same "
-            "harness built without engine and model (-Os, tools.budget.measure_elf on both ELFs; the RAM "
+            "harness built without engine and model (-Os, tinyae.tools.budget.measure_elf on both ELFs; the RAM "
             "is the engine's static scratch). Model constants: weights, biases, requantization "
             "parameters and tables as the generator counts them (manifest `compiled.const_bytes`); engine "
             "code = flash added - model constants (kernels, the generated call sequence, the engine glue). "
@@ -332,18 +332,18 @@ def _streaming(default: models.TrainedModel, quick: bool, img_dir: Path) -> dict
     return out
 
 
-@run_cli
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
+def configure(ap: argparse.ArgumentParser) -> None:
+    """`tinyae bench`'s options (tinyae/cli.py mounts it; the sections are `tinyae bench SECTION`)."""
     ap.add_argument(
         "--quick", action="store_true", help="tiny smoke run (seconds): checks the code, not figures"
     )
     ap.add_argument("--out", type=Path, default=Path("bench"), help="where results.json and RESULTS.md go")
-    ap.add_argument("--work", type=Path, default=WORK, help="models and bench images (default build/bench)")
-    ap.add_argument(
-        "--datasets", type=Path, default=DATASETS, help="real benchmarks (SKAB); default ../shared/datasets"
-    )
-    args = ap.parse_args(argv)
+    ap.add_argument("--work", type=Path, default=WORK, help="models and bench images")
+    ap.add_argument("--datasets", type=Path, default=DATASETS, help="real benchmarks (SKAB)")
+    ap.set_defaults(func=run_args)
+
+
+def run_args(args: argparse.Namespace) -> int:
     res = measure(args.out, quick=args.quick, work=args.work, datasets_dir=args.datasets)
     _say(f"wrote {args.out / 'results.json'} and {args.out / 'RESULTS.md'} in {res['elapsed_s']:.0f} s")
     return 0

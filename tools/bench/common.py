@@ -17,10 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 PY = ".venv/bin/python"  # how commands are written in the results (run from the repository root)
+TINYAE = ".venv/bin/tinyae"  # the `tinyae` command the venv installs
 
 
 def machine() -> dict:

@@ -1,6 +1,6 @@
 """Calibrate the instruction estimate (tools/budget/cost.py) on the emulated Cortex-M4F.
 
-    .venv/bin/python -m tools.bench.costmodel [--out build/costmodel] [--json bench/costmodel.json]
+    .venv/bin/tinyae bench costmodel [--out build/costmodel] [--json bench/costmodel.json]
 
 Measures exact instruction counts (QEMU mps2-an386, -icount, -Os, the harnesses of tools/bench/device.py
 and tools/bench/frontend.py) for a spread of dense networks and feature front-ends, fits the forms
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.bench.common import ROOT, rel
-from train.errors import run_cli
+from tinyae.errors import run_cli
+from tinyae.tools.bench.common import ROOT, rel
 
 # (window length, hop, hidden, latent, weights): shapes from tiny to the default model's size and beyond.
 NETWORKS: tuple[tuple[int, list[int], int, str], ...] = (
@@ -52,9 +52,9 @@ FRONTENDS: tuple[tuple[int, int, tuple[str, ...], int, int, tuple[str, ...]], ..
 
 
 def _network_points(work: Path) -> list[dict]:
-    from tools.bench import device
-    from train import config
-    from train.pipeline import run
+    from tinyae.tools.bench import device
+    from tinyae.train import config
+    from tinyae.train.pipeline import run
 
     points = []
     for length, hidden, latent, weights in NETWORKS:
@@ -92,9 +92,9 @@ def _network_points(work: Path) -> list[dict]:
 
 
 def _frontend_points(work: Path) -> list[dict]:
-    from tools.bench import frontend
-    from train.config import FrontendConfig
-    from train.frontend import build_spec
+    from tinyae.tools.bench import frontend
+    from tinyae.train.config import FrontendConfig
+    from tinyae.train.frontend import build_spec
 
     rng = np.random.default_rng(0)
     points = []
@@ -155,14 +155,14 @@ def fit(networks: list[dict], frontends: list[dict]) -> dict:
 
 @run_cli
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tools.bench.costmodel", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="tinyae bench costmodel", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=ROOT / "build" / "costmodel")
     p.add_argument("--json", type=Path, default=None, help="write every point and the fit here")
     args = p.parse_args(argv)
     networks = _network_points(args.out)
     frontends = _frontend_points(args.out)
     constants = fit(networks, frontends)
-    from tools.budget.cost import frontend_instructions_terms, network_instructions
+    from tinyae.tools.budget.cost import frontend_instructions_terms, network_instructions
 
     print("point | measured | estimate (tools/budget/cost.py) | error")
     for pt in networks:
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     print("least-squares fit:", json.dumps(constants))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"command": f".venv/bin/python -m tools.bench.costmodel --json {rel(args.json)}"}
+        doc = {"command": f".venv/bin/tinyae bench costmodel --json {rel(args.json)}"}
         doc.update(networks=networks, frontends=frontends, fit=constants)
         args.json.write_text(json.dumps(doc, indent=2) + "\n")
     return 0

@@ -1,8 +1,8 @@
-"""Train one detector in-process from windows the caller cut: the stages of `python -m train model`
+"""Train one detector in-process from windows the caller cut: the stages of `tinyae model`
 (front-end with its fitted log floor, normalization fitted on the training windows, the Keras
 autoencoder, full-int8 conversion, the host reference = the device's preprocessing + tflite_micro,
 the threshold) without the artifacts, for benchmarks that train many small models (SKAB trains one
-per experiment). train.pipeline.run remains what users run; this calls the same functions with the
+per experiment). tinyae.train.pipeline.run remains what users run; this calls the same functions with the
 same config.
 """
 
@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from train import preprocess
-from train.calibrate import Threshold, calibrate
-from train.config import Config
-from train.frontend import FrontendSpec, build_spec, extractor
-from train.frontend.fit import check_features, fit_log_floor
+from tinyae.train import preprocess
+from tinyae.train.calibrate import Threshold, calibrate
+from tinyae.train.config import Config
+from tinyae.train.frontend import FrontendSpec, build_spec, extractor
+from tinyae.train.frontend.fit import check_features, fit_log_floor
 
 
 @dataclass
@@ -27,14 +27,14 @@ class Detector:
     scale: np.ndarray  # float32 [P]
     model: object = field(repr=False)  # keras.Model
     flatbuffer: bytes = field(repr=False)
-    reference: object = field(repr=False)  # train.reference.HostReference
+    reference: object = field(repr=False)  # tinyae.train.reference.HostReference
     constant_features: list[str] = field(default_factory=list)
     float_threshold: Threshold | None = None
     int8_threshold: Threshold | None = None
 
     @property
     def macs(self) -> int:
-        from train.model import macs
+        from tinyae.train.model import macs
 
         return macs(self.model)
 
@@ -76,12 +76,12 @@ def fit_detector(
     warn=lambda msg: None,
 ) -> Detector:
     """Windows [n, L, C] (normal) -> a trained, int8-converted detector (thresholds not set yet)."""
-    from train.boards import choose_weights
-    from train.data import fit_normalization
-    from train.fit import fit
-    from train.model import build_autoencoder
-    from train.quantize import convert, inspect, representative_set
-    from train.reference import HostReference
+    from tinyae.train.boards import choose_weights
+    from tinyae.train.data import fit_normalization
+    from tinyae.train.fit import fit
+    from tinyae.train.model import build_autoencoder
+    from tinyae.train.quantize import convert, inspect, representative_set
+    from tinyae.train.reference import HostReference
 
     c = train_windows.shape[2]
     spec = fit_log_floor(build_spec(cfg.frontend, cfg.window.length, c, sample_rate_hz), train_windows)

@@ -11,7 +11,7 @@ How it is measured (the cheapest way that is exact and isolates the engine):
   scoring and the UART interrupts of the samples arriving meanwhile; the bench image has none of that.
 - Footprint: the same harness is built a second time with a do-nothing invoke, no engine and no model
   (TAE_BENCH_BASELINE); flash and static RAM of engine + model = the difference between the two images
-  (tools.budget.measure_elf on each ELF), the same "added" measure as DESIGN.md's TFLM figures.
+  (tinyae.tools.budget.measure_elf on each ELF), the same "added" measure as DESIGN.md's TFLM figures.
 - Compiler flags are those of mk/firmware-emu.mk (-Os); the -O2 build is the same with -O2.
 """
 
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.bench.common import ROOT, command_text, rel, run
-from tools.bench.models import TrainedModel
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.tools.bench.common import ROOT, command_text, rel, run
+from tinyae.tools.bench.models import TrainedModel
 
 TARGET_DIR = ROOT / "firmware" / "targets" / "mps2_an386"
 CORE_DIR = ROOT / "firmware" / "lib" / "tinyae" / "src"
@@ -103,7 +103,7 @@ def build(
     """Compile and link one bench image into out_dir; its ELF, command and measured sizes.
 
     link=True builds the UART throughput image (no model needed)."""
-    from tools.budget import measure_elf
+    from tinyae.tools.budget import measure_elf
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if not link:
@@ -143,7 +143,7 @@ def relative_argv(argv: list[str]) -> list[str]:
 
 def read_harness(elf: Path, marker: bytes, timeout: float = 120.0) -> bytes:
     """Boot a harness image in QEMU; its UART output up to the line holding `marker`."""
-    from tools.emulator import Emulator
+    from tinyae.tools.emulator.qemu import Emulator
 
     with Emulator(elf, timeout=30.0) as emu:
         ser = emu.connect()
@@ -213,7 +213,7 @@ def measure(model: TrainedModel, work_dir: Path, opts: tuple[str, ...] = ("-Os",
             "image_ram_static": img.ram_static,
             "budget_parts": img.parts,
             "build_command": img.command,
-            "run": f"tools.emulator.Emulator (QEMU mps2-an386 -icount shift=6) on {rel(img.elf)}",
+            "run": f"tinyae.tools.emulator.qemu.Emulator (QEMU mps2-an386 -icount shift=6) on {rel(img.elf)}",
         }
     return out
 

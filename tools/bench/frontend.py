@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.bench import models
-from tools.bench.common import command_text, rel
-from tools.bench.device import (
+from tinyae.errors import UserError
+from tinyae.tools.bench import models
+from tinyae.tools.bench.common import command_text, rel
+from tinyae.tools.bench.device import (
     BUDGET_TARGET,
     CORE_DIR,
     TARGET_DIR,
@@ -27,10 +28,9 @@ from tools.bench.device import (
     read_harness,
     relative_argv,
 )
-from tools.bench.models import ModelSpec
-from train.errors import UserError
-from train.frontend import FrontendSpec
-from train.frontend.native import NativeFrontend, header_dir
+from tinyae.tools.bench.models import ModelSpec
+from tinyae.train.frontend import FrontendSpec
+from tinyae.train.frontend.native import NativeFrontend, header_dir
 
 APP = Path(__file__).resolve().parent / "frontend_app.c"
 _FE = re.compile(rb"^FE (\d+) (\d+)((?: [0-9a-f]{8})*)\r?$", re.M)
@@ -84,7 +84,7 @@ def build(
     config_dir: Path, windows: np.ndarray, out_dir: Path, *, baseline: bool = False, opt: str = "-Os"
 ) -> Image:
     """The harness image; config_dir holds the model_config.h whose TAE_FE_* block configures it."""
-    from tools.budget import measure_elf
+    from tinyae.tools.budget import measure_elf
 
     out_dir.mkdir(parents=True, exist_ok=True)
     vectors_header(windows, out_dir / "frontend_vectors.h")
@@ -224,7 +224,7 @@ def section(quick: bool, model_dir: Path, img_dir: Path, device_ok: bool, say: C
             cost.append(r)
     return {
         "method": (
-            "Each row is `python -m train model` with the front-end overrides shown (configs/default.toml "
+            "Each row is `tinyae model` with the front-end overrides shown (configs/default.toml "
             "otherwise); ROC/PR AUC and F1 on the test split as the pipeline reports them. Device cost: "
             "tools/bench/frontend_app.c runs tae_frontend_compute() on the model's first test windows on "
             "QEMU mps2-an386 (-icount shift=6: exact instruction counts), -Os; every feature is checked "

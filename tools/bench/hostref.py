@@ -1,4 +1,4 @@
-"""Host reference throughput: windows per second through train.reference.HostReference (tflite_micro).
+"""Host reference throughput: windows per second through tinyae.train.reference.HostReference (tflite_micro).
 
 Two figures per model: the whole reference (float32 preprocessing + TFLM invoke per window + score),
 and TFLM's invoke alone on already-quantized windows.
@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from tools.bench.common import rate
-from tools.bench.models import TrainedModel
+from tinyae.tools.bench.common import rate
+from tinyae.tools.bench.models import TrainedModel
 
 REPEATS = 5
 
 
 def figures(model: TrainedModel, repeats: int = REPEATS) -> dict:
-    from train.reference import HostReference
+    from tinyae.train.reference import HostReference
 
     vec = np.load(model.dir / "test_vectors.npz")
     windows = vec["windows"]
@@ -31,7 +31,7 @@ def figures(model: TrainedModel, repeats: int = REPEATS) -> dict:
         "evaluate_windows_per_s": full.to_dict(1),
         "tflm_invoke_windows_per_s": invoke.to_dict(1),
         "command": (
-            "tools.bench.hostref.figures: HostReference.from_manifest(...).evaluate(test_vectors windows) "
+            "tinyae.tools.bench.hostref.figures: HostReference.from_manifest(...).evaluate(test_vectors windows) "
             "and .run_int8(input_q), each timed until >= 0.3 s per run"
         ),
     }

@@ -1,10 +1,10 @@
 """Reading a large CSV: wall time and peak memory of the loader and of a whole `train model` run.
 
 A recording of SIZE_MB (3 accelerometer axes at 100 Hz with a timestamp column, written here, not
-downloaded) is read by `train.data.load_csv` in a fresh process (time, rows per second, peak RSS above
+downloaded) is read by `tinyae.train.data.load_csv` in a fresh process (time, rows per second, peak RSS above
 the process after its imports, as a multiple of the float32 values), then trained on for one epoch
-with `python -m train model` (wall time, peak RSS of the whole run including TensorFlow).
-`python -m tools.bench.ingest [--size-mb N]` runs this section alone; `make bench` includes it.
+with `tinyae model` (wall time, peak RSS of the whole run including TensorFlow).
+`tinyae bench ingest [--size-mb N]` runs this section alone; `make bench` includes it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.bench.common import PY, ROOT, command_text, rel
+from tinyae.tools.bench.common import ROOT, TINYAE, command_text, rel
 
 SIZE_MB = 200
 QUICK_MB = 4
@@ -27,7 +27,7 @@ BYTES_PER_ROW = 37  # "12345.67,-0.123456,1.234567,-0.765432\n"
 LOADER = """
 import resource, sys, time
 from pathlib import Path
-from train.data import load_csv
+from tinyae.train.data import load_csv
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
 (s,) = load_csv(Path(sys.argv[1]))
@@ -76,15 +76,15 @@ def section(quick: bool, work: Path, say=print, size_mb: int | None = None) -> d
         "load_peak_extra_mb": round(int(extra) / 1e6),
         "load_peak_extra_x_float32": round(int(extra) / int(f32), 1),
         "sample_rate_hz": float(hz),
-        "load_command": f"{PY} -m tools.bench.ingest --size-mb {size} (load_csv in a fresh process)",
+        "load_command": f".venv/bin/tinyae bench ingest --size-mb {size} (load_csv in a fresh process)",
     }
     say("ingest: training one epoch on it")
     model = work / "ingest" / "model"
-    train_argv = [PY, "-m", "train", "model", "--quiet", "--set", "data.source=csv", "--set",
+    train_argv = [TINYAE, "model", "--quiet", "--set", "data.source=csv", "--set",
                   f"data.paths=['{rel(path)}']", "--set", "train.epochs=1", "--out", rel(model)]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, *train_argv[1:]], cwd=ROOT, capture_output=True, text=True, check=True)
+    subprocess.run([sys.executable, "-m", "tinyae", *train_argv[1:]], cwd=ROOT, capture_output=True, text=True, check=True)
     out["train_model_s"] = round(time.perf_counter() - t0, 1)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out["train_model_peak_rss_mb"] = round(max(peak, before) * 1024 / 1e6)
@@ -117,7 +117,7 @@ def render(s: dict | None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tools.bench.ingest", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="tinyae bench ingest", description=__doc__.splitlines()[0])
     ap.add_argument("--size-mb", type=int, default=SIZE_MB)
     args = ap.parse_args(argv)
     res = section(False, ROOT / "build" / "bench", size_mb=args.size_mb)

@@ -1,4 +1,4 @@
-"""The models the bench trains: each one `python -m train model` run with config overrides.
+"""The models the bench trains: each one `tinyae model` run with config overrides.
 
 Training runs as a subprocess with the exact command a user would type, so each figure's command can
 be re-run by hand and gives the same model (fixed seeds; TensorFlow on CPU with oneDNN off).
@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.bench.common import PY, command_text, rel, run
+from tinyae.tools.bench.common import TINYAE, command_text, rel, run
 
 CONFIG = "configs/default.toml"
 
@@ -39,7 +39,7 @@ class TrainedModel:
 
 
 def train_command(spec: ModelSpec, out: Path) -> list[str]:
-    argv = [PY, "-m", "train", "model", "--config", spec.config]
+    argv = [TINYAE, "model", "--config", spec.config]
     for o in spec.overrides:
         argv += ["--set", o]
     return [*argv, "--out", rel(out), "--quiet"]

@@ -1,6 +1,6 @@
 """Detection quality: ROC AUC, PR AUC, F1/precision/recall at the calibrated threshold, float and int8.
 
-The figures are the pipeline's own (manifest `metrics`, computed on the test split by train.metrics);
+The figures are the pipeline's own (manifest `metrics`, computed on the test split by tinyae.train.metrics);
 the bench collects them per data set, checks that repeated runs give the same digits and adds the
 false-alarm rate of data sets without anomalies (the share of streamed test windows the int8 model
 flags, from the host reference's decisions in test_vectors.npz).
@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from tools.bench.models import TrainedModel
+from tinyae.tools.bench.models import TrainedModel
 
 KEYS = ("roc_auc", "pr_auc", "f1", "precision", "recall")
 REPORT_DIGITS = 4  # digits in RESULTS.md when repeated runs agree on them

@@ -58,7 +58,7 @@ def render(res: dict) -> str:
     out += _device(res["device"])
     out += _footprint(res["footprint"])
     out += _frontend(res.get("frontend"))
-    from tools.bench.calibration import render as calibration_section
+    from tinyae.tools.bench.calibration import render as calibration_section
 
     out += calibration_section(res.get("calibration"))
     out += _board_libraries(res.get("board_libraries"), res["device"])
@@ -67,7 +67,7 @@ def render(res: dict) -> str:
     out += _pipeline(res["pipeline"])
     out += _streaming(res["streaming"])
     out += _hostref(res["host_reference"])
-    from tools.bench.ingest import render as ingest_render
+    from tinyae.tools.bench.ingest import render as ingest_render
 
     out += ingest_render(res.get("ingest"))
     return "\n".join(out) + "\n"
@@ -127,7 +127,7 @@ def _quality(q: dict) -> list[str]:
             "- int8 ROC AUC per synthetic fault (normal windows vs that fault): "
             + ", ".join(f"{k} {v:.4f}" for k, v in q["by_fault"].items())
         )
-    out += ["", "Split protocol (`train.data.SPLIT_PROTOCOL`):", ""]
+    out += ["", "Split protocol (`tinyae.train.data.SPLIT_PROTOCOL`):", ""]
     out += ["> " + line for line in q["split_protocol"].splitlines()]
     out += ["", f"Config: `{q['config']}` with the overrides in each command (full config saved as "
             "`config.toml` beside each model).", ""]  # fmt: skip
@@ -499,7 +499,7 @@ def _pipeline(p: dict) -> list[str]:
     out = ["## Pipeline", ""]
     rows = []
     for key, label in (("training_s", "training (fit)"), ("conversion_s", "int8 conversion"),
-                       ("train_model_wall_s", "`python -m train model`, whole run")):  # fmt: skip
+                       ("train_model_wall_s", "`tinyae model`, whole run")):  # fmt: skip
         v = p.get(key)
         if v:
             runs = f"{len(v['runs'])}: " + ", ".join(f"{x:.2f}" for x in v["runs"])

@@ -1,6 +1,6 @@
-"""The search benchmark: `python -m tools.bench.search` (make bench-search) -> bench/SEARCH.md, search.json.
+"""The search benchmark: `tinyae bench search` (make bench-search) -> bench/SEARCH.md, search.json.
 
-Runs `python -m train search` as a user would (each command recorded) on
+Runs `tinyae search` as a user would (each command recorded) on
 - the embedded synthetic data (configs/default.toml) and SKAB (../shared/datasets/skab, when present),
 - at a Nano 33 BLE budget (flash=48k,ram=16k,instructions=200k, the issue's example) and a 4x smaller
   one (flash=12k,ram=4k,instructions=50k), target nano33ble_compiled (the compiled engine, the only
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import tomli_w
 
-from tools.bench.common import PY, ROOT, command_text, machine, rel
-from train.errors import run_cli
+from tinyae.errors import run_cli
+from tinyae.tools.bench.common import PY, ROOT, command_text, machine, rel
 
 SKAB = ROOT.parent / "shared" / "datasets" / "skab" / "data"
 SKAB_CHANNELS = (
@@ -172,7 +172,7 @@ def render(res: dict) -> str:
     lines = [
         "# tinyae search benchmark",
         "",
-        f"Written by `.venv/bin/python -m tools.bench.search --trials {res['trials']}` (make bench-search) "
+        f"Written by `.venv/bin/tinyae bench search --trials {res['trials']}` (make bench-search) "
         "on "
         f"{m['date']}, commit `{m['commit']}`; {m['cores']} cores ({m['cpu']}). Target `{res['target']}`.",
         "",
@@ -273,7 +273,7 @@ def render(res: dict) -> str:
 
 @run_cli
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tools.bench.search", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="tinyae bench search", description=__doc__.splitlines()[0])
     p.add_argument("--trials", type=int, default=30)
     p.add_argument("--out", type=Path, default=ROOT / "bench")
     p.add_argument("--work", type=Path, default=ROOT / "build" / "bench-search")

@@ -1,7 +1,7 @@
 """SKAB (Skoltech Anomaly Benchmark) under its published outlier-detection protocol and under a
 deployment-like protocol, float and int8, from the models a Nano 33 BLE runs.
 
-`python -m tools.bench.skab --protocol per-file|deployment [--config configs/skab.toml] [--set k=v]`
+`tinyae bench skab --protocol per-file|deployment [--config configs/skab.toml] [--set k=v]`
 re-runs one row of bench/RESULTS.md's SKAB table; `make bench` runs them all (tools/bench/cli.py).
 
 Protocols (PROTOCOLS below, quoted in the results):
@@ -48,9 +48,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.bench import skab_data
-from tools.bench.common import PY, ROOT, command_text, rel
-from train.errors import UserError, run_cli
+from tinyae.errors import UserError, run_cli
+from tinyae.tools.bench import skab_data
+from tinyae.tools.bench.common import ROOT, TINYAE, command_text, rel
 
 CONFIG = "configs/skab.toml"
 DATA_DIR = ROOT.parent / "shared" / "datasets" / "skab" / "data"
@@ -108,7 +108,7 @@ def confusion(pred: np.ndarray, labels: np.ndarray) -> dict:
 def row_alarms(scores: np.ndarray, threshold: float, k: int, n: int, rows: int, length: int) -> np.ndarray:
     """bool [rows]: the device's alarm at each row, from the scores of the windows ending at rows
     length-1 .. rows-1 (hop 1); rows before the first full window have none."""
-    from train.preprocess import decisions
+    from tinyae.train.preprocess import decisions
 
     _, alarm = decisions(scores, threshold, k, n)
     out = np.zeros(rows, bool)
@@ -138,7 +138,7 @@ def _channels(cfg, rec: skab_data.Recording) -> np.ndarray:
 
 
 def _windows(values: np.ndarray, length: int, hop: int = 1) -> np.ndarray:
-    from train.data import make_windows
+    from tinyae.train.data import make_windows
 
     return (
         make_windows(values, length, hop) if len(values) >= length else make_windows(values[:0], length, hop)
@@ -147,7 +147,7 @@ def _windows(values: np.ndarray, length: int, hop: int = 1) -> np.ndarray:
 
 def _normal_windows(values: np.ndarray, labels: np.ndarray | None, length: int, hop: int) -> np.ndarray:
     """Windows of `values` holding no labelled anomaly (all of them without labels)."""
-    from train.data import window_labels
+    from tinyae.train.data import window_labels
 
     w = _windows(values, length, hop)
     if labels is None or len(w) == 0:
@@ -186,7 +186,7 @@ class Outcome:
         return [f.labels[TRAIN_ROWS:] for f in self.files]
 
     def metrics(self, k: int, n: int) -> dict:
-        from train.metrics import roc_auc
+        from tinyae.train.metrics import roc_auc
 
         y = self.test_labels()
         out: dict = {}
@@ -252,7 +252,7 @@ def _check(cfg) -> None:
 
 def per_file(cfg, recs: list[skab_data.Recording], say: Callable[[str], None]) -> tuple[Outcome, object]:
     """SKAB's published protocol: a model per experiment (module docstring)."""
-    from tools.bench.detector import fit_detector
+    from tinyae.tools.bench.detector import fit_detector
 
     _check(cfg)
     names = list(cfg.data.channels) or list(skab_data.CHANNELS)
@@ -290,7 +290,7 @@ def deployment(
     commission: bool = False,
 ) -> tuple[Outcome, object]:
     """One model for every experiment (module docstring); commission=True: deployment-commissioned."""
-    from tools.bench.detector import fit_detector
+    from tinyae.tools.bench.detector import fit_detector
 
     _check(cfg)
     names = list(cfg.data.channels) or list(skab_data.CHANNELS)
@@ -337,7 +337,7 @@ def run_protocol(
 ) -> dict:
     """One row of the SKAB table: the protocol's figures, the model's size and the command. The
     per-row alarms (for the figure) are under the "_rows" key, which is not JSON."""
-    from train import config as configmod
+    from tinyae.train import config as configmod
 
     if protocol not in PROTOCOLS:
         raise UserError(f"unknown SKAB protocol {protocol!r}; choose {' or '.join(PROTOCOLS)}")
@@ -350,7 +350,7 @@ def run_protocol(
         free = skab_data.anomaly_free(data_dir)
         outcome, det = deployment(cfg, recs, free, say, commission=protocol == "deployment-commissioned")
     res = outcome.metrics(cfg.decision.k, cfg.decision.n)
-    argv = [PY, "-m", "tools.bench.skab", "--protocol", protocol, "--config", config]
+    argv = [TINYAE, "bench", "skab", "--protocol", protocol, "--config", config]
     for o in overrides:
         argv += ["--set", o]
     return {
@@ -434,7 +434,7 @@ def figure(runs: dict[str, dict], out: Path) -> Path:
 
 @run_cli
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tools.bench.skab", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="tinyae bench skab", description=__doc__.splitlines()[0])
     ap.add_argument("--protocol", default="per-file", choices=list(PROTOCOLS))
     ap.add_argument("--config", default=CONFIG, help="the one configuration for every file")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.bench import models, skab
-from tools.bench.common import PY, ROOT, command_text, rel, run
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.tools.bench import models, skab
+from tinyae.tools.bench.common import ROOT, TINYAE, command_text, rel, run
 
 # (row key, protocol, overrides): every row uses configs/skab.toml
 ROWS = (
@@ -40,7 +40,7 @@ FRONTEND_ROWS = (
 DEVICE = models.ModelSpec(
     "skab-device",
     ('data.paths=["../shared/datasets/skab/data/anomaly-free/anomaly-free.csv"]', 'data.label=""'),
-    "configs/skab.toml trained by `python -m train model` on anomaly-free.csv (the deployable model)",
+    "configs/skab.toml trained by `tinyae model` on anomaly-free.csv (the deployable model)",
     skab.CONFIG,
 )
 
@@ -98,8 +98,8 @@ def section(
 
 def _device(model_dir: Path, img_dir: Path, say: Callable[[str], None]) -> dict:
     """The SKAB model on the emulated board: instructions per window, bit-exactness, budget."""
-    from tools.bench import device, frontend, streaming
-    from train.frontend import FrontendSpec
+    from tinyae.tools.bench import device, frontend, streaming
+    from tinyae.train.frontend import FrontendSpec
 
     say("SKAB model: training the deployable model and measuring it on the emulated Cortex-M4F")
     try:
@@ -134,7 +134,7 @@ def _device(model_dir: Path, img_dir: Path, say: Callable[[str], None]) -> dict:
 
 def _budget(model: Path, engine: str, work: Path) -> dict:
     out = work / f"skab-budget-{engine}.json"
-    argv = [PY, "-m", "tools.budget", "estimate", "--manifest", rel(model / "manifest.json"),
+    argv = [TINYAE, "budget", "estimate", "--manifest", rel(model / "manifest.json"),
             "--target", "nano33ble", "--engine", engine, "--strict", "--json", rel(out)]  # fmt: skip
     try:
         run(argv, timeout=300)
@@ -148,7 +148,7 @@ def _budget(model: Path, engine: str, work: Path) -> dict:
 def _budget_check(elf: Path, work: Path) -> dict:
     """The gate on the linked emulator image (mps2_an386: the Nano 33 BLE's flash and RAM)."""
     out = work / "skab-budget-image.json"
-    argv = [PY, "-m", "tools.budget", "check", rel(elf), "--target", "mps2_an386", "--json", rel(out)]
+    argv = [TINYAE, "budget", "check", rel(elf), "--target", "mps2_an386", "--json", rel(out)]
     try:
         run(argv, timeout=300)
         ok = True
@@ -159,7 +159,7 @@ def _budget_check(elf: Path, work: Path) -> dict:
 
 
 def _budget_figures(data: dict) -> dict:
-    """flash / RAM used and budgeted, from `tools.budget estimate --json`."""
+    """flash / RAM used and budgeted, from `tinyae.tools.budget estimate --json`."""
     b = data.get("budgets") or {}
     return {
         "ok": data.get("ok"),

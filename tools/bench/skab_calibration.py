@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.bench import models
-from tools.bench.common import ROOT, rel
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.tools.bench import models
+from tinyae.tools.bench.common import ROOT, rel
 
 SKAB_DIR = ROOT.parent / "shared" / "datasets" / "skab" / "data"
 TRAIN_ROWS = 400  # the published protocol: each file's first 400 rows are its training part
@@ -120,8 +120,8 @@ def variant_dir(model_dir: Path, out: Path, changes: dict, bounds: dict | None) 
     replaces calibration.max_shift_std / max_scale_ratio / max_threshold_ratio / max_over_fraction."""
     from fractions import Fraction
 
-    from train.calibration.spec import CalibSpec, from_values, manifest_quant
-    from train.export import write_headers
+    from tinyae.train.calibration.spec import CalibSpec, from_values, manifest_quant
+    from tinyae.train.export import write_headers
 
     if out.exists():
         shutil.rmtree(out)
@@ -169,10 +169,10 @@ def _rows(x: np.ndarray) -> np.ndarray:
 
 
 def section(model_dir: Path, img_dir: Path, device_ok: bool, say: Callable[[str], None]) -> dict:
-    from train.calibration import CalibSpec, mirror
-    from train.calibration import report as rep
-    from train.data.windowing import make_windows
-    from train.reference import HostReference
+    from tinyae.train.calibration import CalibSpec, mirror
+    from tinyae.train.calibration import report as rep
+    from tinyae.train.data.windowing import make_windows
+    from tinyae.train.reference import HostReference
 
     try:
         data = LOAD(SKAB_DIR)
@@ -240,7 +240,7 @@ def section(model_dir: Path, img_dir: Path, device_ok: bool, say: Callable[[str]
         "settings": {k: figures(v) for k, v in totals.items()},
         "refusals": refusals,
         "per_experiment": per_exp,
-        "retrain_command": "python -m train model --config configs/default.toml --set "
+        "retrain_command": "tinyae model --config configs/default.toml --set "
         + " --set ".join(overrides(Path("FIRST_400_ROWS.csv"))),
     }  # fmt: skip
     if device_ok:
@@ -257,14 +257,14 @@ def section(model_dir: Path, img_dir: Path, device_ok: bool, say: Callable[[str]
 def _retrained(e: Experiment, names: list[str], out: Path) -> np.ndarray:
     """The published protocol: a model trained on this experiment's first 400 rows alone (the pipeline's
     own split of them: train | gap | validation | gap | test), its threshold, the experiment's test rows."""
-    from train import config
-    from train.data.windowing import make_windows
-    from train.pipeline import run
-    from train.reference import HostReference
+    from tinyae.train import config
+    from tinyae.train.data.windowing import make_windows
+    from tinyae.train.pipeline import run
+    from tinyae.train.reference import HostReference
 
     csv = _csv(out.parent / f"{out.name}.csv", e.values[:TRAIN_ROWS], names)
     cfg = config.load(ROOT / models.CONFIG, list(overrides(csv)))
-    manifest = run(cfg, out, "tools.bench.skab_calibration per-file model", show_progress=False)
+    manifest = run(cfg, out, "tinyae.tools.bench.skab_calibration per-file model", show_progress=False)
     ref = HostReference.from_manifest((out / "model_int8.tflite").read_bytes(), manifest)
     s = ref.evaluate(make_windows(e.values, WINDOW, 1)).scores
     return counts(s[_rows(e.values)] > np.float32(manifest["threshold"]["value"]), e.labels[TRAIN_ROWS:])
@@ -278,12 +278,12 @@ def _device_check(
     decision equal."""
     import tempfile
 
-    from tools import calibration as cal
-    from tools import protocol as p
-    from tools.device import Device, open_port
-    from tools.emulator import Emulator, build_image
-    from train.calibration import report as rep
-    from train.data.windowing import make_windows
+    from tinyae.tools.emulator.qemu import Emulator, build_image
+    from tinyae.tools.link import calibration as cal
+    from tinyae.tools.link import protocol as p
+    from tinyae.tools.link.device import Device, open_port
+    from tinyae.train.calibration import report as rep
+    from tinyae.train.data.windowing import make_windows
 
     build_image(img_dir / "skab-core", model_dir=model_dir)
     elf = img_dir / "skab-core" / "tinyae.elf"
@@ -321,7 +321,7 @@ def _device_check(
 
 
 def render(s: dict) -> list[str]:
-    from tools.bench.report import _f, _table
+    from tinyae.tools.bench.report import _f, _table
 
     out = ["### SKAB: one model, calibrated on site per experiment", ""]
     if s.get("status"):

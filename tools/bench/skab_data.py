@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.errors import UserError
+from tinyae.errors import UserError
 
 CHANNELS = (
     "Accelerometer1RMS",

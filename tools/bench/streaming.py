@@ -8,13 +8,12 @@ sets on windows per second, and end-to-end `verify` over the emulated link (when
   The bound on windows per second = min over the two directions of (bytes/s / wire bytes of one window
   in that direction): a hop of samples in SAMPLES frames up; a verified RESULT frame + one ACK per
   batch down. It is an upper bound: in a real stream both directions share one emulated CPU.
-- verify: `python -m tools verify --port socket://... --model-dir DIR --json out.json` against the real
+- verify: `tinyae device verify --port socket://... --model-dir DIR --json out.json` against the real
   image (`make firmware-emu MODEL_DIR=DIR`) on QEMU, wall time of the whole command for the test split.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import time
@@ -22,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tools import protocol as P
-from tools.bench.common import PY, ROOT, Timing, command_text, rate, rel, run
-from tools.bench.models import TrainedModel
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.tools.bench.common import TINYAE, Timing, command_text, rate, rel, run
+from tinyae.tools.bench.models import TrainedModel
+from tinyae.tools.link import protocol as P
 
 REPEATS = 5
 CODEC_BATCH = 100  # frames per timed call
@@ -56,7 +55,7 @@ def codec_figures(model: TrainedModel, repeats: int = REPEATS) -> dict:
         t, _ = rate(step, repeats)
         out[name] = {"wire_bytes": len(P.encode_frame(msg, 7)), "frames_per_s": t.to_dict(0)}
     out["command"] = (
-        "tools.bench.streaming.codec_figures: encode_frame + StreamDecoder.feed, checked round trip"
+        "tinyae.tools.bench.streaming.codec_figures: encode_frame + StreamDecoder.feed, checked round trip"
     )
     return out
 
@@ -84,8 +83,8 @@ def link_byte_rate(work_dir: Path, repeats: int = 3) -> dict:
     The link image (bench_app.c built with TAE_BENCH_LINK) swallows LINK_BYTES bytes after 'U' and
     reports any byte its RX ring dropped; after 'D' it writes LINK_BYTES bytes as fast as it can.
     """
-    from tools.bench import device
-    from tools.emulator import Emulator
+    from tinyae.tools.bench import device
+    from tinyae.tools.emulator.qemu import Emulator
 
     img = device.build(None, work_dir / "link", link=True)
     up, down = [], []
@@ -104,7 +103,7 @@ def link_byte_rate(work_dir: Path, repeats: int = 3) -> dict:
         "bytes_per_run": LINK_BYTES,
         "repeats": repeats,
         "command": f"{img.command.split(' -o ')[0]} -DTAE_BENCH_LINK ...; "
-        "tools.bench.streaming.link_byte_rate ('U' + 128 KiB host -> device, 'D' device -> host)",
+        "tinyae.tools.bench.streaming.link_byte_rate ('U' + 128 KiB host -> device, 'D' device -> host)",
     }
 
 
@@ -135,15 +134,13 @@ def _down_rate(ser) -> float:  # type: ignore[no-untyped-def]
 
 
 def cli_available() -> str | None:
-    """None when `python -m tools verify` exists, else the reason it cannot be measured."""
-    if importlib.util.find_spec("tools.cli") is None or not (ROOT / "tools" / "__main__.py").exists():
-        return "the host CLI (`python -m tools verify`, tools/cli.py) does not exist yet"
+    """None when `tinyae device verify` exists, else the reason it cannot be measured."""
     try:
-        _, text = run([PY, "-m", "tools", "verify", "--help"], timeout=60)
+        _, text = run([TINYAE, "device", "verify", "--help"], timeout=60)
     except UserError as exc:
-        return f"`python -m tools verify --help` failed: {exc}"
+        return f"`tinyae device verify --help` failed: {exc}"
     if "--json" not in text or "--model-dir" not in text:
-        return "`python -m tools verify` has no --json/--model-dir options yet"
+        return "`tinyae device verify` has no --json/--model-dir options yet"
     return None
 
 
@@ -152,7 +149,7 @@ def verify_figures(model: TrainedModel, work_dir: Path, repeats: int = 3) -> dic
     reason = cli_available()
     if reason:
         return {"status": "not measured", "reason": reason}
-    from tools.emulator import Emulator, build_image
+    from tinyae.tools.emulator.qemu import Emulator, build_image
 
     img_dir = work_dir / f"core-{model.spec.name}"
     build_image(img_dir, app="core", model_dir=model.dir)
@@ -166,7 +163,7 @@ def verify_figures(model: TrainedModel, work_dir: Path, repeats: int = 3) -> dic
         json_out = work_dir / f"verify-{model.spec.name}-{i}.json"
         with Emulator(elf) as emu:
             url = emu.url
-            argv = [PY, "-m", "tools", "verify", "--port", url, "--model-dir", rel(model.dir)]
+            argv = [TINYAE, "device", "verify", "--port", url, "--model-dir", rel(model.dir)]
             argv += ["--json", str(json_out), "--quiet"]
             wall, _ = run(argv, timeout=900)
         walls.append(wall)

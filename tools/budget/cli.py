@@ -1,11 +1,11 @@
-"""`python -m tools.budget` (and `python -m tools budget`): check an ELF or a manifest against budgets.toml.
+"""`tinyae budget` (and `tinyae budget`): check an ELF or a manifest against budgets.toml.
 
-    python -m tools.budget check build/firmware/mps2_an386/tinyae.elf --target mps2_an386
-    python -m tools.budget check --env nano33ble [--baseline base.json] [--json out.json] [--top 15]
-    python -m tools.budget estimate --manifest build/model/manifest.json --target nano33ble \
+    tinyae budget check build/firmware/mps2_an386/tinyae.elf --target mps2_an386
+    tinyae budget check --env nano33ble [--baseline base.json] [--json out.json] [--top 15]
+    tinyae budget estimate --manifest build/model/manifest.json --target nano33ble \
         --engine tflm [--strict]
 
-`check` is the default command (`python -m tools.budget FILE.elf --target T`).
+`check` is the default command (`tinyae budget FILE.elf --target T`).
 Exit status: 0 within budget, 1 a budget is broken (one `error:` line per broken budget), 2 usage error.
 """
 
@@ -16,7 +16,7 @@ import configparser
 import sys
 from pathlib import Path
 
-from train.errors import UserError, run_cli
+from tinyae.errors import UserError
 
 from .config import Budgets, load_budgets
 from .elf import read_elf
@@ -63,7 +63,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top", type=int, default=10, metavar="N", help="symbols listed by size (default 10)")
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="budget_command", metavar="{check,estimate}")
     sub.required = True
     c = sub.add_parser("check", help="measure a linked ELF and check it against budgets.toml")
@@ -82,14 +82,6 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     e.add_argument("--strict", action="store_true", help="exit 1 when the estimate breaks a budget")
     _common(e)
     e.set_defaults(budget_func=_estimate)
-
-
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
-    """Register `budget` on the host CLI; its handler is `args.func(args) -> int` (UserError propagates)."""
-    p = subparsers.add_parser("budget", help="flash/SRAM budget gate (ELF or manifest estimate)")
-    _configure(p)
-    p.set_defaults(func=run_args)
-    return p
 
 
 def run_args(args: argparse.Namespace) -> int:
@@ -147,14 +139,3 @@ def _estimate(args: argparse.Namespace) -> int:
         write_json(doc, args.json)
     _report_violations(violations, "error" if args.strict else "warning")
     return EXIT_OVER_BUDGET if violations and args.strict else 0
-
-
-@run_cli
-def main(argv: list[str] | None = None) -> int:
-    args_in = list(sys.argv[1:] if argv is None else argv)
-    if args_in and args_in[0] not in COMMANDS and args_in[0] not in ("-h", "--help"):
-        args_in.insert(0, "check")
-    parser = argparse.ArgumentParser(prog="python -m tools.budget", description=__doc__.splitlines()[0])
-    _configure(parser)
-    args = parser.parse_args(args_in)
-    return run_args(args)

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.paths import ROOT
 
 from .memmap import MEMORY_MAPS, MemoryMap
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = ROOT
 DEFAULT_BUDGETS = "budgets.toml"
 
 #: Budgets of a target: name -> (region whose capacity a percentage refers to, label in messages).

@@ -7,7 +7,7 @@ Cortex-M4 (the Nano 33 BLE's nRF52840 and the emulated mps2-an386), arm-none-eab
 
 Sources of the constants:
 - compiled engine and front-end: least-squares fit of exact counts on the emulated Cortex-M4F
-  (`python -m tools.bench.costmodel --json bench/costmodel.json`, QEMU -icount; the command prints
+  (`tinyae bench costmodel --json bench/costmodel.json`, QEMU -icount; the command prints
   every point's measured and estimated figure; bench/costmodel.json keeps them).
 - TFLM: DESIGN.md "Figures to beat", TFLM 90b983c on the same emulated Cortex-M4F, the network
   128-64-16-64-128 (18,432 MACs): 72,268 instructions with CMSIS-NN kernels, 202,963 with the
@@ -23,7 +23,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-# Compiled engine, per network: A*MACs + B*output units + D  (tools.bench.costmodel fit over 9 networks
+# Compiled engine, per network: A*MACs + B*output units + D  (tinyae.tools.bench.costmodel fit over 9 networks
 # from 16x8x2 to 128x96x32x8, 2,300-87,000 instructions, every point within 5%).
 COMPILED_PER_MAC = 0.967
 COMPILED_PER_UNIT = 13.0
@@ -49,7 +49,7 @@ KERNELS = ("compiled", "tflm_cmsis_nn", "tflm_reference")
 def kernels_of(engine: str, library_kernels: str = "") -> str:
     """The kernel family of an engine: "compiled", or TFLM's CMSIS-NN or reference kernels.
 
-    library_kernels: train.boards.TflmLibrary.kernels of the env's TFLM library (CMSIS-NN when it
+    library_kernels: tinyae.train.boards.TflmLibrary.kernels of the env's TFLM library (CMSIS-NN when it
     says so)."""
     if engine == "compiled":
         return "compiled"

@@ -11,7 +11,7 @@ from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-from train.errors import UserError
+from tinyae.errors import UserError
 
 #: Section names that are reservations rather than objects.
 STACK_SECTIONS = (".stack", ".stack_dummy")

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from train.errors import UserError
-from train.frontend.spec import Spectral
+from tinyae.errors import UserError
+from tinyae.train.frontend.spec import Spectral
 
 from .config import Budgets, load_budgets
 from .figures import Estimate

@@ -26,7 +26,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from train.errors import UserError
+from tinyae.errors import UserError
 
 from .config import BUDGET_KEYS, MINIMUM_BUDGETS, Target
 from .figures import Estimate, Figures, Measurement, Violation

@@ -1,7 +1,7 @@
 """`calibrate`: on-site calibration. The device learns per-channel offsets (and scales) of its raw
 samples and its threshold from its first normal windows, on its own sensor or on a recording streamed
 to it (--csv); the host mirror computes the same record from the same samples and must agree bit for
-bit. --record installs a record made by `python -m train calibrate`; --factory returns to the model's
+bit. --record installs a record made by `tinyae calibrate`; --factory returns to the model's
 values; --abort stops a running calibration. Exit 0 when the device stored the record and the mirror
 agrees, 1 when they disagree, 2 when the calibration was refused (one sentence why) or on an error."""
 
@@ -13,9 +13,8 @@ from pathlib import Path
 
 from rich.console import Group
 
-from tools import calibration as cal
-from tools import protocol as p
-from tools.commands.common import (
+from tinyae.errors import UserError
+from tinyae.tools.commands.common import (
     add_device_args,
     check_model,
     load_artifacts,
@@ -24,11 +23,12 @@ from tools.commands.common import (
     stderr_console,
     stdout_console,
 )
-from train.calibration import report as rep
-from train.calibration.native import NativeCalib
-from train.calibration.record import VERDICTS, Record
-from train.calibration.spec import CalibSpec, check_crc
-from train.errors import UserError
+from tinyae.tools.link import calibration as cal
+from tinyae.tools.link import protocol as p
+from tinyae.train.calibration import report as rep
+from tinyae.train.calibration.native import NativeCalib
+from tinyae.train.calibration.record import VERDICTS, Record
+from tinyae.train.calibration.spec import CalibSpec, check_crc
 
 EXIT_MISMATCH = 1
 
@@ -44,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     )
     ap.add_argument("--csv", help="stream this normal recording to the device instead of using its sensor")
     what = ap.add_mutually_exclusive_group()
-    what.add_argument("--record", type=Path, help="install a record made by `python -m train calibrate`")
+    what.add_argument("--record", type=Path, help="install a record made by `tinyae calibrate`")
     what.add_argument(
         "--factory", action="store_true", help="erase the stored record: the model's values again"
     )
@@ -85,14 +85,14 @@ def state_line(port: str, status: p.CalibStatus) -> str:
 
 def install(dev, args: argparse.Namespace, spec: CalibSpec, names: list[str]) -> int:  # type: ignore[no-untyped-def]
     if not args.record.is_file():
-        raise UserError(f"{args.record} does not exist; make one with `python -m train calibrate --csv ...`")
+        raise UserError(f"{args.record} does not exist; make one with `tinyae calibrate --csv ...`")
     data = args.record.read_bytes()
     record = Record.from_bytes(data, str(args.record))
     verdict = NativeCalib(args.model_dir, spec.channels).verdict(data)
     if verdict != 1:
         raise UserError(
             f"{args.record} cannot be used by this model's firmware ({VERDICTS[verdict].replace('_', ' ')}); "
-            "make it with `python -m train calibrate --model-dir` pointing at the artifacts the device runs"
+            "make it with `tinyae calibrate --model-dir` pointing at the artifacts the device runs"
         )
     before = dev.calib_query()
     dev.calib_command(p.CalibAction.WRITE, record=data)
@@ -112,8 +112,8 @@ def install(dev, args: argparse.Namespace, spec: CalibSpec, names: list[str]) ->
 
 
 def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, manifest: dict) -> int:  # type: ignore[no-untyped-def]
-    from train.calibration.command import check_normal_labels, recording
-    from train.reference import HostReference
+    from tinyae.train.calibration.command import check_normal_labels, recording
+    from tinyae.train.reference import HostReference
 
     info = dev.require_info()
     n = args.windows if args.windows is not None else info.calib_max_windows
@@ -135,7 +135,7 @@ def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, man
 
         if args.csv:
             x, labels, name = recording(args.csv, manifest)
-            from train.calibration.mirror import check_length
+            from tinyae.train.calibration.mirror import check_length
 
             check_length(spec, n, len(x), name)
             check_normal_labels(labels, spec.total_samples(n), name)

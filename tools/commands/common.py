@@ -16,9 +16,16 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tools import protocol as p
-from tools.device import DEFAULT_BAUD, DEFAULT_TIMEOUT, Device, DeviceError, open_port, windows_for
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.tools.link import protocol as p
+from tinyae.tools.link.device import (
+    DEFAULT_BAUD,
+    DEFAULT_TIMEOUT,
+    Device,
+    DeviceError,
+    open_port,
+    windows_for,
+)
 
 DEFAULT_MODEL_DIR = Path("build/model")
 
@@ -75,7 +82,7 @@ def session(args: argparse.Namespace) -> Iterator[Device]:
     if args.emulator and args.port:
         raise UserError("give either --port or --emulator, not both")
     if args.emulator:
-        from tools.emulator import DEFAULT_STORAGE, Emulator
+        from tinyae.tools.emulator.qemu import DEFAULT_STORAGE, Emulator
 
         storage = getattr(args, "emulator_storage", None) or DEFAULT_STORAGE
         emu_ctx = Emulator(args.emulator, timeout=max(args.timeout, 10.0), storage=storage)
@@ -84,7 +91,7 @@ def session(args: argparse.Namespace) -> Iterator[Device]:
     with emu_ctx as emu:
         port = emu.url if emu is not None else args.port
         if not port:
-            raise UserError("no device given; pass --port (see `python -m tools ports`) or --emulator")
+            raise UserError("no device given; pass --port (see `tinyae ports`) or --emulator")
         dev = Device(open_port(port, args.baud), timeout=args.timeout, name=port)
         try:
             dev.handshake()
@@ -254,13 +261,13 @@ def load_sources(args: argparse.Namespace, info: p.Info, art: Artifacts) -> list
 
 
 def _csv_sources(args: argparse.Namespace, info: p.Info, art: Artifacts) -> list[Source]:
-    from train.progress import file_progress
+    from tinyae.train.progress import file_progress
 
     err = stderr_console()
     quiet = bool(getattr(args, "quiet", False))
     with file_progress(not quiet) as reading:
         if art.manifest is not None:
-            from train.data.settings import load_for_model
+            from tinyae.train.data.settings import load_for_model
 
             series, notes = load_for_model(
                 args.csv,
@@ -271,7 +278,7 @@ def _csv_sources(args: argparse.Namespace, info: p.Info, art: Artifacts) -> list
                 progress=reading,
             )
         else:
-            from train.data import load_csv
+            from tinyae.train.data import load_csv
 
             series = load_csv(
                 args.csv,

@@ -7,8 +7,7 @@ import json
 
 from rich.table import Table
 
-from tools import protocol as p
-from tools.commands.common import (
+from tinyae.tools.commands.common import (
     Artifacts,
     add_device_args,
     channel_names,
@@ -19,6 +18,7 @@ from tools.commands.common import (
     session,
     stdout_console,
 )
+from tinyae.tools.link import protocol as p
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -42,8 +42,8 @@ BOOT_VERDICTS = {
 
 def calibration_text(info: p.Info, status: p.CalibStatus | None) -> list[tuple[str, str]]:
     """Rows about on-site calibration: the state, what the boot found, the record in use."""
-    from tools.calibration import record_in_use
-    from train.calibration.record import OUTCOMES
+    from tinyae.tools.link.calibration import record_in_use
+    from tinyae.train.calibration.record import OUTCOMES
 
     state = p.CalibState(info.calib_state).name.lower() if info.calib_state in set(p.CalibState) else "?"
     if info.calib_state in (p.CalibState.STATS, p.CalibState.SCORES):
@@ -65,7 +65,7 @@ def calibration_text(info: p.Info, status: p.CalibStatus | None) -> list[tuple[s
 
 
 def info_dict(info: p.Info, art: Artifacts, status: p.CalibStatus | None = None) -> dict:
-    from tools.calibration import record_in_use
+    from tinyae.tools.link.calibration import record_in_use
 
     rec = record_in_use(status)
     return {

@@ -15,8 +15,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from tools import protocol as p
-from tools.commands.common import (
+from tinyae.errors import UserError
+from tinyae.tools.commands.common import (
     add_device_args,
     channel_names,
     load_artifacts,
@@ -24,9 +24,9 @@ from tools.commands.common import (
     stderr_console,
     stdout_console,
 )
-from tools.commands.results import RowWriter
-from tools.device import SensorTracker
-from train.errors import UserError
+from tinyae.tools.commands.results import RowWriter
+from tinyae.tools.link import protocol as p
+from tinyae.tools.link.device import SensorTracker
 
 EXIT_PROBLEM = 1
 HISTORY = 12

@@ -7,7 +7,7 @@ import argparse
 from rich.table import Table
 from serial.tools import list_ports
 
-from tools.commands.common import stdout_console
+from tinyae.tools.commands.common import stdout_console
 
 # (vid, pid or None for any) -> what it most likely is
 KNOWN_BOARDS: dict[tuple[int, int | None], str] = {

@@ -1,8 +1,8 @@
 """`record`: capture the device's raw sensor samples (sensor-mode telemetry) to a CSV the training
-pipeline reads directly (`python -m train model --set data.source=csv --set data.paths=[FILE]`).
+pipeline reads directly (`tinyae model --set data.source=csv --set data.paths=[FILE]`).
 
 CSV: header `timestamp,<channel names>[,label]`; timestamp = device sample index / sample rate (s).
-`train.data.load_csv` does not skip comment lines, so `--note` and the capture's provenance (device,
+`tinyae.train.data.load_csv` does not skip comment lines, so `--note` and the capture's provenance (device,
 model, rate, lost samples) go to a sidecar `FILE.json`. Rows are flushed as they arrive: Ctrl-C, a
 disconnect or a timeout keeps everything received.
 """
@@ -15,8 +15,8 @@ import json
 import time
 from pathlib import Path
 
-from tools import protocol as p
-from tools.commands.common import (
+from tinyae.errors import UserError
+from tinyae.tools.commands.common import (
     add_device_args,
     channel_names,
     load_artifacts,
@@ -24,8 +24,8 @@ from tools.commands.common import (
     session,
     stderr_console,
 )
-from tools.device import SensorTracker
-from train.errors import UserError
+from tinyae.tools.link import protocol as p
+from tinyae.tools.link.device import SensorTracker
 
 EXIT_PROBLEM = 1
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import IO
 
-from train.errors import UserError
+from tinyae.errors import UserError
 
 RESULT_FIELDS = (
     "series",

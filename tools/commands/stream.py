@@ -11,8 +11,8 @@ import argparse
 
 from rich.table import Table
 
-from tools import protocol as p
-from tools.commands.common import (
+from tinyae.errors import UserError
+from tinyae.tools.commands.common import (
     add_csv_args,
     add_device_args,
     add_retries_arg,
@@ -24,10 +24,10 @@ from tools.commands.common import (
     stderr_console,
     stdout_console,
 )
-from tools.commands.results import RowWriter
-from tools.device import DEFAULT_INFLIGHT, StreamSummary
-from train.data import window_labels
-from train.errors import UserError
+from tinyae.tools.commands.results import RowWriter
+from tinyae.tools.link import protocol as p
+from tinyae.tools.link.device import DEFAULT_INFLIGHT, StreamSummary
+from tinyae.train.data import window_labels
 
 EXIT_PROBLEM = 1
 

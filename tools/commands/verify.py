@@ -9,8 +9,8 @@ Score tolerance: host and device compute the score with the same float32 operati
 anyway and reports how many are exactly equal. Decisions are compared on every window whose score
 lies outside that tolerance band around the threshold.
 
-The reference is pluggable: `tflm` (default) is `train.reference.HostReference` (TFLM's kernels);
-`sim-stub` mirrors the simulated device's stand-in engine (tests with `--port sim://`).
+The reference is `tinyae.train.reference.HostReference` (TFLM's own kernels through tflite_micro);
+tests of the link swap `make_reference` for the stand-in engine's (tools/testing/simstub.py).
 Exit 0 when everything agrees, 1 on any mismatch or lost window, 2 on a user/device error (a partial
 report of what was compared is still written).
 
@@ -32,8 +32,8 @@ import numpy as np
 from rich.console import Group
 from rich.table import Table
 
-from tools import protocol as p
-from tools.commands.common import (
+from tinyae.errors import UserError
+from tinyae.tools.commands.common import (
     Artifacts,
     Source,
     add_csv_args,
@@ -48,15 +48,14 @@ from tools.commands.common import (
     stderr_console,
     stdout_console,
 )
-from tools.device import DEFAULT_INFLIGHT, DeviceError, windows_for
-from train import preprocess
-from train.data import make_windows, window_labels
-from train.errors import UserError
+from tinyae.tools.link import protocol as p
+from tinyae.tools.link.device import DEFAULT_INFLIGHT, DeviceError, windows_for
+from tinyae.train import preprocess
+from tinyae.train.data import make_windows, window_labels
 
 SCORE_RTOL = 1e-6
 EXIT_MISMATCH = 1
 FIRST_MISMATCHES = 10
-REFERENCES = ("tflm", "sim-stub")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -73,42 +72,33 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     )
     ap.add_argument("--json", metavar="FILE", help="write the report as JSON")
     ap.add_argument("--markdown", metavar="FILE", help="write the report as Markdown")
-    ap.add_argument(
-        "--reference",
-        choices=REFERENCES,
-        default="tflm",
-        help="host reference: tflm (TFLM kernels, default) or sim-stub (the simulated device's stand-in)",
-    )
     ap.add_argument("--inflight", type=int, default=DEFAULT_INFLIGHT, help=argparse.SUPPRESS)
     add_retries_arg(ap)
     ap.set_defaults(func=run)
 
 
-def make_reference(kind: str, art: Artifacts):  # type: ignore[no-untyped-def]
-    manifest = art.require()
-    if kind == "sim-stub":
-        from tools.fakeserial import SimStubReference
-
-        return SimStubReference(manifest)
+def make_reference(art: Artifacts):  # type: ignore[no-untyped-def]
+    """The host reference for these artifacts: TFLM's kernels on the int8 model (HostReference)."""
+    art.require()
     if not art.tflite.is_file():
         raise UserError(
             f"{art.tflite} is missing; run `make model` or point --model-dir at complete artifacts"
         )
-    from train.reference import HostReference
+    from tinyae.train.reference import HostReference
 
-    return HostReference.from_manifest(art.tflite.read_bytes(), manifest)
+    return HostReference.from_manifest(art.tflite.read_bytes(), art.require())
 
 
 def apply_calibration(dev, info: p.Info, reference) -> dict | None:  # type: ignore[no-untyped-def]
     """Calibration is part of the reference: a device calibrated on site corrects its raw samples with
     its record (and uses its threshold, which the handshake's active threshold already carries); the
     host reference applies the same correction. A device in the middle of a calibration is refused."""
-    from tools.calibration import record_in_use
+    from tinyae.tools.link.calibration import record_in_use
 
     if info.calib_state in (p.CalibState.STATS, p.CalibState.SCORES):
         raise UserError(
-            f"{dev.name} is calibrating; wait until it finishes (`python -m tools info` shows its state) or "
-            "stop it with `python -m tools calibrate --abort`, then verify"
+            f"{dev.name} is calibrating; wait until it finishes (`tinyae device info` shows its state) or "
+            "stop it with `tinyae device calibrate --abort`, then verify"
         )
     if info.calib_state != p.CalibState.CALIBRATED:
         return None  # factory values: the reference as built
@@ -450,7 +440,7 @@ def run(args: argparse.Namespace) -> int:
     with session(args) as dev:
         info = dev.require_info()
         check_model(info, art)
-        reference = make_reference(args.reference, art)
+        reference = make_reference(art)
         calibration = apply_calibration(dev, info, reference)
         L, hop = info.window_len, info.hop
         all_sources = load_sources(args, info, art)
@@ -463,7 +453,8 @@ def run(args: argparse.Namespace) -> int:
         wlabels = [window_labels(s.labels, L, hop) if s.labels is not None else None for s in sources]
         failure: DeviceError | None = None
         seconds = 0.0
-        title = f"verify {dev.name} against the host reference ({args.reference})"
+        ref_name = getattr(reference, "name", "tflm")
+        title = f"verify {dev.name} against the host reference ({ref_name})"
         try:
             dev.set(p.Param.VERIFY, 1)
             with progress(args) as prog:
@@ -517,7 +508,7 @@ def run(args: argparse.Namespace) -> int:
             "stack_bytes": info.stack_bytes,
             "tx_dropped": info.tx_dropped,
         }
-        report["reference"] = args.reference
+        report["reference"] = ref_name
         report["calibration"] = calibration
         report["link"] = {
             "lost_frames": dev.stats.lost_frames,

@@ -1,6 +1,6 @@
-"""`python -m train calibrate --model-dir DIR --csv FILE`: the calibration record a device running these
+"""`tinyae calibrate --model-dir DIR --csv FILE`: the calibration record a device running these
 artifacts would compute from this recording, without a device (the host mirror), with the before/after
-report. `python -m tools calibrate --record FILE` installs the record on a device."""
+report. `tinyae device calibrate --record FILE` installs the record on a device."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from train.calibration import mirror
-from train.calibration import report as rep
-from train.calibration.record import Record
-from train.calibration.spec import CalibSpec, check_crc
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.train.calibration import mirror
+from tinyae.train.calibration import report as rep
+from tinyae.train.calibration.record import Record
+from tinyae.train.calibration.spec import CalibSpec, check_crc
 
 
 def load_model(model_dir: Path) -> tuple[dict, CalibSpec, bytes]:
@@ -35,7 +35,7 @@ def load_model(model_dir: Path) -> tuple[dict, CalibSpec, bytes]:
 
 def recording(csv: str, manifest: dict) -> tuple[np.ndarray, np.ndarray | None, str]:
     """The recording's samples [T, C] in the model's channel order, its labels, and its name."""
-    from train.data import load_csv
+    from tinyae.train.data import load_csv
 
     series = load_csv(csv)
     s = series[0]
@@ -66,7 +66,7 @@ def check_normal_labels(labels: np.ndarray | None, used: int, where: str) -> Non
 
 
 def run(model_dir: Path, csv: str, windows: int | None, out: Path | None, json_out: Path | None) -> int:
-    from train.reference import HostReference
+    from tinyae.train.reference import HostReference
 
     manifest, spec, flatbuffer = load_model(model_dir)
     x, labels, name = recording(csv, manifest)
@@ -117,6 +117,6 @@ def run(model_dir: Path, csv: str, windows: int | None, out: Path | None, json_o
     Record.from_bytes(target.read_bytes(), str(target))
     console.print(
         f"wrote {target} ({len(result.record)} B, crc {record.crc:08x}); install it with "
-        f"`python -m tools calibrate --port PORT --record {target}`"
+        f"`tinyae device calibrate --port PORT --record {target}`"
     )
     return 0

@@ -1,7 +1,7 @@
 """The host mirror of an on-site calibration: from the samples a device saw (a CSV recording, or the
 samples it reported in sensor mode), the record it computes, bit for bit.
 
-Phase 1 feeds the raw samples to the core's C (train.calibration.native); phase 2 scores its windows
+Phase 1 feeds the raw samples to the core's C (tinyae.train.calibration.native); phase 2 scores its windows
 with the candidate correction through the host reference (TFLM's kernels, bit-exact with the device's
 engines) and feeds the scores to the same C. `cross_check` then recomputes everything independently
 in NumPy (float64 statistics, a sort for the order statistic) within stated tolerances.
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from train.calibration import native as nat
-from train.calibration.record import OUTCOMES, Record
-from train.calibration.spec import CalibSpec
-from train.data.windowing import make_windows
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.train.calibration import native as nat
+from tinyae.train.calibration.record import OUTCOMES, Record
+from tinyae.train.calibration.spec import CalibSpec
+from tinyae.train.data.windowing import make_windows
 
 # scores(windows [k, L, C], correction (shift [C], gain [C]) or None) -> float32 [k]: the device's scores
 Scorer = Callable[[np.ndarray, tuple[np.ndarray, np.ndarray] | None], np.ndarray]

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from train import hostbuild
-from train.calibration.spec import record_bytes
-from train.errors import UserError
+from tinyae import hostbuild
+from tinyae.errors import UserError
+from tinyae.train.calibration.spec import record_bytes
 
 CORE_SRC = hostbuild.CORE_DIR / "src"
 EV_NONE, EV_CORRECTION, EV_DONE = 0, 1, 2

@@ -17,8 +17,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from train.calibration.spec import METHODS, RECORD_MAGIC, RECORD_VERSION, record_bytes
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.train.calibration.spec import METHODS, RECORD_MAGIC, RECORD_VERSION, record_bytes
 
 FLAG_OFFSETS, FLAG_SCALES, FLAG_THRESHOLD = 0x01, 0x02, 0x04
 _HEAD = struct.Struct("<4sBBBB32sIHHHHIfff")  # 68 bytes

@@ -1,6 +1,6 @@
 """What a calibration changes, before and after: threshold, per-channel corrections, and the false
-alarms on the calibration data itself. Shared by `python -m train calibrate` (the host mirror alone)
-and `python -m tools calibrate` (a device, checked against the mirror)."""
+alarms on the calibration data itself. Shared by `tinyae calibrate` (the host mirror alone)
+and `tinyae device calibrate` (a device, checked against the mirror)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 from rich.table import Table
 
-from train.calibration.mirror import MirrorResult, Scorer
-from train.calibration.record import Record
-from train.calibration.spec import CalibSpec
-from train.data.windowing import make_windows
+from tinyae.train.calibration.mirror import MirrorResult, Scorer
+from tinyae.train.calibration.record import Record
+from tinyae.train.calibration.spec import CalibSpec
+from tinyae.train.data.windowing import make_windows
 
 # A refusal in words: the outcome names of tae_calib.h, with the figure that decided it.
 REFUSALS = {
@@ -31,8 +31,7 @@ REFUSALS = {
     "not_normal": "{over} of the {n} scored calibration windows score above the factory threshold "
     "{bound:.6g} (the trained distribution's upper percentile; at most {frac} may): the data were not "
     "normal operation; calibrate on normal operation",
-    "engine": "the inference engine failed on a calibration window; check the device "
-    "(`python -m tools info`)",
+    "engine": "the inference engine failed on a calibration window; check the device (`tinyae device info`)",
     "store": "the device could not store the record; the record its storage holds stays in use",
     "aborted": "the calibration was aborted (by the host, or a switch of the sample source)",
 }

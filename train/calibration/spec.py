@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from train.errors import UserError
+from tinyae.errors import UserError
 
 RECORD_VERSION = 1
 RECORD_MAGIC = b"TAEC"
@@ -263,8 +263,8 @@ def config_crc(fields_: dict[str, Any], manifest_like: dict[str, Any]) -> int:
 
 
 def build(
-    cfg,  # train.config.CalibrationConfig
-    threshold_cfg,  # train.config.ThresholdConfig
+    cfg,  # tinyae.train.config.CalibrationConfig
+    threshold_cfg,  # tinyae.train.config.ThresholdConfig
     train_windows: np.ndarray,
     *,
     window_length: int,

@@ -7,13 +7,21 @@ from pathlib import Path
 
 import jinja2
 
-from train.compiled.lower import FcStage, Lowered, LutStage, kernel_words, lower, padded_bias, quant_params
-from train.compiled.tflite_model import read_tflite
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.train.compiled.lower import (
+    FcStage,
+    Lowered,
+    LutStage,
+    kernel_words,
+    lower,
+    padded_bias,
+    quant_params,
+)
+from tinyae.train.compiled.tflite_model import read_tflite
 
 
 def _environment() -> jinja2.Environment:
-    from train.export import TEMPLATES, c_finalize
+    from tinyae.train.export import TEMPLATES, c_finalize
 
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -137,7 +145,7 @@ def _info(low: Lowered, ctx: dict) -> dict:
 def render(tflite_bytes: bytes, banner_command: str, *, layouts: str = "auto") -> tuple[str, str, dict]:
     """Return (model_compiled.h text, model_compiled.c text, info) for the model bytes (`layouts`:
     see _context; only tests pass anything but "auto")."""
-    from train.export import banner
+    from tinyae.train.export import banner
 
     low = lower(read_tflite(tflite_bytes))
     sha = hashlib.sha256(tflite_bytes).hexdigest()
@@ -173,7 +181,7 @@ def generate(tflite_path: Path, out_dir: Path, *, banner_command: str) -> dict:
 
 def check_ops(tflite_path: Path) -> list[str]:
     """The model's op names in order; UserError when the compiled engine cannot run one of them."""
-    from train.compiled.lower import check_graph_ops
+    from tinyae.train.compiled.lower import check_graph_ops
 
     return check_graph_ops(read_tflite(Path(tflite_path)))
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from train.compiled import quant
-from train.compiled.tflite_model import Graph, Op, Tensor
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.train.compiled import quant
+from tinyae.train.compiled.tflite_model import Graph, Op, Tensor
 
 SUPPORTED_OPS = ("FULLY_CONNECTED", "LOGISTIC", "TANH", "RESHAPE", "QUANTIZE", "DEQUANTIZE")
 ELEMENTWISE = ("LOGISTIC", "TANH", "QUANTIZE")

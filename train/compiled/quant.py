@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from train.errors import UserError
+from tinyae.errors import UserError
 
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
@@ -114,7 +114,7 @@ def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int
 
 def elementwise_table(op: str, in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
     """int8 table t[x + 128] = TFLM(op)(x) for x in -128..127, computed by tflite_micro itself."""
-    from train.compiled.onemodel import run_one_op
+    from tinyae.train.compiled.onemodel import run_one_op
 
     table = run_one_op(op, in_scale, in_zp, out_scale, out_zp, np.arange(-128, 128, dtype=np.int8))
     return table.astype(np.int8)

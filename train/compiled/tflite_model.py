@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 
-from train.errors import UserError
+from tinyae.errors import UserError
 
 _OP_NAMES = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
 _TYPE_NAMES = {v: k for k, v in vars(fb.TensorType).items() if not k.startswith("_")}

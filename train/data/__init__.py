@@ -1,10 +1,10 @@
 """Sensor data for tinyae: loaders, the embedded synthetic default, named data sets, windows, splits."""
 
-from train.data.csv_source import Series, load_csv
-from train.data.datasets import DATASETS, load_dataset, load_source, prepare
-from train.data.normalize import Normalization, fit_normalization
-from train.data.splits import SPLIT_PROTOCOL, DatasetSplits, Prepared, require_labels, split_series
-from train.data.synthetic import (
+from tinyae.train.data.csv_source import Series, load_csv
+from tinyae.train.data.datasets import DATASETS, load_dataset, load_source, prepare
+from tinyae.train.data.normalize import Normalization, fit_normalization
+from tinyae.train.data.splits import SPLIT_PROTOCOL, DatasetSplits, Prepared, require_labels, split_series
+from tinyae.train.data.synthetic import (
     CHANNEL_NAMES,
     DEFAULT_HOP,
     DEFAULT_SAMPLE_RATE_HZ,
@@ -14,8 +14,8 @@ from train.data.synthetic import (
     SyntheticData,
     make_synthetic,
 )
-from train.data.ucr import WindowSet, load_ucr
-from train.data.windowing import make_windows, window_labels
+from tinyae.train.data.ucr import WindowSet, load_ucr
+from tinyae.train.data.windowing import make_windows, window_labels
 
 __all__ = [
     "CHANNEL_NAMES",

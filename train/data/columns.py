@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from train.errors import UserError
+from tinyae.errors import UserError
 
 MIN_ROWS = 16  # fewer rows say too little about a column to call it a counter
 

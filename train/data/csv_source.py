@@ -3,17 +3,17 @@
 Format accepted
 ---------------
 - UTF-8 text (a BOM is fine), delimiter `,` `;` or tab (detected from the first line; whitespace-separated
-  columns also work), blank lines ignored; read in chunks with progress (train.data.table), so a file of
+  columns also work), blank lines ignored; read in chunks with progress (tinyae.train.data.table), so a file of
   hundreds of MB costs little more memory than its float32 values.
 - A header row is detected when any field of the first row is not a number; without a header the columns
   are called `col0`, `col1`, ... and may also be selected by index.
 - `timestamp`: a column of numbers (s, ms, us, ns) or date-times; it gives the sample rate and shows gaps
-  (train.data.timestamps). `label`: a column of 0/1 or named classes, or one label for a whole file
-  (`file_label`); what it means is train.data.labels' business. By default ("auto") a column called
+  (tinyae.train.data.timestamps). `label`: a column of 0/1 or named classes, or one label for a whole file
+  (`file_label`); what it means is tinyae.train.data.labels' business. By default ("auto") a column called
   timestamp/time/t/datetime (with or without a unit such as `timestamp_ms`) is the timestamp and one
   called label/is_anomaly/anomaly/class is the label; None or "none" disables either.
 - Channels: the columns named in `channels` (by name or index), or every other column except obvious
-  index, counter and id columns, which are left out and named (train.data.columns).
+  index, counter and id columns, which are left out and named (tinyae.train.data.columns).
 - Every file is its own series (a gap split with gaps="split" makes more): windows never span two.
   Files loaded together are matched by column name, whatever their column order.
 
@@ -30,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from train.data.columns import match_channels
-from train.data.labels import LabelMeaning, label_meaning, labels_from_classes, to_labels
-from train.data.table import (
+from tinyae.errors import UserError
+from tinyae.train.data.columns import match_channels
+from tinyae.train.data.labels import LabelMeaning, label_meaning, labels_from_classes, to_labels
+from tinyae.train.data.table import (
     F32_MAX,
     F32_OVERFLOW,
     CsvReader,
@@ -41,8 +42,14 @@ from train.data.table import (
     is_number,
     read_text,
 )
-from train.data.timestamps import RATE_TOLERANCE, Rate, TimeColumn, fmt_hz, is_time_name, rate_from_timestamps
-from train.errors import UserError
+from tinyae.train.data.timestamps import (
+    RATE_TOLERANCE,
+    Rate,
+    TimeColumn,
+    fmt_hz,
+    is_time_name,
+    rate_from_timestamps,
+)
 
 __all__ = [
     "AUTO",
@@ -274,7 +281,7 @@ def load_csv_groups(
     """Load named groups of files (e.g. train and test) with one channel order, rate and label meaning.
 
     The first file fixes the channel names; every other file must have the same channels (matched by
-    name, reordered as needed). One label meaning holds for all files (train.data.labels); one sample
+    name, reordered as needed). One label meaning holds for all files (tinyae.train.data.labels); one sample
     rate too (files within 2 % of each other share their mean rate).
     """
     if sample_rate_hz is not None and not sample_rate_hz > 0:

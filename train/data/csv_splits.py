@@ -8,7 +8,7 @@ Two layouts:
   runs for training, and other runs, normal and faulty, for testing.
 Labels come from a label column or from `data.file_labels` (a path or glob -> the label of every sample
 of the files it matches: `{"recordings/unbalanced/*.csv" = "unbalanced", "recordings/normal*/*.csv" =
-"normal"}`), with one meaning for all files (train.data.labels). A training file labelled anomalous as a
+"normal"}`), with one meaning for all files (tinyae.train.data.labels). A training file labelled anomalous as a
 whole is refused (training uses normal data only).
 """
 
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from train.data.csv_source import Series, load_csv_groups
-from train.data.splits import DatasetSplits, check_lengths, split_series
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.train.data.csv_source import Series, load_csv_groups
+from tinyae.train.data.splits import DatasetSplits, check_lengths, split_series
 
 
 def _listed(v: Any) -> list[str]:

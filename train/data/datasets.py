@@ -1,7 +1,7 @@
 """Data sources by name, and `prepare()`: from a source configuration to train/val/test windows.
 
 Named sources (`load_dataset(name)`):
-- `synthetic`: the embedded default (train.data.synthetic), 3 axes at 100 Hz, labelled faults.
+- `synthetic`: the embedded default (tinyae.train.data.synthetic), 3 axes at 100 Hz, labelled faults.
 - `basicmotions`: UEA BasicMotions, shipped in aeon's wheel (`pip install tinyae[datasets]`). A smartwatch's
   accelerometer and gyroscope (6 channels) at 10 Hz, 100 samples per case, four classes. Normal =
   Standing + Walking (selectable with normal=[...]); Running and Badminton are anomalies. Each case is its
@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from train.data.csv_source import Series, load_csv_file
-from train.data.csv_splits import csv_splits
-from train.data.splits import DatasetSplits, Prepared, prepare_splits, split_series
-from train.data.synthetic import DEFAULT_HOP, DEFAULT_SAMPLE_RATE_HZ, DEFAULT_WINDOW, make_synthetic
-from train.data.ucr import WindowSet, load_ucr
-from train.data.windowing import check_window
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.train.data.csv_source import Series, load_csv_file
+from tinyae.train.data.csv_splits import csv_splits
+from tinyae.train.data.splits import DatasetSplits, Prepared, prepare_splits, split_series
+from tinyae.train.data.synthetic import DEFAULT_HOP, DEFAULT_SAMPLE_RATE_HZ, DEFAULT_WINDOW, make_synthetic
+from tinyae.train.data.ucr import WindowSet, load_ucr
+from tinyae.train.data.windowing import check_window
 
 BASICMOTIONS_CHANNELS = ("acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z")
 BASICMOTIONS_NORMAL = ("Standing", "Walking")
@@ -282,7 +282,7 @@ def prepare(
     """Source configuration -> raw float32 train/val/test windows, following SPLIT_PROTOCOL.
 
     `source_config`: a data set name ("synthetic", "basicmotions", ...), a mapping or an object with the
-    keys of train.config.DataConfig (source = synthetic | csv | ucr | a data set name, paths, channels,
+    keys of tinyae.train.config.DataConfig (source = synthetic | csv | ucr | a data set name, paths, channels,
     timestamp, label, normal, sample_rate_hz, seed; empty values mean "not set").
     """
     check_window(window_length, hop)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from train.errors import UserError
+from tinyae.errors import UserError
 
 
 def canon(value: str) -> str:

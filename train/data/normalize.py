@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from train.errors import UserError
+from tinyae.errors import UserError
 
 METHODS = ("zscore", "minmax", "robust")
 IQR_PER_STD = 1.349  # interquartile range of a unit Gaussian

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from train.data.splits import DatasetSplits
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.train.data.splits import DatasetSplits
 
 SHOWN = 3  # outliers listed per channel in the warning and the manifest
 MODES = ("clip", "refuse", "keep")

@@ -1,5 +1,5 @@
 """A model's data settings: written to the manifest by training, applied by every command that feeds
-the model a CSV (`python -m tools stream --csv`, `verify --csv`).
+the model a CSV (`tinyae device stream --csv`, `verify --csv`).
 
 The manifest's `data` section records what the model was trained on: the channels by name and how
 they were chosen, the timestamp column and its unit or format, the label column and what its values
@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from train.data.columns import match_channels
-from train.data.csv_source import AUTO, OFF, ProgressFactory, Series, _pick, load_csv_groups
-from train.data.labels import LabelMeaning
-from train.data.table import CsvReader
-from train.data.timestamps import RATE_TOLERANCE, UNITS, fmt_hz
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.train.data.columns import match_channels
+from tinyae.train.data.csv_source import AUTO, OFF, ProgressFactory, Series, _pick, load_csv_groups
+from tinyae.train.data.labels import LabelMeaning
+from tinyae.train.data.table import CsvReader
+from tinyae.train.data.timestamps import RATE_TOLERANCE, UNITS, fmt_hz
 
 
 def data_section(cfg: Any, splits: Any, prep: Any, outliers: Any) -> dict:

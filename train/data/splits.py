@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from train.data.csv_source import Series
-from train.data.ucr import WindowSet
-from train.data.windowing import make_windows, window_labels, window_names, window_starts
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.train.data.csv_source import Series
+from tinyae.train.data.ucr import WindowSet
+from tinyae.train.data.windowing import make_windows, window_labels, window_names, window_starts
 
 SPLIT_PROTOCOL = """\
 Split protocol. Each series (one file, one recorded case, or one synthetic part) is first cut by

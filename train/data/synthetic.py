@@ -52,8 +52,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from train.data.csv_source import Series
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.train.data.csv_source import Series
 
 CHANNEL_NAMES = ("acc_x", "acc_y", "acc_z")
 DEFAULT_SAMPLE_RATE_HZ = 100.0
@@ -367,7 +367,7 @@ def pca_difficulty(seed: int = 0, length: int = DEFAULT_WINDOW, hop: int = DEFAU
     A quick yardstick of how hard each fault is; windows are counted for a fault when they lie wholly
     inside its segment and are labelled anomalous, against all normal test windows.
     """
-    from train.data.windowing import make_windows, window_labels, window_starts
+    from tinyae.train.data.windowing import make_windows, window_labels, window_starts
 
     d = make_synthetic(seed)
     tr = make_windows(d.train.values, length, hop).astype(np.float64)

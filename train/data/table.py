@@ -25,8 +25,8 @@ from typing import Protocol
 
 import numpy as np
 
-from train.data.columns import ColumnStats
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.train.data.columns import ColumnStats
 
 F32_MAX = float(np.finfo(np.float32).max)
 # Smallest magnitude that rounds to infinity in float32 (max + half an ulp, ties to even): a decimal
@@ -39,7 +39,7 @@ Progress = Callable[[int, int], None]
 
 
 class TimeParser(Protocol):
-    """What the reader needs of a timestamp column (train.data.timestamps.TimeColumn)."""
+    """What the reader needs of a timestamp column (tinyae.train.data.timestamps.TimeColumn)."""
 
     def feed(self, values: Sequence[str], lines: np.ndarray, path: Path) -> np.ndarray: ...
 

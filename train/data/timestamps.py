@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from train.data.table import is_number, to_numbers
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.train.data.table import is_number, to_numbers
 
 UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 UNIT_WORDS = {

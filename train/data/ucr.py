@@ -18,8 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from train.data.csv_source import F32_OVERFLOW, Series, detect_delimiter, labels_from_classes, read_text
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.train.data.csv_source import (
+    F32_OVERFLOW,
+    Series,
+    detect_delimiter,
+    labels_from_classes,
+    read_text,
+)
 
 
 @dataclass(frozen=True, eq=False)

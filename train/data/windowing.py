@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from train.errors import UserError
+from tinyae.errors import UserError
 
 LABEL_RULES = ("any", "majority")
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from train.frontend.spec import KINDS, STATS, FrontendSpec, build_spec
+from tinyae.train.frontend.spec import KINDS, STATS, FrontendSpec, build_spec
 
 __all__ = ["KINDS", "STATS", "FrontendSpec", "build_spec", "extractor"]
 
@@ -22,6 +22,6 @@ def extractor(spec: FrontendSpec) -> Callable[[np.ndarray], np.ndarray]:
     """
     if spec.raw_only:
         return lambda w: np.asarray(w, np.float32).reshape(len(w), -1)
-    from train.frontend.native import NativeFrontend
+    from tinyae.train.frontend.native import NativeFrontend
 
     return NativeFrontend(spec)

@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from train.errors import UserError
-from train.frontend.spec import AUTO_FLOOR_DB, SMALLEST_FLOOR, FrontendSpec
+from tinyae.errors import UserError
+from tinyae.train.frontend.spec import AUTO_FLOOR_DB, SMALLEST_FLOOR, FrontendSpec
 
 CONSTANT_SHARE = 0.99
 NAMES_SHOWN = 6
@@ -34,7 +34,7 @@ def fit_log_floor(spec: FrontendSpec, windows: np.ndarray) -> FrontendSpec:
     module docstring); specs without an automatic floor are returned unchanged."""
     if not spec.needs_fit:
         return spec
-    from train.frontend.native import NativeFrontend
+    from tinyae.train.frontend.native import NativeFrontend
 
     sp = spec.spectral
     assert sp is not None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from train.frontend.spec import STATS, FrontendSpec
+from tinyae.train.frontend.spec import STATS, FrontendSpec
 
 F32 = np.float32
 # tae_fe_logf's constants, the same decimal literals as the C source.

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from train import hostbuild
-from train.frontend.spec import FrontendSpec
+from tinyae import hostbuild
+from tinyae.train.frontend.spec import FrontendSpec
 
 CORE_SRC = hostbuild.CORE_DIR / "src"
 HEADER_DIR = hostbuild.HOST_BUILD_DIR / "frontend"
@@ -23,7 +23,7 @@ BANNER = (
 def header_dir(spec: FrontendSpec) -> Path:
     """A directory holding a model_config.h with only this spec's front-end block (the same template
     block the model's model_config.h includes), for tae_frontend.c's host build."""
-    from train.export import frontend_defines, render
+    from tinyae.train.export import frontend_defines, render
 
     d = HEADER_DIR / spec.digest()
     d.mkdir(parents=True, exist_ok=True)
@@ -58,7 +58,7 @@ class NativeFrontend:
     def __init__(self, spec: FrontendSpec) -> None:
         if spec.needs_fit:
             raise ValueError(
-                "the spectral log floor is not fitted yet: run train.frontend.fit.fit_log_floor first"
+                "the spectral log floor is not fitted yet: run tinyae.train.frontend.fit.fit_log_floor first"
             )
         self.spec = spec
         self.lib = _library(spec)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from train.errors import UserError
+from tinyae.errors import UserError
 
 KINDS = ("raw", "spectral", "stats")
 STATS = ("mean", "rms", "std", "p2p", "crest", "skew", "kurtosis", "zcr")

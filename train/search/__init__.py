@@ -1,4 +1,4 @@
-"""Budget-constrained model search: `python -m train search` (train/search/cli.py).
+"""Budget-constrained model search: `tinyae search` (train/search/cli.py).
 
 Ray Tune runs the trials (locally, or on a cluster with --address), Optuna's sampler proposes them,
 ASHA stops poor ones early; each trial is scored by its int8 detection quality on labelled selection

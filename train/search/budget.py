@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from train.errors import UserError
+from tinyae.errors import UserError
 
 KEYS = ("flash", "ram", "instructions")
 _VALUE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(k|K|KiB|kiB|M|MiB|B)?\s*$")
@@ -104,10 +104,10 @@ class SearchTarget:
 
 def resolve_target(env: str) -> SearchTarget:
     """A board env of platformio.ini (nano33ble, nano33ble_compiled, esp32dev, ...) or mps2_an386."""
-    from tools.budget.cli import target_for_env
-    from tools.budget.config import load_budgets
-    from tools.budget.cost import kernels_of
-    from train.boards import ROOT, targets
+    from tinyae.tools.budget.cli import target_for_env
+    from tinyae.tools.budget.config import load_budgets
+    from tinyae.tools.budget.cost import kernels_of
+    from tinyae.train.boards import ROOT, targets
 
     known = targets()
     if env not in known:

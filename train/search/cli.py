@@ -1,11 +1,11 @@
-"""`python -m train search`: budget-constrained model search (a thin argparse entry; see README).
+"""`tinyae search`: budget-constrained model search (a thin argparse entry; see README).
 
-    python -m train search --config configs/default.toml --budget flash=48k,ram=16k,instructions=200k \
+    tinyae search --config configs/default.toml --budget flash=48k,ram=16k,instructions=200k \
         [--target nano33ble|nano33ble_compiled|esp32dev|esp32dev_compiled|mps2_an386] [--trials N] \
         [--workers N] [--address ray://HOST:10001] [--out build/search] [--resume] [--finalists K]
 
 Writes to --out: results.csv / results.json (every trial), pareto.png, report.md / report.html,
-best.toml (the best feasible configuration, ready for `python -m train model --config`), model/ (that
+best.toml (the best feasible configuration, ready for `tinyae model --config`), model/ (that
 configuration trained and exported), finalists/ (each finalist's TOML, model and measurements).
 Exit status: 0 with a feasible best, 1 when no trial fits the budget, 2 on a usage error (before
 any trial runs).
@@ -19,7 +19,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from train.errors import UserError
+from tinyae.args import positive_int
+from tinyae.errors import UserError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -34,9 +35,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # t
     )
     s.add_argument("--budget", required=True, help="limits, e.g. flash=48k,ram=16k,instructions=200k")
     s.add_argument("--target", default="nano33ble", help="board env or mps2_an386 (default nano33ble)")
-    s.add_argument("--trials", type=int, default=None, help="trials to run (default: [search] trials, 30)")
     s.add_argument(
-        "--workers", type=int, default=None, help="concurrent local trials (default: the CPU count)"
+        "--trials", type=positive_int, default=None, help="trials to run (default: [search] trials, 30)"
+    )
+    s.add_argument(
+        "--workers", type=positive_int, default=None, help="concurrent local trials (default: the CPU count)"
     )
     s.add_argument(
         "--address", default=None, help="an existing Ray cluster: ray://HOST:10001, HOST:PORT or auto"
@@ -46,14 +49,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # t
     )
     s.add_argument("--resume", action="store_true", help="continue the interrupted search in --out")
     s.add_argument(
-        "--finalists", type=int, default=None, help="best trials checked on the device (default 3)"
+        "--finalists", type=positive_int, default=None, help="best trials checked on the device (default 3)"
     )
     s.add_argument("--quiet", action="store_true", help="no progress view")
     return s
 
 
 def main(args: argparse.Namespace, command: str) -> int:
-    from train.search import runner
+    from tinyae.train.search import runner
 
     p = runner.plan(
         args.config,
@@ -90,7 +93,7 @@ def _say(msg: str) -> None:
 
 
 def trial_config(p, row: dict[str, Any]):
-    from train.search.space import apply_params
+    from tinyae.train.search.space import apply_params
 
     choice = {d.path for d in p.spec.dimensions if d.kind == "choice"}
     values = {k: json.loads(v) if k in choice else v for k, v in row.get("values", {}).items()}
@@ -98,9 +101,9 @@ def trial_config(p, row: dict[str, Any]):
 
 
 def finish(p, rows: list[dict], default: dict, wall: float, k: int) -> int:
-    from train.search import finalists as fin
-    from train.search import report
-    from train.search.data import SELECTION_PROTOCOL
+    from tinyae.train.search import finalists as fin
+    from tinyae.train.search import report
+    from tinyae.train.search.data import SELECTION_PROTOCOL
 
     out = p.out
     for r in rows:  # the values as config values (Ray holds the choices as their JSON text)
@@ -126,7 +129,7 @@ def finish(p, rows: list[dict], default: dict, wall: float, k: int) -> int:
             "model_dir": str(fdir / "model"),
         }
         try:
-            manifest = fin.train_finalist(cfg, fdir / "model", f"python -m train model --config {toml}")
+            manifest = fin.train_finalist(cfg, fdir / "model", f"tinyae model --config {toml}")
         except UserError as exc:  # recorded; the next finalist is tried
             entry.update(reproduced=False, notes=[], verdict=f"failed to train from its TOML: {exc}")
             checked.append(entry)

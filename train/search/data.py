@@ -9,18 +9,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from train.data.csv_source import Series
-from train.data.splits import DatasetSplits, test_windows
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.train.data.csv_source import Series
+from tinyae.train.data.splits import DatasetSplits, test_windows
 
 SELECTION_PROTOCOL = """\
 Selection protocol. Training and the normal validation windows follow the split protocol of
-`python -m train model` unchanged. The search's objective is computed on labelled *selection*
+`tinyae model` unchanged. The search's objective is computed on labelled *selection*
 windows that no trial trains on, and every trial is also scored on *holdout* windows that never
 influence the search (reported only). For the embedded synthetic source the selection series is
 new signal of the same machine, generated after the test part on the same timeline (every fault, at
 both severities, in another order), and the holdout is the pipeline's own test split, so the holdout
-figures compare directly with `python -m train model`. For other sources the labelled test series
+figures compare directly with `tinyae model`. For other sources the labelled test series
 are divided: with two or more, alternately (1st, 3rd, ... select; 2nd, 4th, ... hold out); with one,
 cut by time at the middle, a gap of the longest searched window between the halves. Without labels
 the objective is a stated proxy: the ROC AUC of held-out normal validation windows against
@@ -45,7 +45,7 @@ def _has_both(series: list[Series]) -> bool:
 
 def _synthetic_selection(seed: int, sample_rate_hz: float) -> Series:
     """A labelled series of machine `seed` after the default data set's test part (same timeline)."""
-    from train.data.synthetic import FAULT_KINDS, SEVERITY, generate, make_synthetic
+    from tinyae.train.data.synthetic import FAULT_KINDS, SEVERITY, generate, make_synthetic
 
     d = make_synthetic(seed, sample_rate_hz=sample_rate_hz)
     fs = sample_rate_hz

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from train.search.budget import SearchTarget
+from tinyae.train.search.budget import SearchTarget
 
 
 def stand_in(
@@ -43,9 +43,9 @@ def stand_in(
 def device_figures(manifest: dict[str, Any], target: SearchTarget, budgets=None) -> dict[str, Any]:
     """{"flash", "ram", "instructions"} (tinyae's share, bytes / instructions per window) and the
     estimate's terms, for `target`'s budgets.toml entry and engine."""
-    from tools.budget.config import load_budgets
-    from tools.budget.cost import estimate_instructions
-    from tools.budget.estimate import estimate_from_manifest
+    from tinyae.tools.budget.config import load_budgets
+    from tinyae.tools.budget.cost import estimate_instructions
+    from tinyae.tools.budget.estimate import estimate_from_manifest
 
     b = budgets if budgets is not None else load_budgets()
     t = b.target(target.budget_target)

@@ -1,11 +1,11 @@
-"""The finalists: the best feasible trials trained again by `python -m train model` from their TOML,
+"""The finalists: the best feasible trials trained again by `tinyae model` from their TOML,
 then their estimated figures checked against linked images and exact QEMU instruction counts.
 
 Compiled engine (the *_compiled envs and mps2_an386): the network's flash, RAM and instructions come
 from the bench image of tools/bench/device.py (the engine and model linked into a harness, minus the
 same harness without them; tae_engine_invoke counted with -icount), the front-end's from
 tools/bench/frontend.py; the I/O buffers are the estimate's (the harnesses have none). The whole
-emulated image (tools.emulator.build_image) is also linked and checked against budgets.toml's
+emulated image (tinyae.tools.emulator.qemu.build_image) is also linked and checked against budgets.toml's
 mps2_an386 gate. TFLM envs: the emulated image with the TFLM engine built from the env's library
 (when its sources are at hand, mk/tflm.mk) gives model, engine and arena bytes; TFLM's instructions
 are not measured (no harness) and say so.
@@ -17,14 +17,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from train.errors import UserError
-from train.search.budget import SearchTarget
+from tinyae.errors import UserError
+from tinyae.train.search.budget import SearchTarget
 
 DISAGREE = 0.10  # |estimate / measured - 1| above this is reported as a disagreement
 
 
 def train_finalist(cfg, out_dir: Path, command: str) -> dict[str, Any]:
-    from train.pipeline import run
+    from tinyae.train.pipeline import run
 
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -45,8 +45,8 @@ def _check(figure: str, estimate: int, measured: int, how: str) -> dict[str, Any
 
 def measure(model_dir: Path, manifest: dict, target: SearchTarget, work: Path) -> dict[str, Any]:
     """{'checks': [...], 'measured': {figure: value}, 'notes': [...]} for one finalist."""
-    from tools.bench.common import have
-    from train.search.figures import device_figures
+    from tinyae.tools.bench.common import have
+    from tinyae.train.search.figures import device_figures
 
     est = device_figures(manifest, target)
     terms = {(fig, term): v for fig, term, v in est["terms"]}
@@ -71,11 +71,11 @@ def measure(model_dir: Path, manifest: dict, target: SearchTarget, work: Path) -
 def _measure_compiled(model_dir: Path, manifest: dict, work: Path, est: dict, io: int, out: dict) -> None:
     import numpy as np
 
-    from tools.bench import device, frontend
-    from tools.budget import check as budget_check
-    from tools.budget import load_budgets, measure_elf
-    from tools.emulator import build_image
-    from train.frontend import FrontendSpec
+    from tinyae.tools.bench import device, frontend
+    from tinyae.tools.budget import check as budget_check
+    from tinyae.tools.budget import load_budgets, measure_elf
+    from tinyae.tools.emulator.qemu import build_image
+    from tinyae.train.frontend import FrontendSpec
 
     img = device.build(model_dir, work / "bench")
     base = device.build(model_dir, work / "bench-baseline", baseline=True)
@@ -123,7 +123,7 @@ def _measure_compiled(model_dir: Path, manifest: dict, work: Path, est: dict, io
     m = measure_elf(emu / "tinyae.elf", "mps2_an386", budgets)
     broken = budget_check(m, budgets.target("mps2_an386"))
     out["notes"].append(
-        "whole emulated image (tools.emulator.build_image): "
+        "whole emulated image (tinyae.tools.emulator.qemu.build_image): "
         f"flash {m.flash:,} B, static RAM {m.ram_static:,} B; "
         + (
             "budgets.toml mps2_an386 gate: " + "; ".join(v.message for v in broken)
@@ -136,8 +136,8 @@ def _measure_compiled(model_dir: Path, manifest: dict, work: Path, est: dict, io
 def _measure_tflm(
     model_dir: Path, manifest: dict, target: SearchTarget, work: Path, est: dict, out: dict
 ) -> None:
-    from tools.budget import load_budgets, measure_elf
-    from tools.emulator import build_image
+    from tinyae.tools.budget import load_budgets, measure_elf
+    from tinyae.tools.emulator.qemu import build_image
 
     if target.env != "nano33ble":
         out["notes"].append(

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from train import config as configmod
-from train.errors import UserError
-from train.search.budget import Budget, SearchTarget, parse_budget, resolve_target
-from train.search.space import SearchSpec, apply_params, parse_search
-from train.search.trial import Job
+from tinyae.errors import UserError
+from tinyae.paths import ROOT
+from tinyae.train import config as configmod
+from tinyae.train.search.budget import Budget, SearchTarget, parse_budget, resolve_target
+from tinyae.train.search.space import SearchSpec, apply_params, parse_search
+from tinyae.train.search.trial import Job
 
-ROOT = Path(__file__).resolve().parents[2]
 RAY_DIR = "ray"
 EXPERIMENT = "trials"
 
@@ -107,7 +107,7 @@ def plan(
     budget = parse_budget(budget_text)
     target = resolve_target(target_env)
     cfg.quantize.targets = [target.env]
-    from train.boards import choose_weights
+    from tinyae.train.boards import choose_weights
 
     choose_weights(cfg.quantize.weights, cfg.quantize.targets)  # per_channel on a TFLM board: refused
     n_trials = trials if trials is not None else spec.settings.trials
@@ -123,11 +123,11 @@ def plan(
 
 def _check_data_and_budget(p: Plan) -> None:
     """Load the data once (its errors are the user's), then refuse a budget below every point."""
-    from tools.budget.config import load_budgets
-    from train import data as datamod
-    from train.frontend import build_spec
-    from train.search.data import select
-    from train.search.figures import lower_bound
+    from tinyae.tools.budget.config import load_budgets
+    from tinyae.train import data as datamod
+    from tinyae.train.frontend import build_spec
+    from tinyae.train.search.data import select
+    from tinyae.train.search.figures import lower_bound
 
     splits = datamod.load_source(p.cfg.data, p.cfg.window.length)
     sel = select(splits, p.cfg.data.source, p.cfg.data.seed, p.longest_window)
@@ -185,7 +185,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 def _trainable(config: dict[str, Any], job: dict[str, Any], choice_paths: list[str]) -> None:
     from ray import tune
 
-    from train.search.trial import evaluate
+    from tinyae.train.search.trial import evaluate
 
     values = {k: json.loads(v) if k in choice_paths else v for k, v in config.items()}
     result = evaluate(job, values, lambda r: tune.report(r))
@@ -231,7 +231,7 @@ def baseline(p: Plan) -> dict[str, Any]:
     """The hand-set default (the config as written) evaluated like a trial, in a Ray worker."""
     import ray
 
-    from train.search.trial import evaluate
+    from tinyae.train.search.trial import evaluate
 
     path = p.out / "baseline.json"
     if path.is_file():
@@ -286,7 +286,7 @@ def run(p: Plan, *, resume: bool, quiet: bool) -> tuple[list[dict[str, Any]], di
             {"cpu": settings.cpus_per_trial},
         )
         if not quiet:
-            from train.search.progress import ProgressView
+            from tinyae.train.search.progress import ProgressView
 
             view = ProgressView(p.trials, settings.metric)
             view.start()

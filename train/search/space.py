@@ -30,8 +30,8 @@ import random
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from train.config import CHOICES, Config, _coerce, from_dict
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.train.config import CHOICES, Config, _coerce, from_dict
 
 DEFAULT_SPACE: dict[str, dict[str, Any]] = {
     "window": {"length": [32, 64, 128], "hop_ratio": [0.25, 0.5]},

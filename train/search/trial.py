@@ -4,7 +4,7 @@
 dict with a status — ok, infeasible (the estimate breaks the budget; not trained), failed (the reason
 in one sentence) — and `score`, the number the sampler maximizes: the objective when ok, minus the
 relative budget excess when infeasible (so the sampler learns where the budget lies), FAILED_SCORE
-when failed. Training follows `python -m train model` step for step (same data preparation, seeds,
+when failed. Training follows `tinyae model` step for step (same data preparation, seeds,
 representative windows), so the best trial's TOML reproduces its int8 model byte for byte.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from train.errors import UserError
+from tinyae.errors import UserError
 
 FAILED_SCORE = -2.0
 INFEASIBLE_FLOOR = -1.0
@@ -63,9 +63,9 @@ _DATA_CACHE: dict[str, Any] = {}
 
 def _data(cfg, job: Job):
     """(Prepared windows, Selection) for the trial's data and window, cached per worker process."""
-    from train import data as datamod
-    from train.data.splits import prepare_splits
-    from train.search.data import select
+    from tinyae.train import data as datamod
+    from tinyae.train.data.splits import prepare_splits
+    from tinyae.train.search.data import select
 
     key = json.dumps([vars(cfg.data), cfg.window.length, cfg.window.hop], sort_keys=True, default=str)
     if key not in _DATA_CACHE:
@@ -78,7 +78,7 @@ def _data(cfg, job: Job):
 
 
 def _auc(metric: str, labels: np.ndarray, scores: np.ndarray) -> float:
-    from train.metrics import pr_auc, roc_auc
+    from tinyae.train.metrics import pr_auc, roc_auc
 
     return float(roc_auc(labels, scores) if metric == "roc_auc" else pr_auc(labels, scores))
 
@@ -102,23 +102,23 @@ def evaluate(job_dict: dict[str, Any], values: dict[str, Any], report: Callable[
 
 
 def _evaluate(job: Job, values: dict[str, Any], report: Callable[[dict], None]) -> dict:
-    from train.config import from_dict
-    from train.search.budget import Budget, SearchTarget
-    from train.search.space import apply_params
+    from tinyae.train.config import from_dict
+    from tinyae.train.search.budget import Budget, SearchTarget
+    from tinyae.train.search.space import apply_params
 
     bound_threads(job.cpus)
-    from train import data as datamod
-    from train import preprocess
-    from train.boards import choose_weights
-    from train.compiled.generate import render
-    from train.fit import fit
-    from train.frontend import build_spec, extractor
-    from train.model import build_autoencoder, macs
-    from train.pipeline import _normalize
-    from train.quantize import convert, inspect
-    from train.reference import HostReference
-    from train.search.data import corruptions, windows
-    from train.search.figures import device_figures, stand_in
+    from tinyae.train import data as datamod
+    from tinyae.train import preprocess
+    from tinyae.train.boards import choose_weights
+    from tinyae.train.compiled.generate import render
+    from tinyae.train.fit import fit
+    from tinyae.train.frontend import build_spec, extractor
+    from tinyae.train.model import build_autoencoder, macs
+    from tinyae.train.pipeline import _normalize
+    from tinyae.train.quantize import convert, inspect
+    from tinyae.train.reference import HostReference
+    from tinyae.train.search.data import corruptions, windows
+    from tinyae.train.search.figures import device_figures, stand_in
 
     base = from_dict(job.base, "the search's base config")
     cfg = apply_params(base, {**job.fixed, **values})
@@ -281,7 +281,7 @@ def _arena(flatbuffer: bytes, margin: int) -> int:
     import tempfile
     from pathlib import Path
 
-    from train.arena import measure_arena_bytes
+    from tinyae.train.arena import measure_arena_bytes
 
     with tempfile.TemporaryDirectory(prefix="tae-arena-") as d:
         path = Path(d) / "model.tflite"

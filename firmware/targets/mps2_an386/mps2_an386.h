@@ -51,7 +51,7 @@
 /* The CPU clock of the board; SysTick (CLKSOURCE = 1) counts at this rate of *virtual* time. */
 #define TAE_EMU_CPU_HZ 25000000u
 
-/* Exit codes through semihosting (tools/emulator.py documents them for the host side). */
+/* Exit codes through semihosting (tools/emulator/qemu.py documents them for the host side). */
 #define TAE_EMU_EXIT_OK 0
 #define TAE_EMU_EXIT_FAULT_BASE 100 /* + exception number: HardFault 103, MemManage 104, BusFault 105, UsageFault 106 */
 #define TAE_EMU_EXIT_STORE_FAULT 90 /* test image EMU_STORE_FAULT=1: stopped inside a record write (store.c) */

@@ -1,6 +1,6 @@
 /* tinyae — tae_port storage for the emulated board: the calibration record lives in a file on the
  * host, written through ARM semihosting (SYS_OPEN / SYS_WRITE / SYS_RENAME), in QEMU's working
- * directory, which tools/emulator.py sets to a storage directory it owns. QEMU's mps2 "flash" at 0x0
+ * directory, which tools/emulator/qemu.py sets to a storage directory it owns. QEMU's mps2 "flash" at 0x0
  * is RAM reloaded from the image on every system_reset, so it cannot hold anything across a reset;
  * the host file does, like a board's flash: across resets, power cycles (QEMU restarts) and
  * reflashing (another image with the same storage directory).

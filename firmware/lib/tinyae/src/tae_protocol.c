@@ -1,5 +1,5 @@
 /* tinyae — the serial protocol codec, device side. docs/protocol.md is the specification;
- * tools/protocol.py is the host side; tests/vectors/protocol_vectors.json binds both.
+ * tools/link/protocol.py is the host side; tests/vectors/protocol_vectors.json binds both.
  *
  * COBS as described by Cheshire and Baker, "Consistent Overhead Byte Stuffing" (IEEE/ACM ToN 1999):
  * a code byte n (1..255) is followed by n-1 data bytes and, unless n == 255, an implied 0x00 that

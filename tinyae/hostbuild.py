@@ -17,9 +17,9 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 CORE_DIR = ROOT / "firmware" / "lib" / "tinyae"
 HOST_BUILD_DIR = ROOT / "build" / "host"
 

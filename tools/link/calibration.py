@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tools import protocol as p
-from tools.device import Device, DeviceError, DeviceTimeout
-from train.calibration import mirror
-from train.calibration import report as rep
-from train.calibration.record import OUTCOMES, Record
-from train.calibration.spec import CalibSpec
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.tools.link import protocol as p
+from tinyae.tools.link.device import Device, DeviceError, DeviceTimeout
+from tinyae.train.calibration import mirror
+from tinyae.train.calibration import report as rep
+from tinyae.train.calibration.record import OUTCOMES, Record
+from tinyae.train.calibration.spec import CalibSpec
 
 Progress = Callable[[int, int, str], None]  # (windows done, windows total, phase text)
 
@@ -167,7 +167,7 @@ def on_stream(
     if run.final is None:
         raise DeviceError(
             f"{dev.name} did not report the end of its calibration (its last frames were lost); its "
-            f"state now: {OUTCOMES[run.after.outcome]}; rerun `python -m tools calibrate`"
+            f"state now: {OUTCOMES[run.after.outcome]}; rerun `tinyae device calibrate`"
         )
     return run
 
@@ -225,7 +225,7 @@ def against_mirror(run: DeviceRun, spec: CalibSpec, model_dir: Path, reference) 
     dev_record = run.final.record if run.final is not None else b""
     before = record_in_use(run.before)
     # Every calibration window's score as the device must have computed it.
-    from train.data.windowing import make_windows
+    from tinyae.train.data.windowing import make_windows
 
     w = make_windows(run.samples, spec.window_length, spec.hop)[: spec.total_windows(run.n)]
     want = np.zeros(len(w), np.float32)

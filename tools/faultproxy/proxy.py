@@ -32,7 +32,7 @@ default: the middle, -1 = the delimiter itself). Kinds:
 Frames are forwarded when their delimiter arrives (a partial frame idle for 0.2 s is forwarded as
 it is), so a fault can pick a whole frame by content. CLI (prints the proxy's URL, runs until Ctrl-C)::
 
-    python -m tools.faultproxy --upstream 127.0.0.1:PORT --fault flip@d2h,msg=result:20 \
+    python -m tinyae.tools.faultproxy.proxy --upstream 127.0.0.1:PORT --fault flip@d2h,msg=result:20 \
         --fault drop@h2d,msg=samples:3,pos=-1 [--listen PORT] [--seed 1]
 """
 
@@ -49,8 +49,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from tools import protocol as p
-from train.errors import UserError, run_cli
+from tinyae.errors import UserError, run_cli
+from tinyae.tools.link import protocol as p
 
 KINDS = ("flip", "drop", "dup", "garbage", "cut", "reset")
 DIRECTIONS = ("h2d", "d2h")
@@ -355,7 +355,9 @@ def _send_all(sock: socket.socket, data: bytes) -> None:
 # ---------------------------------------------------------------------- CLI
 @run_cli
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tools.faultproxy", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m tinyae.tools.faultproxy.proxy", description=__doc__.splitlines()[0]
+    )
     ap.add_argument("--upstream", required=True, metavar="HOST:PORT", help="the board's socket (emulator)")
     ap.add_argument("--listen", type=int, default=0, help="local port to listen on (default: a free one)")
     ap.add_argument("--fault", action="append", default=[], metavar="SPEC", help="KIND@DIR,key=value,...")

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import serial
 
-from tools import protocol as p
-from train.errors import UserError
+from tinyae.errors import UserError
+from tinyae.tools.link import protocol as p
 
 DEFAULT_BAUD = 115200
 DEFAULT_TIMEOUT = 5.0
@@ -69,9 +69,9 @@ def _is_url(port: str) -> bool:
 def open_port(port: str, baud: int = DEFAULT_BAUD):  # type: ignore[no-untyped-def]
     """Open a device path or any pyserial URL (plus sim://) non-blocking; PortError on failure."""
     if not port:
-        raise PortError("no port given; pass --port (see `python -m tools ports`) or --emulator")
+        raise PortError("no port given; pass --port (see `tinyae ports`) or --emulator")
     if port.startswith("sim://"):
-        from tools.fakeserial import open_sim
+        from tinyae.tools.simdevice.port import open_sim
 
         return open_sim(port)
     kwargs: dict = {"baudrate": baud, "timeout": 0, "write_timeout": 10.0}
@@ -94,7 +94,7 @@ def _port_error_sentence(port: str, exc: serial.SerialException) -> str:
             "tinyae command); close that program and retry"
         )
     if code == errno.ENOENT or "No such file" in text:
-        return f"no serial port {port}; list the ports with `python -m tools ports` and pass one with --port"
+        return f"no serial port {port}; list the ports with `tinyae ports` and pass one with --port"
     if code == errno.EACCES or "Permission denied" in text:
         return (
             f"permission denied on {port}; add your user to the port's group (Debian: `sudo usermod -aG "
@@ -139,7 +139,7 @@ class StreamSummary:
 
 
 def windows_for(n_samples: int, length: int, hop: int) -> int:
-    """How many windows the device completes over n samples (as train.data.make_windows forms them)."""
+    """How many windows the device completes over n samples (as tinyae.train.data.make_windows forms them)."""
     return 0 if n_samples < length else (n_samples - length) // hop + 1
 
 

@@ -8,8 +8,8 @@ Before `run -e ENV` it checks that the model in build/model (what the board envs
 that ENV's engine computes correctly (train/boards.py): a model with per-channel weights never
 reaches a board whose TFLM library would compute it wrongly.
 
-usage: python -m tools.pio run -e nano33ble [-t upload] [--upload-port PORT]
-       python -m tools.pio device monitor [-p PORT] [-b BAUD]
+usage: tinyae pio run -e nano33ble [-t upload] [--upload-port PORT]
+       tinyae pio device monitor [-p PORT] [-b BAUD]
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from train.boards import check_model_runs_on
-from train.errors import UserError, run_cli
+from tinyae.errors import UserError, run_cli
+from tinyae.paths import ROOT
+from tinyae.train.boards import check_model_runs_on
 
-ROOT = Path(__file__).resolve().parent.parent
 BOARD_MODEL_DIR = ROOT / "build" / "model"  # platformio.ini: -I$PROJECT_DIR/build/model
 
 
@@ -69,6 +69,13 @@ def env_of(args: Sequence[str]) -> str:
 
 def explain_failure(args: Sequence[str], output: str) -> str | None:
     """One sentence for a failure we recognize, else None."""
+    missing = re.search(r"UnknownPlatform: Unknown development platform '([^']+)'", output)
+    if missing:  # `device monitor` and others do not download; without network nothing can
+        return (
+            f"PlatformIO has not installed the platform {missing.group(1)} that platformio.ini's envs use, "
+            "and this machine cannot download it (no network access to the PlatformIO registry); run "
+            "`make build BOARD=...` once on a machine with internet access, which installs it"
+        )
     if NETWORK_PATTERNS.search(output):
         return (
             f"PlatformIO could not download the platform/library for {env_of(args)}: no network access to "
@@ -130,7 +137,7 @@ def run(args: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
-        raise UserError("no PlatformIO command given; for example: python -m tools.pio run -e nano33ble")
+        raise UserError("no PlatformIO command given; for example: tinyae pio run -e nano33ble")
     return run(args)
 
 

@@ -1,7 +1,7 @@
 """Run the Cortex-M4 image on QEMU mps2-an386, its UART0 on a loopback TCP socket.
 
 The host tool opens the board with pyserial as ``socket://127.0.0.1:PORT`` and cannot tell it from a
-real serial port. ``python -m tools.emulator [--elf ...]`` prints that URL and runs until Ctrl-C.
+real serial port. ``tinyae emulate [--elf ...]`` prints that URL and runs until Ctrl-C.
 
 Handshake between the runner and QEMU
 -------------------------------------
@@ -33,7 +33,7 @@ Handshake between the runner and QEMU
 5. With ``qmp=True`` QEMU also serves its QMP control socket on a private Unix socket
    (``-qmp unix:PATH,server=on,wait=off``); ``Emulator.reset()`` sends ``system_reset`` there, so the
    guest really reboots (banner, 0x00, BOOT frame) while the serial connection stays open, as a board
-   whose reset button is pressed. tools/faultproxy.py uses it for its mid-stream reset fault.
+   whose reset button is pressed. tools/faultproxy/proxy.py uses it for its mid-stream reset fault.
 6. The guest ends QEMU itself through semihosting ``SYS_EXIT_EXTENDED``: exit code 0 for a normal end,
    90 when the store-fault test image stops inside a record write, 100 + exception number after a
    fault (HardFault 103, MemManage 104, BusFault 105, UsageFault 106),
@@ -47,7 +47,6 @@ timer.c explains the arithmetic).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -64,9 +63,9 @@ from types import TracebackType
 
 import serial
 
-from train.errors import UserError, run_cli
+from tinyae.errors import UserError
+from tinyae.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ELF = ROOT / "build" / "firmware" / "mps2_an386" / "tinyae.elf"
 QEMU = "qemu-system-arm"
 MACHINE = "mps2-an386"
@@ -510,23 +509,3 @@ def serve(
         code = emu.exit_code
         print(f"QEMU {describe_exit(code)}", file=sys.stderr)
         return 0 if code == EXIT_OK else 1
-
-
-@run_cli
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tools.emulator", description=__doc__.splitlines()[0])
-    ap.add_argument("--elf", type=Path, default=DEFAULT_ELF, help="firmware image (default: %(default)s)")
-    ap.add_argument("--port", type=int, default=None, help="TCP port for the UART (default: a free one)")
-    ap.add_argument("--icount-shift", type=int, default=ICOUNT_SHIFT, help="QEMU -icount shift (default 6)")
-    ap.add_argument(
-        "--storage",
-        type=Path,
-        default=DEFAULT_STORAGE,
-        help="the board's non-volatile storage directory (calibration record; default %(default)s)",
-    )
-    args = ap.parse_args(argv)
-    return serve(args.elf, args.port, args.icount_shift, args.storage)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,152 @@
+"""`tinyae`: the one command. Subcommands are grouped the way PlatformIO groups its CLI:
+
+    tinyae model | threshold | search | export | calibrate | compile | inputs     (the model)
+    tinyae device info | stream | monitor | record | verify | calibrate         (a device on a port)
+    tinyae ports | emulate | budget check|estimate | bench [SECTION] | pio ...  (around the device)
+
+Every level's --help shows the defaults, the exit codes and an example (EXAMPLES below; a test holds
+every command to it). The commands themselves live where their job is: tinyae.train.cli (training),
+tinyae.tools.commands (the device), tinyae.tools.budget, tinyae.tools.bench, tinyae.tools.boards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import shlex
+import sys
+
+from tinyae import __version__
+from tinyae.errors import run_cli
+
+EXIT_CODES = (
+    "exit codes: 0 success; 1 a check failed (a mismatch, a lost window, a budget exceeded); "
+    "2 a user or device error (one `error:` sentence on stderr); 130 interrupted"
+)
+
+EXAMPLES: dict[tuple[str, ...], str] = {
+    (): "tinyae model && tinyae device verify --emulator",
+    ("model",): "tinyae model --config configs/my-machine.toml --set train.epochs=40",
+    ("threshold",): "tinyae threshold --method target_fpr --target-fpr 0.01",
+    ("search",): "tinyae search --budget flash=48k,ram=16k,instructions=200k --target nano33ble --trials 30",
+    ("export",): "tinyae export --model-dir build/model",
+    ("calibrate",): "tinyae calibrate --csv site.csv --model-dir build/model",
+    ("compile",): "tinyae compile build/model/model_int8.tflite build/model",
+    ("inputs",): "tinyae inputs --config configs/default.toml --stamp build/model/.inputs",
+    ("device",): "tinyae device info --port /dev/ttyACM0",
+    ("device", "info"): "tinyae device info --port /dev/ttyACM0",
+    ("device", "stream"): "tinyae device stream --port /dev/ttyACM0 --csv run.csv --out results.csv",
+    ("device", "monitor"): "tinyae device monitor --port /dev/ttyACM0 --log alarms.jsonl",
+    ("device", "record"): "tinyae device record --port /dev/ttyACM0 --duration 60 --out normal.csv",
+    ("device", "verify"): "tinyae device verify --emulator --json build/verify.json",
+    ("device", "calibrate"): "tinyae device calibrate --port /dev/ttyACM0 --windows 64",
+    ("ports",): "tinyae ports",
+    ("emulate",): "tinyae emulate --elf build/firmware/mps2_an386/tinyae.elf",
+    ("budget",): "tinyae budget check build/firmware/mps2_an386/tinyae.elf --target mps2_an386",
+    ("budget", "check"): "tinyae budget check --env nano33ble",
+    ("budget", "estimate"): "tinyae budget estimate --target nano33ble",
+    ("bench",): "tinyae bench --quick --out build/bench-smoke",
+    ("pio",): "tinyae pio run -e nano33ble -t upload --upload-port /dev/ttyACM0",
+}
+
+# Commands that parse their own arguments (their --help is their own, built with tinyae.help).
+PASSTHROUGH: dict[tuple[str, ...], tuple[str, str]] = {
+    ("bench", "search"): ("tinyae.tools.bench.search", "measure the model search -> bench/SEARCH.md"),
+    ("bench", "costmodel"): (
+        "tinyae.tools.bench.costmodel",
+        "fit the device cost model on the emulated board",
+    ),
+    ("bench", "ingest"): ("tinyae.tools.bench.ingest", "time and memory of reading a large CSV"),
+    ("bench", "skab"): ("tinyae.tools.bench.skab", "SKAB: one protocol beside the published leaderboard"),
+    ("bench", "calibration"): (
+        "tinyae.tools.bench.calibration",
+        "on-site calibration: cost and what it buys",
+    ),
+    ("pio",): (
+        "tinyae.tools.boards.pio",
+        "PlatformIO for the board envs, with tinyae's checks (make build/flash)",
+    ),
+}
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's lines and adds "(default: X)" to every option that has a default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            action.default not in (None, False, argparse.SUPPRESS, [])
+            and "default" not in text
+            and action.option_strings
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+def epilog(path: tuple[str, ...]) -> str:
+    return f"example:\n  {EXAMPLES[path]}\n\n{EXIT_CODES}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tinyae.tools.bench import cli as bench
+    from tinyae.tools.budget import cli as budget
+    from tinyae.tools.commands import calibrate, emulate, info, monitor, ports, record, stream, verify
+    from tinyae.train import cli as train
+    from tinyae.train.compiled import cli as compiled
+
+    top = argparse.ArgumentParser(prog="tinyae", description=__doc__.split("\n\n")[0])
+    top.add_argument("--version", action="version", version=f"tinyae {__version__}")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    train.add_parsers(sub)
+    compiled.add_parser(sub)
+    dev = sub.add_parser("device", help="talk to a device on a serial port, a socket:// URL or the emulator")
+    dsub = dev.add_subparsers(dest="device_command", metavar="COMMAND", required=True)
+    for mod in (info, stream, monitor, record, verify, calibrate):
+        mod.add_parser(dsub)
+    ports.add_parser(sub)
+    emulate.add_parser(sub)
+    b = sub.add_parser(
+        "budget", help="the flash/SRAM gate: check a firmware ELF, or estimate from the manifest"
+    )
+    budget.configure(b)
+    b.set_defaults(func=budget.run_args)
+    bench_p = sub.add_parser("bench", help="measure quality, device cost, footprint, throughput -> bench/")
+    bench.configure(bench_p)
+    bsub = bench_p.add_subparsers(dest="bench_section", metavar="SECTION")
+    for path, (_, text) in PASSTHROUGH.items():
+        (bsub if path[0] == "bench" else sub).add_parser(path[-1], help=text, add_help=False)
+    _finish(top, ())
+    return top
+
+
+def _finish(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
+    """Every parser gets the formatter, a description and the epilog (example + exit codes)."""
+    parser.formatter_class = HelpFormatter
+    if path in EXAMPLES:
+        parser.epilog = epilog(path)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, child in action.choices.items():
+                child.description = child.description or helps.get(name)
+                child.prog = f"{parser.prog} {name}"
+                _finish(child, (*path, name))
+
+
+def _passthrough(argv: list[str]) -> tuple[str, list[str]] | None:
+    for path, (module, _) in PASSTHROUGH.items():
+        if tuple(argv[: len(path)]) == path:
+            return module, argv[len(path) :]
+    return None
+
+
+@run_cli
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    through = _passthrough(argv)
+    if through is not None:
+        module, rest = through
+        return int(importlib.import_module(module).main(rest))
+    args = build_parser().parse_args(argv)
+    args.command_line = "tinyae " + shlex.join(argv)
+    return int(args.func(args))

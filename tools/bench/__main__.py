@@ -1,3 +1,0 @@
-from tools.bench.cli import main
-
-raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""A fault-injecting TCP proxy on loopback between the host tool and the emulated board (proxy.py)."""
