@@ -84,7 +84,13 @@ def section(quick: bool, work: Path, say=print, size_mb: int | None = None) -> d
                   f"data.paths=['{rel(path)}']", "--set", "train.epochs=1", "--out", rel(model)]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "tinyae", *train_argv[1:]], cwd=ROOT, capture_output=True, text=True, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "tinyae", *train_argv[1:]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     out["train_model_s"] = round(time.perf_counter() - t0, 1)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out["train_model_peak_rss_mb"] = round(max(peak, before) * 1024 / 1e6)
