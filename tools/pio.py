@@ -14,7 +14,6 @@ usage: python -m tools.pio run -e nano33ble [-t upload] [--upload-port PORT]
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from train.boards import check_model_runs_on
 from train.errors import UserError, run_cli
+from train.manifest import Manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 BOARD_MODEL_DIR = ROOT / "build" / "model"  # platformio.ini: -I$PROJECT_DIR/build/model
@@ -95,7 +95,7 @@ def check_board_model(args: Sequence[str], model_dir: Path) -> None:
     manifest = model_dir / "manifest.json"
     if not manifest.is_file():
         raise UserError(f"{manifest} is missing; run `make model` before building a board env")
-    check_model_runs_on(json.loads(manifest.read_text()), env)
+    check_model_runs_on(Manifest.load(manifest).quantization.weights, env)
 
 
 def run(args: Sequence[str]) -> int:

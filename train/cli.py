@@ -120,16 +120,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return calibrate(args.model_dir, args.csv, args.windows, args.out, args.json)
     if args.command == "export":
-        import json
-
-        from train.errors import UserError
         from train.export import write_headers
+        from train.manifest import Manifest
         from train.quantize import load_tflite
 
-        manifest_path = args.model_dir / "manifest.json"
-        if not manifest_path.is_file():
-            raise UserError(f"{manifest_path} does not exist; run `make model` first")
-        manifest = json.loads(manifest_path.read_text())
+        manifest = Manifest.load(args.model_dir / "manifest.json")
         write_headers(manifest, load_tflite(args.model_dir / "model_int8.tflite"), args.model_dir)
         return 0
     return 1
