@@ -15,6 +15,7 @@ import pytest
 from tools.cli import main as tools_main
 from train.calibration import CalibSpec
 from train.calibration.record import Record
+from train.manifest import Manifest
 from train.cli import main as train_main
 
 N = 16  # windows per phase
@@ -23,7 +24,7 @@ N = 16  # windows per phase
 @pytest.fixture(scope="module")
 def model(default_model_dir) -> tuple[Path, dict, CalibSpec]:
     m = json.loads((default_model_dir / "manifest.json").read_text())
-    return default_model_dir, m, CalibSpec.from_manifest(m)
+    return default_model_dir, m, Manifest.from_dict(m).calib_spec()
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from tools.device import Device, open_port
 from tools.emulator import EXIT_STORE_FAULT, STORE_FILE, Emulator, build_image
 from train.calibration import CalibSpec
 from train.calibration.record import Record
+from train.manifest import Manifest
 from train.cli import main as train_main
 
 pytestmark = [
@@ -37,7 +38,7 @@ SITE = np.float32([0.12, -0.08, 0.05])
 @pytest.fixture(scope="module")
 def model(default_model_dir) -> tuple[Path, dict, CalibSpec]:
     m = json.loads((default_model_dir / "manifest.json").read_text())
-    return default_model_dir, m, CalibSpec.from_manifest(m)
+    return default_model_dir, m, Manifest.from_dict(m).calib_spec()
 
 
 def synthetic(n: int, fault: str | None = None) -> np.ndarray:
