@@ -15,8 +15,8 @@ import pytest
 from tools.cli import main as tools_main
 from train.calibration import CalibSpec
 from train.calibration.record import Record
-from train.manifest import Manifest
 from train.cli import main as train_main
+from train.manifest import Manifest
 
 N = 16  # windows per phase
 

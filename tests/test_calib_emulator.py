@@ -23,8 +23,8 @@ from tools.device import Device, open_port
 from tools.emulator import EXIT_STORE_FAULT, STORE_FILE, Emulator, build_image
 from train.calibration import CalibSpec
 from train.calibration.record import Record
-from train.manifest import Manifest
 from train.cli import main as train_main
+from train.manifest import Manifest
 
 pytestmark = [
     pytest.mark.emulator,

@@ -75,7 +75,7 @@ def test_schema_round_trip(doc: dict) -> None:
     m = Manifest.from_dict(doc)
     assert m.to_dict() == doc
     assert json.loads(m.to_json()) == json.loads(json.dumps(doc))
-    assert list(doc)[0] == "schema_version" and doc["schema_version"] == SCHEMA_VERSION
+    assert next(iter(doc)) == "schema_version" and doc["schema_version"] == SCHEMA_VERSION
     assert isinstance(m.window, mf.WindowSection) and m.window.channels == 3
     assert m.calib_spec().channels == 3 and m.frontend_spec().feature_size == m.input.size
 
@@ -190,7 +190,7 @@ def _schema_1(doc: dict) -> None:
 
 @pytest.mark.parametrize(
     ("break_it", "needle"),
-    [(_no_threshold, "`threshold.value` is missing; it was written by an older tinyae — run `make model` again"),
+    [(_no_threshold, "`threshold.value` is missing; it was written by an older tinyae — run `make model`"),
      (_schema_1, "has schema 1, this tinyae reads schema 2")],
 )  # fmt: skip
 @pytest.mark.parametrize("command", ["train export", "tools info", "tools verify", "budget estimate"])
