@@ -154,10 +154,11 @@ def model_variant(model_dir: Path, out: Path, edit) -> Path:
     import shutil
 
     from tinyae.train.export import write_headers
+    from tinyae.train.manifest import Manifest
 
     shutil.copytree(model_dir, out)
     manifest = json.loads((out / "manifest.json").read_text())
     flatbuffer = edit(manifest) or (out / "model_int8.tflite").read_bytes()
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    write_headers(manifest, flatbuffer, out)
+    write_headers(Manifest.from_dict(manifest), flatbuffer, out)
     return out

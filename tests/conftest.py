@@ -73,7 +73,7 @@ def lane_model(default_model_dir, tmp_path_factory):
             out = tmp_path_factory.mktemp(f"lane_{name}_{weights}")
             cfg = config.load(ROOT / "configs" / "default.toml", overrides)
             manifest = run(cfg, out, f"pytest lane model {name} {weights}", show_progress=False)
-            assert manifest["quantization"]["weights"] == weights
+            assert manifest.quantization.weights == weights
             cache[name, weights] = out
         return cache[name, weights]
 
@@ -101,7 +101,7 @@ def _stub_reference_for_the_stub_engine(monkeypatch):
 
     def make_reference(art):
         manifest = art.require()
-        if "SIM_STUB" in manifest.get("model", {}).get("ops", []):
+        if "SIM_STUB" in manifest.model.ops:
             return SimStubReference(manifest)
         return real(art)
 

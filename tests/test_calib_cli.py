@@ -15,6 +15,7 @@ import pytest
 from tinyae.cli import main as tinyae
 from tinyae.train.calibration import CalibSpec
 from tinyae.train.calibration.record import Record
+from tinyae.train.manifest import Manifest
 
 N = 16  # windows per phase
 
@@ -22,7 +23,7 @@ N = 16  # windows per phase
 @pytest.fixture(scope="module")
 def model(default_model_dir) -> tuple[Path, dict, CalibSpec]:
     m = json.loads((default_model_dir / "manifest.json").read_text())
-    return default_model_dir, m, CalibSpec.from_manifest(m)
+    return default_model_dir, m, Manifest.from_dict(m).calib_spec()
 
 
 @pytest.fixture

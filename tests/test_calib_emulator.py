@@ -23,6 +23,7 @@ from tinyae.tools.link import protocol as p
 from tinyae.tools.link.device import Device, open_port
 from tinyae.train.calibration import CalibSpec
 from tinyae.train.calibration.record import Record
+from tinyae.train.manifest import Manifest
 
 pytestmark = [
     pytest.mark.emulator,
@@ -36,7 +37,7 @@ SITE = np.float32([0.12, -0.08, 0.05])
 @pytest.fixture(scope="module")
 def model(default_model_dir) -> tuple[Path, dict, CalibSpec]:
     m = json.loads((default_model_dir / "manifest.json").read_text())
-    return default_model_dir, m, CalibSpec.from_manifest(m)
+    return default_model_dir, m, Manifest.from_dict(m).calib_spec()
 
 
 def synthetic(n: int, fault: str | None = None) -> np.ndarray:

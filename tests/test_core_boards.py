@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tinyae.tools.simdevice.port import sim_manifest
+
 ROOT = Path(__file__).resolve().parent.parent
 PIO = ROOT / ".venv" / "bin" / "pio"
 ENVS = {"nano33ble", "nano33ble_compiled", "esp32dev", "esp32dev_compiled"}
@@ -91,7 +93,9 @@ def fake_pio(tmp_path: Path, text: str, rc: int, weights: str = "per_tensor") ->
     script.chmod(0o755)
     model = tmp_path / "model"
     model.mkdir(exist_ok=True)
-    (model / "manifest.json").write_text(json.dumps({"quantization": {"weights": weights}}))
+    manifest = sim_manifest()
+    manifest.quantization.weights = weights
+    manifest.write(model / "manifest.json")
     return {**os.environ, "TAE_PIO": str(script), "TAE_BOARD_MODEL_DIR": str(model)}
 
 

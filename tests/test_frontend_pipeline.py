@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import ROOT, has_arm_toolchain
 from tinyae.train.frontend import FrontendSpec, mirror
 from tinyae.train.frontend.native import NativeFrontend
+from tinyae.train.manifest import Manifest
 from tinyae.train.reference import HostReference
 
 CONFIG = ["frontend.kinds=spectral,stats", "frontend.fft_length=32", "frontend.bins=12", "train.epochs=6"]
@@ -50,7 +51,9 @@ def test_test_vectors_hold_the_c_features_and_the_reference_inputs(feature_model
     native = NativeFrontend(spec)(v["windows"])
     assert np.array_equal(native.view(np.uint32), v["features"].view(np.uint32))
     assert np.array_equal(mirror.features(v["windows"], spec).view(np.uint32), native.view(np.uint32))
-    ref = HostReference.from_manifest((feature_model / "model_int8.tflite").read_bytes(), m)
+    ref = HostReference.from_manifest(
+        (feature_model / "model_int8.tflite").read_bytes(), Manifest.from_dict(m)
+    )
     assert np.array_equal(ref.quantize(v["windows"]), v["input_q"])
     assert "int8" in m["metrics"] and 0.5 < m["metrics"]["int8"]["roc_auc"] <= 1.0
 

@@ -12,6 +12,7 @@ import subprocess
 import pytest
 
 from tinyae.train.export import write_headers
+from tinyae.train.manifest import Manifest
 
 CORE = "firmware/lib/tinyae/src"
 NAMES = ["ax */ #error broken /*", 'q"u\\o??/te\n??=', "é/*加速度*/\t\x01"]
@@ -52,7 +53,7 @@ def hostile_dir(default_model_dir, default_manifest, tmp_path_factory):
     ]
     out = tmp_path_factory.mktemp("hostile")
     flat = (default_model_dir / "model_int8.tflite").read_bytes()
-    write_headers(m, flat, out)
+    write_headers(Manifest.from_dict(m), flat, out)
     tinyae.train.compiled.generate(default_model_dir / "model_int8.tflite", out, banner_command=COMMAND)
     return out
 

@@ -270,7 +270,7 @@ def test_small_search_on_ray(tmp_path, capsys, monkeypatch):
                 assert parse_budget(BUDGET).check(r) and r.get("objective") is None
         # the written TOML reproduces the best trial's int8 model
         manifest = run(config.load(out / "best.toml"), tmp_path / "again", "test", show_progress=False)
-        assert manifest["model"]["sha256"] == best["sha256"]
+        assert manifest.model.sha256 == best["sha256"]
         assert (out / "model" / "manifest.json").is_file() and (out / "pareto.png").stat().st_size > 10_000
         csv_lines = (out / "results.csv").read_text().strip().splitlines()
         assert len(csv_lines) == 1 + 1 + 4  # header, the default, the trials

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tinyae.train.export import write_headers
+from tinyae.train.manifest import Manifest
 from tinyae.train.reference import HostReference
 
 
@@ -39,7 +40,7 @@ def test_host_reference_equals_an_independent_tflm_run(default_model_dir, defaul
 
     vec = np.load(default_model_dir / "test_vectors.npz")
     flat = (default_model_dir / "model_int8.tflite").read_bytes()
-    ref = HostReference.from_manifest(flat, default_manifest)
+    ref = HostReference.from_manifest(flat, Manifest.from_dict(default_manifest))
     res = ref.evaluate(vec["windows"][:60])
     interp = runtime.Interpreter.from_bytes(flat, arena_size=default_manifest["arena"]["bytes"])
     for i in range(60):
@@ -67,7 +68,7 @@ def test_rendering_twice_is_byte_identical(default_model_dir, default_manifest, 
     a, b = tmp_path / "a", tmp_path / "b"
     for d in (a, b):
         d.mkdir()
-        write_headers(default_manifest, flat, d)
+        write_headers(Manifest.from_dict(default_manifest), flat, d)
         tinyae.train.compiled.generate(
             default_model_dir / "model_int8.tflite",
             d,

@@ -175,18 +175,15 @@ def choose_weights(setting: str, wanted: list[str], known: dict[str, Target] | N
     return WeightsChoice(per_channel, setting, reason, names, runs_on)
 
 
-def check_model_runs_on(manifest: dict, env: str, known: dict[str, Target] | None = None) -> None:
-    """Refuse, in one sentence, to build `env` for a model its engine would compute wrongly."""
+def check_model_runs_on(weights: str, env: str, known: dict[str, Target] | None = None) -> None:
+    """Refuse, in one sentence, to build `env` for a model its engine would compute wrongly.
+
+    weights: the manifest's `quantization.weights` (per_tensor | per_channel).
+    """
     known = targets() if known is None else known
     target = known.get(env)
     if target is None:
         raise UserError(f"unknown board env {env}; known: {', '.join(sorted(known))}")
-    weights = manifest.get("quantization", {}).get("weights")
-    if weights is None:
-        raise UserError(
-            "the model's manifest does not say how its weights are quantized (made by an older tinyae); "
-            "run make model again"
-        )
     if weights == "per_channel" and not target.per_channel_ok:
         assert target.library is not None
         raise UserError(

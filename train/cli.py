@@ -7,7 +7,6 @@ import argparse
 from pathlib import Path
 
 from tinyae.args import positive_float, positive_int
-from tinyae.errors import UserError
 
 DEFAULT_MODEL_DIR = Path("build/model")
 
@@ -136,14 +135,10 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    import json
-
     from tinyae.train.export import write_headers
+    from tinyae.train.manifest import Manifest
     from tinyae.train.quantize import load_tflite
 
-    manifest_path = args.model_dir / "manifest.json"
-    if not manifest_path.is_file():
-        raise UserError(f"{manifest_path} does not exist; run `make model` first")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = Manifest.load(args.model_dir / "manifest.json")
     write_headers(manifest, load_tflite(args.model_dir / "model_int8.tflite"), args.model_dir)
     return 0

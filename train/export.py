@@ -20,6 +20,7 @@ import numpy as np
 from markupsafe import Markup
 
 from tinyae import __version__
+from tinyae.train.manifest import Manifest
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -121,26 +122,29 @@ def frontend_defines(spec) -> str:
     return Markup(render("frontend_block.j2", **frontend_context(view)))
 
 
-def write_headers(manifest: dict, flatbuffer: bytes, out_dir: Path) -> list[Path]:
-    """model_config.h, model_data.h/.cc and model_ops.h (when its template exists)."""
-    sha = manifest["model"]["sha256"]
-    gen = manifest["generator"]
-    ctx = {"banner": banner(sha, gen["command"], gen.get("threshold_command")), "m": manifest}
+def write_headers(manifest: Manifest, flatbuffer: bytes, out_dir: Path) -> list[Path]:
+    """model_config.h, model_data.h/.cc and model_ops.h (when its template exists).
+
+    The templates receive the manifest's JSON layout (`m`), the typed CalibSpec (`cal`) and the
+    front-end context; flatbuffer: the bytes of model_int8.tflite.
+    """
+    sha = manifest.model.sha256
+    gen = manifest.generator
+    doc = manifest.to_dict()
+    ctx = {"banner": banner(sha, gen.command, gen.threshold_command), "m": doc}
     sha_bytes = [sha[i : i + 2] for i in range(0, 64, 2)]
     hex_bytes = [f"0x{b:02x}" for b in flatbuffer]
     rows = [Markup(", ".join(hex_bytes[i : i + 12]) + ",") for i in range(0, len(hex_bytes), 12)]
-    from tinyae.train.calibration import CalibSpec
-
-    cal = CalibSpec.from_manifest(manifest)
+    cal = manifest.calib_spec()
     files = {
         "model_config.h": render(
-            "model_config.h.j2", sha_bytes=sha_bytes, cal=cal, **ctx, **frontend_context(manifest)
+            "model_config.h.j2", sha_bytes=sha_bytes, cal=cal, **ctx, **frontend_context(doc)
         ),
         "model_data.h": render("model_data.h.j2", length=len(flatbuffer), **ctx),
         "model_data.cc": render("model_data.cc.j2", length=len(flatbuffer), rows=rows, **ctx),
     }
     if (TEMPLATES / "model_ops.h.j2").exists():
-        files["model_ops.h"] = render("model_ops.h.j2", ops=manifest["model"]["ops"], **ctx)
+        files["model_ops.h"] = render("model_ops.h.j2", ops=manifest.model.ops, **ctx)
     written = []
     for name, text in files.items():
         path = out_dir / name

@@ -19,6 +19,7 @@ import os
 from glob import glob
 from pathlib import Path
 
+from tinyae.errors import UserError
 from tinyae.paths import ROOT
 from tinyae.train.config import Config
 
@@ -104,18 +105,18 @@ def stale_reason(now: dict, then: dict | None) -> str:
 
 def check(cfg: Config, config_file: str | None, model_dir: Path, stamp: Path) -> str:
     """Touch `stamp` when the model in model_dir must be rebuilt; returns the reason ("" = up to date)."""
+    from tinyae.train.manifest import Manifest
+
     manifest = model_dir / "manifest.json"
-    then = None
-    if manifest.is_file():
+    if not manifest.is_file():
+        reason = "there is no model yet"
+    else:
         try:
-            then = json.loads(manifest.read_text()).get("built_from")
-        except (OSError, json.JSONDecodeError):
-            then = None
-    reason = (
-        "there is no model yet"
-        if not manifest.is_file()
-        else stale_reason(built_from(cfg, config_file, then), then)
-    )
+            then = Manifest.load(manifest).to_dict()["built_from"]
+        except UserError as exc:  # an older schema, a broken file: rebuild, saying why
+            reason = f"its manifest is not usable ({exc})"
+        else:
+            reason = stale_reason(built_from(cfg, config_file, then), then)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.touch()
     if not reason:

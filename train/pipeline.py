@@ -1,25 +1,40 @@
-"""The whole training job: data -> float model -> int8 -> host reference -> threshold -> artifacts.
+"""The whole training job, in README's "How data flows" order; `run` calls one function per stage:
 
-Each stage writes its artifacts to the model directory; `manifest.json` is the single source of truth
-every generated header and the firmware are rendered from.
+1. read_data            source -> screened series -> windows, split       -> DataStage
+2. front_end            windows -> features (raw | spectral | stats)      -> Features
+3. normalize            fitted on normal training windows only            -> Normalized
+4. train_float          Keras dense autoencoder, float scores             -> FloatModel
+5. quantize_model       full-int8 TFLite (model_int8.tflite)              -> Int8Model
+6. score_and_threshold  host reference, int8 scores, threshold, levels,
+                        on-site calibration constants                      -> Scored
+7. measure_arena        TFLM arena measured on the host                   -> bytes
+8. export_and_report    the typed Manifest (build_manifest), every artifact rendered from it, the
+                        report, manifest.json                              -> Manifest
+
+`manifest.json` (train/manifest.py) is the single source of truth every generated header and the
+firmware are rendered from.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from tinyae import __version__
 from tinyae.errors import UserError
+from tinyae.train import manifest as mf
 from tinyae.train import preprocess
 from tinyae.train.calibrate import calibrate
 from tinyae.train.config import Config
-from tinyae.train.frontend import build_spec, extractor
+from tinyae.train.frontend import FrontendSpec, build_spec, extractor
 from tinyae.train.frontend.fit import check_features, fit_log_floor
+from tinyae.train.manifest import Manifest
 from tinyae.train.metrics import summary
 
 STAGE_STYLE = "[bold cyan]"
@@ -75,6 +90,78 @@ def _float_scores(model, x: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarr
     return err.mean(axis=1).astype(np.float32), y
 
 
+@dataclass
+class DataStage:
+    """Stage 1: the data read, screened for outliers and cut into windows."""
+
+    splits: Any  # DatasetSplits (tinyae.train.data.splits)
+    outliers: Any  # OutlierReport (tinyae.train.data.outliers)
+    prep: Any  # Prepared: train/val/test windows [n, L, C], labels, channel names, rate
+    labels: np.ndarray | None  # [n_test] int8 window labels, None without labels
+    section: dict  # the manifest's `data` section
+
+
+@dataclass
+class Features:
+    """Stage 2: the front-end and its features of every split ([n, F] float32)."""
+
+    spec: FrontendSpec
+    featurize: Callable[[np.ndarray], np.ndarray]
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    names: list[str]  # F feature names
+    constant: list[str]  # (nearly) constant on the training data
+
+
+@dataclass
+class Normalized:
+    """Stage 3: normalization fitted on the normal training windows, and the network's float inputs."""
+
+    offset: np.ndarray  # [P] float32
+    scale: np.ndarray  # [P] float32
+    x_train: np.ndarray  # [n, F] float32
+    x_val: np.ndarray
+    x_test: np.ndarray
+
+
+@dataclass
+class FloatModel:
+    """Stage 4: the trained Keras autoencoder and its float scores."""
+
+    model: Any  # keras.Model
+    history: Any  # tinyae.train.fit.History
+    val_scores: np.ndarray  # [n_val] float32
+    test_scores: np.ndarray  # [n_test] float32
+    test_recon: np.ndarray  # [n_test, F] float reconstructions
+    latent: np.ndarray | None  # [n_test, latent] codes
+
+
+@dataclass
+class Int8Model:
+    """Stage 5: the full-int8 TFLite flatbuffer (written to model_int8.tflite)."""
+
+    flatbuffer: bytes
+    path: Path
+    info: Any  # tinyae.train.quantize.QuantInfo
+    weights: Any  # tinyae.train.boards.WeightsChoice
+
+
+@dataclass
+class Scored:
+    """Stage 6: host reference, int8 scores, threshold, input levels, on-site calibration constants."""
+
+    ref: Any  # tinyae.train.reference.HostReference
+    gain: np.ndarray  # [P] float32
+    val: Any  # ReferenceResult of the validation windows
+    test: Any  # ReferenceResult of the test windows
+    threshold: Any  # tinyae.train.calibrate.Threshold on the int8 scores
+    float_threshold: Any  # the same method on the float scores
+    levels: dict
+    levels_warning: str
+    calibration: Any  # tinyae.train.calibration.CalibSpec
+
+
 def run(
     cfg: Config,
     out_dir: Path,
@@ -82,17 +169,37 @@ def run(
     *,
     show_progress: bool = True,
     config_file: str | None = None,
-) -> dict:
-    """Run every stage and return the manifest (also written to out_dir/manifest.json)."""
-    from tinyae.train import data as datamod
+) -> Manifest:
+    """Run every stage in README's order and return the manifest (also written to out_dir/manifest.json)."""
     from tinyae.train.inputs import built_from
 
     inputs = built_from(cfg, config_file)  # before anything runs: what this model is built from
     out_dir.mkdir(parents=True, exist_ok=True)
     t = Timings()
     tick = time.perf_counter()
+    data = read_data(cfg, show_progress)
+    feats = front_end(cfg, data)
+    norm = normalize(cfg, data, feats)
+    t.data = time.perf_counter() - tick
+    describe_data(cfg, data, feats)
+    tick = time.perf_counter()
+    fm = train_float(cfg, norm, out_dir, show_progress)
+    t.training = time.perf_counter() - tick
+    tick = time.perf_counter()
+    q = quantize_model(cfg, fm, norm, out_dir)
+    t.conversion = time.perf_counter() - tick
+    tick = time.perf_counter()
+    sc = score_and_threshold(cfg, data, feats, norm, fm, q)
+    t.reference = time.perf_counter() - tick
+    tick = time.perf_counter()
+    arena_host = measure_arena(q)
+    t.arena = time.perf_counter() - tick
+    return export_and_report(cfg, out_dir, command, inputs, data, feats, norm, fm, q, sc, arena_host, t)
 
-    # -- data ------------------------------------------------------------------------------
+
+def read_data(cfg: Config, show_progress: bool) -> DataStage:
+    """Read the configured source, require a sample rate, screen outliers, cut windows and split."""
+    from tinyae.train import data as datamod
     from tinyae.train.data.outliers import screen
     from tinyae.train.data.settings import data_section
     from tinyae.train.data.splits import prepare_splits
@@ -108,116 +215,147 @@ def run(
             f"only {len(prep.train)} training and {len(prep.val)} validation windows of "
             f"{cfg.window.length} samples; provide a longer normal recording or a shorter window"
         )
+    labels = None if prep.test_labels is None else np.asarray(prep.test_labels, np.int8)
+    return DataStage(splits, outliers, prep, labels, data_section(cfg.data, splits, prep, outliers))
+
+
+def front_end(cfg: Config, data: DataStage) -> Features:
+    """The feature front-end (its log floors fitted on the training windows) applied to every split."""
+    prep = data.prep
     n_ch = prep.train.shape[2]
-    fe_spec = build_spec(cfg.frontend, cfg.window.length, n_ch, float(prep.sample_rate_hz or 0.0))
-    fe_spec = fit_log_floor(fe_spec, prep.train)
-    featurize = extractor(fe_spec)
-    f_train, f_val, f_test = featurize(prep.train), featurize(prep.val), featurize(prep.test)
-    feature_names = fe_spec.feature_names(list(prep.channel_names))
+    spec = build_spec(cfg.frontend, cfg.window.length, n_ch, float(prep.sample_rate_hz or 0.0))
+    spec = fit_log_floor(spec, prep.train)
+    featurize = extractor(spec)
+    names = spec.feature_names(list(prep.channel_names))
+    f_train = featurize(prep.train)
     constant = (
-        check_features(prep.train.reshape(-1, n_ch), prep.channel_names, fe_spec.kinds, _say)
-        if fe_spec.raw_only
-        else check_features(f_train, feature_names, fe_spec.kinds, _say)
+        check_features(prep.train.reshape(-1, n_ch), prep.channel_names, spec.kinds, _say)
+        if spec.raw_only
+        else check_features(f_train, names, spec.kinds, _say)
     )
-    if fe_spec.raw_only:  # per channel, over every sample of the training windows
-        norm = datamod.fit_normalization(
+    return Features(spec, featurize, f_train, featurize(prep.val), featurize(prep.test), names, constant)
+
+
+def normalize(cfg: Config, data: DataStage, feats: Features) -> Normalized:
+    """Fit the normalization on the normal training windows (per channel for raw, else per feature)."""
+    from tinyae.train import data as datamod
+
+    prep = data.prep
+    if feats.spec.raw_only:  # per channel, over every sample of the training windows
+        fitted = datamod.fit_normalization(
             prep.train, cfg.normalization.method, channel_names=prep.channel_names
         )
     else:  # per feature
-        norm = datamod.fit_normalization(
-            f_train, cfg.normalization.method, channel_names=feature_names, constant_ok=True
+        fitted = datamod.fit_normalization(
+            feats.train, cfg.normalization.method, channel_names=feats.names, constant_ok=True
         )
-    offset, scale = norm.offset.astype(np.float32), norm.scale.astype(np.float32)
-    x_train = _normalize(f_train, offset, scale)
-    x_val = _normalize(f_val, offset, scale)
-    x_test = _normalize(f_test, offset, scale)
-    labels = None if prep.test_labels is None else np.asarray(prep.test_labels, np.int8)
-    t.data = time.perf_counter() - tick
-    data = data_section(cfg.data, splits, prep, outliers)
-    from tinyae.train import summary as words
-
-    for line in (words.channels_line(data), words.rate_line(data), words.labels_line(data)):
-        if line:
-            _say(line)
-    _say(words.split_line(prep, labels))
-    if outliers.count:
-        _warn(outliers.sentence())
-    if outliers.unscreened:
-        _say(f"outlier screen skipped for {', '.join(outliers.unscreened)} (interquartile range 0)")
-    _say(
-        f"data: {len(prep.train)} train / {len(prep.val)} val / {len(prep.test)} test windows of "
-        f"{cfg.window.length}x{n_ch} (hop {cfg.window.hop}), front-end {'+'.join(fe_spec.kinds)} -> "
-        f"{fe_spec.feature_size} features, {cfg.normalization.method} normalization, "
-        f"{words.rate_line(data)}"
+    offset, scale = fitted.offset.astype(np.float32), fitted.scale.astype(np.float32)
+    return Normalized(
+        offset,
+        scale,
+        _normalize(feats.train, offset, scale),
+        _normalize(feats.val, offset, scale),
+        _normalize(feats.test, offset, scale),
     )
 
-    # -- float model -----------------------------------------------------------------------
+
+def describe_data(cfg: Config, data: DataStage, feats: Features) -> None:
+    """Print what was read: channels, rate, labels, split, outliers, front-end."""
+    from tinyae.train import summary as words
+
+    prep, sec = data.prep, data.section
+    for line in (words.channels_line(sec), words.rate_line(sec), words.labels_line(sec)):
+        if line:
+            _say(line)
+    _say(words.split_line(prep, data.labels))
+    if data.outliers.count:
+        _warn(data.outliers.sentence())
+    if data.outliers.unscreened:
+        _say(f"outlier screen skipped for {', '.join(data.outliers.unscreened)} (interquartile range 0)")
+    _say(
+        f"data: {len(prep.train)} train / {len(prep.val)} val / {len(prep.test)} test windows of "
+        f"{cfg.window.length}x{prep.train.shape[2]} (hop {cfg.window.hop}), front-end "
+        f"{'+'.join(feats.spec.kinds)} -> {feats.spec.feature_size} features, "
+        f"{cfg.normalization.method} normalization, {words.rate_line(sec)}"
+    )
+
+
+def train_float(cfg: Config, norm: Normalized, out_dir: Path, show_progress: bool) -> FloatModel:
+    """Train the Keras autoencoder (saved as model.keras) and score validation/test in float."""
     from tinyae.train.fit import fit
-    from tinyae.train.model import build_autoencoder, encoder, macs
+    from tinyae.train.model import build_autoencoder, encoder
 
-    tick = time.perf_counter()
-    model, latent_index = build_autoencoder(x_train.shape[1], cfg.model, seed=cfg.train.seed)
-    history = fit(model, latent_index, x_train, x_val, cfg.model, cfg.train, show_progress=show_progress)
-    t.training = time.perf_counter() - tick
+    model, latent_index = build_autoencoder(norm.x_train.shape[1], cfg.model, seed=cfg.train.seed)
+    history = fit(
+        model, latent_index, norm.x_train, norm.x_val, cfg.model, cfg.train, show_progress=show_progress
+    )
     model.save(out_dir / "model.keras")
-    val_float, _ = _float_scores(model, x_val, cfg.train.loss)
-    test_float, test_recon_float = _float_scores(model, x_test, cfg.train.loss)
-    latent = encoder(model, latent_index).predict(x_test, verbose=0) if len(x_test) else None
+    val_float, _ = _float_scores(model, norm.x_val, cfg.train.loss)
+    test_float, test_recon = _float_scores(model, norm.x_test, cfg.train.loss)
+    latent = encoder(model, latent_index).predict(norm.x_test, verbose=0) if len(norm.x_test) else None
+    return FloatModel(model, history, val_float, test_float, test_recon, latent)
 
-    # -- int8 ------------------------------------------------------------------------------
+
+def quantize_model(cfg: Config, fm: FloatModel, norm: Normalized, out_dir: Path) -> Int8Model:
+    """Full-int8 conversion on a representative set of training windows -> model_int8.tflite."""
     from tinyae.train.boards import choose_weights
     from tinyae.train.quantize import convert, inspect, representative_set
 
-    tick = time.perf_counter()
     weights = choose_weights(cfg.quantize.weights, cfg.quantize.targets)
     rng = np.random.default_rng(cfg.train.seed)
-    rep_idx = rng.permutation(len(x_train))[: cfg.quantize.representative_windows]
+    rep_idx = rng.permutation(len(norm.x_train))[: cfg.quantize.representative_windows]
     flatbuffer = convert(
-        model,
-        representative_set(x_train[np.sort(rep_idx)], cfg.quantize.headroom),
+        fm.model,
+        representative_set(norm.x_train[np.sort(rep_idx)], cfg.quantize.headroom),
         per_channel=weights.per_channel,
     )
-    tflite_path = out_dir / "model_int8.tflite"
-    tflite_path.write_bytes(flatbuffer)
+    path = out_dir / "model_int8.tflite"
+    path.write_bytes(flatbuffer)
     qi = inspect(flatbuffer)
-    t.conversion = time.perf_counter() - tick
     _say(
         f"int8: {qi.size_bytes} B flatbuffer, ops {', '.join(qi.ops)}, "
         f"{weights.granularity.replace('_', '-')} weights ({weights.reason}), sha256 {qi.sha256[:12]}…"
     )
+    return Int8Model(flatbuffer, path, qi, weights)
 
-    # -- host reference and threshold ------------------------------------------------------
+
+def score_and_threshold(
+    cfg: Config, data: DataStage, feats: Features, norm: Normalized, fm: FloatModel, q: Int8Model
+) -> Scored:
+    """Host reference (device preprocessing + tflite_micro) on val/test, the threshold on its int8
+    scores, the int8 input levels, and the on-site calibration constants."""
+    from tinyae.train import calibration
+    from tinyae.train.levels import input_levels, levels_warning
     from tinyae.train.reference import HostReference
 
-    tick = time.perf_counter()
-    gain = preprocess.input_gain(scale, qi.input_scale)
+    qi, prep = q.info, data.prep
+    gain = preprocess.input_gain(norm.scale, qi.input_scale)
     ref = HostReference(
-        flatbuffer,
-        offset=offset,
+        q.flatbuffer,
+        offset=norm.offset,
         gain=gain,
         input_scale=qi.input_scale,
         input_zero_point=qi.input_zero_point,
         output_scale=qi.output_scale,
         output_zero_point=qi.output_zero_point,
         score_kind=cfg.train.loss,
-        frontend=featurize,
+        frontend=feats.featurize,
     )
     val_ref = ref.evaluate(prep.val)
     test_ref = ref.evaluate(prep.test)
-    t.reference = time.perf_counter() - tick
-    threshold = calibrate(cfg.threshold, val_ref.scores, test_ref.scores, labels)
-    float_threshold = calibrate(cfg.threshold, val_float, test_float, labels)
+    threshold = calibrate(cfg.threshold, val_ref.scores, test_ref.scores, data.labels)
+    float_threshold = calibrate(cfg.threshold, fm.val_scores, fm.test_scores, data.labels)
     for w in threshold.warnings:
         _warn(w)
-    from tinyae.train.levels import input_levels, levels_warning
 
     levels = input_levels(
-        preprocess.quantize_features(f_train, offset, gain, qi.input_zero_point), fe_spec, prep.channel_names
+        preprocess.quantize_features(feats.train, norm.offset, gain, qi.input_zero_point),
+        feats.spec,
+        prep.channel_names,
     )
     low = levels_warning(levels, cfg.normalization.min_levels)
     if low:
         _warn(low)
-    from tinyae.train import calibration
 
     calib = calibration.build(
         cfg.calibration,
@@ -227,133 +365,180 @@ def run(
         hop=cfg.window.hop,
         channel_names=list(prep.channel_names),
         factory_threshold=threshold.value,
-        norm_offset=offset,
+        norm_offset=norm.offset,
         norm_gain=gain,
         in_scale=qi.input_scale,
         in_zero_point=qi.input_zero_point,
     )
+    return Scored(ref, gain, val_ref, test_ref, threshold, float_threshold, levels, low, calib)
 
-    # -- arena -----------------------------------------------------------------------------
+
+def measure_arena(q: Int8Model) -> int:
+    """The TFLM tensor arena the model needs, measured on the host (bytes)."""
     from tinyae.train.arena import measure_arena_bytes
 
-    tick = time.perf_counter()
-    arena_host = measure_arena_bytes(tflite_path)
-    t.arena = time.perf_counter() - tick
+    return measure_arena_bytes(q.path)
 
-    # -- manifest --------------------------------------------------------------------------
+
+def build_manifest(
+    cfg: Config,
+    command: str,
+    inputs: dict,
+    data: DataStage,
+    feats: Features,
+    norm: Normalized,
+    fm: FloatModel,
+    q: Int8Model,
+    sc: Scored,
+    arena_host: int,
+    compiled: dict,
+) -> Manifest:
+    """The typed manifest of a trained model (docs/architecture.md, "Manifest")."""
+    from tinyae.train.model import macs
+
+    prep, qi, model = data.prep, q.info, fm.model
+    rate = float(prep.sample_rate_hz or 0.0)
+    fe = feats.spec.to_manifest(rate)
+    return Manifest(
+        generator=mf.Generator(tinyae=__version__, command=command),
+        model=mf.ModelSection(
+            sha256=qi.sha256,
+            tflite_bytes=qi.size_bytes,
+            ops=list(qi.ops),
+            macs=macs(model),
+            params=int(model.count_params()),
+            layers=[mf.Layer(int(layer.units), _activation_name(layer)) for layer in model.layers],
+        ),
+        window=mf.WindowSection(
+            length=cfg.window.length,
+            hop=cfg.window.hop,
+            channels=prep.train.shape[2],
+            channel_names=list(prep.channel_names),
+            sample_rate_hz=rate,
+        ),
+        data=mf.section(mf.Data, data.section, "data"),
+        built_from=mf.section(mf.BuiltFrom, inputs, "built_from"),
+        frontend=mf.FrontendSection(
+            kinds=fe["kinds"],
+            feature_size=fe["feature_size"],
+            sizes=fe["sizes"],
+            feature_names=feats.names,
+            constant_features=list(feats.constant),
+            spectral=fe.get("spectral"),
+            stats=fe.get("stats"),
+        ),
+        normalization=mf.Normalization(
+            method=cfg.normalization.method,
+            per="channel" if feats.spec.raw_only else "feature",
+            offset=[float(v) for v in norm.offset],
+            scale=[float(v) for v in norm.scale],
+        ),
+        input=mf.InputSection(
+            size=qi.input_size,
+            layout="time_major" if feats.spec.raw_only else "features",
+            scale=qi.input_scale,
+            zero_point=qi.input_zero_point,
+            gain=[float(v) for v in sc.gain],
+        ),
+        output=mf.OutputSection(size=qi.output_size, scale=qi.output_scale, zero_point=qi.output_zero_point),
+        quantization=mf.section(mf.Quantization, q.weights.to_manifest(), "quantization"),
+        score=mf.Score(kind=cfg.train.loss),
+        threshold=mf.section(mf.ThresholdSection, sc.threshold.to_dict(), "threshold"),
+        calibration=sc.calibration.to_manifest(),
+        decision=mf.Decision(k=cfg.decision.k, n=cfg.decision.n),
+        arena=mf.Arena(
+            measured_bytes_host=arena_host,
+            margin_bytes=cfg.arena.margin_bytes,
+            bytes=_round_up(arena_host + cfg.arena.margin_bytes, 16),
+        ),
+        compiled=mf.section(mf.Compiled, compiled, "compiled"),
+        training=mf.section(mf.Training, fm.history.to_dict(), "training"),
+        metrics=mf.section(mf.Metrics, _metrics(cfg, data, fm, q, sc), "metrics"),
+        warnings=[w for w in (data.outliers.sentence(), sc.levels_warning) if w],
+    )
+
+
+def _metrics(cfg: Config, data: DataStage, fm: FloatModel, q: Int8Model, sc: Scored) -> dict:
+    from tinyae.train import summary as words
+
+    prep, labels = data.prep, data.labels
     metrics: dict = {"windows": {"train": len(prep.train), "val": len(prep.val), "test": len(prep.test)}}
     missing = words.missing_metrics_reason(labels, len(prep.test))
     if missing:
         metrics["missing_reason"] = missing
         _say(f"no detection metrics: {missing}")
     else:
-        metrics["float"] = summary(labels, test_float, float_threshold.value)
-        metrics["int8"] = summary(labels, test_ref.scores, threshold.value)
-        metrics["float"]["threshold"] = float_threshold.value
+        metrics["float"] = summary(labels, fm.test_scores, sc.float_threshold.value)
+        metrics["int8"] = summary(labels, sc.test.scores, sc.threshold.value)
+        metrics["float"]["threshold"] = sc.float_threshold.value
         if prep.test_faults is not None:
-            metrics["int8_by_fault"] = _by_fault(labels, test_ref.scores, prep.test_faults)
-    metrics["val_false_alarm_rate_int8"] = float(np.mean(val_ref.scores > np.float32(threshold.value)))
-    metrics["float_int8_score_corr"] = _corr(test_float, test_ref.scores)
-    metrics["int8_input_levels"] = levels
-    metrics["int8_saturation"] = _saturation(test_ref, qi, cfg.train.loss)
-    manifest = {
-        "schema": 1,
-        "generator": {"tinyae": __version__, "command": command},
-        "model": {
-            "sha256": qi.sha256,
-            "tflite_bytes": qi.size_bytes,
-            "ops": qi.ops,
-            "macs": macs(model),
-            "params": int(model.count_params()),
-            "layers": [
-                {"units": int(layer.units), "activation": _activation_name(layer)} for layer in model.layers
-            ],
-        },
-        "window": {
-            "length": cfg.window.length,
-            "hop": cfg.window.hop,
-            "channels": n_ch,
-            "channel_names": list(prep.channel_names),
-            "sample_rate_hz": float(prep.sample_rate_hz or 0.0),
-        },
-        "data": data,
-        "built_from": inputs,
-        "frontend": {
-            **fe_spec.to_manifest(float(prep.sample_rate_hz or 0.0)),
-            "feature_names": feature_names,
-            "constant_features": constant,
-        },
-        "normalization": {
-            "method": cfg.normalization.method,
-            "per": "channel" if fe_spec.raw_only else "feature",
-            "offset": [float(v) for v in offset],
-            "scale": [float(v) for v in scale],
-        },
-        "input": {
-            "size": qi.input_size,
-            "layout": "time_major" if fe_spec.raw_only else "features",
-            "scale": qi.input_scale,
-            "zero_point": qi.input_zero_point,
-            "gain": [float(v) for v in gain],
-        },
-        "output": {"size": qi.output_size, "scale": qi.output_scale, "zero_point": qi.output_zero_point},
-        "quantization": weights.to_manifest(),
-        "score": {"kind": cfg.train.loss},
-        "threshold": threshold.to_dict(),
-        "calibration": calib.to_manifest(),
-        "decision": {"k": cfg.decision.k, "n": cfg.decision.n},
-        "arena": {
-            "measured_bytes_host": arena_host,
-            "margin_bytes": cfg.arena.margin_bytes,
-            "bytes": _round_up(arena_host + cfg.arena.margin_bytes, 16),
-        },
-        "training": history.to_dict(),
-        "metrics": metrics,
-        "warnings": [w for w in (outliers.sentence(), low) if w],
-    }
+            metrics["int8_by_fault"] = _by_fault(labels, sc.test.scores, prep.test_faults)
+    metrics["val_false_alarm_rate_int8"] = float(np.mean(sc.val.scores > np.float32(sc.threshold.value)))
+    metrics["float_int8_score_corr"] = _corr(fm.test_scores, sc.test.scores)
+    metrics["int8_input_levels"] = sc.levels
+    metrics["int8_saturation"] = _saturation(sc.test, q.info, cfg.train.loss)
+    return metrics
 
-    # -- artifacts -------------------------------------------------------------------------
+
+def export_and_report(
+    cfg: Config,
+    out_dir: Path,
+    command: str,
+    inputs: dict,
+    data: DataStage,
+    feats: Features,
+    norm: Normalized,
+    fm: FloatModel,
+    q: Int8Model,
+    sc: Scored,
+    arena_host: int,
+    t: Timings,
+) -> Manifest:
+    """The manifest, every artifact rendered from it (C headers, compiled engine, test vectors,
+    scores), the report; writes manifest.json last."""
     from tinyae.train.export import write_headers
-
-    tick = time.perf_counter()
-    manifest["compiled"] = _generate_compiled(tflite_path, out_dir, command)
-    write_headers(manifest, flatbuffer, out_dir)
-    stream = _test_stream(splits.test)
-    _write_test_vectors(out_dir, ref, stream, prep.label_rule, threshold.value, cfg)
-    cfg.save(out_dir / "config.toml")
-    np.savez_compressed(
-        out_dir / "scores.npz",
-        val_scores=val_ref.scores,
-        val_float_scores=val_float,
-        test_scores=test_ref.scores,
-        test_float_scores=test_float,
-        test_labels=labels if labels is not None else np.zeros(0, np.int8),
-    )
-    t.export = time.perf_counter() - tick
-
     from tinyae.train.report import write_report
 
     tick = time.perf_counter()
+    compiled = _generate_compiled(q.path, out_dir, command)
+    manifest = build_manifest(cfg, command, inputs, data, feats, norm, fm, q, sc, arena_host, compiled)
+    write_headers(manifest, q.flatbuffer, out_dir)
+    stream = _test_stream(data.splits.test)
+    _write_test_vectors(out_dir, sc.ref, stream, data.prep.label_rule, sc.threshold.value, cfg)
+    cfg.save(out_dir / "config.toml")
+    np.savez_compressed(
+        out_dir / "scores.npz",
+        val_scores=sc.val.scores,
+        val_float_scores=fm.val_scores,
+        test_scores=sc.test.scores,
+        test_float_scores=fm.test_scores,
+        test_labels=data.labels if data.labels is not None else np.zeros(0, np.int8),
+    )
+    t.export = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    qi = q.info
     write_report(
         out_dir,
-        manifest=manifest,
-        history=history,
-        val_scores=val_ref.scores,
-        test_scores=test_ref.scores,
-        test_float_scores=test_float,
-        labels=labels,
-        x_test=x_test,
-        recon_float=test_recon_float,
-        recon_int8=preprocess.dequantize(test_ref.output_q, qi.output_scale, qi.output_zero_point),
-        latent=latent,
-        channel_names=list(prep.channel_names),
-        faults=prep.test_faults,
+        manifest=manifest.to_dict(),
+        history=fm.history,
+        val_scores=sc.val.scores,
+        test_scores=sc.test.scores,
+        test_float_scores=fm.test_scores,
+        labels=data.labels,
+        x_test=norm.x_test,
+        recon_float=fm.test_recon,
+        recon_int8=preprocess.dequantize(sc.test.output_q, qi.output_scale, qi.output_zero_point),
+        latent=fm.latent,
+        channel_names=list(data.prep.channel_names),
+        faults=data.prep.test_faults,
         min_levels=cfg.normalization.min_levels,
     )
     t.report = time.perf_counter() - tick
-    manifest["timings_s"] = {k: round(v, 2) for k, v in vars(t).items()}
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    manifest.timings_s = {k: round(v, 2) for k, v in vars(t).items()}
+    doc = manifest.to_dict()
+    (out_dir / "metrics.json").write_text(json.dumps(doc["metrics"], indent=2) + "\n")
+    manifest.write(out_dir / "manifest.json")
     _print_summary(manifest, out_dir)
     return manifest
 
@@ -469,31 +654,26 @@ def _write_test_vectors(
     )
 
 
-def _print_summary(manifest: dict, out_dir: Path) -> None:
+def _print_summary(manifest: Manifest, out_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    m = manifest["metrics"]
+    m = manifest.metrics
     table = Table(title=f"tinyae model -> {out_dir}", show_header=True)
     table.add_column("figure")
     table.add_column("float", justify="right")
     table.add_column("int8", justify="right")
-    if "int8" in m:
+    if m.int8 is not None and m.float_ is not None:
         for key in ("roc_auc", "pr_auc", "f1", "precision", "recall"):
-            table.add_row(key, f"{m['float'][key]:.4f}", f"{m['int8'][key]:.4f}")
-    elif m.get("missing_reason"):
-        table.add_row("detection metrics", "", f"none: {m['missing_reason']}")
-    rate = manifest["window"]["sample_rate_hz"]
+            table.add_row(key, f"{m.float_[key]:.4f}", f"{m.int8[key]:.4f}")
+    elif m.missing_reason:
+        table.add_row("detection metrics", "", f"none: {m.missing_reason}")
+    rate = manifest.window.sample_rate_hz
     table.add_row(
-        "sample rate", "", f"{rate:.6g} Hz ({manifest['data']['sample_rate_origin']})" if rate else "none"
+        "sample rate", "", f"{rate:.6g} Hz ({manifest.data.sample_rate_origin})" if rate else "none"
     )
-    table.add_row(
-        "threshold", "", f"{manifest['threshold']['value']:.6g} ({manifest['threshold']['method']})"
-    )
-    table.add_row("model", "", f"{manifest['model']['tflite_bytes']} B, {manifest['model']['macs']} MACs")
-    table.add_row(
-        "TFLM arena", "", f"{manifest['arena']['bytes']} B (host {manifest['arena']['measured_bytes_host']})"
-    )
-    if manifest.get("compiled"):
-        table.add_row("compiled scratch", "", f"{manifest['compiled'].get('scratch_bytes', '?')} B")
+    table.add_row("threshold", "", f"{manifest.threshold.value:.6g} ({manifest.threshold.method})")
+    table.add_row("model", "", f"{manifest.model.tflite_bytes} B, {manifest.model.macs} MACs")
+    table.add_row("TFLM arena", "", f"{manifest.arena.bytes} B (host {manifest.arena.measured_bytes_host})")
+    table.add_row("compiled scratch", "", f"{manifest.compiled.scratch_bytes} B")
     Console(stderr=True).print(table)

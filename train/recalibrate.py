@@ -28,6 +28,7 @@ from tinyae.errors import UserError
 from tinyae.train import preprocess
 from tinyae.train.calibrate import Threshold, calibrate
 from tinyae.train.config import THRESHOLD_METHODS, ThresholdConfig
+from tinyae.train.manifest import Manifest, ThresholdSection, section
 from tinyae.train.metrics import summary
 
 METHODS = (*THRESHOLD_METHODS, "value")
@@ -72,22 +73,22 @@ def recalibrate(
     value: float | None = None,
     command: str = "tinyae threshold",
     quiet: bool = False,
-) -> dict:
+) -> Manifest:
     """Recalibrate model_dir's threshold (see the module docstring); returns the new manifest."""
     mpath = model_dir / "manifest.json"
     if not mpath.is_file():
         raise UserError(f"{mpath} does not exist; train a model first (make model)")
+    manifest = Manifest.load(mpath)
     spath = model_dir / "scores.npz"
     if not spath.is_file():
         raise UserError(
             f"{spath} is missing (the model was trained by an older tinyae); retrain it once with make model"
         )
-    manifest = json.loads(mpath.read_text())
     cfg = _config(method, percentile, k_std, target_fpr, value)
     with np.load(spath) as z:
         scores = {k: z[k] for k in z.files}
     labels = scores["test_labels"] if len(scores["test_labels"]) else None
-    old = manifest["threshold"]["value"]
+    old = manifest.threshold.value
     if method == "value":
         assert value is not None
         thr = Threshold(float(np.float32(value)), "value", {"windows": len(scores["val_scores"])})
@@ -95,26 +96,26 @@ def recalibrate(
     else:
         thr = calibrate(cfg, scores["val_scores"], scores["test_scores"], labels)
         float_thr = calibrate(cfg, scores["val_float_scores"], scores["test_float_scores"], labels)
-    manifest["threshold"] = {**thr.to_dict(), "command": command}
-    manifest["generator"]["threshold_command"] = command
-    metrics = manifest["metrics"]
-    if "int8" in metrics and labels is not None:
-        metrics["float"] = {
+    manifest.threshold = section(ThresholdSection, {**thr.to_dict(), "command": command}, "threshold")
+    manifest.generator.threshold_command = command
+    metrics = manifest.metrics
+    if metrics.int8 is not None and labels is not None:
+        metrics.float_ = {
             **summary(labels, scores["test_float_scores"], float_thr.value),
             "threshold": float_thr.value,
         }
-        metrics["int8"] = summary(labels, scores["test_scores"], thr.value)
-    metrics["val_false_alarm_rate_int8"] = float(np.mean(scores["val_scores"] > np.float32(thr.value)))
+        metrics.int8 = summary(labels, scores["test_scores"], thr.value)
+    metrics.val_false_alarm_rate_int8 = float(np.mean(scores["val_scores"] > np.float32(thr.value)))
     _write_everything(model_dir, manifest, thr, cfg, method, value)
     from tinyae.train.report import rewrite_threshold_parts
 
-    rewrite_threshold_parts(model_dir, manifest, scores)
+    rewrite_threshold_parts(model_dir, manifest.to_dict(), scores)
     if not quiet:
         _print(manifest, old, model_dir)
     return manifest
 
 
-def _write_everything(model_dir: Path, manifest: dict, thr: Threshold, cfg, method: str, value) -> None:  # type: ignore[no-untyped-def]
+def _write_everything(model_dir: Path, manifest: Manifest, thr: Threshold, cfg, method: str, value) -> None:  # type: ignore[no-untyped-def]
     from tinyae.train.export import write_headers
     from tinyae.train.quantize import load_tflite
 
@@ -123,8 +124,8 @@ def _write_everything(model_dir: Path, manifest: dict, thr: Threshold, cfg, meth
     if vec.is_file():
         with np.load(vec) as z:
             data = {k: z[k] for k in z.files}
-        d = manifest["decision"]
-        an, alarm = preprocess.decisions(data["scores"], thr.value, d["k"], d["n"])
+        d = manifest.decision
+        an, alarm = preprocess.decisions(data["scores"], thr.value, d.k, d.n)
         data.update(anomaly=an.astype(np.int8), alarm=alarm.astype(np.int8), threshold=np.float32(thr.value))
         np.savez_compressed(vec, **data)
     used = model_dir / "config.toml"
@@ -140,28 +141,28 @@ def _write_everything(model_dir: Path, manifest: dict, thr: Threshold, cfg, meth
             )
             section.pop("note", None)
         used.write_text(tomli_w.dumps(raw))
-    (model_dir / "metrics.json").write_text(json.dumps(manifest["metrics"], indent=2) + "\n")
-    (model_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (model_dir / "metrics.json").write_text(json.dumps(manifest.to_dict()["metrics"], indent=2) + "\n")
+    manifest.write(model_dir / "manifest.json")
 
 
-def _print(manifest: dict, old: float, model_dir: Path) -> None:
+def _print(manifest: Manifest, old: float, model_dir: Path) -> None:
     from rich.console import Console
 
     con = Console(stderr=True, highlight=False)
-    thr = manifest["threshold"]
-    m = manifest["metrics"]
+    thr = manifest.threshold
+    m = manifest.metrics
     line = (
-        f"threshold {old:.6g} -> {thr['value']:.6g} ({thr['method']}); validation false-alarm rate "
-        f"{m['val_false_alarm_rate_int8']:.4g}"
+        f"threshold {old:.6g} -> {thr.value:.6g} ({thr.method}); validation false-alarm rate "
+        f"{m.val_false_alarm_rate_int8:.4g}"
     )
-    if "int8" in m:
-        i = m["int8"]
+    if m.int8 is not None:
+        i = m.int8
         line += f"; test precision {i['precision']:.3f}, recall {i['recall']:.3f}, F1 {i['f1']:.3f}"
     con.print(f"[bold cyan]tinyae[/] {line}")
-    for w in thr.get("warnings", []):
+    for w in thr.warnings:
         con.print(f"[bold yellow]warning:[/] {w}")
     con.print(
         f"[bold cyan]tinyae[/] rewrote {model_dir}/model_config.h, "
         "manifest.json, test_vectors.npz, report.html "
-        f"(model sha256 unchanged: {manifest['model']['sha256'][:12]}…); rebuild the firmware to flash it"
+        f"(model sha256 unchanged: {manifest.model.sha256[:12]}…); rebuild the firmware to flash it"
     )

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tinyae.train import preprocess
 from tinyae.train.quiet import captured_fds
+
+if TYPE_CHECKING:
+    from tinyae.train.manifest import Manifest
 
 DEFAULT_ARENA_BYTES = 256 * 1024
 
@@ -61,19 +65,20 @@ class HostReference:
         self._input_shape = tuple(int(d) for d in details["shape"])
 
     @classmethod
-    def from_manifest(cls, flatbuffer: bytes, manifest: dict) -> HostReference:
-        from tinyae.train.frontend import FrontendSpec, extractor
+    def from_manifest(cls, flatbuffer: bytes, manifest: Manifest) -> HostReference:
+        """The reference of a trained model: its flatbuffer (model_int8.tflite bytes) and manifest."""
+        from tinyae.train.frontend import extractor
 
         return cls(
             flatbuffer,
-            offset=np.asarray(manifest["normalization"]["offset"], np.float32),
-            gain=np.asarray(manifest["input"]["gain"], np.float32),
-            input_scale=manifest["input"]["scale"],
-            input_zero_point=manifest["input"]["zero_point"],
-            output_scale=manifest["output"]["scale"],
-            output_zero_point=manifest["output"]["zero_point"],
-            score_kind=manifest["score"]["kind"],
-            frontend=extractor(FrontendSpec.from_manifest(manifest)),
+            offset=np.asarray(manifest.normalization.offset, np.float32),
+            gain=np.asarray(manifest.input.gain, np.float32),
+            input_scale=manifest.input.scale,
+            input_zero_point=manifest.input.zero_point,
+            output_scale=manifest.output.scale,
+            output_zero_point=manifest.output.zero_point,
+            score_kind=manifest.score.kind,
+            frontend=extractor(manifest.frontend_spec()),
         )
 
     def set_correction(self, shift=None, gain=None) -> None:  # type: ignore[no-untyped-def]

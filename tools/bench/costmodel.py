@@ -22,6 +22,7 @@ import numpy as np
 
 from tinyae.errors import run_cli
 from tinyae.tools.bench.common import ROOT, rel
+from tinyae.train.manifest import Manifest
 
 # (window length, hop, hidden, latent, weights): shapes from tiny to the default model's size and beyond.
 NETWORKS: tuple[tuple[int, list[int], int, str], ...] = (
@@ -73,7 +74,7 @@ def _network_points(work: Path) -> list[dict]:
                 "costmodel",
                 show_progress=False,
             )
-        manifest = json.loads((out / "manifest.json").read_text())
+        manifest = Manifest.load(out / "manifest.json").to_dict()
         img = device.build(out, work / "images" / name)
         res = device.run_image(img.elf)
         layers = manifest["compiled"]["layers"]

@@ -19,7 +19,7 @@ def figures(model: TrainedModel, repeats: int = REPEATS) -> dict:
 
     vec = np.load(model.dir / "test_vectors.npz")
     windows = vec["windows"]
-    ref = HostReference.from_manifest((model.dir / "model_int8.tflite").read_bytes(), model.manifest)
+    ref = HostReference.from_manifest((model.dir / "model_int8.tflite").read_bytes(), model.typed)
     input_q = ref.quantize(windows)
     full, _ = rate(lambda: len(ref.evaluate(windows).scores), repeats)
     invoke, _ = rate(lambda: len(ref.run_int8(input_q)), repeats)

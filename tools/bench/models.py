@@ -6,11 +6,11 @@ be re-run by hand and gives the same model (fixed seeds; TensorFlow on CPU with 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinyae.tools.bench.common import TINYAE, command_text, rel, run
+from tinyae.train.manifest import Manifest
 
 CONFIG = "configs/default.toml"
 
@@ -29,7 +29,12 @@ class TrainedModel:
     dir: Path
     command: str
     wall_s: float
-    manifest: dict = field(repr=False)
+    typed: Manifest = field(repr=False)  # the model's manifest, validated on load
+
+    @property
+    def manifest(self) -> dict:
+        """The manifest in its JSON layout (the keys the bench tables quote)."""
+        return self.typed.to_dict()
 
     @property
     def shape(self) -> str:
@@ -49,7 +54,7 @@ def train(spec: ModelSpec, models_dir: Path, *, suffix: str = "") -> TrainedMode
     out = models_dir / (spec.name + suffix)
     argv = train_command(spec, out)
     wall, _ = run(argv)
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = Manifest.load(out / "manifest.json")
     return TrainedModel(spec, out, command_text(argv), wall, manifest)
 
 

@@ -14,7 +14,6 @@ returns SkabData, e.g. `skab_calibration.LOAD = lambda root: SkabData(normal, ch
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Callable
@@ -26,6 +25,7 @@ import numpy as np
 from tinyae.errors import UserError
 from tinyae.tools.bench import models
 from tinyae.tools.bench.common import ROOT, rel
+from tinyae.train.manifest import Manifest
 
 SKAB_DIR = ROOT.parent / "shared" / "datasets" / "skab" / "data"
 TRAIN_ROWS = 400  # the published protocol: each file's first 400 rows are its training part
@@ -120,14 +120,14 @@ def variant_dir(model_dir: Path, out: Path, changes: dict, bounds: dict | None) 
     replaces calibration.max_shift_std / max_scale_ratio / max_threshold_ratio / max_over_fraction."""
     from fractions import Fraction
 
-    from tinyae.train.calibration.spec import CalibSpec, from_values, manifest_quant
+    from tinyae.train.calibration.spec import from_values, manifest_quant
     from tinyae.train.export import write_headers
 
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(model_dir, out)
-    manifest = json.loads((out / "manifest.json").read_text())
-    spec = CalibSpec.from_manifest(manifest)
+    manifest = Manifest.load(out / "manifest.json")
+    spec = manifest.calib_spec()
     values = {f.name: getattr(spec, f.name) for f in fields(spec) if f.name != "config_crc"} | changes
     if bounds is not None:
         f32 = lambda v: float(np.float32(v))  # noqa: E731
@@ -142,8 +142,8 @@ def variant_dir(model_dir: Path, out: Path, changes: dict, bounds: dict | None) 
             "over_num": over.numerator, "over_den": over.denominator,
         }  # fmt: skip
     new = from_values(values, manifest_quant(manifest))
-    manifest["calibration"] = new.to_manifest()
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    manifest.calibration = new.to_manifest()
+    manifest.write(out / "manifest.json")
     write_headers(manifest, (out / "model_int8.tflite").read_bytes(), out)
     return out
 
@@ -169,7 +169,7 @@ def _rows(x: np.ndarray) -> np.ndarray:
 
 
 def section(model_dir: Path, img_dir: Path, device_ok: bool, say: Callable[[str], None]) -> dict:
-    from tinyae.train.calibration import CalibSpec, mirror
+    from tinyae.train.calibration import mirror
     from tinyae.train.calibration import report as rep
     from tinyae.train.data.windowing import make_windows
     from tinyae.train.reference import HostReference
@@ -184,15 +184,12 @@ def section(model_dir: Path, img_dir: Path, device_ok: bool, say: Callable[[str]
         "skab-factory", overrides(_csv(work / "anomaly-free.csv", data.normal, data.channels))
     )
     factory = models.train(spec_model, model_dir)
-    ref = HostReference.from_manifest((factory.dir / "model_int8.tflite").read_bytes(), factory.manifest)
+    ref = HostReference.from_manifest((factory.dir / "model_int8.tflite").read_bytes(), factory.typed)
     scorer = rep.scorer(ref)
     t_factory = np.float32(factory.manifest["threshold"]["value"])
     variants = {name: variant_dir(factory.dir, work / "variants" / f"v{i}", *how)
                 for i, (name, how) in enumerate(VARIANTS.items())}  # fmt: skip
-    specs = {
-        name: CalibSpec.from_manifest(json.loads((d / "manifest.json").read_text()))
-        for name, d in variants.items()
-    }
+    specs = {name: Manifest.load(d / "manifest.json").calib_spec() for name, d in variants.items()}
     names = ["no calibration", *(f"calibrated: {v}" for v in VARIANTS), "per-file retraining"]
     totals = {k: np.zeros(4, np.int64) for k in names}
     per_exp, refusals = [], {v: [] for v in VARIANTS}
@@ -267,7 +264,7 @@ def _retrained(e: Experiment, names: list[str], out: Path) -> np.ndarray:
     manifest = run(cfg, out, "tinyae.tools.bench.skab_calibration per-file model", show_progress=False)
     ref = HostReference.from_manifest((out / "model_int8.tflite").read_bytes(), manifest)
     s = ref.evaluate(make_windows(e.values, WINDOW, 1)).scores
-    return counts(s[_rows(e.values)] > np.float32(manifest["threshold"]["value"]), e.labels[TRAIN_ROWS:])
+    return counts(s[_rows(e.values)] > np.float32(manifest.threshold.value), e.labels[TRAIN_ROWS:])
 
 
 def _device_check(

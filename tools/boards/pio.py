@@ -14,7 +14,6 @@ usage: tinyae pio run -e nano33ble [-t upload] [--upload-port PORT]
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -25,6 +24,7 @@ from pathlib import Path
 from tinyae.errors import UserError, run_cli
 from tinyae.paths import ROOT
 from tinyae.train.boards import check_model_runs_on
+from tinyae.train.manifest import Manifest
 
 BOARD_MODEL_DIR = ROOT / "build" / "model"  # platformio.ini: -I$PROJECT_DIR/build/model
 
@@ -102,7 +102,7 @@ def check_board_model(args: Sequence[str], model_dir: Path) -> None:
     manifest = model_dir / "manifest.json"
     if not manifest.is_file():
         raise UserError(f"{manifest} is missing; run `make model` before building a board env")
-    check_model_runs_on(json.loads(manifest.read_text()), env)
+    check_model_runs_on(Manifest.load(manifest).quantization.weights, env)
 
 
 def run(args: Sequence[str]) -> int:

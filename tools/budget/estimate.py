@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -187,13 +186,10 @@ def estimate_from_manifest(
 
 
 def load_manifest(path: str | Path) -> dict[str, Any]:
+    """The manifest at path, validated (train/manifest.py), in its JSON layout (what the estimators read)."""
+    from tinyae.train.manifest import Manifest
+
     p = Path(path)
     if not p.is_file():
         raise UserError(f"manifest {p} does not exist; run `make model` first (or pass --manifest)")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{p} is not valid JSON ({exc}); regenerate it with `make model`") from exc
-    if not isinstance(data, dict):
-        raise UserError(f"{p} is not a manifest object; regenerate it with `make model`")
-    return data
+    return Manifest.load(p).to_dict()

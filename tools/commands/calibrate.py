@@ -29,6 +29,7 @@ from tinyae.train.calibration import report as rep
 from tinyae.train.calibration.native import NativeCalib
 from tinyae.train.calibration.record import VERDICTS, Record
 from tinyae.train.calibration.spec import CalibSpec, check_crc
+from tinyae.train.manifest import Manifest
 
 EXIT_MISMATCH = 1
 
@@ -56,9 +57,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def run(args: argparse.Namespace) -> int:
     art = load_artifacts(args.model_dir)
     manifest = art.require()
-    spec = CalibSpec.from_manifest(manifest)
+    spec = manifest.calib_spec()
     check_crc(spec, manifest)
-    names = list(manifest["window"]["channel_names"])
+    names = list(manifest.window.channel_names)
     with session(args) as dev:
         info = dev.require_info()
         check_model(info, art)
@@ -111,7 +112,7 @@ def install(dev, args: argparse.Namespace, spec: CalibSpec, names: list[str]) ->
     return 0
 
 
-def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, manifest: dict) -> int:  # type: ignore[no-untyped-def]
+def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, manifest: Manifest) -> int:  # type: ignore[no-untyped-def]
     from tinyae.train.calibration.command import check_normal_labels, recording
     from tinyae.train.reference import HostReference
 

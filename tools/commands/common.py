@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -26,6 +25,7 @@ from tinyae.tools.link.device import (
     open_port,
     windows_for,
 )
+from tinyae.train.manifest import Manifest
 
 DEFAULT_MODEL_DIR = Path("build/model")
 
@@ -104,12 +104,12 @@ def session(args: argparse.Namespace) -> Iterator[Device]:
 @dataclass
 class Artifacts:
     model_dir: Path
-    manifest: dict | None
+    manifest: Manifest | None  # validated on load (train/manifest.py)
     tflite_sha256: str | None  # sha256 of model_int8.tflite when present
 
     @property
     def sha256(self) -> str | None:
-        return None if self.manifest is None else str(self.manifest["model"]["sha256"])
+        return None if self.manifest is None else self.manifest.model.sha256
 
     @property
     def vectors(self) -> Path:
@@ -119,7 +119,7 @@ class Artifacts:
     def tflite(self) -> Path:
         return self.model_dir / "model_int8.tflite"
 
-    def require(self) -> dict:
+    def require(self) -> Manifest:
         if self.manifest is None:
             raise UserError(
                 f"no model artifacts in {self.model_dir} (manifest.json is missing); run `make model` or "
@@ -132,16 +132,13 @@ def load_artifacts(model_dir: Path) -> Artifacts:
     path = Path(model_dir) / "manifest.json"
     if not path.is_file():
         return Artifacts(Path(model_dir), None, None)
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path} is not readable JSON ({exc}); re-run `make model`") from None
+    manifest = Manifest.load(path)
     tfl = Path(model_dir) / "model_int8.tflite"
     sha = hashlib.sha256(tfl.read_bytes()).hexdigest() if tfl.is_file() else None
-    if sha is not None and sha != manifest["model"]["sha256"]:
+    if sha is not None and sha != manifest.model.sha256:
         raise UserError(
             f"{tfl} (sha256 {sha[:12]}) is not the model {path} describes "
-            f"({manifest['model']['sha256'][:12]}); "
+            f"({manifest.model.sha256[:12]}); "
             "the artifacts are inconsistent: re-run `make model`"
         )
     return Artifacts(Path(model_dir), manifest, sha)
@@ -162,17 +159,17 @@ def check_model(info: p.Info, art: Artifacts) -> None:
             "artifacts the device was built from"
         )
     if art.manifest is not None:
-        w = art.manifest["window"]
-        if (w["length"], w["hop"], w["channels"]) != (info.window_len, info.hop, info.channels):
+        w = art.manifest.window
+        if (w.length, w.hop, w.channels) != (info.window_len, info.hop, info.channels):
             raise ModelMismatch(
                 f"the device forms windows of {info.window_len}x{info.channels} (hop {info.hop}) but "
-                f"{art.model_dir} says {w['length']}x{w['channels']} (hop {w['hop']}); rebuild the firmware"
+                f"{art.model_dir} says {w.length}x{w.channels} (hop {w.hop}); rebuild the firmware"
             )
 
 
 def channel_names(info: p.Info, art: Artifacts) -> list[str]:
     if art.manifest is not None and model_matches(info, art):
-        names = list(art.manifest["window"].get("channel_names") or [])
+        names = list(art.manifest.window.channel_names)
         if len(names) == info.channels:
             return names
     return [f"ch{i}" for i in range(info.channels)]

@@ -52,6 +52,7 @@ from tinyae.tools.link import protocol as p
 from tinyae.tools.link.device import DEFAULT_INFLIGHT, DeviceError, windows_for
 from tinyae.train import preprocess
 from tinyae.train.data import make_windows, window_labels
+from tinyae.train.manifest import Manifest
 
 SCORE_RTOL = 1e-6
 EXIT_MISMATCH = 1
@@ -145,7 +146,7 @@ def compare(
     refs: list,  # ReferenceResult per series
     wlabels: list[np.ndarray | None],
     info: p.Info,
-    manifest: dict,
+    manifest: Manifest,
     origin: list[tuple[int, int]] | None = None,
 ) -> dict:
     """The report (JSON-able) over every window the device returned with verification data.
@@ -154,7 +155,7 @@ def compare(
     reported by their number in the series.
     """
     thr = np.float32(info.threshold)
-    s_out, z_out = manifest["output"]["scale"], manifest["output"]["zero_point"]
+    s_out, z_out = manifest.output.scale, manifest.output.zero_point
     k, n = info.decision_k, info.decision_n
     dev_in, ref_in, dev_out, ref_out = [], [], [], []
     dev_s, ref_s, dev_an, dev_al, ref_al_ok, labels, costs, ids = [], [], [], [], [], [], [], []

@@ -20,7 +20,6 @@ describes the protocol test configuration, and `SimStubReference` computes what 
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -32,7 +31,9 @@ import numpy as np
 from tinyae.errors import UserError
 from tinyae.tools.link import protocol as p
 from tinyae.tools.simdevice.vectors import CONFIG, calib_spec
+from tinyae.train import manifest as mf
 from tinyae.train.frontend import FrontendSpec
+from tinyae.train.manifest import Manifest
 
 SCHEME = "sim://"
 
@@ -46,12 +47,12 @@ def _sim_for(model_dir: Path | None):
         lib = native.build_sim()
         channels = CONFIG["channels"]
     else:
-        manifest = json.loads((model_dir / "manifest.json").read_text())
+        manifest = Manifest.load(model_dir / "manifest.json")
         src = native.SRC
         engine = [src / "tae_engine_compiled.c", src / "tae_kernels.c", model_dir / "model_compiled.c"]
         engine.append(_fail_every_stub())
         lib = native.build_sim(model_dir, engine)
-        channels = int(manifest["window"]["channels"])
+        channels = manifest.window.channels
     key = str(lib)
     if key not in _SIMS:
         _SIMS[key] = native.SimDevice(lib, channels=channels)
@@ -262,45 +263,78 @@ def open_sim(url: str) -> SimSerial:
 
 
 # -------------------------------------------------------------------- the stand-in model directory
-def sim_manifest(config: dict = CONFIG) -> dict:
-    """The manifest keys the host tool reads, for the protocol test configuration."""
-    c = config["channels"]
+def sim_manifest(config: dict = CONFIG) -> Manifest:
+    """The manifest of the simulated device's stand-in model (the protocol test configuration).
+
+    Its network is sim_engine.c's stub, not a trained model: the sections training alone fills
+    (layers, arena, compiled figures, training history, metrics, data) hold empty stand-ins.
+    """
+    c, size = config["channels"], config["input_size"]
     gain = np.asarray(config["norm_gain"], np.float32)
-    return {
-        "schema": 1,
-        "generator": {"tinyae": "sim", "command": "tinyae.tools.simdevice.port.sim_model_dir"},
-        "model": {"sha256": config["model_sha256"], "ops": ["SIM_STUB"]},
-        "window": {
-            "length": config["window_len"],
-            "hop": config["hop"],
-            "channels": c,
-            "channel_names": [f"ch{i}" for i in range(c)],
-            "sample_rate_hz": config["sample_rate_hz"],
-        },
-        "frontend": FrontendSpec(("raw",), config["window_len"], c).to_manifest(),
-        "normalization": {
-            "method": "zscore",
-            "per": "channel",
-            "offset": list(config["norm_offset"]),
-            "scale": [float(1.0 / (float(g) * config["in_scale"])) for g in gain],
-        },
-        "input": {
-            "size": config["input_size"],
-            "layout": "time_major",
-            "scale": config["in_scale"],
-            "zero_point": config["in_zero_point"],
-            "gain": [float(g) for g in gain],
-        },
-        "output": {
-            "size": config["output_size"],
-            "scale": config["out_scale"],
-            "zero_point": config["out_zero_point"],
-        },
-        "score": {"kind": "mae" if config["score_kind"] == 1 else "mse"},
-        "threshold": {"value": config["threshold"], "method": "fixed", "params": {}},
-        "calibration": calib_spec(config).to_manifest(),
-        "decision": {"k": config["decision_k"], "n": config["decision_n"]},
-    }
+    names = [f"ch{i}" for i in range(c)]
+    fe = FrontendSpec(("raw",), config["window_len"], c)
+    return Manifest(
+        generator=mf.Generator(tinyae="sim", command="tinyae.tools.simdevice.port.sim_model_dir"),
+        model=mf.ModelSection(
+            sha256=config["model_sha256"], tflite_bytes=0, ops=["SIM_STUB"], macs=0, params=0, layers=[]
+        ),
+        window=mf.WindowSection(
+            length=config["window_len"],
+            hop=config["hop"],
+            channels=c,
+            channel_names=names,
+            sample_rate_hz=float(config["sample_rate_hz"]),
+        ),
+        data=mf.Data(
+            source="sim",
+            channels=names,
+            sample_rate_hz=float(config["sample_rate_hz"]),
+            sample_rate_origin="the simulated device's configuration",
+        ),
+        built_from=mf.BuiltFrom(config_file=None, config_sha256="", data_files=[], frontend_c_sha256={}),
+        frontend=mf.FrontendSection(
+            kinds=["raw"],
+            feature_size=fe.feature_size,
+            sizes=dict(fe.sizes),
+            feature_names=fe.feature_names(names),
+            constant_features=[],
+        ),
+        normalization=mf.Normalization(
+            method="zscore",
+            per="channel",
+            offset=[float(v) for v in config["norm_offset"]],
+            scale=[float(1.0 / (float(g) * config["in_scale"])) for g in gain],
+        ),
+        input=mf.InputSection(
+            size=size,
+            layout="time_major",
+            scale=config["in_scale"],
+            zero_point=config["in_zero_point"],
+            gain=[float(g) for g in gain],
+        ),
+        output=mf.OutputSection(
+            size=config["output_size"], scale=config["out_scale"], zero_point=config["out_zero_point"]
+        ),
+        quantization=mf.Quantization(
+            weights="per_tensor", setting="per_tensor", reason="the simulated stub", targets=[], runs_on=[]
+        ),
+        score=mf.Score(kind="mae" if config["score_kind"] == 1 else "mse"),
+        threshold=mf.ThresholdSection(value=config["threshold"], method="fixed", params={}),
+        calibration=calib_spec(config).to_manifest(),
+        decision=mf.Decision(k=config["decision_k"], n=config["decision_n"]),
+        arena=mf.Arena(measured_bytes_host=0, margin_bytes=0, bytes=0),
+        compiled=mf.Compiled(scratch_bytes=0, const_bytes=0, ops=[], layers=[]),
+        training=mf.Training(loss=[], val_loss=[], best_epoch=0, seconds=0.0),
+        metrics=mf.Metrics(
+            windows={"train": 0, "val": 0, "test": 0},
+            val_false_alarm_rate_int8=0.0,
+            float_int8_score_corr=float("nan"),
+            int8_input_levels={},
+            int8_saturation={},
+            missing_reason="the simulated device has no trained model",
+        ),
+        warnings=[],
+    )
 
 
 def sim_series(n: int = 200, seed: int = 0, channels: int = CONFIG["channels"]) -> np.ndarray:
@@ -314,8 +348,7 @@ def sim_series(n: int = 200, seed: int = 0, channels: int = CONFIG["channels"]) 
 def sim_model_dir(path: Path, series: np.ndarray | None = None, labels: np.ndarray | None = None) -> Path:
     """Write manifest.json and test_vectors.npz describing the simulated device's configuration."""
     path.mkdir(parents=True, exist_ok=True)
-    m = sim_manifest()
-    (path / "manifest.json").write_text(json.dumps(m, indent=2))
+    sim_manifest().write(path / "manifest.json")
     s = sim_series() if series is None else np.asarray(series, np.float32)
     lab = np.zeros(0, np.int8) if labels is None else np.asarray(labels, np.int8)
     np.savez(

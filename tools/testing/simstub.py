@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinyae.train import preprocess
+from tinyae.train.manifest import Manifest
 from tinyae.train.reference import ReferenceResult
 
 
@@ -17,7 +18,7 @@ class SimStubReference:
 
     name = "sim-stub"
 
-    def __init__(self, manifest: dict) -> None:
+    def __init__(self, manifest: Manifest) -> None:
         self.m = manifest
         self.correction: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -28,14 +29,12 @@ class SimStubReference:
 
     def evaluate(self, windows: np.ndarray) -> ReferenceResult:
         m = self.m
-        zi, zo = m["input"]["zero_point"], m["output"]["zero_point"]
+        zi, zo = m.input.zero_point, m.output.zero_point
         w = np.asarray(windows, np.float32)
         if self.correction is not None:
             w = ((w - self.correction[0]) * self.correction[1]).astype(np.float32)
-        inq = preprocess.quantize_windows(w, m["normalization"]["offset"], m["input"]["gain"], zi)
+        inq = preprocess.quantize_windows(w, m.normalization.offset, m.input.gain, zi)
         delta = ((np.arange(inq.shape[1]) % 3) - 1) * 4
         outq = np.clip(inq.astype(np.int32) + delta, -128, 127).astype(np.int8)
-        s = preprocess.scores(
-            inq, outq, m["input"]["scale"], zi, m["output"]["scale"], zo, m["score"]["kind"]
-        )
+        s = preprocess.scores(inq, outq, m.input.scale, zi, m.output.scale, zo, m.score.kind)
         return ReferenceResult(inq, outq, s)

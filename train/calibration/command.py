@@ -15,17 +15,15 @@ from tinyae.train.calibration import mirror
 from tinyae.train.calibration import report as rep
 from tinyae.train.calibration.record import Record
 from tinyae.train.calibration.spec import CalibSpec, check_crc
+from tinyae.train.manifest import Manifest
 
 
-def load_model(model_dir: Path) -> tuple[dict, CalibSpec, bytes]:
+def load_model(model_dir: Path) -> tuple[Manifest, CalibSpec, bytes]:
     path = Path(model_dir) / "manifest.json"
     if not path.is_file():
         raise UserError(f"{path} does not exist; run `make model` or pass --model-dir with the artifacts")
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path} is not readable JSON ({exc}); re-run `make model`") from None
-    spec = CalibSpec.from_manifest(manifest)
+    manifest = Manifest.load(path)
+    spec = manifest.calib_spec()
     check_crc(spec, manifest)
     tfl = Path(model_dir) / "model_int8.tflite"
     if not tfl.is_file():
@@ -33,13 +31,13 @@ def load_model(model_dir: Path) -> tuple[dict, CalibSpec, bytes]:
     return manifest, spec, tfl.read_bytes()
 
 
-def recording(csv: str, manifest: dict) -> tuple[np.ndarray, np.ndarray | None, str]:
+def recording(csv: str, manifest: Manifest) -> tuple[np.ndarray, np.ndarray | None, str]:
     """The recording's samples [T, C] in the model's channel order, its labels, and its name."""
     from tinyae.train.data import load_csv
 
     series = load_csv(csv)
     s = series[0]
-    want = list(manifest["window"]["channel_names"])
+    want = list(manifest.window.channel_names)
     names = list(s.channel_names)
     if set(want) <= set(names):
         x = s.values[:, [names.index(n) for n in want]]
@@ -78,7 +76,7 @@ def run(model_dir: Path, csv: str, windows: int | None, out: Path | None, json_o
     result = mirror.run(spec, Path(model_dir), x, n, scores)
     check = mirror.cross_check(spec, x, result)
     record = result.parsed
-    names = list(manifest["window"]["channel_names"])
+    names = list(manifest.window.channel_names)
     comparison = rep.false_alarms(
         spec, x, n, scores, None, record if result.accepted else None, spec.factory_threshold
     )

@@ -23,11 +23,14 @@ import struct
 import zlib
 from dataclasses import dataclass, fields
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinyae.errors import UserError
+
+if TYPE_CHECKING:
+    from tinyae.train.manifest import Manifest
 
 RECORD_VERSION = 1
 RECORD_MAGIC = b"TAEC"
@@ -197,10 +200,14 @@ class CalibSpec:
                 method_source=str(t["source"]),
                 config_crc=int(c["config_crc"]),
             )
-        except (KeyError, TypeError, ValueError, IndexError):
+        except KeyError as exc:
             raise UserError(
-                "the manifest has no usable `calibration` section (made before on-site calibration existed); "
-                "re-run `make model`"
+                f"the manifest's `calibration` section lacks {exc.args[0]!r} (made before on-site "
+                "calibration existed, or by an older tinyae); re-run `make model`"
+            ) from None
+        except (TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise UserError(
+                f"the manifest has no usable `calibration` section ({exc}); re-run `make model`"
             ) from None
 
 
@@ -347,17 +354,17 @@ def from_values(values: dict[str, Any], quant: dict[str, Any]) -> CalibSpec:
     return CalibSpec(**kept, config_crc=config_crc(kept, quant))
 
 
-def manifest_quant(manifest: dict[str, Any]) -> dict[str, Any]:
+def manifest_quant(manifest: Manifest) -> dict[str, Any]:
     """The constants config_crc reads from a manifest besides the calibration section."""
     return {
-        "in_scale": manifest["input"]["scale"],
-        "in_zero_point": manifest["input"]["zero_point"],
-        "norm_offset": manifest["normalization"]["offset"],
-        "norm_gain": manifest["input"]["gain"],
+        "in_scale": manifest.input.scale,
+        "in_zero_point": manifest.input.zero_point,
+        "norm_offset": manifest.normalization.offset,
+        "norm_gain": manifest.input.gain,
     }
 
 
-def check_crc(spec: CalibSpec, manifest: dict[str, Any]) -> None:
+def check_crc(spec: CalibSpec, manifest: Manifest) -> None:
     """The manifest's config_crc must be what its constants give (a hand-edited manifest is refused)."""
     values = {f.name: getattr(spec, f.name) for f in fields(spec)}
     if config_crc(values, manifest_quant(manifest)) != spec.config_crc:

@@ -24,11 +24,12 @@ DISAGREE = 0.10  # |estimate / measured - 1| above this is reported as a disagre
 
 
 def train_finalist(cfg, out_dir: Path, command: str) -> dict[str, Any]:
+    """Train cfg into out_dir; the manifest in its JSON layout (what the estimators read)."""
     from tinyae.train.pipeline import run
 
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    return run(cfg, out_dir, command, show_progress=False)
+    return run(cfg, out_dir, command, show_progress=False).to_dict()
 
 
 def _check(figure: str, estimate: int, measured: int, how: str) -> dict[str, Any]:
