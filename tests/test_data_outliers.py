@@ -43,7 +43,7 @@ def train(tmp_path: Path, csv: Path, *overrides: str) -> dict:
         ["data.source=csv", f"data.paths=['{csv}']", "window.length=32", "window.hop=16", "train.epochs=3",
          *overrides],
     )  # fmt: skip
-    return run(cfg, tmp_path / "model", "test", show_progress=False)
+    return run(cfg, tmp_path / "model", "test", show_progress=False).to_dict()
 
 
 def test_a_glitch_is_named_and_clipped_and_the_channel_keeps_its_levels(tmp_path):

@@ -195,7 +195,7 @@ def test_the_issue_file_end_to_end_with_a_spectral_front_end(tmp_path):
         run(config.load(None, [*base, "data.timestamp_unit=s"]), tmp_path / "m1", "test", show_progress=False)
     m = run(
         config.load(None, [*base, "data.timestamp_unit=ms"]), tmp_path / "m2", "test", show_progress=False
-    )
+    ).to_dict()
     assert m["window"]["sample_rate_hz"] == pytest.approx(100.0)
     assert m["data"]["sample_rate_origin"] == "timestamp column 'timestamp' in ms (data.timestamp_unit)"
     assert "#define TAE_SAMPLE_RATE_HZ 100.0f" in (tmp_path / "m2" / "model_config.h").read_text()
@@ -223,7 +223,7 @@ def test_a_test_part_that_is_all_anomalous_is_explained_without_numpy_warnings(t
                              "window.hop=16"])  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        m = run(cfg, tmp_path / "m", "test", show_progress=False)
+        m = run(cfg, tmp_path / "m", "test", show_progress=False).to_dict()
     assert "int8" not in m["metrics"]
     assert m["metrics"]["missing_reason"].startswith("all 35 test windows are anomalous")
     html = (tmp_path / "m" / "report.html").read_text()

@@ -193,23 +193,28 @@ def _schema_1(doc: dict) -> None:
     [(_no_threshold, "`threshold.value` is missing; it was written by an older tinyae — run `make model`"),
      (_schema_1, "has schema 1, this tinyae reads schema 2")],
 )  # fmt: skip
-@pytest.mark.parametrize("command", ["train export", "tools info", "tools verify", "budget estimate"])
+@pytest.mark.parametrize("command", ["train export", "device info", "device verify", "budget estimate"])
 def test_cli_on_a_broken_manifest_says_one_sentence(tmp_path, capsys, break_it, needle, command) -> None:  # type: ignore[no-untyped-def]
     d = _broken_dir(tmp_path, break_it)
+    from tinyae.cli import main as tinyae
+
     if command == "train export":
-        from tinyae.train.cli import main
-
-        rc = main(["export", "--model-dir", str(d)])
+        rc = tinyae(["export", "--model-dir", str(d)])
     elif command == "budget estimate":
-        from tinyae.tools.budget.cli import main as budget_main
-
-        rc = budget_main(
-            ["estimate", "--manifest", str(d / "manifest.json"), "--target", "nano33ble", "--engine", "tflm"]
+        rc = tinyae(
+            [
+                "budget",
+                "estimate",
+                "--manifest",
+                str(d / "manifest.json"),
+                "--target",
+                "nano33ble",
+                "--engine",
+                "tflm",
+            ]
         )
     else:
-        from tinyae.tools.cli import main as tools_main
-
-        rc = tools_main([command.split()[1], "--port", "sim://", "--model-dir", str(d)])
+        rc = tinyae(["device", command.split()[1], "--port", "sim://", "--model-dir", str(d)])
     assert rc == 2
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err

@@ -143,7 +143,7 @@ def test_search_section_is_ignored_by_train_model(tmp_path):
         (["--budget", "flash=2k"], "is below every configuration of the search space"),
         (["--budget", "instructions=500"], "is below every configuration of the search space"),
         (["--budget", BUDGET, "--target", "nano99"], "unknown --target 'nano99'"),
-        (["--budget", BUDGET, "--trials", "0"], "--trials 0 must be at least 1"),
+        (["--budget", BUDGET, "--trials", "0"], "argument --trials: 0 must be at least 1"),
         (["--budget", BUDGET, "--set", "quantize.weights=per_channel"], "cannot run on nano33ble"),
     ],
 )

@@ -17,7 +17,7 @@ import shlex
 import sys
 
 from tinyae import __version__
-from tinyae.errors import run_cli
+from tinyae.errors import UserError, run_cli
 
 EXIT_CODES = (
     "exit codes: 0 success; 1 a check failed (a mismatch, a lost window, a budget exceeded); "
@@ -69,6 +69,13 @@ PASSTHROUGH: dict[tuple[str, ...], tuple[str, str]] = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """A usage mistake is one `error:` sentence (exit 2, via run_cli) like every other user error."""
+
+    def error(self, message: str):  # type: ignore[no-untyped-def]
+        raise UserError(f"{message}; see `{self.prog} --help`")
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the epilog's lines and adds "(default: X)" to every option that has a default."""
 
@@ -94,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tinyae.train import cli as train
     from tinyae.train.compiled import cli as compiled
 
-    top = argparse.ArgumentParser(prog="tinyae", description=__doc__.split("\n\n")[0])
+    top = Parser(prog="tinyae", description=__doc__.split("\n\n")[0])
     top.add_argument("--version", action="version", version=f"tinyae {__version__}")
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     train.add_parsers(sub)

@@ -1,0 +1,142 @@
+"""The tree shows the architecture: imports follow the data flow, and the installed names are the ones
+pyproject.toml declares.
+
+Every `from tinyae... import` / `import tinyae...` in the code, at module level or inside a function, is
+an edge; an edge from a stage to a later one (or from the pipeline to the tools around it, or from the
+shared infrastructure to anything above it) is a back edge and fails here, so no lazy import can hide
+a cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FOLDERS = {"tinyae": "tinyae", "train": "tinyae.train", "tools": "tinyae.tools"}
+
+# The layers, lowest first: a module may import from its own layer's earlier entries and from lower layers.
+INFRASTRUCTURE = ["tinyae.paths", "tinyae.errors", "tinyae.args", "tinyae.hostbuild"]
+# tinyae.train in the order README's "How data flows" shows; a prefix covers its sub-modules.
+TRAIN_STAGES = [
+    "tinyae.train.quiet", "tinyae.train.progress", "tinyae.train.render", "tinyae.train.tflite",
+    "tinyae.train.config",
+    "tinyae.train.data",
+    "tinyae.train.frontend",
+    "tinyae.train.preprocess",
+    "tinyae.train.manifest",
+    "tinyae.train.levels",
+    "tinyae.train.model", "tinyae.train.fit",
+    "tinyae.train.boards", "tinyae.train.quantize",
+    "tinyae.train.metrics", "tinyae.train.calibrate", "tinyae.train.reference",
+    "tinyae.train.calibration",
+    "tinyae.train.arena",
+    "tinyae.train.compiled",
+    "tinyae.train.export",
+    "tinyae.train.summary", "tinyae.train.report",
+    "tinyae.train.inputs",
+    "tinyae.train.pipeline",
+    "tinyae.train.recalibrate",
+    "tinyae.train.cli",
+]  # fmt: skip
+# tinyae.tools: the link first, then what is built on it; search and bench use everything below them.
+TOOLS_ROOMS = [
+    "tinyae.tools.link",
+    "tinyae.tools.simdevice", "tinyae.tools.emulator", "tinyae.tools.faultproxy", "tinyae.tools.boards",
+    "tinyae.tools.budget",
+    "tinyae.tools.commands",
+    "tinyae.tools.testing",
+    "tinyae.tools.bench",
+    "tinyae.tools.search",
+]  # fmt: skip
+TOP = ["tinyae.cli", "tinyae.__main__"]
+ORDER = [*INFRASTRUCTURE, "tinyae.train", *TRAIN_STAGES, "tinyae.tools", *TOOLS_ROOMS, "tinyae", *TOP]
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for folder, package in FOLDERS.items():
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = [p for p in path.relative_to(ROOT / folder).with_suffix("").parts if p != "__init__"]
+            out[".".join([package, *parts])] = path
+    return out
+
+
+def rank(module: str) -> int:
+    """The position of the longest ORDER entry that is this module or a package holding it."""
+    best = None
+    for i, entry in enumerate(ORDER):
+        if (module == entry or module.startswith(entry + ".")) and (
+            best is None or len(entry) >= len(ORDER[best])
+        ):
+            best = i
+    assert best is not None, f"{module} is in no layer of tests/test_layout.py; add it where it belongs"
+    return best
+
+
+def edges(mods: dict[str, Path]) -> list[tuple[str, str, int]]:
+    out = []
+    for name, path in mods.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            targets: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tinyae"):
+                targets = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in mods else node.module
+                           for a in node.names]  # fmt: skip
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names if a.name.startswith("tinyae")]
+            out += [(name, t, node.lineno) for t in targets]
+    return out
+
+
+def test_every_module_has_a_layer():
+    for name in modules():
+        rank(name)
+
+
+def test_imports_follow_the_data_flow():
+    mods = modules()
+    back = []
+    for src, dst, line in edges(mods):
+        if dst == "tinyae" or src == dst:
+            continue  # the package itself (its version) is read by everything
+        same_package = dst.rsplit(".", 1)[0] == src.rsplit(".", 1)[0]
+        if rank(dst) > rank(src) and not (same_package and rank(dst) == rank(src)):
+            back.append(f"{mods[src].relative_to(ROOT)}:{line}: {src} imports {dst}, a later layer")
+    assert not back, "back edges:\n" + "\n".join(back)
+
+
+def test_no_import_cycles():
+    mods = modules()
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for src, dst, _ in edges(mods):
+        if dst in graph and dst != src:
+            graph[src].add(dst)
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> None:
+        state[m] = 1
+        stack.append(m)
+        for n in sorted(graph[m]):
+            if state.get(n) == 1:
+                raise AssertionError("import cycle: " + " -> ".join([*stack[stack.index(n) :], n]))
+            if n not in state:
+                visit(n)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m)
+
+
+def test_the_installed_packages_are_the_tree():
+    """pyproject.toml lists every package folder, under tinyae only: nothing named train or tools is
+    installed into site-packages."""
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    declared = set(cfg["packages"])
+    found = {m for m, p in modules().items() if p.name == "__init__.py"}
+    assert declared == found
+    assert all(p == "tinyae" or p.startswith("tinyae.") for p in declared)
+    assert cfg["package-dir"] == {"tinyae": "tinyae", "tinyae.train": "train", "tinyae.tools": "tools"}
