@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import lanes
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,6 +79,11 @@ def lane_model(default_model_dir, tmp_path_factory):
         return cache[name, weights]
 
     return get
+
+
+def pytest_configure(config):
+    """Test lanes (markers from fixtures, the emulator guard): tests/lanes.py."""
+    config.pluginmanager.register(lanes, "tinyae-lanes")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -121,21 +121,38 @@ def frontend_defines(spec) -> str:
     return Markup(render("frontend_block.j2", **frontend_context(view)))
 
 
-def write_headers(manifest: dict, flatbuffer: bytes, out_dir: Path) -> list[Path]:
-    """model_config.h, model_data.h/.cc and model_ops.h (when its template exists)."""
-    sha = manifest["model"]["sha256"]
+def _banner_of(manifest: dict) -> Markup:
     gen = manifest["generator"]
-    ctx = {"banner": banner(sha, gen["command"], gen.get("threshold_command")), "m": manifest}
-    sha_bytes = [sha[i : i + 2] for i in range(0, 64, 2)]
-    hex_bytes = [f"0x{b:02x}" for b in flatbuffer]
-    rows = [Markup(", ".join(hex_bytes[i : i + 12]) + ",") for i in range(0, len(hex_bytes), 12)]
+    return banner(manifest["model"]["sha256"], gen["command"], gen.get("threshold_command"))
+
+
+def model_config_h(manifest: dict) -> str:
+    """model_config.h (model_config.h.j2) for a manifest, or a manifest-like dict with the sections the
+    template reads: generator, window, input, output, normalization, quantization, score, threshold,
+    decision, calibration, arena, model, frontend. The one way this header is written: the model's
+    export, the protocol test configuration (tools/protocol_vectors.py) and the C tests' configurations
+    (tests/test_core_support.py) all come through here. Raises KeyError / jinja2.UndefinedError when a
+    section the template reads is missing, UserError when `calibration` or `frontend` is unusable."""
     from train.calibration import CalibSpec
 
-    cal = CalibSpec.from_manifest(manifest)
+    sha = manifest["model"]["sha256"]
+    return render(
+        "model_config.h.j2",
+        banner=_banner_of(manifest),
+        m=manifest,
+        sha_bytes=[sha[i : i + 2] for i in range(0, 64, 2)],
+        cal=CalibSpec.from_manifest(manifest),
+        **frontend_context(manifest),
+    )
+
+
+def write_headers(manifest: dict, flatbuffer: bytes, out_dir: Path) -> list[Path]:
+    """model_config.h, model_data.h/.cc and model_ops.h (when its template exists)."""
+    ctx = {"banner": _banner_of(manifest), "m": manifest}
+    hex_bytes = [f"0x{b:02x}" for b in flatbuffer]
+    rows = [Markup(", ".join(hex_bytes[i : i + 12]) + ",") for i in range(0, len(hex_bytes), 12)]
     files = {
-        "model_config.h": render(
-            "model_config.h.j2", sha_bytes=sha_bytes, cal=cal, **ctx, **frontend_context(manifest)
-        ),
+        "model_config.h": model_config_h(manifest),
         "model_data.h": render("model_data.h.j2", length=len(flatbuffer), **ctx),
         "model_data.cc": render("model_data.cc.j2", length=len(flatbuffer), rows=rows, **ctx),
     }
