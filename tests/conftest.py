@@ -9,6 +9,8 @@ from pathlib import Path
 import lanes
 import pytest
 
+pytest_plugins = ["pytester"]  # tests/test_lanes.py runs pytest on small test files
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
