@@ -12,6 +12,7 @@ import pytest
 from tools import protocol as p
 from tools.protocol_sim import SimDevice
 from tools.protocol_vectors import CONFIG
+from train import __version__
 
 L, H, C = CONFIG["window_len"], CONFIG["hop"], CONFIG["channels"]
 
@@ -254,7 +255,9 @@ def test_message_errors_name_the_frame(host):
 def test_text_query_prints_the_handshake(host):
     host.dev.write(b"?\r\n")
     line = host.dev.read().decode()
-    assert line.startswith(f"tinyae fw=0.1.0-sim target=sim proto={p.PROTOCOL_VERSION} engine=sim-stub")
+    # the firmware version comes from pyproject.toml through model_config.h (TAE_FIRMWARE_VERSION)
+    head = f"tinyae fw={__version__}-sim target=sim proto={p.PROTOCOL_VERSION} engine=sim-stub"
+    assert line.startswith(head)
     assert " dropped=0 calib=factory unit=ticks" in line
     assert f"model={CONFIG['model_sha256']}" in line and line.endswith("\r\n")
 
