@@ -84,6 +84,14 @@ clean: ## remove build/ (artifacts, host and firmware builds)
 test: $(VENV_STAMP) $(TOOLCHAIN_STAMP) ## run every test CI runs (pytest: Python, host C, emulator, budget, fuzz)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The edit-run loop: no QEMU or arm-none-eabi-gcc, no training, nothing slow, no board-library sources.
+# tests/lanes.py keeps the markers true (from fixtures, and a PATH guard against unmarked emulator use).
+FAST_LANE := not emulator and not training and not slow and not board_libs
+
+.PHONY: test-fast
+test-fast: $(VENV_STAMP) ## the fast lane: every test that needs no QEMU, no training and nothing slow (< 1 min)
+	$(PY) -m pytest -q -m "$(FAST_LANE)" $(PYTEST_ARGS)
+
 .PHONY: help
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort -u | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'

@@ -32,7 +32,6 @@ EMU_BALLAST_FLASH ?= 0
 EMU_CALIB_AT_BOOT ?=
 EMU_STORE_FAULT   ?=
 
-EMU_FW_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 EMU_TARGET_DIR := firmware/targets/mps2_an386
 EMU_CORE_DIR   := firmware/lib/tinyae/src
 EMU_VARIANT    := $(EMU_APP)$(if $(filter tflm,$(EMU_ENGINE)),-tflm-$(TFLM_LIB))$(if $(EMU_FAULT),-fault$(EMU_FAULT))$(if $(filter-out 0,$(EMU_BALLAST_RAM)),-ram$(EMU_BALLAST_RAM))$(if $(filter-out 0,$(EMU_BALLAST_FLASH)),-flash$(EMU_BALLAST_FLASH))$(if $(EMU_CALIB_AT_BOOT),-calibboot)$(if $(EMU_STORE_FAULT),-storefault)
@@ -45,7 +44,7 @@ EMU_CXX_SRCS :=
 EMU_TFLM_ARCHIVE :=
 EMU_FLOAT_ABI := hard
 ifeq ($(EMU_APP),core)
-  EMU_APP_DEFS := -DTAE_EMU_APP_CORE -DTAE_FIRMWARE_VERSION='"$(EMU_FW_VERSION)"' \
+  EMU_APP_DEFS := -DTAE_EMU_APP_CORE \
                   $(if $(EMU_CALIB_AT_BOOT),-DTAE_CALIB_AT_BOOT) $(if $(EMU_STORE_FAULT),-DTAE_EMU_STORE_FAULT)
   EMU_APP_DEPS := $(MANIFEST)
   ifeq ($(EMU_ENGINE),compiled)

@@ -6,7 +6,10 @@ import json
 import shutil
 from pathlib import Path
 
+import lanes
 import pytest
+
+pytest_plugins = ["pytester"]  # tests/test_lanes.py runs pytest on small test files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,6 +81,11 @@ def lane_model(default_model_dir, tmp_path_factory):
         return cache[name, weights]
 
     return get
+
+
+def pytest_configure(config):
+    """Test lanes (markers from fixtures, the emulator guard): tests/lanes.py."""
+    config.pluginmanager.register(lanes, "tinyae-lanes")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -100,6 +100,7 @@ def test_commissioning_expresses_a_recording_in_units_of_its_first_rows() -> Non
     assert c[-1, 0] == pytest.approx((9.0 - 5.5) / 0.5)
 
 
+@pytest.mark.training
 @pytest.mark.parametrize("protocol", ["per-file", "deployment", "deployment-commissioned"])
 def test_a_protocol_scores_every_test_row_with_float_and_int8_models(data_dir: Path, protocol: str) -> None:
     r = skab.run_protocol(protocol, ["train.epochs=30"], data_dir, lambda m: None, expect=None)

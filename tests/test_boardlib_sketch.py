@@ -19,6 +19,8 @@ from tests.conftest import has_arm_toolchain
 
 pytestmark = [
     pytest.mark.board_libs,
+    pytest.mark.emulator,  # arm-none-eabi-gcc
+    pytest.mark.timeout(2400),  # a first run builds the pinned TFLM library (boardlibs.py: <= 30 min)
     pytest.mark.skipif(not has_arm_toolchain(), reason="needs arm-none-eabi-gcc"),
 ]
 

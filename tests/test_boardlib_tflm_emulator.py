@@ -21,6 +21,7 @@ from tinyae.tools.link import protocol as p
 pytestmark = [
     pytest.mark.board_libs,
     pytest.mark.emulator,
+    pytest.mark.timeout(2400),  # a first run builds the pinned TFLM library (boardlibs.py: <= 30 min)
     pytest.mark.skipif(not has_arm_toolchain(), reason="needs arm-none-eabi-gcc and qemu-system-arm"),
 ]
 

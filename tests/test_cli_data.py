@@ -43,6 +43,9 @@ def machine_csv(path: Path, *, step_ms: int = 10, order: tuple[str, ...] | None 
     return path
 
 
+FIXTURE_MARKS = {"trained": ("training",)}  # tests/lanes.py: its users are in the training lane
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     from tinyae.train.pipeline import run

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, has_arm_toolchain
+from tinyae import __version__
 from tinyae.cli import main as tinyae
 from tinyae.tools.simdevice.port import sim_model_dir
 
@@ -48,6 +49,7 @@ def test_verify_default_model_on_the_emulator(default_model_dir, default_elf, tm
     assert r["scores_exact_equal"] == r["windows_compared"]
     assert r["cost"]["unit"] == "instructions" and r["cost"]["min"] > 1000
     assert r["device"]["flash_used"] > 0 and r["device"]["target"] == "qemu-mps2-an386"
+    assert r["device"]["firmware"] == __version__  # pyproject.toml's, through model_config.h
     link = r["link"]
     per_window_tx = link["bytes_tx"] / r["windows_compared"]
     per_window_rx = link["bytes_rx"] / r["windows_compared"]

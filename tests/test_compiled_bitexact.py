@@ -122,6 +122,7 @@ def _mismatch_report(spec, ref: np.ndarray, got: np.ndarray) -> str:
     )
 
 
+@pytest.mark.slow  # hundreds of random models through TFLM and the kernels
 def test_random_models_bitexact_kernels(kernels) -> None:
     """>= 300 random models (1-6 layers, widths 1-256, all activations, LOGISTIC/TANH/QUANTIZE)."""
     rng = np.random.default_rng(1234)
@@ -188,6 +189,7 @@ def test_general_requantization_path_bitexact(kernels) -> None:
         assert np.array_equal(ref, got), _mismatch_report(spec, ref, got)
 
 
+@pytest.mark.slow  # hundreds of random models through TFLM and the kernels
 def test_generated_c_bitexact(tmp_path) -> None:
     """A subset through the full generated model_compiled.c + tae_engine_compiled.c host build."""
     rng = np.random.default_rng(99)

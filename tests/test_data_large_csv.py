@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.conftest import ROOT
 from tinyae.train.data import load_csv
@@ -38,6 +39,7 @@ print(s.values.nbytes, (after - before) * 1024, len(s))
 """
 
 
+@pytest.mark.slow  # writes and reads a large CSV in a subprocess
 def test_reading_reports_progress_and_stays_within_a_small_multiple_of_the_data(tmp_path):
     from tinyae.train.progress import MIN_BYTES, file_progress
 

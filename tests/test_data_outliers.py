@@ -46,6 +46,7 @@ def train(tmp_path: Path, csv: Path, *overrides: str) -> dict:
     return run(cfg, tmp_path / "model", "test", show_progress=False).to_dict()
 
 
+@pytest.mark.training
 def test_a_glitch_is_named_and_clipped_and_the_channel_keeps_its_levels(tmp_path):
     (tmp_path / "c").mkdir()
     clean = train(tmp_path / "clean", recording(tmp_path / "c", None))
@@ -62,6 +63,7 @@ def test_a_glitch_is_named_and_clipped_and_the_channel_keeps_its_levels(tmp_path
     assert not any("int8 input levels" in w for w in m["warnings"])
 
 
+@pytest.mark.training
 def test_kept_glitch_collapses_the_channel_and_the_level_report_says_so(tmp_path):
     m = train(tmp_path, recording(tmp_path), "normalization.outliers=keep")
     levels = m["metrics"]["int8_input_levels"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import time
 
 import numpy as np
 import pytest
@@ -59,11 +58,9 @@ def test_hash_matches_c(lib):
     assert abs(float(u.mean()) - 0.5) < 0.01
 
 
-def test_default_set_is_deterministic_fast_and_labelled():
-    t0 = time.perf_counter()
+def test_default_set_is_deterministic_and_labelled():
+    # How long it takes is a bench figure (make bench: Pipeline, "data"), never asserted here.
     a = make_synthetic(0)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 1.0, f"default set took {elapsed:.2f} s"
     b = make_synthetic(0)
     c = make_synthetic(1)
     assert np.array_equal(a.test.values, b.test.values)

@@ -173,6 +173,7 @@ def test_no_timestamp_and_no_rate_is_refused_by_training(tmp_path):
         run(cfg, tmp_path / "out", "test", show_progress=False)
 
 
+@pytest.mark.training
 def test_the_issue_file_end_to_end_with_a_spectral_front_end(tmp_path):
     """timestamp,accX,accY,accZ in whole ms at 100 Hz with freq_max_hz = 20: refused until the unit is
     given, then 100 Hz in the manifest (with its origin), the header and the spectral bands."""
@@ -202,6 +203,7 @@ def test_the_issue_file_end_to_end_with_a_spectral_front_end(tmp_path):
     assert m["frontend"]["spectral"]["bands_hz"][-1][1] == pytest.approx(20.0, abs=100 / 64)
 
 
+@pytest.mark.training
 def test_a_test_part_that_is_all_anomalous_is_explained_without_numpy_warnings(tmp_path):
     """The time split with the last minute anomalous: every test window is anomalous."""
     import warnings

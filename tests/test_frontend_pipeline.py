@@ -21,6 +21,9 @@ from tinyae.train.reference import HostReference
 CONFIG = ["frontend.kinds=spectral,stats", "frontend.fft_length=32", "frontend.bins=12", "train.epochs=6"]
 
 
+FIXTURE_MARKS = {"feature_model": ("training",)}  # tests/lanes.py: its users are in the training lane
+
+
 @pytest.fixture(scope="module")
 def feature_model(tmp_path_factory) -> Path:
     from tinyae.train import config

@@ -14,6 +14,8 @@ import pytest
 from tests.conftest import ROOT
 from tinyae.train import config
 
+pytestmark = pytest.mark.training  # the module fixture trains a model
+
 
 def _csv(path: Path, seed: int = 0, n: int = 1500) -> Path:
     rng = np.random.default_rng(seed)

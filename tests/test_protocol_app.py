@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from tinyae import __version__
 from tinyae.tools.link import protocol as p
 from tinyae.tools.simdevice.native import SimDevice
 from tinyae.tools.simdevice.vectors import CONFIG
@@ -254,7 +255,9 @@ def test_message_errors_name_the_frame(host):
 def test_text_query_prints_the_handshake(host):
     host.dev.write(b"?\r\n")
     line = host.dev.read().decode()
-    assert line.startswith(f"tinyae fw=0.1.0-sim target=sim proto={p.PROTOCOL_VERSION} engine=sim-stub")
+    # the firmware version comes from pyproject.toml through model_config.h (TAE_FIRMWARE_VERSION)
+    head = f"tinyae fw={__version__}-sim target=sim proto={p.PROTOCOL_VERSION} engine=sim-stub"
+    assert line.startswith(head)
     assert " dropped=0 calib=factory unit=ticks" in line
     assert f"model={CONFIG['model_sha256']}" in line and line.endswith("\r\n")
 

@@ -182,6 +182,7 @@ def _job(budget: str = "flash=64k,ram=16k,instructions=100k", target: str = "nan
     ).to_dict()
 
 
+@pytest.mark.training
 def test_trial_reports_to_the_scheduler_and_scores_int8():
     from tinyae.train.search.trial import evaluate
 
@@ -192,6 +193,7 @@ def test_trial_reports_to_the_scheduler_and_scores_int8():
     assert res["flash"] <= 64 * 1024 and res["instructions"] <= 100_000 and res["holdout_roc_auc"] > 0.5
 
 
+@pytest.mark.training
 def test_diverging_trial_is_recorded_as_failed():
     from tinyae.train.search.trial import FAILED_SCORE, evaluate
 
@@ -237,7 +239,8 @@ def _ray_processes(marker: str) -> list[int]:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.training
+@pytest.mark.timeout(1800)  # Ray start-up and several trainings, above the global 900 s
 def test_small_search_on_ray(tmp_path, capsys, monkeypatch):
     import ray
 

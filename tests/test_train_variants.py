@@ -8,6 +8,8 @@ from tinyae.train.config import ModelConfig, TrainConfig
 from tinyae.train.fit import _forward, fit
 from tinyae.train.model import build_autoencoder
 
+pytestmark = pytest.mark.training  # every test here trains a model
+
 
 def signal_windows(n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)

@@ -1,5 +1,5 @@
 """tinyae training pipeline (installed as tinyae.train): data, model, int8 quantization, host reference,
-artifacts."""
+artifacts. The version is tinyae.__version__ (pyproject.toml, through the installed metadata)."""
 
 import os as _os
 

@@ -122,24 +122,40 @@ def frontend_defines(spec) -> str:
     return Markup(render("frontend_block.j2", **frontend_context(view)))
 
 
-def write_headers(manifest: Manifest, flatbuffer: bytes, out_dir: Path) -> list[Path]:
-    """model_config.h, model_data.h/.cc and model_ops.h (when its template exists).
+def _banner_of(manifest: dict) -> Markup:
+    gen = manifest["generator"]
+    return banner(manifest["model"]["sha256"], gen["command"], gen.get("threshold_command"))
 
-    The templates receive the manifest's JSON layout (`m`), the typed CalibSpec (`cal`) and the
-    front-end context; flatbuffer: the bytes of model_int8.tflite.
-    """
-    sha = manifest.model.sha256
-    gen = manifest.generator
+
+def model_config_h(manifest: dict) -> str:
+    """model_config.h (model_config.h.j2) for a manifest, or a manifest-like dict with the sections the
+    template reads: generator, window, input, output, normalization, quantization, score, threshold,
+    decision, calibration, arena, model, frontend. The one way this header is written: the model's
+    export, the protocol test configuration (tools/simdevice/vectors.py) and the C tests' configurations
+    (tests/test_core_support.py) all come through here. Raises KeyError / jinja2.UndefinedError when a
+    section the template reads is missing, UserError when `calibration` or `frontend` is unusable."""
+    from tinyae.train.calibration import CalibSpec
+
+    sha = manifest["model"]["sha256"]
+    return render(
+        "model_config.h.j2",
+        banner=_banner_of(manifest),
+        m=manifest,
+        sha_bytes=[sha[i : i + 2] for i in range(0, 64, 2)],
+        cal=CalibSpec.from_manifest(manifest),
+        **frontend_context(manifest),
+    )
+
+
+def write_headers(manifest: Manifest, flatbuffer: bytes, out_dir: Path) -> list[Path]:
+    """model_config.h, model_data.h/.cc and model_ops.h (when its template exists); flatbuffer: the
+    bytes of model_int8.tflite. The templates receive the manifest's JSON layout (`m`)."""
     doc = manifest.to_dict()
-    ctx = {"banner": banner(sha, gen.command, gen.threshold_command), "m": doc}
-    sha_bytes = [sha[i : i + 2] for i in range(0, 64, 2)]
+    ctx = {"banner": _banner_of(doc), "m": doc}
     hex_bytes = [f"0x{b:02x}" for b in flatbuffer]
     rows = [Markup(", ".join(hex_bytes[i : i + 12]) + ",") for i in range(0, len(hex_bytes), 12)]
-    cal = manifest.calib_spec()
     files = {
-        "model_config.h": render(
-            "model_config.h.j2", sha_bytes=sha_bytes, cal=cal, **ctx, **frontend_context(doc)
-        ),
+        "model_config.h": model_config_h(doc),
         "model_data.h": render("model_data.h.j2", length=len(flatbuffer), **ctx),
         "model_data.cc": render("model_data.cc.j2", length=len(flatbuffer), rows=rows, **ctx),
     }

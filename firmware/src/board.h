@@ -24,8 +24,6 @@
 #error "define exactly one of TAE_ENGINE_TFLM and TAE_ENGINE_COMPILED (platformio.ini envs do)"
 #endif
 
-#define TAE_BOARD_FIRMWARE_VERSION "0.1.0"
-
 /* Cost counter (board_port.cpp): start it once in setup(). */
 void tae_board_cycles_init(void);
 

@@ -7,6 +7,7 @@
 #include <Arduino.h>
 
 #include "board.h"
+#include "model_config.h" /* TAE_FIRMWARE_VERSION: generated, from pyproject.toml's version */
 
 extern "C" {
 #include "tae_app.h"
@@ -17,7 +18,7 @@ namespace {
 
 /* Figures the board knows: the link map is not readable at run time, so flash/RAM come from the
  * budget gate on the host; the handshake carries 0 (unknown) here. */
-tae_target_info_t g_info = {0u, 0u, 0u, TAE_BOARD_FIRMWARE_VERSION, TAE_BOARD_TARGET};
+tae_target_info_t g_info = {0u, 0u, 0u, TAE_FIRMWARE_VERSION, TAE_BOARD_TARGET};
 
 void print_line(const char *a, const char *b)
 {

@@ -181,6 +181,7 @@ def _pipeline(repeats: list[models.TrainedModel], quick: bool, work: Path) -> di
     out: dict = {
         "command": repeats[0].command,
         "runs": len(repeats),
+        "data_s": Timing([t.get("data", 0.0) for t in timings]).to_dict(2),
         "training_s": Timing([t.get("training", 0.0) for t in timings]).to_dict(2),
         "conversion_s": Timing([t.get("conversion", 0.0) for t in timings]).to_dict(2),
         "train_model_wall_s": Timing([m.wall_s for m in repeats]).to_dict(2),

@@ -498,7 +498,8 @@ def _board_libraries(b: dict | None, dev: dict) -> list[str]:
 def _pipeline(p: dict) -> list[str]:
     out = ["## Pipeline", ""]
     rows = []
-    for key, label in (("training_s", "training (fit)"), ("conversion_s", "int8 conversion"),
+    for key, label in (("data_s", "data (load or generate, window, front-end, normalize)"),
+                       ("training_s", "training (fit)"), ("conversion_s", "int8 conversion"),
                        ("train_model_wall_s", "`tinyae model`, whole run")):  # fmt: skip
         v = p.get(key)
         if v:

@@ -3,11 +3,4 @@ core's C through the host build (native) and the host mirror of a whole calibrat
 
 from tinyae.train.calibration.spec import CalibSpec, build, record_bytes
 
-__all__ = ["CalibSpec", "build", "defines", "record_bytes"]
-
-
-def defines(spec: CalibSpec) -> str:
-    """The calibration #define block alone (calibration_block.j2), for test headers assembled by hand."""
-    from tinyae.train.export import render
-
-    return render("calibration_block.j2", cal=spec)
+__all__ = ["CalibSpec", "build", "record_bytes"]

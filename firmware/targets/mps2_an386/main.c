@@ -16,12 +16,10 @@
 #include "tae_port.h"
 
 #if defined(TAE_EMU_APP_CORE)
+#include "model_config.h" /* TAE_FIRMWARE_VERSION: generated, from pyproject.toml's version */
 #include "tae_app.h"
 #include "tae_engine.h"
 static const char tae_emu_app_name[] = "core";
-#ifndef TAE_FIRMWARE_VERSION
-#define TAE_FIRMWARE_VERSION "0.0.0"
-#endif
 #else
 #include "emu_test_app.h"
 #endif

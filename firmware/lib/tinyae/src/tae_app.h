@@ -17,7 +17,7 @@ typedef struct {
     uint32_t flash_used;          /* bytes of flash the image uses */
     uint32_t ram_static;          /* bytes of static RAM (.data + .bss) */
     uint32_t stack_bytes;         /* stack reserved (or measured high-water mark) */
-    const char *firmware_version; /* e.g. "0.1.0"; must outlive the application */
+    const char *firmware_version; /* TAE_FIRMWARE_VERSION (model_config.h); must outlive the application */
     const char *target;           /* e.g. "qemu-mps2-an386", "nano33ble" */
 } tae_target_info_t;
 
