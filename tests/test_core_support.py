@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tinyae import hostbuild
-from tinyae.tools import protocol_vectors
+from tinyae.tools.simdevice import vectors as protocol_vectors
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE_SRC = ROOT / "firmware" / "lib" / "tinyae" / "src"

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from test_core_support import Config
 
-import train
-from tinyae.tools import protocol_vectors
+import tinyae
+from tinyae.tools.simdevice import vectors as protocol_vectors
 from tinyae.train.export import TEMPLATES, model_config_h
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +32,7 @@ DEFINE = re.compile(r"^#define (TAE_\w+)", re.M)
 def test_python_version_is_the_installed_pyproject_version() -> None:
     # A stale install (pyproject.toml edited, `make setup` not re-run) fails here.
     assert version("tinyae") == VERSION
-    assert train.__version__ == VERSION
+    assert tinyae.__version__ == VERSION
 
 
 def test_library_json_carries_the_pyproject_version() -> None:
@@ -44,7 +44,7 @@ def test_no_hand_written_version_in_code() -> None:
     """Only pyproject.toml and library.json spell the version out; code reads or renders it."""
     literal = re.compile(r"""["']""" + re.escape(VERSION) + r"""["']""")
     fw = ROOT / "firmware"
-    roots = [ROOT / "train", ROOT / "tools", ROOT / "tests", ROOT / "mk",
+    roots = [ROOT / "tinyae", ROOT / "train", ROOT / "tools", ROOT / "tests", ROOT / "mk",
              fw / "src", fw / "lib", fw / "targets", fw / "tests"]  # fmt: skip
     found = [
         f"{path.relative_to(ROOT)}:{text[: m.start()].count(chr(10)) + 1}"

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyae import __version__, export
+from tinyae import __version__
 from tinyae.errors import run_cli
 from tinyae.paths import ROOT
 from tinyae.tools.link import protocol as p
+from tinyae.train import export
 from tinyae.train.calibration.spec import CalibSpec, from_values
 from tinyae.train.frontend import FrontendSpec
 
