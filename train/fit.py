@@ -162,9 +162,8 @@ def fit(
         epoch, name, value = non_finite.first
         which = "validation" if name == "val_loss" else "training"
         raise UserError(
-            f"the {which} loss became {value} at epoch {epoch + 1} (learning rate {tcfg.learning_rate:g}), "
-            "so the model diverged and is not used; lower train.learning_rate or look for extreme values "
-            "in the data"
+            f"training diverged: the {which} loss became {value} at epoch {epoch + 1} (learning rate "
+            f"{tcfg.learning_rate:g}); lower train.learning_rate or look for extreme values in the data"
         )
     return History(
         loss=[float(v) for v in logs["loss"]],
