@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
+from train import config
 from train import fit as fitmod
 from train.config import ModelConfig, TrainConfig
 from train.errors import UserError
@@ -129,3 +132,22 @@ def test_diverging_training_is_refused(variant: str) -> None:
 def test_no_validation_window_is_refused() -> None:
     with pytest.raises(UserError, match="no validation windows"):
         train(model_cfg(), train_cfg(), x_val=X_VAL[:0])
+
+
+def test_the_pipeline_hands_user_callbacks_to_training(tmp_path) -> None:
+    from train.pipeline import run
+
+    cfg = config.load(Path(__file__).resolve().parent.parent / "configs" / "default.toml", ["train.epochs=3"])
+    log = tmp_path / "training.csv"
+    run(
+        cfg,
+        tmp_path / "model",
+        "pytest",
+        show_progress=False,
+        callbacks=[keras.callbacks.CSVLogger(str(log))],
+    )
+    manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
+    with log.open() as f:
+        rows = list(csv.DictReader(f))
+    assert np.allclose([float(r["val_loss"]) for r in rows], manifest["training"]["val_loss"], rtol=1e-6)
+    assert len(rows) == 3

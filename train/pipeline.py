@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -81,8 +83,12 @@ def run(
     *,
     show_progress: bool = True,
     config_file: str | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> dict:
-    """Run every stage and return the manifest (also written to out_dir/manifest.json)."""
+    """Run every stage and return the manifest (also written to out_dir/manifest.json).
+
+    callbacks: Keras callbacks for the training (train.fit.fit), e.g. keras.callbacks.CSVLogger.
+    """
     from train import data as datamod
     from train.inputs import built_from
 
@@ -156,7 +162,16 @@ def run(
 
     tick = time.perf_counter()
     model, latent_index = build_autoencoder(x_train.shape[1], cfg.model, seed=cfg.train.seed)
-    history = fit(model, latent_index, x_train, x_val, cfg.model, cfg.train, show_progress=show_progress)
+    history = fit(
+        model,
+        latent_index,
+        x_train,
+        x_val,
+        cfg.model,
+        cfg.train,
+        show_progress=show_progress,
+        callbacks=callbacks,
+    )
     t.training = time.perf_counter() - tick
     model.save(out_dir / "model.keras")
     val_float, _ = _float_scores(model, x_val, cfg.train.loss)
