@@ -100,6 +100,24 @@ def test_a_user_callback_sees_every_epoch(tmp_path) -> None:
     assert all(p > 0 for p in history.penalty)  # the sparse L1 term is logged
 
 
+def test_tensorboard_logs_every_epoch(tmp_path) -> None:
+    import tensorflow as tf
+
+    _, history = train(model_cfg(), train_cfg(), callbacks=[keras.callbacks.TensorBoard(str(tmp_path))])
+
+    def scalars(run: str) -> list[float]:
+        values = []
+        for path in sorted((tmp_path / run).glob("events.out.tfevents.*")):
+            for event in tf.compat.v1.train.summary_iterator(str(path)):
+                values += [
+                    float(tf.make_ndarray(v.tensor)) for v in event.summary.value if v.tag == "epoch_loss"
+                ]
+        return values
+
+    assert np.allclose(scalars("train"), history.loss, rtol=1e-6)
+    assert np.allclose(scalars("validation"), history.val_loss, rtol=1e-6)
+
+
 def test_an_exception_in_a_user_callback_ends_training() -> None:
     class Stop(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
