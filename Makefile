@@ -23,7 +23,7 @@ TRAIN_SOURCES := $(shell find train -name '*.py' -o -name '*.j2' 2>/dev/null)
 $(VENV_STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --pre -e '.[dev,datasets,boards]'
+	$(PY) -m pip install --quiet --pre -e '.[dev,datasets,boards,tensorboard]'
 	@touch $@
 
 .PHONY: setup

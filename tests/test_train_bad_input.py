@@ -71,6 +71,7 @@ CASES = {
         ],
         "takes one value in at least 99% of the normal training windows",
     ),
+    "diverging training": (lambda t: ["train.learning_rate=1e6"], "training diverged"),
     "unknown dataset": (lambda t: ["data.source='no_such_set'"], "no_such_set"),
     "no sample rate": (
         lambda t: ["data.source='csv'", f"data.paths=['{csv(t, good_rows(2000))}']", "data.sample_rate_hz=0"],

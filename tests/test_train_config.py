@@ -35,6 +35,11 @@ def test_defaults_and_overrides(tmp_path):
         ("[threshold]\npercentile = 101\n", [], "threshold.percentile = 101.0"),
         ("[quantize]\nheadroom = 0.5\n", [], "quantize.headroom = 0.5 must be between 1"),
         ("[model]\nkl_weight = -1\n", [], "model.kl_weight = -1.0 must not be negative"),
+        ("[train]\nlearning_rate = 0\n", [], "train.learning_rate = 0.0 must be a positive number"),
+        ("", ["train.learning_rate=nan"], "train.learning_rate = nan must be a positive number"),
+        ("[train]\npatience = 0\n", [], "train.patience = 0 must be at least 1"),
+        ("[model]\nnoise_std = -0.1\n", [], "model.noise_std = -0.1 must be 0 or a positive number"),
+        ("", ["model.contractive=inf"], "model.contractive = inf must be 0 or a positive number"),
     ],
 )
 def test_bad_config_is_one_sentence(tmp_path, text, overrides, message):

@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 
 from tinyae.train.config import ModelConfig, TrainConfig
-from tinyae.train.fit import _forward, fit
-from tinyae.train.model import build_autoencoder
+from tinyae.train.fit import fit
+from tinyae.train.model import build_autoencoder, encoder
 
 pytestmark = pytest.mark.training  # every test here trains a model
 
@@ -36,7 +36,7 @@ def plain():
 
 
 def latent_of(model, li, x):
-    return _forward(model, tf.constant(x), li, False)[1].numpy()
+    return encoder(model, li)(tf.constant(x), training=False).numpy()
 
 
 def test_sparse_shrinks_latent_activity(plain):
@@ -51,7 +51,7 @@ def test_contractive_shrinks_encoder_jacobian(plain):
         x = tf.constant(X_VAL[:64])
         with tf.GradientTape() as tape:
             tape.watch(x)
-            z = _forward(model, x, li, False)[1]
+            z = encoder(model, li)(x, training=False)
         return float(tf.reduce_mean(tf.reduce_sum(tf.square(tape.batch_jacobian(z, x)), axis=[1, 2])))
 
     assert jac_norm(*contractive) < 0.7 * jac_norm(*plain)
@@ -63,7 +63,7 @@ def test_denoising_reconstructs_clean_from_corrupted(plain):
     noisy = X_VAL + 0.5 * rng.standard_normal(X_VAL.shape).astype(np.float32)
 
     def err(model, li):
-        y = _forward(model, tf.constant(noisy), li, False)[0].numpy()
+        y = model(tf.constant(noisy), training=False).numpy()
         return float(np.mean((y - X_VAL) ** 2))
 
     assert err(*denoising) < err(*plain)
@@ -77,7 +77,7 @@ def test_vae_pulls_latent_means_towards_the_prior_and_deploys_a_plain_stack() ->
     mu_free, mu_vae = latent_of(free, li, X_VAL), latent_of(vae, li, X_VAL)
     # KL(q || N(0, I)) grows with the means' second moment: the KL term shrinks it
     assert np.mean(mu_vae**2) < 0.5 * np.mean(mu_free**2)
-    y = _forward(vae, tf.constant(X_VAL), li, False)[0].numpy()
+    y = vae(tf.constant(X_VAL), training=False).numpy()
     assert np.mean((y - X_VAL) ** 2) < np.var(X_VAL)  # the mean path still reconstructs
 
 

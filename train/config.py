@@ -6,6 +6,7 @@ Unknown sections or keys are refused (a typo must not silently fall back to a de
 from __future__ import annotations
 
 import copy
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -312,6 +313,18 @@ def validate(cfg: Config) -> None:
         )
     if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
         raise UserError("train.epochs and train.batch_size must be at least 1")
+    if not 0 < cfg.train.learning_rate < math.inf:
+        raise UserError(
+            f"train.learning_rate = {cfg.train.learning_rate} must be a positive number (e.g. 0.002)"
+        )
+    if cfg.train.patience < 1:
+        raise UserError(
+            f"train.patience = {cfg.train.patience} must be at least 1 "
+            "(epochs to wait for a better validation loss)"
+        )
+    for key in ("noise_std", "sparsity_l1", "contractive"):
+        if not 0 <= getattr(cfg.model, key) < math.inf:
+            raise UserError(f"model.{key} = {getattr(cfg.model, key)} must be 0 or a positive number")
     d = cfg.data
     if not (0 <= d.val_fraction < 1 and 0 <= d.test_fraction < 1 and d.val_fraction + d.test_fraction < 1):
         raise UserError(

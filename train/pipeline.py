@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,8 +169,12 @@ def run(
     *,
     show_progress: bool = True,
     config_file: str | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> Manifest:
-    """Run every stage in README's order and return the manifest (also written to out_dir/manifest.json)."""
+    """Run every stage in README's order and return the manifest (also written to out_dir/manifest.json).
+
+    callbacks: Keras callbacks for the training (tinyae.train.fit.fit), e.g. keras.callbacks.CSVLogger.
+    """
     from tinyae.train.inputs import built_from
 
     inputs = built_from(cfg, config_file)  # before anything runs: what this model is built from
@@ -183,7 +187,7 @@ def run(
     t.data = time.perf_counter() - tick
     describe_data(cfg, data, feats)
     tick = time.perf_counter()
-    fm = train_float(cfg, norm, out_dir, show_progress)
+    fm = train_float(cfg, norm, out_dir, show_progress, callbacks)
     t.training = time.perf_counter() - tick
     tick = time.perf_counter()
     q = quantize_model(cfg, fm, norm, out_dir)
@@ -280,14 +284,23 @@ def describe_data(cfg: Config, data: DataStage, feats: Features) -> None:
     )
 
 
-def train_float(cfg: Config, norm: Normalized, out_dir: Path, show_progress: bool) -> FloatModel:
+def train_float(
+    cfg: Config, norm: Normalized, out_dir: Path, show_progress: bool, callbacks: Sequence[Any] = ()
+) -> FloatModel:
     """Train the Keras autoencoder (saved as model.keras) and score validation/test in float."""
     from tinyae.train.fit import fit
     from tinyae.train.model import build_autoencoder, encoder
 
     model, latent_index = build_autoencoder(norm.x_train.shape[1], cfg.model, seed=cfg.train.seed)
     history = fit(
-        model, latent_index, norm.x_train, norm.x_val, cfg.model, cfg.train, show_progress=show_progress
+        model,
+        latent_index,
+        norm.x_train,
+        norm.x_val,
+        cfg.model,
+        cfg.train,
+        show_progress=show_progress,
+        callbacks=callbacks,
     )
     model.save(out_dir / "model.keras")
     val_float, _ = _float_scores(model, norm.x_val, cfg.train.loss)

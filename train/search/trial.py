@@ -107,6 +107,8 @@ def _evaluate(job: Job, values: dict[str, Any], report: Callable[[dict], None]) 
     from tinyae.train.search.space import apply_params
 
     bound_threads(job.cpus)
+    import keras
+
     from tinyae.train import data as datamod
     from tinyae.train import preprocess
     from tinyae.train.boards import choose_weights
@@ -227,17 +229,25 @@ def _evaluate(job: Job, values: dict[str, Any], report: Callable[[dict], None]) 
         s = err.mean(axis=1)
         return _auc(job.metric, y_sel, s) if np.all(np.isfinite(s)) else float("nan")
 
-    def on_epoch(epoch: int, hist, m) -> None:
-        if not np.isfinite(hist.loss[-1]):
-            raise UserError(
-                f"the training loss became {hist.loss[-1]} at epoch {epoch + 1} (learning rate "
-                f"{cfg.train.learning_rate:g}); the model diverged"
-            )
-        if (epoch + 1) % job.report_every == 0 and epoch + 1 < cfg.train.epochs:
-            report({"phase": "training", "epoch": epoch + 1, "score": float_objective(m), **out})
+    class ReportToScheduler(keras.callbacks.Callback):
+        """Every report_every epochs, the float objective of the network so far (ASHA stops poor trials)."""
 
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if self.model.stop_training:  # a NaN loss (refused below) or early stopping: no report
+                return
+            if (epoch + 1) % job.report_every == 0 and epoch + 1 < cfg.train.epochs:
+                report({"phase": "training", "epoch": epoch + 1, "score": float_objective(model), **out})
+
+    # a NaN/inf loss ends fit() in a UserError naming the epoch and the learning rate
     history = fit(
-        model, latent_index, x_train, x_val, cfg.model, cfg.train, show_progress=False, on_epoch=on_epoch
+        model,
+        latent_index,
+        x_train,
+        x_val,
+        cfg.model,
+        cfg.train,
+        show_progress=False,
+        callbacks=[ReportToScheduler()],
     )
     float_obj = float_objective(model)
     flatbuffer = convert(model, representative, per_channel=weights.per_channel)
