@@ -20,7 +20,7 @@ from boardlibs import (
 )
 
 from tests.conftest import LANE_MODELS
-from tinyae.train.export import banner, render
+from tinyae.train.render import banner, render
 
 pytestmark = pytest.mark.board_libs
 

@@ -217,7 +217,7 @@ def _hash(ref: np.ndarray) -> int:
 
 def _stage_names(model: bytes) -> list[str]:
     from tinyae.train.compiled.lower import FcStage, lower
-    from tinyae.train.compiled.tflite_model import read_tflite
+    from tinyae.train.tflite import read_tflite
 
     names = []
     for st in lower(read_tflite(model)).stages:

@@ -19,7 +19,7 @@ import random_models as rm
 from tinyae.hostbuild import CORE_DIR, build_shared, load
 from tinyae.train.compiled import render
 from tinyae.train.compiled.lower import FcStage, kernel_words, lower, padded_bias, quant_params
-from tinyae.train.compiled.tflite_model import read_tflite
+from tinyae.train.tflite import read_tflite
 
 SRC = CORE_DIR / "src"
 N_MODELS = 320

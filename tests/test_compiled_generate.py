@@ -112,7 +112,7 @@ def test_folded_bias_and_multipliers_match_definition() -> None:
     """bias' = bias - z_in * sum(w); multipliers reconstruct in*w/out scales."""
     from tinyae.train.compiled import quant
     from tinyae.train.compiled.lower import FcStage, lower
-    from tinyae.train.compiled.tflite_model import read_tflite
+    from tinyae.train.tflite import read_tflite
 
     g = read_tflite(rm.build_model(_spec()))
     low = lower(g)
@@ -138,7 +138,7 @@ def test_paired_per_channel_stream_decodes_to_multipliers_and_shifts() -> None:
     """Each paired per-channel block ends with one word per row, (M & 0x3FFFFFFF) | d << 30, d the
     row's index in the layer's shift table: the words give back every (M, shift) exactly."""
     from tinyae.train.compiled.lower import SHIFT_TABLE, FcStage, kernel_words, lower, quant_params
-    from tinyae.train.compiled.tflite_model import read_tflite
+    from tinyae.train.tflite import read_tflite
 
     checked = 0
     for seed in range(40):
@@ -165,7 +165,7 @@ def test_per_channel_layer_with_more_than_four_shifts_takes_plain_layout() -> No
     layout keeps one multiplier and shift per channel); the accounting follows the layout."""
     from tinyae.train.compiled.generate import render
     from tinyae.train.compiled.lower import SHIFT_TABLE, lower
-    from tinyae.train.compiled.tflite_model import read_tflite
+    from tinyae.train.tflite import read_tflite
 
     seen = {"wide": 0, "narrow": 0}
     for seed in range(30):

@@ -22,8 +22,8 @@ import pytest
 from tinyae.cli import build_parser
 from tinyae.tools.budget.config import DEFAULT_BUDGETS
 from tinyae.tools.emulator import qemu
+from tinyae.tools.search.space import Settings
 from tinyae.train import config
-from tinyae.train.search.space import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

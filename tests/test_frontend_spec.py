@@ -7,8 +7,8 @@ import pytest
 
 from tinyae.errors import UserError
 from tinyae.train.config import FrontendConfig, load
-from tinyae.train.export import frontend_defines
 from tinyae.train.frontend import FrontendSpec, build_spec
+from tinyae.train.frontend.cdefs import frontend_defines
 
 
 def spec(length: int = 64, channels: int = 3, rate: float = 100.0, **kw) -> FrontendSpec:

@@ -59,7 +59,7 @@ def hostile_dir(default_model_dir, default_manifest, tmp_path_factory):
 
 
 def test_filters_keep_comments_closed_and_strings_exact():
-    from tinyae.train.export import c_comment, c_string
+    from tinyae.train.render import c_comment, c_string
 
     for s in [*NAMES, COMMAND]:
         text = c_comment(s)

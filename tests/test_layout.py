@@ -25,6 +25,7 @@ TRAIN_STAGES = [
     "tinyae.train.data",
     "tinyae.train.frontend",
     "tinyae.train.preprocess",
+    "tinyae.train.calibration.spec",
     "tinyae.train.manifest",
     "tinyae.train.levels",
     "tinyae.train.model", "tinyae.train.fit",
@@ -140,3 +141,21 @@ def test_the_installed_packages_are_the_tree():
     assert declared == found
     assert all(p == "tinyae" or p.startswith("tinyae.") for p in declared)
     assert cfg["package-dir"] == {"tinyae": "tinyae", "tinyae.train": "train", "tinyae.tools": "tools"}
+
+
+def test_nothing_imports_the_folders_by_their_folder_names():
+    """`train` and `tools` are not importable names once installed; code and tests use tinyae.*."""
+    found = []
+    for folder in ("tinyae", "train", "tools", "tests"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                names = (
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0
+                    else [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                )  # fmt: skip
+                found += [
+                    f"{path.relative_to(ROOT)}:{node.lineno}"
+                    for n in names
+                    if n.split(".")[0] in ("train", "tools")
+                ]
+    assert found == []

@@ -12,8 +12,8 @@ import pytest
 
 from tinyae.cli import main as tinyae
 from tinyae.errors import UserError
-from tinyae.train.search.budget import parse_budget
-from tinyae.train.search.space import DEFAULT_SPACE, apply_params, parse_search
+from tinyae.tools.search.budget import parse_budget
+from tinyae.tools.search.space import DEFAULT_SPACE, apply_params, parse_search
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -169,9 +169,9 @@ def test_empty_range_in_config_refused(tmp_path, capsys):
 
 # -- one trial, in-process ---------------------------------------------------------------------------------
 def _job(budget: str = "flash=64k,ram=16k,instructions=100k", target: str = "nano33ble_compiled"):
+    from tinyae.tools.search.budget import resolve_target
+    from tinyae.tools.search.trial import Job
     from tinyae.train import config
-    from tinyae.train.search.budget import resolve_target
-    from tinyae.train.search.trial import Job
 
     cfg = config.load(None, ["window.length=32", "window.hop=16", "model.hidden=[16]", "model.latent=4",
                              "train.epochs=3"])  # fmt: skip
@@ -184,7 +184,7 @@ def _job(budget: str = "flash=64k,ram=16k,instructions=100k", target: str = "nan
 
 @pytest.mark.training
 def test_trial_reports_to_the_scheduler_and_scores_int8():
-    from tinyae.train.search.trial import evaluate
+    from tinyae.tools.search.trial import evaluate
 
     reports: list[dict] = []
     res = evaluate(_job(), {}, reports.append)
@@ -195,7 +195,7 @@ def test_trial_reports_to_the_scheduler_and_scores_int8():
 
 @pytest.mark.training
 def test_diverging_trial_is_recorded_as_failed():
-    from tinyae.train.search.trial import FAILED_SCORE, evaluate
+    from tinyae.tools.search.trial import FAILED_SCORE, evaluate
 
     res = evaluate(_job(), {"train.learning_rate": 1e12}, lambda r: None)
     assert res["status"] == "failed" and res["score"] == FAILED_SCORE
@@ -203,7 +203,7 @@ def test_diverging_trial_is_recorded_as_failed():
 
 
 def test_over_budget_trial_is_not_trained():
-    from tinyae.train.search.trial import evaluate
+    from tinyae.tools.search.trial import evaluate
 
     res = evaluate(_job("flash=64k,instructions=3k"), {}, lambda r: pytest.fail("a report means training"))
     assert res["status"] == "infeasible" and "instructions" in res["reason"] and "epochs" not in res

@@ -22,7 +22,8 @@ from test_core_support import Config
 
 import tinyae
 from tinyae.tools.simdevice import vectors as protocol_vectors
-from tinyae.train.export import TEMPLATES, model_config_h
+from tinyae.train.export import model_config_h
+from tinyae.train.render import TEMPLATES
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]

@@ -29,7 +29,7 @@ def test_inspect_reports_int8_io_and_ops():
 
 
 def test_per_tensor_weights_on_request():
-    from tinyae.train.compiled.tflite_model import read_tflite
+    from tinyae.train.tflite import read_tflite
 
     flatbuffer = _converted("linear", per_channel=False)
     assert not inspect(flatbuffer).per_channel_weights

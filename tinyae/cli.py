@@ -49,7 +49,7 @@ EXAMPLES: dict[tuple[str, ...], str] = {
     ("pio",): "tinyae pio run -e nano33ble -t upload --upload-port /dev/ttyACM0",
 }
 
-# Commands that parse their own arguments (their --help is their own, built with tinyae.help).
+# Commands that parse their own arguments (module[:function], default main; their --help is their own).
 PASSTHROUGH: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "search"): ("tinyae.tools.bench.search", "measure the model search -> bench/SEARCH.md"),
     ("bench", "costmodel"): (
@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tinyae.tools.bench import cli as bench
     from tinyae.tools.budget import cli as budget
     from tinyae.tools.commands import calibrate, emulate, info, monitor, ports, record, stream, verify
+    from tinyae.tools.search import cli as search
     from tinyae.train import cli as train
     from tinyae.train.compiled import cli as compiled
 
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"tinyae {__version__}")
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     train.add_parsers(sub)
+    search.add_parser(sub)
     compiled.add_parser(sub)
     dev = sub.add_parser("device", help="talk to a device on a serial port, a socket:// URL or the emulator")
     dsub = dev.add_subparsers(dest="device_command", metavar="COMMAND", required=True)
@@ -152,8 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     through = _passthrough(argv)
     if through is not None:
-        module, rest = through
-        return int(importlib.import_module(module).main(rest))
+        target, rest = through
+        module, _, function = target.partition(":")
+        return int(getattr(importlib.import_module(module), function or "main")(rest))
     args = build_parser().parse_args(argv)
     args.command_line = "tinyae " + shlex.join(argv)
     return int(args.func(args))

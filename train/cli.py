@@ -1,4 +1,4 @@
-"""The training commands of `tinyae` (tinyae/cli.py mounts them): model, threshold, search, export,
+"""The training commands of `tinyae` (tinyae/cli.py mounts them): model, threshold, export,
 calibrate (offline) and inputs (for make). Each is `add_parser(sub)` plus a `run(args) -> int`."""
 
 from __future__ import annotations
@@ -48,10 +48,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     t.add_argument("--value", type=positive_float, help="value: this threshold, as is")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_threshold)
-
-    from tinyae.train.search.cli import add_parser as add_search
-
-    add_search(sub).set_defaults(func=_search)
 
     e = sub.add_parser("export", help="re-render the C headers from an existing manifest.json")
     _model_dir(e)
@@ -120,12 +116,6 @@ def _threshold(args: argparse.Namespace) -> int:
         quiet=args.quiet,
     )
     return 0
-
-
-def _search(args: argparse.Namespace) -> int:
-    from tinyae.train.search.cli import main as search_main
-
-    return search_main(args, args.command_line)
 
 
 def _calibrate(args: argparse.Namespace) -> int:

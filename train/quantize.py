@@ -11,11 +11,8 @@ import numpy as np
 import tensorflow as tf
 
 from tinyae.errors import UserError
-from tinyae.train.compiled.lower import (
-    SUPPORTED_OPS,  # the compiled engine's kernels; TFLM registers the same
-)
-from tinyae.train.compiled.tflite_model import read_tflite
 from tinyae.train.quiet import captured_fds
+from tinyae.train.tflite import SUPPORTED_OPS, read_tflite
 
 
 @dataclass(frozen=True)

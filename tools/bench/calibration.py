@@ -15,18 +15,14 @@ RESULTS.md (the other sections keep the run that measured them; this section say
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tinyae.errors import UserError, run_cli
+from tinyae.errors import UserError
 from tinyae.tools.bench import models
 from tinyae.tools.bench import skab_calibration as skab
-from tinyae.tools.bench.common import ROOT, TINYAE, command_text, have, machine, rel
+from tinyae.tools.bench.common import command_text, have, rel
 from tinyae.tools.bench.device import (
     BUDGET_TARGET,
     CORE_DIR,
@@ -215,9 +211,9 @@ def render(c: dict | None) -> list[str]:
                 f"{r['total']:,}", f"{r['inference_per_window']:,} → {r['inference_per_window_corrected']:,}",
                 f"{100 * r['total_vs_inference']:.2f} %",
             ])  # fmt: skip
-        from tinyae.tools.bench.report import _table
+        from tinyae.tools.bench.common import md_table
 
-        out += _table(
+        out += md_table(
             ["windows per phase × phases", "per sample (statistics)", "per phase-1 window",
              "per phase-2 window (scores)", "end of phase 1 / 2", "record pack / check at boot",
              "total", "inference per window, without → with the correction",
@@ -240,42 +236,3 @@ def render(c: dict | None) -> list[str]:
             "",
         ]
     return out
-
-
-@run_cli
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="tinyae bench calibration", description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path("bench"), help="results.json and RESULTS.md to update")
-    ap.add_argument("--work", type=Path, default=ROOT / "build" / "bench", help="models and images")
-    ap.add_argument("--quick", action="store_true", help="smoke run: no SKAB, one small device measurement")
-    args = ap.parse_args(argv)
-    from tinyae.tools.bench import report
-
-    t0 = time.perf_counter()
-    missing = have("arm-none-eabi-gcc", "qemu-system-arm")
-
-    def say(msg: str) -> None:
-        print(f"bench: {msg}", file=sys.stderr, flush=True)
-
-    res_path = args.out / "results.json"
-    res = json.loads(res_path.read_text()) if res_path.is_file() else None
-    sec = section(args.quick, args.work / "models", args.work / "images", not missing, say)
-    argv_text = [TINYAE, "bench", "calibration", *(["--quick"] if args.quick else []),
-                 "--out", rel(args.out)]  # fmt: skip
-    mach = machine()
-    sec["run"] = {"command": command_text(argv_text), "date": mach["date"], "commit": mach["commit"],
-                  "elapsed_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
-    if res is None:
-        (args.out / "calibration.json").write_text(json.dumps(sec, indent=2) + "\n")
-        say(f"no {res_path}: wrote {args.out / 'calibration.json'} only")
-        return 0
-    res["calibration"] = sec
-    res_path.write_text(json.dumps(res, indent=2) + "\n")
-    (args.out / "RESULTS.md").write_text(report.render(res))
-    say(f"merged the on-site calibration section into {res_path} and {args.out / 'RESULTS.md'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, run_cli
 from tinyae.tools.bench import (
     boardlibs,
     calibration,
@@ -347,4 +347,41 @@ def configure(ap: argparse.ArgumentParser) -> None:
 def run_args(args: argparse.Namespace) -> int:
     res = measure(args.out, quick=args.quick, work=args.work, datasets_dir=args.datasets)
     _say(f"wrote {args.out / 'results.json'} and {args.out / 'RESULTS.md'} in {res['elapsed_s']:.0f} s")
+    return 0
+
+
+@run_cli
+def calibration_main(argv: list[str] | None = None) -> int:
+    """`tinyae bench calibration`: the on-site calibration section alone, merged into results.json and
+    RESULTS.md."""
+    ap = argparse.ArgumentParser(
+        prog="tinyae bench calibration", description=calibration.__doc__.splitlines()[0]
+    )
+    ap.add_argument("--out", type=Path, default=Path("bench"), help="results.json and RESULTS.md to update")
+    ap.add_argument("--work", type=Path, default=ROOT / "build" / "bench", help="models and images")
+    ap.add_argument("--quick", action="store_true", help="smoke run: no SKAB, one small device measurement")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    missing = have("arm-none-eabi-gcc", "qemu-system-arm")
+
+    def say(msg: str) -> None:
+        print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+    res_path = args.out / "results.json"
+    res = json.loads(res_path.read_text()) if res_path.is_file() else None
+    sec = calibration.section(args.quick, args.work / "models", args.work / "images", not missing, say)
+    argv_text = [TINYAE, "bench", "calibration", *(["--quick"] if args.quick else []),
+                 "--out", rel(args.out)]  # fmt: skip
+    mach = machine()
+    sec["run"] = {"command": command_text(argv_text), "date": mach["date"], "commit": mach["commit"],
+                  "elapsed_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
+    args.out.mkdir(parents=True, exist_ok=True)
+    if res is None:
+        (args.out / "calibration.json").write_text(json.dumps(sec, indent=2) + "\n")
+        say(f"no {res_path}: wrote {args.out / 'calibration.json'} only")
+        return 0
+    res["calibration"] = sec
+    res_path.write_text(json.dumps(res, indent=2) + "\n")
+    (args.out / "RESULTS.md").write_text(report.render(res))
+    say(f"merged the on-site calibration section into {res_path} and {args.out / 'RESULTS.md'}")
     return 0

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tinyae.errors import UserError
 from tinyae.paths import ROOT
@@ -161,3 +162,23 @@ def have(*programs: str) -> str | None:
         if shutil.which(p) is None:
             return f"{p} is not installed (run `make toolchain`)"
     return None
+
+
+def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table's lines."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return lines
+
+
+def fmt(v: Any, digits: int = 4) -> str:
+    """A figure for the report: None as a dash, NaN as n/a, floats to `digits`, ints with separators."""
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        if v != v:  # NaN
+            return "n/a"
+        return f"{v:.{digits}f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)

@@ -4,23 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def _f(v: Any, digits: int = 4) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, float):
-        if v != v:  # NaN
-            return "n/a"
-        return f"{v:.{digits}f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return lines
+from tinyae.tools.bench.common import fmt, md_table
 
 
 def _pair(a: int, a_name: str, b: int, b_name: str, unit: str = "") -> str:
@@ -29,7 +13,7 @@ def _pair(a: int, a_name: str, b: int, b_name: str, unit: str = "") -> str:
 
 
 def _ratios(r: dict, *keys: str) -> str:
-    return " / ".join(_f(r.get(k), 3) for k in keys)
+    return " / ".join(fmt(r.get(k), 3) for k in keys)
 
 
 def _skipped(section: dict) -> str | None:
@@ -102,15 +86,15 @@ def _quality(q: dict) -> list[str]:
             k = f[kind]
             rows.append([
                 name if kind == "float" else "", f["shape"] if kind == "float" else "", kind,
-                _f(k["roc_auc"], d), _f(k["pr_auc"], d), _f(k["f1"], d), _f(k["precision"], d),
-                _f(k["recall"], d), "",
+                fmt(k["roc_auc"], d), fmt(k["pr_auc"], d), fmt(k["f1"], d), fmt(k["precision"], d),
+                fmt(k["recall"], d), "",
             ])  # fmt: skip
         if "float" not in f and "int8" not in f:
             rows.append([
                 name, f["shape"], "int8", "n/a", "n/a", "n/a", "n/a", "n/a",
-                f"{_f(far, d)} of {f.get('test_windows_streamed')} test windows flagged (no anomalies)",
+                f"{fmt(far, d)} of {f.get('test_windows_streamed')} test windows flagged (no anomalies)",
             ])  # fmt: skip
-    out += _table(
+    out += md_table(
         ["data set", "model", "", "ROC AUC", "PR AUC", "F1", "precision", "recall", "false alarms"], rows
     )
     out += ["", "Windows (train / val / test) and commands:", ""]
@@ -149,11 +133,11 @@ def _device(dev: dict) -> list[str]:
         os_, o2 = r.get("Os", {}), r.get("O2", {})
         exact = f"{os_.get('bit_exact_windows', '—')}/{os_.get('windows', '—')}"
         rows.append([
-            key, r["shape"], r["output"], _f(r["macs"]), _f(os_.get("instructions")),
-            _f(os_.get("instructions_per_mac"), 2), _f(o2.get("instructions")),
-            _f(o2.get("instructions_per_mac"), 2), exact,
+            key, r["shape"], r["output"], fmt(r["macs"]), fmt(os_.get("instructions")),
+            fmt(os_.get("instructions_per_mac"), 2), fmt(o2.get("instructions")),
+            fmt(o2.get("instructions_per_mac"), 2), exact,
         ])  # fmt: skip
-    out += _table(
+    out += md_table(
         ["model", "shape", "output", "MACs", "instr -Os", "instr/MAC -Os", "instr -O2", "instr/MAC -O2",
          "bit-exact windows"],
         rows,
@@ -171,19 +155,19 @@ def _device(dev: dict) -> list[str]:
         tf = t["tflm"]
         ref_k, cmsis, cmsis2 = tf["reference_kernels_Os"], tf["cmsis_nn_Os"], tf["cmsis_nn_O2"]
         rows = [
-            ["instructions, -Os, linear output", _f(ref.get("Os", {}).get("instructions")),
+            ["instructions, -Os, linear output", fmt(ref.get("Os", {}).get("instructions")),
              _pair(cmsis["instructions"], "CMSIS-NN", ref_k["instructions"], "ref."),
              _ratios(r, "instructions_Os_vs_cmsis_nn_Os", "instructions_Os_vs_reference_kernels_Os")],
-            ["instructions, -O2, linear output", _f(ref.get("O2", {}).get("instructions")),
+            ["instructions, -O2, linear output", fmt(ref.get("O2", {}).get("instructions")),
              f"{cmsis2['instructions']:,} (CMSIS-NN)", _ratios(r, "instructions_O2_vs_cmsis_nn_O2")],
-            ["+ final LOGISTIC, -Os", _f(r.get("logistic_extra_Os")), f"+{tf['logistic_extra_Os']:,}",
-             _f(r.get("logistic_extra_Os_vs_tflm"), 3)],
-            ["+ final LOGISTIC, -O2", _f(r.get("logistic_extra_O2")), f"+{tf['logistic_extra_O2']:,}",
-             _f(r.get("logistic_extra_O2_vs_tflm"), 3)],
-            ["flash added (engine + model), -Os", f"{_f(ref.get('Os', {}).get('flash_added'))} B",
+            ["+ final LOGISTIC, -Os", fmt(r.get("logistic_extra_Os")), f"+{tf['logistic_extra_Os']:,}",
+             fmt(r.get("logistic_extra_Os_vs_tflm"), 3)],
+            ["+ final LOGISTIC, -O2", fmt(r.get("logistic_extra_O2")), f"+{tf['logistic_extra_O2']:,}",
+             fmt(r.get("logistic_extra_O2_vs_tflm"), 3)],
+            ["flash added (engine + model), -Os", f"{fmt(ref.get('Os', {}).get('flash_added'))} B",
              _pair(ref_k["flash_added"], "ref.", cmsis["flash_added"], "CMSIS-NN", "B"),
              _ratios(r, "flash_vs_reference_kernels", "flash_vs_cmsis_nn")],
-            ["static RAM added, -Os", f"{_f(ref.get('Os', {}).get('ram_added'))} B",
+            ["static RAM added, -Os", f"{fmt(ref.get('Os', {}).get('ram_added'))} B",
              _pair(ref_k["ram_added"], "ref.", cmsis["ram_added"], "CMSIS-NN", "B"),
              _ratios(r, "ram_vs_reference_kernels", "ram_vs_cmsis_nn")],
         ]  # fmt: skip
@@ -196,7 +180,7 @@ def _device(dev: dict) -> list[str]:
                     else f"{extra:+,}"
                 )
                 rows[i][3] = f"{max(extra, 0) / tf[f'logistic_extra_{tag}']:.3f}"
-        out += _table(["figure (128-64-16-64-128)", "tinyae compiled", "TFLM", "ratio"], rows)
+        out += md_table(["figure (128-64-16-64-128)", "tinyae compiled", "TFLM", "ratio"], rows)
     out += ["", "Commands (train, then build and run the bench image):", ""]
     measured = [r for r in dev["models"].values() if "status" not in r]
     for key, r in dev["models"].items():
@@ -219,12 +203,12 @@ def _footprint(fp: dict) -> list[str]:
     out.append(fp["method"])
     out.append("")
     rows = [
-        [k, r["shape"], f"{_f(r['flash_added'])} B", f"{_f(r['ram_added'])} B", f"{_f(r['scratch_bytes'])} B",
-         f"{_f(r['model_const_bytes'])} B / {_f(r['engine_code_bytes'])} B", f"{_f(r['tflite_bytes'])} B",
-         f"{_f(r['tflm_arena_host_bytes'])} B"]
+        [k, r["shape"], f"{fmt(r['flash_added'])} B", f"{fmt(r['ram_added'])} B", f"{fmt(r['scratch_bytes'])} B",
+         f"{fmt(r['model_const_bytes'])} B / {fmt(r['engine_code_bytes'])} B", f"{fmt(r['tflite_bytes'])} B",
+         f"{fmt(r['tflm_arena_host_bytes'])} B"]
         for k, r in fp["models"].items()
     ]  # fmt: skip
-    out += _table(
+    out += md_table(
         ["model", "shape", "flash added (engine + model)", "static RAM added", "scratch",
          "of which model constants / engine code", ".tflite", "TFLM arena (host-measured)"],
         rows,
@@ -243,11 +227,11 @@ def _frontend(fe: dict | None) -> list[str]:
             rows.append([r["dataset"], r["frontend"], "", "", "not measured: " + r["reason"], "", ""])
             continue
         rows.append([
-            r["dataset"], r["frontend"], _f(r["features"]), r["shape"],
-            f"{_f(r.get('roc_auc_float'))} / {_f(r.get('roc_auc_int8'))}",
-            f"{_f(r.get('pr_auc_float'))} / {_f(r.get('pr_auc_int8'))}", _f(r.get("f1_int8")),
+            r["dataset"], r["frontend"], fmt(r["features"]), r["shape"],
+            f"{fmt(r.get('roc_auc_float'))} / {fmt(r.get('roc_auc_int8'))}",
+            f"{fmt(r.get('pr_auc_float'))} / {fmt(r.get('pr_auc_int8'))}", fmt(r.get("f1_int8")),
         ])  # fmt: skip
-    out += _table(
+    out += md_table(
         [
             "data set",
             "front-end",
@@ -264,13 +248,13 @@ def _frontend(fe: dict | None) -> list[str]:
     if fe["device"]:
         out += ["", "Front-end cost on the emulated Cortex-M4F (-Os), beside the network it feeds:", ""]
         rows = [
-            [d["frontend"], d["window"], _f(d["features"]),
-             f"{_f(d['instructions_min'])} – {_f(d['instructions_max'])}", f"{_f(d['flash_added'])} B",
-             f"{_f(d['ram_added'])} B", f"{d['bit_equal_values']}/{d['windows'] * d['features']}",
-             _f(d["network_macs"])]
+            [d["frontend"], d["window"], fmt(d["features"]),
+             f"{fmt(d['instructions_min'])} – {fmt(d['instructions_max'])}", f"{fmt(d['flash_added'])} B",
+             f"{fmt(d['ram_added'])} B", f"{d['bit_equal_values']}/{d['windows'] * d['features']}",
+             fmt(d["network_macs"])]
             for d in fe["device"]
         ]  # fmt: skip
-        out += _table(
+        out += md_table(
             ["front-end", "window", "features", "instructions / window", "flash added", "static RAM added",
              "features bit-equal to the host build", "network MACs"],
             rows,
@@ -318,15 +302,15 @@ def _skab(sk: dict | None) -> list[str]:
         for q in ("float", "int8"):
             m = r[q]
             rows.append([
-                f"tinyae {r['protocol']}, {r['variant']}" if q == "float" else "", q, _f(m["f1"], 3),
+                f"tinyae {r['protocol']}, {r['variant']}" if q == "float" else "", q, fmt(m["f1"], 3),
                 _pct(m["far_pct"]), _pct(m["mar_pct"]),
-                r["model"]["shape"] if q == "float" else "", _f(r["model"]["macs"]) if q == "float" else "",
-                f"{_f(r['model']['tflite_bytes'])} B" if q == "float" else "",
+                r["model"]["shape"] if q == "float" else "", fmt(r["model"]["macs"]) if q == "float" else "",
+                f"{fmt(r['model']['tflite_bytes'])} B" if q == "float" else "",
             ])  # fmt: skip
     for lb in sk["leaderboard"]:
-        rows.append([f"leaderboard: {lb['method']}", "float", _f(lb["f1"], 2), _pct(lb["far_pct"]),
+        rows.append([f"leaderboard: {lb['method']}", "float", fmt(lb["f1"], 2), _pct(lb["far_pct"]),
                      _pct(lb["mar_pct"]), "", "", ""])  # fmt: skip
-    out += _table(["detector", "model", "F1", "FAR %", "MAR %", "network", "MACs", ".tflite"], rows)
+    out += md_table(["detector", "model", "F1", "FAR %", "MAR %", "network", "MACs", ".tflite"], rows)
     out += ["", "Commands (each prints its row; `--json` writes every figure):", ""]
     out += [f"- {k}: `{r['command']}`" for k, r in sk["rows"].items() if "command" in r]
     out += [
@@ -346,11 +330,11 @@ def _skab(sk: dict | None) -> list[str]:
             "",
         ]
         rows = [
-            [f"{g['percentile']:g}", f"{g['factor']:g}", f"{g['k']} of {g['n']}", _f(g["f1"], 3),
+            [f"{g['percentile']:g}", f"{g['factor']:g}", f"{g['k']} of {g['n']}", fmt(g["f1"], 3),
              _pct(g["far_pct"]), _pct(g["mar_pct"])]
             for g in pf["sensitivity"]
         ]  # fmt: skip
-        out += _table(["percentile", "factor", "alarm", "F1", "FAR %", "MAR %"], rows)
+        out += md_table(["percentile", "factor", "alarm", "F1", "FAR %", "MAR %"], rows)
         out.append("")
         per = pf.get("per_file") or []
         if per:
@@ -372,10 +356,10 @@ def _skab(sk: dict | None) -> list[str]:
                 rows.append([r["frontend"], "", "", "", "", r["status"] + ": " + r["reason"]])
                 continue
             q = r["int8"]
-            rows.append([r["frontend"], r["model"]["shape"], _f(q["f1"], 3), _pct(q["far_pct"]),
-                         _f(q.get("roc_auc_mean")), f"constant features: {len(r['constant_features'])}; "
+            rows.append([r["frontend"], r["model"]["shape"], fmt(q["f1"], 3), _pct(q["far_pct"]),
+                         fmt(q.get("roc_auc_mean")), f"constant features: {len(r['constant_features'])}; "
                          f"`{r['command']}`"])  # fmt: skip
-        out += _table(
+        out += md_table(
             ["front-end", "network", "F1 int8", "FAR %", "mean per-file ROC AUC int8", "notes"], rows
         )
         out.append("")
@@ -384,22 +368,22 @@ def _skab(sk: dict | None) -> list[str]:
         b = dev["budget_nano33ble"]
         out += [
             "The SKAB model on the emulated Cortex-M4F (QEMU mps2-an386, -Os, exact instruction counts): "
-            f"`{dev['model_command']}` ({dev['shape']}, {_f(dev['macs'])} MACs, {_f(dev['tflite_bytes'])} B "
+            f"`{dev['model_command']}` ({dev['shape']}, {fmt(dev['macs'])} MACs, {fmt(dev['tflite_bytes'])} B "
             ".tflite).",
             "",
         ]
         cost = dev["verify"].get("device_cost_per_window") or {}
         rows = [
-            ["front-end (stats mean + std, 10x6)", _f(dev["frontend_instructions"]),
+            ["front-end (stats mean + std, 10x6)", fmt(dev["frontend_instructions"]),
              f"features bit-equal {dev['frontend_bit_equal']}"],
-            ["network (compiled engine)", _f(dev["engine_instructions"]),
+            ["network (compiled engine)", fmt(dev["engine_instructions"]),
              f"int8 outputs bit-exact with tflite_micro {dev['engine_bit_exact']}"],
             ["whole window in the real image (front-end + quantize + network + score + UART interrupts)",
-             f"{_f(cost.get('min'))} – {_f(cost.get('max'))}" if cost else "—",
+             f"{fmt(cost.get('min'))} – {fmt(cost.get('max'))}" if cost else "—",
              f"`verify`: {dev['verify'].get('windows')} windows, "
              f"{dev['verify_mismatches']} output mismatches"],
         ]  # fmt: skip
-        out += _table(["part", "instructions / window", "check"], rows)
+        out += md_table(["part", "instructions / window", "check"], rows)
         out += ["", f"verify: `{dev['verify'].get('command')}` (image: `{dev['verify'].get('image')}`)", ""]
         gates = [(f"Nano 33 BLE budget estimate, {engine} engine", e) for engine, e in b.items()]
         if dev.get("budget_linked_image", {}).get("figures"):
@@ -409,8 +393,8 @@ def _skab(sk: dict | None) -> list[str]:
             fig = e["figures"]
             out.append(
                 f"- {what}: {'fits' if e['fits'] else 'DOES NOT FIT'} "
-                f"(flash {_f(fig.get('flash_used'))} of {_f(fig.get('flash_budget'))} B, RAM "
-                f"{_f(fig.get('ram_used'))} of {_f(fig.get('ram_budget'))} B): `{e['command']}`"
+                f"(flash {fmt(fig.get('flash_used'))} of {fmt(fig.get('flash_budget'))} B, RAM "
+                f"{fmt(fig.get('ram_used'))} of {fmt(fig.get('ram_budget'))} B): `{e['command']}`"
             )
         out.append("")
     return out
@@ -429,11 +413,11 @@ def _vae(v: dict | None) -> list[str]:
             p, e = r["plain"].get(q) or {}, r["vae"].get(q) or {}
             rows.append([
                 r["dataset"] if q == "float" else "", q,
-                f"{_f(p.get('roc_auc'))} / {_f(e.get('roc_auc'))}",
-                f"{_f(p.get('pr_auc'))} / {_f(e.get('pr_auc'))}",
-                f"{_f(p.get('f1'))} / {_f(e.get('f1'))}", r["shape"] if q == "float" else "",
+                f"{fmt(p.get('roc_auc'))} / {fmt(e.get('roc_auc'))}",
+                f"{fmt(p.get('pr_auc'))} / {fmt(e.get('pr_auc'))}",
+                f"{fmt(p.get('f1'))} / {fmt(e.get('f1'))}", r["shape"] if q == "float" else "",
             ])  # fmt: skip
-    out += _table(
+    out += md_table(
         ["data set", "model", "ROC AUC plain / vae", "PR AUC plain / vae", "F1 plain / vae", "network"], rows
     )
     out += ["", "Commands:", ""]
@@ -458,10 +442,10 @@ def _board_libraries(b: dict | None, dev: dict) -> list[str]:
                 continue
             pt, pc = r["per_tensor"], r["per_channel"]
             rows.append([
-                name, f"{_f(pt['roc_auc'])} / {_f(pc['roc_auc'])}", f"{r['roc_auc_cost']:+.4f}",
-                f"{_f(pt['pr_auc'])} / {_f(pc['pr_auc'])}", f"{_f(pt['f1'], 3)} / {_f(pc['f1'], 3)}",
+                name, f"{fmt(pt['roc_auc'])} / {fmt(pc['roc_auc'])}", f"{r['roc_auc_cost']:+.4f}",
+                f"{fmt(pt['pr_auc'])} / {fmt(pc['pr_auc'])}", f"{fmt(pt['f1'], 3)} / {fmt(pc['f1'], 3)}",
             ])  # fmt: skip
-        out += _table(["data set", "ROC AUC per-tensor / per-channel", "per-channel minus per-tensor",
+        out += md_table(["data set", "ROC AUC per-tensor / per-channel", "per-channel minus per-tensor",
                        "PR AUC", "F1"], rows)  # fmt: skip
         out += [""]
     t = b["tflm"]
@@ -484,7 +468,7 @@ def _board_libraries(b: dict | None, dev: dict) -> list[str]:
             f"{round(r['instructions_median']):,}", f"{r['flash_used']:,}",
             f"{r['ram_static']:,} (arena {r['engine_ram']:,})",
         ])  # fmt: skip
-    out += _table(
+    out += md_table(
         ["engine", "windows", "instructions / window (median)", "image flash B", "static RAM B"], rows
     )
     out += [
@@ -512,7 +496,7 @@ def _pipeline(p: dict) -> list[str]:
         rows.append(
             [demo["what"], f"{demo['wall_s']:.1f} s", "1 (cold, after set-up)", f"`{demo['command']}`"]
         )
-    out += _table(["figure", "median", "runs", "command"], rows)
+    out += md_table(["figure", "median", "runs", "command"], rows)
     if p.get("note"):
         out += ["", p["note"]]
     out.append("")
@@ -573,7 +557,7 @@ def _streaming(s: dict) -> list[str]:
             rows.append(["device cost per window in the real image (quantize + engine + score + UART IRQs)",
                          f"{c['min']:,} – {c['max']:,} {c['unit']} (median {c['median']:,.0f})", "—",
                          "RESULT frames' cost field, from `verify --json`"])  # fmt: skip
-    out += _table(["figure", "value", "runs", "how"], rows)
+    out += md_table(["figure", "value", "runs", "how"], rows)
     out.append("")
     return out
 
@@ -587,7 +571,7 @@ def _hostref(h: dict) -> list[str]:
         rows.append(
             [r["model"], r["shape"], full, invoke, f"{r['repeats']} × {r['windows_per_run']} windows"]
         )
-    out += _table(
+    out += md_table(
         ["model", "shape", "windows/s (preprocess + TFLM + score)", "windows/s (TFLM invoke only)", "runs"],
         rows,
     )

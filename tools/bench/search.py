@@ -176,7 +176,7 @@ def render(res: dict) -> str:
         "on "
         f"{m['date']}, commit `{m['commit']}`; {m['cores']} cores ({m['cpu']}). Target `{res['target']}`.",
         "",
-        "Objective: int8 ROC AUC on the labelled selection windows (train/search/data.py, "
+        "Objective: int8 ROC AUC on the labelled selection windows (tools/search/data.py, "
         "SELECTION_PROTOCOL);"
         " holdout = windows no trial is chosen on. flash / RAM = tinyae's share (engine + model + front-end),"
         " instructions = Cortex-M4 instructions per window (front-end + network), all from the estimator;"

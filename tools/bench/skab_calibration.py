@@ -24,7 +24,7 @@ import numpy as np
 
 from tinyae.errors import UserError
 from tinyae.tools.bench import models
-from tinyae.tools.bench.common import ROOT, rel
+from tinyae.tools.bench.common import ROOT, md_table, rel
 from tinyae.train.manifest import Manifest
 
 SKAB_DIR = ROOT.parent / "shared" / "datasets" / "skab" / "data"
@@ -141,7 +141,7 @@ def variant_dir(model_dir: Path, out: Path, changes: dict, bounds: dict | None) 
             "threshold_max": f32(t * bounds["max_threshold_ratio"]),
             "over_num": over.numerator, "over_den": over.denominator,
         }  # fmt: skip
-    new = from_values(values, manifest_quant(manifest))
+    new = from_values(values, manifest_quant(manifest.to_dict()))
     manifest.calibration = new.to_manifest()
     manifest.write(out / "manifest.json")
     write_headers(manifest, (out / "model_int8.tflite").read_bytes(), out)
@@ -318,7 +318,7 @@ def _device_check(
 
 
 def render(s: dict) -> list[str]:
-    from tinyae.tools.bench.report import _f, _table
+    from tinyae.tools.bench.common import fmt as _f
 
     out = ["### SKAB: one model, calibrated on site per experiment", ""]
     if s.get("status"):
@@ -346,13 +346,13 @@ def render(s: dict) -> list[str]:
             ref = f"{len(r)} refused" + (f" ({', '.join(sorted({x['outcome'] for x in r}))})" if r else "")
         rows.append([name, _f(f["f1"], 3), f"{100 * f['far']:.2f} %", f"{100 * f['mar']:.2f} %",
                      f"{f['tp']:,} / {f['fp']:,} / {f['fn']:,} / {f['tn']:,}", ref])  # fmt: skip
-    out += _table(["setting", "F1", "FAR", "MAR", "TP / FP / FN / TN", "calibrations refused"], rows)
+    out += md_table(["setting", "F1", "FAR", "MAR", "TP / FP / FN / TN", "calibrations refused"], rows)
     dc = s.get("device_check")
     if dc and not dc.get("status"):
         out += ["", "Device = host on the emulated board (the core image of the model with the "
                 f"calibration settings `{dc.get('variant', '')}`, calibrated on the first 400 rows streamed "
                 "to it, then the whole file streamed):", ""]  # fmt: skip
-        out += _table(
+        out += md_table(
             ["experiment", "outcome", "record = host mirror", "calibration windows' scores", "windows",
              "scores bit-equal", "decisions equal"],
             [[r["experiment"], r["outcome"], "yes" if r["record_equal"] else "**no**",

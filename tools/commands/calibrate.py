@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     art = load_artifacts(args.model_dir)
     manifest = art.require()
     spec = manifest.calib_spec()
-    check_crc(spec, manifest)
+    check_crc(spec, manifest.to_dict())
     names = list(manifest.window.channel_names)
     with session(args) as dev:
         info = dev.require_info()

@@ -25,6 +25,7 @@ from tinyae.tools.link.device import (
     open_port,
     windows_for,
 )
+from tinyae.tools.simdevice import port as _sim_port  # noqa: F401  (registers sim:// ports)
 from tinyae.train.manifest import Manifest
 
 DEFAULT_MODEL_DIR = Path("build/model")
@@ -268,7 +269,7 @@ def _csv_sources(args: argparse.Namespace, info: p.Info, art: Artifacts) -> list
 
             series, notes = load_for_model(
                 args.csv,
-                art.manifest,
+                art.manifest.to_dict(),
                 channels=getattr(args, "channels", None),
                 timestamp=getattr(args, "timestamp", None),
                 label=getattr(args, "label", None),

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import serial
@@ -66,14 +67,19 @@ def _is_url(port: str) -> bool:
     return "://" in port
 
 
+# URL schemes served in-process instead of by pyserial (scheme -> opener of the whole URL). The link
+# knows no device; a layer above registers one (the simulated device: `sim`, tools/simdevice/port.py).
+URL_OPENERS: dict[str, Callable[[str], Any]] = {}
+
+
 def open_port(port: str, baud: int = DEFAULT_BAUD):  # type: ignore[no-untyped-def]
-    """Open a device path or any pyserial URL (plus sim://) non-blocking; PortError on failure."""
+    """Open a device path, any pyserial URL or a registered URL_OPENERS scheme, non-blocking;
+    PortError on failure."""
     if not port:
         raise PortError("no port given; pass --port (see `tinyae ports`) or --emulator")
-    if port.startswith("sim://"):
-        from tinyae.tools.simdevice.port import open_sim
-
-        return open_sim(port)
+    scheme = port.split("://", 1)[0] if _is_url(port) else ""
+    if scheme in URL_OPENERS:
+        return URL_OPENERS[scheme](port)
     kwargs: dict = {"baudrate": baud, "timeout": 0, "write_timeout": 10.0}
     if not _is_url(port):
         kwargs["exclusive"] = True  # Linux/macOS: flock, so a port another program holds is refused

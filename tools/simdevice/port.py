@@ -30,6 +30,7 @@ import numpy as np
 
 from tinyae.errors import UserError
 from tinyae.tools.link import protocol as p
+from tinyae.tools.link.device import URL_OPENERS
 from tinyae.tools.simdevice.vectors import CONFIG, calib_spec
 from tinyae.train import manifest as mf
 from tinyae.train.frontend import FrontendSpec
@@ -355,3 +356,6 @@ def sim_model_dir(path: Path, series: np.ndarray | None = None, labels: np.ndarr
         path / "test_vectors.npz", series=s, series_labels=lab, threshold=np.float32(CONFIG["threshold"])
     )
     return path
+
+
+URL_OPENERS["sim"] = open_sim  # `--port sim://...` wherever this module is imported (tools/commands)

@@ -24,7 +24,7 @@ def load_model(model_dir: Path) -> tuple[Manifest, CalibSpec, bytes]:
         raise UserError(f"{path} does not exist; run `make model` or pass --model-dir with the artifacts")
     manifest = Manifest.load(path)
     spec = manifest.calib_spec()
-    check_crc(spec, manifest)
+    check_crc(spec, manifest.to_dict())
     tfl = Path(model_dir) / "model_int8.tflite"
     if not tfl.is_file():
         raise UserError(f"{tfl} is missing; run `make model` or point --model-dir at complete artifacts")

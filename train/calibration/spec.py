@@ -23,14 +23,11 @@ import struct
 import zlib
 from dataclasses import dataclass, fields
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from tinyae.errors import UserError
-
-if TYPE_CHECKING:
-    from tinyae.train.manifest import Manifest
 
 RECORD_VERSION = 1
 RECORD_MAGIC = b"TAEC"
@@ -354,18 +351,19 @@ def from_values(values: dict[str, Any], quant: dict[str, Any]) -> CalibSpec:
     return CalibSpec(**kept, config_crc=config_crc(kept, quant))
 
 
-def manifest_quant(manifest: Manifest) -> dict[str, Any]:
-    """The constants config_crc reads from a manifest besides the calibration section."""
+def manifest_quant(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The constants config_crc reads from a manifest (its JSON layout) besides the calibration section."""
     return {
-        "in_scale": manifest.input.scale,
-        "in_zero_point": manifest.input.zero_point,
-        "norm_offset": manifest.normalization.offset,
-        "norm_gain": manifest.input.gain,
+        "in_scale": manifest["input"]["scale"],
+        "in_zero_point": manifest["input"]["zero_point"],
+        "norm_offset": manifest["normalization"]["offset"],
+        "norm_gain": manifest["input"]["gain"],
     }
 
 
-def check_crc(spec: CalibSpec, manifest: Manifest) -> None:
-    """The manifest's config_crc must be what its constants give (a hand-edited manifest is refused)."""
+def check_crc(spec: CalibSpec, manifest: dict[str, Any]) -> None:
+    """The manifest's (JSON layout) config_crc must be what its constants give (a hand-edited manifest is
+    refused)."""
     values = {f.name: getattr(spec, f.name) for f in fields(spec)}
     if config_crc(values, manifest_quant(manifest)) != spec.config_crc:
         raise UserError(

@@ -17,11 +17,11 @@ from tinyae.train.compiled.lower import (
     padded_bias,
     quant_params,
 )
-from tinyae.train.compiled.tflite_model import read_tflite
+from tinyae.train.tflite import read_tflite
 
 
 def _environment() -> jinja2.Environment:
-    from tinyae.train.export import TEMPLATES, c_finalize
+    from tinyae.train.render import TEMPLATES, c_finalize
 
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -145,7 +145,7 @@ def _info(low: Lowered, ctx: dict) -> dict:
 def render(tflite_bytes: bytes, banner_command: str, *, layouts: str = "auto") -> tuple[str, str, dict]:
     """Return (model_compiled.h text, model_compiled.c text, info) for the model bytes (`layouts`:
     see _context; only tests pass anything but "auto")."""
-    from tinyae.train.export import banner
+    from tinyae.train.render import banner
 
     low = lower(read_tflite(tflite_bytes))
     sha = hashlib.sha256(tflite_bytes).hexdigest()

@@ -12,9 +12,8 @@ import numpy as np
 
 from tinyae.errors import UserError
 from tinyae.train.compiled import quant
-from tinyae.train.compiled.tflite_model import Graph, Op, Tensor
+from tinyae.train.tflite import SUPPORTED_OPS, Graph, Op, Tensor
 
-SUPPORTED_OPS = ("FULLY_CONNECTED", "LOGISTIC", "TANH", "RESHAPE", "QUANTIZE", "DEQUANTIZE")
 ELEMENTWISE = ("LOGISTIC", "TANH", "QUANTIZE")
 TFLM_HINT = "use the TFLM engine (--engine tflm)"
 # entries of a paired per-channel layer's shift table (2-bit index per channel, tae_kernels.h)

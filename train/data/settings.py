@@ -12,7 +12,7 @@ model's meaning, and a file whose timestamps give another sample rate is refused
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tinyae.errors import UserError
 from tinyae.train.data.columns import match_channels
@@ -20,9 +20,6 @@ from tinyae.train.data.csv_source import AUTO, OFF, ProgressFactory, Series, _pi
 from tinyae.train.data.labels import LabelMeaning
 from tinyae.train.data.table import CsvReader
 from tinyae.train.data.timestamps import RATE_TOLERANCE, UNITS, fmt_hz
-
-if TYPE_CHECKING:
-    from tinyae.train.manifest import Manifest
 
 
 def data_section(cfg: Any, splits: Any, prep: Any, outliers: Any) -> dict:
@@ -71,7 +68,7 @@ def _meaning(label: dict | None) -> LabelMeaning | None:
 
 def load_for_model(
     path: str,
-    manifest: Manifest,
+    manifest: dict[str, Any],
     *,
     channels: Sequence[str] | None = None,
     timestamp: str | None = None,
@@ -80,11 +77,13 @@ def load_for_model(
 ) -> tuple[list[Series], list[str]]:
     """The series of a CSV read with the model's data settings, and notes for the user.
 
+    manifest: the model's manifest in its JSON layout (Manifest.to_dict()): `window` and `data` are read.
+
     channels: the file's columns for the model's channels, in the model's order (when the file names
     them differently); timestamp / label: the file's timestamp and label columns ("none" for none).
     """
-    want = list(manifest.window.channel_names)
-    d = manifest.to_dict()["data"]
+    want = list(manifest["window"]["channel_names"])
+    d = manifest["data"]
     reader = CsvReader(path)  # the header only
     names = reader.names
     ts_cfg = d.get("timestamp") or {}
@@ -151,7 +150,7 @@ def load_for_model(
         normal=None,
         progress=progress,
     ).values()
-    model_hz = manifest.window.sample_rate_hz
+    model_hz = manifest["window"]["sample_rate_hz"]
     file_hz = series[0].sample_rate_hz if series else None
     if file_hz and model_hz and abs(file_hz - model_hz) > RATE_TOLERANCE * model_hz:
         raise UserError(

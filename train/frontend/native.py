@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from tinyae import hostbuild
+from tinyae.train.frontend.cdefs import frontend_defines
 from tinyae.train.frontend.spec import FrontendSpec
+from tinyae.train.render import render
 
 CORE_SRC = hostbuild.CORE_DIR / "src"
 HEADER_DIR = hostbuild.HOST_BUILD_DIR / "frontend"
@@ -23,7 +25,6 @@ BANNER = (
 def header_dir(spec: FrontendSpec) -> Path:
     """A directory holding a model_config.h with only this spec's front-end block (the same template
     block the model's model_config.h includes), for tae_frontend.c's host build."""
-    from tinyae.train.export import frontend_defines, render
 
     d = HEADER_DIR / spec.digest()
     d.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tinyae.errors import UserError
-from tinyae.train.search.budget import SearchTarget
+from tinyae.tools.search.budget import SearchTarget
 
 DISAGREE = 0.10  # |estimate / measured - 1| above this is reported as a disagreement
 
@@ -47,7 +47,7 @@ def _check(figure: str, estimate: int, measured: int, how: str) -> dict[str, Any
 def measure(model_dir: Path, manifest: dict, target: SearchTarget, work: Path) -> dict[str, Any]:
     """{'checks': [...], 'measured': {figure: value}, 'notes': [...]} for one finalist."""
     from tinyae.tools.bench.common import have
-    from tinyae.train.search.figures import device_figures
+    from tinyae.tools.search.figures import device_figures
 
     est = device_figures(manifest, target)
     terms = {(fig, term): v for fig, term, v in est["terms"]}

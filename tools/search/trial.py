@@ -63,9 +63,9 @@ _DATA_CACHE: dict[str, Any] = {}
 
 def _data(cfg, job: Job):
     """(Prepared windows, Selection) for the trial's data and window, cached per worker process."""
+    from tinyae.tools.search.data import select
     from tinyae.train import data as datamod
     from tinyae.train.data.splits import prepare_splits
-    from tinyae.train.search.data import select
 
     key = json.dumps([vars(cfg.data), cfg.window.length, cfg.window.hop], sort_keys=True, default=str)
     if key not in _DATA_CACHE:
@@ -102,13 +102,15 @@ def evaluate(job_dict: dict[str, Any], values: dict[str, Any], report: Callable[
 
 
 def _evaluate(job: Job, values: dict[str, Any], report: Callable[[dict], None]) -> dict:
+    from tinyae.tools.search.budget import Budget, SearchTarget
+    from tinyae.tools.search.space import apply_params
     from tinyae.train.config import from_dict
-    from tinyae.train.search.budget import Budget, SearchTarget
-    from tinyae.train.search.space import apply_params
 
     bound_threads(job.cpus)
     import keras
 
+    from tinyae.tools.search.data import corruptions, windows
+    from tinyae.tools.search.figures import device_figures, stand_in
     from tinyae.train import data as datamod
     from tinyae.train import preprocess
     from tinyae.train.boards import choose_weights
@@ -119,8 +121,6 @@ def _evaluate(job: Job, values: dict[str, Any], report: Callable[[dict], None]) 
     from tinyae.train.pipeline import _normalize
     from tinyae.train.quantize import convert, inspect
     from tinyae.train.reference import HostReference
-    from tinyae.train.search.data import corruptions, windows
-    from tinyae.train.search.figures import device_figures, stand_in
 
     base = from_dict(job.base, "the search's base config")
     cfg = apply_params(base, {**job.fixed, **values})

@@ -52,11 +52,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # t
         "--finalists", type=positive_int, default=None, help="best trials checked on the device (default 3)"
     )
     s.add_argument("--quiet", action="store_true", help="no progress view")
+    s.set_defaults(func=run)
     return s
 
 
-def main(args: argparse.Namespace, command: str) -> int:
-    from tinyae.train.search import runner
+def run(args: argparse.Namespace) -> int:
+    command = args.command_line
+    from tinyae.tools.search import runner
 
     p = runner.plan(
         args.config,
@@ -93,7 +95,7 @@ def _say(msg: str) -> None:
 
 
 def trial_config(p, row: dict[str, Any]):
-    from tinyae.train.search.space import apply_params
+    from tinyae.tools.search.space import apply_params
 
     choice = {d.path for d in p.spec.dimensions if d.kind == "choice"}
     values = {k: json.loads(v) if k in choice else v for k, v in row.get("values", {}).items()}
@@ -101,9 +103,9 @@ def trial_config(p, row: dict[str, Any]):
 
 
 def finish(p, rows: list[dict], default: dict, wall: float, k: int) -> int:
-    from tinyae.train.search import finalists as fin
-    from tinyae.train.search import report
-    from tinyae.train.search.data import SELECTION_PROTOCOL
+    from tinyae.tools.search import finalists as fin
+    from tinyae.tools.search import report
+    from tinyae.tools.search.data import SELECTION_PROTOCOL
 
     out = p.out
     for r in rows:  # the values as config values (Ray holds the choices as their JSON text)

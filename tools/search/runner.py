@@ -21,10 +21,10 @@ from typing import Any
 
 from tinyae.errors import UserError
 from tinyae.paths import ROOT
+from tinyae.tools.search.budget import Budget, SearchTarget, parse_budget, resolve_target
+from tinyae.tools.search.space import SearchSpec, apply_params, parse_search
+from tinyae.tools.search.trial import Job
 from tinyae.train import config as configmod
-from tinyae.train.search.budget import Budget, SearchTarget, parse_budget, resolve_target
-from tinyae.train.search.space import SearchSpec, apply_params, parse_search
-from tinyae.train.search.trial import Job
 
 RAY_DIR = "ray"
 EXPERIMENT = "trials"
@@ -124,10 +124,10 @@ def plan(
 def _check_data_and_budget(p: Plan) -> None:
     """Load the data once (its errors are the user's), then refuse a budget below every point."""
     from tinyae.tools.budget.config import load_budgets
+    from tinyae.tools.search.data import select
+    from tinyae.tools.search.figures import lower_bound
     from tinyae.train import data as datamod
     from tinyae.train.frontend import build_spec
-    from tinyae.train.search.data import select
-    from tinyae.train.search.figures import lower_bound
 
     splits = datamod.load_source(p.cfg.data, p.cfg.window.length)
     sel = select(splits, p.cfg.data.source, p.cfg.data.seed, p.longest_window)
@@ -185,7 +185,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 def _trainable(config: dict[str, Any], job: dict[str, Any], choice_paths: list[str]) -> None:
     from ray import tune
 
-    from tinyae.train.search.trial import evaluate
+    from tinyae.tools.search.trial import evaluate
 
     values = {k: json.loads(v) if k in choice_paths else v for k, v in config.items()}
     result = evaluate(job, values, lambda r: tune.report(r))
@@ -231,7 +231,7 @@ def baseline(p: Plan) -> dict[str, Any]:
     """The hand-set default (the config as written) evaluated like a trial, in a Ray worker."""
     import ray
 
-    from tinyae.train.search.trial import evaluate
+    from tinyae.tools.search.trial import evaluate
 
     path = p.out / "baseline.json"
     if path.is_file():
@@ -286,7 +286,7 @@ def run(p: Plan, *, resume: bool, quiet: bool) -> tuple[list[dict[str, Any]], di
             {"cpu": settings.cpus_per_trial},
         )
         if not quiet:
-            from tinyae.train.search.progress import ProgressView
+            from tinyae.tools.search.progress import ProgressView
 
             view = ProgressView(p.trials, settings.metric)
             view.start()

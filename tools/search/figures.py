@@ -2,14 +2,14 @@
 
 The estimator (tools/budget/estimate.py) reads a manifest; a trial has no manifest yet, so it gets a
 stand-in with the keys the estimator and tools/budget/cost.py read. flash and ram are tinyae's share:
-the estimate minus the target's framework figures of budgets.toml (train/search/budget.py).
+the estimate minus the target's framework figures of budgets.toml (tools/search/budget.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tinyae.train.search.budget import SearchTarget
+from tinyae.tools.search.budget import SearchTarget
 
 
 def stand_in(
