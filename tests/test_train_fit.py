@@ -18,6 +18,8 @@ from tinyae.train.config import ModelConfig, TrainConfig
 from tinyae.train.fit import fit
 from tinyae.train.model import build_autoencoder
 
+pytestmark = pytest.mark.training  # every test here trains a model
+
 RNG = np.random.default_rng(0)
 # few noise windows: the network overfits them, so the validation loss turns and early stopping acts
 X_TRAIN = RNG.standard_normal((48, 24)).astype(np.float32)
