@@ -60,15 +60,15 @@ def test_tflm_on_the_emulated_board_is_bit_exact_with_the_host(lib, model, weigh
     assert r["windows_compared"] == r["windows_expected"] > 100
     assert r["input_mismatches"] == 0
     assert r["n_decision_mismatches"] == 0 and r["n_alarm_mismatches"] == 0
-    if lib == "chirale":
-        # Chirale 2.0.0 runs CMSIS-NN's FULLY_CONNECTED, whose requantization rounds a tie differently
-        # from TFLM's reference kernel (the host reference): a rare element is 1 LSB off (3 of 661
-        # windows on one model measured, 2026-12-01); verify reports it. Open: see the issue 17 note.
-        assert r["output_max_abs_lsb"] <= 1, r
-        assert code == (0 if r["output_mismatches"] == 0 else 1)
-    else:
-        assert code == 0 and r["ok"], r
-        assert r["output_mismatches"] == 0 and r["scores_exact_equal"] == r["windows_compared"]
+    # The pinned libraries are older TFLM than the host reference (the tflite_micro nightly): on the
+    # retrained 3-layer model both Chirale 2.0.0 and upstream 90b983c give 3 elements of 661 windows 1 LSB
+    # off (a requantization rounding tie, measured 2026-12-01), every decision equal; verify reports it
+    # (exit 1). The default and sigmoid models stay bit-exact. Open: README "Which TFLM each board env uses".
+    assert r["output_max_abs_lsb"] <= 1, r
+    assert code == (0 if r["output_mismatches"] == 0 else 1)
+    if model != "deep":
+        assert code == 0 and r["ok"] and r["output_mismatches"] == 0, r
+        assert r["scores_exact_equal"] == r["windows_compared"]
 
 
 def test_per_channel_weights_do_not_build_for_the_nano33ble_library(lane_model, tmp_path):

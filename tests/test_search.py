@@ -239,6 +239,7 @@ def _ray_processes(marker: str) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.emulator  # the finalists are measured on the emulated board
 @pytest.mark.training
 @pytest.mark.timeout(1800)  # Ray start-up and several trainings, above the global 900 s
 def test_small_search_on_ray(tmp_path, capsys, monkeypatch):
