@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from tinyae.args import positive_int
+from tinyae.args import non_negative_int, positive_int
 from tinyae.errors import UserError
 
 
@@ -49,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # t
     )
     s.add_argument("--resume", action="store_true", help="continue the interrupted search in --out")
     s.add_argument(
-        "--finalists", type=positive_int, default=None, help="best trials checked on the device (default 3)"
+        "--finalists", type=non_negative_int, default=None, help="best trials checked on the device (default 3; 0: none)"
     )
     s.add_argument("--quiet", action="store_true", help="no progress view")
     s.set_defaults(func=run)
