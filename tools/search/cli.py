@@ -49,7 +49,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # t
     )
     s.add_argument("--resume", action="store_true", help="continue the interrupted search in --out")
     s.add_argument(
-        "--finalists", type=non_negative_int, default=None, help="best trials checked on the device (default 3; 0: none)"
+        "--finalists",
+        type=non_negative_int,
+        default=None,
+        help="best trials checked on the device (default 3, 0: none)",
     )
     s.add_argument("--quiet", action="store_true", help="no progress view")
     s.set_defaults(func=run)
