@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from tinyae.paths import THIRD_PARTY
 from tinyae.train.boards import TFLM_LIBRARIES
 
 ROOT = Path(__file__).resolve().parent.parent
-THIRD_PARTY = Path(os.environ.get("TAE_THIRD_PARTY") or ROOT.parent / "shared" / "third_party").resolve()
 LIBRARY_DIRS = {
     "chirale": "Chirale_TensorFLowLite-2.0.0",
     "esp32": "TensorFlowLite_ESP32-1.0.0",

@@ -15,12 +15,12 @@ library on the emulated Cortex-M4F next to the compiled engine.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from tinyae.errors import UserError
-from tinyae.tools.bench.common import ROOT, TINYAE, command_text, run
+from tinyae.paths import THIRD_PARTY
+from tinyae.tools.bench.common import TINYAE, command_text, run
 from tinyae.tools.bench.models import QUALITY, ModelSpec, TrainedModel, train
 
 PER_CHANNEL = ("quantize.weights=per_channel", "quantize.targets=mps2_an386")
@@ -29,7 +29,6 @@ LIBRARIES = {
     "chirale": "Chirale_TensorFLowLite 2.0.0 (nano33ble), CMSIS-NN kernels",
     "upstream": "upstream tflite-micro 90b983c, reference kernels",
 }
-THIRD_PARTY = Path(os.environ.get("TAE_THIRD_PARTY") or ROOT.parent / "shared" / "third_party")
 SOURCES = {"chirale": "Chirale_TensorFLowLite-2.0.0", "upstream": "tflite-micro-90b983c"}
 
 

@@ -29,10 +29,9 @@ from tinyae.tools.bench import (
     skab_bench,
     streaming,
 )
-from tinyae.tools.bench.common import ROOT, TINYAE, Timing, command_text, have, machine, rel, run
+from tinyae.tools.bench.common import DATASETS, ROOT, TINYAE, Timing, command_text, have, machine, rel, run
 
 WORK = ROOT / "build" / "bench"
-DATASETS = ROOT.parent / "shared" / "datasets"  # real benchmarks kept outside the repository (SKAB)
 TRAIN_REPEATS = 3  # the default experiment is trained this many times (timings + reproducibility)
 
 

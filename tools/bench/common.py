@@ -23,6 +23,9 @@ from tinyae.paths import ROOT
 
 PY = ".venv/bin/python"  # how commands are written in the results (run from the repository root)
 TINYAE = ".venv/bin/tinyae"  # the `tinyae` command the venv installs
+# real public recordings kept outside the repository (../shared/datasets, see its README)
+DATASETS = ROOT.parent / "shared" / "datasets"
+SKAB_DATA = DATASETS / "skab" / "data"
 
 
 def machine() -> dict:

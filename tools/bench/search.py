@@ -28,19 +28,9 @@ from pathlib import Path
 import tomli_w
 
 from tinyae.errors import run_cli
-from tinyae.tools.bench.common import PY, ROOT, command_text, machine, rel
+from tinyae.tools.bench.common import PY, ROOT, SKAB_DATA, command_text, machine, rel
+from tinyae.tools.bench.skab_data import CHANNELS as SKAB_CHANNELS
 
-SKAB = ROOT.parent / "shared" / "datasets" / "skab" / "data"
-SKAB_CHANNELS = (
-    "Accelerometer1RMS",
-    "Accelerometer2RMS",
-    "Current",
-    "Pressure",
-    "Temperature",
-    "Thermocouple",
-    "Voltage",
-    "Volume Flow RateRMS",
-)
 BUDGETS = {
     "Nano 33 BLE": "flash=48k,ram=16k,instructions=200k",
     "4x smaller": "flash=12k,ram=4k,instructions=50k",
@@ -120,9 +110,9 @@ def _search(
 def measure(out: Path, work: Path, trials: int, say, scaling_from: Path | None = None) -> dict:
     res: dict = {"machine": machine(), "trials": trials, "target": TARGET, "budgets": BUDGETS, "cases": []}
     configs = {"synthetic": ROOT / "configs" / "default.toml"}
-    skab = skab_config(SKAB, work / "skab.toml")
+    skab = skab_config(SKAB_DATA, work / "skab.toml")
     if skab is None:
-        res["left_out"] = f"SKAB: {SKAB} not found (the synthetic data only)"
+        res["left_out"] = f"SKAB: {SKAB_DATA} not found (the synthetic data only)"
         say(res["left_out"])
     else:
         configs["skab"] = skab

@@ -50,10 +50,10 @@ import numpy as np
 
 from tinyae.errors import UserError, run_cli
 from tinyae.tools.bench import skab_data
-from tinyae.tools.bench.common import ROOT, TINYAE, command_text, rel
+from tinyae.tools.bench.common import ROOT, SKAB_DATA, TINYAE, command_text, rel
 
 CONFIG = "configs/skab.toml"
-DATA_DIR = ROOT.parent / "shared" / "datasets" / "skab" / "data"
+DATA_DIR = SKAB_DATA
 TRAIN_ROWS = 400  # SKAB's protocol: the first 400 rows of each file train
 VAL_ROWS = 80  # of those, the last 80 validate (early stopping)
 FREE_VAL_FRACTION = 0.2

@@ -24,10 +24,10 @@ import numpy as np
 
 from tinyae.errors import UserError
 from tinyae.tools.bench import models
-from tinyae.tools.bench.common import ROOT, md_table, rel
+from tinyae.tools.bench.common import ROOT, SKAB_DATA, md_table, rel
 from tinyae.train.manifest import Manifest
 
-SKAB_DIR = ROOT.parent / "shared" / "datasets" / "skab" / "data"
+SKAB_DIR = SKAB_DATA
 TRAIN_ROWS = 400  # the published protocol: each file's first 400 rows are its training part
 WINDOW = 20  # rows (SKAB is sampled at about 1 Hz); hop 1: one window ends on every row
 WINDOWS_PER_PHASE = (TRAIN_ROWS - WINDOW + 1) // 2  # two phases inside the first 400 rows: 190
