@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import lanes
 import pytest
+from hypothesis import settings
 
 pytest_plugins = ["pytester"]  # tests/test_lanes.py runs pytest on small test files
+
+# Property tests draw the same cases on every run (derandomized, no example database), so a landing
+# never fails at random. `make explore` (TAE_HYPOTHESIS=explore) draws new cases and keeps what it
+# finds in .hypothesis/; a case it finds becomes an explicit @example in the test.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("TAE_HYPOTHESIS", "ci"))
 
 ROOT = Path(__file__).resolve().parent.parent
 
