@@ -182,6 +182,7 @@ RULE_CASES = {
 }  # fmt: skip
 ADVICE_CASES = {
     "_kl_drowns_reconstruction": (["model.variant='vae'", "model.kl_weight=0.5"], "model.kl_weight = 0.5"),
+    "_representative_set": (["quantize.representative_windows=8"], "fewer than one training batch"),
     "_screen_off": (["normalization.outlier_iqr=0", "normalization.outliers='refuse'"], "screen is off"),
 }
 

@@ -139,7 +139,7 @@ def test_bad_layouts_are_one_sentence(tmp_path):
     clash = {**d, "file_labels": {**d["file_labels"], f"{tmp_path}/recordings/*/u1.csv": "normal"}}
     with pytest.raises(UserError, match=r"matches data.file_labels entries with different labels"):
         prepare(clash, 64, 32)
-    with pytest.raises(UserError, match="should be a dict"):
+    with pytest.raises(UserError, match="should be a table of path = label"):
         config.load(None, ["data.file_labels=3"])
     with pytest.raises(UserError, match=r"data.val_fraction"):
         config.load(None, ["data.val_fraction=0.7", "data.test_fraction=0.4"])
