@@ -157,7 +157,7 @@ def test_label_meaning_is_said_or_printed():
     assert named.is_normal("Normal") and "assumed from the class name" in named.text
     with pytest.raises(UserError, match=r"pass normal=.* naming the normal"):
         label_meaning(["ok", "broken"], None, "x")
-    with pytest.raises(UserError, match="normal class 'fine' does not occur"):
+    with pytest.raises(UserError, match=r"normal class 'fine' \(data.normal\) does not occur"):
         label_meaning(["ok", "broken"], ["fine"], "x")
 
 
@@ -209,5 +209,5 @@ def test_a_file_holding_only_the_fault_class_is_fine_when_another_holds_the_norm
         p.write_text("\n".join(rows) + "\n")
     s_ok, s_bad = load_csv([ok, bad], label="state", normal="ok")
     assert not s_ok.labels.any() and s_bad.labels.all() and set(s_bad.classes) == {"fault"}
-    with pytest.raises(UserError, match="normal class 'fine' does not occur"):
+    with pytest.raises(UserError, match=r"normal class 'fine' \(data.normal\) does not occur"):
         load_csv([ok, bad], label="state", normal="fine")

@@ -59,7 +59,7 @@ def _require_rate(splits, source: str) -> None:  # type: ignore[no-untyped-def]
     """A file-based source must give a sample rate (timestamps or data.sample_rate_hz)."""
     if splits.sample_rate_hz and splits.sample_rate_hz > 0:
         return
-    if source.strip().lower() in ("csv", "ucr"):
+    if source.strip().lower() in ("csv", "ucr", "edgeimpulse"):
         raise UserError(
             f"{splits.name} gives no sample rate (no timestamp column and data.sample_rate_hz unset); "
             "set data.sample_rate_hz (e.g. 100) or name the timestamp column with data.timestamp"

@@ -246,7 +246,7 @@ def load_source(
         val_fraction = float(cfg["val_fraction"])
     if cfg["test_fraction"] is not None:
         test_fraction = float(cfg["test_fraction"])
-    if src == "csv":
+    if src in ("csv", "edgeimpulse"):  # Edge Impulse files are also read where CSV files are expected
         return csv_splits(cfg, window_length, progress=progress)
     if src == "ucr":
         paths = cfg["paths"] or []

@@ -56,7 +56,8 @@ def label_meaning(values: Iterable[str], normal: Sequence[str] | str | None, whe
         missing = [w for w in wanted if canon(w) not in have]
         if missing:
             raise UserError(
-                f"normal class {missing[0]!r} does not occur in {where}; its classes are {_show(present)}"
+                f"normal class {missing[0]!r} (data.normal) does not occur in {where}; its classes are "
+                f"{_show(present)}: fix data.normal"
             )
         keep = {canon(w) for w in wanted}
         others = [p for p in present if canon(p) not in keep]

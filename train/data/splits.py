@@ -169,6 +169,11 @@ def prepare_splits(splits: DatasetSplits, length: int, hop: int, label_rule: str
     refusal = training_labels_refusal(meaning, d1, len(train), flipped, splits.name)
     if refusal:
         raise UserError(refusal)
+    if len(train) == 0 and d1 and meaning:
+        raise UserError(
+            f'no training window of {splits.name} is normal under "{meaning.get("meaning", "")}": all {d1} '
+            "contain samples of another class; check data.normal"
+        )
     if len(train) == 0:
         raise UserError(
             f"{splits.name} gives no normal training window of length {length}; "
