@@ -268,7 +268,7 @@ def test_a_repeated_daylight_saving_hour_is_named_with_what_to_do(tmp_path):
     # the same instants with their UTC offset are one regular series
     from datetime import timedelta, timezone
 
-    utc = datetime(2024, 10, 27, 0, tzinfo=timezone.utc)
+    utc = datetime(2024, 10, 27, 0, tzinfo=UTC)
     zone = [timezone(timedelta(hours=2)), timezone(timedelta(hours=1))]  # CEST, then CET from 01:00 UTC
     stamps = [(utc + timedelta(seconds=i)).astimezone(zone[i >= 3600]).isoformat() for i in range(7200)]
     rows = ["time,x"] + [f"{t},{i % 7}" for i, t in enumerate(stamps)]
