@@ -61,7 +61,7 @@ def test_named_classes_need_a_normal_selector(tmp_path):
     (s,) = load_csv(p, label="state", normal=["idle", "run"])
     assert s.labels.tolist() == [0, 0, 1, 0]
     assert list(s.classes) == ["idle", "run", "fault", "idle"]
-    with pytest.raises(UserError, match="'walk' \\(data.normal\\) does not occur"):
+    with pytest.raises(UserError, match=r"'walk' \(data.normal\) does not occur"):
         load_csv(p, label="state", normal="walk")
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from tinyae.errors import UserError
 from tinyae.train.data.csv_source import Series, expand_paths, load_csv_groups
 from tinyae.train.data.edgeimpulse import category
+from tinyae.train.data.labels import training_labels_refusal
 from tinyae.train.data.splits import DatasetSplits, check_lengths, split_series
 
 
@@ -67,12 +68,6 @@ def csv_splits(cfg: dict[str, Any], window_length: int, *, progress=None) -> Dat
         progress=progress,
     )
     fit_series = loaded["train"]
-    for s in fit_series:
-        if s.meta.get("file_label") is not None and s.labels is not None and s.labels.all():
-            raise UserError(
-                f"{s.source} is labelled {s.meta['file_label']!r}, an anomaly, but it is a training file; "
-                "training uses normal recordings only: move it to data.test"
-            )
     whole: list[Series] = []
     if edge and not test:  # a folder of class-named files: the anomalous ones test whole
         whole = [
@@ -81,10 +76,23 @@ def csv_splits(cfg: dict[str, Any], window_length: int, *, progress=None) -> Dat
             if s.meta.get("file_label") is not None and s.labels is not None and s.labels.all()
         ]
         fit_series = [s for s in fit_series if s not in whole]
+        moved = sum(len(s) for s in whole)
+        meaning = (whole or fit_series)[0].meta.get("labels") or {}
+        refusal = training_labels_refusal(
+            meaning, moved, sum(len(s) for s in fit_series), moved, ", ".join(paths[:3]), "samples"
+        )
+        if refusal:
+            raise UserError(refusal)
         if not fit_series:
             raise UserError(
                 f"every file of {', '.join(paths[:3])} is labelled anomalous; name the normal class(es) with "
                 "data.normal"
+            )
+    for s in fit_series:
+        if s.meta.get("file_label") is not None and s.labels is not None and s.labels.all():
+            raise UserError(
+                f"{s.source} is labelled {s.meta['file_label']!r}, an anomaly, but it is a training file; "
+                "training uses normal recordings only: move it to data.test"
             )
     check_lengths(fit_series + loaded.get("test", []) + whole, window_length)
     if test:

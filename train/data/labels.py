@@ -107,7 +107,9 @@ def labels_from_classes(
     return to_labels(codes, list(index), label_meaning(index, normal, where))
 
 
-def training_labels_refusal(meaning: dict, anomalous: int, normal: int, throughout: int, where: str) -> str:
+def training_labels_refusal(
+    meaning: dict, anomalous: int, normal: int, throughout: int, where: str, unit: str = "windows"
+) -> str:
     """The sentence refusing training data whose windows are mostly anomalous under an *assumed* reading
     of the labels (empty when the reading was said with data.normal, or most windows are normal).
 
@@ -119,16 +121,17 @@ def training_labels_refusal(meaning: dict, anomalous: int, normal: int, througho
         return ""
     total = anomalous + normal
     head = (
-        f"{anomalous} of {total} training windows of {where} contain samples labelled anomalous under "
+        f"{anomalous} of {total} training {unit} of {where} {'contain samples ' if unit == 'windows' else 'are '}"
+        "labelled anomalous under "
         f'"{meaning.get("meaning", "")}"'
     )
     if sorted(meaning.get("normal", [])) == [canon("0")]:
         return (
-            f"{head}: if 1 means normal set data.normal = 1 ({throughout} windows would train); if 0 does, "
-            f"set data.normal = 0 to train on the {normal} normal windows only, or train on normal recordings "
+            f"{head}: if 1 means normal set data.normal = 1 ({throughout} {unit} would train); if 0 does, "
+            f"set data.normal = 0 to train on the {normal} normal {unit} only, or train on normal recordings "
             "(CSV: move the faulty ones to data.test)"
         )
     return (
         f"{head}: name the normal class(es) with data.normal (set data.normal to the assumed class to "
-        f"train on the {normal} normal windows only), or train on normal recordings"
+        f"train on the {normal} normal {unit} only), or train on normal recordings"
     )

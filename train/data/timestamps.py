@@ -265,7 +265,8 @@ def rate_from_timestamps(
         shift = _dst_shift(float(steps[i - 1]), typical)
         if shift:
             raise UserError(
-                f"{path} row {lines[i]}: timestamp column '{col.name}' goes back {'one hour' if shift == 3600 else 'half an hour'} after row "
+                f"{path} row {lines[i]}: timestamp column '{col.name}' goes back "
+                f"{'one hour' if shift == 3600 else 'half an hour'} after row "
                 f"{lines[i - 1]}: a daylight-saving change (the clock set back) in local-time timestamps, "
                 "which repeat that hour; write the timestamps in UTC or with their UTC offset (e.g. "
                 "2024-10-27T02:30:00+01:00), or parse the offset with data.timestamp_format and %z"
