@@ -117,7 +117,7 @@ def test_bad_input_is_a_user_error(tmp_path, content, kwargs, pattern):
 def test_missing_file_and_directory(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         load_csv(tmp_path / "nope.csv")
-    with pytest.raises(UserError, match="is a directory"):
+    with pytest.raises(UserError, match=r"is a folder without \.csv"):
         load_csv(tmp_path)
     with pytest.raises(UserError, match="no file matches"):
         load_csv(str(tmp_path / "*.csv"))

@@ -221,7 +221,7 @@ def read_data(cfg: Config, show_progress: bool) -> DataStage:
     if len(prep.train) < 2 or len(prep.val) < 1:
         raise UserError(
             f"only {len(prep.train)} training and {len(prep.val)} validation windows of "
-            f"{cfg.window.length} samples; provide a longer normal recording or a shorter window"
+            f"{cfg.window.length} samples; provide a longer normal recording or lower window.length"
         )
     labels = None if prep.test_labels is None else np.asarray(prep.test_labels, np.int8)
     return DataStage(splits, outliers, prep, labels, data_section(cfg.data, splits, prep, outliers))

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from tinyae.errors import UserError
-from tinyae.train.config import CHOICES, Config, _coerce, from_dict
+from tinyae.train.config import CHOICES, Config, _coerce, from_dict, problem, schema
 
 DEFAULT_SPACE: dict[str, dict[str, Any]] = {
     "window": {"length": [32, 64, 128], "hop_ratio": [0.25, 0.5]},
@@ -151,6 +151,10 @@ def _check_value(path: str, value: Any, current: Any) -> Any:
         raise UserError(
             f"[search.space] {path} = {value!r} is not one of {', '.join(allowed)}; fix that value"
         )
+    known = schema().get(path)  # the config key's own bounds (search-only keys such as hop_ratio aside)
+    wrong = problem(known, coerced) if known is not None else None
+    if wrong:
+        raise UserError(f"[search.space] {path} = {value!r} {wrong}; fix that value")
     return coerced
 
 

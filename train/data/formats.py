@@ -31,12 +31,13 @@ MAGIC: tuple[tuple[bytes, str, str], ...] = (
     (b"\x89PNG", "a PNG image", "pass sensor time series as CSV"),
     (b"\xff\xd8\xff", "a JPEG image", "pass sensor time series as CSV"),
 )
+UEA_TS = "a UEA/sktime .ts file"
 TEXT_STARTS: tuple[tuple[str, str, str], ...] = (
     ("<?xml", "an XML document", EXPORT),
     ("<!doctype html", "an HTML page", "download the data file itself, not the page"),
     ("<html", "an HTML page", "download the data file itself, not the page"),
     ("@relation", "an ARFF (Weka) file", EXPORT),
-    ("@problemname", "a UEA/sktime .ts file", 'read it with data.source = "ucr"'),
+    ("@problemname", UEA_TS, 'read it with data.source = "ucr"'),
 )
 
 

@@ -89,7 +89,7 @@ def split_series(
     if usable <= 0:
         raise UserError(
             f"{series.source} has {n} samples, too short to split with gaps of {gap} samples; "
-            "use a shorter window or a longer recording"
+            "lower window.length or use a longer recording"
         )
     n_test = round(usable * test_fraction)
     n_val = round(usable * val_fraction)
@@ -118,7 +118,7 @@ def check_lengths(series: Sequence[Series], length: int) -> None:
         if len(s) < length:
             raise UserError(
                 f"{s.source} has {len(s)} samples, shorter than one window ({length}); "
-                "use a shorter window or a longer recording"
+                "lower window.length or use a longer recording"
             )
 
 
