@@ -21,8 +21,9 @@ def ucr_file(path: Path, normal_label: str, anomalous_label: str, n_normal: int,
     """A UCR file (label, values...) of sine cases (normal) and spiky cases (anomalous), interleaved."""
     rng = np.random.default_rng(0)
     rows = []
-    for i in range(n_normal + n_anomalous):
-        anomalous = i % (n_normal + n_anomalous) < n_anomalous
+    n = n_normal + n_anomalous
+    for i in range(n):
+        anomalous = (i * n_anomalous) // n != ((i + 1) * n_anomalous) // n  # spread evenly
         x = np.sin(np.linspace(0, 6, 96) + rng.uniform(0, 1)) + 0.05 * rng.standard_normal(96)
         if anomalous:
             x[40:50] += 3.0
@@ -49,8 +50,9 @@ def test_ucr_labels_in_the_other_convention_are_refused_naming_data_normal(tmp_p
     prep = prepare(ucr_cfg(p, "data.normal=1"), 32, 32)
     # the anomalous (label 0) cases of the training part are counted in windows, not silently filtered
     train_cases = 90 - round(90 * 0.2)  # the rest is the test part
-    n_anomalous_train = sum(1 for i in range(train_cases) if i < 30)
+    n_anomalous_train = sum((i * 30) // 90 != ((i + 1) * 30) // 90 for i in range(train_cases))
     assert prep.dropped[0] == n_anomalous_train * 3  # 3 windows of 32 per 96-sample case
+    assert prep.test_labels is not None and 0 < prep.test_labels.sum() < len(prep.test_labels)
     # the conventional file (0 = normal, the majority) needs no setting
     q = ucr_file(tmp_path / "ok.tsv", "0", "1", 60, 30)
     assert len(prepare(ucr_cfg(q), 32, 32).train) > 0

@@ -255,7 +255,7 @@ class ModelConfig:
         metadata=bounds(
             ge=0,
             le=1,
-            what="of the KL term against the reconstruction error",
+            what="the weight of the KL term against the reconstruction error",
             applies=("model.variant", ("vae",)),
         ),
     )
