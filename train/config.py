@@ -32,8 +32,13 @@ DATASET_SOURCES = ("synthetic", "basicmotions", "daphnet", "internalbleeding")
 FILE_SOURCES = ("csv", "ucr", "edgeimpulse")
 SOURCES = (*DATASET_SOURCES[:1], *FILE_SOURCES, *DATASET_SOURCES[1:])
 THRESHOLD_METHODS = ("percentile", "mean_std", "target_fpr", "best_f1")
+# the feature front-end's vocabulary and limits (train/frontend/spec.py takes them from here)
 FRONTEND_KINDS = ("raw", "spectral", "stats")
 FRONTEND_STATS = ("mean", "rms", "std", "p2p", "crest", "skew", "kurtosis", "zcr")
+FRONTEND_WINDOWS = ("hann", "hamming", "rect")
+FRONTEND_SPECTRA = ("power", "magnitude")
+FFT_MIN, FFT_MAX = 4, 4096  # band edges are uint16 in the C tables
+F32_TINY = 1.1754943508222875e-38  # the smallest positive normal float32 (tae_fe_logf's domain)
 #: The range an output activation can produce, and the range a normalization maps normal data onto.
 OUTPUT_RANGE = {"linear": None, "sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
 NORMALIZED_RANGE = {"zscore": None, "robust": None, "minmax": (0.0, 1.0)}
@@ -190,20 +195,18 @@ class FrontendConfig:
     # spectral: power of two <= window.length; 0 = the largest that fits
     fft_length: int = field(
         default=0,
-        metadata=bounds(ge=4, le=4096, pow2=True, zero="the largest that fits the window", applies=_SPECTRAL),
+        metadata=bounds(
+            ge=FFT_MIN, le=FFT_MAX, pow2=True, zero="the largest that fits the window", applies=_SPECTRAL
+        ),
     )
-    window_fn: str = field(
-        default="hann", metadata=bounds(choices=("hann", "hamming", "rect"), applies=_SPECTRAL)
-    )
-    spectrum: str = field(default="power", metadata=bounds(choices=("power", "magnitude"), applies=_SPECTRAL))
+    window_fn: str = field(default="hann", metadata=bounds(choices=FRONTEND_WINDOWS, applies=_SPECTRAL))
+    spectrum: str = field(default="power", metadata=bounds(choices=FRONTEND_SPECTRA, applies=_SPECTRAL))
     # natural log of each band, floored at log_floor
     log: bool = field(default=True, metadata=bounds(applies=_SPECTRAL))
     # 0 = per band, from the training windows; else squared/plain sensor units
     log_floor: float = field(
         default=0.0,
-        metadata=bounds(
-            ge=1.1754943508222875e-38, le=1e30, zero="from the training windows", applies=_SPECTRAL
-        ),
+        metadata=bounds(ge=F32_TINY, le=1e30, zero="from the training windows", applies=_SPECTRAL),
     )
     # average the kept FFT bins into this many bands; 0 = one per bin
     bins: int = field(
