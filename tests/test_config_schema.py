@@ -81,7 +81,7 @@ def bad_values(k: Key) -> list[object]:
         return [3, 1.5, True, [1], "x"]
     if origin is list:
         item = typing.get_args(k.type)[0]
-        out: list[object] = [{"a": 1}, True]
+        out: list[object] = [{"a": 1}, True, [True], [[1]]]
         if b.nonempty:
             out.append([])
         if b.choices:
@@ -111,7 +111,7 @@ def context(k: Key) -> list[str]:
     return [f"{other}={toml([allowed[0]]) if other == 'frontend.kinds' else toml(allowed[0])}"]
 
 
-CASES = [(k.path, v) for k in config.schema().values() for v in bad_values(k)]
+KEYS = list(config.schema())
 
 
 def test_every_number_has_bounds():
@@ -134,14 +134,17 @@ def test_the_defaults_are_valid():
         assert config.problem(k, k.default) is None, k.path
 
 
-@pytest.mark.parametrize(("path", "value"), CASES, ids=[f"{p}={toml(v)}" for p, v in CASES])
-def test_every_bad_value_is_refused_in_one_sentence(path, value):
+@pytest.mark.parametrize("path", KEYS)
+def test_every_bad_value_is_refused_in_one_sentence(path):
     k = config.schema()[path]
-    with pytest.raises(UserError) as err:
-        config.load(None, [*context(k), f"{path}={toml(value)}"])
-    text = str(err.value)
-    assert text.startswith(path), text
-    assert "\n" not in text and len(text) < 400, text
+    values = bad_values(k)
+    assert len(values) >= 4, path
+    for value in values:
+        with pytest.raises(UserError) as err:
+            config.load(None, [*context(k), f"{path}={toml(value)}"])
+        text = str(err.value)
+        assert text.startswith(path), (value, text)
+        assert "\n" not in text and len(text) < 400, (value, text)
 
 
 def test_the_bounds_themselves_are_accepted():
