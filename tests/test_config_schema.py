@@ -255,7 +255,9 @@ def test_every_numeric_option_of_the_cli_is_checked():
     assert bare == []
 
 
-@pytest.mark.parametrize("text", ["inf", "1e300", "nan", "-1"])
+@pytest.mark.parametrize(
+    "text", ["inf", "1e300"]
+)  # the cases; the rest: test_option_type_uses_the_schema
 def test_threshold_k_std_is_bounded_like_the_config_key(text, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "tinyae", "threshold", "--model-dir", str(tmp_path), "--method", "mean_std",
