@@ -288,3 +288,14 @@ def test_the_source_names_are_the_data_modules():
 
     assert set(config.DATASET_SOURCES) == set(DATASETS)
     assert set(config.SOURCES) == set(DATASETS) | set(config.FILE_SOURCES)
+
+
+def test_the_search_settings_use_the_same_mechanism():
+    """[search] (tinyae search) declares its keys the same way; every generated bad value is refused."""
+    from tinyae.tools.search.space import Settings, parse_search
+
+    for path, k in config.section_keys(Settings, "search").items():
+        for value in bad_values(k):
+            with pytest.raises(UserError) as err:
+                parse_search({k.name: value}, "test.toml")
+            assert str(err.value).startswith(path) and "\n" not in str(err.value), (value, str(err.value))

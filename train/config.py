@@ -390,16 +390,32 @@ class Key:
 _SCHEMA: dict[str, Key] = {}
 
 
+def section_keys(cls: type, section: str) -> dict[str, Key]:
+    """The keys of one dataclass of settings (a config section, or another command's, e.g. [search])."""
+    hints = typing.get_type_hints(cls)
+    defaults = cls()
+    return {
+        f"{section}.{f.name}": Key(
+            section, f.name, hints[f.name], getattr(defaults, f.name), f.metadata.get("bounds", Bounds())
+        )
+        for f in fields(cls)
+    }
+
+
+def check_section(obj: Any, section: str) -> None:
+    """Refuse, in one sentence, the first field of `obj` (a dataclass of settings) out of its bounds."""
+    for k in section_keys(type(obj), section).values():
+        value = getattr(obj, k.name)
+        p = problem(k, value)
+        if p:
+            raise UserError(f"{k.path} = {value!r} {p}")
+
+
 def schema() -> dict[str, Key]:
     """Every key of the experiment configuration, "section.name" -> Key, in the dataclasses' order."""
     if not _SCHEMA:
-        defaults = Config()
         for sf in fields(Config):
-            obj = getattr(defaults, sf.name)
-            hints = typing.get_type_hints(type(obj))
-            for f in fields(obj):
-                b = f.metadata.get("bounds", Bounds())
-                _SCHEMA[f"{sf.name}.{f.name}"] = Key(sf.name, f.name, hints[f.name], getattr(obj, f.name), b)
+            _SCHEMA.update(section_keys(typing.get_type_hints(Config)[sf.name], sf.name))
     return _SCHEMA
 
 
