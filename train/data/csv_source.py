@@ -15,7 +15,12 @@ Format accepted
 - Channels: the columns named in `channels` (by name or index), or every other column except obvious
   index, counter and id columns, which are left out and named (tinyae.train.data.columns).
 - Every file is its own series (a gap split with gaps="split" makes more): windows never span two.
-  Files loaded together are matched by column name, whatever their column order.
+  Files loaded together are matched by column name, whatever their column order. A folder stands for
+  the data files in it (DATA_SUFFIXES, recursively).
+- Edge Impulse data-acquisition files (JSON or CBOR, tinyae.train.data.edgeimpulse) among the files are
+  recognised by their content and read as what they are: sensors as columns, interval_ms as the rate,
+  their label as the file's label. Any other structured file (other JSON, Parquet, Excel, ...) is
+  named for what it is (tinyae.train.data.formats) instead of being parsed as CSV.
 
 Every problem with the input ends in `UserError` with one sentence saying where and what to do.
 """
