@@ -61,7 +61,7 @@ def test_named_classes_need_a_normal_selector(tmp_path):
     (s,) = load_csv(p, label="state", normal=["idle", "run"])
     assert s.labels.tolist() == [0, 0, 1, 0]
     assert list(s.classes) == ["idle", "run", "fault", "idle"]
-    with pytest.raises(UserError, match="'walk' does not occur"):
+    with pytest.raises(UserError, match=r"'walk' \(data.normal\) does not occur"):
         load_csv(p, label="state", normal="walk")
 
 
@@ -117,7 +117,7 @@ def test_bad_input_is_a_user_error(tmp_path, content, kwargs, pattern):
 def test_missing_file_and_directory(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         load_csv(tmp_path / "nope.csv")
-    with pytest.raises(UserError, match="is a directory"):
+    with pytest.raises(UserError, match=r"is a folder without \.csv"):
         load_csv(tmp_path)
     with pytest.raises(UserError, match="no file matches"):
         load_csv(str(tmp_path / "*.csv"))

@@ -94,7 +94,7 @@ def test_threshold_methods(model_copy, args, check):
         (["--method", "percentile"], "--method percentile needs --percentile"),
         (["--method", "mean_std", "--k-std", "2", "--percentile", "99"], "--percentile does not apply"),
         (["--method", "magic"], "is not one of"),
-        (["--method", "target_fpr", "--target-fpr", "5"], "between 0 and 1"),
+        (["--method", "target_fpr", "--target-fpr", "5"], "above 0 and below 1"),
     ],
 )
 def test_threshold_mistakes_are_one_sentence(model_copy, args, needle):

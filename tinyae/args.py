@@ -43,6 +43,17 @@ def positive_float(text: str) -> float:
     return v
 
 
+F32_MAX = 3.4028234663852886e38
+
+
+def positive_float32(text: str) -> float:
+    """A number > 0 that float32 holds (a constant the device stores: a threshold)."""
+    v = positive_float(text)
+    if v > F32_MAX:
+        raise argparse.ArgumentTypeError(f"{v:g} does not fit a float32 (at most {F32_MAX:.4g})")
+    return v
+
+
 def port_number(text: str) -> int:
     """A TCP port, 1..65535."""
     v = int(_number(text, int))

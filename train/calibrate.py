@@ -88,6 +88,11 @@ def calibrate(
         best = int(np.argmax(f1))
         value = float(cand[best])
         params = {"f1": float(f1[best]), "windows": len(cand)}
+    if not (math.isfinite(value) and abs(value) <= float(np.finfo(np.float32).max)):
+        raise UserError(
+            f"the {cfg.method} threshold comes to {value:g}, which the device's float32 cannot hold "
+            f"({', '.join(f'{k} {v:g}' for k, v in params.items())}); lower threshold.factor or threshold.k_std"
+        )
     warn = small_set_warning(cfg.method, len(s), cfg.percentile, cfg.k_std, cfg.target_fpr)
     return Threshold(
         value=float(np.float32(value)), method=cfg.method, params=params, warnings=[warn] if warn else []

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tinyae.args import positive_float, positive_int
+from tinyae.args import positive_float32
+from tinyae.train.config import option_type
 
 DEFAULT_MODEL_DIR = Path("build/model")
 
@@ -39,13 +40,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     _model_dir(t)
     t.add_argument("--method", required=True, help="percentile | mean_std | target_fpr | best_f1 | value")
     t.add_argument(
-        "--percentile", type=positive_float, help="percentile: of the normal validation scores (0-100]"
-    )
-    t.add_argument("--k-std", type=float, help="mean_std: mean + K standard deviations")
+        "--percentile", type=option_type("threshold.percentile"),
+        help="percentile: of the normal validation scores (0-100]",
+    )  # fmt: skip
     t.add_argument(
-        "--target-fpr", type=positive_float, help="target_fpr: highest false-alarm rate on validation"
+        "--k-std", type=option_type("threshold.k_std"), help="mean_std: mean + K standard deviations"
     )
-    t.add_argument("--value", type=positive_float, help="value: this threshold, as is")
+    t.add_argument(
+        "--target-fpr", type=option_type("threshold.target_fpr"),
+        help="target_fpr: highest false-alarm rate on validation",
+    )  # fmt: skip
+    t.add_argument("--value", type=positive_float32, help="value: this threshold, as is")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_threshold)
 
@@ -60,7 +65,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     _model_dir(c)
     c.add_argument("--csv", required=True, help="a recording of the machine in normal operation")
     c.add_argument(
-        "--windows", type=positive_int, default=None, metavar="N",
+        "--windows", type=option_type("calibration.windows"), default=None, metavar="N",
         help="windows per phase (default: the model's calibration.windows)",
     )  # fmt: skip
     c.add_argument(

@@ -32,6 +32,7 @@ from tinyae.train import manifest as mf
 from tinyae.train import preprocess
 from tinyae.train.calibrate import calibrate
 from tinyae.train.config import Config
+from tinyae.train.config import warnings as config_warnings
 from tinyae.train.frontend import FrontendSpec, build_spec, extractor
 from tinyae.train.frontend.fit import check_features, fit_log_floor
 from tinyae.train.manifest import Manifest
@@ -58,7 +59,7 @@ def _require_rate(splits, source: str) -> None:  # type: ignore[no-untyped-def]
     """A file-based source must give a sample rate (timestamps or data.sample_rate_hz)."""
     if splits.sample_rate_hz and splits.sample_rate_hz > 0:
         return
-    if source.strip().lower() in ("csv", "ucr"):
+    if source.strip().lower() in ("csv", "ucr", "edgeimpulse"):
         raise UserError(
             f"{splits.name} gives no sample rate (no timestamp column and data.sample_rate_hz unset); "
             "set data.sample_rate_hz (e.g. 100) or name the timestamp column with data.timestamp"
@@ -178,6 +179,8 @@ def run(
     from tinyae.train.inputs import built_from
 
     inputs = built_from(cfg, config_file)  # before anything runs: what this model is built from
+    for w in config_warnings(cfg):
+        _warn(w)
     out_dir.mkdir(parents=True, exist_ok=True)
     t = Timings()
     tick = time.perf_counter()
@@ -212,12 +215,13 @@ def read_data(cfg: Config, show_progress: bool) -> DataStage:
     with file_progress(show_progress) as reading:
         splits = datamod.load_source(cfg.data, cfg.window.length, progress=reading)
     _require_rate(splits, cfg.data.source)
-    splits, outliers = screen(splits, cfg.normalization.outlier_iqr, cfg.normalization.outliers)
+    n = cfg.normalization
+    splits, outliers = screen(splits, n.outlier_iqr, n.outliers, cfg.window.length, cfg.window.hop)
     prep = prepare_splits(splits, cfg.window.length, cfg.window.hop)
     if len(prep.train) < 2 or len(prep.val) < 1:
         raise UserError(
             f"only {len(prep.train)} training and {len(prep.val)} validation windows of "
-            f"{cfg.window.length} samples; provide a longer normal recording or a shorter window"
+            f"{cfg.window.length} samples; provide a longer normal recording or lower window.length"
         )
     labels = None if prep.test_labels is None else np.asarray(prep.test_labels, np.int8)
     return DataStage(splits, outliers, prep, labels, data_section(cfg.data, splits, prep, outliers))
@@ -467,7 +471,7 @@ def build_manifest(
         compiled=mf.section(mf.Compiled, compiled, "compiled"),
         training=mf.section(mf.Training, fm.history.to_dict(), "training"),
         metrics=mf.section(mf.Metrics, _metrics(cfg, data, fm, q, sc), "metrics"),
-        warnings=[w for w in (data.outliers.sentence(), sc.levels_warning) if w],
+        warnings=[w for w in (*config_warnings(cfg), data.outliers.sentence(), sc.levels_warning) if w],
     )
 
 
@@ -603,7 +607,7 @@ def _by_fault(labels: np.ndarray, scores: np.ndarray, faults) -> dict:
     faults = np.asarray(faults, dtype=object)
     normal = labels == 0
     out = {}
-    for name in sorted({f for f in faults if f and f != "normal"}):
+    for name in sorted({f for f, lab in zip(faults, labels, strict=True) if f and lab}):  # anomalous classes
         sel = normal | (faults == name)
         out[name] = round(roc_auc(labels[sel], scores[sel]), 4)
     return out

@@ -27,7 +27,7 @@ import tomli_w
 from tinyae.errors import UserError
 from tinyae.train import preprocess
 from tinyae.train.calibrate import Threshold, calibrate
-from tinyae.train.config import THRESHOLD_METHODS, ThresholdConfig
+from tinyae.train.config import THRESHOLD_METHODS, ThresholdConfig, check_value
 from tinyae.train.manifest import Manifest, ThresholdSection, section
 from tinyae.train.metrics import summary
 
@@ -48,18 +48,11 @@ def _config(method: str, percentile, k_std, target_fpr, value) -> ThresholdConfi
     if extra:
         raise UserError(f"--{extra[0].replace('_', '-')} does not apply to --method {method}; leave it out")
     cfg = ThresholdConfig(method=method if method != "value" else "percentile")
-    if percentile is not None:
-        if not 0 < percentile < 100:
-            raise UserError(f"--percentile {percentile} must be between 0 and 100")
-        cfg.percentile = percentile
-    if k_std is not None:
-        cfg.k_std = k_std
-    if target_fpr is not None:
-        if not 0 < target_fpr < 1:
-            raise UserError(f"--target-fpr {target_fpr} must be between 0 and 1 (e.g. 0.01 for 1 %)")
-        cfg.target_fpr = target_fpr
-    if value is not None and not np.isfinite(np.float32(value)):
-        raise UserError(f"--value {value} is not a finite float32; pass a score such as 0.5")
+    for key, v in given.items():  # the config keys' own bounds (tinyae.train.config), named as options
+        if v is not None and key != "value":
+            setattr(cfg, key, check_value(f"threshold.{key}", v, "--" + key.replace("_", "-")))
+    if value is not None and not (np.isfinite(np.float32(value)) and value > 0):
+        raise UserError(f"--value {value} is not a positive finite float32; pass a score such as 0.5")
     return cfg
 
 

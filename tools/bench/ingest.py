@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyae.args import positive_int
 from tinyae.tools.bench.common import ROOT, TINYAE, command_text, rel
 
 SIZE_MB = 200
@@ -124,7 +125,7 @@ def render(s: dict | None) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="tinyae bench ingest", description=__doc__.splitlines()[0])
-    ap.add_argument("--size-mb", type=int, default=SIZE_MB)
+    ap.add_argument("--size-mb", type=positive_int, default=SIZE_MB)
     args = ap.parse_args(argv)
     res = section(False, ROOT / "build" / "bench", size_mb=args.size_mb)
     print("\n".join(render(res)))

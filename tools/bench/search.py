@@ -27,6 +27,7 @@ from pathlib import Path
 
 import tomli_w
 
+from tinyae.args import positive_int
 from tinyae.errors import run_cli
 from tinyae.tools.bench.common import PY, ROOT, SKAB_DATA, command_text, machine, rel
 from tinyae.tools.bench.skab_data import CHANNELS as SKAB_CHANNELS
@@ -264,7 +265,7 @@ def render(res: dict) -> str:
 @run_cli
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="tinyae bench search", description=__doc__.splitlines()[0])
-    p.add_argument("--trials", type=int, default=30)
+    p.add_argument("--trials", type=positive_int, default=30)
     p.add_argument("--out", type=Path, default=ROOT / "bench")
     p.add_argument("--work", type=Path, default=ROOT / "build" / "bench-search")
     p.add_argument(

@@ -16,6 +16,7 @@ import configparser
 import sys
 from pathlib import Path
 
+from tinyae.args import positive_int
 from tinyae.errors import UserError
 
 from .config import Budgets, load_budgets
@@ -60,7 +61,9 @@ def target_for_env(env: str, budgets: Budgets, project_dir: Path | None = None) 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budgets", metavar="FILE", help="budgets file (default: ./budgets.toml)")
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON (for CI)")
-    p.add_argument("--top", type=int, default=10, metavar="N", help="symbols listed by size (default 10)")
+    p.add_argument(
+        "--top", type=positive_int, default=10, metavar="N", help="symbols listed by size (default 10)"
+    )
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -29,6 +29,7 @@ from tinyae.train.calibration import report as rep
 from tinyae.train.calibration.native import NativeCalib
 from tinyae.train.calibration.record import VERDICTS, Record
 from tinyae.train.calibration.spec import CalibSpec, check_crc
+from tinyae.train.config import option_type
 from tinyae.train.manifest import Manifest
 
 EXIT_MISMATCH = 1
@@ -39,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     add_device_args(ap)
     ap.add_argument(
         "--windows",
-        type=int,
+        type=option_type("calibration.windows"),
         metavar="N",
         help="windows per phase (default: the firmware's calibration.windows)",
     )

@@ -15,6 +15,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tinyae.args import non_negative_int, positive_float, positive_int
 from tinyae.errors import UserError
 from tinyae.tools.link import protocol as p
 from tinyae.tools.link.device import (
@@ -55,8 +56,10 @@ def add_device_args(parser: argparse.ArgumentParser) -> None:
         help="with --emulator: the board's non-volatile storage (its calibration record), kept across runs "
         "(default build/emulator/storage)",
     )
-    g.add_argument("--baud", type=int, default=DEFAULT_BAUD, help="baud rate (default %(default)s)")
-    g.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for a reply")
+    g.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD, help="baud rate (default %(default)s)")
+    g.add_argument(
+        "--timeout", type=positive_float, default=DEFAULT_TIMEOUT, help="seconds to wait for a reply"
+    )
     g.add_argument(
         "--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="model artifacts (default build/model)"
     )
@@ -69,7 +72,7 @@ DEFAULT_RETRIES = 2  # a serial line on a desk glitches; recover unless asked no
 def add_retries_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--retries",
-        type=int,
+        type=non_negative_int,
         default=DEFAULT_RETRIES,
         metavar="N",
         help="recover from link faults: stream lost windows again and resume after a device reboot, "

@@ -15,6 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from tinyae.args import positive_float, positive_float32
 from tinyae.errors import UserError
 from tinyae.tools.commands.common import (
     add_device_args,
@@ -37,8 +38,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     ap = sub.add_parser("monitor", help="sensor mode: live scores against the threshold, alarms highlighted")
     add_device_args(ap)
     ap.add_argument("--log", help="log every window's result to FILE.csv or FILE.jsonl")
-    ap.add_argument("--duration", type=float, help="stop after S seconds (default: until Ctrl-C)")
-    ap.add_argument("--threshold", type=float, help="use this threshold on the device for the session")
+    ap.add_argument("--duration", type=positive_float, help="stop after S seconds (default: until Ctrl-C)")
+    ap.add_argument(
+        "--threshold", type=positive_float32, help="use this threshold on the device for the session"
+    )
     ap.set_defaults(func=run)
 
 

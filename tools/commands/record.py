@@ -15,6 +15,7 @@ import json
 import time
 from pathlib import Path
 
+from tinyae.args import positive_float, positive_int
 from tinyae.errors import UserError
 from tinyae.tools.commands.common import (
     add_device_args,
@@ -34,8 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     ap = sub.add_parser("record", help="capture the device's sensor samples to a training-ready CSV")
     add_device_args(ap)
     ap.add_argument("--out", required=True, help="CSV file to write")
-    ap.add_argument("--duration", type=float, help="stop after S seconds")
-    ap.add_argument("--samples", type=int, help="stop after N samples")
+    ap.add_argument("--duration", type=positive_float, help="stop after S seconds")
+    ap.add_argument("--samples", type=positive_int, help="stop after N samples")
     ap.add_argument("--label", help="value of a `label` column on every row (e.g. 0 normal, 1 anomaly)")
     ap.add_argument("--note", help="free text stored in the sidecar FILE.json")
     ap.add_argument("--no-timestamp", action="store_true", help="omit the timestamp column")

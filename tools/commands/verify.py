@@ -32,6 +32,7 @@ import numpy as np
 from rich.console import Group
 from rich.table import Table
 
+from tinyae.args import positive_int
 from tinyae.errors import UserError
 from tinyae.tools.commands.common import (
     Artifacts,
@@ -63,17 +64,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     ap = sub.add_parser("verify", help="compare the device with the host reference, window by window")
     add_device_args(ap)
     add_csv_args(ap, "verify on")
-    ap.add_argument("--max-windows", type=int, metavar="N", help="compare at most N windows (the first ones)")
+    ap.add_argument(
+        "--max-windows", type=positive_int, metavar="N", help="compare at most N windows (the first ones)"
+    )
     ap.add_argument(
         "--every",
-        type=int,
+        type=positive_int,
         default=1,
         metavar="K",
         help="compare every K-th window of each series, each sent on its own (default 1: all)",
     )
     ap.add_argument("--json", metavar="FILE", help="write the report as JSON")
     ap.add_argument("--markdown", metavar="FILE", help="write the report as Markdown")
-    ap.add_argument("--inflight", type=int, default=DEFAULT_INFLIGHT, help=argparse.SUPPRESS)
+    ap.add_argument("--inflight", type=positive_int, default=DEFAULT_INFLIGHT, help=argparse.SUPPRESS)
     add_retries_arg(ap)
     ap.set_defaults(func=run)
 

@@ -49,6 +49,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from tinyae.args import non_negative_int
 from tinyae.errors import UserError, run_cli
 from tinyae.tools.link import protocol as p
 
@@ -359,9 +360,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m tinyae.tools.faultproxy.proxy", description=__doc__.splitlines()[0]
     )
     ap.add_argument("--upstream", required=True, metavar="HOST:PORT", help="the board's socket (emulator)")
-    ap.add_argument("--listen", type=int, default=0, help="local port to listen on (default: a free one)")
+    ap.add_argument(
+        "--listen", type=non_negative_int, default=0, help="local port to listen on (default: a free one)"
+    )
     ap.add_argument("--fault", action="append", default=[], metavar="SPEC", help="KIND@DIR,key=value,...")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the garbage bytes")
+    ap.add_argument("--seed", type=non_negative_int, default=0, help="seed of the garbage bytes")
     args = ap.parse_args(argv)
     host, _, port = args.upstream.rpartition(":")
     faults = [Fault.parse(s) for s in args.fault]

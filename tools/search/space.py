@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from tinyae.errors import UserError
-from tinyae.train.config import CHOICES, Config, _coerce, from_dict
+from tinyae.train.config import CHOICES, Config, _coerce, bounds, check_section, from_dict, problem, schema
 
 DEFAULT_SPACE: dict[str, dict[str, Any]] = {
     "window": {"length": [32, 64, 128], "hop_ratio": [0.25, 0.5]},
@@ -97,15 +97,17 @@ class Dimension:
 
 @dataclass(frozen=True)
 class Settings:
-    metric: str = "roc_auc"
-    trials: int = 30
-    sampler: str = "tpe"
-    seed: int = 0
-    report_every: int = 5
-    grace: int = 2
-    finalists: int = 3
-    cpus_per_trial: int = 1
-    default_space: bool = True
+    """[search]: its keys and their bounds, declared like the experiment config's (tinyae.train.config)."""
+
+    metric: str = field(default="roc_auc", metadata=bounds(choices=METRICS))
+    trials: int = field(default=30, metadata=bounds(ge=1, le=100_000))
+    sampler: str = field(default="tpe", metadata=bounds(choices=SAMPLERS))
+    seed: int = field(default=0, metadata=bounds(ge=0, le=2**31 - 1))
+    report_every: int = field(default=5, metadata=bounds(ge=1, le=100_000, what="epochs"))
+    grace: int = field(default=2, metadata=bounds(ge=1, le=100_000, what="reports before a trial may stop"))
+    finalists: int = field(default=3, metadata=bounds(ge=0, le=1000, what="trials checked on the device"))
+    cpus_per_trial: int = field(default=1, metadata=bounds(ge=1, le=1024))
+    default_space: bool = field(default=True, metadata=bounds())
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,10 @@ def _check_value(path: str, value: Any, current: Any) -> Any:
         raise UserError(
             f"[search.space] {path} = {value!r} is not one of {', '.join(allowed)}; fix that value"
         )
+    known = schema().get(path)  # the config key's own bounds (search-only keys such as hop_ratio aside)
+    wrong = problem(known, coerced) if known is not None else None
+    if wrong:
+        raise UserError(f"[search.space] {path} = {value!r} {wrong}; fix that value")
     return coerced
 
 
@@ -204,15 +210,7 @@ def parse_search(raw: dict[str, Any] | None, source: str) -> SearchSpec:
             )
         raw[key] = _coerce(value, known[key], f"search.{key}")
     settings = Settings(**raw)
-    if settings.metric not in METRICS:
-        raise UserError(f"search.metric = {settings.metric!r} is not one of {', '.join(METRICS)}")
-    if settings.sampler not in SAMPLERS:
-        raise UserError(f"search.sampler = {settings.sampler!r} is not one of {', '.join(SAMPLERS)}")
-    for key in ("trials", "report_every", "grace", "cpus_per_trial"):
-        if getattr(settings, key) < 1:
-            raise UserError(f"search.{key} = {getattr(settings, key)} must be at least 1")
-    if settings.finalists < 0:
-        raise UserError(f"search.finalists = {settings.finalists} must be 0 or more")
+    check_section(settings, "search")
 
     merged: dict[str, dict[str, Any]] = (
         {s: dict(v) for s, v in DEFAULT_SPACE.items()} if settings.default_space else {}

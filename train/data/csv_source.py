@@ -15,7 +15,12 @@ Format accepted
 - Channels: the columns named in `channels` (by name or index), or every other column except obvious
   index, counter and id columns, which are left out and named (tinyae.train.data.columns).
 - Every file is its own series (a gap split with gaps="split" makes more): windows never span two.
-  Files loaded together are matched by column name, whatever their column order.
+  Files loaded together are matched by column name, whatever their column order. A folder stands for
+  the data files in it (DATA_SUFFIXES, recursively).
+- Edge Impulse data-acquisition files (JSON or CBOR, tinyae.train.data.edgeimpulse) among the files are
+  recognised by their content and read as what they are: sensors as columns, interval_ms as the rate,
+  their label as the file's label. Any other structured file (other JSON, Parquet, Excel, ...) is
+  named for what it is (tinyae.train.data.formats) instead of being parsed as CSV.
 
 Every problem with the input ends in `UserError` with one sentence saying where and what to do.
 """
@@ -31,7 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from tinyae.errors import UserError
+from tinyae.train.data import edgeimpulse
 from tinyae.train.data.columns import match_channels
+from tinyae.train.data.formats import Sniffed, sniff
 from tinyae.train.data.labels import LabelMeaning, label_meaning, labels_from_classes, to_labels
 from tinyae.train.data.table import (
     F32_MAX,
@@ -67,6 +74,7 @@ __all__ = [
 ]
 
 AUTO = "auto"
+DATA_SUFFIXES = (".csv", ".tsv", ".txt", *edgeimpulse.SUFFIXES)  # the files a folder given as a path holds
 LABEL_NAMES = ("label", "labels", "is_anomaly", "anomaly", "class", "target")
 OFF = ("", "none")
 
@@ -150,6 +158,7 @@ class _File:
     label_codes: np.ndarray | None
     label_values: list[str]
     columns: dict  # how the channels were chosen (manifest / summary)
+    file_label: str | None = None  # the label the file itself gives all its samples (Edge Impulse)
 
 
 def _read(
@@ -165,6 +174,9 @@ def _read(
     delimiter: str | None,
     progress: Progress | None,
 ) -> _File:
+    found = sniff(path)
+    if found is not None and found.kind == "edgeimpulse":
+        return _read_edgeimpulse(path, found, channels=channels, sample_rate_hz=sample_rate_hz)
     reader = CsvReader(path, delimiter)
     names = reader.names
     ts = _pick(timestamp, names, path, "timestamp")
@@ -227,6 +239,54 @@ def _read(
     )
 
 
+def _read_edgeimpulse(
+    path: Path, found: Sniffed, *, channels: Sequence[ColumnSpec] | None, sample_rate_hz: float | None
+) -> _File:
+    """An Edge Impulse data-acquisition file (tinyae.train.data.edgeimpulse) as one file of this loader:
+    its sensors are the columns, interval_ms the sample rate, its label the file's label."""
+    rec = edgeimpulse.label(edgeimpulse.read(path, found.obj, found.encoding))
+    names = rec.names
+    cols = (
+        [resolve_column(c, names, path, "sensor") for c in channels] if channels else list(range(len(names)))
+    )
+    if len(set(cols)) != len(cols):
+        raise UserError(f"data.channels names a sensor of {path} twice; list each channel once")
+    hz = rec.hz
+    origin = f"interval_ms = {rec.interval_ms:g} of the Edge Impulse file ({fmt_hz(hz)})"
+    if sample_rate_hz:
+        if abs(hz - sample_rate_hz) > RATE_TOLERANCE * sample_rate_hz:
+            raise UserError(
+                f"data.sample_rate_hz = {sample_rate_hz:g} but {path} says interval_ms = {rec.interval_ms:g} "
+                f"({fmt_hz(hz)}); fix one of them"
+            )
+        hz, origin = (
+            float(sample_rate_hz),
+            f"data.sample_rate_hz (the Edge Impulse interval_ms agrees: {origin})",
+        )
+    n = len(rec.values)
+    return _File(
+        path=path,
+        names=[names[c] for c in cols],
+        values=np.ascontiguousarray(rec.values[:, cols]),
+        lines=np.arange(1, n + 1, dtype=np.int64),
+        rate=Rate(hz, origin, [(0, n)], 0.0, "interval_ms"),
+        label_codes=rec.sample_labels,
+        label_values=rec.sample_label_values,
+        columns={
+            "selected_by": "data.channels" if channels else "every sensor",
+            "left_out": {},
+            "timestamp": None,
+            "label": None,
+            "header": True,
+            "format": found.what,
+            "units": {names[c]: rec.units[c] for c in cols},
+            "device_type": rec.device_type,
+            "label_from": rec.label_origin or None,
+        },
+        file_label=rec.label,
+    )
+
+
 # ---------------------------------------------------------------- several files, several groups
 def expand_paths(paths: str | Path | Sequence[str | Path]) -> list[Path]:
     items = [paths] if isinstance(paths, str | Path) else list(paths)
@@ -240,6 +300,16 @@ def expand_paths(paths: str | Path | Sequence[str | Path]) -> list[Path]:
             if not found:
                 raise UserError(f"no file matches {s}; check the pattern")
             out.extend(Path(f) for f in found)
+        elif Path(item).is_dir():
+            found = sorted(
+                f for f in Path(item).rglob("*") if f.is_file() and f.suffix.lower() in DATA_SUFFIXES
+            )
+            if not found:
+                raise UserError(
+                    f"{item} is a folder without {', '.join(DATA_SUFFIXES)} files; pass the data files or a "
+                    "folder holding them"
+                )
+            out.extend(found)
         else:
             out.append(Path(item))
     return out
@@ -307,9 +377,12 @@ def load_csv_groups(
             fixed[p] = file_label_for(p, file_labels) if file_labels else None
             if fixed[p] is not None and f.label_codes is not None:
                 raise UserError(
-                    f"{p} has a label column ('{f.columns['label']}') and a data.file_labels entry; "
+                    f"{p} has a label column ('{f.columns['label'] or 'info.labels multi-label'}') and a "
+                    "data.file_labels entry; "
                     "use one of them"
                 )
+            if fixed[p] is None:
+                fixed[p] = f.file_label  # an Edge Impulse file's own label (info.labels, its name)
             files[group].append(f)
     every = [f for fs in files.values() for f in fs]
     first = every[0]

@@ -5,6 +5,9 @@
 - Without it: labels that are all 0/1 read as 0 = normal, 1 = anomaly, and a class called "normal"
   is the normal class; the meaning is printed and written to the manifest as assumed, so a 1 = normal
   file (TensorFlow's ECG tutorial data) is visible at once. Any other set of classes is refused.
+- Every source (CSV, UCR/UEA, Edge Impulse, the named data sets) hands its meaning to the split
+  (tinyae.train.data.splits.prepare_splits), which refuses training data that are mostly anomalous
+  under an assumed reading (`training_labels_refusal`): one check for every source.
 Numbers compare as numbers ("1" == "1.0"), anything else as text.
 """
 
@@ -53,7 +56,8 @@ def label_meaning(values: Iterable[str], normal: Sequence[str] | str | None, whe
         missing = [w for w in wanted if canon(w) not in have]
         if missing:
             raise UserError(
-                f"normal class {missing[0]!r} does not occur in {where}; its classes are {_show(present)}"
+                f"normal class {missing[0]!r} (data.normal) does not occur in {where}; its classes are "
+                f"{_show(present)}: fix data.normal"
             )
         keep = {canon(w) for w in wanted}
         others = [p for p in present if canon(p) not in keep]
@@ -101,3 +105,33 @@ def labels_from_classes(
     index: dict[str, int] = {}
     codes = np.fromiter((index.setdefault(c, len(index)) for c in classes), np.int32, len(classes))
     return to_labels(codes, list(index), label_meaning(index, normal, where))
+
+
+def training_labels_refusal(
+    meaning: dict, anomalous: int, normal: int, throughout: int, where: str, unit: str = "windows"
+) -> str:
+    """The sentence refusing training data whose windows are mostly anomalous under an *assumed* reading
+    of the labels (empty when the reading was said with data.normal, or most windows are normal).
+
+    meaning: LabelMeaning.to_dict() of the source (empty without labels); anomalous / normal: training
+    windows with / without an anomalous sample; throughout: windows anomalous in every sample (the normal
+    ones under the opposite 0/1 reading). The sentence names the setting that fixes each reading.
+    """
+    if not meaning or meaning.get("said") or anomalous <= normal:
+        return ""
+    total = anomalous + normal
+    head = (
+        f"{anomalous} of {total} training {unit} of {where} {'contain samples ' if unit == 'windows' else 'are '}"
+        "labelled anomalous under "
+        f'"{meaning.get("meaning", "")}"'
+    )
+    if sorted(meaning.get("normal", [])) == [canon("0")]:
+        return (
+            f"{head}: if 1 means normal set data.normal = 1 ({throughout} {unit} would train); if 0 does, "
+            f"set data.normal = 0 to train on the {normal} normal {unit} only, or train on normal recordings "
+            "(CSV: move the faulty ones to data.test)"
+        )
+    return (
+        f"{head}: name the normal class(es) with data.normal (set data.normal to the assumed class to "
+        f"train on the {normal} normal {unit} only), or train on normal recordings"
+    )

@@ -12,6 +12,7 @@ import numpy as np
 
 from tinyae.errors import UserError
 from tinyae.train.data.csv_source import Series
+from tinyae.train.data.labels import training_labels_refusal
 from tinyae.train.data.ucr import WindowSet
 from tinyae.train.data.windowing import make_windows, window_labels, window_names, window_starts
 
@@ -88,7 +89,7 @@ def split_series(
     if usable <= 0:
         raise UserError(
             f"{series.source} has {n} samples, too short to split with gaps of {gap} samples; "
-            "use a shorter window or a longer recording"
+            "lower window.length or use a longer recording"
         )
     n_test = round(usable * test_fraction)
     n_val = round(usable * val_fraction)
@@ -117,22 +118,24 @@ def check_lengths(series: Sequence[Series], length: int) -> None:
         if len(s) < length:
             raise UserError(
                 f"{s.source} has {len(s)} samples, shorter than one window ({length}); "
-                "use a shorter window or a longer recording"
+                "lower window.length or use a longer recording"
             )
 
 
-def normal_windows(series: Sequence[Series], length: int, hop: int) -> tuple[np.ndarray, int]:
-    """Windows of every series that contain no anomalous sample, and how many were dropped."""
-    parts, dropped = [], 0
+def normal_windows(series: Sequence[Series], length: int, hop: int) -> tuple[np.ndarray, int, int]:
+    """Windows of every series that contain no anomalous sample, how many were dropped, and how many of
+    those are anomalous throughout (the normal windows under the opposite 0/1 reading)."""
+    parts, dropped, throughout = [], 0, 0
     c = series[0].n_channels if series else 1
     for s in series:
         w = make_windows(s.values, length, hop)
         if s.labels is not None:
             keep = window_labels(s.labels, length, hop, "any") == 0
             dropped += int((~keep).sum())
+            throughout += int((window_labels(s.labels == 0, length, hop, "any") == 0).sum())
             w = w[keep]
         parts.append(w)
-    return (np.concatenate(parts) if parts else np.zeros((0, length, c), np.float32)), dropped
+    return (np.concatenate(parts) if parts else np.zeros((0, length, c), np.float32)), dropped, throughout
 
 
 def test_windows(
@@ -159,20 +162,22 @@ def prepare_splits(splits: DatasetSplits, length: int, hop: int, label_rule: str
     """Window a DatasetSplits following SPLIT_PROTOCOL."""
     window_starts(length, length, hop)  # validates length and hop
     check_lengths(splits.train + splits.test, length)
-    train, d1 = normal_windows(splits.train, length, hop)
-    val, d2 = normal_windows([s for s in splits.val if len(s) >= length], length, hop)
+    train, d1, flipped = normal_windows(splits.train, length, hop)
+    val, d2, _ = normal_windows([s for s in splits.val if len(s) >= length], length, hop)
     test, labels, names = test_windows(splits.test, length, hop, label_rule)
     meaning = (splits.info.get("labels") or {}) if splits.info else {}
-    if meaning and not meaning.get("said") and d1 > len(train):
+    refusal = training_labels_refusal(meaning, d1, len(train), flipped, splits.name)
+    if refusal:
+        raise UserError(refusal)
+    if len(train) == 0 and d1 and meaning:
         raise UserError(
-            f"{d1} of {d1 + len(train)} training windows of {splits.name} contain samples labelled "
-            f'anomalous under "{meaning["meaning"]}"; if the labels mean the opposite set data.normal, '
-            "otherwise train on normal recordings"
+            f'no training window of {splits.name} is normal under "{meaning.get("meaning", "")}": all {d1} '
+            "contain samples of another class; check data.normal"
         )
     if len(train) == 0:
         raise UserError(
             f"{splits.name} gives no normal training window of length {length}; "
-            "use a shorter window or more normal data"
+            "lower window.length or give more normal data"
         )
     return Prepared(
         train=train,

@@ -27,6 +27,7 @@ import numpy as np
 
 from tinyae.errors import UserError
 from tinyae.train.data.columns import ColumnStats
+from tinyae.train.data.formats import UEA_TS, sniff
 
 F32_MAX = float(np.finfo(np.float32).max)
 # Smallest magnitude that rounds to infinity in float32 (max + half an ulp, ties to even): a decimal
@@ -75,9 +76,19 @@ def check_file(path: Path) -> int:
         raise UserError(f"cannot read {path} ({exc.strerror}); check its permissions") from None
 
 
+def not_text(path: Path, reads: str = "CSV", accept: tuple[str, ...] = ()) -> None:
+    """A UserError naming what `path` is when it is another structured format (JSON, Parquet, Excel,
+    an Edge Impulse file, ...) rather than the delimited text this reader parses (`accept`: the
+    formats, by their description, that this reader does read)."""
+    found = sniff(path)
+    if found is not None and found.what not in accept:
+        raise UserError(found.refusal(path, reads))
+
+
 def read_text(path: Path) -> str:
     """The whole file's text (for small row-per-case files), with the same checks as the reader."""
     check_file(path)
+    not_text(path, "a UCR/UEA text file", accept=(UEA_TS,))
     text = "".join(_lines(path, lambda n: None))
     if not text.strip():
         raise UserError(f"file {path} is empty; pass a file with data rows")
@@ -263,6 +274,7 @@ class CsvReader:
     def __init__(self, path: Path, delimiter: str | None = None) -> None:
         self.path = Path(path)
         self.size = check_file(self.path)
+        not_text(self.path)
         first = _first_line(self.path)
         if not first:
             raise UserError(f"file {self.path} is empty; pass a file with data rows")

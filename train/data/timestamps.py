@@ -10,7 +10,8 @@ A timestamp column holds numbers or date-times:
   (`2024/05/01 12:00:00.010`), a time of day (`12:00:00.010`, wrapping at midnight), or any
   `data.timestamp_format` (Python strptime codes). Day-first/month-first dates are refused as ambiguous.
   Time zones count (a DST change in zone-aware stamps is no gap); mixing zone-aware and naive stamps
-  is refused.
+  is refused. In local-time stamps (no zone) a daylight-saving change shows as the clock going back an
+  hour (a repeated hour) or jumping forward one: named as such, with what to do (UTC, an offset, %z).
 
 The rate is 1 / (mean step) over the steps that are not gaps, so clock jitter averages out. A step
 more than GAP_FACTOR times the median step is a gap (lost samples, a paused recording): refused with
@@ -140,6 +141,11 @@ class TimeColumn:
             "and data.sample_rate_hz"
         )
 
+    @property
+    def aware(self) -> bool:
+        """True when the stamps carry a time zone (then a daylight-saving change is no jump)."""
+        return bool(self._aware)
+
     def _dt(self, dt: datetime, where: str) -> float:
         aware = dt.tzinfo is not None
         if self._aware is None:
@@ -170,6 +176,18 @@ def _median_step(raw: np.ndarray) -> float:
     d = np.diff(raw)
     d = d[d > 0]
     return float(np.median(d)) if len(d) else 0.0
+
+
+DST_SHIFTS = (3600.0, 1800.0)  # daylight-saving changes: one hour (Lord Howe Island: half an hour)
+
+
+def _dst_shift(step: float, period: float) -> float:
+    """The daylight-saving shift (s) a backwards step of local time is, or 0: a step of minus one hour
+    plus about one sample period (the clock repeats the hour after the sample that ends it)."""
+    for shift in DST_SHIFTS:
+        if abs(step + shift - period) <= max(2 * abs(period), 1.0):
+            return shift
+    return 0.0
 
 
 def _unit(
@@ -239,6 +257,20 @@ def rate_from_timestamps(
     if scale != 1.0:
         steps *= scale
     bad = np.flatnonzero(steps <= 0)
+    local = col.kind in ("datetime", "time") and not col.aware  # wall-clock time: DST moves it
+    positive = steps[steps > 0]
+    typical = float(np.median(positive)) if len(positive) else 0.0
+    if len(bad) and local:
+        i = int(bad[0]) + 1
+        shift = _dst_shift(float(steps[i - 1]), typical)
+        if shift:
+            raise UserError(
+                f"{path} row {lines[i]}: timestamp column '{col.name}' goes back "
+                f"{'one hour' if shift == 3600 else 'half an hour'} after row "
+                f"{lines[i - 1]}: a daylight-saving change (the clock set back) in local-time timestamps, "
+                "which repeat that hour; write the timestamps in UTC or with their UTC offset (e.g. "
+                "2024-10-27T02:30:00+01:00), or parse the offset with data.timestamp_format and %z"
+            )
     if len(bad):
         i = int(bad[0]) + 1
         raise UserError(
@@ -260,6 +292,13 @@ def rate_from_timestamps(
     cuts = [int(i) + 1 for i in np.flatnonzero(gap)]
     if cuts and gaps != "split":
         i = cuts[0]
+        if local and _dst_shift(-float(steps[i - 1]), -med):
+            raise UserError(
+                f"{path} row {lines[i]}: the timestamps jump by {fmt_seconds(float(steps[i - 1]))} after row "
+                f"{lines[i - 1]}: a daylight-saving change (the clock set forward) in local-time timestamps, "
+                "not lost samples; write the timestamps in UTC or with their UTC offset (e.g. "
+                "2024-03-31T03:00:00+02:00), or parse the offset with data.timestamp_format and %z"
+            )
         raise UserError(
             f"{path} row {lines[i]}: the timestamps jump by {fmt_seconds(float(steps[i - 1]))} after row "
             f"{lines[i - 1]} ({steps[i - 1] / med:.1f} sample "

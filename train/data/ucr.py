@@ -23,9 +23,9 @@ from tinyae.train.data.csv_source import (
     F32_OVERFLOW,
     Series,
     detect_delimiter,
-    labels_from_classes,
     read_text,
 )
+from tinyae.train.data.labels import label_meaning
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,6 +38,7 @@ class WindowSet:
     channel_names: tuple[str, ...]
     sample_rate_hz: float | None
     source: str
+    meaning: dict | None = None  # LabelMeaning.to_dict(): which classes are normal, said or assumed
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -126,14 +127,10 @@ def _parse_ucr(path: Path, text: str) -> tuple[list[list[list[float]]], list[str
     return cases, classes
 
 
-def load_ucr(
-    path: str | Path,
-    *,
-    normal: str | Sequence[str] | None = None,
-    channel_names: Sequence[str] | None = None,
-    sample_rate_hz: float | None = None,
-) -> WindowSet:
-    """Load a UCR (`label, values...`) or UEA `.ts` file as a WindowSet."""
+def _read_cases(
+    path: Path, channel_names: Sequence[str] | None
+) -> tuple[np.ndarray, list[str], tuple[str, ...]]:
+    """(windows float32 [n, L, C], the class of each case, channel names) of one UCR or `.ts` file."""
     p = Path(path)
     text = read_text(p)
     cases, classes = _parse_ts(p, text) if p.suffix.lower() == ".ts" else _parse_ucr(p, text)
@@ -153,12 +150,46 @@ def load_ucr(
     if len(names) != n_ch:
         raise UserError(f"{len(names)} channel names given but {p} has {n_ch} channels; pass {n_ch} names")
     windows = np.asarray(cases, np.float64).transpose(0, 2, 1).astype(np.float32)
-    labels, cls = labels_from_classes(classes, normal, f"the classes of {p}")
-    return WindowSet(
-        windows=windows,
-        labels=labels,
-        classes=cls if cls is not None else np.array(classes, dtype=object),
-        channel_names=names,
-        sample_rate_hz=sample_rate_hz,
-        source=str(p),
-    )
+    return windows, classes, names
+
+
+def load_ucr_files(
+    paths: Sequence[str | Path],
+    *,
+    normal: str | Sequence[str] | None = None,
+    channel_names: Sequence[str] | None = None,
+    sample_rate_hz: float | None = None,
+) -> list[WindowSet]:
+    """Load UCR (`label, values...`) or UEA `.ts` files, one WindowSet each, with one meaning of the
+    classes for all of them (tinyae.train.data.labels: data.normal, or 0/1 read as 0 = normal, assumed)."""
+    read = [(Path(p), *_read_cases(Path(p), channel_names)) for p in paths]
+    every = [c for _, _, classes, _ in read for c in classes]
+    where = "the classes of " + ", ".join(str(p) for p, *_ in read[:3])
+    meaning = label_meaning(every, normal, where)
+    out = []
+    for p, windows, classes, names in read:
+        labels = np.array([0 if meaning.is_normal(c) else 1 for c in classes], np.int8)
+        out.append(
+            WindowSet(
+                windows=windows,
+                labels=labels,
+                classes=np.array([c.strip() for c in classes], dtype=object),
+                channel_names=names,
+                sample_rate_hz=sample_rate_hz,
+                source=str(p),
+                meaning=meaning.to_dict(),
+            )
+        )
+    return out
+
+
+def load_ucr(
+    path: str | Path,
+    *,
+    normal: str | Sequence[str] | None = None,
+    channel_names: Sequence[str] | None = None,
+    sample_rate_hz: float | None = None,
+) -> WindowSet:
+    """Load a UCR (`label, values...`) or UEA `.ts` file as a WindowSet."""
+    (ws,) = load_ucr_files([path], normal=normal, channel_names=channel_names, sample_rate_hz=sample_rate_hz)
+    return ws

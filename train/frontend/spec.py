@@ -15,14 +15,22 @@ from typing import Any
 import numpy as np
 
 from tinyae.errors import UserError
+from tinyae.train.config import (
+    F32_TINY,
+    FFT_MAX,
+    FFT_MIN,
+    FRONTEND_KINDS,
+    FRONTEND_SPECTRA,
+    FRONTEND_STATS,
+    FRONTEND_WINDOWS,
+)
 
-KINDS = ("raw", "spectral", "stats")
-STATS = ("mean", "rms", "std", "p2p", "crest", "skew", "kurtosis", "zcr")
-WINDOW_FUNCTIONS = ("hann", "hamming", "rect")
-SPECTRA = ("power", "magnitude")
-MIN_FFT = 4
-MAX_FFT = 4096  # band edges are uint16 in the C tables
-SMALLEST_FLOOR = float(np.finfo(np.float32).tiny)  # tae_fe_logf's domain: positive normal floats
+KINDS = FRONTEND_KINDS
+STATS = FRONTEND_STATS
+WINDOW_FUNCTIONS = FRONTEND_WINDOWS
+SPECTRA = FRONTEND_SPECTRA
+MIN_FFT, MAX_FFT = FFT_MIN, FFT_MAX  # band edges are uint16 in the C tables
+SMALLEST_FLOOR = F32_TINY  # tae_fe_logf's domain: positive normal floats
 # frontend.log_floor = 0 (the default): each band's floor is its median over the normal training
 # windows, AUTO_FLOOR_DB decibels down (train/frontend/fit.py), whatever the sensor's unit (g, m/s^2,
 # ADC counts). 3 dB did best of 0/3/6/10/20/30 dB on the bench's spectral models (README, measured figures).
