@@ -106,11 +106,18 @@ class QuantizeConfig:
 
 @dataclass
 class ThresholdConfig:
-    method: str = "percentile"  # percentile | mean_std | target_fpr | best_f1
+    """How the threshold is set from the normal windows' scores (train/calibrate.py describes each method)."""
+
+    method: str = "percentile"  # percentile | mean_std | mad | pot | target_fpr | best_f1 (an oracle)
     percentile: float = 99.5
     k_std: float = 3.0
-    factor: float = 1.0  # percentile / mean_std: the threshold is that value times this (a control limit)
+    k_mad: float = 3.0  # mad: median + k_mad x 1.4826 x MAD
+    pot_risk: float = 1e-3  # pot: probability that a normal score exceeds the threshold (fitted tail)
+    pot_quantile: float = 0.9  # pot: the tail fitted is the scores above this quantile
+    # percentile / mean_std / mad / pot: the threshold is that value times this (a control limit)
+    factor: float = 1.0
     target_fpr: float = 0.005  # target_fpr: highest false-alarm rate allowed on normal validation windows
+    scores: str = "validation"  # validation | training+validation: the normal windows calibrated on
 
 
 @dataclass
@@ -161,7 +168,8 @@ class Config:
         path.write_text(tomli_w.dumps(self.to_dict()))
 
 
-THRESHOLD_METHODS = ("percentile", "mean_std", "target_fpr", "best_f1")
+THRESHOLD_METHODS = ("percentile", "mean_std", "mad", "pot", "target_fpr", "best_f1")
+THRESHOLD_SCORES = ("validation", "training+validation")
 CHOICES = {
     ("data", "timestamp_unit"): ("auto", "s", "ms", "us", "ns"),
     ("data", "gaps"): ("refuse", "split"),
@@ -174,6 +182,7 @@ CHOICES = {
     ("model", "variant"): ("plain", "denoising", "sparse", "contractive", "vae"),
     ("train", "loss"): ("mse", "mae"),
     ("threshold", "method"): THRESHOLD_METHODS,
+    ("threshold", "scores"): THRESHOLD_SCORES,
     ("quantize", "weights"): ("auto", "per_channel", "per_tensor"),
     ("calibration", "threshold"): ("model", "percentile", "mean_std", "none"),
 }
@@ -333,8 +342,23 @@ def validate(cfg: Config) -> None:
         )
     if d.sample_rate_hz < 0:
         raise UserError(f"data.sample_rate_hz = {d.sample_rate_hz} must be positive (or 0: from the data)")
-    if not 0 < cfg.threshold.target_fpr < 1:
-        raise UserError(f"threshold.target_fpr = {cfg.threshold.target_fpr} must be between 0 and 1")
+    t = cfg.threshold
+    if not 0 < t.target_fpr < 1:
+        raise UserError(f"threshold.target_fpr = {t.target_fpr} must be between 0 and 1")
+    if not 0 <= t.k_std < math.inf or not 0 <= t.k_mad < math.inf:
+        raise UserError(
+            f"threshold.k_std = {t.k_std} and threshold.k_mad = {t.k_mad} must be 0 or positive (e.g. 3)"
+        )
+    if not 0 < t.pot_risk < 1:
+        raise UserError(
+            f"threshold.pot_risk = {t.pot_risk} must be between 0 and 1 (the chance that a normal window "
+            "exceeds the threshold, e.g. 0.001)"
+        )
+    if not 0.5 <= t.pot_quantile < 1:
+        raise UserError(
+            f"threshold.pot_quantile = {t.pot_quantile} must be in [0.5, 1) (the tail fitted starts there, "
+            "e.g. 0.9)"
+        )
     n = cfg.normalization
     if n.outlier_iqr < 0 or n.min_levels < 0:
         raise UserError("normalization.outlier_iqr and normalization.min_levels must not be negative")

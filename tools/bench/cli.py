@@ -28,6 +28,7 @@ from tinyae.tools.bench import (
     report,
     skab_bench,
     streaming,
+    threshold,
 )
 from tinyae.tools.bench.common import DATASETS, ROOT, TINYAE, Timing, command_text, have, machine, rel, run
 
@@ -109,6 +110,12 @@ def measure(out: Path, *, quick: bool = False, work: Path = WORK, datasets_dir: 
 
     # -- SKAB: both protocols beside the leaderboard, the SKAB model on the emulated board ----------
     res["skab"] = skab_bench.section(quick, datasets_dir, model_dir, img_dir, out, not missing, _say)
+
+    # -- the threshold study: label-free methods against the oracle, the default's worst case ---------
+    res["threshold"] = _guard(
+        "threshold study",
+        lambda: threshold.section(model_dir, datasets_dir, _say, trained=trained, quick=quick),
+    )
 
     # -- on-site calibration: device cost, footprint, what it buys on SKAB ---------------------------
     res["calibration"] = _guard(

@@ -47,6 +47,9 @@ def render(res: dict) -> str:
     out += calibration_section(res.get("calibration"))
     out += _board_libraries(res.get("board_libraries"), res["device"])
     out += _skab(res.get("skab"))
+    from tinyae.tools.bench.threshold import render as threshold_section
+
+    out += threshold_section(res.get("threshold"))
     out += _vae(res.get("vae"))
     out += _pipeline(res["pipeline"])
     out += _streaming(res["streaming"])
