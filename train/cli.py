@@ -37,13 +37,24 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         help="move the anomaly threshold without retraining (recalibrates on the stored int8 scores)",
     )
     _model_dir(t)
-    t.add_argument("--method", required=True, help="percentile | mean_std | target_fpr | best_f1 | value")
     t.add_argument(
-        "--percentile", type=positive_float, help="percentile: of the normal validation scores (0-100]"
+        "--method", required=True, help="percentile | mean_std | mad | pot | target_fpr | best_f1 | value"
+    )
+    t.add_argument(
+        "--percentile", type=positive_float, help="percentile: of the normal windows' scores (0-100]"
     )
     t.add_argument("--k-std", type=float, help="mean_std: mean + K standard deviations")
+    t.add_argument("--k-mad", type=float, help="mad: median + K x 1.4826 x the median absolute deviation")
+    t.add_argument("--pot-risk", type=positive_float, help="pot: chance a normal score exceeds it (0-1)")
+    t.add_argument("--pot-quantile", type=positive_float, help="pot: the fitted tail starts here (0.9)")
+    t.add_argument("--factor", type=positive_float, help="percentile/mean_std/mad/pot: times this margin")
     t.add_argument(
-        "--target-fpr", type=positive_float, help="target_fpr: highest false-alarm rate on validation"
+        "--scores",
+        choices=("validation", "training+validation"),
+        help="the normal windows calibrated on (default validation)",
+    )
+    t.add_argument(
+        "--target-fpr", type=positive_float, help="target_fpr: highest false-alarm rate on normal windows"
     )
     t.add_argument("--value", type=positive_float, help="value: this threshold, as is")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -108,12 +119,14 @@ def _threshold(args: argparse.Namespace) -> int:
     recalibrate(
         args.model_dir,
         args.method,
-        percentile=args.percentile,
-        k_std=args.k_std,
-        target_fpr=args.target_fpr,
-        value=args.value,
         command=args.command_line,
         quiet=args.quiet,
+        **{
+            k: getattr(args, k)
+            for k in ("percentile", "k_std", "k_mad", "pot_risk", "pot_quantile", "factor", "scores")
+        },
+        target_fpr=args.target_fpr,
+        value=args.value,
     )
     return 0
 

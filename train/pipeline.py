@@ -30,7 +30,7 @@ from tinyae import __version__
 from tinyae.errors import UserError
 from tinyae.train import manifest as mf
 from tinyae.train import preprocess
-from tinyae.train.calibrate import calibrate
+from tinyae.train.calibrate import calibrate, normal_scores
 from tinyae.train.config import Config
 from tinyae.train.frontend import FrontendSpec, build_spec, extractor
 from tinyae.train.frontend.fit import check_features, fit_log_floor
@@ -390,6 +390,7 @@ def score_and_threshold(
         norm_gain=gain,
         in_scale=qi.input_scale,
         in_zero_point=qi.input_zero_point,
+        normal_scores=normal_scores(cfg.threshold, val_ref.scores, train_ref.scores),
     )
     return Scored(ref, gain, train_ref, val_ref, test_ref, threshold, float_threshold, levels, low, calib)
 

@@ -19,9 +19,20 @@ import numpy as np
 
 from tinyae.paths import ROOT
 
-# the code a cached score depends on (relative to the repository)
+# The code a cached score depends on (relative to the repository): reading, windowing, the front-end,
+# normalization, training, conversion and the host reference, not the threshold, the report or the
+# artifacts (the config's values are part of each key, so config.py itself is not).
 SOURCES = (
-    "train",
+    "train/__init__.py",
+    "train/data",
+    "train/frontend",
+    "train/boards.py",
+    "train/fit.py",
+    "train/model.py",
+    "train/preprocess.py",
+    "train/quantize.py",
+    "train/reference.py",
+    "train/tflite.py",
     "firmware/lib/tinyae",
     "tools/bench/detector.py",
     "tools/bench/skab_data.py",
@@ -44,6 +55,11 @@ def _fingerprint() -> str:
                 h.update(str(f.relative_to(ROOT)).encode())
                 h.update(f.read_bytes())
     return h.hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file (a dependency of one kind of entry only, e.g. the pipeline for its models)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def key(what: dict) -> str:

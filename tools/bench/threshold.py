@@ -129,8 +129,11 @@ def pipeline_set(
     if trained is not None:
         arrays = compute()
     else:
-        data = (NAB_CSV.read_bytes(),) if spec is NAB else ()
-        what = {"command": command_text(argv), "data": [len(d) for d in data]}
+        what = {
+            "command": command_text(argv),
+            "pipeline": cache.file_digest(ROOT / "train" / "pipeline.py"),
+            "data": cache.file_digest(NAB_CSV) if spec is NAB else None,
+        }
         arrays, _ = cache.cached(ROOT / "build" / "bench" / "cache", spec.name, what, compute, use=use_cache)
     f = StudyFile(
         spec.name,
