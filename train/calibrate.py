@@ -90,18 +90,14 @@ def small_set_warning(
     return ""
 
 
-def normal_scores(
-    cfg: ThresholdConfig, val_scores: np.ndarray, train_scores: np.ndarray | None
-) -> np.ndarray:
-    """The normal scores `cfg.scores` names (float64)."""
+def normal_scores(cfg: ThresholdConfig, val_scores: np.ndarray, train_scores: np.ndarray | None) -> np.ndarray:
+    """The normal scores `cfg.scores` names (float64): the validation windows', and with
+    'training+validation' the training windows' before them. A caller without training windows passes
+    train_scores=None and gets the validation scores alone (the threshold's params then say so);
+    `tinyae model` always has them and `tinyae threshold` refuses a scores.npz without them."""
     val = np.asarray(val_scores, np.float64)
-    if cfg.scores == "validation":
+    if cfg.scores == "validation" or train_scores is None:
         return val
-    if train_scores is None:
-        raise UserError(
-            "threshold.scores = 'training+validation' needs the training windows' scores, which this model "
-            "does not store (it was trained by an older tinyae); retrain it once with make model"
-        )
     return np.r_[np.asarray(train_scores, np.float64), val]
 
 
@@ -148,7 +144,7 @@ def calibrate(
             "no normal validation windows to calibrate the threshold on; provide more normal data"
         )
     s = normal_scores(cfg, val_scores, train_scores)
-    base = {"scores": cfg.scores, "windows": len(s)}
+    base = {"scores": cfg.scores if train_scores is not None else "validation", "windows": len(s)}
     if cfg.method == "percentile":
         value = float(np.percentile(s, cfg.percentile)) * cfg.factor
         params = {"percentile": cfg.percentile, "factor": cfg.factor, **base}

@@ -108,16 +108,18 @@ class QuantizeConfig:
 class ThresholdConfig:
     """How the threshold is set from the normal windows' scores (train/calibrate.py describes each method)."""
 
-    method: str = "percentile"  # percentile | mean_std | mad | pot | target_fpr | best_f1 (an oracle)
+    # percentile | mean_std | mad | pot | target_fpr | best_f1 (an oracle). The default, median + 7 x MAD of
+    # the training and validation scores, is the threshold study's choice (bench/RESULTS.md, "Threshold").
+    method: str = "mad"
     percentile: float = 99.5
     k_std: float = 3.0
-    k_mad: float = 3.0  # mad: median + k_mad x 1.4826 x MAD
+    k_mad: float = 7.0  # mad: median + k_mad x 1.4826 x MAD
     pot_risk: float = 1e-3  # pot: probability that a normal score exceeds the threshold (fitted tail)
     pot_quantile: float = 0.9  # pot: the tail fitted is the scores above this quantile
     # percentile / mean_std / mad / pot: the threshold is that value times this (a control limit)
     factor: float = 1.0
     target_fpr: float = 0.005  # target_fpr: highest false-alarm rate allowed on normal validation windows
-    scores: str = "validation"  # validation | training+validation: the normal windows calibrated on
+    scores: str = "training+validation"  # validation | training+validation: the normal windows calibrated on
 
 
 @dataclass

@@ -121,7 +121,7 @@ def recalibrate(
     if cfg.scores != "validation" and "train_scores" not in scores:
         raise UserError(
             f"{spath} has no training-window scores (the model was trained by an older tinyae); retrain it "
-            "once with make model, or leave --scores out"
+            "once with make model, or pass --scores validation"
         )
     why = f"set by `{command}`"
     if method == "value":

@@ -149,12 +149,13 @@ def skab_set(datasets: Path, say: Callable[[str], None], *, use_cache: bool = Tr
     """SKAB under its per-file protocol with configs/skab.toml: a model per file, its training windows
     (rows 0-319) and validation windows (rows 320-399); the test rows (400 on) alarm by the config's
     k-of-n rule, which is a threshold on each row's k-th highest score of its last n windows."""
-    from tinyae.tools.bench import skab, skab_scores
+    from tinyae.tools.bench import skab, skab_scores, skab_select
     from tinyae.train import config as configmod
 
     cfg = configmod.load(ROOT / skab.CONFIG)
     h = cfg.quantize.headroom
-    per_kind = skab_scores.scores(cfg, datasets / "skab" / "data", (h,), say, use_cache=use_cache)
+    rooms = tuple(sorted({*skab_select.HEADROOMS, h}))  # the selection's entry serves both when h is in it
+    per_kind = skab_scores.scores(cfg, datasets / "skab" / "data", rooms, say, use_cache=use_cache)
     files = []
     for f in per_kind[f"int8_h{h:g}"]:
         stat = skab.alarm_statistic(f.scores, cfg.decision.k, cfg.decision.n, len(f.labels), f.length)
