@@ -13,6 +13,7 @@ import pytest
 from tinyae.errors import UserError
 from tinyae.tools.bench import cache, skab, skab_select
 from tinyae.tools.bench import threshold as study
+from tinyae.tools.bench.skab_alarms import alarm_statistic
 from tinyae.tools.bench.skab_scores import FileScores
 from tinyae.train.calibrate import DEFAULT_REASON, MAD_TO_STD, best_f1, calibrate
 from tinyae.train.config import ThresholdConfig, from_dict
@@ -51,9 +52,9 @@ def test_training_and_validation_scores_pool_and_need_the_training_scores() -> N
 
 
 def test_the_default_says_why_it_runs_and_a_config_choice_says_so() -> None:
-    assert calibrate(ThresholdConfig(), np.linspace(0, 1, 300), train_scores=np.linspace(0, 1, 300)).reason == (
-        DEFAULT_REASON
-    )
+    assert calibrate(
+        ThresholdConfig(), np.linspace(0, 1, 300), train_scores=np.linspace(0, 1, 300)
+    ).reason == (DEFAULT_REASON)
     assert "set in the experiment config" in calibrate(ThresholdConfig(method="mean_std"), np.ones(40)).reason
 
 
@@ -138,7 +139,7 @@ def test_a_k_of_n_alarm_is_a_threshold_on_the_alarm_statistic() -> None:
         rows, k = int(rng.integers(length, 40)), int(rng.integers(1, n + 1))
         s = rng.integers(0, 5, rows - length + 1).astype(np.float32)
         thr = float(rng.integers(0, 5)) - 0.5
-        stat = skab.alarm_statistic(s, k, n, rows, length)
+        stat = alarm_statistic(s, k, n, rows, length)
         assert np.array_equal(skab.row_alarms(s, thr, k, n, rows, length), stat > np.float32(thr))
 
 

@@ -63,7 +63,7 @@ PASSTHROUGH: dict[tuple[str, ...], tuple[str, str]] = {
         "on-site calibration: cost and what it buys",
     ),
     ("bench", "threshold"): (
-        "tinyae.tools.bench.threshold",
+        "tinyae.tools.bench.cli:threshold_main",
         "the label-free threshold methods against the oracle on every labelled data set",
     ),
     ("pio",): (

@@ -25,6 +25,7 @@ PY = ".venv/bin/python"  # how commands are written in the results (run from the
 TINYAE = ".venv/bin/tinyae"  # the `tinyae` command the venv installs
 # real public recordings kept outside the repository (../shared/datasets or $TAE_DATASETS, see its README)
 SKAB_DATA = DATASETS / "skab" / "data"
+SKAB_CONFIG = "configs/skab.toml"  # the one configuration of the SKAB bench (docs/skab.md)
 
 
 def machine() -> dict:

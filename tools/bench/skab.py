@@ -50,9 +50,9 @@ import numpy as np
 
 from tinyae.errors import UserError, run_cli
 from tinyae.tools.bench import skab_data
-from tinyae.tools.bench.common import ROOT, SKAB_DATA, TINYAE, command_text, rel
+from tinyae.tools.bench.common import ROOT, SKAB_CONFIG, SKAB_DATA, TINYAE, command_text, rel
 
-CONFIG = "configs/skab.toml"
+CONFIG = SKAB_CONFIG
 DATA_DIR = SKAB_DATA
 TRAIN_ROWS = 400  # SKAB's protocol: the first 400 rows of each file train
 VAL_ROWS = 80  # of those, the last 80 validate (early stopping)
@@ -114,20 +114,6 @@ def row_alarms(scores: np.ndarray, threshold: float, k: int, n: int, rows: int, 
     _, alarm = decisions(scores, threshold, k, n)
     out = np.zeros(rows, bool)
     out[length - 1 :] = alarm
-    return out
-
-
-def alarm_statistic(scores: np.ndarray, k: int, n: int, rows: int, length: int) -> np.ndarray:
-    """float32 [rows]: at each row, the k-th highest score of the last n windows ending there (-inf
-    where fewer than k windows have ended), so that the device's alarm (row_alarms) is exactly
-    `alarm_statistic(...) > float32(threshold)`: a k-of-n rule is a threshold on this statistic."""
-    from numpy.lib.stride_tricks import sliding_window_view
-
-    s = np.asarray(scores, np.float32)
-    padded = np.r_[np.full(n - 1, -np.inf, np.float32), s]
-    kth = -np.partition(-sliding_window_view(padded, n), k - 1, axis=1)[:, k - 1]
-    out = np.full(rows, -np.inf, np.float32)
-    out[length - 1 :] = kth
     return out
 
 

@@ -29,7 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyae.tools.bench import skab, skab_data, skab_scores
+from tinyae.tools.bench import skab_data, skab_scores
+from tinyae.tools.bench.common import SKAB_CONFIG
+from tinyae.tools.bench.skab_alarms import alarm_statistic
 
 SIX = ("Accelerometer1RMS", "Accelerometer2RMS", "Current", "Pressure", "Voltage", "Volume Flow RateRMS")
 CHANNEL_SETS = {"6 (no temperatures)": SIX, "all 8": tuple(skab_data.CHANNELS)}
@@ -82,7 +84,7 @@ def convae_flaggable(rows: int, n_steps: int = N_STEPS) -> np.ndarray:
 
 
 def grid_scores(
-    data_dir: Path, say: Callable[[str], None], *, use_cache: bool = True, config: str = skab.CONFIG
+    data_dir: Path, say: Callable[[str], None], *, use_cache: bool = True, config: str = SKAB_CONFIG
 ) -> dict[tuple[str, int], dict[str, list[skab_scores.FileScores]]]:
     """Per (channel set, window), the per-file int8 scores at every headroom (cached)."""
     from tinyae.tools.bench.common import ROOT
@@ -106,14 +108,15 @@ class Table:
         files = first[f"int8_h{HEADROOMS[0]:g}"]
         self.names = [f.name for f in files]
         self.groups = np.array([f.group for f in files])
-        masks = [convae_flaggable(len(f.labels))[skab.TRAIN_ROWS :] for f in files]
-        labels = [f.labels[skab.TRAIN_ROWS :].astype(bool) for f in files]
+        masks = [convae_flaggable(len(f.labels))[skab_scores.TRAIN_ROWS :] for f in files]
+        labels = [f.labels[skab_scores.TRAIN_ROWS :].astype(bool) for f in files]
         for (ch, w), kinds in grid.items():
             for h in HEADROOMS:
                 fs = kinds[f"int8_h{h:g}"]
                 for k, n in ALARMS:
                     stats = [
-                        skab.alarm_statistic(f.scores, k, n, len(f.labels), w)[skab.TRAIN_ROWS :] for f in fs
+                        alarm_statistic(f.scores, k, n, len(f.labels), w)[skab_scores.TRAIN_ROWS :]
+                        for f in fs
                     ]
                     calib = [f.training_rows_windows().astype(np.float64) for f in fs]
                     for pct, fac in itertools.product(PERCENTILES, FACTORS):

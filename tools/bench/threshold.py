@@ -19,10 +19,8 @@ Scores are cached in build/bench/cache (tools/bench/cache.py), so the method stu
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyae.errors import UserError, run_cli
+from tinyae.errors import UserError
 from tinyae.tools.bench import cache, models
-from tinyae.tools.bench.common import DATASETS, ROOT, TINYAE, command_text, machine, rel
+from tinyae.tools.bench.common import ROOT, TINYAE, command_text, rel
 from tinyae.train.calibrate import calibrate
 from tinyae.train.config import ThresholdConfig
 
@@ -150,6 +148,7 @@ def skab_set(datasets: Path, say: Callable[[str], None], *, use_cache: bool = Tr
     (rows 0-319) and validation windows (rows 320-399); the test rows (400 on) alarm by the config's
     k-of-n rule, which is a threshold on each row's k-th highest score of its last n windows."""
     from tinyae.tools.bench import skab, skab_scores, skab_select
+    from tinyae.tools.bench.skab_alarms import alarm_statistic
     from tinyae.train import config as configmod
 
     cfg = configmod.load(ROOT / skab.CONFIG)
@@ -158,7 +157,7 @@ def skab_set(datasets: Path, say: Callable[[str], None], *, use_cache: bool = Tr
     per_kind = skab_scores.scores(cfg, datasets / "skab" / "data", rooms, say, use_cache=use_cache)
     files = []
     for f in per_kind[f"int8_h{h:g}"]:
-        stat = skab.alarm_statistic(f.scores, cfg.decision.k, cfg.decision.n, len(f.labels), f.length)
+        stat = alarm_statistic(f.scores, cfg.decision.k, cfg.decision.n, len(f.labels), f.length)
         files.append(
             StudyFile(
                 f.name, f.train_windows(), f.val_windows(), stat[skab.TRAIN_ROWS :],
@@ -492,42 +491,3 @@ def _family_best(sec: dict) -> list[str]:
         if fam not in best or k > best[fam][0]:
             best[fam] = (k, n)
     return [v[1] for _, v in sorted(best.items(), key=lambda kv: -kv[1][0][0])][:4]
-
-
-# -- CLI ----------------------------------------------------------------------------------------------------
-@run_cli
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="tinyae bench threshold", description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path("bench"), help="results.json and RESULTS.md to update")
-    ap.add_argument("--work", type=Path, default=ROOT / "build" / "bench" / "models", help="models trained")
-    ap.add_argument("--datasets", type=Path, default=DATASETS, help="SKAB and NAB (../shared/datasets)")
-    ap.add_argument("--no-cache", action="store_true", help="retrain every model instead of reusing scores")
-    args = ap.parse_args(argv)
-
-    def say(msg: str) -> None:
-        print(f"bench: {msg}", file=sys.stderr, flush=True)
-
-    sec = section(args.work, args.datasets, say, use_cache=not args.no_cache)
-    argv_text = [TINYAE, "bench", "threshold", "--out", rel(args.out)]
-    mach = machine()
-    sec["run"] = {"command": command_text(argv_text), "date": mach["date"], "commit": mach["commit"]}
-    res_path = args.out / "results.json"
-    args.out.mkdir(parents=True, exist_ok=True)
-    if res_path.is_file():
-        from tinyae.tools.bench import report
-
-        res = json.loads(res_path.read_text())
-        res["threshold"] = sec
-        res_path.write_text(json.dumps(res, indent=2) + "\n")
-        (args.out / "RESULTS.md").write_text(report.render(res))
-        say(f"merged the threshold section into {res_path} and {args.out / 'RESULTS.md'}")
-    else:
-        (args.out / "threshold.json").write_text(json.dumps(sec, indent=2) + "\n")
-        say(f"no {res_path}: wrote {args.out / 'threshold.json'} only")
-    for line in render(sec):
-        print(line)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
