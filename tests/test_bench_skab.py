@@ -133,3 +133,16 @@ def test_without_the_shared_data_the_bench_says_in_one_line_what_it_left_out(tmp
     assert "not found: left out the SKAB section" in said[0] and "\n" not in said[0]
     text = "\n".join(report._skab(sec))
     assert "## SKAB" in text and "not measured: " in text
+
+
+def test_logo_searches_its_own_grid_and_refuses_overrides(capsys) -> None:
+    assert skab.main(["--protocol", "logo", "--set", "window.length=5"]) == 2
+    err = capsys.readouterr().err
+    assert "leave out --config/--set" in err and err.count("error:") == 1 and "Traceback" not in err
+
+
+def test_the_published_rows_carry_far_and_mar() -> None:
+    """Every detector of SKAB's strict leaderboard with its published FAR and MAR (none left blank)."""
+    names = [m for m, *_ in skab.LEADERBOARD]
+    assert {"Vanilla LSTM", "Isolation forest", "MSCRED", "Conv-AE"} <= set(names)
+    assert all(far is not None and mar is not None for _, _, far, mar in skab.LEADERBOARD)
