@@ -35,8 +35,9 @@ MAD_TO_STD = 1.4826  # 1 / Phi^-1(3/4): the MAD of a normal distribution times t
 
 #: Why the default [threshold] is what it is (quoted in the manifest of a model trained with it).
 DEFAULT_REASON = (
-    "tinyae's default: the label-free method with the best worst-case ratio of F1 at the threshold to F1 "
-    'at the best threshold over the threshold study\'s labelled data sets (bench/RESULTS.md, "Threshold")'
+    "tinyae's default: the robust limit (median + 7 MAD of the training and validation windows' scores) "
+    "that the threshold study found closest to the best threshold in the worst case over its labelled data "
+    'sets, short of one candidate that needs a factor (bench/RESULTS.md, "Threshold")'
 )
 
 
@@ -90,7 +91,9 @@ def small_set_warning(
     return ""
 
 
-def normal_scores(cfg: ThresholdConfig, val_scores: np.ndarray, train_scores: np.ndarray | None) -> np.ndarray:
+def normal_scores(
+    cfg: ThresholdConfig, val_scores: np.ndarray, train_scores: np.ndarray | None
+) -> np.ndarray:
     """The normal scores `cfg.scores` names (float64): the validation windows', and with
     'training+validation' the training windows' before them. A caller without training windows passes
     train_scores=None and gets the validation scores alone (the threshold's params then say so);
