@@ -104,7 +104,9 @@ def test_commissioning_expresses_a_recording_in_units_of_its_first_rows() -> Non
 @pytest.mark.parametrize("protocol", ["per-file", "deployment", "deployment-commissioned"])
 def test_a_protocol_scores_every_test_row_with_float_and_int8_models(data_dir: Path, protocol: str) -> None:
     # a 10-row window: the false alarms after the anomaly's end last about one window
-    r = skab.run_protocol(protocol, ["train.epochs=30", "window.length=10"], data_dir, lambda m: None, expect=None)
+    r = skab.run_protocol(
+        protocol, ["train.epochs=30", "window.length=10"], data_dir, lambda m: None, expect=None
+    )
     assert r["command"].startswith(".venv/bin/tinyae bench skab --protocol " + protocol)
     assert [f["name"] for f in r["per_file"]] == ["valve1/0", "valve1/1"]
     assert [f["rows"] for f in r["per_file"]] == [300, 250]  # every row after row 400

@@ -200,3 +200,8 @@ def test_the_cache_serves_an_entry_until_what_it_depends_on_changes(tmp_path, mo
     assert len(calls) == 3
     cache.cached(tmp_path, "t", {"x": 1}, compute, use=False)
     assert len(calls) == 4
+
+
+def test_one_data_set_leaves_nothing_out() -> None:
+    sec = study.study([_set(np.random.default_rng(6), 1)])
+    assert sec["leave_one_out"] == {} and "data set left out" not in "\n".join(study.render(sec))

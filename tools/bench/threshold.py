@@ -318,7 +318,7 @@ def study(sets: list[StudySet]) -> dict:
     names = [s.name for s in sets]
     chosen = choose(table, names)
     loo = {}
-    for s in sets:
+    for s in sets if len(sets) > 1 else []:  # one data set leaves nothing to choose on
         others = [n for n in names if n != s.name]
         pick = choose(table, others)
         assert pick is not None
@@ -459,21 +459,28 @@ def render(sec: dict | None) -> list[str]:
             f" The study's best worst case is {chosen}'s, {fmt(worst(chosen), 3)}: tinyae keeps {default} as "
             "its default because a default `factor` would carry over to every other method a user selects "
             '(`method = "mad"` or `tinyae threshold --method ...` would silently get the margin), and the two '
-            "differ by less than the study can resolve (InternalBleeding's ratio moves 0.07 per test window)."
+            "differ by little"
+            + (
+                " (one InternalBleeding test window moves its ratio by 0.07)."
+                if "internalbleeding" in names
+                else "."
+            )
         )
-    out += [
-        "",
-        "Leave one data set out (the method chosen on the other data sets, scored on the one left out):",
-        "",
-    ]
+    if sec["leave_one_out"]:
+        out += [
+            "",
+            "Leave one data set out (the method chosen on the other data sets, scored on the one left out):",
+            "",
+        ]
     lrows = [
         [n, r["method"], fmt(r.get("f1"), 3), fmt(r.get("far_pct"), 2), fmt(r.get("mar_pct"), 2),
          fmt(r.get("ratio"), 3)]
         for n, r in sec["leave_one_out"].items()
     ]  # fmt: skip
-    out += md_table(
-        ["data set left out", "method chosen on the others", "F1", "FAR %", "MAR %", "ratio"], lrows
-    )
+    if lrows:
+        out += md_table(
+            ["data set left out", "method chosen on the others", "F1", "FAR %", "MAR %", "ratio"], lrows
+        )
     out += ["", "Data sets (test units: windows, SKAB rows) and the commands behind their scores:", ""]
     for d in sec["datasets"]:
         out.append(
