@@ -2,7 +2,9 @@
 # footprint, pipeline timings, streaming and host-reference throughput.
 #
 #   make bench         the full run (15-25 minutes on 2 cores: 876-1,579 s measured, SKAB from
-#                      ../shared/datasets about 7 of them) -> bench/results.json + bench/RESULTS.md
+#                      ../shared/datasets about 7 of them; plus about 20 for the SKAB selection grid, 136
+#                      models, whose scores build/bench/cache keeps for later runs) -> bench/results.json +
+#                      bench/RESULTS.md
 #   make bench-smoke   the tiny version (one 2-epoch model, no repeats, no sweep) -> build/bench-smoke/
 #
 # Models and bench images go to build/bench/ (BENCH_WORK). Figures are measured, never asserted.

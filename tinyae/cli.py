@@ -62,6 +62,10 @@ PASSTHROUGH: dict[tuple[str, ...], tuple[str, str]] = {
         "tinyae.tools.bench.calibration",
         "on-site calibration: cost and what it buys",
     ),
+    ("bench", "threshold"): (
+        "tinyae.tools.bench.cli:threshold_main",
+        "the label-free threshold methods against the oracle on every labelled data set",
+    ),
     ("pio",): (
         "tinyae.tools.boards.pio",
         "PlatformIO for the board envs, with tinyae's checks (make build/flash)",

@@ -8,3 +8,5 @@ ROOT = Path(__file__).resolve().parent.parent
 # The pinned board libraries' sources (the one path setting of the board-library lane; mk/tflm.mk's
 # TAE_THIRD_PARTY has the same default for make).
 THIRD_PARTY = Path(os.environ.get("TAE_THIRD_PARTY") or ROOT.parent / "shared" / "third_party").resolve()
+# Real public recordings kept outside the repository (SKAB, NAB; see its README): the bench's data sets.
+DATASETS = Path(os.environ.get("TAE_DATASETS") or ROOT.parent / "shared" / "datasets").resolve()

@@ -38,13 +38,39 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         help="move the anomaly threshold without retraining (recalibrates on the stored int8 scores)",
     )
     _model_dir(t)
-    t.add_argument("--method", required=True, help="percentile | mean_std | target_fpr | best_f1 | value")
+    t.add_argument(
+        "--method", required=True, help="percentile | mean_std | mad | pot | target_fpr | best_f1 | value"
+    )
     t.add_argument(
         "--percentile", type=option_type("threshold.percentile"),
-        help="percentile: of the normal validation scores (0-100]",
+        help="percentile: of the normal windows' scores (0-100]",
     )  # fmt: skip
     t.add_argument(
         "--k-std", type=option_type("threshold.k_std"), help="mean_std: mean + K standard deviations"
+    )
+    t.add_argument(
+        "--k-mad", type=option_type("threshold.k_mad"),
+        help="mad: median + K x 1.4826 x the median absolute deviation",
+    )  # fmt: skip
+    t.add_argument(
+        "--pot-risk",
+        type=option_type("threshold.pot_risk"),
+        help="pot: chance a normal score exceeds it (0-1)",
+    )
+    t.add_argument(
+        "--pot-quantile",
+        type=option_type("threshold.pot_quantile"),
+        help="pot: the fitted tail starts here (0.9)",
+    )
+    t.add_argument(
+        "--factor",
+        type=option_type("threshold.factor"),
+        help="percentile/mean_std/mad/pot: times this margin",
+    )
+    t.add_argument(
+        "--scores",
+        choices=("validation", "training+validation"),
+        help="the normal windows calibrated on (default training+validation)",
     )
     t.add_argument(
         "--target-fpr", type=option_type("threshold.target_fpr"),
@@ -113,12 +139,14 @@ def _threshold(args: argparse.Namespace) -> int:
     recalibrate(
         args.model_dir,
         args.method,
-        percentile=args.percentile,
-        k_std=args.k_std,
-        target_fpr=args.target_fpr,
-        value=args.value,
         command=args.command_line,
         quiet=args.quiet,
+        **{
+            k: getattr(args, k)
+            for k in ("percentile", "k_std", "k_mad", "pot_risk", "pot_quantile", "factor", "scores")
+        },
+        target_fpr=args.target_fpr,
+        value=args.value,
     )
     return 0
 

@@ -31,7 +31,8 @@ from tinyae.errors import UserError
 DATASET_SOURCES = ("synthetic", "basicmotions", "daphnet", "internalbleeding")
 FILE_SOURCES = ("csv", "ucr", "edgeimpulse")
 SOURCES = (*DATASET_SOURCES[:1], *FILE_SOURCES, *DATASET_SOURCES[1:])
-THRESHOLD_METHODS = ("percentile", "mean_std", "target_fpr", "best_f1")
+THRESHOLD_METHODS = ("percentile", "mean_std", "mad", "pot", "target_fpr", "best_f1")
+THRESHOLD_SCORES = ("validation", "training+validation")
 # the feature front-end's vocabulary and limits (train/frontend/spec.py takes them from here)
 FRONTEND_KINDS = ("raw", "spectral", "stats")
 FRONTEND_STATS = ("mean", "rms", "std", "p2p", "crest", "skew", "kurtosis", "zcr")
@@ -293,19 +294,38 @@ class QuantizeConfig:
 
 @dataclass
 class ThresholdConfig:
-    method: str = field(default="percentile", metadata=bounds(choices=THRESHOLD_METHODS))
+    """How the threshold is set from the normal windows' scores (train/calibrate.py describes each method)."""
+
+    # percentile | mean_std | mad | pot | target_fpr | best_f1 (an oracle). The default, median + 7 x MAD of
+    # the training and validation scores, is the threshold study's choice (bench/RESULTS.md, "Threshold").
+    method: str = field(default="mad", metadata=bounds(choices=THRESHOLD_METHODS))
     percentile: float = field(
-        default=99.5, metadata=bounds(gt=0, le=100, what="of the normal validation scores")
+        default=99.5,
+        metadata=bounds(
+            gt=0, le=100, what="of the normal scores", applies=("threshold.method", ("percentile",))
+        ),
     )
     k_std: float = field(
         default=3.0, metadata=bounds(ge=0, le=100, what="standard deviations above the mean")
     )
-    # percentile / mean_std: the threshold is that value times this (a control limit)
+    # mad: median + k_mad x 1.4826 x MAD
+    k_mad: float = field(
+        default=7.0, metadata=bounds(ge=0, le=100, what="scaled median absolute deviations above the median")
+    )
+    # pot: probability that a normal score exceeds the threshold (a generalized Pareto fit of the tail)
+    pot_risk: float = field(default=1e-3, metadata=bounds(gt=0, lt=1, what="a probability"))
+    # pot: the tail fitted is the scores above this quantile
+    pot_quantile: float = field(
+        default=0.9, metadata=bounds(ge=0.5, lt=1, what="a quantile of the normal scores")
+    )
+    # percentile / mean_std / mad / pot: the threshold is that value times this (a control limit)
     factor: float = field(default=1.0, metadata=bounds(gt=0, le=1000, what="times the calibrated value"))
     # target_fpr: highest false-alarm rate allowed on normal validation windows
     target_fpr: float = field(
         default=0.005, metadata=bounds(gt=0, lt=1, what="a fraction of the validation windows")
     )
+    # the normal windows the threshold is calibrated on
+    scores: str = field(default="training+validation", metadata=bounds(choices=THRESHOLD_SCORES))
 
 
 @dataclass

@@ -125,6 +125,7 @@ class ThresholdSection:
     params: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
     command: str | None = None  # set by `tinyae threshold`
+    reason: str = ""  # why this method ran (tinyae's default and why, or the config's / command's choice)
 
 
 @dataclass

@@ -30,7 +30,7 @@ from tinyae import __version__
 from tinyae.errors import UserError
 from tinyae.train import manifest as mf
 from tinyae.train import preprocess
-from tinyae.train.calibrate import calibrate
+from tinyae.train.calibrate import calibrate, normal_scores
 from tinyae.train.config import Config
 from tinyae.train.config import warnings as config_warnings
 from tinyae.train.frontend import FrontendSpec, build_spec, extractor
@@ -132,6 +132,7 @@ class FloatModel:
 
     model: Any  # keras.Model
     history: Any  # tinyae.train.fit.History
+    train_scores: np.ndarray  # [n_train] float32 (the windows the model was fitted on)
     val_scores: np.ndarray  # [n_val] float32
     test_scores: np.ndarray  # [n_test] float32
     test_recon: np.ndarray  # [n_test, F] float reconstructions
@@ -154,6 +155,7 @@ class Scored:
 
     ref: Any  # tinyae.train.reference.HostReference
     gain: np.ndarray  # [P] float32
+    train: Any  # ReferenceResult of the training windows (a threshold method may use their scores)
     val: Any  # ReferenceResult of the validation windows
     test: Any  # ReferenceResult of the test windows
     threshold: Any  # tinyae.train.calibrate.Threshold on the int8 scores
@@ -307,10 +309,11 @@ def train_float(
         callbacks=callbacks,
     )
     model.save(out_dir / "model.keras")
+    train_float_scores, _ = _float_scores(model, norm.x_train, cfg.train.loss)
     val_float, _ = _float_scores(model, norm.x_val, cfg.train.loss)
     test_float, test_recon = _float_scores(model, norm.x_test, cfg.train.loss)
     latent = encoder(model, latent_index).predict(norm.x_test, verbose=0) if len(norm.x_test) else None
-    return FloatModel(model, history, val_float, test_float, test_recon, latent)
+    return FloatModel(model, history, train_float_scores, val_float, test_float, test_recon, latent)
 
 
 def quantize_model(cfg: Config, fm: FloatModel, norm: Normalized, out_dir: Path) -> Int8Model:
@@ -358,10 +361,15 @@ def score_and_threshold(
         score_kind=cfg.train.loss,
         frontend=feats.featurize,
     )
+    train_ref = ref.evaluate(prep.train)
     val_ref = ref.evaluate(prep.val)
     test_ref = ref.evaluate(prep.test)
-    threshold = calibrate(cfg.threshold, val_ref.scores, test_ref.scores, data.labels)
-    float_threshold = calibrate(cfg.threshold, fm.val_scores, fm.test_scores, data.labels)
+    threshold = calibrate(
+        cfg.threshold, val_ref.scores, test_ref.scores, data.labels, train_scores=train_ref.scores
+    )
+    float_threshold = calibrate(
+        cfg.threshold, fm.val_scores, fm.test_scores, data.labels, train_scores=fm.train_scores
+    )
     for w in threshold.warnings:
         _warn(w)
 
@@ -386,8 +394,9 @@ def score_and_threshold(
         norm_gain=gain,
         in_scale=qi.input_scale,
         in_zero_point=qi.input_zero_point,
+        normal_scores=normal_scores(cfg.threshold, val_ref.scores, train_ref.scores),
     )
-    return Scored(ref, gain, val_ref, test_ref, threshold, float_threshold, levels, low, calib)
+    return Scored(ref, gain, train_ref, val_ref, test_ref, threshold, float_threshold, levels, low, calib)
 
 
 def measure_arena(q: Int8Model) -> int:
@@ -525,6 +534,8 @@ def export_and_report(
     cfg.save(out_dir / "config.toml")
     np.savez_compressed(
         out_dir / "scores.npz",
+        train_scores=sc.train.scores,
+        train_float_scores=fm.train_scores,
         val_scores=sc.val.scores,
         val_float_scores=fm.val_scores,
         test_scores=sc.test.scores,

@@ -10,9 +10,12 @@ vectors' decisions, the saved config and the report's threshold pictures. The ne
 flashed with the old header keeps verifying its network (its threshold is set with `monitor
 --threshold` or a rebuild).
 
-Methods: percentile (`--percentile`, of the normal validation scores), mean_std (`--k-std`),
-target_fpr (`--target-fpr`: the lowest threshold with at most that share of validation windows
-above it), best_f1 (labelled test windows), value (`--value`, as given).
+Methods (train/calibrate.py): percentile (`--percentile`), mean_std (`--k-std`), mad (`--k-mad`: median
++ k x MAD), pot (`--pot-risk`, `--pot-quantile`: a generalized Pareto tail), target_fpr (`--target-fpr`:
+the lowest threshold with at most that share of normal windows above it), each on the normal validation
+windows' scores or, with `--scores training+validation`, the training windows' too (`--factor` scales
+percentile, mean_std, mad and pot); best_f1 (labelled test windows: an oracle); value (`--value`, as
+given).
 """
 
 from __future__ import annotations
@@ -34,23 +37,47 @@ from tinyae.train.metrics import summary
 METHODS = (*THRESHOLD_METHODS, "value")
 
 
-def _config(method: str, percentile, k_std, target_fpr, value) -> ThresholdConfig:  # type: ignore[no-untyped-def]
+# per method: the option it needs (None: none), and the options it also takes
+NEEDS = {
+    "percentile": "percentile",
+    "mean_std": "k_std",
+    "mad": "k_mad",
+    "pot": "pot_risk",
+    "target_fpr": "target_fpr",
+    "best_f1": None,
+    "value": "value",
+}
+TAKES = {
+    "percentile": ("factor", "scores"),
+    "mean_std": ("factor", "scores"),
+    "mad": ("factor", "scores"),
+    "pot": ("pot_quantile", "factor", "scores"),
+    "target_fpr": ("scores",),
+    "best_f1": (),
+    "value": (),
+}
+EXAMPLES = {
+    "percentile": "99", "k_std": "3", "k_mad": "7", "pot_risk": "0.001", "target_fpr": "0.01", "value": "0.5",
+}  # fmt: skip
+
+
+def _config(method: str, given: dict) -> ThresholdConfig:  # type: ignore[type-arg]
+    """The ThresholdConfig of `tinyae threshold --method METHOD` and its options (None = not given)."""
+
     if method not in METHODS:
         raise UserError(f"--method {method!r} is not one of {', '.join(METHODS)}")
-    needs = {"percentile": "percentile", "mean_std": "k_std", "target_fpr": "target_fpr", "value": "value"}
-    given = {"percentile": percentile, "k_std": k_std, "target_fpr": target_fpr, "value": value}
-    need = needs.get(method)
-    if need and given[need] is None:
+    need = NEEDS[method]
+    if need and given.get(need) is None:
         flag = "--" + need.replace("_", "-")
-        example = {"percentile": "99", "k_std": "1", "target_fpr": "0.01", "value": "0.5"}[need]
-        raise UserError(f"--method {method} needs {flag}; e.g. {flag} {example}")
-    extra = [k for k, v in given.items() if v is not None and k != need]
+        raise UserError(f"--method {method} needs {flag}; e.g. {flag} {EXAMPLES[need]}")
+    extra = [k for k, v in given.items() if v is not None and k != need and k not in TAKES[method]]
     if extra:
         raise UserError(f"--{extra[0].replace('_', '-')} does not apply to --method {method}; leave it out")
     cfg = ThresholdConfig(method=method if method != "value" else "percentile")
     for key, v in given.items():  # the config keys' own bounds (tinyae.train.config), named as options
         if v is not None and key != "value":
             setattr(cfg, key, check_value(f"threshold.{key}", v, "--" + key.replace("_", "-")))
+    value = given.get("value")
     if value is not None and not (np.isfinite(np.float32(value)) and value > 0):
         raise UserError(f"--value {value} is not a positive finite float32; pass a score such as 0.5")
     return cfg
@@ -60,14 +87,14 @@ def recalibrate(
     model_dir: Path,
     method: str,
     *,
-    percentile: float | None = None,
-    k_std: float | None = None,
-    target_fpr: float | None = None,
-    value: float | None = None,
     command: str = "tinyae threshold",
     quiet: bool = False,
+    **options: float | str | None,
 ) -> Manifest:
-    """Recalibrate model_dir's threshold (see the module docstring); returns the new manifest."""
+    """Recalibrate model_dir's threshold (see the module docstring); returns the new manifest.
+
+    options: the method's settings by their [threshold] names (percentile, k_std, k_mad, pot_risk,
+    pot_quantile, factor, target_fpr, scores) and `value` for method value; None = not given."""
     mpath = model_dir / "manifest.json"
     if not mpath.is_file():
         raise UserError(f"{mpath} does not exist; train a model first (make model)")
@@ -77,18 +104,36 @@ def recalibrate(
         raise UserError(
             f"{spath} is missing (the model was trained by an older tinyae); retrain it once with make model"
         )
-    cfg = _config(method, percentile, k_std, target_fpr, value)
+    cfg = _config(method, options)
+    value = options.get("value")
     with np.load(spath) as z:
         scores = {k: z[k] for k in z.files}
     labels = scores["test_labels"] if len(scores["test_labels"]) else None
     old = manifest.threshold.value
+    if cfg.scores != "validation" and "train_scores" not in scores:
+        raise UserError(
+            f"{spath} has no training-window scores (the model was trained by an older tinyae); retrain it "
+            "once with make model, or pass --scores validation"
+        )
+    why = f"set by `{command}`"
     if method == "value":
         assert value is not None
-        thr = Threshold(float(np.float32(value)), "value", {"windows": len(scores["val_scores"])})
+        thr = Threshold(float(np.float32(float(value))), "value", {"windows": len(scores["val_scores"])})
         float_thr = thr
     else:
-        thr = calibrate(cfg, scores["val_scores"], scores["test_scores"], labels)
-        float_thr = calibrate(cfg, scores["val_float_scores"], scores["test_float_scores"], labels)
+        thr = calibrate(
+            cfg, scores["val_scores"], scores["test_scores"], labels, train_scores=scores.get("train_scores")
+        )
+        float_thr = calibrate(
+            cfg,
+            scores["val_float_scores"],
+            scores["test_float_scores"],
+            labels,
+            train_scores=scores.get("train_float_scores"),
+        )
+    if method == "best_f1":
+        why += ": the best F1 on the labelled test windows, an oracle (it read the test labels)"
+    thr.reason = why
     manifest.threshold = section(ThresholdSection, {**thr.to_dict(), "command": command}, "threshold")
     manifest.generator.threshold_command = command
     metrics = manifest.metrics
@@ -129,9 +174,7 @@ def _write_everything(model_dir: Path, manifest: Manifest, thr: Threshold, cfg, 
             section["method"] = "percentile"
             section["note"] = f"set by hand to {value!r} with tinyae threshold"
         else:
-            section.update(
-                method=cfg.method, percentile=cfg.percentile, k_std=cfg.k_std, target_fpr=cfg.target_fpr
-            )
+            section.update({k: v for k, v in vars(cfg).items()})
             section.pop("note", None)
         used.write_text(tomli_w.dumps(raw))
     (model_dir / "metrics.json").write_text(json.dumps(manifest.to_dict()["metrics"], indent=2) + "\n")
