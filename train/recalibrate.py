@@ -63,7 +63,6 @@ EXAMPLES = {
 
 def _config(method: str, given: dict) -> ThresholdConfig:  # type: ignore[type-arg]
     """The ThresholdConfig of `tinyae threshold --method METHOD` and its options (None = not given)."""
-
     if method not in METHODS:
         raise UserError(f"--method {method!r} is not one of {', '.join(METHODS)}")
     need = NEEDS[method]
