@@ -61,9 +61,9 @@ def test_the_default_says_why_it_runs_and_a_config_choice_says_so() -> None:
 @pytest.mark.parametrize(
     "values, words",
     [
-        ({"pot_risk": 1.5}, "threshold.pot_risk = 1.5 must be between 0 and 1"),
-        ({"pot_quantile": 0.2}, "threshold.pot_quantile = 0.2 must be in [0.5, 1)"),
-        ({"k_mad": -1}, "must be 0 or positive"),
+        ({"pot_risk": 1.5}, "threshold.pot_risk = 1.5 must be above 0 and below 1"),
+        ({"pot_quantile": 0.2}, "threshold.pot_quantile = 0.2 must be at least 0.5 and below 1"),
+        ({"k_mad": -1}, "threshold.k_mad = -1.0 must be between 0 and 100"),
         ({"scores": "test"}, "threshold.scores = 'test' is not one of validation, training+validation"),
     ],
 )
