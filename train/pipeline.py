@@ -36,6 +36,7 @@ from tinyae.train.frontend import FrontendSpec, build_spec, extractor
 from tinyae.train.frontend.fit import check_features, fit_log_floor
 from tinyae.train.manifest import Manifest
 from tinyae.train.metrics import summary
+from tinyae.train.warned import collected, collecting, warn
 
 STAGE_STYLE = "[bold cyan]"
 
@@ -45,13 +46,6 @@ def _say(msg: str) -> None:
     from rich.markup import escape
 
     Console(stderr=True, highlight=False).print(f"{STAGE_STYLE}tinyae[/] {escape(msg)}")
-
-
-def _warn(msg: str) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-
-    Console(stderr=True, highlight=False).print(f"[bold yellow]warning:[/] {escape(msg)}")
 
 
 def _require_rate(splits, source: str) -> None:  # type: ignore[no-untyped-def]
@@ -179,6 +173,13 @@ def run(
 
     inputs = built_from(cfg, config_file)  # before anything runs: what this model is built from
     out_dir.mkdir(parents=True, exist_ok=True)
+    with collecting():  # every warning of the run goes to the manifest (train/warned.py)
+        return _stages(cfg, out_dir, command, inputs, show_progress, callbacks)
+
+
+def _stages(
+    cfg: Config, out_dir: Path, command: str, inputs: dict, show_progress: bool, callbacks: Sequence[Any]
+) -> Manifest:
     t = Timings()
     tick = time.perf_counter()
     data = read_data(cfg, show_progress)
@@ -233,9 +234,9 @@ def front_end(cfg: Config, data: DataStage) -> Features:
     names = spec.feature_names(list(prep.channel_names))
     f_train = featurize(prep.train)
     constant = (
-        check_features(prep.train.reshape(-1, n_ch), prep.channel_names, spec.kinds, _say)
+        check_features(prep.train.reshape(-1, n_ch), prep.channel_names, spec.kinds, warn)
         if spec.raw_only
-        else check_features(f_train, names, spec.kinds, _say)
+        else check_features(f_train, names, spec.kinds, warn)
     )
     return Features(spec, featurize, f_train, featurize(prep.val), featurize(prep.test), names, constant)
 
@@ -273,7 +274,7 @@ def describe_data(cfg: Config, data: DataStage, feats: Features) -> None:
             _say(line)
     _say(words.split_line(prep, data.labels))
     if data.outliers.count:
-        _warn(data.outliers.sentence())
+        warn(data.outliers.sentence())
     if data.outliers.unscreened:
         _say(f"outlier screen skipped for {', '.join(data.outliers.unscreened)} (interquartile range 0)")
     _say(
@@ -359,7 +360,7 @@ def score_and_threshold(
     threshold = calibrate(cfg.threshold, val_ref.scores, test_ref.scores, data.labels)
     float_threshold = calibrate(cfg.threshold, fm.val_scores, fm.test_scores, data.labels)
     for w in threshold.warnings:
-        _warn(w)
+        warn(w)
 
     levels = input_levels(
         preprocess.quantize_features(feats.train, norm.offset, gain, qi.input_zero_point),
@@ -368,7 +369,7 @@ def score_and_threshold(
     )
     low = levels_warning(levels, cfg.normalization.min_levels)
     if low:
-        _warn(low)
+        warn(low)
 
     calib = calibration.build(
         cfg.calibration,
@@ -467,7 +468,44 @@ def build_manifest(
         compiled=mf.section(mf.Compiled, compiled, "compiled"),
         training=mf.section(mf.Training, fm.history.to_dict(), "training"),
         metrics=mf.section(mf.Metrics, _metrics(cfg, data, fm, q, sc), "metrics"),
-        warnings=[w for w in (data.outliers.sentence(), sc.levels_warning) if w],
+        warnings=collected(),  # every warning the run printed, in order (train/warned.py)
+    )
+
+
+def _scores(data: DataStage, fm: FloatModel, sc: Scored) -> dict[str, np.ndarray]:
+    """What `scores.npz` keeps for `tinyae threshold` and the report: the int8 and float scores of the
+    validation and test windows, the test labels and faults, and each window's recording and number in
+    it (train/data/splits.Origins), so the operating figures can be recomputed for any threshold."""
+    prep = data.prep
+    out = {
+        "val_scores": sc.val.scores,
+        "val_float_scores": fm.val_scores,
+        "test_scores": sc.test.scores,
+        "test_float_scores": fm.test_scores,
+        "test_labels": data.labels if data.labels is not None else np.zeros(0, np.int8),
+        "test_faults": np.asarray(prep.test_faults, str)
+        if prep.test_faults is not None
+        else np.zeros(0, str),
+    }
+    for key, origins in (("val", prep.val_origins), ("test", prep.test_origins)):
+        if origins is not None:
+            out[f"{key}_recording"] = origins.recording
+            out[f"{key}_position"] = origins.position
+            out[f"{key}_recordings"] = np.asarray(origins.names, str)
+    return out
+
+
+def _operation(cfg: Config, data: DataStage, fm: FloatModel, sc: Scored) -> dict:
+    from tinyae.train.operating import operation
+
+    return operation(
+        _scores(data, fm, sc),
+        threshold=sc.threshold.value,
+        k=cfg.decision.k,
+        n=cfg.decision.n,
+        sample_rate_hz=float(data.prep.sample_rate_hz or 0.0),
+        hop=cfg.window.hop,
+        length=cfg.window.length,
     )
 
 
@@ -490,6 +528,7 @@ def _metrics(cfg: Config, data: DataStage, fm: FloatModel, q: Int8Model, sc: Sco
     metrics["float_int8_score_corr"] = _corr(fm.test_scores, sc.test.scores)
     metrics["int8_input_levels"] = sc.levels
     metrics["int8_saturation"] = _saturation(sc.test, q.info, cfg.train.loss)
+    metrics["operation"] = _operation(cfg, data, fm, sc)
     return metrics
 
 
@@ -519,14 +558,7 @@ def export_and_report(
     stream = _test_stream(data.splits.test)
     _write_test_vectors(out_dir, sc.ref, stream, data.prep.label_rule, sc.threshold.value, cfg)
     cfg.save(out_dir / "config.toml")
-    np.savez_compressed(
-        out_dir / "scores.npz",
-        val_scores=sc.val.scores,
-        val_float_scores=fm.val_scores,
-        test_scores=sc.test.scores,
-        test_float_scores=fm.test_scores,
-        test_labels=data.labels if data.labels is not None else np.zeros(0, np.int8),
-    )
+    np.savez_compressed(out_dir / "scores.npz", **_scores(data, fm, sc))
     t.export = time.perf_counter() - tick
 
     tick = time.perf_counter()

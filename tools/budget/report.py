@@ -26,6 +26,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from tinyae import terminal
 from tinyae.errors import UserError
 
 from .config import BUDGET_KEYS, MINIMUM_BUDGETS, Target
@@ -158,10 +159,8 @@ def _d(n: int) -> str:
 
 
 def make_console() -> Console:
-    console = Console(highlight=False, soft_wrap=False)
-    if not console.is_terminal:
-        console = Console(highlight=False, soft_wrap=False, width=120)
-    return console
+    """COLUMNS when set, else the terminal's width, else 120 columns when piped."""
+    return terminal.console(piped_width=120, soft_wrap=False)
 
 
 def print_report(
