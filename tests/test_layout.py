@@ -35,7 +35,7 @@ TRAIN_STAGES = [
     "tinyae.train.arena",
     "tinyae.train.compiled",
     "tinyae.train.export",
-    "tinyae.train.summary", "tinyae.train.report",
+    "tinyae.train.summary", "tinyae.train.findings", "tinyae.train.figures", "tinyae.train.report",
     "tinyae.train.inputs",
     "tinyae.train.pipeline",
     "tinyae.train.recalibrate",

@@ -558,7 +558,8 @@ def export_and_report(
     stream = _test_stream(data.splits.test)
     _write_test_vectors(out_dir, sc.ref, stream, data.prep.label_rule, sc.threshold.value, cfg)
     cfg.save(out_dir / "config.toml")
-    np.savez_compressed(out_dir / "scores.npz", **_scores(data, fm, sc))
+    scores = _scores(data, fm, sc)
+    np.savez_compressed(out_dir / "scores.npz", **scores)
     t.export = time.perf_counter() - tick
 
     tick = time.perf_counter()
@@ -567,10 +568,7 @@ def export_and_report(
         out_dir,
         manifest=manifest.to_dict(),
         history=fm.history,
-        val_scores=sc.val.scores,
-        test_scores=sc.test.scores,
-        test_float_scores=fm.test_scores,
-        labels=data.labels,
+        scores=scores,
         x_test=norm.x_test,
         recon_float=fm.test_recon,
         recon_int8=preprocess.dequantize(sc.test.output_q, qi.output_scale, qi.output_zero_point),
