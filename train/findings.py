@@ -30,7 +30,7 @@ def pct(x: float | None) -> str:
     v = 100 * x
     if v == 0 or v == 100:
         return f"{v:.0f} %"
-    return f"{v:.2g} %" if v < 10 else f"{v:.0f} %" if v < 99.5 else f"{v:.1f} %"
+    return f"{v:.2g} %" if v < 10 else f"{v:.0f} %" if v < 99.5 else f"{v:.4g} %"
 
 
 def count(x: float | None) -> str:
@@ -106,13 +106,9 @@ def _false_alarm_sentence(split: str, fig: dict[str, Any], op: dict[str, Any], w
     dur = f" = {duration(hours * 3600)}" if hours else ""
     head = f"{plural(n, 'normal window')}{dur} {where}"
     fa_w, events = fig["false_alarm_windows"], fig["false_alarms"]
+    band = fig.get("per_hour_95")
     if events == 0:
-        bound = (
-            f"; with that little data the rate is below about {count(fig['per_hour_upper_95'])} an hour "
-            "(95 % bound)"
-            if fig.get("per_hour_upper_95")
-            else ""
-        )
+        bound = f"; from that much data, fewer than {count(band[1])} an hour (95 % bound)" if band else ""
         return f"{split} split ({head}): no false alarm{bound}."
     if fig.get("false_alarms_per_hour") is None:
         return (
@@ -122,7 +118,8 @@ def _false_alarm_sentence(split: str, fig: dict[str, Any], op: dict[str, Any], w
     return (
         f"{split} split ({head}): {plural(fa_w, 'window')} ({pct(fig['false_alarm_rate'])}) above the threshold "
         f"gave {plural(events, 'false alarm')}, about {count(fig['false_alarms_per_hour'])} an hour or "
-        f"{count(fig['false_alarms_per_day'])} a day in continuous operation."
+        f"{count(fig['false_alarms_per_day'])} a day in continuous operation"
+        + (f" (95 % range {count(band[0])} to {count(band[1])} an hour)." if band else ".")
     )
 
 

@@ -7,7 +7,8 @@ were anomalous (manifest `decision`, train/preprocess.decisions). From that:
 
 - a **false alarm** is a run of consecutive alarmed windows that touches no anomalous (labelled) window;
   its rate per hour is the count over the normal data's duration, one window per hop
-  (windows × hop / sample rate); with no false alarm the 95 % upper bound (3 / duration) is given too;
+  (windows × hop / sample rate), with the exact 95 % Poisson interval of that rate (a few events in a
+  few minutes say little about a day);
 - a **fault episode** is a run of consecutive anomalous (labelled) windows of one recording, named by
   its most frequent fault; it is *detected* when an alarm falls on one of its windows;
 - the **detection delay** of an episode is at most (j - i + 1) × hop / rate: the device decides at the
@@ -21,6 +22,7 @@ summary sentences and tables are written from it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +81,31 @@ def _streams(split: Split) -> list[np.ndarray]:
         breaks = np.flatnonzero(np.diff(split.position[idx]) != 1) + 1
         out += [part for part in np.split(idx, breaks) if len(part)]
     return out
+
+
+def _poisson_cdf(k: int, lam: float) -> float:
+    """P(X <= k) for X ~ Poisson(lam)."""
+    term = total = math.exp(-lam)
+    for i in range(1, k + 1):
+        term *= lam / i
+        total += term
+    return total
+
+
+def poisson_interval(k: int, alpha: float = 0.05) -> tuple[float, float]:
+    """The exact (Garwood) 1 - alpha interval of a Poisson mean after observing k events."""
+
+    def solve(f, lo: float, hi: float) -> float:  # type: ignore[no-untyped-def]
+        """The root of f, which decreases in lam, by bisection to float precision."""
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if f(mid) > 0 else (lo, mid)
+        return 0.5 * (lo + hi)
+
+    top = 10.0 * (k + 10)
+    upper = solve(lambda lam: _poisson_cdf(k, lam) - alpha / 2, 0.0, top)
+    lower = 0.0 if k == 0 else solve(lambda lam: _poisson_cdf(k - 1, lam) - (1 - alpha / 2), 0.0, top)
+    return lower, upper
 
 
 def _per_hour(count: int, hours: float) -> float | None:
@@ -142,7 +169,7 @@ def _normal_figures(normal_windows: int, fa_windows: int, fa_events: int, hop_s:
         "false_alarms": fa_events,
         "false_alarms_per_hour": per_hour,
         "false_alarms_per_day": None if per_hour is None else 24 * per_hour,
-        "per_hour_upper_95": (3.0 / hours) if hours > 0 and fa_events == 0 else None,
+        "per_hour_95": [v / hours for v in poisson_interval(fa_events)] if hours > 0 else None,
     }
 
 
