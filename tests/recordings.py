@@ -12,7 +12,9 @@ import numpy as np
 RATE_HZ = 100.0
 
 
-def imu(seconds: float, seed: int, *, speed_hz: float = 7.0, unbalance: float = 0.0, bearing: float = 0.0) -> np.ndarray:
+def imu(
+    seconds: float, seed: int, *, speed_hz: float = 7.0, unbalance: float = 0.0, bearing: float = 0.0
+) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * RATE_HZ)) / RATE_HZ
     phase = 2 * np.pi * speed_hz * t

@@ -78,7 +78,7 @@ def test_save_repairs_and_records_its_verdict(tmp_path):
 
 
 def test_a_picture_not_written_by_save_has_no_verdict(tmp_path):
-    fig, ax = plt.subplots()
+    fig, _ax = plt.subplots()
     fig.savefig(tmp_path / "plain.png")
     plt.close(fig)
     with pytest.raises(KeyError):

@@ -103,7 +103,7 @@ def _manifest(op: dict) -> dict:
             "windows": {"train": 100, "val": 8, "test": 9},
             "operation": op,
             "int8": {"roc_auc": 0.97},
-        },  # fmt: skip
+        },
     }
 
 

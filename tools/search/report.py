@@ -8,7 +8,6 @@ of the feasible trials joined, the hand-set default and the best marked.
 from __future__ import annotations
 
 import csv
-import html
 import json
 from pathlib import Path
 from typing import Any
