@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -515,15 +516,26 @@ def _data_lines(manifest: dict) -> list[str]:
 
 
 def _table(table_id: str, caption: str, head: list[str], rows: list[list[Any]], numeric_from: int = 1) -> str:
-    th = "".join(f"<th{' class=n' if i >= numeric_from else ''}>{_e(h)}</th>" for i, h in enumerate(head))
+    """A table with a short title ("title: explanation" -> the title as its caption, the explanation below)."""
+    title, _, note = caption.partition(": ")
+
+    def cls(i: int) -> str:
+        return " class=n" if i >= numeric_from else ""
+
+    th = "".join(f"<th{cls(i)}>{_e(h)}</th>" for i, h in enumerate(head))
     body = "".join(
-        "<tr>"
-        + "".join(f"<td{' class=n' if i >= numeric_from else ''}>{_e(c)}</td>" for i, c in enumerate(r))
-        + "</tr>"
-        for r in rows
+        "<tr>" + "".join(f"<td{cls(i)}>{_e(c)}</td>" for i, c in enumerate(r)) + "</tr>" for r in rows
     )
-    return (f'<table id="{table_id}"><caption>{_e(caption)}</caption><thead><tr>{th}</tr></thead>'
-            f"<tbody>{body}</tbody></table>")  # fmt: skip
+    note_html = f'<p class="note">{_code(note[:1].upper() + note[1:])}</p>' if note else ""
+    return (
+        f'<table id="{table_id}"><caption>{_e(title)}</caption><thead><tr>{th}</tr></thead>'
+        f"<tbody>{body}</tbody></table>{note_html}"
+    )
+
+
+def _code(text: str) -> str:
+    """Escaped text with `command` spans as <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(text))
 
 
 def _confusion(op: dict) -> str:
@@ -634,7 +646,7 @@ def _faults(op: dict) -> str:
 
 def _threshold_items(thr: dict) -> str:
     """What the manifest says about the threshold, every key it has (methods add their own)."""
-    items = [f"<li>value {thr['value']:.6g}, method {_e(thr['method'])}"
+    items = [f"<li>threshold {thr['value']:.6g}, method {_e(thr['method'])}"
              + "".join(f", {_e(k)} {_e(v)}" for k, v in (thr.get("params") or {}).items()) + "</li>"]  # fmt: skip
     for k, v in thr.items():
         if k in ("value", "method", "params", "warnings"):
@@ -651,7 +663,7 @@ def _metrics_table(m: dict) -> str:
             for k in ("roc_auc", "pr_auc", "f1", "precision", "recall")]  # fmt: skip
     return _table(
         "metrics",
-        "Detection metrics, test split, per window (score above the threshold, no alarm rule); the float "
+        "Detection metrics, test split: per window (score above the threshold, no alarm rule); the float "
         "model at its own threshold, the int8 model as the device runs it.",
         ["metric", "float", "int8 (device)"],
         rows,
@@ -684,10 +696,10 @@ def page(manifest: dict, figs: list[Figure]) -> str:
     m = manifest["metrics"]
     op = m.get("operation") or {}
     found = words.findings(manifest)
-    summary = "".join(f"<li><b>{_e(t)}.</b> {_e(s)}</li>" for t, s in found)
+    summary = "".join(f"<li><b>{_e(t)}.</b> {_code(s)}</li>" for t, s in found)
     warnings = manifest.get("warnings") or []
     warn_block = (
-        '<section id="warnings"><h2>Warnings</h2><ul>' + "".join(f"<li>{_e(w)}</li>" for w in warnings)
+        '<section id="warnings"><h2>Warnings</h2><ul>' + "".join(f"<li>{_code(w)}</li>" for w in warnings)
         + "</ul></section>"
         if warnings
         else ""
@@ -698,7 +710,7 @@ def page(manifest: dict, figs: list[Figure]) -> str:
     data = "".join(f"<li>{_e(line)}</li>" for line in _data_lines(manifest))
     imgs = "".join(
         f'<figure id="fig-{_e(p[:-4])}"><img src="{_e(p)}" alt="{_e(c.split(". ")[0])}">'
-        f"<figcaption>{_e(c)}</figcaption></figure>"
+        f"<figcaption>{_code(c)}</figcaption></figure>"
         for p, c in figs
     )
     shown = {k: v for k, v in manifest.items() if k != "training"}
@@ -711,9 +723,10 @@ h1{{margin-bottom:0.2em}} h2{{margin-top:1.6em;border-bottom:1px solid #ddd}}
 .sub{{color:#555;margin-top:0}} section#summary li{{margin:0.35em 0}}
 section#warnings{{background:#fff7e0;border-left:4px solid #e0a800;padding:0.2em 1em}}
 table{{border-collapse:collapse;margin:0.8em 0 1.4em;font-size:0.92em}}
-caption{{caption-side:top;text-align:left;color:#444;padding-bottom:0.4em;max-width:1000px}}
+caption{{caption-side:top;text-align:left;font-weight:bold;padding-bottom:0.3em}}
+p.note{{color:#444;font-size:0.9em;max-width:1000px;margin-top:-0.8em}}
 td,th{{border:1px solid #ccc;padding:3px 8px;vertical-align:top}} th{{background:#f3f3f3}}
-td.n{{text-align:right;white-space:nowrap}} th.n{{text-align:right}} td{{overflow-wrap:anywhere}}
+td.n{{text-align:right;white-space:nowrap}} th.n{{text-align:right}} td{{overflow-wrap:break-word}}
 img{{max-width:100%;height:auto}} figure{{margin:1.8em 0}}
 figcaption{{color:#333;font-size:0.92em;max-width:1000px}}
 details pre{{white-space:pre-wrap;word-break:break-all;font-size:0.8em;background:#f7f7f7;padding:0.6em}}
