@@ -58,7 +58,7 @@ def plot_loss(history, path: Path) -> str:  # type: ignore[no-untyped-def]
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (normalized units², log)")
     ax.set_title("Training")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper right")
     return save(fig, path)
 
 
@@ -86,7 +86,7 @@ def plot_scores(val_scores, test_scores, labels, threshold, path: Path, units: s
     ax.set_xlabel(f"int8 score on the device ({_unit(units)}, log)")
     ax.set_ylabel("windows")
     ax.set_title("Score distributions")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper right")
     return save(fig, path)
 
 
