@@ -133,3 +133,17 @@ def progress(
         disable=disable,
         transient=transient,
     )
+
+
+class FoldingTable(Table):
+    """A rich Table whose cells fold a word too long for its column onto the next line instead of cutting it
+    with '…' (rich's default), so a sha256, a path or a number is never shown cut short."""
+
+    def add_column(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("overflow", "fold")
+        super().add_column(*args, **kwargs)
+
+
+def table(*args: Any, **kwargs: Any) -> Table:
+    """A table for the terminal (FoldingTable); takes rich.table.Table's arguments."""
+    return FoldingTable(*args, **kwargs)

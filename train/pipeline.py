@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyae import __version__
+from tinyae import __version__, terminal
 from tinyae.errors import UserError
 from tinyae.train import manifest as mf
 from tinyae.train import preprocess
@@ -699,10 +699,9 @@ def _write_test_vectors(
 
 def _print_summary(manifest: Manifest, out_dir: Path) -> None:
     from rich.console import Console
-    from rich.table import Table
 
     m = manifest.metrics
-    table = Table(title=f"tinyae model -> {out_dir}", show_header=True)
+    table = terminal.table(title=f"tinyae model -> {out_dir}", show_header=True)
     table.add_column("figure")
     table.add_column("float", justify="right")
     table.add_column("int8", justify="right")

@@ -11,6 +11,7 @@ import argparse
 
 from rich.table import Table
 
+from tinyae import terminal
 from tinyae.errors import UserError
 from tinyae.tools.commands.common import (
     add_csv_args,
@@ -50,7 +51,7 @@ def summary_table(summaries: list[StreamSummary], anomalies: int, alarms: int, p
     secs = sum(s.seconds for s in summaries)
     tx, rx = sum(s.bytes_tx for s in summaries), sum(s.bytes_rx for s in summaries)
     lost = [w for s in summaries for w in s.lost_windows]
-    t = Table(title=f"stream to {port}", title_justify="left", show_header=False)
+    t = terminal.table(title=f"stream to {port}", title_justify="left", show_header=False)
     t.add_column("figure", style="bold")
     t.add_column("value")
     t.add_row(
