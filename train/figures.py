@@ -169,9 +169,11 @@ def _legends(fig: Figure) -> list[tuple[Legend, list[Axes]]]:
     return [(leg, axes) for leg, axes in out if leg.get_visible()]
 
 
-def layout_problems(fig: Figure) -> list[str]:
-    """What a reader would see wrong, in sentences (see the module docstring); empty when none."""
-    renderer = _renderer(fig)
+def layout_problems(fig: Figure, *, drawn: bool = False) -> list[str]:
+    """What a reader would see wrong, in sentences (see the module docstring); empty when none.
+
+    drawn: the figure was drawn after its last change (save's case), so its text extents are current."""
+    renderer = fig.canvas.get_renderer() if drawn else _renderer(fig)  # type: ignore[attr-defined]
     fig_box = fig.bbox
     problems = []
     texts = [(kind, t, t.get_window_extent(renderer)) for kind, t in _texts(fig)]
@@ -216,11 +218,13 @@ def _tick_overlaps(axis: Any, renderer) -> bool:  # type: ignore[no-untyped-def]
     return any(_overlap(a, b) > 0 for i, a in enumerate(boxes) for b in boxes[i + 1 :])
 
 
-def _thin_ticks(fig: Figure, renderer) -> None:  # type: ignore[no-untyped-def]
+def _thin_ticks(fig: Figure, renderer) -> bool:  # type: ignore[no-untyped-def]
+    changed = False
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
             if not _tick_overlaps(axis, renderer):
                 continue
+            changed = True
             axis.set_minor_formatter(NullFormatter())
             renderer = _renderer(fig)
             if isinstance(axis.get_major_locator(), FixedLocator):  # categories: turn them
@@ -236,16 +240,19 @@ def _thin_ticks(fig: Figure, renderer) -> None:  # type: ignore[no-untyped-def]
                 else:
                     axis.set_major_locator(MaxNLocator(nbins=nbins))
                 renderer = _renderer(fig)
+    return changed
 
 
 CORNERS = ("upper right", "upper left", "lower right", "lower left", "center right", "center left",
            "upper center", "lower center")  # fmt: skip
 
 
-def _move_legends(fig: Figure, renderer) -> None:  # type: ignore[no-untyped-def]
+def _move_legends(fig: Figure, renderer) -> bool:  # type: ignore[no-untyped-def]
+    changed = False
     for leg, axes in _legends(fig):
         if leg in fig.legends or not covered_data(leg, axes, renderer):
             continue
+        changed = True
         ax = axes[0]
         for loc in CORNERS:
             leg.set_loc(loc)
@@ -259,22 +266,28 @@ def _move_legends(fig: Figure, renderer) -> None:  # type: ignore[no-untyped-def
             ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2,
                       fontsize=size, frameon=False)  # fmt: skip
             renderer = _renderer(fig)
+    return changed
 
 
 def repair(fig: Figure) -> None:
-    """Wrap titles, thin tick labels, move legends off the data (see the module docstring)."""
+    """Wrap titles, thin tick labels, move legends off the data (see the module docstring); the figure is
+    drawn after its last change when this returns, its layout then fixed (no layout engine)."""
     renderer = _renderer(fig)
-    if _wrap_titles(fig, renderer):
+    changed = _wrap_titles(fig, renderer)
+    if changed:
         renderer = _renderer(fig)
-    _thin_ticks(fig, renderer)
-    _move_legends(fig, _renderer(fig))
+    changed = _thin_ticks(fig, renderer) | changed
+    changed = _move_legends(fig, renderer) | changed
+    if changed:  # a last layout with every repair in place
+        _renderer(fig)
+    fig.set_layout_engine("none")  # freeze it: the check and the PNG see the positions drawn last
 
 
 def save(fig: Figure, path: Path) -> str:
     """Repair, check and write the picture (PNG at PAGE_DPI, the verdict in its LAYOUT_KEY chunk); its
     file name."""
     repair(fig)
-    problems = layout_problems(fig)
+    problems = layout_problems(fig, drawn=True)
     fig.savefig(path, dpi=PAGE_DPI, metadata={LAYOUT_KEY: "\n".join(problems) or "ok"})
     plt.close(fig)
     return Path(path).name

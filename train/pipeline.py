@@ -697,6 +697,25 @@ def _write_test_vectors(
     )
 
 
+def _operation_rows(op: dict) -> list[tuple[str, str]]:
+    """The summary's operating figures (train/operating.py; report.html says them in sentences)."""
+    from tinyae.train.findings import count, pct
+
+    rows = []
+    for key, name in (("validation", "false alarms (val)"), ("test", "false alarms (test)")):
+        f = op.get(key) or {}
+        if f.get("normal_windows") and f.get("false_alarms_per_day") is not None:
+            rows.append((name, f"{count(f['false_alarms_per_day'])} a day ({f['false_alarms']} in "
+                               f"{f['normal_windows']} normal windows)"))  # fmt: skip
+    faults = op.get("faults") or []
+    if faults:
+        worst = min(faults, key=lambda f: f["caught_rate"] if f["caught_rate"] is not None else 1.0)
+        rows.append(
+            ("weakest fault (test)", f"{worst['fault']}: {pct(worst['caught_rate'])} of windows caught")
+        )
+    return rows
+
+
 def _print_summary(manifest: Manifest, out_dir: Path) -> None:
     from rich.console import Console
 
@@ -715,6 +734,8 @@ def _print_summary(manifest: Manifest, out_dir: Path) -> None:
         "sample rate", "", f"{rate:.6g} Hz ({manifest.data.sample_rate_origin})" if rate else "none"
     )
     table.add_row("threshold", "", f"{manifest.threshold.value:.6g} ({manifest.threshold.method})")
+    for name, text in _operation_rows(m.operation or {}):
+        table.add_row(name, "", text)
     table.add_row("model", "", f"{manifest.model.tflite_bytes} B, {manifest.model.macs} MACs")
     table.add_row("TFLM arena", "", f"{manifest.arena.bytes} B (host {manifest.arena.measured_bytes_host})")
     table.add_row("compiled scratch", "", f"{manifest.compiled.scratch_bytes} B")
