@@ -192,7 +192,8 @@ def markdown(doc: dict[str, Any]) -> str:
     if doc.get("best"):
         lines += ["", f"Best trial values: `{json.dumps(_settings(doc['best']), sort_keys=True)}`"]
         lines += [
-            f"Ready config: `{doc.get('best_toml', '')}`; model directory: `{doc.get('model_dir', '')}`"
+            "",
+            f"Ready config: `{doc.get('best_toml', '')}`; model directory: `{doc.get('model_dir', '')}`",
         ]
     lines += [
         "",
