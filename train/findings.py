@@ -228,7 +228,8 @@ def _weak(op: dict[str, Any], faults: list[dict[str, Any]], val: dict[str, Any])
             f"Test split: {worst['fault']}, with {pct(worst['caught_rate'])} of its "
             f"{plural(worst['windows'], 'window')} caught{auc}.",
         ))  # fmt: skip
-    rows = [r for r in op["recordings"] if r["normal"] >= 10 and r["false_alarm_rate"] is not None]
+    rows = [r for r in op["recordings"]
+            if r.get("labelled", True) and r["normal"] >= 10 and r["false_alarm_rate"] is not None]  # fmt: skip
     per_split = max((sum(r["split"] == s for r in rows) for s in ("validation", "test")), default=0)
     if per_split > 1:
         names = dict(
@@ -268,7 +269,8 @@ def advice(manifest: dict[str, Any]) -> list[str]:
             "(data.train), or choose the threshold another way without retraining with `tinyae threshold "
             "--method mean_std --k-std 3` (or `--method target_fpr --target-fpr 0.001`)."
         )
-    per_day = [(s, f.get("false_alarms_per_day")) for s, f in (("Validation", val), ("Test", test))]
+    per_day = [(s, f.get("false_alarms_per_day")) for s, f in (("Validation", val), ("Test", test))
+               if f.get("labelled", True)]  # fmt: skip
     worst = max(((s, v) for s, v in per_day if v is not None), key=lambda sv: sv[1], default=None)
     if worst is not None and worst[1] > TOLERABLE_PER_DAY:
         rule = op.get("alarm_rule", {"k": 1, "n": 1})
@@ -280,7 +282,8 @@ def advice(manifest: dict[str, Any]) -> list[str]:
             "the threshold with `tinyae threshold --method target_fpr --target-fpr 0.001` (the operating curve "
             f"shows the recall it costs), or require several anomalous windows in a row: {nxt}{extra}."
         )
-    rows = [r for r in op.get("recordings", []) if r["normal"] >= 10 and r["false_alarm_rate"] is not None]
+    rows = [r for r in op.get("recordings", [])
+            if r.get("labelled", True) and r["normal"] >= 10 and r["false_alarm_rate"] is not None]  # fmt: skip
     base = val.get("false_alarm_rate") or 0.0
     odd = [r for r in rows if r["false_alarm_rate"] > max(ODD_RECORDING * base, 0.01)]
     if odd:

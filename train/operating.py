@@ -207,7 +207,7 @@ def operation(
         for r, row in sorted(rows.items()):
             hours = _hours(row["normal"], hop_s)
             out["recordings"].append({
-                "split": split.name, "recording": split.names[r], **row,
+                "split": split.name, "recording": split.names[r], "labelled": split.labels is not None, **row,
                 "false_alarm_rate": _rate(row["false_alarm_windows"], row["normal"]),
                 "false_alarms_per_hour": _per_hour(row["false_alarms"], hours) if row["normal"] else None,
                 "caught_rate": _rate(row["caught_windows"], row["anomalous"]),

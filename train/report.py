@@ -577,6 +577,12 @@ def _recordings(op: dict) -> str:
     hop_s = op.get("hop_s")
     rows = []
     for name, r in zip(names, recs, strict=True):
+        if not r.get("labelled", True):  # no labels: alarms, not false alarms
+            rows.append([
+                r["split"], name, f"{r['windows']:,}", words.duration(r["windows"] * hop_s) if hop_s else "n/a",
+                "unlabelled", "unlabelled", f"{r['false_alarm_windows']:,} alarmed", "—", "—", "—", "—",
+            ])  # fmt: skip
+            continue
         rows.append([
             r["split"], name, f"{r['windows']:,}",
             words.duration(r["windows"] * hop_s) if hop_s else "n/a",
