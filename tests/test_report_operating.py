@@ -138,3 +138,22 @@ def test_poisson_interval_is_the_exact_one():
     assert poisson_interval(0)[1] == pytest.approx(3.6889, abs=1e-4)
     assert poisson_interval(1) == pytest.approx((0.0253, 5.5716), abs=1e-4)
     assert poisson_interval(5) == pytest.approx((1.6235, 11.6683), abs=1e-4)
+
+
+def test_unlabelled_test_recordings_count_alarms_not_false_alarms():
+    s = {
+        "val_scores": np.array([LO, LO, LO, HI], np.float32),
+        "test_scores": np.array([LO, HI, HI, LO], np.float32),
+        "test_labels": np.zeros(0, np.int8),  # no labels, as scores.npz stores it
+    }
+    op = operation(s, threshold=1.0, k=1, n=1, sample_rate_hz=100.0, hop=32, length=64)
+    assert [r["labelled"] for r in op["recordings"]] == [True, False] and "confusion" not in op
+    m = _manifest(op)
+    m["metrics"].pop("int8")
+    m["metrics"]["missing_reason"] = "the test data have no labels; add a label column or data.file_labels"
+    text = " ".join(s for _, s in findings(m))
+    assert "Test split (" not in text  # no false-alarm sentence from windows nobody labelled
+    assert "not measured" in text and "data.test" in text
+    from tinyae.train.report import _recordings
+
+    assert "unlabelled" in _recordings(op) and "2 alarmed" in _recordings(op)
