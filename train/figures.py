@@ -61,7 +61,7 @@ def log_axis(ax: Axes, which: str = "x") -> None:
     (ax.set_xscale if which == "x" else ax.set_yscale)("log")
     lo, hi = sorted(ax.get_xlim() if which == "x" else ax.get_ylim())
     decades = np.log10(max(hi, 1e-300) / max(lo, 1e-300)) if lo > 0 else 9.0
-    subs = (1.0, 2.0, 5.0) if decades < 2.5 else (1.0,)
+    subs = (1.0, 2.0, 3.0, 5.0, 7.0) if decades < 1.2 else (1.0, 2.0, 5.0) if decades < 2.5 else (1.0,)
     axis.set_major_locator(LogLocator(base=10, subs=subs))
     axis.set_major_formatter(FuncFormatter(_g))
     axis.set_minor_formatter(NullFormatter())
