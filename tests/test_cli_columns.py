@@ -40,6 +40,17 @@ def test_device_commands_fit_80_columns(default_model_dir, tmp_path):
         "verify": tinyae("device", "verify", *common),
         "record": tinyae("device", "record", *common, "--samples", "400", "--out", str(tmp_path / "r.csv")),
         "monitor": tinyae("device", "monitor", *common, "--duration", "1"),
+        "budget estimate": tinyae(
+            "budget",
+            "estimate",
+            "--manifest",
+            str(default_model_dir / "manifest.json"),
+            "--target",
+            "nano33ble",
+            "--engine",
+            "compiled",
+        ),
+        "ports": tinyae("ports"),
     }
     for what, out in outputs.items():
         check_fits(out, what)
