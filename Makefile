@@ -14,9 +14,11 @@ MODEL_DIR  ?= build/model
 MANIFEST   := $(MODEL_DIR)/manifest.json
 PYTEST_ARGS ?=
 
-# Debian packages for the emulated board and the sanitizer/fuzz builds (see README.md).
-APT_PACKAGES := gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-dev qemu-system-arm clang libclang-rt-14-dev
-TOOLCHAIN_STAMP := build/.toolchain
+# Debian packages for the emulated board, the sanitizer/fuzz builds and the report's browser test
+# (Chromium, driven by Playwright from the dev extras; see README.md).
+APT_PACKAGES := gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-dev qemu-system-arm clang libclang-rt-14-dev chromium fonts-dejavu-core
+# The stamp's name carries the package list, so adding a package installs it on machines set up before.
+TOOLCHAIN_STAMP := build/.toolchain-$(shell echo '$(APT_PACKAGES)' | cksum | cut -d' ' -f1)
 
 TRAIN_SOURCES := $(shell find train -name '*.py' -o -name '*.j2' 2>/dev/null)
 

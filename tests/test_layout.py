@@ -17,10 +17,10 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"tinyae": "tinyae", "train": "tinyae.train", "tools": "tinyae.tools"}
 
 # The layers, lowest first: a module may import from its own layer's earlier entries and from lower layers.
-INFRASTRUCTURE = ["tinyae.paths", "tinyae.errors", "tinyae.args", "tinyae.hostbuild"]
+INFRASTRUCTURE = ["tinyae.paths", "tinyae.errors", "tinyae.args", "tinyae.hostbuild", "tinyae.terminal"]
 # tinyae.train in the order README's "How data flows" shows; a prefix covers its sub-modules.
 TRAIN_STAGES = [
-    "tinyae.train.quiet", "tinyae.train.progress", "tinyae.train.render", "tinyae.train.tflite",
+    "tinyae.train.quiet", "tinyae.train.progress", "tinyae.train.warned", "tinyae.train.render", "tinyae.train.tflite",
     "tinyae.train.config",
     "tinyae.train.data",
     "tinyae.train.frontend",
@@ -30,12 +30,12 @@ TRAIN_STAGES = [
     "tinyae.train.levels",
     "tinyae.train.model", "tinyae.train.fit",
     "tinyae.train.boards", "tinyae.train.quantize",
-    "tinyae.train.metrics", "tinyae.train.calibrate", "tinyae.train.reference",
+    "tinyae.train.metrics", "tinyae.train.operating", "tinyae.train.calibrate", "tinyae.train.reference",
     "tinyae.train.calibration",
     "tinyae.train.arena",
     "tinyae.train.compiled",
     "tinyae.train.export",
-    "tinyae.train.summary", "tinyae.train.report",
+    "tinyae.train.summary", "tinyae.train.findings", "tinyae.train.figures", "tinyae.train.report",
     "tinyae.train.inputs",
     "tinyae.train.pipeline",
     "tinyae.train.recalibrate",

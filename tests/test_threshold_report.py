@@ -170,7 +170,11 @@ def test_report_explains_itself(default_model_dir, default_manifest):
     assert "operating.png" in html and "levels.png" in html and "normalized units" in html
     assert "sample rate: 100 Hz from the synthetic generator" in html
     figs = json.loads((default_model_dir / "report_figures.json").read_text())
-    assert [f for f, _ in figs][:3] == ["loss.png", "scores.png", "operating.png"]
+    assert [f for f, _ in figs][:3] == [
+        "scores.png",
+        "operating.png",
+        "timeline.png",
+    ]  # what a deployer looks at first
 
 
 def test_operating_curve_and_picks():

@@ -15,6 +15,7 @@ import argparse
 import importlib
 import shlex
 import sys
+import textwrap
 
 from tinyae import __version__
 from tinyae.errors import UserError, run_cli
@@ -81,7 +82,23 @@ class Parser(argparse.ArgumentParser):
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps the epilog's lines and adds "(default: X)" to every option that has a default."""
+    """Keeps the epilog's lines (wrapping those wider than the terminal: prose at spaces, an example command
+    with shell continuations) and adds "(default: X)" to every option that has a default."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out: list[str] = []
+        for line in text.splitlines():
+            lead = indent + line[: len(line) - len(line.lstrip())]
+            if len(indent + line) <= width:
+                out.append(indent + line)
+            elif line.lstrip().startswith("tinyae "):  # an example: still pastes into a shell
+                rows = textwrap.wrap(line.strip(), width - len(lead) - 2, break_long_words=False,
+                                     break_on_hyphens=False)  # fmt: skip
+                out += [lead + r + " \\" for r in rows[:-1]] + [lead + "  " * (len(rows) > 1) + rows[-1]]
+            else:
+                out += textwrap.wrap(line.strip(), width, initial_indent=lead, subsequent_indent=lead + "  ",
+                                     break_long_words=False, break_on_hyphens=False)  # fmt: skip
+        return "\n".join(out)
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""

@@ -110,15 +110,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 def _model(args: argparse.Namespace) -> int:
     from tinyae.train import config
     from tinyae.train.pipeline import run
+    from tinyae.train.warned import collecting
 
-    cfg = config.load(args.config, args.set)
-    run(
-        cfg,
-        args.out,
-        args.command_line,
-        show_progress=not args.quiet,
-        config_file=str(args.config) if args.config else None,
-    )
+    with collecting():  # warnings about the config (warned.warn) reach the manifest with the run's own
+        cfg = config.load(args.config, args.set)
+        run(
+            cfg,
+            args.out,
+            args.command_line,
+            show_progress=not args.quiet,
+            config_file=str(args.config) if args.config else None,
+        )
     return 0
 
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 import tensorflow as tf
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import MofNCompleteColumn
 
+from tinyae import terminal
 from tinyae.errors import UserError
 from tinyae.train.config import ModelConfig, TrainConfig
 from tinyae.train.model import Autoencoder
@@ -51,35 +52,30 @@ class History:
 
 
 class RichProgress(keras.callbacks.Callback):
-    """One rich bar over the epochs with the latest training and validation loss (Keras' verbose=0)."""
+    """One rich bar over the epochs with the latest training and validation loss (Keras' verbose=0);
+    no loss is shown before the first epoch ends."""
 
     def __init__(self, epochs: int, enabled: bool = True) -> None:
         super().__init__()
         self.epochs = epochs
-        self.bar = Progress(
-            TextColumn("training"),
-            BarColumn(),
+        self.bar = terminal.progress(
             MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.4f}  val {task.fields[val]:.4f}"),
-            TimeElapsedColumn(),
+            description="training",
+            status="{task.fields[losses]}",
             disable=not enabled,
-            transient=False,
         )
         self.task = None
         self.done = 0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.bar.start()
-        self.task = self.bar.add_task("fit", total=self.epochs, loss=float("nan"), val=float("nan"))
+        self.task = self.bar.add_task("fit", total=self.epochs, losses="")
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
-        self.bar.update(
-            self.task,
-            completed=epoch + 1,
-            loss=float(logs.get("loss", float("nan"))),
-            val=float(logs.get("val_loss", float("nan"))),
-        )
+        shown = [f"{name} {float(logs[key]):.4f}" for key, name in (("loss", "loss"), ("val_loss", "val"))
+                 if key in logs]  # fmt: skip
+        self.bar.update(self.task, completed=epoch + 1, losses="  ".join(shown))
         self.done = epoch + 1
 
     def on_train_end(self, logs: dict | None = None) -> None:

@@ -172,6 +172,9 @@ class Metrics:
     int8: dict[str, Any] | None = None
     int8_by_fault: dict[str, float] | None = None
     missing_reason: str | None = None  # why there are no detection metrics
+    operation: dict[str, Any] | None = (
+        None  # the threshold in operation, per recording/fault (train/operating.py)
+    )
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyae import __version__
+from tinyae import __version__, terminal
 from tinyae.errors import UserError
 from tinyae.train import manifest as mf
 from tinyae.train import preprocess
@@ -37,6 +37,7 @@ from tinyae.train.frontend import FrontendSpec, build_spec, extractor
 from tinyae.train.frontend.fit import check_features, fit_log_floor
 from tinyae.train.manifest import Manifest
 from tinyae.train.metrics import summary
+from tinyae.train.warned import collected, collecting, warn
 
 STAGE_STYLE = "[bold cyan]"
 
@@ -46,13 +47,6 @@ def _say(msg: str) -> None:
     from rich.markup import escape
 
     Console(stderr=True, highlight=False).print(f"{STAGE_STYLE}tinyae[/] {escape(msg)}")
-
-
-def _warn(msg: str) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-
-    Console(stderr=True, highlight=False).print(f"[bold yellow]warning:[/] {escape(msg)}")
 
 
 def _require_rate(splits, source: str) -> None:  # type: ignore[no-untyped-def]
@@ -181,9 +175,16 @@ def run(
     from tinyae.train.inputs import built_from
 
     inputs = built_from(cfg, config_file)  # before anything runs: what this model is built from
-    for w in config_warnings(cfg):
-        _warn(w)
     out_dir.mkdir(parents=True, exist_ok=True)
+    with collecting():  # every warning of the run goes to the manifest (train/warned.py)
+        for w in config_warnings(cfg):
+            warn(w)
+        return _stages(cfg, out_dir, command, inputs, show_progress, callbacks)
+
+
+def _stages(
+    cfg: Config, out_dir: Path, command: str, inputs: dict, show_progress: bool, callbacks: Sequence[Any]
+) -> Manifest:
     t = Timings()
     tick = time.perf_counter()
     data = read_data(cfg, show_progress)
@@ -239,9 +240,9 @@ def front_end(cfg: Config, data: DataStage) -> Features:
     names = spec.feature_names(list(prep.channel_names))
     f_train = featurize(prep.train)
     constant = (
-        check_features(prep.train.reshape(-1, n_ch), prep.channel_names, spec.kinds, _say)
+        check_features(prep.train.reshape(-1, n_ch), prep.channel_names, spec.kinds, warn)
         if spec.raw_only
-        else check_features(f_train, names, spec.kinds, _say)
+        else check_features(f_train, names, spec.kinds, warn)
     )
     return Features(spec, featurize, f_train, featurize(prep.val), featurize(prep.test), names, constant)
 
@@ -279,7 +280,7 @@ def describe_data(cfg: Config, data: DataStage, feats: Features) -> None:
             _say(line)
     _say(words.split_line(prep, data.labels))
     if data.outliers.count:
-        _warn(data.outliers.sentence())
+        warn(data.outliers.sentence())
     if data.outliers.unscreened:
         _say(f"outlier screen skipped for {', '.join(data.outliers.unscreened)} (interquartile range 0)")
     _say(
@@ -371,7 +372,7 @@ def score_and_threshold(
         cfg.threshold, fm.val_scores, fm.test_scores, data.labels, train_scores=fm.train_scores
     )
     for w in threshold.warnings:
-        _warn(w)
+        warn(w)
 
     levels = input_levels(
         preprocess.quantize_features(feats.train, norm.offset, gain, qi.input_zero_point),
@@ -380,7 +381,7 @@ def score_and_threshold(
     )
     low = levels_warning(levels, cfg.normalization.min_levels)
     if low:
-        _warn(low)
+        warn(low)
 
     calib = calibration.build(
         cfg.calibration,
@@ -480,7 +481,46 @@ def build_manifest(
         compiled=mf.section(mf.Compiled, compiled, "compiled"),
         training=mf.section(mf.Training, fm.history.to_dict(), "training"),
         metrics=mf.section(mf.Metrics, _metrics(cfg, data, fm, q, sc), "metrics"),
-        warnings=[w for w in (*config_warnings(cfg), data.outliers.sentence(), sc.levels_warning) if w],
+        warnings=collected(),  # every warning the run printed, in order (train/warned.py)
+    )
+
+
+def _scores(data: DataStage, fm: FloatModel, sc: Scored) -> dict[str, np.ndarray]:
+    """What `scores.npz` keeps for `tinyae threshold` and the report: the int8 and float scores of the
+    training, validation and test windows, the test labels and faults, and each window's recording and number in
+    it (train/data/splits.Origins), so the operating figures can be recomputed for any threshold."""
+    prep = data.prep
+    out = {
+        "train_scores": sc.train.scores,
+        "train_float_scores": fm.train_scores,
+        "val_scores": sc.val.scores,
+        "val_float_scores": fm.val_scores,
+        "test_scores": sc.test.scores,
+        "test_float_scores": fm.test_scores,
+        "test_labels": data.labels if data.labels is not None else np.zeros(0, np.int8),
+        "test_faults": np.asarray(prep.test_faults, str)
+        if prep.test_faults is not None
+        else np.zeros(0, str),
+    }
+    for key, origins in (("val", prep.val_origins), ("test", prep.test_origins)):
+        if origins is not None:
+            out[f"{key}_recording"] = origins.recording
+            out[f"{key}_position"] = origins.position
+            out[f"{key}_recordings"] = np.asarray(origins.names, str)
+    return out
+
+
+def _operation(cfg: Config, data: DataStage, fm: FloatModel, sc: Scored) -> dict:
+    from tinyae.train.operating import operation
+
+    return operation(
+        _scores(data, fm, sc),
+        threshold=sc.threshold.value,
+        k=cfg.decision.k,
+        n=cfg.decision.n,
+        sample_rate_hz=float(data.prep.sample_rate_hz or 0.0),
+        hop=cfg.window.hop,
+        length=cfg.window.length,
     )
 
 
@@ -503,6 +543,7 @@ def _metrics(cfg: Config, data: DataStage, fm: FloatModel, q: Int8Model, sc: Sco
     metrics["float_int8_score_corr"] = _corr(fm.test_scores, sc.test.scores)
     metrics["int8_input_levels"] = sc.levels
     metrics["int8_saturation"] = _saturation(sc.test, q.info, cfg.train.loss)
+    metrics["operation"] = _operation(cfg, data, fm, sc)
     return metrics
 
 
@@ -532,16 +573,8 @@ def export_and_report(
     stream = _test_stream(data.splits.test)
     _write_test_vectors(out_dir, sc.ref, stream, data.prep.label_rule, sc.threshold.value, cfg)
     cfg.save(out_dir / "config.toml")
-    np.savez_compressed(
-        out_dir / "scores.npz",
-        train_scores=sc.train.scores,
-        train_float_scores=fm.train_scores,
-        val_scores=sc.val.scores,
-        val_float_scores=fm.val_scores,
-        test_scores=sc.test.scores,
-        test_float_scores=fm.test_scores,
-        test_labels=data.labels if data.labels is not None else np.zeros(0, np.int8),
-    )
+    scores = _scores(data, fm, sc)
+    np.savez_compressed(out_dir / "scores.npz", **scores)
     t.export = time.perf_counter() - tick
 
     tick = time.perf_counter()
@@ -550,10 +583,7 @@ def export_and_report(
         out_dir,
         manifest=manifest.to_dict(),
         history=fm.history,
-        val_scores=sc.val.scores,
-        test_scores=sc.test.scores,
-        test_float_scores=fm.test_scores,
-        labels=data.labels,
+        scores=scores,
         x_test=norm.x_test,
         recon_float=fm.test_recon,
         recon_int8=preprocess.dequantize(sc.test.output_q, qi.output_scale, qi.output_zero_point),
@@ -682,12 +712,30 @@ def _write_test_vectors(
     )
 
 
+def _operation_rows(op: dict) -> list[tuple[str, str]]:
+    """The summary's operating figures (train/operating.py; report.html says them in sentences)."""
+    from tinyae.train.findings import count, pct
+
+    rows = []
+    for key, name in (("validation", "false alarms (val)"), ("test", "false alarms (test)")):
+        f = op.get(key) or {}
+        if f.get("normal_windows") and f.get("false_alarms_per_day") is not None:
+            rows.append((name, f"{count(f['false_alarms_per_day'])} a day ({f['false_alarms']} in "
+                               f"{f['normal_windows']} normal windows)"))  # fmt: skip
+    faults = op.get("faults") or []
+    if faults:
+        worst = min(faults, key=lambda f: f["caught_rate"] if f["caught_rate"] is not None else 1.0)
+        rows.append(
+            ("weakest fault (test)", f"{worst['fault']}: {pct(worst['caught_rate'])} of windows caught")
+        )
+    return rows
+
+
 def _print_summary(manifest: Manifest, out_dir: Path) -> None:
     from rich.console import Console
-    from rich.table import Table
 
     m = manifest.metrics
-    table = Table(title=f"tinyae model -> {out_dir}", show_header=True)
+    table = terminal.table(title=f"tinyae model -> {out_dir}", show_header=True)
     table.add_column("figure")
     table.add_column("float", justify="right")
     table.add_column("int8", justify="right")
@@ -701,6 +749,8 @@ def _print_summary(manifest: Manifest, out_dir: Path) -> None:
         "sample rate", "", f"{rate:.6g} Hz ({manifest.data.sample_rate_origin})" if rate else "none"
     )
     table.add_row("threshold", "", f"{manifest.threshold.value:.6g} ({manifest.threshold.method})")
+    for name, text in _operation_rows(m.operation or {}):
+        table.add_row(name, "", text)
     table.add_row("model", "", f"{manifest.model.tflite_bytes} B, {manifest.model.macs} MACs")
     table.add_row("TFLM arena", "", f"{manifest.arena.bytes} B (host {manifest.arena.measured_bytes_host})")
     table.add_row("compiled scratch", "", f"{manifest.compiled.scratch_bytes} B")

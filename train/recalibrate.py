@@ -33,6 +33,8 @@ from tinyae.train.calibrate import Threshold, calibrate
 from tinyae.train.config import THRESHOLD_METHODS, ThresholdConfig, check_value
 from tinyae.train.manifest import Manifest, ThresholdSection, section
 from tinyae.train.metrics import summary
+from tinyae.train.operating import operation
+from tinyae.train.warned import replace
 
 METHODS = (*THRESHOLD_METHODS, "value")
 
@@ -115,6 +117,7 @@ def recalibrate(
             "once with make model, or pass --scores validation"
         )
     why = f"set by `{command}`"
+    old_warnings = list(manifest.threshold.warnings)
     if method == "value":
         assert value is not None
         thr = Threshold(float(np.float32(float(value))), "value", {"windows": len(scores["val_scores"])})
@@ -134,6 +137,7 @@ def recalibrate(
         why += ": the best F1 on the labelled test windows, an oracle (it read the test labels)"
     thr.reason = why
     manifest.threshold = section(ThresholdSection, {**thr.to_dict(), "command": command}, "threshold")
+    manifest.warnings = replace(manifest.warnings, old_warnings, thr.warnings)  # one list (train/warned.py)
     manifest.generator.threshold_command = command
     metrics = manifest.metrics
     if metrics.int8 is not None and labels is not None:
@@ -143,6 +147,11 @@ def recalibrate(
         }
         metrics.int8 = summary(labels, scores["test_scores"], thr.value)
     metrics.val_false_alarm_rate_int8 = float(np.mean(scores["val_scores"] > np.float32(thr.value)))
+    w = manifest.window
+    metrics.operation = operation(
+        scores, threshold=thr.value, k=manifest.decision.k, n=manifest.decision.n,
+        sample_rate_hz=w.sample_rate_hz, hop=w.hop, length=w.length,
+    )  # fmt: skip
     _write_everything(model_dir, manifest, thr, cfg, method, value)
     from tinyae.train.report import rewrite_threshold_parts
 

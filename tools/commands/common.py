@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -13,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import MofNCompleteColumn, Progress
 
+from tinyae import terminal
 from tinyae.args import non_negative_int, positive_float, positive_int
 from tinyae.errors import UserError
 from tinyae.tools.link import protocol as p
@@ -181,24 +181,21 @@ def channel_names(info: p.Info, art: Artifacts) -> list[str]:
 
 # ---------------------------------------------------------------------------- consoles
 def stdout_console() -> Console:
-    """Rich on stdout; 110 columns when piped (a full sha256 fits on one line)."""
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 110)
+    """Rich on stdout; COLUMNS when set, else 110 columns when piped (a full sha256 fits on one line)."""
+    return terminal.console(piped_width=110)
 
 
 def stderr_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    return terminal.console(stderr=True)
 
 
 def progress(args: argparse.Namespace) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
+    """The device commands' bar: done/total windows or samples, a status text (tinyae/terminal.py)."""
+    return terminal.progress(
         MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        console=stderr_console(),
+        status="{task.fields[status]}",
+        console_=stderr_console(),
         disable=bool(getattr(args, "quiet", False)),
-        transient=False,
     )
 
 

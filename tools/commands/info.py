@@ -7,6 +7,7 @@ import json
 
 from rich.table import Table
 
+from tinyae import terminal
 from tinyae.tools.commands.common import (
     Artifacts,
     add_device_args,
@@ -122,7 +123,7 @@ def info_table(info: p.Info, art: Artifacts, port: str, status: p.CalibStatus | 
     thr = f"{info.threshold:.6g}"
     if info.threshold != info.model_threshold:
         thr += f" (model's: {info.model_threshold:.6g})"
-    t = Table(title=f"tinyae device on {port}", title_justify="left", show_header=False)
+    t = terminal.table(title=f"tinyae device on {port}", title_justify="left", show_header=False)
     t.add_column("field", style="bold")
     t.add_column("value")
     rows = [

@@ -12,9 +12,9 @@ from contextlib import suppress
 
 from rich.console import Group
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
+from tinyae import terminal
 from tinyae.args import positive_float, positive_float32
 from tinyae.errors import UserError
 from tinyae.tools.commands.common import (
@@ -76,7 +76,7 @@ class View:
             (f"alarms {self.alarms}", "bold red" if self.alarms else ""),
             (f"  lost samples {self.track.samples_lost}", "bold red") if self.track.samples_lost else "",
         )
-        t = Table(show_edge=False, pad_edge=False)
+        t = terminal.table(show_edge=False, pad_edge=False)
         t.add_column("window", justify="right")
         t.add_column("score", justify="right")
         t.add_column("vs threshold")

@@ -11,6 +11,7 @@ import argparse
 
 from rich.table import Table
 
+from tinyae import terminal
 from tinyae.args import positive_int
 from tinyae.errors import UserError
 from tinyae.tools.commands.common import (
@@ -54,7 +55,7 @@ def summary_table(summaries: list[StreamSummary], anomalies: int, alarms: int, p
     secs = sum(s.seconds for s in summaries)
     tx, rx = sum(s.bytes_tx for s in summaries), sum(s.bytes_rx for s in summaries)
     lost = [w for s in summaries for w in s.lost_windows]
-    t = Table(title=f"stream to {port}", title_justify="left", show_header=False)
+    t = terminal.table(title=f"stream to {port}", title_justify="left", show_header=False)
     t.add_column("figure", style="bold")
     t.add_column("value")
     t.add_row(

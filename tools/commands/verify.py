@@ -32,6 +32,7 @@ import numpy as np
 from rich.console import Group
 from rich.table import Table
 
+from tinyae import terminal
 from tinyae.args import positive_int
 from tinyae.errors import UserError
 from tinyae.tools.commands.common import (
@@ -401,7 +402,7 @@ def report_rows(r: dict) -> list[tuple[str, str, bool | None]]:
 
 
 def rich_report(r: dict, title: str) -> Table:
-    t = Table(title=title, title_justify="left")
+    t = terminal.table(title=title, title_justify="left")
     t.add_column("check", style="bold")
     t.add_column("result")
     t.add_column("", justify="center")

@@ -50,6 +50,33 @@ class DatasetSplits:
 
 
 @dataclass(frozen=True, eq=False)
+class Origins:
+    """Where each window of a part comes from: its recording (an index into `names`) and its number
+    in that recording's windows (0, 1, 2, ... at one hop apart; a gap where a window was left out).
+    The report's per-recording tables, false alarms per hour and detection delays are computed on
+    consecutive windows of one recording, as the device sees them."""
+
+    recording: np.ndarray  # int32 [n]
+    position: np.ndarray  # int32 [n]
+    names: tuple[str, ...]  # the recordings (series sources), in order
+
+    @staticmethod
+    def of(series: Sequence[Series], length: int, hop: int, drop_anomalous: bool = False) -> Origins:
+        """The origins of the windows `normal_windows` (drop_anomalous) or `test_windows` cut."""
+        rec, pos = [], []
+        for i, s in enumerate(series):
+            n = len(window_starts(len(s), length, hop))
+            keep = np.ones(n, bool)
+            if drop_anomalous and s.labels is not None:
+                keep = window_labels(s.labels, length, hop, "any") == 0
+            idx = np.flatnonzero(keep)
+            rec.append(np.full(len(idx), i, np.int32))
+            pos.append(idx.astype(np.int32))
+        cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int32)  # noqa: E731
+        return Origins(cat(rec), cat(pos), tuple(s.source for s in series))
+
+
+@dataclass(frozen=True, eq=False)
 class Prepared:
     """Raw (not normalized) float32 windows [n, L, C] for each part, with test labels and names."""
 
@@ -68,6 +95,8 @@ class Prepared:
     dropped: tuple[int, int] = (0, 0)  # of which (train, validation)
     description: str = ""  # how the source was cut into parts, in words
     protocol: str = field(default=SPLIT_PROTOCOL, repr=False)
+    val_origins: Origins | None = None  # recording and window number of each validation window
+    test_origins: Origins | None = None  # ... of each test window
 
     @property
     def n_channels(self) -> int:
@@ -163,7 +192,8 @@ def prepare_splits(splits: DatasetSplits, length: int, hop: int, label_rule: str
     window_starts(length, length, hop)  # validates length and hop
     check_lengths(splits.train + splits.test, length)
     train, d1, flipped = normal_windows(splits.train, length, hop)
-    val, d2, _ = normal_windows([s for s in splits.val if len(s) >= length], length, hop)
+    val_series = [s for s in splits.val if len(s) >= length]
+    val, d2, _ = normal_windows(val_series, length, hop)
     test, labels, names = test_windows(splits.test, length, hop, label_rule)
     meaning = (splits.info.get("labels") or {}) if splits.info else {}
     refusal = training_labels_refusal(meaning, d1, len(train), flipped, splits.name)
@@ -194,6 +224,8 @@ def prepare_splits(splits: DatasetSplits, length: int, hop: int, label_rule: str
         dropped_anomalous=d1 + d2,
         dropped=(d1, d2),
         description=splits.description,
+        val_origins=Origins.of(val_series, length, hop, drop_anomalous=True),
+        test_origins=Origins.of(splits.test, length, hop),
     )
 
 

@@ -93,7 +93,7 @@ def check_features(
             "frontend.log_floor = 0 (derived from the data) or choose other front-end kinds"
         )
     warn(
-        f"warning: {len(idx)} of {features.shape[1]} {where} features ({shown}) take one value in at "
+        f"{len(idx)} of {features.shape[1]} {where} features ({shown}) take one value in at "
         f"least {CONSTANT_SHARE:.0%} of the normal training windows and cannot be learnt (any change will "
         "read as an anomaly); check those channels or the front-end settings"
     )
