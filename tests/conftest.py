@@ -116,10 +116,10 @@ def _stub_reference_for_the_stub_engine(monkeypatch):
 
     real = verify.make_reference
 
-    def make_reference(art):
+    def make_reference(art, info):
         manifest = art.require()
         if "SIM_STUB" in manifest.model.ops:
             return SimStubReference(manifest)
-        return real(art)
+        return real(art, info)
 
     monkeypatch.setattr(verify, "make_reference", make_reference)
