@@ -43,14 +43,26 @@ def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: np.ndarray, shif
     return (high >> right) + ((high & mask) > threshold)
 
 
-def _fully_connected(st: FcStage, x: np.ndarray) -> np.ndarray:
-    acc = _wrap32(x.astype(np.int64) @ st.weights.astype(np.int64).T + st.bias[None, :])
-    y = multiply_by_quantized_multiplier(acc, st.multiplier[None, :], st.shift[None, :]) + st.out_zero_point
-    y = np.clip(y, st.act_min, st.act_max)
-    y = np.clip(y, -128, 127)
+def accumulate(st: FcStage, x: np.ndarray) -> np.ndarray:
+    """The int32 accumulators [n, out] of a FULLY_CONNECTED stage (as int64 values)."""
+    return _wrap32(np.asarray(x, np.int64) @ st.weights.astype(np.int64).T + st.bias[None, :])
+
+
+def requantize(st: FcStage, acc: np.ndarray, multiplier=None, shift=None) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Accumulators -> the stage's int8 outputs (its own multipliers unless given)."""
+    m = st.multiplier[None, :] if multiplier is None else np.asarray(multiplier)
+    sh = st.shift[None, :] if shift is None else np.asarray(shift)
+    y = multiply_by_quantized_multiplier(acc, m, sh) + st.out_zero_point
+    y = np.clip(np.clip(y, st.act_min, st.act_max), -128, 127)
     if st.lut is not None:
         return st.lut[y + 128]
     return y.astype(np.int8)
+
+
+def run_stage(st: FcStage | LutStage, x: np.ndarray) -> np.ndarray:
+    if isinstance(st, FcStage):
+        return requantize(st, accumulate(st, x))
+    return st.lut[np.asarray(x, np.int64) + 128]
 
 
 def run(lowered: Lowered, x: np.ndarray) -> np.ndarray:
@@ -59,9 +71,5 @@ def run(lowered: Lowered, x: np.ndarray) -> np.ndarray:
     if y.shape[1] != lowered.input_size:
         raise ValueError(f"the network takes {lowered.input_size} inputs, got {y.shape[1]}")
     for st in lowered.stages:
-        if isinstance(st, FcStage):
-            y = _fully_connected(st, y)
-        else:
-            assert isinstance(st, LutStage)
-            y = st.lut[y.astype(np.int64) + 128]
+        y = run_stage(st, y)
     return np.asarray(y, np.int8)
