@@ -45,8 +45,8 @@ def test_the_vectorized_requantization_is_the_scalar_definition() -> None:
 
 def test_the_network_with_tflite_micros_rule_is_tflite_micro_bit_for_bit() -> None:
     rng = np.random.default_rng(8)
-    for seed in range(120):
-        spec = rm.random_spec(seed, max_width=96)
+    for seed in range(120):  # the seeds of tests/test_compiled_bitexact.py: models TFLM accepts
+        spec = rm.random_spec(seed)
         model = rm.build_model(spec)
         x = rm.random_inputs(rng, spec.inputs, 6)
         got = network.run(lower(read_tflite(model), TFLITE_MICRO), x)
@@ -66,14 +66,14 @@ def test_the_rules_differ_only_in_the_per_tensor_product() -> None:
 
 @pytest.fixture(scope="module")
 def tie_models() -> list[tuple[bytes, np.ndarray, int]]:
-    """Random per-tensor models with their last (or a hidden) layer retuned onto ties of 64 inputs."""
-    rng = np.random.default_rng(21)
+    """Random per-tensor models with their last or first layer retuned onto ties of 64 inputs (seeds where
+    64 inputs reach a tie within 1e-3 of the scale: last layer linear, first layer before LOGISTIC ...)."""
     out = []
-    for seed, layer in [(7, -1), (11, -1), (19, 0), (23, -1)]:
-        spec = rm.random_spec(seed, max_width=96)
+    for seed, layer in [(7, -1), (19, 0), (21, -1), (24, 0)]:
+        rng = np.random.default_rng(seed)
+        spec = rm.random_spec(seed)
         for ly in spec.layers:
             ly.per_channel = False
-        spec.final = "LOGISTIC" if seed == 23 else spec.final
         model = rm.build_model(spec)
         x = np.concatenate(
             [rm.random_inputs(rng, spec.inputs, 4), rng.integers(-128, 128, (60, spec.inputs))]

@@ -6,7 +6,8 @@ different outputs only where an accumulator's product lands between the two roun
 rarely hits. `retune` moves one layer's weight scale by the fewest float32 steps that make the rules
 disagree on given inputs, so the board-library lane and the compiled engine are tested exactly there
 instead of waiting for a model to stumble on such a case. The model stays a valid int8 model: its weights
-and every other scale are unchanged, the moved scale differs from the trained one by a few parts in 10^5.
+and every other scale are unchanged; the moved scale differs from the trained one by the least that lands
+an output on a tie (typically parts in 10^5 to 10^3).
 """
 
 from __future__ import annotations
@@ -53,12 +54,28 @@ def _disagreements(flatbuffer: bytes, inputs: np.ndarray) -> tuple[int, int]:
     return int(diff.sum()), int(diff.any(axis=1).sum())
 
 
+def _crossings(t: np.ndarray, right: int) -> list[np.ndarray]:
+    """For the exact products t = x * M / 2^31, the nearest values whose crossing flips the int8 result:
+    half-integers where the first rounding (SaturatingRoundingDoublingHighMul) changes `high` across the
+    second rounding's (RoundingDivideByPOT) boundary k 2^r + 2^(r-1), or any half-integer without a
+    right shift."""
+    if right == 0:
+        return [np.floor(t) + 0.5, np.ceil(t) - 0.5]
+    step, half = float(1 << right), float(1 << (right - 1))
+    k = np.floor(t / step)
+    return [(k + d) * step + half + e for d in (-1, 0, 1) for e in (-0.5, 0.5)]
+
+
 def retune(
-    flatbuffer: bytes, inputs: np.ndarray, *, layer: int = -1, want: int = 3, max_steps: int = 20000
+    flatbuffer: bytes, inputs: np.ndarray, *, layer: int = -1, want: int = 1, candidates: int = 400
 ) -> tuple[bytes, Tie]:
-    """A copy of `flatbuffer` whose FULLY_CONNECTED `layer` (per-tensor weights) has the nearest float32
-    weight scale at which the two rules give different outputs on `inputs` (int8 [n, N]) in at least `want`
-    elements; ValueError when none within max_steps."""
+    """A copy of `flatbuffer` whose FULLY_CONNECTED `layer` (per-tensor weights) has the float32 weight
+    scale nearest its own at which the two rules give different outputs on `inputs` (int8 [n, N]) in at
+    least `want` elements; ValueError when none of the `candidates` nearest ties works.
+
+    Ties are found, not waited for: for every accumulator the exact multiplier at which its result flips
+    is known (the rounding boundaries of MultiplyByQuantizedMultiplier), so the scale that puts that
+    multiplier between the single- and the double-precision one is searched only there."""
     g = read_tflite(flatbuffer)
     fc_ops = [op for op in g.ops if op.name == "FULLY_CONNECTED"]
     op = fc_ops[layer]
@@ -75,32 +92,48 @@ def retune(
         x = network.run_stage(st, x)
     st = low.stages[fcs[k]]
     assert isinstance(st, FcStage)
-    acc = network.accumulate(st, x)
-    base = np.float32(w.scale[0])
-    up, down = base, base
-    for step in range(1, max_steps + 1):
-        up, down = np.nextafter(up, np.float32(np.inf)), np.nextafter(down, np.float32(0))
-        for s in (up, down):
-            m32 = quant.quantize_multiplier(TFLM.effective_scale(s_in, float(s), s_out, per_channel=False))
-            m64 = quant.quantize_multiplier(
-                TFLITE_MICRO.effective_scale(s_in, float(s), s_out, per_channel=False)
-            )
+    acc = network.accumulate(st, x).reshape(-1).astype(np.float64)
+    base = float(np.float32(w.scale[0]))
+    m0, sh0 = quant.quantize_multiplier(TFLITE_MICRO.effective_scale(s_in, base, s_out, per_channel=False))
+    scaled = acc * 2.0 ** max(sh0, 0)
+    t = scaled * m0 / 2.0**31
+    moves = []
+    for c in _crossings(t, max(-sh0, 0)):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.where(scaled != 0, c / np.where(t != 0, t, 1.0) - 1.0, np.inf)
+        moves.append(rel)
+    rel = np.concatenate(moves)
+    rel = rel[np.isfinite(rel) & (rel != 0)]
+    tried: set[float] = set()
+    for r in rel[np.argsort(np.abs(rel))][: candidates * 4]:
+        target = np.float32(base * (1.0 + r))
+        for d in range(-3, 4):
+            s = float(target if d == 0 else _ulps(target, d))
+            if s in tried or s <= 0:
+                continue
+            tried.add(s)
+            m32 = quant.quantize_multiplier(TFLM.effective_scale(s_in, s, s_out, per_channel=False))
+            m64 = quant.quantize_multiplier(TFLITE_MICRO.effective_scale(s_in, s, s_out, per_channel=False))
             if m32 == m64:
                 continue
-            y32 = network.requantize(st, acc, *m32)
-            y64 = network.requantize(st, acc, *m64)
-            if int(np.sum(y32 != y64)) < 1:
+            a = network.accumulate(st, x)
+            if not np.any(network.requantize(st, a, *m32) != network.requantize(st, a, *m64)):
                 continue
-            tuned = _set_weight_scale(flatbuffer, op.inputs[1], float(s))
+            tuned = _set_weight_scale(flatbuffer, op.inputs[1], s)
             elements, windows = _disagreements(tuned, inputs)
             if elements >= want:
-                return tuned, Tie(k, op.inputs[1], float(base), float(s), step, elements, windows)
-    raise ValueError(
-        f"no weight scale within {max_steps} float32 steps makes the rules disagree {want} times"
-    )
+                steps = int(abs(int(np.float32(s).view(np.int32)) - int(np.float32(base).view(np.int32))))
+                return tuned, Tie(k, op.inputs[1], base, s, steps, elements, windows)
+        if len(tried) > candidates * 7:
+            break
+    raise ValueError(f"none of the {len(tried)} nearest tie scales makes the rules disagree {want} times")
 
 
-def tie_model_dir(model_dir: Path, out: Path, *, layer: int = -1, want: int = 3) -> tuple[Path, Tie]:
+def _ulps(v: np.float32, d: int) -> np.float32:
+    return np.float32((np.asarray(v, np.float32).view(np.int32) + np.int32(d)).view(np.float32))
+
+
+def tie_model_dir(model_dir: Path, out: Path, *, layer: int = -1, want: int = 2) -> tuple[Path, Tie]:
     """A copy of a trained model directory with one layer retuned onto ties of its test vectors' inputs,
     every artifact regenerated from the new flatbuffer as `make model` would (headers, compiled engine,
     manifest, test vectors; the threshold and data stay)."""
