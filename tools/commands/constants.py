@@ -35,7 +35,7 @@ class Constant:
     advice: str = ""
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "device": self.device, "artifacts": self.artifacts, "ok": self.ok}
+        return {"name": self.name, "device": self.device, "artifacts": self.artifacts, "ok": bool(self.ok)}
 
 
 def _f(x: float) -> str:

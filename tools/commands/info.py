@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from rich.markup import escape
 from rich.table import Table
 
 from tinyae.tools.commands import constants
@@ -205,6 +206,8 @@ def run(args: argparse.Namespace) -> int:
         check_model(info, art)
         rows = compared(info, art, status)
         if rows is not None and constants.differences(rows):
-            stderr_console().print(f"[bold red]error:[/] {constants.sentence(rows, art.model_dir)}")
+            stderr_console().print(
+                f"[bold red]error:[/] {escape(constants.sentence(rows, art.model_dir))}", soft_wrap=True
+            )
             return EXIT_DIFFERS
     return 0

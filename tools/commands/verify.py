@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 
 from tinyae.errors import UserError
@@ -470,7 +471,9 @@ def run(args: argparse.Namespace) -> int:
                 f"note: {dev.name} decides with on-site calibration record {record.crc:08x} "
                 f"({', '.join(record.learned)} from {record.windows} windows per phase, threshold "
                 f"{record.threshold:.6g}); the reference applies it (`tinyae device calibrate --factory` "
-                "returns to the model's values)"
+                "returns to the model's values)",
+                soft_wrap=True,
+                markup=False,
             )
         L, hop = info.window_len, info.hop
         all_sources = load_sources(args, info, art)
@@ -570,7 +573,7 @@ def run(args: argparse.Namespace) -> int:
             err.print(f"partial report written ({report['windows_compared']} windows compared)")
             raise failure
         if not report["ok"]:
-            err.print(f"[bold red]error:[/] {verdict_sentence(report)}")
+            err.print(f"[bold red]error:[/] {escape(verdict_sentence(report))}", soft_wrap=True)
             return EXIT_MISMATCH
         return 0
 
