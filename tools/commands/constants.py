@@ -146,3 +146,25 @@ def sentence(rows: list[Constant], model_dir: Path) -> str:
             "board), or point --model-dir at the artifacts the device was built from"
         )
     return f"the device does not decide as {model_dir} says: {what}; {todo}"
+
+
+def notes(dev, info: p.Info, manifest: Manifest | None, model_dir: Path) -> list[str]:  # type: ignore[no-untyped-def]
+    """What a command that shows the device's own decisions (stream, monitor) says before it starts: the
+    calibration record the device decides with, and any constant that differs from the artifacts."""
+    from tinyae.tools.link.calibration import record_in_use
+
+    out = []
+    record = None
+    if info.calib_state == p.CalibState.CALIBRATED:
+        record = record_in_use(dev.calib_query())
+        if record is not None:
+            out.append(
+                f"{dev.name} decides with on-site calibration record {record.crc:08x} ({', '.join(record.learned)} "
+                f"from {record.windows} windows per phase, threshold {record.threshold:.6g}); `tinyae device "
+                "calibrate --factory` returns to the model's values"
+            )
+    if manifest is not None and info.model_sha256.hex() == manifest.model.sha256:
+        rows = compare(info, manifest, record)
+        if differences(rows):
+            out.append(sentence(rows, model_dir) + "; the results below are the device's own")
+    return out

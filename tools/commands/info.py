@@ -146,7 +146,7 @@ def info_table(info: p.Info, art: Artifacts, port: str, status: p.CalibStatus | 
     elif not bad:
         assert checked is not None
         verdict = (
-            f"[green]decides as {art.model_dir} says: {len(checked)} of {len(checked)} constants equal[/]"
+            f"[green]matches {art.model_dir}: all {len(checked)} decision constants equal[/]"
         )
     else:
         assert checked is not None

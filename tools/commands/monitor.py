@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tinyae.errors import UserError
+from tinyae.tools.commands import constants
 from tinyae.tools.commands.common import (
     add_device_args,
     channel_names,
@@ -97,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
     err = stderr_console()
     with session(args) as dev:
         info = dev.require_info()
+        for note in constants.notes(dev, info, art.manifest, art.model_dir):
+            err.print(f"note: {note}", soft_wrap=True, markup=False)
         if args.threshold is not None:
             dev.set(p.Param.THRESHOLD, float(args.threshold))
             info = dev.info = p.Info(**{**info.__dict__, "threshold": p.float32(args.threshold)})
