@@ -32,6 +32,12 @@ build/tflm/%/libtflm.a: FORCE $(TOOLCHAIN_STAMP)
 	@$(MAKE) --no-print-directory -f mk/tflm/library.mk TFLM_LIB=$(word 1,$(subst -, ,$*)) \
 	    TFLM_ARCH=$(word 2,$(subst -, ,$*)) TFLM_SRC='$(TFLM_SRC_$(word 1,$(subst -, ,$*)))' TFLM_OUT=$(@D)
 
+# build/tflm/<lib>-<arch>/flags.txt alone: the flags a user of that build compiles with, without
+# building the library (the board lane compares them with the cores' own).
+build/tflm/%/flags.txt: FORCE
+	@$(MAKE) --no-print-directory -f mk/tflm/library.mk TFLM_LIB=$(word 1,$(subst -, ,$*)) \
+	    TFLM_ARCH=$(word 2,$(subst -, ,$*)) TFLM_SRC='$(TFLM_SRC_$(word 1,$(subst -, ,$*)))' TFLM_OUT=$(@D) $@
+
 .PHONY: tflm-libs
 tflm-libs: ## build the pinned TFLM libraries for the board-library tests (needs their sources: mk/tflm.mk)
 	@$(MAKE) --no-print-directory build/tflm/chirale-cm4/libtflm.a build/tflm/upstream-cm4/libtflm.a \

@@ -8,6 +8,12 @@
 
 #include "board.h"
 
+#if defined(ARDUINO_ARCH_MBED)
+#include <USB/PluggableUSBSerial.h>
+#elif defined(ARDUINO_ARCH_ESP32)
+#include <driver/uart.h>
+#endif
+
 extern "C" {
 #include "model_config.h"
 #include "tae_port.h"
@@ -54,13 +60,35 @@ const char *tae_port_cycles_unit(void)
 
 size_t tae_port_write(const uint8_t *data, size_t len)
 {
-    /* One Serial.write, never a retry loop. On the Nano 33 BLE (mbed core 4.5.0, USB CDC:
-     * PluggableUSBSerial.h) it returns 0 at once while no host holds the port open (DTR low), and
-     * otherwise returns when the host has taken the packets; on the ESP32 (UART) it waits for room in
-     * the TX buffer, which drains at the baud rate. What it does not take is handed back to the
-     * application, which drops that frame, counts it and reports the count in the next handshake:
-     * sampling and inference never stop for a closed port. */
-    return Serial.write(data, len);
+    /* One pass, never a retry loop, returning what the link took (tae_port.h); what it did not take is
+     * handed back to the application, which drops that frame, counts it and reports the count in the
+     * next handshake: sampling and inference never stop for a closed port. Serial.write is not used
+     * for the count because on both cores it can return `len` for bytes that never left:
+     *   Nano 33 BLE (mbed core 4.5.0): Serial is the USB CDC port, _SerialUSB (Arduino.h, Serial.cpp:
+     *   229-233). Its write (PluggableUSBSerial.h:256-267) returns 0 at once while no host holds the
+     *   port open (DTR low), but otherwise counts every 64-byte packet as sent even when USBCDC::send
+     *   reports it was cut off (the host closed the port); so the packets are sent here and counted up
+     *   to the first that fails.
+     *   ESP32 (core 2.0.14, UART0): HardwareSerial::write (HardwareSerial.cpp:551-555) drops the result
+     *   of uart_write_bytes, which waits for room in the TX buffer (it drains at the baud rate) and
+     *   returns how many bytes it queued, or -1 without a UART driver. */
+#if defined(ARDUINO_ARCH_MBED)
+    if (!_SerialUSB.connected()) {
+        return 0;
+    }
+    size_t sent = 0;
+    while (sent < len) {
+        const size_t n = len - sent < (size_t)CDC_MAX_PACKET_SIZE ? len - sent : (size_t)CDC_MAX_PACKET_SIZE;
+        if (!_SerialUSB.send(const_cast<uint8_t *>(data + sent), (uint32_t)n)) {
+            break;
+        }
+        sent += n;
+    }
+    return sent;
+#else
+    const int queued = uart_write_bytes(UART_NUM_0, data, len);
+    return queued > 0 ? (size_t)queued : 0u;
+#endif
 }
 
 int tae_port_read_sample(float *sample)

@@ -67,8 +67,9 @@ else ifeq ($(TFLM_LIB),esp32)
   TFLM_SOURCES  := $(call tflm_select,$(shell cd $(TFLM_ROOT) && find tensorflow third_party \( -name '*.cpp' -o -name '*.c' \) \
                      -not -path '*/microfrontend/*' -not -path '*/kissfft/*' | sort))
   TFLM_INCLUDES := -I$(TFLM_ROOT)
-  # The ESP32 Arduino core's defines (arduino-esp32 2.0.x, which espressif32@6.12.0 brings).
-  TFLM_DEFINES  := -DARDUINO=10819 -DARDUINO_ARCH_ESP32 -DESP32
+  # The ESP32 Arduino core's defines (arduino-esp32 2.0.14, which espressif32@6.5.0 brings: its
+  # tools/platformio-build-esp32.py; tests/test_boardlib_sketch.py checks them against that file).
+  TFLM_DEFINES  := -DARDUINO=10812 -DARDUINO_ARCH_ESP32 -DESP32
   TFLM_IDENTITY := -DTAE_TFLM_LIB_ESP32
   TFLM_CXXSTD   := -std=gnu++11
 else
