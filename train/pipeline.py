@@ -336,8 +336,9 @@ def quantize_model(cfg: Config, fm: FloatModel, norm: Normalized, out_dir: Path)
 def score_and_threshold(
     cfg: Config, data: DataStage, feats: Features, norm: Normalized, fm: FloatModel, q: Int8Model
 ) -> Scored:
-    """Host reference (device preprocessing + tflite_micro) on val/test, the threshold on its int8
-    scores, the int8 input levels, and the on-site calibration constants."""
+    """Host reference (device preprocessing + the int8 network in the arithmetic the model's targets compute,
+    checked against tflite_micro) on val/test, the threshold on its int8 scores, the int8 input levels, and
+    the on-site calibration constants."""
     from tinyae.train import calibration
     from tinyae.train.boards import reference_arithmetic
     from tinyae.train.levels import input_levels, levels_warning
