@@ -64,6 +64,10 @@ LANE_MODELS: dict[str, list[str]] = {
     "deep": ["model.hidden=[96, 48]", "model.latent=12", "train.epochs=15"],
 }
 PER_CHANNEL = ["quantize.weights=per_channel", "quantize.targets=mps2_an386"]
+# Lane models retuned onto multiplier ties (tools/testing/ties.py): a trained lane model whose layer's
+# weight scale is moved to where TFLM's single-precision multiplier and tflite_micro's double one give
+# other outputs on the test windows. Per-tensor only (per-channel multipliers are double everywhere).
+TIE_MODELS: dict[str, tuple[str, int]] = {"tie_output": ("default", -1), "tie_hidden": ("sigmoid", 0)}
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +84,15 @@ def lane_model(default_model_dir, tmp_path_factory):
         cache["default", "per_tensor"] = default_model_dir
 
     def get(name: str, weights: str) -> Path:
+        if name in TIE_MODELS and (name, weights) not in cache:
+            from tinyae.tools.testing.ties import tie_model_dir
+
+            assert weights == "per_tensor", "tie models are per-tensor"
+            base, layer = TIE_MODELS[name]
+            out, _ = tie_model_dir(
+                get(base, weights), tmp_path_factory.mktemp(f"lane_{name}") / "m", layer=layer
+            )
+            cache[name, weights] = out
         if (name, weights) not in cache:
             overrides = LANE_MODELS[name] + (PER_CHANNEL if weights == "per_channel" else [])
             out = tmp_path_factory.mktemp(f"lane_{name}_{weights}")
@@ -116,10 +129,10 @@ def _stub_reference_for_the_stub_engine(monkeypatch):
 
     real = verify.make_reference
 
-    def make_reference(art):
+    def make_reference(art, info):
         manifest = art.require()
         if "SIM_STUB" in manifest.model.ops:
             return SimStubReference(manifest)
-        return real(art)
+        return real(art, info)
 
     monkeypatch.setattr(verify, "make_reference", make_reference)

@@ -194,7 +194,7 @@ def test_verify_reports_mismatch_positions(model_dir, tmp_path, monkeypatch):
             r.output_q[3, 5] = np.int8(r.output_q[3, 5] + 1 if r.output_q[3, 5] < 127 else 126)
             return r
 
-    monkeypatch.setattr(verify_cmd, "make_reference", lambda art: Off(art.require()))
+    monkeypatch.setattr(verify_cmd, "make_reference", lambda art, info: Off(art.require()))
     code, r = _verify(model_dir, tmp_path)
     assert code == 1 and not r["ok"]
     assert r["output_mismatches"] == 1

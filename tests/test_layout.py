@@ -21,12 +21,14 @@ INFRASTRUCTURE = ["tinyae.paths", "tinyae.errors", "tinyae.args", "tinyae.hostbu
 # tinyae.train in the order README's "How data flows" shows; a prefix covers its sub-modules.
 TRAIN_STAGES = [
     "tinyae.train.quiet", "tinyae.train.progress", "tinyae.train.warned", "tinyae.train.render", "tinyae.train.tflite",
+    "tinyae.train.int8",
     "tinyae.train.config",
     "tinyae.train.data",
     "tinyae.train.frontend",
     "tinyae.train.preprocess",
     "tinyae.train.calibration.spec",
     "tinyae.train.manifest",
+    "tinyae.train.digests",
     "tinyae.train.levels",
     "tinyae.train.model", "tinyae.train.fit",
     "tinyae.train.boards", "tinyae.train.quantize",

@@ -125,8 +125,8 @@ def _info(draw, cls):
         draw(st.integers(-128, 127)), *(draw(st.integers(0, 0xFFFF)) for _ in range(6)),
         *(draw(f32) for _ in range(5)), draw(st.binary(min_size=32, max_size=32)),
         *(draw(u32) for _ in range(5)), *(draw(st.integers(0, 255)) for _ in range(3)),
-        draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 0xFFFF)), draw(u32),
-        *(draw(text) for _ in range(4)),
+        draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 0xFFFF)), *(draw(u32) for _ in range(4)),
+        *(draw(text) for _ in range(5)),
     )  # fmt: skip
 
 
@@ -170,7 +170,7 @@ def messages(draw):
 def _clip_strings(msg):
     if isinstance(msg, p.Info):  # strings longer than MAX_STR bytes are cut by the encoder
         cut = {k: getattr(msg, k).encode()[: p.MAX_STR].decode("utf-8", "replace")
-               for k in ("firmware_version", "target", "engine", "cost_unit")}  # fmt: skip
+               for k in ("firmware_version", "target", "engine", "library", "cost_unit")}  # fmt: skip
         return type(msg)(**{**msg.__dict__, **cut})
     return msg
 

@@ -24,7 +24,8 @@ from typing import Any, TypeVar, Union
 
 from tinyae.errors import UserError
 
-SCHEMA_VERSION = 2  # 1: before the typed manifest (key `schema`); 2: `schema_version`, validated on read
+SCHEMA_VERSION = 3  # 1: before the typed manifest (key `schema`); 2: `schema_version`, validated on read;
+# 3: `reference` (the integer arithmetic of the targets)
 
 REBUILD = "it was written by an older tinyae — run `make model` again"
 
@@ -111,6 +112,19 @@ class Quantization:
     reason: str
     targets: list[str]
     runs_on: list[str]
+
+
+@dataclass
+class ReferenceSection:
+    """The integer arithmetic the model's targets compute (train/int8/arithmetic.py) and the check of the
+    host's NumPy network against tflite_micro made when the model was built."""
+
+    arithmetic: str  # arithmetic.KNOWN name: what the test vectors, scores and threshold were computed with
+    description: str
+    targets: dict[str, str]  # target -> the arithmetic it computes
+    tflite_micro: dict[
+        str, Any
+    ]  # windows checked; how many differ from the tflite_micro nightly, and by how much
 
 
 @dataclass
@@ -219,6 +233,7 @@ class Manifest:
     input: InputSection
     output: OutputSection
     quantization: Quantization
+    reference: ReferenceSection
     score: Score
     threshold: ThresholdSection
     calibration: dict[str, Any]  # CalibSpec.to_manifest(); typed view: calib_spec()

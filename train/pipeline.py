@@ -157,6 +157,7 @@ class Scored:
     levels: dict
     levels_warning: str
     calibration: Any  # tinyae.train.calibration.CalibSpec
+    reference: dict  # the manifest's `reference` section
 
 
 def run(
@@ -343,14 +344,17 @@ def quantize_model(cfg: Config, fm: FloatModel, norm: Normalized, out_dir: Path)
 def score_and_threshold(
     cfg: Config, data: DataStage, feats: Features, norm: Normalized, fm: FloatModel, q: Int8Model
 ) -> Scored:
-    """Host reference (device preprocessing + tflite_micro) on val/test, the threshold on its int8
-    scores, the int8 input levels, and the on-site calibration constants."""
+    """Host reference (device preprocessing + the int8 network in the arithmetic the model's targets compute,
+    checked against tflite_micro) on val/test, the threshold on its int8 scores, the int8 input levels, and
+    the on-site calibration constants."""
     from tinyae.train import calibration
+    from tinyae.train.boards import reference_arithmetic
     from tinyae.train.levels import input_levels, levels_warning
     from tinyae.train.reference import HostReference
 
     qi, prep = q.info, data.prep
     gain = preprocess.input_gain(norm.scale, qi.input_scale)
+    arithmetic, per_target = reference_arithmetic(q.weights.targets)
     ref = HostReference(
         q.flatbuffer,
         offset=norm.offset,
@@ -361,10 +365,20 @@ def score_and_threshold(
         output_zero_point=qi.output_zero_point,
         score_kind=cfg.train.loss,
         frontend=feats.featurize,
+        arithmetic=arithmetic,
     )
     train_ref = ref.evaluate(prep.train)
     val_ref = ref.evaluate(prep.val)
     test_ref = ref.evaluate(prep.test)
+    crosscheck = check_against_tflite_micro(
+        q.flatbuffer, ref, np.concatenate([val_ref.input_q, test_ref.input_q])
+    )
+    reference = {
+        "arithmetic": arithmetic.name,
+        "description": arithmetic.description,
+        "targets": per_target,
+        "tflite_micro": crosscheck,
+    }
     threshold = calibrate(
         cfg.threshold, val_ref.scores, test_ref.scores, data.labels, train_scores=train_ref.scores
     )
@@ -397,7 +411,43 @@ def score_and_threshold(
         in_zero_point=qi.input_zero_point,
         normal_scores=normal_scores(cfg.threshold, val_ref.scores, train_ref.scores),
     )
-    return Scored(ref, gain, train_ref, val_ref, test_ref, threshold, float_threshold, levels, low, calib)
+    return Scored(
+        ref, gain, train_ref, val_ref, test_ref, threshold, float_threshold, levels, low, calib, reference
+    )
+
+
+def check_against_tflite_micro(flatbuffer: bytes, ref, input_q: np.ndarray) -> dict:  # type: ignore[no-untyped-def]
+    """The host's NumPy network against TFLM's own kernels (the tflite_micro nightly) on the model's
+    validation and test inputs: bit-exact when both form multipliers in double (else tinyae has a bug and
+    says so), and how far the targets' arithmetic (`ref`'s) lands from the nightly's."""
+    from tinyae.train.int8 import network
+    from tinyae.train.int8.arithmetic import TFLITE_MICRO
+    from tinyae.train.int8.lower import lower
+    from tinyae.train.reference import HostReference
+    from tinyae.train.tflite import read_tflite
+
+    nightly = HostReference(
+        flatbuffer, offset=ref.offset, gain=ref.gain, input_scale=ref.input_scale,
+        input_zero_point=ref.input_zero_point, output_scale=ref.output_scale,
+        output_zero_point=ref.output_zero_point, arithmetic=TFLITE_MICRO,
+    )  # fmt: skip
+    tflm = nightly.run_int8(input_q)
+    mirror = network.run(lower(read_tflite(flatbuffer), TFLITE_MICRO), input_q)
+    if not np.array_equal(tflm, mirror):
+        w, e = (int(v) for v in np.argwhere(tflm != mirror)[0])
+        raise RuntimeError(
+            f"tinyae's int8 network disagrees with tflite_micro on window {w}, output {e} "
+            f"({int(mirror[w, e])} vs {int(tflm[w, e])}) with the same multipliers: report this"
+        )
+    ours = ref.run_int8(input_q)
+    diff = np.abs(ours.astype(np.int32) - tflm.astype(np.int32))
+    return {
+        "windows": len(input_q),
+        "double_product_bit_exact": True,
+        "windows_differing": int(np.sum(np.any(diff != 0, axis=1))),
+        "elements_differing": int(np.sum(diff != 0)),
+        "max_abs_lsb": int(diff.max(initial=0)),
+    }
 
 
 def measure_arena(q: Int8Model) -> int:
@@ -469,6 +519,7 @@ def build_manifest(
         ),
         output=mf.OutputSection(size=qi.output_size, scale=qi.output_scale, zero_point=qi.output_zero_point),
         quantization=mf.section(mf.Quantization, q.weights.to_manifest(), "quantization"),
+        reference=mf.section(mf.ReferenceSection, sc.reference, "reference"),
         score=mf.Score(kind=cfg.train.loss),
         threshold=mf.section(mf.ThresholdSection, sc.threshold.to_dict(), "threshold"),
         calibration=sc.calibration.to_manifest(),
@@ -664,51 +715,63 @@ def _generate_compiled(tflite_path: Path, out_dir: Path, command: str) -> dict:
 
 @dataclass
 class TestStream:
-    series: np.ndarray  # [T, C] float32 raw samples, streamed to the device
-    labels: np.ndarray | None  # [T] per-sample labels
+    """The test split as the device receives it from `verify`: one piece per recording (windows never span
+    two), each with its per-sample labels."""
+
+    series: list[np.ndarray]  # [T_i, C] float32 raw samples of recording i
+    labels: list[np.ndarray] | None  # [T_i] per-sample labels, None without labels
+    names: list[str]  # where each recording came from
 
 
 def _test_stream(test_series: list) -> TestStream:
-    """The test split as one sample stream (what `verify` sends) and its per-sample labels.
-
-    Several test series are concatenated; windows that straddle a junction are still computed the
-    same way on both sides, so they verify the device like any other window.
-    """
     if not test_series:
         raise UserError("the data source produced no test series to stream; check the data config")
-    values = np.concatenate([s.values for s in test_series]).astype(np.float32)
     labs = [s.labels for s in test_series]
-    labels = None if any(lab is None for lab in labs) else np.concatenate(labs).astype(np.int8)
-    return TestStream(values, labels)
+    return TestStream(
+        [np.asarray(s.values, np.float32) for s in test_series],
+        None if any(lab is None for lab in labs) else [np.asarray(lab, np.int8) for lab in labs],
+        [str(getattr(s, "source", "") or f"test series {i}") for i, s in enumerate(test_series)],
+    )
 
 
 def _write_test_vectors(
     out_dir: Path, ref, stream: TestStream, label_rule: str, threshold: float, cfg: Config
 ) -> None:
-    """Host-reference results for the streamed test series, window for window, as the device sees it."""
+    """Host-reference results for the test recordings, window for window as the device forms them: each
+    recording streamed on its own (`verify` sends one piece per recording and the device's window state and
+    alarm history start afresh with each), so the windows are the report's test windows."""
     from tinyae.train.data import make_windows, window_labels
 
-    windows = make_windows(stream.series, cfg.window.length, cfg.window.hop)
+    L, hop = cfg.window.length, cfg.window.hop
+    parts = [make_windows(x, L, hop) for x in stream.series]
+    windows = np.concatenate(parts).astype(np.float32)
     res = ref.evaluate(windows)
-    an, alarm = preprocess.decisions(res.scores, threshold, cfg.decision.k, cfg.decision.n)
-    win_labels = (
-        window_labels(stream.labels, cfg.window.length, cfg.window.hop, label_rule)
-        if stream.labels is not None
-        else np.zeros(0, np.int8)
-    )
+    piece = np.repeat(np.arange(len(parts)), [len(w) for w in parts]).astype(np.int32)
+    an, alarm = preprocess.decisions_by_piece(res.scores, piece, threshold, cfg.decision.k, cfg.decision.n)
+    win_labels = []
+    if stream.labels is not None:
+        win_labels = [window_labels(lab, L, hop, label_rule) for lab in stream.labels]
     np.savez_compressed(
         out_dir / "test_vectors.npz",
-        series=stream.series,
-        series_labels=stream.labels if stream.labels is not None else np.zeros(0, np.int8),
-        windows=windows.astype(np.float32),
+        series=np.concatenate(stream.series).astype(np.float32),
+        series_lengths=np.asarray([len(x) for x in stream.series], np.int64),
+        series_names=np.asarray(stream.names),
+        series_labels=(
+            np.concatenate(stream.labels).astype(np.int8)
+            if stream.labels is not None
+            else np.zeros(0, np.int8)
+        ),
+        windows=windows,
+        window_series=piece,
         features=ref.features(windows),
         input_q=res.input_q,
         output_q=res.output_q,
         scores=res.scores,
         anomaly=an.astype(np.int8),
         alarm=alarm.astype(np.int8),
-        labels=win_labels.astype(np.int8),
+        labels=np.concatenate(win_labels).astype(np.int8) if win_labels else np.zeros(0, np.int8),
         threshold=np.float32(threshold),
+        arithmetic=np.asarray(ref.arithmetic.name),
     )
 
 

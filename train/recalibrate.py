@@ -171,7 +171,9 @@ def _write_everything(model_dir: Path, manifest: Manifest, thr: Threshold, cfg, 
         with np.load(vec) as z:
             data = {k: z[k] for k in z.files}
         d = manifest.decision
-        an, alarm = preprocess.decisions(data["scores"], thr.value, d.k, d.n)
+        an, alarm = preprocess.decisions_by_piece(
+            data["scores"], data.get("window_series"), thr.value, d.k, d.n
+        )
         data.update(anomaly=an.astype(np.int8), alarm=alarm.astype(np.int8), threshold=np.float32(thr.value))
         np.savez_compressed(vec, **data)
     used = model_dir / "config.toml"

@@ -154,7 +154,7 @@ int tae_port_store_erase(void)
 
 void sim_boot(void)
 {
-    static const tae_target_info_t info = {23456u, 3456u, 2048u, TAE_FIRMWARE_VERSION "-sim", "sim"};
+    static const tae_target_info_t info = {23456u, 3456u, 2048u, TAE_FIRMWARE_VERSION, "sim"};
     sim_tx_head = sim_tx_tail = 0;
     sim_tx_lost = 0;
     sim_link_budget = -1;

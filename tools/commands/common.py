@@ -245,9 +245,16 @@ def load_sources(args: argparse.Namespace, info: p.Info, art: Artifacts) -> list
         with np.load(art.vectors) as z:
             values = np.asarray(z["series"], np.float32)
             labels = np.asarray(z["series_labels"], np.int8) if "series_labels" in z.files else None
+            lengths = [int(n) for n in z["series_lengths"]] if "series_lengths" in z.files else [len(values)]
+            names = [str(n) for n in z["series_names"]] if "series_names" in z.files else []
         if labels is not None and len(labels) != len(values):
             labels = None
-        out = [Source(f"{art.vectors} (test split)", values, labels)]
+        # one piece per test recording: windows never span two (the test vectors' and the report's windows)
+        out = []
+        for i, (a, b) in enumerate(zip(np.cumsum([0, *lengths[:-1]]), np.cumsum(lengths), strict=True)):
+            name = names[i] if i < len(names) else f"recording {i}"
+            lab = None if labels is None else labels[a:b]
+            out.append(Source(f"{art.vectors} (test split: {name})", values[a:b], lab, series=i))
     total = sum(windows_for(len(s.values), info.window_len, info.hop) for s in out)
     if total == 0:
         longest = max(len(s.values) for s in out)

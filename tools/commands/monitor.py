@@ -17,6 +17,7 @@ from rich.text import Text
 from tinyae import terminal
 from tinyae.args import positive_float, positive_float32
 from tinyae.errors import UserError
+from tinyae.tools.commands import constants
 from tinyae.tools.commands.common import (
     add_device_args,
     channel_names,
@@ -100,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
     err = stderr_console()
     with session(args) as dev:
         info = dev.require_info()
+        for note in constants.notes(dev, info, art.manifest, art.model_dir):
+            err.print(f"note: {note}", soft_wrap=True, markup=False)
         if args.threshold is not None:
             dev.set(p.Param.THRESHOLD, float(args.threshold))
             info = dev.info = p.Info(**{**info.__dict__, "threshold": p.float32(args.threshold)})

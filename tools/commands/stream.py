@@ -14,6 +14,7 @@ from rich.table import Table
 from tinyae import terminal
 from tinyae.args import positive_int
 from tinyae.errors import UserError
+from tinyae.tools.commands import constants
 from tinyae.tools.commands.common import (
     add_csv_args,
     add_device_args,
@@ -88,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         info = dev.require_info()
         if art.manifest is not None or not args.csv:
             check_model(info, art)
+        for note in constants.notes(dev, info, art.manifest, art.model_dir):
+            stderr_console().print(f"note: {note}", soft_wrap=True, markup=False)
         sources = load_sources(args, info, art)
         if args.realtime and not info.sample_rate_hz > 0:
             raise UserError(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import ClassVar
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 HEADER = struct.Struct("<BBI")
 HEADER_SIZE = HEADER.size  # 6
 CRC_SIZE = 4
@@ -150,7 +150,7 @@ def max_frame(channels: int, input_size: int, output_size: int, max_batch: int =
     """TAE_PROTO_MAX_FRAME for a model: the largest decoded frame either side sends."""
     samples = 7 + max_batch * channels * 4
     result = 17 + 4 + input_size + output_size
-    info = INFO_FIXED_SIZE + 4 * MAX_STR
+    info = INFO_FIXED_SIZE + INFO_STRINGS * MAX_STR
     calib_state = CALIB_STATE_FIXED.size + record_bytes(channels)
     return OVERHEAD + max(samples, result, info, calib_state)
 
@@ -249,9 +249,14 @@ class Info:
     calib_windows: int  # N of the record in use
     calib_max_windows: int  # the build's TAE_CALIB_WINDOWS
     calib_crc: int  # CRC-32 of the record in use (0: none)
+    # Digests the device computes over the constants it decides with (docs/protocol.md §3, "Constants")
+    frontend_crc: int  # the feature front-end's tables
+    norm_crc: int  # the normalization offsets and gains
+    calib_config_crc: int  # the on-site calibration constants (the manifest's calibration.config_crc)
     firmware_version: str
     target: str
     engine: str
+    library: str  # the TFLM library the engine links, name and version ("" for the compiled engine)
     cost_unit: str
 
     @property
@@ -437,8 +442,9 @@ def cobs_decode(data: bytes) -> bytes:
 
 # ---------------------------------------------------------------- encoding
 
-INFO_FIXED = struct.Struct("<BBBBBBBbbHHHHHHfffff32sIIIIIBBBHHI")
-INFO_FIXED_SIZE = INFO_FIXED.size + 4  # plus the four string length bytes (108)
+INFO_FIXED = struct.Struct("<BBBBBBBbbHHHHHHfffff32sIIIIIBBBHHIIII")
+INFO_STRINGS = 5  # firmware version, target, engine, library, cost unit
+INFO_FIXED_SIZE = INFO_FIXED.size + INFO_STRINGS  # plus the string length bytes (125)
 CALIB_FIXED = struct.Struct("<BH")
 CALIB_STATE_FIXED = struct.Struct("<BBBBBBHHH")
 RESULT_FIXED = struct.Struct("<IfBiI")
@@ -482,9 +488,10 @@ def encode_body(msg: Message) -> bytes:
             msg.output_size, msg.max_batch, msg.max_frame, msg.sample_rate_hz, msg.threshold,
             msg.model_threshold, msg.in_scale, msg.out_scale, msg.model_sha256, msg.flash_used,
             msg.ram_static, msg.engine_ram, msg.stack_bytes, msg.tx_dropped, msg.calib_state, msg.calib_boot,
-            msg.calib_flags, msg.calib_windows, msg.calib_max_windows, msg.calib_crc,
+            msg.calib_flags, msg.calib_windows, msg.calib_max_windows, msg.calib_crc, msg.frontend_crc,
+            msg.norm_crc, msg.calib_config_crc,
         )  # fmt: skip
-        strings = (msg.firmware_version, msg.target, msg.engine, msg.cost_unit)
+        strings = (msg.firmware_version, msg.target, msg.engine, msg.library, msg.cost_unit)
         return fixed + b"".join(_str(s) for s in strings)
     if isinstance(msg, Result):
         verify = msg.input_q is not None and msg.output_q is not None
@@ -562,7 +569,7 @@ def _decode_info(cls: type, body: bytes) -> Info:
         raise ProtocolError(ErrorCode.BAD_LENGTH, INFO_FIXED_SIZE, len(body))
     fixed = INFO_FIXED.unpack_from(body)
     pos, strings = INFO_FIXED.size, []
-    for _ in range(4):
+    for _ in range(INFO_STRINGS):
         n = body[pos] if pos < len(body) else 0
         if pos >= len(body) or n > MAX_STR or pos + 1 + n > len(body):
             raise ProtocolError(ErrorCode.BAD_LENGTH, pos + 1 + min(n, MAX_STR), len(body))

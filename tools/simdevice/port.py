@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
+from tinyae import __version__
 from tinyae.errors import UserError
 from tinyae.tools.link import protocol as p
 from tinyae.tools.link.device import URL_OPENERS
@@ -275,7 +276,7 @@ def sim_manifest(config: dict = CONFIG) -> Manifest:
     names = [f"ch{i}" for i in range(c)]
     fe = FrontendSpec(("raw",), config["window_len"], c)
     return Manifest(
-        generator=mf.Generator(tinyae="sim", command="tinyae.tools.simdevice.port.sim_model_dir"),
+        generator=mf.Generator(tinyae=__version__, command="tinyae.tools.simdevice.port.sim_model_dir"),
         model=mf.ModelSection(
             sha256=config["model_sha256"], tflite_bytes=0, ops=["SIM_STUB"], macs=0, params=0, layers=[]
         ),
@@ -318,6 +319,12 @@ def sim_manifest(config: dict = CONFIG) -> Manifest:
         ),
         quantization=mf.Quantization(
             weights="per_tensor", setting="per_tensor", reason="the simulated stub", targets=[], runs_on=[]
+        ),
+        reference=mf.ReferenceSection(
+            arithmetic="tflm",
+            description="the simulated device's stand-in engine (tools/testing/simstub.py)",
+            targets={},
+            tflite_micro={},
         ),
         score=mf.Score(kind="mae" if config["score_kind"] == 1 else "mse"),
         threshold=mf.ThresholdSection(value=config["threshold"], method="fixed", params={}),

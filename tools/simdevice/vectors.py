@@ -212,8 +212,9 @@ def _info(cls=p.Info) -> p.Info:
         model_sha256=bytes.fromhex(c["model_sha256"]), flash_used=23456, ram_static=3456,
         engine_ram=512, stack_bytes=2048, tx_dropped=3, calib_state=p.CalibState.CALIBRATED,
         calib_boot=p.RecordVerdict.VALID, calib_flags=p.CALIB_FLAG_OFFSETS | p.CALIB_FLAG_THRESHOLD,
-        calib_windows=6, calib_max_windows=6, calib_crc=0xA1B2C3D4, firmware_version="9.9.9-vec",
-        target="sim", engine="compiled", cost_unit="instructions",
+        calib_windows=6, calib_max_windows=6, calib_crc=0xA1B2C3D4, frontend_crc=0x0F1E2D3C,
+        norm_crc=0x4B5A6978, calib_config_crc=0x8796A5B4, firmware_version="9.9.9-vec", target="sim",
+        engine="tflm", library="Chirale_TensorFLowLite 2.0.0", cost_unit="instructions",
     )  # fmt: skip
 
 

@@ -390,9 +390,13 @@ size_t tae_msg_encode_info(uint8_t *out, uint8_t type, uint32_t seq, const tae_m
     p = tae_wr16(p, info->calib_windows);
     p = tae_wr16(p, info->calib_max_windows);
     p = tae_wr32(p, info->calib_crc);
+    p = tae_wr32(p, info->frontend_crc);
+    p = tae_wr32(p, info->norm_crc);
+    p = tae_wr32(p, info->calib_config_crc);
     p = tae_wrstr(p, info->firmware_version);
     p = tae_wrstr(p, info->target);
     p = tae_wrstr(p, info->engine);
+    p = tae_wrstr(p, info->library);
     p = tae_wrstr(p, info->cost_unit);
     return (size_t)(p - out);
 }

@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define TAE_PROTO_VERSION 3u
+#define TAE_PROTO_VERSION 4u
 
 /* Samples per SAMPLES / TELEMETRY frame at most (a fixed constant; a target may lower it). */
 #ifndef TAE_PROTO_MAX_BATCH
@@ -39,14 +39,15 @@ extern "C" {
 #define TAE_PROTO_SET_SIZE 5u        /* param u8, value u32|f32 */
 #define TAE_PROTO_ACK_SIZE 11u       /* ref_type u8, ref_seq u32, batch_seq u32, windows u16 */
 #define TAE_PROTO_ERROR_SIZE 14u     /* code u8, ref_type u8, ref_seq u32, expected u32, got u32 */
-#define TAE_PROTO_INFO_FIXED 108u    /* everything but the four strings' bytes (see docs) */
+#define TAE_PROTO_INFO_FIXED 121u    /* everything but the five strings' bytes (see docs) */
+#define TAE_PROTO_INFO_STRINGS 5u    /* firmware version, target, engine, library, cost unit */
 #define TAE_PROTO_CALIB_FIXED 3u     /* action u8, windows u16 (+ a record for WRITE) */
 #define TAE_PROTO_CALIB_STATE_FIXED 12u /* state, outcome, detail, boot, record kind, 0, windows u16,
                                           done u16, record length u16 (+ the record) */
 
 #define TAE_PROTO_SAMPLES_BODY_MAX (TAE_PROTO_SAMPLES_FIXED + TAE_PROTO_MAX_BATCH * TAE_CHANNELS * 4u)
 #define TAE_PROTO_RESULT_BODY_MAX (TAE_PROTO_RESULT_FIXED + 4u + TAE_INPUT_SIZE + TAE_OUTPUT_SIZE)
-#define TAE_PROTO_INFO_BODY_MAX (TAE_PROTO_INFO_FIXED + 4u * TAE_PROTO_MAX_STR)
+#define TAE_PROTO_INFO_BODY_MAX (TAE_PROTO_INFO_FIXED + TAE_PROTO_INFO_STRINGS * TAE_PROTO_MAX_STR)
 #define TAE_PROTO_CALIB_STATE_BODY_MAX (TAE_PROTO_CALIB_STATE_FIXED + TAE_CALIB_RECORD_BYTES)
 
 #define TAE_PROTO_MAX2_(a, b) ((a) > (b) ? (a) : (b))
@@ -202,7 +203,9 @@ typedef struct {
     uint8_t calib_flags; /* TAE_CALIB_FLAG_* of the record in use (0: factory) */
     uint16_t calib_windows, calib_max_windows; /* N of the record in use; TAE_CALIB_WINDOWS */
     uint32_t calib_crc;  /* CRC-32 of the record in use (its last four bytes), 0 when factory */
-    const char *firmware_version, *target, *engine, *cost_unit;
+    /* Digests of the constants the device decides with, computed over its own tables (tae_digest.h) */
+    uint32_t frontend_crc, norm_crc, calib_config_crc;
+    const char *firmware_version, *target, *engine, *library, *cost_unit;
 } tae_msg_info_t;
 
 typedef struct {
