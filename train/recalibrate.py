@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import tomli_w
 
+from tinyae import atomic
 from tinyae.errors import UserError
 from tinyae.train import preprocess
 from tinyae.train.calibrate import Threshold, calibrate
@@ -74,11 +75,24 @@ def recalibrate(
     command: str = "tinyae threshold",
     quiet: bool = False,
 ) -> Manifest:
-    """Recalibrate model_dir's threshold (see the module docstring); returns the new manifest."""
+    """Recalibrate model_dir's threshold (see the module docstring); returns the new manifest.
+
+    Every file is rewritten in a copy of model_dir that replaces it at the end (tinyae/atomic.py): an
+    interruption or a write error leaves the model as it was, never a new header with an old manifest."""
     mpath = model_dir / "manifest.json"
     if not mpath.is_file():
         raise UserError(f"{mpath} does not exist; train a model first (make model)")
-    manifest = Manifest.load(mpath)
+    with atomic.replace_dir(model_dir, what="another --model-dir") as stage:
+        manifest, old = _recalibrate(stage, method, percentile, k_std, target_fpr, value, command)
+    if not quiet:
+        _print(manifest, old, model_dir)
+    return manifest
+
+
+def _recalibrate(
+    model_dir: Path, method, percentile, k_std, target_fpr, value, command
+) -> tuple[Manifest, float]:  # type: ignore[no-untyped-def]
+    manifest = Manifest.load(model_dir / "manifest.json")
     spath = model_dir / "scores.npz"
     if not spath.is_file():
         raise UserError(
@@ -98,6 +112,9 @@ def recalibrate(
         float_thr = calibrate(cfg, scores["val_float_scores"], scores["test_float_scores"], labels)
     manifest.threshold = section(ThresholdSection, {**thr.to_dict(), "command": command}, "threshold")
     manifest.generator.threshold_command = command
+    # `make` no longer rebuilds it from a config alone (train/inputs.py); the last threshold is what counts
+    done = manifest.built_from.changed_by
+    manifest.built_from.changed_by = [c for c in done if not c.startswith("tinyae threshold")] + [command]
     metrics = manifest.metrics
     if metrics.int8 is not None and labels is not None:
         metrics.float_ = {
@@ -110,9 +127,7 @@ def recalibrate(
     from tinyae.train.report import rewrite_threshold_parts
 
     rewrite_threshold_parts(model_dir, manifest.to_dict(), scores)
-    if not quiet:
-        _print(manifest, old, model_dir)
-    return manifest
+    return manifest, old
 
 
 def _write_everything(model_dir: Path, manifest: Manifest, thr: Threshold, cfg, method: str, value) -> None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.console import Group
 
+from tinyae import atomic
 from tinyae.errors import UserError
 from tinyae.tools.commands.common import (
     add_device_args,
@@ -55,6 +56,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.json:
+        atomic.check_writable(args.json)  # refused now, not after the calibration
     art = load_artifacts(args.model_dir)
     manifest = art.require()
     spec = manifest.calib_spec()
@@ -102,12 +105,13 @@ def install(dev, args: argparse.Namespace, spec: CalibSpec, names: list[str]) ->
         raise UserError(f"{dev.name} acknowledged the record but does not report it in use; rerun")
     stdout_console().print(state_line(dev.name, after))
     if args.json:
-        Path(args.json).write_text(
+        atomic.write_text(
+            args.json,
             json.dumps(
                 {"before": _status_dict(before), "after": _status_dict(after), "record": record.to_dict()},
                 indent=2,
             )
-            + "\n"
+            + "\n",
         )
     return 0
 
@@ -190,8 +194,7 @@ def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, man
             "seconds": run_.seconds,
             "ok": check.ok,
         }
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+        atomic.write_text(args.json, json.dumps(out, indent=2) + "\n")
     if not check.ok:
         stderr_console().print("[bold red]error:[/] the device and the host mirror disagree (see the report)")
         return EXIT_MISMATCH

@@ -26,7 +26,7 @@ from tinyae.tools.link.device import (
     windows_for,
 )
 from tinyae.tools.simdevice import port as _sim_port  # noqa: F401  (registers sim:// ports)
-from tinyae.train.manifest import Manifest
+from tinyae.train.manifest import Manifest, mixed_files
 
 DEFAULT_MODEL_DIR = Path("build/model")
 
@@ -136,11 +136,11 @@ def load_artifacts(model_dir: Path) -> Artifacts:
     manifest = Manifest.load(path)
     tfl = Path(model_dir) / "model_int8.tflite"
     sha = hashlib.sha256(tfl.read_bytes()).hexdigest() if tfl.is_file() else None
-    if sha is not None and sha != manifest.model.sha256:
+    mixed = mixed_files(Path(model_dir), manifest) if sha is not None else ""
+    if mixed:
         raise UserError(
-            f"{tfl} (sha256 {sha[:12]}) is not the model {path} describes "
-            f"({manifest.model.sha256[:12]}); "
-            "the artifacts are inconsistent: re-run `make model`"
+            f"the files in {model_dir} are from two builds: {mixed}; build the model again "
+            "(`make model` rebuilds it, or says which command built it)"
         )
     return Artifacts(Path(model_dir), manifest, sha)
 

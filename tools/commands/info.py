@@ -7,6 +7,7 @@ import json
 
 from rich.table import Table
 
+from tinyae import atomic
 from tinyae.tools.commands.common import (
     Artifacts,
     add_device_args,
@@ -163,7 +164,6 @@ def run(args: argparse.Namespace) -> int:
         status = dev.calib_query()
         stdout_console().print(info_table(info, art, dev.name, status))
         if args.json:
-            with open(args.json, "w") as f:
-                json.dump(info_dict(info, art, status), f, indent=2)
+            atomic.write_text(args.json, json.dumps(info_dict(info, art, status), indent=2) + "\n")
         check_model(info, art)
     return 0

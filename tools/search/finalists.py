@@ -13,7 +13,6 @@ are not measured (no harness) and say so.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,8 @@ def train_finalist(cfg, out_dir: Path, command: str) -> dict[str, Any]:
     """Train cfg into out_dir; the manifest in its JSON layout (what the estimators read)."""
     from tinyae.train.pipeline import run
 
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    return run(cfg, out_dir, command, show_progress=False).to_dict()
+    # run() replaces out_dir whole, all or nothing; the directory records that a search built it
+    return run(cfg, out_dir, command, show_progress=False, builder="tinyae search").to_dict()
 
 
 def _check(figure: str, estimate: int, measured: int, how: str) -> dict[str, Any]:

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tinyae import atomic
+
 COLUMNS = (
     "trial_id",
     "status",
@@ -45,7 +47,7 @@ def _value_columns(rows: list[dict]) -> list[str]:
 def write_table(rows: list[dict], out: Path) -> None:
     """results.csv (one row per trial, values as columns) and results.json."""
     vcols = _value_columns(rows)
-    with (out / "results.csv").open("w", newline="") as f:
+    with atomic.files() as g, g.path(out / "results.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow([*COLUMNS, *vcols])
         for r in rows:
@@ -148,7 +150,8 @@ def plot(
     fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=4, frameon=False)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
-    fig.savefig(path, dpi=110)
+    with atomic.files() as g:
+        fig.savefig(g.path(path), dpi=110)
     plt.close(fig)
 
 
