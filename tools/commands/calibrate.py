@@ -23,6 +23,7 @@ from tinyae.tools.commands.common import (
     session,
     stderr_console,
     stdout_console,
+    synthetic_source_note,
 )
 from tinyae.tools.link import calibration as cal
 from tinyae.tools.link import protocol as p
@@ -148,6 +149,8 @@ def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, man
         else:
             run_ = cal.on_sensor(dev, spec, n, on_progress)
         prog.update(task, completed=len(run_.results), status=run_.outcome)
+    if not args.csv and run_.clock_source & p.Clock.SYNTHETIC:
+        stderr_console().print(f"[bold yellow]note:[/] {synthetic_source_note(dev.name, manifest)}")
     check = cal.against_mirror(run_, spec, model_dir, reference)
     candidate = run_.candidate
     if candidate is None:
@@ -168,6 +171,10 @@ def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, man
     ]
     if run_.lost_windows:
         extra.append(("windows lost on the link", "-", ", ".join(map(str, run_.lost_windows[:10]))))
+    if run_.skipped_slots or (run_.late_samples and not run_.clock_source & p.Clock.CATCH_UP):
+        extra.append(
+            ("device sample clock", "-", f"{run_.skipped_slots} slots skipped, {run_.late_samples} read late")
+        )
     table = rep.table(
         f"on-site calibration of {dev.name}",
         spec,

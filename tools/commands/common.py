@@ -168,6 +168,23 @@ def check_model(info: p.Info, art: Artifacts) -> None:
             )
 
 
+def synthetic_source_note(port: str, manifest: Manifest | None = None) -> str:
+    """One sentence for a device whose sensor-mode source is the built-in synthetic machine (the emulated
+    board, a board built with SENSOR=synth): its samples are not a real sensor's, and a model trained on
+    other data scores them as anomalous."""
+    text = (
+        f"{port}'s sensor is the built-in synthetic machine (tae_synth: a small motor's 3-axis vibration, "
+        "the data of the default model), not a real sensor"
+    )
+    source = manifest.data.source if manifest is not None else "synthetic"
+    if source.strip().lower() != "synthetic":
+        text += (
+            f"; this model was trained on {source} data, so its scores here say nothing about your machine "
+            "(expect alarms): stream your own recordings to it with `tinyae device stream --csv FILE`"
+        )
+    return text
+
+
 def channel_names(info: p.Info, art: Artifacts) -> list[str]:
     if art.manifest is not None and model_matches(info, art):
         names = list(art.manifest.window.channel_names)

@@ -54,7 +54,7 @@ def build_sim(model_config: Path | None = None, engine_sources: Sequence[Path] |
     cfg = model_config if model_config is not None else config_dir()
     engine = list(engine_sources) if engine_sources is not None else [TESTS_C / "sim_engine.c"]
     sources = [
-        SRC / "tae_app.c", SRC / "tae_protocol.c", SRC / "tae_pipeline.c", SRC / "tae_calib.c",
+        SRC / "tae_app.c", SRC / "tae_protocol.c", SRC / "tae_pipeline.c", SRC / "tae_calib.c", SRC / "tae_pace.c",
         TESTS_C / "sim_device.c",
     ]  # fmt: skip
     return hostbuild.build_shared("protocol_sim", sources + engine, [cfg, SRC])

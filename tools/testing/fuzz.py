@@ -32,6 +32,7 @@ FUZZ_SOURCES = [
     SRC / "tae_app.c",
     SRC / "tae_pipeline.c",
     SRC / "tae_calib.c",
+    SRC / "tae_pace.c",
     TESTS_C / "sim_device.c",
     TESTS_C / "sim_engine.c",
 ]
