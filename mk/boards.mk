@@ -20,7 +20,7 @@ BOARD_MODEL_FILES := $(addprefix $(BOARD_MODEL_DIR)/,model_config.h model_data.h
 # EXTRA_FLAGS="-D ...": any other build option of platformio.ini's list, added to the env's build_flags.
 EXTRA_FLAGS ?=
 BOARD_BUILD_FLAGS := $(strip $(if $(SENSOR),-D TAE_BOARD_SENSOR$(if $(filter synth,$(SENSOR)), -D TAE_BOARD_SYNTH)) $(EXTRA_FLAGS))
-BOARD_ENV_VARS := $(if $(BOARD_BUILD_FLAGS),PLATFORMIO_BUILD_FLAGS="$(BOARD_BUILD_FLAGS)")
+BOARD_ENV_VARS := $(if $(BOARD_BUILD_FLAGS),PLATFORMIO_BUILD_FLAGS=$(call shq,$(BOARD_BUILD_FLAGS)))
 
 .PHONY: board-check-args
 board-check-args:
@@ -37,8 +37,8 @@ build: board-model ## build the firmware for a board with PlatformIO (BOARD=nano
 
 .PHONY: flash
 flash: board-model ## build and upload to a connected board (BOARD=..., PORT=/dev/ttyACM0)
-	$(BOARD_ENV_VARS) $(PIO_RUN) run -e $(BOARD) -t upload $(if $(PORT),--upload-port $(PORT))
+	$(BOARD_ENV_VARS) $(PIO_RUN) run -e $(BOARD) -t upload $(if $(PORT),--upload-port $(call shq,$(PORT)))
 
 .PHONY: serial-monitor
 serial-monitor: $(VENV_STAMP) ## PlatformIO's raw serial monitor on the board (PORT=..., BAUD=115200; `make live-scores` is tinyae's view); Ctrl-C quits
-	$(PIO_RUN) device monitor -b $(BAUD) $(if $(PORT),-p $(PORT))
+	$(PIO_RUN) device monitor -b $(BAUD) $(if $(PORT),-p $(call shq,$(PORT)))

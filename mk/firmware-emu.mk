@@ -42,6 +42,7 @@ EMU_TARGET_DIR := firmware/targets/mps2_an386
 EMU_CORE_DIR   := firmware/lib/tinyae/src
 EMU_VARIANT    := $(EMU_APP)$(if $(filter tflm,$(EMU_ENGINE)),-tflm-$(TFLM_LIB))$(if $(EMU_FAULT),-fault$(EMU_FAULT))$(if $(filter-out 0,$(EMU_BALLAST_RAM)),-ram$(EMU_BALLAST_RAM))$(if $(filter-out 0,$(EMU_BALLAST_FLASH)),-flash$(EMU_BALLAST_FLASH))$(if $(EMU_CALIB_AT_BOOT),-calibboot)$(if $(EMU_STORE_FAULT),-storefault)$(if $(filter paced,$(EMU_SENSOR)),-paced)$(if $(EMU_SENSOR_STALL),-stall$(EMU_SENSOR_STALL))
 EMU_OUT        ?= build/firmware/mps2_an386$(if $(filter-out core,$(EMU_VARIANT)),-$(EMU_VARIANT))
+$(call no_spaces,EMU_OUT,$(EMU_OUT))
 EMU_ELF        := $(EMU_OUT)/tinyae.elf
 EMU_LDSCRIPT   := $(EMU_TARGET_DIR)/mps2_an386.ld
 
@@ -149,4 +150,4 @@ firmware-emu-fault: ## build a test image that faults after its banner (EMU_FAUL
 
 .PHONY: emulate
 emulate: $(EMU_ELF) $(VENV_STAMP) ## run the image in QEMU; prints the socket:// URL for the host tool; Ctrl-C stops it
-	$(TINYAE) emulate --elf $(EMU_ELF)
+	$(TINYAE) emulate --elf $(call shq,$(EMU_ELF))

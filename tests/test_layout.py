@@ -44,8 +44,8 @@ TRAIN_STAGES = [
 # tinyae.tools: the link first, then what is built on it; search and bench use everything below them.
 TOOLS_ROOMS = [
     "tinyae.tools.link",
-    "tinyae.tools.simdevice", "tinyae.tools.emulator", "tinyae.tools.faultproxy", "tinyae.tools.boards",
-    "tinyae.tools.budget",
+    "tinyae.tools.simdevice", "tinyae.tools.emulator", "tinyae.tools.faultproxy",
+    "tinyae.tools.budget", "tinyae.tools.boards",  # the board build consults the budget (sensor mode's rate)
     "tinyae.tools.commands",
     "tinyae.tools.testing",
     "tinyae.tools.bench",

@@ -45,6 +45,7 @@ EXAMPLES: dict[tuple[str, ...], str] = {
     ("budget",): "tinyae budget check build/firmware/mps2_an386/tinyae.elf --target mps2_an386",
     ("budget", "check"): "tinyae budget check --env nano33ble",
     ("budget", "estimate"): "tinyae budget estimate --target nano33ble",
+    ("budget", "sampling"): "tinyae budget sampling --env esp32dev --flags '-D TAE_SERIAL_BAUD=921600'",
     ("bench",): "tinyae bench --quick --out build/bench-smoke",
     ("pio",): "tinyae pio run -e nano33ble -t upload --upload-port /dev/ttyACM0",
 }
