@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
                         continue
                     track.telemetry(msg)
                     if track.synthetic and not noted:
-                        err.print(f"[bold yellow]note:[/] {synthetic_source_note(dev.name)}")
+                        err.print(f"[bold yellow]note:[/] {synthetic_source_note(dev.name, art.manifest)}")
                         noted = True
                     for i, sample in enumerate(msg.samples):
                         if args.samples is not None and written >= args.samples:
