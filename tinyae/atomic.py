@@ -136,7 +136,9 @@ def locked(target: Path | str, what: str = "another output") -> Iterator[None]:
             )
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
-            who = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200]
+            prog = Path(sys.argv[0])
+            name = prog.parent.name if prog.name == "__main__.py" else prog.name  # python -m tinyae
+            who = " ".join([name, *sys.argv[1:]])[:200]
             os.write(fd, f"`{who}` (pid {os.getpid()}, since {time.strftime('%H:%M:%S')})".encode())
         _held[lock] = 1
         try:

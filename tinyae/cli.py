@@ -21,7 +21,8 @@ from tinyae.errors import UserError, run_cli
 
 EXIT_CODES = (
     "exit codes: 0 success; 1 a check failed (a mismatch, a lost window, a budget exceeded); "
-    "2 a user or device error (one `error:` sentence on stderr); 130 interrupted"
+    "2 a user or device error (one `error:` sentence on stderr); 130 interrupted (Ctrl-C), 143 stopped by "
+    "SIGTERM, after keeping what was received and leaving earlier files as they were"
 )
 
 EXAMPLES: dict[tuple[str, ...], str] = {

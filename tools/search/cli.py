@@ -110,6 +110,7 @@ def finish(p, rows: list[dict], default: dict, wall: float, k: int) -> int:
     from tinyae.tools.search import finalists as fin
     from tinyae.tools.search import report
     from tinyae.tools.search.data import SELECTION_PROTOCOL
+    from tinyae.train.manifest import Manifest
     from tinyae.train.pipeline import is_model_file
 
     out = p.out
@@ -136,7 +137,9 @@ def finish(p, rows: list[dict], default: dict, wall: float, k: int) -> int:
             "model_dir": str(fdir / "model"),
         }
         try:
-            manifest = fin.train_finalist(cfg, fdir / "model", f"tinyae model --config {toml}")
+            manifest = fin.train_finalist(
+                cfg, fdir / "model", f"tinyae model --config {toml} --out {fdir / 'model'}", str(toml)
+            )
         except UserError as exc:  # recorded; the next finalist is tried
             entry.update(reproduced=False, notes=[], verdict=f"failed to train from its TOML: {exc}")
             checked.append(entry)
@@ -199,6 +202,11 @@ def finish(p, rows: list[dict], default: dict, wall: float, k: int) -> int:
         cfg.save(out / "best.toml")
         with atomic.replace_dir(out / "model", fresh=True, owned=is_model_file) as stage:
             shutil.copytree(best_dir, stage, dirs_exist_ok=True)
+            # the copy is rebuilt from best.toml (the same config as the finalist's TOML)
+            copied = Manifest.load(stage / "manifest.json")
+            copied.built_from.config_file = str(out / "best.toml")
+            copied.built_from.command = f"tinyae model --config {out / 'best.toml'} --out {out / 'model'}"
+            copied.write(stage / "manifest.json")
         doc["best_toml"], doc["model_dir"] = str(out / "best.toml"), str(out / "model")
     report.write_table([default, *rows], out)
     atomic.write_text(out / "results.json", json.dumps(doc, indent=2, default=str) + "\n")
