@@ -7,6 +7,9 @@
 # PlatformIO needs its registry the first time it builds an env (platform, toolchain, TFLM library);
 # without network access tools/boards/pio.py says so in one sentence and the target fails.
 # The boards read the model from build/model (platformio.ini: -I$PROJECT_DIR/build/model).
+# With SENSOR=1 the build refuses a sample rate the board cannot keep in sensor mode (the sensor's rate,
+# its read time, the window's computation and the serial writes at the hop: tools/budget/sampling.py;
+# `tinyae budget sampling --env BOARD` shows the figures).
 
 BOARD ?= nano33ble
 PORT  ?=

@@ -208,7 +208,7 @@ def check(
     """Touch `stamp` when the model in model_dir must be rebuilt; returns the reason ("" = up to date).
     Raises UserError when make must not touch model_dir (see `decide`)."""
     d = decide(cfg, config_file, model_dir, explicit=explicit)
-    if d.note:
+    if d.note and os.environ.get("MAKELEVEL", "0") == "0":  # once per make (`make demo` runs sub-makes)
         print(f"tinyae: {d.note}", file=sys.stderr)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.touch()
