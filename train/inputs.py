@@ -208,7 +208,8 @@ def check(
     """Touch `stamp` when the model in model_dir must be rebuilt; returns the reason ("" = up to date).
     Raises UserError when make must not touch model_dir (see `decide`)."""
     d = decide(cfg, config_file, model_dir, explicit=explicit)
-    if d.note and os.environ.get("MAKELEVEL", "0") == "0":  # once per make (`make demo` runs sub-makes)
+    # once per make: the top-level make's recipes see MAKELEVEL 1, a sub-make's (`make demo`) 2 or more
+    if d.note and int(os.environ.get("MAKELEVEL", "0") or 0) <= 1:
         print(f"tinyae: {d.note}", file=sys.stderr)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.touch()
