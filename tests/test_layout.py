@@ -17,7 +17,14 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"tinyae": "tinyae", "train": "tinyae.train", "tools": "tinyae.tools"}
 
 # The layers, lowest first: a module may import from its own layer's earlier entries and from lower layers.
-INFRASTRUCTURE = ["tinyae.paths", "tinyae.errors", "tinyae.args", "tinyae.hostbuild", "tinyae.terminal"]
+INFRASTRUCTURE = [
+    "tinyae.paths",
+    "tinyae.errors",
+    "tinyae.atomic",
+    "tinyae.args",
+    "tinyae.hostbuild",
+    "tinyae.terminal",
+]
 # tinyae.train in the order README's "How data flows" shows; a prefix covers its sub-modules.
 TRAIN_STAGES = [
     "tinyae.train.quiet", "tinyae.train.progress", "tinyae.train.warned", "tinyae.train.render", "tinyae.train.tflite",
@@ -46,8 +53,8 @@ TRAIN_STAGES = [
 # tinyae.tools: the link first, then what is built on it; search and bench use everything below them.
 TOOLS_ROOMS = [
     "tinyae.tools.link",
-    "tinyae.tools.simdevice", "tinyae.tools.emulator", "tinyae.tools.faultproxy", "tinyae.tools.boards",
-    "tinyae.tools.budget",
+    "tinyae.tools.simdevice", "tinyae.tools.emulator", "tinyae.tools.faultproxy",
+    "tinyae.tools.budget", "tinyae.tools.boards",  # the board build consults the budget (sensor mode's rate)
     "tinyae.tools.commands",
     "tinyae.tools.testing",
     "tinyae.tools.bench",

@@ -43,7 +43,7 @@ class CCodec:
         )
         vp = ctypes.c_void_p
         lib.drv_encode_result.argtypes = [vp, sz, u32, u32, ctypes.c_float, u8, i32, u32, vp, vp]
-        lib.drv_encode_telemetry.argtypes = [vp, sz, u32, u32, vp, u16]
+        lib.drv_encode_telemetry.argtypes = [vp, sz, u32, u32, u32, u32, u8, vp, u16]
         lib.drv_encode_ack.argtypes = [vp, sz, u32, u8, u32, u32, u16]
         lib.drv_encode_error.argtypes = [vp, sz, u32, u8, u8, u32, u32, u32]
         lib.drv_encode_info.argtypes = [vp, sz, u8, u32, vp, vp, ctypes.c_char_p, ctypes.c_char_p,
@@ -118,7 +118,8 @@ class CCodec:
                                       ins, outs)  # fmt: skip
         elif isinstance(msg, p.Telemetry):
             flat = (ctypes.c_float * (len(msg.samples) * C))(*[v for s in msg.samples for v in s])
-            n = lib.drv_encode_telemetry(out, cap, seq, msg.first_sample, flat, len(msg.samples))
+            n = lib.drv_encode_telemetry(out, cap, seq, msg.first_sample, msg.skipped, msg.late, msg.source,
+                                         flat, len(msg.samples))  # fmt: skip
         elif isinstance(msg, p.Ack):
             n = lib.drv_encode_ack(out, cap, seq, msg.ref_type, msg.ref_seq, msg.batch_seq, msg.windows)
         elif isinstance(msg, p.ErrorReply):

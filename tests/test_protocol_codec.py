@@ -53,7 +53,9 @@ def test_header_layout_is_little_endian():
 
 def test_max_frame_matches_vector_config():
     c = pv.CONFIG
-    assert c["max_frame"] == 10 + 7 + c["max_batch"] * c["channels"] * 4  # the batch is the biggest here
+    # the biggest here: a full TELEMETRY batch (16 fixed bytes: first sample, skipped, late, source, count,
+    # channels)
+    assert c["max_frame"] == 10 + 16 + c["max_batch"] * c["channels"] * 4
     assert p.max_frame(3, 500, 500) == 10 + 17 + 4 + 1000  # a verified result dominates a big model
 
 

@@ -22,7 +22,8 @@ from tinyae.errors import UserError, run_cli
 
 EXIT_CODES = (
     "exit codes: 0 success; 1 a check failed (a mismatch, a lost window, a budget exceeded); "
-    "2 a user or device error (one `error:` sentence on stderr); 130 interrupted"
+    "2 a user or device error (one `error:` sentence on stderr); 130 interrupted (Ctrl-C), 143 stopped by "
+    "SIGTERM, after keeping what was received and leaving earlier files as they were"
 )
 
 EXAMPLES: dict[tuple[str, ...], str] = {
@@ -46,6 +47,7 @@ EXAMPLES: dict[tuple[str, ...], str] = {
     ("budget",): "tinyae budget check build/firmware/mps2_an386/tinyae.elf --target mps2_an386",
     ("budget", "check"): "tinyae budget check --env nano33ble",
     ("budget", "estimate"): "tinyae budget estimate --target nano33ble",
+    ("budget", "sampling"): "tinyae budget sampling --env esp32dev --flags '-D TAE_SERIAL_BAUD=921600'",
     ("bench",): "tinyae bench --quick --out build/bench-smoke",
     ("pio",): "tinyae pio run -e nano33ble -t upload --upload-port /dev/ttyACM0",
 }

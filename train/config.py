@@ -388,7 +388,9 @@ class Config:
         return asdict(self)
 
     def save(self, path: Path) -> None:
-        path.write_text(tomli_w.dumps(self.to_dict()))
+        from tinyae import atomic
+
+        atomic.write_text(path, tomli_w.dumps(self.to_dict()))
 
 
 # ------------------------------------------------------------------ the schema, read from the dataclasses

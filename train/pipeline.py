@@ -168,44 +168,67 @@ def run(
     show_progress: bool = True,
     config_file: str | None = None,
     callbacks: Sequence[Any] = (),
+    overrides: Sequence[str] = (),
+    builder: str = "tinyae model",
 ) -> Manifest:
     """Run every stage in README's order and return the manifest (also written to out_dir/manifest.json).
 
+    out_dir is replaced whole, all or nothing, under a lock (tinyae/atomic.py).
     callbacks: Keras callbacks for the training (tinyae.train.fit.fit), e.g. keras.callbacks.CSVLogger.
+    overrides: the `--set` values applied to the config file (recorded: `make` never rebuilds such a model
+    from another config, train/inputs.py); builder: the command that built it ("tinyae model", "tinyae search").
     """
+    from tinyae import atomic
     from tinyae.train.inputs import built_from
 
-    inputs = built_from(cfg, config_file)  # before anything runs: what this model is built from
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with collecting():  # every warning of the run goes to the manifest (train/warned.py)
+    # before anything runs: what this model is built from
+    inputs = built_from(cfg, config_file, overrides=overrides, builder=builder, command=command)
+    # Every file is written into a stage beside out_dir, which replaces out_dir whole at the end
+    # (tinyae/atomic.py): an interrupted or failed run leaves the previous model as it was.
+    with (
+        collecting(),  # every warning of the run goes to the manifest (train/warned.py)
+        atomic.replace_dir(out_dir, fresh=True, owned=is_model_file, what="another --out") as stage,
+    ):
         for w in config_warnings(cfg):
             warn(w)
-        return _stages(cfg, out_dir, command, inputs, show_progress, callbacks)
+        t = Timings()
+        tick = time.perf_counter()
+        data = read_data(cfg, show_progress)
+        feats = front_end(cfg, data)
+        norm = normalize(cfg, data, feats)
+        t.data = time.perf_counter() - tick
+        describe_data(cfg, data, feats)
+        tick = time.perf_counter()
+        fm = train_float(cfg, norm, stage, show_progress, callbacks)
+        t.training = time.perf_counter() - tick
+        tick = time.perf_counter()
+        q = quantize_model(cfg, fm, norm, stage)
+        t.conversion = time.perf_counter() - tick
+        tick = time.perf_counter()
+        sc = score_and_threshold(cfg, data, feats, norm, fm, q)
+        t.reference = time.perf_counter() - tick
+        tick = time.perf_counter()
+        arena_host = measure_arena(q)
+        t.arena = time.perf_counter() - tick
+        manifest = export_and_report(cfg, stage, command, inputs, data, feats, norm, fm, q, sc, arena_host, t)
+    _print_summary(manifest, out_dir)
+    return manifest
 
 
-def _stages(
-    cfg: Config, out_dir: Path, command: str, inputs: dict, show_progress: bool, callbacks: Sequence[Any]
-) -> Manifest:
-    t = Timings()
-    tick = time.perf_counter()
-    data = read_data(cfg, show_progress)
-    feats = front_end(cfg, data)
-    norm = normalize(cfg, data, feats)
-    t.data = time.perf_counter() - tick
-    describe_data(cfg, data, feats)
-    tick = time.perf_counter()
-    fm = train_float(cfg, norm, out_dir, show_progress, callbacks)
-    t.training = time.perf_counter() - tick
-    tick = time.perf_counter()
-    q = quantize_model(cfg, fm, norm, out_dir)
-    t.conversion = time.perf_counter() - tick
-    tick = time.perf_counter()
-    sc = score_and_threshold(cfg, data, feats, norm, fm, q)
-    t.reference = time.perf_counter() - tick
-    tick = time.perf_counter()
-    arena_host = measure_arena(q)
-    t.arena = time.perf_counter() - tick
-    return export_and_report(cfg, out_dir, command, inputs, data, feats, norm, fm, q, sc, arena_host, t)
+# What a model directory holds (written by `tinyae model`, `threshold`, `export`, `compile`, `calibrate`);
+# `tinyae model` replaces a directory whole only when it holds nothing else.
+MODEL_FILES = frozenset(
+    {
+        "config.toml", "manifest.json", "metrics.json", "model.keras", "model_int8.tflite",
+        "model_config.h", "model_data.h", "model_data.cc", "model_ops.h", "model_compiled.h",
+        "model_compiled.c", "report.html", "report_figures.json", "scores.npz", "test_vectors.npz",
+    }
+)  # fmt: skip
+
+
+def is_model_file(name: str) -> bool:
+    """A file name a model directory holds (the build's files, its report's figures, calibration records)."""
+    return name in MODEL_FILES or name.endswith(".png") or name.startswith("calibration-")
 
 
 def read_data(cfg: Config, show_progress: bool) -> DataStage:
@@ -648,7 +671,6 @@ def export_and_report(
     doc = manifest.to_dict()
     (out_dir / "metrics.json").write_text(json.dumps(doc["metrics"], indent=2) + "\n")
     manifest.write(out_dir / "manifest.json")
-    _print_summary(manifest, out_dir)
     return manifest
 
 

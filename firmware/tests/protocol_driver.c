@@ -83,10 +83,12 @@ size_t drv_encode_result(uint8_t *out, size_t cap, uint32_t seq, uint32_t window
     return drv_wire(drv_frame, tae_msg_encode_result(drv_frame, seq, &r), out, cap);
 }
 
-size_t drv_encode_telemetry(uint8_t *out, size_t cap, uint32_t seq, uint32_t first, const float *samples,
-                            uint16_t count)
+size_t drv_encode_telemetry(uint8_t *out, size_t cap, uint32_t seq, uint32_t first, uint32_t skipped,
+                            uint32_t late, uint8_t source, const float *samples, uint16_t count)
 {
-    return drv_wire(drv_frame, tae_msg_encode_telemetry(drv_frame, seq, first, samples, count), out, cap);
+    return drv_wire(drv_frame,
+                    tae_msg_encode_telemetry(drv_frame, seq, first, skipped, late, source, samples, count), out,
+                    cap);
 }
 
 size_t drv_encode_ack(uint8_t *out, size_t cap, uint32_t seq, uint8_t ref_type, uint32_t ref_seq, uint32_t batch_seq,

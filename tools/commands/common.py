@@ -27,7 +27,7 @@ from tinyae.tools.link.device import (
     windows_for,
 )
 from tinyae.tools.simdevice import port as _sim_port  # noqa: F401  (registers sim:// ports)
-from tinyae.train.manifest import Manifest
+from tinyae.train.manifest import Manifest, mixed_files
 
 DEFAULT_MODEL_DIR = Path("build/model")
 
@@ -139,11 +139,11 @@ def load_artifacts(model_dir: Path) -> Artifacts:
     manifest = Manifest.load(path)
     tfl = Path(model_dir) / "model_int8.tflite"
     sha = hashlib.sha256(tfl.read_bytes()).hexdigest() if tfl.is_file() else None
-    if sha is not None and sha != manifest.model.sha256:
+    mixed = mixed_files(Path(model_dir), manifest) if sha is not None else ""
+    if mixed:
         raise UserError(
-            f"{tfl} (sha256 {sha[:12]}) is not the model {path} describes "
-            f"({manifest.model.sha256[:12]}); "
-            "the artifacts are inconsistent: re-run `make model`"
+            f"the files in {model_dir} are from two builds: {mixed}; build the model again "
+            "(`make model` rebuilds it, or says which command built it)"
         )
     return Artifacts(Path(model_dir), manifest, sha)
 
@@ -169,6 +169,23 @@ def check_model(info: p.Info, art: Artifacts) -> None:
                 f"the device forms windows of {info.window_len}x{info.channels} (hop {info.hop}) but "
                 f"{art.model_dir} says {w.length}x{w.channels} (hop {w.hop}); rebuild the firmware"
             )
+
+
+def synthetic_source_note(port: str, manifest: Manifest | None = None) -> str:
+    """One sentence for a device whose sensor-mode source is the built-in synthetic machine (the emulated
+    board, a board built with SENSOR=synth): its samples are not a real sensor's, and a model trained on
+    other data scores them as anomalous."""
+    text = (
+        f"{port}'s sensor is the built-in synthetic machine (tae_synth: a small motor's 3-axis vibration, "
+        "the data of the default model), not a real sensor"
+    )
+    source = manifest.data.source if manifest is not None else "synthetic"
+    if source.strip().lower() != "synthetic":
+        text += (
+            f"; this model was trained on {source} data, so its scores here say nothing about your machine "
+            "(expect alarms): stream your own recordings to it with `tinyae device stream --csv FILE`"
+        )
+    return text
 
 
 def channel_names(info: p.Info, art: Artifacts) -> list[str]:

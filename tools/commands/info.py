@@ -8,7 +8,7 @@ import json
 from rich.markup import escape
 from rich.table import Table
 
-from tinyae import terminal
+from tinyae import atomic, terminal
 from tinyae.tools.commands import constants
 from tinyae.tools.commands.common import (
     Artifacts,
@@ -200,8 +200,7 @@ def run(args: argparse.Namespace) -> int:
         status = dev.calib_query()
         stdout_console().print(info_table(info, art, dev.name, status))
         if args.json:
-            with open(args.json, "w") as f:
-                json.dump(info_dict(info, art, status), f, indent=2)
+            atomic.write_text(args.json, json.dumps(info_dict(info, art, status), indent=2) + "\n")
         check_model(info, art)
         rows = compared(info, art, status)
         if rows is not None and constants.differences(rows):

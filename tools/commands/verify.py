@@ -34,14 +34,13 @@ import argparse
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 
-from tinyae import terminal
+from tinyae import atomic, terminal
 from tinyae.args import positive_int
 from tinyae.errors import UserError
 from tinyae.tools.commands import constants
@@ -451,16 +450,23 @@ def markdown_report(r: dict, title: str) -> str:
 
 
 def write_reports(args: argparse.Namespace, report: dict, title: str) -> None:
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-    if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(markdown_report(report, title))
+    with atomic.files() as g:  # both reports or neither (tinyae/atomic.py)
+        if args.json:
+            g.write_text(args.json, json.dumps(report, indent=2) + "\n")
+        if args.markdown:
+            g.write_text(args.markdown, markdown_report(report, title))
+
+
+def check_report_paths(args: argparse.Namespace) -> None:
+    """An unwritable --json/--markdown is refused before the session, not after it."""
+    for path in (args.json, args.markdown):
+        if path:
+            atomic.check_writable(path)
 
 
 # ---------------------------------------------------------------------------- the command
 def run(args: argparse.Namespace) -> int:
+    check_report_paths(args)
     art = load_artifacts(args.model_dir)
     manifest = art.require()
     err = stderr_console()

@@ -451,6 +451,8 @@ def build_image(
     tflm_lib: str = "chirale",
     calib_at_boot: bool = False,
     store_fault: bool = False,
+    sensor_paced: bool = False,
+    sensor_stall: int | None = None,
     check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """`make firmware-emu` for one variant into `out_dir` (mk/firmware-emu.mk documents the variables).
@@ -458,8 +460,9 @@ def build_image(
     app: "core" (the real image; needs a model), "stub" (UART echo) or "calib" (instruction-count
     calibration). engine: "compiled" or "tflm" (with tflm_lib "chirale" or "upstream", built from the
     sources mk/tflm.mk finds). calib_at_boot: the image calibrates from its sensor at boot when it has
-    no record; store_fault: the test image that stops inside a record write. With check=False a failed
-    build is returned (tests read its stderr).
+    no record; store_fault: the test image that stops inside a record write; sensor_paced: the synthetic
+    sensor skips slots the loop is late for, like a board's; sensor_stall=K: the loop stalls 2.5 sample
+    periods after every K-th sample. With check=False a failed build is returned (tests read its stderr).
     """
     if shutil.which("make") is None or shutil.which("arm-none-eabi-gcc") is None:
         raise UserError("make or arm-none-eabi-gcc is missing; install the toolchain with `make toolchain`")
@@ -469,6 +472,7 @@ def build_image(
         cmd.append(f"EMU_FAULT={fault}")
     cmd += [f"EMU_BALLAST_RAM={ballast_ram}", f"EMU_BALLAST_FLASH={ballast_flash}"]
     cmd += [f"EMU_CALIB_AT_BOOT={1 if calib_at_boot else ''}", f"EMU_STORE_FAULT={1 if store_fault else ''}"]
+    cmd += [f"EMU_SENSOR={'paced' if sensor_paced else ''}", f"EMU_SENSOR_STALL={sensor_stall or ''}"]
     if model_dir is not None:
         # -o: take the model directory as it is; never let make retrain it with the default config.
         cmd += [f"MODEL_DIR={model_dir}", "-o", f"{model_dir}/manifest.json"]
@@ -480,18 +484,13 @@ def build_image(
 
 
 # ---------------------------------------------------------------------- CLI
-def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def serve(
     elf: Path, port: int | None = None, icount_shift: int = ICOUNT_SHIFT, storage: Path = DEFAULT_STORAGE
 ) -> int:
-    """Run QEMU, print its socket:// URL and wait for Ctrl-C (or SIGTERM) or for the firmware to exit."""
-    import signal
+    """Run QEMU, print its socket:// URL and wait for Ctrl-C (or SIGTERM) or for the firmware to exit.
 
-    # A background job ignores SIGINT, so SIGTERM must also stop QEMU rather than orphan it.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    Ctrl-C and SIGTERM (tinyae.errors.run_cli turns it into Terminated, a KeyboardInterrupt: a background
+    job ignores SIGINT) stop QEMU, then end the command with 130 / 143 like every other command."""
     with Emulator(elf, port=port, icount_shift=icount_shift, storage=storage) as emu:
         print(emu.url, flush=True)
         print(
@@ -505,7 +504,7 @@ def serve(
                 pass
         except KeyboardInterrupt:
             print("stopping QEMU", file=sys.stderr)
-            return 0
+            raise
         code = emu.exit_code
         print(f"QEMU {describe_exit(code)}", file=sys.stderr)
         return 0 if code == EXIT_OK else 1

@@ -16,7 +16,7 @@ import struct
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import IntEnum, IntFlag
 from typing import ClassVar
 
 PROTOCOL_VERSION = 4
@@ -148,7 +148,7 @@ def record_bytes(channels: int) -> int:
 
 def max_frame(channels: int, input_size: int, output_size: int, max_batch: int = MAX_BATCH) -> int:
     """TAE_PROTO_MAX_FRAME for a model: the largest decoded frame either side sends."""
-    samples = 7 + max_batch * channels * 4
+    samples = TELEMETRY_FIXED.size + max_batch * channels * 4  # the larger of SAMPLES and TELEMETRY
     result = 17 + 4 + input_size + output_size
     info = INFO_FIXED_SIZE + INFO_STRINGS * MAX_STR
     calib_state = CALIB_STATE_FIXED.size + record_bytes(channels)
@@ -287,14 +287,28 @@ class Result:
     calib: bool = False  # a window of a running calibration
 
 
+class Clock(IntFlag):
+    """TELEMETRY `source`: what is behind the device's sample clock (tae_port.h TAE_CLOCK_*)."""
+
+    SYNTHETIC = 1  # the built-in synthetic machine (tae_synth), not a sensor
+    CATCH_UP = 2  # missed slots are delivered late, back to back, never skipped
+
+
 @dataclass(frozen=True)
 class Telemetry:
-    """Sensor mode: raw samples, `first_sample` is the index of samples[0] since the last reset."""
+    """Sensor mode: raw samples, `first_sample` is the index of samples[0] since the last reset.
+
+    skipped, late: the device's sample clock since the stream started, up to the last of these samples:
+    slots it passed without reading a sample, samples it read half a period or more after their slot
+    (docs/protocol.md). A frame's samples are contiguous in time: skipped slots fall between frames."""
 
     TYPE: ClassVar[MsgType] = MsgType.TELEMETRY
     first_sample: int
     samples: tuple[tuple[float, ...], ...]
     channels: int
+    skipped: int = 0
+    late: int = 0
+    source: int = 0  # Clock flags
 
 
 @dataclass(frozen=True)
@@ -449,6 +463,7 @@ CALIB_FIXED = struct.Struct("<BH")
 CALIB_STATE_FIXED = struct.Struct("<BBBBBBHHH")
 RESULT_FIXED = struct.Struct("<IfBiI")
 SAMPLES_FIXED = struct.Struct("<IHB")
+TELEMETRY_FIXED = struct.Struct("<IIIBHB")  # first_sample, skipped, late, source, count, channels
 ACK = struct.Struct("<BIIH")
 ERROR = struct.Struct("<BBIII")
 SET_FMT = struct.Struct("<BI")
@@ -476,7 +491,10 @@ def encode_body(msg: Message) -> bytes:
     if isinstance(msg, Samples):
         return _samples_body(msg.batch_seq, msg.samples, msg.channels)
     if isinstance(msg, Telemetry):
-        return _samples_body(msg.first_sample, msg.samples, msg.channels)
+        head = TELEMETRY_FIXED.pack(
+            msg.first_sample, msg.skipped, msg.late, msg.source, len(msg.samples), msg.channels
+        )
+        return head + _samples_body(0, msg.samples, msg.channels)[SAMPLES_FIXED.size :]
     if isinstance(msg, Setting):
         if msg.param == Param.THRESHOLD:
             return struct.pack("<Bf", msg.param, msg.value)
@@ -539,8 +557,8 @@ class DeviceLimits:
     max_batch: int = MAX_BATCH
 
 
-def _samples_of(body: bytes, count: int, channels: int) -> tuple[tuple[float, ...], ...]:
-    flat = struct.unpack_from(f"<{count * channels}f", body, SAMPLES_FIXED.size)
+def _samples_of(body: bytes, count: int, channels: int, offset: int = 0) -> tuple[tuple[float, ...], ...]:
+    flat = struct.unpack_from(f"<{count * channels}f", body, offset or SAMPLES_FIXED.size)
     return tuple(tuple(flat[i * channels : (i + 1) * channels]) for i in range(count))
 
 
@@ -633,10 +651,17 @@ def decode_message(type_: int, body: bytes, limits: DeviceLimits | None = None) 
     if type_ in (MsgType.HELLO, MsgType.RESET):
         _expect_len(body, 0)
         return Hello() if type_ == MsgType.HELLO else Reset()
-    if type_ in (MsgType.SAMPLES, MsgType.TELEMETRY):
-        seq_field, count, channels = _decode_samples(body, limits if type_ == MsgType.SAMPLES else None)
-        cls = Samples if type_ == MsgType.SAMPLES else Telemetry
-        return cls(seq_field, _samples_of(body, count, channels), channels)
+    if type_ == MsgType.SAMPLES:
+        seq_field, count, channels = _decode_samples(body, limits)
+        return Samples(seq_field, _samples_of(body, count, channels), channels)
+    if type_ == MsgType.TELEMETRY:
+        if len(body) < TELEMETRY_FIXED.size:
+            raise ProtocolError(ErrorCode.BAD_LENGTH, TELEMETRY_FIXED.size, len(body))
+        first, skipped, late, source, count, channels = TELEMETRY_FIXED.unpack_from(body)
+        _expect_len(body, TELEMETRY_FIXED.size + count * channels * 4)
+        return Telemetry(
+            first, _samples_of(body, count, channels, TELEMETRY_FIXED.size), channels, skipped, late, source
+        )
     if type_ == MsgType.SET:
         _expect_len(body, SET_FMT.size)
         param, raw = SET_FMT.unpack(body)

@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from tinyae import atomic
 from tinyae.args import non_negative_int, positive_int
 from tinyae.errors import UserError
 
@@ -109,6 +110,8 @@ def finish(p, rows: list[dict], default: dict, wall: float, k: int) -> int:
     from tinyae.tools.search import finalists as fin
     from tinyae.tools.search import report
     from tinyae.tools.search.data import SELECTION_PROTOCOL
+    from tinyae.train.manifest import Manifest
+    from tinyae.train.pipeline import is_model_file
 
     out = p.out
     for r in rows:  # the values as config values (Ray holds the choices as their JSON text)
@@ -134,7 +137,9 @@ def finish(p, rows: list[dict], default: dict, wall: float, k: int) -> int:
             "model_dir": str(fdir / "model"),
         }
         try:
-            manifest = fin.train_finalist(cfg, fdir / "model", f"tinyae model --config {toml}")
+            manifest = fin.train_finalist(
+                cfg, fdir / "model", f"tinyae model --config {toml} --out {fdir / 'model'}", str(toml)
+            )
         except UserError as exc:  # recorded; the next finalist is tried
             entry.update(reproduced=False, notes=[], verdict=f"failed to train from its TOML: {exc}")
             checked.append(entry)
@@ -195,12 +200,16 @@ def finish(p, rows: list[dict], default: dict, wall: float, k: int) -> int:
     if best is not None and best_dir is not None:
         cfg, _ = trial_config(p, best)
         cfg.save(out / "best.toml")
-        if (out / "model").exists():
-            shutil.rmtree(out / "model")
-        shutil.copytree(best_dir, out / "model")
+        with atomic.replace_dir(out / "model", fresh=True, owned=is_model_file) as stage:
+            shutil.copytree(best_dir, stage, dirs_exist_ok=True)
+            # the copy is rebuilt from best.toml (the same config as the finalist's TOML)
+            copied = Manifest.load(stage / "manifest.json")
+            copied.built_from.config_file = str(out / "best.toml")
+            copied.built_from.command = f"tinyae model --config {out / 'best.toml'} --out {out / 'model'}"
+            copied.write(stage / "manifest.json")
         doc["best_toml"], doc["model_dir"] = str(out / "best.toml"), str(out / "model")
     report.write_table([default, *rows], out)
-    (out / "results.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    atomic.write_text(out / "results.json", json.dumps(doc, indent=2, default=str) + "\n")
     report.plot(
         rows,
         default,
@@ -211,8 +220,8 @@ def finish(p, rows: list[dict], default: dict, wall: float, k: int) -> int:
         f"{p.cfg.data.source} on {p.target.env}, budget {p.budget.text()}: {len(rows)} trials",
     )
     md = report.markdown(doc)
-    (out / "report.md").write_text(md)
-    (out / "report.html").write_text(report.html_page(md))
+    atomic.write_text(out / "report.md", md)
+    atomic.write_text(out / "report.html", report.html_page(md))
     s = doc["summary"]
     _say(
         f"{s['trials']} trials in {s['wall_s']:.0f} s ({s['trials_per_minute']:.2f}/min): "

@@ -13,7 +13,6 @@ are not measured (no harness) and say so.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,14 @@ from tinyae.tools.search.budget import SearchTarget
 DISAGREE = 0.10  # |estimate / measured - 1| above this is reported as a disagreement
 
 
-def train_finalist(cfg, out_dir: Path, command: str) -> dict[str, Any]:
+def train_finalist(cfg, out_dir: Path, command: str, config_file: str | None = None) -> dict[str, Any]:
     """Train cfg into out_dir; the manifest in its JSON layout (what the estimators read)."""
     from tinyae.train.pipeline import run
 
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    return run(cfg, out_dir, command, show_progress=False).to_dict()
+    # run() replaces out_dir whole, all or nothing; the directory records that a search built it (make
+    # never rebuilds it from another config: train/inputs.py)
+    m = run(cfg, out_dir, command, show_progress=False, config_file=config_file, builder="tinyae search")
+    return m.to_dict()
 
 
 def _check(figure: str, estimate: int, measured: int, how: str) -> dict[str, Any]:

@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tinyae import atomic
+
 COLUMNS = (
     "trial_id",
     "status",
@@ -44,7 +46,7 @@ def _value_columns(rows: list[dict]) -> list[str]:
 def write_table(rows: list[dict], out: Path) -> None:
     """results.csv (one row per trial, values as columns) and results.json."""
     vcols = _value_columns(rows)
-    with (out / "results.csv").open("w", newline="") as f:
+    with atomic.files() as g, g.path(out / "results.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow([*COLUMNS, *vcols])
         for r in rows:
@@ -143,7 +145,8 @@ def plot(
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, loc="outside lower center", ncols=3, frameon=False)
     fig.suptitle(title, fontsize=10)
-    save(fig, path)
+    with atomic.files() as g:
+        save(fig, g.path(path))
 
 
 def _fmt(v: Any, digits: int = 4) -> str:

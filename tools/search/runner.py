@@ -13,13 +13,14 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tinyae.errors import UserError
+from tinyae.errors import Terminated, UserError
 from tinyae.paths import ROOT
 from tinyae.tools.search.budget import Budget, SearchTarget, parse_budget, resolve_target
 from tinyae.tools.search.space import SearchSpec, apply_params, parse_search
@@ -177,8 +178,37 @@ def _check_data_and_budget(p: Plan) -> None:
     )
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+class _StopSignals:
+    """Ctrl-C and SIGTERM during the trials: the first stops Ray Tune gracefully (its own stop request,
+    SIGUSR1, which Tune registers during `Tuner.fit`: the trials in flight are stopped and the experiment
+    state saved, so `--resume` continues it), a second one stops at once. Ray Tune's own SIGINT handler is
+    switched off (TUNE_DISABLE_SIGINT_HANDLER, docs.ray.io "Environment variables used by Ray Tune"): with
+    it, Ctrl-C ended `fit` like a finished search and the command went on to train and measure
+    finalists, exiting 0 or 1. After `fit`, the command ends with 130 (Ctrl-C) or 143 (SIGTERM)."""
+
+    def __init__(self) -> None:
+        self.caught: KeyboardInterrupt | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignals:
+        for s in (signal.SIGINT, signal.SIGTERM):
+            self._previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, h in self._previous.items():
+            signal.signal(s, h)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        interrupt = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        if self.caught is not None:
+            raise interrupt  # the second signal: stop now
+        self.caught = interrupt
+        tune_stop = signal.getsignal(signal.SIGUSR1) if hasattr(signal, "SIGUSR1") else None
+        if callable(tune_stop):
+            tune_stop(signum, frame)  # Tune's graceful stop: fit() returns after saving the state
+        else:
+            raise interrupt
 
 
 # -- Ray ---------------------------------------------------------------------------------------------
@@ -254,6 +284,7 @@ def run(p: Plan, *, resume: bool, quiet: bool) -> tuple[list[dict[str, Any]], di
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # _StopSignals handles Ctrl-C
     storage = (p.out / RAY_DIR).resolve()
     ident_path = p.out / "search.json"
     exists = (storage / EXPERIMENT).exists()
@@ -274,9 +305,9 @@ def run(p: Plan, *, resume: bool, quiet: bool) -> tuple[list[dict[str, Any]], di
     ident_path.write_text(json.dumps(p.identity(), indent=2) + "\n")
 
     t0 = time.perf_counter()
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the search like Ctrl-C: Ray is shut down
     _start_ray(p)
     view = None
+    stops = _StopSignals()
     try:
         default = baseline(p)
         settings = p.spec.settings
@@ -333,13 +364,21 @@ def run(p: Plan, *, resume: bool, quiet: bool) -> tuple[list[dict[str, Any]], di
             # Tuner.restore takes no RunConfig; the restored run's callbacks are set on its config
             tuner._local_tuner.get_run_config().callbacks = callbacks
         t_trials = time.perf_counter()
-        grid = tuner.fit()
+        with stops:
+            grid = tuner.fit()
         p.trials_s = time.perf_counter() - t_trials
         rows = [_row(r, p) for r in grid]
     finally:
         if view:
             view.stop()
         ray.shutdown()
+    if stops.caught is not None:
+        print(
+            f"tinyae: the search was stopped ({len(rows)} of {p.trials} trials started, the state saved); "
+            f"the same command with --resume continues it in {p.out}",
+            file=sys.stderr,
+        )
+        raise stops.caught
     return rows, default, time.perf_counter() - t0
 
 

@@ -11,6 +11,9 @@ inject the faults the host tool must survive or report:
     sim://?reset_after=600               the device reboots once the host has written 600 bytes
     sim://?stall_after=600               the device goes silent once the host has written 600 bytes
     sim://?sensor_rate=2000              sensor-mode samples per wall-clock second (default 2000)
+    sim://?sensor_stall=50               the device's loop misses the 2 slots after every 50th (its sample
+                                         clock skips them: TELEMETRY counts them)
+    sim://?synthetic=1                   the sensor is the built-in synthetic machine (catch-up clock)
     sim://?engine_fail_every=5           every 5th inference fails (engine error)
 
 `sim_model_dir(path, series)` writes a model directory (manifest.json, test_vectors.npz) that
@@ -38,6 +41,7 @@ from tinyae.train.frontend import FrontendSpec
 from tinyae.train.manifest import Manifest
 
 SCHEME = "sim://"
+SLOT_TICKS = 10  # sim://?sensor_stall: sensor clock ticks per sample slot
 
 _SIMS: dict[str, object] = {}  # library path -> SimDevice (one C state per library)
 
@@ -94,6 +98,8 @@ class SimSerial:
         sensor_rate: float = 2000.0,
         sensor: Callable[[int, int], list[float]] = default_sensor,
         engine_fail_every: int = 0,
+        sensor_stall: int = 0,
+        synthetic: bool = False,
     ) -> None:
         self.sim = sim if sim is not None else _sim_for(None)
         self.port = port
@@ -117,7 +123,10 @@ class SimSerial:
         self._sensor_mode = False
         self._sensor_t0 = 0.0
         self._sensor_next = 0
+        self.sensor_stall = sensor_stall
         self.sim.set_engine_fail_every(engine_fail_every)
+        flags = int(p.Clock.SYNTHETIC | p.Clock.CATCH_UP) if synthetic else 0
+        self.sim.sensor_pace(SLOT_TICKS if sensor_stall else 0, synthetic, flags)
         self.sim.boot()
 
     # ---------------------------------------------------------------- pyserial surface
@@ -199,7 +208,19 @@ class SimSerial:
         if self.stall_after is not None and self._tx_bytes > self.stall_after:
             self.sim.read()  # the device keeps running but nothing reaches the host
             return
-        if self._sensor_mode:
+        if self._sensor_mode and self.sensor_stall:
+            # the sensor's timeline, one value per slot; every sensor_stall-th slot the device's loop is
+            # away for the next two (no poll), so its clock skips them
+            due = int((time.monotonic() - self._sensor_t0) * self.sensor_rate)
+            channels = self.sim.channels
+            while self._sensor_next < due:
+                n = self._sensor_next
+                self.sim.push_sensor(np.asarray([self.sensor(n, channels)], np.float32))
+                if n % self.sensor_stall not in (1, 2) or n < self.sensor_stall:
+                    self.sim.poll()
+                self.sim.sensor_advance(SLOT_TICKS)
+                self._sensor_next += 1
+        elif self._sensor_mode:
             due = int((time.monotonic() - self._sensor_t0) * self.sensor_rate)
             channels = self.sim.channels
             while self._sensor_next < due:
@@ -242,7 +263,7 @@ def open_sim(url: str) -> SimSerial:
     """A SimSerial for a `sim://` URL (see the module docstring for the options)."""
     q = parse_qs(urlparse(url).query)
     known = {"model", "corrupt_rx", "corrupt_tx", "reset_after", "stall_after", "sensor_rate"}
-    known.add("engine_fail_every")
+    known |= {"engine_fail_every", "sensor_stall", "synthetic"}
     unknown = set(q) - known
     if unknown:
         raise UserError(
@@ -261,6 +282,8 @@ def open_sim(url: str) -> SimSerial:
         stall_after=int(one["stall_after"]) if "stall_after" in one else None,
         sensor_rate=float(one.get("sensor_rate", 2000.0)),
         engine_fail_every=int(one.get("engine_fail_every", 0)),
+        sensor_stall=int(one.get("sensor_stall", 0)),
+        synthetic=one.get("synthetic", "0") not in ("0", ""),
     )
 
 

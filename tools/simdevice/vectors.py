@@ -255,6 +255,8 @@ def build_vectors() -> list[dict]:
         ("result_alarm_engine_error", "device_to_host", p.Result(6, 0.0, False, True, -3, 99), 3),
         ("result_verify", "device_to_host", p.Result(9, 0.75, True, True, 0, 4567, verify_in, verify_out), 4),
         ("telemetry", "device_to_host", p.Telemetry(16, s3, c), 5),
+        ("telemetry_skipped_late_synthetic", "device_to_host",
+         p.Telemetry(0x01020304, s3, c, 0x0A0B0C0D, 3, p.Clock.SYNTHETIC | p.Clock.CATCH_UP), 13),
         ("ack_samples", "device_to_host", p.Ack(p.MsgType.SAMPLES, 1, 0, 2), 6),
         ("error_seq_gap", "device_to_host", p.ErrorReply(p.ErrorCode.SEQ_GAP, p.MsgType.SAMPLES, 9, 3, 5), 7),
         ("error_bad_crc", "device_to_host", p.ErrorReply(p.ErrorCode.BAD_CRC, 0, p.NO_SEQ, 1, 2), 8),

@@ -34,6 +34,7 @@ FUZZ_SOURCES = [
     SRC / "tae_calib.c",
     SRC / "tae_digest.c",
     SRC / "tae_frontend.c",
+    SRC / "tae_pace.c",
     TESTS_C / "sim_device.c",
     TESTS_C / "sim_engine.c",
 ]

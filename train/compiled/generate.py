@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jinja2
 
+from tinyae import atomic
 from tinyae.errors import UserError
 from tinyae.train.int8.arithmetic import COMPILED_ENGINE, Arithmetic
 from tinyae.train.int8.lower import (
@@ -181,9 +182,9 @@ def generate(tflite_path: Path, out_dir: Path, *, banner_command: str) -> dict:
         raise UserError(f"the model file {tflite_path} does not exist; run `make model` first")
     header, source, info = render(tflite_path.read_bytes(), banner_command)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "model_compiled.h").write_text(header)
-    (out_dir / "model_compiled.c").write_text(source)
+    with atomic.files() as g:  # both or neither (tinyae/atomic.py)
+        g.write_text(out_dir / "model_compiled.h", header)
+        g.write_text(out_dir / "model_compiled.c", source)
     return info
 
 

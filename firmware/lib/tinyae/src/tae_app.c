@@ -48,6 +48,7 @@ static uint16_t g_tel_count;
 static uint32_t g_tel_first;
 static uint32_t g_sample_index;
 static uint32_t g_digests[3]; /* front-end, normalization, calibration constants (tae_digest.h), at boot */
+static tae_clock_counts_t g_clock; /* the sample clock's counts after the last sample read */
 
 static void tae_app_port_sink(void *ctx, const uint8_t *data, size_t len)
 {
@@ -232,6 +233,8 @@ static void tae_app_reset_windows(void)
     g_tel_count = 0;
     g_tel_first = 0;
     g_sample_index = 0;
+    tae_port_sample_restart(); /* a new sensor stream: its schedule and counts start afresh */
+    tae_port_sample_counts(&g_clock);
 }
 
 static void tae_app_send_result(const tae_result_t *r, uint8_t ref_type, uint32_t ref_seq, uint8_t calib)
@@ -600,7 +603,8 @@ static void tae_app_flush_telemetry(void)
     if (g_tel_count == 0) {
         return;
     }
-    tae_app_send(tae_msg_encode_telemetry(g_tx, g_tx_seq, g_tel_first, g_tel, g_tel_count));
+    tae_app_send(tae_msg_encode_telemetry(g_tx, g_tx_seq, g_tel_first, g_clock.skipped, g_clock.late,
+                                          g_clock.flags, g_tel, g_tel_count));
     g_tel_count = 0;
 }
 
@@ -613,9 +617,17 @@ void tae_app_poll(void)
     for (n = 0; n < TAE_PROTO_MAX_BATCH; ++n) {
         float sample[TAE_CHANNELS];
         tae_result_t r;
+        tae_clock_counts_t clock;
         if (!tae_port_read_sample(sample)) {
             break;
         }
+        tae_port_sample_counts(&clock);
+        if (clock.skipped != g_clock.skipped) {
+            /* Slots were skipped before this sample: the samples buffered so far go out first, so a
+             * frame's samples are always contiguous in time and a skip falls between two frames. */
+            tae_app_flush_telemetry();
+        }
+        g_clock = clock;
         if (g_tel_count == 0) {
             g_tel_first = g_sample_index;
         }
