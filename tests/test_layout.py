@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"tinyae": "tinyae", "train": "tinyae.train", "tools": "tinyae.tools"}
 
 # The layers, lowest first: a module may import from its own layer's earlier entries and from lower layers.
-INFRASTRUCTURE = ["tinyae.paths", "tinyae.errors", "tinyae.args", "tinyae.hostbuild"]
+INFRASTRUCTURE = ["tinyae.paths", "tinyae.errors", "tinyae.args", "tinyae.buildcache", "tinyae.hostbuild"]
 # tinyae.train in the order README's "How data flows" shows; a prefix covers its sub-modules.
 TRAIN_STAGES = [
     "tinyae.train.quiet", "tinyae.train.progress", "tinyae.train.render", "tinyae.train.tflite",
