@@ -14,7 +14,7 @@ from typing import Any
 
 import tomli_w
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, printable
 
 
 @dataclass
@@ -232,7 +232,7 @@ def _apply(section_obj: Any, section: str, values: dict[str, Any], source: str) 
     for key, value in values.items():
         if key not in known:
             raise UserError(
-                f"unknown key '{key}' in section [{section}] of {source}; "
+                f"unknown key '{printable(key)}' in section [{printable(section)}] of {printable(source, None)}; "
                 f"known keys: {', '.join(sorted(known))}"
             )
         coerced = _coerce(value, getattr(section_obj, key), f"{section}.{key}")

@@ -15,7 +15,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, printable, printable_list
 from tinyae.tools.link import protocol as p
 from tinyae.tools.link.device import (
     DEFAULT_BAUD,
@@ -252,7 +252,7 @@ def load_sources(args: argparse.Namespace, info: p.Info, art: Artifacts) -> list
     if total == 0:
         longest = max(len(s.values) for s in out)
         raise UserError(
-            f"{csv_path or art.vectors} has {longest} samples per series, fewer than one window of "
+            f"{printable(csv_path or art.vectors, None)} has {longest} samples per series, fewer than one window of "
             f"{info.window_len}: nothing would be computed; pass a longer recording"
         )
     return out
@@ -286,13 +286,15 @@ def _csv_sources(args: argparse.Namespace, info: p.Info, art: Artifacts) -> list
                 progress=reading,
             )
             notes = [
-                f"no model artifacts in {art.model_dir}: the columns of {args.csv} "
-                f"({', '.join(series[0].channel_names)}) feed the device's channels in file order"
+                f"no model artifacts in {printable(art.model_dir, None)}: the columns of "
+                f"{printable(args.csv, None)} ({printable_list(series[0].channel_names)}) "
+                "feed the device's channels in file order"
             ]
             if series[0].n_channels != info.channels:
-                names = ", ".join(series[0].channel_names)
+                names = printable_list(series[0].channel_names)
                 raise UserError(
-                    f"{args.csv} has {series[0].n_channels} channel columns ({names}) but the device's model "
+                    f"{printable(args.csv, None)} has {series[0].n_channels} channel columns ({names}) "
+                    "but the device's model "
                     f"expects {info.channels}; select the model's channels with --channels"
                 )
     for note in notes:

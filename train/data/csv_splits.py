@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, printable
 from tinyae.train.data.csv_source import Series, load_csv_groups
 from tinyae.train.data.splits import DatasetSplits, check_lengths, split_series
 
@@ -60,7 +60,8 @@ def csv_splits(cfg: dict[str, Any], window_length: int, *, progress=None) -> Dat
     for s in fit_series:
         if s.meta.get("file_label") is not None and s.labels is not None and s.labels.all():
             raise UserError(
-                f"{s.source} is labelled {s.meta['file_label']!r}, an anomaly, but it is a training file; "
+                f"{printable(s.source, None)} is labelled {printable(repr(s.meta['file_label']))}, an anomaly, "
+                "but it is a training file; "
                 "training uses normal recordings only: move it to data.test"
             )
     check_lengths(fit_series + loaded.get("test", []), window_length)
@@ -102,7 +103,8 @@ def _same_labelling(series: list[Series], where: str) -> None:
     if have and len(have) != len(series):
         lacking = next(s for s in series if s.labels is None)
         raise UserError(
-            f"{lacking.source} has no label while {have[0].source} has; in {where} label every file "
+            f"{printable(lacking.source, None)} has no label while {printable(have[0].source, None)} has; "
+            f"in {where} label every file "
             "(a label column or data.file_labels) or none"
         )
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, printable
 from tinyae.train.data.csv_source import Series
 from tinyae.train.data.ucr import WindowSet
 from tinyae.train.data.windowing import make_windows, window_labels, window_names, window_starts
@@ -87,7 +87,7 @@ def split_series(
     usable = n - gaps * gap
     if usable <= 0:
         raise UserError(
-            f"{series.source} has {n} samples, too short to split with gaps of {gap} samples; "
+            f"{printable(series.source, None)} has {n} samples, too short to split with gaps of {gap} samples; "
             "use a shorter window or a longer recording"
         )
     n_test = round(usable * test_fraction)
@@ -116,7 +116,7 @@ def check_lengths(series: Sequence[Series], length: int) -> None:
     for s in series:
         if len(s) < length:
             raise UserError(
-                f"{s.source} has {len(s)} samples, shorter than one window ({length}); "
+                f"{printable(s.source, None)} has {len(s)} samples, shorter than one window ({length}); "
                 "use a shorter window or a longer recording"
             )
 
@@ -165,13 +165,14 @@ def prepare_splits(splits: DatasetSplits, length: int, hop: int, label_rule: str
     meaning = (splits.info.get("labels") or {}) if splits.info else {}
     if meaning and not meaning.get("said") and d1 > len(train):
         raise UserError(
-            f"{d1} of {d1 + len(train)} training windows of {splits.name} contain samples labelled "
+            f"{d1} of {d1 + len(train)} training windows of {printable(splits.name, None)} "
+            "contain samples labelled "
             f'anomalous under "{meaning["meaning"]}"; if the labels mean the opposite set data.normal, '
             "otherwise train on normal recordings"
         )
     if len(train) == 0:
         raise UserError(
-            f"{splits.name} gives no normal training window of length {length}; "
+            f"{printable(splits.name, None)} gives no normal training window of length {length}; "
             "use a shorter window or more normal data"
         )
     return Prepared(
@@ -197,7 +198,7 @@ def require_labels(
 ) -> np.ndarray:
     """The labels `purpose` needs, or a UserError saying how to provide them."""
     if isinstance(data, Prepared):
-        labels, where = data.test_labels, f"the test split of {data.source}"
+        labels, where = data.test_labels, f"the test split of {printable(data.source, None)}"
     elif isinstance(data, Series | WindowSet):
         labels, where = data.labels, data.source
     else:
