@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import unicodedata
 from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import TypeVar
@@ -31,7 +30,7 @@ def printable(name: object, limit: int | None = NAME_LIMIT) -> str:
     for ch in str(name):
         if ch in _ESCAPES:
             out.append(_ESCAPES[ch])
-        elif unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
+        elif not ch.isprintable():  # Python's own test: controls, formats, separators but " "
             code = ord(ch)
             out.append(
                 f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
