@@ -70,9 +70,10 @@ demo: $(MANIFEST) ## the whole job on the embedded data: model -> Cortex-M4 imag
 	@echo "report: $(MODEL_DIR)/report.html  verification: build/verify/report.md"
 
 .PHONY: lint
-lint: $(VENV_STAMP) ## ruff over the Python code
-	$(VENV)/bin/ruff check train tools tests
-	$(VENV)/bin/ruff format --check train tools tests
+lint: $(VENV_STAMP) ## ruff over the Python code, mypy over the package (pyproject.toml [tool.mypy])
+	$(VENV)/bin/ruff check tinyae train tools tests
+	$(VENV)/bin/ruff format --check tinyae train tools tests
+	$(VENV)/bin/mypy
 
 .PHONY: clean
 clean: ## remove build/ (artifacts, host and firmware builds)

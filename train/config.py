@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import math
 import tomllib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -263,7 +264,7 @@ def from_dict(raw: dict[str, Any], source: str = "the config", base: Config | No
     return cfg
 
 
-def load(path: Path | None, overrides: list[str] = ()) -> Config:
+def load(path: Path | None, overrides: Sequence[str] = ()) -> Config:
     """Read a TOML config (or the defaults when path is None) and apply `section.key=value` overrides."""
     raw: dict[str, Any] = {}
     source = "the defaults"

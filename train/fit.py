@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 import tensorflow as tf
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from tinyae.errors import UserError
 from tinyae.train.config import ModelConfig, TrainConfig
@@ -65,7 +65,7 @@ class RichProgress(keras.callbacks.Callback):
             disable=not enabled,
             transient=False,
         )
-        self.task = None
+        self.task = TaskID(0)  # add_task gives the real one at on_train_begin
         self.done = 0
 
     def on_train_begin(self, logs: dict | None = None) -> None:

@@ -7,7 +7,7 @@ import argparse
 import hashlib
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,7 +86,9 @@ def session(args: argparse.Namespace) -> Iterator[Device]:
         from tinyae.tools.emulator.qemu import DEFAULT_STORAGE, Emulator
 
         storage = getattr(args, "emulator_storage", None) or DEFAULT_STORAGE
-        emu_ctx = Emulator(args.emulator, timeout=max(args.timeout, 10.0), storage=storage)
+        emu_ctx: AbstractContextManager[Emulator | None] = Emulator(
+            args.emulator, timeout=max(args.timeout, 10.0), storage=storage
+        )
     else:
         emu_ctx = nullcontext()
     with emu_ctx as emu:

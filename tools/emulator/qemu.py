@@ -417,7 +417,8 @@ class Emulator:
             if idx >= 0 and b"\n" in buf[idx:]:
                 return bytes(buf[: buf.index(b"\n", idx) + 1])
             try:
-                chunk = ser.read(max(1, ser.in_waiting))
+                # every port pyserial opens has in_waiting; its SerialBase type does not declare it
+                chunk = ser.read(max(1, getattr(ser, "in_waiting", 0)))
             except serial.SerialException:  # QEMU closed the socket (it exited)
                 return bytes(buf)
             buf.extend(chunk)

@@ -118,12 +118,13 @@ def resolve_column(spec: ColumnSpec, names: Sequence[str], path: Path, what: str
     if isinstance(spec, int) and not isinstance(spec, bool):
         if not 0 <= spec < len(names):
             raise UserError(
-                f"{what} column index {spec} is out of range: {printable(path, None)} has {len(names)} columns; "
+                f"{what} column index {spec} is out of range: "
+                f"{printable(path, None)} has {len(names)} columns; "
                 f"use 0..{len(names) - 1}"
             )
         return spec
     if spec in names:
-        return list(names).index(spec)
+        return list(names).index(str(spec))
     raise UserError(
         f"{what} column '{printable(spec)}' is not in {printable(path, None)}; "
         f"its columns are: {printable_list(names, 20)}"
@@ -194,7 +195,10 @@ def _read(
         )
     parser = TimeColumn(names[ts], timestamp_format) if ts is not None else None
     data = reader.read(
-        cols, timestamp=(ts, parser) if parser is not None else None, label=lab, progress=progress
+        cols,
+        timestamp=(ts, parser) if ts is not None and parser is not None else None,
+        label=lab,
+        progress=progress,
     )
     left_out: dict[str, str] = {}
     keep = list(range(len(cols)))
@@ -335,7 +339,7 @@ def load_csv_groups(
     values: list[str] = []
     for f in every:
         values += f.label_values if f.label_codes is not None else []
-        values += [fixed[f.path]] if fixed[f.path] is not None else []
+        values += [label for label in [fixed[f.path]] if label is not None]
     if values and meaning is None:
         meaning = label_meaning(
             values, normal, "the labels of " + printable_list([f.path for f in every[:3]], 3, limit=None)
@@ -368,8 +372,7 @@ def load_csv_groups(
             labels = classes = None
             if f.label_codes is not None and meaning is not None:
                 labels, classes = to_labels(f.label_codes, f.label_values, meaning)
-            elif fixed[f.path] is not None and meaning is not None:
-                cls = fixed[f.path]
+            elif (cls := fixed[f.path]) is not None and meaning is not None:
                 labels = np.full(len(f.values), 0 if meaning.is_normal(cls) else 1, np.int8)
                 classes = np.full(len(f.values), cls, dtype=object)
             meta = {

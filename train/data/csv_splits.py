@@ -38,8 +38,8 @@ def csv_splits(cfg: dict[str, Any], window_length: int, *, progress=None) -> Dat
         raise UserError("data.test needs data.train: name the normal recordings to train on")
     if not (paths or train):
         raise UserError("the csv source needs files; set data.paths, or data.train and data.test")
-    val_f = float(cfg.get("val_fraction") if cfg.get("val_fraction") is not None else 0.2)
-    test_f = float(cfg.get("test_fraction") if cfg.get("test_fraction") is not None else 0.2)
+    val_f = float(v) if (v := cfg.get("val_fraction")) is not None else 0.2
+    test_f = float(t) if (t := cfg.get("test_fraction")) is not None else 0.2
     groups = {"train": train or paths}
     if test:
         groups["test"] = test

@@ -81,7 +81,7 @@ def _basicmotions(
 ) -> DatasetSplits:
     d = aeon_data_dir() / "BasicMotions"
     sel = list(BASICMOTIONS_NORMAL) if normal is None else normal
-    kw = {"normal": sel, "channel_names": BASICMOTIONS_CHANNELS, "sample_rate_hz": 10.0}
+    kw: dict[str, Any] = {"normal": sel, "channel_names": BASICMOTIONS_CHANNELS, "sample_rate_hz": 10.0}
     tr = load_ucr(d / "BasicMotions_TRAIN.ts", **kw)
     te = load_ucr(d / "BasicMotions_TEST.ts", **kw)
     train, val = _split_cases(tr, val_fraction)
@@ -239,7 +239,7 @@ def load_source(
                 n_va = round(len(cases) * val_fraction)
                 head, test_part = cases[: len(cases) - n_te], cases[len(cases) - n_te :]
                 test += test_part
-                normal = [s for s in head if not s.labels.any()]
+                normal = [s for s in head if s.labels is None or not s.labels.any()]
                 tr, va = normal[: len(normal) - n_va], normal[len(normal) - n_va :]
             train += tr
             val += va

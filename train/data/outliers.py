@@ -114,11 +114,11 @@ def screen(splits: DatasetSplits, limit_iqr: float, mode: str) -> tuple[DatasetS
     if not report.count:
         return splits, report
     if mode == "refuse":
-        name, c = next(iter(report.channels.items()))
-        o = c["first"][0]
+        name, first = next(iter(report.channels.items()))
+        o = first["first"][0]
         raise UserError(
             f"{o['where']}: channel '{printable(name)}' is {o['value']:.6g}, {o['iqrs']:.3g} IQR from its median "
-            f"{c['median']:.6g} ({report.count} such sample(s) "
+            f"{first['median']:.6g} ({report.count} such sample(s) "
             "in the training data); fix or remove the glitch, "
             'or set normalization.outliers = "clip"'
         )

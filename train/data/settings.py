@@ -12,6 +12,7 @@ model's meaning, and a file whose timestamps give another sample rate is refused
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from tinyae.errors import UserError, printable, printable_list
@@ -84,7 +85,7 @@ def load_for_model(
     """
     want = list(manifest["window"]["channel_names"])
     d = manifest["data"]
-    reader = CsvReader(path)  # the header only
+    reader = CsvReader(Path(path))  # the header only
     names = reader.names
     ts_cfg = d.get("timestamp") or {}
     lab_cfg = d.get("label") or {}
@@ -160,9 +161,9 @@ def load_for_model(
     model_hz = manifest["window"]["sample_rate_hz"]
     file_hz = series[0].sample_rate_hz if series else None
     if file_hz and model_hz and abs(file_hz - model_hz) > RATE_TOLERANCE * model_hz:
+        column = f" (timestamp column '{printable(names[ts])}')" if ts is not None else ""
         raise UserError(
-            f"{printable(path, None)} is sampled at {fmt_hz(file_hz)} (timestamp column '{printable(names[ts])}') "
-            "but the model at "
+            f"{printable(path, None)} is sampled at {fmt_hz(file_hz)}{column} but the model at "
             f"{fmt_hz(model_hz)}; resample the file to {fmt_hz(model_hz)} or use a model trained at its rate"
         )
     if ts is None and model_hz:

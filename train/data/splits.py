@@ -144,9 +144,9 @@ def test_windows(
     has_names = all(s.classes is not None for s in series)
     for s in series:
         ws.append(make_windows(s.values, length, hop))
-        if has_labels:
+        if has_labels and s.labels is not None:
             labs.append(window_labels(s.labels, length, hop, rule))
-        if has_names:
+        if has_names and s.classes is not None:
             lab = s.labels if s.labels is not None else np.zeros(len(s), np.int8)
             names.append(window_names(s.classes, lab, length, hop))
     w = np.concatenate(ws) if ws else np.zeros((0, length, c), np.float32)

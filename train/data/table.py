@@ -244,7 +244,7 @@ class _Column:
         if self.data is None or need > len(self.data):
             cap = max(need, expect_rows, int(1.25 * (0 if self.data is None else len(self.data))))
             shape = (cap,) if self.width is None else (cap, self.width)
-            grown = np.empty(shape, self.dtype)
+            grown: np.ndarray = np.empty(shape, self.dtype)
             if self.data is not None:
                 grown[: self.n] = self.data[: self.n]
             self.data = grown
