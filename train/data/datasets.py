@@ -129,7 +129,7 @@ def _internalbleeding(
     train = load_csv_file(d / "135_UCR_Anomaly_InternalBleeding16_TRAIN.csv", **kw)
     test = load_csv_file(d / "135_UCR_Anomaly_InternalBleeding16_TEST.csv", **kw)
     gap = window_length or 64
-    tr, va, _ = split_series(train, val_fraction, 0.0, gap)
+    tr, va = split_series(train, val_fraction, 0.0, gap)[:2]
     n = len(train)
     skip = n if np.array_equal(test.values[:n], train.values) else 0
     te = Series(
