@@ -84,9 +84,10 @@ demo: $(MANIFEST) ## the whole job on the embedded data: model -> Cortex-M4 imag
 	@echo "report: $(MODEL_DIR)/report.html  verification: build/verify/report.md"
 
 .PHONY: lint
-lint: $(VENV_STAMP) ## ruff over the Python code
-	$(VENV)/bin/ruff check train tools tests
-	$(VENV)/bin/ruff format --check train tools tests
+lint: $(VENV_STAMP) ## ruff over the Python code, mypy over the package (pyproject.toml [tool.mypy])
+	$(VENV)/bin/ruff check tinyae train tools tests
+	$(VENV)/bin/ruff format --check tinyae train tools tests
+	$(VENV)/bin/mypy
 
 .PHONY: clean
 clean: ## remove build/ (artifacts, host and firmware builds)
@@ -94,17 +95,23 @@ clean: ## remove build/ (artifacts, host and firmware builds)
 
 -include mk/*.mk
 
+# Tests run on every core (pytest-xdist): a module and its module fixtures stay on one worker, the longest
+# modules start first (tests/schedule.py), models and firmware images are built once per content and
+# shared by the workers (tinyae/buildcache.py, tests/modelcache.py). TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= auto
+TEST_PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder)
+
 .PHONY: test
 test: $(VENV_STAMP) $(TOOLCHAIN_STAMP) ## run every test CI runs (pytest: Python, host C, emulator, budget, fuzz)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(TEST_PARALLEL) $(PYTEST_ARGS)
 
 # The edit-run loop: no QEMU or arm-none-eabi-gcc, no training, nothing slow, no board-library sources.
 # tests/lanes.py keeps the markers true (from fixtures, and a PATH guard against unmarked emulator use).
 FAST_LANE := not emulator and not training and not slow and not board_libs
 
 .PHONY: test-fast
-test-fast: $(VENV_STAMP) ## the fast lane: every test that needs no QEMU, no training and nothing slow (< 1 min)
-	$(PY) -m pytest -q -m "$(FAST_LANE)" $(PYTEST_ARGS)
+test-fast: $(VENV_STAMP) ## the fast lane: every test that needs no QEMU, no training and nothing slow (< 30 s)
+	$(PY) -m pytest -q $(TEST_PARALLEL) -m "$(FAST_LANE)" $(PYTEST_ARGS)
 
 .PHONY: help
 help: ## list the targets

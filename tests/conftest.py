@@ -8,7 +8,9 @@ import shutil
 from pathlib import Path
 
 import lanes
+import modelcache
 import pytest
+import schedule
 from hypothesis import settings
 
 pytest_plugins = ["pytester"]  # tests/test_lanes.py runs pytest on small test files
@@ -29,14 +31,11 @@ def has_arm_toolchain() -> bool:
 
 @pytest.fixture(scope="session")
 def default_model_dir(tmp_path_factory) -> Path:
-    """The default experiment (configs/default.toml) run end to end into a session temp dir."""
-    from tinyae.train import config
-    from tinyae.train.pipeline import run
-
-    out = tmp_path_factory.mktemp("default_model")
-    cfg = config.load(ROOT / "configs" / "default.toml")
-    run(cfg, out, "tinyae model --config configs/default.toml", show_progress=False)
-    return out
+    """The default experiment (configs/default.toml) run end to end: trained once per content for every
+    test, worker and run (tests/modelcache.py); read it, never write into it."""
+    return modelcache.trained(
+        command="tinyae model --config configs/default.toml", scratch=tmp_path_factory.mktemp("default_model")
+    )
 
 
 @pytest.fixture(scope="session")
@@ -73,9 +72,6 @@ TIE_MODELS: dict[str, tuple[str, int]] = {"tie_output": ("default", -1), "tie_hi
 @pytest.fixture(scope="session")
 def lane_model(default_model_dir, tmp_path_factory):
     """lane_model(name, weights) -> model directory; name in LANE_MODELS, weights per_tensor|per_channel."""
-    from tinyae.train import config
-    from tinyae.train.pipeline import run
-
     cache: dict[tuple[str, str], Path] = {}
     if (
         json.loads((default_model_dir / "manifest.json").read_text())["quantization"]["weights"]
@@ -95,19 +91,44 @@ def lane_model(default_model_dir, tmp_path_factory):
             cache[name, weights] = out
         if (name, weights) not in cache:
             overrides = LANE_MODELS[name] + (PER_CHANNEL if weights == "per_channel" else [])
-            out = tmp_path_factory.mktemp(f"lane_{name}_{weights}")
-            cfg = config.load(ROOT / "configs" / "default.toml", overrides)
-            manifest = run(cfg, out, f"pytest lane model {name} {weights}", show_progress=False)
-            assert manifest.quantization.weights == weights
+            out = modelcache.trained(
+                overrides,
+                command=f"pytest lane model {name} {weights}",
+                scratch=tmp_path_factory.mktemp(f"lane_{name}_{weights}"),
+            )
+            manifest = json.loads((out / "manifest.json").read_text())
+            assert manifest["quantization"]["weights"] == weights
             cache[name, weights] = out
         return cache[name, weights]
 
     return get
 
 
+@pytest.fixture(autouse=True)
+def _shared_models_stay_unchanged():
+    """A test that writes into a shared model directory fails (tests/modelcache.py Guard)."""
+    yield
+    changed = modelcache.GUARD.changed()
+    if changed:
+        pytest.fail(
+            "this test wrote into shared model directories: " + "; ".join(changed)
+            + "; copy one (shutil.copytree) before changing it"
+        )  # fmt: skip
+
+
 def pytest_configure(config):
-    """Test lanes (markers from fixtures, the emulator guard): tests/lanes.py."""
+    """Test lanes (markers from fixtures, the emulator guard): tests/lanes.py. The durations that order
+    the modules for parallel workers: tests/schedule.py (recorded by the controller or a serial run)."""
     config.pluginmanager.register(lanes, "tinyae-lanes")
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(schedule.Recorder(), "tinyae-durations")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`make test`), the longest modules start first (tests/schedule.py)."""
+    if hasattr(config, "workerinput"):
+        schedule.order(items)
 
 
 @pytest.hookimpl(tryfirst=True)

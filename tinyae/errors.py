@@ -11,7 +11,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -49,6 +49,41 @@ def install_sigterm() -> None:
     main = threading.current_thread() is threading.main_thread()
     if main and signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
         signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+NAME_LIMIT = 48
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(name: object, limit: int | None = NAME_LIMIT) -> str:
+    """A name taken from the data (a column, file, label, channel or sensor name, a string a device
+    sent) as it goes into a one-line message: control and format characters escaped (a newline as
+    \\n, others as \\xNN or \\uNNNN: no line break, no terminal escape, no reversed text) and a name
+    longer than `limit` characters cut in the middle with "…" (None: never cut, for paths). Every
+    message that shows such a name uses this (tests/test_hostile_names.py)."""
+    out = []
+    for ch in str(name):
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif not ch.isprintable():  # Python's own test: controls, formats, separators but " "
+            code = ord(ch)
+            out.append(
+                f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+            )
+        else:
+            out.append(ch)
+    text = "".join(out)
+    if limit is not None and len(text) > limit:
+        head = (limit - 1) * 2 // 3
+        text = text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
+    return text
+
+
+def printable_list(names: Iterable[object], n: int = 20, *, limit: int | None = NAME_LIMIT) -> str:
+    """Up to `n` names, each printable(), joined by ", " (and ", ..." when there are more)."""
+    items = list(names)
+    shown = ", ".join(printable(x, limit) for x in items[:n])
+    return shown + (", ..." if len(items) > n else "")
 
 
 def run_cli(main: F) -> F:

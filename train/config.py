@@ -18,14 +18,14 @@ import copy
 import math
 import tomllib
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, printable
 
 #: Where data come from: the named data sets (train/data/datasets.py) and the file formats.
 DATASET_SOURCES = ("synthetic", "basicmotions", "daphnet", "internalbleeding")
@@ -788,7 +788,7 @@ def _apply(cfg: Config, section: str, values: dict[str, Any], source: str) -> No
     for name, value in values.items():
         if name not in known:
             raise UserError(
-                f"unknown key '{name}' in section [{section}] of {source}; "
+                f"unknown key '{printable(name)}' in section [{printable(section)}] of {printable(source, None)}; "
                 f"known keys: {', '.join(sorted(known))}"
             )
         k = schema()[f"{section}.{name}"]
@@ -821,7 +821,7 @@ def from_dict(
     return cfg
 
 
-def load(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+def load(path: Path | None, overrides: Sequence[str] = ()) -> Config:
     """Read a TOML config (or the defaults when path is None), apply every `section.key=value` override,
     then check the result once: overrides may come in any order."""
     raw: dict[str, Any] = {}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 import tensorflow as tf
-from rich.progress import MofNCompleteColumn
+from rich.progress import MofNCompleteColumn, TaskID
 
 from tinyae import terminal
 from tinyae.errors import UserError
@@ -64,7 +64,7 @@ class RichProgress(keras.callbacks.Callback):
             status="{task.fields[losses]}",
             disable=not enabled,
         )
-        self.task = None
+        self.task = TaskID(0)  # add_task gives the real one at on_train_begin
         self.done = 0
 
     def on_train_begin(self, logs: dict | None = None) -> None:

@@ -394,7 +394,7 @@ def _load(tp: Any, value: Any, path: str, where: str) -> Any:
         args = typing.get_args(tp)
         vt = args[1] if args else Any
         return {k: _load(vt, v, f"{path}.{k}", where) for k, v in value.items()}
-    if is_dataclass(tp):
+    if isinstance(tp, type) and is_dataclass(tp):
         if not isinstance(value, dict):
             raise _wrong(where, path, value, tp)
         return _load_dataclass(tp, value, path, where)

@@ -607,7 +607,7 @@ def _metrics(cfg: Config, data: DataStage, fm: FloatModel, q: Int8Model, sc: Sco
     if missing:
         metrics["missing_reason"] = missing
         _say(f"no detection metrics: {missing}")
-    else:
+    elif labels is not None:  # no reason given means the test split is labelled
         metrics["float"] = summary(labels, fm.test_scores, sc.float_threshold.value)
         metrics["int8"] = summary(labels, sc.test.scores, sc.threshold.value)
         metrics["float"]["threshold"] = sc.float_threshold.value

@@ -101,18 +101,27 @@ TFLM_OBJS    := $(addprefix $(TFLM_OUT)/obj/,$(addsuffix .o,$(TFLM_SOURCES)))
 # Library code is not ours: compiled without -Werror, warnings silenced (-w) so the log shows ours.
 TFLM_CFLAGS  := $(TFLM_ARCH_FLAGS) $(TFLM_DEFINES) $(TFLM_INCLUDES) -w
 
-.PHONY: all
+.PHONY: all FORCE
 all: $(TFLM_ARCHIVE) $(TFLM_OUT)/flags.txt
 
-$(TFLM_OUT)/obj/%.cpp.o: $(TFLM_ROOT)/%.cpp
+# What the objects are built with besides their sources: the compilers' versions and every flag. The file
+# is rewritten only when that changes, so other flags or another compiler rebuild the library.
+TFLM_BUILD_ID_FILE := $(TFLM_OUT)/build-id.txt
+TFLM_BUILD_ID := $(strip $(shell $(TFLM_CXX) --version | head -1) $(shell $(TFLM_CC) --version | head -1) \
+                   $(TFLM_CXXSTD) $(TFLM_CXX_ONLY) -std=gnu11 $(TFLM_CFLAGS))
+$(TFLM_BUILD_ID_FILE): FORCE
+	@mkdir -p $(@D)
+	@: $(if $(subst $(TFLM_BUILD_ID),,$(strip $(file <$@)))$(subst $(strip $(file <$@)),,$(TFLM_BUILD_ID)),$(file >$@,$(TFLM_BUILD_ID)))
+
+$(TFLM_OUT)/obj/%.cpp.o: $(TFLM_ROOT)/%.cpp $(TFLM_BUILD_ID_FILE)
 	@mkdir -p $(dir $@)
 	@$(TFLM_CXX) $(TFLM_CXXSTD) $(TFLM_CXX_ONLY) $(TFLM_CFLAGS) -c $< -o $@
 
-$(TFLM_OUT)/obj/%.cc.o: $(TFLM_ROOT)/%.cc
+$(TFLM_OUT)/obj/%.cc.o: $(TFLM_ROOT)/%.cc $(TFLM_BUILD_ID_FILE)
 	@mkdir -p $(dir $@)
 	@$(TFLM_CXX) $(TFLM_CXXSTD) $(TFLM_CXX_ONLY) $(TFLM_CFLAGS) -c $< -o $@
 
-$(TFLM_OUT)/obj/%.c.o: $(TFLM_ROOT)/%.c
+$(TFLM_OUT)/obj/%.c.o: $(TFLM_ROOT)/%.c $(TFLM_BUILD_ID_FILE)
 	@mkdir -p $(dir $@)
 	@$(TFLM_CC) -std=gnu11 $(TFLM_CFLAGS) -c $< -o $@
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from rich.progress import MofNCompleteColumn, Progress
 
 from tinyae import terminal
 from tinyae.args import non_negative_int, positive_float, positive_int
-from tinyae.errors import UserError
+from tinyae.errors import UserError, printable, printable_list
 from tinyae.tools.link import protocol as p
 from tinyae.tools.link.device import (
     DEFAULT_BAUD,
@@ -89,7 +89,9 @@ def session(args: argparse.Namespace) -> Iterator[Device]:
         from tinyae.tools.emulator.qemu import DEFAULT_STORAGE, Emulator
 
         storage = getattr(args, "emulator_storage", None) or DEFAULT_STORAGE
-        emu_ctx = Emulator(args.emulator, timeout=max(args.timeout, 10.0), storage=storage)
+        emu_ctx: AbstractContextManager[Emulator | None] = Emulator(
+            args.emulator, timeout=max(args.timeout, 10.0), storage=storage
+        )
     else:
         emu_ctx = nullcontext()
     with emu_ctx as emu:
@@ -276,7 +278,7 @@ def load_sources(args: argparse.Namespace, info: p.Info, art: Artifacts) -> list
     if total == 0:
         longest = max(len(s.values) for s in out)
         raise UserError(
-            f"{csv_path or art.vectors} has {longest} samples per series, fewer than one window of "
+            f"{printable(csv_path or art.vectors, None)} has {longest} samples per series, fewer than one window of "
             f"{info.window_len}: nothing would be computed; pass a longer recording"
         )
     return out
@@ -310,13 +312,15 @@ def _csv_sources(args: argparse.Namespace, info: p.Info, art: Artifacts) -> list
                 progress=reading,
             )
             notes = [
-                f"no model artifacts in {art.model_dir}: the columns of {args.csv} "
-                f"({', '.join(series[0].channel_names)}) feed the device's channels in file order"
+                f"no model artifacts in {printable(art.model_dir, None)}: the columns of "
+                f"{printable(args.csv, None)} ({printable_list(series[0].channel_names)}) "
+                "feed the device's channels in file order"
             ]
             if series[0].n_channels != info.channels:
-                names = ", ".join(series[0].channel_names)
+                names = printable_list(series[0].channel_names)
                 raise UserError(
-                    f"{args.csv} has {series[0].n_channels} channel columns ({names}) but the device's model "
+                    f"{printable(args.csv, None)} has {series[0].n_channels} channel columns ({names}) "
+                    "but the device's model "
                     f"expects {info.channels}; select the model's channels with --channels"
                 )
     for note in notes:

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tinyae import atomic, terminal
+from tinyae.errors import printable, printable_list
 from tinyae.tools.commands import constants
 from tinyae.tools.commands.common import (
     Artifacts,
@@ -23,6 +24,11 @@ from tinyae.tools.commands.common import (
     stdout_console,
 )
 from tinyae.tools.link import protocol as p
+
+
+def shown(text: str) -> str:
+    """A string the device sent (or a name from the data) as table text: one line, no rich markup."""
+    return escape(printable(text))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -160,19 +166,19 @@ def info_table(info: p.Info, art: Artifacts, port: str, status: p.CalibStatus | 
     t.add_column("field", style="bold")
     t.add_column("value")
     rows = [
-        ("firmware", f"{info.firmware_version} on {info.target}"),
+        ("firmware", f"{shown(info.firmware_version)} on {shown(info.target)}"),
         ("protocol", f"version {info.proto_version}"),
-        ("engine", info.engine + (f" ({info.library})" if info.library else "")),
+        ("engine", shown(info.engine) + (f" ({shown(info.library)})" if info.library else "")),
         ("mode", "sensor" if info.mode == p.Mode.SENSOR else "host-stream"),
         ("model sha256", sha),
         ("local artifacts", verdict),
         ("window", f"{info.window_len} samples, hop {info.hop}"),
-        ("channels", f"{info.channels} ({', '.join(channel_names(info, art))})"),
+        ("channels", f"{info.channels} ({escape(printable_list(channel_names(info, art)))})"),
         ("sample rate", f"{info.sample_rate_hz:g} Hz"),
         ("input / output", f"{info.input_size} / {info.output_size} int8"),
         ("quantization", f"in {info.in_scale:.6g} zp {info.in_zero_point}, out {info.out_scale:.6g} zp "
          f"{info.out_zero_point}"),
-        ("score", info.score_name),
+        ("score", shown(info.score_name)),
         ("threshold", thr),
         ("alarm", f"{info.decision_k} of the last {info.decision_n} windows"),
         ("flash used", fmt_bytes(info.flash_used)),

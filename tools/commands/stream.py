@@ -8,7 +8,9 @@ failure mid-stream keeps every result already received.
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from tinyae import terminal
@@ -148,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
                             realtime_hz=rate,
                             inflight=args.inflight,
                             retries=args.retries,
-                            on_progress=lambda n, task=task: prog.update(task, completed=n),
+                            on_progress=partial(_advance, prog, task),
                         )
                     )
         except BaseException:
@@ -172,3 +174,7 @@ def run(args: argparse.Namespace) -> int:
             )
             return EXIT_PROBLEM
         return 0
+
+
+def _advance(prog: Progress, task: TaskID, n: int) -> None:
+    prog.update(task, completed=n)

@@ -204,9 +204,8 @@ def compare(
             band_all.append(bool(band[w]))
             # an alarm depends on the last n decisions: ambiguous when any of them is in the band
             ref_al_ok.append((bool(ref_al[w]), bool(band[max(0, w - n + 1) : w + 1].any())))
-            labels.append(
-                None if wlabels[piece] is None or w >= len(wlabels[piece]) else int(wlabels[piece][w])
-            )
+            piece_labels = wlabels[piece]
+            labels.append(None if piece_labels is None or w >= len(piece_labels) else int(piece_labels[w]))
             costs.append(col.cost[w])
             if col.status[w] != 0:
                 statuses.append({"series": si, "window": w0 + w, "status": col.status[w]})

@@ -315,8 +315,8 @@ class FaultProxy:
                             return
                 for src, (d, dst) in dirs.items():
                     if d.cur and now - last[src] > IDLE_FLUSH_S:
-                        piece = d.flush_partial()
-                        if piece is not None and self._emit(piece, dst):
+                        partial = d.flush_partial()
+                        if partial is not None and self._emit(partial, dst):
                             return
         finally:
             client.close()

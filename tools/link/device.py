@@ -12,6 +12,7 @@ sequence gaps) and lost sensor samples are counted and listed by number in the s
 
 from __future__ import annotations
 
+import builtins
 import errno
 import select
 import socket
@@ -579,7 +580,7 @@ class Device:
         self,
         x: np.ndarray,
         first: int,
-        received: set[int],
+        received: builtins.set[int],  # `set` is also a method of Device
         deliver: Callable[[p.Result, bool], None],
         summary: StreamSummary,
         info: p.Info,

@@ -512,13 +512,14 @@ def encode_body(msg: Message) -> bytes:
         strings = (msg.firmware_version, msg.target, msg.engine, msg.library, msg.cost_unit)
         return fixed + b"".join(_str(s) for s in strings)
     if isinstance(msg, Result):
-        verify = msg.input_q is not None and msg.output_q is not None
+        in_q, out_q = msg.input_q, msg.output_q
+        verify = in_q is not None and out_q is not None
         flags = (RESULT_ANOMALY if msg.anomaly else 0) | (RESULT_ALARM if msg.alarm else 0)
         flags |= (RESULT_VERIFY if verify else 0) | (RESULT_CALIB if msg.calib else 0)
         body = RESULT_FIXED.pack(msg.window_seq, msg.score, flags, msg.status, msg.cost)
-        if verify:
-            n_in, n_out = len(msg.input_q), len(msg.output_q)
-            body += struct.pack(f"<H{n_in}bH{n_out}b", n_in, *msg.input_q, n_out, *msg.output_q)
+        if in_q is not None and out_q is not None:
+            n_in, n_out = len(in_q), len(out_q)
+            body += struct.pack(f"<H{n_in}bH{n_out}b", n_in, *in_q, n_out, *out_q)
         return body
     if isinstance(msg, Ack):
         return ACK.pack(msg.ref_type, msg.ref_seq, msg.batch_seq, msg.windows)

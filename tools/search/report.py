@@ -91,8 +91,8 @@ def plot(
         "infeasible": ("x", "tab:red", "over budget (not trained: drawn along the bottom)"),
         "stopped": ("v", "tab:gray", "stopped early (float objective at the stop)"),
     }
-    known = [r.get("objective") or r.get("objective_float") for r in [*rows, default]]
-    known = [v for v in known if v is not None]
+    found = [r.get("objective") or r.get("objective_float") for r in [*rows, default]]
+    known = [float(v) for v in found if v is not None]
     floor = (min(known) - 0.02) if known else 0.0
     for ax, fig_key, unit in (
         (axes[0], "flash", "flash (B, tinyae's share)"),

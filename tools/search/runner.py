@@ -249,10 +249,11 @@ def _start_ray(p: Plan) -> None:
     else:
         kw["runtime_env"] = {"env_vars": env}
         tmp = os.environ.get("TAE_RAY_TMPDIR")  # tests: a private directory to check for leftovers
+        private: dict[str, Any] = {"_temp_dir": tmp} if tmp else {}
         ray.init(
             num_cpus=p.workers * p.spec.settings.cpus_per_trial,
             object_store_memory=256 * 1024 * 1024,
-            **({"_temp_dir": tmp} if tmp else {}),
+            **private,
             **kw,
         )
 
@@ -321,7 +322,7 @@ def run(p: Plan, *, resume: bool, quiet: bool) -> tuple[list[dict[str, Any]], di
 
             view = ProgressView(p.trials, settings.metric)
             view.start()
-        callbacks = [view] if view else []
+        callbacks: list[tune.Callback] = [view] if view else []
         if exists:
             tuner = tune.Tuner.restore(
                 str(storage / EXPERIMENT), trainable=trainable, resume_unfinished=True, resume_errored=False
@@ -362,12 +363,14 @@ def run(p: Plan, *, resume: bool, quiet: bool) -> tuple[list[dict[str, Any]], di
             )
         if exists and view:
             # Tuner.restore takes no RunConfig; the restored run's callbacks are set on its config
-            tuner._local_tuner.get_run_config().callbacks = callbacks
+            local = tuner._local_tuner
+            assert local is not None  # a Tuner run in this process
+            local.get_run_config().callbacks = callbacks
         t_trials = time.perf_counter()
         with stops:
             grid = tuner.fit()
         p.trials_s = time.perf_counter() - t_trials
-        rows = [_row(r, p) for r in grid]
+        rows = [_row(grid[i], p) for i in range(len(grid))]
     finally:
         if view:
             view.stop()

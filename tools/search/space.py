@@ -27,6 +27,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -132,6 +133,7 @@ class SearchSpec:
         total = 1
         for a in axes:
             total *= len(a)
+        combos: Iterable[tuple[Any, ...]]
         if total <= limit:
             combos = itertools.product(*axes)
         else:

@@ -146,23 +146,23 @@ class SimSerial:
     def write(self, data: bytes) -> int:
         if not self.is_open:
             raise OSError("port closed")
-        data = bytearray(data)
+        buf = bytearray(data)  # changed in place by the fault hooks below
         start = self._tx_bytes
-        self._tx_bytes += len(data)
+        self._tx_bytes += len(buf)
         # corrupt the chosen host frames (count delimiters across writes)
         if self.corrupt_tx:
             frame_start = 0
-            for i, b in enumerate(data):
+            for i, b in enumerate(buf):
                 if b == 0:
                     if self._tx_frames in self.corrupt_tx and i > frame_start:
                         k = frame_start + (i - frame_start) // 2
-                        data[k] = _flip(data[k])
+                        buf[k] = _flip(buf[k])
                     self._tx_frames += 1
                     frame_start = i + 1
         if self.stall_after is not None and self._tx_bytes > self.stall_after:
-            return len(data)
-        self._track_mode(bytes(data))
-        self.sim.write(bytes(data))
+            return len(buf)
+        self._track_mode(bytes(buf))
+        self.sim.write(bytes(buf))
         if (
             self.reset_after is not None
             and not self._did_reset
@@ -171,7 +171,7 @@ class SimSerial:
             self._did_reset = True
             self._sensor_mode = False
             self.sim.boot()
-        return len(data)
+        return len(buf)
 
     def flush(self) -> None:
         pass

@@ -16,6 +16,7 @@ import struct
 import sys
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,8 @@ from tinyae.train.frontend import FrontendSpec
 VECTORS_PATH = ROOT / "tests" / "vectors" / "protocol_vectors.json"
 
 # The model configuration the vectors (and the simulated device) are built for.
-CONFIG = {
+# The test configuration (one value type per key; read by name, so Any).
+CONFIG: dict[str, Any] = {
     "window_len": 8,
     "hop": 4,
     "channels": 3,

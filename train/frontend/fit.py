@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, printable
 from tinyae.train.frontend.spec import AUTO_FLOOR_DB, SMALLEST_FLOOR, FrontendSpec
 
 CONSTANT_SHARE = 0.99
@@ -82,7 +82,7 @@ def check_features(
     if len(idx) == 0:
         return []
     listed = [names[i] for i in idx]
-    shown = ", ".join(listed[:NAMES_SHOWN]) + (
+    shown = ", ".join(printable(n) for n in listed[:NAMES_SHOWN]) + (
         f" and {len(listed) - NAMES_SHOWN} more" if len(listed) > NAMES_SHOWN else ""
     )
     where = "+".join(kinds)
