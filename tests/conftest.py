@@ -11,14 +11,23 @@ import lanes
 import modelcache
 import pytest
 import schedule
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 pytest_plugins = ["pytester"]  # tests/test_lanes.py runs pytest on small test files
 
 # Property tests draw the same cases on every run (derandomized, no example database), so a landing
 # never fails at random. `make explore` (TAE_HYPOTHESIS=explore) draws new cases and keeps what it
 # finds in .hypothesis/; a case it finds becomes an explicit @example in the test.
-settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+# Nothing in the profile depends on the machine's speed either: no deadline and no "too slow" health
+# check, which a loaded CI machine would otherwise fail at random.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 settings.register_profile("explore", derandomize=False, print_blob=True)
 settings.load_profile(os.environ.get("TAE_HYPOTHESIS", "ci"))
 

@@ -46,10 +46,12 @@ def test_info_shows_handshake_and_model_match(model_dir, tmp_path, capsys):
     out = tmp_path / "info.json"
     assert run("info", "--port", "sim://", "--model-dir", str(model_dir), "--json", str(out)) == 0
     text = capsys.readouterr().out
-    assert CONFIG["model_sha256"] in text
+    # the table folds the 64-digit sha256 at a narrow terminal instead of cutting it: read it across lines
+    cells = "".join(line.split("│")[-2].strip() for line in text.splitlines() if line.count("│") >= 3)
+    assert CONFIG["model_sha256"] in cells
     assert "matches" in text and "sim-stub" in text
     info = json.loads(out.read_text())
-    assert info["model_matches"] is True
+    assert info["model_matches"] is True and info["model_sha256"] == CONFIG["model_sha256"]
     assert (info["window_len"], info["hop"], info["channels"]) == (L, H, C)
     assert info["flash_used"] == 23456 and info["cost_unit"] == "ticks"
 
