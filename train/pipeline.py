@@ -288,15 +288,28 @@ def describe_data(cfg: Config, data: DataStage, feats: Features) -> None:
     )
 
 
-def train_float(
-    cfg: Config, norm: Normalized, out_dir: Path, show_progress: bool, callbacks: Sequence[Any] = ()
-) -> FloatModel:
-    """Train the Keras autoencoder (saved as model.keras) and score validation/test in float."""
-    from tinyae.train.fit import fit
-    from tinyae.train.model import build_autoencoder, encoder
+def build_model(cfg: Config, norm: Normalized) -> tuple[Any, int]:
+    """The untrained Keras autoencoder (seeded) and its latent layer's index; TensorFlow's threads are set
+    first (train.threads), before TensorFlow starts."""
+    from tinyae.train.fit import use_threads
+    from tinyae.train.model import build_autoencoder
 
-    model, latent_index = build_autoencoder(norm.x_train.shape[1], cfg.model, seed=cfg.train.seed)
-    history = fit(
+    use_threads(cfg.train.threads)
+    return build_autoencoder(norm.x_train.shape[1], cfg.model, seed=cfg.train.seed)
+
+
+def fit_model(
+    cfg: Config,
+    norm: Normalized,
+    model: Any,
+    latent_index: int,
+    show_progress: bool,
+    callbacks: Sequence[Any] = (),
+) -> Any:
+    """Train build_model's autoencoder in place on the normalized windows; the History."""
+    from tinyae.train.fit import fit
+
+    return fit(
         model,
         latent_index,
         norm.x_train,
@@ -306,6 +319,16 @@ def train_float(
         show_progress=show_progress,
         callbacks=callbacks,
     )
+
+
+def train_float(
+    cfg: Config, norm: Normalized, out_dir: Path, show_progress: bool, callbacks: Sequence[Any] = ()
+) -> FloatModel:
+    """Train the Keras autoencoder (saved as model.keras) and score validation/test in float."""
+    from tinyae.train.model import encoder
+
+    model, latent_index = build_model(cfg, norm)
+    history = fit_model(cfg, norm, model, latent_index, show_progress, callbacks)
     model.save(out_dir / "model.keras")
     val_float, _ = _float_scores(model, norm.x_val, cfg.train.loss)
     test_float, test_recon = _float_scores(model, norm.x_test, cfg.train.loss)
@@ -313,19 +336,31 @@ def train_float(
     return FloatModel(model, history, val_float, test_float, test_recon, latent)
 
 
-def quantize_model(cfg: Config, fm: FloatModel, norm: Normalized, out_dir: Path) -> Int8Model:
-    """Full-int8 conversion on a representative set of training windows -> model_int8.tflite."""
-    from tinyae.train.boards import choose_weights
-    from tinyae.train.quantize import convert, inspect, representative_set
+def representative(cfg: Config, norm: Normalized) -> np.ndarray:
+    """The converter's calibration windows: a seeded choice of normalized training windows, in their order,
+    and (quantize.headroom > 1) the same windows scaled."""
+    from tinyae.train.quantize import representative_set
 
-    weights = choose_weights(cfg.quantize.weights, cfg.quantize.targets)
     rng = np.random.default_rng(cfg.train.seed)
     rep_idx = rng.permutation(len(norm.x_train))[: cfg.quantize.representative_windows]
-    flatbuffer = convert(
-        fm.model,
-        representative_set(norm.x_train[np.sort(rep_idx)], cfg.quantize.headroom),
-        per_channel=weights.per_channel,
-    )
+    return representative_set(norm.x_train[np.sort(rep_idx)], cfg.quantize.headroom)
+
+
+def int8_flatbuffer(cfg: Config, model: Any, norm: Normalized) -> tuple[bytes, Any]:
+    """The full-int8 TFLite flatbuffer of `model` and the weights choice (per-channel or per-tensor scales,
+    from quantize.weights and the targets)."""
+    from tinyae.train.boards import choose_weights
+    from tinyae.train.quantize import convert
+
+    weights = choose_weights(cfg.quantize.weights, cfg.quantize.targets)
+    return convert(model, representative(cfg, norm), per_channel=weights.per_channel), weights
+
+
+def quantize_model(cfg: Config, fm: FloatModel, norm: Normalized, out_dir: Path) -> Int8Model:
+    """Full-int8 conversion on a representative set of training windows -> model_int8.tflite."""
+    from tinyae.train.quantize import inspect
+
+    flatbuffer, weights = int8_flatbuffer(cfg, fm.model, norm)
     path = out_dir / "model_int8.tflite"
     path.write_bytes(flatbuffer)
     qi = inspect(flatbuffer)
@@ -336,19 +371,15 @@ def quantize_model(cfg: Config, fm: FloatModel, norm: Normalized, out_dir: Path)
     return Int8Model(flatbuffer, path, qi, weights)
 
 
-def score_and_threshold(
-    cfg: Config, data: DataStage, feats: Features, norm: Normalized, fm: FloatModel, q: Int8Model
-) -> Scored:
-    """Host reference (device preprocessing + tflite_micro) on val/test, the threshold on its int8
-    scores, the int8 input levels, and the on-site calibration constants."""
-    from tinyae.train import calibration
-    from tinyae.train.levels import input_levels, levels_warning
+def host_reference(
+    cfg: Config, feats: Features, norm: Normalized, flatbuffer: bytes, qi: Any
+) -> tuple[Any, Any]:
+    """(HostReference, input gain): the device's preprocessing and scoring around tflite_micro."""
     from tinyae.train.reference import HostReference
 
-    qi, prep = q.info, data.prep
     gain = preprocess.input_gain(norm.scale, qi.input_scale)
     ref = HostReference(
-        q.flatbuffer,
+        flatbuffer,
         offset=norm.offset,
         gain=gain,
         input_scale=qi.input_scale,
@@ -358,6 +389,19 @@ def score_and_threshold(
         score_kind=cfg.train.loss,
         frontend=feats.featurize,
     )
+    return ref, gain
+
+
+def score_and_threshold(
+    cfg: Config, data: DataStage, feats: Features, norm: Normalized, fm: FloatModel, q: Int8Model
+) -> Scored:
+    """Host reference (device preprocessing + tflite_micro) on val/test, the threshold on its int8
+    scores, the int8 input levels, and the on-site calibration constants."""
+    from tinyae.train import calibration
+    from tinyae.train.levels import input_levels, levels_warning
+
+    qi, prep = q.info, data.prep
+    ref, gain = host_reference(cfg, feats, norm, q.flatbuffer, qi)
     val_ref = ref.evaluate(prep.val)
     test_ref = ref.evaluate(prep.test)
     threshold = calibrate(cfg.threshold, val_ref.scores, test_ref.scores, data.labels)
