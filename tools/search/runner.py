@@ -123,7 +123,8 @@ def plan(
     if workers is not None and workers < 1:
         raise UserError(f"--workers {workers} must be at least 1")
     n_workers = workers or max(1, (os.cpu_count() or 1) // spec.settings.cpus_per_trial)
-    p = Plan(cfg, spec, budget, target, n_trials, n_workers, address, out, command)
+    # absolute: the finalists' builds and the Ray workers run in other directories
+    p = Plan(cfg, spec, budget, target, n_trials, n_workers, address, out.resolve(), command)
     _check_data_and_budget(p)
     return p
 
@@ -246,6 +247,12 @@ class StopSignals:
             for s in (signal.SIGINT, signal.SIGTERM):
                 self._previous[s] = signal.signal(s, self._handle)
         return self
+
+    def reinstall(self) -> None:
+        """Take the signals back after ray.init, whose driver installs a C++ SIGTERM handler that ends the
+        process at once (logging.cc: "SIGTERM received")."""
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, self._handle)
 
     def __exit__(self, *exc: object) -> None:
         self._depth -= 1
@@ -374,6 +381,7 @@ def run(p: Plan, *, resume: bool, quiet: bool, stops: StopSignals | None = None)
     with stops:
         try:
             _start_ray(p)
+            stops.reinstall()
             default = baseline(p)
             settings = p.spec.settings
             choice_paths = [d.path for d in p.spec.dimensions if d.kind == "choice"]
