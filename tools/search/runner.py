@@ -275,8 +275,11 @@ def _trainable(config: dict[str, Any], job: dict[str, Any], choice_paths: list[s
 
     from tinyae.tools.search.trial import evaluate
 
+    import ray
+
     values = {k: json.loads(v) if k in choice_paths else v for k, v in config.items()}
     result = evaluate(job, values, lambda r: tune.report(r))
+    result["node"] = ray.get_runtime_context().get_node_id()[:12]  # which Ray node ran it (a cluster's)
     tune.report(result)
 
 
@@ -518,8 +521,10 @@ def _row(result: Any, p: Plan, status: str | None, stopped: SearchStopped | None
         "hop",
         "epochs",
         "sha256",
+        "threads",
         "seconds",
         "score",
+        "node",
     )
     row.update({k: metrics[k] for k in keep if k in metrics})
     if not final:
