@@ -96,13 +96,14 @@ def _frontend_points(work: Path) -> list[dict]:
     from tinyae.tools.bench import frontend
     from tinyae.train.config import FrontendConfig
     from tinyae.train.frontend import build_spec
+    from tinyae.train.frontend.fit import fit_log_floor
 
     rng = np.random.default_rng(0)
     points = []
     for length, channels, kinds, fft, bins, stats in FRONTENDS:
         cfg = FrontendConfig(kinds=list(kinds), fft_length=fft, bins=bins, stats=list(stats) or ["mean"])
-        spec = build_spec(cfg, length, channels, 100.0)
         windows = rng.normal(size=(4, length, channels)).astype(np.float32)
+        spec = fit_log_floor(build_spec(cfg, length, channels, 100.0), windows)  # as training does
         name = f"fe-{'-'.join(kinds)}-L{length}-C{channels}-n{fft}-b{bins}-s{len(stats)}"
         res = frontend.measure(spec, windows, work / "images" / name)
         sp = spec.spectral
