@@ -184,15 +184,7 @@ def finish(p, rows: list[dict], default: dict, wall: float, k: int) -> int:
             continue
         same = manifest["model"]["sha256"] == row.get("sha256")
         entry["reproduced"] = same
-        notes = (
-            []
-            if same
-            else [
-                "the model trained from the TOML differs from the trial's "
-                f"(sha256 {manifest['model']['sha256'][:12]} "
-                f"vs {str(row.get('sha256'))[:12]})"
-            ]
-        )
+        notes = [] if same else [_differs(p, row, manifest)]
         if k > 0:
             _say(f"finalist {row['trial_id']}: checking the estimate on the emulated board")
             try:
@@ -259,6 +251,20 @@ def finish(p, rows: list[dict], default: dict, wall: float, k: int) -> int:
         f"{best['instructions']:,} instructions/window -> {out / 'best.toml'}, model in {out / 'model'}"
     )
     return 0
+
+
+def _differs(p, row: dict[str, Any], manifest: dict[str, Any]) -> str:
+    """Why a finalist's model may differ from its trial's: the one sentence the report carries."""
+    where = (
+        f"the trial ran on Ray node {row.get('node', '?')} of {p.address}, whose CPU kind or TensorFlow build "
+        "may round differently"
+        if p.address
+        else "both ran on this machine with the same TensorFlow, so this is a reproducibility fault to report"
+    )
+    return (
+        f"the model trained from the TOML differs from the trial's (sha256 {manifest['model']['sha256'][:12]} vs "
+        f"{str(row.get('sha256'))[:12]}), both with train.threads = {p.cfg.train.threads}; {where}"
+    )
 
 
 def _document(p, rows: list[dict], default: dict, wall: float) -> dict[str, Any]:

@@ -271,11 +271,10 @@ class StopSignals:
 
 # -- Ray ---------------------------------------------------------------------------------------------
 def _trainable(config: dict[str, Any], job: dict[str, Any], choice_paths: list[str]) -> None:
+    import ray
     from ray import tune
 
     from tinyae.tools.search.trial import evaluate
-
-    import ray
 
     values = {k: json.loads(v) if k in choice_paths else v for k, v in config.items()}
     result = evaluate(job, values, lambda r: tune.report(r))
