@@ -106,6 +106,25 @@ def calibration_bytes(manifest: dict[str, Any]) -> tuple[int, int, str]:
     return flash, ram, "calibration.ram_bytes (state, records) + corrected window; code + reference tables"
 
 
+# The serial protocol's frame buffers (firmware/lib/tinyae/src/tae_protocol.h): the application holds one
+# decoded frame being received (tae_frame_decoder_t: the buffer and 32 B of state) and one to send (g_tx),
+# each TAE_PROTO_MAX_FRAME bytes, the largest of a SAMPLES batch, a RESULT with the raw int8 input and
+# output, an INFO and a CALIB_STATE with the calibration record.
+PROTO_OVERHEAD = 10  # header + CRC
+PROTO_MAX_BATCH = 32  # samples per SAMPLES frame
+PROTO_DECODER_STATE = 32
+
+
+def protocol_frame_bytes(manifest: dict[str, Any]) -> int:
+    """TAE_PROTO_MAX_FRAME for this model (the firmware computes it from the same constants)."""
+    channels = int(manifest.get("window", {}).get("channels", 1))
+    in_size, out_size = _int(manifest, "input.size"), _int(manifest, "output.size")
+    cal = manifest.get("calibration")
+    record = int(cal.get("record", {}).get("bytes", 0)) if isinstance(cal, dict) else 0
+    body = max(7 + PROTO_MAX_BATCH * channels * 4, 21 + in_size + out_size, 108 + 4 * 32, 12 + record)
+    return PROTO_OVERHEAD + body
+
+
 def estimate_from_manifest(
     manifest: dict[str, Any], target: str, engine: str, budgets: Budgets | None = None
 ) -> Estimate:
@@ -147,6 +166,8 @@ def estimate_from_manifest(
     else:
         raw_window = 4 * in_size
     io = raw_window + in_size + out_size
+    frame = protocol_frame_bytes(manifest)
+    frames = 2 * frame + PROTO_DECODER_STATE
 
     terms += [
         ("flash", f"{t.name} framework", t.framework_flash, "framework_flash in budgets.toml"),
@@ -160,6 +181,12 @@ def estimate_from_manifest(
             "I/O buffers",
             io,
             f"float32 raw window {raw_window:,} + int8 input {in_size:,} + output {out_size:,}",
+        ),
+        (
+            "ram",
+            "protocol frames",
+            frames,
+            f"a frame received and one sent, {frame:,} B each (TAE_PROTO_MAX_FRAME), + decoder state",
         ),
         ("ram", "stack reservation", t.stack_reserve, "stack_reserve in budgets.toml"),
     ]
@@ -175,7 +202,7 @@ def estimate_from_manifest(
         flash_capacity=t.flash_capacity,
         ram_capacity=t.ram_capacity,
         flash=t.framework_flash + e.code_flash + model + fe_flash + cal_flash,
-        ram_static=t.framework_ram + e.ram + arena + io + fe_ram + cal_ram,
+        ram_static=t.framework_ram + e.ram + arena + io + frames + fe_ram + cal_ram,
         stack_reserved=t.stack_reserve,
         stack_source="stack_reserve in budgets.toml",
         heap_reserved=0,
