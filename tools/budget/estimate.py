@@ -63,6 +63,24 @@ def compiled_model_bytes(manifest: dict[str, Any]) -> tuple[int, str]:
 FRONTEND_CODE_FLASH = {"raw": 0, "spectral": 1300, "stats": 900}
 
 
+def frontend_tables(frontend: dict[str, Any], channels: int) -> int:
+    """Flash of the spectral front-end's generated tables: window, interleaved twiddles, bit reversal,
+    band edges, per-band log floors (0 without a spectral part)."""
+    if not frontend.get("spectral"):
+        return 0
+    sp = Spectral.from_manifest(frontend["spectral"])
+    n = sp.fft_length
+    return 4 * n + 4 * n + 2 * (n // 2) + 2 * (sp.bands + 1) + (4 * channels * sp.bands if sp.log else 0)
+
+
+def normalization_bytes(manifest: dict[str, Any]) -> int:
+    """Flash of the per-feature normalization offsets and gains of a feature front-end (float32 each)."""
+    fe = manifest.get("frontend") or {}
+    if (fe.get("kinds") or ["raw"]) == ["raw"]:
+        return 0
+    return 8 * int(fe.get("feature_size", manifest.get("input", {}).get("size", 0)))
+
+
 def frontend_bytes(manifest: dict[str, Any]) -> tuple[int, int, str]:
     """(flash, static RAM, how) the feature front-end adds; (0, 0) for the raw front-end."""
     fe = manifest.get("frontend") or {}
@@ -70,18 +88,12 @@ def frontend_bytes(manifest: dict[str, Any]) -> tuple[int, int, str]:
     if kinds == ["raw"]:
         return 0, 0, ""
     size = int(fe.get("feature_size", manifest.get("input", {}).get("size", 0)))
-    flash = sum(FRONTEND_CODE_FLASH.get(k, 0) for k in kinds)
+    channels = int(manifest.get("window", {}).get("channels", 1))
+    flash = sum(FRONTEND_CODE_FLASH.get(k, 0) for k in kinds) + frontend_tables(fe, channels)
     ram = 4 * size
     if fe.get("spectral"):
-        sp = Spectral.from_manifest(fe["spectral"])
-        n = sp.fft_length
-        channels = int(manifest.get("window", {}).get("channels", 1))
-        # window, interleaved twiddles, bit reversal, band edges, per-band log floors
-        flash += (
-            4 * n + 4 * n + 2 * (n // 2) + 2 * (sp.bands + 1) + (4 * channels * sp.bands if sp.log else 0)
-        )
-        ram += sp.work_bytes
-    flash += 8 * size  # per-feature normalization offset and gain
+        ram += Spectral.from_manifest(fe["spectral"]).work_bytes
+    flash += normalization_bytes(manifest)
     return flash, ram, "code per kind (FRONTEND_CODE_FLASH) + FFT/band/log-floor tables + normalization"
 
 
