@@ -97,6 +97,7 @@ def _network_points(work: Path) -> list[dict]:
 
 def _frontend_points(work: Path) -> list[dict]:
     from tinyae.tools.bench import frontend
+    from tinyae.tools.budget.estimate import frontend_tables
     from tinyae.train.config import FrontendConfig
     from tinyae.train.frontend import build_spec
     from tinyae.train.frontend.fit import fit_log_floor
@@ -110,6 +111,7 @@ def _frontend_points(work: Path) -> list[dict]:
         name = f"fe-{'-'.join(kinds)}-L{length}-C{channels}-n{fft}-b{bins}-s{len(stats)}"
         res = frontend.measure(spec, windows, work / "images" / name)
         sp = spec.spectral
+        tables = frontend_tables(spec.to_manifest(100.0), channels)
         points.append(
             {
                 "name": name,
@@ -124,6 +126,7 @@ def _frontend_points(work: Path) -> list[dict]:
                 "instructions": res["instructions_max"],
                 "bit_equal_windows": res["bit_equal_windows"],
                 "flash_added": res["flash_added"],
+                "tables": tables,
                 "ram_added": res["ram_added"],
             }
         )
@@ -212,7 +215,14 @@ def fit(networks: list[dict], frontends: list[dict]) -> dict:
         [p["channels"] * p["length"], p["channels"] * p["length"] * len(p["stats"])] for p in stat_pts
     ]
     stats = _fit(stat_rows, [p["instructions"] for p in stat_pts])
-    return {"network": net, "spectral": spectral, "stats": stats}
+    # tools/budget/estimate.py FRONTEND_CODE_FLASH: a kind's code = flash added minus its generated tables
+    code = {
+        kind: float(
+            np.mean([p["flash_added"] - p.get("tables", 0) for p in frontends if p["kinds"] == [kind]])
+        )
+        for kind in ("spectral", "stats")
+    }
+    return {"network": net, "spectral": spectral, "stats": stats, "frontend_code_flash": code}
 
 
 def fit_image(images: list[dict]) -> dict:
