@@ -8,7 +8,8 @@ Writes to --out: results.csv / results.json (every trial), pareto.png, report.md
 best.toml (the best feasible configuration, ready for `tinyae model --config`), model/ (that
 configuration trained and exported), finalists/ (each finalist's TOML, model and measurements).
 Exit status: 0 with a feasible best, 1 when no trial fits the budget, 2 on a usage error (before
-any trial runs).
+any trial runs), 130 / 143 when Ctrl-C / SIGTERM stopped it (the finished trials kept and written;
+`--resume` continues).
 """
 
 from __future__ import annotations
