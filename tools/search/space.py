@@ -73,6 +73,25 @@ NOT_SEARCHABLE = {
     "quantize.targets": "--target",
     "train.threads": "search.cpus_per_trial",
 }
+# Keys that change neither the network's shape nor the front-end's tables and work, so neither flash, RAM
+# nor instructions: the budget's lower bound over the space (runner.plan) tries one value of each.
+SIZE_FREE = (
+    "window.hop",
+    "frontend.log_floor",
+    "frontend.window_fn",
+    "frontend.spectrum",
+    "model.variant",
+    "model.activation",
+    "model.output_activation",
+    "model.noise_std",
+    "model.sparsity_l1",
+    "model.contractive",
+    "model.kl_weight",
+    "train.",
+    "threshold.",
+    "decision.",
+    "normalization.method",
+)
 METRICS = ("roc_auc", "pr_auc")
 SAMPLERS = ("tpe", "random")
 
@@ -151,8 +170,9 @@ class SearchSpec:
 
     def grid_lower(self, limit: int = 20_000, seed: int = 0) -> list[dict[str, Any]]:
         """Points that bound the space's smallest models: every combination of the choices and the
-        ranges' low ends (a seeded sample of `limit` of them when there are more)."""
-        axes = [d.smallest() for d in self.dimensions]
+        ranges' low ends (a seeded sample of `limit` of them when there are more); a dimension that
+        cannot change the device figures (SIZE_FREE) keeps its first value."""
+        axes = [d.smallest()[:1] if d.path.startswith(SIZE_FREE) else d.smallest() for d in self.dimensions]
         paths = [d.path for d in self.dimensions]
         total = 1
         for a in axes:
