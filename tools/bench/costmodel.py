@@ -212,16 +212,19 @@ def fit(networks: list[dict], frontends: list[dict]) -> dict:
     spectral = _fit(spec_rows, [p["instructions"] for p in spec_pts])
     stat_pts = [p for p in frontends if p["kinds"] == ["stats"]]
     stat_rows = [
-        [p["channels"] * p["length"], p["channels"] * p["length"] * len(p["stats"])] for p in stat_pts
+        [
+            p["channels"] * p["length"],
+            p["channels"] * p["length"] * len(p["stats"]),
+            p["channels"] * p["length"] * any(s in ("skew", "kurtosis") for s in p["stats"]),
+        ]
+        for p in stat_pts
     ]
     stats = _fit(stat_rows, [p["instructions"] for p in stat_pts])
     # tools/budget/estimate.py FRONTEND_CODE_FLASH: a kind's code = flash added minus its generated tables
-    code = {
-        kind: float(
-            np.mean([p["flash_added"] - p.get("tables", 0) for p in frontends if p["kinds"] == [kind]])
-        )
-        for kind in ("spectral", "stats")
-    }
+    spec_code = [p["flash_added"] - p.get("tables", 0) for p in frontends if p["kinds"] == ["spectral"]]
+    stat_code = [(len(p["stats"]), p["flash_added"]) for p in frontends if p["kinds"] == ["stats"]]
+    base, per_stat = _fit([[1.0, float(k)] for k, _ in stat_code], [float(v) for _, v in stat_code])
+    code = {"spectral": float(np.mean(spec_code)), "stats": base, "stats_per_stat": per_stat}
     return {"network": net, "spectral": spectral, "stats": stats, "frontend_code_flash": code}
 
 
