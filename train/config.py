@@ -209,6 +209,8 @@ class FrontendConfig:
         default=0.0,
         metadata=bounds(ge=F32_TINY, le=1e30, zero="from the training windows", applies=_SPECTRAL),
     )
+    # log_floor = 0: each band's floor sits this many decibels below the band's median on the training windows
+    log_floor_db: float = field(default=3.0, metadata=bounds(ge=0, le=120, what="dB", applies=_SPECTRAL))
     # average the kept FFT bins into this many bands; 0 = one per bin
     bins: int = field(
         default=0, metadata=bounds(ge=1, le=2048, zero="one band per FFT bin", applies=_SPECTRAL)
@@ -275,6 +277,12 @@ class TrainConfig:
     )
     loss: str = field(default="mse", metadata=bounds(choices=("mse", "mae")))  # also the score definition
     seed: int = field(default=0, metadata=bounds(ge=0, le=2**31 - 1))
+    # TensorFlow's intra-op threads while training. Its float sums are split by thread, so the weights are
+    # the same bit for bit only with the same count: 0 leaves TensorFlow's choice (every core of the
+    # machine); `tinyae search` writes its trials' count (search.cpus_per_trial) into best.toml.
+    threads: int = field(
+        default=0, metadata=bounds(ge=1, le=1024, zero="TensorFlow's choice: every core", what="threads")
+    )
 
 
 @dataclass

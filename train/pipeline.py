@@ -315,15 +315,28 @@ def describe_data(cfg: Config, data: DataStage, feats: Features) -> None:
     )
 
 
-def train_float(
-    cfg: Config, norm: Normalized, out_dir: Path, show_progress: bool, callbacks: Sequence[Any] = ()
-) -> FloatModel:
-    """Train the Keras autoencoder (saved as model.keras) and score validation/test in float."""
-    from tinyae.train.fit import fit
-    from tinyae.train.model import build_autoencoder, encoder
+def build_model(cfg: Config, norm: Normalized) -> tuple[Any, int]:
+    """The untrained Keras autoencoder (seeded) and its latent layer's index; TensorFlow's threads are set
+    first (train.threads), before TensorFlow starts."""
+    from tinyae.train.fit import use_threads
+    from tinyae.train.model import build_autoencoder
 
-    model, latent_index = build_autoencoder(norm.x_train.shape[1], cfg.model, seed=cfg.train.seed)
-    history = fit(
+    use_threads(cfg.train.threads)
+    return build_autoencoder(norm.x_train.shape[1], cfg.model, seed=cfg.train.seed)
+
+
+def fit_model(
+    cfg: Config,
+    norm: Normalized,
+    model: Any,
+    latent_index: int,
+    show_progress: bool,
+    callbacks: Sequence[Any] = (),
+) -> Any:
+    """Train build_model's autoencoder in place on the normalized windows; the History."""
+    from tinyae.train.fit import fit
+
+    return fit(
         model,
         latent_index,
         norm.x_train,
@@ -333,6 +346,16 @@ def train_float(
         show_progress=show_progress,
         callbacks=callbacks,
     )
+
+
+def train_float(
+    cfg: Config, norm: Normalized, out_dir: Path, show_progress: bool, callbacks: Sequence[Any] = ()
+) -> FloatModel:
+    """Train the Keras autoencoder (saved as model.keras) and score validation/test in float."""
+    from tinyae.train.model import encoder
+
+    model, latent_index = build_model(cfg, norm)
+    history = fit_model(cfg, norm, model, latent_index, show_progress, callbacks)
     model.save(out_dir / "model.keras")
     train_float_scores, _ = _float_scores(model, norm.x_train, cfg.train.loss)
     val_float, _ = _float_scores(model, norm.x_val, cfg.train.loss)
@@ -341,19 +364,31 @@ def train_float(
     return FloatModel(model, history, train_float_scores, val_float, test_float, test_recon, latent)
 
 
-def quantize_model(cfg: Config, fm: FloatModel, norm: Normalized, out_dir: Path) -> Int8Model:
-    """Full-int8 conversion on a representative set of training windows -> model_int8.tflite."""
-    from tinyae.train.boards import choose_weights
-    from tinyae.train.quantize import convert, inspect, representative_set
+def representative(cfg: Config, norm: Normalized) -> np.ndarray:
+    """The converter's calibration windows: a seeded choice of normalized training windows, in their order,
+    and (quantize.headroom > 1) the same windows scaled."""
+    from tinyae.train.quantize import representative_set
 
-    weights = choose_weights(cfg.quantize.weights, cfg.quantize.targets)
     rng = np.random.default_rng(cfg.train.seed)
     rep_idx = rng.permutation(len(norm.x_train))[: cfg.quantize.representative_windows]
-    flatbuffer = convert(
-        fm.model,
-        representative_set(norm.x_train[np.sort(rep_idx)], cfg.quantize.headroom),
-        per_channel=weights.per_channel,
-    )
+    return representative_set(norm.x_train[np.sort(rep_idx)], cfg.quantize.headroom)
+
+
+def int8_flatbuffer(cfg: Config, model: Any, norm: Normalized) -> tuple[bytes, Any]:
+    """The full-int8 TFLite flatbuffer of `model` and the weights choice (per-channel or per-tensor scales,
+    from quantize.weights and the targets)."""
+    from tinyae.train.boards import choose_weights
+    from tinyae.train.quantize import convert
+
+    weights = choose_weights(cfg.quantize.weights, cfg.quantize.targets)
+    return convert(model, representative(cfg, norm), per_channel=weights.per_channel), weights
+
+
+def quantize_model(cfg: Config, fm: FloatModel, norm: Normalized, out_dir: Path) -> Int8Model:
+    """Full-int8 conversion on a representative set of training windows -> model_int8.tflite."""
+    from tinyae.train.quantize import inspect
+
+    flatbuffer, weights = int8_flatbuffer(cfg, fm.model, norm)
     path = out_dir / "model_int8.tflite"
     path.write_bytes(flatbuffer)
     qi = inspect(flatbuffer)
@@ -364,22 +399,18 @@ def quantize_model(cfg: Config, fm: FloatModel, norm: Normalized, out_dir: Path)
     return Int8Model(flatbuffer, path, qi, weights)
 
 
-def score_and_threshold(
-    cfg: Config, data: DataStage, feats: Features, norm: Normalized, fm: FloatModel, q: Int8Model
-) -> Scored:
-    """Host reference (device preprocessing + the int8 network in the arithmetic the model's targets compute,
-    checked against tflite_micro) on val/test, the threshold on its int8 scores, the int8 input levels, and
-    the on-site calibration constants."""
-    from tinyae.train import calibration
+def host_reference(
+    cfg: Config, feats: Features, norm: Normalized, flatbuffer: bytes, qi: Any, targets: Sequence[str]
+) -> tuple[Any, Any, dict]:
+    """(HostReference, input gain, each target's arithmetic): the device's preprocessing and scoring around
+    the int8 network in the integer arithmetic the targets compute (train/int8, train/boards.py)."""
     from tinyae.train.boards import reference_arithmetic
-    from tinyae.train.levels import input_levels, levels_warning
     from tinyae.train.reference import HostReference
 
-    qi, prep = q.info, data.prep
     gain = preprocess.input_gain(norm.scale, qi.input_scale)
-    arithmetic, per_target = reference_arithmetic(q.weights.targets)
+    arithmetic, per_target = reference_arithmetic(list(targets))
     ref = HostReference(
-        q.flatbuffer,
+        flatbuffer,
         offset=norm.offset,
         gain=gain,
         input_scale=qi.input_scale,
@@ -390,6 +421,21 @@ def score_and_threshold(
         frontend=feats.featurize,
         arithmetic=arithmetic,
     )
+    return ref, gain, per_target
+
+
+def score_and_threshold(
+    cfg: Config, data: DataStage, feats: Features, norm: Normalized, fm: FloatModel, q: Int8Model
+) -> Scored:
+    """Host reference (device preprocessing + the int8 network in the arithmetic the model's targets compute,
+    checked against tflite_micro) on train/val/test, the threshold on its int8 scores, the int8 input levels,
+    and the on-site calibration constants."""
+    from tinyae.train import calibration
+    from tinyae.train.levels import input_levels, levels_warning
+
+    qi, prep = q.info, data.prep
+    ref, gain, per_target = host_reference(cfg, feats, norm, q.flatbuffer, qi, q.weights.targets)
+    arithmetic = ref.arithmetic
     train_ref = ref.evaluate(prep.train)
     val_ref = ref.evaluate(prep.val)
     test_ref = ref.evaluate(prep.test)

@@ -159,6 +159,16 @@ def _fmt(v: Any, digits: int = 4) -> str:
     return str(v)
 
 
+def _interrupted(s: dict[str, Any]) -> str:
+    return f", {s['interrupted']} interrupted" if s.get("interrupted") else ""
+
+
+def _where(doc: dict[str, Any]) -> str:
+    return (
+        f"the Ray cluster at {doc['address']}" if doc.get("address") else f"{doc['workers']} local worker(s)"
+    )
+
+
 def markdown(doc: dict[str, Any]) -> str:
     """report.md: what was searched, the outcome, the best against the default, the finalists' check."""
     s = doc["summary"]
@@ -172,9 +182,18 @@ def markdown(doc: dict[str, Any]) -> str:
         f"- selection: {doc['selection']}",
         f"- trials: {s['trials']} ({s['ok']} feasible, {s['infeasible']} over budget, "
         f"{s['stopped']} stopped early, "
-        f"{s['failed']} failed) in {s['wall_s']:.0f} s on {doc['workers']} local worker(s): "
+        f"{s['failed']} failed{_interrupted(s)}) in {s['wall_s']:.0f} s on {_where(doc)}: "
         f"{s['trials_per_minute']:.2f} trials/min",
         "",
+        *(
+            [
+                f"**Stopped by {doc['stopped']}**: the trials above are those Ray Tune finished; the same "
+                "command with `--resume` runs the interrupted and the remaining ones, then the finalists.",
+                "",
+            ]
+            if doc.get("stopped")
+            else []
+        ),
         "## Best feasible against the hand-set default",
         "",
         f"| | {metric} (selection) | holdout ROC AUC | holdout PR AUC | flash B | RAM B | instructions "
