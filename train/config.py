@@ -117,7 +117,7 @@ class ThresholdConfig:
 class CalibrationConfig:
     """On-site calibration (train/calibration/): what the device may learn from its first normal windows."""
 
-    windows: int = 64  # N: windows per phase at most (the device's buffers are sized for it at build time)
+    windows: int = 128  # N: windows per phase at most (the device's buffers are sized for it at build time)
     offsets: bool = True  # learn per-channel offsets of the front-end's input (the raw samples)
     scales: bool = False  # also learn per-channel scales
     threshold: str = "model"  # model (threshold.method; best_f1 -> percentile) | percentile | mean_std | none
@@ -127,6 +127,10 @@ class CalibrationConfig:
     # distribution's upper percentile); more means the data were not normal operation
     max_over_fraction: float = 0.5
     max_threshold_ratio: float = 4.0  # calibrated threshold within [T/r, T*r] of the factory threshold T
+    # [k, n]: refuse a calibration when k of any n consecutive scored windows are above the factory
+    # threshold (an anomalous stretch, e.g. a recording that ends in a fault); [] = [2m + 1, 4m] with
+    # m = ceil(window.length / window.hop), n at most 32
+    max_over_stretch: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -359,3 +363,13 @@ def validate(cfg: Config) -> None:
         raise UserError(f"calibration.max_scale_ratio = {cal.max_scale_ratio} must be above 1")
     if not cal.max_threshold_ratio > 1:
         raise UserError(f"calibration.max_threshold_ratio = {cal.max_threshold_ratio} must be above 1")
+    from tinyae.train.calibration.minimum import check_windows, stretch
+
+    if cal.max_over_stretch and len(cal.max_over_stretch) != 2:
+        raise UserError(
+            f"calibration.max_over_stretch = {cal.max_over_stretch} must be [k, n] (k of n consecutive scored "
+            "windows above the factory threshold refuse a calibration) or [] for the default"
+        )
+    stretch(w.length, w.hop, cal.max_over_stretch)
+    if cal.threshold != "none":
+        check_windows(cal, cfg.threshold)  # the threshold rule; the statistics rule needs the data

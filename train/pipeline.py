@@ -382,6 +382,7 @@ def score_and_threshold(
         norm_gain=gain,
         in_scale=qi.input_scale,
         in_zero_point=qi.input_zero_point,
+        warn=_warn,
     )
     return Scored(ref, gain, val_ref, test_ref, threshold, float_threshold, levels, low, calib)
 

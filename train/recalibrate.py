@@ -4,7 +4,8 @@ The operating point is the user's choice (a false-alarm rate they can live with,
 it should not cost a retrain. Training stores the int8 scores the device computes for the normal
 validation windows and the test windows (`scores.npz`, with the test labels and float scores); this
 command recalibrates on them with another method or parameter, then re-renders what the threshold
-appears in: `model_config.h` (TAE_THRESHOLD), the manifest (threshold, metrics, generator), the test
+appears in: `model_config.h` (TAE_THRESHOLD and the on-site calibration's constants derived from it:
+its bounds, method and TAE_CALIB_CONFIG_CRC), the manifest (threshold, calibration, metrics, generator), the test
 vectors' decisions, the saved config and the report's threshold pictures. The network is not touched:
 `model_int8.tflite` and its sha256, hence the device's model identity, stay the same, so a device
 flashed with the old header keeps verifying its network (its threshold is set with `monitor
@@ -96,6 +97,7 @@ def recalibrate(
     else:
         thr = calibrate(cfg, scores["val_scores"], scores["test_scores"], labels)
         float_thr = calibrate(cfg, scores["val_float_scores"], scores["test_float_scores"], labels)
+    manifest.calibration = _calibration(manifest, thr.value, cfg if method != "value" else None)
     manifest.threshold = section(ThresholdSection, {**thr.to_dict(), "command": command}, "threshold")
     manifest.generator.threshold_command = command
     metrics = manifest.metrics
@@ -113,6 +115,24 @@ def recalibrate(
     if not quiet:
         _print(manifest, old, model_dir)
     return manifest
+
+
+def _calibration(manifest: Manifest, threshold: float, cfg: ThresholdConfig | None) -> dict:
+    """The on-site calibration section under the new factory threshold: every bound derived from it
+    (and the CRC a record carries) recomputed in one place (CalibSpec.rederive); with
+    calibration.threshold = "model" the on-site method follows the new method too (cfg None: a value
+    set by hand, which has no on-site method: the previous one stays). UserError, before anything is
+    written, when the new method needs more windows than the firmware holds (calibration.windows)."""
+    from tinyae.train.calibration.minimum import device_method
+    from tinyae.train.calibration.spec import manifest_quant
+
+    spec = manifest.calib_spec()
+    changes: dict = {"factory_threshold": threshold}
+    if spec.setting == "model" and cfg is not None:
+        method, percentile, source = device_method("model", cfg)
+        changes |= {"method": method, "percentile": percentile, "k_std": float(np.float32(cfg.k_std))}
+        changes["method_source"] = source
+    return spec.rederive(changes, manifest_quant(manifest.to_dict())).to_manifest()
 
 
 def _write_everything(model_dir: Path, manifest: Manifest, thr: Threshold, cfg, method: str, value) -> None:  # type: ignore[no-untyped-def]

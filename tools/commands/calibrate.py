@@ -29,6 +29,7 @@ from tinyae.train.calibration import report as rep
 from tinyae.train.calibration.native import NativeCalib
 from tinyae.train.calibration.record import VERDICTS, Record
 from tinyae.train.calibration.spec import CalibSpec, check_crc
+from tinyae.train.cli import recording_args
 from tinyae.train.manifest import Manifest
 
 EXIT_MISMATCH = 1
@@ -51,6 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     )
     what.add_argument("--abort", action="store_true", help="stop a calibration the device is running")
     ap.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    recording_args(ap)
     ap.set_defaults(func=run)
 
 
@@ -113,17 +115,13 @@ def install(dev, args: argparse.Namespace, spec: CalibSpec, names: list[str]) ->
 
 
 def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, manifest: Manifest) -> int:  # type: ignore[no-untyped-def]
-    from tinyae.train.calibration.command import check_normal_labels, recording
+    from tinyae.train.calibration.command import Columns, check_normal_labels, recording
     from tinyae.train.reference import HostReference
 
     info = dev.require_info()
     n = args.windows if args.windows is not None else info.calib_max_windows
-    if not 1 <= n <= info.calib_max_windows:
-        raise UserError(
-            f"--windows {n} is outside what {dev.name}'s firmware can calibrate with (1 to "
-            f"{info.calib_max_windows}, calibration.windows); pass a smaller N or rebuild with a larger "
-            "calibration.windows"
-        )
+    cal.check_device(info, spec, dev.name)
+    spec.check_windows(n, f"{dev.name}'s firmware")
     tfl = Path(model_dir) / "model_int8.tflite"
     if not tfl.is_file():
         raise UserError(f"{tfl} is missing; run `make model` or point --model-dir at complete artifacts")
@@ -135,7 +133,8 @@ def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, man
             prog.update(task, completed=done, total=total, status=text)
 
         if args.csv:
-            x, labels, name = recording(args.csv, manifest)
+            columns = Columns(args.channels, args.timestamp, args.label)
+            x, labels, name = recording(args.csv, manifest, columns, stderr_console().print)
             from tinyae.train.calibration.mirror import check_length
 
             check_length(spec, n, len(x), name)
@@ -175,6 +174,13 @@ def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, man
         extra,
     )
     stdout_console().print(Group(table))
+    refusal = None
+    if not accepted:
+        final = run_.final
+        detail = final.detail if final is not None else 0
+        refusal = "the calibration was refused: " + rep.refusal_sentence(
+            run_.outcome, detail, candidate, spec, names, check.mirror, run_.source
+        )
     if args.json:
         out = {
             "device": dev.name,
@@ -182,7 +188,7 @@ def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, man
             "windows": n,
             "outcome": run_.outcome,
             "device_record_hex": run_.final.record.hex() if run_.final else None,
-            "mirror": rep.result_dict(check.mirror, check.comparison, check.cross_check),
+            "mirror": rep.result_dict(check.mirror, check.comparison, check.cross_check, spec, refusal),
             "record_equal": check.record_equal,
             "scores_compared": check.scores_compared,
             "scores_equal": check.scores_equal,
@@ -193,15 +199,13 @@ def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, man
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     if not check.ok:
-        stderr_console().print("[bold red]error:[/] the device and the host mirror disagree (see the report)")
-        return EXIT_MISMATCH
-    if not accepted:
-        final = run_.final
-        detail = final.detail if final is not None else 0
-        raise UserError(
-            "the calibration was refused: "
-            + rep.refusal_sentence(run_.outcome, detail, candidate, spec, names)
+        stderr_console().print(
+            f"[bold red]error:[/] the device and the host mirror disagree: {check.disagreement()}"
+            + (f" (the device refused the calibration: {refusal})" if refusal else "")
         )
+        return EXIT_MISMATCH
+    if refusal is not None:
+        raise UserError(refusal)
     return 0
 
 
