@@ -43,9 +43,7 @@ def build(tmp_path: Path, spec: CalibSpec, name: str = "cfg") -> NativeCalib:
 def scores_only(**over) -> CalibSpec:
     """Threshold only (no phase 1), bounds wide open and a factory threshold no score reaches, so any
     scores give a threshold."""
-    return spec_with(
-        offsets=False, scales=False, factory_threshold=1.0e6, max_threshold_ratio=1.0e30, **over
-    )
+    return spec_with(offsets=False, scales=False, factory_threshold=1.0e6, max_threshold_ratio=1.0e30, **over)
 
 
 def run_scores(cal: NativeCalib, scores: np.ndarray) -> tuple[str, Record]:

@@ -126,19 +126,23 @@ def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, man
     if not tfl.is_file():
         raise UserError(f"{tfl} is missing; run `make model` or point --model-dir at complete artifacts")
     reference = HostReference.from_manifest(tfl.read_bytes(), manifest)
+    x = None
+    if args.csv:
+        from tinyae.train.calibration.mirror import check_length, default_windows
+
+        columns = Columns(args.channels, args.timestamp, args.label)
+        x, labels, name = recording(args.csv, manifest, columns, stderr_console().print)
+        if args.windows is None:
+            n = spec.check_windows(default_windows(spec, len(x), name, stderr_console().print))
+        check_length(spec, n, len(x), name)
+        check_normal_labels(labels, spec.total_samples(n), name)
     with progress(args) as prog:
         task = prog.add_task("calibrate", total=spec.total_windows(max(n, 1)), status="")
 
         def on_progress(done: int, total: int, text: str) -> None:
             prog.update(task, completed=done, total=total, status=text)
 
-        if args.csv:
-            columns = Columns(args.channels, args.timestamp, args.label)
-            x, labels, name = recording(args.csv, manifest, columns, stderr_console().print)
-            from tinyae.train.calibration.mirror import check_length
-
-            check_length(spec, n, len(x), name)
-            check_normal_labels(labels, spec.total_samples(n), name)
+        if x is not None:
             run_ = cal.on_stream(dev, spec, x, n, name, on_progress)
         else:
             run_ = cal.on_sensor(dev, spec, n, on_progress)

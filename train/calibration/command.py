@@ -92,7 +92,9 @@ def run(
     console = Console(stderr=True, highlight=False)
     manifest, spec, flatbuffer = load_model(model_dir)
     x, labels, name = recording(csv, manifest, columns, console.print)
-    n = spec.check_windows(windows if windows is not None else spec.windows)
+    n = spec.check_windows(
+        windows if windows is not None else mirror.default_windows(spec, len(x), name, console.print)
+    )
     mirror.check_length(spec, n, len(x), name)
     check_normal_labels(labels, spec.total_samples(n), name)
     ref = HostReference.from_manifest(flatbuffer, manifest)

@@ -59,6 +59,16 @@ def needed_samples(spec: CalibSpec, n: int) -> int:
     return spec.total_samples(n)
 
 
+def default_windows(spec: CalibSpec, available: int, where: str, say: Callable[[str], None] | None) -> int:
+    """Windows per phase when the user gives none: calibration.windows, or as many as `available`
+    samples hold (at least the minimum: check_length says what is missing)."""
+    most = max((k for k in range(spec.min_windows, spec.windows + 1) if spec.total_samples(k) <= available),
+               default=spec.windows)  # fmt: skip
+    if most < spec.windows and say is not None:
+        say(f"note: {where} holds {most} windows per phase (of {spec.windows} at most): calibrating on them")
+    return most
+
+
 def check_length(spec: CalibSpec, n: int, available: int, where: str) -> None:
     need = spec.total_samples(n)
     if available < need:
