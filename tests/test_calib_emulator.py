@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import has_arm_toolchain
 from tinyae.cli import main as tinyae
+from tinyae.errors import UserError
 from tinyae.tools.emulator.qemu import EXIT_STORE_FAULT, STORE_FILE, Emulator, build_image
 from tinyae.tools.link import protocol as p
 from tinyae.tools.link.device import Device, open_port
@@ -30,7 +31,7 @@ pytestmark = [
     pytest.mark.skipif(not has_arm_toolchain(), reason="needs arm-none-eabi-gcc and qemu-system-arm"),
 ]
 
-N = 16  # windows per phase
+N = 99  # windows per phase: the default model's minimum (train/calibration/minimum.py)
 SITE = np.float32([0.12, -0.08, 0.05])
 
 
@@ -155,6 +156,94 @@ def test_data_that_are_not_normal_are_refused_on_the_board(model, default_elf, t
     assert code == 2 and "the calibration was refused" in err and "the data were not normal" in err
     assert "Traceback" not in err
     assert not (flash / STORE_FILE).exists()
+
+
+def tail_fault(n: int, fault_samples: int = 256) -> np.ndarray:
+    """n samples of the default machine whose last `fault_samples` are a subtle looseness fault."""
+    from tinyae.train.data.synthetic import FAULT_KINDS, SEVERITY, generate
+
+    f = np.zeros(n, np.int8)
+    f[-fault_samples:] = FAULT_KINDS.index("looseness")
+    sev = np.where(f != 0, SEVERITY["looseness"][0], 0).astype(np.float32)
+    return generate(0, n, fault=f, severity=sev)[0].astype(np.float32)
+
+
+def spread(x: np.ndarray, channel: int, factor: float) -> np.ndarray:
+    y = x.copy()
+    y[:, channel] = (y[:, channel] - y[:, channel].mean()) * np.float32(factor) + y[:, channel].mean()
+    return y
+
+
+@pytest.mark.parametrize(
+    ("case", "outcome", "words"),
+    [
+        (
+            "tail fault",
+            "anomalous_stretch",
+            "consecutive windows above it make a stretch the model calls anomalous",
+        ),
+        ("acc_x spread x3", "scale", "the spread of acc_x on site is 3."),
+    ],
+)
+def test_refusals_on_the_board_match_the_host_mirror(
+    model, default_elf, tmp_path, capsys, case, outcome, words
+):
+    """Refused on the Cortex-M4F as on the host mirror: the same outcome, the record bit-identical, one
+    sentence naming the cause (exit 2, not the mirror-disagrees exit 1); nothing stored."""
+    model_dir, m, spec = model
+    flash = tmp_path / "flash"
+    x = (
+        tail_fault(spec.total_samples(N))
+        if case == "tail fault"
+        else spread(synthetic(spec.total_samples(N)), 0, 3)
+    )
+    csv = write_csv(tmp_path / "site.csv", x, m["window"]["channel_names"])
+    out = tmp_path / "r.json"
+    code = cli("calibrate", "--emulator", str(default_elf), "--emulator-storage", str(flash), "--model-dir",
+               str(model_dir), "--csv", str(csv), "--json", str(out), "--quiet")  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and words in errors[0], err
+    r = json.loads(out.read_text())
+    assert r["outcome"] == r["mirror"]["outcome"] == outcome and r["record_equal"] and r["ok"]
+    assert not (flash / STORE_FILE).exists()
+
+
+def test_too_few_windows_are_refused_by_the_host_and_the_board(model, default_elf, tmp_path, capsys):
+    model_dir = model[0]
+    flash = tmp_path / "flash"
+    code = cli("calibrate", "--emulator", str(default_elf), "--emulator-storage", str(flash), "--model-dir",
+               str(model_dir), "--windows", "8", "--quiet")  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and f"--windows 8 is too few: a calibration needs at least {N} windows per phase" in err
+    with Emulator(default_elf, storage=flash) as emu:  # the board refuses it on its own, too
+        dev, _ = session(emu)
+        with pytest.raises(
+            UserError,
+            match=f"cannot calibrate over {N - 1} windows per phase: its firmware needs at least {N}",
+        ):
+            dev.calib_command(p.CalibAction.START, N - 1)
+        assert dev.calib_query().outcome == p.CalibOutcome.NONE
+        dev.close()
+
+
+def test_a_stored_record_in_use_is_named_when_the_board_boots(model, default_elf, tmp_path, capsys):
+    model_dir, m, spec = model
+    flash = tmp_path / "flash"
+    base = ["--emulator", str(default_elf), "--emulator-storage", str(flash), "--model-dir", str(model_dir)]
+    assert cli("info", *base) == 0
+    assert "calibration record" not in capsys.readouterr().err
+    flash.mkdir(exist_ok=True)
+    record = offline_record(
+        model_dir, m["window"]["channel_names"], tmp_path, synthetic(spec.total_samples(N))
+    )
+    (flash / STORE_FILE).write_bytes(record)
+    capsys.readouterr()
+    assert cli("info", *base) == 0
+    err = capsys.readouterr().err
+    crc = Record.from_bytes(record).crc
+    assert f"note: the emulated board uses the calibration record in {flash} (crc {crc:08x}" in err
 
 
 def test_a_reset_or_power_loss_mid_calibration_leaves_the_previous_record(model, default_elf, tmp_path):

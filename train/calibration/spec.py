@@ -160,11 +160,12 @@ class CalibSpec:
     @property
     def state_bytes(self) -> int:
         """Static RAM of on-site calibration in tae_app.c (Cortex-M, 4-byte alignment): tae_calib_t
-        (counters, Welford per channel and over the scores, the order statistic's heap, the candidate
-        record: 92 + 24 C + 4 K), the record in use unpacked (64 + 16 C), three packed records (in use,
-        candidate, storage reads) and four flags. Measured equal on the emulated board's ELF."""
+        (counters, the last stretch_n windows' flags, Welford per channel and over the scores, the order
+        statistic's heap, the candidate record: 100 + 24 C + 4 K), the record in use unpacked (64 + 16 C),
+        three packed records (in use, candidate, storage reads) and four flags. Measured equal on the
+        emulated board's ELF."""
         c, k = self.channels, max(self.heap(), 1)
-        return (92 + 24 * c + 4 * k) + (64 + 16 * c) + 3 * self.record_bytes + 4
+        return (100 + 24 * c + 4 * k) + (64 + 16 * c) + 3 * self.record_bytes + 4
 
     # ------------------------------------------------------------------ manifest
     def to_manifest(self) -> dict[str, Any]:
