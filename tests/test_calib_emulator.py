@@ -41,6 +41,42 @@ def model(default_model_dir) -> tuple[Path, dict, CalibSpec]:
     return default_model_dir, m, Manifest.from_dict(m).calib_spec()
 
 
+NF = 8  # windows per phase of the few-windows variant (its minimum: 4)
+
+
+@pytest.fixture(scope="module")
+def few(default_model_dir, tmp_path_factory) -> tuple[Path, dict, CalibSpec]:
+    """The default model with an on-site calibration of few windows (the 90th percentile: 4 at least,
+    8 at most), so the tests that run a whole calibration on the board's real-time sensor stay short;
+    only the calibration section and model_config.h differ (CalibSpec.rederive)."""
+    import shutil
+
+    from tinyae.train.calibration.spec import manifest_quant
+    from tinyae.train.export import write_headers
+
+    d = tmp_path_factory.mktemp("few_windows") / "model"
+    shutil.copytree(default_model_dir, d)
+    man = Manifest.load(d / "manifest.json")
+    changes = {
+        "setting": "percentile",
+        "percentile": 90.0,
+        "windows": NF,
+        "method_source": "tests: few windows",
+    }
+    spec = man.calib_spec().rederive(changes, manifest_quant(man.to_dict()))
+    man.calibration = spec.to_manifest()
+    man.write(d / "manifest.json")
+    write_headers(man, (d / "model_int8.tflite").read_bytes(), d)
+    return d, man.to_dict(), spec
+
+
+@pytest.fixture(scope="module")
+def few_elf(few, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("fw_few")
+    build_image(out, model_dir=few[0])
+    return out / "tinyae.elf"
+
+
 def synthetic(n: int, fault: str | None = None) -> np.ndarray:
     """The default machine's signal (the model's training source), optionally with an obvious fault."""
     from tinyae.train.data.synthetic import FAULT_KINDS, SEVERITY, generate
@@ -79,10 +115,10 @@ def wait_boot(dev: Device, timeout: float = 10.0) -> p.Boot:
             return msg
 
 
-def offline_record(model_dir: Path, names: list[str], tmp_path: Path, x: np.ndarray) -> bytes:
+def offline_record(model_dir: Path, names: list[str], tmp_path: Path, x: np.ndarray, n: int = N) -> bytes:
     csv = write_csv(tmp_path / "offline.csv", x, names)
     out = tmp_path / "offline.bin"
-    assert tinyae(["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--windows", str(N),
+    assert tinyae(["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--windows", str(n),
                        "--out", str(out)]) == 0  # fmt: skip
     return out.read_bytes()
 
@@ -246,19 +282,21 @@ def test_a_stored_record_in_use_is_named_when_the_board_boots(model, default_elf
     assert f"note: the emulated board uses the calibration record in {flash} (crc {crc:08x}" in err
 
 
-def test_a_reset_or_power_loss_mid_calibration_leaves_the_previous_record(model, default_elf, tmp_path):
-    model_dir, m, spec = model
+def test_a_reset_or_power_loss_mid_calibration_leaves_the_previous_record(few, few_elf, tmp_path):
+    model_dir, m, spec = few
     flash = tmp_path / "flash"
     flash.mkdir()
-    old = offline_record(model_dir, m["window"]["channel_names"], tmp_path, synthetic(spec.total_samples(N)))
+    old = offline_record(
+        model_dir, m["window"]["channel_names"], tmp_path, synthetic(spec.total_samples(NF)), NF
+    )
     (flash / STORE_FILE).write_bytes(old)
     crc = Record.from_bytes(old).crc
     for how in ("reset", "power loss"):
-        with Emulator(default_elf, storage=flash, qmp=True) as emu:
+        with Emulator(few_elf, storage=flash, qmp=True) as emu:
             dev, info = session(emu)
             assert info.calib_crc == crc
             dev.set(p.Param.MODE, p.Mode.SENSOR)
-            dev.calib_command(p.CalibAction.START, N)
+            dev.calib_command(p.CalibAction.START, NF)
             deadline = time.monotonic() + 30
             while True:  # into phase 2: the candidate correction exists, nothing is stored yet
                 msg = dev.next_message(deadline, "the phase change")
@@ -272,39 +310,39 @@ def test_a_reset_or_power_loss_mid_calibration_leaves_the_previous_record(model,
             dev.close()
         # "power loss": leaving the block stops QEMU by its PID in the middle of the calibration
         assert (flash / STORE_FILE).read_bytes() == old
-    with Emulator(default_elf, storage=flash) as emu:
+    with Emulator(few_elf, storage=flash) as emu:
         dev, info = session(emu)
         assert (info.calib_boot, info.calib_crc) == (p.RecordVerdict.VALID, crc)
         dev.close()
 
 
 @pytest.fixture(scope="module")
-def store_fault_elf(default_model_dir, tmp_path_factory) -> Path:
+def store_fault_elf(few, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("fw_store_fault")
-    build_image(out, model_dir=default_model_dir, store_fault=True)
+    build_image(out, model_dir=few[0], store_fault=True)
     return out / "tinyae.elf"
 
 
 def test_a_power_loss_inside_the_record_write_leaves_the_previous_record(
-    model, default_elf, store_fault_elf, tmp_path
+    few, few_elf, store_fault_elf, tmp_path
 ):
-    model_dir, m, spec = model
+    model_dir, m, spec = few
     flash = tmp_path / "flash"
     flash.mkdir()
     old = offline_record(
-        model_dir, m["window"]["channel_names"], tmp_path, synthetic(spec.total_samples(N)) + SITE
+        model_dir, m["window"]["channel_names"], tmp_path, synthetic(spec.total_samples(NF)) + SITE, NF
     )
     (flash / STORE_FILE).write_bytes(old)
     with Emulator(store_fault_elf, storage=flash) as emu:
         dev, info = session(emu)
         dev.set(p.Param.MODE, p.Mode.SENSOR)
-        dev.calib_command(p.CalibAction.START, N)
+        dev.calib_command(p.CalibAction.START, NF)
         assert emu.wait(60) == EXIT_STORE_FAULT  # stopped between writing the new record and committing it
         dev.close()
     assert (flash / STORE_FILE).read_bytes() == old  # the old record, whole
     new = (flash / "tinyae-calibration.tmp").read_bytes()
     assert Record.from_bytes(new).crc != Record.from_bytes(old).crc  # the new one existed, uncommitted
-    with Emulator(default_elf, storage=flash) as emu:  # power back on, the normal image
+    with Emulator(few_elf, storage=flash) as emu:  # power back on, the normal image
         dev, info = session(emu)
         assert (info.calib_boot, info.calib_crc) == (p.RecordVerdict.VALID, Record.from_bytes(old).crc)
         dev.close()
@@ -348,14 +386,14 @@ def test_corrupt_and_foreign_records_are_never_used(model, default_elf, tmp_path
 
 # ---------------------------------------------------------------- calibrating itself at first boot
 @pytest.fixture(scope="module")
-def calib_boot_elf(default_model_dir, tmp_path_factory) -> Path:
+def calib_boot_elf(few, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("fw_calib_boot")
-    build_image(out, model_dir=default_model_dir, calib_at_boot=True)
+    build_image(out, model_dir=few[0], calib_at_boot=True)
     return out / "tinyae.elf"
 
 
-def test_the_image_built_to_calibrate_at_first_boot_does_it_once(model, calib_boot_elf, tmp_path):
-    spec = model[2]
+def test_the_image_built_to_calibrate_at_first_boot_does_it_once(few, calib_boot_elf, tmp_path):
+    spec = few[2]
     flash = tmp_path / "flash"
     with Emulator(calib_boot_elf, storage=flash, qmp=True) as emu:
         dev = Device(open_port(emu.url), timeout=10.0, name=emu.url)

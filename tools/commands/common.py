@@ -97,7 +97,7 @@ def session(args: argparse.Namespace) -> Iterator[Device]:
         try:
             info = dev.handshake()
             if emu is not None and info.calib_state == p.CalibState.CALIBRATED:
-                stderr_console().print(stored_record_line(info, emu.storage), highlight=False)
+                stderr_console().print(stored_record_line(info, emu.storage), highlight=False, soft_wrap=True)
             yield dev
         finally:
             dev.close()
