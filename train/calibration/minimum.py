@@ -258,7 +258,7 @@ def stretch(window_length: int, hop: int, configured: tuple[int, ...] | list[int
                 f"{STRETCH_MAX_N} (k of n consecutive scored windows above the factory threshold refuse)"
             )
         return k, n
-    m = -(-int(window_length) // int(hop))
+    m = -(-int(window_length) // max(int(hop), 1))  # hop 0 is the config's error, not this one's
     n = min(4 * m, STRETCH_MAX_N)
     return min(2 * m + 1, n // 2 + 1), n
 

@@ -20,14 +20,20 @@ CORE_SRC = hostbuild.CORE_DIR / "src"
 EV_NONE, EV_CORRECTION, EV_DONE = 0, 1, 2
 
 
-@cache
 def _library(include_dir: Path) -> ctypes.CDLL:
+    """The core's calibration C built against include_dir's model_config.h as it is now (the build is
+    named by the headers' content, so a header `tinyae threshold` rewrote gives another library)."""
     header = include_dir / "model_config.h"
     if not header.is_file():
         raise UserError(f"{header} is missing; run `make model` (it renders the model's constants)")
     so = hostbuild.build_shared(
         "calibration", [CORE_SRC / "tae_calib.c", CORE_SRC / "tae_protocol.c"], [include_dir, CORE_SRC]
     )
+    return _bind(so)
+
+
+@cache
+def _bind(so: Path) -> ctypes.CDLL:
     lib = hostbuild.load(so)
     vp, u16, u32, sz = ctypes.c_void_p, ctypes.c_uint16, ctypes.c_uint32, ctypes.c_size_t
     lib.tae_calib_state_size.restype = sz
