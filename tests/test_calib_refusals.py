@@ -222,3 +222,22 @@ def test_begin_refuses_below_the_minimum_and_starts_at_it(tmp_path):
         == "bounds"
     )
     assert isinstance(Record.from_bytes(rec.to_bytes()), Record)
+
+
+def test_make_demo_runs_the_board_on_storage_of_its_own_emptied_first(tmp_path):
+    """A calibration record an earlier run left on the emulated board (build/emulator/storage) never
+    reaches the demo: it verifies on its own storage, removed first with a line that says so."""
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    out = subprocess.run(
+        ["make", "-n", "--no-print-directory", "demo", f"MODEL_DIR={tmp_path / 'model'}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    clear = next(i for i, ln in enumerate(lines) if ln.startswith("rm -rf build/verify/storage"))
+    verify = next(i for i, ln in enumerate(lines) if "device verify --emulator" in ln)
+    assert clear < verify and "--emulator-storage build/verify/storage" in lines[verify]
+    assert "starts with empty storage" in lines[clear]
