@@ -120,15 +120,14 @@ def test_an_explicit_on_site_method_does_not_follow(model_copy):
     assert spec.factory_threshold == np.float32(Manifest.load(d / "manifest.json").threshold.value)
 
 
-def test_a_threshold_the_firmware_cannot_calibrate_for_is_refused_before_anything_is_written(model_copy):
-    from tinyae.errors import UserError
-    from tinyae.train.recalibrate import recalibrate
-
+def test_a_threshold_that_needs_more_windows_raises_the_capacity_and_says_so(model_copy, capsys):
     d = model_copy
-    files = {p.name: p.read_bytes() for p in d.iterdir() if p.is_file()}
-    with pytest.raises(UserError, match=r"calibration.windows = 128 is below the 499 windows per phase"):
-        recalibrate(d, "percentile", percentile=99.9, quiet=True)
-    assert {p.name: p.read_bytes() for p in d.iterdir() if p.is_file()} == files
+    assert tinyae(["threshold", "--model-dir", str(d), "--method", "percentile", "--percentile", "99.9"]) == 0
+    err = " ".join(capsys.readouterr().err.split())  # the console wraps long lines
+    assert "note: calibration.windows 128 -> 499: the on-site threshold follows the new method" in err
+    spec = Manifest.load(d / "manifest.json").calib_spec()
+    assert spec.windows == spec.min_windows == 499 and header(d)["TAE_CALIB_WINDOWS"] == "499"
+    assert "windows = 499" in (d / "config.toml").read_text()
 
 
 def test_a_manifest_with_a_stale_factory_threshold_is_refused_and_threshold_repairs_it(

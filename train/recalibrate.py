@@ -97,7 +97,7 @@ def recalibrate(
     else:
         thr = calibrate(cfg, scores["val_scores"], scores["test_scores"], labels)
         float_thr = calibrate(cfg, scores["val_float_scores"], scores["test_float_scores"], labels)
-    manifest.calibration = _calibration(manifest, thr.value, cfg if method != "value" else None)
+    manifest.calibration, raised = _calibration(manifest, thr.value, cfg if method != "value" else None)
     manifest.threshold = section(ThresholdSection, {**thr.to_dict(), "command": command}, "threshold")
     manifest.generator.threshold_command = command
     metrics = manifest.metrics
@@ -109,11 +109,13 @@ def recalibrate(
         metrics.int8 = summary(labels, scores["test_scores"], thr.value)
     metrics.val_false_alarm_rate_int8 = float(np.mean(scores["val_scores"] > np.float32(thr.value)))
     _write_everything(model_dir, manifest, thr, cfg, method, value)
+    if raised is not None:
+        _raise_windows(model_dir, manifest.calibration["windows"])
     from tinyae.train.report import rewrite_threshold_parts
 
     rewrite_threshold_parts(model_dir, manifest.to_dict(), scores)
     if not quiet:
-        _print(manifest, old, model_dir)
+        _print(manifest, old, model_dir, raised)
     return manifest
 
 
@@ -121,18 +123,27 @@ def _calibration(manifest: Manifest, threshold: float, cfg: ThresholdConfig | No
     """The on-site calibration section under the new factory threshold: every bound derived from it
     (and the CRC a record carries) recomputed in one place (CalibSpec.rederive); with
     calibration.threshold = "model" the on-site method follows the new method too (cfg None: a value
-    set by hand, which has no on-site method: the previous one stays). UserError, before anything is
-    written, when the new method needs more windows than the firmware holds (calibration.windows)."""
-    from tinyae.train.calibration.minimum import device_method
+    set by hand, which has no on-site method: the previous one stays). When the new method needs more
+    windows per phase than calibration.windows, the capacity rises to that minimum and the sentence that
+    says so is returned (the firmware is rebuilt for the new threshold anyway)."""
+    from tinyae.train.calibration.minimum import device_method, threshold_rule
     from tinyae.train.calibration.spec import manifest_quant
 
     spec = manifest.calib_spec()
     changes: dict = {"factory_threshold": threshold}
+    raised = None
     if spec.setting == "model" and cfg is not None:
         method, percentile, source = device_method("model", cfg)
         changes |= {"method": method, "percentile": percentile, "k_std": float(np.float32(cfg.k_std))}
         changes["method_source"] = source
-    return spec.rederive(changes, manifest_quant(manifest.to_dict())).to_manifest()
+        rule = threshold_rule(method, percentile, changes["k_std"], spec.windows)
+        if rule.windows > spec.windows:
+            changes["windows"] = rule.windows
+            raised = (
+                f"calibration.windows {spec.windows} -> {rule.windows}: the on-site threshold follows the new "
+                f"method and needs at least {rule.windows} windows per phase ({rule.why})"
+            )
+    return spec.rederive(changes, manifest_quant(manifest.to_dict())).to_manifest(), raised
 
 
 def _write_everything(model_dir: Path, manifest: Manifest, thr: Threshold, cfg, method: str, value) -> None:  # type: ignore[no-untyped-def]
@@ -165,7 +176,16 @@ def _write_everything(model_dir: Path, manifest: Manifest, thr: Threshold, cfg, 
     manifest.write(model_dir / "manifest.json")
 
 
-def _print(manifest: Manifest, old: float, model_dir: Path) -> None:
+def _raise_windows(model_dir: Path, windows: int) -> None:
+    """The saved config (config.toml) holds the calibration capacity the manifest now has."""
+    used = model_dir / "config.toml"
+    if used.is_file():
+        raw = tomllib.loads(used.read_text())
+        raw.setdefault("calibration", {})["windows"] = int(windows)
+        used.write_text(tomli_w.dumps(raw))
+
+
+def _print(manifest: Manifest, old: float, model_dir: Path, note: str | None = None) -> None:
     from rich.console import Console
 
     con = Console(stderr=True, highlight=False)
@@ -181,6 +201,8 @@ def _print(manifest: Manifest, old: float, model_dir: Path) -> None:
     con.print(f"[bold cyan]tinyae[/] {line}")
     for w in thr.warnings:
         con.print(f"[bold yellow]warning:[/] {w}")
+    if note is not None:
+        con.print(f"[bold yellow]note:[/] {note}")
     con.print(
         f"[bold cyan]tinyae[/] rewrote {model_dir}/model_config.h, "
         "manifest.json, test_vectors.npz, report.html "
