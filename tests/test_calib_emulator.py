@@ -47,7 +47,7 @@ NF = 8  # windows per phase of the few-windows variant (its minimum: 4)
 @pytest.fixture(scope="module")
 def few(default_model_dir, tmp_path_factory) -> tuple[Path, dict, CalibSpec]:
     """The default model with an on-site calibration of few windows (the 90th percentile: 4 at least,
-    8 at most), so the tests that run a whole calibration on the board's real-time sensor stay short;
+    8 at most; an anomalous stretch is 3 of 4 windows), so the tests that run a whole calibration on the board's real-time sensor stay short;
     only the calibration section and model_config.h differ (CalibSpec.rederive)."""
     import shutil
 
@@ -62,6 +62,7 @@ def few(default_model_dir, tmp_path_factory) -> tuple[Path, dict, CalibSpec]:
         "percentile": 90.0,
         "windows": NF,
         "method_source": "tests: few windows",
+        "max_over_stretch_setting": (3, 4),
     }
     spec = man.calib_spec().rederive(changes, manifest_quant(man.to_dict()))
     man.calibration = spec.to_manifest()
@@ -434,3 +435,46 @@ def test_the_calibration_memory_is_fixed_and_counted(model, default_elf):
     est = estimate_from_manifest(m, "mps2_an386", "compiled")
     (ram_term,) = [t for t in est.terms if t[0] == "ram" and t[1] == "on-site calibration"]
     assert ram_term[2] == spec.state_bytes
+
+
+def test_every_refusal_on_the_board_matches_the_host_mirror(few, few_elf, tmp_path):
+    """Each refusal kind on the Cortex-M4F, on every channel where it is per channel: the board's outcome,
+    detail and candidate record are the host mirror's, bit for bit, and the NumPy cross-check agrees
+    (the few-windows variant: 8 windows per phase)."""
+    from tinyae.tools.link import calibration as cal
+    from tinyae.train.calibration import report as rep
+    from tinyae.train.reference import HostReference
+
+    model_dir, m, spec = few
+    names = m["window"]["channel_names"]
+    reference = HostReference.from_manifest(
+        (model_dir / "model_int8.tflite").read_bytes(), Manifest.from_dict(m)
+    )
+    base = synthetic(spec.total_samples(NF))
+    cases: list[tuple[str, np.ndarray, str, int]] = []
+    for k in range(spec.channels):
+        shifted = base.copy()
+        shifted[:, k] += np.float32(4 * spec.ref_std[k])
+        cases.append((f"shift {names[k]}", shifted, "shift", k))
+        cases.append((f"spread x3 {names[k]}", spread(base, k, 3.0), "scale", k))
+        nan = base.copy()
+        nan[17, k] = np.nan
+        cases.append((f"NaN {names[k]}", nan, "not_finite", k))
+    cases.append(("tail fault", tail_fault(spec.total_samples(NF), 128), "anomalous_stretch", -1))
+    cases.append(("faulty throughout", synthetic(spec.total_samples(NF), "looseness"), "threshold_high", 255))
+    with Emulator(few_elf, storage=tmp_path / "flash") as emu:
+        dev, _ = session(emu)
+        for what, x, outcome, detail in cases:
+            run = cal.on_stream(dev, spec, x, NF, what)
+            check = cal.against_mirror(run, spec, model_dir, reference)
+            assert run.outcome == check.mirror.outcome == outcome, what
+            assert check.ok, (what, check.disagreement())
+            if detail >= 0:
+                assert run.final.detail == check.mirror.detail == detail, what
+            sentence = rep.refusal_sentence(
+                run.outcome, run.final.detail, run.candidate, spec, names, check.mirror
+            )
+            if outcome in ("shift", "scale", "not_finite"):
+                assert names[detail] in sentence, (what, sentence)
+        dev.close()
+    assert not (tmp_path / "flash" / STORE_FILE).exists()
