@@ -75,7 +75,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     c.add_argument("--csv", required=True, help="a recording of the machine in normal operation")
     c.add_argument(
         "--windows", type=positive_int, default=None, metavar="N",
-        help="windows per phase (default: the model's calibration.windows)",
+        help="windows per phase, from calibration.min_windows to calibration.windows (default: as many as "
+        "the recording holds)",
     )  # fmt: skip
     c.add_argument(
         "--out", type=Path, default=None, help="record file (default MODEL_DIR/calibration-<csv>.bin)"

@@ -42,7 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "--windows",
         type=int,
         metavar="N",
-        help="windows per phase (default: the firmware's calibration.windows)",
+        help="windows per phase, from the model's calibration.min_windows to calibration.windows (default: "
+        "the most, or as many as --csv holds)",
     )
     ap.add_argument("--csv", help="stream this normal recording to the device instead of using its sensor")
     what = ap.add_mutually_exclusive_group()
