@@ -21,6 +21,7 @@ INFRASTRUCTURE = ["tinyae.paths", "tinyae.errors", "tinyae.args", "tinyae.hostbu
 # tinyae.train in the order README's "How data flows" shows; a prefix covers its sub-modules.
 TRAIN_STAGES = [
     "tinyae.train.quiet", "tinyae.train.progress", "tinyae.train.warned", "tinyae.train.render", "tinyae.train.tflite",
+    "tinyae.train.calibration.minimum",  # the config checks calibration.windows with its rule
     "tinyae.train.config",
     "tinyae.train.data",
     "tinyae.train.frontend",
