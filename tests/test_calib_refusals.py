@@ -70,6 +70,47 @@ def test_mean_std_minimum_matches_simulated_normal_scores(k):
     )
 
 
+@pytest.mark.parametrize("k", [1.5, 2.0, 2.5, 3.0])
+def test_the_measured_rule_is_the_normal_formula_on_normal_scores(k):
+    """mad and pot's rule, measured on the factory's scores, is the exact mean + k std rule when those
+    scores are normal (within the measuring grid's 10 % and the draws' noise)."""
+    s = np.random.default_rng(1).standard_normal(200_000)
+    measured = minimum.scores_rule(s, k, float(s.mean() + k * s.std()), "mad")
+    exact = minimum.threshold_rule("mean_std", 0.0, k, 1000)
+    assert measured.windows == pytest.approx(exact.windows, rel=0.15)
+    assert f"N >= {measured.windows}" in measured.why and "mad on site is mean + " in measured.why
+
+
+@pytest.mark.parametrize("k_mad", [3.0, 5.0])
+def test_the_measured_rule_holds_on_fresh_skewed_scores_where_the_normal_formula_overshoots(k_mad):
+    """Scores are skewed (squared errors): on gamma scores with a mad threshold, calibrations of the
+    measured minimum leave about twice the factory threshold's share of fresh normal scores above them
+    (half as many leave more), while the normal formula at that k asks for several times the windows."""
+    from scipy.stats import gamma
+
+    rng = np.random.default_rng(5)
+    s = rng.gamma(2.0, 1.0, 50_000)
+    med = np.median(s)
+    t = med + k_mad * 1.4826 * np.median(np.abs(s - med))
+    k = float((t - s.mean()) / s.std())
+    rule = minimum.scores_rule(s, k, float(t), "mad")
+    aim = gamma.sf(t, 2.0)
+
+    def share(n: int) -> float:  # the true share above mean + k std of n fresh scores, in expectation
+        c = rng.gamma(2.0, 1.0, (40_000, n))
+        return float(gamma.sf(c.mean(axis=1) + k * c.std(axis=1), 2.0).mean())
+
+    assert share(rule.windows) <= 2.3 * aim and share(rule.windows // 2) > 2 * aim
+    assert minimum.threshold_rule("mean_std", 0.0, k, 1000).windows > 1.8 * rule.windows
+
+
+def test_a_threshold_above_every_factory_score_says_so():
+    s = np.random.default_rng(2).gamma(2.0, 1.0, 500)
+    k = float((s.max() * 1.5 - s.mean()) / s.std())
+    rule = minimum.scores_rule(s, k, float(s.max() * 1.5), "pot")
+    assert "it is above all of them" in rule.why and "the factory's 500 normal scores" in rule.why
+
+
 def test_the_maximum_aims_at_what_the_full_calibration_gives():
     assert minimum.threshold_rule("percentile", 100.0, 3.0, 190).windows == 95  # 1/(N+1) <= 2/(190+1)
     assert minimum.threshold_rule("none", 99.5, 3.0, 5).windows == 1

@@ -88,6 +88,35 @@ def test_the_calibration_constants_follow_a_new_threshold(model_copy, tmp_path):
     assert np.float32(json.loads(out.read_text())["false_alarms"]["before_threshold"]) == t
 
 
+@pytest.mark.parametrize("method", [["mad", "--k-mad", "5"], ["pot", "--pot-risk", "0.01"]])
+def test_mad_and_pot_are_re_derived_on_the_scores_the_threshold_came_from(model_copy, method):
+    """The default method (mad) and pot have no on-device form: after `tinyae threshold` the site's mean +
+    k std has the k that gives the new threshold on the normal scores it was set from, and its minimum
+    windows are measured on those scores (minimum.scores_rule)."""
+    from tinyae.train.calibrate import normal_scores
+    from tinyae.train.calibration import minimum
+    from tinyae.train.config import ThresholdConfig
+
+    d = model_copy
+    before = Manifest.load(d / "manifest.json").calib_spec()
+    assert before.method == "mean_std" and "threshold.method = mad" in before.method_source
+    assert tinyae(["threshold", "--model-dir", str(d), "--method", *method, "--quiet"]) == 0
+    m = json.loads((d / "manifest.json").read_text())
+    spec = Manifest.from_dict(m).calib_spec()
+    t = m["threshold"]["value"]
+    with np.load(d / "scores.npz") as z:
+        s = normal_scores(ThresholdConfig(), z["val_scores"], z["train_scores"])
+    k = round(float((t - s.mean()) / s.std()), 4)
+    assert spec.method == "mean_std" and spec.k_std == np.float32(k) and k != before.k_std
+    assert f"threshold.method = {method[0]} has no on-device form" in spec.method_source
+    rule = minimum.scores_rule(s, k, t, method[0])
+    assert (spec.scores_windows, spec.scores_why) == (rule.windows, rule.why)
+    assert spec.min_windows == max(rule.windows, spec.stats_windows)
+    check_crc(spec, m)
+    h = header(d)
+    assert f32(h["TAE_CALIB_K_STD"]) == np.float32(k) and h["TAE_CALIB_MIN_WINDOWS"] == str(spec.min_windows)
+
+
 def test_a_value_set_by_hand_moves_the_bounds_and_keeps_the_on_site_method(model_copy):
     d = model_copy
     before = Manifest.load(d / "manifest.json").calib_spec()
@@ -109,7 +138,12 @@ def test_an_explicit_on_site_method_does_not_follow(model_copy):
     d = model_copy
     man = Manifest.load(d / "manifest.json")
     fixed = man.calib_spec().rederive(
-        {"setting": "percentile", "percentile": 99.0, "method_source": "calibration.threshold = percentile"},
+        {
+            "setting": "percentile",
+            "method": "percentile",
+            "percentile": 99.0,
+            "method_source": "calibration.threshold = percentile",
+        },
         manifest_quant(man.to_dict()),
     )
     man.calibration = fixed.to_manifest()
@@ -176,9 +210,10 @@ def test_a_device_with_another_factory_threshold_is_refused_before_it_calibrates
     code = tinyae(["device", "calibrate", "--port", f"sim://?model={default_model_dir}", "--model-dir", str(d),
                    "--csv", str(csv), "--quiet"])  # fmt: skip
     err = capsys.readouterr().err
+    flashed = Manifest.load(default_model_dir / "manifest.json").threshold.value
     assert (
         code == 2
-        and "factory threshold is 0.0563" in err
+        and f"factory threshold is {flashed:.6g} but" in err
         and "`tinyae threshold` was run after flashing" in err
     )
     assert dev.store is None

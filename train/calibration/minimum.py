@@ -33,8 +33,11 @@ is the one score seen, and half of all normal windows score above it. The minimu
 The stretch rule: a normal site scores a window above the factory threshold now and then, and a short
 event raises the m = ceil(L / hop) windows that contain it. 2m + 1 of any 4m consecutive scored windows
 above it take more than two such events within four windows' reach: a stretch of abnormal operation (a
-recording that ends in a fault), not noise (measured on the default machine: 31 normal calibrations held
-at most 4 of 8, a 256-sample fault at the end of the data 5 to 8 of 8 wherever the model sees it).
+recording that ends in a fault), not noise (measured on the default machine, 99 windows per phase: with
+the former default threshold, the 99.5th percentile, 31 normal calibrations held at most 4 of 8 and a
+256-sample fault at the end of the data 5 to 8 of 8 wherever the model sees it; with the default mad
+threshold, which sits higher, the normal ones hold 0 of 8, every obvious fault but spikes (3) 8 of 8,
+and the subtle ones 0 to 4 of 8, as few as the model flags among their windows).
 `calibration.max_over_stretch = [k, n]` sets another rule (n at most 32).
 """
 
