@@ -31,7 +31,7 @@ pytestmark = [
     pytest.mark.skipif(not has_arm_toolchain(), reason="needs arm-none-eabi-gcc and qemu-system-arm"),
 ]
 
-N = 99  # windows per phase: the default model's minimum (train/calibration/minimum.py)
+N = 99  # windows per phase these tests calibrate with: between the default model's minimum and its 128
 SITE = np.float32([0.12, -0.08, 0.05])
 
 
@@ -197,13 +197,15 @@ def test_data_that_are_not_normal_are_refused_on_the_board(model, default_elf, t
     assert not (flash / STORE_FILE).exists()
 
 
-def tail_fault(n: int, fault_samples: int = 256) -> np.ndarray:
-    """n samples of the default machine whose last `fault_samples` are a subtle looseness fault."""
+def tail_fault(
+    n: int, fault_samples: int = 256, kind: str = "looseness", severity: float | None = None
+) -> np.ndarray:
+    """n samples of the default machine whose last `fault_samples` are a fault (default: subtle looseness)."""
     from tinyae.train.data.synthetic import FAULT_KINDS, SEVERITY, generate
 
     f = np.zeros(n, np.int8)
-    f[-fault_samples:] = FAULT_KINDS.index("looseness")
-    sev = np.where(f != 0, SEVERITY["looseness"][0], 0).astype(np.float32)
+    f[-fault_samples:] = FAULT_KINDS.index(kind)
+    sev = np.where(f != 0, SEVERITY[kind][0] if severity is None else severity, 0).astype(np.float32)
     return generate(0, n, fault=f, severity=sev)[0].astype(np.float32)
 
 
@@ -231,8 +233,8 @@ def test_refusals_on_the_board_match_the_host_mirror(
     sentence naming the cause (exit 2, not the mirror-disagrees exit 1); nothing stored."""
     model_dir, m, spec = model
     flash = tmp_path / "flash"
-    x = (
-        tail_fault(spec.total_samples(N))
+    x = (  # the tail fault between subtle and obvious, as in tests/test_calib_cli.py (REFUSED)
+        tail_fault(spec.total_samples(N), kind="imbalance", severity=0.64)
         if case == "tail fault"
         else spread(synthetic(spec.total_samples(N)), 0, 3)
     )
@@ -250,19 +252,21 @@ def test_refusals_on_the_board_match_the_host_mirror(
 
 
 def test_too_few_windows_are_refused_by_the_host_and_the_board(model, default_elf, tmp_path, capsys):
-    model_dir = model[0]
+    model_dir, least = model[0], model[2].min_windows
     flash = tmp_path / "flash"
     code = cli("calibrate", "--emulator", str(default_elf), "--emulator-storage", str(flash), "--model-dir",
-               str(model_dir), "--windows", "8", "--quiet")  # fmt: skip
+               str(model_dir), "--windows", str(least - 1), "--quiet")  # fmt: skip
     err = capsys.readouterr().err
-    assert code == 2 and f"--windows 8 is too few: a calibration needs at least {N} windows per phase" in err
+    assert (
+        code == 2 and f"--windows {least - 1} is too few: a calibration needs at least {least} windows" in err
+    )
     with Emulator(default_elf, storage=flash) as emu:  # the board refuses it on its own, too
         dev, _ = session(emu)
         with pytest.raises(
             UserError,
-            match=f"cannot calibrate over {N - 1} windows per phase: its firmware needs at least {N}",
+            match=f"cannot calibrate over {least - 1} windows per phase: its firmware needs at least {least}",
         ):
-            dev.calib_command(p.CalibAction.START, N - 1)
+            dev.calib_command(p.CalibAction.START, least - 1)
         assert dev.calib_query().outcome == p.CalibOutcome.NONE
         dev.close()
 
