@@ -14,7 +14,7 @@ BENCH_WORK ?= build/bench
 
 .PHONY: bench
 bench: $(VENV_STAMP) $(TOOLCHAIN_STAMP) ## measure quality, device cost, footprint and throughput -> bench/RESULTS.md
-	$(TINYAE) bench --out $(BENCH_OUT) --work $(BENCH_WORK)
+	$(TINYAE) bench --out $(call shq,$(BENCH_OUT)) --work $(call shq,$(BENCH_WORK))
 
 .PHONY: bench-smoke
 bench-smoke: $(VENV_STAMP) ## tiny bench run (seconds; checks the bench code, figures mean nothing) -> build/bench-smoke/

@@ -121,6 +121,7 @@ class HostGlue:
         self.lib = ctypes.CDLL(str(so))
         self.lib.tae_engine_tflm_reason.restype = ctypes.c_char_p
         self.lib.tae_engine_name.restype = ctypes.c_char_p
+        self.lib.tae_engine_library.restype = ctypes.c_char_p
         self.lib.tae_engine_ram_bytes.restype = ctypes.c_uint32
         self.lib.tae_engine_invoke.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
 

@@ -153,7 +153,7 @@ def test_success_passes_output(tmp_path: Path) -> None:
 def test_make_targets_wrap_the_helper() -> None:
     for target, board, expect in [
         ("build", "esp32dev_compiled", "tinyae pio run -e esp32dev_compiled"),
-        ("flash", "nano33ble", "tinyae pio run -e nano33ble -t upload --upload-port /dev/ttyACM7"),
+        ("flash", "nano33ble", "tinyae pio run -e nano33ble -t upload --upload-port '/dev/ttyACM7'"),
     ]:
         proc = subprocess.run(
             ["make", "-n", target, f"BOARD={board}", "PORT=/dev/ttyACM7"],
@@ -167,16 +167,16 @@ def test_make_targets_wrap_the_helper() -> None:
     proc = subprocess.run(
         ["make", "-n", "serial-monitor", "PORT=/dev/ttyUSB1"], cwd=ROOT, capture_output=True, text=True
     )
-    assert "tinyae pio device monitor -b 115200 -p /dev/ttyUSB1" in proc.stdout
+    assert "tinyae pio device monitor -b 115200 -p '/dev/ttyUSB1'" in proc.stdout  # paths go quoted
     proc = subprocess.run(
         ["make", "-n", "build", "BOARD=esp32dev", "SENSOR=synth"], cwd=ROOT, capture_output=True, text=True
     )
-    assert 'PLATFORMIO_BUILD_FLAGS="-D TAE_BOARD_SENSOR -D TAE_BOARD_SYNTH"' in proc.stdout
+    assert "PLATFORMIO_BUILD_FLAGS='-D TAE_BOARD_SENSOR -D TAE_BOARD_SYNTH'" in proc.stdout
     proc = subprocess.run(
         ["make", "-n", "build", "BOARD=nano33ble", "SENSOR=1", "EXTRA_FLAGS=-D TAE_NANO33BLE_REV2"],
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
-    assert 'PLATFORMIO_BUILD_FLAGS="-D TAE_BOARD_SENSOR -D TAE_NANO33BLE_REV2"' in proc.stdout
+    assert "PLATFORMIO_BUILD_FLAGS='-D TAE_BOARD_SENSOR -D TAE_NANO33BLE_REV2'" in proc.stdout
 
 
 def test_make_rejects_unknown_board() -> None:

@@ -3,14 +3,15 @@ clipped text, tick labels running together, a legend over the data — and `save
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from tinyae.train.figures import figure, layout_problems, layout_verdict, log_axis, save
-
 
 def test_a_clipped_title_is_named():
+    import matplotlib.pyplot as plt
+
+    from tinyae.train.figures import figure, layout_problems, layout_verdict, log_axis, save  # noqa: F401
+
     fig, ax = plt.subplots(figsize=(3, 2), dpi=110)
     ax.set_title("int8 input levels used by normal data, per channel, which is a long title")
     problems = layout_problems(fig)
@@ -19,6 +20,10 @@ def test_a_clipped_title_is_named():
 
 
 def test_overlapping_tick_labels_are_named():
+    import matplotlib.pyplot as plt
+
+    from tinyae.train.figures import figure, layout_problems, layout_verdict, log_axis, save  # noqa: F401
+
     fig, ax = plt.subplots(figsize=(3, 2), dpi=110, layout="constrained")
     ax.set_xticks(range(12), [f"label {i}" for i in range(12)])
     problems = layout_problems(fig)
@@ -27,6 +32,10 @@ def test_overlapping_tick_labels_are_named():
 
 
 def test_axis_labels_running_into_a_neighbour_are_named():
+    import matplotlib.pyplot as plt
+
+    from tinyae.train.figures import figure, layout_problems, layout_verdict, log_axis, save  # noqa: F401
+
     fig, (a, b) = plt.subplots(2, 1, figsize=(4, 3), dpi=110)
     fig.subplots_adjust(hspace=0.05)
     a.set_xlabel("time in the recording (s)")
@@ -38,6 +47,10 @@ def test_axis_labels_running_into_a_neighbour_are_named():
 
 @pytest.mark.parametrize("what", ["line", "points", "bars"])
 def test_a_legend_over_the_data_is_named(what):
+    import matplotlib.pyplot as plt
+
+    from tinyae.train.figures import figure, layout_problems, layout_verdict, log_axis, save  # noqa: F401
+
     fig, ax = plt.subplots(figsize=(5, 3), dpi=110, layout="constrained")
     x = np.linspace(0, 1, 200)
     if what == "line":
@@ -53,6 +66,10 @@ def test_a_legend_over_the_data_is_named(what):
 
 
 def test_a_clean_figure_has_no_problem():
+    import matplotlib.pyplot as plt
+
+    from tinyae.train.figures import figure, layout_problems, layout_verdict, log_axis, save  # noqa: F401
+
     fig, ax = figure(6, 3.5)
     x = np.linspace(0, 1, 100)
     ax.plot(x, x**2, label="x²")
@@ -65,6 +82,10 @@ def test_a_clean_figure_has_no_problem():
 def test_save_repairs_and_records_its_verdict(tmp_path):
     """A log axis over less than a decade (many labelled minor ticks), a title too long for its axes and
     a legend on top of a line: `save` leaves none of it, and the PNG says so."""
+    import matplotlib.pyplot as plt  # noqa: F401  (imported here: collection stays light)
+
+    from tinyae.train.figures import figure, layout_problems, layout_verdict, log_axis, save  # noqa: F401
+
     fig, (a, b) = figure(6, 3.2, ncols=2)
     x = np.geomspace(0.031, 0.09, 50)
     a.plot(x, np.full_like(x, 0.5), label="a flat line under the legend")
@@ -78,6 +99,10 @@ def test_save_repairs_and_records_its_verdict(tmp_path):
 
 
 def test_a_picture_not_written_by_save_has_no_verdict(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from tinyae.train.figures import figure, layout_problems, layout_verdict, log_axis, save  # noqa: F401
+
     fig, _ax = plt.subplots()
     fig.savefig(tmp_path / "plain.png")
     plt.close(fig)
@@ -86,5 +111,9 @@ def test_a_picture_not_written_by_save_has_no_verdict(tmp_path):
 
 
 def test_figures_wider_than_the_page_are_refused():
+    import matplotlib.pyplot as plt  # noqa: F401  (imported here: collection stays light)
+
+    from tinyae.train.figures import figure, layout_problems, layout_verdict, log_axis, save  # noqa: F401
+
     with pytest.raises(ValueError, match="wider than the page"):
         figure(12, 4)

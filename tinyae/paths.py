@@ -1,5 +1,5 @@
 """The repository's root: every command runs from it, and its tools read the firmware, configs and
-build/ trees relative to it (an editable install maps tinyae.train / tinyae.tools to its folders)."""
+build/ trees relative to it (tinyae/train and tinyae/tools are symlinks to its folders train/ and tools/)."""
 
 import os
 from pathlib import Path

@@ -45,6 +45,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     _config(m)
     m.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR, help="model directory")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
+    m.add_argument(
+        "--from-make", action="store_true",
+        help="for make's manifest rule: leave a model directory another command built as it is",
+    )  # fmt: skip
     m.set_defaults(func=_model)
 
     t = sub.add_parser(
@@ -120,6 +124,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     _config(i)
     _model_dir(i)
     i.add_argument("--stamp", type=Path, required=True, help="file to touch when a rebuild is needed")
+    i.add_argument(
+        "--config-origin", default="command line", metavar="ORIGIN",
+        help="make's $(origin CONFIG): 'file' when CONFIG is make's default, so a model another command "
+        "built is used as it is rather than refused",
+    )  # fmt: skip
     i.set_defaults(func=_inputs)
 
 
@@ -128,6 +137,13 @@ def _model(args: argparse.Namespace) -> int:
     from tinyae.train.pipeline import run
     from tinyae.train.warned import collecting
 
+    if args.from_make:
+        from tinyae.train.inputs import may_replace
+
+        why = may_replace(args.out)
+        if why:
+            print(f"tinyae: {why}")
+            return 0
     with collecting():  # warnings about the config (warned.warn) reach the manifest with the run's own
         cfg = config.load(args.config, args.set)
         run(
@@ -136,6 +152,7 @@ def _model(args: argparse.Namespace) -> int:
             args.command_line,
             show_progress=not args.quiet,
             config_file=str(args.config) if args.config else None,
+            overrides=args.set,
         )
     return 0
 
@@ -145,7 +162,10 @@ def _inputs(args: argparse.Namespace) -> int:
     from tinyae.train.inputs import check
 
     cfg = config.load(args.config, args.set)
-    reason = check(cfg, str(args.config) if args.config else None, args.model_dir, args.stamp)
+    explicit = args.config_origin not in ("file", "default") or bool(args.set)
+    reason = check(
+        cfg, str(args.config) if args.config else None, args.model_dir, args.stamp, explicit=explicit
+    )
     if reason:
         print(f"tinyae: (re)building {args.model_dir}: {reason}")
     return 0
@@ -184,10 +204,13 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from tinyae import atomic
     from tinyae.train.export import write_headers
     from tinyae.train.manifest import Manifest
     from tinyae.train.quantize import load_tflite
 
     manifest = Manifest.load(args.model_dir / "manifest.json")
-    write_headers(manifest, load_tflite(args.model_dir / "model_int8.tflite"), args.model_dir)
+    flatbuffer = load_tflite(args.model_dir / "model_int8.tflite")
+    with atomic.replace_dir(args.model_dir, what="another --model-dir") as stage:
+        write_headers(manifest, flatbuffer, stage)  # every header or none (tinyae/atomic.py)
     return 0

@@ -18,14 +18,14 @@ import copy
 import math
 import tomllib
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, printable
 from tinyae.train.calibration import minimum
 from tinyae.train.calibration.minimum import MAX_WINDOWS, STRETCH_MAX_N
 
@@ -211,6 +211,8 @@ class FrontendConfig:
         default=0.0,
         metadata=bounds(ge=F32_TINY, le=1e30, zero="from the training windows", applies=_SPECTRAL),
     )
+    # log_floor = 0: each band's floor sits this many decibels below the band's median on the training windows
+    log_floor_db: float = field(default=3.0, metadata=bounds(ge=0, le=120, what="dB", applies=_SPECTRAL))
     # average the kept FFT bins into this many bands; 0 = one per bin
     bins: int = field(
         default=0, metadata=bounds(ge=1, le=2048, zero="one band per FFT bin", applies=_SPECTRAL)
@@ -277,6 +279,12 @@ class TrainConfig:
     )
     loss: str = field(default="mse", metadata=bounds(choices=("mse", "mae")))  # also the score definition
     seed: int = field(default=0, metadata=bounds(ge=0, le=2**31 - 1))
+    # TensorFlow's intra-op threads while training. Its float sums are split by thread, so the weights are
+    # the same bit for bit only with the same count: 0 leaves TensorFlow's choice (every core of the
+    # machine); `tinyae search` writes its trials' count (search.cpus_per_trial) into best.toml.
+    threads: int = field(
+        default=0, metadata=bounds(ge=1, le=1024, zero="TensorFlow's choice: every core", what="threads")
+    )
 
 
 @dataclass
@@ -397,7 +405,9 @@ class Config:
         return asdict(self)
 
     def save(self, path: Path) -> None:
-        path.write_text(tomli_w.dumps(self.to_dict()))
+        from tinyae import atomic
+
+        atomic.write_text(path, tomli_w.dumps(self.to_dict()))
 
 
 # ------------------------------------------------------------------ the schema, read from the dataclasses
@@ -807,7 +817,7 @@ def _apply(cfg: Config, section: str, values: dict[str, Any], source: str) -> No
     for name, value in values.items():
         if name not in known:
             raise UserError(
-                f"unknown key '{name}' in section [{section}] of {source}; "
+                f"unknown key '{printable(name)}' in section [{printable(section)}] of {printable(source, None)}; "
                 f"known keys: {', '.join(sorted(known))}"
             )
         k = schema()[f"{section}.{name}"]
@@ -840,7 +850,7 @@ def from_dict(
     return cfg
 
 
-def load(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+def load(path: Path | None, overrides: Sequence[str] = ()) -> Config:
     """Read a TOML config (or the defaults when path is None), apply every `section.key=value` override,
     then check the result once: overrides may come in any order."""
     raw: dict[str, Any] = {}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 import tensorflow as tf
-from rich.progress import MofNCompleteColumn
+from rich.progress import MofNCompleteColumn, TaskID
 
 from tinyae import terminal
 from tinyae.errors import UserError
@@ -64,7 +64,7 @@ class RichProgress(keras.callbacks.Callback):
             status="{task.fields[losses]}",
             disable=not enabled,
         )
-        self.task = None
+        self.task = TaskID(0)  # add_task gives the real one at on_train_begin
         self.done = 0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -101,6 +101,27 @@ class StopOnNonFinite(keras.callbacks.Callback):
                 return
 
 
+def use_threads(threads: int) -> None:
+    """Train with `threads` TensorFlow intra-op threads (0: TensorFlow's choice), before any TensorFlow op.
+
+    TensorFlow splits a float sum (a reduction, a long matrix product) between its threads, so the
+    trained weights depend on the count in their last bits. The count can be set only before TensorFlow
+    starts in this process; a different count after that is refused in one sentence rather than giving
+    another model than the config promises."""
+    if threads == 0:
+        return
+    current = tf.config.threading.get_intra_op_parallelism_threads()
+    if current == threads:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+    except RuntimeError:
+        raise UserError(
+            f"train.threads = {threads} cannot take effect: TensorFlow already runs in this process with "
+            f"{current or 'its default number of'} threads; train in a new process (`tinyae model`)"
+        ) from None
+
+
 def fit(
     model: keras.Model,
     latent_index: int,
@@ -116,16 +137,17 @@ def fit(
 
     x_train, x_val: float32 [n, features]. Adam at tcfg.learning_rate, tcfg.batch_size windows per step,
     shuffled every epoch; at most tcfg.epochs epochs, ending tcfg.patience epochs after the best
-    validation loss, whose weights the model then holds. Same seed, same data -> the same weights bit for
-    bit. `callbacks` are Keras callbacks run after tinyae's own (early stopping, NaN stop, progress)
-    every epoch; their `self.model` is the training `Autoencoder` (its `.net` is `model`), and an
-    exception one raises ends the training and propagates.
+    validation loss, whose weights the model then holds. Same seed, same data, same tcfg.threads -> the
+    same weights bit for bit (use_threads). `callbacks` are Keras callbacks run after tinyae's own (early
+    stopping, NaN stop, progress) every epoch; their `self.model` is the training `Autoencoder` (its `.net`
+    is `model`), and an exception one raises ends the training and propagates.
 
     Raises UserError when a loss becomes NaN or infinite (the model is then unusable) or when there is
     no validation window.
     """
     if len(x_val) == 0:
         raise UserError("no validation windows: early stopping needs at least one; use more normal data")
+    use_threads(tcfg.threads)
     keras.utils.set_random_seed(tcfg.seed)
     trainer = Autoencoder(model, latent_index, mcfg, loss=tcfg.loss, seed=tcfg.seed)
     trainer.compile(

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import tomli_w
 
+from tinyae import atomic
 from tinyae.errors import UserError
 from tinyae.train import preprocess
 from tinyae.train.calibrate import Threshold, calibrate, normal_scores
@@ -96,11 +97,24 @@ def recalibrate(
     """Recalibrate model_dir's threshold (see the module docstring); returns the new manifest.
 
     options: the method's settings by their [threshold] names (percentile, k_std, k_mad, pot_risk,
-    pot_quantile, factor, target_fpr, scores) and `value` for method value; None = not given."""
+    pot_quantile, factor, target_fpr, scores) and `value` for method value; None = not given.
+
+    Every file is rewritten in a copy of model_dir that replaces it at the end (tinyae/atomic.py): an
+    interruption or a write error leaves the model as it was, never a new header with an old manifest."""
     mpath = model_dir / "manifest.json"
     if not mpath.is_file():
         raise UserError(f"{mpath} does not exist; train a model first (make model)")
-    manifest = Manifest.load(mpath)
+    with atomic.replace_dir(model_dir, what="another --model-dir") as stage:
+        manifest, old, raised = _recalibrate(stage, method, command, options)
+    if not quiet:
+        _print(manifest, old, model_dir, raised)
+    return manifest
+
+
+def _recalibrate(
+    model_dir: Path, method: str, command: str, options: dict[str, float | str | None]
+) -> tuple[Manifest, float, str | None]:
+    manifest = Manifest.load(model_dir / "manifest.json")
     spath = model_dir / "scores.npz"
     if not spath.is_file():
         raise UserError(
@@ -146,6 +160,9 @@ def recalibrate(
     manifest.threshold = section(ThresholdSection, {**thr.to_dict(), "command": command}, "threshold")
     manifest.warnings = replace(manifest.warnings, old_warnings, thr.warnings)  # one list (train/warned.py)
     manifest.generator.threshold_command = command
+    # `make` no longer rebuilds it from a config alone (train/inputs.py); the last threshold is what counts
+    done = manifest.built_from.changed_by
+    manifest.built_from.changed_by = [c for c in done if not c.startswith("tinyae threshold")] + [command]
     metrics = manifest.metrics
     if metrics.int8 is not None and labels is not None:
         metrics.float_ = {
@@ -165,9 +182,7 @@ def recalibrate(
     from tinyae.train.report import rewrite_threshold_parts
 
     rewrite_threshold_parts(model_dir, manifest.to_dict(), scores)
-    if not quiet:
-        _print(manifest, old, model_dir, raised)
-    return manifest
+    return manifest, old, raised
 
 
 def _calibration(
@@ -217,7 +232,9 @@ def _write_everything(model_dir: Path, manifest: Manifest, thr: Threshold, cfg, 
         with np.load(vec) as z:
             data = {k: z[k] for k in z.files}
         d = manifest.decision
-        an, alarm = preprocess.decisions(data["scores"], thr.value, d.k, d.n)
+        an, alarm = preprocess.decisions_by_piece(
+            data["scores"], data.get("window_series"), thr.value, d.k, d.n
+        )
         data.update(anomaly=an.astype(np.int8), alarm=alarm.astype(np.int8), threshold=np.float32(thr.value))
         np.savez_compressed(vec, **data)
     used = model_dir / "config.toml"

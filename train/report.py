@@ -71,7 +71,7 @@ def _log_bins(*arrays: np.ndarray) -> np.ndarray:
 
 def plot_scores(val_scores, test_scores, labels, threshold, path: Path, units: str, ceiling=None) -> str:  # type: ignore[no-untyped-def]
     fig, ax = figure(7.5, 3.6)
-    bins = _log_bins(val_scores, test_scores)
+    bins = list(_log_bins(val_scores, test_scores))
     ax.hist(val_scores, bins=bins, alpha=0.5, label=f"validation, normal ({len(val_scores)})")
     if labels is not None:
         for lab, name in ((0, "test normal"), (1, "test anomalous")):

@@ -16,6 +16,7 @@
 
 extern "C" {
 #include "model_config.h"
+#include "tae_pace.h"
 #include "tae_port.h"
 }
 
@@ -91,31 +92,63 @@ size_t tae_port_write(const uint8_t *data, size_t len)
 #endif
 }
 
+#if defined(TAE_BOARD_SENSOR)
+/* Samples are due every period on a fixed grid of micros() (tae_pace.h). A sensor gives its value at
+ * the time it is read, so a slot the loop was too late for (an inference, a telemetry frame the serial
+ * port took long to accept) is skipped, not read late and passed off as the slot's: the skipped and
+ * late samples are counted and reported in every TELEMETRY frame (docs/protocol.md). The build refuses a
+ * rate the sensor or the loop cannot keep (tools/boards/sampling.py). */
+namespace {
+tae_pace_t g_pace;
+bool g_pace_ready = false;
+
+void tae_board_pace_init(void)
+{
+    if (!g_pace_ready) {
+        tae_pace_init(&g_pace, (uint32_t)(1000000.0f / (float)TAE_SAMPLE_RATE_HZ + 0.5f), 0);
+        g_pace_ready = true;
+    }
+}
+}  // namespace
+#endif
+
 int tae_port_read_sample(float *sample)
 {
 #if defined(TAE_BOARD_SENSOR)
-    /* Pace samples at TAE_SAMPLE_RATE_HZ on a fixed schedule (no drift); if the loop fell behind by
-     * more than one period, restart the schedule instead of bursting. */
-    static uint32_t next_due;
-    static bool started = false;
-    const uint32_t period_us = (uint32_t)(1000000.0f / (float)TAE_SAMPLE_RATE_HZ + 0.5f);
-    const uint32_t now = (uint32_t)micros();
-    if (!started) {
-        next_due = now;
-        started = true;
-    }
-    if ((int32_t)(now - next_due) < 0) {
+    tae_board_pace_init();
+    if (!tae_pace_due(&g_pace, (uint32_t)micros())) {
         return 0;
-    }
-    next_due += period_us;
-    if ((int32_t)(now - next_due) > (int32_t)period_us) {
-        next_due = now + period_us;
     }
     tae_board_sensor_read(sample);
     return 1;
 #else
     (void)sample;
     return 0; /* host-stream build: no sensor behind the sensor mode */
+#endif
+}
+
+void tae_port_sample_restart(void)
+{
+#if defined(TAE_BOARD_SENSOR)
+    tae_board_pace_init();
+    tae_pace_restart(&g_pace);
+#endif
+}
+
+void tae_port_sample_counts(tae_clock_counts_t *out)
+{
+#if defined(TAE_BOARD_SENSOR)
+    tae_board_pace_init();
+    out->skipped = g_pace.skipped;
+    out->late = g_pace.late;
+#else
+    out->skipped = 0u;
+    out->late = 0u;
+#endif
+#if defined(TAE_BOARD_SYNTH)
+    out->flags = (uint8_t)TAE_CLOCK_SYNTHETIC; /* paced like a sensor: skipped when late */
+#else
+    out->flags = 0u;
 #endif
 }
 

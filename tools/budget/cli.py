@@ -4,6 +4,7 @@
     tinyae budget check --env nano33ble [--baseline base.json] [--json out.json] [--top 15]
     tinyae budget estimate --manifest build/model/manifest.json --target nano33ble \
         --engine tflm [--strict]
+    tinyae budget sampling --env esp32dev [--flags "-D TAE_ESP32_MPU6050 -D TAE_SERIAL_BAUD=921600"]
 
 `check` is the default command (`tinyae budget FILE.elf --target T`).
 Exit status: 0 within budget, 1 a budget is broken (one `error:` line per broken budget), 2 usage error.
@@ -26,7 +27,7 @@ from .figures import Violation, check, measure
 from .report import diff, load_baseline, make_console, print_report, to_json, write_json
 
 EXIT_OVER_BUDGET = 1
-COMMANDS = ("check", "estimate")
+COMMANDS = ("check", "estimate", "sampling")
 PIO_BUILD_DIR = Path(".pio") / "build"
 
 
@@ -67,7 +68,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="budget_command", metavar="{check,estimate}")
+    sub = parser.add_subparsers(dest="budget_command", metavar="{check,estimate,sampling}")
     sub.required = True
     c = sub.add_parser("check", help="measure a linked ELF and check it against budgets.toml")
     c.add_argument("elf", nargs="?", help="firmware ELF (or use --env)")
@@ -85,6 +86,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     e.add_argument("--strict", action="store_true", help="exit 1 when the estimate breaks a budget")
     _common(e)
     e.set_defaults(budget_func=_estimate)
+    s = sub.add_parser(
+        "sampling",
+        help="can a board env keep the model's sample rate in sensor mode? (the board build asks the same)",
+    )
+    s.add_argument("--env", required=True, help="PlatformIO env (nano33ble, esp32dev, ..._compiled)")
+    s.add_argument(
+        "--flags",
+        default="",
+        help='build options as for `make build EXTRA_FLAGS=...` (e.g. "-D TAE_ESP32_MPU6050")',
+    )
+    s.add_argument(
+        "--manifest", default="build/model/manifest.json", help="default: build/model/manifest.json"
+    )
+    s.set_defaults(budget_func=_sampling)
 
 
 def run_args(args: argparse.Namespace) -> int:
@@ -129,6 +144,27 @@ def _check(args: argparse.Namespace) -> int:
         write_json(doc, args.json)
     _report_violations(violations, "error")
     return EXIT_OVER_BUDGET if violations else 0
+
+
+def _sampling(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from .sampling import estimate, refusal
+
+    s = estimate(load_manifest(args.manifest), args.env, f"-D TAE_BOARD_SENSOR {args.flags}")
+    t = Table(title=f"sensor mode on {args.env}: {s.sensor.name} at {s.rate_hz:g} Hz (estimated)")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    for name, value in s.terms.items():
+        t.add_row(name, f"{value:,.0f}" + ("" if name.startswith("serial bytes") else " us"))
+    make_console().print(t)
+    print(f"sensor: {s.sensor.source}\nboard: {s.board.source}")
+    for w in s.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if not s.ok:
+        print(f"error: {refusal(s)}", file=sys.stderr)
+        return EXIT_OVER_BUDGET
+    return 0
 
 
 def _estimate(args: argparse.Namespace) -> int:

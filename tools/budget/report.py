@@ -100,9 +100,9 @@ def to_json(figures: Figures, target: Target, violations: list[Violation], input
 
 
 def write_json(doc: dict[str, Any], path: str | Path) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    from tinyae import atomic
+
+    atomic.write_text(path, json.dumps(doc, indent=2) + "\n")
 
 
 def load_baseline(path: str | Path) -> dict[str, Any]:

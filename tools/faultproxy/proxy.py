@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import random
 import select
-import signal
 import socket
 import sys
 import threading
@@ -316,8 +315,8 @@ class FaultProxy:
                             return
                 for src, (d, dst) in dirs.items():
                     if d.cur and now - last[src] > IDLE_FLUSH_S:
-                        piece = d.flush_partial()
-                        if piece is not None and self._emit(piece, dst):
+                        partial = d.flush_partial()
+                        if partial is not None and self._emit(partial, dst):
                             return
         finally:
             client.close()
@@ -370,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     faults = [Fault.parse(s) for s in args.fault]
     if any(f.kind == "reset" for f in faults):
         raise UserError("the CLI proxy cannot reset a device; use FaultProxy(reset=Emulator(qmp=True).reset)")
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    stopped: KeyboardInterrupt | None = None  # Ctrl-C, or SIGTERM (run_cli: Terminated)
     with FaultProxy(
         int(port), faults, seed=args.seed, listen_port=args.listen, upstream_host=host or "127.0.0.1"
     ) as proxy:
@@ -378,14 +377,16 @@ def main(argv: list[str] | None = None) -> int:
         try:
             while True:
                 time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+        except KeyboardInterrupt as exc:
+            stopped = exc
         for e in proxy.log:
             if e.fault:
                 print(
                     f"{e.direction} frame {e.frame} ({e.label}) at byte {e.offset}: {e.fault}",
                     file=sys.stderr,
                 )
+    if stopped is not None:
+        raise stopped  # 130 / 143, after the log
     return 0
 
 

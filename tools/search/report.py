@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tinyae import atomic
+
 COLUMNS = (
     "trial_id",
     "status",
@@ -44,7 +46,7 @@ def _value_columns(rows: list[dict]) -> list[str]:
 def write_table(rows: list[dict], out: Path) -> None:
     """results.csv (one row per trial, values as columns) and results.json."""
     vcols = _value_columns(rows)
-    with (out / "results.csv").open("w", newline="") as f:
+    with atomic.files() as g, g.path(out / "results.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow([*COLUMNS, *vcols])
         for r in rows:
@@ -89,8 +91,8 @@ def plot(
         "infeasible": ("x", "tab:red", "over budget (not trained: drawn along the bottom)"),
         "stopped": ("v", "tab:gray", "stopped early (float objective at the stop)"),
     }
-    known = [r.get("objective") or r.get("objective_float") for r in [*rows, default]]
-    known = [v for v in known if v is not None]
+    found = [r.get("objective") or r.get("objective_float") for r in [*rows, default]]
+    known = [float(v) for v in found if v is not None]
     floor = (min(known) - 0.02) if known else 0.0
     for ax, fig_key, unit in (
         (axes[0], "flash", "flash (B, tinyae's share)"),
@@ -143,7 +145,8 @@ def plot(
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, loc="outside lower center", ncols=3, frameon=False)
     fig.suptitle(title, fontsize=10)
-    save(fig, path)
+    with atomic.files() as g:
+        save(fig, g.path(path))
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -154,6 +157,16 @@ def _fmt(v: Any, digits: int = 4) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     return str(v)
+
+
+def _interrupted(s: dict[str, Any]) -> str:
+    return f", {s['interrupted']} interrupted" if s.get("interrupted") else ""
+
+
+def _where(doc: dict[str, Any]) -> str:
+    return (
+        f"the Ray cluster at {doc['address']}" if doc.get("address") else f"{doc['workers']} local worker(s)"
+    )
 
 
 def markdown(doc: dict[str, Any]) -> str:
@@ -169,9 +182,18 @@ def markdown(doc: dict[str, Any]) -> str:
         f"- selection: {doc['selection']}",
         f"- trials: {s['trials']} ({s['ok']} feasible, {s['infeasible']} over budget, "
         f"{s['stopped']} stopped early, "
-        f"{s['failed']} failed) in {s['wall_s']:.0f} s on {doc['workers']} local worker(s): "
+        f"{s['failed']} failed{_interrupted(s)}) in {s['wall_s']:.0f} s on {_where(doc)}: "
         f"{s['trials_per_minute']:.2f} trials/min",
         "",
+        *(
+            [
+                f"**Stopped by {doc['stopped']}**: the trials above are those Ray Tune finished; the same "
+                "command with `--resume` runs the interrupted and the remaining ones, then the finalists.",
+                "",
+            ]
+            if doc.get("stopped")
+            else []
+        ),
         "## Best feasible against the hand-set default",
         "",
         f"| | {metric} (selection) | holdout ROC AUC | holdout PR AUC | flash B | RAM B | instructions "

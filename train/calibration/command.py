@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+from tinyae import atomic
 from tinyae.errors import UserError
 from tinyae.train.calibration import mirror
 from tinyae.train.calibration import report as rep
 from tinyae.train.calibration.record import Record
 from tinyae.train.calibration.spec import CalibSpec, check_crc
-from tinyae.train.manifest import Manifest
+from tinyae.train.manifest import Manifest, mixed_files
 
 
 def load_model(model_dir: Path) -> tuple[Manifest, CalibSpec, bytes]:
@@ -25,6 +26,12 @@ def load_model(model_dir: Path) -> tuple[Manifest, CalibSpec, bytes]:
     if not path.is_file():
         raise UserError(f"{path} does not exist; run `make model` or pass --model-dir with the artifacts")
     manifest = Manifest.load(path)
+    mixed = mixed_files(Path(model_dir), manifest)
+    if mixed:
+        raise UserError(
+            f"the files in {model_dir} are from two builds: {mixed}; build the model again "
+            "(`make model` rebuilds it, or says which command built it)"
+        )
     spec = manifest.calib_spec()
     check_crc(spec, manifest.to_dict())
     tfl = Path(model_dir) / "model_int8.tflite"
@@ -92,6 +99,10 @@ def run(
     console = Console(stderr=True, highlight=False)
     manifest, spec, flatbuffer = load_model(model_dir)
     x, labels, name = recording(csv, manifest, columns, console.print)
+    target = out if out is not None else Path(model_dir) / f"calibration-{Path(name).stem}.bin"
+    for path in (target, json_out):  # an unwritable folder is said now, not after the work
+        if path is not None:
+            atomic.check_writable(path)
     n = spec.check_windows(
         windows if windows is not None else mirror.default_windows(spec, len(x), name, console.print)
     )
@@ -128,19 +139,17 @@ def run(
             result.outcome, result.detail, record, spec, names, result, name
         )
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
         report = rep.result_dict(result, comparison, check, spec, refusal)
-        json_out.write_text(json.dumps(report, indent=2) + "\n")
+        atomic.write_text(json_out, json.dumps(report, indent=2) + "\n")
     if not check["ok"]:
         raise UserError(
             f"the NumPy cross-check disagrees with the core's C beyond its tolerance ({check}); report this"
         )
     if refusal is not None:
         raise UserError(refusal)
-    target = out if out is not None else Path(model_dir) / f"calibration-{Path(name).stem}.bin"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(result.record)
-    Record.from_bytes(target.read_bytes(), str(target))
+    Record.from_bytes(result.record, str(target))
+    with atomic.locked(model_dir, "another --model-dir"):  # not while a rebuild replaces the directory
+        atomic.write_bytes(target, result.record)
     console.print(
         f"wrote {target} ({len(result.record)} B, crc {record.crc:08x}); install it with "
         f"`tinyae device calibrate --port PORT --record {target}`"

@@ -224,8 +224,8 @@ def table(
         f"{comparison.before_alarms} / {comparison.windows}",
         after_alarms,
     )
-    for name, b, a in extra:
-        t.add_row(name, b, a)
+    for name, was, now in extra:
+        t.add_row(name, was, now)
     return t
 
 

@@ -110,6 +110,15 @@ class CalibSpec:
     def record_bytes(self) -> int:
         return record_bytes(self.channels)
 
+    @property
+    def crc_tag(self) -> str:
+        return CONFIG_CRC_TAG
+
+    @property
+    def crc_recipe(self) -> tuple[tuple[str, ...], ...]:
+        """config_crc's recipe, for the firmware's digest (TAE_CALIB_CONFIG_RECIPE)."""
+        return CONFIG_CRC_RECIPE
+
     def check_windows(self, n: int, where: str = "this model's firmware") -> int:
         """n windows per phase, or UserError: below the minimum the statistics need (saying why), or
         above the capacity the firmware was built with."""
@@ -271,27 +280,58 @@ class CalibSpec:
             ) from None
 
 
+# The recipe of config_crc, in the order hashed after CONFIG_CRC_TAG: (encoding, the value here: a
+# calibration field or a manifest_quant key, the firmware's constant or table [, its length]). The one
+# definition: config_crc below packs it, and model_config.h carries it as TAE_CALIB_CONFIG_RECIPE
+# (templates/calibration_block.j2), which the firmware's tae_digest_calibration() (tae_digest.c) runs over
+# the constants and tables it was built with. Encodings: little-endian u8, u16, u32, i32, f32, and f32[]
+# (one f32 per entry). The firmware hashes its own threshold (TAE_THRESHOLD) where the record's factory
+# threshold goes: the two are one number in a consistent build (check_crc).
+CONFIG_CRC_TAG = "tinyae-calibration"
+CONFIG_CRC_RECIPE: tuple[tuple[str, ...], ...] = (
+    ("u8", "version", "TAE_CALIB_VERSION"),
+    ("u8", "channels", "TAE_CHANNELS"),
+    ("u8", "offsets", "TAE_CALIB_OFFSETS"),
+    ("u8", "scales", "TAE_CALIB_SCALES"),
+    ("u8", "method", "TAE_CALIB_METHOD"),
+    ("u32", "rank_num", "TAE_CALIB_RANK_NUM"),
+    ("u32", "rank_den", "TAE_CALIB_RANK_DEN"),
+    ("f32", "k_std", "TAE_CALIB_K_STD"),
+    ("u32", "over_num", "TAE_CALIB_OVER_NUM"),
+    ("u32", "over_den", "TAE_CALIB_OVER_DEN"),
+    ("f32[]", "ref_mean", "tae_calib_ref_mean", "TAE_CHANNELS"),
+    ("f32[]", "ref_std", "tae_calib_ref_std", "TAE_CHANNELS"),
+    ("f32[]", "max_shift", "tae_calib_max_shift", "TAE_CHANNELS"),
+    ("f32", "scale_min", "TAE_CALIB_SCALE_MIN"),
+    ("f32", "scale_max", "TAE_CALIB_SCALE_MAX"),
+    ("f32", "threshold_min", "TAE_CALIB_THRESHOLD_MIN"),
+    ("f32", "threshold_max", "TAE_CALIB_THRESHOLD_MAX"),
+    ("f32", "factory_threshold", "TAE_THRESHOLD"),
+    ("f32", "in_scale", "TAE_IN_SCALE"),
+    ("i32", "in_zero_point", "TAE_IN_ZERO_POINT"),
+    ("f32[]", "norm_offset", "tae_norm_offset", "TAE_NORM_PERIOD"),
+    ("f32[]", "norm_gain", "tae_norm_gain", "TAE_NORM_PERIOD"),
+    ("u16", "min_windows", "TAE_CALIB_MIN_WINDOWS"),
+    ("u16", "stretch_k", "TAE_CALIB_STRETCH_K"),
+    ("u16", "stretch_n", "TAE_CALIB_STRETCH_N"),
+)  # fmt: skip
+_PACK = {"u8": "B", "u16": "H", "u32": "I", "i32": "i", "f32": "f"}
+
+
 def config_crc(fields_: dict[str, Any], manifest_like: dict[str, Any]) -> int:
-    """CRC-32 over the canonical bytes of every constant a record's meaning depends on: the
-    calibration settings and bounds, the factory normalization, the input quantization and the factory
-    threshold. A record made under other constants is refused (tae_calib_unpack: OTHER_CONFIG)."""
-    c = int(fields_["channels"])
-    f32 = lambda xs: struct.pack(f"<{len(xs)}f", *xs)  # noqa: E731
-    blob = b"tinyae-calibration" + struct.pack(
-        "<BBBBBIIfII", RECORD_VERSION, c, int(fields_["offsets"]), int(fields_["scales"]),
-        METHODS.index(fields_["method"]), int(fields_["rank_num"]), int(fields_["rank_den"]),
-        float(fields_["k_std"]), int(fields_["over_num"]), int(fields_["over_den"]),
-    )  # fmt: skip
-    blob += f32(fields_["ref_mean"]) + f32(fields_["ref_std"]) + f32(fields_["max_shift"])
-    blob += f32(
-        [fields_["scale_min"], fields_["scale_max"], fields_["threshold_min"], fields_["threshold_max"]]
-    )
-    blob += f32([fields_["factory_threshold"], manifest_like["in_scale"]])
-    blob += struct.pack("<i", int(manifest_like["in_zero_point"]))
-    blob += f32(manifest_like["norm_offset"]) + f32(manifest_like["norm_gain"])
-    blob += struct.pack(
-        "<HHH", int(fields_["min_windows"]), int(fields_["stretch_k"]), int(fields_["stretch_n"])
-    )
+    """CRC-32 over the canonical bytes of every constant a record's meaning depends on (CONFIG_CRC_RECIPE):
+    the calibration settings and bounds, the minimum windows and the anomalous-stretch rule, the factory
+    normalization, the input quantization and the factory threshold. A record made under other constants
+    is refused (tae_calib_unpack: OTHER_CONFIG)."""
+    values = manifest_like | fields_ | {"version": RECORD_VERSION, "method": METHODS.index(fields_["method"])}
+    blob = CONFIG_CRC_TAG.encode()
+    for kind, name, *_ in CONFIG_CRC_RECIPE:
+        if kind == "f32[]":
+            xs = [float(v) for v in values[name]]
+            blob += struct.pack(f"<{len(xs)}f", *xs)
+        else:
+            v = values[name]
+            blob += struct.pack("<" + _PACK[kind], float(v) if kind == "f32" else int(v))
     return zlib.crc32(blob) & 0xFFFFFFFF
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, printable, printable_list
 from tinyae.train.data import edgeimpulse
 from tinyae.train.data.columns import match_channels
 from tinyae.train.data.formats import Sniffed, sniff
@@ -117,8 +117,8 @@ class Series:
     def where(self, i: int) -> str:
         """Where sample i came from, in words ("data.csv row 1502")."""
         if self.lines is not None:
-            return f"{self.meta.get('file', self.source)} row {int(self.lines[i])}"
-        return f"{self.source} sample {i}"
+            return f"{printable(self.meta.get('file', self.source), None)} row {int(self.lines[i])}"
+        return f"{printable(self.source, None)} sample {i}"
 
 
 # ---------------------------------------------------------------- columns
@@ -126,14 +126,17 @@ def resolve_column(spec: ColumnSpec, names: Sequence[str], path: Path, what: str
     if isinstance(spec, int) and not isinstance(spec, bool):
         if not 0 <= spec < len(names):
             raise UserError(
-                f"{what} column index {spec} is out of range: {path} has {len(names)} columns; "
+                f"{what} column index {spec} is out of range: "
+                f"{printable(path, None)} has {len(names)} columns; "
                 f"use 0..{len(names) - 1}"
             )
         return spec
     if spec in names:
-        return list(names).index(spec)
-    shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
-    raise UserError(f"{what} column '{spec}' is not in {path}; its columns are: {shown}")
+        return list(names).index(str(spec))
+    raise UserError(
+        f"{what} column '{printable(spec)}' is not in {printable(path, None)}; "
+        f"its columns are: {printable_list(names, 20)}"
+    )
 
 
 def _pick(spec: ColumnSpec | None, names: Sequence[str], path: Path, what: str) -> int | None:
@@ -183,21 +186,31 @@ def _read(
     lab = _pick(label, names, path, "label")
     if ts is not None and ts == lab:
         raise UserError(
-            f"the timestamp and the label are the same column of {path}; name two different columns"
+            f"the timestamp and the label are the same column of {printable(path, None)}; "
+            "name two different columns"
         )
     if channels:
         cols = [resolve_column(c, names, path, "channel") for c in channels]
         if ts in cols or lab in cols:
-            raise UserError(f"a channel of {path} is also its timestamp or label column; pick other columns")
+            raise UserError(
+                f"a channel of {printable(path, None)} is also its timestamp or label column; pick other columns"
+            )
         if len(set(cols)) != len(cols):
-            raise UserError(f"data.channels names a column of {path} twice; list each channel once")
+            raise UserError(
+                f"data.channels names a column of {printable(path, None)} twice; list each channel once"
+            )
     else:
         cols = [i for i in range(len(names)) if i not in (ts, lab)]
     if not cols:
-        raise UserError(f"{path} has no channel column besides its timestamp/label; add the sensor columns")
+        raise UserError(
+            f"{printable(path, None)} has no channel column besides its timestamp/label; add the sensor columns"
+        )
     parser = TimeColumn(names[ts], timestamp_format) if ts is not None else None
     data = reader.read(
-        cols, timestamp=(ts, parser) if parser is not None else None, label=lab, progress=progress
+        cols,
+        timestamp=(ts, parser) if ts is not None and parser is not None else None,
+        label=lab,
+        progress=progress,
     )
     left_out: dict[str, str] = {}
     keep = list(range(len(cols)))
@@ -209,8 +222,8 @@ def _read(
         keep = [j for j, c in enumerate(cols) if names[c] not in left_out]
         if not keep:
             raise UserError(
-                f"every column of {path} besides its timestamp/label looks like an index or id "
-                f"({'; '.join(f'{k}: {v}' for k, v in left_out.items())}); "
+                f"every column of {printable(path, None)} besides its timestamp/label looks like an index or id "
+                f"({'; '.join(f'{printable(k)}: {v}' for k, v in left_out.items())}); "
                 "name the channels with data.channels"
             )
     values = data.numeric if len(keep) == len(cols) else np.ascontiguousarray(data.numeric[:, keep])
@@ -298,7 +311,7 @@ def expand_paths(paths: str | Path | Sequence[str | Path]) -> list[Path]:
         if any(ch in s for ch in "*?["):
             found = sorted(glob(s, recursive=True))
             if not found:
-                raise UserError(f"no file matches {s}; check the pattern")
+                raise UserError(f"no file matches {printable(s, None)}; check the pattern")
             out.extend(Path(f) for f in found)
         elif Path(item).is_dir():
             found = sorted(
@@ -326,7 +339,8 @@ def file_label_for(path: Path, file_labels: Mapping[str, str]) -> str | None:
     }
     if len(hits) > 1:
         raise UserError(
-            f"{path} matches data.file_labels entries with different labels ({', '.join(sorted(hits))}); "
+            f"{printable(path, None)} matches data.file_labels entries with different labels "
+            f"({printable_list(sorted(hits))}); "
             "make the patterns exclusive"
         )
     return next(iter(hits), None)
@@ -377,8 +391,9 @@ def load_csv_groups(
             fixed[p] = file_label_for(p, file_labels) if file_labels else None
             if fixed[p] is not None and f.label_codes is not None:
                 raise UserError(
-                    f"{p} has a label column ('{f.columns['label'] or 'info.labels multi-label'}') and a "
-                    "data.file_labels entry; "
+                    f"{printable(p, None)} has a label column "
+                    f"('{printable(f.columns['label'] or 'info.labels multi-label')}') "
+                    "and a data.file_labels entry; "
                     "use one of them"
                 )
             if fixed[p] is None:
@@ -388,22 +403,27 @@ def load_csv_groups(
     first = every[0]
     for f in every[1:]:
         if f.names != first.names:
-            idx = match_channels(f.names, first.names, str(f.path), whose=f"the channels of {first.path}")
+            idx = match_channels(
+                f.names, first.names, str(f.path), whose=f"the channels of {printable(first.path, None)}"
+            )
             f.values = f.values[:, idx]
             f.names = list(first.names)
     # -- one label meaning for every file
     values: list[str] = []
     for f in every:
         values += f.label_values if f.label_codes is not None else []
-        values += [fixed[f.path]] if fixed[f.path] is not None else []
+        values += [label for label in [fixed[f.path]] if label is not None]
     if values and meaning is None:
-        meaning = label_meaning(values, normal, "the labels of " + ", ".join(str(f.path) for f in every[:3]))
+        meaning = label_meaning(
+            values, normal, "the labels of " + printable_list([f.path for f in every[:3]], 3, limit=None)
+        )
     # -- one sample rate
     rates = [(f.rate.hz, len(f.values)) for f in every if f.rate is not None]
     if rates and len(rates) < len(every):
         f = next(f for f in every if f.rate is None)
         raise UserError(
-            f"{f.path} has no timestamp column while {every[0].path} has one; give every file the same "
+            f"{printable(f.path, None)} has no timestamp column while {printable(every[0].path, None)} has one; "
+            "give every file the same "
             "columns or set data.sample_rate_hz"
         )
     rate = None
@@ -411,7 +431,7 @@ def load_csv_groups(
     if rates:
         lo, hi = min(r for r, _ in rates), max(r for r, _ in rates)
         if hi - lo > RATE_TOLERANCE * lo:
-            shown = ", ".join(f"{f.path.name}: {fmt_hz(f.rate.hz)}" for f in every if f.rate)  # type: ignore[union-attr]
+            shown = ", ".join(f"{printable(f.path.name)}: {fmt_hz(f.rate.hz)}" for f in every if f.rate)  # type: ignore[union-attr]
             raise UserError(f"the files have different sample rates ({shown}); resample them to one rate")
         rate = float(sample_rate_hz or sum(r * n for r, n in rates) / sum(n for _, n in rates))
         origin = first.rate.origin if first.rate else ""
@@ -425,8 +445,7 @@ def load_csv_groups(
             labels = classes = None
             if f.label_codes is not None and meaning is not None:
                 labels, classes = to_labels(f.label_codes, f.label_values, meaning)
-            elif fixed[f.path] is not None and meaning is not None:
-                cls = fixed[f.path]
+            elif (cls := fixed[f.path]) is not None and meaning is not None:
                 labels = np.full(len(f.values), 0 if meaning.is_normal(cls) else 1, np.int8)
                 classes = np.full(len(f.values), cls, dtype=object)
             meta = {
@@ -488,5 +507,7 @@ def load_csv_file(path: Path, **opts) -> Series:
     """One file as one Series (see load_csv for the options; a gap split is refused here)."""
     out = load_csv([path], **opts)
     if len(out) != 1:
-        raise UserError(f"{path} splits into {len(out)} series at its gaps; load it with load_csv")
+        raise UserError(
+            f"{printable(path, None)} splits into {len(out)} series at its gaps; load it with load_csv"
+        )
     return out[0]

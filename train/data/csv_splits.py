@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, printable
 from tinyae.train.data.csv_source import Series, expand_paths, load_csv_groups
 from tinyae.train.data.edgeimpulse import category
 from tinyae.train.data.labels import training_labels_refusal
@@ -49,8 +49,8 @@ def csv_splits(cfg: dict[str, Any], window_length: int, *, progress=None) -> Dat
         raise UserError("data.test needs data.train: name the normal recordings to train on")
     if not (paths or train):
         raise UserError("the csv source needs files; set data.paths, or data.train and data.test")
-    val_f = float(cfg.get("val_fraction") if cfg.get("val_fraction") is not None else 0.2)
-    test_f = float(cfg.get("test_fraction") if cfg.get("test_fraction") is not None else 0.2)
+    val_f = float(v) if (v := cfg.get("val_fraction")) is not None else 0.2
+    test_f = float(t) if (t := cfg.get("test_fraction")) is not None else 0.2
     groups = {"train": train or paths}
     if test:
         groups["test"] = test
@@ -91,7 +91,8 @@ def csv_splits(cfg: dict[str, Any], window_length: int, *, progress=None) -> Dat
     for s in fit_series:
         if s.meta.get("file_label") is not None and s.labels is not None and s.labels.all():
             raise UserError(
-                f"{s.source} is labelled {s.meta['file_label']!r}, an anomaly, but it is a training file; "
+                f"{printable(s.source, None)} is labelled {printable(repr(s.meta['file_label']))}, an anomaly, "
+                "but it is a training file; "
                 "training uses normal recordings only: move it to data.test"
             )
     check_lengths(fit_series + loaded.get("test", []) + whole, window_length)
@@ -135,7 +136,8 @@ def _same_labelling(series: list[Series], where: str) -> None:
     if have and len(have) != len(series):
         lacking = next(s for s in series if s.labels is None)
         raise UserError(
-            f"{lacking.source} has no label while {have[0].source} has; in {where} label every file "
+            f"{printable(lacking.source, None)} has no label while {printable(have[0].source, None)} has; "
+            f"in {where} label every file "
             "(a label column or data.file_labels) or none"
         )
 

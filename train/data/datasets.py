@@ -91,7 +91,7 @@ def _basicmotions(
 ) -> DatasetSplits:
     d = aeon_data_dir() / "BasicMotions"
     sel = list(BASICMOTIONS_NORMAL) if normal is None else normal
-    kw = {"normal": sel, "channel_names": BASICMOTIONS_CHANNELS, "sample_rate_hz": 10.0}
+    kw: dict[str, Any] = {"normal": sel, "channel_names": BASICMOTIONS_CHANNELS, "sample_rate_hz": 10.0}
     tr, te = load_ucr_files([d / "BasicMotions_TRAIN.ts", d / "BasicMotions_TEST.ts"], **kw)
     train, val = _split_cases(tr.to_series(), val_fraction)
     meaning = dict(tr.meaning or {})
@@ -154,7 +154,7 @@ def _internalbleeding(
     loaded = load_csv_groups(files, timestamp=None, label="is_anomaly", channels=["value"], normal=normal)
     (train,), (test,) = loaded["train"], loaded["test"]
     gap = window_length or 64
-    tr, va, _ = split_series(train, val_fraction, 0.0, gap)
+    tr, va = split_series(train, val_fraction, 0.0, gap)[:2]
     n = len(train)
     skip = n if np.array_equal(test.values[:n], train.values) else 0
     te = Series(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, printable, printable_list
 
 
 def canon(value: str) -> str:
@@ -30,7 +30,7 @@ def canon(value: str) -> str:
 
 
 def _show(values: Sequence[str], n: int = 12) -> str:
-    return ", ".join(values[:n]) + (", ..." if len(values) > n else "")
+    return printable_list(values, n)
 
 
 @dataclass(frozen=True)
@@ -56,13 +56,14 @@ def label_meaning(values: Iterable[str], normal: Sequence[str] | str | None, whe
         missing = [w for w in wanted if canon(w) not in have]
         if missing:
             raise UserError(
-                f"normal class {missing[0]!r} (data.normal) does not occur in {where}; its classes are "
-                f"{_show(present)}: fix data.normal"
+                f"normal class {printable(repr(missing[0]))} (data.normal) does not occur in {printable(where, None)}; "
+                f"its classes are {_show(present)}: fix data.normal"
             )
         keep = {canon(w) for w in wanted}
         others = [p for p in present if canon(p) not in keep]
         text = (
-            f"{', '.join(wanted)} = normal; {_show(others) or 'nothing else occurs'} = anomaly (data.normal)"
+            f"{_show(wanted, len(wanted))} = normal; "
+            f"{_show(others) or 'nothing else occurs'} = anomaly (data.normal)"
         )
         return LabelMeaning(frozenset(keep), True, text)
     if present and {canon(p) for p in present} <= {canon("0"), canon("1")}:
@@ -77,12 +78,13 @@ def label_meaning(values: Iterable[str], normal: Sequence[str] | str | None, whe
         return LabelMeaning(
             frozenset({canon(named[0])}),
             False,
-            f"{named[0]} = normal; {_show(others) or 'nothing else occurs'} "
+            f"{printable(named[0])} = normal; {_show(others) or 'nothing else occurs'} "
             "= anomaly (assumed from the class "
             "name; set data.normal otherwise)",
         )
     raise UserError(
-        f"{where} has classes {_show(present)} (not 0/1); pass normal=[...] (data.normal) naming the normal "
+        f"{printable(where, None)} has classes {_show(present)} (not 0/1); pass normal=[...] (data.normal) "
+        "naming the normal "
         "class(es)"
     )
 

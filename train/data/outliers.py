@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, printable
 from tinyae.train.data.splits import DatasetSplits
 from tinyae.train.data.windowing import used_samples
 
@@ -48,7 +48,7 @@ class OutlierReport:
         for name, c in self.channels.items():
             shown = ", ".join(f"{o['where']} = {o['value']:.6g} ({o['iqrs']:.3g} IQR)" for o in c["first"])
             more = f" and {c['count'] - len(c['first'])} more" if c["count"] > len(c["first"]) else ""
-            parts.append(f"'{name}' {c['count']}: {shown}{more}")
+            parts.append(f"'{printable(name)}' {c['count']}: {shown}{more}")
         what = {
             "clip": "clipped to the range of the channel's other samples",
             "keep": "kept (normalization.outliers = keep)",
@@ -129,11 +129,11 @@ def screen(
     if not report.count:
         return splits, report
     if mode == "refuse":
-        name, c = next(iter(report.channels.items()))
-        o = c["first"][0]
+        name, first = next(iter(report.channels.items()))
+        o = first["first"][0]
         raise UserError(
-            f"{o['where']}: channel '{name}' is {o['value']:.6g}, {o['iqrs']:.3g} IQR from its median "
-            f"{c['median']:.6g} ({report.count} such sample(s) "
+            f"{o['where']}: channel '{printable(name)}' is {o['value']:.6g}, {o['iqrs']:.3g} IQR from its median "
+            f"{first['median']:.6g} ({report.count} such sample(s) "
             "in the training data); fix or remove the glitch, "
             'or set normalization.outliers = "clip"'
         )

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, printable
 from tinyae.train.data.csv_source import Series
 from tinyae.train.data.labels import training_labels_refusal
 from tinyae.train.data.ucr import WindowSet
@@ -117,7 +117,7 @@ def split_series(
     usable = n - gaps * gap
     if usable <= 0:
         raise UserError(
-            f"{series.source} has {n} samples, too short to split with gaps of {gap} samples; "
+            f"{printable(series.source, None)} has {n} samples, too short to split with gaps of {gap} samples; "
             "lower window.length or use a longer recording"
         )
     n_test = round(usable * test_fraction)
@@ -146,7 +146,7 @@ def check_lengths(series: Sequence[Series], length: int) -> None:
     for s in series:
         if len(s) < length:
             raise UserError(
-                f"{s.source} has {len(s)} samples, shorter than one window ({length}); "
+                f"{printable(s.source, None)} has {len(s)} samples, shorter than one window ({length}); "
                 "lower window.length or use a longer recording"
             )
 
@@ -176,9 +176,9 @@ def test_windows(
     has_names = all(s.classes is not None for s in series)
     for s in series:
         ws.append(make_windows(s.values, length, hop))
-        if has_labels:
+        if has_labels and s.labels is not None:
             labs.append(window_labels(s.labels, length, hop, rule))
-        if has_names:
+        if has_names and s.classes is not None:
             lab = s.labels if s.labels is not None else np.zeros(len(s), np.int8)
             names.append(window_names(s.classes, lab, length, hop))
     w = np.concatenate(ws) if ws else np.zeros((0, length, c), np.float32)
@@ -201,12 +201,13 @@ def prepare_splits(splits: DatasetSplits, length: int, hop: int, label_rule: str
         raise UserError(refusal)
     if len(train) == 0 and d1 and meaning:
         raise UserError(
-            f'no training window of {splits.name} is normal under "{meaning.get("meaning", "")}": all {d1} '
+            f"no training window of {printable(splits.name, None)} is normal under "
+            f'"{meaning.get("meaning", "")}": all {d1} '
             "contain samples of another class; check data.normal"
         )
     if len(train) == 0:
         raise UserError(
-            f"{splits.name} gives no normal training window of length {length}; "
+            f"{printable(splits.name, None)} gives no normal training window of length {length}; "
             "lower window.length or give more normal data"
         )
     return Prepared(
@@ -234,7 +235,7 @@ def require_labels(
 ) -> np.ndarray:
     """The labels `purpose` needs, or a UserError saying how to provide them."""
     if isinstance(data, Prepared):
-        labels, where = data.test_labels, f"the test split of {data.source}"
+        labels, where = data.test_labels, f"the test split of {printable(data.source, None)}"
     elif isinstance(data, Series | WindowSet):
         labels, where = data.labels, data.source
     else:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, printable
 from tinyae.train.data.table import is_number, to_numbers
 
 UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
@@ -106,7 +106,7 @@ class TimeColumn:
         return out
 
     def _seconds(self, v: str, line: int, path: Path) -> float:
-        where = f"{path} row {line}, timestamp column '{self.name}'"
+        where = f"{printable(path, None)} row {line}, timestamp column '{printable(self.name)}'"
         if self.fmt:
             try:
                 dt = datetime.strptime(v, self.fmt)
@@ -237,7 +237,7 @@ def rate_from_timestamps(
     gaps: str = "refuse",
 ) -> Rate:
     """The sample rate of one file from its timestamp column (see the module docstring)."""
-    where = f"timestamp column '{col.name}' of {path}"
+    where = f"timestamp column '{printable(col.name)}' of {printable(path, None)}"
     n = len(raw)
     if col.kind == "number":
         scale, unit_name, how = _unit(col, raw, unit, declared, where)
@@ -250,7 +250,9 @@ def rate_from_timestamps(
     if n < 2:
         if declared:
             return Rate(declared, "data.sample_rate_hz", [(0, n)], 0.0, unit_name)
-        raise UserError(f"{path} has a single row, too short to measure a sample rate; add more rows")
+        raise UserError(
+            f"{printable(path, None)} has a single row, too short to measure a sample rate; add more rows"
+        )
     steps = np.diff(raw)
     if col.kind == "time":  # a time of day wraps at midnight
         steps[steps < -43200.0] += 86400.0
@@ -274,7 +276,7 @@ def rate_from_timestamps(
     if len(bad):
         i = int(bad[0]) + 1
         raise UserError(
-            f"{path} row {lines[i]}: timestamp column '{col.name}' does not increase "
+            f"{printable(path, None)} row {lines[i]}: timestamp column '{printable(col.name)}' does not increase "
             f"({fmt_seconds(float(steps[i - 1]))} after row "
             f"{lines[i - 1]}); sort the rows by time, or if the "
             'clock is coarser than the sample period set data.timestamp = "none" and data.sample_rate_hz'
@@ -284,8 +286,9 @@ def rate_from_timestamps(
     if len(fast):
         i = int(fast[0]) + 1
         raise UserError(
-            f"{path} row {lines[i]} comes {fmt_seconds(float(steps[i - 1]))} after row {lines[i - 1]} while "
-            f"the typical step of '{col.name}' is {fmt_seconds(med)}: the sampling is irregular; resample "
+            f"{printable(path, None)} row {lines[i]} comes {fmt_seconds(float(steps[i - 1]))} "
+            f"after row {lines[i - 1]} while "
+            f"the typical step of '{printable(col.name)}' is {fmt_seconds(med)}: the sampling is irregular; resample "
             "the recording to a fixed rate"
         )
     gap = steps > med * GAP_FACTOR
@@ -300,7 +303,8 @@ def rate_from_timestamps(
                 "2024-03-31T03:00:00+02:00), or parse the offset with data.timestamp_format and %z"
             )
         raise UserError(
-            f"{path} row {lines[i]}: the timestamps jump by {fmt_seconds(float(steps[i - 1]))} after row "
+            f"{printable(path, None)} row {lines[i]}: the timestamps jump by "
+            f"{fmt_seconds(float(steps[i - 1]))} after row "
             f"{lines[i - 1]} ({steps[i - 1] / med:.1f} sample "
             f"periods of {fmt_seconds(med)}; {len(cuts)} such gap"
             f"{'s' if len(cuts) > 1 else ''} in the file); fill "
@@ -313,7 +317,7 @@ def rate_from_timestamps(
     mean = float(good.mean())
     hz = 1.0 / mean
     jitter = float(good.std() / mean)
-    origin = f"timestamp column '{col.name}' {how}"
+    origin = f"timestamp column '{printable(col.name)}' {how}"
     if cuts:
         origin += f", {len(cuts)} gap{'s' if len(cuts) > 1 else ''} split"
     if declared:
