@@ -148,14 +148,14 @@ def threshold_rule(method: str, percentile: float, k_std: float, windows: int) -
             f"N >= {least}",
         )
     if method == "mean_std":
-        aim = 0.5 * math.erfc(k_std / math.sqrt(2.0))
+        tail = 0.5 * math.erfc(k_std / math.sqrt(2.0))
         lo, hi = 1, MAX_WINDOWS + 1
-        if mean_std_exceedance(MAX_WINDOWS, k_std) > factor * aim:
+        if mean_std_exceedance(MAX_WINDOWS, k_std) > factor * tail:
             least = MAX_WINDOWS + 1
         else:
             while lo < hi:  # the exceedance falls with N: the first N within the bound
                 mid = (lo + hi) // 2
-                if mean_std_exceedance(mid, k_std) <= factor * aim:
+                if mean_std_exceedance(mid, k_std) <= factor * tail:
                     hi = mid
                 else:
                     lo = mid + 1
@@ -163,7 +163,7 @@ def threshold_rule(method: str, percentile: float, k_std: float, windows: int) -
         return Rule(
             least,
             f"mean + {k_std:g} std from N normal windows leaves P(T(N-1) > {k_std:g} sqrt((N-1)/(N+1))) of "
-            f"them above it; at most {factor} x P(Z > {k_std:g}) = {factor * aim:.3g} needs N >= {least}",
+            f"them above it; at most {factor} x P(Z > {k_std:g}) = {factor * tail:.3g} needs N >= {least}",
         )
     return Rule(1, "no threshold is learned")
 
