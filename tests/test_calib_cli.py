@@ -362,7 +362,9 @@ def test_a_normal_recording_is_calibrated_at_the_default_windows(model, tmp_path
     csv = write_csv(tmp_path / "n.csv", normal_stretch(None, spec.total_samples(spec.windows), 36000),
                     m["window"]["channel_names"])  # fmt: skip
     out = tmp_path / "r.json"
-    assert tinyae(["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--json", str(out)]) == 0
+    rec = tmp_path / "r.bin"  # not into the shared model directory
+    assert tinyae(["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--json", str(out),
+                   "--out", str(rec)]) == 0  # fmt: skip
     r = json.loads(out.read_text())
     assert r["windows"] == spec.windows and r["record"]["densest_stretch_over"] < spec.stretch_k
 
