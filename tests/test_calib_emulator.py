@@ -132,7 +132,7 @@ def reseal(b: bytes) -> bytes:
 
 # ---------------------------------------------------------------- end to end
 def test_calibration_on_the_board_survives_a_reset_and_verify_stays_bit_exact(model, default_elf, tmp_path):
-    model_dir = model[0]
+    model_dir, _, spec = model
     flash = tmp_path / "flash"
     base = ["--emulator", str(default_elf), "--emulator-storage", str(flash), "--model-dir", str(model_dir)]
     report = tmp_path / "calibrate.json"
@@ -159,7 +159,14 @@ def test_calibration_on_the_board_survives_a_reset_and_verify_stays_bit_exact(mo
     assert v["ok"] and v["output_mismatches"] == 0 and v["calibration"]["crc"] == f"{rec.crc:08x}"
     ij = tmp_path / "info.json"
     assert cli("info", *base, "--json", str(ij)) == 0
-    assert json.loads(ij.read_text())["calibration"]["record"]["crc"] == f"{rec.crc:08x}"
+    i = json.loads(ij.read_text())
+    assert i["calibration"]["record"]["crc"] == f"{rec.crc:08x}"
+    # every decision constant equal, the board's calibration digest (its constants under the record's CRC
+    # recipe: minimum windows and stretch rule included) and the record it decides with among them
+    rows = {c["name"]: c for c in i["constants"]}
+    assert i["decides_as_artifacts"] and all(c["ok"] for c in rows.values())
+    assert rows["calibration constants (digest)"]["device"] == f"{spec.config_crc:08x}"
+    assert rows["calibration record"]["ok"] and rec.config_crc == spec.config_crc
     assert cli("calibrate", *base, "--factory") == 0
     assert not (flash / STORE_FILE).exists()
 
