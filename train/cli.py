@@ -16,6 +16,20 @@ def _model_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="model artifacts")
 
 
+def recording_args(p: argparse.ArgumentParser) -> None:
+    """--channels / --timestamp / --label: how a recording's columns map onto the model's (as `device
+    stream` and `verify` take them; by default matched by name with the model's data settings)."""
+    g = p.add_argument_group("recording columns (default: matched to the model's by name)")
+    g.add_argument(
+        "--channels",
+        type=lambda s: [c.strip() for c in s.split(",") if c.strip()],
+        metavar="COL,COL,...",
+        help="the CSV's columns for the model's channels, in the model's order (when its names differ)",
+    )
+    g.add_argument("--timestamp", metavar="COL", help="the CSV's timestamp column ('none': it has none)")
+    g.add_argument("--label", metavar="COL", help="the CSV's label column ('none': it has none)")
+
+
 def _config(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config", type=Path, default=None,
@@ -96,12 +110,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     c.add_argument("--csv", required=True, help="a recording of the machine in normal operation")
     c.add_argument(
         "--windows", type=option_type("calibration.windows"), default=None, metavar="N",
-        help="windows per phase (default: the model's calibration.windows)",
+        help="windows per phase, from calibration.min_windows to calibration.windows (default: as many as "
+        "the recording holds)",
     )  # fmt: skip
     c.add_argument(
         "--out", type=Path, default=None, help="record file (default MODEL_DIR/calibration-<csv>.bin)"
     )
     c.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
+    recording_args(c)
     c.set_defaults(func=_calibrate)
 
     i = sub.add_parser("inputs", help="for make: touch STAMP when the model must be rebuilt")
@@ -174,9 +190,17 @@ def _threshold(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
+    from tinyae.train.calibration.command import Columns
     from tinyae.train.calibration.command import run as calibrate
 
-    return calibrate(args.model_dir, args.csv, args.windows, args.out, args.json)
+    return calibrate(
+        args.model_dir,
+        args.csv,
+        args.windows,
+        args.out,
+        args.json,
+        columns=Columns(args.channels, args.timestamp, args.label),
+    )
 
 
 def _export(args: argparse.Namespace) -> int:

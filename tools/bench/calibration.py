@@ -32,6 +32,7 @@ from tinyae.tools.bench.device import (
     read_harness,
     relative_argv,
 )
+from tinyae.train.manifest import Manifest
 
 APP = Path(__file__).resolve().parent / "calibration_app.c"
 CORE_SRCS = (
@@ -170,7 +171,9 @@ def section(
         )
         say("on-site calibration: device cost on the emulated Cortex-M4F")
         try:
-            out["device"] = device_cost(model, img_dir, (8,) if quick else (16, 64))
+            spec = Manifest.from_dict(model.manifest).calib_spec()  # the fewest and the most windows
+            sizes = (spec.min_windows,) if quick else tuple(sorted({spec.min_windows, spec.windows}))
+            out["device"] = device_cost(model, img_dir, sizes)
         except UserError as exc:
             out["device"] = {"status": "not measured", "reason": str(exc)}
         if quick:
