@@ -1,4 +1,4 @@
-"""The training commands of `tinyae` (tinyae/cli.py mounts them): model, threshold, export,
+"""The training commands of `tinyae` (tinyae/cli.py mounts them): model, import, threshold, export,
 calibrate (offline) and inputs (for make). Each is `add_parser(sub)` plus a `run(args) -> int`."""
 
 from __future__ import annotations
@@ -31,6 +31,24 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     m.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR, help="model directory")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
     m.set_defaults(func=_model)
+
+    im = sub.add_parser(
+        "import",
+        help="an int8 .tflite trained elsewhere -> the same model directory (threshold on your data, artifacts)",
+    )
+    im.add_argument(
+        "model", type=Path, help="full-int8 .tflite: a dense autoencoder with int8 input and output"
+    )
+    _config(im)
+    im.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR, help="model directory")
+    im.add_argument(
+        "--normalization", default="fit", metavar="fit|none|FILE.json",
+        help="how a window becomes the model's float inputs: fit normalization.method on the normal data "
+        "(default), none (the front-end's values as they are), or a JSON file "
+        '{"offset": [...], "scale": [...]} from your training script',
+    )  # fmt: skip
+    im.add_argument("--quiet", action="store_true", help="no progress bar")
+    im.set_defaults(func=_import)
 
     t = sub.add_parser(
         "threshold",
@@ -85,6 +103,23 @@ def _model(args: argparse.Namespace) -> int:
         cfg,
         args.out,
         args.command_line,
+        show_progress=not args.quiet,
+        config_file=str(args.config) if args.config else None,
+    )
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from tinyae.train import config
+    from tinyae.train.importer import run_import
+
+    cfg = config.load(args.config, args.set)
+    run_import(
+        cfg,
+        args.model,
+        args.out,
+        args.command_line,
+        normalization=args.normalization,
         show_progress=not args.quiet,
         config_file=str(args.config) if args.config else None,
     )

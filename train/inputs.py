@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from glob import glob
 from pathlib import Path
 
@@ -112,11 +113,19 @@ def check(cfg: Config, config_file: str | None, model_dir: Path, stamp: Path) ->
         reason = "there is no model yet"
     else:
         try:
-            then = Manifest.load(manifest).to_dict()["built_from"]
+            m = Manifest.load(manifest)
         except UserError as exc:  # an older schema, a broken file: rebuild, saying why
             reason = f"its manifest is not usable ({exc})"
         else:
+            then = m.to_dict()["built_from"]
             reason = stale_reason(built_from(cfg, config_file, then), then)
+            if reason and m.imported is not None:  # make would train over it: never
+                print(
+                    f"tinyae: {model_dir} was made by `{m.generator.command}` and {reason}; make uses it as "
+                    "it is (run that command again to rebuild it, or give make another MODEL_DIR)",
+                    file=sys.stderr,
+                )
+                reason = ""
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.touch()
     if not reason:

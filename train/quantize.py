@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from tinyae.errors import UserError
 from tinyae.train.quiet import captured_fds
-from tinyae.train.tflite import SUPPORTED_OPS, read_tflite
+from tinyae.train.tflite import SUPPORTED_OPS, Graph, read_tflite
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,9 @@ class QuantInfo:
     sha256: str
     size_bytes: int
     per_channel_weights: bool  # some FULLY_CONNECTED weight tensor has one scale per output channel
+    layers: list[dict]  # one per FULLY_CONNECTED, input to output: units, activation (dense_layers)
+    macs: int  # multiply-accumulates per window
+    params: int  # weights and biases
 
 
 def convert(model: keras.Model, representative: np.ndarray, *, per_channel: bool) -> bytes:
@@ -75,6 +78,42 @@ def fully_connected_per_channel(flatbuffer: bytes) -> bool:
     )
 
 
+# A Keras activation's name for what follows a FULLY_CONNECTED in the int8 graph (fused, or the next op)
+FUSED_NAMES = {
+    "NONE": "linear",
+    "RELU": "relu",
+    "RELU6": "relu6",
+    "RELU_N1_TO_1": "relu_n1_to_1",
+    "TANH": "tanh",
+}
+ELEMENTWISE_NAMES = {"LOGISTIC": "sigmoid", "TANH": "tanh"}
+
+
+def dense_layers(graph: Graph) -> tuple[list[dict], int, int]:
+    """The int8 network's dense layers ({"units", "activation"} per FULLY_CONNECTED, input to output),
+    its multiply-accumulates and parameters, read from the graph itself, so a model trained here and one
+    imported are described alike. The activation is named as Keras names it: the fused one ("linear",
+    "relu", "relu6") or the elementwise op that follows ("sigmoid" for LOGISTIC, "tanh"), joined by "+"
+    when there are both."""
+    layers: list[dict] = []
+    macs = params = 0
+    for op in graph.ops:
+        if op.name == "FULLY_CONNECTED":
+            m, n = graph.tensors[op.inputs[1]].shape
+            bias = len(op.inputs) > 2 and op.inputs[2] >= 0
+            macs += m * n
+            params += m * n + (m if bias else 0)
+            names = [FUSED_NAMES.get(op.activation, op.activation.lower())]
+            layers.append({"units": int(m), "activation": names})
+        elif op.name in ELEMENTWISE_NAMES and layers:
+            layers[-1]["activation"].append(ELEMENTWISE_NAMES[op.name])
+    for layer in layers:
+        acts = layer["activation"]
+        kept = [a for a in acts if a != "linear"] if len(acts) > 1 else acts
+        layer["activation"] = "+".join(kept)
+    return layers, int(macs), int(params)
+
+
 def inspect(flatbuffer: bytes) -> QuantInfo:
     """Ops and input/output quantization; refuses models the firmware cannot run."""
     graph = read_tflite(flatbuffer)
@@ -90,6 +129,7 @@ def inspect(flatbuffer: bytes) -> QuantInfo:
     for what, t in (("input", tin), ("output", tout)):
         if t.type != "INT8" or not t.scale:
             raise UserError(f"the model's {what} is not int8-quantized; convert with int8 input and output")
+    layers, macs, params = dense_layers(graph)
     return QuantInfo(
         ops=list(dict.fromkeys(ops)),
         input_scale=tin.scale[0],
@@ -101,6 +141,9 @@ def inspect(flatbuffer: bytes) -> QuantInfo:
         sha256=hashlib.sha256(flatbuffer).hexdigest(),
         size_bytes=len(flatbuffer),
         per_channel_weights=fully_connected_per_channel(flatbuffer),
+        layers=layers,
+        macs=macs,
+        params=params,
     )
 
 

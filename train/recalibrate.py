@@ -89,22 +89,28 @@ def recalibrate(
         scores = {k: z[k] for k in z.files}
     labels = scores["test_labels"] if len(scores["test_labels"]) else None
     old = manifest.threshold.value
+    has_float = len(scores["val_float_scores"]) > 0  # an imported model has no float scores
     if method == "value":
         assert value is not None
         thr = Threshold(float(np.float32(value)), "value", {"windows": len(scores["val_scores"])})
         float_thr = thr
     else:
         thr = calibrate(cfg, scores["val_scores"], scores["test_scores"], labels)
-        float_thr = calibrate(cfg, scores["val_float_scores"], scores["test_float_scores"], labels)
+        float_thr = (
+            calibrate(cfg, scores["val_float_scores"], scores["test_float_scores"], labels)
+            if has_float
+            else None
+        )
     manifest.threshold = section(ThresholdSection, {**thr.to_dict(), "command": command}, "threshold")
     manifest.generator.threshold_command = command
     metrics = manifest.metrics
     if metrics.int8 is not None and labels is not None:
-        metrics.float_ = {
-            **summary(labels, scores["test_float_scores"], float_thr.value),
-            "threshold": float_thr.value,
-        }
         metrics.int8 = summary(labels, scores["test_scores"], thr.value)
+        if has_float and float_thr is not None:
+            metrics.float_ = {
+                **summary(labels, scores["test_float_scores"], float_thr.value),
+                "threshold": float_thr.value,
+            }
     metrics.val_false_alarm_rate_int8 = float(np.mean(scores["val_scores"] > np.float32(thr.value)))
     _write_everything(model_dir, manifest, thr, cfg, method, value)
     from tinyae.train.report import rewrite_threshold_parts

@@ -130,8 +130,11 @@ def plot_operating(labels, scores, val_scores, threshold, path: Path, units: str
 
 
 def plot_roc_pr(labels, float_scores, int8_scores, path: Path) -> str:
+    """float_scores None: an imported model (int8 only)."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.8))
     for name, s in (("float", float_scores), ("int8", int8_scores)):
+        if s is None:
+            continue
         fpr, tpr = roc_curve(labels, s)
         a.plot(fpr, tpr, label=name)
         rec, prec = pr_curve(labels, s)
@@ -192,7 +195,8 @@ def pick_windows(scores, labels) -> list[tuple[str, int]]:
 
 
 def plot_reconstructions(x, recon_float, recon_int8, scores, labels, rows, path: Path) -> str:
-    """Input vs float and int8 reconstructions (normalized units), row by feature block."""
+    """Input vs float and int8 reconstructions (normalized units), row by feature block (recon_float None:
+    an imported model, int8 only)."""
     picks = pick_windows(scores, labels)
     fig, axes = plt.subplots(
         len(rows), len(picks), figsize=(5 * len(picks), 1.8 * len(rows) + 0.6), squeeze=False
@@ -201,7 +205,8 @@ def plot_reconstructions(x, recon_float, recon_int8, scores, labels, rows, path:
         for r, (label, idx) in enumerate(rows):
             ax = axes[r][col]
             ax.plot(x[i][idx], label="input", lw=1.5)
-            ax.plot(recon_float[i][idx], label="float", lw=1)
+            if recon_float is not None:
+                ax.plot(recon_float[i][idx], label="float", lw=1)
             ax.plot(recon_int8[i][idx], label="int8", lw=1, ls="--")
             ax.set_ylabel(f"{label}\n(normalized)", fontsize=8)
             if r == 0:
@@ -300,7 +305,7 @@ def threshold_figures(
     cap += "Move it without retraining: `tinyae threshold --method ...`."
     figs.append((plot_operating(labels if has_labels else None, test_scores, val_scores, thr,
                                 out_dir / "operating.png", units), cap))  # fmt: skip
-    if len(test_scores):
+    if len(test_scores) and test_float is not None and len(test_float):  # none for an imported model
         cap = (
             f"Each of the {len(test_scores)} test windows: the float model's score (Keras) against the int8 "
             "score the device computes; on the dotted line quantization changed nothing."
@@ -328,14 +333,20 @@ def write_report(
     faults,
     min_levels: int = 16,
 ) -> Path:
-    figs: list[Figure] = [
-        (
-            plot_loss(history, out_dir / "loss.png"),
-            f"Loss per epoch ({len(history.loss)} epochs; the "
-            f"best validation epoch, {history.best_epoch + 1}, "
-            "is the model kept).",
+    """history, test_float_scores, recon_float and latent are None for an imported model (no float model)."""
+    figs: list[Figure] = []
+    if history is not None:
+        figs.append(
+            (
+                plot_loss(history, out_dir / "loss.png"),
+                f"Loss per epoch ({len(history.loss)} epochs; the "
+                f"best validation epoch, {history.best_epoch + 1}, "
+                "is the model kept).",
+            )
         )
-    ]
+    kinds = (
+        "float and int8 scores" if test_float_scores is not None else "int8 scores (imported: no float model)"
+    )
     figs += threshold_figures(out_dir, manifest, val_scores, test_scores, test_float_scores, labels)
     has_labels = labels is not None and 0 < labels.sum() < len(labels)
     if has_labels:
@@ -343,7 +354,7 @@ def write_report(
             (
                 plot_roc_pr(labels, test_float_scores, test_scores, out_dir / "roc_pr.png"),
                 f"ROC and precision-recall curves over {len(labels)} labelled test windows "
-                f"({int(labels.sum())} anomalous), float and int8 scores.",
+                f"({int(labels.sum())} anomalous), {kinds}.",
             )
         )
     levels = manifest["metrics"].get("int8_input_levels")
@@ -367,7 +378,8 @@ def write_report(
                     feature_rows(manifest["frontend"], manifest["window"]["length"], channel_names),
                     out_dir / "reconstructions.png",
                 ),
-                "Input (normalized units) and its float and int8 reconstructions for two test windows: "
+                f"Input (normalized units) and its {'float and ' if recon_float is not None else ''}int8 "
+                "reconstructions for two test windows: "
                 + " and ".join(f"{t} (#{i})" for t, i in pick_windows(test_scores, labels))
                 + ".",
             )
@@ -445,7 +457,8 @@ def _html(manifest: dict, figs: list[Figure]) -> str:
     rows = ""
     if "int8" in m:
         for key in ("roc_auc", "pr_auc", "f1", "precision", "recall"):
-            rows += f"<tr><td>{key}</td><td>{m['float'][key]:.4f}</td><td>{m['int8'][key]:.4f}</td></tr>"
+            fl = f"{m['float'][key]:.4f}" if "float" in m else "—"
+            rows += f"<tr><td>{key}</td><td>{fl}</td><td>{m['int8'][key]:.4f}</td></tr>"
     missing = (
         f"<p><b>No detection metrics:</b> {html.escape(m['missing_reason'])}</p>"
         if m.get("missing_reason")
@@ -468,6 +481,9 @@ def _html(manifest: dict, figs: list[Figure]) -> str:
         + ")",
         "validation false-alarm rate": f"{m.get('val_false_alarm_rate_int8', float('nan')):.4g}",
     }
+    imp = manifest.get("imported")
+    if imp:
+        facts["imported from"] = f"{imp['file']} (normalization: {imp['normalization']}; no float model)"
     fact_rows = "".join(f"<tr><td>{k}</td><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items())
     warnings = "".join(
         f"<li>{html.escape(w)}</li>" for w in [*manifest.get("warnings", []), *thr.get("warnings", [])]
