@@ -162,7 +162,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from tinyae.train.export import write_headers
     from tinyae.train.manifest import Manifest
-    from tinyae.train.quantize import load_tflite
+    from tinyae.train.tflite import load_tflite
 
     manifest = Manifest.load(args.model_dir / "manifest.json")
     write_headers(manifest, load_tflite(args.model_dir / "model_int8.tflite"), args.model_dir)

@@ -337,7 +337,7 @@ def int8_model(
 ) -> pipeline.Int8Model:
     """The imported model as stage 5's result: checked against the data, then written to model_int8.tflite."""
     from tinyae.train.boards import imported_weights
-    from tinyae.train.quantize import inspect
+    from tinyae.train.tflite import inspect
 
     qi = inspect(flatbuffer)
     weights, warning = imported_weights(qi.per_channel_weights, cfg.quantize.weights, cfg.quantize.targets)

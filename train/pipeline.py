@@ -152,7 +152,7 @@ class Int8Model:
 
     flatbuffer: bytes
     path: Path
-    info: Any  # tinyae.train.quantize.QuantInfo
+    info: Any  # tinyae.train.tflite.QuantInfo
     weights: Any  # tinyae.train.boards.WeightsChoice
     imported: dict | None = None  # the manifest's `imported` section (tinyae import), None when trained here
     warnings: list[str] = field(default_factory=list)  # about the model, for the manifest's warnings

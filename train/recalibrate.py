@@ -123,7 +123,7 @@ def recalibrate(
 
 def _write_everything(model_dir: Path, manifest: Manifest, thr: Threshold, cfg, method: str, value) -> None:  # type: ignore[no-untyped-def]
     from tinyae.train.export import write_headers
-    from tinyae.train.quantize import load_tflite
+    from tinyae.train.tflite import load_tflite
 
     write_headers(manifest, load_tflite(model_dir / "model_int8.tflite"), model_dir)
     vec = model_dir / "test_vectors.npz"
