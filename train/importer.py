@@ -127,7 +127,8 @@ def check_model(flatbuffer: bytes, path: Path) -> Graph:
         raise
     except Exception as exc:  # a damaged flatbuffer: the schema reader raises whatever it meets
         raise UserError(
-            f"{path} is not a readable .tflite model ({type(exc).__name__}); export it again"
+            f"{path} is not a readable .tflite model (its flatbuffer is truncated or damaged: "
+            f"{type(exc).__name__}); export it again"
         ) from None
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise UserError(
@@ -142,10 +143,10 @@ def check_model(flatbuffer: bytes, path: Path) -> Graph:
             )
     bad = list(dict.fromkeys(op.name for op in g.ops if op.name not in IMPORTABLE_OPS))
     if bad:
-        first = next(op for op in g.ops if op.name == bad[0])
-        where = g.tensors[first.outputs[0]].name if first.outputs else "?"
+        k, first = next((k, op) for k, op in enumerate(g.ops) if op.name == bad[0])
+        where = f", output '{g.tensors[first.outputs[0]].name}'" if first.outputs else ""
         ops = f"the op {bad[0]}" if len(bad) == 1 else f"the ops {', '.join(bad)}"
-        raise UserError(f"{ops} (first at '{where}') cannot be imported: {DENSE_ONLY}")
+        raise UserError(f"{ops} (op {k}{where}) cannot be imported: {DENSE_ONLY}")
     for op in g.ops:
         for i in [*op.inputs, *op.outputs]:
             t = g.tensors[i] if i >= 0 else None
@@ -252,7 +253,7 @@ def read_normalization(path: Path, names: list[str], per: str) -> tuple[np.ndarr
                 f"{path}: `{key}` has {len(arr)} values, but the model's inputs need one per {per} "
                 f"({len(names)}: {', '.join(names[:6])}{', ...' if len(names) > 6 else ''}) or one for all"
             )
-        if not np.all(np.isfinite(arr)) or not np.all(np.isfinite(arr.astype(np.float32))):
+        if not np.all(np.isfinite(arr)) or np.any(np.abs(arr) > np.finfo(np.float32).max):
             raise UserError(f"{path}: `{key}` holds a value that is not a finite float32")
         if key == "scale" and np.any(arr <= 0):
             raise UserError(f"{path}: `scale` must be positive (x = (value - offset) / scale)")
