@@ -239,7 +239,7 @@ def test_threshold_budget_calibrate_and_make_work_on_an_imported_model(imported,
 
 @pytest.mark.emulator
 @needs_toolchain
-def test_the_mlperf_tiny_anomaly_detection_model_imports_and_is_bit_exact(tmp_path) -> None:
+def test_the_mlperf_tiny_anomaly_detection_model_imports_and_is_bit_exact(tmp_path, capsys) -> None:
     """MLPerf Tiny's AD autoencoder: 640 inputs, Dense 128 x4 (batch norm, ReLU), 8, 128 x4, 640: 264,192 MACs,
     random weights (size, not quality, is the point), its inputs 5 channels x 128 samples of a CSV recording."""
     import keras
@@ -276,6 +276,14 @@ def test_the_mlperf_tiny_anomaly_detection_model_imports_and_is_bit_exact(tmp_pa
     assert tinyae([*argv, "--max-windows", "6", "--json", str(report), "--quiet"]) == 0
     r = json.loads(report.read_text())
     assert r["windows_compared"] == 6 and r["output_mismatches"] == 0 and r["scores_exact_equal"] == 6
+    dev, cost = r["device"], r["cost"]
+    with capsys.disabled():  # README "Bringing a model trained elsewhere" quotes this line
+        print(
+            f"\n[import] MLPerf Tiny AD-sized model: {m['model']['macs']} MACs, compiled constants "
+            f"{m['compiled']['const_bytes']} B, scratch {m['compiled']['scratch_bytes']} B; on the emulated "
+            f"board: {cost['min']}-{cost['max']} instructions per window (median {cost['median']:.0f}), flash "
+            f"{dev['flash_used']} B, static RAM {dev['ram_static']} B; bit-exact on {r['windows_compared']} windows"
+        )
 
 
 def test_importing_tinyaes_own_model_gives_its_artifacts_again(default_model_dir, tmp_path) -> None:
