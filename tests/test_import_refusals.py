@@ -165,3 +165,11 @@ def test_a_normalization_file_of_json_numbers_is_read(tmp_path) -> None:
     f.write_text(json.dumps({"offset": 1.5, "scale": [1, 2, 4]}))
     offset, scale = read_normalization(f, ["x", "y", "z"], "channel")
     assert offset.tolist() == [1.5, 1.5, 1.5] and scale.tolist() == [1.0, 2.0, 4.0]
+
+
+def test_what_the_compiled_engine_cannot_compute_is_refused_without_engine_advice(tmp_path, capsys) -> None:
+    def weight_zero_point(sg) -> None:  # type: ignore[no-untyped-def]
+        sg.tensors[1].quantization.zeroPoint = [3]  # w0: the first layer's weights
+
+    msg = refused(tmp_path, capsys, _patched(dense(), weight_zero_point))
+    assert "weights 'w0' have a non-zero zero point; tinyae cannot import it" in msg and "--engine" not in msg

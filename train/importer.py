@@ -115,7 +115,7 @@ def read_model(path: Path) -> bytes:
 def check_model(flatbuffer: bytes, path: Path) -> Graph:
     """The model's graph when tinyae can run it (module docstring); UserError naming the op or tensor."""
     from tinyae.train.int8.arithmetic import COMPILED_ENGINE
-    from tinyae.train.int8.lower import lower
+    from tinyae.train.int8.lower import TFLM_HINT, lower
 
     if len(flatbuffer) < 8 or flatbuffer[4:8] != b"TFL3":
         raise UserError(
@@ -186,7 +186,10 @@ def check_model(flatbuffer: bytes, path: Path) -> Graph:
             f"'{g.tensors[g.inputs[0]].name}' has {n_in}; tinyae scores a window by how far the output is from "
             "the input, so an autoencoder's output must be the size of its input"
         )
-    lower(g, COMPILED_ENGINE)  # what else the engines refuse (weight zero points, bias range, ...)
+    try:  # what else the compiled engine refuses (weight zero points, a bias beyond int32, ...)
+        lower(g, COMPILED_ENGINE)
+    except UserError as exc:  # its advice (the TFLM engine) does not apply: a model directory needs both
+        raise UserError(str(exc).replace(TFLM_HINT, "tinyae cannot import it")) from None
     return g
 
 
