@@ -301,9 +301,11 @@ def test_importing_tinyaes_own_model_gives_its_artifacts_again(default_model_dir
     assert {k: v for k, v in a["quantization"].items() if k not in ("setting", "reason")} == {
         k: v for k, v in b["quantization"].items() if k not in ("setting", "reason")
     }
+    said = (a["quantization"]["reason"], b["quantization"]["reason"])  # why the weights are per-tensor
     for name in ("model_config.h", "model_data.h", "model_data.cc", "model_compiled.h", "model_compiled.c"):
         ta, tb = ((d / name).read_text().splitlines() for d in (default_model_dir, out))
-        assert [ln for ln in ta if "Command:" not in ln] == [ln for ln in tb if "Command:" not in ln], name
+        same = [ln for ln in ta if "Command:" not in ln and said[0] not in ln]
+        assert same == [ln for ln in tb if "Command:" not in ln and said[1] not in ln], name
     with np.load(default_model_dir / "test_vectors.npz") as za, np.load(out / "test_vectors.npz") as zb:
         assert sorted(za.files) == sorted(zb.files)
         for k in za.files:

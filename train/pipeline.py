@@ -129,9 +129,8 @@ class Normalized:
     x_train: np.ndarray  # [n, F] float32
     x_val: np.ndarray
     x_test: np.ndarray
-    method: str = (
-        ""  # the manifest's normalization.method when not the config's (an import's "given", "none")
-    )
+    # the manifest's normalization.method when not the config's, fitted (an import's "given", "none")
+    method: str = ""
 
 
 @dataclass
