@@ -374,3 +374,16 @@ def test_keras_models_tinyae_cannot_run_are_refused_in_one_sentence(
     assert words in lines[0], lines[0]
     assert "cannot be imported" in lines[0] or name not in ("conv", "add")
     assert not out.exists()
+
+
+def test_an_import_over_a_trained_model_leaves_no_float_model_behind(
+    default_model_dir, user_models, tmp_path
+):
+    out = tmp_path / "model"
+    shutil.copytree(default_model_dir, out)
+    assert (out / "model.keras").is_file() and (out / "loss.png").is_file()
+    argv = ["import", str(user_models["relu_3_layers"]["tflite"]), "--config", DEFAULT, "--out", str(out)]
+    assert tinyae([*argv, "--quiet"]) == 0
+    assert not any((out / f).exists() for f in ("model.keras", "loss.png", "float_vs_int8.png", "latent.png"))
+    m = json.loads((out / "manifest.json").read_text())
+    assert "training" not in m and m["imported"]["file"].endswith("relu_3_layers.tflite")

@@ -56,6 +56,8 @@ from tinyae.train.tflite import Graph, read_tflite
 # The ops tinyae runs on both engines (train/tflite.py SUPPORTED_OPS without the float boundary).
 IMPORTABLE_OPS = ("FULLY_CONNECTED", "LOGISTIC", "TANH", "RESHAPE", "QUANTIZE")
 NORMALIZATIONS = ("fit", "none")  # or a JSON file
+# What only a model trained here has: its float model and the report's pictures of it.
+FLOAT_ONLY = ("model.keras", "loss.png", "float_vs_int8.png", "latent.png")
 MAX_OUTSIDE = 0.01  # share of the normal training inputs allowed outside the model's int8 input range
 FULL_INT8 = (
     "convert it with full-integer quantization (converter.optimizations = [tf.lite.Optimize.DEFAULT], a "
@@ -348,6 +350,8 @@ def int8_model(
     check = input_check(feats, norm, qi, cfg.normalization.min_levels)
     refuse_mismatch(check, how, norm_file, cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for name in FLOAT_ONLY:  # a model trained here before would leave its float model beside this one
+        (out_dir / name).unlink(missing_ok=True)
     path = out_dir / "model_int8.tflite"
     path.write_bytes(flatbuffer)
     shape = "-".join(str(n) for n in [qi.input_size, *(la["units"] for la in qi.layers)])
