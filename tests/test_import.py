@@ -210,11 +210,12 @@ def test_each_imported_model_is_bit_exact_on_the_emulated_board(name, imported, 
     assert r["scores_exact_equal"] == 200 and r["n_decision_mismatches"] == 0
 
 
-def test_threshold_budget_calibrate_and_make_work_on_an_imported_model(imported, tmp_path, capsys) -> None:
+def test_threshold_budget_calibrate_and_make_work_on_an_imported_model(user_models, tmp_path, capsys) -> None:
     from tinyae.train.data.synthetic import generate
 
-    model_dir = tmp_path / "model"
-    shutil.copytree(imported["relu_3_layers"], model_dir)
+    source, model_dir = tmp_path / "user.tflite", tmp_path / "model"
+    shutil.copyfile(user_models["relu_3_layers"]["tflite"], source)
+    assert tinyae(["import", str(source), "--config", DEFAULT, "--out", str(model_dir), "--quiet"]) == 0
     assert tinyae(["threshold", "--model-dir", str(model_dir), "--method", "target_fpr", "--target-fpr", "0.02",
                    "--quiet"]) == 0  # fmt: skip
     m = json.loads((model_dir / "manifest.json").read_text())
@@ -229,12 +230,17 @@ def test_threshold_budget_calibrate_and_make_work_on_an_imported_model(imported,
     assert tinyae(["calibrate", "--csv", str(site), "--model-dir", str(model_dir), "--out", str(record)]) == 0
     assert record.stat().st_size > 0
     capsys.readouterr()
-    # make's model rule (tinyae inputs) never trains over an imported model, even when asked for another config
+    # make's model rule (tinyae inputs) never trains over an imported model: up to date, nothing said; asked
+    # for another config, or after the user's .tflite changed, it says so and uses the model as it is
     stamp = tmp_path / "stamp"
-    argv = ["inputs", "--config", DEFAULT, "--model-dir", str(model_dir), "--stamp", str(stamp)]
-    assert tinyae([*argv, "--set", "threshold.percentile=99"]) == 0
-    assert os.stat(stamp).st_mtime_ns == 0
-    assert "make uses it as it is" in capsys.readouterr().err
+    inputs = ["inputs", "--config", DEFAULT, "--model-dir", str(model_dir), "--stamp", str(stamp)]
+    assert tinyae(inputs) == 0 and os.stat(stamp).st_mtime_ns == 0 and not capsys.readouterr().err
+    assert tinyae([*inputs, "--set", "threshold.percentile=99"]) == 0 and os.stat(stamp).st_mtime_ns == 0
+    err = capsys.readouterr().err
+    assert "the config differs" in err and "make uses it as it is" in err
+    source.write_bytes(user_models["sigmoid_1_layer"]["tflite"].read_bytes())
+    assert tinyae(inputs) == 0 and os.stat(stamp).st_mtime_ns == 0
+    assert f"{source} changed since" in capsys.readouterr().err
 
 
 @pytest.mark.emulator

@@ -119,7 +119,11 @@ def check(cfg: Config, config_file: str | None, model_dir: Path, stamp: Path) ->
         else:
             then = m.to_dict()["built_from"]
             reason = stale_reason(built_from(cfg, config_file, then), then)
-            if reason and m.imported is not None:  # make would train over it: never
+            if m.imported is not None:  # make would train over it: never; say what changed since
+                src = Path(m.imported.file)
+                if src.is_file() and _sha256(src) != m.model.sha256:
+                    reason = f"{src} changed since" + (f", and {reason}" if reason else "")
+            if reason and m.imported is not None:
                 print(
                     f"tinyae: {model_dir} was made by `{m.generator.command}` and {reason}; make uses it as "
                     "it is (run that command again to rebuild it, or give make another MODEL_DIR)",
