@@ -49,6 +49,7 @@ TRAIN_STAGES = [
     "tinyae.train.summary", "tinyae.train.findings", "tinyae.train.figures", "tinyae.train.report",
     "tinyae.train.inputs",
     "tinyae.train.pipeline",
+    "tinyae.train.importer",
     "tinyae.train.recalibrate",
     "tinyae.train.cli",
 ]  # fmt: skip

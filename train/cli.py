@@ -1,4 +1,4 @@
-"""The training commands of `tinyae` (tinyae/cli.py mounts them): model, threshold, export,
+"""The training commands of `tinyae` (tinyae/cli.py mounts them): model, import, threshold, export,
 calibrate (offline) and inputs (for make). Each is `add_parser(sub)` plus a `run(args) -> int`."""
 
 from __future__ import annotations
@@ -50,6 +50,24 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         help="for make's manifest rule: leave a model directory another command built as it is",
     )  # fmt: skip
     m.set_defaults(func=_model)
+
+    im = sub.add_parser(
+        "import",
+        help="an int8 .tflite trained elsewhere -> the same model directory (threshold on your data, artifacts)",
+    )
+    im.add_argument(
+        "model", type=Path, help="full-int8 .tflite: a dense autoencoder with int8 input and output"
+    )
+    _config(im)
+    im.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR, help="model directory")
+    im.add_argument(
+        "--normalization", default="fit", metavar="fit|none|FILE.json",
+        help="how a window becomes the model's float inputs: fit normalization.method on the normal data "
+        "(default), none (the front-end's values as they are), or a JSON file "
+        '{"offset": [...], "scale": [...]} from your training script',
+    )  # fmt: skip
+    im.add_argument("--quiet", action="store_true", help="no progress bar")
+    im.set_defaults(func=_import)
 
     t = sub.add_parser(
         "threshold",
@@ -157,6 +175,26 @@ def _model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    from tinyae.train import config
+    from tinyae.train.importer import run_import
+    from tinyae.train.warned import collecting
+
+    with collecting():  # warnings about the config (warned.warn) reach the manifest with the run's own
+        cfg = config.load(args.config, args.set)
+        run_import(
+            cfg,
+            args.model,
+            args.out,
+            args.command_line,
+            normalization=args.normalization,
+            show_progress=not args.quiet,
+            config_file=str(args.config) if args.config else None,
+            overrides=args.set,
+        )
+    return 0
+
+
 def _inputs(args: argparse.Namespace) -> int:
     from tinyae.train import config
     from tinyae.train.inputs import check
@@ -207,7 +245,7 @@ def _export(args: argparse.Namespace) -> int:
     from tinyae import atomic
     from tinyae.train.export import write_headers
     from tinyae.train.manifest import Manifest
-    from tinyae.train.quantize import load_tflite
+    from tinyae.train.tflite import load_tflite
 
     manifest = Manifest.load(args.model_dir / "manifest.json")
     flatbuffer = load_tflite(args.model_dir / "model_int8.tflite")

@@ -133,6 +133,8 @@ def _recalibrate(
         )
     why = f"set by `{command}`"
     old_warnings = list(manifest.threshold.warnings)
+    has_float = len(scores["val_float_scores"]) > 0  # an imported model has no float scores
+    float_thr: Threshold | None
     if method == "value":
         assert value is not None
         thr = Threshold(float(np.float32(float(value))), "value", {"windows": len(scores["val_scores"])})
@@ -141,12 +143,16 @@ def _recalibrate(
         thr = calibrate(
             cfg, scores["val_scores"], scores["test_scores"], labels, train_scores=scores.get("train_scores")
         )
-        float_thr = calibrate(
-            cfg,
-            scores["val_float_scores"],
-            scores["test_float_scores"],
-            labels,
-            train_scores=scores.get("train_float_scores"),
+        float_thr = (
+            calibrate(
+                cfg,
+                scores["val_float_scores"],
+                scores["test_float_scores"],
+                labels,
+                train_scores=scores.get("train_float_scores"),
+            )
+            if has_float
+            else None
         )
     if method == "best_f1":
         why += ": the best F1 on the labelled test windows, an oracle (it read the test labels)"
@@ -165,11 +171,12 @@ def _recalibrate(
     manifest.built_from.changed_by = [c for c in done if not c.startswith("tinyae threshold")] + [command]
     metrics = manifest.metrics
     if metrics.int8 is not None and labels is not None:
-        metrics.float_ = {
-            **summary(labels, scores["test_float_scores"], float_thr.value),
-            "threshold": float_thr.value,
-        }
         metrics.int8 = summary(labels, scores["test_scores"], thr.value)
+        if has_float and float_thr is not None:
+            metrics.float_ = {
+                **summary(labels, scores["test_float_scores"], float_thr.value),
+                "threshold": float_thr.value,
+            }
     metrics.val_false_alarm_rate_int8 = float(np.mean(scores["val_scores"] > np.float32(thr.value)))
     w = manifest.window
     metrics.operation = operation(
@@ -224,7 +231,7 @@ def _calibration(
 
 def _write_everything(model_dir: Path, manifest: Manifest, thr: Threshold, cfg, method: str, value) -> None:  # type: ignore[no-untyped-def]
     from tinyae.train.export import write_headers
-    from tinyae.train.quantize import load_tflite
+    from tinyae.train.tflite import load_tflite
 
     write_headers(manifest, load_tflite(model_dir / "model_int8.tflite"), model_dir)
     vec = model_dir / "test_vectors.npz"
