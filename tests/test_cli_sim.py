@@ -427,3 +427,27 @@ def test_ports_marks_known_boards(monkeypatch, capsys):
     assert ports_cmd.board_guess(0x0403, 0x6001) is None
     assert run("ports", "--all") == 0
     assert "ttyS0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("emulator", "given", "expected"), [(None, 5.0, 5.0), ("fw.elf", 5.0, 30.0),
+                                                             ("fw.elf", 60.0, 60.0)])  # fmt: skip
+def test_the_emulated_board_gets_at_least_the_emulator_reply_timeout(monkeypatch, emulator, given, expected):
+    """QEMU shares the host's cores: --emulator waits at least EMULATOR_REPLY_TIMEOUT for a reply, so a
+    loaded host is not reported as a dead board; a real port keeps --timeout as given."""
+    import argparse
+    from contextlib import contextmanager
+
+    from tinyae.tools.commands import common
+    from tinyae.tools.emulator import qemu
+
+    @contextmanager
+    def fake_emulator(elf, timeout, storage):
+        assert timeout == expected
+        yield argparse.Namespace(url="sim://", storage=storage)
+
+    monkeypatch.setattr(qemu, "Emulator", fake_emulator)
+    monkeypatch.setattr(common.Device, "handshake", lambda self: argparse.Namespace(calib_state=None))
+    args = argparse.Namespace(emulator=emulator, port=None if emulator else "sim://", baud=115200, timeout=given,
+                              emulator_storage=None)  # fmt: skip
+    with common.session(args) as dev:
+        assert dev.timeout == expected

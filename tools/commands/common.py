@@ -58,7 +58,10 @@ def add_device_args(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD, help="baud rate (default %(default)s)")
     g.add_argument(
-        "--timeout", type=positive_float, default=DEFAULT_TIMEOUT, help="seconds to wait for a reply"
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds to wait for a reply (with --emulator at least {EMULATOR_REPLY_TIMEOUT:g})",
     )
     g.add_argument(
         "--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="model artifacts (default build/model)"
@@ -80,6 +83,12 @@ def add_retries_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# The emulated board is QEMU on the host's own cores: on a loaded host a reply can take seconds that a real
+# board never would, and a dead emulator is seen by its process ending, not by a timeout. So --emulator
+# waits at least this long for a reply.
+EMULATOR_REPLY_TIMEOUT = 30.0
+
+
 @contextmanager
 def session(args: argparse.Namespace) -> Iterator[Device]:
     """The Device for --port (or a QEMU started for --emulator), after the handshake; always closed."""
@@ -90,7 +99,7 @@ def session(args: argparse.Namespace) -> Iterator[Device]:
 
         storage = getattr(args, "emulator_storage", None) or DEFAULT_STORAGE
         emu_ctx: AbstractContextManager[Emulator | None] = Emulator(
-            args.emulator, timeout=max(args.timeout, 10.0), storage=storage
+            args.emulator, timeout=max(args.timeout, EMULATOR_REPLY_TIMEOUT), storage=storage
         )
     else:
         emu_ctx = nullcontext()
@@ -98,7 +107,8 @@ def session(args: argparse.Namespace) -> Iterator[Device]:
         port = emu.url if emu is not None else args.port
         if not port:
             raise UserError("no device given; pass --port (see `tinyae ports`) or --emulator")
-        dev = Device(open_port(port, args.baud), timeout=args.timeout, name=port)
+        timeout = args.timeout if emu is None else max(args.timeout, EMULATOR_REPLY_TIMEOUT)
+        dev = Device(open_port(port, args.baud), timeout=timeout, name=port)
         try:
             info = dev.handshake()
             if emu is not None and info.calib_state == p.CalibState.CALIBRATED:
