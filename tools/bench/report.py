@@ -519,46 +519,55 @@ def _streaming(s: dict) -> list[str]:
             )
     link = s.get("link", {})
     if _skipped(link):
-        rows.append(["emulated UART byte rate (echo)", "—", "—", _skipped(link) or ""])
+        rows.append(["emulated UART byte rate, each direction alone", "—", "—", _skipped(link) or ""])
     elif link:
         rates = f"{link['up_bytes_per_s']['median']:,.0f} / {link['down_bytes_per_s']['median']:,.0f} B/s"
-        rows.append(["emulated UART byte rate, host -> device / device -> host", rates, f"{link['repeats']}",
-                     link["command"]])  # fmt: skip
-        b = s.get("bound", {})
-        if b:
-            what = (
-                f"bound on windows/s from the byte rate ({b['wire']['up']} B up per window, "
-                f"{b['wire']['down_verify']} B down with verification; model {b['model']})"
-            )
-            rows.append(
-                [
-                    what,
-                    f"{b['windows_per_s']:,.1f} windows/s",
-                    "—",
-                    "min(up rate / up bytes, down rate / down bytes)",
-                ]
-            )
-    v = s.get("verify", {})
-    if _skipped(v):
-        rows.append(["windows/s over the emulated link; end-to-end `verify` of the test split", "—", "—",
-                     _skipped(v) or ""])  # fmt: skip
-    elif v:
-        what = f"end-to-end `verify` of the test split ({v['windows']} windows, {v['samples']} samples)"
-        rows.append([what, f"{v['wall_s']['median']:.1f} s", f"{v['repeats']}", f"`{v['command']}`"])
-        n = f"{v['repeats']}"
-        rows.append(["windows/s over the emulated link (verify, payload on; whole command)",
-                     f"{v['windows_per_s']:,.1f}", n, "windows / median verify time"])  # fmt: skip
-        if v.get("cli_windows_per_s"):
-            cli = f"{v['cli_windows_per_s']:,.1f}"
-            what = "windows/s over the emulated link (verify's own figure, streaming only)"
-            rows.append([what, cli, n, "`verify --json`: windows_per_second"])
-        c = v.get("device_cost_per_window")
-        if c:
-            rows.append(["device cost per window in the real image (quantize + engine + score + UART IRQs)",
-                         f"{c['min']:,} – {c['max']:,} {c['unit']} (median {c['median']:,.0f})", "—",
-                         "RESULT frames' cost field, from `verify --json`"])  # fmt: skip
+        rows.append(["emulated UART byte rate, host -> device / device -> host, each direction alone", rates,
+                     f"{link['repeats']}", link["command"]])  # fmt: skip
     out += md_table(["figure", "value", "runs", "how"], rows)
     out.append("")
+    pr = s.get("paired", {})
+    if (skip := _skipped(pr)) is not None:
+        return [*out, f"Stream and verify over the emulated link: {skip}", ""]
+    if not pr:
+        return out
+    out += [
+        f"Windows per second of `stream` and `verify` over the emulated link (model {pr['model']}, the test "
+        f"split, {pr['samples']:,} samples), each run right after its **bound**: the link image carrying "
+        "that run's own bytes per window each way and nothing else (no protocol, decoding or inference), "
+        f"the host keeping up to {pr['rx_buffer_bytes']:,} B in flight, the most the device buffers "
+        f"(docs/protocol.md). The host tool keeps up to {pr['host_window_bytes']:,} B of sample batches "
+        "unacknowledged. Rates are of the streaming itself (after the handshake); ratio = run / its bound.",
+        "",
+    ]
+    rows = []
+    for mode, label in (
+        ("stream", "`stream` (no verification payload)"),
+        ("verify", "`verify` (payload on)"),
+    ):
+        m = pr.get(mode)
+        if not m:
+            continue
+        runs = ", ".join(f"{r['windows_per_s']:.1f}/{r['bound_windows_per_s']:.1f}" for r in m["runs"])
+        rows.append([
+            label, f"{m['up_bytes_per_window']} / {m['down_bytes_per_window']} B",
+            f"{m['windows_per_s']['median']:,.1f}", f"{m['bound_windows_per_s']['median']:,.1f}",
+            f"{m['ratio_median']:.2f} (min {m['ratio_min']:.2f})", runs,
+            str(sum(r["retransmits"] for r in m["runs"])),
+        ])  # fmt: skip
+    out += md_table(["run", "bytes per window up / down", "windows/s (median)", "bound (median)",
+                     "ratio (median of pairs)", "each pair: run / bound", "retransmits"], rows)  # fmt: skip
+    cmds = [f"`{pr[m_]['command']}`" for m_ in ("stream", "verify") if m_ in pr]
+    out += ["", f"Image: `{pr['image']}`; link image: `{pr['link_image']}`; runs: " + "; ".join(cmds), ""]
+    rep = pr.get("verify_report") or {}
+    c = rep.get("cost")
+    if c:
+        out += [
+            f"Device cost per window in the real image (quantize + engine + score + UART interrupts, RESULT "
+            f"frames' cost field from `verify --json`): {c['min']:,} – {c['max']:,} {c['unit']} "
+            f"(median {c['median']:,.0f}).",
+            "",
+        ]
     return out
 
 

@@ -11,6 +11,7 @@ import argparse
 
 from rich.table import Table
 
+from tinyae.args import positive_int
 from tinyae.errors import UserError
 from tinyae.tools.commands.common import (
     add_csv_args,
@@ -39,7 +40,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     ap.add_argument("--out", help="write per-window results to FILE.csv or FILE.jsonl (flushed as they come)")
     ap.add_argument("--realtime", action="store_true", help="pace the samples at the model's sample rate")
     ap.add_argument(
-        "--inflight", type=int, default=DEFAULT_INFLIGHT, help="batches sent ahead of their ack (default 2)"
+        "--inflight",
+        type=positive_int,
+        default=DEFAULT_INFLIGHT,
+        metavar="N",
+        help=f"batches sent ahead of their ack (default: as many as fit the protocol's {p.HOST_WINDOW} B "
+        "receive window)",
     )
     add_retries_arg(ap)
     ap.set_defaults(func=run)
