@@ -122,7 +122,7 @@ def test_report_marks_unmeasured_sections() -> None:
                     "python": "3", "tools": {}},
         "quality": {"datasets": {}, "split_protocol": "P", "config": "c", "threshold_method": "m"},
         "device": skip, "footprint": skip, "pipeline": {"demo": skip, "command": "x"},
-        "streaming": {"codec": {}, "link": skip, "verify": skip}, "host_reference": {"models": []},
+        "streaming": {"codec": {}, "link": skip, "paired": skip}, "host_reference": {"models": []},
     }  # fmt: skip
     md = report.render(res)
     assert md.count("not measured: the host CLI does not exist yet") == 5

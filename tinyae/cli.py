@@ -17,12 +17,8 @@ import shlex
 import sys
 
 from tinyae import __version__
-from tinyae.errors import UserError, run_cli
-
-EXIT_CODES = (
-    "exit codes: 0 success; 1 a check failed (a mismatch, a lost window, a budget exceeded); "
-    "2 a user or device error (one `error:` sentence on stderr); 130 interrupted"
-)
+from tinyae.args import HelpFormatter, Parser, epilog
+from tinyae.errors import run_cli
 
 EXAMPLES: dict[tuple[str, ...], str] = {
     (): "tinyae model && tinyae device verify --emulator",
@@ -59,7 +55,7 @@ PASSTHROUGH: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "ingest"): ("tinyae.tools.bench.ingest", "time and memory of reading a large CSV"),
     ("bench", "skab"): ("tinyae.tools.bench.skab", "SKAB: one protocol beside the published leaderboard"),
     ("bench", "calibration"): (
-        "tinyae.tools.bench.calibration",
+        "tinyae.tools.bench.cli:calibration_main",
         "on-site calibration: cost and what it buys",
     ),
     ("pio",): (
@@ -67,31 +63,6 @@ PASSTHROUGH: dict[tuple[str, ...], tuple[str, str]] = {
         "PlatformIO for the board envs, with tinyae's checks (make build/flash)",
     ),
 }
-
-
-class Parser(argparse.ArgumentParser):
-    """A usage mistake is one `error:` sentence (exit 2, via run_cli) like every other user error."""
-
-    def error(self, message: str):  # type: ignore[no-untyped-def]
-        raise UserError(f"{message}; see `{self.prog} --help`")
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps the epilog's lines and adds "(default: X)" to every option that has a default."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = action.help or ""
-        if (
-            action.default not in (None, False, argparse.SUPPRESS, [])
-            and "default" not in text
-            and action.option_strings
-        ):
-            text += " (default: %(default)s)"
-        return text
-
-
-def epilog(path: tuple[str, ...]) -> str:
-    return f"example:\n  {EXAMPLES[path]}\n\n{EXIT_CODES}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,7 +103,7 @@ def _finish(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     """Every parser gets the formatter, a description and the epilog (example + exit codes)."""
     parser.formatter_class = HelpFormatter
     if path in EXAMPLES:
-        parser.epilog = epilog(path)
+        parser.epilog = epilog(EXAMPLES[path])
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             helps = {a.dest: a.help for a in action._choices_actions}

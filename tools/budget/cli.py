@@ -78,7 +78,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--manifest", default="build/model/manifest.json", help="default: build/model/manifest.json"
     )
     e.add_argument("--target", required=True, help="target in budgets.toml")
-    e.add_argument("--engine", choices=ENGINES, required=True)
+    e.add_argument(
+        "--engine", choices=ENGINES, required=True, help="the engine the firmware will run (TFLM or compiled)"
+    )
     e.add_argument("--strict", action="store_true", help="exit 1 when the estimate breaks a budget")
     _common(e)
     e.set_defaults(budget_func=_estimate)
