@@ -1,6 +1,9 @@
 # tinyae — the flash/SRAM budget gate (tools/budget, budgets.toml).
 #
-#   make budget                      check the emulated image and every built board env against budgets.toml
+#   make budget                      check the emulated image and every built board env against budgets.toml:
+#                                    flash and SRAM, and the time per window of MODEL_DIR's model against the
+#                                    target's window_time share of the hop period (an estimate from its code
+#                                    traced on the emulated Cortex-M4F; tools/budget/realtime.py)
 #   make budget BUDGET_BASELINE=f    ... and show what changed against an earlier JSON (e.g. from main)
 #   make budget-estimate BUDGET_TARGET=nano33ble BUDGET_ENGINE=tflm   estimate from build/model/manifest.json alone
 #
@@ -18,11 +21,12 @@ BUDGET_ENGINE   ?= compiled
 budget: firmware-emu $(VENV_STAMP) ## check the emulated image (and any built board env) against budgets.toml
 	@mkdir -p $(BUDGET_DIR)
 	@status=0; \
-	$(TINYAE) budget check $(BUDGET_EMU_ELF) --target mps2_an386 --top $(BUDGET_TOP) \
+	$(TINYAE) budget check $(BUDGET_EMU_ELF) --target mps2_an386 --top $(BUDGET_TOP) --model-dir $(MODEL_DIR) \
 	  --json $(BUDGET_DIR)/mps2_an386.json $(if $(BUDGET_BASELINE),--baseline $(BUDGET_BASELINE)) || status=1; \
 	for elf in .pio/build/*/firmware.elf; do \
 	  [ -f "$$elf" ] || continue; env=$$(basename $$(dirname "$$elf")); \
-	  $(TINYAE) budget check --env "$$env" --top $(BUDGET_TOP) --json $(BUDGET_DIR)/$$env.json || status=1; \
+	  $(TINYAE) budget check --env "$$env" --top $(BUDGET_TOP) --model-dir $(MODEL_DIR) \
+	    --json $(BUDGET_DIR)/$$env.json || status=1; \
 	done; \
 	exit $$status
 

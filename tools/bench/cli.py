@@ -30,6 +30,7 @@ from tinyae.tools.bench import (
     skab_bench,
     streaming,
 )
+from tinyae.tools.bench import timing as window_timing
 from tinyae.tools.bench.common import DATASETS, ROOT, TINYAE, Timing, command_text, have, machine, rel, run
 
 WORK = ROOT / "build" / "bench"
@@ -104,6 +105,11 @@ def measure(out: Path, *, quick: bool = False, work: Path = WORK, datasets_dir: 
 
     # -- board libraries: per-tensor vs per-channel weights, TFLM on the emulated board ----------------
     res["board_libraries"] = boardlibs.section(trained, default, quick, model_dir, img_dir, not missing, _say)
+
+    # -- time per window on the Cortex-M4F boards: estimated from the exact instruction stream ---------
+    res["timing"] = _guard(
+        "time per window", lambda: window_timing.section(default, quick, model_dir, not missing, _say)
+    )
 
     # -- the VAE variant against the plain autoencoder on the same data sets ------------------------
     res["vae"] = _vae(specs, datasets, quick, model_dir)

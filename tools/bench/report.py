@@ -41,6 +41,9 @@ def render(res: dict) -> str:
     out += _quality(res["quality"])
     out += _device(res["device"])
     out += _footprint(res["footprint"])
+    from tinyae.tools.bench.timing import render as timing_section
+
+    out += timing_section(res.get("timing"))
     out += _frontend(res.get("frontend"))
     from tinyae.tools.bench.calibration import render as calibration_section
 

@@ -122,3 +122,66 @@ def estimate_instructions(manifest: Mapping[str, Any], kernels: str = "compiled"
     terms = frontend_instructions_terms(frontend_description(manifest))
     terms.append((f"network ({kernels})", network_instructions(layers, kernels)))
     return sum(v for _, v in terms), terms
+
+
+# -- time per window from the manifest alone -------------------------------------------------------------
+# The pipeline around the network, in instructions, and the cycles per instruction of each part: from the
+# traced default model (192-64-8-64-192, raw front-end, 3 channels, hop 32; tools/emulator/timing.py, the
+# "Time per window" section of `make bench`), rounded. Estimates of an estimate: `tinyae budget estimate
+# --timing` and `make budget` trace the model's own code instead.
+RAW_PER_INPUT = 59.5  # raw front-end: normalization, int8 quantization (and the decision), per input value
+SCORE_PER_INPUT = 13.0  # reconstruction error, per input value
+PUSH_PER_SAMPLE_VALUE = 12.5  # storing a sample into the window ring, per channel value
+CPI = {
+    "compiled": 1.40,  # 41,309 cycles / 29,523 instructions (engine)
+    "tflm_cmsis_nn": 1.40,  # 128,170 / 91,534 (Chirale_TensorFLowLite 2.0.0)
+    "tflm_reference": 1.40,  # upstream reference kernels: refined by tinyae bench
+    "frontend": 1.34,  # 15,370 / 11,428
+    "score": 1.70,  # 4,252 / 2,505
+}
+FORMULA_METHOD = (
+    "ESTIMATE from the manifest alone: instructions from the model's shape (tools/budget/cost.py, fitted on "
+    "the emulated Cortex-M4F) x the cycles per instruction that traces of the default model's code gave "
+    "(the Cortex-M4 TRM's timings at zero wait states). `--timing` traces this model's own code instead. "
+    "Not a measurement."
+)
+
+
+def formula_timing(manifest: Mapping[str, Any], engine: str, target: str = "") -> dict[str, Any] | None:
+    """Per-phase instructions and cycles (nominal; low = high = nominal) from the manifest alone, in the
+    keys tools/emulator/timing.py uses; None when the manifest lacks the shape."""
+    from tinyae.train.boards import TFLM_LIBRARIES
+
+    kernels = "compiled"
+    if engine != "compiled":
+        lib = next((x for x in TFLM_LIBRARIES.values() if x.name.startswith("Chirale")), None)
+        kernels = kernels_of(engine, lib.kernels if lib is not None else "")
+    try:
+        _, terms = estimate_instructions(manifest, kernels)
+        n_in = int(manifest["input"]["size"])
+        hop = int(manifest["window"]["hop"])
+        channels = int(manifest["window"]["channels"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    network = sum(v for name, v in terms if name.startswith("network"))
+    features = sum(v for name, v in terms if not name.startswith("network"))
+    kinds = (manifest.get("frontend") or {}).get("kinds") or ["raw"]
+    frontend = features + (RAW_PER_INPUT * n_in if kinds == ["raw"] else RAW_PER_INPUT / 2 * n_in)
+    score = SCORE_PER_INPUT * n_in
+    samples = PUSH_PER_SAMPLE_VALUE * channels * hop
+    instructions = {
+        "frontend": round(frontend),
+        "engine": round(network),
+        "score": round(score),
+        "window": round(frontend + network + score + samples),
+    }
+    cyc = {
+        "frontend": frontend * CPI["frontend"],
+        "engine": network * CPI[kernels],
+        "score": score * CPI["score"],
+    }
+    cyc["window"] = sum(cyc.values()) + samples * CPI["frontend"]
+    return {
+        "instructions": instructions,
+        "cycles": {k: {q: round(v) for q in ("nominal", "low", "high")} for k, v in cyc.items()},
+    }

@@ -284,37 +284,36 @@ _MEM_CLASSES = frozenset(
 )  # fmt: skip
 
 
-def cycles(
-    stream: Iterable[tuple[Insn, int | None]],
-    params: Params = NOMINAL,
-    targets: dict[int, Insn] | None = None,
-) -> Tally:
-    """Cycles of `stream`: (instruction, address executed next or None at the end), in execution order.
-    `targets` maps addresses to instructions (for a branch target's width and alignment)."""
-    t = Tally()
-    prev: _Static | None = None
-    prev_was_load = False
-    prev_load_dest: frozenset[int] = frozenset()
-    prev_dp_dest: frozenset[int] = frozenset()
-    run = 0  # consecutive word-straddling 32-bit instructions
-    targets = targets or {}
-    for insn, nxt in stream:
-        s = _static(insn)
+class Counter:
+    """Cycles of an instruction stream fed one instruction at a time, under one Params."""
+
+    def __init__(self, params: Params = NOMINAL, targets: dict[int, Insn] | None = None) -> None:
+        self.params = params
+        self.targets = targets or {}
+        self.tally = Tally()
+        self._prev: _Static | None = None
+        self._prev_was_load = False
+        self._prev_load_dest: frozenset[int] = frozenset()
+        self._prev_dp_dest: frozenset[int] = frozenset()
+        self._run = 0  # consecutive word-straddling 32-bit instructions
+
+    def feed(self, insn: Insn, nxt: int | None) -> None:
+        """One executed instruction and the address executed after it (None: the stream ends)."""
+        params, s = self.params, _static(insn)
         cls = s.cls
         c = 1
         taken = nxt is not None and nxt != insn.addr + s.size
         refill_extra = 0
         if taken:
-            target = targets.get(nxt)  # type: ignore[arg-type]
-            refill_extra = params.straddle if _straddles(target) else 0
+            refill_extra = params.straddle if _straddles(self.targets.get(nxt)) else 0  # type: ignore[arg-type]
         if cls == "load":
-            c = 1 if prev_was_load and not (s.address & prev_load_dest) else 2
+            c = 1 if self._prev_was_load and not (s.address & self._prev_load_dest) else 2
             if s.literal:
                 c += params.literal_extra
             if s.writes_pc:
                 c = 2 + params.p_indirect + refill_extra
         elif cls == "store":
-            c = 1 if not s.has_index or prev_was_load else 2
+            c = 1 if not s.has_index or self._prev_was_load else 2
         elif cls == "load/store double":
             c = 3
         elif cls in ("load/store multiple", "vfp load/store multiple"):
@@ -335,24 +334,36 @@ def cycles(
         elif cls == "vfp divide/sqrt":
             c = 14
         elif cls == "it":
-            c = 0 if params.it_folds and prev is not None and prev.size == 2 else 1
+            c = 0 if params.it_folds and self._prev is not None and self._prev.size == 2 else 1
         elif insn.base == "isb":
             c = 1 + params.p_indirect
         elif s.writes_pc and taken:  # MOV PC / ADD PC
             c = 1 + params.p_indirect + refill_extra
-        if s.mem and s.address & prev_dp_dest:
+        if s.mem and s.address & self._prev_dp_dest:
             c += 1  # address from the previous instruction's result: no forwarding path
-        run = run + 1 if s.straddles else 0
-        if run == 3:
+        self._run = self._run + 1 if s.straddles else 0
+        if self._run == 3:
             c += params.straddle_runs
-        t.add(cls, c)
-        prev = s
-        prev_was_load = cls == "load" and not s.writes_pc
-        prev_load_dest = s.written if prev_was_load else frozenset()
-        prev_dp_dest = s.written if cls in ("data processing", "multiply/MAC") else frozenset()
+        self.tally.add(cls, c)
+        self._prev = s
+        self._prev_was_load = cls == "load" and not s.writes_pc
+        self._prev_load_dest = s.written if self._prev_was_load else frozenset()
+        self._prev_dp_dest = s.written if cls in ("data processing", "multiply/MAC") else frozenset()
         if taken:
-            run = 0
-    return t
+            self._run = 0
+
+
+def cycles(
+    stream: Iterable[tuple[Insn, int | None]],
+    params: Params = NOMINAL,
+    targets: dict[int, Insn] | None = None,
+) -> Tally:
+    """Cycles of `stream`: (instruction, address executed next or None at the end), in execution order.
+    `targets` maps addresses to instructions (for a branch target's width and alignment)."""
+    counter = Counter(params, targets)
+    for insn, nxt in stream:
+        counter.feed(insn, nxt)
+    return counter.tally
 
 
 def parse_objdump_line(line: str) -> Insn | None:

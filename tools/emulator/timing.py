@@ -38,7 +38,6 @@ import hashlib
 import json
 import re
 import statistics
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -128,19 +127,8 @@ def build(
     return elf, " ".join(harness.relative(argv))
 
 
-@dataclass
-class _Cycles:
-    nominal: int
-    low: int
-    high: int
-    by_class: dict[str, list[int]]
-
-
-def _cycles(stream: list, image: trace.Image) -> _Cycles:
-    tallies = [
-        cm4cycles.cycles(stream, p, image.insns) for p in (cm4cycles.NOMINAL, cm4cycles.LOW, cm4cycles.HIGH)
-    ]
-    return _Cycles(tallies[0].cycles, tallies[1].cycles, tallies[2].cycles, tallies[0].by_class)
+QUALITIES = ("nominal", "low", "high")
+PARAMS = (cm4cycles.NOMINAL, cm4cycles.LOW, cm4cycles.HIGH)
 
 
 def _digest(elf: Path, windows: int) -> str:
@@ -162,15 +150,16 @@ def measure(
     cached = CACHE / f"{_digest(elf, windows)}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
-    pcs, uart = trace.run(elf)
+    image = trace.disassemble(elf)
+    names = {
+        x for x in ("tae_pipeline_push", "tae_engine_invoke", "tae_score") if x in image.functions.values()
+    }
+    calls, uart = trace.run(elf, lambda pcs: trace.calls(pcs, image, names, PARAMS))
     head = _HEAD.search(uart)
     if head is None:
         raise UserError(f"the window harness {elf} printed no TIMING line: {uart[-200:]!r}")
     n, hop, mismatches, _empty = (int(v) for v in head.groups())
     measured = {int(w): int(c) for w, c in _PUSH.findall(uart)}
-    image = trace.disassemble(elf)
-    names = {"tae_pipeline_push", "tae_engine_invoke", "tae_score"}
-    calls = trace.calls(pcs, image, {x for x in names if x in image.functions.values()})
     pushes = [c for c in calls if c.function == "tae_pipeline_push"]
     inner = [c for c in calls if c.function != "tae_pipeline_push"]
     window_pushes = [
@@ -178,47 +167,34 @@ def measure(
     ]
     if len(window_pushes) != n or len(measured) != n:
         raise UserError(f"the trace of {elf} shows {len(window_pushes)} windows, the harness {n}")
-    deltas = [measured[w] - len(p.stream) for w, p in enumerate(window_pushes)]
-    if min(deltas) < 0 or max(deltas) > 24 or max(deltas) - min(deltas) > MAX_SPREAD:
+    deltas = [measured[w] - p.instructions for w, p in enumerate(window_pushes)]
+    if max(abs(d) for d in deltas) > 24 or max(deltas) - min(deltas) > MAX_SPREAD:
         raise UserError(
             f"the instruction trace of {elf} disagrees with its -icount counts (differences {deltas}); "
             "no estimate is made from it"
         )
     first, last = window_pushes[0].start, window_pushes[-1].start
-    between = [p for p in pushes if first < p.start < last and p not in window_pushes] or [
-        p for p in pushes if p not in window_pushes
-    ]
-    sample_push = [_cycles(p.stream, image) for p in between]
-    per_window: list[dict[str, _Cycles]] = []
-    instr: dict[str, list[int]] = {k: [] for k in PHASES}
+    samples = [p for p in pushes if p not in window_pushes and (n == 1 or first < p.start < last)]
+    samples = samples or [p for p in pushes if p not in window_pushes]
+    sample_instr = statistics.mean(p.instructions for p in samples) if samples else 0.0
+    sample_cyc = [statistics.mean(p.cycles()[q] for p in samples) if samples else 0.0 for q in range(3)]
+    rows: dict[str, list[list[float]]] = {
+        k: [] for k in PHASES
+    }  # phase -> per window [instr, nom, low, high]
     for wp in window_pushes:
         parts = {c.function: c for c in inner if wp.contains(c)}
         eng, sc = parts.get("tae_engine_invoke"), parts.get("tae_score")
-        eng_c = _cycles(eng.stream, image) if eng else _Cycles(0, 0, 0, {})
-        sc_c = _cycles(sc.stream, image) if sc else _Cycles(0, 0, 0, {})
-        push_c = _cycles(wp.stream, image)
-        fe_c = _Cycles(
-            *(getattr(push_c, k) - getattr(eng_c, k) - getattr(sc_c, k) for k in ("nominal", "low", "high")),
-            {},
+        e = [eng.instructions, *eng.cycles()] if eng else [0, 0, 0, 0]
+        c = [sc.instructions, *sc.cycles()] if sc else [0, 0, 0, 0]
+        w = [wp.instructions, *wp.cycles()]
+        rows["engine"].append(e)
+        rows["score"].append(c)
+        rows["frontend"].append([w[k] - e[k] - c[k] for k in range(4)])
+        rows["window"].append(
+            [w[0] + (hop - 1) * sample_instr] + [w[1 + q] + (hop - 1) * sample_cyc[q] for q in range(3)]
         )
-        sample = [
-            statistics.mean(getattr(s, k) for s in sample_push) if sample_push else 0
-            for k in ("nominal", "low", "high")
-        ]
-        win_c = _Cycles(
-            *(
-                round(getattr(push_c, k) + (hop - 1) * sample[i])
-                for i, k in enumerate(("nominal", "low", "high"))
-            ),
-            push_c.by_class,
-        )
-        per_window.append({"frontend": fe_c, "engine": eng_c, "score": sc_c, "window": win_c})
-        n_eng, n_sc = len(eng.stream) if eng else 0, len(sc.stream) if sc else 0
-        n_sample = statistics.mean(len(p.stream) for p in between) if between else 0
-        instr["engine"].append(n_eng)
-        instr["score"].append(n_sc)
-        instr["frontend"].append(len(wp.stream) - n_eng - n_sc)
-        instr["window"].append(round(len(wp.stream) + (hop - 1) * n_sample))
+    med = {k: [statistics.median(r[j] for r in v) for j in range(4)] for k, v in rows.items()}
+    eng0 = next(c for c in inner if window_pushes[0].contains(c) and c.function == "tae_engine_invoke")
     res = {
         "method": METHOD,
         "model_sha256": manifest["model"].get("sha256", ""),
@@ -226,23 +202,19 @@ def measure(
         "engine_name": "compiled engine (tinyae)" if engine == "compiled" else harness.TFLM_LIBS[engine],
         "windows": n,
         "hop": hop,
+        "sample_rate_hz": manifest["window"].get("sample_rate_hz")
+        or manifest.get("data", {}).get("sample_rate_hz"),
         "bit_exact_windows": n - mismatches,
-        "instructions": {k: int(statistics.median(v)) for k, v in instr.items()},
-        "cycles": {
-            k: {
-                q: int(statistics.median(getattr(w[k], q) for w in per_window))
-                for q in ("nominal", "low", "high")
-            }
-            for k in PHASES
-        },
+        "instructions": {k: round(v[0]) for k, v in med.items()},
+        "cycles": {k: {q: round(v[1 + j]) for j, q in enumerate(QUALITIES)} for k, v in med.items()},
         "engine_by_class": {
             cls: {"instructions": v[0], "cycles": v[1]}
-            for cls, v in sorted(per_window[0]["engine"].by_class.items(), key=lambda kv: -kv[1][1])
+            for cls, v in sorted(eng0.counters[0].tally.by_class.items(), key=lambda kv: -kv[1][1])
         },
         "icount_check": {
             "windows": n,
             "push_instructions_measured": [measured[w] for w in range(n)],
-            "push_instructions_traced": [len(p.stream) for p in window_pushes],
+            "push_instructions_traced": [p.instructions for p in window_pushes],
             "differences": deltas,
         },
         "image": command,

@@ -17,17 +17,20 @@ from __future__ import annotations
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from tinyae.errors import UserError
+from tinyae.tools.emulator import cm4cycles
 from tinyae.tools.emulator.cm4cycles import Insn, parse_objdump_line
 from tinyae.tools.emulator.qemu import ICOUNT_SHIFT, MACHINE, QEMU
 
 _FUNC = re.compile(r"^([0-9a-f]{8}) <([^>]+)>:$")
 _TRACE = re.compile(r"^Trace \d+: \S+ \[[0-9a-f]+/([0-9a-f]+)/")
 _REWIND = re.compile(r"cpu_io_recompile: rewound execution of TB to ([0-9a-f]+)")
+T = TypeVar("T")
 VECTOR_WORDS = 48  # Cortex-M exceptions 0-15 and the mps2-an386's first 32 interrupts
 
 
@@ -81,9 +84,10 @@ def _vector_targets(elf: Path) -> set[int]:
     return {w & ~1 for w in words[2:] if w & 1}
 
 
-def run(elf: Path, *, timeout: float = 600.0, work: Path | None = None) -> tuple[list[int], str]:
-    """Run `elf` on QEMU until it ends itself (semihosting exit): the executed addresses and its UART text."""
-    with tempfile.TemporaryDirectory(prefix="tinyae-trace-", dir=work) as tmp:
+def run(elf: Path, consume: Callable[[Iterator[int]], T], *, timeout: float = 900.0) -> tuple[T, str]:
+    """Run `elf` on QEMU until it ends itself (semihosting exit); `consume` reads the executed addresses
+    (streamed from QEMU's log, never all in memory). Its result and the image's UART text."""
+    with tempfile.TemporaryDirectory(prefix="tinyae-trace-") as tmp:
         log, uart = Path(tmp) / "exec.log", Path(tmp) / "uart.txt"
         argv = [
             QEMU, "-M", MACHINE, "-nographic", "-monitor", "none", "-kernel", str(elf.resolve()),
@@ -94,10 +98,12 @@ def run(elf: Path, *, timeout: float = 600.0, work: Path | None = None) -> tuple
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             raise UserError(f"the traced run of {elf} did not end within {timeout:.0f} s") from None
+        except OSError as exc:
+            raise UserError(f"cannot run {QEMU} ({exc}); install it with `make toolchain`") from None
         text = uart.read_text(errors="replace") if uart.is_file() else ""
         if proc.returncode != 0:
             raise UserError(f"the traced run of {elf} ended with code {proc.returncode}: {text[-200:]!r}")
-        return list(_addresses(log)), text
+        return consume(_addresses(log)), text
 
 
 def _addresses(log: Path) -> Iterator[int]:
@@ -119,62 +125,78 @@ def _addresses(log: Path) -> Iterator[int]:
 
 @dataclass
 class Call:
-    """One call of a function: the instructions executed inside it, with the address executed next."""
+    """One call of a function: its instructions, estimated cycles (one Counter per Params), and where it
+    began and ended in the trace."""
 
     function: str
     start: int  # index in the trace of its first instruction
-    stream: list[tuple[Insn, int | None]]
+    counters: list[cm4cycles.Counter]
+    instructions: int = 0
     exceptions: int = 0  # instructions of exception handlers that ran during the call (left out)
     end: int = -1  # index in the trace of the instruction after its return (-1: it never returned)
 
     def contains(self, other: Call) -> bool:
         return other is not self and self.start <= other.start and (self.end < 0 or other.end <= self.end)
 
+    def cycles(self) -> list[int]:
+        return [c.tally.cycles for c in self.counters]
+
 
 _RETURNS = ("bx", "pop", "ldm", "ldmia", "ldr", "mov")
 
 
-def calls(pcs: list[int], image: Image, names: set[str]) -> list[Call]:
-    """Every call of a function in `names`, in order, nested calls of other such functions included in
-    the outer one's stream (each also listed on its own)."""
+def calls(
+    pcs: Iterable[int],
+    image: Image,
+    names: set[str],
+    params: Sequence[cm4cycles.Params] = (cm4cycles.NOMINAL,),
+) -> list[Call]:
+    """Every call of a function in `names`, in order of entry, with its instruction count and its cycles
+    under each of `params`; a call inside another such call counts in both."""
     wanted = {image.address_of(n): n for n in names}
     open_calls: list[tuple[int, Call]] = []  # (call-stack depth at entry, call)
-    stack: list[tuple[int | None, bool]] = []  # (return address or None for an exception, is exception)
+    stack: list[tuple[int | None, bool]] = []  # (return address, is an exception frame)
     done: list[Call] = []
-    n = len(pcs)
-    for i, pc in enumerate(pcs):
+    exceptions = 0  # exception frames on the stack
+    it = iter(pcs)
+    pc = next(it, None)
+    i = 0
+    while pc is not None:
         insn = image.insns.get(pc)
         if insn is None:
             raise UserError(f"the trace executed 0x{pc:08x}, which the disassembly does not hold")
-        nxt = pcs[i + 1] if i + 1 < n else None
-        in_exception = any(exc for _, exc in stack)
-        if not in_exception:
-            for _, c in open_calls:
-                c.stream.append((insn, nxt))
-        else:
-            for _, c in open_calls:
+        nxt = next(it, None)
+        for _, c in open_calls:
+            if exceptions:
                 c.exceptions += 1
+            else:
+                c.instructions += 1
+                for counter in c.counters:
+                    counter.feed(insn, nxt)
         if nxt is None:
             break
         base = insn.base
         fallthrough = insn.addr + insn.size
         if nxt in image.handlers and nxt != fallthrough and base not in ("bl", "blx", "b"):
             stack.append((None, True))  # an exception entry between two instructions
-            continue
-        if base in ("bl", "blx") and nxt != fallthrough:
+            exceptions += 1
+        elif base in ("bl", "blx") and nxt != fallthrough:
             stack.append((fallthrough, False))
             if nxt in wanted:
-                open_calls.append((len(stack), Call(wanted[nxt], i + 1, [])))
-            continue
-        if stack and stack[-1][1] and base.startswith(_RETURNS) and nxt != fallthrough:
+                counters = [cm4cycles.Counter(p, image.insns) for p in params]
+                open_calls.append((len(stack), Call(wanted[nxt], i + 1, counters)))
+        elif stack and stack[-1][1] and base.startswith(_RETURNS) and nxt != fallthrough:
             stack.pop()  # the handler returned (EXC_RETURN)
-            continue
-        while stack and not stack[-1][1] and nxt == stack[-1][0]:
-            depth = len(stack)
-            stack.pop()
-            while open_calls and open_calls[-1][0] == depth:
-                call = open_calls.pop()[1]
-                call.end = i + 1
-                done.append(call)
+            exceptions -= 1
+        else:
+            while stack and not stack[-1][1] and nxt == stack[-1][0]:
+                depth = len(stack)
+                stack.pop()
+                while open_calls and open_calls[-1][0] == depth:
+                    call = open_calls.pop()[1]
+                    call.end = i + 1
+                    done.append(call)
+        pc = nxt
+        i += 1
     done.extend(c for _, c in open_calls)  # calls the image never returned from
     return sorted(done, key=lambda c: c.start)
