@@ -9,12 +9,13 @@ Sources of the constants:
 - compiled engine and front-end: least-squares fit of exact counts on the emulated Cortex-M4F
   (`tinyae bench costmodel --json bench/costmodel.json`, QEMU -icount; the command prints
   every point's measured and estimated figure; bench/costmodel.json keeps them).
-- TFLM: DESIGN.md "Figures to beat", TFLM 90b983c on the same emulated Cortex-M4F, the network
-  128-64-16-64-128 (18,432 MACs): 72,268 instructions with CMSIS-NN kernels, 202,963 with the
-  reference kernels, both -Os. One shape only, so the per-MAC rate below carries the interpreter's
-  per-op overhead of that shape; small networks are underestimated. The ESP32 (Xtensa, reference
-  kernels, TensorFlowLite_ESP32 1.0.0) is estimated with the Cortex-M4 reference-kernel rate: a
-  proxy, there is no Xtensa emulator here.
+- TFLM: each pinned library measured in the bench harness beside the compiled engine (`make bench`,
+  "Device cost": the default network 192-64-8-64-192, per-tensor weights, 25,600 MACs, -Os, the Nano 33
+  BLE's flags): 91,538 instructions with Chirale_TensorFLowLite 2.0.0's CMSIS-NN kernels, 405,989 with
+  upstream tflite-micro 90b983c's reference kernels. One shape, so the per-MAC rate below carries the
+  interpreter's per-op overhead of that shape; small networks are underestimated. The ESP32 (Xtensa,
+  reference kernels, TensorFlowLite_ESP32 1.0.0) is estimated with the Cortex-M4 reference-kernel rate:
+  a proxy for its instruction count only, there is no Xtensa emulator here.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ COMPILED_PER_MAC = 0.967
 COMPILED_PER_UNIT = 13.0
 COMPILED_FIXED = 778.0
 
-# TFLM on a Cortex-M4, instructions per MAC of DESIGN.md's 128-64-16-64-128 (see the docstring).
-TFLM_CMSIS_NN_PER_MAC = 72_268 / 18_432
-TFLM_REFERENCE_PER_MAC = 202_963 / 18_432
+# TFLM on a Cortex-M4, instructions per MAC of the default network (see the docstring).
+TFLM_CMSIS_NN_PER_MAC = 91_538 / 25_600
+TFLM_REFERENCE_PER_MAC = 405_989 / 25_600
 
 # Spectral front-end: per channel and frame S1*N*log2(N) + S2*N, per channel and band S3 (fit over 6
 # front-ends, 4,200-58,000 instructions, within 2.5%).
@@ -135,7 +136,7 @@ PUSH_PER_SAMPLE_VALUE = 12.5  # storing a sample into the window ring, per chann
 CPI = {
     "compiled": 1.40,  # 41,309 cycles / 29,523 instructions (engine)
     "tflm_cmsis_nn": 1.40,  # 128,170 / 91,534 (Chirale_TensorFLowLite 2.0.0)
-    "tflm_reference": 1.40,  # upstream reference kernels: refined by tinyae bench
+    "tflm_reference": 1.40,  # 567,973 / 406,031 (tflite-micro 90b983c, reference kernels)
     "frontend": 1.34,  # 15,370 / 11,428
     "score": 1.70,  # 4,252 / 2,505
 }

@@ -145,7 +145,8 @@ def measure(
     """Per-phase instructions (exact) and estimated cycles (nominal, low, high) of one window of
     `model_dir` with `engine`; cached in build/timing/ by the image's content."""
     manifest = json.loads((model_dir / "manifest.json").read_text())
-    work = work or ROOT / "build" / "timing" / "images" / f"{model_dir.name}-{engine}"
+    where = hashlib.sha256(str(model_dir.resolve()).encode()).hexdigest()[:8]  # one folder per model dir
+    work = work or ROOT / "build" / "timing" / "images" / f"{model_dir.name}-{where}-{engine}"
     elf, command = build(model_dir, work, engine, windows)
     cached = CACHE / f"{_digest(elf, windows)}.json"
     if cached.is_file():
