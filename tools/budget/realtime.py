@@ -200,39 +200,50 @@ def print_time(console: Console, tc: TimeCheck, method: str) -> None:
 
 def device_estimate(model_dir: Any, device_target: str, device_engine: str) -> dict[str, Any]:
     """The estimated time per window of `model_dir` on the device a verify talked to (its INFO's target
-    and engine), for verify's report: per phase cycles and ms (nominal, low, high) and the method, or
-    `{"estimated": False, "reason": ...}`. A TFLM device is estimated with the library the nano33ble env
-    pins (Chirale_TensorFLowLite, CMSIS-NN kernels; the emulated board's default TFLM_LIB too)."""
+    and engine), for verify's report, built and run nothing: the model's traced figures when a run traced
+    it (make budget, make bench, `tinyae budget estimate --timing`), else the estimate from its shape
+    (tools/budget/cost.py). A TFLM device is estimated with the library the nano33ble env pins
+    (Chirale_TensorFLowLite, CMSIS-NN kernels; the emulated board's default TFLM_LIB too).
+    Returns per phase cycles and ms (nominal, low, high), the engine and how, or `{"estimated": False,
+    "reason": ...}`."""
+    import json
     from pathlib import Path
 
-    from tinyae.errors import UserError
+    from tinyae.tools.emulator import timing
 
     from .config import load_budgets
+    from .cost import FORMULA_METHOD, formula_timing
 
     name = device_target.replace("-", "_")
-    budgets = load_budgets()
-    target = budgets.targets.get(name)
+    target = load_budgets().targets.get(name)
     if target is None:
         return {"estimated": False, "reason": f"budgets.toml has no target {name!r}"}
     reason = not_estimated_reason(target)
     if reason is not None:
         return {"estimated": False, "target": name, "reason": reason}
+    manifest_path = Path(model_dir) / "manifest.json"
+    if not manifest_path.is_file():
+        return {"estimated": False, "target": name, "reason": f"no {manifest_path}"}
+    manifest = json.loads(manifest_path.read_text())
     engine = "compiled" if device_engine == "compiled" else "chirale"
-    try:
-        from tinyae.tools.emulator import timing
-
-        t = timing.measure(Path(model_dir), engine)
-    except UserError as exc:
-        return {"estimated": False, "target": name, "reason": f"not estimated: {exc}"}
+    traced = timing.last_traced(str(manifest.get("model", {}).get("sha256", "")), engine)
+    if traced is not None:
+        cycles, how, method = traced["cycles"], "traced", traced["method"]
+    else:
+        shaped = formula_timing(manifest, device_engine, name)
+        if shaped is None:
+            return {"estimated": False, "target": name, "reason": "the manifest lacks the model's shape"}
+        cycles, how = shaped["cycles"], "from the shape (`make budget` traces this model's code)"
+        method = FORMULA_METHOD
     return {
         "estimated": True,
         "target": name,
         "clock_hz": target.clock_hz,
-        "engine": t["engine_name"],
-        "cycles": t["cycles"],
+        "engine": "compiled engine (tinyae)" if engine == "compiled" else "TFLM Chirale_TensorFLowLite 2.0.0",
+        "how": how,
+        "cycles": cycles,
         "ms": {
-            k: {q: round(1000.0 * v / target.clock_hz, 4) for q, v in c.items()}
-            for k, c in t["cycles"].items()
+            k: {q: round(1000.0 * v / target.clock_hz, 4) for q, v in c.items()} for k, c in cycles.items()
         },
-        "method": t["method"],
+        "method": method,
     }

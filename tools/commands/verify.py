@@ -401,8 +401,8 @@ def report_rows(r: dict) -> list[tuple[str, str, bool | None]]:
         rows.append(("time per window, ESTIMATE",
                      f"{ms['window']['nominal']:.3f} ms ({ms['window']['low']:.3f}-{ms['window']['high']:.3f}) on "
                      f"{t['target']} at {t['clock_hz'] / 1e6:g} MHz: front-end {ms['frontend']['nominal']:.3f}, "
-                     f"engine {ms['engine']['nominal']:.3f}, score {ms['score']['nominal']:.3f} ms ({t['engine']}; "
-                     "traced instructions x Cortex-M4 TRM cycles, zero wait states; not a measurement)",
+                     f"engine {ms['engine']['nominal']:.3f}, score {ms['score']['nominal']:.3f} ms ({t['engine']}, "
+                     f"{t['how']}; Cortex-M4 TRM cycles, zero wait states; not a measurement)",
                      None))  # fmt: skip
     elif t:
         rows.append(("time per window, estimate", t["reason"], None))

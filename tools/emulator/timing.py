@@ -150,7 +150,9 @@ def measure(
     elf, command = build(model_dir, work, engine, windows)
     cached = CACHE / f"{_digest(elf, windows)}.json"
     if cached.is_file():
-        return json.loads(cached.read_text())
+        res = json.loads(cached.read_text())
+        _remember(res.get("model_sha256", ""), engine, cached)
+        return res
     image = trace.disassemble(elf)
     names = {
         x for x in ("tae_pipeline_push", "tae_engine_invoke", "tae_score") if x in image.functions.values()
@@ -222,7 +224,24 @@ def measure(
     }
     CACHE.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps(res, indent=1) + "\n")
+    _remember(res["model_sha256"], engine, cached)
     return res
+
+
+def _remember(model_sha256: str, engine: str, path: Path) -> None:
+    """Note the latest traced result of a model and engine (build/timing/latest/), for last_traced()."""
+    if not model_sha256:
+        return
+    latest = CACHE / "latest"
+    latest.mkdir(parents=True, exist_ok=True)
+    (latest / f"{model_sha256[:24]}-{engine}.json").write_text(path.read_text())
+
+
+def last_traced(model_sha256: str, engine: str) -> dict | None:
+    """The latest traced result of this model (by its sha256) and engine, if any run traced it (make budget,
+    make bench, `tinyae budget estimate --timing`): nothing is built or run."""
+    path = CACHE / "latest" / f"{model_sha256[:24]}-{engine}.json"
+    return json.loads(path.read_text()) if model_sha256 and path.is_file() else None
 
 
 def milliseconds(cycles: dict, clock_hz: float) -> dict:
