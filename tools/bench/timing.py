@@ -65,6 +65,19 @@ def boards() -> dict[str, float]:
     return {name: t.clock_hz for name, t in b.targets.items() if t.core == "cortex-m4f" and t.clock_hz}
 
 
+def not_estimated() -> dict[str, str]:
+    """The other targets of budgets.toml and why they are not estimated (the ESP32: no Xtensa simulator)."""
+    from tinyae.tools.budget.config import load_budgets
+    from tinyae.tools.budget.realtime import not_estimated_reason
+
+    out = {}
+    for name, t in load_budgets().targets.items():
+        reason = not_estimated_reason(t)
+        if reason is not None:
+            out[f"{name} ({t.core or 'core unknown'}, {t.clock_hz / 1e6:g} MHz)"] = reason
+    return out
+
+
 def _row(model: TrainedModel, engine: str, windows: int) -> dict:
     try:
         r = timing.measure(model.dir, engine, windows=windows)
@@ -84,7 +97,7 @@ def section(
     if not device_ok:
         return {"status": "not measured", "reason": "arm-none-eabi-gcc or qemu-system-arm is missing"}
     engines = ("compiled",) if quick else ("compiled", *TFLM_LIBS)
-    out: dict = {"method": timing.METHOD, "boards": boards(), "rows": []}
+    out: dict = {"method": timing.METHOD, "boards": boards(), "not_estimated": not_estimated(), "rows": []}
     for engine in engines:
         say(f"time per window (estimate): {default.spec.name}, {engine}")
         out["rows"].append(_row(default, engine, timing.WINDOWS))
@@ -149,6 +162,8 @@ def render(t: dict | None) -> list[str]:
         if "icount_check" in r
     ]
     out += ["", "Checks: " + "; ".join(checks) + ".", ""]
+    for name, reason in (t.get("not_estimated") or {}).items():
+        out += [f"{name}: {reason}. What is known: its clock; what is not: its cycles per window.", ""]
     m = t.get("mlperf")
     if m and "status" not in m:
         out += [
