@@ -214,10 +214,14 @@ def device_estimate(model_dir: Any, device_target: str, device_engine: str) -> d
     from .config import load_budgets
     from .cost import FORMULA_METHOD, formula_timing
 
-    name = device_target.replace("-", "_")
-    target = load_budgets().targets.get(name)
+    budgets = load_budgets()
+    name = device_target.replace("-", "_").removeprefix("qemu_")  # "qemu-mps2-an386" -> mps2_an386
+    for tname, t in budgets.targets.items():
+        if device_target in t.pio_boards:
+            name = tname
+    target = budgets.targets.get(name)
     if target is None:
-        return {"estimated": False, "reason": f"budgets.toml has no target {name!r}"}
+        return {"estimated": False, "reason": f"budgets.toml has no target for the device's {device_target!r}"}
     reason = not_estimated_reason(target)
     if reason is not None:
         return {"estimated": False, "target": name, "reason": reason}
