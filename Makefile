@@ -14,9 +14,18 @@ MODEL_DIR  ?= build/model
 MANIFEST   := $(MODEL_DIR)/manifest.json
 PYTEST_ARGS ?=
 
-# Debian packages for the emulated board and the sanitizer/fuzz builds (see README.md).
-APT_PACKAGES := gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-dev qemu-system-arm clang libclang-rt-14-dev
-TOOLCHAIN_STAMP := build/.toolchain
+# A value that carries a path goes to the shell quoted: $(call shq,$(CONFIG)) (spaces, quotes, $ kept as
+# they are: `make model CONFIG="my data/small config.toml"`). A path make itself names as a target or
+# prerequisite (MODEL_DIR, EMU_OUT) cannot hold spaces in make; those are refused in one sentence.
+shq = '$(subst ','"'"',$(1))'
+no_spaces = $(if $(filter-out 1,$(words $(2))),$(error $(1)='$(2)' holds a space, which make cannot use in a file it builds; choose a folder without spaces, e.g. $(1)=build/my-model))
+$(call no_spaces,MODEL_DIR,$(MODEL_DIR))
+
+# Debian packages for the emulated board, the sanitizer/fuzz builds and the report's browser test
+# (Chromium, driven by Playwright from the dev extras; see README.md).
+APT_PACKAGES := gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-dev qemu-system-arm clang libclang-rt-14-dev chromium fonts-dejavu-core
+# The stamp's name carries the package list, so adding a package installs it on machines set up before.
+TOOLCHAIN_STAMP := build/.toolchain-$(shell echo '$(APT_PACKAGES)' | cksum | cut -d' ' -f1)
 
 TRAIN_SOURCES := $(shell find train -name '*.py' -o -name '*.j2' 2>/dev/null)
 
@@ -46,16 +55,21 @@ $(TOOLCHAIN_STAMP):
 # the data files it names and the C front-end training runs. `tinyae inputs` compares them
 # with what the model directory records it was built from (manifest.json "built_from") and touches
 # the stamp when they differ (train/inputs.py); `+` runs the check under `make -n` too.
+# make never replaces a model it did not build: a directory built by another command (`tinyae model
+# --set ...`, `tinyae search`, changed by `tinyae threshold`) is used as it is while its own inputs are
+# unchanged; otherwise, or when CONFIG names another config, `tinyae inputs` stops make with one sentence
+# naming the command that rebuilds it. --config-origin tells it whether CONFIG is make's default.
 MODEL_STAMP := $(MODEL_DIR)/.inputs-changed
 
 .PHONY: FORCE
 FORCE:
 
 $(MODEL_STAMP): FORCE $(VENV_STAMP)
-	+@$(TINYAE) inputs --config $(CONFIG) --model-dir $(MODEL_DIR) --stamp $@
+	+@$(TINYAE) inputs --config $(call shq,$(CONFIG)) --config-origin '$(origin CONFIG)' \
+	    --model-dir $(call shq,$(MODEL_DIR)) --stamp $(call shq,$@)
 
 $(MANIFEST): $(MODEL_STAMP) $(VENV_STAMP) $(TRAIN_SOURCES)
-	$(TINYAE) model --config $(CONFIG) --out $(MODEL_DIR)
+	$(TINYAE) model --config $(call shq,$(CONFIG)) --out $(call shq,$(MODEL_DIR)) --from-make
 
 .PHONY: model
 model: $(MANIFEST) ## train, quantize, calibrate and export artifacts to build/model/ (CONFIG=..., MODEL_DIR=...)
@@ -65,14 +79,15 @@ demo: $(MANIFEST) ## the whole job on the embedded data: model -> Cortex-M4 imag
 	@$(MAKE) --no-print-directory firmware-emu
 	@$(MAKE) --no-print-directory budget
 	@mkdir -p build/verify
-	$(TINYAE) device verify --emulator $(EMU_ELF) --model-dir $(MODEL_DIR) \
+	$(TINYAE) device verify --emulator $(call shq,$(EMU_ELF)) --model-dir $(call shq,$(MODEL_DIR)) \
 	    --json build/verify/report.json --markdown build/verify/report.md
 	@echo "report: $(MODEL_DIR)/report.html  verification: build/verify/report.md"
 
 .PHONY: lint
-lint: $(VENV_STAMP) ## ruff over the Python code
-	$(VENV)/bin/ruff check train tools tests
-	$(VENV)/bin/ruff format --check train tools tests
+lint: $(VENV_STAMP) ## ruff over the Python code, mypy over the package (pyproject.toml [tool.mypy])
+	$(VENV)/bin/ruff check tinyae train tools tests
+	$(VENV)/bin/ruff format --check tinyae train tools tests
+	$(VENV)/bin/mypy
 
 .PHONY: clean
 clean: ## remove build/ (artifacts, host and firmware builds)
@@ -80,17 +95,23 @@ clean: ## remove build/ (artifacts, host and firmware builds)
 
 -include mk/*.mk
 
+# Tests run on every core (pytest-xdist): a module and its module fixtures stay on one worker, the longest
+# modules start first (tests/schedule.py), models and firmware images are built once per content and
+# shared by the workers (tinyae/buildcache.py, tests/modelcache.py). TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= auto
+TEST_PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder)
+
 .PHONY: test
 test: $(VENV_STAMP) $(TOOLCHAIN_STAMP) ## run every test CI runs (pytest: Python, host C, emulator, budget, fuzz)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(TEST_PARALLEL) $(PYTEST_ARGS)
 
 # The edit-run loop: no QEMU or arm-none-eabi-gcc, no training, nothing slow, no board-library sources.
 # tests/lanes.py keeps the markers true (from fixtures, and a PATH guard against unmarked emulator use).
 FAST_LANE := not emulator and not training and not slow and not board_libs
 
 .PHONY: test-fast
-test-fast: $(VENV_STAMP) ## the fast lane: every test that needs no QEMU, no training and nothing slow (< 1 min)
-	$(PY) -m pytest -q -m "$(FAST_LANE)" $(PYTEST_ARGS)
+test-fast: $(VENV_STAMP) ## the fast lane: every test that needs no QEMU, no training and nothing slow (< 30 s)
+	$(PY) -m pytest -q $(TEST_PARALLEL) -m "$(FAST_LANE)" $(PYTEST_ARGS)
 
 .PHONY: help
 help: ## list the targets

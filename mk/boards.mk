@@ -7,6 +7,9 @@
 # PlatformIO needs its registry the first time it builds an env (platform, toolchain, TFLM library);
 # without network access tools/boards/pio.py says so in one sentence and the target fails.
 # The boards read the model from build/model (platformio.ini: -I$PROJECT_DIR/build/model).
+# With SENSOR=1 the build refuses a sample rate the board cannot keep in sensor mode (the sensor's rate,
+# its read time, the window's computation and the serial writes at the hop: tools/budget/sampling.py;
+# `tinyae budget sampling --env BOARD` shows the figures).
 
 BOARD ?= nano33ble
 PORT  ?=
@@ -20,7 +23,7 @@ BOARD_MODEL_FILES := $(addprefix $(BOARD_MODEL_DIR)/,model_config.h model_data.h
 # EXTRA_FLAGS="-D ...": any other build option of platformio.ini's list, added to the env's build_flags.
 EXTRA_FLAGS ?=
 BOARD_BUILD_FLAGS := $(strip $(if $(SENSOR),-D TAE_BOARD_SENSOR$(if $(filter synth,$(SENSOR)), -D TAE_BOARD_SYNTH)) $(EXTRA_FLAGS))
-BOARD_ENV_VARS := $(if $(BOARD_BUILD_FLAGS),PLATFORMIO_BUILD_FLAGS="$(BOARD_BUILD_FLAGS)")
+BOARD_ENV_VARS := $(if $(BOARD_BUILD_FLAGS),PLATFORMIO_BUILD_FLAGS=$(call shq,$(BOARD_BUILD_FLAGS)))
 
 .PHONY: board-check-args
 board-check-args:
@@ -37,8 +40,8 @@ build: board-model ## build the firmware for a board with PlatformIO (BOARD=nano
 
 .PHONY: flash
 flash: board-model ## build and upload to a connected board (BOARD=..., PORT=/dev/ttyACM0)
-	$(BOARD_ENV_VARS) $(PIO_RUN) run -e $(BOARD) -t upload $(if $(PORT),--upload-port $(PORT))
+	$(BOARD_ENV_VARS) $(PIO_RUN) run -e $(BOARD) -t upload $(if $(PORT),--upload-port $(call shq,$(PORT)))
 
 .PHONY: serial-monitor
 serial-monitor: $(VENV_STAMP) ## PlatformIO's raw serial monitor on the board (PORT=..., BAUD=115200; `make live-scores` is tinyae's view); Ctrl-C quits
-	$(PIO_RUN) device monitor -b $(BAUD) $(if $(PORT),-p $(PORT))
+	$(PIO_RUN) device monitor -b $(BAUD) $(if $(PORT),-p $(call shq,$(PORT)))

@@ -19,17 +19,18 @@ BUDGET_ENGINE   ?= compiled
 
 .PHONY: budget
 budget: firmware-emu $(VENV_STAMP) ## check the emulated image (and any built board env) against budgets.toml
-	@mkdir -p $(BUDGET_DIR)
+	@mkdir -p $(call shq,$(BUDGET_DIR))
 	@status=0; \
-	$(TINYAE) budget check $(BUDGET_EMU_ELF) --target mps2_an386 --top $(BUDGET_TOP) --model-dir $(MODEL_DIR) \
-	  --json $(BUDGET_DIR)/mps2_an386.json $(if $(BUDGET_BASELINE),--baseline $(BUDGET_BASELINE)) || status=1; \
+	$(TINYAE) budget check $(call shq,$(BUDGET_EMU_ELF)) --target mps2_an386 --top $(BUDGET_TOP) \
+	  --model-dir $(call shq,$(MODEL_DIR)) --json $(call shq,$(BUDGET_DIR)/mps2_an386.json) \
+	  $(if $(BUDGET_BASELINE),--baseline $(call shq,$(BUDGET_BASELINE))) || status=1; \
 	for elf in .pio/build/*/firmware.elf; do \
 	  [ -f "$$elf" ] || continue; env=$$(basename $$(dirname "$$elf")); \
-	  $(TINYAE) budget check --env "$$env" --top $(BUDGET_TOP) --model-dir $(MODEL_DIR) \
-	    --json $(BUDGET_DIR)/$$env.json || status=1; \
+	  $(TINYAE) budget check --env "$$env" --top $(BUDGET_TOP) --model-dir $(call shq,$(MODEL_DIR)) \
+	    --json $(call shq,$(BUDGET_DIR))/"$$env".json || status=1; \
 	done; \
 	exit $$status
 
 .PHONY: budget-estimate
 budget-estimate: $(MANIFEST) $(VENV_STAMP) ## estimate flash/RAM from the manifest alone (BUDGET_TARGET=..., BUDGET_ENGINE=tflm|compiled)
-	$(TINYAE) budget estimate --manifest $(MANIFEST) --target $(BUDGET_TARGET) --engine $(BUDGET_ENGINE)
+	$(TINYAE) budget estimate --manifest $(call shq,$(MANIFEST)) --target $(BUDGET_TARGET) --engine $(BUDGET_ENGINE)

@@ -2,7 +2,7 @@
 
 .PHONY: compiled
 compiled: $(MANIFEST) ## regenerate $(MODEL_DIR)/model_compiled.h/.c from model_int8.tflite (compiled engine)
-	$(TINYAE) compile $(MODEL_DIR)/model_int8.tflite $(MODEL_DIR)
+	$(TINYAE) compile $(call shq,$(MODEL_DIR)/model_int8.tflite) $(call shq,$(MODEL_DIR))
 
 .PHONY: test-compiled
 test-compiled: $(VENV_STAMP) ## compiled engine tests: bit-exact vs tflite_micro, ASan/UBSan, Cortex-M4 build and QEMU

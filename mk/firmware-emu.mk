@@ -16,6 +16,10 @@
 #   EMU_BALLAST_FLASH=<bytes> add a const flash array
 #   EMU_CALIB_AT_BOOT=1       without a stored calibration record, calibrate from the sensor at boot
 #   EMU_STORE_FAULT=1         stop QEMU inside a calibration record write (between write and rename)
+#   EMU_SENSOR=paced          the synthetic sensor paced like a board's: slots the loop is late for are
+#                             skipped, not delivered late (synth_source.c)
+#   EMU_SENSOR_STALL=<K>      the loop stalls 2.5 sample periods after every K-th sample (a slow source:
+#                             the sampling-honesty tests)
 #   EMU_OUT=<dir>             output directory
 
 EMU_CC      ?= arm-none-eabi-gcc
@@ -31,11 +35,14 @@ EMU_BALLAST_RAM   ?= 0
 EMU_BALLAST_FLASH ?= 0
 EMU_CALIB_AT_BOOT ?=
 EMU_STORE_FAULT   ?=
+EMU_SENSOR        ?=
+EMU_SENSOR_STALL  ?=
 
 EMU_TARGET_DIR := firmware/targets/mps2_an386
 EMU_CORE_DIR   := firmware/lib/tinyae/src
-EMU_VARIANT    := $(EMU_APP)$(if $(filter tflm,$(EMU_ENGINE)),-tflm-$(TFLM_LIB))$(if $(EMU_FAULT),-fault$(EMU_FAULT))$(if $(filter-out 0,$(EMU_BALLAST_RAM)),-ram$(EMU_BALLAST_RAM))$(if $(filter-out 0,$(EMU_BALLAST_FLASH)),-flash$(EMU_BALLAST_FLASH))$(if $(EMU_CALIB_AT_BOOT),-calibboot)$(if $(EMU_STORE_FAULT),-storefault)
+EMU_VARIANT    := $(EMU_APP)$(if $(filter tflm,$(EMU_ENGINE)),-tflm-$(TFLM_LIB))$(if $(EMU_FAULT),-fault$(EMU_FAULT))$(if $(filter-out 0,$(EMU_BALLAST_RAM)),-ram$(EMU_BALLAST_RAM))$(if $(filter-out 0,$(EMU_BALLAST_FLASH)),-flash$(EMU_BALLAST_FLASH))$(if $(EMU_CALIB_AT_BOOT),-calibboot)$(if $(EMU_STORE_FAULT),-storefault)$(if $(filter paced,$(EMU_SENSOR)),-paced)$(if $(EMU_SENSOR_STALL),-stall$(EMU_SENSOR_STALL))
 EMU_OUT        ?= build/firmware/mps2_an386$(if $(filter-out core,$(EMU_VARIANT)),-$(EMU_VARIANT))
+$(call no_spaces,EMU_OUT,$(EMU_OUT))
 EMU_ELF        := $(EMU_OUT)/tinyae.elf
 EMU_LDSCRIPT   := $(EMU_TARGET_DIR)/mps2_an386.ld
 
@@ -44,8 +51,13 @@ EMU_CXX_SRCS :=
 EMU_TFLM_ARCHIVE :=
 EMU_FLOAT_ABI := hard
 ifeq ($(EMU_APP),core)
+  ifneq ($(filter-out paced,$(EMU_SENSOR)),)
+    $(error EMU_SENSOR must be empty or paced (got '$(EMU_SENSOR)'))
+  endif
   EMU_APP_DEFS := -DTAE_EMU_APP_CORE \
-                  $(if $(EMU_CALIB_AT_BOOT),-DTAE_CALIB_AT_BOOT) $(if $(EMU_STORE_FAULT),-DTAE_EMU_STORE_FAULT)
+                  $(if $(EMU_CALIB_AT_BOOT),-DTAE_CALIB_AT_BOOT) $(if $(EMU_STORE_FAULT),-DTAE_EMU_STORE_FAULT) \
+                  $(if $(filter paced,$(EMU_SENSOR)),-DTAE_EMU_SENSOR_PACED) \
+                  $(if $(EMU_SENSOR_STALL),-DTAE_EMU_SENSOR_STALL=$(EMU_SENSOR_STALL))
   EMU_APP_DEPS := $(MANIFEST)
   ifeq ($(EMU_ENGINE),compiled)
     # The portable core (every C file of the library), the compiled engine's generated network and the
@@ -138,4 +150,4 @@ firmware-emu-fault: ## build a test image that faults after its banner (EMU_FAUL
 
 .PHONY: emulate
 emulate: $(EMU_ELF) $(VENV_STAMP) ## run the image in QEMU; prints the socket:// URL for the host tool; Ctrl-C stops it
-	$(TINYAE) emulate --elf $(EMU_ELF)
+	$(TINYAE) emulate --elf $(call shq,$(EMU_ELF))

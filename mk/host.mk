@@ -17,17 +17,18 @@ SECONDS  ?=
 HOST_REPORT_DIR := build/verify
 HOST_CLI := $(TINYAE) device
 HOST_EMU_ELF  = $(EMU_ELF)
-HOST_DEVICE = $(if $(PORT),--port $(PORT) --baud $(BAUD),--emulator $(HOST_EMU_ELF)) --model-dir $(MODEL_DIR)
+HOST_DEVICE = $(if $(PORT),--port $(call shq,$(PORT)) --baud $(BAUD),--emulator $(call shq,$(HOST_EMU_ELF))) \
+              --model-dir $(call shq,$(MODEL_DIR))
 HOST_EMU_DEP = $(if $(PORT),,firmware-emu)
 
 .PHONY: verify
 verify: $(VENV_STAMP) $(MANIFEST) $(HOST_EMU_DEP) ## verify the device against the host reference (PORT=...; without PORT it starts the emulator)
 	@mkdir -p $(HOST_REPORT_DIR)
-	$(HOST_CLI) verify $(HOST_DEVICE) $(if $(CSV),--csv $(CSV)) --json $(HOST_REPORT_DIR)/verify.json --markdown $(HOST_REPORT_DIR)/verify.md
+	$(HOST_CLI) verify $(HOST_DEVICE) $(if $(CSV),--csv $(call shq,$(CSV))) --json $(HOST_REPORT_DIR)/verify.json --markdown $(HOST_REPORT_DIR)/verify.md
 
 .PHONY: stream
 stream: $(VENV_STAMP) $(HOST_EMU_DEP) ## stream a CSV (CSV=..., default the test split) to the device (PORT=..., OUT=results.csv)
-	$(HOST_CLI) stream $(HOST_DEVICE) $(if $(CSV),--csv $(CSV)) $(if $(OUT),--out $(OUT))
+	$(HOST_CLI) stream $(HOST_DEVICE) $(if $(CSV),--csv $(call shq,$(CSV))) $(if $(OUT),--out $(call shq,$(OUT)))
 
 .PHONY: device-info
 device-info: $(VENV_STAMP) $(HOST_EMU_DEP) ## show the device's handshake and whether it runs MODEL_DIR's model (PORT=...)
@@ -36,7 +37,7 @@ device-info: $(VENV_STAMP) $(HOST_EMU_DEP) ## show the device's handshake and wh
 .PHONY: record
 record: $(VENV_STAMP) $(HOST_EMU_DEP) ## capture sensor samples to a training CSV (PORT=..., OUT=capture.csv, SAMPLES=5000, LABEL=0)
 	@test -n "$(OUT)" || { echo "error: say where to write the capture: make record OUT=capture.csv" >&2; exit 2; }
-	$(HOST_CLI) record $(HOST_DEVICE) --out $(OUT) --samples $(SAMPLES) $(if $(LABEL),--label $(LABEL))
+	$(HOST_CLI) record $(HOST_DEVICE) --out $(call shq,$(OUT)) --samples $(SAMPLES) $(if $(LABEL),--label $(call shq,$(LABEL)))
 
 .PHONY: live-scores
 live-scores: $(VENV_STAMP) $(HOST_EMU_DEP) ## sensor mode: tinyae's live view of scores vs threshold (PORT=..., SECONDS=...); Ctrl-C stops

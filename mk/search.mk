@@ -14,7 +14,8 @@ SEARCH_BENCH_TRIALS ?= 30
 
 .PHONY: search
 search: $(VENV_STAMP) ## search the best model that fits BUDGET on SEARCH_TARGET (Ray Tune + Optuna) -> build/search/
-	$(TINYAE) search --config $(CONFIG) --budget $(BUDGET) --target $(SEARCH_TARGET) --trials $(TRIALS) --out $(SEARCH_OUT)
+	$(TINYAE) search --config $(call shq,$(CONFIG)) --budget $(call shq,$(BUDGET)) --target $(SEARCH_TARGET) \
+	    --trials $(TRIALS) --out $(call shq,$(SEARCH_OUT))
 
 .PHONY: bench-search
 bench-search: $(VENV_STAMP) $(TOOLCHAIN_STAMP) ## measure the search (synthetic, SKAB; two budgets; 1/2/4 workers) -> bench/SEARCH.md

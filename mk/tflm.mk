@@ -23,14 +23,24 @@ TFLM_HOW_chirale  := run `make build BOARD=nano33ble` once on a machine with int
 TFLM_HOW_esp32    := run `make build BOARD=esp32dev` once on a machine with internet access (PlatformIO downloads TensorFlowLite_ESP32 1.0.0), or set TAE_THIRD_PARTY to a folder holding TensorFlowLite_ESP32-1.0.0
 TFLM_HOW_upstream := set TAE_THIRD_PARTY to a folder holding a tflite-micro checkout as tflite-micro-90b983c (with SOURCES.txt)
 
-# build/tflm/<lib>-<arch>/libtflm.a: the sub-make decides what is out of date (FORCE: always asked).
+# build/tflm/<lib>-<arch>/libtflm.a: the sub-make decides what is out of date (FORCE: always asked):
+# a source newer than its object, or other flags or another compiler (its build-id.txt). One build of a
+# library at a time (flock on build/tflm/<lib>-<arch>.lock): parallel test workers, `make -j` and a
+# second shell wait for it instead of writing the same objects.
 build/tflm/%/libtflm.a: FORCE $(TOOLCHAIN_STAMP)
 	@lib=$(word 1,$(subst -, ,$*)); src='$(TFLM_SRC_$(word 1,$(subst -, ,$*)))'; \
 	if [ ! -d "$$src" ]; then \
 	  echo "error: the TFLM sources for $$lib are not at $$src; $(TFLM_HOW_$(word 1,$(subst -, ,$*)))" >&2; exit 2; \
 	fi
-	@$(MAKE) --no-print-directory -f mk/tflm/library.mk TFLM_LIB=$(word 1,$(subst -, ,$*)) \
+	@mkdir -p $(@D)
+	@flock $(@D).lock $(MAKE) --no-print-directory -f mk/tflm/library.mk TFLM_LIB=$(word 1,$(subst -, ,$*)) \
 	    TFLM_ARCH=$(word 2,$(subst -, ,$*)) TFLM_SRC='$(TFLM_SRC_$(word 1,$(subst -, ,$*)))' TFLM_OUT=$(@D)
+
+# build/tflm/<lib>-<arch>/flags.txt alone: the flags a user of that build compiles with, without
+# building the library (the board lane compares them with the cores' own).
+build/tflm/%/flags.txt: FORCE
+	@$(MAKE) --no-print-directory -f mk/tflm/library.mk TFLM_LIB=$(word 1,$(subst -, ,$*)) \
+	    TFLM_ARCH=$(word 2,$(subst -, ,$*)) TFLM_SRC='$(TFLM_SRC_$(word 1,$(subst -, ,$*)))' TFLM_OUT=$(@D) $@
 
 .PHONY: tflm-libs
 tflm-libs: ## build the pinned TFLM libraries for the board-library tests (needs their sources: mk/tflm.mk)

@@ -1,6 +1,6 @@
 """The board-library lane: tinyae's TFLM glue and board code against the exact libraries the board
 envs pin (Chirale_TensorFLowLite 2.0.0, TensorFlowLite_ESP32 1.0.0), upstream TFLM and the Nano 33
-BLE core headers, never against a fake.
+BLE and ESP32 Arduino cores' headers, never against a fake.
 
 Their sources are not in this repository. One path setting says where they are: TAE_THIRD_PARTY
 (default ../shared/third_party, see mk/tflm.mk). Without it the lane is skipped with one line; under
@@ -26,6 +26,7 @@ LIBRARY_DIRS = {
     "mbed_core": "ArduinoCore-mbed-4.5.0",
     "lsm9ds1": "Arduino_LSM9DS1-1.1.1",
     "bmi270": "Arduino_BMI270_BMM150-1.2.1",
+    "esp32_core": "framework-arduinoespressif32-3.20014.231204",  # ESP32 Arduino core 2.0.14 (PlatformIO's package)
 }
 # The lib_deps entry of platformio.ini each TFLM build stands for (train/boards.py describes them).
 LIB_DEPS = {
@@ -120,6 +121,7 @@ class HostGlue:
         self.lib = ctypes.CDLL(str(so))
         self.lib.tae_engine_tflm_reason.restype = ctypes.c_char_p
         self.lib.tae_engine_name.restype = ctypes.c_char_p
+        self.lib.tae_engine_library.restype = ctypes.c_char_p
         self.lib.tae_engine_ram_bytes.restype = ctypes.c_uint32
         self.lib.tae_engine_invoke.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
 

@@ -8,15 +8,26 @@ import shutil
 from pathlib import Path
 
 import lanes
+import modelcache
 import pytest
-from hypothesis import settings
+import schedule
+from hypothesis import HealthCheck, settings
 
 pytest_plugins = ["pytester"]  # tests/test_lanes.py runs pytest on small test files
 
 # Property tests draw the same cases on every run (derandomized, no example database), so a landing
 # never fails at random. `make explore` (TAE_HYPOTHESIS=explore) draws new cases and keeps what it
 # finds in .hypothesis/; a case it finds becomes an explicit @example in the test.
-settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+# Nothing in the profile depends on the machine's speed either: no deadline and no "too slow" health
+# check, which a loaded CI machine would otherwise fail at random.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 settings.register_profile("explore", derandomize=False, print_blob=True)
 settings.load_profile(os.environ.get("TAE_HYPOTHESIS", "ci"))
 
@@ -29,14 +40,11 @@ def has_arm_toolchain() -> bool:
 
 @pytest.fixture(scope="session")
 def default_model_dir(tmp_path_factory) -> Path:
-    """The default experiment (configs/default.toml) run end to end into a session temp dir."""
-    from tinyae.train import config
-    from tinyae.train.pipeline import run
-
-    out = tmp_path_factory.mktemp("default_model")
-    cfg = config.load(ROOT / "configs" / "default.toml")
-    run(cfg, out, "tinyae model --config configs/default.toml", show_progress=False)
-    return out
+    """The default experiment (configs/default.toml) run end to end: trained once per content for every
+    test, worker and run (tests/modelcache.py); read it, never write into it."""
+    return modelcache.trained(
+        command="tinyae model --config configs/default.toml", scratch=tmp_path_factory.mktemp("default_model")
+    )
 
 
 @pytest.fixture(scope="session")
@@ -64,14 +72,15 @@ LANE_MODELS: dict[str, list[str]] = {
     "deep": ["model.hidden=[96, 48]", "model.latent=12", "train.epochs=15"],
 }
 PER_CHANNEL = ["quantize.weights=per_channel", "quantize.targets=mps2_an386"]
+# Lane models retuned onto multiplier ties (tools/testing/ties.py): a trained lane model whose layer's
+# weight scale is moved to where TFLM's single-precision multiplier and tflite_micro's double one give
+# other outputs on the test windows. Per-tensor only (per-channel multipliers are double everywhere).
+TIE_MODELS: dict[str, tuple[str, int]] = {"tie_output": ("default", -1), "tie_hidden": ("sigmoid", 0)}
 
 
 @pytest.fixture(scope="session")
 def lane_model(default_model_dir, tmp_path_factory):
     """lane_model(name, weights) -> model directory; name in LANE_MODELS, weights per_tensor|per_channel."""
-    from tinyae.train import config
-    from tinyae.train.pipeline import run
-
     cache: dict[tuple[str, str], Path] = {}
     if (
         json.loads((default_model_dir / "manifest.json").read_text())["quantization"]["weights"]
@@ -80,21 +89,55 @@ def lane_model(default_model_dir, tmp_path_factory):
         cache["default", "per_tensor"] = default_model_dir
 
     def get(name: str, weights: str) -> Path:
+        if name in TIE_MODELS and (name, weights) not in cache:
+            from tinyae.tools.testing.ties import tie_model_dir
+
+            assert weights == "per_tensor", "tie models are per-tensor"
+            base, layer = TIE_MODELS[name]
+            out, _ = tie_model_dir(
+                get(base, weights), tmp_path_factory.mktemp(f"lane_{name}") / "m", layer=layer
+            )
+            cache[name, weights] = out
         if (name, weights) not in cache:
             overrides = LANE_MODELS[name] + (PER_CHANNEL if weights == "per_channel" else [])
-            out = tmp_path_factory.mktemp(f"lane_{name}_{weights}")
-            cfg = config.load(ROOT / "configs" / "default.toml", overrides)
-            manifest = run(cfg, out, f"pytest lane model {name} {weights}", show_progress=False)
-            assert manifest.quantization.weights == weights
+            out = modelcache.trained(
+                overrides,
+                command=f"pytest lane model {name} {weights}",
+                scratch=tmp_path_factory.mktemp(f"lane_{name}_{weights}"),
+            )
+            manifest = json.loads((out / "manifest.json").read_text())
+            assert manifest["quantization"]["weights"] == weights
             cache[name, weights] = out
         return cache[name, weights]
 
     return get
 
 
+@pytest.fixture(autouse=True)
+def _shared_models_stay_unchanged():
+    """A test that writes into a shared model directory fails (tests/modelcache.py Guard)."""
+    yield
+    changed = modelcache.GUARD.changed()
+    if changed:
+        pytest.fail(
+            "this test wrote into shared model directories: " + "; ".join(changed)
+            + "; copy one (shutil.copytree) before changing it"
+        )  # fmt: skip
+
+
 def pytest_configure(config):
-    """Test lanes (markers from fixtures, the emulator guard): tests/lanes.py."""
+    """Test lanes (markers from fixtures, the emulator guard): tests/lanes.py. The durations that order
+    the modules for parallel workers: tests/schedule.py (recorded by the controller or a serial run)."""
     config.pluginmanager.register(lanes, "tinyae-lanes")
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(schedule.Recorder(), "tinyae-durations")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`make test`), the longest modules start first (tests/schedule.py)."""
+    if hasattr(config, "workerinput"):
+        schedule.order(items)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -116,10 +159,10 @@ def _stub_reference_for_the_stub_engine(monkeypatch):
 
     real = verify.make_reference
 
-    def make_reference(art):
+    def make_reference(art, info):
         manifest = art.require()
         if "SIM_STUB" in manifest.model.ops:
             return SimStubReference(manifest)
-        return real(art)
+        return real(art, info)
 
     monkeypatch.setattr(verify, "make_reference", make_reference)

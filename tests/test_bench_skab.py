@@ -103,7 +103,10 @@ def test_commissioning_expresses_a_recording_in_units_of_its_first_rows() -> Non
 @pytest.mark.training
 @pytest.mark.parametrize("protocol", ["per-file", "deployment", "deployment-commissioned"])
 def test_a_protocol_scores_every_test_row_with_float_and_int8_models(data_dir: Path, protocol: str) -> None:
-    r = skab.run_protocol(protocol, ["train.epochs=30"], data_dir, lambda m: None, expect=None)
+    # a 10-row window: the false alarms after the anomaly's end last about one window
+    r = skab.run_protocol(
+        protocol, ["train.epochs=30", "window.length=10"], data_dir, lambda m: None, expect=None
+    )
     assert r["command"].startswith(".venv/bin/tinyae bench skab --protocol " + protocol)
     assert [f["name"] for f in r["per_file"]] == ["valve1/0", "valve1/1"]
     assert [f["rows"] for f in r["per_file"]] == [300, 250]  # every row after row 400
@@ -133,3 +136,16 @@ def test_without_the_shared_data_the_bench_says_in_one_line_what_it_left_out(tmp
     assert "not found: left out the SKAB section" in said[0] and "\n" not in said[0]
     text = "\n".join(report._skab(sec))
     assert "## SKAB" in text and "not measured: " in text
+
+
+def test_logo_searches_its_own_grid_and_refuses_overrides(capsys) -> None:
+    assert skab.main(["--protocol", "logo", "--set", "window.length=5"]) == 2
+    err = capsys.readouterr().err
+    assert "leave out --config/--set" in err and err.count("error:") == 1 and "Traceback" not in err
+
+
+def test_the_published_rows_carry_far_and_mar() -> None:
+    """Every detector of SKAB's strict leaderboard with its published FAR and MAR (none left blank)."""
+    names = [m for m, *_ in skab.LEADERBOARD]
+    assert {"Vanilla LSTM", "Isolation forest", "MSCRED", "Conv-AE"} <= set(names)
+    assert all(far is not None and mar is not None for _, _, far, mar in skab.LEADERBOARD)

@@ -23,7 +23,7 @@ FIXTURE_MARKS = {"quick_results": ("slow", "training", "emulator")}
 
 TOP_KEYS = {
     "schema", "command", "quick", "machine", "quality", "pipeline", "device", "footprint",
-    "streaming", "host_reference", "elapsed_s", "calibration", "timing",
+    "streaming", "host_reference", "elapsed_s", "calibration", "timing", "threshold",
 }  # fmt: skip
 
 
@@ -48,8 +48,20 @@ def test_quick_run_writes_every_section(quick_results) -> None:
     assert res["quick"] is True
     assert res["machine"]["cores"] >= 1 and res["machine"]["date"]
     for heading in ("## Detection quality", "## Device cost", "## Footprint", "## Pipeline", "## Streaming",
-                    "## Host reference", "## On-site calibration"):  # fmt: skip
+                    "## Host reference", "## On-site calibration", "## Threshold"):  # fmt: skip
         assert heading in md
+
+
+def test_the_threshold_study_compares_every_method_with_the_oracle(quick_results) -> None:
+    res, md = quick_results
+    t = res["threshold"]
+    (name,) = [d["name"] for d in t["datasets"]]  # --quick: the 2-epoch synthetic model only
+    oracle = t["oracle"][name]["f1"]
+    assert t["default"]["method"] in t["candidates"] and t["chosen"]["method"] in t["candidates"]
+    for c in t["candidates"].values():
+        r = c["per_dataset"][name]
+        assert "f1" not in r or r["f1"] <= oracle + 1e-9
+    assert "*oracle: best threshold on the test labels*" in md
 
 
 def test_quality_figures_and_protocol(quick_results) -> None:

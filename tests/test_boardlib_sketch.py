@@ -1,117 +1,265 @@
-"""Every firmware/src file compiled for the Arduino Nano 33 BLE as the Arduino mbed core 4.5.0 compiles
-a sketch: its own cxxflags/cflags, defines and include list, its mbed_config.h, the pinned IMU and
-TFLM libraries' headers; both engines x {host-stream, SENSOR, SENSOR + Rev2 IMU, SENSOR + synthetic
-source}, warnings as errors for the project's files (the core's and libraries' headers are system
-headers). A deliberately wrong call must fail, which proves the real headers are in use. (The ESP32
-core is not among the shared sources, so the esp32dev envs are compiled on a user's machine only.)"""
+"""Every file PlatformIO compiles for the board envs (firmware/src and the tinyae library), type-checked
+against the board's real Arduino core the way that core compiles a sketch: the core's own flags,
+defines and include paths (tests/boardcores.py reads them from the core, never retyped), the env's
+build_flags and pinned libraries from platformio.ini, warnings as errors for tinyae's files (the core's
+and libraries' headers are system headers). Both boards, both engines of each, every build option.
+
+- nano33ble: Arduino mbed core 4.5.0, Chirale_TensorFLowLite 2.0.0, the Rev1 and Rev2 IMU libraries.
+- esp32dev: ESP32 Arduino core 2.0.14 (the core espressif32@6.5.0 installs), with the include list,
+  defines and flags of its tools/platformio-build.py / platformio-build-esp32.py, TensorFlowLite_ESP32
+  1.0.0. Debian has no Xtensa compiler: arm-none-eabi-g++ -fsyntax-only -D__XTENSA__ stands in
+  (boardcores.XTENSA_STAND_IN), which proves the sources agree with the core's declarations, not that
+  the image builds, links or runs.
+
+A deliberately wrong call next to its right form must fail against each core, naming a header of that
+core or library, which proves the real headers are in use. One compile per source and distinct
+preprocessing (boardcores.Matrix), shared by all tests, two at a time.
+"""
 
 from __future__ import annotations
 
-import shlex
+import json
+import os
+import re
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from boardlibs import ROOT, build_tflm, library
+from boardcores import (
+    SRC,
+    Matrix,
+    board_envs,
+    compile_command,
+    core,
+    env,
+    env_sources,
+    esp32_build_env,
+    option_sets,
+    run,
+)
+from boardlibs import ROOT, library, require
 
 from tests.conftest import has_arm_toolchain
 
 pytestmark = [
     pytest.mark.board_libs,
     pytest.mark.emulator,  # arm-none-eabi-gcc
-    pytest.mark.timeout(2400),  # a first run builds the pinned TFLM library (boardlibs.py: <= 30 min)
+    pytest.mark.timeout(2400),
     pytest.mark.skipif(not has_arm_toolchain(), reason="needs arm-none-eabi-gcc"),
 ]
 
-SRC = ROOT / "firmware" / "src"
-CORE_LIB = ROOT / "firmware" / "lib" / "tinyae" / "src"
-ENGINES = {"tflm": ["-DTAE_ENGINE_TFLM", "-DTAE_TFLM_LIB_CHIRALE"], "compiled": ["-DTAE_ENGINE_COMPILED"]}
-MODES = {
-    "host-stream": [],
-    "sensor": ["-DTAE_BOARD_SENSOR"],
-    "sensor-rev2": ["-DTAE_BOARD_SENSOR", "-DTAE_NANO33BLE_REV2"],
-    "sensor-synth": ["-DTAE_BOARD_SENSOR", "-DTAE_BOARD_SYNTH"],
-    "sensor-calib-at-boot": ["-DTAE_BOARD_SENSOR", "-DTAE_CALIB_AT_BOOT"],
-}
+BOARDS = ("nano33ble", "esp32dev")
 
 
-def variant_dir() -> Path:
-    return library("mbed_core") / "variants" / "ARDUINO_NANO33BLE"
+@pytest.fixture(scope="module")
+def matrix(default_model_dir):
+    """matrix(board) -> the board's Matrix, compiled on first use (every env x option set x source)."""
+    built: dict[str, Matrix] = {}
+
+    def get(board: str) -> Matrix:
+        if board not in built:
+            cases = {
+                (e, name, source.name): compile_command(e, source, default_model_dir, flags)
+                for e in board_envs(board)
+                for name, flags in option_sets(board).items()
+                for source in env_sources()
+            }
+            m = Matrix(cases)
+            m.run(workers=os.cpu_count() or 2)
+            built[board] = m
+        return built[board]
+
+    return get
 
 
-def core_flags(kind: str) -> list[str]:
-    """The core's own flags for a C++ ("cxx") or C ("c") file, include dirs as system headers."""
-    core = library("mbed_core")
-    variant = variant_dir()
-    flags = [f for f in (variant / f"{kind}flags.txt").read_text().split() if f != "-c"]
-    defines = shlex.split((variant / "defines.txt").read_text())
-    prefix = core / "cores" / "arduino"
-    includes = []
-    for line in (variant / "includes.txt").read_text().split():
-        assert line.startswith("-iwithprefixbefore"), line
-        includes += ["-isystem", str(prefix / line.removeprefix("-iwithprefixbefore/"))]
-    board = [
-        "-DARDUINO=10810",
-        "-DARDUINO_ARDUINO_NANO33BLE",
-        "-DARDUINO_ARCH_NRF52840",
-        "-DARDUINO_ARCH_MBED",
-    ]
-    system = [
-        prefix, prefix / "api", variant, core / "libraries" / "Wire",
-        library("lsm9ds1") / "src", library("bmi270") / "src", library("chirale") / "src",
-    ]  # fmt: skip
-    return [
-        *flags, *defines, *board, "-include", str(variant / "mbed_config.h"),
-        *(arg for d in system for arg in ("-isystem", str(d))), *includes,
-    ]  # fmt: skip
+CASES = [(b, o) for b in BOARDS for o in option_sets(b)]
 
 
-def compile_for_board(source: Path, extra: list[str], model_dir: Path) -> subprocess.CompletedProcess[str]:
-    is_c = source.suffix == ".c"
-    cmd = ["arm-none-eabi-gcc" if is_c else "arm-none-eabi-g++", *core_flags("c" if is_c else "cxx")]
-    cmd += ["-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-fno-fast-math", "-fsyntax-only"]
-    cmd += [f"-I{model_dir}", f"-I{CORE_LIB}", f"-I{SRC}", *extra, str(source)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+@pytest.mark.parametrize("engine", ["tflm", "compiled"])
+@pytest.mark.parametrize(("board", "option_set"), CASES, ids=[f"{b}-{o}" for b, o in CASES])
+def test_every_source_compiles_against_the_core(board, option_set, engine, matrix):
+    name = board if engine == "tflm" else f"{board}_compiled"
+    assert name in board_envs(board)
+    m = matrix(board)
+    sources = {s for (e, o, s) in m.results if e == name and o == option_set}
+    assert {"main.cpp", "board_port.cpp", "board_sensor.cpp", "board_store.cpp", "tae_app.c"} <= sources
+    failures = m.failures(name, option_set)
+    assert not failures, (
+        failures,
+        core(board).notes,
+    )  # notes: where the check differs from the board's build
 
 
-CASES = [(e, m) for e in ENGINES for m in MODES]
+def test_the_matrix_is_compiled_once_per_distinct_preprocessing(matrix):
+    """Each case has a result, from its own compile or from one whose preprocessing is provably equal;
+    the TFLM glue, whose text no sensor option reaches, is compiled once per env."""
+    for board in BOARDS:
+        m = matrix(board)
+        assert set(m.results) == set(m.cases)
+        own = {k for k, r in m.results.items() if r.shared_with is None}
+        assert len(own) == m.compiles < len(m.cases)
+        glue = [k for k in own if k[2] == "board_engine_tflm.cpp" and k[0] == board]
+        assert [k[1] for k in glue] == ["host-stream"], glue
+        sensor = {k[1] for k in own if k[2] == "board_sensor.cpp" and k[0] == board}
+        assert {"sensor", "sensor-synth"} <= sensor  # what a TU reads is compiled for each value
 
 
-@pytest.mark.parametrize(("engine", "mode"), CASES, ids=[f"{e}-{m}" for e, m in CASES])
-def test_every_board_source_compiles_for_the_nano33ble(engine, mode, default_model_dir):
-    sources = sorted(SRC.glob("*.cpp")) + sorted(SRC.glob("*.c"))
-    assert {s.name for s in sources} >= {"main.cpp", "board_port.cpp", "board_sensor.cpp", "board_store.cpp"}
-    flags = ENGINES[engine] + MODES[mode]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda s: compile_for_board(s, flags, default_model_dir), sources))
-    failed = {s.name: r.stderr[-1500:] for s, r in zip(sources, results, strict=True) if r.returncode != 0}
-    assert not failed, failed
+# ------------------------------------------------------------------------------ wrong calls must fail
+
+# (id, includes, declarations, right call, wrong call, what the compiler says about the wrong one)
+TFLM_PROLOGUE = (
+    "static uint8_t arena[1024];\n    const tflite::Model *model = tflite::GetModel(arena);\n"
+    "    tflite::MicroMutableOpResolver<1> resolver;\n"
+)
+TFLM_HEADERS = [
+    "tensorflow/lite/micro/micro_interpreter.h",
+    "tensorflow/lite/micro/micro_mutable_op_resolver.h",
+]
+WRONG_CALLS: dict[str, list[tuple[str, list[str], str, str, str, str]]] = {
+    "esp32dev": [
+        ("nvs-open-mode", ["nvs.h"], "nvs_handle_t h;",
+         'nvs_open("tinyae", NVS_READONLY, &h);', 'nvs_open("tinyae", true, &h);',
+         "cannot convert 'bool' to 'nvs_open_mode_t'"),
+        ("nvs-blob-length-by-value", ["nvs.h"], "size_t n = 0;",
+         'nvs_get_blob(0, "calib", NULL, &n);', 'nvs_get_blob(0, "calib", NULL, n);',
+         "invalid conversion from 'size_t'"),
+        ("adc-attenuation", ["Arduino.h"], "",
+         "analogSetPinAttenuation(34, ADC_11db);", "analogSetPinAttenuation(34, 3);",
+         "invalid conversion from 'int' to 'adc_attenuation_t'"),
+        ("uart-write-takes-no-timeout", ["driver/uart.h"], "",
+         'uart_write_bytes(UART_NUM_0, "x", 1);', 'uart_write_bytes(UART_NUM_0, "x", 1, 100);',
+         "too many arguments to function 'int uart_write_bytes("),
+        ("tflm-interpreter-needs-error-reporter", [*TFLM_HEADERS, "tensorflow/lite/micro/micro_error_reporter.h"],
+         TFLM_PROLOGUE + "    static tflite::MicroErrorReporter reporter;",
+         "tflite::MicroInterpreter i(model, resolver, arena, sizeof arena, &reporter);",
+         "tflite::MicroInterpreter i(model, resolver, arena, sizeof arena); (void)reporter;",
+         "no matching function for call to 'tflite::MicroInterpreter::MicroInterpreter("),
+    ],
+    "nano33ble": [
+        ("imu-arity", ["Arduino_LSM9DS1.h"], "float x = 0, y = 0, z = 0;",
+         "IMU.readAcceleration(x, y, z);", "IMU.readAcceleration(x, y); (void)z;",
+         "no matching function for call to"),
+        ("usbcdc-send-buffer", ["Arduino.h", "USB/PluggableUSBSerial.h"], "static uint8_t packet[64] = {0};",
+         "_SerialUSB.send(packet, sizeof packet);", '_SerialUSB.send("tinyae", 6); (void)packet;',
+         "invalid conversion from 'const char*' to 'uint8_t*'"),
+        ("tdbstore-arity", ["TDBStore.h"], "mbed::TDBStore *s = nullptr;",
+         's->set("k", nullptr, 0, 0);', 's->set("k", nullptr);',
+         "no matching function for call to"),
+        ("tflm-interpreter-takes-no-error-reporter", [*TFLM_HEADERS, "tensorflow/lite/core/api/error_reporter.h"],
+         TFLM_PROLOGUE + "    tflite::ErrorReporter *reporter = nullptr;",
+         "tflite::MicroInterpreter i(model, resolver, arena, sizeof arena); (void)reporter;",
+         "tflite::MicroInterpreter i(model, resolver, arena, sizeof arena, reporter);",
+         "no matching function for call to 'tflite::MicroInterpreter::MicroInterpreter("),
+    ],
+}  # fmt: skip
+WRONG = [(b, *case) for b, cases in WRONG_CALLS.items() for case in cases]
+
+
+def snippet(path: Path, includes: list[str], declarations: str, call: str) -> Path:
+    head = "".join(f"#include <{h}>\n" for h in includes)
+    path.write_text(f"{head}\nvoid tae_probe(void)\n{{\n    {declarations}\n    {call}\n}}\n")
+    return path
 
 
 @pytest.mark.parametrize(
-    ("call", "needs", "error"),
-    [("IMU.readAcceleration(x, y);", "Arduino_LSM9DS1.h", "no matching function for call to"),
-     ("Serial.setRxBufferSize(2048);", "Arduino.h", "has no member named 'setRxBufferSize'"),
-     ("mbed::TDBStore *s = nullptr; (void)x; (void)y; s->set(\"k\", nullptr);", "TDBStore.h",
-      "no matching function for call to")],
-    ids=["imu-arity", "esp32-only-serial-api", "tdbstore-arity"],
-)  # fmt: skip
-def test_a_wrong_call_fails_so_the_real_headers_are_in_use(call, needs, error, default_model_dir, tmp_path):
-    source = tmp_path / "broken.cpp"
-    source.write_text(
-        f"#include <{needs}>\nvoid tae_broken(void)\n{{\n    float x = 0, y = 0;\n    {call}\n}}\n"
+    ("board", "case", "includes", "declarations", "right", "wrong", "error"),
+    WRONG,
+    ids=[f"{w[0]}-{w[1]}" for w in WRONG],
+)
+def test_a_wrong_call_fails_against_the_real_headers(
+    board, case, includes, declarations, right, wrong, error, default_model_dir, tmp_path
+):
+    """The right call compiles and the wrong one fails where the core's or library's header says why."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sources = [
+        snippet(tmp_path / f"{kind}.cpp", includes, declarations, call)
+        for kind, call in [("right", right), ("wrong", wrong)]
+    ]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        ok, bad = pool.map(lambda s: run(compile_command(board, s, default_model_dir)), sources)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert bad.returncode != 0 and error in bad.stderr, bad.stderr[-2000:]
+    third_party = library("esp32_core").parent
+    assert re.search(rf"{re.escape(str(third_party))}/[^:\s]+\.h:\d+", bad.stderr), bad.stderr[-2000:]
+
+
+def test_a_braced_adc_pin_list_is_refused_in_one_sentence(default_model_dir):
+    """The form a brace-expanding shell breaks is refused at compile time, saying which form to use."""
+    cmd = compile_command("esp32dev_compiled", SRC / "board_sensor.cpp", default_model_dir,
+                          ["-DTAE_BOARD_SENSOR", "-DTAE_ESP32_ADC_PINS={34,35,32}"])  # fmt: skip
+    proc = run(cmd)
+    assert proc.returncode != 0
+    assert (
+        "TAE_ESP32_ADC_PINS takes a comma list without braces: -D TAE_ESP32_ADC_PINS=34,35,32" in proc.stderr
     )
-    proc = compile_for_board(source, [], default_model_dir)
-    assert proc.returncode != 0 and error in proc.stderr, proc.stderr[-1500:]
+
+
+# ------------------------------------------------------------------- the cores' flags and the pins
+
+
+def test_the_esp32_flags_are_the_build_scripts(default_model_dir):
+    """The scripts' include list exists in the copy (a changed list is noticed, not silently skipped
+    by the compiler), and what the lane leaves out of their flags is only Xtensa code generation."""
+    c = core("esp32dev")
+    built = esp32_build_env(c.root)
+    missing = [p for p in built.vars["CPPPATH"] if not Path(p).is_dir()]
+    assert not missing, missing
+    assert len(built.vars["CPPPATH"]) > 150  # the IDF components' include dirs
+    assert "-std=gnu++11" in c.cxxflags and "-std=gnu99" in c.cflags and "-fno-rtti" in c.cxxflags
+    dropped = set(built.vars["CCFLAGS"]) - set(c.cxxflags)
+    assert dropped and all(f.startswith("-m") or f == "-MMD" for f in dropped), dropped
+    defines = " ".join(c.common)
+    for expected in ("-DESP32", "-DARDUINO_ARCH_ESP32", "-DF_CPU=240000000L", "-DARDUINO_ESP32_DEV",
+                     '-DMBEDTLS_CONFIG_FILE="mbedtls/esp_config.h"', "-DESP_PLATFORM"):  # fmt: skip
+        assert expected in defines
+    cmd = compile_command("esp32dev", SRC / "main.cpp", default_model_dir)
+    assert str(library("esp32") / "src") in cmd  # the env's lib_deps
+
+
+# platform-espressif32 release -> the Arduino core it installs (its platform.json pins
+# framework-arduinoespressif32 ~3.20014.0 from 6.5.0 on: "Arduino core 2.0.14" in its release notes).
+ESP32_PLATFORM_CORE = {"6.5.0": "2.0.14"}
+
+
+def test_the_esp32dev_platform_pin_is_the_core_of_these_headers():
+    c = core("esp32dev")
+    platforms = {env(e).platform for e in board_envs("esp32dev")}
+    assert len(platforms) == 1
+    name, version = platforms.pop().split("@")
+    assert name == "espressif32" and version in ESP32_PLATFORM_CORE, (
+        f"espressif32@{version}: which Arduino core it installs is not recorded here; the lane checks 2.0.14"
+    )
+    package = json.loads((c.root / "package.json").read_text())
+    major, packed = package["version"].split(".")[:2]  # PlatformIO's 3.MMmmpp.date for core M.m.p
+    assert package["name"] == "framework-arduinoespressif32" and major == "3"
+    decoded = f"{int(packed[:-4])}.{int(packed[-4:-2])}.{int(packed[-2:])}"
+    platform_txt = re.search(r"^version=(\S+)$", (c.root / "platform.txt").read_text(), re.M)
+    assert platform_txt is not None
+    assert decoded == platform_txt[1] == ESP32_PLATFORM_CORE[version]
+
+
+def test_the_esp32_tflm_build_uses_the_core_defines():
+    """mk/tflm/library.mk builds TensorFlowLite_ESP32 with the ESP32 core's defines (checked, not assumed)."""
+    ours = {f for f in build_tflm_flags("esp32", "host").read_text().split() if f.startswith("-D")}
+    theirs = set(core("esp32dev").common)
+    assert ours and ours <= theirs, sorted(ours - theirs)
 
 
 def test_the_tflm_build_uses_the_nano33ble_code_generation():
     """mk/tflm/library.mk builds Chirale with the core's code generation flags (a subset must not drift)."""
-    ours = set((build_tflm("chirale", "cm4") / "flags.txt").read_text().split())
-    theirs = [
-        f
-        for f in (variant_dir() / "cxxflags.txt").read_text().split()
-        if f.startswith(("-m", "-f", "-O", "-std"))
-    ]
+    ours = set(build_tflm_flags("chirale", "cm4").read_text().split())
+    theirs = [f for f in core("nano33ble").cxxflags if f.startswith(("-m", "-f", "-O", "-std"))]
     assert theirs and not set(theirs) - ours, sorted(set(theirs) - ours)
+
+
+def build_tflm_flags(lib: str, arch: str) -> Path:
+    """build/tflm/<lib>-<arch>/flags.txt alone (mk/tflm.mk), without building the library."""
+    out = ROOT / "build" / "tflm" / f"{lib}-{arch}" / "flags.txt"
+    proc = subprocess.run(
+        ["make", "--no-print-directory", str(out.relative_to(ROOT))],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TAE_THIRD_PARTY": str(require())},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out

@@ -12,6 +12,7 @@ from tinyae.cli import main as tinyae
 from tinyae.errors import UserError
 from tinyae.tools.budget import check, estimate_from_manifest, load_budgets, measure_elf
 from tinyae.tools.budget.config import REPO_ROOT
+from tinyae.tools.budget.estimate import protocol_frame_bytes
 from tinyae.tools.simdevice.port import sim_manifest
 
 BUDGETS = """
@@ -59,8 +60,11 @@ def budgets(tmp_path: Path):  # type: ignore[no-untyped-def]
 def test_tflm_estimate_terms(budgets) -> None:  # type: ignore[no-untyped-def]
     e = estimate_from_manifest(MANIFEST, "nano33ble", "tflm", budgets)
     io = 4 * 64 * 2 + 128 + 128
+    # the serial protocol's frames: the largest is a RESULT with the raw int8 input and output
+    frame = 10 + 21 + 128 + 128
+    assert protocol_frame_bytes(MANIFEST) == frame
     assert e.flash == 90_000 + 28_000 + 28_792
-    assert e.ram_static == 48_000 + 1024 + 6_280 + io
+    assert e.ram_static == 48_000 + 1024 + 6_280 + io + 2 * frame + 32
     assert e.ram == e.ram_static + 2_048
     assert e.stack_headroom == 262_144 - e.ram
     assert e.parts == {"model": 28_792, "engine": 28_000, "arena": 6_280}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import modelcache
 import pytest
 
 from tinyae.cli import main as tinyae
@@ -61,6 +62,49 @@ def test_a_model_without_sample_rate_is_not_gated():
     assert tc.estimated and tc.fits is None and "no sample rate" in tc.reason
 
 
+SHAPED = {  # a manifest's shape, enough for the estimate from the shape (tools/budget/cost.py)
+    "model": {"sha256": "0" * 64, "layers": [{"units": 64}, {"units": 16}, {"units": 64}, {"units": 128}]},
+    "window": {"length": 64, "hop": 32, "channels": 2, "sample_rate_hz": 100.0},
+    "input": {"size": 128},
+}
+
+
+def test_verify_estimates_the_device_it_talked_to_from_its_handshake(tmp_path: Path):
+    """verify's report: the INFO's target, engine and TFLM library pick the budgets.toml target and the
+    kernels (the emulated board's "qemu-mps2-an386" is mps2_an386); what is not estimated says why."""
+    from tinyae.tools.budget.realtime import device_estimate
+
+    (tmp_path / "manifest.json").write_text(json.dumps(SHAPED))
+    emu = device_estimate(tmp_path, "qemu-mps2-an386", "compiled", "")
+    assert emu["estimated"] and emu["target"] == "mps2_an386" and emu["how"].startswith("from the shape")
+    assert emu["ms"]["window"]["nominal"] == pytest.approx(
+        emu["cycles"]["window"]["nominal"] / 64e3, abs=1e-4
+    )
+    cmsis = device_estimate(tmp_path, "nano33ble", "tflm", "Chirale_TensorFLowLite 2.0.0")
+    reference = device_estimate(tmp_path, "qemu-mps2-an386", "tflm", "tflite-micro 90b983c")
+    assert cmsis["target"] == "nano33ble" and cmsis["engine"] == "TFLM Chirale_TensorFLowLite 2.0.0"
+    engine = [r["cycles"]["engine"]["nominal"] for r in (emu, cmsis, reference)]
+    assert engine == sorted(engine) and len(set(engine)) == 3  # compiled < CMSIS-NN < reference kernels
+    unknown = device_estimate(tmp_path, "nano33ble", "tflm", "SomeTFLM 9.9")
+    assert not unknown["estimated"] and "SomeTFLM 9.9" in unknown["reason"]
+    esp = device_estimate(tmp_path, "esp32dev", "compiled", "")
+    assert not esp["estimated"] and "xtensa-lx6 is not estimated" in esp["reason"]
+    other = device_estimate(tmp_path, "stm32-h7", "compiled", "")
+    assert not other["estimated"] and "no target for the device's 'stm32-h7'" in other["reason"]
+
+
+def test_sensor_mode_sampling_counts_the_same_window_time_as_the_real_time_budget():
+    """One estimate of a window's computation on a Cortex-M4F board: `tinyae budget sampling` takes the
+    real-time budget's cycles (cost.formula_timing) at budgets.toml's clock, not constants of its own."""
+    from tinyae.tools.budget.cost import formula_timing
+    from tinyae.tools.budget.sampling import estimate
+
+    nano = load_budgets(REPO_ROOT / "budgets.toml").target("nano33ble")
+    s = estimate(SHAPED, "nano33ble_compiled", "-D TAE_BOARD_SENSOR")
+    cycles = formula_timing(SHAPED, "compiled")["cycles"]["window"]["nominal"]  # type: ignore[index]
+    assert s.terms["window computation at the hop"] == pytest.approx(cycles / nano.clock_hz * 1e6)
+
+
 @pytest.mark.parametrize(
     ("value", "match"),
     [('"50 KiB"', "not a share of the hop period"), ('"150%"', "not a share"), ("50", "not a share")],
@@ -87,13 +131,11 @@ def test_a_time_budget_needs_a_clock(tmp_path: Path):
 @pytest.fixture(scope="module")
 def fast_model(tmp_path_factory) -> Path:
     """The default network with its data sampled at 20 kHz: the same flash, a window every 1.6 ms."""
-    from tinyae.train import config
-    from tinyae.train.pipeline import run
-
-    out = tmp_path_factory.mktemp("fast_model")
-    cfg = config.load(REPO_ROOT / "configs" / "default.toml", ["data.sample_rate_hz=20000", "train.epochs=2"])
-    run(cfg, out, "tinyae model --set data.sample_rate_hz=20000 --set train.epochs=2", show_progress=False)
-    return out
+    return modelcache.trained(
+        ["data.sample_rate_hz=20000", "train.epochs=2"],
+        command="tinyae model --set data.sample_rate_hz=20000 --set train.epochs=2",
+        scratch=tmp_path_factory.mktemp("fast_model"),
+    )
 
 
 FIXTURE_MARKS = {"fast_model": ("training",)}

@@ -308,12 +308,33 @@ def test_the_models_threshold_method_maps_onto_the_devices_or_is_refused():
 
     scores = np.random.default_rng(3).gamma(2.0, 1.0, 1000)
     for fpr in (0.005, 0.01, 0.1, 0.37):
-        method, pct, source = _method("model", ThresholdConfig(method="target_fpr", target_fpr=fpr))
+        method, pct, _, source = _method(
+            "model", ThresholdConfig(method="target_fpr", target_fpr=fpr), 0.0, scores
+        )
         assert method == "percentile" and "target_fpr" in source
         n = len(scores)
         rank = math.ceil(Fraction(str(pct)) / 100 * n)  # the device's nearest rank
         host = calibrate(ThresholdConfig(method="target_fpr", target_fpr=fpr), scores).value
         assert np.float32(np.sort(scores)[rank - 1]) == np.float32(host)
     with pytest.raises(UserError, match=r"threshold.factor = 1.5 has no on-site equivalent"):
-        _method("model", ThresholdConfig(method="percentile", factor=1.5))
-    assert _method("none", ThresholdConfig(method="percentile", factor=1.5))[0] == "none"
+        _method("model", ThresholdConfig(method="percentile", factor=1.5), 0.0, scores)
+    assert _method("none", ThresholdConfig(method="percentile", factor=1.5), 0.0, scores)[0] == "none"
+
+
+@pytest.mark.parametrize("cfg", [{"method": "mad", "k_mad": 7.0}, {"method": "pot", "factor": 1.2}])
+def test_mad_and_pot_map_onto_mean_std_with_the_k_of_the_factory_threshold(cfg):
+    """The device computes no median or tail fit: the site threshold is mean + k std of its scores with the
+    k that gives the factory threshold on the factory's normal scores, so a site whose scores are the
+    factory's scaled and shifted gets the factory threshold scaled and shifted."""
+    from tinyae.train.calibrate import calibrate
+    from tinyae.train.calibration.spec import _method
+    from tinyae.train.config import ThresholdConfig
+
+    scores = np.random.default_rng(4).gamma(2.0, 1.0, 1000)
+    t = ThresholdConfig(**cfg)
+    factory = calibrate(t, scores).value
+    method, _, k, source = _method("model", t, factory, scores)
+    assert method == "mean_std" and cfg["method"] in source and "no on-device form" in source
+    assert scores.mean() + k * scores.std() == pytest.approx(factory, rel=1e-4)
+    site = 3.0 * scores + 0.5
+    assert site.mean() + k * site.std() == pytest.approx(3.0 * factory + 0.5, rel=1e-4)

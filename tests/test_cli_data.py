@@ -188,7 +188,7 @@ def test_verify_every_reports_windows_by_their_number_in_the_series(sim_dir, tmp
             Off.calls += 1
             return r
 
-    monkeypatch.setattr(verify_cmd, "make_reference", lambda art: Off(art.require()))
+    monkeypatch.setattr(verify_cmd, "make_reference", lambda art, info: Off(art.require()))
     code, r = _sim_verify(sim_dir, tmp_path, "--every", "2")
     assert code == 1 and r["first_output_mismatches"][0]["window"] == 6  # piece 3 = window 3 * 2
 

@@ -50,10 +50,12 @@ def test_info_shows_handshake_and_model_match(model_dir, tmp_path, capsys):
     out = tmp_path / "info.json"
     assert run("info", "--port", "sim://", "--model-dir", str(model_dir), "--json", str(out)) == 0
     text = capsys.readouterr().out
-    assert CONFIG["model_sha256"] in text
+    # the table folds the 64-digit sha256 at a narrow terminal instead of cutting it: read it across lines
+    cells = "".join(line.split("│")[-2].strip() for line in text.splitlines() if line.count("│") >= 3)
+    assert CONFIG["model_sha256"] in cells
     assert "matches" in text and "sim-stub" in text
     info = json.loads(out.read_text())
-    assert info["model_matches"] is True
+    assert info["model_matches"] is True and info["model_sha256"] == CONFIG["model_sha256"]
     assert (info["window_len"], info["hop"], info["channels"]) == (L, H, C)
     assert info["flash_used"] == 23456 and info["cost_unit"] == "ticks"
 
@@ -198,7 +200,7 @@ def test_verify_reports_mismatch_positions(model_dir, tmp_path, monkeypatch):
             r.output_q[3, 5] = np.int8(r.output_q[3, 5] + 1 if r.output_q[3, 5] < 127 else 126)
             return r
 
-    monkeypatch.setattr(verify_cmd, "make_reference", lambda art: Off(art.require()))
+    monkeypatch.setattr(verify_cmd, "make_reference", lambda art, info: Off(art.require()))
     code, r = _verify(model_dir, tmp_path)
     assert code == 1 and not r["ok"]
     assert r["output_mismatches"] == 1

@@ -22,6 +22,7 @@ from test_compiled_bitexact import narrow_per_channel
 
 from tinyae.hostbuild import CORE_DIR, ROOT
 from tinyae.train.compiled import render
+from tinyae.train.int8.arithmetic import TFLITE_MICRO
 
 SRC = CORE_DIR / "src"
 TARGET = ROOT / "firmware" / "targets" / "mps2_an386"
@@ -56,7 +57,7 @@ def _ae_spec(
 
 def _write_model(model: bytes, d: Path, layouts: str = "auto") -> dict:
     d.mkdir(parents=True, exist_ok=True)
-    header, source, info = render(model, "pytest", layouts=layouts)
+    header, source, info = render(model, "pytest", layouts=layouts, arithmetic=TFLITE_MICRO)
     (d / "model_compiled.h").write_text(header)
     (d / "model_compiled.c").write_text(source)
     return info
@@ -216,11 +217,11 @@ def _hash(ref: np.ndarray) -> int:
 
 
 def _stage_names(model: bytes) -> list[str]:
-    from tinyae.train.compiled.lower import FcStage, lower
+    from tinyae.train.int8.lower import FcStage, lower
     from tinyae.train.tflite import read_tflite
 
     names = []
-    for st in lower(read_tflite(model)).stages:
+    for st in lower(read_tflite(model), TFLITE_MICRO).stages:
         if isinstance(st, FcStage):
             extra = f"+{'+'.join(st.lut_ops)}" if st.lut_ops else ""
             names.append(f"FC {st.in_features}->{st.out_features} {st.activation}{extra}")
@@ -320,7 +321,7 @@ def test_dsp_kernels_random_models_bitexact_on_qemu(kernel_opt, tmp_path) -> Non
 def test_fast_requantization_edges_on_qemu(tmp_path) -> None:
     """The SMMULR/SMMLAR requantization on the Cortex-M4 equals TFLite's MultiplyByQuantizedMultiplier
     plus the zero point on the edges of its domain (the same cases as the host test)."""
-    from tinyae.train.compiled import quant
+    from tinyae.train.int8 import quant
 
     cases = rm.fast_requant_cases(np.random.default_rng(6))
     rows = ",\n".join(f"{{{a}, {m}, {s}, {z}}}" for a, m, s, z in cases)

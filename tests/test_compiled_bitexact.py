@@ -18,7 +18,8 @@ import random_models as rm
 
 from tinyae.hostbuild import CORE_DIR, build_shared, load
 from tinyae.train.compiled import render
-from tinyae.train.compiled.lower import FcStage, kernel_words, lower, padded_bias, quant_params
+from tinyae.train.int8.arithmetic import TFLITE_MICRO
+from tinyae.train.int8.lower import FcStage, kernel_words, lower, padded_bias, quant_params
 from tinyae.train.tflite import read_tflite
 
 SRC = CORE_DIR / "src"
@@ -66,7 +67,7 @@ def run_stages(
     """Run the lowered model through the C kernels, one stage after another (force_general: never
     take the short requantization, as for layers where the generator cannot prove it exact;
     force_plain: the plain weight layout, as for layers too wide for the paired one)."""
-    low = lower(read_tflite(model))
+    low = lower(read_tflite(model), TFLITE_MICRO)
     keep: list = []
     calls = []
     for st in low.stages:
@@ -165,7 +166,7 @@ def test_paired_per_channel_bitexact(kernels) -> None:
     for seed in range(5000, 5080):
         spec = narrow_per_channel(rm.random_spec(seed), rng)
         model = rm.build_model(spec)
-        for st in lower(read_tflite(model)).stages:
+        for st in lower(read_tflite(model), TFLITE_MICRO).stages:
             if isinstance(st, FcStage) and st.paired:
                 paired += 1
                 distinct.add(len(set(st.shift.tolist())))
@@ -201,7 +202,9 @@ def test_generated_c_bitexact(tmp_path) -> None:
         model = rm.build_model(spec)
         d = tmp_path / f"m{seed}"
         d.mkdir()
-        header, source, info = render(model, "pytest", layouts="plain" if seed % 5 == 0 else "auto")
+        header, source, info = render(
+            model, "pytest", layouts="plain" if seed % 5 == 0 else "auto", arithmetic=TFLITE_MICRO
+        )
         entry_points.update(re.findall(r"(tae_fc_\w*s8)\(&", source))
         (d / "model_compiled.h").write_text(header)
         (d / "model_compiled.c").write_text(source)
@@ -238,7 +241,7 @@ def test_generated_c_bitexact(tmp_path) -> None:
 
 def test_multiply_by_quantized_multiplier_edges(kernels) -> None:
     """C requantization vs the Python reimplementation on edge values (saturation, ties, big shifts)."""
-    from tinyae.train.compiled import quant
+    from tinyae.train.int8 import quant
 
     rng = np.random.default_rng(5)
     xs = [0, 1, -1, 2**31 - 1, -(2**31), 12345, -12345, 1 << 20, -(1 << 20)]
@@ -257,7 +260,7 @@ def test_multiply_by_quantized_multiplier_edges(kernels) -> None:
 def test_fast_requantization_edges(kernels) -> None:
     """The kernels' short requantization (portable C) equals TFLite's MultiplyByQuantizedMultiplier
     plus the zero point on the edges of the domain the generator allows it on."""
-    from tinyae.train.compiled import quant
+    from tinyae.train.int8 import quant
 
     cases = rm.fast_requant_cases(np.random.default_rng(6))
     assert len(cases) > 1000
@@ -268,7 +271,7 @@ def test_fast_requantization_edges(kernels) -> None:
 
 @pytest.mark.parametrize("scale", [1.0, 0.5, 0.75, 1e-12, 3.0e-10, 0.999999999, 1.5, 1234.5678])
 def test_quantize_multiplier_reconstructs_scale(scale) -> None:
-    from tinyae.train.compiled import quant
+    from tinyae.train.int8 import quant
 
     m, s = quant.quantize_multiplier(scale)
     if m == 0:

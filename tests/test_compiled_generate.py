@@ -13,6 +13,7 @@ from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 from tinyae.cli import main as tinyae
 from tinyae.errors import UserError
 from tinyae.train.compiled import check_ops, generate, render
+from tinyae.train.int8.arithmetic import COMPILED_ENGINE
 
 
 def _with_extra_op(model: bytes, code: int) -> bytes:
@@ -110,12 +111,12 @@ def test_generation_is_deterministic_and_bannered(tmp_path) -> None:
 
 def test_folded_bias_and_multipliers_match_definition() -> None:
     """bias' = bias - z_in * sum(w); multipliers reconstruct in*w/out scales."""
-    from tinyae.train.compiled import quant
-    from tinyae.train.compiled.lower import FcStage, lower
+    from tinyae.train.int8 import quant
+    from tinyae.train.int8.lower import FcStage, lower
     from tinyae.train.tflite import read_tflite
 
     g = read_tflite(rm.build_model(_spec()))
-    low = lower(g)
+    low = lower(g, COMPILED_ENGINE)
     st = low.stages[0]
     assert isinstance(st, FcStage) and st.per_channel
     x, w, b, y = (g.tensors[i] for i in (*g.ops[0].inputs, g.ops[0].outputs[0]))
@@ -137,12 +138,12 @@ def _narrow_pc_spec(seed: int, spread_log10: float) -> rm.ModelSpec:
 def test_paired_per_channel_stream_decodes_to_multipliers_and_shifts() -> None:
     """Each paired per-channel block ends with one word per row, (M & 0x3FFFFFFF) | d << 30, d the
     row's index in the layer's shift table: the words give back every (M, shift) exactly."""
-    from tinyae.train.compiled.lower import SHIFT_TABLE, FcStage, kernel_words, lower, quant_params
+    from tinyae.train.int8.lower import SHIFT_TABLE, FcStage, kernel_words, lower, quant_params
     from tinyae.train.tflite import read_tflite
 
     checked = 0
     for seed in range(40):
-        for st in lower(read_tflite(rm.build_model(_narrow_pc_spec(seed, 0.9)))).stages:
+        for st in lower(read_tflite(rm.build_model(_narrow_pc_spec(seed, 0.9))), COMPILED_ENGINE).stages:
             assert isinstance(st, FcStage)
             if not st.paired:
                 assert len(set(st.shift.tolist())) > SHIFT_TABLE or not st.fast
@@ -164,13 +165,13 @@ def test_per_channel_layer_with_more_than_four_shifts_takes_plain_layout() -> No
     """A per-channel layer with more distinct shifts than the table holds is not paired (the plain
     layout keeps one multiplier and shift per channel); the accounting follows the layout."""
     from tinyae.train.compiled.generate import render
-    from tinyae.train.compiled.lower import SHIFT_TABLE, lower
+    from tinyae.train.int8.lower import SHIFT_TABLE, lower
     from tinyae.train.tflite import read_tflite
 
     seen = {"wide": 0, "narrow": 0}
     for seed in range(30):
         model = rm.build_model(_narrow_pc_spec(seed, 3.0))
-        low = lower(read_tflite(model))
+        low = lower(read_tflite(model), COMPILED_ENGINE)
         st = low.stages[0]
         wide = len(set(st.shift.tolist())) > SHIFT_TABLE
         seen["wide" if wide else "narrow"] += 1

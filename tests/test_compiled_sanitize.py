@@ -15,6 +15,7 @@ import random_models as rm
 
 from tinyae.hostbuild import CORE_DIR, FP_FLAGS, ROOT, SANITIZE_FLAGS, WARNING_FLAGS
 from tinyae.train.compiled import render
+from tinyae.train.int8.arithmetic import TFLITE_MICRO
 
 SRC = CORE_DIR / "src"
 DRIVER = ROOT / "firmware" / "tests" / "compiled_driver.c"
@@ -55,7 +56,7 @@ SPECS = [
 @pytest.mark.parametrize("spec", SPECS, ids=["ae128", "odd_tanh", "reshape_logistic"])
 def test_compiled_engine_under_asan_ubsan(spec, tmp_path) -> None:
     model = rm.build_model(spec)
-    header, source, _ = render(model, "pytest")
+    header, source, _ = render(model, "pytest", arithmetic=TFLITE_MICRO)
     (tmp_path / "model_compiled.h").write_text(header)
     (tmp_path / "model_compiled.c").write_text(source)
     exe = tmp_path / "compiled_driver"

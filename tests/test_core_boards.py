@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -151,7 +153,7 @@ def test_success_passes_output(tmp_path: Path) -> None:
 def test_make_targets_wrap_the_helper() -> None:
     for target, board, expect in [
         ("build", "esp32dev_compiled", "tinyae pio run -e esp32dev_compiled"),
-        ("flash", "nano33ble", "tinyae pio run -e nano33ble -t upload --upload-port /dev/ttyACM7"),
+        ("flash", "nano33ble", "tinyae pio run -e nano33ble -t upload --upload-port '/dev/ttyACM7'"),
     ]:
         proc = subprocess.run(
             ["make", "-n", target, f"BOARD={board}", "PORT=/dev/ttyACM7"],
@@ -165,16 +167,16 @@ def test_make_targets_wrap_the_helper() -> None:
     proc = subprocess.run(
         ["make", "-n", "serial-monitor", "PORT=/dev/ttyUSB1"], cwd=ROOT, capture_output=True, text=True
     )
-    assert "tinyae pio device monitor -b 115200 -p /dev/ttyUSB1" in proc.stdout
+    assert "tinyae pio device monitor -b 115200 -p '/dev/ttyUSB1'" in proc.stdout  # paths go quoted
     proc = subprocess.run(
         ["make", "-n", "build", "BOARD=esp32dev", "SENSOR=synth"], cwd=ROOT, capture_output=True, text=True
     )
-    assert 'PLATFORMIO_BUILD_FLAGS="-D TAE_BOARD_SENSOR -D TAE_BOARD_SYNTH"' in proc.stdout
+    assert "PLATFORMIO_BUILD_FLAGS='-D TAE_BOARD_SENSOR -D TAE_BOARD_SYNTH'" in proc.stdout
     proc = subprocess.run(
         ["make", "-n", "build", "BOARD=nano33ble", "SENSOR=1", "EXTRA_FLAGS=-D TAE_NANO33BLE_REV2"],
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
-    assert 'PLATFORMIO_BUILD_FLAGS="-D TAE_BOARD_SENSOR -D TAE_NANO33BLE_REV2"' in proc.stdout
+    assert "PLATFORMIO_BUILD_FLAGS='-D TAE_BOARD_SENSOR -D TAE_NANO33BLE_REV2'" in proc.stdout
 
 
 def test_make_rejects_unknown_board() -> None:
@@ -211,3 +213,85 @@ def test_a_board_build_without_a_model_says_so(tmp_path: Path) -> None:
     proc = run_wrapper(env, "run", "-e", "nano33ble")
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: ") and "run `make model`" in proc.stderr
+
+
+# ----------------------------------------------------------- build options: documented, shell-proof
+
+# platformio.ini's list of build options: `;   -D NAME[=example]  what it does`.
+DOCUMENTED_OPTION = re.compile(r"^;\s+(-D\s*(TAE_\w+)(?:=(\S+))?)\s", re.M)
+
+
+def documented_options() -> dict[str, str]:
+    """NAME -> the flag as platformio.ini documents it (its example value included)."""
+    text = (ROOT / "platformio.ini").read_text()
+    return {m[2]: m[1] for m in DOCUMENTED_OPTION.finditer(text)}
+
+
+def test_every_documented_build_option_is_in_the_board_lane_matrix() -> None:
+    """tests/test_boardlib_sketch.py compiles each option (valued ones in their documented form) for
+    each board it applies to (TAE_NANO33BLE_* / TAE_ESP32_* to that board, the others to both)."""
+    from boardcores import option_sets
+
+    documented = documented_options()
+    assert {"TAE_BOARD_SENSOR", "TAE_ESP32_ADC_PINS", "TAE_COST_MICROS", "TAE_CALIB_AT_BOOT"} <= set(
+        documented
+    )
+    for board, prefix in [("nano33ble", "TAE_NANO33BLE_"), ("esp32dev", "TAE_ESP32_")]:
+        compiled = {flag for flags in option_sets(board).values() for flag in flags}
+        for name, flag in documented.items():
+            if name.startswith(("TAE_NANO33BLE_", "TAE_ESP32_")) and not name.startswith(prefix):
+                continue
+            assert "".join(flag.split()) in compiled, f"{flag} is documented but not compiled for {board}"
+
+
+def shells() -> list[list[str]]:
+    """The shells a build command may meet: dash (Debian's /bin/sh), bash as /bin/sh (macOS) and as
+    itself, and zsh/ksh/busybox where installed."""
+    found = [
+        ["dash", "-c"],
+        ["bash", "--posix", "-c"],
+        ["bash", "-c"],
+        ["zsh", "-c"],
+        ["ksh", "-c"],
+        ["busybox", "sh", "-c"],
+    ]
+    return [s for s in found if shutil.which(s[0])]
+
+
+def survives(shell: list[str], arg: str) -> bool:
+    """Whether `arg`, written unquoted on a command line (as SCons writes -D flags), reaches the
+    program as itself."""
+    proc = subprocess.run([*shell, f'printf "%s\\n" {arg}'], capture_output=True, text=True, timeout=30)
+    return proc.returncode == 0 and proc.stdout == arg + "\n"
+
+
+@pytest.mark.parametrize("shell", shells(), ids=lambda s: "-".join(s[:-1]))
+def test_every_documented_flag_survives_the_shell(shell: list[str]) -> None:
+    """A flag a shell rewrites (brace expansion, globbing, quotes, $...) reaches the compiler as
+    something else: every documented one is inert; the braced list the ADC pins once took is not."""
+    for flag in documented_options().values():
+        assert survives(shell, "".join(flag.split())), f"{shell[0]} rewrites {flag}"
+    if shell[0] in ("bash", "zsh", "ksh"):
+        assert not survives(shell, "-DTAE_ESP32_ADC_PINS={34,35,32}")  # the form this test exists for
+
+
+@pytest.mark.parametrize("shell", [s for s in ["/bin/sh", shutil.which("bash")] if s], ids=["sh", "bash"])
+def test_make_build_extra_flags_reach_platformio_intact(shell: str) -> None:
+    """`make build EXTRA_FLAGS=...` (mk/boards.mk) hands the documented ADC pin list to PlatformIO as
+    written, under Debian's /bin/sh and under bash (macOS's /bin/sh): PlatformIO's own parse of
+    PLATFORMIO_BUILD_FLAGS (`pio project config`, offline) sees the value 34,35,32."""
+    if not PIO.exists():
+        pytest.skip("PlatformIO is not installed in the venv (boards extra)")
+    flag = documented_options()["TAE_ESP32_ADC_PINS"]
+    probe = f"tae-pio-flags: ; @$(BOARD_ENV_VARS) {PIO} project config --json-output"
+    proc = subprocess.run(
+        ["make", "-s", "--no-print-directory", "--eval", probe, "tae-pio-flags",
+         "BOARD=esp32dev", "SENSOR=1", f"EXTRA_FLAGS={flag}", f"SHELL={shell}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    section = dict(dict(json.loads(proc.stdout))["env:esp32dev"])
+    words = [w for f in as_list(section["build_flags"]) for w in shlex.split(f)]
+    defines = [words[i + 1] for i, w in enumerate(words[:-1]) if w == "-D"]
+    assert "TAE_BOARD_SENSOR" in defines
+    assert "TAE_ESP32_ADC_PINS=34,35,32" in defines, defines

@@ -6,11 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tinyae.errors import UserError
 from tinyae.train.data import Series, load_csv, load_ucr, require_labels
+
+# a function-scoped tmp_path is fine here; input generation's speed is the machine's, not a defect
+SLOW_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 
 
 def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
@@ -61,7 +64,7 @@ def test_named_classes_need_a_normal_selector(tmp_path):
     (s,) = load_csv(p, label="state", normal=["idle", "run"])
     assert s.labels.tolist() == [0, 0, 1, 0]
     assert list(s.classes) == ["idle", "run", "fault", "idle"]
-    with pytest.raises(UserError, match="'walk' does not occur"):
+    with pytest.raises(UserError, match=r"'walk' \(data.normal\) does not occur"):
         load_csv(p, label="state", normal="walk")
 
 
@@ -117,7 +120,7 @@ def test_bad_input_is_a_user_error(tmp_path, content, kwargs, pattern):
 def test_missing_file_and_directory(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         load_csv(tmp_path / "nope.csv")
-    with pytest.raises(UserError, match="is a directory"):
+    with pytest.raises(UserError, match=r"is a folder without \.csv"):
         load_csv(tmp_path)
     with pytest.raises(UserError, match="no file matches"):
         load_csv(str(tmp_path / "*.csv"))
@@ -190,7 +193,7 @@ CSV_TOKENS = st.sampled_from(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=SLOW_OK)
 @given(
     data=st.one_of(
         st.binary(max_size=300),
@@ -202,6 +205,12 @@ CSV_TOKENS = st.sampled_from(
     ),
     with_header=st.booleans(),
 )
+# Cases Hypothesis found, kept: a quoted header name holding a newline (issue 27: the sentence naming the
+# column spanned two lines), a CR-only file, a value Python reads but a CSV does not ('1_0'), float32's max
+@example(data=b'"\x01\n\x01"\n\x01', with_header=False)
+@example(data=b"a,b\r1,2\r3,4\r", with_header=False)
+@example(data=b"1_0,2,3\n", with_header=True)
+@example(data=b"3.40282347e+38,1,2\n-3.40282347e+38,1,2\n", with_header=True)
 def test_malformed_csv_is_a_user_error_or_a_correct_load(tmp_path, data, with_header):
     p = tmp_path / "fuzz.csv"
     p.write_bytes((b"a,b,c\n" if with_header else b"") + data)
@@ -213,7 +222,7 @@ def test_malformed_csv_is_a_user_error_or_a_correct_load(tmp_path, data, with_he
     _check_loaded(out)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=SLOW_OK)
 @given(data=st.binary(max_size=200), suffix=st.sampled_from([".ts", ".tsv"]))
 def test_malformed_ucr_is_a_user_error_or_a_correct_load(tmp_path, data, suffix):
     p = tmp_path / f"fuzz{suffix}"
@@ -251,7 +260,7 @@ def valid_csv(draw):
     return data, x
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=120, deadline=None, suppress_health_check=SLOW_OK)
 @given(case=valid_csv())
 def test_valid_csv_in_any_dialect_loads_exactly(tmp_path, case):
     data, x = case
@@ -262,7 +271,7 @@ def test_valid_csv_in_any_dialect_loads_exactly(tmp_path, case):
     assert np.array_equal(s.values, x)  # every float32 value read back bit for bit
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=SLOW_OK)
 @given(
     case=valid_csv(),
     encoding=st.sampled_from(["latin-1", "cp1252", "utf-16", "utf-16-le", "utf-32", "cp037"]),
@@ -289,7 +298,7 @@ HUGE = st.sampled_from(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=SLOW_OK)
 @given(
     x=st.lists(st.lists(F32, min_size=2, max_size=2), min_size=1, max_size=8),
     huge=HUGE,

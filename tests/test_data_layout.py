@@ -139,7 +139,7 @@ def test_bad_layouts_are_one_sentence(tmp_path):
     clash = {**d, "file_labels": {**d["file_labels"], f"{tmp_path}/recordings/*/u1.csv": "normal"}}
     with pytest.raises(UserError, match=r"matches data.file_labels entries with different labels"):
         prepare(clash, 64, 32)
-    with pytest.raises(UserError, match="should be a dict"):
+    with pytest.raises(UserError, match="should be a table of path = label"):
         config.load(None, ["data.file_labels=3"])
     with pytest.raises(UserError, match=r"data.val_fraction"):
         config.load(None, ["data.val_fraction=0.7", "data.test_fraction=0.4"])
@@ -157,7 +157,7 @@ def test_label_meaning_is_said_or_printed():
     assert named.is_normal("Normal") and "assumed from the class name" in named.text
     with pytest.raises(UserError, match=r"pass normal=.* naming the normal"):
         label_meaning(["ok", "broken"], None, "x")
-    with pytest.raises(UserError, match="normal class 'fine' does not occur"):
+    with pytest.raises(UserError, match=r"normal class 'fine' \(data.normal\) does not occur"):
         label_meaning(["ok", "broken"], ["fine"], "x")
 
 
@@ -209,5 +209,5 @@ def test_a_file_holding_only_the_fault_class_is_fine_when_another_holds_the_norm
         p.write_text("\n".join(rows) + "\n")
     s_ok, s_bad = load_csv([ok, bad], label="state", normal="ok")
     assert not s_ok.labels.any() and s_bad.labels.all() and set(s_bad.classes) == {"fault"}
-    with pytest.raises(UserError, match="normal class 'fine' does not occur"):
+    with pytest.raises(UserError, match=r"normal class 'fine' \(data.normal\) does not occur"):
         load_csv([ok, bad], label="state", normal="fine")

@@ -118,3 +118,35 @@ def test_screen_leaves_test_data_alone_and_skips_channels_without_spread():
     assert out.test[0].values[3, 0] == 80.0 and out.train[0].values[5, 1] == 3.0
     same, rep0 = screen(splits, 0.0, "clip")
     assert same is splits and rep0.count == 0
+
+
+def test_only_samples_of_the_windows_training_keeps_are_screened():
+    """A glitch inside a labelled fault lies only in windows that training leaves out: it is neither
+    counted nor fitted on (the issue's warning counted 6,354 such samples)."""
+    from tinyae.train.data import Series
+    from tinyae.train.data.outliers import screen
+
+    rng = np.random.default_rng(2)
+    v = rng.normal(size=(640, 1)).astype(np.float32)
+    labels = np.zeros(640, np.int8)
+    labels[300:360] = 1
+    v[320:330, 0] = 500.0  # inside the fault
+    v[100, 0] = 80.0  # a glitch in normal data
+    s = Series(v, labels, ("a",), 100.0, "rec")
+    splits = DatasetSplits("x", [s], [], [], ("a",), 100.0)
+    _, every = screen(splits, 10.0, "keep")
+    _, kept = screen(splits, 10.0, "keep", 64, 32)
+    assert every.count == 11 and kept.count == 1
+    assert kept.channels["a"]["first"][0]["value"] == 80.0
+
+
+def test_per_fault_auc_lists_anomalous_classes_only():
+    from tinyae.train.pipeline import _by_fault
+
+    labels = np.array([0, 0, 0, 1, 1, 1, 0, 1])
+    scores = np.array([0.1, 0.2, 0.1, 0.9, 0.8, 0.3, 0.2, 0.95])
+    faults = np.array(
+        ["idle", "idle", "Walking", "wobble", "wobble", "tilt", "Walking", "tilt"], dtype=object
+    )
+    out = _by_fault(labels, scores, faults)
+    assert set(out) == {"wobble", "tilt"} and all(np.isfinite(list(out.values())))

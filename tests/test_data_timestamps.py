@@ -3,6 +3,7 @@ right rate or one sentence (timestamp units, date-time strings, jitter, gaps, no
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -231,3 +232,47 @@ def test_a_test_part_that_is_all_anomalous_is_explained_without_numpy_warnings(t
     html = (tmp_path / "m" / "report.html").read_text()
     assert "No detection metrics" in html and "lowest-scoring test window (no normal test window)" in html
     assert "test 35" in html  # the split line: what each part holds
+
+
+# ---------------------------------------------------------------------------- daylight saving
+def _local_clock(path, start, seconds, change, shift_hours):
+    """A 1 Hz recording in local wall-clock time across a daylight-saving change at `change`."""
+    from datetime import timedelta
+
+    rows = ["time,x"]
+    for i in range(seconds):
+        wall = start + timedelta(seconds=i)
+        if wall >= change:
+            wall += timedelta(hours=shift_hours)
+        rows.append(f"{wall:%Y-%m-%d %H:%M:%S},{np.sin(i / 5):.4f}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_a_repeated_daylight_saving_hour_is_named_with_what_to_do(tmp_path):
+    from datetime import datetime
+
+    back = _local_clock(
+        tmp_path / "autumn.csv", datetime(2024, 10, 27, 1), 3 * 3600, datetime(2024, 10, 27, 3), -1
+    )
+    with pytest.raises(UserError) as err:
+        load_csv(back)
+    text = str(err.value)
+    assert "goes back one hour" in text and "daylight-saving change" in text and "%z" in text
+    assert "sort the rows" not in text and "\n" not in text
+    fwd = _local_clock(
+        tmp_path / "spring.csv", datetime(2024, 3, 31, 1), 2 * 3600, datetime(2024, 3, 31, 2), 1
+    )
+    with pytest.raises(UserError, match="daylight-saving change \\(the clock set forward\\)"):
+        load_csv(fwd)
+    # the same instants with their UTC offset are one regular series
+    from datetime import timedelta, timezone
+
+    utc = datetime(2024, 10, 27, 0, tzinfo=UTC)
+    zone = [timezone(timedelta(hours=2)), timezone(timedelta(hours=1))]  # CEST, then CET from 01:00 UTC
+    stamps = [(utc + timedelta(seconds=i)).astimezone(zone[i >= 3600]).isoformat() for i in range(7200)]
+    rows = ["time,x"] + [f"{t},{i % 7}" for i, t in enumerate(stamps)]
+    ok = tmp_path / "offset.csv"
+    ok.write_text("\n".join(rows) + "\n")
+    (s,) = load_csv(ok)
+    assert s.sample_rate_hz == pytest.approx(1.0)

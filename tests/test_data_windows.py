@@ -144,8 +144,12 @@ def test_prepare_synthetic_and_unknown_dataset():
 def test_basicmotions_from_aeon():
     d = load_dataset("basicmotions")
     assert d.channel_names[0] == "acc_x" and len(d.channel_names) == 6 and d.sample_rate_hz == 10.0
-    assert len(d.train) + len(d.val) == 20 and len(d.test) == 40
-    assert all(not s.labels.any() for s in d.train + d.val)
+    # the 20 Standing/Walking cases of TRAIN train and validate; its 20 Running/Badminton cases stay in
+    # the train part, where the split leaves them out and counts them (5 windows of 20 per 100-sample case)
+    assert len(d.train) + len(d.val) == 40 and len(d.test) == 40
+    assert sum(not s.labels.any() for s in d.train + d.val) == 20 and all(not s.labels.any() for s in d.val)
+    p = prepare("basicmotions", 20, 20)
+    assert p.dropped == (20 * 5, 0)
     p = prepare("basicmotions", 20, 10)
     assert set(p.test_faults[p.test_labels == 1]) == {"Running", "Badminton"}
     assert set(p.test_faults[p.test_labels == 0]) == {"Standing", "Walking"}

@@ -119,7 +119,8 @@ def test_runner_errors_are_user_errors(images, tmp_path: Path) -> None:
             emu.stop()
 
 
-def test_cli_prints_url_and_stops_qemu_on_ctrl_c(images) -> None:
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_cli_prints_url_and_stops_qemu_on_ctrl_c_or_sigterm(images, sig: int, code: int) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "tinyae", "emulate", "--elf", str(images["stub"])],
         cwd=ROOT,
@@ -135,8 +136,8 @@ def test_cli_prints_url_and_stops_qemu_on_ctrl_c(images) -> None:
         ser = serial.serial_for_url(url, timeout=2)
         assert b"tinyae: boot" in emu.read_until(ser, b"tinyae: boot", timeout=10)
         ser.close()
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0
+        proc.send_signal(sig)
+        assert proc.wait(timeout=10) == code  # README: 130 Ctrl-C, 143 SIGTERM, after QEMU was stopped
         deadline = time.monotonic() + 5
         while _alive(qemu_pid) and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -76,7 +76,7 @@ def test_some_constant_features_are_named_in_one_warning(windows: np.ndarray) ->
     names = check_features(f, s.feature_names(["x", "y", "z"]), s.kinds, said.append)
     assert names[:4] == ["y.band0", "y.band1", "y.band2", "y.band3"]
     assert "y.std" in names and not any(n.startswith(("x.", "z.")) for n in names)
-    assert len(said) == 1 and said[0].startswith("warning: ") and "y.band0" in said[0] and "more" in said[0]
+    assert len(said) == 1 and not said[0].startswith("warning") and "y.band0" in said[0] and "more" in said[0]
 
 
 def test_a_feature_stuck_in_99_percent_of_windows_counts_as_constant() -> None:

@@ -17,25 +17,35 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"tinyae": "tinyae", "train": "tinyae.train", "tools": "tinyae.tools"}
 
 # The layers, lowest first: a module may import from its own layer's earlier entries and from lower layers.
-INFRASTRUCTURE = ["tinyae.paths", "tinyae.errors", "tinyae.args", "tinyae.hostbuild"]
+INFRASTRUCTURE = [
+    "tinyae.paths",
+    "tinyae.errors",
+    "tinyae.atomic",
+    "tinyae.args",
+    "tinyae.buildcache",
+    "tinyae.hostbuild",
+    "tinyae.terminal",
+]
 # tinyae.train in the order README's "How data flows" shows; a prefix covers its sub-modules.
 TRAIN_STAGES = [
-    "tinyae.train.quiet", "tinyae.train.progress", "tinyae.train.render", "tinyae.train.tflite",
+    "tinyae.train.quiet", "tinyae.train.progress", "tinyae.train.warned", "tinyae.train.render", "tinyae.train.tflite",
+    "tinyae.train.int8",
     "tinyae.train.config",
     "tinyae.train.data",
     "tinyae.train.frontend",
     "tinyae.train.preprocess",
     "tinyae.train.calibration.spec",
     "tinyae.train.manifest",
+    "tinyae.train.digests",
     "tinyae.train.levels",
     "tinyae.train.model", "tinyae.train.fit",
     "tinyae.train.boards", "tinyae.train.quantize",
-    "tinyae.train.metrics", "tinyae.train.calibrate", "tinyae.train.reference",
+    "tinyae.train.metrics", "tinyae.train.operating", "tinyae.train.calibrate", "tinyae.train.reference",
     "tinyae.train.calibration",
     "tinyae.train.arena",
     "tinyae.train.compiled",
     "tinyae.train.export",
-    "tinyae.train.summary", "tinyae.train.report",
+    "tinyae.train.summary", "tinyae.train.findings", "tinyae.train.figures", "tinyae.train.report",
     "tinyae.train.inputs",
     "tinyae.train.pipeline",
     "tinyae.train.recalibrate",
@@ -44,8 +54,8 @@ TRAIN_STAGES = [
 # tinyae.tools: the link first, then what is built on it; search and bench use everything below them.
 TOOLS_ROOMS = [
     "tinyae.tools.link",
-    "tinyae.tools.simdevice", "tinyae.tools.emulator", "tinyae.tools.faultproxy", "tinyae.tools.boards",
-    "tinyae.tools.budget",
+    "tinyae.tools.simdevice", "tinyae.tools.emulator", "tinyae.tools.faultproxy",
+    "tinyae.tools.budget", "tinyae.tools.boards",  # the board build consults the budget (sensor mode's rate)
     "tinyae.tools.commands",
     "tinyae.tools.testing",
     "tinyae.tools.bench",
@@ -140,7 +150,12 @@ def test_the_installed_packages_are_the_tree():
     found = {m for m, p in modules().items() if p.name == "__init__.py"}
     assert declared == found
     assert all(p == "tinyae" or p.startswith("tinyae.") for p in declared)
-    assert cfg["package-dir"] == {"tinyae": "tinyae", "tinyae.train": "train", "tinyae.tools": "tools"}
+    # tinyae.train / tinyae.tools are the top-level folders through symlinks in tinyae/ (pyproject.toml
+    # says why): a plain path install that static tools follow, no import hook and no package-dir table.
+    assert cfg["package-dir"] == {"": "."}
+    for folder in ("train", "tools"):
+        link = ROOT / "tinyae" / folder
+        assert link.is_symlink() and link.readlink() == Path("..", folder), f"{link} -> ../{folder}"
 
 
 def test_nothing_imports_the_folders_by_their_folder_names():

@@ -191,7 +191,7 @@ def _schema_1(doc: dict) -> None:
 @pytest.mark.parametrize(
     ("break_it", "needle"),
     [(_no_threshold, "`threshold.value` is missing; it was written by an older tinyae — run `make model`"),
-     (_schema_1, "has schema 1, this tinyae reads schema 2")],
+     (_schema_1, f"has schema 1, this tinyae reads schema {SCHEMA_VERSION}")],
 )  # fmt: skip
 @pytest.mark.parametrize("command", ["train export", "device info", "device verify", "budget estimate"])
 def test_cli_on_a_broken_manifest_says_one_sentence(tmp_path, capsys, break_it, needle, command) -> None:  # type: ignore[no-untyped-def]

@@ -256,7 +256,7 @@ def test_text_query_prints_the_handshake(host):
     host.dev.write(b"?\r\n")
     line = host.dev.read().decode()
     # the firmware version comes from pyproject.toml through model_config.h (TAE_FIRMWARE_VERSION)
-    head = f"tinyae fw={__version__}-sim target=sim proto={p.PROTOCOL_VERSION} engine=sim-stub"
+    head = f"tinyae fw={__version__} target=sim proto={p.PROTOCOL_VERSION} engine=sim-stub"
     assert line.startswith(head)
     assert " dropped=0 calib=factory unit=ticks" in line
     assert f"model={CONFIG['model_sha256']}" in line and line.endswith("\r\n")

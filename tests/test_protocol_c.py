@@ -43,11 +43,12 @@ class CCodec:
         )
         vp = ctypes.c_void_p
         lib.drv_encode_result.argtypes = [vp, sz, u32, u32, ctypes.c_float, u8, i32, u32, vp, vp]
-        lib.drv_encode_telemetry.argtypes = [vp, sz, u32, u32, vp, u16]
+        lib.drv_encode_telemetry.argtypes = [vp, sz, u32, u32, u32, u32, u8, vp, u16]
         lib.drv_encode_ack.argtypes = [vp, sz, u32, u8, u32, u32, u16]
         lib.drv_encode_error.argtypes = [vp, sz, u32, u8, u8, u32, u32, u32]
         lib.drv_encode_info.argtypes = [vp, sz, u8, u32, vp, vp, ctypes.c_char_p, ctypes.c_char_p,
-                                        ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p]  # fmt: skip
+                                        ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                                        ctypes.c_char_p]  # fmt: skip
         lib.drv_encode_calib_state.argtypes = [vp, sz, u32, vp, ctypes.c_char_p]
         lib.drv_record_bytes.restype = u32
         self.record_bytes = lib.drv_record_bytes()
@@ -117,7 +118,8 @@ class CCodec:
                                       ins, outs)  # fmt: skip
         elif isinstance(msg, p.Telemetry):
             flat = (ctypes.c_float * (len(msg.samples) * C))(*[v for s in msg.samples for v in s])
-            n = lib.drv_encode_telemetry(out, cap, seq, msg.first_sample, flat, len(msg.samples))
+            n = lib.drv_encode_telemetry(out, cap, seq, msg.first_sample, msg.skipped, msg.late, msg.source,
+                                         flat, len(msg.samples))  # fmt: skip
         elif isinstance(msg, p.Ack):
             n = lib.drv_encode_ack(out, cap, seq, msg.ref_type, msg.ref_seq, msg.batch_seq, msg.windows)
         elif isinstance(msg, p.ErrorReply):
@@ -132,18 +134,19 @@ class CCodec:
         else:
             assert isinstance(msg, p.Info)
             m = msg
-            ints = (ctypes.c_int32 * 25)(
+            ints = (ctypes.c_uint32 * 28)(
                 m.mode, int(m.verify), m.channels, m.score_kind, m.decision_k, m.decision_n, m.in_zero_point,
                 m.out_zero_point, m.window_len, m.hop, m.input_size, m.output_size, m.max_batch, m.max_frame,
                 m.flash_used, m.ram_static, m.engine_ram, m.stack_bytes, m.tx_dropped, m.calib_state,
                 m.calib_boot, m.calib_flags, m.calib_windows, m.calib_max_windows, m.calib_crc,
+                m.frontend_crc, m.norm_crc, m.calib_config_crc,
             )  # fmt: skip
             floats = (ctypes.c_float * 5)(
                 m.sample_rate_hz, m.threshold, m.model_threshold, m.in_scale, m.out_scale
             )
             n = lib.drv_encode_info(out, cap, m.TYPE, seq, ints, floats, m.model_sha256,
                                     m.firmware_version.encode(), m.target.encode(), m.engine.encode(),
-                                    m.cost_unit.encode())  # fmt: skip
+                                    m.library.encode(), m.cost_unit.encode())  # fmt: skip
         assert n > 0
         return out.raw[:n]
 

@@ -53,7 +53,9 @@ def test_header_layout_is_little_endian():
 
 def test_max_frame_matches_vector_config():
     c = pv.CONFIG
-    assert c["max_frame"] == 10 + 7 + c["max_batch"] * c["channels"] * 4  # the batch is the biggest here
+    # the biggest here: a full TELEMETRY batch (16 fixed bytes: first sample, skipped, late, source, count,
+    # channels)
+    assert c["max_frame"] == 10 + 16 + c["max_batch"] * c["channels"] * 4
     assert p.max_frame(3, 500, 500) == 10 + 17 + 4 + 1000  # a verified result dominates a big model
 
 
@@ -125,8 +127,8 @@ def _info(draw, cls):
         draw(st.integers(-128, 127)), *(draw(st.integers(0, 0xFFFF)) for _ in range(6)),
         *(draw(f32) for _ in range(5)), draw(st.binary(min_size=32, max_size=32)),
         *(draw(u32) for _ in range(5)), *(draw(st.integers(0, 255)) for _ in range(3)),
-        draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 0xFFFF)), draw(u32),
-        *(draw(text) for _ in range(4)),
+        draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 0xFFFF)), *(draw(u32) for _ in range(4)),
+        *(draw(text) for _ in range(5)),
     )  # fmt: skip
 
 
@@ -170,7 +172,7 @@ def messages(draw):
 def _clip_strings(msg):
     if isinstance(msg, p.Info):  # strings longer than MAX_STR bytes are cut by the encoder
         cut = {k: getattr(msg, k).encode()[: p.MAX_STR].decode("utf-8", "replace")
-               for k in ("firmware_version", "target", "engine", "cost_unit")}  # fmt: skip
+               for k in ("firmware_version", "target", "engine", "library", "cost_unit")}  # fmt: skip
         return type(msg)(**{**msg.__dict__, **cut})
     return msg
 

@@ -1,11 +1,9 @@
 """`tinyae search`: budgets, search space, refusals before any trial, one trial's outcomes,
-and a small search on Ray (feasible best, TOML that reproduces the model, resume, no Ray left behind)."""
+and the spectral parameters of the space; the searches on Ray are in tests/test_search_ray.py."""
 
 from __future__ import annotations
 
 import json
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -194,9 +192,16 @@ def test_trial_reports_to_the_scheduler_and_scores_int8():
 
 
 @pytest.mark.training
-def test_diverging_trial_is_recorded_as_failed():
-    from tinyae.tools.search.trial import FAILED_SCORE, evaluate
+def test_diverging_trial_is_recorded_as_failed(monkeypatch):
+    import dataclasses
 
+    from tinyae.tools.search.trial import FAILED_SCORE, evaluate
+    from tinyae.train import config
+
+    # the schema caps train.learning_rate at 1, where Adam does not reliably diverge: lift the cap here
+    key = config.schema()["train.learning_rate"]
+    wide = dataclasses.replace(key, bounds=dataclasses.replace(key.bounds, le=1e13))
+    monkeypatch.setitem(config.schema(), "train.learning_rate", wide)
     res = evaluate(_job(), {"train.learning_rate": 1e12}, lambda r: None)
     assert res["status"] == "failed" and res["score"] == FAILED_SCORE
     assert "diverged" in res["reason"] and "\n" not in res["reason"]
@@ -221,75 +226,61 @@ def test_instruction_estimate_against_the_emulated_board():
         )
     for p in doc["frontends"]:
         est = sum(v for _, v in frontend_instructions_terms(p))
-        assert est == pytest.approx(p["instructions"], rel=0.13), p["name"]
+        assert est == pytest.approx(p["instructions"], rel=0.05), p["name"]
 
 
-# -- a small search on Ray -----------------------------------------------------------------------------
-def _ray_processes(marker: str) -> list[int]:
-    pids = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            if marker.encode() in (d / "cmdline").read_bytes():
-                pids.append(int(d.name))
-        except OSError:
-            continue
-    return pids
+# -- the space's spectral parameters, paths, threads --------------------------------------------------------
+def test_default_space_searches_the_spectral_front_end():
+    from tinyae.train.config import Config
+
+    spec = parse_search(None, "the defaults")
+    paths = {d.path for d in spec.dimensions}
+    assert {"frontend.fft_frames", "frontend.bins", "frontend.log_floor_db"} <= paths
+    cfg = apply_params(Config(), {"window.length": 128, "frontend.kinds": ["spectral"], "frontend.fft_frames": 2,
+                                  "frontend.bins": 16, "frontend.log_floor_db": 10.0})  # fmt: skip
+    assert (cfg.frontend.fft_length, cfg.frontend.bins, cfg.frontend.log_floor_db) == (64, 16, 10.0)
+    # more bands than the FFT has bins: one band per bin; a spectral value in a raw trial is left alone
+    small = apply_params(Config(), {"window.length": 32, "frontend.kinds": ["spectral", "stats"],
+                                    "frontend.fft_frames": 4, "frontend.bins": 16})  # fmt: skip
+    assert (small.frontend.fft_length, small.frontend.bins) == (8, 0)
+    raw = apply_params(Config(), {"frontend.kinds": ["raw"], "frontend.fft_frames": 4, "frontend.bins": 16,
+                                  "frontend.log_floor_db": 30.0})  # fmt: skip
+    assert raw.frontend == Config().frontend.__class__(kinds=["raw"])
+    with pytest.raises(UserError, match=r"sets both frontend\.fft_length and frontend\.fft_frames"):
+        parse_search({"space": {"frontend": {"fft_length": [16], "fft_frames": [1, 2]}}}, "x.toml")
+    with pytest.raises(UserError, match=r"cannot search train\.threads"):
+        parse_search({"space": {"train": {"threads": [1, 2]}}}, "x.toml")
 
 
-@pytest.mark.slow
-@pytest.mark.emulator  # the finalists are measured on the emulated board
-@pytest.mark.training
-@pytest.mark.timeout(1800)  # Ray start-up and several trainings, above the global 900 s
-def test_small_search_on_ray(tmp_path, capsys, monkeypatch):
-    import ray
-
+def test_relative_data_paths_are_resolved_for_the_workers(tmp_path):
+    from tinyae.tools.search.runner import with_absolute_paths
     from tinyae.train import config
-    from tinyae.train.pipeline import run
 
-    ray_tmp = tempfile.mkdtemp(prefix="tae-ray-", dir="/tmp")
-    monkeypatch.setenv("TAE_RAY_TMPDIR", ray_tmp)
+    cfg = config.from_dict({"data": {"source": "csv", "train": ["recordings/normal/*.csv"],
+                                     "test": ["/abs/t.csv"], "file_labels": {"recordings/f/*.csv": "f"}}})  # fmt: skip
+    out = with_absolute_paths(cfg, tmp_path)
+    assert out.data.train == [f"{tmp_path}/recordings/normal/*.csv"] and out.data.test == ["/abs/t.csv"]
+    assert out.data.file_labels == {f"{tmp_path}/recordings/f/*.csv": "f"}
+    assert cfg.data.train == ["recordings/normal/*.csv"]  # best.toml keeps the user's own form
+
+
+def test_search_sets_the_training_threads(tmp_path, capsys):
+    from tinyae.tools.search.runner import plan
+
     cfg = _write(tmp_path, TINY)
-    out = tmp_path / "out"
-    args = ["--config", str(cfg), "--budget", BUDGET, "--target", "nano33ble_compiled", "--workers", "2",
-            "--out", str(out), "--quiet"]  # fmt: skip
-    try:
-        rc, err = _run_cli(args, capsys)
-        assert rc == 0, err
-        doc = json.loads((out / "results.json").read_text())
-        rows = doc["rows"]
-        assert len(rows) == 4 and {r["status"] for r in rows} <= {"ok", "infeasible", "stopped", "failed"}
-        best = doc["best"]
-        assert best["status"] == "ok" and best is not None
-        assert max(r["objective"] for r in rows if r["status"] == "ok") == best["objective"]
-        limits = parse_budget(BUDGET).limits
-        assert all(best[k] <= limits[k] for k in limits)
-        fin = doc["finalists"][0]
-        assert fin["trial_id"] == best["trial_id"] and fin["reproduced"]
-        assert all(fin["measured"][k] <= limits[k] for k in limits)
-        assert {c["figure"] for c in fin["checks"]} == {"flash", "ram", "instructions"}
-        for r in rows:
-            if r["status"] == "infeasible":
-                assert parse_budget(BUDGET).check(r) and r.get("objective") is None
-        # the written TOML reproduces the best trial's int8 model
-        manifest = run(config.load(out / "best.toml"), tmp_path / "again", "test", show_progress=False)
-        assert manifest.model.sha256 == best["sha256"]
-        assert (out / "model" / "manifest.json").is_file() and (out / "pareto.png").stat().st_size > 10_000
-        csv_lines = (out / "results.csv").read_text().strip().splitlines()
-        assert len(csv_lines) == 1 + 1 + 4  # header, the default, the trials
-        assert doc["default"]["trial_id"] == "default" and doc["default"]["status"] == "ok"
+    p = plan(cfg, [], BUDGET, "nano33ble_compiled", None, None, None, tmp_path / "o", "test")
+    assert p.cfg.train.threads == 1 and p.job().base["train"]["threads"] == 1 and p.out.is_absolute()
+    rc, err = _run_cli(["--config", str(cfg), "--set", "train.threads=3", "--budget", BUDGET, "--out",
+                        str(tmp_path / "o")], capsys)  # fmt: skip
+    assert rc == 2 and "search.cpus_per_trial" in err
 
-        # the same --out without --resume is refused; with --resume nothing runs again
-        rc, err = _run_cli(args, capsys)
-        assert rc == 2 and "--resume" in err
-        rc, err = _run_cli([*args, "--resume", "--finalists", "0"], capsys)
-        assert rc == 0, err
-        again = json.loads((out / "results.json").read_text())
-        assert sorted(r["trial_id"] for r in again["rows"]) == sorted(r["trial_id"] for r in rows)
-    finally:
-        assert not ray.is_initialized()
-        deadline = time.time() + 20
-        while _ray_processes(ray_tmp) and time.time() < deadline:
-            time.sleep(0.5)
-        assert _ray_processes(ray_tmp) == [], "Ray processes left behind"
+
+@pytest.mark.training
+def test_spectral_trial_fits_its_log_floors():
+    """The trial runs the pipeline's front-end stage, which fits the automatic log floors (the fault was a
+    "log floor is not fitted yet" ValueError in every spectral trial)."""
+    from tinyae.tools.search.trial import evaluate
+
+    res = evaluate(_job(), {"frontend.kinds": ["spectral"], "frontend.fft_frames": 2}, lambda r: None)
+    assert res["status"] == "ok", res.get("reason")
+    assert res["features"] == 3 * 8  # 3 channels x the 8 bins of a 16-point FFT (32-sample window / 2)

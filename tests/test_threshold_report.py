@@ -71,21 +71,39 @@ def test_threshold_moves_without_retraining(model_copy):
 @pytest.mark.parametrize(
     ("args", "check"),
     [
+        # the default normal set: the training and the validation windows' scores
         (["--method", "target_fpr", "--target-fpr", "0.02"],
-         lambda m, val: np.mean(val > m["threshold"]["value"]) <= 0.02),
+         lambda m, z: np.mean(np.r_[z["train_scores"], z["val_scores"]] > m["threshold"]["value"]) <= 0.02),
         (["--method", "percentile", "--percentile", "90"],
-         lambda m, val: m["threshold"]["params"]["percentile"] == 90),
+         lambda m, z: m["threshold"]["params"]["percentile"] == 90),
+        (["--method", "percentile", "--percentile", "100", "--scores", "validation"],
+         lambda m, z: m["threshold"]["value"] == np.float32(z["val_scores"].max())),
+        (["--method", "mad", "--k-mad", "5"],
+         lambda m, z: m["threshold"]["params"]["k_mad"] == 5
+         and m["threshold"]["params"]["scores"] == "training+validation"),
+        (["--method", "pot", "--pot-risk", "0.01", "--factor", "1.1"],
+         lambda m, z: m["threshold"]["params"]["excesses"] >= 10 and m["threshold"]["params"]["factor"] == 1.1),
         (["--method", "value", "--value", "0.25"],
-         lambda m, val: m["threshold"]["value"] == np.float32(0.25)),
-        (["--method", "best_f1"], lambda m, val: m["metrics"]["int8"]["f1"] >= 0.9),
+         lambda m, z: m["threshold"]["value"] == np.float32(0.25)),
+        (["--method", "best_f1"],
+         lambda m, z: m["metrics"]["int8"]["f1"] >= 0.9 and "oracle" in m["threshold"]["reason"]),
     ],
 )  # fmt: skip
 def test_threshold_methods(model_copy, args, check):
     assert tinyae(["threshold", "--model-dir", str(model_copy), *args, "--quiet"]) == 0
     m = json.loads((model_copy / "manifest.json").read_text())
     with np.load(model_copy / "scores.npz") as z:
-        assert check(m, z["val_scores"])
+        assert check(m, z)
     assert header_threshold(model_copy) == np.float32(m["threshold"]["value"])
+    assert m["threshold"]["reason"].startswith("set by `tinyae threshold")
+
+
+def test_the_default_threshold_says_which_method_ran_and_why(default_model_dir):
+    from tinyae.train.calibrate import DEFAULT_REASON
+
+    t = json.loads((default_model_dir / "manifest.json").read_text())["threshold"]
+    assert t["method"] == "mad" and t["params"]["scores"] == "training+validation"
+    assert t["reason"] == DEFAULT_REASON and "threshold study" in t["reason"]
 
 
 @pytest.mark.parametrize(
@@ -94,7 +112,10 @@ def test_threshold_methods(model_copy, args, check):
         (["--method", "percentile"], "--method percentile needs --percentile"),
         (["--method", "mean_std", "--k-std", "2", "--percentile", "99"], "--percentile does not apply"),
         (["--method", "magic"], "is not one of"),
-        (["--method", "target_fpr", "--target-fpr", "5"], "between 0 and 1"),
+        (["--method", "target_fpr", "--target-fpr", "5"], "above 0 and below 1"),
+        (["--method", "mad"], "--method mad needs --k-mad"),
+        (["--method", "pot", "--pot-risk", "0.01", "--pot-quantile", "0.2"], "--pot-quantile"),
+        (["--method", "target_fpr", "--target-fpr", "0.01", "--factor", "2"], "--factor does not apply"),
     ],
 )
 def test_threshold_mistakes_are_one_sentence(model_copy, args, needle):
@@ -115,6 +136,22 @@ def test_threshold_needs_the_stored_scores(model_copy):
         recalibrate(model_copy, "mean_std", k_std=1.0)
 
 
+def test_a_model_without_training_scores_recalibrates_on_validation_only(model_copy):
+    """A scores.npz written before the training windows' scores were kept: the pooled default is refused
+    in one sentence, --scores validation works."""
+    with np.load(model_copy / "scores.npz") as z:
+        old = {k: z[k] for k in z.files if not k.startswith("train_")}
+    np.savez_compressed(model_copy / "scores.npz", **old)
+    from tinyae.errors import UserError
+    from tinyae.train.recalibrate import recalibrate
+
+    with pytest.raises(UserError, match="pass --scores validation"):
+        recalibrate(model_copy, "mad", k_mad=7.0)
+    assert (
+        recalibrate(model_copy, "mad", k_mad=7.0, scores="validation", quiet=True).threshold.method == "mad"
+    )
+
+
 def test_small_validation_set_is_warned():
     from tinyae.train.calibrate import calibrate, small_set_warning
     from tinyae.train.config import ThresholdConfig
@@ -133,7 +170,11 @@ def test_report_explains_itself(default_model_dir, default_manifest):
     assert "operating.png" in html and "levels.png" in html and "normalized units" in html
     assert "sample rate: 100 Hz from the synthetic generator" in html
     figs = json.loads((default_model_dir / "report_figures.json").read_text())
-    assert [f for f, _ in figs][:3] == ["loss.png", "scores.png", "operating.png"]
+    assert [f for f, _ in figs][:3] == [
+        "scores.png",
+        "operating.png",
+        "timeline.png",
+    ]  # what a deployer looks at first
 
 
 def test_operating_curve_and_picks():

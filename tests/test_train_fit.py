@@ -7,18 +7,15 @@ import json
 import re
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 
 from tinyae.errors import UserError
 from tinyae.train import config
-from tinyae.train import fit as fitmod
 from tinyae.train.config import ModelConfig, TrainConfig
-from tinyae.train.fit import fit
-from tinyae.train.model import build_autoencoder
 
 pytestmark = pytest.mark.training  # every test here trains a model
+# Keras and the training stage (TensorFlow) load inside the tests (tests/test_fast_startup.py).
 
 RNG = np.random.default_rng(0)
 # few noise windows: the network overfits them, so the validation loss turns and early stopping acts
@@ -35,6 +32,9 @@ def train_cfg(**kw) -> TrainConfig:
 
 
 def train(mcfg: ModelConfig, tcfg: TrainConfig, x_val: np.ndarray = X_VAL, callbacks=()):
+    from tinyae.train.fit import fit
+    from tinyae.train.model import build_autoencoder
+
     net, li = build_autoencoder(X_TRAIN.shape[1], mcfg, seed=0)
     history = fit(net, li, X_TRAIN, x_val, mcfg, tcfg, show_progress=False, callbacks=callbacks)
     return net, history
@@ -57,27 +57,33 @@ def test_same_seed_same_weights_bit_for_bit(variant: str) -> None:
 
 
 def test_steps_per_execution_does_not_change_the_weights(monkeypatch) -> None:
+    from tinyae.train import fit as fitmod
+
     looped, _ = train(model_cfg("denoising"), train_cfg())
     monkeypatch.setattr(fitmod, "STEPS_PER_EXECUTION", 1)
     stepwise, _ = train(model_cfg("denoising"), train_cfg())
     assert same_bits(looped.get_weights(), stepwise.get_weights())
 
 
-class Snapshots(keras.callbacks.Callback):
-    """The validation loss and the deployed network's weights at the end of every epoch."""
+def snapshots():
+    """A callback keeping the validation loss and the deployed network's weights after every epoch."""
+    import keras
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.val_loss: list[float] = []
-        self.weights: list[list[np.ndarray]] = []
+    class Snapshots(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.val_loss: list[float] = []
+            self.weights: list[list[np.ndarray]] = []
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.val_loss.append(float(logs["val_loss"]))
-        self.weights.append(self.model.net.get_weights())
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            self.val_loss.append(float(logs["val_loss"]))
+            self.weights.append(self.model.net.get_weights())
+
+    return Snapshots()
 
 
 def test_early_stopping_restores_the_best_epochs_weights() -> None:
-    snaps = Snapshots()
+    snaps = snapshots()
     patience = 4
     net, history = train(model_cfg(), train_cfg(epochs=200, patience=patience), callbacks=[snaps])
     best = int(np.argmin(snaps.val_loss))
@@ -92,6 +98,8 @@ def test_early_stopping_restores_the_best_epochs_weights() -> None:
 
 
 def test_a_user_callback_sees_every_epoch(tmp_path) -> None:
+    import keras
+
     path = tmp_path / "training.csv"
     _, history = train(model_cfg("sparse"), train_cfg(), callbacks=[keras.callbacks.CSVLogger(str(path))])
     with path.open() as f:
@@ -103,6 +111,7 @@ def test_a_user_callback_sees_every_epoch(tmp_path) -> None:
 
 
 def test_tensorboard_logs_every_epoch(tmp_path) -> None:
+    import keras
     import tensorflow as tf
 
     _, history = train(model_cfg(), train_cfg(), callbacks=[keras.callbacks.TensorBoard(str(tmp_path))])
@@ -121,6 +130,8 @@ def test_tensorboard_logs_every_epoch(tmp_path) -> None:
 
 
 def test_an_exception_in_a_user_callback_ends_training() -> None:
+    import keras
+
     class Stop(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             if epoch == 2:
@@ -155,6 +166,8 @@ def test_no_validation_window_is_refused() -> None:
 
 
 def test_the_pipeline_hands_user_callbacks_to_training(tmp_path) -> None:
+    import keras
+
     from tinyae.train.pipeline import run
 
     cfg = config.load(Path(__file__).resolve().parent.parent / "configs" / "default.toml", ["train.epochs=3"])

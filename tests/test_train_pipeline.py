@@ -35,20 +35,28 @@ def test_manifest_is_the_contract(default_manifest, default_model_dir):
 
 
 def test_host_reference_equals_an_independent_tflm_run(default_model_dir, default_manifest):
-    """Reference int8 outputs == a fresh tflite_micro interpreter fed the same int8 inputs."""
+    """With tflite_micro's multiplier rule the reference is a fresh tflite_micro interpreter bit for bit;
+    with the targets' rule (the test vectors') it differs from it exactly as the manifest records."""
     from tflite_micro.python.tflite_micro import runtime
+
+    from tinyae.train.int8.arithmetic import TFLITE_MICRO
 
     vec = np.load(default_model_dir / "test_vectors.npz")
     flat = (default_model_dir / "model_int8.tflite").read_bytes()
-    ref = HostReference.from_manifest(flat, Manifest.from_dict(default_manifest))
-    res = ref.evaluate(vec["windows"][:60])
+    manifest = Manifest.from_dict(default_manifest)
+    nightly = HostReference.from_manifest(flat, manifest, TFLITE_MICRO).evaluate(vec["windows"][:60])
     interp = runtime.Interpreter.from_bytes(flat, arena_size=default_manifest["arena"]["bytes"])
     for i in range(60):
-        interp.set_input(res.input_q[i].reshape(1, -1), 0)
+        interp.set_input(nightly.input_q[i].reshape(1, -1), 0)
         interp.invoke()
-        assert np.array_equal(interp.get_output(0).reshape(-1), res.output_q[i])
+        assert np.array_equal(interp.get_output(0).reshape(-1), nightly.output_q[i])
+    res = HostReference.from_manifest(flat, manifest).evaluate(vec["windows"][:60])
+    assert str(vec["arithmetic"]) == manifest.reference.arithmetic == "tflm"
     assert np.array_equal(res.output_q, vec["output_q"][:60])
     assert np.array_equal(res.scores, vec["scores"][:60])
+    check = default_manifest["reference"]["tflite_micro"]
+    assert check["double_product_bit_exact"] and check["windows"] > len(vec["windows"])
+    assert int(np.sum(res.output_q != nightly.output_q)) <= check["elements_differing"]
 
 
 def test_test_vectors_follow_the_stream(default_model_dir, default_manifest):
@@ -56,7 +64,12 @@ def test_test_vectors_follow_the_stream(default_model_dir, default_manifest):
 
     vec = np.load(default_model_dir / "test_vectors.npz")
     w = default_manifest["window"]
-    assert np.array_equal(vec["windows"], make_windows(vec["series"], w["length"], w["hop"]))
+    # one piece per test recording, as verify streams them: never a window across two
+    pieces = np.split(vec["series"], np.cumsum(vec["series_lengths"])[:-1])
+    windows = [make_windows(x, w["length"], w["hop"]) for x in pieces]
+    assert np.array_equal(vec["windows"], np.concatenate(windows))
+    assert np.array_equal(vec["window_series"], np.repeat(np.arange(len(pieces)), [len(x) for x in windows]))
+    assert len(vec["windows"]) == default_manifest["metrics"]["windows"]["test"]
     assert vec["labels"].sum() > 0 and (vec["labels"] == 0).sum() > 0
     assert np.array_equal(vec["anomaly"], (vec["scores"] > vec["threshold"]).astype(np.int8))
 

@@ -1,14 +1,18 @@
 """The int8 conversion step: what it reports, and the models the firmware cannot run."""
 
-import keras
 import numpy as np
 import pytest
 
 from tinyae.errors import UserError
-from tinyae.train.quantize import convert, inspect, load_tflite
+
+# Keras and the conversion stage (TensorFlow) load inside the tests (tests/test_fast_startup.py).
 
 
 def _converted(activation: str, per_channel: bool = True) -> bytes:
+    import keras
+
+    from tinyae.train.quantize import convert
+
     model = keras.Sequential(
         [
             keras.Input(shape=(12,)),
@@ -21,6 +25,8 @@ def _converted(activation: str, per_channel: bool = True) -> bytes:
 
 
 def test_inspect_reports_int8_io_and_ops():
+    from tinyae.train.quantize import inspect
+
     info = inspect(_converted("linear"))
     assert info.ops == ["FULLY_CONNECTED"]
     assert info.per_channel_weights
@@ -29,6 +35,7 @@ def test_inspect_reports_int8_io_and_ops():
 
 
 def test_per_tensor_weights_on_request():
+    from tinyae.train.quantize import inspect
     from tinyae.train.tflite import read_tflite
 
     flatbuffer = _converted("linear", per_channel=False)
@@ -38,11 +45,15 @@ def test_per_tensor_weights_on_request():
 
 
 def test_a_model_with_an_op_the_firmware_cannot_run_is_refused():
+    from tinyae.train.quantize import inspect
+
     with pytest.raises(UserError, match="the model uses SOFTMAX, which the tinyae firmware cannot run"):
         inspect(_converted("softmax"))
 
 
 def test_load_tflite_refuses_other_files(tmp_path):
+    from tinyae.train.quantize import load_tflite
+
     bad = tmp_path / "model.tflite"
     bad.write_bytes(b"not a model at all")
     with pytest.raises(UserError, match=r"not a \.tflite flatbuffer"):

@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tinyae.train.config import ModelConfig, TrainConfig
-from tinyae.train.fit import fit
-from tinyae.train.model import build_autoencoder, encoder
 
+# TensorFlow and the training stage load inside the tests (tests/test_fast_startup.py): collecting
+# this module costs nothing.
 pytestmark = pytest.mark.training  # every test here trains a model
 
 
@@ -23,6 +22,9 @@ X_TRAIN, X_VAL = signal_windows(600, 0), signal_windows(200, 1)
 
 
 def train(variant: str, **kw) -> tuple:
+    from tinyae.train.fit import fit
+    from tinyae.train.model import build_autoencoder
+
     mcfg = ModelConfig(hidden=[16], latent=4, variant=variant, **kw)
     tcfg = TrainConfig(epochs=25, batch_size=32, learning_rate=3e-3, patience=100, seed=0)
     model, li = build_autoencoder(24, mcfg, seed=0)
@@ -36,6 +38,10 @@ def plain():
 
 
 def latent_of(model, li, x):
+    import tensorflow as tf
+
+    from tinyae.train.model import encoder
+
     return encoder(model, li)(tf.constant(x), training=False).numpy()
 
 
@@ -45,6 +51,10 @@ def test_sparse_shrinks_latent_activity(plain):
 
 
 def test_contractive_shrinks_encoder_jacobian(plain):
+    import tensorflow as tf
+
+    from tinyae.train.model import encoder
+
     contractive = train("contractive", contractive=0.05)
 
     def jac_norm(model, li):
@@ -58,6 +68,8 @@ def test_contractive_shrinks_encoder_jacobian(plain):
 
 
 def test_denoising_reconstructs_clean_from_corrupted(plain):
+    import tensorflow as tf
+
     denoising = train("denoising", noise_std=0.5)
     rng = np.random.default_rng(7)
     noisy = X_VAL + 0.5 * rng.standard_normal(X_VAL.shape).astype(np.float32)
@@ -70,6 +82,8 @@ def test_denoising_reconstructs_clean_from_corrupted(plain):
 
 
 def test_vae_pulls_latent_means_towards_the_prior_and_deploys_a_plain_stack() -> None:
+    import tensorflow as tf
+
     free, _ = train("vae", kl_weight=0.0)  # the same sampled latent without the KL term
     vae, li = train("vae", kl_weight=0.05)
     assert vae.layers[li].activation.__name__ == "linear"  # a Gaussian mean, not rectified

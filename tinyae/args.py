@@ -13,7 +13,8 @@ from tinyae.errors import UserError
 
 EXIT_CODES = (
     "exit codes: 0 success; 1 a check failed (a mismatch, a lost window, a budget exceeded); "
-    "2 a user or device error (one `error:` sentence on stderr); 130 interrupted"
+    "2 a user or device error (one `error:` sentence on stderr); 130 interrupted (Ctrl-C), 143 stopped by "
+    "SIGTERM, after keeping what was received and leaving earlier files as they were"
 )
 
 
@@ -53,6 +54,17 @@ def positive_float(text: str) -> float:
     return v
 
 
+F32_MAX = 3.4028234663852886e38
+
+
+def positive_float32(text: str) -> float:
+    """A number > 0 that float32 holds (a constant the device stores: a threshold)."""
+    v = positive_float(text)
+    if v > F32_MAX:
+        raise argparse.ArgumentTypeError(f"{v:g} does not fit a float32 (at most {F32_MAX:.4g})")
+    return v
+
+
 def port_number(text: str) -> int:
     """A TCP port, 1..65535."""
     v = int(_number(text, int))
@@ -70,7 +82,23 @@ class Parser(argparse.ArgumentParser):
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps the epilog's lines and adds "(default: X)" to every option that has a default."""
+    """Keeps the epilog's lines (wrapping those wider than the terminal: prose at spaces, an example command
+    with shell continuations) and adds "(default: X)" to every option that has a default."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out: list[str] = []
+        for line in text.splitlines():
+            lead = indent + line[: len(line) - len(line.lstrip())]
+            if len(indent + line) <= width:
+                out.append(indent + line)
+            elif line.lstrip().startswith("tinyae "):  # an example: still pastes into a shell
+                rows = textwrap.wrap(line.strip(), width - len(lead) - 2, break_long_words=False,
+                                     break_on_hyphens=False)  # fmt: skip
+                out += [lead + r + " \\" for r in rows[:-1]] + [lead + "  " * (len(rows) > 1) + rows[-1]]
+            else:
+                out += textwrap.wrap(line.strip(), width, initial_indent=lead, subsequent_indent=lead + "  ",
+                                     break_long_words=False, break_on_hyphens=False)  # fmt: skip
+        return "\n".join(out)
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""

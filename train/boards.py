@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tinyae.errors import UserError
 from tinyae.paths import ROOT
+from tinyae.train.int8.arithmetic import COMPILED_ENGINE, TFLM, Arithmetic
 
 PLATFORMIO_INI = ROOT / "platformio.ini"
 EMULATOR_ENV = "mps2_an386"
@@ -28,9 +29,11 @@ EMULATOR_ENV = "mps2_an386"
 class TflmLibrary:
     """One pinned TFLM distribution and the facts about it that decide what the generator may emit."""
 
-    lib_dep: str  # the exact platformio.ini lib_deps entry
-    name: str  # human name with version
+    lib_dep: str  # the exact platformio.ini lib_deps entry ("" for a build that is no board's pin)
+    name: str  # name and version: what the firmware reports in the handshake (`library`)
+    macro: str  # the define a build of this library carries (mk/tflm/library.mk, platformio.ini build_flags)
     per_channel_fully_connected: bool  # int8 FULLY_CONNECTED with one weight scale per output channel
+    arithmetic: Arithmetic  # how it forms requantization multipliers (measured: tests/test_boardlib_*.py)
     kernels: str  # which kernels the board gets
     basis: str  # which upstream TFLM it was cut from
 
@@ -43,19 +46,36 @@ TFLM_LIBRARIES: dict[str, TflmLibrary] = {
         TflmLibrary(
             lib_dep="spaziochirale/Chirale_TensorFLowLite@2.0.0",
             name="Chirale_TensorFLowLite 2.0.0",
+            macro="TAE_TFLM_LIB_CHIRALE",
             per_channel_fully_connected=False,
+            arithmetic=TFLM,
             kernels="CMSIS-NN optimized kernels for Cortex-M (FULLY_CONNECTED, CONV, ...), else reference",
             basis="upstream tflite-micro of 2024-07, before per-channel FULLY_CONNECTED",
         ),
         TflmLibrary(
             lib_dep="tanakamasayuki/TensorFlowLite_ESP32@1.0.0",
             name="TensorFlowLite_ESP32 1.0.0",
+            macro="TAE_TFLM_LIB_ESP32",
             per_channel_fully_connected=False,
+            arithmetic=TFLM,
             kernels="portable reference kernels only (its kernels/esp_nn/ holds a README, no ESP-NN code)",
             basis="upstream tflite-micro of 2022-05 (MicroInterpreter takes an ErrorReporter*)",
         ),
     )
 }
+# Upstream TFLM at the commit of the board-library lane's copy: no board env pins it; the emulated board
+# can run it (make firmware-emu ENGINE=tflm TFLM_LIB=upstream) as a reference-kernel comparison.
+UPSTREAM_TFLM = TflmLibrary(
+    lib_dep="",
+    name="tflite-micro 90b983c",
+    macro="TAE_TFLM_LIB_UPSTREAM",
+    per_channel_fully_connected=True,
+    arithmetic=TFLM,
+    kernels="portable reference kernels",
+    basis="upstream tflite-micro of 2026-08-20",
+)
+# Every TFLM build tinyae knows, by the name its firmware reports in the handshake.
+KNOWN_LIBRARIES: dict[str, TflmLibrary] = {lib.name: lib for lib in (*TFLM_LIBRARIES.values(), UPSTREAM_TFLM)}
 
 
 @dataclass(frozen=True)
@@ -69,6 +89,10 @@ class Target:
     @property
     def per_channel_ok(self) -> bool:
         return self.library is None or self.library.per_channel_fully_connected
+
+    @property
+    def arithmetic(self) -> Arithmetic:
+        return COMPILED_ENGINE if self.library is None else self.library.arithmetic
 
     def describe(self) -> str:
         if self.library is None:
@@ -191,3 +215,45 @@ def check_model_runs_on(weights: str, env: str, known: dict[str, Target] | None 
             f"computes with the first channel's scale (wrong results); regenerate it with "
             f'quantize.weights = "auto" or "per_tensor" (make model), or build the compiled-engine env'
         )
+
+
+def reference_arithmetic(
+    wanted: list[str], known: dict[str, Target] | None = None
+) -> tuple[Arithmetic, dict]:
+    """The integer arithmetic every target of a model computes, and each target's (for the manifest).
+
+    The threshold and the test vectors are computed once, so the targets must agree; every engine tinyae
+    knows does (train/int8/arithmetic.py). A target that did not would be refused here, in one sentence."""
+    known = targets() if known is None else known
+    names = list(wanted) or sorted(known)
+    per_target = {n: known[n].arithmetic for n in names}
+    kinds = sorted({a.name for a in per_target.values()})
+    if len(kinds) > 1:
+        groups = "; ".join(
+            f"{k}: {', '.join(n for n, a in per_target.items() if a.name == k)}" for k in kinds
+        )
+        raise UserError(
+            f"quantize.targets mixes engines whose integer arithmetic differs ({groups}), so one threshold "
+            "cannot be computed for all of them; build one model per group (quantize.targets)"
+        )
+    return next(iter(per_target.values())), {n: a.name for n, a in per_target.items()}
+
+
+def device_arithmetic(engine: str, library: str) -> Arithmetic:
+    """The arithmetic of a device, from its handshake's engine and TFLM library; UserError when tinyae
+    knows no host reference for it."""
+    if engine == "compiled":
+        return COMPILED_ENGINE
+    if engine == "tflm":
+        lib = KNOWN_LIBRARIES.get(library)
+        if lib is None:
+            known = ", ".join(sorted(KNOWN_LIBRARIES))
+            raise UserError(
+                f"the device runs TFLM from {library or 'an unnamed library'}, for which tinyae knows no host "
+                f"reference (it knows {known}); build the firmware with a pinned library (platformio.ini) or "
+                "describe the library in train/boards.py"
+            )
+        return lib.arithmetic
+    raise UserError(
+        f"the device reports engine '{engine}', which tinyae does not know; flash a tinyae firmware"
+    )

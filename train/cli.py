@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tinyae.args import positive_float, positive_int
+from tinyae.args import positive_float32
+from tinyae.train.config import option_type
 
 DEFAULT_MODEL_DIR = Path("build/model")
 
@@ -30,6 +31,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     _config(m)
     m.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR, help="model directory")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
+    m.add_argument(
+        "--from-make", action="store_true",
+        help="for make's manifest rule: leave a model directory another command built as it is",
+    )  # fmt: skip
     m.set_defaults(func=_model)
 
     t = sub.add_parser(
@@ -37,15 +42,45 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         help="move the anomaly threshold without retraining (recalibrates on the stored int8 scores)",
     )
     _model_dir(t)
-    t.add_argument("--method", required=True, help="percentile | mean_std | target_fpr | best_f1 | value")
     t.add_argument(
-        "--percentile", type=positive_float, help="percentile: of the normal validation scores (0-100]"
+        "--method", required=True, help="percentile | mean_std | mad | pot | target_fpr | best_f1 | value"
     )
-    t.add_argument("--k-std", type=float, help="mean_std: mean + K standard deviations")
     t.add_argument(
-        "--target-fpr", type=positive_float, help="target_fpr: highest false-alarm rate on validation"
+        "--percentile", type=option_type("threshold.percentile"),
+        help="percentile: of the normal windows' scores (0-100]",
+    )  # fmt: skip
+    t.add_argument(
+        "--k-std", type=option_type("threshold.k_std"), help="mean_std: mean + K standard deviations"
     )
-    t.add_argument("--value", type=positive_float, help="value: this threshold, as is")
+    t.add_argument(
+        "--k-mad", type=option_type("threshold.k_mad"),
+        help="mad: median + K x 1.4826 x the median absolute deviation",
+    )  # fmt: skip
+    t.add_argument(
+        "--pot-risk",
+        type=option_type("threshold.pot_risk"),
+        help="pot: chance a normal score exceeds it (0-1)",
+    )
+    t.add_argument(
+        "--pot-quantile",
+        type=option_type("threshold.pot_quantile"),
+        help="pot: the fitted tail starts here (0.9)",
+    )
+    t.add_argument(
+        "--factor",
+        type=option_type("threshold.factor"),
+        help="percentile/mean_std/mad/pot: times this margin",
+    )
+    t.add_argument(
+        "--scores",
+        choices=("validation", "training+validation"),
+        help="the normal windows calibrated on (default training+validation)",
+    )
+    t.add_argument(
+        "--target-fpr", type=option_type("threshold.target_fpr"),
+        help="target_fpr: highest false-alarm rate on validation",
+    )  # fmt: skip
+    t.add_argument("--value", type=positive_float32, help="value: this threshold, as is")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_threshold)
 
@@ -60,7 +95,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     _model_dir(c)
     c.add_argument("--csv", required=True, help="a recording of the machine in normal operation")
     c.add_argument(
-        "--windows", type=positive_int, default=None, metavar="N",
+        "--windows", type=option_type("calibration.windows"), default=None, metavar="N",
         help="windows per phase (default: the model's calibration.windows)",
     )  # fmt: skip
     c.add_argument(
@@ -73,21 +108,36 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     _config(i)
     _model_dir(i)
     i.add_argument("--stamp", type=Path, required=True, help="file to touch when a rebuild is needed")
+    i.add_argument(
+        "--config-origin", default="command line", metavar="ORIGIN",
+        help="make's $(origin CONFIG): 'file' when CONFIG is make's default, so a model another command "
+        "built is used as it is rather than refused",
+    )  # fmt: skip
     i.set_defaults(func=_inputs)
 
 
 def _model(args: argparse.Namespace) -> int:
     from tinyae.train import config
     from tinyae.train.pipeline import run
+    from tinyae.train.warned import collecting
 
-    cfg = config.load(args.config, args.set)
-    run(
-        cfg,
-        args.out,
-        args.command_line,
-        show_progress=not args.quiet,
-        config_file=str(args.config) if args.config else None,
-    )
+    if args.from_make:
+        from tinyae.train.inputs import may_replace
+
+        why = may_replace(args.out)
+        if why:
+            print(f"tinyae: {why}")
+            return 0
+    with collecting():  # warnings about the config (warned.warn) reach the manifest with the run's own
+        cfg = config.load(args.config, args.set)
+        run(
+            cfg,
+            args.out,
+            args.command_line,
+            show_progress=not args.quiet,
+            config_file=str(args.config) if args.config else None,
+            overrides=args.set,
+        )
     return 0
 
 
@@ -96,7 +146,10 @@ def _inputs(args: argparse.Namespace) -> int:
     from tinyae.train.inputs import check
 
     cfg = config.load(args.config, args.set)
-    reason = check(cfg, str(args.config) if args.config else None, args.model_dir, args.stamp)
+    explicit = args.config_origin not in ("file", "default") or bool(args.set)
+    reason = check(
+        cfg, str(args.config) if args.config else None, args.model_dir, args.stamp, explicit=explicit
+    )
     if reason:
         print(f"tinyae: (re)building {args.model_dir}: {reason}")
     return 0
@@ -108,12 +161,14 @@ def _threshold(args: argparse.Namespace) -> int:
     recalibrate(
         args.model_dir,
         args.method,
-        percentile=args.percentile,
-        k_std=args.k_std,
-        target_fpr=args.target_fpr,
-        value=args.value,
         command=args.command_line,
         quiet=args.quiet,
+        **{
+            k: getattr(args, k)
+            for k in ("percentile", "k_std", "k_mad", "pot_risk", "pot_quantile", "factor", "scores")
+        },
+        target_fpr=args.target_fpr,
+        value=args.value,
     )
     return 0
 
@@ -125,10 +180,13 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from tinyae import atomic
     from tinyae.train.export import write_headers
     from tinyae.train.manifest import Manifest
     from tinyae.train.quantize import load_tflite
 
     manifest = Manifest.load(args.model_dir / "manifest.json")
-    write_headers(manifest, load_tflite(args.model_dir / "model_int8.tflite"), args.model_dir)
+    flatbuffer = load_tflite(args.model_dir / "model_int8.tflite")
+    with atomic.replace_dir(args.model_dir, what="another --model-dir") as stage:
+        write_headers(manifest, flatbuffer, stage)  # every header or none (tinyae/atomic.py)
     return 0

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from markupsafe import Markup
 
+from tinyae.train.boards import KNOWN_LIBRARIES
 from tinyae.train.calibration.spec import CalibSpec
 from tinyae.train.frontend.cdefs import frontend_context
 from tinyae.train.manifest import Manifest
@@ -43,6 +44,7 @@ def model_config_h(manifest: dict) -> str:
         m=manifest,
         sha_bytes=[sha[i : i + 2] for i in range(0, 64, 2)],
         cal=CalibSpec.from_manifest(manifest),
+        tflm_libraries=list(KNOWN_LIBRARIES.values()),
         **frontend_context(manifest),
     )
 

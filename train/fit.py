@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 import tensorflow as tf
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import MofNCompleteColumn, TaskID
 
+from tinyae import terminal
 from tinyae.errors import UserError
 from tinyae.train.config import ModelConfig, TrainConfig
 from tinyae.train.model import Autoencoder
@@ -51,35 +52,30 @@ class History:
 
 
 class RichProgress(keras.callbacks.Callback):
-    """One rich bar over the epochs with the latest training and validation loss (Keras' verbose=0)."""
+    """One rich bar over the epochs with the latest training and validation loss (Keras' verbose=0);
+    no loss is shown before the first epoch ends."""
 
     def __init__(self, epochs: int, enabled: bool = True) -> None:
         super().__init__()
         self.epochs = epochs
-        self.bar = Progress(
-            TextColumn("training"),
-            BarColumn(),
+        self.bar = terminal.progress(
             MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.4f}  val {task.fields[val]:.4f}"),
-            TimeElapsedColumn(),
+            description="training",
+            status="{task.fields[losses]}",
             disable=not enabled,
-            transient=False,
         )
-        self.task = None
+        self.task = TaskID(0)  # add_task gives the real one at on_train_begin
         self.done = 0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.bar.start()
-        self.task = self.bar.add_task("fit", total=self.epochs, loss=float("nan"), val=float("nan"))
+        self.task = self.bar.add_task("fit", total=self.epochs, losses="")
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
-        self.bar.update(
-            self.task,
-            completed=epoch + 1,
-            loss=float(logs.get("loss", float("nan"))),
-            val=float(logs.get("val_loss", float("nan"))),
-        )
+        shown = [f"{name} {float(logs[key]):.4f}" for key, name in (("loss", "loss"), ("val_loss", "val"))
+                 if key in logs]  # fmt: skip
+        self.bar.update(self.task, completed=epoch + 1, losses="  ".join(shown))
         self.done = epoch + 1
 
     def on_train_end(self, logs: dict | None = None) -> None:
@@ -105,6 +101,27 @@ class StopOnNonFinite(keras.callbacks.Callback):
                 return
 
 
+def use_threads(threads: int) -> None:
+    """Train with `threads` TensorFlow intra-op threads (0: TensorFlow's choice), before any TensorFlow op.
+
+    TensorFlow splits a float sum (a reduction, a long matrix product) between its threads, so the
+    trained weights depend on the count in their last bits. The count can be set only before TensorFlow
+    starts in this process; a different count after that is refused in one sentence rather than giving
+    another model than the config promises."""
+    if threads == 0:
+        return
+    current = tf.config.threading.get_intra_op_parallelism_threads()
+    if current == threads:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+    except RuntimeError:
+        raise UserError(
+            f"train.threads = {threads} cannot take effect: TensorFlow already runs in this process with "
+            f"{current or 'its default number of'} threads; train in a new process (`tinyae model`)"
+        ) from None
+
+
 def fit(
     model: keras.Model,
     latent_index: int,
@@ -120,16 +137,17 @@ def fit(
 
     x_train, x_val: float32 [n, features]. Adam at tcfg.learning_rate, tcfg.batch_size windows per step,
     shuffled every epoch; at most tcfg.epochs epochs, ending tcfg.patience epochs after the best
-    validation loss, whose weights the model then holds. Same seed, same data -> the same weights bit for
-    bit. `callbacks` are Keras callbacks run after tinyae's own (early stopping, NaN stop, progress)
-    every epoch; their `self.model` is the training `Autoencoder` (its `.net` is `model`), and an
-    exception one raises ends the training and propagates.
+    validation loss, whose weights the model then holds. Same seed, same data, same tcfg.threads -> the
+    same weights bit for bit (use_threads). `callbacks` are Keras callbacks run after tinyae's own (early
+    stopping, NaN stop, progress) every epoch; their `self.model` is the training `Autoencoder` (its `.net`
+    is `model`), and an exception one raises ends the training and propagates.
 
     Raises UserError when a loss becomes NaN or infinite (the model is then unusable) or when there is
     no validation window.
     """
     if len(x_val) == 0:
         raise UserError("no validation windows: early stopping needs at least one; use more normal data")
+    use_threads(tcfg.threads)
     keras.utils.set_random_seed(tcfg.seed)
     trainer = Autoencoder(model, latent_index, mcfg, loss=tcfg.loss, seed=tcfg.seed)
     trainer.compile(

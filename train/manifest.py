@@ -24,7 +24,8 @@ from typing import Any, TypeVar, Union
 
 from tinyae.errors import UserError
 
-SCHEMA_VERSION = 2  # 1: before the typed manifest (key `schema`); 2: `schema_version`, validated on read
+SCHEMA_VERSION = 3  # 1: before the typed manifest (key `schema`); 2: `schema_version`, validated on read;
+# 3: `reference` (the integer arithmetic of the targets)
 
 REBUILD = "it was written by an older tinyae — run `make model` again"
 
@@ -114,6 +115,19 @@ class Quantization:
 
 
 @dataclass
+class ReferenceSection:
+    """The integer arithmetic the model's targets compute (train/int8/arithmetic.py) and the check of the
+    host's NumPy network against tflite_micro made when the model was built."""
+
+    arithmetic: str  # arithmetic.KNOWN name: what the test vectors, scores and threshold were computed with
+    description: str
+    targets: dict[str, str]  # target -> the arithmetic it computes
+    tflite_micro: dict[
+        str, Any
+    ]  # windows checked; how many differ from the tflite_micro nightly, and by how much
+
+
+@dataclass
 class Score:
     kind: str  # mse | mae
 
@@ -125,6 +139,7 @@ class ThresholdSection:
     params: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
     command: str | None = None  # set by `tinyae threshold`
+    reason: str = ""  # why this method ran (tinyae's default and why, or the config's / command's choice)
 
 
 @dataclass
@@ -171,6 +186,9 @@ class Metrics:
     int8: dict[str, Any] | None = None
     int8_by_fault: dict[str, float] | None = None
     missing_reason: str | None = None  # why there are no detection metrics
+    operation: dict[str, Any] | None = (
+        None  # the threshold in operation, per recording/fault (train/operating.py)
+    )
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -195,10 +213,17 @@ class DataFile:
 
 @dataclass
 class BuiltFrom:
+    """What the model directory was built from and by which command (train/inputs.py: `make` decides
+    from it whether it may rebuild the directory)."""
+
     config_file: str | None
     config_sha256: str
     data_files: list[DataFile]
     frontend_c_sha256: dict[str, str]
+    overrides: list[str] = field(default_factory=list)  # `--set` values on top of config_file
+    builder: str = "tinyae model"  # the command that built it: "tinyae model", "tinyae search", ...
+    command: str | None = None  # the whole command line, to rebuild it
+    changed_by: list[str] = field(default_factory=list)  # later commands that changed what it computes
 
 
 @dataclass
@@ -215,6 +240,7 @@ class Manifest:
     input: InputSection
     output: OutputSection
     quantization: Quantization
+    reference: ReferenceSection
     score: Score
     threshold: ThresholdSection
     calibration: dict[str, Any]  # CalibSpec.to_manifest(); typed view: calib_spec()
@@ -250,7 +276,9 @@ class Manifest:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
     def write(self, path: Path) -> None:
-        Path(path).write_text(self.to_json())
+        from tinyae import atomic
+
+        atomic.write_text(path, self.to_json())
 
     @classmethod
     def from_dict(cls, doc: Any, where: str = "manifest.json") -> Manifest:
@@ -366,7 +394,7 @@ def _load(tp: Any, value: Any, path: str, where: str) -> Any:
         args = typing.get_args(tp)
         vt = args[1] if args else Any
         return {k: _load(vt, v, f"{path}.{k}", where) for k, v in value.items()}
-    if is_dataclass(tp):
+    if isinstance(tp, type) and is_dataclass(tp):
         if not isinstance(value, dict):
             raise _wrong(where, path, value, tp)
         return _load_dataclass(tp, value, path, where)
@@ -414,3 +442,38 @@ def _load_dataclass(cls: type[T], doc: dict[str, Any], path: str, where: str) ->
         dotted = f"{path}.{key}" if path else key
         raise UserError(f"{where}: `{dotted}` is not a field this tinyae knows; {REBUILD}")
     return cls(**kwargs)
+
+
+# ------------------------------------------------------------------------- the directory as a whole
+GENERATED_C = ("model_config.h", "model_data.cc", "model_compiled.c")
+_BANNER_SHA = "Model: model_int8.tflite sha256 "
+
+
+def mixed_files(model_dir: Path, manifest: Manifest) -> str:
+    """Why the files of model_dir are not one build's ("" when they are): the network (model_int8.tflite)
+    must be the one the manifest describes, and every generated C file present must say it was rendered
+    for it.
+    A run of an older tinyae stopped mid-way, or files copied by hand, leave such a mix."""
+    import hashlib
+
+    d = Path(model_dir)
+    tfl = d / "model_int8.tflite"
+    if not tfl.is_file():
+        return "model_int8.tflite is missing"
+    sha = hashlib.sha256(tfl.read_bytes()).hexdigest()
+    if sha != manifest.model.sha256:
+        return (
+            f"model_int8.tflite (sha256 {sha[:12]}) is not the model manifest.json describes "
+            f"({manifest.model.sha256[:12]})"
+        )
+    for name in GENERATED_C:  # those present (a directory made by hand may lack some)
+        path = d / name
+        if not path.is_file():
+            continue
+        with path.open(encoding="utf-8", errors="replace") as f:
+            head = f.read(600)
+        at = head.find(_BANNER_SHA)
+        said = head[at + len(_BANNER_SHA) : at + len(_BANNER_SHA) + 64] if at >= 0 else ""
+        if said != sha:
+            return f"{name} was generated for another model ({said[:12] or 'no banner'}, not {sha[:12]})"
+    return ""

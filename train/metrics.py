@@ -76,6 +76,29 @@ def at_threshold(labels: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn, "tn": tn}
 
 
+def f1_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(thresholds, F1 of `score > threshold`) for every threshold that gives another decision: each
+    distinct score (the windows above it flagged) and one just below the lowest (every window flagged)."""
+    s = np.asarray(scores, np.float32)
+    y = np.asarray(labels, bool)
+    if len(s) == 0:
+        return np.zeros(0, np.float32), np.zeros(0)
+    order = np.argsort(-s, kind="mergesort")
+    ys, ss = y[order], s[order]
+    last = np.r_[np.nonzero(np.diff(ss))[0], len(ss) - 1]  # last index of each distinct score
+    tp = np.cumsum(ys)[last]  # windows scoring >= that score
+    flagged = last + 1
+    # `score > c` flags the windows above c: those of the higher distinct scores
+    tp_above = np.r_[0, tp[:-1]]
+    flagged_above = np.r_[0, flagged[:-1]]
+    thresholds = np.r_[ss[last], np.nextafter(ss[-1], np.float32(-np.inf))].astype(np.float32)
+    tp_all = np.r_[tp_above, tp[-1]]
+    fl_all = np.r_[flagged_above, flagged[-1]]
+    pos = y.sum()
+    f1 = 2 * tp_all / np.maximum(fl_all + pos, 1)
+    return thresholds, f1
+
+
 def summary(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
     s = np.asarray(scores, np.float32)
     out = {"roc_auc": roc_auc(labels, s), "pr_auc": pr_auc(labels, s)}

@@ -26,16 +26,18 @@ from typing import Any
 
 import numpy as np
 
-from tinyae import __version__
+from tinyae import __version__, terminal
 from tinyae.errors import UserError
 from tinyae.train import manifest as mf
 from tinyae.train import preprocess
-from tinyae.train.calibrate import calibrate
+from tinyae.train.calibrate import calibrate, normal_scores
 from tinyae.train.config import Config
+from tinyae.train.config import warnings as config_warnings
 from tinyae.train.frontend import FrontendSpec, build_spec, extractor
 from tinyae.train.frontend.fit import check_features, fit_log_floor
 from tinyae.train.manifest import Manifest
 from tinyae.train.metrics import summary
+from tinyae.train.warned import collected, collecting, warn
 
 STAGE_STYLE = "[bold cyan]"
 
@@ -47,18 +49,11 @@ def _say(msg: str) -> None:
     Console(stderr=True, highlight=False).print(f"{STAGE_STYLE}tinyae[/] {escape(msg)}")
 
 
-def _warn(msg: str) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-
-    Console(stderr=True, highlight=False).print(f"[bold yellow]warning:[/] {escape(msg)}")
-
-
 def _require_rate(splits, source: str) -> None:  # type: ignore[no-untyped-def]
     """A file-based source must give a sample rate (timestamps or data.sample_rate_hz)."""
     if splits.sample_rate_hz and splits.sample_rate_hz > 0:
         return
-    if source.strip().lower() in ("csv", "ucr"):
+    if source.strip().lower() in ("csv", "ucr", "edgeimpulse"):
         raise UserError(
             f"{splits.name} gives no sample rate (no timestamp column and data.sample_rate_hz unset); "
             "set data.sample_rate_hz (e.g. 100) or name the timestamp column with data.timestamp"
@@ -131,6 +126,7 @@ class FloatModel:
 
     model: Any  # keras.Model
     history: Any  # tinyae.train.fit.History
+    train_scores: np.ndarray  # [n_train] float32 (the windows the model was fitted on)
     val_scores: np.ndarray  # [n_val] float32
     test_scores: np.ndarray  # [n_test] float32
     test_recon: np.ndarray  # [n_test, F] float reconstructions
@@ -153,6 +149,7 @@ class Scored:
 
     ref: Any  # tinyae.train.reference.HostReference
     gain: np.ndarray  # [P] float32
+    train: Any  # ReferenceResult of the training windows (a threshold method may use their scores)
     val: Any  # ReferenceResult of the validation windows
     test: Any  # ReferenceResult of the test windows
     threshold: Any  # tinyae.train.calibrate.Threshold on the int8 scores
@@ -160,6 +157,7 @@ class Scored:
     levels: dict
     levels_warning: str
     calibration: Any  # tinyae.train.calibration.CalibSpec
+    reference: dict  # the manifest's `reference` section
 
 
 def run(
@@ -170,35 +168,67 @@ def run(
     show_progress: bool = True,
     config_file: str | None = None,
     callbacks: Sequence[Any] = (),
+    overrides: Sequence[str] = (),
+    builder: str = "tinyae model",
 ) -> Manifest:
     """Run every stage in README's order and return the manifest (also written to out_dir/manifest.json).
 
+    out_dir is replaced whole, all or nothing, under a lock (tinyae/atomic.py).
     callbacks: Keras callbacks for the training (tinyae.train.fit.fit), e.g. keras.callbacks.CSVLogger.
+    overrides: the `--set` values applied to the config file (recorded: `make` never rebuilds such a model
+    from another config, train/inputs.py); builder: the command that built it ("tinyae model", "tinyae search").
     """
+    from tinyae import atomic
     from tinyae.train.inputs import built_from
 
-    inputs = built_from(cfg, config_file)  # before anything runs: what this model is built from
-    out_dir.mkdir(parents=True, exist_ok=True)
-    t = Timings()
-    tick = time.perf_counter()
-    data = read_data(cfg, show_progress)
-    feats = front_end(cfg, data)
-    norm = normalize(cfg, data, feats)
-    t.data = time.perf_counter() - tick
-    describe_data(cfg, data, feats)
-    tick = time.perf_counter()
-    fm = train_float(cfg, norm, out_dir, show_progress, callbacks)
-    t.training = time.perf_counter() - tick
-    tick = time.perf_counter()
-    q = quantize_model(cfg, fm, norm, out_dir)
-    t.conversion = time.perf_counter() - tick
-    tick = time.perf_counter()
-    sc = score_and_threshold(cfg, data, feats, norm, fm, q)
-    t.reference = time.perf_counter() - tick
-    tick = time.perf_counter()
-    arena_host = measure_arena(q)
-    t.arena = time.perf_counter() - tick
-    return export_and_report(cfg, out_dir, command, inputs, data, feats, norm, fm, q, sc, arena_host, t)
+    # before anything runs: what this model is built from
+    inputs = built_from(cfg, config_file, overrides=overrides, builder=builder, command=command)
+    # Every file is written into a stage beside out_dir, which replaces out_dir whole at the end
+    # (tinyae/atomic.py): an interrupted or failed run leaves the previous model as it was.
+    with (
+        collecting(),  # every warning of the run goes to the manifest (train/warned.py)
+        atomic.replace_dir(out_dir, fresh=True, owned=is_model_file, what="another --out") as stage,
+    ):
+        for w in config_warnings(cfg):
+            warn(w)
+        t = Timings()
+        tick = time.perf_counter()
+        data = read_data(cfg, show_progress)
+        feats = front_end(cfg, data)
+        norm = normalize(cfg, data, feats)
+        t.data = time.perf_counter() - tick
+        describe_data(cfg, data, feats)
+        tick = time.perf_counter()
+        fm = train_float(cfg, norm, stage, show_progress, callbacks)
+        t.training = time.perf_counter() - tick
+        tick = time.perf_counter()
+        q = quantize_model(cfg, fm, norm, stage)
+        t.conversion = time.perf_counter() - tick
+        tick = time.perf_counter()
+        sc = score_and_threshold(cfg, data, feats, norm, fm, q)
+        t.reference = time.perf_counter() - tick
+        tick = time.perf_counter()
+        arena_host = measure_arena(q)
+        t.arena = time.perf_counter() - tick
+        manifest = export_and_report(cfg, stage, command, inputs, data, feats, norm, fm, q, sc, arena_host, t)
+    _print_summary(manifest, out_dir)
+    return manifest
+
+
+# What a model directory holds (written by `tinyae model`, `threshold`, `export`, `compile`, `calibrate`);
+# `tinyae model` replaces a directory whole only when it holds nothing else.
+MODEL_FILES = frozenset(
+    {
+        "config.toml", "manifest.json", "metrics.json", "model.keras", "model_int8.tflite",
+        "model_config.h", "model_data.h", "model_data.cc", "model_ops.h", "model_compiled.h",
+        "model_compiled.c", "report.html", "report_figures.json", "scores.npz", "test_vectors.npz",
+    }
+)  # fmt: skip
+
+
+def is_model_file(name: str) -> bool:
+    """A file name a model directory holds (the build's files, its report's figures, calibration records)."""
+    return name in MODEL_FILES or name.endswith(".png") or name.startswith("calibration-")
 
 
 def read_data(cfg: Config, show_progress: bool) -> DataStage:
@@ -212,12 +242,13 @@ def read_data(cfg: Config, show_progress: bool) -> DataStage:
     with file_progress(show_progress) as reading:
         splits = datamod.load_source(cfg.data, cfg.window.length, progress=reading)
     _require_rate(splits, cfg.data.source)
-    splits, outliers = screen(splits, cfg.normalization.outlier_iqr, cfg.normalization.outliers)
+    n = cfg.normalization
+    splits, outliers = screen(splits, n.outlier_iqr, n.outliers, cfg.window.length, cfg.window.hop)
     prep = prepare_splits(splits, cfg.window.length, cfg.window.hop)
     if len(prep.train) < 2 or len(prep.val) < 1:
         raise UserError(
             f"only {len(prep.train)} training and {len(prep.val)} validation windows of "
-            f"{cfg.window.length} samples; provide a longer normal recording or a shorter window"
+            f"{cfg.window.length} samples; provide a longer normal recording or lower window.length"
         )
     labels = None if prep.test_labels is None else np.asarray(prep.test_labels, np.int8)
     return DataStage(splits, outliers, prep, labels, data_section(cfg.data, splits, prep, outliers))
@@ -233,9 +264,9 @@ def front_end(cfg: Config, data: DataStage) -> Features:
     names = spec.feature_names(list(prep.channel_names))
     f_train = featurize(prep.train)
     constant = (
-        check_features(prep.train.reshape(-1, n_ch), prep.channel_names, spec.kinds, _say)
+        check_features(prep.train.reshape(-1, n_ch), prep.channel_names, spec.kinds, warn)
         if spec.raw_only
-        else check_features(f_train, names, spec.kinds, _say)
+        else check_features(f_train, names, spec.kinds, warn)
     )
     return Features(spec, featurize, f_train, featurize(prep.val), featurize(prep.test), names, constant)
 
@@ -273,7 +304,7 @@ def describe_data(cfg: Config, data: DataStage, feats: Features) -> None:
             _say(line)
     _say(words.split_line(prep, data.labels))
     if data.outliers.count:
-        _warn(data.outliers.sentence())
+        warn(data.outliers.sentence())
     if data.outliers.unscreened:
         _say(f"outlier screen skipped for {', '.join(data.outliers.unscreened)} (interquartile range 0)")
     _say(
@@ -284,15 +315,28 @@ def describe_data(cfg: Config, data: DataStage, feats: Features) -> None:
     )
 
 
-def train_float(
-    cfg: Config, norm: Normalized, out_dir: Path, show_progress: bool, callbacks: Sequence[Any] = ()
-) -> FloatModel:
-    """Train the Keras autoencoder (saved as model.keras) and score validation/test in float."""
-    from tinyae.train.fit import fit
-    from tinyae.train.model import build_autoencoder, encoder
+def build_model(cfg: Config, norm: Normalized) -> tuple[Any, int]:
+    """The untrained Keras autoencoder (seeded) and its latent layer's index; TensorFlow's threads are set
+    first (train.threads), before TensorFlow starts."""
+    from tinyae.train.fit import use_threads
+    from tinyae.train.model import build_autoencoder
 
-    model, latent_index = build_autoencoder(norm.x_train.shape[1], cfg.model, seed=cfg.train.seed)
-    history = fit(
+    use_threads(cfg.train.threads)
+    return build_autoencoder(norm.x_train.shape[1], cfg.model, seed=cfg.train.seed)
+
+
+def fit_model(
+    cfg: Config,
+    norm: Normalized,
+    model: Any,
+    latent_index: int,
+    show_progress: bool,
+    callbacks: Sequence[Any] = (),
+) -> Any:
+    """Train build_model's autoencoder in place on the normalized windows; the History."""
+    from tinyae.train.fit import fit
+
+    return fit(
         model,
         latent_index,
         norm.x_train,
@@ -302,26 +346,49 @@ def train_float(
         show_progress=show_progress,
         callbacks=callbacks,
     )
+
+
+def train_float(
+    cfg: Config, norm: Normalized, out_dir: Path, show_progress: bool, callbacks: Sequence[Any] = ()
+) -> FloatModel:
+    """Train the Keras autoencoder (saved as model.keras) and score validation/test in float."""
+    from tinyae.train.model import encoder
+
+    model, latent_index = build_model(cfg, norm)
+    history = fit_model(cfg, norm, model, latent_index, show_progress, callbacks)
     model.save(out_dir / "model.keras")
+    train_float_scores, _ = _float_scores(model, norm.x_train, cfg.train.loss)
     val_float, _ = _float_scores(model, norm.x_val, cfg.train.loss)
     test_float, test_recon = _float_scores(model, norm.x_test, cfg.train.loss)
     latent = encoder(model, latent_index).predict(norm.x_test, verbose=0) if len(norm.x_test) else None
-    return FloatModel(model, history, val_float, test_float, test_recon, latent)
+    return FloatModel(model, history, train_float_scores, val_float, test_float, test_recon, latent)
+
+
+def representative(cfg: Config, norm: Normalized) -> np.ndarray:
+    """The converter's calibration windows: a seeded choice of normalized training windows, in their order,
+    and (quantize.headroom > 1) the same windows scaled."""
+    from tinyae.train.quantize import representative_set
+
+    rng = np.random.default_rng(cfg.train.seed)
+    rep_idx = rng.permutation(len(norm.x_train))[: cfg.quantize.representative_windows]
+    return representative_set(norm.x_train[np.sort(rep_idx)], cfg.quantize.headroom)
+
+
+def int8_flatbuffer(cfg: Config, model: Any, norm: Normalized) -> tuple[bytes, Any]:
+    """The full-int8 TFLite flatbuffer of `model` and the weights choice (per-channel or per-tensor scales,
+    from quantize.weights and the targets)."""
+    from tinyae.train.boards import choose_weights
+    from tinyae.train.quantize import convert
+
+    weights = choose_weights(cfg.quantize.weights, cfg.quantize.targets)
+    return convert(model, representative(cfg, norm), per_channel=weights.per_channel), weights
 
 
 def quantize_model(cfg: Config, fm: FloatModel, norm: Normalized, out_dir: Path) -> Int8Model:
     """Full-int8 conversion on a representative set of training windows -> model_int8.tflite."""
-    from tinyae.train.boards import choose_weights
-    from tinyae.train.quantize import convert, inspect, representative_set
+    from tinyae.train.quantize import inspect
 
-    weights = choose_weights(cfg.quantize.weights, cfg.quantize.targets)
-    rng = np.random.default_rng(cfg.train.seed)
-    rep_idx = rng.permutation(len(norm.x_train))[: cfg.quantize.representative_windows]
-    flatbuffer = convert(
-        fm.model,
-        representative_set(norm.x_train[np.sort(rep_idx)], cfg.quantize.headroom),
-        per_channel=weights.per_channel,
-    )
+    flatbuffer, weights = int8_flatbuffer(cfg, fm.model, norm)
     path = out_dir / "model_int8.tflite"
     path.write_bytes(flatbuffer)
     qi = inspect(flatbuffer)
@@ -332,19 +399,18 @@ def quantize_model(cfg: Config, fm: FloatModel, norm: Normalized, out_dir: Path)
     return Int8Model(flatbuffer, path, qi, weights)
 
 
-def score_and_threshold(
-    cfg: Config, data: DataStage, feats: Features, norm: Normalized, fm: FloatModel, q: Int8Model
-) -> Scored:
-    """Host reference (device preprocessing + tflite_micro) on val/test, the threshold on its int8
-    scores, the int8 input levels, and the on-site calibration constants."""
-    from tinyae.train import calibration
-    from tinyae.train.levels import input_levels, levels_warning
+def host_reference(
+    cfg: Config, feats: Features, norm: Normalized, flatbuffer: bytes, qi: Any, targets: Sequence[str]
+) -> tuple[Any, Any, dict]:
+    """(HostReference, input gain, each target's arithmetic): the device's preprocessing and scoring around
+    the int8 network in the integer arithmetic the targets compute (train/int8, train/boards.py)."""
+    from tinyae.train.boards import reference_arithmetic
     from tinyae.train.reference import HostReference
 
-    qi, prep = q.info, data.prep
     gain = preprocess.input_gain(norm.scale, qi.input_scale)
+    arithmetic, per_target = reference_arithmetic(list(targets))
     ref = HostReference(
-        q.flatbuffer,
+        flatbuffer,
         offset=norm.offset,
         gain=gain,
         input_scale=qi.input_scale,
@@ -353,13 +419,43 @@ def score_and_threshold(
         output_zero_point=qi.output_zero_point,
         score_kind=cfg.train.loss,
         frontend=feats.featurize,
+        arithmetic=arithmetic,
     )
+    return ref, gain, per_target
+
+
+def score_and_threshold(
+    cfg: Config, data: DataStage, feats: Features, norm: Normalized, fm: FloatModel, q: Int8Model
+) -> Scored:
+    """Host reference (device preprocessing + the int8 network in the arithmetic the model's targets compute,
+    checked against tflite_micro) on train/val/test, the threshold on its int8 scores, the int8 input levels,
+    and the on-site calibration constants."""
+    from tinyae.train import calibration
+    from tinyae.train.levels import input_levels, levels_warning
+
+    qi, prep = q.info, data.prep
+    ref, gain, per_target = host_reference(cfg, feats, norm, q.flatbuffer, qi, q.weights.targets)
+    arithmetic = ref.arithmetic
+    train_ref = ref.evaluate(prep.train)
     val_ref = ref.evaluate(prep.val)
     test_ref = ref.evaluate(prep.test)
-    threshold = calibrate(cfg.threshold, val_ref.scores, test_ref.scores, data.labels)
-    float_threshold = calibrate(cfg.threshold, fm.val_scores, fm.test_scores, data.labels)
+    crosscheck = check_against_tflite_micro(
+        q.flatbuffer, ref, np.concatenate([val_ref.input_q, test_ref.input_q])
+    )
+    reference = {
+        "arithmetic": arithmetic.name,
+        "description": arithmetic.description,
+        "targets": per_target,
+        "tflite_micro": crosscheck,
+    }
+    threshold = calibrate(
+        cfg.threshold, val_ref.scores, test_ref.scores, data.labels, train_scores=train_ref.scores
+    )
+    float_threshold = calibrate(
+        cfg.threshold, fm.val_scores, fm.test_scores, data.labels, train_scores=fm.train_scores
+    )
     for w in threshold.warnings:
-        _warn(w)
+        warn(w)
 
     levels = input_levels(
         preprocess.quantize_features(feats.train, norm.offset, gain, qi.input_zero_point),
@@ -368,7 +464,7 @@ def score_and_threshold(
     )
     low = levels_warning(levels, cfg.normalization.min_levels)
     if low:
-        _warn(low)
+        warn(low)
 
     calib = calibration.build(
         cfg.calibration,
@@ -382,8 +478,45 @@ def score_and_threshold(
         norm_gain=gain,
         in_scale=qi.input_scale,
         in_zero_point=qi.input_zero_point,
+        normal_scores=normal_scores(cfg.threshold, val_ref.scores, train_ref.scores),
     )
-    return Scored(ref, gain, val_ref, test_ref, threshold, float_threshold, levels, low, calib)
+    return Scored(
+        ref, gain, train_ref, val_ref, test_ref, threshold, float_threshold, levels, low, calib, reference
+    )
+
+
+def check_against_tflite_micro(flatbuffer: bytes, ref, input_q: np.ndarray) -> dict:  # type: ignore[no-untyped-def]
+    """The host's NumPy network against TFLM's own kernels (the tflite_micro nightly) on the model's
+    validation and test inputs: bit-exact when both form multipliers in double (else tinyae has a bug and
+    says so), and how far the targets' arithmetic (`ref`'s) lands from the nightly's."""
+    from tinyae.train.int8 import network
+    from tinyae.train.int8.arithmetic import TFLITE_MICRO
+    from tinyae.train.int8.lower import lower
+    from tinyae.train.reference import HostReference
+    from tinyae.train.tflite import read_tflite
+
+    nightly = HostReference(
+        flatbuffer, offset=ref.offset, gain=ref.gain, input_scale=ref.input_scale,
+        input_zero_point=ref.input_zero_point, output_scale=ref.output_scale,
+        output_zero_point=ref.output_zero_point, arithmetic=TFLITE_MICRO,
+    )  # fmt: skip
+    tflm = nightly.run_int8(input_q)
+    mirror = network.run(lower(read_tflite(flatbuffer), TFLITE_MICRO), input_q)
+    if not np.array_equal(tflm, mirror):
+        w, e = (int(v) for v in np.argwhere(tflm != mirror)[0])
+        raise RuntimeError(
+            f"tinyae's int8 network disagrees with tflite_micro on window {w}, output {e} "
+            f"({int(mirror[w, e])} vs {int(tflm[w, e])}) with the same multipliers: report this"
+        )
+    ours = ref.run_int8(input_q)
+    diff = np.abs(ours.astype(np.int32) - tflm.astype(np.int32))
+    return {
+        "windows": len(input_q),
+        "double_product_bit_exact": True,
+        "windows_differing": int(np.sum(np.any(diff != 0, axis=1))),
+        "elements_differing": int(np.sum(diff != 0)),
+        "max_abs_lsb": int(diff.max(initial=0)),
+    }
 
 
 def measure_arena(q: Int8Model) -> int:
@@ -455,6 +588,7 @@ def build_manifest(
         ),
         output=mf.OutputSection(size=qi.output_size, scale=qi.output_scale, zero_point=qi.output_zero_point),
         quantization=mf.section(mf.Quantization, q.weights.to_manifest(), "quantization"),
+        reference=mf.section(mf.ReferenceSection, sc.reference, "reference"),
         score=mf.Score(kind=cfg.train.loss),
         threshold=mf.section(mf.ThresholdSection, sc.threshold.to_dict(), "threshold"),
         calibration=sc.calibration.to_manifest(),
@@ -467,7 +601,46 @@ def build_manifest(
         compiled=mf.section(mf.Compiled, compiled, "compiled"),
         training=mf.section(mf.Training, fm.history.to_dict(), "training"),
         metrics=mf.section(mf.Metrics, _metrics(cfg, data, fm, q, sc), "metrics"),
-        warnings=[w for w in (data.outliers.sentence(), sc.levels_warning) if w],
+        warnings=collected(),  # every warning the run printed, in order (train/warned.py)
+    )
+
+
+def _scores(data: DataStage, fm: FloatModel, sc: Scored) -> dict[str, np.ndarray]:
+    """What `scores.npz` keeps for `tinyae threshold` and the report: the int8 and float scores of the
+    training, validation and test windows, the test labels and faults, and each window's recording and number in
+    it (train/data/splits.Origins), so the operating figures can be recomputed for any threshold."""
+    prep = data.prep
+    out = {
+        "train_scores": sc.train.scores,
+        "train_float_scores": fm.train_scores,
+        "val_scores": sc.val.scores,
+        "val_float_scores": fm.val_scores,
+        "test_scores": sc.test.scores,
+        "test_float_scores": fm.test_scores,
+        "test_labels": data.labels if data.labels is not None else np.zeros(0, np.int8),
+        "test_faults": np.asarray(prep.test_faults, str)
+        if prep.test_faults is not None
+        else np.zeros(0, str),
+    }
+    for key, origins in (("val", prep.val_origins), ("test", prep.test_origins)):
+        if origins is not None:
+            out[f"{key}_recording"] = origins.recording
+            out[f"{key}_position"] = origins.position
+            out[f"{key}_recordings"] = np.asarray(origins.names, str)
+    return out
+
+
+def _operation(cfg: Config, data: DataStage, fm: FloatModel, sc: Scored) -> dict:
+    from tinyae.train.operating import operation
+
+    return operation(
+        _scores(data, fm, sc),
+        threshold=sc.threshold.value,
+        k=cfg.decision.k,
+        n=cfg.decision.n,
+        sample_rate_hz=float(data.prep.sample_rate_hz or 0.0),
+        hop=cfg.window.hop,
+        length=cfg.window.length,
     )
 
 
@@ -480,7 +653,7 @@ def _metrics(cfg: Config, data: DataStage, fm: FloatModel, q: Int8Model, sc: Sco
     if missing:
         metrics["missing_reason"] = missing
         _say(f"no detection metrics: {missing}")
-    else:
+    elif labels is not None:  # no reason given means the test split is labelled
         metrics["float"] = summary(labels, fm.test_scores, sc.float_threshold.value)
         metrics["int8"] = summary(labels, sc.test.scores, sc.threshold.value)
         metrics["float"]["threshold"] = sc.float_threshold.value
@@ -490,6 +663,7 @@ def _metrics(cfg: Config, data: DataStage, fm: FloatModel, q: Int8Model, sc: Sco
     metrics["float_int8_score_corr"] = _corr(fm.test_scores, sc.test.scores)
     metrics["int8_input_levels"] = sc.levels
     metrics["int8_saturation"] = _saturation(sc.test, q.info, cfg.train.loss)
+    metrics["operation"] = _operation(cfg, data, fm, sc)
     return metrics
 
 
@@ -519,14 +693,8 @@ def export_and_report(
     stream = _test_stream(data.splits.test)
     _write_test_vectors(out_dir, sc.ref, stream, data.prep.label_rule, sc.threshold.value, cfg)
     cfg.save(out_dir / "config.toml")
-    np.savez_compressed(
-        out_dir / "scores.npz",
-        val_scores=sc.val.scores,
-        val_float_scores=fm.val_scores,
-        test_scores=sc.test.scores,
-        test_float_scores=fm.test_scores,
-        test_labels=data.labels if data.labels is not None else np.zeros(0, np.int8),
-    )
+    scores = _scores(data, fm, sc)
+    np.savez_compressed(out_dir / "scores.npz", **scores)
     t.export = time.perf_counter() - tick
 
     tick = time.perf_counter()
@@ -535,10 +703,7 @@ def export_and_report(
         out_dir,
         manifest=manifest.to_dict(),
         history=fm.history,
-        val_scores=sc.val.scores,
-        test_scores=sc.test.scores,
-        test_float_scores=fm.test_scores,
-        labels=data.labels,
+        scores=scores,
         x_test=norm.x_test,
         recon_float=fm.test_recon,
         recon_int8=preprocess.dequantize(sc.test.output_q, qi.output_scale, qi.output_zero_point),
@@ -552,7 +717,6 @@ def export_and_report(
     doc = manifest.to_dict()
     (out_dir / "metrics.json").write_text(json.dumps(doc["metrics"], indent=2) + "\n")
     manifest.write(out_dir / "manifest.json")
-    _print_summary(manifest, out_dir)
     return manifest
 
 
@@ -603,7 +767,7 @@ def _by_fault(labels: np.ndarray, scores: np.ndarray, faults) -> dict:
     faults = np.asarray(faults, dtype=object)
     normal = labels == 0
     out = {}
-    for name in sorted({f for f in faults if f and f != "normal"}):
+    for name in sorted({f for f, lab in zip(faults, labels, strict=True) if f and lab}):  # anomalous classes
         sel = normal | (faults == name)
         out[name] = round(roc_auc(labels[sel], scores[sel]), 4)
     return out
@@ -619,60 +783,90 @@ def _generate_compiled(tflite_path: Path, out_dir: Path, command: str) -> dict:
 
 @dataclass
 class TestStream:
-    series: np.ndarray  # [T, C] float32 raw samples, streamed to the device
-    labels: np.ndarray | None  # [T] per-sample labels
+    """The test split as the device receives it from `verify`: one piece per recording (windows never span
+    two), each with its per-sample labels."""
+
+    series: list[np.ndarray]  # [T_i, C] float32 raw samples of recording i
+    labels: list[np.ndarray] | None  # [T_i] per-sample labels, None without labels
+    names: list[str]  # where each recording came from
 
 
 def _test_stream(test_series: list) -> TestStream:
-    """The test split as one sample stream (what `verify` sends) and its per-sample labels.
-
-    Several test series are concatenated; windows that straddle a junction are still computed the
-    same way on both sides, so they verify the device like any other window.
-    """
     if not test_series:
         raise UserError("the data source produced no test series to stream; check the data config")
-    values = np.concatenate([s.values for s in test_series]).astype(np.float32)
     labs = [s.labels for s in test_series]
-    labels = None if any(lab is None for lab in labs) else np.concatenate(labs).astype(np.int8)
-    return TestStream(values, labels)
+    return TestStream(
+        [np.asarray(s.values, np.float32) for s in test_series],
+        None if any(lab is None for lab in labs) else [np.asarray(lab, np.int8) for lab in labs],
+        [str(getattr(s, "source", "") or f"test series {i}") for i, s in enumerate(test_series)],
+    )
 
 
 def _write_test_vectors(
     out_dir: Path, ref, stream: TestStream, label_rule: str, threshold: float, cfg: Config
 ) -> None:
-    """Host-reference results for the streamed test series, window for window, as the device sees it."""
+    """Host-reference results for the test recordings, window for window as the device forms them: each
+    recording streamed on its own (`verify` sends one piece per recording and the device's window state and
+    alarm history start afresh with each), so the windows are the report's test windows."""
     from tinyae.train.data import make_windows, window_labels
 
-    windows = make_windows(stream.series, cfg.window.length, cfg.window.hop)
+    L, hop = cfg.window.length, cfg.window.hop
+    parts = [make_windows(x, L, hop) for x in stream.series]
+    windows = np.concatenate(parts).astype(np.float32)
     res = ref.evaluate(windows)
-    an, alarm = preprocess.decisions(res.scores, threshold, cfg.decision.k, cfg.decision.n)
-    win_labels = (
-        window_labels(stream.labels, cfg.window.length, cfg.window.hop, label_rule)
-        if stream.labels is not None
-        else np.zeros(0, np.int8)
-    )
+    piece = np.repeat(np.arange(len(parts)), [len(w) for w in parts]).astype(np.int32)
+    an, alarm = preprocess.decisions_by_piece(res.scores, piece, threshold, cfg.decision.k, cfg.decision.n)
+    win_labels = []
+    if stream.labels is not None:
+        win_labels = [window_labels(lab, L, hop, label_rule) for lab in stream.labels]
     np.savez_compressed(
         out_dir / "test_vectors.npz",
-        series=stream.series,
-        series_labels=stream.labels if stream.labels is not None else np.zeros(0, np.int8),
-        windows=windows.astype(np.float32),
+        series=np.concatenate(stream.series).astype(np.float32),
+        series_lengths=np.asarray([len(x) for x in stream.series], np.int64),
+        series_names=np.asarray(stream.names),
+        series_labels=(
+            np.concatenate(stream.labels).astype(np.int8)
+            if stream.labels is not None
+            else np.zeros(0, np.int8)
+        ),
+        windows=windows,
+        window_series=piece,
         features=ref.features(windows),
         input_q=res.input_q,
         output_q=res.output_q,
         scores=res.scores,
         anomaly=an.astype(np.int8),
         alarm=alarm.astype(np.int8),
-        labels=win_labels.astype(np.int8),
+        labels=np.concatenate(win_labels).astype(np.int8) if win_labels else np.zeros(0, np.int8),
         threshold=np.float32(threshold),
+        arithmetic=np.asarray(ref.arithmetic.name),
     )
+
+
+def _operation_rows(op: dict) -> list[tuple[str, str]]:
+    """The summary's operating figures (train/operating.py; report.html says them in sentences)."""
+    from tinyae.train.findings import count, pct
+
+    rows = []
+    for key, name in (("validation", "false alarms (val)"), ("test", "false alarms (test)")):
+        f = op.get(key) or {}
+        if f.get("normal_windows") and f.get("false_alarms_per_day") is not None:
+            rows.append((name, f"{count(f['false_alarms_per_day'])} a day ({f['false_alarms']} in "
+                               f"{f['normal_windows']} normal windows)"))  # fmt: skip
+    faults = op.get("faults") or []
+    if faults:
+        worst = min(faults, key=lambda f: f["caught_rate"] if f["caught_rate"] is not None else 1.0)
+        rows.append(
+            ("weakest fault (test)", f"{worst['fault']}: {pct(worst['caught_rate'])} of windows caught")
+        )
+    return rows
 
 
 def _print_summary(manifest: Manifest, out_dir: Path) -> None:
     from rich.console import Console
-    from rich.table import Table
 
     m = manifest.metrics
-    table = Table(title=f"tinyae model -> {out_dir}", show_header=True)
+    table = terminal.table(title=f"tinyae model -> {out_dir}", show_header=True)
     table.add_column("figure")
     table.add_column("float", justify="right")
     table.add_column("int8", justify="right")
@@ -686,6 +880,8 @@ def _print_summary(manifest: Manifest, out_dir: Path) -> None:
         "sample rate", "", f"{rate:.6g} Hz ({manifest.data.sample_rate_origin})" if rate else "none"
     )
     table.add_row("threshold", "", f"{manifest.threshold.value:.6g} ({manifest.threshold.method})")
+    for name, text in _operation_rows(m.operation or {}):
+        table.add_row(name, "", text)
     table.add_row("model", "", f"{manifest.model.tflite_bytes} B, {manifest.model.macs} MACs")
     table.add_row("TFLM arena", "", f"{manifest.arena.bytes} B (host {manifest.arena.measured_bytes_host})")
     table.add_row("compiled scratch", "", f"{manifest.compiled.scratch_bytes} B")

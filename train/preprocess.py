@@ -83,3 +83,17 @@ def decisions(score: np.ndarray, threshold: float, k: int = 1, n: int = 1) -> tu
     anomaly = np.asarray(score, np.float32) > np.float32(threshold)
     counts = np.convolve(anomaly.astype(np.int32), np.ones(n, np.int32))[: len(anomaly)]
     return anomaly, counts >= k
+
+
+def decisions_by_piece(
+    score: np.ndarray, piece: np.ndarray | None, threshold: float, k: int = 1, n: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """decisions() with the alarm history restarting at every piece (piece[i]: the recording window i
+    belongs to, non-decreasing; None: one piece), as a device does when each recording is streamed on
+    its own."""
+    score = np.asarray(score, np.float32)
+    if piece is None or len(piece) == 0:
+        return decisions(score, threshold, k, n)
+    bounds = np.flatnonzero(np.diff(np.asarray(piece))) + 1
+    parts = [decisions(s, threshold, k, n) for s in np.split(score, bounds)]
+    return np.concatenate([a for a, _ in parts]), np.concatenate([b for _, b in parts])

@@ -6,15 +6,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
+from rich.progress import DownloadColumn, TransferSpeedColumn
+
+from tinyae import terminal
 
 MIN_BYTES = 4 << 20  # smaller files read in well under a second
 
@@ -22,16 +16,7 @@ MIN_BYTES = 4 << 20  # smaller files read in well under a second
 @contextmanager
 def file_progress(enabled: bool = True) -> Iterator[Callable[[Path], Callable[[int, int], None] | None]]:
     """A factory: path -> callback(bytes_done, bytes_total) updating that file's bar (None: no bar)."""
-    bars = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-        transient=False,
-    )
+    bars = terminal.progress(DownloadColumn(), TransferSpeedColumn(), disable=not enabled)
 
     def factory(path: Path) -> Callable[[int, int], None] | None:
         try:

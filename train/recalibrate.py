@@ -10,9 +10,12 @@ vectors' decisions, the saved config and the report's threshold pictures. The ne
 flashed with the old header keeps verifying its network (its threshold is set with `monitor
 --threshold` or a rebuild).
 
-Methods: percentile (`--percentile`, of the normal validation scores), mean_std (`--k-std`),
-target_fpr (`--target-fpr`: the lowest threshold with at most that share of validation windows
-above it), best_f1 (labelled test windows), value (`--value`, as given).
+Methods (train/calibrate.py): percentile (`--percentile`), mean_std (`--k-std`), mad (`--k-mad`: median
++ k x MAD), pot (`--pot-risk`, `--pot-quantile`: a generalized Pareto tail), target_fpr (`--target-fpr`:
+the lowest threshold with at most that share of normal windows above it), each on the normal validation
+windows' scores or, with `--scores training+validation`, the training windows' too (`--factor` scales
+percentile, mean_std, mad and pot); best_f1 (labelled test windows: an oracle); value (`--value`, as
+given).
 """
 
 from __future__ import annotations
@@ -24,42 +27,61 @@ from pathlib import Path
 import numpy as np
 import tomli_w
 
+from tinyae import atomic
 from tinyae.errors import UserError
 from tinyae.train import preprocess
 from tinyae.train.calibrate import Threshold, calibrate
-from tinyae.train.config import THRESHOLD_METHODS, ThresholdConfig
+from tinyae.train.config import THRESHOLD_METHODS, ThresholdConfig, check_value
 from tinyae.train.manifest import Manifest, ThresholdSection, section
 from tinyae.train.metrics import summary
+from tinyae.train.operating import operation
+from tinyae.train.warned import replace
 
 METHODS = (*THRESHOLD_METHODS, "value")
 
 
-def _config(method: str, percentile, k_std, target_fpr, value) -> ThresholdConfig:  # type: ignore[no-untyped-def]
+# per method: the option it needs (None: none), and the options it also takes
+NEEDS = {
+    "percentile": "percentile",
+    "mean_std": "k_std",
+    "mad": "k_mad",
+    "pot": "pot_risk",
+    "target_fpr": "target_fpr",
+    "best_f1": None,
+    "value": "value",
+}
+TAKES = {
+    "percentile": ("factor", "scores"),
+    "mean_std": ("factor", "scores"),
+    "mad": ("factor", "scores"),
+    "pot": ("pot_quantile", "factor", "scores"),
+    "target_fpr": ("scores",),
+    "best_f1": (),
+    "value": (),
+}
+EXAMPLES = {
+    "percentile": "99", "k_std": "3", "k_mad": "7", "pot_risk": "0.001", "target_fpr": "0.01", "value": "0.5",
+}  # fmt: skip
+
+
+def _config(method: str, given: dict) -> ThresholdConfig:  # type: ignore[type-arg]
+    """The ThresholdConfig of `tinyae threshold --method METHOD` and its options (None = not given)."""
     if method not in METHODS:
         raise UserError(f"--method {method!r} is not one of {', '.join(METHODS)}")
-    needs = {"percentile": "percentile", "mean_std": "k_std", "target_fpr": "target_fpr", "value": "value"}
-    given = {"percentile": percentile, "k_std": k_std, "target_fpr": target_fpr, "value": value}
-    need = needs.get(method)
-    if need and given[need] is None:
+    need = NEEDS[method]
+    if need and given.get(need) is None:
         flag = "--" + need.replace("_", "-")
-        example = {"percentile": "99", "k_std": "1", "target_fpr": "0.01", "value": "0.5"}[need]
-        raise UserError(f"--method {method} needs {flag}; e.g. {flag} {example}")
-    extra = [k for k, v in given.items() if v is not None and k != need]
+        raise UserError(f"--method {method} needs {flag}; e.g. {flag} {EXAMPLES[need]}")
+    extra = [k for k, v in given.items() if v is not None and k != need and k not in TAKES[method]]
     if extra:
         raise UserError(f"--{extra[0].replace('_', '-')} does not apply to --method {method}; leave it out")
     cfg = ThresholdConfig(method=method if method != "value" else "percentile")
-    if percentile is not None:
-        if not 0 < percentile < 100:
-            raise UserError(f"--percentile {percentile} must be between 0 and 100")
-        cfg.percentile = percentile
-    if k_std is not None:
-        cfg.k_std = k_std
-    if target_fpr is not None:
-        if not 0 < target_fpr < 1:
-            raise UserError(f"--target-fpr {target_fpr} must be between 0 and 1 (e.g. 0.01 for 1 %)")
-        cfg.target_fpr = target_fpr
-    if value is not None and not np.isfinite(np.float32(value)):
-        raise UserError(f"--value {value} is not a finite float32; pass a score such as 0.5")
+    for key, v in given.items():  # the config keys' own bounds (tinyae.train.config), named as options
+        if v is not None and key != "value":
+            setattr(cfg, key, check_value(f"threshold.{key}", v, "--" + key.replace("_", "-")))
+    value = given.get("value")
+    if value is not None and not (np.isfinite(np.float32(value)) and value > 0):
+        raise UserError(f"--value {value} is not a positive finite float32; pass a score such as 0.5")
     return cfg
 
 
@@ -67,37 +89,71 @@ def recalibrate(
     model_dir: Path,
     method: str,
     *,
-    percentile: float | None = None,
-    k_std: float | None = None,
-    target_fpr: float | None = None,
-    value: float | None = None,
     command: str = "tinyae threshold",
     quiet: bool = False,
+    **options: float | str | None,
 ) -> Manifest:
-    """Recalibrate model_dir's threshold (see the module docstring); returns the new manifest."""
+    """Recalibrate model_dir's threshold (see the module docstring); returns the new manifest.
+
+    options: the method's settings by their [threshold] names (percentile, k_std, k_mad, pot_risk,
+    pot_quantile, factor, target_fpr, scores) and `value` for method value; None = not given.
+
+    Every file is rewritten in a copy of model_dir that replaces it at the end (tinyae/atomic.py): an
+    interruption or a write error leaves the model as it was, never a new header with an old manifest."""
     mpath = model_dir / "manifest.json"
     if not mpath.is_file():
         raise UserError(f"{mpath} does not exist; train a model first (make model)")
-    manifest = Manifest.load(mpath)
+    with atomic.replace_dir(model_dir, what="another --model-dir") as stage:
+        manifest, old = _recalibrate(stage, method, command, options)
+    if not quiet:
+        _print(manifest, old, model_dir)
+    return manifest
+
+
+def _recalibrate(model_dir: Path, method: str, command: str, options: dict) -> tuple[Manifest, float]:  # type: ignore[type-arg]
+    manifest = Manifest.load(model_dir / "manifest.json")
     spath = model_dir / "scores.npz"
     if not spath.is_file():
         raise UserError(
             f"{spath} is missing (the model was trained by an older tinyae); retrain it once with make model"
         )
-    cfg = _config(method, percentile, k_std, target_fpr, value)
+    cfg = _config(method, options)
+    value = options.get("value")
     with np.load(spath) as z:
         scores = {k: z[k] for k in z.files}
     labels = scores["test_labels"] if len(scores["test_labels"]) else None
     old = manifest.threshold.value
+    if cfg.scores != "validation" and "train_scores" not in scores:
+        raise UserError(
+            f"{spath} has no training-window scores (the model was trained by an older tinyae); retrain it "
+            "once with make model, or pass --scores validation"
+        )
+    why = f"set by `{command}`"
+    old_warnings = list(manifest.threshold.warnings)
     if method == "value":
         assert value is not None
-        thr = Threshold(float(np.float32(value)), "value", {"windows": len(scores["val_scores"])})
+        thr = Threshold(float(np.float32(float(value))), "value", {"windows": len(scores["val_scores"])})
         float_thr = thr
     else:
-        thr = calibrate(cfg, scores["val_scores"], scores["test_scores"], labels)
-        float_thr = calibrate(cfg, scores["val_float_scores"], scores["test_float_scores"], labels)
+        thr = calibrate(
+            cfg, scores["val_scores"], scores["test_scores"], labels, train_scores=scores.get("train_scores")
+        )
+        float_thr = calibrate(
+            cfg,
+            scores["val_float_scores"],
+            scores["test_float_scores"],
+            labels,
+            train_scores=scores.get("train_float_scores"),
+        )
+    if method == "best_f1":
+        why += ": the best F1 on the labelled test windows, an oracle (it read the test labels)"
+    thr.reason = why
     manifest.threshold = section(ThresholdSection, {**thr.to_dict(), "command": command}, "threshold")
+    manifest.warnings = replace(manifest.warnings, old_warnings, thr.warnings)  # one list (train/warned.py)
     manifest.generator.threshold_command = command
+    # `make` no longer rebuilds it from a config alone (train/inputs.py); the last threshold is what counts
+    done = manifest.built_from.changed_by
+    manifest.built_from.changed_by = [c for c in done if not c.startswith("tinyae threshold")] + [command]
     metrics = manifest.metrics
     if metrics.int8 is not None and labels is not None:
         metrics.float_ = {
@@ -106,13 +162,16 @@ def recalibrate(
         }
         metrics.int8 = summary(labels, scores["test_scores"], thr.value)
     metrics.val_false_alarm_rate_int8 = float(np.mean(scores["val_scores"] > np.float32(thr.value)))
+    w = manifest.window
+    metrics.operation = operation(
+        scores, threshold=thr.value, k=manifest.decision.k, n=manifest.decision.n,
+        sample_rate_hz=w.sample_rate_hz, hop=w.hop, length=w.length,
+    )  # fmt: skip
     _write_everything(model_dir, manifest, thr, cfg, method, value)
     from tinyae.train.report import rewrite_threshold_parts
 
     rewrite_threshold_parts(model_dir, manifest.to_dict(), scores)
-    if not quiet:
-        _print(manifest, old, model_dir)
-    return manifest
+    return manifest, old
 
 
 def _write_everything(model_dir: Path, manifest: Manifest, thr: Threshold, cfg, method: str, value) -> None:  # type: ignore[no-untyped-def]
@@ -125,7 +184,9 @@ def _write_everything(model_dir: Path, manifest: Manifest, thr: Threshold, cfg, 
         with np.load(vec) as z:
             data = {k: z[k] for k in z.files}
         d = manifest.decision
-        an, alarm = preprocess.decisions(data["scores"], thr.value, d.k, d.n)
+        an, alarm = preprocess.decisions_by_piece(
+            data["scores"], data.get("window_series"), thr.value, d.k, d.n
+        )
         data.update(anomaly=an.astype(np.int8), alarm=alarm.astype(np.int8), threshold=np.float32(thr.value))
         np.savez_compressed(vec, **data)
     used = model_dir / "config.toml"
@@ -136,9 +197,7 @@ def _write_everything(model_dir: Path, manifest: Manifest, thr: Threshold, cfg, 
             section["method"] = "percentile"
             section["note"] = f"set by hand to {value!r} with tinyae threshold"
         else:
-            section.update(
-                method=cfg.method, percentile=cfg.percentile, k_std=cfg.k_std, target_fpr=cfg.target_fpr
-            )
+            section.update({k: v for k, v in vars(cfg).items()})
             section.pop("note", None)
         used.write_text(tomli_w.dumps(raw))
     (model_dir / "metrics.json").write_text(json.dumps(manifest.to_dict()["metrics"], indent=2) + "\n")

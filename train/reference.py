@@ -1,10 +1,13 @@
-"""The host reference: the device's front-end and preprocessing (float32, same rounding) + TFLM's
-own kernels.
+"""The host reference: the device's front-end and preprocessing (float32, same rounding) + the int8
+network computed with the integer arithmetic of the engine the device runs.
 
-One class, used by calibration, test vectors, verification and benchmarks alike. The network runs
-in `tflite_micro`, the TFLM runtime, so its int8 outputs are what a device running TFLM (or the
-bit-exact compiled engine) computes. TFLite's interpreter (XNNPACK) differs by up to 3 LSB and is
-not the reference.
+One class, used by calibration, test vectors, the threshold, verification and benchmarks alike. The
+network runs as TFLite's int8 kernels compute it (train/int8/network.py) with the engine's multiplier rule
+(train/int8/arithmetic.py): arithmetic.TFLM for every pinned board library and the compiled engine, whose
+per-tensor FULLY_CONNECTED multiplier comes from a single-precision product of the scales. With
+arithmetic.TFLITE_MICRO it runs `tflite_micro` itself, the TFLM Python nightly, whose product is in
+double; the two differ by one LSB on the rare outputs whose rounding lands between the two multipliers.
+TFLite's interpreter (XNNPACK) differs by up to 3 LSB and is no reference.
 """
 
 from __future__ import annotations
@@ -16,7 +19,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tinyae.train import preprocess
+from tinyae.train.int8 import network
+from tinyae.train.int8.arithmetic import KNOWN, TFLITE_MICRO, TFLM, Arithmetic
+from tinyae.train.int8.lower import lower
 from tinyae.train.quiet import captured_fds
+from tinyae.train.tflite import read_tflite
 
 if TYPE_CHECKING:
     from tinyae.train.manifest import Manifest
@@ -44,12 +51,22 @@ class HostReference:
         output_zero_point: int,
         score_kind: str = "mse",
         frontend: Callable[[np.ndarray], np.ndarray] | None = None,
+        arithmetic: Arithmetic = TFLM,
         arena_bytes: int = DEFAULT_ARENA_BYTES,
     ) -> None:
-        from tflite_micro.python.tflite_micro import runtime
+        self.arithmetic = arithmetic
+        self._interp = None
+        self._network = None
+        if arithmetic == TFLITE_MICRO:
+            from tflite_micro.python.tflite_micro import runtime
 
-        with captured_fds():
-            self._interp = runtime.Interpreter.from_bytes(flatbuffer, arena_size=arena_bytes)
+            with captured_fds():
+                self._interp = runtime.Interpreter.from_bytes(flatbuffer, arena_size=arena_bytes)
+            details = self._interp.get_input_details(0)
+            self._input_shape = tuple(int(d) for d in details["shape"])
+        else:
+            self._network = lower(read_tflite(flatbuffer), arithmetic)
+            self._input_shape = (1, self._network.input_size)
         self.offset = np.asarray(offset, np.float32)
         self.gain = np.asarray(gain, np.float32)
         self.input_scale = float(input_scale)
@@ -61,13 +78,21 @@ class HostReference:
         self.frontend = frontend
         # on-site calibration's correction of the raw samples (shift, gain per channel), or None
         self.correction: tuple[np.ndarray, np.ndarray] | None = None
-        details = self._interp.get_input_details(0)
-        self._input_shape = tuple(int(d) for d in details["shape"])
+
+    @property
+    def name(self) -> str:
+        return self.arithmetic.name
 
     @classmethod
-    def from_manifest(cls, flatbuffer: bytes, manifest: Manifest) -> HostReference:
-        """The reference of a trained model: its flatbuffer (model_int8.tflite bytes) and manifest."""
+    def from_manifest(
+        cls, flatbuffer: bytes, manifest: Manifest, arithmetic: Arithmetic | None = None
+    ) -> HostReference:
+        """The reference of a trained model: its flatbuffer (model_int8.tflite bytes) and manifest, computed
+        with `arithmetic` (default: the one the model's targets compute, manifest `reference.arithmetic`)."""
         from tinyae.train.frontend import extractor
+
+        if arithmetic is None:
+            arithmetic = KNOWN[manifest.reference.arithmetic]
 
         return cls(
             flatbuffer,
@@ -79,6 +104,7 @@ class HostReference:
             output_zero_point=manifest.output.zero_point,
             score_kind=manifest.score.kind,
             frontend=extractor(manifest.frontend_spec()),
+            arithmetic=arithmetic,
         )
 
     def set_correction(self, shift=None, gain=None) -> None:  # type: ignore[no-untyped-def]
@@ -106,7 +132,11 @@ class HostReference:
         )
 
     def run_int8(self, input_q: np.ndarray) -> np.ndarray:
-        """int8 inputs [n, N] -> int8 outputs [n, N] through TFLM, one invoke per window."""
+        """int8 inputs [n, N] -> int8 outputs [n, M]: the network in NumPy, or tflite_micro one invoke per
+        window."""
+        if self._network is not None:
+            return network.run(self._network, input_q)
+        assert self._interp is not None
         out = np.empty_like(input_q, dtype=np.int8)
         for i, row in enumerate(np.asarray(input_q, np.int8)):
             self._interp.set_input(row.reshape(self._input_shape), 0)

@@ -38,7 +38,18 @@ def labels_line(data: dict) -> str:
     label = data.get("label")
     if not label:
         return ""
-    where = f"column '{label['column']}'" if label.get("column") else "data.file_labels"
+    by_source = {
+        "edgeimpulse": "the files' info.labels or names, or data.file_labels",
+        "ucr": "the class of each case",
+        "basicmotions": "the class of each case",
+        "synthetic": "the generator",
+    }
+    if label.get("column"):
+        where = f"column '{label['column']}'"
+    elif data.get("file_labels"):
+        where = "data.file_labels"
+    else:
+        where = by_source.get(str(data.get("source")), "the data set")
     return f"labels ({where}): {label['meaning']}"
 
 

@@ -14,7 +14,12 @@ from tinyae.errors import UserError
 _OP_NAMES = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
 _TYPE_NAMES = {v: k for k, v in vars(fb.TensorType).items() if not k.startswith("_")}
 _ACT_NAMES = {v: k for k, v in vars(fb.ActivationFunctionType).items() if not k.startswith("_")}
-_NP_TYPES = {"INT8": np.int8, "INT32": np.dtype("<i4"), "INT64": np.dtype("<i8"), "FLOAT32": np.dtype("<f4")}
+_NP_TYPES: dict[str, np.dtype] = {
+    "INT8": np.dtype(np.int8),
+    "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"),
+    "FLOAT32": np.dtype("<f4"),
+}
 
 # The ops tinyae deploys: the compiled engine implements them and the firmware registers them with TFLM
 # (quantize.inspect refuses a model with any other).

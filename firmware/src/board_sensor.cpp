@@ -123,12 +123,18 @@ void tae_board_sensor_read(float *sample)
 
 #elif defined(ARDUINO_ARCH_ESP32)
 
+/* -D TAE_ESP32_ADC_PINS=34,35,32: a comma list without braces. A shell that brace-expands (bash as
+ * /bin/sh, zsh) turns -DTAE_ESP32_ADC_PINS={34,35,32} into three definitions of which the last wins. */
 #ifndef TAE_ESP32_ADC_PINS
-#define TAE_ESP32_ADC_PINS {34, 35, 32}
+#define TAE_ESP32_ADC_PINS 34, 35, 32
 #endif
+#define TAE_ADC_PINS_TEXT_(...) #__VA_ARGS__
+#define TAE_ADC_PINS_TEXT(...) TAE_ADC_PINS_TEXT_(__VA_ARGS__)
+static_assert(TAE_ADC_PINS_TEXT(TAE_ESP32_ADC_PINS)[0] != '{',
+              "TAE_ESP32_ADC_PINS takes a comma list without braces: -D TAE_ESP32_ADC_PINS=34,35,32");
 
 namespace {
-const uint8_t kAdcPins[] = TAE_ESP32_ADC_PINS;
+const uint8_t kAdcPins[] = {TAE_ESP32_ADC_PINS};
 const int kAdcCount = (int)(sizeof kAdcPins / sizeof kAdcPins[0]);
 }  // namespace
 

@@ -8,9 +8,12 @@
  * headers (tests/test_boardlib_sketch.py); the core's libmbed.a is not available here, so it is not
  * linked or run in CI.
  *
- * ESP32 (Arduino core): Preferences over NVS, namespace "tinyae", key "calib" (NVS replaces a blob
- * whole: a power loss leaves the old value or the new one). The ESP32 core's headers are not available
- * here: this half is written against its documented API and has not been compiled in CI.
+ * ESP32 (Arduino core 2.0.14, ESP-IDF 4.4): a blob in NVS, namespace "tinyae", key "calib" (the
+ * layout Preferences uses; NVS replaces a blob whole: a power loss leaves the old value or the new
+ * one). The IDF's nvs.h rather than Preferences: Preferences hides the esp_err_t, so a missing record
+ * and a failing flash would both look empty, and its getBytes returns 0 for a record longer than the
+ * buffer. Type-checked in CI against the core's own headers (tests/test_boardlib_sketch.py); there is
+ * no Xtensa compiler here, so it is not built, linked or run in CI.
  *
  * Either way the record carries its own CRC-32 and is checked against the model at boot (tae_calib.c):
  * whatever the flash holds, a damaged or foreign record is never used. */
@@ -94,7 +97,7 @@ int tae_port_store_erase(void)
 }  // extern "C"
 
 #elif defined(ARDUINO_ARCH_ESP32)
-#include <Preferences.h>
+#include <nvs.h>
 
 namespace {
 
@@ -107,48 +110,71 @@ extern "C" {
 
 int tae_port_store_read(uint8_t *buf, size_t cap, size_t *len)
 {
-    Preferences prefs;
+    nvs_handle_t handle;
+    size_t n = 0;
     *len = 0;
-    if (!prefs.begin(kNamespace, true)) {
-        return TAE_STORE_EMPTY; /* read-only begin fails when the namespace was never written */
+    esp_err_t err = nvs_open(kNamespace, NVS_READONLY, &handle);
+    if (err == ESP_ERR_NVS_NOT_FOUND) {
+        return TAE_STORE_EMPTY; /* a read-only open of a namespace that was never written */
     }
-    const size_t n = prefs.isKey(kKey) ? prefs.getBytesLength(kKey) : 0;
-    if (n == 0) {
-        prefs.end();
-        return TAE_STORE_EMPTY;
-    }
-    const size_t got = prefs.getBytes(kKey, buf, cap < n ? cap : n);
-    prefs.end();
-    if (got != (cap < n ? cap : n)) {
+    if (err != ESP_OK) {
         return TAE_STORE_ERROR;
     }
+    err = nvs_get_blob(handle, kKey, NULL, &n); /* the stored length (ESP_ERR_NVS_NOT_FOUND: no record) */
+    if (err == ESP_OK && n > 0u && n <= cap) {
+        size_t got = n;
+        err = nvs_get_blob(handle, kKey, buf, &got);
+        if (err == ESP_OK && got != n) {
+            err = ESP_FAIL;
+        }
+    }
+    nvs_close(handle);
+    if (err == ESP_ERR_NVS_NOT_FOUND) {
+        return TAE_STORE_EMPTY;
+    }
+    if (err != ESP_OK) {
+        return TAE_STORE_ERROR;
+    }
+    /* A record longer than cap: NVS reads a blob only whole, so nothing is copied, and its full length
+     * tells the core it is not a record of this build (corrupt), as tae_port.h asks. */
     *len = n;
     return TAE_STORE_OK;
 }
 
 int tae_port_store_write(const uint8_t *data, size_t len)
 {
-    Preferences prefs;
-    if (!prefs.begin(kNamespace, false)) {
+    nvs_handle_t handle;
+    if (nvs_open(kNamespace, NVS_READWRITE, &handle) != ESP_OK) {
         return TAE_STORE_ERROR;
     }
-    const size_t put = prefs.putBytes(kKey, data, len);
-    prefs.end();
-    return put == len ? TAE_STORE_OK : TAE_STORE_ERROR;
+    esp_err_t err = nvs_set_blob(handle, kKey, data, len);
+    if (err == ESP_OK) {
+        err = nvs_commit(handle);
+    }
+    nvs_close(handle);
+    return err == ESP_OK ? TAE_STORE_OK : TAE_STORE_ERROR;
 }
 
 int tae_port_store_erase(void)
 {
-    Preferences prefs;
-    if (!prefs.begin(kNamespace, false)) {
+    nvs_handle_t handle;
+    esp_err_t err = nvs_open(kNamespace, NVS_READONLY, &handle);
+    if (err == ESP_ERR_NVS_NOT_FOUND) {
+        return TAE_STORE_OK; /* the namespace was never written: nothing to erase */
+    }
+    if (err != ESP_OK) {
         return TAE_STORE_ERROR;
     }
-    if (prefs.isKey(kKey) && !prefs.remove(kKey)) {
-        prefs.end();
+    nvs_close(handle);
+    if (nvs_open(kNamespace, NVS_READWRITE, &handle) != ESP_OK) {
         return TAE_STORE_ERROR;
     }
-    prefs.end();
-    return TAE_STORE_OK;
+    err = nvs_erase_key(handle, kKey);
+    if (err == ESP_OK) {
+        err = nvs_commit(handle);
+    }
+    nvs_close(handle);
+    return (err == ESP_OK || err == ESP_ERR_NVS_NOT_FOUND) ? TAE_STORE_OK : TAE_STORE_ERROR;
 }
 
 }  // extern "C"

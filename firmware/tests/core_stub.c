@@ -36,6 +36,11 @@ const char *tae_engine_name(void)
     return "stub";
 }
 
+const char *tae_engine_library(void)
+{
+    return "";
+}
+
 uint32_t tae_engine_ram_bytes(void)
 {
     return 0;

@@ -85,10 +85,12 @@ size_t drv_encode_result(uint8_t *out, size_t cap, uint32_t seq, uint32_t window
     return drv_wire(drv_frame, tae_msg_encode_result(drv_frame, seq, &r), out, cap);
 }
 
-size_t drv_encode_telemetry(uint8_t *out, size_t cap, uint32_t seq, uint32_t first, const float *samples,
-                            uint16_t count)
+size_t drv_encode_telemetry(uint8_t *out, size_t cap, uint32_t seq, uint32_t first, uint32_t skipped,
+                            uint32_t late, uint8_t source, const float *samples, uint16_t count)
 {
-    return drv_wire(drv_frame, tae_msg_encode_telemetry(drv_frame, seq, first, samples, count), out, cap);
+    return drv_wire(drv_frame,
+                    tae_msg_encode_telemetry(drv_frame, seq, first, skipped, late, source, samples, count), out,
+                    cap);
 }
 
 size_t drv_encode_ack(uint8_t *out, size_t cap, uint32_t seq, uint8_t ref_type, uint32_t ref_seq, uint32_t batch_seq,
@@ -110,7 +112,7 @@ size_t drv_encode_error(uint8_t *out, size_t cap, uint32_t seq, uint8_t code, ui
  * floats: sample_rate threshold model_threshold in_scale out_scale */
 size_t drv_encode_info(uint8_t *out, size_t cap, uint8_t type, uint32_t seq, const int32_t *ints,
                        const float *floats, const uint8_t *sha, const char *fw, const char *target,
-                       const char *engine, const char *unit)
+                       const char *engine, const char *library, const char *unit)
 {
     tae_msg_info_t info;
     info.mode = (uint8_t)ints[0];
@@ -138,6 +140,9 @@ size_t drv_encode_info(uint8_t *out, size_t cap, uint8_t type, uint32_t seq, con
     info.calib_windows = (uint16_t)ints[22];
     info.calib_max_windows = (uint16_t)ints[23];
     info.calib_crc = (uint32_t)ints[24];
+    info.frontend_crc = (uint32_t)ints[25];
+    info.norm_crc = (uint32_t)ints[26];
+    info.calib_config_crc = (uint32_t)ints[27];
     info.sample_rate_hz = floats[0];
     info.threshold = floats[1];
     info.model_threshold = floats[2];
@@ -147,6 +152,7 @@ size_t drv_encode_info(uint8_t *out, size_t cap, uint8_t type, uint32_t seq, con
     info.firmware_version = fw;
     info.target = target;
     info.engine = engine;
+    info.library = library;
     info.cost_unit = unit;
     return drv_wire(drv_frame, tae_msg_encode_info(drv_frame, type, seq, &info), out, cap);
 }

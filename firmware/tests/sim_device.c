@@ -8,6 +8,12 @@
  *   sim_pending()              bytes waiting to be read
  *   sim_poll()                 one main-loop iteration (sensor mode reads queued sensor samples)
  *   sim_push_sensor(xs, n)     queue n sensor samples (TAE_CHANNELS floats each); returns n queued
+ *   sim_sensor_pace(period, catch_up, flags)  pace the sensor like a board (tae_pace.h): sample slots
+ *                              every `period` ticks of a clock the test moves with sim_sensor_advance; the
+ *                              queue is the sensor's timeline, one value per slot (a skipped slot's value
+ *                              is dropped); flags = the TAE_CLOCK_* the port reports. period 0: unpaced,
+ *                              every queued sample is due at once (the default)
+ *   sim_sensor_advance(ticks)  move the sensor clock (a stalled main loop: advance several periods)
  *   sim_tx_overflow()          bytes lost because the host did not read (should stay 0)
  *   sim_set_link_budget(n)     the link takes n more bytes, then none (as USB CDC with no host
  *                              holding the port open); n < 0: unlimited (the default)
@@ -20,6 +26,7 @@
 #include <string.h>
 
 #include "tae_app.h"
+#include "tae_pace.h"
 #include "tae_port.h"
 #include "model_config.h"
 
@@ -40,6 +47,10 @@ static uint8_t sim_store[SIM_STORE_CAP];
 static int32_t sim_store_len = -1;
 static uint32_t sim_store_faults;
 static uint32_t sim_sensor_head, sim_sensor_count;
+static tae_pace_t sim_pace;
+static uint32_t sim_pace_period; /* 0: unpaced */
+static uint8_t sim_pace_flags;
+static uint32_t sim_sensor_now;
 uint32_t sim_clock;
 
 uint32_t tae_port_cycles(void)
@@ -79,10 +90,56 @@ size_t tae_port_write(const uint8_t *data, size_t len)
     return len;
 }
 
+static void sim_sensor_drop(uint32_t n)
+{
+    for (; n > 0u && sim_sensor_count > 0u; --n) {
+        sim_sensor_head = (sim_sensor_head + 1u) % SIM_SENSOR_CAP;
+        sim_sensor_count--;
+    }
+}
+
+void sim_sensor_pace(uint32_t period, int32_t catch_up, uint32_t flags)
+{
+    sim_pace_period = period;
+    sim_pace_flags = (uint8_t)flags;
+    if (period > 0u) {
+        tae_pace_init(&sim_pace, period, catch_up);
+    }
+}
+
+void sim_sensor_advance(uint32_t ticks)
+{
+    sim_sensor_now += ticks;
+}
+
+void tae_port_sample_restart(void)
+{
+    if (sim_pace_period > 0u) {
+        tae_pace_restart(&sim_pace);
+    }
+}
+
+void tae_port_sample_counts(tae_clock_counts_t *out)
+{
+    out->skipped = sim_pace_period > 0u ? sim_pace.skipped : 0u;
+    out->late = sim_pace_period > 0u ? sim_pace.late : 0u;
+    out->flags = sim_pace_flags;
+}
+
 int tae_port_read_sample(float *sample)
 {
     if (sim_sensor_count == 0) {
         return 0;
+    }
+    if (sim_pace_period > 0u) {
+        const uint32_t before = sim_pace.skipped;
+        if (!tae_pace_due(&sim_pace, sim_sensor_now)) {
+            return 0;
+        }
+        sim_sensor_drop(sim_pace.skipped - before); /* the values of the slots nobody read */
+        if (sim_sensor_count == 0) {
+            return 0;
+        }
     }
     memcpy(sample, sim_sensor[sim_sensor_head], sizeof sim_sensor[0]);
     sim_sensor_head = (sim_sensor_head + 1u) % SIM_SENSOR_CAP;
@@ -154,11 +211,11 @@ int tae_port_store_erase(void)
 
 void sim_boot(void)
 {
-    static const tae_target_info_t info = {23456u, 3456u, 2048u, TAE_FIRMWARE_VERSION "-sim", "sim"};
+    static const tae_target_info_t info = {23456u, 3456u, 2048u, TAE_FIRMWARE_VERSION, "sim"};
     sim_tx_head = sim_tx_tail = 0;
     sim_tx_lost = 0;
     sim_link_budget = -1;
-    sim_sensor_head = sim_sensor_count = 0;
+    sim_sensor_head = sim_sensor_count = 0; /* the pacing (hardware) survives a reset */
     tae_app_set_target_info(&info);
     tae_app_init();
 }

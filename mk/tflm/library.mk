@@ -4,6 +4,8 @@
 #
 #   make -f mk/tflm/library.mk TFLM_LIB=chirale|esp32|upstream TFLM_ARCH=cm4|host TFLM_SRC=<dir> TFLM_OUT=<dir>
 #
+# TFLM_IDENTITY is the define that names the library to tinyae's glue (train/boards.py KNOWN_LIBRARIES:
+# the handshake reports it); it goes into flags.txt only, the library's own objects do not need it.
 # TFLM_SRC is the distribution's root: an Arduino library folder (chirale, esp32: everything under
 # src/, the library's only include root) or a tflite-micro checkout (upstream: the files its
 # SOURCES.txt lists, i.e. TFLM's sources.inc: core + reference kernels). Output: $(TFLM_OUT)/libtflm.a
@@ -47,6 +49,7 @@ ifeq ($(TFLM_LIB),upstream)
                    $(if $(wildcard $(TFLM_ROOT)/signal),,-I$(CURDIR)/mk/tflm/upstream-missing)
   # A bare-metal build without stdio: TFLM's own switch that turns MicroPrintf/DebugLog into nothing.
   TFLM_DEFINES  := -DTF_LITE_STATIC_MEMORY -DTF_LITE_STRIP_ERROR_STRINGS
+  TFLM_IDENTITY := -DTAE_TFLM_LIB_UPSTREAM
   TFLM_CXXSTD   := -std=gnu++17
 else ifeq ($(TFLM_LIB),chirale)
   TFLM_ROOT     := $(TFLM_SRC)/src
@@ -57,14 +60,17 @@ else ifeq ($(TFLM_LIB),chirale)
   # The Nano 33 BLE core's defines (ArduinoCore-mbed 4.5.0: platform.txt, variants/ARDUINO_NANO33BLE).
   TFLM_DEFINES  := -DARDUINO=10810 -DARDUINO_ARCH_MBED -DARDUINO_ARCH_NRF52840 -DARDUINO_ARDUINO_NANO33BLE \
                    -DARM_MATH_CM4 -DARDUINO_EXCLUDE_CODE
+  TFLM_IDENTITY := -DTAE_TFLM_LIB_CHIRALE
   TFLM_CXXSTD   := -std=gnu++14
 else ifeq ($(TFLM_LIB),esp32)
   TFLM_ROOT     := $(TFLM_SRC)/src
   TFLM_SOURCES  := $(call tflm_select,$(shell cd $(TFLM_ROOT) && find tensorflow third_party \( -name '*.cpp' -o -name '*.c' \) \
                      -not -path '*/microfrontend/*' -not -path '*/kissfft/*' | sort))
   TFLM_INCLUDES := -I$(TFLM_ROOT)
-  # The ESP32 Arduino core's defines (arduino-esp32 2.0.x, which espressif32@6.12.0 brings).
-  TFLM_DEFINES  := -DARDUINO=10819 -DARDUINO_ARCH_ESP32 -DESP32
+  # The ESP32 Arduino core's defines (arduino-esp32 2.0.14, which espressif32@6.5.0 brings: its
+  # tools/platformio-build-esp32.py; tests/test_boardlib_sketch.py checks them against that file).
+  TFLM_DEFINES  := -DARDUINO=10812 -DARDUINO_ARCH_ESP32 -DESP32
+  TFLM_IDENTITY := -DTAE_TFLM_LIB_ESP32
   TFLM_CXXSTD   := -std=gnu++11
 else
   $(error TFLM_LIB must be chirale, esp32 or upstream (got '$(TFLM_LIB)'))
@@ -95,18 +101,27 @@ TFLM_OBJS    := $(addprefix $(TFLM_OUT)/obj/,$(addsuffix .o,$(TFLM_SOURCES)))
 # Library code is not ours: compiled without -Werror, warnings silenced (-w) so the log shows ours.
 TFLM_CFLAGS  := $(TFLM_ARCH_FLAGS) $(TFLM_DEFINES) $(TFLM_INCLUDES) -w
 
-.PHONY: all
+.PHONY: all FORCE
 all: $(TFLM_ARCHIVE) $(TFLM_OUT)/flags.txt
 
-$(TFLM_OUT)/obj/%.cpp.o: $(TFLM_ROOT)/%.cpp
+# What the objects are built with besides their sources: the compilers' versions and every flag. The file
+# is rewritten only when that changes, so other flags or another compiler rebuild the library.
+TFLM_BUILD_ID_FILE := $(TFLM_OUT)/build-id.txt
+TFLM_BUILD_ID := $(strip $(shell $(TFLM_CXX) --version | head -1) $(shell $(TFLM_CC) --version | head -1) \
+                   $(TFLM_CXXSTD) $(TFLM_CXX_ONLY) -std=gnu11 $(TFLM_CFLAGS))
+$(TFLM_BUILD_ID_FILE): FORCE
+	@mkdir -p $(@D)
+	@: $(if $(subst $(TFLM_BUILD_ID),,$(strip $(file <$@)))$(subst $(strip $(file <$@)),,$(TFLM_BUILD_ID)),$(file >$@,$(TFLM_BUILD_ID)))
+
+$(TFLM_OUT)/obj/%.cpp.o: $(TFLM_ROOT)/%.cpp $(TFLM_BUILD_ID_FILE)
 	@mkdir -p $(dir $@)
 	@$(TFLM_CXX) $(TFLM_CXXSTD) $(TFLM_CXX_ONLY) $(TFLM_CFLAGS) -c $< -o $@
 
-$(TFLM_OUT)/obj/%.cc.o: $(TFLM_ROOT)/%.cc
+$(TFLM_OUT)/obj/%.cc.o: $(TFLM_ROOT)/%.cc $(TFLM_BUILD_ID_FILE)
 	@mkdir -p $(dir $@)
 	@$(TFLM_CXX) $(TFLM_CXXSTD) $(TFLM_CXX_ONLY) $(TFLM_CFLAGS) -c $< -o $@
 
-$(TFLM_OUT)/obj/%.c.o: $(TFLM_ROOT)/%.c
+$(TFLM_OUT)/obj/%.c.o: $(TFLM_ROOT)/%.c $(TFLM_BUILD_ID_FILE)
 	@mkdir -p $(dir $@)
 	@$(TFLM_CC) -std=gnu11 $(TFLM_CFLAGS) -c $< -o $@
 
@@ -117,4 +132,4 @@ $(TFLM_ARCHIVE): $(TFLM_OBJS)
 
 $(TFLM_OUT)/flags.txt: mk/tflm/library.mk
 	@mkdir -p $(dir $@)
-	@echo '$(TFLM_CXXSTD) $(TFLM_CXX_ONLY) $(TFLM_ARCH_FLAGS) $(TFLM_DEFINES) $(patsubst -I%,-isystem %,$(TFLM_INCLUDES))' > $@
+	@echo '$(TFLM_CXXSTD) $(TFLM_CXX_ONLY) $(TFLM_ARCH_FLAGS) $(TFLM_DEFINES) $(TFLM_IDENTITY) $(patsubst -I%,-isystem %,$(TFLM_INCLUDES))' > $@

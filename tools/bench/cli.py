@@ -29,6 +29,7 @@ from tinyae.tools.bench import (
     report,
     skab_bench,
     streaming,
+    threshold,
 )
 from tinyae.tools.bench import timing as window_timing
 from tinyae.tools.bench.common import DATASETS, ROOT, TINYAE, Timing, command_text, have, machine, rel, run
@@ -117,6 +118,12 @@ def measure(out: Path, *, quick: bool = False, work: Path = WORK, datasets_dir: 
     # -- SKAB: both protocols beside the leaderboard, the SKAB model on the emulated board ----------
     res["skab"] = skab_bench.section(quick, datasets_dir, model_dir, img_dir, out, not missing, _say)
 
+    # -- the threshold study: label-free methods against the oracle, the default's worst case ---------
+    res["threshold"] = _guard(
+        "threshold study",
+        lambda: threshold.section(model_dir, datasets_dir, _say, trained=trained, quick=quick),
+    )
+
     # -- on-site calibration: device cost, footprint, what it buys on SKAB ---------------------------
     res["calibration"] = _guard(
         "on-site calibration",
@@ -177,8 +184,10 @@ def _json_default(o: object) -> object:
 
 
 def _threshold_text(manifest: dict) -> str:
+    """The method and its settings (not the figures it computed, such as the median or the fitted tail)."""
     t = manifest["threshold"]
-    params = ", ".join(f"{k}={v}" for k, v in t.get("params", {}).items() if k != "windows")
+    figures = {"windows", "median", "mad", "mean", "std", "tail_from", "excesses", "shape", "scale"}
+    params = ", ".join(f"{k}={v}" for k, v in t.get("params", {}).items() if k not in figures)
     return f"{t['method']} {params}".strip()
 
 
@@ -424,4 +433,38 @@ def calibration_main(argv: list[str] | None = None) -> int:
     res_path.write_text(json.dumps(res, indent=2) + "\n")
     (args.out / "RESULTS.md").write_text(report.render(res))
     say(f"merged the on-site calibration section into {res_path} and {args.out / 'RESULTS.md'}")
+    return 0
+
+
+@run_cli
+def threshold_main(argv: list[str] | None = None) -> int:
+    """`tinyae bench threshold`: the threshold study alone (tools/bench/threshold.py), merged into
+    results.json and RESULTS.md (or written to threshold.json beside them when there is no results.json)."""
+    ap = command_parser(
+        "tinyae bench threshold", threshold.__doc__, "tinyae bench threshold --out build/bench-threshold"
+    )
+    ap.add_argument("--out", type=Path, default=Path("bench"), help="results.json and RESULTS.md to update")
+    ap.add_argument("--work", type=Path, default=WORK / "models", help="models trained")
+    ap.add_argument("--datasets", type=Path, default=DATASETS, help="SKAB and NAB (../shared/datasets)")
+    ap.add_argument("--no-cache", action="store_true", help="retrain every model instead of reusing scores")
+    args = ap.parse_args(argv)
+    sec = threshold.section(args.work, args.datasets, _say, use_cache=not args.no_cache)
+    mach = machine()
+    sec["run"] = {
+        "command": command_text([TINYAE, "bench", "threshold", "--out", rel(args.out)]),
+        "date": mach["date"],
+        "commit": mach["commit"],
+    }
+    res_path = args.out / "results.json"
+    args.out.mkdir(parents=True, exist_ok=True)
+    if res_path.is_file():
+        res = json.loads(res_path.read_text())
+        res["threshold"] = sec
+        res_path.write_text(json.dumps(res, indent=2, default=_json_default) + "\n")
+        (args.out / "RESULTS.md").write_text(report.render(res))
+        _say(f"merged the threshold section into {res_path} and {args.out / 'RESULTS.md'}")
+    else:
+        (args.out / "threshold.json").write_text(json.dumps(sec, indent=2, default=_json_default) + "\n")
+        _say(f"no {res_path}: wrote {args.out / 'threshold.json'} only")
+    print("\n".join(threshold.render(sec)))
     return 0

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from tinyae.errors import UserError
-from tinyae.paths import ROOT
+from tinyae.paths import DATASETS, ROOT
 
 PY = ".venv/bin/python"  # how commands are written in the results (run from the repository root)
 TINYAE = ".venv/bin/tinyae"  # the `tinyae` command the venv installs
-# real public recordings kept outside the repository (../shared/datasets, see its README)
-DATASETS = ROOT.parent / "shared" / "datasets"
+# real public recordings kept outside the repository (../shared/datasets or $TAE_DATASETS, see its README)
 SKAB_DATA = DATASETS / "skab" / "data"
+SKAB_CONFIG = "configs/skab.toml"  # the one configuration of the SKAB bench (docs/skab.md)
 
 
 def machine() -> dict:

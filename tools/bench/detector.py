@@ -66,7 +66,21 @@ class Detector:
         self.int8_threshold = calibrate(self.cfg.threshold, self.int8_scores(normal_windows))
 
 
-def fit_detector(
+@dataclass
+class FloatFit:
+    """The float half of a detector: front-end, normalization and the trained Keras model."""
+
+    cfg: Config
+    spec: FrontendSpec
+    featurize: object = field(repr=False)
+    offset: np.ndarray = field(repr=False)
+    scale: np.ndarray = field(repr=False)
+    model: object = field(repr=False)  # keras.Model
+    x_train: np.ndarray = field(repr=False)  # normalized training features
+    constant_features: list[str] = field(default_factory=list)
+
+
+def fit_float(
     cfg: Config,
     train_windows: np.ndarray,
     val_windows: np.ndarray,
@@ -74,14 +88,11 @@ def fit_detector(
     channel_names: list[str],
     *,
     warn=lambda msg: None,
-) -> Detector:
-    """Windows [n, L, C] (normal) -> a trained, int8-converted detector (thresholds not set yet)."""
-    from tinyae.train.boards import choose_weights
+) -> FloatFit:
+    """Windows [n, L, C] (normal) -> the trained float autoencoder (not converted yet)."""
     from tinyae.train.data import fit_normalization
     from tinyae.train.fit import fit
     from tinyae.train.model import build_autoencoder
-    from tinyae.train.quantize import convert, inspect, representative_set
-    from tinyae.train.reference import HostReference
 
     c = train_windows.shape[2]
     spec = fit_log_floor(build_spec(cfg.frontend, cfg.window.length, c, sample_rate_hz), train_windows)
@@ -103,22 +114,46 @@ def fit_detector(
     x_train, x_val = normalize(f_train), normalize(f_val)
     model, latent_index = build_autoencoder(x_train.shape[1], cfg.model, seed=cfg.train.seed)
     fit(model, latent_index, x_train, x_val, cfg.model, cfg.train, show_progress=False)
+    return FloatFit(cfg, spec, featurize, offset, scale, model, x_train, constant)
+
+
+def quantize(ff: FloatFit, headroom: float | None = None) -> Detector:
+    """The float fit converted to full int8 (quantize.headroom, or `headroom`) with its host reference."""
+    from tinyae.train.boards import choose_weights
+    from tinyae.train.quantize import convert, inspect, representative_set
+    from tinyae.train.reference import HostReference
+
+    cfg = ff.cfg
+    room = cfg.quantize.headroom if headroom is None else headroom
     rng = np.random.default_rng(cfg.train.seed)
-    rep = np.sort(rng.permutation(len(x_train))[: cfg.quantize.representative_windows])
+    rep = np.sort(rng.permutation(len(ff.x_train))[: cfg.quantize.representative_windows])
     weights = choose_weights(cfg.quantize.weights, cfg.quantize.targets)
-    flatbuffer = convert(
-        model, representative_set(x_train[rep], cfg.quantize.headroom), per_channel=weights.per_channel
-    )
+    flatbuffer = convert(ff.model, representative_set(ff.x_train[rep], room), per_channel=weights.per_channel)
     qi = inspect(flatbuffer)
     reference = HostReference(
         flatbuffer,
-        offset=offset,
-        gain=preprocess.input_gain(scale, qi.input_scale),
+        offset=ff.offset,
+        gain=preprocess.input_gain(ff.scale, qi.input_scale),
         input_scale=qi.input_scale,
         input_zero_point=qi.input_zero_point,
         output_scale=qi.output_scale,
         output_zero_point=qi.output_zero_point,
         score_kind=cfg.train.loss,
-        frontend=featurize,
+        frontend=ff.featurize,
     )
-    return Detector(cfg, spec, offset, scale, model, flatbuffer, reference, constant)
+    return Detector(
+        cfg, ff.spec, ff.offset, ff.scale, ff.model, flatbuffer, reference, list(ff.constant_features)
+    )
+
+
+def fit_detector(
+    cfg: Config,
+    train_windows: np.ndarray,
+    val_windows: np.ndarray,
+    sample_rate_hz: float,
+    channel_names: list[str],
+    *,
+    warn=lambda msg: None,
+) -> Detector:
+    """Windows [n, L, C] (normal) -> a trained, int8-converted detector (thresholds not set yet)."""
+    return quantize(fit_float(cfg, train_windows, val_windows, sample_rate_hz, channel_names, warn=warn))

@@ -50,6 +50,9 @@ def render(res: dict) -> str:
     out += calibration_section(res.get("calibration"))
     out += _board_libraries(res.get("board_libraries"), res["device"])
     out += _skab(res.get("skab"))
+    from tinyae.tools.bench.threshold import render as threshold_section
+
+    out += threshold_section(res.get("threshold"))
     out += _vae(res.get("vae"))
     out += _pipeline(res["pipeline"])
     out += _streaming(res["streaming"])
@@ -309,8 +312,25 @@ def _skab(sk: dict | None) -> list[str]:
     ]
     for name, text in sk["protocols"].items():
         out.append(f"- **{name}**: {text}.")
-    out.append("")
+    np_ = sk.get("no_peeking") or {}
+    if "logo" in np_:
+        out.append(
+            "- **per-file, leave one group out** (the result: no configuration choice saw the scored files' "
+            f"labels): {np_['protocol']} Two row mappings: tinyae's (the device's alarm at every test row) "
+            f"and the Conv-AE reference's ({np_['convae_rows']})."
+        )
+    out += [
+        "",
+        "The configs/skab.toml rows below were configured on SKAB itself: configs/skab.toml holds the "
+        "configuration the leave-one-group-out procedure picks when given all three folders, so their figures "
+        "are in-sample; the leave-one-group-out rows are the comparable ones.",
+        "",
+    ]
     rows = []
+    for mapping, r in (np_.get("logo") or {}).items():
+        m = r["int8"]
+        rows.append([f"**tinyae per-file, leave one group out, {mapping} rows**", "int8", f"**{fmt(m['f1'], 3)}**",
+                     _pct(m["far_pct"]), _pct(m["mar_pct"]), "", "", ""])  # fmt: skip
     for key, r in sk["rows"].items():
         if "status" in r:
             rows.append([key, "", "", "not measured: " + r["reason"], "", "", "", ""])
@@ -328,12 +348,41 @@ def _skab(sk: dict | None) -> list[str]:
                      _pct(lb["mar_pct"]), "", "", ""])  # fmt: skip
     out += md_table(["detector", "model", "F1", "FAR %", "MAR %", "network", "MACs", ".tflite"], rows)
     out += ["", "Commands (each prints its row; `--json` writes every figure):", ""]
+    if "command" in np_:
+        out.append(f"- leave one group out (both mappings): `{np_['command']}`")
     out += [f"- {k}: `{r['command']}`" for k, r in sk["rows"].items() if "command" in r]
     out += [
-        "- leaderboard: the figures SKAB's README publishes (../shared/datasets/README.md quotes them); "
-        "their detectors train one model per file like the per-file rows",
+        '- leaderboard: the figures SKAB\'s README publishes (github.com/waico/SKAB, "Strict Leaderboard", '
+        "outlier detection: test rows only); their detectors train one model per file like the per-file rows",
         "",
     ]
+    if "logo" in np_:
+        g = np_["grid"]
+        models = ", ".join(f"{x['channels']} / {x['window']} rows" for x in g["models"])
+        out += [
+            "Leave one group out, fold by fold (int8; the configuration with the best pooled F1 on the two other "
+            f"folders, from {g['configurations']} = channel set and window "
+            f"({models}) x headroom "
+            f"{', '.join(f'{h:g}' for h in g['headrooms'])} x threshold (percentile "
+            f"{', '.join(f'{p:g}' for p in g['percentiles'])} of the training rows' window scores x "
+            f"{', '.join(f'{f:g}' for f in g['factors'])}) x alarm ({', '.join(g['alarms'])})):",
+            "",
+        ]
+        frows = []
+        for mapping, r in np_["logo"].items():
+            for f in r["folds"]:
+                h, c = f["held_out_figures"], f["on_chosen_groups"]
+                frows.append([mapping, f"{f['held_out']} ({f['files']} files)", f["choice"],
+                              f"{fmt(c['f1'], 3)} / {_pct(c['far_pct'])}",
+                              f"{fmt(h['f1'], 3)} / {_pct(h['far_pct'])} / {_pct(h['mar_pct'])}"])  # fmt: skip
+            a = r["chosen_on_all"]
+            frows.append([mapping, "all three (configs/skab.toml, in-sample)", a["choice"],
+                          f"{fmt(a['in_sample']['f1'], 3)} / {_pct(a['in_sample']['far_pct'])}", ""])  # fmt: skip
+        out += md_table(
+            ["rows", "held-out folder", "configuration chosen on the others",
+             "F1 / FAR % where chosen", "held out: F1 / FAR % / MAR %"], frows,
+        )  # fmt: skip
+        out.append("")
     if sk.get("figure"):
         out += [f"![SKAB labels and int8 alarms per experiment]({sk['figure'].split('/')[-1]})", ""]
     pf = sk["rows"].get("per-file", {})

@@ -81,7 +81,16 @@ def section(
             frontends.append({"frontend": name, **r})
         except UserError as exc:
             frontends.append({"frontend": name, "status": "refused", "reason": str(exc)})
+    say("SKAB without peeking: the configuration grid, leave one group out")
+    try:
+        from tinyae.tools.bench import skab_select
+
+        no_peeking = skab_select.section(data_dir, say)
+        no_peeking["command"] = command_text([TINYAE, "bench", "skab", "--protocol", "logo"])
+    except UserError as exc:
+        no_peeking = {"status": "not measured", "reason": str(exc)}
     out: dict = {
+        "no_peeking": no_peeking,
         "protocols": skab.PROTOCOLS,
         "leaderboard": [
             {"method": m, "f1": f1, "far_pct": far, "mar_pct": mar} for m, f1, far, mar in skab.LEADERBOARD

@@ -94,15 +94,34 @@ def explain_failure(args: Sequence[str], output: str) -> str | None:
     return None
 
 
+def env_build_flags(env: str, platformio_ini: Path = ROOT / "platformio.ini") -> str:
+    """The tinyae options ENV compiles with: its platformio.ini build_flags (the bases it extends hold no
+    tinyae option) and PLATFORMIO_BUILD_FLAGS (what `make build SENSOR=1 EXTRA_FLAGS=...` adds)."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.read(platformio_ini)
+    own = parser.get(f"env:{env}", "build_flags", fallback="")
+    return f"{own} {os.environ.get('PLATFORMIO_BUILD_FLAGS', '')}"
+
+
 def check_board_model(args: Sequence[str], model_dir: Path) -> None:
-    """For `run -e ENV`: refuse a model ENV's engine would compute wrongly (one sentence)."""
+    """For `run -e ENV`: refuse a model ENV's engine would compute wrongly, or a sample rate its sensor
+    mode cannot keep (tools/budget/sampling.py), in one sentence."""
+    from tinyae.tools.budget.sampling import check_build
+
     env = env_of(args)
     if not args or args[0] != "run" or env == "the board":
         return
     manifest = model_dir / "manifest.json"
     if not manifest.is_file():
         raise UserError(f"{manifest} is missing; run `make model` before building a board env")
-    check_model_runs_on(Manifest.load(manifest).quantization.weights, env)
+    m = Manifest.load(manifest)
+    check_model_runs_on(m.quantization.weights, env)
+    s = check_build(m.to_dict(), env, env_build_flags(env))
+    if s is not None:
+        for w in s.warnings:
+            print(f"warning: {w}", file=sys.stderr)
 
 
 def run(args: Sequence[str]) -> int:
@@ -114,14 +133,23 @@ def run(args: Sequence[str]) -> int:
     assert proc.stdout is not None
     captured: list[str] = []
     hidden: list[str] = []
-    for line in proc.stdout:
-        captured.append(line)
-        # Show PlatformIO's progress; hold back a Python traceback until we know whether we can explain it.
-        if hidden or line.startswith("Traceback (most recent call last)"):
-            hidden.append(line)
-        else:
-            sys.stdout.write(line)
-            sys.stdout.flush()
+    try:
+        for line in proc.stdout:
+            captured.append(line)
+            # Show PlatformIO's progress; hold back a traceback until we know whether we can explain it.
+            if hidden or line.startswith("Traceback (most recent call last)"):
+                hidden.append(line)
+            else:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: PlatformIO stops too (never left running)
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
     rc = proc.wait()
     if rc == 0:
         return 0

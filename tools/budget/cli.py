@@ -5,6 +5,7 @@
     tinyae budget check build/firmware/mps2_an386/tinyae.elf --target mps2_an386 --model-dir build/model
     tinyae budget estimate --manifest build/model/manifest.json --target nano33ble \
         --engine tflm [--strict] [--timing]
+    tinyae budget sampling --env esp32dev [--flags "-D TAE_ESP32_MPU6050 -D TAE_SERIAL_BAUD=921600"]
 
 `check` is the default command (`tinyae budget FILE.elf --target T`). With --model-dir, `check` also
 estimates the time per window of that model (its code traced on the emulated Cortex-M4F, the TRM's
@@ -21,6 +22,7 @@ import configparser
 import sys
 from pathlib import Path
 
+from tinyae.args import positive_int
 from tinyae.errors import UserError
 
 from .config import Budgets, Target, load_budgets
@@ -40,7 +42,7 @@ TIMING_METHOD = (
 )
 
 EXIT_OVER_BUDGET = 1
-COMMANDS = ("check", "estimate")
+COMMANDS = ("check", "estimate", "sampling")
 PIO_BUILD_DIR = Path(".pio") / "build"
 
 
@@ -75,11 +77,13 @@ def target_for_env(env: str, budgets: Budgets, project_dir: Path | None = None) 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budgets", metavar="FILE", help="budgets file (default: ./budgets.toml)")
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON (for CI)")
-    p.add_argument("--top", type=int, default=10, metavar="N", help="symbols listed by size (default 10)")
+    p.add_argument(
+        "--top", type=positive_int, default=10, metavar="N", help="symbols listed by size (default 10)"
+    )
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="budget_command", metavar="{check,estimate}")
+    sub = parser.add_subparsers(dest="budget_command", metavar="{check,estimate,sampling}")
     sub.required = True
     c = sub.add_parser("check", help="measure a linked ELF and check it against budgets.toml")
     c.add_argument("elf", nargs="?", help="firmware ELF (or use --env)")
@@ -111,6 +115,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     _common(e)
     e.set_defaults(budget_func=_estimate)
+    s = sub.add_parser(
+        "sampling",
+        help="can a board env keep the model's sample rate in sensor mode? (the board build asks the same)",
+    )
+    s.add_argument("--env", required=True, help="PlatformIO env (nano33ble, esp32dev, ..._compiled)")
+    s.add_argument(
+        "--flags",
+        default="",
+        help='build options as for `make build EXTRA_FLAGS=...` (e.g. "-D TAE_ESP32_MPU6050")',
+    )
+    s.add_argument(
+        "--manifest", default="build/model/manifest.json", help="default: build/model/manifest.json"
+    )
+    s.set_defaults(budget_func=_sampling)
 
 
 def run_args(args: argparse.Namespace) -> int:
@@ -166,6 +184,27 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OVER_BUDGET if violations or time_error else 0
 
 
+def _sampling(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from .sampling import estimate, refusal
+
+    s = estimate(load_manifest(args.manifest), args.env, f"-D TAE_BOARD_SENSOR {args.flags}")
+    t = Table(title=f"sensor mode on {args.env}: {s.sensor.name} at {s.rate_hz:g} Hz (estimated)")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    for name, value in s.terms.items():
+        t.add_row(name, f"{value:,.0f}" + ("" if name.startswith("serial bytes") else " us"))
+    make_console().print(t)
+    print(f"sensor: {s.sensor.source}\nboard: {s.board.source}")
+    for w in s.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if not s.ok:
+        print(f"error: {refusal(s)}", file=sys.stderr)
+        return EXIT_OVER_BUDGET
+    return 0
+
+
 def _estimate(args: argparse.Namespace) -> int:
     budgets = load_budgets(args.budgets)
     target = budgets.target(args.target)
@@ -179,7 +218,7 @@ def _estimate(args: argparse.Namespace) -> int:
         tc = _traced_time(Path(args.manifest).parent, target, _traced_engine(args.engine))
         method = TIMING_METHOD
     else:
-        tc = time_check(target, manifest, formula_timing(manifest, args.engine, target.name), "formula")
+        tc = time_check(target, manifest, formula_timing(manifest, args.engine), "formula")
         tc.model = Path(args.manifest).parent.name
         method = FORMULA_METHOD
     print_time(console, tc, method)

@@ -35,14 +35,17 @@ TFLM_CMSIS_NN_PER_MAC = 91_538 / 25_600
 TFLM_REFERENCE_PER_MAC = 405_989 / 25_600
 
 # Spectral front-end: per channel and frame S1*N*log2(N) + S2*N, per channel and band S3 (fit over 6
-# front-ends, 4,200-58,000 instructions, within 2.5%).
-SPECTRAL_NLOGN = 7.71
-SPECTRAL_N = 58.3
-SPECTRAL_BAND = 69.6
-# Stats front-end: per channel and sample T1 + T2 per statistic (fit over 4 front-ends, within 12%;
-# skew and kurtosis cost more than the other statistics, which this form averages).
-STATS_SAMPLE = 20.8
-STATS_SAMPLE_STAT = 4.5
+# front-ends, 2,000-28,000 instructions, within 3.2%; refitted after the half-length real FFT halved the
+# front-end's cost, which the older constants 7.71 / 58.3 / 69.6 overestimated twofold).
+SPECTRAL_NLOGN = 4.77
+SPECTRAL_N = 22.2
+SPECTRAL_BAND = 30.7
+# Stats front-end: per channel and sample T1 + T2 per statistic + T3 when skew or kurtosis is among them
+# (their third and fourth moments; 3 constants fitted over 4 front-ends, 1,600-28,000 instructions,
+# within 2.3 %: few points, so read it as within about 10 %).
+STATS_SAMPLE = 10.3
+STATS_SAMPLE_STAT = 4.25
+STATS_SAMPLE_MOMENTS = 4.06
 
 KERNELS = ("compiled", "tflm_cmsis_nn", "tflm_reference")
 
@@ -84,8 +87,9 @@ def frontend_instructions_terms(fe: Mapping[str, Any]) -> list[tuple[str, int]]:
         v = c * frames * (SPECTRAL_NLOGN * n * math.log2(n) + SPECTRAL_N * n) + c * bands * SPECTRAL_BAND
         terms.append(("spectral front-end", round(v)))
     if "stats" in kinds:
-        length, k = int(fe["length"]), len(fe.get("stats") or ())
-        v = c * length * (STATS_SAMPLE + STATS_SAMPLE_STAT * k)
+        length, stats = int(fe["length"]), list(fe.get("stats") or ())
+        moments = any(s in ("skew", "kurtosis") for s in stats)
+        v = c * length * (STATS_SAMPLE + STATS_SAMPLE_STAT * len(stats) + STATS_SAMPLE_MOMENTS * moments)
         terms.append(("stats front-end", round(v)))
     return terms
 
@@ -148,15 +152,21 @@ FORMULA_METHOD = (
 )
 
 
-def formula_timing(manifest: Mapping[str, Any], engine: str, target: str = "") -> dict[str, Any] | None:
+def formula_timing(
+    manifest: Mapping[str, Any], engine: str, library_kernels: str | None = None
+) -> dict[str, Any] | None:
     """Per-phase instructions and cycles (nominal; low = high = nominal) from the manifest alone, in the
-    keys tools/emulator/timing.py uses; None when the manifest lacks the shape."""
+    keys tools/emulator/timing.py uses; None when the manifest lacks the shape. A TFLM engine runs the
+    kernels `library_kernels` names (tinyae.train.boards.TflmLibrary.kernels), by default those of the
+    library the nano33ble env pins (Chirale_TensorFLowLite, CMSIS-NN)."""
     from tinyae.train.boards import TFLM_LIBRARIES
 
     kernels = "compiled"
     if engine != "compiled":
-        lib = next((x for x in TFLM_LIBRARIES.values() if x.name.startswith("Chirale")), None)
-        kernels = kernels_of(engine, lib.kernels if lib is not None else "")
+        if library_kernels is None:
+            lib = next((x for x in TFLM_LIBRARIES.values() if x.name.startswith("Chirale")), None)
+            library_kernels = lib.kernels if lib is not None else ""
+        kernels = kernels_of(engine, library_kernels)
     try:
         _, terms = estimate_instructions(manifest, kernels)
         n_in = int(manifest["input"]["size"])

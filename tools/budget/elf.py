@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.constants import SH_FLAGS
@@ -109,7 +110,7 @@ def _dwarf_hints(elf: ELFFile) -> DwarfHints | None:
         walk_variables = info is not None and info["sh_size"] <= DWARF_VARIABLE_WALK_LIMIT
         cu_names: dict[int, str] = {}
         basenames: dict[str, set[str]] = {}
-        order = "little" if elf.little_endian else "big"
+        order: Literal["little", "big"] = "little" if elf.little_endian else "big"
         for cu in dwarf.iter_CUs():
             top = cu.get_top_DIE()
             attr = top.attributes.get("DW_AT_name")

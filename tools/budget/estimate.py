@@ -58,9 +58,30 @@ def compiled_model_bytes(manifest: dict[str, Any]) -> tuple[int, str]:
     )
 
 
-# Code of each front-end kind, arm-none-eabi-gcc -Os, rounded up from `make bench`'s "Feature front-ends"
-# table (flash added minus the generated tables). Raw needs no code beyond the pipeline's.
-FRONTEND_CODE_FLASH = {"raw": 0, "spectral": 1300, "stats": 900}
+# Code of each front-end kind, arm-none-eabi-gcc -Os: the flash the front-end harness adds minus its
+# generated tables, fitted by `tinyae bench costmodel` (bench/costmodel.json "fit.frontend_code_flash";
+# spectral 1,162-1,366 B over 6 front-ends, mean 1,278; stats 455 B + 45 B per statistic, least squares over
+# 4). Raw needs no code beyond the pipeline's.
+FRONTEND_CODE_FLASH = {"raw": 0, "spectral": 1278, "stats": 455}
+STATS_CODE_PER_STAT = 45
+
+
+def frontend_tables(frontend: dict[str, Any], channels: int) -> int:
+    """Flash of the spectral front-end's generated tables: window, interleaved twiddles, bit reversal,
+    band edges, per-band log floors (0 without a spectral part)."""
+    if not frontend.get("spectral"):
+        return 0
+    sp = Spectral.from_manifest(frontend["spectral"])
+    n = sp.fft_length
+    return 4 * n + 4 * n + 2 * (n // 2) + 2 * (sp.bands + 1) + (4 * channels * sp.bands if sp.log else 0)
+
+
+def normalization_bytes(manifest: dict[str, Any]) -> int:
+    """Flash of the per-feature normalization offsets and gains of a feature front-end (float32 each)."""
+    fe = manifest.get("frontend") or {}
+    if (fe.get("kinds") or ["raw"]) == ["raw"]:
+        return 0
+    return 8 * int(fe.get("feature_size", manifest.get("input", {}).get("size", 0)))
 
 
 def frontend_bytes(manifest: dict[str, Any]) -> tuple[int, int, str]:
@@ -70,18 +91,14 @@ def frontend_bytes(manifest: dict[str, Any]) -> tuple[int, int, str]:
     if kinds == ["raw"]:
         return 0, 0, ""
     size = int(fe.get("feature_size", manifest.get("input", {}).get("size", 0)))
-    flash = sum(FRONTEND_CODE_FLASH.get(k, 0) for k in kinds)
+    channels = int(manifest.get("window", {}).get("channels", 1))
+    flash = sum(FRONTEND_CODE_FLASH.get(k, 0) for k in kinds) + frontend_tables(fe, channels)
+    if "stats" in kinds:
+        flash += STATS_CODE_PER_STAT * len(fe.get("stats") or ())
     ram = 4 * size
     if fe.get("spectral"):
-        sp = Spectral.from_manifest(fe["spectral"])
-        n = sp.fft_length
-        channels = int(manifest.get("window", {}).get("channels", 1))
-        # window, interleaved twiddles, bit reversal, band edges, per-band log floors
-        flash += (
-            4 * n + 4 * n + 2 * (n // 2) + 2 * (sp.bands + 1) + (4 * channels * sp.bands if sp.log else 0)
-        )
-        ram += sp.work_bytes
-    flash += 8 * size  # per-feature normalization offset and gain
+        ram += Spectral.from_manifest(fe["spectral"]).work_bytes
+    flash += normalization_bytes(manifest)
     return flash, ram, "code per kind (FRONTEND_CODE_FLASH) + FFT/band/log-floor tables + normalization"
 
 
@@ -104,6 +121,25 @@ def calibration_bytes(manifest: dict[str, Any]) -> tuple[int, int, str]:
         ram += 4 * int(window.get("length", 0)) * int(window.get("channels", 0))  # the corrected window
     flash = CALIBRATION_CODE_FLASH + 12 * int(manifest.get("window", {}).get("channels", 0))
     return flash, ram, "calibration.ram_bytes (state, records) + corrected window; code + reference tables"
+
+
+# The serial protocol's frame buffers (firmware/lib/tinyae/src/tae_protocol.h): the application holds one
+# decoded frame being received (tae_frame_decoder_t: the buffer and 32 B of state) and one to send (g_tx),
+# each TAE_PROTO_MAX_FRAME bytes, the largest of a SAMPLES batch, a RESULT with the raw int8 input and
+# output, an INFO and a CALIB_STATE with the calibration record.
+PROTO_OVERHEAD = 10  # header + CRC
+PROTO_MAX_BATCH = 32  # samples per SAMPLES frame
+PROTO_DECODER_STATE = 32
+
+
+def protocol_frame_bytes(manifest: dict[str, Any]) -> int:
+    """TAE_PROTO_MAX_FRAME for this model (the firmware computes it from the same constants)."""
+    channels = int(manifest.get("window", {}).get("channels", 1))
+    in_size, out_size = _int(manifest, "input.size"), _int(manifest, "output.size")
+    cal = manifest.get("calibration")
+    record = int(cal.get("record", {}).get("bytes", 0)) if isinstance(cal, dict) else 0
+    body = max(7 + PROTO_MAX_BATCH * channels * 4, 21 + in_size + out_size, 108 + 4 * 32, 12 + record)
+    return PROTO_OVERHEAD + body
 
 
 def estimate_from_manifest(
@@ -147,6 +183,8 @@ def estimate_from_manifest(
     else:
         raw_window = 4 * in_size
     io = raw_window + in_size + out_size
+    frame = protocol_frame_bytes(manifest)
+    frames = 2 * frame + PROTO_DECODER_STATE
 
     terms += [
         ("flash", f"{t.name} framework", t.framework_flash, "framework_flash in budgets.toml"),
@@ -160,6 +198,12 @@ def estimate_from_manifest(
             "I/O buffers",
             io,
             f"float32 raw window {raw_window:,} + int8 input {in_size:,} + output {out_size:,}",
+        ),
+        (
+            "ram",
+            "protocol frames",
+            frames,
+            f"a frame received and one sent, {frame:,} B each (TAE_PROTO_MAX_FRAME), + decoder state",
         ),
         ("ram", "stack reservation", t.stack_reserve, "stack_reserve in budgets.toml"),
     ]
@@ -175,7 +219,7 @@ def estimate_from_manifest(
         flash_capacity=t.flash_capacity,
         ram_capacity=t.ram_capacity,
         flash=t.framework_flash + e.code_flash + model + fe_flash + cal_flash,
-        ram_static=t.framework_ram + e.ram + arena + io + fe_ram + cal_ram,
+        ram_static=t.framework_ram + e.ram + arena + io + frames + fe_ram + cal_ram,
         stack_reserved=t.stack_reserve,
         stack_source="stack_reserve in budgets.toml",
         heap_reserved=0,

@@ -198,18 +198,20 @@ def print_time(console: Console, tc: TimeCheck, method: str) -> None:
         console.print(f"time: {tc.reason}")
 
 
-def device_estimate(model_dir: Any, device_target: str, device_engine: str) -> dict[str, Any]:
-    """The estimated time per window of `model_dir` on the device a verify talked to (its INFO's target
-    and engine), for verify's report, built and run nothing: the model's traced figures when a run traced
-    it (make budget, make bench, `tinyae budget estimate --timing`), else the estimate from its shape
-    (tools/budget/cost.py). A TFLM device is estimated with the library the nano33ble env pins
-    (Chirale_TensorFLowLite, CMSIS-NN kernels; the emulated board's default TFLM_LIB too).
+def device_estimate(
+    model_dir: Any, device_target: str, device_engine: str, device_library: str = ""
+) -> dict[str, Any]:
+    """The estimated time per window of `model_dir` on the device a verify talked to (its INFO's target,
+    engine and TFLM library), for verify's report, built and run nothing: the model's traced figures when
+    a run traced it with that engine (make budget, make bench, `tinyae budget estimate --timing`), else
+    the estimate from its shape (tools/budget/cost.py) with that library's kernels.
     Returns per phase cycles and ms (nominal, low, high), the engine and how, or `{"estimated": False,
     "reason": ...}`."""
     import json
     from pathlib import Path
 
     from tinyae.tools.emulator import timing
+    from tinyae.train.boards import KNOWN_LIBRARIES
 
     from .config import load_budgets
     from .cost import FORMULA_METHOD, formula_timing
@@ -221,7 +223,10 @@ def device_estimate(model_dir: Any, device_target: str, device_engine: str) -> d
             name = tname
     target = budgets.targets.get(name)
     if target is None:
-        return {"estimated": False, "reason": f"budgets.toml has no target for the device's {device_target!r}"}
+        return {
+            "estimated": False,
+            "reason": f"budgets.toml has no target for the device's {device_target!r}",
+        }
     reason = not_estimated_reason(target)
     if reason is not None:
         return {"estimated": False, "target": name, "reason": reason}
@@ -229,12 +234,25 @@ def device_estimate(model_dir: Any, device_target: str, device_engine: str) -> d
     if not manifest_path.is_file():
         return {"estimated": False, "target": name, "reason": f"no {manifest_path}"}
     manifest = json.loads(manifest_path.read_text())
-    engine = "compiled" if device_engine == "compiled" else "chirale"
+    if device_engine == "compiled":
+        engine, kernels, label = "compiled", None, "compiled engine (tinyae)"
+    else:
+        lib = KNOWN_LIBRARIES.get(device_library)
+        if lib is None:
+            return {
+                "estimated": False,
+                "target": name,
+                "reason": f"the device runs TFLM from {device_library or 'an unnamed library'}, whose time "
+                "tinyae does not estimate",
+            }
+        # the library's name in mk/tflm.mk and the timing cache (TAE_TFLM_LIB_CHIRALE -> chirale)
+        engine, kernels = lib.macro.removeprefix("TAE_TFLM_LIB_").lower(), lib.kernels
+        label = f"TFLM {lib.name}"
     traced = timing.last_traced(str(manifest.get("model", {}).get("sha256", "")), engine)
     if traced is not None:
         cycles, how, method = traced["cycles"], "traced", traced["method"]
     else:
-        shaped = formula_timing(manifest, device_engine, name)
+        shaped = formula_timing(manifest, device_engine, kernels)
         if shaped is None:
             return {"estimated": False, "target": name, "reason": "the manifest lacks the model's shape"}
         cycles, how = shaped["cycles"], "from the shape (`make budget` traces this model's code)"
@@ -243,7 +261,7 @@ def device_estimate(model_dir: Any, device_target: str, device_engine: str) -> d
         "estimated": True,
         "target": name,
         "clock_hz": target.clock_hz,
-        "engine": "compiled engine (tinyae)" if engine == "compiled" else "TFLM Chirale_TensorFLowLite 2.0.0",
+        "engine": label,
         "how": how,
         "cycles": cycles,
         "ms": {

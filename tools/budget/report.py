@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
+from tinyae import terminal
 from tinyae.errors import UserError
 
 from .config import BUDGET_KEYS, MINIMUM_BUDGETS, Target
@@ -100,9 +100,9 @@ def to_json(figures: Figures, target: Target, violations: list[Violation], input
 
 
 def write_json(doc: dict[str, Any], path: str | Path) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    from tinyae import atomic
+
+    atomic.write_text(path, json.dumps(doc, indent=2) + "\n")
 
 
 def load_baseline(path: str | Path) -> dict[str, Any]:
@@ -158,10 +158,8 @@ def _d(n: int) -> str:
 
 
 def make_console() -> Console:
-    console = Console(highlight=False, soft_wrap=False)
-    if not console.is_terminal:
-        console = Console(highlight=False, soft_wrap=False, width=120)
-    return console
+    """COLUMNS when set, else the terminal's width, else 120 columns when piped."""
+    return terminal.console(piped_width=120, soft_wrap=False)
 
 
 def print_report(
@@ -177,7 +175,7 @@ def print_report(
         f"[bold]{target.name}[/] {kind}, engine {figures.engine or 'unknown'}: flash capacity "
         f"{figures.flash_capacity:,} B, RAM capacity {figures.ram_capacity:,} B"
     )
-    table = Table()
+    table = terminal.table()
     table.add_column("budget")
     for col in ("used B", "budget B", "headroom B", "% of budget"):
         table.add_column(col, justify="right")
@@ -210,7 +208,7 @@ def print_report(
         )
     )
     if isinstance(figures, Estimate):
-        terms = Table(title="estimate terms", title_justify="left")
+        terms = terminal.table(title="estimate terms", title_justify="left")
         for col in ("figure", "term"):
             terms.add_column(col)
         terms.add_column("bytes", justify="right")
@@ -219,7 +217,7 @@ def print_report(
             terms.add_row(f, t, f"{b:,}", h)
         console.print(terms)
     if isinstance(figures, Measurement):
-        groups = Table(title="by group", title_justify="left")
+        groups = terminal.table(title="by group", title_justify="left")
         groups.add_column("group")
         groups.add_column("flash B", justify="right")
         groups.add_column("RAM B", justify="right")
@@ -238,7 +236,7 @@ def print_report(
                 "other regions (not budgeted): "
                 + ", ".join(f"{k} {v:,} B" for k, v in sorted(figures.other_regions.items()))
             )
-        syms = Table(title=f"top {top} symbols by size", title_justify="left")
+        syms = terminal.table(title=f"top {top} symbols by size", title_justify="left")
         syms.add_column("symbol", overflow="fold")
         syms.add_column("bytes", justify="right")
         syms.add_column("group")
@@ -247,7 +245,7 @@ def print_report(
             syms.add_row(r.demangled, f"{r.size:,}", r.group, r.section)
         console.print(syms)
     if delta is not None and delta["symbols"]:
-        ch = Table(
+        ch = terminal.table(
             title=f"largest symbol changes vs baseline ({delta['symbols_changed']} changed)",
             title_justify="left",
         )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.console import Group
 
+from tinyae import atomic
 from tinyae.errors import UserError
 from tinyae.tools.commands.common import (
     add_device_args,
@@ -22,6 +23,7 @@ from tinyae.tools.commands.common import (
     session,
     stderr_console,
     stdout_console,
+    synthetic_source_note,
 )
 from tinyae.tools.link import calibration as cal
 from tinyae.tools.link import protocol as p
@@ -29,6 +31,7 @@ from tinyae.train.calibration import report as rep
 from tinyae.train.calibration.native import NativeCalib
 from tinyae.train.calibration.record import VERDICTS, Record
 from tinyae.train.calibration.spec import CalibSpec, check_crc
+from tinyae.train.config import option_type
 from tinyae.train.manifest import Manifest
 
 EXIT_MISMATCH = 1
@@ -39,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     add_device_args(ap)
     ap.add_argument(
         "--windows",
-        type=int,
+        type=option_type("calibration.windows"),
         metavar="N",
         help="windows per phase (default: the firmware's calibration.windows)",
     )
@@ -55,6 +58,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.json:
+        atomic.check_writable(args.json)  # refused now, not after the calibration
     art = load_artifacts(args.model_dir)
     manifest = art.require()
     spec = manifest.calib_spec()
@@ -102,12 +107,13 @@ def install(dev, args: argparse.Namespace, spec: CalibSpec, names: list[str]) ->
         raise UserError(f"{dev.name} acknowledged the record but does not report it in use; rerun")
     stdout_console().print(state_line(dev.name, after))
     if args.json:
-        Path(args.json).write_text(
+        atomic.write_text(
+            args.json,
             json.dumps(
                 {"before": _status_dict(before), "after": _status_dict(after), "record": record.to_dict()},
                 indent=2,
             )
-            + "\n"
+            + "\n",
         )
     return 0
 
@@ -144,6 +150,8 @@ def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, man
         else:
             run_ = cal.on_sensor(dev, spec, n, on_progress)
         prog.update(task, completed=len(run_.results), status=run_.outcome)
+    if not args.csv and run_.clock_source & p.Clock.SYNTHETIC:
+        stderr_console().print(f"[bold yellow]note:[/] {synthetic_source_note(dev.name, manifest)}")
     check = cal.against_mirror(run_, spec, model_dir, reference)
     candidate = run_.candidate
     if candidate is None:
@@ -164,6 +172,10 @@ def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, man
     ]
     if run_.lost_windows:
         extra.append(("windows lost on the link", "-", ", ".join(map(str, run_.lost_windows[:10]))))
+    if run_.skipped_slots or (run_.late_samples and not run_.clock_source & p.Clock.CATCH_UP):
+        extra.append(
+            ("device sample clock", "-", f"{run_.skipped_slots} slots skipped, {run_.late_samples} read late")
+        )
     table = rep.table(
         f"on-site calibration of {dev.name}",
         spec,
@@ -190,8 +202,7 @@ def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, man
             "seconds": run_.seconds,
             "ok": check.ok,
         }
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+        atomic.write_text(args.json, json.dumps(out, indent=2) + "\n")
     if not check.ok:
         stderr_console().print("[bold red]error:[/] the device and the host mirror disagree (see the report)")
         return EXIT_MISMATCH

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import MofNCompleteColumn, Progress
 
-from tinyae.errors import UserError
+from tinyae import terminal
+from tinyae.args import non_negative_int, positive_float, positive_int
+from tinyae.errors import UserError, printable, printable_list
 from tinyae.tools.link import protocol as p
 from tinyae.tools.link.device import (
     DEFAULT_BAUD,
@@ -26,7 +27,7 @@ from tinyae.tools.link.device import (
     windows_for,
 )
 from tinyae.tools.simdevice import port as _sim_port  # noqa: F401  (registers sim:// ports)
-from tinyae.train.manifest import Manifest
+from tinyae.train.manifest import Manifest, mixed_files
 
 DEFAULT_MODEL_DIR = Path("build/model")
 
@@ -55,8 +56,10 @@ def add_device_args(parser: argparse.ArgumentParser) -> None:
         help="with --emulator: the board's non-volatile storage (its calibration record), kept across runs "
         "(default build/emulator/storage)",
     )
-    g.add_argument("--baud", type=int, default=DEFAULT_BAUD, help="baud rate (default %(default)s)")
-    g.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for a reply")
+    g.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD, help="baud rate (default %(default)s)")
+    g.add_argument(
+        "--timeout", type=positive_float, default=DEFAULT_TIMEOUT, help="seconds to wait for a reply"
+    )
     g.add_argument(
         "--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="model artifacts (default build/model)"
     )
@@ -69,7 +72,7 @@ DEFAULT_RETRIES = 2  # a serial line on a desk glitches; recover unless asked no
 def add_retries_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--retries",
-        type=int,
+        type=non_negative_int,
         default=DEFAULT_RETRIES,
         metavar="N",
         help="recover from link faults: stream lost windows again and resume after a device reboot, "
@@ -86,7 +89,9 @@ def session(args: argparse.Namespace) -> Iterator[Device]:
         from tinyae.tools.emulator.qemu import DEFAULT_STORAGE, Emulator
 
         storage = getattr(args, "emulator_storage", None) or DEFAULT_STORAGE
-        emu_ctx = Emulator(args.emulator, timeout=max(args.timeout, 10.0), storage=storage)
+        emu_ctx: AbstractContextManager[Emulator | None] = Emulator(
+            args.emulator, timeout=max(args.timeout, 10.0), storage=storage
+        )
     else:
         emu_ctx = nullcontext()
     with emu_ctx as emu:
@@ -136,11 +141,11 @@ def load_artifacts(model_dir: Path) -> Artifacts:
     manifest = Manifest.load(path)
     tfl = Path(model_dir) / "model_int8.tflite"
     sha = hashlib.sha256(tfl.read_bytes()).hexdigest() if tfl.is_file() else None
-    if sha is not None and sha != manifest.model.sha256:
+    mixed = mixed_files(Path(model_dir), manifest) if sha is not None else ""
+    if mixed:
         raise UserError(
-            f"{tfl} (sha256 {sha[:12]}) is not the model {path} describes "
-            f"({manifest.model.sha256[:12]}); "
-            "the artifacts are inconsistent: re-run `make model`"
+            f"the files in {model_dir} are from two builds: {mixed}; build the model again "
+            "(`make model` rebuilds it, or says which command built it)"
         )
     return Artifacts(Path(model_dir), manifest, sha)
 
@@ -168,6 +173,23 @@ def check_model(info: p.Info, art: Artifacts) -> None:
             )
 
 
+def synthetic_source_note(port: str, manifest: Manifest | None = None) -> str:
+    """One sentence for a device whose sensor-mode source is the built-in synthetic machine (the emulated
+    board, a board built with SENSOR=synth): its samples are not a real sensor's, and a model trained on
+    other data scores them as anomalous."""
+    text = (
+        f"{port}'s sensor is the built-in synthetic machine (tae_synth: a small motor's 3-axis vibration, "
+        "the data of the default model), not a real sensor"
+    )
+    source = manifest.data.source if manifest is not None else "synthetic"
+    if source.strip().lower() != "synthetic":
+        text += (
+            f"; this model was trained on {source} data, so its scores here say nothing about your machine "
+            "(expect alarms): stream your own recordings to it with `tinyae device stream --csv FILE`"
+        )
+    return text
+
+
 def channel_names(info: p.Info, art: Artifacts) -> list[str]:
     if art.manifest is not None and model_matches(info, art):
         names = list(art.manifest.window.channel_names)
@@ -178,24 +200,21 @@ def channel_names(info: p.Info, art: Artifacts) -> list[str]:
 
 # ---------------------------------------------------------------------------- consoles
 def stdout_console() -> Console:
-    """Rich on stdout; 110 columns when piped (a full sha256 fits on one line)."""
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 110)
+    """Rich on stdout; COLUMNS when set, else 110 columns when piped (a full sha256 fits on one line)."""
+    return terminal.console(piped_width=110)
 
 
 def stderr_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    return terminal.console(stderr=True)
 
 
 def progress(args: argparse.Namespace) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
+    """The device commands' bar: done/total windows or samples, a status text (tinyae/terminal.py)."""
+    return terminal.progress(
         MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        console=stderr_console(),
+        status="{task.fields[status]}",
+        console_=stderr_console(),
         disable=bool(getattr(args, "quiet", False)),
-        transient=False,
     )
 
 
@@ -245,14 +264,21 @@ def load_sources(args: argparse.Namespace, info: p.Info, art: Artifacts) -> list
         with np.load(art.vectors) as z:
             values = np.asarray(z["series"], np.float32)
             labels = np.asarray(z["series_labels"], np.int8) if "series_labels" in z.files else None
+            lengths = [int(n) for n in z["series_lengths"]] if "series_lengths" in z.files else [len(values)]
+            names = [str(n) for n in z["series_names"]] if "series_names" in z.files else []
         if labels is not None and len(labels) != len(values):
             labels = None
-        out = [Source(f"{art.vectors} (test split)", values, labels)]
+        # one piece per test recording: windows never span two (the test vectors' and the report's windows)
+        out = []
+        for i, (a, b) in enumerate(zip(np.cumsum([0, *lengths[:-1]]), np.cumsum(lengths), strict=True)):
+            name = names[i] if i < len(names) else f"recording {i}"
+            lab = None if labels is None else labels[a:b]
+            out.append(Source(f"{art.vectors} (test split: {name})", values[a:b], lab, series=i))
     total = sum(windows_for(len(s.values), info.window_len, info.hop) for s in out)
     if total == 0:
         longest = max(len(s.values) for s in out)
         raise UserError(
-            f"{csv_path or art.vectors} has {longest} samples per series, fewer than one window of "
+            f"{printable(csv_path or art.vectors, None)} has {longest} samples per series, fewer than one window of "
             f"{info.window_len}: nothing would be computed; pass a longer recording"
         )
     return out
@@ -286,13 +312,15 @@ def _csv_sources(args: argparse.Namespace, info: p.Info, art: Artifacts) -> list
                 progress=reading,
             )
             notes = [
-                f"no model artifacts in {art.model_dir}: the columns of {args.csv} "
-                f"({', '.join(series[0].channel_names)}) feed the device's channels in file order"
+                f"no model artifacts in {printable(art.model_dir, None)}: the columns of "
+                f"{printable(args.csv, None)} ({printable_list(series[0].channel_names)}) "
+                "feed the device's channels in file order"
             ]
             if series[0].n_channels != info.channels:
-                names = ", ".join(series[0].channel_names)
+                names = printable_list(series[0].channel_names)
                 raise UserError(
-                    f"{args.csv} has {series[0].n_channels} channel columns ({names}) but the device's model "
+                    f"{printable(args.csv, None)} has {series[0].n_channels} channel columns ({names}) "
+                    "but the device's model "
                     f"expects {info.channels}; select the model's channels with --channels"
                 )
     for note in notes:

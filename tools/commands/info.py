@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
+from rich.markup import escape
 from rich.table import Table
 
+from tinyae import atomic, terminal
+from tinyae.errors import printable, printable_list
+from tinyae.tools.commands import constants
 from tinyae.tools.commands.common import (
     Artifacts,
     add_device_args,
@@ -16,9 +20,15 @@ from tinyae.tools.commands.common import (
     load_artifacts,
     model_matches,
     session,
+    stderr_console,
     stdout_console,
 )
 from tinyae.tools.link import protocol as p
+
+
+def shown(text: str) -> str:
+    """A string the device sent (or a name from the data) as table text: one line, no rich markup."""
+    return escape(printable(text))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -27,6 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     ap.add_argument("--json", metavar="FILE", help="also write the handshake as JSON")
     ap.set_defaults(func=run)
 
+
+EXIT_DIFFERS = 1  # the device runs the model but decides with other constants than the artifacts
 
 BOOT_VERDICTS = {
     p.RecordVerdict.EMPTY: "no record stored",
@@ -64,19 +76,38 @@ def calibration_text(info: p.Info, status: p.CalibStatus | None) -> list[tuple[s
     return rows
 
 
+def compared(info: p.Info, art: Artifacts, status: p.CalibStatus | None) -> list[constants.Constant] | None:
+    """The decision constants, device against the local artifacts (None without artifacts)."""
+    from tinyae.tools.link.calibration import record_in_use
+
+    if art.manifest is None:
+        return None
+    rec = record_in_use(status) if info.calib_state == p.CalibState.CALIBRATED else None
+    return constants.compare(info, art.manifest, rec)
+
+
 def info_dict(info: p.Info, art: Artifacts, status: p.CalibStatus | None = None) -> dict:
     from tinyae.tools.link.calibration import record_in_use
 
     rec = record_in_use(status)
+    rows = compared(info, art, status)
     return {
         "firmware_version": info.firmware_version,
         "target": info.target,
         "protocol": info.proto_version,
         "engine": info.engine,
+        "library": info.library,
         "mode": "sensor" if info.mode == p.Mode.SENSOR else "host-stream",
         "model_sha256": info.model_sha256.hex(),
         "local_model_sha256": art.sha256,
         "model_matches": model_matches(info, art),
+        "decides_as_artifacts": None if rows is None else not constants.differences(rows),
+        "constants": None if rows is None else [r.to_dict() for r in rows],
+        "digests": {
+            "frontend": f"{info.frontend_crc:08x}",
+            "normalization": f"{info.norm_crc:08x}",
+            "calibration_constants": f"{info.calib_config_crc:08x}",
+        },
         "window_len": info.window_len,
         "hop": info.hop,
         "channels": info.channels,
@@ -113,32 +144,41 @@ def info_dict(info: p.Info, art: Artifacts, status: p.CalibStatus | None = None)
 def info_table(info: p.Info, art: Artifacts, port: str, status: p.CalibStatus | None = None) -> Table:
     match = model_matches(info, art)
     sha = info.model_sha256.hex()
+    checked = compared(info, art, status)
+    bad = [] if checked is None else constants.differences(checked)
     if match is None:
         verdict = f"[yellow]no local artifacts in {art.model_dir}[/]"
-    elif match:
-        verdict = f"[green]matches {art.model_dir}[/]"
-    else:
+    elif not match:
         verdict = f"[bold red]MISMATCH: {art.model_dir} holds {art.sha256[:12] if art.sha256 else '?'}[/]"
+    elif not bad:
+        assert checked is not None
+        verdict = f"[green]matches {art.model_dir}: all {len(checked)} decision constants equal[/]"
+    else:
+        assert checked is not None
+        verdict = (
+            f"[bold red]DIFFERS from {art.model_dir}: {len(bad)} of {len(checked)} constants "
+            f"({', '.join(r.name for r in bad)})[/]"
+        )
     thr = f"{info.threshold:.6g}"
     if info.threshold != info.model_threshold:
         thr += f" (model's: {info.model_threshold:.6g})"
-    t = Table(title=f"tinyae device on {port}", title_justify="left", show_header=False)
+    t = terminal.table(title=f"tinyae device on {port}", title_justify="left", show_header=False)
     t.add_column("field", style="bold")
     t.add_column("value")
     rows = [
-        ("firmware", f"{info.firmware_version} on {info.target}"),
+        ("firmware", f"{shown(info.firmware_version)} on {shown(info.target)}"),
         ("protocol", f"version {info.proto_version}"),
-        ("engine", info.engine),
+        ("engine", shown(info.engine) + (f" ({shown(info.library)})" if info.library else "")),
         ("mode", "sensor" if info.mode == p.Mode.SENSOR else "host-stream"),
         ("model sha256", sha),
         ("local artifacts", verdict),
         ("window", f"{info.window_len} samples, hop {info.hop}"),
-        ("channels", f"{info.channels} ({', '.join(channel_names(info, art))})"),
+        ("channels", f"{info.channels} ({escape(printable_list(channel_names(info, art)))})"),
         ("sample rate", f"{info.sample_rate_hz:g} Hz"),
         ("input / output", f"{info.input_size} / {info.output_size} int8"),
         ("quantization", f"in {info.in_scale:.6g} zp {info.in_zero_point}, out {info.out_scale:.6g} zp "
          f"{info.out_zero_point}"),
-        ("score", info.score_name),
+        ("score", shown(info.score_name)),
         ("threshold", thr),
         ("alarm", f"{info.decision_k} of the last {info.decision_n} windows"),
         ("flash used", fmt_bytes(info.flash_used)),
@@ -150,7 +190,10 @@ def info_table(info: p.Info, art: Artifacts, port: str, status: p.CalibStatus | 
          if info.tx_dropped else "none since boot"),
         ("cost unit", info.cost_unit),
         *calibration_text(info, status),
+        ("constant digests", f"front-end {info.frontend_crc:08x}, normalization {info.norm_crc:08x}, "
+         f"calibration {info.calib_config_crc:08x}"),
     ]  # fmt: skip
+    rows += [(f"differs: {r.name}", f"[bold red]device {r.device}, artifacts {r.artifacts}[/]") for r in bad]
     for k, v in rows:
         t.add_row(k, v)
     return t
@@ -163,7 +206,12 @@ def run(args: argparse.Namespace) -> int:
         status = dev.calib_query()
         stdout_console().print(info_table(info, art, dev.name, status))
         if args.json:
-            with open(args.json, "w") as f:
-                json.dump(info_dict(info, art, status), f, indent=2)
+            atomic.write_text(args.json, json.dumps(info_dict(info, art, status), indent=2) + "\n")
         check_model(info, art)
+        rows = compared(info, art, status)
+        if rows is not None and constants.differences(rows):
+            stderr_console().print(
+                f"[bold red]error:[/] {escape(constants.sentence(rows, art.model_dir))}", soft_wrap=True
+            )
+            return EXIT_DIFFERS
     return 0

@@ -1,6 +1,8 @@
 """`monitor`: sensor mode with a live terminal view: the score of every window against the threshold,
-the latest samples, alarms highlighted. `--log FILE.csv|.jsonl` keeps every result; `--duration S`
-stops by itself; Ctrl-C exits cleanly (exit 0) and switches the device back to host-stream mode.
+the latest samples, alarms highlighted, and the device's sample clock (slots it skipped, samples it read
+late). `--log FILE.csv|.jsonl` keeps every result; `--duration S` stops by itself (exit 0); Ctrl-C (130)
+or SIGTERM (143) ends it the same clean way: the device goes back to host-stream mode, the log is closed
+and the summary printed.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from contextlib import suppress
 
 from rich.console import Group
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
+from tinyae import terminal
+from tinyae.args import positive_float, positive_float32
 from tinyae.errors import UserError
+from tinyae.tools.commands import constants
 from tinyae.tools.commands.common import (
     add_device_args,
     channel_names,
@@ -23,6 +27,7 @@ from tinyae.tools.commands.common import (
     session,
     stderr_console,
     stdout_console,
+    synthetic_source_note,
 )
 from tinyae.tools.commands.results import RowWriter
 from tinyae.tools.link import protocol as p
@@ -37,8 +42,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     ap = sub.add_parser("monitor", help="sensor mode: live scores against the threshold, alarms highlighted")
     add_device_args(ap)
     ap.add_argument("--log", help="log every window's result to FILE.csv or FILE.jsonl")
-    ap.add_argument("--duration", type=float, help="stop after S seconds (default: until Ctrl-C)")
-    ap.add_argument("--threshold", type=float, help="use this threshold on the device for the session")
+    ap.add_argument("--duration", type=positive_float, help="stop after S seconds (default: until Ctrl-C)")
+    ap.add_argument(
+        "--threshold", type=positive_float32, help="use this threshold on the device for the session"
+    )
     ap.set_defaults(func=run)
 
 
@@ -72,8 +79,10 @@ class View:
             (f"anomalies {self.anomalies}  ", "yellow" if self.anomalies else ""),
             (f"alarms {self.alarms}", "bold red" if self.alarms else ""),
             (f"  lost samples {self.track.samples_lost}", "bold red") if self.track.samples_lost else "",
+            (f"  skipped samples {self.track.skipped}", "bold red") if self.track.skipped else "",
+            (f"  late samples {self.track.late}", "yellow") if self.track.late_matters else "",
         )
-        t = Table(show_edge=False, pad_edge=False)
+        t = terminal.table(show_edge=False, pad_edge=False)
         t.add_column("window", justify="right")
         t.add_column("score", justify="right")
         t.add_column("vs threshold")
@@ -97,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
     err = stderr_console()
     with session(args) as dev:
         info = dev.require_info()
+        for note in constants.notes(dev, info, art.manifest, art.model_dir):
+            err.print(f"note: {note}", soft_wrap=True, markup=False)
         if args.threshold is not None:
             dev.set(p.Param.THRESHOLD, float(args.threshold))
             info = dev.info = p.Info(**{**info.__dict__, "threshold": p.float32(args.threshold)})
@@ -108,11 +119,17 @@ def run(args: argparse.Namespace) -> int:
             return args.duration is not None and time.monotonic() - t0 >= args.duration
 
         failure: Exception | None = None
+        interrupt: KeyboardInterrupt | None = None
+        noted = False
         live = Live(view.render(), console=stderr_console(), refresh_per_second=8, transient=False)
         try:
             with live if not args.quiet else _NoLive():
                 for msg in dev.sensor(stop=stop):
                     view.add(msg)
+                    if view.track.synthetic and not noted:
+                        note = synthetic_source_note(dev.name, art.manifest)
+                        (live.console if not args.quiet else err).print(f"[bold yellow]note:[/] {note}")
+                        noted = True
                     if isinstance(msg, p.Result) and log is not None:
                         log.write(
                             {
@@ -129,8 +146,8 @@ def run(args: argparse.Namespace) -> int:
                         )
                     if not args.quiet:
                         live.update(view.render())
-        except KeyboardInterrupt:
-            pass
+        except KeyboardInterrupt as exc:
+            interrupt = exc
         except UserError as exc:
             failure = exc
         finally:
@@ -145,9 +162,17 @@ def run(args: argparse.Namespace) -> int:
             f"{view.alarms} alarms in {secs:.1f} s"
             + (f"; {view.track.samples_lost} samples and {len(view.track.lost_windows)} windows lost" if
                view.track.samples_lost or view.track.lost_windows else "")
+            + (f"; {view.track.skipped} sample slots skipped by the device" if view.track.skipped else "")
+            + (f"; {view.track.late} samples read late" if view.track.late_matters else "")
         )  # fmt: skip
         if log is not None:
             err.print(f"logged {log.rows} results to {log.path}")
+        clock = view.track.clock_sentence(info.sample_rate_hz)
+        if clock:
+            err.print(f"[bold {'red' if view.track.skipped else 'yellow'}]"
+                      f"{'error' if view.track.skipped else 'warning'}:[/] {clock}")  # fmt: skip
+        if interrupt is not None:
+            raise interrupt
         if failure is not None:
             raise failure
         if view.samples == 0:
@@ -156,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
                 f"{info.sample_rate_hz:g} Hz); monitor for longer or check the sensor"
             )
             return EXIT_PROBLEM
-        return EXIT_PROBLEM if view.track.samples_lost or view.track.lost_windows else 0
+        lost = view.track.samples_lost or view.track.lost_windows or view.track.skipped
+        return EXIT_PROBLEM if lost else 0
 
 
 class _NoLive:

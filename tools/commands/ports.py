@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from rich.table import Table
 from serial.tools import list_ports
 
+from tinyae import terminal
 from tinyae.tools.commands.common import stdout_console
 
 # (vid, pid or None for any) -> what it most likely is
@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def run(args: argparse.Namespace) -> int:
     ports = sorted(list_ports.comports(), key=lambda i: i.device)
-    table = Table(title="serial ports", title_justify="left")
+    table = terminal.table(title="serial ports", title_justify="left")
     for col in ("port", "board", "VID:PID", "description", "serial number"):
         table.add_column(col)
     shown = 0

@@ -8,11 +8,15 @@ failure mid-stream keeps every result already received.
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
+from tinyae import terminal
 from tinyae.args import positive_int
 from tinyae.errors import UserError
+from tinyae.tools.commands import constants
 from tinyae.tools.commands.common import (
     add_csv_args,
     add_device_args,
@@ -56,7 +60,7 @@ def summary_table(summaries: list[StreamSummary], anomalies: int, alarms: int, p
     secs = sum(s.seconds for s in summaries)
     tx, rx = sum(s.bytes_tx for s in summaries), sum(s.bytes_rx for s in summaries)
     lost = [w for s in summaries for w in s.lost_windows]
-    t = Table(title=f"stream to {port}", title_justify="left", show_header=False)
+    t = terminal.table(title=f"stream to {port}", title_justify="left", show_header=False)
     t.add_column("figure", style="bold")
     t.add_column("value")
     t.add_row(
@@ -89,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         info = dev.require_info()
         if art.manifest is not None or not args.csv:
             check_model(info, art)
+        for note in constants.notes(dev, info, art.manifest, art.model_dir):
+            stderr_console().print(f"note: {note}", soft_wrap=True, markup=False)
         sources = load_sources(args, info, art)
         if args.realtime and not info.sample_rate_hz > 0:
             raise UserError(
@@ -146,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
                             realtime_hz=rate,
                             inflight=args.inflight,
                             retries=args.retries,
-                            on_progress=lambda n, task=task: prog.update(task, completed=n),
+                            on_progress=partial(_advance, prog, task),
                         )
                     )
         except BaseException:
@@ -170,3 +176,7 @@ def run(args: argparse.Namespace) -> int:
             )
             return EXIT_PROBLEM
         return 0
+
+
+def _advance(prog: Progress, task: TaskID, n: int) -> None:
+    prog.update(task, completed=n)

@@ -9,8 +9,16 @@ Score tolerance: host and device compute the score with the same float32 operati
 anyway and reports how many are exactly equal. Decisions are compared on every window whose score
 lies outside that tolerance band around the threshold.
 
-The reference is `tinyae.train.reference.HostReference` (TFLM's own kernels through tflite_micro);
-tests of the link swap `make_reference` for the stand-in engine's (tools/testing/simstub.py).
+The reference is `tinyae.train.reference.HostReference` computed with the integer arithmetic of the
+engine the device reports in its handshake (the compiled engine, or its TFLM library by name and
+version: train/boards.py device_arithmetic; a library tinyae knows no reference for is refused); tests of
+the link swap `make_reference` for the stand-in engine's (tools/testing/simstub.py).
+
+The decision is checked whole: every constant that decides an alarm (tools/commands/constants.py: model,
+window, front-end, normalization, quantization, score, threshold, alarm rule, calibration constants and
+record, firmware version) is compared with the artifacts, and the host's decisions are computed at the
+artifacts' threshold (or the calibration record's), never at the one the device reports, so a device
+flashed with stale constants cannot PASS.
 Exit 0 when everything agrees, 1 on any mismatch or lost window, 2 on a user/device error (a partial
 report of what was compared is still written).
 
@@ -26,14 +34,17 @@ import argparse
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 
+from tinyae import atomic, terminal
+from tinyae.args import positive_int
 from tinyae.errors import UserError
 from tinyae.tools.budget.realtime import device_estimate
+from tinyae.tools.commands import constants
 from tinyae.tools.commands.common import (
     Artifacts,
     Source,
@@ -64,37 +75,43 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     ap = sub.add_parser("verify", help="compare the device with the host reference, window by window")
     add_device_args(ap)
     add_csv_args(ap, "verify on")
-    ap.add_argument("--max-windows", type=int, metavar="N", help="compare at most N windows (the first ones)")
+    ap.add_argument(
+        "--max-windows", type=positive_int, metavar="N", help="compare at most N windows (the first ones)"
+    )
     ap.add_argument(
         "--every",
-        type=int,
+        type=positive_int,
         default=1,
         metavar="K",
         help="compare every K-th window of each series, each sent on its own (default 1: all)",
     )
     ap.add_argument("--json", metavar="FILE", help="write the report as JSON")
     ap.add_argument("--markdown", metavar="FILE", help="write the report as Markdown")
-    ap.add_argument("--inflight", type=int, default=DEFAULT_INFLIGHT, help=argparse.SUPPRESS)
+    ap.add_argument("--inflight", type=positive_int, default=DEFAULT_INFLIGHT, help=argparse.SUPPRESS)
     add_retries_arg(ap)
     ap.set_defaults(func=run)
 
 
-def make_reference(art: Artifacts):  # type: ignore[no-untyped-def]
-    """The host reference for these artifacts: TFLM's kernels on the int8 model (HostReference)."""
+def make_reference(art: Artifacts, info: p.Info):  # type: ignore[no-untyped-def]
+    """The host reference for these artifacts, computed as the device's engine computes (its handshake
+    names the engine and the TFLM library); UserError for a library tinyae knows no reference for."""
     art.require()
     if not art.tflite.is_file():
         raise UserError(
             f"{art.tflite} is missing; run `make model` or point --model-dir at complete artifacts"
         )
+    from tinyae.train.boards import device_arithmetic
     from tinyae.train.reference import HostReference
 
-    return HostReference.from_manifest(art.tflite.read_bytes(), art.require())
+    arithmetic = device_arithmetic(info.engine, info.library)
+    return HostReference.from_manifest(art.tflite.read_bytes(), art.require(), arithmetic)
 
 
-def apply_calibration(dev, info: p.Info, reference) -> dict | None:  # type: ignore[no-untyped-def]
+def apply_calibration(dev, info: p.Info, reference):  # type: ignore[no-untyped-def]
     """Calibration is part of the reference: a device calibrated on site corrects its raw samples with
-    its record (and uses its threshold, which the handshake's active threshold already carries); the
-    host reference applies the same correction. A device in the middle of a calibration is refused."""
+    its record and decides with its threshold; the host reference applies the same correction, and the
+    record is compared with the artifacts (constants.compare). Returns (report dict, Record) or (None,
+    None) for factory values. A device in the middle of a calibration is refused."""
     from tinyae.tools.link.calibration import record_in_use
 
     if info.calib_state in (p.CalibState.STATS, p.CalibState.SCORES):
@@ -103,14 +120,14 @@ def apply_calibration(dev, info: p.Info, reference) -> dict | None:  # type: ign
             "stop it with `tinyae device calibrate --abort`, then verify"
         )
     if info.calib_state != p.CalibState.CALIBRATED:
-        return None  # factory values: the reference as built
+        return None, None  # factory values: the reference as built
     status = dev.calib_query()
     rec = record_in_use(status)
     if rec is None or rec.crc != info.calib_crc:
         raise UserError(f"{dev.name} reports a calibration record it does not send; rerun")
     if rec.has_correction:
         reference.set_correction(rec.shift, rec.gain)
-    return {"record_crc": f"{rec.crc:08x}", **rec.to_dict()}
+    return {"record_crc": f"{rec.crc:08x}", **rec.to_dict()}, rec
 
 
 # ---------------------------------------------------------------------------- collecting
@@ -149,13 +166,15 @@ def compare(
     info: p.Info,
     manifest: Manifest,
     origin: list[tuple[int, int]] | None = None,
+    threshold: float | None = None,
 ) -> dict:
     """The report (JSON-able) over every window the device returned with verification data.
 
     origin[i] = (series, first window) of piece i when the pieces are a subset (--every): windows are
-    reported by their number in the series.
+    reported by their number in the series. threshold: what the host decides at (the artifacts'
+    threshold in use, constants.active_threshold); the device decided at its own.
     """
-    thr = np.float32(info.threshold)
+    thr = np.float32(manifest.threshold.value if threshold is None else threshold)
     s_out, z_out = manifest.output.scale, manifest.output.zero_point
     k, n = info.decision_k, info.decision_n
     dev_in, ref_in, dev_out, ref_out = [], [], [], []
@@ -186,9 +205,8 @@ def compare(
             band_all.append(bool(band[w]))
             # an alarm depends on the last n decisions: ambiguous when any of them is in the band
             ref_al_ok.append((bool(ref_al[w]), bool(band[max(0, w - n + 1) : w + 1].any())))
-            labels.append(
-                None if wlabels[piece] is None or w >= len(wlabels[piece]) else int(wlabels[piece][w])
-            )
+            piece_labels = wlabels[piece]
+            labels.append(None if piece_labels is None or w >= len(piece_labels) else int(piece_labels[w]))
             costs.append(col.cost[w])
             if col.status[w] != 0:
                 statuses.append({"series": si, "window": w0 + w, "status": col.status[w]})
@@ -330,6 +348,12 @@ def report_rows(r: dict) -> list[tuple[str, str, bool | None]]:
              f"{x['series']}:{x['window']}" for x in r["lost_windows"][:10]),
          not r["lost_windows"]),
     ]  # fmt: skip
+    if r.get("constants"):
+        bad = [c for c in r["constants"] if not c["ok"]]
+        shown = "; ".join(f"{c['name']}: device {c['device']}, artifacts {c['artifacts']}" for c in bad)
+        rows.append(("decision constants",
+                     f"{len(r['constants']) - len(bad)} / {len(r['constants'])} equal to the artifacts"
+                     + (f"; differ: {shown}" if bad else ""), not bad))  # fmt: skip
     if r.get("subset"):
         sub = r["subset"]
         what = (f"every {sub['every']}th window" if sub["every"] > 1 else "the first windows") + (
@@ -410,7 +434,7 @@ def report_rows(r: dict) -> list[tuple[str, str, bool | None]]:
 
 
 def rich_report(r: dict, title: str) -> Table:
-    t = Table(title=title, title_justify="left")
+    t = terminal.table(title=title, title_justify="left")
     t.add_column("check", style="bold")
     t.add_column("result")
     t.add_column("", justify="center")
@@ -437,24 +461,41 @@ def markdown_report(r: dict, title: str) -> str:
 
 
 def write_reports(args: argparse.Namespace, report: dict, title: str) -> None:
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-    if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(markdown_report(report, title))
+    with atomic.files() as g:  # both reports or neither (tinyae/atomic.py)
+        if args.json:
+            g.write_text(args.json, json.dumps(report, indent=2) + "\n")
+        if args.markdown:
+            g.write_text(args.markdown, markdown_report(report, title))
+
+
+def check_report_paths(args: argparse.Namespace) -> None:
+    """An unwritable --json/--markdown is refused before the session, not after it."""
+    for path in (args.json, args.markdown):
+        if path:
+            atomic.check_writable(path)
 
 
 # ---------------------------------------------------------------------------- the command
 def run(args: argparse.Namespace) -> int:
+    check_report_paths(args)
     art = load_artifacts(args.model_dir)
     manifest = art.require()
     err = stderr_console()
     with session(args) as dev:
         info = dev.require_info()
         check_model(info, art)
-        reference = make_reference(art)
-        calibration = apply_calibration(dev, info, reference)
+        reference = make_reference(art, info)
+        calibration, record = apply_calibration(dev, info, reference)
+        checked = constants.compare(info, manifest, record)
+        if record is not None:
+            err.print(
+                f"note: {dev.name} decides with on-site calibration record {record.crc:08x} "
+                f"({', '.join(record.learned)} from {record.windows} windows per phase, threshold "
+                f"{record.threshold:.6g}); the reference applies it (`tinyae device calibrate --factory` "
+                "returns to the model's values)",
+                soft_wrap=True,
+                markup=False,
+            )
         L, hop = info.window_len, info.hop
         all_sources = load_sources(args, info, art)
         sources: list[Source] = select_windows(all_sources, L, hop, args.every, args.max_windows)
@@ -467,7 +508,8 @@ def run(args: argparse.Namespace) -> int:
         failure: DeviceError | None = None
         seconds = 0.0
         ref_name = getattr(reference, "name", "tflm")
-        title = f"verify {dev.name} against the host reference ({ref_name})"
+        engine = info.engine + (f", {info.library}" if info.library else "")
+        title = f"verify {dev.name} ({engine}) against the host reference ({ref_name} arithmetic)"
         try:
             dev.set(p.Param.VERIFY, 1)
             with progress(args) as prog:
@@ -497,7 +539,14 @@ def run(args: argparse.Namespace) -> int:
             for col in collected:
                 got = set(col.score) | set(col.lost)
                 col.lost = sorted(set(col.lost) | (set(range(col.n_expected)) - got))
-        report = compare(collected, refs, wlabels[: len(collected)], info, manifest, origin[: len(collected)])
+        report = compare(
+            collected, refs, wlabels[: len(collected)], info, manifest, origin[: len(collected)],
+            threshold=constants.active_threshold(manifest, record),
+        )  # fmt: skip
+        report["constants"] = [c.to_dict() for c in checked]
+        if constants.differences(checked):
+            report["ok"] = False
+            report["constants_sentence"] = constants.sentence(checked, art.model_dir)
         if subset:
             total = sum(windows_for(len(s.values), L, hop) for s in all_sources)
             report["subset"] = {
@@ -514,6 +563,7 @@ def run(args: argparse.Namespace) -> int:
             "firmware": info.firmware_version,
             "target": info.target,
             "engine": info.engine,
+            "library": info.library,
             "model_sha256": info.model_sha256.hex(),
             "flash_used": info.flash_used,
             "ram_static": info.ram_static,
@@ -522,6 +572,9 @@ def run(args: argparse.Namespace) -> int:
             "tx_dropped": info.tx_dropped,
         }
         report["reference"] = ref_name
+        arith = getattr(reference, "arithmetic", None)
+        if arith is not None:
+            report["reference_arithmetic"] = arith.description
         report["calibration"] = calibration
         report["link"] = {
             "lost_frames": dev.stats.lost_frames,
@@ -535,20 +588,23 @@ def run(args: argparse.Namespace) -> int:
         if seconds > 0:
             report["seconds"] = seconds
             report["windows_per_second"] = report["windows_compared"] / seconds
-        report["time_estimate"] = device_estimate(args.model_dir, info.target, info.engine)
+        report["time_estimate"] = device_estimate(args.model_dir, info.target, info.engine, info.library)
         write_reports(args, report, title)
         stdout_console().print(Group(rich_report(report, title)))
         if failure is not None:
             err.print(f"partial report written ({report['windows_compared']} windows compared)")
             raise failure
         if not report["ok"]:
-            err.print(f"[bold red]error:[/] {verdict_sentence(report)}")
+            err.print(f"[bold red]error:[/] {escape(verdict_sentence(report))}", soft_wrap=True)
             return EXIT_MISMATCH
         return 0
 
 
 def verdict_sentence(r: dict) -> str:
-    """What went wrong, in one sentence: windows lost on the link are not a disagreement."""
+    """What went wrong, in one sentence: a device that decides with other constants first; windows lost
+    on the link are not a disagreement."""
+    if r.get("constants_sentence"):
+        return r["constants_sentence"]
     lost = r.get("lost_windows") or []
     if r["windows_compared"] == 0:
         return (

@@ -63,6 +63,8 @@ from types import TracebackType
 
 import serial
 
+from tinyae import buildcache
+from tinyae.buildcache import Key
 from tinyae.errors import UserError
 from tinyae.paths import ROOT
 
@@ -415,7 +417,8 @@ class Emulator:
             if idx >= 0 and b"\n" in buf[idx:]:
                 return bytes(buf[: buf.index(b"\n", idx) + 1])
             try:
-                chunk = ser.read(max(1, ser.in_waiting))
+                # every port pyserial opens has in_waiting; its SerialBase type does not declare it
+                chunk = ser.read(max(1, getattr(ser, "in_waiting", 0)))
             except serial.SerialException:  # QEMU closed the socket (it exited)
                 return bytes(buf)
             buf.extend(chunk)
@@ -439,6 +442,34 @@ class Emulator:
 
 
 # ---------------------------------------------------------------------- building images
+IMAGE_FILES = ("tinyae.elf", "tinyae.bin", "tinyae.map")
+
+
+class _BuildFailed(Exception):
+    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
+        super().__init__(proc.stderr)
+        self.proc = proc
+
+
+def image_key(variables: list[str], model_dir: Path | None, engine: str, tflm_lib: str) -> Key:
+    """Everything `make firmware-emu` reads for one variant: its variables, the target's and the core's
+    sources, the model's generated C, the make files, the compilers (and, for TFLM, the library)."""
+    key = Key("firmware-emu").text(*variables)
+    for folder in ("firmware/targets/mps2_an386", "firmware/lib/tinyae/src"):
+        key.tree(ROOT / folder)
+    for mk in ("Makefile", "mk/firmware-emu.mk", "mk/tflm.mk"):
+        key.file(ROOT / mk, mk)
+    if model_dir is not None:
+        for path in sorted(model_dir.glob("*")):
+            if path.suffix in (".c", ".h", ".cc"):
+                key.file(path)
+    key.tool("arm-none-eabi-gcc").tool("arm-none-eabi-g++")
+    if engine == "tflm":
+        lib = ROOT / "build" / "tflm" / f"{tflm_lib}-cm4"
+        key.file(lib / "libtflm.a").file(lib / "flags.txt")
+    return key
+
+
 def build_image(
     out_dir: Path,
     *,
@@ -451,47 +482,83 @@ def build_image(
     tflm_lib: str = "chirale",
     calib_at_boot: bool = False,
     store_fault: bool = False,
+    sensor_paced: bool = False,
+    sensor_stall: int | None = None,
     check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """`make firmware-emu` for one variant into `out_dir` (mk/firmware-emu.mk documents the variables).
+    """`make firmware-emu` for one variant into `out_dir` (mk/firmware-emu.mk documents the variables):
+    out_dir receives tinyae.elf, tinyae.bin and tinyae.map.
 
     app: "core" (the real image; needs a model), "stub" (UART echo) or "calib" (instruction-count
     calibration). engine: "compiled" or "tflm" (with tflm_lib "chirale" or "upstream", built from the
     sources mk/tflm.mk finds). calib_at_boot: the image calibrates from its sensor at boot when it has
-    no record; store_fault: the test image that stops inside a record write. With check=False a failed
-    build is returned (tests read its stderr).
+    no record; store_fault: the test image that stops inside a record write; sensor_paced: the synthetic
+    sensor skips slots the loop is late for, like a board's; sensor_stall=K: the loop stalls 2.5 sample
+    periods after every K-th sample. With check=False a failed build is returned (tests read its stderr).
+
+    Images are built once per content (tinyae.buildcache: the variables, every source, the model's C,
+    the compilers): a second call with the same inputs copies the cached image.
     """
     if shutil.which("make") is None or shutil.which("arm-none-eabi-gcc") is None:
         raise UserError("make or arm-none-eabi-gcc is missing; install the toolchain with `make toolchain`")
-    cmd = ["make", "--no-print-directory", "-s", "firmware-emu", f"EMU_APP={app}", f"EMU_OUT={out_dir}"]
-    cmd += [f"EMU_ENGINE={engine}", f"TFLM_LIB={tflm_lib}"]
+    variables = [f"EMU_APP={app}", f"EMU_ENGINE={engine}", f"TFLM_LIB={tflm_lib}"]
     if fault is not None:
-        cmd.append(f"EMU_FAULT={fault}")
-    cmd += [f"EMU_BALLAST_RAM={ballast_ram}", f"EMU_BALLAST_FLASH={ballast_flash}"]
-    cmd += [f"EMU_CALIB_AT_BOOT={1 if calib_at_boot else ''}", f"EMU_STORE_FAULT={1 if store_fault else ''}"]
+        variables.append(f"EMU_FAULT={fault}")
+    variables += [f"EMU_BALLAST_RAM={ballast_ram}", f"EMU_BALLAST_FLASH={ballast_flash}"]
+    variables += [
+        f"EMU_CALIB_AT_BOOT={1 if calib_at_boot else ''}",
+        f"EMU_STORE_FAULT={1 if store_fault else ''}",
+        f"EMU_SENSOR={'paced' if sensor_paced else ''}",
+        f"EMU_SENSOR_STALL={sensor_stall or ''}",
+    ]
+    model_args: list[str] = []
     if model_dir is not None:
         # -o: take the model directory as it is; never let make retrain it with the default config.
-        cmd += [f"MODEL_DIR={model_dir}", "-o", f"{model_dir}/manifest.json"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    if check and proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise UserError(f"building the {app} firmware image failed: {tail}")
-    return proc
+        model_args = [f"MODEL_DIR={model_dir}", "-o", f"{model_dir}/manifest.json"]
+
+    def make(target: str, out: Path) -> subprocess.CompletedProcess[str]:
+        cmd = ["make", "--no-print-directory", "-s", target, *variables, f"EMU_OUT={out}", *model_args]
+        return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+    def build(out: Path) -> None:
+        proc = make("firmware-emu", out)
+        if proc.returncode != 0:
+            raise _BuildFailed(proc)
+        (out / "build.log").write_text(json.dumps({"stdout": proc.stdout, "stderr": proc.stderr}))
+
+    out_dir = Path(out_dir)
+    try:
+        if app == "core" and model_dir is None:  # make decides about build/model itself: no cache
+            build(out_dir)
+            cached = out_dir
+        else:
+            if engine == "tflm":  # the library is part of the key: bring it up to date first
+                lib = make(f"build/tflm/{tflm_lib}-cm4/libtflm.a", out_dir)
+                if lib.returncode != 0:
+                    raise _BuildFailed(lib)
+            key = image_key(variables, model_dir, engine, tflm_lib)
+            cached = buildcache.entry("images", key, build, scratch=out_dir)
+    except _BuildFailed as failed:
+        if check:
+            tail = (failed.proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise UserError(f"building the {app} firmware image failed: {tail}") from None
+        return failed.proc
+    if cached != out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name in IMAGE_FILES:
+            shutil.copyfile(cached / name, out_dir / name)
+    log = json.loads((cached / "build.log").read_text())
+    return subprocess.CompletedProcess(["make", "firmware-emu", *variables], 0, log["stdout"], log["stderr"])
 
 
 # ---------------------------------------------------------------------- CLI
-def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def serve(
     elf: Path, port: int | None = None, icount_shift: int = ICOUNT_SHIFT, storage: Path = DEFAULT_STORAGE
 ) -> int:
-    """Run QEMU, print its socket:// URL and wait for Ctrl-C (or SIGTERM) or for the firmware to exit."""
-    import signal
+    """Run QEMU, print its socket:// URL and wait for Ctrl-C (or SIGTERM) or for the firmware to exit.
 
-    # A background job ignores SIGINT, so SIGTERM must also stop QEMU rather than orphan it.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    Ctrl-C and SIGTERM (tinyae.errors.run_cli turns it into Terminated, a KeyboardInterrupt: a background
+    job ignores SIGINT) stop QEMU, then end the command with 130 / 143 like every other command."""
     with Emulator(elf, port=port, icount_shift=icount_shift, storage=storage) as emu:
         print(emu.url, flush=True)
         print(
@@ -505,7 +572,7 @@ def serve(
                 pass
         except KeyboardInterrupt:
             print("stopping QEMU", file=sys.stderr)
-            return 0
+            raise
         code = emu.exit_code
         print(f"QEMU {describe_exit(code)}", file=sys.stderr)
         return 0 if code == EXIT_OK else 1

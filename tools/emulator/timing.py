@@ -187,9 +187,9 @@ def measure(
     for wp in window_pushes:
         parts = {c.function: c for c in inner if wp.contains(c)}
         eng, sc = parts.get("tae_engine_invoke"), parts.get("tae_score")
-        e = [eng.instructions, *eng.cycles()] if eng else [0, 0, 0, 0]
-        c = [sc.instructions, *sc.cycles()] if sc else [0, 0, 0, 0]
-        w = [wp.instructions, *wp.cycles()]
+        e: list[float] = [eng.instructions, *eng.cycles()] if eng else [0.0, 0.0, 0.0, 0.0]
+        c: list[float] = [sc.instructions, *sc.cycles()] if sc else [0.0, 0.0, 0.0, 0.0]
+        w: list[float] = [wp.instructions, *wp.cycles()]
         rows["engine"].append(e)
         rows["score"].append(c)
         rows["frontend"].append([w[k] - e[k] - c[k] for k in range(4)])

@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import random
 import select
-import signal
 import socket
 import sys
 import threading
@@ -49,6 +48,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from tinyae.args import non_negative_int
 from tinyae.errors import UserError, run_cli
 from tinyae.tools.link import protocol as p
 
@@ -315,8 +315,8 @@ class FaultProxy:
                             return
                 for src, (d, dst) in dirs.items():
                     if d.cur and now - last[src] > IDLE_FLUSH_S:
-                        piece = d.flush_partial()
-                        if piece is not None and self._emit(piece, dst):
+                        partial = d.flush_partial()
+                        if partial is not None and self._emit(partial, dst):
                             return
         finally:
             client.close()
@@ -359,15 +359,17 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m tinyae.tools.faultproxy.proxy", description=__doc__.splitlines()[0]
     )
     ap.add_argument("--upstream", required=True, metavar="HOST:PORT", help="the board's socket (emulator)")
-    ap.add_argument("--listen", type=int, default=0, help="local port to listen on (default: a free one)")
+    ap.add_argument(
+        "--listen", type=non_negative_int, default=0, help="local port to listen on (default: a free one)"
+    )
     ap.add_argument("--fault", action="append", default=[], metavar="SPEC", help="KIND@DIR,key=value,...")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the garbage bytes")
+    ap.add_argument("--seed", type=non_negative_int, default=0, help="seed of the garbage bytes")
     args = ap.parse_args(argv)
     host, _, port = args.upstream.rpartition(":")
     faults = [Fault.parse(s) for s in args.fault]
     if any(f.kind == "reset" for f in faults):
         raise UserError("the CLI proxy cannot reset a device; use FaultProxy(reset=Emulator(qmp=True).reset)")
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    stopped: KeyboardInterrupt | None = None  # Ctrl-C, or SIGTERM (run_cli: Terminated)
     with FaultProxy(
         int(port), faults, seed=args.seed, listen_port=args.listen, upstream_host=host or "127.0.0.1"
     ) as proxy:
@@ -375,14 +377,16 @@ def main(argv: list[str] | None = None) -> int:
         try:
             while True:
                 time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+        except KeyboardInterrupt as exc:
+            stopped = exc
         for e in proxy.log:
             if e.fault:
                 print(
                     f"{e.direction} frame {e.frame} ({e.label}) at byte {e.offset}: {e.fault}",
                     file=sys.stderr,
                 )
+    if stopped is not None:
+        raise stopped  # 130 / 143, after the log
     return 0
 
 

@@ -44,6 +44,9 @@ class DeviceRun:
     seconds: float = 0.0
     lost_samples: int = 0
     lost_windows: list[int] = field(default_factory=list)
+    skipped_slots: int = 0  # the device's sample clock (sensor mode, TELEMETRY): slots it never read
+    late_samples: int = 0
+    clock_source: int = 0  # p.Clock flags
 
     @property
     def final(self) -> p.CalibStatus | None:
@@ -108,6 +111,8 @@ def on_sensor(dev: Device, spec: CalibSpec, n: int, progress: Progress | None = 
                     run.lost_samples += max(0, msg.first_sample - next_sample)
                 chunks.append(np.asarray(msg.samples, np.float32).reshape(-1, info.channels))
                 next_sample = msg.first_sample + len(msg.samples)
+                run.skipped_slots, run.late_samples = msg.skipped, msg.late
+                run.clock_source = msg.source
             elif isinstance(msg, p.Result) and msg.calib:
                 run.results[msg.window_seq] = msg
                 if progress is not None and time.monotonic() - last > 0.1:

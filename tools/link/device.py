@@ -12,6 +12,7 @@ sequence gaps) and lost sensor samples are counted and listed by number in the s
 
 from __future__ import annotations
 
+import builtins
 import errno
 import select
 import socket
@@ -602,7 +603,7 @@ class Device:
         self,
         x: np.ndarray,
         first: int,
-        received: set[int],
+        received: builtins.set[int],  # `set` is also a method of Device
         deliver: Callable[[p.Result, bool], None],
         summary: StreamSummary,
         info: p.Info,
@@ -765,17 +766,60 @@ class Device:
 
 @dataclass
 class SensorTracker:
-    """Continuity of sensor-mode telemetry (sample indices) and results (window numbers)."""
+    """Continuity of sensor-mode telemetry (sample indices) and results (window numbers), and the
+    device's sample clock: slots it skipped, samples it read late (docs/protocol.md, TELEMETRY)."""
 
     next_sample: int = 0
     next_window: int = 0
     lost_samples: list[tuple[int, int]] = field(default_factory=list)  # (first, count)
     lost_windows: list[int] = field(default_factory=list)
+    skipped_slots: list[tuple[int, int]] = field(default_factory=list)  # (before sample, count)
+    skipped: int = 0  # slots the device skipped since the stream started
+    late: int = 0  # samples it read half a period or more after their slot
+    source: int = 0  # p.Clock flags of the last frame
 
     def telemetry(self, t: p.Telemetry) -> None:
         if t.first_sample > self.next_sample:
             self.lost_samples.append((self.next_sample, t.first_sample - self.next_sample))
         self.next_sample = max(self.next_sample, t.first_sample + len(t.samples))
+        if t.skipped > self.skipped:
+            self.skipped_slots.append((t.first_sample, t.skipped - self.skipped))
+        self.skipped = max(self.skipped, t.skipped)
+        self.late = max(self.late, t.late)
+        self.source = t.source
+
+    @staticmethod
+    def slot(t: p.Telemetry, i: int) -> int:
+        """The time slot of sample i of frame t: its index plus the slots skipped before it."""
+        return t.first_sample + i + t.skipped
+
+    @property
+    def synthetic(self) -> bool:
+        return bool(self.source & p.Clock.SYNTHETIC)
+
+    @property
+    def late_matters(self) -> bool:
+        """Late samples of a catch-up source still hold their slot's value; a sensor's do not."""
+        return self.late > 0 and not self.source & p.Clock.CATCH_UP
+
+    def clock_sentence(self, rate_hz: float) -> str:
+        """What the device's sample clock missed, in one sentence ("" when nothing)."""
+        parts = []
+        if self.skipped:
+            first = self.skipped_slots[0][0] if self.skipped_slots else 0
+            parts.append(
+                f"the device skipped {self.skipped} sample slot(s) (first before sample {first}): its loop "
+                f"could not keep {rate_hz:g} Hz"
+            )
+        if self.late_matters:
+            parts.append(f"it read {self.late} sample(s) half a period or more after their time")
+        if not parts:
+            return ""
+        return (
+            "; ".join(parts)
+            + " — lower data.sample_rate_hz, shorten the inference (a smaller model, the compiled engine) or "
+            "raise the serial speed"
+        )
 
     def result(self, r: p.Result) -> None:
         if r.window_seq > self.next_window:

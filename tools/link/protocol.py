@@ -16,10 +16,10 @@ import struct
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import IntEnum, IntFlag
 from typing import ClassVar
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 HEADER = struct.Struct("<BBI")
 HEADER_SIZE = HEADER.size  # 6
 CRC_SIZE = 4
@@ -165,9 +165,9 @@ def samples_wire_bytes(count: int, channels: int) -> int:
 
 def max_frame(channels: int, input_size: int, output_size: int, max_batch: int = MAX_BATCH) -> int:
     """TAE_PROTO_MAX_FRAME for a model: the largest decoded frame either side sends."""
-    samples = 7 + max_batch * channels * 4
+    samples = TELEMETRY_FIXED.size + max_batch * channels * 4  # the larger of SAMPLES and TELEMETRY
     result = 17 + 4 + input_size + output_size
-    info = INFO_FIXED_SIZE + 4 * MAX_STR
+    info = INFO_FIXED_SIZE + INFO_STRINGS * MAX_STR
     calib_state = CALIB_STATE_FIXED.size + record_bytes(channels)
     return OVERHEAD + max(samples, result, info, calib_state)
 
@@ -266,9 +266,14 @@ class Info:
     calib_windows: int  # N of the record in use
     calib_max_windows: int  # the build's TAE_CALIB_WINDOWS
     calib_crc: int  # CRC-32 of the record in use (0: none)
+    # Digests the device computes over the constants it decides with (docs/protocol.md §3, "Constants")
+    frontend_crc: int  # the feature front-end's tables
+    norm_crc: int  # the normalization offsets and gains
+    calib_config_crc: int  # the on-site calibration constants (the manifest's calibration.config_crc)
     firmware_version: str
     target: str
     engine: str
+    library: str  # the TFLM library the engine links, name and version ("" for the compiled engine)
     cost_unit: str
 
     @property
@@ -299,14 +304,28 @@ class Result:
     calib: bool = False  # a window of a running calibration
 
 
+class Clock(IntFlag):
+    """TELEMETRY `source`: what is behind the device's sample clock (tae_port.h TAE_CLOCK_*)."""
+
+    SYNTHETIC = 1  # the built-in synthetic machine (tae_synth), not a sensor
+    CATCH_UP = 2  # missed slots are delivered late, back to back, never skipped
+
+
 @dataclass(frozen=True)
 class Telemetry:
-    """Sensor mode: raw samples, `first_sample` is the index of samples[0] since the last reset."""
+    """Sensor mode: raw samples, `first_sample` is the index of samples[0] since the last reset.
+
+    skipped, late: the device's sample clock since the stream started, up to the last of these samples:
+    slots it passed without reading a sample, samples it read half a period or more after their slot
+    (docs/protocol.md). A frame's samples are contiguous in time: skipped slots fall between frames."""
 
     TYPE: ClassVar[MsgType] = MsgType.TELEMETRY
     first_sample: int
     samples: tuple[tuple[float, ...], ...]
     channels: int
+    skipped: int = 0
+    late: int = 0
+    source: int = 0  # Clock flags
 
 
 @dataclass(frozen=True)
@@ -454,12 +473,14 @@ def cobs_decode(data: bytes) -> bytes:
 
 # ---------------------------------------------------------------- encoding
 
-INFO_FIXED = struct.Struct("<BBBBBBBbbHHHHHHfffff32sIIIIIBBBHHI")
-INFO_FIXED_SIZE = INFO_FIXED.size + 4  # plus the four string length bytes (108)
+INFO_FIXED = struct.Struct("<BBBBBBBbbHHHHHHfffff32sIIIIIBBBHHIIII")
+INFO_STRINGS = 5  # firmware version, target, engine, library, cost unit
+INFO_FIXED_SIZE = INFO_FIXED.size + INFO_STRINGS  # plus the string length bytes (125)
 CALIB_FIXED = struct.Struct("<BH")
 CALIB_STATE_FIXED = struct.Struct("<BBBBBBHHH")
 RESULT_FIXED = struct.Struct("<IfBiI")
 SAMPLES_FIXED = struct.Struct("<IHB")
+TELEMETRY_FIXED = struct.Struct("<IIIBHB")  # first_sample, skipped, late, source, count, channels
 ACK = struct.Struct("<BIIH")
 ERROR = struct.Struct("<BBIII")
 SET_FMT = struct.Struct("<BI")
@@ -487,7 +508,10 @@ def encode_body(msg: Message) -> bytes:
     if isinstance(msg, Samples):
         return _samples_body(msg.batch_seq, msg.samples, msg.channels)
     if isinstance(msg, Telemetry):
-        return _samples_body(msg.first_sample, msg.samples, msg.channels)
+        head = TELEMETRY_FIXED.pack(
+            msg.first_sample, msg.skipped, msg.late, msg.source, len(msg.samples), msg.channels
+        )
+        return head + _samples_body(0, msg.samples, msg.channels)[SAMPLES_FIXED.size :]
     if isinstance(msg, Setting):
         if msg.param == Param.THRESHOLD:
             return struct.pack("<Bf", msg.param, msg.value)
@@ -499,18 +523,20 @@ def encode_body(msg: Message) -> bytes:
             msg.output_size, msg.max_batch, msg.max_frame, msg.sample_rate_hz, msg.threshold,
             msg.model_threshold, msg.in_scale, msg.out_scale, msg.model_sha256, msg.flash_used,
             msg.ram_static, msg.engine_ram, msg.stack_bytes, msg.tx_dropped, msg.calib_state, msg.calib_boot,
-            msg.calib_flags, msg.calib_windows, msg.calib_max_windows, msg.calib_crc,
+            msg.calib_flags, msg.calib_windows, msg.calib_max_windows, msg.calib_crc, msg.frontend_crc,
+            msg.norm_crc, msg.calib_config_crc,
         )  # fmt: skip
-        strings = (msg.firmware_version, msg.target, msg.engine, msg.cost_unit)
+        strings = (msg.firmware_version, msg.target, msg.engine, msg.library, msg.cost_unit)
         return fixed + b"".join(_str(s) for s in strings)
     if isinstance(msg, Result):
-        verify = msg.input_q is not None and msg.output_q is not None
+        in_q, out_q = msg.input_q, msg.output_q
+        verify = in_q is not None and out_q is not None
         flags = (RESULT_ANOMALY if msg.anomaly else 0) | (RESULT_ALARM if msg.alarm else 0)
         flags |= (RESULT_VERIFY if verify else 0) | (RESULT_CALIB if msg.calib else 0)
         body = RESULT_FIXED.pack(msg.window_seq, msg.score, flags, msg.status, msg.cost)
-        if verify:
-            n_in, n_out = len(msg.input_q), len(msg.output_q)
-            body += struct.pack(f"<H{n_in}bH{n_out}b", n_in, *msg.input_q, n_out, *msg.output_q)
+        if in_q is not None and out_q is not None:
+            n_in, n_out = len(in_q), len(out_q)
+            body += struct.pack(f"<H{n_in}bH{n_out}b", n_in, *in_q, n_out, *out_q)
         return body
     if isinstance(msg, Ack):
         return ACK.pack(msg.ref_type, msg.ref_seq, msg.batch_seq, msg.windows)
@@ -549,8 +575,8 @@ class DeviceLimits:
     max_batch: int = MAX_BATCH
 
 
-def _samples_of(body: bytes, count: int, channels: int) -> tuple[tuple[float, ...], ...]:
-    flat = struct.unpack_from(f"<{count * channels}f", body, SAMPLES_FIXED.size)
+def _samples_of(body: bytes, count: int, channels: int, offset: int = 0) -> tuple[tuple[float, ...], ...]:
+    flat = struct.unpack_from(f"<{count * channels}f", body, offset or SAMPLES_FIXED.size)
     return tuple(tuple(flat[i * channels : (i + 1) * channels]) for i in range(count))
 
 
@@ -579,7 +605,7 @@ def _decode_info(cls: type, body: bytes) -> Info:
         raise ProtocolError(ErrorCode.BAD_LENGTH, INFO_FIXED_SIZE, len(body))
     fixed = INFO_FIXED.unpack_from(body)
     pos, strings = INFO_FIXED.size, []
-    for _ in range(4):
+    for _ in range(INFO_STRINGS):
         n = body[pos] if pos < len(body) else 0
         if pos >= len(body) or n > MAX_STR or pos + 1 + n > len(body):
             raise ProtocolError(ErrorCode.BAD_LENGTH, pos + 1 + min(n, MAX_STR), len(body))
@@ -643,10 +669,17 @@ def decode_message(type_: int, body: bytes, limits: DeviceLimits | None = None) 
     if type_ in (MsgType.HELLO, MsgType.RESET):
         _expect_len(body, 0)
         return Hello() if type_ == MsgType.HELLO else Reset()
-    if type_ in (MsgType.SAMPLES, MsgType.TELEMETRY):
-        seq_field, count, channels = _decode_samples(body, limits if type_ == MsgType.SAMPLES else None)
-        cls = Samples if type_ == MsgType.SAMPLES else Telemetry
-        return cls(seq_field, _samples_of(body, count, channels), channels)
+    if type_ == MsgType.SAMPLES:
+        seq_field, count, channels = _decode_samples(body, limits)
+        return Samples(seq_field, _samples_of(body, count, channels), channels)
+    if type_ == MsgType.TELEMETRY:
+        if len(body) < TELEMETRY_FIXED.size:
+            raise ProtocolError(ErrorCode.BAD_LENGTH, TELEMETRY_FIXED.size, len(body))
+        first, skipped, late, source, count, channels = TELEMETRY_FIXED.unpack_from(body)
+        _expect_len(body, TELEMETRY_FIXED.size + count * channels * 4)
+        return Telemetry(
+            first, _samples_of(body, count, channels, TELEMETRY_FIXED.size), channels, skipped, late, source
+        )
     if type_ == MsgType.SET:
         _expect_len(body, SET_FMT.size)
         param, raw = SET_FMT.unpack(body)

@@ -5,8 +5,9 @@ mbed OS or ESP-IDF, whose size is the application's business):
 - flash: bytes of flash tinyae adds: engine code + model constants + front-end code and tables;
 - ram: bytes of static RAM tinyae adds: engine objects + arena/scratch + I/O buffers + front-end;
 - instructions: Cortex-M4 instructions per window: front-end + network (tools/budget/cost.py).
-Flash and RAM come from the budget estimator (tools/budget/estimate.py) minus the target's
-framework_flash / framework_ram of budgets.toml; instructions from tools/budget/cost.py.
+Flash and RAM are those terms of the budget estimator (tools/budget/estimate.py; the application around
+the detector, its serial protocol and on-site calibration, is the same in every tinyae firmware and is
+left to the whole-image gate of budgets.toml, like the framework); instructions from tools/budget/cost.py.
 
 Units: flash and RAM take bytes, `k`/`KiB` (1024) or `M`/`MiB` (1024²); instructions take a count,
 `k` (1000) or `M` (1,000,000).

@@ -107,19 +107,22 @@ def select(splits: DatasetSplits, source: str, seed: int, longest_window: int) -
     if not test or not _has_both(test):
         return Selection([], test, "no labelled anomalies: proxy objective", False)
     if len(test) >= 2:
-        sel, hold = test[0::2], test[1::2]
-        if _has_both(sel) and _has_both(hold):
+        every_other, rest = test[0::2], test[1::2]
+        if _has_both(every_other) and _has_both(rest):
             return Selection(
-                sel, hold, f"alternate test series ({len(sel)} select, {len(hold)} hold out)", True
+                every_other,
+                rest,
+                f"alternate test series ({len(every_other)} select, {len(rest)} hold out)",
+                True,
             )
     cut = [_cut(s, longest_window) for s in test]
-    sel, hold = [c[0] for c in cut], [c[1] for c in cut]
-    if not _has_both(sel):
+    sel_parts, hold = [c[0] for c in cut], [c[1] for c in cut]
+    if not _has_both(sel_parts):
         raise UserError(
             "the labelled test data cannot be divided into selection and holdout parts that both hold normal "
             "and anomalous samples; provide more labelled recordings (or a longer one)"
         )
-    return Selection(sel, hold, "each test series cut by time at its middle", True)
+    return Selection(sel_parts, hold, "each test series cut by time at its middle", True)
 
 
 def windows(series: list[Series], length: int, hop: int) -> tuple[np.ndarray, np.ndarray | None]:

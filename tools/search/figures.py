@@ -2,7 +2,8 @@
 
 The estimator (tools/budget/estimate.py) reads a manifest; a trial has no manifest yet, so it gets a
 stand-in with the keys the estimator and tools/budget/cost.py read. flash and ram are tinyae's share:
-the estimate minus the target's framework figures of budgets.toml (tools/search/budget.py).
+the estimate's engine, model, arena/scratch, I/O-buffer and front-end terms (NOT_IN_SHARE names the
+others: the board's framework, the serial protocol's frames, on-site calibration).
 """
 
 from __future__ import annotations
@@ -48,16 +49,25 @@ def device_figures(manifest: dict[str, Any], target: SearchTarget, budgets=None)
     from tinyae.tools.budget.estimate import estimate_from_manifest
 
     b = budgets if budgets is not None else load_budgets()
-    t = b.target(target.budget_target)
     est = estimate_from_manifest(manifest, target.budget_target, target.engine, b)
     instructions, instr_terms = estimate_instructions(manifest, target.kernels)
+    share = [(fig, term, v) for fig, term, v, _ in est.terms if _in_share(term)]
     return {
-        "flash": est.flash - t.framework_flash,
-        "ram": est.ram_static - t.framework_ram,
+        "flash": sum(v for fig, _, v in share if fig == "flash"),
+        "ram": sum(v for fig, _, v in share if fig == "ram"),
         "instructions": instructions,
-        "terms": [(fig, term, v) for fig, term, v, _ in est.terms if "framework" not in term]
-        + [("instructions", term, v) for term, v in instr_terms],
+        "terms": share + [("instructions", term, v) for term, v in instr_terms],
     }
+
+
+# Terms of the image estimate outside tinyae's share (README "Finding the model that fits"): the board's
+# framework, and the application around the detector (serial protocol, on-site calibration), whose code
+# every tinyae firmware holds whatever the model; the budget gate checks the whole image.
+NOT_IN_SHARE = ("framework", "protocol frames", "on-site calibration", "stack reservation")
+
+
+def _in_share(term: str) -> bool:
+    return not any(word in term for word in NOT_IN_SHARE)
 
 
 def lower_bound(

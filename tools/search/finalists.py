@@ -13,7 +13,6 @@ are not measured (no harness) and say so.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,14 @@ from tinyae.tools.search.budget import SearchTarget
 DISAGREE = 0.10  # |estimate / measured - 1| above this is reported as a disagreement
 
 
-def train_finalist(cfg, out_dir: Path, command: str) -> dict[str, Any]:
+def train_finalist(cfg, out_dir: Path, command: str, config_file: str | None = None) -> dict[str, Any]:
     """Train cfg into out_dir; the manifest in its JSON layout (what the estimators read)."""
     from tinyae.train.pipeline import run
 
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    return run(cfg, out_dir, command, show_progress=False).to_dict()
+    # run() replaces out_dir whole, all or nothing; the directory records that a search built it (make
+    # never rebuilds it from another config: train/inputs.py)
+    m = run(cfg, out_dir, command, show_progress=False, config_file=config_file, builder="tinyae search")
+    return m.to_dict()
 
 
 def _check(figure: str, estimate: int, measured: int, how: str) -> dict[str, Any]:
@@ -75,6 +75,7 @@ def _measure_compiled(model_dir: Path, manifest: dict, work: Path, est: dict, io
     from tinyae.tools.bench import device, frontend
     from tinyae.tools.budget import check as budget_check
     from tinyae.tools.budget import load_budgets, measure_elf
+    from tinyae.tools.budget.estimate import normalization_bytes
     from tinyae.tools.emulator.qemu import build_image
     from tinyae.train.frontend import FrontendSpec
 
@@ -88,22 +89,24 @@ def _measure_compiled(model_dir: Path, manifest: dict, work: Path, est: dict, io
     flash = img.flash - base.flash
     ram = img.ram_static - base.ram_static
     instr = res["min"]
-    fe_note = ""
+    fe_note = norm_note = ""
     if manifest["frontend"]["kinds"] != ["raw"]:
         spec = FrontendSpec.from_manifest(manifest)
         windows = np.load(model_dir / "test_vectors.npz")["windows"][:4]
         fe = frontend.measure(spec, windows, work / "frontend", config_dir=model_dir)
-        flash += fe["flash_added"]
+        norm = normalization_bytes(manifest)  # in model_config.h, which neither harness links
+        flash += fe["flash_added"] + norm
         ram += fe["ram_added"]
         instr += fe["instructions_max"]
         fe_note = " + the front-end harness"
+        norm_note = f" + {norm:,} B of per-feature normalization constants (model_config.h)"
     out["measured"] = {"flash": flash, "ram": ram + io, "instructions": instr}
     out["checks"] += [
         _check(
             "flash",
             est["flash"],
             flash,
-            f"engine + model{fe_note} linked for the Cortex-M4F, minus the bare harness",
+            f"engine + model{fe_note} linked for the Cortex-M4F, minus the bare harness{norm_note}",
         ),
         _check(
             "ram",

@@ -9,10 +9,12 @@ import time
 from typing import Any
 
 from ray import tune
-from rich.console import Console, Group
+from rich.console import Group
 from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import MofNCompleteColumn
 from rich.text import Text
+
+from tinyae import terminal
 
 
 class ProgressView(tune.Callback):
@@ -26,15 +28,11 @@ class ProgressView(tune.Callback):
         self.best: dict | None = None
         for row in already or []:
             self._count(row["trial_id"], row)
-        self.progress = Progress(
-            TextColumn("search"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-        )
+        self.progress = terminal.progress(MofNCompleteColumn(), description="search")
         self.task = self.progress.add_task("trials", total=total, completed=len(self.final))
-        self.live = Live(self._render(), console=Console(stderr=True), refresh_per_second=4, transient=False)
+        self.live = Live(
+            self._render(), console=terminal.console(stderr=True), refresh_per_second=4, transient=False
+        )
         self.started = time.perf_counter()
         self.inert = False
 

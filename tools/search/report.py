@@ -8,10 +8,11 @@ of the feasible trials joined, the hand-set default and the best marked.
 from __future__ import annotations
 
 import csv
-import html
 import json
 from pathlib import Path
 from typing import Any
+
+from tinyae import atomic
 
 COLUMNS = (
     "trial_id",
@@ -45,7 +46,7 @@ def _value_columns(rows: list[dict]) -> list[str]:
 def write_table(rows: list[dict], out: Path) -> None:
     """results.csv (one row per trial, values as columns) and results.json."""
     vcols = _value_columns(rows)
-    with (out / "results.csv").open("w", newline="") as f:
+    with atomic.files() as g, g.path(out / "results.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow([*COLUMNS, *vcols])
         for r in rows:
@@ -82,19 +83,16 @@ def plot(
     path: Path,
     title: str,
 ) -> None:
-    import matplotlib
+    from tinyae.train.figures import figure, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, axes = figure(10, 4.8, ncols=2)
     styles = {
         "ok": ("o", "tab:blue", "feasible"),
         "infeasible": ("x", "tab:red", "over budget (not trained: drawn along the bottom)"),
         "stopped": ("v", "tab:gray", "stopped early (float objective at the stop)"),
     }
-    known = [r.get("objective") or r.get("objective_float") for r in [*rows, default]]
-    known = [v for v in known if v is not None]
+    found = [r.get("objective") or r.get("objective_float") for r in [*rows, default]]
+    known = [float(v) for v in found if v is not None]
     floor = (min(known) - 0.02) if known else 0.0
     for ax, fig_key, unit in (
         (axes[0], "flash", "flash (B, tinyae's share)"),
@@ -145,11 +143,10 @@ def plot(
         ax.set_ylabel(f"int8 {metric} (selection windows)")
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=4, frameon=False)
+    fig.legend(handles, labels, fontsize=8, loc="outside lower center", ncols=3, frameon=False)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with atomic.files() as g:
+        save(fig, g.path(path))
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -160,6 +157,16 @@ def _fmt(v: Any, digits: int = 4) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     return str(v)
+
+
+def _interrupted(s: dict[str, Any]) -> str:
+    return f", {s['interrupted']} interrupted" if s.get("interrupted") else ""
+
+
+def _where(doc: dict[str, Any]) -> str:
+    return (
+        f"the Ray cluster at {doc['address']}" if doc.get("address") else f"{doc['workers']} local worker(s)"
+    )
 
 
 def markdown(doc: dict[str, Any]) -> str:
@@ -175,9 +182,18 @@ def markdown(doc: dict[str, Any]) -> str:
         f"- selection: {doc['selection']}",
         f"- trials: {s['trials']} ({s['ok']} feasible, {s['infeasible']} over budget, "
         f"{s['stopped']} stopped early, "
-        f"{s['failed']} failed) in {s['wall_s']:.0f} s on {doc['workers']} local worker(s): "
+        f"{s['failed']} failed{_interrupted(s)}) in {s['wall_s']:.0f} s on {_where(doc)}: "
         f"{s['trials_per_minute']:.2f} trials/min",
         "",
+        *(
+            [
+                f"**Stopped by {doc['stopped']}**: the trials above are those Ray Tune finished; the same "
+                "command with `--resume` runs the interrupted and the remaining ones, then the finalists.",
+                "",
+            ]
+            if doc.get("stopped")
+            else []
+        ),
         "## Best feasible against the hand-set default",
         "",
         f"| | {metric} (selection) | holdout ROC AUC | holdout PR AUC | flash B | RAM B | instructions "
@@ -198,7 +214,8 @@ def markdown(doc: dict[str, Any]) -> str:
     if doc.get("best"):
         lines += ["", f"Best trial values: `{json.dumps(_settings(doc['best']), sort_keys=True)}`"]
         lines += [
-            f"Ready config: `{doc.get('best_toml', '')}`; model directory: `{doc.get('model_dir', '')}`"
+            "",
+            f"Ready config: `{doc.get('best_toml', '')}`; model directory: `{doc.get('model_dir', '')}`",
         ]
     lines += [
         "",
@@ -239,24 +256,17 @@ def markdown(doc: dict[str, Any]) -> str:
 
 
 def html_page(md: str) -> str:
-    """report.html: the markdown report, readable in a browser (tables as preformatted text)."""
-    body = []
-    for line in md.splitlines():
-        if line.startswith("![") and "](" in line:
-            src = line.split("](", 1)[1].rstrip(")")
-            body.append(f'<p><img src="{html.escape(src)}" style="max-width:100%"></p>')
-        elif line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            body.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
-        else:
-            body.append(html.escape(line))
+    """report.html: the Markdown report rendered as HTML (CommonMark with tables, markdown-it-py)."""
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(md)
     return (
-        "<!doctype html><meta charset='utf-8'><title>tinyae search</title>"
-        "<style>body{font-family:sans-serif;max-width:1200px;margin:auto} "
-        "pre{white-space:pre-wrap}</style><pre>"
-        + "\n".join(body)
-        .replace("<h", "</pre><h")
-        .replace("</h1>", "</h1><pre>")
-        .replace("</h2>", "</h2><pre>")
-        + "</pre>"
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>tinyae search</title>'
+        "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:1.5em auto;padding:0 1em;"
+        "line-height:1.45;color:#222} table{border-collapse:collapse;margin:0.8em 0 1.4em;font-size:0.92em}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;vertical-align:top;overflow-wrap:break-word} "
+        "th{background:#f3f3f3} img{max-width:100%;height:auto} code{background:#f3f3f3;padding:0 0.2em;"
+        "overflow-wrap:anywhere} h2{margin-top:1.6em;border-bottom:1px solid #ddd}</style></head><body>"
+        + body
+        + "</body></html>\n"
     )

@@ -50,7 +50,7 @@ class Plan:
 
     def job(self, *, baseline: bool = False) -> Job:
         return Job(
-            base=self.cfg.to_dict(),
+            base=with_absolute_paths(self.cfg).to_dict(),
             fixed={} if baseline else dict(self.spec.fixed),
             budget=dict(self.budget.limits),
             target=dict(vars(self.target)),
@@ -74,7 +74,7 @@ class Plan:
     def identity(self) -> dict[str, Any]:
         """What must not change between a search and its resumption."""
         return {
-            "config": self.cfg.to_dict(),
+            "config": with_absolute_paths(self.cfg).to_dict(),
             "space": [vars(d) | {"choices": list(d.choices)} for d in self.spec.dimensions],
             "fixed": self.spec.fixed,
             "settings": vars(self.spec.settings),
@@ -107,6 +107,13 @@ def plan(
     budget = parse_budget(budget_text)
     target = resolve_target(target_env)
     cfg.quantize.targets = [target.env]
+    threads = spec.settings.cpus_per_trial
+    if cfg.train.threads not in (0, threads):
+        raise UserError(
+            f"train.threads = {cfg.train.threads} but search.cpus_per_trial = {threads}: the search trains every "
+            "trial with cpus_per_trial threads; set search.cpus_per_trial instead, or remove train.threads"
+        )
+    cfg.train.threads = threads  # best.toml carries it: the same count gives the same model bit for bit
     from tinyae.train.boards import choose_weights
 
     choose_weights(cfg.quantize.weights, cfg.quantize.targets)  # per_channel on a TFLM board: refused
@@ -116,21 +123,46 @@ def plan(
     if workers is not None and workers < 1:
         raise UserError(f"--workers {workers} must be at least 1")
     n_workers = workers or max(1, (os.cpu_count() or 1) // spec.settings.cpus_per_trial)
-    p = Plan(cfg, spec, budget, target, n_trials, n_workers, address, out, command)
+    # absolute: the finalists' builds and the Ray workers run in other directories
+    p = Plan(cfg, spec, budget, target, n_trials, n_workers, address, out.resolve(), command)
     _check_data_and_budget(p)
     return p
 
 
+PATH_KEYS = ("paths", "train", "test")  # data.* keys holding files, globs or folders (and file_labels' keys)
+
+
+def with_absolute_paths(cfg: configmod.Config, cwd: Path | None = None) -> configmod.Config:
+    """cfg with its relative data paths (files, globs, folders, file_labels patterns) made absolute against
+    `cwd` (the current directory, where `tinyae model` reads them): the trials run in Ray workers whose
+    working directory is another one, on this machine or on a cluster's nodes."""
+    import copy
+
+    base = cwd or Path.cwd()
+
+    def absolute(item: str) -> str:
+        path = Path(item).expanduser()
+        return str(path if path.is_absolute() else base / path)
+
+    out = copy.deepcopy(cfg)
+    for key in PATH_KEYS:
+        setattr(out.data, key, [absolute(str(v)) for v in getattr(out.data, key)])
+    out.data.file_labels = {absolute(k): v for k, v in out.data.file_labels.items()}
+    return out
+
+
 def _check_data_and_budget(p: Plan) -> None:
-    """Load the data once (its errors are the user's), then refuse a budget below every point."""
+    """Read the data once as the trials will (its errors are the user's, before any trial), then refuse a
+    budget below every point."""
     from tinyae.tools.budget.config import load_budgets
     from tinyae.tools.search.data import select
     from tinyae.tools.search.figures import lower_bound
-    from tinyae.train import data as datamod
     from tinyae.train.frontend import build_spec
+    from tinyae.train.pipeline import read_data
 
-    splits = datamod.load_source(p.cfg.data, p.cfg.window.length)
-    sel = select(splits, p.cfg.data.source, p.cfg.data.seed, p.longest_window)
+    cfg = with_absolute_paths(p.cfg)
+    splits = read_data(cfg, show_progress=False).splits
+    sel = select(splits, cfg.data.source, cfg.data.seed, p.longest_window)
     p.selection, p.labelled = sel.how, sel.labelled
     channels = len(splits.channel_names)
     rate = float(splits.sample_rate_hz or 0.0)
@@ -177,18 +209,76 @@ def _check_data_and_budget(p: Plan) -> None:
     )
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+class SearchStopped(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM stopped the search; the command exits with 128 + the signal's number
+    (130, 143), as a shell reports a process killed by it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    @property
+    def name(self) -> str:
+        return "Ctrl-C" if self.signum == signal.SIGINT else signal.Signals(self.signum).name
+
+
+class StopSignals:
+    """Ctrl-C and SIGTERM while the search runs.
+
+    During Tuner.fit the first one asks Ray Tune to stop the way Tune documents (SIGUSR1 to the driver,
+    "Stopping and resuming a Tune run"): Tune ends its loop, saves the experiment state with the trials
+    in flight still unfinished, and returns; `--resume` (Tuner.restore) runs those again. Tune's own
+    SIGINT handler is off (TUNE_DISABLE_SIGINT_HANDLER) so Ctrl-C and SIGTERM take the same path. A
+    second signal, or one outside Tuner.fit, raises SearchStopped at once (Ray is still shut down by the
+    caller's `finally`)."""
+
+    def __init__(self) -> None:
+        self.caught: SearchStopped | None = None
+        self.in_fit = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        self._depth = getattr(self, "_depth", 0) + 1
+        if self._depth == 1:
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def reinstall(self) -> None:
+        """Take the signals back after ray.init, whose driver installs a C++ SIGTERM handler that ends the
+        process at once (logging.cc: "SIGTERM received")."""
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, self._handle)
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            for s, h in self._previous.items():
+                signal.signal(s, h)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        stopped = SearchStopped(signum)
+        if self.caught is not None or not self.in_fit or not hasattr(signal, "SIGUSR1"):
+            self.caught = self.caught or stopped
+            raise stopped
+        self.caught = stopped
+        os.kill(os.getpid(), signal.SIGUSR1)  # Tune's graceful stop
 
 
 # -- Ray ---------------------------------------------------------------------------------------------
 def _trainable(config: dict[str, Any], job: dict[str, Any], choice_paths: list[str]) -> None:
+    import ray
     from ray import tune
 
     from tinyae.tools.search.trial import evaluate
 
     values = {k: json.loads(v) if k in choice_paths else v for k, v in config.items()}
     result = evaluate(job, values, lambda r: tune.report(r))
+    result["node"] = ray.get_runtime_context().get_node_id()[:12]  # which Ray node ran it (a cluster's)
     tune.report(result)
 
 
@@ -219,10 +309,11 @@ def _start_ray(p: Plan) -> None:
     else:
         kw["runtime_env"] = {"env_vars": env}
         tmp = os.environ.get("TAE_RAY_TMPDIR")  # tests: a private directory to check for leftovers
+        private: dict[str, Any] = {"_temp_dir": tmp} if tmp else {}
         ray.init(
             num_cpus=p.workers * p.spec.settings.cpus_per_trial,
             object_store_memory=256 * 1024 * 1024,
-            **({"_temp_dir": tmp} if tmp else {}),
+            **private,
             **kw,
         )
 
@@ -244,8 +335,21 @@ def baseline(p: Plan) -> dict[str, Any]:
     return res
 
 
-def run(p: Plan, *, resume: bool, quiet: bool) -> tuple[list[dict[str, Any]], dict[str, Any], float]:
-    """Run (or resume) the trials; every trial's row, the default's row, and the wall time in s."""
+@dataclass
+class Outcome:
+    """What run() hands back: every trial's row, the default's row, the wall time, and the signal that
+    stopped the trials (None when they all ran)."""
+
+    rows: list[dict[str, Any]]
+    default: dict[str, Any]
+    wall: float
+    stopped: SearchStopped | None = None
+
+
+def run(p: Plan, *, resume: bool, quiet: bool, stops: StopSignals | None = None) -> Outcome:
+    """Run (or resume) the trials. A Ctrl-C or SIGTERM during the trials ends them the way Ray Tune stops
+    an experiment (StopSignals): the finished trials are kept in Tune's experiment state, the unfinished
+    ones are run again by `--resume`."""
     import ray
     from ray import tune
     from ray.tune.schedulers import AsyncHyperBandScheduler
@@ -254,6 +358,7 @@ def run(p: Plan, *, resume: bool, quiet: bool) -> tuple[list[dict[str, Any]], di
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # StopSignals handles Ctrl-C like SIGTERM
     storage = (p.out / RAY_DIR).resolve()
     ident_path = p.out / "search.json"
     exists = (storage / EXPERIMENT).exists()
@@ -274,83 +379,126 @@ def run(p: Plan, *, resume: bool, quiet: bool) -> tuple[list[dict[str, Any]], di
     ident_path.write_text(json.dumps(p.identity(), indent=2) + "\n")
 
     t0 = time.perf_counter()
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the search like Ctrl-C: Ray is shut down
-    _start_ray(p)
     view = None
+    stops = stops or StopSignals()
+    with stops:
+        try:
+            _start_ray(p)
+            stops.reinstall()
+            default = baseline(p)
+            settings = p.spec.settings
+            choice_paths = [d.path for d in p.spec.dimensions if d.kind == "choice"]
+            trainable = tune.with_resources(
+                tune.with_parameters(_trainable, job=p.job().to_dict(), choice_paths=choice_paths),
+                {"cpu": settings.cpus_per_trial},
+            )
+            if not quiet:
+                from tinyae.tools.search.progress import ProgressView
+
+                view = ProgressView(p.trials, settings.metric)
+                view.start()
+            callbacks = [view] if view else []
+            if exists:
+                # Ray Tune's own resumption: finished trials are kept; unfinished ones (running when the
+                # search stopped) are resumed, and errored ones (a worker killed, e.g. by a terminal's
+                # Ctrl-C, which reaches every process of its group) restarted from scratch.
+                tuner = tune.Tuner.restore(
+                    str(storage / EXPERIMENT),
+                    trainable=trainable,
+                    resume_unfinished=True,
+                    resume_errored=False,
+                    restart_errored=True,
+                )
+            else:
+                import optuna
+
+                sampler = (
+                    optuna.samplers.TPESampler(seed=settings.seed)
+                    if settings.sampler == "tpe"
+                    else optuna.samplers.RandomSampler(seed=settings.seed)
+                )
+                optuna.logging.set_verbosity(optuna.logging.WARNING)
+                searcher = ConcurrencyLimiter(
+                    OptunaSearch(metric="score", mode="max", sampler=sampler, seed=settings.seed),
+                    max_concurrent=p.workers,
+                )
+                reports = max(1, p.cfg.train.epochs // settings.report_every)
+                scheduler = AsyncHyperBandScheduler(
+                    time_attr="training_iteration",
+                    grace_period=settings.grace,
+                    max_t=reports + 1,
+                    reduction_factor=3,
+                )
+                tuner = tune.Tuner(
+                    trainable,
+                    param_space=p.spec.to_tune(),
+                    tune_config=tune.TuneConfig(
+                        search_alg=searcher,
+                        scheduler=scheduler,
+                        num_samples=p.trials,
+                        metric="score",
+                        mode="max",
+                    ),
+                    run_config=tune.RunConfig(
+                        storage_path=str(storage),
+                        name=EXPERIMENT,
+                        verbose=0,
+                        callbacks=callbacks,
+                        failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+                    ),
+                )
+            if exists and view:
+                # Tuner.restore takes no RunConfig; the restored run's callbacks are set on its config
+                tuner._local_tuner.get_run_config().callbacks = callbacks
+            t_trials = time.perf_counter()
+            stops.in_fit = True
+            try:
+                grid = tuner.fit()
+            finally:
+                stops.in_fit = False
+            p.trials_s = time.perf_counter() - t_trials
+            status = _statuses(storage / EXPERIMENT)
+            rows = [_row(r, p, status.get(str(r.path)), stops.caught) for r in grid]
+        finally:
+            if view:
+                view.stop()
+            ray.shutdown()
+    return Outcome(rows, default, time.perf_counter() - t0, stops.caught)
+
+
+def _statuses(experiment: Path) -> dict[str, str]:
+    """Each trial's status as Ray Tune saved it in the experiment state (trial path -> PENDING, RUNNING,
+    PAUSED, TERMINATED or ERROR). Tune saves the state before it stops the trials still running when the
+    search is interrupted, so those read RUNNING here (the result grid shows them TERMINATED)."""
+    from ray.tune import ExperimentAnalysis
+
     try:
-        default = baseline(p)
-        settings = p.spec.settings
-        choice_paths = [d.path for d in p.spec.dimensions if d.kind == "choice"]
-        trainable = tune.with_resources(
-            tune.with_parameters(_trainable, job=p.job().to_dict(), choice_paths=choice_paths),
-            {"cpu": settings.cpus_per_trial},
-        )
-        if not quiet:
-            from tinyae.tools.search.progress import ProgressView
-
-            view = ProgressView(p.trials, settings.metric)
-            view.start()
-        callbacks = [view] if view else []
-        if exists:
-            tuner = tune.Tuner.restore(
-                str(storage / EXPERIMENT), trainable=trainable, resume_unfinished=True, resume_errored=False
-            )
-        else:
-            import optuna
-
-            sampler = (
-                optuna.samplers.TPESampler(seed=settings.seed)
-                if settings.sampler == "tpe"
-                else optuna.samplers.RandomSampler(seed=settings.seed)
-            )
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
-            searcher = ConcurrencyLimiter(
-                OptunaSearch(metric="score", mode="max", sampler=sampler, seed=settings.seed),
-                max_concurrent=p.workers,
-            )
-            reports = max(1, p.cfg.train.epochs // settings.report_every)
-            scheduler = AsyncHyperBandScheduler(
-                time_attr="training_iteration",
-                grace_period=settings.grace,
-                max_t=reports + 1,
-                reduction_factor=3,
-            )
-            tuner = tune.Tuner(
-                trainable,
-                param_space=p.spec.to_tune(),
-                tune_config=tune.TuneConfig(
-                    search_alg=searcher, scheduler=scheduler, num_samples=p.trials, metric="score", mode="max"
-                ),
-                run_config=tune.RunConfig(
-                    storage_path=str(storage),
-                    name=EXPERIMENT,
-                    verbose=0,
-                    callbacks=callbacks,
-                    failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-                ),
-            )
-        if exists and view:
-            # Tuner.restore takes no RunConfig; the restored run's callbacks are set on its config
-            tuner._local_tuner.get_run_config().callbacks = callbacks
-        t_trials = time.perf_counter()
-        grid = tuner.fit()
-        p.trials_s = time.perf_counter() - t_trials
-        rows = [_row(r, p) for r in grid]
-    finally:
-        if view:
-            view.stop()
-        ray.shutdown()
-    return rows, default, time.perf_counter() - t0
+        analysis = ExperimentAnalysis(str(experiment))
+    except (OSError, ValueError, RuntimeError):
+        return {}
+    return {str(t.path): str(t.status) for t in analysis.trials}
 
 
-def _row(result: Any, p: Plan) -> dict[str, Any]:
-    """One trial's row: its values, outcome and figures (the last result it reported)."""
+UNFINISHED = ("PENDING", "RUNNING", "PAUSED")
+
+
+def _row(result: Any, p: Plan, status: str | None, stopped: SearchStopped | None) -> dict[str, Any]:
+    """One trial's row: its values, outcome and figures (the last result it reported). `status` is Tune's
+    saved status of the trial, `stopped` the signal that ended this run of the search (if one did)."""
     metrics = dict(result.metrics or {})
     values = {k: v for k, v in (result.config or {}).items()}
     row: dict[str, Any] = {
         "trial_id": metrics.get("trial_id") or Path(str(result.path)).name,
         "values": values,
     }
+    final = metrics.get("phase") == "final"
+    if not final and (status in UNFINISHED or (stopped is not None and result.error is not None)):
+        why = stopped.name if stopped is not None else "the search's stop"
+        row.update(
+            status="interrupted",
+            reason=f"interrupted by {why} before it finished; `--resume` runs it again",
+        )
+        return row
     if result.error is not None:
         text = str(result.error).strip().splitlines()
         row.update(status="failed", reason=(text[-1] if text else type(result.error).__name__)[:300])
@@ -373,11 +521,13 @@ def _row(result: Any, p: Plan) -> dict[str, Any]:
         "hop",
         "epochs",
         "sha256",
+        "threads",
         "seconds",
         "score",
+        "node",
     )
     row.update({k: metrics[k] for k in keep if k in metrics})
-    if metrics.get("phase") != "final":
+    if not final:
         row.update(
             status="stopped",
             reason=f"stopped early by ASHA after epoch {metrics.get('epoch')} "

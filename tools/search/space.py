@@ -8,18 +8,22 @@
     report_every = 5            # epochs between two reports a trial makes to the early-stopping scheduler
     grace = 2                   # reports before a trial may be stopped early (Ray Tune's ASHA)
     finalists = 3               # best feasible trials checked on the linked image and by QEMU
-    cpus_per_trial = 1          # Ray resources and TensorFlow threads of one trial
+    cpus_per_trial = 1          # Ray resources and TensorFlow threads of one trial (train.threads)
     default_space = true        # start from DEFAULT_SPACE (false: only the keys below)
 
     [search.space]              # section.key of the experiment config = the values to try
     window.length = [32, 64]                    # a list: the choices
     window.hop_ratio = [0.5]                    # search-only: hop = round(length x ratio)
+    frontend.fft_frames = [1, 2, 4]             # search-only: fft_length = window.length / frames
     model.hidden = [[32], [64, 32]]
     train.learning_rate = { min = 5e-4, max = 5e-3, log = true }   # a range (int when min/max are)
     model.variant = "plain"                     # one value: fixed (removes a default dimension)
 
-Every key of the experiment config except [data] and quantize.targets (set from --target) can be
-searched. A key given in [search.space] replaces that key of the default space.
+Every key of the experiment config except [data], quantize.targets (set from --target) and
+train.threads (set from cpus_per_trial) can be searched. A key given in [search.space] replaces that
+key of the default space. The default space (DEFAULT_SPACE) covers the spectral front-end's own
+parameters too: the FFT length (as frames per window), the bands and the log floor's decibels below
+each band's median; a trial whose front-end has no spectral part leaves them at the config's values.
 """
 
 from __future__ import annotations
@@ -27,15 +31,31 @@ from __future__ import annotations
 import itertools
 import json
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from tinyae.errors import UserError
-from tinyae.train.config import CHOICES, Config, _coerce, from_dict
+from tinyae.train.config import (
+    CHOICES,
+    FFT_MIN,
+    Config,
+    _coerce,
+    bounds,
+    check_section,
+    from_dict,
+    problem,
+    schema,
+)
 
 DEFAULT_SPACE: dict[str, dict[str, Any]] = {
     "window": {"length": [32, 64, 128], "hop_ratio": [0.25, 0.5]},
-    "frontend": {"kinds": [["raw"], ["spectral"], ["stats"], ["spectral", "stats"]], "bins": [0, 8, 16]},
+    "frontend": {
+        "kinds": [["raw"], ["spectral"], ["stats"], ["spectral", "stats"]],
+        "fft_frames": [1, 2, 4],
+        "bins": [0, 8, 16],
+        "log_floor_db": [3.0, 10.0, 30.0],
+    },
     "model": {
         "hidden": [[16], [32], [64], [128], [64, 32]],
         "latent": [4, 8, 16],
@@ -43,11 +63,36 @@ DEFAULT_SPACE: dict[str, dict[str, Any]] = {
     },
     "train": {"learning_rate": {"min": 5e-4, "max": 5e-3, "log": True}},
 }
-SEARCH_ONLY = {("window", "hop_ratio"): 0.5}
+# Search-only keys, relative to another key so that every combination is a valid config:
+# window.hop_ratio: hop = round(window.length x ratio); frontend.fft_frames: fft_length = the largest power of
+# two in window.length / frames (the spectral front-end averages that many FFT frames of a window).
+SEARCH_ONLY = {("window", "hop_ratio"): 0.5, ("frontend", "fft_frames"): 1}
+# Search-only key -> the config key it sets (both in one space are refused).
+SETS = {"window.hop_ratio": "window.hop", "frontend.fft_frames": "frontend.fft_length"}
 NOT_SEARCHABLE = {
     "data": "the data source is what the search fits, not a choice",
     "quantize.targets": "--target",
+    "train.threads": "search.cpus_per_trial",
 }
+# Keys that change neither the network's shape nor the front-end's tables and work, so neither flash, RAM
+# nor instructions: the budget's lower bound over the space (runner.plan) tries one value of each.
+SIZE_FREE = (
+    "window.hop",
+    "frontend.log_floor",
+    "frontend.window_fn",
+    "frontend.spectrum",
+    "model.variant",
+    "model.activation",
+    "model.output_activation",
+    "model.noise_std",
+    "model.sparsity_l1",
+    "model.contractive",
+    "model.kl_weight",
+    "train.",
+    "threshold.",
+    "decision.",
+    "normalization.method",
+)
 METRICS = ("roc_auc", "pr_auc")
 SAMPLERS = ("tpe", "random")
 
@@ -97,15 +142,17 @@ class Dimension:
 
 @dataclass(frozen=True)
 class Settings:
-    metric: str = "roc_auc"
-    trials: int = 30
-    sampler: str = "tpe"
-    seed: int = 0
-    report_every: int = 5
-    grace: int = 2
-    finalists: int = 3
-    cpus_per_trial: int = 1
-    default_space: bool = True
+    """[search]: its keys and their bounds, declared like the experiment config's (tinyae.train.config)."""
+
+    metric: str = field(default="roc_auc", metadata=bounds(choices=METRICS))
+    trials: int = field(default=30, metadata=bounds(ge=1, le=100_000))
+    sampler: str = field(default="tpe", metadata=bounds(choices=SAMPLERS))
+    seed: int = field(default=0, metadata=bounds(ge=0, le=2**31 - 1))
+    report_every: int = field(default=5, metadata=bounds(ge=1, le=100_000, what="epochs"))
+    grace: int = field(default=2, metadata=bounds(ge=1, le=100_000, what="reports before a trial may stop"))
+    finalists: int = field(default=3, metadata=bounds(ge=0, le=1000, what="trials checked on the device"))
+    cpus_per_trial: int = field(default=1, metadata=bounds(ge=1, le=1024))
+    default_space: bool = field(default=True, metadata=bounds())
 
 
 @dataclass(frozen=True)
@@ -124,12 +171,14 @@ class SearchSpec:
 
     def grid_lower(self, limit: int = 20_000, seed: int = 0) -> list[dict[str, Any]]:
         """Points that bound the space's smallest models: every combination of the choices and the
-        ranges' low ends (a seeded sample of `limit` of them when there are more)."""
-        axes = [d.smallest() for d in self.dimensions]
+        ranges' low ends (a seeded sample of `limit` of them when there are more); a dimension that
+        cannot change the device figures (SIZE_FREE) keeps its first value."""
+        axes = [d.smallest()[:1] if d.path.startswith(SIZE_FREE) else d.smallest() for d in self.dimensions]
         paths = [d.path for d in self.dimensions]
         total = 1
         for a in axes:
             total *= len(a)
+        combos: Iterable[tuple[Any, ...]]
         if total <= limit:
             combos = itertools.product(*axes)
         else:
@@ -151,6 +200,10 @@ def _check_value(path: str, value: Any, current: Any) -> Any:
         raise UserError(
             f"[search.space] {path} = {value!r} is not one of {', '.join(allowed)}; fix that value"
         )
+    known = schema().get(path)  # the config key's own bounds (search-only keys such as hop_ratio aside)
+    wrong = problem(known, coerced) if known is not None else None
+    if wrong:
+        raise UserError(f"[search.space] {path} = {value!r} {wrong}; fix that value")
     return coerced
 
 
@@ -204,15 +257,7 @@ def parse_search(raw: dict[str, Any] | None, source: str) -> SearchSpec:
             )
         raw[key] = _coerce(value, known[key], f"search.{key}")
     settings = Settings(**raw)
-    if settings.metric not in METRICS:
-        raise UserError(f"search.metric = {settings.metric!r} is not one of {', '.join(METRICS)}")
-    if settings.sampler not in SAMPLERS:
-        raise UserError(f"search.sampler = {settings.sampler!r} is not one of {', '.join(SAMPLERS)}")
-    for key in ("trials", "report_every", "grace", "cpus_per_trial"):
-        if getattr(settings, key) < 1:
-            raise UserError(f"search.{key} = {getattr(settings, key)} must be at least 1")
-    if settings.finalists < 0:
-        raise UserError(f"search.finalists = {settings.finalists} must be 0 or more")
+    check_section(settings, "search")
 
     merged: dict[str, dict[str, Any]] = (
         {s: dict(v) for s, v in DEFAULT_SPACE.items()} if settings.default_space else {}
@@ -236,9 +281,9 @@ def parse_search(raw: dict[str, Any] | None, source: str) -> SearchSpec:
         current_fields = _section_fields(section)
         for key, spec in table.items():
             path = f"{section}.{key}"
-            if path == "quantize.targets":
+            if path in NOT_SEARCHABLE:
                 raise UserError(
-                    "[search.space] cannot search quantize.targets: the search sets it from --target"
+                    f"[search.space] cannot search {path}: the search sets it from {NOT_SEARCHABLE[path]}"
                 )
             if (section, key) in SEARCH_ONLY:
                 current = SEARCH_ONLY[(section, key)]
@@ -254,11 +299,15 @@ def parse_search(raw: dict[str, Any] | None, source: str) -> SearchSpec:
                 dims.append(d)
             else:
                 fixed[path] = d.choices[0] if isinstance(d, Dimension) else d
-    if ("window.hop_ratio" in fixed or any(d.path == "window.hop_ratio" for d in dims)) and (
-        "window.hop" in fixed or any(d.path == "window.hop" for d in dims)
-    ):
-        raise UserError("[search.space] sets both window.hop and window.hop_ratio; keep one of them")
+    given = set(fixed) | {d.path for d in dims}
+    for relative, key in SETS.items():
+        if relative in given and key in given:
+            raise UserError(f"[search.space] sets both {key} and {relative}; keep one of them")
     for d in dims:
+        if d.path == "frontend.fft_frames":
+            for v in d.smallest() + ([d.high] if d.kind != "choice" else []):
+                if int(v) < 1:
+                    raise UserError(f"[search.space] frontend.fft_frames = {v} must be at least 1")
         if d.path == "window.hop_ratio":
             for v in d.smallest() + ([d.high] if d.kind != "choice" else []):
                 if not 0 < float(v) <= 1:
@@ -267,20 +316,56 @@ def parse_search(raw: dict[str, Any] | None, source: str) -> SearchSpec:
 
 
 def apply_params(base: Config, values: dict[str, Any], where: str = "search trial") -> Config:
-    """The config of one trial: `base` with `values` ("section.key" -> value) applied and validated."""
+    """The config of one trial: `base` with `values` ("section.key" -> value) applied and validated.
+
+    Search-only keys set the key they stand for (SEARCH_ONLY). A value whose key has no effect in this
+    trial (a spectral key when frontend.kinds has no spectral, Bounds.applies of tinyae.train.config) is
+    left at the base's value, so the trial's config, best.toml included, says only what it uses. A
+    frontend.bins above the FFT's bins (no frequency limits) means one band per bin (bins = 0)."""
+    from tinyae.train.config import schema
+
     raw: dict[str, dict[str, Any]] = {}
-    ratio = None
+    ratio = frames = None
     for path, value in values.items():
         section, key = path.split(".", 1)
-        if (section, key) == ("window", "hop_ratio"):
+        if path == "window.hop_ratio":
             ratio = float(value)
-            continue
-        raw.setdefault(section, {})[key] = value
+        elif path == "frontend.fft_frames":
+            frames = int(value)
+        else:
+            raw.setdefault(section, {})[key] = value
+    length = int(raw.get("window", {}).get("length", base.window.length))
     if ratio is not None:
-        length = int(raw.get("window", {}).get("length", base.window.length))
         raw.setdefault("window", {})["hop"] = max(1, round(length * ratio))
     if "window" in raw and "hop" not in raw["window"] and "length" in raw["window"]:
         # a shorter window than the base's hop: keep the base's hop ratio
-        length = int(raw["window"]["length"])
         raw["window"]["hop"] = max(1, round(length * base.window.hop / base.window.length))
-    return from_dict(raw, where, base=base)
+    cfg = from_dict(raw, where, base=base)
+    # keys without effect in this trial go back to the base's value
+    keys = schema()
+    unused = []
+    for section, table in raw.items():
+        for key in table:
+            k = keys.get(f"{section}.{key}")
+            if k is None or k.bounds.applies is None:
+                continue
+            other, allowed = k.bounds.applies
+            v = getattr(getattr(cfg, other.split(".")[0]), other.split(".")[1])
+            if not (any(x in allowed for x in v) if isinstance(v, list) else v in allowed):
+                unused.append((section, key))
+    for section, key in unused:
+        del raw[section][key]
+    fe = cfg.frontend
+    if "spectral" in fe.kinds:
+        spectral = raw.setdefault("frontend", {})
+        if frames is not None:
+            if length // frames < FFT_MIN:
+                raise UserError(
+                    f"frontend.fft_frames = {frames} leaves fewer than {FFT_MIN} samples per FFT frame in a "
+                    f"window of {length}; the search space needs fewer frames or longer windows"
+                )
+            spectral["fft_length"] = 1 << ((length // frames).bit_length() - 1)
+        n = spectral.get("fft_length", fe.fft_length) or 1 << (length.bit_length() - 1)
+        if fe.bins > n // 2 and fe.freq_min_hz == 0 and fe.freq_max_hz == 0:
+            spectral["bins"] = 0
+    return from_dict(raw, where, base=base) if unused or "spectral" in fe.kinds else cfg

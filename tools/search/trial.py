@@ -4,8 +4,10 @@
 dict with a status — ok, infeasible (the estimate breaks the budget; not trained), failed (the reason
 in one sentence) — and `score`, the number the sampler maximizes: the objective when ok, minus the
 relative budget excess when infeasible (so the sampler learns where the budget lies), FAILED_SCORE
-when failed. Training follows `tinyae model` step for step (same data preparation, seeds,
-representative windows), so the best trial's TOML reproduces its int8 model byte for byte.
+when failed. A trial runs `tinyae model`'s own stages (train/pipeline.py: read_data, front_end with its
+fitted log floors, normalize, build_model, fit_model, int8_flatbuffer, host_reference), not a copy of
+them, with train.threads = search.cpus_per_trial, so the best trial's TOML (which carries that thread
+count) reproduces its int8 model byte for byte.
 """
 
 from __future__ import annotations
@@ -62,18 +64,22 @@ _DATA_CACHE: dict[str, Any] = {}
 
 
 def _data(cfg, job: Job):
-    """(Prepared windows, Selection) for the trial's data and window, cached per worker process."""
+    """(DataStage, Selection) of the trial's data and window, cached per worker process: the pipeline's
+    own first stage (read, rate check, outlier screen, windows, split)."""
     from tinyae.tools.search.data import select
-    from tinyae.train import data as datamod
-    from tinyae.train.data.splits import prepare_splits
+    from tinyae.train.pipeline import read_data
 
-    key = json.dumps([vars(cfg.data), cfg.window.length, cfg.window.hop], sort_keys=True, default=str)
+    n = cfg.normalization
+    key = json.dumps(
+        [vars(cfg.data), cfg.window.length, cfg.window.hop, n.outlier_iqr, n.outliers],
+        sort_keys=True,
+        default=str,
+    )
     if key not in _DATA_CACHE:
-        splits = datamod.load_source(cfg.data, cfg.window.length)
-        prep = prepare_splits(splits, cfg.window.length, cfg.window.hop)
-        sel = select(splits, cfg.data.source, cfg.data.seed, job.longest_window)
+        data = read_data(cfg, show_progress=False)
+        sel = select(data.splits, cfg.data.source, cfg.data.seed, job.longest_window)
         _DATA_CACHE.clear()  # one window setting at a time: keeps a worker's memory flat
-        _DATA_CACHE[key] = (prep, sel)
+        _DATA_CACHE[key] = (data, sel)
     return _DATA_CACHE[key]
 
 
@@ -81,6 +87,14 @@ def _auc(metric: str, labels: np.ndarray, scores: np.ndarray) -> float:
     from tinyae.train.metrics import pr_auc, roc_auc
 
     return float(roc_auc(labels, scores) if metric == "roc_auc" else pr_auc(labels, scores))
+
+
+def trial_config(job: Job, values: dict[str, Any]):
+    """The experiment config of one trial: the base, the fixed values, the trial's values."""
+    from tinyae.tools.search.space import apply_params
+    from tinyae.train.config import from_dict
+
+    return apply_params(from_dict(job.base, "the search's base config"), {**job.fixed, **values})
 
 
 def evaluate(job_dict: dict[str, Any], values: dict[str, Any], report: Callable[[dict], None]) -> dict:
@@ -102,52 +116,32 @@ def evaluate(job_dict: dict[str, Any], values: dict[str, Any], report: Callable[
 
 
 def _evaluate(job: Job, values: dict[str, Any], report: Callable[[dict], None]) -> dict:
+    """`tinyae model`'s stages (train/pipeline.py) up to the int8 model and its host reference, with the
+    device figures estimated before training and the objective computed on the selection windows."""
     from tinyae.tools.search.budget import Budget, SearchTarget
-    from tinyae.tools.search.space import apply_params
-    from tinyae.train.config import from_dict
 
+    cfg = trial_config(job, values)
     bound_threads(job.cpus)
     import keras
 
     from tinyae.tools.search.data import corruptions, windows
     from tinyae.tools.search.figures import device_figures, stand_in
-    from tinyae.train import data as datamod
-    from tinyae.train import preprocess
-    from tinyae.train.boards import choose_weights
+    from tinyae.train import pipeline
     from tinyae.train.compiled.generate import render
-    from tinyae.train.fit import fit
-    from tinyae.train.frontend import build_spec, extractor
-    from tinyae.train.model import build_autoencoder, macs
-    from tinyae.train.pipeline import _normalize
-    from tinyae.train.quantize import convert, inspect
-    from tinyae.train.reference import HostReference
+    from tinyae.train.model import macs
+    from tinyae.train.quantize import inspect
 
-    base = from_dict(job.base, "the search's base config")
-    cfg = apply_params(base, {**job.fixed, **values})
     target = SearchTarget(**job.target)
     budget = Budget(job.budget)
-    prep, sel = _data(cfg, job)
-    if len(prep.train) < 2 or len(prep.val) < 1:
-        raise UserError(
-            f"only {len(prep.train)} training and {len(prep.val)} validation windows of {cfg.window.length} "
-            "samples; this window is too long for the data"
-        )
+    data, sel = _data(cfg, job)
+    feats = pipeline.front_end(cfg, data)  # the spectral log floors fitted on the training windows
+    norm = pipeline.normalize(cfg, data, feats)
+    prep = data.prep
     n_ch = prep.train.shape[2]
     rate = float(prep.sample_rate_hz or 0.0)
-    fe_spec = build_spec(cfg.frontend, cfg.window.length, n_ch, rate)
-    featurize = extractor(fe_spec)
-    f_train, f_val = featurize(prep.train), featurize(prep.val)
-    feature_names = fe_spec.feature_names(list(prep.channel_names))
-    if fe_spec.raw_only:
-        norm = datamod.fit_normalization(
-            prep.train, cfg.normalization.method, channel_names=prep.channel_names
-        )
-    else:
-        norm = datamod.fit_normalization(
-            f_train, cfg.normalization.method, channel_names=feature_names, constant_ok=True
-        )
-    offset, scale = norm.offset.astype(np.float32), norm.scale.astype(np.float32)
-    x_train, x_val = _normalize(f_train, offset, scale), _normalize(f_val, offset, scale)
+
+    def features(w: np.ndarray) -> np.ndarray:
+        return pipeline._normalize(feats.featurize(w), norm.offset, norm.scale)
 
     # what the objective is computed on
     if sel.labelled:
@@ -163,22 +157,18 @@ def _evaluate(job: Job, values: dict[str, Any], report: Callable[[dict], None]) 
         w_sel = np.concatenate([prep.val, corrupt])
         y_sel = np.concatenate([np.zeros(len(prep.val), np.int8), np.ones(len(corrupt), np.int8)])
         w_hold, y_hold = np.zeros((0, *prep.val.shape[1:]), np.float32), None
-    x_sel = _normalize(featurize(w_sel), offset, scale)
+    x_sel = features(w_sel)
 
     # the model and its device figures, before any training (they depend on the shape only)
-    model, latent_index = build_autoencoder(x_train.shape[1], cfg.model, seed=cfg.train.seed)
-    weights = choose_weights(cfg.quantize.weights, cfg.quantize.targets)
-    rng = np.random.default_rng(cfg.train.seed)
-    rep_idx = rng.permutation(len(x_train))[: cfg.quantize.representative_windows]
-    representative = x_train[np.sort(rep_idx)]
+    model, latent_index = pipeline.build_model(cfg, norm)
     units = [int(layer.units) for layer in model.layers]
-    fe_manifest = fe_spec.to_manifest(rate)
+    fe_manifest = feats.spec.to_manifest(rate)
 
     def figures_of(flatbuffer: bytes, arena: int) -> dict[str, Any]:
         info = render(flatbuffer, "search trial")[2] if target.engine == "compiled" else {}
         scratch, const = info.get("scratch_bytes"), info.get("const_bytes")
         m = stand_in(
-            input_size=x_train.shape[1],
+            input_size=norm.x_train.shape[1],
             units=units,
             frontend=fe_manifest,
             length=cfg.window.length,
@@ -196,7 +186,7 @@ def _evaluate(job: Job, values: dict[str, Any], report: Callable[[dict], None]) 
     noise = np.random.default_rng(12345)
     distinct = [w if w.ndim > 1 else noise.normal(0.0, 0.01, w.shape).astype(w.dtype) for w in initial]
     model.set_weights(distinct)
-    untrained = convert(model, representative, per_channel=weights.per_channel)
+    untrained, weights = pipeline.int8_flatbuffer(cfg, model, norm)
     model.set_weights(initial)
     arena = _arena(untrained, cfg.arena.margin_bytes) if target.engine == "tflm" else 0
     figs = figures_of(untrained, arena)
@@ -205,8 +195,8 @@ def _evaluate(job: Job, values: dict[str, Any], report: Callable[[dict], None]) 
         "ram": figs["ram"],
         "instructions": figs["instructions"],
         "macs": macs(model),
-        "features": int(x_train.shape[1]),
-        "shape": "-".join(str(u) for u in [x_train.shape[1], *units]),
+        "features": int(norm.x_train.shape[1]),
+        "shape": "-".join(str(u) for u in [norm.x_train.shape[1], *units]),
         "weights": weights.granularity,
         "window": cfg.window.length,
         "hop": cfg.window.hop,
@@ -239,38 +229,24 @@ def _evaluate(job: Job, values: dict[str, Any], report: Callable[[dict], None]) 
                 report({"phase": "training", "epoch": epoch + 1, "score": float_objective(model), **out})
 
     # a NaN/inf loss ends fit() in a UserError naming the epoch and the learning rate
-    history = fit(
-        model,
-        latent_index,
-        x_train,
-        x_val,
-        cfg.model,
-        cfg.train,
-        show_progress=False,
-        callbacks=[ReportToScheduler()],
-    )
+    history = pipeline.fit_model(cfg, norm, model, latent_index, False, [ReportToScheduler()])
     float_obj = float_objective(model)
-    flatbuffer = convert(model, representative, per_channel=weights.per_channel)
+    flatbuffer, weights = pipeline.int8_flatbuffer(cfg, model, norm)
     qi = inspect(flatbuffer)
     figs = figures_of(flatbuffer, arena)
     out.update(flash=figs["flash"], ram=figs["ram"], instructions=figs["instructions"])
-    gain = preprocess.input_gain(scale, qi.input_scale)
-    ref = HostReference(
-        flatbuffer,
-        offset=offset,
-        gain=gain,
-        input_scale=qi.input_scale,
-        input_zero_point=qi.input_zero_point,
-        output_scale=qi.output_scale,
-        output_zero_point=qi.output_zero_point,
-        score_kind=cfg.train.loss,
-        frontend=featurize,
-    )
+    ref, _, _ = pipeline.host_reference(cfg, feats, norm, flatbuffer, qi, weights.targets)
     s_sel = ref.evaluate(w_sel).scores
     if not np.all(np.isfinite(s_sel)):
         raise UserError("the int8 model gives non-finite scores on the selection windows")
     objective = _auc(job.metric, y_sel, s_sel)
-    out.update(objective=objective, objective_float=float_obj, epochs=len(history.loss), sha256=qi.sha256)
+    out.update(
+        objective=objective,
+        objective_float=float_obj,
+        epochs=len(history.loss),
+        sha256=qi.sha256,
+        threads=cfg.train.threads,
+    )
     if y_hold is not None and 0 < y_hold.sum() < len(y_hold):
         s_hold = ref.evaluate(w_hold).scores
         out.update(

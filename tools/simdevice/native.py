@@ -54,10 +54,16 @@ def build_sim(model_config: Path | None = None, engine_sources: Sequence[Path] |
     cfg = model_config if model_config is not None else config_dir()
     engine = list(engine_sources) if engine_sources is not None else [TESTS_C / "sim_engine.c"]
     sources = [
-        SRC / "tae_app.c", SRC / "tae_protocol.c", SRC / "tae_pipeline.c", SRC / "tae_calib.c",
-        TESTS_C / "sim_device.c",
+        SRC / "tae_app.c", SRC / "tae_protocol.c", SRC / "tae_pipeline.c", SRC / "tae_calib.c", SRC / "tae_pace.c",
+        SRC / "tae_digest.c", SRC / "tae_frontend.c", TESTS_C / "sim_device.c",
     ]  # fmt: skip
     return hostbuild.build_shared("protocol_sim", sources + engine, [cfg, SRC])
+
+
+class _ClockCounts(ctypes.Structure):
+    """tae_clock_counts_t (tae_port.h)."""
+
+    _fields_ = [("skipped", ctypes.c_uint32), ("late", ctypes.c_uint32), ("flags", ctypes.c_uint8)]
 
 
 class SimDevice:
@@ -77,6 +83,8 @@ class SimDevice:
         lib.sim_push_sensor.restype = ctypes.c_uint32
         lib.sim_tx_overflow.restype = ctypes.c_uint32
         lib.sim_set_link_budget.argtypes = [ctypes.c_int32]
+        lib.sim_sensor_pace.argtypes = [ctypes.c_uint32, ctypes.c_int32, ctypes.c_uint32]
+        lib.sim_sensor_advance.argtypes = [ctypes.c_uint32]
         lib.sim_store_put.argtypes = [ctypes.c_char_p, ctypes.c_int32]
         lib.sim_store_get.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
         lib.sim_store_get.restype = ctypes.c_int32
@@ -110,6 +118,21 @@ class SimDevice:
     def push_sensor(self, samples) -> int:
         arr = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1, self.channels)
         return int(self.lib.sim_push_sensor(arr.ctypes.data, arr.shape[0]))
+
+    def sensor_pace(self, period: int, catch_up: bool = False, flags: int = 0) -> None:
+        """Pace the sensor like a board (tae_pace.h): a slot every `period` ticks of a clock moved with
+        sensor_advance; the queue holds one value per slot (a skipped slot's is dropped). period 0:
+        unpaced. flags: the p.Clock flags the device reports (they survive boot, like hardware)."""
+        self.lib.sim_sensor_pace(period, int(catch_up), flags)
+
+    def sensor_advance(self, ticks: int) -> None:
+        self.lib.sim_sensor_advance(ticks)
+
+    def sample_counts(self) -> tuple[int, int, int]:
+        """The device's sample clock since the stream started: (skipped, late, flags)."""
+        out = _ClockCounts()
+        self.lib.tae_port_sample_counts(ctypes.byref(out))
+        return int(out.skipped), int(out.late), int(out.flags)
 
     def set_engine_fail_every(self, n: int) -> None:
         if self._fail_hook is None:

@@ -11,6 +11,9 @@ inject the faults the host tool must survive or report:
     sim://?reset_after=600               the device reboots once the host has written 600 bytes
     sim://?stall_after=600               the device goes silent once the host has written 600 bytes
     sim://?sensor_rate=2000              sensor-mode samples per wall-clock second (default 2000)
+    sim://?sensor_stall=50               the device's loop misses the 2 slots after every 50th (its sample
+                                         clock skips them: TELEMETRY counts them)
+    sim://?synthetic=1                   the sensor is the built-in synthetic machine (catch-up clock)
     sim://?engine_fail_every=5           every 5th inference fails (engine error)
 
 `sim_model_dir(path, series)` writes a model directory (manifest.json, test_vectors.npz) that
@@ -28,6 +31,7 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
+from tinyae import __version__
 from tinyae.errors import UserError
 from tinyae.tools.link import protocol as p
 from tinyae.tools.link.device import URL_OPENERS
@@ -37,6 +41,7 @@ from tinyae.train.frontend import FrontendSpec
 from tinyae.train.manifest import Manifest
 
 SCHEME = "sim://"
+SLOT_TICKS = 10  # sim://?sensor_stall: sensor clock ticks per sample slot
 
 _SIMS: dict[str, object] = {}  # library path -> SimDevice (one C state per library)
 
@@ -93,6 +98,8 @@ class SimSerial:
         sensor_rate: float = 2000.0,
         sensor: Callable[[int, int], list[float]] = default_sensor,
         engine_fail_every: int = 0,
+        sensor_stall: int = 0,
+        synthetic: bool = False,
     ) -> None:
         self.sim = sim if sim is not None else _sim_for(None)
         self.port = port
@@ -116,7 +123,10 @@ class SimSerial:
         self._sensor_mode = False
         self._sensor_t0 = 0.0
         self._sensor_next = 0
+        self.sensor_stall = sensor_stall
         self.sim.set_engine_fail_every(engine_fail_every)
+        flags = int(p.Clock.SYNTHETIC | p.Clock.CATCH_UP) if synthetic else 0
+        self.sim.sensor_pace(SLOT_TICKS if sensor_stall else 0, synthetic, flags)
         self.sim.boot()
 
     # ---------------------------------------------------------------- pyserial surface
@@ -136,23 +146,23 @@ class SimSerial:
     def write(self, data: bytes) -> int:
         if not self.is_open:
             raise OSError("port closed")
-        data = bytearray(data)
+        buf = bytearray(data)  # changed in place by the fault hooks below
         start = self._tx_bytes
-        self._tx_bytes += len(data)
+        self._tx_bytes += len(buf)
         # corrupt the chosen host frames (count delimiters across writes)
         if self.corrupt_tx:
             frame_start = 0
-            for i, b in enumerate(data):
+            for i, b in enumerate(buf):
                 if b == 0:
                     if self._tx_frames in self.corrupt_tx and i > frame_start:
                         k = frame_start + (i - frame_start) // 2
-                        data[k] = _flip(data[k])
+                        buf[k] = _flip(buf[k])
                     self._tx_frames += 1
                     frame_start = i + 1
         if self.stall_after is not None and self._tx_bytes > self.stall_after:
-            return len(data)
-        self._track_mode(bytes(data))
-        self.sim.write(bytes(data))
+            return len(buf)
+        self._track_mode(bytes(buf))
+        self.sim.write(bytes(buf))
         if (
             self.reset_after is not None
             and not self._did_reset
@@ -161,7 +171,7 @@ class SimSerial:
             self._did_reset = True
             self._sensor_mode = False
             self.sim.boot()
-        return len(data)
+        return len(buf)
 
     def flush(self) -> None:
         pass
@@ -198,7 +208,19 @@ class SimSerial:
         if self.stall_after is not None and self._tx_bytes > self.stall_after:
             self.sim.read()  # the device keeps running but nothing reaches the host
             return
-        if self._sensor_mode:
+        if self._sensor_mode and self.sensor_stall:
+            # the sensor's timeline, one value per slot; every sensor_stall-th slot the device's loop is
+            # away for the next two (no poll), so its clock skips them
+            due = int((time.monotonic() - self._sensor_t0) * self.sensor_rate)
+            channels = self.sim.channels
+            while self._sensor_next < due:
+                n = self._sensor_next
+                self.sim.push_sensor(np.asarray([self.sensor(n, channels)], np.float32))
+                if n % self.sensor_stall not in (1, 2) or n < self.sensor_stall:
+                    self.sim.poll()
+                self.sim.sensor_advance(SLOT_TICKS)
+                self._sensor_next += 1
+        elif self._sensor_mode:
             due = int((time.monotonic() - self._sensor_t0) * self.sensor_rate)
             channels = self.sim.channels
             while self._sensor_next < due:
@@ -241,7 +263,7 @@ def open_sim(url: str) -> SimSerial:
     """A SimSerial for a `sim://` URL (see the module docstring for the options)."""
     q = parse_qs(urlparse(url).query)
     known = {"model", "corrupt_rx", "corrupt_tx", "reset_after", "stall_after", "sensor_rate"}
-    known.add("engine_fail_every")
+    known |= {"engine_fail_every", "sensor_stall", "synthetic"}
     unknown = set(q) - known
     if unknown:
         raise UserError(
@@ -260,6 +282,8 @@ def open_sim(url: str) -> SimSerial:
         stall_after=int(one["stall_after"]) if "stall_after" in one else None,
         sensor_rate=float(one.get("sensor_rate", 2000.0)),
         engine_fail_every=int(one.get("engine_fail_every", 0)),
+        sensor_stall=int(one.get("sensor_stall", 0)),
+        synthetic=one.get("synthetic", "0") not in ("0", ""),
     )
 
 
@@ -275,7 +299,7 @@ def sim_manifest(config: dict = CONFIG) -> Manifest:
     names = [f"ch{i}" for i in range(c)]
     fe = FrontendSpec(("raw",), config["window_len"], c)
     return Manifest(
-        generator=mf.Generator(tinyae="sim", command="tinyae.tools.simdevice.port.sim_model_dir"),
+        generator=mf.Generator(tinyae=__version__, command="tinyae.tools.simdevice.port.sim_model_dir"),
         model=mf.ModelSection(
             sha256=config["model_sha256"], tflite_bytes=0, ops=["SIM_STUB"], macs=0, params=0, layers=[]
         ),
@@ -318,6 +342,12 @@ def sim_manifest(config: dict = CONFIG) -> Manifest:
         ),
         quantization=mf.Quantization(
             weights="per_tensor", setting="per_tensor", reason="the simulated stub", targets=[], runs_on=[]
+        ),
+        reference=mf.ReferenceSection(
+            arithmetic="tflm",
+            description="the simulated device's stand-in engine (tools/testing/simstub.py)",
+            targets={},
+            tflite_micro={},
         ),
         score=mf.Score(kind="mae" if config["score_kind"] == 1 else "mse"),
         threshold=mf.ThresholdSection(value=config["threshold"], method="fixed", params={}),

@@ -16,6 +16,7 @@ import struct
 import sys
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,8 @@ from tinyae.train.frontend import FrontendSpec
 VECTORS_PATH = ROOT / "tests" / "vectors" / "protocol_vectors.json"
 
 # The model configuration the vectors (and the simulated device) are built for.
-CONFIG = {
+# The test configuration (one value type per key; read by name, so Any).
+CONFIG: dict[str, Any] = {
     "window_len": 8,
     "hop": 4,
     "channels": 3,
@@ -212,8 +214,9 @@ def _info(cls=p.Info) -> p.Info:
         model_sha256=bytes.fromhex(c["model_sha256"]), flash_used=23456, ram_static=3456,
         engine_ram=512, stack_bytes=2048, tx_dropped=3, calib_state=p.CalibState.CALIBRATED,
         calib_boot=p.RecordVerdict.VALID, calib_flags=p.CALIB_FLAG_OFFSETS | p.CALIB_FLAG_THRESHOLD,
-        calib_windows=6, calib_max_windows=6, calib_crc=0xA1B2C3D4, firmware_version="9.9.9-vec",
-        target="sim", engine="compiled", cost_unit="instructions",
+        calib_windows=6, calib_max_windows=6, calib_crc=0xA1B2C3D4, frontend_crc=0x0F1E2D3C,
+        norm_crc=0x4B5A6978, calib_config_crc=0x8796A5B4, firmware_version="9.9.9-vec", target="sim",
+        engine="tflm", library="Chirale_TensorFLowLite 2.0.0", cost_unit="instructions",
     )  # fmt: skip
 
 
@@ -254,6 +257,8 @@ def build_vectors() -> list[dict]:
         ("result_alarm_engine_error", "device_to_host", p.Result(6, 0.0, False, True, -3, 99), 3),
         ("result_verify", "device_to_host", p.Result(9, 0.75, True, True, 0, 4567, verify_in, verify_out), 4),
         ("telemetry", "device_to_host", p.Telemetry(16, s3, c), 5),
+        ("telemetry_skipped_late_synthetic", "device_to_host",
+         p.Telemetry(0x01020304, s3, c, 0x0A0B0C0D, 3, p.Clock.SYNTHETIC | p.Clock.CATCH_UP), 13),
         ("ack_samples", "device_to_host", p.Ack(p.MsgType.SAMPLES, 1, 0, 2), 6),
         ("error_seq_gap", "device_to_host", p.ErrorReply(p.ErrorCode.SEQ_GAP, p.MsgType.SAMPLES, 9, 3, 5), 7),
         ("error_bad_crc", "device_to_host", p.ErrorReply(p.ErrorCode.BAD_CRC, 0, p.NO_SEQ, 1, 2), 8),

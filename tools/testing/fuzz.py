@@ -32,6 +32,9 @@ FUZZ_SOURCES = [
     SRC / "tae_app.c",
     SRC / "tae_pipeline.c",
     SRC / "tae_calib.c",
+    SRC / "tae_digest.c",
+    SRC / "tae_frontend.c",
+    SRC / "tae_pace.c",
     TESTS_C / "sim_device.c",
     TESTS_C / "sim_engine.c",
 ]
@@ -103,7 +106,7 @@ def valid_record(windows: int = 2) -> bytes:
     batches = [
         p.Samples(b, tuple(map(tuple, x[32 * b : 32 * b + 32].tolist())), x.shape[1]) for b in range(2)
     ]
-    msgs = [p.Calib(int(p.CalibAction.START), windows), *batches]
+    msgs: list[p.Message] = [p.Calib(int(p.CalibAction.START), windows), *batches]
     for seq, m in enumerate(msgs):
         dev.write(p.encode_frame(m, seq))
     record = dev.store

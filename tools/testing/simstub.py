@@ -33,7 +33,8 @@ class SimStubReference:
         w = np.asarray(windows, np.float32)
         if self.correction is not None:
             w = ((w - self.correction[0]) * self.correction[1]).astype(np.float32)
-        inq = preprocess.quantize_windows(w, m.normalization.offset, m.input.gain, zi)
+        offset, gain = np.asarray(m.normalization.offset, np.float32), np.asarray(m.input.gain, np.float32)
+        inq = preprocess.quantize_windows(w, offset, gain, zi)
         delta = ((np.arange(inq.shape[1]) % 3) - 1) * 4
         outq = np.clip(inq.astype(np.int32) + delta, -128, 127).astype(np.int8)
         s = preprocess.scores(inq, outq, m.input.scale, zi, m.output.scale, zo, m.score.kind)

@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+from tinyae import atomic
 from tinyae.errors import UserError
 from tinyae.train.calibration import mirror
 from tinyae.train.calibration import report as rep
 from tinyae.train.calibration.record import Record
 from tinyae.train.calibration.spec import CalibSpec, check_crc
-from tinyae.train.manifest import Manifest
+from tinyae.train.manifest import Manifest, mixed_files
 
 
 def load_model(model_dir: Path) -> tuple[Manifest, CalibSpec, bytes]:
@@ -23,6 +24,12 @@ def load_model(model_dir: Path) -> tuple[Manifest, CalibSpec, bytes]:
     if not path.is_file():
         raise UserError(f"{path} does not exist; run `make model` or pass --model-dir with the artifacts")
     manifest = Manifest.load(path)
+    mixed = mixed_files(Path(model_dir), manifest)
+    if mixed:
+        raise UserError(
+            f"the files in {model_dir} are from two builds: {mixed}; build the model again "
+            "(`make model` rebuilds it, or says which command built it)"
+        )
     spec = manifest.calib_spec()
     check_crc(spec, manifest.to_dict())
     tfl = Path(model_dir) / "model_int8.tflite"
@@ -68,6 +75,10 @@ def run(model_dir: Path, csv: str, windows: int | None, out: Path | None, json_o
 
     manifest, spec, flatbuffer = load_model(model_dir)
     x, labels, name = recording(csv, manifest)
+    target = out if out is not None else Path(model_dir) / f"calibration-{Path(name).stem}.bin"
+    for path in (target, json_out):  # an unwritable folder is said now, not after the work
+        if path is not None:
+            atomic.check_writable(path)
     n = spec.check_windows(windows if windows is not None else spec.windows)
     mirror.check_length(spec, n, len(x), name)
     check_normal_labels(labels, spec.total_samples(n), name)
@@ -98,8 +109,7 @@ def run(model_dir: Path, csv: str, windows: int | None, out: Path | None, json_o
         )
     )
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(rep.result_dict(result, comparison, check), indent=2) + "\n")
+        atomic.write_text(json_out, json.dumps(rep.result_dict(result, comparison, check), indent=2) + "\n")
     if not check["ok"]:
         raise UserError(
             f"the NumPy cross-check disagrees with the core's C beyond its tolerance ({check}); report this"
@@ -109,10 +119,9 @@ def run(model_dir: Path, csv: str, windows: int | None, out: Path | None, json_o
             "the calibration was refused: "
             + rep.refusal_sentence(result.outcome, result.detail, record, spec, names)
         )
-    target = out if out is not None else Path(model_dir) / f"calibration-{Path(name).stem}.bin"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(result.record)
-    Record.from_bytes(target.read_bytes(), str(target))
+    Record.from_bytes(result.record, str(target))
+    with atomic.locked(model_dir, "another --model-dir"):  # not while a rebuild replaces the directory
+        atomic.write_bytes(target, result.record)
     console.print(
         f"wrote {target} ({len(result.record)} B, crc {record.crc:08x}); install it with "
         f"`tinyae device calibrate --port PORT --record {target}`"

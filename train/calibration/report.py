@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from rich.table import Table
 
+from tinyae import terminal
 from tinyae.train.calibration.mirror import MirrorResult, Scorer
 from tinyae.train.calibration.record import Record
 from tinyae.train.calibration.spec import CalibSpec
@@ -130,7 +131,7 @@ def table(
     extra: list[tuple[str, str, str]] = (),  # type: ignore[assignment]
 ) -> Table:
     """Before | after, per figure."""
-    t = Table(title=title, title_justify="left")
+    t = terminal.table(title=title, title_justify="left")
     t.add_column("figure", style="bold")
     t.add_column("before" + (" (factory)" if before is None else " (record in use)"))
     t.add_column("after" if accepted else "after (refused: nothing changed)")
@@ -166,8 +167,8 @@ def table(
         f"{comparison.before_alarms} / {comparison.windows}",
         after_alarms,
     )
-    for name, b, a in extra:
-        t.add_row(name, b, a)
+    for name, was, now in extra:
+        t.add_row(name, was, now)
     return t
 
 

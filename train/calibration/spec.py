@@ -208,14 +208,41 @@ class CalibSpec:
             ) from None
 
 
-def _method(cal_method: str, threshold_cfg) -> tuple[str, float, str]:  # threshold_cfg: ThresholdConfig
-    """The device's threshold method, its percentile, and how they were chosen (the config's words).
+def _method(
+    cal_method: str, threshold_cfg, factory_threshold: float, normal_scores: np.ndarray | None
+) -> tuple[str, float, float, str]:  # threshold_cfg: ThresholdConfig
+    """The device's threshold method, its percentile and k, and how they were chosen (the config's words).
 
-    The device knows two methods; a model's method maps onto them where it has an exact equivalent
-    and is refused where it has none, so a site threshold never silently means something else."""
+    The device knows two methods; a model's method maps onto them where it has an exact equivalent,
+    or, for mad and pot (no on-device form), onto mean + k std with the k that reproduces the factory
+    threshold on the factory's normal scores (the site threshold sits as many of the site's standard
+    deviations above the site's mean as the factory threshold above the factory's); it is refused where it
+    has none, so a site threshold never silently means something else."""
     if cal_method != "model":
-        return cal_method, threshold_cfg.percentile, f"calibration.threshold = {cal_method}"
+        return (
+            cal_method,
+            threshold_cfg.percentile,
+            threshold_cfg.k_std,
+            f"calibration.threshold = {cal_method}",
+        )
     method = threshold_cfg.method
+    if method in ("mad", "pot"):
+        s = np.asarray(normal_scores if normal_scores is not None else [], np.float64)
+        if len(s) < 2 or s.std() == 0:
+            raise UserError(
+                f"threshold.method = {method} has no on-site form without the normal scores' spread; set "
+                'calibration.threshold = "percentile" or "mean_std", or "none" to keep the factory threshold'
+            )
+        k = round(float((factory_threshold - s.mean()) / s.std()), 4)
+        return (
+            "mean_std",
+            threshold_cfg.percentile,
+            k,
+            (
+                f"threshold.method = {method} has no on-device form: mean + {k:g} std of the site's scores, "
+                "the k that gives the factory threshold on the factory's normal scores"
+            ),
+        )
     if threshold_cfg.factor != 1.0 and method in ("percentile", "mean_std"):
         raise UserError(
             f"threshold.factor = {threshold_cfg.factor} has no on-site equivalent (the device computes the "
@@ -226,6 +253,7 @@ def _method(cal_method: str, threshold_cfg) -> tuple[str, float, str]:  # thresh
         return (
             "percentile",
             threshold_cfg.percentile,
+            threshold_cfg.k_std,
             (
                 "threshold.method = best_f1 needs labels, which a site does not have: the percentile "
                 "threshold.percentile instead"
@@ -237,12 +265,13 @@ def _method(cal_method: str, threshold_cfg) -> tuple[str, float, str]:  # thresh
         return (
             "percentile",
             pct,
+            threshold_cfg.k_std,
             (
                 f"threshold.method = target_fpr ({threshold_cfg.target_fpr}): the {pct}th percentile of the "
                 "site's scores"
             ),
         )
-    return method, threshold_cfg.percentile, f"threshold.method = {method}"
+    return method, threshold_cfg.percentile, threshold_cfg.k_std, f"threshold.method = {method}"
 
 
 def config_crc(fields_: dict[str, Any], manifest_like: dict[str, Any]) -> int:
@@ -279,11 +308,13 @@ def build(
     norm_gain: np.ndarray,
     in_scale: float,
     in_zero_point: int,
+    normal_scores: np.ndarray | None = None,
 ) -> CalibSpec:
     """The manifest's calibration section for a trained model.
 
     train_windows: the raw normal training windows [n, L, C] (the per-channel reference statistics
-    are computed over all their samples, in float64, stored as float32).
+    are computed over all their samples, in float64, stored as float32). normal_scores: the int8 scores
+    the factory threshold was calibrated on (mad and pot map onto mean + k std through them).
     """
     x = np.asarray(train_windows, np.float64)
     x = x.reshape(-1, x.shape[-1])
@@ -296,7 +327,9 @@ def build(
                 "calibration cannot learn its offset or scale; set calibration.offsets = false and "
                 "calibration.scales = false, or drop the channel"
             )
-    method, percentile, source = _method(cfg.threshold, threshold_cfg)
+    method, percentile, k_std, source = _method(
+        cfg.threshold, threshold_cfg, factory_threshold, normal_scores
+    )
     frac = Fraction(str(percentile)) / 100
     if frac.numerator * cfg.windows + frac.denominator >= 2**32:
         raise UserError(
@@ -316,7 +349,7 @@ def build(
         "percentile": float(percentile),
         "rank_num": frac.numerator,
         "rank_den": frac.denominator,
-        "k_std": _f32(threshold_cfg.k_std),
+        "k_std": _f32(k_std),
         "over_num": over.numerator,
         "over_den": over.denominator,
         "ref_mean": tuple(_f32(v) for v in mean),

@@ -16,8 +16,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
+    from tinyae import atomic
     from tinyae.train.compiled.generate import generate
 
-    info = generate(args.model, args.out_dir, banner_command=args.command_line)
+    # the lock keeps a `tinyae model` or `threshold` on the same directory from interleaving with it
+    with atomic.locked(args.out_dir, "another directory"):
+        info = generate(args.model, args.out_dir, banner_command=args.command_line)
     print(json.dumps({k: v for k, v in info.items() if k != "layers"}, indent=1))
     return 0

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import jinja2
 
+from tinyae import atomic
 from tinyae.errors import UserError
-from tinyae.train.compiled.lower import (
+from tinyae.train.int8.arithmetic import COMPILED_ENGINE, Arithmetic
+from tinyae.train.int8.lower import (
     FcStage,
     Lowered,
     LutStage,
@@ -142,12 +144,19 @@ def _info(low: Lowered, ctx: dict) -> dict:
     }
 
 
-def render(tflite_bytes: bytes, banner_command: str, *, layouts: str = "auto") -> tuple[str, str, dict]:
+def render(
+    tflite_bytes: bytes,
+    banner_command: str,
+    *,
+    layouts: str = "auto",
+    arithmetic: Arithmetic = COMPILED_ENGINE,
+) -> tuple[str, str, dict]:
     """Return (model_compiled.h text, model_compiled.c text, info) for the model bytes (`layouts`:
-    see _context; only tests pass anything but "auto")."""
+    see _context; `arithmetic`: the multiplier rule, train/int8/arithmetic.py; only tests pass anything
+    but the defaults)."""
     from tinyae.train.render import banner
 
-    low = lower(read_tflite(tflite_bytes))
+    low = lower(read_tflite(tflite_bytes), arithmetic)
     sha = hashlib.sha256(tflite_bytes).hexdigest()
     if layouts not in LAYOUTS:
         raise ValueError(f"layouts must be one of {LAYOUTS}")
@@ -173,15 +182,15 @@ def generate(tflite_path: Path, out_dir: Path, *, banner_command: str) -> dict:
         raise UserError(f"the model file {tflite_path} does not exist; run `make model` first")
     header, source, info = render(tflite_path.read_bytes(), banner_command)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "model_compiled.h").write_text(header)
-    (out_dir / "model_compiled.c").write_text(source)
+    with atomic.files() as g:  # both or neither (tinyae/atomic.py)
+        g.write_text(out_dir / "model_compiled.h", header)
+        g.write_text(out_dir / "model_compiled.c", source)
     return info
 
 
 def check_ops(tflite_path: Path) -> list[str]:
     """The model's op names in order; UserError when the compiled engine cannot run one of them."""
-    from tinyae.train.compiled.lower import check_graph_ops
+    from tinyae.train.int8.lower import check_graph_ops
 
     return check_graph_ops(read_tflite(Path(tflite_path)))
 

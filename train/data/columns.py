@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, printable, printable_list
 
 MIN_ROWS = 16  # fewer rows say too little about a column to call it a counter
 
@@ -96,10 +96,6 @@ def index_reason(values: np.ndarray, integer_text: bool) -> str | None:
     return stats.index_reason()
 
 
-def _show(names: Sequence[str], n: int = 20) -> str:
-    return ", ".join(names[:n]) + (", ..." if len(names) > n else "")
-
-
 def match_channels(
     available: Sequence[str],
     wanted: Sequence[str],
@@ -118,16 +114,16 @@ def match_channels(
     missing = [w for w in wanted if w not in available]
     extra = [a for a in available if a not in wanted and a not in ignorable]
     if missing or (extra and not extra_ok):
-        what = f"has no column {', '.join(repr(m) for m in missing)}" if missing else ""
+        what = f"has no column {printable_list([repr(m) for m in missing])}" if missing else ""
         if extra and not extra_ok:
             what += (
                 (" and " if what else "")
                 + f"has unknown column{'s' if len(extra) > 1 else ''} "
-                + ", ".join(repr(e) for e in extra[:10])
+                + printable_list([repr(e) for e in extra], 10)
             )
         raise UserError(
-            f"{where} {what}: {whose} are {_show(list(wanted))} "
-            f"and its columns are {_show(list(available))}; "
+            f"{printable(where, None)} {what}: {whose} are {printable_list(wanted)} "
+            f"and its columns are {printable_list(available)}; "
             "rename the columns or select them (data.channels, or --channels for the host tool)"
         )
     return [list(available).index(w) for w in wanted]

@@ -15,7 +15,12 @@ Format accepted
 - Channels: the columns named in `channels` (by name or index), or every other column except obvious
   index, counter and id columns, which are left out and named (tinyae.train.data.columns).
 - Every file is its own series (a gap split with gaps="split" makes more): windows never span two.
-  Files loaded together are matched by column name, whatever their column order.
+  Files loaded together are matched by column name, whatever their column order. A folder stands for
+  the data files in it (DATA_SUFFIXES, recursively).
+- Edge Impulse data-acquisition files (JSON or CBOR, tinyae.train.data.edgeimpulse) among the files are
+  recognised by their content and read as what they are: sensors as columns, interval_ms as the rate,
+  their label as the file's label. Any other structured file (other JSON, Parquet, Excel, ...) is
+  named for what it is (tinyae.train.data.formats) instead of being parsed as CSV.
 
 Every problem with the input ends in `UserError` with one sentence saying where and what to do.
 """
@@ -30,8 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, printable, printable_list
+from tinyae.train.data import edgeimpulse
 from tinyae.train.data.columns import match_channels
+from tinyae.train.data.formats import Sniffed, sniff
 from tinyae.train.data.labels import LabelMeaning, label_meaning, labels_from_classes, to_labels
 from tinyae.train.data.table import (
     F32_MAX,
@@ -67,6 +74,7 @@ __all__ = [
 ]
 
 AUTO = "auto"
+DATA_SUFFIXES = (".csv", ".tsv", ".txt", *edgeimpulse.SUFFIXES)  # the files a folder given as a path holds
 LABEL_NAMES = ("label", "labels", "is_anomaly", "anomaly", "class", "target")
 OFF = ("", "none")
 
@@ -109,8 +117,8 @@ class Series:
     def where(self, i: int) -> str:
         """Where sample i came from, in words ("data.csv row 1502")."""
         if self.lines is not None:
-            return f"{self.meta.get('file', self.source)} row {int(self.lines[i])}"
-        return f"{self.source} sample {i}"
+            return f"{printable(self.meta.get('file', self.source), None)} row {int(self.lines[i])}"
+        return f"{printable(self.source, None)} sample {i}"
 
 
 # ---------------------------------------------------------------- columns
@@ -118,14 +126,17 @@ def resolve_column(spec: ColumnSpec, names: Sequence[str], path: Path, what: str
     if isinstance(spec, int) and not isinstance(spec, bool):
         if not 0 <= spec < len(names):
             raise UserError(
-                f"{what} column index {spec} is out of range: {path} has {len(names)} columns; "
+                f"{what} column index {spec} is out of range: "
+                f"{printable(path, None)} has {len(names)} columns; "
                 f"use 0..{len(names) - 1}"
             )
         return spec
     if spec in names:
-        return list(names).index(spec)
-    shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
-    raise UserError(f"{what} column '{spec}' is not in {path}; its columns are: {shown}")
+        return list(names).index(str(spec))
+    raise UserError(
+        f"{what} column '{printable(spec)}' is not in {printable(path, None)}; "
+        f"its columns are: {printable_list(names, 20)}"
+    )
 
 
 def _pick(spec: ColumnSpec | None, names: Sequence[str], path: Path, what: str) -> int | None:
@@ -150,6 +161,7 @@ class _File:
     label_codes: np.ndarray | None
     label_values: list[str]
     columns: dict  # how the channels were chosen (manifest / summary)
+    file_label: str | None = None  # the label the file itself gives all its samples (Edge Impulse)
 
 
 def _read(
@@ -165,27 +177,40 @@ def _read(
     delimiter: str | None,
     progress: Progress | None,
 ) -> _File:
+    found = sniff(path)
+    if found is not None and found.kind == "edgeimpulse":
+        return _read_edgeimpulse(path, found, channels=channels, sample_rate_hz=sample_rate_hz)
     reader = CsvReader(path, delimiter)
     names = reader.names
     ts = _pick(timestamp, names, path, "timestamp")
     lab = _pick(label, names, path, "label")
     if ts is not None and ts == lab:
         raise UserError(
-            f"the timestamp and the label are the same column of {path}; name two different columns"
+            f"the timestamp and the label are the same column of {printable(path, None)}; "
+            "name two different columns"
         )
     if channels:
         cols = [resolve_column(c, names, path, "channel") for c in channels]
         if ts in cols or lab in cols:
-            raise UserError(f"a channel of {path} is also its timestamp or label column; pick other columns")
+            raise UserError(
+                f"a channel of {printable(path, None)} is also its timestamp or label column; pick other columns"
+            )
         if len(set(cols)) != len(cols):
-            raise UserError(f"data.channels names a column of {path} twice; list each channel once")
+            raise UserError(
+                f"data.channels names a column of {printable(path, None)} twice; list each channel once"
+            )
     else:
         cols = [i for i in range(len(names)) if i not in (ts, lab)]
     if not cols:
-        raise UserError(f"{path} has no channel column besides its timestamp/label; add the sensor columns")
+        raise UserError(
+            f"{printable(path, None)} has no channel column besides its timestamp/label; add the sensor columns"
+        )
     parser = TimeColumn(names[ts], timestamp_format) if ts is not None else None
     data = reader.read(
-        cols, timestamp=(ts, parser) if parser is not None else None, label=lab, progress=progress
+        cols,
+        timestamp=(ts, parser) if ts is not None and parser is not None else None,
+        label=lab,
+        progress=progress,
     )
     left_out: dict[str, str] = {}
     keep = list(range(len(cols)))
@@ -197,8 +222,8 @@ def _read(
         keep = [j for j, c in enumerate(cols) if names[c] not in left_out]
         if not keep:
             raise UserError(
-                f"every column of {path} besides its timestamp/label looks like an index or id "
-                f"({'; '.join(f'{k}: {v}' for k, v in left_out.items())}); "
+                f"every column of {printable(path, None)} besides its timestamp/label looks like an index or id "
+                f"({'; '.join(f'{printable(k)}: {v}' for k, v in left_out.items())}); "
                 "name the channels with data.channels"
             )
     values = data.numeric if len(keep) == len(cols) else np.ascontiguousarray(data.numeric[:, keep])
@@ -227,6 +252,54 @@ def _read(
     )
 
 
+def _read_edgeimpulse(
+    path: Path, found: Sniffed, *, channels: Sequence[ColumnSpec] | None, sample_rate_hz: float | None
+) -> _File:
+    """An Edge Impulse data-acquisition file (tinyae.train.data.edgeimpulse) as one file of this loader:
+    its sensors are the columns, interval_ms the sample rate, its label the file's label."""
+    rec = edgeimpulse.label(edgeimpulse.read(path, found.obj, found.encoding))
+    names = rec.names
+    cols = (
+        [resolve_column(c, names, path, "sensor") for c in channels] if channels else list(range(len(names)))
+    )
+    if len(set(cols)) != len(cols):
+        raise UserError(f"data.channels names a sensor of {path} twice; list each channel once")
+    hz = rec.hz
+    origin = f"interval_ms = {rec.interval_ms:g} of the Edge Impulse file ({fmt_hz(hz)})"
+    if sample_rate_hz:
+        if abs(hz - sample_rate_hz) > RATE_TOLERANCE * sample_rate_hz:
+            raise UserError(
+                f"data.sample_rate_hz = {sample_rate_hz:g} but {path} says interval_ms = {rec.interval_ms:g} "
+                f"({fmt_hz(hz)}); fix one of them"
+            )
+        hz, origin = (
+            float(sample_rate_hz),
+            f"data.sample_rate_hz (the Edge Impulse interval_ms agrees: {origin})",
+        )
+    n = len(rec.values)
+    return _File(
+        path=path,
+        names=[names[c] for c in cols],
+        values=np.ascontiguousarray(rec.values[:, cols]),
+        lines=np.arange(1, n + 1, dtype=np.int64),
+        rate=Rate(hz, origin, [(0, n)], 0.0, "interval_ms"),
+        label_codes=rec.sample_labels,
+        label_values=rec.sample_label_values,
+        columns={
+            "selected_by": "data.channels" if channels else "every sensor",
+            "left_out": {},
+            "timestamp": None,
+            "label": None,
+            "header": True,
+            "format": found.what,
+            "units": {names[c]: rec.units[c] for c in cols},
+            "device_type": rec.device_type,
+            "label_from": rec.label_origin or None,
+        },
+        file_label=rec.label,
+    )
+
+
 # ---------------------------------------------------------------- several files, several groups
 def expand_paths(paths: str | Path | Sequence[str | Path]) -> list[Path]:
     items = [paths] if isinstance(paths, str | Path) else list(paths)
@@ -238,8 +311,18 @@ def expand_paths(paths: str | Path | Sequence[str | Path]) -> list[Path]:
         if any(ch in s for ch in "*?["):
             found = sorted(glob(s, recursive=True))
             if not found:
-                raise UserError(f"no file matches {s}; check the pattern")
+                raise UserError(f"no file matches {printable(s, None)}; check the pattern")
             out.extend(Path(f) for f in found)
+        elif Path(item).is_dir():
+            found = sorted(
+                f for f in Path(item).rglob("*") if f.is_file() and f.suffix.lower() in DATA_SUFFIXES
+            )
+            if not found:
+                raise UserError(
+                    f"{item} is a folder without {', '.join(DATA_SUFFIXES)} files; pass the data files or a "
+                    "folder holding them"
+                )
+            out.extend(found)
         else:
             out.append(Path(item))
     return out
@@ -256,7 +339,8 @@ def file_label_for(path: Path, file_labels: Mapping[str, str]) -> str | None:
     }
     if len(hits) > 1:
         raise UserError(
-            f"{path} matches data.file_labels entries with different labels ({', '.join(sorted(hits))}); "
+            f"{printable(path, None)} matches data.file_labels entries with different labels "
+            f"({printable_list(sorted(hits))}); "
             "make the patterns exclusive"
         )
     return next(iter(hits), None)
@@ -307,30 +391,39 @@ def load_csv_groups(
             fixed[p] = file_label_for(p, file_labels) if file_labels else None
             if fixed[p] is not None and f.label_codes is not None:
                 raise UserError(
-                    f"{p} has a label column ('{f.columns['label']}') and a data.file_labels entry; "
+                    f"{printable(p, None)} has a label column "
+                    f"('{printable(f.columns['label'] or 'info.labels multi-label')}') "
+                    "and a data.file_labels entry; "
                     "use one of them"
                 )
+            if fixed[p] is None:
+                fixed[p] = f.file_label  # an Edge Impulse file's own label (info.labels, its name)
             files[group].append(f)
     every = [f for fs in files.values() for f in fs]
     first = every[0]
     for f in every[1:]:
         if f.names != first.names:
-            idx = match_channels(f.names, first.names, str(f.path), whose=f"the channels of {first.path}")
+            idx = match_channels(
+                f.names, first.names, str(f.path), whose=f"the channels of {printable(first.path, None)}"
+            )
             f.values = f.values[:, idx]
             f.names = list(first.names)
     # -- one label meaning for every file
     values: list[str] = []
     for f in every:
         values += f.label_values if f.label_codes is not None else []
-        values += [fixed[f.path]] if fixed[f.path] is not None else []
+        values += [label for label in [fixed[f.path]] if label is not None]
     if values and meaning is None:
-        meaning = label_meaning(values, normal, "the labels of " + ", ".join(str(f.path) for f in every[:3]))
+        meaning = label_meaning(
+            values, normal, "the labels of " + printable_list([f.path for f in every[:3]], 3, limit=None)
+        )
     # -- one sample rate
     rates = [(f.rate.hz, len(f.values)) for f in every if f.rate is not None]
     if rates and len(rates) < len(every):
         f = next(f for f in every if f.rate is None)
         raise UserError(
-            f"{f.path} has no timestamp column while {every[0].path} has one; give every file the same "
+            f"{printable(f.path, None)} has no timestamp column while {printable(every[0].path, None)} has one; "
+            "give every file the same "
             "columns or set data.sample_rate_hz"
         )
     rate = None
@@ -338,7 +431,7 @@ def load_csv_groups(
     if rates:
         lo, hi = min(r for r, _ in rates), max(r for r, _ in rates)
         if hi - lo > RATE_TOLERANCE * lo:
-            shown = ", ".join(f"{f.path.name}: {fmt_hz(f.rate.hz)}" for f in every if f.rate)  # type: ignore[union-attr]
+            shown = ", ".join(f"{printable(f.path.name)}: {fmt_hz(f.rate.hz)}" for f in every if f.rate)  # type: ignore[union-attr]
             raise UserError(f"the files have different sample rates ({shown}); resample them to one rate")
         rate = float(sample_rate_hz or sum(r * n for r, n in rates) / sum(n for _, n in rates))
         origin = first.rate.origin if first.rate else ""
@@ -352,8 +445,7 @@ def load_csv_groups(
             labels = classes = None
             if f.label_codes is not None and meaning is not None:
                 labels, classes = to_labels(f.label_codes, f.label_values, meaning)
-            elif fixed[f.path] is not None and meaning is not None:
-                cls = fixed[f.path]
+            elif (cls := fixed[f.path]) is not None and meaning is not None:
                 labels = np.full(len(f.values), 0 if meaning.is_normal(cls) else 1, np.int8)
                 classes = np.full(len(f.values), cls, dtype=object)
             meta = {
@@ -415,5 +507,7 @@ def load_csv_file(path: Path, **opts) -> Series:
     """One file as one Series (see load_csv for the options; a gap split is refused here)."""
     out = load_csv([path], **opts)
     if len(out) != 1:
-        raise UserError(f"{path} splits into {len(out)} series at its gaps; load it with load_csv")
+        raise UserError(
+            f"{printable(path, None)} splits into {len(out)} series at its gaps; load it with load_csv"
+        )
     return out[0]

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tinyae.errors import UserError
-from tinyae.train.data.csv_source import Series, load_csv_groups
+from tinyae.errors import UserError, printable
+from tinyae.train.data.csv_source import Series, expand_paths, load_csv_groups
+from tinyae.train.data.edgeimpulse import category
+from tinyae.train.data.labels import training_labels_refusal
 from tinyae.train.data.splits import DatasetSplits, check_lengths, split_series
 
 
@@ -29,6 +31,15 @@ def _listed(v: Any) -> list[str]:
 
 def csv_splits(cfg: dict[str, Any], window_length: int, *, progress=None) -> DatasetSplits:  # type: ignore[no-untyped-def]
     paths, train, test = _listed(cfg.get("paths")), _listed(cfg.get("train")), _listed(cfg.get("test"))
+    edge = cfg.get("source") == "edgeimpulse"
+    if edge and paths and not (train or test):
+        # Edge Impulse's own split: info.labels' category, or training/ and testing/ folders (its export)
+        files = expand_paths(paths)
+        kinds = {f: category(f) for f in files}
+        if "testing" in kinds.values():
+            train = [str(f) for f in files if kinds[f] != "testing"]
+            test = [str(f) for f in files if kinds[f] == "testing"]
+            paths = []
     if paths and (train or test):
         raise UserError(
             "data.paths and data.train/data.test are two layouts; use data.paths (each file cut by time) "
@@ -38,8 +49,8 @@ def csv_splits(cfg: dict[str, Any], window_length: int, *, progress=None) -> Dat
         raise UserError("data.test needs data.train: name the normal recordings to train on")
     if not (paths or train):
         raise UserError("the csv source needs files; set data.paths, or data.train and data.test")
-    val_f = float(cfg.get("val_fraction") if cfg.get("val_fraction") is not None else 0.2)
-    test_f = float(cfg.get("test_fraction") if cfg.get("test_fraction") is not None else 0.2)
+    val_f = float(v) if (v := cfg.get("val_fraction")) is not None else 0.2
+    test_f = float(t) if (t := cfg.get("test_fraction")) is not None else 0.2
     groups = {"train": train or paths}
     if test:
         groups["test"] = test
@@ -57,13 +68,34 @@ def csv_splits(cfg: dict[str, Any], window_length: int, *, progress=None) -> Dat
         progress=progress,
     )
     fit_series = loaded["train"]
+    whole: list[Series] = []
+    if edge and not test:  # a folder of class-named files: the anomalous ones test whole
+        whole = [
+            s
+            for s in fit_series
+            if s.meta.get("file_label") is not None and s.labels is not None and s.labels.all()
+        ]
+        fit_series = [s for s in fit_series if s not in whole]
+        moved = sum(len(s) for s in whole)
+        meaning = (whole or fit_series)[0].meta.get("labels") or {}
+        refusal = training_labels_refusal(
+            meaning, moved, sum(len(s) for s in fit_series), moved, ", ".join(paths[:3]), "samples"
+        )
+        if refusal:
+            raise UserError(refusal)
+        if not fit_series:
+            raise UserError(
+                f"every file of {', '.join(paths[:3])} is labelled anomalous; name the normal class(es) with "
+                "data.normal"
+            )
     for s in fit_series:
         if s.meta.get("file_label") is not None and s.labels is not None and s.labels.all():
             raise UserError(
-                f"{s.source} is labelled {s.meta['file_label']!r}, an anomaly, but it is a training file; "
+                f"{printable(s.source, None)} is labelled {printable(repr(s.meta['file_label']))}, an anomaly, "
+                "but it is a training file; "
                 "training uses normal recordings only: move it to data.test"
             )
-    check_lengths(fit_series + loaded.get("test", []), window_length)
+    check_lengths(fit_series + loaded.get("test", []) + whole, window_length)
     if test:
         test_series = loaded["test"]
         _same_labelling(test_series, "data.test")
@@ -82,7 +114,9 @@ def csv_splits(cfg: dict[str, Any], window_length: int, *, progress=None) -> Dat
             f"({100 * (1 - val_f - test_f):.0f}/{100 * val_f:.0f}/{100 * test_f:.0f} %, gaps of "
             f"{window_length} samples)"
         )
-        test_parts = [p[2] for p in parts]
+        test_parts = [p[2] for p in parts] + whole
+        if whole:
+            how += f"; {len(whole)} recording(s) labelled anomalous as a whole tested whole"
     first = fit_series[0]
     return DatasetSplits(
         name=", ".join(s.source for s in fit_series[:3]) + (", ..." if len(fit_series) > 3 else ""),
@@ -93,7 +127,7 @@ def csv_splits(cfg: dict[str, Any], window_length: int, *, progress=None) -> Dat
         sample_rate_hz=first.sample_rate_hz,
         description=how,
         rate_origin=(first.meta.get("rate") or {}).get("origin", ""),
-        info=_info(fit_series, loaded.get("test", [])),
+        info=_info(fit_series, loaded.get("test", []) + whole),
     )
 
 
@@ -102,7 +136,8 @@ def _same_labelling(series: list[Series], where: str) -> None:
     if have and len(have) != len(series):
         lacking = next(s for s in series if s.labels is None)
         raise UserError(
-            f"{lacking.source} has no label while {have[0].source} has; in {where} label every file "
+            f"{printable(lacking.source, None)} has no label while {printable(have[0].source, None)} has; "
+            f"in {where} label every file "
             "(a label column or data.file_labels) or none"
         )
 

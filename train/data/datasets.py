@@ -25,13 +25,18 @@ from typing import Any
 import numpy as np
 
 from tinyae.errors import UserError
-from tinyae.train.data.csv_source import Series, load_csv_file
+from tinyae.train.data.csv_source import Series, load_csv_file, load_csv_groups
 from tinyae.train.data.csv_splits import csv_splits
 from tinyae.train.data.splits import DatasetSplits, Prepared, prepare_splits, split_series
 from tinyae.train.data.synthetic import DEFAULT_HOP, DEFAULT_SAMPLE_RATE_HZ, DEFAULT_WINDOW, make_synthetic
-from tinyae.train.data.ucr import WindowSet, load_ucr
+from tinyae.train.data.ucr import load_ucr_files
 from tinyae.train.data.windowing import check_window
 
+SYNTHETIC_LABELS = {
+    "normal": ["0.0"],
+    "said": True,
+    "meaning": "0 = normal, 1 = a fault (the generator's own labels)",
+}
 BASICMOTIONS_CHANNELS = ("acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z")
 BASICMOTIONS_NORMAL = ("Standing", "Walking")
 
@@ -67,13 +72,18 @@ def _synthetic(
         rate_origin="the synthetic generator" + (" (data.sample_rate_hz)" if sample_rate_hz else ""),
         default_window=DEFAULT_WINDOW,
         default_hop=DEFAULT_HOP,
+        info={"labels": SYNTHETIC_LABELS},
     )
 
 
-def _split_cases(ws: WindowSet, val_fraction: float) -> tuple[list[Series], list[Series]]:
-    normal = [s for s in ws.to_series() if s.labels is not None and not s.labels.any()]
+def _split_cases(cases: list[Series], val_fraction: float) -> tuple[list[Series], list[Series]]:
+    """(train, validation) of a file's cases: the last `val_fraction` of the normal cases validate; the
+    anomalous cases go with train, where the split drops and counts them (and refuses a mostly anomalous
+    training set under an assumed reading of the labels, as for every source)."""
+    normal = [s for s in cases if s.labels is not None and not s.labels.any()]
+    anomalous = [s for s in cases if s.labels is None or s.labels.any()]
     n_val = round(len(normal) * val_fraction)
-    return normal[: len(normal) - n_val], normal[len(normal) - n_val :]
+    return normal[: len(normal) - n_val] + anomalous, normal[len(normal) - n_val :]
 
 
 def _basicmotions(
@@ -81,10 +91,11 @@ def _basicmotions(
 ) -> DatasetSplits:
     d = aeon_data_dir() / "BasicMotions"
     sel = list(BASICMOTIONS_NORMAL) if normal is None else normal
-    kw = {"normal": sel, "channel_names": BASICMOTIONS_CHANNELS, "sample_rate_hz": 10.0}
-    tr = load_ucr(d / "BasicMotions_TRAIN.ts", **kw)
-    te = load_ucr(d / "BasicMotions_TEST.ts", **kw)
-    train, val = _split_cases(tr, val_fraction)
+    kw: dict[str, Any] = {"normal": sel, "channel_names": BASICMOTIONS_CHANNELS, "sample_rate_hz": 10.0}
+    tr, te = load_ucr_files([d / "BasicMotions_TRAIN.ts", d / "BasicMotions_TEST.ts"], **kw)
+    train, val = _split_cases(tr.to_series(), val_fraction)
+    meaning = dict(tr.meaning or {})
+    meaning["said"] = True  # the data set's documented classes (or data.normal)
     return DatasetSplits(
         name="basicmotions",
         train=train,
@@ -97,14 +108,20 @@ def _basicmotions(
         rate_origin="the data set's documentation (10 Hz)",
         default_window=20,
         default_hop=5,
+        info={"labels": meaning},
     )
 
 
 def _daphnet(
-    *, val_fraction: float = 0.2, test_fraction: float = 0.2, window_length: int | None = None, **_: Any
+    *,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    window_length: int | None = None,
+    normal: Sequence[str] | str | None = None,
+    **_: Any,
 ) -> DatasetSplits:
     path = aeon_data_dir() / "Daphnet_S06R02E0" / "S06R02E0.csv"
-    (series,) = [load_csv_file(path, timestamp="timestamp", label="is_anomaly")]
+    (series,) = [load_csv_file(path, timestamp="timestamp", label="is_anomaly", normal=normal)]
     tr, va, te = split_series(series, val_fraction, test_fraction, window_length or 64)
     return DatasetSplits(
         name="daphnet",
@@ -118,18 +135,26 @@ def _daphnet(
         rate_origin=(series.meta.get("rate") or {}).get("origin", ""),
         default_window=64,
         default_hop=32,
+        info={"labels": series.meta.get("labels")},
     )
 
 
 def _internalbleeding(
-    *, val_fraction: float = 0.2, window_length: int | None = None, **_: Any
+    *,
+    val_fraction: float = 0.2,
+    window_length: int | None = None,
+    normal: Sequence[str] | str | None = None,
+    **_: Any,
 ) -> DatasetSplits:
     d = aeon_data_dir() / "KDD-TSAD_135"
-    kw: dict[str, Any] = {"timestamp": None, "label": "is_anomaly", "channels": ["value"]}
-    train = load_csv_file(d / "135_UCR_Anomaly_InternalBleeding16_TRAIN.csv", **kw)
-    test = load_csv_file(d / "135_UCR_Anomaly_InternalBleeding16_TEST.csv", **kw)
+    files = {
+        "train": [d / "135_UCR_Anomaly_InternalBleeding16_TRAIN.csv"],
+        "test": [d / "135_UCR_Anomaly_InternalBleeding16_TEST.csv"],
+    }  # one reading of the labels for both files
+    loaded = load_csv_groups(files, timestamp=None, label="is_anomaly", channels=["value"], normal=normal)
+    (train,), (test,) = loaded["train"], loaded["test"]
     gap = window_length or 64
-    tr, va, _ = split_series(train, val_fraction, 0.0, gap)
+    tr, va = split_series(train, val_fraction, 0.0, gap)[:2]
     n = len(train)
     skip = n if np.array_equal(test.values[:n], train.values) else 0
     te = Series(
@@ -138,6 +163,7 @@ def _internalbleeding(
         channel_names=test.channel_names,
         sample_rate_hz=None,
         source=f"{test.source}[{skip + gap}:]",
+        classes=None if test.classes is None else test.classes[skip + gap :],
     )
     return DatasetSplits(
         name="internalbleeding",
@@ -151,6 +177,7 @@ def _internalbleeding(
         rate_origin="",
         default_window=64,
         default_hop=16,
+        info={"labels": train.meta.get("labels")},
     )
 
 
@@ -219,28 +246,24 @@ def load_source(
         val_fraction = float(cfg["val_fraction"])
     if cfg["test_fraction"] is not None:
         test_fraction = float(cfg["test_fraction"])
-    if src == "csv":
+    if src in ("csv", "edgeimpulse"):  # Edge Impulse files are also read where CSV files are expected
         return csv_splits(cfg, window_length, progress=progress)
     if src == "ucr":
         paths = cfg["paths"] or []
         paths = [paths] if isinstance(paths, str | Path) else list(paths)
         if not paths:
             raise UserError("the ucr source needs paths; set data.paths to the TRAIN (and TEST) files")
-        sets = [load_ucr(p, normal=cfg["normal"], sample_rate_hz=cfg["sample_rate_hz"]) for p in paths]
+        sets = load_ucr_files(paths, normal=cfg["normal"], sample_rate_hz=cfg["sample_rate_hz"])
         test_sets = [w for p, w in zip(paths, sets, strict=True) if "test" in Path(p).name.lower()]
         pool = [w for p, w in zip(paths, sets, strict=True) if "test" not in Path(p).name.lower()]
         train, val, test = [], [], []
         for w in pool:
             cases = w.to_series()
-            if test_sets:
-                tr, va = _split_cases(w, val_fraction)
-            else:
+            if not test_sets:
                 n_te = round(len(cases) * test_fraction)
-                n_va = round(len(cases) * val_fraction)
-                head, test_part = cases[: len(cases) - n_te], cases[len(cases) - n_te :]
+                cases, test_part = cases[: len(cases) - n_te], cases[len(cases) - n_te :]
                 test += test_part
-                normal = [s for s in head if not s.labels.any()]
-                tr, va = normal[: len(normal) - n_va], normal[len(normal) - n_va :]
+            tr, va = _split_cases(cases, val_fraction)
             train += tr
             val += va
         for w in test_sets:
@@ -255,11 +278,12 @@ def load_source(
             description="row-per-window cases, each its own series"
             + ("; TEST file(s) test, the others train and validate" if test_sets else ""),
             rate_origin="data.sample_rate_hz" if sets[0].sample_rate_hz else "",
+            info={"labels": sets[0].meaning},
         )
     opts: dict[str, Any] = {}
     if src == "synthetic":
         opts = {"seed": cfg["seed"], "sample_rate_hz": cfg["sample_rate_hz"]}
-    elif src == "basicmotions" and cfg["normal"]:
+    elif src in ("basicmotions", "daphnet", "internalbleeding") and cfg["normal"]:
         opts = {"normal": cfg["normal"]}
     if src in ("daphnet", "internalbleeding"):
         opts["window_length"] = window_length

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, printable
 
 METHODS = ("zscore", "minmax", "robust")
 IQR_PER_STD = 1.349  # interquartile range of a unit Gaussian
@@ -97,7 +97,7 @@ def fit_normalization(
     for c in np.flatnonzero(scale <= tiny):
         name = channel_names[c] if channel_names is not None and c < len(channel_names) else f"#{c}"
         raise UserError(
-            f"channel '{name}' is constant in the normal training data (zero spread); "
+            f"channel '{printable(name)}' is constant in the normal training data (zero spread); "
             "drop that channel or check the sensor"
         )
     return Normalization(offset.astype(np.float32), scale.astype(np.float32), method)

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, printable
 from tinyae.train.data.splits import DatasetSplits
+from tinyae.train.data.windowing import used_samples
 
 SHOWN = 3  # outliers listed per channel in the warning and the manifest
 MODES = ("clip", "refuse", "keep")
@@ -47,7 +48,7 @@ class OutlierReport:
         for name, c in self.channels.items():
             shown = ", ".join(f"{o['where']} = {o['value']:.6g} ({o['iqrs']:.3g} IQR)" for o in c["first"])
             more = f" and {c['count'] - len(c['first'])} more" if c["count"] > len(c["first"]) else ""
-            parts.append(f"'{name}' {c['count']}: {shown}{more}")
+            parts.append(f"'{printable(name)}' {c['count']}: {shown}{more}")
         what = {
             "clip": "clipped to the range of the channel's other samples",
             "keep": "kept (normalization.outliers = keep)",
@@ -68,12 +69,26 @@ class OutlierReport:
         }
 
 
-def screen(splits: DatasetSplits, limit_iqr: float, mode: str) -> tuple[DatasetSplits, OutlierReport]:
-    """Screen the train and validation parts (see the module docstring); test parts are untouched."""
+def screen(
+    splits: DatasetSplits, limit_iqr: float, mode: str, length: int | None = None, hop: int | None = None
+) -> tuple[DatasetSplits, OutlierReport]:
+    """Screen the train and validation parts (see the module docstring); test parts are untouched.
+
+    With the window length and hop, only the samples of the windows training keeps count (samples that
+    lie only in windows left out for their anomalies are neither fitted on nor reported).
+    """
     report = OutlierReport(mode, limit_iqr)
     if limit_iqr <= 0 or not splits.train:
         return splits, report
-    fit = np.concatenate([s.values for s in splits.train])
+
+    def used(s) -> np.ndarray:  # type: ignore[no-untyped-def]
+        if length is None or hop is None:
+            return np.ones(len(s), bool)
+        return used_samples(len(s), s.labels, length, hop)
+
+    fit = np.concatenate([s.values[used(s)] for s in splits.train])
+    if not len(fit):
+        return splits, report
     q1, med, q3 = np.percentile(fit, [25, 50, 75], axis=0).astype(np.float64)
     iqr = q3 - q1
     lo, hi = med - limit_iqr * iqr, med + limit_iqr * iqr
@@ -92,7 +107,7 @@ def screen(splits: DatasetSplits, limit_iqr: float, mode: str) -> tuple[DatasetS
     for part in (splits.train, splits.val):
         for s in part:
             v = s.values
-            bad = ((v < lo) | (v > hi)) & active
+            bad = ((v < lo) | (v > hi)) & active & used(s)[:, None]
             if not bad.any():
                 continue
             for c in np.flatnonzero(bad.any(axis=0)):
@@ -114,11 +129,11 @@ def screen(splits: DatasetSplits, limit_iqr: float, mode: str) -> tuple[DatasetS
     if not report.count:
         return splits, report
     if mode == "refuse":
-        name, c = next(iter(report.channels.items()))
-        o = c["first"][0]
+        name, first = next(iter(report.channels.items()))
+        o = first["first"][0]
         raise UserError(
-            f"{o['where']}: channel '{name}' is {o['value']:.6g}, {o['iqrs']:.3g} IQR from its median "
-            f"{c['median']:.6g} ({report.count} such sample(s) "
+            f"{o['where']}: channel '{printable(name)}' is {o['value']:.6g}, {o['iqrs']:.3g} IQR from its median "
+            f"{first['median']:.6g} ({report.count} such sample(s) "
             "in the training data); fix or remove the glitch, "
             'or set normalization.outliers = "clip"'
         )

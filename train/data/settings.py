@@ -12,9 +12,10 @@ model's meaning, and a file whose timestamps give another sample rate is refused
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, printable, printable_list
 from tinyae.train.data.columns import match_channels
 from tinyae.train.data.csv_source import AUTO, OFF, ProgressFactory, Series, _pick, load_csv_groups
 from tinyae.train.data.labels import LabelMeaning
@@ -84,7 +85,7 @@ def load_for_model(
     """
     want = list(manifest["window"]["channel_names"])
     d = manifest["data"]
-    reader = CsvReader(path)  # the header only
+    reader = CsvReader(Path(path))  # the header only
     names = reader.names
     ts_cfg = d.get("timestamp") or {}
     lab_cfg = d.get("label") or {}
@@ -101,27 +102,33 @@ def load_for_model(
         if len(channels) != len(want):
             raise UserError(
                 f"--channels names {len(channels)} columns but the model has {len(want)} channels "
-                f"({', '.join(want)}); name one column per channel, in that order"
+                f"({printable_list(want, len(want))}); name one column per channel, in that order"
             )
         cols = list(channels)
         for c in cols:
             if c not in names:
                 raise UserError(
-                    f"--channels column '{c}' is not in {path}; its columns are {', '.join(names)}"
+                    f"--channels column '{printable(c)}' is not in {printable(path, None)}; "
+                    f"its columns are {printable_list(names)}"
                 )
         if cols != want:
-            notes.append(f"columns {', '.join(cols)} of {path} feed channels {', '.join(want)}")
+            notes.append(
+                f"columns {printable_list(cols, len(cols))} of {printable(path, None)} "
+                f"feed channels {printable_list(want, len(want))}"
+            )
     elif not reader.has_header or not d.get("header", True):
         candidates = [n for i, n in enumerate(names) if i not in (ts, lab)]
         if len(candidates) != len(want):
             raise UserError(
-                f"{path} has {len(candidates)} channel columns "
-                f"({', '.join(candidates)}) but the model expects "
-                f"{len(want)} ({', '.join(want)}); without a header columns go by position: give the file "
-                "the model's columns in order, or a header naming them"
+                f"{printable(path, None)} has {len(candidates)} channel columns "
+                f"({printable_list(candidates)}) but the model expects "
+                f"{len(want)} ({printable_list(want, len(want))}); without a header columns go by position: "
+                "give the file the model's columns in order, or a header naming them"
             )
         cols = candidates
-        notes.append(f"{path} has no header (or the model's data had none): columns taken by position")
+        notes.append(
+            f"{printable(path, None)} has no header (or the model's data had none): columns taken by position"
+        )
     else:
         candidates = [n for i, n in enumerate(names) if i not in (ts, lab)]
         idx = match_channels(
@@ -134,7 +141,8 @@ def load_for_model(
         cols = [candidates[i] for i in idx]
         if cols != [n for n in candidates if n in want]:
             notes.append(
-                f"the columns of {path} were reordered to the model's channel order ({', '.join(want)})"
+                f"the columns of {printable(path, None)} were reordered to the model's channel order "
+                f"({printable_list(want, len(want))})"
             )
     unit = ts_cfg.get("unit") or "auto"
     (series,) = load_csv_groups(
@@ -153,12 +161,14 @@ def load_for_model(
     model_hz = manifest["window"]["sample_rate_hz"]
     file_hz = series[0].sample_rate_hz if series else None
     if file_hz and model_hz and abs(file_hz - model_hz) > RATE_TOLERANCE * model_hz:
+        column = f" (timestamp column '{printable(names[ts])}')" if ts is not None else ""
         raise UserError(
-            f"{path} is sampled at {fmt_hz(file_hz)} (timestamp column '{names[ts]}') but the model at "
+            f"{printable(path, None)} is sampled at {fmt_hz(file_hz)}{column} but the model at "
             f"{fmt_hz(model_hz)}; resample the file to {fmt_hz(model_hz)} or use a model trained at its rate"
         )
     if ts is None and model_hz:
         notes.append(
-            f"{path} has no timestamp column: its sample rate is taken to be the model's ({fmt_hz(model_hz)})"
+            f"{printable(path, None)} has no timestamp column: its sample rate is taken to be the model's "
+            f"({fmt_hz(model_hz)})"
         )
     return [s for s in series], notes

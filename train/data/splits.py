@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, printable
 from tinyae.train.data.csv_source import Series
+from tinyae.train.data.labels import training_labels_refusal
 from tinyae.train.data.ucr import WindowSet
 from tinyae.train.data.windowing import make_windows, window_labels, window_names, window_starts
 
@@ -49,6 +50,33 @@ class DatasetSplits:
 
 
 @dataclass(frozen=True, eq=False)
+class Origins:
+    """Where each window of a part comes from: its recording (an index into `names`) and its number
+    in that recording's windows (0, 1, 2, ... at one hop apart; a gap where a window was left out).
+    The report's per-recording tables, false alarms per hour and detection delays are computed on
+    consecutive windows of one recording, as the device sees them."""
+
+    recording: np.ndarray  # int32 [n]
+    position: np.ndarray  # int32 [n]
+    names: tuple[str, ...]  # the recordings (series sources), in order
+
+    @staticmethod
+    def of(series: Sequence[Series], length: int, hop: int, drop_anomalous: bool = False) -> Origins:
+        """The origins of the windows `normal_windows` (drop_anomalous) or `test_windows` cut."""
+        rec, pos = [], []
+        for i, s in enumerate(series):
+            n = len(window_starts(len(s), length, hop))
+            keep = np.ones(n, bool)
+            if drop_anomalous and s.labels is not None:
+                keep = window_labels(s.labels, length, hop, "any") == 0
+            idx = np.flatnonzero(keep)
+            rec.append(np.full(len(idx), i, np.int32))
+            pos.append(idx.astype(np.int32))
+        cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int32)  # noqa: E731
+        return Origins(cat(rec), cat(pos), tuple(s.source for s in series))
+
+
+@dataclass(frozen=True, eq=False)
 class Prepared:
     """Raw (not normalized) float32 windows [n, L, C] for each part, with test labels and names."""
 
@@ -67,6 +95,8 @@ class Prepared:
     dropped: tuple[int, int] = (0, 0)  # of which (train, validation)
     description: str = ""  # how the source was cut into parts, in words
     protocol: str = field(default=SPLIT_PROTOCOL, repr=False)
+    val_origins: Origins | None = None  # recording and window number of each validation window
+    test_origins: Origins | None = None  # ... of each test window
 
     @property
     def n_channels(self) -> int:
@@ -87,8 +117,8 @@ def split_series(
     usable = n - gaps * gap
     if usable <= 0:
         raise UserError(
-            f"{series.source} has {n} samples, too short to split with gaps of {gap} samples; "
-            "use a shorter window or a longer recording"
+            f"{printable(series.source, None)} has {n} samples, too short to split with gaps of {gap} samples; "
+            "lower window.length or use a longer recording"
         )
     n_test = round(usable * test_fraction)
     n_val = round(usable * val_fraction)
@@ -116,23 +146,25 @@ def check_lengths(series: Sequence[Series], length: int) -> None:
     for s in series:
         if len(s) < length:
             raise UserError(
-                f"{s.source} has {len(s)} samples, shorter than one window ({length}); "
-                "use a shorter window or a longer recording"
+                f"{printable(s.source, None)} has {len(s)} samples, shorter than one window ({length}); "
+                "lower window.length or use a longer recording"
             )
 
 
-def normal_windows(series: Sequence[Series], length: int, hop: int) -> tuple[np.ndarray, int]:
-    """Windows of every series that contain no anomalous sample, and how many were dropped."""
-    parts, dropped = [], 0
+def normal_windows(series: Sequence[Series], length: int, hop: int) -> tuple[np.ndarray, int, int]:
+    """Windows of every series that contain no anomalous sample, how many were dropped, and how many of
+    those are anomalous throughout (the normal windows under the opposite 0/1 reading)."""
+    parts, dropped, throughout = [], 0, 0
     c = series[0].n_channels if series else 1
     for s in series:
         w = make_windows(s.values, length, hop)
         if s.labels is not None:
             keep = window_labels(s.labels, length, hop, "any") == 0
             dropped += int((~keep).sum())
+            throughout += int((window_labels(s.labels == 0, length, hop, "any") == 0).sum())
             w = w[keep]
         parts.append(w)
-    return (np.concatenate(parts) if parts else np.zeros((0, length, c), np.float32)), dropped
+    return (np.concatenate(parts) if parts else np.zeros((0, length, c), np.float32)), dropped, throughout
 
 
 def test_windows(
@@ -144,9 +176,9 @@ def test_windows(
     has_names = all(s.classes is not None for s in series)
     for s in series:
         ws.append(make_windows(s.values, length, hop))
-        if has_labels:
+        if has_labels and s.labels is not None:
             labs.append(window_labels(s.labels, length, hop, rule))
-        if has_names:
+        if has_names and s.classes is not None:
             lab = s.labels if s.labels is not None else np.zeros(len(s), np.int8)
             names.append(window_names(s.classes, lab, length, hop))
     w = np.concatenate(ws) if ws else np.zeros((0, length, c), np.float32)
@@ -159,20 +191,24 @@ def prepare_splits(splits: DatasetSplits, length: int, hop: int, label_rule: str
     """Window a DatasetSplits following SPLIT_PROTOCOL."""
     window_starts(length, length, hop)  # validates length and hop
     check_lengths(splits.train + splits.test, length)
-    train, d1 = normal_windows(splits.train, length, hop)
-    val, d2 = normal_windows([s for s in splits.val if len(s) >= length], length, hop)
+    train, d1, flipped = normal_windows(splits.train, length, hop)
+    val_series = [s for s in splits.val if len(s) >= length]
+    val, d2, _ = normal_windows(val_series, length, hop)
     test, labels, names = test_windows(splits.test, length, hop, label_rule)
     meaning = (splits.info.get("labels") or {}) if splits.info else {}
-    if meaning and not meaning.get("said") and d1 > len(train):
+    refusal = training_labels_refusal(meaning, d1, len(train), flipped, splits.name)
+    if refusal:
+        raise UserError(refusal)
+    if len(train) == 0 and d1 and meaning:
         raise UserError(
-            f"{d1} of {d1 + len(train)} training windows of {splits.name} contain samples labelled "
-            f'anomalous under "{meaning["meaning"]}"; if the labels mean the opposite set data.normal, '
-            "otherwise train on normal recordings"
+            f"no training window of {printable(splits.name, None)} is normal under "
+            f'"{meaning.get("meaning", "")}": all {d1} '
+            "contain samples of another class; check data.normal"
         )
     if len(train) == 0:
         raise UserError(
-            f"{splits.name} gives no normal training window of length {length}; "
-            "use a shorter window or more normal data"
+            f"{printable(splits.name, None)} gives no normal training window of length {length}; "
+            "lower window.length or give more normal data"
         )
     return Prepared(
         train=train,
@@ -189,6 +225,8 @@ def prepare_splits(splits: DatasetSplits, length: int, hop: int, label_rule: str
         dropped_anomalous=d1 + d2,
         dropped=(d1, d2),
         description=splits.description,
+        val_origins=Origins.of(val_series, length, hop, drop_anomalous=True),
+        test_origins=Origins.of(splits.test, length, hop),
     )
 
 
@@ -197,7 +235,7 @@ def require_labels(
 ) -> np.ndarray:
     """The labels `purpose` needs, or a UserError saying how to provide them."""
     if isinstance(data, Prepared):
-        labels, where = data.test_labels, f"the test split of {data.source}"
+        labels, where = data.test_labels, f"the test split of {printable(data.source, None)}"
     elif isinstance(data, Series | WindowSet):
         labels, where = data.labels, data.source
     else:

@@ -317,8 +317,8 @@ def make_synthetic(
     pos = ns(lead_s)
     for level in levels:
         for name in faults:
-            sev = SEVERITY[name][0 if level == "subtle" else 1]
-            segments.append(FaultSegment(pos, pos + ns(fault_s), name, level, sev))
+            severity = SEVERITY[name][0 if level == "subtle" else 1]
+            segments.append(FaultSegment(pos, pos + ns(fault_s), name, level, severity))
             pos += ns(fault_s) + ns(gap_s)
     n_test = pos
     test_start = n_train + n_gap + n_val + n_gap

@@ -25,8 +25,9 @@ from typing import Protocol
 
 import numpy as np
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, printable
 from tinyae.train.data.columns import ColumnStats
+from tinyae.train.data.formats import UEA_TS, sniff
 
 F32_MAX = float(np.finfo(np.float32).max)
 # Smallest magnitude that rounds to infinity in float32 (max + half an ulp, ties to even): a decimal
@@ -66,21 +67,33 @@ def detect_delimiter(first_line: str) -> str | None:
 def check_file(path: Path) -> int:
     """The file's size in bytes, or a UserError saying why it cannot be read."""
     if not path.exists():
-        raise UserError(f"file {path} does not exist; check the path")
+        raise UserError(f"file {printable(path, None)} does not exist; check the path")
     if path.is_dir():
-        raise UserError(f"{path} is a directory, not a file; pass the CSV file itself")
+        raise UserError(f"{printable(path, None)} is a directory, not a file; pass the CSV file itself")
     try:
         return path.stat().st_size
     except OSError as exc:
-        raise UserError(f"cannot read {path} ({exc.strerror}); check its permissions") from None
+        raise UserError(
+            f"cannot read {printable(path, None)} ({exc.strerror}); check its permissions"
+        ) from None
+
+
+def not_text(path: Path, reads: str = "CSV", accept: tuple[str, ...] = ()) -> None:
+    """A UserError naming what `path` is when it is another structured format (JSON, Parquet, Excel,
+    an Edge Impulse file, ...) rather than the delimited text this reader parses (`accept`: the
+    formats, by their description, that this reader does read)."""
+    found = sniff(path)
+    if found is not None and found.what not in accept:
+        raise UserError(found.refusal(path, reads))
 
 
 def read_text(path: Path) -> str:
     """The whole file's text (for small row-per-case files), with the same checks as the reader."""
     check_file(path)
+    not_text(path, "a UCR/UEA text file", accept=(UEA_TS,))
     text = "".join(_lines(path, lambda n: None))
     if not text.strip():
-        raise UserError(f"file {path} is empty; pass a file with data rows")
+        raise UserError(f"file {printable(path, None)} is empty; pass a file with data rows")
     return text
 
 
@@ -92,22 +105,28 @@ def _lines(path: Path, on_bytes: Callable[[int], None]) -> Iterator[str]:
     try:
         f = path.open("rb")
     except OSError as exc:
-        raise UserError(f"cannot read {path} ({exc.strerror}); check its permissions") from None
+        raise UserError(
+            f"cannot read {printable(path, None)} ({exc.strerror}); check its permissions"
+        ) from None
     with f:
         while True:
             try:
                 block = f.read(READ_BYTES)
             except OSError as exc:
-                raise UserError(f"cannot read {path} ({exc.strerror}); check its permissions") from None
+                raise UserError(
+                    f"cannot read {printable(path, None)} ({exc.strerror}); check its permissions"
+                ) from None
             if b"\0" in block:
                 raise UserError(
-                    f"{path} looks like a binary file, not a CSV (it contains NUL bytes); pass a text CSV"
+                    f"{printable(path, None)} looks like a binary file, not a CSV (it contains NUL bytes); "
+                    "pass a text CSV"
                 )
             try:
                 text = decoder.decode(block, final=not block)
             except UnicodeDecodeError as exc:
                 raise UserError(
-                    f"{path} is not UTF-8 text (undecodable byte at offset {offset + max(exc.start, 0)}); "
+                    f"{printable(path, None)} is not UTF-8 text "
+                    f"(undecodable byte at offset {offset + max(exc.start, 0)}); "
                     "save it as UTF-8 CSV"
                 ) from None
             offset += len(block)
@@ -173,7 +192,9 @@ def _batches(
                         yield lines, rows
                         rows, lines = [], []
     except csv.Error as exc:
-        raise UserError(f"{path} is not a valid CSV ({exc}); check its quoting and delimiter") from None
+        raise UserError(
+            f"{printable(path, None)} is not a valid CSV ({exc}); check its quoting and delimiter"
+        ) from None
     if rows:
         yield lines, rows
 
@@ -201,7 +222,7 @@ def to_numbers(values: Sequence[str], lines: np.ndarray, path: Path, name: str) 
             else:
                 continue
             raise UserError(
-                f"{path} row {lines[i]}, column '{name}': {what}; fix or remove that value"
+                f"{printable(path, None)} row {lines[i]}, column '{printable(name)}': {what}; fix or remove that value"
             ) from None
         raise  # unreachable: some value failed to parse
     bad = ~(np.abs(out) < F32_OVERFLOW)  # NaN, infinite, or rounds to infinity in float32
@@ -210,11 +231,12 @@ def to_numbers(values: Sequence[str], lines: np.ndarray, path: Path, name: str) 
         s = values[i].strip()
         if not math.isfinite(out[i]) and s.lower().lstrip("+-") in ("nan", "inf", "infinity"):
             raise UserError(
-                f"{path} row {lines[i]}, column '{name}' is {s[:40]!r} (NaN or infinite); "
+                f"{printable(path, None)} row {lines[i]}, column '{printable(name)}' is {s[:40]!r} (NaN or infinite); "
                 "fill or remove the missing values"
             )
         raise UserError(
-            f"{path} row {lines[i]}, column '{name}': {s[:40]!r} is beyond float32's range; "
+            f"{printable(path, None)} row {lines[i]}, column '{printable(name)}': "
+            f"{s[:40]!r} is beyond float32's range; "
             "rescale that channel"
         )
     return out
@@ -233,7 +255,7 @@ class _Column:
         if self.data is None or need > len(self.data):
             cap = max(need, expect_rows, int(1.25 * (0 if self.data is None else len(self.data))))
             shape = (cap,) if self.width is None else (cap, self.width)
-            grown = np.empty(shape, self.dtype)
+            grown: np.ndarray = np.empty(shape, self.dtype)
             if self.data is not None:
                 grown[: self.n] = self.data[: self.n]
             self.data = grown
@@ -263,16 +285,17 @@ class CsvReader:
     def __init__(self, path: Path, delimiter: str | None = None) -> None:
         self.path = Path(path)
         self.size = check_file(self.path)
+        not_text(self.path)
         first = _first_line(self.path)
         if not first:
-            raise UserError(f"file {self.path} is empty; pass a file with data rows")
+            raise UserError(f"file {printable(self.path, None)} is empty; pass a file with data rows")
         self.delimiter = delimiter if delimiter is not None else detect_delimiter(first)
         self._done = 0
         self._src = _Lines(self.path, self._count)
         self._batches = _batches(self._src, self.path, self.delimiter, CHUNK_ROWS)
         head = next(_batches(self._src, self.path, self.delimiter, 1), None)
         if head is None:
-            raise UserError(f"file {self.path} is empty; pass a file with data rows")
+            raise UserError(f"file {printable(self.path, None)} is empty; pass a file with data rows")
         self.first_line, fields = head[0][0], [f.strip() for f in head[1][0]]
         self.has_header = not all(is_number(f) for f in fields)
         if self.has_header:
@@ -280,7 +303,8 @@ class CsvReader:
             if len(set(self.names)) != len(self.names):
                 dup = next(n for n in self.names if self.names.count(n) > 1)
                 raise UserError(
-                    f"{self.path} has two columns named '{dup}'; give every column a distinct name"
+                    f"{printable(self.path, None)} has two columns named '{printable(dup)}'; "
+                    "give every column a distinct name"
                 )
             self._pending: list[tuple[list[int], list[list[str]]]] = []
         else:
@@ -311,7 +335,7 @@ class CsvReader:
             if widths != {width}:
                 i = next(i for i, r in enumerate(rows) if len(r) != width)
                 raise UserError(
-                    f"{self.path} row {line_list[i]} has {len(rows[i])} fields but {ref} has {width}; "
+                    f"{printable(self.path, None)} row {line_list[i]} has {len(rows[i])} fields but {ref} has {width}; "
                     "make every row the same width"
                 )
             lines = np.asarray(line_list, np.int32)
@@ -336,7 +360,8 @@ class CsvReader:
                 if "" in classes:
                     i = int(np.flatnonzero(codes == classes[""])[0])
                     raise UserError(
-                        f"{self.path} row {lines[i]} has no label in column '{self.names[label]}'; fill it in"
+                        f"{printable(self.path, None)} row {lines[i]} has no label in column "
+                        f"'{printable(self.names[label])}'; fill it in"
                     )
                 code_col.add(codes, expect)
             del cols, rows
@@ -344,7 +369,9 @@ class CsvReader:
                 progress(self._done, self.size)
         self._pending = []
         if values.n == 0:
-            raise UserError(f"{self.path} has a header but no data rows; pass a file with data")
+            raise UserError(
+                f"{printable(self.path, None)} has a header but no data rows; pass a file with data"
+            )
         return Columns(
             lines=line_col.result(),
             numeric=values.result(),

@@ -10,7 +10,8 @@ A timestamp column holds numbers or date-times:
   (`2024/05/01 12:00:00.010`), a time of day (`12:00:00.010`, wrapping at midnight), or any
   `data.timestamp_format` (Python strptime codes). Day-first/month-first dates are refused as ambiguous.
   Time zones count (a DST change in zone-aware stamps is no gap); mixing zone-aware and naive stamps
-  is refused.
+  is refused. In local-time stamps (no zone) a daylight-saving change shows as the clock going back an
+  hour (a repeated hour) or jumping forward one: named as such, with what to do (UTC, an offset, %z).
 
 The rate is 1 / (mean step) over the steps that are not gaps, so clock jitter averages out. A step
 more than GAP_FACTOR times the median step is a gap (lost samples, a paused recording): refused with
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, printable
 from tinyae.train.data.table import is_number, to_numbers
 
 UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
@@ -105,7 +106,7 @@ class TimeColumn:
         return out
 
     def _seconds(self, v: str, line: int, path: Path) -> float:
-        where = f"{path} row {line}, timestamp column '{self.name}'"
+        where = f"{printable(path, None)} row {line}, timestamp column '{printable(self.name)}'"
         if self.fmt:
             try:
                 dt = datetime.strptime(v, self.fmt)
@@ -140,6 +141,11 @@ class TimeColumn:
             "and data.sample_rate_hz"
         )
 
+    @property
+    def aware(self) -> bool:
+        """True when the stamps carry a time zone (then a daylight-saving change is no jump)."""
+        return bool(self._aware)
+
     def _dt(self, dt: datetime, where: str) -> float:
         aware = dt.tzinfo is not None
         if self._aware is None:
@@ -170,6 +176,18 @@ def _median_step(raw: np.ndarray) -> float:
     d = np.diff(raw)
     d = d[d > 0]
     return float(np.median(d)) if len(d) else 0.0
+
+
+DST_SHIFTS = (3600.0, 1800.0)  # daylight-saving changes: one hour (Lord Howe Island: half an hour)
+
+
+def _dst_shift(step: float, period: float) -> float:
+    """The daylight-saving shift (s) a backwards step of local time is, or 0: a step of minus one hour
+    plus about one sample period (the clock repeats the hour after the sample that ends it)."""
+    for shift in DST_SHIFTS:
+        if abs(step + shift - period) <= max(2 * abs(period), 1.0):
+            return shift
+    return 0.0
 
 
 def _unit(
@@ -219,7 +237,7 @@ def rate_from_timestamps(
     gaps: str = "refuse",
 ) -> Rate:
     """The sample rate of one file from its timestamp column (see the module docstring)."""
-    where = f"timestamp column '{col.name}' of {path}"
+    where = f"timestamp column '{printable(col.name)}' of {printable(path, None)}"
     n = len(raw)
     if col.kind == "number":
         scale, unit_name, how = _unit(col, raw, unit, declared, where)
@@ -232,17 +250,33 @@ def rate_from_timestamps(
     if n < 2:
         if declared:
             return Rate(declared, "data.sample_rate_hz", [(0, n)], 0.0, unit_name)
-        raise UserError(f"{path} has a single row, too short to measure a sample rate; add more rows")
+        raise UserError(
+            f"{printable(path, None)} has a single row, too short to measure a sample rate; add more rows"
+        )
     steps = np.diff(raw)
     if col.kind == "time":  # a time of day wraps at midnight
         steps[steps < -43200.0] += 86400.0
     if scale != 1.0:
         steps *= scale
     bad = np.flatnonzero(steps <= 0)
+    local = col.kind in ("datetime", "time") and not col.aware  # wall-clock time: DST moves it
+    positive = steps[steps > 0]
+    typical = float(np.median(positive)) if len(positive) else 0.0
+    if len(bad) and local:
+        i = int(bad[0]) + 1
+        shift = _dst_shift(float(steps[i - 1]), typical)
+        if shift:
+            raise UserError(
+                f"{path} row {lines[i]}: timestamp column '{col.name}' goes back "
+                f"{'one hour' if shift == 3600 else 'half an hour'} after row "
+                f"{lines[i - 1]}: a daylight-saving change (the clock set back) in local-time timestamps, "
+                "which repeat that hour; write the timestamps in UTC or with their UTC offset (e.g. "
+                "2024-10-27T02:30:00+01:00), or parse the offset with data.timestamp_format and %z"
+            )
     if len(bad):
         i = int(bad[0]) + 1
         raise UserError(
-            f"{path} row {lines[i]}: timestamp column '{col.name}' does not increase "
+            f"{printable(path, None)} row {lines[i]}: timestamp column '{printable(col.name)}' does not increase "
             f"({fmt_seconds(float(steps[i - 1]))} after row "
             f"{lines[i - 1]}); sort the rows by time, or if the "
             'clock is coarser than the sample period set data.timestamp = "none" and data.sample_rate_hz'
@@ -252,16 +286,25 @@ def rate_from_timestamps(
     if len(fast):
         i = int(fast[0]) + 1
         raise UserError(
-            f"{path} row {lines[i]} comes {fmt_seconds(float(steps[i - 1]))} after row {lines[i - 1]} while "
-            f"the typical step of '{col.name}' is {fmt_seconds(med)}: the sampling is irregular; resample "
+            f"{printable(path, None)} row {lines[i]} comes {fmt_seconds(float(steps[i - 1]))} "
+            f"after row {lines[i - 1]} while "
+            f"the typical step of '{printable(col.name)}' is {fmt_seconds(med)}: the sampling is irregular; resample "
             "the recording to a fixed rate"
         )
     gap = steps > med * GAP_FACTOR
     cuts = [int(i) + 1 for i in np.flatnonzero(gap)]
     if cuts and gaps != "split":
         i = cuts[0]
+        if local and _dst_shift(-float(steps[i - 1]), -med):
+            raise UserError(
+                f"{path} row {lines[i]}: the timestamps jump by {fmt_seconds(float(steps[i - 1]))} after row "
+                f"{lines[i - 1]}: a daylight-saving change (the clock set forward) in local-time timestamps, "
+                "not lost samples; write the timestamps in UTC or with their UTC offset (e.g. "
+                "2024-03-31T03:00:00+02:00), or parse the offset with data.timestamp_format and %z"
+            )
         raise UserError(
-            f"{path} row {lines[i]}: the timestamps jump by {fmt_seconds(float(steps[i - 1]))} after row "
+            f"{printable(path, None)} row {lines[i]}: the timestamps jump by "
+            f"{fmt_seconds(float(steps[i - 1]))} after row "
             f"{lines[i - 1]} ({steps[i - 1] / med:.1f} sample "
             f"periods of {fmt_seconds(med)}; {len(cuts)} such gap"
             f"{'s' if len(cuts) > 1 else ''} in the file); fill "
@@ -274,7 +317,7 @@ def rate_from_timestamps(
     mean = float(good.mean())
     hz = 1.0 / mean
     jitter = float(good.std() / mean)
-    origin = f"timestamp column '{col.name}' {how}"
+    origin = f"timestamp column '{printable(col.name)}' {how}"
     if cuts:
         origin += f", {len(cuts)} gap{'s' if len(cuts) > 1 else ''} split"
     if declared:

@@ -67,3 +67,15 @@ def window_names(names: np.ndarray, labels: np.ndarray, length: int, hop: int) -
         vals, counts = np.unique(seg.astype(str), return_counts=True)
         out[i] = str(vals[np.argmax(counts)])
     return out
+
+
+def used_samples(n_samples: int, labels: np.ndarray | None, length: int, hop: int) -> np.ndarray:
+    """bool [n_samples]: the samples that lie in at least one window without an anomalous sample (the
+    windows training keeps; all windows when there are no labels)."""
+    starts = window_starts(n_samples, length, hop)
+    if labels is not None:
+        starts = starts[window_labels(labels, length, hop, "any") == 0]
+    cover = np.zeros(n_samples + 1, np.int64)
+    np.add.at(cover, starts, 1)
+    np.add.at(cover, starts + length, -1)
+    return np.cumsum(cover[:-1]) > 0

@@ -1,14 +1,14 @@
 """What the front-end learns from the normal training windows, and what it refuses.
 
-- The spectral log floor (frontend.log_floor = 0, the default): each band's floor is its median
-  value over the training windows, AUTO_FLOOR_DB decibels down (a power ratio of 0.5 at 3 dB; the
-  square root of that for a magnitude spectrum). Sensors report in g, m/s^2 or raw ADC counts, so a
-  fixed floor sits above every value of a quiet sensor (all features then equal log(floor)) or far
-  below the noise of a loud one; a floor relative to each band's own level gives the same features on
-  any scale (shifted by the log of the scale, which the normalization removes) and is stored in the
-  manifest like the normalization, so the device applies the same constants. Close to the median is
-  deliberate: the log of a noise-like band's power has a long lower tail (log of an exponential
-  variable) that only adds spread; flooring it keeps the increases an anomaly brings.
+- The spectral log floor (frontend.log_floor = 0, the default): each band's floor is its median value
+  over the training windows, frontend.log_floor_db (default AUTO_FLOOR_DB = 3) decibels down (a power
+  ratio of 0.5 at 3 dB; the square root of that for a magnitude spectrum). Sensors report in g, m/s^2 or
+  raw ADC counts, so a fixed floor sits above every value of a quiet sensor (all features then equal
+  log(floor)) or far below the noise of a loud one; a floor relative to each band's own level gives the
+  same features on any scale (shifted by the log of the scale, which the normalization removes) and is
+  stored in the manifest like the normalization, so the device applies the same constants. Close to the
+  median is deliberate: the log of a noise-like band's power has a long lower tail (log of an
+  exponential variable) that only adds spread; flooring it keeps the increases an anomaly brings.
 - Features that do not vary: a feature taking one value in at least CONSTANT_SHARE of the training
   windows (a band stuck at its floor, a statistic of a constant channel) cannot be learnt and makes
   any change read as an anomaly. Such features are named in one warning; when every feature is like
@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from tinyae.errors import UserError
-from tinyae.train.frontend.spec import AUTO_FLOOR_DB, SMALLEST_FLOOR, FrontendSpec
+from tinyae.errors import UserError, printable
+from tinyae.train.frontend.spec import SMALLEST_FLOOR, FrontendSpec
 
 CONSTANT_SHARE = 0.99
 NAMES_SHOWN = 6
@@ -51,7 +51,7 @@ def fit_log_floor(spec: FrontendSpec, windows: np.ndarray) -> FrontendSpec:
         median = (
             np.nanmedian(values, axis=0) if np.isfinite(values).any() else np.full(values.shape[1], np.nan)
         )
-    ratio = 10.0 ** (-AUTO_FLOOR_DB / (10.0 if sp.spectrum == "power" else 20.0))
+    ratio = 10.0 ** (-sp.floor_db / (10.0 if sp.spectrum == "power" else 20.0))
     floor = np.where(np.isfinite(median), median * ratio, 0.0)
     floor = np.clip(floor, SMALLEST_FLOOR, 1e30).astype(np.float32)
     return dataclasses.replace(
@@ -82,7 +82,7 @@ def check_features(
     if len(idx) == 0:
         return []
     listed = [names[i] for i in idx]
-    shown = ", ".join(listed[:NAMES_SHOWN]) + (
+    shown = ", ".join(printable(n) for n in listed[:NAMES_SHOWN]) + (
         f" and {len(listed) - NAMES_SHOWN} more" if len(listed) > NAMES_SHOWN else ""
     )
     where = "+".join(kinds)
@@ -93,7 +93,7 @@ def check_features(
             "frontend.log_floor = 0 (derived from the data) or choose other front-end kinds"
         )
     warn(
-        f"warning: {len(idx)} of {features.shape[1]} {where} features ({shown}) take one value in at "
+        f"{len(idx)} of {features.shape[1]} {where} features ({shown}) take one value in at "
         f"least {CONSTANT_SHARE:.0%} of the normal training windows and cannot be learnt (any change will "
         "read as an anomaly); check those channels or the front-end settings"
     )

@@ -34,7 +34,7 @@ def logf(x: np.ndarray) -> np.ndarray:
 
 def _seq_sum(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """Sequential float32 sum in index order (np.sum pairs terms, C does not)."""
-    return np.cumsum(x, axis=axis, dtype=F32).take(-1, axis=axis)
+    return np.asarray(np.cumsum(x, axis=axis, dtype=F32).take(-1, axis=axis))
 
 
 def fft_half(re: np.ndarray, im: np.ndarray, twiddle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

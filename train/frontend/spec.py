@@ -15,17 +15,26 @@ from typing import Any
 import numpy as np
 
 from tinyae.errors import UserError
+from tinyae.train.config import (
+    F32_TINY,
+    FFT_MAX,
+    FFT_MIN,
+    FRONTEND_KINDS,
+    FRONTEND_SPECTRA,
+    FRONTEND_STATS,
+    FRONTEND_WINDOWS,
+)
 
-KINDS = ("raw", "spectral", "stats")
-STATS = ("mean", "rms", "std", "p2p", "crest", "skew", "kurtosis", "zcr")
-WINDOW_FUNCTIONS = ("hann", "hamming", "rect")
-SPECTRA = ("power", "magnitude")
-MIN_FFT = 4
-MAX_FFT = 4096  # band edges are uint16 in the C tables
-SMALLEST_FLOOR = float(np.finfo(np.float32).tiny)  # tae_fe_logf's domain: positive normal floats
+KINDS = FRONTEND_KINDS
+STATS = FRONTEND_STATS
+WINDOW_FUNCTIONS = FRONTEND_WINDOWS
+SPECTRA = FRONTEND_SPECTRA
+MIN_FFT, MAX_FFT = FFT_MIN, FFT_MAX  # band edges are uint16 in the C tables
+SMALLEST_FLOOR = F32_TINY  # tae_fe_logf's domain: positive normal floats
 # frontend.log_floor = 0 (the default): each band's floor is its median over the normal training
-# windows, AUTO_FLOOR_DB decibels down (train/frontend/fit.py), whatever the sensor's unit (g, m/s^2,
-# ADC counts). 3 dB did best of 0/3/6/10/20/30 dB on the bench's spectral models (README, measured figures).
+# windows, frontend.log_floor_db (default AUTO_FLOOR_DB) decibels down (train/frontend/fit.py), whatever
+# the sensor's unit (g, m/s^2, ADC counts). 3 dB did best of 0/3/6/10/20/30 dB on the bench's spectral
+# models (README, measured figures).
 AUTO_FLOOR_DB = 3.0
 
 
@@ -40,6 +49,7 @@ class Spectral:
     log_floor: tuple[float, ...]
     band_edges: tuple[int, ...]  # band b averages FFT bins [edges[b], edges[b+1])
     floor_rule: str = "fixed"  # "fixed" (frontend.log_floor) or "auto" (fitted on the training windows)
+    floor_db: float = AUTO_FLOOR_DB  # "auto": decibels below each band's median (frontend.log_floor_db)
 
     @property
     def bands(self) -> int:
@@ -62,6 +72,7 @@ class Spectral:
             log_floor=tuple(float(v) for v in sp["log_floor"] or ()),
             band_edges=tuple(int(e) for e in sp["band_edges"]),
             floor_rule=sp.get("log_floor_rule", "fixed"),
+            floor_db=float(sp.get("log_floor_db", AUTO_FLOOR_DB)),
         )
 
     def window_table(self) -> np.ndarray:
@@ -98,6 +109,7 @@ class Spectral:
             "log": self.log,
             "log_floor": list(self.log_floor) if self.log else None,
             "log_floor_rule": self.floor_rule,
+            **({"log_floor_db": self.floor_db} if self.floor_rule == "auto" else {}),
             "band_edges": list(self.band_edges),
             "bands_hz": (
                 # centre frequencies of each band's first and last bin
@@ -266,6 +278,7 @@ def build_spec(cfg, length: int, channels: int, sample_rate_hz: float) -> Fronte
             log_floor=() if auto or not cfg.log else fixed,
             band_edges=edges,
             floor_rule="auto" if auto else "fixed",
+            floor_db=float(getattr(cfg, "log_floor_db", AUTO_FLOOR_DB)),
         )
     stats: tuple[str, ...] = ()
     if "stats" in kinds:

@@ -11,6 +11,7 @@
 
 #include "model_config.h"
 #include "tae_calib.h"
+#include "tae_digest.h"
 #include "tae_engine.h"
 #include "tae_pipeline.h"
 #include "tae_port.h"
@@ -46,6 +47,8 @@ static float g_tel[TAE_PROTO_MAX_BATCH * TAE_CHANNELS];
 static uint16_t g_tel_count;
 static uint32_t g_tel_first;
 static uint32_t g_sample_index;
+static uint32_t g_digests[3]; /* front-end, normalization, calibration constants (tae_digest.h), at boot */
+static tae_clock_counts_t g_clock; /* the sample clock's counts after the last sample read */
 
 static void tae_app_port_sink(void *ctx, const uint8_t *data, size_t len)
 {
@@ -200,9 +203,13 @@ static void tae_app_fill_info(tae_msg_info_t *info)
     info->calib_windows = g_calibrated ? g_rec.windows : 0u;
     info->calib_max_windows = (uint16_t)TAE_CALIB_WINDOWS;
     info->calib_crc = g_calibrated ? tae_calib_record_crc(g_rec_packed) : 0u;
+    info->frontend_crc = g_digests[0];
+    info->norm_crc = g_digests[1];
+    info->calib_config_crc = g_digests[2];
     info->firmware_version = g_target.firmware_version;
     info->target = g_target.target;
     info->engine = tae_engine_name();
+    info->library = tae_engine_library();
     info->cost_unit = tae_port_cycles_unit();
 }
 
@@ -226,6 +233,8 @@ static void tae_app_reset_windows(void)
     g_tel_count = 0;
     g_tel_first = 0;
     g_sample_index = 0;
+    tae_port_sample_restart(); /* a new sensor stream: its schedule and counts start afresh */
+    tae_port_sample_counts(&g_clock);
 }
 
 static void tae_app_send_result(const tae_result_t *r, uint8_t ref_type, uint32_t ref_seq, uint8_t calib)
@@ -552,6 +561,9 @@ void tae_app_init(void)
     memset(&g_cal, 0, sizeof g_cal);
     g_outcome = (uint8_t)TAE_CALIB_OUT_NONE;
     g_detail = 0u;
+    g_digests[0] = tae_digest_frontend();
+    g_digests[1] = tae_digest_normalization();
+    g_digests[2] = tae_digest_calibration();
     g_boot_verdict = tae_app_load_record();
     g_threshold = tae_app_default_threshold();
     g_engine_status = tae_engine_init();
@@ -591,7 +603,8 @@ static void tae_app_flush_telemetry(void)
     if (g_tel_count == 0) {
         return;
     }
-    tae_app_send(tae_msg_encode_telemetry(g_tx, g_tx_seq, g_tel_first, g_tel, g_tel_count));
+    tae_app_send(tae_msg_encode_telemetry(g_tx, g_tx_seq, g_tel_first, g_clock.skipped, g_clock.late,
+                                          g_clock.flags, g_tel, g_tel_count));
     g_tel_count = 0;
 }
 
@@ -604,9 +617,17 @@ void tae_app_poll(void)
     for (n = 0; n < TAE_PROTO_MAX_BATCH; ++n) {
         float sample[TAE_CHANNELS];
         tae_result_t r;
+        tae_clock_counts_t clock;
         if (!tae_port_read_sample(sample)) {
             break;
         }
+        tae_port_sample_counts(&clock);
+        if (clock.skipped != g_clock.skipped) {
+            /* Slots were skipped before this sample: the samples buffered so far go out first, so a
+             * frame's samples are always contiguous in time and a skip falls between two frames. */
+            tae_app_flush_telemetry();
+        }
+        g_clock = clock;
         if (g_tel_count == 0) {
             g_tel_first = g_sample_index;
         }

@@ -20,6 +20,9 @@ int tae_engine_init(void);
 /* in: TAE_INPUT_SIZE int8 values; out: TAE_OUTPUT_SIZE int8 values. */
 int tae_engine_invoke(const int8_t *in, int8_t *out);
 const char *tae_engine_name(void);
+/* The TFLM library the engine links, name and version (train/boards.py KNOWN_LIBRARIES: the host picks its
+ * reference by it); "" for the compiled engine. */
+const char *tae_engine_library(void);
 /* Engine working memory: TFLM arena bytes, or the compiled engine's scratch bytes. */
 uint32_t tae_engine_ram_bytes(void);
 

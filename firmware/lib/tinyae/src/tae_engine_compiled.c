@@ -34,6 +34,11 @@ const char *tae_engine_name(void)
     return "compiled";
 }
 
+const char *tae_engine_library(void)
+{
+    return "";
+}
+
 uint32_t tae_engine_ram_bytes(void)
 {
     return TAE_COMPILED_SCRATCH_BYTES;

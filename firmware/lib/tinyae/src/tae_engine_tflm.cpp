@@ -56,6 +56,10 @@
 #include "model_ops.h"
 #include "tae_engine.h"
 
+#if !defined(TAE_TFLM_LIBRARY)
+#error "tinyae: this TFLM build does not name its library: define the TAE_TFLM_LIB_* macro of the library it links (platformio.ini build_flags, mk/tflm/library.mk; train/boards.py KNOWN_LIBRARIES), so the host checks the device against that library's arithmetic"
+#endif
+
 #if !defined(TAE_WEIGHTS_PER_CHANNEL) || !defined(TAE_ARENA_MIN_BYTES)
 #error "model_config.h predates this TFLM glue (no TAE_WEIGHTS_PER_CHANNEL / TAE_ARENA_MIN_BYTES): run make model"
 #endif
@@ -340,6 +344,11 @@ int tae_engine_invoke(const int8_t *in, int8_t *out)
 const char *tae_engine_name(void)
 {
     return "tflm";
+}
+
+const char *tae_engine_library(void)
+{
+    return TAE_TFLM_LIBRARY;
 }
 
 uint32_t tae_engine_ram_bytes(void)

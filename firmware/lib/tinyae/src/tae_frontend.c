@@ -18,19 +18,19 @@ typedef char tae_fe_check_fft[(TAE_FE_FFT_LEN >= 4 && (TAE_FE_FFT_LEN & (TAE_FE_
  * window function times 1/sum(w) (the split step doubles it back, so a bin-centred tone of
  * amplitude A reads A); the twiddles cos(2 pi k/N), -sin(2 pi k/N) for k < N/2, interleaved; the
  * bit-reversal permutation of the N/2 complex points; band b averages bins [edges[b], edges[b+1]). */
-static const float tae_fe_window[TAE_FE_FFT_LEN] = TAE_FE_WINDOW_INIT;
-static const float tae_fe_twiddle[TAE_FE_FFT_LEN] = TAE_FE_TWIDDLE_INIT;
-static const uint16_t tae_fe_bitrev[TAE_FE_FFT_LEN / 2] = TAE_FE_BITREV_INIT;
-static const uint16_t tae_fe_band_edges[TAE_FE_BANDS + 1] = TAE_FE_BAND_EDGES_INIT;
+const float tae_fe_window[TAE_FE_FFT_LEN] = TAE_FE_WINDOW_INIT;
+const float tae_fe_twiddle[TAE_FE_FFT_LEN] = TAE_FE_TWIDDLE_INIT;
+const uint16_t tae_fe_bitrev[TAE_FE_FFT_LEN / 2] = TAE_FE_BITREV_INIT;
+const uint16_t tae_fe_band_edges[TAE_FE_BANDS + 1] = TAE_FE_BAND_EDGES_INIT;
 #if TAE_FE_LOG
 /* The floor of each band's log, channel-major like the features (fitted on the training windows or
  * set in the config; manifest frontend.spectral.log_floor). */
-static const float tae_fe_log_floor[TAE_FE_SPECTRAL_SIZE] = TAE_FE_LOG_FLOOR_INIT;
+const float tae_fe_log_floor[TAE_FE_SPECTRAL_SIZE] = TAE_FE_LOG_FLOOR_INIT;
 #endif
 #endif
 
 #if TAE_FE_STATS
-static const uint8_t tae_fe_stat_ids[TAE_FE_STAT_COUNT] = TAE_FE_STAT_IDS_INIT;
+const uint8_t tae_fe_stat_ids[TAE_FE_STAT_COUNT] = TAE_FE_STAT_IDS_INIT;
 #endif
 
 /* Natural log (tae_frontend.h). Positive normal floats are split into 2^e * m with m in

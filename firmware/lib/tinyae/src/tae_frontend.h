@@ -56,6 +56,21 @@ typedef struct {
  * propagates to the features it touches (the quantizer maps NaN to the zero point). */
 void tae_frontend_compute(const float *ring, uint32_t oldest, float *features, tae_frontend_work_t *work);
 
+/* The tables the front-end computes with (rendered from the manifest; tae_digest.c folds them into the
+ * handshake's front-end digest). */
+#if TAE_FE_SPECTRAL
+extern const float tae_fe_window[TAE_FE_FFT_LEN];
+extern const float tae_fe_twiddle[TAE_FE_FFT_LEN];
+extern const uint16_t tae_fe_bitrev[TAE_FE_FFT_LEN / 2];
+extern const uint16_t tae_fe_band_edges[TAE_FE_BANDS + 1];
+#if TAE_FE_LOG
+extern const float tae_fe_log_floor[TAE_FE_SPECTRAL_SIZE];
+#endif
+#endif
+#if TAE_FE_STATS
+extern const uint8_t tae_fe_stat_ids[TAE_FE_STAT_COUNT];
+#endif
+
 /* Building blocks, exposed for tests. */
 #if TAE_FE_SPECTRAL
 /* In-place forward FFT of TAE_FE_FFT_LEN/2 complex values (re, im interleaved) given in bit-reversed

@@ -25,6 +25,21 @@ size_t tae_port_write(const uint8_t *data, size_t len);
 /* Sensor mode: fill `sample` (TAE_CHANNELS floats) and return 1 when a new sample is due, else 0. */
 int tae_port_read_sample(float *sample);
 
+/* Sensor mode's sample clock (tae_pace.h), reported in every TELEMETRY frame (docs/protocol.md) so that a
+ * sample the device read late or never read is never silent. */
+#define TAE_CLOCK_SYNTHETIC 1u /* the source is the built-in synthetic machine (tae_synth.h), not a sensor */
+#define TAE_CLOCK_CATCH_UP 2u  /* missed slots are delivered late, back to back, never skipped */
+typedef struct {
+    uint32_t skipped; /* sample slots passed without a sample since the last restart */
+    uint32_t late;    /* samples taken half a period or more after their slot since the last restart */
+    uint8_t flags;    /* TAE_CLOCK_* */
+} tae_clock_counts_t;
+/* A new sensor stream starts (boot, RESET, a mode switch): the schedule starts at the next read, the
+ * counts at 0. */
+void tae_port_sample_restart(void);
+/* The counts since the last restart. */
+void tae_port_sample_counts(tae_clock_counts_t *out);
+
 /* Non-volatile storage of one small record (the on-site calibration, TAE_CALIB_RECORD_BYTES) that
  * survives a reset and a power loss: flash (mbed TDBStore on FlashIAPBlockDevice, ESP32 NVS through
  * Preferences), a host file through semihosting on the emulated board.

@@ -390,9 +390,13 @@ size_t tae_msg_encode_info(uint8_t *out, uint8_t type, uint32_t seq, const tae_m
     p = tae_wr16(p, info->calib_windows);
     p = tae_wr16(p, info->calib_max_windows);
     p = tae_wr32(p, info->calib_crc);
+    p = tae_wr32(p, info->frontend_crc);
+    p = tae_wr32(p, info->norm_crc);
+    p = tae_wr32(p, info->calib_config_crc);
     p = tae_wrstr(p, info->firmware_version);
     p = tae_wrstr(p, info->target);
     p = tae_wrstr(p, info->engine);
+    p = tae_wrstr(p, info->library);
     p = tae_wrstr(p, info->cost_unit);
     return (size_t)(p - out);
 }
@@ -417,8 +421,8 @@ size_t tae_msg_encode_result(uint8_t *out, uint32_t seq, const tae_msg_result_t 
     return (size_t)(p - out);
 }
 
-size_t tae_msg_encode_telemetry(uint8_t *out, uint32_t seq, uint32_t first_sample, const float *samples,
-                                uint16_t count)
+size_t tae_msg_encode_telemetry(uint8_t *out, uint32_t seq, uint32_t first_sample, uint32_t skipped,
+                                uint32_t late, uint8_t source, const float *samples, uint16_t count)
 {
     uint8_t *p = tae_wr_header(out, TAE_MSG_TELEMETRY, seq);
     uint32_t i, n;
@@ -427,6 +431,9 @@ size_t tae_msg_encode_telemetry(uint8_t *out, uint32_t seq, uint32_t first_sampl
     }
     n = (uint32_t)count * (uint32_t)TAE_CHANNELS;
     p = tae_wr32(p, first_sample);
+    p = tae_wr32(p, skipped);
+    p = tae_wr32(p, late);
+    p = tae_wr8(p, source);
     p = tae_wr16(p, count);
     p = tae_wr8(p, (uint8_t)TAE_CHANNELS);
     for (i = 0; i < n; ++i) {

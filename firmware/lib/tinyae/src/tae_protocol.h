@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define TAE_PROTO_VERSION 3u
+#define TAE_PROTO_VERSION 4u
 
 /* Samples per SAMPLES / TELEMETRY frame at most (a fixed constant; a target may lower it). */
 #ifndef TAE_PROTO_MAX_BATCH
@@ -41,18 +41,22 @@ extern "C" {
 
 /* Body sizes. */
 #define TAE_PROTO_SAMPLES_FIXED 7u   /* batch_seq u32, count u16, channels u8 */
+#define TAE_PROTO_TELEMETRY_FIXED 16u /* first_sample u32, skipped u32, late u32, source u8, count u16,
+                                        channels u8 */
 #define TAE_PROTO_RESULT_FIXED 17u   /* window_seq u32, score f32, flags u8, status i32, cost u32 */
 #define TAE_PROTO_SET_SIZE 5u        /* param u8, value u32|f32 */
 #define TAE_PROTO_ACK_SIZE 11u       /* ref_type u8, ref_seq u32, batch_seq u32, windows u16 */
 #define TAE_PROTO_ERROR_SIZE 14u     /* code u8, ref_type u8, ref_seq u32, expected u32, got u32 */
-#define TAE_PROTO_INFO_FIXED 108u    /* everything but the four strings' bytes (see docs) */
+#define TAE_PROTO_INFO_FIXED 121u    /* everything but the five strings' bytes (see docs) */
+#define TAE_PROTO_INFO_STRINGS 5u    /* firmware version, target, engine, library, cost unit */
 #define TAE_PROTO_CALIB_FIXED 3u     /* action u8, windows u16 (+ a record for WRITE) */
 #define TAE_PROTO_CALIB_STATE_FIXED 12u /* state, outcome, detail, boot, record kind, 0, windows u16,
                                           done u16, record length u16 (+ the record) */
 
-#define TAE_PROTO_SAMPLES_BODY_MAX (TAE_PROTO_SAMPLES_FIXED + TAE_PROTO_MAX_BATCH * TAE_CHANNELS * 4u)
+/* A full batch of samples: the TELEMETRY body, whose fixed part is the larger. */
+#define TAE_PROTO_SAMPLES_BODY_MAX (TAE_PROTO_TELEMETRY_FIXED + TAE_PROTO_MAX_BATCH * TAE_CHANNELS * 4u)
 #define TAE_PROTO_RESULT_BODY_MAX (TAE_PROTO_RESULT_FIXED + 4u + TAE_INPUT_SIZE + TAE_OUTPUT_SIZE)
-#define TAE_PROTO_INFO_BODY_MAX (TAE_PROTO_INFO_FIXED + 4u * TAE_PROTO_MAX_STR)
+#define TAE_PROTO_INFO_BODY_MAX (TAE_PROTO_INFO_FIXED + TAE_PROTO_INFO_STRINGS * TAE_PROTO_MAX_STR)
 #define TAE_PROTO_CALIB_STATE_BODY_MAX (TAE_PROTO_CALIB_STATE_FIXED + TAE_CALIB_RECORD_BYTES)
 
 #define TAE_PROTO_MAX2_(a, b) ((a) > (b) ? (a) : (b))
@@ -208,7 +212,9 @@ typedef struct {
     uint8_t calib_flags; /* TAE_CALIB_FLAG_* of the record in use (0: factory) */
     uint16_t calib_windows, calib_max_windows; /* N of the record in use; TAE_CALIB_WINDOWS */
     uint32_t calib_crc;  /* CRC-32 of the record in use (its last four bytes), 0 when factory */
-    const char *firmware_version, *target, *engine, *cost_unit;
+    /* Digests of the constants the device decides with, computed over its own tables (tae_digest.h) */
+    uint32_t frontend_crc, norm_crc, calib_config_crc;
+    const char *firmware_version, *target, *engine, *library, *cost_unit;
 } tae_msg_info_t;
 
 typedef struct {
@@ -231,9 +237,10 @@ typedef struct {
 size_t tae_msg_encode_info(uint8_t *out, uint8_t type /* INFO or BOOT */, uint32_t seq,
                            const tae_msg_info_t *info);
 size_t tae_msg_encode_result(uint8_t *out, uint32_t seq, const tae_msg_result_t *r);
-/* count <= TAE_PROTO_MAX_BATCH samples of TAE_CHANNELS floats each, time-major. */
-size_t tae_msg_encode_telemetry(uint8_t *out, uint32_t seq, uint32_t first_sample, const float *samples,
-                                uint16_t count);
+/* count <= TAE_PROTO_MAX_BATCH samples of TAE_CHANNELS floats each, time-major; skipped, late: the
+ * sample clock's counts up to the last of them, source: its TAE_CLOCK_* flags (tae_port.h). */
+size_t tae_msg_encode_telemetry(uint8_t *out, uint32_t seq, uint32_t first_sample, uint32_t skipped,
+                                uint32_t late, uint8_t source, const float *samples, uint16_t count);
 size_t tae_msg_encode_ack(uint8_t *out, uint32_t seq, uint8_t ref_type, uint32_t ref_seq, uint32_t batch_seq,
                           uint16_t windows);
 size_t tae_msg_encode_error(uint8_t *out, uint32_t seq, uint8_t code, uint8_t ref_type, uint32_t ref_seq,

@@ -52,11 +52,6 @@ def quantize_multiplier(scale: float) -> tuple[int, int]:
     return int(q_fixed), int(shift)
 
 
-def effective_scale(input_scale: float, weight_scale: float, output_scale: float) -> float:
-    """TFLite: (double(input_scale) * double(weight_scale)) / double(output_scale)."""
-    return (float(input_scale) * float(weight_scale)) / float(output_scale)
-
-
 def activation_range(activation: str, scale: float, zero_point: int) -> tuple[int, int]:
     """TFLM's CalculateActivationRangeQuantized for int8 outputs."""
     qmin, qmax = -128, 127
@@ -114,7 +109,7 @@ def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int
 
 def elementwise_table(op: str, in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
     """int8 table t[x + 128] = TFLM(op)(x) for x in -128..127, computed by tflite_micro itself."""
-    from tinyae.train.compiled.onemodel import run_one_op
+    from tinyae.train.int8.onemodel import run_one_op
 
     table = run_one_op(op, in_scale, in_zp, out_scale, out_zp, np.arange(-128, 128, dtype=np.int8))
     return table.astype(np.int8)

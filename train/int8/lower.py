@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinyae.errors import UserError
-from tinyae.train.compiled import quant
+from tinyae.train.int8 import quant
+from tinyae.train.int8.arithmetic import Arithmetic
 from tinyae.train.tflite import SUPPORTED_OPS, Graph, Op, Tensor
 
 ELEMENTWISE = ("LOGISTIC", "TANH", "QUANTIZE")
@@ -86,6 +87,7 @@ class Lowered:
     output_zero_point: int
     layers: list[dict]  # one entry per model op: op, in, out, activation
     ops: list[str]  # distinct op names in model order
+    arithmetic: Arithmetic  # the multiplier rule the stages were lowered with
 
 
 def _q1(t: Tensor, what: str) -> tuple[float, int]:
@@ -119,7 +121,7 @@ def _compose(first: np.ndarray | None, second: np.ndarray) -> np.ndarray:
     return second[first.astype(np.int64) + 128].astype(np.int8)
 
 
-def _fc_stage(g: Graph, op: Op) -> FcStage:
+def _fc_stage(g: Graph, op: Op, arithmetic: Arithmetic) -> FcStage:
     x = g.tensors[op.inputs[0]]
     w = g.tensors[op.inputs[1]]
     b = g.tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
@@ -151,7 +153,9 @@ def _fc_stage(g: Graph, op: Op) -> FcStage:
     per_channel = nch > 1
     mults, shifts = [], []
     for ws in w.scale:
-        mu, sh = quant.quantize_multiplier(quant.effective_scale(s_in, ws, s_out))
+        mu, sh = quant.quantize_multiplier(
+            arithmetic.effective_scale(s_in, ws, s_out, per_channel=per_channel)
+        )
         mults.append(mu)
         shifts.append(sh)
     if b is not None:
@@ -185,7 +189,8 @@ def _fc_stage(g: Graph, op: Op) -> FcStage:
     )
 
 
-def lower(g: Graph) -> Lowered:
+def lower(g: Graph, arithmetic: Arithmetic) -> Lowered:
+    """The graph as integer stages, its multipliers formed by `arithmetic` (the engine's rule)."""
     check_graph_ops(g)
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise UserError(
@@ -228,7 +233,7 @@ def lower(g: Graph) -> Lowered:
             raise UserError(f"DEQUANTIZE int8 -> int8 is not a valid op; {TFLM_HINT}")
         layer = {"op": op.name, "in": x.size, "out": y.size, "activation": op.activation}
         if op.name == "FULLY_CONNECTED":
-            stages.append(_fc_stage(g, op))
+            stages.append(_fc_stage(g, op, arithmetic))
         elif op.name == "RESHAPE":
             if x.size != y.size or _q1(x, "RESHAPE input") != _q1(y, "RESHAPE output"):
                 raise UserError(f"RESHAPE '{y.name}' changes size or quantization; {TFLM_HINT}")
@@ -272,6 +277,7 @@ def lower(g: Graph) -> Lowered:
         output_zero_point=z_out,
         layers=layers,
         ops=ops,
+        arithmetic=arithmetic,
     )
 
 

@@ -1,0 +1,134 @@
+"""Every constant that decides an alarm is compared, field by field (tools/commands/constants.py), and the
+digests the host computes are the ones the device's C computes over its own tables (tae_digest.c)."""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from tinyae.hostbuild import CORE_DIR, build_shared, load
+from tinyae.tools.commands import constants
+from tinyae.tools.link import protocol as p
+from tinyae.tools.simdevice.port import sim_manifest
+from tinyae.tools.simdevice.vectors import CONFIG, config_manifest
+from tinyae.train import digests
+from tinyae.train.calibration.record import FLAG_THRESHOLD, Record
+from tinyae.train.export import model_config_h
+from tinyae.train.frontend.spec import FrontendSpec, Spectral
+
+SRC = CORE_DIR / "src"
+FW_TESTS = CORE_DIR.parent.parent / "tests"
+
+
+def _info(manifest) -> p.Info:  # type: ignore[no-untyped-def]
+    """The handshake of a device built from `manifest`."""
+    m = manifest.to_dict()
+    return p.Info(
+        proto_version=p.PROTOCOL_VERSION, mode=0, verify=False, channels=manifest.window.channels,
+        score_kind=0 if manifest.score.kind == "mse" else 1, decision_k=manifest.decision.k,
+        decision_n=manifest.decision.n, in_zero_point=manifest.input.zero_point,
+        out_zero_point=manifest.output.zero_point, window_len=manifest.window.length, hop=manifest.window.hop,
+        input_size=manifest.input.size, output_size=manifest.output.size, max_batch=32, max_frame=400,
+        sample_rate_hz=p.float32(manifest.window.sample_rate_hz), threshold=p.float32(manifest.threshold.value),
+        model_threshold=p.float32(manifest.threshold.value), in_scale=p.float32(manifest.input.scale),
+        out_scale=p.float32(manifest.output.scale), model_sha256=bytes.fromhex(manifest.model.sha256),
+        flash_used=1, ram_static=1, engine_ram=1, stack_bytes=1, tx_dropped=0, calib_state=0, calib_boot=0,
+        calib_flags=0, calib_windows=0, calib_max_windows=6, calib_crc=0, frontend_crc=digests.frontend(m),
+        norm_crc=digests.normalization(m), calib_config_crc=digests.calibration(m),
+        firmware_version=manifest.generator.tinyae, target="t", engine="compiled", library="", cost_unit="ticks",
+    )  # fmt: skip
+
+
+# one perturbation of the handshake per compared constant, and the row that must name it
+FIELDS = {
+    "firmware version": {"firmware_version": "0.0.0"},
+    "model (sha256)": {"model_sha256": bytes(32)},
+    "window": {"hop": 3},
+    "sample rate": {"sample_rate_hz": 51.0},
+    "front-end constants (digest)": {"frontend_crc": 1},
+    "normalization (digest)": {"norm_crc": 2},
+    "input quantization": {"in_zero_point": 0},
+    "output quantization": {"out_scale": 0.25},
+    "score": {"score_kind": 1},
+    "threshold": {"model_threshold": 0.75},
+    "alarm rule": {"decision_k": 3},
+    "calibration constants (digest)": {"calib_config_crc": 3},
+    "threshold in use": {"threshold": 0.125},
+}
+
+
+def test_a_device_built_from_the_artifacts_matches_every_constant() -> None:
+    m = sim_manifest()
+    rows = constants.compare(_info(m), m)
+    assert [r.name for r in rows] == list(FIELDS) and all(r.ok for r in rows)
+
+
+@pytest.mark.parametrize("name", list(FIELDS))
+def test_each_constant_that_differs_is_named(name: str) -> None:
+    m = sim_manifest()
+    info = dataclasses.replace(_info(m), **FIELDS[name])
+    rows = constants.compare(info, m)
+    assert [r.name for r in constants.differences(rows)] == [name]
+    said = constants.sentence(rows, Path("build/model"))
+    assert said.startswith("the device does not decide as build/model says: " + name) and "\n" not in said
+    if name == "threshold":
+        assert "`tinyae threshold` changed the artifacts after this firmware was built" in said
+    elif name == "threshold in use":
+        assert "a threshold set at run time" in said
+    else:
+        assert "flash the firmware built from build/model" in said
+
+
+def test_a_calibration_record_is_compared_and_decides_the_threshold_in_use() -> None:
+    m = sim_manifest()
+    rec = Record(
+        version=1, channels=3, flags=FLAG_THRESHOLD, method=1, model_sha256=bytes.fromhex(m.model.sha256),
+        config_crc=digests.calibration(m.to_dict()), windows=6, rank=6, over=0, samples=48,
+        threshold=0.625, score_mean=0.1, score_std=0.1, mean=(0.0,) * 3, std=(1.0,) * 3, shift=(0.0,) * 3,
+        gain=(1.0,) * 3, crc=0x12345678,
+    )  # fmt: skip
+    info = dataclasses.replace(_info(m), threshold=p.float32(0.625), calib_state=p.CalibState.CALIBRATED)
+    rows = constants.compare(info, m, rec)
+    assert all(r.ok for r in rows) and "calibration record" in [r.name for r in rows]
+    assert constants.active_threshold(m, rec) == pytest.approx(0.625)
+    foreign = dataclasses.replace(rec, config_crc=rec.config_crc ^ 1)
+    assert [r.name for r in constants.differences(constants.compare(info, m, foreign))] == [
+        "calibration record"
+    ]
+    factory = dataclasses.replace(info, threshold=p.float32(m.threshold.value))  # the record's is not in use
+    assert [r.name for r in constants.differences(constants.compare(factory, m, rec))] == ["threshold in use"]
+
+
+@pytest.mark.parametrize("kinds", [("raw",), ("spectral", "stats"), ("raw", "spectral")])
+def test_the_host_digests_are_the_devices(kinds, tmp_path) -> None:
+    """tae_digest.c built on the host with the model_config.h of a manifest gives tinyae.train.digests'
+    values for the front-end, the normalization and the calibration constants."""
+    cfg = config_manifest(CONFIG)
+    spec = FrontendSpec(
+        kinds, CONFIG["window_len"], CONFIG["channels"],
+        spectral=Spectral(fft_length=8, frames=1, window="hann", spectrum="power", log=True,
+                          log_floor=tuple(0.01 * (i + 1) for i in range(3 * 2)), band_edges=(1, 3, 5))
+        if "spectral" in kinds else None,
+        stats=("rms", "p2p") if "stats" in kinds else (),
+    )  # fmt: skip
+    fe = spec.to_manifest(50.0)
+    cfg["frontend"] = fe
+    f = spec.feature_size
+    cfg["input"]["size"] = cfg["output"]["size"] = f
+    if not spec.raw_only:  # one offset and gain per feature
+        cfg["normalization"]["offset"] = [0.01 * i for i in range(f)]
+        cfg["input"]["gain"] = [1.0 + 0.5 * i for i in range(f)]
+    (tmp_path / "model_config.h").write_text(model_config_h(cfg))
+    sources = [SRC / "tae_digest.c", SRC / "tae_frontend.c", SRC / "tae_pipeline.c", SRC / "tae_calib.c",
+               SRC / "tae_protocol.c", FW_TESTS / "core_stub.c"]  # fmt: skip
+    lib = load(build_shared(f"digest_{'_'.join(kinds)}", sources, [tmp_path, SRC]))
+    for fn in ("tae_digest_frontend", "tae_digest_normalization", "tae_digest_calibration"):
+        getattr(lib, fn).restype = ctypes.c_uint32
+    assert lib.tae_digest_frontend() == digests.frontend(cfg)
+    assert lib.tae_digest_normalization() == digests.normalization(cfg)
+    assert lib.tae_digest_calibration() == digests.calibration(cfg)
+    if spec.raw_only:  # the configuration's own calibration constants: its config_crc
+        assert digests.calibration(cfg) == cfg["calibration"]["config_crc"]

@@ -1,0 +1,294 @@
+"""`tinyae search` on Ray, run as a user runs it (a subprocess in the data's folder): a spectral search from
+README's relative `recordings/` layout with finalists that match their trials byte for byte, a search
+stopped by SIGTERM and by a terminal's Ctrl-C and resumed, and `--address` against a real two-node Ray
+cluster started on this machine. Every test checks that no Ray process of its own is left behind."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TINYAE = [sys.executable, "-m", "tinyae"]
+
+pytestmark = [pytest.mark.slow, pytest.mark.training, pytest.mark.timeout(1800)]
+
+
+def _recording(path: Path, n: int, seed: int, fault: bool = False) -> None:
+    """A 3-axis vibration recording at 100 Hz: two tones and noise; `fault` adds a tone at 31 Hz."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / 100.0
+    cols = []
+    for c in range(3):
+        x = np.sin(2 * np.pi * (7 + c) * t) + 0.4 * np.sin(2 * np.pi * 19 * t + c)
+        if fault:
+            x += 0.8 * np.sin(2 * np.pi * 31 * t)
+        cols.append(x + 0.2 * rng.normal(size=n))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["timestamp,ax,ay,az"] + [
+        f"{t[i]:.2f},{cols[0][i]:.5f},{cols[1][i]:.5f},{cols[2][i]:.5f}" for i in range(n)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+LAYOUT = """
+[data]
+source = "csv"
+train = ["recordings/normal/*.csv"]
+test = ["recordings/test-normal/*.csv", "recordings/fault/*.csv"]
+
+[data.file_labels]
+"recordings/normal/*.csv" = "normal"
+"recordings/test-normal/*.csv" = "normal"
+"recordings/fault/*.csv" = "fault"
+"""
+
+
+def _layout(folder: Path) -> None:
+    for k in range(2):
+        _recording(folder / "recordings" / "normal" / f"run{k}.csv", 2400, k)
+    _recording(folder / "recordings" / "test-normal" / "run5.csv", 900, 5)
+    _recording(folder / "recordings" / "fault" / "run8.csv", 900, 8, fault=True)
+    _recording(folder / "recordings" / "fault" / "run9.csv", 900, 9, fault=True)
+
+
+def _ray_processes(marker: str) -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (d / "cmdline").read_bytes():
+                pids.append(int(d.name))
+        except OSError:
+            continue
+    return pids
+
+
+def _end(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def _wait_gone(marker: str, seconds: float) -> list[int]:
+    deadline = time.time() + seconds
+    while _ray_processes(marker) and time.time() < deadline:
+        time.sleep(0.5)
+    return _ray_processes(marker)
+
+
+@pytest.fixture
+def ray_tmp(monkeypatch):
+    """A private Ray temp dir (TAE_RAY_TMPDIR): afterwards no process naming it may be left (the search
+    shuts its local Ray down itself); any that is, is ended by its PID and fails the test."""
+    tmp = tempfile.mkdtemp(prefix="tae-ray-", dir="/tmp")
+    monkeypatch.setenv("TAE_RAY_TMPDIR", tmp)
+    yield tmp
+    left = _wait_gone(tmp, 30)
+    _end(left, signal.SIGKILL)
+    assert left == [], "Ray processes left behind"
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def _search(cwd: Path, args: list[str], timeout: float = 1500) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*TINYAE, "search", *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _statuses(experiment: Path) -> list[str]:
+    """The trial statuses of Ray Tune's saved experiment state (as `--resume` will read them)."""
+    states = sorted(experiment.glob("experiment_state-*.json"))
+    if not states:
+        return []
+    try:
+        doc = json.loads(states[-1].read_text())
+        return [json.loads(t[0])["status"] for t in doc.get("trial_data", [])]
+    except (ValueError, KeyError, IndexError, OSError):
+        return []
+
+
+SPECTRAL = (
+    LAYOUT
+    + """
+[window]
+length = 64
+hop = 32
+
+[frontend]
+kinds = ["spectral"]
+
+[model]
+hidden = [16]
+latent = 4
+
+[train]
+epochs = 6
+patience = 3
+
+[search]
+report_every = 2
+grace = 1
+finalists = 1
+seed = 1
+default_space = false
+
+[search.space]
+window.length = [64, 128]
+frontend.fft_frames = [1, 2, 4]
+frontend.bins = [0, 8]
+frontend.log_floor_db = [3.0, 10.0, 30.0]
+"""
+)
+
+
+@pytest.mark.emulator  # the finalist is measured on the emulated board
+def test_spectral_search_from_relative_paths_reproduces_its_finalist(tmp_path, ray_tmp):
+    _layout(tmp_path)
+    (tmp_path / "exp.toml").write_text(SPECTRAL)
+    budget = "flash=48k,ram=16k,instructions=200k"
+    run = _search(tmp_path, ["--config", "exp.toml", "--budget", budget, "--target", "nano33ble_compiled",
+                             "--trials", "3", "--workers", "2", "--out", "out", "--quiet"])  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    rows = doc["rows"]
+    assert len(rows) == 3 and not [r for r in rows if r["status"] in ("failed", "interrupted")], rows
+    assert doc["default"]["status"] == "ok"  # the configured spectral front-end, its log floors fitted
+    for r in rows:  # every trial is spectral, with its FFT length from fft_frames
+        assert r["settings"]["frontend.fft_frames"] in (1, 2, 4)
+    best, fin = doc["best"], doc["finalists"][0]
+    assert fin["trial_id"] == best["trial_id"] and fin["reproduced"], fin
+    assert best["threads"] == 1
+    # the estimate of the finalist's flash and RAM within 10 % of the emulated board's images
+    checks = {c["figure"]: c for c in fin["checks"]}
+    assert abs(checks["flash"]["difference"]) <= 0.10 and abs(checks["ram"]["difference"]) <= 0.10, checks
+    # what README says: `tinyae model --config best.toml` trains the same int8 model again
+    again = subprocess.run([*TINYAE, "model", "--config", "out/best.toml", "--out", "again"], cwd=tmp_path,
+                           env=_env(), capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-2000:]
+    manifest = json.loads((tmp_path / "again" / "manifest.json").read_text())
+    assert manifest["model"]["sha256"] == best["sha256"]
+    assert manifest["frontend"]["kinds"] == ["spectral"]
+
+
+def _wait_finished(experiment: Path, proc: subprocess.Popen, at_least: int, timeout: float = 900) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if sum(s == "TERMINATED" for s in _statuses(experiment)) >= at_least:
+            return
+        time.sleep(1)
+    raise AssertionError(f"no {at_least} finished trial(s) before the search ended or {timeout} s passed")
+
+
+def test_stopped_search_keeps_finished_trials_and_resume_reruns_the_rest(tmp_path, ray_tmp):
+    """SIGTERM (exit 143), then a terminal's Ctrl-C sent to the whole process group, Ray's workers included
+    (exit 130): the finished trials are kept and written, the interrupted ones named, and `--resume` runs
+    exactly the unfinished ones."""
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text(
+        "[window]\nlength = 32\nhop = 16\n[model]\nhidden = [16]\nlatent = 4\n[train]\nepochs = 30\n"
+        "patience = 30\n[search]\nreport_every = 10\ngrace = 3\nfinalists = 0\nseed = 2\n"
+        "default_space = false\n[search.space]\nmodel.hidden = [[8], [16], [32]]\n"
+        "train.learning_rate = { min = 1e-3, max = 3e-3 }\n"
+    )
+    args = ["--config", str(cfg), "--budget", "flash=64k", "--target", "nano33ble_compiled", "--trials", "5",
+            "--workers", "2", "--out", "out", "--quiet", "--finalists", "0"]  # fmt: skip
+    experiment = tmp_path / "out" / "ray" / "trials"
+    ids_done: set[str] = set()
+    for sig, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+        extra = ["--resume"] if sig == signal.SIGINT else []
+        proc = subprocess.Popen([*TINYAE, "search", *args, *extra], cwd=tmp_path, env=_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)  # fmt: skip
+        try:
+            _wait_finished(experiment, proc, len(ids_done) + 1)
+            if sig == signal.SIGINT:
+                os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
+            else:
+                proc.send_signal(sig)
+            _, err = proc.communicate(timeout=300)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        assert proc.returncode == code, err[-3000:]
+        assert "--resume" in err and "Traceback" not in err
+        doc = json.loads((tmp_path / "out" / "results.json").read_text())
+        assert doc["stopped"] in ("SIGTERM", "Ctrl-C")
+        done = {
+            r["trial_id"] for r in doc["rows"] if r["status"] in ("ok", "stopped", "infeasible", "failed")
+        }
+        assert ids_done <= done and len(done) > len(ids_done)  # kept, and more finished
+        for r in doc["rows"]:
+            assert "epoch None" not in r.get("reason", "")
+            if r["trial_id"] not in done:
+                assert r["status"] == "interrupted" and "--resume" in r["reason"]
+        ids_done = done
+    final = _search(tmp_path, [*args, "--resume"])
+    assert final.returncode == 0, final.stderr[-3000:]
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    rows = doc["rows"]
+    assert len(rows) == 5 and ids_done <= {r["trial_id"] for r in rows}
+    assert {r["status"] for r in rows} <= {"ok", "stopped", "infeasible"}, rows
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_search_on_a_two_node_ray_cluster(tmp_path):
+    """`ray start --head` and a second node on loopback (one CPU each, the cluster's own token
+    authentication with a token of this test's), the search joins with --address, and its trials run on
+    both nodes. The cluster is stopped by the PIDs of its processes (`ray stop` would stop every Ray
+    instance of this machine's user)."""
+    import secrets
+
+    marker = tempfile.mkdtemp(prefix="tae-raycluster-", dir="/tmp")
+    port = _free_port()
+    ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]
+    common = ["--num-cpus=1", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
+    env = {**_env(), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+    try:
+        head = subprocess.run([*ray_cli, "start", "--head", f"--port={port}", f"--temp-dir={marker}",
+                               "--include-dashboard=false", *common],
+                              env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert head.returncode == 0, head.stderr[-2000:]
+        node = subprocess.run([*ray_cli, "start", f"--address=127.0.0.1:{port}", *common], env=env,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert node.returncode == 0, node.stderr[-2000:]
+        cfg = tmp_path / "exp.toml"
+        cfg.write_text(
+            "[window]\nlength = 32\nhop = 16\n[model]\nhidden = [16]\nlatent = 4\n[train]\nepochs = 4\n"
+            "patience = 4\n[search]\nfinalists = 0\ndefault_space = false\n"
+            "[search.space]\nmodel.hidden = [[8], [16]]\n"
+        )
+        run = subprocess.run(
+            [*TINYAE, "search", "--config", str(cfg), "--budget", "flash=64k", "--target", "nano33ble_compiled",
+             "--trials", "2", "--workers", "2", "--address", f"127.0.0.1:{port}", "--out", "out", "--quiet"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1500,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr[-3000:]
+        doc = json.loads((tmp_path / "out" / "results.json").read_text())
+        assert doc["address"] == f"127.0.0.1:{port}" and len(doc["rows"]) == 2
+        assert all(r["status"] == "ok" for r in doc["rows"]), doc["rows"]
+        assert len({r["node"] for r in doc["rows"]}) == 2  # one CPU per node: the trials ran on both
+    finally:
+        _end(_ray_processes(marker), signal.SIGTERM)
+        _end(_wait_gone(marker, 15), signal.SIGKILL)
+        assert _wait_gone(marker, 15) == [], "Ray cluster processes left behind"
