@@ -73,7 +73,7 @@ class FittedProgress(Progress):
         assert isinstance(bar, ProgressBar)
         bar.width = width
         segs = self.console.render(bar, self.console.options.update_width(width))
-        return Text.assemble(*((s.text, s.style) for s in segs if s.text != "\n"))
+        return Text.assemble(*((s.text, s.style or "") for s in segs if s.text != "\n"))
 
     def task_lines(self, task: Task, width: int) -> list[Text]:
         """The lines of one task at `width` columns."""

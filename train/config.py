@@ -21,6 +21,7 @@ import typing
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from types import GenericAlias
 from typing import Any
 
 import tomli_w
@@ -533,7 +534,7 @@ def _convert(value: Any, typ: Any, where: str, bounds: Bounds | None = None) -> 
 def _coerce(value: Any, current: Any, where: str) -> Any:
     """`value` converted to the type of `current` (for settings outside the schema, e.g. [search])."""
     if isinstance(current, list):
-        typ: Any = list[type(current[0])] if current else list[str]
+        typ: Any = GenericAlias(list, (type(current[0]),)) if current else list[str]
     elif isinstance(current, dict):
         typ = dict[str, str]
     else:
@@ -778,9 +779,9 @@ def validate(cfg: Config) -> None:
         if k.bounds.unused == "refuse":
             raise UserError(text)
     for r in RULES:
-        text = r(cfg)
-        if text:
-            raise UserError(text)
+        broken = r(cfg)
+        if broken:
+            raise UserError(broken)
 
 
 def warnings(cfg: Config) -> list[str]:

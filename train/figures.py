@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import struct
 import textwrap
+import typing
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import matplotlib
 
@@ -116,10 +117,10 @@ def _data_paths(ax: Axes, renderer) -> tuple[list[Any], list[np.ndarray], list[B
     """Display-space lines (paths), points and bars of one axes."""
     lines, points, bars = [], [], []
     for line in ax.get_lines():
-        if line.get_visible() and len(line.get_xdata()):
+        if line.get_visible() and np.size(line.get_xdata()):
             lines.append(line.get_transform().transform_path(line.get_path()))
     for coll in ax.collections:
-        if isinstance(coll, PathCollection) and coll.get_visible() and len(coll.get_offsets()):
+        if isinstance(coll, PathCollection) and coll.get_visible() and np.size(coll.get_offsets()):
             points.append(coll.get_offset_transform().transform(coll.get_offsets()))
     for patch in ax.patches:
         if not patch.get_visible():
@@ -164,7 +165,7 @@ def covered_data(legend: Legend, axes: list[Axes], renderer) -> list[str]:  # ty
 
 
 def _legends(fig: Figure) -> list[tuple[Legend, list[Axes]]]:
-    out = [(ax.get_legend(), [ax]) for ax in fig.axes if ax.get_legend() is not None]
+    out = [(leg, [ax]) for ax in fig.axes if (leg := ax.get_legend()) is not None]
     out += [(leg, list(fig.axes)) for leg in fig.legends]
     return [(leg, axes) for leg, axes in out if leg.get_visible()]
 
@@ -228,7 +229,8 @@ def _thin_ticks(fig: Figure, renderer) -> bool:  # type: ignore[no-untyped-def]
             axis.set_minor_formatter(NullFormatter())
             renderer = _renderer(fig)
             if isinstance(axis.get_major_locator(), FixedLocator):  # categories: turn them
-                ax.tick_params(axis=axis.axis_name, labelrotation=90 if axis.axis_name == "x" else 0)
+                on_x = axis.axis_name == "x"
+                ax.tick_params(axis="x" if on_x else "y", labelrotation=90 if on_x else 0)
                 renderer = _renderer(fig)
                 continue
             for nbins in (6, 4, 3, 2):
@@ -243,8 +245,9 @@ def _thin_ticks(fig: Figure, renderer) -> bool:  # type: ignore[no-untyped-def]
     return changed
 
 
-CORNERS = ("upper right", "upper left", "lower right", "lower left", "center right", "center left",
-           "upper center", "lower center")  # fmt: skip
+LegendCorner = Literal["upper right", "upper left", "lower right", "lower left", "center right", "center left",
+                       "upper center", "lower center"]  # fmt: skip
+CORNERS: tuple[LegendCorner, ...] = typing.get_args(LegendCorner)
 
 
 def _move_legends(fig: Figure, renderer) -> bool:  # type: ignore[no-untyped-def]

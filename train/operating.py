@@ -56,7 +56,8 @@ def splits_from_scores(scores: dict[str, np.ndarray]) -> list[Split]:
         else:
             pos, names = scores[f"{key}_position"], [str(n) for n in scores[f"{key}_recordings"]]
         if key == "val":
-            labels, faults = np.zeros(len(s), np.int8), None
+            labels: np.ndarray | None = np.zeros(len(s), np.int8)
+            faults = None
         else:
             lab = scores.get("test_labels")
             labels = lab if lab is not None and len(lab) == len(s) else None

@@ -694,7 +694,7 @@ def export_and_report(
     _write_test_vectors(out_dir, sc.ref, stream, data.prep.label_rule, sc.threshold.value, cfg)
     cfg.save(out_dir / "config.toml")
     scores = _scores(data, fm, sc)
-    np.savez_compressed(out_dir / "scores.npz", **scores)
+    np.savez_compressed(out_dir / "scores.npz", allow_pickle=False, **scores)
     t.export = time.perf_counter() - tick
 
     tick = time.perf_counter()

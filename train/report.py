@@ -424,7 +424,7 @@ def write_report(
     ]
     figs += threshold_figures(out_dir, manifest, scores)
     has_labels = labels is not None and 0 < labels.sum() < len(labels)
-    if has_labels:
+    if labels is not None and has_labels:
         figs.append((
             plot_roc_pr(labels, test_float, test_scores, out_dir / "roc_pr.png"),
             "Look at how close the curves come to the top-left (ROC) and top-right (precision-recall) corners, "

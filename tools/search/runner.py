@@ -397,7 +397,7 @@ def run(p: Plan, *, resume: bool, quiet: bool, stops: StopSignals | None = None)
 
                 view = ProgressView(p.trials, settings.metric)
                 view.start()
-            callbacks = [view] if view else []
+            callbacks: list[tune.Callback] = [view] if view else []
             if exists:
                 # Ray Tune's own resumption: finished trials are kept; unfinished ones (running when the
                 # search stopped) are resumed, and errored ones (a worker killed, e.g. by a terminal's
@@ -449,6 +449,7 @@ def run(p: Plan, *, resume: bool, quiet: bool, stops: StopSignals | None = None)
                 )
             if exists and view:
                 # Tuner.restore takes no RunConfig; the restored run's callbacks are set on its config
+                assert tuner._local_tuner is not None  # set by Tuner.restore on the driver
                 tuner._local_tuner.get_run_config().callbacks = callbacks
             t_trials = time.perf_counter()
             stops.in_fit = True
@@ -458,7 +459,9 @@ def run(p: Plan, *, resume: bool, quiet: bool, stops: StopSignals | None = None)
                 stops.in_fit = False
             p.trials_s = time.perf_counter() - t_trials
             status = _statuses(storage / EXPERIMENT)
-            rows = [_row(r, p, status.get(str(r.path)), stops.caught) for r in grid]
+            rows = [
+                _row(r, p, status.get(str(r.path)), stops.caught) for r in (grid[i] for i in range(len(grid)))
+            ]
         finally:
             if view:
                 view.stop()

@@ -309,10 +309,10 @@ def expand_paths(paths: str | Path | Sequence[str | Path]) -> list[Path]:
     for item in items:
         s = str(item)
         if any(ch in s for ch in "*?["):
-            found = sorted(glob(s, recursive=True))
-            if not found:
+            matched = sorted(glob(s, recursive=True))
+            if not matched:
                 raise UserError(f"no file matches {printable(s, None)}; check the pattern")
-            out.extend(Path(f) for f in found)
+            out.extend(Path(f) for f in matched)
         elif Path(item).is_dir():
             found = sorted(
                 f for f in Path(item).rglob("*") if f.is_file() and f.suffix.lower() in DATA_SUFFIXES
