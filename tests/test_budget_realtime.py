@@ -176,3 +176,22 @@ def test_make_budget_fails_a_model_that_fits_in_flash_but_not_in_time(fast_model
     doc = json.loads((tmp_path / "b.json").read_text())
     assert doc["ok"] and doc["violations"] == []  # flash and RAM fit: only time fails
     assert doc["time"]["fits"] is False
+
+
+@pytest.mark.emulator
+def test_a_tflm_library_without_its_sources_is_one_sentence_and_runs_no_board_build(tmp_path, monkeypatch):
+    """`--timing --engine tflm` and the bench need a pinned library (mk/tflm.mk): without its sources the
+    answer is make's own sentence, on one line, at once (its advice is text, never a command the recipe
+    runs: the backticks once started a PlatformIO build of the board inside the error message)."""
+    from tinyae.tools.emulator import harness
+
+    if (REPO_ROOT / "build" / "pio" / "libdeps" / "nano33ble" / "Chirale_TensorFLowLite").is_dir():
+        pytest.skip("PlatformIO's copy of the library is here: make builds from it")
+    monkeypatch.setattr(harness, "THIRD_PARTY", tmp_path)
+    with pytest.raises(UserError) as caught:
+        harness.tflm_library("chirale")
+    text = str(caught.value)
+    assert "\n" not in text and "Processing" not in text, text
+    assert (
+        f"are not at {tmp_path}/Chirale_TensorFLowLite-2.0.0; run `make build BOARD=nano33ble` once" in text
+    )

@@ -53,7 +53,10 @@ def call(argv: Sequence[str], *, timeout: float = 600, env: dict | None = None) 
             f"cannot run {argv[0]} ({exc}); install the toolchain with `make toolchain`"
         ) from None
     if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
+        lines = [line.strip() for line in (proc.stderr or proc.stdout).strip().splitlines() if line.strip()]
+        said = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
+        # one line: the step's own `error:` sentence (make's recipes say what to do), else its last lines
+        tail = said[-1] if said else " | ".join(lines[-3:])
         raise UserError(f"`{' '.join(argv[:3])} ...` failed (exit {proc.returncode}): {tail}")
 
 
