@@ -134,3 +134,24 @@ def test_low_nominal_high_are_ordered_on_a_mixed_stream():
 )  # fmt: skip
 def test_mnemonics_split_into_base_and_suffix(mnemonic, split):
     assert split_mnemonic(mnemonic) == split
+
+
+def test_the_trace_counts_a_block_qemu_logged_but_did_not_run_once(tmp_path):
+    """QEMU's exec log names a block twice when it rewound it (an I/O access under -icount) or stopped
+    before running it (the icount budget expired at its start): each is one executed instruction. Counting
+    the second kind twice made a 4.1 M-instruction window 57 instructions longer than its -icount count."""
+    from tinyae.tools.emulator import trace
+
+    log = tmp_path / "exec.log"
+    log.write_text(
+        "Trace 0: 0x7f00 [00800400/00000100/00000010/ff020201] f\n"
+        "Trace 0: 0x7f40 [00800400/00000102/00000010/ff020201] f\n"
+        "Stopped execution of TB chain before 0x7f40 [00000102] f\n"
+        "Trace 0: 0x7f40 [00800400/00000102/00000010/ff020201] f\n"
+        "Trace 0: 0x7f80 [00800400/00000104/00000010/ff038201] f\n"
+        "cpu_io_recompile: rewound execution of TB to 00000104\n"
+        "Trace 0: 0x7f80 [00800400/00000104/00000010/ff038201] f\n"
+        "Trace 0: 0x7fc0 [00800400/00000106/00000010/ff020201] f\n"
+        "Trace 0: 0x7fc0 [00800400/00000106/00000010/ff020201] f\n"  # a branch to itself: run twice
+    )
+    assert list(trace._addresses(log)) == [0x100, 0x102, 0x104, 0x106, 0x106]

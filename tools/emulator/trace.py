@@ -3,10 +3,13 @@
 QEMU runs the image one instruction per translation block (`-singlestep`) and logs every block it
 executes (`-d exec,nochain`): one line per executed instruction, with its address. A block QEMU started
 and then rewound to re-execute it (`cpu_io_recompile`, an I/O access under -icount) is logged twice and
-counted once. The addresses are matched with the image's disassembly (arm-none-eabi-objdump -d), and a
-walk over the calls (BL/BLX push a frame, the return to its address pops it; an exception handler's code
-is set apart) gives, for every call of the functions asked for, the instructions executed inside it in
-execution order. tools/emulator/cm4cycles.py turns such a stream into estimated cycles.
+counted once; so is a block logged and then not run because the icount budget expired or an exit was
+requested at its start ("Stopped execution of TB chain before ..."; about one per 70,000 instructions,
+which a long window would otherwise count as extra instructions). The addresses are matched with the
+image's disassembly (arm-none-eabi-objdump -d), and a walk over the calls (BL/BLX push a frame, the
+return to its address pops it; an exception handler's code is set apart) gives, for every call of the
+functions asked for, the instructions executed inside it in execution order. tools/emulator/cm4cycles.py
+turns such a stream into estimated cycles.
 
 The count is checked, not assumed: the harnesses that use this (tools/emulator/timing.py) measure the
 same calls with SysTick under -icount, exact instruction counts, and compare.
@@ -30,6 +33,7 @@ from tinyae.tools.emulator.qemu import ICOUNT_SHIFT, MACHINE, QEMU
 _FUNC = re.compile(r"^([0-9a-f]{8}) <([^>]+)>:$")
 _TRACE = re.compile(r"^Trace \d+: \S+ \[[0-9a-f]+/([0-9a-f]+)/")
 _REWIND = re.compile(r"cpu_io_recompile: rewound execution of TB to ([0-9a-f]+)")
+_STOPPED = re.compile(r"^Stopped execution of TB chain before \S+ \[([0-9a-f]+)\]")
 T = TypeVar("T")
 VECTOR_WORDS = 48  # Cortex-M exceptions 0-15 and the mps2-an386's first 32 interrupts
 
@@ -116,9 +120,9 @@ def _addresses(log: Path) -> Iterator[int]:
                     yield pending
                 pending = int(m.group(1), 16)
                 continue
-            r = _REWIND.search(line)
+            r = _REWIND.search(line) or _STOPPED.match(line)
             if r and pending == int(r.group(1), 16):
-                pending = None  # that execution was abandoned and is logged again
+                pending = None  # that execution was abandoned (or never began) and is logged again
     if pending is not None:
         yield pending
 
