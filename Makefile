@@ -74,12 +74,18 @@ $(MANIFEST): $(MODEL_STAMP) $(VENV_STAMP) $(TRAIN_SOURCES)
 .PHONY: model
 model: $(MANIFEST) ## train, quantize, calibrate and export artifacts to build/model/ (CONFIG=..., MODEL_DIR=...)
 
+# The demo's board storage: emptied at every `make demo`, so a calibration record another run left on
+# the emulated board (build/emulator/storage, what `tinyae device ... --emulator` uses) never changes it.
+DEMO_STORAGE := build/verify/storage
+
 .PHONY: demo
 demo: $(MANIFEST) ## the whole job on the embedded data: model -> Cortex-M4 image -> budget gate -> verify on QEMU
 	@$(MAKE) --no-print-directory firmware-emu
 	@$(MAKE) --no-print-directory budget
 	@mkdir -p build/verify
-	$(TINYAE) device verify --emulator $(call shq,$(EMU_ELF)) --model-dir $(call shq,$(MODEL_DIR)) \
+	@rm -rf $(DEMO_STORAGE) && echo "demo: the emulated board starts with empty storage ($(DEMO_STORAGE)): the model's own values, no calibration record"
+	$(TINYAE) device verify --emulator $(call shq,$(EMU_ELF)) --emulator-storage $(DEMO_STORAGE) \
+	    --model-dir $(call shq,$(MODEL_DIR)) \
 	    --json build/verify/report.json --markdown build/verify/report.md
 	@echo "report: $(MODEL_DIR)/report.html  verification: build/verify/report.md"
 

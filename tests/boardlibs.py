@@ -151,16 +151,22 @@ def model_variant(model_dir: Path, out: Path, edit) -> Path:
     """A copy of a model directory whose headers are re-rendered from an edited manifest.
 
     edit(manifest) changes the manifest in place (e.g. the arena size) and may return another
-    flatbuffer (bytes) to put in model_data.cc; the headers then disagree with it on purpose."""
+    flatbuffer (bytes) to put in model_data.cc; the headers then disagree with it on purpose. The
+    calibration constants are derived again under the edited threshold, quantization and normalization,
+    as a rebuild or `tinyae threshold` derives them (the export refuses stale ones)."""
     import json
     import shutil
 
+    from tinyae.train.calibration.spec import CalibSpec, manifest_quant
     from tinyae.train.export import write_headers
     from tinyae.train.manifest import Manifest
 
     shutil.copytree(model_dir, out)
     manifest = json.loads((out / "manifest.json").read_text())
     flatbuffer = edit(manifest) or (out / "model_int8.tflite").read_bytes()
+    threshold = {"factory_threshold": manifest["threshold"]["value"]}
+    cal = CalibSpec.from_manifest(manifest).rederive(threshold, manifest_quant(manifest))
+    manifest["calibration"] = cal.to_manifest()
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     write_headers(Manifest.from_dict(manifest), flatbuffer, out)
     return out

@@ -151,6 +151,16 @@ def pytest_runtest_setup(item):
 
 
 @pytest.fixture(autouse=True)
+def _own_emulated_board_storage(monkeypatch, tmp_path_factory):
+    """`--emulator` without `--emulator-storage` uses a storage directory of its own per test, never the
+    repository's build/emulator/storage: a calibration record an earlier run left there cannot change
+    what a test measures."""
+    from tinyae.tools.emulator import qemu
+
+    monkeypatch.setattr(qemu, "DEFAULT_STORAGE", tmp_path_factory.mktemp("board-storage"))
+
+
+@pytest.fixture(autouse=True)
 def _stub_reference_for_the_stub_engine(monkeypatch):
     """`verify` against the simulated device's stand-in engine (its manifest lists the op SIM_STUB)
     compares with that engine's reference; the product command only knows TFLM's (tools/testing)."""

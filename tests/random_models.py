@@ -251,3 +251,29 @@ def fast_requant_cases(rng: np.random.Generator) -> list[tuple[int, int, int, in
             accs.update(int(v) for v in rng.integers(-bound, bound + 1, 8))
             cases += [(a, m, -r, zp) for a in sorted(accs) if abs(a) <= bound]
     return cases
+
+
+def with_extra_op(model: bytes, code: int) -> bytes:
+    """`model` with one more op after its output (one input, one int8 output of the same shape; e.g.
+    SOFTMAX), which becomes the model's output."""
+    m = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(model, 0))
+    sg = m.subgraphs[0]
+    out = sg.tensors[sg.outputs[0]]
+    t = fb.TensorT()
+    t.name, t.shape, t.type, t.buffer = "extra", list(out.shape), fb.TensorType.INT8, 0
+    q = fb.QuantizationParametersT()
+    q.scale, q.zeroPoint = [1.0 / 256], [-128]
+    t.quantization = q
+    sg.tensors.append(t)
+    oc = fb.OperatorCodeT()
+    oc.builtinCode = code
+    oc.deprecatedBuiltinCode = code
+    m.operatorCodes.append(oc)
+    op = fb.OperatorT()
+    op.opcodeIndex = len(m.operatorCodes) - 1
+    op.inputs, op.outputs = [sg.outputs[0]], [len(sg.tensors) - 1]
+    sg.operators.append(op)
+    sg.outputs = [len(sg.tensors) - 1]
+    b = flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())

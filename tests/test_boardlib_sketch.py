@@ -240,10 +240,15 @@ def test_the_esp32dev_platform_pin_is_the_core_of_these_headers():
 
 
 def test_the_esp32_tflm_build_uses_the_core_defines():
-    """mk/tflm/library.mk builds TensorFlowLite_ESP32 with the ESP32 core's defines (checked, not assumed)."""
-    ours = {f for f in build_tflm_flags("esp32", "host").read_text().split() if f.startswith("-D")}
+    """mk/tflm/library.mk builds TensorFlowLite_ESP32 with the ESP32 core's defines (checked, not assumed),
+    plus tinyae's own name of the library, the one the esp32dev env gives the sketch."""
+    defines = {f for f in build_tflm_flags("esp32", "host").read_text().split() if f.startswith("-D")}
+    identity = {f for f in defines if f.startswith("-DTAE_TFLM_LIB_")}
+    ours = defines - identity
     theirs = set(core("esp32dev").common)
     assert ours and ours <= theirs, sorted(ours - theirs)
+    env_flags = " ".join(env("esp32dev").build_flags).replace("-D ", "-D")
+    assert identity == {"-DTAE_TFLM_LIB_ESP32"} and "-DTAE_TFLM_LIB_ESP32" in env_flags.split()
 
 
 def test_the_tflm_build_uses_the_nano33ble_code_generation():

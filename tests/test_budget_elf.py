@@ -270,7 +270,7 @@ def test_json_document_and_baseline_diff(
         "delta": 4000,
         "status": "changed",
     }
-    assert "Δ vs baseline" in out and "+4,000" in out
+    assert "Δ B" in out and "+4,000" in out and "than the baseline" in out
 
 
 def test_baseline_must_be_a_budget_document(

@@ -17,13 +17,17 @@ from tinyae.train.calibration import CalibSpec
 from tinyae.train.calibration.record import Record
 from tinyae.train.manifest import Manifest
 
-N = 16  # windows per phase
+N = 99  # windows per phase these tests calibrate with: between the default model's minimum and its 128
 
 
 @pytest.fixture(scope="module")
 def model(default_model_dir) -> tuple[Path, dict, CalibSpec]:
     m = json.loads((default_model_dir / "manifest.json").read_text())
-    return default_model_dir, m, Manifest.from_dict(m).calib_spec()
+    spec = Manifest.from_dict(m).calib_spec()
+    # the default threshold (mad) is mean + k std on site, its minimum measured on the factory's scores
+    assert spec.method == "mean_std" and spec.scores_windows == spec.min_windows
+    assert 2 <= spec.min_windows < N < spec.windows
+    return default_model_dir, m, spec
 
 
 @pytest.fixture
@@ -38,18 +42,11 @@ def sim(model):  # type: ignore[no-untyped-def]
     dev.store = None
 
 
-def normal_stretch(model_dir: Path, n: int) -> np.ndarray:
-    """n samples of normal operation from the model's test stream (no labelled anomaly)."""
-    z = np.load(model_dir / "test_vectors.npz")
-    x, lab = z["series"], z["series_labels"]
-    bad = np.flatnonzero(lab != 0)
-    starts = [0, *(bad + 1)]
-    for s in starts:
-        nxt = bad[bad >= s]
-        end = int(nxt[0]) if len(nxt) else len(x)
-        if end - s >= n:
-            return x[s : s + n].astype(np.float32)
-    raise AssertionError("no normal stretch long enough in the test stream")
+def normal_stretch(model_dir: Path, n: int, start: int = 0) -> np.ndarray:
+    """n samples of the default machine in normal operation (train/data/synthetic.py), from `start`."""
+    from tinyae.train.data.synthetic import generate
+
+    return generate(0, start + n)[0][start:].astype(np.float32)
 
 
 def faulty(n: int, kind: str = "looseness") -> np.ndarray:
@@ -163,7 +160,21 @@ def test_data_that_are_not_normal_are_refused_on_the_device_and_offline(model, s
     assert dev.store is None  # nothing stored, the factory values stay in use
 
 
-@pytest.mark.parametrize("case", ["shifted", "short", "labelled", "channels", "windows", "missing"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "shifted",
+        "short",
+        "short of N",
+        "shorter",
+        "few",
+        "labelled",
+        "channels",
+        "renamed",
+        "windows",
+        "missing",
+    ],
+)
 def test_offline_calibration_user_errors(model, tmp_path, capsys, case):
     model_dir, m, spec = model
     names = m["window"]["channel_names"]
@@ -173,21 +184,39 @@ def test_offline_calibration_user_errors(model, tmp_path, capsys, case):
     if case == "shifted":
         x = x + np.float32([0, 0, 10 * spec.ref_std[2]])
         expect = f"the site mean of {names[2]}"
-    elif case == "short":
-        x = x[:500]
-        expect = "pass --windows 7 or less"
+    elif case == "short":  # shorter than the minimum
+        windows = spec.min_windows
+        x = x[: spec.total_samples(windows) - 1]
+        expect = (
+            f"needs {spec.total_samples(windows)} (2 phase(s) of {windows} windows of 64 samples, hop 32); "
+            "record a longer stretch of normal "
+        )
+    elif case == "short of N":
+        x = x[: spec.total_samples(N) - 1]
+        expect = f"needs {spec.total_samples(N)} (2 phase(s) of {N} windows of 64 samples, hop 32); pass --windows 98"
+    elif case == "shorter":
+        windows = 110
+        expect = "pass --windows 99 or less"
+    elif case == "few":
+        windows = spec.min_windows - 1
+        expect = f"--windows {windows} is too few: a calibration needs at least {spec.min_windows} windows per phase"
     elif case == "labelled":
         labels = np.zeros(len(x))
         labels[300] = 1
         write_csv(csv, x, names, labels)
-        expect = "labels 1 of the 1056 calibration samples as anomalous (first at row 300)"
+        expect = (
+            f"labels 1 of the {spec.total_samples(N)} calibration samples as anomalous (first at row 300)"
+        )
     elif case == "channels":
         x = x[:, :2]
         names = names[:2]
-        expect = "the model reads acc_x, acc_y, acc_z"
+        expect = "has no column 'acc_z'"
+    elif case == "renamed":  # by name, as `device stream` and `verify` read it; never by position
+        names = ["temperature", "humidity", "pressure"]
+        expect = "has no column 'acc_x', 'acc_y', 'acc_z'"
     elif case == "windows":
         windows = spec.windows + 1
-        expect = f"(1 to {spec.windows}, calibration.windows)"
+        expect = f"({spec.min_windows} to {spec.windows}, calibration.windows)"
     if case == "missing":
         csv = tmp_path / "none.csv"
         expect = "none.csv"
@@ -219,5 +248,157 @@ def test_device_side_user_errors(model, sim, tmp_path, capsys):
     assert tinyae([*base, "--record", str(tmp_path / "other.bin")]) == 2
     assert "cannot be used by this model's firmware (other model)" in one_sentence(capsys)
     assert tinyae([*base, "--windows", str(spec.windows + 1), "--csv", str(tmp_path / "s.csv")]) == 2
-    assert "outside what" in one_sentence(capsys)
+    assert f"is more than {port}'s firmware can calibrate with" in one_sentence(capsys)
+    few = spec.min_windows - 1
+    assert tinyae([*base, "--windows", str(few), "--csv", str(tmp_path / "s.csv")]) == 2
+    assert (
+        f"--windows {few} is too few: a calibration needs at least {spec.min_windows} windows per phase"
+        in (one_sentence(capsys))
+    )
     assert dev.store is None
+
+
+def tail_fault(
+    n: int, fault_samples: int = 256, kind: str = "looseness", severity: float | None = None
+) -> np.ndarray:
+    """n samples of normal operation whose last `fault_samples` are a fault (default: subtle)."""
+    from tinyae.train.data.synthetic import FAULT_KINDS, SEVERITY, generate
+
+    f = np.zeros(n, np.int8)
+    sev = np.zeros(n, np.float32)
+    f[-fault_samples:] = FAULT_KINDS.index(kind)
+    sev[-fault_samples:] = SEVERITY[kind][0] if severity is None else severity
+    return generate(0, n, fault=f, severity=sev)[0].astype(np.float32)
+
+
+def scaled(x: np.ndarray, channel: int, factor: float) -> np.ndarray:
+    y = x.copy()
+    m = y[:, channel].mean()
+    y[:, channel] = (y[:, channel] - m) * np.float32(factor) + m
+    return y
+
+
+def with_nan(x: np.ndarray, row: int, channel: int) -> np.ndarray:
+    y = x.copy()
+    y[row, channel] = np.nan
+    return y
+
+
+REFUSED = {
+    # case: (data, the outcome, what the sentence says)
+    "tail fault": (
+        # between subtle and obvious: the default threshold (mad) sits above most windows of a subtle
+        # fault, and an obvious one raises mean + k std beyond its bound first (threshold_high)
+        lambda spec: tail_fault(spec.total_samples(N), kind="imbalance", severity=0.64),
+        "anomalous_stretch",
+        r"\d+ of the 99 scored calibration windows score above the factory threshold 0\.\d+: \d of them "
+        r"within windows \d+-197 \(samples \d+-6367 of .*\); \d of 8 consecutive windows above it make a "
+        r"stretch the model calls anomalous .* keep only the first \d+ samples",
+    ),
+    "acc_x spread x3": (
+        lambda spec: scaled(normal_stretch(None, spec.total_samples(N)), 0, 3.0),
+        "scale",
+        r"the spread of acc_x on site is 3\.\d+ x the training spread, outside \[0\.5, 2\]",
+    ),
+    "acc_y spread x3, acc_z shifted": (
+        lambda spec: (
+            scaled(normal_stretch(None, spec.total_samples(N)), 1, 3.0)
+            + np.float32([0, 0, 5 * spec.ref_std[2]])
+        ),
+        "scale",
+        r"the spread of acc_y on site is 3\.\d+ .*; also acc_z: mean out of bounds",
+    ),
+    "acc_x shifted": (
+        lambda spec: normal_stretch(None, spec.total_samples(N)) + np.float32([5 * spec.ref_std[0], 0, 0]),
+        "shift",
+        r"the site mean of acc_x is ",
+    ),
+    "acc_y NaN": (
+        lambda spec: with_nan(normal_stretch(None, spec.total_samples(N)), 777, 1),
+        None,  # the CSV reader refuses it first (a device's own sensor: tests/test_calib_refusals.py)
+        r"row 779, column 'acc_y' is 'nan' \(NaN or infinite\); fill or remove the missing values",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_every_refusal_is_one_sentence_on_the_host_mirror_and_the_device_alike(
+    model, sim, tmp_path, capsys, case
+):
+    """The same refusal, the same sentence naming its cause, from `tinyae calibrate` (the host mirror) and
+    `tinyae device calibrate` (the simulated device: tae_app.c and tae_calib.c), exit 2, never the
+    mirror-disagrees error; nothing stored."""
+    import re
+
+    model_dir, m, spec = model
+    port, dev = sim
+    make, outcome, pattern = REFUSED[case]
+    x = make(spec)
+    csv = write_csv(tmp_path / "site.csv", x, m["window"]["channel_names"])
+    host_json = tmp_path / "host.json"
+    assert (
+        tinyae(["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--json", str(host_json)]) == 2
+    )
+    host = one_sentence(capsys)
+    assert re.search(pattern, host), host
+    if outcome is not None:
+        h = json.loads(host_json.read_text())
+        assert h["outcome"] == outcome and h["numpy_cross_check"]["ok"] and h["refusal"] in host
+    dev_json = tmp_path / "dev.json"
+    code = tinyae(["device", "calibrate", "--port", port, "--model-dir", str(model_dir), "--csv", str(csv),
+                   "--json", str(dev_json), "--quiet"])  # fmt: skip
+    device = one_sentence(capsys)
+    assert code == 2 and device.split(": ", 1)[1].replace(str(csv), "X") == host.split(": ", 1)[1].replace(
+        str(csv), "X"
+    )
+    if outcome is not None:
+        d = json.loads(dev_json.read_text())
+        assert d["ok"] and d["record_equal"] and d["outcome"] == outcome and d["mirror"]["outcome"] == outcome
+    assert dev.store is None
+
+
+def test_a_normal_recording_is_calibrated_at_the_default_windows(model, tmp_path, capsys):
+    model_dir, m, spec = model
+    csv = write_csv(tmp_path / "n.csv", normal_stretch(None, spec.total_samples(spec.windows), 36000),
+                    m["window"]["channel_names"])  # fmt: skip
+    out = tmp_path / "r.json"
+    rec = tmp_path / "r.bin"  # not into the shared model directory
+    assert tinyae(["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--json", str(out),
+                   "--out", str(rec)]) == 0  # fmt: skip
+    r = json.loads(out.read_text())
+    assert r["windows"] == spec.windows and r["record"]["densest_stretch_over"] < spec.stretch_k
+
+
+def test_a_normal_recording_is_calibrated_at_the_models_minimum(model, sim, tmp_path, capsys):
+    """The fewest windows the model allows calibrate normal data on the host mirror and the device alike."""
+    model_dir, m, spec = model
+    port, dev = sim
+    n = spec.min_windows
+    csv = write_csv(tmp_path / "n.csv", normal_stretch(None, spec.total_samples(n), 9000) + SITE,
+                    m["window"]["channel_names"])  # fmt: skip
+    rec_file = tmp_path / "r.bin"
+    assert tinyae(["calibrate", "--model-dir", str(model_dir), "--csv", str(csv), "--windows", str(n),
+                   "--out", str(rec_file)]) == 0  # fmt: skip
+    code = tinyae(["device", "calibrate", "--port", port, "--model-dir", str(model_dir), "--csv", str(csv),
+                   "--windows", str(n), "--quiet"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert dev.store == rec_file.read_bytes() and Record.from_bytes(dev.store).windows == n
+
+
+def test_columns_are_matched_by_name_or_given(model, tmp_path, capsys):
+    """A file with the model's channels in another order is reordered by name; other names are refused
+    (above) unless --channels names the columns."""
+    model_dir, m, spec = model
+    x = normal_stretch(None, spec.total_samples(N))
+    names = m["window"]["channel_names"]
+    base = ["calibrate", "--model-dir", str(model_dir), "--windows", str(N)]
+    a, b = tmp_path / "a.bin", tmp_path / "b.bin"
+    assert tinyae([*base, "--csv", str(write_csv(tmp_path / "in.csv", x, names)), "--out", str(a)]) == 0
+    shuffled = write_csv(tmp_path / "shuffled.csv", x[:, [2, 0, 1]], [names[2], names[0], names[1]])
+    assert tinyae([*base, "--csv", str(shuffled), "--out", str(b)]) == 0
+    assert a.read_bytes() == b.read_bytes()
+    renamed = write_csv(tmp_path / "renamed.csv", x, ["temperature", "humidity", "pressure"])
+    c = tmp_path / "c.bin"
+    assert tinyae([*base, "--csv", str(renamed), "--channels", "temperature,humidity,pressure",
+                   "--out", str(c)]) == 0  # fmt: skip
+    assert c.read_bytes() == a.read_bytes()

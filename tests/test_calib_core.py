@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import struct
 import zlib
-from dataclasses import fields, replace
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,31 +18,32 @@ from tinyae.tools.simdevice import vectors as pv
 from tinyae.train.calibration.mirror import SCORE_RTOL, STATS_RTOL
 from tinyae.train.calibration.native import EV_CORRECTION, EV_DONE, EV_NONE, NativeCalib
 from tinyae.train.calibration.record import OUTCOMES, VERDICTS, Record
-from tinyae.train.calibration.spec import CalibSpec, from_values
+from tinyae.train.calibration.spec import CalibSpec
 
 CFG = pv.CONFIG
 C = CFG["channels"]
 
 
+QUANT = {k: CFG[k] for k in ("in_scale", "in_zero_point", "norm_offset", "norm_gain")}
+
+
 def spec_with(**over) -> CalibSpec:
-    """The protocol test configuration's calibration with some settings replaced (CRC recomputed)."""
-    base = pv.calib_spec()
-    values = {f.name: getattr(base, f.name) for f in fields(base) if f.name != "config_crc"}
-    values.update(over)
-    quant = {k: CFG[k] for k in ("in_scale", "in_zero_point", "norm_offset", "norm_gain")}
-    return from_values(values, quant)
+    """The protocol test configuration's calibration with some settings replaced (every derived constant
+    and the CRC recomputed: CalibSpec.rederive)."""
+    return pv.calib_spec().rederive(over, QUANT)
 
 
 def build(tmp_path: Path, spec: CalibSpec, name: str = "cfg") -> NativeCalib:
     d = tmp_path / name
     d.mkdir(parents=True, exist_ok=True)
-    (d / "model_config.h").write_text(pv.model_config_h(CFG, spec))
+    (d / "model_config.h").write_text(pv.model_config_h({**CFG, "threshold": spec.factory_threshold}, spec))
     return NativeCalib(d, C)
 
 
 def scores_only(**over) -> CalibSpec:
-    """Threshold only (no phase 1), bounds wide open, so any scores give a threshold."""
-    return spec_with(offsets=False, scales=False, threshold_min=0.0, threshold_max=3.0e38, **over)
+    """Threshold only (no phase 1), bounds wide open and a factory threshold no score reaches, so any
+    scores give a threshold."""
+    return spec_with(offsets=False, scales=False, factory_threshold=1.0e6, max_threshold_ratio=1.0e30, **over)
 
 
 def run_scores(cal: NativeCalib, scores: np.ndarray) -> tuple[str, Record]:
@@ -58,12 +59,13 @@ def run_scores(cal: NativeCalib, scores: np.ndarray) -> tuple[str, Record]:
 # ---------------------------------------------------------------- the threshold
 @pytest.mark.parametrize("pct", [50.0, 90.0, 99.5, 99.9])
 def test_percentile_is_the_exact_nearest_rank_order_statistic(tmp_path, pct):
-    n_max = 400
+    n_max = 600
     frac = Fraction(str(pct)) / 100
-    spec = scores_only(windows=n_max, percentile=pct, rank_num=frac.numerator, rank_den=frac.denominator)
+    spec = scores_only(windows=n_max, percentile=pct)
     cal = build(tmp_path, spec)
     rng = np.random.default_rng(int(pct * 10))
-    for n in [1, 2, 3, 7, 50, 199, 200, 201, n_max]:
+    least = spec.min_windows
+    for n in sorted({n for n in [1, 2, 3, 7, 50, 199, 200, 201, least, least + 1, n_max] if n >= least}):
         rank = math.ceil(frac * n)
         assert cal.rank(n) == spec.rank(n) == max(1, min(rank, n))
         # ties and a heavy tail: the order statistic is a value of the set, bit for bit
@@ -77,15 +79,16 @@ def test_percentile_is_the_exact_nearest_rank_order_statistic(tmp_path, pct):
 
 
 def test_order_statistic_buffer_is_small_for_a_high_percentile():
-    spec = spec_with(windows=1000, percentile=99.5, rank_num=199, rank_den=200)
+    spec = spec_with(windows=1000, percentile=99.5)
     assert spec.heap() == 6  # 4 bytes per score kept: 24 B for 1,000 windows (0.024 B per window)
-    assert spec_with(windows=64, percentile=99.5, rank_num=199, rank_den=200).heap() == 1
+    assert spec_with(windows=128, percentile=99.5).heap() == 1
 
 
 def test_mean_plus_k_std_matches_numpy(tmp_path):
-    cal = build(tmp_path, scores_only(method="mean_std", k_std=2.5, windows=300))
+    spec = scores_only(method="mean_std", k_std=2.5, windows=300)
+    cal = build(tmp_path, spec)
     rng = np.random.default_rng(3)
-    for n in (1, 10, 300):
+    for n in (spec.min_windows, 100, 300):
         s = rng.gamma(2.0, 0.05, n).astype(np.float32)
         outcome, rec = run_scores(cal, s)
         assert outcome == "stored" and rec.rank == 0
@@ -217,10 +220,12 @@ def test_every_refusal_names_its_cause(tmp_path):
 
 def test_begin_refuses_a_window_count_outside_the_build(tmp_path):
     spec = spec_with(windows=6)
+    assert spec.min_windows == 4  # the 90th percentile: (N + 1 - rank) / (N + 1) <= 2 x 10 % from N = 4 on
     cal = build(tmp_path, spec)
-    for n in (0, 7, 65535):
+    for n in (0, 1, 3, 7, 65535):
         with pytest.raises(Exception, match="outside"):
             cal.begin(n)
+    cal.begin(4)
     cal.begin(6)
 
 
@@ -260,7 +265,7 @@ def test_record_round_trip_and_every_verdict(tmp_path):
     # the same model under other constants: another bound changes the config CRC
     other = build(
         tmp_path,
-        spec_with(windows=6, max_shift_std=2.0, max_shift=tuple(2 * s for s in spec.ref_std)),
+        spec_with(windows=6, max_shift_std=2.0),
         "other",
     )
     assert VERDICTS[other.verdict(good)] == "other_config"
@@ -272,6 +277,8 @@ def test_record_round_trip_and_every_verdict(tmp_path):
                          ("mean", (rec.mean[0] + 10 * spec.ref_std[0], *rec.mean[1:])),
                          ("rank", rec.rank + 1),
                          ("over", rec.windows),
+                         ("windows", spec.min_windows - 1),
+                         ("cluster", spec.stretch_k),
                          ("flags", rec.flags & ~0x04)]:  # fmt: skip
         assert verdict(replace(rec, **{field: value}).to_bytes()) == "bounds", field
 
@@ -282,7 +289,8 @@ def test_the_record_header_is_the_documented_layout(tmp_path):
     assert good[:4] == b"TAEC" and good[4] == 1 and good[5] == C
     assert good[8:40] == bytes.fromhex(CFG["model_sha256"])
     assert struct.unpack_from("<I", good, 40)[0] == spec.config_crc
-    assert struct.unpack_from("<HHHH", good, 44) == (6, spec.rank(6), Record.from_bytes(good).over, 0)
+    rec = Record.from_bytes(good)
+    assert struct.unpack_from("<HHHH", good, 44) == (6, spec.rank(6), rec.over, rec.cluster)
 
 
 def test_statistics_only_keeps_the_factory_threshold(tmp_path):
@@ -303,7 +311,7 @@ def test_the_models_threshold_method_maps_onto_the_devices_or_is_refused():
     a threshold.factor has no device equivalent, so a site threshold would silently lose it: refused."""
     from tinyae.errors import UserError
     from tinyae.train.calibrate import calibrate
-    from tinyae.train.calibration.spec import _method
+    from tinyae.train.calibration.minimum import device_method as _method
     from tinyae.train.config import ThresholdConfig
 
     scores = np.random.default_rng(3).gamma(2.0, 1.0, 1000)
@@ -327,7 +335,7 @@ def test_mad_and_pot_map_onto_mean_std_with_the_k_of_the_factory_threshold(cfg):
     k that gives the factory threshold on the factory's normal scores, so a site whose scores are the
     factory's scaled and shifted gets the factory threshold scaled and shifted."""
     from tinyae.train.calibrate import calibrate
-    from tinyae.train.calibration.spec import _method
+    from tinyae.train.calibration.minimum import device_method as _method
     from tinyae.train.config import ThresholdConfig
 
     scores = np.random.default_rng(4).gamma(2.0, 1.0, 1000)

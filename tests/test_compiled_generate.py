@@ -16,31 +16,6 @@ from tinyae.train.compiled import check_ops, generate, render
 from tinyae.train.int8.arithmetic import COMPILED_ENGINE
 
 
-def _with_extra_op(model: bytes, code: int) -> bytes:
-    """Append an elementwise op (e.g. SOFTMAX, ADD-free ops) after the model output."""
-    m = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(model, 0))
-    sg = m.subgraphs[0]
-    out = sg.tensors[sg.outputs[0]]
-    t = fb.TensorT()
-    t.name, t.shape, t.type, t.buffer = "extra", list(out.shape), fb.TensorType.INT8, 0
-    q = fb.QuantizationParametersT()
-    q.scale, q.zeroPoint = [1.0 / 256], [-128]
-    t.quantization = q
-    sg.tensors.append(t)
-    oc = fb.OperatorCodeT()
-    oc.builtinCode = code
-    oc.deprecatedBuiltinCode = code
-    m.operatorCodes.append(oc)
-    op = fb.OperatorT()
-    op.opcodeIndex = len(m.operatorCodes) - 1
-    op.inputs, op.outputs = [sg.outputs[0]], [len(sg.tensors) - 1]
-    sg.operators.append(op)
-    sg.outputs = [len(sg.tensors) - 1]
-    b = flatbuffers.Builder(1024)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
-
-
 def _spec() -> rm.ModelSpec:
     return rm.ModelSpec(
         inputs=12,
@@ -51,7 +26,7 @@ def _spec() -> rm.ModelSpec:
 
 
 def test_unsupported_op_is_refused_with_op_name(tmp_path) -> None:
-    model = _with_extra_op(rm.build_model(_spec()), fb.BuiltinOperator.SOFTMAX)
+    model = rm.with_extra_op(rm.build_model(_spec()), fb.BuiltinOperator.SOFTMAX)
     path = tmp_path / "m.tflite"
     path.write_bytes(model)
     with pytest.raises(UserError) as err:
@@ -107,6 +82,16 @@ def test_generation_is_deterministic_and_bannered(tmp_path) -> None:
     assert info1["bias_bytes"] == 4 * (8 + 12)
     # scratch: one 8-value activation buffer + expanded input (2 bytes per padded input)
     assert info1["scratch_bytes"] == 8 + 2 * 16
+
+
+def test_the_banner_names_the_file_it_was_generated_from(tmp_path) -> None:
+    """`tinyae compile` names its input as given (not the model directory's model_int8.tflite)."""
+    path = tmp_path / "someone_elses_autoencoder.tflite"
+    path.write_bytes(rm.build_model(_spec()))
+    assert tinyae(["compile", str(path), str(tmp_path / "out")]) == 0
+    for name in ("model_compiled.h", "model_compiled.c"):
+        model_line = (tmp_path / "out" / name).read_text().splitlines()[2]
+        assert "Model: someone_elses_autoencoder.tflite sha256" in model_line, model_line
 
 
 def test_folded_bias_and_multipliers_match_definition() -> None:

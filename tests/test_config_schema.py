@@ -173,6 +173,21 @@ def test_overrides_are_checked_together_in_any_order(tmp_path):
         config.load(exp, ["window.length=64"])
 
 
+def test_calibration_windows_and_their_minimum_in_any_order():
+    """The minimum windows' rule (train/calibration/minimum.py) is checked once, after every override: a
+    calibration that learns no threshold needs no threshold minimum, whichever override comes first."""
+    for order in (
+        ["calibration.windows=98", 'calibration.threshold="none"'],
+        ['calibration.threshold="none"', "calibration.windows=98"],
+    ):
+        cfg = config.load(None, ["threshold.method='percentile'", *order])
+        assert (cfg.calibration.windows, cfg.calibration.threshold) == (98, "none")
+    with pytest.raises(UserError, match=r"^calibration.windows = 98 is below the 99 windows per phase"):
+        config.load(None, ["calibration.windows=98", "threshold.method='percentile'"])
+    # mad and pot (the default) take their k from the trained model's scores: checked when it is built
+    assert config.load(None, ["calibration.windows=2"]).calibration.windows == 2
+
+
 # One case per rule between keys: a rule added to config.RULES or config.ADVICE needs its case here.
 RULE_CASES = {
     "_hop_within_window": (["window.length=8", "window.hop=9"], "window.hop = 9"),
@@ -182,6 +197,10 @@ RULE_CASES = {
     "_calibration_learns": (["calibration.offsets=false", "calibration.threshold='none'"], "learns nothing"),
     "_output_reaches_the_data": (["model.output_activation='sigmoid'"],
                                  "normalization.method = 'zscore' maps normal data around 0"),
+    "_over_stretch_k_of_n": (["calibration.max_over_stretch=[9, 8]"],
+                             r"calibration.max_over_stretch = \[9, 8\] must be \[k, n\] with 1 <= k <= n <= 32"),
+    "_calibration_windows": (["threshold.method='percentile'", "calibration.windows=98"],
+                             "calibration.windows = 98 is below the 99 windows per phase"),
 }  # fmt: skip
 ADVICE_CASES = {
     "_kl_drowns_reconstruction": (["model.variant='vae'", "model.kl_weight=0.5"], "model.kl_weight = 0.5"),

@@ -16,6 +16,7 @@ from tinyae.tools.simdevice.port import sim_manifest
 from tinyae.tools.simdevice.vectors import CONFIG, config_manifest
 from tinyae.train import digests
 from tinyae.train.calibration.record import FLAG_THRESHOLD, Record
+from tinyae.train.calibration.spec import CalibSpec, manifest_quant
 from tinyae.train.export import model_config_h
 from tinyae.train.frontend.spec import FrontendSpec, Spectral
 
@@ -86,7 +87,7 @@ def test_a_calibration_record_is_compared_and_decides_the_threshold_in_use() -> 
     m = sim_manifest()
     rec = Record(
         version=1, channels=3, flags=FLAG_THRESHOLD, method=1, model_sha256=bytes.fromhex(m.model.sha256),
-        config_crc=digests.calibration(m.to_dict()), windows=6, rank=6, over=0, samples=48,
+        config_crc=digests.calibration(m.to_dict()), windows=6, rank=6, over=0, cluster=0, samples=48,
         threshold=0.625, score_mean=0.1, score_std=0.1, mean=(0.0,) * 3, std=(1.0,) * 3, shift=(0.0,) * 3,
         gain=(1.0,) * 3, crc=0x12345678,
     )  # fmt: skip
@@ -118,9 +119,10 @@ def test_the_host_digests_are_the_devices(kinds, tmp_path) -> None:
     cfg["frontend"] = fe
     f = spec.feature_size
     cfg["input"]["size"] = cfg["output"]["size"] = f
-    if not spec.raw_only:  # one offset and gain per feature
+    if not spec.raw_only:  # one offset and gain per feature; the calibration constants derived under them
         cfg["normalization"]["offset"] = [0.01 * i for i in range(f)]
         cfg["input"]["gain"] = [1.0 + 0.5 * i for i in range(f)]
+        cfg["calibration"] = CalibSpec.from_manifest(cfg).rederive({}, manifest_quant(cfg)).to_manifest()
     (tmp_path / "model_config.h").write_text(model_config_h(cfg))
     sources = [SRC / "tae_digest.c", SRC / "tae_frontend.c", SRC / "tae_pipeline.c", SRC / "tae_calib.c",
                SRC / "tae_protocol.c", FW_TESTS / "core_stub.c"]  # fmt: skip
@@ -130,5 +132,35 @@ def test_the_host_digests_are_the_devices(kinds, tmp_path) -> None:
     assert lib.tae_digest_frontend() == digests.frontend(cfg)
     assert lib.tae_digest_normalization() == digests.normalization(cfg)
     assert lib.tae_digest_calibration() == digests.calibration(cfg)
-    if spec.raw_only:  # the configuration's own calibration constants: its config_crc
-        assert digests.calibration(cfg) == cfg["calibration"]["config_crc"]
+    # the recipe of the record's CRC (the minimum windows and the anomalous stretch included): a consistent
+    # build's digest is its TAE_CALIB_CONFIG_CRC
+    assert digests.calibration(cfg) == cfg["calibration"]["config_crc"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "moved"),
+    [
+        ({"max_over_stretch_setting": (2, 3)}, "stretch_k"),  # the anomalous-stretch rule
+        ({"stats_windows": 5}, "min_windows"),  # the minimum windows per phase
+        ({"max_scale_ratio": 3.0}, "scale_max"),  # a bound
+    ],
+    ids=["stretch", "minimum", "bound"],
+)
+def test_the_devices_calibration_digest_covers_every_constant_a_record_depends_on(
+    changes, moved, tmp_path
+) -> None:
+    """Every constant in the record's CRC moves the digest the device computes (tae_digest_calibration runs
+    the recipe config_crc packs, TAE_CALIB_CONFIG_RECIPE), and equally the host's: a device built before
+    the minimum windows or the stretch rule changed is named, not passed."""
+    base = config_manifest(CONFIG)
+    cfg = config_manifest(CONFIG)
+    spec = CalibSpec.from_manifest(cfg).rederive(changes, manifest_quant(cfg))
+    cfg["calibration"] = spec.to_manifest()
+    assert getattr(spec, moved) != getattr(CalibSpec.from_manifest(base), moved)  # the derived constant moved
+    (tmp_path / "model_config.h").write_text(model_config_h(cfg))
+    sources = [SRC / "tae_digest.c", SRC / "tae_frontend.c", SRC / "tae_pipeline.c", SRC / "tae_calib.c",
+               SRC / "tae_protocol.c", FW_TESTS / "core_stub.c"]  # fmt: skip
+    lib = load(build_shared("digest_changed", sources, [tmp_path, SRC]))
+    lib.tae_digest_calibration.restype = ctypes.c_uint32
+    assert lib.tae_digest_calibration() == digests.calibration(cfg) == spec.config_crc
+    assert digests.calibration(cfg) != digests.calibration(base)

@@ -30,6 +30,7 @@ INFRASTRUCTURE = [
 TRAIN_STAGES = [
     "tinyae.train.quiet", "tinyae.train.progress", "tinyae.train.warned", "tinyae.train.render", "tinyae.train.tflite",
     "tinyae.train.int8",
+    "tinyae.train.calibration.minimum",  # the config checks calibration.windows with its rule
     "tinyae.train.config",
     "tinyae.train.data",
     "tinyae.train.frontend",
@@ -48,6 +49,7 @@ TRAIN_STAGES = [
     "tinyae.train.summary", "tinyae.train.findings", "tinyae.train.figures", "tinyae.train.report",
     "tinyae.train.inputs",
     "tinyae.train.pipeline",
+    "tinyae.train.importer",
     "tinyae.train.recalibrate",
     "tinyae.train.cli",
 ]  # fmt: skip

@@ -7,7 +7,9 @@ reader sees first, `<model>-page.png` the whole page.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -57,7 +59,6 @@ def test_the_report_reads_top_down_in_a_browser(pages, name):
     assert " a day" in text and "an hour" in text and "Weakest fault." in text and "What to do." in text
     # warnings: one list, the manifest's, on the page as it is in the file
     assert page["warnings"] == [w.replace("`", "") for w in manifest["warnings"]]  # `commands` shown as code
-    assert manifest["warnings"], "both models are trained on fewer validation windows than the method wants"
     # the tables a user reads
     tables = {t["id"]: t for t in page["tables"]}
     assert tables["confusion"]["header"] == ["", "no alarm", "alarm", "windows"]
@@ -90,10 +91,12 @@ def test_the_multi_recording_report_names_its_recordings_and_weak_spots(pages):
     ]  # fmt: skip
     assert {r[0] for r in tables["faults"]["cells"]} == {"bearing", "unbalanced"}
     text = " ".join(page["summary"])
-    # the held-out normal run (a little faster) and the subtle bearing fault are the weak spots
-    assert "Weakest recording. Test split: test-normal/run4.csv" in text
+    # at the default (mad) threshold no recording has a false alarm: said so, not one named at 0 %; the subtle
+    # bearing fault is the weak spot, and the seconds of normal data bound the false-alarm rate only loosely
+    assert "Recordings. Validation and test splits: no false alarm in any of the 4 recordings" in text
     assert "Weakest fault. Test split: bearing" in text
-    assert "data.train" in text and "spectral" in text and "tinyae search" in text
+    assert "a day; record about" in text and "data.train" in text
+    assert "spectral" in text and "tinyae search" in text
 
 
 def test_every_picture_of_both_reports_passes_the_layout_check(default_model_dir, multi_model_dir):
@@ -109,9 +112,12 @@ def test_moving_the_threshold_rewrites_the_page_with_one_list_of_warnings(multi_
 
     d = tmp_path / "model"
     shutil.copytree(multi_model_dir, d)
+    # the percentile method on 51 validation windows warns that one or two windows set it
+    recalibrate(d, "percentile", percentile=99.5, quiet=True)
     before = json.loads((d / "manifest.json").read_text())
     (small,) = before["threshold"]["warnings"]
     assert small in before["warnings"]
+    assert small.replace("`", "") in _page_text(d)
     recalibrate(d, "mean_std", k_std=3.0, quiet=True)
     after = json.loads((d / "manifest.json").read_text())
     assert (
@@ -121,9 +127,9 @@ def test_moving_the_threshold_rewrites_the_page_with_one_list_of_warnings(multi_
     )
     op = after["metrics"]["operation"]
     assert op["threshold"] == after["threshold"]["value"] != before["threshold"]["value"]
-    page = (d / "report.html").read_text()
+    page = _page_text(d)
     assert f"Threshold {after['threshold']['value']:.4g} (mean std)" in page
-    assert small not in page
+    assert small.replace("`", "") not in page
     for f, _ in json.loads((d / "report_figures.json").read_text()):
         assert layout_verdict(d / f) == []
 
@@ -175,6 +181,12 @@ def test_the_search_report_shows_html_tables(tmp_path):
     assert page["page_width"] <= page["viewport_width"]
     html = (tmp_path / "report.html").read_text()
     assert "|---" not in html and "| trial |" not in html  # no Markdown pipes left as text
+
+
+def _page_text(model_dir: Path) -> str:
+    """report.html as a reader sees its words: tags dropped, entities decoded, whitespace folded."""
+    raw = re.sub(r"<[^>]+>", "", (model_dir / "report.html").read_text())
+    return " ".join(html.unescape(raw).split())
 
 
 def layout_verdict(path):  # type: ignore[no-untyped-def]

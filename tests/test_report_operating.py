@@ -157,3 +157,23 @@ def test_unlabelled_test_recordings_count_alarms_not_false_alarms():
     from tinyae.train.report import _recordings
 
     assert "unlabelled" in _recordings(op) and "2 alarmed" in _recordings(op)
+
+
+def test_no_false_alarm_anywhere_is_said_with_its_bound_and_no_recording_is_singled_out():
+    test = [[LO] * 12, [LO] * 12, [HI] * 12]
+    labels = [[0] * 12, [0] * 12, [1] * 12]
+    faults = [["normal"] * 12, ["normal"] * 12, ["unbalanced"] * 12]
+    op = operation(scores_of([[LO] * 12, [LO] * 12], test, labels, faults), threshold=1.0, k=1, n=1,
+                   sample_rate_hz=100.0, hop=32, length=64)  # fmt: skip
+    said = dict(findings(_manifest(op)))
+    assert "Weakest recording" not in said  # none at 0 % is named as the one with the most false alarms
+    assert said["Recordings"].startswith(
+        "Validation and test splits: no false alarm in any of the 4 recordings"
+    )
+    # zero false alarms in seconds of data is a bound, per hour and per day, not a promise of none
+    assert (
+        "no false alarm; from that much data, fewer than" in said["False alarms"]
+        and " a day" in said["False alarms"]
+    )
+    tips = " ".join(advice(_manifest(op)))
+    assert "Validation split: no false alarm in" in tips and "of normal operation (data.train)" in tips

@@ -5,7 +5,6 @@ cluster started on this machine. Every test checks that no Ray process of its ow
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rayprocs import end, processes, wait_gone
 
 ROOT = Path(__file__).resolve().parent.parent
 TINYAE = [sys.executable, "-m", "tinyae"]
@@ -63,32 +63,6 @@ def _layout(folder: Path) -> None:
     _recording(folder / "recordings" / "fault" / "run9.csv", 900, 9, fault=True)
 
 
-def _ray_processes(marker: str) -> list[int]:
-    pids = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == os.getpid():
-            continue
-        try:
-            if marker.encode() in (d / "cmdline").read_bytes():
-                pids.append(int(d.name))
-        except OSError:
-            continue
-    return pids
-
-
-def _end(pids: list[int], sig: int) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-
-
-def _wait_gone(marker: str, seconds: float) -> list[int]:
-    deadline = time.time() + seconds
-    while _ray_processes(marker) and time.time() < deadline:
-        time.sleep(0.5)
-    return _ray_processes(marker)
-
-
 @pytest.fixture
 def ray_tmp(monkeypatch):
     """A private Ray temp dir (TAE_RAY_TMPDIR): afterwards no process naming it may be left (the search
@@ -96,8 +70,8 @@ def ray_tmp(monkeypatch):
     tmp = tempfile.mkdtemp(prefix="tae-ray-", dir="/tmp")
     monkeypatch.setenv("TAE_RAY_TMPDIR", tmp)
     yield tmp
-    left = _wait_gone(tmp, 30)
-    _end(left, signal.SIGKILL)
+    left = wait_gone(tmp, 30)
+    end(left, signal.SIGKILL)
     assert left == [], "Ray processes left behind"
 
 
@@ -289,6 +263,6 @@ def test_search_on_a_two_node_ray_cluster(tmp_path):
         assert all(r["status"] == "ok" for r in doc["rows"]), doc["rows"]
         assert len({r["node"] for r in doc["rows"]}) == 2  # one CPU per node: the trials ran on both
     finally:
-        _end(_ray_processes(marker), signal.SIGTERM)
-        _end(_wait_gone(marker, 15), signal.SIGKILL)
-        assert _wait_gone(marker, 15) == [], "Ray cluster processes left behind"
+        end(processes(marker), signal.SIGTERM)
+        end(wait_gone(marker, 15), signal.SIGKILL)
+        assert wait_gone(marker, 15) == [], "Ray cluster processes left behind"

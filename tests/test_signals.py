@@ -126,7 +126,8 @@ def test_search_stops_ray_tune_on_the_first_ctrl_c_and_exits_130(tmp_path: Path)
     """Ray Tune's own SIGINT handler is off (TUNE_DISABLE_SIGINT_HANDLER): the first Ctrl-C asks Tune to
     stop (its SIGUSR1 handler), Tune saves the experiment, the command says how to resume and exits 130
     without training finalists."""
-    from tests.test_search import BUDGET, TINY, _ray_processes
+    from rayprocs import wait_gone
+    from test_search import BUDGET, TINY
 
     cfg = tmp_path / "exp.toml"
     cfg.write_text(TINY.replace("trials = 4", "trials = 12").replace("epochs = 6", "epochs = 40"))
@@ -148,7 +149,4 @@ def test_search_stops_ray_tune_on_the_first_ctrl_c_and_exits_130(tmp_path: Path)
     finally:
         if proc.poll() is None:
             proc.kill()
-        deadline = time.time() + 30
-        while _ray_processes(ray_tmp) and time.time() < deadline:
-            time.sleep(0.5)
-        assert _ray_processes(ray_tmp) == [], "Ray processes left behind"
+        assert wait_gone(ray_tmp, 30) == [], "Ray processes left behind"

@@ -67,9 +67,18 @@ def _alarm_rule(m: dict) -> None:
     m["decision"]["n"] = max(m["decision"]["n"], m["decision"]["k"])
 
 
+# the calibration constants are derived from the threshold and the normalization (their digest follows)
 CASES = {
-    "threshold": (_threshold, ["threshold"], "`tinyae threshold` changed the artifacts"),
-    "normalization": (_normalization, ["normalization (digest)"], "flash the firmware built from"),
+    "threshold": (
+        _threshold,
+        ["threshold", "calibration constants (digest)"],
+        "`tinyae threshold` changed the artifacts",
+    ),
+    "normalization": (
+        _normalization,
+        ["normalization (digest)", "calibration constants (digest)"],
+        "flash the firmware built from",
+    ),
     "alarm rule": (_alarm_rule, ["alarm rule"], "flash the firmware built from"),
 }
 

@@ -1,6 +1,6 @@
 """`tinyae`: the one command. Subcommands are grouped the way PlatformIO groups its CLI:
 
-    tinyae model | threshold | search | export | calibrate | compile | inputs     (the model)
+    tinyae model | import | threshold | search | export | calibrate | compile | inputs  (the model)
     tinyae device info | stream | monitor | record | verify | calibrate         (a device on a port)
     tinyae ports | emulate | budget check|estimate | bench [SECTION] | pio ...  (around the device)
 
@@ -23,6 +23,9 @@ from tinyae.errors import run_cli
 EXAMPLES: dict[tuple[str, ...], str] = {
     (): "tinyae model && tinyae device verify --emulator",
     ("model",): "tinyae model --config configs/my-machine.toml --set train.epochs=40",
+    (
+        "import",
+    ): "tinyae import my_autoencoder_int8.tflite --config configs/my-machine.toml --out build/model",
     ("threshold",): "tinyae threshold --method target_fpr --target-fpr 0.01",
     ("search",): "tinyae search --budget flash=48k,ram=16k,instructions=200k --target nano33ble --trials 30",
     ("export",): "tinyae export --model-dir build/model",
@@ -76,6 +79,10 @@ PASSTHROUGH: dict[tuple[str, ...], tuple[str, str]] = {
 # register; tests/test_documented_defaults.py holds the two equal.
 COMMANDS: dict[str, tuple[str, str]] = {
     "model": ("train", "data -> float model -> int8 -> threshold -> artifacts -> report"),
+    "import": (
+        "train",
+        "an int8 .tflite trained elsewhere -> the same model directory (threshold on your data, artifacts)",
+    ),
     "threshold": (
         "train",
         "move the anomaly threshold without retraining (recalibrates on the stored int8 scores)",

@@ -199,6 +199,56 @@ def choose_weights(setting: str, wanted: list[str], known: dict[str, Target] | N
     return WeightsChoice(per_channel, setting, reason, names, runs_on)
 
 
+def imported_weights(
+    per_channel: bool, setting: str, wanted: list[str], known: dict[str, Target] | None = None
+) -> tuple[WeightsChoice, str]:
+    """The weight quantization of an imported model, as it is (tinyae does not requantize it): the targets
+    it goes to and a warning naming the targets left out ("" when none).
+
+    setting: quantize.weights; "auto" accepts either granularity, a forced one must be the model's.
+    wanted: quantize.targets; empty means every target that computes the model correctly. Raises UserError
+    for an unknown target, a named target that would compute it wrongly, or a forced granularity the
+    model does not have.
+    """
+    known = targets() if known is None else known
+    unknown = [t for t in wanted if t not in known]
+    if unknown:
+        raise UserError(
+            f"quantize.targets names {', '.join(unknown)}, which is not a target; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    has = "per_channel" if per_channel else "per_tensor"
+    if setting != "auto" and setting != has:
+        raise UserError(
+            f"quantize.weights = {setting}, but the model's FULLY_CONNECTED weights are "
+            f"{has.replace('_', '-')}; tinyae imports a model as it is: convert it with the granularity you "
+            'want, or set quantize.weights = "auto"'
+        )
+    runs_on = sorted(n for n, t in known.items() if not per_channel or t.per_channel_ok)
+    lacking = [known[n] for n in wanted if n not in runs_on]
+    if lacking:
+        t = lacking[0]
+        assert t.library is not None
+        raise UserError(
+            f"the model has per-channel FULLY_CONNECTED weights, which {t.library.name} ({t.name}) computes "
+            "with the first channel's scale (wrong results); convert it with per-tensor weights "
+            "(converter._experimental_disable_per_channel_quantization_for_dense_layers = True) or leave "
+            f"{t.name} out of quantize.targets"
+        )
+    names = list(wanted) or runs_on
+    left_out = sorted(set(known) - set(runs_on))
+    warning = ""
+    if left_out and not wanted:
+        warning = (
+            f"the model has per-channel FULLY_CONNECTED weights, which {', '.join(left_out)} would compute "
+            "wrongly (their TFLM library predates per-channel support), so it goes to "
+            f"{', '.join(names)} only; convert it with per-tensor weights "
+            "(converter._experimental_disable_per_channel_quantization_for_dense_layers = True) for every board"
+        )
+    reason = f"imported: the model's weights are {has.replace('_', '-')}"
+    return WeightsChoice(per_channel, "model", reason, names, runs_on), warning
+
+
 def check_model_runs_on(weights: str, env: str, known: dict[str, Target] | None = None) -> None:
     """Refuse, in one sentence, to build `env` for a model its engine would compute wrongly.
 

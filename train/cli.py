@@ -1,4 +1,4 @@
-"""The training commands of `tinyae` (tinyae/cli.py mounts them): model, threshold, export,
+"""The training commands of `tinyae` (tinyae/cli.py mounts them): model, import, threshold, export,
 calibrate (offline) and inputs (for make). Each is `add_parser(sub)` plus a `run(args) -> int`."""
 
 from __future__ import annotations
@@ -14,6 +14,20 @@ DEFAULT_MODEL_DIR = Path("build/model")
 
 def _model_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="model artifacts")
+
+
+def recording_args(p: argparse.ArgumentParser) -> None:
+    """--channels / --timestamp / --label: how a recording's columns map onto the model's (as `device
+    stream` and `verify` take them; by default matched by name with the model's data settings)."""
+    g = p.add_argument_group("recording columns (default: matched to the model's by name)")
+    g.add_argument(
+        "--channels",
+        type=lambda s: [c.strip() for c in s.split(",") if c.strip()],
+        metavar="COL,COL,...",
+        help="the CSV's columns for the model's channels, in the model's order (when its names differ)",
+    )
+    g.add_argument("--timestamp", metavar="COL", help="the CSV's timestamp column ('none': it has none)")
+    g.add_argument("--label", metavar="COL", help="the CSV's label column ('none': it has none)")
 
 
 def _config(p: argparse.ArgumentParser) -> None:
@@ -36,6 +50,24 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         help="for make's manifest rule: leave a model directory another command built as it is",
     )  # fmt: skip
     m.set_defaults(func=_model)
+
+    im = sub.add_parser(
+        "import",
+        help="an int8 .tflite trained elsewhere -> the same model directory (threshold on your data, artifacts)",
+    )
+    im.add_argument(
+        "model", type=Path, help="full-int8 .tflite: a dense autoencoder with int8 input and output"
+    )
+    _config(im)
+    im.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR, help="model directory")
+    im.add_argument(
+        "--normalization", default="fit", metavar="fit|none|FILE.json",
+        help="how a window becomes the model's float inputs: fit normalization.method on the normal data "
+        "(default), none (the front-end's values as they are), or a JSON file "
+        '{"offset": [...], "scale": [...]} from your training script',
+    )  # fmt: skip
+    im.add_argument("--quiet", action="store_true", help="no progress bar")
+    im.set_defaults(func=_import)
 
     t = sub.add_parser(
         "threshold",
@@ -96,12 +128,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     c.add_argument("--csv", required=True, help="a recording of the machine in normal operation")
     c.add_argument(
         "--windows", type=option_type("calibration.windows"), default=None, metavar="N",
-        help="windows per phase (default: the model's calibration.windows)",
+        help="windows per phase, from calibration.min_windows to calibration.windows (default: as many as "
+        "the recording holds)",
     )  # fmt: skip
     c.add_argument(
         "--out", type=Path, default=None, help="record file (default MODEL_DIR/calibration-<csv>.bin)"
     )
     c.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
+    recording_args(c)
     c.set_defaults(func=_calibrate)
 
     i = sub.add_parser("inputs", help="for make: touch STAMP when the model must be rebuilt")
@@ -134,6 +168,26 @@ def _model(args: argparse.Namespace) -> int:
             cfg,
             args.out,
             args.command_line,
+            show_progress=not args.quiet,
+            config_file=str(args.config) if args.config else None,
+            overrides=args.set,
+        )
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from tinyae.train import config
+    from tinyae.train.importer import run_import
+    from tinyae.train.warned import collecting
+
+    with collecting():  # warnings about the config (warned.warn) reach the manifest with the run's own
+        cfg = config.load(args.config, args.set)
+        run_import(
+            cfg,
+            args.model,
+            args.out,
+            args.command_line,
+            normalization=args.normalization,
             show_progress=not args.quiet,
             config_file=str(args.config) if args.config else None,
             overrides=args.set,
@@ -174,16 +228,24 @@ def _threshold(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
+    from tinyae.train.calibration.command import Columns
     from tinyae.train.calibration.command import run as calibrate
 
-    return calibrate(args.model_dir, args.csv, args.windows, args.out, args.json)
+    return calibrate(
+        args.model_dir,
+        args.csv,
+        args.windows,
+        args.out,
+        args.json,
+        columns=Columns(args.channels, args.timestamp, args.label),
+    )
 
 
 def _export(args: argparse.Namespace) -> int:
     from tinyae import atomic
     from tinyae.train.export import write_headers
     from tinyae.train.manifest import Manifest
-    from tinyae.train.quantize import load_tflite
+    from tinyae.train.tflite import load_tflite
 
     manifest = Manifest.load(args.model_dir / "manifest.json")
     flatbuffer = load_tflite(args.model_dir / "model_int8.tflite")

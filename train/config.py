@@ -27,6 +27,8 @@ from typing import Any
 import tomli_w
 
 from tinyae.errors import UserError, printable
+from tinyae.train.calibration import minimum
+from tinyae.train.calibration.minimum import MAX_WINDOWS, STRETCH_MAX_N
 
 #: Where data come from: the named data sets (train/data/datasets.py) and the file formats.
 DATASET_SOURCES = ("synthetic", "basicmotions", "daphnet", "internalbleeding")
@@ -341,13 +343,14 @@ class ThresholdConfig:
 class CalibrationConfig:
     """On-site calibration (train/calibration/): what the device may learn from its first normal windows."""
 
-    # N: windows per phase at most (the device's buffers are sized for it at build time)
-    windows: int = field(default=64, metadata=bounds(ge=1, le=65535, what="windows per phase"))
+    # N: windows per phase at most (the device's buffers are sized for it at build time); at least the
+    # minimum an on-site calibration needs (train/calibration/minimum.py: the rule `_calibration_windows`)
+    windows: int = field(default=128, metadata=bounds(ge=1, le=MAX_WINDOWS, what="windows per phase"))
     offsets: bool = field(
         default=True, metadata=bounds()
     )  # learn per-channel offsets of the front-end's input (the raw samples)
     scales: bool = field(default=False, metadata=bounds())  # also learn per-channel scales
-    # model (threshold.method; best_f1 -> percentile) | percentile | mean_std | none
+    # model (threshold.method; best_f1 -> percentile, mad / pot -> mean + k std) | percentile | mean_std | none
     threshold: str = field(
         default="model", metadata=bounds(choices=("model", "percentile", "mean_std", "none"))
     )
@@ -364,6 +367,12 @@ class CalibrationConfig:
     )
     # calibrated threshold within [T/r, T*r] of the factory threshold T
     max_threshold_ratio: float = field(default=4.0, metadata=bounds(gt=1, le=1000))
+    # [k, n]: refuse a calibration when k of any n consecutive scored windows are above the factory
+    # threshold (an anomalous stretch, e.g. a recording that ends in a fault); [] = [2m + 1, 4m] with
+    # m = ceil(window.length / window.hop), n at most 32 (the rule `_over_stretch_k_of_n`)
+    max_over_stretch: list[int] = field(
+        default_factory=list, metadata=bounds(ge=1, le=STRETCH_MAX_N, what="consecutive scored windows")
+    )
 
 
 @dataclass
@@ -708,6 +717,18 @@ def _calibration_learns(cfg: Config) -> str | None:
         "calibration learns nothing with offsets = false, scales = false and threshold = 'none'; "
         "enable at least one of them"
     )
+
+
+@rule
+def _over_stretch_k_of_n(cfg: Config) -> str | None:
+    return minimum.stretch_problem(cfg.calibration.max_over_stretch)
+
+
+@rule
+def _calibration_windows(cfg: Config) -> str | None:
+    """calibration.windows against the threshold rule of the on-site method (mad and pot, and the
+    statistics rule, need the trained model: checked when it is built)."""
+    return minimum.windows_problem(cfg.calibration, cfg.threshold)
 
 
 @rule

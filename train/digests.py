@@ -65,9 +65,10 @@ def normalization(manifest: dict[str, Any]) -> int:
 
 
 def calibration(manifest: dict[str, Any]) -> int:
-    """tae_digest_calibration(): the recipe of the manifest's calibration.config_crc
-    (tinyae.train.calibration.spec.config_crc) over the constants the firmware is built with, the factory
-    threshold being the model's threshold (TAE_THRESHOLD)."""
+    """tae_digest_calibration(): config_crc, the recipe of the manifest's calibration.config_crc
+    (tinyae.train.calibration.spec.CONFIG_CRC_RECIPE, which the firmware runs as TAE_CALIB_CONFIG_RECIPE),
+    over the constants the firmware is built with, the factory threshold being the model's threshold
+    (TAE_THRESHOLD)."""
     spec = CalibSpec.from_manifest(manifest)
     values = {f.name: getattr(spec, f.name) for f in fields(spec)}
     values["factory_threshold"] = float(np.float32(manifest["threshold"]["value"]))

@@ -19,7 +19,7 @@ from pathlib import Path
 from markupsafe import Markup
 
 from tinyae.train.boards import KNOWN_LIBRARIES
-from tinyae.train.calibration.spec import CalibSpec
+from tinyae.train.calibration.spec import CalibSpec, check_crc
 from tinyae.train.frontend.cdefs import frontend_context
 from tinyae.train.manifest import Manifest
 from tinyae.train.render import TEMPLATES, banner, render
@@ -38,12 +38,14 @@ def model_config_h(manifest: dict) -> str:
     (tests/test_core_support.py) all come through here. Raises KeyError / jinja2.UndefinedError when a
     section the template reads is missing, UserError when `calibration` or `frontend` is unusable."""
     sha = manifest["model"]["sha256"]
+    cal = CalibSpec.from_manifest(manifest)
+    check_crc(cal, manifest)  # every calibration constant derived from its settings and TAE_THRESHOLD
     return render(
         "model_config.h.j2",
         banner=_banner_of(manifest),
         m=manifest,
         sha_bytes=[sha[i : i + 2] for i in range(0, 64, 2)],
-        cal=CalibSpec.from_manifest(manifest),
+        cal=cal,
         tflm_libraries=list(KNOWN_LIBRARIES.values()),
         **frontend_context(manifest),
     )

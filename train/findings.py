@@ -18,6 +18,7 @@ from typing import Any
 Finding = tuple[str, str]  # (topic, sentence)
 
 FEW_VALIDATION_WINDOWS = 1000  # fewer: a percentile threshold rests on a handful of windows
+MIN_RECORDING_WINDOWS = 10  # a recording with fewer normal windows says too little to single it out
 TOLERABLE_PER_DAY = 1.0  # more false alarms a day than this is worth acting on
 WEAK_FAULT = 0.8  # a fault with a smaller share of its windows caught is named as weak
 ODD_RECORDING = 3.0  # a recording with this many times the validation false-alarm rate is named
@@ -108,7 +109,11 @@ def _false_alarm_sentence(split: str, fig: dict[str, Any], op: dict[str, Any], w
     fa_w, events = fig["false_alarm_windows"], fig["false_alarms"]
     band = fig.get("per_hour_95")
     if events == 0:
-        bound = f"; from that much data, fewer than {count(band[1])} an hour (95 % bound)" if band else ""
+        bound = (
+            f"; from that much data, fewer than {count(band[1])} an hour or {count(24 * band[1])} a day (95 % bound)"
+            if band
+            else ""
+        )
         return f"{split} split ({head}): no false alarm{bound}."
     if fig.get("false_alarms_per_hour") is None:
         return (
@@ -142,7 +147,6 @@ def findings(manifest: dict[str, Any]) -> list[Finding]:
     m = manifest["metrics"]
     op = m.get("operation")
     out: list[Finding] = []
-    manifest["threshold"]
     if m.get("int8"):
         auc = m["int8"]["roc_auc"]
         w = m["windows"]["test"]
@@ -229,7 +233,8 @@ def _weak(op: dict[str, Any], faults: list[dict[str, Any]], val: dict[str, Any])
             f"{plural(worst['windows'], 'window')} caught{auc}.",
         ))  # fmt: skip
     rows = [r for r in op["recordings"]
-            if r.get("labelled", True) and r["normal"] >= 10 and r["false_alarm_rate"] is not None]  # fmt: skip
+            if r.get("labelled", True) and r["normal"] >= MIN_RECORDING_WINDOWS
+            and r["false_alarm_rate"] is not None]  # fmt: skip
     per_split = max((sum(r["split"] == s for r in rows) for s in ("validation", "test")), default=0)
     if per_split > 1:
         names = dict(
@@ -240,6 +245,15 @@ def _weak(op: dict[str, Any], faults: list[dict[str, Any]], val: dict[str, Any])
             )
         )
         worst_r = max(rows, key=lambda r: r["false_alarm_rate"])
+        if worst_r["false_alarm_rate"] == 0:  # nothing to single out: say so rather than name one at 0 %
+            splits = [s for s in ("validation", "test") if any(r["split"] == s for r in rows)]
+            out.append((
+                "Recordings",
+                f"{' and '.join(splits).capitalize()} split{'s' if len(splits) > 1 else ''}: no false alarm in any "
+                f"of the {plural(len(rows), 'recording')} with {MIN_RECORDING_WINDOWS} or more normal windows, so "
+                "none stands out.",
+            ))  # fmt: skip
+            return out
         best_r = min(rows, key=lambda r: r["false_alarm_rate"])
         ph = worst_r.get("false_alarms_per_hour")
         rate = f" (about {count(ph)} false alarms an hour)" if ph else ""
@@ -269,6 +283,15 @@ def advice(manifest: dict[str, Any]) -> list[str]:
             "(data.train), or choose the threshold another way without retraining with `tinyae threshold "
             "--method mean_std --k-std 3` (or `--method target_fpr --target-fpr 0.001`)."
         )
+    band, hours = val.get("per_hour_95"), val.get("hours")
+    if val.get("false_alarms") == 0 and band and hours and 24 * band[1] > TOLERABLE_PER_DAY:
+        # no false alarm in little data bounds the rate only loosely: say how much data would bound it usefully
+        need = duration(24 * band[1] * hours * 3600)
+        out.append(
+            f"Validation split: no false alarm in {duration(hours * 3600)} of normal data shows only that the rate "
+            f"is below {count(24 * band[1])} a day; record about {need} of normal operation (data.train) to "
+            f"show fewer than {TOLERABLE_PER_DAY:g} a day."
+        )
     per_day = [(s, f.get("false_alarms_per_day")) for s, f in (("Validation", val), ("Test", test))
                if f.get("labelled", True)]  # fmt: skip
     worst = max(((s, v) for s, v in per_day if v is not None), key=lambda sv: sv[1], default=None)
@@ -283,7 +306,8 @@ def advice(manifest: dict[str, Any]) -> list[str]:
             f"shows the recall it costs), or require several anomalous windows in a row: {nxt}{extra}."
         )
     rows = [r for r in op.get("recordings", [])
-            if r.get("labelled", True) and r["normal"] >= 10 and r["false_alarm_rate"] is not None]  # fmt: skip
+            if r.get("labelled", True) and r["normal"] >= MIN_RECORDING_WINDOWS
+            and r["false_alarm_rate"] is not None]  # fmt: skip
     base = val.get("false_alarm_rate") or 0.0
     odd = [r for r in rows if r["false_alarm_rate"] > max(ODD_RECORDING * base, 0.01)]
     if odd:

@@ -9,9 +9,10 @@ depends on (Makefile). When the model is up to date the stamp gets the oldest po
 does nothing.
 
 `make` never replaces a model it did not build. Make builds with `tinyae model --config CONFIG` and
-nothing else; a directory built otherwise (`--set` overrides, `tinyae search`, or changed afterwards by
-`tinyae threshold`) is used as it is while its own inputs are unchanged, and otherwise make stops with
-one sentence naming the command that rebuilds it. It is never overwritten with another config.
+nothing else; a directory built otherwise (`--set` overrides, `tinyae search`, `tinyae import`, or
+changed afterwards by `tinyae threshold`) is used as it is while its own inputs are unchanged (an imported
+model's include its .tflite), and otherwise make stops with one sentence naming the command that rebuilds
+it. It is never overwritten with another config.
 
 Data files are compared by sha256 of their content; a file whose size and modification time are
 unchanged since the build is taken as unchanged without reading it again.
@@ -28,10 +29,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from glob import glob
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tinyae.errors import UserError
 from tinyae.paths import ROOT
 from tinyae.train.config import Config
+
+if TYPE_CHECKING:
+    from tinyae.train.manifest import Manifest
 
 FRONTEND_C = [
     ROOT / "firmware" / "lib" / "tinyae" / "src" / "tae_frontend.c",
@@ -146,10 +151,15 @@ def recipe(then: dict) -> str:
     return text if first.startswith(builder) else f"{builder} ({text})"
 
 
-def _own_stale_reason(then: dict) -> str:
-    """Why a directory is out of date with *its own* recorded inputs (its config file with its overrides)."""
+def _own_stale_reason(then: dict, model: Manifest) -> str:
+    """Why a directory is out of date with *its own* recorded inputs (its config file with its overrides,
+    and an imported model's .tflite: `tinyae import` copied it, so a changed file is a new model)."""
     from tinyae.train import config
 
+    if model.imported is not None:
+        src = Path(model.imported.file)
+        if src.is_file() and _sha256(src) != model.model.sha256:
+            return f"{src} changed since"
     file = then.get("config_file")
     if file is not None and not Path(file).is_file():
         return f"its config file {file} is gone"
@@ -193,7 +203,7 @@ def decide(cfg: Config, config_file: str | None, model_dir: Path, *, explicit: b
             f"{model_dir} was built by {how}, not from {asked}; make never replaces a model it did not "
             f"build: run that again to rebuild it, {keep}"
         )
-    own = mixed or _own_stale_reason(then)
+    own = mixed or _own_stale_reason(then, m)
     if own:
         raise UserError(
             f"{model_dir} was built by {how} and {own}; make never rebuilds a model it did not build: "

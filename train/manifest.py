@@ -108,7 +108,7 @@ class OutputSection:
 @dataclass
 class Quantization:
     weights: str  # per_tensor | per_channel
-    setting: str  # auto | per_tensor | per_channel
+    setting: str  # auto | per_tensor | per_channel (quantize.weights), or "model": imported as it is
     reason: str
     targets: list[str]
     runs_on: list[str]
@@ -179,9 +179,9 @@ class Training:
 class Metrics:
     windows: dict[str, int]  # train / val / test
     val_false_alarm_rate_int8: float
-    float_int8_score_corr: float  # NaN when a side does not vary
     int8_input_levels: dict[str, Any]
     int8_saturation: dict[str, Any]
+    float_int8_score_corr: float | None = None  # NaN when a side does not vary; None: no float model
     float_: dict[str, Any] | None = field(default=None, metadata={"key": "float"})
     int8: dict[str, Any] | None = None
     int8_by_fault: dict[str, float] | None = None
@@ -189,6 +189,8 @@ class Metrics:
     operation: dict[str, Any] | None = (
         None  # the threshold in operation, per recording/fault (train/operating.py)
     )
+    # the int8 network's reconstruction of the normal validation windows: 1 - SSE / (SS around their mean)
+    val_reconstruction_r2: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -227,6 +229,17 @@ class BuiltFrom:
 
 
 @dataclass
+class Imported:
+    """How `tinyae import` made this directory from an int8 model trained elsewhere (train/importer.py):
+    there is no float model and no training section."""
+
+    file: str  # the .tflite as the user named it (copied unchanged to model_int8.tflite)
+    normalization: str  # fit | none | given: how a raw window becomes the model's float inputs
+    input_check: dict[str, Any]  # the normal training inputs against the model's int8 input range
+    normalization_file: str | None = None  # the JSON file of `--normalization FILE`
+
+
+@dataclass
 class Manifest:
     """Everything a trained model directory says about its model (docs/architecture.md, "Manifest")."""
 
@@ -247,9 +260,10 @@ class Manifest:
     decision: Decision
     arena: Arena
     compiled: Compiled
-    training: Training
     metrics: Metrics
     warnings: list[str]
+    training: Training | None = None  # None: imported (no training here)
+    imported: Imported | None = None  # set by `tinyae import`
     timings_s: dict[str, float] | None = None  # the pipeline's stage timings
     schema_version: int = SCHEMA_VERSION
 

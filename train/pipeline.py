@@ -11,6 +11,9 @@
 8. export_and_report    the typed Manifest (build_manifest), every artifact rendered from it, the
                         report, manifest.json                              -> Manifest
 
+Stages 6-8 (`finish`) start from the int8 model alone; `tinyae import` (train/importer.py) runs stages
+1-3 and 6-8 the same way, with an int8 model trained elsewhere in place of stages 4-5 (no float model).
+
 `manifest.json` (train/manifest.py) is the single source of truth every generated header and the
 firmware are rendered from.
 """
@@ -47,6 +50,9 @@ def _say(msg: str) -> None:
     from rich.markup import escape
 
     Console(stderr=True, highlight=False).print(f"{STAGE_STYLE}tinyae[/] {escape(msg)}")
+
+
+say = _say  # the stage lines of `tinyae import` (train/importer.py) look the same
 
 
 def _require_rate(splits, source: str) -> None:  # type: ignore[no-untyped-def]
@@ -118,6 +124,8 @@ class Normalized:
     x_train: np.ndarray  # [n, F] float32
     x_val: np.ndarray
     x_test: np.ndarray
+    # the manifest's normalization.method when not the config's, fitted (an import's "given", "none")
+    method: str = ""
 
 
 @dataclass
@@ -135,12 +143,13 @@ class FloatModel:
 
 @dataclass
 class Int8Model:
-    """Stage 5: the full-int8 TFLite flatbuffer (written to model_int8.tflite)."""
+    """Stage 5: the full-int8 TFLite flatbuffer (written to model_int8.tflite), quantized here or imported."""
 
     flatbuffer: bytes
     path: Path
-    info: Any  # tinyae.train.quantize.QuantInfo
+    info: Any  # tinyae.train.tflite.QuantInfo
     weights: Any  # tinyae.train.boards.WeightsChoice
+    imported: dict | None = None  # the manifest's `imported` section (tinyae import), None when trained here
 
 
 @dataclass
@@ -153,9 +162,11 @@ class Scored:
     val: Any  # ReferenceResult of the validation windows
     test: Any  # ReferenceResult of the test windows
     threshold: Any  # tinyae.train.calibrate.Threshold on the int8 scores
-    float_threshold: Any  # the same method on the float scores
+    float_threshold: Any  # the same method on the float scores (None without a float model)
     levels: dict
     levels_warning: str
+    r2: float  # the int8 reconstruction of the validation windows: 1 - SSE / (SS around their mean)
+    r2_warning: str
     calibration: Any  # tinyae.train.calibration.CalibSpec
     reference: dict  # the manifest's `reference` section
 
@@ -204,19 +215,38 @@ def run(
         tick = time.perf_counter()
         q = quantize_model(cfg, fm, norm, stage)
         t.conversion = time.perf_counter() - tick
-        tick = time.perf_counter()
-        sc = score_and_threshold(cfg, data, feats, norm, fm, q)
-        t.reference = time.perf_counter() - tick
-        tick = time.perf_counter()
-        arena_host = measure_arena(q)
-        t.arena = time.perf_counter() - tick
-        manifest = export_and_report(cfg, stage, command, inputs, data, feats, norm, fm, q, sc, arena_host, t)
-    _print_summary(manifest, out_dir)
+        manifest = finish(cfg, stage, command, inputs, data, feats, norm, q, t, fm=fm)
+    print_summary(manifest, out_dir)
     return manifest
 
 
-# What a model directory holds (written by `tinyae model`, `threshold`, `export`, `compile`, `calibrate`);
-# `tinyae model` replaces a directory whole only when it holds nothing else.
+def finish(
+    cfg: Config,
+    out_dir: Path,
+    command: str,
+    inputs: dict,
+    data: DataStage,
+    feats: Features,
+    norm: Normalized,
+    q: Int8Model,
+    t: Timings,
+    *,
+    fm: FloatModel | None = None,
+) -> Manifest:
+    """Stages 6-8, from the int8 model on: the one path of `tinyae model` (fm: the float model q was
+    quantized from) and `tinyae import` (fm None: q.imported says where the model came from). out_dir is
+    the directory being built (the caller's atomic stage)."""
+    tick = time.perf_counter()
+    sc = score_and_threshold(cfg, data, feats, norm, fm, q)
+    t.reference = time.perf_counter() - tick
+    tick = time.perf_counter()
+    arena_host = measure_arena(q)
+    t.arena = time.perf_counter() - tick
+    return export_and_report(cfg, out_dir, command, inputs, data, feats, norm, fm, q, sc, arena_host, t)
+
+
+# What a model directory holds (written by `tinyae model`, `import`, `threshold`, `export`, `compile`,
+# `calibrate`); `tinyae model` and `tinyae import` replace a directory whole only when it holds nothing else.
 MODEL_FILES = frozenset(
     {
         "config.toml", "manifest.json", "metrics.json", "model.keras", "model_int8.tflite",
@@ -284,18 +314,27 @@ def normalize(cfg: Config, data: DataStage, feats: Features) -> Normalized:
         fitted = datamod.fit_normalization(
             feats.train, cfg.normalization.method, channel_names=feats.names, constant_ok=True
         )
-    offset, scale = fitted.offset.astype(np.float32), fitted.scale.astype(np.float32)
+    return normalized(feats, fitted.offset, fitted.scale)
+
+
+def normalized(feats: Features, offset: np.ndarray, scale: np.ndarray, method: str = "") -> Normalized:
+    """The network's float inputs of every split for these normalization constants ([P] each: per channel
+    for the raw front-end, per feature otherwise); method: how they were obtained, when not by fitting
+    the config's normalization.method."""
+    offset, scale = np.asarray(offset, np.float32), np.asarray(scale, np.float32)
     return Normalized(
         offset,
         scale,
         _normalize(feats.train, offset, scale),
         _normalize(feats.val, offset, scale),
         _normalize(feats.test, offset, scale),
+        method,
     )
 
 
-def describe_data(cfg: Config, data: DataStage, feats: Features) -> None:
-    """Print what was read: channels, rate, labels, split, outliers, front-end."""
+def describe_data(cfg: Config, data: DataStage, feats: Features, normalization: str | None = None) -> None:
+    """Print what was read: channels, rate, labels, split, outliers, front-end, and the normalization
+    (default: the config's method, fitted)."""
     from tinyae.train import summary as words
 
     prep, sec = data.prep, data.section
@@ -311,7 +350,7 @@ def describe_data(cfg: Config, data: DataStage, feats: Features) -> None:
         f"data: {len(prep.train)} train / {len(prep.val)} val / {len(prep.test)} test windows of "
         f"{cfg.window.length}x{prep.train.shape[2]} (hop {cfg.window.hop}), front-end "
         f"{'+'.join(feats.spec.kinds)} -> {feats.spec.feature_size} features, "
-        f"{cfg.normalization.method} normalization, {words.rate_line(sec)}"
+        f"{normalization or cfg.normalization.method + ' normalization'}, {words.rate_line(sec)}"
     )
 
 
@@ -425,11 +464,12 @@ def host_reference(
 
 
 def score_and_threshold(
-    cfg: Config, data: DataStage, feats: Features, norm: Normalized, fm: FloatModel, q: Int8Model
+    cfg: Config, data: DataStage, feats: Features, norm: Normalized, fm: FloatModel | None, q: Int8Model
 ) -> Scored:
     """Host reference (device preprocessing + the int8 network in the arithmetic the model's targets compute,
     checked against tflite_micro) on train/val/test, the threshold on its int8 scores, the int8 input levels,
-    and the on-site calibration constants."""
+    and the on-site calibration constants (fm: the float model, whose scores get the same threshold method
+    for comparison; None for an imported model)."""
     from tinyae.train import calibration
     from tinyae.train.levels import input_levels, levels_warning
 
@@ -451,11 +491,28 @@ def score_and_threshold(
     threshold = calibrate(
         cfg.threshold, val_ref.scores, test_ref.scores, data.labels, train_scores=train_ref.scores
     )
-    float_threshold = calibrate(
-        cfg.threshold, fm.val_scores, fm.test_scores, data.labels, train_scores=fm.train_scores
+    float_threshold = (
+        None
+        if fm is None
+        else calibrate(
+            cfg.threshold, fm.val_scores, fm.test_scores, data.labels, train_scores=fm.train_scores
+        )
     )
     for w in threshold.warnings:
         warn(w)
+    r2 = reconstruction_r2(val_ref, qi)
+    r2_warning = ""
+    if r2 < 0:
+        r2_warning = (
+            f"the int8 network reconstructs the normal validation windows worse than their mean does "
+            f"(R² = {r2:.3g}), so its scores say little: "
+            + (
+                "check that its inputs are made as in its training (front-end, window layout, normalization)"
+                if fm is None
+                else "train longer or change the model"
+            )
+        )
+        warn(r2_warning)
 
     levels = input_levels(
         preprocess.quantize_features(feats.train, norm.offset, gain, qi.input_zero_point),
@@ -481,8 +538,32 @@ def score_and_threshold(
         normal_scores=normal_scores(cfg.threshold, val_ref.scores, train_ref.scores),
     )
     return Scored(
-        ref, gain, train_ref, val_ref, test_ref, threshold, float_threshold, levels, low, calib, reference
+        ref,
+        gain,
+        train_ref,
+        val_ref,
+        test_ref,
+        threshold,
+        float_threshold,
+        levels,
+        low,
+        r2,
+        r2_warning,
+        calib,
+        reference,
     )
+
+
+def reconstruction_r2(res, qi) -> float:  # type: ignore[no-untyped-def]
+    """1 - SSE / SS of the int8 inputs around their per-feature mean, over the windows of `res` (dequantized,
+    normalized units): 1 reconstructs perfectly, 0 is no better than the mean window, below 0 worse. NaN
+    for fewer than two windows or inputs that do not vary."""
+    if len(res.input_q) < 2:
+        return float("nan")
+    x = preprocess.dequantize(res.input_q, qi.input_scale, qi.input_zero_point).astype(np.float64)
+    y = preprocess.dequantize(res.output_q, qi.output_scale, qi.output_zero_point).astype(np.float64)
+    ss = float(((x - x.mean(axis=0)) ** 2).sum())
+    return float("nan") if ss == 0 else 1.0 - float(((y - x) ** 2).sum()) / ss
 
 
 def check_against_tflite_micro(flatbuffer: bytes, ref, input_q: np.ndarray) -> dict:  # type: ignore[no-untyped-def]
@@ -533,16 +614,15 @@ def build_manifest(
     data: DataStage,
     feats: Features,
     norm: Normalized,
-    fm: FloatModel,
+    fm: FloatModel | None,
     q: Int8Model,
     sc: Scored,
     arena_host: int,
     compiled: dict,
 ) -> Manifest:
-    """The typed manifest of a trained model (docs/architecture.md, "Manifest")."""
-    from tinyae.train.model import macs
-
-    prep, qi, model = data.prep, q.info, fm.model
+    """The typed manifest of a model trained here (fm) or imported (q.imported), docs/architecture.md,
+    "Manifest"; the `model` section is read from the int8 graph either way."""
+    prep, qi = data.prep, q.info
     rate = float(prep.sample_rate_hz or 0.0)
     fe = feats.spec.to_manifest(rate)
     return Manifest(
@@ -551,9 +631,9 @@ def build_manifest(
             sha256=qi.sha256,
             tflite_bytes=qi.size_bytes,
             ops=list(qi.ops),
-            macs=macs(model),
-            params=int(model.count_params()),
-            layers=[mf.Layer(int(layer.units), _activation_name(layer)) for layer in model.layers],
+            macs=qi.macs,
+            params=qi.params,
+            layers=[mf.Layer(int(la["units"]), str(la["activation"])) for la in qi.layers],
         ),
         window=mf.WindowSection(
             length=cfg.window.length,
@@ -574,7 +654,7 @@ def build_manifest(
             stats=fe.get("stats"),
         ),
         normalization=mf.Normalization(
-            method=cfg.normalization.method,
+            method=norm.method or cfg.normalization.method,
             per="channel" if feats.spec.raw_only else "feature",
             offset=[float(v) for v in norm.offset],
             scale=[float(v) for v in norm.scale],
@@ -599,24 +679,27 @@ def build_manifest(
             bytes=_round_up(arena_host + cfg.arena.margin_bytes, 16),
         ),
         compiled=mf.section(mf.Compiled, compiled, "compiled"),
-        training=mf.section(mf.Training, fm.history.to_dict(), "training"),
         metrics=mf.section(mf.Metrics, _metrics(cfg, data, fm, q, sc), "metrics"),
+        training=None if fm is None else mf.section(mf.Training, fm.history.to_dict(), "training"),
+        imported=None if q.imported is None else mf.section(mf.Imported, q.imported, "imported"),
         warnings=collected(),  # every warning the run printed, in order (train/warned.py)
     )
 
 
-def _scores(data: DataStage, fm: FloatModel, sc: Scored) -> dict[str, np.ndarray]:
+def _scores(data: DataStage, fm: FloatModel | None, sc: Scored) -> dict[str, np.ndarray]:
     """What `scores.npz` keeps for `tinyae threshold` and the report: the int8 and float scores of the
-    training, validation and test windows, the test labels and faults, and each window's recording and number in
-    it (train/data/splits.Origins), so the operating figures can be recomputed for any threshold."""
+    training, validation and test windows (the float ones empty for an imported model, which has no float
+    model), the test labels and faults, and each window's recording and number in it
+    (train/data/splits.Origins), so the operating figures can be recomputed for any threshold."""
     prep = data.prep
+    no_float = np.zeros(0, np.float32)
     out = {
         "train_scores": sc.train.scores,
-        "train_float_scores": fm.train_scores,
+        "train_float_scores": fm.train_scores if fm is not None else no_float,
         "val_scores": sc.val.scores,
-        "val_float_scores": fm.val_scores,
+        "val_float_scores": fm.val_scores if fm is not None else no_float,
         "test_scores": sc.test.scores,
-        "test_float_scores": fm.test_scores,
+        "test_float_scores": fm.test_scores if fm is not None else no_float,
         "test_labels": data.labels if data.labels is not None else np.zeros(0, np.int8),
         "test_faults": np.asarray(prep.test_faults, str)
         if prep.test_faults is not None
@@ -630,7 +713,7 @@ def _scores(data: DataStage, fm: FloatModel, sc: Scored) -> dict[str, np.ndarray
     return out
 
 
-def _operation(cfg: Config, data: DataStage, fm: FloatModel, sc: Scored) -> dict:
+def _operation(cfg: Config, data: DataStage, fm: FloatModel | None, sc: Scored) -> dict:
     from tinyae.train.operating import operation
 
     return operation(
@@ -644,7 +727,7 @@ def _operation(cfg: Config, data: DataStage, fm: FloatModel, sc: Scored) -> dict
     )
 
 
-def _metrics(cfg: Config, data: DataStage, fm: FloatModel, q: Int8Model, sc: Scored) -> dict:
+def _metrics(cfg: Config, data: DataStage, fm: FloatModel | None, q: Int8Model, sc: Scored) -> dict:
     from tinyae.train import summary as words
 
     prep, labels = data.prep, data.labels
@@ -654,13 +737,16 @@ def _metrics(cfg: Config, data: DataStage, fm: FloatModel, q: Int8Model, sc: Sco
         metrics["missing_reason"] = missing
         _say(f"no detection metrics: {missing}")
     elif labels is not None:  # no reason given means the test split is labelled
-        metrics["float"] = summary(labels, fm.test_scores, sc.float_threshold.value)
         metrics["int8"] = summary(labels, sc.test.scores, sc.threshold.value)
-        metrics["float"]["threshold"] = sc.float_threshold.value
+        if fm is not None:
+            metrics["float"] = summary(labels, fm.test_scores, sc.float_threshold.value)
+            metrics["float"]["threshold"] = sc.float_threshold.value
         if prep.test_faults is not None:
             metrics["int8_by_fault"] = _by_fault(labels, sc.test.scores, prep.test_faults)
     metrics["val_false_alarm_rate_int8"] = float(np.mean(sc.val.scores > np.float32(sc.threshold.value)))
-    metrics["float_int8_score_corr"] = _corr(fm.test_scores, sc.test.scores)
+    if fm is not None:
+        metrics["float_int8_score_corr"] = _corr(fm.test_scores, sc.test.scores)
+    metrics["val_reconstruction_r2"] = sc.r2
     metrics["int8_input_levels"] = sc.levels
     metrics["int8_saturation"] = _saturation(sc.test, q.info, cfg.train.loss)
     metrics["operation"] = _operation(cfg, data, fm, sc)
@@ -675,7 +761,7 @@ def export_and_report(
     data: DataStage,
     feats: Features,
     norm: Normalized,
-    fm: FloatModel,
+    fm: FloatModel | None,
     q: Int8Model,
     sc: Scored,
     arena_host: int,
@@ -702,12 +788,12 @@ def export_and_report(
     write_report(
         out_dir,
         manifest=manifest.to_dict(),
-        history=fm.history,
+        history=fm.history if fm is not None else None,
         scores=scores,
         x_test=norm.x_test,
-        recon_float=fm.test_recon,
+        recon_float=fm.test_recon if fm is not None else None,
         recon_int8=preprocess.dequantize(sc.test.output_q, qi.output_scale, qi.output_zero_point),
-        latent=fm.latent,
+        latent=fm.latent if fm is not None else None,
         channel_names=list(data.prep.channel_names),
         faults=data.prep.test_faults,
         min_levels=cfg.normalization.min_levels,
@@ -750,11 +836,6 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     if len(a) < 2 or np.std(a) == 0 or np.std(b) == 0:
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
-
-
-def _activation_name(layer) -> str:
-    act = getattr(layer, "activation", None)
-    return getattr(act, "__name__", str(act))
 
 
 def _round_up(n: int, k: int) -> int:
@@ -862,17 +943,19 @@ def _operation_rows(op: dict) -> list[tuple[str, str]]:
     return rows
 
 
-def _print_summary(manifest: Manifest, out_dir: Path) -> None:
+def print_summary(manifest: Manifest, out_dir: Path) -> None:
     from rich.console import Console
 
     m = manifest.metrics
-    table = terminal.table(title=f"tinyae model -> {out_dir}", show_header=True)
+    how = "tinyae import" if manifest.imported is not None else "tinyae model"
+    table = terminal.table(title=f"{how} -> {out_dir}", show_header=True)
     table.add_column("figure")
     table.add_column("float", justify="right")
     table.add_column("int8", justify="right")
-    if m.int8 is not None and m.float_ is not None:
+    if m.int8 is not None:
         for key in ("roc_auc", "pr_auc", "f1", "precision", "recall"):
-            table.add_row(key, f"{m.float_[key]:.4f}", f"{m.int8[key]:.4f}")
+            fl = f"{m.float_[key]:.4f}" if m.float_ is not None else "—"
+            table.add_row(key, fl, f"{m.int8[key]:.4f}")
     elif m.missing_reason:
         table.add_row("detection metrics", "", f"none: {m.missing_reason}")
     rate = manifest.window.sample_rate_hz

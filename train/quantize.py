@@ -1,10 +1,7 @@
-"""Full-integer int8 conversion (int8 input and output) and what the firmware needs to know about it."""
+"""Full-integer int8 conversion (int8 input and output); what the firmware needs to know about the result is
+read by train/tflite.py (`inspect`), which needs no TensorFlow."""
 
 from __future__ import annotations
-
-import hashlib
-from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -12,21 +9,23 @@ import tensorflow as tf
 
 from tinyae.errors import UserError
 from tinyae.train.quiet import captured_fds
-from tinyae.train.tflite import SUPPORTED_OPS, read_tflite
+from tinyae.train.tflite import (  # what an int8 model is: read without TensorFlow (train/tflite.py)
+    QuantInfo,
+    dense_layers,
+    fully_connected_per_channel,
+    inspect,
+    load_tflite,
+)
 
-
-@dataclass(frozen=True)
-class QuantInfo:
-    ops: list[str]
-    input_scale: float
-    input_zero_point: int
-    output_scale: float
-    output_zero_point: int
-    input_size: int
-    output_size: int
-    sha256: str
-    size_bytes: int
-    per_channel_weights: bool  # some FULLY_CONNECTED weight tensor has one scale per output channel
+__all__ = [
+    "QuantInfo",
+    "convert",
+    "dense_layers",
+    "fully_connected_per_channel",
+    "inspect",
+    "load_tflite",
+    "representative_set",
+]
 
 
 def convert(model: keras.Model, representative: np.ndarray, *, per_channel: bool) -> bytes:
@@ -65,51 +64,6 @@ def convert(model: keras.Model, representative: np.ndarray, *, per_channel: bool
             "TFLM library lacks per-channel support"
         )
     return flatbuffer
-
-
-def fully_connected_per_channel(flatbuffer: bytes) -> bool:
-    """True when any FULLY_CONNECTED weight tensor carries more than one scale."""
-    graph = read_tflite(flatbuffer)
-    return any(
-        op.name == "FULLY_CONNECTED" and len(graph.tensors[op.inputs[1]].scale) > 1 for op in graph.ops
-    )
-
-
-def inspect(flatbuffer: bytes) -> QuantInfo:
-    """Ops and input/output quantization; refuses models the firmware cannot run."""
-    graph = read_tflite(flatbuffer)
-    ops = [op.name for op in graph.ops]
-    unsupported = sorted(set(ops) - set(SUPPORTED_OPS))
-    if unsupported:
-        raise UserError(
-            f"the model uses {', '.join(unsupported)}, which the tinyae firmware cannot run "
-            f"(supported: {', '.join(SUPPORTED_OPS)}); use Dense layers with relu/relu6/linear/sigmoid/tanh"
-        )
-    tin = graph.tensors[graph.inputs[0]]
-    tout = graph.tensors[graph.outputs[0]]
-    for what, t in (("input", tin), ("output", tout)):
-        if t.type != "INT8" or not t.scale:
-            raise UserError(f"the model's {what} is not int8-quantized; convert with int8 input and output")
-    return QuantInfo(
-        ops=list(dict.fromkeys(ops)),
-        input_scale=tin.scale[0],
-        input_zero_point=tin.zero_point[0],
-        output_scale=tout.scale[0],
-        output_zero_point=tout.zero_point[0],
-        input_size=tin.size,
-        output_size=tout.size,
-        sha256=hashlib.sha256(flatbuffer).hexdigest(),
-        size_bytes=len(flatbuffer),
-        per_channel_weights=fully_connected_per_channel(flatbuffer),
-    )
-
-
-def load_tflite(path: Path) -> bytes:
-    if not path.is_file():
-        raise UserError(f"model file {path} does not exist; run `make model` first")
-    data = path.read_bytes()
-    read_tflite(data)  # refuses anything that is not a TFLite model, in one sentence
-    return data
 
 
 def representative_set(windows: np.ndarray, headroom: float = 1.0) -> np.ndarray:

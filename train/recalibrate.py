@@ -4,7 +4,8 @@ The operating point is the user's choice (a false-alarm rate they can live with,
 it should not cost a retrain. Training stores the int8 scores the device computes for the normal
 validation windows and the test windows (`scores.npz`, with the test labels and float scores); this
 command recalibrates on them with another method or parameter, then re-renders what the threshold
-appears in: `model_config.h` (TAE_THRESHOLD), the manifest (threshold, metrics, generator), the test
+appears in: `model_config.h` (TAE_THRESHOLD and the on-site calibration's constants derived from it:
+its bounds, method and TAE_CALIB_CONFIG_CRC), the manifest (threshold, calibration, metrics, generator), the test
 vectors' decisions, the saved config and the report's threshold pictures. The network is not touched:
 `model_int8.tflite` and its sha256, hence the device's model identity, stay the same, so a device
 flashed with the old header keeps verifying its network (its threshold is set with `monitor
@@ -30,7 +31,7 @@ import tomli_w
 from tinyae import atomic
 from tinyae.errors import UserError
 from tinyae.train import preprocess
-from tinyae.train.calibrate import Threshold, calibrate
+from tinyae.train.calibrate import Threshold, calibrate, normal_scores
 from tinyae.train.config import THRESHOLD_METHODS, ThresholdConfig, check_value
 from tinyae.train.manifest import Manifest, ThresholdSection, section
 from tinyae.train.metrics import summary
@@ -104,13 +105,15 @@ def recalibrate(
     if not mpath.is_file():
         raise UserError(f"{mpath} does not exist; train a model first (make model)")
     with atomic.replace_dir(model_dir, what="another --model-dir") as stage:
-        manifest, old = _recalibrate(stage, method, command, options)
+        manifest, old, raised = _recalibrate(stage, method, command, options)
     if not quiet:
-        _print(manifest, old, model_dir)
+        _print(manifest, old, model_dir, raised)
     return manifest
 
 
-def _recalibrate(model_dir: Path, method: str, command: str, options: dict) -> tuple[Manifest, float]:  # type: ignore[type-arg]
+def _recalibrate(
+    model_dir: Path, method: str, command: str, options: dict[str, float | str | None]
+) -> tuple[Manifest, float, str | None]:
     manifest = Manifest.load(model_dir / "manifest.json")
     spath = model_dir / "scores.npz"
     if not spath.is_file():
@@ -130,6 +133,8 @@ def _recalibrate(model_dir: Path, method: str, command: str, options: dict) -> t
         )
     why = f"set by `{command}`"
     old_warnings = list(manifest.threshold.warnings)
+    has_float = len(scores["val_float_scores"]) > 0  # an imported model has no float scores
+    float_thr: Threshold | None
     if method == "value":
         assert value is not None
         thr = Threshold(float(np.float32(float(value))), "value", {"windows": len(scores["val_scores"])})
@@ -138,16 +143,26 @@ def _recalibrate(model_dir: Path, method: str, command: str, options: dict) -> t
         thr = calibrate(
             cfg, scores["val_scores"], scores["test_scores"], labels, train_scores=scores.get("train_scores")
         )
-        float_thr = calibrate(
-            cfg,
-            scores["val_float_scores"],
-            scores["test_float_scores"],
-            labels,
-            train_scores=scores.get("train_float_scores"),
+        float_thr = (
+            calibrate(
+                cfg,
+                scores["val_float_scores"],
+                scores["test_float_scores"],
+                labels,
+                train_scores=scores.get("train_float_scores"),
+            )
+            if has_float
+            else None
         )
     if method == "best_f1":
         why += ": the best F1 on the labelled test windows, an oracle (it read the test labels)"
     thr.reason = why
+    manifest.calibration, raised = _calibration(
+        manifest,
+        thr.value,
+        cfg if method != "value" else None,
+        normal_scores(cfg, scores["val_scores"], scores.get("train_scores")),
+    )
     manifest.threshold = section(ThresholdSection, {**thr.to_dict(), "command": command}, "threshold")
     manifest.warnings = replace(manifest.warnings, old_warnings, thr.warnings)  # one list (train/warned.py)
     manifest.generator.threshold_command = command
@@ -156,11 +171,12 @@ def _recalibrate(model_dir: Path, method: str, command: str, options: dict) -> t
     manifest.built_from.changed_by = [c for c in done if not c.startswith("tinyae threshold")] + [command]
     metrics = manifest.metrics
     if metrics.int8 is not None and labels is not None:
-        metrics.float_ = {
-            **summary(labels, scores["test_float_scores"], float_thr.value),
-            "threshold": float_thr.value,
-        }
         metrics.int8 = summary(labels, scores["test_scores"], thr.value)
+        if has_float and float_thr is not None:
+            metrics.float_ = {
+                **summary(labels, scores["test_float_scores"], float_thr.value),
+                "threshold": float_thr.value,
+            }
     metrics.val_false_alarm_rate_int8 = float(np.mean(scores["val_scores"] > np.float32(thr.value)))
     w = manifest.window
     metrics.operation = operation(
@@ -168,15 +184,54 @@ def _recalibrate(model_dir: Path, method: str, command: str, options: dict) -> t
         sample_rate_hz=w.sample_rate_hz, hop=w.hop, length=w.length,
     )  # fmt: skip
     _write_everything(model_dir, manifest, thr, cfg, method, value)
+    if raised is not None:
+        _raise_windows(model_dir, manifest.calibration["windows"])
     from tinyae.train.report import rewrite_threshold_parts
 
     rewrite_threshold_parts(model_dir, manifest.to_dict(), scores)
-    return manifest, old
+    return manifest, old, raised
+
+
+def _calibration(
+    manifest: Manifest, threshold: float, cfg: ThresholdConfig | None, normal: np.ndarray
+) -> tuple[dict, str | None]:
+    """The on-site calibration section under the new factory threshold: every bound derived from it
+    (and the CRC a record carries) recomputed in one place (CalibSpec.rederive); with
+    calibration.threshold = "model" the on-site method follows the new method too (cfg None: a value
+    set by hand, which has no on-site method: the previous one stays), mad and pot as mean + k std with
+    the k that gives the new threshold on the normal scores it was set from (`normal`), their threshold
+    rule measured on those scores. When the new method needs more windows per phase than
+    calibration.windows, the capacity rises to that minimum and the sentence that says so is returned
+    (the firmware is rebuilt for the new threshold anyway)."""
+    from tinyae.train.calibration.minimum import MAPPED, device_method, scores_rule, threshold_rule
+    from tinyae.train.calibration.spec import manifest_quant
+
+    spec = manifest.calib_spec()
+    changes: dict = {"factory_threshold": threshold}
+    raised = None
+    if spec.setting == "model" and cfg is not None:
+        method, percentile, k_std, source = device_method("model", cfg, threshold, normal)
+        changes |= {"method": method, "percentile": percentile, "k_std": float(np.float32(k_std))}
+        changes["method_source"] = source
+        if cfg.method in MAPPED:
+            rule = scores_rule(normal, k_std, threshold, cfg.method)
+            changes |= {"scores_windows": rule.windows, "scores_why": rule.why}
+        else:
+            rule = threshold_rule(method, percentile, changes["k_std"], spec.windows)
+        least = max(rule.windows, spec.stats_windows)
+        if least > spec.windows:
+            changes["windows"] = least
+            why = rule.why if rule.windows >= spec.stats_windows else spec.stats_why
+            raised = (
+                f"calibration.windows {spec.windows} -> {least}: the on-site threshold follows the new "
+                f"method and needs at least {least} windows per phase ({why})"
+            )
+    return spec.rederive(changes, manifest_quant(manifest.to_dict())).to_manifest(), raised
 
 
 def _write_everything(model_dir: Path, manifest: Manifest, thr: Threshold, cfg, method: str, value) -> None:  # type: ignore[no-untyped-def]
     from tinyae.train.export import write_headers
-    from tinyae.train.quantize import load_tflite
+    from tinyae.train.tflite import load_tflite
 
     write_headers(manifest, load_tflite(model_dir / "model_int8.tflite"), model_dir)
     vec = model_dir / "test_vectors.npz"
@@ -204,7 +259,16 @@ def _write_everything(model_dir: Path, manifest: Manifest, thr: Threshold, cfg, 
     manifest.write(model_dir / "manifest.json")
 
 
-def _print(manifest: Manifest, old: float, model_dir: Path) -> None:
+def _raise_windows(model_dir: Path, windows: int) -> None:
+    """The saved config (config.toml) holds the calibration capacity the manifest now has."""
+    used = model_dir / "config.toml"
+    if used.is_file():
+        raw = tomllib.loads(used.read_text())
+        raw.setdefault("calibration", {})["windows"] = int(windows)
+        used.write_text(tomli_w.dumps(raw))
+
+
+def _print(manifest: Manifest, old: float, model_dir: Path, note: str | None = None) -> None:
     from rich.console import Console
 
     con = Console(stderr=True, highlight=False)
@@ -220,6 +284,8 @@ def _print(manifest: Manifest, old: float, model_dir: Path) -> None:
     con.print(f"[bold cyan]tinyae[/] {line}")
     for w in thr.warnings:
         con.print(f"[bold yellow]warning:[/] {w}")
+    if note is not None:
+        con.print(f"[bold yellow]note:[/] {note}")
     con.print(
         f"[bold cyan]tinyae[/] rewrote {model_dir}/model_config.h, "
         "manifest.json, test_vectors.npz, report.html "

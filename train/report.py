@@ -6,6 +6,9 @@ manifest's one list, train/warned.py), the tables at the chosen threshold (confu
 recording, per fault; train/operating.py), the detection metrics, the pictures (each with one caption
 saying what to look at), the model and the data; the manifest last, collapsed, with a link to the file.
 
+A model imported with `tinyae import` has no float model: no loss curve, no float-vs-int8 picture, no
+latent codes, "—" in the float column, and an "imported from" fact.
+
 Every number on the page comes from the manifest and `scores.npz`; the pictures that depend on the
 threshold (score distributions, operating curve, scores over time, float vs int8) are drawn by
 `threshold_figures`, which `tinyae threshold` calls again after moving the threshold; the others are
@@ -190,8 +193,11 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def plot_roc_pr(labels, float_scores, int8_scores, path: Path) -> str:  # type: ignore[no-untyped-def]
+    """float_scores None: an imported model (int8 only)."""
     fig, (a, b) = figure(9, 3.8, ncols=2)
     for name, s in (("float", float_scores), ("int8", int8_scores)):
+        if s is None:
+            continue
         fpr, tpr = roc_curve(labels, s)
         a.plot(fpr, tpr, label=name)
         rec, prec = pr_curve(labels, s)
@@ -252,14 +258,16 @@ def pick_windows(scores, labels) -> list[tuple[str, int]]:  # type: ignore[no-un
 
 
 def plot_reconstructions(x, recon_float, recon_int8, scores, labels, rows, path: Path) -> str:  # type: ignore[no-untyped-def]
-    """Input vs float and int8 reconstructions (normalized units), row by feature block."""
+    """Input vs float and int8 reconstructions (normalized units), row by feature block (recon_float None:
+    an imported model, int8 only)."""
     picks = pick_windows(scores, labels)
     fig, axes = figure(10, 1.5 * len(rows) + 1.0, nrows=len(rows), ncols=len(picks), squeeze=False)
     for col, (title, i) in enumerate(picks):
         for r, (label, idx) in enumerate(rows):
             ax = axes[r][col]
             ax.plot(x[i][idx], label="input", lw=1.5)
-            ax.plot(recon_float[i][idx], label="float", lw=1)
+            if recon_float is not None:
+                ax.plot(recon_float[i][idx], label="float", lw=1)
             ax.plot(recon_int8[i][idx], label="int8", lw=1, ls="--")
             ax.set_ylabel(label, fontsize=8)
             ax.tick_params(labelsize=8)
@@ -268,7 +276,7 @@ def plot_reconstructions(x, recon_float, recon_int8, scores, labels, rows, path:
         axes[-1][col].set_xlabel("sample in the window (raw) / feature index", fontsize=8)
     fig.supylabel("normalized units", fontsize=9)
     handles, labs = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labs, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    fig.legend(handles, labs, loc="outside lower center", ncols=len(labs), fontsize=8, frameon=False)
     return save(fig, path)
 
 
@@ -332,10 +340,16 @@ def _labels_of(scores: dict[str, np.ndarray]) -> np.ndarray | None:
     return lab if lab is not None and len(lab) and len(lab) == len(scores["test_scores"]) else None
 
 
+def _float_of(scores: dict[str, np.ndarray]) -> np.ndarray | None:
+    """The float model's test scores, None without a float model (an imported model stores none)."""
+    fl = scores.get("test_float_scores")
+    return fl if fl is not None and len(fl) == len(scores["test_scores"]) and len(fl) else None
+
+
 def threshold_figures(out_dir: Path, manifest: dict, scores: dict[str, np.ndarray]) -> list[Figure]:
     """The pictures that depend on the threshold, with their captions (redrawn when it moves)."""
     val_scores, test_scores = scores["val_scores"], scores["test_scores"]
-    test_float, labels = scores["test_float_scores"], _labels_of(scores)
+    test_float, labels = _float_of(scores), _labels_of(scores)
     thr = float(manifest["threshold"]["value"])
     units = score_units(manifest)
     method = manifest["threshold"]["method"].replace("_", " ")
@@ -384,7 +398,7 @@ def threshold_figures(out_dir: Path, manifest: dict, scores: dict[str, np.ndarra
             f"without ticks (missed faults). Scores over time in {shown} recordings of the {split} split, "
             f"with the threshold (dashed) and alarm rule {d['k']} of {d['n']}.",
         ))  # fmt: skip
-    if len(test_scores):
+    if test_float is not None:  # none for an imported model
         cap = (
             "Look for points far from the dotted line: windows whose score quantization changed; points on the "
             f"other side of the red line than their float score changed decision. Test split: {len(test_scores)} "
@@ -410,26 +424,31 @@ def write_report(
     faults,  # type: ignore[no-untyped-def]
     min_levels: int = 16,
 ) -> Path:
-    """Every picture and the page (see the module docstring); `scores` is what scores.npz holds."""
-    test_scores, test_float = scores["test_scores"], scores["test_float_scores"]
+    """Every picture and the page (see the module docstring); `scores` is what scores.npz holds. history,
+    recon_float and latent are None for an imported model (no float model; its float scores are empty)."""
+    test_scores, test_float = scores["test_scores"], _float_of(scores)
     labels = _labels_of(scores)
-    figs: list[Figure] = [
-        (
+    figs: list[Figure] = []
+    if history is not None:
+        figs.append((
             plot_loss(history, out_dir / "loss.png"),
             "Look at the validation curve: it should flatten near the training curve; far above it, the "
             "validation data differ from the training data. Training and validation splits, "
             f"{len(history.loss)} epochs; the dotted line marks the best validation epoch "
             f"({history.best_epoch + 1}), the model kept.",
-        )
-    ]
+        ))  # fmt: skip
     figs += threshold_figures(out_dir, manifest, scores)
     has_labels = labels is not None and 0 < labels.sum() < len(labels)
     if labels is not None and has_labels:
         figs.append((
             plot_roc_pr(labels, test_float, test_scores, out_dir / "roc_pr.png"),
-            "Look at how close the curves come to the top-left (ROC) and top-right (precision-recall) corners, "
-            "and whether float and int8 coincide (a gap is accuracy lost to quantization). Test split: "
-            f"{len(labels)} labelled windows ({int(labels.sum())} anomalous).",
+            "Look at how close the curves come to the top-left (ROC) and top-right (precision-recall) corners"
+            + (
+                ", and whether float and int8 coincide (a gap is accuracy lost to quantization). "
+                if test_float is not None
+                else " (int8 scores only: an imported model has no float model). "
+            )
+            + f"Test split: {len(labels)} labelled windows ({int(labels.sum())} anomalous).",
         ))  # fmt: skip
     levels = manifest["metrics"].get("int8_input_levels")
     if levels:
@@ -445,7 +464,8 @@ def write_report(
                 feature_rows(manifest["frontend"], manifest["window"]["length"], channel_names),
                 out_dir / "reconstructions.png",
             ),
-            "Look at how closely the reconstructions follow the input in the normal window and how far they "
+            f"Look at how closely the {'float and int8' if recon_float is not None else 'int8'} "
+            "reconstructions follow the input in the normal window and how far they "
             "miss in the anomalous one: that difference is the score. Test split: "
             + " and ".join(f"{t} (#{i})" for t, i in pick_windows(test_scores, labels))
             + ", in normalized units.",
@@ -663,14 +683,16 @@ def _threshold_items(thr: dict) -> str:
 
 
 def _metrics_table(m: dict) -> str:
-    if "int8" not in m or "float" not in m:
+    if "int8" not in m:
         return ""
-    rows = [[k.replace("_", " "), f"{m['float'][k]:.4f}", f"{m['int8'][k]:.4f}"]
+    fl = m.get("float")  # none for an imported model
+    rows = [[k.replace("_", " "), f"{fl[k]:.4f}" if fl else "—", f"{m['int8'][k]:.4f}"]
             for k in ("roc_auc", "pr_auc", "f1", "precision", "recall")]  # fmt: skip
+    float_words = "the float model at its own threshold" if fl else "no float model (imported)"
     return _table(
         "metrics",
-        "Detection metrics, test split: per window (score above the threshold, no alarm rule); the float "
-        "model at its own threshold, the int8 model as the device runs it.",
+        "Detection metrics, test split: per window (score above the threshold, no alarm rule); "
+        f"{float_words}, the int8 model as the device runs it.",
         ["metric", "float", "int8 (device)"],
         rows,
     )
@@ -690,8 +712,13 @@ def _facts(manifest: dict) -> str:
             " + ".join(manifest["frontend"]["kinds"]), manifest["frontend"]["feature_size"]
         ),
         "validation false-alarm rate (windows)": words.pct(m.get("val_false_alarm_rate_int8")),
-        "trained by": manifest["generator"]["command"],
     }
+    imp = manifest.get("imported")
+    if imp:
+        facts["imported by"] = manifest["generator"]["command"]
+        facts["imported from"] = f"{imp['file']} (normalization: {imp['normalization']}; no float model)"
+    else:
+        facts["trained by"] = manifest["generator"]["command"]
     if manifest["generator"].get("threshold_command"):
         facts["threshold moved by"] = manifest["generator"]["threshold_command"]
     return _table("model", "The model", ["", ""], [[k, v] for k, v in facts.items()], numeric_from=9)

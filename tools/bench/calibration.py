@@ -27,6 +27,7 @@ from tinyae.tools.bench.device import BUDGET_TARGET, read_harness
 from tinyae.tools.emulator.harness import CORE_DIR, TARGET_DIR, TARGET_SRCS
 from tinyae.tools.emulator.harness import link as link_harness
 from tinyae.tools.emulator.harness import relative as relative_argv
+from tinyae.train.manifest import Manifest
 
 APP = Path(__file__).resolve().parent / "calibration_app.c"
 CORE_SRCS = (
@@ -165,7 +166,9 @@ def section(
         )
         say("on-site calibration: device cost on the emulated Cortex-M4F")
         try:
-            out["device"] = device_cost(model, img_dir, (8,) if quick else (16, 64))
+            spec = Manifest.from_dict(model.manifest).calib_spec()  # the fewest and the most windows
+            sizes = (spec.min_windows,) if quick else tuple(sorted({spec.min_windows, spec.windows}))
+            out["device"] = device_cost(model, img_dir, sizes)
         except UserError as exc:
             out["device"] = {"status": "not measured", "reason": str(exc)}
         if quick:

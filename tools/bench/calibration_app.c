@@ -31,6 +31,9 @@
 #ifndef TAE_CAL_BENCH_WINDOWS
 #define TAE_CAL_BENCH_WINDOWS TAE_CALIB_WINDOWS
 #endif
+/* A calibration the core accepts: TAE_CALIB_MIN_WINDOWS to TAE_CALIB_WINDOWS per phase. */
+typedef char tae_cb_check_windows[(TAE_CAL_BENCH_WINDOWS >= TAE_CALIB_MIN_WINDOWS &&
+                                   TAE_CAL_BENCH_WINDOWS <= TAE_CALIB_WINDOWS) ? 1 : -1];
 
 const char tae_emu_app_name[] = "calibration-bench";
 

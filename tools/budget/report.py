@@ -180,7 +180,7 @@ def print_report(
     for col in ("used B", "budget B", "headroom B", "% of budget"):
         table.add_column(col, justify="right")
     if delta is not None:
-        table.add_column("Δ vs baseline", justify="right")
+        table.add_column("Δ B", justify="right")  # short: 80 columns hold the table without folding
     table.add_column("")
     for key, row in doc["budgets"].items():
         label = BUDGET_KEYS[key][1] + (" (min)" if row["kind"] == "min" else "")
@@ -196,6 +196,8 @@ def print_report(
         cells.append("[green]ok[/]" if row["ok"] else "[bold red]OVER[/]")
         table.add_row(*cells)
     console.print(table)
+    if delta is not None:
+        console.print("Δ B: bytes more (+) or fewer (-) than the baseline (--baseline).", highlight=False)
     ram = doc["ram"]
     console.print(
         f"RAM = static {ram['static']:,} + stack {ram['stack_reserved']:,} ({ram['stack_source']})"

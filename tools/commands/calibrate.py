@@ -31,6 +31,7 @@ from tinyae.train.calibration import report as rep
 from tinyae.train.calibration.native import NativeCalib
 from tinyae.train.calibration.record import VERDICTS, Record
 from tinyae.train.calibration.spec import CalibSpec, check_crc
+from tinyae.train.cli import recording_args
 from tinyae.train.config import option_type
 from tinyae.train.manifest import Manifest
 
@@ -44,7 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "--windows",
         type=option_type("calibration.windows"),
         metavar="N",
-        help="windows per phase (default: the firmware's calibration.windows)",
+        help="windows per phase, from the model's calibration.min_windows to calibration.windows (default: "
+        "the most, or as many as --csv holds)",
     )
     ap.add_argument("--csv", help="stream this normal recording to the device instead of using its sensor")
     what = ap.add_mutually_exclusive_group()
@@ -54,6 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     )
     what.add_argument("--abort", action="store_true", help="stop a calibration the device is running")
     ap.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    recording_args(ap)
     ap.set_defaults(func=run)
 
 
@@ -119,33 +122,34 @@ def install(dev, args: argparse.Namespace, spec: CalibSpec, names: list[str]) ->
 
 
 def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, manifest: Manifest) -> int:  # type: ignore[no-untyped-def]
-    from tinyae.train.calibration.command import check_normal_labels, recording
+    from tinyae.train.calibration.command import Columns, check_normal_labels, recording
     from tinyae.train.reference import HostReference
 
     info = dev.require_info()
     n = args.windows if args.windows is not None else info.calib_max_windows
-    if not 1 <= n <= info.calib_max_windows:
-        raise UserError(
-            f"--windows {n} is outside what {dev.name}'s firmware can calibrate with (1 to "
-            f"{info.calib_max_windows}, calibration.windows); pass a smaller N or rebuild with a larger "
-            "calibration.windows"
-        )
+    cal.check_device(info, spec, dev.name)
+    spec.check_windows(n, f"{dev.name}'s firmware")
     tfl = Path(model_dir) / "model_int8.tflite"
     if not tfl.is_file():
         raise UserError(f"{tfl} is missing; run `make model` or point --model-dir at complete artifacts")
     reference = HostReference.from_manifest(tfl.read_bytes(), manifest)
+    x = None
+    if args.csv:
+        from tinyae.train.calibration.mirror import check_length, default_windows
+
+        columns = Columns(args.channels, args.timestamp, args.label)
+        x, labels, name = recording(args.csv, manifest, columns, stderr_console().print)
+        if args.windows is None:
+            n = spec.check_windows(default_windows(spec, len(x), name, stderr_console().print))
+        check_length(spec, n, len(x), name)
+        check_normal_labels(labels, spec.total_samples(n), name)
     with progress(args) as prog:
         task = prog.add_task("calibrate", total=spec.total_windows(max(n, 1)), status="")
 
         def on_progress(done: int, total: int, text: str) -> None:
             prog.update(task, completed=done, total=total, status=text)
 
-        if args.csv:
-            x, labels, name = recording(args.csv, manifest)
-            from tinyae.train.calibration.mirror import check_length
-
-            check_length(spec, n, len(x), name)
-            check_normal_labels(labels, spec.total_samples(n), name)
+        if x is not None:
             run_ = cal.on_stream(dev, spec, x, n, name, on_progress)
         else:
             run_ = cal.on_sensor(dev, spec, n, on_progress)
@@ -187,6 +191,13 @@ def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, man
         extra,
     )
     stdout_console().print(Group(table))
+    refusal = None
+    if not accepted:
+        final = run_.final
+        detail = final.detail if final is not None else 0
+        refusal = "the calibration was refused: " + rep.refusal_sentence(
+            run_.outcome, detail, candidate, spec, names, check.mirror, run_.source
+        )
     if args.json:
         out = {
             "device": dev.name,
@@ -194,7 +205,7 @@ def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, man
             "windows": n,
             "outcome": run_.outcome,
             "device_record_hex": run_.final.record.hex() if run_.final else None,
-            "mirror": rep.result_dict(check.mirror, check.comparison, check.cross_check),
+            "mirror": rep.result_dict(check.mirror, check.comparison, check.cross_check, spec, refusal),
             "record_equal": check.record_equal,
             "scores_compared": check.scores_compared,
             "scores_equal": check.scores_equal,
@@ -204,15 +215,13 @@ def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, man
         }
         atomic.write_text(args.json, json.dumps(out, indent=2) + "\n")
     if not check.ok:
-        stderr_console().print("[bold red]error:[/] the device and the host mirror disagree (see the report)")
-        return EXIT_MISMATCH
-    if not accepted:
-        final = run_.final
-        detail = final.detail if final is not None else 0
-        raise UserError(
-            "the calibration was refused: "
-            + rep.refusal_sentence(run_.outcome, detail, candidate, spec, names)
+        stderr_console().print(
+            f"[bold red]error:[/] the device and the host mirror disagree: {check.disagreement()}"
+            + (f" (the device refused the calibration: {refusal})" if refusal else "")
         )
+        return EXIT_MISMATCH
+    if refusal is not None:
+        raise UserError(refusal)
     return 0
 
 

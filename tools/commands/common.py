@@ -100,10 +100,23 @@ def session(args: argparse.Namespace) -> Iterator[Device]:
             raise UserError("no device given; pass --port (see `tinyae ports`) or --emulator")
         dev = Device(open_port(port, args.baud), timeout=args.timeout, name=port)
         try:
-            dev.handshake()
+            info = dev.handshake()
+            if emu is not None and info.calib_state == p.CalibState.CALIBRATED:
+                stderr_console().print(stored_record_line(info, emu.storage), highlight=False, soft_wrap=True)
             yield dev
         finally:
             dev.close()
+
+
+def stored_record_line(info: p.Info, storage: Path) -> str:
+    """One line when the emulated board booted with a calibration record from its storage in use: the
+    record changes its decisions, and it may have been left there by an earlier run."""
+    return (
+        f"note: the emulated board uses the calibration record in {storage} (crc {info.calib_crc:08x}, "
+        f"{info.calib_windows} windows per phase; threshold {info.threshold:.6g}, the model's "
+        f"{info.model_threshold:.6g}); `tinyae device calibrate --emulator --factory` (same storage) returns "
+        "it to the model's values"
+    )
 
 
 # ---------------------------------------------------------------------------- artifacts

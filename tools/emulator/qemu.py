@@ -561,6 +561,14 @@ def serve(
     job ignores SIGINT) stop QEMU, then end the command with 130 / 143 like every other command."""
     with Emulator(elf, port=port, icount_shift=icount_shift, storage=storage) as emu:
         print(emu.url, flush=True)
+        if emu.record_path.is_file():
+            print(
+                f"the board's storage holds a calibration record ({emu.record_path}, {emu.record_path.stat().st_size} "
+                "B): the firmware uses it when it fits this image (`tinyae device info` says; `tinyae device "
+                "calibrate --factory` removes it)",
+                file=sys.stderr,
+                flush=True,
+            )
         print(
             f"QEMU {MACHINE} pid {emu.pid}: connect with the host tool (the first client gets the boot "
             "banner); Ctrl-C stops it",

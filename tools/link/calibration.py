@@ -82,7 +82,7 @@ def on_sensor(dev: Device, spec: CalibSpec, n: int, progress: Progress | None = 
     """Calibrate on the device's own sensor (sensor mode); the samples come back as telemetry. `spec` is
     the calibration section of the artifacts the device runs (the caller checked the model)."""
     info = dev.require_info()
-    total = _total_windows(info, spec, n)
+    total = _total_windows(info, spec, n, dev.name)
     before = _check_idle(dev)
     run = DeviceRun(n=n, source="the device's sensor", samples=np.zeros((0, info.channels), np.float32))
     run.before = before
@@ -136,7 +136,7 @@ def on_stream(
 ) -> DeviceRun:
     """Calibrate on a recording streamed to the device (host-stream mode), exactly the samples needed."""
     info = dev.require_info()
-    spec_total = _total_windows(info, spec, n)
+    spec_total = _total_windows(info, spec, n, dev.name)
     before = _check_idle(dev)
     x = np.asarray(samples, np.float32)[: spec.total_samples(n)]
     run = DeviceRun(n=n, source=source, samples=x, before=before)
@@ -177,12 +177,28 @@ def on_stream(
     return run
 
 
-def _total_windows(info: p.Info, spec: CalibSpec, n: int) -> int:
-    if not 1 <= n <= info.calib_max_windows:
+def check_device(info: p.Info, spec: CalibSpec, name: str) -> None:
+    """The device's calibration constants must be the artifacts' (`spec`): its factory threshold, which
+    the bounds and the anomalous-window counts are derived from, and its capacity. Otherwise the host
+    mirror computes another calibration than the device (UserError, one sentence)."""
+    if np.float32(info.model_threshold) != np.float32(spec.factory_threshold):
         raise UserError(
-            f"--windows {n} is outside what the device's firmware can calibrate with (1 to "
-            f"{info.calib_max_windows}, calibration.windows); pass a smaller N"
+            f"{name}'s factory threshold is {info.model_threshold:.6g} but the artifacts' is "
+            f"{spec.factory_threshold:.6g} (`tinyae threshold` was run after flashing, or --model-dir is not "
+            "what it runs): rebuild and flash the firmware, or point --model-dir at the artifacts it was "
+            "built from"
         )
+    if info.calib_max_windows != spec.windows:
+        raise UserError(
+            f"{name} calibrates up to {info.calib_max_windows} windows per phase but the artifacts say "
+            f"{spec.windows} (calibration.windows): rebuild and flash the firmware, or point --model-dir "
+            "at the artifacts it was built from"
+        )
+
+
+def _total_windows(info: p.Info, spec: CalibSpec, n: int, name: str = "the device") -> int:
+    check_device(info, spec, name)
+    spec.check_windows(n, f"{name}'s firmware")
     return spec.total_windows(n)
 
 
@@ -214,6 +230,19 @@ class MirrorCheck:
             and self.scores_equal == self.scores_compared
             and bool(self.cross_check.get("ok"))
         )
+
+    def disagreement(self) -> str:
+        """What differs, in words (empty when nothing does)."""
+        parts = []
+        if not self.outcome_equal:
+            parts.append(f"the outcome (host mirror: {self.mirror.outcome})")
+        if not self.record_equal:
+            parts.append("the record")
+        if self.scores_equal != self.scores_compared:
+            parts.append(f"{self.scores_compared - self.scores_equal} calibration windows' scores")
+        if not self.cross_check.get("ok"):
+            parts.append(f"the NumPy cross-check ({self.cross_check})")
+        return ", ".join(parts) + "; see the report, and report this" if parts else ""
 
 
 def against_mirror(run: DeviceRun, spec: CalibSpec, model_dir: Path, reference) -> MirrorCheck:  # type: ignore[no-untyped-def]

@@ -856,6 +856,12 @@ def _calib_refusal(name: str, exc: DeviceError, action, windows: int, info) -> s
         return str(exc)
     if reply.code == p.ErrorCode.BAD_PARAM and action == p.CalibAction.START:
         most = info.calib_max_windows if info is not None else reply.expected
+        if windows and reply.expected > windows:  # below the minimum the firmware's statistics need
+            return (
+                f"{name} cannot calibrate over {windows} windows per phase: its firmware needs at least "
+                f"{reply.expected} (the model's calibration.min_windows says why); pass --windows "
+                f"{reply.expected} or more"
+            )
         return (
             f"{name} cannot calibrate over {windows} windows per phase: its firmware holds at most {most} "
             "(calibration.windows); pass --windows within that, or rebuild with a larger calibration.windows"

@@ -117,6 +117,9 @@ class CalibOutcome(IntEnum):
     REJECTED = 11
     FACTORY = 12
     NOT_NORMAL = 13
+    ANOMALOUS_STRETCH = (
+        14  # k of n consecutive phase-2 windows above the factory threshold (max_over_stretch)
+    )
 
 
 class RecordVerdict(IntEnum):

@@ -56,9 +56,10 @@ CONFIG["max_frame"] = p.max_frame(CONFIG["channels"], CONFIG["input_size"], CONF
 
 
 def calib_spec(config: dict = CONFIG) -> CalibSpec:
-    """On-site calibration of the test configuration: 6 windows per phase, offsets and scales, the 90th
-    percentile, the threshold within 8x of the factory one; the training reference is the normalization
-    itself (zscore: mean = offset, std = 1 / (gain * input scale))."""
+    """On-site calibration of the test configuration: 6 windows per phase (4 at least: the 90th
+    percentile's rule), offsets and scales, the 90th percentile, the threshold within 8x of the factory
+    one; the training reference is the normalization itself (zscore: mean = offset, std = 1 / (gain *
+    input scale))."""
 
     def f32(x: float) -> float:
         return float(np.float32(x))
@@ -67,13 +68,13 @@ def calib_spec(config: dict = CONFIG) -> CalibSpec:
     std = tuple(f32(1.0 / (float(g) * config["in_scale"])) for g in config["norm_gain"])
     values = {
         "windows": 6, "channels": config["channels"], "window_length": config["window_len"],
-        "hop": config["hop"], "offsets": True, "scales": True, "method": "percentile", "percentile": 90.0,
-        "rank_num": 9, "rank_den": 10, "k_std": 3.0, "over_num": 1, "over_den": 2,
-        "ref_mean": tuple(f32(v) for v in config["norm_offset"]), "ref_std": std,
-        "max_shift": tuple(f32(3.0 * v) for v in std), "scale_min": 0.5, "scale_max": 2.0,
-        "threshold_min": f32(t / 8), "threshold_max": f32(t * 8), "factory_threshold": t,
+        "hop": config["hop"], "offsets": True, "scales": True, "method": "percentile",
+        "setting": "percentile", "percentile": 90.0, "k_std": 3.0, "over_num": 1, "over_den": 2,
+        "ref_mean": tuple(f32(v) for v in config["norm_offset"]), "ref_std": std, "factory_threshold": t,
         "max_shift_std": 3.0, "max_scale_ratio": 2.0, "max_threshold_ratio": 8.0,
-        "method_source": "the protocol test configuration",
+        "method_source": "the protocol test configuration", "stats_windows": 1,
+        "stats_why": "the protocol test configuration", "scores_windows": 0, "scores_why": "",
+        "max_over_stretch_setting": (),
     }  # fmt: skip
     quant = {
         "in_scale": config["in_scale"], "in_zero_point": config["in_zero_point"],

@@ -96,7 +96,7 @@ def calibration_samples(n: int, seed: int = 0) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def valid_record(windows: int = 2) -> bytes:
+def valid_record(windows: int = 4) -> bytes:
     """A record the simulated device computed and stored (so valid for the test configuration)."""
     dev = SimDevice()
     dev.store_fail(0)
@@ -151,16 +151,17 @@ def structured_seeds() -> dict[str, list]:
         "settings": [p.Setting(int(p.Param.THRESHOLD), 0.5), p.Setting(int(p.Param.THRESHOLD), float("nan")),
                      p.Setting(int(p.Param.VERIFY), 2), p.Setting(int(p.Param.MODE), 7), batch(0, 5)],
         "sensor": [sensor, batch(0), p.Reset(), p.Setting(int(p.Param.MODE), 0), batch(1)],
-        "calibrate": [p.Hello(), calib(p.CalibAction.QUERY), calib(p.CalibAction.START, 2), verify,
+        "calibrate": [p.Hello(), calib(p.CalibAction.QUERY), calib(p.CalibAction.START, 4), verify,
                       normal_batch(0), normal_batch(1), calib(p.CalibAction.QUERY),
                       p.Setting(int(p.Param.THRESHOLD), float("nan")), batch(2), p.Hello()],
         "calibrate-refused": [calib(p.CalibAction.START, 9), calib(p.CalibAction.START, 1), batch(0),
-                              calib(p.CalibAction.START, 0), batch(0, 12), p.Reset(), batch(0, 12),
-                              calib(p.CalibAction.ABORT), calib(p.CalibAction.START, 2), sensor],
+                              calib(p.CalibAction.START, 3), calib(p.CalibAction.START, 0), batch(0, 12),
+                              p.Reset(), batch(0, 12), calib(p.CalibAction.ABORT), calib(p.CalibAction.START, 4),
+                              sensor],
         "record": [calib(p.CalibAction.WRITE, 0, record), calib(p.CalibAction.QUERY), p.Hello(), batch(0),
                    calib(p.CalibAction.WRITE, 0, torn), calib(p.CalibAction.FACTORY),
                    calib(p.CalibAction.QUERY),
-                   calib(p.CalibAction.START, 2), calib(p.CalibAction.WRITE, 0, record)],
+                   calib(p.CalibAction.START, 4), calib(p.CalibAction.WRITE, 0, record)],
     }  # fmt: skip
 
 

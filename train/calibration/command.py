@@ -5,6 +5,8 @@ report. `tinyae device calibrate --record FILE` installs the record on a device.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,24 +40,38 @@ def load_model(model_dir: Path) -> tuple[Manifest, CalibSpec, bytes]:
     return manifest, spec, tfl.read_bytes()
 
 
-def recording(csv: str, manifest: Manifest) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """The recording's samples [T, C] in the model's channel order, its labels, and its name."""
-    from tinyae.train.data import load_csv
+@dataclass(frozen=True)
+class Columns:
+    """How a recording's columns map onto the model's (None: matched by name, the model's settings)."""
 
-    series = load_csv(csv)
-    s = series[0]
-    want = list(manifest.window.channel_names)
-    names = list(s.channel_names)
-    if set(want) <= set(names):
-        x = s.values[:, [names.index(n) for n in want]]
-    elif len(names) == len(want):
-        x = s.values
-    else:
-        raise UserError(
-            f"{csv} has channels {', '.join(names)} but the model reads {', '.join(want)}; pass a recording "
-            "with the model's channels (named alike, or exactly that many numeric columns)"
+    channels: list[str] | None = None
+    timestamp: str | None = None
+    label: str | None = None
+
+
+def recording(
+    csv: str, manifest: Manifest, columns: Columns = Columns(), say: Callable[[str], None] | None = None
+) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """The recording's samples [T, C] in the model's channel order, its labels, and its name: read with
+    the model's data settings, channels matched by name as `device stream` and `verify` do
+    (train/data/settings.py); its first continuous stretch when it has gaps the settings split at."""
+    from tinyae.train.data.settings import load_for_model
+
+    series, notes = load_for_model(
+        csv, manifest.to_dict(), channels=columns.channels, timestamp=columns.timestamp, label=columns.label
+    )
+    if not series:
+        raise UserError(f"{csv} holds no samples; pass a recording of normal operation")
+    if len(series) > 1:
+        notes.append(
+            f"{csv} splits into {len(series)} stretches at its gaps; the calibration reads the first "
+            f"({len(series[0].values)} samples)"
         )
-    return np.asarray(x, np.float32), s.labels, s.source
+    for note in notes:
+        if say is not None:
+            say(f"note: {note}")
+    s = series[0]
+    return np.asarray(s.values, np.float32), s.labels, s.source
 
 
 def check_normal_labels(labels: np.ndarray | None, used: int, where: str) -> None:
@@ -70,16 +86,26 @@ def check_normal_labels(labels: np.ndarray | None, used: int, where: str) -> Non
         )
 
 
-def run(model_dir: Path, csv: str, windows: int | None, out: Path | None, json_out: Path | None) -> int:
+def run(
+    model_dir: Path,
+    csv: str,
+    windows: int | None,
+    out: Path | None,
+    json_out: Path | None,
+    columns: Columns = Columns(),
+) -> int:
     from tinyae.train.reference import HostReference
 
+    console = Console(stderr=True, highlight=False)
     manifest, spec, flatbuffer = load_model(model_dir)
-    x, labels, name = recording(csv, manifest)
+    x, labels, name = recording(csv, manifest, columns, console.print)
     target = out if out is not None else Path(model_dir) / f"calibration-{Path(name).stem}.bin"
     for path in (target, json_out):  # an unwritable folder is said now, not after the work
         if path is not None:
             atomic.check_writable(path)
-    n = spec.check_windows(windows if windows is not None else spec.windows)
+    n = spec.check_windows(
+        windows if windows is not None else mirror.default_windows(spec, len(x), name, console.print)
+    )
     mirror.check_length(spec, n, len(x), name)
     check_normal_labels(labels, spec.total_samples(n), name)
     ref = HostReference.from_manifest(flatbuffer, manifest)
@@ -91,7 +117,6 @@ def run(model_dir: Path, csv: str, windows: int | None, out: Path | None, json_o
     comparison = rep.false_alarms(
         spec, x, n, scores, None, record if result.accepted else None, spec.factory_threshold
     )
-    console = Console(stderr=True, highlight=False)
     extra = [
         ("windows", "-", f"{n} per phase, {spec.phases} phase(s); {result.samples_used} samples of {name}"),
         ("NumPy cross-check", "-", "ok" if check["ok"] else f"FAILED: {check}"),
@@ -108,17 +133,20 @@ def run(model_dir: Path, csv: str, windows: int | None, out: Path | None, json_o
             extra,
         )
     )
+    refusal = None
+    if not result.accepted:
+        refusal = "the calibration was refused: " + rep.refusal_sentence(
+            result.outcome, result.detail, record, spec, names, result, name
+        )
     if json_out is not None:
-        atomic.write_text(json_out, json.dumps(rep.result_dict(result, comparison, check), indent=2) + "\n")
+        report = rep.result_dict(result, comparison, check, spec, refusal)
+        atomic.write_text(json_out, json.dumps(report, indent=2) + "\n")
     if not check["ok"]:
         raise UserError(
             f"the NumPy cross-check disagrees with the core's C beyond its tolerance ({check}); report this"
         )
-    if not result.accepted:
-        raise UserError(
-            "the calibration was refused: "
-            + rep.refusal_sentence(result.outcome, result.detail, record, spec, names)
-        )
+    if refusal is not None:
+        raise UserError(refusal)
     Record.from_bytes(result.record, str(target))
     with atomic.locked(model_dir, "another --model-dir"):  # not while a rebuild replaces the directory
         atomic.write_bytes(target, result.record)

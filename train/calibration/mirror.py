@@ -39,6 +39,12 @@ class MirrorResult:
     record: bytes  # the candidate record, packed (what the device stores when outcome is "stored")
     samples_used: int  # samples from the calibration's start to the end of its last window
     phase2_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    cluster_end: int = (
+        0  # phase-2 index of the last window of the densest stretch above the factory threshold
+    )
+    # per channel: "" when its phase-1 statistics are within the bounds, else the outcome that refuses it
+    # (tae_calib_channel_verdict, the device's own check); empty when phase 1 did not end
+    channel_verdicts: list[str] = field(default_factory=list)
 
     @property
     def accepted(self) -> bool:
@@ -53,14 +59,30 @@ def needed_samples(spec: CalibSpec, n: int) -> int:
     return spec.total_samples(n)
 
 
+def default_windows(spec: CalibSpec, available: int, where: str, say: Callable[[str], None] | None) -> int:
+    """Windows per phase when the user gives none: calibration.windows, or as many as `available`
+    samples hold (at least the minimum: check_length says what is missing)."""
+    most = max((k for k in range(spec.min_windows, spec.windows + 1) if spec.total_samples(k) <= available),
+               default=spec.windows)  # fmt: skip
+    if most < spec.windows and say is not None:
+        say(f"note: {where} holds {most} windows per phase (of {spec.windows} at most): calibrating on them")
+    return most
+
+
 def check_length(spec: CalibSpec, n: int, available: int, where: str) -> None:
     need = spec.total_samples(n)
     if available < need:
         most = 0
-        for k in range(1, spec.windows + 1):
+        for k in range(spec.min_windows, spec.windows + 1):
             if spec.total_samples(k) <= available:
                 most = k
-        hint = f"pass --windows {most} or less" if most else "record a longer stretch of normal operation"
+        least = spec.total_samples(spec.min_windows)
+        hint = (
+            f"pass --windows {most} or less"
+            if most
+            else f"record a longer stretch of normal operation (at least {least} samples: the minimum of "
+            f"{spec.min_windows} windows per phase)"
+        )
         raise UserError(
             f"{where} has {available} samples but a calibration of {n} windows per phase needs {need} "
             f"({spec.phases} phase(s) of {n} windows of {spec.window_length} samples, hop {spec.hop}); {hint}"
@@ -96,33 +118,57 @@ def run(spec: CalibSpec, include_dir: Path, samples: np.ndarray, n: int, scores:
             "the calibration did not end after its windows (tae_calib.c and the mirror disagree)"
         )
     _, outcome, detail = cal.status()
+    record = cal.candidate()
+    verdicts: list[str] = []
+    if spec.has_stats_phase:
+        rec = Record.from_bytes(record)
+        verdicts = [
+            OUTCOMES[v] if v else ""
+            for v in (cal.channel_verdict(k, rec.mean[k], rec.std[k]) for k in range(spec.channels))
+        ]
     return MirrorResult(
         windows=n,
         outcome=OUTCOMES[outcome],
         detail=detail,
-        record=cal.candidate(),
+        record=record,
         samples_used=spec.total_samples(n),
         phase2_scores=phase2,
+        cluster_end=cal.cluster_end(),
+        channel_verdicts=verdicts,
     )
 
 
+PHASE2_OUTCOMES = ("threshold_high", "threshold_low", "not_normal", "anomalous_stretch")
+
+
 def cross_check(spec: CalibSpec, samples: np.ndarray, result: MirrorResult) -> dict:
-    """Everything the record says, recomputed independently in NumPy; the deviations and whether they
-    are within STATS_RTOL / SCORE_RTOL (the order statistic must be exact)."""
+    """Everything the record says, recomputed independently in NumPy, whatever the outcome: the site
+    statistics of every channel once phase 1 ended, the threshold and the counts above the factory
+    threshold once phase 2 ended; the deviations and whether they are within STATS_RTOL / SCORE_RTOL
+    (the order statistic and the counts must be exact)."""
     rec = result.parsed
     n = result.windows
     out: dict = {"stats_rtol": STATS_RTOL, "score_rtol": SCORE_RTOL, "ok": True}
     ref_std = np.asarray(spec.ref_std, np.float64)
-    if spec.has_stats_phase and result.outcome not in ("not_finite",):
+    if spec.has_stats_phase and rec.samples:
         x = np.asarray(samples, np.float64)[: spec.stats_samples(n)]
         mean, std = x.mean(axis=0), x.std(axis=0)
-        dm = float(np.max(np.abs(mean - np.asarray(rec.mean)) / ref_std))
-        ds = float(np.max(np.abs(std - np.asarray(rec.std)) / ref_std))
+        finite = np.isfinite(mean) & np.isfinite(std)
+        r_mean, r_std = np.asarray(rec.mean, np.float64), np.asarray(rec.std, np.float64)
+        same_finite = bool(np.all((np.isfinite(r_mean) & np.isfinite(r_std)) == finite))
+        dm = float(np.max(np.abs(mean - r_mean)[finite] / ref_std[finite], initial=0.0))
+        ds = float(np.max(np.abs(std - r_std)[finite] / ref_std[finite], initial=0.0))
         out["site_mean_max_dev_in_ref_std"] = dm
         out["site_std_max_dev_in_ref_std"] = ds
-        out["ok"] &= dm <= STATS_RTOL and ds <= STATS_RTOL
-    if len(result.phase2_scores) == n and (rec.flags & 0x04 or result.outcome.startswith("threshold")):
+        out["non_finite_channels_equal"] = same_finite
+        out["ok"] &= dm <= STATS_RTOL and ds <= STATS_RTOL and same_finite
+    phase2_ended = bool(rec.flags & 0x04) or result.outcome in PHASE2_OUTCOMES
+    if len(result.phase2_scores) == n and phase2_ended and np.all(np.isfinite(result.phase2_scores)):
         s = result.phase2_scores.astype(np.float64)
+        above = result.phase2_scores > np.float32(spec.factory_threshold)
+        densest, _ = _densest(above, spec.stretch_n)
+        out["over_equal"] = int(above.sum()) == rec.over and densest == rec.cluster
+        out["ok"] &= out["over_equal"]
         if spec.method == "percentile":
             want = float(np.sort(result.phase2_scores)[spec.rank(n) - 1])
             out["order_statistic_equal"] = want == rec.threshold
@@ -133,3 +179,50 @@ def cross_check(spec: CalibSpec, samples: np.ndarray, result: MirrorResult) -> d
             out["mean_std_rel_dev"] = dev
             out["ok"] &= dev <= SCORE_RTOL
     return out
+
+
+def _runs(above: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) of every run of True."""
+    edges = np.flatnonzero(np.diff(np.r_[0, above.astype(np.int8), 0]))
+    return [(int(a), int(b)) for a, b in edges.reshape(-1, 2)]
+
+
+def _densest(above: np.ndarray, n: int) -> tuple[int, int]:
+    """The most True among any n consecutive entries (windows before the first count as False, as on
+    the device) and the index of the first entry that ends such a stretch."""
+    if not len(above):
+        return 0, 0
+    counts = np.convolve(above.astype(np.int64), np.ones(n, np.int64))[: len(above)]
+    end = int(np.argmax(counts))
+    return int(counts[end]), end
+
+
+def over_factory(spec: CalibSpec, result: MirrorResult) -> dict:
+    """Where the phase-2 windows above the factory threshold are: their count, every run of them, and
+    the densest stretch of stretch_n windows (the one the device judges), each as phase-2 windows,
+    calibration windows and samples from the calibration's first sample."""
+    scores = result.phase2_scores
+    above = scores > np.float32(spec.factory_threshold)
+    first = result.windows if spec.has_stats_phase else 0
+
+    def span(a: int, b: int) -> dict:  # phase-2 windows a..b
+        w0, w1 = first + a, first + b
+        return {
+            "phase2_windows": [a, b],
+            "windows": [w0, w1],
+            "samples": [w0 * spec.hop, w1 * spec.hop + spec.window_length - 1],
+        }
+
+    count, end = _densest(above, spec.stretch_n)
+    dense = None
+    if count:
+        inside = np.flatnonzero(above[max(0, end - spec.stretch_n + 1) : end + 1]) + max(
+            0, end - spec.stretch_n + 1
+        )
+        dense = span(int(inside[0]), int(inside[-1])) | {"above": count, "of": spec.stretch_n}
+    return {
+        "count": int(above.sum()),
+        "scored": len(scores),
+        "runs": [span(a, b - 1) for a, b in _runs(above)],
+        "densest": dense,
+    }

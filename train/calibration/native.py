@@ -20,14 +20,20 @@ CORE_SRC = hostbuild.CORE_DIR / "src"
 EV_NONE, EV_CORRECTION, EV_DONE = 0, 1, 2
 
 
-@cache
 def _library(include_dir: Path) -> ctypes.CDLL:
+    """The core's calibration C built against include_dir's model_config.h as it is now (the build is
+    named by the headers' content, so a header `tinyae threshold` rewrote gives another library)."""
     header = include_dir / "model_config.h"
     if not header.is_file():
         raise UserError(f"{header} is missing; run `make model` (it renders the model's constants)")
     so = hostbuild.build_shared(
         "calibration", [CORE_SRC / "tae_calib.c", CORE_SRC / "tae_protocol.c"], [include_dir, CORE_SRC]
     )
+    return _bind(so)
+
+
+@cache
+def _bind(so: Path) -> ctypes.CDLL:
     lib = hostbuild.load(so)
     vp, u16, u32, sz = ctypes.c_void_p, ctypes.c_uint16, ctypes.c_uint32, ctypes.c_size_t
     lib.tae_calib_state_size.restype = sz
@@ -38,6 +44,10 @@ def _library(include_dir: Path) -> ctypes.CDLL:
     lib.tae_calib_window.restype = ctypes.c_int
     lib.tae_calib_status.argtypes = [vp]
     lib.tae_calib_status.restype = u32
+    lib.tae_calib_cluster_end.argtypes = [vp]
+    lib.tae_calib_cluster_end.restype = u32
+    lib.tae_calib_channel_verdict.argtypes = [u32, ctypes.c_float, ctypes.c_float]
+    lib.tae_calib_channel_verdict.restype = ctypes.c_uint8
     lib.tae_calib_pack_candidate.argtypes = [vp, vp]
     lib.tae_calib_pack_candidate.restype = sz
     lib.tae_calib_unpack.argtypes = [ctypes.c_char_p, sz, vp]
@@ -65,6 +75,14 @@ class NativeCalib:
     def begin(self, n: int) -> None:
         if self.lib.tae_calib_begin(self._state, n) != 0:
             raise UserError(f"{n} windows is outside what the firmware's calibration accepts")
+
+    def cluster_end(self) -> int:
+        """The phase-2 index of the last window of the densest stretch above the factory threshold."""
+        return int(self.lib.tae_calib_cluster_end(self._state))
+
+    def channel_verdict(self, k: int, mean: float, sd: float) -> int:
+        """tae_calib_channel_verdict: 0, or the TAE_CALIB_OUT_* reason channel k's statistics are refused."""
+        return int(self.lib.tae_calib_channel_verdict(k, float(mean), float(sd)))
 
     def samples(self, x: np.ndarray) -> None:
         a = np.ascontiguousarray(x, np.float32).reshape(-1, self.channels)

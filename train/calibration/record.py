@@ -2,7 +2,7 @@
 (tae_calib.h is the definition; docs/protocol.md §3 lays it out). Little-endian, 72 + 16 C bytes:
 
     magic "TAEC" | version u8 | channels u8 | flags u8 | method u8 | model sha256 [32] | config CRC u32 |
-    windows u16 | rank u16 | over u16 | 0 u16 | samples u32 | threshold f32 | score mean f32 | score std f32 |
+    windows u16 | rank u16 | over u16 | cluster u16 | samples u32 | threshold f32 | score mean f32 | score std f32 |
     site mean [C] f32 | site std [C] f32 | shift [C] f32 | gain [C] f32 | CRC-32 of all before it u32
 
 Parsing here checks only the layout and the CRC; whether a record may be used by a firmware (model,
@@ -26,7 +26,7 @@ _HEAD = struct.Struct("<4sBBBB32sIHHHHIfff")  # 68 bytes
 # tae_calib.h's codes, by name (the protocol's CalibOutcome / RecordVerdict use the same numbers).
 OUTCOMES = (
     "none", "running", "stored", "aborted", "shift", "scale", "not_finite", "threshold_high",
-    "threshold_low", "engine", "store", "rejected", "factory", "not_normal",
+    "threshold_low", "engine", "store", "rejected", "factory", "not_normal", "anomalous_stretch",
 )  # fmt: skip
 VERDICTS = ("empty", "valid", "corrupt", "other_model", "other_config", "version", "bounds", "store_error")
 
@@ -44,6 +44,7 @@ class Record:
     windows: int
     rank: int
     over: int  # phase-2 scores above the factory threshold
+    cluster: int  # the most of them among any stretch_n consecutive phase-2 windows
     samples: int
     threshold: float
     score_mean: float
@@ -74,7 +75,7 @@ class Record:
         arrays = struct.unpack_from(f"<{4 * c}f", b, _HEAD.size)
         return cls(
             version=head[1], channels=c, flags=head[3], method=head[4], model_sha256=head[5],
-            config_crc=head[6], windows=head[7], rank=head[8], over=head[9], samples=head[11],
+            config_crc=head[6], windows=head[7], rank=head[8], over=head[9], cluster=head[10], samples=head[11],
             threshold=head[12], score_mean=head[13], score_std=head[14], mean=arrays[0:c],
             std=arrays[c : 2 * c], shift=arrays[2 * c : 3 * c], gain=arrays[3 * c :], crc=crc,
         )  # fmt: skip
@@ -83,7 +84,7 @@ class Record:
         c = self.channels
         body = _HEAD.pack(
             RECORD_MAGIC, self.version, c, self.flags, self.method, self.model_sha256, self.config_crc,
-            self.windows, self.rank, self.over, 0, self.samples, self.threshold, self.score_mean,
+            self.windows, self.rank, self.over, self.cluster, self.samples, self.threshold, self.score_mean,
             self.score_std,
         ) + struct.pack(f"<{4 * c}f", *self.mean, *self.std, *self.shift, *self.gain)  # fmt: skip
         return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
@@ -111,6 +112,7 @@ class Record:
             "windows": self.windows,
             "rank": self.rank,
             "over_factory_threshold": self.over,
+            "densest_stretch_over": self.cluster,
             "samples": self.samples,
             "threshold": self.threshold,
             "score_mean": self.score_mean,

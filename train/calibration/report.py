@@ -10,7 +10,7 @@ import numpy as np
 from rich.table import Table
 
 from tinyae import terminal
-from tinyae.train.calibration.mirror import MirrorResult, Scorer
+from tinyae.train.calibration.mirror import MirrorResult, Scorer, over_factory
 from tinyae.train.calibration.record import Record
 from tinyae.train.calibration.spec import CalibSpec
 from tinyae.train.data.windowing import make_windows
@@ -18,31 +18,83 @@ from tinyae.train.data.windowing import make_windows
 # A refusal in words: the outcome names of tae_calib.h, with the figure that decided it.
 REFUSALS = {
     "shift": "the site mean of {ch} is {value:.6g}, more than {bound:.6g} from the training mean {ref:.6g} "
-    "(calibration.max_shift_std training stds): this is not the machine or the mounting the model was "
-    "trained for; retrain on this machine's data",
+    "(calibration.max_shift_std training stds){others}: this is not the machine or the mounting the model "
+    "was trained for; retrain on this machine's data",
     "scale": "the spread of {ch} on site is {value:.6g} x the training spread, outside [{lo:.6g}, {hi:.6g}] "
-    "(calibration.max_scale_ratio): a dead, saturated or other sensor; check it, or retrain",
-    "not_finite": "the calibration data hold NaN or infinite samples ({ch}); clean the recording or check "
-    "the sensor",
+    "(calibration.max_scale_ratio){others}: a dead, saturated or other sensor; check it, or retrain",
+    "not_finite": "the calibration data hold NaN or infinite samples ({ch}){others}; clean the recording or "
+    "check the sensor",
     "threshold_high": "the calibration windows score far above the trained distribution (the threshold "
-    "would be {value:.6g}, above {bound:.6g} = calibration.max_threshold_ratio x the factory threshold): "
-    "the data were not normal; calibrate on normal operation",
+    "would be {value:.6g}, above {bound:.6g} = calibration.max_threshold_ratio x the factory threshold; "
+    "{where}): the data were not normal; calibrate on normal operation",
     "threshold_low": "the calibration windows score far below the trained distribution (the threshold would "
     "be {value:.6g}, below {bound:.6g}): a flat or disconnected signal; check the sensor",
-    "not_normal": "{over} of the {n} scored calibration windows score above the factory threshold "
-    "{bound:.6g} (the trained distribution's upper percentile; at most {frac} may): the data were not "
-    "normal operation; calibrate on normal operation",
+    "not_normal": "{where} (at most {frac} of them may): the data were not normal operation; calibrate on "
+    "normal operation",
+    "anomalous_stretch": "{where}; {k} of {n} consecutive windows above it make a stretch the model calls "
+    "anomalous (at most {k_max} of {n} may, calibration.max_over_stretch), e.g. a recording that ends in a "
+    "fault: calibrate on normal operation only{cut}",
     "engine": "the inference engine failed on a calibration window; check the device (`tinyae device info`)",
     "store": "the device could not store the record; the record its storage holds stays in use",
     "aborted": "the calibration was aborted (by the host, or a switch of the sample source)",
 }
 
+CHANNEL_REASONS = {
+    "shift": "mean out of bounds",
+    "scale": "spread out of bounds",
+    "not_finite": "NaN samples",
+}
 
-def refusal_sentence(outcome: str, detail: int, record: Record, spec: CalibSpec, names: list[str]) -> str:
-    """One sentence saying why a calibration was refused and what to do."""
+
+def where_over(spec: CalibSpec, result: MirrorResult, source: str = "the data") -> str:
+    """How many phase-2 windows score above the factory threshold and where (windows and samples)."""
+    o = over_factory(spec, result)
+    head = (
+        f"{o['count']} of the {o['scored']} scored calibration windows score above the factory threshold "
+        f"{spec.factory_threshold:.6g}"
+    )
+    dense = o["densest"]
+    if dense is None:
+        return head
+    w0, w1 = dense["windows"]
+    s0, s1 = dense["samples"]
+    where = f"window {w0}" if w0 == w1 else f"{dense['above']} of them within windows {w0}-{w1}"
+    rest = o["count"] - dense["above"]
+    more = f", {rest} more elsewhere" if rest else ""
+    return f"{head}: {where} (samples {s0}-{s1} of {source}){more}"
+
+
+def refusal_sentence(
+    outcome: str,
+    detail: int,
+    record: Record,
+    spec: CalibSpec,
+    names: list[str],
+    result: MirrorResult | None = None,
+    source: str = "the data",
+) -> str:
+    """One sentence saying why a calibration was refused and what to do. `result` (the host mirror of the
+    same calibration) adds every channel out of bounds and where the anomalous windows are."""
     ch = names[detail] if detail < len(names) else "the scores"
     template = REFUSALS.get(outcome, f"the calibration ended with outcome {outcome}")
-    values: dict = {"ch": ch}
+    values: dict = {"ch": ch, "others": ""}
+    if result is not None and outcome in CHANNEL_REASONS and result.channel_verdicts:
+        others = [
+            f"{names[k]}: {CHANNEL_REASONS.get(v, v)}"
+            for k, v in enumerate(result.channel_verdicts)
+            if v and k != detail and k < len(names)
+        ]
+        if others:
+            values["others"] = "; also " + ", ".join(others)
+    where = (
+        where_over(spec, result, source)
+        if result is not None and len(result.phase2_scores)
+        else (
+            f"{record.over} of the {record.windows} scored calibration windows score above the factory "
+            f"threshold {spec.factory_threshold:.6g}"
+        )
+    )
+    values["where"] = where
     if outcome == "shift" and detail < spec.channels:
         values |= {
             "value": record.mean[detail],
@@ -54,10 +106,14 @@ def refusal_sentence(outcome: str, detail: int, record: Record, spec: CalibSpec,
             "value": record.std[detail] / spec.ref_std[detail], "lo": spec.scale_min, "hi": spec.scale_max,
         }  # fmt: skip
     elif outcome == "not_normal":
-        values |= {
-            "over": record.over, "n": record.windows, "bound": spec.factory_threshold,
-            "frac": f"{spec.over_num}/{spec.over_den}",
-        }  # fmt: skip
+        values |= {"frac": f"{spec.over_num}/{spec.over_den}"}
+    elif outcome == "anomalous_stretch":
+        cut = ""
+        if result is not None and len(result.phase2_scores):
+            dense = over_factory(spec, result)["densest"]
+            if dense is not None and dense["phase2_windows"][1] >= len(result.phase2_scores) - spec.stretch_n:
+                cut = f" (the data end in it: keep only the first {dense['samples'][0]} samples of {source})"
+        values |= {"k": record.cluster, "n": spec.stretch_n, "k_max": spec.stretch_k - 1, "cut": cut}
     elif outcome == "threshold_high":
         values |= {"value": record.threshold, "bound": spec.threshold_max}
     elif outcome == "threshold_low":
@@ -146,7 +202,8 @@ def table(
         t.add_row(
             "scored windows above the factory threshold",
             "-",
-            f"{candidate.over} / {candidate.windows} (at most {spec.over_num}/{spec.over_den} may)",
+            f"{candidate.over} / {candidate.windows} (at most {spec.over_num}/{spec.over_den} may); "
+            f"densest {spec.stretch_n} consecutive: {candidate.cluster} (fewer than {spec.stretch_k} may)",
         )
     for c, name in enumerate(names):
         ref = f"training {spec.ref_mean[c]:.6g} / {spec.ref_std[c]:.6g}"
@@ -172,15 +229,23 @@ def table(
     return t
 
 
-def result_dict(result: MirrorResult, comparison: Comparison, check: dict) -> dict:
+def result_dict(
+    result: MirrorResult,
+    comparison: Comparison,
+    check: dict,
+    spec: CalibSpec | None = None,
+    refusal: str | None = None,
+) -> dict:
     rec = result.parsed
-    return {
+    out = {
         "windows": result.windows,
         "outcome": result.outcome,
         "detail": result.detail,
+        "refusal": refusal,
         "record": rec.to_dict(),
         "record_hex": result.record.hex(),
         "samples_used": result.samples_used,
+        "channel_verdicts": result.channel_verdicts,
         "false_alarms": {
             "windows": comparison.windows,
             "before": comparison.before_alarms,
@@ -190,3 +255,6 @@ def result_dict(result: MirrorResult, comparison: Comparison, check: dict) -> di
         },
         "numpy_cross_check": check,
     }
+    if spec is not None and len(result.phase2_scores):
+        out["over_factory_threshold"] = over_factory(spec, result)
+    return out

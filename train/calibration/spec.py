@@ -10,11 +10,18 @@ definition, docs/architecture.md "On-site calibration" the prose):
 - phase 2 (when the threshold is learned): the next N windows, scored with that correction; the
   threshold is the nearest-rank percentile (the ceil(p N / 100)-th smallest score, an exact order
   statistic) or mean + k std of the N scores.
-The manifest fixes the bounds a calibration must respect (a site mean within `max_shift_std` training
-standard deviations of the training mean, a site spread within [1/r, r] of the training spread, at most
-`max_over_fraction` of the scored windows above the factory threshold T, a threshold within [T/r, T*r]);
-outside them the device refuses the calibration and keeps what it used before: the data were not
-normal, or the machine is not the one the model was trained for.
+The manifest fixes the bounds a calibration must respect (at least `min_windows` windows per phase, a
+site mean within `max_shift_std` training standard deviations of the training mean, a site spread within
+[1/r, r] of the training spread, at most `max_over_fraction` of the scored windows above the factory
+threshold T and fewer than k of them among any n consecutive ones (`max_over_stretch`), a threshold
+within [T/r, T*r]); outside
+them the device refuses the calibration and keeps what it used before: too little data, data that were
+not normal, or a machine the model was not trained for.
+
+The settings (`PRIMARY`) are what the config and the training data give; every other constant (the
+rank fraction, the bounds in sensor and score units, the minimum windows, the stretch bound, the CRC) is
+derived from them by `from_values` and nowhere else, so a new factory threshold (`tinyae threshold`)
+moves every bound with it (`CalibSpec.rederive`).
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ from typing import Any
 import numpy as np
 
 from tinyae.errors import UserError
+from tinyae.train.calibration import minimum
+from tinyae.train.calibration.minimum import device_method
+from tinyae.train.warned import warn
 
 RECORD_VERSION = 1
 RECORD_MAGIC = b"TAEC"
@@ -55,6 +65,7 @@ class CalibSpec:
     offsets: bool
     scales: bool
     method: str  # none | percentile | mean_std
+    setting: str  # calibration.threshold: model (follows the model's threshold method) | the method
     percentile: float
     rank_num: int  # percentile / 100 as a reduced fraction: rank(N) = ceil(rank_num * N / rank_den)
     rank_den: int
@@ -73,6 +84,17 @@ class CalibSpec:
     max_scale_ratio: float
     max_threshold_ratio: float
     method_source: str  # how the method was chosen (the config's words)
+    stats_windows: int  # the statistics rule's minimum (minimum.stats_rule, from the training data)
+    stats_why: str
+    # the threshold rule measured on the factory's normal scores (minimum.scores_rule: mad and pot, whose
+    # k comes from them); 0: the device method's own rule (minimum.threshold_rule, from the settings)
+    scores_windows: int
+    scores_why: str
+    max_over_stretch_setting: tuple[int, ...]  # calibration.max_over_stretch (empty: derived)
+    min_windows: int  # N at least, per phase: max(threshold rule, statistics rule)
+    min_windows_why: str
+    stretch_k: int  # k of any stretch_n consecutive phase-2 windows above the factory threshold refuse
+    stretch_n: int
     config_crc: int  # CRC-32 of every constant a record's meaning depends on (a record carries it)
 
     # ------------------------------------------------------------------ derived figures
@@ -88,14 +110,46 @@ class CalibSpec:
     def record_bytes(self) -> int:
         return record_bytes(self.channels)
 
-    def check_windows(self, n: int) -> int:
-        if not 1 <= int(n) <= self.windows:
+    @property
+    def crc_tag(self) -> str:
+        return CONFIG_CRC_TAG
+
+    @property
+    def crc_recipe(self) -> tuple[tuple[str, ...], ...]:
+        """config_crc's recipe, for the firmware's digest (TAE_CALIB_CONFIG_RECIPE)."""
+        return CONFIG_CRC_RECIPE
+
+    def check_windows(self, n: int, where: str = "this model's firmware") -> int:
+        """n windows per phase, or UserError: below the minimum the statistics need (saying why), or
+        above the capacity the firmware was built with."""
+        if int(n) < self.min_windows:
             raise UserError(
-                f"--windows {n} is outside what this model's firmware can calibrate with (1 to "
+                f"--windows {n} is too few: a calibration needs at least {self.min_windows} windows per "
+                f"phase ({self.min_windows_why}); pass --windows {self.min_windows} or more"
+            )
+        if int(n) > self.windows:
+            raise UserError(
+                f"--windows {n} is more than {where} can calibrate with ({self.min_windows} to "
                 f"{self.windows}, calibration.windows); pass a smaller N or rebuild with a larger "
                 "calibration.windows"
             )
         return int(n)
+
+    def primary(self) -> dict[str, Any]:
+        """The settings every other constant is derived from (PRIMARY)."""
+        return {k: getattr(self, k) for k in PRIMARY}
+
+    def rederive(self, changes: dict[str, Any], quant: dict[str, Any]) -> CalibSpec:
+        """This spec with some settings changed and every derived constant recomputed (quant:
+        manifest_quant's keys, for the CRC)."""
+        unknown = set(changes) - set(PRIMARY)
+        if unknown:
+            raise ValueError(f"{sorted(unknown)} are derived, not settings; change the settings instead")
+        values = self.primary() | changes
+        if {"method", "percentile", "k_std"} & set(changes) and "scores_windows" not in changes:
+            # a rule measured for one method and k holds for no other: the new one's own rule
+            values |= {"scores_windows": 0, "scores_why": ""}
+        return from_values(values, quant)
 
     def rank(self, n: int) -> int:
         """The order statistic's rank (1-based) of the percentile over n scores: ceil(p n / 100)."""
@@ -124,11 +178,12 @@ class CalibSpec:
     @property
     def state_bytes(self) -> int:
         """Static RAM of on-site calibration in tae_app.c (Cortex-M, 4-byte alignment): tae_calib_t
-        (counters, Welford per channel and over the scores, the order statistic's heap, the candidate
-        record: 92 + 24 C + 4 K), the record in use unpacked (64 + 16 C), three packed records (in use,
-        candidate, storage reads) and four flags. Measured equal on the emulated board's ELF."""
+        (counters, the last stretch_n windows' flags, Welford per channel and over the scores, the order
+        statistic's heap, the candidate record: 100 + 24 C + 4 K), the record in use unpacked (64 + 16 C),
+        three packed records (in use, candidate, storage reads) and four flags. Measured equal on the
+        emulated board's ELF."""
         c, k = self.channels, max(self.heap(), 1)
-        return (92 + 24 * c + 4 * k) + (64 + 16 * c) + 3 * self.record_bytes + 4
+        return (100 + 24 * c + 4 * k) + (64 + 16 * c) + 3 * self.record_bytes + 4
 
     # ------------------------------------------------------------------ manifest
     def to_manifest(self) -> dict[str, Any]:
@@ -137,8 +192,13 @@ class CalibSpec:
             "phases": self.phases,
             "offsets": self.offsets,
             "scales": self.scales,
+            "min_windows": self.min_windows,
+            "min_windows_why": self.min_windows_why,
+            "statistics_min_windows": {"windows": self.stats_windows, "why": self.stats_why},
+            "scores_min_windows": {"windows": self.scores_windows, "why": self.scores_why},
             "threshold": {
                 "method": self.method,
+                "setting": self.setting,
                 "source": self.method_source,
                 "percentile": self.percentile,
                 "rank_fraction": [self.rank_num, self.rank_den],
@@ -156,6 +216,8 @@ class CalibSpec:
                 "max_threshold_ratio": self.max_threshold_ratio,
                 "threshold_min": self.threshold_min,
                 "threshold_max": self.threshold_max,
+                "max_over_stretch": [self.stretch_k, self.stretch_n],
+                "max_over_stretch_setting": list(self.max_over_stretch_setting),
             },
             "factory_threshold": self.factory_threshold,
             "record": {"version": RECORD_VERSION, "bytes": self.record_bytes},
@@ -177,6 +239,7 @@ class CalibSpec:
                 offsets=bool(c["offsets"]),
                 scales=bool(c["scales"]),
                 method=str(t["method"]),
+                setting=str(t["setting"]),
                 percentile=float(t["percentile"]),
                 rank_num=int(t["rank_fraction"][0]),
                 rank_den=int(t["rank_fraction"][1]),
@@ -195,6 +258,15 @@ class CalibSpec:
                 max_scale_ratio=float(b["max_scale_ratio"]),
                 max_threshold_ratio=float(b["max_threshold_ratio"]),
                 method_source=str(t["source"]),
+                stats_windows=int(c["statistics_min_windows"]["windows"]),
+                stats_why=str(c["statistics_min_windows"]["why"]),
+                scores_windows=int(c["scores_min_windows"]["windows"]),
+                scores_why=str(c["scores_min_windows"]["why"]),
+                max_over_stretch_setting=tuple(int(v) for v in b["max_over_stretch_setting"]),
+                min_windows=int(c["min_windows"]),
+                min_windows_why=str(c["min_windows_why"]),
+                stretch_k=int(b["max_over_stretch"][0]),
+                stretch_n=int(b["max_over_stretch"][1]),
                 config_crc=int(c["config_crc"]),
             )
         except KeyError as exc:
@@ -208,90 +280,58 @@ class CalibSpec:
             ) from None
 
 
-def _method(
-    cal_method: str, threshold_cfg, factory_threshold: float, normal_scores: np.ndarray | None
-) -> tuple[str, float, float, str]:  # threshold_cfg: ThresholdConfig
-    """The device's threshold method, its percentile and k, and how they were chosen (the config's words).
-
-    The device knows two methods; a model's method maps onto them where it has an exact equivalent,
-    or, for mad and pot (no on-device form), onto mean + k std with the k that reproduces the factory
-    threshold on the factory's normal scores (the site threshold sits as many of the site's standard
-    deviations above the site's mean as the factory threshold above the factory's); it is refused where it
-    has none, so a site threshold never silently means something else."""
-    if cal_method != "model":
-        return (
-            cal_method,
-            threshold_cfg.percentile,
-            threshold_cfg.k_std,
-            f"calibration.threshold = {cal_method}",
-        )
-    method = threshold_cfg.method
-    if method in ("mad", "pot"):
-        s = np.asarray(normal_scores if normal_scores is not None else [], np.float64)
-        if len(s) < 2 or s.std() == 0:
-            raise UserError(
-                f"threshold.method = {method} has no on-site form without the normal scores' spread; set "
-                'calibration.threshold = "percentile" or "mean_std", or "none" to keep the factory threshold'
-            )
-        k = round(float((factory_threshold - s.mean()) / s.std()), 4)
-        return (
-            "mean_std",
-            threshold_cfg.percentile,
-            k,
-            (
-                f"threshold.method = {method} has no on-device form: mean + {k:g} std of the site's scores, "
-                "the k that gives the factory threshold on the factory's normal scores"
-            ),
-        )
-    if threshold_cfg.factor != 1.0 and method in ("percentile", "mean_std"):
-        raise UserError(
-            f"threshold.factor = {threshold_cfg.factor} has no on-site equivalent (the device computes the "
-            'plain percentile or mean + k*std); set calibration.threshold = "none" to keep the factory '
-            "threshold on site, or threshold.factor = 1"
-        )
-    if method == "best_f1":
-        return (
-            "percentile",
-            threshold_cfg.percentile,
-            threshold_cfg.k_std,
-            (
-                "threshold.method = best_f1 needs labels, which a site does not have: the percentile "
-                "threshold.percentile instead"
-            ),
-        )
-    if method == "target_fpr":
-        # the lowest threshold with at most fpr*N windows above it is the nearest-rank (1 - fpr) quantile
-        pct = round(100.0 * (1.0 - threshold_cfg.target_fpr), 6)
-        return (
-            "percentile",
-            pct,
-            threshold_cfg.k_std,
-            (
-                f"threshold.method = target_fpr ({threshold_cfg.target_fpr}): the {pct}th percentile of the "
-                "site's scores"
-            ),
-        )
-    return method, threshold_cfg.percentile, threshold_cfg.k_std, f"threshold.method = {method}"
+# The recipe of config_crc, in the order hashed after CONFIG_CRC_TAG: (encoding, the value here: a
+# calibration field or a manifest_quant key, the firmware's constant or table [, its length]). The one
+# definition: config_crc below packs it, and model_config.h carries it as TAE_CALIB_CONFIG_RECIPE
+# (templates/calibration_block.j2), which the firmware's tae_digest_calibration() (tae_digest.c) runs over
+# the constants and tables it was built with. Encodings: little-endian u8, u16, u32, i32, f32, and f32[]
+# (one f32 per entry). The firmware hashes its own threshold (TAE_THRESHOLD) where the record's factory
+# threshold goes: the two are one number in a consistent build (check_crc).
+CONFIG_CRC_TAG = "tinyae-calibration"
+CONFIG_CRC_RECIPE: tuple[tuple[str, ...], ...] = (
+    ("u8", "version", "TAE_CALIB_VERSION"),
+    ("u8", "channels", "TAE_CHANNELS"),
+    ("u8", "offsets", "TAE_CALIB_OFFSETS"),
+    ("u8", "scales", "TAE_CALIB_SCALES"),
+    ("u8", "method", "TAE_CALIB_METHOD"),
+    ("u32", "rank_num", "TAE_CALIB_RANK_NUM"),
+    ("u32", "rank_den", "TAE_CALIB_RANK_DEN"),
+    ("f32", "k_std", "TAE_CALIB_K_STD"),
+    ("u32", "over_num", "TAE_CALIB_OVER_NUM"),
+    ("u32", "over_den", "TAE_CALIB_OVER_DEN"),
+    ("f32[]", "ref_mean", "tae_calib_ref_mean", "TAE_CHANNELS"),
+    ("f32[]", "ref_std", "tae_calib_ref_std", "TAE_CHANNELS"),
+    ("f32[]", "max_shift", "tae_calib_max_shift", "TAE_CHANNELS"),
+    ("f32", "scale_min", "TAE_CALIB_SCALE_MIN"),
+    ("f32", "scale_max", "TAE_CALIB_SCALE_MAX"),
+    ("f32", "threshold_min", "TAE_CALIB_THRESHOLD_MIN"),
+    ("f32", "threshold_max", "TAE_CALIB_THRESHOLD_MAX"),
+    ("f32", "factory_threshold", "TAE_THRESHOLD"),
+    ("f32", "in_scale", "TAE_IN_SCALE"),
+    ("i32", "in_zero_point", "TAE_IN_ZERO_POINT"),
+    ("f32[]", "norm_offset", "tae_norm_offset", "TAE_NORM_PERIOD"),
+    ("f32[]", "norm_gain", "tae_norm_gain", "TAE_NORM_PERIOD"),
+    ("u16", "min_windows", "TAE_CALIB_MIN_WINDOWS"),
+    ("u16", "stretch_k", "TAE_CALIB_STRETCH_K"),
+    ("u16", "stretch_n", "TAE_CALIB_STRETCH_N"),
+)  # fmt: skip
+_PACK = {"u8": "B", "u16": "H", "u32": "I", "i32": "i", "f32": "f"}
 
 
 def config_crc(fields_: dict[str, Any], manifest_like: dict[str, Any]) -> int:
-    """CRC-32 over the canonical bytes of every constant a record's meaning depends on: the
-    calibration settings and bounds, the factory normalization, the input quantization and the factory
-    threshold. A record made under other constants is refused (tae_calib_unpack: OTHER_CONFIG)."""
-    c = int(fields_["channels"])
-    f32 = lambda xs: struct.pack(f"<{len(xs)}f", *xs)  # noqa: E731
-    blob = b"tinyae-calibration" + struct.pack(
-        "<BBBBBIIfII", RECORD_VERSION, c, int(fields_["offsets"]), int(fields_["scales"]),
-        METHODS.index(fields_["method"]), int(fields_["rank_num"]), int(fields_["rank_den"]),
-        float(fields_["k_std"]), int(fields_["over_num"]), int(fields_["over_den"]),
-    )  # fmt: skip
-    blob += f32(fields_["ref_mean"]) + f32(fields_["ref_std"]) + f32(fields_["max_shift"])
-    blob += f32(
-        [fields_["scale_min"], fields_["scale_max"], fields_["threshold_min"], fields_["threshold_max"]]
-    )
-    blob += f32([fields_["factory_threshold"], manifest_like["in_scale"]])
-    blob += struct.pack("<i", int(manifest_like["in_zero_point"]))
-    blob += f32(manifest_like["norm_offset"]) + f32(manifest_like["norm_gain"])
+    """CRC-32 over the canonical bytes of every constant a record's meaning depends on (CONFIG_CRC_RECIPE):
+    the calibration settings and bounds, the minimum windows and the anomalous-stretch rule, the factory
+    normalization, the input quantization and the factory threshold. A record made under other constants
+    is refused (tae_calib_unpack: OTHER_CONFIG)."""
+    values = manifest_like | fields_ | {"version": RECORD_VERSION, "method": METHODS.index(fields_["method"])}
+    blob = CONFIG_CRC_TAG.encode()
+    for kind, name, *_ in CONFIG_CRC_RECIPE:
+        if kind == "f32[]":
+            xs = [float(v) for v in values[name]]
+            blob += struct.pack(f"<{len(xs)}f", *xs)
+        else:
+            v = values[name]
+            blob += struct.pack("<" + _PACK[kind], float(v) if kind == "f32" else int(v))
     return zlib.crc32(blob) & 0xFFFFFFFF
 
 
@@ -312,14 +352,16 @@ def build(
 ) -> CalibSpec:
     """The manifest's calibration section for a trained model.
 
-    train_windows: the raw normal training windows [n, L, C] (the per-channel reference statistics
-    are computed over all their samples, in float64, stored as float32). normal_scores: the int8 scores
-    the factory threshold was calibrated on (mad and pot map onto mean + k std through them).
+    train_windows: the raw normal training windows [n, L, C] in time order (the per-channel reference
+    statistics are computed over all their samples, in float64, stored as float32; the statistics rule
+    measures how they vary over stretches of consecutive windows). normal_scores: the int8 scores the
+    factory threshold was calibrated on (mad and pot map onto mean + k std through them, and their
+    threshold rule is measured on them). The statistics rule's limits are warned about (train/warned.py).
     """
     x = np.asarray(train_windows, np.float64)
-    x = x.reshape(-1, x.shape[-1])
-    c = x.shape[1]
-    mean, std = x.mean(axis=0), x.std(axis=0)
+    flat = x.reshape(-1, x.shape[-1])
+    c = flat.shape[1]
+    mean, std = flat.mean(axis=0), flat.std(axis=0)
     if cfg.offsets or cfg.scales:
         for i in np.flatnonzero(std <= np.maximum(np.abs(mean), 1.0) * np.finfo(np.float32).eps):
             raise UserError(
@@ -327,17 +369,19 @@ def build(
                 "calibration cannot learn its offset or scale; set calibration.offsets = false and "
                 "calibration.scales = false, or drop the channel"
             )
-    method, percentile, k_std, source = _method(
+    method, percentile, k_std, source = device_method(
         cfg.threshold, threshold_cfg, factory_threshold, normal_scores
     )
-    frac = Fraction(str(percentile)) / 100
-    if frac.numerator * cfg.windows + frac.denominator >= 2**32:
-        raise UserError(
-            f"the calibration percentile {percentile} has too fine a fraction for "
-            f"calibration.windows = {cfg.windows}; round the percentile (e.g. to 0.1)"
-        )
+    measured = None
+    if method == "mean_std" and cfg.threshold == "model" and threshold_cfg.method in minimum.MAPPED:
+        assert normal_scores is not None  # device_method refused the mapping without them
+        measured = minimum.scores_rule(normal_scores, k_std, factory_threshold, threshold_cfg.method)
+    stats, warning = minimum.stats_rule(
+        x, hop, offsets=cfg.offsets, scales=cfg.scales, channel_names=channel_names, windows=cfg.windows
+    )
+    if warning:
+        warn(warning)
     over = Fraction(str(cfg.max_over_fraction)).limit_denominator(1000)
-    t = float(np.float32(factory_threshold))
     values: dict[str, Any] = {
         "windows": int(cfg.windows),
         "channels": c,
@@ -346,24 +390,23 @@ def build(
         "offsets": bool(cfg.offsets),
         "scales": bool(cfg.scales),
         "method": method,
+        "setting": str(cfg.threshold),
         "percentile": float(percentile),
-        "rank_num": frac.numerator,
-        "rank_den": frac.denominator,
         "k_std": _f32(k_std),
         "over_num": over.numerator,
         "over_den": over.denominator,
         "ref_mean": tuple(_f32(v) for v in mean),
         "ref_std": tuple(_f32(v) for v in std),
-        "max_shift": tuple(_f32(cfg.max_shift_std * s) for s in std),
-        "scale_min": _f32(1.0 / cfg.max_scale_ratio),
-        "scale_max": _f32(cfg.max_scale_ratio),
-        "threshold_min": _f32(t / cfg.max_threshold_ratio),
-        "threshold_max": _f32(t * cfg.max_threshold_ratio),
-        "factory_threshold": t,
+        "factory_threshold": float(np.float32(factory_threshold)),
         "max_shift_std": float(cfg.max_shift_std),
         "max_scale_ratio": float(cfg.max_scale_ratio),
         "max_threshold_ratio": float(cfg.max_threshold_ratio),
         "method_source": source,
+        "stats_windows": stats.windows,
+        "stats_why": stats.why,
+        "scores_windows": measured.windows if measured else 0,
+        "scores_why": measured.why if measured else "",
+        "max_over_stretch_setting": tuple(int(v) for v in cfg.max_over_stretch),
     }
     quant = {
         "in_scale": float(in_scale),
@@ -374,13 +417,58 @@ def build(
     return from_values(values, quant)
 
 
+# The settings a CalibSpec is made from; every other field is derived from them in `from_values`.
+PRIMARY = (
+    "windows", "channels", "window_length", "hop", "offsets", "scales", "method", "setting", "percentile",
+    "k_std", "over_num", "over_den", "ref_mean", "ref_std", "factory_threshold", "max_shift_std",
+    "max_scale_ratio", "max_threshold_ratio", "method_source", "stats_windows", "stats_why",
+    "scores_windows", "scores_why", "max_over_stretch_setting",
+)  # fmt: skip
+
+
 def from_values(values: dict[str, Any], quant: dict[str, Any]) -> CalibSpec:
-    """A CalibSpec from every field but config_crc, which is computed (quant: manifest_quant's keys)."""
-    names = {f.name for f in fields(CalibSpec)} - {"config_crc"}
-    missing = names - set(values)
+    """A CalibSpec from its settings (PRIMARY; other keys are ignored): the one place the derived
+    constants are computed (quant: manifest_quant's keys, for the CRC). UserError when the settings
+    cannot work together (calibration.windows below the minimum, a percentile too fine)."""
+    missing = set(PRIMARY) - set(values)
     if missing:
         raise ValueError(f"calibration values lack {sorted(missing)}")
-    kept = {k: values[k] for k in names}
+    v: dict[str, Any] = {k: values[k] for k in PRIMARY}
+    windows, t = int(v["windows"]), _f32(v["factory_threshold"])
+    frac = Fraction(str(v["percentile"])) / 100
+    if v["method"] == "percentile" and frac.numerator * windows + frac.denominator >= 2**32:
+        raise UserError(
+            f"the calibration percentile {v['percentile']} has too fine a fraction for "
+            f"calibration.windows = {windows}; round the percentile (e.g. to 0.1)"
+        )
+    if int(v["scores_windows"]):  # measured on the factory's normal scores (mad, pot)
+        rule = minimum.Rule(int(v["scores_windows"]), str(v["scores_why"]))
+    else:
+        rule = minimum.threshold_rule(v["method"], float(v["percentile"]), float(v["k_std"]), windows)
+    least = max(rule.windows, int(v["stats_windows"]))
+    why = rule.why if rule.windows >= int(v["stats_windows"]) else str(v["stats_why"])
+    if least > windows:
+        raise UserError(
+            f"calibration.windows = {windows} is below the {least} windows per phase an on-site calibration "
+            f'needs ({why}); set calibration.windows to at least {least}, or calibration.threshold = "none" '
+            "(and calibration.offsets / scales = false) to learn less on site"
+        )
+    derived = {
+        "factory_threshold": t,
+        "rank_num": frac.numerator,
+        "rank_den": frac.denominator,
+        "max_shift": tuple(_f32(v["max_shift_std"] * s) for s in v["ref_std"]),
+        "scale_min": _f32(1.0 / v["max_scale_ratio"]),
+        "scale_max": _f32(v["max_scale_ratio"]),
+        "threshold_min": _f32(t / v["max_threshold_ratio"]),
+        "threshold_max": _f32(t * v["max_threshold_ratio"]),
+        "min_windows": least,
+        "min_windows_why": why,
+    }
+    derived["stretch_k"], derived["stretch_n"] = minimum.stretch(
+        v["window_length"], v["hop"], tuple(v["max_over_stretch_setting"])
+    )
+    kept = v | derived
     return CalibSpec(**kept, config_crc=config_crc(kept, quant))
 
 
@@ -395,11 +483,24 @@ def manifest_quant(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_crc(spec: CalibSpec, manifest: dict[str, Any]) -> None:
-    """The manifest's (JSON layout) config_crc must be what its constants give (a hand-edited manifest is
-    refused)."""
-    values = {f.name: getattr(spec, f.name) for f in fields(spec)}
-    if config_crc(values, manifest_quant(manifest)) != spec.config_crc:
+    """The manifest's (JSON layout) calibration constants must be what its settings give, and its factory
+    threshold the model's threshold (a hand-edited manifest, or one whose threshold an older tinyae
+    moved without its calibration constants, is refused)."""
+    if config_crc(spec.primary() | _derived(spec), manifest_quant(manifest)) != spec.config_crc or (
+        from_values(spec.primary(), manifest_quant(manifest)) != spec
+    ):
         raise UserError(
-            "the manifest's calibration.config_crc does not match its constants (the manifest was edited "
+            "the manifest's calibration constants do not match its settings (the manifest was edited "
             "by hand); re-run `make model`"
         )
+    threshold = _f32(manifest["threshold"]["value"])
+    if threshold != spec.factory_threshold:
+        raise UserError(
+            f"the manifest's threshold is {threshold:.6g} but its calibration constants were derived from "
+            f"{spec.factory_threshold:.6g} (the threshold was moved by an older `tinyae threshold`); run "
+            "`tinyae threshold` again with the method you want, or `make model`"
+        )
+
+
+def _derived(spec: CalibSpec) -> dict[str, Any]:
+    return {f.name: getattr(spec, f.name) for f in fields(spec) if f.name not in PRIMARY}

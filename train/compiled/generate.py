@@ -150,10 +150,11 @@ def render(
     *,
     layouts: str = "auto",
     arithmetic: Arithmetic = COMPILED_ENGINE,
+    model_file: str = "model_int8.tflite",
 ) -> tuple[str, str, dict]:
     """Return (model_compiled.h text, model_compiled.c text, info) for the model bytes (`layouts`:
     see _context; `arithmetic`: the multiplier rule, train/int8/arithmetic.py; only tests pass anything
-    but the defaults)."""
+    but the defaults; model_file: the file's name for the banner)."""
     from tinyae.train.render import banner
 
     low = lower(read_tflite(tflite_bytes), arithmetic)
@@ -163,7 +164,7 @@ def render(
     ctx = _context(low, layouts)
     info = _info(low, ctx)
     common = {
-        "banner": banner(sha, banner_command),
+        "banner": banner(sha, banner_command, model_file=model_file),
         "sha": sha,
         "low": low,
         "info": info,
@@ -180,7 +181,7 @@ def generate(tflite_path: Path, out_dir: Path, *, banner_command: str) -> dict:
     tflite_path = Path(tflite_path)
     if not tflite_path.is_file():
         raise UserError(f"the model file {tflite_path} does not exist; run `make model` first")
-    header, source, info = render(tflite_path.read_bytes(), banner_command)
+    header, source, info = render(tflite_path.read_bytes(), banner_command, model_file=tflite_path.name)
     out_dir = Path(out_dir)
     with atomic.files() as g:  # both or neither (tinyae/atomic.py)
         g.write_text(out_dir / "model_compiled.h", header)

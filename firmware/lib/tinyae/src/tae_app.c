@@ -463,7 +463,10 @@ static void tae_app_on_calib(const tae_host_msg_t *m)
     case TAE_CALIB_START: {
         const uint16_t n = m->windows != 0u ? m->windows : (uint16_t)TAE_CALIB_WINDOWS;
         if (tae_calib_begin(&g_cal, n) != 0) {
-            tae_app_send_error(TAE_ERR_BAD_PARAM, m->type, m->seq, (uint32_t)TAE_CALIB_WINDOWS, m->windows);
+            /* expected: the bound N is on the wrong side of (the minimum the statistics need, or the most) */
+            tae_app_send_error(TAE_ERR_BAD_PARAM, m->type, m->seq,
+                               (uint32_t)(n < (uint16_t)TAE_CALIB_MIN_WINDOWS ? TAE_CALIB_MIN_WINDOWS : TAE_CALIB_WINDOWS),
+                               m->windows);
             return;
         }
         g_outcome = (uint8_t)TAE_CALIB_OUT_RUNNING;

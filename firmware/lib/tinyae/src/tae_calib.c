@@ -14,6 +14,9 @@
 
 /* Compile-time checks on model_config.h (C99: a negative array size fails the build). */
 typedef char tae_check_calib_windows[(TAE_CALIB_WINDOWS >= 1 && TAE_CALIB_WINDOWS <= 65535) ? 1 : -1];
+typedef char tae_check_calib_min_windows[(TAE_CALIB_MIN_WINDOWS >= 1 && TAE_CALIB_MIN_WINDOWS <= TAE_CALIB_WINDOWS) ? 1 : -1];
+typedef char tae_check_calib_stretch[(TAE_CALIB_STRETCH_N >= 1 && TAE_CALIB_STRETCH_N <= 32 && TAE_CALIB_STRETCH_K >= 1 &&
+                                      TAE_CALIB_STRETCH_K <= TAE_CALIB_STRETCH_N) ? 1 : -1];
 typedef char tae_check_calib_heap[(TAE_CALIB_HEAP >= 1 && TAE_CALIB_HEAP <= TAE_CALIB_WINDOWS) ? 1 : -1];
 typedef char tae_check_calib_method[(TAE_CALIB_METHOD >= 0 && TAE_CALIB_METHOD <= 2) ? 1 : -1];
 typedef char tae_check_calib_learns[(TAE_CALIB_HAS_STATS || TAE_CALIB_HAS_SCORES) ? 1 : -1];
@@ -69,7 +72,7 @@ void tae_calib_factory(tae_calib_record_t *r)
 
 int tae_calib_begin(tae_calib_t *c, uint16_t n)
 {
-    if (n == 0u || n > (uint16_t)TAE_CALIB_WINDOWS) {
+    if (n < (uint16_t)TAE_CALIB_MIN_WINDOWS || n > (uint16_t)TAE_CALIB_WINDOWS) {
         return -1;
     }
     memset(c, 0, sizeof *c);
@@ -140,7 +143,7 @@ static void tae_calib_derive(uint32_t k, float mean, float sd, float *shift, flo
 }
 
 /* Bounds of channel k's statistics: 0 when usable, else the TAE_CALIB_OUT_* reason. */
-static uint8_t tae_calib_check_channel(uint32_t k, float mean, float sd)
+uint8_t tae_calib_channel_verdict(uint32_t k, float mean, float sd)
 {
     const float ratio = sd / tae_calib_ref_std[k];
     if (!isfinite(mean) || !isfinite(sd)) {
@@ -171,24 +174,27 @@ static uint8_t tae_calib_check_threshold(float t)
     return 0u;
 }
 
-/* End of phase 1: site statistics, bounds, the candidate correction. 0 when usable. */
+/* End of phase 1: site statistics of every channel, then the bounds (the first channel out of them is
+ * the refusal's detail), then the candidate correction. 0 when usable. */
 static int tae_calib_correction(tae_calib_t *c)
 {
     const float n = (float)c->samples;
     uint32_t k;
     for (k = 0; k < (uint32_t)TAE_CHANNELS; ++k) {
-        const float mean = c->mean[k];
-        const float sd = sqrtf(c->m2[k] / n);
-        const uint8_t why = tae_calib_check_channel(k, mean, sd);
-        c->rec.mean[k] = mean;
-        c->rec.std[k] = sd;
+        c->rec.mean[k] = c->mean[k];
+        c->rec.std[k] = sqrtf(c->m2[k] / n);
+    }
+    c->rec.samples = c->samples;
+    for (k = 0; k < (uint32_t)TAE_CHANNELS; ++k) {
+        const uint8_t why = tae_calib_channel_verdict(k, c->rec.mean[k], c->rec.std[k]);
         if (why != 0u) {
             tae_calib_end(c, why, (uint8_t)k);
             return -1;
         }
-        tae_calib_derive(k, mean, sd, &c->rec.shift[k], &c->rec.gain[k]);
     }
-    c->rec.samples = c->samples;
+    for (k = 0; k < (uint32_t)TAE_CHANNELS; ++k) {
+        tae_calib_derive(k, c->rec.mean[k], c->rec.std[k], &c->rec.shift[k], &c->rec.gain[k]);
+    }
     c->rec.flags = (uint8_t)((TAE_CALIB_OFFSETS ? TAE_CALIB_FLAG_OFFSETS : 0u) |
                              (TAE_CALIB_SCALES ? TAE_CALIB_FLAG_SCALES : 0u));
     return 0;
@@ -261,6 +267,12 @@ static void tae_calib_threshold(tae_calib_t *c)
         tae_calib_end(c, why, 255u);
         return;
     }
+    /* An anomalous stretch: STRETCH_K or more of some STRETCH_N consecutive windows above the factory
+     * threshold. */
+    if ((uint32_t)c->rec.cluster >= (uint32_t)TAE_CALIB_STRETCH_K) {
+        tae_calib_end(c, (uint8_t)TAE_CALIB_OUT_ANOMALOUS_STRETCH, (uint8_t)c->rec.cluster);
+        return;
+    }
     c->rec.flags |= (uint8_t)TAE_CALIB_FLAG_THRESHOLD;
     tae_calib_end(c, (uint8_t)TAE_CALIB_OUT_STORED, 0u);
 }
@@ -291,8 +303,24 @@ int tae_calib_window(tae_calib_t *c, float score, int32_t status)
             tae_calib_end(c, (uint8_t)TAE_CALIB_OUT_ENGINE, 0u);
             return TAE_CALIB_EV_DONE;
         }
+        /* The last STRETCH_N windows' flags (bit 0 = this one) and how many of them are set; the densest
+         * stretch so far and where it ends. */
+        c->recent = (uint32_t)(c->recent << 1) & (uint32_t)TAE_CALIB_STRETCH_MASK;
         if (score > (float)TAE_THRESHOLD) {
             c->rec.over++;
+            c->recent |= 1u;
+        }
+        {
+            uint32_t bits = c->recent;
+            uint16_t count = 0u;
+            while (bits != 0u) {
+                bits &= bits - 1u;
+                count++;
+            }
+            if (count > c->rec.cluster) {
+                c->rec.cluster = count;
+                c->cluster_end = (uint16_t)(c->done - first - 1u);
+            }
         }
         /* Welford over the scores (the mean and std are reported for every method). */
         d = score - c->s_mean;
@@ -366,7 +394,7 @@ size_t tae_calib_pack(const tae_calib_record_t *r, uint8_t *out)
     p = tae_calib_wr16(p, r->windows);
     p = tae_calib_wr16(p, r->rank);
     p = tae_calib_wr16(p, r->over);
-    p = tae_calib_wr16(p, 0u);
+    p = tae_calib_wr16(p, r->cluster);
     p = tae_calib_wr32(p, r->samples);
     p = tae_calib_wrf(p, r->threshold);
     p = tae_calib_wrf(p, r->score_mean);
@@ -397,6 +425,11 @@ uint32_t tae_calib_status(const tae_calib_t *c)
     return (uint32_t)c->state | ((uint32_t)c->outcome << 8) | ((uint32_t)c->detail << 16);
 }
 
+uint32_t tae_calib_cluster_end(const tae_calib_t *c)
+{
+    return (uint32_t)c->cluster_end;
+}
+
 size_t tae_calib_pack_candidate(const tae_calib_t *c, uint8_t *out)
 {
     return tae_calib_pack(&c->rec, out);
@@ -416,7 +449,8 @@ static int tae_calib_check_values(const tae_calib_record_t *r)
                                       (TAE_CALIB_SCALES ? TAE_CALIB_FLAG_SCALES : 0u) |
                                       (TAE_CALIB_HAS_SCORES ? TAE_CALIB_FLAG_THRESHOLD : 0u));
     uint32_t k;
-    if ((r->flags & (uint8_t)~allowed) != 0u || r->flags == 0u || r->windows == 0u ||
+    if ((r->flags & (uint8_t)~allowed) != 0u || r->flags == 0u || r->windows < (uint16_t)TAE_CALIB_MIN_WINDOWS ||
+        r->windows > (uint16_t)TAE_CALIB_WINDOWS ||
         r->method != (uint8_t)TAE_CALIB_METHOD || r->rank != tae_calib_rank(r->windows)) {
         return -1;
     }
@@ -426,17 +460,18 @@ static int tae_calib_check_values(const tae_calib_record_t *r)
     }
     if ((r->flags & TAE_CALIB_FLAG_THRESHOLD) != 0u) {
         if (tae_calib_check_threshold(r->threshold) != 0u || !isfinite(r->score_mean) ||
-            !isfinite(r->score_std) || r->over > r->windows ||
+            !isfinite(r->score_std) || r->over > r->windows || r->cluster > r->over ||
+            (uint32_t)r->cluster >= (uint32_t)TAE_CALIB_STRETCH_K ||
             (uint32_t)r->over * (uint32_t)TAE_CALIB_OVER_DEN > (uint32_t)TAE_CALIB_OVER_NUM * (uint32_t)r->windows) {
             return -1;
         }
-    } else if (!(r->threshold == (float)TAE_THRESHOLD) || r->over != 0u) {
+    } else if (!(r->threshold == (float)TAE_THRESHOLD) || r->over != 0u || r->cluster != 0u) {
         return -1;
     }
     for (k = 0; k < (uint32_t)TAE_CHANNELS; ++k) {
         float shift = 0.0f, gain = 1.0f;
         if ((r->flags & stats) != 0u) {
-            if (tae_calib_check_channel(k, r->mean[k], r->std[k]) != 0u) {
+            if (tae_calib_channel_verdict(k, r->mean[k], r->std[k]) != 0u) {
                 return -1;
             }
             tae_calib_derive(k, r->mean[k], r->std[k], &shift, &gain);
@@ -478,9 +513,7 @@ int tae_calib_unpack(const uint8_t *buf, size_t len, tae_calib_record_t *r)
     r->windows = tae_calib_rd16(buf + 44);
     r->rank = tae_calib_rd16(buf + 46);
     r->over = tae_calib_rd16(buf + 48);
-    if (tae_calib_rd16(buf + 50) != 0u) {
-        return TAE_CALIB_REC_BOUNDS;
-    }
+    r->cluster = tae_calib_rd16(buf + 50);
     r->samples = tae_calib_rd32(buf + 52);
     r->threshold = tae_calib_rdf(buf + 56);
     r->score_mean = tae_calib_rdf(buf + 60);

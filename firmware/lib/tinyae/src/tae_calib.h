@@ -4,8 +4,9 @@
  * Pure computation, no I/O: tae_app.c feeds it the samples and window scores and stores the record
  * through the port; the host mirror (train/calibration/native.py) runs this very file through ctypes.
  *
- * A calibration of N windows per phase (1 <= N <= TAE_CALIB_WINDOWS) runs over the windows 0, 1, ...
- * of a fresh window state:
+ * A calibration of N windows per phase (TAE_CALIB_MIN_WINDOWS <= N <= TAE_CALIB_WINDOWS) runs over the
+ * windows 0, 1, ... of a fresh window state (the minimum is what the statistics below need to be worth
+ * using: train/calibration/minimum.py derives it, the manifest's calibration.min_windows says why):
  *   phase 1 (TAE_CALIB_OFFSETS or TAE_CALIB_SCALES): windows 0..N-1. Every raw sample of them, i.e.
  *     samples 0 .. (N-1)*TAE_HOP + TAE_WINDOW_LEN - 1, feeds a per-channel Welford mean/variance
  *     (float32). At the end of window N-1 the candidate correction is computed and checked against
@@ -18,15 +19,19 @@
  *   gain = scales ? ref_std / site_std : 1, target = offsets ? ref_mean : site_mean,
  *   shift = site_mean - target / gain. All float32, in this order, no FMA (-ffp-contract=off).
  * Bounds (model_config.h): |site_mean - ref_mean| <= TAE_CALIB_MAX_SHIFT (offsets), site_std/ref_std
- * in [TAE_CALIB_SCALE_MIN, TAE_CALIB_SCALE_MAX] (always: a dead or saturated sensor is refused), at
- * most a fraction TAE_CALIB_OVER_NUM / TAE_CALIB_OVER_DEN of the phase-2 scores above the factory
- * TAE_THRESHOLD (the trained distribution's upper percentile: more means the data were not normal),
- * threshold in [TAE_CALIB_THRESHOLD_MIN, TAE_CALIB_THRESHOLD_MAX]; every figure finite.
+ * in [TAE_CALIB_SCALE_MIN, TAE_CALIB_SCALE_MAX] (always: a dead or saturated sensor is refused), checked
+ * on every channel after all of them were measured (the record holds every channel's statistics, the
+ * refusal names the first channel out of bounds); at most a fraction TAE_CALIB_OVER_NUM /
+ * TAE_CALIB_OVER_DEN of the phase-2 scores above the factory TAE_THRESHOLD (the trained distribution's
+ * upper percentile: more means the data were not normal), fewer than TAE_CALIB_STRETCH_K of them among
+ * any TAE_CALIB_STRETCH_N consecutive ones (that many close together is a stretch of samples the factory
+ * model calls anomalous, not scattered noise: e.g. a recording that ends in a fault), threshold in
+ * [TAE_CALIB_THRESHOLD_MIN, TAE_CALIB_THRESHOLD_MAX]; every figure finite.
  *
  * Record (TAE_CALIB_RECORD_BYTES = 72 + 16 C, little-endian, the form stored in flash and sent to
  * the host; docs/protocol.md §3 lays it out): magic "TAEC", version, channels, flags, method, model
- * sha256, TAE_CALIB_CONFIG_CRC, N, rank, phase-2 scores above the factory threshold, 0, phase-1
- * samples, threshold, score mean/std, per-channel site mean, site std, shift, gain, then the CRC-32
+ * sha256, TAE_CALIB_CONFIG_CRC, N, rank, phase-2 scores above the factory threshold, the most of them
+ * among any TAE_CALIB_STRETCH_N consecutive phase-2 windows, phase-1 samples, threshold, score mean/std, per-channel site mean, site std, shift, gain, then the CRC-32
  * of everything before it. */
 #ifndef TAE_CALIB_H
 #define TAE_CALIB_H
@@ -63,8 +68,9 @@ enum {
     TAE_CALIB_STATE_SCORES = 3      /* calibrating, phase 2 (scores for the threshold) */
 };
 
-/* How a calibration ended (`outcome`; detail = the channel for SHIFT, SCALE and NOT_FINITE, 255 =
- * the scores). */
+/* How a calibration ended (`outcome`; detail = the channel for SHIFT, SCALE and NOT_FINITE (255 = the
+ * scores), the windows above the factory threshold among the densest TAE_CALIB_STRETCH_N for
+ * ANOMALOUS_STRETCH). */
 enum {
     TAE_CALIB_OUT_NONE = 0,       /* no calibration since boot */
     TAE_CALIB_OUT_RUNNING = 1,
@@ -79,7 +85,8 @@ enum {
     TAE_CALIB_OUT_STORE = 10,     /* the record could not be stored; what storage holds is in use */
     TAE_CALIB_OUT_REJECTED = 11,  /* a record written by the host was refused (detail: the verdict) */
     TAE_CALIB_OUT_FACTORY = 12,   /* reset to the factory values by the host */
-    TAE_CALIB_OUT_NOT_NORMAL = 13 /* too many scores above the factory threshold: not normal data */
+    TAE_CALIB_OUT_NOT_NORMAL = 13, /* too many scores above the factory threshold: not normal data */
+    TAE_CALIB_OUT_ANOMALOUS_STRETCH = 14 /* STRETCH_K of some STRETCH_N consecutive ones above it */
 };
 
 /* What a stored or received record is (tae_calib_unpack; the handshake's boot verdict). */
@@ -104,6 +111,7 @@ typedef struct {
     uint16_t windows; /* N per phase */
     uint16_t rank;    /* percentile: the order statistic's rank over N scores; 0 otherwise */
     uint16_t over;    /* phase-2 scores above the factory TAE_THRESHOLD */
+    uint16_t cluster; /* the most of them among any TAE_CALIB_STRETCH_N consecutive phase-2 windows */
     uint32_t samples; /* raw samples of phase 1 (0 without it) */
     float threshold;  /* in use when flags has THRESHOLD; otherwise the factory TAE_THRESHOLD */
     float score_mean, score_std; /* phase-2 scores (0 without it) */
@@ -121,6 +129,8 @@ typedef struct {
     uint16_t done;        /* windows seen, 0 .. phases * N */
     uint16_t heap_cap;    /* N - rank + 1 (percentile) */
     uint16_t heap_n;
+    uint16_t cluster_end; /* phase-2 index of the last window of the densest stretch (rec.cluster) */
+    uint32_t recent;      /* the last TAE_CALIB_STRETCH_N phase-2 windows: bit 0 = the latest above it */
     uint32_t samples;     /* phase-1 samples accumulated */
     uint32_t samples_needed;
     float mean[TAE_CHANNELS]; /* Welford over the raw samples */
@@ -141,8 +151,8 @@ uint32_t tae_calib_phases(void);
 /* The percentile's order-statistic rank over n scores, ceil(p n / 100) in [1, n] (0: other methods). */
 uint16_t tae_calib_rank(uint16_t n);
 
-/* Start a calibration of n windows per phase; returns 0, or -1 (state untouched) when n is 0 or
- * above TAE_CALIB_WINDOWS. */
+/* Start a calibration of n windows per phase; returns 0, or -1 (state untouched) when n is below
+ * TAE_CALIB_MIN_WINDOWS or above TAE_CALIB_WINDOWS. */
 int tae_calib_begin(tae_calib_t *c, uint16_t n);
 /* Phase 1: one raw sample (TAE_CHANNELS floats), in stream order, from the calibration's first
  * sample on; samples past the phase's last one are ignored. */
@@ -151,10 +161,16 @@ void tae_calib_sample(tae_calib_t *c, const float *sample);
  * candidate correction c->rec.shift/gain is ready (use it from the next window on), or
  * TAE_CALIB_EV_DONE when the calibration ended: c->outcome is TAE_CALIB_OUT_STORED when c->rec is a
  * complete, valid record that the caller must now store (and set TAE_CALIB_OUT_STORE if that fails),
- * or the refusal (c->detail names the channel), c->rec then holding what was computed so far. */
+ * or the refusal (c->detail names the channel), c->rec then holding what was computed so far (every
+ * channel's statistics once phase 1 ended; the threshold, over and cluster once phase 2 ended). */
 int tae_calib_window(tae_calib_t *c, float score, int32_t status);
 /* Stop without a result (outcome ABORTED). */
 void tae_calib_abort(tae_calib_t *c);
+
+/* A channel's phase-1 statistics against this build's bounds: 0 when usable, else the TAE_CALIB_OUT_*
+ * reason (NOT_FINITE, SHIFT, SCALE). The calibration and the record check use it; the host names every
+ * channel out of bounds with it. */
+uint8_t tae_calib_channel_verdict(uint32_t k, float mean, float sd);
 
 /* The factory record: no correction (shift 0, gain 1), the model's threshold, flags 0. */
 void tae_calib_factory(tae_calib_record_t *r);
@@ -167,9 +183,11 @@ int tae_calib_unpack(const uint8_t *buf, size_t len, tae_calib_record_t *r);
 uint32_t tae_calib_record_crc(const uint8_t *packed);
 
 /* For host builds driven through ctypes (train/calibration/native.py), which do not mirror the struct:
- * sizeof(tae_calib_t); state | outcome << 8 | detail << 16; the candidate record packed. */
+ * sizeof(tae_calib_t); state | outcome << 8 | detail << 16; the phase-2 index of the last window of
+ * the densest stretch above the factory threshold; the candidate record packed. */
 size_t tae_calib_state_size(void);
 uint32_t tae_calib_status(const tae_calib_t *c);
+uint32_t tae_calib_cluster_end(const tae_calib_t *c);
 size_t tae_calib_pack_candidate(const tae_calib_t *c, uint8_t *out);
 
 #ifdef __cplusplus

@@ -11,9 +11,24 @@
 
 #define TAE_DIGEST_BEGIN 0xFFFFFFFFu
 
+/* The value types of the encodings a recipe names (TAE_DIGEST_ONE casts to them). */
+typedef uint8_t tae_digest_u8_t;
+typedef uint16_t tae_digest_u16_t;
+typedef uint32_t tae_digest_u32_t;
+typedef int32_t tae_digest_i32_t;
+typedef float tae_digest_f32_t;
+
 static uint32_t tae_digest_u8(uint32_t crc, uint8_t v)
 {
     return tae_crc32_update(crc, &v, 1u);
+}
+
+static uint32_t tae_digest_u16(uint32_t crc, uint16_t v)
+{
+    uint8_t b[2];
+    b[0] = (uint8_t)v;
+    b[1] = (uint8_t)(v >> 8);
+    return tae_crc32_update(crc, b, sizeof b);
 }
 
 static uint32_t tae_digest_u32(uint32_t crc, uint32_t v)
@@ -107,31 +122,15 @@ uint32_t tae_digest_normalization(void)
     return tae_digest_end(crc);
 }
 
+/* One step of TAE_CALIB_CONFIG_RECIPE (model_config.h, generated from the recipe config_crc packs):
+ * a constant, or a table of `n` f32, in the encoding the recipe names. */
+#define TAE_DIGEST_ONE(kind, value) crc = tae_digest_##kind(crc, (tae_digest_##kind##_t)(value));
+#define TAE_DIGEST_ALL(kind, table, n) crc = tae_digest_##kind##s(crc, (table), (size_t)(n));
+
 uint32_t tae_digest_calibration(void)
 {
-    static const char tag[] = "tinyae-calibration";
+    static const char tag[] = TAE_CALIB_CONFIG_TAG;
     uint32_t crc = tae_crc32_update(TAE_DIGEST_BEGIN, (const uint8_t *)tag, sizeof tag - 1u);
-    crc = tae_digest_u8(crc, (uint8_t)TAE_CALIB_VERSION);
-    crc = tae_digest_u8(crc, (uint8_t)TAE_CHANNELS);
-    crc = tae_digest_u8(crc, (uint8_t)TAE_CALIB_OFFSETS);
-    crc = tae_digest_u8(crc, (uint8_t)TAE_CALIB_SCALES);
-    crc = tae_digest_u8(crc, (uint8_t)TAE_CALIB_METHOD);
-    crc = tae_digest_u32(crc, TAE_CALIB_RANK_NUM);
-    crc = tae_digest_u32(crc, TAE_CALIB_RANK_DEN);
-    crc = tae_digest_f32(crc, TAE_CALIB_K_STD);
-    crc = tae_digest_u32(crc, TAE_CALIB_OVER_NUM);
-    crc = tae_digest_u32(crc, TAE_CALIB_OVER_DEN);
-    crc = tae_digest_f32s(crc, tae_calib_ref_mean, TAE_CHANNELS);
-    crc = tae_digest_f32s(crc, tae_calib_ref_std, TAE_CHANNELS);
-    crc = tae_digest_f32s(crc, tae_calib_max_shift, TAE_CHANNELS);
-    crc = tae_digest_f32(crc, TAE_CALIB_SCALE_MIN);
-    crc = tae_digest_f32(crc, TAE_CALIB_SCALE_MAX);
-    crc = tae_digest_f32(crc, TAE_CALIB_THRESHOLD_MIN);
-    crc = tae_digest_f32(crc, TAE_CALIB_THRESHOLD_MAX);
-    crc = tae_digest_f32(crc, TAE_THRESHOLD);
-    crc = tae_digest_f32(crc, TAE_IN_SCALE);
-    crc = tae_digest_i32(crc, TAE_IN_ZERO_POINT);
-    crc = tae_digest_f32s(crc, tae_norm_offset, TAE_NORM_PERIOD);
-    crc = tae_digest_f32s(crc, tae_norm_gain, TAE_NORM_PERIOD);
+    TAE_CALIB_CONFIG_RECIPE(TAE_DIGEST_ONE, TAE_DIGEST_ALL)
     return tae_digest_end(crc);
 }
