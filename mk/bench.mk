@@ -1,11 +1,13 @@
 # tinyae — benchmarks (tools/bench): detection quality, device cost on the emulated Cortex-M4F,
 # footprint, pipeline timings, streaming and host-reference throughput.
 #
-#   make bench         the full run (15-25 minutes on 2 cores: 876-1,579 s measured, SKAB from
-#                      ../shared/datasets about 7 of them; plus about 20 for the SKAB selection grid, 136
-#                      models, whose scores build/bench/cache keeps for later runs) -> bench/results.json +
-#                      bench/RESULTS.md
-#   make bench-smoke   the tiny version (one 2-epoch model, no repeats, no sweep) -> build/bench-smoke/
+#   make bench         the full run (SKAB from ../shared/datasets; plus about 20 minutes for the SKAB
+#                      selection grid, 136 models, whose scores build/bench/cache keeps for later runs; the
+#                      pinned TFLM libraries measured beside the compiled engine, built once by
+#                      `make build/tflm/<lib>-cm4/libtflm.a` from TAE_THIRD_PARTY, mk/tflm.mk; time per
+#                      window traced on QEMU, cached in build/timing/) -> bench/results.json + bench/RESULTS.md
+#   make bench-smoke   the tiny version (2-epoch models, no repeats, no sweep, no TFLM library build, no
+#                      emulated link): minutes, not figures -> build/bench-smoke/
 #
 # Models and bench images go to build/bench/ (BENCH_WORK). Figures are measured, never asserted.
 
@@ -17,5 +19,5 @@ bench: $(VENV_STAMP) $(TOOLCHAIN_STAMP) ## measure quality, device cost, footpri
 	$(TINYAE) bench --out $(call shq,$(BENCH_OUT)) --work $(call shq,$(BENCH_WORK))
 
 .PHONY: bench-smoke
-bench-smoke: $(VENV_STAMP) ## tiny bench run (seconds; checks the bench code, figures mean nothing) -> build/bench-smoke/
+bench-smoke: $(VENV_STAMP) ## tiny bench run (minutes; checks the bench code, figures mean nothing) -> build/bench-smoke/
 	$(TINYAE) bench --quick --out build/bench-smoke --work build/bench-smoke/work

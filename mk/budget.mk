@@ -1,6 +1,9 @@
 # tinyae — the flash/SRAM budget gate (tools/budget, budgets.toml).
 #
-#   make budget                      check the emulated image and every built board env against budgets.toml
+#   make budget                      check the emulated image and every built board env against budgets.toml:
+#                                    flash and SRAM, and the time per window of MODEL_DIR's model against the
+#                                    target's window_time share of the hop period (an estimate from its code
+#                                    traced on the emulated Cortex-M4F; tools/budget/realtime.py)
 #   make budget BUDGET_BASELINE=f    ... and show what changed against an earlier JSON (e.g. from main)
 #   make budget-estimate BUDGET_TARGET=nano33ble BUDGET_ENGINE=tflm   estimate from build/model/manifest.json alone
 #
@@ -19,10 +22,12 @@ budget: firmware-emu $(VENV_STAMP) ## check the emulated image (and any built bo
 	@mkdir -p $(call shq,$(BUDGET_DIR))
 	@status=0; \
 	$(TINYAE) budget check $(call shq,$(BUDGET_EMU_ELF)) --target mps2_an386 --top $(BUDGET_TOP) \
-	  --json $(call shq,$(BUDGET_DIR)/mps2_an386.json) $(if $(BUDGET_BASELINE),--baseline $(call shq,$(BUDGET_BASELINE))) || status=1; \
+	  --model-dir $(call shq,$(MODEL_DIR)) --json $(call shq,$(BUDGET_DIR)/mps2_an386.json) \
+	  $(if $(BUDGET_BASELINE),--baseline $(call shq,$(BUDGET_BASELINE))) || status=1; \
 	for elf in .pio/build/*/firmware.elf; do \
 	  [ -f "$$elf" ] || continue; env=$$(basename $$(dirname "$$elf")); \
-	  $(TINYAE) budget check --env "$$env" --top $(BUDGET_TOP) --json $(call shq,$(BUDGET_DIR))/"$$env".json || status=1; \
+	  $(TINYAE) budget check --env "$$env" --top $(BUDGET_TOP) --model-dir $(call shq,$(MODEL_DIR)) \
+	    --json $(call shq,$(BUDGET_DIR))/"$$env".json || status=1; \
 	done; \
 	exit $$status
 

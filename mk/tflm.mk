@@ -30,7 +30,7 @@ TFLM_HOW_upstream := set TAE_THIRD_PARTY to a folder holding a tflite-micro chec
 build/tflm/%/libtflm.a: FORCE $(TOOLCHAIN_STAMP)
 	@lib=$(word 1,$(subst -, ,$*)); src='$(TFLM_SRC_$(word 1,$(subst -, ,$*)))'; \
 	if [ ! -d "$$src" ]; then \
-	  echo "error: the TFLM sources for $$lib are not at $$src; $(TFLM_HOW_$(word 1,$(subst -, ,$*)))" >&2; exit 2; \
+	  echo "error: the TFLM sources for $$lib are not at $$src; "'$(TFLM_HOW_$(word 1,$(subst -, ,$*)))' >&2; exit 2; \
 	fi
 	@mkdir -p $(@D)
 	@flock $(@D).lock $(MAKE) --no-print-directory -f mk/tflm/library.mk TFLM_LIB=$(word 1,$(subst -, ,$*)) \

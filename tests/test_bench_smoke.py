@@ -23,7 +23,7 @@ FIXTURE_MARKS = {"quick_results": ("slow", "training", "emulator")}
 
 TOP_KEYS = {
     "schema", "command", "quick", "machine", "quality", "pipeline", "device", "footprint",
-    "streaming", "host_reference", "elapsed_s", "calibration", "threshold",
+    "streaming", "host_reference", "elapsed_s", "calibration", "timing", "threshold",
 }  # fmt: skip
 
 
@@ -106,6 +106,16 @@ def test_device_cost_is_bit_exact_and_footprint_adds_up(quick_results) -> None:
     assert os_["bit_exact_windows"] == os_["windows"] > 0
     assert os_["instructions"] > d["macs"] / 4  # at most 4 MACs per instruction (SMLAD does 2)
     assert os_["instructions_max"] >= os_["instructions"]
+    assert (
+        d["tflm"] == {} and res["device"]["tflm_status"]["status"] == "skipped"
+    )  # --quick: no library build
+    t = res["timing"]["rows"][0]
+    assert t["engine"] == "compiled" and t["bit_exact_windows"] == t["windows"] > 0
+    assert max(t["icount_check"]["differences"]) - min(t["icount_check"]["differences"]) <= 2
+    for phase in ("frontend", "engine", "score", "window"):
+        c = t["cycles"][phase]
+        assert 0 < c["low"] <= c["nominal"] <= c["high"]
+    assert t["instructions"]["window"] > t["instructions"]["engine"] + t["instructions"]["score"]
     fp = res["footprint"]["models"]["default"]
     assert fp["ram_added"] == fp["scratch_bytes"]
     assert fp["flash_added"] > fp["model_const_bytes"] > 0
@@ -134,7 +144,7 @@ def test_report_marks_unmeasured_sections() -> None:
                     "python": "3", "tools": {}},
         "quality": {"datasets": {}, "split_protocol": "P", "config": "c", "threshold_method": "m"},
         "device": skip, "footprint": skip, "pipeline": {"demo": skip, "command": "x"},
-        "streaming": {"codec": {}, "link": skip, "verify": skip}, "host_reference": {"models": []},
+        "streaming": {"codec": {}, "link": skip, "paired": skip}, "host_reference": {"models": []},
     }  # fmt: skip
     md = report.render(res)
     assert md.count("not measured: the host CLI does not exist yet") == 5

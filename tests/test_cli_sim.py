@@ -23,8 +23,12 @@ from tinyae.tools.testing.simstub import SimStubReference
 from tinyae.train.data import load_csv, make_windows
 
 L, H, C = CONFIG["window_len"], CONFIG["hop"], CONFIG["channels"]
-N_SAMPLES = 200
+N_SAMPLES = 600
 N_WINDOWS = windows_for(N_SAMPLES, L, H)
+# Link faults mid-stream: past the first window of batches in flight (p.HOST_WINDOW bytes), so that the
+# host has read results before the fault (the simulated device drops what it had not delivered yet).
+RESET_AT = p.HOST_WINDOW + 1500
+STALL_AT = p.HOST_WINDOW + 1200
 
 
 @pytest.fixture
@@ -235,7 +239,7 @@ def test_verify_recovers_a_lost_window_by_default(model_dir, tmp_path):
 
 
 def test_verify_resumes_after_a_device_reset_by_default(model_dir, tmp_path):
-    code, r = _verify(model_dir, tmp_path, "sim://?reset_after=1500")
+    code, r = _verify(model_dir, tmp_path, f"sim://?reset_after={RESET_AT}")
     assert code == 0 and r["ok"], r
     assert r["link"]["device_resets"] == 1 and r["windows_compared"] == N_WINDOWS
 
@@ -248,7 +252,7 @@ def test_verify_survives_a_corrupted_host_frame_by_resending(model_dir, tmp_path
 
 
 def test_verify_device_reset_midway_keeps_a_partial_report(model_dir, tmp_path, capsys):
-    code, r = _verify(model_dir, tmp_path, "sim://?reset_after=1500", "--retries", "0")
+    code, r = _verify(model_dir, tmp_path, f"sim://?reset_after={RESET_AT}", "--retries", "0")
     err = capsys.readouterr().err
     assert code == 2
     assert "reset during the session" in err
@@ -266,7 +270,7 @@ def test_verify_engine_errors_fail(model_dir, tmp_path):
 def test_stream_timeout_keeps_received_results(model_dir, tmp_path, capsys):
     out = tmp_path / "r.csv"
     code = run(
-        "stream", "--port", "sim://?stall_after=1200", "--model-dir", str(model_dir), "--out", str(out),
+        "stream", "--port", f"sim://?stall_after={STALL_AT}", "--model-dir", str(model_dir), "--out", str(out),
         "--timeout", "0.3", "--quiet",
     )  # fmt: skip
     err = capsys.readouterr().err
@@ -280,7 +284,7 @@ def test_stream_timeout_keeps_received_results(model_dir, tmp_path, capsys):
 def test_stream_reset_detected(model_dir, tmp_path, capsys):
     out = tmp_path / "r.jsonl"
     code = run(
-        "stream", "--port", "sim://?reset_after=1500", "--model-dir", str(model_dir), "--out", str(out),
+        "stream", "--port", f"sim://?reset_after={RESET_AT}", "--model-dir", str(model_dir), "--out", str(out),
         "--retries", "0",
     )  # fmt: skip
     assert code == 2

@@ -25,7 +25,7 @@ class CCodec:
     def __init__(self):
         lib = ctypes.CDLL(str(build_codec()))
         self.lib = lib
-        for name in ("drv_max_frame", "drv_max_wire", "drv_max_batch"):
+        for name in ("drv_max_frame", "drv_max_wire", "drv_max_batch", "drv_host_window", "drv_rx_buffer"):
             getattr(lib, name).restype = ctypes.c_uint32
         lib.drv_crc32.restype = ctypes.c_uint32
         lib.drv_crc32.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
@@ -159,6 +159,9 @@ def codec() -> CCodec:
 def test_limits_match_python(codec):
     assert codec.max_frame == CFG["max_frame"]
     assert codec.lib.drv_max_batch() == p.MAX_BATCH
+    assert codec.lib.drv_host_window() == p.HOST_WINDOW
+    assert codec.lib.drv_rx_buffer() == p.RX_BUFFER
+    assert codec.lib.drv_max_wire() == p.wire_bytes(CFG["max_frame"])
 
 
 @given(st.binary(max_size=1500))

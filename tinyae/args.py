@@ -1,10 +1,21 @@
-"""argparse types that refuse nonsensical numbers in one sentence (`--timeout -1`, `--retries -3`,
-`--inflight 0`), so a typo never turns into a silently odd run."""
+"""argparse helpers: types that refuse nonsensical numbers in one sentence (`--timeout -1`,
+`--retries -3`, `--inflight 0`), so a typo never turns into a silently odd run; and the help layout every
+`tinyae` command shares (defaults, an example, the exit codes), which tinyae/cli.py applies to its own
+parsers and `command_parser()` gives the commands that parse their own arguments (`tinyae bench SECTION`)."""
 
 from __future__ import annotations
 
 import argparse
 import math
+import textwrap
+
+from tinyae.errors import UserError
+
+EXIT_CODES = (
+    "exit codes: 0 success; 1 a check failed (a mismatch, a lost window, a budget exceeded); "
+    "2 a user or device error (one `error:` sentence on stderr); 130 interrupted (Ctrl-C), 143 stopped by "
+    "SIGTERM, after keeping what was received and leaving earlier files as they were"
+)
 
 
 def _number(text: str, kind: type) -> float | int:
@@ -60,3 +71,60 @@ def port_number(text: str) -> int:
     if not 1 <= v <= 65535:
         raise argparse.ArgumentTypeError(f"{v} is not a TCP port (1-65535)")
     return v
+
+
+# ------------------------------------------------------------------ the help layout of every command
+class Parser(argparse.ArgumentParser):
+    """A usage mistake is one `error:` sentence (exit 2, via run_cli) like every other user error."""
+
+    def error(self, message: str):  # type: ignore[no-untyped-def]
+        raise UserError(f"{message}; see `{self.prog} --help`")
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's lines (wrapping those wider than the terminal: prose at spaces, an example command
+    with shell continuations) and adds "(default: X)" to every option that has a default."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out: list[str] = []
+        for line in text.splitlines():
+            lead = indent + line[: len(line) - len(line.lstrip())]
+            if len(indent + line) <= width:
+                out.append(indent + line)
+            elif line.lstrip().startswith("tinyae "):  # an example: still pastes into a shell
+                rows = textwrap.wrap(line.strip(), width - len(lead) - 2, break_long_words=False,
+                                     break_on_hyphens=False)  # fmt: skip
+                out += [lead + r + " \\" for r in rows[:-1]] + [lead + "  " * (len(rows) > 1) + rows[-1]]
+            else:
+                out += textwrap.wrap(line.strip(), width, initial_indent=lead, subsequent_indent=lead + "  ",
+                                     break_long_words=False, break_on_hyphens=False)  # fmt: skip
+        return "\n".join(out)
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            action.default not in (None, False, argparse.SUPPRESS, [])
+            and "default" not in text
+            and action.option_strings
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+def epilog(example: str) -> str:
+    """The end of every --help: one example command line and the exit codes."""
+    return f"example:\n  {example}\n\n{EXIT_CODES}"
+
+
+def first_paragraph(doc: str | None) -> str:
+    """A module docstring's first paragraph, re-wrapped (a command's description)."""
+    return textwrap.fill(" ".join((doc or "").strip().split("\n\n")[0].split()), 100)
+
+
+def command_parser(prog: str, doc: str | None, example: str) -> Parser:
+    """The parser of a command that parses its own arguments: its docstring's first paragraph as the
+    description, defaults shown, an example and the exit codes at the end, usage mistakes as one
+    sentence."""
+    return Parser(
+        prog=prog, description=first_paragraph(doc), epilog=epilog(example), formatter_class=HelpFormatter
+    )

@@ -15,16 +15,10 @@ import argparse
 import importlib
 import shlex
 import sys
-import textwrap
 
 from tinyae import __version__
-from tinyae.errors import UserError, run_cli
-
-EXIT_CODES = (
-    "exit codes: 0 success; 1 a check failed (a mismatch, a lost window, a budget exceeded); "
-    "2 a user or device error (one `error:` sentence on stderr); 130 interrupted (Ctrl-C), 143 stopped by "
-    "SIGTERM, after keeping what was received and leaving earlier files as they were"
-)
+from tinyae.args import HelpFormatter, Parser, epilog
+from tinyae.errors import run_cli
 
 EXAMPLES: dict[tuple[str, ...], str] = {
     (): "tinyae model && tinyae device verify --emulator",
@@ -65,7 +59,7 @@ PASSTHROUGH: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "ingest"): ("tinyae.tools.bench.ingest", "time and memory of reading a large CSV"),
     ("bench", "skab"): ("tinyae.tools.bench.skab", "SKAB: one protocol beside the published leaderboard"),
     ("bench", "calibration"): (
-        "tinyae.tools.bench.calibration",
+        "tinyae.tools.bench.cli:calibration_main",
         "on-site calibration: cost and what it buys",
     ),
     ("bench", "threshold"): (
@@ -77,47 +71,6 @@ PASSTHROUGH: dict[tuple[str, ...], tuple[str, str]] = {
         "PlatformIO for the board envs, with tinyae's checks (make build/flash)",
     ),
 }
-
-
-class Parser(argparse.ArgumentParser):
-    """A usage mistake is one `error:` sentence (exit 2, via run_cli) like every other user error."""
-
-    def error(self, message: str):  # type: ignore[no-untyped-def]
-        raise UserError(f"{message}; see `{self.prog} --help`")
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps the epilog's lines (wrapping those wider than the terminal: prose at spaces, an example command
-    with shell continuations) and adds "(default: X)" to every option that has a default."""
-
-    def _fill_text(self, text: str, width: int, indent: str) -> str:
-        out: list[str] = []
-        for line in text.splitlines():
-            lead = indent + line[: len(line) - len(line.lstrip())]
-            if len(indent + line) <= width:
-                out.append(indent + line)
-            elif line.lstrip().startswith("tinyae "):  # an example: still pastes into a shell
-                rows = textwrap.wrap(line.strip(), width - len(lead) - 2, break_long_words=False,
-                                     break_on_hyphens=False)  # fmt: skip
-                out += [lead + r + " \\" for r in rows[:-1]] + [lead + "  " * (len(rows) > 1) + rows[-1]]
-            else:
-                out += textwrap.wrap(line.strip(), width, initial_indent=lead, subsequent_indent=lead + "  ",
-                                     break_long_words=False, break_on_hyphens=False)  # fmt: skip
-        return "\n".join(out)
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = action.help or ""
-        if (
-            action.default not in (None, False, argparse.SUPPRESS, [])
-            and "default" not in text
-            and action.option_strings
-        ):
-            text += " (default: %(default)s)"
-        return text
-
-
-def epilog(path: tuple[str, ...]) -> str:
-    return f"example:\n  {EXAMPLES[path]}\n\n{EXIT_CODES}"
 
 
 # The top-level commands in --help order: the help line and the group that defines the arguments.
@@ -228,7 +181,7 @@ def _finish(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
     """Every parser gets the formatter, a description and the epilog (example + exit codes)."""
     parser.formatter_class = HelpFormatter
     if path in EXAMPLES:
-        parser.epilog = epilog(path)
+        parser.epilog = epilog(EXAMPLES[path])
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             helps = {a.dest: a.help for a in action._choices_actions}

@@ -12,6 +12,7 @@
 extern "C" {
 #include "tae_app.h"
 #include "tae_engine.h"
+#include "tae_protocol.h" /* TAE_PROTO_RX_BUFFER */
 }
 
 namespace {
@@ -34,9 +35,13 @@ void print_line(const char *a, const char *b)
 void setup()
 {
 #if defined(ARDUINO_ARCH_ESP32)
-    /* The host keeps up to two sample batches (~830 B) in flight; the core's default RX buffer is 256 B. */
-    Serial.setRxBufferSize(2048);
+    /* The protocol's receive-buffer guarantee (the host keeps up to TAE_PROTO_HOST_WINDOW bytes in
+     * flight); the core's default RX buffer is 256 B. */
+    Serial.setRxBufferSize(TAE_PROTO_RX_BUFFER);
 #endif
+    /* The Nano 33 BLE's Serial is USB CDC: what its 256 B ring cannot take stays in the USB endpoint,
+     * which the host's USB stack is NAKed on (ArduinoCore-mbed PluggableUSBSerial::onInterrupt), so it
+     * meets TAE_PROTO_RX_BUFFER without dropping a byte. */
     Serial.begin(TAE_SERIAL_BAUD);
 #if defined(ARDUINO_ARCH_MBED)
     /* USB CDC: wait briefly for the host to open the port so the BOOT frame is not lost. */

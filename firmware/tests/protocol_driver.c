@@ -10,6 +10,8 @@ static uint8_t drv_frame[TAE_PROTO_MAX_FRAME];
 uint32_t drv_max_frame(void) { return (uint32_t)TAE_PROTO_MAX_FRAME; }
 uint32_t drv_max_wire(void) { return (uint32_t)TAE_PROTO_MAX_WIRE; }
 uint32_t drv_max_batch(void) { return (uint32_t)TAE_PROTO_MAX_BATCH; }
+uint32_t drv_host_window(void) { return (uint32_t)TAE_PROTO_HOST_WINDOW; }
+uint32_t drv_rx_buffer(void) { return (uint32_t)TAE_PROTO_RX_BUFFER; }
 uint32_t drv_crc32(const uint8_t *data, size_t len) { return tae_crc32(data, len); }
 size_t drv_cobs_encode(const uint8_t *data, size_t len, uint8_t *out, size_t cap)
 {

@@ -18,7 +18,8 @@
  *
  * TAE_BENCH_LINK builds a UART throughput image instead (no engine, no vectors): after "LINK ready" it
  * waits for a command byte. 'U': it swallows the next TAE_BENCH_LINK_BYTES bytes and answers
- * "UP n dropped=D" (host -> device rate); 'D': it writes TAE_BENCH_LINK_BYTES bytes (device -> host). */
+ * "UP n dropped=D" (host -> device rate); 'D': it writes TAE_BENCH_LINK_BYTES bytes (device -> host);
+ * 'X': both directions at once in a stream's proportions (see tae_link_x_byte). */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,13 +35,58 @@ const char tae_emu_app_name[] = "bench";
 #endif
 static uint32_t tae_link_left; /* bytes still expected in 'U' mode; 0 = waiting for a command */
 static uint32_t tae_link_dropped_at_start;
+/* 'X' mode (duplex, a stream's byte pattern without its work): the command "X<up>,<down>,<units>\n";
+ * then for every <up> bytes received the image writes <down> bytes, <units> times, and answers
+ * "XD <units> dropped=D". */
+static uint32_t tae_x_param[3];
+static uint32_t tae_x_field; /* 1..3 while the command's numbers are parsed, 4 while streaming */
+static uint32_t tae_x_got;   /* bytes of the current unit received */
+static uint32_t tae_x_done;  /* units answered */
+
+static void tae_link_x_byte(uint8_t b)
+{
+    static uint8_t block[256];
+    if (tae_x_field <= 3u) {
+        if (b >= (uint8_t)'0' && b <= (uint8_t)'9') {
+            tae_x_param[tae_x_field - 1u] = tae_x_param[tae_x_field - 1u] * 10u + (uint32_t)(b - (uint8_t)'0');
+        } else if (b == (uint8_t)',' && tae_x_field < 3u) {
+            tae_x_field++;
+        } else if (b == (uint8_t)'\n' && tae_x_field == 3u) {
+            tae_x_field = 4u;
+            tae_x_got = tae_x_done = 0u;
+            tae_link_dropped_at_start = tae_uart_rx_dropped();
+            for (uint32_t k = 0u; k < sizeof(block); ++k) {
+                block[k] = (uint8_t)(k | 1u); /* never 0x00: a stream's frames hold none but their end */
+            }
+        }
+        return;
+    }
+    if (++tae_x_got < tae_x_param[0]) {
+        return;
+    }
+    tae_x_got = 0u;
+    for (uint32_t sent = 0u; sent < tae_x_param[1]; sent += sizeof(block)) {
+        uint32_t n = tae_x_param[1] - sent;
+        (void)tae_port_write(block, n < sizeof(block) ? n : sizeof(block));
+    }
+    if (++tae_x_done == tae_x_param[2]) {
+        tae_x_field = 0u;
+        tae_uart_puts("XD ");
+        tae_uart_put_dec(tae_x_done);
+        tae_uart_puts(" dropped=");
+        tae_uart_put_dec(tae_uart_rx_dropped() - tae_link_dropped_at_start);
+        tae_uart_puts("\r\n");
+    }
+}
 
 void tae_app_init(void) { tae_uart_puts("LINK ready\r\n"); }
 
 void tae_app_on_bytes(const uint8_t *data, size_t len)
 {
     for (size_t i = 0u; i < len; ++i) {
-        if (tae_link_left > 0u) {
+        if (tae_x_field != 0u) {
+            tae_link_x_byte(data[i]);
+        } else if (tae_link_left > 0u) {
             if (--tae_link_left == 0u) {
                 tae_uart_puts("UP ");
                 tae_uart_put_dec(TAE_BENCH_LINK_BYTES);
@@ -48,6 +94,9 @@ void tae_app_on_bytes(const uint8_t *data, size_t len)
                 tae_uart_put_dec(tae_uart_rx_dropped() - tae_link_dropped_at_start);
                 tae_uart_puts("\r\n");
             }
+        } else if (data[i] == (uint8_t)'X') {
+            tae_x_field = 1u;
+            tae_x_param[0] = tae_x_param[1] = tae_x_param[2] = 0u;
         } else if (data[i] == (uint8_t)'U') {
             tae_link_left = TAE_BENCH_LINK_BYTES;
             tae_link_dropped_at_start = tae_uart_rx_dropped();

@@ -122,7 +122,9 @@ def section(
         out["granularity"] = {"status": "not measured", "reason": "--quick"}
     else:
         out["granularity"] = granularity(trained, model_dir, say)
-    if not device_ok:
+    if quick:
+        out["tflm"] = {"status": "skipped", "reason": "--quick builds no TFLM library (make bench does)"}
+    elif not device_ok:
         out["tflm"] = {"status": "not measured", "reason": "arm-none-eabi-gcc or qemu-system-arm is missing"}
     else:
         out["tflm"] = tflm_on_the_emulator(default, img_dir, say)

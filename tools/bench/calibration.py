@@ -23,15 +23,10 @@ from tinyae.errors import UserError
 from tinyae.tools.bench import models
 from tinyae.tools.bench import skab_calibration as skab
 from tinyae.tools.bench.common import command_text, have, rel
-from tinyae.tools.bench.device import (
-    BUDGET_TARGET,
-    CORE_DIR,
-    TARGET_DIR,
-    TARGET_SRCS,
-    link_harness,
-    read_harness,
-    relative_argv,
-)
+from tinyae.tools.bench.device import BUDGET_TARGET, read_harness
+from tinyae.tools.emulator.harness import CORE_DIR, TARGET_DIR, TARGET_SRCS
+from tinyae.tools.emulator.harness import link as link_harness
+from tinyae.tools.emulator.harness import relative as relative_argv
 from tinyae.train.manifest import Manifest
 
 APP = Path(__file__).resolve().parent / "calibration_app.c"

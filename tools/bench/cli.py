@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tinyae.args import command_parser
 from tinyae.errors import UserError, run_cli
 from tinyae.tools.bench import (
     boardlibs,
@@ -30,6 +31,7 @@ from tinyae.tools.bench import (
     streaming,
     threshold,
 )
+from tinyae.tools.bench import timing as window_timing
 from tinyae.tools.bench.common import DATASETS, ROOT, TINYAE, Timing, command_text, have, machine, rel, run
 
 WORK = ROOT / "build" / "bench"
@@ -104,6 +106,11 @@ def measure(out: Path, *, quick: bool = False, work: Path = WORK, datasets_dir: 
 
     # -- board libraries: per-tensor vs per-channel weights, TFLM on the emulated board ----------------
     res["board_libraries"] = boardlibs.section(trained, default, quick, model_dir, img_dir, not missing, _say)
+
+    # -- time per window on the Cortex-M4F boards: estimated from the exact instruction stream ---------
+    res["timing"] = _guard(
+        "time per window", lambda: window_timing.section(default, quick, model_dir, not missing, _say)
+    )
 
     # -- the VAE variant against the plain autoencoder on the same data sets ------------------------
     res["vae"] = _vae(specs, datasets, quick, model_dir)
@@ -247,9 +254,13 @@ def _device(
     img_dir: Path,
 ) -> tuple[dict, dict]:
     opts = ("-Os",) if quick else ("-Os", "-O2")
+    # --quick builds no TFLM library (minutes of compiling); `make bench` measures both in every model's row
+    libs: tuple[str, ...] = () if quick else tuple(device.TFLM_LIBS)
     results: dict[str, dict] = {}
-    _say(f"device cost: {default.spec.name}")
-    results["default"] = _guard("device cost", lambda: device.measure(default, img_dir, opts))
+    _say(
+        f"device cost: {default.spec.name}" + (f" (compiled engine, TFLM {', '.join(libs)})" if libs else "")
+    )
+    results["default"] = _guard("device cost", lambda: device.measure(default, img_dir, opts, libs))
     sweep: list[dict] = []
     if not quick:
         wanted = [
@@ -261,7 +272,7 @@ def _device(
             _say(f"training {spec.name} and measuring its device cost")
             m = models.train(spec, model_dir)
             trained[spec.name] = m
-            results[key] = _guard("device cost", lambda m=m: device.measure(m, img_dir, opts))
+            results[key] = _guard("device cost", lambda m=m: device.measure(m, img_dir, opts, libs))
         for h in models.SWEEP_HIDDEN:
             r = results["reference" if h == 64 else f"sweep_h{h}"]
             if "status" in r:
@@ -273,9 +284,15 @@ def _device(
                 "flash_added_Os": r["Os"]["flash_added"], "ram_added_Os": r["Os"]["ram_added"],
             })  # fmt: skip
     dev: dict = {"method": _method_text(), "models": results, "sweep": sweep}
-    if "status" not in results.get("reference", {"status": "missing"}):
-        ratios = device.tflm_ratios(results["reference"], results.get("reference_logistic"))
-        dev["tflm_comparison"] = {"tflm": device.TFLM, "ratios": ratios}
+    if quick:
+        dev["tflm_status"] = {
+            "status": "skipped",
+            "reason": "--quick builds no TFLM library (make bench does)",
+        }
+    dev["ratios"] = {k: device.engine_ratios(r) for k, r in results.items() if "status" not in r}
+    lin, lg = results.get("reference", {}), results.get("reference_logistic", {})
+    if "Os" in lin and "Os" in lg:
+        dev["logistic_extra"] = _logistic_extra(lin, lg)
     fp = {
         "method": (
             "flash and static RAM that engine + model add to an image: the bench image minus the same "
@@ -283,8 +300,10 @@ def _device(
             "is the engine's static scratch). Model constants: weights, biases, requantization "
             "parameters and tables as the generator counts them (manifest `compiled.const_bytes`); engine "
             "code = flash added - model constants (kernels, the generated call sequence, the engine glue). "
-            "TFLM arena: the host bisection of `make model` for the same .tflite (manifest "
-            "`arena.measured_bytes_host`; DESIGN.md: the 32-bit target needs about 1 KB less)."
+            "TFLM, each pinned library in the same harness (softfp, as the board builds it): flash added = "
+            "the library's framework and kernels + the model's flatbuffer; static RAM added = the tensor "
+            "arena (manifest `arena.bytes`: the host bisection plus the stated margin) + the interpreter's "
+            "objects."
         ),
         "models": {
             k: {
@@ -296,12 +315,35 @@ def _device(
                 "engine_code_bytes": r["Os"]["flash_added"] - r["const_bytes"],
                 "tflite_bytes": r["tflite_bytes"],
                 "tflm_arena_host_bytes": r["tflm_arena_host_bytes"],
+                "tflm_arena_bytes": r["tflm_arena_bytes"],
+                "tflm": {
+                    lib: (
+                        {"status": t["status"]}
+                        if "status" in t
+                        else {"flash_added": t["flash_added"], "ram_added": t["ram_added"]}
+                    )
+                    for lib, t in r.get("tflm", {}).items()
+                },
             }
             for k, r in results.items()
             if "status" not in r
         },
     }
     return dev, fp
+
+
+def _logistic_extra(lin: dict, lg: dict) -> dict:
+    """Instructions a final LOGISTIC adds, per engine: the sigmoid model minus the linear one (same shape)."""
+    out = {
+        tag: lg[tag]["instructions"] - lin[tag]["instructions"]
+        for tag in ("Os", "O2")
+        if tag in lin and tag in lg
+    }
+    for lib in device.TFLM_LIBS:
+        a, b = lin.get("tflm", {}).get(lib, {}), lg.get("tflm", {}).get(lib, {})
+        if "instructions" in a and "instructions" in b:
+            out[f"tflm_{lib}"] = b["instructions"] - a["instructions"]
+    return out
 
 
 def _method_text() -> str:
@@ -311,7 +353,12 @@ def _method_text() -> str:
         "windows, 3 times each, reading SysTick around each call; QEMU runs with `-icount shift=6`, so the "
         "counts are exact instruction counts (the empty measurement is subtracted; the figure is the "
         "minimum, and every model here had min = max). Every output is compared with tflite_micro's: "
-        "a non-bit-exact engine is refused. -Os is mk/firmware-emu.mk's level; -O2 is TFLM's default."
+        "a non-bit-exact engine is refused. -Os is mk/firmware-emu.mk's level; -O2 is TFLM's default. "
+        "TFLM is measured in the same harness and run, not quoted: the engine glue "
+        "(tae_engine_tflm.cpp, the model's C array and op resolver) linked against each pinned library "
+        "as the board builds it (Chirale_TensorFLowLite 2.0.0 with CMSIS-NN kernels, upstream tflite-micro "
+        "90b983c with reference kernels; the Nano 33 BLE's flags, -Os, softfp), its footprint against "
+        "the same harness with softfp and no engine."
     )
 
 
@@ -319,25 +366,17 @@ def _streaming(default: models.TrainedModel, quick: bool, img_dir: Path) -> dict
     out: dict = {"codec": streaming.codec_figures(default, repeats=3 if quick else streaming.REPEATS)}
     if quick:
         skip = {"status": "skipped", "reason": "--quick"}
-        out["link"], out["verify"] = skip, dict(skip)
+        out["link"], out["paired"] = skip, dict(skip)
         return out
     missing = have("arm-none-eabi-gcc", "qemu-system-arm")
     if missing:
         out["link"] = {"status": "not measured", "reason": missing}
-        out["verify"] = {"status": "not measured", "reason": missing}
+        out["paired"] = {"status": "not measured", "reason": missing}
         return out
-    _say("streaming: emulated UART byte rate")
+    _say("streaming: emulated UART byte rate, each direction alone")
     out["link"] = _guard("link", lambda: streaming.link_byte_rate(img_dir))
-    if "up_bytes_per_s" in out["link"]:
-        wire = streaming.wire_bytes_per_window(default.manifest)
-        up, down = out["link"]["up_bytes_per_s"]["median"], out["link"]["down_bytes_per_s"]["median"]
-        out["bound"] = {
-            "model": default.spec.name,
-            "wire": wire,
-            "windows_per_s": round(min(up / wire["up"], down / wire["down_verify"]), 1),
-        }
-    _say("streaming: end-to-end verify over the emulated link")
-    out["verify"] = _guard("verify", lambda: streaming.verify_figures(default, img_dir))
+    _say("streaming: stream and verify over the emulated link, each beside its bound")
+    out["paired"] = _guard("streaming", lambda: streaming.paired_figures(default, img_dir))
     return out
 
 
@@ -362,8 +401,10 @@ def run_args(args: argparse.Namespace) -> int:
 def calibration_main(argv: list[str] | None = None) -> int:
     """`tinyae bench calibration`: the on-site calibration section alone, merged into results.json and
     RESULTS.md."""
-    ap = argparse.ArgumentParser(
-        prog="tinyae bench calibration", description=calibration.__doc__.splitlines()[0]
+    ap = command_parser(
+        "tinyae bench calibration",
+        calibration.__doc__,
+        "tinyae bench calibration --quick --out build/bench-cal",
     )
     ap.add_argument("--out", type=Path, default=Path("bench"), help="results.json and RESULTS.md to update")
     ap.add_argument("--work", type=Path, default=ROOT / "build" / "bench", help="models and images")
@@ -399,7 +440,9 @@ def calibration_main(argv: list[str] | None = None) -> int:
 def threshold_main(argv: list[str] | None = None) -> int:
     """`tinyae bench threshold`: the threshold study alone (tools/bench/threshold.py), merged into
     results.json and RESULTS.md (or written to threshold.json beside them when there is no results.json)."""
-    ap = argparse.ArgumentParser(prog="tinyae bench threshold", description=threshold.__doc__.splitlines()[0])
+    ap = command_parser(
+        "tinyae bench threshold", threshold.__doc__, "tinyae bench threshold --out build/bench-threshold"
+    )
     ap.add_argument("--out", type=Path, default=Path("bench"), help="results.json and RESULTS.md to update")
     ap.add_argument("--work", type=Path, default=WORK / "models", help="models trained")
     ap.add_argument("--datasets", type=Path, default=DATASETS, help="SKAB and NAB (../shared/datasets)")

@@ -15,7 +15,6 @@ not on what the weights learnt.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyae.args import command_parser
 from tinyae.errors import run_cli
 from tinyae.tools.bench.common import ROOT, rel
 from tinyae.train.manifest import Manifest
@@ -240,8 +240,10 @@ def fit_image(images: list[dict]) -> dict:
 
 @run_cli
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="tinyae bench costmodel", description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=ROOT / "build" / "costmodel")
+    p = command_parser(
+        "tinyae bench costmodel", __doc__, "tinyae bench costmodel --json bench/costmodel.json"
+    )
+    p.add_argument("--out", type=Path, default=ROOT / "build" / "costmodel", help="models and bench images")
     p.add_argument("--json", type=Path, default=None, help="write every point and the fit here")
     args = p.parse_args(argv)
     networks = _network_points(args.out)

@@ -13,6 +13,15 @@ How it is measured (the cheapest way that is exact and isolates the engine):
   (TAE_BENCH_BASELINE); flash and static RAM of engine + model = the difference between the two images
   (tinyae.tools.budget.measure_elf on each ELF), the same "added" measure as DESIGN.md's TFLM figures.
 - Compiler flags are those of mk/firmware-emu.mk (-Os); the -O2 build is the same with -O2.
+- TFLM, measured, not quoted: the same harness with the TFLM engine glue (firmware/lib/tinyae/src/
+  tae_engine_tflm.cpp, the model's C array and op resolver) linked against each pinned library as the
+  board builds it (mk/tflm/library.mk: Chirale_TensorFLowLite 2.0.0 with its CMSIS-NN kernels, upstream
+  tflite-micro 90b983c with its reference kernels; the Nano 33 BLE's code generation, -Os, softfp) and
+  its baseline the same harness with softfp and no engine. The libraries are the ones the board-library
+  tests use, `make build/tflm/<lib>-cm4/libtflm.a` (built once, then up to date; their sources from
+  TAE_THIRD_PARTY or PlatformIO's download, mk/tflm.mk). An older library may round a requantization
+  tie 1 LSB away from the tflite_micro nightly on some model: its windows are counted, not refused
+  (the instruction count does not depend on it).
 """
 
 from __future__ import annotations
@@ -24,36 +33,15 @@ from pathlib import Path
 import numpy as np
 
 from tinyae.errors import UserError
-from tinyae.tools.bench.common import ROOT, command_text, rel, run
+from tinyae.tools.bench.common import command_text, rel
 from tinyae.tools.bench.models import TrainedModel
+from tinyae.tools.emulator import harness
+from tinyae.tools.emulator.harness import TFLM_LIBS
 
-TARGET_DIR = ROOT / "firmware" / "targets" / "mps2_an386"
-CORE_DIR = ROOT / "firmware" / "lib" / "tinyae" / "src"
 BENCH_APP = Path(__file__).resolve().parent / "bench_app.c"
-TARGET_SRCS = ("startup.c", "uart.c", "timer.c", "fault.c", "semihost.c", "port.c", "main.c")
-ENGINE_SRCS = ("tae_engine_compiled.c", "tae_kernels.c")
-ARCH = ("-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard")
-WARN = (
-    "-Wall",
-    "-Wextra",
-    "-Werror",
-    "-Wshadow",
-    "-Wdouble-promotion",
-    "-ffp-contract=off",
-    "-fno-fast-math",
-)
 MAX_WINDOWS = 16
 REPS = 3
 BUDGET_TARGET = "mps2_an386"
-
-# DESIGN.md, "Figures to beat": TFLM at commit 90b983c on the same emulated Cortex-M4F, 128-64-16-64-128.
-TFLM = {
-    "reference_kernels_Os": {"instructions": 202_963, "flash_added": 47_044, "ram_added": 4_300},
-    "cmsis_nn_Os": {"instructions": 72_268, "flash_added": 53_604, "ram_added": 4_420},
-    "cmsis_nn_O2": {"instructions": 52_036},
-    "logistic_extra_Os": 92_000,
-    "logistic_extra_O2": 47_000,
-}
 
 _LINE = re.compile(
     rb"BENCH windows=(\d+) reps=(\d+) min=(\d+) max=(\d+) sum=(\d+) empty=(\d+) "
@@ -98,11 +86,19 @@ def vectors_header(model_dir: Path, out: Path, max_windows: int = MAX_WINDOWS) -
 
 
 def build(
-    model_dir: Path | None, out_dir: Path, *, opt: str = "-Os", baseline: bool = False, link: bool = False
+    model_dir: Path | None,
+    out_dir: Path,
+    *,
+    opt: str = "-Os",
+    baseline: bool = False,
+    link: bool = False,
+    tflm: str | None = None,
 ) -> Image:
     """Compile and link one bench image into out_dir; its ELF, command and measured sizes.
 
-    link=True builds the UART throughput image (no model needed)."""
+    link=True builds the UART throughput image (no model needed); tflm="chirale"|"upstream" runs the
+    model through that TFLM library instead of the compiled engine (with baseline=True: the same
+    harness with the TFLM images' float ABI and no engine)."""
     from tinyae.tools.budget import measure_elf
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -110,35 +106,21 @@ def build(
         assert model_dir is not None
         vectors_header(model_dir, out_dir / "bench_vectors.h")
     elf = out_dir / "bench.elf"
-    srcs = [str(TARGET_DIR / s) for s in TARGET_SRCS] + [str(BENCH_APP)]
-    if not baseline and not link:
+    srcs = [str(harness.TARGET_DIR / s) for s in harness.TARGET_SRCS] + [str(BENCH_APP)]
+    if tflm and not baseline:
         assert model_dir is not None
-        srcs += [str(CORE_DIR / s) for s in ENGINE_SRCS] + [str(model_dir / "model_compiled.c")]
+        srcs += harness.tflm_objects(model_dir, out_dir, tflm, opt)
+    elif not baseline and not link:
+        assert model_dir is not None
+        srcs += [str(harness.CORE_DIR / s) for s in harness.ENGINE_SRCS] + [
+            str(model_dir / "model_compiled.c")
+        ]
     defs = ["-DTAE_BENCH_LINK"] if link else ["-DTAE_BENCH_BASELINE"] if baseline else []
-    incs = [] if link else [model_dir]
-    argv = link_harness(elf, srcs, [*incs, out_dir], [*defs, f"-DTAE_BENCH_REPS={REPS}u"], opt)
+    incs = [] if link or model_dir is None else [model_dir]
+    arch = harness.ARCH_SOFTFP if tflm else harness.ARCH
+    argv = harness.link(elf, srcs, [*incs, out_dir], [*defs, f"-DTAE_BENCH_REPS={REPS}u"], opt, arch)
     m = measure_elf(elf, BUDGET_TARGET)
-    return Image(elf, command_text(relative_argv(argv)), m.flash, m.ram_static, dict(m.parts))
-
-
-def link_harness(elf: Path, srcs: list[str], include_dirs: list, defines: list[str], opt: str) -> list[str]:
-    """Compile and link a harness image for the mps2_an386 target (the flags of mk/firmware-emu.mk)."""
-    argv = [
-        "arm-none-eabi-gcc", *ARCH, "-std=c99", opt, "-g", "-ffunction-sections", "-fdata-sections",
-        "-fno-common", *WARN, f"-I{TARGET_DIR}", f"-I{CORE_DIR}", *(f"-I{d}" for d in include_dirs),
-        *defines,
-        "-T", str(TARGET_DIR / "mps2_an386.ld"), "-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections",
-        f"-Wl,-Map={elf.with_suffix('.map')}", "-Wl,--no-warn-rwx-segments",
-        "-o", str(elf), *srcs,
-        "-Wl,--start-group", "-lc_nano", "-lm", "-lgcc", "-Wl,--end-group",
-    ]  # fmt: skip
-    run(argv, timeout=300)
-    return argv
-
-
-def relative_argv(argv: list[str]) -> list[str]:
-    root = str(ROOT) + "/"
-    return [a.replace(root, "") for a in argv]  # inside -I, -Wl,-Map= and -o arguments too
+    return Image(elf, command_text(harness.relative(argv)), m.flash, m.ram_static, dict(m.parts))
 
 
 def read_harness(elf: Path, marker: bytes, timeout: float = 120.0) -> bytes:
@@ -174,8 +156,14 @@ def run_image(elf: Path, timeout: float = 120.0) -> dict:
     }
 
 
-def measure(model: TrainedModel, work_dir: Path, opts: tuple[str, ...] = ("-Os", "-O2")) -> dict:
-    """Instructions per inference, per MAC and the footprint of one model at each optimisation level."""
+def measure(
+    model: TrainedModel,
+    work_dir: Path,
+    opts: tuple[str, ...] = ("-Os", "-O2"),
+    tflm_libs: tuple[str, ...] = tuple(TFLM_LIBS),
+) -> dict:
+    """Instructions per inference, per MAC and the footprint of one model: the compiled engine at each
+    optimisation level, and each TFLM library of `tflm_libs` in the same harness (-Os, its board flags)."""
     macs = int(model.manifest["model"]["macs"])
     out: dict = {
         "model": model.spec.name,
@@ -187,7 +175,9 @@ def measure(model: TrainedModel, work_dir: Path, opts: tuple[str, ...] = ("-Os",
         "scratch_bytes": model.manifest["compiled"].get("scratch_bytes"),
         "const_bytes": model.manifest["compiled"].get("const_bytes"),
         "tflm_arena_host_bytes": model.manifest["arena"]["measured_bytes_host"],
+        "tflm_arena_bytes": model.manifest["arena"]["bytes"],
         "tflite_bytes": model.manifest["model"]["tflite_bytes"],
+        "weights": model.manifest["quantization"]["weights"],
     }
     for opt in opts:
         tag = opt.lstrip("-")
@@ -200,49 +190,57 @@ def measure(model: TrainedModel, work_dir: Path, opts: tuple[str, ...] = ("-Os",
                 f"{res['mismatches']} of {res['windows']} windows (first: {res['first_bad_window']}); "
                 "its cost is not reported"
             )
-        out[tag] = {
-            "instructions": res["min"],
-            "instructions_max": res["max"],
-            "instructions_per_mac": round(res["min"] / macs, 3),
-            "windows": res["windows"],
-            "reps": res["reps"],
-            "bit_exact_windows": res["windows"] - res["mismatches"],
-            "flash_added": img.flash - base.flash,
-            "ram_added": img.ram_static - base.ram_static,
-            "image_flash": img.flash,
-            "image_ram_static": img.ram_static,
-            "budget_parts": img.parts,
-            "build_command": img.command,
-            "run": f"tinyae.tools.emulator.qemu.Emulator (QEMU mps2-an386 -icount shift=6) on {rel(img.elf)}",
-        }
+        out[tag] = _row(res, img, base, macs)
+    out["tflm"] = {lib: _tflm_row(model, work_dir, lib, macs) for lib in tflm_libs}
     return out
 
 
-def tflm_ratios(ref: dict, ref_logistic: dict | None) -> dict:
-    """Ours / TFLM for DESIGN.md's figures (below 1 = fewer instructions or bytes than TFLM)."""
-    r: dict = {}
-    os_, o2 = ref.get("Os"), ref.get("O2")
-    if os_:
-        r["instructions_Os_vs_cmsis_nn_Os"] = round(
-            os_["instructions"] / TFLM["cmsis_nn_Os"]["instructions"], 3
-        )
-        r["instructions_Os_vs_reference_kernels_Os"] = round(
-            os_["instructions"] / TFLM["reference_kernels_Os"]["instructions"], 3
-        )
-        r["flash_vs_reference_kernels"] = round(
-            os_["flash_added"] / TFLM["reference_kernels_Os"]["flash_added"], 3
-        )
-        r["flash_vs_cmsis_nn"] = round(os_["flash_added"] / TFLM["cmsis_nn_Os"]["flash_added"], 3)
-        r["ram_vs_reference_kernels"] = round(os_["ram_added"] / TFLM["reference_kernels_Os"]["ram_added"], 3)
-        r["ram_vs_cmsis_nn"] = round(os_["ram_added"] / TFLM["cmsis_nn_Os"]["ram_added"], 3)
-    if o2:
-        r["instructions_O2_vs_cmsis_nn_O2"] = round(
-            o2["instructions"] / TFLM["cmsis_nn_O2"]["instructions"], 3
-        )
-    if ref_logistic:
-        for tag in ("Os", "O2"):
-            if tag in ref_logistic and tag in ref:
-                extra = ref_logistic[tag]["instructions"] - ref[tag]["instructions"]
-                r[f"logistic_extra_{tag}"] = extra
-                r[f"logistic_extra_{tag}_vs_tflm"] = round(extra / TFLM[f"logistic_extra_{tag}"], 3)
-    return r
+def _row(res: dict, img: Image, base: Image, macs: int) -> dict:
+    return {
+        "instructions": res["min"],
+        "instructions_max": res["max"],
+        "instructions_per_mac": round(res["min"] / macs, 3),
+        "windows": res["windows"],
+        "reps": res["reps"],
+        "bit_exact_windows": res["windows"] - res["mismatches"],
+        "flash_added": img.flash - base.flash,
+        "ram_added": img.ram_static - base.ram_static,
+        "image_flash": img.flash,
+        "image_ram_static": img.ram_static,
+        "budget_parts": img.parts,
+        "build_command": img.command,
+        "run": f"tinyae.tools.emulator.qemu.Emulator (QEMU mps2-an386 -icount shift=6) on {rel(img.elf)}",
+    }
+
+
+def _tflm_row(model: TrainedModel, work_dir: Path, lib: str, macs: int) -> dict:
+    """One TFLM library in the bench harness for `model` (-Os, the board's flags), or why not."""
+    weights = model.manifest["quantization"]["weights"]
+    if weights != "per_tensor" and lib == "chirale":
+        return {"status": "not measured", "reason": f"{TFLM_LIBS[lib]} predates {weights} weights"}
+    try:
+        img = build(model.dir, work_dir / f"{model.spec.name}-tflm-{lib}", tflm=lib)
+        base = build(model.dir, work_dir / f"{model.spec.name}-tflm-{lib}-baseline", tflm=lib, baseline=True)
+        res = run_image(img.elf)
+    except UserError as exc:
+        return {"status": "not measured", "reason": str(exc)}
+    return {
+        "library": TFLM_LIBS[lib],
+        **_row(res, img, base, macs),
+        "first_bad_window": res["first_bad_window"],
+    }
+
+
+def engine_ratios(r: dict) -> dict:
+    """compiled engine (-Os) / each TFLM library for one model's measure(): below 1 = fewer instructions
+    or bytes than that library; both measured in the same harness and run."""
+    ours = r.get("Os")
+    out: dict = {}
+    for lib, t in (r.get("tflm") or {}).items():
+        if ours is None or "status" in t:
+            continue
+        out[lib] = {
+            k: round(ours[k] / t[k], 3) if t[k] else None
+            for k in ("instructions", "flash_added", "ram_added")
+        }
+    return out

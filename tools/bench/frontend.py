@@ -19,16 +19,11 @@ import numpy as np
 from tinyae.errors import UserError
 from tinyae.tools.bench import models
 from tinyae.tools.bench.common import command_text, rel
-from tinyae.tools.bench.device import (
-    BUDGET_TARGET,
-    CORE_DIR,
-    TARGET_DIR,
-    TARGET_SRCS,
-    link_harness,
-    read_harness,
-    relative_argv,
-)
+from tinyae.tools.bench.device import BUDGET_TARGET, read_harness
 from tinyae.tools.bench.models import ModelSpec
+from tinyae.tools.emulator.harness import CORE_DIR, TARGET_DIR, TARGET_SRCS
+from tinyae.tools.emulator.harness import link as link_harness
+from tinyae.tools.emulator.harness import relative as relative_argv
 from tinyae.train.frontend import FrontendSpec
 from tinyae.train.frontend.native import NativeFrontend, header_dir
 

@@ -9,7 +9,6 @@ with `tinyae model` (wall time, peak RSS of the whole run including TensorFlow).
 
 from __future__ import annotations
 
-import argparse
 import resource
 import subprocess
 import sys
@@ -18,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyae.args import positive_int
+from tinyae.args import command_parser, positive_int
+from tinyae.errors import run_cli
 from tinyae.tools.bench.common import ROOT, TINYAE, command_text, rel
 
 SIZE_MB = 200
@@ -123,9 +123,12 @@ def render(s: dict | None) -> list[str]:
     ]
 
 
+@run_cli
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="tinyae bench ingest", description=__doc__.splitlines()[0])
-    ap.add_argument("--size-mb", type=positive_int, default=SIZE_MB)
+    ap = command_parser("tinyae bench ingest", __doc__, "tinyae bench ingest --size-mb 50")
+    ap.add_argument(
+        "--size-mb", type=positive_int, default=SIZE_MB, help="size of the CSV written and read, in MB"
+    )
     args = ap.parse_args(argv)
     res = section(False, ROOT / "build" / "bench", size_mb=args.size_mb)
     print("\n".join(render(res)))

@@ -41,6 +41,9 @@ def render(res: dict) -> str:
     out += _quality(res["quality"])
     out += _device(res["device"])
     out += _footprint(res["footprint"])
+    from tinyae.tools.bench.timing import render as timing_section
+
+    out += timing_section(res.get("timing"))
     out += _frontend(res.get("frontend"))
     from tinyae.tools.bench.calibration import render as calibration_section
 
@@ -121,70 +124,75 @@ def _quality(q: dict) -> list[str]:
     return out
 
 
+def _tflm_cell(t: dict | None, key: str, unit: str = "") -> str:
+    if not t:
+        return "—"
+    if "status" in t:
+        return "not measured"
+    return f"{t[key]:,}{unit}"
+
+
 def _device(dev: dict) -> list[str]:
-    out = ["## Device cost on the emulated Cortex-M4F (QEMU mps2-an386, compiled engine)", ""]
+    out = ["## Device cost on the emulated Cortex-M4F (QEMU mps2-an386): compiled engine and TFLM", ""]
     skip = _skipped(dev)
     if skip:
         return [*out, skip, ""]
     out.append(dev["method"])
     out.append("")
+    if dev.get("tflm_status"):
+        out += [f"TFLM: {_skipped(dev['tflm_status'])}", ""]
     rows = []
     for key, r in dev["models"].items():
         if "status" in r:
-            rows.append([key, *(["—"] * 7), _skipped(r) or ""])
+            rows.append([key, *(["—"] * 9), _skipped(r) or ""])
             continue
         os_, o2 = r.get("Os", {}), r.get("O2", {})
-        exact = f"{os_.get('bit_exact_windows', '—')}/{os_.get('windows', '—')}"
+        t = r.get("tflm", {})
+        exact = [f"{os_.get('bit_exact_windows', '—')}/{os_.get('windows', '—')}"]
+        exact += [f"{v['bit_exact_windows']}/{v['windows']}" for v in t.values() if "windows" in v]
         rows.append([
             key, r["shape"], r["output"], fmt(r["macs"]), fmt(os_.get("instructions")),
             fmt(os_.get("instructions_per_mac"), 2), fmt(o2.get("instructions")),
-            fmt(o2.get("instructions_per_mac"), 2), exact,
+            _tflm_cell(t.get("chirale"), "instructions"), _tflm_cell(t.get("upstream"), "instructions"),
+            " · ".join(exact),
         ])  # fmt: skip
     out += md_table(
-        ["model", "shape", "output", "MACs", "instr -Os", "instr/MAC -Os", "instr -O2", "instr/MAC -O2",
-         "bit-exact windows"],
+        ["model", "shape", "output", "MACs", "compiled -Os", "per MAC", "compiled -O2",
+         "TFLM Chirale 2.0.0 CMSIS-NN -Os", "TFLM upstream 90b983c reference -Os",
+         "bit-exact windows (compiled · Chirale · upstream)"],
         rows,
     )  # fmt: skip
-    t = dev.get("tflm_comparison")
-    if t:
+    out += [
+        "",
+        "Instructions per inference (exact counts). The same models' flash and RAM are under Footprint.",
+        "",
+    ]
+    ratios = dev.get("ratios") or {}
+    rrows = []
+    for key, per_lib in ratios.items():
+        for lib, r in per_lib.items():
+            rrows.append(
+                [key, lib, fmt(r["instructions"], 3), fmt(r["flash_added"], 3), fmt(r["ram_added"], 3)]
+            )
+    if rrows:
         out += [
-            "",
-            'Against TFLM on the same network (DESIGN.md, "Figures to beat"; ratio = tinyae / TFLM):',
+            "Compiled engine / TFLM library, each model measured in the same harness and run (below 1 = "
+            "fewer instructions or bytes than that library):",
             "",
         ]
-        ref = dev["models"].get("reference", {})
-        lg = dev["models"].get("reference_logistic", {})
-        r = t["ratios"]
-        tf = t["tflm"]
-        ref_k, cmsis, cmsis2 = tf["reference_kernels_Os"], tf["cmsis_nn_Os"], tf["cmsis_nn_O2"]
-        rows = [
-            ["instructions, -Os, linear output", fmt(ref.get("Os", {}).get("instructions")),
-             _pair(cmsis["instructions"], "CMSIS-NN", ref_k["instructions"], "ref."),
-             _ratios(r, "instructions_Os_vs_cmsis_nn_Os", "instructions_Os_vs_reference_kernels_Os")],
-            ["instructions, -O2, linear output", fmt(ref.get("O2", {}).get("instructions")),
-             f"{cmsis2['instructions']:,} (CMSIS-NN)", _ratios(r, "instructions_O2_vs_cmsis_nn_O2")],
-            ["+ final LOGISTIC, -Os", fmt(r.get("logistic_extra_Os")), f"+{tf['logistic_extra_Os']:,}",
-             fmt(r.get("logistic_extra_Os_vs_tflm"), 3)],
-            ["+ final LOGISTIC, -O2", fmt(r.get("logistic_extra_O2")), f"+{tf['logistic_extra_O2']:,}",
-             fmt(r.get("logistic_extra_O2_vs_tflm"), 3)],
-            ["flash added (engine + model), -Os", f"{fmt(ref.get('Os', {}).get('flash_added'))} B",
-             _pair(ref_k["flash_added"], "ref.", cmsis["flash_added"], "CMSIS-NN", "B"),
-             _ratios(r, "flash_vs_reference_kernels", "flash_vs_cmsis_nn")],
-            ["static RAM added, -Os", f"{fmt(ref.get('Os', {}).get('ram_added'))} B",
-             _pair(ref_k["ram_added"], "ref.", cmsis["ram_added"], "CMSIS-NN", "B"),
-             _ratios(r, "ram_vs_reference_kernels", "ram_vs_cmsis_nn")],
-        ]  # fmt: skip
-        for i, tag in ((2, "Os"), (3, "O2")):
-            extra = r.get(f"logistic_extra_{tag}")
-            if lg and extra is not None:
-                rows[i][1] = (
-                    f"{extra:+,} (LOGISTIC = 256-entry table applied by the last layer)"
-                    if abs(extra) < 100
-                    else f"{extra:+,}"
-                )
-                rows[i][3] = f"{max(extra, 0) / tf[f'logistic_extra_{tag}']:.3f}"
-        out += md_table(["figure (128-64-16-64-128)", "tinyae compiled", "TFLM", "ratio"], rows)
-    out += ["", "Commands (train, then build and run the bench image):", ""]
+        out += md_table(["model", "TFLM library", "instructions", "flash added", "static RAM added"], rrows)
+        out.append("")
+    lg = dev.get("logistic_extra")
+    if lg:
+        parts = [f"compiled -Os {lg['Os']:+,}"] + ([f"compiled -O2 {lg['O2']:+,}"] if "O2" in lg else [])
+        parts += [f"TFLM {k.removeprefix('tflm_')} {v:+,}" for k, v in lg.items() if k.startswith("tflm_")]
+        out += [
+            "A final LOGISTIC (reference_logistic minus reference, same shape), instructions per inference: "
+            + "; ".join(parts)
+            + ". The compiled engine applies it as a 256-entry table in the last layer's requantization.",
+            "",
+        ]
+    out += ["Commands (train, then build and run the bench image):", ""]
     measured = [r for r in dev["models"].values() if "status" not in r]
     for key, r in dev["models"].items():
         if "train_command" in r:
@@ -194,6 +202,9 @@ def _device(dev: dict) -> list[str]:
     first = measured[0]
     cmd, how = first["Os"]["build_command"], first["Os"]["run"]
     out.append(f"- bench image (-Os; -O2 the same with -O2): `{cmd}`, run by {how}")
+    for lib, t in first.get("tflm", {}).items():
+        if "build_command" in t:
+            out.append(f"- TFLM {lib} bench image: `{t['build_command']}`")
     out.append("")
     return out
 
@@ -205,15 +216,20 @@ def _footprint(fp: dict) -> list[str]:
         return [*out, skip, ""]
     out.append(fp["method"])
     out.append("")
-    rows = [
-        [k, r["shape"], f"{fmt(r['flash_added'])} B", f"{fmt(r['ram_added'])} B", f"{fmt(r['scratch_bytes'])} B",
-         f"{fmt(r['model_const_bytes'])} B / {fmt(r['engine_code_bytes'])} B", f"{fmt(r['tflite_bytes'])} B",
-         f"{fmt(r['tflm_arena_host_bytes'])} B"]
-        for k, r in fp["models"].items()
-    ]  # fmt: skip
+    rows = []
+    for k, r in fp["models"].items():
+        t = r.get("tflm", {})
+        rows.append([
+            k, r["shape"], f"{fmt(r['flash_added'])} B", f"{fmt(r['ram_added'])} B",
+            f"{fmt(r['model_const_bytes'])} B / {fmt(r['engine_code_bytes'])} B",
+            _tflm_cell(t.get("chirale"), "flash_added", " B"), _tflm_cell(t.get("chirale"), "ram_added", " B"),
+            _tflm_cell(t.get("upstream"), "flash_added", " B"), _tflm_cell(t.get("upstream"), "ram_added", " B"),
+            f"{fmt(r['tflite_bytes'])} B", f"{fmt(r['tflm_arena_bytes'])} B",
+        ])  # fmt: skip
     out += md_table(
-        ["model", "shape", "flash added (engine + model)", "static RAM added", "scratch",
-         "of which model constants / engine code", ".tflite", "TFLM arena (host-measured)"],
+        ["model", "shape", "compiled: flash added", "compiled: static RAM added",
+         "of the flash: model constants / engine code", "Chirale: flash added", "Chirale: static RAM added",
+         "upstream: flash added", "upstream: static RAM added", ".tflite", "TFLM arena (linked)"],
         rows,
     )  # fmt: skip
     out.append("")
@@ -568,46 +584,55 @@ def _streaming(s: dict) -> list[str]:
             )
     link = s.get("link", {})
     if _skipped(link):
-        rows.append(["emulated UART byte rate (echo)", "—", "—", _skipped(link) or ""])
+        rows.append(["emulated UART byte rate, each direction alone", "—", "—", _skipped(link) or ""])
     elif link:
         rates = f"{link['up_bytes_per_s']['median']:,.0f} / {link['down_bytes_per_s']['median']:,.0f} B/s"
-        rows.append(["emulated UART byte rate, host -> device / device -> host", rates, f"{link['repeats']}",
-                     link["command"]])  # fmt: skip
-        b = s.get("bound", {})
-        if b:
-            what = (
-                f"bound on windows/s from the byte rate ({b['wire']['up']} B up per window, "
-                f"{b['wire']['down_verify']} B down with verification; model {b['model']})"
-            )
-            rows.append(
-                [
-                    what,
-                    f"{b['windows_per_s']:,.1f} windows/s",
-                    "—",
-                    "min(up rate / up bytes, down rate / down bytes)",
-                ]
-            )
-    v = s.get("verify", {})
-    if _skipped(v):
-        rows.append(["windows/s over the emulated link; end-to-end `verify` of the test split", "—", "—",
-                     _skipped(v) or ""])  # fmt: skip
-    elif v:
-        what = f"end-to-end `verify` of the test split ({v['windows']} windows, {v['samples']} samples)"
-        rows.append([what, f"{v['wall_s']['median']:.1f} s", f"{v['repeats']}", f"`{v['command']}`"])
-        n = f"{v['repeats']}"
-        rows.append(["windows/s over the emulated link (verify, payload on; whole command)",
-                     f"{v['windows_per_s']:,.1f}", n, "windows / median verify time"])  # fmt: skip
-        if v.get("cli_windows_per_s"):
-            cli = f"{v['cli_windows_per_s']:,.1f}"
-            what = "windows/s over the emulated link (verify's own figure, streaming only)"
-            rows.append([what, cli, n, "`verify --json`: windows_per_second"])
-        c = v.get("device_cost_per_window")
-        if c:
-            rows.append(["device cost per window in the real image (quantize + engine + score + UART IRQs)",
-                         f"{c['min']:,} – {c['max']:,} {c['unit']} (median {c['median']:,.0f})", "—",
-                         "RESULT frames' cost field, from `verify --json`"])  # fmt: skip
+        rows.append(["emulated UART byte rate, host -> device / device -> host, each direction alone", rates,
+                     f"{link['repeats']}", link["command"]])  # fmt: skip
     out += md_table(["figure", "value", "runs", "how"], rows)
     out.append("")
+    pr = s.get("paired", {})
+    if (skip := _skipped(pr)) is not None:
+        return [*out, f"Stream and verify over the emulated link: {skip}", ""]
+    if not pr:
+        return out
+    out += [
+        f"Windows per second of `stream` and `verify` over the emulated link (model {pr['model']}, the test "
+        f"split, {pr['samples']:,} samples), each run right after its **bound**: the link image carrying "
+        "that run's own bytes per window each way and nothing else (no protocol, decoding or inference), "
+        f"the host keeping up to {pr['rx_buffer_bytes']:,} B in flight, the most the device buffers "
+        f"(docs/protocol.md). The host tool keeps up to {pr['host_window_bytes']:,} B of sample batches "
+        "unacknowledged. Rates are of the streaming itself (after the handshake); ratio = run / its bound.",
+        "",
+    ]
+    rows = []
+    for mode, label in (
+        ("stream", "`stream` (no verification payload)"),
+        ("verify", "`verify` (payload on)"),
+    ):
+        m = pr.get(mode)
+        if not m:
+            continue
+        runs = ", ".join(f"{r['windows_per_s']:.1f}/{r['bound_windows_per_s']:.1f}" for r in m["runs"])
+        rows.append([
+            label, f"{m['up_bytes_per_window']} / {m['down_bytes_per_window']} B",
+            f"{m['windows_per_s']['median']:,.1f}", f"{m['bound_windows_per_s']['median']:,.1f}",
+            f"{m['ratio_median']:.2f} (min {m['ratio_min']:.2f})", runs,
+            str(sum(r["retransmits"] for r in m["runs"])),
+        ])  # fmt: skip
+    out += md_table(["run", "bytes per window up / down", "windows/s (median)", "bound (median)",
+                     "ratio (median of pairs)", "each pair: run / bound", "retransmits"], rows)  # fmt: skip
+    cmds = [f"`{pr[m_]['command']}`" for m_ in ("stream", "verify") if m_ in pr]
+    out += ["", f"Image: `{pr['image']}`; link image: `{pr['link_image']}`; runs: " + "; ".join(cmds), ""]
+    rep = pr.get("verify_report") or {}
+    c = rep.get("cost")
+    if c:
+        out += [
+            f"Device cost per window in the real image (quantize + engine + score + UART interrupts, RESULT "
+            f"frames' cost field from `verify --json`): {c['min']:,} – {c['max']:,} {c['unit']} "
+            f"(median {c['median']:,.0f}).",
+            "",
+        ]
     return out
 
 

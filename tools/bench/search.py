@@ -18,7 +18,6 @@ shortest test part holds 98 samples; 128 would fail every trial that draws it).
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import tomli_w
 
-from tinyae.args import positive_int
+from tinyae.args import command_parser, positive_int
 from tinyae.errors import run_cli
 from tinyae.tools.bench.common import PY, ROOT, SKAB_DATA, command_text, machine, rel
 from tinyae.tools.bench.skab_data import CHANNELS as SKAB_CHANNELS
@@ -264,10 +263,14 @@ def render(res: dict) -> str:
 
 @run_cli
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="tinyae bench search", description=__doc__.splitlines()[0])
-    p.add_argument("--trials", type=positive_int, default=30)
-    p.add_argument("--out", type=Path, default=ROOT / "bench")
-    p.add_argument("--work", type=Path, default=ROOT / "build" / "bench-search")
+    p = command_parser(
+        "tinyae bench search", __doc__, "tinyae bench search --trials 12 --out build/search-smoke"
+    )
+    p.add_argument("--trials", type=positive_int, default=30, help="trials of each search case")
+    p.add_argument("--out", type=Path, default=ROOT / "bench", help="where search.json and SEARCH.md go")
+    p.add_argument(
+        "--work", type=Path, default=ROOT / "build" / "bench-search", help="the searches' models and images"
+    )
     p.add_argument(
         "--scaling-from", type=Path, default=None, help="reuse the scaling runs of an earlier search.json"
     )

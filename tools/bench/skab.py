@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyae.args import command_parser
 from tinyae.errors import UserError, run_cli
 from tinyae.tools.bench import skab_data
 from tinyae.tools.bench.common import ROOT, SKAB_CONFIG, SKAB_DATA, TINYAE, command_text, rel
@@ -435,10 +436,29 @@ def figure(runs: dict[str, dict], out: Path) -> Path:
 
 @run_cli
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="tinyae bench skab", description=__doc__.splitlines()[0])
-    ap.add_argument("--protocol", default="per-file", choices=[*PROTOCOLS, "logo"])
+    ap = command_parser(
+        "tinyae bench skab",
+        __doc__,
+        "tinyae bench skab --protocol deployment --json build/skab-deployment.json",
+    )
+    ap.add_argument(
+        "--protocol",
+        default="per-file",
+        choices=[*PROTOCOLS, "logo"],
+        help="per-file: SKAB's leaderboard protocol, a model per file; deployment: one model trained on "
+        "normal data for every file; deployment-commissioned: that, with each machine's own normalization "
+        "and threshold from its first rows; logo: the configuration chosen without the test labels "
+        "(leave one folder out)",
+    )
     ap.add_argument("--config", default=CONFIG, help="the one configuration for every file")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    ap.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one configuration key (repeatable)",
+    )
     ap.add_argument(
         "--data", type=Path, default=DATA_DIR, help="SKAB's data folder (valve1/, valve2/, other/)"
     )

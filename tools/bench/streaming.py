@@ -1,21 +1,29 @@
-"""Streaming figures: the host codec's frame rate, the emulated serial link's byte rate and the bound it
-sets on windows per second, and end-to-end `verify` over the emulated link (when the host CLI exists).
+"""Streaming figures: the host codec's frame rate, and `stream` / `verify` over the emulated link beside
+a bound on windows per second measured in the same run.
 
 - Codec: encode_frame + StreamDecoder.feed (COBS, CRC32 check, message decode) of RESULT frames, with
   and without the verification payload (int8 input and output of the window), in frames per second.
-- Link: a bench image (bench_app.c with TAE_BENCH_LINK) on QEMU measures each direction alone: 128 KiB
-  host -> device (the device only counts them, and reports RX-ring drops) and 128 KiB device -> host.
-  The bound on windows per second = min over the two directions of (bytes/s / wire bytes of one window
-  in that direction): a hop of samples in SAMPLES frames up; a verified RESULT frame + one ACK per
-  batch down. It is an upper bound: in a real stream both directions share one emulated CPU.
-- verify: `tinyae device verify --port socket://... --model-dir DIR --json out.json` against the real
-  image (`make firmware-emu MODEL_DIR=DIR`) on QEMU, wall time of the whole command for the test split.
+- Stream and verify over the emulated link, each run paired with a bound measured right before it
+  (same machine, same load): `Device.stream()` of the test split (what `tinyae device stream` runs,
+  no verification payload) and `tinyae device verify --json` (payload on), windows per second of the
+  streaming itself (after the handshake), on the real image (`make firmware-emu MODEL_DIR=DIR`).
+- The bound: a link image (bench_app.c with TAE_BENCH_LINK, 'X' mode) on the same QEMU, with the same
+  host tool's socket, carries the run's own bytes per window each way (its measured bytes sent and
+  received / windows) and nothing else: for every window's worth of bytes received, the image sends a
+  window's worth back, while the host keeps up to RX_BUFFER bytes in flight (the most the device can
+  buffer: docs/protocol.md, "Flow control window"). No protocol, no decoding, no inference, no Python
+  per frame: a stream moves the same bytes with more work on both sides and the same in-flight limit
+  or less, so it cannot beat it except by the noise between two runs a few seconds apart; every pair's
+  ratio is reported, not only the medians. Bytes per second of each direction alone ('U', 'D') are
+  kept as the link's raw figures.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import select
+import socket
 import time
 from pathlib import Path
 
@@ -131,6 +139,162 @@ def _down_rate(ser) -> float:  # type: ignore[no-untyped-def]
         if not data and time.perf_counter() - t0 > 60.0:
             raise UserError("the link image stopped sending during the link benchmark")
     return LINK_BYTES / (time.perf_counter() - t0)
+
+
+def duplex_rate(sock: socket.socket, up: int, down: int, units: int, ahead: int) -> float:
+    """Units per second of the link image's 'X' mode: `up` bytes host -> device, then `down` bytes back,
+    `units` times, the host keeping at most `ahead` bytes beyond the units answered in flight."""
+    sock.setblocking(True)
+    sock.sendall(f"X{up},{down},{units}\n".encode())
+    sock.setblocking(False)
+    payload = bytes(range(1, 256)) * (up * units // 255 + 1)
+    total_up, total_down = up * units, down * units
+    sent = got = 0
+    tail = b""
+    end: float | None = None
+    done = re.compile(rb"XD (\d+) dropped=(\d+)\r\n")
+    t0 = time.perf_counter()
+    while got < total_down or not done.search(tail):
+        allowed = min(total_up, (got // down) * up + ahead)
+        readable, writable, _ = select.select([sock], [sock] if sent < allowed else [], [], 30.0)
+        if not readable and not writable:
+            raise UserError(f"the link image stopped after {sent} B sent, {got} B received")
+        if writable:
+            sent += sock.send(payload[sent:allowed])
+        if readable:
+            data = sock.recv(65536)
+            if not data:
+                raise UserError("the link image closed the connection during the link benchmark")
+            take = min(len(data), total_down - got)
+            got += take
+            tail += data[take:]
+            if got == total_down and end is None:
+                end = time.perf_counter()
+    m = done.search(tail)
+    assert m is not None and end is not None
+    if int(m.group(2)) != 0:
+        raise UserError(f"the link image dropped {m.group(2)} received bytes; the bound is not measured")
+    return units / (end - t0)
+
+
+def _stream_once(elf: Path, series: np.ndarray) -> dict:
+    """`Device.stream()` of the series on a fresh emulator: windows/s of the streaming and its bytes."""
+    from tinyae.tools.emulator.qemu import Emulator
+    from tinyae.tools.link.device import open_device
+
+    with Emulator(elf) as emu, open_device(emu.url) as dev:
+        dev.handshake()
+        summary = dev.stream(series, lambda r: None)
+    if not summary.complete or summary.windows_received == 0:
+        raise UserError(f"the stream lost windows {summary.lost_windows[:10]}; its rate is not reported")
+    return {
+        "windows": summary.windows_received,
+        "seconds": summary.seconds,
+        "bytes_tx": summary.bytes_tx,
+        "bytes_rx": summary.bytes_rx,
+        "retransmits": dev.stats.retransmits,
+        "decode_errors": dev.stats.decode_errors,
+    }
+
+
+def _verify_once(model: TrainedModel, elf: Path, json_out: Path) -> tuple[dict, list[str]]:
+    """`tinyae device verify --json` on a fresh emulator: its report and its command line."""
+    from tinyae.tools.emulator.qemu import Emulator
+
+    with Emulator(elf) as emu:
+        argv = [TINYAE, "device", "verify", "--port", emu.url, "--model-dir", rel(model.dir)]
+        argv += ["--json", str(json_out), "--quiet"]
+        run(argv, timeout=900)
+        cmd = [a.replace(emu.url, "socket://127.0.0.1:PORT") for a in argv]
+    r = json.loads(json_out.read_text())
+    link = r.get("link") or {}
+    if not r.get("ok"):
+        raise UserError(f"verify over the emulated link failed ({json_out}); its rate is not reported")
+    run_ = {
+        "windows": r["windows_compared"],
+        "seconds": r["seconds"],
+        "bytes_tx": link["bytes_tx"],
+        "bytes_rx": link["bytes_rx"],
+        "retransmits": link.get("retransmits", 0),
+        "decode_errors": link.get("decode_errors", 0),
+    }
+    return {**run_, "report": r}, cmd
+
+
+def _bound(link_elf: Path, run_: dict) -> dict:
+    """The bound for one run: the link image carrying that run's bytes per window (rounded up)."""
+    from tinyae.tools.emulator.qemu import Emulator
+
+    units = run_["windows"]
+    up, down = -(-run_["bytes_tx"] // units), -(-run_["bytes_rx"] // units)
+    with Emulator(link_elf) as emu:
+        ser = emu.connect(timeout=0.05)
+        try:
+            emu.read_until(ser, b"LINK ready", timeout=30.0)
+            sock = ser._socket
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as the host tool's ports
+            rate = duplex_rate(sock, up, down, units, P.RX_BUFFER)
+        finally:
+            ser.close()
+    return {"windows_per_s": rate, "up_bytes_per_window": up, "down_bytes_per_window": down}
+
+
+def paired_figures(model: TrainedModel, work_dir: Path, repeats: int = 3) -> dict:
+    """`stream` and `verify` of the test split over the emulated link, each run after its bound."""
+    from tinyae.tools.bench import device
+    from tinyae.tools.emulator.qemu import build_image
+
+    img_dir = work_dir / f"core-{model.spec.name}"
+    build_image(img_dir, app="core", model_dir=model.dir)
+    elf = img_dir / "tinyae.elf"
+    link = device.build(None, work_dir / "link", link=True)
+    series = np.load(model.dir / "test_vectors.npz")["series"]
+    out: dict = {
+        "model": model.spec.name,
+        "samples": len(series),
+        "repeats": repeats,
+        "image": f"make firmware-emu MODEL_DIR={rel(model.dir)} EMU_OUT={rel(img_dir)}",
+        "link_image": link.command.split(" -o ")[0] + " ... -DTAE_BENCH_LINK",
+        "host_window_bytes": P.HOST_WINDOW,
+        "rx_buffer_bytes": P.RX_BUFFER,
+    }
+    for mode in ("stream", "verify"):
+        pairs = []
+        command = ""
+        for i in range(repeats):
+            if mode == "stream":
+                r = _stream_once(elf, series)
+                command = (
+                    "tinyae.tools.link.device.open_device(socket://127.0.0.1:PORT) -> Device.stream(test "
+                    "split) (what `tinyae device stream --quiet` runs)"
+                )
+            else:
+                r, argv = _verify_once(model, elf, work_dir / f"verify-{model.spec.name}-{i}.json")
+                command = command_text(argv)
+            b = _bound(link.elf, r)
+            rate = r["windows"] / r["seconds"]
+            pairs.append({
+                "windows": r["windows"], "seconds": round(r["seconds"], 3), "windows_per_s": round(rate, 1),
+                "bound_windows_per_s": round(b["windows_per_s"], 1),
+                "ratio": round(rate / b["windows_per_s"], 3),
+                "up_bytes_per_window": b["up_bytes_per_window"],
+                "down_bytes_per_window": b["down_bytes_per_window"],
+                "retransmits": r["retransmits"], "decode_errors": r["decode_errors"],
+            })  # fmt: skip
+            if mode == "verify" and i == repeats - 1:
+                out["verify_report"] = r["report"]
+        ratios = sorted(p_["ratio"] for p_ in pairs)
+        out[mode] = {
+            "command": command,
+            "runs": pairs,
+            "windows_per_s": Timing([p_["windows_per_s"] for p_ in pairs]).to_dict(1),
+            "bound_windows_per_s": Timing([p_["bound_windows_per_s"] for p_ in pairs]).to_dict(1),
+            "ratio_median": ratios[len(ratios) // 2],
+            "ratio_min": ratios[0],
+            "up_bytes_per_window": pairs[-1]["up_bytes_per_window"],
+            "down_bytes_per_window": pairs[-1]["down_bytes_per_window"],
+        }
+    return out
 
 
 def cli_available() -> str | None:

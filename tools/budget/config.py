@@ -38,9 +38,15 @@ TARGET_KEYS = frozenset(
         "framework_flash",
         "framework_ram",
         "stack_reserve",
+        "core",
+        "clock_hz",
         "budget",
     }
 )
+#: The time budget (a share of each hop period, "NN%"), kept apart from the byte budgets above.
+TIME_BUDGET = "window_time"
+#: Cores whose cycles per window are estimated (tools/emulator/timing.py); others are not estimated.
+TIMED_CORES = frozenset({"cortex-m4f"})
 ENGINE_KEYS = frozenset({"code_flash", "ram"})
 TOP_KEYS = frozenset({"schema", "engines", "targets"})
 
@@ -64,6 +70,9 @@ class Target:
     framework_ram: int
     stack_reserve: int
     budgets: dict[str, int]  # resolved to bytes
+    core: str = ""  # "cortex-m4f" (its time per window is estimated) or another core (not estimated)
+    clock_hz: float = 0.0  # the CPU clock a window's cycles are divided by
+    window_time: float | None = None  # share of each hop period a window's computation may take (0-1]
 
     def capacity(self, region: str) -> int:
         return self.flash_capacity if region == "flash" else self.ram_capacity
@@ -150,9 +159,24 @@ def _parse_target(name: str, t: Any, path: Path) -> Target:
     budget_table = t.get("budget", {})
     if not isinstance(budget_table, dict):
         raise UserError(f"budget of {where} must be a table; write [targets.{name}.budget]")
-    _unknown(set(budget_table), frozenset(BUDGET_KEYS), f"[targets.{name}.budget] of {path}")
+    _unknown(set(budget_table), frozenset(BUDGET_KEYS) | {TIME_BUDGET}, f"[targets.{name}.budget] of {path}")
     budgets: dict[str, int] = {}
+    window_time = (
+        _share(budget_table[TIME_BUDGET], f"targets.{name}.budget.{TIME_BUDGET}")
+        if TIME_BUDGET in budget_table
+        else None
+    )
+    core = t.get("core", "")
+    clock = t.get("clock_hz", 0)
+    if not isinstance(core, str):
+        raise UserError(f'core of {where} must be a string such as "cortex-m4f"')
+    if isinstance(clock, bool) or not isinstance(clock, int | float) or clock < 0:
+        raise UserError(f"clock_hz of {where} must be the CPU clock in Hz (a number), not {clock!r}")
+    if window_time is not None and core in TIMED_CORES and not clock:
+        raise UserError(f"{where} has a {TIME_BUDGET} budget but no clock_hz; add the CPU clock in Hz")
     for key, raw in budget_table.items():
+        if key == TIME_BUDGET:
+            continue
         region = BUDGET_KEYS[key][0]
         cap = flash_cap if region == "flash" else ram_cap
         budgets[key] = parse_size(raw, cap, f"targets.{name}.budget.{key}")
@@ -170,7 +194,18 @@ def _parse_target(name: str, t: Any, path: Path) -> Target:
         framework_ram=_int(t, "framework_ram", where, 0),
         stack_reserve=_int(t, "stack_reserve", where, 0),
         budgets=budgets,
+        core=core,
+        clock_hz=float(clock),
+        window_time=window_time,
     )
+
+
+def _share(value: Any, where: str) -> float:
+    """A share of the hop period: "NN%" (0 < NN <= 100)."""
+    m = _SIZE_RE.match(value) if isinstance(value, str) else None
+    if m is None or m.group(2) != "%" or not 0 < float(m.group(1)) <= 100:
+        raise UserError(f'{where} = {value!r} is not a share of the hop period; write it like "50%" (0-100%)')
+    return float(m.group(1)) / 100
 
 
 def parse_budgets(data: dict[str, Any], path: Path) -> Budgets:

@@ -9,12 +9,13 @@ Sources of the constants:
 - compiled engine and front-end: least-squares fit of exact counts on the emulated Cortex-M4F
   (`tinyae bench costmodel --json bench/costmodel.json`, QEMU -icount; the command prints
   every point's measured and estimated figure; bench/costmodel.json keeps them).
-- TFLM: DESIGN.md "Figures to beat", TFLM 90b983c on the same emulated Cortex-M4F, the network
-  128-64-16-64-128 (18,432 MACs): 72,268 instructions with CMSIS-NN kernels, 202,963 with the
-  reference kernels, both -Os. One shape only, so the per-MAC rate below carries the interpreter's
-  per-op overhead of that shape; small networks are underestimated. The ESP32 (Xtensa, reference
-  kernels, TensorFlowLite_ESP32 1.0.0) is estimated with the Cortex-M4 reference-kernel rate: a
-  proxy, there is no Xtensa emulator here.
+- TFLM: each pinned library measured in the bench harness beside the compiled engine (`make bench`,
+  "Device cost": the default network 192-64-8-64-192, per-tensor weights, 25,600 MACs, -Os, the Nano 33
+  BLE's flags): 91,538 instructions with Chirale_TensorFLowLite 2.0.0's CMSIS-NN kernels, 405,989 with
+  upstream tflite-micro 90b983c's reference kernels. One shape, so the per-MAC rate below carries the
+  interpreter's per-op overhead of that shape; small networks are underestimated. The ESP32 (Xtensa,
+  reference kernels, TensorFlowLite_ESP32 1.0.0) is estimated with the Cortex-M4 reference-kernel rate:
+  a proxy for its instruction count only, there is no Xtensa emulator here.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ COMPILED_PER_MAC = 0.967
 COMPILED_PER_UNIT = 13.0
 COMPILED_FIXED = 778.0
 
-# TFLM on a Cortex-M4, instructions per MAC of DESIGN.md's 128-64-16-64-128 (see the docstring).
-TFLM_CMSIS_NN_PER_MAC = 72_268 / 18_432
-TFLM_REFERENCE_PER_MAC = 202_963 / 18_432
+# TFLM on a Cortex-M4, instructions per MAC of the default network (see the docstring).
+TFLM_CMSIS_NN_PER_MAC = 91_538 / 25_600
+TFLM_REFERENCE_PER_MAC = 405_989 / 25_600
 
 # Spectral front-end: per channel and frame S1*N*log2(N) + S2*N, per channel and band S3 (fit over 6
 # front-ends, 2,000-28,000 instructions, within 3.2%; refitted after the half-length real FFT halved the
@@ -126,3 +127,72 @@ def estimate_instructions(manifest: Mapping[str, Any], kernels: str = "compiled"
     terms = frontend_instructions_terms(frontend_description(manifest))
     terms.append((f"network ({kernels})", network_instructions(layers, kernels)))
     return sum(v for _, v in terms), terms
+
+
+# -- time per window from the manifest alone -------------------------------------------------------------
+# The pipeline around the network, in instructions, and the cycles per instruction of each part: from the
+# traced default model (192-64-8-64-192, raw front-end, 3 channels, hop 32; tools/emulator/timing.py, the
+# "Time per window" section of `make bench`), rounded. Estimates of an estimate: `tinyae budget estimate
+# --timing` and `make budget` trace the model's own code instead.
+RAW_PER_INPUT = 59.5  # raw front-end: normalization, int8 quantization (and the decision), per input value
+SCORE_PER_INPUT = 13.0  # reconstruction error, per input value
+PUSH_PER_SAMPLE_VALUE = 12.5  # storing a sample into the window ring, per channel value
+CPI = {
+    "compiled": 1.40,  # 41,309 cycles / 29,523 instructions (engine)
+    "tflm_cmsis_nn": 1.40,  # 128,170 / 91,534 (Chirale_TensorFLowLite 2.0.0)
+    "tflm_reference": 1.40,  # 567,973 / 406,031 (tflite-micro 90b983c, reference kernels)
+    "frontend": 1.34,  # 15,370 / 11,428
+    "score": 1.70,  # 4,252 / 2,505
+}
+FORMULA_METHOD = (
+    "ESTIMATE from the manifest alone: instructions from the model's shape (tools/budget/cost.py, fitted on "
+    "the emulated Cortex-M4F) x the cycles per instruction that traces of the default model's code gave "
+    "(the Cortex-M4 TRM's timings at zero wait states). `--timing` traces this model's own code instead. "
+    "Not a measurement."
+)
+
+
+def formula_timing(
+    manifest: Mapping[str, Any], engine: str, library_kernels: str | None = None
+) -> dict[str, Any] | None:
+    """Per-phase instructions and cycles (nominal; low = high = nominal) from the manifest alone, in the
+    keys tools/emulator/timing.py uses; None when the manifest lacks the shape. A TFLM engine runs the
+    kernels `library_kernels` names (tinyae.train.boards.TflmLibrary.kernels), by default those of the
+    library the nano33ble env pins (Chirale_TensorFLowLite, CMSIS-NN)."""
+    from tinyae.train.boards import TFLM_LIBRARIES
+
+    kernels = "compiled"
+    if engine != "compiled":
+        if library_kernels is None:
+            lib = next((x for x in TFLM_LIBRARIES.values() if x.name.startswith("Chirale")), None)
+            library_kernels = lib.kernels if lib is not None else ""
+        kernels = kernels_of(engine, library_kernels)
+    try:
+        _, terms = estimate_instructions(manifest, kernels)
+        n_in = int(manifest["input"]["size"])
+        hop = int(manifest["window"]["hop"])
+        channels = int(manifest["window"]["channels"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    network = sum(v for name, v in terms if name.startswith("network"))
+    features = sum(v for name, v in terms if not name.startswith("network"))
+    kinds = (manifest.get("frontend") or {}).get("kinds") or ["raw"]
+    frontend = features + (RAW_PER_INPUT * n_in if kinds == ["raw"] else RAW_PER_INPUT / 2 * n_in)
+    score = SCORE_PER_INPUT * n_in
+    samples = PUSH_PER_SAMPLE_VALUE * channels * hop
+    instructions = {
+        "frontend": round(frontend),
+        "engine": round(network),
+        "score": round(score),
+        "window": round(frontend + network + score + samples),
+    }
+    cyc = {
+        "frontend": frontend * CPI["frontend"],
+        "engine": network * CPI[kernels],
+        "score": score * CPI["score"],
+    }
+    cyc["window"] = sum(cyc.values()) + samples * CPI["frontend"]
+    return {
+        "instructions": instructions,
+        "cycles": {k: {q: round(v) for q in ("nominal", "low", "high")} for k, v in cyc.items()},
+    }

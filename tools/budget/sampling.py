@@ -9,9 +9,11 @@ device: TELEMETRY `skipped`). What decides it, estimated before the firmware exi
    the loop reads the same value twice (a repeated sample is a silent wrong result);
 2. the time to read one sample: the bus transfers the sketch makes (firmware/src/board_sensor.cpp) at
    the bus speed the library leaves (I2C 100 kHz: 9 bit times per byte, plus start/stop);
-3. the window's computation at the hop: instructions per window from the cost model
-   (tools/budget/cost.py: front-end + network for the env's engine) times cycles per instruction, at the
-   board's clock;
+3. the window's computation at the hop, at the clock budgets.toml gives the board's target: on a
+   Cortex-M4F the cycles per window the real-time budget estimates from the model's shape
+   (tools/budget/cost.py formula_timing: the cost model's instructions x the cycles per instruction of
+   the traced default model, the Cortex-M4 TRM's timings; the same figure `tinyae budget estimate` shows);
+   on other cores the cost model's Cortex-M4 instructions x a stated proxy for cycles per instruction;
 4. the serial port: a UART blocks while a frame drains at the baud rate beyond its hardware FIFO (ESP32
    Arduino core 2.0.x: `Serial` has no TX ring buffer, the FIFO holds 128 bytes); the Nano 33 BLE's USB
    CDC returns once the host has taken the packets (taken here as one 64-byte packet per 1 ms frame, the
@@ -35,7 +37,8 @@ from typing import Any
 
 from tinyae.errors import UserError
 
-from .cost import estimate_instructions, kernels_of
+from .config import TIMED_CORES, Target, load_budgets
+from .cost import estimate_instructions, formula_timing, kernels_of
 
 I2C_HZ = 100_000  # mbed and ESP32 Wire default; neither IMU library nor board_sensor.cpp raises it
 BITS_PER_BYTE_I2C = 9  # 8 data bits + ACK
@@ -98,8 +101,9 @@ def sensors(channels: int) -> dict[str, Sensor]:
 
 @dataclass(frozen=True)
 class Board:
-    clock_hz: float
-    cycles_per_instruction: float
+    # cycles per Cortex-M4 instruction of the cost model on a core whose cycles are not estimated
+    # (budgets.toml core not in TIMED_CORES); None: the real-time budget's estimate (cost.formula_timing)
+    proxy_cycles_per_instruction: float | None
     link: str
     link_bytes_per_s: float
     link_fifo: int  # bytes a write hands over without waiting
@@ -108,23 +112,22 @@ class Board:
 
 BOARDS = {
     "nano33ble": Board(
-        64e6,
-        1.25,
+        None,
         "USB CDC",
         64_000.0,
         0,
-        "nRF52840 Cortex-M4F at 64 MHz; 1.25 cycles per Cortex-M4 instruction of the cost model (flash "
-        "wait states behind the cache, an estimate); USB full speed, one 64-byte bulk packet per 1 ms frame",
+        "nRF52840 Cortex-M4F at budgets.toml's clock_hz; the window's cycles as the real-time budget "
+        "estimates them from the model's shape (the Cortex-M4 TRM's timings, an estimate); USB full speed, one "
+        "64-byte bulk packet per 1 ms frame",
     ),
     "esp32dev": Board(
-        240e6,
         1.5,
         "UART",
         0.0,  # from the baud rate
         128,
-        "ESP32 Xtensa LX6 at 240 MHz; the Cortex-M4 instruction counts taken with 1.5 cycles each (no Xtensa "
-        "model here, an estimate); UART at TAE_SERIAL_BAUD (10 bits per byte), 128-byte hardware FIFO, no TX "
-        "ring buffer",
+        "ESP32 Xtensa LX6 at budgets.toml's clock_hz; the Cortex-M4 instruction counts taken with 1.5 cycles "
+        "each (no Xtensa model here, a proxy); UART at TAE_SERIAL_BAUD (10 bits per byte), 128-byte hardware "
+        "FIFO, no TX ring buffer",
     ),
 }
 
@@ -163,6 +166,38 @@ def sensor_of(env: str, flags: str) -> str:
     raise UserError(f"no sensor is known for env {env!r}; tools/budget/sampling.py lists the boards")
 
 
+def _budget_target(board_name: str) -> Target:
+    """budgets.toml's target for a PlatformIO board id (its pio_boards), with the core's clock."""
+    budgets = load_budgets()
+    target = next((t for t in budgets.targets.values() if board_name in t.pio_boards), None)
+    if target is None or not target.clock_hz:
+        raise UserError(
+            f"{budgets.path} gives no target with clock_hz for the {board_name} board; add clock_hz (the CPU "
+            "clock in Hz) to the target that lists it in pio_boards"
+        )
+    return target
+
+
+def _compute_us(manifest: dict[str, Any], engine: str, library: str, board: Board, target: Target) -> float:
+    """Microseconds of one window's computation at the hop on `target`'s core and clock."""
+    if target.core in TIMED_CORES:
+        timing = formula_timing(manifest, engine, library)
+        if timing is None:
+            raise UserError(
+                "the manifest lacks the model's shape (input, window); rebuild it with `tinyae model`"
+            )
+        cycles = float(timing["cycles"]["window"]["nominal"])
+    elif board.proxy_cycles_per_instruction is not None:
+        instructions, _ = estimate_instructions(manifest, kernels_of(engine, library))
+        cycles = instructions * board.proxy_cycles_per_instruction
+    else:
+        raise UserError(
+            f"budgets.toml's {target.name} has core {target.core!r}, whose cycles are not estimated; give its "
+            "board a proxy in tools/budget/sampling.py"
+        )
+    return cycles / target.clock_hz * 1e6
+
+
 def _wire_bytes(body: int) -> int:
     frame = 10 + body  # header, body, CRC-32
     return frame + frame // 254 + 2  # COBS and the delimiter
@@ -190,8 +225,7 @@ def estimate(manifest: dict[str, Any], env: str, flags: str = "") -> Sampling:
     target = targets().get(env)
     engine = target.engine if target is not None else "compiled"
     library = target.library.kernels if target is not None and target.library is not None else ""
-    instructions, _ = estimate_instructions(manifest, kernels_of(engine, library))
-    compute_us = instructions * board.cycles_per_instruction / board.clock_hz * 1e6
+    compute_us = _compute_us(manifest, engine, library, board, _budget_target(board_name))
     if board.link == "UART":
         baud = int(_flag_value(flags, "TAE_SERIAL_BAUD") or 115200)
         link_rate = baud / 10.0

@@ -47,7 +47,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "--inflight",
         type=positive_int,
         default=DEFAULT_INFLIGHT,
-        help="batches sent ahead of their ack (default 2)",
+        metavar="N",
+        help=f"batches sent ahead of their ack (default: as many as fit the protocol's {p.HOST_WINDOW} B "
+        "receive window)",
     )
     add_retries_arg(ap)
     ap.set_defaults(func=run)

@@ -43,6 +43,7 @@ from rich.table import Table
 from tinyae import atomic, terminal
 from tinyae.args import positive_int
 from tinyae.errors import UserError
+from tinyae.tools.budget.realtime import device_estimate
 from tinyae.tools.commands import constants
 from tinyae.tools.commands.common import (
     Artifacts,
@@ -418,6 +419,17 @@ def report_rows(r: dict) -> list[tuple[str, str, bool | None]]:
                      f"{d['engine_ram']:,} B, stack {d['stack_bytes']:,} B", None))  # fmt: skip
     if "seconds" in r:
         rows.append(("time", f"{r['seconds']:.2f} s ({r['windows_per_second']:.1f} windows/s)", None))
+    t = r.get("time_estimate") or {}
+    if t.get("estimated"):
+        ms = t["ms"]
+        rows.append(("time per window, ESTIMATE",
+                     f"{ms['window']['nominal']:.3f} ms ({ms['window']['low']:.3f}-{ms['window']['high']:.3f}) on "
+                     f"{t['target']} at {t['clock_hz'] / 1e6:g} MHz: front-end {ms['frontend']['nominal']:.3f}, "
+                     f"engine {ms['engine']['nominal']:.3f}, score {ms['score']['nominal']:.3f} ms ({t['engine']}, "
+                     f"{t['how']}; Cortex-M4 TRM cycles, zero wait states; not a measurement)",
+                     None))  # fmt: skip
+    elif t:
+        rows.append(("time per window, estimate", t["reason"], None))
     return rows
 
 
@@ -576,6 +588,7 @@ def run(args: argparse.Namespace) -> int:
         if seconds > 0:
             report["seconds"] = seconds
             report["windows_per_second"] = report["windows_compared"] / seconds
+        report["time_estimate"] = device_estimate(args.model_dir, info.target, info.engine, info.library)
         write_reports(args, report, title)
         stdout_console().print(Group(rich_report(report, title)))
         if failure is not None:

@@ -31,7 +31,9 @@ from tinyae.tools.link import protocol as p
 
 DEFAULT_BAUD = 115200
 DEFAULT_TIMEOUT = 5.0
-DEFAULT_INFLIGHT = 2  # sample batches sent ahead of their acknowledgement
+# Sample batches sent ahead of their acknowledgement: None = as many as fit p.HOST_WINDOW wire bytes, the
+# receive window every tinyae device guarantees (docs/protocol.md, "Host obligations"; window_batches()).
+DEFAULT_INFLIGHT: int | None = None
 HELLO_RETRY_S = 0.5
 READ_CHUNK = 65536
 _LOCAL_SCHEMES = ("socket://", "loop://", "rfc2217://", "spy://", "hwgrep://", "alt://", "sim://")
@@ -85,11 +87,28 @@ def open_port(port: str, baud: int = DEFAULT_BAUD):  # type: ignore[no-untyped-d
     if not _is_url(port):
         kwargs["exclusive"] = True  # Linux/macOS: flock, so a port another program holds is refused
     try:
-        return serial.serial_for_url(port, **kwargs)
+        ser = serial.serial_for_url(port, **kwargs)
     except serial.SerialException as exc:
         raise PortError(_port_error_sentence(port, exc)) from None
     except (ValueError, OSError) as exc:
         raise PortError(f"cannot open {port}: {exc}; check the port name or URL") from None
+    _no_delay(ser)
+    return ser
+
+
+def _no_delay(ser) -> None:  # type: ignore[no-untyped-def]
+    """A socket:// port sends each frame at once: without TCP_NODELAY, Nagle's algorithm holds a frame
+    written while an earlier one is unacknowledged until the peer's (delayed, up to 40 ms) TCP ACK."""
+    sock = getattr(ser, "_socket", None)
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def window_batches(frame_bytes: int, window: int = p.HOST_WINDOW) -> int:
+    """Sample batches of `frame_bytes` wire bytes the host may keep unacknowledged: as many as fit the
+    protocol's receive window, at least one."""
+    return max(1, window // max(1, frame_bytes))
 
 
 def _port_error_sentence(port: str, exc: serial.SerialException) -> str:
@@ -178,7 +197,8 @@ class Device:
         with suppress(Exception):  # closing a port that already failed must not hide the first error
             self.ser.close()
 
-    def send(self, msg: p.Message) -> None:
+    def send(self, msg: p.Message) -> int:
+        """Write one frame; its wire bytes."""
         data = p.encode_frame(msg, self._tx_seq)
         self._tx_seq = (self._tx_seq + 1) & 0xFFFFFFFF
         try:
@@ -188,6 +208,7 @@ class Device:
         except (serial.SerialException, OSError) as exc:
             raise LinkClosed(f"writing to {self.name} failed ({exc}); the device was disconnected") from None
         self.stats.bytes_tx += len(data)
+        return len(data)
 
     def _wait_readable(self, timeout: float) -> None:
         if timeout <= 0:
@@ -475,15 +496,17 @@ class Device:
         on_result: Callable[[p.Result], None],
         *,
         realtime_hz: float | None = None,
-        inflight: int = DEFAULT_INFLIGHT,
+        inflight: int | None = DEFAULT_INFLIGHT,
         on_progress: Callable[[int], None] | None = None,
         retries: int = 0,
         on_message: Callable[[p.Message], None] | None = None,
     ) -> StreamSummary:
         """Send `samples` [T, C] and hand every Result to `on_result` (window_seq 0-based, each once).
 
-        Flow control: at most `inflight` batches are unacknowledged. A batch the device rejected
-        (SEQ_GAP after a corrupted frame) is resent. Lost windows are listed in the summary.
+        Flow control: the batches not yet acknowledged hold at most p.HOST_WINDOW wire bytes (the receive
+        window every tinyae device guarantees; at least one batch), or at most `inflight` batches when it
+        is given. A batch the device rejected (SEQ_GAP after a corrupted frame) is resent. Lost windows
+        are listed in the summary.
 
         With `retries` > 0 the stream recovers: windows whose RESULT was lost are streamed again
         (the device's window state is RESET and the samples from n-1 windows before the first lost
@@ -587,7 +610,7 @@ class Device:
         *,
         replay: bool,
         realtime_hz: float | None,
-        inflight: int,
+        inflight: int | None,
         on_progress: Callable[[int], None] | None,
         on_message: Callable[[p.Message], None] | None = None,
     ) -> None:
@@ -611,11 +634,16 @@ class Device:
         ]  # fmt: skip
         t0 = time.monotonic()
         next_send, acked = 0, 0
+        wire = [0] * len(payloads)  # wire bytes of each batch as last sent
+        window = p.HOST_WINDOW
+        if inflight is not None:
+            window = max(1, int(inflight)) * p.samples_wire_bytes(bsize, info.channels)
         stale_until = -1  # batch seqs below this, rejected before a rewind, are stale rejections
+        rewound_at = -1  # `acked` when a framing error last rewound the stream
         stalled = False  # one resend after a silence without progress, then DeviceTimeout
 
         def handle(msg: p.Message) -> None:
-            nonlocal acked, next_send, stale_until, stalled
+            nonlocal acked, next_send, stale_until, stalled, rewound_at
             if isinstance(msg, p.Boot):
                 raise _Rebooted()
             if isinstance(msg, p.Result):
@@ -649,25 +677,36 @@ class Device:
                         stale_until, next_send = next_send, msg.expected
                     return
                 self.stats.device_errors.append(msg)
-                if msg.code in p.FRAMING_ERRORS and acked < next_send:
+                if msg.code in p.FRAMING_ERRORS and acked < next_send and acked != rewound_at:
                     # A frame arrived corrupted. The device answers frames in order, so every batch it
                     # acknowledged before this error was fine: resend from the first unacknowledged
                     # one now rather than after a timeout (a batch that was fine after all is answered
-                    # with SEQ_GAP, expected > got, which acknowledges it; later ones are stale)
+                    # with SEQ_GAP, expected > got, which acknowledges it; later ones are stale).
+                    # Once per acknowledgement: the framing errors that follow before the next ACK are
+                    # about bytes sent before this resend (a burst of line noise answers with many),
+                    # and rewinding for each would pile copies of the window into the device's
+                    # buffer; a resent batch damaged in turn is resent after the timeout.
                     self.stats.retransmits += next_send - acked
-                    stale_until, next_send = next_send, acked
+                    stale_until, next_send, rewound_at = next_send, acked, acked
             elif isinstance(msg, p.CalibStatus) and on_message is not None:
                 on_message(msg)
 
+        def room() -> bool:
+            """Another batch fits the window (the first unacknowledged one always does)."""
+            if next_send == acked:
+                return True
+            ahead = sum(wire[acked:next_send])
+            return ahead + p.samples_wire_bytes(len(payloads[next_send]), info.channels) <= window
+
         while acked < len(payloads):
-            while next_send < len(payloads) and next_send - acked < max(1, inflight):
+            while next_send < len(payloads) and room():
                 if realtime_hz:
                     due = t0 + (starts[next_send] + len(payloads[next_send])) / realtime_hz
                     while time.monotonic() < due:
                         self.poll(min(0.02, max(0.0, due - time.monotonic())))
                         while self._inbox:
                             handle(self._inbox.popleft())
-                self.send(p.Samples(next_send, payloads[next_send], info.channels))
+                wire[next_send] = self.send(p.Samples(next_send, payloads[next_send], info.channels))
                 next_send += 1
             try:
                 msg = self.next_message(time.monotonic() + self.timeout, "acknowledgement of a sample batch")

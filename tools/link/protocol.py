@@ -28,6 +28,12 @@ MAX_BATCH = 32  # TAE_PROTO_MAX_BATCH
 MAX_STR = 32  # TAE_PROTO_MAX_STR
 NO_SEQ = 0xFFFFFFFF  # ref_seq of an error about a frame that never parsed
 DEFAULT_MAX_FRAME = 0xFFFF  # until the handshake says otherwise
+# Flow control (docs/protocol.md section 5): the host keeps at most HOST_WINDOW wire bytes of
+# unacknowledged SAMPLES frames in flight (TAE_PROTO_HOST_WINDOW); every device buffers at least
+# RX_BUFFER received bytes (TAE_PROTO_RX_BUFFER), twice the window, because a go-back-N resend can
+# follow stale copies of the same batches still in its buffer.
+HOST_WINDOW = 2048
+RX_BUFFER = 2 * HOST_WINDOW
 
 
 class MsgType(IntEnum):
@@ -147,6 +153,17 @@ RESULT_CALIB = 0x08  # a window of a running on-site calibration
 def record_bytes(channels: int) -> int:
     """TAE_CALIB_RECORD_BYTES: a calibration record for `channels` channels (train/calibration/record.py)."""
     return 72 + 16 * channels
+
+
+def wire_bytes(frame_bytes: int) -> int:
+    """Most wire bytes a decoded frame of `frame_bytes` takes: COBS adds one byte per 254 and one more,
+    then the 0x00 delimiter (TAE_PROTO_MAX_WIRE's formula)."""
+    return frame_bytes + frame_bytes // 254 + 2
+
+
+def samples_wire_bytes(count: int, channels: int) -> int:
+    """Most wire bytes of a SAMPLES frame of `count` samples of `channels` channels."""
+    return wire_bytes(OVERHEAD + SAMPLES_FIXED.size + 4 * count * channels)
 
 
 def max_frame(channels: int, input_size: int, output_size: int, max_batch: int = MAX_BATCH) -> int:

@@ -3,11 +3,11 @@
  * RX never drops a byte as long as the ring has room: the RX interrupt (IRQ 0) moves every
  * received byte into the ring at once, and the main loop drains it. The UART itself holds one
  * byte. Under QEMU the socket chardev only hands the UART a byte when its 1-byte buffer is empty,
- * so nothing is lost inside QEMU either; on the host side the protocol's acknowledgements (the host
- * waits for an ack before sending the next batch) are the flow control, so the ring must hold one
- * maximum-size frame plus margin: 4096 B is several times a sample-batch frame (the protocol's
- * frames are at most a few hundred bytes to ~1 KB). A full ring drops the byte and counts it in
- * tae_uart_rx_dropped(), which the host sees as a sequence/CRC error, never as a hang.
+ * so nothing is lost inside QEMU either; on the host side the protocol's acknowledgements are the flow
+ * control: the host keeps at most TAE_PROTO_HOST_WINDOW bytes unacknowledged, and the ring holds
+ * TAE_PROTO_RX_BUFFER (twice that, for a go-back-N resend behind stale copies) and at least one
+ * maximum-size frame plus margin. A full ring drops the byte and counts it in tae_uart_rx_dropped(),
+ * which the host sees as a sequence/CRC error, never as a hang.
  *
  * TX polls STATE.TXFULL before each byte: QEMU keeps TXFULL set while its chardev cannot take the
  * byte (socket buffer full), which is back-pressure all the way to the host's socket. */
@@ -26,6 +26,8 @@
 /* One largest encoded frame (TAE_PROTO_MAX_WIRE) plus 256 B of margin must fit: raise
  * TAE_UART_RX_RING_SIZE (a power of two) when a model with many channels makes frames bigger. */
 typedef char tae_check_rx_ring_holds_a_frame[(TAE_UART_RX_RING_SIZE >= TAE_PROTO_MAX_WIRE + 256u) ? 1 : -1];
+/* The protocol's receive-buffer guarantee: the host keeps up to TAE_PROTO_HOST_WINDOW bytes in flight. */
+typedef char tae_check_rx_ring_holds_the_host_window[(TAE_UART_RX_RING_SIZE >= TAE_PROTO_RX_BUFFER) ? 1 : -1];
 #endif
 
 static volatile uint8_t tae_rx_ring[TAE_UART_RX_RING_SIZE];

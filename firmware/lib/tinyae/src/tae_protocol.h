@@ -26,6 +26,12 @@ extern "C" {
 #ifndef TAE_PROTO_MAX_BATCH
 #define TAE_PROTO_MAX_BATCH 32u
 #endif
+/* Flow control (docs/protocol.md section 5): the host keeps at most TAE_PROTO_HOST_WINDOW wire bytes of
+ * unacknowledged SAMPLES frames in flight; every device buffers at least TAE_PROTO_RX_BUFFER received
+ * bytes (its UART/USB receive buffer), twice the window, because a go-back-N resend can follow stale
+ * copies of the same batches still in the buffer. */
+#define TAE_PROTO_HOST_WINDOW 2048u
+#define TAE_PROTO_RX_BUFFER (2u * TAE_PROTO_HOST_WINDOW)
 /* Longest string field (firmware version, target, engine name, cost unit), in bytes. */
 #define TAE_PROTO_MAX_STR 32u
 
