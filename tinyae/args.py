@@ -128,3 +128,16 @@ def command_parser(prog: str, doc: str | None, example: str) -> Parser:
     return Parser(
         prog=prog, description=first_paragraph(doc), epilog=epilog(example), formatter_class=HelpFormatter
     )
+
+
+def add_column_args(group: argparse._ArgumentGroup) -> None:
+    """--channels / --timestamp / --label: which of a recording's columns are the model's channels, its
+    timestamp and its label, for every command that reads a user's recording (by default matched by name)."""
+    group.add_argument(
+        "--channels",
+        type=lambda s: [c.strip() for c in s.split(",") if c.strip()],
+        metavar="COL,COL,...",
+        help="the CSV's columns for the model's channels, in the model's order (when its names differ)",
+    )
+    group.add_argument("--timestamp", metavar="COL", help="the CSV's timestamp column ('none': it has none)")
+    group.add_argument("--label", metavar="COL", help="the CSV's label column ('none': it has none)")

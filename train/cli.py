@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tinyae.args import positive_float32
+from tinyae.args import add_column_args, positive_float32
 from tinyae.train.config import option_type
 
 DEFAULT_MODEL_DIR = Path("build/model")
@@ -20,14 +20,7 @@ def recording_args(p: argparse.ArgumentParser) -> None:
     """--channels / --timestamp / --label: how a recording's columns map onto the model's (as `device
     stream` and `verify` take them; by default matched by name with the model's data settings)."""
     g = p.add_argument_group("recording columns (default: matched to the model's by name)")
-    g.add_argument(
-        "--channels",
-        type=lambda s: [c.strip() for c in s.split(",") if c.strip()],
-        metavar="COL,COL,...",
-        help="the CSV's columns for the model's channels, in the model's order (when its names differ)",
-    )
-    g.add_argument("--timestamp", metavar="COL", help="the CSV's timestamp column ('none': it has none)")
-    g.add_argument("--label", metavar="COL", help="the CSV's label column ('none': it has none)")
+    add_column_args(g)
 
 
 def _config(p: argparse.ArgumentParser) -> None:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 
 from tinyae import terminal
-from tinyae.args import non_negative_int, positive_float, positive_int
+from tinyae.args import add_column_args, non_negative_int, positive_float, positive_int
 from tinyae.errors import UserError, printable, printable_list
 from tinyae.tools.link import protocol as p
 from tinyae.tools.link.device import (
@@ -254,14 +254,7 @@ def add_csv_args(parser: argparse.ArgumentParser, what: str) -> None:
         "model's channels by name, its timestamp unit and label meaning, its sample rate checked; "
         "default: the model's test split",
     )
-    g.add_argument(
-        "--channels",
-        type=lambda s: [c.strip() for c in s.split(",") if c.strip()],
-        metavar="COL,COL,...",
-        help="the CSV's columns for the model's channels, in the model's order (when its names differ)",
-    )
-    g.add_argument("--timestamp", metavar="COL", help="the CSV's timestamp column ('none': it has none)")
-    g.add_argument("--label", metavar="COL", help="the CSV's label column ('none': it has none)")
+    add_column_args(g)
 
 
 @dataclass
