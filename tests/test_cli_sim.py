@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import serial
+from terminaltext import last_column
 
 from tinyae.cli import main as tinyae
 from tinyae.tools.commands import ports as ports_cmd
@@ -51,8 +52,7 @@ def test_info_shows_handshake_and_model_match(model_dir, tmp_path, capsys):
     assert run("info", "--port", "sim://", "--model-dir", str(model_dir), "--json", str(out)) == 0
     text = capsys.readouterr().out
     # the table folds the 64-digit sha256 at a narrow terminal instead of cutting it: read it across lines
-    cells = "".join(line.split("│")[-2].strip() for line in text.splitlines() if line.count("│") >= 3)
-    assert CONFIG["model_sha256"] in cells
+    assert CONFIG["model_sha256"] in last_column(text)
     assert "matches" in text and "sim-stub" in text
     info = json.loads(out.read_text())
     assert info["model_matches"] is True and info["model_sha256"] == CONFIG["model_sha256"]
