@@ -86,9 +86,11 @@ _REF = ("data.source=internalbleeding", "window.length=128", "window.hop=32", "m
 
 def reference_spec(hidden: int = 64, output: str = "linear") -> ModelSpec:
     name = f"ref-h{hidden}" + ("-logistic" if output == "sigmoid" else "")
+    # a sigmoid output reaches (0, 1) only: min-max normalized data, as the config requires
+    norm = ("normalization.method=minmax",) if output == "sigmoid" else ()
     return ModelSpec(
         name,
-        (*_REF, f"model.hidden=[{hidden}]", f"model.output_activation={output}"),
+        (*_REF, f"model.hidden=[{hidden}]", f"model.output_activation={output}", *norm),
         f"128-{hidden}-16-{hidden}-128, {'final LOGISTIC' if output == 'sigmoid' else 'linear output'}",
     )
 
