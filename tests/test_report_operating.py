@@ -177,3 +177,15 @@ def test_no_false_alarm_anywhere_is_said_with_its_bound_and_no_recording_is_sing
     )
     tips = " ".join(advice(_manifest(op)))
     assert "Validation split: no false alarm in" in tips and "of normal operation (data.train)" in tips
+
+
+def test_the_terminal_summary_gives_a_bound_when_no_false_alarm_was_seen():
+    from tinyae.train.pipeline import _operation_rows
+
+    rows = dict(_operation_rows({
+        "validation": {"normal_windows": 51, "false_alarms_per_day": 0.0, "false_alarms": 0,
+                       "per_hour_95": [0.0, 810.0]},
+        "test": {"normal_windows": 45, "false_alarms_per_day": 48.0, "false_alarms": 2, "per_hour_95": [1.0, 9.0]},
+    }))  # fmt: skip
+    assert rows["false alarms (val)"] == "< 19,000 a day (0 in 51 normal windows)"  # not "0 a day"
+    assert rows["false alarms (test)"] == "48 a day (2 in 45 normal windows)"

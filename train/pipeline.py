@@ -932,8 +932,11 @@ def _operation_rows(op: dict) -> list[tuple[str, str]]:
     for key, name in (("validation", "false alarms (val)"), ("test", "false alarms (test)")):
         f = op.get(key) or {}
         if f.get("normal_windows") and f.get("false_alarms_per_day") is not None:
-            rows.append((name, f"{count(f['false_alarms_per_day'])} a day ({f['false_alarms']} in "
-                               f"{f['normal_windows']} normal windows)"))  # fmt: skip
+            band = f.get("per_hour_95")
+            # none seen in a few minutes of data is a bound, not a promise of none
+            rate = (f"< {count(24 * band[1])} a day" if f["false_alarms"] == 0 and band
+                    else f"{count(f['false_alarms_per_day'])} a day")  # fmt: skip
+            rows.append((name, f"{rate} ({f['false_alarms']} in {f['normal_windows']} normal windows)"))
     faults = op.get("faults") or []
     if faults:
         worst = min(faults, key=lambda f: f["caught_rate"] if f["caught_rate"] is not None else 1.0)
