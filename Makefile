@@ -58,7 +58,8 @@ $(TOOLCHAIN_STAMP):
 # make never replaces a model it did not build: a directory built by another command (`tinyae model
 # --set ...`, `tinyae search`, changed by `tinyae threshold`) is used as it is while its own inputs are
 # unchanged; otherwise, or when CONFIG names another config, `tinyae inputs` stops make with one sentence
-# naming the command that rebuilds it. --config-origin tells it whether CONFIG is make's default.
+# naming the command that rebuilds it. --config-origin tells it whether CONFIG is make's default;
+# TAE_SUBMAKE=1 marks tinyae's own sub-makes, which do not repeat the top make's note.
 MODEL_STAMP := $(MODEL_DIR)/.inputs-changed
 
 .PHONY: FORCE
@@ -66,7 +67,7 @@ FORCE:
 
 $(MODEL_STAMP): FORCE $(VENV_STAMP)
 	+@$(TINYAE) inputs --config $(call shq,$(CONFIG)) --config-origin '$(origin CONFIG)' \
-	    --model-dir $(call shq,$(MODEL_DIR)) --stamp $(call shq,$@)
+	    --model-dir $(call shq,$(MODEL_DIR)) --stamp $(call shq,$@) $(if $(TAE_SUBMAKE),--no-note)
 
 $(MANIFEST): $(MODEL_STAMP) $(VENV_STAMP) $(TRAIN_SOURCES)
 	$(TINYAE) model --config $(call shq,$(CONFIG)) --out $(call shq,$(MODEL_DIR)) --from-make
@@ -80,8 +81,8 @@ DEMO_STORAGE := build/verify/storage
 
 .PHONY: demo
 demo: $(MANIFEST) ## the whole job on the embedded data: model -> Cortex-M4 image -> budget gate -> verify on QEMU
-	@$(MAKE) --no-print-directory firmware-emu
-	@$(MAKE) --no-print-directory budget
+	@$(MAKE) --no-print-directory firmware-emu TAE_SUBMAKE=1
+	@$(MAKE) --no-print-directory budget TAE_SUBMAKE=1
 	@mkdir -p build/verify
 	@rm -rf $(DEMO_STORAGE) && echo "demo: the emulated board starts with empty storage ($(DEMO_STORAGE)): the model's own values, no calibration record"
 	$(TINYAE) device verify --emulator $(call shq,$(EMU_ELF)) --emulator-storage $(DEMO_STORAGE) \

@@ -146,7 +146,7 @@ firmware-emu: $(EMU_ELF) ## build the Cortex-M4 image for QEMU mps2-an386 (build
 
 .PHONY: firmware-emu-fault
 firmware-emu-fault: ## build a test image that faults after its banner (EMU_FAULT=1|2|3, default 1)
-	$(MAKE) --no-print-directory firmware-emu EMU_APP=stub EMU_FAULT=$(or $(EMU_FAULT),1)
+	$(MAKE) --no-print-directory firmware-emu TAE_SUBMAKE=1 EMU_APP=stub EMU_FAULT=$(or $(EMU_FAULT),1)
 
 .PHONY: emulate
 emulate: $(EMU_ELF) $(VENV_STAMP) ## run the image in QEMU; prints the socket:// URL for the host tool; Ctrl-C stops it

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -157,9 +158,11 @@ def test_a_directory_mixed_by_an_older_tinyae_is_named_and_make_rebuilds_it(
     assert code == 0 and "its files are from two builds" in text and stamp.stat().st_mtime_ns > 0
 
 
-def _make_n(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["make", "-n", "--no-print-directory", "model", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+def _make_n(
+    *args: str, target: str = "model", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["make", "-n", "--no-print-directory", target, *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, **(env or {})})  # fmt: skip
 
 
 def test_make_never_replaces_a_model_it_did_not_build(model: Path, tinyae, tmp_path: Path) -> None:
@@ -178,6 +181,10 @@ def test_make_never_replaces_a_model_it_did_not_build(model: Path, tinyae, tmp_p
     assert proc.returncode == 0, proc.stderr
     said = " ".join(proc.stderr.split())
     assert "tinyae threshold --model-dir" in said and "not by make; make uses it as it is" in said
+    # said once per make, however make was started (one inside `make test` runs at MAKELEVEL 1): demo's
+    # own sub-makes do not repeat it
+    demo = _make_n(f"MODEL_DIR={model}", target="demo", env={"MAKELEVEL": "1"})
+    assert " ".join(demo.stderr.split()).count("make uses it as it is") == 1, demo.stderr
     assert all("--from-make" in line for line in proc.stdout.splitlines() if "tinyae model" in line)
     # ... and if make's manifest rule runs (tinyae's code changed), `--from-make` leaves it as well
     code, text = tinyae("model", "--config", str(ROOT / "configs" / "default.toml"), "--out", str(model),

@@ -287,3 +287,29 @@ def test_make_demo_runs_the_board_on_storage_of_its_own_emptied_first(tmp_path):
     verify = next(i for i, ln in enumerate(lines) if "device verify --emulator" in ln)
     assert clear < verify and "--emulator-storage build/verify/storage" in lines[verify]
     assert "starts with empty storage" in lines[clear]
+
+
+def test_a_trained_model_that_needs_more_windows_raises_the_capacity_and_says_so():
+    # mad's rule is measured on the trained model's scores: with few of them and a long tail it can need
+    # more windows than calibration.windows; `tinyae model` then sizes the device for them (a refusal
+    # here would throw the training run away) and names the change in one sentence
+    from tinyae.train.calibration.spec import build as build_spec
+    from tinyae.train.warned import collecting
+
+    rng = np.random.default_rng(3)
+    scores = rng.lognormal(size=144)
+    train = rng.normal(size=(300, 32, 2))
+    kw = dict(window_length=32, hop=16, channel_names=["a", "b"], factory_threshold=np.quantile(scores, 0.98),
+              norm_offset=np.zeros(2), norm_gain=np.ones(2), in_scale=0.1, in_zero_point=0,
+              normal_scores=scores)  # fmt: skip
+    cfg = CalibrationConfig(windows=8, offsets=False, scales=False)
+    with collecting() as said:
+        spec = build_spec(cfg, ThresholdConfig(method="mad"), train, **kw)
+    assert spec.windows == spec.min_windows > 8
+    (sentence,) = [w for w in said if w.startswith("calibration.windows 8 -> ")]
+    assert sentence.startswith(f"calibration.windows 8 -> {spec.windows}: ") and "\n" not in sentence
+    # set at least that high, nothing is said and the capacity stays as set
+    with collecting() as said:
+        same = build_spec(CalibrationConfig(windows=spec.windows + 5, offsets=False, scales=False),
+                          ThresholdConfig(method="mad"), train, **kw)  # fmt: skip
+    assert same.windows == spec.windows + 5 and not [w for w in said if "calibration.windows" in w]

@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from tinyae import peakrss
 from tinyae.tools.testing import fuzz
 
 pytestmark = pytest.mark.skipif(shutil.which("clang-14") is None, reason="clang-14 is not installed")
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.skipif(shutil.which("clang-14") is None, reason="clang-
 def test_fuzzer_replays_the_vectors_cleanly(tmp_path):
     exe = fuzz.build_fuzzer()
     seeds = fuzz.seed_corpus(tmp_path / "seeds")
-    proc = subprocess.run([str(exe), "-runs=0", str(seeds)], capture_output=True, text=True)
+    proc = subprocess.run(peakrss.fresh([exe, "-runs=0", seeds]), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Done" in proc.stderr or "INITED" in proc.stderr
 

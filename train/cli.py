@@ -140,6 +140,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         help="make's $(origin CONFIG): 'file' when CONFIG is make's default, so a model another command "
         "built is used as it is rather than refused",
     )  # fmt: skip
+    i.add_argument(
+        "--no-note", action="store_true",
+        help="do not repeat the note on a model make uses as it is (tinyae's own sub-makes: the top make said it)",
+    )  # fmt: skip
     i.set_defaults(func=_inputs)
 
 
@@ -195,8 +199,9 @@ def _inputs(args: argparse.Namespace) -> int:
     cfg = config.load(args.config, args.set)
     explicit = args.config_origin not in ("file", "default") or bool(args.set)
     reason = check(
-        cfg, str(args.config) if args.config else None, args.model_dir, args.stamp, explicit=explicit
-    )
+        cfg, str(args.config) if args.config else None, args.model_dir, args.stamp, explicit=explicit,
+        note=not args.no_note,
+    )  # fmt: skip
     if reason:
         print(f"tinyae: (re)building {args.model_dir}: {reason}")
     return 0

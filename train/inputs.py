@@ -213,13 +213,15 @@ def decide(cfg: Config, config_file: str | None, model_dir: Path, *, explicit: b
 
 
 def check(
-    cfg: Config, config_file: str | None, model_dir: Path, stamp: Path, *, explicit: bool = True
-) -> str:
+    cfg: Config, config_file: str | None, model_dir: Path, stamp: Path, *, explicit: bool = True,
+    note: bool = True,
+) -> str:  # fmt: skip
     """Touch `stamp` when the model in model_dir must be rebuilt; returns the reason ("" = up to date).
-    Raises UserError when make must not touch model_dir (see `decide`)."""
+    Raises UserError when make must not touch model_dir (see `decide`). note: print the decision's note
+    (False in tinyae's own sub-makes, which pass TAE_SUBMAKE=1: the make that started them said it; not
+    MAKELEVEL, which also counts a make the user's own make or a test harness started)."""
     d = decide(cfg, config_file, model_dir, explicit=explicit)
-    # once per make: the top-level make's recipes see MAKELEVEL 1, a sub-make's (`make demo`) 2 or more
-    if d.note and int(os.environ.get("MAKELEVEL", "0") or 0) <= 1:
+    if d.note and note:
         print(f"tinyae: {d.note}", file=sys.stderr)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.touch()

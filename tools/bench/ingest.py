@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyae import peakrss
 from tinyae.args import command_parser, positive_int
 from tinyae.errors import run_cli
 from tinyae.tools.bench.common import ROOT, TINYAE, command_text, rel
@@ -65,7 +66,11 @@ def section(quick: bool, work: Path, say=print, size_mb: int | None = None) -> d
         write_recording(path, size)
     say(f"ingest: reading {rel(path)}")
     proc = subprocess.run(
-        [sys.executable, "-c", LOADER, str(path)], cwd=ROOT, capture_output=True, text=True, check=True
+        peakrss.fresh([sys.executable, "-c", LOADER, path]),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     rows, f32, extra, secs, hz = proc.stdout.split()
     out: dict = {
@@ -86,7 +91,7 @@ def section(quick: bool, work: Path, say=print, size_mb: int | None = None) -> d
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "tinyae", *train_argv[1:]],
+        peakrss.fresh([sys.executable, "-m", "tinyae", *train_argv[1:]]),
         cwd=ROOT,
         capture_output=True,
         text=True,

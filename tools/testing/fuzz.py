@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyae import hostbuild
+from tinyae import hostbuild, peakrss
 from tinyae.args import positive_int
 from tinyae.errors import UserError, run_cli
 from tinyae.tools.link import protocol as p
@@ -173,7 +173,7 @@ def run_fuzzer(seconds: int, workdir: Path = FUZZ_DIR) -> subprocess.CompletedPr
     corpus.mkdir(parents=True, exist_ok=True)
     cmd = [str(exe), f"-max_total_time={seconds}", "-max_len=4096", "-print_final_stats=1",
            f"-artifact_prefix={workdir}/", str(corpus), str(seeds)]  # fmt: skip
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+    return subprocess.run(peakrss.fresh(cmd), capture_output=True, text=True, cwd=workdir)
 
 
 # ---------------------------------------------------------------- source coverage of the corpus
@@ -216,7 +216,7 @@ def coverage_report(corpus: Path = FUZZ_DIR / "corpus", version: str = "14") -> 
     raw.unlink(missing_ok=True)
     env = {**os.environ, "LLVM_PROFILE_FILE": str(raw)}
     run = subprocess.run(
-        [str(exe), "-runs=0", str(corpus), str(seeds)], capture_output=True, text=True, env=env
+        peakrss.fresh([exe, "-runs=0", corpus, seeds]), capture_output=True, text=True, env=env
     )
     if run.returncode != 0 or not raw.exists():
         raise UserError(f"replaying the corpus failed (exit {run.returncode}): {run.stderr.strip()[-500:]}")

@@ -381,9 +381,22 @@ def build(
     )
     if warning:
         warn(warning)
+    windows = int(cfg.windows)
+    # the rules measured on the trained model are known only now: rather than lose the training run,
+    # the capacity rises to what they need, saying so (as `tinyae threshold` does when its method needs
+    # more); a minimum the settings alone imply was refused when the config was loaded
+    least, why = max((stats.windows, stats.why), (measured.windows, measured.why) if measured else (0, ""))
+    if windows < least <= minimum.MAX_WINDOWS:
+        warn(
+            f"calibration.windows {windows} -> {least}: an on-site calibration of this model needs at least "
+            f"{least} windows per phase ({why}); the device's calibration buffers are sized for {least} "
+            '(set calibration.windows to at least that to silence this, or calibration.threshold = "none" '
+            "and calibration.offsets / scales = false to learn less on site)"
+        )
+        windows = least
     over = Fraction(str(cfg.max_over_fraction)).limit_denominator(1000)
     values: dict[str, Any] = {
-        "windows": int(cfg.windows),
+        "windows": windows,
         "channels": c,
         "window_length": int(window_length),
         "hop": int(hop),
