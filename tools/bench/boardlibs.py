@@ -20,7 +20,8 @@ from pathlib import Path
 
 from tinyae.errors import UserError
 from tinyae.paths import THIRD_PARTY
-from tinyae.tools.bench.common import TINYAE, command_text, run
+from tinyae.steps import run_step as run
+from tinyae.tools.bench.common import TINYAE, command_text
 from tinyae.tools.bench.models import QUALITY, ModelSpec, TrainedModel, train
 
 PER_CHANNEL = ("quantize.weights=per_channel", "quantize.targets=mps2_an386")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tinyae.args import command_parser
 from tinyae.errors import UserError, run_cli
+from tinyae.steps import run_step as run
 from tinyae.tools.bench import (
     boardlibs,
     calibration,
@@ -32,7 +33,7 @@ from tinyae.tools.bench import (
     threshold,
 )
 from tinyae.tools.bench import timing as window_timing
-from tinyae.tools.bench.common import DATASETS, ROOT, TINYAE, Timing, command_text, have, machine, rel, run
+from tinyae.tools.bench.common import DATASETS, ROOT, TINYAE, Timing, command_text, have, machine, rel
 
 WORK = ROOT / "build" / "bench"
 TRAIN_REPEATS = 3  # the default experiment is trained this many times (timings + reproducibility)

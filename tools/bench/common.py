@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tinyae.errors import UserError
 from tinyae.paths import DATASETS, ROOT
 
 PY = ".venv/bin/python"  # how commands are written in the results (run from the repository root)
@@ -134,27 +133,6 @@ def rel(p: Path | str) -> str:
 
 def command_text(argv: Sequence[str]) -> str:
     return " ".join(shlex.quote(str(a)) for a in argv)
-
-
-def run(argv: Sequence[str], *, timeout: float = 900, env: dict | None = None) -> tuple[float, str]:
-    """Run a command from the repository root; (wall seconds, combined output). UserError on failure."""
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            list(argv),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, **(env or {})},
-        )
-    except subprocess.TimeoutExpired:
-        raise UserError(f"`{command_text(argv)}` did not finish within {timeout:.0f} s") from None
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
-        raise UserError(f"`{command_text(argv)}` failed (exit {proc.returncode}): {tail}")
-    return wall, proc.stdout + proc.stderr
 
 
 def have(*programs: str) -> str | None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tinyae.tools.bench.common import TINYAE, command_text, rel, run
+from tinyae.steps import run_step as run
+from tinyae.tools.bench.common import TINYAE, command_text, rel
 from tinyae.train.manifest import Manifest
 
 CONFIG = "configs/default.toml"

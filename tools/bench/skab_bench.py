@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from tinyae.errors import UserError
+from tinyae.steps import run_step as run
 from tinyae.tools.bench import models, skab
-from tinyae.tools.bench.common import ROOT, TINYAE, command_text, rel, run
+from tinyae.tools.bench.common import ROOT, TINYAE, command_text, rel
 
 # (row key, protocol, overrides): every row uses configs/skab.toml
 ROWS = (

@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from tinyae.errors import UserError
-from tinyae.tools.bench.common import TINYAE, Timing, command_text, rate, rel, run
+from tinyae.steps import run_step as run
+from tinyae.tools.bench.common import TINYAE, Timing, command_text, rate, rel
 from tinyae.tools.bench.models import TrainedModel
 from tinyae.tools.link import protocol as P
 

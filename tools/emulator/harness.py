@@ -5,13 +5,12 @@ mk/firmware-emu.mk. Used by the bench (tools/bench/device.py) and the window tim
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from tinyae.errors import UserError
 from tinyae.paths import ROOT, THIRD_PARTY
+from tinyae.steps import run_step
 
 TARGET_DIR = ROOT / "firmware" / "targets" / "mps2_an386"
 CORE_DIR = ROOT / "firmware" / "lib" / "tinyae" / "src"
@@ -35,31 +34,6 @@ TFLM_LIBS = {
 }
 
 
-def call(argv: Sequence[str], *, timeout: float = 600, env: dict | None = None) -> None:
-    """Run a build step from the repository root; UserError with its last lines on failure."""
-    try:
-        proc = subprocess.run(
-            list(argv),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, **(env or {})},
-        )
-    except subprocess.TimeoutExpired:
-        raise UserError(f"`{' '.join(argv[:3])} ...` did not finish within {timeout:.0f} s") from None
-    except OSError as exc:
-        raise UserError(
-            f"cannot run {argv[0]} ({exc}); install the toolchain with `make toolchain`"
-        ) from None
-    if proc.returncode != 0:
-        lines = [line.strip() for line in (proc.stderr or proc.stdout).strip().splitlines() if line.strip()]
-        said = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
-        # one line: the step's own `error:` sentence (make's recipes say what to do), else its last lines
-        tail = said[-1] if said else " | ".join(lines[-3:])
-        raise UserError(f"`{' '.join(argv[:3])} ...` failed (exit {proc.returncode}): {tail}")
-
-
 def link(
     elf: Path, srcs: Sequence[str], include_dirs: Sequence[Path], defines: Sequence[str], opt: str = "-Os",
     arch: tuple[str, ...] = ARCH,
@@ -74,7 +48,7 @@ def link(
         "-o", str(elf), *srcs,
         "-Wl,--start-group", "-lc_nano", "-lm", "-lgcc", "-Wl,--end-group",
     ]  # fmt: skip
-    call(argv, timeout=300)
+    run_step(argv, timeout=300)
     return argv
 
 
@@ -85,7 +59,7 @@ def tflm_library(lib: str) -> Path:
         raise UserError(f"unknown TFLM library {lib!r}; one of {', '.join(TFLM_LIBS)}")
     target = f"build/tflm/{lib}-cm4/libtflm.a"
     try:
-        call(
+        run_step(
             ["make", "--no-print-directory", "-s", target],
             timeout=3600,
             env={"TAE_THIRD_PARTY": str(THIRD_PARTY)},
@@ -114,7 +88,7 @@ def tflm_objects(model_dir: Path, out_dir: Path, lib: str, opt: str = "-Os") -> 
             "-ffp-contract=off", "-fno-fast-math", *flags, f"-I{TARGET_DIR}", f"-I{CORE_DIR}", f"-I{model_dir}",
             *defs, "-c", str(src), "-o", str(obj),
         ]  # fmt: skip
-        call(argv, timeout=600)
+        run_step(argv, timeout=600)
         objs.append(str(obj))
     return [*objs, str(lib_dir / "libtflm.a")]
 
