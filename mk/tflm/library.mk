@@ -28,6 +28,10 @@ TFLM_OUT  ?= build/tflm/$(TFLM_LIB)-$(TFLM_ARCH)
 ifeq ($(strip $(TFLM_SRC)),)
   $(error TFLM_SRC is not set: mk/tflm.mk says where the $(TFLM_LIB) sources are)
 endif
+# One spelling of the sources' folder (symlinks resolved, as Python's Path.resolve): it is in every -I flag
+# and so in the build id, and `../shared/third_party` from make beside `/work/shared/third_party` from
+# a test would otherwise rebuild the whole library each time the other one asks.
+override TFLM_SRC := $(or $(realpath $(TFLM_SRC)),$(abspath $(TFLM_SRC)))
 
 # Kernel files kept (by file-name stem, reference and CMSIS-NN variants alike) and CMSIS-NN folders.
 TFLM_KERNEL_STEMS := fully_connected logistic tanh reshape quantize dequantize activation activations \
