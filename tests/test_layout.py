@@ -23,6 +23,8 @@ INFRASTRUCTURE = [
     "tinyae.atomic",
     "tinyae.args",
     "tinyae.buildcache",
+    "tinyae.steps",
+    "tinyae.peakrss",
     "tinyae.hostbuild",
     "tinyae.terminal",
 ]
