@@ -85,9 +85,16 @@ def _search(cwd: Path, args: list[str], timeout: float = 1500) -> subprocess.Com
     )
 
 
-def _statuses(experiment: Path) -> list[str]:
-    """The trial statuses of Ray Tune's saved experiment state (as `--resume` will read them)."""
-    states = sorted(experiment.glob("experiment_state-*.json"))
+def _state_files(experiment: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in experiment.glob("experiment_state-*.json")}
+
+
+def _statuses(experiment: Path, before: dict[Path, int] | None = None) -> list[str]:
+    """The trial statuses of Ray Tune's saved experiment state (as `--resume` will read them), from a state
+    file written since `before` (_state_files when the run started: a resumed search writes its own file;
+    until it does, the newest one is the previous run's, whose finished trials are not this run's)."""
+    old = before or {}
+    states = sorted(p for p, t in _state_files(experiment).items() if t > old.get(p, -1))
     if not states:
         return []
     try:
@@ -160,10 +167,12 @@ def test_spectral_search_from_relative_paths_reproduces_its_finalist(tmp_path, r
     assert manifest["frontend"]["kinds"] == ["spectral"]
 
 
-def _wait_finished(experiment: Path, proc: subprocess.Popen, at_least: int, timeout: float = 900) -> None:
+def _wait_finished(
+    experiment: Path, proc: subprocess.Popen, at_least: int, before: dict[Path, int], timeout: float = 900
+) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:
-        if sum(s == "TERMINATED" for s in _statuses(experiment)) >= at_least:
+        if sum(s == "TERMINATED" for s in _statuses(experiment, before)) >= at_least:
             return
         time.sleep(1)
     raise AssertionError(f"no {at_least} finished trial(s) before the search ended or {timeout} s passed")
@@ -186,11 +195,12 @@ def test_stopped_search_keeps_finished_trials_and_resume_reruns_the_rest(tmp_pat
     ids_done: set[str] = set()
     for sig, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
         extra = ["--resume"] if sig == signal.SIGINT else []
+        before = _state_files(experiment) if experiment.is_dir() else {}
         proc = subprocess.Popen([*TINYAE, "search", *args, *extra], cwd=tmp_path, env=_env(),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)  # fmt: skip
         try:
-            _wait_finished(experiment, proc, len(ids_done) + 1)
+            _wait_finished(experiment, proc, len(ids_done) + 1, before)
             if sig == signal.SIGINT:
                 os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
             else:
