@@ -429,6 +429,8 @@ def _skab(sk: dict | None) -> list[str]:
         )
         out.append("")
     dev = sk.get("device") or {}
+    if _skipped(dev):  # said, never dropped: a section that could not run is a finding too
+        out += [f"The SKAB model on the emulated Cortex-M4F: {_skipped(dev)}", ""]
     if "shape" in dev:
         b = dev["budget_nano33ble"]
         out += [
