@@ -27,3 +27,15 @@ def test_the_exit_code_and_arguments_pass_through() -> None:
         peakrss.fresh([sys.executable, "-c", code, "a b", "$HOME"]), capture_output=True, text=True
     )
     assert proc.returncode == 3 and proc.stdout.strip() == "['a b', '$HOME']"
+
+
+def test_measured_reports_the_programs_own_peak_not_an_earlier_childs() -> None:
+    big = "b = bytearray(300 * 2**20); b[::4096] = b'\\1' * len(b[::4096])"
+    subprocess.run([sys.executable, "-c", big], check=True)  # an earlier, larger child of this process
+    small = subprocess.run(peakrss.measured([sys.executable, "-c", "import sys; sys.exit(4)"], python=sys.executable),
+                           capture_output=True, text=True)  # fmt: skip
+    assert small.returncode == 4
+    assert 1e6 < peakrss.peak_bytes(small.stderr) < 150e6
+    grown = subprocess.run(peakrss.measured([sys.executable, "-c", big], python=sys.executable),
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    assert peakrss.peak_bytes(grown.stderr) >= 300 * 2**20

@@ -9,7 +9,6 @@ with `tinyae model` (wall time, peak RSS of the whole run including TensorFlow).
 
 from __future__ import annotations
 
-import resource
 import subprocess
 import sys
 import time
@@ -88,18 +87,17 @@ def section(quick: bool, work: Path, say=print, size_mb: int | None = None) -> d
     model = work / "ingest" / "model"
     train_argv = [TINYAE, "model", "--quiet", "--set", "data.source=csv", "--set",
                   f"data.paths=['{rel(path)}']", "--set", "train.epochs=1", "--out", rel(model)]  # fmt: skip
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    subprocess.run(
-        peakrss.fresh([sys.executable, "-m", "tinyae", *train_argv[1:]]),
+    # this one training's own peak (RUSAGE_CHILDREN here would be the largest of every child the bench ran)
+    proc = subprocess.run(
+        peakrss.measured([sys.executable, "-m", "tinyae", *train_argv[1:]], python=sys.executable),
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
     )
     out["train_model_s"] = round(time.perf_counter() - t0, 1)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    out["train_model_peak_rss_mb"] = round(max(peak, before) * 1024 / 1e6)
+    out["train_model_peak_rss_mb"] = round(peakrss.peak_bytes(proc.stderr) / 1e6)
     out["train_command"] = command_text(train_argv)
     return out
 
