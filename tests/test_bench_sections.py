@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import json
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,22 @@ def test_every_model_the_bench_trains_passes_the_config_schema():
     specs += [models.quick(s) for s in specs]
     for spec in specs:
         config.load(ROOT / spec.config, spec.overrides)  # raises UserError naming the key
+
+
+def test_a_section_measured_again_is_merged_and_says_when_and_how(tmp_path: Path) -> None:
+    import shutil
+
+    from tinyae.tools.bench.cli import merge_section
+
+    shutil.copy(ROOT / "bench" / "results.json", tmp_path / "results.json")
+    sec = {"status": "not measured", "reason": "a test"}
+    assert merge_section(
+        tmp_path, ("skab", "device"), sec, [".venv/bin/tinyae", "bench", "skab", "--device", "x"]
+    )
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["skab"]["device"]["reason"] == "a test" and doc["skab"]["device"]["run"]["commit"]
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "The SKAB model on the emulated Cortex-M4F: not measured: a test" in text
+    # no parent section, no results.json: nothing is written
+    assert merge_section(tmp_path, ("nothing", "here"), {}, ["x"]) is None
+    assert merge_section(tmp_path / "empty", ("ingest",), {}, ["x"]) is None

@@ -33,7 +33,7 @@ from tinyae.tools.bench import (
     threshold,
 )
 from tinyae.tools.bench import timing as window_timing
-from tinyae.tools.bench.common import DATASETS, ROOT, TINYAE, Timing, command_text, have, machine, rel
+from tinyae.tools.bench.common import DATASETS, ROOT, TINYAE, Timing, command_text, have, machine, rel, when
 
 WORK = ROOT / "build" / "bench"
 TRAIN_REPEATS = 3  # the default experiment is trained this many times (timings + reproducibility)
@@ -397,6 +397,34 @@ def run_args(args: argparse.Namespace) -> int:
     res = measure(args.out, quick=args.quick, work=args.work, datasets_dir=args.datasets)
     _say(f"wrote {args.out / 'results.json'} and {args.out / 'RESULTS.md'} in {res['elapsed_s']:.0f} s")
     return 0
+
+
+def merge_section(out: Path, path: tuple[str, ...], sec: dict, argv: list[str]) -> Path | None:
+    """Put `sec`, with how and where it was measured (`run`: command, date, commit), at results.json's
+    `path` in `out` and render RESULTS.md again: one section measured again without the whole bench.
+    None (nothing written) when out has no results.json or no parent section at `path`."""
+    res_path = out / "results.json"
+    if not res_path.is_file():
+        return None
+    res = json.loads(res_path.read_text())
+    parent = res
+    for key in path[:-1]:
+        parent = parent.get(key)
+        if not isinstance(parent, dict):
+            return None
+    sec["run"] = {"command": command_text(argv), **when()}
+    parent[path[-1]] = sec
+    res_path.write_text(json.dumps(res, indent=2, default=_json_default) + "\n")
+    (out / "RESULTS.md").write_text(report.render(res))
+    return res_path
+
+
+def run_note(sec: dict) -> list[str]:
+    """RESULTS.md's line for a section measured on its own (merge_section), else nothing."""
+    run = sec.get("run")
+    if not isinstance(run, dict) or "command" not in run:
+        return []
+    return [f"This section: `{run['command']}` on {run['date']}, commit `{run['commit']}`.", ""]
 
 
 @run_cli

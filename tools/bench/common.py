@@ -27,6 +27,14 @@ SKAB_DATA = DATASETS / "skab" / "data"
 SKAB_CONFIG = "configs/skab.toml"  # the one configuration of the SKAB bench (docs/skab.md)
 
 
+def when() -> dict:
+    """The date (UTC) and the commit a figure is measured at."""
+    return {
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": _git("rev-parse", "--short", "HEAD"),
+    }
+
+
 def machine() -> dict:
     """Core count, CPU model, OS, Python and the commit the figures were measured on."""
     cpu = platform.processor() or ""
@@ -42,8 +50,7 @@ def machine() -> dict:
         "cpu": cpu,
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": _git("rev-parse", "--short", "HEAD"),
+        **when(),
         "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
         "tools": _versions(),
     }

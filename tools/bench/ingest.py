@@ -107,10 +107,13 @@ def render(s: dict | None) -> list[str]:
         return []
     if s.get("status") == "not measured":
         return ["", "## Reading a large CSV", "", f"Not measured: {s['reason']}"]
+    from tinyae.tools.bench.cli import run_note
+
     return [
         "",
         "## Reading a large CSV",
         "",
+        *run_note(s),
         f"A {s['file_mb']} MB recording ({s['rows']:,} rows, 3 "
         f"axes + timestamp; {s['float32_mb']} MB as float32):",
         "",
@@ -132,9 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--size-mb", type=positive_int, default=SIZE_MB, help="size of the CSV written and read, in MB"
     )
+    ap.add_argument("--out", type=Path, default=Path("bench"), help="results.json and RESULTS.md to update")
     args = ap.parse_args(argv)
     res = section(False, ROOT / "build" / "bench", size_mb=args.size_mb)
     print("\n".join(render(res)))
+    from tinyae.tools.bench.cli import merge_section
+
+    argv_text = [TINYAE, "bench", "ingest", "--size-mb", str(args.size_mb), "--out", rel(args.out)]
+    merged = merge_section(args.out, ("ingest",), res, argv_text)
+    print(f"merged into {rel(merged)}" if merged else f"no {rel(args.out / 'results.json')}: nothing merged")
     return 0
 
 

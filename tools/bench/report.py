@@ -432,7 +432,10 @@ def _skab(sk: dict | None) -> list[str]:
     if _skipped(dev):  # said, never dropped: a section that could not run is a finding too
         out += [f"The SKAB model on the emulated Cortex-M4F: {_skipped(dev)}", ""]
     if "shape" in dev:
+        from tinyae.tools.bench.cli import run_note
+
         b = dev["budget_nano33ble"]
+        out += run_note(dev)
         out += [
             "The SKAB model on the emulated Cortex-M4F (QEMU mps2-an386, -Os, exact instruction counts): "
             f"`{dev['model_command']}` ({dev['shape']}, {fmt(dev['macs'])} MACs, {fmt(dev['tflite_bytes'])} B "

@@ -107,11 +107,11 @@ def section(
         "accelerometer_frontends": frontends,
         "config": skab.CONFIG,
     }
-    out["device"] = _device(model_dir, img_dir, say) if device_ok else {"status": "not measured"}
+    out["device"] = device_section(model_dir, img_dir, say) if device_ok else {"status": "not measured"}
     return out
 
 
-def _device(model_dir: Path, img_dir: Path, say: Callable[[str], None]) -> dict:
+def device_section(model_dir: Path, img_dir: Path, say: Callable[[str], None]) -> dict:
     """The SKAB model on the emulated board: instructions per window, bit-exactness, budget."""
     from tinyae.tools.bench import device, frontend, streaming
     from tinyae.train.frontend import FrontendSpec
