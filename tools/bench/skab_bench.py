@@ -40,12 +40,7 @@ FRONTEND_ROWS = (
 # The deployable SKAB model: configs/skab.toml trained by the pipeline on SKAB's normal recording.
 DEVICE = models.ModelSpec(
     "skab-device",
-    # anomaly-free.csv skips a second 556 times: separate series there, as the per-file protocol does
-    (
-        'data.paths=["../shared/datasets/skab/data/anomaly-free/anomaly-free.csv"]',
-        'data.label=""',
-        'data.gaps="split"',
-    ),
+    ('data.paths=["../shared/datasets/skab/data/anomaly-free/anomaly-free.csv"]', 'data.label=""'),
     "configs/skab.toml trained by `tinyae model` on anomaly-free.csv (the deployable model)",
     skab.CONFIG,
 )
