@@ -444,7 +444,7 @@ def _skab(sk: dict | None) -> list[str]:
         ]
         cost = dev["verify"].get("device_cost_per_window") or {}
         rows = [
-            ["front-end (stats mean + std, 10x6)", fmt(dev["frontend_instructions"]),
+            [f"front-end ({dev.get('frontend_what', 'stats mean + std')})", fmt(dev["frontend_instructions"]),
              f"features bit-equal {dev['frontend_bit_equal']}"],
             ["network (compiled engine)", fmt(dev["engine_instructions"]),
              f"int8 outputs bit-exact with tflite_micro {dev['engine_bit_exact']}"],

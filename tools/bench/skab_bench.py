@@ -106,6 +106,13 @@ def section(
     return out
 
 
+def _frontend_what(manifest: dict) -> str:
+    """E.g. "stats mean + std, 20 rows x 6 channels": what the device's front-end computes per window."""
+    fe, w = manifest["frontend"], manifest["window"]
+    kinds = ", ".join(f"{k} {' + '.join(fe.get(k, []))}".strip() for k in fe.get("kinds", ["raw"]))
+    return f"{kinds}, {w['length']} rows x {w['channels']} channels"
+
+
 def device_section(model_dir: Path, img_dir: Path, say: Callable[[str], None]) -> dict:
     """The SKAB model on the emulated board: instructions per window, bit-exactness, budget."""
     from tinyae.tools.bench import device, frontend, streaming
@@ -129,6 +136,7 @@ def device_section(model_dir: Path, img_dir: Path, say: Callable[[str], None]) -
         "shape": m.shape,
         "macs": m.manifest["model"]["macs"],
         "tflite_bytes": m.manifest["model"]["tflite_bytes"],
+        "frontend_what": _frontend_what(m.manifest),
         "frontend_instructions": fe["instructions_max"],
         "frontend_bit_equal": f"{fe['bit_equal_values']}/{fe['windows'] * fe['features']}",
         "engine_instructions": eng["Os"]["instructions"],
