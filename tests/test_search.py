@@ -284,3 +284,18 @@ def test_spectral_trial_fits_its_log_floors():
     res = evaluate(_job(), {"frontend.kinds": ["spectral"], "frontend.fft_frames": 2}, lambda r: None)
     assert res["status"] == "ok", res.get("reason")
     assert res["features"] == 3 * 8  # 3 channels x the 8 bins of a 16-point FFT (32-sample window / 2)
+
+
+def test_a_signal_after_the_trials_waits_for_their_rows_and_a_second_one_stops_at_once() -> None:
+    import os
+    import signal
+
+    from tinyae.tools.search.runner import SearchStopped, StopSignals
+
+    with StopSignals() as stops:
+        stops.holding = True  # Tuner.fit returned: the finished trials' rows are being made
+        os.kill(os.getpid(), signal.SIGINT)  # held: no exception here
+        assert stops.caught is not None and stops.caught.exit_code == 130
+        with pytest.raises(SearchStopped):  # a second Ctrl-C is not held
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is not stops._handle  # the previous handler is back

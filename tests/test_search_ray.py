@@ -85,23 +85,18 @@ def _search(cwd: Path, args: list[str], timeout: float = 1500) -> subprocess.Com
     )
 
 
-def _state_files(experiment: Path) -> dict[Path, int]:
-    return {p: p.stat().st_mtime_ns for p in experiment.glob("experiment_state-*.json")}
-
-
-def _statuses(experiment: Path, before: dict[Path, int] | None = None) -> list[str]:
-    """The trial statuses of Ray Tune's saved experiment state (as `--resume` will read them), from a state
-    file written since `before` (_state_files when the run started: a resumed search writes its own file;
-    until it does, the newest one is the previous run's, whose finished trials are not this run's)."""
-    old = before or {}
-    states = sorted(p for p, t in _state_files(experiment).items() if t > old.get(p, -1))
-    if not states:
-        return []
+def _statuses(experiment: Path, old: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Each trial's status in Ray Tune's newest saved experiment state (what `--resume` will read); {}
+    while the newest is one of the `old` files (a resumed search writes a file of its own)."""
+    states = sorted(experiment.glob("experiment_state-*.json"))
+    if not states or states[-1].name in old:
+        return {}
     try:
         doc = json.loads(states[-1].read_text())
-        return [json.loads(t[0])["status"] for t in doc.get("trial_data", [])]
+        trials = [json.loads(t[0]) for t in doc.get("trial_data", [])]
+        return {t["trial_id"]: t["status"] for t in trials}
     except (ValueError, KeyError, IndexError, OSError):
-        return []
+        return {}
 
 
 SPECTRAL = (
@@ -167,15 +162,22 @@ def test_spectral_search_from_relative_paths_reproduces_its_finalist(tmp_path, r
     assert manifest["frontend"]["kinds"] == ["spectral"]
 
 
-def _wait_finished(
-    experiment: Path, proc: subprocess.Popen, at_least: int, before: dict[Path, int], timeout: float = 900
+def _wait_mid_search(
+    experiment: Path, proc: subprocess.Popen, done: set[str], old: frozenset[str], timeout: float = 900
 ) -> None:
+    """Until a trial outside `done` has finished while another is still to run, as Tune's saved state
+    says: the moment to stop the search in the middle of its trials (not before them, when the state file
+    is the previous run's, nor after them, when there is nothing left to interrupt)."""
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:
-        if sum(s == "TERMINATED" for s in _statuses(experiment, before)) >= at_least:
+        status = _statuses(experiment, old)
+        finished = {t for t, s in status.items() if s == "TERMINATED"}
+        if finished - done and any(s in ("PENDING", "RUNNING", "PAUSED") for s in status.values()):
             return
-        time.sleep(1)
-    raise AssertionError(f"no {at_least} finished trial(s) before the search ended or {timeout} s passed")
+        time.sleep(0.2)
+    raise AssertionError(
+        f"no new finished trial with another still to run before the search ended or {timeout} s"
+    )
 
 
 def test_stopped_search_keeps_finished_trials_and_resume_reruns_the_rest(tmp_path, ray_tmp):
@@ -195,12 +197,14 @@ def test_stopped_search_keeps_finished_trials_and_resume_reruns_the_rest(tmp_pat
     ids_done: set[str] = set()
     for sig, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
         extra = ["--resume"] if sig == signal.SIGINT else []
-        before = _state_files(experiment) if experiment.is_dir() else {}
-        proc = subprocess.Popen([*TINYAE, "search", *args, *extra], cwd=tmp_path, env=_env(),
+        old = frozenset(p.name for p in experiment.glob("experiment_state-*.json"))
+        # Tune saves its state every second here (not every ~10 s): the test sees the trials' progress
+        proc = subprocess.Popen([*TINYAE, "search", *args, *extra], cwd=tmp_path,
+                                env={**_env(), "TUNE_GLOBAL_CHECKPOINT_S": "1"},
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)  # fmt: skip
         try:
-            _wait_finished(experiment, proc, len(ids_done) + 1, before)
+            _wait_mid_search(experiment, proc, ids_done, old)
             if sig == signal.SIGINT:
                 os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
             else:
@@ -216,7 +220,7 @@ def test_stopped_search_keeps_finished_trials_and_resume_reruns_the_rest(tmp_pat
         done = {
             r["trial_id"] for r in doc["rows"] if r["status"] in ("ok", "stopped", "infeasible", "failed")
         }
-        assert ids_done <= done and len(done) > len(ids_done)  # kept, and more finished
+        assert ids_done <= done and len(done) > len(ids_done), err[-3000:]  # kept, and more finished
         for r in doc["rows"]:
             assert "epoch None" not in r.get("reason", "")
             if r["trial_id"] not in done:

@@ -232,13 +232,15 @@ class StopSignals:
     During Tuner.fit the first one asks Ray Tune to stop the way Tune documents (SIGUSR1 to the driver,
     "Stopping and resuming a Tune run"): Tune ends its loop, saves the experiment state with the trials
     in flight still unfinished, and returns; `--resume` (Tuner.restore) runs those again. Tune's own
-    SIGINT handler is off (TUNE_DISABLE_SIGINT_HANDLER) so Ctrl-C and SIGTERM take the same path. A
-    second signal, or one outside Tuner.fit, raises SearchStopped at once (Ray is still shut down by the
-    caller's `finally`)."""
+    SIGINT handler is off (TUNE_DISABLE_SIGINT_HANDLER) so Ctrl-C and SIGTERM take the same path. One
+    that lands after Tuner.fit returned, while the finished trials' rows are made and Ray shut down, is
+    held until then, so those rows are written as for a stop during the trials. A second signal, or one
+    at any other time, raises SearchStopped at once (Ray is still shut down by the caller's `finally`)."""
 
     def __init__(self) -> None:
         self.caught: SearchStopped | None = None
         self.in_fit = False
+        self.holding = False  # the trials are over and their rows being made: a first signal waits for them
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopSignals:
@@ -262,6 +264,9 @@ class StopSignals:
 
     def _handle(self, signum: int, frame: Any) -> None:
         stopped = SearchStopped(signum)
+        if self.caught is None and self.holding:  # stop once the finished trials' rows are written
+            self.caught = stopped
+            return
         if self.caught is not None or not self.in_fit or not hasattr(signal, "SIGUSR1"):
             self.caught = self.caught or stopped
             raise stopped
@@ -457,6 +462,7 @@ def run(p: Plan, *, resume: bool, quiet: bool, stops: StopSignals | None = None)
                 grid = tuner.fit()
             finally:
                 stops.in_fit = False
+                stops.holding = True
             p.trials_s = time.perf_counter() - t_trials
             status = _statuses(storage / EXPERIMENT)
             rows = [
@@ -466,6 +472,7 @@ def run(p: Plan, *, resume: bool, quiet: bool, stops: StopSignals | None = None)
             if view:
                 view.stop()
             ray.shutdown()
+            stops.holding = False
     return Outcome(rows, default, time.perf_counter() - t0, stops.caught)
 
 
