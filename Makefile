@@ -117,7 +117,7 @@ test: $(VENV_STAMP) $(TOOLCHAIN_STAMP) ## run every test CI runs (pytest: Python
 FAST_LANE := not emulator and not training and not slow and not board_libs
 
 .PHONY: test-fast
-test-fast: $(VENV_STAMP) ## the fast lane: every test that needs no QEMU, no training and nothing slow (< 30 s)
+test-fast: $(VENV_STAMP) ## the fast lane: every test that needs no QEMU, no training and nothing slow
 	$(PY) -m pytest -q $(TEST_PARALLEL) -m "$(FAST_LANE)" $(PYTEST_ARGS)
 
 .PHONY: help
