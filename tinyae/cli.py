@@ -56,8 +56,12 @@ PASSTHROUGH: dict[tuple[str, ...], tuple[str, str]] = {
         "tinyae.tools.bench.costmodel",
         "fit the device cost model on the emulated board",
     ),
-    ("bench", "ingest"): ("tinyae.tools.bench.ingest", "time and memory of reading a large CSV"),
+    ("bench", "ingest"): ("tinyae.tools.bench.cli:ingest_main", "time and memory of reading a large CSV"),
     ("bench", "skab"): ("tinyae.tools.bench.skab", "SKAB: one protocol beside the published leaderboard"),
+    ("bench", "skab-device"): (
+        "tinyae.tools.bench.cli:skab_device_main",
+        "the deployable SKAB model measured on the emulated board",
+    ),
     ("bench", "calibration"): (
         "tinyae.tools.bench.cli:calibration_main",
         "on-site calibration: cost and what it buys",

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tinyae.args import command_parser
+from tinyae.args import command_parser, positive_int
 from tinyae.errors import UserError, run_cli
 from tinyae.steps import run_step as run
 from tinyae.tools.bench import (
@@ -419,12 +419,43 @@ def merge_section(out: Path, path: tuple[str, ...], sec: dict, argv: list[str]) 
     return res_path
 
 
-def run_note(sec: dict) -> list[str]:
-    """RESULTS.md's line for a section measured on its own (merge_section), else nothing."""
-    run = sec.get("run")
-    if not isinstance(run, dict) or "command" not in run:
-        return []
-    return [f"This section: `{run['command']}` on {run['date']}, commit `{run['commit']}`.", ""]
+@run_cli
+def ingest_main(argv: list[str] | None = None) -> int:
+    """`tinyae bench ingest`: the large-CSV section alone, merged into --out's results.json and RESULTS.md."""
+    ap = command_parser(
+        "tinyae bench ingest", ingest.__doc__, "tinyae bench ingest --size-mb 50 --out build/b"
+    )
+    ap.add_argument(
+        "--size-mb", type=positive_int, default=ingest.SIZE_MB, help="size of the CSV written and read, in MB"
+    )
+    ap.add_argument("--out", type=Path, default=Path("bench"), help="results.json and RESULTS.md to update")
+    args = ap.parse_args(argv)
+    sec = ingest.section(False, WORK, size_mb=args.size_mb)
+    print("\n".join(ingest.render(sec)))
+    argv_text = [TINYAE, "bench", "ingest", "--size-mb", str(args.size_mb), "--out", rel(args.out)]
+    merged = merge_section(args.out, ("ingest",), sec, argv_text)
+    print(f"merged into {rel(merged)}" if merged else f"no {rel(args.out / 'results.json')}: nothing merged")
+    return 0
+
+
+@run_cli
+def skab_device_main(argv: list[str] | None = None) -> int:
+    """`tinyae bench skab-device`: the deployable SKAB model trained and measured on the emulated board
+    (the SKAB section's device part), merged into --out's results.json and RESULTS.md."""
+    ap = command_parser(
+        "tinyae bench skab-device", skab_device_main.__doc__, "tinyae bench skab-device --out bench"
+    )
+    ap.add_argument("--out", type=Path, default=Path("bench"), help="results.json and RESULTS.md to update")
+    args = ap.parse_args(argv)
+    sec = skab_bench.device_section(WORK / "models", WORK / "images", _say)
+    merged = merge_section(
+        args.out, ("skab", "device"), sec, [TINYAE, "bench", "skab-device", "--out", rel(args.out)]
+    )
+    if merged is None:
+        raise UserError(f"{rel(args.out / 'results.json')} has no SKAB section to add the device figures to; "
+                        "run make bench first")  # fmt: skip
+    _say(f"SKAB device figures ({sec.get('status', 'measured')}) merged into {rel(merged)}")
+    return 0
 
 
 @run_cli

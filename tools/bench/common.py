@@ -170,3 +170,11 @@ def fmt(v: Any, digits: int = 4) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     return str(v)
+
+
+def run_note(sec: dict) -> list[str]:
+    """RESULTS.md's line for a section measured on its own (merge_section), else nothing."""
+    run = sec.get("run")
+    if not isinstance(run, dict) or "command" not in run:
+        return []
+    return [f"This section: `{run['command']}` on {run['date']}, commit `{run['commit']}`.", ""]

@@ -17,9 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyae import peakrss
-from tinyae.args import command_parser, positive_int
-from tinyae.errors import run_cli
-from tinyae.tools.bench.common import ROOT, TINYAE, command_text, rel
+from tinyae.tools.bench.common import ROOT, TINYAE, command_text, rel, run_note
 
 SIZE_MB = 200
 QUICK_MB = 4
@@ -107,8 +105,6 @@ def render(s: dict | None) -> list[str]:
         return []
     if s.get("status") == "not measured":
         return ["", "## Reading a large CSV", "", f"Not measured: {s['reason']}"]
-    from tinyae.tools.bench.cli import run_note
-
     return [
         "",
         "## Reading a large CSV",
@@ -127,25 +123,3 @@ def render(s: dict | None) -> list[str]:
         "",
         f"Commands: `{s['load_command']}`; `{s['train_command']}`.",
     ]
-
-
-@run_cli
-def main(argv: list[str] | None = None) -> int:
-    ap = command_parser("tinyae bench ingest", __doc__, "tinyae bench ingest --size-mb 50")
-    ap.add_argument(
-        "--size-mb", type=positive_int, default=SIZE_MB, help="size of the CSV written and read, in MB"
-    )
-    ap.add_argument("--out", type=Path, default=Path("bench"), help="results.json and RESULTS.md to update")
-    args = ap.parse_args(argv)
-    res = section(False, ROOT / "build" / "bench", size_mb=args.size_mb)
-    print("\n".join(render(res)))
-    from tinyae.tools.bench.cli import merge_section
-
-    argv_text = [TINYAE, "bench", "ingest", "--size-mb", str(args.size_mb), "--out", rel(args.out)]
-    merged = merge_section(args.out, ("ingest",), res, argv_text)
-    print(f"merged into {rel(merged)}" if merged else f"no {rel(args.out / 'results.json')}: nothing merged")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tinyae.tools.bench.common import fmt, md_table
+from tinyae.tools.bench.common import fmt, md_table, run_note
 
 
 def _pair(a: int, a_name: str, b: int, b_name: str, unit: str = "") -> str:
@@ -432,8 +432,6 @@ def _skab(sk: dict | None) -> list[str]:
     if _skipped(dev):  # said, never dropped: a section that could not run is a finding too
         out += [f"The SKAB model on the emulated Cortex-M4F: {_skipped(dev)}", ""]
     if "shape" in dev:
-        from tinyae.tools.bench.cli import run_note
-
         b = dev["budget_nano33ble"]
         out += run_note(dev)
         out += [

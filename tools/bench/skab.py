@@ -464,14 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--json", type=Path, help="write the row's figures here")
     ap.add_argument("--no-cache", action="store_true", help="logo: retrain instead of reusing cached scores")
-    ap.add_argument(
-        "--device", type=Path, metavar="OUT",
-        help="instead of a protocol: train the deployable SKAB model, measure it on the emulated board and "
-        "merge that section into OUT/results.json and OUT/RESULTS.md (e.g. bench)",
-    )  # fmt: skip
     args = ap.parse_args(argv)
-    if args.device is not None:
-        return _device_only(args.device)
     if args.protocol == "logo":
         return _logo(args)
     r = run_protocol(
@@ -487,25 +480,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({k: v for k, v in r.items() if k != "_rows"}, indent=2) + "\n")
         print(f"wrote {rel(args.json)}")
-    return 0
-
-
-def _device_only(out: Path) -> int:
-    """`--device OUT`: the SKAB section's device part alone (skab_bench._device), merged into OUT."""
-    from tinyae.tools.bench import skab_bench
-    from tinyae.tools.bench.cli import merge_section
-    from tinyae.tools.bench.common import TINYAE
-
-    work = ROOT / "build" / "bench"
-    sec = skab_bench.device_section(
-        work / "models", work / "images", lambda m: print(m, file=sys.stderr, flush=True)
-    )
-    merged = merge_section(out, ("skab", "device"), sec, [TINYAE, "bench", "skab", "--device", rel(out)])
-    if merged is None:
-        raise UserError(
-            f"{rel(out / 'results.json')} has no SKAB section to add the device figures to; run make bench"
-        )
-    print(f"{sec.get('status', 'measured')}: merged into {rel(merged)}")
     return 0
 
 
