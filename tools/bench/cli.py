@@ -423,7 +423,7 @@ def merge_section(out: Path, path: tuple[str, ...], sec: dict, argv: list[str]) 
 def ingest_main(argv: list[str] | None = None) -> int:
     """`tinyae bench ingest`: the large-CSV section alone, merged into --out's results.json and RESULTS.md."""
     ap = command_parser(
-        "tinyae bench ingest", ingest.__doc__, "tinyae bench ingest --size-mb 50 --out build/b"
+        "tinyae bench ingest", ingest.__doc__, "tinyae bench ingest --size-mb 50 --out build/bench-ingest"
     )
     ap.add_argument(
         "--size-mb", type=positive_int, default=ingest.SIZE_MB, help="size of the CSV written and read, in MB"

@@ -9,7 +9,6 @@ with `tinyae model` (wall time, peak RSS of the whole run including TensorFlow).
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from tinyae import peakrss
-from tinyae.tools.bench.common import ROOT, TINYAE, command_text, rel, run_note
+from tinyae.steps import run_step
+from tinyae.tools.bench.common import TINYAE, command_text, rel, run_note
 
 SIZE_MB = 200
 QUICK_MB = 4
@@ -62,14 +62,8 @@ def section(quick: bool, work: Path, say=print, size_mb: int | None = None) -> d
         say(f"ingest: writing a {size} MB recording")
         write_recording(path, size)
     say(f"ingest: reading {rel(path)}")
-    proc = subprocess.run(
-        peakrss.fresh([sys.executable, "-c", LOADER, path]),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    rows, f32, extra, secs, hz = proc.stdout.split()
+    _, said = run_step(peakrss.fresh([sys.executable, "-c", LOADER, path]), timeout=3600)
+    rows, f32, extra, secs, hz = said.splitlines()[0].split()  # its one stdout line comes first
     out: dict = {
         "file_mb": round(path.stat().st_size / 1e6, 1),
         "rows": int(rows),
@@ -87,15 +81,12 @@ def section(quick: bool, work: Path, say=print, size_mb: int | None = None) -> d
                   f"data.paths=['{rel(path)}']", "--set", "train.epochs=1", "--out", rel(model)]  # fmt: skip
     t0 = time.perf_counter()
     # this one training's own peak (RUSAGE_CHILDREN here would be the largest of every child the bench ran)
-    proc = subprocess.run(
+    _, said = run_step(
         peakrss.measured([sys.executable, "-m", "tinyae", *train_argv[1:]], python=sys.executable),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
+        timeout=3600,
     )
     out["train_model_s"] = round(time.perf_counter() - t0, 1)
-    out["train_model_peak_rss_mb"] = round(peakrss.peak_bytes(proc.stderr) / 1e6)
+    out["train_model_peak_rss_mb"] = round(peakrss.peak_bytes(said) / 1e6)
     out["train_command"] = command_text(train_argv)
     return out
 
