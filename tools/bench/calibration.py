@@ -22,7 +22,7 @@ from pathlib import Path
 from tinyae.errors import UserError
 from tinyae.tools.bench import models
 from tinyae.tools.bench import skab_calibration as skab
-from tinyae.tools.bench.common import command_text, have, rel
+from tinyae.tools.bench.common import command_text, have, rel, run_note
 from tinyae.tools.bench.device import BUDGET_TARGET, read_harness
 from tinyae.tools.emulator.harness import CORE_DIR, TARGET_DIR, TARGET_SRCS
 from tinyae.tools.emulator.harness import link as link_harness
@@ -188,11 +188,7 @@ def render(c: dict | None) -> list[str]:
     if not c:
         return []
     out = ["## On-site calibration", ""]
-    if c.get("run"):
-        out += [
-            f"This section: `{c['run']['command']}` on {c['run']['date']}, commit `{c['run']['commit']}`.",
-            "",
-        ]
+    out += run_note(c)
     out += skab.render(c.get("skab", {}))
     dev = c.get("device", {})
     out += ["### Device cost (emulated Cortex-M4F, exact instruction counts)", ""]

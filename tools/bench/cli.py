@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tinyae.args import command_parser, positive_int
 from tinyae.errors import UserError, run_cli
@@ -399,10 +400,11 @@ def run_args(args: argparse.Namespace) -> int:
     return 0
 
 
-def merge_section(out: Path, path: tuple[str, ...], sec: dict, argv: list[str]) -> Path | None:
+def merge_section(out: Path, path: tuple[str, ...], sec: dict, argv: list[str], **run: Any) -> Path | None:
     """Put `sec`, with how and where it was measured (`run`: command, date, commit), at results.json's
     `path` in `out` and render RESULTS.md again: one section measured again without the whole bench.
-    None (nothing written) when out has no results.json or no parent section at `path`."""
+    None (nothing merged; `sec` has its `run`) when out has no results.json or no parent section at `path`."""
+    sec["run"] = {"command": command_text(argv), **when(), **run}  # also in the section written alone
     res_path = out / "results.json"
     if not res_path.is_file():
         return None
@@ -412,7 +414,6 @@ def merge_section(out: Path, path: tuple[str, ...], sec: dict, argv: list[str]) 
         parent = parent.get(key)
         if not isinstance(parent, dict):
             return None
-    sec["run"] = {"command": command_text(argv), **when()}
     parent[path[-1]] = sec
     res_path.write_text(json.dumps(res, indent=2, default=_json_default) + "\n")
     (out / "RESULTS.md").write_text(report.render(res))
@@ -477,23 +478,18 @@ def calibration_main(argv: list[str] | None = None) -> int:
     def say(msg: str) -> None:
         print(f"bench: {msg}", file=sys.stderr, flush=True)
 
-    res_path = args.out / "results.json"
-    res = json.loads(res_path.read_text()) if res_path.is_file() else None
     sec = calibration.section(args.quick, args.work / "models", args.work / "images", not missing, say)
     argv_text = [TINYAE, "bench", "calibration", *(["--quick"] if args.quick else []),
                  "--out", rel(args.out)]  # fmt: skip
-    mach = machine()
-    sec["run"] = {"command": command_text(argv_text), "date": mach["date"], "commit": mach["commit"],
-                  "elapsed_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
-    if res is None:
+    merged = merge_section(
+        args.out, ("calibration",), sec, argv_text, elapsed_s=round(time.perf_counter() - t0, 1)
+    )
+    if merged is None:
         (args.out / "calibration.json").write_text(json.dumps(sec, indent=2) + "\n")
-        say(f"no {res_path}: wrote {args.out / 'calibration.json'} only")
+        say(f"no {args.out / 'results.json'}: wrote {args.out / 'calibration.json'} only")
         return 0
-    res["calibration"] = sec
-    res_path.write_text(json.dumps(res, indent=2) + "\n")
-    (args.out / "RESULTS.md").write_text(report.render(res))
-    say(f"merged the on-site calibration section into {res_path} and {args.out / 'RESULTS.md'}")
+    say(f"merged the on-site calibration section into {merged} and {args.out / 'RESULTS.md'}")
     return 0
 
 
@@ -510,22 +506,14 @@ def threshold_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-cache", action="store_true", help="retrain every model instead of reusing scores")
     args = ap.parse_args(argv)
     sec = threshold.section(args.work, args.datasets, _say, use_cache=not args.no_cache)
-    mach = machine()
-    sec["run"] = {
-        "command": command_text([TINYAE, "bench", "threshold", "--out", rel(args.out)]),
-        "date": mach["date"],
-        "commit": mach["commit"],
-    }
-    res_path = args.out / "results.json"
     args.out.mkdir(parents=True, exist_ok=True)
-    if res_path.is_file():
-        res = json.loads(res_path.read_text())
-        res["threshold"] = sec
-        res_path.write_text(json.dumps(res, indent=2, default=_json_default) + "\n")
-        (args.out / "RESULTS.md").write_text(report.render(res))
-        _say(f"merged the threshold section into {res_path} and {args.out / 'RESULTS.md'}")
-    else:
+    merged = merge_section(
+        args.out, ("threshold",), sec, [TINYAE, "bench", "threshold", "--out", rel(args.out)]
+    )
+    if merged is None:
         (args.out / "threshold.json").write_text(json.dumps(sec, indent=2, default=_json_default) + "\n")
-        _say(f"no {res_path}: wrote {args.out / 'threshold.json'} only")
+        _say(f"no {args.out / 'results.json'}: wrote {args.out / 'threshold.json'} only")
+    else:
+        _say(f"merged the threshold section into {merged} and {args.out / 'RESULTS.md'}")
     print("\n".join(threshold.render(sec)))
     return 0
