@@ -1,5 +1,6 @@
 # Fuzzing of the serial protocol: libFuzzer + ASan + UBSan over the frame decoder, the host-message
 # decoder and the device application (firmware/tests/fuzz_protocol.c), seeded from the shared vectors.
+# What it finds is kept in tests/vectors/fuzz_corpus.json; `make test` replays that file, never explores.
 FUZZ_SECONDS ?= 60
 
 .PHONY: fuzz

@@ -8,6 +8,7 @@ make fuzz-coverage): testing-only, never reached from the `tinyae` command.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import os
@@ -26,6 +27,8 @@ from tinyae.tools.simdevice.native import ROOT, SRC, TESTS_C, SimDevice, config_
 from tinyae.tools.simdevice.vectors import CONFIG, VECTORS_PATH
 
 FUZZ_DIR = ROOT / "build" / "fuzz"
+# What fuzzing found, kept in the repository and replayed by `make test` (see "the kept corpus" below).
+KEPT = ROOT / "tests" / "vectors" / "fuzz_corpus.json"
 FUZZ_SOURCES = [
     TESTS_C / "fuzz_protocol.c",
     SRC / "tae_protocol.c",
@@ -166,14 +169,78 @@ def structured_seeds() -> dict[str, list]:
 
 
 def run_fuzzer(seconds: int, workdir: Path = FUZZ_DIR) -> subprocess.CompletedProcess:
-    """Fuzz for `seconds`; a crash leaves its input in workdir/crash-* and a non-zero exit code."""
+    """Explore for `seconds` from the seeds and the kept corpus (new inputs every run: `make fuzz`, never
+    `make test`); a crash leaves its input in workdir/crash-* and a non-zero exit code."""
     exe = build_fuzzer()
     corpus = workdir / "corpus"
-    seeds = seed_corpus(workdir / "seeds")
     corpus.mkdir(parents=True, exist_ok=True)
     cmd = [str(exe), f"-max_total_time={seconds}", "-max_len=4096", "-print_final_stats=1",
-           f"-artifact_prefix={workdir}/", str(corpus), str(seeds)]  # fmt: skip
+           f"-artifact_prefix={workdir}/", str(corpus), str(seed_corpus(workdir / "seeds")),
+           str(kept_corpus(workdir / "kept"))]  # fmt: skip
     return subprocess.run(peakrss.fresh(cmd), capture_output=True, text=True, cwd=workdir)
+
+
+def replay(workdir: Path) -> subprocess.CompletedProcess:
+    """Run every seed and every kept input once (-runs=0): the same inputs on every run, what
+    `make test` checks."""
+    cmd = [build_fuzzer(), "-runs=0", seed_corpus(workdir / "seeds"), kept_corpus(workdir / "kept")]
+    return subprocess.run(peakrss.fresh(cmd), capture_output=True, text=True)
+
+
+# ---------------------------------------------------------------- the kept corpus (KEPT)
+# libFuzzer finds inputs at random; what it found is kept in the repository so that `make test` replays
+# the same inputs every run. One JSON file, one input per line (base64, named by content), so a diff
+# shows what a `make fuzz` added: every input that reached new coverage (libFuzzer's -merge=1) and every
+# input that failed (named crash-/leak-/timeout-…, kept even once fixed).
+
+
+def _load_kept() -> dict[str, str]:
+    return json.loads(KEPT.read_text())["inputs"] if KEPT.exists() else {}
+
+
+def kept_corpus(directory: Path) -> Path:
+    """Write every kept input as one file of `directory` (emptied first)."""
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    for name, data in _load_kept().items():
+        (directory / name).write_bytes(base64.b64decode(data))
+    return directory
+
+
+def _save_kept(inputs: dict[str, bytes]) -> None:
+    lines = ",\n".join(
+        f"  {json.dumps(n)}: {json.dumps(base64.b64encode(d).decode())}" for n, d in sorted(inputs.items())
+    )
+    KEPT.write_text('{"inputs": {\n' + lines + "\n}}\n")
+
+
+def keep_findings(workdir: Path) -> list[str]:
+    """Add to KEPT the inputs of workdir/corpus that reach coverage the kept ones do not (libFuzzer's
+    -merge=1) and every failing input libFuzzer left in `workdir`; the names added."""
+    kept = {n: base64.b64decode(d) for n, d in _load_kept().items()}
+    merged = workdir / "merged"
+    kept_dir = kept_corpus(merged)
+    before = {q.name for q in kept_dir.iterdir()}
+    proc = subprocess.run(
+        peakrss.fresh([build_fuzzer(), "-merge=1", kept_dir, seed_corpus(workdir / "seeds"), workdir / "corpus"]),
+        capture_output=True, text=True,
+    )  # fmt: skip
+    seeds = {q.read_bytes() for q in (workdir / "seeds").iterdir()}
+    found = [q for q in kept_dir.iterdir() if q.name not in before] if proc.returncode == 0 else []
+    found += [q for pat in ("crash-*", "leak-*", "timeout-*") for q in sorted(workdir.glob(pat))]
+    added = []
+    for q in found:
+        data = q.read_bytes()
+        if data in seeds:
+            continue
+        kind = q.name.split("-")[0] if q.name.startswith(("crash-", "leak-", "timeout-")) else "cov"
+        name = f"{kind}-{hashlib.sha256(data).hexdigest()[:16]}"
+        if name not in kept:
+            kept[name] = data
+            added.append(name)
+    if added:
+        _save_kept(kept)
+    return added
 
 
 # ---------------------------------------------------------------- source coverage of the corpus
@@ -267,12 +334,17 @@ def main(argv: list[str] | None = None) -> int:
         "\n".join(line for line in lines if line.startswith(keep) or "ERROR" in line)
         + "".join("\n" + d for d in done)
     )
-    corpus = FUZZ_DIR / "corpus"
-    files = [p for p in corpus.iterdir() if p.is_file()] if corpus.is_dir() else []
-    print(f"corpus: {len(files)} inputs, {sum(p.stat().st_size for p in files)} bytes in {corpus}")
+    added = keep_findings(FUZZ_DIR)
+    where = KEPT.relative_to(ROOT)
+    print(
+        f"{len(added)} new inputs kept in {where}"
+        + (": commit it, so `make test` replays them" if added else "")
+    )
     if proc.returncode != 0:
         print(
-            f"fuzzer found a failure (exit {proc.returncode}); inputs are in {FUZZ_DIR}/crash-*",
+            f"fuzzer found a failure (exit {proc.returncode}); its input is kept in {where} as "
+            f"{', '.join(n for n in added if not n.startswith('cov-')) or 'an input already kept'}: fix the "
+            "fault, then commit the file",
             file=sys.stderr,
         )
     return proc.returncode
