@@ -54,6 +54,17 @@ def _disagreements(flatbuffer: bytes, inputs: np.ndarray) -> tuple[int, int]:
     return int(diff.sum()), int(diff.any(axis=1).sum())
 
 
+def differing_windows(model_dir: Path) -> np.ndarray:
+    """Indices of the model's test windows (test_vectors.npz, in the order `verify` streams them) whose
+    int8 outputs differ between the two multiplier rules."""
+    with np.load(model_dir / "test_vectors.npz") as z:
+        inputs = z["input_q"]
+    flatbuffer = (model_dir / "model_int8.tflite").read_bytes()
+    a = network.run(lower(read_tflite(flatbuffer), TFLM), inputs)
+    b = network.run(lower(read_tflite(flatbuffer), TFLITE_MICRO), inputs)
+    return np.flatnonzero((a != b).any(axis=1))
+
+
 def _crossings(t: np.ndarray, right: int) -> list[np.ndarray]:
     """For the exact products t = x * M / 2^31, the nearest values whose crossing flips the int8 result:
     half-integers where the first rounding (SaturatingRoundingDoublingHighMul) changes `high` across the
@@ -133,8 +144,11 @@ def _ulps(v: np.float32, d: int) -> np.float32:
     return np.float32((np.asarray(v, np.float32).view(np.int32) + np.int32(d)).view(np.float32))
 
 
-def tie_model_dir(model_dir: Path, out: Path, *, layer: int = -1, want: int = 2) -> tuple[Path, Tie]:
-    """A copy of a trained model directory with one layer retuned onto ties of its test vectors' inputs,
+def tie_model_dir(
+    model_dir: Path, out: Path, *, layer: int = -1, want: int = 2, first: int | None = None
+) -> tuple[Path, Tie]:
+    """A copy of a trained model directory with one layer retuned onto ties of its test vectors' inputs
+    (of the `first` ones only when given, so that a test streaming just those windows meets the ties),
     every artifact regenerated from the new flatbuffer as `make model` would (headers, compiled engine,
     manifest, test vectors; the threshold and data stay)."""
     from tinyae.train.compiled import generate
@@ -146,7 +160,9 @@ def tie_model_dir(model_dir: Path, out: Path, *, layer: int = -1, want: int = 2)
     shutil.copytree(model_dir, out)
     with np.load(out / "test_vectors.npz") as z:
         vectors = {k: z[k] for k in z.files}
-    tuned, tie = retune((out / "model_int8.tflite").read_bytes(), vectors["input_q"], layer=layer, want=want)
+    tuned, tie = retune(
+        (out / "model_int8.tflite").read_bytes(), vectors["input_q"][:first], layer=layer, want=want
+    )
     (out / "model_int8.tflite").write_bytes(tuned)
     doc = json.loads((out / "manifest.json").read_text())
     doc["model"]["sha256"] = hashlib.sha256(tuned).hexdigest()
