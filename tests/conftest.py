@@ -80,6 +80,20 @@ TIE_MODELS: dict[str, tuple[str, int]] = {"tie_output": ("default", -1), "tie_hi
 TIE_WINDOWS = 160
 
 
+def windows_to_verify(model_dir: Path) -> int:
+    """How many test windows a bit-exactness verify of a lane model streams (`--max-windows`): the first
+    TIE_WINDOWS, further when needed to hold the first alarm (decisions and alarms both ways) and every
+    window where the two multiplier rules disagree. Bit-exactness is a property of every window, not a
+    count: these prove it at a quarter of the link time of all 661."""
+    import numpy as np
+
+    from tinyae.tools.testing.ties import differing_windows
+
+    with np.load(model_dir / "test_vectors.npz") as z:
+        first_alarm = int(np.flatnonzero(z["alarm"])[0])
+    return max(TIE_WINDOWS, first_alarm + 1, int(differing_windows(model_dir).max(initial=-1)) + 1)
+
+
 @pytest.fixture(scope="session")
 def lane_model(default_model_dir, tmp_path_factory):
     """lane_model(name, weights) -> model directory; name in LANE_MODELS, weights per_tensor|per_channel."""

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from boardlibs import model_variant
 
-from tests.conftest import TIE_MODELS, has_arm_toolchain
+from tests.conftest import TIE_MODELS, has_arm_toolchain, windows_to_verify
 from tinyae.cli import main as tinyae
 from tinyae.tools.emulator.qemu import build_image
 
@@ -41,10 +41,11 @@ def _verify(elf: Path, model_dir: Path, tmp_path: Path, *extra: str) -> tuple[in
 def test_the_compiled_engine_is_bit_exact_on_the_tie_models(model, lane_model, tmp_path):
     model_dir = lane_model(model, "per_tensor")
     build_image(tmp_path / "fw", model_dir=model_dir)
-    code, r = _verify(tmp_path / "fw" / "tinyae.elf", model_dir, tmp_path)
+    windows = windows_to_verify(model_dir)
+    code, r = _verify(tmp_path / "fw" / "tinyae.elf", model_dir, tmp_path, "--max-windows", str(windows))
     assert r["device"]["engine"] == "compiled" and r["reference"] == "tflm"
     assert code == 0 and r["ok"], r
-    assert r["output_mismatches"] == 0 and r["windows_compared"] == r["windows_expected"] > 100
+    assert r["output_mismatches"] == 0 and r["windows_compared"] == r["windows_expected"] == windows
     tie = json.loads((model_dir / "manifest.json").read_text())["reference"]["tflite_micro"]
     assert tie["elements_differing"] >= 3  # where tflite_micro's multiplier would have failed verify
 
