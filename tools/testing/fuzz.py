@@ -183,7 +183,12 @@ def run_fuzzer(seconds: int, workdir: Path = FUZZ_DIR) -> subprocess.CompletedPr
 def replay(workdir: Path) -> subprocess.CompletedProcess:
     """Run every seed and every kept input once (-runs=0): the same inputs on every run, what
     `make test` checks."""
-    cmd = [build_fuzzer(), "-runs=0", seed_corpus(workdir / "seeds"), kept_corpus(workdir / "kept")]
+    cmd: list[str | Path] = [
+        build_fuzzer(),
+        "-runs=0",
+        seed_corpus(workdir / "seeds"),
+        kept_corpus(workdir / "kept"),
+    ]
     return subprocess.run(peakrss.fresh(cmd), capture_output=True, text=True)
 
 
