@@ -21,10 +21,13 @@ a bound on windows per second measured in the same run.
 from __future__ import annotations
 
 import json
+import os
 import re
 import select
 import socket
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +39,8 @@ from tinyae.tools.bench.models import TrainedModel
 from tinyae.tools.link import protocol as P
 
 REPEATS = 5
+SEGMENT_WINDOWS = 64  # windows per segment of a run (about half a second over the emulated UART)
+PASSES = 3  # passes over the test split per mode
 CODEC_BATCH = 100  # frames per timed call
 LINK_BYTES = 131072  # TAE_BENCH_LINK_BYTES in bench_app.c
 
@@ -142,9 +147,11 @@ def _down_rate(ser) -> float:  # type: ignore[no-untyped-def]
     return LINK_BYTES / (time.perf_counter() - t0)
 
 
-def duplex_rate(sock: socket.socket, up: int, down: int, units: int, ahead: int) -> float:
-    """Units per second of the link image's 'X' mode: `up` bytes host -> device, then `down` bytes back,
-    `units` times, the host keeping at most `ahead` bytes beyond the units answered in flight."""
+def duplex_seconds(sock: socket.socket, up: int, down: int, units: int, ahead: int | None = None) -> float:
+    """Seconds the link image's 'X' mode takes to carry `units` units of `up` bytes host -> device, each
+    answered by `down` bytes device -> host, until the last answer byte is in. The host writes from one
+    prepared buffer as fast as the socket takes it: no flow-control window (`ahead` None), or at most
+    `ahead` bytes beyond the units answered."""
     sock.setblocking(True)
     sock.sendall(f"X{up},{down},{units}\n".encode())
     sock.setblocking(False)
@@ -156,7 +163,7 @@ def duplex_rate(sock: socket.socket, up: int, down: int, units: int, ahead: int)
     done = re.compile(rb"XD (\d+) dropped=(\d+)\r\n")
     t0 = time.perf_counter()
     while got < total_down or not done.search(tail):
-        allowed = min(total_up, (got // down) * up + ahead)
+        allowed = total_up if ahead is None else min(total_up, (got // down) * up + ahead)
         readable, writable, _ = select.select([sock], [sock] if sent < allowed else [], [], 30.0)
         if not readable and not writable:
             raise UserError(f"the link image stopped after {sent} B sent, {got} B received")
@@ -175,126 +182,195 @@ def duplex_rate(sock: socket.socket, up: int, down: int, units: int, ahead: int)
     assert m is not None and end is not None
     if int(m.group(2)) != 0:
         raise UserError(f"the link image dropped {m.group(2)} received bytes; the bound is not measured")
-    return units / (end - t0)
+    return end - t0
 
 
-def _stream_once(elf: Path, series: np.ndarray) -> dict:
-    """`Device.stream()` of the series on a fresh emulator: windows/s of the streaming and its bytes."""
-    from tinyae.tools.emulator.qemu import Emulator
-    from tinyae.tools.link.device import open_device
+def segments(n_samples: int, length: int, hop: int, per: int) -> list[tuple[int, int]]:
+    """Sample ranges [a, b) of consecutive runs of `per` whole windows (the last one shorter) covering
+    every window the device forms over n samples."""
+    from tinyae.tools.link.device import windows_for
 
-    with Emulator(elf) as emu, open_device(emu.url) as dev:
-        dev.handshake()
-        summary = dev.stream(series, lambda r: None)
-    if not summary.complete or summary.windows_received == 0:
-        raise UserError(f"the stream lost windows {summary.lost_windows[:10]}; its rate is not reported")
+    n = windows_for(n_samples, length, hop)
+    return [(w * hop, (min(n, w + per) - 1) * hop + length) for w in range(0, n, per)]
+
+
+@dataclass
+class Pair:
+    """One segment of a run and the bound segment right after it, carrying the segment's own bytes."""
+
+    windows: int
+    run_s: float
+    bound_s: float
+    up: int  # wire bytes per window, host -> device (the segment's, rounded up)
+    down: int
+    retransmits: int = 0
+    decode_errors: int = 0
+
+    @property
+    def ratio(self) -> float:
+        return self.bound_s / self.run_s  # = run windows/s over bound windows/s
+
+    def to_dict(self) -> dict:
+        return {
+            "windows": self.windows, "run_s": round(self.run_s, 4), "bound_s": round(self.bound_s, 4),
+            "windows_per_s": round(self.windows / self.run_s, 1),
+            "bound_windows_per_s": round(self.windows / self.bound_s, 1), "ratio": round(self.ratio, 3),
+            "up_bytes_per_window": self.up, "down_bytes_per_window": self.down,
+            "retransmits": self.retransmits, "decode_errors": self.decode_errors,
+        }  # fmt: skip
+
+
+def summarize(pairs: list[Pair], per_pass: int) -> dict:
+    """Every pair, the spread of their ratios, and each pass's (and all passes') total windows over total
+    seconds, run and bound: the figure a whole run of the test split would report."""
+    ratios = sorted(q.ratio for q in pairs)
+    passes = [pairs[i : i + per_pass] for i in range(0, len(pairs), per_pass)]
+
+    def total(ps: list[Pair]) -> dict:
+        w = sum(q.windows for q in ps)
+        run_s, bound_s = sum(q.run_s for q in ps), sum(q.bound_s for q in ps)
+        return {"windows": w, "windows_per_s": round(w / run_s, 1), "bound_windows_per_s": round(w / bound_s, 1),
+                "ratio": round(bound_s / run_s, 3)}  # fmt: skip
+
     return {
-        "windows": summary.windows_received,
-        "seconds": summary.seconds,
-        "bytes_tx": summary.bytes_tx,
-        "bytes_rx": summary.bytes_rx,
-        "retransmits": dev.stats.retransmits,
-        "decode_errors": dev.stats.decode_errors,
+        "pairs": [q.to_dict() for q in pairs],
+        "pair_ratio": {
+            "min": round(ratios[0], 3),
+            "median": round(float(np.median(ratios)), 3),
+            "max": round(ratios[-1], 3),
+        },
+        "passes": [total(ps) for ps in passes],
+        "total": total(pairs),
+        "retransmits": sum(q.retransmits for q in pairs),
+        "decode_errors": sum(q.decode_errors for q in pairs),
     }
 
 
-def _verify_once(model: TrainedModel, elf: Path, json_out: Path) -> tuple[dict, list[str]]:
-    """`tinyae device verify --json` on a fresh emulator: its report and its command line."""
-    from tinyae.tools.emulator.qemu import Emulator
+class _LinkSide:
+    """The link image on its own (paused) emulator: carries a segment's bytes between two QMP commands."""
 
-    with Emulator(elf) as emu:
-        argv = [TINYAE, "device", "verify", "--port", emu.url, "--model-dir", rel(model.dir)]
-        argv += ["--json", str(json_out), "--quiet"]
-        run(argv, timeout=900)
-        cmd = [a.replace(emu.url, "socket://127.0.0.1:PORT") for a in argv]
+    def __init__(self, emu) -> None:  # type: ignore[no-untyped-def]
+        self.emu = emu
+        self.ser = emu.connect(timeout=0.05)
+        emu.read_until(self.ser, b"LINK ready", timeout=30.0)
+        self.sock: socket.socket = self.ser._socket
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as the host tool's ports
+        emu.pause()
+
+    def seconds(self, up: int, down: int, units: int, core) -> float:  # type: ignore[no-untyped-def]
+        """The bound segment: the core emulator paused, the link one running, then back."""
+        core.pause()
+        self.emu.resume()
+        try:
+            return duplex_seconds(self.sock, up, down, units)
+        finally:
+            self.emu.pause()
+            core.resume()
+
+
+def interleaved(
+    model: TrainedModel, core_elf: Path, link_elf: Path, work_dir: Path, *,
+    segment_windows: int = SEGMENT_WINDOWS, passes: int = PASSES, say: Callable[[str], None] | None = None,
+) -> dict:  # fmt: skip
+    """`stream` and `verify` of the test split, cut into segments of `segment_windows` windows, each
+    segment followed at once by its bound segment; `passes` passes over the split per mode; then the bound
+    against itself (consecutive bound segments); then one whole `tinyae device verify --json`."""
+    from tinyae.tools.commands.verify import Collected
+    from tinyae.tools.emulator.qemu import Emulator
+    from tinyae.tools.link.device import open_device, windows_for
+
+    series = np.load(model.dir / "test_vectors.npz")["series"]
+    out: dict = {}
+    load0 = os.getloadavg()
+    with Emulator(core_elf, qmp=True) as core, Emulator(link_elf, qmp=True) as link:
+        side = _LinkSide(link)
+        try:
+            with open_device(core.url) as dev:
+                info = dev.handshake()
+                L, hop = info.window_len, info.hop
+                cuts = segments(len(series), L, hop, segment_windows)
+                for mode in ("stream", "verify"):
+                    if say:
+                        say(f"streaming: {mode}, {passes} x {len(cuts)} segments, each beside its bound")
+                    dev.set(P.Param.VERIFY, 1 if mode == "verify" else 0)
+                    pairs: list[Pair] = []
+                    for _ in range(passes):
+                        for a, b in cuts:
+                            x = series[a:b]
+                            col = Collected(windows_for(len(x), L, hop))
+                            st = dev.stats
+                            tx0, rx0, re0, de0 = st.bytes_tx, st.bytes_rx, st.retransmits, st.decode_errors
+                            summary = dev.stream(x, col.add if mode == "verify" else lambda r: None)
+                            n = summary.windows_received
+                            if not summary.complete or (mode == "verify" and col.no_data):
+                                raise UserError(f"{mode} lost windows or their verification data; "
+                                                "its rate is not reported")  # fmt: skip
+                            up, down = -(-(st.bytes_tx - tx0) // n), -(-(st.bytes_rx - rx0) // n)
+                            pairs.append(Pair(n, summary.seconds, side.seconds(up, down, n, core), up, down,
+                                              st.retransmits - re0, st.decode_errors - de0))  # fmt: skip
+                    out[mode] = summarize(pairs, len(cuts))
+                dev.set(P.Param.VERIFY, 0)
+            # The bound against itself: the same segments twice in a row, as a run and its bound are.
+            if say:
+                say("streaming: the bound against itself")
+            aa: list[Pair] = []
+            for q in out["stream"]["pairs"]:
+                n, up, down = q["windows"], q["up_bytes_per_window"], q["down_bytes_per_window"]
+                first = side.seconds(up, down, n, core)
+                aa.append(Pair(n, first, side.seconds(up, down, n, core), up, down))
+            out["bound_vs_bound"] = summarize(aa, len(cuts))
+            if say:
+                say("streaming: one whole `tinyae device verify --json` beside its bound")
+            out["verify_cli"] = _verify_cli(model, core, side, work_dir / f"verify-{model.spec.name}.json")
+        finally:
+            side.ser.close()
+    out["load_avg"] = {
+        "before": [round(v, 2) for v in load0],
+        "after": [round(v, 2) for v in os.getloadavg()],
+    }
+    out["cpus"] = os.cpu_count()
+    return out
+
+
+def _verify_cli(model: TrainedModel, core, side: _LinkSide, json_out: Path) -> dict:  # type: ignore[no-untyped-def]
+    """`tinyae device verify --json` of the test split on the running core emulator, then its bound."""
+    argv = [TINYAE, "device", "verify", "--port", core.url, "--model-dir", rel(model.dir)]
+    argv += ["--json", str(json_out), "--quiet"]
+    run(argv, timeout=900)
     r = json.loads(json_out.read_text())
-    link = r.get("link") or {}
     if not r.get("ok"):
         raise UserError(f"verify over the emulated link failed ({json_out}); its rate is not reported")
-    run_ = {
-        "windows": r["windows_compared"],
-        "seconds": r["seconds"],
-        "bytes_tx": link["bytes_tx"],
-        "bytes_rx": link["bytes_rx"],
-        "retransmits": link.get("retransmits", 0),
-        "decode_errors": link.get("decode_errors", 0),
-    }
-    return {**run_, "report": r}, cmd
+    n, link = r["windows_compared"], r.get("link") or {}
+    up, down = -(-link["bytes_tx"] // n), -(-link["bytes_rx"] // n)
+    pair = Pair(n, r["seconds"], side.seconds(up, down, n, core), up, down, link.get("retransmits", 0),
+                link.get("decode_errors", 0))  # fmt: skip
+    cmd = command_text([a.replace(core.url, "socket://127.0.0.1:PORT") for a in argv])
+    return {"command": cmd, **pair.to_dict(), "cost": r.get("cost"), "ok": True}
 
 
-def _bound(link_elf: Path, run_: dict) -> dict:
-    """The bound for one run: the link image carrying that run's bytes per window (rounded up)."""
-    from tinyae.tools.emulator.qemu import Emulator
-
-    units = run_["windows"]
-    up, down = -(-run_["bytes_tx"] // units), -(-run_["bytes_rx"] // units)
-    with Emulator(link_elf) as emu:
-        ser = emu.connect(timeout=0.05)
-        try:
-            emu.read_until(ser, b"LINK ready", timeout=30.0)
-            sock = ser._socket
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as the host tool's ports
-            rate = duplex_rate(sock, up, down, units, P.RX_BUFFER)
-        finally:
-            ser.close()
-    return {"windows_per_s": rate, "up_bytes_per_window": up, "down_bytes_per_window": down}
-
-
-def paired_figures(model: TrainedModel, work_dir: Path, repeats: int = 3) -> dict:
-    """`stream` and `verify` of the test split over the emulated link, each run after its bound."""
+def paired_figures(model: TrainedModel, work_dir: Path, say: Callable[[str], None] | None = None) -> dict:
+    """`stream` and `verify` of the test split over the emulated link, interleaved with their bound."""
     from tinyae.tools.bench import device
     from tinyae.tools.emulator.qemu import build_image
 
     img_dir = work_dir / f"core-{model.spec.name}"
     build_image(img_dir, app="core", model_dir=model.dir)
-    elf = img_dir / "tinyae.elf"
     link = device.build(None, work_dir / "link", link=True)
     series = np.load(model.dir / "test_vectors.npz")["series"]
     out: dict = {
         "model": model.spec.name,
         "samples": len(series),
-        "repeats": repeats,
+        "segment_windows": SEGMENT_WINDOWS,
+        "passes": PASSES,
         "image": f"make firmware-emu MODEL_DIR={rel(model.dir)} EMU_OUT={rel(img_dir)}",
         "link_image": link.command.split(" -o ")[0] + " ... -DTAE_BENCH_LINK",
         "host_window_bytes": P.HOST_WINDOW,
         "rx_buffer_bytes": P.RX_BUFFER,
+        "command": "tinyae.tools.bench.streaming.interleaved: Device.stream(segment) (what `tinyae device "
+        "stream` and, with VERIFY on and verify's result collector, `tinyae device verify` run per series), "
+        "then duplex_seconds(segment's bytes) on the link image",
     }
-    for mode in ("stream", "verify"):
-        pairs = []
-        command = ""
-        for i in range(repeats):
-            if mode == "stream":
-                r = _stream_once(elf, series)
-                command = (
-                    "tinyae.tools.link.device.open_device(socket://127.0.0.1:PORT) -> Device.stream(test "
-                    "split) (what `tinyae device stream --quiet` runs)"
-                )
-            else:
-                r, argv = _verify_once(model, elf, work_dir / f"verify-{model.spec.name}-{i}.json")
-                command = command_text(argv)
-            b = _bound(link.elf, r)
-            rate = r["windows"] / r["seconds"]
-            pairs.append({
-                "windows": r["windows"], "seconds": round(r["seconds"], 3), "windows_per_s": round(rate, 1),
-                "bound_windows_per_s": round(b["windows_per_s"], 1),
-                "ratio": round(rate / b["windows_per_s"], 3),
-                "up_bytes_per_window": b["up_bytes_per_window"],
-                "down_bytes_per_window": b["down_bytes_per_window"],
-                "retransmits": r["retransmits"], "decode_errors": r["decode_errors"],
-            })  # fmt: skip
-            if mode == "verify" and i == repeats - 1:
-                out["verify_report"] = r["report"]
-        ratios = sorted(p_["ratio"] for p_ in pairs)
-        out[mode] = {
-            "command": command,
-            "runs": pairs,
-            "windows_per_s": Timing([p_["windows_per_s"] for p_ in pairs]).to_dict(1),
-            "bound_windows_per_s": Timing([p_["bound_windows_per_s"] for p_ in pairs]).to_dict(1),
-            "ratio_median": ratios[len(ratios) // 2],
-            "ratio_min": ratios[0],
-            "up_bytes_per_window": pairs[-1]["up_bytes_per_window"],
-            "down_bytes_per_window": pairs[-1]["down_bytes_per_window"],
-        }
+    out.update(interleaved(model, img_dir / "tinyae.elf", link.elf, work_dir, say=say))
     return out
 
 
