@@ -21,6 +21,7 @@ a bound on windows per second measured in the same run.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
 import select
@@ -39,8 +40,10 @@ from tinyae.tools.bench.models import TrainedModel
 from tinyae.tools.link import protocol as P
 
 REPEATS = 5
-SEGMENT_WINDOWS = 64  # windows per segment of a run (about half a second over the emulated UART)
-PASSES = 3  # passes over the test split per mode
+PAIRS = 5  # runs of each mode, each beside its bound
+CHUNK_UNITS = 16  # units per 'X' command of the bound
+BOUND_AHEAD = 4 * 4096  # bytes the bound's host may send beyond the answered units (4 x RX_BUFFER)
+SETTLE_S = 0.3  # the bound runs this long before the run starts
 CODEC_BATCH = 100  # frames per timed call
 LINK_BYTES = 131072  # TAE_BENCH_LINK_BYTES in bench_app.c
 
@@ -147,107 +150,114 @@ def _down_rate(ser) -> float:  # type: ignore[no-untyped-def]
     return LINK_BYTES / (time.perf_counter() - t0)
 
 
-def duplex_seconds(sock: socket.socket, up: int, down: int, units: int, ahead: int | None = None) -> float:
+def duplex_seconds(sock: socket.socket, up: int, down: int, units: int) -> float:
     """Seconds the link image's 'X' mode takes to carry `units` units of `up` bytes host -> device, each
-    answered by `down` bytes device -> host, until the last answer byte is in. The host writes from one
-    prepared buffer as fast as the socket takes it: no flow-control window (`ahead` None), or at most
-    `ahead` bytes beyond the units answered."""
-    sock.setblocking(True)
-    sock.sendall(f"X{up},{down},{units}\n".encode())
+    answered by `down` bytes device -> host, the host writing as fast as the socket takes the bytes."""
+    times = _carry(sock, up, down, units=units)
+    return times[-1] - times[0]
+
+
+def _carry(
+    sock: socket.socket, up: int, down: int, *, units: int | None = None, stop=None, ahead: int = BOUND_AHEAD
+) -> list[float]:  # type: ignore[no-untyped-def]
+    """Drive the link image's 'X' mode: commands of CHUNK_UNITS units (the last one shorter) back to back,
+    `units` in all, or until `stop` (a multiprocessing Event) is set. The host keeps at most `ahead` bytes
+    beyond the units answered in flight. Returns the start time and the time each unit's answer was
+    complete (time.monotonic(), comparable across processes)."""
     sock.setblocking(False)
-    payload = bytes(range(1, 256)) * (up * units // 255 + 1)
-    total_up, total_down = up * units, down * units
-    sent = got = 0
+    chunk_units: list[int] = []  # units of each command sent
+    unit_end: list[int] = []  # where each unit's bytes end in everything sent
+    payload = bytes(range(1, 256)) * (up * CHUNK_UNITS // 255 + 1)
+    buf = b""
+    queued = sent = 0  # bytes put in `buf` in all, bytes sent
+    times = [time.monotonic()]
+    answered = 0  # units whose answer is complete
+    chunk_done = 0  # commands whose "XD" line arrived
+    rx_data = 0  # answer bytes of the current command
     tail = b""
-    end: float | None = None
-    done = re.compile(rb"XD (\d+) dropped=(\d+)\r\n")
-    t0 = time.perf_counter()
-    while got < total_down or not done.search(tail):
-        allowed = total_up if ahead is None else min(total_up, (got // down) * up + ahead)
-        readable, writable, _ = select.select([sock], [sock] if sent < allowed else [], [], 30.0)
+    done_re = re.compile(rb"XD (\d+) dropped=(\d+)\r\n")
+
+    def more() -> bool:
+        if units is not None:
+            return len(unit_end) < units
+        return stop is not None and not stop.is_set()
+
+    while True:
+        if not buf and more():
+            k = CHUNK_UNITS if units is None else min(CHUNK_UNITS, units - len(unit_end))
+            cmd = f"X{up},{down},{k}\n".encode()
+            buf = cmd + payload[: up * k]
+            unit_end += [queued + len(cmd) + up * (j + 1) for j in range(k)]
+            queued += len(buf)
+            chunk_units.append(k)
+        if not buf and chunk_done == len(chunk_units):
+            return times
+        limit = (unit_end[answered - 1] if answered else 0) + ahead  # in flight: at most `ahead` bytes
+        can_send = bool(buf) and sent < limit
+        readable, writable, _ = select.select([sock], [sock] if can_send else [], [], 30.0)
         if not readable and not writable:
-            raise UserError(f"the link image stopped after {sent} B sent, {got} B received")
+            raise UserError(f"the link image stopped after {answered} units answered")
         if writable:
-            sent += sock.send(payload[sent:allowed])
+            n = sock.send(buf[: limit - sent])
+            buf = buf[n:]
+            sent += n
         if readable:
             data = sock.recv(65536)
             if not data:
                 raise UserError("the link image closed the connection during the link benchmark")
-            take = min(len(data), total_down - got)
-            got += take
-            tail += data[take:]
-            if got == total_down and end is None:
-                end = time.perf_counter()
-    m = done.search(tail)
-    assert m is not None and end is not None
-    if int(m.group(2)) != 0:
-        raise UserError(f"the link image dropped {m.group(2)} received bytes; the bound is not measured")
-    return end - t0
+            now = time.monotonic()
+            while data:
+                want = chunk_units[chunk_done] * down - rx_data
+                if want > 0:
+                    take = data[:want]
+                    before = rx_data // down
+                    rx_data += len(take)
+                    data = data[len(take) :]
+                    for _ in range(rx_data // down - before):
+                        times.append(now)
+                        answered += 1
+                    continue
+                tail += data
+                data = b""
+                m = done_re.search(tail)
+                if m is None:
+                    break
+                if int(m.group(2)) != 0:
+                    raise UserError(
+                        f"the link image dropped {m.group(2)} received bytes; no bound is measured"
+                    )
+                data, tail = tail[m.end() :], b""
+                chunk_done += 1
+                rx_data = 0
+                if chunk_done == len(chunk_units):
+                    tail = data
+                    break
 
 
-def segments(n_samples: int, length: int, hop: int, per: int) -> list[tuple[int, int]]:
-    """Sample ranges [a, b) of consecutive runs of `per` whole windows (the last one shorter) covering
-    every window the device forms over n samples."""
-    from tinyae.tools.link.device import windows_for
-
-    n = windows_for(n_samples, length, hop)
-    return [(w * hop, (min(n, w + per) - 1) * hop + length) for w in range(0, n, per)]
-
-
-@dataclass
-class Pair:
-    """One segment of a run and the bound segment right after it, carrying the segment's own bytes."""
-
-    windows: int
-    run_s: float
-    bound_s: float
-    up: int  # wire bytes per window, host -> device (the segment's, rounded up)
-    down: int
-    retransmits: int = 0
-    decode_errors: int = 0
-
-    @property
-    def ratio(self) -> float:
-        return self.bound_s / self.run_s  # = run windows/s over bound windows/s
-
-    def to_dict(self) -> dict:
-        return {
-            "windows": self.windows, "run_s": round(self.run_s, 4), "bound_s": round(self.bound_s, 4),
-            "windows_per_s": round(self.windows / self.run_s, 1),
-            "bound_windows_per_s": round(self.windows / self.bound_s, 1), "ratio": round(self.ratio, 3),
-            "up_bytes_per_window": self.up, "down_bytes_per_window": self.down,
-            "retransmits": self.retransmits, "decode_errors": self.decode_errors,
-        }  # fmt: skip
+def _carry_child(sock: socket.socket, up: int, down: int, stop, conn) -> None:  # type: ignore[no-untyped-def]
+    """The bound's host side, in its own process: carry until `stop`, then send the times back."""
+    try:
+        conn.send(("ok", _carry(sock, up, down, stop=stop)))
+    except Exception as exc:  # reported by the parent as one sentence
+        conn.send(("error", str(exc)))
 
 
-def summarize(pairs: list[Pair], per_pass: int) -> dict:
-    """Every pair, the spread of their ratios, and each pass's (and all passes') total windows over total
-    seconds, run and bound: the figure a whole run of the test split would report."""
-    ratios = sorted(q.ratio for q in pairs)
-    passes = [pairs[i : i + per_pass] for i in range(0, len(pairs), per_pass)]
-
-    def total(ps: list[Pair]) -> dict:
-        w = sum(q.windows for q in ps)
-        run_s, bound_s = sum(q.run_s for q in ps), sum(q.bound_s for q in ps)
-        return {"windows": w, "windows_per_s": round(w / run_s, 1), "bound_windows_per_s": round(w / bound_s, 1),
-                "ratio": round(bound_s / run_s, 3)}  # fmt: skip
-
-    return {
-        "pairs": [q.to_dict() for q in pairs],
-        "pair_ratio": {
-            "min": round(ratios[0], 3),
-            "median": round(float(np.median(ratios)), 3),
-            "max": round(ratios[-1], 3),
-        },
-        "passes": [total(ps) for ps in passes],
-        "total": total(pairs),
-        "retransmits": sum(q.retransmits for q in pairs),
-        "decode_errors": sum(q.decode_errors for q in pairs),
-    }
+def pin(emu) -> str:  # type: ignore[no-untyped-def]
+    """Pin the emulator's vCPU thread to the first CPU this process may use and QEMU's other threads (its
+    main loop, which moves every UART byte) to the second: every emulator of the measurement the same way,
+    so that a run and its bound differ in what they do, not in where the scheduler put their threads.
+    Returns how it pinned (or why it did not)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return "not pinned (one CPU)"
+    vcpus = {int(c["thread-id"]) for c in emu.qmp_execute("query-cpus-fast")}
+    for task in Path(f"/proc/{emu.pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), {cpus[0]} if int(task.name) in vcpus else {cpus[1]})
+    return f"vCPU thread on CPU {cpus[0]}, QEMU's other threads on CPU {cpus[1]}; host processes not pinned"
 
 
-class _LinkSide:
-    """The link image on its own (paused) emulator: carries a segment's bytes between two QMP commands."""
+class Bound:
+    """The link image on its own emulator, its host side in a child process, running beside a run."""
 
     def __init__(self, emu) -> None:  # type: ignore[no-untyped-def]
         self.emu = emu
@@ -255,26 +265,87 @@ class _LinkSide:
         emu.read_until(self.ser, b"LINK ready", timeout=30.0)
         self.sock: socket.socket = self.ser._socket
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as the host tool's ports
-        emu.pause()
 
-    def seconds(self, up: int, down: int, units: int, core) -> float:  # type: ignore[no-untyped-def]
-        """The bound segment: the core emulator paused, the link one running, then back."""
-        core.pause()
-        self.emu.resume()
+    def beside(self, up: int, down: int, run: Callable[[], int]) -> tuple[int, float, float]:
+        """Start carrying `up`/`down` bytes per unit, let it settle, call `run` (it returns the windows it
+        streamed) and stop: (windows, run seconds, units the bound carried per second in those seconds)."""
+        ctx = multiprocessing.get_context("fork")
+        stop = ctx.Event()
+        mine, theirs = ctx.Pipe()
+        child = ctx.Process(target=_carry_child, args=(self.sock, up, down, stop, theirs), daemon=True)
+        child.start()
         try:
-            return duplex_seconds(self.sock, up, down, units)
+            time.sleep(SETTLE_S)
+            t0 = time.monotonic()
+            windows = run()
+            t1 = time.monotonic()
         finally:
-            self.emu.pause()
-            core.resume()
+            stop.set()
+            ready = mine.poll(60.0)
+            status, value = mine.recv() if ready else ("error", "no answer")
+            child.join(10.0)
+        if status != "ok":
+            raise UserError(f"the bound's link image failed: {value}")
+        done = [t for t in value[1:] if t0 < t <= t1]
+        if value[-1] <= t1 or len(done) < 2:
+            raise UserError("the bound stopped before the run it was measured beside")
+        return windows, t1 - t0, len(done) / (t1 - t0)
 
 
-def interleaved(
+@dataclass
+class Pair:
+    """One run and the bound carried at the same time, over the same seconds, with the run's bytes."""
+
+    windows: int
+    seconds: float
+    bound_per_s: float  # units (windows' worth of bytes) the bound carried per second in those seconds
+    up: int  # wire bytes per window, host -> device
+    down: int
+    retransmits: int = 0
+    decode_errors: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.windows / self.seconds
+
+    @property
+    def ratio(self) -> float:
+        return self.rate / self.bound_per_s
+
+    def to_dict(self) -> dict:
+        return {
+            "windows": self.windows, "seconds": round(self.seconds, 3),
+            "windows_per_s": round(self.rate, 1), "bound_windows_per_s": round(self.bound_per_s, 1),
+            "ratio": round(self.ratio, 3), "up_bytes_per_window": self.up, "down_bytes_per_window": self.down,
+            "retransmits": self.retransmits, "decode_errors": self.decode_errors,
+        }  # fmt: skip
+
+
+def summarize(pairs: list[Pair]) -> dict:
+    """Every pair and the spread of their ratios."""
+    ratios = [q.ratio for q in pairs]
+    return {
+        "pairs": [q.to_dict() for q in pairs],
+        "ratio": {
+            "min": round(min(ratios), 3),
+            "median": round(float(np.median(ratios)), 3),
+            "max": round(max(ratios), 3),
+        },
+        "windows_per_s": Timing([q.rate for q in pairs]).to_dict(1),
+        "bound_windows_per_s": Timing([q.bound_per_s for q in pairs]).to_dict(1),
+        "up_bytes_per_window": pairs[-1].up,
+        "down_bytes_per_window": pairs[-1].down,
+        "retransmits": sum(q.retransmits for q in pairs),
+        "decode_errors": sum(q.decode_errors for q in pairs),
+    }
+
+
+def beside_bound(
     model: TrainedModel, core_elf: Path, link_elf: Path, work_dir: Path, *,
-    segment_windows: int = SEGMENT_WINDOWS, passes: int = PASSES, say: Callable[[str], None] | None = None,
+    repeats: int = PAIRS, say: Callable[[str], None] | None = None,
 ) -> dict:  # fmt: skip
-    """`stream` and `verify` of the test split, cut into segments of `segment_windows` windows, each
-    segment followed at once by its bound segment; `passes` passes over the split per mode; then the bound
-    against itself (consecutive bound segments); then one whole `tinyae device verify --json`."""
+    """`stream` and `verify` of the test split, `repeats` times each, each run beside its bound (at the
+    same time); the bound beside itself (`repeats` times); one whole `tinyae device verify --json`."""
     from tinyae.tools.commands.verify import Collected
     from tinyae.tools.emulator.qemu import Emulator
     from tinyae.tools.link.device import open_device, windows_for
@@ -282,48 +353,65 @@ def interleaved(
     series = np.load(model.dir / "test_vectors.npz")["series"]
     out: dict = {}
     load0 = os.getloadavg()
-    with Emulator(core_elf, qmp=True) as core, Emulator(link_elf, qmp=True) as link:
-        side = _LinkSide(link)
+    with (
+        Emulator(core_elf, qmp=True) as core,
+        Emulator(link_elf, qmp=True) as link,
+        Emulator(link_elf, qmp=True) as other,
+    ):
+        bound = Bound(link)
+        alone = Bound(other)  # the A/A check's "run": the bound's own loop, in this process
         try:
+            other.pause()  # a guest spins when idle: only the two measured run at any time
             with open_device(core.url) as dev:
-                info = dev.handshake()
-                L, hop = info.window_len, info.hop
-                cuts = segments(len(series), L, hop, segment_windows)
+                info = dev.handshake()  # QEMU opens its QMP socket once the serial client is connected
+                for emu in (core, link, other):
+                    out["pinning"] = pin(emu)
+                n = windows_for(len(series), info.window_len, info.hop)
                 for mode in ("stream", "verify"):
-                    if say:
-                        say(f"streaming: {mode}, {passes} x {len(cuts)} segments, each beside its bound")
                     dev.set(P.Param.VERIFY, 1 if mode == "verify" else 0)
+                    # the run's bytes per window, from a first pass (not timed)
+                    st = dev.stats
+                    tx0, rx0 = st.bytes_tx, st.bytes_rx
+                    if not dev.stream(series, lambda r: None).complete:
+                        raise UserError(f"{mode} lost windows; its rate is not reported")
+                    up, down = -(-(st.bytes_tx - tx0) // n), -(-(st.bytes_rx - rx0) // n)
                     pairs: list[Pair] = []
-                    for _ in range(passes):
-                        for a, b in cuts:
-                            x = series[a:b]
-                            col = Collected(windows_for(len(x), L, hop))
-                            st = dev.stats
-                            tx0, rx0, re0, de0 = st.bytes_tx, st.bytes_rx, st.retransmits, st.decode_errors
-                            summary = dev.stream(x, col.add if mode == "verify" else lambda r: None)
-                            n = summary.windows_received
-                            if not summary.complete or (mode == "verify" and col.no_data):
-                                raise UserError(f"{mode} lost windows or their verification data; "
-                                                "its rate is not reported")  # fmt: skip
-                            up, down = -(-(st.bytes_tx - tx0) // n), -(-(st.bytes_rx - rx0) // n)
-                            pairs.append(Pair(n, summary.seconds, side.seconds(up, down, n, core), up, down,
-                                              st.retransmits - re0, st.decode_errors - de0))  # fmt: skip
-                    out[mode] = summarize(pairs, len(cuts))
+                    for i in range(repeats):
+                        if say:
+                            say(f"streaming: {mode} {i + 1}/{repeats} beside its bound")
+                        col = Collected(n)
+                        re0, de0 = st.retransmits, st.decode_errors
+
+                        def once(col: Collected = col, verify: bool = mode == "verify") -> int:
+                            summary = dev.stream(series, col.add if verify else lambda r: None)
+                            if not summary.complete or (verify and col.no_data):
+                                raise UserError("the run lost windows or their verification data; its rate "
+                                                "is not reported")  # fmt: skip
+                            return summary.windows_received
+
+                        w, s, b = bound.beside(up, down, once)
+                        pairs.append(Pair(w, s, b, up, down, st.retransmits - re0, st.decode_errors - de0))
+                    out[mode] = summarize(pairs)
                 dev.set(P.Param.VERIFY, 0)
-            # The bound against itself: the same segments twice in a row, as a run and its bound are.
-            if say:
-                say("streaming: the bound against itself")
+            core.pause()
+            other.resume()
             aa: list[Pair] = []
-            for q in out["stream"]["pairs"]:
-                n, up, down = q["windows"], q["up_bytes_per_window"], q["down_bytes_per_window"]
-                first = side.seconds(up, down, n, core)
-                aa.append(Pair(n, first, side.seconds(up, down, n, core), up, down))
-            out["bound_vs_bound"] = summarize(aa, len(cuts))
+            up, down = out["verify"]["up_bytes_per_window"], out["verify"]["down_bytes_per_window"]
+            for i in range(repeats):
+                if say:
+                    say(f"streaming: the bound beside itself {i + 1}/{repeats}")
+                w, s, b = bound.beside(up, down, lambda: len(_carry(alone.sock, up, down, units=n)) - 1)
+                aa.append(Pair(w, s, b, up, down))
+            out["bound_vs_bound"] = summarize(aa)
+            other.pause()
+            core.resume()
+            link.pause()
             if say:
-                say("streaming: one whole `tinyae device verify --json` beside its bound")
-            out["verify_cli"] = _verify_cli(model, core, side, work_dir / f"verify-{model.spec.name}.json")
+                say("streaming: one whole `tinyae device verify --json` (alone)")
+            out["verify_cli"] = _verify_cli(model, core, work_dir / f"verify-{model.spec.name}.json")
         finally:
-            side.ser.close()
+            bound.ser.close()
+            alone.ser.close()
     out["load_avg"] = {
         "before": [round(v, 2) for v in load0],
         "after": [round(v, 2) for v in os.getloadavg()],
@@ -332,24 +420,27 @@ def interleaved(
     return out
 
 
-def _verify_cli(model: TrainedModel, core, side: _LinkSide, json_out: Path) -> dict:  # type: ignore[no-untyped-def]
-    """`tinyae device verify --json` of the test split on the running core emulator, then its bound."""
+def _verify_cli(model: TrainedModel, core, json_out: Path) -> dict:  # type: ignore[no-untyped-def]
+    """`tinyae device verify --json` of the test split on the running core emulator."""
     argv = [TINYAE, "device", "verify", "--port", core.url, "--model-dir", rel(model.dir)]
     argv += ["--json", str(json_out), "--quiet"]
     run(argv, timeout=900)
     r = json.loads(json_out.read_text())
     if not r.get("ok"):
         raise UserError(f"verify over the emulated link failed ({json_out}); its rate is not reported")
-    n, link = r["windows_compared"], r.get("link") or {}
-    up, down = -(-link["bytes_tx"] // n), -(-link["bytes_rx"] // n)
-    pair = Pair(n, r["seconds"], side.seconds(up, down, n, core), up, down, link.get("retransmits", 0),
-                link.get("decode_errors", 0))  # fmt: skip
-    cmd = command_text([a.replace(core.url, "socket://127.0.0.1:PORT") for a in argv])
-    return {"command": cmd, **pair.to_dict(), "cost": r.get("cost"), "ok": True}
+    link = r.get("link") or {}
+    return {
+        "command": command_text([a.replace(core.url, "socket://127.0.0.1:PORT") for a in argv]),
+        "ok": True,
+        "windows": r["windows_compared"],
+        "windows_per_s": round(r["windows_per_second"], 1),
+        "retransmits": link.get("retransmits", 0),
+        "cost": r.get("cost"),
+    }
 
 
 def paired_figures(model: TrainedModel, work_dir: Path, say: Callable[[str], None] | None = None) -> dict:
-    """`stream` and `verify` of the test split over the emulated link, interleaved with their bound."""
+    """`stream` and `verify` of the test split over the emulated link, each beside its bound."""
     from tinyae.tools.bench import device
     from tinyae.tools.emulator.qemu import build_image
 
@@ -360,17 +451,16 @@ def paired_figures(model: TrainedModel, work_dir: Path, say: Callable[[str], Non
     out: dict = {
         "model": model.spec.name,
         "samples": len(series),
-        "segment_windows": SEGMENT_WINDOWS,
-        "passes": PASSES,
         "image": f"make firmware-emu MODEL_DIR={rel(model.dir)} EMU_OUT={rel(img_dir)}",
         "link_image": link.command.split(" -o ")[0] + " ... -DTAE_BENCH_LINK",
         "host_window_bytes": P.HOST_WINDOW,
         "rx_buffer_bytes": P.RX_BUFFER,
-        "command": "tinyae.tools.bench.streaming.interleaved: Device.stream(segment) (what `tinyae device "
-        "stream` and, with VERIFY on and verify's result collector, `tinyae device verify` run per series), "
-        "then duplex_seconds(segment's bytes) on the link image",
+        "bound_ahead_bytes": BOUND_AHEAD,
+        "command": "tinyae.tools.bench.streaming.beside_bound: Device.stream(test split) (what `tinyae device "
+        "stream` runs; with VERIFY on and verify's result collector, what `tinyae device verify` runs) while "
+        "the link image carries the run's bytes per window (Bound.beside)",
     }
-    out.update(interleaved(model, img_dir / "tinyae.elf", link.elf, work_dir, say=say))
+    out.update(beside_bound(model, img_dir / "tinyae.elf", link.elf, work_dir, say=say))
     return out
 
 
