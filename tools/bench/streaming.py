@@ -1,21 +1,45 @@
-"""Streaming figures: the host codec's frame rate, and `stream` / `verify` over the emulated link beside
-a bound on windows per second measured in the same run.
+"""Streaming figures: the host codec's frame rate, and `stream` / `verify` over the emulated link,
+each beside a bound measured in the same seconds, under the same host load.
+
+`tinyae bench streaming --out bench` measures this section alone and merges it into results.json and
+RESULTS.md; `make bench` measures it with everything else.
 
 - Codec: encode_frame + StreamDecoder.feed (COBS, CRC32 check, message decode) of RESULT frames, with
-  and without the verification payload (int8 input and output of the window), in frames per second.
-- Stream and verify over the emulated link, each run paired with a bound measured right before it
-  (same machine, same load): `Device.stream()` of the test split (what `tinyae device stream` runs,
-  no verification payload) and `tinyae device verify --json` (payload on), windows per second of the
-  streaming itself (after the handshake), on the real image (`make firmware-emu MODEL_DIR=DIR`).
-- The bound: a link image (bench_app.c with TAE_BENCH_LINK, 'X' mode) on the same QEMU, with the same
-  host tool's socket, carries the run's own bytes per window each way (its measured bytes sent and
-  received / windows) and nothing else: for every window's worth of bytes received, the image sends a
-  window's worth back, while the host keeps up to RX_BUFFER bytes in flight (the most the device can
-  buffer: docs/protocol.md, "Flow control window"). No protocol, no decoding, no inference, no Python
-  per frame: a stream moves the same bytes with more work on both sides and the same in-flight limit
-  or less, so it cannot beat it except by the noise between two runs a few seconds apart; every pair's
-  ratio is reported, not only the medians. Bytes per second of each direction alone ('U', 'D') are
-  kept as the link's raw figures.
+  and without the verification payload, in frames per second.
+- The link's raw byte rate, each direction alone ('U', 'D' of the link image).
+- Stream and verify over the emulated link: `Device.stream()` of the test split on the real image
+  (`make firmware-emu MODEL_DIR=DIR`), with the verification payload off (what `tinyae device stream`
+  runs) and on, with verify's result collector (what `tinyae device verify` runs per series); windows per
+  second of the streaming itself. One whole `tinyae device verify --json` checks the windows bit for bit
+  and gives the device's cost per window.
+
+Where the noise came from. QEMU's CMSDK UART holds one received byte: every byte host -> device is a
+hand-over between QEMU's main-loop thread (which reads the socket, one byte per guest read) and its
+vCPU thread (whose interrupt handler takes the byte), and the guest never sleeps (the firmware spins so
+that -icount time advances), so the vCPU thread always wants a whole CPU. On 2 CPUs shared with other
+work, where the scheduler puts those two threads decides the byte rate: two identical link images run
+side by side, unpinned, differed by up to 30 % (A/A ratios 0.69-1.19 at load 16-28), and a run and its
+bound measured a few seconds apart inherit that plus the drift of the load (pairs 0.79-1.13 before).
+
+The bound. The link image (bench_app.c, TAE_BENCH_LINK, 'X' mode) runs on its own emulator *at the same
+time* as the run, carrying the run's own bytes per window (its measured bytes sent and received over a
+pass of the split, rounded up): for every window's worth of bytes received it writes a window's worth
+back, in commands of CHUNK_UNITS units sent back to back, its host side (a child process) keeping up to
+BOUND_AHEAD bytes (4 x the device's RX_BUFFER, more than any host may send ahead: docs/protocol.md,
+"Flow control window") in flight. Its rate is the windows' worth it completed between the run's first
+and last second. Every emulator is pinned the same way (`pin`: the vCPU thread on one CPU, QEMU's other
+threads on the other; a third, idle emulator is paused through QMP), so the run and the bound share the
+same CPUs, in the same seconds, with the same share; the host processes are not pinned. The bound does
+strictly less per byte on both sides: no framing, CRC, decoding, inference, result handling or Python per
+frame on either end, and a larger window than the protocol allows. So it can be beaten only by the
+asymmetry of the measurement itself, which is measured in the same section: the link image beside
+itself (the "run" side carried by this process as the run's host is) for as many pairs. Its largest
+ratio, at least 1, is the margin: a run's **bound** is the link image's rate beside it times that
+margin, and runs are reported against it (every pair, min / median / max). A run above its bound would
+have beaten the link image by more than the link image ever beat itself.
+
+What the bound does not say: both emulators compete for the same 2 CPUs, so the rates beside the bound
+are lower than a run alone on an idle machine (the whole `verify` run alone is reported beside them).
 """
 
 from __future__ import annotations
@@ -148,13 +172,6 @@ def _down_rate(ser) -> float:  # type: ignore[no-untyped-def]
         if not data and time.perf_counter() - t0 > 60.0:
             raise UserError("the link image stopped sending during the link benchmark")
     return LINK_BYTES / (time.perf_counter() - t0)
-
-
-def duplex_seconds(sock: socket.socket, up: int, down: int, units: int) -> float:
-    """Seconds the link image's 'X' mode takes to carry `units` units of `up` bytes host -> device, each
-    answered by `down` bytes device -> host, the host writing as fast as the socket takes the bytes."""
-    times = _carry(sock, up, down, units=units)
-    return times[-1] - times[0]
 
 
 def _carry(
@@ -316,7 +333,7 @@ class Pair:
         return {
             "windows": self.windows, "seconds": round(self.seconds, 3),
             "windows_per_s": round(self.rate, 1), "bound_windows_per_s": round(self.bound_per_s, 1),
-            "ratio": round(self.ratio, 3), "up_bytes_per_window": self.up, "down_bytes_per_window": self.down,
+            "ratio": round(self.ratio, 4), "up_bytes_per_window": self.up, "down_bytes_per_window": self.down,
             "retransmits": self.retransmits, "decode_errors": self.decode_errors,
         }  # fmt: skip
 
@@ -337,6 +354,22 @@ def summarize(pairs: list[Pair]) -> dict:
         "down_bytes_per_window": pairs[-1].down,
         "retransmits": sum(q.retransmits for q in pairs),
         "decode_errors": sum(q.decode_errors for q in pairs),
+    }
+
+
+def against_bound(mode: dict, margin: float) -> dict:
+    """The bound of each run: the link image's rate beside it times `margin`, the most the link image ever
+    beat itself in the same section (at least 1); each run's ratio to it, and whether it is reached."""
+    ratios = [q["ratio"] / margin for q in mode["pairs"]]
+    return {
+        "bound_margin": round(margin, 3),
+        "ratio_to_bound": {
+            "min": round(min(ratios), 3),
+            "median": round(float(np.median(ratios)), 3),
+            "max": round(max(ratios), 3),
+        },
+        "reaches_90_percent": min(ratios) >= 0.9,
+        "exceeds_bound": max(ratios) > 1.0,
     }
 
 
@@ -403,6 +436,9 @@ def beside_bound(
                 w, s, b = bound.beside(up, down, lambda: len(_carry(alone.sock, up, down, units=n)) - 1)
                 aa.append(Pair(w, s, b, up, down))
             out["bound_vs_bound"] = summarize(aa)
+            margin = max(1.0, out["bound_vs_bound"]["ratio"]["max"])
+            for mode in ("stream", "verify"):
+                out[mode].update(against_bound(out[mode], margin))
             other.pause()
             core.resume()
             link.pause()
@@ -439,7 +475,9 @@ def _verify_cli(model: TrainedModel, core, json_out: Path) -> dict:  # type: ign
     }
 
 
-def paired_figures(model: TrainedModel, work_dir: Path, say: Callable[[str], None] | None = None) -> dict:
+def paired_figures(
+    model: TrainedModel, work_dir: Path, say: Callable[[str], None] | None = None, *, pairs: int = PAIRS
+) -> dict:
     """`stream` and `verify` of the test split over the emulated link, each beside its bound."""
     from tinyae.tools.bench import device
     from tinyae.tools.emulator.qemu import build_image
@@ -460,7 +498,7 @@ def paired_figures(model: TrainedModel, work_dir: Path, say: Callable[[str], Non
         "stream` runs; with VERIFY on and verify's result collector, what `tinyae device verify` runs) while "
         "the link image carries the run's bytes per window (Bound.beside)",
     }
-    out.update(beside_bound(model, img_dir / "tinyae.elf", link.elf, work_dir, say=say))
+    out.update(beside_bound(model, img_dir / "tinyae.elf", link.elf, work_dir, repeats=pairs, say=say))
     return out
 
 
