@@ -644,7 +644,8 @@ def render_streaming(s: dict) -> list[str]:
     if cli:
         out += [
             f"One whole `{cli['command']}` alone (no bound beside it): {cli['windows']} windows verified bit "
-            f"for bit, {cli['windows_per_s']:.1f} windows/s, {cli['retransmits']} retransmits.",
+            f"for bit, {cli.get('seconds', 0):.2f} s of streaming, {cli['windows_per_s']:.1f} windows/s, "
+            f"{cli['retransmits']} retransmits.",
             "",
         ]
     c = cli.get("cost")

@@ -241,7 +241,7 @@ def _carry(
                     break
                 if int(m.group(2)) != 0:
                     raise UserError(
-                        f"the link image dropped {m.group(2)} received bytes; no bound is measured"
+                        f"the link image dropped {int(m.group(2))} received bytes; no bound is measured"
                     )
                 data, tail = tail[m.end() :], b""
                 chunk_done += 1
@@ -469,6 +469,7 @@ def _verify_cli(model: TrainedModel, core, json_out: Path) -> dict:  # type: ign
         "command": command_text([a.replace(core.url, "socket://127.0.0.1:PORT") for a in argv]),
         "ok": True,
         "windows": r["windows_compared"],
+        "seconds": round(r["seconds"], 2),
         "windows_per_s": round(r["windows_per_second"], 1),
         "retransmits": link.get("retransmits", 0),
         "cost": r.get("cost"),
