@@ -33,6 +33,7 @@ class FakeLink(threading.Thread):
         self.commands: list[tuple[int, int, int]] = []
         self.max_unanswered = 0
         self.partial = b""  # bytes left over when the host closed
+        self.received = self.answered = 0  # bytes in (command lines included), answer bytes out
 
     def run(self) -> None:
         buf = b""
@@ -44,6 +45,7 @@ class FakeLink(threading.Thread):
                 self.partial = buf
                 return
             buf += data
+            self.received += len(data)
             while True:
                 if cmd is None:
                     m = re.match(rb"X(\d+),(\d+),(\d+)\n", buf)
@@ -60,7 +62,8 @@ class FakeLink(threading.Thread):
                 while got >= up:
                     got -= up
                     done += 1
-                    self.sock.sendall(bytes(range(1, 256))[:1] * down)
+                    self.sock.sendall(b"\x01" * down)
+                    self.answered += down
                 if done == k:
                     self.sock.sendall(f"XD {k} dropped={self.dropped}\r\n".encode())
                     cmd = None
@@ -77,13 +80,16 @@ def _pair(dropped: int = 0) -> tuple[socket.socket, FakeLink]:
 
 def test_carry_counts_every_unit_in_whole_commands_and_keeps_its_window() -> None:
     host, link = _pair()
-    times = streaming._carry(host, 40, 7, units=2 * streaming.CHUNK_UNITS + 5, ahead=200)
+    units = 2 * streaming.CHUNK_UNITS + 5
+    times = streaming._carry(host, 40.3, 7.25, units=units, ahead=200)
     host.close()
     link.join(5.0)
-    assert len(times) == 1 + 2 * streaming.CHUNK_UNITS + 5
+    assert len(times) == 1 + units
     assert times == sorted(times)
     assert [c[2] for c in link.commands] == [streaming.CHUNK_UNITS, streaming.CHUNK_UNITS, 5]
     assert link.partial == b""
+    # the run's average bytes per window, not rounded up: command lines count as bytes up
+    assert abs(link.received - 40.3 * units) <= 5 and abs(link.answered - 7.25 * units) <= 5
     # at most `ahead` bytes beyond the answered units (and the command line of the next chunk)
     assert link.max_unanswered <= 200 + 16
 
@@ -137,7 +143,7 @@ def test_the_report_shows_every_pair_and_the_margin() -> None:
         pr[mode].update(streaming.against_bound(pr[mode], 1.008))
     text = "\n".join(render_streaming({"codec": {}, "link": {}, "paired": pr}))
     assert "beat itself by at most 1.008x" in text
-    assert "| `verify` (payload on) | 405 / 53 B |" in text and "(0.923 – 0.952)" in text
+    assert "| `verify` (payload on) | 405.0 / 53.0 B |" in text and "(0.923 – 0.952)" in text
     assert "50.0/54.2, 50.0/52.5" in text  # each pair's run / its bound (the link image's rate x the margin)
     old = render_streaming({"codec": {}, "link": {}, "paired": {"stream": {}}})
     assert any("older bench" in line for line in old)
