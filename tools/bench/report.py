@@ -625,6 +625,7 @@ def render_streaming(s: dict) -> list[str]:
     for mode, label in (
         ("stream", "`stream` (no verification payload)"),
         ("verify", "`verify` (payload on)"),
+        ("stream_one_batch", "control: `stream` with one batch in flight (a window too small on purpose)"),
     ):
         m = pr.get(mode)
         if not m:
@@ -671,6 +672,7 @@ def render_streaming(s: dict) -> list[str]:
     for mode, label in (
         ("stream", "`stream` (no verification payload)"),
         ("verify", "`verify` (payload on)"),
+        ("stream_one_batch", "control: `stream` with one batch in flight (a window too small on purpose)"),
     ):
         m = pr.get(mode)
         if not m:

@@ -69,6 +69,7 @@ from tinyae.tools.link import protocol as P
 
 REPEATS = 5
 PAIRS = 5  # runs of each mode, each beside its bound
+CONTROL_PAIRS = 2  # runs of the control (`stream` with one batch in flight)
 CHUNK_UNITS = 16  # units per 'X' command of the bound
 BOUND_AHEAD = 4 * 4096  # bytes the bound's host may send beyond the answered units (4 x RX_BUFFER)
 SETTLE_S = 0.3  # the bound runs this long before the run starts
@@ -423,23 +424,30 @@ def beside_bound(
                 for emu in (core, link, other):
                     out["pinning"] = pin(emu)
                 n = windows_for(len(series), info.window_len, info.hop)
-                for mode in ("stream", "verify"):
-                    dev.set(P.Param.VERIFY, 1 if mode == "verify" else 0)
-                    # the run's bytes per window, from a first pass (not timed)
-                    st = dev.stats
-                    tx0, rx0 = st.bytes_tx, st.bytes_rx
-                    if not dev.stream(series, lambda r: None).complete:
-                        raise UserError(f"{mode} lost windows; its rate is not reported")
-                    up, down = (st.bytes_tx - tx0) / n, (st.bytes_rx - rx0) / n
+                st = dev.stats
+                # the control: `stream` with one batch in flight, which the bound must show far below it
+                for mode, inflight, times in (("stream", None, repeats), ("verify", None, repeats),
+                                              ("stream_one_batch", 1, CONTROL_PAIRS)):  # fmt: skip
+                    verify = mode == "verify"
+                    dev.set(P.Param.VERIFY, int(verify))
+                    if inflight is None:  # the run's bytes per window, from a first pass (not timed)
+                        tx0, rx0 = st.bytes_tx, st.bytes_rx
+                        if not dev.stream(series, lambda r: None).complete:
+                            raise UserError(f"{mode} lost windows; its rate is not reported")
+                        up, down = (st.bytes_tx - tx0) / n, (st.bytes_rx - rx0) / n
                     pairs: list[Pair] = []
-                    for i in range(repeats):
+                    for i in range(times):
                         if say:
-                            say(f"streaming: {mode} {i + 1}/{repeats} beside its bound")
+                            say(f"streaming: {mode} {i + 1}/{times} beside its bound")
                         col = Collected(n)
                         re0, de0 = st.retransmits, st.decode_errors
 
-                        def once(col: Collected = col, verify: bool = mode == "verify") -> int:
-                            summary = dev.stream(series, col.add if verify else lambda r: None)
+                        def once(
+                            col: Collected = col, verify: bool = verify, inflight: int | None = inflight
+                        ) -> int:
+                            summary = dev.stream(
+                                series, col.add if verify else lambda r: None, inflight=inflight
+                            )
                             if not summary.complete or (verify and col.no_data):
                                 raise UserError("the run lost windows or their verification data; its rate "
                                                 "is not reported")  # fmt: skip
@@ -452,16 +460,20 @@ def beside_bound(
             core.pause()
             other.resume()
             aa: list[Pair] = []
+            up, down = (
+                out["verify"]["pairs"][0]["up_bytes_per_window"],
+                out["verify"]["pairs"][0]["down_bytes_per_window"],
+            )
             for i in range(repeats):
                 if say:
                     say(f"streaming: the bound beside itself {i + 1}/{repeats}")
                 w, s, b = bound.beside(up, down, lambda: len(_carry(alone.sock, up, down, units=n)) - 1)
                 aa.append(Pair(w, s, b, up, down))
-            out["bound_vs_bound"] = summarize(aa)  # with verify's bytes per window (`up`, `down` above)
+            out["bound_vs_bound"] = summarize(aa)
             # either side of two identical link images may be the faster: the margin is the most one
             # beat the other, whichever it was
             margin = max(max(q.ratio, 1.0 / q.ratio) for q in aa)
-            for mode in ("stream", "verify"):
+            for mode in ("stream", "verify", "stream_one_batch"):
                 out[mode].update(against_bound(out[mode], margin))
             other.pause()
             core.resume()
