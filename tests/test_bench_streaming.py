@@ -116,6 +116,17 @@ def _pairs(ratios: list[float]) -> list[streaming.Pair]:
     return [streaming.Pair(100, 2.0, 50.0 / r, 405, 53) for r in ratios]
 
 
+def test_the_margin_is_three_times_the_noise_of_the_bound_beside_itself() -> None:
+    import math
+
+    # symmetric scatter of +-0.5 %: three root mean squares
+    assert streaming.noise_margin([1.005, 1 / 1.005, 1.005, 1 / 1.005]) == pytest.approx(1.005**3)
+    # one large outlier among small ones: never less than the largest ratio either way round
+    assert streaming.noise_margin([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1 / 1.05]) >= 1.05
+    assert streaming.noise_margin([1.0, 1.0]) == 1.0
+    assert math.isfinite(streaming.noise_margin([0.9, 1.1]))
+
+
 def test_a_runs_bound_carries_the_margin_the_link_image_beat_itself_by() -> None:
     mode = streaming.summarize(_pairs([0.95, 1.004, 0.99]))
     aa = streaming.summarize(_pairs([0.998, 1.008, 1.001]))
@@ -142,7 +153,8 @@ def test_the_report_shows_every_pair_and_the_margin() -> None:
         pr[mode] = streaming.summarize(_pairs(ratios))
         pr[mode].update(streaming.against_bound(pr[mode], 1.008))
     text = "\n".join(render_streaming({"codec": {}, "link": {}, "paired": pr}))
-    assert "beat itself by at most 1.008x" in text
+    assert "ratios 0.998 – 1.008" in text and "is 1.008x" in text
+    assert "Every `stream` and `verify` run reaches 92% of its bound or more; no runs passed it." in text
     assert "| `verify` (payload on) | 405.0 / 53.0 B |" in text and "(0.923 – 0.952)" in text
     assert "50.0/54.2, 50.0/52.5" in text  # each pair's run / its bound (the link image's rate x the margin)
     old = render_streaming({"codec": {}, "link": {}, "paired": {"stream": {}}})

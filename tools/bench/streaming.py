@@ -37,10 +37,12 @@ inference, result handling or Python per frame, and a larger window than the pro
 same UART model, driver and interrupt path. What is left is the asymmetry of the measurement itself
 (which emulator, which side's host process, the moment the run starts), and that is measured in the same
 section: the link image beside itself, the "run" side carried by this process as the run's host is, as
-many pairs as the runs. Its largest ratio either way round (max(r, 1/r): the two sides are the same, so
-either may be the one ahead) is the margin, and a run's **bound** is the link image's rate beside it
-times that margin. A run above its bound would have beaten the link image by more than the link image
-beat itself in the same minutes; every pair is reported, with min / median / max of run / bound.
+many pairs as the runs. The two sides are the same, so their log ratios scatter around 0; the margin
+is exp(3 x their root mean square), or the largest ratio either way round (max(r, 1/r)) if that is
+more (`noise_margin`), and a run's **bound** is the link image's rate beside it times that margin. A run
+exactly as fast as the link image, the best any run can be, scatters like the link image beside itself,
+so it passes its bound only by more than three times the noise measured in the same minutes; every
+pair is reported, with min / median / max of run / bound, and the section says if any pair passed.
 
 What the bound does not say: both emulators compete for the same 2 CPUs, so the rates beside the bound
 are lower than a run alone on an idle machine (the whole `verify` run alone is reported beside them).
@@ -290,8 +292,13 @@ def pin(emu) -> str:  # type: ignore[no-untyped-def]
     if len(cpus) < 2:
         return "not pinned (one CPU)"
     vcpus = {int(c["thread-id"]) for c in emu.qmp_execute("query-cpus-fast")}
-    for task in Path(f"/proc/{emu.pid}/task").iterdir():
-        os.sched_setaffinity(int(task.name), {cpus[0]} if int(task.name) in vcpus else {cpus[1]})
+    try:
+        for task in Path(f"/proc/{emu.pid}/task").iterdir():
+            os.sched_setaffinity(int(task.name), {cpus[0]} if int(task.name) in vcpus else {cpus[1]})
+    except OSError as exc:
+        raise UserError(
+            f"could not pin the emulator's threads ({exc}); the bound would not be comparable"
+        ) from None
     return f"vCPU thread on CPU {cpus[0]}, QEMU's other threads on CPU {cpus[1]}; host processes not pinned"
 
 
@@ -380,10 +387,19 @@ def summarize(pairs: list[Pair]) -> dict:
     }
 
 
+def noise_margin(aa: list[float]) -> float:
+    """The bound's margin from the link image's ratios beside itself: the two sides are the same, so a
+    ratio r and 1/r are equally likely and the log ratios scatter around 0; the margin is the larger of
+    exp(3 x their root mean square) and the largest max(r, 1/r) measured, at least 1. A run exactly as
+    fast as the link image (the best any run can be) scatters like them, so it passes its bound only by
+    more than three times the noise measured beside it."""
+    logs = np.log(np.asarray(aa, dtype=float))
+    return float(max(1.0, np.exp(3.0 * np.sqrt(np.mean(logs**2))), np.exp(np.max(np.abs(logs)))))
+
+
 def against_bound(mode: dict, margin: float) -> dict:
-    """The bound of each run: the link image's rate beside it times `margin`, the most the link image beat
-    itself in the same section, either way round (at least 1); each run's ratio to it, and whether the
-    run reaches 90 % of it."""
+    """The bound of each run: the link image's rate beside it times `margin` (noise_margin); each run's
+    ratio to it, and whether the run reaches 90 % of it."""
     ratios = [q["ratio"] / margin for q in mode["pairs"]]
     return {
         "bound_margin": round(margin, 3),
@@ -425,16 +441,18 @@ def beside_bound(
                     out["pinning"] = pin(emu)
                 n = windows_for(len(series), info.window_len, info.hop)
                 st = dev.stats
-                # the control: `stream` with one batch in flight, which the bound must show far below it
+                wire: dict[bool, tuple[float, float]] = {}  # verify off/on: bytes per window up, down
+                # the control: `stream` with one batch in flight, what a window too small costs
                 for mode, inflight, times in (("stream", None, repeats), ("verify", None, repeats),
                                               ("stream_one_batch", 1, CONTROL_PAIRS)):  # fmt: skip
                     verify = mode == "verify"
                     dev.set(P.Param.VERIFY, int(verify))
-                    if inflight is None:  # the run's bytes per window, from a first pass (not timed)
+                    if verify not in wire:  # the run's bytes per window, from a first pass (not timed)
                         tx0, rx0 = st.bytes_tx, st.bytes_rx
                         if not dev.stream(series, lambda r: None).complete:
                             raise UserError(f"{mode} lost windows; its rate is not reported")
-                        up, down = (st.bytes_tx - tx0) / n, (st.bytes_rx - rx0) / n
+                        wire[verify] = (st.bytes_tx - tx0) / n, (st.bytes_rx - rx0) / n
+                    up, down = wire[verify]
                     pairs: list[Pair] = []
                     for i in range(times):
                         if say:
@@ -470,9 +488,7 @@ def beside_bound(
                 w, s, b = bound.beside(up, down, lambda: len(_carry(alone.sock, up, down, units=n)) - 1)
                 aa.append(Pair(w, s, b, up, down))
             out["bound_vs_bound"] = summarize(aa)
-            # either side of two identical link images may be the faster: the margin is the most one
-            # beat the other, whichever it was
-            margin = max(max(q.ratio, 1.0 / q.ratio) for q in aa)
+            margin = noise_margin([q.ratio for q in aa])
             for mode in ("stream", "verify", "stream_one_batch"):
                 out[mode].update(against_bound(out[mode], margin))
             other.pause()
