@@ -17,9 +17,11 @@ Where the noise came from. QEMU's CMSDK UART holds one received byte: every byte
 hand-over between QEMU's main-loop thread (which reads the socket, one byte per guest read) and its
 vCPU thread (whose interrupt handler takes the byte), and the guest never sleeps (the firmware spins so
 that -icount time advances), so the vCPU thread always wants a whole CPU. On 2 CPUs shared with other
-work, where the scheduler puts those two threads decides the byte rate: two identical link images run
-side by side, unpinned, differed by up to 30 % (A/A ratios 0.69-1.19 at load 16-28), and a run and its
-bound measured a few seconds apart inherit that plus the drift of the load (pairs 0.79-1.13 before).
+work, where the scheduler puts those two threads decides the byte rate. Measured while this module was
+written (Bound.beside with the link image on both sides, 4 pairs each, load average 16-30): unpinned,
+two identical link images side by side differed by up to 45 % (ratios 0.69-1.19); pinned as below,
+by under 1 % (0.993-0.998). Runs and bounds measured a few seconds apart, as before, inherit the first
+plus the drift of the load (pairs 0.79-1.13); in alternating half-second segments, 0.37-2.2.
 
 The bound. The link image (bench_app.c, TAE_BENCH_LINK, 'X' mode) runs on its own emulator *at the same
 time* as the run, carrying the run's own bytes per window (its bytes sent and received over an untimed
@@ -511,7 +513,7 @@ def beside_bound(
 def _verify_cli(model: TrainedModel, core, json_out: Path) -> dict:  # type: ignore[no-untyped-def]
     """`tinyae device verify --json` of the test split on the running core emulator."""
     argv = [TINYAE, "device", "verify", "--port", core.url, "--model-dir", rel(model.dir)]
-    argv += ["--json", str(json_out), "--quiet"]
+    argv += ["--json", rel(json_out), "--quiet"]
     run(argv, timeout=900)
     r = json.loads(json_out.read_text())
     if not r.get("ok"):
