@@ -154,7 +154,7 @@ def test_the_report_shows_every_pair_and_the_margin() -> None:
         pr[mode].update(streaming.against_bound(pr[mode], 1.008))
     text = "\n".join(render_streaming({"codec": {}, "link": {}, "paired": pr}))
     assert "ratios 0.998 – 1.008" in text and "is 1.008x" in text
-    assert "Every `stream` and `verify` run reaches 92% of its bound or more; no runs passed it." in text
+    assert "Every `stream` and `verify` run reaches 92.3 % of its bound or more; no runs passed it." in text
     assert "| `verify` (payload on) | 405.0 / 53.0 B |" in text and "(0.923 – 0.952)" in text
     assert "50.0/54.2, 50.0/52.5" in text  # each pair's run / its bound (the link image's rate x the margin)
     old = render_streaming({"codec": {}, "link": {}, "paired": {"stream": {}}})
