@@ -365,7 +365,9 @@ def _method_text() -> str:
     )
 
 
-def _streaming(default: models.TrainedModel, quick: bool, img_dir: Path) -> dict:
+def _streaming(
+    default: models.TrainedModel, quick: bool, img_dir: Path, pairs: int = streaming.PAIRS
+) -> dict:
     out: dict = {"codec": streaming.codec_figures(default, repeats=3 if quick else streaming.REPEATS)}
     if quick:
         skip = {"status": "skipped", "reason": "--quick"}
@@ -379,7 +381,7 @@ def _streaming(default: models.TrainedModel, quick: bool, img_dir: Path) -> dict
     _say("streaming: emulated UART byte rate, each direction alone")
     out["link"] = _guard("link", lambda: streaming.link_byte_rate(img_dir))
     _say("streaming: stream and verify over the emulated link, each beside its bound")
-    out["paired"] = _guard("streaming", lambda: streaming.paired_figures(default, img_dir))
+    out["paired"] = _guard("streaming", lambda: streaming.paired_figures(default, img_dir, _say, pairs=pairs))
     return out
 
 
@@ -456,6 +458,39 @@ def skab_device_main(argv: list[str] | None = None) -> int:
         raise UserError(f"{rel(args.out / 'results.json')} has no SKAB section to add the device figures to; "
                         "run make bench first")  # fmt: skip
     _say(f"SKAB device figures ({sec.get('status', 'measured')}) merged into {rel(merged)}")
+    return 0
+
+
+@run_cli
+def streaming_main(argv: list[str] | None = None) -> int:
+    """`tinyae bench streaming`: the streaming section alone (tools/bench/streaming.py), merged into
+    results.json and RESULTS.md (or written to streaming.json beside them when there is no results.json)."""
+    ap = command_parser("tinyae bench streaming", streaming.__doc__, "tinyae bench streaming --out bench")
+    ap.add_argument("--out", type=Path, default=Path("bench"), help="results.json and RESULTS.md to update")
+    ap.add_argument("--work", type=Path, default=WORK, help="the default model and the bench images")
+    ap.add_argument(
+        "--pairs",
+        type=positive_int,
+        default=streaming.PAIRS,
+        help="runs of stream and of verify beside their bound",
+    )
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    _say("streaming: training the default model")
+    default = models.train(models.DEFAULT, args.work / "models")
+    sec = _streaming(default, False, args.work / "images", pairs=args.pairs)
+    argv_text = [TINYAE, "bench", "streaming", *(["--pairs", str(args.pairs)] if args.pairs != streaming.PAIRS else []),
+                 "--out", rel(args.out)]  # fmt: skip
+    args.out.mkdir(parents=True, exist_ok=True)
+    merged = merge_section(
+        args.out, ("streaming",), sec, argv_text, elapsed_s=round(time.perf_counter() - t0, 1)
+    )
+    if merged is None:
+        (args.out / "streaming.json").write_text(json.dumps(sec, indent=2, default=_json_default) + "\n")
+        _say(f"no {args.out / 'results.json'}: wrote {args.out / 'streaming.json'} only")
+    else:
+        _say(f"merged the streaming section into {merged} and {args.out / 'RESULTS.md'}")
+    print("\n".join(report.render_streaming(sec)))
     return 0
 
 

@@ -239,9 +239,24 @@ class Emulator:
 
         The firmware reboots from its reset vector: banner line, 0x00, BOOT frame with seq 0.
         """
+        self.qmp_execute("system_reset", timeout=timeout)
+        self.resets += 1
+
+    def pause(self, timeout: float = 5.0) -> None:
+        """Stop the guest's CPU (QMP ``stop``): it executes nothing and takes no UART byte until
+        ``resume()``; the serial connection stays open. Needs ``Emulator(..., qmp=True)``."""
+        self.qmp_execute("stop", timeout=timeout)
+
+    def resume(self, timeout: float = 5.0) -> None:
+        """Run the guest again after ``pause()`` (QMP ``cont``)."""
+        self.qmp_execute("cont", timeout=timeout)
+
+    def qmp_execute(self, command: str, timeout: float = 5.0) -> dict:
+        """Send one QMP command (after the capabilities handshake) and return its answer's ``return``."""
         if not self.qmp or self._proc is None or self._proc.poll() is not None:
             raise UserError(
-                "the emulator cannot be reset: start it with Emulator(..., qmp=True) and keep it running"
+                f"the emulator cannot take the QMP command {command}: start it with Emulator(..., qmp=True) "
+                "and keep it running"
             )
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(timeout)
@@ -252,19 +267,20 @@ class Emulator:
                 while True:  # skip asynchronous events ({"event": ...}) until the command's answer
                     line = f.readline()
                     if not line:
-                        raise UserError("QEMU closed its QMP socket during a reset")
+                        raise UserError(f"QEMU closed its QMP socket during {command}")
                     msg = json.loads(line)
                     if "return" in msg or "error" in msg:
                         return msg
 
             json.loads(f.readline())  # greeting {"QMP": ...}
-            for cmd in ("qmp_capabilities", "system_reset"):
+            ans: dict = {}
+            for cmd in ("qmp_capabilities", command):
                 f.write(json.dumps({"execute": cmd}).encode() + b"\n")
                 f.flush()
                 ans = reply()
                 if "error" in ans:
                     raise UserError(f"QEMU refused {cmd}: {ans['error'].get('desc', ans['error'])}")
-        self.resets += 1
+        return ans.get("return") or {}
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Emulator:
