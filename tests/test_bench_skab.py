@@ -60,6 +60,15 @@ def test_the_reader_keeps_values_labels_and_time(data_dir: Path) -> None:
         skab_data.experiments(data_dir)  # the real benchmark must be complete
 
 
+def test_an_experiment_without_labels_is_refused_in_one_sentence(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    write(tmp_path / "valve1" / "0.csv", *experiment(rng, 50, 20, 30))
+    write(tmp_path / "valve2" / "0.csv", experiment(rng, 50, 20, 30)[0], None)
+    with pytest.raises(UserError) as err:
+        skab_data.experiments(tmp_path, expect=None)
+    assert "valve2/0 has no anomaly column" in str(err.value) and "\n" not in str(err.value)
+
+
 @pytest.mark.parametrize(
     ("text", "words"),
     [

@@ -80,6 +80,6 @@ def cached(
     arrays = compute()
     directory.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
+    np.savez_compressed(tmp, allow_pickle=False, **arrays)  # as np.load above reads it
     tmp.replace(path)
     return arrays, False

@@ -13,6 +13,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -274,7 +275,7 @@ def _device(
             _say(f"training {spec.name} and measuring its device cost")
             m = models.train(spec, model_dir)
             trained[spec.name] = m
-            results[key] = _guard("device cost", lambda m=m: device.measure(m, img_dir, opts, libs))
+            results[key] = _guard("device cost", partial(device.measure, m, img_dir, opts, libs))
         for h in models.SWEEP_HIDDEN:
             r = results["reference" if h == 64 else f"sweep_h{h}"]
             if "status" in r:

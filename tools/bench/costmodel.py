@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     print("least-squares fit:", json.dumps(constants))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"command": f".venv/bin/tinyae bench costmodel --json {rel(args.json)}"}
+        doc: dict[str, object] = {"command": f".venv/bin/tinyae bench costmodel --json {rel(args.json)}"}
         doc.update(networks=networks, frontends=frontends, images=images, fit=constants)
         args.json.write_text(json.dumps(doc, indent=2) + "\n")
     return 0

@@ -8,7 +8,9 @@ same config.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +20,11 @@ from tinyae.train.config import Config
 from tinyae.train.frontend import FrontendSpec, build_spec, extractor
 from tinyae.train.frontend.fit import check_features, fit_log_floor
 
+if TYPE_CHECKING:  # keras loads TensorFlow, the reference tflite-micro: imported where they are used
+    import keras
+
+    from tinyae.train.reference import HostReference
+
 
 @dataclass
 class Detector:
@@ -25,9 +32,9 @@ class Detector:
     spec: FrontendSpec
     offset: np.ndarray  # float32 [P]
     scale: np.ndarray  # float32 [P]
-    model: object = field(repr=False)  # keras.Model
+    model: keras.Model = field(repr=False)
     flatbuffer: bytes = field(repr=False)
-    reference: object = field(repr=False)  # tinyae.train.reference.HostReference
+    reference: HostReference = field(repr=False)
     constant_features: list[str] = field(default_factory=list)
     float_threshold: Threshold | None = None
     int8_threshold: Threshold | None = None
@@ -72,10 +79,10 @@ class FloatFit:
 
     cfg: Config
     spec: FrontendSpec
-    featurize: object = field(repr=False)
+    featurize: Callable[[np.ndarray], np.ndarray] = field(repr=False)  # windows -> features
     offset: np.ndarray = field(repr=False)
     scale: np.ndarray = field(repr=False)
-    model: object = field(repr=False)  # keras.Model
+    model: keras.Model = field(repr=False)
     x_train: np.ndarray = field(repr=False)  # normalized training features
     constant_features: list[str] = field(default_factory=list)
 

@@ -208,11 +208,11 @@ def section(quick: bool, model_dir: Path, img_dir: Path, device_ok: bool, say: C
             if kind == "raw" or dataset != models.DEFAULT.name:
                 continue
             say(f"front-end {kind}: device cost on the emulated Cortex-M4F")
-            spec = FrontendSpec.from_manifest(m.manifest)
+            fe = FrontendSpec.from_manifest(m.manifest)
             windows = np.load(m.dir / "test_vectors.npz")["windows"][: 4 if quick else 16]
-            r = measure(spec, windows, img_dir / f"frontend-{kind.replace('+', '-')}", config_dir=m.dir)
+            r = measure(fe, windows, img_dir / f"frontend-{kind.replace('+', '-')}", config_dir=m.dir)
             r.update(
-                dataset=dataset, frontend=kind, window=f"{spec.length}x{spec.channels}", model_dir=rel(m.dir)
+                dataset=dataset, frontend=kind, window=f"{fe.length}x{fe.channels}", model_dir=rel(m.dir)
             )
             r["config"] = {k: m.manifest["frontend"].get(k) for k in ("spectral", "stats")}
             r["network_macs"] = m.manifest["model"]["macs"]

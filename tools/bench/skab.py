@@ -45,6 +45,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -52,6 +53,9 @@ from tinyae.args import command_parser
 from tinyae.errors import UserError, run_cli
 from tinyae.tools.bench import skab_data
 from tinyae.tools.bench.common import ROOT, SKAB_CONFIG, SKAB_DATA, TINYAE, command_text, rel
+
+if TYPE_CHECKING:
+    from tinyae.tools.bench.detector import Detector
 
 CONFIG = SKAB_CONFIG
 DATA_DIR = SKAB_DATA
@@ -252,13 +256,15 @@ def _check(cfg) -> None:
         )
 
 
-def per_file(cfg, recs: list[skab_data.Recording], say: Callable[[str], None]) -> tuple[Outcome, object]:
+def per_file(cfg, recs: list[skab_data.Experiment], say: Callable[[str], None]) -> tuple[Outcome, Detector]:
     """SKAB's published protocol: a model per experiment (module docstring)."""
     from tinyae.tools.bench.detector import fit_detector
 
     _check(cfg)
     names = list(cfg.data.channels) or list(skab_data.CHANNELS)
     out, last = Outcome(cfg.window.length), None
+    if not recs:
+        raise UserError("the per-file SKAB protocol was given no experiments; pass SKAB's data folder")
     length, hop = cfg.window.length, cfg.window.hop
     cut = TRAIN_ROWS - VAL_ROWS
     for i, rec in enumerate(recs, 1):
@@ -272,6 +278,7 @@ def per_file(cfg, recs: list[skab_data.Recording], say: Callable[[str], None]) -
         out.files.append(_scored(det, cfg, rec.name, x, rec.labels))
         out.constant_features.update(det.constant_features)
         last = det
+    assert last is not None  # recs is not empty
     return out, last
 
 
@@ -285,12 +292,12 @@ def commissioned(values: np.ndarray) -> np.ndarray:
 
 def deployment(
     cfg,
-    recs: list[skab_data.Recording],
+    recs: list[skab_data.Experiment],
     free: skab_data.Recording,
     say: Callable[[str], None],
     *,
     commission: bool = False,
-) -> tuple[Outcome, object]:
+) -> tuple[Outcome, Detector]:
     """One model for every experiment (module docstring); commission=True: deployment-commissioned."""
     from tinyae.tools.bench.detector import fit_detector
 

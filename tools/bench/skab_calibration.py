@@ -190,18 +190,22 @@ def section(model_dir: Path, img_dir: Path, device_ok: bool, say: Callable[[str]
     specs = {name: Manifest.load(d / "manifest.json").calib_spec() for name, d in variants.items()}
     names = ["no calibration", *(f"calibrated: {v}" for v in VARIANTS), "per-file retraining"]
     totals = {k: np.zeros(4, np.int64) for k in names}
-    per_exp, refusals = [], {v: [] for v in VARIANTS}
+    per_exp: list[dict[str, object]] = []
+    refusals: dict[str, list[dict[str, object]]] = {v: [] for v in VARIANTS}
+    test_rows = anomalous_test_rows = 0
     for i, e in enumerate(data.experiments):
         say(f"SKAB: {e.name} ({i + 1} of {len(data.experiments)})")
         w = make_windows(e.values, WINDOW, 1)
         idx, y = _rows(e.values), e.labels[TRAIN_ROWS:]
         s_f = scorer(w, None)
-        row = {
+        row: dict[str, object] = {
             "experiment": e.name,
             "rows": len(e.values),
             "test_rows": len(y),
             "anomalous_test_rows": int(y.sum()),
         }
+        test_rows += len(y)
+        anomalous_test_rows += int(y.sum())
         c = counts(s_f[idx] > t_factory, y)
         totals["no calibration"] += c
         row["no calibration"] = figures(c)
@@ -224,11 +228,11 @@ def section(model_dir: Path, img_dir: Path, device_ok: bool, say: Callable[[str]
         totals["per-file retraining"] += c
         row["per-file retraining"] = figures(c)
         per_exp.append(row)
-    out = {
+    out: dict[str, object] = {
         "source": data.source,
         "experiments": len(data.experiments),
-        "test_rows": int(sum(r["test_rows"] for r in per_exp)),
-        "anomalous_test_rows": int(sum(r["anomalous_test_rows"] for r in per_exp)),
+        "test_rows": test_rows,
+        "anomalous_test_rows": anomalous_test_rows,
         "window": WINDOW, "windows_per_phase": WINDOWS_PER_PHASE, "train_rows": TRAIN_ROWS,
         "factory_model": {"command": factory.command, "shape": factory.shape, "threshold": float(t_factory),
                           "sha256": factory.manifest["model"]["sha256"]},
@@ -242,8 +246,8 @@ def section(model_dir: Path, img_dir: Path, device_ok: bool, say: Callable[[str]
         say("SKAB: device = host on the emulated board")
         try:
             name = "SKAB bounds: offsets + threshold"
-            out["device_check"] = _device_check(variants[name], factory, data, specs[name], ref, img_dir)
-            out["device_check"]["variant"] = name
+            check = _device_check(variants[name], factory, data, specs[name], ref, img_dir)
+            out["device_check"] = check | {"variant": name}
         except UserError as exc:
             out["device_check"] = {"status": "not measured", "reason": str(exc)}
     return out
@@ -292,7 +296,6 @@ def _device_check(
             dev.handshake()
             run_ = cal.on_stream(dev, spec, e.values, WINDOWS_PER_PHASE, e.name)
             check = cal.against_mirror(run_, spec, model_dir, ref)
-            rec = run_.candidate
             got: dict[int, p.Result] = {}
 
             def keep(r: p.Result, got: dict[int, p.Result] = got) -> None:
@@ -300,10 +303,13 @@ def _device_check(
 
             summary = dev.stream(e.values, keep, retries=2)
             dev.close()
+        # stored: the board uses its new record; any other outcome: it keeps the factory values
+        rec = run_.candidate if run_.outcome == "stored" else None
+        if run_.outcome == "stored" and rec is None:
+            raise UserError(f"the emulated board stored a calibration of {e.name} but reported no record")
         w = make_windows(e.values, WINDOW, 1)
-        accepted = run_.outcome == "stored"
-        want = rep.scorer(ref)(w, rep.correction_of(rec) if accepted else None)
-        thr = np.float32(rec.threshold) if accepted else np.float32(factory.manifest["threshold"]["value"])
+        want = rep.scorer(ref)(w, rep.correction_of(rec))
+        thr = np.float32(rec.threshold if rec is not None else factory.manifest["threshold"]["value"])
         equal = sum(np.float32(got[k].score).tobytes() == want[k].tobytes() for k in got)
         same = sum(got[k].anomaly == bool(want[k] > thr) for k in got)
         rows.append({

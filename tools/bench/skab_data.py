@@ -55,6 +55,13 @@ class Recording:
         return (len(self) - 1) / span if span > 0 else 0.0
 
 
+@dataclass(frozen=True, eq=False)
+class Experiment(Recording):
+    """A labelled SKAB file: what experiments() returns (labels int8 [T], never None)."""
+
+    labels: np.ndarray
+
+
 def read(path: Path, name: str) -> Recording:
     """One SKAB CSV (see the module docstring)."""
     try:
@@ -90,7 +97,7 @@ def read(path: Path, name: str) -> Recording:
     return Recording(name, table[:, :8].astype(np.float32), labels, seconds)
 
 
-def experiments(data_dir: Path, expect: int | None = EXPERIMENTS) -> list[Recording]:
+def experiments(data_dir: Path, expect: int | None = EXPERIMENTS) -> list[Experiment]:
     """The labelled experiments, in the order valve1, valve2, other and by file number; SKAB v0.9
     has 34 (expect=None accepts any number, for test fixtures)."""
     if not data_dir.is_dir():
@@ -100,16 +107,19 @@ def experiments(data_dir: Path, expect: int | None = EXPERIMENTS) -> list[Record
     out = []
     for group in GROUPS:
         files = sorted((data_dir / group).glob("*.csv"), key=lambda p: (len(p.stem), p.stem))
-        out += [read(p, f"{group}/{p.stem}") for p in files]
-    unlabelled = [r.name for r in out if r.labels is None]
-    if unlabelled:
-        raise UserError(f"the SKAB experiment {unlabelled[0]} has no anomaly column; restore it from SKAB")
+        out += [_labelled(read(p, f"{group}/{p.stem}")) for p in files]
     if not out or (expect is not None and len(out) != expect):
         raise UserError(
             f"{data_dir} holds {len(out)} labelled SKAB experiments, SKAB v0.9 has {EXPERIMENTS}; "
             "restore the data folder from the SKAB repository"
         )
     return out
+
+
+def _labelled(rec: Recording) -> Experiment:
+    if rec.labels is None:
+        raise UserError(f"the SKAB experiment {rec.name} has no anomaly column; restore it from SKAB")
+    return Experiment(rec.name, rec.values, rec.labels, rec.seconds)
 
 
 def anomaly_free(data_dir: Path) -> Recording:

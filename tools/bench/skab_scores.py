@@ -51,7 +51,7 @@ def channels_of(names: Sequence[str]) -> list[int]:
 
 
 def compute(
-    cfg, recs: list[skab_data.Recording], headrooms: Sequence[float], say: Callable[[str], None]
+    cfg, recs: list[skab_data.Experiment], headrooms: Sequence[float], say: Callable[[str], None]
 ) -> dict[str, np.ndarray]:
     """Train a model per file and score every window (module docstring); arrays for the cache."""
     from tinyae.tools.bench.detector import fit_float, quantize

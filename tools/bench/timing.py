@@ -184,11 +184,11 @@ def render(t: dict | None) -> list[str]:
                 continue
             c = r["cycles"]["engine"]
             hz = m["clock_hz"]
-            ms = f"{1000 * c['nominal'] / hz:.2f} ({1000 * c['low'] / hz:.2f}-{1000 * c['high'] / hz:.2f})"
+            span = f"{1000 * c['nominal'] / hz:.2f} ({1000 * c['low'] / hz:.2f}-{1000 * c['high'] / hz:.2f})"
             rows.append([r["engine_name"] + " (estimate)", f"{r['instructions']['engine']:,}",
-                         f"{c['nominal']:,} ({c['low']:,}-{c['high']:,})", ms])  # fmt: skip
-        for who, ms in m["published_ms"].items():
-            rows.append([f"{who} (published, measured)", "—", "—", f"{ms:.2f}"])
+                         f"{c['nominal']:,} ({c['low']:,}-{c['high']:,})", span])  # fmt: skip
+        for who, published in m["published_ms"].items():
+            rows.append([f"{who} (published, measured)", "—", "—", f"{published:.2f}"])
         out += md_table(["engine", "instructions per inference", "cycles nominal (low-high)",
                          f"ms at {m['clock_hz'] / 1e6:g} MHz"], rows)  # fmt: skip
         out.append("")
