@@ -332,10 +332,11 @@ class Bound:
             ready = mine.poll(60.0)
             status, value = mine.recv() if ready else ("error", "no answer")
             child.join(10.0)
-        if status != "ok":
+        if status != "ok" or isinstance(value, str):
             raise UserError(f"the bound's link image failed: {value}")
-        done = [t for t in value[1:] if t0 < t <= t1]
-        if value[-1] <= t1 or len(done) < 2:
+        times: list[float] = value  # the child's answer: its start, then when each window's bytes were back
+        done = [t for t in times[1:] if t0 < t <= t1]
+        if times[-1] <= t1 or len(done) < 2:
             raise UserError("the bound stopped before the run it was measured beside")
         return windows, t1 - t0, len(done) / (t1 - t0)
 
