@@ -129,6 +129,9 @@ def pytest_configure(config):
     """Test lanes (markers from fixtures, the emulator guard): tests/lanes.py. The durations that order
     the modules for parallel workers: tests/schedule.py (recorded by the controller or a serial run)."""
     config.pluginmanager.register(lanes, "tinyae-lanes")
+    # PlatformIO, as the tests start it (`pio project config`, board builds), sends no usage statistics:
+    # sending them also held every `pio` call up to a second at exit (platformio/telemetry.py).
+    os.environ.setdefault("PLATFORMIO_SETTING_ENABLE_TELEMETRY", "No")
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(schedule.Recorder(), "tinyae-durations")
 
