@@ -1,4 +1,4 @@
-"""Build C sources of the firmware core into a shared library for ctypes (host build).
+"""Build C sources of the firmware core into a shared library for ctypes, or a program (host build).
 
 It lives in `train` because training itself runs core C (the feature front-end); `tools` uses it too.
 
@@ -79,10 +79,38 @@ def build_shared(
     compiler: str | None = None,
 ) -> Path:
     """Compile `sources` into build/host/<name>-<hash>.so and return its path."""
+    return _build(name, sources, include_dirs, defines, ["-fPIC", "-shared"], ".so", sanitize, opt, compiler)
+
+
+def build_program(
+    name: str,
+    sources: Sequence[Path],
+    include_dirs: Sequence[Path] = (),
+    defines: Sequence[str] = (),
+    *,
+    sanitize: bool = False,
+    opt: str = "-O2",
+    compiler: str | None = None,
+) -> Path:
+    """Compile `sources` (one holds main) into the executable build/host/<name>-<hash> and return its path."""
+    return _build(name, sources, include_dirs, defines, [], "", sanitize, opt, compiler)
+
+
+def _build(
+    name: str,
+    sources: Sequence[Path],
+    include_dirs: Sequence[Path],
+    defines: Sequence[str],
+    kind: list[str],
+    suffix: str,
+    sanitize: bool,
+    opt: str,
+    compiler: str | None,
+) -> Path:
     cc = compiler or os.environ.get("CC", "gcc")
     if shutil.which(cc) is None:
         raise UserError(f"the C compiler '{cc}' was not found; install gcc (apt-get install gcc)")
-    flags = ["-std=c11", opt, "-g", "-fPIC", "-shared", *WARNING_FLAGS, *FP_FLAGS]
+    flags = ["-std=c11", opt, "-g", *kind, *WARNING_FLAGS, *FP_FLAGS]
     if sanitize:
         flags += SANITIZE_FLAGS
     flags += [f"-D{d}" for d in defines]
@@ -92,10 +120,10 @@ def build_shared(
     tag = hashlib.sha256("\0".join([cc, tool_version(cc), *flags, inputs]).encode()).hexdigest()[:16]
     flags += [*maps, *(f"-I{d}" for d in dirs)]
     HOST_BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    out = HOST_BUILD_DIR / f"{name}-{'asan-' if sanitize else ''}{tag}.so"
+    out = HOST_BUILD_DIR / f"{name}-{'asan-' if sanitize else ''}{tag}{suffix}"
     if out.exists():
         return out
-    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
     cmd = [cc, *flags, "-o", str(tmp), *map(str, srcs), "-lm"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
