@@ -148,6 +148,15 @@ def pytest_configure(config):
     """Test lanes (markers from fixtures, the emulator guard): tests/lanes.py. The durations that order
     the modules for parallel workers: tests/schedule.py (recorded by the controller or a serial run)."""
     config.pluginmanager.register(lanes, "tinyae-lanes")
+    # PlatformIO, as the tests start it (`pio project config`, board builds), sends no usage statistics:
+    # sending them also held every `pio` call up to a second at exit (platformio/telemetry.py).
+    os.environ.setdefault("PLATFORMIO_SETTING_ENABLE_TELEMETRY", "No")
+    # Under pytest-xdist (`make test`, `make test-fast`) every core runs a worker, so a worker's NumPy and
+    # SciPy use one OpenBLAS thread: OpenBLAS's threads spin while they wait for each other, and two
+    # workers with two threads each on two cores made one SVD take several times its CPU and wall time.
+    # Set here, in the controller, before the workers start (OpenBLAS reads it when it loads).
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(schedule.Recorder(), "tinyae-durations")
 

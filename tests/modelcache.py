@@ -1,5 +1,5 @@
-"""Models for the tests, trained once per content and shared: within a run (every test, every xdist
-worker) and across runs (tinyae.buildcache, build/cache/models/).
+"""Models for the tests, trained (or converted) once per content and shared: within a run (every test,
+every xdist worker) and across runs (tinyae.buildcache, build/cache/models/ and build/cache/converted/).
 
 A model's key is everything that decides its bytes: the config after overrides, the content of the data
 files it names, the code that trains and exports it (train/, tinyae/, the C core training runs), the
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
@@ -33,6 +35,13 @@ def _version(name: str) -> str:
         return "absent"
 
 
+def _code(key: Key) -> Key:
+    """The code that trains, converts and exports a model (train/, tinyae/, the C core training runs) and
+    the libraries' versions."""
+    key.tree(ROOT / "train").tree(ROOT / "tinyae", "*.py").tree(ROOT / "firmware" / "lib" / "tinyae" / "src")
+    return key.text(*(f"{name}=={_version(name)}" for name in LIBRARIES))
+
+
 def model_key(cfg, command: str) -> Key:  # cfg: tinyae.train.config.Config
     from tinyae.train.inputs import data_files
 
@@ -40,9 +49,25 @@ def model_key(cfg, command: str) -> Key:  # cfg: tinyae.train.config.Config
     key.text(json.dumps(cfg.to_dict(), sort_keys=True))
     for path in data_files(cfg):
         key.file(path, str(path))
-    key.tree(ROOT / "train").tree(ROOT / "tinyae", "*.py").tree(ROOT / "firmware" / "lib" / "tinyae" / "src")
-    key.text(*(f"{name}=={_version(name)}" for name in LIBRARIES))
-    return key
+    return _code(key)
+
+
+@cache
+def _code_digest() -> str:
+    return _code(Key("code")).digest
+
+
+def converted(name: str, recipe: Path, convert: Callable[[], bytes]) -> bytes:
+    """The int8 flatbuffer `convert()` returns (a Keras model through the TFLite converter: TensorFlow
+    imported, seconds), made once per content and shared like the trained models: keyed by `name`, the
+    recipe (the file that builds the model and its representative data: the test module), the code
+    (train/, tinyae/) and the libraries' versions. A test reading it proves what the converter's output
+    does; an edit to the conversion code or the recipe converts again, and so does TAE_BUILD_CACHE=off."""
+    key = Key("converted").text(str(ROOT), sys.version, name, _code_digest()).file(recipe, str(recipe))
+    if buildcache.root() is None:
+        return convert()
+    out = buildcache.entry("converted", key, lambda d: (d / "model.tflite").write_bytes(convert()))
+    return (out / "model.tflite").read_bytes()
 
 
 def trained(

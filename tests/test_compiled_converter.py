@@ -8,7 +8,9 @@ with the converter's fixed output quantization.
 from __future__ import annotations
 
 import ctypes
+from pathlib import Path
 
+import modelcache
 import numpy as np
 import pytest
 import random_models as rm
@@ -16,6 +18,7 @@ from test_compiled_bitexact import FcLayer, run_stages
 
 from tinyae.hostbuild import CORE_DIR, build_shared, load
 from tinyae.train.compiled import check_ops, generate
+from tinyae.train.tflite import fully_connected_per_channel
 
 SRC = CORE_DIR / "src"
 
@@ -52,20 +55,48 @@ def _keras_models():
     )
 
 
-@pytest.fixture(scope="module")
-def converted(tmp_path_factory):
-    from tinyae.train.quantize import convert, fully_connected_per_channel
+SHAPES = {"relu_linear": (32,), "tanh_sigmoid": (20,), "reshape": (6, 4)}
 
-    out = []
+
+def _convert_all() -> dict[str, bytes]:
+    """Every model of _keras_models at both weight granularities (name_pc / name_pt)."""
+    from tinyae.train.quantize import convert
+
+    out = {}
     rng = np.random.default_rng(3)
-    d = tmp_path_factory.mktemp("conv")
     for name, model, shape in _keras_models():
+        assert SHAPES[name] == shape
         rep = rng.normal(size=(64, *shape)).astype(np.float32)
         for per_channel in (True, False):
             flat_rep = rep.reshape(64, -1) if len(shape) == 1 else rep
-            flatbuffer = convert(model, flat_rep, per_channel=per_channel)
+            out[f"{name}_{'pc' if per_channel else 'pt'}"] = convert(model, flat_rep, per_channel=per_channel)
+    return out
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """(name, path, input size) of each converted model; the conversions (Keras, TensorFlow) are kept by
+    content (tests/modelcache.py: this file and the conversion code)."""
+    models: dict[str, bytes] | None = None
+
+    def one(stem: str) -> bytes:
+        nonlocal models
+
+        def convert() -> bytes:
+            nonlocal models
+            models = models or _convert_all()
+            return models[stem]
+
+        return modelcache.converted(f"test_compiled_converter {stem}", Path(__file__), convert)
+
+    out = []
+    d = tmp_path_factory.mktemp("conv")
+    for name, shape in SHAPES.items():
+        for per_channel in (True, False):
+            stem = f"{name}_{'pc' if per_channel else 'pt'}"
+            flatbuffer = one(stem)
             assert fully_connected_per_channel(flatbuffer) == per_channel
-            path = d / f"{name}_{'pc' if per_channel else 'pt'}.tflite"
+            path = d / f"{stem}.tflite"
             path.write_bytes(flatbuffer)
             out.append((path.stem, path, int(np.prod(shape))))
     return out

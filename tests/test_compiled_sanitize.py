@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import random_models as rm
 
-from tinyae.hostbuild import CORE_DIR, FP_FLAGS, ROOT, SANITIZE_FLAGS, WARNING_FLAGS
+from tinyae.hostbuild import CORE_DIR, ROOT, build_program
 from tinyae.train.compiled import render
 from tinyae.train.int8.arithmetic import TFLITE_MICRO
 
@@ -59,14 +59,8 @@ def test_compiled_engine_under_asan_ubsan(spec, tmp_path) -> None:
     header, source, _ = render(model, "pytest", arithmetic=TFLITE_MICRO)
     (tmp_path / "model_compiled.h").write_text(header)
     (tmp_path / "model_compiled.c").write_text(source)
-    exe = tmp_path / "compiled_driver"
-    cmd = [
-        "gcc", "-std=c11", "-O1", "-g", *WARNING_FLAGS, *FP_FLAGS, *SANITIZE_FLAGS,
-        f"-I{tmp_path}", f"-I{SRC}", "-o", str(exe), str(DRIVER), str(tmp_path / "model_compiled.c"),
-        str(SRC / "tae_kernels.c"), str(SRC / "tae_engine_compiled.c"),
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    sources = [DRIVER, tmp_path / "model_compiled.c", SRC / "tae_kernels.c", SRC / "tae_engine_compiled.c"]
+    exe = build_program("compiled_driver", sources, [tmp_path, SRC], sanitize=True, opt="-O1")
     x = rm.random_inputs(np.random.default_rng(spec.seed), spec.inputs, 40)
     (tmp_path / "in.bin").write_bytes(x.tobytes())
     run = subprocess.run(

@@ -10,10 +10,10 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from clirun import tinyae
 
 from tinyae.tools.simdevice.port import sim_manifest
 
@@ -102,14 +102,8 @@ def fake_pio(tmp_path: Path, text: str, rc: int, weights: str = "per_tensor") ->
 
 
 def run_wrapper(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tinyae", "pio", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """`tinyae pio ARGS` in this process (tests/clirun.py); the wrapper's child is the fake pio."""
+    return tinyae("pio", *args, env=env, cwd=ROOT)
 
 
 # What `pio run -e nano33ble` printed on this machine (no route to the registry), plus the traceback

@@ -17,28 +17,15 @@ pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 
 
 def build_driver(cfg: Config, directory: Path) -> Path:
+    """The driver built against cfg's headers (written into `directory`; built once per content)."""
     cfg.write(directory)
-    exe = directory / "core_driver"
-    cmd = [
-        "gcc",
-        "-std=c11",
-        "-O1",
-        "-g",
-        *hostbuild.WARNING_FLAGS,
-        *hostbuild.FP_FLAGS,
-        *hostbuild.SANITIZE_FLAGS,
-        f"-I{directory}",
-        f"-I{CORE_SRC}",
-        f"-I{FW_TESTS}",
-        "-o",
-        str(exe),
-        str(FW_TESTS / "core_driver.c"),
-        *map(str, PIPELINE_SOURCES),
-        "-lm",
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return exe
+    return hostbuild.build_program(
+        "core_driver",
+        [FW_TESTS / "core_driver.c", *PIPELINE_SOURCES],
+        [directory, CORE_SRC, FW_TESTS],
+        sanitize=True,
+        opt="-O1",
+    )
 
 
 def run_driver(exe: Path, samples: np.ndarray, cfg: Config, *args: str) -> Windows:

@@ -22,6 +22,7 @@ TESTS = ROOT / "tests"
 HEAVY = ("tensorflow", "keras", "matplotlib", "ray", "optuna", "scipy", "pandas", "sklearn")
 
 
+@cache
 def _source(module: str) -> Path | None:
     """The file of a tinyae module or a tests helper (None: a third-party or standard module)."""
     parts = module.split(".")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import tomllib
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,10 +91,17 @@ def rank(module: str) -> int:
     return best
 
 
+@cache
+def import_statements(path: Path) -> list[ast.Import | ast.ImportFrom]:
+    """The import statements of a source file, anywhere in it (parsed once for every test here)."""
+    tree = ast.parse(path.read_text(), str(path))
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)]
+
+
 def edges(mods: dict[str, Path]) -> list[tuple[str, str, int]]:
     out = []
     for name, path in mods.items():
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        for node in import_statements(path):
             targets: list[str] = []
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tinyae"):
                 targets = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in mods else node.module
@@ -167,7 +175,7 @@ def test_nothing_imports_the_folders_by_their_folder_names():
     found = []
     for folder in ("tinyae", "train", "tools", "tests"):
         for path in sorted((ROOT / folder).rglob("*.py")):
-            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            for node in import_statements(path):
                 names = (
                     [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0
                     else [a.name for a in node.names] if isinstance(node, ast.Import) else []

@@ -162,6 +162,7 @@ SEARCH_DOC = {
 }  # fmt: skip
 
 
+@pytest.mark.slow  # headless Chromium (a real browser's start) and matplotlib's import: seconds
 def test_the_search_report_shows_html_tables(tmp_path):
     from tinyae.tools.search import report
 

@@ -207,6 +207,7 @@ def test_diverging_trial_is_recorded_as_failed(monkeypatch):
     assert "diverged" in res["reason"] and "\n" not in res["reason"]
 
 
+@pytest.mark.slow  # the trial builds and converts its Keras model: TensorFlow's import (~3 s), the converter
 def test_over_budget_trial_is_not_trained():
     from tinyae.tools.search.trial import evaluate
 

@@ -46,6 +46,7 @@ def test_byte_counts_and_speed_stay_whole_at_80_columns():
     assert "12.3/50.0 MB" in text and "…" not in text
 
 
+@pytest.mark.slow  # the bar is a Keras callback: TensorFlow's import (~3 s)
 def test_the_training_bar_shows_no_loss_before_the_first_epoch(monkeypatch):
     from tinyae.train.fit import RichProgress
 

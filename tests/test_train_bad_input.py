@@ -1,20 +1,21 @@
-"""Every user mistake ends in one clear sentence and exit code 2 from `tinyae model`."""
+"""Every user mistake ends in one clear sentence and exit code 2 from `tinyae model` (run in the test's
+process, tests/clirun.py; the same through a real process: tests/test_hostile_names.py's unknown key)."""
 
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from clirun import tinyae
 
 
-def run_model(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "tinyae", "model", "--quiet", "--out", str(tmp_path / "out")]
+def run_model(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
+    args = ["model", "--quiet", "--out", str(tmp_path / "out")]
     for o in overrides:
         args += ["--set", o]
-    return subprocess.run(args, capture_output=True, text=True, timeout=300)
+    return tinyae(*args)
 
 
 def csv(tmp_path: Path, text: str, name: str = "data.csv") -> str:

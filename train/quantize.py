@@ -3,9 +3,9 @@ read by train/tflite.py (`inspect`), which needs no TensorFlow."""
 
 from __future__ import annotations
 
-import keras
+from typing import TYPE_CHECKING
+
 import numpy as np
-import tensorflow as tf
 
 from tinyae.errors import UserError
 from tinyae.train.quiet import captured_fds
@@ -27,6 +27,9 @@ __all__ = [
     "representative_set",
 ]
 
+if TYPE_CHECKING:
+    import keras
+
 
 def convert(model: keras.Model, representative: np.ndarray, *, per_channel: bool) -> bytes:
     """Keras float model -> int8 TFLite flatbuffer, calibrated on normal windows [n, features].
@@ -34,6 +37,8 @@ def convert(model: keras.Model, representative: np.ndarray, *, per_channel: bool
     per_channel: FULLY_CONNECTED weights with one scale per output channel (TFLite's default) or one
     scale per tensor, for TFLM libraries older than upstream's per-channel support (train/boards.py).
     """
+    import tensorflow as tf  # only here: importing this module (representative_set, inspect) stays light
+
     rep = np.asarray(representative, np.float32)
 
     def dataset():

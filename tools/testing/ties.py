@@ -103,7 +103,8 @@ def retune(
         x = network.run_stage(st, x)
     st = low.stages[fcs[k]]
     assert isinstance(st, FcStage)
-    acc = network.accumulate(st, x).reshape(-1).astype(np.float64)
+    a = network.accumulate(st, x)  # the accumulators do not depend on the weight scale being tried
+    acc = a.reshape(-1).astype(np.float64)
     base = float(np.float32(w.scale[0]))
     m0, sh0 = quant.quantize_multiplier(TFLITE_MICRO.effective_scale(s_in, base, s_out, per_channel=False))
     scaled = acc * 2.0 ** max(sh0, 0)
@@ -127,7 +128,6 @@ def retune(
             m64 = quant.quantize_multiplier(TFLITE_MICRO.effective_scale(s_in, s, s_out, per_channel=False))
             if m32 == m64:
                 continue
-            a = network.accumulate(st, x)
             if not np.any(network.requantize(st, a, *m32) != network.requantize(st, a, *m64)):
                 continue
             tuned = _set_weight_scale(flatbuffer, op.inputs[1], s)
