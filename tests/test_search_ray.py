@@ -1,10 +1,12 @@
 """`tinyae search` on Ray, run as a user runs it (a subprocess in the data's folder): a spectral search from
-README's relative `recordings/` layout with finalists that match their trials byte for byte, a search
-stopped by SIGTERM and by a terminal's Ctrl-C and resumed, and `--address` against a real two-node Ray
-cluster started on this machine. Every test checks that no Ray process of its own is left behind."""
+README's relative `recordings/` layout, joined with `--address` to a real two-node Ray cluster started on
+this machine, whose finalist matches its trial byte for byte; and a search on its own local Ray stopped by
+SIGTERM and by a terminal's Ctrl-C and resumed. Every test checks that no Ray process of its own is left
+behind."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -133,17 +136,63 @@ frontend.log_floor_db = [3.0, 10.0, 30.0]
 )
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _two_node_cluster() -> Iterator[tuple[str, dict[str, str]]]:
+    """`ray start --head` and a second node on loopback, one CPU each, with the cluster's own token
+    authentication and a token of this test's: yields (address, environment with the token). The cluster
+    is stopped by the PIDs of its processes (`ray stop` would stop every Ray instance of this machine's
+    user), and none may be left."""
+    import secrets
+
+    marker = tempfile.mkdtemp(prefix="tae-raycluster-", dir="/tmp")
+    port = _free_port()
+    ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]
+    common = ["--num-cpus=1", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
+    env = {**_env(), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+    try:
+        head = subprocess.run([*ray_cli, "start", "--head", f"--port={port}", f"--temp-dir={marker}",
+                               "--include-dashboard=false", *common],
+                              env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert head.returncode == 0, head.stderr[-2000:]
+        node = subprocess.run([*ray_cli, "start", f"--address=127.0.0.1:{port}", *common], env=env,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert node.returncode == 0, node.stderr[-2000:]
+        yield f"127.0.0.1:{port}", env
+    finally:
+        end(processes(marker), signal.SIGTERM)
+        end(wait_gone(marker, 15), signal.SIGKILL)
+        assert wait_gone(marker, 15) == [], "Ray cluster processes left behind"
+
+
 @pytest.mark.emulator  # the finalist is measured on the emulated board
-def test_spectral_search_from_relative_paths_reproduces_its_finalist(tmp_path, ray_tmp):
+def test_spectral_search_from_relative_paths_on_a_two_node_ray_cluster_reproduces_its_finalist(tmp_path):
+    """One search proves three things: README's relative `recordings/` layout reaches the trials (they run
+    in Ray workers whose working directory is the job's package, not the data's folder), `--address` joins
+    a real two-node cluster and its trials run on both nodes, and the finalist matches its trial byte for
+    byte and its estimate the emulated board's images."""
     _layout(tmp_path)
     (tmp_path / "exp.toml").write_text(SPECTRAL)
     budget = "flash=48k,ram=16k,instructions=200k"
-    run = _search(tmp_path, ["--config", "exp.toml", "--budget", budget, "--target", "nano33ble_compiled",
-                             "--trials", "3", "--workers", "2", "--out", "out", "--quiet"])  # fmt: skip
+    with _two_node_cluster() as (address, env):
+        run = subprocess.run(
+            [*TINYAE, "search", "--config", "exp.toml", "--budget", budget, "--target", "nano33ble_compiled",
+             "--trials", "3", "--workers", "2", "--address", address, "--out", "out", "--quiet"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1500,
+        )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     doc = json.loads((tmp_path / "out" / "results.json").read_text())
     rows = doc["rows"]
+    assert doc["address"] == address
     assert len(rows) == 3 and not [r for r in rows if r["status"] in ("failed", "interrupted")], rows
+    # one CPU per node and two trials at a time: the trials ran on both nodes (every row names its node,
+    # a trial ASHA stopped early too)
+    assert len({r["node"] for r in rows}) == 2, rows
     assert doc["default"]["status"] == "ok"  # the configured spectral front-end, its log floors fitted
     for r in rows:  # every trial is spectral, with its FFT length from fft_frames
         assert r["settings"]["frontend.fft_frames"] in (1, 2, 4)
@@ -232,51 +281,3 @@ def test_stopped_search_keeps_finished_trials_and_resume_reruns_the_rest(tmp_pat
     rows = doc["rows"]
     assert len(rows) == 5 and ids_done <= {r["trial_id"] for r in rows}
     assert {r["status"] for r in rows} <= {"ok", "stopped", "infeasible"}, rows
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_search_on_a_two_node_ray_cluster(tmp_path):
-    """`ray start --head` and a second node on loopback (one CPU each, the cluster's own token
-    authentication with a token of this test's), the search joins with --address, and its trials run on
-    both nodes. The cluster is stopped by the PIDs of its processes (`ray stop` would stop every Ray
-    instance of this machine's user)."""
-    import secrets
-
-    marker = tempfile.mkdtemp(prefix="tae-raycluster-", dir="/tmp")
-    port = _free_port()
-    ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]
-    common = ["--num-cpus=1", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
-    env = {**_env(), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
-    try:
-        head = subprocess.run([*ray_cli, "start", "--head", f"--port={port}", f"--temp-dir={marker}",
-                               "--include-dashboard=false", *common],
-                              env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
-        assert head.returncode == 0, head.stderr[-2000:]
-        node = subprocess.run([*ray_cli, "start", f"--address=127.0.0.1:{port}", *common], env=env,
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
-        assert node.returncode == 0, node.stderr[-2000:]
-        cfg = tmp_path / "exp.toml"
-        cfg.write_text(
-            "[window]\nlength = 32\nhop = 16\n[model]\nhidden = [16]\nlatent = 4\n[train]\nepochs = 4\n"
-            "patience = 4\n[search]\nfinalists = 0\ndefault_space = false\n"
-            "[search.space]\nmodel.hidden = [[8], [16]]\n"
-        )
-        run = subprocess.run(
-            [*TINYAE, "search", "--config", str(cfg), "--budget", "flash=64k", "--target", "nano33ble_compiled",
-             "--trials", "2", "--workers", "2", "--address", f"127.0.0.1:{port}", "--out", "out", "--quiet"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1500,
-        )  # fmt: skip
-        assert run.returncode == 0, run.stderr[-3000:]
-        doc = json.loads((tmp_path / "out" / "results.json").read_text())
-        assert doc["address"] == f"127.0.0.1:{port}" and len(doc["rows"]) == 2
-        assert all(r["status"] == "ok" for r in doc["rows"]), doc["rows"]
-        assert len({r["node"] for r in doc["rows"]}) == 2  # one CPU per node: the trials ran on both
-    finally:
-        end(processes(marker), signal.SIGTERM)
-        end(wait_gone(marker, 15), signal.SIGKILL)
-        assert wait_gone(marker, 15) == [], "Ray cluster processes left behind"

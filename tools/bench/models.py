@@ -51,12 +51,27 @@ def train_command(spec: ModelSpec, out: Path) -> list[str]:
     return [*argv, "--out", rel(out), "--quiet"]
 
 
+# Models this process has trained, by (model directory, config, overrides): a section that needs a model
+# another already trained (the front-end study's raw row is the default model) reads that one.
+_TRAINED: dict[tuple[Path, str, tuple[str, ...]], TrainedModel] = {}
+
+
 def train(spec: ModelSpec, models_dir: Path, *, suffix: str = "") -> TrainedModel:
+    """`tinyae model` for spec; the same config and overrides trained before in this process under
+    models_dir give that model (its directory and command) under spec. A `suffix` (a repeat run for
+    timings and reproducibility) always trains again."""
+    key = (models_dir.resolve(), spec.config, spec.overrides)
+    same = _TRAINED.get(key) if not suffix else None
+    if same is not None and (same.dir / "manifest.json").is_file():
+        return TrainedModel(spec, same.dir, same.command, same.wall_s, same.typed)
     out = models_dir / (spec.name + suffix)
     argv = train_command(spec, out)
     wall, _ = run(argv)
     manifest = Manifest.load(out / "manifest.json")
-    return TrainedModel(spec, out, command_text(argv), wall, manifest)
+    trained = TrainedModel(spec, out, command_text(argv), wall, manifest)
+    if not suffix:
+        _TRAINED[key] = trained
+    return trained
 
 
 # -- the specs ---------------------------------------------------------------------------------

@@ -282,9 +282,10 @@ def _trainable(config: dict[str, Any], job: dict[str, Any], choice_paths: list[s
     from tinyae.tools.search.trial import evaluate
 
     values = {k: json.loads(v) if k in choice_paths else v for k, v in config.items()}
-    result = evaluate(job, values, lambda r: tune.report(r))
-    result["node"] = ray.get_runtime_context().get_node_id()[:12]  # which Ray node ran it (a cluster's)
-    tune.report(result)
+    # which Ray node ran it (a cluster's), in every report: a trial ASHA stops early keeps its last one
+    node = ray.get_runtime_context().get_node_id()[:12]
+    result = evaluate(job, values, lambda r: tune.report({**r, "node": node}))
+    tune.report({**result, "node": node})
 
 
 def _start_ray(p: Plan) -> None:
