@@ -7,6 +7,7 @@ file; a property test that draws new cases in CI would fail landings at random."
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -22,9 +23,11 @@ def test_the_seeds_and_the_kept_corpus_replay_cleanly(tmp_path):
     kept = len(json.loads(fuzz.KEPT.read_text())["inputs"])
     assert kept >= 100  # what `make fuzz` found: inputs reaching coverage the seeds do not
     seeds = len(list((tmp_path / "seeds").iterdir()))
-    # every input ran: libFuzzer's "Done N runs" counts one empty input besides the files
+    # every input ran: libFuzzer's "Done N runs" counts one empty input besides the files, and now and
+    # then an input run again (its leak check re-runs an input whose mallocs and frees do not pair up)
     assert f"{kept} files found in {tmp_path / 'kept'}" in proc.stderr, proc.stderr[-2000:]
-    assert f"Done {kept + seeds + 1} runs" in proc.stderr, proc.stderr[-2000:]
+    done = re.search(r"Done (\d+) runs", proc.stderr)
+    assert done and int(done.group(1)) >= kept + seeds + 1, proc.stderr[-2000:]
 
 
 def test_make_fuzz_keeps_a_failing_input_and_new_coverage_once(tmp_path, monkeypatch):
