@@ -125,3 +125,17 @@ def test_a_section_measured_again_is_merged_and_says_when_and_how(tmp_path: Path
     # no parent section, no results.json: nothing is written
     assert merge_section(tmp_path, ("nothing", "here"), {}, ["x"]) is None
     assert merge_section(tmp_path / "empty", ("ingest",), {}, ["x"]) is None
+
+
+def test_a_section_run_alone_without_results_json_is_written_on_its_own(tmp_path: Path) -> None:
+    from tinyae.tools.bench.cli import store_section
+
+    said: list[str] = []
+    store_section(
+        tmp_path / "alone", "threshold", {"status": "x"}, ["tinyae", "bench", "threshold"], said.append
+    )
+    doc = json.loads((tmp_path / "alone" / "threshold.json").read_text())
+    assert doc["status"] == "x" and doc["run"]["command"] == "tinyae bench threshold"
+    assert said == [
+        f"no {tmp_path / 'alone' / 'results.json'}: wrote {tmp_path / 'alone' / 'threshold.json'} only"
+    ]

@@ -423,6 +423,20 @@ def merge_section(out: Path, path: tuple[str, ...], sec: dict, argv: list[str], 
     return res_path
 
 
+def store_section(
+    out: Path, name: str, sec: dict, argv: list[str], say: Callable[[str], None], **run: Any
+) -> None:
+    """merge_section of a top-level section, or, when `out` has no results.json, the section alone in
+    out/<name>.json; says which."""
+    out.mkdir(parents=True, exist_ok=True)
+    merged = merge_section(out, (name,), sec, argv, **run)
+    if merged is None:
+        (out / f"{name}.json").write_text(json.dumps(sec, indent=2, default=_json_default) + "\n")
+        say(f"no {out / 'results.json'}: wrote {out / f'{name}.json'} only")
+    else:
+        say(f"merged the {name} section into {merged} and {out / 'RESULTS.md'}")
+
+
 @run_cli
 def ingest_main(argv: list[str] | None = None) -> int:
     """`tinyae bench ingest`: the large-CSV section alone, merged into --out's results.json and RESULTS.md."""
@@ -482,15 +496,7 @@ def streaming_main(argv: list[str] | None = None) -> int:
     sec = _streaming(default, False, args.work / "images", pairs=args.pairs)
     argv_text = [TINYAE, "bench", "streaming", *(["--pairs", str(args.pairs)] if args.pairs != streaming.PAIRS else []),
                  "--out", rel(args.out)]  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
-    merged = merge_section(
-        args.out, ("streaming",), sec, argv_text, elapsed_s=round(time.perf_counter() - t0, 1)
-    )
-    if merged is None:
-        (args.out / "streaming.json").write_text(json.dumps(sec, indent=2, default=_json_default) + "\n")
-        _say(f"no {args.out / 'results.json'}: wrote {args.out / 'streaming.json'} only")
-    else:
-        _say(f"merged the streaming section into {merged} and {args.out / 'RESULTS.md'}")
+    store_section(args.out, "streaming", sec, argv_text, _say, elapsed_s=round(time.perf_counter() - t0, 1))
     print("\n".join(report.render_streaming(sec)))
     return 0
 
@@ -517,15 +523,7 @@ def calibration_main(argv: list[str] | None = None) -> int:
     sec = calibration.section(args.quick, args.work / "models", args.work / "images", not missing, say)
     argv_text = [TINYAE, "bench", "calibration", *(["--quick"] if args.quick else []),
                  "--out", rel(args.out)]  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
-    merged = merge_section(
-        args.out, ("calibration",), sec, argv_text, elapsed_s=round(time.perf_counter() - t0, 1)
-    )
-    if merged is None:
-        (args.out / "calibration.json").write_text(json.dumps(sec, indent=2) + "\n")
-        say(f"no {args.out / 'results.json'}: wrote {args.out / 'calibration.json'} only")
-        return 0
-    say(f"merged the on-site calibration section into {merged} and {args.out / 'RESULTS.md'}")
+    store_section(args.out, "calibration", sec, argv_text, say, elapsed_s=round(time.perf_counter() - t0, 1))
     return 0
 
 
@@ -542,14 +540,6 @@ def threshold_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-cache", action="store_true", help="retrain every model instead of reusing scores")
     args = ap.parse_args(argv)
     sec = threshold.section(args.work, args.datasets, _say, use_cache=not args.no_cache)
-    args.out.mkdir(parents=True, exist_ok=True)
-    merged = merge_section(
-        args.out, ("threshold",), sec, [TINYAE, "bench", "threshold", "--out", rel(args.out)]
-    )
-    if merged is None:
-        (args.out / "threshold.json").write_text(json.dumps(sec, indent=2, default=_json_default) + "\n")
-        _say(f"no {args.out / 'results.json'}: wrote {args.out / 'threshold.json'} only")
-    else:
-        _say(f"merged the threshold section into {merged} and {args.out / 'RESULTS.md'}")
+    store_section(args.out, "threshold", sec, [TINYAE, "bench", "threshold", "--out", rel(args.out)], _say)
     print("\n".join(threshold.render(sec)))
     return 0

@@ -665,45 +665,6 @@ def render_streaming(s: dict) -> list[str]:
             "",
         ]
     return out
-    out += [
-        f"Windows per second of `stream` and `verify` over the emulated link (model {pr['model']}, the test "
-        f"split, {pr['samples']:,} samples), each run right after its **bound**: the link image carrying "
-        "that run's own bytes per window each way and nothing else (no protocol, decoding or inference), "
-        f"the host keeping up to {pr['rx_buffer_bytes']:,} B in flight, the most the device buffers "
-        f"(docs/protocol.md). The host tool keeps up to {pr['host_window_bytes']:,} B of sample batches "
-        "unacknowledged. Rates are of the streaming itself (after the handshake); ratio = run / its bound.",
-        "",
-    ]
-    rows = []
-    for mode, label in (
-        ("stream", "`stream` (no verification payload)"),
-        ("verify", "`verify` (payload on)"),
-        ("stream_one_batch", "control: `stream` with one batch in flight (a window too small on purpose)"),
-    ):
-        m = pr.get(mode)
-        if not m:
-            continue
-        runs = ", ".join(f"{r['windows_per_s']:.1f}/{r['bound_windows_per_s']:.1f}" for r in m["runs"])
-        rows.append([
-            label, f"{m['up_bytes_per_window']:.1f} / {m['down_bytes_per_window']:.1f} B",
-            f"{m['windows_per_s']['median']:,.1f}", f"{m['bound_windows_per_s']['median']:,.1f}",
-            f"{m['ratio_median']:.2f} (min {m['ratio_min']:.2f})", runs,
-            str(sum(r["retransmits"] for r in m["runs"])),
-        ])  # fmt: skip
-    out += md_table(["run", "bytes per window up / down", "windows/s (median)", "bound (median)",
-                     "ratio (median of pairs)", "each pair: run / bound", "retransmits"], rows)  # fmt: skip
-    cmds = [f"`{pr[m_]['command']}`" for m_ in ("stream", "verify") if m_ in pr]
-    out += ["", f"Image: `{pr['image']}`; link image: `{pr['link_image']}`; runs: " + "; ".join(cmds), ""]
-    rep = pr.get("verify_report") or {}
-    c = rep.get("cost")
-    if c:
-        out += [
-            f"Device cost per window in the real image (quantize + engine + score + UART interrupts, RESULT "
-            f"frames' cost field from `verify --json`): {c['min']:,} – {c['max']:,} {c['unit']} "
-            f"(median {c['median']:,.0f}).",
-            "",
-        ]
-    return out
 
 
 def _hostref(h: dict) -> list[str]:
