@@ -110,23 +110,6 @@ def codec_figures(model: TrainedModel, repeats: int = REPEATS) -> dict:
     return out
 
 
-def wire_bytes_per_window(manifest: dict) -> dict:
-    """Wire bytes one window costs in each direction at the protocol's largest batch."""
-    ch, hop = manifest["window"]["channels"], manifest["window"]["hop"]
-    n_in, n_out = manifest["input"]["size"], manifest["output"]["size"]
-    up = down = 0
-    left, seq = hop, 0
-    while left > 0:
-        n = min(P.MAX_BATCH, left)
-        up += len(P.encode_frame(P.Samples(seq, tuple((1.2345,) * ch for _ in range(n)), ch), seq))
-        down += len(P.encode_frame(P.Ack(P.MsgType.SAMPLES, seq, seq, 1), seq))
-        left -= n
-        seq += 1
-    res = P.Result(1, 0.5, False, False, 0, 40000, (1,) * n_in, (-1,) * n_out)
-    down += len(P.encode_frame(res, 1))
-    return {"up": up, "down_verify": down, "samples_per_window": hop, "batch": P.MAX_BATCH}
-
-
 def link_byte_rate(work_dir: Path, repeats: int = 3) -> dict:
     """Bytes per second host -> device and device -> host through the emulated UART (medians).
 
