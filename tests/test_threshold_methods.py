@@ -29,6 +29,29 @@ def test_mad_is_a_robust_upper_limit() -> None:
     assert calibrate(ThresholdConfig(method="mean_std", k_std=3.0), s).value > 1e5
 
 
+def test_upper_mad_measures_the_spread_on_the_side_the_threshold_clears() -> None:
+    # right-skewed scores, as reconstruction errors are: the symmetric MAD, half of it taken from the
+    # compressed lower side, understates the upper tail; the upper MAD does not
+    s = np.random.default_rng(5).lognormal(0.0, 0.8, 4000)
+    med = np.median(s)
+    t = calibrate(ThresholdConfig(method="upper_mad", k_upper_mad=4.0), s)
+    assert t.value == pytest.approx(med + 4 * MAD_TO_STD * np.median(s[s > med] - med), rel=1e-6)
+    assert t.params["k_upper_mad"] == 4.0 and t.params["upper_mad"] > np.median(np.abs(s - med))
+    above = lambda thr: float(np.mean(s > thr))  # noqa: E731
+    assert above(t.value) < above(calibrate(ThresholdConfig(method="mad", k_mad=4.0), s).value)
+    assert t.params["scores"] == "validation"  # the default score set
+
+
+@pytest.mark.parametrize("method", ["mad", "upper_mad"])
+def test_a_median_absolute_deviation_of_zero_is_refused_not_a_threshold_at_the_median(method: str) -> None:
+    s = np.r_[np.full(60, 0.25), np.linspace(0.3, 0.9, 39)]  # 60 of 99 windows score the median exactly
+    if method == "upper_mad":
+        s = np.r_[np.full(60, 0.25), np.linspace(0.0, 0.2, 39)]  # and none of them above it
+    with pytest.raises(UserError, match=rf"threshold.method = {method}: 60 of the 99 normal windows score "
+                       r"exactly the median 0.25, so the (upper )?median absolute deviation is 0"):  # fmt: skip
+        calibrate(ThresholdConfig(method=method), s)
+
+
 def test_pot_extrapolates_the_tail_of_exponential_scores() -> None:
     s = np.random.default_rng(0).exponential(1.0, 20000)
     t = calibrate(ThresholdConfig(method="pot", pot_risk=1e-4, pot_quantile=0.9), s)
@@ -64,6 +87,7 @@ def test_the_default_says_why_it_runs_and_a_config_choice_says_so() -> None:
         ({"pot_risk": 1.5}, "threshold.pot_risk = 1.5 must be above 0 and below 1"),
         ({"pot_quantile": 0.2}, "threshold.pot_quantile = 0.2 must be at least 0.5 and below 1"),
         ({"k_mad": -1}, "threshold.k_mad = -1.0 must be between 0 and 100"),
+        ({"k_upper_mad": 101}, "threshold.k_upper_mad = 101.0 must be between 0 and 100"),
         ({"scores": "test"}, "threshold.scores = 'test' is not one of validation, training+validation"),
     ],
 )

@@ -68,7 +68,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     )
     _model_dir(t)
     t.add_argument(
-        "--method", required=True, help="percentile | mean_std | mad | pot | target_fpr | best_f1 | value"
+        "--method",
+        required=True,
+        help="percentile | mean_std | mad | upper_mad | pot | target_fpr | best_f1 | value",
     )
     t.add_argument(
         "--percentile", type=option_type("threshold.percentile"),
@@ -80,6 +82,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     t.add_argument(
         "--k-mad", type=option_type("threshold.k_mad"),
         help="mad: median + K x 1.4826 x the median absolute deviation",
+    )  # fmt: skip
+    t.add_argument(
+        "--k-upper-mad", type=option_type("threshold.k_upper_mad"),
+        help="upper_mad: median + K x 1.4826 x the median deviation above the median",
     )  # fmt: skip
     t.add_argument(
         "--pot-risk",
@@ -217,7 +223,16 @@ def _threshold(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         **{
             k: getattr(args, k)
-            for k in ("percentile", "k_std", "k_mad", "pot_risk", "pot_quantile", "factor", "scores")
+            for k in (
+                "percentile",
+                "k_std",
+                "k_mad",
+                "k_upper_mad",
+                "pot_risk",
+                "pot_quantile",
+                "factor",
+                "scores",
+            )
         },
         target_fpr=args.target_fpr,
         value=args.value,

@@ -34,7 +34,7 @@ from tinyae.train.calibration.minimum import MAX_WINDOWS, STRETCH_MAX_N
 DATASET_SOURCES = ("synthetic", "basicmotions", "daphnet", "internalbleeding")
 FILE_SOURCES = ("csv", "ucr", "edgeimpulse")
 SOURCES = (*DATASET_SOURCES[:1], *FILE_SOURCES, *DATASET_SOURCES[1:])
-THRESHOLD_METHODS = ("percentile", "mean_std", "mad", "pot", "target_fpr", "best_f1")
+THRESHOLD_METHODS = ("percentile", "mean_std", "mad", "upper_mad", "pot", "target_fpr", "best_f1")
 THRESHOLD_SCORES = ("validation", "training+validation")
 # the feature front-end's vocabulary and limits (train/frontend/spec.py takes them from here)
 FRONTEND_KINDS = ("raw", "spectral", "stats")
@@ -307,9 +307,10 @@ class QuantizeConfig:
 class ThresholdConfig:
     """How the threshold is set from the normal windows' scores (train/calibrate.py describes each method)."""
 
-    # percentile | mean_std | mad | pot | target_fpr | best_f1 (an oracle). The default, median + 7 x MAD of
-    # the training and validation scores, is the threshold study's choice (bench/RESULTS.md, "Threshold").
-    method: str = field(default="mad", metadata=bounds(choices=THRESHOLD_METHODS))
+    # percentile | mean_std | mad | upper_mad | pot | target_fpr | best_f1 (an oracle). The default, median +
+    # 4 x the upper MAD of the validation scores, is the threshold study's choice (bench/RESULTS.md,
+    # "Threshold").
+    method: str = field(default="upper_mad", metadata=bounds(choices=THRESHOLD_METHODS))
     percentile: float = field(
         default=99.5,
         metadata=bounds(
@@ -323,20 +324,25 @@ class ThresholdConfig:
     k_mad: float = field(
         default=7.0, metadata=bounds(ge=0, le=100, what="scaled median absolute deviations above the median")
     )
+    # upper_mad: median + k_upper_mad x 1.4826 x the median of the deviations above the median
+    k_upper_mad: float = field(
+        default=4.0,
+        metadata=bounds(ge=0, le=100, what="scaled upper median absolute deviations above the median"),
+    )
     # pot: probability that a normal score exceeds the threshold (a generalized Pareto fit of the tail)
     pot_risk: float = field(default=1e-3, metadata=bounds(gt=0, lt=1, what="a probability"))
     # pot: the tail fitted is the scores above this quantile
     pot_quantile: float = field(
         default=0.9, metadata=bounds(ge=0.5, lt=1, what="a quantile of the normal scores")
     )
-    # percentile / mean_std / mad / pot: the threshold is that value times this (a control limit)
+    # percentile / mean_std / mad / upper_mad / pot: the threshold is that value times this (a control limit)
     factor: float = field(default=1.0, metadata=bounds(gt=0, le=1000, what="times the calibrated value"))
     # target_fpr: highest false-alarm rate allowed on normal validation windows
     target_fpr: float = field(
         default=0.005, metadata=bounds(gt=0, lt=1, what="a fraction of the validation windows")
     )
     # the normal windows the threshold is calibrated on
-    scores: str = field(default="training+validation", metadata=bounds(choices=THRESHOLD_SCORES))
+    scores: str = field(default="validation", metadata=bounds(choices=THRESHOLD_SCORES))
 
 
 @dataclass
@@ -350,7 +356,8 @@ class CalibrationConfig:
         default=True, metadata=bounds()
     )  # learn per-channel offsets of the front-end's input (the raw samples)
     scales: bool = field(default=False, metadata=bounds())  # also learn per-channel scales
-    # model (threshold.method; best_f1 -> percentile, mad / pot -> mean + k std) | percentile | mean_std | none
+    # model (threshold.method; best_f1 -> percentile, mad / upper_mad / pot -> mean + k std) | percentile |
+    # mean_std | none
     threshold: str = field(
         default="model", metadata=bounds(choices=("model", "percentile", "mean_std", "none"))
     )
@@ -726,7 +733,7 @@ def _over_stretch_k_of_n(cfg: Config) -> str | None:
 
 @rule
 def _calibration_windows(cfg: Config) -> str | None:
-    """calibration.windows against the threshold rule of the on-site method (mad and pot, and the
+    """calibration.windows against the threshold rule of the on-site method (mad, upper_mad and pot, and the
     statistics rule, need the trained model: checked when it is built)."""
     return minimum.windows_problem(cfg.calibration, cfg.threshold)
 

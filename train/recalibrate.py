@@ -15,7 +15,7 @@ Methods (train/calibrate.py): percentile (`--percentile`), mean_std (`--k-std`),
 + k x MAD), pot (`--pot-risk`, `--pot-quantile`: a generalized Pareto tail), target_fpr (`--target-fpr`:
 the lowest threshold with at most that share of normal windows above it), each on the normal validation
 windows' scores or, with `--scores training+validation`, the training windows' too (`--factor` scales
-percentile, mean_std, mad and pot); best_f1 (labelled test windows: an oracle); value (`--value`, as
+percentile, mean_std, mad, upper_mad and pot); best_f1 (labelled test windows: an oracle); value (`--value`, as
 given).
 """
 
@@ -46,6 +46,7 @@ NEEDS = {
     "percentile": "percentile",
     "mean_std": "k_std",
     "mad": "k_mad",
+    "upper_mad": "k_upper_mad",
     "pot": "pot_risk",
     "target_fpr": "target_fpr",
     "best_f1": None,
@@ -55,13 +56,15 @@ TAKES = {
     "percentile": ("factor", "scores"),
     "mean_std": ("factor", "scores"),
     "mad": ("factor", "scores"),
+    "upper_mad": ("factor", "scores"),
     "pot": ("pot_quantile", "factor", "scores"),
     "target_fpr": ("scores",),
     "best_f1": (),
     "value": (),
 }
 EXAMPLES = {
-    "percentile": "99", "k_std": "3", "k_mad": "7", "pot_risk": "0.001", "target_fpr": "0.01", "value": "0.5",
+    "percentile": "99", "k_std": "3", "k_mad": "7", "k_upper_mad": "4", "pot_risk": "0.001", "target_fpr": "0.01",
+    "value": "0.5",
 }  # fmt: skip
 
 
@@ -96,7 +99,7 @@ def recalibrate(
 ) -> Manifest:
     """Recalibrate model_dir's threshold (see the module docstring); returns the new manifest.
 
-    options: the method's settings by their [threshold] names (percentile, k_std, k_mad, pot_risk,
+    options: the method's settings by their [threshold] names (percentile, k_std, k_mad, k_upper_mad, pot_risk,
     pot_quantile, factor, target_fpr, scores) and `value` for method value; None = not given.
 
     Every file is rewritten in a copy of model_dir that replaces it at the end (tinyae/atomic.py): an
@@ -198,7 +201,7 @@ def _calibration(
     """The on-site calibration section under the new factory threshold: every bound derived from it
     (and the CRC a record carries) recomputed in one place (CalibSpec.rederive); with
     calibration.threshold = "model" the on-site method follows the new method too (cfg None: a value
-    set by hand, which has no on-site method: the previous one stays), mad and pot as mean + k std with
+    set by hand, which has no on-site method: the previous one stays), mad, upper_mad and pot as mean + k std with
     the k that gives the new threshold on the normal scores it was set from (`normal`), their threshold
     rule measured on those scores. When the new method needs more windows per phase than
     calibration.windows, the capacity rises to that minimum and the sentence that says so is returned

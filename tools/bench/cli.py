@@ -189,7 +189,18 @@ def _json_default(o: object) -> object:
 def _threshold_text(manifest: dict) -> str:
     """The method and its settings (not the figures it computed, such as the median or the fitted tail)."""
     t = manifest["threshold"]
-    figures = {"windows", "median", "mad", "mean", "std", "tail_from", "excesses", "shape", "scale"}
+    figures = {
+        "windows",
+        "median",
+        "mad",
+        "upper_mad",
+        "mean",
+        "std",
+        "tail_from",
+        "excesses",
+        "shape",
+        "scale",
+    }
     params = ", ".join(f"{k}={v}" for k, v in t.get("params", {}).items() if k not in figures)
     return f"{t['method']} {params}".strip()
 

@@ -17,7 +17,7 @@ is the one score seen, and half of all normal windows score above it. The minimu
   * mean + k std (population std, as the device computes it): for normal scores the share above it is
     P(T > k sqrt((N - 1) / (N + 1))) for Student's T with N - 1 degrees of freedom, exactly (the
     prediction interval of a normal sample); the aim is P(Z > k).
-  * mad and pot (`threshold.method`, followed on site with `calibration.threshold = "model"`): the device
+  * mad, upper_mad and pot (`threshold.method`, followed on site with `calibration.threshold = "model"`): the device
     computes mean + k std with the k that gives the factory threshold on the factory's normal scores
     (`device_method`). Those scores are not normal, and k is far in their tail (about 7 for the default
     mad), where the normal formula's aim P(Z > k) means nothing; so the rule is measured on the factory's
@@ -310,7 +310,11 @@ def stretch(window_length: int, hop: int, configured: tuple[int, ...] | list[int
 
 
 # ------------------------------------------------------------------------------------ config check
-MAPPED = ("mad", "pot")  # threshold methods the device has no form of: mean + k std with the factory's k
+MAPPED = (
+    "mad",
+    "upper_mad",
+    "pot",
+)  # threshold methods the device has no form of: mean + k std with the factory's k
 
 
 def factor_problem(cal_method: str, threshold_cfg) -> str | None:  # threshold_cfg: ThresholdConfig
@@ -334,7 +338,7 @@ def device_method(
     """The device's threshold method, its percentile and k, and how they were chosen (the config's words).
 
     The device knows two methods; a model's method maps onto them where it has an exact equivalent,
-    or, for mad and pot (no on-device form), onto mean + k std with the k that reproduces the factory
+    or, for mad, upper_mad and pot (no on-device form), onto mean + k std with the k that reproduces the factory
     threshold on the factory's normal scores (the site threshold sits as many of the site's standard
     deviations above the site's mean as the factory threshold above the factory's); it is refused where it
     has none, so a site threshold never silently means something else."""
@@ -386,7 +390,7 @@ def windows_problem(
     cal, threshold_cfg
 ) -> str | None:  # cal: CalibrationConfig, threshold_cfg: ThresholdConfig
     """The config schema's check of calibration.windows against the threshold rule: a sentence when it is
-    below, else None. mad and pot (their k comes from the trained model's scores) and the statistics
+    below, else None. mad, upper_mad and pot (their k comes from the trained model's scores) and the statistics
     rule (from the training data) are checked when the model is built (spec.from_values)."""
     if cal.threshold == "none" or (cal.threshold == "model" and threshold_cfg.method in MAPPED):
         return None
