@@ -463,6 +463,15 @@ def render(sec: dict | None) -> list[str]:
 
     out += ["", f"The default ({default}) reaches {fmt(worst(default), 3)} of the oracle's F1 on its worst data set "
             f"(goal: {sec['target_ratio']:g})."]  # fmt: skip
+    family = [
+        n for n, c in sec["candidates"].items() if _same_family(c["settings"], sec["default"]["settings"])
+    ]
+    if len(family) > 1:  # how sharp the choice is: its family's other parameters, worst case each
+        out[-1] += (
+            " Worst case of its family's other settings: "
+            + ", ".join(f"{n} {fmt(worst(n), 3)}" for n in family if n != default)
+            + "."
+        )
     if chosen != default:
         out[-1] += (
             f" **The study now chooses {chosen} ({fmt(worst(chosen), 3)} in the worst case): the default "
@@ -501,6 +510,11 @@ def render(sec: dict | None) -> list[str]:
         "",
     ]
     return out
+
+
+def _same_family(a: dict, b: dict) -> bool:
+    """Same method, score set and factor (only the method's own parameter differs)."""
+    return all(a.get(k) == b.get(k) for k in ("method", "scores", "factor"))
 
 
 def _family_best(sec: dict) -> list[str]:
