@@ -88,9 +88,11 @@ def test_the_calibration_constants_follow_a_new_threshold(model_copy, tmp_path):
     assert np.float32(json.loads(out.read_text())["false_alarms"]["before_threshold"]) == t
 
 
-@pytest.mark.parametrize("method", [["mad", "--k-mad", "5"], ["pot", "--pot-risk", "0.01"]])
+@pytest.mark.parametrize(
+    "method", [["upper_mad", "--k-upper-mad", "3"], ["mad", "--k-mad", "5"], ["pot", "--pot-risk", "0.01"]]
+)
 def test_mad_and_pot_are_re_derived_on_the_scores_the_threshold_came_from(model_copy, method):
-    """The default method (mad) and pot have no on-device form: after `tinyae threshold` the site's mean +
+    """The default method (upper_mad), mad and pot have no on-device form: after `tinyae threshold` the site's mean +
     k std has the k that gives the new threshold on the normal scores it was set from, and its minimum
     windows are measured on those scores (minimum.scores_rule)."""
     from tinyae.train.calibrate import normal_scores
@@ -99,7 +101,7 @@ def test_mad_and_pot_are_re_derived_on_the_scores_the_threshold_came_from(model_
 
     d = model_copy
     before = Manifest.load(d / "manifest.json").calib_spec()
-    assert before.method == "mean_std" and "threshold.method = mad" in before.method_source
+    assert before.method == "mean_std" and "threshold.method = upper_mad" in before.method_source
     assert tinyae(["threshold", "--model-dir", str(d), "--method", *method, "--quiet"]) == 0
     m = json.loads((d / "manifest.json").read_text())
     spec = Manifest.from_dict(m).calib_spec()

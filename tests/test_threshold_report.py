@@ -71,15 +71,20 @@ def test_threshold_moves_without_retraining(model_copy):
 @pytest.mark.parametrize(
     ("args", "check"),
     [
-        # the default normal set: the training and the validation windows' scores
+        # the default normal set: the validation windows' scores
         (["--method", "target_fpr", "--target-fpr", "0.02"],
+         lambda m, z: np.mean(z["val_scores"] > m["threshold"]["value"]) <= 0.02
+         and m["threshold"]["params"]["scores"] == "validation"),
+        (["--method", "target_fpr", "--target-fpr", "0.02", "--scores", "training+validation"],
          lambda m, z: np.mean(np.r_[z["train_scores"], z["val_scores"]] > m["threshold"]["value"]) <= 0.02),
         (["--method", "percentile", "--percentile", "90"],
          lambda m, z: m["threshold"]["params"]["percentile"] == 90),
         (["--method", "percentile", "--percentile", "100", "--scores", "validation"],
          lambda m, z: m["threshold"]["value"] == np.float32(z["val_scores"].max())),
         (["--method", "mad", "--k-mad", "5"],
-         lambda m, z: m["threshold"]["params"]["k_mad"] == 5
+         lambda m, z: m["threshold"]["params"]["k_mad"] == 5 and m["threshold"]["params"]["scores"] == "validation"),
+        (["--method", "upper_mad", "--k-upper-mad", "3", "--scores", "training+validation"],
+         lambda m, z: m["threshold"]["params"]["k_upper_mad"] == 3
          and m["threshold"]["params"]["scores"] == "training+validation"),
         (["--method", "pot", "--pot-risk", "0.01", "--factor", "1.1"],
          lambda m, z: m["threshold"]["params"]["excesses"] >= 10 and m["threshold"]["params"]["factor"] == 1.1),
@@ -102,7 +107,11 @@ def test_the_default_threshold_says_which_method_ran_and_why(default_model_dir):
     from tinyae.train.calibrate import DEFAULT_REASON
 
     t = json.loads((default_model_dir / "manifest.json").read_text())["threshold"]
-    assert t["method"] == "mad" and t["params"]["scores"] == "training+validation"
+    assert (
+        t["method"] == "upper_mad"
+        and t["params"]["scores"] == "validation"
+        and t["params"]["k_upper_mad"] == 4
+    )
     assert t["reason"] == DEFAULT_REASON and "threshold study" in t["reason"]
 
 
@@ -114,6 +123,7 @@ def test_the_default_threshold_says_which_method_ran_and_why(default_model_dir):
         (["--method", "magic"], "is not one of"),
         (["--method", "target_fpr", "--target-fpr", "5"], "above 0 and below 1"),
         (["--method", "mad"], "--method mad needs --k-mad"),
+        (["--method", "upper_mad", "--k-mad", "4"], "--method upper_mad needs --k-upper-mad"),
         (["--method", "pot", "--pot-risk", "0.01", "--pot-quantile", "0.2"], "--pot-quantile"),
         (["--method", "target_fpr", "--target-fpr", "0.01", "--factor", "2"], "--factor does not apply"),
     ],
@@ -137,8 +147,8 @@ def test_threshold_needs_the_stored_scores(model_copy):
 
 
 def test_a_model_without_training_scores_recalibrates_on_validation_only(model_copy):
-    """A scores.npz written before the training windows' scores were kept: the pooled default is refused
-    in one sentence, --scores validation works."""
+    """A scores.npz written before the training windows' scores were kept: the pooled scores are refused
+    in one sentence, --scores validation (the default) works."""
     with np.load(model_copy / "scores.npz") as z:
         old = {k: z[k] for k in z.files if not k.startswith("train_")}
     np.savez_compressed(model_copy / "scores.npz", **old)
@@ -146,10 +156,8 @@ def test_a_model_without_training_scores_recalibrates_on_validation_only(model_c
     from tinyae.train.recalibrate import recalibrate
 
     with pytest.raises(UserError, match="pass --scores validation"):
-        recalibrate(model_copy, "mad", k_mad=7.0)
-    assert (
-        recalibrate(model_copy, "mad", k_mad=7.0, scores="validation", quiet=True).threshold.method == "mad"
-    )
+        recalibrate(model_copy, "mad", k_mad=7.0, scores="training+validation")
+    assert recalibrate(model_copy, "mad", k_mad=7.0, quiet=True).threshold.method == "mad"
 
 
 def test_small_validation_set_is_warned():

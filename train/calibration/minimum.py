@@ -172,8 +172,8 @@ SCORES_DRAWS = 4000  # N-score sets drawn per N by scores_rule (seeded: the rule
 
 
 def scores_rule(scores: np.ndarray, k: float, factory_threshold: float, method: str) -> Rule:
-    """The fewest windows per phase for mean + k std (the device's form of `method`, mad or pot) measured
-    on the factory's normal scores: drawing N of them (SCORES_DRAWS times, with replacement), the share
+    """The fewest windows per phase for mean + k std (the device's form of `method`, mad, upper_mad or pot)
+    measured on the factory's normal scores: drawing N of them (SCORES_DRAWS times, with replacement), the share
     of the scores above mean + k std of the N must be, in expectation, at most FALSE_ALARM_FACTOR times
     the share above the factory threshold. A share is (scores above + 1) / (n + 1), the expected share
     of normal windows above the r-th smallest of n (as for the percentile): a threshold above all n
