@@ -86,6 +86,24 @@ def test_a_damaged_file_is_refused_in_one_sentence(tmp_path: Path, text: str, wo
     assert words in str(err.value) and str(p) in str(err.value) and "\n" not in str(err.value)
 
 
+def test_the_calibration_bench_reads_skab_with_the_same_reader(data_dir: Path, tmp_path: Path) -> None:
+    """tools/bench/skab_calibration.py reads through skab_data: the same values, and a damaged file is the
+    section's one-sentence reason, not a traceback."""
+    from tinyae.tools.bench import skab_calibration
+
+    with pytest.raises(UserError, match=r"SKAB v0\.9 has 34"):
+        skab_calibration.read_skab(data_dir)  # the section needs the whole benchmark
+    broken = tmp_path / "data"
+    write(broken / "anomaly-free" / "anomaly-free.csv", LEVELS[None, :].repeat(5, 0), None)
+    (broken / "valve1").mkdir()
+    (broken / "valve1" / "0.csv").write_text(
+        HEADER + ";anomaly;changepoint\nyesterday;" + ";".join(["1"] * 10)
+    )
+    with pytest.raises(UserError) as err:
+        skab_calibration.read_skab(broken)
+    assert "valve1/0.csv has a malformed row" in str(err.value) and "\n" not in str(err.value)
+
+
 def test_metrics_and_row_alarms_count_like_the_leaderboard() -> None:
     c = skab.confusion(np.array([1, 1, 0, 0, 1, 0]), np.array([1, 0, 1, 0, 1, 0]))
     assert (c["tp"], c["fp"], c["fn"], c["tn"]) == (2, 1, 1, 2)

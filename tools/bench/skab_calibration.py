@@ -7,9 +7,8 @@ F1, FAR (false alarm rate) and MAR (missed alarm rate) over all test rows of all
 int8 throughout (the host reference: tflite_micro, which the device's engines match bit for bit), the
 device checked equal to it on a few experiments on the emulated board.
 
-The data come through LOAD (a path -> SkabData function). `read_skab` is a minimal reader of SKAB's
-`;`-separated files; to use another loader (issue 19's SKAB reading), point LOAD at a function that
-returns SkabData, e.g. `skab_calibration.LOAD = lambda root: SkabData(normal, channels, experiments, source)`.
+The files are read by the bench's SKAB reader (tools/bench/skab_data.py), which names a missing or
+malformed file in one sentence.
 """
 
 from __future__ import annotations
@@ -23,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from tinyae.errors import UserError
-from tinyae.tools.bench import models
+from tinyae.tools.bench import models, skab_data
 from tinyae.tools.bench.common import ROOT, SKAB_DATA, md_table, rel
+from tinyae.tools.bench.skab_data import Experiment
 from tinyae.train.manifest import Manifest
 
 SKAB_DIR = SKAB_DATA
@@ -35,13 +35,6 @@ EMULATED_EXPERIMENTS = 3  # experiments replayed on the emulated board (device =
 
 
 @dataclass
-class Experiment:
-    name: str  # e.g. "valve1/0"
-    values: np.ndarray  # [T, C] float32
-    labels: np.ndarray  # [T] int8 (SKAB's `anomaly` column)
-
-
-@dataclass
 class SkabData:
     normal: np.ndarray  # [T, C] the anomaly-free recording
     channels: list[str]
@@ -49,39 +42,16 @@ class SkabData:
     source: str
 
 
-def _read(path: Path) -> tuple[list[str], np.ndarray]:
-    lines = path.read_text().splitlines()
-    header = lines[0].split(";")
-    rows = [ln.split(";")[1:] for ln in lines[1:] if ln.strip()]
-    return header[1:], np.asarray(rows, np.float64)
-
-
 def read_skab(root: Path) -> SkabData:
-    """The minimal reader: anomaly-free/anomaly-free.csv and the 34 experiment files (valve1, valve2,
-    other), `datetime;<8 sensors>[;anomaly;changepoint]`."""
-    free = root / "anomaly-free" / "anomaly-free.csv"
-    if not free.is_file():
+    """anomaly-free/anomaly-free.csv and the 34 labelled experiments (valve1, valve2, other)."""
+    if not (root / "anomaly-free" / "anomaly-free.csv").is_file():
         raise UserError(
             f"SKAB is not at {root} (no anomaly-free/anomaly-free.csv): the SKAB section is left out"
         )
-    names, normal = _read(free)
-    experiments = []
-    for group in ("valve1", "valve2", "other"):
-        for path in sorted((root / group).glob("*.csv"), key=lambda q: int(q.stem)):
-            cols, data = _read(path)
-            if cols[: len(names)] != names or "anomaly" not in cols:
-                raise UserError(f"{path} does not have SKAB's columns; check the data set copy")
-            experiments.append(
-                Experiment(
-                    f"{group}/{path.stem}",
-                    data[:, : len(names)].astype(np.float32),
-                    data[:, cols.index("anomaly")].astype(np.int8),
-                )
-            )
-    return SkabData(normal.astype(np.float32), names, experiments, os.path.relpath(root, ROOT))
-
-
-LOAD: Callable[[Path], SkabData] = read_skab
+    normal = skab_data.anomaly_free(root)
+    return SkabData(
+        normal.values, list(skab_data.CHANNELS), skab_data.experiments(root), os.path.relpath(root, ROOT)
+    )
 
 
 def _csv(path: Path, x: np.ndarray, names: list[str]) -> Path:
@@ -173,7 +143,7 @@ def section(model_dir: Path, img_dir: Path, device_ok: bool, say: Callable[[str]
     from tinyae.train.reference import HostReference
 
     try:
-        data = LOAD(SKAB_DIR)
+        data = read_skab(SKAB_DIR)
     except UserError as exc:
         return {"status": "not measured", "reason": str(exc)}
     work = model_dir / "skab"
