@@ -116,7 +116,7 @@ def run_import(
         tick = time.perf_counter()
         q = int8_model(cfg, flatbuffer, model, stage, feats, norm, how, norm_file)
         t.conversion = time.perf_counter() - tick
-        manifest = pipeline.finish(cfg, stage, command, inputs, data, feats, norm, q, t)
+        manifest = pipeline.finish(pipeline.Built(cfg, command, inputs, data, feats, norm, q), stage, t)
     pipeline.print_summary(manifest, out_dir)
     return manifest
 

@@ -153,6 +153,22 @@ class Int8Model:
 
 
 @dataclass
+class Built:
+    """Stages 1-5 of one run, what `finish` turns into a model directory: the config and command, what the
+    model is built from (train/inputs.py), the data, features, normalization, the int8 model and the float
+    model it was quantized from (None for `tinyae import`: q.imported says where it came from)."""
+
+    cfg: Config
+    command: str
+    inputs: dict
+    data: DataStage
+    feats: Features
+    norm: Normalized
+    q: Int8Model
+    fm: FloatModel | None = None
+
+
+@dataclass
 class Scored:
     """Stage 6: host reference, int8 scores, threshold, input levels, on-site calibration constants."""
 
@@ -215,34 +231,21 @@ def run(
         tick = time.perf_counter()
         q = quantize_model(cfg, fm, norm, stage)
         t.conversion = time.perf_counter() - tick
-        manifest = finish(cfg, stage, command, inputs, data, feats, norm, q, t, fm=fm)
+        manifest = finish(Built(cfg, command, inputs, data, feats, norm, q, fm), stage, t)
     print_summary(manifest, out_dir)
     return manifest
 
 
-def finish(
-    cfg: Config,
-    out_dir: Path,
-    command: str,
-    inputs: dict,
-    data: DataStage,
-    feats: Features,
-    norm: Normalized,
-    q: Int8Model,
-    t: Timings,
-    *,
-    fm: FloatModel | None = None,
-) -> Manifest:
-    """Stages 6-8, from the int8 model on: the one path of `tinyae model` (fm: the float model q was
-    quantized from) and `tinyae import` (fm None: q.imported says where the model came from). out_dir is
+def finish(b: Built, out_dir: Path, t: Timings) -> Manifest:
+    """Stages 6-8, from the int8 model on: the one path of `tinyae model` and `tinyae import`. out_dir is
     the directory being built (the caller's atomic stage)."""
     tick = time.perf_counter()
-    sc = score_and_threshold(cfg, data, feats, norm, fm, q)
+    sc = score_and_threshold(b)
     t.reference = time.perf_counter() - tick
     tick = time.perf_counter()
-    arena_host = measure_arena(q)
+    arena_host = measure_arena(b.q)
     t.arena = time.perf_counter() - tick
-    return export_and_report(cfg, out_dir, command, inputs, data, feats, norm, fm, q, sc, arena_host, t)
+    return export_and_report(b, out_dir, sc, arena_host, t)
 
 
 # What a model directory holds (written by `tinyae model`, `import`, `threshold`, `export`, `compile`,
@@ -463,13 +466,12 @@ def host_reference(
     return ref, gain, per_target
 
 
-def score_and_threshold(
-    cfg: Config, data: DataStage, feats: Features, norm: Normalized, fm: FloatModel | None, q: Int8Model
-) -> Scored:
+def score_and_threshold(b: Built) -> Scored:
     """Host reference (device preprocessing + the int8 network in the arithmetic the model's targets compute,
     checked against tflite_micro) on train/val/test, the threshold on its int8 scores, the int8 input levels,
-    and the on-site calibration constants (fm: the float model, whose scores get the same threshold method
+    and the on-site calibration constants (b.fm: the float model, whose scores get the same threshold method
     for comparison; None for an imported model)."""
+    cfg, data, feats, norm, fm, q = b.cfg, b.data, b.feats, b.norm, b.fm, b.q
     from tinyae.train import calibration
     from tinyae.train.levels import input_levels, levels_warning
 
@@ -607,21 +609,19 @@ def measure_arena(q: Int8Model) -> int:
     return measure_arena_bytes(q.path)
 
 
-def build_manifest(
-    cfg: Config,
-    command: str,
-    inputs: dict,
-    data: DataStage,
-    feats: Features,
-    norm: Normalized,
-    fm: FloatModel | None,
-    q: Int8Model,
-    sc: Scored,
-    arena_host: int,
-    compiled: dict,
-) -> Manifest:
-    """The typed manifest of a model trained here (fm) or imported (q.imported), docs/architecture.md,
+def build_manifest(b: Built, sc: Scored, arena_host: int, compiled: dict) -> Manifest:
+    """The typed manifest of a model trained here (b.fm) or imported (b.q.imported), docs/architecture.md,
     "Manifest"; the `model` section is read from the int8 graph either way."""
+    cfg, command, inputs, data, feats, norm, fm, q = (
+        b.cfg,
+        b.command,
+        b.inputs,
+        b.data,
+        b.feats,
+        b.norm,
+        b.fm,
+        b.q,
+    )
     prep, qi = data.prep, q.info
     rate = float(prep.sample_rate_hz or 0.0)
     fe = feats.spec.to_manifest(rate)
@@ -753,28 +753,16 @@ def _metrics(cfg: Config, data: DataStage, fm: FloatModel | None, q: Int8Model, 
     return metrics
 
 
-def export_and_report(
-    cfg: Config,
-    out_dir: Path,
-    command: str,
-    inputs: dict,
-    data: DataStage,
-    feats: Features,
-    norm: Normalized,
-    fm: FloatModel | None,
-    q: Int8Model,
-    sc: Scored,
-    arena_host: int,
-    t: Timings,
-) -> Manifest:
+def export_and_report(b: Built, out_dir: Path, sc: Scored, arena_host: int, t: Timings) -> Manifest:
     """The manifest, every artifact rendered from it (C headers, compiled engine, test vectors,
     scores), the report; writes manifest.json last."""
+    cfg, command, data, norm, fm, q = b.cfg, b.command, b.data, b.norm, b.fm, b.q
     from tinyae.train.export import write_headers
     from tinyae.train.report import write_report
 
     tick = time.perf_counter()
     compiled = _generate_compiled(q.path, out_dir, command)
-    manifest = build_manifest(cfg, command, inputs, data, feats, norm, fm, q, sc, arena_host, compiled)
+    manifest = build_manifest(b, sc, arena_host, compiled)
     write_headers(manifest, q.flatbuffer, out_dir)
     stream = _test_stream(data.splits.test)
     _write_test_vectors(out_dir, sc.ref, stream, data.prep.label_rule, sc.threshold.value, cfg)
