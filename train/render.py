@@ -56,9 +56,13 @@ def c_string(value: str) -> Markup:
 
 def c_comment(value: str) -> str:
     """`value` made safe inside a C block comment, still readable."""
-    text = "".join(
-        ch if ch.isprintable() and not 0xD800 <= ord(ch) <= 0xDFFF else ascii(ch)[1:-1] for ch in str(value)
-    )
+    text = str(value)
+    # Escaped character by character only when needed: every value a template prints comes through here
+    # (the weight tables too), and a printable string (no control, no lone surrogate) is kept as it is.
+    if not text.isprintable():
+        text = "".join(
+            ch if ch.isprintable() and not 0xD800 <= ord(ch) <= 0xDFFF else ascii(ch)[1:-1] for ch in text
+        )
     while "/*" in text or "*/" in text:
         text = text.replace("/*", "/ *").replace("*/", "* /")
     while "??" in text:
