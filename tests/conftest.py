@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -178,14 +179,20 @@ def pytest_runtest_setup(item):
         require()
 
 
+_STORAGE_NUMBERS = itertools.count()
+
+
 @pytest.fixture(autouse=True)
 def _own_emulated_board_storage(monkeypatch, tmp_path_factory):
     """`--emulator` without `--emulator-storage` uses a storage directory of its own per test, never the
     repository's build/emulator/storage: a calibration record an earlier run left there cannot change
-    what a test measures."""
+    what a test measures. The directory is named here and made by the emulator when a test uses it
+    (Emulator.start), not made for each of the ~1,300 tests that never boot one."""
     from tinyae.tools.emulator import qemu
 
-    monkeypatch.setattr(qemu, "DEFAULT_STORAGE", tmp_path_factory.mktemp("board-storage"))
+    fresh = tmp_path_factory.getbasetemp() / "board-storage" / str(next(_STORAGE_NUMBERS))
+    assert not fresh.exists()
+    monkeypatch.setattr(qemu, "DEFAULT_STORAGE", fresh)
 
 
 @pytest.fixture(autouse=True)
