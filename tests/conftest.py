@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import os
@@ -167,6 +168,13 @@ def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (`make test`), the longest modules start first (tests/schedule.py)."""
     if hasattr(config, "workerinput"):
         schedule.order(items)
+
+
+def pytest_collection_finish(session):
+    """What collection made (the imported libraries, the test items: ~300,000 objects) lives to the end of
+    the run: frozen out of the garbage collector's reach, so its full collections during the tests scan
+    only what the tests make (they took ~2.5 s of a fast-lane process's CPU)."""
+    gc.freeze()
 
 
 @pytest.hookimpl(tryfirst=True)
