@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import lanes
@@ -146,10 +147,20 @@ def _shared_models_stay_unchanged():
         )  # fmt: skip
 
 
+def heed_ctrl_c() -> None:
+    """A test run started in the background (`make test-fast &`, a script, nohup) has SIGINT ignored, and
+    every child inherits that: the tests that press Ctrl-C on a command (tests/test_signals.py ...) then
+    waited a minute and failed. They test a command started from a terminal, so the run restores Python's
+    own handler (which each child's exec resets to the default)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def pytest_configure(config):
     """Test lanes (markers from fixtures, the emulator guard): tests/lanes.py. The durations that order
     the modules for parallel workers: tests/schedule.py (recorded by the controller or a serial run)."""
     config.pluginmanager.register(lanes, "tinyae-lanes")
+    heed_ctrl_c()
     # PlatformIO, as the tests start it (`pio project config`, board builds), sends no usage statistics:
     # sending them also held every `pio` call up to a second at exit (platformio/telemetry.py).
     os.environ.setdefault("PLATFORMIO_SETTING_ENABLE_TELEMETRY", "No")
