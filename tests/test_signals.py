@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, heed_ctrl_c
 from tinyae.tools.simdevice.port import sim_model_dir, sim_series
 
 SIGNALS = [(signal.SIGINT, 130, "interrupted (Ctrl-C)"), (signal.SIGTERM, 143, "terminated (SIGTERM)")]
@@ -88,6 +88,28 @@ def test_record_keeps_the_capture_and_exits_130_or_143(tmp_path: Path) -> None:
         assert meta["stopped_by"] == ("terminated" if sig == signal.SIGTERM else "interrupted")
         assert len(out.read_text().splitlines()) - 1 == meta["samples"] > 0
         assert [p.name for p in d.iterdir() if ".new-" in p.name] == []
+
+
+def _ignores_sigint(pid: int) -> bool:
+    mask = next(
+        line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("SigIgn:")
+    )
+    return bool(int(mask.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads a child's signal mask from /proc")
+def test_a_run_started_in_the_background_still_presses_ctrl_c_on_its_commands() -> None:
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as `make test-fast &` starts pytest
+    try:
+        heed_ctrl_c()
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        try:  # Popen returns once the child has exec'd: its dispositions are the program's now
+            assert not _ignores_sigint(child.pid)
+        finally:
+            child.kill()
+            child.wait()
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 @pytest.mark.slow  # the same mechanism as record's, which the fast lane runs

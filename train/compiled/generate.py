@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import jinja2
-
 from tinyae import atomic
 from tinyae.errors import UserError
 from tinyae.train.int8.arithmetic import COMPILED_ENGINE, Arithmetic
@@ -20,20 +18,6 @@ from tinyae.train.int8.lower import (
     quant_params,
 )
 from tinyae.train.tflite import read_tflite
-
-
-def _environment() -> jinja2.Environment:
-    from tinyae.train.render import TEMPLATES, c_finalize
-
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-        finalize=c_finalize,  # user text (the banner's command) is comment-safe (train/export.py)
-    )
 
 
 def _rows(values, fmt, per_row: int) -> list[str]:
@@ -155,7 +139,7 @@ def render(
     """Return (model_compiled.h text, model_compiled.c text, info) for the model bytes (`layouts`:
     see _context; `arithmetic`: the multiplier rule, train/int8/arithmetic.py; only tests pass anything
     but the defaults; model_file: the file's name for the banner)."""
-    from tinyae.train.render import banner
+    from tinyae.train.render import banner, environment
 
     low = lower(read_tflite(tflite_bytes), arithmetic)
     sha = hashlib.sha256(tflite_bytes).hexdigest()
@@ -170,7 +154,7 @@ def render(
         "info": info,
         **ctx,
     }
-    env = _environment()
+    env = environment(trim_blocks=True)
     header = env.get_template("model_compiled.h.j2").render(**common)
     source = env.get_template("model_compiled.c.j2").render(**common)
     return header, source, info

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import math
 import time
+from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -163,18 +164,20 @@ def _accumulate(inc: np.ndarray) -> np.ndarray:
     """φ(0) = 0, φ(n+1) = frac(φ(n) + inc(n)) in float32, sequentially (as the C code does).
 
     Python floats are float64; the sum of two float32 values in [0, 1) is exact in float64, so rounding
-    it once to float32 gives the float32 sum, and subtracting the floor of a float32 is exact.
+    it once to float32 gives the float32 sum, and subtracting the floor of a float32 is exact. The
+    rounding is a store into a float32 array (array "f": C's double-to-float conversion, round to
+    nearest even, as NumPy's), about twice as fast as making a NumPy float32 scalar per sample.
     """
-    out = np.empty(len(inc), _F32)
-    if len(inc) == 0:
-        return out
-    f32 = _F32
+    out = array("f", bytes(4 * len(inc)))
+    rounded = array("f", bytes(4))
+    floor = math.floor
     ph = 0.0
     for i, d in enumerate(inc.tolist()):
         out[i] = ph
-        s = float(f32(ph + d))
-        ph = s - math.floor(s)
-    return out
+        rounded[0] = ph + d
+        s = rounded[0]
+        ph = s - floor(s)
+    return np.frombuffer(out, _F32)
 
 
 def generate(

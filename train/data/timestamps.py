@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from pathlib import Path
@@ -106,13 +106,16 @@ class TimeColumn:
         return out
 
     def _seconds(self, v: str, line: int, path: Path) -> float:
-        where = f"{printable(path, None)} row {line}, timestamp column '{printable(self.name)}'"
+        # where(): the message's place, made only when a row is refused (not for each of a file's rows)
+        def where() -> str:
+            return f"{printable(path, None)} row {line}, timestamp column '{printable(self.name)}'"
+
         if self.fmt:
             try:
                 dt = datetime.strptime(v, self.fmt)
             except ValueError:
                 raise UserError(
-                    f"{where}: {v[:40]!r} does not match data.timestamp_format {self.fmt!r}; fix the "
+                    f"{where()}: {v[:40]!r} does not match data.timestamp_format {self.fmt!r}; fix the "
                     "format (Python strptime codes) or the value"
                 ) from None
             return self._dt(dt, where)
@@ -127,16 +130,16 @@ class TimeColumn:
             t = None
         if t is not None and t.tzinfo is None:
             if self._aware:
-                raise UserError(f"{where}: {v[:40]!r} has no date while earlier rows do; use one format")
+                raise UserError(f"{where()}: {v[:40]!r} has no date while earlier rows do; use one format")
             self.kind, self._aware = "time", False
             return t.hour * 3600.0 + t.minute * 60.0 + t.second + t.microsecond * 1e-6
         if _DAY_MONTH.match(v):
             raise UserError(
-                f"{where}: {v[:40]!r} could be day/month or month/day; set data.timestamp_format, "
+                f"{where()}: {v[:40]!r} could be day/month or month/day; set data.timestamp_format, "
                 'e.g. "%d/%m/%Y %H:%M:%S.%f" or "%m/%d/%Y %H:%M:%S.%f"'
             )
         raise UserError(
-            f"{where}: {v[:40]!r} is neither a number nor an ISO 8601 date/time; fix it, set "
+            f"{where()}: {v[:40]!r} is neither a number nor an ISO 8601 date/time; fix it, set "
             'data.timestamp_format (strptime codes, e.g. "%Y%m%d %H%M%S"), or set data.timestamp = "none" '
             "and data.sample_rate_hz"
         )
@@ -146,13 +149,13 @@ class TimeColumn:
         """True when the stamps carry a time zone (then a daylight-saving change is no jump)."""
         return bool(self._aware)
 
-    def _dt(self, dt: datetime, where: str) -> float:
+    def _dt(self, dt: datetime, where: Callable[[], str]) -> float:
         aware = dt.tzinfo is not None
         if self._aware is None:
             self._aware = aware
         elif aware != self._aware or self.kind == "time":
             raise UserError(
-                f"{where}: {dt.isoformat()} {'has' if aware else 'lacks'} a time zone while earlier rows "
+                f"{where()}: {dt.isoformat()} {'has' if aware else 'lacks'} a time zone while earlier rows "
                 f"{'do not' if aware else 'do'}; write every timestamp the same way"
             )
         return dt.timestamp() if aware else (dt - _EPOCH).total_seconds()
