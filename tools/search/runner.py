@@ -444,6 +444,9 @@ def run(p: Plan, *, resume: bool, quiet: bool, stops: StopSignals | None = None)
                         num_samples=p.trials,
                         metric="score",
                         mode="max",
+                        # a worker's next trial runs in the same process (TensorFlow imported and warmed
+                        # up, the data read): 5-8 s a trial instead of ~20 s on the synthetic data
+                        reuse_actors=True,
                     ),
                     run_config=tune.RunConfig(
                         storage_path=str(storage),
