@@ -9,12 +9,14 @@ Optuna proposes them, ASHA stops the poor ones.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import signal
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -313,15 +315,34 @@ def _start_ray(p: Plan) -> None:
         }
         ray.init(address=p.address, **kw)
     else:
-        kw["runtime_env"] = {"env_vars": env}
         tmp = os.environ.get("TAE_RAY_TMPDIR")  # tests: a private directory to check for leftovers
         private: dict[str, Any] = {"_temp_dir": tmp} if tmp else {}
-        ray.init(
-            num_cpus=p.workers * p.spec.settings.cpus_per_trial,
-            object_store_memory=256 * 1024 * 1024,
-            **private,
-            **kw,
-        )
+        # A local Ray's workers inherit the environment its raylet starts with, so the variables are set
+        # there for the start and not as a job runtime_env: with one, Ray cannot hand the trials the
+        # workers it prestarts at ray.init, and each trial waits for a new process set up through the
+        # runtime-env agent (an actor ready in 1.8-3.2 s instead of 0.3-1.0 s, measured here).
+        with _environment(env):
+            ray.init(
+                num_cpus=p.workers * p.spec.settings.cpus_per_trial,
+                object_store_memory=256 * 1024 * 1024,
+                **private,
+                **kw,
+            )
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    """os.environ with `env` set inside the block (what processes started there inherit), as before after."""
+    before = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def baseline(p: Plan) -> dict[str, Any]:
