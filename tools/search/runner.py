@@ -1,5 +1,5 @@
 """The search on Ray Tune: checks before any trial, the Tuner (Optuna's sampler, ASHA early stopping,
-one Ray worker per trial), resume, and the table of every trial.
+one Ray actor per running trial, reused by the worker's next trial), resume, and the table of every trial.
 
 Ray runs locally by default (a private instance that starts and stops with the command, `workers`
 CPUs); with `address` the same trials run on an existing cluster (`ray://head:10001` through Ray
