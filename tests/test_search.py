@@ -265,6 +265,38 @@ def test_relative_data_paths_are_resolved_for_the_workers(tmp_path):
     assert cfg.data.train == ["recordings/normal/*.csv"]  # best.toml keeps the user's own form
 
 
+def test_a_local_ray_starts_with_the_trial_environment_and_leaves_the_callers_as_it_was(
+    tmp_path, monkeypatch
+):
+    """Locally the trials' variables reach the workers through the environment the raylet starts with
+    (not a job runtime_env, which keeps Ray from using its prestarted workers); the caller's environment is
+    the same afterwards, a variable it had and one it had not."""
+    import os
+    import sys
+    import types
+
+    from tinyae.tools.search.runner import plan
+
+    seen: dict = {}
+
+    def init(**kw):
+        seen.update(
+            kw=kw,
+            env={k: os.environ.get(k) for k in ("PYTHONPATH", "OMP_NUM_THREADS", "TF_CPP_MIN_LOG_LEVEL")},
+        )
+
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(init=init))
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    from tinyae.tools.search import runner
+
+    p = plan(_write(tmp_path, TINY), [], BUDGET, "nano33ble_compiled", None, 2, None, tmp_path / "o", "test")
+    runner._start_ray(p)
+    assert "runtime_env" not in seen["kw"] and seen["kw"]["num_cpus"] == 2
+    assert seen["env"] == {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    assert os.environ["OMP_NUM_THREADS"] == "7" and "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+
+
 def test_search_sets_the_training_threads(tmp_path, capsys):
     from tinyae.tools.search.runner import plan
 

@@ -6,9 +6,11 @@ be re-run by hand and gives the same model (fixed seeds; TensorFlow on CPU with 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tinyae.errors import UserError
 from tinyae.steps import run_step as run
 from tinyae.tools.bench.common import TINYAE, command_text, rel
 from tinyae.train.manifest import Manifest
@@ -72,6 +74,26 @@ def train(spec: ModelSpec, models_dir: Path, *, suffix: str = "") -> TrainedMode
     if not suffix:
         _TRAINED[key] = trained
     return trained
+
+
+def distinct(specs: list[ModelSpec]) -> list[ModelSpec]:
+    """The first spec of each config and overrides (what train() trains once), in order."""
+    return list({(s.config, s.overrides): s for s in reversed(specs)}.values())[::-1]
+
+
+def train_together(specs: list[ModelSpec], models_dir: Path, workers: int) -> None:
+    """Train the distinct specs (by config and overrides) side by side, `workers` at a time, so that the
+    sections' own train() calls find them trained. Only where timings mean nothing (bench --quick): each
+    run's wall time then includes its neighbours' load. A spec that fails here is trained again, and fails
+    in its own section, which records why."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(spec: ModelSpec) -> None:
+        with contextlib.suppress(UserError):
+            train(spec, models_dir)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        list(pool.map(one, distinct(specs)))
 
 
 # -- the specs ---------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The search on Ray Tune: checks before any trial, the Tuner (Optuna's sampler, ASHA early stopping,
-one Ray worker per trial), resume, and the table of every trial.
+one Ray actor per running trial, reused by the worker's next trial), resume, and the table of every trial.
 
 Ray runs locally by default (a private instance that starts and stops with the command, `workers`
 CPUs); with `address` the same trials run on an existing cluster (`ray://head:10001` through Ray
@@ -9,12 +9,14 @@ Optuna proposes them, ASHA stops the poor ones.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import signal
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -313,15 +315,34 @@ def _start_ray(p: Plan) -> None:
         }
         ray.init(address=p.address, **kw)
     else:
-        kw["runtime_env"] = {"env_vars": env}
         tmp = os.environ.get("TAE_RAY_TMPDIR")  # tests: a private directory to check for leftovers
         private: dict[str, Any] = {"_temp_dir": tmp} if tmp else {}
-        ray.init(
-            num_cpus=p.workers * p.spec.settings.cpus_per_trial,
-            object_store_memory=256 * 1024 * 1024,
-            **private,
-            **kw,
-        )
+        # A local Ray's workers inherit the environment its raylet starts with, so the variables are set
+        # there for the start and not as a job runtime_env: with one, Ray cannot hand the trials the
+        # workers it prestarts at ray.init, and each trial waits for a new process set up through the
+        # runtime-env agent (an actor ready in 1.8-3.2 s instead of 0.3-1.0 s, measured here).
+        with _environment(env):
+            ray.init(
+                num_cpus=p.workers * p.spec.settings.cpus_per_trial,
+                object_store_memory=256 * 1024 * 1024,
+                **private,
+                **kw,
+            )
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    """os.environ with `env` set inside the block (what processes started there inherit), as before after."""
+    before = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def baseline(p: Plan) -> dict[str, Any]:
@@ -444,6 +465,9 @@ def run(p: Plan, *, resume: bool, quiet: bool, stops: StopSignals | None = None)
                         num_samples=p.trials,
                         metric="score",
                         mode="max",
+                        # a worker's next trial runs in the same process (TensorFlow imported and warmed
+                        # up, the data read): 5-8 s a trial instead of ~20 s on the synthetic data
+                        reuse_actors=True,
                     ),
                     run_config=tune.RunConfig(
                         storage_path=str(storage),
