@@ -278,7 +278,9 @@ class Emulator:
             json.loads(f.readline())  # greeting {"QMP": ...}
             ans: dict = {}
             for cmd, args in (("qmp_capabilities", None), (command, arguments)):
-                f.write(json.dumps({"execute": cmd, **({"arguments": args} if args else {})}).encode() + b"\n")
+                f.write(
+                    json.dumps({"execute": cmd, **({"arguments": args} if args else {})}).encode() + b"\n"
+                )
                 f.flush()
                 ans = reply()
                 if "error" in ans:
