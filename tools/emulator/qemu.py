@@ -60,7 +60,6 @@ import time
 import weakref
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import serial
 
@@ -252,10 +251,8 @@ class Emulator:
         """Run the guest again after ``pause()`` (QMP ``cont``)."""
         self.qmp_execute("cont", timeout=timeout)
 
-    def qmp_execute(self, command: str, timeout: float = 5.0, arguments: dict | None = None) -> Any:
-        """Send one QMP command (after the capabilities handshake), with its ``arguments`` if any, and
-        return its answer's ``return``: the JSON value QEMU's schema gives the command (a dict, a list
-        for ``query-cpus-fast``, the monitor's text for ``human-monitor-command``)."""
+    def qmp_execute(self, command: str, timeout: float = 5.0) -> dict:
+        """Send one QMP command (after the capabilities handshake) and return its answer's ``return``."""
         if not self.qmp or self._proc is None or self._proc.poll() is not None:
             raise UserError(
                 f"the emulator cannot take the QMP command {command}: start it with Emulator(..., qmp=True) "
@@ -277,15 +274,13 @@ class Emulator:
 
             json.loads(f.readline())  # greeting {"QMP": ...}
             ans: dict = {}
-            for cmd, args in (("qmp_capabilities", None), (command, arguments)):
-                f.write(
-                    json.dumps({"execute": cmd, **({"arguments": args} if args else {})}).encode() + b"\n"
-                )
+            for cmd in ("qmp_capabilities", command):
+                f.write(json.dumps({"execute": cmd}).encode() + b"\n")
                 f.flush()
                 ans = reply()
                 if "error" in ans:
                     raise UserError(f"QEMU refused {cmd}: {ans['error'].get('desc', ans['error'])}")
-        return ans.get("return", {})
+        return ans.get("return") or {}
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Emulator:

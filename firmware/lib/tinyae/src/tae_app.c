@@ -646,5 +646,3 @@ void tae_app_poll(void)
         }
     }
 }
-
-int tae_app_idle(void) { return g_mode != TAE_MODE_SENSOR; }
