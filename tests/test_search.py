@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from searchconfigs import BUDGET, TINY
 
 from tinyae.cli import main as tinyae
 from tinyae.errors import UserError
@@ -14,37 +15,6 @@ from tinyae.tools.search.budget import parse_budget
 from tinyae.tools.search.space import DEFAULT_SPACE, apply_params, parse_search
 
 ROOT = Path(__file__).resolve().parent.parent
-
-TINY = """
-[data]
-source = "synthetic"
-
-[window]
-length = 32
-hop = 16
-
-[model]
-hidden = [16]
-latent = 4
-
-[train]
-epochs = 6
-patience = 3
-
-[search]
-trials = 4
-report_every = 2
-grace = 1
-finalists = 1
-seed = 3
-default_space = false
-
-[search.space]
-window.length = [16, 32]
-frontend.kinds = [["raw"], ["stats"]]
-model.hidden = [[8], [32]]
-"""
-BUDGET = "flash=20k,ram=4k,instructions=8k"
 
 
 def _write(tmp_path: Path, text: str, name: str = "exp.toml") -> Path:

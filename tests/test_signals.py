@@ -149,16 +149,16 @@ def test_search_stops_ray_tune_on_the_first_ctrl_c_and_exits_130(tmp_path: Path)
     stop (its SIGUSR1 handler), Tune saves the experiment, the command says how to resume and exits 130
     without training finalists."""
     from rayprocs import wait_gone
-    from test_search import BUDGET, TINY
+    from searchconfigs import BUDGET, TINY
 
     cfg = tmp_path / "exp.toml"
-    # 12 trials on one worker: the search is still among its trials when the Ctrl-C lands
-    cfg.write_text(TINY.replace("trials = 4", "trials = 12"))
+    cfg.write_text(TINY)
     ray_tmp = tempfile.mkdtemp(prefix="tae-ray-", dir="/tmp")
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "tinyae", "search", "--config", str(cfg), "--budget", BUDGET,
-         "--target", "nano33ble_compiled", "--workers", "1", "--out", str(out), "--quiet"],
+         "--target", "nano33ble_compiled", "--workers", "1", "--out", str(out), "--quiet",
+         "--trials", "12"],  # 12 trials on one worker: still among them when the Ctrl-C lands
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "TAE_RAY_TMPDIR": ray_tmp},
     )  # fmt: skip
