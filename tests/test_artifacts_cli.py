@@ -239,3 +239,26 @@ def test_export_and_compile_replace_their_files_and_keep_the_others(model: Path,
     assert (model / "model_compiled.c").stat().st_mtime_ns == times["model_compiled.c"]
     code, _ = tinyae("compile", str(model / "model_int8.tflite"), str(model))
     assert code == 0 and leftovers(model.parent) == [] and leftovers(model) == []
+
+
+def test_a_refusal_after_training_keeps_the_trained_network_for_import(tinyae, tmp_path: Path) -> None:
+    """A threshold its method cannot give on the trained model's scores is refused at the end of `tinyae
+    model`: the model directory is not made, but the training is not lost: the network is kept beside it,
+    and the command the sentence gives (with the change as one more --set) builds the model from it."""
+    out = tmp_path / "model"
+    refused = [*TINY, "--set", "threshold.method=pot", "--set", "threshold.pot_quantile=0.9999"]
+    code, said = tinyae("model", *refused, "--out", str(out), "--quiet")
+    assert code == 2 and "Traceback" not in said, said
+    assert "threshold.method = pot: only" in said and "the trained network is kept in" in said, said
+    assert not out.exists() and not leftovers(tmp_path)
+    kept = tmp_path / "model.trained"
+    assert sorted(p.name for p in kept.iterdir()) == ["model.keras", "model_int8.tflite"]
+    command = said.split("`")[1]  # the sentence's command, as a user copies it
+    assert command.startswith(f"tinyae import {kept / 'model_int8.tflite'} --set train.epochs=2 ")
+    code, said = tinyae(*command.split()[1:], "--set", "threshold.method=percentile", "--quiet")
+    assert code == 0, said
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (
+        manifest["model"]["sha256"] == hashlib.sha256((kept / "model_int8.tflite").read_bytes()).hexdigest()
+    )
+    assert manifest["threshold"]["method"] == "percentile"

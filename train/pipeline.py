@@ -231,9 +231,42 @@ def run(
         tick = time.perf_counter()
         q = quantize_model(cfg, fm, norm, stage)
         t.conversion = time.perf_counter() - tick
-        manifest = finish(Built(cfg, command, inputs, data, feats, norm, q, fm), stage, t)
+        try:
+            manifest = finish(Built(cfg, command, inputs, data, feats, norm, q, fm), stage, t)
+        except UserError as exc:
+            # A refusal after training (a threshold its method cannot give on these scores, a constant the
+            # device cannot hold) must not cost the training: the network is kept for `tinyae import`.
+            raise UserError(keep_trained(stage, out_dir, exc, config_file, overrides)) from None
     print_summary(manifest, out_dir)
     return manifest
+
+
+def keep_trained(
+    stage: Path, out_dir: Path, exc: UserError, config_file: str | None, overrides: Sequence[str]
+) -> str:
+    """Copy the trained network out of the failed run's stage into <out_dir>.trained/ and return the
+    refusal's sentence with how to finish from it: `tinyae import` of tinyae's own int8 model with its
+    config gives the model directory the run would have given (tests/test_import.py), without training."""
+    import shlex
+    import shutil
+
+    from tinyae import atomic
+
+    kept = out_dir.with_name(out_dir.name + ".trained")
+    names = ("model_int8.tflite", "model.keras")
+    with atomic.replace_dir(kept, fresh=True, owned=lambda n: n in names, what="another --out") as dst:
+        for name in names:
+            if (stage / name).exists():
+                shutil.copy2(stage / name, dst / name)
+    again = ["tinyae", "import", str(kept / "model_int8.tflite")]
+    again += ["--config", config_file] if config_file else []
+    for o in overrides:
+        again += ["--set", o]
+    again += ["--out", str(out_dir)]
+    return (
+        f"{str(exc).rstrip('.')}; the trained network is kept in {kept}, so after that change "
+        f"`{shlex.join(again)}` (the change as one more --set) builds {out_dir} without training again"
+    )
 
 
 def finish(b: Built, out_dir: Path, t: Timings) -> Manifest:
