@@ -160,5 +160,5 @@ $(TFLM_ARCHIVE): $(TFLM_OBJS)
 TFLM_USER_FLAGS := $(TFLM_CXXSTD) $(TFLM_CXX_ONLY) $(TFLM_ARCH_FLAGS) $(TFLM_DEFINES) $(TFLM_IDENTITY) \
                    $(patsubst -I%,-isystem %,$(TFLM_INCLUDES))
 $(TFLM_OUT)/flags.txt: FORCE
-	@mkdir -p $(dir $@)
-	@: $(if $(subst $(TFLM_USER_FLAGS),,$(strip $(file <$@)))$(subst $(strip $(file <$@)),,$(TFLM_USER_FLAGS)),$(file >$@,$(TFLM_USER_FLAGS)))
+	@mkdir -p $(dir $@) && printf '%s\n' '$(TFLM_USER_FLAGS)' > $@.$$$$.tmp && \
+	  if cmp -s $@.$$$$.tmp $@; then rm -f $@.$$$$.tmp; else mv -f $@.$$$$.tmp $@; fi
