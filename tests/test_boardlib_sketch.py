@@ -99,7 +99,7 @@ def test_the_matrix_is_compiled_once_per_distinct_preprocessing(matrix):
         m = matrix(board)
         assert set(m.results) == set(m.cases)
         own = {k for k, r in m.results.items() if r.shared_with is None}
-        assert len(own) == m.compiles < len(m.cases) and 0 <= m.reused <= m.compiles
+        assert len(own) == m.compiles < len(m.cases)
         glue = [k for k in own if k[2] == "board_engine_tflm.cpp" and k[0] == board]
         assert [k[1] for k in glue] == ["host-stream"], glue
         sensor = {k[1] for k in own if k[2] == "board_sensor.cpp" and k[0] == board}
