@@ -93,6 +93,12 @@ def test_only_a_change_of_content_rebuilds_the_library(tiny: Path, tmp_path: Pat
 
     build(moved, out, "TFLM_ARCH_FLAGS=-O1 -fPIC")
     assert rebuilt(step, outputs(out)) == set(step)
+    step = outputs(out)
+
+    (moved / "src" / "b.c").unlink()  # its object must leave the archive
+    assert "1 sources" in build(moved, out, "TFLM_ARCH_FLAGS=-O1 -fPIC")
+    members = subprocess.run(["ar", "t", str(out / "libtflm.a")], capture_output=True, text=True, check=True)
+    assert members.stdout.split() == ["a.cpp.o"]
 
 
 def test_the_same_sources_at_another_path_give_the_same_library(tiny: Path, tmp_path: Path) -> None:

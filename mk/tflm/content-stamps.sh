@@ -9,6 +9,7 @@
 #   STAMPS/headers.sum        one sha256 over every other C-family file under the include roots (headers,
 #                             .inc, and sources not compiled on their own, e.g. kiss_fft.c), by path
 #                             relative to its root and content: any header edit, addition or removal
+#   STAMPS/sources.txt        the list of compiled sources (the archive holds exactly their objects)
 #   STAMPS/build-id.txt       the compilers' versions, every flag (the sources' folder written as <src>),
 #                             library.mk without its comment lines
 #
@@ -32,6 +33,7 @@ put() {
 }
 
 put "$stamps/build-id.txt" "$build_id"
+put "$stamps/sources.txt" "$(printf '%s\n' "$@")"
 
 # One sha256sum for all sources; a stamp file per source, rewritten only where the digest changed.
 listing=$(mktemp)

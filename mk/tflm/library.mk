@@ -136,7 +136,7 @@ $(TFLM_STAMPS)/.checked: FORCE
 # The stamps are written by that one run: make reads their times after it (an empty recipe).
 TFLM_SUMS := $(addprefix $(TFLM_STAMPS)/src/,$(addsuffix .sum,$(TFLM_SOURCES)))
 TFLM_COMMON_STAMPS := $(TFLM_STAMPS)/headers.sum $(TFLM_STAMPS)/build-id.txt
-$(TFLM_SUMS) $(TFLM_COMMON_STAMPS): $(TFLM_STAMPS)/.checked ;
+$(TFLM_SUMS) $(TFLM_COMMON_STAMPS) $(TFLM_STAMPS)/sources.txt: $(TFLM_STAMPS)/.checked ;
 
 $(TFLM_OUT)/obj/%.cpp.o: $(TFLM_STAMPS)/src/%.cpp.sum $(TFLM_COMMON_STAMPS)
 	@mkdir -p $(dir $@)
@@ -150,10 +150,11 @@ $(TFLM_OUT)/obj/%.c.o: $(TFLM_STAMPS)/src/%.c.sum $(TFLM_COMMON_STAMPS)
 	@mkdir -p $(dir $@)
 	@$(TFLM_CC) -std=gnu11 $(TFLM_CFLAGS) $(TFLM_PATH_MAP) -c $(TFLM_ROOT)/$*.c -o $@
 
-$(TFLM_ARCHIVE): $(TFLM_OBJS)
+# Also rewritten when a source left the list (SOURCES.txt, a file removed): no object of it stays inside.
+$(TFLM_ARCHIVE): $(TFLM_OBJS) $(TFLM_STAMPS)/sources.txt
 	@rm -f $@
-	@$(TFLM_AR) rcs $@ $^
-	@echo "TFLM $(TFLM_LIB) for $(TFLM_ARCH): $(words $^) sources -> $@"
+	@$(TFLM_AR) rcs $@ $(TFLM_OBJS)
+	@echo "TFLM $(TFLM_LIB) for $(TFLM_ARCH): $(words $(TFLM_OBJS)) sources -> $@"
 
 # flags.txt names the sources' folder (a user of the build compiles against its headers): rewritten
 # whenever that text changes (another TAE_THIRD_PARTY, another library.mk), and only then.
