@@ -474,10 +474,6 @@ class Result:
     shared_with: str | None = None  # the option set whose compile stands for this one (same preprocessing)
 
 
-def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-
-
 _DEFINE = re.compile(r"^-([DU])(\w+)(?:=(.*))?$", re.S)
 
 
@@ -624,6 +620,11 @@ def cached_compile(cmd: list[str], state: InputState, *, names: Iterable[str] | 
             return Outcome(record["returncode"], record["stderr"], record["present"], reused=not compiled)
         buildcache.invalidate(out)  # something it read changed since: compile again
     raise AssertionError("unreachable")
+
+
+def cached_run(cmd: list[str]) -> Outcome:
+    """One compile of the board lane outside the matrix, kept the same way (its source at a stable path)."""
+    return cached_compile(cmd, InputState(default_trees()))
 
 
 @dataclass
