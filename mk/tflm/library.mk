@@ -123,7 +123,7 @@ TFLM_STAMPS := $(TFLM_OUT)/stamps
 TFLM_HASH   := \#
 TFLM_BUILD_ID := $(strip $(shell $(TFLM_CXX) --version | head -1) $(shell $(TFLM_CC) --version | head -1) \
                    $(TFLM_CXXSTD) $(TFLM_CXX_ONLY) -std=gnu11 \
-                   $(subst $(CURDIR),<repo>,$(subst $(TFLM_SRC),<src>,$(TFLM_CFLAGS))) \
+                   $(subst $(CURDIR),<repo>,$(subst $(TFLM_SRC),<src>,$(TFLM_CFLAGS) $(TFLM_PATH_MAP))) \
                    library.mk:$(firstword $(shell sed '/^[[:space:]]*$(TFLM_HASH)/d' $(TFLM_MK) | sha256sum)))
 # Include roots hashed for the headers' stamp: the library's root (every other -I of it is inside) and
 # any root outside it (upstream's mk/tflm/upstream-missing), each by a label, not its path.
@@ -151,10 +151,11 @@ $(TFLM_OUT)/obj/%.c.o: $(TFLM_STAMPS)/src/%.c.sum $(TFLM_COMMON_STAMPS)
 	@$(TFLM_CC) -std=gnu11 $(TFLM_CFLAGS) $(TFLM_PATH_MAP) -c $(TFLM_ROOT)/$*.c -o $@
 
 # Also rewritten when a source left the list (SOURCES.txt, a file removed): no object of it stays inside.
+# The objects from $^ (each once: a source can be selected twice, e.g. kernels/kernel_util.cpp).
 $(TFLM_ARCHIVE): $(TFLM_OBJS) $(TFLM_STAMPS)/sources.txt
 	@rm -f $@
-	@$(TFLM_AR) rcs $@ $(TFLM_OBJS)
-	@echo "TFLM $(TFLM_LIB) for $(TFLM_ARCH): $(words $(TFLM_OBJS)) sources -> $@"
+	@$(TFLM_AR) rcs $@ $(filter-out $(TFLM_STAMPS)/sources.txt,$^)
+	@echo "TFLM $(TFLM_LIB) for $(TFLM_ARCH): $(words $(filter-out $(TFLM_STAMPS)/sources.txt,$^)) sources -> $@"
 
 # flags.txt names the sources' folder (a user of the build compiles against its headers): rewritten
 # whenever that text changes (another TAE_THIRD_PARTY, another library.mk), and only then.
