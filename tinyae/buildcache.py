@@ -71,8 +71,18 @@ class Key:
         return self.data(path.read_bytes()) if path.is_file() else self.text("<missing>")
 
     def tree(self, folder: Path, *patterns: str) -> Key:
-        """Every file under `folder` matching one of `patterns` (all files without any), by relative path."""
-        files = sorted({p for pat in (patterns or ("*",)) for p in folder.rglob(pat) if p.is_file()})
+        """Every file under `folder` matching one of `patterns` (all files without any), by relative path.
+
+        Python's bytecode caches (__pycache__) are left out: they are derived from the sources, and their
+        bytes hold the source's modification time, so a checkout or a copy would change the key."""
+        files = sorted(
+            {
+                p
+                for pat in (patterns or ("*",))
+                for p in folder.rglob(pat)
+                if p.is_file() and "__pycache__" not in p.relative_to(folder).parts
+            }
+        )
         for path in files:
             self.file(path, str(path.relative_to(folder)))
         return self
