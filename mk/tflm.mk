@@ -23,10 +23,14 @@ TFLM_HOW_chirale  := run `make build BOARD=nano33ble` once on a machine with int
 TFLM_HOW_esp32    := run `make build BOARD=esp32dev` once on a machine with internet access (PlatformIO downloads TensorFlowLite_ESP32 1.0.0), or set TAE_THIRD_PARTY to a folder holding TensorFlowLite_ESP32-1.0.0
 TFLM_HOW_upstream := set TAE_THIRD_PARTY to a folder holding a tflite-micro checkout as tflite-micro-90b983c (with SOURCES.txt)
 
-# build/tflm/<lib>-<arch>/libtflm.a: the sub-make decides what is out of date (FORCE: always asked):
-# a source newer than its object, or other flags or another compiler (its build-id.txt). One build of a
-# library at a time (flock on build/tflm/<lib>-<arch>.lock): parallel test workers, `make -j` and a
-# second shell wait for it instead of writing the same objects.
+# build/tflm/<lib>-<arch>/libtflm.a: the sub-make decides what is out of date (FORCE: always asked), by
+# content, not by file times (mk/tflm/content-stamps.sh): an object is recompiled when its source's bytes,
+# any header under the include roots, the flags, the compilers' versions or library.mk changed, never
+# because the sources got new times or another folder (a re-extracted tarball, PlatformIO downloading the
+# libdeps again, TAE_THIRD_PARTY pointing at a copy). So the archive, and what links it, is rewritten
+# only when its content can change. One build of a library at a time (flock on
+# build/tflm/<lib>-<arch>.lock): parallel test workers, `make -j` and a second shell wait for it instead
+# of writing the same objects.
 build/tflm/%/libtflm.a: FORCE $(TOOLCHAIN_STAMP)
 	@lib=$(word 1,$(subst -, ,$*)); src='$(TFLM_SRC_$(word 1,$(subst -, ,$*)))'; \
 	if [ ! -d "$$src" ]; then \

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
 import json
 import os
 import re
@@ -35,6 +36,8 @@ from typing import Any
 
 from boardlibs import ROOT, library, require
 
+from tinyae import buildcache
+from tinyae.paths import THIRD_PARTY
 from tinyae.tools.boards.pio import pio_executable
 
 # ----------------------------------------------------------------- PlatformIO's build scripts, recorded
@@ -471,10 +474,6 @@ class Result:
     shared_with: str | None = None  # the option set whose compile stands for this one (same preprocessing)
 
 
-def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-
-
 _DEFINE = re.compile(r"^-([DU])(\w+)(?:=(.*))?$", re.S)
 
 
@@ -491,6 +490,143 @@ def split_defines(cmd: list[str]) -> tuple[list[str], dict[str, str | None]]:
     return rest, defines
 
 
+# ------------------------------------------------------------------- compiles cached by their content
+
+# Most compiles of the matrix give the same result run after run: it only changes when a source, a header
+# it reads, a flag or the compiler does. Each compile (and each -E probe) is a build-cache entry
+# (tinyae/buildcache.py, kind "sketch") keyed by the compiler's version and the whole command (response
+# files @... by content) and holding the result and what the compile read, as ccache's direct mode does:
+# every file the preprocessor opened (its -MD list) with its sha256, and the list of file names of each
+# tree those files are in (the pinned cores and libraries, firmware/, the model folder), so that a header
+# added where it would be found first is a change too. An entry is reused only when all of that is
+# still the same bytes; file times play no part. Failing compiles are kept with their message: the
+# compiler's verdict on the same inputs is the same, and a run that is fixing one file should not pay
+# for recompiling the others. A compile killed by a signal (returncode < 0) or that timed out is not kept.
+SKETCH_CACHE_ENTRIES = 4096
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    stderr: str
+    present: list[str]  # probe only: the names of interest the preprocessed text mentions
+    reused: bool = False
+
+
+class _Uncacheable(Exception):
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.returncode)
+        self.outcome = outcome
+
+
+class InputState:
+    """The current content of files and trees, hashed once per matrix run (threads share it)."""
+
+    def __init__(self, trees: Iterable[Path]) -> None:
+        self.trees = sorted({t.resolve() for t in trees}, key=lambda t: -len(t.parts))
+        self._files: dict[str, str] = {}
+        self._listings: dict[str, str] = {}
+
+    def file(self, path: str) -> str:
+        if path not in self._files:
+            try:
+                self._files[path] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            except OSError:
+                self._files[path] = "<missing>"
+        return self._files[path]
+
+    def tree_of(self, path: str) -> str | None:
+        p = Path(path)
+        return next((str(t) for t in self.trees if p.is_relative_to(t)), None)
+
+    def listing(self, tree: str) -> str:
+        if tree not in self._listings:
+            names = sorted(
+                os.path.relpath(os.path.join(d, f), tree)
+                for d, _, files in os.walk(tree)
+                for f in files
+                if not f.startswith(".") and not f.endswith("~")  # editors' swap and backup files
+            )
+            self._listings[tree] = hashlib.sha256("\n".join(names).encode()).hexdigest()
+        return self._listings[tree]
+
+
+def default_trees(*extra: Path) -> list[Path]:
+    """The trees whose file lists count: each pinned core and library, firmware/, and `extra`."""
+    pinned = [d for d in THIRD_PARTY.iterdir() if d.is_dir()] if THIRD_PARTY.is_dir() else []
+    return [*pinned, ROOT / "firmware", *extra]
+
+
+def _dependencies(depfile: Path) -> list[str]:
+    """The files of a make-style dependency list (-MD -MF): every input the preprocessor opened."""
+    text = depfile.read_text().replace("\\\n", " ")
+    _, _, deps = text.partition(": ")
+    words = re.split(r"(?<!\\)\s+", deps.strip())
+    return [os.path.realpath(w.replace("\\ ", " ")) for w in words if w]
+
+
+def _compile(cmd: list[str], wanted: list[str] | None, depfile: Path | None) -> Outcome:
+    extra = ["-MD", "-MF", str(depfile)] if depfile is not None else []
+    proc = subprocess.run([*cmd[:-1], *extra, cmd[-1]], capture_output=True, text=True, timeout=900)
+    present: list[str] = []
+    if wanted is not None and proc.returncode == 0:
+        tokens = set(re.findall(r"\w+", proc.stdout))
+        present = [n for n in wanted if n in tokens]
+    return Outcome(proc.returncode, proc.stderr, present)
+
+
+def cached_compile(cmd: list[str], state: InputState, *, names: Iterable[str] | None = None) -> Outcome:
+    """Run `cmd` (a -fsyntax-only compile, or a -E -dU probe when `names` is given: then the outcome
+    lists which of `names` the preprocessed text defines, undefines or mentions), or reuse its entry."""
+    wanted = sorted(set(names)) if names is not None else None
+    if buildcache.root() is None:  # TAE_BUILD_CACHE=off: compile every time
+        return _compile(cmd, wanted, None)
+    key = buildcache.Key("sketch-compile").tool(cmd[0]).text(*cmd)
+    for arg in cmd:
+        if arg.startswith("@"):
+            key.file(Path(arg[1:]), arg)
+    if wanted is not None:
+        key.text("probe", *wanted)
+
+    compiled: list[bool] = []
+
+    def build(out: Path) -> None:
+        compiled.append(True)
+        depfile = out / "deps.d"
+        outcome = _compile(cmd, wanted, depfile)
+        if outcome.returncode < 0 or not depfile.is_file():
+            raise _Uncacheable(outcome)
+        deps = _dependencies(depfile)
+        trees = {t for t in map(state.tree_of, deps) if t is not None}
+        record = {
+            "returncode": outcome.returncode,
+            "stderr": outcome.stderr,
+            "present": outcome.present,
+            "inputs": {d: state.file(d) for d in deps},
+            "trees": {t: state.listing(t) for t in sorted(trees)},
+        }
+        (out / "result.json").write_text(json.dumps(record))
+
+    for attempt in range(2):
+        try:
+            out = buildcache.entry("sketch", key, build, max_entries=SKETCH_CACHE_ENTRIES)
+        except _Uncacheable as e:
+            return e.outcome
+        record = json.loads((out / "result.json").read_text())
+        fresh = all(state.file(f) == h for f, h in record["inputs"].items()) and all(
+            state.listing(t) == h for t, h in record["trees"].items()
+        )
+        if fresh or attempt == 1:
+            return Outcome(record["returncode"], record["stderr"], record["present"], reused=not compiled)
+        buildcache.invalidate(out)  # something it read changed since: compile again
+    raise AssertionError("unreachable")
+
+
+def cached_run(cmd: list[str]) -> Outcome:
+    """One compile of the board lane outside the matrix, kept the same way (its source at a stable path)."""
+    return cached_compile(cmd, InputState(default_trees()))
+
+
 @dataclass
 class Matrix:
     """Sources x option sets, each compiled once per distinct preprocessing.
@@ -498,20 +634,28 @@ class Matrix:
     Within one (env, source), the first option set is preprocessed with -E -dU, which lists every macro
     the preprocessor expanded or tested. Another option set whose defines differ from it only in macros
     that are neither listed nor present as a token in the preprocessed text preprocesses identically, so
-    one compile stands for both; every other option set is compiled itself."""
+    one compile stands for both; every other option set is compiled itself. Probes and compiles are
+    reused across runs when nothing they read changed (cached_compile): `compiles` counts the distinct
+    compiles the matrix needs, `reused` how many of them (and `probes_reused` of the probes) came from
+    the cache rather than the compiler."""
 
     cases: dict[tuple[str, str, str], list[str]]  # (env, option set, source name) -> command
+    trees: list[Path] = field(default_factory=default_trees)
     results: dict[tuple[str, str, str], Result] = field(default_factory=dict)
     probes: int = 0
     compiles: int = 0
+    probes_reused: int = 0
+    reused: int = 0
 
     def run(self, workers: int) -> None:
         groups: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
         for key in self.cases:
             groups.setdefault((key[0], key[2]), []).append(key)
+        state = InputState(self.trees)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            probes = dict(zip(groups, pool.map(lambda g: self._probe(groups[g][0]), groups), strict=True))
+            probes = dict(zip(groups, pool.map(lambda g: self._probe(groups[g], state), groups), strict=True))
             self.probes = len(probes)
+            self.probes_reused = sum(1 for p in probes.values() if p.reused)
             own: list[tuple[str, str, str]] = []
             stands_for: dict[tuple[str, str, str], tuple[str, str, str]] = {}
             for group, keys in groups.items():
@@ -522,30 +666,31 @@ class Matrix:
                         stands_for[key] = rep
                     else:
                         own.append(key)
-            done = dict(zip(own, pool.map(lambda k: run(self.cases[k]), own), strict=True))
+            done = dict(zip(own, pool.map(lambda k: cached_compile(self.cases[k], state), own), strict=True))
         self.compiles = len(done)
-        for key, proc in done.items():
-            self.results[key] = Result(proc.returncode, proc.stderr)
+        self.reused = sum(1 for o in done.values() if o.reused)
+        for key, outcome in done.items():
+            self.results[key] = Result(outcome.returncode, outcome.stderr)
         for key, rep in stands_for.items():
             self.results[key] = Result(done[rep].returncode, done[rep].stderr, shared_with=rep[1])
 
-    def _probe(self, key: tuple[str, str, str]) -> tuple[set[str], str] | None:
-        cmd = [a for a in self.cases[key] if a != "-fsyntax-only"]
-        proc = subprocess.run([*cmd[:-1], "-E", "-dU", cmd[-1]], capture_output=True, text=True, timeout=900)
-        if proc.returncode != 0:
-            return None
-        return set(re.findall(r"^#(?:define|undef)\s+(\w+)", proc.stdout, re.M)), proc.stdout
+    def _probe(self, keys: list[tuple[str, str, str]], state: InputState) -> Outcome:
+        """The group's first command preprocessed; which macros that differ within the group it reads."""
+        cmd = [a for a in self.cases[keys[0]] if a != "-fsyntax-only"]
+        names = {n for k in keys for n in split_defines(self.cases[k])[1]}
+        return cached_compile([*cmd[:-1], "-E", "-dU", cmd[-1]], state, names=names)
 
-    def _same_preprocessing(self, rep: tuple[str, str, str], key: tuple[str, str, str], probe) -> bool:
-        if probe is None:
+    def _same_preprocessing(
+        self, rep: tuple[str, str, str], key: tuple[str, str, str], probe: Outcome
+    ) -> bool:
+        if probe.returncode != 0:
             return False
         rest_a, defs_a = split_defines(self.cases[rep])
         rest_b, defs_b = split_defines(self.cases[key])
         if rest_a != rest_b:
             return False
-        observed, text = probe
         differ = {n for n in defs_a.keys() | defs_b.keys() if defs_a.get(n, None) != defs_b.get(n, None)}
-        return not any(n in observed or re.search(rf"\b{n}\b", text) for n in differ)
+        return not differ & set(probe.present)
 
     def failures(self, env_name: str, option_set: str) -> dict[str, str]:
         return {

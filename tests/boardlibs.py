@@ -62,7 +62,8 @@ def library(name: str) -> Path:
 
 
 def build_tflm(lib: str, arch: str) -> Path:
-    """build/tflm/<lib>-<arch>/ with libtflm.a and flags.txt (make: compiled once, then up to date)."""
+    """build/tflm/<lib>-<arch>/ with libtflm.a and flags.txt (make: compiled once, then rebuilt only when
+    the library's content inputs change, mk/tflm.mk)."""
     require()
     out = ROOT / "build" / "tflm" / f"{lib}-{arch}"
     proc = subprocess.run(

@@ -29,13 +29,13 @@ from boardcores import (
     SRC,
     Matrix,
     board_envs,
+    cached_run,
     compile_command,
     core,
     env,
     env_sources,
     esp32_build_env,
     option_sets,
-    run,
 )
 from boardlibs import ROOT, library, require
 
@@ -92,7 +92,9 @@ def test_every_source_compiles_against_the_core(board, option_set, engine, matri
 
 def test_the_matrix_is_compiled_once_per_distinct_preprocessing(matrix):
     """Each case has a result, from its own compile or from one whose preprocessing is provably equal;
-    the TFLM glue, whose text no sensor option reaches, is compiled once per env."""
+    the TFLM glue, whose text no sensor option reaches, is compiled once per env. A compile counts
+    whether the compiler ran now or its result was kept from an earlier run with every input the same
+    (boardcores.cached_compile; tests/test_boardcores.py proves when one is reused)."""
     for board in BOARDS:
         m = matrix(board)
         assert set(m.results) == set(m.cases)
@@ -155,9 +157,15 @@ WRONG_CALLS: dict[str, list[tuple[str, list[str], str, str, str, str]]] = {
 WRONG = [(b, *case) for b, cases in WRONG_CALLS.items() for case in cases]
 
 
-def snippet(path: Path, includes: list[str], declarations: str, call: str) -> Path:
+def snippet(name: str, includes: list[str], declarations: str, call: str) -> Path:
+    """The call in a source of its own, at a path that stays the same from run to run (build/sketch-snippets),
+    so that its compile is kept by content like the matrix's (boardcores.cached_run)."""
     head = "".join(f"#include <{h}>\n" for h in includes)
-    path.write_text(f"{head}\nvoid tae_probe(void)\n{{\n    {declarations}\n    {call}\n}}\n")
+    text = f"{head}\nvoid tae_probe(void)\n{{\n    {declarations}\n    {call}\n}}\n"
+    path = ROOT / "build" / "sketch-snippets" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
     return path
 
 
@@ -167,17 +175,17 @@ def snippet(path: Path, includes: list[str], declarations: str, call: str) -> Pa
     ids=[f"{w[0]}-{w[1]}" for w in WRONG],
 )
 def test_a_wrong_call_fails_against_the_real_headers(
-    board, case, includes, declarations, right, wrong, error, default_model_dir, tmp_path
+    board, case, includes, declarations, right, wrong, error, default_model_dir
 ):
     """The right call compiles and the wrong one fails where the core's or library's header says why."""
     from concurrent.futures import ThreadPoolExecutor
 
     sources = [
-        snippet(tmp_path / f"{kind}.cpp", includes, declarations, call)
+        snippet(f"{board}-{case}-{kind}.cpp", includes, declarations, call)
         for kind, call in [("right", right), ("wrong", wrong)]
     ]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        ok, bad = pool.map(lambda s: run(compile_command(board, s, default_model_dir)), sources)
+        ok, bad = pool.map(lambda s: cached_run(compile_command(board, s, default_model_dir)), sources)
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert bad.returncode != 0 and error in bad.stderr, bad.stderr[-2000:]
     third_party = library("esp32_core").parent
@@ -188,7 +196,7 @@ def test_a_braced_adc_pin_list_is_refused_in_one_sentence(default_model_dir):
     """The form a brace-expanding shell breaks is refused at compile time, saying which form to use."""
     cmd = compile_command("esp32dev_compiled", SRC / "board_sensor.cpp", default_model_dir,
                           ["-DTAE_BOARD_SENSOR", "-DTAE_ESP32_ADC_PINS={34,35,32}"])  # fmt: skip
-    proc = run(cmd)
+    proc = cached_run(cmd)
     assert proc.returncode != 0
     assert (
         "TAE_ESP32_ADC_PINS takes a comma list without braces: -D TAE_ESP32_ADC_PINS=34,35,32" in proc.stderr

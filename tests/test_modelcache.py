@@ -55,3 +55,18 @@ def test_an_edit_inside_the_closure_changes_the_key_and_one_outside_does_not(tmp
     assert digest(recipe) == before
     (tmp_path / "helper.py").write_text("SCALE = 2\n")
     assert digest(recipe) != before
+
+
+def test_a_tree_key_is_the_sources_not_their_bytecode(tmp_path: Path) -> None:
+    """Key.tree (the trained models' code key hashes train/ with it) leaves __pycache__ out: a .pyc holds
+    its source's modification time, so a fresh checkout of the same code would train again."""
+    from tinyae.buildcache import Key
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "mod.py").write_text("X = 1\n")
+    before = Key("t").tree(tmp_path).digest
+    (tmp_path / "pkg" / "__pycache__").mkdir()
+    (tmp_path / "pkg" / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"\x00mtime")
+    assert Key("t").tree(tmp_path).digest == before
+    (tmp_path / "pkg" / "mod.py").write_text("X = 2\n")
+    assert Key("t").tree(tmp_path).digest != before

@@ -71,8 +71,18 @@ class Key:
         return self.data(path.read_bytes()) if path.is_file() else self.text("<missing>")
 
     def tree(self, folder: Path, *patterns: str) -> Key:
-        """Every file under `folder` matching one of `patterns` (all files without any), by relative path."""
-        files = sorted({p for pat in (patterns or ("*",)) for p in folder.rglob(pat) if p.is_file()})
+        """Every file under `folder` matching one of `patterns` (all files without any), by relative path.
+
+        Python's bytecode caches (__pycache__) are left out: they are derived from the sources, and their
+        bytes hold the source's modification time, so a checkout or a copy would change the key."""
+        files = sorted(
+            {
+                p
+                for pat in (patterns or ("*",))
+                for p in folder.rglob(pat)
+                if p.is_file() and "__pycache__" not in p.relative_to(folder).parts
+            }
+        )
         for path in files:
             self.file(path, str(path.relative_to(folder)))
         return self
@@ -96,8 +106,17 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def entry(kind: str, key: Key, build: Callable[[Path], None], *, scratch: Path | None = None) -> Path:
+def entry(
+    kind: str,
+    key: Key,
+    build: Callable[[Path], None],
+    *,
+    scratch: Path | None = None,
+    max_entries: int = MAX_ENTRIES,
+) -> Path:
     """The folder holding `build`'s output for `key`, built once (build(out) fills the empty folder `out`).
+
+    A kind whose entries are small and many (one per compile of a matrix) keeps `max_entries` of them.
 
     With the cache off, `build` runs into `scratch` (required then) and that folder is returned.
     The entry is built where it stays (no rename), so an output that records its own path stays true.
@@ -123,7 +142,7 @@ def entry(kind: str, key: Key, build: Callable[[Path], None], *, scratch: Path |
                 shutil.rmtree(out, ignore_errors=True)
                 raise
             (out / _COMPLETE).write_text(f"{time.time()}\n")
-            _prune(base / kind, keep=out)
+            _prune(base / kind, keep=out, max_entries=max_entries)
     _touch(out)
     return out
 
@@ -138,10 +157,10 @@ def _touch(out: Path) -> None:
         os.utime(out / _COMPLETE)
 
 
-def _prune(folder: Path, keep: Path) -> None:
-    """Keep the MAX_ENTRIES most recently used complete entries of one kind."""
+def _prune(folder: Path, keep: Path, max_entries: int = MAX_ENTRIES) -> None:
+    """Keep the `max_entries` most recently used complete entries of one kind."""
     done = [p for p in folder.iterdir() if (p / _COMPLETE).exists() and p != keep]
     done.sort(key=lambda p: (p / _COMPLETE).stat().st_mtime, reverse=True)
-    for old in done[MAX_ENTRIES - 1 :]:
+    for old in done[max_entries - 1 :]:
         with _locked(folder / f"{old.name}.lock"):  # the lock file stays: a waiter may hold it open
             shutil.rmtree(old, ignore_errors=True)

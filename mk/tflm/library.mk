@@ -20,6 +20,7 @@
 # system_setup.cpp, -DARDUINO_EXCLUDE_CODE, the emulated board supplies DebugLog; esp32's bus/ and
 # screen/), the audio front-end (microfrontend, kissfft), AllOpsResolver and the test helpers.
 
+TFLM_MK   := $(lastword $(MAKEFILE_LIST))
 TFLM_LIB  ?= chirale
 TFLM_ARCH ?= cm4
 TFLM_SRC  ?=
@@ -102,38 +103,64 @@ endif
 
 TFLM_ARCHIVE := $(TFLM_OUT)/libtflm.a
 TFLM_OBJS    := $(addprefix $(TFLM_OUT)/obj/,$(addsuffix .o,$(TFLM_SOURCES)))
-# Library code is not ours: compiled without -Werror, warnings silenced (-w) so the log shows ours.
+# Library code is not ours: compiled without -Werror, warnings silenced (-w) so the log shows ours. The
+# prefix maps keep the sources' folder out of the objects (__FILE__ in the library's asserts): the same
+# sources at another path give the same bytes, so the build id below may leave that path out.
 TFLM_CFLAGS  := $(TFLM_ARCH_FLAGS) $(TFLM_DEFINES) $(TFLM_INCLUDES) -w
+TFLM_PATH_MAP := -ffile-prefix-map=$(TFLM_SRC)=tflm-$(TFLM_LIB) -ffile-prefix-map=$(CURDIR)=tinyae
 
 .PHONY: all FORCE
 all: $(TFLM_ARCHIVE) $(TFLM_OUT)/flags.txt
 
-# What the objects are built with besides their sources: the compilers' versions and every flag. The file
-# is rewritten only when that changes, so other flags or another compiler rebuild the library.
-TFLM_BUILD_ID_FILE := $(TFLM_OUT)/build-id.txt
+# Keyed by content, not by file times (mk/tflm/content-stamps.sh): each object depends on its source's
+# content stamp, on the headers' stamp and on the build id, stamps that are rewritten only when their
+# content changes. So the same sources with new times (a re-extracted tarball, PlatformIO downloading
+# the libdeps again, a copy elsewhere) compile nothing; an edited source recompiles its object, an edited,
+# added or removed header, other flags, another compiler or an edit of this file (but for its comments)
+# recompile them all. The build id: the compilers' versions, every flag, with the sources' folder and this
+# checkout written as <src> and <repo>.
+TFLM_STAMPS := $(TFLM_OUT)/stamps
+TFLM_HASH   := \#
 TFLM_BUILD_ID := $(strip $(shell $(TFLM_CXX) --version | head -1) $(shell $(TFLM_CC) --version | head -1) \
-                   $(TFLM_CXXSTD) $(TFLM_CXX_ONLY) -std=gnu11 $(TFLM_CFLAGS))
-$(TFLM_BUILD_ID_FILE): FORCE
-	@mkdir -p $(@D)
-	@: $(if $(subst $(TFLM_BUILD_ID),,$(strip $(file <$@)))$(subst $(strip $(file <$@)),,$(TFLM_BUILD_ID)),$(file >$@,$(TFLM_BUILD_ID)))
+                   $(TFLM_CXXSTD) $(TFLM_CXX_ONLY) -std=gnu11 \
+                   $(subst $(CURDIR),<repo>,$(subst $(TFLM_SRC),<src>,$(TFLM_CFLAGS) $(TFLM_PATH_MAP))) \
+                   library.mk:$(firstword $(shell sed '/^[[:space:]]*$(TFLM_HASH)/d' $(TFLM_MK) | sha256sum)))
+# Include roots hashed for the headers' stamp: the library's root (every other -I of it is inside) and
+# any root outside it (upstream's mk/tflm/upstream-missing), each by a label, not its path.
+TFLM_HEADER_ROOTS := src=$(TFLM_ROOT) $(foreach d,$(filter-out $(TFLM_ROOT) $(TFLM_ROOT)/%,\
+                       $(patsubst -I%,%,$(filter -I%,$(TFLM_INCLUDES)))),repo/$(notdir $(d))=$(d))
 
-$(TFLM_OUT)/obj/%.cpp.o: $(TFLM_ROOT)/%.cpp $(TFLM_BUILD_ID_FILE)
+$(TFLM_STAMPS)/.checked: FORCE
+	@sh $(dir $(TFLM_MK))content-stamps.sh $(TFLM_STAMPS) $(TFLM_ROOT) '$(TFLM_BUILD_ID)' \
+	    '$(TFLM_HEADER_ROOTS)' $(TFLM_SOURCES)
+# The stamps are written by that one run: make reads their times after it (an empty recipe).
+TFLM_SUMS := $(addprefix $(TFLM_STAMPS)/src/,$(addsuffix .sum,$(TFLM_SOURCES)))
+TFLM_COMMON_STAMPS := $(TFLM_STAMPS)/headers.sum $(TFLM_STAMPS)/build-id.txt
+$(TFLM_SUMS) $(TFLM_COMMON_STAMPS) $(TFLM_STAMPS)/sources.txt: $(TFLM_STAMPS)/.checked ;
+
+$(TFLM_OUT)/obj/%.cpp.o: $(TFLM_STAMPS)/src/%.cpp.sum $(TFLM_COMMON_STAMPS)
 	@mkdir -p $(dir $@)
-	@$(TFLM_CXX) $(TFLM_CXXSTD) $(TFLM_CXX_ONLY) $(TFLM_CFLAGS) -c $< -o $@
+	@$(TFLM_CXX) $(TFLM_CXXSTD) $(TFLM_CXX_ONLY) $(TFLM_CFLAGS) $(TFLM_PATH_MAP) -c $(TFLM_ROOT)/$*.cpp -o $@
 
-$(TFLM_OUT)/obj/%.cc.o: $(TFLM_ROOT)/%.cc $(TFLM_BUILD_ID_FILE)
+$(TFLM_OUT)/obj/%.cc.o: $(TFLM_STAMPS)/src/%.cc.sum $(TFLM_COMMON_STAMPS)
 	@mkdir -p $(dir $@)
-	@$(TFLM_CXX) $(TFLM_CXXSTD) $(TFLM_CXX_ONLY) $(TFLM_CFLAGS) -c $< -o $@
+	@$(TFLM_CXX) $(TFLM_CXXSTD) $(TFLM_CXX_ONLY) $(TFLM_CFLAGS) $(TFLM_PATH_MAP) -c $(TFLM_ROOT)/$*.cc -o $@
 
-$(TFLM_OUT)/obj/%.c.o: $(TFLM_ROOT)/%.c $(TFLM_BUILD_ID_FILE)
+$(TFLM_OUT)/obj/%.c.o: $(TFLM_STAMPS)/src/%.c.sum $(TFLM_COMMON_STAMPS)
 	@mkdir -p $(dir $@)
-	@$(TFLM_CC) -std=gnu11 $(TFLM_CFLAGS) -c $< -o $@
+	@$(TFLM_CC) -std=gnu11 $(TFLM_CFLAGS) $(TFLM_PATH_MAP) -c $(TFLM_ROOT)/$*.c -o $@
 
-$(TFLM_ARCHIVE): $(TFLM_OBJS)
+# Also rewritten when a source left the list (SOURCES.txt, a file removed): no object of it stays inside.
+# The objects from $^ (each once: a source can be selected twice, e.g. kernels/kernel_util.cpp).
+$(TFLM_ARCHIVE): $(TFLM_OBJS) $(TFLM_STAMPS)/sources.txt
 	@rm -f $@
-	@$(TFLM_AR) rcs $@ $^
-	@echo "TFLM $(TFLM_LIB) for $(TFLM_ARCH): $(words $^) sources -> $@"
+	@$(TFLM_AR) rcs $@ $(filter-out $(TFLM_STAMPS)/sources.txt,$^)
+	@echo "TFLM $(TFLM_LIB) for $(TFLM_ARCH): $(words $(filter-out $(TFLM_STAMPS)/sources.txt,$^)) sources -> $@"
 
-$(TFLM_OUT)/flags.txt: mk/tflm/library.mk
-	@mkdir -p $(dir $@)
-	@echo '$(TFLM_CXXSTD) $(TFLM_CXX_ONLY) $(TFLM_ARCH_FLAGS) $(TFLM_DEFINES) $(TFLM_IDENTITY) $(patsubst -I%,-isystem %,$(TFLM_INCLUDES))' > $@
+# flags.txt names the sources' folder (a user of the build compiles against its headers): rewritten
+# whenever that text changes (another TAE_THIRD_PARTY, another library.mk), and only then.
+TFLM_USER_FLAGS := $(TFLM_CXXSTD) $(TFLM_CXX_ONLY) $(TFLM_ARCH_FLAGS) $(TFLM_DEFINES) $(TFLM_IDENTITY) \
+                   $(patsubst -I%,-isystem %,$(TFLM_INCLUDES))
+$(TFLM_OUT)/flags.txt: FORCE
+	@mkdir -p $(dir $@) && printf '%s\n' '$(TFLM_USER_FLAGS)' > $@.$$$$.tmp && \
+	  if cmp -s $@.$$$$.tmp $@; then rm -f $@.$$$$.tmp; else mv -f $@.$$$$.tmp $@; fi
