@@ -1,19 +1,25 @@
-"""The real image (core + compiled engine + default model) boots on QEMU and introduces itself.
+"""The real image (core + compiled engine + default model) boots on QEMU and introduces itself, and
+sleeps while it waits for the host.
 
-Only the boot and the handshake are checked here; streaming and verification through the real
-protocol are the host tool's end-to-end tests."""
+Only the boot, the handshake and the idle loop are checked here; streaming and verification through the
+real protocol are the host tool's end-to-end tests."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from elftools.elf.elffile import ELFFile
 
 from tinyae.tools.emulator.qemu import Emulator, build_image
 from tinyae.tools.link import protocol
+from tinyae.tools.link.device import open_device
 
 pytestmark = pytest.mark.emulator
 
@@ -56,3 +62,64 @@ def test_core_image_boots_and_answers_the_handshake(core_elf: Path, default_mode
         info = _frames(emu, ser, decoder, protocol.Info).msg
         assert info.model_sha256 == boot.model_sha256
         ser.close()
+
+
+def _wfi_in_main(elf: Path) -> int:
+    """The address of the idle loop's WFI (main.c's tae_emu_sleep_until_rx, inlined into main)."""
+    dis = subprocess.run(
+        ["arm-none-eabi-objdump", "-d", str(elf)], capture_output=True, text=True, check=True
+    )
+    at, fn = [], ""
+    for line in dis.stdout.splitlines():
+        head = re.match(r"^[0-9a-f]+ <([^>]+)>:$", line)
+        fn = head.group(1) if head else fn
+        insn = re.match(r"^\s+([0-9a-f]+):\s+[0-9a-f]{4}\s+wfi\b", line)
+        if insn and fn == "main":
+            at.append(int(insn.group(1), 16))
+    assert len(at) == 1, f"expected one WFI in main, found {at}"
+    return at[0]
+
+
+def _pc(emu: Emulator) -> int:
+    regs = emu.qmp_execute("human-monitor-command", arguments={"command-line": "info registers"})
+    return int(re.search(r"R15=([0-9a-f]{8})", regs).group(1), 16)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_the_idle_board_sleeps_at_its_wfi_and_counts_stay_exact(
+    core_elf: Path, default_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Between the host's frames the board sleeps in main's WFI (QEMU's vCPU halted, not spinning), and
+    the instruction counts stay exact across those sleeps: with one batch in flight no byte arrives
+    during an inference, so the same windows cost the same instructions, pass after pass, each batch
+    after a sleep. (A count whose SysTick phase drifted with the sleeps would be one instruction off
+    here and there.)"""
+    series = np.load(default_model_dir / "test_vectors.npz")["series"][:480]
+    wfi = _wfi_in_main(core_elf)
+    with Emulator(core_elf, qmp=True) as emu, open_device(emu.url) as dev:
+        assert emu.pid is not None
+        passes = []
+        for _ in range(3):
+            dev.reset_windows()
+            results: list[protocol.Result] = []
+            dev.stream(series, results.append, inflight=1)
+            passes.append([r.cost for r in sorted(results, key=lambda r: r.window_seq)])
+            pcs = set()
+            for _ in range(5):
+                time.sleep(0.05)
+                pcs.add(_pc(emu))
+            assert pcs == {wfi + 2}, (
+                f"the idle board is not halted after its WFI at {wfi:#x}: pc {sorted(pcs)}"
+            )
+        cpu0, t0 = _cpu_seconds(emu.pid), time.monotonic()
+        time.sleep(1.0)
+        idle_cpu = (_cpu_seconds(emu.pid) - cpu0) / (time.monotonic() - t0)
+    assert len(passes[0]) > 10 and passes[0] == passes[1] == passes[2], passes
+    with capsys.disabled():
+        print(
+            f"\n[emulator-core] idle QEMU: {idle_cpu:.0%} of a CPU; {len(passes[0])} windows x 3 passes, same costs"
+        )

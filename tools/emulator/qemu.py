@@ -60,6 +60,7 @@ import time
 import weakref
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import serial
 
@@ -251,8 +252,10 @@ class Emulator:
         """Run the guest again after ``pause()`` (QMP ``cont``)."""
         self.qmp_execute("cont", timeout=timeout)
 
-    def qmp_execute(self, command: str, timeout: float = 5.0) -> dict:
-        """Send one QMP command (after the capabilities handshake) and return its answer's ``return``."""
+    def qmp_execute(self, command: str, timeout: float = 5.0, arguments: dict | None = None) -> Any:
+        """Send one QMP command (after the capabilities handshake), with its ``arguments`` if any, and
+        return its answer's ``return``: the JSON value QEMU's schema gives the command (a dict, a list
+        for ``query-cpus-fast``, the monitor's text for ``human-monitor-command``)."""
         if not self.qmp or self._proc is None or self._proc.poll() is not None:
             raise UserError(
                 f"the emulator cannot take the QMP command {command}: start it with Emulator(..., qmp=True) "
@@ -274,13 +277,15 @@ class Emulator:
 
             json.loads(f.readline())  # greeting {"QMP": ...}
             ans: dict = {}
-            for cmd in ("qmp_capabilities", command):
-                f.write(json.dumps({"execute": cmd}).encode() + b"\n")
+            for cmd, args in (("qmp_capabilities", None), (command, arguments)):
+                f.write(
+                    json.dumps({"execute": cmd, **({"arguments": args} if args else {})}).encode() + b"\n"
+                )
                 f.flush()
                 ans = reply()
                 if "error" in ans:
                     raise UserError(f"QEMU refused {cmd}: {ans['error'].get('desc', ans['error'])}")
-        return ans.get("return") or {}
+        return ans.get("return", {})
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Emulator:

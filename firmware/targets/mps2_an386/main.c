@@ -3,8 +3,12 @@
  * Boot: fault traps, UART0, SysTick, then one banner line on UART0:
  *   tinyae: boot target=mps2-an386 app=<app> flash=<B> ram=<B> stack=<B> unit=instructions
  * then the application: init, and forever: drain the UART RX ring into tae_app_on_bytes(), then
- * tae_app_poll(). The loop spins (no WFI): under -icount, virtual time — and so the synthetic
- * sensor's sample clock — advances with executed instructions.
+ * tae_app_poll(), then, when the application is idle (tae_app_idle: host-stream mode, nothing to do
+ * until the host sends more) and the ring is empty, sleep until the UART RX interrupt
+ * (tae_emu_sleep_until_rx: WFI). So QEMU's vCPU thread sleeps between the host's frames instead
+ * of taking a whole host CPU. In sensor mode the loop spins as before: under -icount, virtual time —
+ * and so the synthetic sensor's sample clock (synth_source.c) — advances with executed instructions,
+ * and the samples, their lateness and the instruction counts stay what they were.
  *
  * Build switches (mk/firmware-emu.mk): TAE_EMU_APP_CORE (the real core, tae_app.h) or one of the
  * stand-in apps (emu_test_app.h); TAE_EMU_FAULT=<kind> faults right after the banner (fault test);
@@ -66,6 +70,23 @@ static void tae_emu_banner(void)
     tae_uart_puts("\r\n");
 }
 
+/* Sleep until the next interrupt, unless a received byte already waits in the ring. Interrupts are
+ * masked (PRIMASK) from the check to WFI, so a byte whose interrupt comes in between is not slept
+ * through: a pending interrupt ends WFI even while masked (the ARMv7-M wake-up rule for WFI; QEMU's
+ * NVIC raises the CPU's interrupt line whatever PRIMASK says, hw/intc/armv7m_nvic.c nvic_irq_update),
+ * and its handler runs as soon as the mask is lifted. SysTick is stopped meanwhile (timer.c says why),
+ * so only the UART wakes the board. */
+static void tae_emu_sleep_until_rx(void)
+{
+    __asm volatile("cpsid i" ::: "memory");
+    if (!tae_uart_rx_pending()) {
+        tae_timer_suspend();
+        __asm volatile("dsb\n\twfi" ::: "memory");
+        tae_timer_resume();
+    }
+    __asm volatile("cpsie i" ::: "memory");
+}
+
 int main(void)
 {
     tae_fault_enable_traps();
@@ -114,5 +135,8 @@ int main(void)
             tae_app_on_bytes(buf, n);
         }
         tae_app_poll();
+        if (tae_app_idle()) {
+            tae_emu_sleep_until_rx();
+        }
     }
 }
