@@ -505,6 +505,7 @@ def build_image(
     store_fault: bool = False,
     sensor_paced: bool = False,
     sensor_stall: int | None = None,
+    spin_polls: int | None = None,
     check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """`make firmware-emu` for one variant into `out_dir` (mk/firmware-emu.mk documents the variables):
@@ -515,7 +516,8 @@ def build_image(
     sources mk/tflm.mk finds). calib_at_boot: the image calibrates from its sensor at boot when it has
     no record; store_fault: the test image that stops inside a record write; sensor_paced: the synthetic
     sensor skips slots the loop is late for, like a board's; sensor_stall=K: the loop stalls 2.5 sample
-    periods after every K-th sample. With check=False a failed build is returned (tests read its stderr).
+    periods after every K-th sample; spin_polls=N: the main loop's idle polls before it sleeps (main.c's
+    TAE_EMU_SPIN_POLLS when None; 0 sleeps as soon as the app is idle). With check=False a failed build is returned (tests read its stderr).
 
     Images are built once per content (tinyae.buildcache: the variables, every source, the model's C,
     the compilers): a second call with the same inputs copies the cached image.
@@ -531,6 +533,7 @@ def build_image(
         f"EMU_STORE_FAULT={1 if store_fault else ''}",
         f"EMU_SENSOR={'paced' if sensor_paced else ''}",
         f"EMU_SENSOR_STALL={sensor_stall or ''}",
+        f"EMU_SPIN_POLLS={'' if spin_polls is None else spin_polls}",
     ]
     model_args: list[str] = []
     if model_dir is not None:

@@ -70,6 +70,17 @@ static void tae_emu_banner(void)
     tae_uart_puts("\r\n");
 }
 
+#ifndef TAE_EMU_SPIN_POLLS
+#define TAE_EMU_SPIN_POLLS 4096u
+#endif
+/* A variable, not the macro, in the comparison: with EMU_SPIN_POLLS=0, `idle_polls < 0u` would be a
+ * comparison that is always false, which -Wextra (-Wtype-limits) rejects. */
+static const uint32_t tae_emu_spin_polls = TAE_EMU_SPIN_POLLS;
+
+/* WFIs entered since boot. Not in any frame: tests read it from the guest's memory (QMP), to see that
+ * an idle board sleeps and that a burst of bytes is taken without sleeping between them. */
+volatile uint32_t tae_emu_sleeps;
+
 /* Sleep until the next interrupt, unless a received byte already waits in the ring. Interrupts are
  * masked (PRIMASK) from the check to WFI, so a byte whose interrupt comes in between is not slept
  * through: a pending interrupt ends WFI even while masked (the ARMv7-M wake-up rule for WFI; QEMU's
@@ -80,6 +91,7 @@ static void tae_emu_sleep_until_rx(void)
 {
     __asm volatile("cpsid i" ::: "memory");
     if (!tae_uart_rx_pending()) {
+        tae_emu_sleeps++;
         tae_timer_suspend();
         __asm volatile("dsb\n\twfi" ::: "memory");
         tae_timer_resume();
@@ -128,6 +140,7 @@ int main(void)
 #endif
 #endif
     tae_app_init();
+    uint32_t idle_polls = 0u; /* polls since the last received byte, while the app was idle */
     for (;;) {
         uint8_t buf[64];
         size_t n = tae_uart_read(buf, sizeof(buf));
@@ -135,8 +148,12 @@ int main(void)
             tae_app_on_bytes(buf, n);
         }
         tae_app_poll();
-        if (tae_app_idle()) {
-            tae_emu_sleep_until_rx();
+        if (n > 0u || !tae_app_idle()) {
+            idle_polls = 0u;
+        } else if (idle_polls < tae_emu_spin_polls) {
+            idle_polls++; /* spin: the host's next byte is likely close behind */
+        } else {
+            tae_emu_sleep_until_rx(); /* idle for a while: sleep until the next byte */
         }
     }
 }
