@@ -14,7 +14,7 @@
  * +1 origin (and not with origin 0); calib_app.c and tests/test_emulator_build.py keep checking it.
  * Counts include the instructions of interrupt handlers that run in between (UART RX, SysTick).
  *
- * Sleep (main.c: WFI while the application waits for the host). Under -icount's default sleep=on,
+ * Sleep (main.c: WFI once the application has waited for the host a while). Under -icount's default sleep=on,
  * QEMU advances virtual time with the host's real time while the vCPU sleeps, by an amount that is
  * no multiple of 64 ns: after such a sleep SysTick's ticks would fall at other points between
  * instructions, and a difference of two counts could be one instruction off. So SysTick stops for
