@@ -517,7 +517,8 @@ def build_image(
     no record; store_fault: the test image that stops inside a record write; sensor_paced: the synthetic
     sensor skips slots the loop is late for, like a board's; sensor_stall=K: the loop stalls 2.5 sample
     periods after every K-th sample; spin_polls=N: the main loop's idle polls before it sleeps (main.c's
-    TAE_EMU_SPIN_POLLS when None; 0 sleeps as soon as the app is idle). With check=False a failed build is returned (tests read its stderr).
+    TAE_EMU_SPIN_POLLS when None; 0 sleeps as soon as the app is idle). With check=False a failed build
+    is returned (tests read its stderr).
 
     Images are built once per content (tinyae.buildcache: the variables, every source, the model's C,
     the compilers): a second call with the same inputs copies the cached image.
