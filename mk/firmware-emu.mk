@@ -20,6 +20,8 @@
 #                             skipped, not delivered late (synth_source.c)
 #   EMU_SENSOR_STALL=<K>      the loop stalls 2.5 sample periods after every K-th sample (a slow source:
 #                             the sampling-honesty tests)
+#   EMU_SPIN_POLLS=<N>        idle polls of the main loop before it sleeps (default main.c's; 0: sleep as
+#                             soon as the app is idle, a wake-up per received byte: the timer tests)
 #   EMU_OUT=<dir>             output directory
 
 EMU_CC      ?= arm-none-eabi-gcc
@@ -37,10 +39,11 @@ EMU_CALIB_AT_BOOT ?=
 EMU_STORE_FAULT   ?=
 EMU_SENSOR        ?=
 EMU_SENSOR_STALL  ?=
+EMU_SPIN_POLLS    ?=
 
 EMU_TARGET_DIR := firmware/targets/mps2_an386
 EMU_CORE_DIR   := firmware/lib/tinyae/src
-EMU_VARIANT    := $(EMU_APP)$(if $(filter tflm,$(EMU_ENGINE)),-tflm-$(TFLM_LIB))$(if $(EMU_FAULT),-fault$(EMU_FAULT))$(if $(filter-out 0,$(EMU_BALLAST_RAM)),-ram$(EMU_BALLAST_RAM))$(if $(filter-out 0,$(EMU_BALLAST_FLASH)),-flash$(EMU_BALLAST_FLASH))$(if $(EMU_CALIB_AT_BOOT),-calibboot)$(if $(EMU_STORE_FAULT),-storefault)$(if $(filter paced,$(EMU_SENSOR)),-paced)$(if $(EMU_SENSOR_STALL),-stall$(EMU_SENSOR_STALL))
+EMU_VARIANT    := $(EMU_APP)$(if $(filter tflm,$(EMU_ENGINE)),-tflm-$(TFLM_LIB))$(if $(EMU_FAULT),-fault$(EMU_FAULT))$(if $(filter-out 0,$(EMU_BALLAST_RAM)),-ram$(EMU_BALLAST_RAM))$(if $(filter-out 0,$(EMU_BALLAST_FLASH)),-flash$(EMU_BALLAST_FLASH))$(if $(EMU_CALIB_AT_BOOT),-calibboot)$(if $(EMU_STORE_FAULT),-storefault)$(if $(filter paced,$(EMU_SENSOR)),-paced)$(if $(EMU_SENSOR_STALL),-stall$(EMU_SENSOR_STALL))$(if $(EMU_SPIN_POLLS),-spin$(EMU_SPIN_POLLS))
 EMU_OUT        ?= build/firmware/mps2_an386$(if $(filter-out core,$(EMU_VARIANT)),-$(EMU_VARIANT))
 $(call no_spaces,EMU_OUT,$(EMU_OUT))
 EMU_ELF        := $(EMU_OUT)/tinyae.elf
@@ -93,7 +96,8 @@ EMU_CFLAGS  := $(EMU_ARCH) -std=c99 -Os -g -ffunction-sections -fdata-sections -
                -Wall -Wextra -Werror -Wshadow -Wdouble-promotion -ffp-contract=off -fno-fast-math \
                -I$(EMU_TARGET_DIR) -I$(EMU_CORE_DIR) -I$(MODEL_DIR) $(EMU_APP_DEFS) \
                $(if $(EMU_FAULT),-DTAE_EMU_FAULT=$(EMU_FAULT)) \
-               -DTAE_EMU_BALLAST_RAM=$(EMU_BALLAST_RAM) -DTAE_EMU_BALLAST_FLASH=$(EMU_BALLAST_FLASH)
+               -DTAE_EMU_BALLAST_RAM=$(EMU_BALLAST_RAM) -DTAE_EMU_BALLAST_FLASH=$(EMU_BALLAST_FLASH) \
+               $(if $(EMU_SPIN_POLLS),-DTAE_EMU_SPIN_POLLS=$(EMU_SPIN_POLLS)u)
 # No crt0 (startup.c is the reset handler), newlib-nano for memcpy/memset/libm, no libnosys:
 # nothing provides _sbrk, so anything that pulls malloc or stdio fails the link (there is no heap).
 EMU_LDFLAGS := $(EMU_ARCH) -T $(EMU_LDSCRIPT) -nostartfiles --specs=nano.specs -Wl,--gc-sections \

@@ -192,13 +192,14 @@ def test_engine_error_is_reported_with_the_window(host):
 
 
 def test_sensor_mode_streams_telemetry_then_results(host):
+    assert host.dev.poll()  # host-stream mode: idle, a board may sleep until the host sends more
     host.send(p.Setting(p.Param.MODE, p.Mode.SENSOR))
     (ack,) = host.recv()
     assert ack.ref_type == p.MsgType.SET
     xs = _rng_samples(100, seed=6)
     assert host.dev.push_sensor(xs) == 100
     for _ in range(10):
-        host.dev.poll()
+        assert not host.dev.poll()  # sensor mode: samples fall due with time, never idle
     msgs = host.recv()
     tel = [m for m in msgs if isinstance(m, p.Telemetry)]
     got = np.array([s for t in tel for s in t.samples], np.float32)
@@ -221,7 +222,7 @@ def test_sensor_mode_streams_telemetry_then_results(host):
     host.send(p.Setting(p.Param.MODE, p.Mode.HOST_STREAM))
     host.recv()
     host.dev.push_sensor(xs[:20])
-    host.dev.poll()
+    assert host.dev.poll()
     assert host.recv() == []
 
 

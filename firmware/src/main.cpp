@@ -83,4 +83,8 @@ void loop()
         avail = Serial.available();
     }
     tae_app_poll();
+    /* No sleep when tae_app_idle() says the app could: the emulated board sleeps there to free its
+     * host's CPU (targets/mps2_an386/main.c), which a board does not share. Here a sleep would be the
+     * RTOS's (mbed's delay(), FreeRTOS's vTaskDelay on the ESP32: a 1 ms tick), adding up to a tick to
+     * every answer, and no board is at hand to measure what that costs the protocol's round trips. */
 }

@@ -11,7 +11,7 @@
 void sim_boot(void);
 void sim_feed(const uint8_t *data, size_t len);
 size_t sim_read(uint8_t *buf, size_t cap);
-void sim_poll(void);
+int sim_poll(void);
 uint32_t sim_push_sensor(const float *samples, uint32_t n);
 void sim_set_engine_fail_every(uint32_t n);
 void sim_store_put(const uint8_t *data, int32_t len);
@@ -48,7 +48,7 @@ static void fuzz_structured(const uint8_t *data, size_t size)
         n = tae_cobs_encode(fuzz_frame, n, fuzz_wire, sizeof fuzz_wire);
         sim_feed(fuzz_wire, n);
         sim_push_sensor(xs, (uint32_t)(len & 31u));
-        sim_poll();
+        (void)sim_poll();
         while (sim_read(fuzz_sink, sizeof fuzz_sink) > 0) {
         }
     }
@@ -105,8 +105,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         n = tae_cobs_encode(fuzz_frame, n, set_sensor, sizeof set_sensor);
         sim_feed(set_sensor, n);
         sim_push_sensor(xs, 40);
-        sim_poll();
-        sim_poll();
+        (void)sim_poll();
+        (void)sim_poll();
     }
     sim_feed(data + size / 2, size - size / 2);
     while (sim_read(fuzz_sink, sizeof fuzz_sink) > 0) {

@@ -6,7 +6,8 @@
  *   sim_feed(data, len)        bytes from the host
  *   sim_read(buf, cap)         drain up to cap bytes the device wrote; returns the count
  *   sim_pending()              bytes waiting to be read
- *   sim_poll()                 one main-loop iteration (sensor mode reads queued sensor samples)
+ *   sim_poll()                 one main-loop iteration (sensor mode reads queued sensor samples); returns
+ *                              tae_app_idle(): nonzero when a board could now sleep until the host sends more
  *   sim_push_sensor(xs, n)     queue n sensor samples (TAE_CHANNELS floats each); returns n queued
  *   sim_sensor_pace(period, catch_up, flags)  pace the sensor like a board (tae_pace.h): sample slots
  *                              every `period` ticks of a clock the test moves with sim_sensor_advance; the
@@ -241,9 +242,10 @@ size_t sim_read(uint8_t *buf, size_t cap)
     return n;
 }
 
-void sim_poll(void)
+int sim_poll(void)
 {
     tae_app_poll();
+    return tae_app_idle();
 }
 
 uint32_t sim_push_sensor(const float *samples, uint32_t n)

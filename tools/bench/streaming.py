@@ -15,8 +15,9 @@ RESULTS.md; `make bench` measures it with everything else.
 
 Where the noise came from. QEMU's CMSDK UART holds one received byte: every byte host -> device is a
 hand-over between QEMU's main-loop thread (which reads the socket, one byte per guest read) and its
-vCPU thread (whose interrupt handler takes the byte), and the guest never sleeps (the firmware spins so
-that -icount time advances), so the vCPU thread always wants a whole CPU. On 2 CPUs shared with other
+vCPU thread (whose interrupt handler takes the byte; between the bytes of a burst the guest spins, so
+while bytes flow that thread wants a whole CPU; the core image sleeps only after 4,096 idle polls, between
+frames, and the link image never sleeps). On 2 CPUs shared with other
 work, where the scheduler puts those two threads decides the byte rate. Measured while this module was
 written (Bound.beside with the link image on both sides, 4 pairs each, load average 16-30): unpinned,
 two identical link images side by side differed by up to 45 % (ratios 0.69-1.19); pinned as below,
@@ -420,7 +421,7 @@ def beside_bound(
         bound = Bound(link)
         alone = Bound(other)  # the A/A check's "run": the bound's own loop, in this process
         try:
-            other.pause()  # a guest spins when idle: only the two measured run at any time
+            other.pause()  # the link image spins when idle: only the two measured run at any time
             with open_device(core.url) as dev:
                 info = dev.handshake()  # QEMU opens its QMP socket once the serial client is connected
                 for emu in (core, link, other):

@@ -60,6 +60,7 @@ import time
 import weakref
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import serial
 
@@ -251,8 +252,10 @@ class Emulator:
         """Run the guest again after ``pause()`` (QMP ``cont``)."""
         self.qmp_execute("cont", timeout=timeout)
 
-    def qmp_execute(self, command: str, timeout: float = 5.0) -> dict:
-        """Send one QMP command (after the capabilities handshake) and return its answer's ``return``."""
+    def qmp_execute(self, command: str, timeout: float = 5.0, arguments: dict | None = None) -> Any:
+        """Send one QMP command (after the capabilities handshake), with its ``arguments`` if any, and
+        return its answer's ``return``: the JSON value QEMU's schema gives the command (a dict, a list
+        for ``query-cpus-fast``, the monitor's text for ``human-monitor-command``)."""
         if not self.qmp or self._proc is None or self._proc.poll() is not None:
             raise UserError(
                 f"the emulator cannot take the QMP command {command}: start it with Emulator(..., qmp=True) "
@@ -274,13 +277,15 @@ class Emulator:
 
             json.loads(f.readline())  # greeting {"QMP": ...}
             ans: dict = {}
-            for cmd in ("qmp_capabilities", command):
-                f.write(json.dumps({"execute": cmd}).encode() + b"\n")
+            for cmd, args in (("qmp_capabilities", None), (command, arguments)):
+                f.write(
+                    json.dumps({"execute": cmd, **({"arguments": args} if args else {})}).encode() + b"\n"
+                )
                 f.flush()
                 ans = reply()
                 if "error" in ans:
                     raise UserError(f"QEMU refused {cmd}: {ans['error'].get('desc', ans['error'])}")
-        return ans.get("return") or {}
+        return ans.get("return", {})
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Emulator:
@@ -500,6 +505,7 @@ def build_image(
     store_fault: bool = False,
     sensor_paced: bool = False,
     sensor_stall: int | None = None,
+    spin_polls: int | None = None,
     check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """`make firmware-emu` for one variant into `out_dir` (mk/firmware-emu.mk documents the variables):
@@ -510,7 +516,9 @@ def build_image(
     sources mk/tflm.mk finds). calib_at_boot: the image calibrates from its sensor at boot when it has
     no record; store_fault: the test image that stops inside a record write; sensor_paced: the synthetic
     sensor skips slots the loop is late for, like a board's; sensor_stall=K: the loop stalls 2.5 sample
-    periods after every K-th sample. With check=False a failed build is returned (tests read its stderr).
+    periods after every K-th sample; spin_polls=N: the main loop's idle polls before it sleeps (main.c's
+    TAE_EMU_SPIN_POLLS when None; 0 sleeps as soon as the app is idle). With check=False a failed build
+    is returned (tests read its stderr).
 
     Images are built once per content (tinyae.buildcache: the variables, every source, the model's C,
     the compilers): a second call with the same inputs copies the cached image.
@@ -526,6 +534,7 @@ def build_image(
         f"EMU_STORE_FAULT={1 if store_fault else ''}",
         f"EMU_SENSOR={'paced' if sensor_paced else ''}",
         f"EMU_SENSOR_STALL={sensor_stall or ''}",
+        f"EMU_SPIN_POLLS={'' if spin_polls is None else spin_polls}",
     ]
     model_args: list[str] = []
     if model_dir is not None:

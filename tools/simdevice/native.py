@@ -79,6 +79,7 @@ class SimDevice:
         lib.sim_read.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
         lib.sim_read.restype = ctypes.c_size_t
         lib.sim_pending.restype = ctypes.c_size_t
+        lib.sim_poll.restype = ctypes.c_int
         lib.sim_push_sensor.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
         lib.sim_push_sensor.restype = ctypes.c_uint32
         lib.sim_tx_overflow.restype = ctypes.c_uint32
@@ -112,8 +113,10 @@ class SimDevice:
     def pending(self) -> int:
         return int(self.lib.sim_pending())
 
-    def poll(self) -> None:
-        self.lib.sim_poll()
+    def poll(self) -> bool:
+        """One main-loop iteration (sensor mode reads the queued samples). True when the device is then
+        idle (tae_app_idle: a board may sleep until the host sends more), False in sensor mode."""
+        return bool(self.lib.sim_poll())
 
     def push_sensor(self, samples) -> int:
         arr = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1, self.channels)

@@ -13,7 +13,7 @@
 #define TAE_REG32(addr) (*(volatile uint32_t *)(uintptr_t)(addr))
 
 /* ---- System Control Space ---- */
-#define TAE_SCB_ICSR   TAE_REG32(0xE000ED04u) /* bit 26 PENDSTSET: SysTick pending */
+#define TAE_SCB_ICSR   TAE_REG32(0xE000ED04u) /* bit 26 PENDSTSET: SysTick pending, 25 PENDSTCLR */
 #define TAE_SCB_VTOR   TAE_REG32(0xE000ED08u)
 #define TAE_SCB_CCR    TAE_REG32(0xE000ED14u) /* bit 4 DIV_0_TRP, bit 3 UNALIGN_TRP */
 #define TAE_SCB_SHCSR  TAE_REG32(0xE000ED24u) /* bits 16/17/18: MemManage/BusFault/UsageFault enable */
@@ -29,6 +29,7 @@
 #define TAE_SYST_CVR   TAE_REG32(0xE000E018u)
 
 #define TAE_ICSR_PENDSTSET (1u << 26)
+#define TAE_ICSR_PENDSTCLR (1u << 25)
 
 /* ---- CMSDK APB UART0 ---- */
 #define TAE_UART0_BASE      0x40004000u
@@ -71,12 +72,15 @@ void tae_format_hex32(uint32_t v, char out[TAE_HEX32_CHARS]);
 void tae_uart_put_hex32(uint32_t v);             /* "0x%08x", no stdio */
 void tae_uart_put_dec(uint32_t v);
 uint32_t tae_uart_rx_dropped(void);              /* bytes lost because the ring was full */
+int tae_uart_rx_pending(void);                   /* nonzero while the RX ring holds a byte */
 void tae_uart_rx_isr(void);
 
 /* timer.c: SysTick as a 64-bit virtual-time counter. */
 void tae_timer_init(void);
 uint64_t tae_timer_ticks(void);                  /* SysTick ticks (25 MHz virtual clock) since init */
 uint64_t tae_timer_instructions(void);           /* exact instruction count under -icount shift=6 */
+void tae_timer_suspend(void);                    /* before WFI, interrupts masked: SysTick stops */
+void tae_timer_resume(void);                     /* after WFI, interrupts masked: from the next wrap */
 void tae_systick_isr(void);
 
 /* semihost.c */

@@ -82,6 +82,8 @@ size_t tae_uart_read(uint8_t *dst, size_t max)
 
 uint32_t tae_uart_rx_dropped(void) { return tae_rx_dropped; }
 
+int tae_uart_rx_pending(void) { return tae_rx_head != tae_rx_tail; }
+
 void tae_uart_write(const uint8_t *data, size_t len)
 {
     for (size_t i = 0; i < len; ++i) {

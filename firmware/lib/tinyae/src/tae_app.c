@@ -646,3 +646,5 @@ void tae_app_poll(void)
         }
     }
 }
+
+int tae_app_idle(void) { return g_mode != TAE_MODE_SENSOR; }

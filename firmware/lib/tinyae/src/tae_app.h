@@ -35,6 +35,13 @@ void tae_app_on_bytes(const uint8_t *data, size_t len);
  * TELEMETRY / RESULT frames. Does nothing in host-stream mode. Call it from the main loop. */
 void tae_app_poll(void);
 
+/* Nonzero when the application has nothing to do until more bytes come from the host: host-stream
+ * mode, where tae_app_poll does nothing and every reply has already been handed to tae_port_write.
+ * A target may then sleep until its next interrupt, provided it checks for received bytes with
+ * interrupts masked first (mask, check, WFI, unmask: a pending interrupt still ends WFI).
+ * Zero in sensor mode: samples fall due with time, so the loop must keep calling tae_app_poll. */
+int tae_app_idle(void);
+
 #ifdef __cplusplus
 }
 #endif
