@@ -15,6 +15,7 @@ keep every other key in `extra`, so the JSON round trip is exact.
 
 from __future__ import annotations
 
+import functools
 import json
 import types
 import typing
@@ -431,8 +432,14 @@ def _load(tp: Any, value: Any, path: str, where: str) -> Any:
     raise TypeError(f"manifest field type {tp!r} is not supported")  # a programming error
 
 
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """A section class's resolved field types (resolving them parses every annotation: once per class)."""
+    return typing.get_type_hints(cls)
+
+
 def _load_dataclass(cls: type[T], doc: dict[str, Any], path: str, where: str) -> T:
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     kwargs: dict[str, Any] = {}
     known = set()
     open_section = False
