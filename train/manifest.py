@@ -15,7 +15,6 @@ keep every other key in `extra`, so the JSON round trip is exact.
 
 from __future__ import annotations
 
-import functools
 import json
 import types
 import typing
@@ -432,10 +431,15 @@ def _load(tp: Any, value: Any, path: str, where: str) -> Any:
     raise TypeError(f"manifest field type {tp!r} is not supported")  # a programming error
 
 
-@functools.cache
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
 def _type_hints(cls: type) -> dict[str, Any]:
     """A section class's resolved field types (resolving them parses every annotation: once per class)."""
-    return typing.get_type_hints(cls)
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
 
 
 def _load_dataclass(cls: type[T], doc: dict[str, Any], path: str, where: str) -> T:
