@@ -68,8 +68,9 @@ class _Builder:
             t.buffer = 0
         if scale is not None:
             q = fb.QuantizationParametersT()
-            q.scale = [float(s) for s in scale]
-            q.zeroPoint = [int(z) for z in (zero_point if zero_point is not None else [0] * len(scale))]
+            # NumPy vectors: the flatbuffer packs them in one copy, a list element by element
+            q.scale = np.asarray(scale, np.float32)
+            q.zeroPoint = np.asarray(zero_point if zero_point is not None else [0] * len(scale), np.int64)
             q.quantizedDimension = qdim
             t.quantization = q
         self.tensors.append(t)

@@ -19,7 +19,7 @@ import random_models as rm
 from tinyae.hostbuild import CORE_DIR, build_shared, load
 from tinyae.train.compiled import render
 from tinyae.train.int8.arithmetic import TFLITE_MICRO
-from tinyae.train.int8.lower import FcStage, kernel_words, lower, padded_bias, quant_params
+from tinyae.train.int8.lower import FcStage, Lowered, kernel_words, lower, padded_bias, quant_params
 from tinyae.train.tflite import read_tflite
 
 SRC = CORE_DIR / "src"
@@ -62,12 +62,19 @@ def _ptr(a: np.ndarray) -> int:
 
 
 def run_stages(
-    lib: ctypes.CDLL, model: bytes, inputs: np.ndarray, force_general: bool = False, force_plain: bool = False
+    lib: ctypes.CDLL,
+    model: bytes,
+    inputs: np.ndarray,
+    force_general: bool = False,
+    force_plain: bool = False,
+    low: Lowered | None = None,
 ) -> np.ndarray:
     """Run the lowered model through the C kernels, one stage after another (force_general: never
     take the short requantization, as for layers where the generator cannot prove it exact;
-    force_plain: the plain weight layout, as for layers too wide for the paired one)."""
-    low = lower(read_tflite(model), TFLITE_MICRO)
+    force_plain: the plain weight layout, as for layers too wide for the paired one; `low`: the model
+    already lowered with TFLITE_MICRO's rule, when the caller has it)."""
+    if low is None:
+        low = lower(read_tflite(model), TFLITE_MICRO)
     keep: list = []
     calls = []
     for st in low.stages:
@@ -166,13 +173,14 @@ def test_paired_per_channel_bitexact(kernels) -> None:
     for seed in range(5000, 5080):
         spec = narrow_per_channel(rm.random_spec(seed), rng)
         model = rm.build_model(spec)
-        for st in lower(read_tflite(model), TFLITE_MICRO).stages:
+        low = lower(read_tflite(model), TFLITE_MICRO)
+        for st in low.stages:
             if isinstance(st, FcStage) and st.paired:
                 paired += 1
                 distinct.add(len(set(st.shift.tolist())))
         x = rm.random_inputs(rng, spec.inputs, 5)
         ref = rm.run_tflm(model, x)
-        got = run_stages(kernels, model, x)
+        got = run_stages(kernels, model, x, low=low)
         assert np.array_equal(ref, got), _mismatch_report(spec, ref, got)
     assert paired >= 80 and distinct == {1, 2, 3, 4}, (paired, distinct)
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import subprocess
-import sys
 import typing
 from pathlib import Path
 
 import pytest
+from clirun import tinyae
 
 from tinyae.errors import UserError
 from tinyae.train import config
@@ -278,11 +277,9 @@ def test_every_numeric_option_of_the_cli_is_checked():
     "text", ["inf", "1e300"]
 )  # the cases; the rest: test_option_type_uses_the_schema
 def test_threshold_k_std_is_bounded_like_the_config_key(text, tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "tinyae", "threshold", "--model-dir", str(tmp_path), "--method", "mean_std",
-         "--k-std", text],
-        capture_output=True, text=True, cwd=ROOT,
-    )  # fmt: skip
+    proc = tinyae(
+        "threshold", "--model-dir", str(tmp_path), "--method", "mean_std", "--k-std", text, cwd=ROOT
+    )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("error: argument --k-std: ") and "must be between 0 and 100" in proc.stderr
     assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1

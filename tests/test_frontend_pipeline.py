@@ -5,12 +5,11 @@ the emulated Cortex-M4F and `verify` over the real firmware with zero mismatches
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from clirun import tinyae
 
 from tests.conftest import ROOT, has_arm_toolchain
 from tinyae.train.frontend import FrontendSpec, mirror
@@ -62,22 +61,7 @@ def test_test_vectors_hold_the_c_features_and_the_reference_inputs(feature_model
 
 
 def test_a_bad_front_end_config_ends_in_one_sentence(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tinyae",
-            "model",
-            "--set",
-            "frontend.kinds=fft",
-            "--out",
-            str(tmp_path / "m"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = tinyae("model", "--set", "frontend.kinds=fft", "--out", str(tmp_path / "m"), cwd=ROOT)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert (

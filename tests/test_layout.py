@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import tomllib
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -95,7 +96,16 @@ def rank(module: str) -> int:
 def import_statements(path: Path) -> list[ast.Import | ast.ImportFrom]:
     """The import statements of a source file, anywhere in it (parsed once for every test here)."""
     tree = ast.parse(path.read_text(), str(path))
-    return [node for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)]
+    return [node for node in _statements(tree.body) if isinstance(node, ast.Import | ast.ImportFrom)]
+
+
+def _statements(body: list) -> Iterator[ast.AST]:
+    """Every statement in `body` and in the blocks nested in it (an import is a statement, so the
+    expressions, most of a tree, need no visit)."""
+    for node in body:
+        yield node
+        for block in ("body", "orelse", "finalbody", "handlers", "cases"):
+            yield from _statements(getattr(node, block, None) or [])
 
 
 def edges(mods: dict[str, Path]) -> list[tuple[str, str, int]]:

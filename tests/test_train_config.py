@@ -67,15 +67,10 @@ def test_config_saved_round_trips(tmp_path):
 
 
 def test_cli_bad_config_exits_2_without_traceback(tmp_path):
-    import subprocess
-    import sys
+    from clirun import tinyae
 
     bad = write(tmp_path, "[train]\nepochz = 1\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "tinyae", "model", "--config", str(bad), "--out", str(tmp_path / "o")],
-        capture_output=True,
-        text=True,
-    )
+    proc = tinyae("model", "--config", str(bad), "--out", str(tmp_path / "o"))
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: unknown key 'epochz'")
     assert "Traceback" not in proc.stderr

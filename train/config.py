@@ -842,6 +842,14 @@ def from_dict(
     """`base` (or the defaults) with the sections of `raw` applied, then checked as a whole (unless check
     is False: more overrides follow)."""
     cfg = copy.deepcopy(base) if base else Config()
+    _apply_sections(cfg, raw, source)
+    if check:
+        validate(cfg)
+    return cfg
+
+
+def _apply_sections(cfg: Config, raw: dict[str, Any], source: str) -> None:
+    """The sections of `raw` applied to `cfg` in place (each key converted and bounded)."""
     sections = {f.name for f in fields(cfg)}
     for section, values in raw.items():
         if section in OTHER_COMMAND_SECTIONS:
@@ -853,9 +861,6 @@ def from_dict(
         if not isinstance(values, dict):
             raise UserError(f"[{section}] in {source} must be a table of keys")
         _apply(cfg, section, values, source)
-    if check:
-        validate(cfg)
-    return cfg
 
 
 def load(path: Path | None, overrides: Sequence[str] = ()) -> Config:
@@ -881,6 +886,6 @@ def load(path: Path | None, overrides: Sequence[str] = ()) -> Config:
             parsed = tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError:
             parsed = value
-        cfg = from_dict({section: {name: parsed}}, f"override '{item}'", base=cfg, check=False)
+        _apply_sections(cfg, {section: {name: parsed}}, f"override '{item}'")  # cfg is this call's own
     validate(cfg)
     return cfg

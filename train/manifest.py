@@ -431,8 +431,19 @@ def _load(tp: Any, value: Any, path: str, where: str) -> Any:
     raise TypeError(f"manifest field type {tp!r} is not supported")  # a programming error
 
 
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    """A section class's resolved field types (resolving them parses every annotation: once per class)."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
+
+
 def _load_dataclass(cls: type[T], doc: dict[str, Any], path: str, where: str) -> T:
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     kwargs: dict[str, Any] = {}
     known = set()
     open_section = False

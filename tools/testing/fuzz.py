@@ -21,6 +21,7 @@ import numpy as np
 
 from tinyae import hostbuild, peakrss
 from tinyae.args import positive_int
+from tinyae.buildcache import tool_version
 from tinyae.errors import UserError, run_cli
 from tinyae.tools.link import protocol as p
 from tinyae.tools.simdevice.native import ROOT, SRC, TESTS_C, SimDevice, config_dir
@@ -49,25 +50,27 @@ def build_fuzzer(compiler: str = "clang-14") -> Path:
     """The libFuzzer + ASan + UBSan executable of firmware/tests/fuzz_protocol.c (cached)."""
     if shutil.which(compiler) is None:
         raise UserError(f"'{compiler}' was not found; install clang and libclang-rt-14-dev (make toolchain)")
+    return _built(compiler, FUZZ_FLAGS, "fuzz_protocol", "the fuzzer did not build")
+
+
+def _built(compiler: str, flags: list[str], stem: str, failure: str) -> Path:
+    """FUZZ_SOURCES compiled with `flags` into build/fuzz/STEM-DIGEST, once per content: the digest covers
+    the compiler's version, the flags, the sources and every header they may include. Built under a
+    temporary name and renamed, so a parallel test never runs a half-written executable."""
     inc = [config_dir(), SRC]
-    h = hashlib.sha256(" ".join([compiler, *FUZZ_FLAGS]).encode())
+    h = hashlib.sha256(" ".join([tool_version(compiler), *flags]).encode())
     for path in [*FUZZ_SOURCES, *sorted(SRC.glob("*.h")), config_dir() / "model_config.h"]:
         h.update(path.read_bytes())
     FUZZ_DIR.mkdir(parents=True, exist_ok=True)
-    exe = FUZZ_DIR / f"fuzz_protocol-{h.hexdigest()[:16]}"
+    exe = FUZZ_DIR / f"{stem}-{h.hexdigest()[:16]}"
     if not exe.exists():
-        cmd = [
-            compiler,
-            *FUZZ_FLAGS,
-            *(f"-I{d}" for d in inc),
-            *map(str, FUZZ_SOURCES),
-            "-lm",
-            "-o",
-            str(exe),
-        ]
+        tmp = exe.with_name(f"{exe.name}.{os.getpid()}.tmp")
+        cmd = [compiler, *flags, *(f"-I{d}" for d in inc), *map(str, FUZZ_SOURCES), "-lm", "-o", str(tmp)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise UserError(f"the fuzzer did not build ({' '.join(cmd)}): {proc.stderr.strip()[-500:]}")
+            tmp.unlink(missing_ok=True)
+            raise UserError(f"{failure} ({' '.join(cmd)}): {proc.stderr.strip()[-500:]}")
+        tmp.replace(exe)
     return exe
 
 
@@ -268,20 +271,7 @@ def coverage_report(corpus: Path = FUZZ_DIR / "corpus", version: str = "14") -> 
         )
     out = FUZZ_DIR / "coverage"
     out.mkdir(parents=True, exist_ok=True)
-    exe = out / "fuzz_protocol_cov"
-    inc = [config_dir(), SRC]
-    cmd = [
-        tools["clang"],
-        *COVERAGE_FLAGS,
-        *(f"-I{d}" for d in inc),
-        *map(str, FUZZ_SOURCES),
-        "-lm",
-        "-o",
-        str(exe),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise UserError(f"the coverage build failed: {proc.stderr.strip()[-500:]}")
+    exe = _built(tools["clang"], COVERAGE_FLAGS, "fuzz_protocol_cov", "the coverage build failed")
     seeds = seed_corpus(FUZZ_DIR / "seeds")
     corpus.mkdir(parents=True, exist_ok=True)
     raw = out / "fuzz.profraw"

@@ -22,12 +22,19 @@ from tinyae.train.int8.quant import INT32_MAX, INT32_MIN
 
 def _wrap32(x: np.ndarray) -> np.ndarray:
     """int64 -> the int32 two's-complement value (as int64)."""
-    return ((x + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+    y = x + (1 << 31)
+    y &= 0xFFFFFFFF
+    y -= 1 << 31
+    return y
 
 
 def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """Elementwise quant.multiply_by_quantized_multiplier on int64 arrays holding int32 values
-    (multiplier/shift broadcast against x)."""
+    (multiplier/shift broadcast against x).
+
+    Branch-free and in place where it can be (the host reference and the tie search call it thousands
+    of times on [windows, outputs] arrays): a sign mask (v >> 63: 0 or -1) picks the rounding nudge and
+    turns the floor of `>> 31` into C++'s truncation toward zero."""
     x = np.asarray(x, np.int64)
     multiplier = np.asarray(multiplier, np.int64)
     shift = np.asarray(shift, np.int64)
@@ -35,12 +42,21 @@ def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: np.ndarray, shif
     right = np.maximum(-shift, 0)
     a = _wrap32(x << left)
     ab = a * multiplier  # |a|, |multiplier| <= 2^31: fits int64
-    s = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    high = np.where(s >= 0, s >> 31, -((-s) >> 31))  # C++ division truncates toward zero
-    high = np.where((a == INT32_MIN) & (multiplier == INT32_MIN), INT32_MAX, high)
+    s = ab >> 63  # the nudge: 2^30 for ab >= 0, 1 - 2^30 below
+    s &= 1 - (1 << 31)
+    s += 1 << 30
+    s += ab
+    high = s >> 63  # s / 2^31 truncated toward zero: floor after adding 2^31 - 1 to a negative s
+    high &= (1 << 31) - 1
+    high += s
+    high >>= 31
+    if np.any(multiplier == INT32_MIN):
+        high = np.where((a == INT32_MIN) & (multiplier == INT32_MIN), INT32_MAX, high)
     mask = (np.int64(1) << right) - 1
     threshold = (mask >> 1) + (high < 0)
-    return (high >> right) + ((high & mask) > threshold)
+    out = high >> right
+    out += (high & mask) > threshold
+    return out
 
 
 def accumulate(st: FcStage, x: np.ndarray) -> np.ndarray:

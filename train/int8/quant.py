@@ -12,6 +12,7 @@ Learned from reading TFLite's quantization_util.cc, kernel_util.cc and common.h;
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -108,7 +109,16 @@ def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int
 
 
 def elementwise_table(op: str, in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
-    """int8 table t[x + 128] = TFLM(op)(x) for x in -128..127, computed by tflite_micro itself."""
+    """int8 table t[x + 128] = TFLM(op)(x) for x in -128..127, computed by tflite_micro itself (a fresh
+    copy of the table kept for these parameters)."""
+    return _elementwise_table(op, float(in_scale), int(in_zp), float(out_scale), int(out_zp)).copy()
+
+
+@functools.lru_cache(maxsize=1024)
+def _elementwise_table(op: str, in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    """The table of one op and quantization, built once per process: a one-op model through
+    tflite_micro costs ~10 ms, and a model is lowered again for every rule and check (the host
+    reference, verify, the tie search, the bit-exactness tests)."""
     from tinyae.train.int8.onemodel import run_one_op
 
     table = run_one_op(op, in_scale, in_zp, out_scale, out_zp, np.arange(-128, 128, dtype=np.int8))
