@@ -262,3 +262,20 @@ def test_a_refusal_after_training_keeps_the_trained_network_for_import(tinyae, t
         manifest["model"]["sha256"] == hashlib.sha256((kept / "model_int8.tflite").read_bytes()).hexdigest()
     )
     assert manifest["threshold"]["method"] == "percentile"
+
+
+def test_a_refusal_whose_network_cannot_be_kept_still_says_the_refusal(tmp_path: Path) -> None:
+    """Keeping the network must not hide the refusal: where <out>.trained cannot be made (a file of that
+    name here), the sentence is the refusal and says the network could not be kept."""
+    from tinyae.errors import UserError
+    from tinyae.train.pipeline import keep_trained
+
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    (stage / "model_int8.tflite").write_bytes(b"int8")
+    (tmp_path / "model.trained").write_text("not a folder")
+    said = keep_trained(
+        stage, tmp_path / "model", UserError("threshold.method = pot: only 1 window."), None, []
+    )
+    assert said.startswith("threshold.method = pot: only 1 window (the trained network could not be kept: ")
+    assert "is a file, not a directory" in said and (tmp_path / "model.trained").read_text() == "not a folder"

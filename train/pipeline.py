@@ -254,10 +254,13 @@ def keep_trained(
 
     kept = out_dir.with_name(out_dir.name + ".trained")
     names = ("model_int8.tflite", "model.keras")
-    with atomic.replace_dir(kept, fresh=True, owned=lambda n: n in names, what="another --out") as dst:
-        for name in names:
-            if (stage / name).exists():
-                shutil.copy2(stage / name, dst / name)
+    try:
+        with atomic.replace_dir(kept, fresh=True, owned=lambda n: n in names, what="another --out") as dst:
+            for name in names:
+                if (stage / name).exists():
+                    shutil.copy2(stage / name, dst / name)
+    except UserError as why:  # a folder that cannot take it: the refusal is still what the user must read
+        return f"{str(exc).rstrip('.')} (the trained network could not be kept: {why})"
     again = ["tinyae", "import", str(kept / "model_int8.tflite")]
     again += ["--config", config_file] if config_file else []
     for o in overrides:
