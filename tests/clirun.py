@@ -9,8 +9,8 @@ exit codes from signals (tests/test_signals.py), the console script and `python 
     assert proc.returncode == 2 and proc.stderr.startswith("error: ")
 
 The result is a subprocess.CompletedProcess, so a test reads it as it read the subprocess's.
-Around the call, os.environ, the working directory and the SIGTERM handler (tinyae.errors.run_cli
-installs one) are put back as they were.
+Around the call, os.environ, the working directory and the Ctrl-C and SIGTERM handlers (tinyae.errors.run_cli
+installs both) are put back as they were.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def tinyae(
 
     saved_env = dict(os.environ)
     saved_cwd = os.getcwd()
-    saved_term = signal.getsignal(signal.SIGTERM)
+    saved_handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     out, err = io.StringIO(), io.StringIO()
     try:
         if env is not None:
@@ -50,5 +50,6 @@ def tinyae(
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)
-        signal.signal(signal.SIGTERM, saved_term)
+        for s, handler in saved_handlers.items():
+            signal.signal(s, handler)
     return subprocess.CompletedProcess(["tinyae", *argv], int(code), out.getvalue(), err.getvalue())

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tinyae.errors import UserError
+from tinyae.errors import UserError, raise_if_stopped
 
 STAGE_MARK = ".new-"  # a directory or file being written: .<name>.new-<random>
 OLD_MARK = ".old-"  # the previous directory during a two-rename swap: .<name>.old-<random>
@@ -74,7 +74,10 @@ def signals_deferred() -> Iterator[None]:
     Python runs signal handlers in the main thread between bytecodes, whichever thread the OS picked,
     so the handlers themselves are swapped for a recorder (masking the main thread would not be enough
     in a process with other threads: TensorFlow's, Ray's). Elsewhere than the main thread: no effect.
+    A stop received before, whose exception was lost (tinyae.errors), is raised here: nothing is
+    committed after a Ctrl-C.
     """
+    raise_if_stopped()
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -319,6 +322,7 @@ def replace_dir(
                     os.chmod(stage, 0o777 & ~_umask())
                 try:
                     yield stage
+                    raise_if_stopped()  # a Ctrl-C lost while the stage was written: keep the old folder
                 except KeyboardInterrupt:
                     if kept:
                         print(f"tinyae: {kept}", file=sys.stderr)

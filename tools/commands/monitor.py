@@ -18,7 +18,7 @@ from rich.text import Text
 
 from tinyae import terminal
 from tinyae.args import positive_float, positive_float32
-from tinyae.errors import UserError
+from tinyae.errors import UserError, taken
 from tinyae.tools.commands import constants
 from tinyae.tools.commands.common import (
     add_device_args,
@@ -146,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
                         )
                     if not args.quiet:
                         live.update(view.render())
-        except KeyboardInterrupt as exc:
+        except KeyboardInterrupt as exc:  # the log and the summary first, then the stop goes on
+            taken(exc)
             interrupt = exc
         except UserError as exc:
             failure = exc

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tinyae import atomic
 from tinyae.args import positive_float, positive_int
-from tinyae.errors import Terminated, UserError
+from tinyae.errors import Terminated, UserError, taken
 from tinyae.tools.commands.common import (
     add_device_args,
     channel_names,
@@ -125,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
                         w.writerow(row)
                         written += 1
                     prog.update(task, completed=written, status=_status(track))
-            except KeyboardInterrupt as exc:
+            except KeyboardInterrupt as exc:  # what was received is written, then the stop goes on
+                taken(exc)
                 stopped_by, interrupt = ("terminated" if isinstance(exc, Terminated) else "interrupted"), exc
             except UserError as exc:
                 stopped_by, failure = "error", exc

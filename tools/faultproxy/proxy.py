@@ -49,7 +49,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tinyae.args import non_negative_int
-from tinyae.errors import UserError, run_cli
+from tinyae.errors import UserError, run_cli, taken
 from tinyae.tools.link import protocol as p
 
 KINDS = ("flip", "drop", "dup", "garbage", "cut", "reset")
@@ -377,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             while True:
                 time.sleep(0.5)
-        except KeyboardInterrupt as exc:
+        except KeyboardInterrupt as exc:  # the fault log first, then the stop goes on
+            taken(exc)
             stopped = exc
         for e in proxy.log:
             if e.fault:

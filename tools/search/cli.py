@@ -23,7 +23,7 @@ from typing import Any
 
 from tinyae import atomic
 from tinyae.args import non_negative_int, positive_int
-from tinyae.errors import UserError
+from tinyae.errors import UserError, taken
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -105,6 +105,7 @@ def _run(p, args: argparse.Namespace, stops, resume: str) -> int:
         k = args.finalists if args.finalists is not None else p.spec.settings.finalists
         return finish(p, rows, outcome.default, outcome.wall, k)
     except runner.SearchStopped as exc:  # before the trials (Ray's start, the default) or among finalists
+        taken(exc)
         print(f"tinyae: the search was stopped by {exc.name}; the finished trials are kept and {resume}",
               file=sys.stderr)  # fmt: skip
         return exc.exit_code
