@@ -29,10 +29,22 @@ TOOLCHAIN_STAMP := build/.toolchain-$(shell echo '$(APT_PACKAGES)' | cksum | cut
 
 TRAIN_SOURCES := $(shell find train -name '*.py' -o -name '*.j2' 2>/dev/null)
 
+# The packages are installed by uv (pinned here, put into the venv by pip), which downloads and unpacks in
+# parallel: a fresh clone's `time make .venv/.installed` took 51 s instead of pip's 91 s, the same
+# packages at the same versions (`pip freeze` compared). --prerelease allow is pip's --pre (tflite-micro
+# publishes nightlies only); --compile-bytecode writes the .pyc files pip wrote, which a shell with
+# PYTHONDONTWRITEBYTECODE set would otherwise never keep (the first `import tensorflow` of every command
+# would take 20 s instead of 6 s). uv reads no pip.conf: where uv cannot reach the index (a pip mirror set
+# in pip.conf only), pip installs instead.
+UV_PIN := uv==0.13.9
+VENV_EXTRAS := .[dev,datasets,boards,tensorboard]
+
 $(VENV_STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --pre -e '.[dev,datasets,boards,tensorboard]'
+	$(PY) -m pip install --quiet $(UV_PIN)
+	$(PY) -m uv pip install --quiet --python $(PY) --prerelease allow --compile-bytecode -e '$(VENV_EXTRAS)' \
+	  || { echo "uv could not install the packages; pip installs them instead"; \
+	       $(PY) -m pip install --quiet --pre -e '$(VENV_EXTRAS)'; }
 	@touch $@
 
 .PHONY: setup
