@@ -10,7 +10,7 @@
 #                      emulated link): minutes, not figures -> build/bench-smoke/
 #
 # One section alone, merged into bench/results.json and RESULTS.md: `tinyae bench SECTION --out bench`
-# (device: device cost and footprint; streaming, calibration, threshold, ingest, skab-device; --help lists
+# (device: device cost, footprint and the TFLM engines on the emulated board; streaming, calibration, threshold, ingest, skab-device; --help lists
 # them all).
 #
 # Models and bench images go to build/bench/ (BENCH_WORK). Figures are measured, never asserted.

@@ -141,13 +141,13 @@ def test_a_section_run_alone_without_results_json_is_written_on_its_own(tmp_path
     ]
 
 
-def _fake_device(monkeypatch, tmp_path: Path, edit=lambda dev, fp: None) -> dict:  # type: ignore[no-untyped-def]
-    """`tinyae bench device` with its measurement replaced by bench/results.json's own device and footprint
-    sections (after `edit`), so the command's merging runs in milliseconds; the copy of results.json it
-    updates is returned as it was."""
+def _fake_device(monkeypatch, tmp_path: Path, edit=lambda dev, fp, tflm: None) -> dict:  # type: ignore[no-untyped-def]
+    """`tinyae bench device` with its measurements replaced by bench/results.json's own device, footprint
+    and board-library TFLM sections (after `edit`), so the command's merging runs in milliseconds; the
+    copy of results.json it updates is returned as it was."""
     import copy
 
-    from tinyae.tools.bench import cli, models
+    from tinyae.tools.bench import boardlibs, cli, models
 
     before = json.loads((ROOT / "bench" / "results.json").read_text())
     (tmp_path / "results.json").write_text(json.dumps(before))
@@ -156,8 +156,11 @@ def _fake_device(monkeypatch, tmp_path: Path, edit=lambda dev, fp: None) -> dict
         assert default.spec == models.DEFAULT and not quick and model_dir == tmp_path / "work" / "models"
         dev, fp = copy.deepcopy(before["device"]), copy.deepcopy(before["footprint"])
         dev.pop("run", None), fp.pop("run", None), dev.pop("models_check", None)
-        edit(dev, fp)
+        edit(dev, fp, tflm)
         return dev, fp
+
+    tflm = copy.deepcopy(before["board_libraries"]["tflm"])
+    tflm.pop("run", None)
 
     class Trained:
         spec = models.DEFAULT
@@ -165,6 +168,7 @@ def _fake_device(monkeypatch, tmp_path: Path, edit=lambda dev, fp: None) -> dict
     monkeypatch.setattr(cli, "have", lambda *programs: None)
     monkeypatch.setattr(models, "train", lambda spec, model_dir: Trained())
     monkeypatch.setattr(cli, "_device", measured)
+    monkeypatch.setattr(boardlibs, "tflm_on_the_emulator", lambda default, img_dir, say: tflm)
     return before
 
 
@@ -175,33 +179,34 @@ def _device_main(tmp_path: Path) -> int:
 def test_device_section_is_merged_with_its_footprint_and_the_other_sections_kept(
     tmp_path, monkeypatch
 ) -> None:
-    def edit(dev: dict, fp: dict) -> None:
+    def edit(dev: dict, fp: dict, tflm: dict) -> None:
         dev["models"]["default"]["tflm"]["chirale"]["flash_added"] = 61_234
         fp["models"]["default"]["tflm"]["chirale"]["flash_added"] = 61_234
+        tflm["libraries"]["upstream"]["flash_used"] = 74_321
         dev["models"]["sweep_h32"]["tflite_bytes"] += 8  # a model trained differently: named, not hidden
 
     before = _fake_device(monkeypatch, tmp_path, edit)
     assert _device_main(tmp_path) == 0
     after = json.loads((tmp_path / "results.json").read_text())
-    for key in set(before) - {"device", "footprint"}:
+    for key in set(before) - {"device", "footprint", "board_libraries"}:
         assert after[key] == before[key], key
+    assert after["board_libraries"]["granularity"] == before["board_libraries"]["granularity"]
     assert after["device"]["models"]["default"]["tflm"]["chirale"]["flash_added"] == 61_234
-    for name in ("device", "footprint"):
-        assert after[name]["run"]["command"].endswith(
-            f"bench device --work {tmp_path / 'work'} --out {tmp_path}"
-        )
-        assert after[name]["run"]["commit"]
+    assert after["board_libraries"]["tflm"]["libraries"]["upstream"]["flash_used"] == 74_321
+    for sec in (after["device"], after["footprint"], after["board_libraries"]["tflm"]):
+        assert sec["run"]["command"].endswith(f"bench device --work {tmp_path / 'work'} --out {tmp_path}")
+        assert sec["run"]["commit"]
     assert after["device"]["models_check"]["differences"] == [
         f"sweep_h32: tflite_bytes {before['device']['models']['sweep_h32']['tflite_bytes']} before, "
         f"{before['device']['models']['sweep_h32']['tflite_bytes'] + 8} now"
     ]
     text = (tmp_path / "RESULTS.md").read_text()
-    assert "| 61,234 B |" in text and text.count("This section: `") >= 2
+    assert "| 61,234 B |" in text and "| 74,321 |" in text and text.count("This section: `") >= 3
     assert "Its models differ from those of results.json's device section" in text
 
 
 def test_device_section_not_fully_measured_merges_nothing(tmp_path, monkeypatch, capsys) -> None:
-    def edit(dev: dict, fp: dict) -> None:
+    def edit(dev: dict, fp: dict, tflm: dict) -> None:
         dev["models"]["reference"]["tflm"]["upstream"] = {"status": "not measured", "reason": "no sources"}
 
     _fake_device(monkeypatch, tmp_path, edit)

@@ -464,25 +464,28 @@ def store_section(
 ) -> None:
     """merge_section of a top-level section, or, when `out` has no results.json, the section alone in
     out/<name>.json; says which."""
-    store_sections(out, {name: sec}, argv, say, **run)
+    store_sections(out, {(name,): sec}, argv, say, **run)
 
 
 def store_sections(
-    out: Path, secs: dict[str, dict], argv: list[str], say: Callable[[str], None], **run: Any
+    out: Path, secs: dict[tuple[str, ...], dict], argv: list[str], say: Callable[[str], None], **run: Any
 ) -> None:
-    """store_section of several top-level sections measured by one command."""
+    """merge_sections, or, when `out` has no results.json (or lacks a parent section), each section alone
+    in out/<its path joined by '-'>.json; says which."""
     out.mkdir(parents=True, exist_ok=True)
-    merged = merge_sections(out, {(name,): sec for name, sec in secs.items()}, argv, **run)
-    names = " and ".join(secs)
+    merged = merge_sections(out, secs, argv, **run)
+    names = [".".join(path) for path in secs]
     if merged is None:
-        for name, sec in secs.items():
-            (out / f"{name}.json").write_text(json.dumps(sec, indent=2, default=_json_default) + "\n")
-        alone = ", ".join(str(out / f"{name}.json") for name in secs)
-        say(f"no {out / 'results.json'}: wrote {alone} only")
+        alone = [out / f"{'-'.join(path)}.json" for path in secs]
+        for f, sec in zip(alone, secs.values(), strict=True):
+            f.write_text(json.dumps(sec, indent=2, default=_json_default) + "\n")
+        where = f"no {out / 'results.json'}"
+        if (out / "results.json").is_file():
+            where = f"{out / 'results.json'} has no section to put {', '.join(names)} in"
+        say(f"{where}: wrote {', '.join(map(str, alone))} only")
     else:
-        say(
-            f"merged the {names} section{'s' if len(secs) > 1 else ''} into {merged} and {out / 'RESULTS.md'}"
-        )
+        sections = f"{names[0]} section" if len(names) == 1 else f"{', '.join(names)} sections"
+        say(f"merged the {sections} into {merged} and {out / 'RESULTS.md'}")
 
 
 @run_cli
@@ -526,12 +529,13 @@ def skab_device_main(argv: list[str] | None = None) -> int:
 
 @run_cli
 def device_main(argv: list[str] | None = None) -> int:
-    """`tinyae bench device`: the device-cost section alone (the default model, the reference network, its
-    final-LOGISTIC twin and the hidden-size sweep; the compiled engine at -Os and -O2 and each pinned TFLM
-    library in the same harness, tools/bench/device.py) and the footprint table built from it, exactly as
-    `make bench` measures them, merged into --out's results.json and RESULTS.md (or written to device.json
-    and footprint.json beside them when there is no results.json). Nothing is merged unless every model
-    and library was measured."""
+    """`tinyae bench device`: every figure of an image that links a pinned TFLM library, measured again
+    exactly as `make bench` measures it: the device-cost section (the default model, the reference
+    network, its final-LOGISTIC twin and the hidden-size sweep; the compiled engine at -Os and -O2 and
+    each TFLM library in the same harness, tools/bench/device.py), the footprint table built from it and
+    the board-library section's TFLM engines on the emulated board (tools/bench/boardlibs.py), merged
+    into --out's results.json and RESULTS.md (or written beside them when there is no results.json).
+    Nothing is merged unless every model and library was measured."""
     ap = command_parser("tinyae bench device", device_main.__doc__, "tinyae bench device --out bench")
     ap.add_argument("--out", type=Path, default=Path("bench"), help="results.json and RESULTS.md to update")
     ap.add_argument("--work", type=Path, default=WORK, help="models (trained if absent) and bench images")
@@ -544,13 +548,17 @@ def device_main(argv: list[str] | None = None) -> int:
     _say(f"training {models.DEFAULT.name}")
     default = models.train(models.DEFAULT, model_dir)
     dev, fp = _device(default, {}, False, model_dir, img_dir)
+    tflm = _guard(
+        "TFLM on the emulated board", lambda: boardlibs.tflm_on_the_emulator(default, img_dir, _say)
+    )
     gaps = _not_measured(dev)
+    if "status" in tflm:
+        gaps.append(f"the TFLM engines on the emulated board: {tflm.get('reason', tflm['status'])}")
     if gaps:
         partial = args.work / "device-partial.json"
         partial.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(
-            json.dumps({"device": dev, "footprint": fp}, indent=2, default=_json_default) + "\n"
-        )
+        both = {"device": dev, "footprint": fp, "board_libraries": {"tflm": tflm}}
+        partial.write_text(json.dumps(both, indent=2, default=_json_default) + "\n")
         raise UserError(f"the device section was not fully measured ({'; '.join(gaps)}), so nothing was merged "
                         f"into {rel(args.out)}; what was measured is in {rel(partial)}")  # fmt: skip
     res_path = args.out / "results.json"
@@ -561,8 +569,8 @@ def device_main(argv: list[str] | None = None) -> int:
             _say(f"models: {line}")
     argv_text = [TINYAE, "bench", "device", *(["--work", rel(args.work)] if args.work != WORK else []),
                  "--out", rel(args.out)]  # fmt: skip
-    store_sections(args.out, {"device": dev, "footprint": fp}, argv_text, _say,
-                   elapsed_s=round(time.perf_counter() - t0, 1))  # fmt: skip
+    secs = {("device",): dev, ("footprint",): fp, ("board_libraries", "tflm"): tflm}
+    store_sections(args.out, secs, argv_text, _say, elapsed_s=round(time.perf_counter() - t0, 1))
     return 0
 
 

@@ -559,6 +559,7 @@ def _board_libraries(b: dict | None, dev: dict) -> list[str]:
         "Commands: " + "; ".join(f"`{c}`" for r in t["libraries"].values() for c in r["commands"]),
         "",
     ]
+    out += run_note(t)
     return out
 
 
