@@ -10,8 +10,8 @@
 #                      emulated link): minutes, not figures -> build/bench-smoke/
 #
 # One section alone, merged into bench/results.json and RESULTS.md: `tinyae bench SECTION --out bench`
-# (device: device cost, footprint and the TFLM engines on the emulated board; streaming, calibration, threshold, ingest, skab-device; --help lists
-# them all).
+# (device: device cost, footprint and the TFLM engines on the emulated board; streaming, calibration,
+# threshold, ingest, skab-device; `tinyae bench --help` lists them all).
 #
 # Models and bench images go to build/bench/ (BENCH_WORK). Figures are measured, never asserted.
 

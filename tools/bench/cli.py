@@ -529,8 +529,8 @@ def skab_device_main(argv: list[str] | None = None) -> int:
 
 @run_cli
 def device_main(argv: list[str] | None = None) -> int:
-    """`tinyae bench device`: every figure of an image that links a pinned TFLM library, measured again
-    exactly as `make bench` measures it: the device-cost section (the default model, the reference
+    """`tinyae bench device`: the sections whose flash and RAM figures come from images that link a pinned
+    TFLM library, measured again exactly as `make bench` measures them: the device-cost section (the default model, the reference
     network, its final-LOGISTIC twin and the hidden-size sweep; the compiled engine at -Os and -O2 and
     each TFLM library in the same harness, tools/bench/device.py), the footprint table built from it and
     the board-library section's TFLM engines on the emulated board (tools/bench/boardlibs.py), merged
