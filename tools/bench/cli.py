@@ -529,13 +529,13 @@ def skab_device_main(argv: list[str] | None = None) -> int:
 
 @run_cli
 def device_main(argv: list[str] | None = None) -> int:
-    """`tinyae bench device`: the sections whose flash and RAM figures come from images that link a pinned
-    TFLM library, measured again exactly as `make bench` measures them: the device-cost section (the default model, the reference
-    network, its final-LOGISTIC twin and the hidden-size sweep; the compiled engine at -Os and -O2 and
-    each TFLM library in the same harness, tools/bench/device.py), the footprint table built from it and
-    the board-library section's TFLM engines on the emulated board (tools/bench/boardlibs.py), merged
-    into --out's results.json and RESULTS.md (or written beside them when there is no results.json).
-    Nothing is merged unless every model and library was measured."""
+    """`tinyae bench device`: the sections whose flash and RAM figures come from images that link a
+    pinned TFLM library, measured again exactly as `make bench` measures them: the device-cost section
+    (the default model, the reference network, its final-LOGISTIC twin and the hidden-size sweep; the
+    compiled engine at -Os and -O2 and each TFLM library in the same harness, tools/bench/device.py), the
+    footprint table built from it and the board-library section's TFLM engines on the emulated board
+    (tools/bench/boardlibs.py), merged into --out's results.json and RESULTS.md (or written beside them
+    when there is no results.json). Nothing is merged unless every model and library was measured."""
     ap = command_parser("tinyae bench device", device_main.__doc__, "tinyae bench device --out bench")
     ap.add_argument("--out", type=Path, default=Path("bench"), help="results.json and RESULTS.md to update")
     ap.add_argument("--work", type=Path, default=WORK, help="models (trained if absent) and bench images")
@@ -567,8 +567,8 @@ def device_main(argv: list[str] | None = None) -> int:
         dev["models_check"] = _models_check(before, dev)
         for line in dev["models_check"]["differences"] or ["its models are the ones results.json measured"]:
             _say(f"models: {line}")
-    argv_text = [TINYAE, "bench", "device", *(["--work", rel(args.work)] if args.work != WORK else []),
-                 "--out", rel(args.out)]  # fmt: skip
+    work = ["--work", rel(args.work)] if args.work.resolve() != WORK.resolve() else []
+    argv_text = [TINYAE, "bench", "device", *work, "--out", rel(args.out)]
     secs = {("device",): dev, ("footprint",): fp, ("board_libraries", "tflm"): tflm}
     store_sections(args.out, secs, argv_text, _say, elapsed_s=round(time.perf_counter() - t0, 1))
     return 0
