@@ -9,6 +9,10 @@
 #   make bench-smoke   the tiny version (2-epoch models, no repeats, no sweep, no TFLM library build, no
 #                      emulated link): minutes, not figures -> build/bench-smoke/
 #
+# One section alone, merged into bench/results.json and RESULTS.md: `tinyae bench SECTION --out bench`
+# (device: device cost, footprint and the TFLM engines on the emulated board; streaming, calibration,
+# threshold, ingest, skab-device; `tinyae bench --help` lists them all).
+#
 # Models and bench images go to build/bench/ (BENCH_WORK). Figures are measured, never asserted.
 
 BENCH_OUT  ?= bench

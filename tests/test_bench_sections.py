@@ -139,3 +139,112 @@ def test_a_section_run_alone_without_results_json_is_written_on_its_own(tmp_path
     assert said == [
         f"no {tmp_path / 'alone' / 'results.json'}: wrote {tmp_path / 'alone' / 'threshold.json'} only"
     ]
+
+
+def _fake_device(monkeypatch, tmp_path: Path, edit=lambda dev, fp, tflm: None) -> dict:  # type: ignore[no-untyped-def]
+    """`tinyae bench device` with its measurements replaced by bench/results.json's own device, footprint
+    and board-library TFLM sections (after `edit`), so the command's merging runs in milliseconds; the
+    copy of results.json it updates is returned as it was."""
+    import copy
+
+    from tinyae.tools.bench import boardlibs, cli, models
+
+    before = json.loads((ROOT / "bench" / "results.json").read_text())
+    (tmp_path / "results.json").write_text(json.dumps(before))
+
+    def measured(default, trained, quick, model_dir, img_dir):  # type: ignore[no-untyped-def]
+        assert default.spec == models.DEFAULT and not quick and model_dir == tmp_path / "work" / "models"
+        dev, fp = copy.deepcopy(before["device"]), copy.deepcopy(before["footprint"])
+        dev.pop("run", None), fp.pop("run", None), dev.pop("models_check", None)
+        edit(dev, fp, tflm)
+        return dev, fp
+
+    tflm = copy.deepcopy(before["board_libraries"]["tflm"])
+    tflm.pop("run", None)
+
+    class Trained:
+        spec = models.DEFAULT
+
+    monkeypatch.setattr(cli, "have", lambda *programs: None)
+    monkeypatch.setattr(models, "train", lambda spec, model_dir: Trained())
+    monkeypatch.setattr(cli, "_device", measured)
+    monkeypatch.setattr(boardlibs, "tflm_on_the_emulator", lambda default, img_dir, say: tflm)
+    return before
+
+
+def _device_main(tmp_path: Path) -> int:
+    return main(["bench", "device", "--out", str(tmp_path), "--work", str(tmp_path / "work")])
+
+
+def test_device_section_is_merged_with_its_footprint_and_the_other_sections_kept(
+    tmp_path, monkeypatch
+) -> None:
+    def edit(dev: dict, fp: dict, tflm: dict) -> None:
+        dev["models"]["default"]["tflm"]["chirale"]["flash_added"] = 61_234
+        fp["models"]["default"]["tflm"]["chirale"]["flash_added"] = 61_234
+        tflm["libraries"]["upstream"]["flash_used"] = 74_321
+        dev["models"]["sweep_h32"]["tflite_bytes"] += 8  # a model trained differently: named, not hidden
+
+    before = _fake_device(monkeypatch, tmp_path, edit)
+    assert _device_main(tmp_path) == 0
+    after = json.loads((tmp_path / "results.json").read_text())
+    for key in set(before) - {"device", "footprint", "board_libraries"}:
+        assert after[key] == before[key], key
+    assert after["board_libraries"]["granularity"] == before["board_libraries"]["granularity"]
+    assert after["device"]["models"]["default"]["tflm"]["chirale"]["flash_added"] == 61_234
+    assert after["board_libraries"]["tflm"]["libraries"]["upstream"]["flash_used"] == 74_321
+    for sec in (after["device"], after["footprint"], after["board_libraries"]["tflm"]):
+        assert sec["run"]["command"].endswith(f"bench device --work {tmp_path / 'work'} --out {tmp_path}")
+        assert sec["run"]["commit"]
+    assert after["device"]["models_check"]["differences"] == [
+        f"sweep_h32: tflite_bytes {before['device']['models']['sweep_h32']['tflite_bytes']} before, "
+        f"{before['device']['models']['sweep_h32']['tflite_bytes'] + 8} now"
+    ]
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "| 61,234 B |" in text and "| 74,321 |" in text and text.count("This section: `") >= 3
+    assert "Its models differ from those of results.json's device section" in text
+
+
+def test_device_section_not_fully_measured_merges_nothing(tmp_path, monkeypatch, capsys) -> None:
+    def edit(dev: dict, fp: dict, tflm: dict) -> None:
+        dev["models"]["reference"]["tflm"]["upstream"] = {"status": "not measured", "reason": "no sources"}
+
+    _fake_device(monkeypatch, tmp_path, edit)
+    kept = (tmp_path / "results.json").read_bytes()
+    assert _device_main(tmp_path) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(
+        "error: the device section was not fully measured (reference with TFLM upstream: no"
+    )
+    assert "nothing was merged" in err and "device-partial.json" in err
+    assert (tmp_path / "results.json").read_bytes() == kept and not (tmp_path / "RESULTS.md").exists()
+    partial = json.loads((tmp_path / "work" / "device-partial.json").read_text())
+    assert partial["device"]["models"]["reference"]["tflm"]["upstream"]["status"] == "not measured"
+
+
+def test_device_section_without_the_emulator_is_one_sentence(tmp_path, monkeypatch, capsys) -> None:
+    from tinyae.tools.bench import cli
+
+    monkeypatch.setattr(
+        cli, "have", lambda *programs: "qemu-system-arm is not installed (run `make toolchain`)"
+    )
+    assert _device_main(tmp_path) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "error: the device section runs on the emulated Cortex-M4F and qemu-system-arm is not installed "
+        "(run `make toolchain`)"
+    )
+    assert not any(tmp_path.iterdir())
+
+
+def test_device_models_compared_by_hash_where_recorded() -> None:
+    from tinyae.tools.bench.device import model_differences
+
+    old = {"models": {"default": {"shape": "8-4-8", "macs": 64}, "reference": {"shape": "8-4-8"}}}
+    new = {"models": {"default": {"model_sha256": "b", "shape": "8-4-8", "macs": 64}}}
+    # the default's hash from the time-per-window section stands in where the device rows lack it
+    assert model_differences(old, new, "b") == ["reference: measured before, not now"]
+    assert model_differences(old, new, "a") == [
+        "default: model_sha256 a before, b now",
+        "reference: measured before, not now",
+    ]

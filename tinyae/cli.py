@@ -62,6 +62,10 @@ PASSTHROUGH: dict[tuple[str, ...], tuple[str, str]] = {
         "tinyae.tools.bench.cli:skab_device_main",
         "the deployable SKAB model measured on the emulated board",
     ),
+    ("bench", "device"): (
+        "tinyae.tools.bench.cli:device_main",
+        "device cost (compiled engine beside each TFLM library) and footprint",
+    ),
     ("bench", "streaming"): (
         "tinyae.tools.bench.cli:streaming_main",
         "stream and verify over the emulated link, each beside its bound",

@@ -431,17 +431,29 @@ def merge_section(out: Path, path: tuple[str, ...], sec: dict, argv: list[str], 
     """Put `sec`, with how and where it was measured (`run`: command, date, commit), at results.json's
     `path` in `out` and render RESULTS.md again: one section measured again without the whole bench.
     None (nothing merged; `sec` has its `run`) when out has no results.json or no parent section at `path`."""
-    sec["run"] = {"command": command_text(argv), **when(), **run}  # also in the section written alone
+    return merge_sections(out, {path: sec}, argv, **run)
+
+
+def merge_sections(out: Path, secs: dict[tuple[str, ...], dict], argv: list[str], **run: Any) -> Path | None:
+    """merge_section of several sections measured by one command (the device section and the footprint
+    table built from it), written in one go: all of them or, when one has no parent section, none."""
+    stamp = {"command": command_text(argv), **when(), **run}
+    for sec in secs.values():
+        sec["run"] = dict(stamp)  # also in the sections written alone
     res_path = out / "results.json"
     if not res_path.is_file():
         return None
     res = json.loads(res_path.read_text())
-    parent = res
-    for key in path[:-1]:
-        parent = parent.get(key)
-        if not isinstance(parent, dict):
-            return None
-    parent[path[-1]] = sec
+    parents = []
+    for path, sec in secs.items():
+        parent = res
+        for key in path[:-1]:
+            parent = parent.get(key)
+            if not isinstance(parent, dict):
+                return None
+        parents.append((parent, path[-1], sec))
+    for parent, key, sec in parents:
+        parent[key] = sec
     res_path.write_text(json.dumps(res, indent=2, default=_json_default) + "\n")
     (out / "RESULTS.md").write_text(report.render(res))
     return res_path
@@ -452,13 +464,28 @@ def store_section(
 ) -> None:
     """merge_section of a top-level section, or, when `out` has no results.json, the section alone in
     out/<name>.json; says which."""
+    store_sections(out, {(name,): sec}, argv, say, **run)
+
+
+def store_sections(
+    out: Path, secs: dict[tuple[str, ...], dict], argv: list[str], say: Callable[[str], None], **run: Any
+) -> None:
+    """merge_sections, or, when `out` has no results.json (or lacks a parent section), each section alone
+    in out/<its path joined by '-'>.json; says which."""
     out.mkdir(parents=True, exist_ok=True)
-    merged = merge_section(out, (name,), sec, argv, **run)
+    merged = merge_sections(out, secs, argv, **run)
+    names = [".".join(path) for path in secs]
     if merged is None:
-        (out / f"{name}.json").write_text(json.dumps(sec, indent=2, default=_json_default) + "\n")
-        say(f"no {out / 'results.json'}: wrote {out / f'{name}.json'} only")
+        alone = [out / f"{'-'.join(path)}.json" for path in secs]
+        for f, sec in zip(alone, secs.values(), strict=True):
+            f.write_text(json.dumps(sec, indent=2, default=_json_default) + "\n")
+        where = f"no {out / 'results.json'}"
+        if (out / "results.json").is_file():
+            where = f"{out / 'results.json'} has no section to put {', '.join(names)} in"
+        say(f"{where}: wrote {', '.join(map(str, alone))} only")
     else:
-        say(f"merged the {name} section into {merged} and {out / 'RESULTS.md'}")
+        sections = f"{names[0]} section" if len(names) == 1 else f"{', '.join(names)} sections"
+        say(f"merged the {sections} into {merged} and {out / 'RESULTS.md'}")
 
 
 @run_cli
@@ -498,6 +525,80 @@ def skab_device_main(argv: list[str] | None = None) -> int:
                         "run make bench first")  # fmt: skip
     _say(f"SKAB device figures ({sec.get('status', 'measured')}) merged into {rel(merged)}")
     return 0
+
+
+@run_cli
+def device_main(argv: list[str] | None = None) -> int:
+    """`tinyae bench device`: the sections whose flash and RAM figures come from images that link a
+    pinned TFLM library, measured again exactly as `make bench` measures them: the device-cost section
+    (the default model, the reference network, its final-LOGISTIC twin and the hidden-size sweep; the
+    compiled engine at -Os and -O2 and each TFLM library in the same harness, tools/bench/device.py), the
+    footprint table built from it and the board-library section's TFLM engines on the emulated board
+    (tools/bench/boardlibs.py), merged into --out's results.json and RESULTS.md (or written beside them
+    when there is no results.json). Nothing is merged unless every model and library was measured."""
+    ap = command_parser("tinyae bench device", device_main.__doc__, "tinyae bench device --out bench")
+    ap.add_argument("--out", type=Path, default=Path("bench"), help="results.json and RESULTS.md to update")
+    ap.add_argument("--work", type=Path, default=WORK, help="models (trained if absent) and bench images")
+    args = ap.parse_args(argv)
+    missing = have("arm-none-eabi-gcc", "qemu-system-arm")
+    if missing:
+        raise UserError(f"the device section runs on the emulated Cortex-M4F and {missing}")
+    t0 = time.perf_counter()
+    model_dir, img_dir = args.work / "models", args.work / "images"
+    _say(f"training {models.DEFAULT.name}")
+    default = models.train(models.DEFAULT, model_dir)
+    dev, fp = _device(default, {}, False, model_dir, img_dir)
+    tflm = _guard(
+        "TFLM on the emulated board", lambda: boardlibs.tflm_on_the_emulator(default, img_dir, _say)
+    )
+    gaps = _not_measured(dev)
+    if "status" in tflm:
+        gaps.append(f"the TFLM engines on the emulated board: {tflm.get('reason', tflm['status'])}")
+    if gaps:
+        partial = args.work / "device-partial.json"
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        both = {"device": dev, "footprint": fp, "board_libraries": {"tflm": tflm}}
+        partial.write_text(json.dumps(both, indent=2, default=_json_default) + "\n")
+        raise UserError(f"the device section was not fully measured ({'; '.join(gaps)}), so nothing was merged "
+                        f"into {rel(args.out)}; what was measured is in {rel(partial)}")  # fmt: skip
+    res_path = args.out / "results.json"
+    if res_path.is_file():
+        before = json.loads(res_path.read_text())
+        dev["models_check"] = _models_check(before, dev)
+        for line in dev["models_check"]["differences"] or ["its models are the ones results.json measured"]:
+            _say(f"models: {line}")
+    work = ["--work", rel(args.work)] if args.work.resolve() != WORK.resolve() else []
+    argv_text = [TINYAE, "bench", "device", *work, "--out", rel(args.out)]
+    secs = {("device",): dev, ("footprint",): fp, ("board_libraries", "tflm"): tflm}
+    store_sections(args.out, secs, argv_text, _say, elapsed_s=round(time.perf_counter() - t0, 1))
+    return 0
+
+
+def _not_measured(dev: dict) -> list[str]:
+    """Each model or TFLM library of a device section that has no figures, with its reason."""
+    gaps = []
+    for key, r in dev["models"].items():
+        if "status" in r:
+            gaps.append(f"{key}: {r.get('reason', r['status'])}")
+            continue
+        gaps += [f"{key} with TFLM {lib}: {t.get('reason', t['status'])}" for lib, t in r.get("tflm", {}).items()
+                 if "status" in t]  # fmt: skip
+    return gaps
+
+
+def _models_check(before: dict, dev: dict) -> dict:
+    """The device section's models beside those the rest of `before` (a results.json) measured."""
+    rows = (before.get("timing") or {}).get("rows") or []
+    sha = next((r["model_sha256"] for r in rows if "model_sha256" in r), None)
+    # the device section's own run when it was measured alone before, else the whole bench's
+    run = (before.get("device") or {}).get("run") or {
+        "command": before.get("command", "?"),
+        "commit": (before.get("machine") or {}).get("commit", "?"),
+    }
+    return {
+        "compared_with": f"results.json's device section (`{run['command']}`, commit {run['commit']})",
+        "differences": device.model_differences(before.get("device") or {}, dev, sha),
+    }
 
 
 @run_cli

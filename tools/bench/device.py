@@ -167,6 +167,7 @@ def measure(
     macs = int(model.manifest["model"]["macs"])
     out: dict = {
         "model": model.spec.name,
+        "model_sha256": model.manifest["model"]["sha256"],
         "shape": model.shape,
         "output": model.manifest["model"]["layers"][-1]["activation"],
         "ops": model.manifest["compiled"].get("ops", model.manifest["model"]["ops"]),
@@ -243,4 +244,38 @@ def engine_ratios(r: dict) -> dict:
             k: round(ours[k] / t[k], 3) if t[k] else None
             for k in ("instructions", "flash_added", "ram_added")
         }
+    return out
+
+
+# What a device-cost row records about its model: a model trained again is the same model when these agree
+# (model_sha256: the int8 .tflite's hash, recorded since `tinyae bench device`; the others always were).
+MODEL_KEYS = (
+    "model_sha256",
+    "shape",
+    "macs",
+    "const_bytes",
+    "tflite_bytes",
+    "tflm_arena_bytes",
+    "scratch_bytes",
+)
+
+
+def model_differences(old: dict, new: dict, old_default_sha256: str | None = None) -> list[str]:
+    """How the models of a device section measured again (`new`) differ from those of an earlier one
+    (`old`, e.g. the whole bench's), one sentence each; empty when every recorded fact agrees. A key one
+    side does not record is not compared; `old_default_sha256` stands in for the default model's hash
+    where `old` lacks it (the time-per-window section records it)."""
+    out = []
+    old_models, new_models = old.get("models") or {}, new.get("models") or {}
+    for key, n in new_models.items():
+        o = dict(old_models.get(key) or {})
+        if "status" in n or not o or "status" in o:
+            out.append(f"{key}: not measured in both ({o.get('status', 'absent') if o else 'absent'} before)")
+            continue
+        if key == "default" and old_default_sha256 and "model_sha256" not in o:
+            o["model_sha256"] = old_default_sha256
+        for k in MODEL_KEYS:
+            if k in o and k in n and o[k] != n[k]:
+                out.append(f"{key}: {k} {o[k]} before, {n[k]} now")
+    out += [f"{key}: measured before, not now" for key in old_models if key not in new_models]
     return out

@@ -139,6 +139,8 @@ def _device(dev: dict) -> list[str]:
         return [*out, skip, ""]
     out.append(dev["method"])
     out.append("")
+    out += run_note(dev)
+    out += _models_check(dev.get("models_check"))
     if dev.get("tflm_status"):
         out += [f"TFLM: {_skipped(dev['tflm_status'])}", ""]
     rows = []
@@ -233,7 +235,20 @@ def _footprint(fp: dict) -> list[str]:
         rows,
     )  # fmt: skip
     out.append("")
+    out += run_note(fp)
     return out
+
+
+def _models_check(check: dict | None) -> list[str]:
+    """Whether a device section measured on its own measured the models the rest of the file did."""
+    if not check:
+        return []
+    diffs = check["differences"]
+    if not diffs:
+        return [f"Its models are those of {check['compared_with']} (sha256 where recorded, shape, MACs, "
+                "constant, .tflite, arena and scratch bytes all equal).", ""]  # fmt: skip
+    return [f"Its models differ from those of {check['compared_with']}, which the other sections measured: "
+            + "; ".join(diffs) + ".", ""]  # fmt: skip
 
 
 def _frontend(fe: dict | None) -> list[str]:
@@ -544,6 +559,7 @@ def _board_libraries(b: dict | None, dev: dict) -> list[str]:
         "Commands: " + "; ".join(f"`{c}`" for r in t["libraries"].values() for c in r["commands"]),
         "",
     ]
+    out += run_note(t)
     return out
 
 
