@@ -83,9 +83,20 @@ def test_only_a_change_of_content_rebuilds_the_library(tiny: Path, tmp_path: Pat
     assert rebuilt(first, outputs(out)) == set()
 
     moved = copy_with_new_times(tiny, tmp_path / "elsewhere")
+    shutil.rmtree(tiny)  # the precompiled header came from there
     build(moved, out)
     assert rebuilt(first, outputs(out)) == set()
     assert f"-isystem {moved}/src" in (out / "flags.txt").read_text()  # a user compiles against the copy
+
+    a_cpp = moved / "src" / "tensorflow" / "a.cpp"
+    a_cpp.write_text(a_cpp.read_text() + "int tae_a2() { return 7; }\n")
+    build(moved, out)
+    edited = outputs(out)
+    assert rebuilt(first, edited) == {"obj/tensorflow/a.cpp.o", "libtflm.a"}
+    first = edited
+    assert (out / "obj" / "tensorflow" / "a.cpp.o.with-pch").is_file()  # the .gch serves the copy too
+    build(moved, tmp_path / "plain", "TFLM_PCH=0")
+    assert (tmp_path / "plain" / "libtflm.a").read_bytes() == (out / "libtflm.a").read_bytes()
 
     (moved / "src" / "b.c").write_text("int tae_b(void) { return 3; }\n")
     build(moved, out)

@@ -77,6 +77,11 @@ else ifeq ($(TFLM_LIB),esp32)
   TFLM_DEFINES  := -DARDUINO=10812 -DARDUINO_ARCH_ESP32 -DESP32
   TFLM_IDENTITY := -DTAE_TFLM_LIB_ESP32
   TFLM_CXXSTD   := -std=gnu++11
+  # No precompiled header (below): its flatbuffers (flatbuffers.h) defines a variable, the weak
+  # flatbuffer_version_string, and GCC 12 emits a variable restored from a .gch after the ones the
+  # source itself defines (here common.h's sigmoid_table_uint16): logistic.cpp.o and tanh.cpp.o would
+  # hold the same sections with the same bytes in another order, so a linked image could differ.
+  TFLM_PCH_DEFAULT := 0
 else
   $(error TFLM_LIB must be chirale, esp32 or upstream (got '$(TFLM_LIB)'))
 endif
@@ -111,8 +116,8 @@ endif
 # .gch (other flags, another compiler: the library's -w would hide -Winvalid-pch), so a rejected PCH
 # fails the build, with GCC's reason. The objects are byte-identical to the ones compiled without it
 # (tests/test_tflm_pch.py recompiles representative ones of the real libraries without it).
-# TFLM_PCH=0 compiles without it.
-TFLM_PCH        ?= 1
+# TFLM_PCH=0 compiles without it (the default for the esp32 library: see above), TFLM_PCH=1 with it.
+TFLM_PCH        ?= $(or $(TFLM_PCH_DEFAULT),1)
 TFLM_PCH_ON     := $(filter 1,$(TFLM_PCH))
 TFLM_PREFIX     := $(dir $(TFLM_MK))prefix.h
 TFLM_PCH_SCRIPT := $(dir $(TFLM_MK))pch-compile.sh
@@ -161,17 +166,18 @@ $(TFLM_SUMS) $(TFLM_COMMON_STAMPS) $(TFLM_STAMPS)/sources.txt: $(TFLM_STAMPS)/.c
 
 TFLM_CXX_CMD = $(TFLM_CXX) $(TFLM_CXXSTD) $(TFLM_CXX_ONLY) $(TFLM_CFLAGS) $(TFLM_PATH_MAP)
 TFLM_PCH_SH := sh $(TFLM_PCH_SCRIPT)
+TFLM_PCH_FOLDERS := src=$(TFLM_SRC) repo=$(CURDIR)
 
 $(TFLM_PCH_H).gch: $(TFLM_COMMON_STAMPS)
-	@$(TFLM_PCH_SH) pch $(TFLM_PCH_H) $(TFLM_PREFIX) $(TFLM_CXX_CMD)
+	@$(TFLM_PCH_SH) pch $(TFLM_PCH_H) '$(TFLM_PCH_FOLDERS)' $(TFLM_PREFIX) $(TFLM_CXX_CMD)
 
 $(TFLM_OUT)/obj/%.cpp.o: $(TFLM_STAMPS)/src/%.cpp.sum $(TFLM_COMMON_STAMPS) $(TFLM_PCH_DEP)
 	@mkdir -p $(dir $@)
-	@$(if $(TFLM_PCH_ON),$(TFLM_PCH_SH) cc $(TFLM_PCH_H) $(TFLM_ROOT)/$*.cpp $@ $(TFLM_CXX_CMD),rm -f $@.with-pch && $(TFLM_CXX_CMD) -c $(TFLM_ROOT)/$*.cpp -o $@)
+	@$(if $(TFLM_PCH_ON),$(TFLM_PCH_SH) cc $(TFLM_PCH_H) '$(TFLM_PCH_FOLDERS)' $(TFLM_ROOT)/$*.cpp $@ $(TFLM_CXX_CMD),rm -f $@.with-pch && $(TFLM_CXX_CMD) -c $(TFLM_ROOT)/$*.cpp -o $@)
 
 $(TFLM_OUT)/obj/%.cc.o: $(TFLM_STAMPS)/src/%.cc.sum $(TFLM_COMMON_STAMPS) $(TFLM_PCH_DEP)
 	@mkdir -p $(dir $@)
-	@$(if $(TFLM_PCH_ON),$(TFLM_PCH_SH) cc $(TFLM_PCH_H) $(TFLM_ROOT)/$*.cc $@ $(TFLM_CXX_CMD),rm -f $@.with-pch && $(TFLM_CXX_CMD) -c $(TFLM_ROOT)/$*.cc -o $@)
+	@$(if $(TFLM_PCH_ON),$(TFLM_PCH_SH) cc $(TFLM_PCH_H) '$(TFLM_PCH_FOLDERS)' $(TFLM_ROOT)/$*.cc $@ $(TFLM_CXX_CMD),rm -f $@.with-pch && $(TFLM_CXX_CMD) -c $(TFLM_ROOT)/$*.cc -o $@)
 
 $(TFLM_OUT)/obj/%.c.o: $(TFLM_STAMPS)/src/%.c.sum $(TFLM_COMMON_STAMPS)
 	@mkdir -p $(dir $@)
