@@ -78,9 +78,9 @@ else ifeq ($(TFLM_LIB),esp32)
   TFLM_IDENTITY := -DTAE_TFLM_LIB_ESP32
   TFLM_CXXSTD   := -std=gnu++11
   # No precompiled header (below): its flatbuffers (flatbuffers.h) defines a variable, the weak
-  # flatbuffer_version_string, and GCC 12 emits a variable restored from a .gch after the ones the
-  # source itself defines (here common.h's sigmoid_table_uint16): logistic.cpp.o and tanh.cpp.o would
-  # hold the same sections with the same bytes in another order, so a linked image could differ.
+  # flatbuffer_version_string, and GCC (12) emits such a variable restored from a .gch after the ones
+  # the source itself defines (here common.h's sigmoid_table_uint16): logistic.cpp.o and tanh.cpp.o came
+  # out with the same sections, each with the same bytes, in another order (a linked image could differ).
   TFLM_PCH_DEFAULT := 0
 else
   $(error TFLM_LIB must be chirale, esp32 or upstream (got '$(TFLM_LIB)'))
@@ -118,6 +118,9 @@ endif
 # (tests/test_tflm_pch.py recompiles representative ones of the real libraries without it).
 # TFLM_PCH=0 compiles without it (the default for the esp32 library: see above), TFLM_PCH=1 with it.
 TFLM_PCH        ?= $(or $(TFLM_PCH_DEFAULT),1)
+ifneq ($(filter-out 0 1,$(TFLM_PCH))$(words $(TFLM_PCH)),1)
+  $(error TFLM_PCH must be 0 or 1 (got '$(TFLM_PCH)'))
+endif
 TFLM_PCH_ON     := $(filter 1,$(TFLM_PCH))
 TFLM_PREFIX     := $(dir $(TFLM_MK))prefix.h
 TFLM_PCH_SCRIPT := $(dir $(TFLM_MK))pch-compile.sh
