@@ -11,7 +11,9 @@
 #                             relative to its root and content: any header edit, addition or removal
 #   STAMPS/sources.txt        the list of compiled sources (the archive holds exactly their objects)
 #   STAMPS/build-id.txt       the compilers' versions, every flag (the sources' folder written as <src>),
-#                             library.mk without its comment lines
+#                             library.mk without its comment lines, and whether the C++ sources are
+#                             compiled with the precompiled prefix header (then the content of
+#                             mk/tflm/prefix.h and mk/tflm/pch-compile.sh)
 #
 # A stamp whose content is unchanged keeps its time, so a build whose inputs are the same bytes under new
 # times (or at another path) compiles nothing. Run under the library's flock (mk/tflm.mk).

@@ -77,6 +77,11 @@ else ifeq ($(TFLM_LIB),esp32)
   TFLM_DEFINES  := -DARDUINO=10812 -DARDUINO_ARCH_ESP32 -DESP32
   TFLM_IDENTITY := -DTAE_TFLM_LIB_ESP32
   TFLM_CXXSTD   := -std=gnu++11
+  # No precompiled header (below): its flatbuffers (flatbuffers.h) defines a variable, the weak
+  # flatbuffer_version_string, and GCC (12) emits such a variable restored from a .gch after the ones
+  # the source itself defines (here common.h's sigmoid_table_uint16): logistic.cpp.o and tanh.cpp.o came
+  # out with the same sections, each with the same bytes, in another order (a linked image could differ).
+  TFLM_PCH_DEFAULT := 0
 else
   $(error TFLM_LIB must be chirale, esp32 or upstream (got '$(TFLM_LIB)'))
 endif
@@ -101,6 +106,28 @@ else
   $(error TFLM_ARCH must be cm4 or host (got '$(TFLM_ARCH)'))
 endif
 
+# A precompiled prefix header for the C++ sources. Most of them parse the flatbuffers schema
+# (tensorflow/lite/schema/schema_generated.h, 20,000 lines of templates), which is most of their compile
+# time. mk/tflm/prefix.h (ours) includes it; mk/tflm/pch-compile.sh compiles it once per library build,
+# with exactly the C++ flags of the objects, into $(TFLM_PCH_DIR)/tae_tflm_prefix.h.gch and compiles
+# each C++ source that includes every header the prefix pulls in with `-include` of it (a source that
+# includes fewer, e.g. micro_log.cpp, is compiled without: loading the .gch costs more than it saves).
+# The tae_tflm_prefix.h beside the .gch is a stub holding an #error: GCC reads it when it rejects the
+# .gch (other flags, another compiler: the library's -w would hide -Winvalid-pch), so a rejected PCH
+# fails the build, with GCC's reason. The objects are byte-identical to the ones compiled without it
+# (tests/test_tflm_pch.py recompiles representative ones of the real libraries without it).
+# TFLM_PCH=0 compiles without it (the default for the esp32 library: see above), TFLM_PCH=1 with it.
+TFLM_PCH        ?= $(or $(TFLM_PCH_DEFAULT),1)
+ifneq ($(filter-out 0 1,$(TFLM_PCH))$(words $(TFLM_PCH)),1)
+  $(error TFLM_PCH must be 0 or 1 (got '$(TFLM_PCH)'))
+endif
+TFLM_PCH_ON     := $(filter 1,$(TFLM_PCH))
+TFLM_PREFIX     := $(dir $(TFLM_MK))prefix.h
+TFLM_PCH_SCRIPT := $(dir $(TFLM_MK))pch-compile.sh
+TFLM_PCH_DIR    := $(TFLM_OUT)/pch
+TFLM_PCH_H      := $(TFLM_PCH_DIR)/tae_tflm_prefix.h
+TFLM_PCH_DEP    := $(if $(TFLM_PCH_ON),$(TFLM_PCH_H).gch)
+
 TFLM_ARCHIVE := $(TFLM_OUT)/libtflm.a
 TFLM_OBJS    := $(addprefix $(TFLM_OUT)/obj/,$(addsuffix .o,$(TFLM_SOURCES)))
 # Library code is not ours: compiled without -Werror, warnings silenced (-w) so the log shows ours. The
@@ -118,13 +145,15 @@ all: $(TFLM_ARCHIVE) $(TFLM_OUT)/flags.txt
 # the libdeps again, a copy elsewhere) compile nothing; an edited source recompiles its object, an edited,
 # added or removed header, other flags, another compiler or an edit of this file (but for its comments)
 # recompile them all. The build id: the compilers' versions, every flag, with the sources' folder and this
-# checkout written as <src> and <repo>.
+# checkout written as <src> and <repo>, and whether the PCH is used (then with the content of the prefix
+# header and of pch-compile.sh; the .gch is rebuilt with the objects, from the same stamps).
 TFLM_STAMPS := $(TFLM_OUT)/stamps
 TFLM_HASH   := \#
 TFLM_BUILD_ID := $(strip $(shell $(TFLM_CXX) --version | head -1) $(shell $(TFLM_CC) --version | head -1) \
                    $(TFLM_CXXSTD) $(TFLM_CXX_ONLY) -std=gnu11 \
                    $(subst $(CURDIR),<repo>,$(subst $(TFLM_SRC),<src>,$(TFLM_CFLAGS) $(TFLM_PATH_MAP))) \
-                   library.mk:$(firstword $(shell sed '/^[[:space:]]*$(TFLM_HASH)/d' $(TFLM_MK) | sha256sum)))
+                   library.mk:$(firstword $(shell sed '/^[[:space:]]*$(TFLM_HASH)/d' $(TFLM_MK) | sha256sum)) \
+                   $(if $(TFLM_PCH_ON),pch:$(firstword $(shell cat $(TFLM_PREFIX) $(TFLM_PCH_SCRIPT) | sha256sum)),pch:off))
 # Include roots hashed for the headers' stamp: the library's root (every other -I of it is inside) and
 # any root outside it (upstream's mk/tflm/upstream-missing), each by a label, not its path.
 TFLM_HEADER_ROOTS := src=$(TFLM_ROOT) $(foreach d,$(filter-out $(TFLM_ROOT) $(TFLM_ROOT)/%,\
@@ -138,13 +167,20 @@ TFLM_SUMS := $(addprefix $(TFLM_STAMPS)/src/,$(addsuffix .sum,$(TFLM_SOURCES)))
 TFLM_COMMON_STAMPS := $(TFLM_STAMPS)/headers.sum $(TFLM_STAMPS)/build-id.txt
 $(TFLM_SUMS) $(TFLM_COMMON_STAMPS) $(TFLM_STAMPS)/sources.txt: $(TFLM_STAMPS)/.checked ;
 
-$(TFLM_OUT)/obj/%.cpp.o: $(TFLM_STAMPS)/src/%.cpp.sum $(TFLM_COMMON_STAMPS)
-	@mkdir -p $(dir $@)
-	@$(TFLM_CXX) $(TFLM_CXXSTD) $(TFLM_CXX_ONLY) $(TFLM_CFLAGS) $(TFLM_PATH_MAP) -c $(TFLM_ROOT)/$*.cpp -o $@
+TFLM_CXX_CMD = $(TFLM_CXX) $(TFLM_CXXSTD) $(TFLM_CXX_ONLY) $(TFLM_CFLAGS) $(TFLM_PATH_MAP)
+TFLM_PCH_SH := sh $(TFLM_PCH_SCRIPT)
+TFLM_PCH_FOLDERS := src=$(TFLM_SRC) repo=$(CURDIR)
 
-$(TFLM_OUT)/obj/%.cc.o: $(TFLM_STAMPS)/src/%.cc.sum $(TFLM_COMMON_STAMPS)
+$(TFLM_PCH_H).gch: $(TFLM_COMMON_STAMPS)
+	@$(TFLM_PCH_SH) pch $(TFLM_PCH_H) '$(TFLM_PCH_FOLDERS)' $(TFLM_PREFIX) $(TFLM_CXX_CMD)
+
+$(TFLM_OUT)/obj/%.cpp.o: $(TFLM_STAMPS)/src/%.cpp.sum $(TFLM_COMMON_STAMPS) $(TFLM_PCH_DEP)
 	@mkdir -p $(dir $@)
-	@$(TFLM_CXX) $(TFLM_CXXSTD) $(TFLM_CXX_ONLY) $(TFLM_CFLAGS) $(TFLM_PATH_MAP) -c $(TFLM_ROOT)/$*.cc -o $@
+	@$(if $(TFLM_PCH_ON),$(TFLM_PCH_SH) cc $(TFLM_PCH_H) '$(TFLM_PCH_FOLDERS)' $(TFLM_ROOT)/$*.cpp $@ $(TFLM_CXX_CMD),rm -f $@.with-pch && $(TFLM_CXX_CMD) -c $(TFLM_ROOT)/$*.cpp -o $@)
+
+$(TFLM_OUT)/obj/%.cc.o: $(TFLM_STAMPS)/src/%.cc.sum $(TFLM_COMMON_STAMPS) $(TFLM_PCH_DEP)
+	@mkdir -p $(dir $@)
+	@$(if $(TFLM_PCH_ON),$(TFLM_PCH_SH) cc $(TFLM_PCH_H) '$(TFLM_PCH_FOLDERS)' $(TFLM_ROOT)/$*.cc $@ $(TFLM_CXX_CMD),rm -f $@.with-pch && $(TFLM_CXX_CMD) -c $(TFLM_ROOT)/$*.cc -o $@)
 
 $(TFLM_OUT)/obj/%.c.o: $(TFLM_STAMPS)/src/%.c.sum $(TFLM_COMMON_STAMPS)
 	@mkdir -p $(dir $@)
