@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 from boardcores import (
+    NO_CANONICAL_PATHS,
     SRC,
     Matrix,
     board_envs,
@@ -49,6 +50,7 @@ pytestmark = [
 ]
 
 BOARDS = ("nano33ble", "esp32dev")
+CORE_OF = {"nano33ble": "mbed_core", "esp32dev": "esp32_core"}
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +203,36 @@ def test_a_braced_adc_pin_list_is_refused_in_one_sentence(default_model_dir):
     assert (
         "TAE_ESP32_ADC_PINS takes a comma list without braces: -D TAE_ESP32_ADC_PINS=34,35,32" in proc.stderr
     )
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_resolving_no_header_path_changes_nothing_the_compiler_reads(board, default_model_dir):
+    """The matrix compiles with -fno-canonical-system-headers (boardcores.NO_CANONICAL_PATHS: it spares
+    GCC a realpath of every path it tries in a core's hundreds of folders). main.cpp, the source that
+    reaches most of the core, preprocessed with and without it gives the same text line for line but for
+    the spelling of file names in line markers, and both name the same files."""
+    cmd = compile_command(board_envs(board)[0], SRC / "main.cpp", default_model_dir)
+    assert cmd[1] == NO_CANONICAL_PATHS
+    preprocess = [*[a for a in cmd if a != "-fsyntax-only"][:-1], "-E", cmd[-1]]
+    fast = subprocess.run(preprocess, capture_output=True, text=True, timeout=300)
+    resolved = subprocess.run([preprocess[0], *preprocess[2:]], capture_output=True, text=True, timeout=300)
+    assert fast.returncode == 0 and resolved.returncode == 0, (fast.stderr[-2000:], resolved.stderr[-2000:])
+    marker = re.compile(r'^# \d+ "([^"]*)"')
+
+    def split(text: str) -> tuple[list[str], list[str]]:
+        lines = text.splitlines()
+        names = [m[1] for m in map(marker.match, lines) if m]
+        return [marker.sub("# N", line) for line in lines], names
+
+    fast_lines, fast_names = split(fast.stdout)
+    resolved_lines, resolved_names = split(resolved.stdout)
+    assert fast_lines == resolved_lines
+
+    def real(names: list[str]) -> list[str]:
+        return [os.path.realpath(n) if n.startswith("/") else n for n in names]
+
+    assert real(fast_names) == real(resolved_names)
+    assert any(n.startswith(str(library(CORE_OF[board]))) for n in resolved_names)
 
 
 # ------------------------------------------------------------------- the cores' flags and the pins
