@@ -42,9 +42,12 @@ TFLM_KERNEL_KEEP  := $(foreach k,$(TFLM_KERNEL_STEMS),%/kernels/$(k).cpp %/kerne
 TFLM_CMSIS_NN_DIRS := FullyConnectedFunctions NNSupportFunctions ConvolutionFunctions ActivationFunctions
 TFLM_DROP := %/all_ops_resolver.cpp %/all_ops_resolver.cc %/test_helpers.cpp %/test_helpers.cc \
              %/test_helper_custom_ops.cpp %/test_helper_custom_ops.cc %/mock_micro_graph.cpp %/mock_micro_graph.cc
-tflm_select = $(filter-out $(TFLM_DROP),$(filter-out tensorflow/lite/micro/kernels/% third_party/cmsis_nn/%,$(1)) \
+# Each source once, in the list's order (upstream's SOURCES.txt names kernels/kernel_util.cc twice; as a
+# target twice, make warned on every build that its stamp rule was "given more than once").
+tflm_uniq = $(if $(1),$(firstword $(1)) $(call tflm_uniq,$(filter-out $(firstword $(1)),$(1))))
+tflm_select = $(call tflm_uniq,$(filter-out $(TFLM_DROP),$(filter-out tensorflow/lite/micro/kernels/% third_party/cmsis_nn/%,$(1)) \
                 $(filter $(TFLM_KERNEL_KEEP),$(1)) \
-                $(filter $(foreach d,$(TFLM_CMSIS_NN_DIRS),third_party/cmsis_nn/Source/$(d)/%),$(1)))
+                $(filter $(foreach d,$(TFLM_CMSIS_NN_DIRS),third_party/cmsis_nn/Source/$(d)/%),$(1))))
 
 ifeq ($(TFLM_LIB),upstream)
   TFLM_ROOT     := $(TFLM_SRC)
@@ -187,7 +190,7 @@ $(TFLM_OUT)/obj/%.c.o: $(TFLM_STAMPS)/src/%.c.sum $(TFLM_COMMON_STAMPS)
 	@$(TFLM_CC) -std=gnu11 $(TFLM_CFLAGS) $(TFLM_PATH_MAP) -c $(TFLM_ROOT)/$*.c -o $@
 
 # Also rewritten when a source left the list (SOURCES.txt, a file removed): no object of it stays inside.
-# The objects from $^ (each once: a source can be selected twice, e.g. kernels/kernel_util.cpp).
+# The objects from $^.
 $(TFLM_ARCHIVE): $(TFLM_OBJS) $(TFLM_STAMPS)/sources.txt
 	@rm -f $@
 	@$(TFLM_AR) rcs $@ $(filter-out $(TFLM_STAMPS)/sources.txt,$^)
