@@ -53,9 +53,12 @@ setup: $(VENV_STAMP) toolchain ## create .venv, install the pinned Python packag
 .PHONY: toolchain
 toolchain: $(TOOLCHAIN_STAMP) ## install arm-none-eabi-gcc, QEMU and clang from Debian when missing
 
+# A package counts as present only when dpkg says "install ok installed": one removed with its config
+# files left (`apt-get remove`) still answers `dpkg -s` with exit 0, and its binaries are gone.
 $(TOOLCHAIN_STAMP):
 	@mkdir -p $(dir $@)
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  [ "$$(dpkg-query -W -f='$${Status}' $$p 2>/dev/null)" = "install ok installed" ] || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
