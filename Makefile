@@ -31,11 +31,11 @@ TRAIN_SOURCES := $(shell find train -name '*.py' -o -name '*.j2' 2>/dev/null)
 
 # The packages are installed by uv (pinned here, put into the venv by pip), which downloads and unpacks in
 # parallel: the same packages at the same versions (`pip freeze` compared), and in two fresh clones'
-# `time CI=true .ci/run` back to back the venv and `make lint` took 77 s instead of pip's 127 s. --prerelease allow is pip's --pre (tflite-micro
-# publishes nightlies only); --compile-bytecode writes the .pyc files pip wrote, which a shell with
-# PYTHONDONTWRITEBYTECODE set would otherwise never keep (the first `import tensorflow` of every command
-# would take 20 s instead of 6 s). uv reads no pip.conf: where uv cannot reach the index (a pip mirror set
-# in pip.conf only), pip installs instead.
+# `time CI=true .ci/run` back to back the venv and `make lint` took 77 s instead of pip's 127 s.
+# --prerelease allow is pip's --pre (tflite-micro publishes nightlies only); --compile-bytecode writes
+# the .pyc files pip wrote, which a shell with PYTHONDONTWRITEBYTECODE set would otherwise never keep (the
+# first `import tensorflow` of every command would take 20 s instead of 6 s). uv reads no pip.conf: where
+# uv cannot reach the index (a pip mirror set in pip.conf only), pip installs instead.
 UV_PIN := uv==0.13.9
 VENV_EXTRAS := .[dev,datasets,boards,tensorboard]
 
