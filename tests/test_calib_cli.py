@@ -279,8 +279,12 @@ def scaled(x: np.ndarray, channel: int, factor: float) -> np.ndarray:
 
 
 def with_nan(x: np.ndarray, row: int, channel: int) -> np.ndarray:
+    return glitch(x, row, channel, np.nan)
+
+
+def glitch(x: np.ndarray, row: int, channel: int, value: float) -> np.ndarray:
     y = x.copy()
-    y[row, channel] = np.nan
+    y[row, channel] = value
     return y
 
 
@@ -312,6 +316,20 @@ REFUSED = {
         lambda spec: normal_stretch(None, spec.total_samples(N)) + np.float32([5 * spec.ref_std[0], 0, 0]),
         "shift",
         r"the site mean of acc_x is ",
+    ),
+    # data in mg, not g: the device's float32 statistics are a thousand times the training's, and the
+    # cross-check's tolerance scales with them (the sentence is the real cause, not "report this")
+    "in mg, not g": (
+        lambda spec: normal_stretch(None, spec.total_samples(N)) * np.float32(1000.0),
+        "shift",
+        r"the site mean of acc_x is .*; also acc_y: mean out of bounds, acc_z: mean out of bounds",
+    ),
+    # one finite glitch whose square overflows float32: the device's M2 is infinite, float64's is not
+    "acc_z glitch 2.5e20": (
+        lambda spec: glitch(normal_stretch(None, spec.total_samples(N)), 500, 2, 2.5e20),
+        "not_finite",
+        r"values so far from the training mean \(about 1e19 or more\) that the device's float32 statistics "
+        r"overflow \(acc_z\)",
     ),
     "acc_y NaN": (
         lambda spec: with_nan(normal_stretch(None, spec.total_samples(N)), 777, 1),

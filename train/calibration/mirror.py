@@ -25,10 +25,15 @@ from tinyae.train.data.windowing import make_windows
 Scorer = Callable[[np.ndarray, tuple[np.ndarray, np.ndarray] | None], np.ndarray]
 
 # NumPy cross-check tolerances (float32 Welford over up to ~1e5 samples vs float64 two-pass): site mean
-# and std within STATS_RTOL of the training std; mean + k std within SCORE_RTOL relative. The order
-# statistic is compared exactly.
+# and std within STATS_RTOL of the channel's scale (the largest of the training std, the site std and the
+# site's shift from the training mean: the magnitude the device's float32 Welford rounds at) plus one
+# float32 step of the site mean (what a float32 mean can hold at all); mean + k std within SCORE_RTOL
+# relative. The order statistic is compared exactly.
 STATS_RTOL = 1e-4
 SCORE_RTOL = 1e-5
+# A deviation from the training mean whose square is near float32's largest value (3.4e38) can make the
+# device's M2 infinite where float64 stays finite: such a channel may be non-finite on either side.
+OVERFLOW_DEVIATION = 1e18
 
 
 @dataclass
@@ -152,14 +157,21 @@ def cross_check(spec: CalibSpec, samples: np.ndarray, result: MirrorResult) -> d
     ref_std = np.asarray(spec.ref_std, np.float64)
     if spec.has_stats_phase and rec.samples:
         x = np.asarray(samples, np.float64)[: spec.stats_samples(n)]
-        mean, std = x.mean(axis=0), x.std(axis=0)
+        ref_mean = np.asarray(spec.ref_mean, np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, std = x.mean(axis=0), x.std(axis=0)
+            near_overflow = np.max(np.abs(x - ref_mean), axis=0, initial=0.0) >= OVERFLOW_DEVIATION
         finite = np.isfinite(mean) & np.isfinite(std)
         r_mean, r_std = np.asarray(rec.mean, np.float64), np.asarray(rec.std, np.float64)
-        same_finite = bool(np.all((np.isfinite(r_mean) & np.isfinite(r_std)) == finite))
-        dm = float(np.max(np.abs(mean - r_mean)[finite] / ref_std[finite], initial=0.0))
-        ds = float(np.max(np.abs(std - r_std)[finite] / ref_std[finite], initial=0.0))
-        out["site_mean_max_dev_in_ref_std"] = dm
-        out["site_std_max_dev_in_ref_std"] = ds
+        r_finite = np.isfinite(r_mean) & np.isfinite(r_std)
+        same_finite = bool(np.all((r_finite == finite) | near_overflow))
+        both = finite & r_finite
+        scale = np.maximum.reduce([ref_std, std, np.abs(mean - ref_mean)])[both]
+        mean_step = np.spacing(np.abs(r_mean[both]).astype(np.float32)).astype(np.float64)
+        dm = float(np.max(np.maximum(np.abs(mean - r_mean)[both] - mean_step, 0.0) / scale, initial=0.0))
+        ds = float(np.max(np.abs(std - r_std)[both] / scale, initial=0.0))
+        out["site_mean_max_dev_in_scale"] = dm
+        out["site_std_max_dev_in_scale"] = ds
         out["non_finite_channels_equal"] = same_finite
         out["ok"] &= dm <= STATS_RTOL and ds <= STATS_RTOL and same_finite
     phase2_ended = bool(rec.flags & 0x04) or result.outcome in PHASE2_OUTCOMES

@@ -22,8 +22,9 @@ REFUSALS = {
     "was trained for; retrain on this machine's data",
     "scale": "the spread of {ch} on site is {value:.6g} x the training spread, outside [{lo:.6g}, {hi:.6g}] "
     "(calibration.max_scale_ratio){others}: a dead, saturated or other sensor; check it, or retrain",
-    "not_finite": "the calibration data hold NaN or infinite samples ({ch}){others}; clean the recording or "
-    "check the sensor",
+    "not_finite": "the calibration data hold NaN or infinite samples, or values so far from the training "
+    "mean (about 1e19 or more) that the device's float32 statistics overflow ({ch}){others}; clean the "
+    "recording or check the sensor",
     "threshold_high": "the calibration windows score far above the trained distribution (the threshold "
     "would be {value:.6g}, above {bound:.6g} = calibration.max_threshold_ratio x the factory threshold; "
     "{where}): the data were not normal; calibrate on normal operation",
@@ -42,7 +43,7 @@ REFUSALS = {
 CHANNEL_REASONS = {
     "shift": "mean out of bounds",
     "scale": "spread out of bounds",
-    "not_finite": "NaN samples",
+    "not_finite": "NaN, infinite or overflowing samples",
 }
 
 

@@ -105,11 +105,16 @@ void tae_calib_sample(tae_calib_t *c, const float *sample)
     }
     c->samples++;
     n = (float)c->samples;
-    /* Welford: d = x - mean; mean += d / n; m2 += d * (x - mean). */
+    /* Welford over y = x - training mean: d = y - mean; mean += d / n; m2 += d * (y - mean). Around the
+     * training mean, not zero: in float32 each update of a running mean rounds at the mean's own
+     * magnitude, so a channel far from zero next to its spread (air pressure in Pa, a temperature in K,
+     * a DC level) gathered that rounding into a site mean off by a tenth of its std; around the
+     * training mean the rounding is at the deviations' magnitude, a site's spread or shift. */
     for (k = 0; k < (uint32_t)TAE_CHANNELS; ++k) {
-        const float d = sample[k] - c->mean[k];
+        const float y = sample[k] - tae_calib_ref_mean[k];
+        const float d = y - c->mean[k];
         c->mean[k] += d / n;
-        c->m2[k] += d * (sample[k] - c->mean[k]);
+        c->m2[k] += d * (y - c->mean[k]);
     }
 }
 
@@ -181,7 +186,7 @@ static int tae_calib_correction(tae_calib_t *c)
     const float n = (float)c->samples;
     uint32_t k;
     for (k = 0; k < (uint32_t)TAE_CHANNELS; ++k) {
-        c->rec.mean[k] = c->mean[k];
+        c->rec.mean[k] = tae_calib_ref_mean[k] + c->mean[k];
         c->rec.std[k] = sqrtf(c->m2[k] / n);
     }
     c->rec.samples = c->samples;

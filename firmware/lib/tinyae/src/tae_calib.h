@@ -133,7 +133,7 @@ typedef struct {
     uint32_t recent;      /* the last TAE_CALIB_STRETCH_N phase-2 windows: bit 0 = the latest above it */
     uint32_t samples;     /* phase-1 samples accumulated */
     uint32_t samples_needed;
-    float mean[TAE_CHANNELS]; /* Welford over the raw samples */
+    float mean[TAE_CHANNELS]; /* Welford over the samples less the training mean */
     float m2[TAE_CHANNELS];
     float s_mean, s_m2;       /* Welford over the phase-2 scores */
     float heap[TAE_CALIB_HEAP];
