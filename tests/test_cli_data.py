@@ -134,8 +134,62 @@ def test_a_file_at_another_rate_is_refused(trained, tmp_path, capsys, command):
                  "--csv", str(slow), "--quiet"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2
-    assert "slow.csv is sampled at 50 Hz (timestamp column 'timestamp') but the model at 100 Hz" in err
+    # the model's ms is not assumed for the file's column: no unit gives 100 Hz, each reading is named
+    assert (
+        "slow.csv steps by 20: that is 0.05 Hz in seconds, 50 Hz in milliseconds or 50000 Hz in microseconds, "
+        "none of them the model's 100 Hz; resample the file to 100 Hz" in err
+    ), err
     assert err.count("error:") == 1 and "Traceback" not in err
+
+
+def _retimed(src: Path, dst: Path, name: str, per_ms: float) -> Path:
+    """src with its timestamp column renamed and given in another unit (per_ms of it per millisecond)."""
+    lines = src.read_text().splitlines()
+    head = lines[0].split(",")
+    i = head.index("timestamp")
+    head[i] = name
+    rows = [head]
+    for line in lines[1:]:
+        cells = line.split(",")
+        cells[i] = f"{float(cells[i]) * per_ms:g}"
+        rows.append(cells)
+    dst.write_text("\n".join(",".join(r) for r in rows) + "\n")
+    return dst
+
+
+@pytest.mark.parametrize(
+    ("name", "per_ms"),
+    [("time_s", 0.001), ("time_us", 1000.0), ("timestamp", 1000.0)],  # the name's unit; the model's rate's
+)
+def test_a_file_in_another_timestamp_unit_streams_at_its_own_rate(trained, tmp_path, name, per_ms):
+    """The model was trained on a `timestamp` column in ms (data.timestamp_unit); a file whose column says
+    its unit by name, or whose unit only the model's rate tells (microseconds at 100 Hz), gives the same
+    scores: the model's unit decides only what the file leaves open (before, a `time_s` file was read in
+    ms, "sampled at 0.1 Hz", and refused)."""
+    d, data = trained
+    scores = []
+    for f in (data, _retimed(data, tmp_path / f"{name}.csv", name, per_ms)):
+        out = tmp_path / f"{f.stem}.out.csv"
+        assert tinyae(["device", "stream", "--port", f"sim://?model={d / 'model'}", "--model-dir",
+                       str(d / "model"), "--csv", str(f), "--out", str(out), "--quiet"]) == 0  # fmt: skip
+        with out.open() as fh:
+            scores.append([float(row["score"]) for row in csv.DictReader(fh)])
+    assert scores[0] == scores[1] and len(scores[0]) == windows_for(N, L, H)
+
+
+def test_a_file_in_no_unit_that_gives_the_models_rate_is_refused_with_its_rate_in_each(
+    trained, tmp_path, capsys
+):
+    d, _ = trained
+    slow = _retimed(machine_csv(tmp_path / "slow.csv", step_ms=20), tmp_path / "slow_s.csv", "t", 0.001)
+    code = tinyae(["device", "stream", "--port", f"sim://?model={d / 'model'}", "--model-dir", str(d / "model"),
+                   "--csv", str(slow), "--quiet"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("error:") == 1 and "Traceback" not in err
+    assert "column 't' of " in err and (
+        "slow_s.csv steps by 0.02: that is 50 Hz in seconds, 50000 Hz in milliseconds or 5e+07 Hz in "
+        "microseconds, none of them the model's 100 Hz; resample the file to 100 Hz" in err
+    ), err
 
 
 # ---------------------------------------------------------------------------- verify's words and subsets

@@ -176,6 +176,7 @@ def _read(
     gaps: str,
     delimiter: str | None,
     progress: Progress | None,
+    model_hz: float | None = None,
 ) -> _File:
     found = sniff(path)
     if found is not None and found.kind == "edgeimpulse":
@@ -230,8 +231,9 @@ def _read(
     rate = None
     if parser is not None and data.times is not None:
         rate = rate_from_timestamps(
-            parser, data.times, data.lines, path, unit=timestamp_unit, declared=sample_rate_hz, gaps=gaps
-        )
+            parser, data.times, data.lines, path, unit=timestamp_unit, declared=sample_rate_hz, gaps=gaps,
+            model_hz=model_hz,
+        )  # fmt: skip
     elif sample_rate_hz:
         rate = Rate(float(sample_rate_hz), "data.sample_rate_hz", [(0, len(values))], 0.0, "")
     return _File(
@@ -361,8 +363,11 @@ def load_csv_groups(
     delimiter: str | None = None,
     progress: ProgressFactory | None = None,
     meaning: LabelMeaning | None = None,
+    model_hz: float | None = None,
 ) -> dict[str, list[Series]]:
     """Load named groups of files (e.g. train and test) with one channel order, rate and label meaning.
+    `model_hz`: the sample rate of the model a file is streamed to, for a timestamp column whose unit
+    neither its name nor its values say (tinyae.train.data.timestamps._unit).
 
     The first file fixes the channel names; every other file must have the same channels (matched by
     name, reordered as needed). One label meaning holds for all files (tinyae.train.data.labels); one sample
@@ -387,6 +392,7 @@ def load_csv_groups(
                 gaps=gaps,
                 delimiter=delimiter,
                 progress=progress(p) if progress else None,
+                model_hz=model_hz,
             )
             fixed[p] = file_label_for(p, file_labels) if file_labels else None
             if fixed[p] is not None and f.label_codes is not None:

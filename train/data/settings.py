@@ -144,13 +144,16 @@ def load_for_model(
                 f"the columns of {printable(path, None)} were reordered to the model's channel order "
                 f"({printable_list(want, len(want))})"
             )
-    unit = ts_cfg.get("unit") or "auto"
+    model_hz = manifest["window"]["sample_rate_hz"]
     (series,) = load_csv_groups(
         {"csv": [path]},
         channels=cols,
         timestamp=names[ts] if ts is not None else "none",
         label=names[lab] if lab is not None else "none",
-        timestamp_unit=unit if ts is not None else "auto",  # the model's unit, whatever the column's name
+        # the file's own unit (its column's name, epoch values), else the one that gives the model's rate
+        # (not the model's unit: a file's column can be in another; one at another rate is refused)
+        timestamp_unit="auto",
+        model_hz=float(model_hz) if ts is not None and model_hz else None,
         timestamp_format=ts_cfg.get("format", "") if ts is not None else "",
         gaps=d.get("gaps", "refuse"),
         file_labels=d.get("file_labels") if lab is None else None,  # a recording of the training layout
@@ -158,7 +161,6 @@ def load_for_model(
         normal=None,
         progress=progress,
     ).values()
-    model_hz = manifest["window"]["sample_rate_hz"]
     file_hz = series[0].sample_rate_hz if series else None
     if file_hz and model_hz and abs(file_hz - model_hz) > RATE_TOLERANCE * model_hz:
         column = f" (timestamp column '{printable(names[ts])}')" if ts is not None else ""

@@ -194,9 +194,16 @@ def _dst_shift(step: float, period: float) -> float:
 
 
 def _unit(
-    col: TimeColumn, raw: np.ndarray, unit: str, declared: float | None, where: str
+    col: TimeColumn,
+    raw: np.ndarray,
+    unit: str,
+    declared: float | None,
+    where: str,
+    model_hz: float | None = None,
 ) -> tuple[float, str, str]:
-    """(scale to seconds, unit, how it was decided) for a numeric timestamp column."""
+    """(scale to seconds, unit, how it was decided) for a numeric timestamp column. `model_hz`: the rate of
+    the model a file is streamed to, which decides only what the column's name and values leave open (a
+    file in no unit that gives the model's rate is refused, with its rate in each unit)."""
     if unit != "auto":
         return UNITS[unit], unit, f"in {unit} (data.timestamp_unit)"
     named = name_unit(col.name)
@@ -210,6 +217,15 @@ def _unit(
     if step <= 0:
         return 1.0, "s", "in s"  # too few rows to tell; the caller refuses what follows
     readings = {u: 1.0 / (step * s) for u, s in UNITS.items()}
+    if model_hz:
+        for u, hz in readings.items():
+            if abs(hz - model_hz) <= RATE_TOLERANCE * model_hz:
+                return UNITS[u], u, f"in {u} (the only unit that gives the model's sample rate)"
+        raise UserError(
+            f"{where} steps by {step:g}: that is {fmt_hz(readings['s'])} in seconds, {fmt_hz(readings['ms'])} "
+            f"in milliseconds or {fmt_hz(readings['us'])} in microseconds, none of them the model's "
+            f"{fmt_hz(model_hz)}; resample the file to {fmt_hz(model_hz)} or use a model trained at its rate"
+        )
     if declared:
         for u, hz in readings.items():
             if abs(hz - declared) <= RATE_TOLERANCE * declared:
@@ -238,12 +254,13 @@ def rate_from_timestamps(
     unit: str = "auto",
     declared: float | None = None,
     gaps: str = "refuse",
+    model_hz: float | None = None,
 ) -> Rate:
     """The sample rate of one file from its timestamp column (see the module docstring)."""
     where = f"timestamp column '{printable(col.name)}' of {printable(path, None)}"
     n = len(raw)
     if col.kind == "number":
-        scale, unit_name, how = _unit(col, raw, unit, declared, where)
+        scale, unit_name, how = _unit(col, raw, unit, declared, where, model_hz)
     else:
         if unit != "auto":
             raise UserError(
