@@ -502,6 +502,15 @@ def run(args: argparse.Namespace) -> int:
         subset = len(sources) != len(all_sources) or sum(len(s.values) for s in sources) != sum(
             len(s.values) for s in all_sources
         )
+        if args.every > 1 and manifest.decision.k > 1:
+            # each window is its own piece: no alarm history, so a k-of-n alarm (k > 1) can never fire
+            err.print(
+                f"note: with --every {args.every} each window is sent on its own, so the alarm rule "
+                f"({manifest.decision.k} of {manifest.decision.n} windows) cannot fire on either side: alarms "
+                "and the confusion below are not the device's in operation; verify without --every for them",
+                soft_wrap=True,
+                markup=False,
+            )
         origin = [(s.series, s.first_window) for s in sources]
         collected: list[Collected] = []
         wlabels = [window_labels(s.labels, L, hop) if s.labels is not None else None for s in sources]
