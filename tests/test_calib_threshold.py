@@ -119,19 +119,32 @@ def test_mad_and_pot_are_re_derived_on_the_scores_the_threshold_came_from(model_
     assert f32(h["TAE_CALIB_K_STD"]) == np.float32(k) and h["TAE_CALIB_MIN_WINDOWS"] == str(spec.min_windows)
 
 
-def test_a_value_set_by_hand_moves_the_bounds_and_keeps_the_on_site_method(model_copy):
+def test_a_value_set_by_hand_moves_the_bounds_and_the_on_site_k_with_it(model_copy):
+    """A hand-set threshold maps onto mean + k std with the k that gives it on the normal scores, as mad and
+    pot do. Keeping the old method's k (as before) put a site's threshold back near the old value: the
+    default model's 0.0655 set by hand to 0.05 calibrated to 0.0577 on normal data."""
+    from tinyae.train.calibrate import normal_scores
+    from tinyae.train.calibration import minimum
+    from tinyae.train.config import ThresholdConfig
+
     d = model_copy
     before = Manifest.load(d / "manifest.json").calib_spec()
     assert (
-        tinyae(["threshold", "--model-dir", str(d), "--method", "value", "--value", "0.07", "--quiet"]) == 0
+        tinyae(["threshold", "--model-dir", str(d), "--method", "value", "--value", "0.05", "--quiet"]) == 0
     )
-    spec = Manifest.load(d / "manifest.json").calib_spec()
-    assert spec.factory_threshold == np.float32(0.07) and spec.threshold_max == np.float32(0.07 * 4)
-    assert (spec.method, spec.percentile, spec.min_windows) == (
-        before.method,
-        before.percentile,
-        before.min_windows,
-    )
+    m = json.loads((d / "manifest.json").read_text())
+    spec = Manifest.from_dict(m).calib_spec()
+    assert spec.factory_threshold == np.float32(0.05) and spec.threshold_max == np.float32(0.05 * 4)
+    with np.load(d / "scores.npz") as z:
+        s = normal_scores(ThresholdConfig(), z["val_scores"], z["train_scores"])
+    k = round(float((0.05 - s.mean()) / s.std()), 4)
+    assert spec.method == "mean_std" and spec.k_std == np.float32(k) and k != before.k_std
+    assert "a threshold set by hand (tinyae threshold --method value)" in spec.method_source
+    rule = minimum.scores_rule(s, k, 0.05, "a hand-set threshold")
+    assert (spec.scores_windows, spec.scores_why) == (rule.windows, rule.why)
+    assert spec.min_windows == max(rule.windows, spec.stats_windows)
+    check_crc(spec, m)
+    assert f32(header(d)["TAE_CALIB_K_STD"]) == np.float32(k)
 
 
 def test_an_explicit_on_site_method_does_not_follow(model_copy):

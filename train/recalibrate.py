@@ -201,8 +201,8 @@ def _calibration(
     """The on-site calibration section under the new factory threshold: every bound derived from it
     (and the CRC a record carries) recomputed in one place (CalibSpec.rederive); with
     calibration.threshold = "model" the on-site method follows the new method too (cfg None: a value
-    set by hand, which has no on-site method: the previous one stays), mad, upper_mad and pot as mean + k std with
-    the k that gives the new threshold on the normal scores it was set from (`normal`), their threshold
+    set by hand), a hand-set value, mad, upper_mad and pot as mean + k std with the k that gives the new
+    threshold on the normal scores it was set from (`normal`), their threshold
     rule measured on those scores. When the new method needs more windows per phase than
     calibration.windows, the capacity rises to that minimum and the sentence that says so is returned
     (the firmware is rebuilt for the new threshold anyway)."""
@@ -212,7 +212,19 @@ def _calibration(
     spec = manifest.calib_spec()
     changes: dict = {"factory_threshold": threshold}
     raised = None
-    if spec.setting == "model" and cfg is not None:
+    if spec.setting == "model" and cfg is None and _spread(normal):
+        # a value set by hand has no on-site method of its own: mean + k std with the k that gives it on
+        # the normal scores, as for mad and pot (keeping the old k would move a site's threshold back
+        # towards the old value)
+        k_std = round(float((threshold - normal.mean()) / normal.std()), 4)
+        changes |= {"method": "mean_std", "k_std": float(np.float32(k_std))}
+        changes["method_source"] = (
+            f"a threshold set by hand (tinyae threshold --method value): mean + {k_std:g} std of the site's "
+            "scores, the k that gives it on the factory's normal scores"
+        )
+        rule = scores_rule(normal, k_std, threshold, "a hand-set threshold")
+        changes |= {"scores_windows": rule.windows, "scores_why": rule.why}
+    elif spec.setting == "model" and cfg is not None:
         method, percentile, k_std, source = device_method("model", cfg, threshold, normal)
         changes |= {"method": method, "percentile": percentile, "k_std": float(np.float32(k_std))}
         changes["method_source"] = source
@@ -221,6 +233,9 @@ def _calibration(
             changes |= {"scores_windows": rule.windows, "scores_why": rule.why}
         else:
             rule = threshold_rule(method, percentile, changes["k_std"], spec.windows)
+    else:
+        rule = None
+    if rule is not None:
         least = max(rule.windows, spec.stats_windows)
         if least > spec.windows:
             changes["windows"] = least
@@ -230,6 +245,10 @@ def _calibration(
                 f"method and needs at least {least} windows per phase ({why})"
             )
     return spec.rederive(changes, manifest_quant(manifest.to_dict())).to_manifest(), raised
+
+
+def _spread(scores: np.ndarray) -> bool:
+    return len(scores) >= 2 and float(np.std(scores)) > 0
 
 
 def _write_everything(model_dir: Path, manifest: Manifest, thr: Threshold, cfg, method: str, value) -> None:  # type: ignore[no-untyped-def]
