@@ -137,6 +137,23 @@ def test_threshold_mistakes_are_one_sentence(model_copy, args, needle):
     assert proc.stderr.count("error:") == 1 and needle in proc.stderr
 
 
+def test_with_a_k_of_n_rule_the_threshold_line_gives_the_alarms_too(model_copy, capsys):
+    """Precision and recall are of the test windows, each on its own; a device that alarms on 2 of 3 windows
+    raises other alarms, and the line says what they catch (the manifest's operating figures)."""
+    d = model_copy
+    m = json.loads((d / "manifest.json").read_text())
+    m["decision"] = {**m["decision"], "k": 2, "n": 3}
+    (d / "manifest.json").write_text(json.dumps(m))
+    assert tinyae(["threshold", "--model-dir", str(d), "--method", "upper_mad", "--k-upper-mad", "4"]) == 0
+    line = " ".join(capsys.readouterr().err.split())
+    test = json.loads((d / "manifest.json").read_text())["metrics"]["operation"]["test"]
+    assert "test windows precision " in line
+    assert (
+        f"alarms (2 of 3 windows): {test['caught_rate']:.3f} of the anomalous test windows caught, "
+        f"{test['false_alarm_windows']} of {test['normal_windows']} normal ones alarmed" in line
+    ), line
+
+
 def test_threshold_needs_the_stored_scores(model_copy):
     (model_copy / "scores.npz").unlink()
     from tinyae.errors import UserError

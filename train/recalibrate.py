@@ -302,7 +302,14 @@ def _print(manifest: Manifest, old: float, model_dir: Path, note: str | None = N
     )
     if m.int8 is not None:
         i = m.int8
-        line += f"; test precision {i['precision']:.3f}, recall {i['recall']:.3f}, F1 {i['f1']:.3f}"
+        line += f"; test windows precision {i['precision']:.3f}, recall {i['recall']:.3f}, F1 {i['f1']:.3f}"
+    rule, test = manifest.decision, (m.operation or {}).get("test") or {}
+    if rule.k > 1 and test.get("caught_rate") is not None:
+        # the device alarms on k of n windows: what it raises differs from the windows' own decisions
+        line += (
+            f"; alarms ({rule.k} of {rule.n} windows): {test['caught_rate']:.3f} of the anomalous test windows "
+            f"caught, {test['false_alarm_windows']} of {test['normal_windows']} normal ones alarmed"
+        )
     con.print(f"[bold cyan]tinyae[/] {line}")
     for w in thr.warnings:
         con.print(f"[bold yellow]warning:[/] {w}")
