@@ -94,3 +94,16 @@ def test_scores_match_numpy_bit_for_bit(tmp_path: Path, kind: str) -> None:
         in_q, out_q, cfg.in_scale, cfg.in_zp, cfg.out_scale, cfg.out_zp, "mae" if kind == "mse" else "mse"
     )
     assert not np.array_equal(got, other)
+
+
+def test_a_sample_that_overflows_float32_saturates_without_a_warning():
+    """A glitch of 1e37 times a normalization gain overflows to inf in float32, as on the device, and
+    saturates the int8 input; the user sees no raw NumPy RuntimeWarning on stderr (`verify --csv`)."""
+    import warnings
+
+    from tinyae.train.preprocess import quantize_features
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        q = quantize_features(np.array([[1e37, -1e37, 1.0]], np.float32), np.zeros(3), np.full(3, 1e10), 0)
+    assert q.tolist() == [[127, -128, 127]]
