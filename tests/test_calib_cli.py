@@ -205,7 +205,7 @@ def test_offline_calibration_user_errors(model, tmp_path, capsys, case):
         labels[300] = 1
         write_csv(csv, x, names, labels)
         expect = (
-            f"labels 1 of the {spec.total_samples(N)} calibration samples as anomalous (first at row 300)"
+            f"labels 1 of the {spec.total_samples(N)} calibration samples as anomalous (the first at row 302)"
         )
     elif case == "channels":
         x = x[:, :2]

@@ -138,11 +138,11 @@ def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, man
         from tinyae.train.calibration.mirror import check_length, default_windows
 
         columns = Columns(args.channels, args.timestamp, args.label)
-        x, labels, name = recording(args.csv, manifest, columns, stderr_console().print)
+        x, labels, name, lines = recording(args.csv, manifest, columns, stderr_console().print)
         if args.windows is None:
             n = spec.check_windows(default_windows(spec, len(x), name, stderr_console().print))
         check_length(spec, n, len(x), name)
-        check_normal_labels(labels, spec.total_samples(n), name)
+        check_normal_labels(labels, spec.total_samples(n), name, lines)
     with progress(args) as prog:
         task = prog.add_task("calibrate", total=spec.total_windows(max(n, 1)), status="")
 

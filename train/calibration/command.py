@@ -51,8 +51,9 @@ class Columns:
 
 def recording(
     csv: str, manifest: Manifest, columns: Columns = Columns(), say: Callable[[str], None] | None = None
-) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """The recording's samples [T, C] in the model's channel order, its labels, and its name: read with
+) -> tuple[np.ndarray, np.ndarray | None, str, np.ndarray | None]:
+    """The recording's samples [T, C] in the model's channel order, its labels, its name and each sample's
+    line in the file (for messages; None when unknown): read with
     the model's data settings, channels matched by name as `device stream` and `verify` do
     (train/data/settings.py); its first continuous stretch when it has gaps the settings split at."""
     from tinyae.train.data.settings import load_for_model
@@ -71,18 +72,23 @@ def recording(
         if say is not None:
             say(f"note: {note}")
     s = series[0]
-    return np.asarray(s.values, np.float32), s.labels, s.source
+    return np.asarray(s.values, np.float32), s.labels, s.source, s.lines
 
 
-def check_normal_labels(labels: np.ndarray | None, used: int, where: str) -> None:
-    """A recording whose labels mark anomalies inside the calibration samples is refused."""
+def check_normal_labels(
+    labels: np.ndarray | None, used: int, where: str, lines: np.ndarray | None = None
+) -> None:
+    """A recording whose labels mark anomalies inside the calibration samples is refused, naming the first
+    by its row in the file (`lines`, numbered as the CSV reader names rows), else by its sample number."""
     if labels is None:
         return
     bad = np.flatnonzero(np.asarray(labels[:used]) != 0)
     if len(bad):
+        first = int(bad[0])
+        at = f"row {int(lines[first])}" if lines is not None and len(lines) > first else f"sample {first}"
         raise UserError(
-            f"{where} labels {len(bad)} of the {used} calibration samples as anomalous (first at row "
-            f"{int(bad[0])}); calibrate on normal operation only (cut the recording or pass another one)"
+            f"{where} labels {len(bad)} of the {used} calibration samples as anomalous (the first at {at}); "
+            "calibrate on normal operation only (cut the recording or pass another one)"
         )
 
 
@@ -98,7 +104,7 @@ def run(
 
     console = Console(stderr=True, highlight=False)
     manifest, spec, flatbuffer = load_model(model_dir)
-    x, labels, name = recording(csv, manifest, columns, console.print)
+    x, labels, name, lines = recording(csv, manifest, columns, console.print)
     target = out if out is not None else Path(model_dir) / f"calibration-{Path(name).stem}.bin"
     for path in (target, json_out):  # an unwritable folder is said now, not after the work
         if path is not None:
@@ -107,7 +113,7 @@ def run(
         windows if windows is not None else mirror.default_windows(spec, len(x), name, console.print)
     )
     mirror.check_length(spec, n, len(x), name)
-    check_normal_labels(labels, spec.total_samples(n), name)
+    check_normal_labels(labels, spec.total_samples(n), name, lines)
     ref = HostReference.from_manifest(flatbuffer, manifest)
     scores = rep.scorer(ref)
     result = mirror.run(spec, Path(model_dir), x, n, scores)
