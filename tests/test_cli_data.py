@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tinyae.cli import main as tinyae
+from tinyae.errors import UserError
 from tinyae.tools.link import protocol as p
 from tinyae.tools.link.device import Device, windows_for
 from tinyae.tools.simdevice.port import sim_model_dir, sim_series
@@ -78,6 +79,8 @@ def test_the_manifest_carries_the_data_settings(trained):
     assert data["channels"] == ["accX", "accY", "accZ"] and data["channels_selected_by"] == "data.channels"
     assert data["timestamp"] == {"column": "timestamp", "unit": "ms", "format": ""}
     assert data["label"]["column"] == "state" and data["label"]["said"] and data["label"]["normal"] == ["ok"]
+    # the classes a file read with the model's meaning may hold
+    assert data["label"]["anomalous"] == ["fault"]
     assert m["window"]["sample_rate_hz"] == pytest.approx(100.0)
     assert data["sample_rate_origin"] == "timestamp column 'timestamp' in ms (data.timestamp_unit)"
     assert "TAE_SAMPLE_RATE_HZ 100.0f" in (d / "model" / "model_config.h").read_text()
@@ -273,3 +276,34 @@ def test_a_csv_shorter_than_a_window_is_refused_not_streamed_to_nothing(sim_dir,
         )
         err = capsys.readouterr().err
         assert code == 2 and "fewer than one window" in err and "nothing would be computed" in err
+
+
+def test_labels_outside_the_models_classes_are_refused_not_read_as_anomalous(sim_dir, tmp_path, capsys):
+    """Audit D1: a 1 = normal, -1 = fault column read with a 0/1 model made every window anomalous (a wrong
+    confusion matrix, PASS); stream, verify and calibrate refuse it in one sentence, --normal reads it."""
+    m = json.loads((sim_dir / "manifest.json").read_text())
+    m["data"]["label"] = {"column": "label", "normal": ["0.0"], "said": True, "meaning": "0 = normal, 1 = a fault",
+                          "anomalous": ["1.0"]}  # fmt: skip
+    (sim_dir / "manifest.json").write_text(json.dumps(m))
+    x = sim_series(200)
+    names = m["window"]["channel_names"]
+    path = tmp_path / "pm1.csv"
+    path.write_text(",".join([*names, "label"]) + "\n" + "".join(
+        ",".join([*(f"{v:.6f}" for v in row), "-1" if 100 <= i < 112 else "1"]) + "\n" for i, row in enumerate(x)
+    ))  # fmt: skip
+    said = "has label value -1 that the model's classes (0 = normal, 1 = anomalous) do not include"
+    for command in ("verify", "stream"):
+        code = tinyae(["device", command, "--port", "sim://", "--model-dir", str(sim_dir), "--csv", str(path),
+                       "--quiet"])  # fmt: skip
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("error:") == 1 and "Traceback" not in err, (command, err)
+        assert said in err, err
+    # calibrate (tinyae calibrate, device calibrate --csv) reads its recording the same way: its refusal is
+    # this sentence, not "labels N of the calibration samples as anomalous"
+    from tinyae.train.calibration.command import recording
+    from tinyae.train.manifest import Manifest
+
+    with pytest.raises(UserError, match=said.replace("(", r"\(").replace(")", r"\)")):
+        recording(str(path), Manifest.load(sim_dir / "manifest.json"))
+    code, r = _sim_verify(sim_dir, tmp_path, "--csv", str(path), "--normal", "1")
+    assert code == 0 and r["confusion"]["tn"] > 0 and r["confusion"]["tp"] + r["confusion"]["fn"] > 0, r

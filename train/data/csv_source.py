@@ -361,12 +361,16 @@ def load_csv_groups(
     delimiter: str | None = None,
     progress: ProgressFactory | None = None,
     meaning: LabelMeaning | None = None,
+    normal_from: str = "data.normal",
 ) -> dict[str, list[Series]]:
     """Load named groups of files (e.g. train and test) with one channel order, rate and label meaning.
 
     The first file fixes the channel names; every other file must have the same channels (matched by
     name, reordered as needed). One label meaning holds for all files (tinyae.train.data.labels); one sample
     rate too (files within 2 % of each other share their mean rate).
+
+    meaning: a fixed meaning (a model's, `load_for_model`), under which every value must be one of its
+    classes; normal_from: the setting `normal` came from, for the messages.
     """
     if sample_rate_hz is not None and not sample_rate_hz > 0:
         raise UserError(f"sample_rate_hz must be positive, got {sample_rate_hz}; pass e.g. 100")
@@ -411,11 +415,19 @@ def load_csv_groups(
     # -- one label meaning for every file
     values: list[str] = []
     for f in every:
-        values += f.label_values if f.label_codes is not None else []
-        values += [label for label in [fixed[f.path]] if label is not None]
+        mine = list(f.label_values) if f.label_codes is not None else []
+        mine += [x for x in [fixed[f.path]] if x is not None]
+        if meaning is not None:
+            column = f.columns.get("label")
+            where = f"{f.path} (label column '{column}')" if column else f"the label of {f.path}"
+            meaning.refuse_unknown(mine, where)
+        values += mine
     if values and meaning is None:
         meaning = label_meaning(
-            values, normal, "the labels of " + printable_list([f.path for f in every[:3]], 3, limit=None)
+            values,
+            normal,
+            "the labels of " + printable_list([f.path for f in every[:3]], 3, limit=None),
+            normal_from,
         )
     # -- one sample rate
     rates = [(f.rate.hz, len(f.values)) for f in every if f.rate is not None]
