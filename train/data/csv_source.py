@@ -3,8 +3,10 @@
 Format accepted
 ---------------
 - UTF-8 text (a BOM is fine), delimiter `,` `;` or tab (detected from the first line; whitespace-separated
-  columns also work), blank lines ignored; read in chunks with progress (tinyae.train.data.table), so a file of
-  hundreds of MB costs little more memory than its float32 values.
+  columns also work). Empty rows (blank lines, `,,,`) before the header or the first data row and after the
+  last one are skipped; between two data rows they are refused (samples are missing there). Read in chunks
+  with progress (tinyae.train.data.table), so a file of hundreds of MB costs little more memory than its
+  float32 values.
 - A header row is detected when any field of the first row is not a number; without a header the columns
   are called `col0`, `col1`, ... and may also be selected by index.
 - `timestamp`: a column of numbers (s, ms, us, ns) or date-times; it gives the sample rate and shows gaps
