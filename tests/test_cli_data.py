@@ -307,3 +307,65 @@ def test_labels_outside_the_models_classes_are_refused_not_read_as_anomalous(sim
         recording(str(path), Manifest.load(sim_dir / "manifest.json"))
     code, r = _sim_verify(sim_dir, tmp_path, "--csv", str(path), "--normal", "1")
     assert code == 0 and r["confusion"]["tn"] > 0 and r["confusion"]["tp"] + r["confusion"]["fn"] > 0, r
+
+
+# ---------------------------------------------------------------------------- inputs at the int8 rails
+def _saturation_model(tmp_path: Path) -> tuple[Path, list[str]]:
+    """The simulated device's model with test vectors holding int8 inputs and window labels, as a trained
+    model's do (the limit comes from them: tools/commands/saturation.py)."""
+    from tinyae.train.data import make_windows
+    from tinyae.train.manifest import Manifest
+    from tinyae.train.reference import Preprocessing
+
+    series = sim_series(400)
+    model = sim_model_dir(tmp_path / "model", series)
+    m = Manifest.load(model / "manifest.json")
+    L, hop = m.window.length, m.window.hop
+    windows = make_windows(series, L, hop)
+    labels = np.array([int(w * hop + L > 200 and w * hop < 212) for w in range(len(windows))], np.int8)
+    with np.load(model / "test_vectors.npz") as z:
+        kept = dict(z)
+    np.savez(
+        model / "test_vectors.npz",
+        **kept,
+        input_q=Preprocessing.of_manifest(m).quantize(windows),
+        labels=labels,
+    )
+    return model, list(m.window.channel_names)
+
+
+def _csv(path: Path, names: list[str], x: np.ndarray) -> Path:
+    path.write_text(",".join(names) + "\n" + "".join(",".join(f"{v:.6g}" for v in row) + "\n" for row in x))
+    return path
+
+
+def test_inputs_far_outside_the_training_range_are_named(tmp_path, capsys):
+    """Audit D5: data in m/s^2 for a model trained in g put ~90 % of the int8 inputs at -128/127, every
+    window alarmed, and stream and verify said nothing. Now one warning names the share, the channel and
+    the likely cause; verify's --json carries the counts; the model's own data do not warn."""
+    model, names = _saturation_model(tmp_path)
+    x = sim_series(400, seed=1)
+    x[:, 0] *= 50.0  # one channel in another unit
+    scaled = _csv(tmp_path / "scaled.csv", names, x)
+    port = ["--port", "sim://", "--model-dir", str(model), "--quiet"]
+    assert tinyae(["device", "stream", *port, "--csv", str(scaled)]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert (
+        err.count("warning:") == 1 and "of the int8 inputs" in err and "sit at the rails -128/127" in err
+    ), err
+    assert (
+        f"most on channel(s) '{names[0]}'" in err
+        and "other units, scale or offset than the training data" in err
+    )
+    out = tmp_path / "v.json"
+    assert tinyae(["device", "verify", *port, "--csv", str(scaled), "--json", str(out)]) == 0
+    sat = json.loads(out.read_text())["input_saturation"]
+    assert sat["large"] and sat["share"] > sat["limit"] and sat["by_channel"][names[0]] > sat["limit"], sat
+    assert sat["at_rails"] > 0 and sat["inputs"] == json.loads(out.read_text())["input_elements"]
+    assert "warning:" in capsys.readouterr().err
+    # the model's own data (its test split, and a recording like it) stay quiet
+    for extra in ([], ["--csv", str(_csv(tmp_path / "same.csv", names, sim_series(400, seed=1)))]):
+        assert tinyae(["device", "verify", *port, "--json", str(out), *extra]) == 0
+        assert "warning:" not in capsys.readouterr().err
+        sat = json.loads(out.read_text())["input_saturation"]
+        assert not sat["large"] and sat["share"] <= sat["limit"], sat
