@@ -369,3 +369,26 @@ def test_inputs_far_outside_the_training_range_are_named(tmp_path, capsys):
         assert "warning:" not in capsys.readouterr().err
         sat = json.loads(out.read_text())["input_saturation"]
         assert not sat["large"] and sat["share"] <= sat["limit"], sat
+
+
+def test_a_channel_flat_for_the_whole_stream_is_named(tmp_path, capsys):
+    """Audit D6: a sensor stuck at one value (at the training mean it scores as normal) went unsaid."""
+    model, names = _saturation_model(tmp_path)
+    x = sim_series(400, seed=2)
+    x[:, 1] = CONFIG["norm_offset"][1]  # stuck at the training mean
+    stuck = _csv(tmp_path / "stuck.csv", names, x)
+    port = ["--port", "sim://", "--model-dir", str(model), "--quiet"]
+    assert tinyae(["device", "stream", *port, "--csv", str(stuck)]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.count("warning:") == 1, err
+    assert (
+        f"channel '{names[1]}' (" in err
+        and "holds one value in all 400 samples sent, 0 x the training spread" in err
+    )
+    assert "a dead, stuck or disconnected sensor" in err and "(the other channels still count)" in err
+    out = tmp_path / "v.json"
+    assert tinyae(["device", "verify", *port, "--csv", str(stuck), "--json", str(out)]) == 0
+    assert list(json.loads(out.read_text())["flat_channels"]) == [names[1]]
+    assert "holds one value" in capsys.readouterr().err
+    assert tinyae(["device", "verify", *port, "--json", str(out)]) == 0  # the test split: every channel moves
+    assert json.loads(out.read_text())["flat_channels"] == {} and "warning:" not in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""Inputs at the int8 rails: data far outside the range the model was trained on, named.
+"""Inputs at the int8 rails: data far outside the range the model was trained on, named; and channels
+that never move (a stuck sensor).
 
 The device quantizes every network input to int8 with the model's input scale (the range of its normal
 training windows, train/quantize.py); an input beyond that range lands on -128 or 127. Data in another
@@ -14,6 +15,11 @@ rails more than the faults the model was tested on do, on average over their win
 mistake does that in every window, a fault only in its episodes. Verifying the model's own test split does
 not warn (its normal windows saturate less than its faulty ones). Counting costs one comparison per input
 (stream also runs the front-end once per window, in chunks).
+
+A channel that holds one value for the whole stream (a dead or stuck sensor, a disconnected input read as a
+constant) can score as normal when that value sits near the training mean: the network sees a quiet
+channel. Training refuses a channel that never varies, so `stream` and `verify` name such a channel in one
+warning sentence (`flat_warning`), as on-site calibration refuses a spread far from the training spread.
 """
 
 from __future__ import annotations
@@ -148,3 +154,39 @@ def device_correction(dev, info) -> tuple | None:  # type: ignore[no-untyped-def
         return None
     rec = record_in_use(dev.calib_query())
     return (rec.shift, rec.gain) if rec is not None and rec.has_correction else None
+
+
+def flat_channels(series: Iterable[np.ndarray], names: list[str]) -> dict[str, tuple[float, int]]:
+    """Per channel that holds one value in every sample of every series: (that value, samples)."""
+    lo = hi = None
+    n = 0
+    for values in series:
+        v = np.asarray(values, np.float32)
+        if not len(v):
+            continue
+        lo = v.min(axis=0) if lo is None else np.minimum(lo, v.min(axis=0))
+        hi = v.max(axis=0) if hi is None else np.maximum(hi, v.max(axis=0))
+        n += len(v)
+    if lo is None or hi is None or n < 2:
+        return {}
+    return {name: (float(lo[c]), n) for c, name in enumerate(names) if lo[c] == hi[c]}
+
+
+def flat_warning(flat: dict[str, tuple[float, int]], total: int) -> str:
+    """One sentence naming the channels that never moved (empty when none)."""
+    if not flat:
+        return ""
+    shown = ", ".join(f"'{printable(k)}' ({v:.6g})" for k, (v, _) in flat.items())
+    n = next(iter(flat.values()))[1]
+    rest = " (the other channels still count)" if len(flat) < total else ""
+    if len(flat) == 1:
+        return (
+            f"channel {shown} holds one value in all {n:,} samples sent, 0 x the training spread: a dead, stuck "
+            "or disconnected sensor, whose windows can score as normal when the value sits near the training "
+            f"mean; check it{rest}"
+        )
+    return (
+        f"channels {shown} each hold one value in all {n:,} samples sent, 0 x the training spread: dead, stuck "
+        "or disconnected sensors, whose windows can score as normal when the values sit near the training "
+        f"mean; check them{rest}"
+    )

@@ -106,6 +106,13 @@ def run(args: argparse.Namespace) -> int:
                 info.hop,
             )
             warn(saturation.warning(counted.report(art.model_dir)))
+        names = list(art.manifest.window.channel_names) if art.manifest is not None else []
+        if len(names) == info.channels:
+            warn(
+                saturation.flat_warning(
+                    saturation.flat_channels((s.values for s in sources), names), len(names)
+                )
+            )
         if args.realtime and not info.sample_rate_hz > 0:
             raise UserError(
                 "--realtime needs the model's sample rate but "

@@ -555,6 +555,9 @@ def run(args: argparse.Namespace) -> int:
             if col.input_q:
                 counter.add(np.stack(list(col.input_q.values())))
         report["input_saturation"] = counter.report(art.model_dir)
+        names = list(manifest.window.channel_names)  # a channel that never moved (a stuck sensor)
+        flat = saturation.flat_channels((s.values for s in sources), names)
+        report["flat_channels"] = {k: {"value": v, "samples": n} for k, (v, n) in flat.items()}
         if constants.differences(checked):
             report["ok"] = False
             report["constants_sentence"] = constants.sentence(checked, art.model_dir)
@@ -603,6 +606,7 @@ def run(args: argparse.Namespace) -> int:
         write_reports(args, report, title)
         stdout_console().print(Group(rich_report(report, title)))
         warn(saturation.warning(report["input_saturation"]))
+        warn(saturation.flat_warning(flat, len(names)))
         if failure is not None:
             err.print(f"partial report written ({report['windows_compared']} windows compared)")
             raise failure
