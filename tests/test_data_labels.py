@@ -220,3 +220,12 @@ def test_training_records_the_anomalous_classes(tmp_path):
     assert s.meta["labels"]["anomalous"] == ["fault"]
     (s,) = load_csv(labelled_csv(tmp_path / "u.csv", ["0"] * 20 + ["1"] * 20))
     assert s.meta["labels"]["anomalous"] == ["1.0"]
+
+
+def test_data_without_an_anomalous_class_keep_the_0_1_convention(tmp_path):
+    """Normal-only training labels: a 0 = normal model still knows 1 as anomalous, a named class none."""
+    from tinyae.train.data.labels import label_meaning
+
+    assert label_meaning(["0"], "0", "x").anomalous == {"1.0"}
+    assert label_meaning(["ok"], "ok", "x").anomalous is None
+    assert label_meaning(["normal"], None, "x").anomalous is None

@@ -50,8 +50,8 @@ class LabelMeaning:
     normal: frozenset[str]  # canonical values that mean normal
     said: bool  # True when data.normal gave them, False when inferred
     text: str  # one line for the summary and the manifest
-    # canonical values that mean anomalous: the classes the data had besides the normal ones (and 1 for
-    # a 0/1 reading); None when unknown (a manifest written before they were recorded)
+    # canonical values that mean anomalous: the classes the data had besides the normal ones (1 for a 0/1
+    # reading); None when unknown (data without another class, a manifest written before they were recorded)
     anomalous: frozenset[str] | None = None
 
     def is_normal(self, value: str) -> bool:
@@ -95,6 +95,14 @@ class LabelMeaning:
         )
 
 
+def _anomalous(normal: set[str], others: Sequence[str]) -> frozenset[str] | None:
+    """The anomalous classes of a meaning: the other classes the data had; when they had none, 1 where 0 is
+    the normal class (the 0/1 convention), else unknown (every other value then reads as anomalous)."""
+    if others:
+        return frozenset(canon(p) for p in others)
+    return frozenset({canon("1")}) if normal == {canon("0")} else None
+
+
 def label_meaning(
     values: Iterable[str], normal: Sequence[str] | str | None, where: str, setting: str = "data.normal"
 ) -> LabelMeaning:
@@ -117,7 +125,7 @@ def label_meaning(
             f"{_show(wanted, len(wanted))} = normal; "
             f"{_show(others) or 'nothing else occurs'} = anomaly ({setting})"
         )
-        return LabelMeaning(frozenset(keep), True, text, frozenset(canon(p) for p in others))
+        return LabelMeaning(frozenset(keep), True, text, _anomalous(keep, others))
     if present and {canon(p) for p in present} <= {canon("0"), canon("1")}:
         return LabelMeaning(
             frozenset({canon("0")}),
@@ -134,7 +142,7 @@ def label_meaning(
             f"{printable(named[0])} = normal; {_show(others) or 'nothing else occurs'} "
             "= anomaly (assumed from the class "
             "name; set data.normal otherwise)",
-            frozenset(canon(p) for p in others),
+            _anomalous({canon(named[0])}, others),
         )
     how = "pass normal=[...] (data.normal)" if setting == "data.normal" else f"pass {setting}"
     raise UserError(
