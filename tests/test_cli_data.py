@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tinyae.cli import main as tinyae
+from tinyae.errors import UserError
 from tinyae.tools.link import protocol as p
 from tinyae.tools.link.device import Device, windows_for
 from tinyae.tools.simdevice.port import sim_model_dir, sim_series
@@ -78,6 +79,8 @@ def test_the_manifest_carries_the_data_settings(trained):
     assert data["channels"] == ["accX", "accY", "accZ"] and data["channels_selected_by"] == "data.channels"
     assert data["timestamp"] == {"column": "timestamp", "unit": "ms", "format": ""}
     assert data["label"]["column"] == "state" and data["label"]["said"] and data["label"]["normal"] == ["ok"]
+    # the classes a file read with the model's meaning may hold
+    assert data["label"]["anomalous"] == ["fault"]
     assert m["window"]["sample_rate_hz"] == pytest.approx(100.0)
     assert data["sample_rate_origin"] == "timestamp column 'timestamp' in ms (data.timestamp_unit)"
     assert "TAE_SAMPLE_RATE_HZ 100.0f" in (d / "model" / "model_config.h").read_text()
@@ -334,3 +337,119 @@ def test_a_csv_shorter_than_a_window_is_refused_not_streamed_to_nothing(sim_dir,
         )
         err = capsys.readouterr().err
         assert code == 2 and "fewer than one window" in err and "nothing would be computed" in err
+
+
+def test_labels_outside_the_models_classes_are_refused_not_read_as_anomalous(sim_dir, tmp_path, capsys):
+    """Audit D1: a 1 = normal, -1 = fault column read with a 0/1 model made every window anomalous (a wrong
+    confusion matrix, PASS); stream, verify and calibrate refuse it in one sentence, --normal reads it."""
+    m = json.loads((sim_dir / "manifest.json").read_text())
+    m["data"]["label"] = {"column": "label", "normal": ["0.0"], "said": True, "meaning": "0 = normal, 1 = a fault",
+                          "anomalous": ["1.0"]}  # fmt: skip
+    (sim_dir / "manifest.json").write_text(json.dumps(m))
+    x = sim_series(200)
+    names = m["window"]["channel_names"]
+    path = tmp_path / "pm1.csv"
+    path.write_text(",".join([*names, "label"]) + "\n" + "".join(
+        ",".join([*(f"{v:.6f}" for v in row), "-1" if 100 <= i < 112 else "1"]) + "\n" for i, row in enumerate(x)
+    ))  # fmt: skip
+    said = "has label value -1 that the model's classes (0 = normal, 1 = anomalous) do not include"
+    for command in ("verify", "stream"):
+        code = tinyae(["device", command, "--port", "sim://", "--model-dir", str(sim_dir), "--csv", str(path),
+                       "--quiet"])  # fmt: skip
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("error:") == 1 and "Traceback" not in err, (command, err)
+        assert said in err, err
+    # calibrate (tinyae calibrate, device calibrate --csv) reads its recording the same way: its refusal is
+    # this sentence, not "labels N of the calibration samples as anomalous"
+    from tinyae.train.calibration.command import recording
+    from tinyae.train.manifest import Manifest
+
+    with pytest.raises(UserError, match=said.replace("(", r"\(").replace(")", r"\)")):
+        recording(str(path), Manifest.load(sim_dir / "manifest.json"))
+    code, r = _sim_verify(sim_dir, tmp_path, "--csv", str(path), "--normal", "1")
+    assert code == 0 and r["confusion"]["tn"] > 0 and r["confusion"]["tp"] + r["confusion"]["fn"] > 0, r
+
+
+# ---------------------------------------------------------------------------- inputs at the int8 rails
+def _saturation_model(tmp_path: Path) -> tuple[Path, list[str]]:
+    """The simulated device's model with test vectors holding int8 inputs and window labels, as a trained
+    model's do (the limit comes from them: tools/commands/saturation.py)."""
+    from tinyae.train.data import make_windows
+    from tinyae.train.manifest import Manifest
+    from tinyae.train.reference import Preprocessing
+
+    series = sim_series(400)
+    model = sim_model_dir(tmp_path / "model", series)
+    m = Manifest.load(model / "manifest.json")
+    L, hop = m.window.length, m.window.hop
+    windows = make_windows(series, L, hop)
+    labels = np.array([int(w * hop + L > 200 and w * hop < 212) for w in range(len(windows))], np.int8)
+    with np.load(model / "test_vectors.npz") as z:
+        kept = dict(z)
+    np.savez(
+        model / "test_vectors.npz",
+        **kept,
+        input_q=Preprocessing.of_manifest(m).quantize(windows),
+        labels=labels,
+    )
+    return model, list(m.window.channel_names)
+
+
+def _csv(path: Path, names: list[str], x: np.ndarray) -> Path:
+    path.write_text(",".join(names) + "\n" + "".join(",".join(f"{v:.6g}" for v in row) + "\n" for row in x))
+    return path
+
+
+def test_inputs_far_outside_the_training_range_are_named(tmp_path, capsys):
+    """Audit D5: data in m/s^2 for a model trained in g put ~90 % of the int8 inputs at -128/127, every
+    window alarmed, and stream and verify said nothing. Now one warning names the share, the channel and
+    the likely cause; verify's --json carries the counts; the model's own data do not warn."""
+    model, names = _saturation_model(tmp_path)
+    x = sim_series(400, seed=1)
+    x[:, 0] *= 50.0  # one channel in another unit
+    scaled = _csv(tmp_path / "scaled.csv", names, x)
+    port = ["--port", "sim://", "--model-dir", str(model), "--quiet"]
+    assert tinyae(["device", "stream", *port, "--csv", str(scaled)]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert (
+        err.count("warning:") == 1 and "of the int8 inputs" in err and "sit at the rails -128/127" in err
+    ), err
+    assert (
+        f"most on channel(s) '{names[0]}'" in err
+        and "other units, scale or offset than the training data" in err
+    )
+    out = tmp_path / "v.json"
+    assert tinyae(["device", "verify", *port, "--csv", str(scaled), "--json", str(out)]) == 0
+    sat = json.loads(out.read_text())["input_saturation"]
+    assert sat["large"] and sat["share"] > sat["limit"] and sat["by_channel"][names[0]] > sat["limit"], sat
+    assert sat["at_rails"] > 0 and sat["inputs"] == json.loads(out.read_text())["input_elements"]
+    assert "warning:" in capsys.readouterr().err
+    # the model's own data (its test split, and a recording like it) stay quiet
+    for extra in ([], ["--csv", str(_csv(tmp_path / "same.csv", names, sim_series(400, seed=1)))]):
+        assert tinyae(["device", "verify", *port, "--json", str(out), *extra]) == 0
+        assert "warning:" not in capsys.readouterr().err
+        sat = json.loads(out.read_text())["input_saturation"]
+        assert not sat["large"] and sat["share"] <= sat["limit"], sat
+
+
+def test_a_channel_flat_for_the_whole_stream_is_named(tmp_path, capsys):
+    """Audit D6: a sensor stuck at one value (at the training mean it scores as normal) went unsaid."""
+    model, names = _saturation_model(tmp_path)
+    x = sim_series(400, seed=2)
+    x[:, 1] = CONFIG["norm_offset"][1]  # stuck at the training mean
+    stuck = _csv(tmp_path / "stuck.csv", names, x)
+    port = ["--port", "sim://", "--model-dir", str(model), "--quiet"]
+    assert tinyae(["device", "stream", *port, "--csv", str(stuck)]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.count("warning:") == 1, err
+    assert (
+        f"channel '{names[1]}' (" in err
+        and "holds one value in all 400 samples sent, 0 x the training spread" in err
+    )
+    assert "a dead, stuck or disconnected sensor" in err and "(the other channels still count)" in err
+    out = tmp_path / "v.json"
+    assert tinyae(["device", "verify", *port, "--csv", str(stuck), "--json", str(out)]) == 0
+    assert list(json.loads(out.read_text())["flat_channels"]) == [names[1]]
+    assert "holds one value" in capsys.readouterr().err
+    assert tinyae(["device", "verify", *port, "--json", str(out)]) == 0  # the test split: every channel moves
+    assert json.loads(out.read_text())["flat_channels"] == {} and "warning:" not in capsys.readouterr().err

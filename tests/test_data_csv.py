@@ -117,6 +117,36 @@ def test_bad_input_is_a_user_error(tmp_path, content, kwargs, pattern):
         load_csv(p, **kwargs)
 
 
+@pytest.mark.parametrize(
+    ("content", "rows"),
+    [
+        ("x,y\n1,2\n,\n3,4\n", "row 3 is empty (no value in any column) between data rows 2 and 4"),
+        (
+            "x,y\n1,2\n\n \n3,4\n",
+            "rows 3..4 (2) are empty (no value in any column) between data rows 2 and 5",
+        ),
+        ("1,2\n,\n3,4\n", "row 2 is empty (no value in any column) between data rows 1 and 3"),  # no header
+        ("x y\n1 2\n\n3 4\n", "row 3 is empty (no value in any column) between data rows 2 and 4"),
+        ("x;y\n1;2\n;\n;\n;\n3;4\n", "rows 3..5 (3) are empty"),
+    ],
+)
+def test_empty_rows_between_data_rows_are_refused_not_spliced(tmp_path, content, rows):
+    """Audit D4: 300 rows of ",," vanished and the recording was joined across them (a single empty cell
+    was refused)."""
+    p = write(tmp_path, "gap.csv", content)
+    with pytest.raises(UserError) as e:
+        load_csv(p)
+    assert rows in str(e.value) and "would splice the recording" in str(e.value), str(e.value)
+
+
+def test_empty_rows_before_and_after_the_data_are_skipped(tmp_path):
+    """Blank lines before the header and rows of bare delimiters after the data (as spreadsheets save
+    them) hold no sample and split nothing."""
+    p = write(tmp_path, "ok.csv", "\n \nx,y\n\n,\n1,2\n3,4\n,\n,\n\n")
+    (s,) = load_csv(p)
+    assert s.values.tolist() == [[1, 2], [3, 4]] and s.lines.tolist() == [6, 7]
+
+
 def test_missing_file_and_directory(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         load_csv(tmp_path / "nope.csv")
@@ -269,6 +299,29 @@ def test_valid_csv_in_any_dialect_loads_exactly(tmp_path, case):
     (s,) = load_csv(p)
     assert s.values.shape == x.shape
     assert np.array_equal(s.values, x)  # every float32 value read back bit for bit
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=SLOW_OK)
+@given(case=valid_csv(), trailing=st.integers(0, 3), inside=st.integers(1, 3), where=st.integers(0, 10))
+def test_empty_rows_are_skipped_only_after_the_data(tmp_path, case, trailing, inside, where):
+    """Empty rows (bare delimiters) after the last data row leave the values exact; the same rows between
+    two data rows are refused naming them."""
+    data, x = case
+    text = data.decode("utf-8-sig")
+    eol = "\r\n" if "\r\n" in text else "\r" if "\r" in text else "\n"
+    delim = next((d for d in (",", ";", "\t") if d in text.split(eol)[0]), ",")
+    empty = delim * (x.shape[1] - 1)
+    lines = [ln for ln in text.split(eol) if ln]
+    p = tmp_path / "rows.csv"
+    p.write_text(eol.join(lines + [empty] * trailing) + eol, newline="")
+    (s,) = load_csv(p)
+    assert np.array_equal(s.values, x)
+    if len(x) < 2:
+        return
+    at = 2 + where % (len(x) - 1)  # after data row `at` (line numbers from 1, the header is line 1)
+    p.write_text(eol.join(lines[:at] + [empty] * inside + lines[at:]) + eol, newline="")
+    with pytest.raises(UserError, match=f"between data rows {at} and {at + inside + 1}"):
+        load_csv(p)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=SLOW_OK)

@@ -135,3 +135,97 @@ def test_named_data_sets_take_data_normal_and_name_it(source):
     with pytest.raises(UserError, match=r"data\.normal") as err:
         prepare({"source": source, "normal": ["1"]}, 64, 32)
     assert "\n" not in str(err.value)
+
+
+# ---------------------------------------------------------------------------- a file read with a model's meaning
+# The manifest's data.label of a 0/1 model (the synthetic data set's), and of one written before the
+# anomalous classes were recorded: its text alone says 1 is the anomalous class.
+MODEL_01 = {"normal": ["0.0"], "said": True, "meaning": "0 = normal, 1 = a fault", "anomalous": ["1.0"]}
+MODEL_01_OLD = {"normal": ["0.0"], "said": False, "meaning": "0 = normal, 1 = anomaly (assumed; ...)"}
+MODEL_NAMED = {
+    "normal": ["ok"],
+    "said": True,
+    "meaning": "ok = normal; fault = anomaly",
+    "anomalous": ["fault"],
+}
+
+
+def model_manifest(label: dict) -> dict:
+    return {
+        "window": {"channel_names": ["a", "b"], "sample_rate_hz": 10.0},
+        "data": {"label": {"column": "label", **label}},
+    }
+
+
+def labelled_csv(path: Path, labels: list[str]) -> Path:
+    path.write_text("a,b,label\n" + "".join(f"{i},{i % 7},{v}\n" for i, v in enumerate(labels)))
+    return path
+
+
+def refusal(fn, *args, **kwargs) -> str:
+    with pytest.raises(UserError) as e:
+        fn(*args, **kwargs)
+    return str(e.value)
+
+
+@pytest.mark.parametrize("label", [MODEL_01, MODEL_01_OLD], ids=["manifest", "older-manifest"])
+@pytest.mark.parametrize(
+    "values, unknown",
+    [
+        (["1", "-1"], "value -1"),  # scikit-learn's 1 = normal, -1 = outlier
+        (["normal", "fault"], "values fault, normal"),
+        (["True", "False"], "values False, True"),
+        (["0", "1", "2"], "value 2"),
+    ],
+)
+def test_label_values_outside_the_models_classes_are_refused(tmp_path, label, values, unknown):
+    """Audit D1: every such value read as anomalous (verify printed TP 22 FP 0 FN 102 TN 0 and PASS)."""
+    from tinyae.train.data.settings import load_for_model
+
+    path = labelled_csv(tmp_path / "run.csv", [values[i * len(values) // 40] for i in range(40)])
+    message = refusal(load_for_model, str(path), model_manifest(label))
+    assert f"run.csv (label column 'label') has label {unknown} that the model's classes " in message, message
+    assert "(0 = normal, 1 = anomalous)" in message and "--normal" in message and "\n" not in message
+
+
+def test_the_models_own_classes_read_as_they_mean(tmp_path):
+    from tinyae.train.data.settings import load_for_model
+
+    (s,), _ = load_for_model(
+        str(labelled_csv(tmp_path / "a.csv", ["0"] * 20 + ["1"] * 20)), model_manifest(MODEL_01)
+    )
+    assert s.labels is not None and s.labels.tolist() == [0] * 20 + [1] * 20
+    named = labelled_csv(tmp_path / "b.csv", ["ok"] * 20 + ["fault"] * 20)
+    (s,), _ = load_for_model(str(named), model_manifest(MODEL_NAMED))
+    assert s.labels is not None and s.labels.tolist() == [0] * 20 + [1] * 20
+    new_fault = labelled_csv(tmp_path / "c.csv", ["ok"] * 20 + ["bearing"] * 20)
+    message = refusal(load_for_model, str(new_fault), model_manifest(MODEL_NAMED))
+    assert "has label value bearing that the model's classes (ok = normal, fault = anomalous)" in message
+
+
+def test_normal_states_the_files_own_meaning(tmp_path):
+    from tinyae.train.data.settings import load_for_model
+
+    path = labelled_csv(tmp_path / "pm1.csv", ["1"] * 30 + ["-1"] * 10)
+    (s,), _ = load_for_model(str(path), model_manifest(MODEL_01), normal=["1"])
+    assert s.labels is not None and s.labels.tolist() == [0] * 30 + [1] * 10
+    message = refusal(load_for_model, str(path), model_manifest(MODEL_01), normal=["0"])
+    assert "normal class '0' (--normal) does not occur" in message and "fix --normal" in message
+
+
+def test_training_records_the_anomalous_classes(tmp_path):
+    from tinyae.train.data import load_csv
+
+    (s,) = load_csv(labelled_csv(tmp_path / "t.csv", ["ok"] * 20 + ["fault"] * 20), normal="ok")
+    assert s.meta["labels"]["anomalous"] == ["fault"]
+    (s,) = load_csv(labelled_csv(tmp_path / "u.csv", ["0"] * 20 + ["1"] * 20))
+    assert s.meta["labels"]["anomalous"] == ["1.0"]
+
+
+def test_data_without_an_anomalous_class_keep_the_0_1_convention(tmp_path):
+    """Normal-only training labels: a 0 = normal model still knows 1 as anomalous, a named class none."""
+    from tinyae.train.data.labels import label_meaning
+
+    assert label_meaning(["0"], "0", "x").anomalous == {"1.0"}
+    assert label_meaning(["ok"], "ok", "x").anomalous is None
+    assert label_meaning(["normal"], None, "x").anomalous is None

@@ -131,8 +131,9 @@ def command_parser(prog: str, doc: str | None, example: str) -> Parser:
 
 
 def add_column_args(group: argparse._ArgumentGroup) -> None:
-    """--channels / --timestamp / --label: which of a recording's columns are the model's channels, its
-    timestamp and its label, for every command that reads a user's recording (by default matched by name)."""
+    """--channels / --timestamp / --label / --normal: which of a recording's columns are the model's channels,
+    its timestamp and its label, and which label values mean normal, for every command that reads a user's
+    recording (by default matched by name, labels read with the model's meaning)."""
     group.add_argument(
         "--channels",
         type=lambda s: [c.strip() for c in s.split(",") if c.strip()],
@@ -141,3 +142,10 @@ def add_column_args(group: argparse._ArgumentGroup) -> None:
     )
     group.add_argument("--timestamp", metavar="COL", help="the CSV's timestamp column ('none': it has none)")
     group.add_argument("--label", metavar="COL", help="the CSV's label column ('none': it has none)")
+    group.add_argument(
+        "--normal",
+        type=lambda s: [c.strip() for c in s.split(",") if c.strip()],
+        metavar="VALUE,...",
+        help="the label values of the CSV that mean normal, every other value anomalous (when its labels are "
+        "not the model's classes, e.g. --normal 1 for 1 = normal, -1 = fault)",
+    )

@@ -250,7 +250,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         args.windows,
         args.out,
         args.json,
-        columns=Columns(args.channels, args.timestamp, args.label),
+        columns=Columns(args.channels, args.timestamp, args.label, args.normal),
     )
 
 

@@ -38,7 +38,64 @@ class ReferenceResult:
     scores: np.ndarray  # [n] float32
 
 
-class HostReference:
+class Preprocessing:
+    """The device's preprocessing alone: raw windows -> (on-site correction) -> front-end -> the int8
+    network inputs, in float32 with the device's rounding. HostReference adds the network and the score;
+    this part alone needs no flatbuffer (`tinyae device stream` counts the inputs at the int8 rails)."""
+
+    def __init__(
+        self,
+        *,
+        offset: np.ndarray,
+        gain: np.ndarray,
+        input_zero_point: int,
+        frontend: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
+        self.offset = np.asarray(offset, np.float32)
+        self.gain = np.asarray(gain, np.float32)
+        self.input_zero_point = int(input_zero_point)
+        # windows [n, L, C] -> features [n, F]; None = the raw window (time-major)
+        self.frontend = frontend
+        # on-site calibration's correction of the raw samples (shift, gain per channel), or None
+        self.correction: tuple[np.ndarray, np.ndarray] | None = None
+
+    @classmethod
+    def of_manifest(cls, manifest: Manifest) -> Preprocessing:
+        from tinyae.train.frontend import extractor
+
+        return cls(
+            offset=np.asarray(manifest.normalization.offset, np.float32),
+            gain=np.asarray(manifest.input.gain, np.float32),
+            input_zero_point=manifest.input.zero_point,
+            frontend=extractor(manifest.frontend_spec()),
+        )
+
+    def set_correction(self, shift=None, gain=None) -> None:  # type: ignore[no-untyped-def]
+        """Use a calibration's correction from now on: every raw sample x of channel c becomes
+        (x - shift[c]) * gain[c] in float32 before the front-end, as tae_pipeline.c does. None removes it."""
+        if shift is None or gain is None:
+            self.correction = None
+        else:
+            self.correction = (np.asarray(shift, np.float32), np.asarray(gain, np.float32))
+
+    def corrected(self, windows: np.ndarray) -> np.ndarray:
+        w = np.asarray(windows, np.float32)
+        if self.correction is None:
+            return w
+        shift, gain = self.correction
+        return ((w - shift) * gain).astype(np.float32)
+
+    def features(self, windows: np.ndarray) -> np.ndarray:
+        w = self.corrected(windows)
+        return self.frontend(w) if self.frontend is not None else w.reshape(len(w), -1)
+
+    def quantize(self, windows: np.ndarray) -> np.ndarray:
+        return preprocess.quantize_features(
+            self.features(windows), self.offset, self.gain, self.input_zero_point
+        )
+
+
+class HostReference(Preprocessing):
     def __init__(
         self,
         flatbuffer: bytes,
@@ -67,17 +124,11 @@ class HostReference:
         else:
             self._network = lower(read_tflite(flatbuffer), arithmetic)
             self._input_shape = (1, self._network.input_size)
-        self.offset = np.asarray(offset, np.float32)
-        self.gain = np.asarray(gain, np.float32)
+        super().__init__(offset=offset, gain=gain, input_zero_point=input_zero_point, frontend=frontend)
         self.input_scale = float(input_scale)
-        self.input_zero_point = int(input_zero_point)
         self.output_scale = float(output_scale)
         self.output_zero_point = int(output_zero_point)
         self.score_kind = score_kind
-        # windows [n, L, C] -> features [n, F]; None = the raw window (time-major)
-        self.frontend = frontend
-        # on-site calibration's correction of the raw samples (shift, gain per channel), or None
-        self.correction: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def name(self) -> str:
@@ -105,30 +156,6 @@ class HostReference:
             score_kind=manifest.score.kind,
             frontend=extractor(manifest.frontend_spec()),
             arithmetic=arithmetic,
-        )
-
-    def set_correction(self, shift=None, gain=None) -> None:  # type: ignore[no-untyped-def]
-        """Use a calibration's correction from now on: every raw sample x of channel c becomes
-        (x - shift[c]) * gain[c] in float32 before the front-end, as tae_pipeline.c does. None removes it."""
-        if shift is None or gain is None:
-            self.correction = None
-        else:
-            self.correction = (np.asarray(shift, np.float32), np.asarray(gain, np.float32))
-
-    def corrected(self, windows: np.ndarray) -> np.ndarray:
-        w = np.asarray(windows, np.float32)
-        if self.correction is None:
-            return w
-        shift, gain = self.correction
-        return ((w - shift) * gain).astype(np.float32)
-
-    def features(self, windows: np.ndarray) -> np.ndarray:
-        w = self.corrected(windows)
-        return self.frontend(w) if self.frontend is not None else w.reshape(len(w), -1)
-
-    def quantize(self, windows: np.ndarray) -> np.ndarray:
-        return preprocess.quantize_features(
-            self.features(windows), self.offset, self.gain, self.input_zero_point
         )
 
     def run_int8(self, input_q: np.ndarray) -> np.ndarray:

@@ -137,7 +137,7 @@ def calibrate(dev, args, spec: CalibSpec, names: list[str], model_dir: Path, man
     if args.csv:
         from tinyae.train.calibration.mirror import check_length, default_windows
 
-        columns = Columns(args.channels, args.timestamp, args.label)
+        columns = Columns(args.channels, args.timestamp, args.label, args.normal)
         x, labels, name, lines = recording(args.csv, manifest, columns, stderr_console().print)
         if args.windows is None:
             n = spec.check_windows(default_windows(spec, len(x), name, stderr_console().print))

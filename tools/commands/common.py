@@ -315,6 +315,7 @@ def _csv_sources(args: argparse.Namespace, info: p.Info, art: Artifacts) -> list
                 channels=getattr(args, "channels", None),
                 timestamp=getattr(args, "timestamp", None),
                 label=getattr(args, "label", None),
+                normal=getattr(args, "normal", None),
                 progress=reading,
             )
         else:
@@ -325,6 +326,7 @@ def _csv_sources(args: argparse.Namespace, info: p.Info, art: Artifacts) -> list
                 channels=getattr(args, "channels", None) or None,
                 timestamp=getattr(args, "timestamp", None) or "auto",
                 label=getattr(args, "label", None) or "auto",
+                normal=getattr(args, "normal", None),
                 progress=reading,
             )
             notes = [

@@ -16,7 +16,7 @@ from rich.table import Table
 from tinyae import terminal
 from tinyae.args import positive_int
 from tinyae.errors import UserError
-from tinyae.tools.commands import constants
+from tinyae.tools.commands import constants, saturation
 from tinyae.tools.commands.common import (
     add_csv_args,
     add_device_args,
@@ -33,6 +33,7 @@ from tinyae.tools.commands.results import RowWriter
 from tinyae.tools.link import protocol as p
 from tinyae.tools.link.device import DEFAULT_INFLIGHT, StreamSummary
 from tinyae.train.data import window_labels
+from tinyae.train.warned import warn
 
 EXIT_PROBLEM = 1
 
@@ -96,6 +97,22 @@ def run(args: argparse.Namespace) -> int:
         for note in constants.notes(dev, info, art.manifest, art.model_dir):
             stderr_console().print(f"note: {note}", soft_wrap=True, markup=False)
         sources = load_sources(args, info, art)
+        if art.manifest is not None:  # data far outside the training range, named before they stream
+            counted = saturation.count_stream(
+                art.manifest,
+                saturation.device_correction(dev, info),
+                (s.values for s in sources),
+                info.window_len,
+                info.hop,
+            )
+            warn(saturation.warning(counted.report(art.model_dir)))
+        names = list(art.manifest.window.channel_names) if art.manifest is not None else []
+        if len(names) == info.channels:
+            warn(
+                saturation.flat_warning(
+                    saturation.flat_channels((s.values for s in sources), names), len(names)
+                )
+            )
         if args.realtime and not info.sample_rate_hz > 0:
             raise UserError(
                 "--realtime needs the model's sample rate but "

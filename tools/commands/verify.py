@@ -44,7 +44,7 @@ from tinyae import atomic, terminal
 from tinyae.args import positive_int
 from tinyae.errors import UserError
 from tinyae.tools.budget.realtime import device_estimate
-from tinyae.tools.commands import constants
+from tinyae.tools.commands import constants, saturation
 from tinyae.tools.commands.common import (
     Artifacts,
     Source,
@@ -65,6 +65,7 @@ from tinyae.tools.link.device import DEFAULT_INFLIGHT, DeviceError, windows_for
 from tinyae.train import preprocess
 from tinyae.train.data import make_windows, window_labels
 from tinyae.train.manifest import Manifest
+from tinyae.train.warned import warn
 
 SCORE_RTOL = 1e-6
 EXIT_MISMATCH = 1
@@ -400,6 +401,11 @@ def report_rows(r: dict) -> list[tuple[str, str, bool | None]]:
         ("inference cost", f"min {r['cost']['min']:,} / median {r['cost']['median']:,.0f} / max "
          f"{r['cost']['max']:,} {r['cost']['unit']}", None),
     ]  # fmt: skip
+    if r.get("input_saturation", {}).get("inputs"):
+        sat = r["input_saturation"]
+        limit = "" if sat["limit"] is None else f"; limit {100 * sat['limit']:.3g} %, {sat['limit_from']}"
+        rows.append(("int8 inputs at -128/127", f"{sat['at_rails']:,} of {sat['inputs']:,} "
+                     f"({100 * sat['share']:.3g} %{limit})", None))  # fmt: skip
     if "confusion" in r:
         c = r["confusion"]
         prec = "-" if c["precision"] is None else f"{c['precision']:.3f}"
@@ -553,6 +559,14 @@ def run(args: argparse.Namespace) -> int:
             threshold=constants.active_threshold(manifest, record),
         )  # fmt: skip
         report["constants"] = [c.to_dict() for c in checked]
+        counter = saturation.Counter(manifest)  # the device's int8 inputs at -128/127 (data out of range)
+        for col in collected:
+            if col.input_q:
+                counter.add(np.stack(list(col.input_q.values())))
+        report["input_saturation"] = counter.report(art.model_dir)
+        names = list(manifest.window.channel_names)  # a channel that never moved (a stuck sensor)
+        flat = saturation.flat_channels((s.values for s in sources), names)
+        report["flat_channels"] = {k: {"value": v, "samples": n} for k, (v, n) in flat.items()}
         if constants.differences(checked):
             report["ok"] = False
             report["constants_sentence"] = constants.sentence(checked, art.model_dir)
@@ -600,6 +614,8 @@ def run(args: argparse.Namespace) -> int:
         report["time_estimate"] = device_estimate(args.model_dir, info.target, info.engine, info.library)
         write_reports(args, report, title)
         stdout_console().print(Group(rich_report(report, title)))
+        warn(saturation.warning(report["input_saturation"]))
+        warn(saturation.flat_warning(flat, len(names)))
         if failure is not None:
             err.print(f"partial report written ({report['windows_compared']} windows compared)")
             raise failure

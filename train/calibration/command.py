@@ -47,6 +47,7 @@ class Columns:
     channels: list[str] | None = None
     timestamp: str | None = None
     label: str | None = None
+    normal: list[str] | None = None  # the file's normal label values (--normal), else the model's meaning
 
 
 def recording(
@@ -59,7 +60,12 @@ def recording(
     from tinyae.train.data.settings import load_for_model
 
     series, notes = load_for_model(
-        csv, manifest.to_dict(), channels=columns.channels, timestamp=columns.timestamp, label=columns.label
+        csv,
+        manifest.to_dict(),
+        channels=columns.channels,
+        timestamp=columns.timestamp,
+        label=columns.label,
+        normal=columns.normal,
     )
     if not series:
         raise UserError(f"{csv} holds no samples; pass a recording of normal operation")

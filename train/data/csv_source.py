@@ -3,8 +3,10 @@
 Format accepted
 ---------------
 - UTF-8 text (a BOM is fine), delimiter `,` `;` or tab (detected from the first line; whitespace-separated
-  columns also work), blank lines ignored; read in chunks with progress (tinyae.train.data.table), so a file of
-  hundreds of MB costs little more memory than its float32 values.
+  columns also work). Empty rows (blank lines, `,,,`) before the header or the first data row and after the
+  last one are skipped; between two data rows they are refused (samples are missing there). Read in chunks
+  with progress (tinyae.train.data.table), so a file of hundreds of MB costs little more memory than its
+  float32 values.
 - A header row is detected when any field of the first row is not a number; without a header the columns
   are called `col0`, `col1`, ... and may also be selected by index.
 - `timestamp`: a column of numbers (s, ms, us, ns) or date-times; it gives the sample rate and shows gaps
@@ -364,6 +366,7 @@ def load_csv_groups(
     progress: ProgressFactory | None = None,
     meaning: LabelMeaning | None = None,
     model_hz: float | None = None,
+    normal_from: str = "data.normal",
 ) -> dict[str, list[Series]]:
     """Load named groups of files (e.g. train and test) with one channel order, rate and label meaning.
     `model_hz`: the sample rate of the model a file is streamed to, for a timestamp column whose unit
@@ -372,6 +375,9 @@ def load_csv_groups(
     The first file fixes the channel names; every other file must have the same channels (matched by
     name, reordered as needed). One label meaning holds for all files (tinyae.train.data.labels); one sample
     rate too (files within 2 % of each other share their mean rate).
+
+    meaning: a fixed meaning (a model's, `load_for_model`), under which every value must be one of its
+    classes; normal_from: the setting `normal` came from, for the messages.
     """
     if sample_rate_hz is not None and not sample_rate_hz > 0:
         raise UserError(f"sample_rate_hz must be positive, got {sample_rate_hz}; pass e.g. 100")
@@ -417,11 +423,19 @@ def load_csv_groups(
     # -- one label meaning for every file
     values: list[str] = []
     for f in every:
-        values += f.label_values if f.label_codes is not None else []
-        values += [label for label in [fixed[f.path]] if label is not None]
+        mine = list(f.label_values) if f.label_codes is not None else []
+        mine += [x for x in [fixed[f.path]] if x is not None]
+        if meaning is not None:
+            column = f.columns.get("label")
+            where = f"{f.path} (label column '{column}')" if column else f"the label of {f.path}"
+            meaning.refuse_unknown(mine, where)
+        values += mine
     if values and meaning is None:
         meaning = label_meaning(
-            values, normal, "the labels of " + printable_list([f.path for f in every[:3]], 3, limit=None)
+            values,
+            normal,
+            "the labels of " + printable_list([f.path for f in every[:3]], 3, limit=None),
+            normal_from,
         )
     # -- one sample rate
     rates = [(f.rate.hz, len(f.values)) for f in every if f.rate is not None]

@@ -44,6 +44,7 @@ SYNTHETIC_LABELS = {
     "normal": ["0.0"],
     "said": True,
     "meaning": "0 = normal, 1 = a fault (the generator's own labels)",
+    "anomalous": ["1.0"],
 }
 BASICMOTIONS_CHANNELS = ("acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z")
 BASICMOTIONS_NORMAL = ("Standing", "Walking")

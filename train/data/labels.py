@@ -8,6 +8,10 @@
 - Every source (CSV, UCR/UEA, Edge Impulse, the named data sets) hands its meaning to the split
   (tinyae.train.data.splits.prepare_splits), which refuses training data that are mostly anomalous
   under an assumed reading (`training_labels_refusal`): one check for every source.
+- A file read with a model's meaning (`tinyae device stream/verify/calibrate --csv`: the manifest's
+  `data.label`) may hold only the classes the model knows, its normal and its anomalous ones
+  (`LabelMeaning.refuse_unknown`): a 1/-1 or True/False column read with a 0/1 model would otherwise be
+  all anomalous. `--normal` states the file's own meaning instead.
 Numbers compare as numbers ("1" == "1.0"), anything else as text.
 """
 
@@ -33,20 +37,76 @@ def _show(values: Sequence[str], n: int = 12) -> str:
     return printable_list(values, n)
 
 
+def _value(c: str) -> str:
+    """A canonical value as the user writes it ("0.0" -> "0")."""
+    try:
+        return f"{float(c):g}"
+    except ValueError:
+        return printable(c)
+
+
 @dataclass(frozen=True)
 class LabelMeaning:
     normal: frozenset[str]  # canonical values that mean normal
     said: bool  # True when data.normal gave them, False when inferred
     text: str  # one line for the summary and the manifest
+    # canonical values that mean anomalous: the classes the data had besides the normal ones (1 for a 0/1
+    # reading); None when unknown (data without another class, a manifest written before they were recorded)
+    anomalous: frozenset[str] | None = None
 
     def is_normal(self, value: str) -> bool:
         return canon(value) in self.normal
 
     def to_dict(self) -> dict:
-        return {"normal": sorted(self.normal), "said": self.said, "meaning": self.text}
+        out = {"normal": sorted(self.normal), "said": self.said, "meaning": self.text}
+        if self.anomalous is not None:
+            out["anomalous"] = sorted(self.anomalous)
+        return out
+
+    @classmethod
+    def from_dict(cls, label: dict) -> LabelMeaning:
+        """The meaning a manifest's `data.label` records (LabelMeaning.to_dict()); a manifest without
+        `anomalous` knows its anomalous class only for a 0/1 reading (its text says "0 = normal, 1 = ...")."""
+        anomalous = label.get("anomalous")
+        normal = frozenset(label["normal"])
+        text = label.get("meaning", "")
+        if anomalous is None and normal == {canon("0")} and text.startswith("0 = normal, 1 = "):
+            anomalous = [canon("1")]
+        return cls(normal, bool(label.get("said")), text, None if anomalous is None else frozenset(anomalous))
+
+    def refuse_unknown(self, values: Iterable[str], where: str) -> None:
+        """Refuse label values that are neither a normal nor an anomalous class of this meaning (a file read
+        with a model's meaning): each would silently read as anomalous."""
+        if self.anomalous is None:
+            return
+        known = self.normal | self.anomalous
+        unknown = sorted({v.strip() for v in values if canon(v) not in known})
+        if not unknown:
+            return
+        classes = ", ".join(
+            [f"{_value(c)} = normal" for c in sorted(self.normal)]
+            + [f"{_value(c)} = anomalous" for c in sorted(self.anomalous)]
+        )
+        raise UserError(
+            f"{printable(where, None)} has label value{'s' if len(unknown) > 1 else ''} {_show(unknown)} that the "
+            f"model's classes ({classes}) do not include, so every such sample would read as anomalous; "
+            "name the file's normal value(s) with --normal (every other value then means anomalous), or pass "
+            "--label none to read it without labels"
+        )
 
 
-def label_meaning(values: Iterable[str], normal: Sequence[str] | str | None, where: str) -> LabelMeaning:
+def _anomalous(normal: set[str], others: Sequence[str]) -> frozenset[str] | None:
+    """The anomalous classes of a meaning: the other classes the data had; when they had none, 1 where 0 is
+    the normal class (the 0/1 convention), else unknown (every other value then reads as anomalous)."""
+    if others:
+        return frozenset(canon(p) for p in others)
+    return frozenset({canon("1")}) if normal == {canon("0")} else None
+
+
+def label_meaning(
+    values: Iterable[str], normal: Sequence[str] | str | None, where: str, setting: str = "data.normal"
+) -> LabelMeaning:
+    """setting: where `normal` came from, for the messages (data.normal, or --normal of a device command)."""
     present = sorted({v.strip() for v in values})
     if isinstance(normal, str):
         normal = [normal]
@@ -56,21 +116,22 @@ def label_meaning(values: Iterable[str], normal: Sequence[str] | str | None, whe
         missing = [w for w in wanted if canon(w) not in have]
         if missing:
             raise UserError(
-                f"normal class {printable(repr(missing[0]))} (data.normal) does not occur in {printable(where, None)}; "
-                f"its classes are {_show(present)}: fix data.normal"
+                f"normal class {printable(repr(missing[0]))} ({setting}) does not occur in {printable(where, None)}; "
+                f"its classes are {_show(present)}: fix {setting}"
             )
         keep = {canon(w) for w in wanted}
         others = [p for p in present if canon(p) not in keep]
         text = (
             f"{_show(wanted, len(wanted))} = normal; "
-            f"{_show(others) or 'nothing else occurs'} = anomaly (data.normal)"
+            f"{_show(others) or 'nothing else occurs'} = anomaly ({setting})"
         )
-        return LabelMeaning(frozenset(keep), True, text)
+        return LabelMeaning(frozenset(keep), True, text, _anomalous(keep, others))
     if present and {canon(p) for p in present} <= {canon("0"), canon("1")}:
         return LabelMeaning(
             frozenset({canon("0")}),
             False,
             "0 = normal, 1 = anomaly (assumed; set data.normal = 1 if 1 means normal)",
+            frozenset({canon("1")}),
         )
     named = [p for p in present if p.lower() == "normal"]
     if named:
@@ -81,11 +142,11 @@ def label_meaning(values: Iterable[str], normal: Sequence[str] | str | None, whe
             f"{printable(named[0])} = normal; {_show(others) or 'nothing else occurs'} "
             "= anomaly (assumed from the class "
             "name; set data.normal otherwise)",
+            _anomalous({canon(named[0])}, others),
         )
+    how = "pass normal=[...] (data.normal)" if setting == "data.normal" else f"pass {setting}"
     raise UserError(
-        f"{printable(where, None)} has classes {_show(present)} (not 0/1); pass normal=[...] (data.normal) "
-        "naming the normal "
-        "class(es)"
+        f"{printable(where, None)} has classes {_show(present)} (not 0/1); {how} naming the normal class(es)"
     )
 
 

@@ -64,7 +64,7 @@ def data_section(cfg: Any, splits: Any, prep: Any, outliers: Any) -> dict:
 def _meaning(label: dict | None) -> LabelMeaning | None:
     if not label or not label.get("normal"):
         return None
-    return LabelMeaning(frozenset(label["normal"]), bool(label.get("said")), label.get("meaning", ""))
+    return LabelMeaning.from_dict(label)
 
 
 def load_for_model(
@@ -74,6 +74,7 @@ def load_for_model(
     channels: Sequence[str] | None = None,
     timestamp: str | None = None,
     label: str | None = None,
+    normal: Sequence[str] | None = None,
     progress: ProgressFactory | None = None,
 ) -> tuple[list[Series], list[str]]:
     """The series of a CSV read with the model's data settings, and notes for the user.
@@ -81,7 +82,9 @@ def load_for_model(
     manifest: the model's manifest in its JSON layout (Manifest.to_dict()): `window` and `data` are read.
 
     channels: the file's columns for the model's channels, in the model's order (when the file names
-    them differently); timestamp / label: the file's timestamp and label columns ("none" for none).
+    them differently); timestamp / label: the file's timestamp and label columns ("none" for none);
+    normal: the file's own normal label value(s) (`--normal`; every other value anomalous) instead of the
+    model's meaning, under which a value the model does not know is refused (LabelMeaning.refuse_unknown).
     """
     want = list(manifest["window"]["channel_names"])
     d = manifest["data"]
@@ -157,8 +160,9 @@ def load_for_model(
         timestamp_format=ts_cfg.get("format", "") if ts is not None else "",
         gaps=d.get("gaps", "refuse"),
         file_labels=d.get("file_labels") if lab is None else None,  # a recording of the training layout
-        meaning=_meaning(lab_cfg),
-        normal=None,
+        meaning=None if normal else _meaning(lab_cfg),
+        normal=list(normal) if normal else None,
+        normal_from="--normal",
         progress=progress,
     ).values()
     file_hz = series[0].sample_rate_hz if series else None

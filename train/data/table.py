@@ -9,7 +9,8 @@ callback is called after every chunk.
 
 Every problem ends in `UserError` with the file, the row (its line number in the file) and the
 column: an empty value, text where a number belongs, NaN or infinite values, a value beyond float32's
-range, a row with another number of fields than the header.
+range, a row with another number of fields than the header, empty rows (a blank line, `,,,`) between two
+data rows. Empty rows before the first data row and after the last one are skipped.
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ def _lines(path: Path, on_bytes: Callable[[int], None]) -> Iterator[str]:
 
 
 class _Lines:
-    """The file's lines, skipping blank ones, counting every line read (the reader's row numbers)."""
+    """The file's lines, blank ones too, counting every line read (the reader's row numbers)."""
 
     def __init__(self, path: Path, on_bytes: Callable[[int], None]) -> None:
         self._gen = _lines(path, on_bytes)
@@ -161,36 +162,57 @@ class _Lines:
         return self
 
     def __next__(self) -> str:
-        for line in self._gen:
-            self.number += 1
-            if not line.isspace():
-                self.chars += len(line)
-                return line
-        raise StopIteration
+        line = next(self._gen)
+        self.number += 1
+        self.chars += len(line)
+        return line
+
+
+def _rows(src: _Lines, delimiter: str | None) -> Iterator[list[str]]:
+    if delimiter is None:
+        for line in src:
+            yield line.split()
+    else:
+        yield from csv.reader(src, delimiter=delimiter)
+
+
+def _empty_rows(path: Path, first: int, last: int, before: int, after: int) -> UserError:
+    rows = f"row {first} is" if first == last else f"rows {first}..{last} ({last - first + 1}) are"
+    return UserError(
+        f"{printable(path, None)} {rows} empty (no value in any column) between data rows {before} and {after}: "
+        "dropping them would splice the recording there; fill in the missing samples, or cut the file "
+        "there into two recordings"
+    )
 
 
 def _batches(
-    src: _Lines, path: Path, delimiter: str | None, size: int
+    src: _Lines, path: Path, delimiter: str | None, size: int, after_data: bool = False
 ) -> Iterator[tuple[list[int], list[list[str]]]]:
-    """(line numbers, fields) of up to `size` non-blank rows at a time (fields not yet stripped)."""
+    """(line numbers, fields) of up to `size` data rows at a time (fields not yet stripped).
+
+    A row with no value in any column (a blank line, ",,,") holds no sample: empty rows before the first
+    data row and after the last one (as spreadsheets write them) are skipped, a run of them between two data
+    rows is refused (samples are missing there; dropping the rows would splice the recording).
+    after_data: a data row came before the rows src yields (a file without a header, past its first row).
+    """
     rows: list[list[str]] = []
     lines: list[int] = []
+    last_data = 0 if after_data else -1  # line of the last data row (0: before src's first line), -1: none
+    empty: tuple[int, int] | None = None  # first and last line of the current run of empty rows
     try:
-        if delimiter is None:
-            for line in src:
-                rows.append(line.split())
-                lines.append(src.number)
-                if len(rows) >= size:
-                    yield lines, rows
-                    rows, lines = [], []
-        else:
-            for fields in csv.reader(src, delimiter=delimiter):
-                if any(fields):  # ",,," is a blank row too
-                    rows.append(fields)
-                    lines.append(src.number)
-                    if len(rows) >= size:
-                        yield lines, rows
-                        rows, lines = [], []
+        for fields in _rows(src, delimiter):
+            if not any(f.strip() for f in fields):
+                empty = (empty[0] if empty else src.number, src.number)
+                continue
+            if empty is not None and last_data >= 0:
+                raise _empty_rows(path, *empty, last_data or empty[0] - 1, src.number)
+            empty = None
+            last_data = src.number
+            rows.append(fields)
+            lines.append(src.number)
+            if len(rows) >= size:
+                yield lines, rows
+                rows, lines = [], []
     except csv.Error as exc:
         raise UserError(
             f"{printable(path, None)} is not a valid CSV ({exc}); check its quoting and delimiter"
@@ -292,12 +314,14 @@ class CsvReader:
         self.delimiter = delimiter if delimiter is not None else detect_delimiter(first)
         self._done = 0
         self._src = _Lines(self.path, self._count)
-        self._batches = _batches(self._src, self.path, self.delimiter, CHUNK_ROWS)
         head = next(_batches(self._src, self.path, self.delimiter, 1), None)
         if head is None:
             raise UserError(f"file {printable(self.path, None)} is empty; pass a file with data rows")
         self.first_line, fields = head[0][0], [f.strip() for f in head[1][0]]
         self.has_header = not all(is_number(f) for f in fields)
+        # the rows after the first: without a header the first is a data row, so empty rows after it are
+        # between data rows; after a header they come before the first one
+        self._batches = _batches(self._src, self.path, self.delimiter, CHUNK_ROWS, not self.has_header)
         if self.has_header:
             self.names = list(fields)
             if len(set(self.names)) != len(self.names):
