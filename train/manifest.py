@@ -317,6 +317,7 @@ class Manifest:
                 f"{where} has schema_version {version!r}, this tinyae reads {SCHEMA_VERSION}; {how}"
             )
         m = _load(cls, doc, "", where)
+        _check_values(m, where)
         _check_views(m, where)
         return m
 
@@ -336,6 +337,38 @@ class Manifest:
 def section(cls: type[T], doc: dict[str, Any], name: str, where: str = "manifest") -> T:
     """One section (a dataclass of this module) from its dict, validated like Manifest.from_dict."""
     return _load(cls, doc, name, where)
+
+
+def _check_values(m: Manifest, where: str) -> None:
+    """What the device is built with must be what a configuration could give (a hand-edited manifest goes to
+    `tinyae threshold`, model_config.h, `device info` and `device verify`): the alarm rule within the
+    configuration's bounds (train/config.py: 1 <= k <= n <= DECISION_MAX_N, the handshake's one byte), the
+    threshold a float32 the device can hold (tinyae/f32.py: finite, not a subnormal, not negative)."""
+    from tinyae import f32
+    from tinyae.train import config
+
+    d = m.decision
+    keys = config.schema()
+    wrong = [
+        f"`decision.{name}` = {value} {p}"
+        for name, value in (("k", d.k), ("n", d.n))
+        if (p := config.problem(keys[f"decision.{name}"], value))
+    ]
+    if not wrong and d.k > d.n:
+        wrong = [
+            f"`decision.k` = {d.k} must be at most `decision.n` = {d.n} (k anomalous windows of the last n)"
+        ]
+    if wrong:
+        raise UserError(
+            f"{where}: {wrong[0]}; set decision.k and decision.n in the configuration and run `make model` again"
+        )
+    t = m.threshold.value
+    p = f32.problem(t) or ("must not be negative (a score threshold)" if t < 0 else None)
+    if p:
+        raise UserError(
+            f"{where}: `threshold.value` = {t!r} {p.split(';')[0]}; put the threshold back as `tinyae threshold` "
+            "wrote it, or run `make model` again"
+        )
 
 
 def _check_views(m: Manifest, where: str) -> None:
