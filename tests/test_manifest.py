@@ -15,6 +15,7 @@ import pytest
 
 from tinyae.errors import UserError
 from tinyae.tools.simdevice.port import sim_manifest, sim_model_dir
+from tinyae.train import config
 from tinyae.train import manifest as mf
 from tinyae.train.manifest import SCHEMA_VERSION, Manifest
 
@@ -185,6 +186,23 @@ def test_an_alarm_rule_a_configuration_could_not_give_is_refused(
     assert text.startswith("m.json: " + needle) and "make model" in text and "\n" not in text, text
     d["decision"] = {"k": 255, "n": 255}
     assert Manifest.from_dict(d).decision == mf.Decision(255, 255)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "needle"),
+    [("window.length", 70000, "`window.length` = 70000 must be between 2 and 65535"),
+     ("window.hop", 0, "`window.hop` = 0 must be between 1 and 65535")],
+)  # fmt: skip
+def test_a_window_the_handshake_cannot_carry_is_refused(
+    doc: dict, path: str, value: int, needle: str
+) -> None:
+    """Every manifest field a configuration key sets (mf.CONFIG_BOUNDED) is held to that key's bounds."""
+    assert set(mf.CONFIG_BOUNDED) <= set(config.schema())
+    d = copy.deepcopy(doc)
+    _set(d, path, value)
+    with pytest.raises(UserError) as e:
+        Manifest.from_dict(d, "m.json")
+    assert str(e.value).startswith("m.json: " + needle) and f"set {path} in the configuration" in str(e.value)
 
 
 @pytest.mark.parametrize(

@@ -339,28 +339,35 @@ def section(cls: type[T], doc: dict[str, Any], name: str, where: str = "manifest
     return _load(cls, doc, name, where)
 
 
+#: Manifest fields the configuration sets, checked on read with the configuration key's own bounds
+#: (train/config.py): the handshake carries each in a fixed width (window length and hop u16, k and n u8).
+CONFIG_BOUNDED = ("window.length", "window.hop", "decision.k", "decision.n")
+
+
 def _check_values(m: Manifest, where: str) -> None:
     """What the device is built with must be what a configuration could give (a hand-edited manifest goes to
-    `tinyae threshold`, model_config.h, `device info` and `device verify`): the alarm rule within the
-    configuration's bounds (train/config.py: 1 <= k <= n <= DECISION_MAX_N, the handshake's one byte), the
+    `tinyae threshold`, model_config.h, `device info` and `device verify`): CONFIG_BOUNDED within their
+    configuration bounds, the alarm rule 1 <= k <= n (<= DECISION_MAX_N, the handshake's one byte), the
     threshold a float32 the device can hold (tinyae/f32.py: finite, not a subnormal, not negative)."""
     from tinyae import f32
     from tinyae.train import config
 
-    d = m.decision
     keys = config.schema()
-    wrong = [
-        f"`decision.{name}` = {value} {p}"
-        for name, value in (("k", d.k), ("n", d.n))
-        if (p := config.problem(keys[f"decision.{name}"], value))
-    ]
+    wrong = []
+    for path in CONFIG_BOUNDED:
+        sect, name = path.split(".")
+        value = getattr(getattr(m, sect), name)
+        if p := config.problem(keys[path], value):
+            wrong.append(f"`{path}` = {value} {p}")
+    d = m.decision
     if not wrong and d.k > d.n:
-        wrong = [
+        wrong.append(
             f"`decision.k` = {d.k} must be at most `decision.n` = {d.n} (k anomalous windows of the last n)"
-        ]
+        )
     if wrong:
+        keys_named = "decision.k and decision.n" if "decision" in wrong[0] else wrong[0].split("`")[1]
         raise UserError(
-            f"{where}: {wrong[0]}; set decision.k and decision.n in the configuration and run `make model` again"
+            f"{where}: {wrong[0]}; set {keys_named} in the configuration and run `make model` again"
         )
     t = m.threshold.value
     p = f32.problem(t) or ("must not be negative (a score threshold)" if t < 0 else None)
