@@ -270,3 +270,7 @@ def test_a_computed_threshold_that_is_not_a_normal_float32_is_refused() -> None:
     ):
         calibrate(ThresholdConfig(method="mean_std", k_std=0.0, factor=1e-10), scores)
     assert calibrate(ThresholdConfig(method="mean_std", k_std=0.0), scores).value == float(np.float32(1e-30))
+    with pytest.raises(
+        UserError, match=r"threshold comes to 0, which must be above 0 .*no threshold above 0"
+    ):
+        calibrate(ThresholdConfig(method="percentile", percentile=99.0), np.zeros(200, np.float32))

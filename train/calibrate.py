@@ -205,9 +205,7 @@ def calibrate(
             )
         value, f1 = best_f1(np.asarray(labels), np.asarray(labelled_scores))
         params = {"f1": f1, "windows": len(np.asarray(labelled_scores))}
-    wrong = f32.problem(
-        value
-    )  # checked as the float32 it becomes (a threshold of exactly 0 passes as before)
+    wrong = f32.problem(value, positive=True)  # as the float32 it becomes: a positive normal one
     if wrong:
         lower = f32.rounded(value) == math.inf or not math.isfinite(value)
         said = ", ".join(
@@ -219,6 +217,8 @@ def calibrate(
                 "lower threshold.factor or threshold.k_std"
                 if lower
                 else "raise threshold.factor or use another method"
+                if value > 0
+                else "the normal scores give no threshold above 0: use another method or more varied normal data"
             )
         )
     warn = small_set_warning(cfg.method, len(s), cfg.percentile, cfg.k_std, cfg.target_fpr)

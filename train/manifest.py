@@ -348,7 +348,7 @@ def _check_values(m: Manifest, where: str) -> None:
     """What the device is built with must be what a configuration could give (a hand-edited manifest goes to
     `tinyae threshold`, model_config.h, `device info` and `device verify`): CONFIG_BOUNDED within their
     configuration bounds, the alarm rule 1 <= k <= n (<= DECISION_MAX_N, the handshake's one byte), the
-    threshold a float32 the device can hold (tinyae/f32.py: finite, not a subnormal, not negative)."""
+    threshold a positive normal float32 (tinyae/f32.py: 1e-50 would be 0 on the device)."""
     from tinyae import f32
     from tinyae.train import config
 
@@ -370,7 +370,7 @@ def _check_values(m: Manifest, where: str) -> None:
             f"{where}: {wrong[0]}; set {keys_named} in the configuration and run `make model` again"
         )
     t = m.threshold.value
-    p = f32.problem(t) or ("must not be negative (a score threshold)" if t < 0 else None)
+    p = f32.problem(t, positive=True)
     if p:
         raise UserError(
             f"{where}: `threshold.value` = {t!r} {p.split(';')[0]}; put the threshold back as `tinyae threshold` "

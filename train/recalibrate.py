@@ -109,6 +109,7 @@ def recalibrate(
     mpath = model_dir / "manifest.json"
     if not mpath.is_file():
         raise UserError(f"{mpath} does not exist; train a model first (make model)")
+    Manifest.load(mpath)  # a manifest it refuses is named by its own path, not the staging copy's
     with atomic.replace_dir(model_dir, what="another --model-dir") as stage:
         manifest, old, raised = _recalibrate(stage, method, command, options)
     if not quiet:
