@@ -50,6 +50,27 @@ def normal_csv(d: Path, path: Path, n: int) -> Path:
     return path
 
 
+def test_an_upper_limit_beyond_float32_is_float32s_largest(model_copy):
+    """A threshold near float32's largest value (`--value 3.4028235e38` rounds to it) times
+    calibration.max_threshold_ratio is beyond float32: the on-site upper limit is float32's largest value,
+    not inf (which stopped the header's rendering with a traceback)."""
+    d = model_copy
+    top = float(np.finfo(np.float32).max)
+    assert (
+        tinyae(
+            ["threshold", "--model-dir", str(d), "--method", "value", "--value", "3.4028235e38", "--quiet"]
+        )
+        == 0
+    )
+    m = json.loads((d / "manifest.json").read_text())
+    spec = Manifest.from_dict(m).calib_spec()
+    assert m["threshold"]["value"] == spec.factory_threshold == spec.threshold_max == top
+    assert spec.threshold_min == np.float32(top / spec.max_threshold_ratio)
+    check_crc(spec, m)
+    h = header(d)
+    assert f32(h["TAE_THRESHOLD"]) == f32(h["TAE_CALIB_THRESHOLD_MAX"]) == np.float32(top)
+
+
 def test_the_calibration_constants_follow_a_new_threshold(model_copy, tmp_path):
     d = model_copy
     before = Manifest.load(d / "manifest.json").calib_spec()

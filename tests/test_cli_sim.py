@@ -14,13 +14,15 @@ import serial
 from terminaltext import last_column
 
 from tinyae.cli import main as tinyae
+from tinyae.errors import UserError
 from tinyae.tools.commands import ports as ports_cmd
 from tinyae.tools.commands import verify as verify_cmd
 from tinyae.tools.link import protocol as p
-from tinyae.tools.link.device import windows_for
+from tinyae.tools.link.device import Device, open_port, windows_for
 from tinyae.tools.simdevice.port import default_sensor, sim_manifest, sim_model_dir, sim_series
 from tinyae.tools.simdevice.vectors import CONFIG
 from tinyae.tools.testing.simstub import SimStubReference
+from tinyae.train import preprocess
 from tinyae.train.data import load_csv, make_windows
 
 L, H, C = CONFIG["window_len"], CONFIG["hop"], CONFIG["channels"]
@@ -406,6 +408,53 @@ def test_monitor_for_a_duration_logs_contiguous_windows(model_dir, tmp_path, cap
     assert "alarms" in capsys.readouterr().out
     # the device went back to host-stream mode with its own threshold
     assert run("stream", "--port", "sim://", "--model-dir", str(model_dir), "--quiet") == 0
+
+
+def test_monitor_refuses_a_threshold_the_device_would_hold_as_0(model_dir, capsys):
+    code = run("monitor", "--port", "sim://", "--model-dir", str(model_dir), "--duration", "0.2",
+               "--threshold", "1e-50")  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("error:") == 1 and "Traceback" not in err
+    assert "1e-50 becomes 0 as a float32" in err
+
+
+@pytest.mark.parametrize("value", [1e-50, 1e-45, 0.0, -1.0, 3.5e38, float("inf")])
+def test_the_host_never_sets_a_threshold_the_device_cannot_use(value):
+    """SET THRESHOLD: the device takes any float, so the host sends a positive normal float32 or NaN (the
+    device's default threshold again), whoever calls Device.set."""
+    dev = Device(open_port("sim://"), timeout=5.0, name="sim://")
+    try:
+        dev.handshake()
+        with pytest.raises(UserError, match=r"^threshold .* float32|^threshold .*(above 0|finite)"):
+            dev.set(p.Param.THRESHOLD, value)
+        dev.set(p.Param.THRESHOLD, 0.25)
+        dev.set(p.Param.THRESHOLD, float("nan"))
+    finally:
+        dev.close()
+
+
+def test_verify_computes_the_hosts_alarms_with_the_artifacts_rule(tmp_path, monkeypatch):
+    """A device built with another alarm rule (the stand-in decides 2 of 3) is a named constant mismatch, and
+    the host's alarms follow the artifacts' rule, not the one the device reports (as for the threshold)."""
+    md = sim_model_dir(tmp_path / "m", sim_series(N_SAMPLES))
+    doc = json.loads((md / "manifest.json").read_text())
+    assert (
+        (doc["decision"]["k"], doc["decision"]["n"]) == (CONFIG["decision_k"], CONFIG["decision_n"]) == (2, 3)
+    )
+    doc["decision"] = {"k": 1, "n": 1}
+    (md / "manifest.json").write_text(json.dumps(doc))
+    rules = []
+    real = preprocess.decisions
+
+    def spy(scores, threshold, k, n):  # type: ignore[no-untyped-def]
+        rules.append((k, n))
+        return real(scores, threshold, k, n)
+
+    monkeypatch.setattr(preprocess, "decisions", spy)
+    code, r = _verify(md, tmp_path)
+    assert code == 1 and not r["ok"]
+    assert [c["name"] for c in r["constants"] if not c["ok"]] == ["alarm rule"]
+    assert rules and set(rules) == {(1, 1)}
 
 
 # ---------------------------------------------------------------------------- ports

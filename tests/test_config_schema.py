@@ -13,6 +13,7 @@ import math
 import typing
 from pathlib import Path
 
+import numpy as np
 import pytest
 from clirun import tinyae
 
@@ -42,6 +43,14 @@ def toml(v: object) -> str:
     return str(v)
 
 
+def _next(b: config.Bounds, x: float, to: float) -> float:
+    """The number next to the bound x towards `to`: the next float32 for a key the device stores as one (a
+    double just above the bound rounds back to it, and the key is checked as that float32)."""
+    if b.f32:
+        return float(np.nextafter(np.float32(x), np.float32(to)))
+    return math.nextafter(x, to)
+
+
 def bad_numbers(k: Key, typ: type) -> list[object]:
     b = k.bounds
     out: list[object] = [float("nan"), float("inf"), float("-inf"), 1e300, -1e300]
@@ -50,13 +59,13 @@ def bad_numbers(k: Key, typ: type) -> list[object]:
     if b.gt is not None:
         out.append(typ(b.gt) if not b.zero or b.gt != 0 else -1)
     if b.ge is not None:
-        below = math.nextafter(b.ge, -math.inf) if typ is float else int(b.ge) - 1
+        below = _next(b, b.ge, -math.inf) if typ is float else int(b.ge) - 1
         if not (b.zero and below == 0):
             out.append(below)
     if b.lt is not None:
         out.append(typ(b.lt))
     if b.le is not None:
-        out.append(math.nextafter(b.le, math.inf) if typ is float else int(b.le) + 1)
+        out.append(_next(b, b.le, math.inf) if typ is float else int(b.le) + 1)
     if lo is not None and lo > 0:
         out += [-1, -1.5] if typ is float else [-1]
         if not b.zero:
@@ -315,3 +324,38 @@ def test_the_search_settings_use_the_same_mechanism():
             with pytest.raises(UserError) as err:
                 parse_search({k.name: value}, "test.toml")
             assert str(err.value).startswith(path) and "\n" not in str(err.value), (value, str(err.value))
+
+
+def test_a_value_the_device_stores_as_float32_is_checked_as_that_float32():
+    """A key with Bounds.f32 is checked after rounding to float32: 1e-50 Hz passed `above 0` as a double and
+    became 0 on the device; a ratio just above 1 became 1; a double that rounds onto a bound is that bound."""
+    on = {k.path for k in config.schema().values() if k.bounds.f32}
+    assert {"data.sample_rate_hz", "frontend.log_floor", "threshold.k_std", "calibration.max_shift_std",
+            "calibration.max_scale_ratio", "calibration.max_threshold_ratio"} <= on  # fmt: skip
+    cases = [
+        ("data.sample_rate_hz=1e-50", "data.sample_rate_hz = 1e-50 becomes 0 as a float32"),
+        ("threshold.k_std=1e-40", "threshold.k_std = 1e-40 becomes the subnormal"),
+        (
+            "calibration.max_scale_ratio=1.00000001",
+            "calibration.max_scale_ratio = 1.00000001 is 1.0 as a float32",
+        ),
+    ]
+    for setting, words in cases:
+        with pytest.raises(UserError) as err:
+            config.load(None, [setting])
+        assert str(err.value).startswith(words) and "must be" in str(err.value), str(err.value)
+    assert (
+        config.load(None, ["data.sample_rate_hz=10000000.5"]).data.sample_rate_hz == 10000000.5
+    )  # 1e7 on the device
+    assert config.load(None, ["threshold.k_std=0"]).threshold.k_std == 0
+
+
+def test_the_alarm_rule_is_bounded_by_what_the_handshake_carries():
+    """decision.k and decision.n take their maximum from DECISION_MAX_N, the one source the manifest's check,
+    model_config.h's TAE_DECISION_MAX_N and the handshake's byte follow (tests/test_decision_constants.py)."""
+    top = config.DECISION_MAX_N
+    assert top == 255 and {config.schema()[f"decision.{x}"].bounds.le for x in "kn"} == {top}
+    cfg = config.load(None, [f"decision.k={top}", f"decision.n={top}"])
+    assert (cfg.decision.k, cfg.decision.n) == (top, top)
+    with pytest.raises(UserError, match=rf"^decision.n = {top + 1} must be between 1 and {top}"):
+        config.load(None, [f"decision.n={top + 1}"])

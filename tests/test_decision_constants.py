@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import struct
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tinyae.hostbuild import CORE_DIR, build_shared, load
+from tinyae.hostbuild import CORE_DIR, FP_FLAGS, WARNING_FLAGS, build_shared, load
 from tinyae.tools.commands import constants
 from tinyae.tools.link import protocol as p
 from tinyae.tools.simdevice.port import sim_manifest
 from tinyae.tools.simdevice.vectors import CONFIG, config_manifest
-from tinyae.train import digests
+from tinyae.train import digests, export
 from tinyae.train.calibration.record import FLAG_THRESHOLD, Record
 from tinyae.train.calibration.spec import CalibSpec, manifest_quant
+from tinyae.train.config import DECISION_MAX_N
 from tinyae.train.export import model_config_h
 from tinyae.train.frontend.spec import FrontendSpec, Spectral
 
@@ -164,3 +167,49 @@ def test_the_devices_calibration_digest_covers_every_constant_a_record_depends_o
     lib.tae_digest_calibration.restype = ctypes.c_uint32
     assert lib.tae_digest_calibration() == digests.calibration(cfg) == spec.config_crc
     assert digests.calibration(cfg) != digests.calibration(base)
+
+
+# ------------------------------------------------------------------- the alarm rule's bound, one source
+def test_the_handshake_carries_the_largest_alarm_rule_and_no_larger() -> None:
+    """decision_k / decision_n are one byte each in INFO: DECISION_MAX_N (the configuration's and the
+    manifest's bound) round-trips through the codec, one more does not fit."""
+    m = sim_manifest()
+    info = dataclasses.replace(_info(m), decision_k=DECISION_MAX_N, decision_n=DECISION_MAX_N)
+    back = p.decode_frame(p.encode_frame(info, 7)).msg
+    assert (back.decision_k, back.decision_n) == (DECISION_MAX_N, DECISION_MAX_N)
+    with pytest.raises(struct.error):
+        p.encode_frame(dataclasses.replace(info, decision_n=DECISION_MAX_N + 1), 8)
+
+
+def _compiles(tmp_path: Path, source: str, k: int, n: int) -> bool:
+    """Whether firmware source `source` compiles (-Werror) with the model_config.h of the test configuration
+    at the alarm rule k of n."""
+    cfg = config_manifest(CONFIG)
+    cfg["decision"] = {"k": k, "n": n}
+    (tmp_path / "model_config.h").write_text(model_config_h(cfg))
+    proc = subprocess.run(
+        ["gcc", "-std=c11", "-fsyntax-only", *WARNING_FLAGS, *FP_FLAGS, f"-I{tmp_path}", f"-I{SRC}",
+         str(SRC / source)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0 or "tae_check_decision" in proc.stderr, proc.stderr
+    return proc.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "ok"),
+    [(1, 1, True), (2, 3, True), (DECISION_MAX_N, DECISION_MAX_N, True), (3, 2, False), (0, 1, False),
+     (-1, 3, False), (1, 0, False), (1, DECISION_MAX_N + 1, False)],
+)  # fmt: skip
+def test_the_firmware_refuses_to_build_an_alarm_rule_it_cannot_apply_or_report(tmp_path, k, n, ok) -> None:
+    """A header rendered from a manifest that escaped the checks still cannot build a device that never
+    alarms (k > n, k = 0) or reports another rule than it applies (n beyond the handshake's byte)."""
+    assert _compiles(tmp_path, "tae_pipeline.c", k, n) is ok
+
+
+def test_the_firmware_refuses_a_bound_the_handshake_cannot_carry(tmp_path, monkeypatch) -> None:
+    """tae_app.c ties TAE_DECISION_MAX_N (rendered from the configuration's DECISION_MAX_N) to INFO's byte."""
+    assert _compiles(tmp_path, "tae_app.c", 2, 3)
+    monkeypatch.setattr(export, "DECISION_MAX_N", 256)
+    assert "#define TAE_DECISION_MAX_N 256" in model_config_h(config_manifest(CONFIG))
+    assert not _compiles(tmp_path, "tae_app.c", 2, 3)

@@ -121,6 +121,12 @@ def test_a_batched_input_shape_is_refused(tmp_path, capsys) -> None:
         ('{"offset": 0, "scale": [1, 0, 1]}', "`scale` must be positive"),
         ('{"offset": "0", "scale": 1}', "`offset` must be a number or a list of numbers"),
         ('{"offset": 1e39, "scale": 1}', "not a finite float32"),
+        # positive as a double, 0 as the float32 the device stores (its gain would be inf)
+        (
+            '{"offset": 0, "scale": 1e-50}',
+            "`scale` holds 1e-50, which is not a finite float32 the device can use: "
+            "it becomes 0 as a float32",
+        ),
     ],
 )
 def test_a_bad_normalization_file_is_refused(tmp_path, capsys, content: str, words: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import re
 import typing
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 from tinyae.errors import UserError
 from tinyae.tools.simdevice.port import sim_manifest, sim_model_dir
+from tinyae.train import config
 from tinyae.train import manifest as mf
 from tinyae.train.manifest import SCHEMA_VERSION, Manifest
 
@@ -162,6 +164,59 @@ def test_old_and_newer_schemas_are_refused(doc: dict) -> None:
         Manifest.from_dict([doc])
 
 
+@pytest.mark.parametrize(
+    ("k", "n", "needle"),
+    [(5, 3, "`decision.k` = 5 must be at most `decision.n` = 3"),
+     (0, 3, "`decision.k` = 0 must be between 1 and 255"),
+     (-1, 3, "`decision.k` = -1 must be between 1 and 255"),
+     (1, 0, "`decision.n` = 0 must be between 1 and 255"),
+     (2, 256, "`decision.n` = 256 must be between 1 and 255")],
+)  # fmt: skip
+def test_an_alarm_rule_a_configuration_could_not_give_is_refused(
+    doc: dict, k: int, n: int, needle: str
+) -> None:
+    """A hand-edited decision section is held to the configuration's bounds where the manifest is read:
+    k > n or k = 0 makes a device that never alarms, n = 0 no rule at all, n > 255 one the handshake
+    cannot report."""
+    d = copy.deepcopy(doc)
+    d["decision"] = {"k": k, "n": n}
+    with pytest.raises(UserError) as e:
+        Manifest.from_dict(d, "m.json")
+    text = str(e.value)
+    assert text.startswith("m.json: " + needle) and "make model" in text and "\n" not in text, text
+    d["decision"] = {"k": 255, "n": 255}
+    assert Manifest.from_dict(d).decision == mf.Decision(255, 255)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "needle"),
+    [("window.length", 70000, "`window.length` = 70000 must be between 2 and 65535"),
+     ("window.hop", 0, "`window.hop` = 0 must be between 1 and 65535")],
+)  # fmt: skip
+def test_a_window_the_handshake_cannot_carry_is_refused(
+    doc: dict, path: str, value: int, needle: str
+) -> None:
+    """Every manifest field a configuration key sets (mf.CONFIG_BOUNDED) is held to that key's bounds."""
+    assert set(mf.CONFIG_BOUNDED) <= set(config.schema())
+    d = copy.deepcopy(doc)
+    _set(d, path, value)
+    with pytest.raises(UserError) as e:
+        Manifest.from_dict(d, "m.json")
+    assert str(e.value).startswith("m.json: " + needle) and f"set {path} in the configuration" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [(1e-50, "becomes 0 as a float32"), (1e-45, "becomes the subnormal"), (3.5e38, "does not fit a float32"),
+     (-0.5, "must be above 0"), (0.0, "must be above 0")],
+)  # fmt: skip
+def test_a_threshold_the_device_cannot_hold_is_refused(doc: dict, value: float, needle: str) -> None:
+    d = copy.deepcopy(doc)
+    d["threshold"]["value"] = value
+    with pytest.raises(UserError, match="^" + re.escape(f"m.json: `threshold.value` = {value!r} {needle}")):
+        Manifest.from_dict(d, "m.json")
+
+
 def test_load_names_a_missing_or_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"manifest.json does not exist; run `make model` first"):
         Manifest.load(tmp_path / "manifest.json")
@@ -188,18 +243,37 @@ def _schema_1(doc: dict) -> None:
     doc["schema"] = 1
 
 
+def _k_above_n(doc: dict) -> None:
+    doc["decision"] = {"k": 5, "n": 3}
+
+
+def _no_window_of_history(doc: dict) -> None:
+    doc["decision"] = {"k": 1, "n": 0}
+
+
+def _threshold_zero_in_float32(doc: dict) -> None:
+    doc["threshold"]["value"] = 1e-50
+
+
 @pytest.mark.parametrize(
     ("break_it", "needle"),
     [(_no_threshold, "`threshold.value` is missing; it was written by an older tinyae — run `make model`"),
-     (_schema_1, f"has schema 1, this tinyae reads schema {SCHEMA_VERSION}")],
+     (_schema_1, f"has schema 1, this tinyae reads schema {SCHEMA_VERSION}"),
+     (_k_above_n, "`decision.k` = 5 must be at most `decision.n` = 3"),
+     (_no_window_of_history, "`decision.n` = 0 must be between 1 and 255"),
+     (_threshold_zero_in_float32, "`threshold.value` = 1e-50 becomes 0 as a float32")],
 )  # fmt: skip
-@pytest.mark.parametrize("command", ["train export", "device info", "device verify", "budget estimate"])
+@pytest.mark.parametrize(
+    "command", ["train export", "device info", "device verify", "budget estimate", "threshold"]
+)
 def test_cli_on_a_broken_manifest_says_one_sentence(tmp_path, capsys, break_it, needle, command) -> None:  # type: ignore[no-untyped-def]
     d = _broken_dir(tmp_path, break_it)
     from tinyae.cli import main as tinyae
 
     if command == "train export":
         rc = tinyae(["export", "--model-dir", str(d)])
+    elif command == "threshold":  # it re-renders model_config.h from the manifest
+        rc = tinyae(["threshold", "--model-dir", str(d), "--method", "value", "--value", "0.5", "--quiet"])
     elif command == "budget estimate":
         rc = tinyae(
             [
@@ -218,6 +292,7 @@ def test_cli_on_a_broken_manifest_says_one_sentence(tmp_path, capsys, break_it, 
     assert rc == 2
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
+    assert ".new-" not in err  # the model directory's own manifest is named, not a staging copy's
     assert err.count("\n") == 1, err
 
 

@@ -4,17 +4,20 @@ selection without peeking (tools/bench/skab_select.py) and the bench's score cac
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import re
 
 import numpy as np
 import pytest
 
+from tinyae.args import positive_float32
 from tinyae.errors import UserError
 from tinyae.tools.bench import cache, skab, skab_select
 from tinyae.tools.bench import threshold as study
 from tinyae.tools.bench.skab_alarms import alarm_statistic
 from tinyae.tools.bench.skab_scores import FileScores
+from tinyae.train import recalibrate
 from tinyae.train.calibrate import DEFAULT_REASON, MAD_TO_STD, best_f1, calibrate
 from tinyae.train.config import ThresholdConfig, from_dict
 from tinyae.train.metrics import at_threshold, f1_curve
@@ -229,3 +232,45 @@ def test_the_cache_serves_an_entry_until_what_it_depends_on_changes(tmp_path, mo
 def test_one_data_set_leaves_nothing_out() -> None:
     sec = study.study([_set(np.random.default_rng(6), 1)])
     assert sec["leave_one_out"] == {} and "data set left out" not in "\n".join(study.render(sec))
+
+
+# ----------------------------------------------------------- a threshold is checked as the float32 it becomes
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [("1e-50", "1e-50 becomes 0 as a float32"), ("1e-45", "1e-45 becomes the subnormal 1.401e-45 as a float32"),
+     ("0", "0 must be above 0"), ("-1", "-1 must be above 0"), ("3.5e38", "3.5e38 does not fit a float32"),
+     ("nan", "'nan' is not a finite number")],
+)  # fmt: skip
+def test_a_threshold_option_that_is_not_a_positive_normal_float32_is_refused(text: str, words: str) -> None:
+    """`tinyae threshold --value`, `device monitor --threshold`: the float32 the device stores is what is
+    checked (1e-50 is above 0 as a double, and a threshold of 0 as a float32)."""
+    with pytest.raises(argparse.ArgumentTypeError, match="^" + re.escape(words)):
+        positive_float32(text)
+
+
+def test_a_threshold_option_that_rounds_to_a_normal_float32_is_that_float32() -> None:
+    f32_max = float(np.finfo(np.float32).max)
+    assert positive_float32("3.4028235e38") == f32_max  # above float32's max as a double, but rounds to it
+    assert positive_float32("1.2e-38") == float(np.float32(1.2e-38))
+    assert positive_float32("0.1") == float(np.float32(0.1))
+
+
+@pytest.mark.parametrize("value", [1e-50, 1e-45, 3.5e38])
+def test_the_threshold_value_of_the_python_api_is_checked_as_a_float32(value: float) -> None:
+    with pytest.raises(UserError, match=r"^--value .* (as a|fit a) float32"):
+        recalibrate._config("value", {"value": value})
+    recalibrate._config("value", {"value": 3.4028235e38})
+
+
+def test_a_computed_threshold_that_is_not_a_normal_float32_is_refused() -> None:
+    """The methods compute in float64: a factor can take the threshold below float32's normal range."""
+    scores = np.full(50, 1e-30, np.float32)
+    with pytest.raises(
+        UserError, match=r"threshold comes to 1e-40, which becomes the subnormal .* as a float32"
+    ):
+        calibrate(ThresholdConfig(method="mean_std", k_std=0.0, factor=1e-10), scores)
+    assert calibrate(ThresholdConfig(method="mean_std", k_std=0.0), scores).value == float(np.float32(1e-30))
+    with pytest.raises(
+        UserError, match=r"threshold comes to 0, which must be above 0 .*no threshold above 0"
+    ):
+        calibrate(ThresholdConfig(method="percentile", percentile=99.0), np.zeros(200, np.float32))

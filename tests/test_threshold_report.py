@@ -90,6 +90,9 @@ def test_threshold_moves_without_retraining(model_copy):
          lambda m, z: m["threshold"]["params"]["excesses"] >= 10 and m["threshold"]["params"]["factor"] == 1.1),
         (["--method", "value", "--value", "0.25"],
          lambda m, z: m["threshold"]["value"] == np.float32(0.25)),
+        # above float32's largest as a double, but the float32 it rounds to is that largest value
+        (["--method", "value", "--value", "3.4028235e38"],
+         lambda m, z: m["threshold"]["value"] == float(np.finfo(np.float32).max)),
         (["--method", "best_f1"],
          lambda m, z: m["metrics"]["int8"]["f1"] >= 0.9 and "oracle" in m["threshold"]["reason"]),
     ],
@@ -126,6 +129,10 @@ def test_the_default_threshold_says_which_method_ran_and_why(default_model_dir):
         (["--method", "upper_mad", "--k-mad", "4"], "--method upper_mad needs --k-upper-mad"),
         (["--method", "pot", "--pot-risk", "0.01", "--pot-quantile", "0.2"], "--pot-quantile"),
         (["--method", "target_fpr", "--target-fpr", "0.01", "--factor", "2"], "--factor does not apply"),
+        # above 0 as a double, but a threshold of 0 (or a subnormal) as the float32 the device stores
+        (["--method", "value", "--value", "1e-50"], "argument --value: 1e-50 becomes 0 as a float32"),
+        (["--method", "value", "--value", "1e-45"], "argument --value: 1e-45 becomes the subnormal"),
+        (["--method", "value", "--value", "3.5e38"], "argument --value: 3.5e38 does not fit a float32"),
     ],
 )
 def test_threshold_mistakes_are_one_sentence(model_copy, args, needle):

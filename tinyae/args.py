@@ -9,6 +9,7 @@ import argparse
 import math
 import textwrap
 
+from tinyae import f32
 from tinyae.errors import UserError
 
 EXIT_CODES = (
@@ -54,15 +55,15 @@ def positive_float(text: str) -> float:
     return v
 
 
-F32_MAX = 3.4028234663852886e38
-
-
 def positive_float32(text: str) -> float:
-    """A number > 0 that float32 holds (a constant the device stores: a threshold)."""
-    v = positive_float(text)
-    if v > F32_MAX:
-        raise argparse.ArgumentTypeError(f"{v:g} does not fit a float32 (at most {F32_MAX:.4g})")
-    return v
+    """A number > 0 that the device stores as a float32 (a threshold): checked as the float32 it becomes, which
+    must be a normal one (tinyae/f32.py: 1e-50 would be 0, 1e-45 a subnormal; 3.4028235e38 rounds to float32's
+    largest). Returns that float32's value."""
+    v = float(_number(text, float))
+    p = f32.problem(v, positive=True)
+    if p:
+        raise argparse.ArgumentTypeError(f"{text} {p}")
+    return f32.rounded(v)
 
 
 def port_number(text: str) -> int:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tinyae import f32
 from tinyae.errors import UserError
 from tinyae.train.config import ThresholdConfig
 from tinyae.train.metrics import f1_curve
@@ -204,10 +205,21 @@ def calibrate(
             )
         value, f1 = best_f1(np.asarray(labels), np.asarray(labelled_scores))
         params = {"f1": f1, "windows": len(np.asarray(labelled_scores))}
-    if not (math.isfinite(value) and abs(value) <= float(np.finfo(np.float32).max)):
+    wrong = f32.problem(value, positive=True)  # as the float32 it becomes: a positive normal one
+    if wrong:
+        lower = f32.rounded(value) == math.inf or not math.isfinite(value)
+        said = ", ".join(
+            f"{k} {v:g}" if isinstance(v, int | float) else f"{k} {v}" for k, v in params.items()
+        )
         raise UserError(
-            f"the {cfg.method} threshold comes to {value:g}, which the device's float32 cannot hold "
-            f"({', '.join(f'{k} {v:g}' for k, v in params.items())}); lower threshold.factor or threshold.k_std"
+            f"the {cfg.method} threshold comes to {value:g}, which {wrong.split(';')[0]} ({said}); "
+            + (
+                "lower threshold.factor or threshold.k_std"
+                if lower
+                else "raise threshold.factor or use another method"
+                if value > 0
+                else "the normal scores give no threshold above 0: use another method or more varied normal data"
+            )
         )
     warn = small_set_warning(cfg.method, len(s), cfg.percentile, cfg.k_std, cfg.target_fpr)
     return Threshold(

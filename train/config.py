@@ -26,6 +26,7 @@ from typing import Any
 
 import tomli_w
 
+from tinyae import f32
 from tinyae.errors import UserError, printable
 from tinyae.train.calibration import minimum
 from tinyae.train.calibration.minimum import MAX_WINDOWS, STRETCH_MAX_N
@@ -42,7 +43,11 @@ FRONTEND_STATS = ("mean", "rms", "std", "p2p", "crest", "skew", "kurtosis", "zcr
 FRONTEND_WINDOWS = ("hann", "hamming", "rect")
 FRONTEND_SPECTRA = ("power", "magnitude")
 FFT_MIN, FFT_MAX = 4, 4096  # band edges are uint16 in the C tables
-F32_TINY = 1.1754943508222875e-38  # the smallest positive normal float32 (tae_fe_logf's domain)
+F32_TINY = f32.TINY  # the smallest positive normal float32 (tae_fe_logf's domain)
+#: The alarm rule's n (and so k) at most: the handshake carries decision_k and decision_n as uint8
+#: (docs/protocol.md, INFO; tae_msg_info_t). The one source: the schema's bounds below, the manifest's check
+#: (train/manifest.py), model_config.h's TAE_DECISION_MAX_N (tae_pipeline.c and tae_app.c check against it).
+DECISION_MAX_N = 255
 #: The range an output activation can produce, and the range a normalization maps normal data onto.
 OUTPUT_RANGE = {"linear": None, "sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
 NORMALIZED_RANGE = {"zscore": None, "robust": None, "minmax": (0.0, 1.0)}
@@ -69,6 +74,9 @@ class Bounds:
     # a value other than the default elsewhere is warned about, or refused when unused = "refuse"
     applies: tuple[str, tuple[str, ...]] | None = None
     unused: str = "warn"
+    # the device stores it as a float32: the bounds hold for the float32 it rounds to, which must be finite
+    # and, unless 0, normal (tinyae/f32.py: 1e-50 would be 0 on the device)
+    f32: bool = False
 
     def range_text(self) -> str:
         """ "between 2 and 65535", "above 0 and at most 1", "0 (from the data) or at least 1", ..."""
@@ -142,7 +150,8 @@ class DataConfig:
     # label values that mean "normal" (a scalar is fine)
     normal: list[str] = field(default_factory=list, metadata=bounds(applies=("data.source", _NOT_SYNTHETIC)))
     sample_rate_hz: float = field(
-        default=0.0, metadata=bounds(gt=0, le=1e7, zero="from the timestamps or the data set", what="Hz")
+        default=0.0,
+        metadata=bounds(gt=0, le=1e7, zero="from the timestamps or the data set", what="Hz", f32=True),
     )
     # what a gap in the timestamps does
     gaps: str = field(
@@ -210,7 +219,7 @@ class FrontendConfig:
     # 0 = per band, from the training windows; else squared/plain sensor units
     log_floor: float = field(
         default=0.0,
-        metadata=bounds(ge=F32_TINY, le=1e30, zero="from the training windows", applies=_SPECTRAL),
+        metadata=bounds(ge=F32_TINY, le=1e30, zero="from the training windows", applies=_SPECTRAL, f32=True),
     )
     # log_floor = 0: each band's floor sits this many decibels below the band's median on the training windows
     log_floor_db: float = field(default=3.0, metadata=bounds(ge=0, le=120, what="dB", applies=_SPECTRAL))
@@ -318,7 +327,7 @@ class ThresholdConfig:
         ),
     )
     k_std: float = field(
-        default=3.0, metadata=bounds(ge=0, le=100, what="standard deviations above the mean")
+        default=3.0, metadata=bounds(ge=0, le=100, what="standard deviations above the mean", f32=True)
     )
     # mad: median + k_mad x 1.4826 x MAD
     k_mad: float = field(
@@ -363,17 +372,17 @@ class CalibrationConfig:
     )
     # |site mean - training mean| <= this x training std, per channel
     max_shift_std: float = field(
-        default=3.0, metadata=bounds(gt=0, le=1000, what="training standard deviations")
+        default=3.0, metadata=bounds(gt=0, le=1000, what="training standard deviations", f32=True)
     )
     # site std / training std within [1/r, r], per channel
-    max_scale_ratio: float = field(default=2.0, metadata=bounds(gt=1, le=1000))
+    max_scale_ratio: float = field(default=2.0, metadata=bounds(gt=1, le=1000, f32=True))
     # at most this fraction of the scored calibration windows above the factory threshold (the trained
     # distribution's upper percentile); more means the data were not normal operation
     max_over_fraction: float = field(
         default=0.5, metadata=bounds(gt=0, le=1, what="a fraction of the calibration windows")
     )
     # calibrated threshold within [T/r, T*r] of the factory threshold T
-    max_threshold_ratio: float = field(default=4.0, metadata=bounds(gt=1, le=1000))
+    max_threshold_ratio: float = field(default=4.0, metadata=bounds(gt=1, le=1000, f32=True))
     # [k, n]: refuse a calibration when k of any n consecutive scored windows are above the factory
     # threshold (an anomalous stretch, e.g. a recording that ends in a fault); [] = [2m + 1, 4m] with
     # m = ceil(window.length / window.hop), n at most 32 (the rule `_over_stretch_k_of_n`)
@@ -384,8 +393,13 @@ class CalibrationConfig:
 
 @dataclass
 class DecisionConfig:
-    k: int = field(default=1, metadata=bounds(ge=1, le=1024, what="anomalous windows of the last n"))
-    n: int = field(default=1, metadata=bounds(ge=1, le=1024, what="windows"))
+    k: int = field(
+        default=1, metadata=bounds(ge=1, le=DECISION_MAX_N, what="anomalous windows of the last n")
+    )
+    n: int = field(
+        default=1,
+        metadata=bounds(ge=1, le=DECISION_MAX_N, what="windows; the handshake carries n in one byte"),
+    )
 
 
 @dataclass
@@ -580,13 +594,22 @@ def _scalar_problem(b: Bounds, v: Any, typ: Any) -> str | None:
         return f"is not a finite number; it {must}"
     if b.zero and v == 0:
         return None
+    edge: Callable[[float], float] = float  # a bound as the value is compared with it
+    if b.f32:  # the float32 the device stores against the bounds as float32s (1e30 is 1.0000000150e30 there)
+        wrong = f32.problem(v)
+        if wrong:
+            return f"{wrong.split(';')[0]}; it {must}"
+        if f32.rounded(v) != v:
+            v = f32.rounded(v)
+            must = f"is {v!r} as a float32, the number the device stores; it {must}"
+        edge = f32.rounded
     if b.pow2 and (int(v) != v or v <= 0 or int(v) & (int(v) - 1)):
         return must
     if (
-        (b.ge is not None and not v >= b.ge)
-        or (b.gt is not None and not v > b.gt)
-        or (b.le is not None and not v <= b.le)
-        or (b.lt is not None and not v < b.lt)
+        (b.ge is not None and not v >= edge(b.ge))
+        or (b.gt is not None and not v > edge(b.gt))
+        or (b.le is not None and not v <= edge(b.le))
+        or (b.lt is not None and not v < edge(b.lt))
     ):
         return must
     return None

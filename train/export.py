@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from tinyae.train.boards import KNOWN_LIBRARIES
 from tinyae.train.calibration.spec import CalibSpec, check_crc
+from tinyae.train.config import DECISION_MAX_N
 from tinyae.train.frontend.cdefs import frontend_context
 from tinyae.train.manifest import Manifest
 from tinyae.train.render import TEMPLATES, banner, render
@@ -47,6 +48,7 @@ def model_config_h(manifest: dict) -> str:
         sha_bytes=[sha[i : i + 2] for i in range(0, 64, 2)],
         cal=cal,
         tflm_libraries=list(KNOWN_LIBRARIES.values()),
+        decision_max_n=DECISION_MAX_N,
         **frontend_context(manifest),
     )
 

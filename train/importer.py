@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyae import f32
 from tinyae.errors import UserError
 from tinyae.train import pipeline, preprocess
 from tinyae.train.config import Config
@@ -276,10 +277,15 @@ def read_normalization(path: Path, names: list[str], per: str) -> tuple[np.ndarr
                 f"{path}: `{key}` has {len(arr)} values, but the model's inputs need one per {per} "
                 f"({len(names)}: {', '.join(names[:6])}{', ...' if len(names) > 6 else ''}) or one for all"
             )
-        if not np.all(np.isfinite(arr)) or np.any(np.abs(arr) > np.finfo(np.float32).max):
-            raise UserError(f"{path}: `{key}` holds a value that is not a finite float32")
         if key == "scale" and np.any(arr <= 0):
             raise UserError(f"{path}: `scale` must be positive (x = (value - offset) / scale)")
+        for x in arr:  # the device stores each as a float32 (tinyae/f32.py: 1e-50 would be a scale of 0)
+            wrong = f32.problem(float(x))
+            if wrong:
+                raise UserError(
+                    f"{path}: `{key}` holds {float(x)!r}, which is not a finite float32 the device can use: it "
+                    f"{wrong.split(';')[0]}"
+                )
         out.append(np.broadcast_to(arr, (len(names),)).astype(np.float32))
     return out[0], out[1]
 

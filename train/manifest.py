@@ -317,6 +317,7 @@ class Manifest:
                 f"{where} has schema_version {version!r}, this tinyae reads {SCHEMA_VERSION}; {how}"
             )
         m = _load(cls, doc, "", where)
+        _check_values(m, where)
         _check_views(m, where)
         return m
 
@@ -336,6 +337,45 @@ class Manifest:
 def section(cls: type[T], doc: dict[str, Any], name: str, where: str = "manifest") -> T:
     """One section (a dataclass of this module) from its dict, validated like Manifest.from_dict."""
     return _load(cls, doc, name, where)
+
+
+#: Manifest fields the configuration sets, checked on read with the configuration key's own bounds
+#: (train/config.py): the handshake carries each in a fixed width (window length and hop u16, k and n u8).
+CONFIG_BOUNDED = ("window.length", "window.hop", "decision.k", "decision.n")
+
+
+def _check_values(m: Manifest, where: str) -> None:
+    """What the device is built with must be what a configuration could give (a hand-edited manifest goes to
+    `tinyae threshold`, model_config.h, `device info` and `device verify`): CONFIG_BOUNDED within their
+    configuration bounds, the alarm rule 1 <= k <= n (<= DECISION_MAX_N, the handshake's one byte), the
+    threshold a positive normal float32 (tinyae/f32.py: 1e-50 would be 0 on the device)."""
+    from tinyae import f32
+    from tinyae.train import config
+
+    keys = config.schema()
+    wrong = []
+    for path in CONFIG_BOUNDED:
+        sect, name = path.split(".")
+        value = getattr(getattr(m, sect), name)
+        if p := config.problem(keys[path], value):
+            wrong.append(f"`{path}` = {value} {p}")
+    d = m.decision
+    if not wrong and d.k > d.n:
+        wrong.append(
+            f"`decision.k` = {d.k} must be at most `decision.n` = {d.n} (k anomalous windows of the last n)"
+        )
+    if wrong:
+        keys_named = "decision.k and decision.n" if "decision" in wrong[0] else wrong[0].split("`")[1]
+        raise UserError(
+            f"{where}: {wrong[0]}; set {keys_named} in the configuration and run `make model` again"
+        )
+    t = m.threshold.value
+    p = f32.problem(t, positive=True)
+    if p:
+        raise UserError(
+            f"{where}: `threshold.value` = {t!r} {p.split(';')[0]}; put the threshold back as `tinyae threshold` "
+            "wrote it, or run `make model` again"
+        )
 
 
 def _check_views(m: Manifest, where: str) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import tomli_w
 
-from tinyae import atomic
+from tinyae import atomic, f32
 from tinyae.errors import UserError
 from tinyae.train import preprocess
 from tinyae.train.calibrate import Threshold, calibrate, normal_scores
@@ -84,8 +84,10 @@ def _config(method: str, given: dict) -> ThresholdConfig:  # type: ignore[type-a
         if v is not None and key != "value":
             setattr(cfg, key, check_value(f"threshold.{key}", v, "--" + key.replace("_", "-")))
     value = given.get("value")
-    if value is not None and not (np.isfinite(np.float32(value)) and value > 0):
-        raise UserError(f"--value {value} is not a positive finite float32; pass a score such as 0.5")
+    if value is not None:
+        wrong = f32.problem(float(value), positive=True)
+        if wrong:
+            raise UserError(f"--value {value!r} {wrong}; pass a score such as 0.5")
     return cfg
 
 
@@ -107,6 +109,7 @@ def recalibrate(
     mpath = model_dir / "manifest.json"
     if not mpath.is_file():
         raise UserError(f"{mpath} does not exist; train a model first (make model)")
+    Manifest.load(mpath)  # a manifest it refuses is named by its own path, not the staging copy's
     with atomic.replace_dir(model_dir, what="another --model-dir") as stage:
         manifest, old, raised = _recalibrate(stage, method, command, options)
     if not quiet:

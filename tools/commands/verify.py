@@ -17,7 +17,7 @@ the link swap `make_reference` for the stand-in engine's (tools/testing/simstub.
 The decision is checked whole: every constant that decides an alarm (tools/commands/constants.py: model,
 window, front-end, normalization, quantization, score, threshold, alarm rule, calibration constants and
 record, firmware version) is compared with the artifacts, and the host's decisions are computed at the
-artifacts' threshold (or the calibration record's), never at the one the device reports, so a device
+artifacts' threshold (or the calibration record's) and alarm rule, never at the ones the device reports, so a device
 flashed with stale constants cannot PASS.
 Exit 0 when everything agrees, 1 on any mismatch or lost window, 2 on a user/device error (a partial
 report of what was compared is still written).
@@ -177,7 +177,9 @@ def compare(
     """
     thr = np.float32(manifest.threshold.value if threshold is None else threshold)
     s_out, z_out = manifest.output.scale, manifest.output.zero_point
-    k, n = info.decision_k, info.decision_n
+    # the artifacts' alarm rule, like their threshold: a device built with another rule differs (the constant
+    # "alarm rule", tools/commands/constants.py), it does not redefine what the host computes
+    k, n = manifest.decision.k, manifest.decision.n
     dev_in, ref_in, dev_out, ref_out = [], [], [], []
     dev_s, ref_s, dev_an, dev_al, ref_al_ok, labels, costs, ids = [], [], [], [], [], [], [], []
     ref_an_all, band_all = [], []

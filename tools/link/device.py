@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import errno
+import math
 import select
 import socket
 import time
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 import serial
 
+from tinyae import f32
 from tinyae.errors import UserError
 from tinyae.tools.link import protocol as p
 
@@ -421,7 +423,13 @@ class Device:
                 on_other(msg)
 
     def set(self, param: p.Param, value: float | int) -> None:
-        """A runtime setting; waits for its acknowledgement (messages before it are dropped)."""
+        """A runtime setting; waits for its acknowledgement (messages before it are dropped). A threshold is
+        NaN (the device's default again) or a positive normal float32 (tinyae/f32.py): the device takes any
+        float, and 1e-50 would be a threshold of 0 there."""
+        if param == p.Param.THRESHOLD and not math.isnan(value):
+            wrong = f32.problem(float(value), positive=True)
+            if wrong:
+                raise UserError(f"threshold {value!r} {wrong}; set a score such as 0.5")
         msg = p.Setting(int(param), value)
         self.send(msg)
         self._await_ack(p.MsgType.SET, f"setting {param.name.lower()}={value}", resend=msg)

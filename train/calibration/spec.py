@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from tinyae import f32
 from tinyae.errors import UserError
 from tinyae.train.calibration import minimum
 from tinyae.train.calibration.minimum import device_method
@@ -52,6 +53,13 @@ def record_bytes(channels: int) -> int:
 
 def _f32(x: float) -> float:
     return float(np.float32(x))
+
+
+def _f32_limit(x: float) -> float:
+    """An upper limit (a threshold's, a shift's) as a float32: one beyond float32's range is its largest value,
+    which no float32 the device compares exceeds (a threshold near float32's max times
+    calibration.max_threshold_ratio would otherwise be inf, which no header can hold)."""
+    return f32.rounded(min(float(x), f32.MAX))
 
 
 @dataclass(frozen=True)
@@ -470,11 +478,11 @@ def from_values(values: dict[str, Any], quant: dict[str, Any]) -> CalibSpec:
         "factory_threshold": t,
         "rank_num": frac.numerator,
         "rank_den": frac.denominator,
-        "max_shift": tuple(_f32(v["max_shift_std"] * s) for s in v["ref_std"]),
+        "max_shift": tuple(_f32_limit(v["max_shift_std"] * s) for s in v["ref_std"]),
         "scale_min": _f32(1.0 / v["max_scale_ratio"]),
         "scale_max": _f32(v["max_scale_ratio"]),
         "threshold_min": _f32(t / v["max_threshold_ratio"]),
-        "threshold_max": _f32(t * v["max_threshold_ratio"]),
+        "threshold_max": _f32_limit(t * v["max_threshold_ratio"]),
         "min_windows": least,
         "min_windows_why": why,
     }

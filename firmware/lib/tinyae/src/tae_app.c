@@ -17,6 +17,10 @@
 #include "tae_port.h"
 #include "tae_protocol.h"
 
+/* The handshake carries the alarm rule's k and n in one byte each (tae_msg_info_t): the largest n a model
+ * may have (TAE_DECISION_MAX_N, tae_pipeline.c checks k and n against it) must fit that byte. */
+typedef char tae_check_decision_fits_info[((uint8_t)TAE_DECISION_MAX_N == TAE_DECISION_MAX_N) ? 1 : -1];
+
 static tae_target_info_t g_target = {0u, 0u, 0u, "unknown", "unknown"};
 
 static tae_pipeline_t g_pipe;

@@ -23,7 +23,9 @@ typedef char tae_check_input_size[(TAE_INPUT_SIZE == TAE_FEATURE_SIZE) ? 1 : -1]
 typedef char tae_check_frontend[(TAE_FE_WINDOW_LEN == TAE_WINDOW_LEN && TAE_FE_CHANNELS == TAE_CHANNELS) ? 1 : -1];
 typedef char tae_check_norm[(TAE_NORM_PERIOD >= 1 && TAE_FEATURE_SIZE % TAE_NORM_PERIOD == 0) ? 1 : -1];
 typedef char tae_check_output_size[(TAE_OUTPUT_SIZE == TAE_INPUT_SIZE) ? 1 : -1];
-typedef char tae_check_decision[(TAE_DECISION_N >= 1 && TAE_DECISION_K >= 0) ? 1 : -1];
+/* The alarm rule: k of the last n windows, 1 <= k <= n <= TAE_DECISION_MAX_N (what the handshake carries). */
+typedef char tae_check_decision[
+    (TAE_DECISION_K >= 1 && TAE_DECISION_K <= TAE_DECISION_N && TAE_DECISION_N <= TAE_DECISION_MAX_N) ? 1 : -1];
 
 /* The generated constants, defined once here (declared in tae_pipeline.h). */
 const float tae_norm_offset[TAE_NORM_PERIOD] = TAE_NORM_OFFSET_INIT;
