@@ -215,11 +215,12 @@ def _calibration(
     spec = manifest.calib_spec()
     changes: dict = {"factory_threshold": threshold}
     raised = None
-    if spec.setting == "model" and cfg is None and _spread(normal):
+    hand_k = _hand_k(threshold, normal) if spec.setting == "model" and cfg is None else None
+    if hand_k is not None:
         # a value set by hand has no on-site method of its own: mean + k std with the k that gives it on
         # the normal scores, as for mad and pot (keeping the old k would move a site's threshold back
         # towards the old value)
-        k_std = round(float((threshold - normal.mean()) / normal.std()), 4)
+        k_std = hand_k
         changes |= {"method": "mean_std", "k_std": float(np.float32(k_std))}
         changes["method_source"] = (
             f"a threshold set by hand (tinyae threshold --method value): mean + {k_std:g} std of the site's "
@@ -250,8 +251,14 @@ def _calibration(
     return spec.rederive(changes, manifest_quant(manifest.to_dict())).to_manifest(), raised
 
 
-def _spread(scores: np.ndarray) -> bool:
-    return len(scores) >= 2 and float(np.std(scores)) > 0
+def _hand_k(threshold: float, normal: np.ndarray) -> float | None:
+    """The k with mean + k std = a hand-set threshold on the normal scores; None without their spread, or
+    when k is beyond float32 (a value near float32's largest: the on-site method stays as it was)."""
+    if len(normal) < 2 or not float(np.std(normal)) > 0:
+        return None
+    k = round(float((threshold - normal.mean()) / normal.std()), 4)
+    with np.errstate(over="ignore"):
+        return k if np.isfinite(np.float32(k)) else None
 
 
 def _write_everything(model_dir: Path, manifest: Manifest, thr: Threshold, cfg, method: str, value) -> None:  # type: ignore[no-untyped-def]
