@@ -47,7 +47,9 @@ BOOT_VERDICTS = {
     p.RecordVerdict.OTHER_MODEL: "a record of another model (sha256), ignored",
     p.RecordVerdict.OTHER_CONFIG: "a record made under other calibration constants, ignored",
     p.RecordVerdict.VERSION: "a record of an unknown layout version, ignored",
-    p.RecordVerdict.BOUNDS: "a record outside this firmware's bounds, ignored",
+    p.RecordVerdict.BOUNDS: (
+        "a record outside this firmware's bounds or not what its own statistics give (edited), ignored"
+    ),
     p.RecordVerdict.STORE_ERROR: "its storage could not be read",
 }
 
