@@ -85,7 +85,10 @@ def compared(info: p.Info, art: Artifacts, status: p.CalibStatus | None) -> list
     if art.manifest is None:
         return None
     rec = record_in_use(status) if info.calib_state == p.CalibState.CALIBRATED else None
-    return constants.compare(info, art.manifest, rec)
+    verdict = "valid"
+    if rec is not None and info.model_sha256.hex() == art.manifest.model.sha256:
+        verdict = constants.record_verdict(art.model_dir, rec)
+    return constants.compare(info, art.manifest, rec, verdict)
 
 
 def info_dict(info: p.Info, art: Artifacts, status: p.CalibStatus | None = None) -> dict:
