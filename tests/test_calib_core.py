@@ -341,6 +341,22 @@ def test_every_genuine_percentile_record_is_valid_even_on_the_edge_of_its_condit
             assert VERDICTS[cal.verdict(rec.to_bytes())] == "valid", (n, rec)
 
 
+def test_the_percentile_bands_float_slack_holds_at_the_most_windows(tmp_path):
+    """The band is widened by 2^-6 (|m| + s) for the float32 Welford of up to 65535 scores: a two-point
+    score set on the lower edge, in the order that errs most (the high scores first), at the largest N a
+    build accepts, stays valid and uses under a quarter of that slack (measured: 6.4e-4)."""
+    spec = scores_only(windows=65534, percentile=99.9)
+    cal = build(tmp_path, spec)
+    n = 65534
+    r = cal.rank(n)
+    scores = np.r_[np.full(n - r, 0.75), np.full(r, 0.25)].astype(np.float32)
+    outcome, rec = run_scores(cal, scores)
+    assert outcome == "stored" and VERDICTS[cal.verdict(rec.to_bytes())] == "valid"
+    low, high = percentile_band(rec)
+    excess = max(low - rec.threshold, rec.threshold - high) / (abs(rec.score_mean) + rec.score_std)
+    assert excess <= 2.0**-8
+
+
 def test_a_percentile_threshold_must_meet_what_the_records_scores_allow(tmp_path):
     """A percentile threshold moved across the factory threshold (its count above it says on which side
     the order statistic lies) or outside what the score mean and std allow is refused."""
