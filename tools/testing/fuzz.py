@@ -153,17 +153,16 @@ def structured_seeds() -> dict[str, list]:
     record = valid_record()
     torn = record[:-1] + bytes([record[-1] ^ 1])
 
-    def edited(**values: float) -> bytes:  # CRC recomputed: values the record's statistics do not give
-        from dataclasses import replace
+    # edited with the CRC recomputed, to values the record's statistics do not give: the percentile's order
+    # statistic moved above the factory threshold (0.5) no score reached, below the lowest the score mean
+    # and std allow, and a phase-1 sample count that is not (N - 1) hop + L
+    from dataclasses import replace
 
-        from tinyae.train.calibration.record import Record
+    from tinyae.train.calibration.record import Record
 
-        return replace(Record.from_bytes(record), **values).to_bytes()
-
-    # the percentile's order statistic moved above the factory threshold (0.5) no score reached, below the
-    # lowest the score mean and std allow, and a phase-1 sample count that is not (N - 1) hop + L
-    forged = [calib(p.CalibAction.WRITE, 0, edited(**v)) for v in ({"threshold": 0.75}, {"threshold": 0.07},
-                                                                     {"samples": 21})]  # fmt: skip
+    genuine = Record.from_bytes(record)
+    forged = [calib(p.CalibAction.WRITE, 0, r.to_bytes()) for r in (
+        replace(genuine, threshold=0.75), replace(genuine, threshold=0.07), replace(genuine, samples=21))]  # fmt: skip
     return {
         "stream": [p.Hello(), verify, p.Reset(), *(batch(b) for b in range(4))],
         "settings": [p.Setting(int(p.Param.THRESHOLD), 0.5), p.Setting(int(p.Param.THRESHOLD), float("nan")),
