@@ -549,8 +549,8 @@ static int tae_calib_check_values(const tae_calib_record_t *r)
                 return -1;
             }
             tae_calib_derive(k, r->mean[k], r->std[k], &shift, &gain);
-        } else if (memcmp(&r->mean[k], &tae_calib_ref_mean[k], sizeof shift) != 0 ||
-                   memcmp(&r->std[k], &tae_calib_ref_std[k], sizeof shift) != 0) {
+        } else if (memcmp(&r->mean[k], &tae_calib_ref_mean[k], sizeof r->mean[k]) != 0 ||
+                   memcmp(&r->std[k], &tae_calib_ref_std[k], sizeof r->std[k]) != 0) {
             return -1; /* no phase 1: the training reference, as tae_calib_factory left it */
         }
         if (memcmp(&shift, &r->shift[k], sizeof shift) != 0 || memcmp(&gain, &r->gain[k], sizeof gain) != 0) {
