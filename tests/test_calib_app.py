@@ -262,6 +262,16 @@ def reseal(b: bytes) -> bytes:
     return b[:-4] + struct.pack("<I", zlib.crc32(b[:-4]) & 0xFFFFFFFF)
 
 
+def forged_threshold(record: bytes) -> bytes:
+    """The record with its threshold edited (CRC recomputed) to a value within the bounds, on the other
+    side of the factory threshold from the one its scores put it on: not the order statistic it claims."""
+    rec = Record.from_bytes(record)
+    factory = np.float32(CONFIG["threshold"])
+    forged = factory * 0.75 if rec.threshold > factory else factory * 1.5
+    assert SPEC.threshold_min <= forged <= SPEC.threshold_max
+    return Record(**{**rec.__dict__, "threshold": float(forged)}).to_bytes()
+
+
 def test_stored_records_that_cannot_be_used_are_ignored_at_boot(host):
     _, final = calibrate(host, calibration_samples(NEED, seed=12))
     good = final.record
@@ -280,7 +290,7 @@ def test_stored_records_that_cannot_be_used_are_ignored_at_boot(host):
         p.RecordVerdict.OTHER_MODEL: [reseal(bytes(other_model))],
         p.RecordVerdict.OTHER_CONFIG: [reseal(bytes(other_config))],
         p.RecordVerdict.VERSION: [reseal(bytes(version))],
-        p.RecordVerdict.BOUNDS: [tampered],
+        p.RecordVerdict.BOUNDS: [tampered, forged_threshold(good)],
     }
     for verdict, blobs in cases.items():
         for blob in blobs:
@@ -306,6 +316,11 @@ def test_a_written_record_is_checked_stored_and_used(host):
     (err,) = host.send(p.Calib(p.CalibAction.WRITE, 0, reseal(bytes(foreign))))
     assert (err.code, err.got) == (p.ErrorCode.RECORD, p.RecordVerdict.OTHER_MODEL)
     assert host.dev.store == record and host.query().outcome == p.CalibOutcome.REJECTED
+    # an edited threshold (CRC recomputed) is refused as at boot: never stored, never decided with
+    (err,) = host.send(p.Calib(p.CalibAction.WRITE, 0, forged_threshold(record)))
+    assert (err.code, err.got) == (p.ErrorCode.RECORD, p.RecordVerdict.BOUNDS)
+    assert host.dev.store == record and host.query().outcome == p.CalibOutcome.REJECTED
+    assert host.info().threshold == np.float32(Record.from_bytes(record).threshold)
     host.dev.store_fail(SimDevice.STORE_WRITE_FAILS)
     other = mirror_of(calibration_samples(NEED, seed=14)).record
     (err,) = host.send(p.Calib(p.CalibAction.WRITE, 0, other))

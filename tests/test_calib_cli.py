@@ -247,6 +247,11 @@ def test_device_side_user_errors(model, sim, tmp_path, capsys):
     capsys.readouterr()
     assert tinyae([*base, "--record", str(tmp_path / "other.bin")]) == 2
     assert "cannot be used by this model's firmware (other model)" in one_sentence(capsys)
+    # its threshold edited within the bounds, CRC recomputed: not the mean + k std of its own scores
+    forged = Record(**{**rec.__dict__, "threshold": float(np.float32(spec.threshold_max * 0.95))}).to_bytes()
+    (tmp_path / "forged.bin").write_bytes(forged)
+    assert tinyae([*base, "--record", str(tmp_path / "forged.bin")]) == 2
+    assert "forged.bin cannot be used by this model's firmware (bounds)" in one_sentence(capsys)
     assert tinyae([*base, "--windows", str(spec.windows + 1), "--csv", str(tmp_path / "s.csv")]) == 2
     assert f"is more than {port}'s firmware can calibrate with" in one_sentence(capsys)
     few = spec.min_windows - 1

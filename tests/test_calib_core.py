@@ -303,6 +303,134 @@ def test_record_round_trip_and_every_verdict(tmp_path):
         assert verdict(replace(rec, **{field: value}).to_bytes()) == "bounds", field
 
 
+# ---------------------------------------------------------------- a record's values follow from what it carries
+def forged(cal: NativeCalib, rec: Record, **values) -> str:
+    """The verdict on rec with some values replaced and the CRC recomputed (what an edited record is)."""
+    return VERDICTS[cal.verdict(replace(rec, **values).to_bytes())]
+
+
+def test_a_mean_std_threshold_is_recomputed_from_the_records_score_statistics(tmp_path):
+    """A threshold edited in a record (CRC recomputed) decided alarms on a device that reported it valid
+    (0.25 for 0.0577: recall halved; 0.017: every normal window alarmed): mean + k std is recomputed from the
+    record's own score mean and std, bit for bit, at install and at boot (the same tae_calib_unpack)."""
+    spec = scores_only(method="mean_std", k_std=2.5, windows=300)
+    cal = build(tmp_path, spec)
+    rng = np.random.default_rng(5)
+    for n in (spec.min_windows, 37, 300):
+        for s in (rng.gamma(2.0, 0.05, n), rng.exponential(3.0, n) + 100.0, np.full(n, 0.03)):
+            outcome, rec = run_scores(cal, s.astype(np.float32))
+            assert outcome == "stored" and VERDICTS[cal.verdict(rec.to_bytes())] == "valid"
+            t = np.float32(rec.threshold)
+            for other in (np.nextafter(t, np.float32(np.inf)), np.nextafter(t, np.float32(0)), t * 4, t / 3):
+                assert forged(cal, rec, threshold=float(other)) == "bounds", (n, other)
+            # the statistics edited without the threshold: no longer what they give either
+            assert forged(cal, rec, score_mean=rec.score_mean * 1.5) == "bounds"
+            assert forged(cal, rec, score_std=rec.score_std * 2 + 0.01) == "bounds"
+
+
+def percentile_band(rec: Record) -> tuple[float, float]:
+    """Where the rank-th smallest of N scores of mean m and population std s can lie (Cantelli)."""
+    n, r, m, s = rec.windows, rec.rank, rec.score_mean, rec.score_std
+    return m - s * math.sqrt((n - r) / r), m + s * math.sqrt((r - 1) / (n - r + 1))
+
+
+@pytest.mark.parametrize("pct", [50.0, 90.0, 99.5])
+def test_every_genuine_percentile_record_is_valid_even_on_the_edge_of_its_conditions(tmp_path, pct):
+    """The percentile's order statistic is a function of scores the record does not keep: the check holds
+    it to the conditions it must meet (the side of the factory threshold `over` gives, the band the
+    score mean and std give). Two-point score sets put it exactly on the band's edges; every genuine
+    record, ties and heavy tails included, must stay valid."""
+    spec = scores_only(windows=2000, percentile=pct)
+    cal = build(tmp_path, spec)
+    rng = np.random.default_rng(int(pct))
+    for n in sorted(
+        {n for n in (spec.min_windows, spec.min_windows + 1, 10, 199, 2000) if n >= spec.min_windows}
+    ):
+        r = cal.rank(n)
+        sets = [
+            np.round(rng.exponential(0.3, n), 2) + 0.01,
+            rng.gamma(2.0, 0.05, n) + 1000.0,
+            np.full(n, 0.125),
+            np.r_[np.full(r, 0.25), np.full(n - r, 0.75)],  # on the lower edge: t = m - s sqrt((N-r)/r)
+            np.r_[np.full(r - 1, 0.25), np.full(n - r + 1, 0.75)],  # on the upper edge
+            rng.permutation(np.r_[np.full(r - 1, 1e-3), np.full(n - r + 1, 7.0)]),
+        ]
+        for scores in sets:
+            outcome, rec = run_scores(cal, scores.astype(np.float32))
+            assert outcome == "stored", (n, scores[:3])
+            assert VERDICTS[cal.verdict(rec.to_bytes())] == "valid", (n, rec)
+
+
+def test_the_percentile_bands_float_slack_holds_at_the_most_windows(tmp_path):
+    """The band is widened by 2^-6 (|m| + s) for the float32 Welford of up to 65535 scores: a two-point
+    score set on the lower edge, in the order that errs most (the high scores first), at the largest N a
+    build accepts, stays valid and uses under a quarter of that slack (measured: 6.4e-4)."""
+    spec = scores_only(windows=65534, percentile=99.9)
+    cal = build(tmp_path, spec)
+    n = 65534
+    r = cal.rank(n)
+    scores = np.r_[np.full(n - r, 0.75), np.full(r, 0.25)].astype(np.float32)
+    outcome, rec = run_scores(cal, scores)
+    assert outcome == "stored" and VERDICTS[cal.verdict(rec.to_bytes())] == "valid"
+    low, high = percentile_band(rec)
+    excess = max(low - rec.threshold, rec.threshold - high) / (abs(rec.score_mean) + rec.score_std)
+    assert excess <= 2.0**-8
+
+
+def test_a_percentile_threshold_must_meet_what_the_records_scores_allow(tmp_path):
+    """A percentile threshold moved across the factory threshold (its count above it says on which side
+    the order statistic lies) or outside what the score mean and std allow is refused."""
+    spec = spec_with(offsets=False, scales=False, percentile=90.0, windows=20, factory_threshold=1.0)
+    cal = build(tmp_path, spec)
+    scores = np.r_[np.full(17, 0.5), 0.9, 0.95, 1.5].astype(np.float32)
+    outcome, rec = run_scores(cal, np.random.default_rng(0).permutation(scores))
+    assert outcome == "stored" and rec.rank == 18 and rec.over == 1 and rec.threshold == np.float32(0.9)
+    assert VERDICTS[cal.verdict(rec.to_bytes())] == "valid"
+    low, high = percentile_band(rec)
+    assert low < 0.6 and high > 1.1  # the forgeries below fall where only the named condition refuses them
+    # above the factory threshold while only 1 score (<= N - rank = 2) is: the order statistic cannot be
+    assert forged(cal, rec, threshold=1.05) == "bounds"
+    assert forged(cal, rec, threshold=1.05, over=3, cluster=3) == "valid"  # ... unless 3 were
+    # below what the mean and std allow the 18th of 20 scores to be
+    assert forged(cal, rec, threshold=float(low) * 0.9) == "bounds"
+    # above what they allow (the factory side and count made to agree)
+    assert forged(cal, rec, threshold=float(high) * 1.1, over=3, cluster=3) == "bounds"
+
+
+def test_every_other_value_that_follows_from_the_record_is_checked(tmp_path):
+    """Beyond the correction and the threshold: the phase-1 sample count follows from N, the densest
+    stretch from the count above the factory threshold, and a phase the build does not run leaves its
+    values as the factory's (training reference, zero score statistics)."""
+    spec = spec_with(windows=6)
+    cal = build(tmp_path, spec)
+    rec = Record.from_bytes(valid_record(tmp_path, spec, cal))
+    assert rec.samples == spec.stats_samples(6)
+    assert forged(cal, rec, samples=rec.samples + 1) == "bounds"
+    assert forged(cal, rec, samples=0) == "bounds"
+
+    means = scores_only(method="mean_std", k_std=2.5, windows=40)
+    cal = build(tmp_path, means, "means")
+    outcome, rec = run_scores(cal, np.random.default_rng(1).gamma(2.0, 0.05, 40).astype(np.float32))
+    assert outcome == "stored" and rec.samples == 0 and VERDICTS[cal.verdict(rec.to_bytes())] == "valid"
+    assert rec.mean == tuple(np.float32(means.ref_mean)) and rec.std == tuple(np.float32(means.ref_std))
+    assert forged(cal, rec, mean=(rec.mean[0] + 0.5, *rec.mean[1:])) == "bounds"
+    assert forged(cal, rec, std=(*rec.std[:2], rec.std[2] * 1.5)) == "bounds"
+    assert forged(cal, rec, samples=means.stats_samples(40) or 100) == "bounds"
+    # 2 windows above the factory threshold with none in the densest stretch of stretch_n: impossible
+    assert forged(cal, rec, over=2, cluster=0) == "bounds"
+    assert forged(cal, rec, over=2, cluster=1) == "valid"  # 40 windows: 5 stretches of 8 hold 2 apart
+
+    stats = spec_with(method="none", windows=5)
+    cal = build(tmp_path, stats, "stats")
+    cal.begin(5)
+    cal.samples(pv_samples(stats, stats.stats_samples(5)))
+    assert [cal.window(0.0) for _ in range(5)][-1] == EV_DONE
+    rec = Record.from_bytes(cal.candidate())
+    assert VERDICTS[cal.verdict(rec.to_bytes())] == "valid" and rec.score_mean == rec.score_std == 0.0
+    assert forged(cal, rec, score_mean=0.25) == "bounds"
+    assert forged(cal, rec, score_std=0.25) == "bounds"
+
+
 def test_the_record_header_is_the_documented_layout(tmp_path):
     spec = spec_with(windows=6)
     good = valid_record(tmp_path, spec, build(tmp_path, spec))

@@ -398,6 +398,42 @@ def test_corrupt_and_foreign_records_are_never_used(model, default_elf, tmp_path
     assert v["ok"] and v["calibration"] is None
 
 
+def test_a_record_with_an_edited_threshold_is_refused_at_boot_and_at_install(model, default_elf, tmp_path):
+    """A genuine record with its threshold edited within the bounds and its CRC recomputed (an audit's
+    0.25 for 0.0577 halved the recall, 0.017 made every normal window alarm, with info and verify
+    passing): the board's own check recomputes it from the record's score statistics, so the board
+    ignores it in storage and refuses it written, with the same verdict. One boot."""
+    from tinyae.tools.link.device import DeviceError
+
+    model_dir, m, spec = model
+    good = Record.from_bytes(
+        offline_record(
+            model_dir, m["window"]["channel_names"], tmp_path, synthetic(spec.total_samples(N)) + SITE
+        )
+    )
+    assert spec.method == "mean_std" and good.threshold < spec.threshold_max * 0.95
+    high = Record(**{**good.__dict__, "threshold": float(np.float32(spec.threshold_max * 0.95))}).to_bytes()
+    low = Record(**{**good.__dict__, "threshold": float(np.float32(spec.threshold_min * 1.05))}).to_bytes()
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    (flash / STORE_FILE).write_bytes(high)
+    with Emulator(default_elf, storage=flash) as emu:
+        dev, info = session(emu)
+        assert (info.calib_boot, info.calib_state, info.calib_crc) == (
+            p.RecordVerdict.BOUNDS, p.CalibState.FACTORY, 0
+        )  # fmt: skip
+        assert info.threshold == info.model_threshold
+        with pytest.raises(
+            DeviceError, match=r"refused the calibration record: .*not what its own statistics"
+        ):
+            dev.calib_command(p.CalibAction.WRITE, record=low)
+        status = dev.calib_query()
+        assert status.record_kind == p.RecordKind.NONE and status.outcome == p.CalibOutcome.REJECTED
+        assert dev.handshake().threshold == info.model_threshold
+        dev.close()
+    assert (flash / STORE_FILE).read_bytes() == high  # nothing written
+
+
 # ---------------------------------------------------------------- calibrating itself at first boot
 @pytest.fixture(scope="module")
 def calib_boot_elf(few, tmp_path_factory) -> Path:

@@ -106,6 +106,40 @@ def test_a_calibration_record_is_compared_and_decides_the_threshold_in_use() -> 
     assert [r.name for r in constants.differences(constants.compare(factory, m, rec))] == ["threshold in use"]
 
 
+def test_a_record_the_artifacts_firmware_refuses_is_named_even_when_the_device_uses_it(tmp_path) -> None:
+    """A device whose firmware predates a check of tae_calib_unpack (an edited threshold, CRC recomputed,
+    was used and verify passed) reports a record its artifacts' firmware refuses: info and verify judge the
+    record with that firmware's own check (record_verdict) instead of trusting the device."""
+    import numpy as np
+
+    from tinyae.tools.simdevice.vectors import calib_spec
+    from tinyae.tools.simdevice.vectors import model_config_h as sim_config_h
+    from tinyae.train.calibration.native import EV_CORRECTION, EV_DONE, NativeCalib
+
+    m = sim_manifest()
+    (tmp_path / "model_config.h").write_text(sim_config_h())
+    spec, cal = calib_spec(), NativeCalib(tmp_path, CONFIG["channels"])
+    n = spec.windows
+    cal.begin(n)
+    rng = np.random.default_rng(0)
+    cal.samples(
+        (rng.normal(0, 1, (spec.stats_samples(n), 3)) * spec.ref_std + spec.ref_mean).astype(np.float32)
+    )
+    events = [cal.window(0.0) for _ in range(n)] + [cal.window(s) for s in (0.2, 0.3, 0.25, 0.1, 0.35, 0.3)]
+    assert events[n - 1] == EV_CORRECTION and events[-1] == EV_DONE
+    rec = Record.from_bytes(cal.candidate())
+    assert constants.record_verdict(tmp_path, rec) == "valid"
+    forged = dataclasses.replace(rec, threshold=0.2)  # within the bounds, not the order statistic
+    assert constants.record_verdict(tmp_path, forged) == "bounds"
+    info = dataclasses.replace(_info(m), threshold=p.float32(0.2), calib_state=p.CalibState.CALIBRATED)
+    rows = constants.compare(info, m, forged, "bounds")
+    assert [r.name for r in constants.differences(rows)] == ["calibration record"]
+    said = constants.sentence(rows, Path("build/model"))
+    assert "the firmware built from them refuses it (bounds)" in said
+    assert "flash the firmware built from build/model" in said
+    assert not constants.differences(constants.compare(info, m, forged))  # what trusting the device gave
+
+
 @pytest.mark.parametrize("kinds", [("raw",), ("spectral", "stats"), ("raw", "spectral")])
 def test_the_host_digests_are_the_devices(kinds, tmp_path) -> None:
     """tae_digest.c built on the host with the model_config.h of a manifest gives tinyae.train.digests'

@@ -46,9 +46,22 @@ def _crc(x: int) -> str:
     return f"{x & 0xFFFFFFFF:08x}"
 
 
-def compare(info: p.Info, manifest: Manifest, record: Record | None = None) -> list[Constant]:
-    """The device's constants (handshake `info`, and the calibration record it uses, if any) against the
-    manifest's, in the order a device applies them."""
+def record_verdict(model_dir: Path, record: Record) -> str:
+    """What the firmware built from model_dir says of a record a device uses: the core's own check
+    (tae_calib_unpack, through ctypes against model_dir's model_config.h) by its verdict's name, "valid"
+    when it may be used. The device ran the same check, unless its firmware predates it or was built
+    otherwise: then it may decide with a record (an edited threshold, say) the artifacts' firmware refuses."""
+    from tinyae.train.calibration.native import NativeCalib
+    from tinyae.train.calibration.record import VERDICTS
+
+    return VERDICTS[NativeCalib(model_dir, record.channels).verdict(record.to_bytes())]
+
+
+def compare(
+    info: p.Info, manifest: Manifest, record: Record | None = None, verdict: str = "valid"
+) -> list[Constant]:
+    """The device's constants (handshake `info`, and the calibration record it uses, if any, with
+    `verdict`, record_verdict's on it) against the manifest's, in the order a device applies them."""
     m = manifest.to_dict()
     w = manifest.window
     score_kind = {"mse": 0, "mae": 1}.get(manifest.score.kind, -1)
@@ -91,13 +104,18 @@ def compare(info: p.Info, manifest: Manifest, record: Record | None = None) -> l
     ]  # fmt: skip
     expected = active_threshold(manifest, record)
     if record is not None:
+        made_for = (
+            record.model_sha256.hex() == manifest.model.sha256 and record.config_crc == digests.calibration(m)
+        )
+        why = verdict.replace("_", " ")
+        refused = "" if verdict == "valid" else f"; the firmware built from them refuses it ({why})"
         rows.append(
             Constant(
                 "calibration record",
                 f"{record.crc:08x}: {', '.join(record.learned) or 'nothing'}",
-                f"made for model {manifest.model.sha256[:12]}, constants {_crc(digests.calibration(m))}",
-                record.model_sha256.hex() == manifest.model.sha256
-                and record.config_crc == digests.calibration(m),
+                f"made for model {manifest.model.sha256[:12]}, constants {_crc(digests.calibration(m))}"
+                + (refused if made_for else ""),
+                made_for and verdict == "valid",
             )
         )
     source = (
@@ -164,7 +182,8 @@ def notes(dev, info: p.Info, manifest: Manifest | None, model_dir: Path) -> list
                 "calibrate --factory` returns to the model's values"
             )
     if manifest is not None and info.model_sha256.hex() == manifest.model.sha256:
-        rows = compare(info, manifest, record)
+        verdict = record_verdict(model_dir, record) if record is not None else "valid"
+        rows = compare(info, manifest, record, verdict)
         if differences(rows):
             out.append(sentence(rows, model_dir) + "; the results below are the device's own")
     return out

@@ -47,7 +47,9 @@ BOOT_VERDICTS = {
     p.RecordVerdict.OTHER_MODEL: "a record of another model (sha256), ignored",
     p.RecordVerdict.OTHER_CONFIG: "a record made under other calibration constants, ignored",
     p.RecordVerdict.VERSION: "a record of an unknown layout version, ignored",
-    p.RecordVerdict.BOUNDS: "a record outside this firmware's bounds, ignored",
+    p.RecordVerdict.BOUNDS: (
+        "a record outside this firmware's bounds or not what its own statistics give (edited), ignored"
+    ),
     p.RecordVerdict.STORE_ERROR: "its storage could not be read",
 }
 
@@ -83,7 +85,10 @@ def compared(info: p.Info, art: Artifacts, status: p.CalibStatus | None) -> list
     if art.manifest is None:
         return None
     rec = record_in_use(status) if info.calib_state == p.CalibState.CALIBRATED else None
-    return constants.compare(info, art.manifest, rec)
+    verdict = "valid"
+    if rec is not None and info.model_sha256.hex() == art.manifest.model.sha256:
+        verdict = constants.record_verdict(art.model_dir, rec)
+    return constants.compare(info, art.manifest, rec, verdict)
 
 
 def info_dict(info: p.Info, art: Artifacts, status: p.CalibStatus | None = None) -> dict:

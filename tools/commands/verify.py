@@ -494,7 +494,8 @@ def run(args: argparse.Namespace) -> int:
         check_model(info, art)
         reference = make_reference(art, info)
         calibration, record = apply_calibration(dev, info, reference)
-        checked = constants.compare(info, manifest, record)
+        verdict = constants.record_verdict(art.model_dir, record) if record is not None else "valid"
+        checked = constants.compare(info, manifest, record, verdict)
         if record is not None:
             err.print(
                 f"note: {dev.name} decides with on-site calibration record {record.crc:08x} "

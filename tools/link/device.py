@@ -853,7 +853,9 @@ RECORD_REFUSALS = {
         "firmware was built from"
     ),
     p.RecordVerdict.VERSION: "its layout version is not this firmware's",
-    p.RecordVerdict.BOUNDS: "its values are outside the firmware's bounds or inconsistent",
+    p.RecordVerdict.BOUNDS: (
+        "its values are outside the firmware's bounds, or not what its own statistics give (an edited record)"
+    ),
 }
 
 

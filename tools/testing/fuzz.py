@@ -152,6 +152,17 @@ def structured_seeds() -> dict[str, list]:
 
     record = valid_record()
     torn = record[:-1] + bytes([record[-1] ^ 1])
+
+    # edited with the CRC recomputed, to values the record's statistics do not give: the percentile's order
+    # statistic moved above the factory threshold (0.5) no score reached, below the lowest the score mean
+    # and std allow, and a phase-1 sample count that is not (N - 1) hop + L
+    from dataclasses import replace
+
+    from tinyae.train.calibration.record import Record
+
+    genuine = Record.from_bytes(record)
+    forged = [calib(p.CalibAction.WRITE, 0, r.to_bytes()) for r in (
+        replace(genuine, threshold=0.75), replace(genuine, threshold=0.07), replace(genuine, samples=21))]  # fmt: skip
     return {
         "stream": [p.Hello(), verify, p.Reset(), *(batch(b) for b in range(4))],
         "settings": [p.Setting(int(p.Param.THRESHOLD), 0.5), p.Setting(int(p.Param.THRESHOLD), float("nan")),
@@ -165,7 +176,7 @@ def structured_seeds() -> dict[str, list]:
                               p.Reset(), batch(0, 12), calib(p.CalibAction.ABORT), calib(p.CalibAction.START, 4),
                               sensor],
         "record": [calib(p.CalibAction.WRITE, 0, record), calib(p.CalibAction.QUERY), p.Hello(), batch(0),
-                   calib(p.CalibAction.WRITE, 0, torn), calib(p.CalibAction.FACTORY),
+                   calib(p.CalibAction.WRITE, 0, torn), *forged, calib(p.CalibAction.FACTORY),
                    calib(p.CalibAction.QUERY),
                    calib(p.CalibAction.START, 4), calib(p.CalibAction.WRITE, 0, record)],
     }  # fmt: skip

@@ -245,6 +245,15 @@ static void tae_calib_heap_add(tae_calib_t *c, float s)
 }
 #endif
 
+#if TAE_CALIB_METHOD != TAE_CALIB_METHOD_PERCENTILE
+/* mean + k std of the phase-2 scores. Shared by the calibration and the record check, so a record's
+ * threshold is recomputed from its score statistics bit for bit. */
+static float tae_calib_mean_std(float mean, float sd)
+{
+    return mean + (float)TAE_CALIB_K_STD * sd;
+}
+#endif
+
 /* End of phase 2: the threshold and its bounds. */
 static void tae_calib_threshold(tae_calib_t *c)
 {
@@ -255,7 +264,7 @@ static void tae_calib_threshold(tae_calib_t *c)
 #if TAE_CALIB_METHOD == TAE_CALIB_METHOD_PERCENTILE
     t = c->heap[0];
 #else
-    t = c->rec.score_mean + (float)TAE_CALIB_K_STD * c->rec.score_std;
+    t = tae_calib_mean_std(c->rec.score_mean, c->rec.score_std);
 #endif
     if (!isfinite(c->s_mean) || !isfinite(c->rec.score_std)) {
         t = c->s_mean; /* NaN or inf: refused below */
@@ -445,8 +454,57 @@ uint32_t tae_calib_record_crc(const uint8_t *packed)
     return tae_calib_rd32(packed + TAE_CALIB_RECORD_BYTES - 4u);
 }
 
+#if TAE_CALIB_METHOD == TAE_CALIB_METHOD_PERCENTILE
+/* Whether t can be the rank-th smallest of a record's N phase-2 scores, from what the record holds of
+ * them (the order statistic is a function of the scores, which it does not keep, so these are its exact
+ * necessary conditions, not a recomputation):
+ * - the factory threshold: every score from rank r up is >= t and every one up to it is <= t, so t is
+ *   above TAE_THRESHOLD exactly when more than N - r scores are (`over`, counted against the same float);
+ * - the mean m and population std s: r scores are <= t and N - r + 1 are >= t, so by the one-sided
+ *   Chebyshev (Cantelli) inequality over the N scores themselves
+ *   m - s sqrt((N - r) / r) <= t <= m + s sqrt((r - 1) / (N - r + 1)),
+ *   widened by 2^-6 (|m| + s) for the float32 rounding of m and s: Welford over at most 65535 scores
+ *   errs by at most about 65535 x 2^-24 ~ 2^-8 of them (a genuine record refused here would fail its own
+ *   store's read-back), and measured at most 6.4e-4 (two-point score sets on the band's edges, their
+ *   worst order, N = 65534: tests/test_calib_core.py). */
+static int tae_calib_percentile_fits(const tae_calib_record_t *r)
+{
+    const uint32_t n = r->windows, rank = r->rank;
+    const float m = r->score_mean, s = r->score_std, t = r->threshold;
+    const float slack = (fabsf(m) + s) * 0.015625f;
+    if ((t > (float)TAE_THRESHOLD) != ((uint32_t)r->over > n - rank)) {
+        return 0;
+    }
+    if (t < m - s * sqrtf((float)(n - rank) / (float)rank) - slack ||
+        t > m + s * sqrtf((float)(rank - 1u) / (float)(n - rank + 1u)) + slack) {
+        return 0;
+    }
+    return 1;
+}
+#endif
+
+/* The threshold a parsed record decides with, against what its method computes from the record's own
+ * score statistics: mean + k std bit for bit; the percentile's order statistic within what its count
+ * above the factory threshold and its mean and std allow. 1 when it follows from them. */
+static int tae_calib_threshold_fits(const tae_calib_record_t *r)
+{
+#if TAE_CALIB_METHOD == TAE_CALIB_METHOD_MEAN_STD
+    const float t = tae_calib_mean_std(r->score_mean, r->score_std);
+    return memcmp(&t, &r->threshold, sizeof t) == 0;
+#elif TAE_CALIB_METHOD == TAE_CALIB_METHOD_PERCENTILE
+    return tae_calib_percentile_fits(r);
+#else
+    (void)r;
+    return 0; /* no method: a record never carries a learned threshold (checked before) */
+#endif
+}
+
 /* The values of a parsed record against this build: the flags and method it may carry, finite
- * figures, the bounds, and a correction equal bit for bit to the one its statistics give. */
+ * figures, the bounds, and every value that follows from others equal to what they give: the
+ * correction (bit for bit from the site statistics), the threshold (from the score statistics:
+ * tae_calib_threshold_fits), the phase-1 sample count (from N), the densest stretch (from the count
+ * above the factory threshold), and what a phase the build does not run leaves (the factory values,
+ * zero score statistics). */
 static int tae_calib_check_values(const tae_calib_record_t *r)
 {
     const uint8_t stats = (uint8_t)(TAE_CALIB_FLAG_OFFSETS | TAE_CALIB_FLAG_SCALES);
@@ -464,13 +522,29 @@ static int tae_calib_check_values(const tae_calib_record_t *r)
         return -1; /* a calibration always learns everything its build asks for */
     }
     if ((r->flags & TAE_CALIB_FLAG_THRESHOLD) != 0u) {
+        /* every stretch of STRETCH_N consecutive windows holds at most `cluster` of the `over` */
+        const uint32_t stretches = ((uint32_t)r->windows + (uint32_t)TAE_CALIB_STRETCH_N - 1u) /
+                                   (uint32_t)TAE_CALIB_STRETCH_N;
         if (tae_calib_check_threshold(r->threshold) != 0u || !isfinite(r->score_mean) ||
-            !isfinite(r->score_std) || r->over > r->windows || r->cluster > r->over ||
+            !isfinite(r->score_std) || !(r->score_std >= 0.0f) || r->over > r->windows || r->cluster > r->over ||
             (uint32_t)r->cluster >= (uint32_t)TAE_CALIB_STRETCH_K ||
+            (uint32_t)r->cluster * stretches < (uint32_t)r->over ||
             (uint32_t)r->over * (uint32_t)TAE_CALIB_OVER_DEN > (uint32_t)TAE_CALIB_OVER_NUM * (uint32_t)r->windows) {
             return -1;
         }
-    } else if (!(r->threshold == (float)TAE_THRESHOLD) || r->over != 0u || r->cluster != 0u) {
+        if (!tae_calib_threshold_fits(r)) {
+            return -1; /* a threshold its own score statistics do not give: an edited record */
+        }
+    } else {
+        const float zero = 0.0f;
+        if (!(r->threshold == (float)TAE_THRESHOLD) || r->over != 0u || r->cluster != 0u ||
+            memcmp(&r->score_mean, &zero, sizeof zero) != 0 || memcmp(&r->score_std, &zero, sizeof zero) != 0) {
+            return -1;
+        }
+    }
+    if (r->samples != ((r->flags & stats) != 0u
+                           ? ((uint32_t)r->windows - 1u) * (uint32_t)TAE_HOP + (uint32_t)TAE_WINDOW_LEN
+                           : 0u)) {
         return -1;
     }
     for (k = 0; k < (uint32_t)TAE_CHANNELS; ++k) {
@@ -480,6 +554,9 @@ static int tae_calib_check_values(const tae_calib_record_t *r)
                 return -1;
             }
             tae_calib_derive(k, r->mean[k], r->std[k], &shift, &gain);
+        } else if (memcmp(&r->mean[k], &tae_calib_ref_mean[k], sizeof r->mean[k]) != 0 ||
+                   memcmp(&r->std[k], &tae_calib_ref_std[k], sizeof r->std[k]) != 0) {
+            return -1; /* no phase 1: the training reference, as tae_calib_factory left it */
         }
         if (memcmp(&shift, &r->shift[k], sizeof shift) != 0 || memcmp(&gain, &r->gain[k], sizeof gain) != 0) {
             return -1;

@@ -97,7 +97,8 @@ enum {
     TAE_CALIB_REC_OTHER_MODEL = 3,  /* made for another model (sha256) */
     TAE_CALIB_REC_OTHER_CONFIG = 4, /* same model, other calibration/normalization constants */
     TAE_CALIB_REC_VERSION = 5,      /* a record layout this firmware does not know */
-    TAE_CALIB_REC_BOUNDS = 6,       /* values outside this build's bounds, or not finite */
+    TAE_CALIB_REC_BOUNDS = 6,       /* values outside this build's bounds, not finite, or not what the
+                                       record's own statistics give (an edited record) */
     TAE_CALIB_REC_STORE_ERROR = 7   /* the storage could not be read */
 };
 
@@ -177,7 +178,12 @@ void tae_calib_factory(tae_calib_record_t *r);
 /* Serialize to TAE_CALIB_RECORD_BYTES bytes (CRC included); returns the size. */
 size_t tae_calib_pack(const tae_calib_record_t *r, uint8_t *out);
 /* Parse and check a stored or received record: size, magic, version, CRC, model sha256, config CRC,
- * bounds. Returns TAE_CALIB_REC_VALID (and fills *r) or the reason it cannot be used. */
+ * bounds, and every value that follows from others in it against what they give (the correction and a
+ * mean + k std threshold recomputed bit for bit, a percentile threshold held to what its score count
+ * above the factory threshold and its score mean and std allow, the phase-1 sample count, the densest
+ * stretch, the factory values of a phase the build does not run): the device at boot and at a WRITE and
+ * the host (native.py) judge a record with this one function. Returns TAE_CALIB_REC_VALID (and fills *r)
+ * or the reason it cannot be used. */
 int tae_calib_unpack(const uint8_t *buf, size_t len, tae_calib_record_t *r);
 /* CRC-32 of a packed record (its last four bytes), for the handshake. */
 uint32_t tae_calib_record_crc(const uint8_t *packed);
