@@ -238,6 +238,15 @@ def test_every_refusal_names_its_cause(tmp_path):
     assert cal.window(0.0, -3) == EV_DONE and OUTCOMES[cal.status()[1]] == "engine"
 
 
+def test_the_largest_window_count_the_configuration_takes_builds(tmp_path):
+    """calibration.windows at its bound compiles with -Wextra -Werror (at 65535 the u16 range checks were
+    always false, and the build failed for a value the configuration accepted)."""
+    from tinyae.train.calibration.minimum import MAX_WINDOWS
+
+    cal = build(tmp_path, spec_with(windows=MAX_WINDOWS))
+    cal.begin(MAX_WINDOWS)
+
+
 def test_begin_refuses_a_window_count_outside_the_build(tmp_path):
     spec = spec_with(windows=6)
     assert spec.min_windows == 4  # the 90th percentile: (N + 1 - rank) / (N + 1) <= 2 x 10 % from N = 4 on

@@ -302,7 +302,7 @@ def test_option_type_uses_the_schema():
     with pytest.raises(argparse.ArgumentTypeError, match="is not a number"):
         parse("three")
     assert config.option_type("calibration.windows")("8") == 8
-    with pytest.raises(argparse.ArgumentTypeError, match="must be between 1 and 65535"):
+    with pytest.raises(argparse.ArgumentTypeError, match="must be between 1 and 65534"):
         config.option_type("calibration.windows")("0")
     with pytest.raises(UserError, match="--k-std inf is not a finite number"):
         config.check_value("threshold.k_std", float("inf"), "--k-std")

@@ -54,7 +54,9 @@ from tinyae.errors import UserError
 FALSE_ALARM_FACTOR = 2  # a calibrated threshold may leave at most twice the method's aim above it
 MEAN_TOLERANCE = 0.1  # training standard deviations: the site mean's error the offsets may carry
 SPREAD_TOLERANCE = 0.1  # relative: the site spread's error the scales may carry
-MAX_WINDOWS = 65535  # u16 on the device
+# u16 on the device, less one: at 65535 a u16 count can never exceed it, and the C core's range checks
+# (`n > TAE_CALIB_WINDOWS`) stop compiling under -Wextra -Werror (always false: -Wtype-limits)
+MAX_WINDOWS = 65534
 
 
 @dataclass(frozen=True)
