@@ -22,6 +22,7 @@ FOLDERS = {"tinyae": "tinyae", "train": "tinyae.train", "tools": "tinyae.tools"}
 INFRASTRUCTURE = [
     "tinyae.paths",
     "tinyae.errors",
+    "tinyae.f32",  # the float32 check of every number the device stores (config, args, manifest, link)
     "tinyae.atomic",
     "tinyae.args",
     "tinyae.buildcache",

@@ -217,19 +217,19 @@ def _unit(
     if step <= 0:
         return 1.0, "s", "in s"  # too few rows to tell; the caller refuses what follows
     readings = {u: 1.0 / (step * s) for u, s in UNITS.items()}
-    if model_hz:
-        for u, hz in readings.items():
-            if abs(hz - model_hz) <= RATE_TOLERANCE * model_hz:
-                return UNITS[u], u, f"in {u} (the only unit that gives the model's sample rate)"
-        raise UserError(
-            f"{where} steps by {step:g}: that is {fmt_hz(readings['s'])} in seconds, {fmt_hz(readings['ms'])} "
-            f"in milliseconds or {fmt_hz(readings['us'])} in microseconds, none of them the model's "
-            f"{fmt_hz(model_hz)}; resample the file to {fmt_hz(model_hz)} or use a model trained at its rate"
-        )
-    if declared:
-        for u, hz in readings.items():
-            if abs(hz - declared) <= RATE_TOLERANCE * declared:
-                return UNITS[u], u, f"in {u} (the only unit that agrees with data.sample_rate_hz)"
+    known = model_hz or declared  # a rate the unit must give: the model's, or data.sample_rate_hz
+    if known:
+        agree = [u for u, hz in readings.items() if abs(hz - known) <= RATE_TOLERANCE * known]
+        if agree:
+            by = "gives the model's sample rate" if model_hz else "agrees with data.sample_rate_hz"
+            return UNITS[agree[0]], agree[0], f"in {agree[0]} (the only unit that {by})"
+        if model_hz:
+            raise UserError(
+                f"{where} steps by {step:g}: that is {fmt_hz(readings['s'])} in seconds, "
+                f"{fmt_hz(readings['ms'])} in milliseconds or {fmt_hz(readings['us'])} in microseconds, none "
+                f"of them the model's {fmt_hz(model_hz)}; resample the file to {fmt_hz(model_hz)} or use a "
+                "model trained at its rate"
+            )
         raise UserError(
             f"{where} steps by {step:g}, which is {fmt_hz(readings['s'])} in seconds or "
             f"{fmt_hz(readings['ms'])} in milliseconds, not "
