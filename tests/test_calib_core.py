@@ -238,13 +238,18 @@ def test_every_refusal_names_its_cause(tmp_path):
     assert cal.window(0.0, -3) == EV_DONE and OUTCOMES[cal.status()[1]] == "engine"
 
 
-def test_the_largest_window_count_the_configuration_takes_builds(tmp_path):
-    """calibration.windows at its bound compiles with -Wextra -Werror (at 65535 the u16 range checks were
-    always false, and the build failed for a value the configuration accepted)."""
+def test_the_largest_window_count_the_configuration_takes_builds(tmp_path, monkeypatch):
+    """calibration.windows at its bound (MAX_WINDOWS, model_config.h's TAE_CALIB_MAX_WINDOWS) compiles with
+    -Wextra -Werror; a bound of 65535, where the u16 range checks are always false and the build failed for a
+    value the configuration accepted, is refused by tae_calib.c's own check."""
+    from tinyae.train import export
     from tinyae.train.calibration.minimum import MAX_WINDOWS
 
     cal = build(tmp_path, spec_with(windows=MAX_WINDOWS))
     cal.begin(MAX_WINDOWS)
+    monkeypatch.setattr(export, "MAX_WINDOWS", 65535)
+    with pytest.raises(Exception, match="tae_check_calib_max_windows"):
+        build(tmp_path, spec_with(windows=6), name="wide")
 
 
 def test_begin_refuses_a_window_count_outside_the_build(tmp_path):

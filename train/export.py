@@ -19,6 +19,7 @@ from pathlib import Path
 from markupsafe import Markup
 
 from tinyae.train.boards import KNOWN_LIBRARIES
+from tinyae.train.calibration.minimum import MAX_WINDOWS
 from tinyae.train.calibration.spec import CalibSpec, check_crc
 from tinyae.train.config import DECISION_MAX_N
 from tinyae.train.frontend.cdefs import frontend_context
@@ -49,6 +50,7 @@ def model_config_h(manifest: dict) -> str:
         cal=cal,
         tflm_libraries=list(KNOWN_LIBRARIES.values()),
         decision_max_n=DECISION_MAX_N,
+        calib_max_windows=MAX_WINDOWS,
         **frontend_context(manifest),
     )
 

@@ -13,8 +13,9 @@
 #define TAE_CALIB_HAS_SCORES (TAE_CALIB_METHOD != TAE_CALIB_METHOD_NONE)
 
 /* Compile-time checks on model_config.h (C99: a negative array size fails the build). */
-/* 65534 at most (train/calibration/minimum.py MAX_WINDOWS): the u16 range checks below stay meaningful */
-typedef char tae_check_calib_windows[(TAE_CALIB_WINDOWS >= 1 && TAE_CALIB_WINDOWS <= 65534) ? 1 : -1];
+/* TAE_CALIB_MAX_WINDOWS (model_config.h) below UINT16_MAX: the u16 range checks below stay meaningful */
+typedef char tae_check_calib_max_windows[(TAE_CALIB_MAX_WINDOWS < UINT16_MAX) ? 1 : -1];
+typedef char tae_check_calib_windows[(TAE_CALIB_WINDOWS >= 1 && TAE_CALIB_WINDOWS <= TAE_CALIB_MAX_WINDOWS) ? 1 : -1];
 typedef char tae_check_calib_min_windows[(TAE_CALIB_MIN_WINDOWS >= 1 && TAE_CALIB_MIN_WINDOWS <= TAE_CALIB_WINDOWS) ? 1 : -1];
 typedef char tae_check_calib_stretch[(TAE_CALIB_STRETCH_N >= 1 && TAE_CALIB_STRETCH_N <= 32 && TAE_CALIB_STRETCH_K >= 1 &&
                                       TAE_CALIB_STRETCH_K <= TAE_CALIB_STRETCH_N) ? 1 : -1];
